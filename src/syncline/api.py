@@ -1,0 +1,102 @@
+"""The public Python API: one call per job. Re-exported from ``syncline``.
+
+>>> import syncline
+>>> report = syncline.sync("photos", "/mnt/backup/photos", delete=True)   # doctest: +SKIP
+>>> report.copied, report.errors                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from .core.diff import DiffResult
+from .core.diff import diff as _diff
+from .core.entry import Compare, CompareMode
+from .core.ignore import Rules
+from .core.index import Index
+from .core.indexfile import load_index
+from .core.scan import scan as _scan
+from .engine.execute import Progress
+from .engine.indexing import load_tree
+from .engine.report import Report
+from .engine.sync import DEFAULT_MAX_DELETE, SyncOptions
+from .engine.sync import sync as _sync
+
+PathLike = str | os.PathLike[str]
+
+
+def _rules(exclude: Iterable[str], include: Iterable[str], ignore_files: bool) -> Rules:
+    return Rules(tuple(exclude), tuple(include), ignore_files)
+
+
+def compare_options(checksum: bool = False, size_only: bool = False, modify_window: float = 0) -> Compare:
+    """The Compare for rsync-style flags; ``checksum`` and ``size_only`` exclude each other."""
+    if checksum and size_only:
+        from .core.errors import UsageError
+
+        raise UsageError("--checksum and --size-only exclude each other", "pick one")
+    mode = CompareMode.CHECKSUM if checksum else CompareMode.SIZE if size_only else CompareMode.MTIME
+    return Compare(mode, int(modify_window * 1_000_000_000))
+
+
+def sync(
+    src: PathLike,
+    dst: PathLike,
+    delete: bool = False,
+    *,
+    checksum: bool = False,
+    size_only: bool = False,
+    modify_window: float = 0,
+    exclude: Iterable[str] = (),
+    include: Iterable[str] = (),
+    ignore_files: bool = True,
+    dry_run: bool = False,
+    trash: bool = True,
+    max_delete: int | float = DEFAULT_MAX_DELETE,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> Report:
+    """Make ``dst`` hold what ``src`` holds, as ``syncline sync`` does (rsync -a semantics).
+
+    ``delete`` removes what ``src`` lacks (to ``dst/.syncline/trash`` unless ``trash=False``).
+    ``max_delete`` is a file count (int) or a fraction of ``dst``'s files (float). Raises
+    :class:`syncline.UsageError` or :class:`syncline.SafetyStop` when nothing was done; per-item
+    problems are in ``Report.problems`` and make ``Report.exit_code`` 1.
+    """
+    options = SyncOptions(
+        delete=delete,
+        compare=compare_options(checksum, size_only, modify_window),
+        rules=_rules(exclude, include, ignore_files),
+        dry_run=dry_run,
+        trash=trash,
+        max_delete=max_delete,
+        force=force,
+    )
+    return _sync(src, dst, options, progress)
+
+
+def scan(
+    path: PathLike,
+    *,
+    digests: bool = True,
+    exclude: Iterable[str] = (),
+    include: Iterable[str] = (),
+    ignore_files: bool = True,
+    previous: Index | None = None,
+) -> Index:
+    """Scan a directory into an :class:`Index` (with BLAKE3 digests unless ``digests=False``).
+
+    Digests are reused from ``previous`` for files whose stat key is unchanged.
+    """
+    return _scan(path, rules=_rules(exclude, include, ignore_files), digests=digests, previous=previous)
+
+
+def diff(old: Index | PathLike, new: Index | PathLike) -> DiffResult:
+    """What changed from ``old`` to ``new``; each is an Index, a directory or an index file."""
+    a = old if isinstance(old, Index) else load_tree(old)
+    b = new if isinstance(new, Index) else load_tree(new)
+    return _diff(a, b)
+
+
+__all__ = ["compare_options", "diff", "load_index", "scan", "sync"]

@@ -1,0 +1,120 @@
+"""``syncline index DIR -o FILE`` and ``syncline index show FILE``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from ..core.entry import Entry
+from ..core.indexfile import open_index
+from ..engine.indexing import make_index
+from .options import rule_options, rules_from
+from .render import echo_json, echo_problems, human_bytes, plural
+
+
+class DefaultGroup(click.Group):
+    """A group whose first argument, when it is not a subcommand, goes to the default subcommand.
+
+    ``syncline index DIR -o FILE`` runs ``create``; ``syncline index show FILE`` runs ``show``.
+    """
+
+    default_cmd = "create"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args.insert(0, self.default_cmd)
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage("syncline index", "DIR -o FILE [OPTIONS]\n       syncline index show FILE [--json]")
+
+
+@click.group("index", cls=DefaultGroup, invoke_without_command=False)
+def index_cmd() -> None:
+    """Write a portable index file of DIR (paths, sizes, mtimes, modes, BLAKE3 digests), or show one.
+
+    \b
+      syncline index DIR -o FILE     write FILE (re-running it reuses unchanged digests)
+      syncline index show FILE       list FILE's entries
+    """
+
+
+@index_cmd.command("create", hidden=True)
+@click.argument("directory", type=click.Path(path_type=str))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=str), help="The index file to write.")
+@click.option("--no-digests", is_flag=True, help="Record metadata only; skip hashing.")
+@click.option("--previous", type=click.Path(path_type=str), default=None,
+              help="Reuse digests from this index for files whose stat is unchanged.")
+@rule_options
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+def create_cmd(directory: str, output: str, no_digests: bool, previous: str | None,
+               excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool,
+               quiet: bool, as_json: bool) -> int:
+    """Write an index file of DIRECTORY."""
+    index = make_index(directory, output, rules=rules_from(excludes, includes, no_ignore_files),
+                       digests=not no_digests, previous=previous)
+    totals = index.totals()
+    errors = index.errors
+    if as_json:
+        echo_json({"output": os.path.abspath(output), "files": totals.files, "dirs": totals.dirs,
+                   "symlinks": totals.symlinks, "bytes": totals.bytes,
+                   "index_bytes": os.path.getsize(output), "errors": [str(p) for p in errors]})
+    echo_problems(index.problems, quiet or as_json)
+    if not quiet and not as_json:
+        click.echo(f"indexed {plural(totals.files, 'file')} ({human_bytes(totals.bytes)}), "
+                   f"{plural(totals.dirs, 'directory', 'directories')}, {plural(totals.symlinks, 'symlink')} "
+                   f"into {output} ({human_bytes(os.path.getsize(output))})")
+    return 1 if errors else 0
+
+
+def _entry_json(path: str, e: Entry) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": path, "kind": e.kind, "size": e.size, "mtime_ns": e.mtime_ns,
+                           "mode": f"{e.mode:04o}"}
+    if e.digest is not None:
+        out["blake3"] = e.digest.hex()
+    if e.target is not None:
+        out["target"] = e.target
+    return out
+
+
+@index_cmd.command("show")
+@click.argument("file", type=click.Path(path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per line: a header, then entries).")
+def show_cmd(file: str, as_json: bool) -> int:
+    """List the entries of an index FILE (streamed; the checksum is verified at the end)."""
+    import json
+    import time
+
+    fh, reader = open_index(file)
+    with fh:
+        h = reader.header
+        if as_json:
+            click.echo(json.dumps({"root": h.root, "host": h.host, "scanned_ns": h.scanned_ns,
+                                   "digests": h.digests, "tool": h.tool}))
+        else:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h.scanned_ns / 1e9))
+            click.echo(f"# index of {h.root} on {h.host}, taken {when}")
+        count = size = 0
+        for path, e in reader:
+            count += 1
+            size += e.size if e.is_file else 0
+            if as_json:
+                click.echo(json.dumps(_entry_json(path, e)))
+            else:
+                click.echo(_entry_line(path, e))
+    if not as_json:
+        click.echo(f"# {plural(count, 'entry', 'entries')}, {human_bytes(size)} in files")
+    return 0
+
+
+def _entry_line(path: str, e: Entry) -> str:
+    import time
+
+    kind = {"file": "-", "dir": "d", "symlink": "l"}[e.kind]
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.mtime_ns / 1e9))
+    digest = e.digest.hex()[:16] if e.digest is not None else "-" * 16
+    name = path + ("/" if e.is_dir else "") + (f" -> {e.target}" if e.target is not None else "")
+    return f"{kind}{e.mode:04o} {e.size:>12} {when} {digest} {name}"

@@ -1,0 +1,93 @@
+"""``syncline sync SRC DST``: one-way sync (rsync -a semantics; ``--delete`` mirrors)."""
+
+from __future__ import annotations
+
+import click
+
+from .. import api
+from ..engine.report import Report
+from ..engine.sync import DEFAULT_MAX_DELETE, SyncOptions
+from ..engine.sync import sync as run_sync
+from .options import MaxDelete, rule_options, rules_from
+from .progress import sync_bar
+from .render import echo_json, echo_problems, human_bytes, is_tty, plural
+
+
+@click.command("sync")
+@click.argument("src", type=click.Path(path_type=str))
+@click.argument("dst", type=click.Path(path_type=str))
+@click.option("--delete", is_flag=True, help="Delete what SRC lacks from DST (mirror). Deleted files go to the trash.")
+@click.option("-c", "--checksum", is_flag=True, help="Compare files by content digest, not size and mtime.")
+@click.option("--size-only", is_flag=True, help="Compare files by size only.")
+@click.option("--modify-window", type=click.FloatRange(min=0), default=0, metavar="SECONDS",
+              help="Treat mtimes this close as equal (2 for FAT).")
+@click.option("-n", "--dry-run", is_flag=True, help="Print what would be done, one line per item; change nothing.")
+@click.option("--no-trash", is_flag=True,
+              help="Destroy deleted and overwritten files instead of keeping them in DST/.syncline/trash.")
+@click.option("--max-delete", type=MaxDelete(), default=None,
+              help="Stop before deleting more files than this count or percentage of DST [default: 50%].")
+@click.option("--force", is_flag=True, help="Go past the safety stops (empty SRC, --max-delete).")
+@rule_options
+@click.option("-v", "--verbose", is_flag=True, help="Print each change (rsync -i style) after the run.")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (with the plan for --dry-run).")
+def sync_cmd(src: str, dst: str, delete: bool, checksum: bool, size_only: bool, modify_window: float,
+             dry_run: bool, no_trash: bool, max_delete: int | float | None, force: bool,
+             excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, verbose: bool,
+             quiet: bool, as_json: bool) -> int:
+    """Copy what is new or changed from SRC to DST, keeping mtimes, modes, symlinks and empty
+    directories. Deletes nothing unless --delete.
+
+    Exit codes: 0 done, 1 done with per-item errors, 2 nothing done (usage error or safety stop).
+    """
+    options = SyncOptions(
+        delete=delete,
+        compare=api.compare_options(checksum, size_only, modify_window),
+        rules=rules_from(excludes, includes, no_ignore_files),
+        dry_run=dry_run,
+        trash=not no_trash,
+        max_delete=DEFAULT_MAX_DELETE if max_delete is None else max_delete,
+        force=force,
+    )
+    show_bar = is_tty() and not quiet and not as_json and not dry_run
+    with sync_bar(show_bar) as bar:
+        report = run_sync(src, dst, options, progress=bar)
+    if as_json:
+        echo_json(report.to_json())
+        echo_problems(report.problems, quiet=True)
+        return report.exit_code
+    if report.plan is not None and (dry_run or verbose):
+        for line in report.plan.lines():
+            click.echo(line)
+    echo_problems(report.problems, quiet)
+    if not quiet:
+        click.echo(summary_line(report))
+    return report.exit_code
+
+
+def summary_line(report: Report) -> str:
+    verb = "would " if report.dry_run else ""
+    if report.dry_run and report.plan is not None:
+        s = report.plan.summary()
+        parts = [f"copy {plural(s.copies, 'file')} ({human_bytes(s.copy_bytes)})"]
+        if s.mkdirs:
+            parts.append(f"create {plural(s.mkdirs, 'directory', 'directories')}")
+        if s.symlinks:
+            parts.append(f"make {plural(s.symlinks, 'symlink')}")
+        if s.deletes:
+            parts.append(f"delete {plural(s.deletes, 'item')}")
+        return "dry run: " + verb + ", ".join(parts) + "; nothing changed"
+    parts = [f"copied {plural(report.copied, 'file')} ({human_bytes(report.copied_bytes)})"]
+    if report.dirs_created:
+        parts.append(f"created {plural(report.dirs_created, 'directory', 'directories')}")
+    if report.symlinks:
+        parts.append(f"made {plural(report.symlinks, 'symlink')}")
+    if report.deleted:
+        parts.append(f"deleted {plural(report.deleted, 'item')}")
+    if report.meta_updated:
+        parts.append(f"updated metadata of {plural(report.meta_updated, 'item')}")
+    if report.trashed:
+        parts.append(f"{plural(report.trashed, 'file')} kept in {report.target}/.syncline/trash")
+    errors = len(report.errors)
+    tail = f"; {plural(errors, 'error')}" if errors else ""
+    return ", ".join(parts) + f" in {report.seconds:.1f} s{tail}"

@@ -1,0 +1,73 @@
+"""The ``syncline`` command: a click group, and the one place errors become exit codes.
+
+A :class:`~syncline.core.errors.SynclineError` (a user mistake or a safety stop) prints one line,
+``syncline: error: <what> (<what to do>)``, and exits 2. Tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..core.errors import SynclineError
+from ..engine.report import EXIT_STOPPED
+from ..version import __version__
+from .cmd_diff import diff_cmd
+from .cmd_index import index_cmd
+from .cmd_sync import sync_cmd
+
+TOUR = """\b
+Commands:
+  syncline sync SRC DST [--delete]   copy new and changed files (rsync -a); --delete mirrors
+  syncline index DIR -o FILE         write a portable index file of a tree
+  syncline index show FILE           list an index file
+  syncline diff OLD NEW              what changed between two trees or index files
+
+Run `syncline COMMAND --help` for a command's options.
+"""
+
+
+@click.group(help="Keep directory trees in sync.\n\n" + TOUR, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="syncline")
+def cli() -> None:
+    pass
+
+
+cli.add_command(sync_cmd)
+cli.add_command(index_cmd)
+cli.add_command(diff_cmd)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; never returns."""
+    # Names that are not UTF-8 are printed as their raw bytes, as ls does.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape")
+    try:
+        code = cli.main(args=argv, prog_name="syncline", standalone_mode=False)
+    except SynclineError as exc:
+        click.echo(f"syncline: error: {exc}", err=True)
+        sys.exit(EXIT_STOPPED)
+    except click.ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `syncline` alone: the tour, not an error
+            ctx = getattr(exc, "ctx", None)
+            click.echo(ctx.get_help() if ctx is not None else TOUR)
+            sys.exit(0)
+        exc.show()
+        sys.exit(EXIT_STOPPED)
+    except click.exceptions.Abort:
+        click.echo("syncline: interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("syncline: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"syncline: error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(EXIT_STOPPED)
+    sys.exit(code if isinstance(code, int) else 0)

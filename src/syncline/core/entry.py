@@ -1,0 +1,157 @@
+"""What one path is: :class:`Entry`, and the rules for comparing two of them.
+
+Paths are not stored on the entry (the :class:`~syncline.core.index.Index` maps path -> Entry) to keep a
+million-entry index small. A path is a ``str`` relative to the root, ``/``-separated, never empty, with
+bytes that are not valid UTF-8 carried as surrogate escapes (``os.fsdecode``), so any name the file system
+holds round-trips unchanged.
+"""
+
+from __future__ import annotations
+
+import stat as stat_mod
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+FILE: Literal["file"] = "file"
+DIR: Literal["dir"] = "dir"
+SYMLINK: Literal["symlink"] = "symlink"
+Kind = Literal["file", "dir", "symlink"]
+KINDS: tuple[Kind, ...] = (FILE, DIR, SYMLINK)
+
+DIGEST_SIZE = 32  # BLAKE3, 256 bits
+
+
+class CompareMode(StrEnum):
+    """How file content is judged equal, as rsync users know it."""
+
+    MTIME = "mtime"  # size and mtime (rsync's quick check; the default)
+    CHECKSUM = "checksum"  # content digest (rsync --checksum)
+    SIZE = "size"  # size only (rsync --size-only)
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """Comparison options: the mode and the mtime tolerance (rsync ``--modify-window``) in ns."""
+
+    mode: CompareMode = CompareMode.MTIME
+    modify_window_ns: int = 0
+
+    def mtime_equal(self, a: int, b: int) -> bool:
+        """Whether two mtimes count as equal under the modify window."""
+        return abs(a - b) <= self.modify_window_ns
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One content-defined chunk of a file: its length and BLAKE3 digest (used by offline archives)."""
+
+    length: int
+    digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One path of a tree.
+
+    ``mode`` holds permission bits only (``st_mode & 0o7777``). ``digest`` is the BLAKE3 digest of a file's
+    content, or None when the scan did not hash. ``target`` is a symlink's target (never followed).
+    ``inode`` and ``ctime_ns`` complete the *stat key* used to trust a previous digest; they mean nothing on
+    another machine. ``size`` is 0 for directories; for symlinks it is the target's length in bytes.
+    """
+
+    kind: Kind
+    size: int
+    mtime_ns: int
+    mode: int
+    digest: bytes | None = None
+    target: str | None = None
+    inode: int = 0
+    ctime_ns: int = 0
+    chunks: tuple[Chunk, ...] | None = None
+
+    @property
+    def is_file(self) -> bool:
+        return self.kind == FILE
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind == DIR
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.kind == SYMLINK
+
+    def stat_key(self) -> tuple[int, int, int, int]:
+        """(size, mtime_ns, inode, ctime_ns): when all four match a previous scan, its digest is reused."""
+        return (self.size, self.mtime_ns, self.inode, self.ctime_ns)
+
+    def same_content(self, other: Entry, compare: Compare) -> bool:
+        """Whether ``other`` holds the same content under ``compare``.
+
+        Kinds must match. Directories always have the same content. Symlinks compare by target in every
+        mode. Files: MTIME compares size and mtime (within the modify window); SIZE compares size;
+        CHECKSUM compares digests, and falls back to MTIME when either side has no digest, so a missing
+        digest never makes two different files look equal.
+        """
+        if self.kind != other.kind:
+            return False
+        if self.kind == DIR:
+            return True
+        if self.kind == SYMLINK:
+            return self.target == other.target
+        if self.size != other.size:
+            return False
+        if compare.mode is CompareMode.SIZE:
+            return True
+        if compare.mode is CompareMode.CHECKSUM and self.digest is not None and other.digest is not None:
+            return self.digest == other.digest
+        return compare.mtime_equal(self.mtime_ns, other.mtime_ns)
+
+    def same_meta(self, other: Entry, compare: Compare) -> bool:
+        """Whether mode bits and mtime match (symlink modes are ignored: Linux has none to set)."""
+        if self.kind != SYMLINK and self.mode != other.mode:
+            return False
+        return compare.mtime_equal(self.mtime_ns, other.mtime_ns)
+
+    def is_equivalent(self, other: Entry, compare: Compare) -> bool:
+        """Same kind, same content and same metadata: nothing to do between the two."""
+        return self.same_content(other, compare) and self.same_meta(other, compare)
+
+    def unchanged_since(self, seen: Entry) -> bool:
+        """Whether this fresh stat still shows the entry ``seen`` was planned against.
+
+        Used to re-check a destination right before it is replaced or deleted. Kind, size and mtime must
+        match; inode and ctime too when both sides know them (a rename-over or a write changes them).
+        """
+        if self.kind != seen.kind or self.size != seen.size or self.mtime_ns != seen.mtime_ns:
+            return False
+        if self.kind == SYMLINK and self.target != seen.target:
+            return False
+        if seen.inode and self.inode and seen.inode != self.inode:
+            return False
+        return not (seen.ctime_ns and self.ctime_ns and seen.ctime_ns != self.ctime_ns)
+
+
+def kind_of_mode(st_mode: int) -> Kind | None:
+    """The entry kind for an ``st_mode``, or None for fifos, sockets and devices (never synced)."""
+    if stat_mod.S_ISREG(st_mode):
+        return FILE
+    if stat_mod.S_ISDIR(st_mode):
+        return DIR
+    if stat_mod.S_ISLNK(st_mode):
+        return SYMLINK
+    return None
+
+
+def special_kind_name(st_mode: int) -> str:
+    """A user-facing name for a kind syncline skips."""
+    if stat_mod.S_ISFIFO(st_mode):
+        return "fifo"
+    if stat_mod.S_ISSOCK(st_mode):
+        return "socket"
+    if stat_mod.S_ISCHR(st_mode):
+        return "character device"
+    if stat_mod.S_ISBLK(st_mode):
+        return "block device"
+    return "special file"

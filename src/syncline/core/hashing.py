@@ -1,0 +1,93 @@
+"""Content digests (BLAKE3), read safely from files that may be changing.
+
+A file is hashed through one file descriptor opened with ``O_NOFOLLOW``; its stat is taken before and after
+reading, and when size, mtime or ctime moved the read is torn and retried. No memory map is used: a file
+truncated under a map would kill the process with SIGBUS.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import blake3
+
+from .entry import Entry
+
+READ_SIZE = 1 << 20
+ATTEMPTS = 3
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
+
+
+class ChangingFileError(OSError):
+    """The file kept changing while it was read; its content could not be captured whole."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatKey:
+    """What must stay put across a read for the bytes read to be one version of the file."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> StatKey:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def open_regular(path: str | bytes | os.PathLike[str]) -> tuple[int, os.stat_result]:
+    """Open a regular file for reading without following a symlink; returns (fd, fstat).
+
+    Raises ``OSError`` (ELOOP for a symlink, or EISDIR/EINVAL-like for a non-regular file) when the path
+    is not a regular file any more.
+    """
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not (st.st_mode & 0o170000 == 0o100000):
+            raise IsADirectoryError(f"not a regular file: {os.fsdecode(path)}")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def digest_fd(fd: int, buffer: bytearray | None = None) -> bytes:
+    """BLAKE3 digest of everything readable from ``fd`` (from its current offset)."""
+    hasher = blake3.blake3()
+    buf = buffer if buffer is not None else bytearray(READ_SIZE)
+    view = memoryview(buf)
+    while True:
+        n = os.readv(fd, [buf])
+        if not n:
+            break
+        hasher.update(view[:n])
+    return hasher.digest()
+
+
+def hash_file(path: str, entry: Entry) -> Entry:
+    """Return ``entry`` updated with the digest and the stat the digest belongs to.
+
+    Retries a torn read up to ``ATTEMPTS`` times, then raises :class:`ChangingFileError`. Other ``OSError``
+    (permission denied, vanished) propagate for the caller to record as a per-item problem.
+    """
+    buf = bytearray(READ_SIZE)
+    for _ in range(ATTEMPTS):
+        fd, before = open_regular(path)
+        try:
+            digest = digest_fd(fd, buf)
+            after = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if StatKey.of(before) == StatKey.of(after):
+            return Entry(
+                kind=entry.kind,
+                size=before.st_size,
+                mtime_ns=before.st_mtime_ns,
+                mode=before.st_mode & 0o7777,
+                digest=digest,
+                inode=before.st_ino,
+                ctime_ns=before.st_ctime_ns,
+            )
+    raise ChangingFileError(f"kept changing while being read ({ATTEMPTS} attempts)")

@@ -1,0 +1,111 @@
+"""``mirror(source, target)``: the one-way planner behind ``syncline sync``. Pure: indexes in, Plan out.
+
+Decisions (table-tested in ``tests/test_mirror.py``):
+
+- a path only in the source is created; a file whose content differs (under the compare mode) is copied;
+  equal content with other mode or mtime gets ``meta``; a symlink with another target is re-made;
+- a path whose kind differs is replaced, whatever ``delete`` says (as rsync does); a directory that still
+  holds target-only entries is replaced only with ``delete`` (else it is reported and left alone);
+- with ``delete``, paths only in the target are deleted, children before parents, after all copies;
+  never a path under a part of the source the scan could not read;
+- every directory whose content or metadata changes gets a final ``meta`` (deepest first), so mtimes and
+  modes end exactly as in the source, the root included.
+"""
+
+from __future__ import annotations
+
+from .entry import DIR, FILE, SYMLINK, Compare
+from .errors import Problem
+from .index import Index
+from .paths import is_under, parent, sort_key
+from .plan import Action, Op, Plan
+
+_CREATE_OP: dict[str, Op] = {FILE: "copy", DIR: "mkdir", SYMLINK: "symlink"}
+
+
+def mirror(source: Index, target: Index, *, delete: bool = False, compare: Compare | None = None) -> Plan:
+    """Plan the changes that make ``target`` hold what ``source`` holds (and, with ``delete``, nothing more)."""
+    compare = compare or Compare()
+    src, dst = source.entries, target.entries
+    actions: list[Action] = []
+    problems: list[Problem] = []
+    dirty: set[str] = set()  # directories whose listing changes
+    handled: set[str] = set()  # target paths already deleted as part of a replacement
+    blocked: str | None = None  # a source subtree we cannot create (its target path is in the way)
+
+    for path, se in src.items():
+        if blocked is not None and is_under(path, blocked):
+            continue
+        blocked = None
+        de = dst.get(path)
+        if de is None:
+            actions.append(Action(_CREATE_OP[se.kind], path, se, None))
+            dirty.add(parent(path))
+        elif de.kind != se.kind:
+            if de.kind == DIR:
+                inner = [p for p in _children(target, path)]
+                if inner and not delete:
+                    problems.append(Problem(path, "not replaced: the destination directory is not empty "
+                                                  "(use --delete to replace it)", "destination"))
+                    blocked = path
+                    continue
+                if any(source.is_unreadable(p) for p in inner):
+                    problems.append(Problem(path, "not replaced: part of it could not be read", "source"))
+                    blocked = path
+                    continue
+                for p in sorted(inner, key=sort_key, reverse=True):
+                    actions.append(Action("delete", p, None, dst[p]))
+                    handled.add(p)
+            actions.append(Action(_CREATE_OP[se.kind], path, se, de))
+            dirty.add(parent(path))
+        elif se.kind == FILE:
+            if not se.same_content(de, compare):
+                actions.append(Action("copy", path, se, de))
+                dirty.add(parent(path))
+            elif not se.same_meta(de, compare):
+                actions.append(Action("meta", path, se, de))
+        elif se.kind == SYMLINK:
+            if se.target != de.target:
+                actions.append(Action("symlink", path, se, de))
+                dirty.add(parent(path))
+            elif not compare.mtime_equal(se.mtime_ns, de.mtime_ns):
+                actions.append(Action("meta", path, se, de))
+
+    if delete:
+        for path in sorted((p for p in dst if p not in src and p not in handled), key=sort_key, reverse=True):
+            if source.is_unreadable(path):
+                continue
+            actions.append(Action("delete", path, None, dst[path]))
+            dirty.add(parent(path))
+
+    for path in sorted(src, key=sort_key, reverse=True):
+        se = src[path]
+        if se.kind != DIR:
+            continue
+        de = dst.get(path)
+        if de is None or de.kind != DIR or path in dirty or not se.same_meta(de, compare):
+            actions.append(Action("meta", path, se, de if de is not None and de.kind == DIR else None))
+    if source.root is not None:
+        troot = target.root
+        if "" in dirty or troot is None or not source.root.same_meta(troot, compare):
+            actions.append(Action("meta", "", source.root, troot))
+    return Plan(tuple(actions), tuple(problems), compare)
+
+
+def _children(index: Index, path: str) -> list[str]:
+    prefix = path + "/"
+    return [p for p in index.entries if p.startswith(prefix)]
+
+
+def deletes_under_limit(plan: Plan, target: Index, max_delete: int | float) -> bool:
+    """Whether the plan's file deletions stay within ``max_delete``.
+
+    An ``int`` is a count of files; a ``float`` in (0, 1] a fraction of the target's files. Only
+    deletions count, not overwrites: an overwritten file's old content goes to the trash either way.
+    """
+    deletes = plan.summary().file_deletes
+    if isinstance(max_delete, float):
+        total = sum(1 for e in target.entries.values() if e.kind != DIR)
+        return deletes <= max_delete * total
+    return deletes <= max_delete
+

@@ -1,0 +1,75 @@
+"""Relative path rules shared by every layer.
+
+A relative path is a ``str``, ``/``-separated, without empty, ``.`` or ``..`` components, never absolute;
+bytes that are not UTF-8 travel as surrogate escapes. Sorting is by the path's raw bytes (``sort_key``),
+which is the order index files are written in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from .errors import IndexFormatError
+
+# The per-root folder syncline owns (trash now; the folder marker in later releases). Never synced.
+META_DIR = ".syncline"
+TEMP_PREFIX = ".syncline-tmp-"
+# Temp files are named without the final name so that a name near NAME_MAX still gets a valid temp name.
+TEMP_RE = re.compile(r"^\.syncline-tmp-[0-9a-f]{16}$")
+
+MAX_PATH_BYTES = 4096
+MAX_NAME_BYTES = 255
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether a directory entry name is one of syncline's own temp files."""
+    return name.startswith(TEMP_PREFIX) and TEMP_RE.match(name) is not None
+
+
+def new_temp_name() -> str:
+    """A fresh temp file name (same directory as the file it will become)."""
+    return TEMP_PREFIX + os.urandom(8).hex()
+
+
+def sort_key(path: str) -> bytes:
+    """Byte order of a path: the order of index files and of every listing."""
+    return os.fsencode(path)
+
+
+def parent(path: str) -> str:
+    """The parent of a relative path ("" for a top-level name)."""
+    i = path.rfind("/")
+    return path[:i] if i >= 0 else ""
+
+
+def name_of(path: str) -> str:
+    """The last component of a relative path."""
+    return path[path.rfind("/") + 1 :]
+
+
+def join(base: str, name: str) -> str:
+    """Join a relative directory path (possibly "") and a name."""
+    return f"{base}/{name}" if base else name
+
+
+def is_under(path: str, top: str) -> bool:
+    """Whether ``path`` is ``top`` or inside it ("" is the root and contains everything)."""
+    return top == "" or path == top or path.startswith(top + "/")
+
+
+def check_relpath(path: str) -> str:
+    """Validate a relative path that came from outside (an index file, an archive, a request).
+
+    Returns the path unchanged. Raises :class:`IndexFormatError` for an empty, absolute or over-long path,
+    an empty, ``.`` or ``..`` component, or a NUL byte.
+    """
+    raw = os.fsencode(path)
+    if not raw or len(raw) > MAX_PATH_BYTES:
+        raise IndexFormatError(f"invalid path of {len(raw)} bytes", "the file is corrupt or hostile")
+    if b"\0" in raw or raw.startswith(b"/"):
+        raise IndexFormatError(f"invalid path {path!r}", "the file is corrupt or hostile")
+    for part in raw.split(b"/"):
+        if part in (b"", b".", b"..") or len(part) > MAX_NAME_BYTES:
+            raise IndexFormatError(f"invalid path {path!r}", "the file is corrupt or hostile")
+    return path

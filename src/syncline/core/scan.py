@@ -1,0 +1,237 @@
+"""``scan``: the only code that reads a tree. Walks a root into an :class:`~syncline.core.index.Index`.
+
+Symlinks are recorded as links and never followed. Fifos, sockets and devices are skipped with a notice.
+An unreadable file or directory is a per-item problem and is listed in ``Index.unreadable``; the scan goes
+on. Syncline's own temp files are never recorded (``Index`` lists them in ``temp_files`` for clean-up), and
+the root's ``.syncline`` folder is never scanned.
+
+Digests (BLAKE3) are computed in parallel threads when asked for, and reused from a previous index when the
+file's stat key (size, mtime_ns, inode, ctime_ns) is unchanged and its mtime is safely older than that
+scan's start: a file modified within ``RACY_WINDOW_NS`` of a scan may have changed again within the same
+timestamp tick, so its old digest is not trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .entry import DIR, FILE, SYMLINK, Entry, kind_of_mode, special_kind_name
+from .errors import Problem, UsageError
+from .hashing import ChangingFileError, hash_file
+from .ignore import IGNORE_FILE, Matcher, Rules
+from .index import Index, IndexHeader
+from .paths import META_DIR, is_temp_name, join, sort_key
+
+RACY_WINDOW_NS = 2_000_000_000  # 2 s: the coarsest common mtime granularity (FAT)
+HASH_BATCH = 256
+
+
+def default_workers() -> int:
+    """Hashing threads: reads release the GIL, so a few more threads than cores keep the disk busy."""
+    return min(8, (os.cpu_count() or 2) * 2)
+
+
+@dataclass
+class ScanResult:
+    """Everything a walk found; turned into an :class:`Index` by :func:`scan`."""
+
+    entries: dict[str, Entry] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    unreadable: set[str] = field(default_factory=set)
+    temp_files: list[str] = field(default_factory=list)
+
+
+def resolve_root(root: str | os.PathLike[str]) -> Path:
+    """The absolute root directory, or :class:`UsageError` when it is missing or not a directory."""
+    path = Path(os.path.abspath(os.fspath(root)))
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise UsageError(f"no such directory: {path}", "check the path") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}", "check the path and its permissions") from None
+    if not (st.st_mode & 0o170000 == 0o040000):
+        raise UsageError(f"not a directory: {path}", "give a directory")
+    return path
+
+
+def scan(
+    root: str | os.PathLike[str],
+    *,
+    rules: Rules | None = None,
+    digests: bool = True,
+    previous: Index | None = None,
+    workers: int | None = None,
+    side: str = "",
+    on_progress: Callable[[int], None] | None = None,
+) -> Index:
+    """Scan ``root`` into an Index.
+
+    ``digests`` hashes every file (reusing ``previous`` digests when the stat key allows). ``side`` names
+    the root in problems. ``on_progress`` is called with the number of entries seen so far, now and then.
+    Raises :class:`UsageError` when ``root`` is missing or not a directory; everything else is a problem.
+    """
+    top = resolve_root(root)
+    started_ns = time.time_ns()
+    root_st = top.stat()
+    found = _walk(top, rules or Rules(), side, on_progress)
+    if digests:
+        _hash_files(top, found, previous, workers or default_workers(), side)
+    entries = dict(sorted(found.entries.items(), key=lambda kv: sort_key(kv[0])))
+    header = IndexHeader(
+        root=str(top),
+        host=socket.gethostname(),
+        scanned_ns=started_ns,
+        digests=digests,
+    )
+    return Index(
+        entries,
+        header,
+        problems=tuple(found.problems),
+        unreadable=frozenset(found.unreadable),
+        temp_files=tuple(found.temp_files),
+        root=_entry_of(DIR, root_st),
+        presorted=True,
+    )
+
+
+def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None] | None) -> ScanResult:
+    result = ScanResult()
+    entries = result.entries
+    stack: list[tuple[str, Matcher]] = [("", rules.matcher())]
+    root_str = str(top)
+    while stack:
+        rel_dir, matcher = stack.pop()
+        abs_dir = join(root_str, rel_dir) if rel_dir else root_str
+        try:
+            with os.scandir(abs_dir) as it:
+                listing = list(it)
+        except OSError as exc:
+            result.problems.append(Problem(rel_dir, f"cannot list directory: {exc.strerror}", side))
+            result.unreadable.add(rel_dir)
+            continue
+        if rules.ignore_files and any(d.name == IGNORE_FILE for d in listing):
+            matcher = _add_ignore_file(matcher, rel_dir, join(abs_dir, IGNORE_FILE), result, side)
+        for d in listing:
+            name = d.name
+            if is_temp_name(name):
+                result.temp_files.append(join(rel_dir, name))
+                continue
+            if not rel_dir and name == META_DIR:
+                continue
+            rel = join(rel_dir, name)
+            try:
+                st = d.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # vanished since the listing: as if never there
+            except OSError as exc:
+                result.problems.append(Problem(rel, f"cannot stat: {exc.strerror}", side))
+                result.unreadable.add(rel)
+                continue
+            kind = kind_of_mode(st.st_mode)
+            if kind is None:
+                if not (matcher.active and matcher.ignored(rel, False)):
+                    msg = f"skipped {special_kind_name(st.st_mode)}"
+                    result.problems.append(Problem(rel, msg, side, error=False))
+                continue
+            if matcher.active and matcher.ignored(rel, kind == DIR):
+                continue
+            entry = _entry_of(kind, st)
+            if kind == SYMLINK:
+                try:
+                    target = os.readlink(d.path)
+                except OSError as exc:
+                    result.problems.append(Problem(rel, f"cannot read link: {exc.strerror}", side))
+                    result.unreadable.add(rel)
+                    continue
+                entry = Entry(SYMLINK, len(os.fsencode(target)), st.st_mtime_ns, st.st_mode & 0o7777,
+                              target=target, inode=st.st_ino, ctime_ns=st.st_ctime_ns)
+            entries[rel] = entry
+            if kind == DIR:
+                stack.append((rel, matcher))
+        if on_progress is not None:
+            on_progress(len(entries))
+    return result
+
+
+def _entry_of(kind: str, st: os.stat_result) -> Entry:
+    return Entry(
+        FILE if kind == FILE else DIR if kind == DIR else SYMLINK,
+        st.st_size if kind == FILE else 0,
+        st.st_mtime_ns,
+        st.st_mode & 0o7777,
+        inode=st.st_ino,
+        ctime_ns=st.st_ctime_ns,
+    )
+
+
+def _add_ignore_file(matcher: Matcher, rel_dir: str, path: str, result: ScanResult, side: str) -> Matcher:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+            return matcher.with_ignore_file(rel_dir, fh.read())
+    except OSError as exc:
+        rel = join(rel_dir, IGNORE_FILE)
+        result.problems.append(Problem(rel, f"cannot read ignore file: {exc.strerror}", side))
+        # Without its rules we cannot know what the directory means to ignore: never delete under it.
+        result.unreadable.add(rel_dir)
+        return matcher
+
+
+def _reusable(prev: Entry | None, entry: Entry, trusted_before_ns: int) -> bool:
+    return (
+        prev is not None
+        and prev.digest is not None
+        and prev.kind == FILE
+        and prev.stat_key() == entry.stat_key()
+        and prev.mtime_ns < trusted_before_ns
+    )
+
+
+def _hash_files(top: Path, found: ScanResult, previous: Index | None, workers: int, side: str) -> None:
+    entries = found.entries
+    todo: list[str] = []
+    prev_entries = previous.entries if previous is not None else {}
+    trusted_before = (previous.header.scanned_ns - RACY_WINDOW_NS) if previous is not None else 0
+    for rel, entry in entries.items():
+        if entry.kind != FILE:
+            continue
+        prev = prev_entries.get(rel)
+        if prev is not None and _reusable(prev, entry, trusted_before):
+            entries[rel] = Entry(entry.kind, entry.size, entry.mtime_ns, entry.mode, prev.digest,
+                                 inode=entry.inode, ctime_ns=entry.ctime_ns, chunks=prev.chunks)
+        else:
+            todo.append(rel)
+    if not todo:
+        return
+    root = str(top)
+
+    def work(batch: list[str]) -> list[tuple[str, Entry | Problem]]:
+        out: list[tuple[str, Entry | Problem]] = []
+        for rel in batch:
+            try:
+                out.append((rel, hash_file(join(root, rel), entries[rel])))
+            except ChangingFileError as exc:
+                out.append((rel, Problem(rel, str(exc), side)))
+            except FileNotFoundError:
+                out.append((rel, Problem(rel, "vanished during the scan", side, error=False)))
+            except OSError as exc:
+                out.append((rel, Problem(rel, f"cannot read: {exc.strerror or exc}", side)))
+        return out
+
+    batches: Iterator[list[str]] = (todo[i : i + HASH_BATCH] for i in range(0, len(todo), HASH_BATCH))
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="syncline-hash") as pool:
+        for results in pool.map(work, batches):
+            for rel, res in results:
+                if isinstance(res, Entry):
+                    entries[rel] = res
+                elif res.error:
+                    found.problems.append(res)
+                    found.unreadable.add(rel)
+                else:
+                    del entries[rel]

@@ -1,0 +1,198 @@
+"""``execute(plan, source, target)``: the only code that writes a tree.
+
+Files are staged (copied to temp files beside their final names) by a few threads, then committed in
+batches: one durability barrier per batch, then for each file a re-check of the destination and an atomic
+rename. A source file that changes while being copied is copied again (up to ``ATTEMPTS`` times) and
+otherwise left for the next run; it is never committed torn. Per-item failures are recorded in the
+:class:`Report` and the run goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from ..core.entry import DIR
+from ..core.errors import Problem
+from ..core.plan import Action, Plan
+from .replicas.replica import Outcome, Replica, Staged
+from .report import Report
+
+ATTEMPTS = 3
+BATCH_FILES = 2000
+BATCH_BYTES = 256 << 20
+
+Progress = Callable[[int, int, int, int], None]  # (files done, files total, bytes done, bytes total)
+
+
+@dataclass
+class _Copied:
+    action: Action
+    staged: Staged | None
+    problem: Problem | None = None
+
+
+def _stage(action: Action, source: Replica, target: Replica) -> _Copied:
+    """Copy one file to a temp file at the target; retry while the source changes under the copy."""
+    path = action.path
+    for _ in range(ATTEMPTS):
+        with ExitStack() as stack:
+            try:
+                src = stack.enter_context(source.open_file(path))
+            except FileNotFoundError:
+                return _Copied(action, None, Problem(path, "vanished from the source; skipped", "source",
+                                                     error=False))
+            except OSError as exc:
+                return _Copied(action, None, Problem(path, f"cannot read: {exc.strerror or exc}", "source"))
+            try:
+                staged = target.stage_file(path, src)
+            except OSError as exc:
+                return _Copied(action, None, Problem(path, f"cannot write: {exc.strerror or exc}",
+                                                     "destination"))
+            if not src.changed():
+                return _Copied(action, staged)
+            staged.discard()
+    return _Copied(action, None, Problem(path, f"kept changing while being copied ({ATTEMPTS} attempts); "
+                                               "left for the next run", "source"))
+
+
+class _Executor:
+    def __init__(self, source: Replica, target: Replica, report: Report, progress: Progress | None,
+                 workers: int) -> None:
+        self.source = source
+        self.target = target
+        self.report = report
+        self.progress = progress
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="syncline-copy")
+        self.window = workers * 8
+        self.inflight: deque[Future[_Copied]] = deque()
+        self.batch: list[_Copied] = []
+        self.batch_bytes = 0
+        self.files_done = 0
+        self.bytes_done = 0
+        self.files_total = 0
+        self.bytes_total = 0
+
+    def run(self, plan: Plan) -> None:
+        summary = plan.summary()
+        self.files_total, self.bytes_total = summary.copies, summary.copy_bytes
+        try:
+            for action in plan.actions:
+                if action.op == "copy":
+                    self.inflight.append(self.pool.submit(_stage, action, self.source, self.target))
+                    while len(self.inflight) > self.window:
+                        self._collect(self.inflight.popleft().result())
+                    continue
+                if action.op in ("delete", "meta") and (self.inflight or self.batch):
+                    self.flush()
+                self._direct(action)
+            self.flush()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            for fut in self.inflight:
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    staged = fut.result().staged
+                    if staged is not None:
+                        staged.discard()
+            for c in self.batch:
+                if c.staged is not None:
+                    c.staged.discard()
+
+    def _collect(self, copied: _Copied) -> None:
+        if copied.staged is None:
+            if copied.problem is not None:
+                self.report.problems.append(copied.problem)
+            return
+        self.batch.append(copied)
+        self.batch_bytes += copied.staged.size
+        if len(self.batch) >= BATCH_FILES or self.batch_bytes >= BATCH_BYTES:
+            self._commit_batch()
+
+    def flush(self) -> None:
+        while self.inflight:
+            self._collect(self.inflight.popleft().result())
+        self._commit_batch()
+
+    def _commit_batch(self) -> None:
+        if not self.batch:
+            return
+        self.target.barrier()
+        batch, self.batch, self.batch_bytes = self.batch, [], 0
+        for i, c in enumerate(batch):
+            assert c.staged is not None
+            try:
+                outcome = self.target.commit(c.staged, c.action.expect)
+            except OSError as exc:
+                c.staged.discard()
+                self._problem(c.action, f"cannot write: {exc.strerror or exc}")
+                continue
+            except BaseException:
+                for rest in batch[i:]:
+                    if rest.staged is not None:
+                        rest.staged.discard()
+                raise
+            if self._account(c.action, outcome):
+                self.report.copied += 1
+                self.report.copied_bytes += c.staged.size
+                self.files_done += 1
+                self.bytes_done += c.staged.size
+                if self.progress is not None:
+                    self.progress(self.files_done, self.files_total, self.bytes_done, self.bytes_total)
+
+    def _direct(self, action: Action) -> None:
+        t = self.target
+        try:
+            if action.op == "mkdir":
+                assert action.entry is not None
+                if self._account(action, t.make_dir(action.path, action.entry, action.expect)):
+                    self.report.dirs_created += 1
+            elif action.op == "symlink":
+                assert action.entry is not None
+                if self._account(action, t.make_symlink(action.path, action.entry, action.expect)):
+                    self.report.symlinks += 1
+            elif action.op == "delete":
+                assert action.expect is not None
+                if self._account(action, t.delete(action.path, action.expect)):
+                    self.report.deleted += 1
+            elif action.op == "meta":
+                assert action.entry is not None
+                if self._account(action, t.set_meta(action.path, action.entry, action.expect)):
+                    # Directory times are restored after every change inside them: count only real fixes.
+                    if action.entry.kind != DIR or action.expect is not None:
+                        self.report.meta_updated += 1
+        except OSError as exc:
+            self._problem(action, f"cannot {action.op}: {exc.strerror or exc}")
+
+    def _account(self, action: Action, outcome: Outcome) -> bool:
+        if outcome.trashed:
+            self.report.trashed += 1
+        if not outcome.done:
+            self.report.kept += 1
+            self._problem(action, outcome.note)
+            return False
+        if outcome.note:
+            self.report.kept += 1
+            self.report.problems.append(Problem(action.path, outcome.note, "destination", error=False))
+        return True
+
+    def _problem(self, action: Action, message: str) -> None:
+        self.report.problems.append(Problem(action.path, message, "destination"))
+
+
+def execute(plan: Plan, source: Replica, target: Replica, *, report: Report | None = None,
+            progress: Progress | None = None, workers: int = 4) -> Report:
+    """Carry out ``plan``, copying from ``source`` into ``target``; returns the (given or a new) Report.
+
+    Never raises for a per-item failure; raises only for what stops everything (KeyboardInterrupt, a
+    failing durability barrier). Staged temp files are removed on every exit path.
+    """
+    report = report if report is not None else Report(source=source.describe(), target=target.describe())
+    started = time.monotonic()
+    _Executor(source, target, report, progress, max(1, workers)).run(plan)
+    target.barrier()
+    report.seconds += time.monotonic() - started
+    return report

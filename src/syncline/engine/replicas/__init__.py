@@ -1,0 +1,1 @@
+"""Replicas: places where a tree lives, behind the small interface in ``replica.py``."""

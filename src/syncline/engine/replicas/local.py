@@ -1,0 +1,280 @@
+"""LocalReplica: a directory on a local file system.
+
+Writes follow DESIGN section 4: every file is written to ``.syncline-tmp-<random>`` in its final
+directory, given its mode and mtime, and renamed into place only after a durability barrier (``syncfs`` of
+the file system, once per batch: far cheaper than an fsync per file, with the same guarantee that no real
+name ever points at unwritten data). Before a rename, delete or metadata change the destination is
+re-checked against the entry the plan saw; a destination that moved on is moved to the trash (kept), never
+overwritten in place.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...core.entry import DIR, FILE, SYMLINK, Entry, kind_of_mode
+from ...core.hashing import StatKey, open_regular
+from ...core.ignore import Rules
+from ...core.index import Index
+from ...core.paths import new_temp_name, parent
+from ...core.scan import scan
+from ..trash import Trash
+from .replica import Features, Outcome, SourceFile, Staged
+
+COPY_CHUNK = 64 << 20
+_libc = ctypes.CDLL(None, use_errno=True)
+_syncfs = getattr(_libc, "syncfs", None)
+
+
+def entry_of_stat(st: os.stat_result, target: str | None = None) -> Entry | None:
+    kind = kind_of_mode(st.st_mode)
+    if kind is None:
+        return None
+    size = st.st_size if kind == FILE else len(os.fsencode(target)) if target is not None else 0
+    return Entry(kind, size, st.st_mtime_ns, st.st_mode & 0o7777, target=target,
+                 inode=st.st_ino, ctime_ns=st.st_ctime_ns)
+
+
+class LocalSourceFile:
+    """An open local file with its stat at open time; ``changed()`` tells whether a read may be torn."""
+
+    def __init__(self, fd: int, st: os.stat_result) -> None:
+        self.fd = fd
+        self.key = StatKey.of(st)
+        e = entry_of_stat(st)
+        assert e is not None
+        self.entry = e
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def changed(self) -> bool:
+        return StatKey.of(os.fstat(self.fd)) != self.key
+
+
+@dataclass
+class LocalStaged:
+    path: str
+    size: int
+    temp: Path
+
+    def discard(self) -> None:
+        try:
+            self.temp.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def copy_fd(src: int, dst: int, size: int) -> None:
+    """Copy ``size`` bytes (or up to EOF) from ``src`` to ``dst`` in the kernel when it can."""
+    try:
+        while True:
+            n = os.copy_file_range(src, dst, COPY_CHUNK)
+            if n == 0:
+                return
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF):
+            raise
+    os.lseek(src, 0, os.SEEK_SET)
+    os.lseek(dst, 0, os.SEEK_SET)
+    os.ftruncate(dst, 0)
+    while True:
+        block = os.read(src, 1 << 20)
+        if not block:
+            return
+        view = memoryview(block)
+        while view:
+            view = view[os.write(dst, view) :]
+
+
+class LocalReplica:
+    """A local directory tree. ``trash=False`` destroys replaced data instead of keeping it."""
+
+    def __init__(self, root: str | os.PathLike[str], *, trash: bool = True) -> None:
+        self.root = Path(os.path.abspath(os.fspath(root)))
+        self.use_trash = trash
+        self._trash: Trash | None = None
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def features(self) -> Features:
+        return Features()
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def scan(self, rules: Rules, digests: bool, side: str) -> Index:
+        return scan(self.root, rules=rules, digests=digests, side=side)
+
+    def abspath(self, path: str) -> Path:
+        return self.root / path if path else self.root
+
+    def stat(self, path: str) -> Entry | None:
+        p = self.abspath(path)
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            return None
+        target = os.readlink(p) if kind_of_mode(st.st_mode) == SYMLINK else None
+        return entry_of_stat(st, target)
+
+    @contextmanager
+    def open_file(self, path: str) -> Iterator[LocalSourceFile]:
+        fd, st = open_regular(self.abspath(path))
+        try:
+            yield LocalSourceFile(fd, st)
+        finally:
+            os.close(fd)
+
+    # -- writing ---------------------------------------------------------------------------------------
+    @property
+    def trash(self) -> Trash:
+        if self._trash is None:
+            self._trash = Trash(self.root)
+        return self._trash
+
+    def _temp_for(self, path: str) -> Path:
+        return self.abspath(parent(path)) / new_temp_name()
+
+    def stage_file(self, path: str, source: SourceFile) -> LocalStaged:
+        """Copy ``source`` to a temp file beside ``path`` with the source's mode and mtime."""
+        temp = self._temp_for(path)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            copy_fd(source.fileno(), fd, source.entry.size)
+            e = source.entry
+            os.fchmod(fd, e.mode)
+            os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
+        except BaseException:
+            os.close(fd)
+            temp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        return LocalStaged(path, source.entry.size, temp)
+
+    def _make_room(self, path: str, expect: Entry | None, renaming_over: bool = True) -> Outcome:
+        """Prepare ``path`` to be replaced: keep what is there in the trash when it must be kept.
+
+        With ``renaming_over`` the caller renames a file over the path next, so an expected file is only
+        hard-linked into the trash (the name never disappears); otherwise the path is emptied.
+        Returns ``Outcome(done=False)`` only when the path cannot be freed (a non-empty directory).
+        """
+        current = self.stat(path)
+        if current is None:
+            return Outcome(True)
+        if current.kind == DIR:
+            # Only an empty directory is ever removed (rmdir refuses anything else): nothing can be lost.
+            if expect is None or expect.kind != DIR:
+                return Outcome(False, "a directory appeared here since the scan; left alone")
+            try:
+                os.rmdir(self.abspath(path))
+            except OSError as exc:
+                return Outcome(False, f"cannot replace the directory: {exc.strerror}")
+            return Outcome(True)
+        if expect is None or not current.unchanged_since(expect):
+            # The destination moved on since the scan: keep its data whatever the trash setting.
+            self.trash.move_in(path)
+            return Outcome(True, "changed since the scan; the destination's version was moved to the trash",
+                           trashed=True)
+        if self.use_trash:
+            if renaming_over:
+                self.trash.link_in(path)
+            else:
+                self.trash.move_in(path)
+            return Outcome(True, trashed=True)
+        if not renaming_over:
+            os.unlink(self.abspath(path))
+        return Outcome(True)
+
+    def commit(self, staged: Staged, expect: Entry | None) -> Outcome:
+        assert isinstance(staged, LocalStaged)
+        room = self._make_room(staged.path, expect)
+        if not room.done:
+            staged.discard()
+            return room
+        os.replace(staged.temp, self.abspath(staged.path))
+        return Outcome(True, room.note, room.trashed)
+
+    def make_dir(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
+        current = self.stat(path)
+        if current is not None and current.kind == DIR:
+            return Outcome(True)
+        if current is not None:
+            room = self._make_room(path, expect, renaming_over=False)
+            if not room.done:
+                return room
+        # Owner-writable until the final meta pass sets the real mode (children are written first).
+        os.mkdir(self.abspath(path), 0o700)
+        return Outcome(True)
+
+    def make_symlink(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
+        assert entry.target is not None
+        temp = self._temp_for(path)
+        os.symlink(entry.target, temp)
+        try:
+            os.utime(temp, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
+            room = self._make_room(path, expect)
+            if not room.done:
+                temp.unlink()
+                return room
+            os.replace(temp, self.abspath(path))
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return Outcome(True, room.note, room.trashed)
+
+    def delete(self, path: str, expect: Entry) -> Outcome:
+        current = self.stat(path)
+        if current is None:
+            return Outcome(True)
+        if current.kind != expect.kind or (current.kind != DIR and not current.unchanged_since(expect)):
+            return Outcome(False, "changed since the scan; not deleted")
+        if current.kind == DIR:
+            try:
+                os.rmdir(self.abspath(path))
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    return Outcome(False, "not deleted: the directory holds entries the scan did not see")
+                raise
+            return Outcome(True)
+        if self.use_trash:
+            self.trash.move_in(path)
+            return Outcome(True, trashed=True)
+        os.unlink(self.abspath(path))
+        return Outcome(True)
+
+    def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
+        p = self.abspath(path)
+        if entry.kind != DIR and expect is not None:
+            current = self.stat(path)
+            if current is None or not current.unchanged_since(expect):
+                return Outcome(False, "changed since the scan; left as it is")
+        if entry.kind == SYMLINK:
+            os.utime(p, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
+        else:
+            os.chmod(p, entry.mode)
+            os.utime(p, ns=(entry.mtime_ns, entry.mtime_ns))
+        return Outcome(True)
+
+    def remove_temp_files(self, paths: tuple[str, ...]) -> None:
+        """Remove syncline temp files a killed run left behind (the caller holds the root's lock)."""
+        for path in paths:
+            try:
+                os.unlink(self.abspath(path))
+            except FileNotFoundError:
+                pass
+
+    def barrier(self) -> None:
+        """Make every write so far durable: ``syncfs`` on the root's file system (fsync of the root when
+        syncfs is missing)."""
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if _syncfs is None or _syncfs(fd) != 0:
+                os.sync()
+        finally:
+            os.close(fd)

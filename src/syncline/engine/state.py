@@ -1,0 +1,49 @@
+"""Where syncline keeps per-user state, and the per-destination run lock.
+
+The state directory is ``$SYNCLINE_STATE_DIR``, else ``$XDG_STATE_HOME/syncline``, else
+``~/.local/state/syncline``. Locks live there (not in the destination) so that a plain mirror leaves no
+files of syncline's in the destination tree.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import blake3
+
+from ..core.errors import BusyError, UsageError
+
+
+def state_dir() -> Path:
+    env = os.environ.get("SYNCLINE_STATE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "state"
+    return base / "syncline"
+
+
+@contextmanager
+def root_lock(root: Path) -> Iterator[None]:
+    """Hold the exclusive lock for writing into ``root``; :class:`BusyError` if another run holds it."""
+    locks = state_dir() / "locks"
+    try:
+        locks.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the state directory {locks}: {exc.strerror}",
+                         "set SYNCLINE_STATE_DIR to a writable directory") from None
+    name = blake3.blake3(os.fsencode(os.path.realpath(root))).hexdigest()[:32] + ".lock"
+    fd = os.open(locks / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BusyError(f"another syncline run is writing into {root}",
+                            "wait for it to finish, then run again") from None
+        yield
+    finally:
+        os.close(fd)

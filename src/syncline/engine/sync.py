@@ -1,0 +1,113 @@
+"""One-way sync, start to end: check the roots, scan both, plan, apply the safety guards, execute.
+
+This is what ``syncline sync SRC DST`` and ``syncline.sync(src, dst)`` run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.entry import Compare, CompareMode
+from ..core.errors import SafetyStop, UsageError
+from ..core.ignore import Rules
+from ..core.index import Index
+from ..core.mirror import deletes_under_limit, mirror
+from ..core.plan import Plan
+from ..core.scan import resolve_root
+from .execute import Progress, execute
+from .replicas.local import LocalReplica
+from .report import Report
+from .state import root_lock
+
+DEFAULT_MAX_DELETE = 0.5
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """Options of a one-way sync; the defaults are rsync -a's (no deletes, size+mtime quick check)."""
+
+    delete: bool = False
+    compare: Compare = field(default_factory=Compare)
+    rules: Rules = field(default_factory=Rules)
+    dry_run: bool = False
+    trash: bool = True
+    max_delete: int | float = DEFAULT_MAX_DELETE
+    force: bool = False
+    workers: int = 4
+
+
+def check_roots(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Validate a (source, destination) pair; returns their absolute paths.
+
+    Refuses a missing or unreadable source, a destination that is not a directory, a destination whose
+    parent is missing, and roots nested in each other (or the same).
+    """
+    source = resolve_root(src)
+    if not os.access(source, os.R_OK | os.X_OK):
+        raise UsageError(f"cannot read the source {source}: permission denied", "check its permissions")
+    target = Path(os.path.abspath(os.fspath(dst)))
+    if os.path.lexists(target) and not target.is_dir():
+        raise UsageError(f"the destination is not a directory: {target}", "give a directory")
+    if not target.exists() and not target.parent.is_dir():
+        raise UsageError(f"the destination's parent does not exist: {target.parent}", "create it first")
+    real_s = Path(os.path.realpath(source))
+    real_t = Path(os.path.realpath(target))
+    if real_s == real_t:
+        raise UsageError("the source and the destination are the same directory", "give two directories")
+    if real_t.is_relative_to(real_s) or real_s.is_relative_to(real_t):
+        raise UsageError(f"{real_s} and {real_t} are nested in each other",
+                         "give two directories side by side")
+    return source, target
+
+
+def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: SyncOptions | None = None,
+         progress: Progress | None = None) -> Report:
+    """Make ``dst`` hold what ``src`` holds. Returns a :class:`Report`; raises :class:`UsageError` or
+    :class:`SafetyStop` (nothing changed) when the run cannot or must not go ahead."""
+    opts = options or SyncOptions()
+    started = time.monotonic()
+    source_root, target_root = check_roots(src, dst)
+    report = Report(source=str(source_root), target=str(target_root), dry_run=opts.dry_run)
+    source = LocalReplica(source_root)
+    target = LocalReplica(target_root, trash=opts.trash)
+    digests = opts.compare.mode is CompareMode.CHECKSUM
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        src_scan = pool.submit(source.scan, opts.rules, digests, "source")
+        if target_root.exists():
+            dst_index = target.scan(opts.rules, digests, "destination")
+        else:
+            dst_index = Index({})
+        src_index = src_scan.result()
+    plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare)
+    report.problems.extend((*src_index.problems, *dst_index.problems, *plan.problems))
+    report.plan = plan
+    if opts.delete and not opts.force:
+        _guard_deletes(src_index, dst_index, plan, opts.max_delete)
+    if not opts.dry_run:
+        target_root.mkdir(exist_ok=True)
+        with root_lock(target_root):
+            target.remove_temp_files(dst_index.temp_files)
+            execute(plan, source, target, report=report, progress=progress, workers=opts.workers)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _guard_deletes(src: Index, dst: Index, plan: Plan, max_delete: int | float) -> None:
+    """Stop a run whose deletions look like a missing source rather than a user's intent."""
+    if not len(src) and len(dst):
+        raise SafetyStop(
+            f"the source is empty and --delete would empty the destination ({len(dst)} entries)",
+            "check that the source is mounted; add --force if this is what you want",
+        )
+    if not deletes_under_limit(plan, dst, max_delete):
+        total = sum(1 for e in dst.entries.values() if not e.is_dir)
+        limit = (f"{max_delete:.0%} of the destination's files" if isinstance(max_delete, float)
+                 else f"{max_delete} files")
+        raise SafetyStop(
+            f"would delete {plan.summary().file_deletes} of {total} files, more than --max-delete ({limit})",
+            "check the source; raise --max-delete or add --force to go ahead",
+        )

@@ -1,0 +1,57 @@
+"""The per-destination trash: ``<root>/.syncline/trash/<YYYYmmdd-HHMMSS>/<path>``.
+
+Files a destination loses (deleted, overwritten, or found changed right before they would be touched) are
+moved or hard-linked here instead of being destroyed. The ``.syncline`` folder is never scanned, so the
+trash is never synced. Empty it with ``rm -r <root>/.syncline/trash`` when you no longer need it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from pathlib import Path
+
+from ..core.paths import META_DIR
+
+TRASH_DIR = "trash"
+
+
+class Trash:
+    """One run's trash folder under a root; created on first use."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.base = root / META_DIR / TRASH_DIR / stamp
+
+    def _place(self, path: str) -> Path:
+        dest = self.base / path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(dest):
+            # A second version of the same path in one run: keep both.
+            n = 1
+            while os.path.lexists(f"{dest}.{n}"):
+                n += 1
+            dest = Path(f"{dest}.{n}")
+        return dest
+
+    def move_in(self, path: str) -> Path:
+        """Move ``<root>/<path>`` (a file or symlink) into the trash; returns where it went."""
+        dest = self._place(path)
+        os.rename(self.root / path, dest)
+        return dest
+
+    def link_in(self, path: str) -> Path:
+        """Hard-link ``<root>/<path>`` into the trash, so it can then be replaced atomically.
+
+        Falls back to a move when hard links are not possible (the caller's rename then fills the gap).
+        """
+        dest = self._place(path)
+        try:
+            os.link(self.root / path, dest, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EMLINK, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
+            os.rename(self.root / path, dest)
+        return dest
