@@ -1,0 +1,125 @@
+"""Scanning real trees: kinds, digests and their reuse, ignore rules, odd names, unreadable parts."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import blake3
+import pytest
+
+from syncline.core.entry import DIR, FILE, SYMLINK
+from syncline.core.index import Index
+from syncline.core.scan import RACY_WINDOW_NS, scan
+
+from .conftest import write
+
+OLD = 1_500_000_000
+
+
+def test_kinds_sizes_modes_and_digests(tmp_path: Path) -> None:
+    write(tmp_path, "d/f.txt", "hello", mtime=OLD, mode=0o640)
+    os.symlink("d/f.txt", tmp_path / "l")
+    idx = scan(tmp_path)
+    assert idx["d"].kind == DIR and idx["l"].kind == SYMLINK and idx["l"].target == "d/f.txt"
+    e = idx["d/f.txt"]
+    assert (e.kind, e.size, e.mtime_ns, e.mode) == (FILE, 5, OLD * 10**9, 0o640)
+    assert e.digest == blake3.blake3(b"hello").digest()
+    assert list(idx) == ["d", "d/f.txt", "l"]
+
+
+def test_symlinks_are_never_followed(tmp_path: Path) -> None:
+    write(tmp_path, "real/inside.txt", "x")
+    os.symlink("real", tmp_path / "to_dir")
+    os.symlink("loop", tmp_path / "loop")
+    os.symlink(".", tmp_path / "real/self")
+    idx = scan(tmp_path)
+    assert sorted(idx) == ["loop", "real", "real/inside.txt", "real/self", "to_dir"]
+    assert idx["to_dir"].kind == SYMLINK and idx["loop"].target == "loop"
+
+
+def test_special_files_are_skipped_and_reported(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(tmp_path / "sock"))
+        write(tmp_path, "f", "x")
+        idx = scan(tmp_path)
+    finally:
+        sock.close()
+    assert list(idx) == ["f"]
+    notes = sorted((p.path, p.message, p.error) for p in idx.problems)
+    assert notes == [("fifo", "skipped fifo", False), ("sock", "skipped socket", False)]
+
+
+def test_digests_are_reused_when_the_stat_key_matches(tmp_path: Path) -> None:
+    write(tmp_path, "old.txt", "old", mtime=OLD)
+    first = scan(tmp_path)
+    # A marker digest proves the second scan took it from the previous index instead of hashing.
+    marker = b"\xaa" * 32
+    fake = Index({"old.txt": replace(first["old.txt"], digest=marker)}, first.header)
+    assert scan(tmp_path, previous=fake)["old.txt"].digest == marker
+    write(tmp_path, "old.txt", "new", mtime=OLD)  # same size and mtime, but ctime moved
+    assert scan(tmp_path, previous=fake)["old.txt"].digest == blake3.blake3(b"new").digest()
+
+
+def test_racily_clean_files_are_rehashed(tmp_path: Path) -> None:
+    write(tmp_path, "fresh.txt", "v1")
+    first = scan(tmp_path)
+    assert first["fresh.txt"].mtime_ns > first.header.scanned_ns - RACY_WINDOW_NS
+    marker = b"\xbb" * 32
+    fake = Index({"fresh.txt": replace(first["fresh.txt"], digest=marker)}, first.header)
+    assert scan(tmp_path, previous=fake)["fresh.txt"].digest == blake3.blake3(b"v1").digest()
+
+
+def test_temp_files_and_the_meta_dir_are_not_entries(tmp_path: Path) -> None:
+    write(tmp_path, ".syncline-tmp-0123456789abcdef", "partial")
+    write(tmp_path, ".syncline/trash/x", "trashed")
+    write(tmp_path, "sub/.syncline/kept", "a user's own dir of that name, not at the root")
+    write(tmp_path, "sub/.syncline-tmp-nothex", "not ours")
+    idx = scan(tmp_path)
+    assert ".syncline" not in idx and "sub/.syncline/kept" in idx and "sub/.syncline-tmp-nothex" in idx
+    assert idx.temp_files == (".syncline-tmp-0123456789abcdef",)
+
+
+def test_non_utf8_and_long_names(tmp_path: Path) -> None:
+    raw = os.fsencode(tmp_path) + b"/caf\xe9-\xff.txt"
+    with open(raw, "wb") as fh:
+        fh.write(b"latin-1 name")
+    long_name = "n" * 255
+    write(tmp_path, long_name, "long")
+    idx = scan(tmp_path)
+    assert os.fsdecode(b"caf\xe9-\xff.txt") in idx and long_name in idx
+
+
+def test_ignore_files_nest_and_negate(tmp_path: Path) -> None:
+    write(tmp_path, ".synclineignore", "*.tmp\nbuild/\n")
+    write(tmp_path, "a.tmp", "x")
+    write(tmp_path, "build/x.o", "x")
+    write(tmp_path, "sub/.synclineignore", "!keep.tmp\n")
+    write(tmp_path, "sub/keep.tmp", "x")
+    write(tmp_path, "sub/drop.tmp", "x")
+    idx = scan(tmp_path)
+    assert "a.tmp" not in idx and "build" not in idx
+    assert "sub/keep.tmp" in idx and "sub/drop.tmp" not in idx
+    assert ".synclineignore" in idx  # ignore files themselves are synced, as .gitignore is
+
+
+def test_missing_root_is_a_usage_error(tmp_path: Path) -> None:
+    from syncline.core.errors import UsageError
+
+    with pytest.raises(UsageError, match="no such directory"):
+        scan(tmp_path / "nope")
+    write(tmp_path, "file", "x")
+    with pytest.raises(UsageError, match="not a directory"):
+        scan(tmp_path / "file")
+
+
+def test_scan_time_is_recorded(tmp_path: Path) -> None:
+    before = time.time_ns()
+    idx = scan(tmp_path)
+    assert before <= idx.header.scanned_ns <= time.time_ns()
+    assert idx.root is not None and idx.root.kind == DIR
