@@ -56,6 +56,16 @@ class Action:
         head = ">" if self.op == "copy" else "c" if self.op == "symlink" else "."
         return f"{head}{kind}{c}{s}{t}{p}....."
 
+    @property
+    def visible(self) -> bool:
+        """False for a directory ``meta`` that only restores what the run's own writes will disturb
+        (a new directory's final mode, a parent's mtime): not a change a user needs to see or count."""
+        if self.op != "meta" or self.entry is None or self.entry.kind != DIR:
+            return True
+        if self.expect is None:
+            return False
+        return self.entry.mode != self.expect.mode or self.entry.mtime_ns != self.expect.mtime_ns
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"op": self.op, "path": self.path}
         if self.entry is not None:
@@ -106,14 +116,16 @@ class Plan:
                 deletes += 1
                 if a.expect is not None and a.expect.kind != DIR:
                     file_deletes += 1
-            else:
+            elif a.visible:
                 meta += 1
         return PlanSummary(copies, copy_bytes, mkdirs, links, deletes, file_deletes, meta)
 
     def lines(self) -> Iterator[str]:
         """One line per action, as ``rsync -i`` prints them (directories end with ``/``)."""
         for a in self.actions:
-            kind = (a.entry or a.expect)
+            if not a.visible:
+                continue
+            kind = a.entry or a.expect
             shown = a.path or "."
             if kind is not None and kind.kind == DIR:
                 shown += "/"
@@ -122,4 +134,4 @@ class Plan:
             yield f"{a.itemize(self.compare)} {shown}"
 
     def to_json(self) -> list[dict[str, Any]]:
-        return [a.to_json() for a in self.actions]
+        return [a.to_json() for a in self.actions if a.visible]

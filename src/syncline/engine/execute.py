@@ -16,7 +16,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from ..core.entry import DIR
 from ..core.errors import Problem
 from ..core.plan import Action, Plan
 from .replicas.replica import Outcome, Replica, Staged
@@ -160,10 +159,8 @@ class _Executor:
                     self.report.deleted += 1
             elif action.op == "meta":
                 assert action.entry is not None
-                if self._account(action, t.set_meta(action.path, action.entry, action.expect)):
-                    # Directory times are restored after every change inside them: count only real fixes.
-                    if action.entry.kind != DIR or action.expect is not None:
-                        self.report.meta_updated += 1
+                if self._account(action, t.set_meta(action.path, action.entry, action.expect)) and action.visible:
+                    self.report.meta_updated += 1
         except OSError as exc:
             self._problem(action, f"cannot {action.op}: {exc.strerror or exc}")
 
