@@ -199,3 +199,30 @@ def test_unwritable_destination_is_reported(shared_base: Path) -> None:
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "ro/new.txt: cannot write: Permission denied" in proc.stderr
     assert (dst / "other.txt").read_text() == "y"
+
+
+def test_progress_bar_on_a_terminal(src: Path, dst: Path) -> None:
+    import subprocess
+    import sys
+
+    for i in range(300):
+        write(src, f"d{i % 7}/f{i}", os.urandom(3000))
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "syncline", "sync", str(src), str(dst)],
+                                stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(master)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "300/300 files" in screen and "copied 300 files" in screen

@@ -108,6 +108,11 @@ class _Executor:
             return
         self.batch.append(copied)
         self.batch_bytes += copied.staged.size
+        # The bar follows staging (the copying work); commits follow in batches.
+        self.files_done += 1
+        self.bytes_done += copied.staged.size
+        if self.progress is not None:
+            self.progress(self.files_done, self.files_total, self.bytes_done, self.bytes_total)
         if len(self.batch) >= BATCH_FILES or self.batch_bytes >= BATCH_BYTES:
             self._commit_batch()
 
@@ -137,10 +142,6 @@ class _Executor:
             if self._account(c.action, outcome):
                 self.report.copied += 1
                 self.report.copied_bytes += c.staged.size
-                self.files_done += 1
-                self.bytes_done += c.staged.size
-                if self.progress is not None:
-                    self.progress(self.files_done, self.files_total, self.bytes_done, self.bytes_total)
 
     def _direct(self, action: Action) -> None:
         t = self.target
