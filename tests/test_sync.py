@@ -239,3 +239,15 @@ def test_type_changes_replace_and_keep_the_old(src: Path, dst: Path) -> None:
     syncline.sync(src, dst, delete=True, force=True)
     assert (dst / "y").read_text() == "now a file"
     assert sorted(p.read_text() for p in trash_files(dst)) == ["was a file", "was in a dir"]
+
+
+def test_names_near_name_max_and_deep_paths(src: Path, dst: Path) -> None:
+    long_name = "L" * 255
+    write(src, long_name, "long")
+    deep = "/".join(["d" * 200] * 15) + "/leaf"
+    write(src, deep, "deep")
+    write(dst, long_name, "older long", mtime=T0)
+    report = syncline.sync(src, dst)
+    assert report.exit_code == 0, report.problems
+    assert (dst / long_name).read_text() == "long"
+    assert (dst / deep).read_text() == "deep"
