@@ -32,7 +32,7 @@ def _preload() -> None:
     import importlib
     import pkgutil
 
-    import rich.console  # noqa: F401
+    import rich.console
     import rich.progress  # noqa: F401
 
     import syncline

@@ -97,7 +97,8 @@ def test_kill9_leaves_every_file_old_or_new_and_rerun_converges(tmp_path: Path) 
                 continue
             assert data in (old_files.get(rel), new_files.get(rel)), f"trial {trial}: {rel} is torn"
         # 2. Nothing the destination held is lost: in place or in the trash.
-        everything = set(after_kill.values()) | set(contents(dst / ".syncline").values() if (dst / ".syncline").exists() else [])
+        trash = dst / ".syncline"
+        everything = set(after_kill.values()) | (set(contents(trash).values()) if trash.exists() else set())
         for rel, data in old_files.items():
             assert data in everything, f"trial {trial}: lost {rel}"
 

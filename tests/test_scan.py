@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import blake3
@@ -60,7 +59,7 @@ def test_digests_are_reused_when_the_stat_key_matches(tmp_path: Path) -> None:
     first = scan(tmp_path)
     # A marker digest proves the second scan took it from the previous index instead of hashing.
     marker = b"\xaa" * 32
-    fake = Index({"old.txt": replace(first["old.txt"], digest=marker)}, first.header)
+    fake = Index({"old.txt": first["old.txt"]._replace(digest=marker)}, first.header)
     assert scan(tmp_path, previous=fake)["old.txt"].digest == marker
     write(tmp_path, "old.txt", "new", mtime=OLD)  # same size and mtime, but ctime moved
     assert scan(tmp_path, previous=fake)["old.txt"].digest == blake3.blake3(b"new").digest()
@@ -71,7 +70,7 @@ def test_racily_clean_files_are_rehashed(tmp_path: Path) -> None:
     first = scan(tmp_path)
     assert first["fresh.txt"].mtime_ns > first.header.scanned_ns - RACY_WINDOW_NS
     marker = b"\xbb" * 32
-    fake = Index({"fresh.txt": replace(first["fresh.txt"], digest=marker)}, first.header)
+    fake = Index({"fresh.txt": first["fresh.txt"]._replace(digest=marker)}, first.header)
     assert scan(tmp_path, previous=fake)["fresh.txt"].digest == blake3.blake3(b"v1").digest()
 
 

@@ -1,16 +1,47 @@
 """syncline: keep directory trees in sync.
 
-The public API is this module's ``__all__``; everything else is private and may change.
+The public API is this module's ``__all__``; everything else is private and may change. Names are
+imported on first use, so ``import syncline`` and the command line start fast.
 """
 
-from .api import diff, load_index, scan, sync
-from .core.diff import Change, DiffResult
-from .core.entry import Compare, CompareMode, Entry
-from .core.errors import BusyError, IndexFormatError, Problem, SafetyStop, SynclineError, UsageError
-from .core.index import Index, IndexHeader
-from .core.plan import Action, Plan
-from .engine.report import Report
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .api import diff, load_index, scan, sync
+    from .core.diff import Change, DiffResult
+    from .core.entry import Compare, CompareMode, Entry
+    from .core.errors import BusyError, IndexFormatError, Problem, SafetyStop, SynclineError, UsageError
+    from .core.index import Index, IndexHeader
+    from .core.plan import Action, Plan
+    from .engine.report import Report
+
+_WHERE = {
+    "Action": ".core.plan",
+    "BusyError": ".core.errors",
+    "Change": ".core.diff",
+    "Compare": ".core.entry",
+    "CompareMode": ".core.entry",
+    "DiffResult": ".core.diff",
+    "Entry": ".core.entry",
+    "Index": ".core.index",
+    "IndexFormatError": ".core.errors",
+    "IndexHeader": ".core.index",
+    "Plan": ".core.plan",
+    "Problem": ".core.errors",
+    "Report": ".engine.report",
+    "SafetyStop": ".core.errors",
+    "SynclineError": ".core.errors",
+    "UsageError": ".core.errors",
+    "diff": ".api",
+    "load_index": ".api",
+    "scan": ".api",
+    "sync": ".api",
+}
 
 __all__ = [
     "Action",
@@ -35,3 +66,16 @@ __all__ = [
     "scan",
     "sync",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'syncline' has no attribute {name!r}")
+    value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -15,10 +15,8 @@ from .core.diff import diff as _diff
 from .core.entry import Compare, CompareMode
 from .core.ignore import Rules
 from .core.index import Index
-from .core.indexfile import load_index
 from .core.scan import scan as _scan
 from .engine.execute import Progress
-from .engine.indexing import load_tree
 from .engine.report import Report
 from .engine.sync import DEFAULT_MAX_DELETE, SyncOptions
 from .engine.sync import sync as _sync
@@ -92,8 +90,17 @@ def scan(
     return _scan(path, rules=_rules(exclude, include, ignore_files), digests=digests, previous=previous)
 
 
+def load_index(path: PathLike) -> Index:
+    """Read and verify an index file; raises :class:`syncline.IndexFormatError` when it is damaged."""
+    from .core.indexfile import load_index as _load
+
+    return _load(path)
+
+
 def diff(old: Index | PathLike, new: Index | PathLike) -> DiffResult:
     """What changed from ``old`` to ``new``; each is an Index, a directory or an index file."""
+    from .engine.indexing import load_tree
+
     a = old if isinstance(old, Index) else load_tree(old)
     b = new if isinstance(new, Index) else load_tree(new)
     return _diff(a, b)

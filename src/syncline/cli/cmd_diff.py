@@ -8,7 +8,6 @@ import click
 
 from ..core.diff import CHANGE_KINDS, Change, DiffResult
 from ..core.diff import diff as run_diff
-from ..engine.indexing import load_tree
 from .options import rule_options, rules_from
 from .render import echo_json, echo_problems
 
@@ -29,6 +28,8 @@ def diff_cmd(old: str, new: str, excludes: tuple[str, ...], includes: tuple[str,
     Lines:  + added   - deleted   M modified   R moved (old -> new)   T type changed   m metadata only
     Exit codes: 0 equal, 1 different, 2 error (as diff(1)).
     """
+    from ..engine.indexing import load_tree
+
     rules = rules_from(excludes, includes, no_ignore_files)
     a = load_tree(old, rules=rules)
     b = load_tree(new, rules=rules)

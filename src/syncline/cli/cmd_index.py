@@ -8,8 +8,6 @@ from typing import Any
 import click
 
 from ..core.entry import Entry
-from ..core.indexfile import open_index
-from ..engine.indexing import make_index
 from .options import rule_options, rules_from
 from .render import echo_json, echo_problems, human_bytes, plural
 
@@ -54,6 +52,7 @@ def create_cmd(directory: str, output: str, no_digests: bool, previous: str | No
                excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool,
                quiet: bool, as_json: bool) -> int:
     """Write an index file of DIRECTORY."""
+    from ..engine.indexing import make_index
     index = make_index(directory, output, rules=rules_from(excludes, includes, no_ignore_files),
                        digests=not no_digests, previous=previous)
     totals = index.totals()
@@ -87,6 +86,8 @@ def show_cmd(file: str, as_json: bool) -> int:
     """List the entries of an index FILE (streamed; the checksum is verified at the end)."""
     import json
     import time
+
+    from ..core.indexfile import open_index
 
     fh, reader = open_index(file)
     with fh:

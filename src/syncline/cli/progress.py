@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 from ..engine.execute import Progress as ProgressHook
 
@@ -28,6 +21,17 @@ class SyncBar:
 
     def __call__(self, files: int, files_total: int, done: int, total: int) -> None:
         if self._bar is None:
+            # rich is imported only when a bar is drawn: it is the slowest import of the command line.
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
             self._bar = Progress(
                 TextColumn("{task.fields[files]:,}/{task.fields[files_total]:,} files"),
                 BarColumn(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import stat as stat_mod
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 FILE: Literal["file"] = "file"
 DIR: Literal["dir"] = "dir"
@@ -50,9 +50,8 @@ class Chunk:
     digest: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One path of a tree.
+class Entry(NamedTuple):
+    """One path of a tree (immutable; a NamedTuple because a scan makes millions of them).
 
     ``mode`` holds permission bits only (``st_mode & 0o7777``). ``digest`` is the BLAKE3 digest of a file's
     content, or None when the scan did not hash. ``target`` is a symlink's target (never followed).

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import blake3
-
 from .entry import Entry
 
 READ_SIZE = 1 << 20
@@ -55,6 +53,7 @@ def open_regular(path: str | bytes | os.PathLike[str]) -> tuple[int, os.stat_res
 
 def digest_fd(fd: int, buffer: bytearray | None = None) -> bytes:
     """BLAKE3 digest of everything readable from ``fd`` (from its current offset)."""
+    import blake3  # imported on first use: a sync that does not hash never pays for it
     hasher = blake3.blake3()
     buf = buffer if buffer is not None else bytearray(READ_SIZE)
     view = memoryview(buf)

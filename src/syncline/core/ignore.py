@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
 
 IGNORE_FILE = ".synclineignore"
 
 
 def _spec(lines: Sequence[str]) -> pathspec.GitIgnoreSpec:
+    import pathspec  # only when there are rules: keeps start-up fast
+
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 

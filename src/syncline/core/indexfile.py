@@ -5,20 +5,24 @@ Layout (the spec with examples is ``docs/formats/index.md``)::
     magic    8 bytes   b"SLIDX\\r\\n\\x1a"
     version  u16 BE    1
     flags    u16 BE    0 (reserved; a reader rejects unknown flags)
-    body     one zstd frame holding a msgpack stream: a header map, one array per entry in byte order of
-             path, then an end map {"end": <entry count>}
+    body     exactly one zstd frame holding a msgpack stream: a header map, one array per entry in byte
+             order of path, then an end map {"end": <entry count>}
     trailer  32 bytes  BLAKE3 of every byte before the trailer
 
 Entry array: [shared_prefix_len, path_suffix(bin), kind(0 file, 1 dir, 2 symlink), mode, size, mtime_ns,
 digest(bin 32 | nil), target(bin | nil), inode, ctime_ns, chunks(nil | [[length, digest], ...])].
 
-Both directions stream: memory is bounded by one record, never by the file. Everything read is checked
-(magic, version, flags, record shapes, path rules, strict sort order, parent directories, count, checksum)
-and any failure is an :class:`IndexFormatError` that says what is wrong.
+Both directions stream. The reader decodes field by field through a small msgpack buffer and feeds the
+decompressor small pieces, so a hostile file cannot make it allocate much more than one entry (plus one
+set of the directory paths seen, for the parent check). Everything read is checked (magic, version,
+flags, record shapes and types, path rules, strict sort order, parent directories, count, nothing after
+the frame, checksum) and any failure is an :class:`IndexFormatError` that says what is wrong. The writer
+runs the same checks on what it writes, so it never produces a file the reader would reject.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from collections.abc import Iterator
@@ -32,16 +36,30 @@ import zstandard
 from .entry import DIGEST_SIZE, KINDS, Chunk, Entry
 from .errors import IndexFormatError
 from .index import Index, IndexHeader
-from .paths import MAX_PATH_BYTES, check_relpath, new_temp_name, parent
+from .paths import MAX_NAME_BYTES, MAX_PATH_BYTES, check_relpath, new_temp_name
 
 MAGIC = b"SLIDX\r\n\x1a"
 VERSION = 1
+KNOWN_FLAGS = 0  # no flag is defined in v1
 _PREAMBLE = struct.Struct(">8sHH")
 TRAILER_SIZE = 32
+ZSTD_LEVEL = 3
+RECORD_FIELDS = 11
 MAX_ENTRIES = 200_000_000
-MAX_CHUNKS = 1 << 24
-MAX_RECORD = 64 << 20
+MAX_CHUNKS = 1 << 20  # per file
+MAX_OBJECT = 64 << 10  # the largest single msgpack value (a path, a target, a header string)
+MAX_HEADER_KEYS = 64
+MAX_WINDOW = 8 << 20  # zstd window a reader accepts (level 3 uses 2 MiB)
+_FEED = 256  # compressed bytes per decompress call: bounds the output of one call to ~8 MiB
+_BLOCK = 1 << 16
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+_UINT64_MAX = (1 << 64) - 1
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+_FILE, _DIR, _SYMLINK = KINDS
+
+
+# ---------------------------------------------------------------------------------------------- writing
 
 
 class _HashingWriter:
@@ -60,7 +78,11 @@ class _HashingWriter:
 
 
 class IndexWriter:
-    """Streams entries into an index file. Use as a context manager; ``add`` paths in byte order."""
+    """Streams entries into an index file. Use as a context manager; ``add`` paths in byte order.
+
+    Every entry is checked with the reader's rules: a path out of order, without its parent directory, or
+    an entry the reader would reject raises ``ValueError`` (nothing unreadable is ever written).
+    """
 
     def __init__(
         self,
@@ -69,47 +91,56 @@ class IndexWriter:
         unreadable: frozenset[str] = frozenset(),
         root: Entry | None = None,
     ) -> None:
+        head = {
+            "format": "syncline-index",
+            "version": VERSION,
+            "root": header.root,
+            "host": header.host,
+            "scanned_ns": header.scanned_ns,
+            "digests": header.digests,
+            "hash": header.hash,
+            "chunker": {k: header.chunker[k] for k in sorted(header.chunker)} if header.chunker is not None else None,
+            "tool": header.tool,
+            "unreadable": sorted(os.fsencode(p) for p in unreadable),
+            "root_meta": [root.mode, root.mtime_ns, root.inode, root.ctime_ns] if root is not None else None,
+        }
+        try:
+            _parse_header(head, VERSION)
+        except _Bad as exc:
+            raise ValueError(f"cannot write this index header: {exc}") from None
         self._out = _HashingWriter(raw)
         self._out.write(_PREAMBLE.pack(MAGIC, VERSION, 0))
-        self._zw = zstandard.ZstdCompressor(level=3).stream_writer(self._out, closefd=False)  # type: ignore[arg-type]
+        self._zw = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(self._out, closefd=False)  # type: ignore[arg-type]
         self._packer = msgpack.Packer(use_bin_type=True)
         self._prev = b""
+        self._dirs: set[bytes] = set()
         self._count = 0
-        self._zw.write(
-            self._packer.pack(
-                {
-                    "format": "syncline-index",
-                    "version": VERSION,
-                    "root": header.root,
-                    "host": header.host,
-                    "scanned_ns": header.scanned_ns,
-                    "digests": header.digests,
-                    "hash": header.hash,
-                    "chunker": dict(header.chunker) if header.chunker is not None else None,
-                    "tool": header.tool,
-                    "unreadable": sorted(os.fsencode(p) for p in unreadable),
-                    "root_meta": [root.mode, root.mtime_ns] if root is not None else None,
-                }
-            )
-        )
+        self._closed = False
+        self._zw.write(self._packer.pack(head))
 
     def add(self, path: str, e: Entry) -> None:
         raw = os.fsencode(path)
-        if raw <= self._prev:
-            raise ValueError(f"index entries out of order at {path!r}")
         shared = _shared_prefix(self._prev, raw)
         chunks = [[c.length, c.digest] for c in e.chunks] if e.chunks is not None else None
         target = os.fsencode(e.target) if e.target is not None else None
-        record = [shared, raw[shared:], _KIND_CODE[e.kind], e.mode, e.size, e.mtime_ns, e.digest, target,
-                  e.inode, e.ctime_ns, chunks]
+        kind = _KIND_CODE.get(e.kind, -1)
+        record = [shared, raw[shared:], kind, e.mode, e.size, e.mtime_ns, e.digest, target, e.inode, e.ctime_ns,
+                  chunks]
+        try:
+            _check_record(record, self._prev, self._dirs)
+        except _Bad as exc:
+            raise ValueError(f"cannot write {path!r} to an index file: {exc}") from None
         self._zw.write(self._packer.pack(record))
         self._prev = raw
         self._count += 1
 
     def close(self) -> None:
+        """Write the end record, end the zstd frame and write the trailer (once)."""
+        if self._closed:
+            return
+        self._closed = True
         self._zw.write(self._packer.pack({"end": self._count}))
-        self._zw.flush(zstandard.FLUSH_FRAME)
-        self._zw.close()  # type: ignore[no-untyped-call]
+        self._zw.close()  # type: ignore[no-untyped-call]  # ends the frame; closefd=False keeps ``raw`` open
         self._out.raw.write(self._out.hasher.digest())
 
     def __enter__(self) -> IndexWriter:
@@ -121,7 +152,7 @@ class IndexWriter:
 
 
 def write_index(index: Index, path: Path) -> None:
-    """Write ``index`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
+    """Write ``index`` to ``path`` atomically (temp file in the same directory, fsync, rename, fsync dir)."""
     directory = path.parent
     tmp = directory / new_temp_name()
     header = index.header
@@ -136,46 +167,94 @@ def write_index(index: Index, path: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort: some file systems refuse)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _shared_prefix(a: bytes, b: bytes) -> int:
+    """Length of the longest common prefix of ``a`` and ``b``: the first differing byte holds the highest
+    set bit of their XOR (done with big integers, at C speed)."""
     n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+    x = int.from_bytes(a[:n], "big") ^ int.from_bytes(b[:n], "big")
+    return n - (x.bit_length() + 7) // 8
 
 
-class _HashingSource:
-    """A read-only stream that hashes what it returns and holds back the final ``TRAILER_SIZE`` bytes."""
-
-    def __init__(self, raw: BinaryIO, already: bytes) -> None:
-        self.raw = raw
-        self.hasher = blake3.blake3(already)
-        self.pending = b""
-        self.eof = False
-
-    def read(self, n: int = -1) -> bytes:
-        want = (n if n > 0 else 1 << 20) + TRAILER_SIZE
-        while not self.eof and len(self.pending) < want:
-            block = self.raw.read(max(1 << 16, want - len(self.pending)))
-            if not block:
-                self.eof = True
-            self.pending += block
-        give = max(0, min(len(self.pending) - TRAILER_SIZE, want - TRAILER_SIZE))
-        out, self.pending = self.pending[:give], self.pending[give:]
-        self.hasher.update(out)
-        return out
-
-    def trailer(self) -> bytes:
-        """After the body is consumed: drain what is left and return the trailer bytes."""
-        while self.read():
-            pass
-        return self.pending
+# ---------------------------------------------------------------------------------------------- reading
 
 
 def _corrupt(what: str) -> IndexFormatError:
     return IndexFormatError(f"corrupt index file: {what}", "make the index file again")
+
+
+class _Body:
+    """The bytes between preamble and trailer, as decompressed data for the msgpack unpacker.
+
+    Reads the file in blocks, hashes every byte that is not (yet) known to be the trailer, and feeds the
+    zstd decompressor ``_FEED`` bytes at a time so that one call cannot expand into much memory. Knows
+    whether the zstd frame ended and how many bytes followed it.
+    """
+
+    def __init__(self, raw: BinaryIO, preamble: bytes, name: str) -> None:
+        self._raw = raw
+        self._name = name
+        self.hasher = blake3.blake3(preamble)
+        self._dobj = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW).decompressobj()
+        self._tail = b""  # the last TRAILER_SIZE bytes read: the trailer if the file ends here
+        self._in = memoryview(b"")
+        self._in_pos = 0
+        self._out = bytearray()
+        self.frame_done = False
+        self.extra = 0  # bytes between the end of the zstd frame and the trailer
+
+    def _more(self) -> bool:
+        """Read the next block of body bytes into ``_in``; False at the end of the file."""
+        try:
+            block = self._raw.read(_BLOCK)
+        except OSError as exc:
+            raise IndexFormatError(f"cannot read {self._name}: {exc.strerror or exc}", "check the file") from None
+        if not block:
+            return False
+        data = self._tail + block
+        cut = max(0, len(data) - TRAILER_SIZE)
+        body, self._tail = data[:cut], data[cut:]
+        self.hasher.update(body)
+        self._in = memoryview(body)
+        self._in_pos = 0
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        want = n if n > 0 else _BLOCK
+        out = self._out
+        while len(out) < want and not self.frame_done:
+            if self._in_pos >= len(self._in) and not self._more():
+                break
+            piece = self._in[self._in_pos : self._in_pos + _FEED]
+            self._in_pos += len(piece)
+            out += self._dobj.decompress(piece)
+            if self._dobj.eof:
+                self.frame_done = True
+                self.extra += len(self._dobj.unused_data) + len(self._in) - self._in_pos
+        give = bytes(out[:want])
+        del out[:want]
+        return give
+
+    def trailer(self) -> bytes:
+        """After the frame ended: read to the end of the file, count extra bytes, return the trailer."""
+        while self._more():
+            self.extra += len(self._in)
+        return self._tail
 
 
 class IndexReader:
@@ -183,13 +262,18 @@ class IndexReader:
 
     Iterating to the end verifies the entry count and the checksum; any problem raises
     :class:`IndexFormatError`. Entries seen before a late error must not be trusted: :func:`load_index`
-    only returns after the whole file has been verified.
+    only returns after the whole file has been verified. A reader can be iterated once.
     """
 
     def __init__(self, raw: BinaryIO, name: str = "index file") -> None:
         self.name = name
-        pre = raw.read(_PREAMBLE.size)
-        if len(pre) < _PREAMBLE.size and len(pre) >= 4 and MAGIC.startswith(pre[:8]):
+        try:
+            pre = raw.read(_PREAMBLE.size)
+        except OSError as exc:
+            raise IndexFormatError(f"cannot read {name}: {exc.strerror or exc}", "check the file") from None
+        if not pre:
+            raise IndexFormatError(f"{name} is empty, not a syncline index file", "make the index file again")
+        if len(pre) < _PREAMBLE.size and len(pre) >= 4 and (MAGIC.startswith(pre) or pre.startswith(MAGIC)):
             raise _corrupt("truncated before the header")
         if len(pre) < _PREAMBLE.size or pre[:8] != MAGIC:
             raise IndexFormatError(f"{name} is not a syncline index file", "give a file made by `syncline index`")
@@ -199,146 +283,370 @@ class IndexReader:
                 f"{name} is index format v{version}; this syncline reads up to v{VERSION}",
                 "upgrade syncline to read it",
             )
-        if version < 1 or flags:
-            raise _corrupt(f"bad version {version} or flags {flags:#x}")
-        self._src = _HashingSource(raw, pre)
-        self._zr = zstandard.ZstdDecompressor().stream_reader(self._src, read_across_frames=False)  # type: ignore[arg-type]
+        if version < 1:
+            raise _corrupt(f"bad format version {version}")
+        if flags & ~KNOWN_FLAGS:
+            raise IndexFormatError(
+                f"{name} uses unknown index flags {flags:#06x}",
+                "it was made by a newer syncline or is corrupt: upgrade syncline or make the index file again",
+            )
+        self._version = version
+        self._body = _Body(raw, pre, name)
         self._unpacker = msgpack.Unpacker(
-            self._zr,
+            self._body,
             use_list=True,
             raw=False,
             strict_map_key=True,
-            max_buffer_size=MAX_RECORD,
+            max_buffer_size=MAX_OBJECT,
         )
-        head = self._next("header")
-        self.header, self.unreadable, self.root = _parse_header(head)
-
-    def _next(self, what: str) -> Any:
+        self._iterated = False
+        self._end: Any = None
+        head = self._read_header()
         try:
-            return self._unpacker.unpack()
-        except msgpack.OutOfData:
-            raise _corrupt(f"truncated before the {what}") from None
-        except zstandard.ZstdError as exc:
-            raise _corrupt(f"compressed data is damaged ({exc})") from None
-        except (ValueError, msgpack.UnpackException, msgpack.ExtraData) as exc:
-            raise _corrupt(f"undecodable {what} ({exc})") from None
+            self.header, self.unreadable, self.root = _parse_header(head, version)
+        except _Bad as exc:
+            raise _corrupt(str(exc)) from None
+
+    def _read_header(self) -> dict[str, Any]:
+        u = self._unpacker
+        with _decoding("header"):
+            try:
+                n = u.read_map_header()
+            except ValueError:
+                raise _corrupt("missing header (the first record is not a map)") from None
+            if n > MAX_HEADER_KEYS:
+                raise _corrupt(f"bad header ({n} keys)")
+            head: dict[str, Any] = {}
+            for _ in range(n):
+                key = u.unpack()
+                if not isinstance(key, str):
+                    raise _corrupt("bad header (a key is not a string)")
+                if key in head:
+                    raise _corrupt(f"bad header (duplicate key {key!r})")
+                if key == "unreadable":
+                    try:
+                        m = u.read_array_header()
+                    except ValueError:
+                        raise _corrupt("bad header (unreadable is not an array)") from None
+                    if m > MAX_ENTRIES:
+                        raise _corrupt("bad header (too many unreadable paths)")
+                    head[key] = [u.unpack() for _ in range(m)]
+                else:
+                    head[key] = u.unpack()
+        return head
+
+    def _read_record(self) -> list[Any] | None:
+        """The next entry record as a list of field values, or None for the end record (see ``_end``).
+
+        Container headers are read as raw bytes (``read_bytes``) so that nothing but small values is ever
+        decoded in one piece: a chunk list is read chunk by chunk.
+        """
+        u = self._unpacker
+        up = u.unpack
+        with _decoding("entries"):
+            kind, n = _container(u)
+            if kind == "map":
+                if n != 1 or up() != "end":
+                    raise _corrupt("bad end record (must be a map with the one key 'end')")
+                self._end = up()
+                return None
+            if kind != "array":
+                raise _corrupt("bad entry record (neither an array nor the end map)")
+            if n != RECORD_FIELDS:
+                raise _corrupt(f"bad entry record ({n} fields, not {RECORD_FIELDS})")
+            rec = [up(), up(), up(), up(), up(), up(), up(), up(), up(), up()]
+            kind, c = _container(u)
+            if kind == "nil":
+                rec.append(None)
+            elif kind == "array":
+                if c > MAX_CHUNKS:
+                    raise _corrupt(f"too many chunks ({c})")
+                rec.append([up() for _ in range(c)])
+            else:
+                raise _corrupt("bad chunk list (neither nil nor an array)")
+        return rec
 
     def __iter__(self) -> Iterator[tuple[str, Entry]]:
+        if self._iterated:
+            raise RuntimeError("an IndexReader can be iterated only once")
+        self._iterated = True
         prev = b""
         count = 0
-        seen_dirs: set[bytes] = set()
+        dirs: set[bytes] = set()
         while True:
-            rec = self._next("end of the entries")
-            if isinstance(rec, dict):
-                if rec.get("end") != count or len(rec) != 1:
-                    raise _corrupt(f"entry count {count} does not match the end record")
+            rec = self._read_record()
+            if rec is None:
+                end = self._end
+                if type(end) is not int or end != count:
+                    raise _corrupt(f"entry count mismatch: the end record says {end!r}, the file holds {count}")
                 break
-            path_b, entry = _parse_record(rec, prev)
-            if path_b <= prev:
-                raise _corrupt(f"entries out of order or duplicated at {os.fsdecode(path_b)!r}")
-            path = os.fsdecode(path_b)
-            check_relpath(path)
-            up = parent(path)
-            if up and os.fsencode(up) not in seen_dirs:
-                raise _corrupt(f"{path!r} has no parent directory entry")
-            if entry.kind == "dir":
-                seen_dirs.add(path_b)
             count += 1
             if count > MAX_ENTRIES:
                 raise _corrupt("too many entries")
+            try:
+                path_b, entry = _entry_of_record(rec, prev, dirs)
+            except _Bad as exc:
+                raise _corrupt(str(exc)) from None
             prev = path_b
-            yield path, entry
+            yield os.fsdecode(path_b), entry
         self._finish()
 
     def _finish(self) -> None:
-        try:
-            self._unpacker.unpack()
-        except msgpack.OutOfData:
-            pass
-        except Exception:
-            raise _corrupt("data after the end record") from None
-        else:
-            raise _corrupt("data after the end record")
-        trailer = self._src.trailer()
+        with _decoding("end"):
+            try:
+                self._unpacker.skip()
+            except msgpack.OutOfData:
+                pass
+            except Exception:
+                raise _corrupt("data after the end record") from None
+            else:
+                raise _corrupt("data after the end record")
+        body = self._body
+        trailer = body.trailer()
+        if not body.frame_done:
+            raise _corrupt("the compressed body is truncated")
+        if body.extra:
+            raise _corrupt(f"{body.extra} bytes after the compressed body")
         if len(trailer) != TRAILER_SIZE:
             raise _corrupt("truncated checksum")
-        if trailer != self._src.hasher.digest():
+        if trailer != body.hasher.digest():
             raise _corrupt("checksum mismatch")
 
 
-def _parse_header(head: Any) -> tuple[IndexHeader, frozenset[str], Entry | None]:
-    if not isinstance(head, dict) or head.get("format") != "syncline-index":
-        raise _corrupt("missing header")
-    try:
-        chunker = head.get("chunker")
-        unreadable = frozenset(check_relpath(os.fsdecode(p)) if p else "" for p in head.get("unreadable", []))
-        header = IndexHeader(
-            root=str(head.get("root", "")),
-            host=str(head.get("host", "")),
-            scanned_ns=int(head.get("scanned_ns", 0)),
-            digests=bool(head.get("digests", False)),
-            hash=str(head.get("hash", "blake3")),
-            chunker={str(k): int(v) for k, v in chunker.items()} if isinstance(chunker, dict) else None,
-            tool=str(head.get("tool", "")),
-        )
-        meta = head.get("root_meta")
-        root = Entry("dir", 0, int(meta[1]), int(meta[0]) & 0o7777) if meta is not None else None
-    except (TypeError, ValueError, AttributeError, IndexError, KeyError) as exc:
-        raise _corrupt(f"bad header ({exc})") from None
-    if header.hash != "blake3":
-        raise _corrupt(f"unknown hash {header.hash!r}")
-    return header, unreadable, root
+def _container(u: msgpack.Unpacker) -> tuple[str, int]:
+    """Read one msgpack type byte (and length): ("array" | "map", length), ("nil", 0) or ("other", 0).
+
+    Only for places where the next value must be one of these: an "other" value is left half read.
+    """
+    first = u.read_bytes(1)
+    if not first:
+        raise msgpack.OutOfData
+    t = first[0]
+    if 0x90 <= t <= 0x9F:
+        return "array", t & 0x0F
+    if 0x80 <= t <= 0x8F:
+        return "map", t & 0x0F
+    if t == 0xC0:
+        return "nil", 0
+    width = {0xDC: 2, 0xDD: 4, 0xDE: 2, 0xDF: 4}.get(t)
+    if width is None:
+        return "other", 0
+    raw = u.read_bytes(width)
+    if len(raw) != width:
+        raise msgpack.OutOfData
+    return ("array" if t in (0xDC, 0xDD) else "map"), int.from_bytes(raw, "big")
 
 
-def _nat(v: Any, what: str) -> int:
-    if type(v) is not int or v < 0:
-        raise _corrupt(f"bad {what}")
-    return v
+class _decoding:
+    """Turns the decoders' exceptions into :class:`IndexFormatError`."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if typ is None or issubclass(typ, IndexFormatError):
+            return
+        if issubclass(typ, msgpack.OutOfData):
+            raise _corrupt(f"truncated in the {self.what}") from None
+        if issubclass(typ, zstandard.ZstdError):
+            raise _corrupt(f"compressed data is damaged ({exc})") from None
+        if issubclass(typ, msgpack.BufferFull):
+            raise _corrupt(f"a value in the {self.what} is larger than {MAX_OBJECT} bytes") from None
+        if issubclass(typ, (ValueError, msgpack.UnpackException, TypeError, OverflowError)):
+            raise _corrupt(f"undecodable {self.what} ({exc})") from None
+        if issubclass(typ, (MemoryError, RecursionError)):
+            raise _corrupt(f"undecodable {self.what} ({typ.__name__})") from None
 
 
-def _parse_record(rec: Any, prev: bytes) -> tuple[bytes, Entry]:
-    if not isinstance(rec, list) or len(rec) != 11:
-        raise _corrupt("bad entry record")
-    shared, suffix, kcode, mode, size, mtime, digest, target, inode, ctime, chunks = rec
-    if type(shared) is not int or not 0 <= shared <= len(prev) or not isinstance(suffix, bytes):
-        raise _corrupt("bad path encoding")
-    path_b = prev[:shared] + suffix
-    if len(path_b) > MAX_PATH_BYTES:
-        raise _corrupt("path too long")
-    if type(kcode) is not int or not 0 <= kcode < len(KINDS):
-        raise _corrupt("bad entry kind")
-    kind = KINDS[kcode]
-    if type(mtime) is not int or type(ctime) is not int:
-        raise _corrupt("bad time")
-    if digest is not None and (not isinstance(digest, bytes) or len(digest) != DIGEST_SIZE):
-        raise _corrupt("bad digest")
-    if (target is None) != (kind != "symlink") or (target is not None and not isinstance(target, bytes)):
-        raise _corrupt("bad symlink target")
-    parsed_chunks = None
-    if chunks is not None:
-        if not isinstance(chunks, list) or len(chunks) > MAX_CHUNKS or kind != "file":
-            raise _corrupt("bad chunk list")
-        parsed_chunks = tuple(_parse_chunk(c) for c in chunks)
-        if sum(c.length for c in parsed_chunks) != size:
-            raise _corrupt("chunk lengths do not add up to the file size")
-    entry = Entry(
-        kind=kind,
-        size=_nat(size, "size"),
-        mtime_ns=mtime,
-        mode=_nat(mode, "mode") & 0o7777,
-        digest=digest,
-        target=os.fsdecode(target) if target is not None else None,
-        inode=_nat(inode, "inode"),
-        ctime_ns=ctime,
-        chunks=parsed_chunks,
+# ---------------------------------------------------------------------------------------------- checks
+
+
+class _Bad(Exception):
+    """A decoded record breaks a rule: a corrupt file when reading, a ``ValueError`` when writing."""
+
+
+def _is_int(v: Any, lo: int, hi: int) -> bool:
+    return type(v) is int and lo <= v <= hi
+
+
+def _parse_header(head: dict[str, Any], version: int) -> tuple[IndexHeader, frozenset[str], Entry | None]:
+    """Check a decoded header map (all v1 keys present with their types; unknown keys are ignored)."""
+    if head.get("format") != "syncline-index":
+        raise _Bad("missing header (no format key)")
+
+    def get(key: str, types: type | tuple[type, ...]) -> Any:
+        if key not in head:
+            raise _Bad(f"bad header (no {key!r})")
+        value = head[key]
+        if type(value) not in (types if isinstance(types, tuple) else (types,)):
+            raise _Bad(f"bad header ({key!r} has the wrong type)")
+        return value
+
+    if get("version", int) != version:
+        raise _Bad(f"header version {head['version']!r} differs from the file's v{version}")
+    scanned_ns = get("scanned_ns", int)
+    if not _INT64_MIN <= scanned_ns <= _INT64_MAX:
+        raise _Bad("bad header ('scanned_ns' out of range)")
+    hash_name = get("hash", str)
+    if hash_name != "blake3":
+        raise _Bad(f"unknown hash {hash_name!r}")
+    chunker = get("chunker", (dict, type(None)))
+    if chunker is not None and not all(isinstance(k, str) and _is_int(v, 0, _UINT64_MAX) for k, v in chunker.items()):
+        raise _Bad("bad header ('chunker' must map names to integers)")
+    header = IndexHeader(
+        root=get("root", str),
+        host=get("host", str),
+        scanned_ns=scanned_ns,
+        digests=get("digests", bool),
+        hash=hash_name,
+        chunker=chunker,
+        tool=get("tool", str),
     )
-    return path_b, entry
+    unreadable: list[str] = []
+    prev: bytes | None = None
+    for p in get("unreadable", list):
+        if type(p) is not bytes or (prev is not None and p <= prev):
+            raise _Bad("bad header ('unreadable' must be distinct paths as bytes, in byte order)")
+        if p:
+            try:
+                check_relpath(os.fsdecode(p))
+            except IndexFormatError:
+                raise _Bad(f"invalid unreadable path {p!r}") from None
+        unreadable.append(os.fsdecode(p))
+        prev = p
+    meta = get("root_meta", (list, type(None)))
+    root = None
+    if meta is not None:
+        if (
+            len(meta) != 4
+            or not _is_int(meta[0], 0, 0o7777)
+            or not _is_int(meta[1], _INT64_MIN, _INT64_MAX)
+            or not _is_int(meta[2], 0, _UINT64_MAX)
+            or not _is_int(meta[3], _INT64_MIN, _INT64_MAX)
+        ):
+            raise _Bad("bad header ('root_meta' must be [mode, mtime_ns, inode, ctime_ns])")
+        root = Entry(_DIR, 0, meta[1], meta[0], inode=meta[2], ctime_ns=meta[3])
+    return header, frozenset(unreadable), root
 
 
-def _parse_chunk(c: Any) -> Chunk:
-    if not isinstance(c, list) or len(c) != 2 or not isinstance(c[1], bytes) or len(c[1]) != DIGEST_SIZE:
-        raise _corrupt("bad chunk")
-    return Chunk(_nat(c[0], "chunk length"), c[1])
+def _bad_path(path_b: bytes, why: str) -> _Bad:
+    return _Bad(f"{why}: {os.fsdecode(path_b)!r}")
+
+
+def _entry_of_record(rec: list[Any], prev: bytes, dirs: set[bytes]) -> tuple[bytes, Entry]:
+    """Check one decoded entry record (see ``_check_record``) and make its (path bytes, Entry)."""
+    path_b, chunks = _check_record(rec, prev, dirs)
+    _, _, kcode, mode, size, mtime, digest, target, inode, ctime, _ = rec
+    if kcode == 0:
+        return path_b, Entry(_FILE, size, mtime, mode, digest, None, inode, ctime, chunks)
+    if kcode == 1:
+        return path_b, Entry(_DIR, 0, mtime, mode, None, None, inode, ctime)
+    return path_b, Entry(_SYMLINK, size, mtime, mode, None, os.fsdecode(target), inode, ctime)
+
+
+def _check_record(rec: list[Any], prev: bytes, dirs: set[bytes]) -> tuple[bytes, tuple[Chunk, ...] | None]:
+    """Check one decoded entry record against the previous path and the directories seen so far.
+
+    Returns (path bytes, parsed chunks) and adds the path to ``dirs`` when it is a directory. ``rec`` has
+    ``RECORD_FIELDS`` values; the chunk list, if any, is a list of [length, digest] lists.
+    """
+    shared, suffix, kcode, mode, size, mtime, digest, target, inode, ctime, chunks = rec
+    if type(shared) is not int or not 0 <= shared <= len(prev) or type(suffix) is not bytes:
+        raise _Bad("bad path encoding")
+    path_b = prev[:shared] + suffix
+    # Byte order: the path must sort after the previous one.
+    if path_b <= prev:
+        if path_b == prev:
+            raise _bad_path(path_b, "duplicate path" if path_b else "empty path")
+        raise _bad_path(path_b, "path out of byte order")
+    if len(path_b) > MAX_PATH_BYTES:
+        raise _Bad(f"path of {len(path_b)} bytes is too long")
+    # The parent, if any, is a directory entry already checked: only the last name needs checking.
+    cut = path_b.rfind(b"/")
+    name = path_b[cut + 1 :]
+    if not name or name == b"." or name == b".." or b"\0" in name or len(name) > MAX_NAME_BYTES:
+        raise _bad_path(path_b, "invalid path")
+    if cut >= 0 and path_b[:cut] not in dirs:
+        try:
+            check_relpath(os.fsdecode(path_b))
+        except IndexFormatError:
+            raise _bad_path(path_b, "invalid path") from None
+        raise _bad_path(path_b, "the parent is not a directory entry before it (missing, or a file or symlink)")
+    if not (
+        type(mode) is int
+        and 0 <= mode <= 0o7777
+        and type(size) is int
+        and 0 <= size <= _INT64_MAX
+        and type(mtime) is int
+        and _INT64_MIN <= mtime <= _INT64_MAX
+        and type(ctime) is int
+        and _INT64_MIN <= ctime <= _INT64_MAX
+        and type(inode) is int
+        and 0 <= inode <= _UINT64_MAX
+    ):
+        raise _bad_numbers(path_b, mode, size, mtime, ctime, inode)
+    if type(kcode) is not int:
+        raise _bad_path(path_b, f"bad entry kind {kcode!r}")
+    if kcode == 0:  # file
+        if target is not None:
+            raise _bad_path(path_b, "a file has a symlink target")
+        if digest is not None and (type(digest) is not bytes or len(digest) != DIGEST_SIZE):
+            raise _bad_path(path_b, f"bad digest (a file's {DIGEST_SIZE}-byte BLAKE3 or nil)")
+        parsed_chunks = None
+        if chunks is not None:
+            if type(chunks) is not list or len(chunks) > MAX_CHUNKS:
+                raise _bad_path(path_b, "bad chunk list")
+            parsed_chunks = tuple(_chunk(c, path_b) for c in chunks)
+            if sum(c.length for c in parsed_chunks) != size:
+                raise _bad_path(path_b, "chunk lengths do not add up to the file size")
+        return path_b, parsed_chunks
+    if kcode != 1 and kcode != 2:
+        raise _bad_path(path_b, f"bad entry kind {kcode!r}")
+    kind = KINDS[kcode]
+    if digest is not None:
+        raise _bad_path(path_b, f"a {kind} has a digest")
+    if chunks is not None:
+        raise _bad_path(path_b, f"a {kind} has a chunk list")
+    if kcode == 1:  # dir
+        if target is not None:
+            raise _bad_path(path_b, "a dir has a symlink target")
+        if size != 0:
+            raise _bad_path(path_b, "a dir with a size other than 0")
+        dirs.add(path_b)
+        return path_b, None
+    if type(target) is not bytes or not target or b"\0" in target or len(target) > MAX_PATH_BYTES:
+        raise _bad_path(path_b, "bad symlink target (1 to 4096 bytes, no NUL)")
+    if size != len(target):
+        raise _bad_path(path_b, "symlink size differs from its target's length")
+    return path_b, None
+
+
+def _bad_numbers(path_b: bytes, mode: Any, size: Any, mtime: Any, ctime: Any, inode: Any) -> _Bad:
+    if not _is_int(mode, 0, 0o7777):
+        return _bad_path(path_b, f"bad mode {mode!r} (permission bits 0 to 0o7777 only)")
+    if not _is_int(size, 0, _INT64_MAX):
+        return _bad_path(path_b, f"bad size {size!r}")
+    if not _is_int(inode, 0, _UINT64_MAX):
+        return _bad_path(path_b, f"bad inode {inode!r}")
+    return _bad_path(path_b, f"bad time (mtime {mtime!r}, ctime {ctime!r})")
+
+
+def _chunk(c: Any, path_b: bytes) -> Chunk:
+    if (
+        type(c) is not list
+        or len(c) != 2
+        or not _is_int(c[0], 1, _INT64_MAX)
+        or type(c[1]) is not bytes
+        or len(c[1]) != DIGEST_SIZE
+    ):
+        raise _bad_path(path_b, "bad chunk (must be [length > 0, 32-byte digest])")
+    return Chunk(c[0], c[1])
+
+
+# ---------------------------------------------------------------------------------------------- files
 
 
 def open_index(path: str | os.PathLike[str]) -> tuple[BinaryIO, IndexReader]:

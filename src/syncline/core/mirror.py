@@ -14,7 +14,7 @@ Decisions (table-tested in ``tests/test_mirror.py``):
 
 from __future__ import annotations
 
-from .entry import DIR, FILE, SYMLINK, Compare
+from .entry import DIR, FILE, SYMLINK, Compare, CompareMode
 from .errors import Problem
 from .index import Index
 from .paths import is_under, parent, sort_key
@@ -33,11 +33,18 @@ def mirror(source: Index, target: Index, *, delete: bool = False, compare: Compa
     handled: set[str] = set()  # target paths already deleted as part of a replacement
     blocked: str | None = None  # a source subtree we cannot create (its target path is in the way)
 
+    # rsync's quick check with an exact mtime: equal size and mtime means equal content.
+    quick = compare.mode is CompareMode.MTIME and compare.modify_window_ns == 0
     for path, se in src.items():
         if blocked is not None and is_under(path, blocked):
             continue
         blocked = None
         de = dst.get(path)
+        if quick and de is not None and se.kind == FILE == de.kind and se.size == de.size \
+                and se.mtime_ns == de.mtime_ns:
+            if se.mode != de.mode:
+                actions.append(Action("meta", path, se, de))
+            continue
         if de is None:
             actions.append(Action(_CREATE_OP[se.kind], path, se, None))
             dirty.add(parent(path))
@@ -72,13 +79,14 @@ def mirror(source: Index, target: Index, *, delete: bool = False, compare: Compa
                 actions.append(Action("meta", path, se, de))
 
     if delete:
-        for path in sorted((p for p in dst if p not in src and p not in handled), key=sort_key, reverse=True):
+        # ``dst`` is in byte order already: reversed, children come before their parents.
+        for path in reversed([p for p in dst if p not in src and p not in handled]):
             if source.is_unreadable(path):
                 continue
             actions.append(Action("delete", path, None, dst[path]))
             dirty.add(parent(path))
 
-    for path in sorted(src, key=sort_key, reverse=True):
+    for path in reversed(source.sorted_paths()):
         se = src[path]
         if se.kind != DIR:
             continue

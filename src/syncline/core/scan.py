@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .entry import DIR, FILE, SYMLINK, Entry, kind_of_mode, special_kind_name
+from .entry import DIR, FILE, SYMLINK, Entry, Kind, special_kind_name
 from .errors import Problem, UsageError
-from .hashing import ChangingFileError, hash_file
 from .ignore import IGNORE_FILE, Matcher, Rules
 from .index import Index, IndexHeader
 from .paths import META_DIR, is_temp_name, join, sort_key
@@ -45,6 +45,7 @@ class ScanResult:
     problems: list[Problem] = field(default_factory=list)
     unreadable: set[str] = field(default_factory=set)
     temp_files: list[str] = field(default_factory=list)
+    bytes_order: bool = False  # some name is not valid UTF-8: sort by bytes, not code points
 
 
 def resolve_root(root: str | os.PathLike[str]) -> Path:
@@ -83,7 +84,7 @@ def scan(
     found = _walk(top, rules or Rules(), side, on_progress)
     if digests:
         _hash_files(top, found, previous, workers or default_workers(), side)
-    entries = dict(sorted(found.entries.items(), key=lambda kv: sort_key(kv[0])))
+    entries = _in_byte_order(found)
     header = IndexHeader(
         root=str(top),
         host=socket.gethostname(),
@@ -101,74 +102,98 @@ def scan(
     )
 
 
+_KIND_BY_FMT: dict[int, Kind] = {stat.S_IFREG: FILE, stat.S_IFDIR: DIR, stat.S_IFLNK: SYMLINK}
+
+
 def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None] | None) -> ScanResult:
+    # The hot loop of every command: one lstat per entry and as little Python around it as possible.
     result = ScanResult()
     entries = result.entries
+    problems = result.problems
+    kind_by_fmt = _KIND_BY_FMT
     stack: list[tuple[str, Matcher]] = [("", rules.matcher())]
     root_str = str(top)
     while stack:
         rel_dir, matcher = stack.pop()
-        abs_dir = join(root_str, rel_dir) if rel_dir else root_str
+        abs_dir = f"{root_str}/{rel_dir}" if rel_dir else root_str
+        prefix = f"{rel_dir}/" if rel_dir else ""
         try:
             with os.scandir(abs_dir) as it:
                 listing = list(it)
         except OSError as exc:
-            result.problems.append(Problem(rel_dir, f"cannot list directory: {exc.strerror}", side))
+            problems.append(Problem(rel_dir, f"cannot list directory: {exc.strerror}", side))
             result.unreadable.add(rel_dir)
             continue
         if rules.ignore_files and any(d.name == IGNORE_FILE for d in listing):
-            matcher = _add_ignore_file(matcher, rel_dir, join(abs_dir, IGNORE_FILE), result, side)
+            matcher = _add_ignore_file(matcher, rel_dir, f"{abs_dir}/{IGNORE_FILE}", result, side)
+        active = matcher.active
         for d in listing:
             name = d.name
-            if is_temp_name(name):
-                result.temp_files.append(join(rel_dir, name))
-                continue
-            if not rel_dir and name == META_DIR:
-                continue
-            rel = join(rel_dir, name)
+            if name[0] == ".":
+                if is_temp_name(name):
+                    result.temp_files.append(prefix + name)
+                    continue
+                if not rel_dir and name == META_DIR:
+                    continue
+            if not name.isascii() and not result.bytes_order:
+                result.bytes_order = _has_surrogates(name)
+            rel = prefix + name
             try:
                 st = d.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # vanished since the listing: as if never there
             except OSError as exc:
-                result.problems.append(Problem(rel, f"cannot stat: {exc.strerror}", side))
+                problems.append(Problem(rel, f"cannot stat: {exc.strerror}", side))
                 result.unreadable.add(rel)
                 continue
-            kind = kind_of_mode(st.st_mode)
+            kind = kind_by_fmt.get(stat.S_IFMT(st.st_mode))
             if kind is None:
-                if not (matcher.active and matcher.ignored(rel, False)):
-                    msg = f"skipped {special_kind_name(st.st_mode)}"
-                    result.problems.append(Problem(rel, msg, side, error=False))
+                if not (active and matcher.ignored(rel, False)):
+                    problems.append(Problem(rel, f"skipped {special_kind_name(st.st_mode)}", side, error=False))
                 continue
-            if matcher.active and matcher.ignored(rel, kind == DIR):
+            if active and matcher.ignored(rel, kind == DIR):
                 continue
-            entry = _entry_of(kind, st)
-            if kind == SYMLINK:
+            if kind == FILE:
+                entries[rel] = Entry(FILE, st.st_size, st.st_mtime_ns, st.st_mode & 0o7777, None, None,
+                                     st.st_ino, st.st_ctime_ns)
+            elif kind == DIR:
+                entries[rel] = Entry(DIR, 0, st.st_mtime_ns, st.st_mode & 0o7777, None, None,
+                                     st.st_ino, st.st_ctime_ns)
+                stack.append((rel, matcher))
+            else:
                 try:
                     target = os.readlink(d.path)
                 except OSError as exc:
-                    result.problems.append(Problem(rel, f"cannot read link: {exc.strerror}", side))
+                    problems.append(Problem(rel, f"cannot read link: {exc.strerror}", side))
                     result.unreadable.add(rel)
                     continue
-                entry = Entry(SYMLINK, len(os.fsencode(target)), st.st_mtime_ns, st.st_mode & 0o7777,
-                              target=target, inode=st.st_ino, ctime_ns=st.st_ctime_ns)
-            entries[rel] = entry
-            if kind == DIR:
-                stack.append((rel, matcher))
+                entries[rel] = Entry(SYMLINK, len(os.fsencode(target)), st.st_mtime_ns, st.st_mode & 0o7777,
+                                     None, target, st.st_ino, st.st_ctime_ns)
         if on_progress is not None:
             on_progress(len(entries))
     return result
 
 
-def _entry_of(kind: str, st: os.stat_result) -> Entry:
-    return Entry(
-        FILE if kind == FILE else DIR if kind == DIR else SYMLINK,
-        st.st_size if kind == FILE else 0,
-        st.st_mtime_ns,
-        st.st_mode & 0o7777,
-        inode=st.st_ino,
-        ctime_ns=st.st_ctime_ns,
-    )
+def _has_surrogates(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _entry_of(kind: Kind, st: os.stat_result) -> Entry:
+    return Entry(kind, st.st_size if kind == FILE else 0, st.st_mtime_ns, st.st_mode & 0o7777,
+                 inode=st.st_ino, ctime_ns=st.st_ctime_ns)
+
+
+def _in_byte_order(found: ScanResult) -> dict[str, Entry]:
+    """The entries in byte order of their paths. Code-point order of ``str`` is the same as UTF-8 byte
+    order, so the encoding step is only needed when some name is not valid UTF-8."""
+    entries = found.entries
+    if found.bytes_order:
+        return {p: entries[p] for p in sorted(entries, key=sort_key)}
+    return {p: entries[p] for p in sorted(entries)}
 
 
 def _add_ignore_file(matcher: Matcher, rel_dir: str, path: str, result: ScanResult, side: str) -> Matcher:
@@ -194,6 +219,7 @@ def _reusable(prev: Entry | None, entry: Entry, trusted_before_ns: int) -> bool:
 
 
 def _hash_files(top: Path, found: ScanResult, previous: Index | None, workers: int, side: str) -> None:
+    from .hashing import ChangingFileError, hash_file
     entries = found.entries
     todo: list[str] = []
     prev_entries = previous.entries if previous is not None else {}

@@ -190,7 +190,8 @@ def execute(plan: Plan, source: Replica, target: Replica, *, report: Report | No
     """
     report = report if report is not None else Report(source=source.describe(), target=target.describe())
     started = time.monotonic()
-    _Executor(source, target, report, progress, max(1, workers)).run(plan)
-    target.barrier()
+    if plan.actions:
+        _Executor(source, target, report, progress, max(1, workers)).run(plan)
+        target.barrier()
     report.seconds += time.monotonic() - started
     return report

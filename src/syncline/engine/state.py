@@ -8,12 +8,11 @@ files of syncline's in the destination tree.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import blake3
 
 from ..core.errors import BusyError, UsageError
 
@@ -36,7 +35,7 @@ def root_lock(root: Path) -> Iterator[None]:
     except OSError as exc:
         raise UsageError(f"cannot create the state directory {locks}: {exc.strerror}",
                          "set SYNCLINE_STATE_DIR to a writable directory") from None
-    name = blake3.blake3(os.fsencode(os.path.realpath(root))).hexdigest()[:32] + ".lock"
+    name = hashlib.sha256(os.fsencode(os.path.realpath(root))).hexdigest()[:32] + ".lock"
     fd = os.open(locks / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         try:
