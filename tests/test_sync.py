@@ -251,3 +251,22 @@ def test_names_near_name_max_and_deep_paths(src: Path, dst: Path) -> None:
     assert report.exit_code == 0, report.problems
     assert (dst / long_name).read_text() == "long"
     assert (dst / deep).read_text() == "deep"
+
+
+def test_a_write_racing_the_final_rename_is_kept(src: Path, dst: Path) -> None:
+    """Someone writes the destination file right after the last re-check: the swap still keeps it."""
+    write(src, "f.txt", "from source", mtime=T0 + 50)
+    write(dst, "f.txt", "dest v1", mtime=T0)
+    plan = mirror(scan(src), scan(dst))
+
+    class Racy(LocalReplica):
+        def stat(self, path: str):  # type: ignore[no-untyped-def]
+            seen = super().stat(path)
+            if path == "f.txt" and seen is not None:
+                write(dst, "f.txt", "written in the window", mtime=T0 + 99)
+            return seen
+
+    report = execute(plan, LocalReplica(src), Racy(dst, trash=False))
+    assert (dst / "f.txt").read_text() == "from source"
+    assert [p.read_text() for p in trash_files(dst)] == ["written in the window"]
+    assert report.kept == 1

@@ -38,8 +38,12 @@ class Trash:
 
     def move_in(self, path: str) -> Path:
         """Move ``<root>/<path>`` (a file or symlink) into the trash; returns where it went."""
+        return self.adopt(self.root / path, path)
+
+    def adopt(self, current: Path, path: str) -> Path:
+        """Move the file now at ``current`` (in the same file system) into the trash as ``path``."""
         dest = self._place(path)
-        os.rename(self.root / path, dest)
+        os.rename(current, dest)
         return dest
 
     def link_in(self, path: str) -> Path:

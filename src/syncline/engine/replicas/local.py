@@ -25,9 +25,11 @@ from ...core.index import Index
 from ...core.paths import new_temp_name, parent
 from ...core.scan import scan
 from ..trash import Trash
+from .renames import exchange, rename_noreplace
 from .replica import Features, Outcome, SourceFile, Staged
 
 COPY_CHUNK = 64 << 20
+_CHANGED_NOTE = "changed since the scan; the destination's version was moved to the trash"
 _libc = ctypes.CDLL(None, use_errno=True)
 _syncfs = getattr(_libc, "syncfs", None)
 
@@ -115,7 +117,10 @@ class LocalReplica:
         return self.root / path if path else self.root
 
     def stat(self, path: str) -> Entry | None:
-        p = self.abspath(path)
+        return self.stat_abs(self.abspath(path))
+
+    def stat_abs(self, p: Path) -> Entry | None:
+        """The entry at an absolute path (lstat; None when absent)."""
         try:
             st = os.lstat(p)
         except FileNotFoundError:
@@ -157,55 +162,106 @@ class LocalReplica:
         os.close(fd)
         return LocalStaged(path, source.entry.size, temp)
 
-    def _make_room(self, path: str, expect: Entry | None, renaming_over: bool = True) -> Outcome:
-        """Prepare ``path`` to be replaced: keep what is there in the trash when it must be kept.
+    def _free_dir(self, path: str, expect: Entry | None) -> Outcome:
+        """Remove the directory at ``path`` so something else can take its place.
 
-        With ``renaming_over`` the caller renames a file over the path next, so an expected file is only
-        hard-linked into the trash (the name never disappears); otherwise the path is emptied.
-        Returns ``Outcome(done=False)`` only when the path cannot be freed (a non-empty directory).
+        Only an empty directory the plan expected is removed (rmdir refuses anything else): nothing is lost.
         """
+        if expect is None or expect.kind != DIR:
+            return Outcome(False, "a directory appeared here since the scan; left alone")
+        try:
+            os.rmdir(self.abspath(path))
+        except OSError as exc:
+            return Outcome(False, f"cannot replace the directory: {exc.strerror}")
+        return Outcome(True)
+
+    def _remove(self, path: str, expect: Entry | None) -> Outcome:
+        """Empty ``path`` (for a directory to take its place); what is not ``expect`` is kept in the trash."""
         current = self.stat(path)
         if current is None:
             return Outcome(True)
         if current.kind == DIR:
-            # Only an empty directory is ever removed (rmdir refuses anything else): nothing can be lost.
-            if expect is None or expect.kind != DIR:
-                return Outcome(False, "a directory appeared here since the scan; left alone")
-            try:
-                os.rmdir(self.abspath(path))
-            except OSError as exc:
-                return Outcome(False, f"cannot replace the directory: {exc.strerror}")
-            return Outcome(True)
+            return self._free_dir(path, expect)
         if expect is None or not current.unchanged_since(expect):
-            # The destination moved on since the scan: keep its data whatever the trash setting.
             self.trash.move_in(path)
-            return Outcome(True, "changed since the scan; the destination's version was moved to the trash",
-                           trashed=True)
+            return Outcome(True, _CHANGED_NOTE, trashed=True)
         if self.use_trash:
-            if renaming_over:
-                self.trash.link_in(path)
-            else:
-                self.trash.move_in(path)
+            self.trash.move_in(path)
             return Outcome(True, trashed=True)
-        if not renaming_over:
-            os.unlink(self.abspath(path))
+        os.unlink(self.abspath(path))
         return Outcome(True)
+
+    def _install(self, temp: Path, path: str, expect: Entry | None) -> Outcome:
+        """Put the complete ``temp`` at ``path`` atomically and dispose of what it replaces.
+
+        The replaced file is swapped out in the same step (``RENAME_EXCHANGE``) and checked afterwards:
+        unless it is exactly ``expect`` it is kept in the trash, whatever the trash setting. Without kernel
+        support the check comes first and a plain rename follows. ``temp`` is gone when this returns.
+        """
+        final = self.abspath(path)
+        try:
+            for _ in range(3):
+                current = self.stat(path)
+                if current is not None and current.kind == DIR:
+                    freed = self._free_dir(path, expect)
+                    if not freed.done:
+                        return freed
+                    current = None
+                if current is None:
+                    try:
+                        if rename_noreplace(temp, final):
+                            return Outcome(True)
+                    except FileExistsError:
+                        continue  # something appeared meanwhile: look again
+                    os.rename(temp, final)
+                    return Outcome(True)
+                try:
+                    swapped = exchange(temp, final)
+                except FileNotFoundError:
+                    continue  # the destination vanished meanwhile: look again
+                if swapped:
+                    return self._dispose_swapped(temp, path, current, expect)
+                return self._replace_after_check(temp, path, current, expect)
+            return Outcome(False, "the destination kept changing; left for the next run")
+        finally:
+            if os.path.lexists(temp):
+                os.unlink(temp)
+
+    def _dispose_swapped(self, old: Path, path: str, seen: Entry, expect: Entry | None) -> Outcome:
+        # ``old`` now holds what was at ``path``. A rename changes ctime, so compare the rest.
+        was = self.stat_abs(old)
+        expected = (expect is not None and was is not None and was.kind == expect.kind
+                    and was.size == expect.size and was.mtime_ns == expect.mtime_ns
+                    and (not expect.inode or was.inode == expect.inode) and was.target == expect.target)
+        if not expected:
+            self.trash.adopt(old, path)
+            return Outcome(True, _CHANGED_NOTE, trashed=True)
+        if self.use_trash:
+            self.trash.adopt(old, path)
+            return Outcome(True, trashed=True)
+        os.unlink(old)
+        return Outcome(True)
+
+    def _replace_after_check(self, temp: Path, path: str, current: Entry, expect: Entry | None) -> Outcome:
+        if expect is None or not current.unchanged_since(expect):
+            self.trash.move_in(path)
+            os.rename(temp, self.abspath(path))
+            return Outcome(True, _CHANGED_NOTE, trashed=True)
+        if self.use_trash:
+            self.trash.link_in(path)
+        os.replace(temp, self.abspath(path))
+        return Outcome(True, trashed=self.use_trash)
 
     def commit(self, staged: Staged, expect: Entry | None) -> Outcome:
         assert isinstance(staged, LocalStaged)
-        room = self._make_room(staged.path, expect)
-        if not room.done:
-            staged.discard()
-            return room
-        os.replace(staged.temp, self.abspath(staged.path))
-        return Outcome(True, room.note, room.trashed)
+        return self._install(staged.temp, staged.path, expect)
 
     def make_dir(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
         current = self.stat(path)
         if current is not None and current.kind == DIR:
             return Outcome(True)
         if current is not None:
-            room = self._make_room(path, expect, renaming_over=False)
+            room = self._remove(path, expect)
             if not room.done:
                 return room
         # Owner-writable until the final meta pass sets the real mode (children are written first).
@@ -218,15 +274,10 @@ class LocalReplica:
         os.symlink(entry.target, temp)
         try:
             os.utime(temp, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
-            room = self._make_room(path, expect)
-            if not room.done:
-                temp.unlink()
-                return room
-            os.replace(temp, self.abspath(path))
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-        return Outcome(True, room.note, room.trashed)
+        return self._install(temp, path, expect)
 
     def delete(self, path: str, expect: Entry) -> Outcome:
         current = self.stat(path)
