@@ -65,29 +65,28 @@ def sync_cmd(src: str, dst: str, delete: bool, checksum: bool, size_only: bool, 
     return report.exit_code
 
 
+def _parts(copies: int, size: int, dirs: int, links: int, deletes: int, meta: int, past: bool) -> list[str]:
+    """The counted actions of a run (past tense) or of a plan (present tense), zero counts left out."""
+    verbs = ("copied", "created", "made", "deleted", "updated metadata of") if past else \
+        ("copy", "create", "make", "delete", "update metadata of")
+    parts = [f"{verbs[0]} {plural(copies, 'file')} ({human_bytes(size)})"]
+    for verb, n, noun in ((verbs[1], dirs, "directory"), (verbs[2], links, "symlink"),
+                          (verbs[3], deletes, "item"), (verbs[4], meta, "item")):
+        if n:
+            parts.append(f"{verb} {plural(n, noun, 'directories' if noun == 'directory' else None)}")
+    return parts
+
+
 def summary_line(report: Report) -> str:
-    verb = "would " if report.dry_run else ""
+    """The last line of a human-readable run."""
     if report.dry_run and report.plan is not None:
         s = report.plan.summary()
-        parts = [f"copy {plural(s.copies, 'file')} ({human_bytes(s.copy_bytes)})"]
-        if s.mkdirs:
-            parts.append(f"create {plural(s.mkdirs, 'directory', 'directories')}")
-        if s.symlinks:
-            parts.append(f"make {plural(s.symlinks, 'symlink')}")
-        if s.deletes:
-            parts.append(f"delete {plural(s.deletes, 'item')}")
-        return "dry run: " + verb + ", ".join(parts) + "; nothing changed"
-    parts = [f"copied {plural(report.copied, 'file')} ({human_bytes(report.copied_bytes)})"]
-    if report.dirs_created:
-        parts.append(f"created {plural(report.dirs_created, 'directory', 'directories')}")
-    if report.symlinks:
-        parts.append(f"made {plural(report.symlinks, 'symlink')}")
-    if report.deleted:
-        parts.append(f"deleted {plural(report.deleted, 'item')}")
-    if report.meta_updated:
-        parts.append(f"updated metadata of {plural(report.meta_updated, 'item')}")
-    if report.trashed:
-        parts.append(f"{plural(report.trashed, 'file')} kept in {report.target}/.syncline/trash")
-    errors = len(report.errors)
+        parts = _parts(s.copies, s.copy_bytes, s.mkdirs, s.symlinks, s.deletes, s.meta, past=False)
+        return "dry run: would " + ", ".join(parts) + "; nothing changed"
+    r = report
+    parts = _parts(r.copied, r.copied_bytes, r.dirs_created, r.symlinks, r.deleted, r.meta_updated, past=True)
+    if r.trashed:
+        parts.append(f"{plural(r.trashed, 'file')} kept in {r.target}/.syncline/trash")
+    errors = len(r.errors)
     tail = f"; {plural(errors, 'error')}" if errors else ""
-    return ", ".join(parts) + f" in {report.seconds:.1f} s{tail}"
+    return ", ".join(parts) + f" in {r.seconds:.1f} s{tail}"
