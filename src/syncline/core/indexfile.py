@@ -33,10 +33,23 @@ import blake3
 import msgpack
 import zstandard
 
-from .entry import DIGEST_SIZE, KINDS, Chunk, Entry
+from .entry import KINDS, Chunk, Entry
 from .errors import IndexFormatError
 from .index import Index, IndexHeader
-from .paths import MAX_NAME_BYTES, MAX_PATH_BYTES, check_relpath, new_temp_name
+from .indexcheck import (
+    HEADER_KEYS,
+    MAX_CHUNKS,
+    MAX_ENTRIES,
+    MAX_HEADER_KEYS,
+    RECORD_FIELDS,
+    RecordError,
+    check_record,
+    chunk_ok,
+    entry_of_record,
+    parse_header,
+    unreadable_ok,
+)
+from .paths import new_temp_name
 
 MAGIC = b"SLIDX\r\n\x1a"
 VERSION = 1
@@ -44,11 +57,7 @@ KNOWN_FLAGS = 0  # no flag is defined in v1
 _PREAMBLE = struct.Struct(">8sHH")
 TRAILER_SIZE = 32
 ZSTD_LEVEL = 3
-RECORD_FIELDS = 11
-MAX_ENTRIES = 200_000_000
-MAX_CHUNKS = 1 << 20  # per file
 MAX_OBJECT = 64 << 10  # the largest single msgpack value (a path, a target, a header string)
-MAX_HEADER_KEYS = 64
 MAX_WINDOW = 8 << 20  # zstd window a reader accepts (level 3 uses 2 MiB)
 _FEED = 256  # compressed bytes per decompress call: bounds the output of one call to ~8 MiB
 _BLOCK = 1 << 16
@@ -94,19 +103,19 @@ class IndexWriter:
         head = {
             "format": "syncline-index",
             "version": VERSION,
-            "root": header.root,
-            "host": header.host,
+            "root": os.fsencode(header.root),
+            "host": _text(header.host),
             "scanned_ns": header.scanned_ns,
             "digests": header.digests,
             "hash": header.hash,
             "chunker": {k: header.chunker[k] for k in sorted(header.chunker)} if header.chunker is not None else None,
-            "tool": header.tool,
+            "tool": _text(header.tool),
             "unreadable": sorted(os.fsencode(p) for p in unreadable),
             "root_meta": [root.mode, root.mtime_ns, root.inode, root.ctime_ns] if root is not None else None,
         }
         try:
-            _parse_header(head, VERSION)
-        except _Bad as exc:
+            parse_header(head, VERSION)
+        except RecordError as exc:
             raise ValueError(f"cannot write this index header: {exc}") from None
         self._out = _HashingWriter(raw)
         self._out.write(_PREAMBLE.pack(MAGIC, VERSION, 0))
@@ -121,15 +130,18 @@ class IndexWriter:
     def add(self, path: str, e: Entry) -> None:
         raw = os.fsencode(path)
         shared = _shared_prefix(self._prev, raw)
-        chunks = [[c.length, c.digest] for c in e.chunks] if e.chunks is not None else None
         target = os.fsencode(e.target) if e.target is not None else None
         kind = _KIND_CODE.get(e.kind, -1)
         record = [shared, raw[shared:], kind, e.mode, e.size, e.mtime_ns, e.digest, target, e.inode, e.ctime_ns,
-                  chunks]
+                  e.chunks]
         try:
-            _check_record(record, self._prev, self._dirs)
-        except _Bad as exc:
+            if self._count >= MAX_ENTRIES:
+                raise RecordError(f"more than {MAX_ENTRIES} entries")
+            check_record(record, self._prev, self._dirs)
+        except RecordError as exc:
             raise ValueError(f"cannot write {path!r} to an index file: {exc}") from None
+        if e.chunks is not None:
+            record[10] = [[c.length, c.digest] for c in e.chunks]
         self._zw.write(self._packer.pack(record))
         self._prev = raw
         self._count += 1
@@ -181,6 +193,11 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _text(s: str) -> str:
+    """``s`` as msgpack can store it: a str with undecodable bytes (surrogate escapes) replaced."""
+    return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _shared_prefix(a: bytes, b: bytes) -> int:
@@ -290,7 +307,6 @@ class IndexReader:
                 f"{name} uses unknown index flags {flags:#06x}",
                 "it was made by a newer syncline or is corrupt: upgrade syncline or make the index file again",
             )
-        self._version = version
         self._body = _Body(raw, pre, name)
         self._unpacker = msgpack.Unpacker(
             self._body,
@@ -303,8 +319,8 @@ class IndexReader:
         self._end: Any = None
         head = self._read_header()
         try:
-            self.header, self.unreadable, self.root = _parse_header(head, version)
-        except _Bad as exc:
+            self.header, self.unreadable, self.root = parse_header(head, version)
+        except RecordError as exc:
             raise _corrupt(str(exc)) from None
 
     def _read_header(self) -> dict[str, Any]:
@@ -327,12 +343,20 @@ class IndexReader:
                     try:
                         m = u.read_array_header()
                     except ValueError:
-                        raise _corrupt("bad header (unreadable is not an array)") from None
+                        raise _corrupt("bad header ('unreadable' has the wrong type)") from None
                     if m > MAX_ENTRIES:
                         raise _corrupt("bad header (too many unreadable paths)")
-                    head[key] = [u.unpack() for _ in range(m)]
-                else:
+                    paths: list[bytes] = []
+                    for _ in range(m):  # each checked at once: memory grows only with valid paths
+                        p = u.unpack()
+                        if not unreadable_ok(p, paths[-1] if paths else None):
+                            raise _corrupt(f"bad header (bad unreadable path {p!r})")
+                        paths.append(p)
+                    head[key] = paths
+                elif key in HEADER_KEYS:
                     head[key] = u.unpack()
+                else:
+                    u.skip()  # a key a later v1 writer may add: ignored
         return head
 
     def _read_record(self) -> list[Any] | None:
@@ -361,7 +385,13 @@ class IndexReader:
             elif kind == "array":
                 if c > MAX_CHUNKS:
                     raise _corrupt(f"too many chunks ({c})")
-                rec.append([up() for _ in range(c)])
+                chunks = []
+                for _ in range(c):  # each checked at once: memory grows only with valid chunks
+                    pair = up()
+                    if not chunk_ok(pair):
+                        raise _corrupt("bad chunk (must be [length > 0, 32-byte digest])")
+                    chunks.append(Chunk(pair[0], pair[1]))
+                rec.append(tuple(chunks))
             else:
                 raise _corrupt("bad chunk list (neither nil nor an array)")
         return rec
@@ -384,8 +414,8 @@ class IndexReader:
             if count > MAX_ENTRIES:
                 raise _corrupt("too many entries")
             try:
-                path_b, entry = _entry_of_record(rec, prev, dirs)
-            except _Bad as exc:
+                path_b, entry = entry_of_record(rec, prev, dirs)
+            except RecordError as exc:
                 raise _corrupt(str(exc)) from None
             prev = path_b
             yield os.fsdecode(path_b), entry
@@ -397,6 +427,8 @@ class IndexReader:
                 self._unpacker.skip()
             except msgpack.OutOfData:
                 pass
+            except IndexFormatError:
+                raise
             except Exception:
                 raise _corrupt("data after the end record") from None
             else:
@@ -459,194 +491,6 @@ class _decoding:
             raise _corrupt(f"undecodable {self.what} ({exc})") from None
         if issubclass(typ, (MemoryError, RecursionError)):
             raise _corrupt(f"undecodable {self.what} ({typ.__name__})") from None
-
-
-# ---------------------------------------------------------------------------------------------- checks
-
-
-class _Bad(Exception):
-    """A decoded record breaks a rule: a corrupt file when reading, a ``ValueError`` when writing."""
-
-
-def _is_int(v: Any, lo: int, hi: int) -> bool:
-    return type(v) is int and lo <= v <= hi
-
-
-def _parse_header(head: dict[str, Any], version: int) -> tuple[IndexHeader, frozenset[str], Entry | None]:
-    """Check a decoded header map (all v1 keys present with their types; unknown keys are ignored)."""
-    if head.get("format") != "syncline-index":
-        raise _Bad("missing header (no format key)")
-
-    def get(key: str, types: type | tuple[type, ...]) -> Any:
-        if key not in head:
-            raise _Bad(f"bad header (no {key!r})")
-        value = head[key]
-        if type(value) not in (types if isinstance(types, tuple) else (types,)):
-            raise _Bad(f"bad header ({key!r} has the wrong type)")
-        return value
-
-    if get("version", int) != version:
-        raise _Bad(f"header version {head['version']!r} differs from the file's v{version}")
-    scanned_ns = get("scanned_ns", int)
-    if not _INT64_MIN <= scanned_ns <= _INT64_MAX:
-        raise _Bad("bad header ('scanned_ns' out of range)")
-    hash_name = get("hash", str)
-    if hash_name != "blake3":
-        raise _Bad(f"unknown hash {hash_name!r}")
-    chunker = get("chunker", (dict, type(None)))
-    if chunker is not None and not all(isinstance(k, str) and _is_int(v, 0, _UINT64_MAX) for k, v in chunker.items()):
-        raise _Bad("bad header ('chunker' must map names to integers)")
-    header = IndexHeader(
-        root=get("root", str),
-        host=get("host", str),
-        scanned_ns=scanned_ns,
-        digests=get("digests", bool),
-        hash=hash_name,
-        chunker=chunker,
-        tool=get("tool", str),
-    )
-    unreadable: list[str] = []
-    prev: bytes | None = None
-    for p in get("unreadable", list):
-        if type(p) is not bytes or (prev is not None and p <= prev):
-            raise _Bad("bad header ('unreadable' must be distinct paths as bytes, in byte order)")
-        if p:
-            try:
-                check_relpath(os.fsdecode(p))
-            except IndexFormatError:
-                raise _Bad(f"invalid unreadable path {p!r}") from None
-        unreadable.append(os.fsdecode(p))
-        prev = p
-    meta = get("root_meta", (list, type(None)))
-    root = None
-    if meta is not None:
-        if (
-            len(meta) != 4
-            or not _is_int(meta[0], 0, 0o7777)
-            or not _is_int(meta[1], _INT64_MIN, _INT64_MAX)
-            or not _is_int(meta[2], 0, _UINT64_MAX)
-            or not _is_int(meta[3], _INT64_MIN, _INT64_MAX)
-        ):
-            raise _Bad("bad header ('root_meta' must be [mode, mtime_ns, inode, ctime_ns])")
-        root = Entry(_DIR, 0, meta[1], meta[0], inode=meta[2], ctime_ns=meta[3])
-    return header, frozenset(unreadable), root
-
-
-def _bad_path(path_b: bytes, why: str) -> _Bad:
-    return _Bad(f"{why}: {os.fsdecode(path_b)!r}")
-
-
-def _entry_of_record(rec: list[Any], prev: bytes, dirs: set[bytes]) -> tuple[bytes, Entry]:
-    """Check one decoded entry record (see ``_check_record``) and make its (path bytes, Entry)."""
-    path_b, chunks = _check_record(rec, prev, dirs)
-    _, _, kcode, mode, size, mtime, digest, target, inode, ctime, _ = rec
-    if kcode == 0:
-        return path_b, Entry(_FILE, size, mtime, mode, digest, None, inode, ctime, chunks)
-    if kcode == 1:
-        return path_b, Entry(_DIR, 0, mtime, mode, None, None, inode, ctime)
-    return path_b, Entry(_SYMLINK, size, mtime, mode, None, os.fsdecode(target), inode, ctime)
-
-
-def _check_record(rec: list[Any], prev: bytes, dirs: set[bytes]) -> tuple[bytes, tuple[Chunk, ...] | None]:
-    """Check one decoded entry record against the previous path and the directories seen so far.
-
-    Returns (path bytes, parsed chunks) and adds the path to ``dirs`` when it is a directory. ``rec`` has
-    ``RECORD_FIELDS`` values; the chunk list, if any, is a list of [length, digest] lists.
-    """
-    shared, suffix, kcode, mode, size, mtime, digest, target, inode, ctime, chunks = rec
-    if type(shared) is not int or not 0 <= shared <= len(prev) or type(suffix) is not bytes:
-        raise _Bad("bad path encoding")
-    path_b = prev[:shared] + suffix
-    # Byte order: the path must sort after the previous one.
-    if path_b <= prev:
-        if path_b == prev:
-            raise _bad_path(path_b, "duplicate path" if path_b else "empty path")
-        raise _bad_path(path_b, "path out of byte order")
-    if len(path_b) > MAX_PATH_BYTES:
-        raise _Bad(f"path of {len(path_b)} bytes is too long")
-    # The parent, if any, is a directory entry already checked: only the last name needs checking.
-    cut = path_b.rfind(b"/")
-    name = path_b[cut + 1 :]
-    if not name or name == b"." or name == b".." or b"\0" in name or len(name) > MAX_NAME_BYTES:
-        raise _bad_path(path_b, "invalid path")
-    if cut >= 0 and path_b[:cut] not in dirs:
-        try:
-            check_relpath(os.fsdecode(path_b))
-        except IndexFormatError:
-            raise _bad_path(path_b, "invalid path") from None
-        raise _bad_path(path_b, "the parent is not a directory entry before it (missing, or a file or symlink)")
-    if not (
-        type(mode) is int
-        and 0 <= mode <= 0o7777
-        and type(size) is int
-        and 0 <= size <= _INT64_MAX
-        and type(mtime) is int
-        and _INT64_MIN <= mtime <= _INT64_MAX
-        and type(ctime) is int
-        and _INT64_MIN <= ctime <= _INT64_MAX
-        and type(inode) is int
-        and 0 <= inode <= _UINT64_MAX
-    ):
-        raise _bad_numbers(path_b, mode, size, mtime, ctime, inode)
-    if type(kcode) is not int:
-        raise _bad_path(path_b, f"bad entry kind {kcode!r}")
-    if kcode == 0:  # file
-        if target is not None:
-            raise _bad_path(path_b, "a file has a symlink target")
-        if digest is not None and (type(digest) is not bytes or len(digest) != DIGEST_SIZE):
-            raise _bad_path(path_b, f"bad digest (a file's {DIGEST_SIZE}-byte BLAKE3 or nil)")
-        parsed_chunks = None
-        if chunks is not None:
-            if type(chunks) is not list or len(chunks) > MAX_CHUNKS:
-                raise _bad_path(path_b, "bad chunk list")
-            parsed_chunks = tuple(_chunk(c, path_b) for c in chunks)
-            if sum(c.length for c in parsed_chunks) != size:
-                raise _bad_path(path_b, "chunk lengths do not add up to the file size")
-        return path_b, parsed_chunks
-    if kcode != 1 and kcode != 2:
-        raise _bad_path(path_b, f"bad entry kind {kcode!r}")
-    kind = KINDS[kcode]
-    if digest is not None:
-        raise _bad_path(path_b, f"a {kind} has a digest")
-    if chunks is not None:
-        raise _bad_path(path_b, f"a {kind} has a chunk list")
-    if kcode == 1:  # dir
-        if target is not None:
-            raise _bad_path(path_b, "a dir has a symlink target")
-        if size != 0:
-            raise _bad_path(path_b, "a dir with a size other than 0")
-        dirs.add(path_b)
-        return path_b, None
-    if type(target) is not bytes or not target or b"\0" in target or len(target) > MAX_PATH_BYTES:
-        raise _bad_path(path_b, "bad symlink target (1 to 4096 bytes, no NUL)")
-    if size != len(target):
-        raise _bad_path(path_b, "symlink size differs from its target's length")
-    return path_b, None
-
-
-def _bad_numbers(path_b: bytes, mode: Any, size: Any, mtime: Any, ctime: Any, inode: Any) -> _Bad:
-    if not _is_int(mode, 0, 0o7777):
-        return _bad_path(path_b, f"bad mode {mode!r} (permission bits 0 to 0o7777 only)")
-    if not _is_int(size, 0, _INT64_MAX):
-        return _bad_path(path_b, f"bad size {size!r}")
-    if not _is_int(inode, 0, _UINT64_MAX):
-        return _bad_path(path_b, f"bad inode {inode!r}")
-    return _bad_path(path_b, f"bad time (mtime {mtime!r}, ctime {ctime!r})")
-
-
-def _chunk(c: Any, path_b: bytes) -> Chunk:
-    if (
-        type(c) is not list
-        or len(c) != 2
-        or not _is_int(c[0], 1, _INT64_MAX)
-        or type(c[1]) is not bytes
-        or len(c[1]) != DIGEST_SIZE
-    ):
-        raise _bad_path(path_b, "bad chunk (must be [length > 0, 32-byte digest])")
-    return Chunk(c[0], c[1])
-
-
-# ---------------------------------------------------------------------------------------------- files
 
 
 def open_index(path: str | os.PathLike[str]) -> tuple[BinaryIO, IndexReader]:
