@@ -122,3 +122,18 @@ def test_scan_time_is_recorded(tmp_path: Path) -> None:
     idx = scan(tmp_path)
     assert before <= idx.header.scanned_ns <= time.time_ns()
     assert idx.root is not None and idx.root.kind == DIR
+
+
+def test_a_damaged_previous_index_is_never_trusted(tmp_path: Path) -> None:
+    from syncline.engine.indexing import make_index
+
+    tree = tmp_path / "tree"
+    write(tree, "a.txt", "aaa", mtime=OLD)
+    out = tmp_path / "t.slidx"
+    make_index(tree, out)
+    data = bytearray(out.read_bytes())
+    data[-1] ^= 0xFF  # the checksum no longer matches: every record may be bogus
+    out.write_bytes(bytes(data))
+    again = make_index(tree, out)
+    assert again["a.txt"].digest == blake3.blake3(b"aaa").digest()
+    assert any("not reusing digests" in p.message and not p.error for p in again.problems)

@@ -8,6 +8,7 @@ truncated under a map would kill the process with SIGBUS.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 from .entry import Entry
@@ -51,11 +52,35 @@ def open_regular(path: str | bytes | os.PathLike[str]) -> tuple[int, os.stat_res
     return fd, st
 
 
-def digest_fd(fd: int, buffer: bytearray | None = None) -> bytes:
-    """BLAKE3 digest of everything readable from ``fd`` (from its current offset)."""
+_local = threading.local()
+
+
+def _buffer() -> bytearray:
+    """One read buffer per thread, reused for every large file (a fresh 1 MiB per file costs more than
+    hashing a small one)."""
+    buf: bytearray | None = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = bytearray(READ_SIZE)
+    return buf
+
+
+def digest_fd(fd: int, size_hint: int = READ_SIZE) -> bytes:
+    """BLAKE3 digest of everything readable from ``fd`` (from its current offset).
+
+    ``size_hint`` is the expected size: a small file is read in one call without touching the buffer.
+    """
     import blake3  # imported on first use: a sync that does not hash never pays for it
+
     hasher = blake3.blake3()
-    buf = buffer if buffer is not None else bytearray(READ_SIZE)
+    if size_hint < READ_SIZE:
+        data = os.read(fd, size_hint + 1)
+        hasher.update(data)
+        if len(data) <= size_hint:
+            more = os.read(fd, 1) if data else b""
+            if not more:
+                return hasher.digest()
+            hasher.update(more)
+    buf = _buffer()
     view = memoryview(buf)
     while True:
         n = os.readv(fd, [buf])
@@ -71,11 +96,10 @@ def hash_file(path: str, entry: Entry) -> Entry:
     Retries a torn read up to ``ATTEMPTS`` times, then raises :class:`ChangingFileError`. Other ``OSError``
     (permission denied, vanished) propagate for the caller to record as a per-item problem.
     """
-    buf = bytearray(READ_SIZE)
     for _ in range(ATTEMPTS):
         fd, before = open_regular(path)
         try:
-            digest = digest_fd(fd, buf)
+            digest = digest_fd(fd, before.st_size)
             after = os.fstat(fd)
         finally:
             os.close(fd)

@@ -21,9 +21,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from .entry import DIR, FILE, SYMLINK, Entry, Kind, special_kind_name
-from .errors import Problem, UsageError
+from .errors import IndexFormatError, Problem, UsageError
 from .ignore import IGNORE_FILE, Matcher, Rules
 from .index import Index, IndexHeader
 from .paths import META_DIR, is_temp_name, join, sort_key
@@ -35,6 +36,15 @@ HASH_BATCH = 256
 def default_workers() -> int:
     """Hashing threads: reads release the GIL, so a few more threads than cores keep the disk busy."""
     return min(8, (os.cpu_count() or 2) * 2)
+
+
+class Previous(Protocol):
+    """A previous index to take digests from: an :class:`Index` or an ``IndexReader`` (streamed)."""
+
+    @property
+    def header(self) -> IndexHeader: ...
+
+    def items_sorted(self) -> Iterator[tuple[str, Entry]]: ...
 
 
 @dataclass
@@ -67,14 +77,15 @@ def scan(
     *,
     rules: Rules | None = None,
     digests: bool = True,
-    previous: Index | None = None,
+    previous: Previous | None = None,
     workers: int | None = None,
     side: str = "",
     on_progress: Callable[[int], None] | None = None,
 ) -> Index:
     """Scan ``root`` into an Index.
 
-    ``digests`` hashes every file (reusing ``previous`` digests when the stat key allows). ``side`` names
+    ``digests`` hashes every file, reusing digests of ``previous`` (an Index, or a streamed index file
+    reader) where the stat key allows. ``side`` names
     the root in problems. ``on_progress`` is called with the number of entries seen so far, now and then.
     Raises :class:`UsageError` when ``root`` is missing or not a directory; everything else is a problem.
     """
@@ -111,6 +122,7 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
     entries = result.entries
     problems = result.problems
     kind_by_fmt = _KIND_BY_FMT
+    modes: dict[int, int] = {}
     stack: list[tuple[str, Matcher]] = [("", rules.matcher())]
     root_str = str(top)
     while stack:
@@ -153,12 +165,16 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
                 continue
             if active and matcher.ignored(rel, kind == DIR):
                 continue
+            # Equal ints share one object: a million entries are about 60 bytes each smaller.
+            mode = modes.setdefault(st.st_mode & 0o7777, st.st_mode & 0o7777)
+            mtime = st.st_mtime_ns
+            ctime = st.st_ctime_ns
+            if ctime == mtime:
+                ctime = mtime
             if kind == FILE:
-                entries[rel] = Entry(FILE, st.st_size, st.st_mtime_ns, st.st_mode & 0o7777, None, None,
-                                     st.st_ino, st.st_ctime_ns)
+                entries[rel] = Entry(FILE, st.st_size, mtime, mode, None, None, st.st_ino, ctime)
             elif kind == DIR:
-                entries[rel] = Entry(DIR, 0, st.st_mtime_ns, st.st_mode & 0o7777, None, None,
-                                     st.st_ino, st.st_ctime_ns)
+                entries[rel] = Entry(DIR, 0, mtime, mode, None, None, st.st_ino, ctime)
                 stack.append((rel, matcher))
             else:
                 try:
@@ -208,31 +224,43 @@ def _add_ignore_file(matcher: Matcher, rel_dir: str, path: str, result: ScanResu
         return matcher
 
 
-def _reusable(prev: Entry | None, entry: Entry, trusted_before_ns: int) -> bool:
+def _reusable(prev: Entry, entry: Entry, trusted_before_ns: int) -> bool:
     return (
-        prev is not None
-        and prev.digest is not None
+        prev.digest is not None
         and prev.kind == FILE
         and prev.stat_key() == entry.stat_key()
         and prev.mtime_ns < trusted_before_ns
     )
 
 
-def _hash_files(top: Path, found: ScanResult, previous: Index | None, workers: int, side: str) -> None:
-    from .hashing import ChangingFileError, hash_file
+def _reuse_digests(found: ScanResult, previous: Previous, side: str) -> None:
+    """Take digests from ``previous`` for files whose stat key is unchanged.
+
+    ``previous`` is streamed (an index file need not be loaded whole); its digests are applied only once
+    it has been read to the end and verified, so a damaged previous index is never trusted.
+    """
     entries = found.entries
-    todo: list[str] = []
-    prev_entries = previous.entries if previous is not None else {}
-    trusted_before = (previous.header.scanned_ns - RACY_WINDOW_NS) if previous is not None else 0
-    for rel, entry in entries.items():
-        if entry.kind != FILE:
-            continue
-        prev = prev_entries.get(rel)
-        if prev is not None and _reusable(prev, entry, trusted_before):
-            entries[rel] = Entry(entry.kind, entry.size, entry.mtime_ns, entry.mode, prev.digest,
-                                 inode=entry.inode, ctime_ns=entry.ctime_ns, chunks=prev.chunks)
-        else:
-            todo.append(rel)
+    trusted_before = previous.header.scanned_ns - RACY_WINDOW_NS
+    reused: dict[str, Entry] = {}
+    try:
+        for rel, prev in previous.items_sorted():
+            entry = entries.get(rel)
+            if entry is not None and entry.kind == FILE and _reusable(prev, entry, trusted_before):
+                reused[rel] = entry._replace(digest=prev.digest, chunks=prev.chunks)
+    except IndexFormatError as exc:
+        found.problems.append(Problem("", f"not reusing digests of the previous index: {exc.message}", side,
+                                      error=False))
+        return
+    entries.update(reused)
+
+
+def _hash_files(top: Path, found: ScanResult, previous: Previous | None, workers: int, side: str) -> None:
+    from .hashing import ChangingFileError, hash_file
+
+    if previous is not None:
+        _reuse_digests(found, previous, side)
+    entries = found.entries
+    todo = [rel for rel, e in entries.items() if e.kind == FILE and e.digest is None]
     if not todo:
         return
     root = str(top)

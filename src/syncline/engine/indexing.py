@@ -4,35 +4,41 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from ..core.errors import IndexFormatError, Problem, UsageError
+from ..core.errors import IndexFormatError, UsageError
 from ..core.ignore import Rules
 from ..core.index import Index
-from ..core.indexfile import load_index
-from ..core.scan import resolve_root, scan
+from ..core.indexfile import load_index, open_index
+from ..core.scan import Previous, resolve_root, scan
 from ..version import __version__
 
 
-def previous_for(root: Path, output: Path, explicit: str | os.PathLike[str] | None) -> tuple[Index | None, str]:
-    """The index whose digests may be reused when indexing ``root`` into ``output``, and a notice.
+@contextmanager
+def previous_for(root: Path, output: Path, explicit: str | os.PathLike[str] | None) -> Iterator[Previous | None]:
+    """The index whose digests may be reused when indexing ``root`` into ``output``, opened for streaming.
 
-    An explicit ``--previous`` must load. Otherwise an existing ``output`` taken of the same root on this
-    host is used, which makes re-running ``syncline index DIR -o FILE`` incremental; a damaged one is
-    ignored with a notice.
+    An explicit ``--previous`` must open. Otherwise an existing ``output`` taken of the same root on this
+    host is used, which makes re-running ``syncline index DIR -o FILE`` incremental; one that does not open
+    is ignored. Damage found later while streaming only means no digest is reused (the scan says so).
     """
-    if explicit is not None:
-        return load_index(explicit), ""
-    if not output.is_file():
-        return None, ""
+    path = Path(explicit) if explicit is not None else output
+    if explicit is None and not output.is_file():
+        yield None
+        return
     try:
-        prev = load_index(output)
-    except IndexFormatError as exc:
-        return None, f"not reusing digests from {output}: {exc.message}"
-    if prev.header.root != str(root) or prev.header.host != socket.gethostname():
-        return None, ""
-    return prev, ""
+        fh, reader = open_index(path)
+    except IndexFormatError:
+        if explicit is not None:
+            raise
+        yield None
+        return
+    with fh:
+        same_tree = reader.header.root == str(root) and reader.header.host == socket.gethostname()
+        yield reader if explicit is not None or same_tree else None
 
 
 def make_index(root: str | os.PathLike[str], output: str | os.PathLike[str], *, rules: Rules | None = None,
@@ -47,11 +53,9 @@ def make_index(root: str | os.PathLike[str], output: str | os.PathLike[str], *, 
         raise UsageError(f"cannot write {out}: its directory does not exist", "create it or pick another path")
     if out.is_dir():
         raise UsageError(f"cannot write {out}: it is a directory", "give a file name such as tree.slidx")
-    prev, notice = previous_for(top, out, previous)
-    index = scan(top, rules=rules, digests=digests, previous=prev)
+    with previous_for(top, out, previous) as prev:
+        index = scan(top, rules=rules, digests=digests, previous=prev if digests else None)
     index = replace(index, header=replace(index.header, tool=f"syncline {__version__}"))
-    if notice:
-        index = replace(index, problems=(*index.problems, Problem("", notice, "", error=False)))
     try:
         index.save(out)
     except PermissionError:
