@@ -40,7 +40,7 @@ class Trash:
         """Move ``<root>/<path>`` (a file or symlink) into the trash; returns where it went."""
         return self.adopt(self.root / path, path)
 
-    def adopt(self, current: Path, path: str) -> Path:
+    def adopt(self, current: str | Path, path: str) -> Path:
         """Move the file now at ``current`` (in the same file system) into the trash as ``path``."""
         dest = self._place(path)
         os.rename(current, dest)

@@ -64,13 +64,10 @@ class LocalSourceFile:
 class LocalStaged:
     path: str
     size: int
-    temp: Path
+    temp: str
 
     def discard(self) -> None:
-        try:
-            self.temp.unlink()
-        except FileNotFoundError:
-            pass
+        _unlink_quiet(self.temp)
 
 
 def copy_fd(src: int, dst: int, size: int) -> None:
@@ -95,11 +92,19 @@ def copy_fd(src: int, dst: int, size: int) -> None:
             view = view[os.write(dst, view) :]
 
 
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 class LocalReplica:
     """A local directory tree. ``trash=False`` destroys replaced data instead of keeping it."""
 
     def __init__(self, root: str | os.PathLike[str], *, trash: bool = True) -> None:
         self.root = Path(os.path.abspath(os.fspath(root)))
+        self._root = str(self.root)
         self.use_trash = trash
         self._trash: Trash | None = None
 
@@ -113,13 +118,14 @@ class LocalReplica:
     def scan(self, rules: Rules, digests: bool, side: str) -> Index:
         return scan(self.root, rules=rules, digests=digests, side=side)
 
-    def abspath(self, path: str) -> Path:
-        return self.root / path if path else self.root
+    def abspath(self, path: str) -> str:
+        # Plain strings: this runs several times per file, and pathlib joins cost microseconds each.
+        return f"{self._root}/{path}" if path else self._root
 
     def stat(self, path: str) -> Entry | None:
         return self.stat_abs(self.abspath(path))
 
-    def stat_abs(self, p: Path) -> Entry | None:
+    def stat_abs(self, p: str) -> Entry | None:
         """The entry at an absolute path (lstat; None when absent)."""
         try:
             st = os.lstat(p)
@@ -143,8 +149,8 @@ class LocalReplica:
             self._trash = Trash(self.root)
         return self._trash
 
-    def _temp_for(self, path: str) -> Path:
-        return self.abspath(parent(path)) / new_temp_name()
+    def _temp_for(self, path: str) -> str:
+        return f"{self.abspath(parent(path))}/{new_temp_name()}"
 
     def stage_file(self, path: str, source: SourceFile) -> LocalStaged:
         """Copy ``source`` to a temp file beside ``path`` with the source's mode and mtime."""
@@ -157,7 +163,7 @@ class LocalReplica:
             os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
         except BaseException:
             os.close(fd)
-            temp.unlink(missing_ok=True)
+            _unlink_quiet(temp)
             raise
         os.close(fd)
         return LocalStaged(path, source.entry.size, temp)
@@ -191,7 +197,7 @@ class LocalReplica:
         os.unlink(self.abspath(path))
         return Outcome(True)
 
-    def _install(self, temp: Path, path: str, expect: Entry | None) -> Outcome:
+    def _install(self, temp: str, path: str, expect: Entry | None) -> Outcome:
         """Put the complete ``temp`` at ``path`` atomically and dispose of what it replaces.
 
         The replaced file is swapped out in the same step (``RENAME_EXCHANGE``) and checked afterwards:
@@ -199,6 +205,7 @@ class LocalReplica:
         support the check comes first and a plain rename follows. ``temp`` is gone when this returns.
         """
         final = self.abspath(path)
+        done = False
         try:
             for _ in range(3):
                 current = self.stat(path)
@@ -209,25 +216,28 @@ class LocalReplica:
                     current = None
                 if current is None:
                     try:
-                        if rename_noreplace(temp, final):
-                            return Outcome(True)
+                        if not rename_noreplace(temp, final):
+                            os.rename(temp, final)
                     except FileExistsError:
                         continue  # something appeared meanwhile: look again
-                    os.rename(temp, final)
+                    done = True
                     return Outcome(True)
                 try:
                     swapped = exchange(temp, final)
                 except FileNotFoundError:
                     continue  # the destination vanished meanwhile: look again
                 if swapped:
+                    done = True
                     return self._dispose_swapped(temp, path, current, expect)
-                return self._replace_after_check(temp, path, current, expect)
+                outcome = self._replace_after_check(temp, path, current, expect)
+                done = True
+                return outcome
             return Outcome(False, "the destination kept changing; left for the next run")
         finally:
-            if os.path.lexists(temp):
-                os.unlink(temp)
+            if not done:
+                _unlink_quiet(temp)
 
-    def _dispose_swapped(self, old: Path, path: str, seen: Entry, expect: Entry | None) -> Outcome:
+    def _dispose_swapped(self, old: str, path: str, seen: Entry, expect: Entry | None) -> Outcome:
         # ``old`` now holds what was at ``path``. A rename changes ctime, so compare the rest.
         was = self.stat_abs(old)
         expected = (expect is not None and was is not None and was.kind == expect.kind
@@ -242,7 +252,7 @@ class LocalReplica:
         os.unlink(old)
         return Outcome(True)
 
-    def _replace_after_check(self, temp: Path, path: str, current: Entry, expect: Entry | None) -> Outcome:
+    def _replace_after_check(self, temp: str, path: str, current: Entry, expect: Entry | None) -> Outcome:
         if expect is None or not current.unchanged_since(expect):
             self.trash.move_in(path)
             os.rename(temp, self.abspath(path))
@@ -275,7 +285,7 @@ class LocalReplica:
         try:
             os.utime(temp, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
         except BaseException:
-            temp.unlink(missing_ok=True)
+            _unlink_quiet(temp)
             raise
         return self._install(temp, path, expect)
 
