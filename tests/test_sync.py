@@ -270,3 +270,14 @@ def test_a_write_racing_the_final_rename_is_kept(src: Path, dst: Path) -> None:
     assert (dst / "f.txt").read_text() == "from source"
     assert [p.read_text() for p in trash_files(dst)] == ["written in the window"]
     assert report.kept == 1
+
+
+@pytest.mark.skipif(shutil.which("rsync") is None, reason="rsync is installed by .ci/run")
+def test_first_use_of_the_trash_keeps_the_root_mtime(src: Path, dst: Path) -> None:
+    make_tree(src)
+    syncline.sync(src, dst)
+    write(src, "dir/b.bin", b"changed deep down", mtime=T0 + 500)
+    os.utime(src / "dir", (T0, T0))
+    report = syncline.sync(src, dst)
+    assert report.trashed == 1
+    assert rsync_changes(src, dst) == []
