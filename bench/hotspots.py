@@ -1,0 +1,183 @@
+"""Profile one syncline run of a benchmark scenario, to find where its time goes.
+
+    python bench/hotspots.py small-nochange                # py-spy (sampling, every thread, wall time)
+    python bench/hotspots.py small-1pct --profiler cprofile  # python -m cProfile -s cumtime (main thread only)
+    python bench/hotspots.py small-initial --files 100000 --py-spy /path/to/py-spy
+
+Scenarios: small-initial, small-nochange, small-1pct, big-initial, index-reuse. The data and the target are
+set up as bench/run.py sets them up (same ``--data`` and ``--files``), then syncline runs once in
+``python -m syncline`` under the profiler.
+
+With py-spy (``pip install py-spy``; sampled with ``--threads --idle``) the report gives each thread's share
+of the wall time, the main thread's inclusive time per function (waiting included), and the functions
+where the samples of all threads land (self time, by source line). cProfile sees only the main thread:
+work done in the copy, scan and hash threads shows up as time spent waiting on their futures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import gen
+import run
+
+_THREAD = re.compile(r"^thread \((?P<tid>(?:0x)?[0-9a-fA-F]+)\)(?:: ?(?P<name>.*))?$")
+_FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+# Leaf frames of a thread that waits (for a lock, a future, a queue): not busy.
+_IDLE_LEAVES = ("wait (threading.py", "select (selectors.py", "_worker (concurrent/futures/thread.py",
+                "result (concurrent/futures", "get (queue.py", "_wait_for_tstate_lock")
+
+
+def setup(scenario: str, ctx: run.Context) -> list[str]:
+    """Make the data and the target state of ``scenario``; returns syncline's arguments."""
+    if scenario == "small-initial":
+        src, dst = ctx.small_src(), ctx.work("profile", "small-initial")
+        run.fresh_dir(dst)
+        return ["sync", str(src), str(dst)]
+    if scenario == "small-nochange":
+        src, dst = ctx.small_src(), ctx.work("profile", "small-nochange")
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            run.sh("cp", "-a", src, dst)
+        argv = ["sync", "--delete", str(src), str(dst)]
+        run.measure([ctx.syncline, *argv], ctx.env, cold=False)  # converge (nothing to do after this)
+        return argv
+    if scenario == "small-1pct":
+        base, mutated, dst = ctx.small_base(), ctx.small_mutated(), ctx.work("profile", "small-1pct")
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            run.sh("cp", "-a", base, dst)
+        run.sh("rsync", "-a", "--delete", f"{base}/", f"{dst}/")
+        return ["sync", "--delete", str(mutated), str(dst)]
+    if scenario == "big-initial":
+        src, dst = ctx.big_src(), ctx.work("profile", "big-initial")
+        run.fresh_dir(dst)
+        return ["sync", str(src), str(dst)]
+    if scenario == "index-reuse":
+        src = ctx.tiny_src()
+        out = ctx.work("profile", "index") / "tree.slidx"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        argv = ["index", str(src), "-o", str(out)]
+        if not out.exists():
+            run.measure([ctx.syncline, *argv], ctx.env, cold=False)
+        return argv
+    raise SystemExit(f"unknown scenario {scenario}")
+
+
+def _func(frame: str, lines: bool) -> str:
+    """``func (file:line)`` -> ``func (file)`` or, with ``lines``, the frame as it is."""
+    m = _FRAME.match(frame)
+    if m is None or lines:
+        return frame
+    return f"{m.group('func')} ({m.group('file')})"
+
+
+def analyse(raw: Path, top: int) -> str:
+    """A text report of py-spy's raw (collapsed) stacks.
+
+    py-spy names a thread only in the samples taken after Python knew its name, so samples are grouped by
+    thread id and named afterwards; the main thread is the one that lives longest (it has the most samples).
+    """
+    names: dict[str, str] = {}
+    stacks: list[tuple[str, list[str], int]] = []
+    for line in raw.read_text().splitlines():
+        stack, _, count_s = line.rpartition(" ")
+        if not stack or not count_s.isdigit():
+            continue
+        frames = stack.split(";")
+        m = _THREAD.match(frames[0])
+        tid = m.group("tid") if m else "?"
+        if m and m.group("name"):
+            names[tid] = m.group("name")
+        stacks.append((tid, frames[1:] if m else frames, int(count_s)))
+    per_tid: Counter[str] = Counter()
+    for tid, _, count in stacks:
+        per_tid[tid] += count
+    if not per_tid:
+        return "no samples"
+    main_tid = next((t for t, n in names.items() if n == "MainThread"), per_tid.most_common(1)[0][0])
+
+    def group(tid: str) -> str:
+        return "MainThread" if tid == main_tid else re.sub(r"_\d+$", "", names.get(tid, f"thread {tid}"))
+
+    per_group: Counter[str] = Counter()
+    busy_by_group: Counter[str] = Counter()
+    main_incl: Counter[str] = Counter()
+    self_busy: Counter[str] = Counter()
+    for tid, frames, count in stacks:
+        g = group(tid)
+        per_group[g] += count
+        leaf = frames[-1] if frames else "?"
+        idle = not frames or any(p in leaf for p in _IDLE_LEAVES)
+        if not idle:
+            self_busy[leaf] += count
+            busy_by_group[g] += count
+        if tid == main_tid:
+            for f in {_func(x, lines=False) for x in frames}:
+                main_incl[f] += count
+    main_total = per_tid[main_tid]
+    out = [f"samples of the main thread: {main_total} (= wall time)", "",
+           "threads (samples as % of wall time; busy = not waiting; a thread pool counts once per thread):"]
+    for g, n in per_group.most_common():
+        busy = 100 * busy_by_group[g] / main_total
+        out.append(f"  {g:<24} {100 * n / main_total:6.1f}%   busy {busy:6.1f}%")
+    out += ["", f"main thread, inclusive % of wall time, syncline's functions (top {top}):"]
+    ours = [(f, n) for f, n in main_incl.most_common() if "(syncline/" in f]
+    for f, n in ours[:top]:
+        out.append(f"  {100 * n / main_total:6.1f}%  {f}")
+    total_busy = sum(self_busy.values()) or 1
+    out += ["", f"self time of busy samples, all threads (% of busy samples, top {top}):"]
+    for f, n in self_busy.most_common(top):
+        out.append(f"  {100 * n / total_busy:6.1f}%  {f}")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; see the module docstring."""
+    ap = argparse.ArgumentParser(prog="hotspots.py", description=__doc__.splitlines()[0])
+    ap.add_argument("scenario", choices=["small-initial", "small-nochange", "small-1pct", "big-initial",
+                                         "index-reuse"])
+    ap.add_argument("--files", type=int, default=100_000)
+    ap.add_argument("--tiny-files", type=int, default=1_000_000)
+    ap.add_argument("--big-size", type=gen.parse_size, default=1 << 30)
+    ap.add_argument("--data", type=Path, default=None, help="where the data goes [bench/data]")
+    ap.add_argument("--profiler", choices=["py-spy", "cprofile"], default="py-spy")
+    ap.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy", help="the py-spy command")
+    ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second [250]")
+    ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--raw", type=Path, default=None, help="keep py-spy's raw stacks in this file")
+    args = ap.parse_args(argv)
+    data = (args.data or run.BENCH / "data").resolve()
+    env = dict(os.environ, SYNCLINE_STATE_DIR=str(data / "state"), LC_ALL="C")
+    ctx = run.Context(data, args.files, args.tiny_files, args.big_size, run.default_syncline(), False, env)
+    sl_args = setup(args.scenario, ctx)
+    python = str(Path(ctx.syncline).with_name("python"))
+    cmd = [python, "-m", "syncline", *sl_args]
+    os.sync()
+    if args.profiler == "cprofile":
+        out = subprocess.run([python, "-m", "cProfile", "-s", "cumtime", "-m", "syncline", *sl_args], env=env,
+                             capture_output=True, text=True)
+        print("\n".join(out.stdout.splitlines()[: args.top + 12]))
+        return out.returncode
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = args.raw or Path(tmp) / "stacks.txt"
+        done = subprocess.run([args.py_spy, "record", "--threads", "--idle", "--rate", str(args.rate), "--format",
+                               "raw", "-o", str(raw), "--", *cmd], env=env, capture_output=True, text=True)
+        if not raw.exists():
+            print(done.stderr, file=sys.stderr)
+            return 1
+        print(f"$ {' '.join(cmd)}\n")
+        print(analyse(raw, args.top))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
