@@ -284,3 +284,14 @@ def test_first_use_of_the_trash_keeps_the_root_mtime(src: Path, dst: Path) -> No
     assert report.trashed == 1
     assert os.stat(dst).st_mtime_ns == os.stat(src).st_mtime_ns == T0 * 10**9
     assert rsync_changes(src, dst) == []
+
+
+def test_a_second_run_into_the_same_destination_waits_its_turn(src: Path, dst: Path) -> None:
+    from syncline.engine.state import root_lock
+
+    write(src, "a", "x")
+    dst.mkdir()
+    with root_lock(dst), pytest.raises(syncline.BusyError, match="another syncline run"):
+        syncline.sync(src, dst)
+    assert not (dst / "a").exists()
+    assert syncline.sync(src, dst).copied == 1
