@@ -216,6 +216,14 @@ class LocalReplica:
         final = self.abspath(path)
         done = False
         try:
+            if expect is None:
+                # A new file: RENAME_NOREPLACE checks for us that nothing appeared, no stat needed.
+                try:
+                    if rename_noreplace(temp, final):
+                        done = True
+                        return Outcome(True)
+                except FileExistsError:
+                    pass
             for _ in range(3):
                 current = self.stat(path)
                 if current is not None and current.kind == DIR:
