@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 
+from ..core.entry import DIR
 from ..core.errors import Problem
 from ..core.plan import Action, Plan
 from .replicas.replica import Outcome, Replica, Staged
@@ -93,7 +94,12 @@ class _Executor:
                     while len(self.inflight) > self.window:
                         self._collect(self.inflight.popleft().result())
                     continue
-                if action.op in ("delete", "meta") and (self.inflight or self.batch):
+                # Deletes wait for the copies before them (nothing is removed while what replaces it is still
+                # in flight); a directory's final meta waits for everything written inside it. A file's
+                # meta does not: it would cost a durability barrier per file.
+                waits = action.op == "delete" or (action.op == "meta" and action.entry is not None
+                                                  and action.entry.kind == DIR)
+                if waits and (self.inflight or self.batch):
                     self.flush()
                 self._direct(action)
             self.flush()
