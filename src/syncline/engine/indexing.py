@@ -13,7 +13,7 @@ from ..core.errors import IndexFormatError, UsageError
 from ..core.ignore import Rules
 from ..core.index import Index
 from ..core.indexfile import load_index, open_index
-from ..core.scan import Previous, resolve_root, scan
+from ..core.scan import Previous, gc_paused, resolve_root, scan
 from ..version import __version__
 
 
@@ -53,7 +53,7 @@ def make_index(root: str | os.PathLike[str], output: str | os.PathLike[str], *, 
         raise UsageError(f"cannot write {out}: its directory does not exist", "create it or pick another path")
     if out.is_dir():
         raise UsageError(f"cannot write {out}: it is a directory", "give a file name such as tree.slidx")
-    with previous_for(top, out, previous) as prev:
+    with previous_for(top, out, previous) as prev, gc_paused():
         index = scan(top, rules=rules, digests=digests, previous=prev if digests else None)
     index = replace(index, header=replace(index.header, tool=f"syncline {__version__}"))
     try:

@@ -16,7 +16,7 @@ from ..core.ignore import Rules
 from ..core.index import Index
 from ..core.mirror import deletes_under_limit, mirror
 from ..core.plan import Plan
-from ..core.scan import resolve_root
+from ..core.scan import gc_paused, resolve_root
 from .execute import Progress, execute
 from .replicas.local import LocalReplica
 from .report import Report
@@ -76,9 +76,10 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: Sync
     digests = opts.compare.mode is CompareMode.CHECKSUM
     # One scan after the other: two scanning threads only fight over the GIL, and a forked scanner
     # spends more on sending its index back than the scan costs (both measured; see docs/performance.md).
-    src_index = source.scan(opts.rules, digests, "source")
-    dst_index = target.scan(opts.rules, digests, "destination") if target_root.exists() else Index({})
-    plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare)
+    with gc_paused():
+        src_index = source.scan(opts.rules, digests, "source")
+        dst_index = target.scan(opts.rules, digests, "destination") if target_root.exists() else Index({})
+        plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare)
     report.problems.extend((*src_index.problems, *dst_index.problems, *plan.problems))
     report.plan = plan
     if opts.delete and not opts.force:
