@@ -113,10 +113,6 @@ class Entry(NamedTuple):
             return False
         return compare.mtime_equal(self.mtime_ns, other.mtime_ns)
 
-    def is_equivalent(self, other: Entry, compare: Compare) -> bool:
-        """Same kind, same content and same metadata: nothing to do between the two."""
-        return self.same_content(other, compare) and self.same_meta(other, compare)
-
     def unchanged_since(self, seen: Entry) -> bool:
         """Whether this fresh stat still shows the entry ``seen`` was planned against.
 

@@ -62,11 +62,6 @@ def parent(path: str) -> str:
     return path[:i] if i >= 0 else ""
 
 
-def name_of(path: str) -> str:
-    """The last component of a relative path."""
-    return path[path.rfind("/") + 1 :]
-
-
 def join(base: str, name: str) -> str:
     """Join a relative directory path (possibly "") and a name."""
     return f"{base}/{name}" if base else name

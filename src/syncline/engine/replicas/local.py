@@ -200,6 +200,10 @@ class LocalReplica:
         if expect is None or not current.unchanged_since(expect):
             self.trash.move_in(path)
             return Outcome(True, _CHANGED_NOTE, trashed=True)
+        return self._dispose(path)
+
+    def _dispose(self, path: str) -> Outcome:
+        """Take the file or symlink at ``path`` away: into the trash, or destroyed with ``trash=False``."""
         if self.use_trash:
             self.trash.move_in(path)
             return Outcome(True, trashed=True)
@@ -320,11 +324,7 @@ class LocalReplica:
                     return Outcome(False, "not deleted: the directory holds entries the scan did not see")
                 raise
             return Outcome(True)
-        if self.use_trash:
-            self.trash.move_in(path)
-            return Outcome(True, trashed=True)
-        os.unlink(self.abspath(path))
-        return Outcome(True)
+        return self._dispose(path)
 
     def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
         p = self.abspath(path)
