@@ -50,6 +50,9 @@ class Chunk:
     digest: bytes
 
 
+StatKey = tuple[int, int, int, int]  # (size, mtime_ns, inode, ctime_ns)
+
+
 class Entry(NamedTuple):
     """One path of a tree (immutable; a NamedTuple because a scan makes millions of them).
 
@@ -81,7 +84,7 @@ class Entry(NamedTuple):
     def is_symlink(self) -> bool:
         return self.kind == SYMLINK
 
-    def stat_key(self) -> tuple[int, int, int, int]:
+    def stat_key(self) -> StatKey:
         """(size, mtime_ns, inode, ctime_ns): when all four match a previous scan, its digest is reused."""
         return (self.size, self.mtime_ns, self.inode, self.ctime_ns)
 

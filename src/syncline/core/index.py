@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .entry import DIR, FILE, SYMLINK, Entry
+from .entry import DIR, FILE, SYMLINK, Chunk, Entry, StatKey
 from .errors import Problem
 from .paths import parent, sort_key
 
@@ -88,6 +88,13 @@ class Index(Mapping[str, Entry]):
     def items_sorted(self) -> Iterator[tuple[str, Entry]]:
         """(path, entry) pairs in byte order."""
         return iter(self.entries.items())
+
+    def file_digests(self) -> Iterator[tuple[str, StatKey, bytes, tuple[Chunk, ...] | None]]:
+        """(path, stat key, digest, chunks) of each file that has a digest: lets an Index serve as the
+        previous index of a scan, like a streamed index file."""
+        for p, e in self.entries.items():
+            if e.digest is not None and e.kind == FILE:
+                yield p, (e.size, e.mtime_ns, e.inode, e.ctime_ns), e.digest, e.chunks
 
     @property
     def errors(self) -> tuple[Problem, ...]:

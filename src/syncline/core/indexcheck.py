@@ -125,12 +125,17 @@ def _bad_path(path_b: bytes, why: str) -> RecordError:
 def entry_of_record(rec: list[Any], prev: bytes, dirs: set[bytes]) -> tuple[bytes, Entry]:
     """Check one decoded entry record (see ``check_record``) and make its (path bytes, Entry)."""
     path_b, chunks = check_record(rec, prev, dirs)
+    return path_b, entry_of_checked(rec, chunks)
+
+
+def entry_of_checked(rec: list[Any], chunks: tuple[Chunk, ...] | None) -> Entry:
+    """The Entry of a record that ``check_record`` accepted (``chunks`` as it returned them)."""
     _, _, kcode, mode, size, mtime, digest, target, inode, ctime, _ = rec
     if kcode == 0:
-        return path_b, Entry(_FILE, size, mtime, mode, digest, None, inode, ctime, chunks)
+        return Entry(_FILE, size, mtime, mode, digest, None, inode, ctime, chunks)
     if kcode == 1:
-        return path_b, Entry(_DIR, 0, mtime, mode, None, None, inode, ctime)
-    return path_b, Entry(_SYMLINK, size, mtime, mode, None, os.fsdecode(target), inode, ctime)
+        return Entry(_DIR, 0, mtime, mode, None, None, inode, ctime)
+    return Entry(_SYMLINK, size, mtime, mode, None, os.fsdecode(target), inode, ctime)
 
 
 def check_record(rec: list[Any], prev: bytes, dirs: set[bytes]) -> tuple[bytes, tuple[Chunk, ...] | None]:

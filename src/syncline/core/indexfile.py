@@ -33,7 +33,7 @@ import blake3
 import msgpack
 import zstandard
 
-from .entry import KINDS, Chunk, Entry
+from .entry import KINDS, Chunk, Entry, StatKey
 from .errors import IndexFormatError
 from .index import Index, IndexHeader
 from .indexcheck import (
@@ -45,7 +45,7 @@ from .indexcheck import (
     RecordError,
     check_record,
     chunk_ok,
-    entry_of_record,
+    entry_of_checked,
     parse_header,
     unreadable_ok,
 )
@@ -120,12 +120,14 @@ class IndexWriter:
         self._out = _HashingWriter(raw)
         self._out.write(_PREAMBLE.pack(MAGIC, VERSION, 0))
         self._zw = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(self._out, closefd=False)  # type: ignore[arg-type]
-        self._packer = msgpack.Packer(use_bin_type=True)
+        # Records accumulate in the packer's buffer and go to zstd in blocks: one compressor call per record
+        # cost more than packing it.
+        self._packer = msgpack.Packer(use_bin_type=True, autoreset=False)
         self._prev = b""
         self._dirs: set[bytes] = set()
         self._count = 0
         self._closed = False
-        self._zw.write(self._packer.pack(head))
+        self._packer.pack(head)
 
     def add(self, path: str, e: Entry) -> None:
         raw = os.fsencode(path)
@@ -142,16 +144,25 @@ class IndexWriter:
             raise ValueError(f"cannot write {path!r} to an index file: {exc}") from None
         if e.chunks is not None:
             record[10] = [[c.length, c.digest] for c in e.chunks]
-        self._zw.write(self._packer.pack(record))
+        packer = self._packer
+        packer.pack(record)
         self._prev = raw
         self._count += 1
+        if not self._count & 1023:  # about 40 KiB of records
+            self._drain()
+
+    def _drain(self) -> None:
+        packer = self._packer
+        self._zw.write(packer.bytes())
+        packer.reset()
 
     def close(self) -> None:
         """Write the end record, end the zstd frame and write the trailer (once)."""
         if self._closed:
             return
         self._closed = True
-        self._zw.write(self._packer.pack({"end": self._count}))
+        self._packer.pack({"end": self._count})
+        self._drain()
         self._zw.close()  # type: ignore[no-untyped-call]  # ends the frame; closefd=False keeps ``raw`` open
         self._out.raw.write(self._out.hasher.digest())
 
@@ -396,11 +407,21 @@ class IndexReader:
                 raise _corrupt("bad chunk list (neither nil nor an array)")
         return rec
 
-    def items_sorted(self) -> Iterator[tuple[str, Entry]]:
-        """The entries in byte order: the same as iterating (lets a reader stand in for an Index)."""
-        return iter(self)
-
     def __iter__(self) -> Iterator[tuple[str, Entry]]:
+        """(path, Entry) pairs in byte order."""
+        for path_b, rec, chunks in self._checked_records():
+            yield os.fsdecode(path_b), entry_of_checked(rec, chunks)
+
+    def file_digests(self) -> Iterator[tuple[str, StatKey, bytes, tuple[Chunk, ...] | None]]:
+        """(path, stat key, digest, chunks) of each file that has a digest, in byte order: what a scan needs
+        to reuse digests, without making an Entry per record."""
+        for path_b, rec, chunks in self._checked_records():
+            if rec[2] == 0 and rec[6] is not None:
+                yield os.fsdecode(path_b), (rec[4], rec[5], rec[8], rec[9]), rec[6], chunks
+
+    def _checked_records(self) -> Iterator[tuple[bytes, list[Any], tuple[Chunk, ...] | None]]:
+        """Each record, checked, as (path bytes, record, parsed chunks); verifies the end and the checksum
+        after the last one."""
         if self._iterated:
             raise RuntimeError("an IndexReader can be iterated only once")
         self._iterated = True
@@ -418,11 +439,11 @@ class IndexReader:
             if count > MAX_ENTRIES:
                 raise _corrupt("too many entries")
             try:
-                path_b, entry = entry_of_record(rec, prev, dirs)
+                path_b, chunks = check_record(rec, prev, dirs)
             except RecordError as exc:
                 raise _corrupt(str(exc)) from None
             prev = path_b
-            yield os.fsdecode(path_b), entry
+            yield path_b, rec, chunks
         self._finish()
 
     def _finish(self) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .entry import DIR, FILE, SYMLINK, Entry, Kind, special_kind_name
+from .entry import DIR, FILE, SYMLINK, Chunk, Entry, Kind, StatKey, special_kind_name
 from .errors import IndexFormatError, Problem, UsageError
 from .ignore import IGNORE_FILE, Matcher, Rules
 from .index import Index, IndexHeader
@@ -63,7 +63,7 @@ class Previous(Protocol):
     @property
     def header(self) -> IndexHeader: ...
 
-    def items_sorted(self) -> Iterator[tuple[str, Entry]]: ...
+    def file_digests(self) -> Iterator[tuple[str, StatKey, bytes, tuple[Chunk, ...] | None]]: ...
 
 
 @dataclass
@@ -243,34 +243,31 @@ def _add_ignore_file(matcher: Matcher, rel_dir: str, path: str, result: ScanResu
         return matcher
 
 
-def _reusable(prev: Entry, entry: Entry, trusted_before_ns: int) -> bool:
-    return (
-        prev.digest is not None
-        and prev.kind == FILE
-        and prev.stat_key() == entry.stat_key()
-        and prev.mtime_ns < trusted_before_ns
-    )
-
-
 def _reuse_digests(found: ScanResult, previous: Previous, side: str) -> None:
     """Take digests from ``previous`` for files whose stat key is unchanged.
 
-    ``previous`` is streamed (an index file need not be loaded whole); its digests are applied only once
-    it has been read to the end and verified, so a damaged previous index is never trusted.
+    ``previous`` is streamed (an index file need not be loaded whole). Digests are applied as they come
+    and all taken back if the stream turns out damaged (its checksum is checked at the end), so a damaged
+    previous index is never trusted; only the list of paths is kept meanwhile, not a second entry each.
     """
     entries = found.entries
+    get = entries.get
     trusted_before = previous.header.scanned_ns - RACY_WINDOW_NS
-    reused: dict[str, Entry] = {}
+    applied: list[str] = []
+    new_entry = Entry._make
     try:
-        for rel, prev in previous.items_sorted():
-            entry = entries.get(rel)
-            if entry is not None and entry.kind == FILE and _reusable(prev, entry, trusted_before):
-                reused[rel] = entry._replace(digest=prev.digest, chunks=prev.chunks)
+        for rel, (size, mtime, inode, ctime), digest, chunks in previous.file_digests():
+            e = get(rel)
+            # Entry fields by position: 0 kind, 1 size, 2 mtime_ns, 3 mode, 6 inode, 7 ctime_ns.
+            if (e is not None and e[2] == mtime and e[1] == size and e[7] == ctime and e[6] == inode
+                    and e[0] == FILE and mtime < trusted_before):
+                entries[rel] = new_entry((FILE, size, mtime, e[3], digest, None, inode, ctime, chunks))
+                applied.append(rel)
     except IndexFormatError as exc:
+        for rel in applied:
+            entries[rel] = entries[rel]._replace(digest=None, chunks=None)
         found.problems.append(Problem("", f"not reusing digests of the previous index: {exc.message}", side,
                                       error=False))
-        return
-    entries.update(reused)
 
 
 def _hash_files(top: Path, found: ScanResult, previous: Previous | None, workers: int, side: str) -> None:
