@@ -6,6 +6,9 @@ A :class:`~syncline.core.errors.SynclineError` (a user mistake or a safety stop)
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import os
 import sys
 
 import click
@@ -40,7 +43,27 @@ cli.add_command(diff_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the command line; never returns."""
+    """Run the command line; never returns.
+
+    Run as the ``syncline`` program (``argv`` None), the process is tuned for a command that runs once:
+    the cyclic GC is off (a run builds hundreds of thousands of entries that never form cycles, and each
+    collection would walk all of them: about 60 ms per 100,000), and the process leaves with ``os._exit``
+    after flushing its output instead of freeing every entry one by one (as long again). Every file
+    syncline writes is closed, and fsynced where it matters, before a command returns.
+    """
+    if argv is None:
+        gc.disable()
+    code = _run(argv)
+    if argv is None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
+    """Run one command; returns its exit code."""
     # Names that are not UTF-8 are printed as their raw bytes, as ls does.
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
@@ -50,24 +73,21 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="syncline", standalone_mode=False)
     except SynclineError as exc:
         click.echo(f"syncline: error: {exc}", err=True)
-        sys.exit(EXIT_STOPPED)
+        return EXIT_STOPPED
     except click.ClickException as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `syncline` alone: the tour, not an error
             ctx = getattr(exc, "ctx", None)
             click.echo(ctx.get_help() if ctx is not None else TOUR)
-            sys.exit(0)
+            return 0
         exc.show()
-        sys.exit(EXIT_STOPPED)
-    except click.exceptions.Abort:
+        return EXIT_STOPPED
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("syncline: interrupted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("syncline: interrupted", err=True)
-        sys.exit(130)
+        return 130
     except BrokenPipeError:
-        sys.exit(0)
+        return 0
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         click.echo(f"syncline: error: {exc.strerror or exc}{where}", err=True)
-        sys.exit(EXIT_STOPPED)
-    sys.exit(code if isinstance(code, int) else 0)
+        return EXIT_STOPPED
+    return code if isinstance(code, int) else 0

@@ -23,7 +23,7 @@ class ChangingFileError(OSError):
 
 
 @dataclass(frozen=True, slots=True)
-class StatKey:
+class ReadKey:
     """What must stay put across a read for the bytes read to be one version of the file."""
 
     size: int
@@ -31,7 +31,7 @@ class StatKey:
     ctime_ns: int
 
     @classmethod
-    def of(cls, st: os.stat_result) -> StatKey:
+    def of(cls, st: os.stat_result) -> ReadKey:
         return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
@@ -103,7 +103,7 @@ def hash_file(path: str, entry: Entry) -> Entry:
             after = os.fstat(fd)
         finally:
             os.close(fd)
-        if StatKey.of(before) == StatKey.of(after):
+        if ReadKey.of(before) == ReadKey.of(after):
             return Entry(
                 kind=entry.kind,
                 size=before.st_size,

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -142,6 +143,7 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
     problems = result.problems
     kind_by_fmt = _KIND_BY_FMT
     modes: dict[int, int] = {}
+    new = partial(tuple.__new__, Entry)  # an Entry without NamedTuple's Python-level __new__
     stack: list[tuple[str, Matcher]] = [("", rules.matcher())]
     root_str = str(top)
     while stack:
@@ -191,9 +193,9 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
             if ctime == mtime:
                 ctime = mtime
             if kind == FILE:
-                entries[rel] = Entry(FILE, st.st_size, mtime, mode, None, None, st.st_ino, ctime)
+                entries[rel] = new((FILE, st.st_size, mtime, mode, None, None, st.st_ino, ctime, None))
             elif kind == DIR:
-                entries[rel] = Entry(DIR, 0, mtime, mode, None, None, st.st_ino, ctime)
+                entries[rel] = new((DIR, 0, mtime, mode, None, None, st.st_ino, ctime, None))
                 stack.append((rel, matcher))
             else:
                 try:

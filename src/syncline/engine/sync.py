@@ -18,6 +18,7 @@ from ..core.mirror import deletes_under_limit, mirror
 from ..core.plan import Plan
 from ..core.scan import gc_paused, resolve_root
 from .execute import Progress, execute
+from .forkscan import scan_in_child
 from .replicas.local import LocalReplica
 from .report import Report
 from .state import root_lock
@@ -74,11 +75,16 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: Sync
     source = LocalReplica(source_root)
     target = LocalReplica(target_root, trash=opts.trash)
     digests = opts.compare.mode is CompareMode.CHECKSUM
-    # One scan after the other: two scanning threads only fight over the GIL, and a forked scanner
-    # spends more on sending its index back than the scan costs (both measured; see docs/performance.md).
+    # The destination is scanned in a forked child while this process scans the source: two threads
+    # would only take turns on the GIL (measured; see docs/performance.md and engine/forkscan.py).
     with gc_paused():
-        src_index = source.scan(opts.rules, digests, "source")
-        dst_index = target.scan(opts.rules, digests, "destination") if target_root.exists() else Index({})
+        if target_root.exists():
+            with scan_in_child(lambda: target.scan(opts.rules, digests, "destination")) as pending:
+                src_index = source.scan(opts.rules, digests, "source")
+                dst_index = pending.result()
+        else:
+            src_index = source.scan(opts.rules, digests, "source")
+            dst_index = Index({})
         plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare)
     report.problems.extend((*src_index.problems, *dst_index.problems, *plan.problems))
     report.plan = plan

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...core.entry import DIR, FILE, SYMLINK, Entry, kind_of_mode
-from ...core.hashing import StatKey, open_regular
+from ...core.hashing import ReadKey, open_regular
 from ...core.ignore import Rules
 from ...core.index import Index
 from ...core.paths import new_temp_name, parent
@@ -49,7 +49,7 @@ class LocalSourceFile:
 
     def __init__(self, fd: int, st: os.stat_result) -> None:
         self.fd = fd
-        self.key = StatKey.of(st)
+        self.key = ReadKey.of(st)
         e = entry_of_stat(st)
         assert e is not None
         self.entry = e
@@ -58,7 +58,7 @@ class LocalSourceFile:
         return self.fd
 
     def changed(self) -> bool:
-        return StatKey.of(os.fstat(self.fd)) != self.key
+        return ReadKey.of(os.fstat(self.fd)) != self.key
 
 
 @dataclass
