@@ -1,0 +1,469 @@
+"""``reconcile(base, a, b)``: the two-way planner. Pure: three trees in, two plans out, no I/O.
+
+``base`` is the state both sides held after the last run (see ``docs/reconcile.md`` for the table of
+decisions, each tested in ``tests/test_reconcile.py``). For each path, a side *changed* when its entry
+differs from the base: created, deleted, another kind, other content, other permission bits (a
+directory's mtime is not a change: every write inside moves it). Then:
+
+- one side changed: the change propagates to the other side;
+- both changed to the same content: nothing to copy (metadata from the newer one), the base advances;
+- one deleted, the other changed: the change wins and is copied back;
+- both changed differently: a conflict, settled by ``TwoWayOptions.conflict``. ``keep-both`` (the default)
+  keeps the newer version under the name and renames the other to a conflict copy
+  (``name.sync-conflict-<mtime>-<device>.ext``), which then propagates like any file. A directory always
+  keeps the name against a file or symlink, and is never replaced by a conflict decision;
+- a directory is deleted only when everything below it goes too; anything kept below it keeps it;
+- moves: a path that vanished on one side and reappeared elsewhere on that side with the same inode (or
+  digest) is propagated as a rename on the other side, when the other side still holds the old path
+  unchanged. A renamed directory is one rename, whatever it holds;
+- in ``merge`` mode (a first run, a lost base, or a forced run) the base is ignored: nothing is deleted,
+  equal files are adopted, different ones are kept both ways.
+
+Paths under a part of either side that could not be read are left alone (and the base with them).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+from .conflicts import conflict_name
+from .entry import DIR, FILE, SYMLINK, Compare, Entry
+from .errors import Problem
+from .index import Index
+from .paths import is_under, parent, sort_key
+from .plan import Action, Op, Plan
+
+Side = Literal["a", "b"]
+ConflictPolicy = Literal["keep-both", "newer", "older", "a", "b"]
+_SIDES: tuple[Side, Side] = ("a", "b")
+CONFLICT_POLICIES: tuple[ConflictPolicy, ...] = ("keep-both", "newer", "older", "a", "b")
+_CREATE_OP: dict[str, Op] = {FILE: "copy", DIR: "mkdir", SYMLINK: "symlink"}
+_NEW_DIR = Entry(DIR, 0, 0, 0o755)
+
+
+class BaseEntry(NamedTuple):
+    """One path of the base: the state both sides held, plus each side's inode then (0: unknown), which
+    is how a later run recognises a moved file or directory."""
+
+    entry: Entry
+    inode_a: int = 0
+    inode_b: int = 0
+
+
+Base = Mapping[str, BaseEntry]
+
+
+@dataclass(frozen=True, slots=True)
+class TwoWayOptions:
+    """How to compare and how to settle conflicts. ``device_a``/``device_b`` name the sides in conflict
+    copies. ``merge``: ignore the base and delete nothing."""
+
+    compare: Compare = field(default_factory=Compare)
+    conflict: ConflictPolicy = "keep-both"
+    device_a: str = "a"
+    device_b: str = "b"
+    merge: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A rename on one side, done before the plans: a propagated move, or a conflict copy made.
+
+    ``expect`` is what ``src`` must still be. ``base_rows`` are the base's rows under their new paths,
+    written once the rename is done (the old rows under ``src`` are dropped then)."""
+
+    side: Side
+    src: str
+    dst: str
+    expect: Entry
+    reason: Literal["move", "conflict"]
+    base_rows: tuple[tuple[str, BaseEntry], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A path both sides changed differently: which side kept the name, and where the other version went
+    (``copy``: the conflict copy's path; None when it was replaced and went to that side's trash)."""
+
+    path: str
+    winner: Side
+    copy: str | None
+    why: str
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What a two-way run will do.
+
+    ``moves`` run first; then ``to_b`` (content from A) and ``to_a`` (content from B). ``final`` is the base
+    row of each path once its actions are done (None: the path leaves the base); ``adopt`` the base rows
+    that are already true on both sides and need no action.
+    """
+
+    moves: tuple[Move, ...] = ()
+    to_a: Plan = field(default_factory=Plan)
+    to_b: Plan = field(default_factory=Plan)
+    final: Mapping[str, BaseEntry | None] = field(default_factory=dict)
+    adopt: Mapping[str, BaseEntry | None] = field(default_factory=dict)
+    conflicts: tuple[Conflict, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.moves or self.to_a.actions or self.to_b.actions)
+
+
+# ------------------------------------------------------------------------------------------- comparing
+
+
+def changed(base: Entry | None, cur: Entry | None, compare: Compare) -> bool:
+    """Whether ``cur`` differs from the base state: presence, kind, content, or permission bits (a
+    directory's mtime never counts; a symlink's mode does not exist on Linux)."""
+    if base is None or cur is None:
+        return base is not cur
+    if base.kind != cur.kind:
+        return True
+    if cur.kind == DIR:
+        return base.mode != cur.mode
+    if cur.kind == SYMLINK:
+        return base.target != cur.target
+    return not cur.same_content(base, compare) or cur.mode != base.mode
+
+
+def same_content(x: Entry, y: Entry, compare: Compare) -> bool:
+    """Whether two present entries hold the same thing (directories: always; metadata aside)."""
+    return x.same_content(y, compare)
+
+
+def _newer(x: Entry, y: Entry) -> bool:
+    """Whether ``x`` is strictly newer than ``y`` (ties go to side A, documented)."""
+    return x.mtime_ns > y.mtime_ns
+
+
+def _meta_equal(x: Entry, y: Entry, compare: Compare) -> bool:
+    if x.kind == DIR:
+        return x.mode == y.mode
+    return x.same_meta(y, compare)
+
+
+# ------------------------------------------------------------------------------------------- the planner
+
+
+class _Work:
+    """The mutable state of one reconcile run."""
+
+    def __init__(self, base: Base, a: Index, b: Index, opts: TwoWayOptions) -> None:
+        self.opts = opts
+        self.base: dict[str, BaseEntry] = {} if opts.merge else dict(base)
+        self.a: dict[str, Entry] = dict(a.entries)
+        self.b: dict[str, Entry] = dict(b.entries)
+        self.unreadable_a = a.unreadable
+        self.unreadable_b = b.unreadable
+        self.moves: list[Move] = []
+        self.want: dict[str, Entry | None] = {}
+        self.conflicts: list[Conflict] = []
+        self.problems: list[Problem] = []
+
+    def side(self, s: Side) -> dict[str, Entry]:
+        return self.a if s == "a" else self.b
+
+    def skipped(self, path: str) -> bool:
+        return _under_any(path, self.unreadable_a) or _under_any(path, self.unreadable_b)
+
+
+def reconcile(base: Base, a: Index, b: Index, options: TwoWayOptions | None = None) -> Reconciled:
+    """Plan the changes that bring A and B to one state, keeping every change either side made."""
+    opts = options or TwoWayOptions()
+    w = _Work(base, a, b, opts)
+    if not opts.merge:
+        for side in _SIDES:
+            _propagate_moves(w, side)
+    paths = sorted(set(w.base) | set(w.a) | set(w.b), key=sort_key)
+    skipped = 0
+    for p in paths:
+        if w.skipped(p):
+            skipped += 1
+            continue
+        _decide(w, p)
+    if skipped:
+        w.problems.append(Problem("", f"{skipped} paths under unreadable parts left as they are (no deletes "
+                                      "there)", "", error=False))
+    _keep_parents(w, paths)
+    to_a, to_b, final, adopt = _plans(w, a, b)
+    return Reconciled(tuple(w.moves), to_a, to_b, final, adopt, tuple(w.conflicts), tuple(w.problems))
+
+
+def _under_any(path: str, tops: Iterable[str]) -> bool:
+    return any(top == "" or path == top or is_under(path, top) for top in tops)
+
+
+def _decide(w: _Work, p: str) -> None:
+    """Set ``w.want[p]`` (the state both sides end in) for a path whose sides differ from the base."""
+    cmp = w.opts.compare
+    be = w.base.get(p)
+    bs = be.entry if be is not None else None
+    ae, xe = w.a.get(p), w.b.get(p)
+    ca, cb = changed(bs, ae, cmp), changed(bs, xe, cmp)
+    if not ca and not cb:
+        return
+    if ca and not cb:
+        w.want[p] = ae
+        return
+    if cb and not ca:
+        w.want[p] = xe
+        return
+    # Both changed.
+    if ae is None or xe is None:
+        w.want[p] = ae if xe is None else xe  # a change beats a delete; both deleted: None
+        return
+    if ae.kind == xe.kind and same_content(ae, xe, cmp):
+        if _meta_equal(ae, xe, cmp):
+            w.want[p] = ae
+        else:  # same content, other mode or mtime: the newer one's metadata
+            w.want[p] = xe if _newer(xe, ae) else ae
+        return
+    _conflict(w, p, ae, xe)
+
+
+def _conflict(w: _Work, p: str, ae: Entry, xe: Entry) -> None:
+    opts = w.opts
+    if ae.kind == DIR or xe.kind == DIR:
+        winner: Side = "a" if ae.kind == DIR else "b"
+        why = "a directory against a file or symlink"
+        keep_both = True
+    else:
+        why = "both sides changed"
+        policy = "keep-both" if opts.merge else opts.conflict
+        keep_both = policy == "keep-both"
+        if policy in ("keep-both", "newer"):
+            winner = "b" if _newer(xe, ae) else "a"
+        elif policy == "older":
+            winner = "a" if _newer(xe, ae) else "b"
+        else:
+            winner = "a" if policy == "a" else "b"
+    win = ae if winner == "a" else xe
+    if not keep_both:
+        w.want[p] = win
+        w.conflicts.append(Conflict(p, winner, None, why))
+        return
+    loser: Side = "b" if winner == "a" else "a"
+    copy = _rename_loser(w, p, loser)
+    w.want[p] = win
+    w.conflicts.append(Conflict(p, winner, copy, why))
+
+
+def _rename_loser(w: _Work, p: str, loser: Side) -> str:
+    """Rename the losing version at ``p`` on side ``loser`` to a free conflict name; returns that name."""
+    lost = w.side(loser)[p]
+    device = w.opts.device_a if loser == "a" else w.opts.device_b
+    n = 0
+    while True:
+        copy = conflict_name(p, lost.mtime_ns, device, n)
+        taken = [e for e in (w.a.get(copy), w.b.get(copy), w.base[copy].entry if copy in w.base else None)
+                 if e is not None]
+        if not taken or all(e.kind == lost.kind and same_content(e, lost, w.opts.compare) for e in taken):
+            break
+        n += 1
+    w.moves.append(Move(loser, p, copy, lost, "conflict"))
+    side = w.side(loser)
+    del side[p]
+    side[copy] = lost
+    if copy not in w.want:
+        other = w.side("a" if loser == "b" else "b").get(copy)
+        w.want[copy] = lost if other is None or not same_content(other, lost, w.opts.compare) else other
+    return copy
+
+
+def _keep_parents(w: _Work, paths: list[str]) -> None:
+    """A directory stays wherever something below it stays: a deleted or replaced directory with a
+    survivor below it is kept (a file or symlink that replaced it becomes a conflict copy).
+
+    ``paths`` are all paths of the run in byte order (conflict copies made meanwhile sit beside paths that
+    survive, so they never change the answer).
+    """
+    doomed = [d for d, e in w.want.items() if (e is None or e.kind != DIR) and _was_dir(w, d)]
+    if not doomed:
+        return
+    keys = [sort_key(p) for p in paths]
+    for d in sorted(doomed, key=sort_key):
+        k = sort_key(d)
+        lo, hi = bisect_left(keys, k + b"/"), bisect_left(keys, k + b"0")  # everything below d
+        # Untouched paths (not in want) stay; so do paths whose wanted state is not "absent".
+        if not any(w.want.get(q, q) is not None for q in paths[lo:hi]):
+            continue
+        want = w.want[d]
+        if want is not None and want.kind == DIR:
+            continue  # already kept by a deeper pass
+        if want is not None:  # a file or symlink replaced the directory on one side: keep it as a copy
+            holder: Side = "a" if w.a.get(d) is want else "b"
+            copy = _rename_loser(w, d, holder)
+            w.conflicts.append(Conflict(d, "b" if holder == "a" else "a", copy,
+                                        "replaced by a file or symlink on one side, changed below on the other"))
+        ae, xe = w.a.get(d), w.b.get(d)
+        keep = ae if ae is not None and ae.kind == DIR else xe if xe is not None and xe.kind == DIR else None
+        if keep is None:
+            be = w.base.get(d)
+            keep = be.entry if be is not None and be.entry.kind == DIR else _NEW_DIR
+        w.want[d] = keep
+
+
+def _was_dir(w: _Work, d: str) -> bool:
+    return any(e is not None and e.kind == DIR
+               for e in (w.a.get(d), w.b.get(d), w.base[d].entry if d in w.base else None))
+
+
+def _plans(w: _Work, a: Index, b: Index) -> tuple[Plan, Plan, dict[str, BaseEntry | None], dict[str, BaseEntry | None]]:
+    cmp = w.opts.compare
+    actions: dict[Side, list[Action]] = {"a": [], "b": []}
+    deletes: dict[Side, list[Action]] = {"a": [], "b": []}
+    dir_meta: dict[Side, list[Action]] = {"a": [], "b": []}
+    final: dict[str, BaseEntry | None] = {}
+    adopt: dict[str, BaseEntry | None] = {}
+    emitted_deletes: dict[Side, set[str]] = {"a": set(), "b": set()}
+    for p in sorted(w.want, key=sort_key):
+        want = w.want[p]
+        touched = {"a": False, "b": False}
+        for s in _SIDES:
+            side = w.side(s)
+            cur = side.get(p)
+            if want is None:
+                if cur is not None and p not in emitted_deletes[s]:
+                    deletes[s].append(Action("delete", p, None, cur))
+                    touched[s] = True
+                continue
+            if cur is not None and cur.kind == want.kind:
+                if want.kind == DIR:
+                    if cur.mode != want.mode:
+                        dir_meta[s].append(Action("meta", p, want, cur))
+                        touched[s] = True
+                    continue
+                if not same_content(cur, want, cmp):
+                    actions[s].append(Action(_CREATE_OP[want.kind], p, want, cur))
+                    touched[s] = True
+                elif not _meta_equal(cur, want, cmp):
+                    actions[s].append(Action("meta", p, want, cur))
+                    touched[s] = True
+                continue
+            if cur is not None and cur.kind == DIR:
+                # A file or symlink takes a directory's place: what is below goes first (all of it, or
+                # _keep_parents would have kept the directory).
+                prefix = p + "/"
+                for q in sorted((q for q in side if q.startswith(prefix)), key=sort_key, reverse=True):
+                    if q not in emitted_deletes[s]:
+                        actions[s].append(Action("delete", q, None, side[q]))
+                        emitted_deletes[s].add(q)
+            actions[s].append(Action(_CREATE_OP[want.kind], p, want, cur))
+            touched[s] = True
+            if want.kind == DIR:
+                dir_meta[s].append(Action("meta", p, want, None))
+        row = None if want is None else BaseEntry(
+            want,
+            _inode(w.a.get(p)) if not touched["a"] else 0,
+            _inode(w.b.get(p)) if not touched["b"] else 0,
+        )
+        if touched["a"] or touched["b"]:
+            final[p] = row
+        else:
+            adopt[p] = row
+    # Unchanged paths the base lacks inodes for (a copy made by an earlier run): learn them now.
+    for p, be in w.base.items():
+        if p in w.want or p not in w.a or p not in w.b:
+            continue
+        ia, ib = _inode(w.a[p]), _inode(w.b[p])
+        if (be.inode_a, be.inode_b) != (ia, ib):
+            adopt[p] = BaseEntry(be.entry, ia, ib)
+    plans: dict[Side, Plan] = {}
+    for s in _SIDES:
+        dels = sorted(deletes[s], key=lambda x: sort_key(x.path), reverse=True)
+        metas = sorted(dir_meta[s], key=lambda x: sort_key(x.path), reverse=True)
+        plans[s] = Plan(tuple(actions[s] + dels + metas), (), cmp)
+    return plans["a"], plans["b"], final, adopt
+
+
+def _inode(e: Entry | None) -> int:
+    return e.inode if e is not None else 0
+
+
+# ------------------------------------------------------------------------------------------- moves
+
+
+def _propagate_moves(w: _Work, side: Side) -> None:
+    """Find what ``side`` renamed since the base and plan the same renames on the other side, rewriting
+    the other side's tree and the base to the new paths (so the rest of the planner sees no change)."""
+    x = w.side(side)
+    other: Side = "b" if side == "a" else "a"
+    y = w.side(other)
+
+    def inode_of(be: BaseEntry) -> int:
+        return be.inode_a if side == "a" else be.inode_b
+
+    cmp = w.opts.compare
+
+    # Directories first: one rename carries everything below.
+    new_dirs = {e.inode: q for q, e in x.items() if e.kind == DIR and q not in w.base and e.inode}
+    if new_dirs:
+        moved: list[str] = []
+        for p in sorted((p for p, be in w.base.items() if be.entry.kind == DIR and p not in x), key=sort_key):
+            if any(is_under(p, m) for m in moved):
+                continue
+            be = w.base[p]
+            q = new_dirs.get(inode_of(be))
+            if q is None or not _can_move(w, y, p, q) or y[p].kind != DIR:
+                continue
+            _rewrite(w, other, p, q)
+            moved.append(p)
+
+    # Then files: same size and mtime, confirmed by inode (or digest when inodes are unknown).
+    new_files: dict[tuple[int, int], list[str]] = {}
+    for q, e in x.items():
+        if e.kind == FILE and q not in w.base:
+            new_files.setdefault((e.size, e.mtime_ns), []).append(q)
+    if not new_files:
+        return
+    for p in sorted((p for p, be in w.base.items() if be.entry.kind == FILE and p not in x), key=sort_key):
+        be = w.base[p]
+        cands = new_files.get((be.entry.size, be.entry.mtime_ns))
+        if not cands:
+            continue
+        ino = inode_of(be)
+        if ino:
+            match = [q for q in cands if x[q].inode == ino]
+        else:
+            match = [q for q in cands if be.entry.digest is not None and x[q].digest == be.entry.digest]
+        if len(match) != 1:
+            continue
+        q = match[0]
+        ye = y.get(p)
+        if ye is None or ye.kind != FILE or changed(be.entry, ye, cmp) or not _can_move(w, y, p, q):
+            continue
+        cands.remove(q)
+        _rewrite(w, other, p, q)
+
+
+def _can_move(w: _Work, y: dict[str, Entry], p: str, q: str) -> bool:
+    """Whether ``y`` can rename ``p`` to ``q`` now: it holds ``p``, not ``q``, and ``q``'s parent exists."""
+    if p not in y or q in y or is_under(q, p):
+        return False
+    if w.skipped(p) or w.skipped(q):
+        return False
+    qp = parent(q)
+    return qp == "" or (qp in y and y[qp].kind == DIR)
+
+
+def _rewrite(w: _Work, side: Side, p: str, q: str) -> None:
+    """Record the rename ``p`` -> ``q`` on ``side`` and move ``side``'s entries and the base's rows."""
+    y = w.side(side)
+    prefix = p + "/"
+    expect = y[p]
+    for k in [k for k in y if k == p or k.startswith(prefix)]:
+        y[q + k[len(p):]] = y.pop(k)
+    rows: list[tuple[str, BaseEntry]] = []
+    for k in [k for k in w.base if k == p or k.startswith(prefix)]:
+        nk = q + k[len(p):]
+        be = w.base.pop(k)
+        w.base[nk] = be
+        rows.append((nk, be))
+    w.moves.append(Move(side, p, q, expect, "move", tuple(rows)))

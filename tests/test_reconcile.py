@@ -1,0 +1,287 @@
+"""The two-way planner, case by case (pure functions, no I/O). The table is ``docs/reconcile.md``'s."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from syncline.core.conflicts import conflict_name
+from syncline.core.entry import DIR, FILE, SYMLINK, Compare, CompareMode, Entry
+from syncline.core.index import Index
+from syncline.core.reconcile import BaseEntry, TwoWayOptions, reconcile
+
+from .twoway_model import Tree, apply, base_of, index_of
+
+# Content is told apart by size and mtime (the default quick check); a higher mtime is newer.
+S: dict[str, Entry | None] = {
+    "-": None,
+    "f1": Entry(FILE, 1, 1000, 0o644),
+    "f2": Entry(FILE, 2, 2000, 0o644),
+    "f3": Entry(FILE, 3, 3000, 0o644),
+    "f4": Entry(FILE, 4, 2000, 0o644),  # as new as f2: a tie
+    "d": Entry(DIR, 0, 500, 0o755),
+    "l1": Entry(SYMLINK, 2, 1500, 0o777, target="t1"),
+    "l2": Entry(SYMLINK, 2, 2500, 0o777, target="t2"),
+}
+OPTS = TwoWayOptions(device_a="hosta", device_b="hostb")
+
+# base, A, B -> the entry both sides hold at "x" afterwards, and the conflict copy's content (if any)
+TABLE = [
+    # nothing changed, or one side changed: it propagates
+    ("f1", "f1", "f1", "f1", None),
+    ("f1", "f2", "f1", "f2", None),
+    ("f1", "f1", "f2", "f2", None),
+    ("f1", "-", "f1", "-", None),
+    ("f1", "f1", "-", "-", None),
+    ("f1", "d", "f1", "d", None),
+    ("f1", "f1", "d", "d", None),
+    ("f1", "l1", "f1", "l1", None),
+    ("f1", "f1", "l1", "l1", None),
+    ("-", "f1", "-", "f1", None),
+    ("-", "-", "f1", "f1", None),
+    ("-", "d", "-", "d", None),
+    ("-", "-", "d", "d", None),
+    ("-", "l1", "-", "l1", None),
+    ("-", "-", "l1", "l1", None),
+    ("d", "d", "d", "d", None),
+    ("d", "-", "d", "-", None),
+    ("d", "d", "-", "-", None),
+    ("d", "f1", "d", "f1", None),
+    ("d", "d", "f1", "f1", None),
+    ("d", "l1", "d", "l1", None),
+    ("d", "d", "l1", "l1", None),
+    ("l1", "l1", "l1", "l1", None),
+    ("l1", "l2", "l1", "l2", None),
+    ("l1", "l1", "l2", "l2", None),
+    ("l1", "-", "l1", "-", None),
+    ("l1", "l1", "-", "-", None),
+    ("l1", "f1", "l1", "f1", None),
+    ("l1", "d", "l1", "d", None),
+    ("l1", "l1", "d", "d", None),
+    # both changed the same way: no conflict
+    ("f1", "f2", "f2", "f2", None),
+    ("f1", "-", "-", "-", None),
+    ("-", "f1", "f1", "f1", None),
+    ("-", "d", "d", "d", None),
+    ("-", "l1", "l1", "l1", None),
+    ("d", "-", "-", "-", None),
+    ("l1", "l2", "l2", "l2", None),
+    ("f1", "d", "d", "d", None),
+    ("d", "f1", "f1", "f1", None),
+    ("l1", "-", "-", "-", None),
+    # a change beats a delete
+    ("f1", "f2", "-", "f2", None),
+    ("f1", "-", "f2", "f2", None),
+    ("f1", "d", "-", "d", None),
+    ("f1", "-", "d", "d", None),
+    ("f1", "l1", "-", "l1", None),
+    ("l1", "l2", "-", "l2", None),
+    ("l1", "-", "f1", "f1", None),
+    ("d", "f1", "-", "f1", None),
+    ("d", "-", "l1", "l1", None),
+    # both changed differently: the newer keeps the name (a tie goes to A), the other is a conflict copy;
+    # a directory always keeps the name
+    ("f1", "f2", "f3", "f3", "f2"),
+    ("f1", "f3", "f2", "f3", "f2"),
+    ("-", "f1", "f2", "f2", "f1"),
+    ("-", "f2", "f1", "f2", "f1"),
+    ("-", "d", "f1", "d", "f1"),
+    ("-", "f1", "d", "d", "f1"),
+    ("-", "l1", "f1", "l1", "f1"),
+    ("-", "f2", "l1", "f2", "l1"),
+    ("f1", "d", "f2", "d", "f2"),
+    ("f1", "f2", "d", "d", "f2"),
+    ("f1", "l1", "f2", "f2", "l1"),
+    ("d", "f1", "l1", "l1", "f1"),
+    ("d", "f1", "f2", "f2", "f1"),
+    ("l1", "l2", "f1", "l2", "f1"),
+    ("l1", "f2", "l2", "l2", "f2"),
+    ("-", "l1", "l2", "l2", "l1"),
+    ("f1", "f2", "l2", "l2", "f2"),
+    ("d", "l1", "l2", "l2", "l1"),
+    ("l1", "d", "f1", "d", "f1"),
+    ("-", "d", "l1", "d", "l1"),
+    ("f1", "f2", "f4", "f2", "f4"),
+    ("f1", "f4", "f2", "f4", "f2"),
+]
+
+
+def _tree(state: str) -> Tree:
+    e = S[state]
+    return {} if e is None else {"x": e}
+
+
+def _run(base: str, a: str, b: str, opts: TwoWayOptions = OPTS) -> tuple[Tree, Tree, object]:
+    ta, tb = _tree(a), _tree(b)
+    r = reconcile(base_of(_tree(base)), index_of(ta), index_of(tb), opts)
+    errors = apply(r, ta, tb)
+    assert errors == []
+    return ta, tb, r
+
+
+def test_the_table_has_the_cases_the_issue_asks_for() -> None:
+    assert len(TABLE) >= 60
+    assert len({row[:3] for row in TABLE}) == len(TABLE)
+
+
+@pytest.mark.parametrize(("base", "a", "b", "want", "copy"), TABLE)
+def test_decision(base: str, a: str, b: str, want: str, copy: str | None) -> None:
+    ta, tb, r = _run(base, a, b)
+    assert ta == tb, "both sides end the same"
+    assert ta.get("x") == S[want]
+    copies = {p: e for p, e in ta.items() if p != "x"}
+    if copy is None:
+        assert copies == {}
+        assert not r.conflicts  # type: ignore[attr-defined]
+    else:
+        lost = S[copy]
+        assert lost is not None
+        loser_device = "hosta" if S[a] == lost else "hostb"
+        assert copies == {conflict_name("x", lost.mtime_ns, loser_device): lost}
+
+
+@pytest.mark.parametrize(("base", "a", "b"), list(itertools.product(S, S, S)))
+def test_every_combination_converges_and_loses_no_change(base: str, a: str, b: str) -> None:
+    ta, tb, _ = _run(base, a, b)
+    assert ta == tb
+    kept = set(ta.values())
+    for side in (a, b):
+        e = S[side]
+        if e is not None and e != S[base]:
+            assert e in kept or e.kind == DIR, f"the change {side} was lost"
+
+
+@pytest.mark.parametrize(("policy", "want"), [("newer", "f3"), ("older", "f2"), ("a", "f2"), ("b", "f3")])
+def test_conflict_policies_replace_the_loser(policy: str, want: str) -> None:
+    ta, tb, r = _run("f1", "f2", "f3", TwoWayOptions(conflict=policy))  # type: ignore[arg-type]
+    assert ta == tb == {"x": S[want]}
+    assert [c.copy for c in r.conflicts] == [None]  # type: ignore[attr-defined]
+
+
+def test_a_policy_never_replaces_a_directory() -> None:
+    ta, tb, _ = _run("-", "d", "f1", TwoWayOptions(conflict="b"))
+    assert ta["x"] == S["d"] and len(ta) == 2
+
+
+def test_a_second_run_after_a_conflict_does_nothing() -> None:
+    ta, tb = {"x": S["f2"]}, {"x": S["f3"]}
+    base = dict(base_of({"x": S["f1"]}))
+    r = reconcile(base, index_of(ta), index_of(tb), OPTS)
+    assert apply(r, ta, tb, base) == []
+    again = reconcile(base, index_of(ta), index_of(tb), OPTS)
+    assert again.empty and not again.conflicts
+
+
+def test_merge_mode_deletes_nothing_and_keeps_both() -> None:
+    a = {"only-a": S["f1"], "same": S["f2"], "differ": S["f1"]}
+    b = {"only-b": S["f1"], "same": S["f2"], "differ": S["f3"]}
+    # a stale base that would delete everything it lists
+    stale = base_of({"only-a": S["f1"], "only-b": S["f1"], "same": S["f2"], "differ": S["f1"]})
+    r = reconcile(stale, index_of(a), index_of(b), TwoWayOptions(merge=True, conflict="newer"))
+    assert apply(r, a, b) == []
+    assert a == b
+    assert set(a) == {"only-a", "only-b", "same", "differ", conflict_name("differ", 1000, "a")}
+    assert "same" in r.adopt and not any(act.path == "same" for act in r.to_a.actions + r.to_b.actions)
+
+
+def _f(size: int, mtime: int, inode: int) -> Entry:
+    return Entry(FILE, size, mtime, 0o644, inode=inode)
+
+
+def _d(inode: int) -> Entry:
+    return Entry(DIR, 0, 1, 0o755, inode=inode)
+
+
+def test_a_deleted_directory_goes_only_when_nothing_below_it_changed() -> None:
+    both = {"d": _d(1), "d/keep": _f(1, 10, 2), "d/sub": _d(3), "d/sub/y": _f(2, 20, 4)}
+    base = base_of(both)
+    a: Tree = {}  # A deleted the whole directory
+    b = dict(both)
+    b["d/sub/y"] = _f(3, 30, 4)  # B changed one file deep inside
+    r = reconcile(base, index_of(a), index_of(b), OPTS)
+    assert apply(r, a, b) == []
+    assert a == {"d": both["d"], "d/sub": both["d/sub"], "d/sub/y": _f(3, 30, 4)} == b
+
+
+def test_a_deleted_directory_goes_when_the_other_side_did_not_touch_it() -> None:
+    both = {"d": _d(1), "d/x": _f(1, 10, 2), "d/e": _d(3), "d/e/y": _f(2, 20, 4), "other": _f(5, 50, 5)}
+    a: Tree = {"other": both["other"]}
+    b = dict(both)
+    r = reconcile(base_of(both), index_of(a), index_of(b), OPTS)
+    assert apply(r, a, b) == []
+    assert a == b == {"other": both["other"]}
+    assert [act.path for act in r.to_b.actions] == ["d/x", "d/e/y", "d/e", "d"]  # children first
+
+
+def test_a_file_that_replaced_a_directory_yields_to_a_change_below_it() -> None:
+    both = {"d": _d(1), "d/x": _f(1, 10, 2)}
+    a = {"d": _f(9, 90, 7)}  # A replaced the directory by a file
+    b = {"d": _d(1), "d/x": _f(2, 20, 2)}  # B changed the file inside
+    r = reconcile(base_of(both), index_of(a), index_of(b), OPTS)
+    assert apply(r, a, b) == []
+    assert a == b
+    assert a["d"].kind == DIR and a["d/x"] == _f(2, 20, 2)
+    assert conflict_name("d", 90, "hosta") in a  # A's file is kept as a conflict copy
+
+
+def test_a_moved_file_is_renamed_on_the_other_side() -> None:
+    both = {"dir": _d(1), "a.txt": _f(100, 10, 2)}
+    a = {"dir": _d(1), "dir/b.txt": _f(100, 10, 2)}  # same inode: a rename on A
+    b = dict(both)
+    r = reconcile(base_of(both), index_of(a), index_of(b), OPTS)
+    assert [(m.side, m.src, m.dst, m.reason) for m in r.moves] == [("b", "a.txt", "dir/b.txt", "move")]
+    assert r.to_a.actions == () and r.to_b.actions == ()
+    assert apply(r, a, b) == [] and a == b
+
+
+def test_a_renamed_directory_is_one_rename_and_changes_inside_still_propagate() -> None:
+    both: Tree = {"old": _d(1)}
+    for i in range(2000):
+        both[f"old/f{i:04}"] = _f(i + 1, 10, 100 + i)
+    a = {("new" + p[3:]): e for p, e in both.items()}  # A renamed old -> new (same inodes)
+    b = dict(both)
+    b["old/f0007"] = _f(5, 99, 107)  # B changed one file meanwhile
+    r = reconcile(base_of(both), index_of(a), index_of(b), OPTS)
+    assert [(m.side, m.src, m.dst) for m in r.moves] == [("b", "old", "new")]
+    assert [(act.op, act.path) for act in r.to_a.actions] == [("copy", "new/f0007")]
+    assert r.to_b.actions == ()
+    assert apply(r, a, b) == [] and a == b and a["new/f0007"] == _f(5, 99, 107)
+
+
+def test_a_move_is_not_propagated_over_a_change() -> None:
+    both = {"a.txt": _f(100, 10, 2)}
+    a = {"b.txt": _f(100, 10, 2)}  # A renamed it
+    b = {"a.txt": _f(101, 20, 2)}  # B changed it
+    r = reconcile(base_of(both), index_of(a), index_of(b), OPTS)
+    assert r.moves == ()
+    assert apply(r, a, b) == []
+    assert a == b == {"a.txt": _f(101, 20, 2), "b.txt": _f(100, 10, 2)}  # both versions kept
+
+
+def test_checksum_mode_sees_equal_content_with_other_mtimes_as_no_conflict() -> None:
+    d1, d2 = b"1" * 32, b"2" * 32
+    base = base_of({"x": Entry(FILE, 5, 10, 0o644, d1)})
+    a = {"x": Entry(FILE, 5, 20, 0o644, d2)}
+    b = {"x": Entry(FILE, 5, 30, 0o644, d2)}
+    r = reconcile(base, index_of(a), index_of(b), TwoWayOptions(compare=Compare(CompareMode.CHECKSUM)))
+    assert not r.conflicts
+    assert [act.op for act in r.to_a.actions] == ["meta"]  # A takes B's newer mtime, no copy
+    assert r.to_b.actions == ()
+
+
+def test_unreadable_parts_are_left_alone() -> None:
+    both = {"d": _d(1), "d/x": _f(1, 10, 2), "y": _f(2, 20, 3)}
+    a = Index({"d": _d(1), "y": _f(3, 30, 3)}, unreadable=frozenset({"d"}))  # A could not list d
+    b = dict(both)
+    r = reconcile(base_of(both), a, index_of(b), OPTS)
+    assert [(act.op, act.path) for act in r.to_b.actions] == [("copy", "y")]  # d/x is not deleted
+    assert r.to_a.actions == ()
+    assert "d/x" not in r.final and "d/x" not in r.adopt  # nor dropped from the base
+
+
+def test_the_base_learns_inodes_of_unchanged_files() -> None:
+    base = {"x": BaseEntry(_f(1, 10, 0), 0, 0)}
+    r = reconcile(base, index_of({"x": _f(1, 10, 5)}), index_of({"x": _f(1, 10, 6)}), OPTS)
+    assert r.empty
+    assert r.adopt == {"x": BaseEntry(base["x"].entry, 5, 6)}
