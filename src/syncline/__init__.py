@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .core.index import Index, IndexHeader
     from .core.plan import Action, Plan
     from .engine.report import Report
+    from .engine.twoway import TwoWayReport
 
 _WHERE = {
     "Action": ".core.plan",
@@ -36,6 +37,7 @@ _WHERE = {
     "Report": ".engine.report",
     "SafetyStop": ".core.errors",
     "SynclineError": ".core.errors",
+    "TwoWayReport": ".engine.twoway",
     "UsageError": ".core.errors",
     "diff": ".api",
     "load_index": ".api",
@@ -59,6 +61,7 @@ __all__ = [
     "Report",
     "SafetyStop",
     "SynclineError",
+    "TwoWayReport",
     "UsageError",
     "__version__",
     "diff",

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Literal, overload
 
 from .core.diff import DiffResult
 from .core.diff import diff as _diff
 from .core.entry import Compare, CompareMode
 from .core.ignore import Rules
 from .core.index import Index
+from .core.reconcile import ConflictPolicy
 from .core.scan import scan as _scan
 from .engine.execute import Progress
 from .engine.report import Report
 from .engine.sync import DEFAULT_MAX_DELETE, SyncOptions
 from .engine.sync import sync as _sync
+
+if TYPE_CHECKING:
+    from .engine.twoway import TwoWayReport
 
 PathLike = str | os.PathLike[str]
 
@@ -38,11 +43,31 @@ def compare_options(checksum: bool = False, size_only: bool = False, modify_wind
     return Compare(mode, int(modify_window * 1_000_000_000))
 
 
+@overload
+def sync(src: PathLike, dst: PathLike, delete: bool = False, *, two_way: Literal[False] = False,
+         conflict: ConflictPolicy = "keep-both", checksum: bool = False, size_only: bool = False,
+         modify_window: float = 0, exclude: Iterable[str] = (), include: Iterable[str] = (),
+         ignore_files: bool = True, dry_run: bool = False, trash: bool = True,
+         max_delete: int | float = DEFAULT_MAX_DELETE, force: bool = False,
+         progress: Progress | None = None) -> Report: ...
+
+
+@overload
+def sync(src: PathLike, dst: PathLike, delete: bool = False, *, two_way: Literal[True],
+         conflict: ConflictPolicy = "keep-both", checksum: bool = False, size_only: bool = False,
+         modify_window: float = 0, exclude: Iterable[str] = (), include: Iterable[str] = (),
+         ignore_files: bool = True, dry_run: bool = False, trash: bool = True,
+         max_delete: int | float = DEFAULT_MAX_DELETE, force: bool = False,
+         progress: Progress | None = None) -> TwoWayReport: ...
+
+
 def sync(
     src: PathLike,
     dst: PathLike,
     delete: bool = False,
     *,
+    two_way: bool = False,
+    conflict: ConflictPolicy = "keep-both",
     checksum: bool = False,
     size_only: bool = False,
     modify_window: float = 0,
@@ -54,18 +79,35 @@ def sync(
     max_delete: int | float = DEFAULT_MAX_DELETE,
     force: bool = False,
     progress: Progress | None = None,
-) -> Report:
+) -> Report | TwoWayReport:
     """Make ``dst`` hold what ``src`` holds, as ``syncline sync`` does (rsync -a semantics).
 
     ``delete`` removes what ``src`` lacks (to ``dst/.syncline/trash`` unless ``trash=False``).
     ``max_delete`` is a file count (int) or a fraction of ``dst``'s files (float). Raises
     :class:`syncline.UsageError` or :class:`syncline.SafetyStop` when nothing was done; per-item
     problems are in ``Report.problems`` and make ``Report.exit_code`` 1.
+
+    ``two_way=True`` syncs both ways instead (``syncline sync --two-way``) and returns a
+    :class:`TwoWayReport`: changes on either side since the last run propagate, deletions included;
+    ``conflict`` settles files both sides changed (``keep-both``, ``newer``, ``older``, ``a``, ``b``).
     """
+    compare = compare_options(checksum, size_only, modify_window)
+    rules = _rules(exclude, include, ignore_files)
+    if two_way:
+        if delete:
+            from .core.errors import UsageError
+
+            raise UsageError("--delete does not apply to --two-way (deletions propagate both ways)",
+                             "leave out --delete")
+        from .engine.twoway import TwoWaySyncOptions, sync_two_way
+
+        return sync_two_way(src, dst, TwoWaySyncOptions(
+            compare=compare, rules=rules, conflict=conflict, dry_run=dry_run, trash=trash,
+            max_delete=max_delete, force=force), progress)
     options = SyncOptions(
         delete=delete,
-        compare=compare_options(checksum, size_only, modify_window),
-        rules=_rules(exclude, include, ignore_files),
+        compare=compare,
+        rules=rules,
         dry_run=dry_run,
         trash=trash,
         max_delete=max_delete,

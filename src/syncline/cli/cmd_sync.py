@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from .. import api
+from ..core.errors import UsageError
+from ..core.reconcile import CONFLICT_POLICIES, ConflictPolicy
 from ..engine.report import Report
 from ..engine.sync import DEFAULT_MAX_DELETE, SyncOptions
 from ..engine.sync import sync as run_sync
@@ -17,6 +19,11 @@ from .render import echo_json, echo_problems, human_bytes, is_tty, plural
 @click.argument("src", type=click.Path(path_type=str))
 @click.argument("dst", type=click.Path(path_type=str))
 @click.option("--delete", is_flag=True, help="Delete what SRC lacks from DST (mirror). Deleted files go to the trash.")
+@click.option("--two-way", is_flag=True,
+              help="Sync both ways: changes (deletions too) on either side since the last run propagate.")
+@click.option("--conflict", type=click.Choice(CONFLICT_POLICIES), default="keep-both", show_default=True,
+              help="With --two-way: a file both sides changed keeps both versions (the older one as a "
+                   "conflict copy), or the newer, the older, A's or B's replaces the other.")
 @click.option("-c", "--checksum", is_flag=True, help="Compare files by content digest, not size and mtime.")
 @click.option("--size-only", is_flag=True, help="Compare files by size only.")
 @click.option("--modify-window", type=click.FloatRange(min=0), default=0, metavar="SECONDS",
@@ -31,15 +38,29 @@ from .render import echo_json, echo_problems, human_bytes, is_tty, plural
 @click.option("-v", "--verbose", is_flag=True, help="Print each change (rsync -i style) after the run.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (with the plan for --dry-run).")
-def sync_cmd(src: str, dst: str, delete: bool, checksum: bool, size_only: bool, modify_window: float,
+def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: ConflictPolicy, checksum: bool,
+             size_only: bool, modify_window: float,
              dry_run: bool, no_trash: bool, max_delete: int | float | None, force: bool,
              excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, verbose: bool,
              quiet: bool, as_json: bool) -> int:
     """Copy what is new or changed from SRC to DST, keeping mtimes, modes, symlinks and empty
     directories. Deletes nothing unless --delete.
 
+    With --two-way, SRC and DST are two sides A and B of one folder: what changed on either side since
+    the last run propagates to the other; files both changed are kept both (see --conflict).
+
     Exit codes: 0 done, 1 done with per-item errors, 2 nothing done (usage error or safety stop).
     """
+    if two_way:
+        from .twoway import run_two_way
+
+        return run_two_way(src, dst, delete=delete, conflict=conflict,
+                           compare=api.compare_options(checksum, size_only, modify_window),
+                           rules=rules_from(excludes, includes, no_ignore_files), dry_run=dry_run,
+                           trash=not no_trash, max_delete=max_delete, force=force, verbose=verbose, quiet=quiet,
+                           as_json=as_json)
+    if conflict != "keep-both":
+        raise UsageError("--conflict applies to --two-way only", "add --two-way or leave out --conflict")
     options = SyncOptions(
         delete=delete,
         compare=api.compare_options(checksum, size_only, modify_window),

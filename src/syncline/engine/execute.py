@@ -28,6 +28,7 @@ BATCH_BYTES = 256 << 20
 PARALLEL_MIN = 1 << 20  # files at least this large are copied by the thread pool
 
 Progress = Callable[[int, int, int, int], None]  # (files done, files total, bytes done, bytes total)
+Done = Callable[[list[Action]], None]  # actions whose effect is durable (two-way sync advances its base)
 
 
 @dataclass
@@ -63,7 +64,9 @@ def _stage(action: Action, source: Replica, target: Replica) -> _Copied:
 
 class _Executor:
     def __init__(self, source: Replica, target: Replica, report: Report, progress: Progress | None,
-                 workers: int) -> None:
+                 workers: int, on_done: Done | None = None) -> None:
+        self.on_done = on_done
+        self.done: list[Action] = []  # done since the last durability barrier
         self.source = source
         self.target = target
         self.report = report
@@ -137,7 +140,7 @@ class _Executor:
     def _commit_batch(self) -> None:
         if not self.batch:
             return
-        self.target.barrier()
+        self.barrier()
         batch, self.batch, self.batch_bytes = self.batch, [], 0
         for i, c in enumerate(batch):
             assert c.staged is not None
@@ -155,6 +158,13 @@ class _Executor:
             if self._account(c.action, outcome):
                 self.report.copied += 1
                 self.report.copied_bytes += c.staged.size
+
+    def barrier(self) -> None:
+        """Make everything written so far durable, then report the actions that are now done for good."""
+        self.target.barrier()
+        if self.done and self.on_done is not None:
+            done, self.done = self.done, []
+            self.on_done(done)
 
     def _direct(self, action: Action) -> None:
         t = self.target
@@ -185,6 +195,8 @@ class _Executor:
             self.report.kept += 1
             self._problem(action, outcome.note)
             return False
+        if self.on_done is not None:
+            self.done.append(action)
         if outcome.note:
             self.report.kept += 1
             self.report.problems.append(Problem(action.path, outcome.note, "destination", error=False))
@@ -195,16 +207,18 @@ class _Executor:
 
 
 def execute(plan: Plan, source: Replica, target: Replica, *, report: Report | None = None,
-            progress: Progress | None = None, workers: int = 4) -> Report:
+            progress: Progress | None = None, workers: int = 4, on_done: Done | None = None) -> Report:
     """Carry out ``plan``, copying from ``source`` into ``target``; returns the (given or a new) Report.
 
     Never raises for a per-item failure; raises only for what stops everything (KeyboardInterrupt, a
-    failing durability barrier). Staged temp files are removed on every exit path.
+    failing durability barrier). Staged temp files are removed on every exit path. ``on_done`` is called
+    with the actions that succeeded, in batches, each time a durability barrier has made them durable.
     """
     report = report if report is not None else Report(source=source.describe(), target=target.describe())
     started = time.monotonic()
     if plan.actions:
-        _Executor(source, target, report, progress, max(1, workers)).run(plan)
-        target.barrier()
+        ex = _Executor(source, target, report, progress, max(1, workers), on_done)
+        ex.run(plan)
+        ex.barrier()
     report.seconds += time.monotonic() - started
     return report

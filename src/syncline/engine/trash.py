@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ..core.paths import META_DIR
+from .marker import ensure_meta_dir
 
 TRASH_DIR = "trash"
 
@@ -28,13 +29,7 @@ class Trash:
     def _place(self, path: str) -> Path:
         dest = self.base / path
         if not dest.parent.is_dir():
-            meta = self.root / META_DIR
-            if not meta.exists():
-                # Creating .syncline changes the root's mtime, which the plan may not touch again: put it
-                # back, so the root still matches its source (rsync -a sees nothing to do).
-                st = os.stat(self.root)
-                meta.mkdir(exist_ok=True)
-                os.utime(self.root, ns=(st.st_atime_ns, st.st_mtime_ns))
+            ensure_meta_dir(self.root)  # keeps the root's mtime, which the plan may not touch again
             dest.parent.mkdir(parents=True, exist_ok=True)
         if os.path.lexists(dest):
             # A second version of the same path in one run: keep both.

@@ -31,6 +31,7 @@ from .replica import Features, Outcome, SourceFile, Staged
 COPY_CHUNK = 64 << 20
 SMALL_FILE = 1 << 20
 _CHANGED_NOTE = "changed since the scan; the destination's version was moved to the trash"
+_KEPT_NOTE = "changed since the scan; both versions kept, the next run reconciles them"
 _libc = ctypes.CDLL(None, use_errno=True)
 _syncfs = getattr(_libc, "syncfs", None)
 
@@ -109,12 +110,18 @@ def _unlink_quiet(path: str) -> None:
 
 
 class LocalReplica:
-    """A local directory tree. ``trash=False`` destroys replaced data instead of keeping it."""
+    """A local directory tree. ``trash=False`` destroys replaced data instead of keeping it.
 
-    def __init__(self, root: str | os.PathLike[str], *, trash: bool = True) -> None:
+    A destination found changed since the scan is never lost: by default it goes to the trash and the
+    planned write goes ahead (one-way sync: the source wins). With ``keep_changed`` (two-way sync) the
+    write is not done and the changed version stays in place; the next run sees both changes.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, trash: bool = True, keep_changed: bool = False) -> None:
         self.root = Path(os.path.abspath(os.fspath(root)))
         self._root = str(self.root)
         self.use_trash = trash
+        self.keep_changed = keep_changed
         self._trash: Trash | None = None
 
     # -- reading ---------------------------------------------------------------------------------------
@@ -198,6 +205,8 @@ class LocalReplica:
         if current.kind == DIR:
             return self._free_dir(path, expect)
         if expect is None or not current.unchanged_since(expect):
+            if self.keep_changed:
+                return Outcome(False, _KEPT_NOTE)
             self.trash.move_in(path)
             return Outcome(True, _CHANGED_NOTE, trashed=True)
         return self._dispose(path)
@@ -265,6 +274,10 @@ class LocalReplica:
                     and was.size == expect.size and was.mtime_ns == expect.mtime_ns
                     and (not expect.inode or was.inode == expect.inode) and was.target == expect.target)
         if not expected:
+            if self.keep_changed and exchange(old, self.abspath(path)):
+                # Swapped back: the changed version is in place again, ours is dropped.
+                os.unlink(old)
+                return Outcome(False, _KEPT_NOTE)
             self.trash.adopt(old, path)
             return Outcome(True, _CHANGED_NOTE, trashed=True)
         if self.use_trash:
@@ -275,6 +288,9 @@ class LocalReplica:
 
     def _replace_after_check(self, temp: str, path: str, current: Entry, expect: Entry | None) -> Outcome:
         if expect is None or not current.unchanged_since(expect):
+            if self.keep_changed:
+                os.unlink(temp)
+                return Outcome(False, _KEPT_NOTE)
             self.trash.move_in(path)
             os.rename(temp, self.abspath(path))
             return Outcome(True, _CHANGED_NOTE, trashed=True)
@@ -325,6 +341,23 @@ class LocalReplica:
                 raise
             return Outcome(True)
         return self._dispose(path)
+
+    def move(self, src: str, dst: str, expect: Entry) -> Outcome:
+        """Rename ``src`` to ``dst`` (a file, symlink or whole directory) if ``src`` is still ``expect`` and
+        nothing is at ``dst``; otherwise leave both alone."""
+        current = self.stat(src)
+        if current is None:
+            return Outcome(False, "vanished since the scan; not moved")
+        if current.kind != expect.kind or (current.kind != DIR and not current.unchanged_since(expect)):
+            return Outcome(False, "changed since the scan; not moved")
+        try:
+            if not rename_noreplace(self.abspath(src), self.abspath(dst)):
+                if os.path.lexists(self.abspath(dst)):
+                    return Outcome(False, f"not moved: {dst} exists")
+                os.rename(self.abspath(src), self.abspath(dst))
+        except FileExistsError:
+            return Outcome(False, f"not moved: {dst} appeared since the scan")
+        return Outcome(True)
 
     def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
         p = self.abspath(path)

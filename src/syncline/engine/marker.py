@@ -1,0 +1,61 @@
+"""The folder marker: ``<root>/.syncline/folder-id`` holds the id of the synced folder a root belongs to.
+
+Two-way sync checks it before every run: a root that lost its marker (an unmounted disk, a replaced or
+recreated directory) or holds another folder's id halts the pair instead of being taken for "everything
+deleted". ``.syncline`` is never scanned, so the marker is never synced as a file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+
+from ..core.paths import META_DIR, new_temp_name
+
+MARKER = "folder-id"
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def new_folder_id() -> str:
+    return uuid.uuid4().hex
+
+
+def ensure_meta_dir(root: Path) -> Path:
+    """``<root>/.syncline``, created if needed without changing the root's mtime (so a mirrored root
+    still matches its source: ``rsync -a`` sees nothing to do)."""
+    meta = root / META_DIR
+    if not meta.is_dir():
+        st = os.stat(root)
+        meta.mkdir(exist_ok=True)
+        os.utime(root, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return meta
+
+
+def read_marker(root: Path) -> str | None:
+    """The folder id in ``root``'s marker; None when there is none. A marker that is not a folder id
+    counts as another folder's (it halts the pair too)."""
+    try:
+        text = (root / META_DIR / MARKER).read_text(encoding="ascii", errors="replace").strip()
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return "(unreadable marker)"
+    return text if _ID.match(text) else f"(unreadable marker {text[:40]!r})"
+
+
+def write_marker(root: Path, folder_id: str) -> None:
+    """Write the marker atomically and durably (temp file, fsync, rename, fsync of the folder)."""
+    meta = ensure_meta_dir(root)
+    tmp = meta / new_temp_name()
+    with open(tmp, "x", encoding="ascii") as fh:
+        fh.write(folder_id + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, meta / MARKER)
+    fd = os.open(meta, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,340 @@
+"""Two-way sync, start to end: markers and base, scans, reconcile, guards, moves, both plans, the base.
+
+This is what ``syncline sync --two-way A B`` and ``syncline.sync(a, b, two_way=True)`` run. The safety
+rules (``docs/reconcile.md``):
+
+- a missing root, a root that lost its marker or holds another folder's, or a root that became empty
+  since the last run halts the pair before anything is touched (``--force`` merges instead: nothing is
+  deleted);
+- a first run, and a run whose base was lost, merges: nothing is deleted;
+- more deletions on a side than ``--max-delete`` stops the run;
+- every write re-checks its destination; one found changed is left as it is for the next run, which then
+  sees both changes (up to ``ROUNDS`` runs follow at once);
+- the base advances per item, only after the item is durable.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.entry import FILE, Compare, CompareMode
+from ..core.errors import Problem, SafetyStop, UsageError
+from ..core.ignore import Rules
+from ..core.index import Index
+from ..core.plan import Action
+from ..core.reconcile import BaseEntry, Conflict, ConflictPolicy, Move, Reconciled, TwoWayOptions, reconcile
+from ..core.scan import gc_paused, resolve_root
+from .execute import Progress, execute
+from .forkscan import scan_in_child
+from .marker import new_folder_id, read_marker, write_marker
+from .pairstate import PairState
+from .replicas.local import LocalReplica
+from .report import EXIT_OK, EXIT_PARTIAL, Report
+from .state import root_lock
+
+ROUNDS = 3
+DEFAULT_MAX_DELETE = 0.5
+
+
+@dataclass(frozen=True)
+class TwoWaySyncOptions:
+    """Options of a two-way run; see ``syncline sync --help``."""
+
+    compare: Compare = field(default_factory=Compare)
+    rules: Rules = field(default_factory=Rules)
+    conflict: ConflictPolicy = "keep-both"
+    dry_run: bool = False
+    trash: bool = True
+    max_delete: int | float = DEFAULT_MAX_DELETE
+    force: bool = False
+    workers: int = 4
+
+
+@dataclass
+class TwoWayReport:
+    """What a two-way run did: per direction (``to_a``: written into A, ``to_b``: into B), the moves, the
+    conflicts and every problem."""
+
+    a: str
+    b: str
+    dry_run: bool = False
+    first_run: bool = False
+    plan: Reconciled | None = None
+    to_a: Report = field(default_factory=Report)
+    to_b: Report = field(default_factory=Report)
+    moved: int = 0
+    conflicts: list[Conflict] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    rounds: int = 0
+    seconds: float = 0.0
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.error]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PARTIAL if self.errors else EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        def side(r: Report) -> dict[str, Any]:
+            return {"copied": r.copied, "copied_bytes": r.copied_bytes, "deleted": r.deleted,
+                    "dirs_created": r.dirs_created, "symlinks": r.symlinks, "meta_updated": r.meta_updated,
+                    "trashed": r.trashed, "kept": r.kept}
+
+        return {
+            "a": self.a, "b": self.b, "dry_run": self.dry_run, "first_run": self.first_run,
+            "to_a": side(self.to_a), "to_b": side(self.to_b), "moved": self.moved,
+            "conflicts": [{"path": c.path, "winner": c.winner, "copy": c.copy, "why": c.why}
+                          for c in self.conflicts],
+            "problems": [{"path": p.path, "message": p.message, "side": p.side, "error": p.error}
+                         for p in self.problems],
+            "notices": self.notices, "rounds": self.rounds, "seconds": round(self.seconds, 3),
+            "exit_code": self.exit_code,
+        }
+
+
+def _roots(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> tuple[Path, Path]:
+    ra, rb = (Path(os.path.abspath(os.fspath(r))) for r in (a, b))
+    for r in (ra, rb):
+        if not r.exists():
+            raise SafetyStop(f"{r} does not exist", "check that it is mounted; two-way sync never creates a "
+                                                    "missing side (create it by hand for a new empty side)")
+    ra, rb = resolve_root(ra), resolve_root(rb)
+    for r in (ra, rb):
+        if not os.access(r, os.R_OK | os.X_OK | os.W_OK):
+            raise UsageError(f"cannot read and write {r}: permission denied", "check its permissions")
+    real_a, real_b = Path(os.path.realpath(ra)), Path(os.path.realpath(rb))
+    if real_a == real_b:
+        raise UsageError("the two sides are the same directory", "give two directories")
+    if real_a.is_relative_to(real_b) or real_b.is_relative_to(real_a):
+        raise UsageError(f"{real_a} and {real_b} are nested in each other", "give two directories side by side")
+    return ra, rb
+
+
+def sync_two_way(a: str | os.PathLike[str], b: str | os.PathLike[str], options: TwoWaySyncOptions | None = None,
+                 progress: Progress | None = None) -> TwoWayReport:
+    """Bring ``a`` and ``b`` to one state, keeping every change either side made since the last run.
+
+    Raises :class:`UsageError` or :class:`SafetyStop` (nothing changed) when the run cannot or must not go
+    ahead; per-item problems are in the report.
+    """
+    opts = options or TwoWaySyncOptions()
+    started = time.monotonic()
+    root_a, root_b = _roots(a, b)
+    report = TwoWayReport(a=str(root_a), b=str(root_b), dry_run=opts.dry_run)
+    report.to_a = Report(source=str(root_b), target=str(root_a), dry_run=opts.dry_run)
+    report.to_b = Report(source=str(root_a), target=str(root_b), dry_run=opts.dry_run)
+    state = PairState(root_a, root_b)
+    try:
+        if opts.dry_run:
+            _run(state, root_a, root_b, opts, report, progress)
+        else:
+            with root_lock(root_a), root_lock(root_b):
+                _run(state, root_a, root_b, opts, report, progress)
+    finally:
+        state.close()
+    report.problems = list(dict.fromkeys(report.problems))  # a later round meets the scan's notices again
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _run(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions, report: TwoWayReport,
+         progress: Progress | None) -> None:
+    base = state.load()
+    if state.notice:
+        report.notices.append(state.notice)
+    merge, folder_id = _check_markers(state, base, root_a, root_b, opts, report)
+    report.first_run = merge
+    host = socket.gethostname()
+    # Quick-check mode compares size and mtime; digests are only computed where they settle a conflict
+    # (same size, other mtime), and an entry without a digest falls back to size and mtime.
+    cmp = opts.compare
+    internal = Compare(CompareMode.CHECKSUM, cmp.modify_window_ns) if cmp.mode is CompareMode.MTIME else cmp
+    tw = TwoWayOptions(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge)
+    side_a = LocalReplica(root_a, trash=opts.trash, keep_changed=True)
+    side_b = LocalReplica(root_b, trash=opts.trash, keep_changed=True)
+    wrote_markers = False
+    for round_no in range(1, ROUNDS + 1):
+        report.rounds = round_no
+        ia, ib = _scan_both(side_a, side_b, opts)
+        if round_no == 1:
+            _guard_empty(base, ia, ib, root_a, root_b, merge, opts)
+        if cmp.mode is CompareMode.MTIME:
+            ia, ib = _hash_ambiguous(root_a, root_b, ia, ib, base, merge)
+        plan = reconcile(base, ia, ib, tw)
+        report.problems.extend((*ia.problems, *ib.problems, *plan.problems))
+        report.conflicts.extend(plan.conflicts)
+        if round_no == 1:
+            report.plan = plan
+            if not opts.force:
+                _guard_deletes(plan, ia, ib, root_a, root_b, opts.max_delete)
+        if opts.dry_run:
+            return
+        if not wrote_markers:
+            for root in (root_a, root_b):
+                if read_marker(root) != folder_id:
+                    write_marker(root, folder_id)
+            state.set_folder_id(folder_id)
+            wrote_markers = True
+            side_a.remove_temp_files(ia.temp_files)
+            side_b.remove_temp_files(ib.temp_files)
+        kept_before = report.to_a.kept + report.to_b.kept
+        _apply(plan, state, side_a, side_b, opts, report, progress)
+        base = state.load()
+        if report.to_a.kept + report.to_b.kept == kept_before:
+            return
+        merge = False
+        tw = TwoWayOptions(compare=internal, conflict=opts.conflict, device_a=host, device_b=host)
+
+
+def _check_markers(state: PairState, base: dict[str, BaseEntry], root_a: Path, root_b: Path,
+                   opts: TwoWaySyncOptions, report: TwoWayReport) -> tuple[bool, str]:
+    """(merge, folder id): whether this run must merge (delete nothing), and the pair's folder id."""
+    ma, mb = read_marker(root_a), read_marker(root_b)
+    known = state.folder_id()
+    if known is None or not base:
+        ids = {m for m in (ma, mb) if m is not None}
+        if len(ids) > 1 and not opts.force:
+            raise SafetyStop(f"{root_a} and {root_b} belong to different synced folders",
+                             "check the paths; add --force to merge them (nothing is deleted)")
+        folder = known or ma or mb or new_folder_id()
+        report.notices.append("first run of this pair: merging (nothing is deleted)")
+        return True, folder
+    trouble = []
+    for root, m in ((root_a, ma), (root_b, mb)):
+        if m is None:
+            trouble.append(f"{root} has lost its syncline marker (.syncline/{'folder-id'})")
+        elif m != known:
+            trouble.append(f"{root} belongs to another synced folder")
+    if trouble:
+        if not opts.force:
+            raise SafetyStop("; ".join(trouble) + " since the last run",
+                             "check that the right disk is mounted; add --force to merge (nothing is deleted)")
+        report.notices.append("; ".join(trouble) + ": merging because of --force (nothing is deleted)")
+        return True, known
+    return False, known
+
+
+def _scan_both(side_a: LocalReplica, side_b: LocalReplica, opts: TwoWaySyncOptions) -> tuple[Index, Index]:
+    digests = opts.compare.mode is CompareMode.CHECKSUM
+    with gc_paused(), scan_in_child(lambda: side_b.scan(opts.rules, digests, "b")) as pending:
+        ia = side_a.scan(opts.rules, digests, "a")
+        ib = pending.result()
+    return ia, ib
+
+
+def _hash_ambiguous(root_a: Path, root_b: Path, ia: Index, ib: Index, base: dict[str, BaseEntry],
+                    merge: bool) -> tuple[Index, Index]:
+    """Hash the files both sides changed to the same size but other mtimes: equal content is then no
+    conflict (a first run over two copies made without keeping mtimes, or the same edit made twice)."""
+    from dataclasses import replace
+
+    from ..core.hashing import ChangingFileError, hash_file
+
+    todo = []
+    for p, ea in ia.entries.items():
+        eb = ib.entries.get(p)
+        if (eb is None or ea.kind != FILE or eb.kind != FILE or ea.size != eb.size
+                or ea.mtime_ns == eb.mtime_ns):
+            continue
+        be = None if merge else base.get(p)
+        if be is not None and (be.entry.size, be.entry.mtime_ns) in ((ea.size, ea.mtime_ns), (eb.size, eb.mtime_ns)):
+            continue  # one side is unchanged: no conflict to settle
+        todo.append(p)
+    if not todo:
+        return ia, ib
+    out = []
+    for root, index in ((root_a, ia), (root_b, ib)):
+        entries = dict(index.entries)
+        for p in todo:
+            try:
+                entries[p] = hash_file(f"{root}/{p}", entries[p])
+            except (ChangingFileError, OSError):
+                pass  # no digest: compared by size and mtime, which keeps both if they differ
+        out.append(replace(index, entries=entries))
+    return out[0], out[1]
+
+
+def _guard_empty(base: dict[str, BaseEntry], ia: Index, ib: Index, root_a: Path, root_b: Path, merge: bool,
+                 opts: TwoWaySyncOptions) -> None:
+    if merge or opts.force or not base:
+        return
+    for root, index in ((root_a, ia), (root_b, ib)):
+        if not len(index):
+            raise SafetyStop(f"{root} is empty, but held {len(base)} entries at the last run",
+                             "check that it is mounted; add --force if emptying both sides is what you want")
+
+
+def _guard_deletes(plan: Reconciled, ia: Index, ib: Index, root_a: Path, root_b: Path,
+                   max_delete: int | float) -> None:
+    for root, side_plan, index in ((root_a, plan.to_a, ia), (root_b, plan.to_b, ib)):
+        deletes = side_plan.summary().file_deletes
+        total = sum(1 for e in index.entries.values() if e.kind != "dir")
+        limit = max_delete * total if isinstance(max_delete, float) else max_delete
+        if deletes > limit:
+            shown = f"{max_delete:.0%} of its files" if isinstance(max_delete, float) else f"{max_delete} files"
+            raise SafetyStop(f"would delete {deletes} of {total} files in {root}, more than --max-delete ({shown})",
+                             "check the other side; raise --max-delete or add --force to go ahead")
+
+
+def _apply(plan: Reconciled, state: PairState, side_a: LocalReplica, side_b: LocalReplica,
+           opts: TwoWaySyncOptions, report: TwoWayReport, progress: Progress | None) -> None:
+    with state.transaction():
+        state.put(plan.adopt.items())
+    for move in plan.moves:
+        _move(move, state, side_a if move.side == "a" else side_b, report)
+    # A path's base row is written once every action on it (on either side) is durably done.
+    pending = Counter(act.path for act in (*plan.to_a.actions, *plan.to_b.actions) if act.path in plan.final)
+    on_done = _base_writer(plan, state, pending)
+    execute(plan.to_b, side_a, side_b, report=report.to_b, progress=progress, workers=opts.workers,
+            on_done=on_done)
+    execute(plan.to_a, side_b, side_a, report=report.to_a, progress=progress, workers=opts.workers,
+            on_done=on_done)
+    for rep, name in ((report.to_a, "a"), (report.to_b, "b")):
+        for p in rep.problems:
+            report.problems.append(Problem(p.path, p.message, name if p.side == "destination" else
+                                           ("b" if name == "a" else "a"), p.error))
+        rep.problems.clear()
+
+
+def _base_writer(plan: Reconciled, state: PairState, pending: Counter[str]) -> Callable[[list[Action]], None]:
+    def on_done(actions: list[Action]) -> None:
+        rows = []
+        for act in actions:
+            if act.path not in pending:
+                continue
+            pending[act.path] -= 1
+            if pending[act.path] == 0:
+                del pending[act.path]
+                rows.append((act.path, plan.final[act.path]))
+        if rows:
+            with state.transaction():
+                state.put(rows)
+
+    return on_done
+
+
+def _move(move: Move, state: PairState, side: LocalReplica, report: TwoWayReport) -> None:
+    try:
+        outcome = side.move(move.src, move.dst, move.expect)
+    except OSError as exc:
+        report.problems.append(Problem(move.src, f"cannot move to {move.dst}: {exc.strerror or exc}", move.side))
+        return
+    if not outcome.done:
+        report.problems.append(Problem(move.src, outcome.note, move.side))
+        return
+    side.barrier()
+    if move.reason == "move":
+        report.moved += 1
+        with state.transaction():
+            state.drop_tree(move.src)
+            state.put(move.base_rows)
