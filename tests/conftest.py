@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,3 +38,19 @@ def src(tmp_path: Path) -> Path:
 @pytest.fixture
 def dst(tmp_path: Path) -> Path:
     return tmp_path / "dst"
+
+
+@pytest.fixture
+def shared_base() -> Iterator[Path]:
+    """A directory an unprivileged user can reach (pytest's tmp_path is private to root)."""
+    base = Path(tempfile.mkdtemp(prefix="syncline-perm-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    try:
+        yield base
+    finally:
+        for dirpath, dirnames, _ in os.walk(base):
+            for d in dirnames:
+                os.chmod(os.path.join(dirpath, d), 0o755)
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)

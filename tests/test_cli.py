@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -161,22 +159,6 @@ def test_non_utf8_names_end_to_end(tmp_path: Path, src: Path, dst: Path) -> None
     out = tmp_path / "n.slidx"
     assert run("index", src, "-o", out).returncode == 0
     assert run("diff", out, dst).returncode == 0
-
-
-@pytest.fixture
-def shared_base() -> Iterator[Path]:
-    """A directory an unprivileged user can reach (pytest's tmp_path is private to root)."""
-    base = Path(tempfile.mkdtemp(prefix="syncline-perm-", dir="/tmp"))
-    os.chmod(base, 0o755)
-    try:
-        yield base
-    finally:
-        for dirpath, dirnames, _ in os.walk(base):
-            for d in dirnames:
-                os.chmod(os.path.join(dirpath, d), 0o755)
-        import shutil
-
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_unreadable_parts_are_errors_and_never_deleted(shared_base: Path) -> None:

@@ -161,7 +161,7 @@ def test_conflict_policies_replace_the_loser(policy: str, want: str) -> None:
 
 def test_a_policy_never_replaces_a_directory() -> None:
     ta, tb, _ = _run("-", "d", "f1", TwoWayOptions(conflict="b"))
-    assert ta["x"] == S["d"] and len(ta) == 2
+    assert ta == tb and ta["x"] == S["d"] and len(ta) == 2
 
 
 def test_a_second_run_after_a_conflict_does_nothing() -> None:

@@ -1,0 +1,391 @@
+"""Two-way sync on real directories: what propagates, what is kept, and every safety stop."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+import syncline
+from syncline.core.conflicts import is_conflict_name
+from syncline.core.errors import SafetyStop, UsageError
+from syncline.core.paths import META_DIR
+
+from .cli_helpers import NOBODY, give_to, run
+from .conftest import write
+
+T0 = 1_700_000_000
+
+
+def tree(root: Path) -> dict[str, object]:
+    """Everything a user sees in ``root`` (``.syncline`` aside): kind, content or target, mode."""
+    out: dict[str, object] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        if rel_dir == ".":
+            dirnames[:] = [d for d in dirnames if d != META_DIR]
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", os.readlink(p))
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir", stat.S_IMODE(st.st_mode))
+            else:
+                with open(p, "rb") as fh:
+                    out[rel] = ("file", fh.read(), stat.S_IMODE(st.st_mode))
+    return out
+
+
+def two_way(a: Path, b: Path, **kw: object) -> syncline.TwoWayReport:
+    report = syncline.sync(a, b, two_way=True, **kw)  # type: ignore[call-overload]
+    assert isinstance(report, syncline.TwoWayReport)
+    return report
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    return a, b
+
+
+def synced(pair: tuple[Path, Path]) -> tuple[Path, Path]:
+    """The pair after a first run over a small shared tree."""
+    a, b = pair
+    write(a, "docs/report.txt", "v1", mtime=T0)
+    write(a, "docs/notes.txt", "notes", mtime=T0)
+    write(a, "keep.txt", "keep", mtime=T0)
+    (a / "empty").mkdir()
+    two_way(a, b)
+    assert tree(a) == tree(b)
+    return a, b
+
+
+def test_first_run_merges_and_deletes_nothing(pair: tuple[Path, Path]) -> None:
+    a, b = pair
+    write(a, "only-a.txt", "A", mtime=T0)
+    write(b, "only-b/x.txt", "B", mtime=T0)
+    write(a, "same.txt", "same", mtime=T0)
+    write(b, "same.txt", "same", mtime=T0)
+    write(a, "same-content-other-mtime.txt", "equal", mtime=T0)
+    write(b, "same-content-other-mtime.txt", "equal", mtime=T0 + 50)
+    write(a, "differ.txt", "from A", mtime=T0)
+    write(b, "differ.txt", "from B!", mtime=T0 + 10)
+    report = two_way(a, b)
+    assert report.first_run and report.exit_code == 0
+    assert tree(a) == tree(b)
+    got = tree(a)
+    assert got["only-a.txt"][1] == b"A" and got["only-b/x.txt"][1] == b"B"  # type: ignore[index]
+    assert got["differ.txt"][1] == b"from B!"  # type: ignore[index]  # the newer keeps the name
+    copies = [p for p in got if is_conflict_name(os.path.basename(p))]
+    assert len(copies) == 1 and got[copies[0]][1] == b"from A"  # type: ignore[index]
+    assert len(report.conflicts) == 1  # equal content with other mtimes is no conflict
+    ida = (a / META_DIR / "folder-id").read_text()
+    assert ida == (b / META_DIR / "folder-id").read_text() and len(ida.strip()) == 32
+
+
+def test_second_run_does_nothing(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    report = two_way(a, b)
+    assert not report.first_run
+    assert report.plan is not None and report.plan.empty
+
+
+def test_changes_on_either_side_propagate(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    write(a, "docs/report.txt", "v2 from A", mtime=T0 + 100)
+    write(b, "new-in-b/deep/file.txt", "hello", mtime=T0 + 5)
+    (b / "keep.txt").unlink()
+    os.chmod(a / "docs/notes.txt", 0o600)
+    os.symlink("docs/report.txt", b / "link")
+    (a / "empty").rmdir()
+    write(a, "empty", "now a file", mtime=T0 + 7)
+    report = two_way(a, b)
+    assert report.exit_code == 0, report.problems
+    assert tree(a) == tree(b)
+    got = tree(a)
+    assert got["docs/report.txt"][1] == b"v2 from A"  # type: ignore[index]
+    assert "keep.txt" not in got
+    assert got["docs/notes.txt"][2] == 0o600  # type: ignore[index]
+    assert got["link"] == ("link", "docs/report.txt")
+    assert got["empty"][0] == "file"  # type: ignore[index]
+    assert (b / "docs/report.txt").stat().st_mtime_ns == (a / "docs/report.txt").stat().st_mtime_ns
+    assert two_way(a, b).plan.empty  # type: ignore[union-attr]
+
+
+def test_deleted_and_overwritten_files_go_to_that_sides_trash(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    (a / "keep.txt").unlink()
+    write(b, "docs/report.txt", "v2 from B", mtime=T0 + 100)
+    two_way(a, b)
+    trashed_b = [p.read_bytes() for p in (b / META_DIR / "trash").rglob("*") if p.is_file()]
+    trashed_a = [p.read_bytes() for p in (a / META_DIR / "trash").rglob("*") if p.is_file()]
+    assert trashed_b == [b"keep"]
+    assert trashed_a == [b"v1"]
+
+
+def test_a_change_beats_a_delete(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    (a / "docs/report.txt").unlink()
+    write(b, "docs/report.txt", "edited while A deleted it", mtime=T0 + 100)
+    two_way(a, b)
+    assert (a / "docs/report.txt").read_text() == "edited while A deleted it"
+    assert tree(a) == tree(b)
+
+
+def test_a_deleted_directory_with_a_change_below_on_the_other_side_is_kept(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    import shutil
+
+    shutil.rmtree(a / "docs")
+    write(b, "docs/notes.txt", "B edited", mtime=T0 + 100)
+    two_way(a, b)
+    assert tree(a) == tree(b)
+    assert (a / "docs/notes.txt").read_text() == "B edited"
+    assert not (a / "docs/report.txt").exists()  # unchanged on B: the delete went through
+
+
+def test_conflict_keeps_both_and_a_rerun_makes_no_second_copy(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    write(a, "docs/report.txt", "A's edit", mtime=T0 + 100)
+    write(b, "docs/report.txt", "B's edit", mtime=T0 + 200)
+    report = two_way(a, b)
+    assert [(c.path, c.winner) for c in report.conflicts] == [("docs/report.txt", "b")]
+    copy = report.conflicts[0].copy
+    assert copy is not None and copy.startswith("docs/report.sync-conflict-") and copy.endswith(".txt")
+    for side in (a, b):
+        assert (side / "docs/report.txt").read_text() == "B's edit"
+        assert (side / copy).read_text() == "A's edit"
+    again = two_way(a, b)
+    assert not again.conflicts and again.plan is not None and again.plan.empty
+
+
+def test_both_sides_making_the_same_change_is_no_conflict(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    write(a, "docs/report.txt", "same edit", mtime=T0 + 100)
+    write(b, "docs/report.txt", "same edit", mtime=T0 + 130)
+    report = two_way(a, b)
+    assert not report.conflicts and report.to_a.copied == report.to_b.copied == 0
+    assert tree(a) == tree(b)
+    assert two_way(a, b).plan.empty  # type: ignore[union-attr]
+
+
+def test_conflict_policy_newer_replaces_the_older(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    write(a, "docs/report.txt", "A's edit", mtime=T0 + 300)
+    write(b, "docs/report.txt", "B's edit", mtime=T0 + 200)
+    report = two_way(a, b, conflict="newer")
+    assert [c.copy for c in report.conflicts] == [None]
+    assert (b / "docs/report.txt").read_text() == "A's edit"
+    assert [p.read_text() for p in (b / META_DIR / "trash").rglob("*") if p.is_file()] == ["B's edit"]
+
+
+def test_a_renamed_file_is_renamed_not_copied(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    inode_b = (b / "docs/report.txt").stat().st_ino
+    os.rename(a / "docs/report.txt", a / "report-final.txt")
+    report = two_way(a, b)
+    assert report.moved == 1 and report.to_b.copied == 0
+    assert (b / "report-final.txt").stat().st_ino == inode_b
+    assert tree(a) == tree(b)
+
+
+def test_a_renamed_directory_of_thousands_of_files_is_one_rename(pair: tuple[Path, Path]) -> None:
+    a, b = pair
+    for i in range(3000):
+        write(a, f"photos/2026/img{i:04}.jpg", f"jpeg {i}", mtime=T0)
+    two_way(a, b)
+    inode_b = (b / "photos/2026").stat().st_ino
+    os.rename(a / "photos/2026", a / "photos/2026-summer")
+    write(b, "photos/2026/img0042.jpg", "edited on B meanwhile", mtime=T0 + 60)
+    report = two_way(a, b)
+    assert report.moved == 1 and report.to_b.copied == 0 and report.to_a.copied == 1
+    assert (b / "photos/2026-summer").stat().st_ino == inode_b
+    assert (a / "photos/2026-summer/img0042.jpg").read_text() == "edited on B meanwhile"
+    assert tree(a) == tree(b)
+
+
+def test_non_utf8_names_sync_both_ways(pair: tuple[Path, Path]) -> None:
+    a, b = pair
+    name = b"caf\xe9.txt"
+    with open(os.fsencode(a) + b"/" + name, "wb") as fh:
+        fh.write(b"latin-1 name")
+    write(a, "plain.txt", "so that B is not emptied below")
+    two_way(a, b)
+    with open(os.fsencode(b) + b"/" + name, "rb") as fh:
+        assert fh.read() == b"latin-1 name"
+    os.unlink(os.fsencode(b) + b"/" + name)
+    two_way(a, b)
+    assert not os.path.lexists(os.fsencode(a) + b"/" + name)
+
+
+# ------------------------------------------------------------------------------------------- safety stops
+
+
+def test_a_missing_root_halts(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    before = tree(a)
+    with pytest.raises(SafetyStop, match="does not exist"):
+        two_way(a, b.parent / "unmounted")
+    assert tree(a) == before
+
+
+def test_a_root_that_lost_its_marker_halts_and_force_merges(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    (b / META_DIR / "folder-id").unlink()
+    (b / "keep.txt").unlink()
+    with pytest.raises(SafetyStop, match="lost its syncline marker"):
+        two_way(a, b)
+    assert (a / "keep.txt").exists()
+    report = two_way(a, b, force=True)
+    assert report.first_run
+    assert (a / "keep.txt").exists() and (b / "keep.txt").exists()  # merged back, not deleted
+
+
+def test_a_foreign_marker_halts(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    a, b = synced(pair)
+    other = tmp_path / "other"
+    other.mkdir()
+    write(other, "x", "x")
+    c = tmp_path / "c"
+    c.mkdir()
+    two_way(other, c)
+    (b / META_DIR / "folder-id").write_text((c / META_DIR / "folder-id").read_text())
+    with pytest.raises(SafetyStop, match="another synced folder"):
+        two_way(a, b)
+    with pytest.raises(SafetyStop, match="different synced folders"):
+        two_way(a, c)
+
+
+def test_a_root_that_became_empty_halts(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    import shutil
+
+    for p in b.iterdir():
+        if p.name != META_DIR:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    with pytest.raises(SafetyStop, match="is empty"):
+        two_way(a, b)
+    assert (a / "docs/report.txt").exists()
+
+
+def test_more_deletes_than_max_delete_stops(pair: tuple[Path, Path]) -> None:
+    a, b = pair
+    for i in range(10):
+        write(a, f"f{i}", str(i), mtime=T0)
+    two_way(a, b)
+    for i in range(6):
+        (a / f"f{i}").unlink()
+    with pytest.raises(SafetyStop, match="more than --max-delete"):
+        two_way(a, b)
+    assert len(list(b.glob("f*"))) == 10
+    two_way(a, b, force=True)
+    assert len(list(b.glob("f*"))) == 4
+
+
+def test_a_corrupt_base_merges_like_a_first_run(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    (a / "keep.txt").unlink()
+    db = next((Path(os.environ["SYNCLINE_STATE_DIR"]) / "pairs").glob("*.sqlite"))
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    db.write_bytes(b"this is not a database" * 100)
+    report = two_way(a, b)
+    assert report.first_run and any("could not be read" in n for n in report.notices)
+    assert (a / "keep.txt").read_text() == "keep"  # merged back: a lost base never deletes
+
+
+def test_a_destination_changed_during_the_run_is_kept(pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = synced(pair)
+    write(a, "docs/report.txt", "A's edit", mtime=T0 + 100)
+    import syncline.engine.twoway as tw
+
+    real = tw.reconcile
+    calls = []
+
+    def racing(*args: object, **kw: object) -> object:
+        plan = real(*args, **kw)  # type: ignore[arg-type]
+        if not calls:  # B is edited after the scan, right before A's version would replace it
+            write(b, "docs/report.txt", "B's late edit", mtime=T0 + 200)
+        calls.append(1)
+        return plan
+
+    monkeypatch.setattr(tw, "reconcile", racing)
+    report = two_way(a, b)
+    assert report.rounds == 2  # the kept item was reconciled in a second round
+    contents = sorted(p.read_text() for p in b.rglob("report*"))
+    assert contents == ["A's edit", "B's late edit"]
+    assert tree(a) == tree(b)
+
+
+def test_read_errors_make_no_deletes_under_the_unreadable_part(shared_base: Path) -> None:
+    a, b = shared_base / "a", shared_base / "b"
+    write(a, "locked/inside.txt", "secret", mtime=T0)
+    write(a, "open.txt", "x", mtime=T0)
+    b.mkdir()
+    give_to(shared_base, NOBODY)
+    env = {"SYNCLINE_STATE_DIR": str(shared_base / "state")}
+    assert run("sync", "--two-way", a, b, user=NOBODY, env=env).returncode == 0
+    (b / "locked/inside.txt").unlink()  # deleted on B ...
+    os.chmod(a / "locked", 0)  # ... while A cannot read that folder
+    proc = run("sync", "--two-way", a, b, user=NOBODY, env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    os.chmod(a / "locked", 0o755)
+    assert (a / "locked/inside.txt").read_text() == "secret"
+
+
+# ------------------------------------------------------------------------------------------- command line
+
+
+def test_cli_dry_run_prints_directions_and_changes_nothing(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    write(a, "new-a.txt", "a", mtime=T0)
+    (b / "keep.txt").unlink()
+    proc = run("sync", "--two-way", "--dry-run", a, b)
+    assert proc.returncode == 0, proc.stderr
+    assert "A -> B  >f+++++++++ new-a.txt" in proc.stdout
+    assert "A <- B  *deleting   keep.txt" in proc.stdout
+    assert not (b / "new-a.txt").exists() and (a / "keep.txt").exists()
+
+
+def test_cli_json_summary(pair: tuple[Path, Path]) -> None:
+    import json
+
+    a, b = pair
+    write(a, "x", "x")
+    proc = run("sync", "--two-way", "--json", a, b)
+    data = json.loads(proc.stdout)
+    assert data["to_b"]["copied"] == 1 and data["first_run"] is True and data["exit_code"] == 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--two-way", "--delete"], "--delete does not apply to --two-way"),
+    (["--conflict", "newer"], "--conflict applies to --two-way only"),
+])
+def test_cli_option_mistakes(pair: tuple[Path, Path], args: list[str], message: str) -> None:
+    a, b = pair
+    proc = run("sync", *args, a, b)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_api_refuses_delete_with_two_way(pair: tuple[Path, Path]) -> None:
+    a, b = pair
+    with pytest.raises(UsageError):
+        syncline.sync(a, b, True, two_way=True)
+
+
+def test_state_is_one_database_per_pair_whatever_the_order(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    write(b, "from-b.txt", "b", mtime=T0)
+    two_way(b, a)  # the same pair, named the other way round
+    assert (a / "from-b.txt").exists()
+    dbs = list((Path(os.environ["SYNCLINE_STATE_DIR"]) / "pairs").glob("*.sqlite"))
+    assert len(dbs) == 1
+    with sqlite3.connect(dbs[0]) as db:
+        assert db.execute("SELECT count(*) FROM base").fetchone()[0] == len(tree(a))
