@@ -101,6 +101,14 @@ class PairState:
     def set_folder_id(self, folder_id: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('folder_id', ?)", (folder_id,))
 
+    def synced_before(self) -> bool:
+        """Whether a run of this pair ever finished: from then on its base is the truth, even an empty
+        one (two sides that were both empty and then one gained a file must not merge it back forever)."""
+        return self._db.execute("SELECT 1 FROM meta WHERE key='finished_ns'").fetchone() is not None
+
+    def mark_finished(self) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('finished_ns', ?)", (str(time.time_ns()),))
+
     # ------------------------------------------------------------------------------------------ base
 
     def load(self) -> dict[str, BaseEntry]:

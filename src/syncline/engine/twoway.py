@@ -189,6 +189,8 @@ def _run(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions, 
             side_b.remove_temp_files(ib.temp_files)
         kept_before = report.to_a.kept + report.to_b.kept
         _apply(plan, state, side_a, side_b, opts, report, progress)
+        if round_no == 1:
+            state.mark_finished()
         base = state.load()
         if report.to_a.kept + report.to_b.kept == kept_before:
             return
@@ -201,7 +203,7 @@ def _check_markers(state: PairState, base: dict[str, BaseEntry], root_a: Path, r
     """(merge, folder id): whether this run must merge (delete nothing), and the pair's folder id."""
     ma, mb = read_marker(root_a), read_marker(root_b)
     known = state.folder_id()
-    if known is None or not base:
+    if known is None or not state.synced_before() or (not base and state.notice):
         ids = {m for m in (ma, mb) if m is not None}
         if len(ids) > 1 and not opts.force:
             raise SafetyStop(f"{root_a} and {root_b} belong to different synced folders",
