@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ..core.entry import DIR
 from ..core.errors import Problem
 from ..core.plan import Action, Plan
+from .crashpoints import crash_point
 from .replicas.replica import Outcome, Replica, Staged
 from .report import Report
 
@@ -158,10 +159,12 @@ class _Executor:
             if self._account(c.action, outcome):
                 self.report.copied += 1
                 self.report.copied_bytes += c.staged.size
+            crash_point("commit")
 
     def barrier(self) -> None:
         """Make everything written so far durable, then report the actions that are now done for good."""
         self.target.barrier()
+        crash_point("barrier")
         if self.done and self.on_done is not None:
             done, self.done = self.done, []
             self.on_done(done)
@@ -187,6 +190,7 @@ class _Executor:
                     self.report.meta_updated += 1
         except OSError as exc:
             self._problem(action, f"cannot {action.op}: {exc.strerror or exc}")
+        crash_point("direct")
 
     def _account(self, action: Action, outcome: Outcome) -> bool:
         if outcome.trashed:

@@ -31,6 +31,7 @@ from ..core.index import Index
 from ..core.plan import Action
 from ..core.reconcile import BaseEntry, Conflict, ConflictPolicy, Move, Reconciled, TwoWayOptions, reconcile
 from ..core.scan import gc_paused, resolve_root
+from .crashpoints import crash_point
 from .execute import Progress, execute
 from .forkscan import scan_in_child
 from .marker import new_folder_id, read_marker, write_marker
@@ -321,6 +322,7 @@ def _base_writer(plan: Reconciled, state: PairState, pending: Counter[str]) -> C
         if rows:
             with state.transaction():
                 state.put(rows)
+            crash_point("base")
 
     return on_done
 
@@ -335,6 +337,7 @@ def _move(move: Move, state: PairState, side: LocalReplica, report: TwoWayReport
         report.problems.append(Problem(move.src, outcome.note, move.side))
         return
     side.barrier()
+    crash_point("move")
     if move.reason == "move":
         report.moved += 1
         with state.transaction():
