@@ -285,3 +285,31 @@ def test_the_base_learns_inodes_of_unchanged_files() -> None:
     r = reconcile(base, index_of({"x": _f(1, 10, 5)}), index_of({"x": _f(1, 10, 6)}), OPTS)
     assert r.empty
     assert r.adopt == {"x": BaseEntry(base["x"].entry, 5, 6)}
+
+
+def test_a_case_clash_on_a_case_insensitive_side_is_reported_and_left_out() -> None:
+    a = {"Report.txt": _f(1, 10, 1), "report.txt": _f(2, 20, 2)}
+    b: Tree = {}
+    r = reconcile({}, index_of(a), index_of(b), TwoWayOptions(merge=True, case_insensitive_b=True))
+    assert [(act.op, act.path) for act in r.to_b.actions] == [("copy", "Report.txt")]
+    assert "report.txt" not in r.final and "report.txt" not in r.adopt  # never taken as synced
+    assert any("case clash" in p.message and p.error for p in r.problems)
+    sensitive = reconcile({}, index_of(a), index_of(b), TwoWayOptions(merge=True))
+    assert len(sensitive.to_b.actions) == 2
+
+
+def test_a_case_only_rename_is_a_move() -> None:
+    both = {"Report.txt": _f(1, 10, 1)}
+    a = {"report.txt": _f(1, 10, 1)}
+    b = dict(both)
+    r = reconcile(base_of(both), index_of(a), index_of(b), TwoWayOptions(case_insensitive_b=True))
+    assert [(m.side, m.src, m.dst) for m in r.moves] == [("b", "Report.txt", "report.txt")]
+    assert not r.problems and r.to_b.actions == ()
+
+
+def test_nfc_and_nfd_twins_are_both_kept_with_a_notice() -> None:
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    a = {nfc: _f(1, 10, 1), nfd: _f(2, 20, 2)}
+    r = reconcile({}, index_of(a), index_of({}), TwoWayOptions(merge=True))
+    assert {act.path for act in r.to_b.actions} == {nfc, nfd}
+    assert [p.error for p in r.problems if "normalization" in p.message] == [False]

@@ -389,3 +389,41 @@ def test_state_is_one_database_per_pair_whatever_the_order(pair: tuple[Path, Pat
     assert len(dbs) == 1
     with sqlite3.connect(dbs[0]) as db:
         assert db.execute("SELECT count(*) FROM base").fetchone()[0] == len(tree(a))
+
+
+# ------------------------------------------------------------------------------------------- names
+
+
+def test_a_case_clash_against_a_case_insensitive_side_loses_nothing(pair: tuple[Path, Path],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import syncline.engine.twoway as tw
+
+    a, b = pair
+    # Emulate a case-insensitive B (an exFAT stick): this machine's file systems are case-sensitive.
+    monkeypatch.setattr(tw, "case_insensitive", lambda root, probe=True: root == b)
+    write(a, "Report.txt", "upper", mtime=T0)
+    write(a, "report.txt", "lower", mtime=T0)
+    for _ in range(2):
+        report = two_way(a, b)
+        assert report.exit_code == 1 and any("case clash" in p.message for p in report.errors)
+        assert (a / "Report.txt").read_text() == "upper" and (a / "report.txt").read_text() == "lower"
+        assert sorted(p.name for p in b.iterdir() if p.name != META_DIR) == ["Report.txt"]
+
+
+def test_a_case_only_rename_propagates_as_a_rename(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    inode_b = (b / "keep.txt").stat().st_ino
+    os.rename(a / "keep.txt", a / "KEEP.txt")
+    report = two_way(a, b)
+    assert report.moved == 1
+    assert (b / "KEEP.txt").stat().st_ino == inode_b and not (b / "keep.txt").exists()
+    assert tree(a) == tree(b)
+
+
+def test_nfc_and_nfd_twins_sync_as_two_files_with_a_notice(pair: tuple[Path, Path]) -> None:
+    a, b = pair
+    write(a, "caf\u00e9.txt", "nfc", mtime=T0)
+    write(a, "cafe\u0301.txt", "nfd", mtime=T0)
+    report = two_way(a, b)
+    assert report.exit_code == 0 and any("normalization" in p.message for p in report.problems)
+    assert tree(a) == tree(b) and len(tree(b)) == 2

@@ -24,6 +24,7 @@ Paths under a part of either side that could not be read are left alone (and the
 
 from __future__ import annotations
 
+import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ class TwoWayOptions:
     device_a: str = "a"
     device_b: str = "b"
     merge: bool = False
+    case_insensitive_a: bool = False
+    case_insensitive_b: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +195,7 @@ def reconcile(base: Base, a: Index, b: Index, options: TwoWayOptions | None = No
         w.problems.append(Problem("", f"{skipped} paths under unreadable parts left as they are (no deletes "
                                       "there)", "", error=False))
     _keep_parents(w, paths)
+    _name_clashes(w)
     to_a, to_b, final, adopt = _plans(w, a, b)
     return Reconciled(tuple(w.moves), to_a, to_b, final, adopt, tuple(w.conflicts), tuple(w.problems))
 
@@ -313,6 +317,46 @@ def _keep_parents(w: _Work, paths: list[str]) -> None:
 def _was_dir(w: _Work, d: str) -> bool:
     return any(e is not None and e.kind == DIR
                for e in (w.a.get(d), w.b.get(d), w.base[d].entry if d in w.base else None))
+
+
+def _name_clashes(w: _Work) -> None:
+    """Names that cannot both exist on a side, and names a user should know about.
+
+    On a case-insensitive side, two paths that differ only in case are one name. The one that side already
+    holds stays; the others are not created there and are left out of this run (and of the base), with an
+    error that says to rename one, so nothing is lost and nothing is taken for a delete next time. NFC and
+    NFD spellings of one name are two names here (both are kept) but one on a Mac: a notice says so.
+    """
+    for s in _SIDES:
+        if not (w.opts.case_insensitive_a if s == "a" else w.opts.case_insensitive_b):
+            continue
+        side = w.side(s)
+        groups: dict[str, list[str]] = {}
+        for p in set(side) | {p for p, e in w.want.items() if e is not None}:
+            if p in w.want and w.want[p] is None:
+                continue
+            groups.setdefault(p.casefold(), []).append(p)
+        for names in groups.values():
+            if len(names) < 2:
+                continue
+            names.sort(key=sort_key)
+            keep = next((p for p in names if p in side), names[0])
+            skipped = [p for p in names if p != keep]
+            for p in skipped:
+                for q in [q for q in w.want if q == p or is_under(q, p)]:
+                    del w.want[q]
+            w.problems.append(Problem(keep, f"case clash: {', '.join(repr(p) for p in skipped)} cannot exist "
+                                            f"beside it on side {s.upper()} (case-insensitive); not synced there, "
+                                            "rename one of them", s))
+    seen: dict[str, str] = {}
+    for p in set(w.a) | set(w.b):
+        if p.isascii():
+            continue
+        nfc = unicodedata.normalize("NFC", p)
+        other = seen.setdefault(nfc, p)
+        if other != p:
+            w.problems.append(Problem(p, f"has the same name as {other!r} in another Unicode normalization "
+                                         "(NFC/NFD); both are kept, but a Mac shows them as one", "", error=False))
 
 
 def _plans(w: _Work, a: Index, b: Index) -> tuple[Plan, Plan, dict[str, BaseEntry | None], dict[str, BaseEntry | None]]:

@@ -59,3 +59,29 @@ def write_marker(root: Path, folder_id: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def case_insensitive(root: Path, *, probe: bool = True) -> bool:
+    """Whether ``root``'s file system treats names that differ only in case as one (exFAT and FAT USB
+    sticks, macOS, Windows shares).
+
+    Asks an existing name with letters first (does its other case exist as the same file?); otherwise, with
+    ``probe``, a temp file in ``<root>/.syncline``; otherwise assumes case-sensitive.
+    """
+    with os.scandir(root) as it:
+        for d in it:
+            other = d.name.swapcase()
+            if other != d.name:
+                try:
+                    return os.path.samefile(d.path, os.path.join(root, other))
+                except OSError:
+                    return False
+    if not probe:
+        return False
+    meta = ensure_meta_dir(root)
+    name = f"case-probe-{uuid.uuid4().hex[:12]}"
+    (meta / name).touch()
+    try:
+        return (meta / name.upper()).exists()
+    finally:
+        (meta / name).unlink()

@@ -20,7 +20,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from ..core.scan import gc_paused, resolve_root
 from .crashpoints import crash_point
 from .execute import Progress, execute
 from .forkscan import scan_in_child
-from .marker import new_folder_id, read_marker, write_marker
+from .marker import case_insensitive, new_folder_id, read_marker, write_marker
 from .pairstate import PairState
 from .replicas.local import LocalReplica
 from .report import EXIT_OK, EXIT_PARTIAL, Report
@@ -160,7 +160,10 @@ def _run(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions, 
     # (same size, other mtime), and an entry without a digest falls back to size and mtime.
     cmp = opts.compare
     internal = Compare(CompareMode.CHECKSUM, cmp.modify_window_ns) if cmp.mode is CompareMode.MTIME else cmp
-    tw = TwoWayOptions(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge)
+    probe = not opts.dry_run
+    tw = TwoWayOptions(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge,
+                       case_insensitive_a=case_insensitive(root_a, probe=probe),
+                       case_insensitive_b=case_insensitive(root_b, probe=probe))
     side_a = LocalReplica(root_a, trash=opts.trash, keep_changed=True)
     side_b = LocalReplica(root_b, trash=opts.trash, keep_changed=True)
     wrote_markers = False
@@ -195,8 +198,7 @@ def _run(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions, 
         base = state.load()
         if report.to_a.kept + report.to_b.kept == kept_before:
             return
-        merge = False
-        tw = TwoWayOptions(compare=internal, conflict=opts.conflict, device_a=host, device_b=host)
+        tw = replace(tw, merge=False)
 
 
 def _check_markers(state: PairState, base: dict[str, BaseEntry], root_a: Path, root_b: Path,
@@ -239,8 +241,6 @@ def _hash_ambiguous(root_a: Path, root_b: Path, ia: Index, ib: Index, base: dict
                     merge: bool) -> tuple[Index, Index]:
     """Hash the files both sides changed to the same size but other mtimes: equal content is then no
     conflict (a first run over two copies made without keeping mtimes, or the same edit made twice)."""
-    from dataclasses import replace
-
     from ..core.hashing import ChangingFileError, hash_file
 
     todo = []

@@ -350,6 +350,12 @@ class LocalReplica:
             return Outcome(False, "vanished since the scan; not moved")
         if current.kind != expect.kind or (current.kind != DIR and not current.unchanged_since(expect)):
             return Outcome(False, "changed since the scan; not moved")
+        if src != dst and src.casefold() == dst.casefold():
+            # A case-only rename: on a case-insensitive file system ``dst`` "exists" (it is ``src``), so go
+            # through a temp name beside it.
+            temp = self._temp_for(src)
+            os.rename(self.abspath(src), temp)
+            src = temp[len(self._root) + 1:]
         try:
             if not rename_noreplace(self.abspath(src), self.abspath(dst)):
                 if os.path.lexists(self.abspath(dst)):
