@@ -5,7 +5,8 @@
     python bench/run.py index-1m --tiny-files 1000000 --index-reps 2
     make bench BENCH="small-initial --reps 3"
 
-Scenarios: small-initial, small-nochange, small-1pct, big-initial, index-1m (see SCENARIOS below and
+Scenarios: small-initial, small-nochange, small-1pct, big-initial, index-1m, twoway-first, twoway-nochange,
+twoway-1pct (see SCENARIOS below and
 docs/performance.md). Within each repetition every tool runs once (tools interleaved, their order rotated
 from one repetition to the next where the scenario allows), each against a target set up the same way
 beforehand (set-up not timed). Before every timed command the page cache's dirty data is written back
@@ -407,6 +408,85 @@ def _index_1m(ctx: Context) -> list[ToolRun]:
     ]
 
 
+# -- two-way -----------------------------------------------------------------------------------------------
+TWO_WAY_TOOLS = ("syncline", "unison", "rclone bisync")
+
+
+def _pair(ctx: Context, scenario: str, tool: str) -> tuple[Path, Path, Path]:
+    """Side A, side B and the tool's own state directory for one tool of a two-way scenario."""
+    w = ctx.work(scenario, tool)
+    return w / "a", w / "b", w / "state"
+
+
+def _two_way_argv(ctx: Context, tool: str, a: Path, b: Path, state: Path, first: bool = False) -> list[str]:
+    """The tool's two-way command, its state kept in ``state`` (so it can be reset)."""
+    if tool == "syncline":
+        return ["env", f"SYNCLINE_STATE_DIR={state}", ctx.syncline, "sync", "--two-way", "-q", str(a), str(b)]
+    if tool == "unison":
+        # -times: sync mtimes as the others do; -prefer newer: settle conflicts instead of skipping them.
+        return ["env", f"UNISON={state}", "unison", str(a), str(b), "-batch", "-times", "-prefer", "newer",
+                "-silent", "-confirmbigdel=false"]
+    return [*ctx.rclone, "bisync", str(a), str(b), "--workdir", str(state), *(["--resync"] if first else [])]
+
+
+def _two_way_pairs(ctx: Context, scenario: str, warm: bool) -> list[ToolRun]:
+    """Each tool's pair: two cp -a copies of the small tree, then (``warm``) one untimed first run."""
+    src = ctx.small_src()
+    runs = []
+    for tool in TWO_WAY_TOOLS:
+        a, b, state = _pair(ctx, scenario, tool)
+        print(f"  {a.parent}: two cp -a copies of the small tree" + (", then a first run" if warm else ""),
+              flush=True)
+        rm_rf(a.parent)
+        a.parent.mkdir(parents=True)
+        sh("cp", "-a", src, a)
+        sh("cp", "-a", src, b)
+        state.mkdir()
+        if warm:
+            first = measure(_two_way_argv(ctx, tool, a, b, state, first=True), ctx.env, cold=False)
+            if first.rc != 0:
+                raise SystemExit(f"{tool} failed on its first run:\n{first.stderr}")
+        runs.append(ToolRun(tool, _two_way_argv(ctx, tool, a, b, state),
+                            check=(lambda x, y: lambda: differences(x, y))(a, b)))
+    return runs
+
+
+def _two_way_first(ctx: Context) -> list[ToolRun]:
+    runs = _two_way_pairs(ctx, "twoway-first", warm=False)
+    for r in runs:
+        a, b, state = _pair(ctx, "twoway-first", r.tool)
+        r.argv = _two_way_argv(ctx, r.tool, a, b, state, first=True)
+
+        def reset(a: Path = a, b: Path = b, state: Path = state) -> None:
+            fresh_dir(state)  # forget the pair, and syncline's markers in the roots
+            rm_rf(a / ".syncline")
+            rm_rf(b / ".syncline")
+
+        r.setup = reset
+    return runs
+
+
+def _two_way_nochange(ctx: Context) -> list[ToolRun]:
+    return _two_way_pairs(ctx, "twoway-nochange", warm=True)
+
+
+def _two_way_1pct(ctx: Context) -> list[ToolRun]:
+    runs = _two_way_pairs(ctx, "twoway-1pct", warm=True)
+    for r in runs:
+        a, b, _ = _pair(ctx, "twoway-1pct", r.tool)
+        reps = iter(range(1_000_000))
+
+        def mutate_both(a: Path = a, b: Path = b, reps: Any = reps) -> None:
+            # 1% modified, 0.1% deleted and 0.1% added on each side, other files on each side; the same
+            # seeds for every tool, so each repetition brings every tool the same changes.
+            k = next(reps)
+            gen.mutate(str(a), 0.01, 0.001, 0.001, 100 + 2 * k)
+            gen.mutate(str(b), 0.01, 0.001, 0.001, 101 + 2 * k)
+
+        r.setup = mutate_both
+    return runs
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -418,6 +498,11 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("big-initial", "copy of one big file into an empty directory", _big_initial, lambda c: 1),
         Scenario("index-1m", "index a tree of tiny files: first run, re-run reusing digests, vs a find walk",
                  _index_1m, lambda c: c.tiny_files, rotate=False, reps_option="index_reps"),
+        Scenario("twoway-first", "two-way: first run over two identical copies of the small tree",
+                 _two_way_first, lambda c: 2 * c.files),
+        Scenario("twoway-nochange", "two-way: re-run, nothing changed", _two_way_nochange, lambda c: 2 * c.files),
+        Scenario("twoway-1pct", "two-way: 1% modified, 0.1% deleted, 0.1% added on each side",
+                 _two_way_1pct, lambda c: 2 * c.files),
     )
 }
 
@@ -441,6 +526,8 @@ TARGETS = (
     Target("small-initial", "syncline", "rclone", 1.0),
     Target("big-initial", "syncline", "cp", 1.5),
     Target("index-1m", "syncline index (reuse)", "find", 2.0),
+    Target("twoway-nochange", "syncline", "unison", 0.5),
+    Target("twoway-1pct", "syncline", "unison", 0.5),
 )
 MEMORY_LIMIT = 500  # bytes of peak RSS per file
 
@@ -606,6 +693,11 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
         ratio = sc["tools"][t.numerator]["median"] / sc["tools"][t.denominator]["median"]
         rows.append({"target": t.label(), "ratio": ratio, "measured": f"{ratio:.2f}x", "met": ratio <= t.limit})
     for name, sc in scs.items():
+        if name.startswith("twoway") and "unison" in sc["tools"] and "syncline" in sc["tools"]:
+            mine, theirs = sc["tools"]["syncline"]["peak_rss"], sc["tools"]["unison"]["peak_rss"]
+            rows.append({"target": f"{name}: syncline peak RSS < unison's", "ratio": mine / theirs,
+                         "measured": f"{mine / 2**20:.0f} MiB vs {theirs / 2**20:.0f} MiB", "met": mine < theirs})
+            continue
         for tool, r in sc["tools"].items():
             if tool.startswith("syncline") and not r["info"] and r["rss_per_file"] is not None:
                 per = r["rss_per_file"]
