@@ -156,25 +156,84 @@ def _meta_equal(x: Entry, y: Entry, compare: Compare) -> bool:
 
 
 class _Work:
-    """The mutable state of one reconcile run."""
+    """The state of one reconcile run. The trees and the base are the caller's until a move or a conflict
+    copy needs to change them (copied then: a run without either copies nothing)."""
 
     def __init__(self, base: Base, a: Index, b: Index, opts: TwoWayOptions) -> None:
         self.opts = opts
-        self.base: dict[str, BaseEntry] = {} if opts.merge else dict(base)
-        self.a: dict[str, Entry] = dict(a.entries)
-        self.b: dict[str, Entry] = dict(b.entries)
+        self.base: Mapping[str, BaseEntry] = {} if opts.merge else base
+        self.a: Mapping[str, Entry] = a.entries
+        self.b: Mapping[str, Entry] = b.entries
+        self._owned: set[str] = set()
         self.unreadable_a = a.unreadable
         self.unreadable_b = b.unreadable
+        self.any_unreadable = bool(a.unreadable or b.unreadable)
         self.moves: list[Move] = []
         self.want: dict[str, Entry | None] = {}
         self.conflicts: list[Conflict] = []
         self.problems: list[Problem] = []
 
-    def side(self, s: Side) -> dict[str, Entry]:
+    def side(self, s: Side) -> Mapping[str, Entry]:
         return self.a if s == "a" else self.b
 
+    def writable(self, s: Side) -> dict[str, Entry]:
+        """Side ``s``'s tree, as this run's own copy (made on first use)."""
+        if s not in self._owned:
+            self._owned.add(s)
+            if s == "a":
+                self.a = dict(self.a)
+            else:
+                self.b = dict(self.b)
+        tree = self.side(s)
+        assert isinstance(tree, dict)
+        return tree
+
+    def writable_base(self) -> dict[str, BaseEntry]:
+        if "base" not in self._owned:
+            self._owned.add("base")
+            self.base = dict(self.base)
+        assert isinstance(self.base, dict)
+        return self.base
+
     def skipped(self, path: str) -> bool:
-        return _under_any(path, self.unreadable_a) or _under_any(path, self.unreadable_b)
+        return self.any_unreadable and (_under_any(path, self.unreadable_a) or _under_any(path, self.unreadable_b))
+
+
+def _candidates(w: _Work) -> tuple[list[str], dict[str, BaseEntry]]:
+    """The paths a decision may concern, and base rows to refresh with the inodes seen now.
+
+    A path present in the base and on both sides with the same kind, size, mtime, mode and target, and
+    no digests that disagree, is unchanged on both sides whatever the compare mode: it needs no decision.
+    In a run where little changed that is nearly every path, so they are passed over here with a few
+    tuple lookups each instead of a full decision.
+    """
+    base, a, b = w.base, w.a, w.b
+    out: list[str] = []
+    learn: dict[str, BaseEntry] = {}
+    for p, ae in a.items():
+        xe = b.get(p)
+        be = base.get(p)
+        if xe is None or be is None:
+            out.append(p)
+            continue
+        bs = be[0]
+        # Entry fields by position: 0-3 kind, size, mtime_ns, mode; 4 digest, 5 target, 6 inode. Slices
+        # compare in C: the fastest test in Python.
+        if (ae[:4] == xe[:4] == bs[:4] and ae[5] == xe[5] == bs[5]
+                and ((ae[4] is None and xe[4] is None) or _digests_agree(ae[4], xe[4], bs[4]))):
+            if be[1] != ae[6] or be[2] != xe[6]:
+                learn[p] = BaseEntry(bs, ae[6], xe[6])
+            continue
+        out.append(p)
+    out.extend(p for p in b if p not in a)
+    out.extend(p for p in base if p not in a and p not in b)
+    out.sort(key=sort_key)  # decisions in byte order: deterministic conflict names
+    return out, learn
+
+
+def _digests_agree(*digests: bytes | None) -> bool:
+    known = {d for d in digests if d is not None}
+    return len(known) <= 1
 
 
 def reconcile(base: Base, a: Index, b: Index, options: TwoWayOptions | None = None) -> Reconciled:
@@ -184,9 +243,9 @@ def reconcile(base: Base, a: Index, b: Index, options: TwoWayOptions | None = No
     if not opts.merge:
         for side in _SIDES:
             _propagate_moves(w, side)
-    paths = sorted(set(w.base) | set(w.a) | set(w.b), key=sort_key)
+    candidates, learn = _candidates(w)
     skipped = 0
-    for p in paths:
+    for p in candidates:
         if w.skipped(p):
             skipped += 1
             continue
@@ -194,9 +253,11 @@ def reconcile(base: Base, a: Index, b: Index, options: TwoWayOptions | None = No
     if skipped:
         w.problems.append(Problem("", f"{skipped} paths under unreadable parts left as they are (no deletes "
                                       "there)", "", error=False))
-    _keep_parents(w, paths)
+    _keep_parents(w)
     _name_clashes(w)
-    to_a, to_b, final, adopt = _plans(w, a, b)
+    to_a, to_b, final, adopt = _plans(w, candidates)
+    for p, row in learn.items():
+        adopt.setdefault(p, row)
     return Reconciled(tuple(w.moves), to_a, to_b, final, adopt, tuple(w.conflicts), tuple(w.problems))
 
 
@@ -272,7 +333,7 @@ def _rename_loser(w: _Work, p: str, loser: Side) -> str:
             break
         n += 1
     w.moves.append(Move(loser, p, copy, lost, "conflict"))
-    side = w.side(loser)
+    side = w.writable(loser)
     del side[p]
     side[copy] = lost
     if copy not in w.want:
@@ -281,16 +342,17 @@ def _rename_loser(w: _Work, p: str, loser: Side) -> str:
     return copy
 
 
-def _keep_parents(w: _Work, paths: list[str]) -> None:
+def _keep_parents(w: _Work) -> None:
     """A directory stays wherever something below it stays: a deleted or replaced directory with a
     survivor below it is kept (a file or symlink that replaced it becomes a conflict copy).
 
-    ``paths`` are all paths of the run in byte order (conflict copies made meanwhile sit beside paths that
+    Looks at all paths of the run in byte order (conflict copies made meanwhile sit beside paths that
     survive, so they never change the answer).
     """
     doomed = [d for d, e in w.want.items() if (e is None or e.kind != DIR) and _was_dir(w, d)]
     if not doomed:
         return
+    paths = sorted(set(w.base) | set(w.a) | set(w.b), key=sort_key)
     keys = [sort_key(p) for p in paths]
     for d in sorted(doomed, key=sort_key):
         k = sort_key(d)
@@ -359,7 +421,8 @@ def _name_clashes(w: _Work) -> None:
                                          "(NFC/NFD); both are kept, but a Mac shows them as one", "", error=False))
 
 
-def _plans(w: _Work, a: Index, b: Index) -> tuple[Plan, Plan, dict[str, BaseEntry | None], dict[str, BaseEntry | None]]:
+def _plans(w: _Work, candidates: list[str]) -> tuple[Plan, Plan, dict[str, BaseEntry | None],
+                                                     dict[str, BaseEntry | None]]:
     cmp = w.opts.compare
     actions: dict[Side, list[Action]] = {"a": [], "b": []}
     deletes: dict[Side, list[Action]] = {"a": [], "b": []}
@@ -412,9 +475,10 @@ def _plans(w: _Work, a: Index, b: Index) -> tuple[Plan, Plan, dict[str, BaseEntr
             final[p] = row
         else:
             adopt[p] = row
-    # Unchanged paths the base lacks inodes for (a copy made by an earlier run): learn them now.
-    for p, be in w.base.items():
-        if p in w.want or p not in w.a or p not in w.b:
+    # Unchanged paths whose inodes moved on (a copy made by an earlier run): learn them now.
+    for p in candidates:
+        be = w.base.get(p)
+        if be is None or p in w.want or p not in w.a or p not in w.b:
             continue
         ia, ib = _inode(w.a[p]), _inode(w.b[p])
         if (be.inode_a, be.inode_b) != (ia, ib):
@@ -487,7 +551,7 @@ def _propagate_moves(w: _Work, side: Side) -> None:
         _rewrite(w, other, p, q)
 
 
-def _can_move(w: _Work, y: dict[str, Entry], p: str, q: str) -> bool:
+def _can_move(w: _Work, y: Mapping[str, Entry], p: str, q: str) -> bool:
     """Whether ``y`` can rename ``p`` to ``q`` now: it holds ``p``, not ``q``, and ``q``'s parent exists."""
     if p not in y or q in y or is_under(q, p):
         return False
@@ -499,15 +563,16 @@ def _can_move(w: _Work, y: dict[str, Entry], p: str, q: str) -> bool:
 
 def _rewrite(w: _Work, side: Side, p: str, q: str) -> None:
     """Record the rename ``p`` -> ``q`` on ``side`` and move ``side``'s entries and the base's rows."""
-    y = w.side(side)
+    y = w.writable(side)
+    base = w.writable_base()
     prefix = p + "/"
     expect = y[p]
     for k in [k for k in y if k == p or k.startswith(prefix)]:
         y[q + k[len(p):]] = y.pop(k)
     rows: list[tuple[str, BaseEntry]] = []
-    for k in [k for k in w.base if k == p or k.startswith(prefix)]:
+    for k in [k for k in base if k == p or k.startswith(prefix)]:
         nk = q + k[len(p):]
-        be = w.base.pop(k)
-        w.base[nk] = be
+        be = base.pop(k)
+        base[nk] = be
         rows.append((nk, be))
     w.moves.append(Move(side, p, q, expect, "move", tuple(rows)))

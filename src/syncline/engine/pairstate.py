@@ -17,6 +17,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from ..core.entry import KINDS, Entry
@@ -25,6 +26,12 @@ from ..core.reconcile import BaseEntry
 from .state import state_dir
 
 SCHEMA_VERSION = 1
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")  # os.fsdecode, without its per-call lookups
+
+
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -113,20 +120,24 @@ class PairState:
 
     def load(self) -> dict[str, BaseEntry]:
         """The whole base (path -> row). An unreadable database gives an empty base and a notice."""
-        out: dict[str, BaseEntry] = {}
         kinds = KINDS
+        entry = partial(tuple.__new__, Entry)  # no NamedTuple __new__ in Python per row
+        row = partial(tuple.__new__, BaseEntry)
+        decode = _decode
+        swapped = self._swapped
         try:
             rows = self._db.execute("SELECT path, kind, size, mtime_ns, mode, digest, target, inode_a, inode_b "
-                                    "FROM base ORDER BY path")
-            for path, kind, size, mtime, mode, digest, target, ia, ib in rows:
-                entry = Entry(kinds[kind], size, mtime, mode, digest,
-                              os.fsdecode(target) if target is not None else None)
-                out[os.fsdecode(path)] = BaseEntry(entry, ib, ia) if self._swapped else BaseEntry(entry, ia, ib)
-        except (sqlite3.DatabaseError, IndexError, ValueError) as exc:
+                                    "FROM base")
+            return {
+                decode(path): row((entry((kinds[kind], size, mtime, mode, digest,
+                                          None if target is None else decode(target), 0, 0, None)),
+                                   ib if swapped else ia, ia if swapped else ib))
+                for path, kind, size, mtime, mode, digest, target, ia, ib in rows
+            }
+        except (sqlite3.DatabaseError, IndexError, ValueError, TypeError) as exc:
             self.notice = f"the pair's saved state could not be read ({exc}); merged as on a first run " \
                           "(nothing deleted)"
             return {}
-        return out
 
     @property
     def empty(self) -> bool:

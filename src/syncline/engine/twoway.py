@@ -195,9 +195,9 @@ def _run(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions, 
         _apply(plan, state, side_a, side_b, opts, report, progress)
         if round_no == 1:
             state.mark_finished()
-        base = state.load()
         if report.to_a.kept + report.to_b.kept == kept_before:
             return
+        base = state.load()
         tw = replace(tw, merge=False)
 
 
