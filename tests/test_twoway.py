@@ -427,3 +427,19 @@ def test_nfc_and_nfd_twins_sync_as_two_files_with_a_notice(pair: tuple[Path, Pat
     report = two_way(a, b)
     assert report.exit_code == 0 and any("normalization" in p.message for p in report.problems)
     assert tree(a) == tree(b) and len(tree(b)) == 2
+
+
+def test_excluded_paths_are_neither_synced_nor_deleted(pair: tuple[Path, Path]) -> None:
+    a, b = pair
+    write(a, "src/main.c", "code", mtime=T0)
+    write(a, "build/out.o", "object A", mtime=T0)
+    write(b, "build/out.o", "object B", mtime=T0 + 5)
+    write(b, "notes.tmp", "scratch", mtime=T0)
+    two_way(a, b, exclude=["build/", "*.tmp"])
+    assert (b / "src/main.c").read_text() == "code"
+    assert (a / "build/out.o").read_text() == "object A" and (b / "build/out.o").read_text() == "object B"
+    assert not (a / "notes.tmp").exists() and (b / "notes.tmp").exists()
+    (b / "notes.tmp").unlink()
+    (a / "src/main.c").unlink()
+    two_way(a, b, exclude=["build/", "*.tmp"])
+    assert not (b / "src/main.c").exists() and (b / "build/out.o").exists() and (a / "build/out.o").exists()

@@ -10,6 +10,7 @@ itself in conflict gets a name made from the original name, not from its own.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -19,6 +20,7 @@ _CONFLICT_RE = re.compile(r"^(?P<stem>.*?)\.sync-conflict-(?P<when>\d{8}-\d{6})(
                           r"(?P<ext>\.[^./]*)?$")
 _DEVICE_BAD = re.compile(r"[^A-Za-z0-9_-]+")
 _MAX_DEVICE = 32
+NAME_MAX = 255  # bytes in one file name (Linux, and most file systems)
 
 
 def device_label(name: str) -> str:
@@ -56,5 +58,10 @@ def conflict_name(path: str, mtime_ns: int, device: str, n: int = 0) -> str:
     stem, ext = split_ext(original_name(name))
     when = time.strftime("%Y%m%d-%H%M%S", time.gmtime(mtime_ns // 1_000_000_000))
     extra = f"-{n}" if n else ""
-    new = f"{stem}{MARK}{when}{extra}-{device_label(device)}{ext}"
+    tail = f"{MARK}{when}{extra}-{device_label(device)}{ext}"
+    # A name longer than NAME_MAX bytes cannot be created: shorten the stem (never the marker or extension).
+    room = NAME_MAX - len(os.fsencode(tail))
+    while len(os.fsencode(stem)) > room and stem:
+        stem = stem[:-1]
+    new = stem + tail
     return f"{head}/{new}" if head else new
