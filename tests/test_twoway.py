@@ -432,6 +432,8 @@ def test_nfc_and_nfd_twins_sync_as_two_files_with_a_notice(pair: tuple[Path, Pat
 def test_excluded_paths_are_neither_synced_nor_deleted(pair: tuple[Path, Path]) -> None:
     a, b = pair
     write(a, "src/main.c", "code", mtime=T0)
+    write(a, "src/util.c", "more code", mtime=T0)
+    write(a, "README", "readme", mtime=T0)
     write(a, "build/out.o", "object A", mtime=T0)
     write(b, "build/out.o", "object B", mtime=T0 + 5)
     write(b, "notes.tmp", "scratch", mtime=T0)
