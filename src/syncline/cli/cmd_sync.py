@@ -11,8 +11,8 @@ from ..engine.report import Report
 from ..engine.sync import DEFAULT_MAX_DELETE, SyncOptions
 from ..engine.sync import sync as run_sync
 from .options import MaxDelete, rule_options, rules_from
-from .progress import sync_bar
-from .render import echo_json, echo_problems, human_bytes, is_tty, plural
+from .progress import run_with_bar
+from .render import echo_json_report, echo_problems, human_bytes, plural
 
 
 @click.command("sync")
@@ -70,13 +70,10 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
         max_delete=DEFAULT_MAX_DELETE if max_delete is None else max_delete,
         force=force,
     )
-    show_bar = is_tty() and not quiet and not as_json and not dry_run
-    with sync_bar(show_bar) as bar:
-        report = run_sync(src, dst, options, progress=bar)
+    report = run_with_bar(lambda bar: run_sync(src, dst, options, progress=bar), quiet=quiet, as_json=as_json,
+                          dry_run=dry_run)
     if as_json:
-        echo_json(report.to_json())
-        echo_problems(report.problems, quiet=True)
-        return report.exit_code
+        return echo_json_report(report)
     if report.plan is not None and (dry_run or verbose):
         for line in report.plan.lines():
             click.echo(line)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 from ..engine.execute import Progress as ProgressHook
+from .render import is_tty
+
+R = TypeVar("R")
 
 
 class SyncBar:
@@ -62,3 +65,10 @@ def sync_bar(enabled: bool) -> Iterator[ProgressHook | None]:
         yield bar
     finally:
         bar.close()
+
+
+def run_with_bar(run: Callable[[ProgressHook | None], R], *, quiet: bool, as_json: bool, dry_run: bool) -> R:
+    """Call ``run`` with a progress hook when a bar belongs on the screen (a terminal, not quiet, not JSON,
+    not a dry run), else with None."""
+    with sync_bar(is_tty() and not quiet and not as_json and not dry_run) as bar:
+        return run(bar)

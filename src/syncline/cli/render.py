@@ -39,3 +39,10 @@ def echo_problems(problems: Iterable[Problem], quiet: bool = False) -> None:
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def echo_json_report(report: Any) -> int:
+    """Print a run's JSON summary (its errors again on stderr); returns its exit code."""
+    echo_json(report.to_json())
+    echo_problems(report.problems, quiet=True)
+    return int(report.exit_code)

@@ -19,8 +19,8 @@ from ..core.errors import UsageError
 from ..core.ignore import Rules
 from ..core.reconcile import ConflictPolicy, Reconciled
 from ..engine.twoway import DEFAULT_MAX_DELETE, TwoWayReport, TwoWaySyncOptions, sync_two_way
-from .progress import sync_bar
-from .render import echo_json, echo_problems, human_bytes, is_tty, plural
+from .progress import run_with_bar
+from .render import echo_json_report, echo_problems, human_bytes, plural
 
 
 def run_two_way(a: str, b: str, *, delete: bool, conflict: ConflictPolicy, compare: Compare, rules: Rules,
@@ -32,13 +32,10 @@ def run_two_way(a: str, b: str, *, delete: bool, conflict: ConflictPolicy, compa
     options = TwoWaySyncOptions(compare=compare, rules=rules, conflict=conflict, dry_run=dry_run, trash=trash,
                                 max_delete=DEFAULT_MAX_DELETE if max_delete is None else max_delete,
                                 force=force)
-    show_bar = is_tty() and not quiet and not as_json and not dry_run
-    with sync_bar(show_bar) as bar:
-        report = sync_two_way(a, b, options, progress=bar)
+    report = run_with_bar(lambda bar: sync_two_way(a, b, options, progress=bar), quiet=quiet, as_json=as_json,
+                          dry_run=dry_run)
     if as_json:
-        echo_json(report.to_json())
-        echo_problems(report.problems, quiet=True)
-        return report.exit_code
+        return echo_json_report(report)
     if report.plan is not None and (dry_run or verbose):
         for line in plan_lines(report.plan):
             click.echo(line)

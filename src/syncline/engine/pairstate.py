@@ -21,9 +21,8 @@ from functools import partial
 from pathlib import Path
 
 from ..core.entry import KINDS, Entry
-from ..core.errors import UsageError
 from ..core.reconcile import BaseEntry
-from .state import state_dir
+from .state import state_subdir
 
 SCHEMA_VERSION = 1
 
@@ -56,13 +55,7 @@ class PairState:
 
     def __init__(self, a: Path, b: Path) -> None:
         key, self._swapped = pair_key(a, b)
-        folder = state_dir() / "pairs"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot create the state directory {folder}: {exc.strerror}",
-                             "set SYNCLINE_STATE_DIR to a writable directory") from None
-        self.path = folder / f"{key}.sqlite"
+        self.path = state_subdir("pairs") / f"{key}.sqlite"
         self.notice = ""
         self._db = self._open()
 

@@ -17,8 +17,22 @@ EXIT_PARTIAL = 1
 EXIT_STOPPED = 2
 
 
+class HasProblems:
+    """Errors and the exit code of a result that lists its per-item ``problems``."""
+
+    problems: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.error]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PARTIAL if self.errors else EXIT_OK
+
+
 @dataclass
-class Report:
+class Report(HasProblems):
     """Counts of a run and its per-item problems (errors, and notices such as skipped fifos)."""
 
     source: str = ""
@@ -35,14 +49,6 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     plan: Plan | None = None
     seconds: float = 0.0
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.error]
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_PARTIAL if self.errors else EXIT_OK
 
     @property
     def changed(self) -> int:

@@ -26,15 +26,21 @@ def state_dir() -> Path:
     return base / "syncline"
 
 
+def state_subdir(name: str) -> Path:
+    """``<state dir>/<name>``, created if needed; :class:`UsageError` when it cannot be."""
+    folder = state_dir() / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the state directory {folder}: {exc.strerror}",
+                         "set SYNCLINE_STATE_DIR to a writable directory") from None
+    return folder
+
+
 @contextmanager
 def root_lock(root: Path) -> Iterator[None]:
     """Hold the exclusive lock for writing into ``root``; :class:`BusyError` if another run holds it."""
-    locks = state_dir() / "locks"
-    try:
-        locks.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the state directory {locks}: {exc.strerror}",
-                         "set SYNCLINE_STATE_DIR to a writable directory") from None
+    locks = state_subdir("locks")
     name = hashlib.sha256(os.fsencode(os.path.realpath(root))).hexdigest()[:32] + ".lock"
     fd = os.open(locks / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:

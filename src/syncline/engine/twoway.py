@@ -37,7 +37,7 @@ from .forkscan import scan_in_child
 from .marker import case_insensitive, new_folder_id, read_marker, write_marker
 from .pairstate import PairState
 from .replicas.local import LocalReplica
-from .report import EXIT_OK, EXIT_PARTIAL, Report
+from .report import HasProblems, Report
 from .state import root_lock
 
 ROUNDS = 3
@@ -59,7 +59,7 @@ class TwoWaySyncOptions:
 
 
 @dataclass
-class TwoWayReport:
+class TwoWayReport(HasProblems):
     """What a two-way run did: per direction (``to_a``: written into A, ``to_b``: into B), the moves, the
     conflicts and every problem."""
 
@@ -76,14 +76,6 @@ class TwoWayReport:
     notices: list[str] = field(default_factory=list)
     rounds: int = 0
     seconds: float = 0.0
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.error]
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_PARTIAL if self.errors else EXIT_OK
 
     def to_json(self) -> dict[str, Any]:
         def side(r: Report) -> dict[str, Any]:
