@@ -23,6 +23,7 @@ from .cmd_sync import sync_cmd
 TOUR = """\b
 Commands:
   syncline sync SRC DST [--delete]   copy new and changed files (rsync -a); --delete mirrors
+  syncline sync --two-way A B        sync both ways; conflicts are kept both
   syncline index DIR -o FILE         write a portable index file of a tree
   syncline index show FILE           list an index file
   syncline diff OLD NEW              what changed between two trees or index files
