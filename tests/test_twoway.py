@@ -445,3 +445,18 @@ def test_excluded_paths_are_neither_synced_nor_deleted(pair: tuple[Path, Path]) 
     (a / "src/main.c").unlink()
     two_way(a, b, exclude=["build/", "*.tmp"])
     assert not (b / "src/main.c").exists() and (b / "build/out.o").exists() and (a / "build/out.o").exists()
+
+
+def test_a_file_copied_by_the_last_run_is_recognised_when_renamed_there(pair: tuple[Path, Path]) -> None:
+    a, b = pair
+    write(a, "keep.txt", "keep", mtime=T0)
+    write(a, "fresh.txt", "copied to B by the first run", mtime=T0)
+    (a / "dir").mkdir()
+    two_way(a, b)
+    inode_a = (a / "fresh.txt").stat().st_ino
+    dir_inode_a = (a / "dir").stat().st_ino
+    os.rename(b / "fresh.txt", b / "renamed.txt")  # renamed on the side that received the copy
+    os.rename(b / "dir", b / "dir2")
+    report = two_way(a, b)
+    assert report.moved == 2 and report.to_a.copied == 0
+    assert (a / "renamed.txt").stat().st_ino == inode_a and (a / "dir2").stat().st_ino == dir_inode_a

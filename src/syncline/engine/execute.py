@@ -29,7 +29,9 @@ BATCH_BYTES = 256 << 20
 PARALLEL_MIN = 1 << 20  # files at least this large are copied by the thread pool
 
 Progress = Callable[[int, int, int, int], None]  # (files done, files total, bytes done, bytes total)
-Done = Callable[[list[Action]], None]  # actions whose effect is durable (two-way sync advances its base)
+# Actions whose effect is durable, each with the inode its path has now (0 when the target does not tell):
+# two-way sync advances its base with them.
+Done = Callable[[list[tuple[Action, int]]], None]
 
 
 @dataclass
@@ -67,7 +69,7 @@ class _Executor:
     def __init__(self, source: Replica, target: Replica, report: Report, progress: Progress | None,
                  workers: int, on_done: Done | None = None) -> None:
         self.on_done = on_done
-        self.done: list[Action] = []  # done since the last durability barrier
+        self.done: list[tuple[Action, int]] = []  # done since the last durability barrier
         self.source = source
         self.target = target
         self.report = report
@@ -200,7 +202,7 @@ class _Executor:
             self._problem(action, outcome.note)
             return False
         if self.on_done is not None:
-            self.done.append(action)
+            self.done.append((action, outcome.inode))
         if outcome.note:
             self.report.kept += 1
             self.report.problems.append(Problem(action.path, outcome.note, "destination", error=False))

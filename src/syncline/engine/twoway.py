@@ -156,8 +156,8 @@ def _run(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions, 
     tw = TwoWayOptions(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge,
                        case_insensitive_a=case_insensitive(root_a, probe=probe),
                        case_insensitive_b=case_insensitive(root_b, probe=probe))
-    side_a = LocalReplica(root_a, trash=opts.trash, keep_changed=True)
-    side_b = LocalReplica(root_b, trash=opts.trash, keep_changed=True)
+    side_a = LocalReplica(root_a, trash=opts.trash, keep_changed=True, tell_inodes=True)
+    side_b = LocalReplica(root_b, trash=opts.trash, keep_changed=True, tell_inodes=True)
     wrote_markers = False
     for round_no in range(1, ROUNDS + 1):
         report.rounds = round_no
@@ -289,11 +289,11 @@ def _apply(plan: Reconciled, state: PairState, side_a: LocalReplica, side_b: Loc
         _move(move, state, side_a if move.side == "a" else side_b, report)
     # A path's base row is written once every action on it (on either side) is durably done.
     pending = Counter(act.path for act in (*plan.to_a.actions, *plan.to_b.actions) if act.path in plan.final)
-    on_done = _base_writer(plan, state, pending)
+    inodes: dict[str, dict[str, int]] = {}
     execute(plan.to_b, side_a, side_b, report=report.to_b, progress=progress, workers=opts.workers,
-            on_done=on_done)
+            on_done=_base_writer(plan, state, pending, inodes, "b"))
     execute(plan.to_a, side_b, side_a, report=report.to_a, progress=progress, workers=opts.workers,
-            on_done=on_done)
+            on_done=_base_writer(plan, state, pending, inodes, "a"))
     for rep, name in ((report.to_a, "a"), (report.to_b, "b")):
         for p in rep.problems:
             report.problems.append(Problem(p.path, p.message, name if p.side == "destination" else
@@ -301,16 +301,27 @@ def _apply(plan: Reconciled, state: PairState, side_a: LocalReplica, side_b: Loc
         rep.problems.clear()
 
 
-def _base_writer(plan: Reconciled, state: PairState, pending: Counter[str]) -> Callable[[list[Action]], None]:
-    def on_done(actions: list[Action]) -> None:
+def _base_writer(plan: Reconciled, state: PairState, pending: Counter[str], inodes: dict[str, dict[str, int]],
+                 side: str) -> Callable[[list[tuple[Action, int]]], None]:
+    """The executor's ``on_done`` for the plan written into ``side``: base rows, with the inodes the
+    written paths have now (so a later move of a copied file is still recognised)."""
+
+    def on_done(done: list[tuple[Action, int]]) -> None:
         rows = []
-        for act in actions:
-            if act.path not in pending:
+        for act, inode in done:
+            path = act.path
+            if path not in pending:
                 continue
-            pending[act.path] -= 1
-            if pending[act.path] == 0:
-                del pending[act.path]
-                rows.append((act.path, plan.final[act.path]))
+            if inode:
+                inodes.setdefault(path, {})[side] = inode
+            pending[path] -= 1
+            if pending[path] == 0:
+                del pending[path]
+                row = plan.final[path]
+                seen = inodes.pop(path, None)
+                if row is not None and seen:
+                    row = row._replace(inode_a=seen.get("a", row.inode_a), inode_b=seen.get("b", row.inode_b))
+                rows.append((path, row))
         if rows:
             with state.transaction():
                 state.put(rows)

@@ -15,7 +15,7 @@ import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ...core.entry import DIR, FILE, SYMLINK, Entry, kind_of_mode
@@ -67,6 +67,7 @@ class LocalStaged:
     path: str
     size: int
     temp: str
+    inode: int = 0  # the temp file's, which a rename keeps
 
     def discard(self) -> None:
         _unlink_quiet(self.temp)
@@ -117,11 +118,14 @@ class LocalReplica:
     write is not done and the changed version stays in place; the next run sees both changes.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, trash: bool = True, keep_changed: bool = False) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, trash: bool = True, keep_changed: bool = False,
+                 tell_inodes: bool = False) -> None:
         self.root = Path(os.path.abspath(os.fspath(root)))
         self._root = str(self.root)
         self.use_trash = trash
         self.keep_changed = keep_changed
+        # Two-way sync records each side's inodes to recognise moves later: written paths report theirs.
+        self.tell_inodes = tell_inodes
         self._trash: Trash | None = None
 
     # -- reading ---------------------------------------------------------------------------------------
@@ -177,12 +181,13 @@ class LocalReplica:
             e = source.entry
             os.fchmod(fd, e.mode)
             os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
+            inode = os.fstat(fd).st_ino if self.tell_inodes else 0
         except BaseException:
             os.close(fd)
             _unlink_quiet(temp)
             raise
         os.close(fd)
-        return LocalStaged(path, source.entry.size, temp)
+        return LocalStaged(path, source.entry.size, temp, inode)
 
     def _free_dir(self, path: str, expect: Entry | None) -> Outcome:
         """Remove the directory at ``path`` so something else can take its place.
@@ -301,19 +306,29 @@ class LocalReplica:
 
     def commit(self, staged: Staged, expect: Entry | None) -> Outcome:
         assert isinstance(staged, LocalStaged)
-        return self._install(staged.temp, staged.path, expect)
+        outcome = self._install(staged.temp, staged.path, expect)
+        return replace(outcome, inode=staged.inode) if outcome.done and staged.inode else outcome
+
+    def _told(self, outcome: Outcome, path: str) -> Outcome:
+        """``outcome`` with the inode now at ``path``, when asked to tell inodes."""
+        if not (self.tell_inodes and outcome.done):
+            return outcome
+        try:
+            return replace(outcome, inode=os.lstat(self.abspath(path)).st_ino)
+        except OSError:
+            return outcome
 
     def make_dir(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
         current = self.stat(path)
         if current is not None and current.kind == DIR:
-            return Outcome(True)
+            return Outcome(True, inode=current.inode if self.tell_inodes else 0)
         if current is not None:
             room = self._remove(path, expect)
             if not room.done:
                 return room
         # Owner-writable until the final meta pass sets the real mode (children are written first).
         os.mkdir(self.abspath(path), 0o700)
-        return Outcome(True)
+        return self._told(Outcome(True), path)
 
     def make_symlink(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
         assert entry.target is not None
@@ -324,7 +339,7 @@ class LocalReplica:
         except BaseException:
             _unlink_quiet(temp)
             raise
-        return self._install(temp, path, expect)
+        return self._told(self._install(temp, path, expect), path)
 
     def delete(self, path: str, expect: Entry) -> Outcome:
         current = self.stat(path)

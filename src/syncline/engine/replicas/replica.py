@@ -48,11 +48,13 @@ class Staged(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What happened to one action at the target: ``note`` explains a kept or skipped destination."""
+    """What happened to one action at the target: ``note`` explains a kept or skipped destination.
+    ``inode`` is what the path's inode is now, when the replica was asked to tell (0: not told)."""
 
     done: bool
     note: str = ""
     trashed: bool = False
+    inode: int = 0
 
 
 class Replica(Protocol):
