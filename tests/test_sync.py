@@ -295,3 +295,16 @@ def test_a_second_run_into_the_same_destination_waits_its_turn(src: Path, dst: P
         syncline.sync(src, dst)
     assert not (dst / "a").exists()
     assert syncline.sync(src, dst).copied == 1
+
+
+def test_the_trash_folder_removed_during_a_run_is_made_again(tmp_path: Path) -> None:
+    from syncline.engine.trash import Trash
+
+    root = tmp_path / "root"
+    write(root, "d/a.txt", "first")
+    write(root, "d/b.txt", "second")
+    trash = Trash(root)
+    first = trash.move_in("d/a.txt")
+    shutil.rmtree(root / ".syncline")  # someone empties the trash meanwhile
+    second = trash.move_in("d/b.txt")
+    assert second.read_text() == "second" and not first.exists()

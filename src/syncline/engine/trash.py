@@ -25,19 +25,24 @@ class Trash:
         self.root = root
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.base = root / META_DIR / TRASH_DIR / stamp
+        self._base = str(self.base)
+        self._made: set[str] = set()  # trash folders known to exist: no stat per file for them
 
     def _place(self, path: str) -> Path:
-        dest = self.base / path
-        if not dest.parent.is_dir():
-            ensure_meta_dir(self.root)  # keeps the root's mtime, which the plan may not touch again
-            dest.parent.mkdir(parents=True, exist_ok=True)
+        dest = f"{self._base}/{path}"
+        folder = dest.rpartition("/")[0]
+        if folder not in self._made:
+            if not os.path.isdir(folder):
+                ensure_meta_dir(self.root)  # keeps the root's mtime, which the plan may not touch again
+                os.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
         if os.path.lexists(dest):
             # A second version of the same path in one run: keep both.
             n = 1
             while os.path.lexists(f"{dest}.{n}"):
                 n += 1
-            dest = Path(f"{dest}.{n}")
-        return dest
+            dest = f"{dest}.{n}"
+        return Path(dest)
 
     def move_in(self, path: str) -> Path:
         """Move ``<root>/<path>`` (a file or symlink) into the trash; returns where it went."""
@@ -46,7 +51,14 @@ class Trash:
     def adopt(self, current: str | Path, path: str) -> Path:
         """Move the file now at ``current`` (in the same file system) into the trash as ``path``."""
         dest = self._place(path)
-        os.rename(current, dest)
+        try:
+            os.rename(current, dest)
+        except FileNotFoundError:
+            if not os.path.lexists(current):
+                raise
+            self._made.clear()  # a trash folder went away during the run: make it again
+            dest = self._place(path)
+            os.rename(current, dest)
         return dest
 
     def link_in(self, path: str) -> Path:
