@@ -34,6 +34,8 @@ _CHANGED_NOTE = "changed since the scan; the destination's version was moved to 
 _KEPT_NOTE = "changed since the scan; both versions kept, the next run reconciles them"
 _libc = ctypes.CDLL(None, use_errno=True)
 _syncfs = getattr(_libc, "syncfs", None)
+_sync_file_range = getattr(_libc, "sync_file_range", None)
+_SYNC_FILE_RANGE_WRITE = 2
 
 
 def entry_of_stat(st: os.stat_result, target: str | None = None) -> Entry | None:
@@ -83,10 +85,13 @@ def copy_fd(src: int, dst: int, size: int) -> None:
             # All of it, unless it changes under us: the caller compares fstat before and after.
             return
     try:
+        done = 0
         while True:
             n = os.copy_file_range(src, dst, COPY_CHUNK)
             if n == 0:
                 return
+            _start_writeback(dst, done, n)
+            done += n
     except OSError as exc:
         if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF):
             raise
@@ -95,6 +100,13 @@ def copy_fd(src: int, dst: int, size: int) -> None:
         if not block:
             return
         _write_all(dst, block)
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing a copied range to disk now (``sync_file_range`` WRITE, which does
+    not wait), so the durability barrier before the rename finds most of a big file written already."""
+    if _sync_file_range is not None:
+        _sync_file_range(fd, ctypes.c_longlong(offset), ctypes.c_longlong(length), _SYNC_FILE_RANGE_WRITE)
 
 
 def _write_all(fd: int, data: bytes) -> None:
