@@ -460,3 +460,19 @@ def test_a_file_copied_by_the_last_run_is_recognised_when_renamed_there(pair: tu
     report = two_way(a, b)
     assert report.moved == 2 and report.to_a.copied == 0
     assert (a / "renamed.txt").stat().st_ino == inode_a and (a / "dir2").stat().st_ino == dir_inode_a
+
+
+def test_a_case_only_move_that_cannot_finish_leaves_the_file_where_it_was(tmp_path: Path) -> None:
+    from syncline.core.paths import TEMP_RE
+    from syncline.engine.replicas.local import LocalReplica
+
+    write(tmp_path, "Report.txt", "mine", mtime=T0)
+    write(tmp_path, "report.txt", "appeared meanwhile", mtime=T0)  # possible on a case-sensitive side
+    side = LocalReplica(tmp_path, keep_changed=True)
+    expect = side.stat("Report.txt")
+    assert expect is not None
+    outcome = side.move("Report.txt", "report.txt", expect)
+    assert not outcome.done and "report.txt" in outcome.note
+    assert (tmp_path / "Report.txt").read_text() == "mine"
+    assert (tmp_path / "report.txt").read_text() == "appeared meanwhile"
+    assert not [p for p in os.listdir(tmp_path) if TEMP_RE.match(p)]

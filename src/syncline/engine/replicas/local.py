@@ -377,19 +377,33 @@ class LocalReplica:
             return Outcome(False, "vanished since the scan; not moved")
         if current.kind != expect.kind or (current.kind != DIR and not current.unchanged_since(expect)):
             return Outcome(False, "changed since the scan; not moved")
+        source = self.abspath(src)
+        via = None
         if src != dst and src.casefold() == dst.casefold():
             # A case-only rename: on a case-insensitive file system ``dst`` "exists" (it is ``src``), so go
             # through a temp name beside it.
-            temp = self._temp_for(src)
-            os.rename(self.abspath(src), temp)
-            src = temp[len(self._root) + 1:]
+            via = self._temp_for(src)
+            os.rename(source, via)
         try:
-            if not rename_noreplace(self.abspath(src), self.abspath(dst)):
-                if os.path.lexists(self.abspath(dst)):
-                    return Outcome(False, f"not moved: {dst} exists")
-                os.rename(self.abspath(src), self.abspath(dst))
+            moved = self._rename_into(via or source, self.abspath(dst), dst)
+        except BaseException:
+            if via is not None:
+                os.rename(via, source)  # never leave a user's file under a temp name
+            raise
+        if not moved.done and via is not None:
+            os.rename(via, source)
+        return moved
+
+    @staticmethod
+    def _rename_into(old: str, new: str, shown: str) -> Outcome:
+        """Rename ``old`` to ``new`` unless something is at ``new`` (``shown`` names it in the note)."""
+        try:
+            if not rename_noreplace(old, new):
+                if os.path.lexists(new):
+                    return Outcome(False, f"not moved: {shown} exists")
+                os.rename(old, new)
         except FileExistsError:
-            return Outcome(False, f"not moved: {dst} appeared since the scan")
+            return Outcome(False, f"not moved: {shown} appeared since the scan")
         return Outcome(True)
 
     def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
