@@ -291,10 +291,15 @@ class LocalReplica:
                     and was.size == expect.size and was.mtime_ns == expect.mtime_ns
                     and (not expect.inode or was.inode == expect.inode) and was.target == expect.target)
         if not expected:
-            if self.keep_changed and exchange(old, self.abspath(path)):
-                # Swapped back: the changed version is in place again, ours is dropped.
-                os.unlink(old)
-                return Outcome(False, _KEPT_NOTE)
+            if self.keep_changed:
+                try:
+                    back = exchange(old, self.abspath(path))
+                except OSError:
+                    back = False  # the path changed again meanwhile: keep the version we hold in the trash
+                if back:
+                    # Swapped back: the changed version is in place again, ours is dropped.
+                    os.unlink(old)
+                    return Outcome(False, _KEPT_NOTE)
             self.trash.adopt(old, path)
             return Outcome(True, _CHANGED_NOTE, trashed=True)
         if self.use_trash:
