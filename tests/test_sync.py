@@ -308,3 +308,29 @@ def test_the_trash_folder_removed_during_a_run_is_made_again(tmp_path: Path) -> 
     shutil.rmtree(root / ".syncline")  # someone empties the trash meanwhile
     second = trash.move_in("d/b.txt")
     assert second.read_text() == "second" and not first.exists()
+
+
+def test_a_trash_that_cannot_take_a_replaced_file_loses_nothing(src: Path, dst: Path) -> None:
+    write(src, "f.txt", "new version", mtime=1_700_000_100)
+    write(dst, "f.txt", "old version", mtime=1_700_000_000)
+    (dst / ".syncline").mkdir()
+    (dst / ".syncline" / "trash").write_text("a file where the trash folder should be")
+    report = syncline.sync(src, dst)
+    assert report.exit_code == 1  # reported, not hidden
+    versions = sorted(p.read_text() for p in dst.iterdir() if p.is_file())
+    assert "old version" in versions  # still in place, or kept beside it; never deleted
+
+
+def test_a_move_that_cannot_finish_leaves_the_file_under_its_name(tmp_path: Path) -> None:
+    from syncline.core.paths import TEMP_RE
+    from syncline.engine.replicas.local import LocalReplica
+
+    write(tmp_path, "Report.txt", "mine")
+    os.link(tmp_path / "Report.txt", tmp_path / "report.txt")  # two names of one file, as on a case-insensitive disk
+    side = LocalReplica(tmp_path, keep_changed=True)
+    expect = side.stat("Report.txt")
+    assert expect is not None
+    outcome = side.move("Report.txt", "report.txt", expect)
+    assert not outcome.done
+    assert sorted(os.listdir(tmp_path)) == ["Report.txt", "report.txt"]
+    assert not [p for p in os.listdir(tmp_path) if TEMP_RE.match(p) or p.startswith(".syncline-moving")]

@@ -109,6 +109,13 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
         _sync_file_range(fd, ctypes.c_longlong(offset), ctypes.c_longlong(length), _SYNC_FILE_RANGE_WRITE)
 
 
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -269,13 +276,14 @@ class LocalReplica:
                         continue  # something appeared meanwhile: look again
                     done = True
                     return Outcome(True)
+                mine = os.lstat(temp).st_ino if self.keep_changed else 0
                 try:
                     swapped = exchange(temp, final)
                 except FileNotFoundError:
                     continue  # the destination vanished meanwhile: look again
                 if swapped:
                     done = True
-                    return self._dispose_swapped(temp, path, current, expect)
+                    return self._dispose_swapped_safely(temp, final, path, current, expect, mine)
                 outcome = self._replace_after_check(temp, path, current, expect)
                 done = True
                 return outcome
@@ -284,8 +292,25 @@ class LocalReplica:
             if not done:
                 _unlink_quiet(temp)
 
-    def _dispose_swapped(self, old: str, path: str, seen: Entry, expect: Entry | None) -> Outcome:
-        # ``old`` now holds what was at ``path``. A rename changes ctime, so compare the rest.
+    def _dispose_swapped_safely(self, old: str, final: str, path: str, seen: Entry, expect: Entry | None,
+                                mine: int) -> Outcome:
+        """:meth:`_dispose_swapped`, and if that fails, the replaced version goes back in place (ours is
+        dropped: the source still has it) or, failing that, stays beside it under a visible name. ``old``
+        must never be left holding it: the executor discards ``old`` as a temp file after an error."""
+        try:
+            return self._dispose_swapped(old, path, seen, expect, mine)
+        except OSError:
+            if os.path.lexists(old):
+                try:
+                    if not exchange(old, final):
+                        raise OSError(errno.ENOTSUP, "no exchange")
+                except OSError:
+                    os.rename(old, f"{final}.syncline-kept-{os.urandom(4).hex()}")
+            raise
+
+    def _dispose_swapped(self, old: str, path: str, seen: Entry, expect: Entry | None, mine: int = 0) -> Outcome:
+        # ``old`` now holds what was at ``path``; ``mine`` is the inode of the file we put there (when
+        # keep_changed). A rename changes ctime, so compare the rest.
         was = self.stat_abs(old)
         expected = (expect is not None and was is not None and was.kind == expect.kind
                     and was.size == expect.size and was.mtime_ns == expect.mtime_ns
@@ -297,8 +322,13 @@ class LocalReplica:
                 except OSError:
                     back = False  # the path changed again meanwhile: keep the version we hold in the trash
                 if back:
-                    # Swapped back: the changed version is in place again, ours is dropped.
-                    os.unlink(old)
+                    # Swapped back: the changed version is in place again. ``old`` is ours again, unless
+                    # the path was written once more in between: then that write goes to the trash.
+                    now = self.stat_abs(old)
+                    if now is not None and now.inode == mine:
+                        os.unlink(old)
+                    elif now is not None:
+                        self.trash.adopt(old, path)
                     return Outcome(False, _KEPT_NOTE)
             self.trash.adopt(old, path)
             return Outcome(True, _CHANGED_NOTE, trashed=True)
@@ -382,21 +412,20 @@ class LocalReplica:
             return Outcome(False, "vanished since the scan; not moved")
         if current.kind != expect.kind or (current.kind != DIR and not current.unchanged_since(expect)):
             return Outcome(False, "changed since the scan; not moved")
-        source = self.abspath(src)
-        via = None
-        if src != dst and src.casefold() == dst.casefold():
-            # A case-only rename: on a case-insensitive file system ``dst`` "exists" (it is ``src``), so go
-            # through a temp name beside it.
-            via = self._temp_for(src)
-            os.rename(source, via)
-        try:
-            moved = self._rename_into(via or source, self.abspath(dst), dst)
-        except BaseException:
-            if via is not None:
-                os.rename(via, source)  # never leave a user's file under a temp name
-            raise
-        if not moved.done and via is not None:
-            os.rename(via, source)
+        source, target = self.abspath(src), self.abspath(dst)
+        moved = self._rename_into(source, target, dst)
+        if moved.done or src.casefold() != dst.casefold() or not _same_file(source, target):
+            return moved
+        # A case-only rename on a case-insensitive file system: ``dst`` "exists" because it is ``src``, and
+        # rename(2) between two names of one file does nothing. Go through a name of our own beside it: not a
+        # temp name (a killed run's temp files are deleted), so a crash in between leaves it visible.
+        head = source.rpartition("/")[0]
+        name = f".syncline-moving-{os.urandom(4).hex()}-{dst.rpartition('/')[2]}"
+        via = f"{head}/{name if len(os.fsencode(name)) <= 255 else name[:26]}"
+        os.rename(source, via)
+        moved = self._rename_into(via, target, dst)
+        if not moved.done and not self._rename_into(via, source, src).done:
+            return Outcome(False, f"{moved.note}; the file is kept as {via[len(self._root) + 1:]}")
         return moved
 
     @staticmethod
