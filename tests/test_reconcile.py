@@ -313,3 +313,25 @@ def test_nfc_and_nfd_twins_are_both_kept_with_a_notice() -> None:
     r = reconcile({}, index_of(a), index_of({}), TwoWayOptions(merge=True))
     assert {act.path for act in r.to_b.actions} == {nfc, nfd}
     assert [p.error for p in r.problems if "normalization" in p.message] == [False]
+
+
+def test_base_rows_below_a_moved_directory_wait_for_the_move() -> None:
+    from syncline.core.reconcile import BaseEntry
+
+    base = {"p": BaseEntry(_d(1), 1, 11), "p/f": BaseEntry(_f(1, 10, 0), 2, 0)}  # B's inode unknown
+    a = {"q": _d(1), "q/f": _f(1, 10, 2)}  # A renamed p -> q
+    b = {"p": _d(11), "p/f": _f(1, 10, 12)}
+    r = reconcile(base, index_of(a), index_of(b), OPTS)
+    assert [(m.side, m.src, m.dst) for m in r.moves] == [("b", "p", "q")]
+    assert not [p for p in r.adopt if p == "q" or p.startswith("q/")]  # nothing claimed before the move
+    rows = dict(r.moves[0].base_rows)
+    assert rows["q/f"].inode_b == 12 and "q" in rows
+
+
+def test_deletes_under_a_replaced_directory_leave_the_base_only_when_done() -> None:
+    both = {"d": _d(1), "d/x": _f(1, 10, 2)}
+    a = {"d": _f(9, 90, 7)}  # A replaced the directory by a file
+    b = dict(both)  # B left it alone
+    r = reconcile(base_of(both), index_of(a), index_of(b), OPTS)
+    assert [(act.op, act.path) for act in r.to_b.actions] == [("delete", "d/x"), ("copy", "d")]
+    assert "d/x" in r.final and r.final["d/x"] is None and "d/x" not in r.adopt

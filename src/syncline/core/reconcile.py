@@ -27,7 +27,7 @@ from __future__ import annotations
 import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, NamedTuple
 
 from .conflicts import conflict_name
@@ -258,7 +258,28 @@ def reconcile(base: Base, a: Index, b: Index, options: TwoWayOptions | None = No
     to_a, to_b, final, adopt = _plans(w, candidates)
     for p, row in learn.items():
         adopt.setdefault(p, row)
-    return Reconciled(tuple(w.moves), to_a, to_b, final, adopt, tuple(w.conflicts), tuple(w.problems))
+    moves = _defer_rows_under_moves(w.moves, adopt)
+    return Reconciled(moves, to_a, to_b, final, adopt, tuple(w.conflicts), tuple(w.problems))
+
+
+def _defer_rows_under_moves(moves: list[Move], adopt: dict[str, BaseEntry | None]) -> tuple[Move, ...]:
+    """Base rows at or below a propagated move's destination are true only once the move is done: they go
+    with the move (written after it), not into ``adopt`` (written before anything runs)."""
+    out = []
+    for m in moves:
+        if m.reason == "move" and adopt:
+            prefix = m.dst + "/"
+            later = {p: adopt.pop(p) for p in [p for p in adopt if p == m.dst or p.startswith(prefix)]}
+            if later:
+                rows: dict[str, BaseEntry] = dict(m.base_rows)
+                for p, r in later.items():
+                    if r is None:
+                        rows.pop(p, None)
+                    else:
+                        rows[p] = r
+                m = replace(m, base_rows=tuple(rows.items()))
+        out.append(m)
+    return tuple(out)
 
 
 def _under_any(path: str, tops: Iterable[str]) -> bool:
@@ -361,8 +382,6 @@ def _keep_parents(w: _Work) -> None:
         if not any(w.want.get(q, q) is not None for q in paths[lo:hi]):
             continue
         want = w.want[d]
-        if want is not None and want.kind == DIR:
-            continue  # already kept by a deeper pass
         if want is not None:  # a file or symlink replaced the directory on one side: keep it as a copy
             holder: Side = "a" if w.a.get(d) is want else "b"
             copy = _rename_loser(w, d, holder)
@@ -437,9 +456,10 @@ def _plans(w: _Work, candidates: list[str]) -> tuple[Plan, Plan, dict[str, BaseE
             side = w.side(s)
             cur = side.get(p)
             if want is None:
-                if cur is not None and p not in emitted_deletes[s]:
-                    deletes[s].append(Action("delete", p, None, cur))
-                    touched[s] = True
+                if cur is not None:
+                    if p not in emitted_deletes[s]:
+                        deletes[s].append(Action("delete", p, None, cur))
+                    touched[s] = True  # deleted here or with the directory replaced above it
                 continue
             if cur is not None and cur.kind == want.kind:
                 if want.kind == DIR:

@@ -168,7 +168,7 @@ def _run(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions, 
             ia, ib = _hash_ambiguous(root_a, root_b, ia, ib, base, merge)
         plan = reconcile(base, ia, ib, tw)
         report.problems.extend((*ia.problems, *ib.problems, *plan.problems))
-        report.conflicts.extend(plan.conflicts)
+        report.conflicts.extend(c for c in plan.conflicts if c not in report.conflicts)  # once per round
         if round_no == 1:
             report.plan = plan
             if not opts.force:
