@@ -334,3 +334,12 @@ def test_a_move_that_cannot_finish_leaves_the_file_under_its_name(tmp_path: Path
     assert not outcome.done
     assert sorted(os.listdir(tmp_path)) == ["Report.txt", "report.txt"]
     assert not [p for p in os.listdir(tmp_path) if TEMP_RE.match(p) or p.startswith(".syncline-moving")]
+
+
+def test_a_directory_with_a_temp_like_name_is_left_alone(src: Path, dst: Path) -> None:
+    write(src, "a.txt", "a")
+    odd = dst / ".syncline-tmp-0123456789abcdef"
+    odd.mkdir(parents=True)
+    (odd / "inside.txt").write_text("not syncline's")
+    syncline.sync(src, dst)
+    assert (odd / "inside.txt").read_text() == "not syncline's"

@@ -458,8 +458,8 @@ class LocalReplica:
         for path in paths:
             try:
                 os.unlink(self.abspath(path))
-            except FileNotFoundError:
-                pass
+            except (FileNotFoundError, IsADirectoryError):
+                pass  # gone already; a directory under a temp-like name is not ours to remove
 
     def barrier(self) -> None:
         """Make every write so far durable: ``syncfs`` on the root's file system (fsync of the root when
