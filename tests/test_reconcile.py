@@ -335,3 +335,12 @@ def test_deletes_under_a_replaced_directory_leave_the_base_only_when_done() -> N
     r = reconcile(base_of(both), index_of(a), index_of(b), OPTS)
     assert [(act.op, act.path) for act in r.to_b.actions] == [("delete", "d/x"), ("copy", "d")]
     assert "d/x" in r.final and r.final["d/x"] is None and "d/x" not in r.adopt
+
+
+def test_a_move_onto_another_spelling_on_a_case_insensitive_side_is_not_propagated_as_a_move() -> None:
+    both = {"a.txt": _f(1, 10, 1), "README": _f(2, 20, 2)}
+    a = {"readme": _f(1, 10, 1), "README": _f(2, 20, 2)}  # A (case-sensitive) renamed a.txt -> readme
+    b = dict(both)
+    r = reconcile(base_of(both), index_of(a), index_of(b), TwoWayOptions(case_insensitive_b=True))
+    assert r.moves == ()  # B cannot hold "readme" beside "README"
+    assert any("case clash" in p.message for p in r.problems)

@@ -165,6 +165,7 @@ class _Work:
         self.a: Mapping[str, Entry] = a.entries
         self.b: Mapping[str, Entry] = b.entries
         self._owned: set[str] = set()
+        self._folded: dict[str, set[str]] = {}
         self.unreadable_a = a.unreadable
         self.unreadable_b = b.unreadable
         self.any_unreadable = bool(a.unreadable or b.unreadable)
@@ -194,6 +195,14 @@ class _Work:
             self.base = dict(self.base)
         assert isinstance(self.base, dict)
         return self.base
+
+    def folded(self, s: Side) -> set[str]:
+        """The case-folded names on side ``s`` when it is case-insensitive (empty otherwise), kept up to date
+        with moves (names a move frees stay in: at worst a later move is not propagated as a move)."""
+        if s not in self._folded:
+            insensitive = self.opts.case_insensitive_a if s == "a" else self.opts.case_insensitive_b
+            self._folded[s] = {k.casefold() for k in self.side(s)} if insensitive else set()
+        return self._folded[s]
 
     def skipped(self, path: str) -> bool:
         return self.any_unreadable and (_under_any(path, self.unreadable_a) or _under_any(path, self.unreadable_b))
@@ -572,10 +581,14 @@ def _propagate_moves(w: _Work, side: Side) -> None:
 
 
 def _can_move(w: _Work, y: Mapping[str, Entry], p: str, q: str) -> bool:
-    """Whether ``y`` can rename ``p`` to ``q`` now: it holds ``p``, not ``q``, and ``q``'s parent exists."""
+    """Whether ``y`` can rename ``p`` to ``q`` now: it holds ``p``, not ``q`` (nor, on a case-insensitive
+    side, another spelling of ``q``, unless that is ``p`` itself), and ``q``'s parent exists."""
     if p not in y or q in y or is_under(q, p):
         return False
     if w.skipped(p) or w.skipped(q):
+        return False
+    side: Side = "a" if y is w.a else "b"
+    if q.casefold() != p.casefold() and q.casefold() in w.folded(side):
         return False
     qp = parent(q)
     return qp == "" or (qp in y and y[qp].kind == DIR)
@@ -587,8 +600,12 @@ def _rewrite(w: _Work, side: Side, p: str, q: str) -> None:
     base = w.writable_base()
     prefix = p + "/"
     expect = y[p]
+    folded = w.folded(side) if (w.opts.case_insensitive_a if side == "a" else w.opts.case_insensitive_b) else None
     for k in [k for k in y if k == p or k.startswith(prefix)]:
-        y[q + k[len(p):]] = y.pop(k)
+        nk = q + k[len(p):]
+        y[nk] = y.pop(k)
+        if folded is not None:
+            folded.add(nk.casefold())
     rows: list[tuple[str, BaseEntry]] = []
     for k in [k for k in base if k == p or k.startswith(prefix)]:
         nk = q + k[len(p):]
