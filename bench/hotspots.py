@@ -4,7 +4,8 @@
     python bench/hotspots.py small-1pct --profiler cprofile  # python -m cProfile -s cumtime (main thread only)
     python bench/hotspots.py small-initial --files 100000 --py-spy /path/to/py-spy
 
-Scenarios: small-initial, small-nochange, small-1pct, big-initial, index-reuse. The data and the target are
+Scenarios: small-initial, small-nochange, small-1pct, big-initial, index-reuse, twoway-nochange,
+twoway-1pct. The data and the target are
 set up as bench/run.py sets them up (same ``--data`` and ``--files``), then syncline runs once in
 ``python -m syncline`` under the profiler.
 
@@ -23,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -68,6 +70,20 @@ def setup(scenario: str, ctx: run.Context) -> list[str]:
         argv = ["index", str(src), "-o", str(out)]
         if not out.exists():
             run.measure([ctx.syncline, *argv], ctx.env, cold=False)
+        return argv
+    if scenario in ("twoway-nochange", "twoway-1pct"):
+        w = ctx.work("profile", "twoway")
+        a, b = w / "a", w / "b"
+        argv = ["sync", "--two-way", "-q", str(a), str(b)]
+        if not b.exists():
+            w.mkdir(parents=True, exist_ok=True)
+            run.sh("cp", "-a", ctx.small_src(), a)
+            run.sh("cp", "-a", ctx.small_src(), b)
+        run.measure([ctx.syncline, *argv], ctx.env, cold=False)  # converge: nothing left to do
+        if scenario == "twoway-1pct":
+            seed = 1000 + 2 * int(time.time()) % 100_000  # new changes every time
+            gen.mutate(str(a), 0.01, 0.001, 0.001, seed)
+            gen.mutate(str(b), 0.01, 0.001, 0.001, seed + 1)
         return argv
     raise SystemExit(f"unknown scenario {scenario}")
 
@@ -144,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     """The command line; see the module docstring."""
     ap = argparse.ArgumentParser(prog="hotspots.py", description=__doc__.splitlines()[0])
     ap.add_argument("scenario", choices=["small-initial", "small-nochange", "small-1pct", "big-initial",
+                                         "twoway-nochange", "twoway-1pct",
                                          "index-reuse"])
     ap.add_argument("--files", type=int, default=100_000)
     ap.add_argument("--tiny-files", type=int, default=1_000_000)
