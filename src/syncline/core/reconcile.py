@@ -539,8 +539,13 @@ def _propagate_moves(w: _Work, side: Side) -> None:
 
     cmp = w.opts.compare
 
+    # Paths new on this side, and base paths gone from it (membership first: it is nearly always false).
+    base = w.base
+    new = [q for q in x if q not in base]
+    if not new:
+        return
     # Directories first: one rename carries everything below.
-    new_dirs = {e.inode: q for q, e in x.items() if e.kind == DIR and q not in w.base and e.inode}
+    new_dirs = {e.inode: q for q in new if (e := x[q]).kind == DIR and e.inode}
     if new_dirs:
         moved: list[str] = []
         for p in sorted((p for p, be in w.base.items() if be.entry.kind == DIR and p not in x), key=sort_key):
@@ -555,9 +560,10 @@ def _propagate_moves(w: _Work, side: Side) -> None:
 
     # Then files: same size and mtime, confirmed by inode (or digest when inodes are unknown).
     new_files: dict[tuple[int, int], list[str]] = {}
-    for q, e in x.items():
-        if e.kind == FILE and q not in w.base:
-            new_files.setdefault((e.size, e.mtime_ns), []).append(q)
+    for q in new:
+        f = x[q]
+        if f.kind == FILE and q not in w.base:  # a directory move above may have put q in the base
+            new_files.setdefault((f.size, f.mtime_ns), []).append(q)
     if not new_files:
         return
     for p in sorted((p for p, be in w.base.items() if be.entry.kind == FILE and p not in x), key=sort_key):
