@@ -104,14 +104,13 @@ def _unpack(doc: dict[str, Any]) -> Index:
     mtimes = _column(doc, "mtimes", n)
     inodes = _column(doc, "inodes", n)
     ctimes = _column(doc, "ctimes", n)
-    kind_of = [KINDS[k] for k in range(len(KINDS))]
     # Equal modes share one int object, as in a scan (a million entries are ~30 MB smaller).
     shared: dict[int, int] = {}
     modes_shared = map(shared.setdefault, modes, modes)
     # tuple.__new__ bound to Entry makes an Entry without running NamedTuple's Python-level __new__.
     make = partial(tuple.__new__, Entry)
     nones = repeat(None)
-    fields = zip(map(kind_of.__getitem__, kinds), sizes, mtimes, modes_shared, nones, nones, inodes, ctimes, nones,
+    fields = zip(map(KINDS.__getitem__, kinds), sizes, mtimes, modes_shared, nones, nones, inodes, ctimes, nones,
                  strict=False)  # ``nones`` is endless; the columns were checked to have n values each
     entries = dict(zip(paths, map(make, fields), strict=True))
     if doc["has_digest"] is not None:

@@ -136,11 +136,6 @@ def changed(base: Entry | None, cur: Entry | None, compare: Compare) -> bool:
     return not cur.same_content(base, compare) or cur.mode != base.mode
 
 
-def same_content(x: Entry, y: Entry, compare: Compare) -> bool:
-    """Whether two present entries hold the same thing (directories: always; metadata aside)."""
-    return x.same_content(y, compare)
-
-
 def _newer(x: Entry, y: Entry) -> bool:
     """Whether ``x`` is strictly newer than ``y`` (ties go to side A, documented)."""
     return x.mtime_ns > y.mtime_ns
@@ -314,7 +309,7 @@ def _decide(w: _Work, p: str) -> None:
     if ae is None or xe is None:
         w.want[p] = ae if xe is None else xe  # a change beats a delete; both deleted: None
         return
-    if ae.kind == xe.kind and same_content(ae, xe, cmp):
+    if ae.kind == xe.kind and ae.same_content(xe, cmp):
         if _meta_equal(ae, xe, cmp):
             w.want[p] = ae
         else:  # same content, other mode or mtime: the newer one's metadata
@@ -359,7 +354,7 @@ def _rename_loser(w: _Work, p: str, loser: Side) -> str:
         copy = conflict_name(p, lost.mtime_ns, device, n)
         taken = [e for e in (w.a.get(copy), w.b.get(copy), w.base[copy].entry if copy in w.base else None)
                  if e is not None]
-        if not taken or all(e.kind == lost.kind and same_content(e, lost, w.opts.compare) for e in taken):
+        if not taken or all(e.kind == lost.kind and e.same_content(lost, w.opts.compare) for e in taken):
             break
         n += 1
     w.moves.append(Move(loser, p, copy, lost, "conflict"))
@@ -368,7 +363,7 @@ def _rename_loser(w: _Work, p: str, loser: Side) -> str:
     side[copy] = lost
     if copy not in w.want:
         other = w.side("a" if loser == "b" else "b").get(copy)
-        w.want[copy] = lost if other is None or not same_content(other, lost, w.opts.compare) else other
+        w.want[copy] = lost if other is None or not other.same_content(lost, w.opts.compare) else other
     return copy
 
 
@@ -476,7 +471,7 @@ def _plans(w: _Work, candidates: list[str]) -> tuple[Plan, Plan, dict[str, BaseE
                         dir_meta[s].append(Action("meta", p, want, cur))
                         touched[s] = True
                     continue
-                if not same_content(cur, want, cmp):
+                if not cur.same_content(want, cmp):
                     actions[s].append(Action(_CREATE_OP[want.kind], p, want, cur))
                     touched[s] = True
                 elif not _meta_equal(cur, want, cmp):
