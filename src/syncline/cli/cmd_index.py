@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..core.entry import Entry
-from .options import rule_options, rules_from
+from .options import ByteSize, chunker_from, rule_options, rules_from
 from .render import echo_json, echo_problems, human_bytes, plural
 
 
@@ -45,16 +45,28 @@ def index_cmd() -> None:
 @click.option("--no-digests", is_flag=True, help="Record metadata only; skip hashing.")
 @click.option("--previous", type=click.Path(path_type=str), default=None,
               help="Reuse digests from this index for files whose stat is unchanged.")
+@click.option("--chunks", is_flag=True,
+              help="Also record chunk lists of big files, so archives against this index carry only the changed "
+                   "parts of them.")
+@click.option("--chunk-size", type=ByteSize(), default=None, metavar="SIZE",
+              help="Average chunk size for --chunks (a power of two, default 64K).")
+@click.option("--chunk-min-file-size", type=ByteSize(), default=None, metavar="SIZE",
+              help="Files at least this big get chunk lists (default 1M).")
 @rule_options
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-def create_cmd(directory: str, output: str, no_digests: bool, previous: str | None,
+def create_cmd(directory: str, output: str, no_digests: bool, previous: str | None, chunks: bool,
+               chunk_size: int | None, chunk_min_file_size: int | None,
                excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool,
                quiet: bool, as_json: bool) -> int:
     """Write an index file of DIRECTORY."""
     from ..engine.indexing import make_index
+    chunker = chunker_from(chunks or chunk_size is not None or chunk_min_file_size is not None, chunk_size,
+                           chunk_min_file_size)
+    if chunker is not None and no_digests:
+        raise click.UsageError("--chunks needs digests: leave out --no-digests")
     index = make_index(directory, output, rules=rules_from(excludes, includes, no_ignore_files),
-                       digests=not no_digests, previous=previous)
+                       digests=not no_digests, previous=previous, chunker=chunker)
     totals = index.totals()
     errors = index.errors
     if as_json:

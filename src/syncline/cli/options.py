@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import click
 
+from ..core.chunking import Chunker
 from ..core.ignore import Rules
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,3 +49,37 @@ class MaxDelete(click.ParamType):  # type: ignore[type-arg]
             return count
         except ValueError:
             self.fail(f"{value!r} is not a file count or a percentage such as 50%", param, ctx)
+
+
+class ByteSize(click.ParamType):  # type: ignore[type-arg]
+    """A size in bytes: ``65536``, ``64K``, ``1M``, ``2G`` (powers of 1024)."""
+
+    name = "SIZE"
+    _UNITS: ClassVar[dict[str, int]] = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20,
+              "MIB": 1 << 20, "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper()
+        digits = text.rstrip("KMGIB")
+        unit = text[len(digits):]
+        try:
+            number = int(digits)
+            if number < 0 or unit not in self._UNITS:
+                raise ValueError
+        except ValueError:
+            self.fail(f"{value!r} is not a size such as 65536, 64K or 1M", param, ctx)
+        return number * self._UNITS[unit]
+
+
+def chunker_from(wanted: bool, avg_size: int | None, min_file_size: int | None) -> Chunker | None:
+    """The chunker for ``--chunks``/``--chunk-size``/``--chunk-min-file-size`` (None when not wanted)."""
+    if not wanted:
+        return None
+    defaults = Chunker()
+    try:
+        return Chunker(avg_size if avg_size is not None else defaults.avg_size,
+                       min_file_size if min_file_size is not None else defaults.min_file_size)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None

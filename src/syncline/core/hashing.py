@@ -11,7 +11,8 @@ import os
 import threading
 from dataclasses import dataclass
 
-from .entry import Entry
+from .chunking import Chunker
+from .entry import Chunk, Entry
 
 READ_SIZE = 1 << 20
 ATTEMPTS = 3
@@ -90,16 +91,21 @@ def digest_fd(fd: int, size_hint: int = READ_SIZE) -> bytes:
     return hasher.digest()
 
 
-def hash_file(path: str, entry: Entry) -> Entry:
-    """Return ``entry`` updated with the digest and the stat the digest belongs to.
+def hash_file(path: str, entry: Entry, chunker: Chunker | None = None) -> Entry:
+    """Return ``entry`` updated with the digest and the stat the digest belongs to (and its chunk list,
+    when ``chunker`` wants one for a file of this size).
 
     Retries a torn read up to ``ATTEMPTS`` times, then raises :class:`ChangingFileError`. Other ``OSError``
     (permission denied, vanished) propagate for the caller to record as a per-item problem.
     """
     for _ in range(ATTEMPTS):
         fd, before = open_regular(path)
+        chunks: tuple[Chunk, ...] | None = None
         try:
-            digest = digest_fd(fd, before.st_size)
+            if chunker is not None and chunker.wants(before.st_size):
+                digest, chunks = chunker.chunk_fd(fd)
+            else:
+                digest = digest_fd(fd, before.st_size)
             after = os.fstat(fd)
         finally:
             os.close(fd)
@@ -112,5 +118,6 @@ def hash_file(path: str, entry: Entry) -> Entry:
                 digest=digest,
                 inode=before.st_ino,
                 ctime_ns=before.st_ctime_ns,
+                chunks=chunks,
             )
     raise ChangingFileError(f"kept changing while being read ({ATTEMPTS} attempts)")

@@ -24,17 +24,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import struct
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-import blake3
 import msgpack
 import zstandard
 
 from .entry import KINDS, Chunk, Entry, StatKey
 from .errors import IndexFormatError
+from .framing import PREAMBLE, ZSTD_LEVEL, Body, Decoding, HashingWriter, container
 from .index import Index, IndexHeader
 from .indexcheck import (
     HEADER_KEYS,
@@ -54,13 +54,8 @@ from .paths import new_temp_name
 MAGIC = b"SLIDX\r\n\x1a"
 VERSION = 1
 KNOWN_FLAGS = 0  # no flag is defined in v1
-_PREAMBLE = struct.Struct(">8sHH")
-TRAILER_SIZE = 32
-ZSTD_LEVEL = 3
+_PREAMBLE = PREAMBLE
 MAX_OBJECT = 64 << 10  # the largest single msgpack value (a path, a target, a header string)
-MAX_WINDOW = 8 << 20  # zstd window a reader accepts (level 3 uses 2 MiB)
-_FEED = 256  # compressed bytes per decompress call: bounds the output of one call to ~8 MiB
-_BLOCK = 1 << 16
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _UINT64_MAX = (1 << 64) - 1
@@ -69,21 +64,6 @@ _FILE, _DIR, _SYMLINK = KINDS
 
 
 # ---------------------------------------------------------------------------------------------- writing
-
-
-class _HashingWriter:
-    """A write-only stream that hashes what passes through it."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.hasher = blake3.blake3()
-
-    def write(self, data: bytes) -> int:
-        self.hasher.update(data)
-        return self.raw.write(data)
-
-    def flush(self) -> None:
-        self.raw.flush()
 
 
 class IndexWriter:
@@ -117,7 +97,7 @@ class IndexWriter:
             parse_header(head, VERSION)
         except RecordError as exc:
             raise ValueError(f"cannot write this index header: {exc}") from None
-        self._out = _HashingWriter(raw)
+        self._out = HashingWriter(raw)
         self._out.write(_PREAMBLE.pack(MAGIC, VERSION, 0))
         self._zw = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(self._out, closefd=False)  # type: ignore[arg-type]
         # Records accumulate in the packer's buffer and go to zstd in blocks: one compressor call per record
@@ -226,63 +206,12 @@ def _corrupt(what: str) -> IndexFormatError:
     return IndexFormatError(f"corrupt index file: {what}", "make the index file again")
 
 
-class _Body:
-    """The bytes between preamble and trailer, as decompressed data for the msgpack unpacker.
+def _unreadable(name: str, exc: OSError) -> IndexFormatError:
+    return IndexFormatError(f"cannot read {name}: {exc.strerror or exc}", "check the file")
 
-    Reads the file in blocks, hashes every byte that is not (yet) known to be the trailer, and feeds the
-    zstd decompressor ``_FEED`` bytes at a time so that one call cannot expand into much memory. Knows
-    whether the zstd frame ended and how many bytes followed it.
-    """
 
-    def __init__(self, raw: BinaryIO, preamble: bytes, name: str) -> None:
-        self._raw = raw
-        self._name = name
-        self.hasher = blake3.blake3(preamble)
-        self._dobj = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW).decompressobj()
-        self._tail = b""  # the last TRAILER_SIZE bytes read: the trailer if the file ends here
-        self._in = memoryview(b"")
-        self._in_pos = 0
-        self._out = bytearray()
-        self.frame_done = False
-        self.extra = 0  # bytes between the end of the zstd frame and the trailer
-
-    def _more(self) -> bool:
-        """Read the next block of body bytes into ``_in``; False at the end of the file."""
-        try:
-            block = self._raw.read(_BLOCK)
-        except OSError as exc:
-            raise IndexFormatError(f"cannot read {self._name}: {exc.strerror or exc}", "check the file") from None
-        if not block:
-            return False
-        data = self._tail + block
-        cut = max(0, len(data) - TRAILER_SIZE)
-        body, self._tail = data[:cut], data[cut:]
-        self.hasher.update(body)
-        self._in = memoryview(body)
-        self._in_pos = 0
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        want = n if n > 0 else _BLOCK
-        out = self._out
-        while len(out) < want and not self.frame_done:
-            if self._in_pos >= len(self._in) and not self._more():
-                break
-            piece = self._in[self._in_pos : self._in_pos + _FEED]
-            self._in_pos += len(piece)
-            out += self._dobj.decompress(piece)
-            if self._dobj.eof:
-                self.frame_done = True
-                self.extra += len(self._dobj.unused_data) + len(self._in) - self._in_pos
-        give = bytes(out[:want])
-        del out[:want]
-        return give
-
-    def trailer(self) -> bytes:
-        """After the frame ended: read to the end of the file, count extra bytes, return the trailer."""
-        while self._more():
-            self.extra += len(self._in)
-        return self._tail
+def _decoding(what: str) -> Decoding:
+    return Decoding(what, _corrupt, MAX_OBJECT)
 
 
 class IndexReader:
@@ -318,7 +247,7 @@ class IndexReader:
                 f"{name} uses unknown index flags {flags:#06x}",
                 "it was made by a newer syncline or is corrupt: upgrade syncline or make the index file again",
             )
-        self._body = _Body(raw, pre, name)
+        self._body = Body(raw, pre, partial(_unreadable, name))
         self._unpacker = msgpack.Unpacker(
             self._body,
             use_list=True,
@@ -379,7 +308,7 @@ class IndexReader:
         u = self._unpacker
         up = u.unpack
         with _decoding("entries"):
-            kind, n = _container(u)
+            kind, n = container(u)
             if kind == "map":
                 if n != 1 or up() != "end":
                     raise _corrupt("bad end record (must be a map with the one key 'end')")
@@ -390,7 +319,7 @@ class IndexReader:
             if n != RECORD_FIELDS:
                 raise _corrupt(f"bad entry record ({n} fields, not {RECORD_FIELDS})")
             rec = [up(), up(), up(), up(), up(), up(), up(), up(), up(), up()]
-            kind, c = _container(u)
+            kind, c = container(u)
             if kind == "nil":
                 rec.append(None)
             elif kind == "array":
@@ -458,64 +387,7 @@ class IndexReader:
                 raise _corrupt("data after the end record") from None
             else:
                 raise _corrupt("data after the end record")
-        body = self._body
-        trailer = body.trailer()
-        if not body.frame_done:
-            raise _corrupt("the compressed body is truncated")
-        if body.extra:
-            raise _corrupt(f"{body.extra} bytes after the compressed body")
-        if len(trailer) != TRAILER_SIZE:
-            raise _corrupt("truncated checksum")
-        if trailer != body.hasher.digest():
-            raise _corrupt("checksum mismatch")
-
-
-def _container(u: msgpack.Unpacker) -> tuple[str, int]:
-    """Read one msgpack type byte (and length): ("array" | "map", length), ("nil", 0) or ("other", 0).
-
-    Only for places where the next value must be one of these: an "other" value is left half read.
-    """
-    first = u.read_bytes(1)
-    if not first:
-        raise msgpack.OutOfData
-    t = first[0]
-    if 0x90 <= t <= 0x9F:
-        return "array", t & 0x0F
-    if 0x80 <= t <= 0x8F:
-        return "map", t & 0x0F
-    if t == 0xC0:
-        return "nil", 0
-    width = {0xDC: 2, 0xDD: 4, 0xDE: 2, 0xDF: 4}.get(t)
-    if width is None:
-        return "other", 0
-    raw = u.read_bytes(width)
-    if len(raw) != width:
-        raise msgpack.OutOfData
-    return ("array" if t in (0xDC, 0xDD) else "map"), int.from_bytes(raw, "big")
-
-
-class _decoding:
-    """Turns the decoders' exceptions into :class:`IndexFormatError`."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if typ is None or issubclass(typ, IndexFormatError):
-            return
-        if issubclass(typ, msgpack.OutOfData):
-            raise _corrupt(f"truncated in the {self.what}") from None
-        if issubclass(typ, zstandard.ZstdError):
-            raise _corrupt(f"compressed data is damaged ({exc})") from None
-        if issubclass(typ, msgpack.BufferFull):
-            raise _corrupt(f"a value in the {self.what} is larger than {MAX_OBJECT} bytes") from None
-        if issubclass(typ, (ValueError, msgpack.UnpackException, TypeError, OverflowError)):
-            raise _corrupt(f"undecodable {self.what} ({exc})") from None
-        if issubclass(typ, (MemoryError, RecursionError)):
-            raise _corrupt(f"undecodable {self.what} ({typ.__name__})") from None
+        self._body.verify_end(_corrupt)
 
 
 def open_index(path: str | os.PathLike[str]) -> tuple[BinaryIO, IndexReader]:

@@ -26,6 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
+from .chunking import Chunker
 from .entry import DIR, FILE, SYMLINK, Chunk, Entry, Kind, StatKey, special_kind_name
 from .errors import IndexFormatError, Problem, UsageError
 from .ignore import IGNORE_FILE, Matcher, Rules
@@ -101,11 +102,14 @@ def scan(
     workers: int | None = None,
     side: str = "",
     on_progress: Callable[[int], None] | None = None,
+    chunker: Chunker | None = None,
 ) -> Index:
     """Scan ``root`` into an Index.
 
     ``digests`` hashes every file, reusing digests of ``previous`` (an Index, or a streamed index file
-    reader) where the stat key allows. ``side`` names
+    reader) where the stat key allows. ``chunker`` (with ``digests``) also records the chunk list of each
+    file it wants, for offline archives; a previous chunk list is reused only when made with the same
+    parameters. ``side`` names
     the root in problems. ``on_progress`` is called with the number of entries seen so far, now and then.
     Raises :class:`UsageError` when ``root`` is missing or not a directory; everything else is a problem.
     """
@@ -114,13 +118,14 @@ def scan(
     root_st = top.stat()
     found = _walk(top, rules or Rules(), side, on_progress)
     if digests:
-        _hash_files(top, found, previous, workers or default_workers(), side)
+        _hash_files(top, found, previous, workers or default_workers(), side, chunker)
     entries = _in_byte_order(found)
     header = IndexHeader(
         root=str(top),
         host=socket.gethostname(),
         scanned_ns=started_ns,
         digests=digests,
+        chunker=chunker.params() if chunker is not None and digests else None,
     )
     return Index(
         entries,
@@ -245,24 +250,33 @@ def _add_ignore_file(matcher: Matcher, rel_dir: str, path: str, result: ScanResu
         return matcher
 
 
-def _reuse_digests(found: ScanResult, previous: Previous, side: str) -> None:
+def _reuse_digests(found: ScanResult, previous: Previous, side: str, chunker: Chunker | None) -> None:
     """Take digests from ``previous`` for files whose stat key is unchanged.
 
     ``previous`` is streamed (an index file need not be loaded whole). Digests are applied as they come
     and all taken back if the stream turns out damaged (its checksum is checked at the end), so a damaged
     previous index is never trusted; only the list of paths is kept meanwhile, not a second entry each.
+    A file that needs a chunk list is reused only with a chunk list made with ``chunker``'s parameters.
     """
     entries = found.entries
     get = entries.get
     trusted_before = previous.header.scanned_ns - RACY_WINDOW_NS
     applied: list[str] = []
     new_entry = Entry._make
+    same_chunker = chunker is not None and previous.header.chunker == chunker.params()
+    min_chunked = chunker.min_file_size if chunker is not None else -1
     try:
         for rel, (size, mtime, inode, ctime), digest, chunks in previous.file_digests():
             e = get(rel)
             # Entry fields by position: 0 kind, 1 size, 2 mtime_ns, 3 mode, 6 inode, 7 ctime_ns.
             if (e is not None and e[2] == mtime and e[1] == size and e[7] == ctime and e[6] == inode
                     and e[0] == FILE and mtime < trusted_before):
+                if chunker is None:
+                    chunks = None
+                elif size >= min_chunked and not (same_chunker and chunks is not None):
+                    continue  # a chunk list is needed that the previous index does not have
+                elif size < min_chunked:
+                    chunks = None
                 entries[rel] = new_entry((FILE, size, mtime, e[3], digest, None, inode, ctime, chunks))
                 applied.append(rel)
     except IndexFormatError as exc:
@@ -272,11 +286,12 @@ def _reuse_digests(found: ScanResult, previous: Previous, side: str) -> None:
                                       error=False))
 
 
-def _hash_files(top: Path, found: ScanResult, previous: Previous | None, workers: int, side: str) -> None:
+def _hash_files(top: Path, found: ScanResult, previous: Previous | None, workers: int, side: str,
+                chunker: Chunker | None) -> None:
     from .hashing import ChangingFileError, hash_file
 
     if previous is not None:
-        _reuse_digests(found, previous, side)
+        _reuse_digests(found, previous, side, chunker)
     entries = found.entries
     todo = [rel for rel, e in entries.items() if e.kind == FILE and e.digest is None]
     if not todo:
@@ -287,7 +302,7 @@ def _hash_files(top: Path, found: ScanResult, previous: Previous | None, workers
         out: list[tuple[str, Entry | Problem]] = []
         for rel in batch:
             try:
-                out.append((rel, hash_file(join(root, rel), entries[rel])))
+                out.append((rel, hash_file(join(root, rel), entries[rel], chunker)))
             except ChangingFileError as exc:
                 out.append((rel, Problem(rel, str(exc), side)))
             except FileNotFoundError:

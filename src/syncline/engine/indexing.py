@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from ..core.chunking import Chunker
 from ..core.errors import IndexFormatError, UsageError
 from ..core.ignore import Rules
 from ..core.index import Index
@@ -42,8 +43,12 @@ def previous_for(root: Path, output: Path, explicit: str | os.PathLike[str] | No
 
 
 def make_index(root: str | os.PathLike[str], output: str | os.PathLike[str], *, rules: Rules | None = None,
-               digests: bool = True, previous: str | os.PathLike[str] | None = None) -> Index:
+               digests: bool = True, previous: str | os.PathLike[str] | None = None,
+               chunker: Chunker | None = None) -> Index:
     """Scan ``root`` and write the index file ``output`` atomically; returns the index.
+
+    ``chunker`` records chunk lists of big files, so archives made against the index send only the
+    changed parts of them.
 
     Raises :class:`UsageError` for a bad root or an output path whose directory does not exist.
     """
@@ -54,7 +59,7 @@ def make_index(root: str | os.PathLike[str], output: str | os.PathLike[str], *, 
     if out.is_dir():
         raise UsageError(f"cannot write {out}: it is a directory", "give a file name such as tree.slidx")
     with previous_for(top, out, previous) as prev, gc_paused():
-        index = scan(top, rules=rules, digests=digests, previous=prev if digests else None)
+        index = scan(top, rules=rules, digests=digests, previous=prev if digests else None, chunker=chunker)
     index = replace(index, header=replace(index.header, tool=f"syncline {__version__}"))
     try:
         index.save(out)
