@@ -55,8 +55,9 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]
     """A size in bytes: ``65536``, ``64K``, ``1M``, ``2G`` (powers of 1024)."""
 
     name = "SIZE"
-    _UNITS: ClassVar[dict[str, int]] = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20,
-              "MIB": 1 << 20, "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30}
+    _UNITS: ClassVar[dict[str, int]] = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10,
+                                        "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
+                                        "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30}
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
