@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import click
 
-from .. import api
 from ..core.errors import UsageError
 from ..core.reconcile import CONFLICT_POLICIES, ConflictPolicy
 from ..engine.report import Report
 from ..engine.sync import DEFAULT_MAX_DELETE, SyncOptions
 from ..engine.sync import sync as run_sync
-from .options import MaxDelete, rule_options, rules_from
+from .options import MaxDelete, compare_from, compare_option, rule_options, rules_from
 from .progress import run_with_bar
 from .render import echo_json_report, echo_problems, human_bytes, plural
 
@@ -24,6 +23,7 @@ from .render import echo_json_report, echo_problems, human_bytes, plural
 @click.option("--conflict", type=click.Choice(CONFLICT_POLICIES), default="keep-both", show_default=True,
               help="With --two-way: a file both sides changed keeps both versions (the older one as a "
                    "conflict copy), or the newer, the older, A's or B's replaces the other.")
+@compare_option
 @click.option("-c", "--checksum", is_flag=True, help="Compare files by content digest, not size and mtime.")
 @click.option("--size-only", is_flag=True, help="Compare files by size only.")
 @click.option("--modify-window", type=click.FloatRange(min=0), default=0, metavar="SECONDS",
@@ -38,7 +38,8 @@ from .render import echo_json_report, echo_problems, human_bytes, plural
 @click.option("-v", "--verbose", is_flag=True, help="Print each change (rsync -i style) after the run.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (with the plan for --dry-run).")
-def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: ConflictPolicy, checksum: bool,
+def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: ConflictPolicy, compare: str | None,
+             checksum: bool,
              size_only: bool, modify_window: float,
              dry_run: bool, no_trash: bool, max_delete: int | float | None, force: bool,
              excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, verbose: bool,
@@ -51,11 +52,12 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
 
     Exit codes: 0 done, 1 done with per-item errors, 2 nothing done (usage error or safety stop).
     """
+    cmp = compare_from(compare, checksum, size_only, modify_window)
     if two_way:
         from .twoway import run_two_way
 
         return run_two_way(src, dst, delete=delete, conflict=conflict,
-                           compare=api.compare_options(checksum, size_only, modify_window),
+                           compare=cmp,
                            rules=rules_from(excludes, includes, no_ignore_files), dry_run=dry_run,
                            trash=not no_trash, max_delete=max_delete, force=force, verbose=verbose, quiet=quiet,
                            as_json=as_json)
@@ -63,7 +65,7 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
         raise UsageError("--conflict applies to --two-way only", "add --two-way or leave out --conflict")
     options = SyncOptions(
         delete=delete,
-        compare=api.compare_options(checksum, size_only, modify_window),
+        compare=cmp,
         rules=rules_from(excludes, includes, no_ignore_files),
         dry_run=dry_run,
         trash=not no_trash,

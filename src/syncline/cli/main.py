@@ -16,6 +16,7 @@ import click
 from ..core.errors import SynclineError
 from ..engine.report import EXIT_STOPPED
 from ..version import __version__
+from .cmd_archive import apply_cmd, archive_cmd
 from .cmd_diff import diff_cmd
 from .cmd_index import index_cmd
 from .cmd_sync import sync_cmd
@@ -27,6 +28,9 @@ Commands:
   syncline index DIR -o FILE         write a portable index file of a tree
   syncline index show FILE           list an index file
   syncline diff OLD NEW              what changed between two trees or index files
+  syncline archive SRC --against FAR.slidx -o FILE
+                                     pack the changes that bring a far copy to SRC's state
+  syncline apply FILE DIR            apply such an archive (--no-delete: add and update only)
 
 Run `syncline COMMAND --help` for a command's options.
 """
@@ -41,6 +45,8 @@ def cli() -> None:
 cli.add_command(sync_cmd)
 cli.add_command(index_cmd)
 cli.add_command(diff_cmd)
+cli.add_command(archive_cmd)
+cli.add_command(apply_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

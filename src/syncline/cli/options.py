@@ -8,6 +8,7 @@ from typing import Any, ClassVar, TypeVar
 import click
 
 from ..core.chunking import Chunker
+from ..core.entry import Compare, CompareMode
 from ..core.ignore import Rules
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -84,3 +85,26 @@ def chunker_from(wanted: bool, avg_size: int | None, min_file_size: int | None) 
                        min_file_size if min_file_size is not None else defaults.min_file_size)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+COMPARE_CHOICES = ("mtime", "size", "hash")
+
+
+def compare_option(func: F) -> F:
+    """--compare mtime|size|hash (rsync users know hash as -c/--checksum and size as --size-only)."""
+    return click.option("--compare", "compare", type=click.Choice(COMPARE_CHOICES), default=None,
+                        help="How files are judged equal: size and mtime (default), size only, or content "
+                             "hash.")(func)
+
+
+def compare_from(compare: str | None, checksum: bool = False, size_only: bool = False,
+                 modify_window: float = 0) -> Compare:
+    """The Compare for ``--compare`` and the rsync-style flags; conflicting choices are a usage error."""
+    picked = {m for m, on in (("hash", checksum), ("size", size_only)) if on}
+    if compare is not None:
+        picked.add(compare)
+    if len(picked) > 1:
+        raise click.UsageError("--compare, --checksum and --size-only pick different modes; pick one")
+    name = picked.pop() if picked else "mtime"
+    mode = {"mtime": CompareMode.MTIME, "size": CompareMode.SIZE, "hash": CompareMode.CHECKSUM}[name]
+    return Compare(mode, int(modify_window * 1_000_000_000))

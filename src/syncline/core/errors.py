@@ -43,6 +43,10 @@ class IndexFormatError(SynclineError):
     """An index file is truncated, corrupt, foreign, hostile or from a newer syncline."""
 
 
+class ArchiveFormatError(SynclineError):
+    """An archive is truncated, corrupt, hostile or from a newer syncline."""
+
+
 class BusyError(SynclineError):
     """Another syncline process holds the lock for the same destination."""
 

@@ -1,0 +1,319 @@
+"""``syncline archive SRC --against FAR.slidx -o FILE``: pack what brings the far tree to SRC's state.
+
+The far tree is known only by its index file. SRC is scanned, planned against that index as one-way sync
+would plan it (``core.mirror``), and every changed path becomes one op of the archive
+(``core.archivefile``): the far entry it expects, the entry it should hold, and for files the content. A
+file the far side holds an older version of, when the index has its chunk list, travels as a delta: the
+ranges of the old version that stay, and the new chunks.
+
+The archive is written to a temp file beside the output and renamed into place only when complete: an
+interrupted or failed run leaves nothing behind. A source file that changes while it is packed stops the
+run (nothing written) rather than going out torn.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.archivefile import DELTA, NONE, WHOLE, ArchiveHeader, ArchiveWriter, IndexRef, Piece
+from ..core.chunking import Chunker
+from ..core.entry import FILE, Chunk, Compare, CompareMode, Entry
+from ..core.errors import Problem, SynclineError, UsageError
+from ..core.hashing import digest_fd, open_regular
+from ..core.ignore import Rules
+from ..core.index import Index
+from ..core.indexfile import load_index
+from ..core.mirror import mirror
+from ..core.paths import new_temp_name, sort_key
+from ..core.scan import gc_paused, resolve_root, scan
+from ..version import __version__
+from .report import HasProblems
+
+SMALL = 8 << 20  # files up to this size are read whole into memory, then packed
+READ = 1 << 20
+
+
+class SourceChangedError(SynclineError):
+    """A source file changed while it was being packed; the archive was not written."""
+
+    retryable = True
+
+
+@dataclass(frozen=True)
+class ArchiveOptions:
+    """``delete``: carry deletions (tombstones) for what SRC lacks. ``compare``: how a far file is judged
+    unchanged. ``label``: a free text stored in the header."""
+
+    delete: bool = False
+    compare: Compare = field(default_factory=Compare)
+    rules: Rules = field(default_factory=Rules)
+    label: str = ""
+
+
+@dataclass
+class ArchiveResult(HasProblems):
+    """What ``make_archive`` wrote: counts, sizes (``literal_bytes`` travel in the archive, the rest of
+    ``content_bytes`` is taken from the far side's own old versions), and per-item problems."""
+
+    output: str = ""
+    ops: int = 0
+    files: int = 0
+    deltas: int = 0
+    deletes: int = 0
+    content_bytes: int = 0
+    literal_bytes: int = 0
+    archive_bytes: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def index_id(path: Path) -> bytes:
+    """An index file's identity: its BLAKE3 trailer (the last 32 bytes; the file must be verified)."""
+    with open(path, "rb") as fh:
+        fh.seek(-32, os.SEEK_END)
+        return fh.read(32)
+
+
+def make_archive(src: str | os.PathLike[str], against: str | os.PathLike[str], output: str | os.PathLike[str],
+                 options: ArchiveOptions | None = None) -> ArchiveResult:
+    """Write the archive that brings the tree ``against`` describes to ``src``'s state.
+
+    Raises :class:`UsageError` (bad paths), ``IndexFormatError`` (a bad index) or
+    :class:`SourceChangedError`; then no archive file exists. Unreadable source files are left out and
+    listed in the result's problems.
+    """
+    opts = options or ArchiveOptions()
+    started = time.monotonic()
+    top = resolve_root(src)
+    far_path = Path(os.fspath(against))
+    far = load_index(far_path)
+    out = _output_path(output, top)
+    chunker = _chunker_of(far)
+    with gc_paused():
+        here = scan(top, rules=opts.rules, digests=opts.compare.mode is CompareMode.CHECKSUM)
+    result = ArchiveResult(output=str(out), problems=list(here.problems))
+    ops = _ops(here, far, opts)
+    ops = _freeze(top, ops, result)
+    header = ArchiveHeader(
+        source=IndexRef(str(top), socket.gethostname(), here.header.scanned_ns, bytes(32)),
+        against=IndexRef(far.header.root, far.header.host, far.header.scanned_ns, index_id(far_path)),
+        delete=opts.delete, compare=_compare_name(opts.compare), ops=len(ops),
+        content_bytes=sum(e.size for _, _, e, c in ops if c != NONE and e is not None),
+        created_ns=time.time_ns(), tool=f"syncline {__version__}", label=opts.label)
+    tmp = out.parent / new_temp_name()
+    try:
+        with open(tmp, "xb") as fh:
+            writer = ArchiveWriter(fh, header)
+            for path, expect, entry, content in ops:
+                if content == NONE:
+                    writer.add(path, expect, entry)
+                    continue
+                assert entry is not None
+                packed_entry, kind, pieces = _pack(top, path, entry, expect, chunker)
+                writer.add(path, expect, packed_entry, kind, pieces)
+                result.files += 1
+                result.deltas += kind == DELTA
+            writer.close()
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    result.ops = len(ops)
+    result.deletes = sum(1 for _, _, e, _ in ops if e is None)
+    result.content_bytes = writer.content_bytes
+    result.literal_bytes = writer.literal_bytes
+    result.archive_bytes = out.stat().st_size
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _output_path(output: str | os.PathLike[str], top: Path) -> Path:
+    out = Path(os.path.abspath(os.fspath(output)))
+    if not out.parent.is_dir():
+        raise UsageError(f"cannot write {out}: its directory does not exist", "create it or pick another path")
+    if out.is_dir():
+        raise UsageError(f"cannot write {out}: it is a directory", "give a file name such as delta.slar")
+    if out.is_relative_to(top):
+        raise UsageError(f"{out} is inside the source {top}", "write the archive somewhere outside the source")
+    return out
+
+
+def _chunker_of(far: Index) -> Chunker | None:
+    if far.header.chunker is None:
+        return None
+    try:
+        return Chunker.from_params(far.header.chunker)
+    except ValueError as exc:
+        raise UsageError(f"the index was made with chunker parameters this syncline does not know ({exc})",
+                         "make the index again with this syncline, or without --chunks") from None
+
+
+def _compare_name(compare: Compare) -> str:
+    return {CompareMode.MTIME: "mtime", CompareMode.SIZE: "size", CompareMode.CHECKSUM: "hash"}[compare.mode]
+
+
+OpRow = tuple[str, Entry | None, Entry | None, int]  # path, expect, entry, content
+
+
+def _ops(here: Index, far: Index, opts: ArchiveOptions) -> list[OpRow]:
+    """One op per changed path, in byte order: the one-way plan from ``here`` to ``far``, merged per path."""
+    plan = mirror(here, far, delete=opts.delete, compare=opts.compare)
+    rows: dict[str, list[Entry | None]] = {}
+    content: dict[str, int] = {}
+    for act in plan.actions:
+        if act.path == "":
+            continue  # the root's own metadata is the far side's business
+        row = rows.get(act.path)
+        if row is None:
+            row = rows[act.path] = [act.expect, act.entry]
+        elif act.entry is not None:
+            row[1] = act.entry
+        if act.op == "copy":
+            content[act.path] = WHOLE
+    out = [(p, x, e, content.get(p, NONE)) for p, (x, e) in rows.items()]
+    out.sort(key=lambda r: sort_key(r[0]))
+    return out
+
+
+def _freeze(top: Path, ops: list[OpRow], result: ArchiveResult) -> list[OpRow]:
+    """Take each file's stat as of now (the header must state sizes before any content is written) and
+    leave out the files that cannot be opened, as problems."""
+    out: list[OpRow] = []
+    for path, expect, entry, content in ops:
+        if content == NONE or entry is None:
+            out.append((path, expect, entry, content))
+            continue
+        try:
+            fd, st = open_regular(f"{top}/{path}")
+            os.close(fd)
+        except FileNotFoundError:
+            result.problems.append(Problem(path, "vanished since the scan; left out", "source", error=False))
+            continue
+        except OSError as exc:
+            result.problems.append(Problem(path, f"cannot read: {exc.strerror or exc}; left out", "source"))
+            continue
+        frozen = entry._replace(size=st.st_size, mtime_ns=st.st_mtime_ns, mode=st.st_mode & 0o7777,
+                                inode=st.st_ino, ctime_ns=st.st_ctime_ns, digest=None)
+        out.append((path, expect, frozen, content))
+    return out
+
+
+def _stable(fd: int, entry: Entry, path: str) -> None:
+    st = os.fstat(fd)
+    if (st.st_size, st.st_mtime_ns, st.st_ctime_ns) != (entry.size, entry.mtime_ns, entry.ctime_ns):
+        raise SourceChangedError(f"{path} changed while the archive was being made; no archive was written",
+                                 "run the command again when the file is quiet")
+
+
+def _pack(top: Path, path: str, entry: Entry, expect: Entry | None,
+          chunker: Chunker | None) -> tuple[Entry, int, Iterator[Piece]]:
+    """(entry with its digest, content kind, pieces) for one source file. The digest is known before the
+    pieces are written; the pieces are checked against it while they are read."""
+    import blake3
+
+    fd, _ = open_regular(f"{top}/{path}")
+    try:
+        _stable(fd, entry, path)
+        chunks = expect.chunks if expect is not None and expect.kind == FILE else None
+        if chunker is not None and chunks and chunker.wants(entry.size):
+            digest, mine = chunker.chunk_fd(fd)
+            _stable(fd, entry, path)
+            return entry._replace(digest=digest), DELTA, _delta_pieces(fd, path, entry, mine, chunks)
+        if entry.size <= SMALL:
+            data = _read_all(fd, entry.size)
+            _stable(fd, entry, path)
+            os.close(fd)
+            return entry._replace(digest=blake3.blake3(data).digest()), WHOLE, iter((data,))
+        digest = digest_fd(fd, entry.size)
+        _stable(fd, entry, path)
+        return entry._replace(digest=digest), WHOLE, _stream_pieces(fd, path, entry, digest)
+    except BaseException:
+        _close_quiet(fd)
+        raise
+
+
+def _close_quiet(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    parts = []
+    got = 0
+    while got < size:
+        data = os.pread(fd, min(READ, size - got), got)
+        if not data:
+            break
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)
+
+
+def _stream_pieces(fd: int, path: str, entry: Entry, digest: bytes) -> Iterator[Piece]:
+    import blake3
+
+    hasher = blake3.blake3()
+    try:
+        offset = 0
+        while offset < entry.size:
+            data = os.pread(fd, min(READ, entry.size - offset), offset)
+            if not data:
+                break
+            hasher.update(data)
+            offset += len(data)
+            yield data
+        _stable(fd, entry, path)
+        if hasher.digest() != digest:
+            raise SourceChangedError(f"{path} changed while the archive was being made; no archive was written",
+                                     "run the command again when the file is quiet")
+    finally:
+        _close_quiet(fd)
+
+
+def _delta_pieces(fd: int, path: str, entry: Entry, mine: tuple[Chunk, ...],
+                  theirs: tuple[Chunk, ...]) -> Iterator[Piece]:
+    """Ranges of the far version for chunks it has, this file's bytes for the others (adjacent ranges
+    merged: an unchanged stretch of a big file is one range)."""
+    import blake3
+
+    where: dict[bytes, int] = {}
+    offset = 0
+    for c in theirs:
+        where.setdefault(c.digest, offset)
+        offset += c.length
+    try:
+        run: tuple[int, int] | None = None
+        pos = 0
+        for c in mine:
+            at = where.get(c.digest)
+            if at is not None:
+                if run is not None and run[0] + run[1] == at:
+                    run = (run[0], run[1] + c.length)
+                else:
+                    if run is not None:
+                        yield run
+                    run = (at, c.length)
+            else:
+                if run is not None:
+                    yield run
+                    run = None
+                data = os.pread(fd, c.length, pos)
+                if len(data) != c.length or blake3.blake3(data).digest() != c.digest:
+                    raise SourceChangedError(f"{path} changed while the archive was being made; no archive "
+                                             "was written", "run the command again when the file is quiet")
+                yield data
+            pos += c.length
+        if run is not None:
+            yield run
+        _stable(fd, entry, path)
+    finally:
+        _close_quiet(fd)
