@@ -12,17 +12,30 @@ from typing import TYPE_CHECKING, Any
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .api import diff, load_index, scan, sync
+    from .api import apply, archive, diff, index, load_index, scan, sync
     from .core.diff import Change, DiffResult
     from .core.entry import Compare, CompareMode, Entry
-    from .core.errors import BusyError, IndexFormatError, Problem, SafetyStop, SynclineError, UsageError
+    from .core.errors import (
+        ArchiveFormatError,
+        BusyError,
+        IndexFormatError,
+        Problem,
+        SafetyStop,
+        SynclineError,
+        UsageError,
+    )
     from .core.index import Index, IndexHeader
     from .core.plan import Action, Plan
+    from .engine.applying import ApplyReport
+    from .engine.archiving import ArchiveResult
     from .engine.report import Report
     from .engine.twoway import TwoWayReport
 
 _WHERE = {
     "Action": ".core.plan",
+    "ApplyReport": ".engine.applying",
+    "ArchiveFormatError": ".core.errors",
+    "ArchiveResult": ".engine.archiving",
     "BusyError": ".core.errors",
     "Change": ".core.diff",
     "Compare": ".core.entry",
@@ -39,7 +52,10 @@ _WHERE = {
     "SynclineError": ".core.errors",
     "TwoWayReport": ".engine.twoway",
     "UsageError": ".core.errors",
+    "apply": ".api",
+    "archive": ".api",
     "diff": ".api",
+    "index": ".api",
     "load_index": ".api",
     "scan": ".api",
     "sync": ".api",
@@ -47,6 +63,9 @@ _WHERE = {
 
 __all__ = [
     "Action",
+    "ApplyReport",
+    "ArchiveFormatError",
+    "ArchiveResult",
     "BusyError",
     "Change",
     "Compare",
@@ -64,7 +83,10 @@ __all__ = [
     "TwoWayReport",
     "UsageError",
     "__version__",
+    "apply",
+    "archive",
     "diff",
+    "index",
     "load_index",
     "scan",
     "sync",

@@ -24,6 +24,8 @@ from .engine.sync import DEFAULT_MAX_DELETE, SyncOptions
 from .engine.sync import sync as _sync
 
 if TYPE_CHECKING:
+    from .engine.applying import ApplyReport
+    from .engine.archiving import ArchiveResult
     from .engine.twoway import TwoWayReport
 
 PathLike = str | os.PathLike[str]
@@ -148,4 +150,75 @@ def diff(old: Index | PathLike, new: Index | PathLike) -> DiffResult:
     return _diff(a, b)
 
 
-__all__ = ["compare_options", "diff", "load_index", "scan", "sync"]
+_COMPARE_MODES = {"mtime": CompareMode.MTIME, "size": CompareMode.SIZE, "hash": CompareMode.CHECKSUM}
+
+
+def _compare(compare: str) -> Compare:
+    if compare not in _COMPARE_MODES:
+        from .core.errors import UsageError
+
+        raise UsageError(f"unknown compare mode {compare!r}", "use mtime, size or hash")
+    return Compare(_COMPARE_MODES[compare])
+
+
+def index(
+    path: PathLike,
+    output: PathLike,
+    *,
+    digests: bool = True,
+    chunks: bool = False,
+    exclude: Iterable[str] = (),
+    include: Iterable[str] = (),
+    ignore_files: bool = True,
+) -> Index:
+    """Write the index file ``output`` of the directory ``path`` (``syncline index``) and return the index.
+
+    ``chunks`` also records chunk lists of files of 1 MiB and more, so that archives made against the index
+    carry only the changed parts of those files.
+    """
+    from .core.chunking import Chunker
+    from .engine.indexing import make_index
+
+    return make_index(path, output, rules=_rules(exclude, include, ignore_files), digests=digests,
+                      chunker=Chunker() if chunks else None)
+
+
+def archive(
+    src: PathLike,
+    against: PathLike,
+    output: PathLike,
+    *,
+    delete: bool = False,
+    compare: str = "mtime",
+    exclude: Iterable[str] = (),
+    include: Iterable[str] = (),
+    ignore_files: bool = True,
+    label: str = "",
+) -> ArchiveResult:
+    """Write the archive that brings the tree indexed in ``against`` to ``src``'s state
+    (``syncline archive``). ``delete`` carries deletions too; ``compare`` is ``mtime``, ``size`` or ``hash``.
+    """
+    from .engine.archiving import ArchiveOptions, make_archive
+
+    return make_archive(src, against, output, ArchiveOptions(delete=delete, compare=_compare(compare),
+                                                             rules=_rules(exclude, include, ignore_files),
+                                                             label=label))
+
+
+def apply(
+    archive: PathLike,
+    target: PathLike,
+    *,
+    delete: bool = True,
+    dry_run: bool = False,
+    trash: bool = True,
+    force: bool = False,
+) -> ApplyReport:
+    """Apply an archive to the directory ``target`` (``syncline apply``); ``delete=False`` is
+    ``--no-delete``. Raises :class:`syncline.ArchiveFormatError` (nothing changed) for a bad archive."""
+    from .engine.applying import ApplyOptions, apply_archive
+
+    return apply_archive(archive, target, ApplyOptions(delete=delete, dry_run=dry_run, trash=trash, force=force))
+
+
+__all__ = ["apply", "archive", "compare_options", "diff", "index", "load_index", "scan", "sync"]

@@ -43,6 +43,7 @@ from ..core.hashing import open_regular
 from ..core.paths import META_DIR, parent, sort_key
 from ..core.plan import Action, Plan
 from ..core.scan import resolve_root
+from .crashpoints import crash_point
 from .execute import execute
 from .marker import ensure_meta_dir
 from .replicas.local import LocalReplica, LocalStaged, entry_of_stat
@@ -244,6 +245,7 @@ def _verify_and_stage(archive: str | os.PathLike[str], root: Path, staging: Path
                     unbuildable.append(problem)
                 elif temp is not None:
                     staged[op.path] = _StagedFile(temp, op.entry)
+                    crash_point("stage")
     except OSError as exc:
         raise UsageError(f"cannot stage the archive's files in {staging}: {exc.strerror or exc}",
                          "free some space or fix the permissions, then run again; nothing was changed") from None
@@ -433,8 +435,30 @@ def _plan(root: Path, header: ArchiveHeader, ops: list[Op], staged: dict[str, _S
         act = Action("copy" if e.kind == FILE else "symlink", op.path, e, current)
         (late if current is not None and current.kind == DIR else early).append(act)
     deletes.sort(key=lambda a: sort_key(a.path), reverse=True)
+    deletes = _keep_added_to(root, deletes, report)
     metas.sort(key=lambda a: sort_key(a.path), reverse=True)
     return Plan(tuple(early + deletes + late + metas))
+
+
+def _keep_added_to(root: Path, deletes: list[Action], report: ApplyReport) -> list[Action]:
+    """The deletes (deepest first) without the directories that hold something this apply does not
+    delete: what was added here since the index was taken keeps its folder (and the folders above)."""
+    going = {a.path for a in deletes}
+    kept: set[str] = set()
+    for act in deletes:
+        if act.expect is None or act.expect.kind != DIR:
+            continue
+        try:
+            names = os.listdir(f"{root}/{act.path}")
+        except OSError:
+            continue
+        if any(f"{act.path}/{n}" not in going for n in names):
+            going.discard(act.path)
+            kept.add(act.path)
+            report.kept += 1
+            report.problems.append(Problem(act.path, "not deleted: it holds entries added here since the index "
+                                                     "was taken", "destination", error=False))
+    return [a for a in deletes if a.path not in kept]
 
 
 def _local_change(root: Path, header: ArchiveHeader, op: Op, current: Entry, staged: dict[str, _StagedFile],

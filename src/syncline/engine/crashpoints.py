@@ -7,7 +7,8 @@
 - ``direct``: right after a mkdir, symlink, delete or metadata change;
 - ``barrier``: right after a durability barrier, before the base hears of what it made durable;
 - ``base``: right after a base transaction committed (two-way sync);
-- ``move``: right after a rename on one side (two-way sync).
+- ``move``: right after a rename on one side (two-way sync);
+- ``stage``: right after ``apply`` staged one file from an archive.
 """
 
 from __future__ import annotations
