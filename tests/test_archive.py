@@ -296,7 +296,7 @@ def test_an_interrupted_apply_resumes(office_laptop, tmp_path: Path) -> None:
 
 
 def test_archive_show_lists_the_changes(office_laptop, tmp_path: Path) -> None:
-    office, laptop, idx = office_laptop
+    office, _laptop, idx = office_laptop
     office_changes(office)
     delta = tmp_path / "delta.slar"
     run("archive", office, "--against", idx, "-o", delta, "--delete", "-q")
@@ -352,7 +352,7 @@ def test_compare_modes_decide_what_content_travels(office_laptop, tmp_path: Path
     (["apply", "OUT", "NOPE"], "no such directory"),
 ])
 def test_bad_input_is_one_line_and_exit_2(office_laptop, tmp_path: Path, args: list[str], message: str) -> None:
-    office, laptop, idx = office_laptop
+    office, _laptop, idx = office_laptop
     out = tmp_path / "out.slar"
     syncline.archive(office, idx, out)
     subst = {"SRC": str(office), "IDX": str(idx), "OUT": str(out), "NOPE": str(tmp_path / "nope")}

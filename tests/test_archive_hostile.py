@@ -148,7 +148,8 @@ def test_a_bomb_that_lies_about_its_size_stops_at_the_declared_size(tmp_path: Pa
 def test_a_range_beyond_the_old_version(tmp_path: Path, target: Path) -> None:
     old = [0, 0o644, 3, 1_600_000_000_000_000_000, None, None]
     rec = file_rec(b"0123456789")
-    rejected(tmp_path, target, raw_archive([[0, b"a.txt", old, rec, 2], [0, 10], None], content=10), "bad content piece")
+    data = raw_archive([[0, b"a.txt", old, rec, 2], [0, 10], None], content=10)
+    rejected(tmp_path, target, data, "bad content piece")
 
 
 def test_a_range_in_a_whole_file(tmp_path: Path, target: Path) -> None:

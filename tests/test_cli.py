@@ -132,9 +132,9 @@ def test_index_rerun_reuses_digests_and_sees_changes(tmp_path: Path, src: Path) 
     hashed: list[str] = []
     real = hashing.hash_file
 
-    def counting(path: str, entry):  # type: ignore[no-untyped-def]
+    def counting(path: str, entry, chunker=None):  # type: ignore[no-untyped-def]
         hashed.append(path)
-        return real(path, entry)
+        return real(path, entry, chunker)
 
     hashing.hash_file = counting
     try:

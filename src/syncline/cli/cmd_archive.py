@@ -27,6 +27,7 @@ def archive_cmd() -> None:
 
     \b
       syncline archive SRC --against far.slidx -o delta.slar [--delete]
+      syncline archive SRC --since LABEL -o delta.slar    (for a copy at SRC's snapshot LABEL)
       syncline archive show delta.slar
     Then, on the far side: syncline apply delta.slar DIR
     """
@@ -34,8 +35,12 @@ def archive_cmd() -> None:
 
 @archive_cmd.command("create", hidden=True)
 @click.argument("src", type=click.Path(path_type=str))
-@click.option("--against", required=True, type=click.Path(path_type=str),
-              help="The far side's index file (syncline index DIR -o FILE, made there).")
+@click.option("--against", type=click.Path(path_type=str), default=None,
+              help="The far side's index file (syncline index DIR -o FILE, made there), or a snapshot "
+                   "reference DIR@LABEL.")
+@click.option("--since", default=None, metavar="REF",
+              help="Pack the changes since SRC's snapshot REF (a label, a date, latest), for a copy taken "
+                   "then.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=str), help="The archive to write.")
 @click.option("--delete", is_flag=True, help="Also carry deletions of what SRC lacks.")
 @compare_option
@@ -43,13 +48,15 @@ def archive_cmd() -> None:
 @rule_options
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-def create_cmd(src: str, against: str, output: str, delete: bool, compare: str | None, label: str,
-               excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, quiet: bool,
+def create_cmd(src: str, against: str | None, since: str | None, output: str, delete: bool, compare: str | None,
+               label: str, excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, quiet: bool,
                as_json: bool) -> int:
     """Write an archive of the changes from the far index to SRC."""
     from ..engine.archiving import ArchiveOptions, make_archive
 
-    result = make_archive(src, against, output, ArchiveOptions(
+    if (against is None) == (since is None):
+        raise click.UsageError("give either --against FILE or --since REF")
+    result = make_archive(src, against if against is not None else f"{src}@{since}", output, ArchiveOptions(
         delete=delete, compare=compare_from(compare), rules=rules_from(excludes, includes, no_ignore_files),
         label=label))
     if as_json:
@@ -164,6 +171,11 @@ def apply_cmd(archive: str, directory: str, no_delete: bool, dry_run: bool, no_t
 
     report = apply_archive(archive, directory, ApplyOptions(delete=not no_delete, dry_run=dry_run,
                                                             trash=not no_trash, force=force))
+    return print_apply_report(report, dry_run, quiet, as_json)
+
+
+def print_apply_report(report: Any, dry_run: bool, quiet: bool, as_json: bool) -> int:
+    """Print what an apply did (or would do); returns its exit code."""
     if as_json:
         return echo_json_report(report)
     if dry_run and report.done.plan is not None:
@@ -174,7 +186,7 @@ def apply_cmd(archive: str, directory: str, no_delete: bool, dry_run: bool, no_t
         for path, copy in report.conflicts:
             click.echo(f"conflict: {path} changed here; the archive's version is in {copy}")
         click.echo(_apply_summary(report))
-    return report.exit_code
+    return int(report.exit_code)
 
 
 def _apply_summary(report: Any) -> str:

@@ -8,7 +8,7 @@ import click
 
 from ..core.diff import CHANGE_KINDS, Change, DiffResult
 from ..core.diff import diff as run_diff
-from .options import rule_options, rules_from
+from .options import compare_from, compare_option, rule_options, rules_from
 from .render import echo_json, echo_problems
 
 _MARK = {"added": "+", "deleted": "-", "modified": "M", "moved": "R", "type": "T", "meta": "m"}
@@ -17,12 +17,15 @@ _MARK = {"added": "+", "deleted": "-", "modified": "M", "moved": "R", "type": "T
 @click.command("diff")
 @click.argument("old", type=click.Path(path_type=str))
 @click.argument("new", type=click.Path(path_type=str))
+@compare_option
 @rule_options
 @click.option("--json", "as_json", is_flag=True, help="Print the changes and counts as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing; the exit code tells.")
-def diff_cmd(old: str, new: str, excludes: tuple[str, ...], includes: tuple[str, ...],
+def diff_cmd(old: str, new: str, compare: str | None, excludes: tuple[str, ...], includes: tuple[str, ...],
              no_ignore_files: bool, as_json: bool, quiet: bool) -> int:
-    """Show what changed from OLD to NEW; each is a directory or an index file.
+    """Show what changed from OLD to NEW; each is a directory, an index file or a snapshot (DIR@LABEL,
+    DIR@latest, DIR@2026-08-15). Files are compared by digest when both sides have them (--compare
+    changes that).
 
     \b
     Lines:  + added   - deleted   M modified   R moved (old -> new)   T type changed   m metadata only
@@ -31,9 +34,9 @@ def diff_cmd(old: str, new: str, excludes: tuple[str, ...], includes: tuple[str,
     from ..engine.indexing import load_tree
 
     rules = rules_from(excludes, includes, no_ignore_files)
-    a = load_tree(old, rules=rules)
-    b = load_tree(new, rules=rules)
-    result = run_diff(a, b)
+    a = load_tree(old, rules=rules, digests=compare != "size" and compare != "mtime")
+    b = load_tree(new, rules=rules, digests=compare != "size" and compare != "mtime")
+    result = run_diff(a, b, compare_from(compare) if compare is not None else None)
     if as_json:
         echo_json({"equal": result.equal, "counts": result.counts,
                    "changes": [_change_json(c) for c in result.changes]})

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from ..core.entry import Compare
 from ..core.errors import UsageError
+from ..core.ignore import Rules
 from ..core.reconcile import CONFLICT_POLICIES, ConflictPolicy
 from ..engine.report import Report
 from ..engine.sync import DEFAULT_MAX_DELETE, SyncOptions
@@ -23,6 +25,9 @@ from .render import echo_json_report, echo_problems, human_bytes, plural
 @click.option("--conflict", type=click.Choice(CONFLICT_POLICIES), default="keep-both", show_default=True,
               help="With --two-way: a file both sides changed keeps both versions (the older one as a "
                    "conflict copy), or the newer, the older, A's or B's replaces the other.")
+@click.option("--since", default=None, metavar="REF",
+              help="DST is a copy of SRC as of SRC's snapshot REF: apply only the changes since then, "
+                   "keeping what changed in DST (as archive --since and apply would).")
 @compare_option
 @click.option("-c", "--checksum", is_flag=True, help="Compare files by content digest, not size and mtime.")
 @click.option("--size-only", is_flag=True, help="Compare files by size only.")
@@ -38,7 +43,8 @@ from .render import echo_json_report, echo_problems, human_bytes, plural
 @click.option("-v", "--verbose", is_flag=True, help="Print each change (rsync -i style) after the run.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (with the plan for --dry-run).")
-def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: ConflictPolicy, compare: str | None,
+def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: ConflictPolicy, since: str | None,
+             compare: str | None,
              checksum: bool,
              size_only: bool, modify_window: float,
              dry_run: bool, no_trash: bool, max_delete: int | float | None, force: bool,
@@ -53,6 +59,11 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
     Exit codes: 0 done, 1 done with per-item errors, 2 nothing done (usage error or safety stop).
     """
     cmp = compare_from(compare, checksum, size_only, modify_window)
+    if since is not None:
+        if two_way:
+            raise UsageError("--since and --two-way exclude each other", "pick one")
+        return _sync_since(src, dst, since, delete, cmp, rules_from(excludes, includes, no_ignore_files),
+                           dry_run, not no_trash, force, quiet, as_json)
     if two_way:
         from .twoway import run_two_way
 
@@ -83,6 +94,16 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
     if not quiet:
         click.echo(summary_line(report))
     return report.exit_code
+
+
+def _sync_since(src: str, dst: str, since: str, delete: bool, cmp: Compare, rules: Rules, dry_run: bool,
+                trash: bool, force: bool, quiet: bool, as_json: bool) -> int:
+    from ..engine.sincesync import sync_since
+    from .cmd_archive import print_apply_report
+
+    report = sync_since(src, dst, since, delete=delete, compare=cmp, rules=rules, dry_run=dry_run, trash=trash,
+                        force=force)
+    return print_apply_report(report, dry_run, quiet, as_json)
 
 
 def _parts(copies: int, size: int, dirs: int, links: int, deletes: int, meta: int, past: bool) -> list[str]:

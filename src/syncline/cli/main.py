@@ -20,6 +20,7 @@ from .cmd_archive import apply_cmd, archive_cmd
 from .cmd_diff import diff_cmd
 from .cmd_index import index_cmd
 from .cmd_sync import sync_cmd
+from .cmd_timeline import log_cmd, snapshot_cmd
 
 TOUR = """\b
 Commands:
@@ -31,6 +32,9 @@ Commands:
   syncline archive SRC --against FAR.slidx -o FILE
                                      pack the changes that bring a far copy to SRC's state
   syncline apply FILE DIR            apply such an archive (--no-delete: add and update only)
+  syncline snapshot DIR [--label L]  keep an index of DIR in its timeline
+  syncline log DIR                   list DIR's snapshots and what changed between them
+  syncline diff DIR@L1 DIR@L2        what changed between two snapshots (or a snapshot and now)
 
 Run `syncline COMMAND --help` for a command's options.
 """
@@ -47,6 +51,8 @@ cli.add_command(index_cmd)
 cli.add_command(diff_cmd)
 cli.add_command(archive_cmd)
 cli.add_command(apply_cmd)
+cli.add_command(snapshot_cmd)
+cli.add_command(log_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

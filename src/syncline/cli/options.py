@@ -9,6 +9,7 @@ import click
 
 from ..core.chunking import Chunker
 from ..core.entry import Compare, CompareMode
+from ..core.errors import UsageError
 from ..core.ignore import Rules
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -104,7 +105,7 @@ def compare_from(compare: str | None, checksum: bool = False, size_only: bool = 
     if compare is not None:
         picked.add(compare)
     if len(picked) > 1:
-        raise click.UsageError("--compare, --checksum and --size-only pick different modes; pick one")
+        raise UsageError("--checksum, --size-only and --compare exclude each other", "pick one")
     name = picked.pop() if picked else "mtime"
     mode = {"mtime": CompareMode.MTIME, "size": CompareMode.SIZE, "hash": CompareMode.CHECKSUM}[name]
     return Compare(mode, int(modify_window * 1_000_000_000))

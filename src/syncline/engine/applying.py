@@ -63,6 +63,7 @@ class ApplyOptions:
     trash: bool = True
     force: bool = False
     workers: int = 4
+    note_other_root: bool = True  # say so when the archive's index was taken of another path
 
 
 @dataclass
@@ -117,7 +118,7 @@ def apply_archive(archive: str | os.PathLike[str], target: str | os.PathLike[str
     ident = archive_id(archive)
     _check_not_stale(root, header, ident, opts.force)
     _check_space(root, header)
-    if header.against.root != str(root):
+    if opts.note_other_root and header.against.root != str(root):
         report.problems.append(Problem("", f"the archive was made against an index of {header.against.root}",
                                        "", error=False))
     with contextlib.ExitStack() as stack:
@@ -157,8 +158,9 @@ def _applied(root: Path) -> list[dict[str, Any]]:
 
 
 def _check_not_stale(root: Path, header: ArchiveHeader, ident: bytes, force: bool) -> None:
-    """Refuse an archive made against an index that a previously applied archive had already moved
-    past (same indexed folder, index taken at or after this one's)."""
+    """Refuse an archive made against an index older than one a previously applied archive was made
+    against (same indexed folder): the folder has moved past it. Archives against the same index are
+    fine: each path is checked against what it holds anyway."""
     if force:
         return
     for rec in _applied(root):
@@ -166,7 +168,7 @@ def _check_not_stale(root: Path, header: ArchiveHeader, ident: bytes, force: boo
             continue
         if (rec.get("against_root") == header.against.root and rec.get("against_host") == header.against.host
                 and isinstance(rec.get("against_scanned_ns"), int)
-                and rec["against_scanned_ns"] >= header.against.scanned_ns):
+                and rec["against_scanned_ns"] > header.against.scanned_ns):
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(header.against.scanned_ns / 1e9))
             later = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec["against_scanned_ns"] / 1e9))
             raise SafetyStop(f"this archive was made against the index of {when}, but {root} has since applied "

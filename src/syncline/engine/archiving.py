@@ -33,6 +33,7 @@ from ..core.paths import new_temp_name, sort_key
 from ..core.scan import gc_paused, resolve_root, scan
 from ..version import __version__
 from .report import HasProblems
+from .timeline import resolve_index_path
 
 SMALL = 8 << 20  # files up to this size are read whole into memory, then packed
 READ = 1 << 20
@@ -81,7 +82,8 @@ def index_id(path: Path) -> bytes:
 
 def make_archive(src: str | os.PathLike[str], against: str | os.PathLike[str], output: str | os.PathLike[str],
                  options: ArchiveOptions | None = None) -> ArchiveResult:
-    """Write the archive that brings the tree ``against`` describes to ``src``'s state.
+    """Write the archive that brings the tree ``against`` describes to ``src``'s state. ``against`` is an
+    index file or a snapshot reference (``DIR@LABEL``: the archive is for a copy at that snapshot).
 
     Raises :class:`UsageError` (bad paths), ``IndexFormatError`` (a bad index) or
     :class:`SourceChangedError`; then no archive file exists. Unreadable source files are left out and
@@ -90,7 +92,7 @@ def make_archive(src: str | os.PathLike[str], against: str | os.PathLike[str], o
     opts = options or ArchiveOptions()
     started = time.monotonic()
     top = resolve_root(src)
-    far_path = Path(os.fspath(against))
+    far_path = resolve_index_path(against)
     far = load_index(far_path)
     out = _output_path(output, top)
     chunker = _chunker_of(far)

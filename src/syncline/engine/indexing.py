@@ -69,7 +69,13 @@ def make_index(root: str | os.PathLike[str], output: str | os.PathLike[str], *, 
 
 
 def load_tree(ref: str | os.PathLike[str], *, rules: Rules | None = None, digests: bool = True) -> Index:
-    """An index for ``ref``: a directory is scanned, anything else is read as an index file."""
+    """An index for ``ref``: a directory is scanned, a snapshot reference ``DIR@REF`` is looked up in
+    DIR's catalog, anything else is read as an index file."""
+    from .timeline import load_ref
+
+    snapshot = load_ref(ref)
+    if snapshot is not None:
+        return snapshot
     path = Path(os.fspath(ref))
     if path.is_dir():
         return scan(path, rules=rules, digests=digests)
