@@ -148,3 +148,18 @@ def test_snapshots_reuse_digests_and_are_not_scanned_as_content(tmp_path: Path) 
     other = tmp_path / "copy"
     syncline.sync(root, other)
     assert not (other / ".syncline").exists()
+
+
+def test_the_python_api_covers_the_timeline(tmp_path: Path) -> None:
+    root, far = tmp_path / "f", tmp_path / "far"
+    write(root, "a.txt", b"a", mtime=T0)
+    first = syncline.snapshot(root, "start")
+    shutil.copytree(root, far, ignore=shutil.ignore_patterns(".syncline"))
+    write(root, "b.txt", b"b", mtime=T0)
+    syncline.snapshot(root, "next")
+    assert [s.label for s in syncline.log(root)] == ["start", "next"] and first.files == 1
+    assert [c.path for c in syncline.diff(f"{root}@start", f"{root}@next")] == ["b.txt"]
+    report = syncline.sync_since(root, far, "start")
+    assert report.done.copied == 1 and (far / "b.txt").read_bytes() == b"b"
+    made = syncline.archive(root, f"{root}@start", tmp_path / "d.slar")
+    assert made.files == 1

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .api import apply, archive, diff, index, load_index, scan, sync
+    from .api import apply, archive, diff, index, load_index, log, scan, snapshot, sync, sync_since
     from .core.diff import Change, DiffResult
     from .core.entry import Compare, CompareMode, Entry
     from .core.errors import (
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .engine.applying import ApplyReport
     from .engine.archiving import ArchiveResult
     from .engine.report import Report
+    from .engine.timeline import Snapshot
     from .engine.twoway import TwoWayReport
 
 _WHERE = {
@@ -49,6 +50,7 @@ _WHERE = {
     "Problem": ".core.errors",
     "Report": ".engine.report",
     "SafetyStop": ".core.errors",
+    "Snapshot": ".engine.timeline",
     "SynclineError": ".core.errors",
     "TwoWayReport": ".engine.twoway",
     "UsageError": ".core.errors",
@@ -57,8 +59,11 @@ _WHERE = {
     "diff": ".api",
     "index": ".api",
     "load_index": ".api",
+    "log": ".api",
     "scan": ".api",
+    "snapshot": ".api",
     "sync": ".api",
+    "sync_since": ".api",
 }
 
 __all__ = [
@@ -79,6 +84,7 @@ __all__ = [
     "Problem",
     "Report",
     "SafetyStop",
+    "Snapshot",
     "SynclineError",
     "TwoWayReport",
     "UsageError",
@@ -88,8 +94,11 @@ __all__ = [
     "diff",
     "index",
     "load_index",
+    "log",
     "scan",
+    "snapshot",
     "sync",
+    "sync_since",
 ]
 
 

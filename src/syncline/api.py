@@ -26,6 +26,7 @@ from .engine.sync import sync as _sync
 if TYPE_CHECKING:
     from .engine.applying import ApplyReport
     from .engine.archiving import ArchiveResult
+    from .engine.timeline import Snapshot
     from .engine.twoway import TwoWayReport
 
 PathLike = str | os.PathLike[str]
@@ -221,4 +222,33 @@ def apply(
     return apply_archive(archive, target, ApplyOptions(delete=delete, dry_run=dry_run, trash=trash, force=force))
 
 
-__all__ = ["apply", "archive", "compare_options", "diff", "index", "load_index", "scan", "sync"]
+def snapshot(path: PathLike, label: str = "", *, chunks: bool = False) -> Snapshot:
+    """Store an index of the directory ``path`` in its timeline (``syncline snapshot``); returns the
+    catalog line. Refer to it later as ``f"{path}@{label}"`` in :func:`diff`, :func:`archive` (as
+    ``against``) and :func:`sync_since`."""
+    from .core.chunking import Chunker
+    from .engine.timeline import take_snapshot
+
+    return take_snapshot(path, label, chunker=Chunker() if chunks else None)
+
+
+def log(path: PathLike) -> list[Snapshot]:
+    """The snapshots of the directory ``path``, oldest first (``syncline log``)."""
+    from .core.scan import resolve_root
+    from .engine.timeline import catalog
+
+    return catalog(resolve_root(path))
+
+
+def sync_since(src: PathLike, dst: PathLike, since: str, *, delete: bool = False, compare: str = "mtime",
+               dry_run: bool = False, trash: bool = True, force: bool = False) -> ApplyReport:
+    """Bring ``dst``, a copy of ``src`` as of ``src``'s snapshot ``since``, to ``src``'s state
+    (``syncline sync SRC DST --since REF``): the changes since then, checked against what ``dst`` holds."""
+    from .engine.sincesync import sync_since as _sync_since
+
+    return _sync_since(src, dst, since, delete=delete, compare=_compare(compare), dry_run=dry_run, trash=trash,
+                       force=force)
+
+
+__all__ = ["apply", "archive", "compare_options", "diff", "index", "load_index", "log", "scan", "snapshot", "sync",
+           "sync_since"]
