@@ -94,7 +94,7 @@ def test_a_valid_raw_archive_applies(tmp_path: Path, target: Path) -> None:
 
 
 @pytest.mark.parametrize("path", [b"../evil.txt", b"a/../../evil.txt", b"/etc/evil", b"./x", b"a//b", b"",
-                                  b"a\0b", b"x" * 256])
+                                  b"a\0b", b"x" * 256, b".syncline/applied.jsonl", b".syncline"])
 def test_bad_paths(tmp_path: Path, target: Path, path: bytes) -> None:
     rejected(tmp_path, target, raw_archive(new_file(path, b"evil")), "path|order")
 

@@ -42,7 +42,7 @@ import zstandard
 from .entry import DIGEST_SIZE, DIR, FILE, KINDS, SYMLINK, Entry
 from .errors import ArchiveFormatError
 from .framing import PREAMBLE, ZSTD_LEVEL, Body, Decoding, HashingWriter, container
-from .paths import MAX_NAME_BYTES, MAX_PATH_BYTES
+from .paths import MAX_NAME_BYTES, MAX_PATH_BYTES, META_DIR
 
 MAGIC = b"SLARC\r\n\x1a"
 VERSION = 1
@@ -59,6 +59,7 @@ _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 COMPARES = ("mtime", "size", "hash")
+_META = os.fsencode(META_DIR)  # the root's .syncline: the trash, the catalog, the apply log; never synced
 
 Piece = bytes | tuple[int, int]  # literal bytes, or (offset, length) to copy from the far side's version
 
@@ -182,6 +183,8 @@ class _PathRules:
         for part in path_b.split(b"/"):
             if part in (b"", b".", b"..") or len(part) > MAX_NAME_BYTES:
                 raise _Bad(f"invalid path {os.fsdecode(path_b)!r}")
+        if path_b == _META or path_b.startswith(_META + b"/"):
+            raise _Bad(f"a path inside syncline's own folder: {os.fsdecode(path_b)!r}")
         self.count += 1
         if self.count > MAX_OPS:
             raise _Bad("too many ops")

@@ -99,7 +99,7 @@ def make_archive(src: str | os.PathLike[str], against: str | os.PathLike[str], o
     with gc_paused():
         here = scan(top, rules=opts.rules, digests=opts.compare.mode is CompareMode.CHECKSUM)
     result = ArchiveResult(output=str(out), problems=list(here.problems))
-    ops = _ops(here, far, opts)
+    ops = _ops(here, far, opts, result)
     ops = _freeze(top, ops, result)
     header = ArchiveHeader(
         source=IndexRef(str(top), socket.gethostname(), here.header.scanned_ns, bytes(32)),
@@ -164,9 +164,10 @@ def _compare_name(compare: Compare) -> str:
 OpRow = tuple[str, Entry | None, Entry | None, int]  # path, expect, entry, content
 
 
-def _ops(here: Index, far: Index, opts: ArchiveOptions) -> list[OpRow]:
+def _ops(here: Index, far: Index, opts: ArchiveOptions, result: ArchiveResult) -> list[OpRow]:
     """One op per changed path, in byte order: the one-way plan from ``here`` to ``far``, merged per path."""
     plan = mirror(here, far, delete=opts.delete, compare=opts.compare)
+    result.problems.extend(plan.problems)
     rows: dict[str, list[Entry | None]] = {}
     content: dict[str, int] = {}
     for act in plan.actions:
