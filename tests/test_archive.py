@@ -261,16 +261,23 @@ def test_a_delta_over_a_locally_changed_file_keeps_the_local_file(tmp_path: Path
 def test_writes_never_go_through_a_symlink_in_the_tree(office_laptop, tmp_path: Path) -> None:
     office, laptop, idx = office_laptop
     write(office, "zone2/street2/new.dwg", b"new", mtime=T0 + 50)
+    write(office, "zone3/street3/new.dwg", b"new", mtime=T0 + 50)
     outside = tmp_path / "outside"
     outside.mkdir()
-    # Since the index, the fitter replaced a folder by a symlink to somewhere else.
+    # Since the index, the fitter replaced a folder by a symlink to somewhere else, and another folder's
+    # parent too.
     shutil.rmtree(laptop / "zone2/street2")
     os.symlink(outside, laptop / "zone2/street2")
+    shutil.rmtree(laptop / "zone3")
+    os.symlink(outside, laptop / "zone3")
     delta = tmp_path / "delta.slar"
     syncline.archive(office, idx, delta)
     report = syncline.apply(delta, laptop)
     assert list(outside.iterdir()) == []
-    assert any("symlink" in p.message for p in report.problems)
+    # The folder that became a symlink keeps it; what the archive brings for it lands beside it.
+    [(path, copy)] = report.conflicts
+    assert path == "zone2/street2" and (laptop / copy / "new.dwg").read_bytes() == b"new"
+    assert any(p.path.startswith("zone3/") and "symlink" in p.message for p in report.errors)
 
 
 def test_an_interrupted_apply_resumes(office_laptop, tmp_path: Path) -> None:

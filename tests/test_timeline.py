@@ -91,11 +91,11 @@ def test_diff_of_a_snapshot_and_now(timeline) -> None:
 def test_an_archive_since_snapshot_1_brings_a_copy_at_1_to_snapshot_4(timeline, tmp_path: Path) -> None:
     root, copies = timeline
     out = tmp_path / "since1.slar"
-    made = run("archive", root, "--since", "s1", "-o", out, "--delete")
+    made = run("archive", root, "--since", "s1", "-o", out, "--delete", "--max-delete", "100%")
     assert made.returncode == 0, made.stderr
     far = tmp_path / "far"
     shutil.copytree(copies[1], far, symlinks=True)
-    applied = run("apply", out, far)
+    applied = run("apply", out, far, "--max-delete", "100%")
     assert applied.returncode == 0, applied.stderr
     assert contents(far) == contents(copies[4])
 
@@ -105,12 +105,12 @@ def test_sync_since_applies_the_delta_directly(timeline, tmp_path: Path) -> None
     far = tmp_path / "far"
     shutil.copytree(copies[2], far, symlinks=True)
     write(far, "docs/far-only.txt", b"made on the far copy", mtime=T0 + 50)
-    result = run("sync", root, far, "--since", "s2", "--delete")
+    result = run("sync", root, far, "--since", "s2", "--delete", "--max-delete", "100%")
     assert result.returncode == 0, result.stderr
     got = contents(far)
     assert got.pop("docs/far-only.txt") == ("file", b"made on the far copy")
     assert got == contents(copies[4])
-    again = run("sync", root, far, "--since", "s2", "--delete", "--json")
+    again = run("sync", root, far, "--since", "s2", "--delete", "--max-delete", "100%", "--json")
     assert json.loads(again.stdout)["copied"] == 0
 
 

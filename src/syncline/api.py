@@ -195,15 +195,18 @@ def archive(
     include: Iterable[str] = (),
     ignore_files: bool = True,
     label: str = "",
+    max_delete: int | float = DEFAULT_MAX_DELETE,
+    force: bool = False,
 ) -> ArchiveResult:
-    """Write the archive that brings the tree indexed in ``against`` to ``src``'s state
-    (``syncline archive``). ``delete`` carries deletions too; ``compare`` is ``mtime``, ``size`` or ``hash``.
-    """
+    """Write the archive that brings the tree indexed in ``against`` (an index file, or a snapshot
+    reference ``"DIR@LABEL"``) to ``src``'s state (``syncline archive``). ``delete`` carries deletions too
+    (at most ``max_delete`` of the far side's files unless ``force``); ``compare`` is ``mtime``, ``size``
+    or ``hash``."""
     from .engine.archiving import ArchiveOptions, make_archive
 
-    return make_archive(src, against, output, ArchiveOptions(delete=delete, compare=_compare(compare),
-                                                             rules=_rules(exclude, include, ignore_files),
-                                                             label=label))
+    return make_archive(src, against, output, ArchiveOptions(
+        delete=delete, compare=_compare(compare), rules=_rules(exclude, include, ignore_files), label=label,
+        max_delete=max_delete, force=force))
 
 
 def apply(
@@ -214,12 +217,15 @@ def apply(
     dry_run: bool = False,
     trash: bool = True,
     force: bool = False,
+    max_delete: int | float = DEFAULT_MAX_DELETE,
 ) -> ApplyReport:
     """Apply an archive to the directory ``target`` (``syncline apply``); ``delete=False`` is
-    ``--no-delete``. Raises :class:`syncline.ArchiveFormatError` (nothing changed) for a bad archive."""
+    ``--no-delete``. Raises :class:`syncline.ArchiveFormatError` (nothing changed) for a bad archive and
+    :class:`syncline.SafetyStop` for a stale one or more deletions than ``max_delete`` (``force`` goes on)."""
     from .engine.applying import ApplyOptions, apply_archive
 
-    return apply_archive(archive, target, ApplyOptions(delete=delete, dry_run=dry_run, trash=trash, force=force))
+    return apply_archive(archive, target, ApplyOptions(delete=delete, dry_run=dry_run, trash=trash, force=force,
+                                                       max_delete=max_delete))
 
 
 def snapshot(path: PathLike, label: str = "", *, chunks: bool = False) -> Snapshot:

@@ -11,8 +11,8 @@ import click
 
 from ..core.archivefile import NONE, Op
 from .cmd_index import DefaultGroup
-from .options import compare_from, compare_option, rule_options, rules_from
-from .render import echo_json, echo_json_report, echo_problems, human_bytes, plural
+from .options import MaxDelete, compare_from, compare_option, rule_options, rules_from
+from .render import echo_json, echo_json_report, echo_problems, human_bytes, plural, printable
 
 
 class _ArchiveGroup(DefaultGroup):
@@ -43,13 +43,18 @@ def archive_cmd() -> None:
                    "then.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=str), help="The archive to write.")
 @click.option("--delete", is_flag=True, help="Also carry deletions of what SRC lacks.")
+@click.option("--max-delete", type=MaxDelete(), default=None,
+              help="Stop before carrying more file deletions than this (N, or N% of the far side's files; "
+                   "default 50%).")
+@click.option("--force", is_flag=True, help="Go past the safety stops (an empty SRC with --delete, --max-delete).")
 @compare_option
 @click.option("--label", default="", help="A note stored in the archive (shown by archive show).")
 @rule_options
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-def create_cmd(src: str, against: str | None, since: str | None, output: str, delete: bool, compare: str | None,
-               label: str, excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, quiet: bool,
+def create_cmd(src: str, against: str | None, since: str | None, output: str, delete: bool,
+               max_delete: int | float | None, force: bool, compare: str | None, label: str,
+               excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, quiet: bool,
                as_json: bool) -> int:
     """Write an archive of the changes from the far index to SRC."""
     from ..engine.archiving import ArchiveOptions, make_archive
@@ -58,7 +63,7 @@ def create_cmd(src: str, against: str | None, since: str | None, output: str, de
         raise click.UsageError("give either --against FILE or --since REF")
     result = make_archive(src, against if against is not None else f"{src}@{since}", output, ArchiveOptions(
         delete=delete, compare=compare_from(compare), rules=rules_from(excludes, includes, no_ignore_files),
-        label=label))
+        label=label, max_delete=0.5 if max_delete is None else max_delete, force=force))
     if as_json:
         echo_json({"output": result.output, "ops": result.ops, "files": result.files, "deltas": result.deltas,
                    "deletes": result.deletes, "content_bytes": result.content_bytes,
@@ -128,7 +133,7 @@ def _when(ns: int) -> str:
 def _op_line(op: Op, literal: int, copied: int) -> str:
     e = op.entry or op.expect
     assert e is not None
-    name = op.path + ("/" if e.is_dir else "") + (f" -> {e.target}" if e.target is not None else "")
+    name = printable(op.path + ("/" if e.is_dir else "") + (f" -> {e.target}" if e.target is not None else ""))
     size = ""
     if op.content != NONE:
         size = f"  {human_bytes(literal)}" + (f" (+{human_bytes(copied)} kept from the old version)" if copied
@@ -154,12 +159,14 @@ def _op_json(op: Op, literal: int, copied: int) -> dict[str, Any]:
 @click.option("-n", "--dry-run", is_flag=True, help="Verify the archive and print what would be done.")
 @click.option("--no-trash", is_flag=True, help="Delete and overwrite for good instead of keeping the old "
                                               "versions in DIR/.syncline/trash.")
+@click.option("--max-delete", type=MaxDelete(), default=None,
+              help="Stop before deleting more files than this (N, or N% of DIR's files; default 50%).")
 @click.option("--force", is_flag=True, help="Apply an archive even though the folder has moved past the "
-                                            "index it was made against.")
+                                            "index it was made against, or it deletes more than --max-delete.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-def apply_cmd(archive: str, directory: str, no_delete: bool, dry_run: bool, no_trash: bool, force: bool,
-              quiet: bool, as_json: bool) -> int:
+def apply_cmd(archive: str, directory: str, no_delete: bool, dry_run: bool, no_trash: bool,
+              max_delete: int | float | None, force: bool, quiet: bool, as_json: bool) -> int:
     """Bring DIRECTORY to the state of an ARCHIVE made by `syncline archive`.
 
     The archive is verified whole before anything changes. A file changed here since the index was taken
@@ -169,8 +176,9 @@ def apply_cmd(archive: str, directory: str, no_delete: bool, dry_run: bool, no_t
     """
     from ..engine.applying import ApplyOptions, apply_archive
 
-    report = apply_archive(archive, directory, ApplyOptions(delete=not no_delete, dry_run=dry_run,
-                                                            trash=not no_trash, force=force))
+    report = apply_archive(archive, directory, ApplyOptions(
+        delete=not no_delete, dry_run=dry_run, trash=not no_trash, force=force,
+        max_delete=0.5 if max_delete is None else max_delete))
     return print_apply_report(report, dry_run, quiet, as_json)
 
 
@@ -184,7 +192,7 @@ def print_apply_report(report: Any, dry_run: bool, quiet: bool, as_json: bool) -
     echo_problems(report.problems, quiet)
     if not quiet:
         for path, copy in report.conflicts:
-            click.echo(f"conflict: {path} changed here; the archive's version is in {copy}")
+            click.echo(printable(f"conflict: {path} changed here; the archive's version is in {copy}"))
         click.echo(_apply_summary(report))
     return int(report.exit_code)
 

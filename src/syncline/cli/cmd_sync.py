@@ -63,7 +63,8 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
         if two_way:
             raise UsageError("--since and --two-way exclude each other", "pick one")
         return _sync_since(src, dst, since, delete, cmp, rules_from(excludes, includes, no_ignore_files),
-                           dry_run, not no_trash, force, quiet, as_json)
+                           dry_run, not no_trash, force, DEFAULT_MAX_DELETE if max_delete is None else max_delete,
+                           quiet, as_json)
     if two_way:
         from .twoway import run_two_way
 
@@ -97,12 +98,12 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
 
 
 def _sync_since(src: str, dst: str, since: str, delete: bool, cmp: Compare, rules: Rules, dry_run: bool,
-                trash: bool, force: bool, quiet: bool, as_json: bool) -> int:
+                trash: bool, force: bool, max_delete: int | float, quiet: bool, as_json: bool) -> int:
     from ..engine.sincesync import sync_since
     from .cmd_archive import print_apply_report
 
     report = sync_since(src, dst, since, delete=delete, compare=cmp, rules=rules, dry_run=dry_run, trash=trash,
-                        force=force)
+                        force=force, max_delete=max_delete)
     return print_apply_report(report, dry_run, quiet, as_json)
 
 

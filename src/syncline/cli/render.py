@@ -28,13 +28,22 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=True))
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``): a name from an archive or a file system
+    must not drive the terminal."""
+    return text.translate(_CONTROL)
+
+
 def echo_problems(problems: Iterable[Problem], quiet: bool = False) -> None:
     """Errors always go to stderr; notices (skipped fifos, kept files) only when not quiet."""
     for p in problems:
         if p.error:
-            click.echo(f"syncline: error: {p}", err=True)
+            click.echo(f"syncline: error: {printable(str(p))}", err=True)
         elif not quiet:
-            click.echo(f"syncline: note: {p}", err=True)
+            click.echo(f"syncline: note: {printable(str(p))}", err=True)
 
 
 def is_tty() -> bool:

@@ -42,14 +42,14 @@ import zstandard
 from .entry import DIGEST_SIZE, DIR, FILE, KINDS, SYMLINK, Entry
 from .errors import ArchiveFormatError
 from .framing import PREAMBLE, ZSTD_LEVEL, Body, Decoding, HashingWriter, container
-from .paths import MAX_NAME_BYTES, MAX_PATH_BYTES, META_DIR
+from .paths import MAX_NAME_BYTES, MAX_PATH_BYTES, META_DIR, TEMP_PREFIX, is_temp_name
 
 MAGIC = b"SLARC\r\n\x1a"
 VERSION = 1
 KNOWN_FLAGS = 0
 MAX_PIECE = 1 << 20  # bytes of content in one bin piece
 MAX_OBJECT = MAX_PIECE + 16  # the largest single msgpack value the reader decodes
-MAX_OPS = 200_000_000
+MAX_OPS = 50_000_000
 MAX_HEADER_KEYS = 64
 MAX_TEXT = 4096
 NONE, WHOLE, DELTA = 0, 1, 2
@@ -60,6 +60,8 @@ _INT64_MAX = (1 << 63) - 1
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 COMPARES = ("mtime", "size", "hash")
 _META = os.fsencode(META_DIR)  # the root's .syncline: the trash, the catalog, the apply log; never synced
+_TEMP = os.fsencode(TEMP_PREFIX)
+MAX_PATH_TOTAL = 512 << 20  # decoded path bytes of all ops: prefix compression makes long paths cheap to send
 
 Piece = bytes | tuple[int, int]  # literal bytes, or (offset, length) to copy from the far side's version
 
@@ -163,13 +165,14 @@ def _record_of(e: Entry | None) -> list[Any] | None:
 
 
 class _PathRules:
-    """Byte order, path syntax, and nothing below a path an earlier op made a non-directory (unless it is
-    a delete too)."""
+    """Byte order, path syntax, a bound on the decoded path bytes, and nothing below a path an earlier op
+    made a non-directory (unless it is a delete too)."""
 
     def __init__(self) -> None:
         self.prev = b""
         self.count = 0
-        self._not_dirs: list[bytes] = []  # paths (with a trailing /) an op made a file, symlink or nothing
+        self.path_bytes = 0
+        self._not_dirs: set[bytes] = set()  # paths an op made a file, a symlink or nothing
 
     def check(self, shared: Any, suffix: Any, expect: Entry | None, entry: Entry | None,
               content: Any) -> bytes:
@@ -180,23 +183,30 @@ class _PathRules:
             raise _Bad(f"{'duplicate' if path_b == self.prev else 'out of order'} path {os.fsdecode(path_b)!r}")
         if len(path_b) > MAX_PATH_BYTES or b"\0" in path_b or path_b.startswith(b"/"):
             raise _Bad(f"invalid path {os.fsdecode(path_b)!r}")
-        for part in path_b.split(b"/"):
+        parts = path_b.split(b"/")
+        for part in parts:
             if part in (b"", b".", b"..") or len(part) > MAX_NAME_BYTES:
                 raise _Bad(f"invalid path {os.fsdecode(path_b)!r}")
-        if path_b == _META or path_b.startswith(_META + b"/"):
+            if part.startswith(_TEMP) and is_temp_name(os.fsdecode(part)):
+                raise _Bad(f"a path with syncline's temp-file name: {os.fsdecode(path_b)!r}")
+        if parts[0].lower() == _META:  # .SYNCLINE is the same folder on a case-insensitive disk
             raise _Bad(f"a path inside syncline's own folder: {os.fsdecode(path_b)!r}")
         self.count += 1
-        if self.count > MAX_OPS:
-            raise _Bad("too many ops")
+        self.path_bytes += len(path_b)
+        if self.count > MAX_OPS or self.path_bytes > MAX_PATH_TOTAL:
+            raise _Bad("too many ops or too long paths (more than this syncline holds in memory)")
         self.prev = path_b
-        # Ancestors come first in byte order, but not necessarily right before: keep a stack of them.
-        while self._not_dirs and not path_b.startswith(self._not_dirs[-1]):
-            self._not_dirs.pop()
-        if self._not_dirs and entry is not None:
-            raise _Bad(f"{os.fsdecode(path_b)!r} is below a path the archive makes a file, a symlink or "
-                       "deletes")
+        # Every ancestor is checked: in byte order a sibling such as "a-b" or "a.txt" can come between
+        # "a" and "a/x", so the last non-directory seen is not enough.
+        if entry is not None and self._not_dirs:
+            cut = path_b.find(b"/")
+            while cut >= 0:
+                if path_b[:cut] in self._not_dirs:
+                    raise _Bad(f"{os.fsdecode(path_b)!r} is below a path the archive makes a file, a symlink "
+                               "or deletes")
+                cut = path_b.find(b"/", cut + 1)
         if entry is None or entry.kind != DIR:
-            self._not_dirs.append(path_b + b"/")
+            self._not_dirs.add(path_b)
         _check_op(path_b, expect, entry, content)
         return path_b
 
@@ -325,6 +335,10 @@ def _ref_of(v: Any, key: str) -> IndexRef:
     return IndexRef(os.fsdecode(root), host, when, ident)
 
 
+_HEADER_KEYS = frozenset({"format", "version", "tool", "created_ns", "delete", "compare", "ops", "content_bytes",
+                          "label", "source", "against"})
+
+
 def parse_header(head: Any) -> ArchiveHeader:
     if type(head) is not dict or head.get("format") != "syncline-archive":
         raise _Bad("missing header (no 'format': 'syncline-archive')")
@@ -389,6 +403,8 @@ class ArchiveReader:
         self._u = msgpack.Unpacker(self._body, use_list=True, raw=False, strict_map_key=True,
                                    max_buffer_size=MAX_OBJECT)
         self._iterated = False
+        self._verified = False
+        self._checksum = b""
         self._totals = _Totals()
         with _decoding("header"):
             kind, n = container(self._u)
@@ -399,7 +415,10 @@ class ArchiveReader:
                 key = self._u.unpack()
                 if type(key) is not str or key in head:
                     raise _corrupt("bad header (a key is not a string, or repeats)")
-                head[key] = self._u.unpack()
+                if key in _HEADER_KEYS:
+                    head[key] = self._u.unpack()
+                else:
+                    self._u.skip()  # a key a later v1 writer may add: ignored, never decoded
         try:
             self.header = parse_header(head)
         except _Bad as exc:
@@ -485,6 +504,15 @@ class ArchiveReader:
         if self._totals.content != self.header.content_bytes:
             raise _corrupt(f"{self._totals.content} bytes of content, not the declared "
                            f"{self.header.content_bytes}")
+        self._checksum = self._body.hasher.digest()
+        self._verified = True
+
+    @property
+    def checksum(self) -> bytes:
+        """The archive's BLAKE3 trailer, once iteration has finished (and verified it): its identity."""
+        if not self._verified:
+            raise RuntimeError("the archive has not been read to its end")
+        return self._checksum
 
     @property
     def literal_bytes(self) -> int:

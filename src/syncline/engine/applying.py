@@ -1,67 +1,79 @@
 """``syncline apply FILE DIR``: bring DIR to the state an archive describes, losing nothing made there.
 
-Two passes over the archive:
+Two passes:
 
 1. **Verify and stage.** The whole archive is read and checked (format, paths, sizes, checksum). Each file
-   it brings is rebuilt into ``DIR/.syncline/apply-<id>/`` (a delta from the file's current version in
-   DIR) and checked against its digest. Any failure stops here, the staging folder is removed, and DIR is
-   as it was.
+   it brings is rebuilt into ``DIR/.syncline/apply-<random>/`` (a delta from the file's current version
+   in DIR) and checked against its digest. Any failure stops here, the staging folder is removed, and DIR
+   is as it was.
 2. **Apply.** Each path is compared with the state the archive expects there (the far index's entry):
 
    - already what the archive brings: nothing to do (so applying twice changes nothing, and an
      interrupted apply resumes where it stopped);
-   - as expected: the change is made, through the executor (atomic renames, the old version to the trash);
-   - changed here since the index was taken: the local version stays; an incoming file lands beside it as
-     a conflict copy (``name.sync-conflict-<mtime>-<host>.ext``); a delete is not done. A file deleted here
-     that the archive updates comes back (a change beats a delete).
+   - as expected (kind, size, mtime, mode, target): the change is made through the executor (atomic
+     renames, the old version to the trash);
+   - changed here since the index was taken: the local version stays; an incoming file, symlink or folder
+     lands beside it under a conflict name (``name.sync-conflict-<mtime>-<host>.ext``); a delete is not
+     done; a folder holding something added here is not deleted or replaced. A file deleted here that the
+     archive updates comes back (a change beats a delete).
 
-   ``delete=False`` (``--no-delete``) adds and updates only.
+   ``delete=False`` (``--no-delete``) adds and updates only. More file deletions than ``max_delete`` stop
+   the run before anything changes, unless ``force``.
 
-Writes never go through a symlink: a path with a symlink (or a file) where a parent directory should be
-is left alone and reported. An archive made against an index older than one a previous apply was made
-against is refused (the folder has moved past it) unless ``force``.
+Writes never go through a symlink: the target replica checks, right before each write, that every parent
+of the path is a real directory. An archive made against an index older than one a previous apply was made
+against is refused (the folder has moved past it) unless ``force``. Setuid and setgid bits are not applied.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
-from ..core.archivefile import NONE, ArchiveHeader, ArchiveReader, Op, Piece, open_archive
+from ..core.archivefile import NONE, WHOLE, ArchiveHeader, ArchiveReader, Op, Piece, open_archive
 from ..core.conflicts import conflict_name
 from ..core.entry import DIR, FILE, SYMLINK, Entry
 from ..core.errors import ArchiveFormatError, Problem, SafetyStop, UsageError
-from ..core.hashing import open_regular
-from ..core.paths import META_DIR, parent, sort_key
+from ..core.hashing import digest_fd, open_regular
+from ..core.paths import META_DIR, is_under, parent, sort_key
 from ..core.plan import Action, Plan
 from ..core.scan import resolve_root
 from .crashpoints import crash_point
 from .execute import execute
 from .marker import ensure_meta_dir
 from .replicas.local import LocalReplica, LocalStaged, entry_of_stat
-from .replicas.replica import Replica, SourceFile
+from .replicas.replica import Outcome, Replica, SourceFile, Staged
 from .report import HasProblems, Report
 from .state import root_lock
 
 APPLIED_LOG = "applied.jsonl"
+STAGING_PREFIX = "apply-"
+DEFAULT_MAX_DELETE = 0.5
+BLOCK = 1 << 20
+_FUTURE_NS = 86_400 * 10**9  # an index "taken" more than a day from now is not believed
+_SETID = stat.S_ISUID | stat.S_ISGID
 
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    """``delete=False`` is ``--no-delete``; ``force`` applies an archive the folder has moved past."""
+    """``delete=False`` is ``--no-delete``. ``force`` applies an archive the folder has moved past, and
+    more deletions than ``max_delete`` (a file count, or a fraction of DIR's files)."""
 
     delete: bool = True
     dry_run: bool = False
     trash: bool = True
     force: bool = False
+    max_delete: int | float = DEFAULT_MAX_DELETE
     workers: int = 4
     note_other_root: bool = True  # say so when the archive's index was taken of another path
 
@@ -95,47 +107,45 @@ class ApplyReport(HasProblems):
                 "seconds": round(self.seconds, 3), "exit_code": self.exit_code}
 
 
-def archive_id(path: str | os.PathLike[str]) -> bytes:
-    """An archive's identity: its BLAKE3 trailer (valid once the archive has been verified)."""
-    with open(path, "rb") as fh:
-        fh.seek(-32, os.SEEK_END)
-        return fh.read(32)
-
-
 def apply_archive(archive: str | os.PathLike[str], target: str | os.PathLike[str],
                   options: ApplyOptions | None = None) -> ApplyReport:
     """Apply ``archive`` to the directory ``target``. Raises (with DIR untouched) ``ArchiveFormatError``
     for a bad archive, :class:`UsageError` for bad paths or too little space, :class:`SafetyStop` for an
-    archive the folder has moved past; per-item problems are in the report."""
+    archive the folder has moved past or too many deletions; per-item problems are in the report."""
     opts = options or ApplyOptions()
     started = time.monotonic()
     root = resolve_root(target)
-    fh, reader = open_archive(archive)
-    with fh:
+    fh, reader = open_archive(archive)  # one open: the header checked here is the one verified below
+    with fh, contextlib.ExitStack() as stack:
         header = reader.header
-    report = ApplyReport(archive=os.fspath(archive), target=str(root), dry_run=opts.dry_run, ops=header.ops)
-    report.done = Report(source=os.fspath(archive), target=str(root), dry_run=opts.dry_run)
-    ident = archive_id(archive)
-    _check_not_stale(root, header, ident, opts.force)
-    _check_space(root, header)
-    if opts.note_other_root and header.against.root != str(root):
-        report.problems.append(Problem("", f"the archive was made against an index of {header.against.root}",
-                                       "", error=False))
-    with contextlib.ExitStack() as stack:
+        report = ApplyReport(archive=os.fspath(archive), target=str(root), dry_run=opts.dry_run, ops=header.ops)
+        report.done = Report(source=os.fspath(archive), target=str(root), dry_run=opts.dry_run)
+        _check_not_stale(root, header, opts.force)
+        _check_space(root, header)
+        if opts.note_other_root and header.against.root != str(root):
+            report.problems.append(Problem("", f"the archive was made against an index of "
+                                               f"{header.against.root}", "", error=False))
         if not opts.dry_run:
             stack.enter_context(root_lock(root))
-        staging = _staging_dir(root, ident, opts.dry_run)
+        staging = _staging_dir(root, opts.dry_run)
         stack.callback(_remove_tree, staging)
-        ops, staged, in_place, unbuildable = _verify_and_stage(archive, root, staging)
+        try:
+            ops, staged, in_place, unbuildable = _verify_and_stage(reader, root, staging)
+        except MemoryError:
+            raise ArchiveFormatError("the archive holds more changes than fit in memory",
+                                     "ask for smaller archives; nothing was changed") from None
         report.problems.extend(unbuildable)
-        plan = _plan(root, header, ops, staged, in_place, {p.path for p in unbuildable}, opts, report)
+        plan = _Planner(root, header, staged, in_place, {p.path for p in unbuildable}, opts, report).plan(ops)
         report.done.plan = plan
+        if not opts.force:
+            _guard_deletes(root, plan, opts.max_delete)
         if not opts.dry_run:
-            execute(plan, cast(Replica, _StagedSource(staged)), _ApplyTarget(root, trash=opts.trash, keep_changed=True),
-                    report=report.done, workers=opts.workers)
+            execute(plan, cast(Replica, _StagedSource(staged)),
+                    _ApplyTarget(root, trash=opts.trash, keep_changed=True), report=report.done,
+                    workers=opts.workers)
             report.problems.extend(report.done.problems)
             report.done.problems = []
-            _record(root, header, ident, report)
+            _record(root, header, reader.checksum, report)
     report.seconds = time.monotonic() - started
     return report
 
@@ -145,8 +155,8 @@ def apply_archive(archive: str | os.PathLike[str], target: str | os.PathLike[str
 
 def _applied(root: Path) -> list[dict[str, Any]]:
     try:
-        lines = (root / META_DIR / APPLIED_LOG).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
+        lines = (root / META_DIR / APPLIED_LOG).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
         return []
     out = []
     for line in lines:
@@ -157,21 +167,20 @@ def _applied(root: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _check_not_stale(root: Path, header: ArchiveHeader, ident: bytes, force: bool) -> None:
+def _check_not_stale(root: Path, header: ArchiveHeader, force: bool) -> None:
     """Refuse an archive made against an index older than one a previously applied archive was made
-    against (same indexed folder): the folder has moved past it. Archives against the same index are
-    fine: each path is checked against what it holds anyway."""
+    against: the folder has moved past it. The log is DIR's own, so any path the index was taken through
+    counts; both times come from the far side's clock (the host that took the indexes). Archives against
+    the same index are fine: each path is checked against what it holds anyway."""
     if force:
         return
     for rec in _applied(root):
-        if rec.get("archive") == ident.hex():
-            continue
-        if (rec.get("against_root") == header.against.root and rec.get("against_host") == header.against.host
-                and isinstance(rec.get("against_scanned_ns"), int)
-                and rec["against_scanned_ns"] > header.against.scanned_ns):
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(header.against.scanned_ns / 1e9))
-            later = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec["against_scanned_ns"] / 1e9))
-            raise SafetyStop(f"this archive was made against the index of {when}, but {root} has since applied "
+        when = rec.get("against_scanned_ns")
+        if rec.get("against_host") == header.against.host and isinstance(when, int) \
+                and when > header.against.scanned_ns:
+            this = time.strftime("%Y-%m-%d %H:%M", time.localtime(header.against.scanned_ns / 1e9))
+            later = time.strftime("%Y-%m-%d %H:%M", time.localtime(when / 1e9))
+            raise SafetyStop(f"this archive was made against the index of {this}, but {root} has since applied "
                              f"an archive made against a newer index (of {later})",
                              "ask for an archive against a new index of this folder, or add --force to apply it "
                              "anyway (local changes are kept as they are)")
@@ -184,34 +193,73 @@ def _check_space(root: Path, header: ArchiveHeader) -> None:
                          f"{free} free", "free some space and run again; nothing was changed")
 
 
+def _guard_deletes(root: Path, plan: Plan, max_delete: int | float) -> None:
+    """Stop before deleting more files than ``max_delete`` (an archive made from an empty or unmounted
+    source must not empty DIR)."""
+    deletes = sum(1 for a in plan.actions if a.op == "delete" and a.expect is not None and a.expect.kind != DIR)
+    if not deletes:
+        return
+    if isinstance(max_delete, float):
+        total = 0
+        for dirpath, dirnames, filenames in os.walk(root):
+            if dirpath == str(root):
+                dirnames[:] = [d for d in dirnames if d != META_DIR]
+            total += len(filenames)
+        limit = max_delete * total
+        shown = f"{max_delete:.0%} of its {total} files"
+    else:
+        limit, shown = max_delete, f"{max_delete} files"
+    if deletes > limit:
+        raise SafetyStop(f"the archive would delete {deletes} files in {root}, more than --max-delete ({shown})",
+                         "check where the archive comes from; add --force (or --no-delete) to go ahead")
+
+
 def _record(root: Path, header: ArchiveHeader, ident: bytes, report: ApplyReport) -> None:
+    if header.against.scanned_ns > time.time_ns() + _FUTURE_NS:
+        report.problems.append(Problem("", "the archive's index claims a time in the future; not recorded for "
+                                           "the stale-archive check", "", error=False))
+        return
     rec = {"archive": ident.hex(), "applied_ns": time.time_ns(), "against_root": header.against.root,
            "against_host": header.against.host, "against_scanned_ns": header.against.scanned_ns,
            "source_root": header.source.root, "source_host": header.source.host,
            "source_scanned_ns": header.source.scanned_ns, "errors": len(report.errors)}
-    path = ensure_meta_dir(root) / APPLIED_LOG
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, (json.dumps(rec) + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        path = ensure_meta_dir(root) / APPLIED_LOG
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        try:
+            os.write(fd, (json.dumps(rec) + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        report.problems.append(Problem("", f"could not record this apply in {root}/{META_DIR}/{APPLIED_LOG}: "
+                                           f"{exc.strerror or exc}", "", error=False))
 
 
 # ---------------------------------------------------------------------------------------------- pass 1
 
 
-def _staging_dir(root: Path, ident: bytes, dry_run: bool) -> Path | None:
+def _staging_dir(root: Path, dry_run: bool) -> Path | None:
+    """A fresh staging folder in DIR/.syncline (what interrupted applies left there is removed first: the
+    caller holds DIR's lock)."""
     if dry_run:
         return None
-    staging = ensure_meta_dir(root) / f"apply-{ident.hex()[:16]}"
-    _remove_tree(staging)  # what an interrupted apply left: it is made again
-    staging.mkdir()
+    meta = ensure_meta_dir(root)
+    if meta.is_symlink() or not meta.is_dir():
+        raise UsageError(f"{meta} is not a directory", "move it away and run again; nothing was changed")
+    for old in meta.glob(f"{STAGING_PREFIX}*"):
+        _remove_tree(old)
+    staging = meta / f"{STAGING_PREFIX}{os.urandom(8).hex()}"
+    staging.mkdir(mode=0o700)
     return staging
 
 
 def _remove_tree(path: Path | None) -> None:
-    if path is not None:
+    if path is None:
+        return
+    if path.is_symlink():
+        path.unlink()
+    else:
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -221,94 +269,87 @@ class _StagedFile:
     entry: Entry
 
 
-def _verify_and_stage(archive: str | os.PathLike[str], root: Path, staging: Path | None
-                      ) -> tuple[list[Op], dict[str, _StagedFile], set[str], list[Problem]]:
+def _verify_and_stage(reader: ArchiveReader, root: Path, staging: Path | None
+                      ) -> tuple[list[Op], dict[str, _StagedFile], dict[str, Entry], list[Problem]]:
     """Read the whole archive, staging the files it brings (``staging`` None: check only). Returns the ops,
-    the staged files, the paths that already hold the archive's content, and the files that cannot be
-    rebuilt. Raises ``ArchiveFormatError`` for anything wrong with the archive itself."""
+    the staged files, the paths that already hold the archive's content (with the stat they had then),
+    and the files that cannot be rebuilt. Raises ``ArchiveFormatError`` for anything wrong with the
+    archive itself, :class:`UsageError` when the staging folder cannot be written."""
     ops: list[Op] = []
-    in_place: set[str] = set()
+    in_place: dict[str, Entry] = {}
     staged: dict[str, _StagedFile] = {}
     unbuildable: list[Problem] = []
-    fh, reader = open_archive(archive)
     try:
-        with fh:
-            for n, (op, pieces) in enumerate(reader):
-                ops.append(op)
-                if pieces is None:
-                    continue
-                assert op.entry is not None
-                if _holds(root, op.path, op.entry):
-                    in_place.add(op.path)
-                    continue  # already in place: the pieces are checked by the reader's checksum alone
-                temp = str(staging / f"{n:09d}") if staging is not None else None
-                problem = _stage_one(root, op, pieces, temp, reader)
-                if problem is not None:
-                    unbuildable.append(problem)
-                elif temp is not None:
-                    staged[op.path] = _StagedFile(temp, op.entry)
-                    crash_point("stage")
+        for n, (op, pieces) in enumerate(reader):
+            ops.append(op)
+            if pieces is None:
+                continue
+            assert op.entry is not None
+            held = _holds(root, op.path, op.entry)
+            if held is not None:
+                in_place[op.path] = held
+                continue  # already in place: the pieces are checked by the reader's checksum alone
+            temp = str(staging / f"{n:09d}") if staging is not None else None
+            problem = _stage_one(root, op, pieces, temp)
+            if problem is not None:
+                unbuildable.append(problem)
+            elif temp is not None:
+                staged[op.path] = _StagedFile(temp, op.entry)
+                crash_point("stage")
     except OSError as exc:
         raise UsageError(f"cannot stage the archive's files in {staging}: {exc.strerror or exc}",
                          "free some space or fix the permissions, then run again; nothing was changed") from None
     return ops, staged, in_place, unbuildable
 
 
-def _holds(root: Path, path: str, entry: Entry) -> bool:
-    """Whether the file at ``path`` already has ``entry``'s content (same size and digest: two writes in
-    one timestamp tick can leave equal size and mtime over different content, so the digest decides)."""
-    from ..core.hashing import digest_fd
-
-    current = _lstat(root, path)
-    if current is None or current.kind != FILE or current.size != entry.size:
-        return False
+def _holds(root: Path, path: str, entry: Entry) -> Entry | None:
+    """The stat of the file at ``path`` when it already has ``entry``'s content (same size and digest: two
+    writes in one timestamp tick can leave equal size and mtime over different content), else None."""
     try:
-        fd, _ = open_regular(f"{root}/{path}")
+        fd, st = open_regular(f"{root}/{path}")
     except OSError:
-        return False
+        return None
     try:
-        return digest_fd(fd, entry.size) == entry.digest
+        if st.st_size != entry.size or digest_fd(fd, entry.size) != entry.digest:
+            return None
+        after = entry_of_stat(os.fstat(fd))
+        return after if after is not None and after.unchanged_since(entry_of_stat(st) or after) else None
     except OSError:
-        return False
+        return None
     finally:
         os.close(fd)
 
 
-def _stage_one(root: Path, op: Op, pieces: Iterator[Piece], temp: str | None,
-               reader: ArchiveReader) -> Problem | None:
+def _stage_one(root: Path, op: Op, pieces: Iterator[Piece], temp: str | None) -> Problem | None:
     """Write one file's content to ``temp`` (None: only check it). Returns a problem when a delta cannot be
-    rebuilt because the local version is not the one the archive was made against."""
+    rebuilt because the local version is not the one the archive was made against; raises
+    ``ArchiveFormatError`` when whole content does not match its digest."""
     import blake3
 
     assert op.entry is not None
     hasher = blake3.blake3()
     basis_fd = -1
-    basis_ok = True
     out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600) if temp is not None else -1
     try:
         for piece in pieces:
             if isinstance(piece, bytes):
-                data = piece
-            else:
+                hasher.update(piece)
+                if out >= 0:
+                    _write_all(out, piece)
+                continue
+            if basis_fd < 0:
+                basis_fd = _open_basis(root, op)
                 if basis_fd < 0:
-                    basis_fd, basis_ok = _open_basis(root, op)
-                offset, length = piece
-                data = os.pread(basis_fd, length, offset) if basis_fd >= 0 else b""
-                if len(data) != length:
-                    basis_ok = False
-                    data = data.ljust(length, b"\0")
-            hasher.update(data)
-            if out >= 0:
-                _write_all(out, data)
+                    return _not_rebuilt(op)
+            if not _copy_range(basis_fd, piece, hasher, out):
+                return _not_rebuilt(op)
         if hasher.digest() != op.entry.digest:
-            if not basis_ok:
-                return Problem(op.path, "not updated: the local file changed since the index was taken and the "
-                                        "archive carries only the parts that differ from that version (make "
-                                        "a new index and archive)", "destination")
-            raise ArchiveFormatError(f"corrupt archive: the content of {op.path!r} does not match its digest",
-                                     "ask for the archive again; nothing was changed")
+            if op.content == WHOLE:
+                raise ArchiveFormatError(f"corrupt archive: the content of {op.path!r} does not match its digest",
+                                         "ask for the archive again; nothing was changed")
+            return _not_rebuilt(op)
         if out >= 0:
-            os.fchmod(out, op.entry.mode)
+            os.fchmod(out, op.entry.mode & ~_SETID)
             os.utime(out, ns=(op.entry.mtime_ns, op.entry.mtime_ns))
         return None
     finally:
@@ -318,14 +359,35 @@ def _stage_one(root: Path, op: Op, pieces: Iterator[Piece], temp: str | None,
             os.close(basis_fd)
 
 
-def _open_basis(root: Path, op: Op) -> tuple[int, bool]:
-    """(fd, whether it is the version the archive expects) of the local file a delta builds on."""
+def _not_rebuilt(op: Op) -> Problem:
+    return Problem(op.path, "not updated: the local file is not the version the archive was made against, and "
+                            "the archive carries only the parts that differ from that version (make a new "
+                            "index and archive)", "destination")
+
+
+def _open_basis(root: Path, op: Op) -> int:
+    """The local file a delta builds on, opened (-1 when it cannot be)."""
     try:
-        fd, st = open_regular(f"{root}/{op.path}")
+        fd, _ = open_regular(f"{root}/{op.path}")
     except OSError:
-        return -1, False
-    x = op.expect
-    return fd, x is not None and st.st_size == x.size and st.st_mtime_ns == x.mtime_ns
+        return -1
+    return fd
+
+
+def _copy_range(basis_fd: int, piece: tuple[int, int], hasher: Any, out: int) -> bool:
+    """Copy ``piece`` (offset, length) of the basis into the hash and ``out``, a block at a time; False when
+    the basis ends too soon."""
+    offset, length = piece
+    while length:
+        data = os.pread(basis_fd, min(BLOCK, length), offset)
+        if not data:
+            return False
+        hasher.update(data)
+        if out >= 0:
+            _write_all(out, data)
+        offset += len(data)
+        length -= len(data)
+    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -339,12 +401,13 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _lstat(root: Path, path: str) -> Entry | None:
+    """What DIR holds at ``path`` (None: nothing, or a parent is not a directory). Other errors raise."""
     p = f"{root}/{path}"
     try:
         st = os.lstat(p)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    target = os.readlink(p) if (st.st_mode & 0o170000) == 0o120000 else None
+    target = os.readlink(p) if stat.S_ISLNK(st.st_mode) else None
     return entry_of_stat(st, target)
 
 
@@ -361,139 +424,217 @@ def _matches(current: Entry | None, want: Entry | None) -> bool:
     return True
 
 
-class _Parents:
-    """Whether a path's parents are real directories in DIR (or made by this apply): writes never go
-    through a symlink."""
+def _as_expected(current: Entry | None, expect: Entry | None) -> bool:
+    """Whether DIR still holds what the far index saw: :func:`_matches`, and the mode of a file (a chmod
+    does not move the mtime, and must not be undone silently)."""
+    if not _matches(current, expect):
+        return False
+    return current is None or expect is None or current.kind != FILE or current.mode == expect.mode
 
-    def __init__(self, root: Path) -> None:
+
+class _Planner:
+    """Pass 2: the plan for what DIR holds now (see the module docstring)."""
+
+    def __init__(self, root: Path, header: ArchiveHeader, staged: dict[str, _StagedFile], in_place: dict[str, Entry],
+                 unbuildable: set[str], opts: ApplyOptions, report: ApplyReport) -> None:
         self.root = root
-        self.ok: dict[str, bool] = {"": True}
-        self.made: set[str] = set()
+        self.host = header.source.host
+        self.staged = staged
+        self.in_place = in_place
+        self.unbuildable = unbuildable
+        self.opts = opts
+        self.report = report
+        self.early: list[Action] = []  # creates and updates, parents first
+        self.deletes: list[Action] = []
+        self.late: list[Action] = []  # what replaces a directory: after the deletes that empty it
+        self.metas: list[Action] = []
+        self.dirs_ok: dict[str, bool] = {"": True}
+        self.made: set[str] = set()  # directories this plan makes
+        self.redirect: dict[str, str] = {}  # an incoming folder that lands under a conflict name
+        self.setid = 0
 
-    def fine(self, path: str) -> bool:
+    def plan(self, ops: list[Op]) -> Plan:
+        if self.opts.dry_run:  # nothing is staged in a dry run: plan as if everything had been
+            for op in ops:
+                if op.content != NONE and op.entry is not None and op.path not in self.unbuildable \
+                        and op.path not in self.in_place:
+                    self.staged.setdefault(op.path, _StagedFile("", op.entry))
+        for op in ops:
+            if op.path in self.unbuildable:
+                continue
+            try:
+                self._one(self._redirected(op))
+            except OSError as exc:
+                self.report.problems.append(Problem(op.path, f"not applied: cannot read what is here "
+                                                             f"({exc.strerror or exc})", "destination"))
+        if self.setid:
+            self.report.problems.append(Problem("", f"setuid and setgid bits of {self.setid} items not applied",
+                                                "", error=False))
+        self.deletes.sort(key=lambda a: sort_key(a.path), reverse=True)
+        self._keep_what_was_added()
+        self.metas.sort(key=lambda a: sort_key(a.path), reverse=True)
+        return Plan(tuple(self.early + self.deletes + self.late + self.metas))
+
+    def _redirected(self, op: Op) -> Op:
+        """``op`` moved under the conflict name of an incoming folder that could not take its place."""
+        for src, dst in self.redirect.items():
+            if is_under(op.path, src) and op.path != src:
+                path = dst + op.path[len(src):]
+                if op.path in self.staged:
+                    self.staged[path] = self.staged[op.path]
+                return replace(op, path=path, expect=None) if op.entry is not None else replace(op, entry=None,
+                                                                                                 expect=None)
+        return op
+
+    def _parents_fine(self, path: str) -> bool:
         d = parent(path)
-        if d in self.ok:
-            return self.ok[d]
+        if d in self.dirs_ok:
+            return self.dirs_ok[d]
         if d in self.made:
-            return self.fine(d)
+            return self._parents_fine(d)
         e = _lstat(self.root, d)
-        good = e is not None and e.kind == DIR and self.fine(d)
-        self.ok[d] = good
+        good = e is not None and e.kind == DIR and self._parents_fine(d)
+        self.dirs_ok[d] = good
         return good
 
-
-def _plan(root: Path, header: ArchiveHeader, ops: list[Op], staged: dict[str, _StagedFile], in_place: set[str],
-          unbuildable: set[str], opts: ApplyOptions, report: ApplyReport) -> Plan:
-    early: list[Action] = []  # creates and updates, parents first
-    deletes: list[Action] = []
-    late: list[Action] = []  # what replaces a directory: after the deletes that empty it
-    metas: list[Action] = []
-    parents = _Parents(root)
-    if opts.dry_run:  # nothing is staged in a dry run: plan as if everything had been
-        for op in ops:
-            if op.content != NONE and op.entry is not None and op.path not in unbuildable:
-                staged.setdefault(op.path, _StagedFile("", op.entry))
-    for op in ops:
-        e, x = op.entry, op.expect
-        if op.path in unbuildable:
-            continue
-        if not parents.fine(op.path):
+    def _one(self, op: Op) -> None:
+        e, x, report = op.entry, op.expect, self.report
+        if e is None and x is None:
+            return  # a delete under a redirected folder: nothing there
+        if e is not None and e.kind != SYMLINK and e.mode & _SETID:
+            e = e._replace(mode=e.mode & ~_SETID)
+            self.setid += 1
+        if not self._parents_fine(op.path):
             report.problems.append(Problem(op.path, "not applied: a parent is not a directory here (a symlink or "
                                                     "a file is in the way)", "destination"))
-            continue
-        current = _lstat(root, op.path)
-        if op.path in in_place or (op.content == NONE and _matches(current, e)):
-            if e is not None and current is not None and e.kind == DIR:
-                parents.made.add(op.path)
-                metas.append(Action("meta", op.path, e, current))
-            elif (e is not None and current is not None and e.kind == FILE
-                  and (current.mode != e.mode or current.mtime_ns != e.mtime_ns)):
-                early.append(Action("meta", op.path, e, current))
-            else:
-                report.already += 1
-            continue
-        if not _matches(current, x) and current is not None:
-            _local_change(root, header, op, current, staged, early, report)
-            continue
+            return
+        current = _lstat(self.root, op.path)
+        held = self.in_place.get(op.path)
+        if (held is not None and current is not None and current.unchanged_since(held)) or \
+                (op.content == NONE and _matches(current, e)):
+            self._in_place(op.path, e, x, current)
+            return
+        if current is not None and not _as_expected(current, x):
+            self._local_change(op, e, current)
+            return
         if e is None:
-            if not opts.delete:
+            if not self.opts.delete:
                 report.not_deleted += 1
-                continue
-            assert current is not None
-            deletes.append(Action("delete", op.path, None, current))
-            continue
+            elif current is not None:
+                self.deletes.append(Action("delete", op.path, None, current))
+            return
         if e.kind == DIR:
-            parents.made.add(op.path)
+            self.made.add(op.path)
+            if current is not None and current.kind == DIR and x is not None and current.mode != x.mode:
+                e = e._replace(mode=current.mode)  # a chmod made here stays
             if current is None or current.kind != DIR:
-                early.append(Action("mkdir", op.path, e, current))
-            metas.append(Action("meta", op.path, e, current if current is not None and current.kind == DIR else None))
-            continue
+                self._add(Action("mkdir", op.path, e, current), current)
+            self.metas.append(Action("meta", op.path, e, current if current is not None and current.kind == DIR
+                                     else None))
+            return
         if e.kind == FILE and op.content == NONE:
-            early.append(Action("meta", op.path, e, current))
-            continue
-        if e.kind == FILE and op.path not in staged:
-            report.problems.append(Problem(op.path, "not applied: its content was not staged", "destination"))
-            continue
-        act = Action("copy" if e.kind == FILE else "symlink", op.path, e, current)
-        (late if current is not None and current.kind == DIR else early).append(act)
-    deletes.sort(key=lambda a: sort_key(a.path), reverse=True)
-    deletes = _keep_added_to(root, deletes, report)
-    metas.sort(key=lambda a: sort_key(a.path), reverse=True)
-    return Plan(tuple(early + deletes + late + metas))
-
-
-def _keep_added_to(root: Path, deletes: list[Action], report: ApplyReport) -> list[Action]:
-    """The deletes (deepest first) without the directories that hold something this apply does not
-    delete: what was added here since the index was taken keeps its folder (and the folders above)."""
-    going = {a.path for a in deletes}
-    kept: set[str] = set()
-    for act in deletes:
-        if act.expect is None or act.expect.kind != DIR:
-            continue
-        try:
-            names = os.listdir(f"{root}/{act.path}")
-        except OSError:
-            continue
-        if any(f"{act.path}/{n}" not in going for n in names):
-            going.discard(act.path)
-            kept.add(act.path)
-            report.kept += 1
-            report.problems.append(Problem(act.path, "not deleted: it holds entries added here since the index "
-                                                     "was taken", "destination", error=False))
-    return [a for a in deletes if a.path not in kept]
-
-
-def _local_change(root: Path, header: ArchiveHeader, op: Op, current: Entry, staged: dict[str, _StagedFile],
-                  early: list[Action], report: ApplyReport) -> None:
-    """``op.path`` changed here since the index was taken: keep it; a file or symlink the archive brings
-    lands as a conflict copy beside it."""
-    e = op.entry
-    if e is None or e.kind == DIR or (e.kind == FILE and op.content == NONE):
-        report.kept += 1
-        what = "not deleted" if e is None else "left as it is"
-        report.problems.append(Problem(op.path, f"changed here since the index was taken; {what}", "destination",
-                                       error=False))
-        return
-    for n in range(100):
-        copy = conflict_name(op.path, e.mtime_ns, header.source.host, n)
-        there = _lstat(root, copy)
-        if there is None or _matches(there, e):
-            break
-    else:
-        report.problems.append(Problem(op.path, "no free name for a conflict copy", "destination"))
-        return
-    report.conflicts.append((op.path, copy))
-    if there is not None:
-        report.already += 1
-        return
-    if e.kind == FILE:
-        if op.path not in staged:
+            self.early.append(Action("meta", op.path, e, current))
+            return
+        if e.kind == FILE and op.path not in self.staged:
             report.problems.append(Problem(op.path, "not applied: its content was not staged", "destination"))
             return
-        staged[copy] = staged[op.path]
-        early.append(Action("copy", copy, e, None))
-    else:
-        early.append(Action("symlink", copy, e, None))
+        self._add(Action("copy" if e.kind == FILE else "symlink", op.path, e, current), current)
+
+    def _add(self, act: Action, current: Entry | None) -> None:
+        (self.late if current is not None and current.kind == DIR and act.op != "mkdir" else self.early).append(act)
+
+    def _in_place(self, path: str, e: Entry | None, x: Entry | None, current: Entry | None) -> None:
+        if e is not None and current is not None and e.kind == DIR:
+            self.made.add(path)
+            keep_mode = x is not None and x.kind == DIR and current.mode != x.mode
+            self.metas.append(Action("meta", path, e._replace(mode=current.mode) if keep_mode else e, current))
+        elif (e is not None and current is not None and e.kind == FILE
+              and (current.mode != e.mode or current.mtime_ns != e.mtime_ns)):
+            self.early.append(Action("meta", path, e, current))
+        else:
+            self.report.already += 1
+
+    def _local_change(self, op: Op, e: Entry | None, current: Entry) -> None:
+        """``op.path`` changed here since the index was taken: keep it; what the archive brings (a file, a
+        symlink, a folder) lands beside it under a conflict name."""
+        report = self.report
+        if e is not None and e.kind == DIR and current.kind == DIR:
+            # Both folders: the folder stays, with the local mode; its content is decided path by path.
+            self.made.add(op.path)
+            self.metas.append(Action("meta", op.path, e._replace(mode=current.mode), current))
+            return
+        if e is None or (e.kind == FILE and op.content == NONE):
+            report.kept += 1
+            what = "not deleted" if e is None else "left as it is"
+            report.problems.append(Problem(op.path, f"changed here since the index was taken; {what}",
+                                           "destination", error=False))
+            return
+        copy = self._conflict_copy(op.path, e)
+        if copy is None:
+            return
+        if e.kind == DIR:
+            self.redirect[op.path] = copy
+            self.made.add(copy)
+            self.early.append(Action("mkdir", copy, e, None))
+            self.metas.append(Action("meta", copy, e, None))
+        elif e.kind == FILE:
+            if op.path not in self.staged:
+                report.problems.append(Problem(op.path, "not applied: its content was not staged", "destination"))
+                return
+            self.staged[copy] = self.staged[op.path]
+            self.early.append(Action("copy", copy, e, None))
+        else:
+            self.early.append(Action("symlink", copy, e, None))
+
+    def _conflict_copy(self, path: str, e: Entry) -> str | None:
+        """The conflict name for the incoming version of ``path`` (None when it is already there)."""
+        for n in range(100):
+            copy = conflict_name(path, e.mtime_ns, self.host, n)
+            there = _lstat(self.root, copy)
+            if there is None or _matches(there, e):
+                break
+        else:
+            self.report.problems.append(Problem(path, "no free name for a conflict copy", "destination"))
+            return None
+        self.report.conflicts.append((path, copy))
+        if there is not None and e.kind != DIR:
+            self.report.already += 1
+            return None
+        return copy
+
+    def _keep_what_was_added(self) -> None:
+        """Folders that hold something this apply does not delete (added here since the index was taken)
+        are neither deleted nor replaced; what would have replaced one lands beside it as a conflict copy."""
+        going = {a.path for a in self.deletes}
+        kept: set[str] = set()
+        for act in self.deletes:  # deepest first: a kept folder keeps its parents too
+            if act.expect is not None and act.expect.kind == DIR and self._holds_more(act.path, going):
+                going.discard(act.path)
+                kept.add(act.path)
+                self.report.kept += 1
+                self.report.problems.append(Problem(act.path, "not deleted: it holds entries added here since the "
+                                                              "index was taken", "destination", error=False))
+        self.deletes = [a for a in self.deletes if a.path not in kept]
+        late = []
+        for act in self.late:
+            if not self._holds_more(act.path, going):
+                late.append(act)
+                continue
+            assert act.entry is not None
+            copy = self._conflict_copy(act.path, act.entry)
+            if copy is None:
+                continue
+            if act.op == "copy":
+                self.staged[copy] = self.staged[act.path]
+            self.early.append(Action(act.op, copy, act.entry, None))
+        self.late = late
+
+    def _holds_more(self, path: str, going: set[str]) -> bool:
+        try:
+            names = os.listdir(f"{self.root}/{path}")
+        except OSError:
+            return True
+        return any(f"{path}/{n}" not in going for n in names)
 
 
 # ---------------------------------------------------------------------------------------------- replicas
@@ -502,12 +643,13 @@ def _local_change(root: Path, header: ArchiveHeader, op: Op, current: Entry, sta
 class _StagedOpen:
     """A staged file seen as a source file: it never changes (only this run writes the staging folder)."""
 
-    def __init__(self, staged: _StagedFile) -> None:
+    def __init__(self, staged: _StagedFile, fd: int) -> None:
         self.staged = staged
         self.entry = staged.entry
+        self.fd = fd
 
     def fileno(self) -> int:
-        raise OSError("a staged file is moved into place, not copied")
+        return self.fd
 
     def changed(self) -> bool:
         return False
@@ -525,22 +667,59 @@ class _StagedSource:
     @contextmanager
     def open_file(self, path: str) -> Iterator[_StagedOpen]:
         s = self.staged.get(path)
-        if s is None or not Path(s.temp).exists():
+        if s is None:
             raise FileNotFoundError(path)
-        yield _StagedOpen(s)
+        fd = os.open(s.temp, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        try:
+            yield _StagedOpen(s, fd)
+        finally:
+            os.close(fd)
+
+
+_NOT_BENEATH = "not written: a parent is not a directory here any more (a symlink or a file is in the way)"
 
 
 class _ApplyTarget(LocalReplica):
-    """DIR, where a staged file is renamed into place instead of copied (it is on the same file system)."""
+    """DIR, where every write first checks that each parent of its path is a real directory (never a
+    symlink), and a staged file is renamed into place instead of copied when it can be."""
+
+    def _beneath(self, path: str) -> bool:
+        cut = path.find("/")
+        while cut >= 0:
+            try:
+                if not stat.S_ISDIR(os.lstat(f"{self.root}/{path[:cut]}").st_mode):
+                    return False
+            except OSError:
+                return False
+            cut = path.find("/", cut + 1)
+        return True
 
     def stage_file(self, path: str, source: SourceFile) -> LocalStaged:
+        if not self._beneath(path):
+            raise NotADirectoryError(errno.ENOTDIR, _NOT_BENEATH)
         if not isinstance(source, _StagedOpen):
             return super().stage_file(path, source)
-        temp = source.staged.temp
-        # A conflict copy and the path itself may share one staged file: the second use needs its own.
-        mine = f"{temp}.{len(path)}-{abs(hash(path)):x}"
-        try:
-            os.link(temp, mine)
-        except OSError:
-            shutil.copy2(temp, mine)
-        return LocalStaged(path, source.entry.size, mine, os.lstat(mine).st_ino if self.tell_inodes else 0)
+        # Committed straight from the staging folder (a kill leaves nothing in the tree, and the next apply
+        # clears the staging folder), unless the destination is on another file system (a mount point).
+        st = os.fstat(source.fd)
+        if os.lstat(self.abspath(parent(path))).st_dev != st.st_dev:
+            return super().stage_file(path, source)
+        return LocalStaged(path, source.entry.size, source.staged.temp, st.st_ino if self.tell_inodes else 0)
+
+    def commit(self, staged: Staged, expect: Entry | None) -> Outcome:
+        if not self._beneath(staged.path):
+            staged.discard()
+            return Outcome(False, _NOT_BENEATH)
+        return super().commit(staged, expect)
+
+    def make_dir(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
+        return super().make_dir(path, entry, expect) if self._beneath(path) else Outcome(False, _NOT_BENEATH)
+
+    def make_symlink(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
+        return super().make_symlink(path, entry, expect) if self._beneath(path) else Outcome(False, _NOT_BENEATH)
+
+    def delete(self, path: str, expect: Entry) -> Outcome:
+        return super().delete(path, expect) if self._beneath(path) else Outcome(False, _NOT_BENEATH)
+
+    def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
+        return super().set_meta(path, entry, expect) if self._beneath(path) else Outcome(False, _NOT_BENEATH)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from ..core.archivefile import DELTA, NONE, WHOLE, ArchiveHeader, ArchiveWriter, IndexRef, Piece
 from ..core.chunking import Chunker
-from ..core.entry import FILE, Chunk, Compare, CompareMode, Entry
-from ..core.errors import Problem, SynclineError, UsageError
+from ..core.entry import DIR, FILE, Chunk, Compare, CompareMode, Entry
+from ..core.errors import Problem, SafetyStop, SynclineError, UsageError
 from ..core.hashing import digest_fd, open_regular
 from ..core.ignore import Rules
 from ..core.index import Index
@@ -54,6 +54,9 @@ class ArchiveOptions:
     compare: Compare = field(default_factory=Compare)
     rules: Rules = field(default_factory=Rules)
     label: str = ""
+    max_delete: int | float = 0.5
+    force: bool = False
+    output_inside_ok: bool = False  # for sync --since: a temp archive the scan skips anyway
 
 
 @dataclass
@@ -94,12 +97,14 @@ def make_archive(src: str | os.PathLike[str], against: str | os.PathLike[str], o
     top = resolve_root(src)
     far_path = resolve_index_path(against)
     far = load_index(far_path)
-    out = _output_path(output, top)
+    out = _output_path(output, top, opts.output_inside_ok)
     chunker = _chunker_of(far)
     with gc_paused():
         here = scan(top, rules=opts.rules, digests=opts.compare.mode is CompareMode.CHECKSUM)
     result = ArchiveResult(output=str(out), problems=list(here.problems))
     ops = _ops(here, far, opts, result)
+    if opts.delete and not opts.force:
+        _guard_deletes(top, here, far, ops, opts.max_delete)
     ops = _freeze(top, ops, result)
     header = ArchiveHeader(
         source=IndexRef(str(top), socket.gethostname(), here.header.scanned_ns, bytes(32)),
@@ -136,13 +141,30 @@ def make_archive(src: str | os.PathLike[str], against: str | os.PathLike[str], o
     return result
 
 
-def _output_path(output: str | os.PathLike[str], top: Path) -> Path:
+def _guard_deletes(top: Path, here: Index, far: Index, ops: list[OpRow], max_delete: int | float) -> None:
+    """An empty or unmounted source must not become an archive that empties the far side."""
+    far_files = sum(1 for e in far.entries.values() if e.kind != DIR)
+    deletes = sum(1 for _, x, e, _ in ops if e is None and x is not None and x.kind != DIR)
+    if not deletes:
+        return
+    if not len(here):
+        raise SafetyStop(f"{top} is empty: an archive with --delete would delete all {far_files} files of the far "
+                         "side", "check that it is mounted; add --force if that is what you want")
+    limit = max_delete * far_files if isinstance(max_delete, float) else max_delete
+    if deletes > limit:
+        shown = f"{max_delete:.0%} of its {far_files} files" if isinstance(max_delete, float) else \
+            f"{max_delete} files"
+        raise SafetyStop(f"the archive would delete {deletes} files on the far side, more than --max-delete "
+                         f"({shown})", "check the source; raise --max-delete or add --force to go ahead")
+
+
+def _output_path(output: str | os.PathLike[str], top: Path, inside_ok: bool) -> Path:
     out = Path(os.path.abspath(os.fspath(output)))
     if not out.parent.is_dir():
         raise UsageError(f"cannot write {out}: its directory does not exist", "create it or pick another path")
     if out.is_dir():
         raise UsageError(f"cannot write {out}: it is a directory", "give a file name such as delta.slar")
-    if out.is_relative_to(top):
+    if out.is_relative_to(top) and not inside_ok:
         raise UsageError(f"{out} is inside the source {top}", "write the archive somewhere outside the source")
     return out
 

@@ -22,7 +22,7 @@ from .timeline import resolve
 
 def sync_since(src: str | os.PathLike[str], dst: str | os.PathLike[str], since: str, *, delete: bool = False,
                compare: Compare | None = None, rules: Rules | None = None, dry_run: bool = False,
-               trash: bool = True, force: bool = False) -> ApplyReport:
+               trash: bool = True, force: bool = False, max_delete: int | float = 0.5) -> ApplyReport:
     """Apply to ``dst`` the changes ``src`` went through since its snapshot ``since``. ``delete`` carries
     deletions too (as ``archive --delete``)."""
     top = resolve_root(src)
@@ -31,9 +31,10 @@ def sync_since(src: str | os.PathLike[str], dst: str | os.PathLike[str], since: 
     tmp = state_subdir("tmp") / new_temp_name()
     try:
         make_archive(top, against, tmp, ArchiveOptions(delete=delete, compare=compare or Compare(),
-                                                        rules=rules or Rules()))
+                                                        rules=rules or Rules(), max_delete=max_delete, force=force,
+                                                        output_inside_ok=True))
         report = apply_archive(tmp, target, ApplyOptions(dry_run=dry_run, trash=trash, force=force,
-                                                                 note_other_root=False))
+                                                         max_delete=max_delete, note_other_root=False))
     finally:
         tmp.unlink(missing_ok=True)
     report.archive = f"{top}@{since}"

@@ -143,7 +143,10 @@ def _parse_when(ref: str) -> int | None:
             start = datetime.strptime(ref, fmt)
         except ValueError:
             continue
-        return int((start + span).timestamp() * 1e9)
+        try:
+            return int((start + span).timestamp() * 1e9)
+        except (OverflowError, ValueError, OSError):
+            return 1 << 63  # past the end of time: every snapshot is older
     return None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -448,6 +449,24 @@ class LocalReplica:
                 return Outcome(False, "changed since the scan; left as it is")
         if entry.kind == SYMLINK:
             os.utime(p, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
+        elif entry.kind == DIR:
+            # Through a descriptor opened without following a symlink: a directory swapped for a symlink
+            # since the plan never has its target's mode changed.
+            try:
+                fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    return Outcome(False, "not a directory any more; left as it is")
+                if exc.errno != errno.EACCES or not stat.S_ISDIR(os.lstat(p).st_mode):
+                    raise
+                os.chmod(p, entry.mode)  # no read permission to open it: by path, just checked
+                os.utime(p, ns=(entry.mtime_ns, entry.mtime_ns))
+                return Outcome(True)
+            try:
+                os.fchmod(fd, entry.mode)
+                os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
+            finally:
+                os.close(fd)
         else:
             os.chmod(p, entry.mode)
             os.utime(p, ns=(entry.mtime_ns, entry.mtime_ns))
