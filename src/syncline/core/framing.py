@@ -16,8 +16,11 @@ containers, and the translation of decoder exceptions into the format's own erro
 
 from __future__ import annotations
 
+import contextlib
+import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, BinaryIO
 
 import blake3
@@ -25,6 +28,7 @@ import msgpack
 import zstandard
 
 from .errors import SynclineError
+from .paths import new_temp_name
 
 PREAMBLE = struct.Struct(">8sHH")
 TRAILER_SIZE = 32
@@ -173,3 +177,34 @@ class Decoding:
             raise self.corrupt(f"undecodable {self.what} ({exc})") from None
         if issubclass(typ, (MemoryError, RecursionError)):
             raise self.corrupt(f"undecodable {self.what} ({typ.__name__})") from None
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """Write ``path`` all or nothing: into a temp file beside it, fsynced, renamed into place, the directory
+    fsynced. On any error the temp file is removed and ``path`` is as it was."""
+    directory = path.parent
+    tmp = directory / new_temp_name()
+    try:
+        with open(tmp, "xb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(directory)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort: some file systems refuse)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -22,7 +22,6 @@ runs the same checks on what it writes, so it never produces a file the reader w
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
 from functools import partial
@@ -34,7 +33,7 @@ import zstandard
 
 from .entry import KINDS, Chunk, Entry, StatKey
 from .errors import IndexFormatError
-from .framing import PREAMBLE, ZSTD_LEVEL, Body, Decoding, HashingWriter, container
+from .framing import PREAMBLE, ZSTD_LEVEL, Body, Decoding, HashingWriter, atomic_file, container
 from .index import Index, IndexHeader
 from .indexcheck import (
     HEADER_KEYS,
@@ -49,7 +48,6 @@ from .indexcheck import (
     parse_header,
     unreadable_ok,
 )
-from .paths import new_temp_name
 
 MAGIC = b"SLIDX\r\n\x1a"
 VERSION = 1
@@ -156,34 +154,9 @@ class IndexWriter:
 
 def write_index(index: Index, path: Path) -> None:
     """Write ``index`` to ``path`` atomically (temp file in the same directory, fsync, rename, fsync dir)."""
-    directory = path.parent
-    tmp = directory / new_temp_name()
-    header = index.header
-    try:
-        with open(tmp, "xb") as fh:
-            with IndexWriter(fh, header, index.unreadable, index.root) as writer:
-                for p, e in index.items_sorted():
-                    writer.add(p, e)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (best effort: some file systems refuse)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+    with atomic_file(path) as fh, IndexWriter(fh, index.header, index.unreadable, index.root) as writer:
+        for p, e in index.items_sorted():
+            writer.add(p, e)
 
 
 def _text(s: str) -> str:

@@ -24,12 +24,13 @@ from ..core.archivefile import DELTA, NONE, WHOLE, ArchiveHeader, ArchiveWriter,
 from ..core.chunking import Chunker
 from ..core.entry import DIR, FILE, Chunk, Compare, CompareMode, Entry
 from ..core.errors import Problem, SafetyStop, SynclineError, UsageError
+from ..core.framing import atomic_file
 from ..core.hashing import digest_fd, open_regular
 from ..core.ignore import Rules
 from ..core.index import Index
 from ..core.indexfile import load_index
 from ..core.mirror import mirror
-from ..core.paths import new_temp_name, sort_key
+from ..core.paths import sort_key
 from ..core.scan import gc_paused, resolve_root, scan
 from ..version import __version__
 from .report import HasProblems
@@ -112,26 +113,18 @@ def make_archive(src: str | os.PathLike[str], against: str | os.PathLike[str], o
         delete=opts.delete, compare=_compare_name(opts.compare), ops=len(ops),
         content_bytes=sum(e.size for _, _, e, c in ops if c != NONE and e is not None),
         created_ns=time.time_ns(), tool=f"syncline {__version__}", label=opts.label)
-    tmp = out.parent / new_temp_name()
-    try:
-        with open(tmp, "xb") as fh:
-            writer = ArchiveWriter(fh, header)
-            for path, expect, entry, content in ops:
-                if content == NONE:
-                    writer.add(path, expect, entry)
-                    continue
-                assert entry is not None
-                packed_entry, kind, pieces = _pack(top, path, entry, expect, chunker)
-                writer.add(path, expect, packed_entry, kind, pieces)
-                result.files += 1
-                result.deltas += kind == DELTA
-            writer.close()
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(out) as fh:
+        writer = ArchiveWriter(fh, header)
+        for path, expect, entry, content in ops:
+            if content == NONE:
+                writer.add(path, expect, entry)
+                continue
+            assert entry is not None
+            packed_entry, kind, pieces = _pack(top, path, entry, expect, chunker)
+            writer.add(path, expect, packed_entry, kind, pieces)
+            result.files += 1
+            result.deltas += kind == DELTA
+        writer.close()
     result.ops = len(ops)
     result.deletes = sum(1 for _, _, e, _ in ops if e is None)
     result.content_bytes = writer.content_bytes
