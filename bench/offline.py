@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import random
@@ -497,6 +498,17 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def src_state() -> dict[str, str]:
+    """syncline's commit and a digest of its uncommitted source changes: the editable install runs whatever
+    src/ holds at each step, so a change during the run mixes versions."""
+    def git(*argv: str) -> bytes:
+        return subprocess.run(["git", "-C", str(run.ROOT), *argv], capture_output=True).stdout
+
+    diff = git("diff", "HEAD", "--", "src") + git("ls-files", "--others", "--exclude-standard", "--", "src")
+    return {"commit": git("rev-parse", "--short", "HEAD").decode().strip(),
+            "uncommitted_src_sha1": hashlib.sha1(diff).hexdigest() if diff else ""}
+
+
 def reproduce(args: argparse.Namespace, names: list[str]) -> str:
     parts = ["python", "bench/offline.py", *names, "--files", str(args.files), "--reps", str(args.reps),
              "--big-size", str(args.big_size)]
@@ -536,6 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": reproduce(args, names),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "machine": run.machine_info(data, args.syncline),
+        "src_at_start": src_state(),
         "scenarios": {},
         "targets": [],
     }
@@ -550,10 +563,15 @@ def main(argv: list[str] | None = None) -> int:
         results["scenarios"][name] = sc
         results["targets"] = judge(results)
         results["seconds"] = time.perf_counter() - started
+        results["src_at_end"] = src_state()
+        results["src_changed_during_run"] = results["src_at_end"] != results["src_at_start"]
         tmp = out.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(results, indent=1, default=_json_default) + "\n")
         tmp.replace(out)
     print("\n" + markdown(results))
+    if results["src_changed_during_run"]:
+        print(f"\nWARNING: syncline's source changed during the run ({results['src_at_start']} -> "
+              f"{results['src_at_end']}): the figures mix versions; run again on a quiet tree")
     print(f"\nresults: {out.relative_to(run.ROOT) if out.is_relative_to(run.ROOT) else out}")
     print(f"total {results['seconds'] / 60:.1f} min; reproduce with:\n  {results['command']}")
     return 0

@@ -399,3 +399,23 @@ def test_the_cli_archive_and_apply_run_as_documented(tmp_path: Path) -> None:
     assert (laptop / "b.txt").read_bytes() == b"b"
     assert subprocess.run([sys.executable, "-m", "syncline", "diff", office, laptop],
                           capture_output=True, check=False).returncode == 0
+
+
+def test_the_root_folder_gets_the_source_root_s_mtime(tmp_path: Path) -> None:
+    office, laptop = tmp_path / "office", tmp_path / "laptop"
+    write(office, "top.txt", b"a", mtime=T0)
+    write(office, "sub/x.txt", b"b", mtime=T0)
+    for d in (office / "sub", office):
+        os.utime(d, (T0, T0))
+    shutil.copytree(office, laptop)
+    os.utime(laptop, (T0, T0))
+    idx = tmp_path / "far.slidx"
+    syncline.index(laptop, idx)
+    write(office, "top.txt", b"changed", mtime=T0 + 100)
+    os.utime(office, (T0 + 50, T0 + 50))
+    syncline.archive(office, idx, tmp_path / "d.slar")
+    syncline.apply(tmp_path / "d.slar", laptop)
+    assert laptop.stat().st_mtime == T0 + 50
+    check = subprocess.run(["rsync", "-ani", "--delete", "--exclude=/.syncline/", f"{office}/", f"{laptop}/"],
+                           capture_output=True, text=True, check=True)
+    assert check.stdout == ""

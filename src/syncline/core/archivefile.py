@@ -95,6 +95,7 @@ class ArchiveHeader:
     created_ns: int
     tool: str = ""
     label: str = ""
+    root_mtime_ns: int | None = None  # the source root's mtime, restored when the root's listing changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +307,8 @@ def _text(s: str) -> str:
 def _header_map(h: ArchiveHeader) -> dict[str, Any]:
     return {"format": "syncline-archive", "version": VERSION, "tool": _text(h.tool), "created_ns": h.created_ns,
             "source": h.source.to_msgpack(), "against": h.against.to_msgpack(), "delete": h.delete,
-            "compare": h.compare, "ops": h.ops, "content_bytes": h.content_bytes, "label": _text(h.label)}
+            "compare": h.compare, "ops": h.ops, "content_bytes": h.content_bytes, "label": _text(h.label),
+            "root_mtime_ns": h.root_mtime_ns}
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -336,7 +338,7 @@ def _ref_of(v: Any, key: str) -> IndexRef:
 
 
 _HEADER_KEYS = frozenset({"format", "version", "tool", "created_ns", "delete", "compare", "ops", "content_bytes",
-                          "label", "source", "against"})
+                          "label", "source", "against", "root_mtime_ns"})
 
 
 def parse_header(head: Any) -> ArchiveHeader:
@@ -357,10 +359,13 @@ def parse_header(head: Any) -> ArchiveHeader:
         raise _Bad("bad header (op count or content size out of range)")
     if len(head["tool"]) > MAX_TEXT or len(head["label"]) > MAX_TEXT:
         raise _Bad("bad header (tool or label too long)")
+    root_mtime = head.get("root_mtime_ns")
+    if root_mtime is not None and not _is_int(root_mtime, _INT64_MIN, _INT64_MAX):
+        raise _Bad("bad header ('root_mtime_ns' must be an int64 or nil)")
     return ArchiveHeader(source=_ref_of(head["source"], "source"), against=_ref_of(head["against"], "against"),
                          delete=head["delete"], compare=head["compare"], ops=head["ops"],
                          content_bytes=head["content_bytes"], created_ns=head["created_ns"], tool=head["tool"],
-                         label=head["label"])
+                         label=head["label"], root_mtime_ns=root_mtime)
 
 
 @dataclass

@@ -439,6 +439,7 @@ class _Planner:
                  unbuildable: set[str], opts: ApplyOptions, report: ApplyReport) -> None:
         self.root = root
         self.host = header.source.host
+        self.root_mtime_ns = header.root_mtime_ns
         self.staged = staged
         self.in_place = in_place
         self.unbuildable = unbuildable
@@ -473,7 +474,17 @@ class _Planner:
         self.deletes.sort(key=lambda a: sort_key(a.path), reverse=True)
         self._keep_what_was_added()
         self.metas.sort(key=lambda a: sort_key(a.path), reverse=True)
+        self._root_mtime(ops)
         return Plan(tuple(self.early + self.deletes + self.late + self.metas))
+
+    def _root_mtime(self, ops: list[Op]) -> None:
+        """The root's mtime as the source's, when this apply changes the root's listing (its mode stays)."""
+        if self.root_mtime_ns is None or not any("/" not in a.path for a in (*self.early, *self.deletes, *self.late)
+                                                 if a.op != "meta"):
+            return
+        current = _lstat(self.root.parent, self.root.name) if self.root.name else None
+        if current is not None and current.kind == DIR:
+            self.metas.append(Action("meta", "", current._replace(mtime_ns=self.root_mtime_ns), current))
 
     def _redirected(self, op: Op) -> Op:
         """``op`` moved under the conflict name of an incoming folder that could not take its place."""

@@ -112,7 +112,8 @@ def make_archive(src: str | os.PathLike[str], against: str | os.PathLike[str], o
         against=IndexRef(far.header.root, far.header.host, far.header.scanned_ns, index_id(far_path)),
         delete=opts.delete, compare=_compare_name(opts.compare), ops=len(ops),
         content_bytes=sum(e.size for _, _, e, c in ops if c != NONE and e is not None),
-        created_ns=time.time_ns(), tool=f"syncline {__version__}", label=opts.label)
+        created_ns=time.time_ns(), tool=f"syncline {__version__}", label=opts.label,
+        root_mtime_ns=here.root.mtime_ns if here.root is not None else None)
     with atomic_file(out) as fh:
         writer = ArchiveWriter(fh, header)
         for path, expect, entry, content in ops:
@@ -187,7 +188,7 @@ def _ops(here: Index, far: Index, opts: ArchiveOptions, result: ArchiveResult) -
     content: dict[str, int] = {}
     for act in plan.actions:
         if act.path == "":
-            continue  # the root's own metadata is the far side's business
+            continue  # the root's mtime travels in the header; its mode is the far side's business
         row = rows.get(act.path)
         if row is None:
             row = rows[act.path] = [act.expect, act.entry]
