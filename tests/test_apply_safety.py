@@ -297,3 +297,119 @@ def test_unknown_header_keys_are_skipped_not_decoded(tmp_path: Path) -> None:
     head["future_key"] = [[] for _ in range(200_000)]
     (tmp_path / "h.slar").write_bytes(raw_archive([[0, b"x", None, file_rec(b"x"), 1], b"x", None], head=head))
     assert syncline.apply(tmp_path / "h.slar", target).exit_code == 0
+
+
+def test_modes_set_here_stay(far) -> None:
+    office, laptop, idx = far
+    os.utime(office / "f.txt", (T0 + 10, T0 + 10))  # the office only touched it
+    os.chmod(laptop / "f.txt", 0o600)
+    for side, mode, file_mode in ((office, 0o755, 0o644), (laptop, 0o700, 0o600)):  # both made private/
+        write(side, "private/secret.txt", b"s", mtime=T0)
+        os.chmod(side / "private", mode)
+        os.chmod(side / "private/secret.txt", file_mode)
+    archive_and_apply(office, laptop, idx)
+    assert (laptop / "f.txt").stat().st_mode & 0o777 == 0o600
+    assert (laptop / "f.txt").stat().st_mtime == T0 + 10
+    assert (laptop / "private").stat().st_mode & 0o777 == 0o700
+    assert (laptop / "private/secret.txt").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_folder_conflict_copy_is_made_once_even_across_kills(far, tmp_path: Path) -> None:
+    office, laptop, idx = far
+    os.unlink(office / "f.txt")
+    write(office, "f.txt/inside.txt", b"inside", mtime=T0 + 10)
+    write(office, "f.txt/sub/deep.txt", b"deep", mtime=T0 + 10)
+    write(laptop, "f.txt", b"edited here", mtime=T0 + 20)
+    out = tmp_path / "d.slar"
+    syncline.archive(office, idx, out)
+    reference = tmp_path / "reference"
+    shutil.copytree(laptop, reference)
+    syncline.apply(out, reference)
+    want = contents(reference)
+    assert sum(".sync-conflict-" in p.rsplit("/", 1)[-1] for p in want) == 1
+    for crash in ("commit:1", "direct:2", None):
+        target = tmp_path / f"t-{crash}"
+        shutil.copytree(laptop, target)
+        if crash:
+            run("apply", out, target, env={"SYNCLINE_CRASH_AT": crash})
+        for _ in range(2):
+            assert run("apply", out, target).returncode == 0
+        assert contents(target) == want, crash
+
+
+def test_a_setgid_folder_keeps_its_bit_and_gives_its_group(far) -> None:
+    office, laptop, idx = far
+    for side in (office, laptop):
+        os.chmod(side / "d", 0o2775)
+    os.chown(laptop / "d", -1, NOBODY)
+    os.chown(laptop / "d/a.txt", -1, NOBODY)
+    write(office, "d/a.txt", b"updated", mtime=T0 + 10)
+    idx2 = idx.parent / "again.slidx"
+    syncline.index(laptop, idx2)
+    out = office.parent / "d.slar"
+    syncline.archive(office, idx2, out)
+    syncline.apply(out, laptop)
+    assert (laptop / "d").stat().st_mode & 0o7777 == 0o2775
+    assert (laptop / "d/a.txt").read_bytes() == b"updated"
+    assert (laptop / "d/a.txt").stat().st_gid == NOBODY
+
+
+def test_the_root_mtime_is_restored_on_a_resumed_apply(tmp_path: Path) -> None:
+    office, laptop = tmp_path / "office", tmp_path / "laptop"
+    write(office, "keep.txt", b"k", mtime=T0)
+    shutil.copytree(office, laptop)
+    idx = tmp_path / "i.slidx"
+    syncline.index(laptop, idx)
+    write(office, "n1.txt", b"1", mtime=T0)
+    write(office, "n2.txt", b"2", mtime=T0)
+    os.utime(office, (T0 + 100, T0 + 100))
+    out = tmp_path / "d.slar"
+    syncline.archive(office, idx, out)
+    assert run("apply", out, laptop, env={"SYNCLINE_CRASH_AT": "commit:2"}).returncode == -9
+    assert run("apply", out, laptop).returncode == 0
+    assert laptop.stat().st_mtime == T0 + 100
+
+
+def test_a_metadata_change_under_a_redirected_folder_is_no_error(far) -> None:
+    office, laptop, idx = far
+    shutil.rmtree(laptop / "d")
+    write(laptop, "d", b"now a file here", mtime=T0 + 20)
+    os.chmod(office / "d/a.txt", 0o600)
+    write(office, "d/new.txt", b"new", mtime=T0 + 10)
+    report = archive_and_apply(office, laptop, idx)
+    assert report.exit_code == 0, report.errors
+    assert (laptop / "d").read_bytes() == b"now a file here"
+
+
+def test_no_delete_replaces_no_type(far) -> None:
+    office, laptop, idx = far
+    os.unlink(office / "f.txt")
+    write(office, "f.txt/inside.txt", b"inside", mtime=T0 + 10)
+    shutil.rmtree(office / "keep")
+    os.symlink("d", office / "keep")
+    report = archive_and_apply(office, laptop, idx, delete=False, trash=False)
+    assert (laptop / "f.txt").read_bytes() == b"f.txt"
+    assert (laptop / "keep/k.txt").read_bytes() == b"keep/k.txt"
+    assert report.conflicts == [] and report.exit_code == 0
+
+
+def test_dry_run_shows_the_plan_past_the_delete_guard(far, tmp_path: Path) -> None:
+    office, laptop, idx = far
+    for name in ("d/a.txt", "d/b.txt", "f.txt"):
+        os.unlink(office / name)
+    out = tmp_path / "d.slar"
+    syncline.archive(office, idx, out, delete=True, force=True)
+    result = run("apply", "-n", out, laptop)
+    assert result.returncode == 1
+    assert "*deleting" in result.stdout and "a real run would stop here" in result.stderr
+
+
+def test_a_file_named_dot_syncline_is_a_clear_error(far, tmp_path: Path) -> None:
+    office, laptop, idx = far
+    write(office, "f.txt", b"new", mtime=T0 + 10)
+    out = tmp_path / "d.slar"
+    syncline.archive(office, idx, out)
+    (laptop / ".syncline").write_bytes(b"not a folder")
+    result = run("apply", out, laptop)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "is not a directory (move it away" in result.stderr

@@ -44,8 +44,9 @@ from ..core.archivefile import NONE, WHOLE, ArchiveHeader, ArchiveReader, Op, Pi
 from ..core.conflicts import conflict_name
 from ..core.entry import DIR, FILE, SYMLINK, Entry
 from ..core.errors import ArchiveFormatError, Problem, SafetyStop, UsageError
+from ..core.framing import atomic_file
 from ..core.hashing import digest_fd, open_regular
-from ..core.paths import META_DIR, is_under, parent, sort_key
+from ..core.paths import META_DIR, is_temp_name, is_under, parent, sort_key
 from ..core.plan import Action, Plan
 from ..core.scan import resolve_root
 from .crashpoints import crash_point
@@ -55,8 +56,10 @@ from .replicas.local import LocalReplica, LocalStaged, entry_of_stat
 from .replicas.replica import Outcome, Replica, SourceFile, Staged
 from .report import HasProblems, Report
 from .state import root_lock
+from .trash import Trash
 
 APPLIED_LOG = "applied.jsonl"
+MADE_DIRS = "made-dirs.json"  # folders a running apply makes: on a rerun after a kill, they are ours
 STAGING_PREFIX = "apply-"
 DEFAULT_MAX_DELETE = 0.5
 BLOCK = 1 << 20
@@ -138,11 +141,22 @@ def apply_archive(archive: str | os.PathLike[str], target: str | os.PathLike[str
         plan = _Planner(root, header, staged, in_place, {p.path for p in unbuildable}, opts, report).plan(ops)
         report.done.plan = plan
         if not opts.force:
-            _guard_deletes(root, plan, opts.max_delete)
+            try:
+                _guard_deletes(root, plan, opts.max_delete)
+            except SafetyStop as stop:
+                if not opts.dry_run:
+                    raise
+                report.problems.append(Problem("", f"{stop.message}: a real run would stop here", "",))
         if not opts.dry_run:
+            _remove_leftover_temps(root, plan)
+            made = root / META_DIR / MADE_DIRS
+            with atomic_file(made) as out:
+                out.write(json.dumps(sorted({a.path for a in plan.actions if a.op == "mkdir"}
+                                            | _made_before(root))).encode())
             execute(plan, cast(Replica, _StagedSource(staged)),
                     _ApplyTarget(root, trash=opts.trash, keep_changed=True), report=report.done,
                     workers=opts.workers)
+            made.unlink(missing_ok=True)
             report.problems.extend(report.done.problems)
             report.done.problems = []
             _record(root, header, reader.checksum, report)
@@ -214,6 +228,31 @@ def _guard_deletes(root: Path, plan: Plan, max_delete: int | float) -> None:
                          "check where the archive comes from; add --force (or --no-delete) to go ahead")
 
 
+def _made_before(root: Path) -> set[str]:
+    """The folders an interrupted apply was making (their modes are still the temporary 0700)."""
+    try:
+        raw = json.loads((root / META_DIR / MADE_DIRS).read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError):
+        return set()
+    return {p for p in raw if isinstance(p, str)} if isinstance(raw, list) else set()
+
+
+def _remove_leftover_temps(root: Path, plan: Plan) -> None:
+    """syncline temp files a killed run left in the folders this plan writes into (a copy to another file
+    system, a symlink, stages beside its final name). The caller holds DIR's lock."""
+    folders = {parent(a.path) for a in plan.actions if a.op in ("copy", "symlink")}
+    for folder in folders:
+        path = f"{root}/{folder}" if folder else str(root)
+        try:
+            with os.scandir(path) as it:
+                stale = [e.path for e in it if e.name.startswith(".syncline-tmp-") and is_temp_name(e.name)]
+        except OSError:
+            continue
+        for temp in stale:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+
+
 def _record(root: Path, header: ArchiveHeader, ident: bytes, report: ApplyReport) -> None:
     if header.against.scanned_ns > time.time_ns() + _FUTURE_NS:
         report.problems.append(Problem("", "the archive's index claims a time in the future; not recorded for "
@@ -242,13 +281,19 @@ def _record(root: Path, header: ArchiveHeader, ident: bytes, report: ApplyReport
 def _staging_dir(root: Path, dry_run: bool) -> Path | None:
     """A fresh staging folder in DIR/.syncline (what interrupted applies left there is removed first: the
     caller holds DIR's lock)."""
+    meta = root / META_DIR
+    if os.path.lexists(meta) and (meta.is_symlink() or not meta.is_dir()):
+        raise UsageError(f"{meta} is not a directory", "move it away and run again; nothing was changed")
     if dry_run:
         return None
     meta = ensure_meta_dir(root)
-    if meta.is_symlink() or not meta.is_dir():
-        raise UsageError(f"{meta} is not a directory", "move it away and run again; nothing was changed")
-    for old in meta.glob(f"{STAGING_PREFIX}*"):
-        _remove_tree(old)
+    leftovers = sorted(p for p in meta.glob(f"{STAGING_PREFIX}*") if p.is_dir() and not p.is_symlink())
+    if leftovers:
+        # An interrupted apply's staging folder: a kill between the swap of a file into place and the move
+        # of the replaced version to the trash leaves that version here, so it goes to the trash, not away.
+        trash = Trash(root)
+        for old in leftovers:
+            trash.adopt(old, f"{META_DIR}-{old.name}")
     staging = meta / f"{STAGING_PREFIX}{os.urandom(8).hex()}"
     staging.mkdir(mode=0o700)
     return staging
@@ -433,7 +478,12 @@ def _as_expected(current: Entry | None, expect: Entry | None) -> bool:
 
 
 class _Planner:
-    """Pass 2: the plan for what DIR holds now (see the module docstring)."""
+    """Pass 2: the plan for what DIR holds now (see the module docstring).
+
+    Modes: the archive's mode is applied only where DIR still has the mode the far index saw; a mode set
+    here since (a chmod, or a file or folder both sides made) stays. Setuid and setgid bits are never added
+    by an archive, only kept where DIR has them.
+    """
 
     def __init__(self, root: Path, header: ArchiveHeader, staged: dict[str, _StagedFile], in_place: dict[str, Entry],
                  unbuildable: set[str], opts: ApplyOptions, report: ApplyReport) -> None:
@@ -452,7 +502,10 @@ class _Planner:
         self.dirs_ok: dict[str, bool] = {"": True}
         self.made: set[str] = set()  # directories this plan makes
         self.redirect: dict[str, str] = {}  # an incoming folder that lands under a conflict name
+        self.blocked: list[str] = []  # not replaced (--no-delete): what the archive has below is skipped
         self.setid = 0
+        self.top_level = False  # an op touches the root's own listing
+        self.ours = _made_before(root)
 
     def plan(self, ops: list[Op]) -> Plan:
         if self.opts.dry_run:  # nothing is staged in a dry run: plan as if everything had been
@@ -463,8 +516,16 @@ class _Planner:
         for op in ops:
             if op.path in self.unbuildable:
                 continue
+            if "/" not in op.path:
+                self.top_level = True
+            if any(is_under(op.path, b) for b in self.blocked):
+                continue
             try:
-                self._one(self._redirected(op))
+                moved = self._redirected(op)
+                if moved is not op:
+                    self._under_redirect(moved)
+                else:
+                    self._one(op)
             except OSError as exc:
                 self.report.problems.append(Problem(op.path, f"not applied: cannot read what is here "
                                                              f"({exc.strerror or exc})", "destination"))
@@ -474,16 +535,16 @@ class _Planner:
         self.deletes.sort(key=lambda a: sort_key(a.path), reverse=True)
         self._keep_what_was_added()
         self.metas.sort(key=lambda a: sort_key(a.path), reverse=True)
-        self._root_mtime(ops)
+        self._root_mtime()
         return Plan(tuple(self.early + self.deletes + self.late + self.metas))
 
-    def _root_mtime(self, ops: list[Op]) -> None:
-        """The root's mtime as the source's, when this apply changes the root's listing (its mode stays)."""
-        if self.root_mtime_ns is None or not any("/" not in a.path for a in (*self.early, *self.deletes, *self.late)
-                                                 if a.op != "meta"):
+    def _root_mtime(self) -> None:
+        """The root's mtime as the source's when the archive touches the root's listing (also on a rerun
+        after a kill, when those changes are already in place). Its mode stays."""
+        if self.root_mtime_ns is None or not self.top_level:
             return
         current = _lstat(self.root.parent, self.root.name) if self.root.name else None
-        if current is not None and current.kind == DIR:
+        if current is not None and current.kind == DIR and current.mtime_ns != self.root_mtime_ns:
             self.metas.append(Action("meta", "", current._replace(mtime_ns=self.root_mtime_ns), current))
 
     def _redirected(self, op: Op) -> Op:
@@ -493,9 +554,31 @@ class _Planner:
                 path = dst + op.path[len(src):]
                 if op.path in self.staged:
                     self.staged[path] = self.staged[op.path]
-                return replace(op, path=path, expect=None) if op.entry is not None else replace(op, entry=None,
-                                                                                                 expect=None)
+                return replace(op, path=path, expect=None)
         return op
+
+    def _under_redirect(self, op: Op) -> None:
+        """An op of an incoming folder that landed under a conflict name: created there once; what is
+        already there (an earlier apply, or one killed half-way) is left as it is."""
+        e = op.entry
+        if e is None or not self._parents_fine(op.path):
+            return
+        current = _lstat(self.root, op.path)
+        if current is not None:
+            if e.kind == DIR and current.kind == DIR:
+                self.made.add(op.path)
+            elif not _matches(current, e):
+                self.report.problems.append(Problem(op.path, "left as it is (made here since an earlier apply)",
+                                                    "destination", error=False))
+            return
+        if e.kind == DIR:
+            self.made.add(op.path)
+            self.early.append(Action("mkdir", op.path, e, None))
+            self.metas.append(Action("meta", op.path, e, None))
+        elif e.kind == SYMLINK:
+            self.early.append(Action("symlink", op.path, e, None))
+        elif op.content != NONE and op.path in self.staged:
+            self.early.append(Action("copy", op.path, e, None))
 
     def _parents_fine(self, path: str) -> bool:
         d = parent(path)
@@ -508,22 +591,38 @@ class _Planner:
         self.dirs_ok[d] = good
         return good
 
+    def _mode_for(self, path: str, e: Entry, x: Entry | None, current: Entry | None) -> Entry:
+        """``e`` with the mode DIR should end with: the local mode where it changed here (or both sides made
+        the path), and no setuid or setgid bit DIR does not already have."""
+        if e.kind == SYMLINK:
+            return e
+        mode = e.mode
+        if current is not None and current.kind == e.kind and (x is None or current.mode != x.mode) \
+                and path not in self.ours:
+            mode = current.mode
+        extra = mode & _SETID & ~(current.mode if current is not None and current.kind == e.kind else 0)
+        if extra:
+            self.setid += 1
+            mode &= ~extra
+        return e if mode == e.mode else e._replace(mode=mode)
+
     def _one(self, op: Op) -> None:
         e, x, report = op.entry, op.expect, self.report
-        if e is None and x is None:
-            return  # a delete under a redirected folder: nothing there
-        if e is not None and e.kind != SYMLINK and e.mode & _SETID:
-            e = e._replace(mode=e.mode & ~_SETID)
-            self.setid += 1
         if not self._parents_fine(op.path):
             report.problems.append(Problem(op.path, "not applied: a parent is not a directory here (a symlink or "
                                                     "a file is in the way)", "destination"))
             return
         current = _lstat(self.root, op.path)
-        held = self.in_place.get(op.path)
-        if (held is not None and current is not None and current.unchanged_since(held)) or \
-                (op.content == NONE and _matches(current, e)):
-            self._in_place(op.path, e, x, current)
+        if e is not None:
+            e = self._mode_for(op.path, e, x, current)
+        if op.content == NONE:
+            done = _matches(current, e) and (e is None or current is None or e.kind != FILE
+                                             or current.mode == e.mode)
+        else:
+            held = self.in_place.get(op.path)
+            done = held is not None and current is not None and current.unchanged_since(held)
+        if done:
+            self._in_place(op.path, e, current)
             return
         if current is not None and not _as_expected(current, x):
             self._local_change(op, e, current)
@@ -534,33 +633,41 @@ class _Planner:
             elif current is not None:
                 self.deletes.append(Action("delete", op.path, None, current))
             return
+        if current is not None and current.kind != e.kind and not self.opts.delete:
+            self.blocked.append(op.path)
+            report.not_deleted += 1
+            report.problems.append(Problem(op.path, f"not replaced by a {e.kind} (--no-delete)", "destination",
+                                           error=False))
+            return
         if e.kind == DIR:
             self.made.add(op.path)
-            if current is not None and current.kind == DIR and x is not None and current.mode != x.mode:
-                e = e._replace(mode=current.mode)  # a chmod made here stays
             if current is None or current.kind != DIR:
                 self._add(Action("mkdir", op.path, e, current), current)
             self.metas.append(Action("meta", op.path, e, current if current is not None and current.kind == DIR
                                      else None))
             return
         if e.kind == FILE and op.content == NONE:
-            self.early.append(Action("meta", op.path, e, current))
+            if current is not None:
+                self.early.append(Action("meta", op.path, e, current))
             return
         if e.kind == FILE and op.path not in self.staged:
             report.problems.append(Problem(op.path, "not applied: its content was not staged", "destination"))
             return
         self._add(Action("copy" if e.kind == FILE else "symlink", op.path, e, current), current)
+        if e.kind == FILE and e.mode & _SETID:
+            self.early.append(Action("meta", op.path, e, None))  # staged files carry no setuid/setgid bit
 
     def _add(self, act: Action, current: Entry | None) -> None:
         (self.late if current is not None and current.kind == DIR and act.op != "mkdir" else self.early).append(act)
 
-    def _in_place(self, path: str, e: Entry | None, x: Entry | None, current: Entry | None) -> None:
-        if e is not None and current is not None and e.kind == DIR:
+    def _in_place(self, path: str, e: Entry | None, current: Entry | None) -> None:
+        """DIR already holds what the archive brings: at most its mtime (and mode, see ``_mode_for``)."""
+        if e is None or current is None:
+            self.report.already += 1
+        elif e.kind == DIR:
             self.made.add(path)
-            keep_mode = x is not None and x.kind == DIR and current.mode != x.mode
-            self.metas.append(Action("meta", path, e._replace(mode=current.mode) if keep_mode else e, current))
-        elif (e is not None and current is not None and e.kind == FILE
-              and (current.mode != e.mode or current.mtime_ns != e.mtime_ns)):
+            self.metas.append(Action("meta", path, e, current))
+        elif e.kind == FILE and (current.mode != e.mode or current.mtime_ns != e.mtime_ns):
             self.early.append(Action("meta", path, e, current))
         else:
             self.report.already += 1
@@ -580,14 +687,18 @@ class _Planner:
             report.problems.append(Problem(op.path, f"changed here since the index was taken; {what}",
                                            "destination", error=False))
             return
-        copy = self._conflict_copy(op.path, e)
-        if copy is None:
+        found = self._conflict_copy(op.path, e)
+        if found is None:
             return
+        copy, there = found
         if e.kind == DIR:
             self.redirect[op.path] = copy
             self.made.add(copy)
-            self.early.append(Action("mkdir", copy, e, None))
-            self.metas.append(Action("meta", copy, e, None))
+            if not there:
+                self.early.append(Action("mkdir", copy, e, None))
+                self.metas.append(Action("meta", copy, e, None))
+        elif there:
+            report.already += 1
         elif e.kind == FILE:
             if op.path not in self.staged:
                 report.problems.append(Problem(op.path, "not applied: its content was not staged", "destination"))
@@ -597,8 +708,8 @@ class _Planner:
         else:
             self.early.append(Action("symlink", copy, e, None))
 
-    def _conflict_copy(self, path: str, e: Entry) -> str | None:
-        """The conflict name for the incoming version of ``path`` (None when it is already there)."""
+    def _conflict_copy(self, path: str, e: Entry) -> tuple[str, bool] | None:
+        """(the conflict name for the incoming version of ``path``, whether it is there already)."""
         for n in range(100):
             copy = conflict_name(path, e.mtime_ns, self.host, n)
             there = _lstat(self.root, copy)
@@ -608,10 +719,7 @@ class _Planner:
             self.report.problems.append(Problem(path, "no free name for a conflict copy", "destination"))
             return None
         self.report.conflicts.append((path, copy))
-        if there is not None and e.kind != DIR:
-            self.report.already += 1
-            return None
-        return copy
+        return copy, there is not None
 
     def _keep_what_was_added(self) -> None:
         """Folders that hold something this apply does not delete (added here since the index was taken)
@@ -632,8 +740,12 @@ class _Planner:
                 late.append(act)
                 continue
             assert act.entry is not None
-            copy = self._conflict_copy(act.path, act.entry)
-            if copy is None:
+            found = self._conflict_copy(act.path, act.entry)
+            if found is None:
+                continue
+            copy, there = found
+            if there:
+                self.report.already += 1
                 continue
             if act.op == "copy":
                 self.staged[copy] = self.staged[act.path]
@@ -711,9 +823,11 @@ class _ApplyTarget(LocalReplica):
         if not isinstance(source, _StagedOpen):
             return super().stage_file(path, source)
         # Committed straight from the staging folder (a kill leaves nothing in the tree, and the next apply
-        # clears the staging folder), unless the destination is on another file system (a mount point).
+        # clears the staging folder), unless the destination is on another file system (a mount point) or
+        # in a setgid folder (a file made there takes the folder's group, a renamed one would not).
         st = os.fstat(source.fd)
-        if os.lstat(self.abspath(parent(path))).st_dev != st.st_dev:
+        folder = os.lstat(self.abspath(parent(path)))
+        if folder.st_dev != st.st_dev or folder.st_mode & stat.S_ISGID:
             return super().stage_file(path, source)
         return LocalStaged(path, source.entry.size, source.staged.temp, st.st_ino if self.tell_inodes else 0)
 
