@@ -567,6 +567,7 @@ class _Planner:
         if current is not None:
             if e.kind == DIR and current.kind == DIR:
                 self.made.add(op.path)
+                self._existing_dir(op.path, e, current)
             elif not _matches(current, e):
                 self.report.problems.append(Problem(op.path, "left as it is (made here since an earlier apply)",
                                                     "destination", error=False))
@@ -579,6 +580,13 @@ class _Planner:
             self.early.append(Action("symlink", op.path, e, None))
         elif op.content != NONE and op.path in self.staged:
             self.early.append(Action("copy", op.path, e, None))
+
+    def _existing_dir(self, path: str, e: Entry, current: Entry) -> None:
+        """A folder this apply would make that is there already: an earlier (maybe killed) apply made it,
+        and then it gets the archive's mode; or it was made here, and keeps its own."""
+        mode = e.mode & ~_SETID if path in self.ours else current.mode
+        if current.mode != mode or current.mtime_ns != e.mtime_ns:
+            self.metas.append(Action("meta", path, e._replace(mode=mode), current))
 
     def _parents_fine(self, path: str) -> bool:
         d = parent(path)
@@ -694,9 +702,12 @@ class _Planner:
         if e.kind == DIR:
             self.redirect[op.path] = copy
             self.made.add(copy)
-            if not there:
+            current_copy = _lstat(self.root, copy) if there else None
+            if current_copy is None:
                 self.early.append(Action("mkdir", copy, e, None))
                 self.metas.append(Action("meta", copy, e, None))
+            else:
+                self._existing_dir(copy, e, current_copy)
         elif there:
             report.already += 1
         elif e.kind == FILE:
