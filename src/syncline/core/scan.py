@@ -18,7 +18,7 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,7 +31,7 @@ from .entry import DIR, FILE, SYMLINK, Chunk, Entry, Kind, StatKey, special_kind
 from .errors import IndexFormatError, Problem, UsageError
 from .ignore import IGNORE_FILE, Matcher, Rules
 from .index import Index, IndexHeader
-from .paths import META_DIR, is_temp_name, join, sort_key
+from .paths import META_DIR, is_temp_name, is_under, join, sort_key
 
 RACY_WINDOW_NS = 2_000_000_000  # 2 s: the coarsest common mtime granularity (FAT)
 HASH_BATCH = 256
@@ -138,21 +138,104 @@ def scan(
     )
 
 
+def scan_dirs(
+    root: str | os.PathLike[str],
+    dirs: Iterable[tuple[str, bool]],
+    *,
+    rules: Rules | None = None,
+    side: str = "",
+) -> Index:
+    """An Index of parts of ``root``: for each ``(directory, deep)``, the directory's own entry and its
+    children, and with ``deep`` everything below them (``""`` is the root). No digests.
+
+    The rules are those of a full scan: the ignore files of each directory's ancestors apply, and a
+    directory that is ignored, missing, not a directory, or below a symlink contributes nothing (a missing
+    one is not a problem: it is gone). What a real-time mirror calls once per batch of changed folders.
+    """
+    top = resolve_root(root)
+    started_ns = time.time_ns()
+    root_st = top.stat()
+    rules = rules or Rules()
+    found = ScanResult()
+    starts: list[tuple[str, Matcher, bool]] = []
+    for rel_dir, deep in _outermost(dirs):
+        matcher = _matcher_above(top, rel_dir, rules, found, side)
+        if matcher is None:
+            continue
+        if rel_dir:
+            try:
+                st = os.lstat(f"{top}/{rel_dir}")
+            except OSError:
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                continue
+            found.entries[rel_dir] = _entry_of(DIR, st)
+        starts.append((rel_dir, matcher, deep))
+    _walk(top, rules, side, None, starts, found)
+    entries = _in_byte_order(found)
+    header = IndexHeader(root=str(top), host=socket.gethostname(), scanned_ns=started_ns, digests=False)
+    return Index(entries, header, problems=tuple(found.problems), unreadable=frozenset(found.unreadable),
+                 temp_files=tuple(found.temp_files), root=_entry_of(DIR, root_st), presorted=True)
+
+
+def _outermost(dirs: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """The directories to list, without those a deep one above already covers (a deep request wins over a
+    shallow one for the same directory)."""
+    wanted: dict[str, bool] = {}
+    for d, deep in dirs:
+        wanted[d] = wanted.get(d, False) or deep
+    deep_dirs = sorted((d for d, deep in wanted.items() if deep), key=sort_key)
+    out = []
+    for d, deep in sorted(wanted.items(), key=lambda kv: sort_key(kv[0])):
+        if any(d != top_dir and is_under(d, top_dir) for top_dir in deep_dirs):
+            continue
+        out.append((d, deep))
+    return out
+
+
+def _matcher_above(top: Path, rel_dir: str, rules: Rules, found: ScanResult, side: str) -> Matcher | None:
+    """The matcher a full walk would have when it lists ``rel_dir``: the ignore files of every ancestor
+    (``rel_dir``'s own is added by the walk). None when ``rel_dir`` or an ancestor is ignored, or a
+    symlink or not a directory."""
+    matcher = rules.matcher()
+    parts = rel_dir.split("/") if rel_dir else []
+    here = ""
+    for name in parts:
+        if rules.ignore_files and os.path.isfile(f"{top}/{here}/{IGNORE_FILE}" if here else f"{top}/{IGNORE_FILE}"):
+            matcher = _add_ignore_file(matcher, here, f"{top}/{here}/{IGNORE_FILE}" if here else
+                                       f"{top}/{IGNORE_FILE}", found, side)
+        here = join(here, name)
+        if matcher.active and matcher.ignored(here, True):
+            return None
+        if not rel_dir or here != rel_dir:
+            try:
+                if not stat.S_ISDIR(os.lstat(f"{top}/{here}").st_mode):
+                    return None
+            except OSError:
+                return None
+    if parts and (parts[0] == META_DIR or any(is_temp_name(p) for p in parts)):
+        return None  # syncline's own folder and temp files are never scanned
+    return matcher
+
+
 _KIND_BY_FMT: dict[int, Kind] = {stat.S_IFREG: FILE, stat.S_IFDIR: DIR, stat.S_IFLNK: SYMLINK}
 
 
-def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None] | None) -> ScanResult:
+def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None] | None,
+          starts: list[tuple[str, Matcher, bool]] | None = None, result: ScanResult | None = None) -> ScanResult:
+    """Walk ``top`` from ``starts`` ((directory, its matcher, whether to go below its children); default:
+    the whole tree) into ``result``."""
     # The hot loop of every command: one lstat per entry and as little Python around it as possible.
-    result = ScanResult()
+    result = result if result is not None else ScanResult()
     entries = result.entries
     problems = result.problems
     kind_by_fmt = _KIND_BY_FMT
     modes: dict[int, int] = {}
     new = partial(tuple.__new__, Entry)  # an Entry without NamedTuple's Python-level __new__
-    stack: list[tuple[str, Matcher]] = [("", rules.matcher())]
+    stack: list[tuple[str, Matcher, bool]] = starts if starts is not None else [("", rules.matcher(), True)]
     root_str = str(top)
     while stack:
-        rel_dir, matcher = stack.pop()
+        rel_dir, matcher, deep = stack.pop()
         abs_dir = f"{root_str}/{rel_dir}" if rel_dir else root_str
         prefix = f"{rel_dir}/" if rel_dir else ""
         try:
@@ -201,7 +284,8 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
                 entries[rel] = new((FILE, st.st_size, mtime, mode, None, None, st.st_ino, ctime, None))
             elif kind == DIR:
                 entries[rel] = new((DIR, 0, mtime, mode, None, None, st.st_ino, ctime, None))
-                stack.append((rel, matcher))
+                if deep:
+                    stack.append((rel, matcher, True))
             else:
                 try:
                     target = os.readlink(d.path)
