@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.entry import Compare, CompareMode
+from ..core.entry import DIR, Compare, CompareMode
 from ..core.errors import SafetyStop, UsageError
 from ..core.ignore import Rules
 from ..core.index import Index
 from ..core.mirror import deletes_under_limit, mirror
+from ..core.paths import parent
 from ..core.plan import Plan
-from ..core.scan import gc_paused, resolve_root
+from ..core.scan import gc_paused, resolve_root, scan_dirs
 from .execute import Progress, execute
 from .forkscan import scan_in_child
 from .replicas.local import LocalReplica
@@ -97,6 +99,59 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: Sync
             execute(plan, source, target, report=report, progress=progress, workers=opts.workers)
     report.seconds = time.monotonic() - started
     return report
+
+
+def sync_dirs(source_root: Path, target_root: Path, dirs: Iterable[tuple[str, bool]],
+              options: SyncOptions | None = None) -> Report:
+    """One-way sync of some folders only: for each ``(folder, deep)``, what a full :func:`sync` would do to
+    the folder's own entry and its children (with ``deep``, to everything below it). What a real-time
+    mirror runs for each batch of changed folders, instead of walking both whole trees.
+
+    A child folder that is new, gone or of another kind on one side is taken whole (deep) on that side,
+    so a folder created or deleted since is copied or deleted entirely. The roots must have been checked
+    (:func:`check_roots`) and the target must exist. No delete guard: the caller decides what is too much.
+    """
+    opts = options or SyncOptions()
+    started = time.monotonic()
+    report = Report(source=str(source_root), target=str(target_root), dry_run=opts.dry_run)
+    wanted = list(dirs)
+    with gc_paused():
+        src_index = scan_dirs(source_root, wanted, rules=opts.rules, side="source")
+        dst_index = scan_dirs(target_root, wanted, rules=opts.rules, side="destination")
+        more_src, more_dst = _whole_children(src_index, dst_index, wanted)
+        if more_src:
+            src_index = scan_dirs(source_root, [*wanted, *more_src], rules=opts.rules, side="source")
+        if more_dst:
+            dst_index = scan_dirs(target_root, [*wanted, *more_dst], rules=opts.rules, side="destination")
+        plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare)
+    report.problems.extend((*src_index.problems, *dst_index.problems, *plan.problems))
+    report.plan = plan
+    if not opts.dry_run and plan.actions:
+        target = LocalReplica(target_root, trash=opts.trash)
+        with root_lock(target_root):
+            target.remove_temp_files(dst_index.temp_files)
+            execute(plan, LocalReplica(source_root), target, report=report, workers=opts.workers)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _whole_children(src: Index, dst: Index, wanted: list[tuple[str, bool]]) -> tuple[list[tuple[str, bool]],
+                                                                                     list[tuple[str, bool]]]:
+    """Child folders of shallow requests that must be taken whole: on the source side those the target
+    lacks as folders (to be copied), on the target side those the source lacks as folders (to go)."""
+    shallow = {d for d, deep in wanted if not deep}
+    if not shallow:
+        return [], []
+    more_src = [(p, True) for p, e in src.entries.items()
+                if e.kind == DIR and parent(p) in shallow and not _is_dir(dst, p)]
+    more_dst = [(p, True) for p, e in dst.entries.items()
+                if e.kind == DIR and parent(p) in shallow and not _is_dir(src, p)]
+    return more_src, more_dst
+
+
+def _is_dir(index: Index, path: str) -> bool:
+    e = index.entries.get(path)
+    return e is not None and e.kind == DIR
 
 
 def _guard_deletes(src: Index, dst: Index, plan: Plan, max_delete: int | float) -> None:
