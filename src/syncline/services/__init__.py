@@ -1,0 +1,1 @@
+"""Long-running services built on the engine: the real-time mirror (``watch``)."""

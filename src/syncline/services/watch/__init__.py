@@ -1,0 +1,1 @@
+"""Real-time mirroring: changes seen by inotify (watchdog) pushed to targets folder by folder."""

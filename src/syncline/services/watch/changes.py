@@ -1,0 +1,139 @@
+"""What changed under a watched root: watchdog's events reduced to folders to sync.
+
+Every event names the folder whose listing changed (shallow: its children are compared) and, for a
+folder that appeared (created, or moved in), the folder itself whole (deep). A storm of events in one
+folder collapses into one entry. Events for the root's ``.syncline`` folder and syncline's own temp files
+are dropped. When the kernel's event queue overflows, events were lost: ``overflowed`` is set and the
+mirror rescans everything.
+
+watchdog (7.x) handles an inotify queue overflow inside its emitter (it rebuilds its watches) and only logs
+a warning; the collector listens to that log record, which is the one signal watchdog gives.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirMovedEvent,
+    FileClosedNoWriteEvent,
+    FileOpenedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+
+from ...core.paths import META_DIR, is_temp_name, parent
+
+Folder = tuple[str, bool]  # (folder relative to the root, deep)
+
+
+class ChangeCollector(FileSystemEventHandler):
+    """A watchdog handler that gathers changed folders for the mirror. Thread-safe."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__()
+        self.root = os.path.abspath(root)
+        self._lock = threading.Lock()
+        self._folders: dict[str, bool] = {}
+        self.first_ns = 0  # when the oldest pending change came in (monotonic)
+        self.last_ns = 0  # when the newest did
+        self.overflowed = False
+        self.events = 0
+        self.wake = threading.Event()
+
+    # ---------------------------------------------------------------------------------------- events
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if isinstance(event, (FileOpenedEvent, FileClosedNoWriteEvent)):
+            return
+        folders: list[Folder] = []
+        src = self._relative(event.src_path)
+        if src is not None:
+            folders.append((parent(src), False) if src else ("", False))
+            if isinstance(event, DirCreatedEvent) and src:
+                folders.append((src, True))
+        dest_raw = getattr(event, "dest_path", "")
+        if dest_raw:
+            dest = self._relative(dest_raw)
+            if dest is not None and dest:
+                folders.append((parent(dest), False))
+                if isinstance(event, DirMovedEvent):
+                    folders.append((dest, True))
+        if folders:
+            self.add(folders)
+
+    def _relative(self, path: str | bytes) -> str | None:
+        """``path`` relative to the root; None for what is never synced (or outside the root)."""
+        p = os.fsdecode(path)
+        if p == self.root:
+            return ""
+        if not p.startswith(self.root + "/"):
+            return None
+        rel = p[len(self.root) + 1 :]
+        first = rel.split("/", 1)[0]
+        if first == META_DIR or is_temp_name(rel.rsplit("/", 1)[-1]):
+            return None
+        return rel
+
+    def add(self, folders: list[Folder]) -> None:
+        now = time.monotonic_ns()
+        with self._lock:
+            if not self._folders:
+                self.first_ns = now
+            self.last_ns = now
+            self.events += 1
+            for f, deep in folders:
+                self._folders[f] = self._folders.get(f, False) or deep
+        self.wake.set()
+
+    def overflow(self) -> None:
+        """Events were lost: the mirror must rescan everything."""
+        with self._lock:
+            self.overflowed = True
+        self.wake.set()
+
+    # ---------------------------------------------------------------------------------------- batches
+
+    def pending(self) -> bool:
+        with self._lock:
+            return bool(self._folders) or self.overflowed
+
+    def take(self) -> tuple[list[Folder], bool]:
+        """The folders gathered so far and whether events were lost; both are reset."""
+        with self._lock:
+            folders = sorted(self._folders.items())
+            overflowed = self.overflowed
+            self._folders = {}
+            self.overflowed = False
+            self.wake.clear()
+        return folders, overflowed
+
+    def quiet_for_ns(self) -> int:
+        with self._lock:
+            return time.monotonic_ns() - self.last_ns if self._folders else 0
+
+    def waiting_for_ns(self) -> int:
+        with self._lock:
+            return time.monotonic_ns() - self.first_ns if self._folders else 0
+
+
+class OverflowListener(logging.Handler):
+    """Calls ``collector.overflow()`` when watchdog logs that the inotify queue overflowed."""
+
+    def __init__(self, collector: ChangeCollector) -> None:
+        super().__init__(logging.WARNING)
+        self.collector = collector
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self.collector.overflow()
+
+    def attach(self) -> None:
+        logging.getLogger("watchdog").addHandler(self)
+
+    def detach(self) -> None:
+        logging.getLogger("watchdog").removeHandler(self)

@@ -1,0 +1,229 @@
+"""The real-time mirror: one source, several targets, changes pushed folder by folder.
+
+Order of a run (``Mirror.run``):
+
+1. the watch on SRC is armed first, so nothing that changes during the catch-up below is missed;
+2. folders a previous run had journaled but not finished are synced, then every target is brought up to
+   date by a full one-way sync (the catch-up: what changed while syncline was down);
+3. then, in a loop: once the source has been quiet for ``quiet`` seconds (or changes have waited
+   ``max_delay``), the changed folders are journaled durably, synced to each target (``sync_dirs``), and
+   taken off the journal once every target has them. An overflow of the event queue, and every
+   ``rescan_every`` seconds, a full sync catches what events cannot show.
+
+A target that fails (unmounted, read-only, full) is retried with back-off while the others carry on; when
+it comes back it gets a full sync. A target root that is missing, or lost its marker
+(``.syncline/mirror-of``) after the first sync, is never filled from scratch: it waits, and the log says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from watchdog.observers import Observer
+
+from ...core.errors import SafetyStop, SynclineError
+from ...engine.marker import ensure_meta_dir
+from ...engine.sync import SyncOptions, check_roots, sync, sync_dirs
+from .changes import ChangeCollector, Folder, OverflowListener
+from .journal import Journal
+
+MARKER = "mirror-of"
+# watchdog warns when a folder moved quickly away and back is watched again: harmless, and not the user's.
+warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
+Log = Callable[[str, dict[str, object]], None]  # (message, fields)
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """The one-way options for every target, and the timing: a batch goes once the source has been quiet
+    for ``quiet`` seconds, or after ``max_delay`` at the latest; a full rescan every ``rescan_every``."""
+
+    sync: SyncOptions = field(default_factory=SyncOptions)
+    quiet: float = 0.1
+    max_delay: float = 1.0
+    rescan_every: float = 3600.0
+    max_backoff: float = 60.0
+
+
+@dataclass
+class Target:
+    """One target and how it is doing."""
+
+    root: Path
+    ok: bool = False
+    error: str = ""
+    backoff: float = 1.0
+    retry_at: float = 0.0
+    needs_full: bool = True
+    last_sync: float = 0.0
+    synced: int = 0
+
+
+class Mirror:
+    """Mirror ``source`` into ``targets`` until ``stop`` is set."""
+
+    def __init__(self, source: str | os.PathLike[str], targets: list[str | os.PathLike[str]],
+                 options: WatchOptions | None = None, log: Log | None = None) -> None:
+        self.opts = options or WatchOptions()
+        self.source = Path(os.path.abspath(os.fspath(source)))
+        self.targets = [Target(Path(os.path.abspath(os.fspath(t)))) for t in targets]
+        for t in self.targets:
+            check_roots(self.source, t.root)
+        self.log: Log = log or (lambda msg, fields: None)
+        self.journal = Journal(self.source, [t.root for t in self.targets])
+        self.collector = ChangeCollector(str(self.source))
+        self.stop = threading.Event()
+        self.batches = 0
+
+    # ------------------------------------------------------------------------------------------ run
+
+    def run(self) -> None:
+        observer = Observer()
+        observer.schedule(self.collector, str(self.source), recursive=True)
+        listener = OverflowListener(self.collector)
+        listener.attach()
+        observer.start()  # armed before the catch-up scan: what changes meanwhile is seen
+        try:
+            self.log("watching", {"source": str(self.source), "targets": [str(t.root) for t in self.targets]})
+            left = self.journal.pending()
+            if left:
+                self._push(left, journaled=True)
+            for t in self.targets:
+                self._full(t, "catch-up")
+            next_rescan = time.monotonic() + self.opts.rescan_every
+            while not self.stop.is_set():
+                self.collector.wake.wait(self._sleep(next_rescan))
+                if self.stop.is_set():
+                    break
+                now = time.monotonic()
+                if self.collector.pending() and self._batch_due():
+                    folders, overflowed = self.collector.take()
+                    if overflowed:
+                        self.log("events were lost (inotify queue overflow): rescanning everything; raise "
+                                 "fs.inotify.max_queued_events to avoid it", {})
+                        for t in self.targets:
+                            t.needs_full = True
+                    if folders:
+                        self._push(folders)
+                if now >= next_rescan:
+                    for t in self.targets:
+                        t.needs_full = True
+                    next_rescan = now + self.opts.rescan_every
+                for t in self.targets:
+                    if t.needs_full and time.monotonic() >= t.retry_at:
+                        self._full(t, "rescan")
+                if not self.collector.pending():
+                    self.collector.wake.clear()
+        finally:
+            observer.stop()
+            observer.join(timeout=10)
+            listener.detach()
+            self.journal.close()
+
+    def _sleep(self, next_rescan: float) -> float:
+        now = time.monotonic()
+        until = [next_rescan - now, 1.0]
+        if self.collector.pending():
+            quiet_left = self.opts.quiet - self.collector.quiet_for_ns() / 1e9
+            delay_left = self.opts.max_delay - self.collector.waiting_for_ns() / 1e9
+            until.append(min(quiet_left, delay_left))
+        until += [t.retry_at - now for t in self.targets if t.needs_full]
+        return max(0.005, min(until))
+
+    def _batch_due(self) -> bool:
+        c = self.collector
+        return c.quiet_for_ns() >= self.opts.quiet * 1e9 or c.waiting_for_ns() >= self.opts.max_delay * 1e9 \
+            or c.overflowed
+
+    # ------------------------------------------------------------------------------------------ work
+
+    def _push(self, folders: list[Folder], journaled: bool = False) -> None:
+        """Sync ``folders`` to every target that is fine; journaled first, off the journal when done."""
+        if not journaled:
+            self.journal.add(folders)
+        started = time.monotonic()
+        all_done = True
+        for t in self.targets:
+            if t.needs_full:
+                all_done = False  # it gets everything with its full sync
+                continue
+            if not self._ready(t):
+                all_done = False
+                continue
+            try:
+                report = sync_dirs(self.source, t.root, folders, self.opts.sync)
+            except (SynclineError, OSError) as exc:
+                self._failed(t, exc)
+                all_done = False
+                continue
+            self._done(t, report.changed, len(report.errors))
+            for p in report.errors:
+                self.log("error", {"target": str(t.root), "problem": str(p)})
+        if all_done:
+            self.journal.remove(folders)
+        self.batches += 1
+        self.log("synced", {"folders": len(folders), "seconds": round(time.monotonic() - started, 3)})
+
+    def _full(self, t: Target, why: str) -> None:
+        if not self._ready(t):
+            return
+        try:
+            report = sync(self.source, t.root, self.opts.sync)
+        except (SynclineError, OSError) as exc:
+            self._failed(t, exc)
+            return
+        t.needs_full = False
+        self._done(t, report.changed, len(report.errors))
+        if not any(x.needs_full for x in self.targets):
+            self.journal.remove(self.journal.pending())
+        self.log(why, {"target": str(t.root), "changed": report.changed, "errors": len(report.errors)})
+
+    def _ready(self, t: Target) -> bool:
+        """Whether ``t`` can be written now: its root exists and, once synced, still holds its marker."""
+        if time.monotonic() < t.retry_at:
+            return False
+        marker = t.root / ".syncline" / MARKER
+        known = self.journal.target_known(t.root)
+        if known and not marker.is_file():
+            why = "missing" if not t.root.exists() else "lost its marker (.syncline/mirror-of)"
+            self._failed(t, OSError(f"{t.root} is {why}: not filled from scratch; check that it is mounted"))
+            return False
+        if not known:
+            if not t.root.exists():
+                if not t.root.parent.is_dir():
+                    self._failed(t, OSError(f"the parent of {t.root} does not exist"))
+                    return False
+                t.root.mkdir()
+            with contextlib.suppress(OSError):
+                ensure_meta_dir(t.root)
+                marker.write_text(str(self.source) + "\n", encoding="utf-8")
+                self.journal.remember_target(t.root)
+        return True
+
+    def _failed(self, t: Target, exc: BaseException) -> None:
+        message = str(exc)
+        if t.ok or t.error != message:
+            what = "stopped by a safety check" if isinstance(exc, SafetyStop) else "target unavailable"
+            self.log(f"{what}; retrying with back-off", {"target": str(t.root), "error": message,
+                                                         "retry_in": t.backoff})
+        t.ok = False
+        t.error = message
+        t.needs_full = True
+        t.retry_at = time.monotonic() + t.backoff
+        t.backoff = min(self.opts.max_backoff, t.backoff * 2)
+
+    def _done(self, t: Target, changed: int, errors: int) -> None:
+        if not t.ok and t.error:
+            self.log("target back", {"target": str(t.root)})
+        t.ok = True
+        t.error = ""
+        t.backoff = 1.0
+        t.last_sync = time.time()
+        t.synced += changed

@@ -1,0 +1,208 @@
+"""The real-time mirror (``services.watch``) on real directories with real inotify events: churn, changes
+during the catch-up scan, lost events, kill -9 and restart, a target that goes away and comes back."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from syncline.engine.sync import SyncOptions
+from syncline.services.watch.mirror import Mirror, WatchOptions
+
+from .conftest import write
+from .test_archive import snapshot
+
+FAST = WatchOptions(sync=SyncOptions(delete=True, max_delete=1.0), quiet=0.05, max_delay=0.5, rescan_every=3600,
+                    max_backoff=0.5)
+
+
+def same(a: Path, b: Path) -> bool:
+    """Whether two trees are equal now (a tree being written meanwhile is simply not equal yet)."""
+    try:
+        return snapshot(a) == snapshot(b)
+    except OSError:
+        return False
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+@contextmanager
+def mirroring(src: Path, *targets: Path, options: WatchOptions = FAST) -> Iterator[Mirror]:
+    log: list[tuple[str, dict[str, object]]] = []
+    m = Mirror(src, list(targets), options, log=lambda msg, fields: log.append((msg, fields)))
+    m.messages = log  # type: ignore[attr-defined]
+    thread = threading.Thread(target=m.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: any(msg == "catch-up" for msg, _ in log) or thread.is_alive() is False, 30)
+        yield m
+    finally:
+        m.stop.set()
+        m.collector.wake.set()
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+
+
+def churn(root: Path, rng: random.Random, ops: int) -> None:
+    """Random creates, writes, renames of files and folders, and deletes over a nested tree."""
+    for n in range(ops):
+        files = [p for p in root.rglob("*") if p.is_file() and ".syncline" not in p.parts]
+        dirs = [p for p in root.rglob("*") if p.is_dir() and ".syncline" not in p.parts] + [root]
+        what = rng.random()
+        if what < 0.35 or not files:
+            d = rng.choice(dirs)
+            write(d, f"f{n}.txt", rng.randbytes(rng.randint(0, 200)))
+        elif what < 0.55:
+            rng.choice(files).write_bytes(rng.randbytes(rng.randint(0, 200)))
+        elif what < 0.65:
+            rng.choice(files).unlink()
+        elif what < 0.75:
+            f = rng.choice(files)
+            f.rename(rng.choice(dirs) / f"moved{n}.txt")
+        elif what < 0.85:
+            (rng.choice(dirs) / f"dir{n}").mkdir()
+        elif what < 0.93 and len(dirs) > 1:
+            d = rng.choice([x for x in dirs if x != root])
+            dest = rng.choice([x for x in dirs if x != d and d not in x.parents])
+            d.rename(dest / f"mvdir{n}")
+        elif len(dirs) > 1:
+            shutil.rmtree(rng.choice([x for x in dirs if x != root]))
+
+
+def test_catch_up_then_every_change_follows(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "old/a.txt", b"a")
+    with mirroring(src, dst):
+        assert same(src, dst)
+        write(src, "new/deep/b.txt", b"b")
+        assert wait_until(lambda: same(src, dst))
+        (src / "old/a.txt").write_bytes(b"changed")
+        os.rename(src / "new", src / "renamed")
+        assert wait_until(lambda: same(src, dst))
+        shutil.rmtree(src / "old")
+        assert wait_until(lambda: same(src, dst))
+        assert not (dst / "old").exists()
+
+
+def test_churn_over_two_targets(tmp_path: Path) -> None:
+    src, one, two = tmp_path / "src", tmp_path / "one", tmp_path / "two"
+    rng = random.Random(5)
+    for i in range(30):
+        write(src, f"d{i % 4}/s{i % 3}/f{i}.txt", rng.randbytes(50))
+    with mirroring(src, one, two):
+        churn(src, rng, 2000)
+        assert wait_until(lambda: same(src, one) and same(src, two), 60)
+    result = subprocess.run(["diff", "-r", "--exclude=.syncline", str(src), str(one)], capture_output=True,
+                            check=False)
+    assert result.returncode == 0, result.stdout
+
+
+def test_changes_during_the_catch_up_scan_are_not_missed(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for i in range(3000):
+        write(src, f"d{i % 30}/f{i}.txt", b"x" * 100)
+    done = threading.Event()
+
+    def writer() -> None:
+        for i in range(300):
+            write(src, f"during/f{i}.txt", str(i).encode())
+            if i % 50 == 0:
+                (src / f"d{i % 30}/f{i}.txt").unlink()
+        done.set()
+
+    # The writer runs from the very start of the run: during the catch-up copy of 3,000 files.
+    thread = threading.Thread(target=writer)
+    log: list[object] = []
+    m = Mirror(src, [dst], FAST, log=lambda msg, fields: log.append(msg))
+    runner = threading.Thread(target=m.run, daemon=True)
+    runner.start()
+    thread.start()
+    try:
+        assert done.wait(60)
+        assert wait_until(lambda: same(src, dst), 60)
+    finally:
+        m.stop.set()
+        m.collector.wake.set()
+        runner.join(30)
+        thread.join(30)
+
+
+def test_lost_events_are_caught_by_the_overflow_rescan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "a.txt", b"a")
+    with mirroring(src, dst) as m:
+        real = m.collector.on_any_event
+        monkeypatch.setattr(m.collector, "on_any_event", lambda event: None)  # the kernel drops events
+        write(src, "lost/b.txt", b"b")
+        (src / "a.txt").unlink()
+        time.sleep(0.3)
+        assert not same(src, dst)
+        monkeypatch.setattr(m.collector, "on_any_event", real)
+        logging.getLogger("watchdog.observers.inotify").warning("Inotify queue overflowed; reconciling")
+        assert wait_until(lambda: same(src, dst))
+        assert any("overflow" in msg for msg, _ in m.messages)  # type: ignore[attr-defined]
+
+
+_RUNNER = textwrap.dedent("""
+    import sys
+    from syncline.engine.sync import SyncOptions
+    from syncline.services.watch.mirror import Mirror, WatchOptions
+    opts = WatchOptions(sync=SyncOptions(delete=True, max_delete=1.0), quiet=0.05, max_delay=0.5)
+    Mirror(sys.argv[1], sys.argv[2:], opts).run()
+""")
+
+
+def test_kill_9_then_more_changes_then_a_restart(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    rng = random.Random(9)
+    for i in range(50):
+        write(src, f"d{i % 5}/f{i}.txt", rng.randbytes(30))
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", _RUNNER, str(src), str(dst)], env=env)
+    try:
+        assert wait_until(lambda: same(src, dst), 30)
+        churn(src, rng, 300)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        churn(src, rng, 300)  # while it is down
+        proc = subprocess.Popen([sys.executable, "-c", _RUNNER, str(src), str(dst)], env=env)
+        assert wait_until(lambda: same(src, dst), 60)
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_a_target_that_goes_away_is_not_refilled_and_catches_up_when_back(tmp_path: Path) -> None:
+    src, one, two = tmp_path / "src", tmp_path / "one", tmp_path / "two"
+    write(src, "a.txt", b"a")
+    with mirroring(src, one, two) as m:
+        assert same(src, one) and same(src, two)
+        away = tmp_path / "unmounted"
+        os.rename(one, away)  # as if unmounted
+        write(src, "b.txt", b"b")
+        assert wait_until(lambda: same(src, two))
+        time.sleep(1.0)
+        assert not one.exists()  # never made again from scratch
+        assert any(msg.startswith("target unavailable") for msg, _ in m.messages)  # type: ignore[attr-defined]
+        os.rename(away, one)  # mounted again
+        assert wait_until(lambda: same(src, one), 30)
