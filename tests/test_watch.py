@@ -206,3 +206,19 @@ def test_a_target_that_goes_away_is_not_refilled_and_catches_up_when_back(tmp_pa
         assert any(msg.startswith("target unavailable") for msg, _ in m.messages)  # type: ignore[attr-defined]
         os.rename(away, one)  # mounted again
         assert wait_until(lambda: same(src, one), 30)
+
+
+def test_a_renamed_folder_is_renamed_on_the_target_not_copied(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for i in range(200):
+        write(src, f"project/sub{i % 4}/f{i}.txt", str(i).encode())
+    write(src, "single.txt", b"one")
+    with mirroring(src, dst) as m:
+        inode = (dst / "project/sub1/f1.txt").stat().st_ino
+        single = (dst / "single.txt").stat().st_ino
+        os.rename(src / "project", src / "renamed-project")
+        os.rename(src / "single.txt", src / "project-notes.txt")
+        assert wait_until(lambda: same(src, dst))
+        assert (dst / "renamed-project/sub1/f1.txt").stat().st_ino == inode
+        assert (dst / "project-notes.txt").stat().st_ino == single
+        assert m.moved == 2

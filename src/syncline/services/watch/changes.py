@@ -39,6 +39,7 @@ class ChangeCollector(FileSystemEventHandler):
         self.root = os.path.abspath(root)
         self._lock = threading.Lock()
         self._folders: dict[str, bool] = {}
+        self._moves: list[tuple[str, str]] = []  # (from, to) within the root, in the order they happened
         self.first_ns = 0  # when the oldest pending change came in (monotonic)
         self.last_ns = 0  # when the newest did
         self.overflowed = False
@@ -57,14 +58,17 @@ class ChangeCollector(FileSystemEventHandler):
             if isinstance(event, DirCreatedEvent) and src:
                 folders.append((src, True))
         dest_raw = getattr(event, "dest_path", "")
+        move = None
         if dest_raw:
             dest = self._relative(dest_raw)
             if dest is not None and dest:
                 folders.append((parent(dest), False))
                 if isinstance(event, DirMovedEvent):
                     folders.append((dest, True))
+                if src:
+                    move = (src, dest)
         if folders:
-            self.add(folders)
+            self.add(folders, move)
 
     def _relative(self, path: str | bytes) -> str | None:
         """``path`` relative to the root; None for what is never synced (or outside the root)."""
@@ -79,7 +83,7 @@ class ChangeCollector(FileSystemEventHandler):
             return None
         return rel
 
-    def add(self, folders: list[Folder]) -> None:
+    def add(self, folders: list[Folder], move: tuple[str, str] | None = None) -> None:
         now = time.monotonic_ns()
         with self._lock:
             if not self._folders:
@@ -88,6 +92,8 @@ class ChangeCollector(FileSystemEventHandler):
             self.events += 1
             for f, deep in folders:
                 self._folders[f] = self._folders.get(f, False) or deep
+            if move is not None:
+                self._moves.append(move)
         self.wake.set()
 
     def overflow(self) -> None:
@@ -102,15 +108,18 @@ class ChangeCollector(FileSystemEventHandler):
         with self._lock:
             return bool(self._folders) or self.overflowed
 
-    def take(self) -> tuple[list[Folder], bool]:
-        """The folders gathered so far and whether events were lost; both are reset."""
+    def take(self) -> tuple[list[Folder], list[tuple[str, str]], bool]:
+        """The folders gathered so far, the renames seen (in order), and whether events were lost; all are
+        reset."""
         with self._lock:
             folders = sorted(self._folders.items())
+            moves = self._moves
             overflowed = self.overflowed
             self._folders = {}
+            self._moves = []
             self.overflowed = False
             self.wake.clear()
-        return folders, overflowed
+        return folders, moves, overflowed
 
     def quiet_for_ns(self) -> int:
         with self._lock:

@@ -22,14 +22,18 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from watchdog.observers import Observer
 
+from ...core.entry import DIR
 from ...core.errors import SafetyStop, SynclineError
+from ...core.paths import parent
 from ...engine.marker import ensure_meta_dir
+from ...engine.replicas.local import LocalReplica
+from ...engine.state import root_lock
 from ...engine.sync import SyncOptions, check_roots, sync, sync_dirs
 from .changes import ChangeCollector, Folder, OverflowListener
 from .journal import Journal
@@ -81,6 +85,7 @@ class Mirror:
         self.collector = ChangeCollector(str(self.source))
         self.stop = threading.Event()
         self.batches = 0
+        self.moved = 0
 
     # ------------------------------------------------------------------------------------------ run
 
@@ -104,14 +109,14 @@ class Mirror:
                     break
                 now = time.monotonic()
                 if self.collector.pending() and self._batch_due():
-                    folders, overflowed = self.collector.take()
+                    folders, moves, overflowed = self.collector.take()
                     if overflowed:
                         self.log("events were lost (inotify queue overflow): rescanning everything; raise "
                                  "fs.inotify.max_queued_events to avoid it", {})
                         for t in self.targets:
                             t.needs_full = True
                     if folders:
-                        self._push(folders)
+                        self._push(folders, moves=moves)
                 if now >= next_rescan:
                     for t in self.targets:
                         t.needs_full = True
@@ -144,8 +149,10 @@ class Mirror:
 
     # ------------------------------------------------------------------------------------------ work
 
-    def _push(self, folders: list[Folder], journaled: bool = False) -> None:
-        """Sync ``folders`` to every target that is fine; journaled first, off the journal when done."""
+    def _push(self, folders: list[Folder], journaled: bool = False,
+              moves: Sequence[tuple[str, str]] = ()) -> None:
+        """Sync ``folders`` to every target that is fine; journaled first, off the journal when done.
+        ``moves`` seen in the source are first done as renames on each target, where that is safe."""
         if not journaled:
             self.journal.add(folders)
         started = time.monotonic()
@@ -158,6 +165,7 @@ class Mirror:
                 all_done = False
                 continue
             try:
+                self._moves(t, moves)
                 report = sync_dirs(self.source, t.root, folders, self.opts.sync)
             except (SynclineError, OSError) as exc:
                 self._failed(t, exc)
@@ -170,6 +178,31 @@ class Mirror:
             self.journal.remove(folders)
         self.batches += 1
         self.log("synced", {"folders": len(folders), "seconds": round(time.monotonic() - started, 3)})
+
+    def _moves(self, t: Target, moves: Sequence[tuple[str, str]]) -> None:
+        """Rename on ``t`` what was renamed in the source, when ``t`` still holds the old path as the source
+        holds the new one (same kind; a file with the same size and mtime) and nothing is at the new path:
+        a renamed folder of any size is one rename instead of a copy and a delete. Anything else is left to
+        the folder sync that follows, which copies and deletes."""
+        if not moves:
+            return
+        replica = LocalReplica(t.root, trash=self.opts.sync.trash)
+        source = LocalReplica(self.source)
+        with root_lock(t.root):
+            self._rename_each(replica, source, moves)
+
+    def _rename_each(self, replica: LocalReplica, source: LocalReplica, moves: Sequence[tuple[str, str]]) -> None:
+        for old, new in moves:
+            now = source.stat(new)
+            there = replica.stat(old)
+            if now is None or there is None or now.kind != there.kind or replica.stat(new) is not None:
+                continue
+            if now.kind != DIR and (now.size, now.mtime_ns) != (there.size, there.mtime_ns):
+                continue
+            if replica.stat(parent(new)) is None and parent(new):
+                continue
+            if replica.move(old, new, there).done:
+                self.moved += 1
 
     def _full(self, t: Target, why: str) -> None:
         if not self._ready(t):
