@@ -3,6 +3,7 @@ during the catch-up scan, lost events, kill -9 and restart, a target that goes a
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -222,3 +223,78 @@ def test_a_renamed_folder_is_renamed_on_the_target_not_copied(tmp_path: Path) ->
         assert (dst / "renamed-project/sub1/f1.txt").stat().st_ino == inode
         assert (dst / "project-notes.txt").stat().st_ino == single
         assert m.moved == 2
+
+
+def _start(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    full = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "syncline", "watch", *map(str, args)], env=full,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_the_command_mirrors_and_stops_on_sigterm(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "a.txt", b"a")
+    proc = _start(src, dst, "--delete", "--json")
+    try:
+        assert wait_until(lambda: same(src, dst), 30)
+        write(src, "b/c.txt", b"c")
+        (src / "a.txt").unlink()
+        assert wait_until(lambda: same(src, dst), 30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    events = [json.loads(line)["event"] for line in out.splitlines()]
+    assert events[0] == "watching" and "catch-up" in events and "synced" in events and events[-1] == "stopped"
+
+
+def test_a_config_file_with_two_mirrors(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    write(a, "x.txt", b"x")
+    write(b, "keep.log", b"log")
+    write(b, "y.txt", b"y")
+    config = tmp_path / "mirrors.toml"
+    config.write_text(textwrap.dedent(f"""
+        [defaults]
+        delete = true
+        exclude = ["*.log"]
+
+        [[mirror]]
+        source = "{a}"
+        targets = ["{tmp_path / 'a1'}", "{tmp_path / 'a2'}"]
+
+        [[mirror]]
+        source = "{b}"
+        targets = ["{tmp_path / 'b1'}"]
+    """))
+    proc = _start("--config", config, "-q")
+    try:
+        assert wait_until(lambda: all((tmp_path / d / "x.txt").exists() for d in ("a1", "a2")), 30)
+        assert wait_until(lambda: (tmp_path / "b1/y.txt").exists(), 30)
+        assert not (tmp_path / "b1/keep.log").exists()
+        write(b, "z.txt", b"z")
+        assert wait_until(lambda: (tmp_path / "b1/z.txt").exists(), 30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ONLY"], "at least one DST"),
+    (["--config", "NOPE"], "no such config file"),
+    (["--config", "BAD"], "cannot read"),
+    (["--config", "UNKNOWN"], "unknown option"),
+    (["SRC", "SRC/inner"], "nested"),
+])
+def test_watch_usage_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (tmp_path / "bad.toml").write_text("[[mirror\n")
+    (tmp_path / "unknown.toml").write_text(f'[[mirror]]\nsource = "{src}"\ntargets = ["{tmp_path}/t"]\nspeed = 3\n')
+    subst = {"ONLY": str(src), "NOPE": str(tmp_path / "nope.toml"), "BAD": str(tmp_path / "bad.toml"),
+             "UNKNOWN": str(tmp_path / "unknown.toml"), "SRC": str(src), "SRC/inner": str(src / "inner")}
+    proc = _start(*[subst.get(a, a) for a in args])
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err

@@ -73,7 +73,7 @@ class Target:
 class Mirror:
     """Mirror ``source`` into ``targets`` until ``stop`` is set."""
 
-    def __init__(self, source: str | os.PathLike[str], targets: list[str | os.PathLike[str]],
+    def __init__(self, source: str | os.PathLike[str], targets: Sequence[str | os.PathLike[str]],
                  options: WatchOptions | None = None, log: Log | None = None) -> None:
         self.opts = options or WatchOptions()
         self.source = Path(os.path.abspath(os.fspath(source)))

@@ -1,0 +1,182 @@
+"""``syncline watch SRC DST [DST ...]`` and ``syncline watch --config mirrors.toml``: real-time mirrors."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..core.errors import UsageError
+from ..core.ignore import Rules
+from .options import MaxDelete, compare_from, compare_option, rule_options
+from .render import printable
+
+
+@click.command("watch")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--config", "config", type=click.Path(path_type=str), default=None,
+              help="A TOML file of mirrors ([[mirror]] source = ..., targets = [...]), instead of SRC DST.")
+@click.option("--delete", is_flag=True, help="Delete from the targets what SRC no longer has (to their trash).")
+@compare_option
+@click.option("--no-trash", is_flag=True, help="Destroy deleted and overwritten files instead of keeping them.")
+@click.option("--max-delete", type=MaxDelete(), default=None,
+              help="Stop a full rescan that would delete more than this (N or N%; default 50%).")
+@click.option("--quiet-period", type=click.FloatRange(min=0.0), default=0.1, show_default=True, metavar="SECONDS",
+              help="Push once the source has been quiet this long.")
+@click.option("--max-delay", type=click.FloatRange(min=0.0), default=1.0, show_default=True, metavar="SECONDS",
+              help="Push at the latest this long after a change, even if changes go on.")
+@click.option("--rescan-every", type=click.FloatRange(min=1.0), default=3600.0, show_default=True,
+              metavar="SECONDS", help="A full rescan this often, for what events cannot show.")
+@rule_options
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line (for services).")
+def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare: str | None, no_trash: bool,
+              max_delete: int | float | None, quiet_period: float, max_delay: float, rescan_every: float,
+              excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, quiet: bool,
+              as_json: bool) -> int:
+    """Mirror SRC into each DST in real time, until stopped (Ctrl-C, SIGTERM).
+
+    Every target is first brought up to date (what changed while syncline was not running), then each
+    change in SRC is pushed within about a second, touching only the folders that changed. A target that
+    is unavailable is retried while the others carry on; a target that disappears is never filled again
+    from scratch.
+    """
+    from ..engine.sync import DEFAULT_MAX_DELETE, SyncOptions
+    from ..services.watch.mirror import Mirror, WatchOptions
+
+    defaults: dict[str, Any] = {
+        "delete": delete, "compare": compare, "trash": not no_trash,
+        "max_delete": DEFAULT_MAX_DELETE if max_delete is None else max_delete,
+        "exclude": list(excludes), "include": list(includes), "ignore_files": not no_ignore_files,
+    }
+    mirrors = _from_config(config, defaults) if config is not None else _from_args(paths, defaults)
+    log = _Log(as_json, quiet)
+    failed: list[str] = []
+    running: list[tuple[Mirror, threading.Thread]] = []
+    for source, targets, opts in mirrors:
+        sync_opts = SyncOptions(delete=opts["delete"], compare=compare_from(opts["compare"]),
+                                rules=Rules(tuple(opts["exclude"]), tuple(opts["include"]), opts["ignore_files"]),
+                                trash=opts["trash"], max_delete=opts["max_delete"])
+        m = Mirror(source, targets, WatchOptions(sync=sync_opts, quiet=quiet_period, max_delay=max_delay,
+                                                 rescan_every=rescan_every),
+                   log=log.for_source(source))
+        running.append((m, threading.Thread(target=_run, args=(m, log, failed), name=f"watch {source}",
+                                            daemon=True)))
+
+    def stop(*_: object) -> None:
+        for m, _thread in running:
+            m.stop.set()
+            m.collector.wake.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    for _m, thread in running:
+        thread.start()
+    try:
+        while any(t.is_alive() for _, t in running):
+            for _m, t in running:
+                t.join(0.5)
+    except KeyboardInterrupt:
+        stop()
+        for _m, t in running:
+            t.join(30)
+    log.line("stopped", {})
+    return 2 if failed else 0
+
+
+def _run(mirror: Any, log: _Log, failed: list[str]) -> None:
+    """One mirror's thread: what stops it for good is logged, and makes the exit code 2."""
+    from ..core.errors import SynclineError
+
+    try:
+        mirror.run()
+    except (SynclineError, OSError) as exc:
+        failed.append(str(exc))
+        log.line("error: the mirror stopped", {"source": str(mirror.source), "error": str(exc)})
+
+
+def _from_args(paths: tuple[str, ...], defaults: dict[str, Any]) -> list[tuple[str, list[str], dict[str, Any]]]:
+    if len(paths) < 2:
+        raise UsageError("give SRC and at least one DST, or --config FILE", "see syncline watch --help")
+    return [(paths[0], list(paths[1:]), defaults)]
+
+
+_KEYS = {"source", "targets", "delete", "compare", "trash", "max_delete", "exclude", "include", "ignore_files"}
+
+
+def _from_config(path: str, defaults: dict[str, Any]) -> list[tuple[str, list[str], dict[str, Any]]]:
+    """The mirrors of a TOML file: ``[defaults]`` (any option below) and one ``[[mirror]]`` table each with
+    ``source`` and ``targets``; a mirror's own options win over the defaults, which win over the
+    command line's."""
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"no such config file: {path}", "check the path") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}", "fix the file (TOML)") from None
+    base = {**defaults, **_checked(doc.get("defaults", {}), path, "defaults")}
+    mirrors = doc.get("mirror")
+    if not isinstance(mirrors, list) or not mirrors:
+        raise UsageError(f"{path} has no [[mirror]] tables", "add one with source = ... and targets = [...]")
+    out = []
+    for n, table in enumerate(mirrors, 1):
+        opts = {**base, **_checked(table, path, f"mirror {n}")}
+        source, targets = opts.get("source"), opts.get("targets")
+        if not isinstance(source, str) or not isinstance(targets, list) or not targets \
+                or not all(isinstance(t, str) for t in targets):
+            raise UsageError(f"{path}: mirror {n} needs source = \"DIR\" and targets = [\"DIR\", ...]",
+                             "fix the file")
+        out.append((source, list(targets), opts))
+    return out
+
+
+def _checked(table: Any, path: str, where: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: {where} is not a table", "fix the file")
+    unknown = set(table) - _KEYS
+    if unknown:
+        raise UsageError(f"{path}: unknown option {sorted(unknown)[0]!r} in {where}",
+                         f"known options: {', '.join(sorted(_KEYS))}")
+    types = {"delete": bool, "trash": bool, "ignore_files": bool, "compare": str, "exclude": list, "include": list}
+    for key, typ in types.items():
+        if key in table and not isinstance(table[key], typ):
+            raise UsageError(f"{path}: {key} in {where} must be a {typ.__name__}", "fix the file")
+    if "compare" in table and table["compare"] not in ("mtime", "size", "hash"):
+        raise UsageError(f"{path}: compare in {where} must be mtime, size or hash", "fix the file")
+    return dict(table)
+
+
+class _Log:
+    """Log lines: human (time, what, details) or JSON objects, one per line; errors even when quiet."""
+
+    def __init__(self, as_json: bool, quiet: bool) -> None:
+        self.as_json = as_json
+        self.quiet = quiet
+        self.lock = threading.Lock()
+
+    def for_source(self, source: str) -> Any:
+        def log(message: str, fields: dict[str, object]) -> None:
+            self.line(message, {"source": source, **fields})
+
+        return log
+
+    def line(self, message: str, fields: dict[str, object]) -> None:
+        important = "error" in message or "unavailable" in message or "stopped by" in message \
+            or "lost" in message
+        if self.quiet and not important:
+            return
+        with self.lock:
+            if self.as_json:
+                click.echo(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": message, **fields},
+                                      default=str))
+            else:
+                details = " ".join(f"{k}={v}" for k, v in fields.items() if k != "source")
+                click.echo(printable(f"{time.strftime('%H:%M:%S')} {message} {details}".rstrip()),
+                           err=important)
+            sys.stdout.flush()
