@@ -298,3 +298,27 @@ def test_watch_usage_errors_are_one_line(tmp_path: Path, args: list[str], messag
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+QUEUE = Path("/proc/sys/fs/inotify/max_queued_events")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not QUEUE.exists(), reason="needs root to lower the inotify queue")
+def test_a_real_queue_overflow_ends_with_identical_trees(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "a.txt", b"a")
+    old = QUEUE.read_text()
+    try:
+        QUEUE.write_text("32\n")  # read when watchdog makes its inotify instance: a fresh process below
+        proc = _start(src, dst, "--delete", "--json")
+        assert wait_until(lambda: same(src, dst), 30)
+    finally:
+        QUEUE.write_text(old)
+    try:
+        for i in range(2000):  # far more events than 32 between two reads
+            write(src, f"burst/d{i % 20}/f{i}.txt", str(i).encode())
+        assert wait_until(lambda: same(src, dst), 60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert any("overflow" in json.loads(line)["event"] for line in out.splitlines()), out[-2000:]
