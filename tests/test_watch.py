@@ -320,5 +320,32 @@ def test_a_real_queue_overflow_ends_with_identical_trees(tmp_path: Path) -> None
         assert wait_until(lambda: same(src, dst), 60)
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        out, _err = proc.communicate(timeout=30)
     assert any("overflow" in json.loads(line)["event"] for line in out.splitlines()), out[-2000:]
+
+
+WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not WATCHES.exists(), reason="needs root to lower the watch limit")
+def test_an_exhausted_watch_limit_falls_back_to_polling(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for i in range(60):
+        write(src, f"d{i}/f.txt", b"x")
+    old = WATCHES.read_text()
+    try:
+        WATCHES.write_text("20\n")  # fewer than the 61 folders: watchdog skips the rest without a word
+        proc = _start(src, dst, "--json", env={})
+        assert wait_until(lambda: same(src, dst), 30)
+        time.sleep(1.0)  # past the catch-up and the coverage check
+    finally:
+        WATCHES.write_text(old)
+    try:
+        for i in range(60):  # at least 40 of these folders have no watch
+            write(src, f"d{i}/new.txt", b"in a folder inotify may not watch")
+        assert wait_until(lambda: same(src, dst), 40)  # the polling rescan (every 10 s) brings them
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _err = proc.communicate(timeout=30)
+    messages = [json.loads(line) for line in out.splitlines()]
+    assert any("watch limit" in m["event"] and "max_user_watches" in m["event"] for m in messages), out[-2000:]

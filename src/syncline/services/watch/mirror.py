@@ -54,6 +54,7 @@ class WatchOptions:
     max_delay: float = 1.0
     rescan_every: float = 3600.0
     max_backoff: float = 60.0
+    poll_every: float = 10.0  # full rescans this often while inotify cannot watch every folder
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Mirror:
         self.stop = threading.Event()
         self.batches = 0
         self.moved = 0
+        self.polling = False
 
     # ------------------------------------------------------------------------------------------ run
 
@@ -102,7 +104,8 @@ class Mirror:
                 self._push(left, journaled=True)
             for t in self.targets:
                 self._full(t, "catch-up")
-            next_rescan = time.monotonic() + self.opts.rescan_every
+            self._check_coverage()
+            next_rescan = time.monotonic() + self._rescan_interval()
             while not self.stop.is_set():
                 self.collector.wake.wait(self._sleep(next_rescan))
                 if self.stop.is_set():
@@ -120,7 +123,8 @@ class Mirror:
                 if now >= next_rescan:
                     for t in self.targets:
                         t.needs_full = True
-                    next_rescan = now + self.opts.rescan_every
+                    self._check_coverage()
+                    next_rescan = now + self._rescan_interval()
                 for t in self.targets:
                     if t.needs_full and time.monotonic() >= t.retry_at:
                         self._full(t, "rescan")
@@ -131,6 +135,28 @@ class Mirror:
             observer.join(timeout=10)
             listener.detach()
             self.journal.close()
+
+    def _rescan_interval(self) -> float:
+        return min(self.opts.rescan_every, self.opts.poll_every) if self.polling else self.opts.rescan_every
+
+    def _check_coverage(self) -> None:
+        """Whether inotify watches every folder of the source. watchdog skips, without a word, the folders
+        it cannot watch (the kernel's ``fs.inotify.max_user_watches`` is reached): then changes there would
+        go unseen, so the mirror says so and rescans every ``poll_every`` seconds until it can again."""
+        folders = _count_folders(self.source)
+        watched = _inotify_watches()
+        if watched is None:
+            return
+        short = watched < folders
+        if short and not self.polling:
+            limit = _read_int("/proc/sys/fs/inotify/max_user_watches")
+            self.log("inotify cannot watch every folder (the watch limit is reached): polling with a full "
+                     f"rescan every {self.opts.poll_every:g} s; raise the limit, e.g. sysctl "
+                     f"fs.inotify.max_user_watches={max(2 * (limit or 8192), 2 * folders)}",
+                     {"folders": folders, "watched": watched, "limit": limit})
+        elif not short and self.polling:
+            self.log("every folder is watched again: polling stops", {"folders": folders})
+        self.polling = short
 
     def _sleep(self, next_rescan: float) -> float:
         now = time.monotonic()
@@ -260,3 +286,36 @@ class Mirror:
         t.backoff = 1.0
         t.last_sync = time.time()
         t.synced += changed
+
+
+def _count_folders(root: Path) -> int:
+    """The folders a recursive watch of ``root`` needs (the root included; ``.syncline`` left out)."""
+    count = 0
+    for dirpath, dirnames, _ in os.walk(root):
+        if dirpath == str(root):
+            dirnames[:] = [d for d in dirnames if d != ".syncline"]
+        count += 1
+    return count
+
+
+def _inotify_watches() -> int | None:
+    """How many inotify watches this process holds (from ``/proc/self/fdinfo``); None when unknown."""
+    try:
+        names = os.listdir("/proc/self/fdinfo")
+    except OSError:
+        return None
+    total = 0
+    for name in names:
+        try:
+            with open(f"/proc/self/fdinfo/{name}", encoding="ascii", errors="replace") as fh:
+                total += sum(1 for line in fh if line.startswith("inotify wd:"))
+        except OSError:
+            continue
+    return total
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        return int(Path(path).read_text().strip())
+    except (OSError, ValueError):
+        return None
