@@ -349,3 +349,17 @@ def test_an_exhausted_watch_limit_falls_back_to_polling(tmp_path: Path) -> None:
         out, _err = proc.communicate(timeout=30)
     messages = [json.loads(line) for line in out.splitlines()]
     assert any("watch limit" in m["event"] and "max_user_watches" in m["event"] for m in messages), out[-2000:]
+
+
+def test_the_status_line_names_pending_folders_and_each_target(tmp_path: Path) -> None:
+    from syncline.cli.cmd_watch import status_text
+
+    src, one, two = tmp_path / "src", tmp_path / "one", tmp_path / "two"
+    write(src, "a.txt", b"a")
+    with mirroring(src, one, two) as m:
+        os.rename(two, tmp_path / "away")
+        write(src, "b.txt", b"b")
+        assert wait_until(lambda: not m.status()["targets"][1]["ok"], 20)
+        line = status_text([m.status()])
+    assert line.startswith(f"{src}: ") and "folders pending" in line
+    assert "one: synced" in line and "two: waiting (" in line and "is missing" in line

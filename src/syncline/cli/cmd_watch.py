@@ -78,16 +78,58 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
     signal.signal(signal.SIGTERM, stop)
     for _m, thread in running:
         thread.start()
+    live = _live_status(log, [m for m, _ in running]) if not (as_json or quiet) and sys.stderr.isatty() else None
     try:
         while any(t.is_alive() for _, t in running):
             for _m, t in running:
                 t.join(0.5)
+            if live is not None:
+                live.update(_plain(status_text([m.status() for m, _ in running])))
     except KeyboardInterrupt:
         stop()
         for _m, t in running:
             t.join(30)
+    finally:
+        if live is not None:
+            live.stop()
     log.line("stopped", {})
     return 2 if failed else 0
+
+
+def _live_status(log: _Log, mirrors: list[Any]) -> Any:
+    """A status line at the bottom of the terminal (stderr); log lines scroll above it."""
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console(stderr=True)
+    live = Live(_plain(status_text([m.status() for m in mirrors])), console=console, refresh_per_second=2,
+                transient=True)
+    live.start()
+    log.console = console
+    return live
+
+
+def _plain(text: str) -> Any:
+    """``text`` as rich shows it verbatim (a name with brackets is no markup)."""
+    from rich.text import Text
+
+    return Text(text)
+
+
+def status_text(statuses: list[dict[str, Any]]) -> str:
+    """One line per source: pending folders, then each target's state and lag."""
+    lines = []
+    for st in statuses:
+        parts = []
+        for t in st["targets"]:
+            name = Path(t["target"]).name or t["target"]
+            if not t["ok"]:
+                parts.append(f"{name}: waiting ({t['error'] or 'not synced yet'})")
+            else:
+                parts.append(f"{name}: synced {t['lag']:.0f} s ago" if t["lag"] is not None else f"{name}: ok")
+        polling = ", polling" if st["polling"] else ""
+        lines.append(printable(f"{st['source']}: {st['pending']} folders pending{polling} | " + " | ".join(parts)))
+    return "\n".join(lines)
 
 
 def _run(mirror: Any, log: _Log, failed: list[str]) -> None:
@@ -159,6 +201,7 @@ class _Log:
         self.as_json = as_json
         self.quiet = quiet
         self.lock = threading.Lock()
+        self.console: Any = None  # the live display's console: lines go above the status line
 
     def for_source(self, source: str) -> Any:
         def log(message: str, fields: dict[str, object]) -> None:
@@ -177,6 +220,9 @@ class _Log:
                                       default=str))
             else:
                 details = " ".join(f"{k}={v}" for k, v in fields.items() if k != "source")
-                click.echo(printable(f"{time.strftime('%H:%M:%S')} {message} {details}".rstrip()),
-                           err=important)
+                text = printable(f"{time.strftime('%H:%M:%S')} {message} {details}".rstrip())
+                if self.console is not None:
+                    self.console.print(text, markup=False, highlight=False)
+                else:
+                    click.echo(text, err=important)
             sys.stdout.flush()

@@ -104,6 +104,10 @@ class ChangeCollector(FileSystemEventHandler):
 
     # ---------------------------------------------------------------------------------------- batches
 
+    def pending_folders(self) -> int:
+        with self._lock:
+            return len(self._folders)
+
     def pending(self) -> bool:
         with self._lock:
             return bool(self._folders) or self.overflowed

@@ -136,6 +136,14 @@ class Mirror:
             listener.detach()
             self.journal.close()
 
+    def status(self) -> dict[str, object]:
+        """A snapshot for a status display: pending folders, and per target whether it is fine, its error,
+        and how long ago it was last synced (None: not yet)."""
+        now = time.time()
+        return {"source": str(self.source), "pending": self.collector.pending_folders(), "polling": self.polling,
+                "targets": [{"target": str(t.root), "ok": t.ok, "error": t.error,
+                             "lag": None if not t.last_sync else round(now - t.last_sync, 1)} for t in self.targets]}
+
     def _rescan_interval(self) -> float:
         return min(self.opts.rescan_every, self.opts.poll_every) if self.polling else self.opts.rescan_every
 
