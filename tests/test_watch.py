@@ -363,3 +363,28 @@ def test_the_status_line_names_pending_folders_and_each_target(tmp_path: Path) -
         line = status_text([m.status()])
     assert line.startswith(f"{src}: ") and "folders pending" in line
     assert "one: synced" in line and "two: waiting (" in line and "is missing" in line
+
+
+def test_the_python_api_and_a_file_written_slowly_ends_complete(tmp_path: Path) -> None:
+    import syncline
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "a.txt", b"a")
+    stop = threading.Event()
+    events: list[str] = []
+    runner = threading.Thread(target=syncline.watch, args=(src, [dst]),
+                              kwargs={"delete": True, "stop": stop, "log": lambda m, f: events.append(m)})
+    runner.start()
+    try:
+        assert wait_until(lambda: same(src, dst), 30)
+        with open(src / "slow.bin", "wb") as fh:  # appended to for 2 s
+            for _ in range(20):
+                fh.write(b"x" * 1000)
+                fh.flush()
+                time.sleep(0.1)
+        assert wait_until(lambda: same(src, dst), 30)
+        assert (dst / "slow.bin").stat().st_size == 20_000
+    finally:
+        stop.set()
+        runner.join(30)
+    assert not runner.is_alive() and "catch-up" in events

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .api import apply, archive, diff, index, load_index, log, scan, snapshot, sync, sync_since
+    from .api import apply, archive, diff, index, load_index, log, scan, snapshot, sync, sync_since, watch
     from .core.diff import Change, DiffResult
     from .core.entry import Compare, CompareMode, Entry
     from .core.errors import (
@@ -64,6 +64,7 @@ _WHERE = {
     "snapshot": ".api",
     "sync": ".api",
     "sync_since": ".api",
+    "watch": ".api",
 }
 
 __all__ = [
@@ -99,6 +100,7 @@ __all__ = [
     "snapshot",
     "sync",
     "sync_since",
+    "watch",
 ]
 
 

@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Literal, overload
 
 from .core.diff import DiffResult
@@ -256,5 +257,43 @@ def sync_since(src: PathLike, dst: PathLike, since: str, *, delete: bool = False
                        force=force)
 
 
+def watch(
+    src: PathLike,
+    targets: Iterable[PathLike],
+    *,
+    delete: bool = False,
+    compare: str = "mtime",
+    exclude: Iterable[str] = (),
+    include: Iterable[str] = (),
+    ignore_files: bool = True,
+    trash: bool = True,
+    max_delete: int | float = DEFAULT_MAX_DELETE,
+    quiet_period: float = 0.1,
+    max_delay: float = 1.0,
+    rescan_every: float = 3600.0,
+    stop: threading.Event | None = None,
+    log: Callable[[str, dict[str, object]], None] | None = None,
+) -> None:
+    """Mirror ``src`` into each of ``targets`` in real time (``syncline watch``) until ``stop`` is set.
+
+    Blocks: run it in a thread and set ``stop`` to end it. ``log`` receives each event (a message and its
+    fields), as ``syncline watch --json`` prints them.
+    """
+    from .services.watch.mirror import Mirror, WatchOptions
+
+    options = SyncOptions(delete=delete, compare=_compare(compare), rules=_rules(exclude, include, ignore_files),
+                          trash=trash, max_delete=max_delete)
+    mirror = Mirror(src, list(targets), WatchOptions(sync=options, quiet=quiet_period, max_delay=max_delay,
+                                                     rescan_every=rescan_every), log=log)
+    if stop is not None:
+        def relay() -> None:
+            stop.wait()
+            mirror.stop.set()
+            mirror.collector.wake.set()
+
+        threading.Thread(target=relay, daemon=True).start()
+    mirror.run()
+
+
 __all__ = ["apply", "archive", "compare_options", "diff", "index", "load_index", "log", "scan", "snapshot", "sync",
-           "sync_since"]
+           "sync_since", "watch"]
