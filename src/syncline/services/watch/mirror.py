@@ -88,6 +88,7 @@ class Mirror:
         self.batches = 0
         self.moved = 0
         self.polling = False
+        self.watching = False
 
     # ------------------------------------------------------------------------------------------ run
 
@@ -96,7 +97,13 @@ class Mirror:
         observer.schedule(self.collector, str(self.source), recursive=True)
         listener = OverflowListener(self.collector)
         listener.attach()
-        observer.start()  # armed before the catch-up scan: what changes meanwhile is seen
+        try:
+            observer.start()  # armed before the catch-up scan: what changes meanwhile is seen
+            self.watching = True
+        except OSError as exc:  # not even the root can be watched (the watch limit, or no inotify)
+            self.log(f"inotify cannot watch {self.source} ({exc.strerror or exc}): polling with a full rescan "
+                     f"every {self.opts.poll_every:g} s", {})
+            self.polling = True
         try:
             self.log("watching", {"source": str(self.source), "targets": [str(t.root) for t in self.targets]})
             left = self.journal.pending()
@@ -131,8 +138,9 @@ class Mirror:
                 if not self.collector.pending():
                     self.collector.wake.clear()
         finally:
-            observer.stop()
-            observer.join(timeout=10)
+            if self.watching:
+                observer.stop()
+                observer.join(timeout=10)
             listener.detach()
             self.journal.close()
 
@@ -151,6 +159,8 @@ class Mirror:
         """Whether inotify watches every folder of the source. watchdog skips, without a word, the folders
         it cannot watch (the kernel's ``fs.inotify.max_user_watches`` is reached): then changes there would
         go unseen, so the mirror says so and rescans every ``poll_every`` seconds until it can again."""
+        if not self.watching:
+            return
         folders = _count_folders(self.source)
         watched = _inotify_watches()
         if watched is None:
