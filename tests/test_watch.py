@@ -318,10 +318,12 @@ def test_a_real_queue_overflow_ends_with_identical_trees(tmp_path: Path) -> None
         for i in range(2000):  # far more events than 32 between two reads
             write(src, f"burst/d{i % 20}/f{i}.txt", str(i).encode())
         assert wait_until(lambda: same(src, dst), 60)
+        time.sleep(4)  # idle: the rescans' own reading of every folder must not overflow the queue again
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _err = proc.communicate(timeout=30)
-    assert any("overflow" in json.loads(line)["event"] for line in out.splitlines()), out[-2000:]
+    overflows = sum("overflow" in json.loads(line)["event"] for line in out.splitlines())
+    assert 1 <= overflows <= 5, out[-2000:]
 
 
 WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")

@@ -26,6 +26,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirModifiedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+)
 from watchdog.observers import Observer
 
 from ...core.entry import DIR
@@ -39,6 +51,9 @@ from .changes import ChangeCollector, Folder, OverflowListener
 from .journal import Journal
 
 MARKER = "mirror-of"
+CHANGE_EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent,
+    DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent]
 # watchdog warns when a folder moved quickly away and back is watched again: harmless, and not the user's.
 warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
 Log = Callable[[str, dict[str, object]], None]  # (message, fields)
@@ -94,7 +109,9 @@ class Mirror:
 
     def run(self) -> None:
         observer = Observer()
-        observer.schedule(self.collector, str(self.source), recursive=True)
+        # Only the events that mean a change: reading (open, access, close without a write) is left out of
+        # the kernel's queue, or the mirror's own rescans of a big tree would overflow it and start another.
+        observer.schedule(self.collector, str(self.source), recursive=True, event_filter=CHANGE_EVENTS)
         listener = OverflowListener(self.collector)
         listener.attach()
         try:
