@@ -49,7 +49,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -577,12 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _json_default(o: object) -> Any:
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "__dataclass_fields__"):
-        return asdict(o)  # type: ignore[call-overload]
-    raise TypeError(f"cannot serialize {type(o).__name__}")
+_json_default = run._json_default
 
 
 if __name__ == "__main__":
