@@ -52,7 +52,7 @@ from ..core.scan import resolve_root
 from .crashpoints import crash_point
 from .execute import execute
 from .marker import ensure_meta_dir
-from .replicas.local import LocalReplica, LocalStaged, entry_of_stat
+from .replicas.local import LocalReplica, LocalStaged, entry_of_stat, write_all
 from .replicas.replica import Outcome, Replica, SourceFile, Staged
 from .report import HasProblems, Report
 from .state import root_lock
@@ -380,7 +380,7 @@ def _stage_one(root: Path, op: Op, pieces: Iterator[Piece], temp: str | None) ->
             if isinstance(piece, bytes):
                 hasher.update(piece)
                 if out >= 0:
-                    _write_all(out, piece)
+                    write_all(out, piece)
                 continue
             if basis_fd < 0:
                 basis_fd = _open_basis(root, op)
@@ -429,17 +429,10 @@ def _copy_range(basis_fd: int, piece: tuple[int, int], hasher: Any, out: int) ->
             return False
         hasher.update(data)
         if out >= 0:
-            _write_all(out, data)
+            write_all(out, data)
         offset += len(data)
         length -= len(data)
     return True
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
 
 
 # ---------------------------------------------------------------------------------------------- pass 2

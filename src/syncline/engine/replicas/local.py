@@ -81,7 +81,7 @@ def copy_fd(src: int, dst: int, size: int) -> None:
     than ``copy_file_range`` needs), large ones in the kernel when it can (``size`` is the expected size)."""
     if size < SMALL_FILE:
         data = os.read(src, size + 1)
-        _write_all(dst, data)
+        write_all(dst, data)
         if len(data) <= size:
             # All of it, unless it changes under us: the caller compares fstat before and after.
             return
@@ -100,7 +100,7 @@ def copy_fd(src: int, dst: int, size: int) -> None:
         block = os.read(src, 1 << 20)
         if not block:
             return
-        _write_all(dst, block)
+        write_all(dst, block)
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:
@@ -117,7 +117,8 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write less than asked)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
