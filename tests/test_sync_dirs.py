@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syncline.core.paths import parent
+from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.sync import SyncOptions, sync, sync_dirs
 
 from .conftest import write
@@ -96,7 +97,7 @@ def test_syncing_the_changed_folders_equals_a_full_sync(tmp_path_factory: pytest
     sync(src, dst, opts)
     shutil.copytree(dst, ref, symlinks=True, ignore=shutil.ignore_patterns(".syncline"))
     dirty = _mutate(src, rng, steps)
-    sync_dirs(src, dst, dirty, opts)
+    sync_dirs(LocalReplica(src), LocalReplica(dst), dirty, opts)
     sync(src, ref, opts)
     assert snapshot(dst) == snapshot(ref)
 
@@ -107,7 +108,7 @@ def test_only_the_named_folders_are_looked_at(tmp_path: Path) -> None:
     sync(src, dst)
     write(src, "d0/s0/f0.txt", b"changed", mtime=1_800_000_000)
     write(src, "d1/s1/f1.txt", b"changed too", mtime=1_800_000_000)
-    report = sync_dirs(src, dst, [("d0/s0", False)])
+    report = sync_dirs(LocalReplica(src), LocalReplica(dst), [("d0/s0", False)])
     assert report.copied == 1
     assert (dst / "d0/s0/f0.txt").read_bytes() == b"changed"
     assert (dst / "d1/s1/f1.txt").read_bytes() != b"changed too"

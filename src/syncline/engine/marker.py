@@ -46,19 +46,34 @@ def read_marker(root: Path) -> str | None:
 
 
 def write_marker(root: Path, folder_id: str) -> None:
-    """Write the marker atomically and durably (temp file, fsync, rename, fsync of the folder)."""
+    """Write the marker atomically and durably."""
+    write_meta_file(root, MARKER, folder_id + "\n")
+
+
+def write_meta_file(root: Path, name: str, text: str) -> None:
+    """Write ``<root>/.syncline/<name>`` atomically and durably (temp file, fsync, rename, fsync of the
+    folder): a crash leaves the old text or the new one, never a torn file."""
     meta = ensure_meta_dir(root)
     tmp = meta / new_temp_name()
-    with open(tmp, "x", encoding="ascii") as fh:
-        fh.write(folder_id + "\n")
+    with open(tmp, "x", encoding="utf-8") as fh:
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, meta / MARKER)
+    os.replace(tmp, meta / name)
     fd = os.open(meta, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def read_meta_file(root: Path, name: str) -> str | None:
+    """The text of ``<root>/.syncline/<name>``; None when there is none (or ``.syncline`` is not a
+    folder)."""
+    try:
+        return (root / META_DIR / name).read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def case_insensitive(root: Path, *, probe: bool = True) -> bool:

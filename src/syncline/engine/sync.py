@@ -18,12 +18,12 @@ from ..core.index import Index
 from ..core.mirror import deletes_under_limit, mirror
 from ..core.paths import parent
 from ..core.plan import Plan
-from ..core.scan import gc_paused, resolve_root, scan_dirs
+from ..core.scan import gc_paused, resolve_root
 from .execute import Progress, execute
 from .forkscan import scan_in_child
 from .replicas.local import LocalReplica
+from .replicas.replica import Replica
 from .report import Report
-from .state import root_lock
 
 DEFAULT_MAX_DELETE = 0.5
 
@@ -71,66 +71,74 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: Sync
     """Make ``dst`` hold what ``src`` holds. Returns a :class:`Report`; raises :class:`UsageError` or
     :class:`SafetyStop` (nothing changed) when the run cannot or must not go ahead."""
     opts = options or SyncOptions()
-    started = time.monotonic()
     source_root, target_root = check_roots(src, dst)
-    report = Report(source=str(source_root), target=str(target_root), dry_run=opts.dry_run)
-    source = LocalReplica(source_root)
-    target = LocalReplica(target_root, trash=opts.trash)
+    return sync_replicas(LocalReplica(source_root), LocalReplica(target_root, trash=opts.trash), opts, progress)
+
+
+def sync_replicas(source: Replica, target: Replica, options: SyncOptions | None = None,
+                  progress: Progress | None = None) -> Report:
+    """:func:`sync` between two replicas (checked by the caller): scan both, plan, guard, execute under the
+    target's lock. A target whose root does not exist yet is created (its parent must exist)."""
+    opts = options or SyncOptions()
+    started = time.monotonic()
+    report = Report(source=source.describe(), target=target.describe(), dry_run=opts.dry_run)
     digests = opts.compare.mode is CompareMode.CHECKSUM
-    # The destination is scanned in a forked child while this process scans the source: two threads
-    # would only take turns on the GIL (measured; see docs/performance.md and engine/forkscan.py).
     with gc_paused():
-        if target_root.exists():
+        if not target.exists():
+            src_index = source.scan(opts.rules, digests, "source")
+            dst_index = Index({})
+        elif target.features().scan_in_child:
+            # The destination is scanned in a forked child while this process scans the source: two
+            # threads would only take turns on the GIL (measured; see docs/performance.md, forkscan.py).
             with scan_in_child(lambda: target.scan(opts.rules, digests, "destination")) as pending:
                 src_index = source.scan(opts.rules, digests, "source")
                 dst_index = pending.result()
         else:
             src_index = source.scan(opts.rules, digests, "source")
-            dst_index = Index({})
+            dst_index = target.scan(opts.rules, digests, "destination")
         plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare)
     report.problems.extend((*src_index.problems, *dst_index.problems, *plan.problems))
     report.plan = plan
     if opts.delete and not opts.force:
         _guard_deletes(src_index, dst_index, plan, opts.max_delete)
     if not opts.dry_run:
-        target_root.mkdir(exist_ok=True)
-        with root_lock(target_root):
+        target.create_root()
+        with target.lock():
             target.remove_temp_files(dst_index.temp_files)
             execute(plan, source, target, report=report, progress=progress, workers=opts.workers)
     report.seconds = time.monotonic() - started
     return report
 
 
-def sync_dirs(source_root: Path, target_root: Path, dirs: Iterable[tuple[str, bool]],
+def sync_dirs(source: Replica, target: Replica, dirs: Iterable[tuple[str, bool]],
               options: SyncOptions | None = None) -> Report:
     """One-way sync of some folders only: for each ``(folder, deep)``, what a full :func:`sync` would do to
     the folder's own entry and its children (with ``deep``, to everything below it). What a real-time
     mirror runs for each batch of changed folders, instead of walking both whole trees.
 
     A child folder that is new, gone or of another kind on one side is taken whole (deep) on that side,
-    so a folder created or deleted since is copied or deleted entirely. The roots must have been checked
-    (:func:`check_roots`) and the target must exist. No delete guard: the caller decides what is too much.
+    so a folder created or deleted since is copied or deleted entirely. The target's root must exist. No
+    delete guard: the caller decides what is too much.
     """
     opts = options or SyncOptions()
     started = time.monotonic()
-    report = Report(source=str(source_root), target=str(target_root), dry_run=opts.dry_run)
+    report = Report(source=source.describe(), target=target.describe(), dry_run=opts.dry_run)
     wanted = list(dirs)
     with gc_paused():
-        src_index = scan_dirs(source_root, wanted, rules=opts.rules, side="source")
-        dst_index = scan_dirs(target_root, wanted, rules=opts.rules, side="destination")
+        src_index = source.scan_dirs(wanted, opts.rules, "source")
+        dst_index = target.scan_dirs(wanted, opts.rules, "destination")
         more_src, more_dst = _whole_children(src_index, dst_index, wanted)
         if more_src:
-            src_index = scan_dirs(source_root, [*wanted, *more_src], rules=opts.rules, side="source")
+            src_index = source.scan_dirs([*wanted, *more_src], opts.rules, "source")
         if more_dst:
-            dst_index = scan_dirs(target_root, [*wanted, *more_dst], rules=opts.rules, side="destination")
+            dst_index = target.scan_dirs([*wanted, *more_dst], opts.rules, "destination")
         plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare)
     report.problems.extend((*src_index.problems, *dst_index.problems, *plan.problems))
     report.plan = plan
     if not opts.dry_run and plan.actions:
-        target = LocalReplica(target_root, trash=opts.trash)
-        with root_lock(target_root):
+        with target.lock():
             target.remove_temp_files(dst_index.temp_files)
-            execute(plan, LocalReplica(source_root), target, report=report, workers=opts.workers)
+            execute(plan, source, target, report=report, workers=opts.workers)
     report.seconds = time.monotonic() - started
     return report
 

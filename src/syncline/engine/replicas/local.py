@@ -14,8 +14,8 @@ import ctypes
 import errno
 import os
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,7 +24,9 @@ from ...core.hashing import ReadKey, open_regular
 from ...core.ignore import Rules
 from ...core.index import Index
 from ...core.paths import new_temp_name, parent
-from ...core.scan import scan
+from ...core.scan import scan, scan_dirs
+from ..marker import read_meta_file, write_meta_file
+from ..state import root_lock
 from ..trash import Trash
 from .renames import exchange, rename_noreplace
 from .replica import Features, Outcome, SourceFile, Staged
@@ -151,13 +153,32 @@ class LocalReplica:
 
     # -- reading ---------------------------------------------------------------------------------------
     def features(self) -> Features:
-        return Features()
+        return Features(scan_in_child=True)
 
     def describe(self) -> str:
         return str(self.root)
 
     def scan(self, rules: Rules, digests: bool, side: str) -> Index:
         return scan(self.root, rules=rules, digests=digests, side=side)
+
+    def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str) -> Index:
+        return scan_dirs(self.root, dirs, rules=rules, side=side)
+
+    # -- the root ----------------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def create_root(self) -> None:
+        self.root.mkdir(exist_ok=True)
+
+    def lock(self) -> AbstractContextManager[None]:
+        return root_lock(self.root)
+
+    def read_meta(self, name: str) -> str | None:
+        return read_meta_file(self.root, name)
+
+    def write_meta(self, name: str, text: str) -> None:
+        write_meta_file(self.root, name, text)
 
     def abspath(self, path: str) -> str:
         # Plain strings: this runs several times per file, and pathlib joins cost microseconds each.

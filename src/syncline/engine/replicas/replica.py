@@ -4,10 +4,17 @@ A source replica is read (``scan``, ``open_file``); a target replica is written 
 writes (``stage_file`` makes a complete temp copy; ``commit`` re-checks the destination and renames it into
 place) plus small direct operations. Every writing call takes ``expect``, the entry the plan saw at the
 path (None for "absent"), and keeps whatever it finds there when that moved on (see DESIGN section 4).
+
+Everything above the engine (one-way sync, the real-time mirror) reaches a target only through this
+interface, so that a replica on a syncline server or a WebDAV share plugs in without changes there:
+``LocalReplica`` is one implementation, not an assumption. The root-level calls (``exists``,
+``create_root``, ``lock``, ``read_meta``, ``write_meta``) are what a caller needs before it writes: whether
+the tree is there at all, and the small files (markers) that say whose it is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -25,6 +32,8 @@ class Features:
     case_sensitive: bool = True
     symlinks: bool = True
     permissions: bool = True
+    # Whether ``scan`` may run in a forked child process (a local walk; not a network client's session).
+    scan_in_child: bool = False
 
 
 class SourceFile(Protocol):
@@ -65,6 +74,33 @@ class Replica(Protocol):
     def describe(self) -> str: ...
 
     def scan(self, rules: Rules, digests: bool, side: str) -> Index: ...
+
+    def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str) -> Index:
+        """Part of the tree: for each ``(folder, deep)`` the folder's entry and children (``deep``: all
+        below), exactly as a full ``scan`` would record them; a missing folder contributes nothing."""
+        ...
+
+    def exists(self) -> bool:
+        """Whether the root is there (False: unmounted, removed, not reachable)."""
+        ...
+
+    def create_root(self) -> None:
+        """Create the root, whose parent must exist (OSError otherwise). Never creates parents: a root
+        whose parent is gone is an unmounted disk, not a place to fill."""
+        ...
+
+    def lock(self) -> AbstractContextManager[None]:
+        """Hold the exclusive right to write into this tree (``BusyError`` if another run holds it)."""
+        ...
+
+    def read_meta(self, name: str) -> str | None:
+        """The text of the replica's own small file ``name`` (kept outside the synced tree, e.g. in
+        ``.syncline/``); None when there is none."""
+        ...
+
+    def write_meta(self, name: str, text: str) -> None:
+        """Write the replica's own small file ``name`` atomically and durably."""
+        ...
 
     def stat(self, path: str) -> Entry | None: ...
 

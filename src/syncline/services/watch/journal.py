@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS targets (root BLOB PRIMARY KEY) WITHOUT ROWID;
 class Journal:
     """The journal of one watched source."""
 
-    def __init__(self, source: Path, targets: Iterable[Path]) -> None:
+    def __init__(self, source: Path) -> None:
         key = hashlib.sha256(os.fsencode(os.path.realpath(source))).hexdigest()[:32]
         self.path = state_subdir("watch") / f"{key}.sqlite"
         try:
@@ -65,9 +65,10 @@ class Journal:
         return [(os.fsdecode(f), bool(d)) for f, d in self._db.execute("SELECT folder, deep FROM pending "
                                                                         "ORDER BY folder")]
 
-    def target_known(self, root: Path) -> bool:
-        row = self._db.execute("SELECT 1 FROM targets WHERE root = ?", (os.fsencode(str(root)),)).fetchone()
+    def target_known(self, name: str) -> bool:
+        """Whether the target ``name`` (its replica's ``describe()``) has been synced before."""
+        row = self._db.execute("SELECT 1 FROM targets WHERE root = ?", (os.fsencode(name),)).fetchone()
         return row is not None
 
-    def remember_target(self, root: Path) -> None:
-        self._db.execute("INSERT OR IGNORE INTO targets VALUES (?)", (os.fsencode(str(root)),))
+    def remember_target(self, name: str) -> None:
+        self._db.execute("INSERT OR IGNORE INTO targets VALUES (?)", (os.fsencode(name),))

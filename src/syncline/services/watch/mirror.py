@@ -13,11 +13,13 @@ Order of a run (``Mirror.run``):
 A target that fails (unmounted, read-only, full) is retried with back-off while the others carry on; when
 it comes back it gets a full sync. A target root that is missing, or lost its marker
 (``.syncline/mirror-of``) after the first sync, is never filled from scratch: it waits, and the log says why.
+
+Targets are reached only through the :class:`~syncline.engine.replicas.replica.Replica` interface (a path
+given is a ``LocalReplica``): a replica on a server or a WebDAV share is mirrored to by the same code.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -43,10 +45,9 @@ from watchdog.observers import Observer
 from ...core.entry import DIR
 from ...core.errors import SafetyStop, SynclineError
 from ...core.paths import parent
-from ...engine.marker import ensure_meta_dir
 from ...engine.replicas.local import LocalReplica
-from ...engine.state import root_lock
-from ...engine.sync import SyncOptions, check_roots, sync, sync_dirs
+from ...engine.replicas.replica import Replica
+from ...engine.sync import SyncOptions, check_roots, sync_dirs, sync_replicas
 from .changes import ChangeCollector, Folder, OverflowListener
 from .journal import Journal
 
@@ -76,7 +77,8 @@ class WatchOptions:
 class Target:
     """One target and how it is doing."""
 
-    root: Path
+    replica: Replica
+    name: str
     ok: bool = False
     error: str = ""
     backoff: float = 1.0
@@ -87,23 +89,29 @@ class Target:
 
 
 class Mirror:
-    """Mirror ``source`` into ``targets`` until ``stop`` is set."""
+    """Mirror the local folder ``source`` into ``targets`` until ``stop`` is set. A target is a path (a
+    local folder, checked against the source like ``syncline sync`` does) or any :class:`Replica`."""
 
-    def __init__(self, source: str | os.PathLike[str], targets: Sequence[str | os.PathLike[str]],
+    def __init__(self, source: str | os.PathLike[str], targets: Sequence[str | os.PathLike[str] | Replica],
                  options: WatchOptions | None = None, log: Log | None = None) -> None:
         self.opts = options or WatchOptions()
         self.source = Path(os.path.abspath(os.fspath(source)))
-        self.targets = [Target(Path(os.path.abspath(os.fspath(t)))) for t in targets]
-        for t in self.targets:
-            check_roots(self.source, t.root)
+        self.source_replica = LocalReplica(self.source)
+        self.targets = [self._target(t) for t in targets]
         self.log: Log = log or (lambda msg, fields: None)
-        self.journal = Journal(self.source, [t.root for t in self.targets])
+        self.journal = Journal(self.source)
         self.collector = ChangeCollector(str(self.source))
         self.stop = threading.Event()
         self.batches = 0
         self.moved = 0
         self.polling = False
         self.watching = False
+
+    def _target(self, given: str | os.PathLike[str] | Replica) -> Target:
+        if isinstance(given, (str, os.PathLike)):
+            _, root = check_roots(self.source, given)
+            given = LocalReplica(root, trash=self.opts.sync.trash)
+        return Target(given, given.describe())
 
     # ------------------------------------------------------------------------------------------ run
 
@@ -122,7 +130,7 @@ class Mirror:
                      f"every {self.opts.poll_every:g} s", {})
             self.polling = True
         try:
-            self.log("watching", {"source": str(self.source), "targets": [str(t.root) for t in self.targets]})
+            self.log("watching", {"source": str(self.source), "targets": [t.name for t in self.targets]})
             left = self.journal.pending()
             if left:
                 self._push(left, journaled=True)
@@ -166,7 +174,7 @@ class Mirror:
         and how long ago it was last synced (None: not yet)."""
         now = time.time()
         return {"source": str(self.source), "pending": self.collector.pending_folders(), "polling": self.polling,
-                "targets": [{"target": str(t.root), "ok": t.ok, "error": t.error,
+                "targets": [{"target": t.name, "ok": t.ok, "error": t.error,
                              "lag": None if not t.last_sync else round(now - t.last_sync, 1)} for t in self.targets]}
 
     def _rescan_interval(self) -> float:
@@ -227,14 +235,14 @@ class Mirror:
                 continue
             try:
                 self._moves(t, moves)
-                report = sync_dirs(self.source, t.root, folders, self.opts.sync)
+                report = sync_dirs(self.source_replica, t.replica, folders, self.opts.sync)
             except (SynclineError, OSError) as exc:
                 self._failed(t, exc)
                 all_done = False
                 continue
             self._done(t, report.changed, len(report.errors))
             for p in report.errors:
-                self.log("error", {"target": str(t.root), "problem": str(p)})
+                self.log("error", {"target": t.name, "problem": str(p)})
         if all_done:
             self.journal.remove(folders)
         self.batches += 1
@@ -247,29 +255,28 @@ class Mirror:
         the folder sync that follows, which copies and deletes."""
         if not moves:
             return
-        replica = LocalReplica(t.root, trash=self.opts.sync.trash)
-        source = LocalReplica(self.source)
-        with root_lock(t.root):
-            self._rename_each(replica, source, moves)
+        replica, source = t.replica, self.source_replica
+        with replica.lock():
+            for old, new in moves:
+                self._rename_one(replica, source, old, new)
 
-    def _rename_each(self, replica: LocalReplica, source: LocalReplica, moves: Sequence[tuple[str, str]]) -> None:
-        for old, new in moves:
-            now = source.stat(new)
-            there = replica.stat(old)
-            if now is None or there is None or now.kind != there.kind or replica.stat(new) is not None:
-                continue
-            if now.kind != DIR and (now.size, now.mtime_ns) != (there.size, there.mtime_ns):
-                continue
-            if replica.stat(parent(new)) is None and parent(new):
-                continue
-            if replica.move(old, new, there).done:
-                self.moved += 1
+    def _rename_one(self, replica: Replica, source: Replica, old: str, new: str) -> None:
+        now = source.stat(new)
+        there = replica.stat(old)
+        if now is None or there is None or now.kind != there.kind or replica.stat(new) is not None:
+            return
+        if now.kind != DIR and (now.size, now.mtime_ns) != (there.size, there.mtime_ns):
+            return
+        if parent(new) and replica.stat(parent(new)) is None:
+            return
+        if replica.move(old, new, there).done:
+            self.moved += 1
 
     def _full(self, t: Target, why: str) -> None:
         if not self._ready(t):
             return
         try:
-            report = sync(self.source, t.root, self.opts.sync)
+            report = sync_replicas(self.source_replica, t.replica, self.opts.sync)
         except (SynclineError, OSError) as exc:
             self._failed(t, exc)
             return
@@ -277,35 +284,34 @@ class Mirror:
         self._done(t, report.changed, len(report.errors))
         if not any(x.needs_full for x in self.targets):
             self.journal.remove(self.journal.pending())
-        self.log(why, {"target": str(t.root), "changed": report.changed, "errors": len(report.errors)})
+        self.log(why, {"target": t.name, "changed": report.changed, "errors": len(report.errors)})
 
     def _ready(self, t: Target) -> bool:
-        """Whether ``t`` can be written now: its root exists and, once synced, still holds its marker."""
+        """Whether ``t`` can be written now: its root exists and, once synced, still holds its marker.
+        A target seen for the first time gets its root (when the parent is there) and the marker."""
         if time.monotonic() < t.retry_at:
             return False
-        marker = t.root / ".syncline" / MARKER
-        known = self.journal.target_known(t.root)
-        if known and not marker.is_file():
-            why = "missing" if not t.root.exists() else "lost its marker (.syncline/mirror-of)"
-            self._failed(t, OSError(f"{t.root} is {why}: not filled from scratch; check that it is mounted"))
+        replica = t.replica
+        try:
+            if self.journal.target_known(t.name):
+                if replica.read_meta(MARKER) is None:
+                    why = "missing" if not replica.exists() else f"without its marker (.syncline/{MARKER})"
+                    raise OSError(f"{t.name} is {why}: not filled from scratch; check that it is mounted")
+                return True
+            if not replica.exists():
+                replica.create_root()
+            replica.write_meta(MARKER, str(self.source) + "\n")
+        except OSError as exc:
+            self._failed(t, exc)
             return False
-        if not known:
-            if not t.root.exists():
-                if not t.root.parent.is_dir():
-                    self._failed(t, OSError(f"the parent of {t.root} does not exist"))
-                    return False
-                t.root.mkdir()
-            with contextlib.suppress(OSError):
-                ensure_meta_dir(t.root)
-                marker.write_text(str(self.source) + "\n", encoding="utf-8")
-                self.journal.remember_target(t.root)
+        self.journal.remember_target(t.name)
         return True
 
     def _failed(self, t: Target, exc: BaseException) -> None:
-        message = str(exc)
+        message = _say(exc)
         if t.ok or t.error != message:
             what = "stopped by a safety check" if isinstance(exc, SafetyStop) else "target unavailable"
-            self.log(f"{what}; retrying with back-off", {"target": str(t.root), "error": message,
+            self.log(f"{what}; retrying with back-off", {"target": t.name, "error": message,
                                                          "retry_in": t.backoff})
         t.ok = False
         t.error = message
@@ -315,12 +321,20 @@ class Mirror:
 
     def _done(self, t: Target, changed: int, errors: int) -> None:
         if not t.ok and t.error:
-            self.log("target back", {"target": str(t.root)})
+            self.log("target back", {"target": t.name})
         t.ok = True
         t.error = ""
         t.backoff = 1.0
         t.last_sync = time.time()
         t.synced += changed
+
+
+def _say(exc: BaseException) -> str:
+    """One line for a target's failure: an OS error as its reason and the path it concerns (``No space
+    left on device: /mnt/usb/a/.syncline-tmp-...``), anything else as its message."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return str(exc)
 
 
 def _count_folders(root: Path) -> int:
