@@ -27,6 +27,7 @@ from .engine.sync import sync as _sync
 if TYPE_CHECKING:
     from .engine.applying import ApplyReport
     from .engine.archiving import ArchiveResult
+    from .engine.replicas.replica import Replica
     from .engine.timeline import Snapshot
     from .engine.twoway import TwoWayReport
 
@@ -259,7 +260,7 @@ def sync_since(src: PathLike, dst: PathLike, since: str, *, delete: bool = False
 
 def watch(
     src: PathLike,
-    targets: Iterable[PathLike],
+    targets: Iterable[PathLike | Replica],
     *,
     delete: bool = False,
     compare: str = "mtime",
@@ -268,6 +269,7 @@ def watch(
     ignore_files: bool = True,
     trash: bool = True,
     max_delete: int | float = DEFAULT_MAX_DELETE,
+    force: bool = False,
     quiet_period: float = 0.1,
     max_delay: float = 1.0,
     rescan_every: float = 3600.0,
@@ -277,12 +279,14 @@ def watch(
     """Mirror ``src`` into each of ``targets`` in real time (``syncline watch``) until ``stop`` is set.
 
     Blocks: run it in a thread and set ``stop`` to end it. ``log`` receives each event (a message and its
-    fields), as ``syncline watch --json`` prints them.
+    fields), as ``syncline watch --json`` prints them. A target is a path or a
+    :class:`~syncline.engine.replicas.replica.Replica`. ``max_delete`` guards the catch-up at start;
+    ``force`` turns the deletion guards off.
     """
     from .services.watch.mirror import Mirror, WatchOptions
 
     options = SyncOptions(delete=delete, compare=_compare(compare), rules=_rules(exclude, include, ignore_files),
-                          trash=trash, max_delete=max_delete)
+                          trash=trash, max_delete=max_delete, force=force)
     mirror = Mirror(src, list(targets), WatchOptions(sync=options, quiet=quiet_period, max_delay=max_delay,
                                                      rescan_every=rescan_every), log=log)
     if stop is not None:

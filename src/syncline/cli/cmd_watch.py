@@ -27,7 +27,9 @@ from .render import printable
 @compare_option
 @click.option("--no-trash", is_flag=True, help="Destroy deleted and overwritten files instead of keeping them.")
 @click.option("--max-delete", type=MaxDelete(), default=None,
-              help="Stop a full rescan that would delete more than this (N or N%; default 50%).")
+              help="Stop the catch-up at start if it would delete more than this (N or N%; default 50%).")
+@click.option("--force", is_flag=True,
+              help="No deletion guards: neither --max-delete nor the stop on an empty source.")
 @click.option("--quiet-period", type=click.FloatRange(min=0.0), default=0.1, show_default=True, metavar="SECONDS",
               help="Push once the source has been quiet this long.")
 @click.option("--max-delay", type=click.FloatRange(min=0.0), default=1.0, show_default=True, metavar="SECONDS",
@@ -38,7 +40,7 @@ from .render import printable
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line (for services).")
 def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare: str | None, no_trash: bool,
-              max_delete: int | float | None, quiet_period: float, max_delay: float, rescan_every: float,
+              max_delete: int | float | None, force: bool, quiet_period: float, max_delay: float, rescan_every: float,
               excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, quiet: bool,
               as_json: bool) -> int:
     """Mirror SRC into each DST in real time, until stopped (Ctrl-C, SIGTERM).
@@ -53,7 +55,7 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
 
     defaults: dict[str, Any] = {
         "delete": delete, "compare": compare, "trash": not no_trash,
-        "max_delete": DEFAULT_MAX_DELETE if max_delete is None else max_delete,
+        "max_delete": DEFAULT_MAX_DELETE if max_delete is None else max_delete, "force": force,
         "exclude": list(excludes), "include": list(includes), "ignore_files": not no_ignore_files,
     }
     mirrors = _from_config(config, defaults) if config is not None else _from_args(paths, defaults)
@@ -63,7 +65,7 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
     for source, targets, opts in mirrors:
         sync_opts = SyncOptions(delete=opts["delete"], compare=compare_from(opts["compare"]),
                                 rules=Rules(tuple(opts["exclude"]), tuple(opts["include"]), opts["ignore_files"]),
-                                trash=opts["trash"], max_delete=opts["max_delete"])
+                                trash=opts["trash"], max_delete=opts["max_delete"], force=opts["force"])
         m = Mirror(source, targets, WatchOptions(sync=sync_opts, quiet=quiet_period, max_delay=max_delay,
                                                  rescan_every=rescan_every),
                    log=log.for_source(source))
@@ -149,7 +151,8 @@ def _from_args(paths: tuple[str, ...], defaults: dict[str, Any]) -> list[tuple[s
     return [(paths[0], list(paths[1:]), defaults)]
 
 
-_KEYS = {"source", "targets", "delete", "compare", "trash", "max_delete", "exclude", "include", "ignore_files"}
+_KEYS = {"source", "targets", "delete", "compare", "trash", "max_delete", "force", "exclude", "include",
+         "ignore_files"}
 
 
 def _from_config(path: str, defaults: dict[str, Any]) -> list[tuple[str, list[str], dict[str, Any]]]:
@@ -185,7 +188,8 @@ def _checked(table: Any, path: str, where: str) -> dict[str, Any]:
     if unknown:
         raise UsageError(f"{path}: unknown option {sorted(unknown)[0]!r} in {where}",
                          f"known options: {', '.join(sorted(_KEYS))}")
-    types = {"delete": bool, "trash": bool, "ignore_files": bool, "compare": str, "exclude": list, "include": list}
+    types = {"delete": bool, "trash": bool, "force": bool, "ignore_files": bool, "compare": str, "exclude": list,
+             "include": list}
     for key, typ in types.items():
         if key in table and not isinstance(table[key], typ):
             raise UsageError(f"{path}: {key} in {where} must be a {typ.__name__}", "fix the file")

@@ -25,7 +25,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from watchdog.events import (
@@ -47,6 +47,7 @@ from ...core.errors import SafetyStop, SynclineError
 from ...core.paths import parent
 from ...engine.replicas.local import LocalReplica
 from ...engine.replicas.replica import Replica
+from ...engine.report import Report
 from ...engine.sync import SyncOptions, check_roots, sync_dirs, sync_replicas
 from .changes import ChangeCollector, Folder, OverflowListener
 from .journal import Journal
@@ -84,6 +85,8 @@ class Target:
     backoff: float = 1.0
     retry_at: float = 0.0
     needs_full: bool = True
+    caught_up: bool = False  # had its catch-up full sync in this run (and no safety stop since)
+    retry: dict[str, bool] = field(default_factory=dict)  # folders to sync again: some items failed there
     last_sync: float = 0.0
     synced: int = 0
 
@@ -160,6 +163,8 @@ class Mirror:
                 for t in self.targets:
                     if t.needs_full and time.monotonic() >= t.retry_at:
                         self._full(t, "rescan")
+                    elif t.retry and time.monotonic() >= t.retry_at:
+                        self._retry(t)
                 if not self.collector.pending():
                     self.collector.wake.clear()
         finally:
@@ -208,7 +213,7 @@ class Mirror:
             quiet_left = self.opts.quiet - self.collector.quiet_for_ns() / 1e9
             delay_left = self.opts.max_delay - self.collector.waiting_for_ns() / 1e9
             until.append(min(quiet_left, delay_left))
-        until += [t.retry_at - now for t in self.targets if t.needs_full]
+        until += [t.retry_at - now for t in self.targets if t.needs_full or t.retry]
         return max(0.005, min(until))
 
     def _batch_due(self) -> bool:
@@ -226,23 +231,32 @@ class Mirror:
             self.journal.add(folders)
         started = time.monotonic()
         all_done = True
+        emptied = self._emptied_source()
         for t in self.targets:
             if t.needs_full:
                 all_done = False  # it gets everything with its full sync
                 continue
+            if t.retry and time.monotonic() < t.retry_at:
+                _merge(t.retry, folders)  # they go with the retry, after the back-off
+                all_done = False
+                continue
             if not self._ready(t):
                 all_done = False
                 continue
+            batch = _merge(t.retry, folders)
+            t.retry = {}
             try:
+                if emptied and len(t.replica.scan_dirs([("", False)], self.opts.sync.rules, "destination")):
+                    raise SafetyStop(f"the source is empty and --delete would empty {t.name}",
+                                     "check that the source is mounted; restart with --force if this is "
+                                     "what you want")
                 self._moves(t, moves)
-                report = sync_dirs(self.source_replica, t.replica, folders, self.opts.sync)
+                report = sync_dirs(self.source_replica, t.replica, batch, self.opts.sync)
             except (SynclineError, OSError) as exc:
                 self._failed(t, exc)
                 all_done = False
                 continue
-            self._done(t, report.changed, len(report.errors))
-            for p in report.errors:
-                self.log("error", {"target": t.name, "problem": str(p)})
+            all_done = self._settle(t, report) and all_done
         if all_done:
             self.journal.remove(folders)
         self.batches += 1
@@ -272,16 +286,34 @@ class Mirror:
         if replica.move(old, new, there).done:
             self.moved += 1
 
+    def _emptied_source(self) -> bool:
+        """Whether the source holds nothing (after the rules) while deletes are on and not forced: then a
+        batch must not go out, as an unmounted source looks just like this."""
+        opts = self.opts.sync
+        if not opts.delete or opts.force:
+            return False
+        try:
+            return not len(self.source_replica.scan_dirs([("", False)], opts.rules, "source"))
+        except (SynclineError, OSError):
+            return False  # a source gone altogether fails each target's sync with its own message
+
     def _full(self, t: Target, why: str) -> None:
+        """A full sync of ``t``. ``--max-delete`` guards the first one of a run (the catch-up: what
+        changed while syncline was down is unknown) and the first after a safety stop; later ones (an
+        overflow, the hourly rescan, a target back) only refuse to empty a target from an empty source,
+        since the deletions they carry were made while syncline watched."""
         if not self._ready(t):
             return
+        opts = self.opts.sync if not t.caught_up else replace(self.opts.sync, max_delete=1.0)
         try:
-            report = sync_replicas(self.source_replica, t.replica, self.opts.sync)
+            report = sync_replicas(self.source_replica, t.replica, opts)
         except (SynclineError, OSError) as exc:
             self._failed(t, exc)
             return
         t.needs_full = False
-        self._done(t, report.changed, len(report.errors))
+        t.caught_up = True
+        t.retry = {}
+        self._settle(t, report)
         if not any(x.needs_full for x in self.targets):
             self.journal.remove(self.journal.pending())
         self.log(why, {"target": t.name, "changed": report.changed, "errors": len(report.errors)})
@@ -316,17 +348,57 @@ class Mirror:
         t.ok = False
         t.error = message
         t.needs_full = True
+        if isinstance(exc, SafetyStop):
+            t.caught_up = False
         t.retry_at = time.monotonic() + t.backoff
         t.backoff = min(self.opts.max_backoff, t.backoff * 2)
 
-    def _done(self, t: Target, changed: int, errors: int) -> None:
-        if not t.ok and t.error:
-            self.log("target back", {"target": t.name})
-        t.ok = True
-        t.error = ""
-        t.backoff = 1.0
-        t.last_sync = time.time()
-        t.synced += changed
+    def _retry(self, t: Target) -> None:
+        """Sync again, after the back-off, the folders where items failed to be written (a full or
+        read-only target, a file locked there): only those, not the whole tree."""
+        if not self._ready(t):
+            return
+        batch, t.retry = list(t.retry.items()), {}
+        try:
+            report = sync_dirs(self.source_replica, t.replica, batch, self.opts.sync)
+        except (SynclineError, OSError) as exc:
+            self._failed(t, exc)
+            return
+        self._settle(t, report)
+
+    def _settle(self, t: Target, report: Report) -> bool:
+        """Log a sync's per-item errors; those the target could not take (no space left, a read-only file
+        system) put their folders on ``t``'s retry list, retried with back-off. True when none did."""
+        for p in report.errors:
+            self.log("error", {"target": t.name, "problem": str(p)})
+        t.synced += report.changed
+        failed = [p for p in report.errors if p.side == "destination"]
+        if not failed:
+            if not t.ok and t.error:
+                self.log("target back", {"target": t.name})
+            t.ok = True
+            t.error = ""
+            t.backoff = 1.0
+            t.last_sync = time.time()
+            return True
+        for p in failed:
+            t.retry[parent(p.path)] = t.retry.get(parent(p.path), False)
+        message = f"{len(failed)} item(s) could not be written, e.g. {failed[0].path}: {failed[0].message}"
+        if t.ok or t.error != message:
+            self.log("target cannot take every change; retrying with back-off",
+                     {"target": t.name, "error": message, "retry_in": t.backoff})
+        t.ok = False
+        t.error = message
+        t.retry_at = time.monotonic() + t.backoff
+        t.backoff = min(self.opts.max_backoff, t.backoff * 2)
+        return False
+
+
+def _merge(into: dict[str, bool], folders: Sequence[Folder]) -> list[Folder]:
+    """Add ``folders`` to the retry list ``into`` (deep wins); returns the union as a batch."""
+    for folder, deep in folders:
+        into[folder] = into.get(folder, False) or deep
+    return list(into.items())
 
 
 def _say(exc: BaseException) -> str:

@@ -1,0 +1,193 @@
+"""The real-time mirror's targets: any Replica plugs in, a read-only or full target is retried while the
+others carry on, and the deletion guards stop what looks like an unmounted source, not a user's deletes."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncline.engine.replicas.local import LocalReplica
+from syncline.engine.replicas.replica import Features
+from syncline.engine.sync import SyncOptions
+
+from .conftest import write
+from .test_watch import FAST, mirroring, same, wait_until  # FAST keeps the default --max-delete (50%)
+
+
+def messages(m: Any) -> list[str]:
+    return [msg for msg, _ in m.messages]
+
+
+class Remote:
+    """A target that is not a local folder as far as the mirror can tell (as a server or a WebDAV share
+    will be): every call goes through here, is counted, and fails like a network does while ``online`` is
+    False. It keeps its files in a local folder, so the test can look at them."""
+
+    def __init__(self, root: Path) -> None:
+        self.inner = LocalReplica(root)
+        self.online = True
+        self.calls: Counter[str] = Counter()
+
+    def describe(self) -> str:
+        return f"remote:{self.inner.root.name}"
+
+    def features(self) -> Features:
+        return Features()  # not scanned in a forked child: a client session must not be shared
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.inner, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            if not self.online:
+                raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+            return method(*args, **kwargs)
+
+        return call
+
+
+def test_a_target_of_another_kind_plugs_in_and_is_retried_while_unreachable(tmp_path: Path) -> None:
+    src, local, far = tmp_path / "src", tmp_path / "local", tmp_path / "far"
+    write(src, "docs/a.txt", b"a")
+    remote = Remote(far)
+    with mirroring(src, local, remote) as m:  # type: ignore[arg-type]
+        assert same(src, far) and same(src, local)
+        remote.online = False  # the server went away
+        write(src, "docs/b.txt", b"b")
+        os.rename(src / "docs", src / "papers")
+        assert wait_until(lambda: same(src, local))
+        assert (far / "docs/a.txt").exists() and not (far / "papers").exists()
+        assert any(msg == "target unavailable; retrying with back-off" and f["target"] == "remote:far"
+                   and "Connection refused" in str(f["error"]) for msg, f in m.messages)  # type: ignore[attr-defined]
+        remote.online = True
+        assert wait_until(lambda: same(src, far), 30)
+        assert "target back" in messages(m)
+    assert remote.calls["stage_file"] >= 2 and remote.calls["scan_dirs"] + remote.calls["scan"] >= 2
+
+
+@contextmanager
+def tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A small file system of its own (root only), unmounted at the end."""
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                          capture_output=True, check=False, timeout=30)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False, timeout=30)
+
+
+def remount(where: Path, mode: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(where)], check=True, timeout=30)
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a tmpfs")
+
+
+@needs_root
+def test_a_read_only_target_is_retried_while_the_other_carries_on(tmp_path: Path) -> None:
+    src, other = tmp_path / "src", tmp_path / "other"
+    write(src, "a.txt", b"a")
+    write(src, "old/gone.txt", b"gone")
+    with tmpfs(tmp_path / "mnt", "4m") as mnt:
+        dst = mnt / "dst"
+        with mirroring(src, dst, other) as m:
+            assert same(src, dst)
+            remount(mnt, "ro")
+            try:
+                write(src, "new/b.txt", b"b")
+                (src / "a.txt").write_bytes(b"changed")
+                shutil.rmtree(src / "old")
+                assert wait_until(lambda: same(src, other))
+                assert wait_until(lambda: "target cannot take every change; retrying with back-off" in messages(m))
+                assert (dst / "a.txt").read_bytes() == b"a" and (dst / "old/gone.txt").exists()
+                assert not m.targets[0].ok and "Read-only file system" in m.targets[0].error
+            finally:
+                remount(mnt, "rw")
+            assert wait_until(lambda: same(src, dst), 30)
+            assert "target back" in messages(m)
+
+
+@needs_root
+def test_a_full_target_is_retried_and_left_without_temp_files(tmp_path: Path) -> None:
+    src, other = tmp_path / "src", tmp_path / "other"
+    write(src, "docs/a.txt", b"a")
+    with tmpfs(tmp_path / "mnt", "1m") as mnt:
+        dst = mnt / "dst"
+        with mirroring(src, dst, other) as m:
+            assert same(src, dst)
+            write(src, "docs/big.bin", os.urandom(3 << 20))
+            write(src, "docs/small.txt", b"small")
+            assert wait_until(lambda: same(src, other))
+            assert wait_until(lambda: "No space left on device" in m.targets[0].error)
+            assert (dst / "docs/a.txt").read_bytes() == b"a"
+            (src / "docs/big.bin").unlink()  # space is made at the source's end: the next retry goes through
+            assert wait_until(lambda: m.targets[0].ok, 30)  # the retry found nothing left to do
+            assert same(src, dst)  # also: no temp file left behind
+
+
+def test_deletes_made_while_watching_pass_the_default_guard(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for i in range(20):
+        write(src, f"f{i}.txt", str(i).encode())
+    with mirroring(src, dst, options=FAST) as m:
+        for i in range(12):  # 60% of the files: over --max-delete, but seen happening
+            (src / f"f{i}.txt").unlink()
+        assert wait_until(lambda: same(src, dst))
+        real = m.collector.on_any_event
+        monkeypatch.setattr(m.collector, "on_any_event", lambda event: None)  # events lost...
+        for i in range(12, 17):  # ...while 5 of the 8 files left go
+            (src / f"f{i}.txt").unlink()
+        monkeypatch.setattr(m.collector, "on_any_event", real)
+        logging.getLogger("watchdog.observers.inotify").warning("Inotify queue overflowed; reconciling")
+        assert wait_until(lambda: same(src, dst))
+        assert not any("safety" in msg for msg in messages(m))
+
+
+def test_a_catch_up_that_would_delete_most_files_waits_for_force(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for i in range(20):
+        write(src, f"f{i}.txt", str(i).encode())
+    with mirroring(src, dst, options=FAST):
+        assert same(src, dst)
+    for i in range(15):  # while syncline is not running (or the source is only half mounted)
+        (src / f"f{i}.txt").unlink()
+    with mirroring(src, dst, options=FAST) as m:
+        assert wait_until(lambda: any(msg.startswith("stopped by a safety check") for msg in messages(m)))
+        time.sleep(0.5)
+        assert len(list(dst.glob("*.txt"))) == 20
+        assert "--max-delete" in m.targets[0].error
+    forced = replace(FAST, sync=SyncOptions(delete=True, force=True))
+    with mirroring(src, dst, options=forced):
+        assert wait_until(lambda: same(src, dst))
+
+
+def test_an_emptied_source_never_empties_the_target(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for i in range(20):
+        write(src, f"d{i % 4}/f{i}.txt", str(i).encode())
+    with mirroring(src, dst, options=FAST) as m:
+        for d in list(src.iterdir()):
+            shutil.rmtree(d)  # what an unmounted source looks like
+        assert wait_until(lambda: "the source is empty" in m.targets[0].error)
+        time.sleep(0.5)
+        assert len(list(dst.rglob("*.txt"))) == 20
+        write(src, "one.txt", b"1")  # one file back does not make the other 20 go
+        time.sleep(1.5)
+        assert len(list(dst.rglob("*.txt"))) == 20
+        assert "--max-delete" in m.targets[0].error
