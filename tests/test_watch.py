@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -402,3 +403,48 @@ def test_the_python_api_and_a_file_written_slowly_ends_complete(tmp_path: Path) 
         stop.set()
         runner.join(30)
     assert not runner.is_alive() and "catch-up" in events
+
+
+def test_a_file_being_written_is_pushed_once_it_is_closed(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "docs/a.txt", b"a")
+    with mirroring(src, dst) as m:
+        with open(src / "docs/upload.bin", "wb") as fh:
+            fh.write(b"first half ")
+            fh.flush()
+            time.sleep(1.5)  # past --max-delay: a push went out meanwhile
+            write(src, "docs/other.txt", b"not held up")
+            assert wait_until(lambda: (dst / "docs/other.txt").exists())
+            assert not (dst / "docs/upload.bin").exists()  # never a half-written copy
+            assert m.status()["being_written"] == 1
+            fh.write(b"second half")
+        assert wait_until(lambda: same(src, dst))
+        assert (dst / "docs/upload.bin").read_bytes() == b"first half second half"
+        assert wait_until(lambda: m.status()["being_written"] == 0)
+
+
+def test_a_file_kept_open_is_pushed_after_max_hold(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "a.txt", b"a")
+    with mirroring(src, dst, options=replace(FAST, max_hold=1.0)), open(src / "app.log", "wb") as fh:
+        fh.write(b"started\n")
+        fh.flush()  # and then nothing more: no event comes, the file stays open
+        assert wait_until(lambda: (dst / "app.log").exists(), 10)
+        assert (dst / "app.log").read_bytes() == b"started\n"
+
+
+def test_being_written_tells_an_open_writer_apart(tmp_path: Path) -> None:
+    from syncline.engine.replicas.local import LocalReplica
+
+    write(tmp_path, "f.txt", b"x")
+    (tmp_path / "d").mkdir()
+    os.symlink("f.txt", tmp_path / "link")
+    replica = LocalReplica(tmp_path)
+    with open(tmp_path / "f.txt", "ab") as fh:
+        assert replica.being_written("f.txt")
+        fh.write(b"y")
+    assert not replica.being_written("f.txt")
+    with open(tmp_path / "f.txt", "rb"):
+        assert not replica.being_written("f.txt")  # a reader is not a writer
+    assert not replica.being_written("d") and not replica.being_written("link")
+    assert not replica.being_written("missing.txt")

@@ -130,7 +130,9 @@ def status_text(statuses: list[dict[str, Any]]) -> str:
             else:
                 parts.append(f"{name}: synced {t['lag']:.0f} s ago" if t["lag"] is not None else f"{name}: ok")
         polling = ", polling" if st["polling"] else ""
-        lines.append(printable(f"{st['source']}: {st['pending']} folders pending{polling} | " + " | ".join(parts)))
+        writing = f", {st['being_written']} files being written" if st.get("being_written") else ""
+        lines.append(printable(f"{st['source']}: {st['pending']} folders pending{writing}{polling} | "
+                               + " | ".join(parts)))
     return "\n".join(lines)
 
 

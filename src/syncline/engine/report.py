@@ -46,6 +46,7 @@ class Report(HasProblems):
     meta_updated: int = 0
     trashed: int = 0
     kept: int = 0  # destination items left alone because they changed since the scan
+    held: list[str] = field(default_factory=list)  # files not copied yet: still being written
     problems: list[Problem] = field(default_factory=list)
     plan: Plan | None = None
     seconds: float = 0.0

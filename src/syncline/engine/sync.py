@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..core.entry import DIR, Compare, CompareMode
@@ -111,14 +111,15 @@ def sync_replicas(source: Replica, target: Replica, options: SyncOptions | None 
 
 
 def sync_dirs(source: Replica, target: Replica, dirs: Iterable[tuple[str, bool]],
-              options: SyncOptions | None = None) -> Report:
+              options: SyncOptions | None = None, hold: Callable[[str], bool] | None = None) -> Report:
     """One-way sync of some folders only: for each ``(folder, deep)``, what a full :func:`sync` would do to
     the folder's own entry and its children (with ``deep``, to everything below it). What a real-time
     mirror runs for each batch of changed folders, instead of walking both whole trees.
 
     A child folder that is new, gone or of another kind on one side is taken whole (deep) on that side,
     so a folder created or deleted since is copied or deleted entirely. The target's root must exist. No
-    delete guard: the caller decides what is too much.
+    delete guard: the caller decides what is too much. A file for which ``hold(path)`` is true (one still
+    being written) is not copied this time; it is listed in ``Report.held``.
     """
     opts = options or SyncOptions()
     started = time.monotonic()
@@ -133,6 +134,12 @@ def sync_dirs(source: Replica, target: Replica, dirs: Iterable[tuple[str, bool]]
         if more_dst:
             dst_index = target.scan_dirs([*wanted, *more_dst], opts.rules, "destination")
         plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare)
+    if hold is not None:
+        report.held = [a.path for a in plan.actions if a.op == "copy" and hold(a.path)]
+        if report.held:
+            held = set(report.held)
+            plan = replace(plan, actions=tuple(a for a in plan.actions
+                                                           if a.op != "copy" or a.path not in held))
     report.problems.extend((*src_index.problems, *dst_index.problems, *plan.problems))
     report.plan = plan
     if not opts.dry_run and plan.actions:

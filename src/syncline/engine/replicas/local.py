@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -39,6 +40,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _syncfs = getattr(_libc, "syncfs", None)
 _sync_file_range = getattr(_libc, "sync_file_range", None)
 _SYNC_FILE_RANGE_WRITE = 2
+_F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
 
 
 def entry_of_stat(st: os.stat_result, target: str | None = None) -> Entry | None:
@@ -195,6 +197,25 @@ class LocalReplica:
             return None
         target = os.readlink(p) if kind_of_mode(st.st_mode) == SYMLINK else None
         return entry_of_stat(st, target)
+
+    def being_written(self, path: str) -> bool:
+        """Whether a process has the file at ``path`` open for writing right now. Linux refuses a read
+        lease (``F_SETLEASE``) on such a file, and only on such a file; the lease taken is given back at
+        once. False when it cannot be told (not a regular file, not the owner without CAP_LEASE, a file
+        system without leases such as NFS): then the copy's own torn-read check is what guards it."""
+        try:
+            fd = os.open(self.abspath(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return False
+            fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
+        except OSError as exc:
+            return exc.errno == errno.EAGAIN
+        finally:
+            os.close(fd)  # gives the lease back too
+        return False
 
     @contextmanager
     def open_file(self, path: str) -> Iterator[LocalSourceFile]:

@@ -72,6 +72,7 @@ class WatchOptions:
     rescan_every: float = 3600.0
     max_backoff: float = 60.0
     poll_every: float = 10.0  # full rescans this often while inotify cannot watch every folder
+    max_hold: float = 30.0  # a file kept open for writing is pushed at least this often all the same
 
 
 @dataclass
@@ -109,6 +110,8 @@ class Mirror:
         self.moved = 0
         self.polling = False
         self.watching = False
+        self.held: dict[str, float] = {}  # files still being written: when first held (monotonic)
+        self._held_check_at = 0.0
 
     def _target(self, given: str | os.PathLike[str] | Replica) -> Target:
         if isinstance(given, (str, os.PathLike)):
@@ -160,6 +163,10 @@ class Mirror:
                         t.needs_full = True
                     self._check_coverage()
                     next_rescan = now + self._rescan_interval()
+                if self.held and now >= self._held_check_at:
+                    # A writer that went still without closing sends no event: look at its file again.
+                    self.collector.add(sorted({(parent(p), False) for p in self.held}))
+                    self._held_check_at = now + 1.0
                 for t in self.targets:
                     if t.needs_full and time.monotonic() >= t.retry_at:
                         self._full(t, "rescan")
@@ -179,6 +186,7 @@ class Mirror:
         and how long ago it was last synced (None: not yet)."""
         now = time.time()
         return {"source": str(self.source), "pending": self.collector.pending_folders(), "polling": self.polling,
+                "being_written": len(self.held),
                 "targets": [{"target": t.name, "ok": t.ok, "error": t.error,
                              "lag": None if not t.last_sync else round(now - t.last_sync, 1)} for t in self.targets]}
 
@@ -214,6 +222,8 @@ class Mirror:
             delay_left = self.opts.max_delay - self.collector.waiting_for_ns() / 1e9
             until.append(min(quiet_left, delay_left))
         until += [t.retry_at - now for t in self.targets if t.needs_full or t.retry]
+        if self.held:
+            until.append(self._held_check_at - now)
         return max(0.005, min(until))
 
     def _batch_due(self) -> bool:
@@ -232,6 +242,13 @@ class Mirror:
         started = time.monotonic()
         all_done = True
         emptied = self._emptied_source()
+        decided: dict[str, bool] = {}  # one answer per file for every target
+
+        def hold(path: str) -> bool:
+            if path not in decided:
+                decided[path] = self._hold(path)
+            return decided[path]
+
         for t in self.targets:
             if t.needs_full:
                 all_done = False  # it gets everything with its full sync
@@ -251,7 +268,7 @@ class Mirror:
                                      "check that the source is mounted; restart with --force if this is "
                                      "what you want")
                 self._moves(t, moves)
-                report = sync_dirs(self.source_replica, t.replica, batch, self.opts.sync)
+                report = sync_dirs(self.source_replica, t.replica, batch, self.opts.sync, hold=hold)
             except (SynclineError, OSError) as exc:
                 self._failed(t, exc)
                 all_done = False
@@ -259,8 +276,23 @@ class Mirror:
             all_done = self._settle(t, report) and all_done
         if all_done:
             self.journal.remove(folders)
+        pushed = {f for f, _ in folders}
+        for p in [p for p in self.held if parent(p) in pushed and not decided.get(p)]:
+            del self.held[p]  # closed, gone, or already the same on every target
         self.batches += 1
-        self.log("synced", {"folders": len(folders), "seconds": round(time.monotonic() - started, 3)})
+        fields: dict[str, object] = {"folders": len(folders), "seconds": round(time.monotonic() - started, 3)}
+        if self.held:
+            fields["being_written"] = len(self.held)
+        self.log("synced", fields)
+
+    def _hold(self, path: str) -> bool:
+        """Whether to leave the file at ``path`` out of this push: it is open for writing (it goes once
+        closed, when its close event comes in), but never for more than ``max_hold`` in a row."""
+        if not self.source_replica.being_written(path):
+            return False
+        now = time.monotonic()
+        since = self.held.setdefault(path, now)
+        return now - since < self.opts.max_hold  # past it (a log kept open): pushed as it is now
 
     def _moves(self, t: Target, moves: Sequence[tuple[str, str]]) -> None:
         """Rename on ``t`` what was renamed in the source, when ``t`` still holds the old path as the source
