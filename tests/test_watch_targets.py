@@ -191,3 +191,37 @@ def test_an_emptied_source_never_empties_the_target(tmp_path: Path) -> None:
         time.sleep(1.5)
         assert len(list(dst.rglob("*.txt"))) == 20
         assert "--max-delete" in m.targets[0].error
+
+
+def test_a_replaced_source_folder_is_watched_anew(tmp_path: Path) -> None:
+    src, dst, old = tmp_path / "src", tmp_path / "dst", tmp_path / "old"
+    write(src, "a.txt", b"a")
+    write(src, "b.txt", b"b")
+    with mirroring(src, dst) as m:
+        os.rename(src, old)
+        shutil.copytree(old, src)  # what a restore from a backup does
+        write(src, "c.txt", b"c")
+        assert wait_until(lambda: "the source folder was replaced or remounted" in " ".join(messages(m)))
+        assert wait_until(lambda: same(src, dst))
+        write(old, "stale.txt", b"written to the folder that went away")
+        write(src, "d.txt", b"d")  # a live change in the new folder: seen without waiting for a rescan
+        assert wait_until(lambda: same(src, dst))
+        time.sleep(0.3)
+        assert not (dst / "stale.txt").exists()
+
+
+@needs_root
+def test_an_empty_disk_mounted_over_the_source_never_empties_the_target(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for i in range(10):
+        write(src, f"d{i % 2}/f{i}.txt", str(i).encode())
+    with mirroring(src, dst) as m:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(src)], check=True, timeout=30)
+        try:
+            assert wait_until(lambda: "the source is empty" in m.targets[0].error)
+            assert len(list(dst.rglob("*.txt"))) == 10
+        finally:
+            subprocess.run(["umount", "-l", str(src)], check=True, timeout=30)
+        assert wait_until(lambda: m.targets[0].ok, 30)
+        write(src, "d0/new.txt", b"new")
+        assert wait_until(lambda: same(src, dst))

@@ -21,6 +21,7 @@ given is a ``LocalReplica``): a replica on a server or a WebDAV share is mirrore
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 import warnings
@@ -41,10 +42,12 @@ from watchdog.events import (
     FileSystemEvent,
 )
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 from ...core.entry import DIR
 from ...core.errors import SafetyStop, SynclineError
 from ...core.paths import parent
+from ...core.scan import resolve_root
 from ...engine.replicas.local import LocalReplica
 from ...engine.replicas.replica import Replica
 from ...engine.report import Report
@@ -99,7 +102,7 @@ class Mirror:
     def __init__(self, source: str | os.PathLike[str], targets: Sequence[str | os.PathLike[str] | Replica],
                  options: WatchOptions | None = None, log: Log | None = None) -> None:
         self.opts = options or WatchOptions()
-        self.source = Path(os.path.abspath(os.fspath(source)))
+        self.source = resolve_root(source)
         self.source_replica = LocalReplica(self.source)
         self.targets = [self._target(t) for t in targets]
         self.log: Log = log or (lambda msg, fields: None)
@@ -111,6 +114,8 @@ class Mirror:
         self.polling = False
         self.watching = False
         self.held: dict[str, float] = {}  # files still being written: when first held (monotonic)
+        self._observer: BaseObserver | None = None
+        self._root_id: tuple[int, int] | None = None
         self._held_check_at = 0.0
 
     def _target(self, given: str | os.PathLike[str] | Replica) -> Target:
@@ -122,19 +127,10 @@ class Mirror:
     # ------------------------------------------------------------------------------------------ run
 
     def run(self) -> None:
-        observer = Observer()
-        # Only the events that mean a change: reading (open, access, close without a write) is left out of
-        # the kernel's queue, or the mirror's own rescans of a big tree would overflow it and start another.
-        observer.schedule(self.collector, str(self.source), recursive=True, event_filter=CHANGE_EVENTS)
         listener = OverflowListener(self.collector)
         listener.attach()
-        try:
-            observer.start()  # armed before the catch-up scan: what changes meanwhile is seen
-            self.watching = True
-        except OSError as exc:  # not even the root can be watched (the watch limit, or no inotify)
-            self.log(f"inotify cannot watch {self.source} ({exc.strerror or exc}): polling with a full rescan "
-                     f"every {self.opts.poll_every:g} s", {})
-            self.polling = True
+        self._root_id = _identity(self.source)
+        self._arm()  # armed before the catch-up scan: what changes meanwhile is seen
         try:
             self.log("watching", {"source": str(self.source), "targets": [t.name for t in self.targets]})
             left = self.journal.pending()
@@ -148,38 +144,90 @@ class Mirror:
                 self.collector.wake.wait(self._sleep(next_rescan))
                 if self.stop.is_set():
                     break
-                now = time.monotonic()
-                if self.collector.pending() and self._batch_due():
-                    folders, moves, overflowed = self.collector.take()
-                    if overflowed:
-                        self.log("events were lost (inotify queue overflow): rescanning everything; raise "
-                                 "fs.inotify.max_queued_events to avoid it", {})
-                        for t in self.targets:
-                            t.needs_full = True
-                    if folders:
-                        self._push(folders, moves=moves)
-                if now >= next_rescan:
-                    for t in self.targets:
-                        t.needs_full = True
-                    self._check_coverage()
-                    next_rescan = now + self._rescan_interval()
-                if self.held and now >= self._held_check_at:
-                    # A writer that went still without closing sends no event: look at its file again.
-                    self.collector.add(sorted({(parent(p), False) for p in self.held}))
-                    self._held_check_at = now + 1.0
-                for t in self.targets:
-                    if t.needs_full and time.monotonic() >= t.retry_at:
-                        self._full(t, "rescan")
-                    elif t.retry and time.monotonic() >= t.retry_at:
-                        self._retry(t)
-                if not self.collector.pending():
-                    self.collector.wake.clear()
+                if self._source_moved_on():
+                    continue
+                next_rescan = self._tick(next_rescan)
         finally:
-            if self.watching:
-                observer.stop()
-                observer.join(timeout=10)
+            self._disarm()
             listener.detach()
             self.journal.close()
+
+    def _tick(self, next_rescan: float) -> float:
+        """One round of the loop: push a due batch, start due rescans and retries. Returns when the next
+        periodic rescan is due."""
+        now = time.monotonic()
+        if self.collector.pending() and self._batch_due():
+            folders, moves, overflowed = self.collector.take()
+            if overflowed:
+                self.log("events were lost (inotify queue overflow): rescanning everything; raise "
+                         "fs.inotify.max_queued_events to avoid it", {})
+                for t in self.targets:
+                    t.needs_full = True
+            if folders:
+                self._push(folders, moves=moves)
+        if now >= next_rescan:
+            for t in self.targets:
+                t.needs_full = True
+            self._check_coverage()
+            next_rescan = now + self._rescan_interval()
+        if self.held and now >= self._held_check_at:
+            # A writer that went still without closing sends no event: look at its file again.
+            self.collector.add(sorted({(parent(p), False) for p in self.held}))
+            self._held_check_at = now + 1.0
+        for t in self.targets:
+            if t.needs_full and time.monotonic() >= t.retry_at:
+                self._full(t, "rescan")
+            elif t.retry and time.monotonic() >= t.retry_at:
+                self._retry(t)
+        if not self.collector.pending():
+            self.collector.wake.clear()
+        return next_rescan
+
+    def _arm(self) -> None:
+        """Start watching the source (inotify through watchdog); on failure, poll with full rescans."""
+        observer = Observer()
+        # Only the events that mean a change: reading (open, access, close without a write) is left out of
+        # the kernel's queue, or the mirror's own rescans of a big tree would overflow it and start another.
+        observer.schedule(self.collector, str(self.source), recursive=True, event_filter=CHANGE_EVENTS)
+        try:
+            observer.start()
+        except OSError as exc:  # not even the root can be watched (the watch limit, or no inotify)
+            self.log(f"inotify cannot watch {self.source} ({exc.strerror or exc}): polling with a full rescan "
+                     f"every {self.opts.poll_every:g} s", {})
+            self.polling = True
+            return
+        self._observer = observer
+        self.watching = True
+
+    def _disarm(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=10)
+        self._observer = None
+        self.watching = False
+
+    def _source_moved_on(self) -> bool:
+        """Whether the source folder is gone (then nothing is pushed until it is back) or is another
+        folder than the one watched (replaced, or a disk mounted on it or unmounted from it): then the
+        watch is armed anew on what is there now, and every target gets a full sync under the catch-up's
+        guards, since what changed is unknown. True while there is nothing to do but wait."""
+        now_id = _identity(self.source)
+        if now_id == self._root_id:
+            return now_id is None
+        self._root_id = now_id
+        self._disarm()
+        self.collector.take()  # events of the folder that was there: not this one's
+        self.held.clear()
+        if now_id is None:
+            self.log(f"the source {self.source} is gone: waiting for it to come back", {})
+            return True
+        self.log("the source folder was replaced or remounted: watching it anew and rescanning everything",
+                 {"source": str(self.source)})
+        self._arm()
+        for t in self.targets:
+            t.needs_full, t.caught_up, t.retry = True, False, {}
+        self._check_coverage()
+        return False
 
     def status(self) -> dict[str, object]:
         """A snapshot for a status display: pending folders, and per target whether it is fine, its error,
@@ -424,6 +472,15 @@ class Mirror:
         t.retry_at = time.monotonic() + t.backoff
         t.backoff = min(self.opts.max_backoff, t.backoff * 2)
         return False
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """(device, inode) of ``folder``; None when it is not there (or not a folder)."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
 def _merge(into: dict[str, bool], folders: Sequence[Folder]) -> list[Folder]:
