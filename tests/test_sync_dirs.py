@@ -112,3 +112,20 @@ def test_only_the_named_folders_are_looked_at(tmp_path: Path) -> None:
     assert report.copied == 1
     assert (dst / "d0/s0/f0.txt").read_bytes() == b"changed"
     assert (dst / "d1/s1/f1.txt").read_bytes() != b"changed too"
+
+
+def test_an_empty_source_stops_a_folder_sync_that_would_delete(tmp_path: Path) -> None:
+    from syncline.core.errors import SafetyStop
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "a/f.txt", b"f")
+    write(src, "g.txt", b"g")
+    sync(src, dst)
+    for p in (src / "a/f.txt", src / "g.txt"):
+        p.unlink()
+    (src / "a").rmdir()  # as an unmounted disk's mount point looks
+    with pytest.raises(SafetyStop, match="source is empty"):
+        sync_dirs(LocalReplica(src), LocalReplica(dst), [("", False)], SyncOptions(delete=True))
+    assert (dst / "a/f.txt").exists() and (dst / "g.txt").exists()
+    sync_dirs(LocalReplica(src), LocalReplica(dst), [("", False)], SyncOptions(delete=True, force=True))
+    assert not (dst / "g.txt").exists()

@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from syncline.core.ignore import Rules
 from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.replica import Features
 from syncline.engine.sync import SyncOptions
@@ -225,3 +227,102 @@ def test_an_empty_disk_mounted_over_the_source_never_empties_the_target(tmp_path
         assert wait_until(lambda: m.targets[0].ok, 30)
         write(src, "d0/new.txt", b"new")
         assert wait_until(lambda: same(src, dst))
+
+
+def test_a_target_holding_another_sources_mirror_is_left_alone(tmp_path: Path) -> None:
+    src, other_src, dst, away = tmp_path / "src", tmp_path / "other-src", tmp_path / "dst", tmp_path / "away"
+    other_dst = tmp_path / "other-dst"
+    write(src, "a.txt", b"a")
+    for i in range(10):
+        write(other_src, f"o{i}.txt", b"other")
+    with mirroring(other_src, other_dst):
+        assert same(other_src, other_dst)
+    with mirroring(src, dst) as m:
+        os.rename(dst, away)  # this disk unplugged...
+        os.rename(other_dst, dst)  # ...and another mirror's disk mounted in its place
+        write(src, "b.txt", b"b")
+        assert wait_until(lambda: "holds a mirror of" in m.targets[0].error)
+        time.sleep(1.0)
+        assert sorted(p.name for p in dst.glob("*.txt")) == [f"o{i}.txt" for i in range(10)]
+    fresh = tmp_path / "fresh"
+    with mirroring(src, dst) as m:  # also when it was never synced before
+        assert wait_until(lambda: "holds a mirror of" in m.targets[0].error)
+        assert not (dst / "a.txt").exists()
+    assert not fresh.exists()
+
+
+def test_a_permanent_error_is_logged_once_and_does_not_hold_up_the_target(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "x/keep.txt", b"k")
+    write(src, "other.txt", b"o")
+    options = replace(FAST, sync=SyncOptions(delete=True, rules=Rules(excludes=("*.tmp",))))
+    with mirroring(src, dst, options=options) as m:
+        write(dst, "x/local.tmp", b"excluded, so never deleted")
+        shutil.rmtree(src / "x")  # x cannot go from dst: it holds an entry the scan does not see
+        assert wait_until(lambda: any(msg == "error" for msg in messages(m)))
+        for i in range(5):
+            write(src, f"new{i}.txt", b"n")
+            assert wait_until(lambda i=i: (dst / f"new{i}.txt").exists(), 5)  # not behind a back-off
+        assert m.targets[0].ok and not m.targets[0].retry
+        assert messages(m).count("error") == 1
+        assert (dst / "x/local.tmp").exists()
+
+
+def test_a_local_replica_inside_the_source_is_refused(tmp_path: Path) -> None:
+    from syncline.core.errors import UsageError
+    from syncline.services.watch.mirror import Mirror
+
+    write(tmp_path, "src/a.txt", b"a")
+    with pytest.raises(UsageError, match="nested"):
+        Mirror(tmp_path / "src", [LocalReplica(tmp_path / "src/backup")])
+
+
+def test_what_was_in_flight_goes_before_the_catch_up(tmp_path: Path) -> None:
+    from syncline.services.watch.journal import Journal
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "d/a.txt", b"a")
+    with mirroring(src, dst):
+        pass
+    write(src, "d/a.txt", b"changed while down", mtime=1_800_000_000)
+    journal = Journal(src.resolve())
+    journal.add([("d", False)])  # as a killed run left it
+    journal.close()
+    with mirroring(src, dst) as m:
+        assert wait_until(lambda: same(src, dst))
+        said = messages(m)
+        assert said.index("resuming") < said.index("synced") < said.index("catch-up")
+        catch_up = next(f for msg, f in m.messages if msg == "catch-up")  # type: ignore[attr-defined]
+        assert catch_up["changed"] == 0  # the journaled folder had already brought the change
+    journal = Journal(src.resolve())
+    assert journal.pending() == []
+    journal.close()
+
+
+_LEASE_RACE = """
+import os, sys, threading
+from syncline.core.ignore import Rules
+from syncline.engine.replicas.local import LocalReplica
+root, name = sys.argv[1], sys.argv[2]
+path = os.path.join(root, name)
+real_close = os.close
+def close(fd):
+    # A writer opens the file just while the lease is held: the kernel signals the lease holder.
+    try:
+        os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except BlockingIOError:
+        pass
+    import time; time.sleep(0.2)
+    real_close(fd)
+os.close = close
+LocalReplica(root).being_written(name)
+os.close = real_close
+print("alive")
+"""
+
+
+def test_a_writer_opening_a_file_during_the_lease_test_does_not_kill_syncline(tmp_path: Path) -> None:
+    write(tmp_path, "f.txt", b"x")
+    done = subprocess.run([sys.executable, "-c", _LEASE_RACE, str(tmp_path), "f.txt"], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "alive", (done.returncode, done.stderr)

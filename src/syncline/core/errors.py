@@ -65,6 +65,7 @@ class Problem:
     message: str
     side: str = ""
     error: bool = True  # False for a notice: a fifo, socket or device that was skipped on purpose
+    errno: int = 0  # the OS error number when an OS error caused it (ENOSPC, EROFS, ...), else 0
 
     def __str__(self) -> str:
         where = f"{self.side}: " if self.side else ""

@@ -57,7 +57,7 @@ def _stage(action: Action, source: Replica, target: Replica) -> _Copied:
                 staged = target.stage_file(path, src)
             except OSError as exc:
                 return _Copied(action, None, Problem(path, f"cannot write: {exc.strerror or exc}",
-                                                     "destination"))
+                                                     "destination", errno=exc.errno or 0))
             if not src.changed():
                 return _Copied(action, staged)
             staged.discard()
@@ -151,7 +151,7 @@ class _Executor:
                 outcome = self.target.commit(c.staged, c.action.expect)
             except OSError as exc:
                 c.staged.discard()
-                self._problem(c.action, f"cannot write: {exc.strerror or exc}")
+                self._problem(c.action, f"cannot write: {exc.strerror or exc}", exc.errno or 0)
                 continue
             except BaseException:
                 for rest in batch[i:]:
@@ -191,7 +191,7 @@ class _Executor:
                 if self._account(action, t.set_meta(action.path, action.entry, action.expect)) and action.visible:
                     self.report.meta_updated += 1
         except OSError as exc:
-            self._problem(action, f"cannot {action.op}: {exc.strerror or exc}")
+            self._problem(action, f"cannot {action.op}: {exc.strerror or exc}", exc.errno or 0)
         crash_point("direct")
 
     def _account(self, action: Action, outcome: Outcome) -> bool:
@@ -208,8 +208,8 @@ class _Executor:
             self.report.problems.append(Problem(action.path, outcome.note, "destination", error=False))
         return True
 
-    def _problem(self, action: Action, message: str) -> None:
-        self.report.problems.append(Problem(action.path, message, "destination"))
+    def _problem(self, action: Action, message: str, errno: int = 0) -> None:
+        self.report.problems.append(Problem(action.path, message, "destination", errno=errno))
 
 
 def execute(plan: Plan, source: Replica, target: Replica, *, report: Report | None = None,

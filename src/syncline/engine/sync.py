@@ -117,9 +117,10 @@ def sync_dirs(source: Replica, target: Replica, dirs: Iterable[tuple[str, bool]]
     mirror runs for each batch of changed folders, instead of walking both whole trees.
 
     A child folder that is new, gone or of another kind on one side is taken whole (deep) on that side,
-    so a folder created or deleted since is copied or deleted entirely. The target's root must exist. No
-    delete guard: the caller decides what is too much. A file for which ``hold(path)`` is true (one still
-    being written) is not copied this time; it is listed in ``Report.held``.
+    so a folder created or deleted since is copied or deleted entirely. The target's root must exist. Of
+    the delete guards only the empty source applies (a batch's share of deletions says nothing; the caller
+    decides what is too much). A file for which ``hold(path)`` is true (one still being written) is not
+    copied this time; it is listed in ``Report.held``.
     """
     opts = options or SyncOptions()
     started = time.monotonic()
@@ -140,6 +141,8 @@ def sync_dirs(source: Replica, target: Replica, dirs: Iterable[tuple[str, bool]]
             held = set(report.held)
             plan = replace(plan, actions=tuple(a for a in plan.actions
                                                            if a.op != "copy" or a.path not in held))
+    if opts.delete and not opts.force and any(a.op == "delete" for a in plan.actions) and source.is_empty():
+        raise _empty_source_stop()
     report.problems.extend((*src_index.problems, *dst_index.problems, *plan.problems))
     report.plan = plan
     if not opts.dry_run and plan.actions:
@@ -169,13 +172,15 @@ def _is_dir(index: Index, path: str) -> bool:
     return e is not None and e.kind == DIR
 
 
+def _empty_source_stop() -> SafetyStop:
+    return SafetyStop("the source is empty and --delete would empty the destination",
+                      "check that the source is mounted; add --force if this is what you want")
+
+
 def _guard_deletes(src: Index, dst: Index, plan: Plan, max_delete: int | float) -> None:
     """Stop a run whose deletions look like a missing source rather than a user's intent."""
     if not len(src) and len(dst):
-        raise SafetyStop(
-            f"the source is empty and --delete would empty the destination ({len(dst)} entries)",
-            "check that the source is mounted; add --force if this is what you want",
-        )
+        raise _empty_source_stop()
     if not deletes_under_limit(plan, dst, max_delete):
         total = sum(1 for e in dst.entries.values() if not e.is_dir)
         limit = (f"{max_delete:.0%} of the destination's files" if isinstance(max_delete, float)

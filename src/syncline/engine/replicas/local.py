@@ -14,6 +14,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import signal
 import stat
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -24,7 +25,7 @@ from ...core.entry import DIR, FILE, SYMLINK, Entry, kind_of_mode
 from ...core.hashing import ReadKey, open_regular
 from ...core.ignore import Rules
 from ...core.index import Index
-from ...core.paths import new_temp_name, parent
+from ...core.paths import META_DIR, is_temp_name, new_temp_name, parent
 from ...core.scan import scan, scan_dirs
 from ..marker import read_meta_file, write_meta_file
 from ..state import root_lock
@@ -41,6 +42,7 @@ _syncfs = getattr(_libc, "syncfs", None)
 _sync_file_range = getattr(_libc, "sync_file_range", None)
 _SYNC_FILE_RANGE_WRITE = 2
 _F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
+_F_SETSIG = getattr(fcntl, "F_SETSIG", 10)
 
 
 def entry_of_stat(st: os.stat_result, target: str | None = None) -> Entry | None:
@@ -170,6 +172,10 @@ class LocalReplica:
     def exists(self) -> bool:
         return self.root.is_dir()
 
+    def is_empty(self) -> bool:
+        with os.scandir(self.root) as it:
+            return all(d.name == META_DIR or is_temp_name(d.name) for d in it)
+
     def create_root(self) -> None:
         self.root.mkdir(exist_ok=True)
 
@@ -210,6 +216,9 @@ class LocalReplica:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return False
+            # A writer opening the file while the lease is held makes the kernel signal this process:
+            # SIGIO by default, which would end it. SIGURG is ignored unless handled.
+            fcntl.fcntl(fd, _F_SETSIG, signal.SIGURG)
             fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
         except OSError as exc:
             return exc.errno == errno.EAGAIN

@@ -80,6 +80,11 @@ class Replica(Protocol):
         below), exactly as a full ``scan`` would record them; a missing folder contributes nothing."""
         ...
 
+    def is_empty(self) -> bool:
+        """Whether the root holds nothing but syncline's own files (what an unmounted disk's mount point
+        looks like). Cheap: it stops at the first entry."""
+        ...
+
     def exists(self) -> bool:
         """Whether the root is there (False: unmounted, removed, not reachable)."""
         ...

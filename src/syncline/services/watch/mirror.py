@@ -20,6 +20,7 @@ given is a ``LocalReplica``): a replica on a server or a WebDAV share is mirrore
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
@@ -62,6 +63,12 @@ CHANGE_EVENTS: list[type[FileSystemEvent]] = [
 # watchdog warns when a folder moved quickly away and back is watched again: harmless, and not the user's.
 warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
 Log = Callable[[str, dict[str, object]], None]  # (message, fields)
+# Per-item errors that may pass by themselves: the folder is synced again after a back-off.
+RETRY_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EAGAIN, errno.EBUSY,
+                          errno.ETXTBSY, errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT, errno.ECONNRESET,
+                          errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOMEM})
+_RETRY_HINTS = {errno.ENOSPC: "free space on the target", errno.EDQUOT: "raise the target's quota",
+                errno.EROFS: "check that the target is mounted read-write"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,7 @@ class Target:
     needs_full: bool = True
     caught_up: bool = False  # had its catch-up full sync in this run (and no safety stop since)
     retry: dict[str, bool] = field(default_factory=dict)  # folders to sync again: some items failed there
+    logged: set[str] = field(default_factory=set)  # the per-item errors of the last sync (logged once)
     last_sync: float = 0.0
     synced: int = 0
 
@@ -122,6 +130,8 @@ class Mirror:
         if isinstance(given, (str, os.PathLike)):
             _, root = check_roots(self.source, given)
             given = LocalReplica(root, trash=self.opts.sync.trash)
+        elif isinstance(given, LocalReplica):
+            check_roots(self.source, given.root)  # not the source, nor inside it: its writes would be events
         return Target(given, given.describe())
 
     # ------------------------------------------------------------------------------------------ run
@@ -134,7 +144,8 @@ class Mirror:
         try:
             self.log("watching", {"source": str(self.source), "targets": [t.name for t in self.targets]})
             left = self.journal.pending()
-            if left:
+            if left:  # what was in flight goes first, before the catch-up's walk of everything
+                self.log("resuming", {"folders": len(left)})
                 self._push(left, journaled=True)
             for t in self.targets:
                 self._full(t, "catch-up")
@@ -289,32 +300,18 @@ class Mirror:
             self.journal.add(folders)
         started = time.monotonic()
         all_done = True
-        emptied = self._emptied_source()
-        decided: dict[str, bool] = {}  # one answer per file for every target
-
-        def hold(path: str) -> bool:
-            if path not in decided:
-                decided[path] = self._hold(path)
-            return decided[path]
-
+        hold = self._holder()
         for t in self.targets:
-            if t.needs_full:
+            if t.needs_full and not (journaled and not t.caught_up):
                 all_done = False  # it gets everything with its full sync
-                continue
-            if t.retry and time.monotonic() < t.retry_at:
-                _merge(t.retry, folders)  # they go with the retry, after the back-off
-                all_done = False
                 continue
             if not self._ready(t):
                 all_done = False
                 continue
-            batch = _merge(t.retry, folders)
-            t.retry = {}
+            batch = folders
+            if t.retry and time.monotonic() >= t.retry_at:
+                batch, t.retry = _merge(t.retry, folders), {}  # the retry is due: it goes along
             try:
-                if emptied and len(t.replica.scan_dirs([("", False)], self.opts.sync.rules, "destination")):
-                    raise SafetyStop(f"the source is empty and --delete would empty {t.name}",
-                                     "check that the source is mounted; restart with --force if this is "
-                                     "what you want")
                 self._moves(t, moves)
                 report = sync_dirs(self.source_replica, t.replica, batch, self.opts.sync, hold=hold)
             except (SynclineError, OSError) as exc:
@@ -325,13 +322,17 @@ class Mirror:
         if all_done:
             self.journal.remove(folders)
         pushed = {f for f, _ in folders}
-        for p in [p for p in self.held if parent(p) in pushed and not decided.get(p)]:
+        for p in [p for p in self.held if parent(p) in pushed and not hold.decided.get(p)]:
             del self.held[p]  # closed, gone, or already the same on every target
         self.batches += 1
         fields: dict[str, object] = {"folders": len(folders), "seconds": round(time.monotonic() - started, 3)}
         if self.held:
             fields["being_written"] = len(self.held)
         self.log("synced", fields)
+
+    def _holder(self) -> _Holder:
+        """The ``hold`` predicate for one round of syncs: one answer per file for every target."""
+        return _Holder(self._hold)
 
     def _hold(self, path: str) -> bool:
         """Whether to leave the file at ``path`` out of this push: it is open for writing (it goes once
@@ -366,22 +367,11 @@ class Mirror:
         if replica.move(old, new, there).done:
             self.moved += 1
 
-    def _emptied_source(self) -> bool:
-        """Whether the source holds nothing (after the rules) while deletes are on and not forced: then a
-        batch must not go out, as an unmounted source looks just like this."""
-        opts = self.opts.sync
-        if not opts.delete or opts.force:
-            return False
-        try:
-            return not len(self.source_replica.scan_dirs([("", False)], opts.rules, "source"))
-        except (SynclineError, OSError):
-            return False  # a source gone altogether fails each target's sync with its own message
-
     def _full(self, t: Target, why: str) -> None:
         """A full sync of ``t``. ``--max-delete`` guards the first one of a run (the catch-up: what
-        changed while syncline was down is unknown) and the first after a safety stop; later ones (an
-        overflow, the hourly rescan, a target back) only refuse to empty a target from an empty source,
-        since the deletions they carry were made while syncline watched."""
+        changed while syncline was down is unknown) and the first after a safety stop; the others (a
+        target back, after an overflow, the hourly rescan) carry deletions made while syncline watched,
+        and only the empty-source stop applies to them."""
         if not self._ready(t):
             return
         opts = self.opts.sync if not t.caught_up else replace(self.opts.sync, max_delete=1.0)
@@ -394,25 +384,33 @@ class Mirror:
         t.caught_up = True
         t.retry = {}
         self._settle(t, report)
-        if not any(x.needs_full for x in self.targets):
-            self.journal.remove(self.journal.pending())
+        self._journal_settled()
         self.log(why, {"target": t.name, "changed": report.changed, "errors": len(report.errors)})
 
+    def _journal_settled(self) -> None:
+        """Empty the journal once no target lacks anything: no full sync or retry is owed to any."""
+        if not any(x.needs_full or x.retry for x in self.targets):
+            self.journal.remove(self.journal.pending())
+
     def _ready(self, t: Target) -> bool:
-        """Whether ``t`` can be written now: its root exists and, once synced, still holds its marker.
-        A target seen for the first time gets its root (when the parent is there) and the marker."""
-        if time.monotonic() < t.retry_at:
-            return False
+        """Whether ``t`` can be written: its root exists and holds the marker naming this source (once
+        synced, it must). A target seen for the first time gets its root (when the parent is there) and
+        the marker; one whose marker names another source is left alone."""
         replica = t.replica
         try:
+            marker = replica.read_meta(MARKER)
+            if marker is not None and marker.strip() != str(self.source):
+                raise OSError(f"{t.name} holds a mirror of {marker.strip()}, not of {self.source}: left alone "
+                              f"(remove its .syncline/{MARKER} to mirror into it anyway)")
             if self.journal.target_known(t.name):
-                if replica.read_meta(MARKER) is None:
+                if marker is None:
                     why = "missing" if not replica.exists() else f"without its marker (.syncline/{MARKER})"
-                    raise OSError(f"{t.name} is {why}: not filled from scratch; check that it is mounted")
+                    raise OSError(f"{t.name} is {why}: not filled from scratch; check that it is there")
                 return True
             if not replica.exists():
                 replica.create_root()
-            replica.write_meta(MARKER, str(self.source) + "\n")
+            if marker is None:
+                replica.write_meta(MARKER, str(self.source) + "\n")
         except OSError as exc:
             self._failed(t, exc)
             return False
@@ -420,6 +418,9 @@ class Mirror:
         return True
 
     def _failed(self, t: Target, exc: BaseException) -> None:
+        """``t`` could not be synced at all: it waits (back-off), then gets a full sync (under the
+        catch-up's guards again after a safety stop). A target that comes back is known by its marker,
+        which must name this source, so it is not another disk mounted in its place."""
         message = _say(exc)
         if t.ok or t.error != message:
             what = "stopped by a safety check" if isinstance(exc, SafetyStop) else "target unavailable"
@@ -434,26 +435,34 @@ class Mirror:
         t.backoff = min(self.opts.max_backoff, t.backoff * 2)
 
     def _retry(self, t: Target) -> None:
-        """Sync again, after the back-off, the folders where items failed to be written (a full or
-        read-only target, a file locked there): only those, not the whole tree."""
+        """Sync again, after the back-off, the folders where changes could not be made for a reason that
+        may pass (a full or read-only target): only those, not the whole tree."""
         if not self._ready(t):
             return
         batch, t.retry = list(t.retry.items()), {}
         try:
-            report = sync_dirs(self.source_replica, t.replica, batch, self.opts.sync)
+            report = sync_dirs(self.source_replica, t.replica, batch, self.opts.sync, hold=self._holder())
         except (SynclineError, OSError) as exc:
             self._failed(t, exc)
             return
         self._settle(t, report)
+        self._journal_settled()
 
     def _settle(self, t: Target, report: Report) -> bool:
-        """Log a sync's per-item errors; those the target could not take (no space left, a read-only file
-        system) put their folders on ``t``'s retry list, retried with back-off. True when none did."""
-        for p in report.errors:
-            self.log("error", {"target": t.name, "problem": str(p)})
+        """Log a sync's per-item errors (each once while it repeats). Changes the target could not make
+        for a reason that may pass (``RETRY_ERRNOS``: no space left, read-only, I/O) put their folders on
+        ``t``'s retry list, retried with back-off; any other error is logged and left to the next change
+        there or the next rescan. True when nothing is left to retry."""
+        errors = report.errors
+        for p in errors:
+            if str(p) not in t.logged:
+                self.log("error", {"target": t.name, "problem": str(p)})
+        t.logged = {str(p) for p in errors}
         t.synced += report.changed
-        failed = [p for p in report.errors if p.side == "destination"]
-        if not failed:
+        failed = [p for p in errors if p.side == "destination" and p.errno in RETRY_ERRNOS]
+        for p in failed:
+            t.retry[parent(p.path)] = t.retry.get(parent(p.path), False)
+        if not t.retry:
             if not t.ok and t.error:
                 self.log("target back", {"target": t.name})
             t.ok = True
@@ -461,9 +470,11 @@ class Mirror:
             t.backoff = 1.0
             t.last_sync = time.time()
             return True
-        for p in failed:
-            t.retry[parent(p.path)] = t.retry.get(parent(p.path), False)
-        message = f"{len(failed)} item(s) could not be written, e.g. {failed[0].path}: {failed[0].message}"
+        if not failed:
+            return False  # this sync went through; an earlier one's retry is still due
+        first = failed[0]
+        message = (f"{len(failed)} change(s) could not be made, e.g. {first.path}: {first.message}; "
+                   f"{_RETRY_HINTS.get(first.errno, 'retrying')}")
         if t.ok or t.error != message:
             self.log("target cannot take every change; retrying with back-off",
                      {"target": t.name, "error": message, "retry_in": t.backoff})
@@ -481,6 +492,19 @@ def _identity(folder: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
+class _Holder:
+    """Asks ``decide`` once per path and remembers the answer in ``decided``."""
+
+    def __init__(self, decide: Callable[[str], bool]) -> None:
+        self.decide = decide
+        self.decided: dict[str, bool] = {}
+
+    def __call__(self, path: str) -> bool:
+        if path not in self.decided:
+            self.decided[path] = self.decide(path)
+        return self.decided[path]
 
 
 def _merge(into: dict[str, bool], folders: Sequence[Folder]) -> list[Folder]:
