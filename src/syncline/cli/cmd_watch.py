@@ -15,7 +15,7 @@ import click
 
 from ..core.errors import UsageError
 from ..core.ignore import Rules
-from .options import MaxDelete, compare_from, compare_option, rule_options
+from .options import MaxDelete, compare_from, compare_option, parse_max_delete, rule_options
 from .render import printable
 
 
@@ -197,7 +197,20 @@ def _checked(table: Any, path: str, where: str) -> dict[str, Any]:
             raise UsageError(f"{path}: {key} in {where} must be a {typ.__name__}", "fix the file")
     if "compare" in table and table["compare"] not in ("mtime", "size", "hash"):
         raise UsageError(f"{path}: compare in {where} must be mtime, size or hash", "fix the file")
-    return dict(table)
+    for key in ("exclude", "include", "targets"):
+        if key in table and not all(isinstance(x, str) for x in table[key]):
+            raise UsageError(f"{path}: {key} in {where} must be a list of strings", "fix the file")
+    out = dict(table)
+    if "max_delete" in table:
+        value = table["max_delete"]
+        try:
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise ValueError(value)
+            out["max_delete"] = parse_max_delete(str(value))
+        except ValueError:
+            raise UsageError(f"{path}: max_delete in {where} must be a file count or a percentage such as "
+                             "\"50%\"", "fix the file") from None
+    return out
 
 
 class _Log:

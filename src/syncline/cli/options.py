@@ -30,6 +30,21 @@ def rules_from(excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_f
     return Rules(excludes, includes, not no_ignore_files)
 
 
+def parse_max_delete(text: str) -> int | float:
+    """``"1000"`` (a file count) or ``"50%"`` (a fraction of the destination's files, returned as 0.5);
+    ValueError for anything else."""
+    text = text.strip()
+    if text.endswith("%"):
+        pct = float(text[:-1])
+        if not 0 <= pct <= 100:
+            raise ValueError(text)
+        return pct / 100.0
+    count = int(text)
+    if count < 0:
+        raise ValueError(text)
+    return count
+
+
 class MaxDelete(click.ParamType):  # type: ignore[type-arg]
     """A file count (``1000``) or a percentage of the destination's files (``50%``)."""
 
@@ -38,17 +53,8 @@ class MaxDelete(click.ParamType):  # type: ignore[type-arg]
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | float:
         if isinstance(value, int | float):
             return value
-        text = str(value).strip()
         try:
-            if text.endswith("%"):
-                pct = float(text[:-1])
-                if not 0 <= pct <= 100:
-                    raise ValueError
-                return pct / 100.0
-            count = int(text)
-            if count < 0:
-                raise ValueError
-            return count
+            return parse_max_delete(str(value))
         except ValueError:
             self.fail(f"{value!r} is not a file count or a percentage such as 50%", param, ctx)
 
