@@ -20,15 +20,12 @@ given is a ``LocalReplica``): a replica on a server or a WebDAV share is mirrore
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -46,15 +43,16 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from ...core.entry import DIR
-from ...core.errors import SafetyStop, SynclineError
+from ...core.errors import SynclineError
 from ...core.paths import parent
 from ...core.scan import resolve_root
 from ...engine.replicas.local import LocalReplica
 from ...engine.replicas.replica import Replica
-from ...engine.report import Report
 from ...engine.sync import SyncOptions, check_roots, sync_dirs, sync_replicas
 from .changes import ChangeCollector, Folder, OverflowListener
 from .journal import Journal
+from .kernel import count_folders, folder_identity, inotify_watches, read_int
+from .targets import Log, Target
 
 MARKER = "mirror-of"
 CHANGE_EVENTS: list[type[FileSystemEvent]] = [
@@ -62,13 +60,6 @@ CHANGE_EVENTS: list[type[FileSystemEvent]] = [
     DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent]
 # watchdog warns when a folder moved quickly away and back is watched again: harmless, and not the user's.
 warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
-Log = Callable[[str, dict[str, object]], None]  # (message, fields)
-# Per-item errors that may pass by themselves: the folder is synced again after a back-off.
-RETRY_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EAGAIN, errno.EBUSY,
-                          errno.ETXTBSY, errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT, errno.ECONNRESET,
-                          errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOMEM})
-_RETRY_HINTS = {errno.ENOSPC: "free space on the target", errno.EDQUOT: "raise the target's quota",
-                errno.EROFS: "check that the target is mounted read-write"}
 
 
 @dataclass(frozen=True)
@@ -85,24 +76,6 @@ class WatchOptions:
     max_hold: float = 30.0  # a file kept open for writing is pushed at least this often all the same
 
 
-@dataclass
-class Target:
-    """One target and how it is doing."""
-
-    replica: Replica
-    name: str
-    ok: bool = False
-    error: str = ""
-    backoff: float = 1.0
-    retry_at: float = 0.0
-    needs_full: bool = True
-    caught_up: bool = False  # had its catch-up full sync in this run (and no safety stop since)
-    retry: dict[str, bool] = field(default_factory=dict)  # folders to sync again: some items failed there
-    logged: set[str] = field(default_factory=set)  # the per-item errors of the last sync (logged once)
-    last_sync: float = 0.0
-    synced: int = 0
-
-
 class Mirror:
     """Mirror the local folder ``source`` into ``targets`` until ``stop`` is set. A target is a path (a
     local folder, checked against the source like ``syncline sync`` does) or any :class:`Replica`."""
@@ -112,8 +85,8 @@ class Mirror:
         self.opts = options or WatchOptions()
         self.source = resolve_root(source)
         self.source_replica = LocalReplica(self.source)
-        self.targets = [self._target(t) for t in targets]
         self.log: Log = log or (lambda msg, fields: None)
+        self.targets = [self._target(t) for t in targets]
         self.journal = Journal(self.source)
         self.collector = ChangeCollector(str(self.source))
         self.stop = threading.Event()
@@ -132,14 +105,14 @@ class Mirror:
             given = LocalReplica(root, trash=self.opts.sync.trash)
         elif isinstance(given, LocalReplica):
             check_roots(self.source, given.root)  # not the source, nor inside it: its writes would be events
-        return Target(given, given.describe())
+        return Target(given, given.describe(), self.log, self.opts.max_backoff)
 
     # ------------------------------------------------------------------------------------------ run
 
     def run(self) -> None:
         listener = OverflowListener(self.collector)
         listener.attach()
-        self._root_id = _identity(self.source)
+        self._root_id = folder_identity(self.source)
         self._arm()  # armed before the catch-up scan: what changes meanwhile is seen
         try:
             self.log("watching", {"source": str(self.source), "targets": [t.name for t in self.targets]})
@@ -222,7 +195,7 @@ class Mirror:
         folder than the one watched (replaced, or a disk mounted on it or unmounted from it): then the
         watch is armed anew on what is there now, and every target gets a full sync under the catch-up's
         guards, since what changed is unknown. True while there is nothing to do but wait."""
-        now_id = _identity(self.source)
+        now_id = folder_identity(self.source)
         if now_id == self._root_id:
             return now_id is None
         self._root_id = now_id
@@ -258,13 +231,13 @@ class Mirror:
         go unseen, so the mirror says so and rescans every ``poll_every`` seconds until it can again."""
         if not self.watching:
             return
-        folders = _count_folders(self.source)
-        watched = _inotify_watches()
+        folders = count_folders(self.source)
+        watched = inotify_watches()
         if watched is None:
             return
         short = watched < folders
         if short and not self.polling:
-            limit = _read_int("/proc/sys/fs/inotify/max_user_watches")
+            limit = read_int("/proc/sys/fs/inotify/max_user_watches")
             self.log("inotify cannot watch every folder (the watch limit is reached): polling with a full "
                      f"rescan every {self.opts.poll_every:g} s; raise the limit, e.g. sysctl "
                      f"fs.inotify.max_user_watches={max(2 * (limit or 8192), 2 * folders)}",
@@ -310,15 +283,15 @@ class Mirror:
                 continue
             batch = folders
             if t.retry and time.monotonic() >= t.retry_at:
-                batch, t.retry = _merge(t.retry, folders), {}  # the retry is due: it goes along
+                batch, t.retry = t.add_retry(folders), {}  # the retry is due: it goes along
             try:
                 self._moves(t, moves)
                 report = sync_dirs(self.source_replica, t.replica, batch, self.opts.sync, hold=hold)
             except (SynclineError, OSError) as exc:
-                self._failed(t, exc)
+                t.failed(exc)
                 all_done = False
                 continue
-            all_done = self._settle(t, report) and all_done
+            all_done = t.settle(report) and all_done
         if all_done:
             self.journal.remove(folders)
         pushed = {f for f, _ in folders}
@@ -378,12 +351,12 @@ class Mirror:
         try:
             report = sync_replicas(self.source_replica, t.replica, opts)
         except (SynclineError, OSError) as exc:
-            self._failed(t, exc)
+            t.failed(exc)
             return
         t.needs_full = False
         t.caught_up = True
         t.retry = {}
-        self._settle(t, report)
+        t.settle(report)
         self._journal_settled()
         self.log(why, {"target": t.name, "changed": report.changed, "errors": len(report.errors)})
 
@@ -412,27 +385,10 @@ class Mirror:
             if marker is None:
                 replica.write_meta(MARKER, str(self.source) + "\n")
         except OSError as exc:
-            self._failed(t, exc)
+            t.failed(exc)
             return False
         self.journal.remember_target(t.name)
         return True
-
-    def _failed(self, t: Target, exc: BaseException) -> None:
-        """``t`` could not be synced at all: it waits (back-off), then gets a full sync (under the
-        catch-up's guards again after a safety stop). A target that comes back is known by its marker,
-        which must name this source, so it is not another disk mounted in its place."""
-        message = _say(exc)
-        if t.ok or t.error != message:
-            what = "stopped by a safety check" if isinstance(exc, SafetyStop) else "target unavailable"
-            self.log(f"{what}; retrying with back-off", {"target": t.name, "error": message,
-                                                         "retry_in": t.backoff})
-        t.ok = False
-        t.error = message
-        t.needs_full = True
-        if isinstance(exc, SafetyStop):
-            t.caught_up = False
-        t.retry_at = time.monotonic() + t.backoff
-        t.backoff = min(self.opts.max_backoff, t.backoff * 2)
 
     def _retry(self, t: Target) -> None:
         """Sync again, after the back-off, the folders where changes could not be made for a reason that
@@ -443,56 +399,10 @@ class Mirror:
         try:
             report = sync_dirs(self.source_replica, t.replica, batch, self.opts.sync, hold=self._holder())
         except (SynclineError, OSError) as exc:
-            self._failed(t, exc)
+            t.failed(exc)
             return
-        self._settle(t, report)
+        t.settle(report)
         self._journal_settled()
-
-    def _settle(self, t: Target, report: Report) -> bool:
-        """Log a sync's per-item errors (each once while it repeats). Changes the target could not make
-        for a reason that may pass (``RETRY_ERRNOS``: no space left, read-only, I/O) put their folders on
-        ``t``'s retry list, retried with back-off; any other error is logged and left to the next change
-        there or the next rescan. True when nothing is left to retry."""
-        errors = report.errors
-        for p in errors:
-            if str(p) not in t.logged:
-                self.log("error", {"target": t.name, "problem": str(p)})
-        t.logged = {str(p) for p in errors}
-        t.synced += report.changed
-        failed = [p for p in errors if p.side == "destination" and p.errno in RETRY_ERRNOS]
-        for p in failed:
-            t.retry[parent(p.path)] = t.retry.get(parent(p.path), False)
-        if not t.retry:
-            if not t.ok and t.error:
-                self.log("target back", {"target": t.name})
-            t.ok = True
-            t.error = ""
-            t.backoff = 1.0
-            t.last_sync = time.time()
-            return True
-        if not failed:
-            return False  # this sync went through; an earlier one's retry is still due
-        first = failed[0]
-        message = (f"{len(failed)} change(s) could not be made, e.g. {first.path}: {first.message}; "
-                   f"{_RETRY_HINTS.get(first.errno, 'retrying')}")
-        if t.ok or t.error != message:
-            self.log("target cannot take every change; retrying with back-off",
-                     {"target": t.name, "error": message, "retry_in": t.backoff})
-        t.ok = False
-        t.error = message
-        t.retry_at = time.monotonic() + t.backoff
-        t.backoff = min(self.opts.max_backoff, t.backoff * 2)
-        return False
-
-
-def _identity(folder: Path) -> tuple[int, int] | None:
-    """(device, inode) of ``folder``; None when it is not there (or not a folder)."""
-    try:
-        st = os.stat(folder)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
-
 
 class _Holder:
     """Asks ``decide`` once per path and remembers the answer in ``decided``."""
@@ -505,51 +415,3 @@ class _Holder:
         if path not in self.decided:
             self.decided[path] = self.decide(path)
         return self.decided[path]
-
-
-def _merge(into: dict[str, bool], folders: Sequence[Folder]) -> list[Folder]:
-    """Add ``folders`` to the retry list ``into`` (deep wins); returns the union as a batch."""
-    for folder, deep in folders:
-        into[folder] = into.get(folder, False) or deep
-    return list(into.items())
-
-
-def _say(exc: BaseException) -> str:
-    """One line for a target's failure: an OS error as its reason and the path it concerns (``No space
-    left on device: /mnt/usb/a/.syncline-tmp-...``), anything else as its message."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    return str(exc)
-
-
-def _count_folders(root: Path) -> int:
-    """The folders a recursive watch of ``root`` needs (the root included; ``.syncline`` left out)."""
-    count = 0
-    for dirpath, dirnames, _ in os.walk(root):
-        if dirpath == str(root):
-            dirnames[:] = [d for d in dirnames if d != ".syncline"]
-        count += 1
-    return count
-
-
-def _inotify_watches() -> int | None:
-    """How many inotify watches this process holds (from ``/proc/self/fdinfo``); None when unknown."""
-    try:
-        names = os.listdir("/proc/self/fdinfo")
-    except OSError:
-        return None
-    total = 0
-    for name in names:
-        try:
-            with open(f"/proc/self/fdinfo/{name}", encoding="ascii", errors="replace") as fh:
-                total += sum(1 for line in fh if line.startswith("inotify wd:"))
-        except OSError:
-            continue
-    return total
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        return int(Path(path).read_text().strip())
-    except (OSError, ValueError):
-        return None
