@@ -291,6 +291,8 @@ def test_a_config_file_with_two_mirrors(tmp_path: Path) -> None:
     (["--config", "MAXDEL"], "max_delete in mirror 1 must be a file count or a percentage"),
     (["--config", "EXCL"], "exclude in defaults must be a list of strings"),
     (["SRC", "SRC/inner"], "nested"),
+    (["SRC", "T", "T/"], "is given twice"),
+    (["--config", "TWICE"], "is given twice"),
 ])
 def test_watch_usage_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     src = tmp_path / "src"
@@ -300,9 +302,11 @@ def test_watch_usage_errors_are_one_line(tmp_path: Path, args: list[str], messag
     (tmp_path / "unknown.toml").write_text(mirror + "speed = 3\n")
     (tmp_path / "maxdel.toml").write_text(mirror + 'max_delete = "lots"\n')
     (tmp_path / "excl.toml").write_text("[defaults]\nexclude = [1]\n" + mirror)
+    (tmp_path / "twice.toml").write_text(mirror + mirror.replace(str(src), str(tmp_path / "other")))
     subst = {"ONLY": str(src), "NOPE": str(tmp_path / "nope.toml"), "BAD": str(tmp_path / "bad.toml"),
              "UNKNOWN": str(tmp_path / "unknown.toml"), "MAXDEL": str(tmp_path / "maxdel.toml"),
-             "EXCL": str(tmp_path / "excl.toml"), "SRC": str(src), "SRC/inner": str(src / "inner")}
+             "EXCL": str(tmp_path / "excl.toml"), "TWICE": str(tmp_path / "twice.toml"), "T": str(tmp_path / "t"),
+             "T/": f"{tmp_path}/t/", "SRC": str(src), "SRC/inner": str(src / "inner")}
     proc = _start(*[subst.get(a, a) for a in args])
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2

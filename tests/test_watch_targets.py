@@ -268,13 +268,15 @@ def test_a_permanent_error_is_logged_once_and_does_not_hold_up_the_target(tmp_pa
         assert (dst / "x/local.tmp").exists()
 
 
-def test_a_local_replica_inside_the_source_is_refused(tmp_path: Path) -> None:
+def test_a_target_inside_the_source_or_given_twice_is_refused(tmp_path: Path) -> None:
     from syncline.core.errors import UsageError
     from syncline.services.watch.mirror import Mirror
 
     write(tmp_path, "src/a.txt", b"a")
     with pytest.raises(UsageError, match="nested"):
         Mirror(tmp_path / "src", [LocalReplica(tmp_path / "src/backup")])
+    with pytest.raises(UsageError, match="given twice"):
+        Mirror(tmp_path / "src", [tmp_path / "t", LocalReplica(tmp_path / "t")])
 
 
 def test_what_was_in_flight_goes_before_the_catch_up(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -59,6 +60,7 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
         "exclude": list(excludes), "include": list(includes), "ignore_files": not no_ignore_files,
     }
     mirrors = _from_config(config, defaults) if config is not None else _from_args(paths, defaults)
+    _check_targets_apart(mirrors)
     log = _Log(as_json, quiet)
     failed: list[str] = []
     running: list[tuple[Mirror, threading.Thread]] = []
@@ -151,6 +153,18 @@ def _from_args(paths: tuple[str, ...], defaults: dict[str, Any]) -> list[tuple[s
     if len(paths) < 2:
         raise UsageError("give SRC and at least one DST, or --config FILE", "see syncline watch --help")
     return [(paths[0], list(paths[1:]), defaults)]
+
+
+def _check_targets_apart(mirrors: list[tuple[str, list[str], dict[str, Any]]]) -> None:
+    """Each target belongs to one mirror: two writers into one folder would fight over it."""
+    seen: dict[str, str] = {}
+    for source, targets, _opts in mirrors:
+        for target in targets:
+            real = os.path.realpath(target)
+            if real in seen:
+                raise UsageError(f"the target {target} is given twice (for {seen[real]} and {source})",
+                                 "give each target one source")
+            seen[real] = source
 
 
 _KEYS = {"source", "targets", "delete", "compare", "trash", "max_delete", "force", "exclude", "include",

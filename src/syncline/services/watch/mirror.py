@@ -43,7 +43,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from ...core.entry import DIR
-from ...core.errors import SynclineError
+from ...core.errors import SynclineError, UsageError
 from ...core.paths import parent
 from ...core.scan import resolve_root
 from ...engine.replicas.local import LocalReplica
@@ -87,6 +87,10 @@ class Mirror:
         self.source_replica = LocalReplica(self.source)
         self.log: Log = log or (lambda msg, fields: None)
         self.targets = [self._target(t) for t in targets]
+        names = [t.name for t in self.targets]
+        for name in names:
+            if names.count(name) > 1:
+                raise UsageError(f"the target {name} is given twice", "give each target once")
         self.journal = Journal(self.source)
         self.collector = ChangeCollector(str(self.source))
         self.stop = threading.Event()
