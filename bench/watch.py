@@ -241,7 +241,8 @@ class Bench:
         logs.mkdir(parents=True, exist_ok=True)
         if tool == "syncline":
             self.state.mkdir(parents=True, exist_ok=True)
-            argv = [self.syncline, "watch", "--json", *(extra or []), str(src), str(dst)]
+            argv = [self.syncline, "watch", "--json", *shlex.split(self.args.syncline_args), *(extra or []),
+                    str(src), str(dst)]
             return Watcher(tool, argv, self.env, logs / f"{label}.log")
         lsyncd_log = logs / f"{label}.lsyncd.log"
         lsyncd_log.unlink(missing_ok=True)
@@ -692,6 +693,8 @@ def reproduce(args: argparse.Namespace, names: list[str]) -> str:
              f"{args.idle_seconds:g}", "--folders", str(args.folders)]
     if args.data is not None:
         parts += ["--data", str(args.data)]
+    if args.syncline_args:
+        parts += ["--syncline-args", args.syncline_args]
     return shlex.join(parts)
 
 
@@ -726,6 +729,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tiny", action="store_true", help="toy sizes, for debugging the script")
     ap.add_argument("--data", type=Path, default=None, help="where the data goes [bench/data]")
     ap.add_argument("--syncline", default=run.default_syncline(), help="the syncline command [.venv/bin/syncline]")
+    ap.add_argument("--syncline-args", default="", metavar="ARGS",
+                    help="more options for every syncline watch run, e.g. '--quiet-period 0.02'")
     ap.add_argument("--out", type=Path, default=run.BENCH / "results", help="where the JSON goes [bench/results]")
     args = ap.parse_args(argv)
     if args.tiny:

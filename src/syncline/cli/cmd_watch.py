@@ -31,9 +31,9 @@ from .render import printable
               help="Stop the catch-up at start if it would delete more than this (N or N%; default 50%).")
 @click.option("--force", is_flag=True,
               help="No deletion guards: neither --max-delete nor the stop on an empty source.")
-@click.option("--quiet-period", type=click.FloatRange(min=0.0), default=0.1, show_default=True, metavar="SECONDS",
+@click.option("--quiet-period", type=click.FloatRange(min=0.0), default=0.02, show_default=True, metavar="SECONDS",
               help="Push once the source has been quiet this long.")
-@click.option("--max-delay", type=click.FloatRange(min=0.0), default=1.0, show_default=True, metavar="SECONDS",
+@click.option("--max-delay", type=click.FloatRange(min=0.0), default=0.5, show_default=True, metavar="SECONDS",
               help="Push at the latest this long after a change, even if changes go on.")
 @click.option("--rescan-every", type=click.FloatRange(min=1.0), default=3600.0, show_default=True,
               metavar="SECONDS", help="A full rescan this often, for what events cannot show.")

@@ -68,8 +68,8 @@ class WatchOptions:
     for ``quiet`` seconds, or after ``max_delay`` at the latest; a full rescan every ``rescan_every``."""
 
     sync: SyncOptions = field(default_factory=SyncOptions)
-    quiet: float = 0.1
-    max_delay: float = 1.0
+    quiet: float = 0.02
+    max_delay: float = 0.5
     rescan_every: float = 3600.0
     max_backoff: float = 60.0
     poll_every: float = 10.0  # full rescans this often while inotify cannot watch every folder
