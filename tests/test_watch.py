@@ -458,3 +458,18 @@ def test_being_written_tells_an_open_writer_apart(tmp_path: Path) -> None:
         assert not replica.being_written("f.txt")  # a reader is not a writer
     assert not replica.being_written("d") and not replica.being_written("link")
     assert not replica.being_written("missing.txt")
+
+
+def test_under_constant_changes_quick_pushes_go_before_max_delay(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "a.txt", b"a")
+    options = replace(FAST, quiet=0.2, max_delay=2.0)  # writes every 50 ms: never quiet for 0.2 s
+    with mirroring(src, dst, options=options) as m:
+        before = m.batches
+        for i in range(60):
+            write(src, f"w/f{i}.txt", str(i).encode())
+            time.sleep(0.05)
+        # Each push takes milliseconds, so changes wait about ten times that (here: the quiet period),
+        # not the 2 s of max_delay: many batches in the 3 s, not one or two.
+        assert m.batches - before >= 5
+        assert wait_until(lambda: same(src, dst))

@@ -58,6 +58,7 @@ MARKER = "mirror-of"
 CHANGE_EVENTS: list[type[FileSystemEvent]] = [
     FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent,
     DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent]
+PUSH_SHARE = 10  # under constant changes, wait this many times as long as the last push took
 # watchdog warns when a folder moved quickly away and back is watched again: harmless, and not the user's.
 warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
 
@@ -102,6 +103,7 @@ class Mirror:
         self._observer: BaseObserver | None = None
         self._root_id: tuple[int, int] | None = None
         self._held_check_at = 0.0
+        self._last_push_s = 1.0  # until a push has been timed, changes wait up to max_delay
 
     def _target(self, given: str | os.PathLike[str] | Replica) -> Target:
         if isinstance(given, (str, os.PathLike)):
@@ -255,7 +257,7 @@ class Mirror:
         until = [next_rescan - now, 1.0]
         if self.collector.pending():
             quiet_left = self.opts.quiet - self.collector.quiet_for_ns() / 1e9
-            delay_left = self.opts.max_delay - self.collector.waiting_for_ns() / 1e9
+            delay_left = self._delay() - self.collector.waiting_for_ns() / 1e9
             until.append(min(quiet_left, delay_left))
         until += [t.retry_at - now for t in self.targets if t.needs_full or t.retry]
         if self.held:
@@ -264,8 +266,14 @@ class Mirror:
 
     def _batch_due(self) -> bool:
         c = self.collector
-        return c.quiet_for_ns() >= self.opts.quiet * 1e9 or c.waiting_for_ns() >= self.opts.max_delay * 1e9 \
+        return c.quiet_for_ns() >= self.opts.quiet * 1e9 or c.waiting_for_ns() >= self._delay() * 1e9 \
             or c.overflowed
+
+    def _delay(self) -> float:
+        """How long changes wait at most while the source is never quiet: ``PUSH_SHARE`` times what the
+        last push took, so pushing takes at most about a tenth of the time (a few milliseconds: changes go
+        almost at once; a heavy churn: bigger batches, fewer scans), within [quiet, max_delay]."""
+        return min(self.opts.max_delay, max(self.opts.quiet, PUSH_SHARE * self._last_push_s))
 
     # ------------------------------------------------------------------------------------------ work
 
@@ -302,7 +310,8 @@ class Mirror:
         for p in [p for p in self.held if parent(p) in pushed and not hold.decided.get(p)]:
             del self.held[p]  # closed, gone, or already the same on every target
         self.batches += 1
-        fields: dict[str, object] = {"folders": len(folders), "seconds": round(time.monotonic() - started, 3)}
+        self._last_push_s = time.monotonic() - started
+        fields: dict[str, object] = {"folders": len(folders), "seconds": round(self._last_push_s, 3)}
         if self.held:
             fields["being_written"] = len(self.held)
         self.log("synced", fields)
