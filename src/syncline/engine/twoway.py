@@ -142,26 +142,32 @@ def sync_two_way(a: str | os.PathLike[str], b: str | os.PathLike[str], options: 
 
 def _run(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions, report: TwoWayReport,
          progress: Progress | None) -> None:
-    base = state.load()
-    if state.notice:
-        report.notices.append(state.notice)
-    merge, folder_id = _check_markers(state, base, root_a, root_b, opts, report)
-    report.first_run = merge
-    host = socket.gethostname()
-    # Quick-check mode compares size and mtime; digests are only computed where they settle a conflict
-    # (same size, other mtime), and an entry without a digest falls back to size and mtime.
-    cmp = opts.compare
-    internal = Compare(CompareMode.CHECKSUM, cmp.modify_window_ns) if cmp.mode is CompareMode.MTIME else cmp
-    probe = not opts.dry_run
-    tw = TwoWayOptions(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge,
-                       case_insensitive_a=case_insensitive(root_a, probe=probe),
-                       case_insensitive_b=case_insensitive(root_b, probe=probe))
     side_a = LocalReplica(root_a, trash=opts.trash, keep_changed=True, tell_inodes=True)
     side_b = LocalReplica(root_b, trash=opts.trash, keep_changed=True, tell_inodes=True)
+    digests = opts.compare.mode is CompareMode.CHECKSUM
+    # B is scanned in a child from the start, while this process loads the base and checks the markers
+    # before it scans A: the base's rows cost about as much as a scan (see docs/performance.md).
+    with gc_paused(), scan_in_child(lambda: side_b.scan(opts.rules, digests, "b")) as pending:
+        base = state.load()
+        if state.notice:
+            report.notices.append(state.notice)
+        merge, folder_id = _check_markers(state, base, root_a, root_b, opts, report)
+        report.first_run = merge
+        host = socket.gethostname()
+        # Quick-check mode compares size and mtime; digests are only computed where they settle a conflict
+        # (same size, other mtime), and an entry without a digest falls back to size and mtime.
+        cmp = opts.compare
+        internal = Compare(CompareMode.CHECKSUM, cmp.modify_window_ns) if cmp.mode is CompareMode.MTIME else cmp
+        probe = not opts.dry_run
+        tw = TwoWayOptions(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge,
+                           case_insensitive_a=case_insensitive(root_a, probe=probe),
+                           case_insensitive_b=case_insensitive(root_b, probe=probe))
+        ia, ib = side_a.scan(opts.rules, digests, "a"), pending.result()
     wrote_markers = False
     for round_no in range(1, ROUNDS + 1):
         report.rounds = round_no
-        ia, ib = _scan_both(side_a, side_b, opts)
+        if round_no > 1:
+            ia, ib = _scan_both(side_a, side_b, opts)
         if round_no == 1:
             _guard_empty(base, ia, ib, root_a, root_b, merge, opts)
         if cmp.mode is CompareMode.MTIME:
