@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from syncline.core.entry import Compare, CompareMode
 from syncline.core.ignore import Rules
 from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.replica import Features
@@ -303,6 +304,7 @@ def test_what_was_in_flight_goes_before_the_catch_up(tmp_path: Path) -> None:
 
 _LEASE_RACE = """
 import os, sys, threading
+from syncline.core.entry import Compare, CompareMode
 from syncline.core.ignore import Rules
 from syncline.engine.replicas.local import LocalReplica
 root, name = sys.argv[1], sys.argv[2]
@@ -328,3 +330,62 @@ def test_a_writer_opening_a_file_during_the_lease_test_does_not_kill_syncline(tm
     done = subprocess.run([sys.executable, "-c", _LEASE_RACE, str(tmp_path), "f.txt"], capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0 and done.stdout.strip() == "alive", (done.returncode, done.stderr)
+
+
+def test_permission_and_time_changes_are_pushed(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "f.txt", b"f", mode=0o644)
+    with mirroring(src, dst):
+        os.chmod(src / "f.txt", 0o600)
+        os.utime(src / "f.txt", (1_000_000_000, 1_000_000_000))  # no open, no write: only IN_ATTRIB
+        assert wait_until(lambda: same(src, dst))
+
+
+def test_renames_without_delete_keep_the_old_name_and_never_enter_excluded_names(tmp_path: Path) -> None:
+    src, dst, kept = tmp_path / "src", tmp_path / "dst", tmp_path / "kept"
+    write(src, "a.txt", b"a")
+    write(src, "data/d.txt", b"d")
+    with mirroring(src, kept, options=replace(FAST, sync=SyncOptions())):  # no --delete: rsync keeps old names
+        os.rename(src / "a.txt", src / "b.txt")
+        assert wait_until(lambda: (kept / "b.txt").exists())
+        assert (kept / "a.txt").exists()
+    options = replace(FAST, sync=SyncOptions(delete=True, rules=Rules(excludes=("*.tmp", "cache/"))))
+    with mirroring(src, dst, options=options):
+        os.rename(src / "b.txt", src / "b.tmp")
+        os.rename(src / "data", src / "cache")
+        write(src, "c.txt", b"c")
+        assert wait_until(lambda: (dst / "c.txt").exists() and not (dst / "b.txt").exists()
+                          and not (dst / "data").exists())
+        assert not (dst / "b.tmp").exists() and not (dst / "cache").exists()
+
+
+def test_a_file_open_for_writing_is_held_by_the_catch_up_too(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "a.txt", b"a")
+    with open(src / "upload.bin", "wb") as fh:
+        fh.write(b"part one ")
+        fh.flush()
+        with mirroring(src, dst):
+            assert (dst / "a.txt").exists() and not (dst / "upload.bin").exists()
+            fh.write(b"part two")
+            fh.close()
+            assert wait_until(lambda: same(src, dst))
+
+
+def test_pushes_compare_by_hash_when_asked(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "f.txt", b"AAAA", mtime=1_600_000_000)
+    options = replace(FAST, sync=SyncOptions(delete=True, compare=Compare(CompareMode.CHECKSUM)))
+    with mirroring(src, dst, options=options):
+        write(src, "f.txt", b"BBBB", mtime=1_600_000_000)  # same size and mtime: only a hash tells
+        assert wait_until(lambda: (dst / "f.txt").read_bytes() == b"BBBB")
+
+
+def test_a_state_directory_inside_the_source_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncline.core.errors import UsageError
+    from syncline.services.watch.mirror import Mirror
+
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("SYNCLINE_STATE_DIR", str(tmp_path / "home/.local/state/syncline"))
+    with pytest.raises(UsageError, match="inside the source"):
+        Mirror(tmp_path / "home", [tmp_path / "backup"])

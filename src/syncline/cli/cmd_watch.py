@@ -227,6 +227,11 @@ def _checked(table: Any, path: str, where: str) -> dict[str, Any]:
     return out
 
 
+# The events that need a person: shown with -q, and on stderr.
+_TROUBLE = ("error", "target unavailable", "target cannot take", "stopped by", "the source", "inotify cannot",
+            "events were lost")
+
+
 class _Log:
     """Log lines: human (time, what, details) or JSON objects, one per line; errors even when quiet."""
 
@@ -243,8 +248,7 @@ class _Log:
         return log
 
     def line(self, message: str, fields: dict[str, object]) -> None:
-        important = "error" in message or "unavailable" in message or "stopped by" in message \
-            or "lost" in message
+        important = message.startswith(_TROUBLE)
         if self.quiet and not important:
             return
         with self.lock:

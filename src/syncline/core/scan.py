@@ -144,9 +144,10 @@ def scan_dirs(
     *,
     rules: Rules | None = None,
     side: str = "",
+    digests: bool = False,
 ) -> Index:
     """An Index of parts of ``root``: for each ``(directory, deep)``, the directory's own entry and its
-    children, and with ``deep`` everything below them (``""`` is the root). No digests.
+    children, and with ``deep`` everything below them (``""`` is the root); ``digests`` hashes the files.
 
     The rules are those of a full scan: the ignore files of each directory's ancestors apply, and a
     directory that is ignored, missing, not a directory, or below a symlink contributes nothing (a missing
@@ -172,8 +173,10 @@ def scan_dirs(
             found.entries[rel_dir] = _entry_of(DIR, st)
         starts.append((rel_dir, matcher, deep))
     _walk(top, rules, side, None, starts, found)
+    if digests:
+        _hash_files(top, found, None, default_workers(), side, None)
     entries = _in_byte_order(found)
-    header = IndexHeader(root=str(top), host=socket.gethostname(), scanned_ns=started_ns, digests=False)
+    header = IndexHeader(root=str(top), host=socket.gethostname(), scanned_ns=started_ns, digests=digests)
     return Index(entries, header, problems=tuple(found.problems), unreadable=frozenset(found.unreadable),
                  temp_files=tuple(found.temp_files), root=_entry_of(DIR, root_st), presorted=True)
 

@@ -76,9 +76,10 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: Sync
 
 
 def sync_replicas(source: Replica, target: Replica, options: SyncOptions | None = None,
-                  progress: Progress | None = None) -> Report:
+                  progress: Progress | None = None, hold: Callable[[str], bool] | None = None) -> Report:
     """:func:`sync` between two replicas (checked by the caller): scan both, plan, guard, execute under the
-    target's lock. A target whose root does not exist yet is created (its parent must exist)."""
+    target's lock. A target whose root does not exist yet is created (its parent must exist). Files for
+    which ``hold(path)`` is true are not copied this time (see :func:`sync_dirs`)."""
     opts = options or SyncOptions()
     started = time.monotonic()
     report = Report(source=source.describe(), target=target.describe(), dry_run=opts.dry_run)
@@ -97,6 +98,7 @@ def sync_replicas(source: Replica, target: Replica, options: SyncOptions | None 
             src_index = source.scan(opts.rules, digests, "source")
             dst_index = target.scan(opts.rules, digests, "destination")
         plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare)
+    plan = _hold_back(plan, hold, report)
     report.problems.extend((*src_index.problems, *dst_index.problems, *plan.problems))
     report.plan = plan
     if opts.delete and not opts.force:
@@ -127,20 +129,16 @@ def sync_dirs(source: Replica, target: Replica, dirs: Iterable[tuple[str, bool]]
     report = Report(source=source.describe(), target=target.describe(), dry_run=opts.dry_run)
     wanted = list(dirs)
     with gc_paused():
-        src_index = source.scan_dirs(wanted, opts.rules, "source")
-        dst_index = target.scan_dirs(wanted, opts.rules, "destination")
+        digests = opts.compare.mode is CompareMode.CHECKSUM
+        src_index = source.scan_dirs(wanted, opts.rules, "source", digests)
+        dst_index = target.scan_dirs(wanted, opts.rules, "destination", digests)
         more_src, more_dst = _whole_children(src_index, dst_index, wanted)
         if more_src:
-            src_index = source.scan_dirs([*wanted, *more_src], opts.rules, "source")
+            src_index = source.scan_dirs([*wanted, *more_src], opts.rules, "source", digests)
         if more_dst:
-            dst_index = target.scan_dirs([*wanted, *more_dst], opts.rules, "destination")
+            dst_index = target.scan_dirs([*wanted, *more_dst], opts.rules, "destination", digests)
         plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare)
-    if hold is not None:
-        report.held = [a.path for a in plan.actions if a.op == "copy" and hold(a.path)]
-        if report.held:
-            held = set(report.held)
-            plan = replace(plan, actions=tuple(a for a in plan.actions
-                                                           if a.op != "copy" or a.path not in held))
+    plan = _hold_back(plan, hold, report)
     if opts.delete and not opts.force and any(a.op == "delete" for a in plan.actions) and source.is_empty():
         raise _empty_source_stop()
     report.problems.extend((*src_index.problems, *dst_index.problems, *plan.problems))
@@ -151,6 +149,17 @@ def sync_dirs(source: Replica, target: Replica, dirs: Iterable[tuple[str, bool]]
             execute(plan, source, target, report=report, workers=opts.workers)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _hold_back(plan: Plan, hold: Callable[[str], bool] | None, report: Report) -> Plan:
+    """``plan`` without the copies of files ``hold`` names (still being written); listed in ``report.held``."""
+    if hold is None:
+        return plan
+    report.held = [a.path for a in plan.actions if a.op == "copy" and hold(a.path)]
+    if not report.held:
+        return plan
+    held = set(report.held)
+    return replace(plan, actions=tuple(a for a in plan.actions if a.op != "copy" or a.path not in held))
 
 
 def _whole_children(src: Index, dst: Index, wanted: list[tuple[str, bool]]) -> tuple[list[tuple[str, bool]],

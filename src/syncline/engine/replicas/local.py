@@ -165,8 +165,8 @@ class LocalReplica:
     def scan(self, rules: Rules, digests: bool, side: str) -> Index:
         return scan(self.root, rules=rules, digests=digests, side=side)
 
-    def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str) -> Index:
-        return scan_dirs(self.root, dirs, rules=rules, side=side)
+    def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str, digests: bool = False) -> Index:
+        return scan_dirs(self.root, dirs, rules=rules, side=side, digests=digests)
 
     # -- the root ----------------------------------------------------------------------------------------
     def exists(self) -> bool:

@@ -75,7 +75,7 @@ class Replica(Protocol):
 
     def scan(self, rules: Rules, digests: bool, side: str) -> Index: ...
 
-    def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str) -> Index:
+    def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str, digests: bool = False) -> Index:
         """Part of the tree: for each ``(folder, deep)`` the folder's entry and children (``deep``: all
         below), exactly as a full ``scan`` would record them; a missing folder contributes nothing."""
         ...

@@ -26,12 +26,15 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from watchdog.events import (
+    DirAttribEvent,
     DirCreatedEvent,
     DirDeletedEvent,
     DirModifiedEvent,
     DirMovedEvent,
+    FileAttribEvent,
     FileClosedEvent,
     FileCreatedEvent,
     FileDeletedEvent,
@@ -48,6 +51,7 @@ from ...core.paths import parent
 from ...core.scan import resolve_root
 from ...engine.replicas.local import LocalReplica
 from ...engine.replicas.replica import Replica
+from ...engine.state import state_dir
 from ...engine.sync import SyncOptions, check_roots, sync_dirs, sync_replicas
 from .changes import ChangeCollector, Folder, OverflowListener
 from .journal import Journal
@@ -56,8 +60,8 @@ from .targets import Log, Target
 
 MARKER = "mirror-of"
 CHANGE_EVENTS: list[type[FileSystemEvent]] = [
-    FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent,
-    DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent]
+    FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent, FileAttribEvent,
+    DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent, DirAttribEvent]
 PUSH_SHARE = 10  # under constant changes, wait this many times as long as the last push took
 # watchdog warns when a folder moved quickly away and back is watched again: harmless, and not the user's.
 warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
@@ -85,6 +89,10 @@ class Mirror:
                  options: WatchOptions | None = None, log: Log | None = None) -> None:
         self.opts = options or WatchOptions()
         self.source = resolve_root(source)
+        state = Path(os.path.realpath(state_dir()))
+        if state.is_relative_to(os.path.realpath(self.source)):
+            raise UsageError(f"the state directory {state} is inside the source {self.source}: its journal "
+                             "would be watched and synced", "set SYNCLINE_STATE_DIR to a folder outside it")
         self.source_replica = LocalReplica(self.source)
         self.log: Log = log or (lambda msg, fields: None)
         self.targets = [self._target(t) for t in targets]
@@ -333,13 +341,20 @@ class Mirror:
         """Rename on ``t`` what was renamed in the source, when ``t`` still holds the old path as the source
         holds the new one (same kind; a file with the same size and mtime) and nothing is at the new path:
         a renamed folder of any size is one rename instead of a copy and a delete. Anything else is left to
-        the folder sync that follows, which copies and deletes."""
-        if not moves:
+        the folder sync that follows, which copies and deletes.
+
+        Only with ``--delete`` (without it the old name stays on the target, as rsync keeps it), and only
+        between names the rules let through on both sides (a rename into an excluded name is a delete)."""
+        if not moves or not self.opts.sync.delete:
             return
-        replica, source = t.replica, self.source_replica
+        replica, source, rules = t.replica, self.source_replica, self.opts.sync.rules
+        visible_new = source.scan_dirs(sorted({(parent(n), False) for _, n in moves}), rules, "source").entries
         with replica.lock():
+            visible_old = replica.scan_dirs(sorted({(parent(o), False) for o, _ in moves}), rules,
+                                            "destination").entries
             for old, new in moves:
-                self._rename_one(replica, source, old, new)
+                if new in visible_new and old in visible_old:
+                    self._rename_one(replica, source, old, new)
 
     def _rename_one(self, replica: Replica, source: Replica, old: str, new: str) -> None:
         now = source.stat(new)
@@ -362,7 +377,7 @@ class Mirror:
             return
         opts = self.opts.sync if not t.caught_up else replace(self.opts.sync, max_delete=1.0)
         try:
-            report = sync_replicas(self.source_replica, t.replica, opts)
+            report = sync_replicas(self.source_replica, t.replica, opts, hold=self._holder())
         except (SynclineError, OSError) as exc:
             t.failed(exc)
             return
@@ -389,9 +404,13 @@ class Mirror:
                 raise OSError(f"{t.name} holds a mirror of {marker.strip()}, not of {self.source}: left alone "
                               f"(remove its .syncline/{MARKER} to mirror into it anyway)")
             if self.journal.target_known(t.name):
+                if marker is None and self.opts.sync.force and replica.exists():
+                    replica.write_meta(MARKER, str(self.source) + "\n")  # the user vouches for it
+                    marker = str(self.source)
                 if marker is None:
                     why = "missing" if not replica.exists() else f"without its marker (.syncline/{MARKER})"
-                    raise OSError(f"{t.name} is {why}: not filled from scratch; check that it is there")
+                    raise OSError(f"{t.name} is {why}: not filled from scratch; check that it is there "
+                                  "(restart with --force to take it as it is)")
                 return True
             if not replica.exists():
                 replica.create_root()
