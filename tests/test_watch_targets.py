@@ -389,3 +389,13 @@ def test_a_state_directory_inside_the_source_is_refused(tmp_path: Path, monkeypa
     monkeypatch.setenv("SYNCLINE_STATE_DIR", str(tmp_path / "home/.local/state/syncline"))
     with pytest.raises(UsageError, match="inside the source"):
         Mirror(tmp_path / "home", [tmp_path / "backup"])
+
+
+def test_a_target_whose_disk_is_not_mounted_at_start_waits_while_the_other_goes(tmp_path: Path) -> None:
+    src, one, two = tmp_path / "src", tmp_path / "one", tmp_path / "usb/two"
+    write(src, "a.txt", b"a")
+    with mirroring(src, one, two) as m:
+        assert same(src, one)
+        assert wait_until(lambda: "does not exist (not mounted?)" in m.targets[1].error)
+        (tmp_path / "usb").mkdir()  # the disk is mounted
+        assert wait_until(lambda: same(src, two), 30)

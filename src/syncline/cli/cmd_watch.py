@@ -162,8 +162,8 @@ def _check_targets_apart(mirrors: list[tuple[str, list[str], dict[str, Any]]]) -
         for target in targets:
             real = os.path.realpath(target)
             if real in seen:
-                raise UsageError(f"the target {target} is given twice (for {seen[real]} and {source})",
-                                 "give each target one source")
+                whose = "" if seen[real] == source else f" (for {seen[real]} and {source})"
+                raise UsageError(f"the target {target} is given twice{whose}", "give each target one source")
             seen[real] = source
 
 

@@ -56,6 +56,13 @@ def check_roots(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> tup
         raise UsageError(f"the destination is not a directory: {target}", "give a directory")
     if not target.exists() and not target.parent.is_dir():
         raise UsageError(f"the destination's parent does not exist: {target.parent}", "create it first")
+    check_apart(source, target)
+    return source, target
+
+
+def check_apart(source: Path, target: Path) -> None:
+    """:class:`UsageError` when ``source`` and ``target`` are the same directory or nested in each other
+    (either may be missing)."""
     real_s = Path(os.path.realpath(source))
     real_t = Path(os.path.realpath(target))
     if real_s == real_t:
@@ -63,7 +70,6 @@ def check_roots(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> tup
     if real_t.is_relative_to(real_s) or real_s.is_relative_to(real_t):
         raise UsageError(f"{real_s} and {real_t} are nested in each other",
                          "give two directories side by side")
-    return source, target
 
 
 def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: SyncOptions | None = None,

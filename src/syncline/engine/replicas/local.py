@@ -177,7 +177,11 @@ class LocalReplica:
             return all(d.name == META_DIR or is_temp_name(d.name) for d in it)
 
     def create_root(self) -> None:
-        self.root.mkdir(exist_ok=True)
+        try:
+            self.root.mkdir(exist_ok=True)
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, f"its parent {self.root.parent} does not exist (not mounted?)",
+                                    str(self.root)) from None
 
     def lock(self) -> AbstractContextManager[None]:
         return root_lock(self.root)

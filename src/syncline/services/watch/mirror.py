@@ -52,7 +52,7 @@ from ...core.scan import resolve_root
 from ...engine.replicas.local import LocalReplica
 from ...engine.replicas.replica import Replica
 from ...engine.state import state_dir
-from ...engine.sync import SyncOptions, check_roots, sync_dirs, sync_replicas
+from ...engine.sync import SyncOptions, check_apart, check_roots, sync_dirs, sync_replicas
 from .changes import ChangeCollector, Folder, OverflowListener
 from .journal import Journal
 from .kernel import count_folders, folder_identity, inotify_watches, read_int
@@ -115,7 +115,11 @@ class Mirror:
 
     def _target(self, given: str | os.PathLike[str] | Replica) -> Target:
         if isinstance(given, (str, os.PathLike)):
-            _, root = check_roots(self.source, given)
+            root = Path(os.path.abspath(os.fspath(given)))
+            if root.exists() or root.parent.is_dir():
+                check_roots(self.source, root)
+            else:  # its disk is not mounted yet: it waits, retried like a target that goes away
+                check_apart(self.source, root)
             given = LocalReplica(root, trash=self.opts.sync.trash)
         elif isinstance(given, LocalReplica):
             check_roots(self.source, given.root)  # not the source, nor inside it: its writes would be events
