@@ -293,6 +293,9 @@ def test_a_config_file_with_two_mirrors(tmp_path: Path) -> None:
     (["SRC", "SRC/inner"], "nested"),
     (["SRC", "T", "T/"], "is given twice"),
     (["--config", "TWICE"], "is given twice"),
+    (["--config", "LOOP"], "inside the source"),
+    (["--config", "TYPO"], "unknown table or key 'default'"),
+    (["--config", "TWICE", "SRC", "T"], "not both"),
 ])
 def test_watch_usage_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     src = tmp_path / "src"
@@ -303,9 +306,13 @@ def test_watch_usage_errors_are_one_line(tmp_path: Path, args: list[str], messag
     (tmp_path / "maxdel.toml").write_text(mirror + 'max_delete = "lots"\n')
     (tmp_path / "excl.toml").write_text("[defaults]\nexclude = [1]\n" + mirror)
     (tmp_path / "twice.toml").write_text(mirror + mirror.replace(str(src), str(tmp_path / "other")))
+    (tmp_path / "loop.toml").write_text(f'[[mirror]]\nsource = "{src}"\ntargets = ["{tmp_path}/b/x"]\n'
+                                        f'[[mirror]]\nsource = "{tmp_path}/b"\ntargets = ["{src}/y"]\n')
+    (tmp_path / "typo.toml").write_text("[default]\ndelete = true\n" + mirror)
     subst = {"ONLY": str(src), "NOPE": str(tmp_path / "nope.toml"), "BAD": str(tmp_path / "bad.toml"),
              "UNKNOWN": str(tmp_path / "unknown.toml"), "MAXDEL": str(tmp_path / "maxdel.toml"),
-             "EXCL": str(tmp_path / "excl.toml"), "TWICE": str(tmp_path / "twice.toml"), "T": str(tmp_path / "t"),
+             "EXCL": str(tmp_path / "excl.toml"), "TWICE": str(tmp_path / "twice.toml"),
+             "LOOP": str(tmp_path / "loop.toml"), "TYPO": str(tmp_path / "typo.toml"), "T": str(tmp_path / "t"),
              "T/": f"{tmp_path}/t/", "SRC": str(src), "SRC/inner": str(src / "inner")}
     proc = _start(*[subst.get(a, a) for a in args])
     _out, err = proc.communicate(timeout=30)

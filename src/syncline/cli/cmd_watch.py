@@ -59,6 +59,8 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
         "max_delete": DEFAULT_MAX_DELETE if max_delete is None else max_delete, "force": force,
         "exclude": list(excludes), "include": list(includes), "ignore_files": not no_ignore_files,
     }
+    if config is not None and paths:
+        raise UsageError("give SRC DST or --config FILE, not both", "put every mirror in the config file")
     mirrors = _from_config(config, defaults) if config is not None else _from_args(paths, defaults)
     _check_targets_apart(mirrors)
     log = _Log(as_json, quiet)
@@ -158,9 +160,15 @@ def _from_args(paths: tuple[str, ...], defaults: dict[str, Any]) -> list[tuple[s
 def _check_targets_apart(mirrors: list[tuple[str, list[str], dict[str, Any]]]) -> None:
     """Each target belongs to one mirror: two writers into one folder would fight over it."""
     seen: dict[str, str] = {}
+    sources = [Path(os.path.realpath(source)) for source, _targets, _opts in mirrors]
     for source, targets, _opts in mirrors:
         for target in targets:
             real = os.path.realpath(target)
+            own = Path(os.path.realpath(source))  # nesting in its own source: refused by the mirror itself
+            for other in sources:
+                if other != own and Path(real).is_relative_to(other) and Path(real) != other:
+                    raise UsageError(f"the target {target} is inside the source {other} of a mirror: what is "
+                                     "written there would be mirrored again", "give targets outside every source")
             if real in seen:
                 whose = "" if seen[real] == source else f" (for {seen[real]} and {source})"
                 raise UsageError(f"the target {target} is given twice{whose}", "give each target one source")
@@ -181,6 +189,10 @@ def _from_config(path: str, defaults: dict[str, Any]) -> list[tuple[str, list[st
         raise UsageError(f"no such config file: {path}", "check the path") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"cannot read {path}: {exc}", "fix the file (TOML)") from None
+    unknown = set(doc) - {"defaults", "mirror"}
+    if unknown:
+        raise UsageError(f"{path}: unknown table or key {sorted(unknown)[0]!r}",
+                         "use [defaults] and [[mirror]] tables only")
     base = {**defaults, **_checked(doc.get("defaults", {}), path, "defaults")}
     mirrors = doc.get("mirror")
     if not isinstance(mirrors, list) or not mirrors:
