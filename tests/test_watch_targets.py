@@ -399,3 +399,15 @@ def test_a_target_whose_disk_is_not_mounted_at_start_waits_while_the_other_goes(
         assert wait_until(lambda: "does not exist (not mounted?)" in m.targets[1].error)
         (tmp_path / "usb").mkdir()  # the disk is mounted
         assert wait_until(lambda: same(src, two), 30)
+
+
+def test_a_second_watcher_of_the_same_source_is_refused(tmp_path: Path) -> None:
+    from syncline.core.errors import BusyError
+    from syncline.services.watch.mirror import Mirror
+
+    write(tmp_path, "src/a.txt", b"a")
+    with mirroring(tmp_path / "src", tmp_path / "one"):
+        with pytest.raises(BusyError, match="already mirroring"):
+            Mirror(tmp_path / "src", [tmp_path / "two"])
+    with mirroring(tmp_path / "src", tmp_path / "two") as m:  # free again once the first has stopped
+        assert same(tmp_path / "src", tmp_path / "two") and m.targets[0].ok

@@ -8,12 +8,14 @@ or a reboot the next run starts with exactly what was in flight (and then a full
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from ...core.errors import BusyError
 from ...engine.state import state_subdir
 
 _SCHEMA = """
@@ -28,6 +30,14 @@ class Journal:
     def __init__(self, source: Path) -> None:
         key = hashlib.sha256(os.fsencode(os.path.realpath(source))).hexdigest()[:32]
         self.path = state_subdir("watch") / f"{key}.sqlite"
+        # One watcher per source: two would share this journal and fight over every target's lock.
+        self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise BusyError(f"another syncline watch is already mirroring {source}",
+                            "stop it first, or let it do the work") from None
         try:
             self._db = self._open()
         except sqlite3.DatabaseError:
@@ -46,6 +56,7 @@ class Journal:
 
     def close(self) -> None:
         self._db.close()
+        os.close(self._lock_fd)
 
     def add(self, folders: Iterable[tuple[str, bool]]) -> None:
         rows = [(os.fsencode(f), int(deep)) for f, deep in folders]
