@@ -406,8 +406,7 @@ def test_a_second_watcher_of_the_same_source_is_refused(tmp_path: Path) -> None:
     from syncline.services.watch.mirror import Mirror
 
     write(tmp_path, "src/a.txt", b"a")
-    with mirroring(tmp_path / "src", tmp_path / "one"):
-        with pytest.raises(BusyError, match="already mirroring"):
-            Mirror(tmp_path / "src", [tmp_path / "two"])
+    with mirroring(tmp_path / "src", tmp_path / "one"), pytest.raises(BusyError, match="already mirroring"):
+        Mirror(tmp_path / "src", [tmp_path / "two"])
     with mirroring(tmp_path / "src", tmp_path / "two") as m:  # free again once the first has stopped
         assert same(tmp_path / "src", tmp_path / "two") and m.targets[0].ok
