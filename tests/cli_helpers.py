@@ -29,6 +29,8 @@ def _preload() -> None:
     """Import every module the CLI may need: after dropping privileges the child may not be able to read
     the interpreter's standard library (it lives under /root here)."""
     import concurrent.futures.thread  # noqa: F401
+    import encodings.ascii  # codecs are looked up by import on first use
+    import encodings.latin_1  # noqa: F401
     import importlib
     import pkgutil
 

@@ -29,7 +29,8 @@ def _tree(root: Path) -> None:
     bad = os.fsencode(str(root / "dir")) + b"/caf\xe9-latin1.txt"  # not UTF-8
     with open(bad, "wb") as fh:
         fh.write(b"latin-1 name")
-    write(root, "dir/.syncline-tmp-0123456789abcdef", b"left by a kill")
+    write(root, ".syncline/runs/0123456789abcdef", b"d 646972\n")
+    write(root, "dir/.syncline-tmp-0123456789abcdef-0", b"left by a kill")
     os.mkfifo(root / "pipe")
 
 

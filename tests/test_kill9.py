@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from syncline.core.paths import TEMP_RE
+from syncline.core.paths import run_temp
 
 TRIALS = 20
 T0 = 1_600_000_000
@@ -93,7 +93,7 @@ def test_kill9_leaves_every_file_old_or_new_and_rerun_converges(tmp_path: Path) 
         after_kill = contents(dst)
         for rel, data in after_kill.items():
             name = rel.rsplit("/", 1)[-1]
-            if TEMP_RE.match(name):
+            if run_temp(name):
                 continue
             assert data in (old_files.get(rel), new_files.get(rel)), f"trial {trial}: {rel} is torn"
         # 2. Nothing the destination held is lost: in place or in the trash.
@@ -110,6 +110,7 @@ def test_kill9_leaves_every_file_old_or_new_and_rerun_converges(tmp_path: Path) 
         assert summary["copied"] == undone, f"trial {trial}: re-copied work that was done"
         final = contents(dst)
         assert final == new_files
-        leftovers = [p for p in dst.rglob(".syncline-tmp-*")]
+        leftovers = [p for p in dst.rglob(".syncline-*") if run_temp(p.name)]
         assert leftovers == []
+        assert not (dst / ".syncline/runs").exists() or not list((dst / ".syncline/runs").iterdir())
     assert kills >= TRIALS // 2, "most trials must really kill a running sync"

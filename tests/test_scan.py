@@ -12,7 +12,7 @@ import pytest
 
 from syncline.core.entry import DIR, FILE, SYMLINK
 from syncline.core.index import Index
-from syncline.core.scan import RACY_WINDOW_NS, scan
+from syncline.core.scan import RACY_WINDOW_NS, scan, scan_dirs
 
 from .conftest import write
 
@@ -74,14 +74,24 @@ def test_racily_clean_files_are_rehashed(tmp_path: Path) -> None:
     assert scan(tmp_path, previous=fake)["fresh.txt"].digest == blake3.blake3(b"v1").digest()
 
 
-def test_temp_files_and_the_meta_dir_are_not_entries(tmp_path: Path) -> None:
-    write(tmp_path, ".syncline-tmp-0123456789abcdef", "partial")
+def test_temp_files_of_recorded_runs_and_meta_dirs_at_any_depth_are_not_entries(tmp_path: Path) -> None:
+    run = "0123456789abcdef"
+    write(tmp_path, f".syncline/runs/{run}", "")
+    write(tmp_path, f".syncline-tmp-{run}-0", "partial")
+    write(tmp_path, f"sub/.syncline-old-{run}-1a", "a replaced version on its way to the trash")
     write(tmp_path, ".syncline/trash/x", "trashed")
-    write(tmp_path, "sub/.syncline/kept", "a user's own dir of that name, not at the root")
-    write(tmp_path, "sub/.syncline-tmp-nothex", "not ours")
+    write(tmp_path, "sub/.syncline/folder-id", "a nested pair's own folder: never an outer pair's file")
+    # Names of that shape whose run is not recorded are a user's files like any other.
+    write(tmp_path, ".syncline-tmp-fedcba9876543210-0", "a user's file")
+    write(tmp_path, ".syncline-tmp-0123456789abcdef", "a user's file in the old temp shape")
+    write(tmp_path, "sub/.syncline-tmp-nothex", "a user's file")
     idx = scan(tmp_path)
-    assert ".syncline" not in idx and "sub/.syncline/kept" in idx and "sub/.syncline-tmp-nothex" in idx
-    assert idx.temp_files == (".syncline-tmp-0123456789abcdef",)
+    assert not [p for p in idx.entries if ".syncline" in p.split("/")]
+    assert f".syncline-tmp-{run}-0" not in idx and f"sub/.syncline-old-{run}-1a" not in idx
+    assert {".syncline-tmp-fedcba9876543210-0", ".syncline-tmp-0123456789abcdef",
+            "sub/.syncline-tmp-nothex"} <= set(idx.entries)
+    assert sorted(idx.temp_files) == [f".syncline-tmp-{run}-0", f"sub/.syncline-old-{run}-1a"]
+    assert set(scan_dirs(tmp_path, [("sub", True)]).entries) == {"sub", "sub/.syncline-tmp-nothex"}
 
 
 def test_non_utf8_and_long_names(tmp_path: Path) -> None:

@@ -190,7 +190,7 @@ def test_source_file_changing_during_copy_is_never_stored_torn(src: Path, dst: P
     report = execute(plan, Busy(src), LocalReplica(dst))
     assert not (dst / "busy.bin").exists()
     assert any("kept changing" in p.message for p in report.errors)
-    assert not [p for p in dst.iterdir() if p.name.startswith(".syncline-tmp-")]
+    assert not [p for p in dst.iterdir() if p.name.startswith(".syncline-")]
     # Once it is quiet, the next run copies it whole.
     assert syncline.sync(src, dst).copied == 1
     assert (dst / "busy.bin").read_bytes() == (src / "busy.bin").read_bytes()
@@ -298,16 +298,16 @@ def test_a_second_run_into_the_same_destination_waits_its_turn(src: Path, dst: P
 
 
 def test_the_trash_folder_removed_during_a_run_is_made_again(tmp_path: Path) -> None:
-    from syncline.engine.trash import Trash
+    from syncline.engine.replicas.local import LocalReplica
 
     root = tmp_path / "root"
     write(root, "d/a.txt", "first")
     write(root, "d/b.txt", "second")
-    trash = Trash(root)
+    trash = LocalReplica(root).trash
     first = trash.move_in("d/a.txt")
     shutil.rmtree(root / ".syncline")  # someone empties the trash meanwhile
     second = trash.move_in("d/b.txt")
-    assert second.read_text() == "second" and not first.exists()
+    assert (root / second).read_text() == "second" and not (root / first).exists()
 
 
 def test_a_trash_that_cannot_take_a_replaced_file_loses_nothing(src: Path, dst: Path) -> None:
@@ -322,7 +322,7 @@ def test_a_trash_that_cannot_take_a_replaced_file_loses_nothing(src: Path, dst: 
 
 
 def test_a_move_that_cannot_finish_leaves_the_file_under_its_name(tmp_path: Path) -> None:
-    from syncline.core.paths import TEMP_RE
+    from syncline.core.paths import run_temp
     from syncline.engine.replicas.local import LocalReplica
 
     write(tmp_path, "Report.txt", "mine")
@@ -333,7 +333,7 @@ def test_a_move_that_cannot_finish_leaves_the_file_under_its_name(tmp_path: Path
     outcome = side.move("Report.txt", "report.txt", expect)
     assert not outcome.done
     assert sorted(os.listdir(tmp_path)) == ["Report.txt", "report.txt"]
-    assert not [p for p in os.listdir(tmp_path) if TEMP_RE.match(p) or p.startswith(".syncline-moving")]
+    assert not [p for p in os.listdir(tmp_path) if run_temp(p) or p.startswith(".syncline-moving")]
 
 
 def test_a_directory_with_a_temp_like_name_is_left_alone(src: Path, dst: Path) -> None:

@@ -463,7 +463,7 @@ def test_a_file_copied_by_the_last_run_is_recognised_when_renamed_there(pair: tu
 
 
 def test_a_case_only_move_that_cannot_finish_leaves_the_file_where_it_was(tmp_path: Path) -> None:
-    from syncline.core.paths import TEMP_RE
+    from syncline.core.paths import run_temp
     from syncline.engine.replicas.local import LocalReplica
 
     write(tmp_path, "Report.txt", "mine", mtime=T0)
@@ -475,4 +475,4 @@ def test_a_case_only_move_that_cannot_finish_leaves_the_file_where_it_was(tmp_pa
     assert not outcome.done and "report.txt" in outcome.note
     assert (tmp_path / "Report.txt").read_text() == "mine"
     assert (tmp_path / "report.txt").read_text() == "appeared meanwhile"
-    assert not [p for p in os.listdir(tmp_path) if TEMP_RE.match(p)]
+    assert not [p for p in os.listdir(tmp_path) if run_temp(p)]

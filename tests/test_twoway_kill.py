@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from syncline.core.conflicts import is_conflict_name
-from syncline.core.paths import TEMP_RE
+from syncline.core.paths import run_temp
 
 from .test_kill9 import contents
 
@@ -91,7 +91,7 @@ def test_kill_then_rerun_converges_to_the_same_result(tmp_path: Path, crash: str
     assert got_a == got_b == want  # nothing lost, no second conflict copy, no leftovers
     assert sum(1 for p in got_a if is_conflict_name(os.path.basename(p))) == 20
     for root in (a, b):
-        assert not [n for _, _, files in os.walk(root) for n in files if TEMP_RE.match(n)]
+        assert not [n for _, _, files in os.walk(root) for n in files if run_temp(n)]
     recopied = data["to_a"]["copied"] + data["to_b"]["copied"]
     name, _, count = crash.partition(":")
     if name == "commit":

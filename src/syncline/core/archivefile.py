@@ -42,7 +42,7 @@ import zstandard
 from .entry import DIGEST_SIZE, DIR, FILE, KINDS, SYMLINK, Entry
 from .errors import ArchiveFormatError
 from .framing import PREAMBLE, ZSTD_LEVEL, Body, Decoding, HashingWriter, container
-from .paths import MAX_NAME_BYTES, MAX_PATH_BYTES, META_DIR, TEMP_PREFIX, is_temp_name
+from .paths import MAX_NAME_BYTES, MAX_PATH_BYTES, META_DIR
 
 MAGIC = b"SLARC\r\n\x1a"
 VERSION = 1
@@ -60,7 +60,6 @@ _INT64_MAX = (1 << 63) - 1
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 COMPARES = ("mtime", "size", "hash")
 _META = os.fsencode(META_DIR)  # the root's .syncline: the trash, the catalog, the apply log; never synced
-_TEMP = os.fsencode(TEMP_PREFIX)
 MAX_PATH_TOTAL = 512 << 20  # decoded path bytes of all ops: prefix compression makes long paths cheap to send
 
 Piece = bytes | tuple[int, int]  # literal bytes, or (offset, length) to copy from the far side's version
@@ -188,10 +187,8 @@ class _PathRules:
         for part in parts:
             if part in (b"", b".", b"..") or len(part) > MAX_NAME_BYTES:
                 raise _Bad(f"invalid path {os.fsdecode(path_b)!r}")
-            if part.startswith(_TEMP) and is_temp_name(os.fsdecode(part)):
-                raise _Bad(f"a path with syncline's temp-file name: {os.fsdecode(path_b)!r}")
-        if parts[0].lower() == _META:  # .SYNCLINE is the same folder on a case-insensitive disk
-            raise _Bad(f"a path inside syncline's own folder: {os.fsdecode(path_b)!r}")
+            if part.lower() == _META:  # at any depth; .SYNCLINE is the same folder on a case-insensitive disk
+                raise _Bad(f"a path inside syncline's own folder: {os.fsdecode(path_b)!r}")
         self.count += 1
         self.path_bytes += len(path_b)
         if self.count > MAX_OPS or self.path_bytes > MAX_PATH_TOTAL:

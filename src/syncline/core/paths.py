@@ -13,19 +13,33 @@ import re
 
 from .errors import IndexFormatError
 
-# The per-root folder syncline owns (trash now; the folder marker in later releases). Never synced.
+# The folder syncline owns in a root (trash, markers, run records). Never synced, at any depth: a nested
+# pair's own folder is not an outer pair's business either.
 META_DIR = ".syncline"
+# <root>/.syncline/runs/<run id>: one record per run that writes into the root (see engine/replicas/runs.py).
+RUNS_DIR = "runs"
 TEMP_PREFIX = ".syncline-tmp-"
-# Temp files are named without the final name so that a name near NAME_MAX still gets a valid temp name.
-TEMP_RE = re.compile(r"^\.syncline-tmp-[0-9a-f]{16}$")
+# A run's temp names in a tree: ``.syncline-tmp-<run>-<n>`` holds new content being staged (cleanup removes
+# it); ``.syncline-old-<run>-<n>`` holds a replaced version on its way to the trash (cleanup trashes it).
+# Such a name is syncline's only while ``<run>`` is recorded in the root's run records: any other file with
+# a name of that shape is a user's file like every other.
+RUN_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+_RUN_TEMP_RE = re.compile(r"^\.syncline-(tmp|old)-([0-9a-f]{16})-[0-9a-f]{1,16}$")
+STAGED, REPLACED = "tmp", "old"
+
+
+def run_temp(name: str) -> tuple[str, str] | None:
+    """``(STAGED or REPLACED, run id)`` when ``name`` has the shape of a run's temp name, else None."""
+    m = _RUN_TEMP_RE.match(name) if name.startswith(".syncline-") else None
+    return (m.group(1), m.group(2)) if m is not None else None
+
+
+def run_temp_name(kind: str, run: str, n: int) -> str:
+    """The ``n``-th temp name of ``kind`` (STAGED or REPLACED) of run ``run``."""
+    return f".syncline-{kind}-{run}-{n:x}"
 
 MAX_PATH_BYTES = 4096
 MAX_NAME_BYTES = 255
-
-
-def is_temp_name(name: str) -> bool:
-    """Whether a directory entry name is one of syncline's own temp files."""
-    return name.startswith(TEMP_PREFIX) and TEMP_RE.match(name) is not None
 
 
 _temp_prefix = os.urandom(4).hex()
@@ -33,8 +47,10 @@ _temp_counter = itertools.count()
 
 
 def new_temp_name() -> str:
-    """A fresh temp file name (same directory as the file it will become): a per-process random half and
-    a counter, so no system call per file; files are created with O_EXCL, so a clash can never clobber."""
+    """A fresh temp file name for a file syncline writes outside any synced tree (its state directory,
+    ``.syncline``, an output file's folder): a per-process random half and a counter, so no system call
+    per file; files are created with O_EXCL, so a clash can never clobber. In a synced tree, temp names
+    come from the run's record (``engine/replicas/runs.py``) instead."""
     n = next(_temp_counter)
     if n >= 1 << 32:  # pragma: no cover - four billion temp files in one process
         _new_temp_prefix()

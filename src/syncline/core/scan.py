@@ -2,8 +2,8 @@
 
 Symlinks are recorded as links and never followed. Fifos, sockets and devices are skipped with a notice.
 An unreadable file or directory is a per-item problem and is listed in ``Index.unreadable``; the scan goes
-on. Syncline's own temp files are never recorded (``Index`` lists them in ``temp_files`` for clean-up), and
-the root's ``.syncline`` folder is never scanned.
+on. Syncline's own temp files (the temp names of the runs recorded in ``<root>/.syncline/runs``) are never
+recorded (``Index`` lists them in ``temp_files``), and no ``.syncline`` folder, at any depth, is scanned.
 
 Digests (BLAKE3) are computed in parallel threads when asked for, and reused from a previous index when the
 file's stat key (size, mtime_ns, inode, ctime_ns) is unchanged and its mtime is safely older than that
@@ -31,7 +31,7 @@ from .entry import DIR, FILE, SYMLINK, Chunk, Entry, Kind, StatKey, special_kind
 from .errors import IndexFormatError, Problem, UsageError
 from .ignore import IGNORE_FILE, Matcher, Rules
 from .index import Index, IndexHeader
-from .paths import META_DIR, is_temp_name, is_under, join, sort_key
+from .paths import META_DIR, RUN_ID_RE, RUNS_DIR, is_under, join, run_temp, sort_key
 
 RACY_WINDOW_NS = 2_000_000_000  # 2 s: the coarsest common mtime granularity (FAT)
 HASH_BATCH = 256
@@ -77,6 +77,17 @@ class ScanResult:
     unreadable: set[str] = field(default_factory=set)
     temp_files: list[str] = field(default_factory=list)
     bytes_order: bool = False  # some name is not valid UTF-8: sort by bytes, not code points
+    runs: frozenset[str] = frozenset()  # the runs whose temp names are syncline's in this tree
+
+
+def recorded_runs(top: str | os.PathLike[str]) -> frozenset[str]:
+    """The ids of the runs recorded in ``<top>/.syncline/runs`` (live or killed): their temp names in the
+    tree are syncline's, not the user's."""
+    try:
+        names = os.listdir(f"{os.fspath(top)}/{META_DIR}/{RUNS_DIR}")
+    except OSError:
+        return frozenset()
+    return frozenset(n for n in names if RUN_ID_RE.match(n))
 
 
 def resolve_root(root: str | os.PathLike[str]) -> Path:
@@ -116,7 +127,7 @@ def scan(
     top = resolve_root(root)
     started_ns = time.time_ns()
     root_st = top.stat()
-    found = _walk(top, rules or Rules(), side, on_progress)
+    found = _walk(top, rules or Rules(), side, on_progress, result=ScanResult(runs=recorded_runs(top)))
     if digests:
         _hash_files(top, found, previous, workers or default_workers(), side, chunker)
     entries = _in_byte_order(found)
@@ -157,7 +168,7 @@ def scan_dirs(
     started_ns = time.time_ns()
     root_st = top.stat()
     rules = rules or Rules()
-    found = ScanResult()
+    found = ScanResult(runs=recorded_runs(top))
     starts: list[tuple[str, Matcher, bool]] = []
     for rel_dir, deep in _outermost(dirs):
         matcher = _matcher_above(top, rel_dir, rules, found, side)
@@ -216,9 +227,14 @@ def _matcher_above(top: Path, rel_dir: str, rules: Rules, found: ScanResult, sid
                     return None
             except OSError:
                 return None
-    if parts and (parts[0] == META_DIR or any(is_temp_name(p) for p in parts)):
-        return None  # syncline's own folder and temp files are never scanned
+    if any(p == META_DIR or _own_temp(p, found.runs) for p in parts):
+        return None  # syncline's own folders and temp files are never scanned
     return matcher
+
+
+def _own_temp(name: str, runs: frozenset[str]) -> bool:
+    temp = run_temp(name)
+    return temp is not None and temp[1] in runs
 
 
 _KIND_BY_FMT: dict[int, Kind] = {stat.S_IFREG: FILE, stat.S_IFDIR: DIR, stat.S_IFLNK: SYMLINK}
@@ -237,6 +253,7 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
     new = partial(tuple.__new__, Entry)  # an Entry without NamedTuple's Python-level __new__
     stack: list[tuple[str, Matcher, bool]] = starts if starts is not None else [("", rules.matcher(), True)]
     root_str = str(top)
+    runs = result.runs
     while stack:
         rel_dir, matcher, deep = stack.pop()
         abs_dir = f"{root_str}/{rel_dir}" if rel_dir else root_str
@@ -254,10 +271,10 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
         for d in listing:
             name = d.name
             if name[0] == ".":
-                if is_temp_name(name):
-                    result.temp_files.append(prefix + name)
+                if name == META_DIR:
                     continue
-                if not rel_dir and name == META_DIR:
+                if runs and _own_temp(name, runs):
+                    result.temp_files.append(prefix + name)
                     continue
             if not name.isascii() and not result.bytes_order:
                 result.bytes_order = _has_surrogates(name)

@@ -28,7 +28,6 @@ against is refused (the folder has moved past it) unless ``force``. Setuid and s
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
@@ -44,19 +43,16 @@ from ..core.archivefile import NONE, WHOLE, ArchiveHeader, ArchiveReader, Op, Pi
 from ..core.conflicts import conflict_name
 from ..core.entry import DIR, FILE, SYMLINK, Entry
 from ..core.errors import ArchiveFormatError, Problem, SafetyStop, UsageError
-from ..core.framing import atomic_file
-from ..core.hashing import digest_fd, open_regular
-from ..core.paths import META_DIR, is_temp_name, is_under, parent, sort_key
+from ..core.hashing import digest_fd
+from ..core.paths import META_DIR, is_under, parent, sort_key
 from ..core.plan import Action, Plan
 from ..core.scan import resolve_root
 from .crashpoints import crash_point
 from .execute import execute
-from .marker import ensure_meta_dir
-from .replicas.local import LocalReplica, LocalStaged, entry_of_stat, write_all
-from .replicas.replica import Outcome, Replica, SourceFile, Staged
+from .replicas.confined import Confined
+from .replicas.local import LocalReplica, LocalStaged, entry_of_stat, open_regular_in, write_all
+from .replicas.replica import Replica, SourceFile
 from .report import HasProblems, Report
-from .state import root_lock
-from .trash import Trash
 
 APPLIED_LOG = "applied.jsonl"
 MADE_DIRS = "made-dirs.json"  # folders a running apply makes: on a rerun after a kill, they are ours
@@ -128,12 +124,14 @@ def apply_archive(archive: str | os.PathLike[str], target: str | os.PathLike[str
         if opts.note_other_root and header.against.root != str(root):
             report.problems.append(Problem("", f"the archive was made against an index of "
                                                f"{header.against.root}", "", error=False))
+        target_dir = _ApplyTarget(root, trash=opts.trash, keep_changed=True)
+        stack.callback(target_dir.close)
         if not opts.dry_run:
-            stack.enter_context(root_lock(root))
-        staging = _staging_dir(root, opts.dry_run)
-        stack.callback(_remove_tree, staging)
+            stack.enter_context(target_dir.lock())
+        staging = _staging_dir(target_dir, opts.dry_run)
+        stack.callback(_remove_staging, target_dir, staging)
         try:
-            ops, staged, in_place, unbuildable = _verify_and_stage(reader, root, staging)
+            ops, staged, in_place, unbuildable = _verify_and_stage(reader, target_dir, staging)
         except MemoryError:
             raise ArchiveFormatError("the archive holds more changes than fit in memory",
                                      "ask for smaller archives; nothing was changed") from None
@@ -148,18 +146,15 @@ def apply_archive(archive: str | os.PathLike[str], target: str | os.PathLike[str
                     raise
                 report.problems.append(Problem("", f"{stop.message}: a real run would stop here", "",))
         if not opts.dry_run:
-            _remove_leftover_temps(root, plan)
-            made = root / META_DIR / MADE_DIRS
-            with atomic_file(made) as out:
-                out.write(json.dumps(sorted({a.path for a in plan.actions if a.op == "mkdir"}
-                                            | _made_before(root))).encode())
-            execute(plan, cast(Replica, _StagedSource(staged)),
-                    _ApplyTarget(root, trash=opts.trash, keep_changed=True), report=report.done,
+            made = sorted({a.path for a in plan.actions if a.op == "mkdir"} | _made_before(root))
+            target_dir.write_meta(MADE_DIRS, json.dumps(made))
+            execute(plan, cast(Replica, _StagedSource(staged, target_dir.tree)), target_dir, report=report.done,
                     workers=opts.workers)
-            made.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                target_dir.tree.unlink(f"{META_DIR}/{MADE_DIRS}")
             report.problems.extend(report.done.problems)
             report.done.problems = []
-            _record(root, header, reader.checksum, report)
+            _record(target_dir, header, reader.checksum, report)
     report.seconds = time.monotonic() - started
     return report
 
@@ -237,23 +232,7 @@ def _made_before(root: Path) -> set[str]:
     return {p for p in raw if isinstance(p, str)} if isinstance(raw, list) else set()
 
 
-def _remove_leftover_temps(root: Path, plan: Plan) -> None:
-    """syncline temp files a killed run left in the folders this plan writes into (a copy to another file
-    system, a symlink, stages beside its final name). The caller holds DIR's lock."""
-    folders = {parent(a.path) for a in plan.actions if a.op in ("copy", "symlink")}
-    for folder in folders:
-        path = f"{root}/{folder}" if folder else str(root)
-        try:
-            with os.scandir(path) as it:
-                stale = [e.path for e in it if e.name.startswith(".syncline-tmp-") and is_temp_name(e.name)]
-        except OSError:
-            continue
-        for temp in stale:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-
-
-def _record(root: Path, header: ArchiveHeader, ident: bytes, report: ApplyReport) -> None:
+def _record(target: LocalReplica, header: ArchiveHeader, ident: bytes, report: ApplyReport) -> None:
     if header.against.scanned_ns > time.time_ns() + _FUTURE_NS:
         report.problems.append(Problem("", "the archive's index claims a time in the future; not recorded for "
                                            "the stale-archive check", "", error=False))
@@ -263,49 +242,48 @@ def _record(root: Path, header: ArchiveHeader, ident: bytes, report: ApplyReport
            "source_root": header.source.root, "source_host": header.source.host,
            "source_scanned_ns": header.source.scanned_ns, "errors": len(report.errors)}
     try:
-        path = ensure_meta_dir(root) / APPLIED_LOG
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        target.ensure_meta_dir()
+        fd = target.tree.open(f"{META_DIR}/{APPLIED_LOG}", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, (json.dumps(rec) + "\n").encode())
             os.fsync(fd)
         finally:
             os.close(fd)
     except OSError as exc:
-        report.problems.append(Problem("", f"could not record this apply in {root}/{META_DIR}/{APPLIED_LOG}: "
+        report.problems.append(Problem("", f"could not record this apply in {target.root}/{META_DIR}/{APPLIED_LOG}: "
                                            f"{exc.strerror or exc}", "", error=False))
 
 
 # ---------------------------------------------------------------------------------------------- pass 1
 
 
-def _staging_dir(root: Path, dry_run: bool) -> Path | None:
-    """A fresh staging folder in DIR/.syncline (what interrupted applies left there is removed first: the
-    caller holds DIR's lock)."""
-    meta = root / META_DIR
-    if os.path.lexists(meta) and (meta.is_symlink() or not meta.is_dir()):
-        raise UsageError(f"{meta} is not a directory", "move it away and run again; nothing was changed")
+def _staging_dir(target: LocalReplica, dry_run: bool) -> str | None:
+    """A fresh staging folder in DIR/.syncline, as a path in the tree (the caller holds DIR's lock). What
+    interrupted applies left there goes to the trash: a kill between the swap of a file into place and the
+    move of the replaced version to the trash could leave that version there, so it is not removed."""
+    try:
+        meta = target.tree.lstat(META_DIR)
+    except FileNotFoundError:
+        meta = None
+    if meta is not None and not stat.S_ISDIR(meta.st_mode):
+        raise UsageError(f"{target.root / META_DIR} is not a directory",
+                         "move it away and run again; nothing was changed")
     if dry_run:
         return None
-    meta = ensure_meta_dir(root)
-    leftovers = sorted(p for p in meta.glob(f"{STAGING_PREFIX}*") if p.is_dir() and not p.is_symlink())
-    if leftovers:
-        # An interrupted apply's staging folder: a kill between the swap of a file into place and the move
-        # of the replaced version to the trash leaves that version here, so it goes to the trash, not away.
-        trash = Trash(root)
-        for old in leftovers:
-            trash.adopt(old, f"{META_DIR}-{old.name}")
-    staging = meta / f"{STAGING_PREFIX}{os.urandom(8).hex()}"
-    staging.mkdir(mode=0o700)
+    target.ensure_meta_dir()
+    with target.tree.listing(META_DIR) as it:
+        leftovers = sorted(d.name for d in it if d.name.startswith(STAGING_PREFIX) and d.is_dir(follow_symlinks=False))
+    for old in leftovers:
+        target.trash.adopt(f"{META_DIR}/{old}", f"{META_DIR}-{old}")
+    staging = f"{META_DIR}/{STAGING_PREFIX}{os.urandom(8).hex()}"
+    target.tree.mkdir(staging, 0o700)
     return staging
 
 
-def _remove_tree(path: Path | None) -> None:
-    if path is None:
-        return
-    if path.is_symlink():
-        path.unlink()
-    else:
-        shutil.rmtree(path, ignore_errors=True)
+def _remove_staging(target: LocalReplica, staging: str | None) -> None:
+    if staging is not None:
+        with contextlib.suppress(OSError):
+            target.tree.rmtree(staging)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +292,7 @@ class _StagedFile:
     entry: Entry
 
 
-def _verify_and_stage(reader: ArchiveReader, root: Path, staging: Path | None
+def _verify_and_stage(reader: ArchiveReader, target: LocalReplica, staging: str | None
                       ) -> tuple[list[Op], dict[str, _StagedFile], dict[str, Entry], list[Problem]]:
     """Read the whole archive, staging the files it brings (``staging`` None: check only). Returns the ops,
     the staged files, the paths that already hold the archive's content (with the stat they had then),
@@ -324,34 +302,36 @@ def _verify_and_stage(reader: ArchiveReader, root: Path, staging: Path | None
     in_place: dict[str, Entry] = {}
     staged: dict[str, _StagedFile] = {}
     unbuildable: list[Problem] = []
+    tree = target.tree
     try:
         for n, (op, pieces) in enumerate(reader):
             ops.append(op)
             if pieces is None:
                 continue
             assert op.entry is not None
-            held = _holds(root, op.path, op.entry)
+            held = _holds(tree, op.path, op.entry)
             if held is not None:
                 in_place[op.path] = held
                 continue  # already in place: the pieces are checked by the reader's checksum alone
-            temp = str(staging / f"{n:09d}") if staging is not None else None
-            problem = _stage_one(root, op, pieces, temp)
+            temp = f"{staging}/{n:09d}" if staging is not None else None
+            problem = _stage_one(tree, op, pieces, temp)
             if problem is not None:
                 unbuildable.append(problem)
             elif temp is not None:
                 staged[op.path] = _StagedFile(temp, op.entry)
                 crash_point("stage")
     except OSError as exc:
-        raise UsageError(f"cannot stage the archive's files in {staging}: {exc.strerror or exc}",
+        raise UsageError(f"cannot stage the archive's files in {target.abspath(staging or META_DIR)}: "
+                         f"{exc.strerror or exc}",
                          "free some space or fix the permissions, then run again; nothing was changed") from None
     return ops, staged, in_place, unbuildable
 
 
-def _holds(root: Path, path: str, entry: Entry) -> Entry | None:
+def _holds(tree: Confined, path: str, entry: Entry) -> Entry | None:
     """The stat of the file at ``path`` when it already has ``entry``'s content (same size and digest: two
     writes in one timestamp tick can leave equal size and mtime over different content), else None."""
     try:
-        fd, st = open_regular(f"{root}/{path}")
+        fd, st = open_regular_in(tree, path)
     except OSError:
         return None
     try:
@@ -365,7 +345,7 @@ def _holds(root: Path, path: str, entry: Entry) -> Entry | None:
         os.close(fd)
 
 
-def _stage_one(root: Path, op: Op, pieces: Iterator[Piece], temp: str | None) -> Problem | None:
+def _stage_one(tree: Confined, op: Op, pieces: Iterator[Piece], temp: str | None) -> Problem | None:
     """Write one file's content to ``temp`` (None: only check it). Returns a problem when a delta cannot be
     rebuilt because the local version is not the one the archive was made against; raises
     ``ArchiveFormatError`` when whole content does not match its digest."""
@@ -374,7 +354,7 @@ def _stage_one(root: Path, op: Op, pieces: Iterator[Piece], temp: str | None) ->
     assert op.entry is not None
     hasher = blake3.blake3()
     basis_fd = -1
-    out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600) if temp is not None else -1
+    out = tree.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600) if temp is not None else -1
     try:
         for piece in pieces:
             if isinstance(piece, bytes):
@@ -383,7 +363,7 @@ def _stage_one(root: Path, op: Op, pieces: Iterator[Piece], temp: str | None) ->
                     write_all(out, piece)
                 continue
             if basis_fd < 0:
-                basis_fd = _open_basis(root, op)
+                basis_fd = _open_basis(tree, op)
                 if basis_fd < 0:
                     return _not_rebuilt(op)
             if not _copy_range(basis_fd, piece, hasher, out):
@@ -410,10 +390,10 @@ def _not_rebuilt(op: Op) -> Problem:
                             "index and archive)", "destination")
 
 
-def _open_basis(root: Path, op: Op) -> int:
+def _open_basis(tree: Confined, op: Op) -> int:
     """The local file a delta builds on, opened (-1 when it cannot be)."""
     try:
-        fd, _ = open_regular(f"{root}/{op.path}")
+        fd, _ = open_regular_in(tree, op.path)
     except OSError:
         return -1
     return fd
@@ -783,10 +763,11 @@ class _StagedOpen:
 
 
 class _StagedSource:
-    """The executor's source: the files staged from the archive, by the path they go to."""
+    """The executor's source: the files staged from the archive (in DIR's tree), by the path they go to."""
 
-    def __init__(self, staged: dict[str, _StagedFile]) -> None:
+    def __init__(self, staged: dict[str, _StagedFile], tree: Confined) -> None:
         self.staged = staged
+        self.tree = tree
 
     def describe(self) -> str:
         return "archive"
@@ -796,59 +777,26 @@ class _StagedSource:
         s = self.staged.get(path)
         if s is None:
             raise FileNotFoundError(path)
-        fd = os.open(s.temp, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fd = self.tree.open(s.temp, os.O_RDONLY)
         try:
             yield _StagedOpen(s, fd)
         finally:
             os.close(fd)
 
 
-_NOT_BENEATH = "not written: a parent is not a directory here any more (a symlink or a file is in the way)"
-
-
 class _ApplyTarget(LocalReplica):
-    """DIR, where every write first checks that each parent of its path is a real directory (never a
-    symlink), and a staged file is renamed into place instead of copied when it can be."""
-
-    def _beneath(self, path: str) -> bool:
-        cut = path.find("/")
-        while cut >= 0:
-            try:
-                if not stat.S_ISDIR(os.lstat(f"{self.root}/{path[:cut]}").st_mode):
-                    return False
-            except OSError:
-                return False
-            cut = path.find("/", cut + 1)
-        return True
+    """DIR, where a staged file is renamed into place instead of copied when it can be. Like every
+    LocalReplica it writes only through descriptors opened from the root without following symlinks, so a
+    folder swapped for a symlink is never written through."""
 
     def stage_file(self, path: str, source: SourceFile) -> LocalStaged:
-        if not self._beneath(path):
-            raise NotADirectoryError(errno.ENOTDIR, _NOT_BENEATH)
         if not isinstance(source, _StagedOpen):
             return super().stage_file(path, source)
         # Committed straight from the staging folder (a kill leaves nothing in the tree, and the next apply
         # clears the staging folder), unless the destination is on another file system (a mount point) or
         # in a setgid folder (a file made there takes the folder's group, a renamed one would not).
         st = os.fstat(source.fd)
-        folder = os.lstat(self.abspath(parent(path)))
+        folder = self.tree.lstat(parent(path))
         if folder.st_dev != st.st_dev or folder.st_mode & stat.S_ISGID:
             return super().stage_file(path, source)
-        return LocalStaged(path, source.entry.size, source.staged.temp, st.st_ino if self.tell_inodes else 0)
-
-    def commit(self, staged: Staged, expect: Entry | None) -> Outcome:
-        if not self._beneath(staged.path):
-            staged.discard()
-            return Outcome(False, _NOT_BENEATH)
-        return super().commit(staged, expect)
-
-    def make_dir(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
-        return super().make_dir(path, entry, expect) if self._beneath(path) else Outcome(False, _NOT_BENEATH)
-
-    def make_symlink(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
-        return super().make_symlink(path, entry, expect) if self._beneath(path) else Outcome(False, _NOT_BENEATH)
-
-    def delete(self, path: str, expect: Entry) -> Outcome:
-        return super().delete(path, expect) if self._beneath(path) else Outcome(False, _NOT_BENEATH)
-
-    def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
-        return super().set_meta(path, entry, expect) if self._beneath(path) else Outcome(False, _NOT_BENEATH)
+        return LocalStaged(path, source.entry.size, source.staged.temp, self, st.st_ino if self.tell_inodes else 0)

@@ -4,6 +4,7 @@
 25th time it passes the point named ``commit``. Unset, a crash point costs one global lookup. Points:
 
 - ``commit``: right after a file was renamed into place;
+- ``swapped``: right after a file was swapped into place, before the version it replaced goes to the trash;
 - ``direct``: right after a mkdir, symlink, delete or metadata change;
 - ``barrier``: right after a durability barrier, before the base hears of what it made durable;
 - ``base``: right after a base transaction committed (two-way sync);

@@ -34,6 +34,10 @@ Progress = Callable[[int, int, int, int], None]  # (files done, files total, byt
 Done = Callable[[list[tuple[Action, int]]], None]
 
 
+class _BarrierFailed(Exception):
+    """The target could not make the writes so far durable: the run stops (the report says why)."""
+
+
 @dataclass
 class _Copied:
     action: Action
@@ -164,8 +168,19 @@ class _Executor:
             crash_point("commit")
 
     def barrier(self) -> None:
-        """Make everything written so far durable, then report the actions that are now done for good."""
-        self.target.barrier()
+        """Make everything written so far durable, then report the actions that are now done for good.
+
+        A failed barrier (the file system reports EIO) stops the run: nothing since the last barrier may
+        be taken as done (the base does not advance for it) and no staged file is renamed into place."""
+        try:
+            self.target.barrier()
+        except OSError as exc:
+            self.done.clear()
+            self.report.problems.append(Problem(
+                "", f"the file system reported an error while writing to disk ({exc.strerror or exc}); the run "
+                    "stopped, and what it wrote since its last check may be lost: check the disk, then run again",
+                "destination", errno=exc.errno or 0))
+            raise _BarrierFailed from exc
         crash_point("barrier")
         if self.done and self.on_done is not None:
             done, self.done = self.done, []
@@ -216,15 +231,19 @@ def execute(plan: Plan, source: Replica, target: Replica, *, report: Report | No
             progress: Progress | None = None, workers: int = 4, on_done: Done | None = None) -> Report:
     """Carry out ``plan``, copying from ``source`` into ``target``; returns the (given or a new) Report.
 
-    Never raises for a per-item failure; raises only for what stops everything (KeyboardInterrupt, a
-    failing durability barrier). Staged temp files are removed on every exit path. ``on_done`` is called
-    with the actions that succeeded, in batches, each time a durability barrier has made them durable.
+    Never raises for a per-item failure; raises only for what stops everything (KeyboardInterrupt).
+    A durability barrier that fails stops the run with an error in the report. Staged temp files are
+    removed on every exit path. ``on_done`` is called with the actions that succeeded, in batches, each
+    time a durability barrier has made them durable.
     """
     report = report if report is not None else Report(source=source.describe(), target=target.describe())
     started = time.monotonic()
     if plan.actions:
         ex = _Executor(source, target, report, progress, max(1, workers), on_done)
-        ex.run(plan)
-        ex.barrier()
+        try:
+            ex.run(plan)
+            ex.barrier()
+        except _BarrierFailed:
+            pass
     report.seconds += time.monotonic() - started
     return report

@@ -112,7 +112,6 @@ def sync_replicas(source: Replica, target: Replica, options: SyncOptions | None 
     if not opts.dry_run:
         target.create_root()
         with target.lock():
-            target.remove_temp_files(dst_index.temp_files)
             execute(plan, source, target, report=report, progress=progress, workers=opts.workers)
     report.seconds = time.monotonic() - started
     return report
@@ -151,7 +150,6 @@ def sync_dirs(source: Replica, target: Replica, dirs: Iterable[tuple[str, bool]]
     report.plan = plan
     if not opts.dry_run and plan.actions:
         with target.lock():
-            target.remove_temp_files(dst_index.temp_files)
             execute(plan, source, target, report=report, workers=opts.workers)
     report.seconds = time.monotonic() - started
     return report

@@ -38,7 +38,6 @@ from .marker import case_insensitive, new_folder_id, read_marker, write_marker
 from .pairstate import PairState
 from .replicas.local import LocalReplica
 from .report import HasProblems, Report
-from .state import root_lock
 
 ROUNDS = 3
 DEFAULT_MAX_DELETE = 0.5
@@ -127,23 +126,26 @@ def sync_two_way(a: str | os.PathLike[str], b: str | os.PathLike[str], options: 
     report.to_a = Report(source=str(root_b), target=str(root_a), dry_run=opts.dry_run)
     report.to_b = Report(source=str(root_a), target=str(root_b), dry_run=opts.dry_run)
     state = PairState(root_a, root_b)
+    side_a = LocalReplica(root_a, trash=opts.trash, keep_changed=True, tell_inodes=True)
+    side_b = LocalReplica(root_b, trash=opts.trash, keep_changed=True, tell_inodes=True)
     try:
         if opts.dry_run:
-            _run(state, root_a, root_b, opts, report, progress)
+            _run(state, side_a, side_b, opts, report, progress)
         else:
-            with root_lock(root_a), root_lock(root_b):
-                _run(state, root_a, root_b, opts, report, progress)
+            with side_a.lock(), side_b.lock():
+                _run(state, side_a, side_b, opts, report, progress)
     finally:
         state.close()
+        side_a.close()
+        side_b.close()
     report.problems = list(dict.fromkeys(report.problems))  # a later round meets the scan's notices again
     report.seconds = time.monotonic() - started
     return report
 
 
-def _run(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions, report: TwoWayReport,
-         progress: Progress | None) -> None:
-    side_a = LocalReplica(root_a, trash=opts.trash, keep_changed=True, tell_inodes=True)
-    side_b = LocalReplica(root_b, trash=opts.trash, keep_changed=True, tell_inodes=True)
+def _run(state: PairState, side_a: LocalReplica, side_b: LocalReplica, opts: TwoWaySyncOptions,
+         report: TwoWayReport, progress: Progress | None) -> None:
+    root_a, root_b = side_a.root, side_b.root
     digests = opts.compare.mode is CompareMode.CHECKSUM
     # B is scanned in a child from the start, while this process loads the base and checks the markers
     # before it scans A: the base's rows cost about as much as a scan (see docs/performance.md).
@@ -187,8 +189,6 @@ def _run(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions, 
                     write_marker(root, folder_id)
             state.set_folder_id(folder_id)
             wrote_markers = True
-            side_a.remove_temp_files(ia.temp_files)
-            side_b.remove_temp_files(ib.temp_files)
         kept_before = report.to_a.kept + report.to_b.kept
         _apply(plan, state, side_a, side_b, opts, report, progress)
         if round_no == 1:

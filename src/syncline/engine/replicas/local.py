@@ -1,11 +1,14 @@
 """LocalReplica: a directory on a local file system.
 
-Writes follow DESIGN section 4: every file is written to ``.syncline-tmp-<random>`` in its final
-directory, given its mode and mtime, and renamed into place only after a durability barrier (``syncfs`` of
-the file system, once per batch: far cheaper than an fsync per file, with the same guarantee that no real
-name ever points at unwritten data). Before a rename, delete or metadata change the destination is
-re-checked against the entry the plan saw; a destination that moved on is moved to the trash (kept), never
-overwritten in place.
+Writes follow DESIGN section 4: every file is written to a temp name of this run (``.syncline-tmp-<run>-<n>``,
+see ``runs.py``) in its final directory, given its mode and mtime, and renamed into place only after a
+durability barrier (``syncfs`` of the file system, once per batch: far cheaper than an fsync per file, with
+the same guarantee that no real name ever points at unwritten data). Before a rename, delete or metadata
+change the destination is re-checked against the entry the plan saw; a destination that moved on is moved
+to the trash (kept), never overwritten in place.
+
+Every read and write goes through :class:`~.confined.Confined`: directory descriptors opened from the root
+without following symlinks, so a folder swapped for a symlink during a run never leads outside the tree.
 """
 
 from __future__ import annotations
@@ -17,21 +20,22 @@ import os
 import signal
 import stat
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ...core.entry import DIR, FILE, SYMLINK, Entry, kind_of_mode
-from ...core.hashing import ReadKey, open_regular
+from ...core.hashing import ReadKey
 from ...core.ignore import Rules
 from ...core.index import Index
-from ...core.paths import META_DIR, is_temp_name, new_temp_name, parent
+from ...core.paths import META_DIR, REPLACED, STAGED, parent, run_temp
 from ...core.scan import scan, scan_dirs
-from ..marker import read_meta_file, write_meta_file
+from ..crashpoints import crash_point
 from ..state import root_lock
 from ..trash import Trash
-from .renames import exchange, rename_noreplace
+from .confined import Confined
 from .replica import Features, Outcome, SourceFile, Staged
+from .runs import RUNS, RunRecord, finish_dead_runs
 
 COPY_CHUNK = 64 << 20
 SMALL_FILE = 1 << 20
@@ -43,6 +47,7 @@ _sync_file_range = getattr(_libc, "sync_file_range", None)
 _SYNC_FILE_RANGE_WRITE = 2
 _F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
 _F_SETSIG = getattr(fcntl, "F_SETSIG", 10)
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY  # a fifo swapped in never blocks the open
 
 
 def entry_of_stat(st: os.stat_result, target: str | None = None) -> Entry | None:
@@ -52,6 +57,20 @@ def entry_of_stat(st: os.stat_result, target: str | None = None) -> Entry | None
     size = st.st_size if kind == FILE else len(os.fsencode(target)) if target is not None else 0
     return Entry(kind, size, st.st_mtime_ns, st.st_mode & 0o7777, target=target,
                  inode=st.st_ino, ctime_ns=st.st_ctime_ns)
+
+
+def open_regular_in(tree: Confined, path: str) -> tuple[int, os.stat_result]:
+    """Open the regular file at ``path`` in ``tree`` for reading (nothing on the way followed); returns
+    (fd, fstat). ``OSError`` when it is not a regular file (any more)."""
+    fd = tree.open(path, _READ_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "not a regular file any more", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
 
 
 class LocalSourceFile:
@@ -73,13 +92,16 @@ class LocalSourceFile:
 
 @dataclass
 class LocalStaged:
+    """A complete temp copy at ``temp`` (a path in ``owner``'s tree) waiting to become ``path``."""
+
     path: str
     size: int
     temp: str
+    owner: LocalReplica
     inode: int = 0  # the temp file's, which a rename keeps
 
     def discard(self) -> None:
-        _unlink_quiet(self.temp)
+        self.owner.drop_temp(self.temp)
 
 
 def copy_fd(src: int, dst: int, size: int) -> None:
@@ -116,25 +138,11 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
         _sync_file_range(fd, ctypes.c_longlong(offset), ctypes.c_longlong(length), _SYNC_FILE_RANGE_WRITE)
 
 
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def write_all(fd: int, data: bytes) -> None:
     """Write all of ``data`` to ``fd`` (``os.write`` may write less than asked)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _unlink_quiet(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 class LocalReplica:
@@ -143,6 +151,9 @@ class LocalReplica:
     A destination found changed since the scan is never lost: by default it goes to the trash and the
     planned write goes ahead (one-way sync: the source wins). With ``keep_changed`` (two-way sync) the
     write is not done and the changed version stays in place; the next run sees both changes.
+
+    Writes belong in :meth:`lock` (one run): entering it finishes what killed runs left in the tree;
+    leaving it removes this run's record when nothing of the run is left.
     """
 
     def __init__(self, root: str | os.PathLike[str], *, trash: bool = True, keep_changed: bool = False,
@@ -153,7 +164,10 @@ class LocalReplica:
         self.keep_changed = keep_changed
         # Two-way sync records each side's inodes to recognise moves later: written paths report theirs.
         self.tell_inodes = tell_inodes
+        self.tree = Confined(self._root)
         self._trash: Trash | None = None
+        self._run: RunRecord | None = None
+        self._made_meta = False  # this object made .syncline (and removes it again if it stays empty)
 
     # -- reading ---------------------------------------------------------------------------------------
     def features(self) -> Features:
@@ -163,9 +177,11 @@ class LocalReplica:
         return str(self.root)
 
     def scan(self, rules: Rules, digests: bool, side: str) -> Index:
+        self.tree.refresh()
         return scan(self.root, rules=rules, digests=digests, side=side)
 
     def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str, digests: bool = False) -> Index:
+        self.tree.refresh()
         return scan_dirs(self.root, dirs, rules=rules, side=side, digests=digests)
 
     # -- the root ----------------------------------------------------------------------------------------
@@ -174,7 +190,7 @@ class LocalReplica:
 
     def is_empty(self) -> bool:
         with os.scandir(self.root) as it:
-            return all(d.name == META_DIR or is_temp_name(d.name) for d in it)
+            return all(d.name == META_DIR for d in it)
 
     def create_root(self) -> None:
         try:
@@ -182,30 +198,114 @@ class LocalReplica:
         except FileNotFoundError:
             raise FileNotFoundError(errno.ENOENT, f"its parent {self.root.parent} does not exist (not mounted?)",
                                     str(self.root)) from None
+        self.tree.refresh()
 
-    def lock(self) -> AbstractContextManager[None]:
-        return root_lock(self.root)
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the exclusive right to write into this tree (``BusyError`` if another run holds it) for
+        one run of writes."""
+        with root_lock(self.root):
+            self.tree.refresh()
+            self._finish_dead_runs()
+            try:
+                yield
+            finally:
+                self.end_run()
+
+    def _finish_dead_runs(self) -> None:
+        """Best effort: what cannot be finished now (a read-only tree) a later run finishes; until then
+        the dead run's temp names stay syncline's (recorded), so nothing of them is synced."""
+        try:
+            finish_dead_runs(self.tree, lambda temp, path: self.trash.adopt(temp, path))
+        except OSError:
+            pass
+
+    def end_run(self) -> None:
+        """End this run's record in the tree (see :class:`~.runs.RunRecord`), and leave no ``.syncline``
+        behind that this run made and left empty. The replica can start another run afterwards."""
+        run, self._run = self._run, None
+        if run is not None and not run.close():
+            return
+        for folder in (RUNS, META_DIR) if self._made_meta else (RUNS,):
+            try:
+                st = self.tree.lstat("")
+                self.tree.rmdir(folder)
+                self.tree.utime("", st.st_mtime_ns, st.st_atime_ns)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return  # not empty (a trash, a marker, another run's record): it stays
+        self._made_meta = False
+
+    def close(self) -> None:
+        """End the run and let go of the tree's descriptors."""
+        self.end_run()
+        self.tree.close()
+
+    def ensure_meta_dir(self) -> None:
+        """``<root>/.syncline``, made if needed without changing the root's mtime (so a mirrored root
+        still matches its source: ``rsync -a`` sees nothing to do). ``NotADirectoryError`` when something
+        else is in its place."""
+        try:
+            st = self.tree.lstat(META_DIR)
+        except FileNotFoundError:
+            root = self.tree.lstat("")
+            try:
+                self.tree.mkdir(META_DIR, 0o755)
+            except FileExistsError:
+                return self.ensure_meta_dir()
+            self._made_meta = True
+            self.tree.utime("", root.st_mtime_ns, root.st_atime_ns)
+            return None
+        if not stat.S_ISDIR(st.st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, f"{META_DIR} here is not a folder; move it away", META_DIR)
+        return None
 
     def read_meta(self, name: str) -> str | None:
-        return read_meta_file(self.root, name)
+        try:
+            fd = self.tree.open(f"{META_DIR}/{name}", _READ_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            chunks = []
+            while block := os.read(fd, 1 << 16):
+                chunks.append(block)
+        finally:
+            os.close(fd)
+        return b"".join(chunks).decode("utf-8", errors="replace")
 
     def write_meta(self, name: str, text: str) -> None:
-        write_meta_file(self.root, name, text)
+        """Write ``.syncline/<name>`` atomically and durably (temp file, fsync, rename, fsync of the
+        folder): a crash leaves the old text or the new one, never a torn file."""
+        self.ensure_meta_dir()
+        tmp = f"{META_DIR}/{name}.tmp-{os.urandom(6).hex()}"
+        fd = self.tree.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            write_all(fd, text.encode("utf-8"))
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            self.tree.unlink(tmp)
+            raise
+        os.close(fd)
+        self.tree.rename(tmp, f"{META_DIR}/{name}")
+        fd = self.tree.open(META_DIR, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def abspath(self, path: str) -> str:
-        # Plain strings: this runs several times per file, and pathlib joins cost microseconds each.
+        """The absolute path of ``path`` (for messages: every access goes through ``self.tree``)."""
         return f"{self._root}/{path}" if path else self._root
 
     def stat(self, path: str) -> Entry | None:
-        return self.stat_abs(self.abspath(path))
-
-    def stat_abs(self, p: str) -> Entry | None:
-        """The entry at an absolute path (lstat; None when absent)."""
+        """The entry at ``path`` (not followed); None when absent, or when a parent is not a real folder."""
         try:
-            st = os.lstat(p)
-        except FileNotFoundError:
+            st = self.tree.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        target = os.readlink(p) if kind_of_mode(st.st_mode) == SYMLINK else None
+        target = self.tree.readlink(path) if kind_of_mode(st.st_mode) == SYMLINK else None
         return entry_of_stat(st, target)
 
     def being_written(self, path: str) -> bool:
@@ -214,7 +314,7 @@ class LocalReplica:
         once. False when it cannot be told (not a regular file, not the owner without CAP_LEASE, a file
         system without leases such as NFS): then the copy's own torn-read check is what guards it."""
         try:
-            fd = os.open(self.abspath(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = self.tree.open(path, _READ_FLAGS)
         except OSError:
             return False
         try:
@@ -232,26 +332,55 @@ class LocalReplica:
 
     @contextmanager
     def open_file(self, path: str) -> Iterator[LocalSourceFile]:
-        fd, st = open_regular(self.abspath(path))
+        fd, st = open_regular_in(self.tree, path)
         try:
             yield LocalSourceFile(fd, st)
         finally:
             os.close(fd)
 
-    # -- writing ---------------------------------------------------------------------------------------
+    # -- temp names ------------------------------------------------------------------------------------
     @property
     def trash(self) -> Trash:
         if self._trash is None:
-            self._trash = Trash(self.root)
+            self._trash = Trash(self.tree, self.ensure_meta_dir)
         return self._trash
 
-    def _temp_for(self, path: str) -> str:
-        return f"{self.abspath(parent(path))}/{new_temp_name()}"
+    def _record(self) -> RunRecord:
+        if self._run is None:
+            self._run = RunRecord(self.tree, self.ensure_meta_dir)
+        return self._run
 
+    def new_temp(self, folder: str, kind: str = STAGED) -> str:
+        """A fresh temp name of this run in ``folder``, recorded (see ``runs.py``); the caller makes it
+        and calls :meth:`made_temp`."""
+        return self._record().temp(folder, kind)
+
+    def made_temp(self, temp: str) -> None:
+        self._record().made(temp)
+
+    def drop_temp(self, temp: str) -> None:
+        """Remove this run's temp file ``temp`` (gone already is fine)."""
+        try:
+            self.tree.unlink(temp)
+        except FileNotFoundError:
+            pass
+        self._gone(temp)
+
+    def _gone(self, temp: str) -> None:
+        if self._run is not None:
+            self._run.gone(temp)
+
+    def _trash_temp(self, temp: str, path: str) -> None:
+        """Move this run's temp ``temp`` (holding a version of ``path``) into the trash as ``path``."""
+        self.trash.adopt(temp, path)
+        self._gone(temp)
+
+    # -- writing ---------------------------------------------------------------------------------------
     def stage_file(self, path: str, source: SourceFile) -> LocalStaged:
         """Copy ``source`` to a temp file beside ``path`` with the source's mode and mtime."""
-        temp = self._temp_for(path)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        temp = self.new_temp(parent(path))
+        fd = self.tree.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.made_temp(temp)
         try:
             copy_fd(source.fileno(), fd, source.entry.size)
             e = source.entry
@@ -260,10 +389,10 @@ class LocalReplica:
             inode = os.fstat(fd).st_ino if self.tell_inodes else 0
         except BaseException:
             os.close(fd)
-            _unlink_quiet(temp)
+            self.drop_temp(temp)
             raise
         os.close(fd)
-        return LocalStaged(path, source.entry.size, temp, inode)
+        return LocalStaged(path, source.entry.size, temp, self, inode)
 
     def _free_dir(self, path: str, expect: Entry | None) -> Outcome:
         """Remove the directory at ``path`` so something else can take its place.
@@ -273,7 +402,7 @@ class LocalReplica:
         if expect is None or expect.kind != DIR:
             return Outcome(False, "a directory appeared here since the scan; left alone")
         try:
-            os.rmdir(self.abspath(path))
+            self.tree.rmdir(path)
         except OSError as exc:
             return Outcome(False, f"cannot replace the directory: {exc.strerror}")
         return Outcome(True)
@@ -297,24 +426,28 @@ class LocalReplica:
         if self.use_trash:
             self.trash.move_in(path)
             return Outcome(True, trashed=True)
-        os.unlink(self.abspath(path))
+        self.tree.unlink(path)
         return Outcome(True)
 
     def _install(self, temp: str, path: str, expect: Entry | None) -> Outcome:
         """Put the complete ``temp`` at ``path`` atomically and dispose of what it replaces.
 
         The replaced file is swapped out in the same step (``RENAME_EXCHANGE``) and checked afterwards:
-        unless it is exactly ``expect`` it is kept in the trash, whatever the trash setting. Without kernel
-        support the check comes first and a plain rename follows. ``temp`` is gone when this returns.
+        unless it is exactly ``expect`` it is kept in the trash, whatever the trash setting. Before the
+        swap, ``temp`` takes a REPLACED name (recorded with ``path``): from the swap on it holds the user's
+        old version, and a run killed right then leaves it to the next run to move into the trash, never to
+        delete. Without kernel support the check comes first and a plain rename follows. ``temp`` is gone
+        when this returns.
         """
-        final = self.abspath(path)
+        tree = self.tree
         done = False
         try:
             if expect is None:
                 # A new file: RENAME_NOREPLACE checks for us that nothing appeared, no stat needed.
                 try:
-                    if rename_noreplace(temp, final):
+                    if tree.rename_noreplace(temp, path):
                         done = True
+                        self._gone(temp)
                         return Outcome(True)
                 except FileExistsError:
                     pass
@@ -327,85 +460,112 @@ class LocalReplica:
                     current = None
                 if current is None:
                     try:
-                        if not rename_noreplace(temp, final):
-                            os.rename(temp, final)
+                        if not tree.rename_noreplace(temp, path):
+                            tree.rename(temp, path)
                     except FileExistsError:
                         continue  # something appeared meanwhile: look again
                     done = True
+                    self._gone(temp)
                     return Outcome(True)
-                mine = os.lstat(temp).st_ino if self.keep_changed else 0
+                temp = self._as_replaced(temp, path)
+                mine = tree.lstat(temp).st_ino if self.keep_changed else 0
                 try:
-                    swapped = exchange(temp, final)
+                    swapped = tree.exchange(temp, path)
                 except FileNotFoundError:
                     continue  # the destination vanished meanwhile: look again
                 if swapped:
                     done = True
-                    return self._dispose_swapped_safely(temp, final, path, current, expect, mine)
+                    crash_point("swapped")
+                    return self._dispose_swapped_safely(temp, path, current, expect, mine)
                 outcome = self._replace_after_check(temp, path, current, expect)
                 done = True
                 return outcome
             return Outcome(False, "the destination kept changing; left for the next run")
         finally:
             if not done:
-                _unlink_quiet(temp)
+                self.drop_temp(temp)
 
-    def _dispose_swapped_safely(self, old: str, final: str, path: str, seen: Entry, expect: Entry | None,
+    def _as_replaced(self, temp: str, path: str) -> str:
+        """``temp`` renamed to a REPLACED name of this run beside ``path``, recorded as ``path``'s."""
+        kind = run_temp(temp.rpartition("/")[2])
+        if kind is not None and kind[0] == REPLACED:
+            return temp
+        old = self.new_temp(parent(path), REPLACED)
+        assert self._run is not None
+        self._run.replaced(old, path)
+        self.tree.rename(temp, old)
+        self.made_temp(old)
+        self._gone(temp)
+        return old
+
+    def _dispose_swapped_safely(self, old: str, path: str, seen: Entry, expect: Entry | None,
                                 mine: int) -> Outcome:
         """:meth:`_dispose_swapped`, and if that fails, the replaced version goes back in place (ours is
         dropped: the source still has it) or, failing that, stays beside it under a visible name. ``old``
-        must never be left holding it: the executor discards ``old`` as a temp file after an error."""
+        must never be left holding it under a name that is removed as a temp file."""
         try:
             return self._dispose_swapped(old, path, seen, expect, mine)
         except OSError:
-            if os.path.lexists(old):
+            if self._lexists(old):
                 try:
-                    if not exchange(old, final):
-                        raise OSError(errno.ENOTSUP, "no exchange")
+                    if not self.tree.exchange(old, path):
+                        raise OSError(errno.ENOTSUP, "no exchange") from None
+                    self.drop_temp(old)  # ours again
                 except OSError:
-                    os.rename(old, f"{final}.syncline-kept-{os.urandom(4).hex()}")
+                    self.tree.rename(old, f"{path}.syncline-kept-{os.urandom(4).hex()}")
+                    self._gone(old)
             raise
+
+    def _lexists(self, path: str) -> bool:
+        try:
+            self.tree.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
 
     def _dispose_swapped(self, old: str, path: str, seen: Entry, expect: Entry | None, mine: int = 0) -> Outcome:
         # ``old`` now holds what was at ``path``; ``mine`` is the inode of the file we put there (when
         # keep_changed). A rename changes ctime, so compare the rest.
-        was = self.stat_abs(old)
+        was = self.stat(old)
         expected = (expect is not None and was is not None and was.kind == expect.kind
                     and was.size == expect.size and was.mtime_ns == expect.mtime_ns
                     and (not expect.inode or was.inode == expect.inode) and was.target == expect.target)
         if not expected:
             if self.keep_changed:
                 try:
-                    back = exchange(old, self.abspath(path))
+                    back = self.tree.exchange(old, path)
                 except OSError:
                     back = False  # the path changed again meanwhile: keep the version we hold in the trash
                 if back:
                     # Swapped back: the changed version is in place again. ``old`` is ours again, unless
                     # the path was written once more in between: then that write goes to the trash.
-                    now = self.stat_abs(old)
+                    now = self.stat(old)
                     if now is not None and now.inode == mine:
-                        os.unlink(old)
+                        self.drop_temp(old)
                     elif now is not None:
-                        self.trash.adopt(old, path)
+                        self._trash_temp(old, path)
                     return Outcome(False, _KEPT_NOTE)
-            self.trash.adopt(old, path)
+            self._trash_temp(old, path)
             return Outcome(True, _CHANGED_NOTE, trashed=True)
         if self.use_trash:
-            self.trash.adopt(old, path)
+            self._trash_temp(old, path)
             return Outcome(True, trashed=True)
-        os.unlink(old)
+        self.drop_temp(old)
         return Outcome(True)
 
     def _replace_after_check(self, temp: str, path: str, current: Entry, expect: Entry | None) -> Outcome:
         if expect is None or not current.unchanged_since(expect):
             if self.keep_changed:
-                os.unlink(temp)
+                self.drop_temp(temp)
                 return Outcome(False, _KEPT_NOTE)
             self.trash.move_in(path)
-            os.rename(temp, self.abspath(path))
+            self.tree.rename(temp, path)
+            self._gone(temp)
             return Outcome(True, _CHANGED_NOTE, trashed=True)
         if self.use_trash:
             self.trash.link_in(path)
-        os.replace(temp, self.abspath(path))
+        self.tree.rename(temp, path)
+        self._gone(temp)
         return Outcome(True, trashed=self.use_trash)
 
     def commit(self, staged: Staged, expect: Entry | None) -> Outcome:
@@ -418,7 +578,7 @@ class LocalReplica:
         if not (self.tell_inodes and outcome.done):
             return outcome
         try:
-            return replace(outcome, inode=os.lstat(self.abspath(path)).st_ino)
+            return replace(outcome, inode=self.tree.lstat(path).st_ino)
         except OSError:
             return outcome
 
@@ -431,17 +591,18 @@ class LocalReplica:
             if not room.done:
                 return room
         # Owner-writable until the final meta pass sets the real mode (children are written first).
-        os.mkdir(self.abspath(path), 0o700)
+        self.tree.mkdir(path, 0o700)
         return self._told(Outcome(True), path)
 
     def make_symlink(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
         assert entry.target is not None
-        temp = self._temp_for(path)
-        os.symlink(entry.target, temp)
+        temp = self.new_temp(parent(path))
+        self.tree.symlink(entry.target, temp)
+        self.made_temp(temp)
         try:
-            os.utime(temp, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
+            self.tree.utime(temp, entry.mtime_ns)
         except BaseException:
-            _unlink_quiet(temp)
+            self.drop_temp(temp)
             raise
         return self._told(self._install(temp, path, expect), path)
 
@@ -453,7 +614,7 @@ class LocalReplica:
             return Outcome(False, "changed since the scan; not deleted")
         if current.kind == DIR:
             try:
-                os.rmdir(self.abspath(path))
+                self.tree.rmdir(path)
             except OSError as exc:
                 if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
                     return Outcome(False, "not deleted: the directory holds entries the scan did not see")
@@ -469,79 +630,68 @@ class LocalReplica:
             return Outcome(False, "vanished since the scan; not moved")
         if current.kind != expect.kind or (current.kind != DIR and not current.unchanged_since(expect)):
             return Outcome(False, "changed since the scan; not moved")
-        source, target = self.abspath(src), self.abspath(dst)
-        moved = self._rename_into(source, target, dst)
-        if moved.done or src.casefold() != dst.casefold() or not _same_file(source, target):
+        moved = self._rename_into(src, dst)
+        if moved.done or src.casefold() != dst.casefold() or not self._same_file(src, dst):
             return moved
         # A case-only rename on a case-insensitive file system: ``dst`` "exists" because it is ``src``, and
         # rename(2) between two names of one file does nothing. Go through a name of our own beside it: not a
         # temp name (a killed run's temp files are deleted), so a crash in between leaves it visible.
-        head = source.rpartition("/")[0]
         name = f".syncline-moving-{os.urandom(4).hex()}-{dst.rpartition('/')[2]}"
-        via = f"{head}/{name if len(os.fsencode(name)) <= 255 else name[:26]}"
-        os.rename(source, via)
-        moved = self._rename_into(via, target, dst)
-        if not moved.done and not self._rename_into(via, source, src).done:
-            return Outcome(False, f"{moved.note}; the file is kept as {via[len(self._root) + 1:]}")
+        head = parent(src)
+        via = f"{head}/{name}" if head else name
+        if len(os.fsencode(name)) > 255:
+            via = via[: len(via) - len(name) + 26]
+        self.tree.rename(src, via)
+        moved = self._rename_into(via, dst)
+        if not moved.done and not self._rename_into(via, src).done:
+            return Outcome(False, f"{moved.note}; the file is kept as {via}")
         return moved
 
-    @staticmethod
-    def _rename_into(old: str, new: str, shown: str) -> Outcome:
-        """Rename ``old`` to ``new`` unless something is at ``new`` (``shown`` names it in the note)."""
+    def _same_file(self, a: str, b: str) -> bool:
         try:
-            if not rename_noreplace(old, new):
-                if os.path.lexists(new):
-                    return Outcome(False, f"not moved: {shown} exists")
-                os.rename(old, new)
+            sa, sb = self.tree.lstat(a), self.tree.lstat(b)
+        except OSError:
+            return False
+        return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+    def _rename_into(self, old: str, new: str) -> Outcome:
+        """Rename ``old`` to ``new`` unless something is at ``new``."""
+        try:
+            if not self.tree.rename_noreplace(old, new):
+                if self._lexists(new):
+                    return Outcome(False, f"not moved: {new} exists")
+                self.tree.rename(old, new)
         except FileExistsError:
-            return Outcome(False, f"not moved: {shown} appeared since the scan")
+            return Outcome(False, f"not moved: {new} appeared since the scan")
         return Outcome(True)
 
     def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
-        p = self.abspath(path)
         if entry.kind != DIR and expect is not None:
             current = self.stat(path)
             if current is None or not current.unchanged_since(expect):
                 return Outcome(False, "changed since the scan; left as it is")
-        if entry.kind == SYMLINK:
-            os.utime(p, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
-        elif entry.kind == DIR:
-            # Through a descriptor opened without following a symlink: a directory swapped for a symlink
-            # since the plan never has its target's mode changed.
+        if entry.kind != SYMLINK:
             try:
-                fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                self.tree.chmod(path, entry.mode)
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    return Outcome(False, "not a directory any more; left as it is")
-                if exc.errno != errno.EACCES or not stat.S_ISDIR(os.lstat(p).st_mode):
-                    raise
-                os.chmod(p, entry.mode)  # no read permission to open it: by path, just checked
-                os.utime(p, ns=(entry.mtime_ns, entry.mtime_ns))
-                return Outcome(True)
-            try:
-                os.fchmod(fd, entry.mode)
-                os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
-            finally:
-                os.close(fd)
-        else:
-            os.chmod(p, entry.mode)
-            os.utime(p, ns=(entry.mtime_ns, entry.mtime_ns))
+                    return Outcome(False, "not what the plan saw any more (a symlink is in the way); left as it is")
+                raise
+        self.tree.utime(path, entry.mtime_ns)
         return Outcome(True)
 
-    def remove_temp_files(self, paths: tuple[str, ...]) -> None:
-        """Remove syncline temp files a killed run left behind (the caller holds the root's lock)."""
-        for path in paths:
-            try:
-                os.unlink(self.abspath(path))
-            except (FileNotFoundError, IsADirectoryError):
-                pass  # gone already; a directory under a temp-like name is not ours to remove
-
     def barrier(self) -> None:
-        """Make every write so far durable: ``syncfs`` on the root's file system (fsync of the root when
-        syncfs is missing)."""
-        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        """Make every write so far durable: ``syncfs`` on the root's file system (``sync`` where there is
+        no syncfs). ``OSError`` when the file system reports that it could not write everything (EIO):
+        nothing written since the last barrier may be taken as done."""
+        if _syncfs is None:
+            os.sync()
+            return
+        fd = self.tree.open_root()
         try:
-            if _syncfs is None or _syncfs(fd) != 0:
-                os.sync()
+            if _syncfs(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"the file system could not write everything to disk ({os.strerror(err)})",
+                              self._root)
         finally:
             os.close(fd)

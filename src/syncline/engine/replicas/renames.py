@@ -25,10 +25,10 @@ if _renameat2 is not None:
 _unsupported = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}
 
 
-def _call(src: str | os.PathLike[str], dst: str | os.PathLike[str], flags: int) -> bool:
+def _call(src_dir: int, src: str | os.PathLike[str], dst_dir: int, dst: str | os.PathLike[str], flags: int) -> bool:
     if _renameat2 is None:
         return False
-    if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:
+    if _renameat2(src_dir, os.fsencode(src), dst_dir, os.fsencode(dst), flags) == 0:
         return True
     err = ctypes.get_errno()
     if err in _unsupported:
@@ -36,12 +36,24 @@ def _call(src: str | os.PathLike[str], dst: str | os.PathLike[str], flags: int) 
     raise OSError(err, os.strerror(err), os.fspath(dst))
 
 
+def exchange_at(a_dir: int, a: str, b_dir: int, b: str) -> bool:
+    """Swap ``a`` (in the folder open as ``a_dir``) and ``b`` (in ``b_dir``) atomically; neither name is
+    followed. False if unsupported; OSError (ENOENT, ...) otherwise."""
+    return _call(a_dir, a, b_dir, b, _RENAME_EXCHANGE)
+
+
+def rename_noreplace_at(src_dir: int, src: str, dst_dir: int, dst: str) -> bool:
+    """Rename ``src`` to ``dst`` (each in the folder open as its ``*_dir``) only if ``dst`` does not exist
+    (``FileExistsError`` if it does). False if unsupported."""
+    return _call(src_dir, src, dst_dir, dst, _RENAME_NOREPLACE)
+
+
 def exchange(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    """Swap ``a`` and ``b`` atomically. False if unsupported; OSError (ENOENT, ...) otherwise."""
-    return _call(a, b, _RENAME_EXCHANGE)
+    """:func:`exchange_at` of two paths (resolved by the kernel: use only where no symlink can be planted)."""
+    return _call(_AT_FDCWD, a, _AT_FDCWD, b, _RENAME_EXCHANGE)
 
 
 def rename_noreplace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> bool:
-    """Rename ``src`` to ``dst`` only if ``dst`` does not exist (OSError EEXIST if it does).
-    False if unsupported."""
-    return _call(src, dst, _RENAME_NOREPLACE)
+    """:func:`rename_noreplace_at` of two paths (resolved by the kernel: use only where no symlink can be
+    planted)."""
+    return _call(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_NOREPLACE)

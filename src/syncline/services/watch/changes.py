@@ -26,7 +26,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 
-from ...core.paths import META_DIR, is_temp_name, parent
+from ...core.paths import META_DIR, parent
 
 Folder = tuple[str, bool]  # (folder relative to the root, deep)
 
@@ -78,8 +78,9 @@ class ChangeCollector(FileSystemEventHandler):
         if not p.startswith(self.root + "/"):
             return None
         rel = p[len(self.root) + 1 :]
-        first = rel.split("/", 1)[0]
-        if first == META_DIR or is_temp_name(rel.rsplit("/", 1)[-1]):
+        # syncline's own folders, at any depth. (A temp-like name is not filtered by its shape: it may be
+        # a user's file; the folder's scan knows which temp names are syncline's.)
+        if META_DIR in rel.split("/"):
             return None
         return rel
 
