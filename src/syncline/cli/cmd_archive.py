@@ -10,15 +10,14 @@ from typing import Any
 import click
 
 from ..core.archivefile import NONE, Op
-from .cmd_index import DefaultGroup
+from .groups import DefaultGroup
 from .options import MaxDelete, compare_from, compare_option, rule_options, rules_from
 from .render import echo_json, echo_json_report, echo_problems, human_bytes, plural, printable
 
 
 class _ArchiveGroup(DefaultGroup):
-    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage("syncline archive", "SRC --against FAR.slidx -o FILE [OPTIONS]\n"
-                                                  "       syncline archive show FILE [--json]")
+    usage_lines = ("syncline archive SRC --against FAR.slidx -o FILE [OPTIONS]",
+                   "syncline archive SRC --since REF -o FILE [OPTIONS]", "syncline archive show FILE [--json]")
 
 
 @click.group("archive", cls=_ArchiveGroup, invoke_without_command=False)

@@ -8,28 +8,16 @@ from typing import Any
 import click
 
 from ..core.entry import Entry
+from .groups import DefaultGroup
 from .options import ByteSize, chunker_from, rule_options, rules_from
 from .render import echo_json, echo_problems, human_bytes, plural
 
 
-class DefaultGroup(click.Group):
-    """A group whose first argument, when it is not a subcommand, goes to the default subcommand.
-
-    ``syncline index DIR -o FILE`` runs ``create``; ``syncline index show FILE`` runs ``show``.
-    """
-
-    default_cmd = "create"
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
-            args.insert(0, self.default_cmd)
-        return super().parse_args(ctx, args)
-
-    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage("syncline index", "DIR -o FILE [OPTIONS]\n       syncline index show FILE [--json]")
+class _IndexGroup(DefaultGroup):
+    usage_lines = ("syncline index DIR -o FILE [OPTIONS]", "syncline index show FILE [--json]")
 
 
-@click.group("index", cls=DefaultGroup, invoke_without_command=False)
+@click.group("index", cls=_IndexGroup, invoke_without_command=False)
 def index_cmd() -> None:
     """Write a portable index file of DIR (paths, sizes, mtimes, modes, BLAKE3 digests), or show one.
 
@@ -40,7 +28,7 @@ def index_cmd() -> None:
 
 
 @index_cmd.command("create", hidden=True)
-@click.argument("directory", type=click.Path(path_type=str))
+@click.argument("directory", metavar="DIR", type=click.Path(path_type=str))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=str), help="The index file to write.")
 @click.option("--no-digests", is_flag=True, help="Record metadata only; skip hashing.")
 @click.option("--previous", type=click.Path(path_type=str), default=None,

@@ -22,6 +22,7 @@ from .cmd_index import index_cmd
 from .cmd_sync import sync_cmd
 from .cmd_timeline import log_cmd, snapshot_cmd
 from .cmd_watch import watch_cmd
+from .groups import TourGroup, one_line
 
 TOUR = """\b
 Commands:
@@ -42,7 +43,7 @@ Run `syncline COMMAND --help` for a command's options.
 """
 
 
-@click.group(help="Keep directory trees in sync.\n\n" + TOUR, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=TourGroup, help="Keep directory trees in sync.\n\n" + TOUR, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="syncline")
 def cli() -> None:
     pass
@@ -95,7 +96,7 @@ def _run(argv: list[str] | None) -> int:
             ctx = getattr(exc, "ctx", None)
             click.echo(ctx.get_help() if ctx is not None else TOUR)
             return 0
-        exc.show()
+        click.echo(f"syncline: error: {one_line(exc)}", err=True)
         return EXIT_STOPPED
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("syncline: interrupted", err=True)
