@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -17,7 +16,7 @@ import click
 from ..core.errors import UsageError
 from ..core.ignore import Rules
 from .options import MaxDelete, compare_from, compare_option, parse_max_delete, rule_options
-from .render import printable
+from .render import dumps, printable
 
 
 @click.command("watch")
@@ -265,8 +264,7 @@ class _Log:
             return
         with self.lock:
             if self.as_json:
-                click.echo(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": message, **fields},
-                                      default=str))
+                click.echo(dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": message, **fields}))
             else:
                 details = " ".join(f"{k}={v}" for k, v in fields.items() if k != "source")
                 text = printable(f"{time.strftime('%H:%M:%S')} {message} {details}".rstrip())
