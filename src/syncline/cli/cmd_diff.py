@@ -55,7 +55,7 @@ def _shown(path: str, c: Change) -> str:
 
 def _change_line(c: Change) -> str:
     if c.kind == "moved":
-        return f"R {c.from_path} -> {c.path}"
+        return f"R {_shown(c.from_path or '', c)} -> {_shown(c.path, c)}"
     return f"{_MARK[c.kind]} {_shown(c.path, c)}"
 
 
