@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from .cli_helpers import assert_one_line_error, run
 from .conftest import write
+
+T0 = 1_600_000_000
 
 
 def test_the_bare_command_prints_the_tour_once() -> None:
@@ -63,3 +66,28 @@ def test_usage_errors_are_one_line(tmp_path: Path, src: Path, args: tuple[str, .
     proc = run(*[a.format(src=src, tmp=tmp_path) for a in args])
     assert_one_line_error(proc, *words)
     assert "create" not in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_a_destination_its_file_system_refuses_is_not_blamed_on_its_parent(src: Path) -> None:
+    write(src, "a.txt", "x")
+    proc = run("sync", src, "/proc/syncline-test-newdir")
+    assert_one_line_error(proc, "/proc", "refuses new folders")
+    assert "does not exist" not in proc.stderr
+
+
+def test_a_rejected_archive_leaves_the_folder_as_it_was(tmp_path: Path, src: Path) -> None:
+    for i in range(40):
+        write(src, f"f{i}.txt", f"data {i}\n")
+    (tmp_path / "far").mkdir()
+    far, delta = tmp_path / "far.slidx", tmp_path / "d.slar"
+    assert run("index", tmp_path / "far", "-o", far, "-q").returncode == 0
+    assert run("archive", src, "--against", far, "-o", delta, "-q").returncode == 0
+    data = bytearray(delta.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # damaged in the body: found while the files are staged
+    delta.write_bytes(bytes(data))
+    target = tmp_path / "target"
+    target.mkdir()
+    os.utime(target, (T0, T0))
+    assert_one_line_error(run("apply", delta, target), "nothing was changed")
+    assert list(target.iterdir()) == [] and target.stat().st_mtime == T0

@@ -131,7 +131,7 @@ def apply_archive(archive: str | os.PathLike[str], target: str | os.PathLike[str
         if not opts.dry_run:
             stack.enter_context(root_lock(root))
         staging = _staging_dir(root, opts.dry_run)
-        stack.callback(_remove_tree, staging)
+        stack.callback(_remove_staging, staging)
         try:
             ops, staged, in_place, unbuildable = _verify_and_stage(reader, root, staging)
         except MemoryError:
@@ -297,6 +297,22 @@ def _staging_dir(root: Path, dry_run: bool) -> Path | None:
     staging = meta / f"{STAGING_PREFIX}{os.urandom(8).hex()}"
     staging.mkdir(mode=0o700)
     return staging
+
+
+def _remove_staging(staging: Path | None) -> None:
+    """Remove the staging folder, and ``DIR/.syncline`` when that leaves it empty (a rejected archive
+    leaves DIR as it was, its mtime too, as :func:`ensure_meta_dir` keeps it when it makes the folder)."""
+    _remove_tree(staging)
+    if staging is None:
+        return
+    meta = staging.parent
+    try:
+        st = os.stat(meta.parent)
+        meta.rmdir()
+    except OSError:  # not empty (a trash, a marker, applied.jsonl): it stays
+        return
+    with contextlib.suppress(OSError):
+        os.utime(meta.parent, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def _remove_tree(path: Path | None) -> None:

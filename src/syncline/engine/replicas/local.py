@@ -180,6 +180,9 @@ class LocalReplica:
         try:
             self.root.mkdir(exist_ok=True)
         except FileNotFoundError:
+            if self.root.parent.is_dir():  # /proc, /sys: the parent is there, its file system makes no folders
+                raise FileNotFoundError(errno.ENOENT, f"cannot make a folder in {self.root.parent} (its file "
+                                        "system refuses new folders)", str(self.root)) from None
             raise FileNotFoundError(errno.ENOENT, f"its parent {self.root.parent} does not exist (not mounted?)",
                                     str(self.root)) from None
 
