@@ -268,7 +268,7 @@ def test_control_characters_in_names_are_escaped(far, tmp_path: Path) -> None:
     out = tmp_path / "d.slar"
     syncline.archive(office, idx, out)
     shown = run("archive", "show", out)
-    assert "\x1b" not in shown.stdout and "\\x1b]0;pwned\\x07" in shown.stdout
+    assert "\x1b" not in shown.stdout and "\\#033]0;pwned\\#007" in shown.stdout
 
 
 @pytest.mark.parametrize("path", [b".SYNCLINE/trash/x", b".Syncline", b"a/.syncline", b"a/.Syncline"])

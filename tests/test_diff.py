@@ -71,3 +71,66 @@ def test_exported_members() -> None:
     assert {"sync", "scan", "diff", "load_index", "Index", "Report", "SynclineError"} <= set(syncline.__all__)
     assert issubclass(syncline.SafetyStop, syncline.SynclineError)
     assert issubclass(syncline.IndexFormatError, syncline.SynclineError)
+
+
+def _folder(root: Path, name: str, files: int) -> None:
+    for i in range(files):
+        write(root, f"{name}/sub{i % 4}/f{i}.txt", f"file {i} of {name}", mtime=1_600_000_000 + i)
+
+
+def test_a_renamed_folder_is_one_move_with_the_changes_inside_it(tmp_path: Path) -> None:
+    tree = tmp_path / "t"
+    _folder(tree, "project", 120)
+    write(tree, "elsewhere.txt", "x")
+    before = syncline.scan(tree)
+    (tree / "project").rename(tree / "renamed")
+    write(tree, "renamed/sub1/f1.txt", "edited after the move")
+    (tree / "renamed/sub2/f2.txt").unlink()
+    write(tree, "renamed/new.txt", "new")
+    changes = [(c.kind, c.path, c.from_path) for c in diff(before, syncline.scan(tree))]
+    assert changes == [
+        ("moved", "renamed", "project"),
+        ("added", "renamed/new.txt", None),
+        ("modified", "renamed/sub1/f1.txt", None),
+        ("deleted", "renamed/sub2/f2.txt", None),
+    ]
+
+
+def test_a_folder_renamed_in_a_copy_of_the_tree_is_one_move(tmp_path: Path) -> None:
+    import shutil
+
+    _folder(tmp_path / "t", "project", 60)
+    before = syncline.scan(tmp_path / "t")
+    shutil.copytree(tmp_path / "t", tmp_path / "copy", copy_function=shutil.copy2)  # other inodes
+    (tmp_path / "copy/docs").mkdir()
+    (tmp_path / "copy/project").rename(tmp_path / "copy/docs/project")
+    changes = [(c.kind, c.path, c.from_path) for c in diff(before, syncline.scan(tmp_path / "copy"))]
+    assert changes == [("added", "docs", None), ("moved", "docs/project", "project")]
+
+
+def test_folders_with_the_same_content_are_not_taken_for_each_other(tmp_path: Path) -> None:
+    import shutil
+
+    for name in ("a", "b"):
+        write(tmp_path / "t", f"{name}/same.txt", "same", mtime=1_600_000_000)
+    before = syncline.scan(tmp_path / "t")
+    shutil.copytree(tmp_path / "t", tmp_path / "copy", copy_function=shutil.copy2)
+    for name in ("a", "b"):
+        (tmp_path / "copy" / name).rename(tmp_path / "copy" / f"{name}2")
+    kinds_seen = sorted(c.kind for c in diff(before, syncline.scan(tmp_path / "copy")))
+    assert "moved" in kinds_seen and len(kinds_seen) > 2  # the files pair up; no folder is guessed
+
+
+def test_the_command_prints_a_folder_move_once(tmp_path: Path) -> None:
+    from .cli_helpers import run
+
+    tree = tmp_path / "t"
+    _folder(tree, "photos/2026", 400)
+    old = tmp_path / "old.slidx"
+    assert run("index", tree, "-o", old, "-q").returncode == 0
+    (tree / "photos").rename(tree / "pictures")
+    for new in (tree, tmp_path / "new.slidx"):
+        if new != tree:
+            assert run("index", tree, "-o", new, "-q").returncode == 0
+        proc = run("diff", old, new)
+        assert proc.returncode == 1 and proc.stdout.splitlines() == ["R photos/ -> pictures/", "1 moved"]

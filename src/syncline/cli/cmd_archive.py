@@ -10,15 +10,14 @@ from typing import Any
 import click
 
 from ..core.archivefile import NONE, Op
-from .cmd_index import DefaultGroup
+from .groups import DefaultGroup
 from .options import MaxDelete, compare_from, compare_option, rule_options, rules_from
-from .render import echo_json, echo_json_report, echo_problems, human_bytes, plural, printable
+from .render import dumps, echo_json, echo_json_report, echo_problems, human_bytes, plural, printable
 
 
 class _ArchiveGroup(DefaultGroup):
-    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage("syncline archive", "SRC --against FAR.slidx -o FILE [OPTIONS]\n"
-                                                  "       syncline archive show FILE [--json]")
+    usage_lines = ("syncline archive SRC --against FAR.slidx -o FILE [OPTIONS]",
+                   "syncline archive SRC --since REF -o FILE [OPTIONS]", "syncline archive show FILE [--json]")
 
 
 @click.group("archive", cls=_ArchiveGroup, invoke_without_command=False)
@@ -72,10 +71,10 @@ def create_cmd(src: str, against: str | None, since: str | None, output: str, de
     echo_problems(result.problems, quiet or as_json)
     if not quiet and not as_json:
         deltas = f" ({plural(result.deltas, 'delta')})" if result.deltas else ""
-        click.echo(f"wrote {result.output}: {plural(result.ops, 'change')}, {plural(result.files, 'file')}"
+        click.echo(printable(f"wrote {result.output}: {plural(result.ops, 'change')}, {plural(result.files, 'file')}"
                    f"{deltas} ({human_bytes(result.content_bytes)}, {human_bytes(result.literal_bytes)} carried), "
                    f"{plural(result.deletes, 'delete')}; {human_bytes(result.archive_bytes)} in "
-                   f"{result.seconds:.1f} s")
+                   f"{result.seconds:.1f} s"))
     return result.exit_code
 
 
@@ -87,8 +86,6 @@ _MARK = {"create": "+", "update": "M", "delete": "-", "meta": "m", "mkdir": "+",
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per line: a header, then ops).")
 def show_cmd(file: str, as_json: bool) -> int:
     """List what an archive FILE will do, with sizes (streamed; verified to the end)."""
-    import json
-
     from ..core.archivefile import open_archive
 
     fh, reader = open_archive(file)
@@ -96,15 +93,16 @@ def show_cmd(file: str, as_json: bool) -> int:
     with fh:
         h = reader.header
         if as_json:
-            click.echo(json.dumps({"source": h.source.root, "source_host": h.source.host,
+            click.echo(dumps({"source": h.source.root, "source_host": h.source.host,
                                    "source_scanned_ns": h.source.scanned_ns, "against": h.against.root,
                                    "against_host": h.against.host, "against_scanned_ns": h.against.scanned_ns,
                                    "delete": h.delete, "compare": h.compare, "ops": h.ops,
                                    "content_bytes": h.content_bytes, "label": h.label, "tool": h.tool}))
         else:
-            click.echo(f"# archive of {h.source.root} on {h.source.host} ({_when(h.source.scanned_ns)}), "
-                       f"against the index of {h.against.root} on {h.against.host} ({_when(h.against.scanned_ns)})"
-                       + (f"; label {h.label!r}" if h.label else ""))
+            click.echo(printable(
+                f"# archive of {h.source.root} on {h.source.host} ({_when(h.source.scanned_ns)}), "
+                f"against the index of {h.against.root} on {h.against.host} ({_when(h.against.scanned_ns)})"
+                + (f"; label {h.label!r}" if h.label else "")))
         for op, pieces in reader:
             literal = copied = 0
             if pieces is not None:
@@ -115,7 +113,7 @@ def show_cmd(file: str, as_json: bool) -> int:
                         copied += piece[1]
             counts[op.kind] = counts.get(op.kind, 0) + 1
             if as_json:
-                click.echo(json.dumps(_op_json(op, literal, copied)))
+                click.echo(dumps(_op_json(op, literal, copied)))
             elif op.kind != "meta" or op.entry is None or op.expect is None or op.entry[1:4] != op.expect[1:4]:
                 click.echo(_op_line(op, literal, copied))
         if not as_json:
@@ -188,7 +186,7 @@ def print_apply_report(report: Any, dry_run: bool, quiet: bool, as_json: bool) -
         return echo_json_report(report)
     if dry_run and report.done.plan is not None:
         for line in report.done.plan.lines():
-            click.echo(line)
+            click.echo(printable(line))
     echo_problems(report.problems, quiet)
     if not quiet:
         for path, copy in report.conflicts:

@@ -9,7 +9,7 @@ import click
 from ..core.diff import CHANGE_KINDS, Change, DiffResult
 from ..core.diff import diff as run_diff
 from .options import compare_from, compare_option, rule_options, rules_from
-from .render import echo_json, echo_problems
+from .render import echo_json, echo_problems, printable
 
 _MARK = {"added": "+", "deleted": "-", "modified": "M", "moved": "R", "type": "T", "meta": "m"}
 
@@ -42,7 +42,7 @@ def diff_cmd(old: str, new: str, compare: str | None, excludes: tuple[str, ...],
                    "changes": [_change_json(c) for c in result.changes]})
     elif not quiet:
         for c in result.changes:
-            click.echo(_change_line(c))
+            click.echo(printable(_change_line(c)))
         click.echo(_counts_line(result))
     echo_problems((*a.problems, *b.problems), quiet=True)
     return 0 if result.equal else 1
@@ -55,7 +55,7 @@ def _shown(path: str, c: Change) -> str:
 
 def _change_line(c: Change) -> str:
     if c.kind == "moved":
-        return f"R {c.from_path} -> {c.path}"
+        return f"R {_shown(c.from_path or '', c)} -> {_shown(c.path, c)}"
     return f"{_MARK[c.kind]} {_shown(c.path, c)}"
 
 

@@ -8,28 +8,16 @@ from typing import Any
 import click
 
 from ..core.entry import Entry
+from .groups import DefaultGroup
 from .options import ByteSize, chunker_from, rule_options, rules_from
-from .render import echo_json, echo_problems, human_bytes, plural
+from .render import dumps, echo_json, echo_problems, human_bytes, plural, printable
 
 
-class DefaultGroup(click.Group):
-    """A group whose first argument, when it is not a subcommand, goes to the default subcommand.
-
-    ``syncline index DIR -o FILE`` runs ``create``; ``syncline index show FILE`` runs ``show``.
-    """
-
-    default_cmd = "create"
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
-            args.insert(0, self.default_cmd)
-        return super().parse_args(ctx, args)
-
-    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage("syncline index", "DIR -o FILE [OPTIONS]\n       syncline index show FILE [--json]")
+class _IndexGroup(DefaultGroup):
+    usage_lines = ("syncline index DIR -o FILE [OPTIONS]", "syncline index show FILE [--json]")
 
 
-@click.group("index", cls=DefaultGroup, invoke_without_command=False)
+@click.group("index", cls=_IndexGroup, invoke_without_command=False)
 def index_cmd() -> None:
     """Write a portable index file of DIR (paths, sizes, mtimes, modes, BLAKE3 digests), or show one.
 
@@ -40,7 +28,7 @@ def index_cmd() -> None:
 
 
 @index_cmd.command("create", hidden=True)
-@click.argument("directory", type=click.Path(path_type=str))
+@click.argument("directory", metavar="DIR", type=click.Path(path_type=str))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=str), help="The index file to write.")
 @click.option("--no-digests", is_flag=True, help="Record metadata only; skip hashing.")
 @click.option("--previous", type=click.Path(path_type=str), default=None,
@@ -75,9 +63,10 @@ def create_cmd(directory: str, output: str, no_digests: bool, previous: str | No
                    "index_bytes": os.path.getsize(output), "errors": [str(p) for p in errors]})
     echo_problems(index.problems, quiet or as_json)
     if not quiet and not as_json:
-        click.echo(f"indexed {plural(totals.files, 'file')} ({human_bytes(totals.bytes)}), "
-                   f"{plural(totals.dirs, 'directory', 'directories')}, {plural(totals.symlinks, 'symlink')} "
-                   f"into {output} ({human_bytes(os.path.getsize(output))})")
+        click.echo(printable(
+            f"indexed {plural(totals.files, 'file')} ({human_bytes(totals.bytes)}), "
+            f"{plural(totals.dirs, 'directory', 'directories')}, {plural(totals.symlinks, 'symlink')} "
+            f"into {output} ({human_bytes(os.path.getsize(output))})"))
     return 1 if errors else 0
 
 
@@ -96,7 +85,6 @@ def _entry_json(path: str, e: Entry) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per line: a header, then entries).")
 def show_cmd(file: str, as_json: bool) -> int:
     """List the entries of an index FILE (streamed; the checksum is verified at the end)."""
-    import json
     import time
 
     from ..core.indexfile import open_index
@@ -105,19 +93,19 @@ def show_cmd(file: str, as_json: bool) -> int:
     with fh:
         h = reader.header
         if as_json:
-            click.echo(json.dumps({"root": h.root, "host": h.host, "scanned_ns": h.scanned_ns,
+            click.echo(dumps({"root": h.root, "host": h.host, "scanned_ns": h.scanned_ns,
                                    "digests": h.digests, "tool": h.tool}))
         else:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h.scanned_ns / 1e9))
-            click.echo(f"# index of {h.root} on {h.host}, taken {when}")
+            click.echo(printable(f"# index of {h.root} on {h.host}, taken {when}"))
         count = size = 0
         for path, e in reader:
             count += 1
             size += e.size if e.is_file else 0
             if as_json:
-                click.echo(json.dumps(_entry_json(path, e)))
+                click.echo(dumps(_entry_json(path, e)))
             else:
-                click.echo(_entry_line(path, e))
+                click.echo(printable(_entry_line(path, e)))
     if not as_json:
         click.echo(f"# {plural(count, 'entry', 'entries')}, {human_bytes(size)} in files")
     return 0

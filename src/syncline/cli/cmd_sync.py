@@ -13,7 +13,7 @@ from ..engine.sync import DEFAULT_MAX_DELETE, SyncOptions
 from ..engine.sync import sync as run_sync
 from .options import MaxDelete, compare_from, compare_option, rule_options, rules_from
 from .progress import run_with_bar
-from .render import echo_json_report, echo_problems, human_bytes, plural
+from .render import echo_json_report, echo_problems, human_bytes, plural, printable
 
 
 @click.command("sync")
@@ -90,10 +90,10 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
         return echo_json_report(report)
     if report.plan is not None and (dry_run or verbose):
         for line in report.plan.lines():
-            click.echo(line)
+            click.echo(printable(line))
     echo_problems(report.problems, quiet)
     if not quiet:
-        click.echo(summary_line(report))
+        click.echo(printable(summary_line(report)))
     return report.exit_code
 
 

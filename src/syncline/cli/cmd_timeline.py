@@ -7,7 +7,7 @@ import time
 import click
 
 from .options import ByteSize, chunker_from, rule_options, rules_from
-from .render import echo_json, echo_problems, human_bytes, plural
+from .render import echo_json, echo_problems, human_bytes, plural, printable
 
 
 @click.command("snapshot")
@@ -34,9 +34,9 @@ def snapshot_cmd(directory: str, label: str, chunks: bool, chunk_size: int | Non
         echo_json(snap.to_json())
     elif not quiet:
         named = f" {snap.label!r}" if snap.label else ""
-        click.echo(f"snapshot{named} {snap.file}: {plural(snap.files, 'file')} ({human_bytes(snap.bytes)}), "
-                   f"{plural(snap.dirs, 'directory', 'directories')}; "
-                   f"{_changes(snap.changes, first=catalog(directory)[0] == snap)}")
+        click.echo(printable(f"snapshot{named} {snap.file}: {plural(snap.files, 'file')} "
+                             f"({human_bytes(snap.bytes)}), {plural(snap.dirs, 'directory', 'directories')}; "
+                             f"{_changes(snap.changes, first=catalog(directory)[0] == snap)}"))
     return 0
 
 
@@ -63,11 +63,11 @@ def log_cmd(directory: str, as_json: bool) -> int:
         return 0
     if not snaps:
         echo_problems([])
-        click.echo(f"{root} has no snapshots (take one with `syncline snapshot {root}`)")
+        click.echo(printable(f"{root} has no snapshots (take one with `syncline snapshot {root}`)"))
         return 0
     for i, s in enumerate(snaps):
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.taken_ns / 1e9))
         label = s.label or "-"
-        click.echo(f"{when}  {label:<16} {s.files:>9,} files {human_bytes(s.bytes):>10}   "
-                   f"{_changes(s.changes, first=i == 0)}")
+        click.echo(printable(f"{when}  {label:<16} {s.files:>9,} files {human_bytes(s.bytes):>10}   "
+                             f"{_changes(s.changes, first=i == 0)}"))
     return 0

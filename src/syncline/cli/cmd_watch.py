@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -17,11 +16,11 @@ import click
 from ..core.errors import UsageError
 from ..core.ignore import Rules
 from .options import MaxDelete, compare_from, compare_option, parse_max_delete, rule_options
-from .render import printable
+from .render import dumps, printable
 
 
 @click.command("watch")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.argument("paths", nargs=-1, metavar="SRC DST [DST ...]", type=click.Path(path_type=str))
 @click.option("--config", "config", type=click.Path(path_type=str), default=None,
               help="A TOML file of mirrors ([[mirror]] source = ..., targets = [...]), instead of SRC DST.")
 @click.option("--delete", is_flag=True, help="Delete from the targets what SRC no longer has (to their trash).")
@@ -47,10 +46,12 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
     """Mirror SRC into each DST in real time, until stopped (Ctrl-C, SIGTERM).
 
     Every target is first brought up to date (what changed while syncline was not running), then each
-    change in SRC is pushed within about a second, touching only the folders that changed. A target that
+    change in SRC is pushed within tens of milliseconds (--quiet-period after the last change; at most
+    --max-delay under constant changes), touching only the folders that changed. A target that
     is unavailable is retried while the others carry on; a target that disappears is never filled again
     from scratch.
     """
+    from ..core.scan import resolve_root
     from ..engine.sync import DEFAULT_MAX_DELETE, SyncOptions
     from ..services.watch.mirror import Mirror, WatchOptions
 
@@ -72,7 +73,7 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
                                 trash=opts["trash"], max_delete=opts["max_delete"], force=opts["force"])
         m = Mirror(source, targets, WatchOptions(sync=sync_opts, quiet=quiet_period, max_delay=max_delay,
                                                  rescan_every=rescan_every),
-                   log=log.for_source(source))
+                   log=log.for_source(str(resolve_root(source))))  # as the mirror names it, absolute
         running.append((m, threading.Thread(target=_run, args=(m, log, failed), name=f"watch {source}",
                                             daemon=True)))
 
@@ -265,8 +266,7 @@ class _Log:
             return
         with self.lock:
             if self.as_json:
-                click.echo(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": message, **fields},
-                                      default=str))
+                click.echo(dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": message, **fields}))
             else:
                 details = " ".join(f"{k}={v}" for k, v in fields.items() if k != "source")
                 text = printable(f"{time.strftime('%H:%M:%S')} {message} {details}".rstrip())

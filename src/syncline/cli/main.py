@@ -22,6 +22,8 @@ from .cmd_index import index_cmd
 from .cmd_sync import sync_cmd
 from .cmd_timeline import log_cmd, snapshot_cmd
 from .cmd_watch import watch_cmd
+from .groups import TourGroup, one_line
+from .render import printable
 
 TOUR = """\b
 Commands:
@@ -42,7 +44,8 @@ Run `syncline COMMAND --help` for a command's options.
 """
 
 
-@click.group(help="Keep directory trees in sync.\n\n" + TOUR, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=TourGroup, help="Keep directory trees in sync.\n\n" + TOUR,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="syncline")
 def cli() -> None:
     pass
@@ -88,14 +91,14 @@ def _run(argv: list[str] | None) -> int:
     try:
         code = cli.main(args=argv, prog_name="syncline", standalone_mode=False)
     except SynclineError as exc:
-        click.echo(f"syncline: error: {exc}", err=True)
+        click.echo(printable(f"syncline: error: {exc}"), err=True)
         return EXIT_STOPPED
     except click.ClickException as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `syncline` alone: the tour, not an error
             ctx = getattr(exc, "ctx", None)
             click.echo(ctx.get_help() if ctx is not None else TOUR)
             return 0
-        exc.show()
+        click.echo(printable(f"syncline: error: {one_line(exc)}"), err=True)
         return EXIT_STOPPED
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("syncline: interrupted", err=True)
@@ -104,6 +107,6 @@ def _run(argv: list[str] | None) -> int:
         return 0
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
-        click.echo(f"syncline: error: {exc.strerror or exc}{where}", err=True)
+        click.echo(printable(f"syncline: error: {exc.strerror or exc}{where}"), err=True)
         return EXIT_STOPPED
     return code if isinstance(code, int) else 0

@@ -20,7 +20,7 @@ from ..core.ignore import Rules
 from ..core.reconcile import ConflictPolicy, Reconciled
 from ..engine.twoway import DEFAULT_MAX_DELETE, TwoWayReport, TwoWaySyncOptions, sync_two_way
 from .progress import run_with_bar
-from .render import echo_json_report, echo_problems, human_bytes, plural
+from .render import echo_json_report, echo_problems, human_bytes, plural, printable
 
 
 def run_two_way(a: str, b: str, *, delete: bool, conflict: ConflictPolicy, compare: Compare, rules: Rules,
@@ -38,10 +38,10 @@ def run_two_way(a: str, b: str, *, delete: bool, conflict: ConflictPolicy, compa
         return echo_json_report(report)
     if report.plan is not None and (dry_run or verbose):
         for line in plan_lines(report.plan):
-            click.echo(line)
+            click.echo(printable(line))
     if not quiet:
         for notice in report.notices:
-            click.echo(f"syncline: {notice}", err=True)
+            click.echo(printable(f"syncline: {notice}"), err=True)
     echo_problems(report.problems, quiet)
     if not quiet:
         click.echo(summary_line(report))

@@ -34,6 +34,7 @@ from .conflicts import conflict_name
 from .entry import DIR, FILE, SYMLINK, Compare, Entry
 from .errors import Problem
 from .index import Index
+from .moves import folder_moves
 from .paths import is_under, parent, sort_key
 from .plan import Action, Op, Plan
 
@@ -542,16 +543,14 @@ def _propagate_moves(w: _Work, side: Side) -> None:
     # Directories first: one rename carries everything below.
     new_dirs = {e.inode: q for q in new if (e := x[q]).kind == DIR and e.inode}
     if new_dirs:
-        moved: list[str] = []
-        for p in sorted((p for p, be in w.base.items() if be.entry.kind == DIR and p not in x), key=sort_key):
-            if any(is_under(p, m) for m in moved):
-                continue
-            be = w.base[p]
-            q = new_dirs.get(inode_of(be))
-            if q is None or not _can_move(w, y, p, q) or y[p].kind != DIR:
-                continue
+        def take(p: str, q: str) -> bool:
+            if not _can_move(w, y, p, q) or y[p].kind != DIR:
+                return False
             _rewrite(w, other, p, q)
-            moved.append(p)
+            return True
+
+        gone = sorted((p for p, be in w.base.items() if be.entry.kind == DIR and p not in x), key=sort_key)
+        folder_moves(gone, new_dirs, lambda p: inode_of(w.base[p]), take)
 
     # Then files: same size and mtime, confirmed by inode (or digest when inodes are unknown).
     new_files: dict[tuple[int, int], list[str]] = {}

@@ -52,10 +52,11 @@ def write_marker(root: Path, folder_id: str) -> None:
 
 def write_meta_file(root: Path, name: str, text: str) -> None:
     """Write ``<root>/.syncline/<name>`` atomically and durably (temp file, fsync, rename, fsync of the
-    folder): a crash leaves the old text or the new one, never a torn file."""
+    folder): a crash leaves the old text or the new one, never a torn file. ``text`` may hold a path
+    that is not UTF-8 (``os.fsdecode``'s surrogates): its bytes are written as they are."""
     meta = ensure_meta_dir(root)
     tmp = meta / new_temp_name()
-    with open(tmp, "x", encoding="utf-8") as fh:
+    with open(tmp, "x", encoding="utf-8", errors="surrogateescape") as fh:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
@@ -69,9 +70,10 @@ def write_meta_file(root: Path, name: str, text: str) -> None:
 
 def read_meta_file(root: Path, name: str) -> str | None:
     """The text of ``<root>/.syncline/<name>``; None when there is none (or ``.syncline`` is not a
-    folder)."""
+    folder). Bytes that are not UTF-8 come back as ``os.fsdecode`` gives them, so a path written by
+    :func:`write_meta_file` reads back equal."""
     try:
-        return (root / META_DIR / name).read_text(encoding="utf-8", errors="replace")
+        return (root / META_DIR / name).read_text(encoding="utf-8", errors="surrogateescape")
     except (FileNotFoundError, NotADirectoryError):
         return None
 

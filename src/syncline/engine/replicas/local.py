@@ -196,6 +196,9 @@ class LocalReplica:
         try:
             self.root.mkdir(exist_ok=True)
         except FileNotFoundError:
+            if self.root.parent.is_dir():  # /proc, /sys: the parent is there, its file system makes no folders
+                raise FileNotFoundError(errno.ENOENT, f"cannot make a folder in {self.root.parent} (its file "
+                                        "system refuses new folders)", str(self.root)) from None
             raise FileNotFoundError(errno.ENOENT, f"its parent {self.root.parent} does not exist (not mounted?)",
                                     str(self.root)) from None
         self.tree.refresh()
@@ -272,7 +275,7 @@ class LocalReplica:
                 chunks.append(block)
         finally:
             os.close(fd)
-        return b"".join(chunks).decode("utf-8", errors="replace")
+        return b"".join(chunks).decode("utf-8", errors="surrogateescape")  # a path in it reads back equal
 
     def write_meta(self, name: str, text: str) -> None:
         """Write ``.syncline/<name>`` atomically and durably (temp file, fsync, rename, fsync of the
@@ -281,7 +284,7 @@ class LocalReplica:
         tmp = f"{META_DIR}/{name}.tmp-{os.urandom(6).hex()}"
         fd = self.tree.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            write_all(fd, text.encode("utf-8"))
+            write_all(fd, text.encode("utf-8", errors="surrogateescape"))
             os.fsync(fd)
         except BaseException:
             os.close(fd)

@@ -20,6 +20,7 @@ given is a ``LocalReplica``): a replica on a server or a WebDAV share is mirrore
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -195,7 +196,7 @@ class Mirror:
             observer.start()
         except OSError as exc:  # not even the root can be watched (the watch limit, or no inotify)
             self.log(f"inotify cannot watch {self.source} ({exc.strerror or exc}): polling with a full rescan "
-                     f"every {self.opts.poll_every:g} s", {})
+                     f"every {self.opts.poll_every:g} s{_limit_hint(exc, self.source)}", {})
             self.polling = True
             return
         self._observer = observer
@@ -255,10 +256,10 @@ class Mirror:
             return
         short = watched < folders
         if short and not self.polling:
-            limit = read_int("/proc/sys/fs/inotify/max_user_watches")
+            limit = read_int(_MAX_WATCHES)
             self.log("inotify cannot watch every folder (the watch limit is reached): polling with a full "
-                     f"rescan every {self.opts.poll_every:g} s; raise the limit, e.g. sysctl "
-                     f"fs.inotify.max_user_watches={max(2 * (limit or 8192), 2 * folders)}",
+                     f"rescan every {self.opts.poll_every:g} s; raise the limit, e.g. "
+                     f"{_watches_sysctl(limit, folders)}",
                      {"folders": folders, "watched": watched, "limit": limit})
         elif not short and self.polling:
             self.log("every folder is watched again: polling stops", {"folders": folders})
@@ -451,3 +452,23 @@ class _Holder:
         if path not in self.decided:
             self.decided[path] = self.decide(path)
         return self.decided[path]
+
+
+_MAX_WATCHES = "/proc/sys/fs/inotify/max_user_watches"
+_MAX_INSTANCES = "/proc/sys/fs/inotify/max_user_instances"
+
+
+def _watches_sysctl(limit: int | None, folders: int) -> str:
+    """The command that raises the per-user watch limit enough for ``folders`` folders."""
+    return f"sysctl fs.inotify.max_user_watches={max(2 * (limit or 8192), 2 * folders)}"
+
+
+def _limit_hint(exc: OSError, source: Path) -> str:
+    """What to run when inotify refuses even the source folder: ``; raise the limit, e.g. sysctl ...`` for
+    the limit it hit (watches: ENOSPC; inotify instances: EMFILE), or "" for any other failure."""
+    if exc.errno == errno.ENOSPC:
+        return f"; raise the limit, e.g. {_watches_sysctl(read_int(_MAX_WATCHES), count_folders(source))}"
+    if exc.errno == errno.EMFILE:
+        limit = read_int(_MAX_INSTANCES)
+        return f"; raise the limit, e.g. sysctl fs.inotify.max_user_instances={2 * (limit or 128)}"
+    return ""
