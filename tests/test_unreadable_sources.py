@@ -3,11 +3,15 @@ written as usual."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import syncline
 from syncline.core.archivefile import open_archive
+from syncline.core.indexfile import load_index
 
+from .cli_helpers import NOBODY, give_to, run
 from .conftest import write
 from .unreadable import run_with_unreadable
 
@@ -42,3 +46,38 @@ def test_archive_leaves_out_a_file_that_fails_to_read_and_names_it(tmp_path: Pat
     assert (far / "new.txt").read_text() == "new" and (far / "sub/more.txt").read_text() == "more"
     assert (far / "bad-old.bin").read_text() == "old"  # left as it was
     assert not (far / "bad-new.bin").exists()
+
+
+def test_snapshot_reports_a_file_that_fails_to_read_like_index(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    write(root, "ok.txt", "ok")
+    write(root, "bad.bin", "x")
+    env = {"SYNCLINE_STATE_DIR": str(tmp_path / "state")}
+    indexed = run_with_unreadable([root / "bad.bin"], "index", root, "-o", tmp_path / "i.slidx", env=env)
+    snap = run_with_unreadable([root / "bad.bin"], "snapshot", root, env=env)
+    assert indexed.returncode == 1 and "bad.bin: cannot read: Input/output error" in indexed.stderr
+    assert snap.returncode == 1, (snap.stdout, snap.stderr)
+    assert "Traceback" not in snap.stderr
+    assert "syncline: error: bad.bin: cannot read: Input/output error" in snap.stderr
+    (taken,) = syncline.log(root)
+    assert "bad.bin" in load_index(taken.path(root)).unreadable
+
+
+def test_snapshot_reports_unreadable_files_and_folders_and_exits_1(shared_base: Path) -> None:
+    root = shared_base / "root"
+    write(root, "ok.txt", "ok")
+    write(root, "locked/inside.txt", "secret")
+    write(root, "noread.txt", "no")
+    give_to(shared_base, NOBODY)
+    os.chmod(root / "locked", 0)
+    os.chmod(root / "noread.txt", 0)
+    env = {"SYNCLINE_STATE_DIR": str(shared_base / "state")}
+    proc = run("snapshot", root, "--json", user=NOBODY, env=env)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "syncline: error: locked: cannot list directory: Permission denied" in proc.stderr
+    assert "syncline: error: noread.txt: cannot read: Permission denied" in proc.stderr
+    assert sorted(json.loads(proc.stdout)["errors"]) == ["locked: cannot list directory: Permission denied",
+                                                         "noread.txt: cannot read: Permission denied"]
+    (taken,) = syncline.log(root)
+    assert "errors" not in (root / ".syncline/snapshots/catalog.jsonl").read_text()
+    assert {"locked", "noread.txt"} <= load_index(taken.path(root)).unreadable
