@@ -26,7 +26,6 @@ from ..core.archivefile import DELTA, NONE, WHOLE, ArchiveHeader, ArchiveWriter,
 from ..core.chunking import Chunker
 from ..core.entry import DIR, FILE, Chunk, Compare, CompareMode, Entry
 from ..core.errors import Problem, SafetyStop, SynclineError, UsageError
-from ..core.framing import atomic_file
 from ..core.hashing import digest_fd, open_regular
 from ..core.ignore import Rules
 from ..core.index import Index
@@ -35,6 +34,7 @@ from ..core.mirror import mirror
 from ..core.paths import sort_key
 from ..core.scan import gc_paused, resolve_root, scan
 from ..version import __version__
+from .outputs import output_file
 from .report import HasProblems
 from .timeline import resolve_index_path
 
@@ -149,7 +149,7 @@ def _write(out: Path, header: ArchiveHeader, ops: list[OpRow], top: Path, chunke
     Raises :class:`_Unreadable` for a source file that fails to open or read (the temp file is removed),
     and lets every other error through, including those of writing ``out``."""
     result.files = result.deltas = 0
-    with atomic_file(out) as fh:
+    with output_file(out) as fh:
         writer = ArchiveWriter(fh, header)
         for path, expect, entry, content in ops:
             if content == NONE:

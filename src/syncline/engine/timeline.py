@@ -35,6 +35,7 @@ from ..core.paths import META_DIR
 from ..core.scan import gc_paused, resolve_root, scan
 from ..version import __version__
 from .marker import ensure_meta_dir
+from .outputs import output_file
 
 SNAPSHOTS = "snapshots"
 CATALOG = "catalog.jsonl"
@@ -133,7 +134,7 @@ def take_snapshot(root: str | os.PathLike[str], label: str = "", *, rules: Rules
     while (folder / name).exists():
         n += 1
         name = f"{stamp}-{n}.slidx"
-    index.save(folder / name)
+    index.save(folder / name, output_file)
     totals = index.totals()
     changes: dict[str, int] = {}
     if previous is not None:
