@@ -28,7 +28,9 @@ def run(*args: str | os.PathLike[str], user: int | None = None, timeout: float =
 def _preload() -> None:
     """Import every module the CLI may need: after dropping privileges the child may not be able to read
     the interpreter's standard library (it lives under /root here)."""
+    import _strptime  # noqa: F401  (snapshot labels are checked against date formats)
     import concurrent.futures.thread  # noqa: F401
+    import difflib  # noqa: F401  (click's "no such option" message)
     import encodings.ascii  # codecs are looked up by import on first use
     import encodings.latin_1  # noqa: F401
     import importlib

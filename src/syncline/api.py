@@ -232,8 +232,9 @@ def apply(
 
 def snapshot(path: PathLike, label: str = "", *, chunks: bool = False) -> Snapshot:
     """Store an index of the directory ``path`` in its timeline (``syncline snapshot``); returns the
-    catalog line. Refer to it later as ``f"{path}@{label}"`` in :func:`diff`, :func:`archive` (as
-    ``against``) and :func:`sync_since`."""
+    catalog line, whose ``problems`` name what could not be read (left out, as by :func:`index`). Refer to
+    it later as ``f"{path}@{label}"`` in :func:`diff`, :func:`archive` (as ``against``) and
+    :func:`sync_since`."""
     from .core.chunking import Chunker
     from .engine.timeline import take_snapshot
 

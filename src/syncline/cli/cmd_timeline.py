@@ -31,13 +31,14 @@ def snapshot_cmd(directory: str, label: str, chunks: bool, chunk_size: int | Non
     snap = take_snapshot(directory, label, rules=rules_from(excludes, includes, no_ignore_files),
                          chunker=chunker_from(chunks or chunk_size is not None, chunk_size, None))
     if as_json:
-        echo_json(snap.to_json())
-    elif not quiet:
+        echo_json({**snap.to_json(), "errors": [str(p) for p in snap.errors]})
+    echo_problems(list(snap.problems), quiet or as_json)
+    if not quiet and not as_json:
         named = f" {snap.label!r}" if snap.label else ""
         click.echo(printable(f"snapshot{named} {snap.file}: {plural(snap.files, 'file')} "
                              f"({human_bytes(snap.bytes)}), {plural(snap.dirs, 'directory', 'directories')}; "
                              f"{_changes(snap.changes, first=catalog(directory)[0] == snap)}"))
-    return 0
+    return 1 if snap.errors else 0
 
 
 def _changes(changes: dict[str, int], first: bool) -> str:

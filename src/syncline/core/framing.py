@@ -38,6 +38,7 @@ _FEED = 256  # compressed bytes per decompress call: bounds the output of one ca
 BLOCK = 1 << 16
 
 Corrupt = Callable[[str], SynclineError]  # "what is wrong" -> the format's error
+Opener = Callable[[Path], contextlib.AbstractContextManager[BinaryIO]]  # path -> an all-or-nothing file
 
 
 class HashingWriter:
@@ -180,11 +181,13 @@ class Decoding:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """Write ``path`` all or nothing: into a temp file beside it, fsynced, renamed into place, the directory
-    fsynced. On any error the temp file is removed and ``path`` is as it was."""
+def atomic_file(path: Path, tmp: Path | None = None) -> Iterator[BinaryIO]:
+    """Write ``path`` all or nothing: into a temp file beside it (``tmp``, which must not exist, or a new
+    temp name), fsynced, renamed into place, the directory fsynced. On any error the temp file is removed
+    and ``path`` is as it was."""
     directory = path.parent
-    tmp = directory / new_temp_name()
+    if tmp is None:
+        tmp = directory / new_temp_name()
     try:
         with open(tmp, "xb") as fh:
             yield fh

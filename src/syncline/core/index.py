@@ -11,10 +11,14 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .entry import DIR, FILE, SYMLINK, Chunk, Entry, StatKey
 from .errors import Problem
 from .paths import parent, sort_key
+
+if TYPE_CHECKING:
+    from .framing import Opener
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +129,12 @@ class Index(Mapping[str, Entry]):
             path = parent(path)
         return False
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write this index as an index file (format v1), atomically: see ``docs/formats/index.md``."""
+    def save(self, path: str | os.PathLike[str], opener: Opener | None = None) -> None:
+        """Write this index as an index file (format v1), atomically: see ``docs/formats/index.md``.
+        ``opener(path)`` gives the all-or-nothing file to write (default ``core.framing.atomic_file``)."""
         from .indexfile import write_index
 
-        write_index(self, Path(path))
+        if opener is None:
+            write_index(self, Path(path))
+        else:
+            write_index(self, Path(path), opener)

@@ -33,7 +33,7 @@ import zstandard
 
 from .entry import KINDS, Chunk, Entry, StatKey
 from .errors import IndexFormatError
-from .framing import PREAMBLE, ZSTD_LEVEL, Body, Decoding, HashingWriter, atomic_file, container
+from .framing import PREAMBLE, ZSTD_LEVEL, Body, Decoding, HashingWriter, Opener, atomic_file, container
 from .index import Index, IndexHeader
 from .indexcheck import (
     HEADER_KEYS,
@@ -152,9 +152,10 @@ class IndexWriter:
             self.close()
 
 
-def write_index(index: Index, path: Path) -> None:
-    """Write ``index`` to ``path`` atomically (temp file in the same directory, fsync, rename, fsync dir)."""
-    with atomic_file(path) as fh, IndexWriter(fh, index.header, index.unreadable, index.root) as writer:
+def write_index(index: Index, path: Path, opener: Opener = atomic_file) -> None:
+    """Write ``index`` to ``path`` atomically (temp file in the same directory, fsync, rename, fsync dir).
+    ``opener`` gives that all-or-nothing file (the engine passes one that records its temp file)."""
+    with opener(path) as fh, IndexWriter(fh, index.header, index.unreadable, index.root) as writer:
         for p, e in index.items_sorted():
             writer.add(p, e)
 

@@ -590,6 +590,12 @@ class _Planner:
     def _one(self, op: Op) -> None:
         e, x, report = op.entry, op.expect, self.report
         if not self._parents_fine(op.path):
+            if e is None:
+                # Nothing of DIR can be below a folder that is gone or below a non-directory (nothing is
+                # followed through a symlink), so the delete is done: an earlier apply of this archive, or a
+                # killed one, removed the folder or replaced it (that op reports whatever else is there).
+                report.already += 1
+                return
             report.problems.append(Problem(op.path, "not applied: a parent is not a directory here (a symlink or "
                                                     "a file is in the way)", "destination"))
             return

@@ -8,11 +8,13 @@ ranges of the old version that stay, and the new chunks.
 
 The archive is written to a temp file beside the output and renamed into place only when complete: an
 interrupted or failed run leaves nothing behind. A source file that changes while it is packed stops the
-run (nothing written) rather than going out torn.
+run (nothing written) rather than going out torn. A source file that cannot be opened or read is left out
+and reported; as the header already counted it when that shows, the archive is written again without it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -24,7 +26,6 @@ from ..core.archivefile import DELTA, NONE, WHOLE, ArchiveHeader, ArchiveWriter,
 from ..core.chunking import Chunker
 from ..core.entry import DIR, FILE, Chunk, Compare, CompareMode, Entry
 from ..core.errors import Problem, SafetyStop, SynclineError, UsageError
-from ..core.framing import atomic_file
 from ..core.hashing import digest_fd, open_regular
 from ..core.ignore import Rules
 from ..core.index import Index
@@ -33,6 +34,7 @@ from ..core.mirror import mirror
 from ..core.paths import sort_key
 from ..core.scan import gc_paused, resolve_root, scan
 from ..version import __version__
+from .outputs import output_file
 from .report import HasProblems
 from .timeline import resolve_index_path
 
@@ -107,14 +109,47 @@ def make_archive(src: str | os.PathLike[str], against: str | os.PathLike[str], o
     if opts.delete and not opts.force:
         _guard_deletes(top, here, far, ops, opts.max_delete)
     ops = _freeze(top, ops, result)
-    header = ArchiveHeader(
-        source=IndexRef(str(top), socket.gethostname(), here.header.scanned_ns, bytes(32)),
-        against=IndexRef(far.header.root, far.header.host, far.header.scanned_ns, index_id(far_path)),
-        delete=opts.delete, compare=_compare_name(opts.compare), ops=len(ops),
-        content_bytes=sum(e.size for _, _, e, c in ops if c != NONE and e is not None),
-        created_ns=time.time_ns(), tool=f"syncline {__version__}", label=opts.label,
-        root_mtime_ns=here.root.mtime_ns if here.root is not None else None)
-    with atomic_file(out) as fh:
+    while True:
+        header = ArchiveHeader(
+            source=IndexRef(str(top), socket.gethostname(), here.header.scanned_ns, bytes(32)),
+            against=IndexRef(far.header.root, far.header.host, far.header.scanned_ns, index_id(far_path)),
+            delete=opts.delete, compare=_compare_name(opts.compare), ops=len(ops),
+            content_bytes=sum(e.size for _, _, e, c in ops if c != NONE and e is not None),
+            created_ns=time.time_ns(), tool=f"syncline {__version__}", label=opts.label,
+            root_mtime_ns=here.root.mtime_ns if here.root is not None else None)
+        try:
+            writer = _write(out, header, ops, top, chunker, result)
+            break
+        except _Unreadable as exc:
+            # The header already counted the file, and what was written cannot be taken back: start
+            # again without it. Each round drops one file, so this ends.
+            result.problems.append(exc.problem)
+            ops = [op for op in ops if op[0] != exc.problem.path]
+    result.ops = len(ops)
+    result.deletes = sum(1 for _, _, e, _ in ops if e is None)
+    result.content_bytes = writer.content_bytes
+    result.literal_bytes = writer.literal_bytes
+    result.archive_bytes = out.stat().st_size
+    result.seconds = time.monotonic() - started
+    return result
+
+
+class _Unreadable(Exception):
+    """A source file could not be opened or read while it was packed (``problem`` says which and why)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def _write(out: Path, header: ArchiveHeader, ops: list[OpRow], top: Path, chunker: Chunker | None,
+           result: ArchiveResult) -> ArchiveWriter:
+    """Write the whole archive to ``out`` (all or nothing); counts packed files into ``result``.
+
+    Raises :class:`_Unreadable` for a source file that fails to open or read (the temp file is removed),
+    and lets every other error through, including those of writing ``out``."""
+    result.files = result.deltas = 0
+    with output_file(out) as fh:
         writer = ArchiveWriter(fh, header)
         for path, expect, entry, content in ops:
             if content == NONE:
@@ -126,13 +161,7 @@ def make_archive(src: str | os.PathLike[str], against: str | os.PathLike[str], o
             result.files += 1
             result.deltas += kind == DELTA
         writer.close()
-    result.ops = len(ops)
-    result.deletes = sum(1 for _, _, e, _ in ops if e is None)
-    result.content_bytes = writer.content_bytes
-    result.literal_bytes = writer.literal_bytes
-    result.archive_bytes = out.stat().st_size
-    result.seconds = time.monotonic() - started
-    return result
+    return writer
 
 
 def _guard_deletes(top: Path, here: Index, far: Index, ops: list[OpRow], max_delete: int | float) -> None:
@@ -234,28 +263,43 @@ def _stable(fd: int, entry: Entry, path: str) -> None:
 def _pack(top: Path, path: str, entry: Entry, expect: Entry | None,
           chunker: Chunker | None) -> tuple[Entry, int, Iterator[Piece]]:
     """(entry with its digest, content kind, pieces) for one source file. The digest is known before the
-    pieces are written; the pieces are checked against it while they are read."""
+    pieces are written; the pieces are checked against it while they are read. Raises :class:`_Unreadable`
+    when the file cannot be opened or read (here or while the pieces are read)."""
     import blake3
 
-    fd, _ = open_regular(f"{top}/{path}")
+    with _reading(path):
+        fd, _ = open_regular(f"{top}/{path}")
     try:
-        _stable(fd, entry, path)
-        chunks = expect.chunks if expect is not None and expect.kind == FILE else None
-        if chunker is not None and chunks and chunker.wants(entry.size):
-            digest, mine = chunker.chunk_fd(fd)
+        with _reading(path):
             _stable(fd, entry, path)
-            return entry._replace(digest=digest), DELTA, _delta_pieces(fd, path, entry, mine, chunks)
-        if entry.size <= SMALL:
-            data = _read_all(fd, entry.size)
+            chunks = expect.chunks if expect is not None and expect.kind == FILE else None
+            if chunker is not None and chunks and chunker.wants(entry.size):
+                digest, mine = chunker.chunk_fd(fd)
+                _stable(fd, entry, path)
+                return entry._replace(digest=digest), DELTA, _delta_pieces(fd, path, entry, mine, chunks)
+            if entry.size <= SMALL:
+                data = _read_all(fd, entry.size)
+                _stable(fd, entry, path)
+                os.close(fd)
+                return entry._replace(digest=blake3.blake3(data).digest()), WHOLE, iter((data,))
+            digest = digest_fd(fd, entry.size)
             _stable(fd, entry, path)
-            os.close(fd)
-            return entry._replace(digest=blake3.blake3(data).digest()), WHOLE, iter((data,))
-        digest = digest_fd(fd, entry.size)
-        _stable(fd, entry, path)
-        return entry._replace(digest=digest), WHOLE, _stream_pieces(fd, path, entry, digest)
+            return entry._replace(digest=digest), WHOLE, _stream_pieces(fd, path, entry, digest)
     except BaseException:
         _close_quiet(fd)
         raise
+
+
+@contextlib.contextmanager
+def _reading(path: str) -> Iterator[None]:
+    """Turn an ``OSError`` of reading the source file ``path`` into :class:`_Unreadable`. Only source reads
+    go through here: an error writing the archive must stop the run, not drop a file."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise _Unreadable(Problem(path, "vanished since the scan; left out", "source", error=False)) from None
+    except OSError as exc:
+        raise _Unreadable(Problem(path, f"cannot read: {exc.strerror or exc}; left out", "source")) from None
 
 
 def _close_quiet(fd: int) -> None:
@@ -284,13 +328,15 @@ def _stream_pieces(fd: int, path: str, entry: Entry, digest: bytes) -> Iterator[
     try:
         offset = 0
         while offset < entry.size:
-            data = os.pread(fd, min(READ, entry.size - offset), offset)
+            with _reading(path):
+                data = os.pread(fd, min(READ, entry.size - offset), offset)
             if not data:
                 break
             hasher.update(data)
             offset += len(data)
             yield data
-        _stable(fd, entry, path)
+        with _reading(path):
+            _stable(fd, entry, path)
         if hasher.digest() != digest:
             raise SourceChangedError(f"{path} changed while the archive was being made; no archive was written",
                                      "run the command again when the file is quiet")
@@ -325,7 +371,8 @@ def _delta_pieces(fd: int, path: str, entry: Entry, mine: tuple[Chunk, ...],
                 if run is not None:
                     yield run
                     run = None
-                data = os.pread(fd, c.length, pos)
+                with _reading(path):
+                    data = os.pread(fd, c.length, pos)
                 if len(data) != c.length or blake3.blake3(data).digest() != c.digest:
                     raise SourceChangedError(f"{path} changed while the archive was being made; no archive "
                                              "was written", "run the command again when the file is quiet")
@@ -333,6 +380,7 @@ def _delta_pieces(fd: int, path: str, entry: Entry, mine: tuple[Chunk, ...],
             pos += c.length
         if run is not None:
             yield run
-        _stable(fd, entry, path)
+        with _reading(path):
+            _stable(fd, entry, path)
     finally:
         _close_quiet(fd)

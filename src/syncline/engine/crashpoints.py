@@ -10,6 +10,8 @@
 - ``base``: right after a base transaction committed (two-way sync);
 - ``move``: right after a rename on one side (two-way sync);
 - ``stage``: right after ``apply`` staged one file from an archive.
+- ``output``: when the temp file of an ``index -o``, ``archive -o`` or ``snapshot`` output is written in
+  full, before it is renamed into place.
 """
 
 from __future__ import annotations

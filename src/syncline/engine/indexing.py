@@ -16,6 +16,7 @@ from ..core.index import Index
 from ..core.indexfile import load_index, open_index
 from ..core.scan import Previous, gc_paused, resolve_root, scan
 from ..version import __version__
+from .outputs import output_file
 
 
 @contextmanager
@@ -62,7 +63,7 @@ def make_index(root: str | os.PathLike[str], output: str | os.PathLike[str], *, 
         index = scan(top, rules=rules, digests=digests, previous=prev if digests else None, chunker=chunker)
     index = replace(index, header=replace(index.header, tool=f"syncline {__version__}"))
     try:
-        index.save(out)
+        index.save(out, output_file)
     except PermissionError:
         raise UsageError(f"cannot write {out}: permission denied", "pick a writable place") from None
     return index

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..core.chunking import Chunker
 from ..core.diff import diff
-from ..core.errors import IndexFormatError, UsageError
+from ..core.errors import IndexFormatError, Problem, UsageError
 from ..core.ignore import Rules
 from ..core.index import Index
 from ..core.indexfile import load_index
@@ -35,6 +35,7 @@ from ..core.paths import META_DIR
 from ..core.scan import gc_paused, resolve_root, scan
 from ..version import __version__
 from .marker import ensure_meta_dir
+from .outputs import output_file
 
 SNAPSHOTS = "snapshots"
 CATALOG = "catalog.jsonl"
@@ -47,7 +48,10 @@ _DATE_FORMATS = (("%Y-%m-%d", timedelta(days=1)), ("%Y-%m-%dT%H:%M", timedelta(m
 @dataclass(frozen=True)
 class Snapshot:
     """One catalog line: ``file`` (in the snapshots folder), when it was taken, its label, counts, and
-    the changes since the previous snapshot (counts per kind of change; empty for the first)."""
+    the changes since the previous snapshot (counts per kind of change; empty for the first).
+
+    ``problems`` are those of the scan that took it (unreadable files and folders, left out of the snapshot),
+    for the run that took it only: the catalog does not keep them."""
 
     file: str
     taken_ns: int
@@ -57,12 +61,20 @@ class Snapshot:
     symlinks: int = 0
     bytes: int = 0
     changes: dict[str, int] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.error]
 
     def path(self, root: Path) -> Path:
         return root / META_DIR / SNAPSHOTS / self.file
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The catalog line (without ``problems``)."""
+        out = asdict(self)
+        del out["problems"]
+        return out
 
 
 def snapshot_dir(root: Path) -> Path:
@@ -96,7 +108,9 @@ def catalog(root: str | os.PathLike[str]) -> list[Snapshot]:
 
 def take_snapshot(root: str | os.PathLike[str], label: str = "", *, rules: Rules | None = None,
                   chunker: Chunker | None = None) -> Snapshot:
-    """Index ``root`` into its catalog; returns the new catalog line."""
+    """Index ``root`` into its catalog; returns the new catalog line. Files and folders that cannot be read
+    are left out of the snapshot (and recorded as unreadable in it, as by ``index``) and listed in the
+    line's ``problems``."""
     top = resolve_root(root)
     if label and not _LABEL_OK.match(label):
         raise UsageError(f"bad label {label!r}", "use up to 200 characters without '/', '@' or control characters")
@@ -120,13 +134,13 @@ def take_snapshot(root: str | os.PathLike[str], label: str = "", *, rules: Rules
     while (folder / name).exists():
         n += 1
         name = f"{stamp}-{n}.slidx"
-    index.save(folder / name)
+    index.save(folder / name, output_file)
     totals = index.totals()
     changes: dict[str, int] = {}
     if previous is not None:
         changes = {k: v for k, v in diff(previous, index).counts.items() if v}
     snap = Snapshot(file=name, taken_ns=index.header.scanned_ns, label=label, files=totals.files, dirs=totals.dirs,
-                    symlinks=totals.symlinks, bytes=totals.bytes, changes=changes)
+                    symlinks=totals.symlinks, bytes=totals.bytes, changes=changes, problems=tuple(index.problems))
     fd = os.open(folder / CATALOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, (json.dumps(snap.to_json()) + "\n").encode())
