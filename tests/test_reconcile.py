@@ -344,3 +344,41 @@ def test_a_move_onto_another_spelling_on_a_case_insensitive_side_is_not_propagat
     r = reconcile(base_of(both), index_of(a), index_of(b), TwoWayOptions(case_insensitive_b=True))
     assert r.moves == ()  # B cannot hold "readme" beside "README"
     assert any("case clash" in p.message for p in r.problems)
+
+
+# Decisions that the quick check cannot make, for the engine to hash and plan again: base, A, B -> unsure?
+G1, G2 = Entry(FILE, 7, 5000, 0o644), Entry(FILE, 7, 6000, 0o644)  # one size, other mtimes
+UNSURE = [
+    ("f1", "f1", "f1", False),  # unchanged
+    ("f1", "f2", "f1", False),  # one side changed: the quick check decides
+    ("f1", "G1", "G1", True),  # both changed to one size and one mtime: one version or two?
+    ("f1", "G1", "G2", True),  # both changed to one size, other mtimes: equal content is no conflict
+    ("-", "G1", "G1", True),  # no base row
+    ("G1", "G1", "G1", False),
+    ("G1", "G2", "G1", False),
+    ("f1", "f2", "f3", False),  # other sizes: a conflict whatever the bytes
+    ("f1", "G1", "d", False),
+]
+
+
+@pytest.mark.parametrize(("base", "a", "b", "unsure"), UNSURE)
+def test_decisions_the_quick_check_cannot_make_ask_for_digests(base: str, a: str, b: str, unsure: bool) -> None:
+    states = S | {"G1": G1, "G2": G2}
+
+    def tree(state: str) -> Tree:
+        e = states[state]
+        return {} if e is None else {"x": e}
+
+    r = reconcile(base_of(tree(base)), index_of(tree(a)), index_of(tree(b)), OPTS)
+    want = frozenset({"x"} if unsure else ())
+    assert (r.unsure_a, r.unsure_b) == (want, want)
+
+
+def test_a_merge_asks_for_digests_whatever_the_base_and_hashed_files_need_none() -> None:
+    base = base_of({"x": G1})
+    r = reconcile(base, index_of({"x": G1}), index_of({"x": G1}), TwoWayOptions(merge=True))
+    assert (r.unsure_a, r.unsure_b) == (frozenset({"x"}), frozenset({"x"}))
+    one, two = G1._replace(digest=b"1" * 32), G1._replace(digest=b"2" * 32)
+    r = reconcile({}, index_of({"x": one}), index_of({"x": two}), TwoWayOptions(Compare(CompareMode.CHECKSUM)))
+    assert (r.unsure_a, r.unsure_b) == (frozenset(), frozenset())
+    assert [c.path for c in r.conflicts] == ["x"]  # same size and mtime, other digests: two versions

@@ -476,3 +476,34 @@ def test_a_case_only_move_that_cannot_finish_leaves_the_file_where_it_was(tmp_pa
     assert (tmp_path / "Report.txt").read_text() == "mine"
     assert (tmp_path / "report.txt").read_text() == "appeared meanwhile"
     assert not [p for p in os.listdir(tmp_path) if TEMP_RE.match(p)]
+
+
+def _versions(root: Path, stem: str) -> list[str]:
+    """The contents of ``stem`` and of its conflict copies in ``root``, sorted."""
+    return sorted(p.read_text() for p in root.rglob(f"{stem}*") if p.is_file() and META_DIR not in p.parts)
+
+
+def test_both_sides_edited_to_the_same_size_and_mtime_keep_both(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    write(a, "docs/report.txt", "A's edit", mtime=T0 + 100)
+    write(b, "docs/report.txt", "B's edit", mtime=T0 + 100)  # same size, same mtime, other bytes
+    report = two_way(a, b)
+    assert report.exit_code == 0, report.problems
+    assert [(c.path, c.winner) for c in report.conflicts] == [("docs/report.txt", "a")]  # a tie: A keeps it
+    assert tree(a) == tree(b)
+    assert _versions(a, "docs/report") == ["A's edit", "B's edit"]
+    assert two_way(a, b).plan.empty  # type: ignore[union-attr]
+
+
+def test_a_first_run_over_two_copies_of_same_size_and_mtime_keeps_both(pair: tuple[Path, Path]) -> None:
+    a, b = pair
+    write(a, "f.txt", "from A", mtime=T0)
+    write(b, "f.txt", "from B", mtime=T0)
+    write(a, "same.txt", "same", mtime=T0)
+    write(b, "same.txt", "same", mtime=T0)
+    report = two_way(a, b)
+    assert report.exit_code == 0, report.problems
+    assert [c.path for c in report.conflicts] == ["f.txt"]
+    assert tree(a) == tree(b)
+    assert _versions(a, "f") == ["from A", "from B"] and (a / "same.txt").read_text() == "same"
+    assert two_way(a, b).plan.empty  # type: ignore[union-attr]

@@ -104,6 +104,11 @@ class Reconciled:
     ``moves`` run first; then ``to_b`` (content from A) and ``to_a`` (content from B). ``final`` is the base
     row of each path once its actions are done (None: the path leaves the base); ``adopt`` the base rows
     that are already true on both sides and need no action.
+
+    ``unsure_a``/``unsure_b``: files of A and of B whose content a decision compared by size and mtime
+    alone, for want of digests, where only the content can tell: a path both sides changed to one size
+    (one version, or two with equal mtimes?), and a conflict copy's name already held by a file of the
+    losing version's size. A caller that scanned without digests hashes them and plans again.
     """
 
     moves: tuple[Move, ...] = ()
@@ -113,6 +118,8 @@ class Reconciled:
     adopt: Mapping[str, BaseEntry | None] = field(default_factory=dict)
     conflicts: tuple[Conflict, ...] = ()
     problems: tuple[Problem, ...] = ()
+    unsure_a: frozenset[str] = frozenset()
+    unsure_b: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
@@ -168,6 +175,7 @@ class _Work:
         self.want: dict[str, Entry | None] = {}
         self.conflicts: list[Conflict] = []
         self.problems: list[Problem] = []
+        self.unsure: dict[Side, set[str]] = {"a": set(), "b": set()}
 
     def side(self, s: Side) -> Mapping[str, Entry]:
         return self.a if s == "a" else self.b
@@ -263,7 +271,8 @@ def reconcile(base: Base, a: Index, b: Index, options: TwoWayOptions | None = No
     for p, row in learn.items():
         adopt.setdefault(p, row)
     moves = _defer_rows_under_moves(w.moves, adopt)
-    return Reconciled(moves, to_a, to_b, final, adopt, tuple(w.conflicts), tuple(w.problems))
+    return Reconciled(moves, to_a, to_b, final, adopt, tuple(w.conflicts), tuple(w.problems),
+                      frozenset(w.unsure["a"]), frozenset(w.unsure["b"]))
 
 
 def _defer_rows_under_moves(moves: list[Move], adopt: dict[str, BaseEntry | None]) -> tuple[Move, ...]:
@@ -309,6 +318,7 @@ def _decide(w: _Work, p: str) -> None:
     if ae is None or xe is None:
         w.want[p] = ae if xe is None else xe  # a change beats a delete; both deleted: None
         return
+    _note_unsure(w, ("a", p, ae), ("b", p, xe))
     if ae.kind == xe.kind and ae.same_content(xe, cmp):
         if _meta_equal(ae, xe, cmp):
             w.want[p] = ae
@@ -316,6 +326,16 @@ def _decide(w: _Work, p: str) -> None:
             w.want[p] = xe if _newer(xe, ae) else ae
         return
     _conflict(w, p, ae, xe)
+
+
+def _note_unsure(w: _Work, x: tuple[Side, str, Entry], y: tuple[Side, str, Entry]) -> None:
+    """Record two files whose content is about to be compared by size and mtime only, for want of digests
+    (see ``Reconciled.unsure_a``). Files of other sizes need no digests: they differ whatever the bytes."""
+    (sx, px, ex), (sy, py, ey) = x, y
+    if ex.kind != FILE or ey.kind != FILE or ex.size != ey.size or (ex.digest is not None and ey.digest is not None):
+        return
+    w.unsure[sx].add(px)
+    w.unsure[sy].add(py)
 
 
 def _conflict(w: _Work, p: str, ae: Entry, xe: Entry) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..core.entry import FILE, Compare, CompareMode
+from ..core.entry import Compare, CompareMode
 from ..core.errors import Problem, SafetyStop, UsageError
 from ..core.ignore import Rules
 from ..core.index import Index
@@ -154,8 +154,9 @@ def _run(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions, 
         merge, folder_id = _check_markers(state, base, root_a, root_b, opts, report)
         report.first_run = merge
         host = socket.gethostname()
-        # Quick-check mode compares size and mtime; digests are only computed where they settle a conflict
-        # (same size, other mtime), and an entry without a digest falls back to size and mtime.
+        # Quick-check mode compares size and mtime; digests are only computed where a decision turns on
+        # content (the plan's unsure files, then planned again), and an entry without a digest falls back
+        # to size and mtime.
         cmp = opts.compare
         internal = Compare(CompareMode.CHECKSUM, cmp.modify_window_ns) if cmp.mode is CompareMode.MTIME else cmp
         probe = not opts.dry_run
@@ -170,9 +171,10 @@ def _run(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions, 
             ia, ib = _scan_both(side_a, side_b, opts)
         if round_no == 1:
             _guard_empty(base, ia, ib, root_a, root_b, merge, opts)
-        if cmp.mode is CompareMode.MTIME:
-            ia, ib = _hash_ambiguous(root_a, root_b, ia, ib, base, merge)
         plan = reconcile(base, ia, ib, tw)
+        if cmp.mode is CompareMode.MTIME and (plan.unsure_a or plan.unsure_b):
+            ia, ib = _with_digests(root_a, ia, plan.unsure_a), _with_digests(root_b, ib, plan.unsure_b)
+            plan = reconcile(base, ia, ib, tw)
         report.problems.extend((*ia.problems, *ib.problems, *plan.problems))
         report.conflicts.extend(c for c in plan.conflicts if c not in report.conflicts)  # once per round
         if round_no == 1:
@@ -235,34 +237,21 @@ def _scan_both(side_a: LocalReplica, side_b: LocalReplica, opts: TwoWaySyncOptio
     return ia, ib
 
 
-def _hash_ambiguous(root_a: Path, root_b: Path, ia: Index, ib: Index, base: dict[str, BaseEntry],
-                    merge: bool) -> tuple[Index, Index]:
-    """Hash the files both sides changed to the same size but other mtimes: equal content is then no
-    conflict (a first run over two copies made without keeping mtimes, or the same edit made twice)."""
+def _with_digests(root: Path, index: Index, paths: frozenset[str]) -> Index:
+    """``index`` with its files at ``paths`` hashed: the ones the planner could compare only by size and
+    mtime (``Reconciled.unsure_a``). A file that cannot be hashed (changing, unreadable) keeps no digest:
+    it is then compared by size and mtime, which keeps both versions if they differ."""
     from ..core.hashing import ChangingFileError, hash_file
 
-    todo = []
-    for p, ea in ia.entries.items():
-        eb = ib.entries.get(p)
-        if (eb is None or ea.kind != FILE or eb.kind != FILE or ea.size != eb.size
-                or ea.mtime_ns == eb.mtime_ns):
+    entries = dict(index.entries)
+    for p in paths:
+        if p not in entries:  # a name the plan gave a moved or renamed entry: not on the disk yet
             continue
-        be = None if merge else base.get(p)
-        if be is not None and (be.entry.size, be.entry.mtime_ns) in ((ea.size, ea.mtime_ns), (eb.size, eb.mtime_ns)):
-            continue  # one side is unchanged: no conflict to settle
-        todo.append(p)
-    if not todo:
-        return ia, ib
-    out = []
-    for root, index in ((root_a, ia), (root_b, ib)):
-        entries = dict(index.entries)
-        for p in todo:
-            try:
-                entries[p] = hash_file(f"{root}/{p}", entries[p])
-            except (ChangingFileError, OSError):
-                pass  # no digest: compared by size and mtime, which keeps both if they differ
-        out.append(replace(index, entries=entries))
-    return out[0], out[1]
+        try:
+            entries[p] = hash_file(f"{root}/{p}", entries[p])
+        except (ChangingFileError, OSError):
+            pass
+    return replace(index, entries=entries)
 
 
 def _guard_empty(base: dict[str, BaseEntry], ia: Index, ib: Index, root_a: Path, root_b: Path, merge: bool,
