@@ -382,3 +382,38 @@ def test_a_merge_asks_for_digests_whatever_the_base_and_hashed_files_need_none()
     r = reconcile({}, index_of({"x": one}), index_of({"x": two}), TwoWayOptions(Compare(CompareMode.CHECKSUM)))
     assert (r.unsure_a, r.unsure_b) == (frozenset(), frozenset())
     assert [c.path for c in r.conflicts] == ["x"]  # same size and mtime, other digests: two versions
+
+
+# A repeated conflict: A's losing version of NAME is already kept under its conflict name (made by an
+# earlier run), and A holds that version at NAME again (restored from the copy, say) while B changed it.
+@pytest.mark.parametrize("name", ["x", "r.txt"])  # the copy sorts after "x" but before "r.txt"
+@pytest.mark.parametrize(("copy_on_a", "copy_on_b", "copy_in_base"),
+                         [(True, True, True), (True, False, True), (False, False, True), (True, False, False)])
+def test_a_repeated_conflict_whose_copy_already_holds_the_loser_converges(
+        name: str, copy_on_a: bool, copy_on_b: bool, copy_in_base: bool) -> None:
+    f1, f2, f3 = S["f1"], S["f2"], S["f3"]
+    assert f1 is not None and f2 is not None and f3 is not None
+    copy = conflict_name(name, f2.mtime_ns, "hosta")
+    base_tree = {name: f1} | ({copy: f2} if copy_in_base else {})
+    a = {name: f2} | ({copy: f2} if copy_on_a else {})
+    b = {name: f3} | ({copy: f2} if copy_on_b else {})
+    base = dict(base_of(base_tree))
+    r = reconcile(base, index_of(a), index_of(b), OPTS)
+    assert apply(r, a, b, base) == []
+    assert a == b == {name: f3, copy: f2}  # B's newer version has the name; A's is kept, once
+    assert [(c.path, c.winner, c.copy) for c in r.conflicts] == [(name, "b", copy)]
+    again = reconcile(base, index_of(a), index_of(b), OPTS)
+    assert again.empty and not again.conflicts
+
+
+def test_a_copy_name_held_by_other_content_on_the_losing_side_gets_the_next_name() -> None:
+    f1, f2, f3 = S["f1"], S["f2"], S["f3"]
+    assert f1 is not None and f2 is not None and f3 is not None
+    other = Entry(FILE, f2.size, f2.mtime_ns, 0o644, b"o" * 32)  # same size and mtime, other digest
+    mine = f2._replace(digest=b"m" * 32)
+    copy = conflict_name("x", f2.mtime_ns, "hosta")
+    a, b = {"x": mine, copy: other}, {"x": f3, copy: other}
+    base = dict(base_of({"x": f1, copy: other}))
+    r = reconcile(base, index_of(a), index_of(b), TwoWayOptions(Compare(CompareMode.CHECKSUM), device_a="hosta"))
+    assert apply(r, a, b, base) == []
+    assert a == b == {"x": f3, copy: other, conflict_name("x", f2.mtime_ns, "hosta", 1): mine}

@@ -507,3 +507,36 @@ def test_a_first_run_over_two_copies_of_same_size_and_mtime_keeps_both(pair: tup
     assert tree(a) == tree(b)
     assert _versions(a, "f") == ["from A", "from B"] and (a / "same.txt").read_text() == "same"
     assert two_way(a, b).plan.empty  # type: ignore[union-attr]
+
+
+def test_a_repeated_conflict_converges(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    write(a, "docs/report.txt", "A's edit", mtime=T0 + 100)
+    write(b, "docs/report.txt", "B's edit", mtime=T0 + 200)
+    copy = two_way(a, b).conflicts[0].copy
+    assert copy is not None and (a / copy).read_text() == "A's edit"
+    # A puts its version back (cp -p from the copy) while B edits again: the same conflict once more.
+    write(a, "docs/report.txt", "A's edit", mtime=T0 + 100)
+    write(b, "docs/report.txt", "B's edit 2", mtime=T0 + 300)
+    report = two_way(a, b)
+    assert report.exit_code == 0, report.problems
+    assert [(c.path, c.copy) for c in report.conflicts] == [("docs/report.txt", copy)]
+    assert tree(a) == tree(b)
+    assert _versions(a, "docs/report") == ["A's edit", "B's edit 2"]
+    again = two_way(a, b)
+    assert again.exit_code == 0 and again.plan is not None and again.plan.empty
+
+
+def test_a_repeated_conflict_with_a_copy_of_same_size_and_mtime_but_other_bytes_keeps_all(
+        pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    write(a, "docs/report.txt", "A's edit", mtime=T0 + 100)
+    write(b, "docs/report.txt", "B's edit", mtime=T0 + 200)
+    copy = two_way(a, b).conflicts[0].copy
+    assert copy is not None
+    write(a, "docs/report.txt", "A's EDIT", mtime=T0 + 100)  # the copy's size and mtime, other bytes
+    write(b, "docs/report.txt", "B's edit 2", mtime=T0 + 300)
+    report = two_way(a, b)
+    assert report.exit_code == 0, report.problems
+    assert tree(a) == tree(b)
+    assert _versions(a, "docs/report") == ["A's EDIT", "A's edit", "B's edit 2"]

@@ -176,6 +176,7 @@ class _Work:
         self.conflicts: list[Conflict] = []
         self.problems: list[Problem] = []
         self.unsure: dict[Side, set[str]] = {"a": set(), "b": set()}
+        self.settled: set[str] = set()  # conflict copies: their wanted state is fixed, not decided
 
     def side(self, s: Side) -> Mapping[str, Entry]:
         return self.a if s == "a" else self.b
@@ -261,7 +262,8 @@ def reconcile(base: Base, a: Index, b: Index, options: TwoWayOptions | None = No
         if w.skipped(p):
             skipped += 1
             continue
-        _decide(w, p)
+        if p not in w.settled:
+            _decide(w, p)
     if skipped:
         w.problems.append(Problem("", f"{skipped} paths under unreadable parts left as they are (no deletes "
                                       "there)", "", error=False))
@@ -366,24 +368,38 @@ def _conflict(w: _Work, p: str, ae: Entry, xe: Entry) -> None:
 
 
 def _rename_loser(w: _Work, p: str, loser: Side) -> str:
-    """Rename the losing version at ``p`` on side ``loser`` to a free conflict name; returns that name."""
+    """Keep the losing version at ``p`` on side ``loser`` under its conflict name; returns that name.
+
+    The name is the first of the version's conflict names that is free or holds that same version
+    everywhere it is taken. When the loser's side already holds it there (an earlier run made that copy
+    and the version came back to ``p``), nothing is renamed: the copy stays, and ``p`` is replaced like
+    any losing version (into the trash). Either way the copy is settled here, kept on both sides, whatever
+    a decision on its own path would say (a side that deleted it gets it back).
+    """
     lost = w.side(loser)[p]
     device = w.opts.device_a if loser == "a" else w.opts.device_b
     n = 0
     while True:
         copy = conflict_name(p, lost.mtime_ns, device, n)
-        taken = [e for e in (w.a.get(copy), w.b.get(copy), w.base[copy].entry if copy in w.base else None)
-                 if e is not None]
-        if not taken or all(e.kind == lost.kind and e.same_content(lost, w.opts.compare) for e in taken):
+        held = [(s, e) for s in _SIDES if (e := w.side(s).get(copy)) is not None]
+        for s, e in held:
+            _note_unsure(w, (loser, p, lost), (s, copy, e))
+        taken = [e for _, e in held] + ([w.base[copy].entry] if copy in w.base else [])
+        if all(e.kind == lost.kind and e.same_content(lost, w.opts.compare) for e in taken):
             break
         n += 1
-    w.moves.append(Move(loser, p, copy, lost, "conflict"))
-    side = w.writable(loser)
-    del side[p]
-    side[copy] = lost
-    if copy not in w.want:
+    kept = w.side(loser).get(copy)
+    if kept is None:
+        w.moves.append(Move(loser, p, copy, lost, "conflict"))
+        side = w.writable(loser)
+        del side[p]
+        side[copy] = lost
+        kept = lost
+    wanted = w.want.get(copy)
+    if wanted is None or wanted.kind != kept.kind or not wanted.same_content(kept, w.opts.compare):
         other = w.side("a" if loser == "b" else "b").get(copy)
-        w.want[copy] = lost if other is None or not other.same_content(lost, w.opts.compare) else other
+        w.want[copy] = kept if other is None or not other.same_content(kept, w.opts.compare) else other
+    w.settled.add(copy)
     return copy
 
 
