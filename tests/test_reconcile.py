@@ -417,3 +417,36 @@ def test_a_copy_name_held_by_other_content_on_the_losing_side_gets_the_next_name
     r = reconcile(base, index_of(a), index_of(b), TwoWayOptions(Compare(CompareMode.CHECKSUM), device_a="hosta"))
     assert apply(r, a, b, base) == []
     assert a == b == {"x": f3, copy: other, conflict_name("x", f2.mtime_ns, "hosta", 1): mine}
+
+
+D_OLD, D_NEW = b"o" * 32, b"n" * 32
+CHECKSUM = TwoWayOptions(compare=Compare(CompareMode.CHECKSUM), device_a="hosta", device_b="hostb")
+
+
+def test_checksum_mode_with_a_base_without_digests_keeps_both_when_the_sides_differ() -> None:
+    # The base was written by runs without --checksum: it cannot say which side changed the content.
+    base = base_of({"x": Entry(FILE, 5, 10, 0o644)})
+    a = {"x": Entry(FILE, 5, 10, 0o644, D_OLD)}
+    b = {"x": Entry(FILE, 5, 10, 0o644, D_NEW)}  # B's content changed, its mtime put back
+    versions = {a["x"], b["x"]}
+    r = reconcile(base, index_of(a), index_of(b), CHECKSUM)
+    assert apply(r, a, b) == []
+    assert a == b and set(a.values()) == versions and len(a) == 2
+    assert [c.path for c in r.conflicts] == ["x"]
+
+
+def test_checksum_mode_learns_digests_the_base_lacks() -> None:
+    base = base_of({"x": Entry(FILE, 5, 10, 0o644, inode=1)})
+    side = {"x": Entry(FILE, 5, 10, 0o644, D_OLD, inode=1)}
+    r = reconcile(base, index_of(side), index_of(dict(side)), CHECKSUM)
+    assert r.empty
+    assert r.adopt["x"] is not None and r.adopt["x"].entry.digest == D_OLD
+
+
+def test_checksum_mode_propagates_a_change_the_learnt_digest_reveals() -> None:
+    base = base_of({"x": Entry(FILE, 5, 10, 0o644, D_OLD)})
+    a = {"x": Entry(FILE, 5, 10, 0o644, D_OLD)}
+    b = {"x": Entry(FILE, 5, 10, 0o644, D_NEW)}
+    r = reconcile(base, index_of(a), index_of(b), CHECKSUM)
+    assert apply(r, a, b) == []
+    assert a == b == {"x": Entry(FILE, 5, 10, 0o644, D_NEW)} and not r.conflicts

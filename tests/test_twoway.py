@@ -540,3 +540,25 @@ def test_a_repeated_conflict_with_a_copy_of_same_size_and_mtime_but_other_bytes_
     assert report.exit_code == 0, report.problems
     assert tree(a) == tree(b)
     assert _versions(a, "docs/report") == ["A's EDIT", "A's edit", "B's edit 2"]
+
+
+def test_checksum_finds_a_change_whose_mtime_was_put_back_over_a_base_without_digests(
+        pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)  # base rows written without --checksum
+    write(b, "docs/report.txt", "v9", mtime=T0)  # same size, mtime put back
+    report = two_way(a, b, checksum=True)
+    assert report.exit_code == 0, report.problems
+    assert tree(a) == tree(b)
+    # The base cannot tell which side changed: both versions are kept.
+    assert _versions(a, "docs/report") == ["v1", "v9"]
+    assert two_way(a, b, checksum=True).plan.empty  # type: ignore[union-attr]
+
+
+def test_checksum_learns_the_digests_a_base_lacks_and_then_propagates_a_hidden_change(
+        pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)  # base rows written without --checksum
+    assert two_way(a, b, checksum=True).plan.empty  # type: ignore[union-attr]
+    write(b, "docs/report.txt", "v9", mtime=T0)
+    report = two_way(a, b, checksum=True)
+    assert report.exit_code == 0 and not report.conflicts, report.problems
+    assert (a / "docs/report.txt").read_text() == "v9" and tree(a) == tree(b)

@@ -234,7 +234,11 @@ def _candidates(w: _Work) -> tuple[list[str], dict[str, BaseEntry]]:
         # compare in C: the fastest test in Python.
         if (ae[:4] == xe[:4] == bs[:4] and ae[5] == xe[5] == bs[5]
                 and ((ae[4] is None and xe[4] is None) or _digests_agree(ae[4], xe[4], bs[4]))):
-            if be[1] != ae[6] or be[2] != xe[6]:
+            if bs[4] is None and ae[4] is not None and xe[4] is not None:
+                # Both sides hash to one digest the base lacks (its row came from a quick-check run): learn
+                # it, so that a later change hidden behind a restored mtime is seen as that side's change.
+                learn[p] = BaseEntry(bs._replace(digest=ae[4]), ae[6], xe[6])
+            elif be[1] != ae[6] or be[2] != xe[6]:
                 learn[p] = BaseEntry(bs, ae[6], xe[6])
             continue
         out.append(p)
@@ -309,7 +313,9 @@ def _decide(w: _Work, p: str) -> None:
     ae, xe = w.a.get(p), w.b.get(p)
     ca, cb = changed(bs, ae, cmp), changed(bs, xe, cmp)
     if not ca and not cb:
-        return
+        if not _base_blind(bs, ae, xe):
+            return
+        ca = cb = True
     if ca and not cb:
         w.want[p] = ae
         return
@@ -338,6 +344,15 @@ def _note_unsure(w: _Work, x: tuple[Side, str, Entry], y: tuple[Side, str, Entry
         return
     w.unsure[sx].add(px)
     w.unsure[sy].add(py)
+
+
+def _base_blind(bs: Entry | None, ae: Entry | None, xe: Entry | None) -> bool:
+    """Whether the sides hold other content although neither changed from the base row by what it records:
+    a base row without a digest (written by a quick-check run) against two files whose digests differ.
+    It cannot tell which side changed, so both count as changed: keep both rather than guess."""
+    return (bs is not None and bs.kind == FILE and bs.digest is None and ae is not None and xe is not None
+            and ae.kind == FILE and xe.kind == FILE and ae.digest is not None and xe.digest is not None
+            and ae.digest != xe.digest)
 
 
 def _conflict(w: _Work, p: str, ae: Entry, xe: Entry) -> None:
