@@ -322,6 +322,32 @@ def test_a_destination_changed_during_the_run_is_kept(pair: tuple[Path, Path], m
     contents = sorted(p.read_text() for p in b.rglob("report*"))
     assert contents == ["A's edit", "B's late edit"]
     assert tree(a) == tree(b)
+    # The second round settled what the first one refused: the run reports what it ended with.
+    assert report.exit_code == 0 and not report.errors, report.problems
+    assert [c.path for c in report.conflicts] == ["docs/report.txt"]
+
+
+def test_a_destination_that_changes_in_every_round_is_reported(pair: tuple[Path, Path],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = synced(pair)
+    import syncline.engine.twoway as tw
+
+    real = tw.reconcile
+    edits = iter(range(1, 100))
+
+    def racing(*args: object, **kw: object) -> object:
+        plan = real(*args, **kw)  # type: ignore[arg-type]
+        n = next(edits)  # each round: A edits, B edits after the scan (so every round keeps B's edit)
+        write(a, "docs/report.txt", f"A's edit {n}", mtime=T0 + 1000 * n)
+        write(b, "docs/report.txt", f"B's late edit {n}", mtime=T0 + 1000 * n + 500)
+        return plan
+
+    write(a, "docs/report.txt", "A's edit 0", mtime=T0 + 100)
+    monkeypatch.setattr(tw, "reconcile", racing)
+    report = two_way(a, b)
+    assert report.rounds == tw.ROUNDS
+    assert report.exit_code == 1
+    assert any("changed since the scan" in p.message for p in report.errors)
 
 
 def test_read_errors_make_no_deletes_under_the_unreadable_part(shared_base: Path) -> None:

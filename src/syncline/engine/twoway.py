@@ -8,8 +8,9 @@ rules (``docs/reconcile.md``):
   deleted);
 - a first run, and a run whose base was lost, merges: nothing is deleted;
 - more deletions on a side than ``--max-delete`` stops the run;
-- every write re-checks its destination; one found changed is left as it is for the next run, which then
-  sees both changes (up to ``ROUNDS`` runs follow at once);
+- every write re-checks its destination; one found changed is left as it is for the next round, which
+  then sees both changes (up to ``ROUNDS`` rounds follow at once; the errors reported are the last
+  round's);
 - the base advances per item, only after the item is durable.
 """
 
@@ -169,6 +170,10 @@ def _run(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions, 
         report.rounds = round_no
         if round_no > 1:
             ia, ib = _scan_both(side_a, side_b, opts)
+            # This round plans again whatever the earlier ones left undone, so its errors are the run's: an
+            # item refused because it changed meanwhile is no error once this round has settled it. Their
+            # notices stay (what was kept, and where).
+            report.problems = [p for p in report.problems if not p.error]
         if round_no == 1:
             _guard_empty(base, ia, ib, root_a, root_b, merge, opts)
         plan = reconcile(base, ia, ib, tw)
