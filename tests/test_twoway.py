@@ -588,3 +588,24 @@ def test_checksum_learns_the_digests_a_base_lacks_and_then_propagates_a_hidden_c
     report = two_way(a, b, checksum=True)
     assert report.exit_code == 0 and not report.conflicts, report.problems
     assert (a / "docs/report.txt").read_text() == "v9" and tree(a) == tree(b)
+
+
+def test_conflict_names_held_by_other_bytes_of_the_same_size_and_mtime_are_all_passed_over(
+        pair: tuple[Path, Path]) -> None:
+    import socket
+
+    from syncline.core.conflicts import conflict_name
+
+    a, b = synced(pair)
+    taken = [conflict_name("docs/report.txt", (T0 + 100) * 10**9, socket.gethostname(), n) for n in (0, 1)]
+    write(a, taken[0], "A's EDIT", mtime=T0 + 100)  # copies of other edits, with the size and mtime
+    write(a, taken[1], "A's EDlT", mtime=T0 + 100)  # that A's next edit will have
+    two_way(a, b)  # copied to B: their base rows hold no digests
+    write(a, "docs/report.txt", "A's edit", mtime=T0 + 100)
+    write(b, "docs/report.txt", "B's edit 2", mtime=T0 + 300)
+    report = two_way(a, b)
+    assert report.exit_code == 0, report.problems
+    assert [c.copy for c in report.conflicts] == [conflict_name("docs/report.txt", (T0 + 100) * 10**9,
+                                                                socket.gethostname(), 2)]
+    assert tree(a) == tree(b)
+    assert _versions(a, "docs/report") == ["A's EDIT", "A's EDlT", "A's edit", "B's edit 2"]

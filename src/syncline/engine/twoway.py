@@ -176,10 +176,7 @@ def _run(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions, 
             report.problems = [p for p in report.problems if not p.error]
         if round_no == 1:
             _guard_empty(base, ia, ib, root_a, root_b, merge, opts)
-        plan = reconcile(base, ia, ib, tw)
-        if cmp.mode is CompareMode.MTIME and (plan.unsure_a or plan.unsure_b):
-            ia, ib = _with_digests(root_a, ia, plan.unsure_a), _with_digests(root_b, ib, plan.unsure_b)
-            plan = reconcile(base, ia, ib, tw)
+        plan, ia, ib = _plan(base, ia, ib, tw, root_a, root_b, hash_unsure=cmp.mode is CompareMode.MTIME)
         report.problems.extend((*ia.problems, *ib.problems, *plan.problems))
         report.conflicts.extend(c for c in plan.conflicts if c not in report.conflicts)  # once per round
         if round_no == 1:
@@ -240,6 +237,26 @@ def _scan_both(side_a: LocalReplica, side_b: LocalReplica, opts: TwoWaySyncOptio
         ia = side_a.scan(opts.rules, digests, "a")
         ib = pending.result()
     return ia, ib
+
+
+def _plan(base: dict[str, BaseEntry], ia: Index, ib: Index, tw: TwoWayOptions, root_a: Path, root_b: Path,
+          hash_unsure: bool) -> tuple[Reconciled, Index, Index]:
+    """Reconcile; with ``hash_unsure`` (trees scanned without digests), hash the files the plan could only
+    compare by size and mtime and plan again, until it asks for no file it has not had hashed (a hashed
+    file can lead to another decision, such as the next conflict-copy name). Returns the plan and the
+    trees it was made from."""
+    plan = reconcile(base, ia, ib, tw)
+    hashed_a: set[str] = set()
+    hashed_b: set[str] = set()
+    while hash_unsure:
+        more_a, more_b = plan.unsure_a - hashed_a, plan.unsure_b - hashed_b
+        if not (more_a or more_b):
+            break
+        ia, ib = _with_digests(root_a, ia, more_a), _with_digests(root_b, ib, more_b)
+        hashed_a |= more_a
+        hashed_b |= more_b
+        plan = reconcile(base, ia, ib, tw)
+    return plan, ia, ib
 
 
 def _with_digests(root: Path, index: Index, paths: frozenset[str]) -> Index:
