@@ -450,3 +450,15 @@ def test_checksum_mode_propagates_a_change_the_learnt_digest_reveals() -> None:
     r = reconcile(base, index_of(a), index_of(b), CHECKSUM)
     assert apply(r, a, b) == []
     assert a == b == {"x": Entry(FILE, 5, 10, 0o644, D_NEW)} and not r.conflicts
+
+
+def test_both_changed_to_one_size_and_mtime_with_other_digests_keep_both() -> None:
+    # docs/reconcile.md: f1 | f2 | f2' (f2's size and mtime, other bytes) -> f2, copy f2'
+    f1, f2 = S["f1"], S["f2"]
+    assert f1 is not None and f2 is not None
+    mine, theirs = f2._replace(digest=b"1" * 32), f2._replace(digest=b"2" * 32)
+    a, b = {"x": mine}, {"x": theirs}
+    r = reconcile(base_of({"x": f1}), index_of(a), index_of(b), CHECKSUM)
+    assert apply(r, a, b) == []
+    assert a == b == {"x": mine, conflict_name("x", f2.mtime_ns, "hostb"): theirs}
+    assert [(c.path, c.winner) for c in r.conflicts] == [("x", "a")]  # a tie: A keeps the name

@@ -20,6 +20,12 @@ directory's mtime is not a change: every write inside moves it). Then:
   equal files are adopted, different ones are kept both ways.
 
 Paths under a part of either side that could not be read are left alone (and the base with them).
+
+Entries without digests are compared by size and mtime. Where that cannot settle a decision (both sides
+changed a file to one size; a conflict copy's name held by a file of the losing version's size), the
+paths are listed in ``Reconciled.unsure_a``/``unsure_b``, for a caller that scanned without digests to
+hash them and plan again. With ``--checksum``, a base row without a digest (written by a quick-check
+run) cannot vouch for content: two sides that hash differently over it are both taken as changed.
 """
 
 from __future__ import annotations
