@@ -344,3 +344,121 @@ def test_a_move_onto_another_spelling_on_a_case_insensitive_side_is_not_propagat
     r = reconcile(base_of(both), index_of(a), index_of(b), TwoWayOptions(case_insensitive_b=True))
     assert r.moves == ()  # B cannot hold "readme" beside "README"
     assert any("case clash" in p.message for p in r.problems)
+
+
+# Decisions that the quick check cannot make, for the engine to hash and plan again: base, A, B -> unsure?
+G1, G2 = Entry(FILE, 7, 5000, 0o644), Entry(FILE, 7, 6000, 0o644)  # one size, other mtimes
+UNSURE = [
+    ("f1", "f1", "f1", False),  # unchanged
+    ("f1", "f2", "f1", False),  # one side changed: the quick check decides
+    ("f1", "G1", "G1", True),  # both changed to one size and one mtime: one version or two?
+    ("f1", "G1", "G2", True),  # both changed to one size, other mtimes: equal content is no conflict
+    ("-", "G1", "G1", True),  # no base row
+    ("G1", "G1", "G1", False),
+    ("G1", "G2", "G1", False),
+    ("f1", "f2", "f3", False),  # other sizes: a conflict whatever the bytes
+    ("f1", "G1", "d", False),
+]
+
+
+@pytest.mark.parametrize(("base", "a", "b", "unsure"), UNSURE)
+def test_decisions_the_quick_check_cannot_make_ask_for_digests(base: str, a: str, b: str, unsure: bool) -> None:
+    states = S | {"G1": G1, "G2": G2}
+
+    def tree(state: str) -> Tree:
+        e = states[state]
+        return {} if e is None else {"x": e}
+
+    r = reconcile(base_of(tree(base)), index_of(tree(a)), index_of(tree(b)), OPTS)
+    want = frozenset({"x"} if unsure else ())
+    assert (r.unsure_a, r.unsure_b) == (want, want)
+
+
+def test_a_merge_asks_for_digests_whatever_the_base_and_hashed_files_need_none() -> None:
+    base = base_of({"x": G1})
+    r = reconcile(base, index_of({"x": G1}), index_of({"x": G1}), TwoWayOptions(merge=True))
+    assert (r.unsure_a, r.unsure_b) == (frozenset({"x"}), frozenset({"x"}))
+    one, two = G1._replace(digest=b"1" * 32), G1._replace(digest=b"2" * 32)
+    r = reconcile({}, index_of({"x": one}), index_of({"x": two}), TwoWayOptions(Compare(CompareMode.CHECKSUM)))
+    assert (r.unsure_a, r.unsure_b) == (frozenset(), frozenset())
+    assert [c.path for c in r.conflicts] == ["x"]  # same size and mtime, other digests: two versions
+
+
+# A repeated conflict: A's losing version of NAME is already kept under its conflict name (made by an
+# earlier run), and A holds that version at NAME again (restored from the copy, say) while B changed it.
+@pytest.mark.parametrize("name", ["x", "r.txt"])  # the copy sorts after "x" but before "r.txt"
+@pytest.mark.parametrize(("copy_on_a", "copy_on_b", "copy_in_base"),
+                         [(True, True, True), (True, False, True), (False, False, True), (True, False, False)])
+def test_a_repeated_conflict_whose_copy_already_holds_the_loser_converges(
+        name: str, copy_on_a: bool, copy_on_b: bool, copy_in_base: bool) -> None:
+    f1, f2, f3 = S["f1"], S["f2"], S["f3"]
+    assert f1 is not None and f2 is not None and f3 is not None
+    copy = conflict_name(name, f2.mtime_ns, "hosta")
+    base_tree = {name: f1} | ({copy: f2} if copy_in_base else {})
+    a = {name: f2} | ({copy: f2} if copy_on_a else {})
+    b = {name: f3} | ({copy: f2} if copy_on_b else {})
+    base = dict(base_of(base_tree))
+    r = reconcile(base, index_of(a), index_of(b), OPTS)
+    assert apply(r, a, b, base) == []
+    assert a == b == {name: f3, copy: f2}  # B's newer version has the name; A's is kept, once
+    assert [(c.path, c.winner, c.copy) for c in r.conflicts] == [(name, "b", copy)]
+    again = reconcile(base, index_of(a), index_of(b), OPTS)
+    assert again.empty and not again.conflicts
+
+
+def test_a_copy_name_held_by_other_content_on_the_losing_side_gets_the_next_name() -> None:
+    f1, f2, f3 = S["f1"], S["f2"], S["f3"]
+    assert f1 is not None and f2 is not None and f3 is not None
+    other = Entry(FILE, f2.size, f2.mtime_ns, 0o644, b"o" * 32)  # same size and mtime, other digest
+    mine = f2._replace(digest=b"m" * 32)
+    copy = conflict_name("x", f2.mtime_ns, "hosta")
+    a, b = {"x": mine, copy: other}, {"x": f3, copy: other}
+    base = dict(base_of({"x": f1, copy: other}))
+    r = reconcile(base, index_of(a), index_of(b), TwoWayOptions(Compare(CompareMode.CHECKSUM), device_a="hosta"))
+    assert apply(r, a, b, base) == []
+    assert a == b == {"x": f3, copy: other, conflict_name("x", f2.mtime_ns, "hosta", 1): mine}
+
+
+D_OLD, D_NEW = b"o" * 32, b"n" * 32
+CHECKSUM = TwoWayOptions(compare=Compare(CompareMode.CHECKSUM), device_a="hosta", device_b="hostb")
+
+
+def test_checksum_mode_with_a_base_without_digests_keeps_both_when_the_sides_differ() -> None:
+    # The base was written by runs without --checksum: it cannot say which side changed the content.
+    base = base_of({"x": Entry(FILE, 5, 10, 0o644)})
+    a = {"x": Entry(FILE, 5, 10, 0o644, D_OLD)}
+    b = {"x": Entry(FILE, 5, 10, 0o644, D_NEW)}  # B's content changed, its mtime put back
+    versions = {a["x"], b["x"]}
+    r = reconcile(base, index_of(a), index_of(b), CHECKSUM)
+    assert apply(r, a, b) == []
+    assert a == b and set(a.values()) == versions and len(a) == 2
+    assert [c.path for c in r.conflicts] == ["x"]
+
+
+def test_checksum_mode_learns_digests_the_base_lacks() -> None:
+    base = base_of({"x": Entry(FILE, 5, 10, 0o644, inode=1)})
+    side = {"x": Entry(FILE, 5, 10, 0o644, D_OLD, inode=1)}
+    r = reconcile(base, index_of(side), index_of(dict(side)), CHECKSUM)
+    assert r.empty
+    assert r.adopt["x"] is not None and r.adopt["x"].entry.digest == D_OLD
+
+
+def test_checksum_mode_propagates_a_change_the_learnt_digest_reveals() -> None:
+    base = base_of({"x": Entry(FILE, 5, 10, 0o644, D_OLD)})
+    a = {"x": Entry(FILE, 5, 10, 0o644, D_OLD)}
+    b = {"x": Entry(FILE, 5, 10, 0o644, D_NEW)}
+    r = reconcile(base, index_of(a), index_of(b), CHECKSUM)
+    assert apply(r, a, b) == []
+    assert a == b == {"x": Entry(FILE, 5, 10, 0o644, D_NEW)} and not r.conflicts
+
+
+def test_both_changed_to_one_size_and_mtime_with_other_digests_keep_both() -> None:
+    # docs/reconcile.md: f1 | f2 | f2' (f2's size and mtime, other bytes) -> f2, copy f2'
+    f1, f2 = S["f1"], S["f2"]
+    assert f1 is not None and f2 is not None
+    mine, theirs = f2._replace(digest=b"1" * 32), f2._replace(digest=b"2" * 32)
+    a, b = {"x": mine}, {"x": theirs}
+    r = reconcile(base_of({"x": f1}), index_of(a), index_of(b), CHECKSUM)
+    assert apply(r, a, b) == []
+    assert a == b == {"x": mine, conflict_name("x", f2.mtime_ns, "hostb"): theirs}
+    assert [(c.path, c.winner) for c in r.conflicts] == [("x", "a")]  # a tie: A keeps the name

@@ -322,6 +322,32 @@ def test_a_destination_changed_during_the_run_is_kept(pair: tuple[Path, Path], m
     contents = sorted(p.read_text() for p in b.rglob("report*"))
     assert contents == ["A's edit", "B's late edit"]
     assert tree(a) == tree(b)
+    # The second round settled what the first one refused: the run reports what it ended with.
+    assert report.exit_code == 0 and not report.errors, report.problems
+    assert [c.path for c in report.conflicts] == ["docs/report.txt"]
+
+
+def test_a_destination_that_changes_in_every_round_is_reported(pair: tuple[Path, Path],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = synced(pair)
+    import syncline.engine.twoway as tw
+
+    real = tw.reconcile
+    edits = iter(range(1, 100))
+
+    def racing(*args: object, **kw: object) -> object:
+        plan = real(*args, **kw)  # type: ignore[arg-type]
+        n = next(edits)  # each round: A edits, B edits after the scan (so every round keeps B's edit)
+        write(a, "docs/report.txt", f"A's edit {n}", mtime=T0 + 1000 * n)
+        write(b, "docs/report.txt", f"B's late edit {n}", mtime=T0 + 1000 * n + 500)
+        return plan
+
+    write(a, "docs/report.txt", "A's edit 0", mtime=T0 + 100)
+    monkeypatch.setattr(tw, "reconcile", racing)
+    report = two_way(a, b)
+    assert report.rounds == tw.ROUNDS
+    assert report.exit_code == 1
+    assert any("changed since the scan" in p.message for p in report.errors)
 
 
 def test_read_errors_make_no_deletes_under_the_unreadable_part(shared_base: Path) -> None:
@@ -476,3 +502,110 @@ def test_a_case_only_move_that_cannot_finish_leaves_the_file_where_it_was(tmp_pa
     assert (tmp_path / "Report.txt").read_text() == "mine"
     assert (tmp_path / "report.txt").read_text() == "appeared meanwhile"
     assert not [p for p in os.listdir(tmp_path) if run_temp(p)]
+
+
+def _versions(root: Path, stem: str) -> list[str]:
+    """The contents of ``stem`` and of its conflict copies in ``root``, sorted."""
+    return sorted(p.read_text() for p in root.rglob(f"{stem}*") if p.is_file() and META_DIR not in p.parts)
+
+
+def test_both_sides_edited_to_the_same_size_and_mtime_keep_both(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    write(a, "docs/report.txt", "A's edit", mtime=T0 + 100)
+    write(b, "docs/report.txt", "B's edit", mtime=T0 + 100)  # same size, same mtime, other bytes
+    report = two_way(a, b)
+    assert report.exit_code == 0, report.problems
+    assert [(c.path, c.winner) for c in report.conflicts] == [("docs/report.txt", "a")]  # a tie: A keeps it
+    assert tree(a) == tree(b)
+    assert _versions(a, "docs/report") == ["A's edit", "B's edit"]
+    assert two_way(a, b).plan.empty  # type: ignore[union-attr]
+
+
+def test_a_first_run_over_two_copies_of_same_size_and_mtime_keeps_both(pair: tuple[Path, Path]) -> None:
+    a, b = pair
+    write(a, "f.txt", "from A", mtime=T0)
+    write(b, "f.txt", "from B", mtime=T0)
+    write(a, "same.txt", "same", mtime=T0)
+    write(b, "same.txt", "same", mtime=T0)
+    report = two_way(a, b)
+    assert report.exit_code == 0, report.problems
+    assert [c.path for c in report.conflicts] == ["f.txt"]
+    assert tree(a) == tree(b)
+    assert _versions(a, "f") == ["from A", "from B"] and (a / "same.txt").read_text() == "same"
+    assert two_way(a, b).plan.empty  # type: ignore[union-attr]
+
+
+def test_a_repeated_conflict_converges(pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    write(a, "docs/report.txt", "A's edit", mtime=T0 + 100)
+    write(b, "docs/report.txt", "B's edit", mtime=T0 + 200)
+    copy = two_way(a, b).conflicts[0].copy
+    assert copy is not None and (a / copy).read_text() == "A's edit"
+    # A puts its version back (cp -p from the copy) while B edits again: the same conflict once more.
+    write(a, "docs/report.txt", "A's edit", mtime=T0 + 100)
+    write(b, "docs/report.txt", "B's edit 2", mtime=T0 + 300)
+    report = two_way(a, b)
+    assert report.exit_code == 0, report.problems
+    assert [(c.path, c.copy) for c in report.conflicts] == [("docs/report.txt", copy)]
+    assert tree(a) == tree(b)
+    assert _versions(a, "docs/report") == ["A's edit", "B's edit 2"]
+    again = two_way(a, b)
+    assert again.exit_code == 0 and again.plan is not None and again.plan.empty
+
+
+def test_a_repeated_conflict_with_a_copy_of_same_size_and_mtime_but_other_bytes_keeps_all(
+        pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)
+    write(a, "docs/report.txt", "A's edit", mtime=T0 + 100)
+    write(b, "docs/report.txt", "B's edit", mtime=T0 + 200)
+    copy = two_way(a, b).conflicts[0].copy
+    assert copy is not None
+    write(a, "docs/report.txt", "A's EDIT", mtime=T0 + 100)  # the copy's size and mtime, other bytes
+    write(b, "docs/report.txt", "B's edit 2", mtime=T0 + 300)
+    report = two_way(a, b)
+    assert report.exit_code == 0, report.problems
+    assert tree(a) == tree(b)
+    assert _versions(a, "docs/report") == ["A's EDIT", "A's edit", "B's edit 2"]
+
+
+def test_checksum_finds_a_change_whose_mtime_was_put_back_over_a_base_without_digests(
+        pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)  # base rows written without --checksum
+    write(b, "docs/report.txt", "v9", mtime=T0)  # same size, mtime put back
+    report = two_way(a, b, checksum=True)
+    assert report.exit_code == 0, report.problems
+    assert tree(a) == tree(b)
+    # The base cannot tell which side changed: both versions are kept.
+    assert _versions(a, "docs/report") == ["v1", "v9"]
+    assert two_way(a, b, checksum=True).plan.empty  # type: ignore[union-attr]
+
+
+def test_checksum_learns_the_digests_a_base_lacks_and_then_propagates_a_hidden_change(
+        pair: tuple[Path, Path]) -> None:
+    a, b = synced(pair)  # base rows written without --checksum
+    assert two_way(a, b, checksum=True).plan.empty  # type: ignore[union-attr]
+    write(b, "docs/report.txt", "v9", mtime=T0)
+    report = two_way(a, b, checksum=True)
+    assert report.exit_code == 0 and not report.conflicts, report.problems
+    assert (a / "docs/report.txt").read_text() == "v9" and tree(a) == tree(b)
+
+
+def test_conflict_names_held_by_other_bytes_of_the_same_size_and_mtime_are_all_passed_over(
+        pair: tuple[Path, Path]) -> None:
+    import socket
+
+    from syncline.core.conflicts import conflict_name
+
+    a, b = synced(pair)
+    taken = [conflict_name("docs/report.txt", (T0 + 100) * 10**9, socket.gethostname(), n) for n in (0, 1)]
+    write(a, taken[0], "A's EDIT", mtime=T0 + 100)  # copies of other edits, with the size and mtime
+    write(a, taken[1], "A's EDlT", mtime=T0 + 100)  # that A's next edit will have
+    two_way(a, b)  # copied to B: their base rows hold no digests
+    write(a, "docs/report.txt", "A's edit", mtime=T0 + 100)
+    write(b, "docs/report.txt", "B's edit 2", mtime=T0 + 300)
+    report = two_way(a, b)
+    assert report.exit_code == 0, report.problems
+    assert [c.copy for c in report.conflicts] == [conflict_name("docs/report.txt", (T0 + 100) * 10**9,
+                                                                socket.gethostname(), 2)]
+    assert tree(a) == tree(b)
+    assert _versions(a, "docs/report") == ["A's EDIT", "A's EDlT", "A's edit", "B's edit 2"]

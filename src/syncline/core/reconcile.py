@@ -20,6 +20,12 @@ directory's mtime is not a change: every write inside moves it). Then:
   equal files are adopted, different ones are kept both ways.
 
 Paths under a part of either side that could not be read are left alone (and the base with them).
+
+Entries without digests are compared by size and mtime. Where that cannot settle a decision (both sides
+changed a file to one size; a conflict copy's name held by a file of the losing version's size), the
+paths are listed in ``Reconciled.unsure_a``/``unsure_b``, for a caller that scanned without digests to
+hash them and plan again. With ``--checksum``, a base row without a digest (written by a quick-check
+run) cannot vouch for content: two sides that hash differently over it are both taken as changed.
 """
 
 from __future__ import annotations
@@ -105,6 +111,11 @@ class Reconciled:
     ``moves`` run first; then ``to_b`` (content from A) and ``to_a`` (content from B). ``final`` is the base
     row of each path once its actions are done (None: the path leaves the base); ``adopt`` the base rows
     that are already true on both sides and need no action.
+
+    ``unsure_a``/``unsure_b``: files of A and of B whose content a decision compared by size and mtime
+    alone, for want of digests, where only the content can tell: a path both sides changed to one size
+    (one version, or two with equal mtimes?), and a conflict copy's name already held by a file of the
+    losing version's size. A caller that scanned without digests hashes them and plans again.
     """
 
     moves: tuple[Move, ...] = ()
@@ -114,6 +125,8 @@ class Reconciled:
     adopt: Mapping[str, BaseEntry | None] = field(default_factory=dict)
     conflicts: tuple[Conflict, ...] = ()
     problems: tuple[Problem, ...] = ()
+    unsure_a: frozenset[str] = frozenset()
+    unsure_b: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
@@ -169,6 +182,8 @@ class _Work:
         self.want: dict[str, Entry | None] = {}
         self.conflicts: list[Conflict] = []
         self.problems: list[Problem] = []
+        self.unsure: dict[Side, set[str]] = {"a": set(), "b": set()}
+        self.settled: set[str] = set()  # conflict copies: their wanted state is fixed, not decided
 
     def side(self, s: Side) -> Mapping[str, Entry]:
         return self.a if s == "a" else self.b
@@ -226,7 +241,11 @@ def _candidates(w: _Work) -> tuple[list[str], dict[str, BaseEntry]]:
         # compare in C: the fastest test in Python.
         if (ae[:4] == xe[:4] == bs[:4] and ae[5] == xe[5] == bs[5]
                 and ((ae[4] is None and xe[4] is None) or _digests_agree(ae[4], xe[4], bs[4]))):
-            if be[1] != ae[6] or be[2] != xe[6]:
+            if bs[4] is None and ae[4] is not None and xe[4] is not None:
+                # Both sides hash to one digest the base lacks (its row came from a quick-check run): learn
+                # it, so that a later change hidden behind a restored mtime is seen as that side's change.
+                learn[p] = BaseEntry(bs._replace(digest=ae[4]), ae[6], xe[6])
+            elif be[1] != ae[6] or be[2] != xe[6]:
                 learn[p] = BaseEntry(bs, ae[6], xe[6])
             continue
         out.append(p)
@@ -254,7 +273,8 @@ def reconcile(base: Base, a: Index, b: Index, options: TwoWayOptions | None = No
         if w.skipped(p):
             skipped += 1
             continue
-        _decide(w, p)
+        if p not in w.settled:
+            _decide(w, p)
     if skipped:
         w.problems.append(Problem("", f"{skipped} paths under unreadable parts left as they are (no deletes "
                                       "there)", "", error=False))
@@ -264,7 +284,8 @@ def reconcile(base: Base, a: Index, b: Index, options: TwoWayOptions | None = No
     for p, row in learn.items():
         adopt.setdefault(p, row)
     moves = _defer_rows_under_moves(w.moves, adopt)
-    return Reconciled(moves, to_a, to_b, final, adopt, tuple(w.conflicts), tuple(w.problems))
+    return Reconciled(moves, to_a, to_b, final, adopt, tuple(w.conflicts), tuple(w.problems),
+                      frozenset(w.unsure["a"]), frozenset(w.unsure["b"]))
 
 
 def _defer_rows_under_moves(moves: list[Move], adopt: dict[str, BaseEntry | None]) -> tuple[Move, ...]:
@@ -299,7 +320,9 @@ def _decide(w: _Work, p: str) -> None:
     ae, xe = w.a.get(p), w.b.get(p)
     ca, cb = changed(bs, ae, cmp), changed(bs, xe, cmp)
     if not ca and not cb:
-        return
+        if not _base_blind(bs, ae, xe):
+            return
+        ca = cb = True
     if ca and not cb:
         w.want[p] = ae
         return
@@ -310,6 +333,7 @@ def _decide(w: _Work, p: str) -> None:
     if ae is None or xe is None:
         w.want[p] = ae if xe is None else xe  # a change beats a delete; both deleted: None
         return
+    _note_unsure(w, ("a", p, ae), ("b", p, xe))
     if ae.kind == xe.kind and ae.same_content(xe, cmp):
         if _meta_equal(ae, xe, cmp):
             w.want[p] = ae
@@ -317,6 +341,25 @@ def _decide(w: _Work, p: str) -> None:
             w.want[p] = xe if _newer(xe, ae) else ae
         return
     _conflict(w, p, ae, xe)
+
+
+def _note_unsure(w: _Work, x: tuple[Side, str, Entry], y: tuple[Side, str, Entry]) -> None:
+    """Record two files whose content is about to be compared by size and mtime only, for want of digests
+    (see ``Reconciled.unsure_a``). Files of other sizes need no digests: they differ whatever the bytes."""
+    (sx, px, ex), (sy, py, ey) = x, y
+    if ex.kind != FILE or ey.kind != FILE or ex.size != ey.size or (ex.digest is not None and ey.digest is not None):
+        return
+    w.unsure[sx].add(px)
+    w.unsure[sy].add(py)
+
+
+def _base_blind(bs: Entry | None, ae: Entry | None, xe: Entry | None) -> bool:
+    """Whether the sides hold other content although neither changed from the base row by what it records:
+    a base row without a digest (written by a quick-check run) against two files whose digests differ.
+    It cannot tell which side changed, so both count as changed: keep both rather than guess."""
+    return (bs is not None and bs.kind == FILE and bs.digest is None and ae is not None and xe is not None
+            and ae.kind == FILE and xe.kind == FILE and ae.digest is not None and xe.digest is not None
+            and ae.digest != xe.digest)
 
 
 def _conflict(w: _Work, p: str, ae: Entry, xe: Entry) -> None:
@@ -347,24 +390,38 @@ def _conflict(w: _Work, p: str, ae: Entry, xe: Entry) -> None:
 
 
 def _rename_loser(w: _Work, p: str, loser: Side) -> str:
-    """Rename the losing version at ``p`` on side ``loser`` to a free conflict name; returns that name."""
+    """Keep the losing version at ``p`` on side ``loser`` under its conflict name; returns that name.
+
+    The name is the first of the version's conflict names that is free or holds that same version
+    everywhere it is taken. When the loser's side already holds it there (an earlier run made that copy
+    and the version came back to ``p``), nothing is renamed: the copy stays, and ``p`` is replaced like
+    any losing version (into the trash). Either way the copy is settled here, kept on both sides, whatever
+    a decision on its own path would say (a side that deleted it gets it back).
+    """
     lost = w.side(loser)[p]
     device = w.opts.device_a if loser == "a" else w.opts.device_b
     n = 0
     while True:
         copy = conflict_name(p, lost.mtime_ns, device, n)
-        taken = [e for e in (w.a.get(copy), w.b.get(copy), w.base[copy].entry if copy in w.base else None)
-                 if e is not None]
-        if not taken or all(e.kind == lost.kind and e.same_content(lost, w.opts.compare) for e in taken):
+        held = [(s, e) for s in _SIDES if (e := w.side(s).get(copy)) is not None]
+        for s, e in held:
+            _note_unsure(w, (loser, p, lost), (s, copy, e))
+        taken = [e for _, e in held] + ([w.base[copy].entry] if copy in w.base else [])
+        if all(e.kind == lost.kind and e.same_content(lost, w.opts.compare) for e in taken):
             break
         n += 1
-    w.moves.append(Move(loser, p, copy, lost, "conflict"))
-    side = w.writable(loser)
-    del side[p]
-    side[copy] = lost
-    if copy not in w.want:
+    kept = w.side(loser).get(copy)
+    if kept is None:
+        w.moves.append(Move(loser, p, copy, lost, "conflict"))
+        side = w.writable(loser)
+        del side[p]
+        side[copy] = lost
+        kept = lost
+    wanted = w.want.get(copy)
+    if wanted is None or wanted.kind != kept.kind or not wanted.same_content(kept, w.opts.compare):
         other = w.side("a" if loser == "b" else "b").get(copy)
-        w.want[copy] = lost if other is None or not other.same_content(lost, w.opts.compare) else other
+        w.want[copy] = kept if other is None or not other.same_content(kept, w.opts.compare) else other
+    w.settled.add(copy)
     return copy
 
 

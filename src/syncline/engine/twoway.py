@@ -8,8 +8,9 @@ rules (``docs/reconcile.md``):
   deleted);
 - a first run, and a run whose base was lost, merges: nothing is deleted;
 - more deletions on a side than ``--max-delete`` stops the run;
-- every write re-checks its destination; one found changed is left as it is for the next run, which then
-  sees both changes (up to ``ROUNDS`` runs follow at once);
+- every write re-checks its destination; one found changed is left as it is for the next round, which
+  then sees both changes (up to ``ROUNDS`` rounds follow at once; the errors reported are the last
+  round's);
 - the base advances per item, only after the item is durable.
 """
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..core.entry import FILE, Compare, CompareMode
+from ..core.entry import Compare, CompareMode
 from ..core.errors import Problem, SafetyStop, UsageError
 from ..core.ignore import Rules
 from ..core.index import Index
@@ -156,8 +157,9 @@ def _run(state: PairState, side_a: LocalReplica, side_b: LocalReplica, opts: Two
         merge, folder_id = _check_markers(state, base, root_a, root_b, opts, report)
         report.first_run = merge
         host = socket.gethostname()
-        # Quick-check mode compares size and mtime; digests are only computed where they settle a conflict
-        # (same size, other mtime), and an entry without a digest falls back to size and mtime.
+        # Quick-check mode compares size and mtime; digests are only computed where a decision turns on
+        # content (the plan's unsure files, then planned again), and an entry without a digest falls back
+        # to size and mtime.
         cmp = opts.compare
         internal = Compare(CompareMode.CHECKSUM, cmp.modify_window_ns) if cmp.mode is CompareMode.MTIME else cmp
         probe = not opts.dry_run
@@ -170,11 +172,13 @@ def _run(state: PairState, side_a: LocalReplica, side_b: LocalReplica, opts: Two
         report.rounds = round_no
         if round_no > 1:
             ia, ib = _scan_both(side_a, side_b, opts)
+            # This round plans again whatever the earlier ones left undone, so its errors are the run's: an
+            # item refused because it changed meanwhile is no error once this round has settled it. Their
+            # notices stay (what was kept, and where).
+            report.problems = [p for p in report.problems if not p.error]
         if round_no == 1:
             _guard_empty(base, ia, ib, root_a, root_b, merge, opts)
-        if cmp.mode is CompareMode.MTIME:
-            ia, ib = _hash_ambiguous(root_a, root_b, ia, ib, base, merge)
-        plan = reconcile(base, ia, ib, tw)
+        plan, ia, ib = _plan(base, ia, ib, tw, root_a, root_b, hash_unsure=cmp.mode is CompareMode.MTIME)
         report.problems.extend((*ia.problems, *ib.problems, *plan.problems))
         report.conflicts.extend(c for c in plan.conflicts if c not in report.conflicts)  # once per round
         if round_no == 1:
@@ -235,34 +239,41 @@ def _scan_both(side_a: LocalReplica, side_b: LocalReplica, opts: TwoWaySyncOptio
     return ia, ib
 
 
-def _hash_ambiguous(root_a: Path, root_b: Path, ia: Index, ib: Index, base: dict[str, BaseEntry],
-                    merge: bool) -> tuple[Index, Index]:
-    """Hash the files both sides changed to the same size but other mtimes: equal content is then no
-    conflict (a first run over two copies made without keeping mtimes, or the same edit made twice)."""
+def _plan(base: dict[str, BaseEntry], ia: Index, ib: Index, tw: TwoWayOptions, root_a: Path, root_b: Path,
+          hash_unsure: bool) -> tuple[Reconciled, Index, Index]:
+    """Reconcile; with ``hash_unsure`` (trees scanned without digests), hash the files the plan could only
+    compare by size and mtime and plan again, until it asks for no file it has not had hashed (a hashed
+    file can lead to another decision, such as the next conflict-copy name). Returns the plan and the
+    trees it was made from."""
+    plan = reconcile(base, ia, ib, tw)
+    hashed_a: set[str] = set()
+    hashed_b: set[str] = set()
+    while hash_unsure:
+        more_a, more_b = plan.unsure_a - hashed_a, plan.unsure_b - hashed_b
+        if not (more_a or more_b):
+            break
+        ia, ib = _with_digests(root_a, ia, more_a), _with_digests(root_b, ib, more_b)
+        hashed_a |= more_a
+        hashed_b |= more_b
+        plan = reconcile(base, ia, ib, tw)
+    return plan, ia, ib
+
+
+def _with_digests(root: Path, index: Index, paths: frozenset[str]) -> Index:
+    """``index`` with its files at ``paths`` hashed: the ones the planner could compare only by size and
+    mtime (``Reconciled.unsure_a``). A file that cannot be hashed (changing, unreadable) keeps no digest:
+    it is then compared by size and mtime, which keeps both versions if they differ."""
     from ..core.hashing import ChangingFileError, hash_file
 
-    todo = []
-    for p, ea in ia.entries.items():
-        eb = ib.entries.get(p)
-        if (eb is None or ea.kind != FILE or eb.kind != FILE or ea.size != eb.size
-                or ea.mtime_ns == eb.mtime_ns):
+    entries = dict(index.entries)
+    for p in paths:
+        if p not in entries:  # a name the plan gave a moved or renamed entry: not on the disk yet
             continue
-        be = None if merge else base.get(p)
-        if be is not None and (be.entry.size, be.entry.mtime_ns) in ((ea.size, ea.mtime_ns), (eb.size, eb.mtime_ns)):
-            continue  # one side is unchanged: no conflict to settle
-        todo.append(p)
-    if not todo:
-        return ia, ib
-    out = []
-    for root, index in ((root_a, ia), (root_b, ib)):
-        entries = dict(index.entries)
-        for p in todo:
-            try:
-                entries[p] = hash_file(f"{root}/{p}", entries[p])
-            except (ChangingFileError, OSError):
-                pass  # no digest: compared by size and mtime, which keeps both if they differ
-        out.append(replace(index, entries=entries))
-    return out[0], out[1]
+        try:
+            entries[p] = hash_file(f"{root}/{p}", entries[p])
+        except (ChangingFileError, OSError):
+            pass
+    return replace(index, entries=entries)
 
 
 def _guard_empty(base: dict[str, BaseEntry], ia: Index, ib: Index, root_a: Path, root_b: Path, merge: bool,
