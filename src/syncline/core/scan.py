@@ -29,11 +29,11 @@ from typing import Protocol
 from .chunking import Chunker
 from .entry import DIR, FILE, SYMLINK, Chunk, Entry, Kind, StatKey, special_kind_name
 from .errors import IndexFormatError, Problem, UsageError
+from .hashing import RACY_WINDOW_NS
 from .ignore import IGNORE_FILE, Matcher, Rules
 from .index import Index, IndexHeader
 from .paths import META_DIR, RUN_ID_RE, RUNS_DIR, is_under, join, run_temp, sort_key
 
-RACY_WINDOW_NS = 2_000_000_000  # 2 s: the coarsest common mtime granularity (FAT)
 HASH_BATCH = 256
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ...core.entry import DIR, FILE, SYMLINK, Entry, kind_of_mode
-from ...core.hashing import ReadKey
+from ...core.hashing import F_SETLEASE, F_SETSIG, ReadGuard
 from ...core.ignore import Rules
 from ...core.index import Index
 from ...core.paths import META_DIR, REPLACED, STAGED, parent, run_temp
@@ -45,8 +45,6 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _syncfs = getattr(_libc, "syncfs", None)
 _sync_file_range = getattr(_libc, "sync_file_range", None)
 _SYNC_FILE_RANGE_WRITE = 2
-_F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
-_F_SETSIG = getattr(fcntl, "F_SETSIG", 10)
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY  # a fifo swapped in never blocks the open
 
 
@@ -74,11 +72,12 @@ def open_regular_in(tree: Confined, path: str) -> tuple[int, os.stat_result]:
 
 
 class LocalSourceFile:
-    """An open local file with its stat at open time; ``changed()`` tells whether a read may be torn."""
+    """An open local file with its stat at open time; ``changed()`` tells whether a read may be torn
+    (:class:`~syncline.core.hashing.ReadGuard`: a file written in the last seconds is read under a lease)."""
 
     def __init__(self, fd: int, st: os.stat_result) -> None:
         self.fd = fd
-        self.key = ReadKey.of(st)
+        self.guard = ReadGuard(fd, st)
         e = entry_of_stat(st)
         assert e is not None
         self.entry = e
@@ -87,7 +86,7 @@ class LocalSourceFile:
         return self.fd
 
     def changed(self) -> bool:
-        return ReadKey.of(os.fstat(self.fd)) != self.key
+        return self.guard.torn()
 
 
 @dataclass
@@ -325,8 +324,8 @@ class LocalReplica:
                 return False
             # A writer opening the file while the lease is held makes the kernel signal this process:
             # SIGIO by default, which would end it. SIGURG is ignored unless handled.
-            fcntl.fcntl(fd, _F_SETSIG, signal.SIGURG)
-            fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
+            fcntl.fcntl(fd, F_SETSIG, signal.SIGURG)
+            fcntl.fcntl(fd, F_SETLEASE, fcntl.F_RDLCK)
         except OSError as exc:
             return exc.errno == errno.EAGAIN
         finally:
