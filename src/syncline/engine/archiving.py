@@ -20,7 +20,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.archivefile import DELTA, NONE, WHOLE, ArchiveHeader, ArchiveWriter, IndexRef, Piece
+from ..core.archivefile import (
+    DELTA,
+    NONE,
+    WHOLE,
+    ArchiveHeader,
+    ArchiveWriter,
+    IndexRef,
+    Piece,
+    needs_wide_times,
+)
 from ..core.chunking import Chunker
 from ..core.entry import DIR, FILE, Chunk, Compare, CompareMode, Entry
 from ..core.errors import Problem, SafetyStop, SynclineError, UsageError
@@ -115,7 +124,8 @@ def make_archive(src: str | os.PathLike[str], against: str | os.PathLike[str], o
         created_ns=time.time_ns(), tool=f"syncline {__version__}", label=opts.label,
         root_mtime_ns=here.root.mtime_ns if here.root is not None else None)
     with atomic_file(out) as fh:
-        writer = ArchiveWriter(fh, header)
+        writer = ArchiveWriter(fh, header, wide_times=needs_wide_times(
+            header, (e for _, expect, entry, _ in ops for e in (expect, entry))))
         for path, expect, entry, content in ops:
             if content == NONE:
                 writer.add(path, expect, entry)

@@ -7,6 +7,13 @@ crash the base never claims more than the disks hold.
 
 A database that cannot be read is moved aside (``.corrupt-<time>``) and the pair starts over as a first run:
 a merge that deletes nothing. Rows are keyed by the path's bytes, so byte order is SQLite's order.
+
+Schema (``SCHEMA_VERSION`` in ``meta``; an older database is upgraded in place when opened):
+
+- v1: ``meta`` and ``base`` (one row per path);
+- v2: ``base.mtime_far``: a time beyond SQLite's 64-bit integers (after 2262, before 1677; ``core/times.py``)
+  as its decimal text, with ``mtime_ns`` clamped to the int64 bound on the same side; NULL for every other
+  time. A partial index finds those few rows without reading the table twice.
 """
 
 from __future__ import annotations
@@ -22,9 +29,10 @@ from pathlib import Path
 
 from ..core.entry import KINDS, Entry
 from ..core.reconcile import BaseEntry
+from ..core.times import INT64_MAX, INT64_MIN
 from .state import state_subdir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _decode(raw: bytes) -> str:
@@ -32,13 +40,26 @@ def _decode(raw: bytes) -> str:
 
 
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS base (
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_FAR_INDEX = "CREATE INDEX IF NOT EXISTS base_far ON base(path) WHERE mtime_far IS NOT NULL"
+_CREATE = (
+    """CREATE TABLE base (
     path BLOB PRIMARY KEY, kind INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    mode INTEGER NOT NULL, digest BLOB, target BLOB, inode_a INTEGER NOT NULL, inode_b INTEGER NOT NULL
-) WITHOUT ROWID;
-"""
+    mode INTEGER NOT NULL, digest BLOB, target BLOB, inode_a INTEGER NOT NULL, inode_b INTEGER NOT NULL,
+    mtime_far TEXT
+) WITHOUT ROWID""",
+    _FAR_INDEX,
+)
+_UPGRADES = {  # version n -> the statements that make it version n + 1
+    1: ("ALTER TABLE base ADD COLUMN mtime_far TEXT", _FAR_INDEX),
+}
+
+
+def _schema_version(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise sqlite3.DatabaseError(f"schema version {value!r}") from None
 
 
 def pair_key(a: Path, b: Path) -> tuple[str, bool]:
@@ -77,13 +98,22 @@ class PairState:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(_META)
             row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            version = SCHEMA_VERSION if row is None else _schema_version(row[0])
             if row is None:
-                db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            elif row[0] != str(SCHEMA_VERSION):
+                for statement in _CREATE:
+                    db.execute(statement)
+            elif version > SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(f"schema version {row[0]}, not {SCHEMA_VERSION}")
+            while version < SCHEMA_VERSION:
+                for statement in _UPGRADES[version]:
+                    db.execute(statement)
+                version += 1
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             db.execute("SELECT count(*) FROM base").fetchone()
+            db.execute("COMMIT")
         except BaseException:
             db.close()
             raise
@@ -121,12 +151,16 @@ class PairState:
         try:
             rows = self._db.execute("SELECT path, kind, size, mtime_ns, mode, digest, target, inode_a, inode_b "
                                     "FROM base")
-            return {
+            base = {
                 decode(path): row((entry((kinds[kind], size, mtime, mode, digest,
                                           None if target is None else decode(target), 0, 0, None)),
                                    ib if swapped else ia, ia if swapped else ib))
                 for path, kind, size, mtime, mode, digest, target, ia, ib in rows
             }
+            for path, far in self._db.execute("SELECT path, mtime_far FROM base WHERE mtime_far IS NOT NULL"):
+                p = decode(path)
+                base[p] = base[p]._replace(entry=base[p].entry._replace(mtime_ns=int(far)))
+            return base
         except (sqlite3.DatabaseError, IndexError, ValueError, TypeError) as exc:
             self.notice = f"the pair's saved state could not be read ({exc}); merged as on a first run " \
                           "(nothing deleted)"
@@ -157,12 +191,15 @@ class PairState:
                 continue
             e = row.entry
             ia, ib = (row.inode_b, row.inode_a) if self._swapped else (row.inode_a, row.inode_b)
-            puts.append((key, _KIND_CODE[e.kind], e.size, e.mtime_ns, e.mode, e.digest,
-                         os.fsencode(e.target) if e.target is not None else None, ia, ib))
+            mtime, far = e.mtime_ns, None
+            if not INT64_MIN <= mtime <= INT64_MAX:
+                mtime, far = (INT64_MAX if mtime > 0 else INT64_MIN), str(mtime)
+            puts.append((key, _KIND_CODE[e.kind], e.size, mtime, e.mode, e.digest,
+                         os.fsencode(e.target) if e.target is not None else None, ia, ib, far))
         if dels:
             self._db.executemany("DELETE FROM base WHERE path = ?", dels)
         if puts:
-            self._db.executemany("INSERT OR REPLACE INTO base VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", puts)
+            self._db.executemany("INSERT OR REPLACE INTO base VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", puts)
 
     def drop_tree(self, path: str) -> None:
         """Drop ``path`` and every row below it. Call inside :meth:`transaction`."""
