@@ -12,9 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -28,6 +25,7 @@ from syncline.core.reconcile import BaseEntry
 from syncline.engine.pairstate import PairState
 
 from .conftest import write
+from .tmpfs import needs_root, run_with_tmpfs
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -200,19 +198,6 @@ print("ok")
 """
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="mounting a tmpfs needs root")
+@needs_root
 def test_every_mode_handles_the_extreme_times_of_tmpfs(tmp_path: Path) -> None:
-    top = tmp_path / "tmpfs"
-    top.mkdir()
-    script = tmp_path / "far.py"
-    script.write_text(_IN_TMPFS)
-    # A private mount namespace: the tmpfs is gone with the process, nobody else ever sees it.
-    shell = textwrap.dedent(f"""\
-        mount -t tmpfs -o size=16m syncline-test "{top}" || exit 77
-        exec "{sys.executable}" "{script}" "{top}"
-    """)
-    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", shell],
-                          capture_output=True, text=True, timeout=100, env={**os.environ})
-    if done.returncode == 77:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+    assert run_with_tmpfs(tmp_path / "tmpfs", "16m", _IN_TMPFS, tmp_path / "tmpfs").strip() == "ok"
