@@ -94,6 +94,10 @@ def _state_errors(path: Path, doing: str) -> Iterator[None]:
                          _FIX + "; what this run did is kept and the next run finishes the rest") from None
 
 
+def _count(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
 def _schema_version(value: str) -> int:
     try:
         return int(value)
@@ -191,6 +195,22 @@ class PairState:
     def set_folder_id(self, folder_id: str) -> None:
         with _state_errors(self.path, "write"):
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('folder_id', ?)", (folder_id,))
+
+    def generations(self) -> tuple[int | None, int | None]:
+        """The generations of the roots (``a``, ``b`` as the caller names them) at this pair's last run
+        that changed anything; None where no run recorded one."""
+        with _state_errors(self.path, "read"):
+            rows = dict(self._db.execute("SELECT key, value FROM meta "
+                                         "WHERE key IN ('generation_a', 'generation_b')").fetchall())
+        first, second = (_count(rows.get(k)) for k in ("generation_a", "generation_b"))
+        return (second, first) if self._swapped else (first, second)
+
+    def set_generations(self, ga: int, gb: int) -> None:
+        """Remember the roots' generations (``a``, ``b`` as the caller names them)."""
+        first, second = (gb, ga) if self._swapped else (ga, gb)
+        with _state_errors(self.path, "write"), self.transaction():
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                 [("generation_a", str(first)), ("generation_b", str(second))])
 
     def synced_before(self) -> bool:
         """Whether a run of this pair ever finished: from then on its base is the truth, even an empty
