@@ -3,6 +3,12 @@
 Two-way sync checks it before every run: a root that lost its marker (an unmounted disk, a replaced or
 recreated directory) or holds another folder's id halts the pair instead of being taken for "everything
 deleted". ``.syncline`` is never scanned, so the marker is never synced as a file.
+
+Beside it, ``<root>/.syncline/generation`` holds the root's *generation*: a count that every two-way run
+that changes anything raises (to more than any pair of that root has seen), and that each pair's base
+remembers. A root copied back from an older backup (``cp -a``, ``.syncline`` and all) has a lower
+generation than its pair remembers: the pair halts instead of taking the old versions for new edits. It is
+a file of its own so that the folder-id stays as every syncline reads it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from pathlib import Path
 from ..core.paths import META_DIR, new_temp_name
 
 MARKER = "folder-id"
+GENERATION = "generation"
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -48,6 +55,20 @@ def read_marker(root: Path) -> str | None:
 def write_marker(root: Path, folder_id: str) -> None:
     """Write the marker atomically and durably."""
     write_meta_file(root, MARKER, folder_id + "\n")
+
+
+def read_generation(root: Path) -> int:
+    """``root``'s generation; 0 when it has none yet (never changed by a run that keeps generations) or
+    holds no number (so it reads as older than anything a pair remembers)."""
+    text = read_meta_file(root, GENERATION)
+    if text is None or not text.strip().isdigit():
+        return 0
+    return int(text.strip())
+
+
+def write_generation(root: Path, generation: int) -> None:
+    """Write ``root``'s generation atomically and durably."""
+    write_meta_file(root, GENERATION, f"{generation}\n")
 
 
 def write_meta_file(root: Path, name: str, text: str) -> None:

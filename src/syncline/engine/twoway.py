@@ -35,7 +35,14 @@ from ..core.scan import gc_paused, resolve_root
 from .crashpoints import crash_point
 from .execute import Progress, execute
 from .forkscan import scan_in_child
-from .marker import case_insensitive, new_folder_id, read_marker, write_marker
+from .marker import (
+    case_insensitive,
+    new_folder_id,
+    read_generation,
+    read_marker,
+    write_generation,
+    write_marker,
+)
 from .pairstate import PairState
 from .replicas.local import LocalReplica
 from .report import HasProblems, Report
@@ -228,7 +235,35 @@ def _check_markers(state: PairState, base: dict[str, BaseEntry], root_a: Path, r
                              "check that the right disk is mounted; add --force to merge (nothing is deleted)")
         report.notices.append("; ".join(trouble) + ": merging because of --force (nothing is deleted)")
         return True, known
+    _check_generations(state, root_a, root_b, opts, report)
     return False, known
+
+
+def _check_generations(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions,
+                       report: TwoWayReport) -> None:
+    """Halt when a root's generation is lower than this pair's last run saw: the root was copied back from
+    an older backup, and its old versions would be taken for new edits and roll the other side back."""
+    for root, seen in zip((root_a, root_b), state.generations(), strict=True):
+        now = read_generation(root)
+        if seen is None or now >= seen:
+            continue
+        what = (f"{root} looks restored from an older backup: it is at syncline generation {now}, "
+                f"but was at {seen} when this pair last changed")
+        if not opts.force:
+            raise SafetyStop(what, "syncing now would roll the other side back to its older files; add --force "
+                                   "to take the restored side as the truth (replaced files go to the trash)")
+        report.notices.append(what + ": taken as the truth because of --force")
+
+
+def _advance_generations(state: PairState, root_a: Path, root_b: Path) -> None:
+    """Before a run changes anything: raise both roots' generations above what they hold and what this pair
+    saw, then remember them in the base. Roots first: a crash in between leaves a root ahead of the base,
+    which is no restore."""
+    seen = state.generations()
+    new = [max(read_generation(root), prev or 0) + 1 for root, prev in zip((root_a, root_b), seen, strict=True)]
+    for root, generation in zip((root_a, root_b), new, strict=True):
+        write_generation(root, generation)
+    state.set_generations(new[0], new[1])
 
 
 def _scan_both(side_a: LocalReplica, side_b: LocalReplica, opts: TwoWaySyncOptions) -> tuple[Index, Index]:
@@ -300,6 +335,8 @@ def _guard_deletes(plan: Reconciled, ia: Index, ib: Index, root_a: Path, root_b:
 
 def _apply(plan: Reconciled, state: PairState, side_a: LocalReplica, side_b: LocalReplica,
            opts: TwoWaySyncOptions, report: TwoWayReport, progress: Progress | None) -> None:
+    if report.rounds == 1 and (plan.adopt or plan.moves or plan.to_a.actions or plan.to_b.actions):
+        _advance_generations(state, side_a.root, side_b.root)
     with state.transaction():
         state.put(plan.adopt.items())
     for move in plan.moves:
