@@ -258,3 +258,25 @@ def test_json_output_is_parsable_after_an_attack(tmp_path: Path) -> None:
     doc = json.loads(r.stdout)
     assert "Traceback" not in r.stderr and isinstance(doc, dict)
     assert_outside_untouched(outside)
+
+
+@pytest.mark.parametrize("planted", [".syncline", ".syncline/snapshots", ".syncline/trash", ".syncline/runs"])
+def test_syncline_s_own_folders_planted_as_symlinks_lead_nowhere(tmp_path: Path, planted: str) -> None:
+    """A hostile writer points DIR/.syncline (or a folder in it) at a folder outside: snapshot, a sync
+    that trashes, two-way's markers, apply's staging never write there."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    outside = outside_dir(tmp_path)
+    write(src, "a.txt", "new", mtime=1_700_000_000)
+    write(dst, "a.txt", "old", mtime=1_600_000_000)
+    write(dst, "gone.txt", "to be trashed")
+    (dst / planted).parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(outside, dst / planted)
+    results = [run("snapshot", dst), run("sync", "--delete", "--force", src, dst),
+               run("sync", "--two-way", src, dst), run("index", dst, "-o", tmp_path / "d.slidx")]
+    assert run("archive", src, "--against", tmp_path / "d.slidx", "-o", tmp_path / "x.slar").returncode == 0
+    results.append(run("apply", tmp_path / "x.slar", dst))
+    for r in results:
+        assert "Traceback" not in r.stderr, r.stderr
+        assert r.returncode in (0, 1, 2), r.stderr
+    assert_outside_untouched(outside)
+    assert {b"old", b"to be trashed"} <= all_contents(dst)  # in place, or in a trash inside DST

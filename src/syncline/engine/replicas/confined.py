@@ -277,6 +277,18 @@ class Confined:
         finally:
             os.close(fd)
 
+    @contextmanager
+    def held(self, path: str) -> Iterator[str]:
+        """A path that names folder ``path`` (reached without following symlinks) while the block runs:
+        ``/proc/self/fd/N`` of a descriptor of its own, for code that takes paths (an atomic output file).
+        Nothing that path leads to can be swapped away: the kernel goes straight to the folder held."""
+        with self._lock:
+            fd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self._dir(path))
+        try:
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+
     def open_root(self) -> int:
         """A readable descriptor of the root folder (for ``syncfs``); the caller closes it."""
         with self._lock:

@@ -31,6 +31,7 @@ from ...core.index import Index
 from ...core.paths import META_DIR, REPLACED, STAGED, parent, run_temp
 from ...core.scan import scan, scan_dirs
 from ..crashpoints import crash_point
+from ..marker import ensure_meta_dir_in, read_meta_in, write_meta_in
 from ..state import root_lock
 from ..trash import Trash
 from .confined import Confined
@@ -245,57 +246,17 @@ class LocalReplica:
         self.tree.close()
 
     def ensure_meta_dir(self) -> None:
-        """``<root>/.syncline``, made if needed without changing the root's mtime (so a mirrored root
-        still matches its source: ``rsync -a`` sees nothing to do). ``NotADirectoryError`` when something
-        else is in its place."""
-        try:
-            st = self.tree.lstat(META_DIR)
-        except FileNotFoundError:
-            root = self.tree.lstat("")
-            try:
-                self.tree.mkdir(META_DIR, 0o755)
-            except FileExistsError:
-                return self.ensure_meta_dir()
+        """``.syncline`` in this tree, made if needed (see :func:`~syncline.engine.marker.ensure_meta_dir_in`)."""
+        if ensure_meta_dir_in(self.tree):
             self._made_meta = True
-            self.tree.utime("", root.st_mtime_ns, root.st_atime_ns)
-            return None
-        if not stat.S_ISDIR(st.st_mode):
-            raise NotADirectoryError(errno.ENOTDIR, f"{META_DIR} here is not a folder; move it away", META_DIR)
-        return None
 
     def read_meta(self, name: str) -> str | None:
-        try:
-            fd = self.tree.open(f"{META_DIR}/{name}", _READ_FLAGS)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        try:
-            chunks = []
-            while block := os.read(fd, 1 << 16):
-                chunks.append(block)
-        finally:
-            os.close(fd)
-        return b"".join(chunks).decode("utf-8", errors="surrogateescape")  # a path in it reads back equal
+        return read_meta_in(self.tree, name)
 
     def write_meta(self, name: str, text: str) -> None:
-        """Write ``.syncline/<name>`` atomically and durably (temp file, fsync, rename, fsync of the
-        folder): a crash leaves the old text or the new one, never a torn file."""
-        self.ensure_meta_dir()
-        tmp = f"{META_DIR}/{name}.tmp-{os.urandom(6).hex()}"
-        fd = self.tree.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            write_all(fd, text.encode("utf-8", errors="surrogateescape"))
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            self.tree.unlink(tmp)
-            raise
-        os.close(fd)
-        self.tree.rename(tmp, f"{META_DIR}/{name}")
-        fd = self.tree.open(META_DIR, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        """Write ``.syncline/<name>`` atomically and durably."""
+        write_meta_in(self.tree, name, text)
+        self._made_meta = False  # it holds something now: it stays
 
     def abspath(self, path: str) -> str:
         """The absolute path of ``path`` (for messages: every access goes through ``self.tree``)."""
