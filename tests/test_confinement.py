@@ -280,3 +280,46 @@ def test_syncline_s_own_folders_planted_as_symlinks_lead_nowhere(tmp_path: Path,
         assert r.returncode in (0, 1, 2), r.stderr
     assert_outside_untouched(outside)
     assert {b"old", b"to be trashed"} <= all_contents(dst)  # in place, or in a trash inside DST
+
+
+@pytest.mark.parametrize("cached", [2, 3, 64])
+def test_the_descriptor_cache_follows_syncline_s_own_moves_and_removals(tmp_path: Path, cached: int) -> None:
+    """Random folder makes, renames and removals through one Confined tree: every file made through it
+    afterwards lands exactly at its path (a stale cached descriptor would put it in a moved folder)."""
+    import random
+
+    from syncline.engine.replicas.confined import Confined
+
+    rng = random.Random(cached)
+    root = tmp_path / "root"
+    root.mkdir()
+    tree_ = Confined(str(root), cached_dirs=cached)
+    dirs = [""]
+    try:
+        for n in range(400):
+            op = rng.random()
+            if op < 0.35 or len(dirs) < 3:
+                new = f"{rng.choice(dirs)}/d{n}".lstrip("/")
+                tree_.mkdir(new)
+                dirs.append(new)
+            elif op < 0.6:
+                old = rng.choice(dirs[1:])
+                new = f"{rng.choice([d for d in dirs if d != old and not d.startswith(old + '/')])}/m{n}".lstrip("/")
+                tree_.rename(old, new)
+                dirs = [new + d[len(old):] if d == old or d.startswith(old + "/") else d for d in dirs]
+            elif op < 0.7:
+                leaves = [d for d in dirs[1:] if not any(o.startswith(d + "/") for o in dirs)]
+                gone = rng.choice(leaves)
+                for f in os.listdir(root / gone):
+                    tree_.unlink(f"{gone}/{f}")
+                tree_.rmdir(gone)
+                dirs.remove(gone)
+            else:
+                where = rng.choice(dirs)
+                path = f"{where}/f{n}".lstrip("/")
+                os.close(tree_.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                assert (root / path).is_file(), f"step {n}: {path} landed elsewhere"
+        on_disk = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir())
+        assert on_disk == sorted(dirs[1:])
+    finally:
+        tree_.close()

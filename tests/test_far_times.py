@@ -103,6 +103,18 @@ def test_index_files_round_trip_every_time_tmpfs_can_hold(tmp_path: Path) -> Non
     assert dict(back.entries) == entries and back.root == idx.root
 
 
+def test_index_show_prints_every_time_tmpfs_can_hold(tmp_path: Path) -> None:
+    """The C library cannot give a local time past year 2^31: such a time prints as @<seconds>."""
+    from .cli_helpers import run
+
+    entries = {"far": Entry(FILE, 1, TMPFS_MAX, 0o644), "near": Entry(FILE, 1, Y2400, 0o644),
+               "past": Entry(FILE, 1, TMPFS_MIN, 0o644)}
+    write_index(Index(entries, IndexHeader(root="/r", host="h")), tmp_path / "x.slidx")
+    shown = run("index", "show", tmp_path / "x.slidx")
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
+    assert f"@{TMPFS_MAX // 10**9}" in shown.stdout and "2400-01-01" in shown.stdout
+
+
 def test_the_base_stores_every_time_tmpfs_can_hold(tmp_path: Path) -> None:
     rows = {f"f{i}": BaseEntry(Entry(FILE, 1, t, 0o644, b"d" * 32), 5, 6)
             for i, t in enumerate((TMPFS_MAX, TMPFS_MIN, Y2400, 2**63 - 1, -(2**63), 0, 2**63, -(2**63) - 1))}

@@ -35,7 +35,7 @@ from ..core.entry import KINDS, Entry
 from ..core.errors import StateError
 from ..core.reconcile import BaseEntry
 from ..core.times import INT64_MAX, INT64_MIN
-from .state import state_subdir
+from .state import state_dir, state_subdir
 
 SCHEMA_VERSION = 2
 
@@ -112,6 +112,11 @@ def pair_key(a: Path, b: Path) -> tuple[str, bool]:
     swapped = rb < ra
     first, second = (rb, ra) if swapped else (ra, rb)
     return hashlib.sha256(first + b"\0" + second).hexdigest()[:32], swapped
+
+
+def has_base(a: Path, b: Path) -> bool:
+    """Whether the pair of ``a`` and ``b`` has a base (was synced before on this machine); creates nothing."""
+    return (state_dir() / "pairs" / f"{pair_key(a, b)[0]}.sqlite").exists()
 
 
 class PairState:

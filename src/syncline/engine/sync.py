@@ -78,7 +78,12 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: Sync
     :class:`SafetyStop` (nothing changed) when the run cannot or must not go ahead."""
     opts = options or SyncOptions()
     source_root, target_root = check_roots(src, dst)
-    return sync_replicas(LocalReplica(source_root), LocalReplica(target_root, trash=opts.trash), opts, progress)
+    source, target = LocalReplica(source_root), LocalReplica(target_root, trash=opts.trash)
+    try:
+        return sync_replicas(source, target, opts, progress)
+    finally:
+        source.close()
+        target.close()
 
 
 def sync_replicas(source: Replica, target: Replica, options: SyncOptions | None = None,

@@ -43,7 +43,7 @@ from .marker import (
     write_generation,
     write_marker,
 )
-from .pairstate import PairState
+from .pairstate import PairState, has_base
 from .replicas.local import LocalReplica
 from .report import HasProblems, Report
 
@@ -102,12 +102,11 @@ class TwoWayReport(HasProblems):
         }
 
 
-def _roots(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> tuple[Path, Path]:
+def _roots(a: str | os.PathLike[str], b: str | os.PathLike[str], dry_run: bool) -> tuple[Path, Path]:
     ra, rb = (Path(os.path.abspath(os.fspath(r))) for r in (a, b))
-    for r in (ra, rb):
+    for r, other in ((ra, rb), (rb, ra)):
         if not r.exists():
-            raise SafetyStop(f"{r} does not exist", "check that it is mounted; two-way sync never creates a "
-                                                    "missing side (create it by hand for a new empty side)")
+            _create_missing_side(r, other, has_base(ra, rb), dry_run)
     ra, rb = resolve_root(ra), resolve_root(rb)
     for r in (ra, rb):
         if not os.access(r, os.R_OK | os.X_OK | os.W_OK):
@@ -120,6 +119,29 @@ def _roots(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> tuple[Path, 
     return ra, rb
 
 
+def _create_missing_side(root: Path, other: Path, based: bool, dry_run: bool) -> None:
+    """A side that does not exist is made (empty) only on a pair's first run, when its parent is there and
+    the other side exists, as one-way sync makes its destination. Once the pair has a base, a missing side
+    is an unmounted disk or a deleted folder: taking it for "everything deleted" would empty the other."""
+    if based:
+        raise SafetyStop(f"{root} does not exist, and this pair was synced before",
+                         "check that it is mounted; if the folder was removed on purpose, create it empty and "
+                         "run with --force")
+    if not other.is_dir() or not root.parent.is_dir():
+        raise SafetyStop(f"{root} does not exist" + ("" if root.parent.is_dir() else
+                                                     f" and neither does its parent {root.parent}"),
+                         "check that it is mounted, or create it")
+    if dry_run:
+        raise UsageError(f"{root} does not exist", "a run without -n makes it (first run of this pair) and "
+                                                   "copies everything into it")
+    try:
+        root.mkdir()
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise UsageError(f"cannot make {root}: {exc.strerror}", "check the path and its permissions") from None
+
+
 def sync_two_way(a: str | os.PathLike[str], b: str | os.PathLike[str], options: TwoWaySyncOptions | None = None,
                  progress: Progress | None = None) -> TwoWayReport:
     """Bring ``a`` and ``b`` to one state, keeping every change either side made since the last run.
@@ -129,7 +151,7 @@ def sync_two_way(a: str | os.PathLike[str], b: str | os.PathLike[str], options: 
     """
     opts = options or TwoWaySyncOptions()
     started = time.monotonic()
-    root_a, root_b = _roots(a, b)
+    root_a, root_b = _roots(a, b, opts.dry_run)
     report = TwoWayReport(a=str(root_a), b=str(root_b), dry_run=opts.dry_run)
     report.to_a = Report(source=str(root_b), target=str(root_a), dry_run=opts.dry_run)
     report.to_b = Report(source=str(root_a), target=str(root_b), dry_run=opts.dry_run)

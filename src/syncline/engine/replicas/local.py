@@ -152,8 +152,8 @@ class LocalReplica:
     planned write goes ahead (one-way sync: the source wins). With ``keep_changed`` (two-way sync) the
     write is not done and the changed version stays in place; the next run sees both changes.
 
-    Writes belong in :meth:`lock` (one run): entering it finishes what killed runs left in the tree;
-    leaving it removes this run's record when nothing of the run is left.
+    Writes belong in :meth:`lock`: entering it finishes what killed runs left in the tree. :meth:`close`
+    ends the run: it removes this run's record when nothing of the run is left.
     """
 
     def __init__(self, root: str | os.PathLike[str], *, trash: bool = True, keep_changed: bool = False,
@@ -205,15 +205,13 @@ class LocalReplica:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the exclusive right to write into this tree (``BusyError`` if another run holds it) for
-        one run of writes."""
+        """Hold the exclusive right to write into this tree (``BusyError`` if another run holds it). This
+        object's run (its record, its trash folder) lasts until :meth:`close`, however often it locks: a
+        watch's pushes are one run, and make one record, not one per push."""
         with root_lock(self.root):
             self.tree.refresh()
             self._finish_dead_runs()
-            try:
-                yield
-            finally:
-                self.end_run()
+            yield
 
     def _finish_dead_runs(self) -> None:
         """Best effort: what cannot be finished now (a read-only tree) a later run finishes; until then
