@@ -249,6 +249,7 @@ class LocalReplica:
             self._made_meta = True
 
     def read_meta(self, name: str) -> str | None:
+        self.tree.refresh()  # the root may have been replaced or moved away since it was opened
         return read_meta_in(self.tree, name)
 
     def write_meta(self, name: str, text: str) -> None:
