@@ -265,6 +265,7 @@ class LocalReplica:
         return None
 
     def read_meta(self, name: str) -> str | None:
+        self.tree.refresh()  # the root may have been replaced or moved away since it was opened
         try:
             fd = self.tree.open(f"{META_DIR}/{name}", _READ_FLAGS)
         except (FileNotFoundError, NotADirectoryError):
