@@ -25,7 +25,7 @@ from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.replica import Features
 from syncline.engine.sync import SyncOptions
 
-from .conftest import write
+from .conftest import private_mounts, write
 from .test_watch import FAST, mirroring, same, wait_until  # FAST keeps the default --max-delete (50%)
 
 
@@ -82,7 +82,9 @@ def test_a_target_of_another_kind_plugs_in_and_is_retried_while_unreachable(tmp_
 
 @contextmanager
 def tmpfs(where: Path, size: str) -> Iterator[Path]:
-    """A small file system of its own (root only), unmounted at the end."""
+    """A small file system of its own (root only), unmounted at the end; mounted in the test process's own
+    mount namespace, so no other program sees it, and it goes with the process even if never unmounted."""
+    private_mounts()
     where.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
                           capture_output=True, check=False, timeout=30)
@@ -98,7 +100,7 @@ def remount(where: Path, mode: str) -> None:
     subprocess.run(["mount", "-o", f"remount,{mode}", str(where)], check=True, timeout=30)
 
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a tmpfs")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a tmpfs (in a mount namespace)")
 
 
 @needs_root
@@ -218,6 +220,7 @@ def test_an_empty_disk_mounted_over_the_source_never_empties_the_target(tmp_path
     src, dst = tmp_path / "src", tmp_path / "dst"
     for i in range(10):
         write(src, f"d{i % 2}/f{i}.txt", str(i).encode())
+    private_mounts()  # before the mirror's threads start: they share the namespace
     with mirroring(src, dst) as m:
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(src)], check=True, timeout=30)
         try:
