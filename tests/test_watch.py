@@ -39,7 +39,9 @@ def same(a: Path, b: Path) -> bool:
         return False
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> bool:
+def wait_until(check: Callable[[], bool], timeout: float = 120.0) -> bool:
+    """Whether ``check`` comes true before ``timeout``. The deadline is generous on purpose: it costs
+    nothing when things work, and a loaded machine may be many times slower (docs/testing.md)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -56,14 +58,13 @@ def mirroring(src: Path, *targets: Path, options: WatchOptions = FAST) -> Iterat
     thread = threading.Thread(target=m.run, daemon=True)
     thread.start()
     try:
-        # Started: a target was caught up, or could not be (and is retried).
-        assert wait_until(lambda: any(msg == "catch-up" or "retrying" in msg for msg, _ in log)
-                          or thread.is_alive() is False, 30)
+        # Started: every target was caught up, or could not be (and is retried).
+        assert wait_until(lambda: all(t.caught_up or t.error for t in m.targets) or not thread.is_alive())
         yield m
     finally:
         m.stop.set()
         m.collector.wake.set()
-        thread.join(timeout=30)
+        thread.join(timeout=120)
         assert not thread.is_alive()
 
 
@@ -115,7 +116,7 @@ def test_churn_over_two_targets(tmp_path: Path) -> None:
         write(src, f"d{i % 4}/s{i % 3}/f{i}.txt", rng.randbytes(50))
     with mirroring(src, one, two):
         churn(src, rng, 2000)
-        assert wait_until(lambda: same(src, one) and same(src, two), 60)
+        assert wait_until(lambda: same(src, one) and same(src, two))
     result = subprocess.run(["diff", "-r", "--exclude=.syncline", str(src), str(one)], capture_output=True,
                             check=False)
     assert result.returncode == 0, result.stdout
@@ -142,13 +143,13 @@ def test_changes_during_the_catch_up_scan_are_not_missed(tmp_path: Path) -> None
     runner.start()
     thread.start()
     try:
-        assert done.wait(60)
-        assert wait_until(lambda: same(src, dst), 60)
+        assert done.wait(120)
+        assert wait_until(lambda: same(src, dst))
     finally:
         m.stop.set()
         m.collector.wake.set()
-        runner.join(30)
-        thread.join(30)
+        runner.join(120)
+        thread.join(120)
 
 
 def test_lost_events_are_caught_by_the_overflow_rescan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,13 +185,13 @@ def test_kill_9_then_more_changes_then_a_restart(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.Popen([sys.executable, "-c", _RUNNER, str(src), str(dst)], env=env)
     try:
-        assert wait_until(lambda: same(src, dst), 30)
+        assert wait_until(lambda: same(src, dst))
         churn(src, rng, 300)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         churn(src, rng, 300)  # while it is down
         proc = subprocess.Popen([sys.executable, "-c", _RUNNER, str(src), str(dst)], env=env)
-        assert wait_until(lambda: same(src, dst), 60)
+        assert wait_until(lambda: same(src, dst))
     finally:
         proc.kill()
         proc.wait(10)
@@ -209,7 +210,7 @@ def test_a_target_that_goes_away_is_not_refilled_and_catches_up_when_back(tmp_pa
         assert not one.exists()  # never made again from scratch
         assert any(msg.startswith("target unavailable") for msg, _ in m.messages)  # type: ignore[attr-defined]
         os.rename(away, one)  # mounted again
-        assert wait_until(lambda: same(src, one), 30)
+        assert wait_until(lambda: same(src, one))
 
 
 def test_a_renamed_folder_is_renamed_on_the_target_not_copied(tmp_path: Path) -> None:
@@ -239,13 +240,13 @@ def test_the_command_mirrors_and_stops_on_sigterm(tmp_path: Path) -> None:
     write(src, "a.txt", b"a")
     proc = _start(src, dst, "--delete", "--json")
     try:
-        assert wait_until(lambda: same(src, dst), 30)
+        assert wait_until(lambda: same(src, dst))
         write(src, "b/c.txt", b"c")
         (src / "a.txt").unlink()
-        assert wait_until(lambda: same(src, dst), 30)
+        assert wait_until(lambda: same(src, dst))
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     events = [json.loads(line)["event"] for line in out.splitlines()]
     assert events[0] == "watching" and "catch-up" in events and "synced" in events and events[-1] == "stopped"
@@ -272,14 +273,14 @@ def test_a_config_file_with_two_mirrors(tmp_path: Path) -> None:
     """))
     proc = _start("--config", config, "-q")
     try:
-        assert wait_until(lambda: all((tmp_path / d / "x.txt").exists() for d in ("a1", "a2")), 30)
-        assert wait_until(lambda: (tmp_path / "b1/y.txt").exists(), 30)
+        assert wait_until(lambda: all((tmp_path / d / "x.txt").exists() for d in ("a1", "a2")))
+        assert wait_until(lambda: (tmp_path / "b1/y.txt").exists())
         assert not (tmp_path / "b1/keep.log").exists()
         write(b, "z.txt", b"z")
-        assert wait_until(lambda: (tmp_path / "b1/z.txt").exists(), 30)
+        assert wait_until(lambda: (tmp_path / "b1/z.txt").exists())
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
+        proc.communicate(timeout=60)
     assert proc.returncode == 0
 
 
@@ -390,7 +391,7 @@ def test_the_status_line_names_pending_folders_and_each_target(tmp_path: Path) -
     with mirroring(src, one, two) as m:
         os.rename(two, tmp_path / "away")
         write(src, "b.txt", b"b")
-        assert wait_until(lambda: not m.status()["targets"][1]["ok"], 20)
+        assert wait_until(lambda: not m.status()["targets"][1]["ok"])
         line = status_text([m.status()])
     assert line.startswith(f"{src}: ") and "folders pending" in line
     assert "one: synced" in line and "two: waiting (" in line and "is missing" in line
@@ -407,13 +408,13 @@ def test_the_python_api_and_a_file_written_slowly_ends_complete(tmp_path: Path) 
                               kwargs={"delete": True, "stop": stop, "log": lambda m, f: events.append(m)})
     runner.start()
     try:
-        assert wait_until(lambda: same(src, dst), 30)
+        assert wait_until(lambda: same(src, dst))
         with open(src / "slow.bin", "wb") as fh:  # appended to for 2 s
             for _ in range(20):
                 fh.write(b"x" * 1000)
                 fh.flush()
                 time.sleep(0.1)
-        assert wait_until(lambda: same(src, dst), 30)
+        assert wait_until(lambda: same(src, dst))
         assert (dst / "slow.bin").stat().st_size == 20_000
     finally:
         stop.set()
@@ -445,7 +446,7 @@ def test_a_file_kept_open_is_pushed_after_max_hold(tmp_path: Path) -> None:
     with mirroring(src, dst, options=replace(FAST, max_hold=1.0)), open(src / "app.log", "wb") as fh:
         fh.write(b"started\n")
         fh.flush()  # and then nothing more: no event comes, the file stays open
-        assert wait_until(lambda: (dst / "app.log").exists(), 10)
+        assert wait_until(lambda: (dst / "app.log").exists())
         assert (dst / "app.log").read_bytes() == b"started\n"
 
 
