@@ -470,13 +470,29 @@ def test_being_written_tells_an_open_writer_apart(tmp_path: Path) -> None:
 def test_under_constant_changes_quick_pushes_go_before_max_delay(tmp_path: Path) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
     write(src, "a.txt", b"a")
-    options = replace(FAST, quiet=0.2, max_delay=2.0)  # writes every 50 ms: never quiet for 0.2 s
-    with mirroring(src, dst, options=options) as m:
-        before = m.batches
-        for i in range(60):
-            write(src, f"w/f{i}.txt", str(i).encode())
-            time.sleep(0.05)
-        # Each push takes milliseconds, so changes wait about ten times that (here: the quiet period),
-        # not the 2 s of max_delay: many batches in the 3 s, not one or two.
-        assert m.batches - before >= 5
+    # A write every 50 ms: the source is never quiet for 1 s. Changes then wait about ten times what a push
+    # takes (milliseconds, seconds on a loaded machine), not max_delay: without that, nothing written
+    # meanwhile could arrive before 90 s, and the waits below (60 s each) would run out first.
+    options = replace(FAST, quiet=1.0, max_delay=90.0)
+    with mirroring(src, dst, options=options):
+        write(src, "timed.txt", b"pushed once quiet: how long a push takes is known from here on")
+        assert wait_until(lambda: (dst / "timed.txt").exists())
+        stop = threading.Event()
+        written: list[Path] = []
+
+        def writer() -> None:
+            while not stop.is_set():
+                written.append(write(src, f"w/f{len(written)}.txt", str(len(written)).encode()))
+                time.sleep(0.05)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            assert wait_until(lambda: bool(written) and (dst / "w/f0.txt").exists(), 60)
+            later = written[-1].name  # written after the first push of the changes: it takes another one
+            assert wait_until(lambda: (dst / "w" / later).exists(), 60)
+            assert thread.is_alive()  # the source never went quiet meanwhile
+        finally:
+            stop.set()
+            thread.join(60)
         assert wait_until(lambda: same(src, dst))
