@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+_CLONE_NEWNS = 0x00020000
+_MS_REC, _MS_PRIVATE = 0x4000, 0x40000
+_private_mounts = False
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +59,24 @@ def shared_base() -> Iterator[Path]:
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
+
+
+def private_mounts() -> None:
+    """Move this test process into a mount namespace of its own (once), or skip the test: a tmpfs a test
+    mounts is then seen by this process and its children only, and goes away with it, even after a
+    kill -9 (a test never changes what other programs on the machine see). Needs root (CAP_SYS_ADMIN).
+
+    Threads started from now on share the new namespace; mounts are made private first, so none
+    propagates back to the machine's own mount table."""
+    global _private_mounts
+    if _private_mounts:
+        return
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount in a mount namespace of its own")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWNS) != 0:
+        pytest.skip(f"cannot make a mount namespace: {os.strerror(ctypes.get_errno())}")
+    if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        # Still in a namespace of its own, but its mounts could reach the machine's: never mount here.
+        raise OSError(ctypes.get_errno(), "cannot make the test's mounts private")
+    _private_mounts = True

@@ -34,9 +34,9 @@ def test_every_json_event_names_the_source_the_same_way(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "syncline", "watch", "--json", "src", "dst"], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert wait_until(lambda: same(tmp_path / "src", tmp_path / "dst"), 30)
+        assert wait_until(lambda: same(tmp_path / "src", tmp_path / "dst"))
         write(tmp_path / "src", "b/c.txt", "c")
-        assert wait_until(lambda: same(tmp_path / "src", tmp_path / "dst"), 30)
+        assert wait_until(lambda: same(tmp_path / "src", tmp_path / "dst"))
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
