@@ -262,7 +262,7 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
             with os.scandir(abs_dir) as it:
                 listing = list(it)
         except OSError as exc:
-            problems.append(Problem(rel_dir, f"cannot list directory: {exc.strerror}", side))
+            problems.append(Problem(rel_dir, f"cannot list directory: {exc.strerror}", side, errno=exc.errno or 0))
             result.unreadable.add(rel_dir)
             continue
         if rules.ignore_files and any(d.name == IGNORE_FILE for d in listing):
@@ -284,7 +284,7 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
             except FileNotFoundError:
                 continue  # vanished since the listing: as if never there
             except OSError as exc:
-                problems.append(Problem(rel, f"cannot stat: {exc.strerror}", side))
+                problems.append(Problem(rel, f"cannot stat: {exc.strerror}", side, errno=exc.errno or 0))
                 result.unreadable.add(rel)
                 continue
             kind = kind_by_fmt.get(stat.S_IFMT(st.st_mode))

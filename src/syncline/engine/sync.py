@@ -116,7 +116,7 @@ def sync_replicas(source: Replica, target: Replica, options: SyncOptions | None 
         _guard_deletes(src_index, dst_index, plan, opts.max_delete)
     if not opts.dry_run:
         target.create_root()
-        with target.lock():
+        with source.session(), target.lock():
             execute(plan, source, target, report=report, progress=progress, workers=opts.workers)
     report.seconds = time.monotonic() - started
     return report
@@ -154,7 +154,7 @@ def sync_dirs(source: Replica, target: Replica, dirs: Iterable[tuple[str, bool]]
     report.problems.extend((*src_index.problems, *dst_index.problems, *plan.problems))
     report.plan = plan
     if not opts.dry_run and plan.actions:
-        with target.lock():
+        with source.session(), target.lock():
             execute(plan, source, target, report=report, workers=opts.workers)
     report.seconds = time.monotonic() - started
     return report

@@ -168,6 +168,7 @@ class LocalReplica:
         self._trash: Trash | None = None
         self._run: RunRecord | None = None
         self._made_meta = False  # this object made .syncline (and removes it again if it stays empty)
+        self._sessions = 0
 
     # -- reading ---------------------------------------------------------------------------------------
     def features(self) -> Features:
@@ -205,13 +206,32 @@ class LocalReplica:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the exclusive right to write into this tree (``BusyError`` if another run holds it). This
-        object's run (its record, its trash folder) lasts until :meth:`close`, however often it locks: a
-        watch's pushes are one run, and make one record, not one per push."""
-        with root_lock(self.root):
+        """Hold the exclusive right to write into this tree (``BusyError`` if another run holds it), in a
+        :meth:`session`. Leaving ends the run's record (see :meth:`end_run`); the trash folder stays this
+        object's until :meth:`close` (a whole watch is one run with one trash folder)."""
+        with root_lock(self.root), self.session():
             self.tree.refresh()
             self._finish_dead_runs()
+            try:
+                yield
+            finally:
+                self.end_run()
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep the tree's descriptors open while the block runs (one sync, one push); they are let go at
+        its end. Outside a session every call lets them go when it returns: between a watch's pushes
+        syncline holds nothing open in a tree, so its disk can be unmounted or remounted read-only."""
+        self._sessions += 1
+        try:
             yield
+        finally:
+            self._sessions -= 1
+            self._idle()
+
+    def _idle(self) -> None:
+        if not self._sessions:
+            self.tree.close()
 
     def _finish_dead_runs(self) -> None:
         """Best effort: what cannot be finished now (a read-only tree) a later run finishes; until then
@@ -250,11 +270,17 @@ class LocalReplica:
 
     def read_meta(self, name: str) -> str | None:
         self.tree.refresh()  # the root may have been replaced or moved away since it was opened
-        return read_meta_in(self.tree, name)
+        try:
+            return read_meta_in(self.tree, name)
+        finally:
+            self._idle()
 
     def write_meta(self, name: str, text: str) -> None:
         """Write ``.syncline/<name>`` atomically and durably."""
-        write_meta_in(self.tree, name, text)
+        try:
+            write_meta_in(self.tree, name, text)
+        finally:
+            self._idle()
         self._made_meta = False  # it holds something now: it stays
 
     def abspath(self, path: str) -> str:
@@ -265,9 +291,11 @@ class LocalReplica:
         """The entry at ``path`` (not followed); None when absent, or when a parent is not a real folder."""
         try:
             st = self.tree.lstat(path)
+            target = self.tree.readlink(path) if kind_of_mode(st.st_mode) == SYMLINK else None
         except (FileNotFoundError, NotADirectoryError):
             return None
-        target = self.tree.readlink(path) if kind_of_mode(st.st_mode) == SYMLINK else None
+        finally:
+            self._idle()
         return entry_of_stat(st, target)
 
     def being_written(self, path: str) -> bool:
@@ -279,6 +307,8 @@ class LocalReplica:
             fd = self.tree.open(path, _READ_FLAGS)
         except OSError:
             return False
+        finally:
+            self._idle()
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return False
@@ -294,7 +324,10 @@ class LocalReplica:
 
     @contextmanager
     def open_file(self, path: str) -> Iterator[LocalSourceFile]:
-        fd, st = open_regular_in(self.tree, path)
+        try:
+            fd, st = open_regular_in(self.tree, path)
+        finally:
+            self._idle()
         try:
             yield LocalSourceFile(fd, st)
         finally:

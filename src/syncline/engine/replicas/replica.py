@@ -100,6 +100,11 @@ class Replica(Protocol):
         swapped out moved to the trash)."""
         ...
 
+    def session(self) -> AbstractContextManager[None]:
+        """Keep what the replica opens (descriptors, a connection) open while the block runs; outside a
+        session each call may let go of it when it returns. :meth:`lock` holds a session too."""
+        ...
+
     def close(self) -> None:
         """End this replica's run and release what it holds (descriptors, its claim on its temp names).
         Call it once the replica is no longer used; a replica is one run until then."""

