@@ -167,8 +167,11 @@ def test_watch_pushes_write_nothing_outside_while_a_folder_is_swapped_for_a_syml
     src, dst = tmp_path / "src", tmp_path / "dst"
     outside = outside_dir(tmp_path)
     write(src, "sub/first.txt", "first")
-    proc = subprocess.Popen([sys.executable, "-m", "syncline", "watch", "--delete", "--json", str(src), str(dst)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Its output goes to a file, shown on failure: a pipe nobody reads while the watch runs could fill up
+    # with the refused pushes' error lines (one per file) and block the watch.
+    with open(tmp_path / "watch.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "syncline", "watch", "--delete", "--json", str(src),
+                                 str(dst)], stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while not (dst / "sub/first.txt").exists():
@@ -183,7 +186,8 @@ def test_watch_pushes_write_nothing_outside_while_a_folder_is_swapped_for_a_syml
         want = tree(src)
         deadline = time.monotonic() + 120
         while tree(dst) != want:  # the pushes refused meanwhile are retried, or the rescan mends them
-            assert time.monotonic() < deadline, "the mirror never converged after the swapping stopped"
+            assert time.monotonic() < deadline, \
+                "the mirror never converged after the swapping stopped: " + (tmp_path / "watch.log").read_text()[-3000:]
             (src / "sub/nudge.txt").write_text(str(time.monotonic()))
             want = tree(src)
             time.sleep(0.5)
