@@ -254,3 +254,16 @@ def test_a_sparse_file_stays_sparse(src: Path, dst: Path) -> None:
     with open(dst / "sparse.img", "rb") as f:
         f.seek((50 << 20) - 1)
         assert f.read(3) == b"\0x\0"
+
+
+def test_a_folder_whose_unkept_owner_differs_shows_no_change() -> None:
+    """As a user (owner not kept), a folder owned by someone else at the destination is not a change to
+    show, even when its final meta runs because its content changed."""
+    keep = Keep(owner=False, group=True, groups=frozenset({100}))
+    d = Entry("dir", 0, T0, 0o755)
+    source = Index({"d": d._replace(attrs=Attrs(1, 100)), "d/f": Entry("file", 1, T0, 0o644, attrs=Attrs(1, 100))})
+    target = Index({"d": d._replace(attrs=Attrs(2, 100))})
+    plan = mirror(source, target, keep=keep)
+    assert list(plan.lines()) == [">f+++++++++ d/f"]
+    target = Index({"d": d._replace(attrs=Attrs(2, 5))})
+    assert list(mirror(source, target, keep=keep).lines()) == [">f+++++++++ d/f", ".d.....g... d/"]

@@ -18,7 +18,7 @@ Decisions (table-tested in ``tests/test_mirror.py``):
 
 from __future__ import annotations
 
-from .entry import DIR, FILE, SYMLINK, Compare, CompareMode, Keep
+from .entry import DIR, FILE, SYMLINK, Compare, CompareMode, Entry, Keep
 from .errors import Problem
 from .index import Index
 from .paths import is_under, parent, sort_key
@@ -108,12 +108,22 @@ def mirror(source: Index, target: Index, *, delete: bool = False, compare: Compa
             continue
         de = dst.get(path)
         if de is None or de.kind != DIR or path in dirty or not se.same_meta(de, compare, keep):
-            actions.append(Action("meta", path, se, de if de is not None and de.kind == DIR else None))
+            de = de if de is not None and de.kind == DIR else None
+            actions.append(Action("meta", path, _attrs_to_set(se, de, keep), de))
     if source.root is not None:
         troot = target.root
         if "" in dirty or troot is None or not source.root.same_meta(troot, compare, keep):
-            actions.append(Action("meta", "", source.root, troot))
+            actions.append(Action("meta", "", _attrs_to_set(source.root, troot, keep), troot))
     return Plan(tuple(actions), tuple(problems), compare, keep)
+
+
+def _attrs_to_set(se: Entry, de: Entry | None, keep: Keep) -> Entry:
+    """``se`` for a directory's final ``meta``: without its attributes when none that ``keep`` keeps differ
+    from the existing directory's (the meta is then about mode and mtime only, and shown only if they
+    differ)."""
+    if se.attrs is None or de is None or keep.changes(se.attrs, de.attrs):
+        return se
+    return se._replace(attrs=None)
 
 
 def _free_dir(source: Index, target: Index, path: str, delete: bool, actions: list[Action],
