@@ -192,7 +192,7 @@ def test_wrong_magic_newer_version_unknown_flags(tmp_path: Path, target: Path) -
     body = new_file(b"n.txt", b"n")
     rejected(tmp_path, target, raw_archive(body, magic=b"SLIDX\r\n\x1a"), "not a syncline archive")
     rejected(tmp_path, target, raw_archive(body, version=2), "format v2; this syncline reads up to v1")
-    rejected(tmp_path, target, raw_archive(body, flags=1), "unknown archive flags")
+    rejected(tmp_path, target, raw_archive(body, flags=2), "unknown archive flags")
     rejected(tmp_path, target, b"#!/bin/sh\nrm -rf /\n", "not a syncline archive")
 
 

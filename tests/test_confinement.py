@@ -82,6 +82,12 @@ def all_contents(root: Path) -> set[bytes]:
     return {p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
 
 
+def user_contents(root: Path) -> set[bytes]:
+    """Every file's content under ``root`` but syncline's own (markers and the like change by design)."""
+    return {p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink()
+            and ".syncline" not in p.relative_to(root).parts}
+
+
 def tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
             if p.is_file() and ".syncline" not in p.relative_to(root).parts}
@@ -127,7 +133,7 @@ def test_two_way_sync_writes_nothing_outside_while_a_folder_is_swapped_for_a_sym
     write(b, "sub/keep.txt", "b's own")
     assert run("sync", "--two-way", a, b).returncode == 0
     make_source(a)
-    precious = all_contents(b)
+    precious = user_contents(b)
     with swapping(b, outside):
         r = run("sync", "--two-way", a, b, timeout=300)
     assert r.returncode in (0, 1), r.stderr
@@ -258,3 +264,68 @@ def test_json_output_is_parsable_after_an_attack(tmp_path: Path) -> None:
     doc = json.loads(r.stdout)
     assert "Traceback" not in r.stderr and isinstance(doc, dict)
     assert_outside_untouched(outside)
+
+
+@pytest.mark.parametrize("planted", [".syncline", ".syncline/snapshots", ".syncline/trash", ".syncline/runs"])
+def test_syncline_s_own_folders_planted_as_symlinks_lead_nowhere(tmp_path: Path, planted: str) -> None:
+    """A hostile writer points DIR/.syncline (or a folder in it) at a folder outside: snapshot, a sync
+    that trashes, two-way's markers, apply's staging never write there."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    outside = outside_dir(tmp_path)
+    write(src, "a.txt", "new", mtime=1_700_000_000)
+    write(dst, "a.txt", "old", mtime=1_600_000_000)
+    write(dst, "gone.txt", "to be trashed")
+    (dst / planted).parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(outside, dst / planted)
+    results = [run("snapshot", dst), run("sync", "--delete", "--force", src, dst),
+               run("sync", "--two-way", src, dst), run("index", dst, "-o", tmp_path / "d.slidx")]
+    assert run("archive", src, "--against", tmp_path / "d.slidx", "-o", tmp_path / "x.slar").returncode == 0
+    results.append(run("apply", tmp_path / "x.slar", dst))
+    for r in results:
+        assert "Traceback" not in r.stderr, r.stderr
+        assert r.returncode in (0, 1, 2), r.stderr
+    assert_outside_untouched(outside)
+    assert {b"old", b"to be trashed"} <= all_contents(dst)  # in place, or in a trash inside DST
+
+
+@pytest.mark.parametrize("cached", [2, 3, 64])
+def test_the_descriptor_cache_follows_syncline_s_own_moves_and_removals(tmp_path: Path, cached: int) -> None:
+    """Random folder makes, renames and removals through one Confined tree: every file made through it
+    afterwards lands exactly at its path (a stale cached descriptor would put it in a moved folder)."""
+    import random
+
+    from syncline.engine.replicas.confined import Confined
+
+    rng = random.Random(cached)
+    root = tmp_path / "root"
+    root.mkdir()
+    tree_ = Confined(str(root), cached_dirs=cached)
+    dirs = [""]
+    try:
+        for n in range(400):
+            op = rng.random()
+            if op < 0.35 or len(dirs) < 3:
+                new = f"{rng.choice(dirs)}/d{n}".lstrip("/")
+                tree_.mkdir(new)
+                dirs.append(new)
+            elif op < 0.6:
+                old = rng.choice(dirs[1:])
+                new = f"{rng.choice([d for d in dirs if d != old and not d.startswith(old + '/')])}/m{n}".lstrip("/")
+                tree_.rename(old, new)
+                dirs = [new + d[len(old):] if d == old or d.startswith(old + "/") else d for d in dirs]
+            elif op < 0.7:
+                leaves = [d for d in dirs[1:] if not any(o.startswith(d + "/") for o in dirs)]
+                gone = rng.choice(leaves)
+                for f in os.listdir(root / gone):
+                    tree_.unlink(f"{gone}/{f}")
+                tree_.rmdir(gone)
+                dirs.remove(gone)
+            else:
+                where = rng.choice(dirs)
+                path = f"{where}/f{n}".lstrip("/")
+                os.close(tree_.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                assert (root / path).is_file(), f"step {n}: {path} landed elsewhere"
+        on_disk = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir())
+        assert on_disk == sorted(dirs[1:])
+    finally:
+        tree_.close()

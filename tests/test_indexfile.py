@@ -361,9 +361,43 @@ def test_version_zero_and_header_version_mismatch(tmp_path: Path) -> None:
 
 
 def test_unknown_flags(tmp_path: Path) -> None:
-    err = _expect_error(tmp_path, assemble(doc(), flags=1), "unknown index flags 0x0001")
+    err = _expect_error(tmp_path, assemble(doc(), flags=2), "unknown index flags 0x0002")
     assert "upgrade" in err.hint
     _expect_error(tmp_path, assemble(doc(), flags=0x8000), "unknown index flags 0x8000")
+
+
+Y2400 = 13_569_465_600 * 10**9  # past int64 nanoseconds
+
+
+def test_wide_times_are_second_nanosecond_pairs_under_their_flag(tmp_path: Path) -> None:
+    idx = Index({"f": Entry(FILE, 0, Y2400 + 5, 0o644, ctime_ns=-(2**63) - 1)}, IndexHeader(root="/r", host="h"),
+                root=Entry(DIR, 0, Y2400, 0o755))
+    data = _save(idx, tmp_path / "w.slidx")
+    assert _split(data)[0] == MAGIC + b"\x00\x01\x00\x01"  # FLAG_WIDE_TIMES
+    head, entry, _ = list(msgpack.Unpacker(io.BytesIO(_stream_of(data)), raw=False))
+    assert head["root_meta"] == [0o755, [13_569_465_600, 0], 0, 0]
+    assert entry[5] == [13_569_465_600, 5] and entry[9] == [-9_223_372_037, 145_224_191]
+    _assert_same_index(load_index(tmp_path / "w.slidx"), idx)
+    # Without a wide time the flag stays off: older readers read the file.
+    assert _split(_save(_golden_index(), tmp_path / "g.slidx"))[0][-2:] == b"\x00\x00"
+
+
+@pytest.mark.parametrize("flags, mtime, words", [
+    (0, [13_569_465_600, 0], "bad time"),  # a pair needs the flag
+    (0, 2**63, "bad time"),  # never an int beyond int64
+    (1, 2**63, "bad time"),
+    (1, [1, 0], "bad time"),  # a time that fits is an int: one encoding per time
+    (1, [13_569_465_600, 10**9], "bad time"),
+    (1, [2**63, 0], "bad time"),
+    (1, [13_569_465_600], "bad time"),
+])
+def test_bad_wide_times(tmp_path: Path, flags: int, mtime: Any, words: str) -> None:
+    _expect_error(tmp_path, assemble(doc(rec(b"f", mtime=mtime)), flags=flags), words)
+
+
+def test_the_writer_refuses_a_wide_time_without_the_flag() -> None:
+    with pytest.raises(ValueError, match="wide_times"), IndexWriter(io.BytesIO(), IndexHeader(root="/r")) as w:
+        w.add("f", Entry(FILE, 0, Y2400, 0o644))
 
 
 def test_directory_and_missing_file(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ temp file, and the next run of any of these commands removes it, and only it."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +12,11 @@ from pathlib import Path
 import pytest
 
 import syncline
-from syncline.core.paths import is_temp_name
 from syncline.engine.outputs import output_file
 
 from .conftest import write
+
+TEMP_SHAPE = re.compile(r"^\.syncline-tmp-[0-9a-f]{16}$")  # what new_temp_name makes
 
 LOOKALIKE = ".syncline-tmp-0123456789abcdef"  # a user's file that only looks like one of ours
 
@@ -29,7 +31,7 @@ def _syncline(*args: str | os.PathLike[str], crash: str | None = None) -> subpro
 
 
 def _temps(folder: Path) -> list[str]:
-    return sorted(n for n in os.listdir(folder) if is_temp_name(n))
+    return sorted(n for n in os.listdir(folder) if TEMP_SHAPE.match(n))
 
 
 @pytest.fixture

@@ -170,3 +170,24 @@ def test_watch_kill_between_the_swap_and_the_trash_loses_nothing(tmp_path: Path)
         finally:
             proc.kill()
     _recovered(dst)
+
+
+def test_a_nested_pair_s_own_folder_is_never_synced_by_an_outer_pair(tmp_path: Path) -> None:
+    """Point 19: ``.syncline`` at any depth (a nested pair's marker, trash and runs) is syncline's own."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "inner/a.txt", "a")
+    write(src, "inner/.syncline/folder-id", "0" * 32 + "\n")
+    write(src, "inner/.syncline/trash/20260101-000000/old.txt", "the inner pair's trash")
+    write(dst, "other/.syncline/folder-id", "f" * 32 + "\n")  # the destination's own nested pair
+    r = run("sync", "--delete", "--force", src, dst)
+    # other/ holds nothing but another pair's own folder: it is not deleted, and that is said.
+    assert r.returncode == 1 and "other: not deleted" in r.stderr, r.stderr
+    assert files(dst) == {"inner/a.txt": "a"}
+    assert not (dst / "inner/.syncline").exists()
+    assert (dst / "other/.syncline/folder-id").read_text() == "f" * 32 + "\n"  # not deleted either
+    a, b = tmp_path / "a", tmp_path / "b"
+    write(a, "inner/.syncline/folder-id", "0" * 32 + "\n")
+    write(a, "inner/x.txt", "x")
+    b.mkdir()
+    assert run("sync", "--two-way", a, b).returncode == 0
+    assert files(b) == {"inner/x.txt": "x"} and not (b / "inner/.syncline").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import stat
 from pathlib import Path
@@ -231,9 +232,26 @@ def test_non_utf8_names_sync_both_ways(pair: tuple[Path, Path]) -> None:
 def test_a_missing_root_halts(pair: tuple[Path, Path]) -> None:
     a, b = synced(pair)
     before = tree(a)
-    with pytest.raises(SafetyStop, match="does not exist"):
-        two_way(a, b.parent / "unmounted")
+    shutil.rmtree(b)  # an unmounted disk's mount point gone, or the folder removed: the pair has a base
+    with pytest.raises(SafetyStop, match="does not exist, and this pair was synced before"):
+        two_way(a, b)
+    assert tree(a) == before and not b.exists()
+    with pytest.raises(SafetyStop, match="neither does its parent"):
+        two_way(a, b.parent / "not-mounted" / "b")
     assert tree(a) == before
+
+
+def test_a_missing_side_on_a_first_run_is_made_as_one_way_sync_makes_its_destination(tmp_path: Path) -> None:
+    """Point 22 of issue 11: with no base nothing can be taken for deletions, so B is created and filled."""
+    a, b = tmp_path / "a", tmp_path / "new-b"
+    write(a, "docs/x.txt", "x")
+    with pytest.raises(syncline.UsageError, match="a run without -n makes it"):
+        syncline.sync(a, b, two_way=True, dry_run=True)
+    assert not b.exists()
+    report = two_way(a, b)
+    assert report.exit_code == 0 and tree(a) == tree(b)
+    r = run("sync", "--two-way", tmp_path / "c-missing", tmp_path / "d-missing")
+    assert r.returncode == 2 and "does not exist" in r.stderr
 
 
 def test_a_root_that_lost_its_marker_halts_and_force_merges(pair: tuple[Path, Path]) -> None:

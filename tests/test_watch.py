@@ -439,6 +439,24 @@ def test_a_file_being_written_is_pushed_once_it_is_closed(tmp_path: Path) -> Non
         assert wait_until(lambda: m.status()["being_written"] == 0)
 
 
+def test_a_file_being_written_at_start_is_held_out_of_the_catch_up(tmp_path: Path) -> None:
+    """Point 10 of issue 11: after a restart, the catch-up pushed a file a writer still held open."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "docs/a.txt", b"a")
+    with open(src / "docs/upload.bin", "wb") as fh:
+        fh.write(b"first half ")
+        fh.flush()
+        with mirroring(src, dst) as m:
+            assert wait_until(lambda: (dst / "docs/a.txt").exists(), 60)
+            time.sleep(1.0)
+            assert not (dst / "docs/upload.bin").exists()  # never a half-written copy
+            assert m.status()["being_written"] == 1
+            fh.write(b"second half")
+            fh.close()
+            assert wait_until(lambda: same(src, dst), 60)
+    assert (dst / "docs/upload.bin").read_bytes() == b"first half second half"
+
+
 def test_a_file_kept_open_is_pushed_after_max_hold(tmp_path: Path) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
     write(src, "a.txt", b"a")

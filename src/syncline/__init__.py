@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         IndexFormatError,
         Problem,
         SafetyStop,
+        StateError,
         SynclineError,
         UsageError,
     )
@@ -51,6 +52,7 @@ _WHERE = {
     "Report": ".engine.report",
     "SafetyStop": ".core.errors",
     "Snapshot": ".engine.timeline",
+    "StateError": ".core.errors",
     "SynclineError": ".core.errors",
     "TwoWayReport": ".engine.twoway",
     "UsageError": ".core.errors",
@@ -86,6 +88,7 @@ __all__ = [
     "Report",
     "SafetyStop",
     "Snapshot",
+    "StateError",
     "SynclineError",
     "TwoWayReport",
     "UsageError",

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import click
@@ -12,7 +11,7 @@ import click
 from ..core.archivefile import NONE, Op
 from .groups import DefaultGroup
 from .options import MaxDelete, compare_from, compare_option, rule_options, rules_from
-from .render import dumps, echo_json, echo_json_report, echo_problems, human_bytes, plural, printable
+from .render import dumps, echo_json, echo_json_report, echo_problems, human_bytes, local_time, plural, printable
 
 
 class _ArchiveGroup(DefaultGroup):
@@ -125,7 +124,7 @@ def show_cmd(file: str, as_json: bool) -> int:
 
 
 def _when(ns: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9))
+    return local_time(ns)
 
 
 def _op_line(op: Op, literal: int, copied: int) -> str:

@@ -10,7 +10,7 @@ import click
 from ..core.entry import Entry
 from .groups import DefaultGroup
 from .options import ByteSize, chunker_from, rule_options, rules_from
-from .render import dumps, echo_json, echo_problems, human_bytes, plural, printable
+from .render import dumps, echo_json, echo_problems, human_bytes, local_time, plural, printable
 
 
 class _IndexGroup(DefaultGroup):
@@ -112,10 +112,8 @@ def show_cmd(file: str, as_json: bool) -> int:
 
 
 def _entry_line(path: str, e: Entry) -> str:
-    import time
-
     kind = {"file": "-", "dir": "d", "symlink": "l"}[e.kind]
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.mtime_ns / 1e9))
+    when = local_time(e.mtime_ns)
     digest = e.digest.hex()[:16] if e.digest is not None else "-" * 16
     name = path + ("/" if e.is_dir else "") + (f" -> {e.target}" if e.target is not None else "")
     return f"{kind}{e.mode:04o} {e.size:>12} {when} {digest} {name}"

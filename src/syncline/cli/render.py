@@ -24,6 +24,17 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def local_time(ns: int) -> str:
+    """``YYYY-mm-dd HH:MM:SS`` in local time; a time the C library cannot convert (a file dated past the
+    year 2^31 or before year 1) is given as ``@<seconds since 1970>``, never an error."""
+    import time
+
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns // 1_000_000_000))
+    except (OverflowError, OSError, ValueError):
+        return f"@{ns // 1_000_000_000}"
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
 

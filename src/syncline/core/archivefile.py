@@ -4,7 +4,7 @@ Layout (the spec is ``docs/formats/archive.md``)::
 
     magic    8 bytes   b"SLARC\\r\\n\\x1a"
     version  u16 BE    1
-    flags    u16 BE    0
+    flags    u16 BE    0, or 1 (FLAG_WIDE_TIMES) when a time needs more than 64 bits
     body     one zstd frame holding a msgpack stream: a header map, one op per changed path in byte order
              of path (each content op followed by its content run), then an end map {"end": <op count>}
     trailer  32 bytes  BLAKE3 of every byte before the trailer
@@ -17,7 +17,9 @@ far side's current version, ``expect``). A content run is a sequence of bin piec
 bytes) and, in a delta, ranges, ended by nil; the lengths add up to the entry's size exactly.
 
 Entries are ``[kind, mode, size, mtime_ns, digest, target]`` (kind 0 file, 1 dir, 2 symlink). A file that
-gets content carries its BLAKE3 digest: the applying side checks what it rebuilt against it.
+gets content carries its BLAKE3 digest: the applying side checks what it rebuilt against it. A time is an
+int64; in an archive with FLAG_WIDE_TIMES, a time beyond int64 (after 2262, before 1677) is the pair
+[seconds, nanoseconds] (``core/times.py``). Archives without such times keep flags 0 for older readers.
 
 Both directions stream: the writer never holds more than a piece, the reader never decodes more than
 ``MAX_PIECE`` bytes at a time, and a file's bytes are handed out piece by piece. Everything is checked as
@@ -43,10 +45,12 @@ from .entry import DIGEST_SIZE, DIR, FILE, KINDS, SYMLINK, Entry
 from .errors import ArchiveFormatError
 from .framing import PREAMBLE, ZSTD_LEVEL, Body, Decoding, HashingWriter, container
 from .paths import MAX_NAME_BYTES, MAX_PATH_BYTES, META_DIR
+from .times import fits, pack_time, unpack_time
 
 MAGIC = b"SLARC\r\n\x1a"
 VERSION = 1
-KNOWN_FLAGS = 0
+FLAG_WIDE_TIMES = 0x0001  # some time is stored as [seconds, nanoseconds]: readers before it refuse the file
+KNOWN_FLAGS = FLAG_WIDE_TIMES
 MAX_PIECE = 1 << 20  # bytes of content in one bin piece
 MAX_OBJECT = MAX_PIECE + 16  # the largest single msgpack value the reader decodes
 MAX_OPS = 50_000_000
@@ -132,14 +136,16 @@ def _is_int(v: Any, lo: int, hi: int) -> bool:
     return type(v) is int and lo <= v <= hi
 
 
-def _entry_of(rec: Any, what: str) -> Entry | None:
+def _entry_of(rec: Any, what: str, wide: bool = False) -> Entry | None:
+    """The Entry of a decoded entry record; ``wide``: the archive has FLAG_WIDE_TIMES."""
     if rec is None:
         return None
     if type(rec) is not list or len(rec) != ENTRY_FIELDS:
         raise _Bad(f"bad {what} (not a {ENTRY_FIELDS}-field array)")
     kcode, mode, size, mtime, digest, target = rec
+    mtime = unpack_time(mtime, wide)
     if not (_is_int(kcode, 0, 2) and _is_int(mode, 0, 0o7777) and _is_int(size, 0, _INT64_MAX)
-            and _is_int(mtime, _INT64_MIN, _INT64_MAX)):
+            and mtime is not None):
         raise _Bad(f"bad {what} (kind, mode, size or mtime out of range)")
     kind = KINDS[kcode]
     if digest is not None and (kind != FILE or type(digest) is not bytes or len(digest) != DIGEST_SIZE):
@@ -160,7 +166,7 @@ def _entry_of(rec: Any, what: str) -> Entry | None:
 def _record_of(e: Entry | None) -> list[Any] | None:
     if e is None:
         return None
-    return [_KIND_CODE[e.kind], e.mode, e.size if e.kind != DIR else 0, e.mtime_ns,
+    return [_KIND_CODE[e.kind], e.mode, e.size if e.kind != DIR else 0, pack_time(e.mtime_ns),
             e.digest if e.kind == FILE else None, os.fsencode(e.target) if e.target is not None else None]
 
 
@@ -233,12 +239,16 @@ class ArchiveWriter:
     """Streams ops into an archive. ``add`` in byte order of path; a content op takes its pieces.
 
     Checks everything with the reader's rules and raises ``ValueError`` before writing what a reader would
-    reject (the caller writes to a temp file and drops it).
+    reject (the caller writes to a temp file and drops it). A time beyond 64 bits needs ``wide_times``
+    (FLAG_WIDE_TIMES), which the caller decides before the first op (:func:`needs_wide_times`).
     """
 
-    def __init__(self, raw: IO[bytes], header: ArchiveHeader) -> None:
+    def __init__(self, raw: IO[bytes], header: ArchiveHeader, *, wide_times: bool = False) -> None:
+        if not wide_times and header.root_mtime_ns is not None and not fits(header.root_mtime_ns):
+            raise ValueError("cannot write this archive header: a time beyond 64 bits needs wide_times")
+        self._wide = wide_times
         self._out = HashingWriter(raw)
-        self._out.write(PREAMBLE.pack(MAGIC, VERSION, 0))
+        self._out.write(PREAMBLE.pack(MAGIC, VERSION, FLAG_WIDE_TIMES if wide_times else 0))
         self._zw = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(self._out, closefd=False)  # type: ignore[arg-type]
         self._packer = msgpack.Packer(use_bin_type=True, autoreset=True)
         self._rules = _PathRules()
@@ -257,6 +267,8 @@ class ArchiveWriter:
         shared = next((i for i in range(n) if prev[i] != path_b[i]), n)
         try:
             self._rules.check(shared, path_b[shared:], expect, entry, content)
+            if not self._wide and not all(fits(e.mtime_ns) for e in (expect, entry) if e is not None):
+                raise _Bad(f"{path!r}: a time beyond 64 bits needs wide_times")
         except _Bad as exc:
             raise ValueError(f"cannot write this archive op: {exc}") from None
         pack, write = self._packer.pack, self._zw.write
@@ -305,7 +317,15 @@ def _header_map(h: ArchiveHeader) -> dict[str, Any]:
     return {"format": "syncline-archive", "version": VERSION, "tool": _text(h.tool), "created_ns": h.created_ns,
             "source": h.source.to_msgpack(), "against": h.against.to_msgpack(), "delete": h.delete,
             "compare": h.compare, "ops": h.ops, "content_bytes": h.content_bytes, "label": _text(h.label),
-            "root_mtime_ns": h.root_mtime_ns}
+            "root_mtime_ns": pack_time(h.root_mtime_ns) if h.root_mtime_ns is not None else None}
+
+
+def needs_wide_times(header: ArchiveHeader, entries: Iterable[Entry | None]) -> bool:
+    """Whether the archive of ``header`` and these (expected and new) entries holds a time beyond 64 bits."""
+    times = [e.mtime_ns for e in entries if e is not None]
+    if header.root_mtime_ns is not None:
+        times.append(header.root_mtime_ns)
+    return any(not fits(t) for t in times)
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -338,7 +358,8 @@ _HEADER_KEYS = frozenset({"format", "version", "tool", "created_ns", "delete", "
                           "label", "source", "against", "root_mtime_ns"})
 
 
-def parse_header(head: Any) -> ArchiveHeader:
+def parse_header(head: Any, wide: bool = False) -> ArchiveHeader:
+    """The header of a decoded header map; ``wide``: the archive has FLAG_WIDE_TIMES."""
     if type(head) is not dict or head.get("format") != "syncline-archive":
         raise _Bad("missing header (no 'format': 'syncline-archive')")
     if len(head) > MAX_HEADER_KEYS:
@@ -357,8 +378,10 @@ def parse_header(head: Any) -> ArchiveHeader:
     if len(head["tool"]) > MAX_TEXT or len(head["label"]) > MAX_TEXT:
         raise _Bad("bad header (tool or label too long)")
     root_mtime = head.get("root_mtime_ns")
-    if root_mtime is not None and not _is_int(root_mtime, _INT64_MIN, _INT64_MAX):
-        raise _Bad("bad header ('root_mtime_ns' must be an int64 or nil)")
+    if root_mtime is not None:
+        root_mtime = unpack_time(root_mtime, wide)
+        if root_mtime is None:
+            raise _Bad("bad header ('root_mtime_ns' must be a time or nil)")
     return ArchiveHeader(source=_ref_of(head["source"], "source"), against=_ref_of(head["against"], "against"),
                          delete=head["delete"], compare=head["compare"], ops=head["ops"],
                          content_bytes=head["content_bytes"], created_ns=head["created_ns"], tool=head["tool"],
@@ -401,6 +424,7 @@ class ArchiveReader:
         if flags & ~KNOWN_FLAGS:
             raise ArchiveFormatError(f"{name} uses unknown archive flags {flags:#06x}",
                                      "it was made by a newer syncline or is corrupt: upgrade syncline")
+        self._wide = bool(flags & FLAG_WIDE_TIMES)
         self._body = Body(raw, pre, partial(_unreadable, name))
         self._u = msgpack.Unpacker(self._body, use_list=True, raw=False, strict_map_key=True,
                                    max_buffer_size=MAX_OBJECT)
@@ -422,7 +446,7 @@ class ArchiveReader:
                 else:
                     self._u.skip()  # a key a later v1 writer may add: ignored, never decoded
         try:
-            self.header = parse_header(head)
+            self.header = parse_header(head, self._wide)
         except _Bad as exc:
             raise _corrupt(str(exc)) from None
 
@@ -447,7 +471,7 @@ class ArchiveReader:
                     raise _corrupt("bad op record (not a 5-field array, nor the end map)")
                 shared, suffix, x, e, content = u.unpack(), u.unpack(), u.unpack(), u.unpack(), u.unpack()
             try:
-                expect, entry = _entry_of(x, "expected entry"), _entry_of(e, "entry")
+                expect, entry = _entry_of(x, "expected entry", self._wide), _entry_of(e, "entry", self._wide)
                 path_b = rules.check(shared, suffix, expect, entry, content)
             except _Bad as exc:
                 raise _corrupt(str(exc)) from None

@@ -8,7 +8,9 @@ columns, so that both ends do a few C-speed calls per column instead of Python w
 - ``paths``: every path, UTF-8 with surrogate escapes (``os.fsencode``), joined by NUL (which no path
   holds), in the index's byte order;
 - ``kinds``: one byte per entry (0 file, 1 dir, 2 symlink); ``modes``, ``sizes``, ``mtimes``, ``inodes``,
-  ``ctimes``: one msgpack array of ints each (packed and unpacked in C, faster than ``array`` here);
+  ``ctimes``: one msgpack array of ints each (packed and unpacked in C, faster than ``array`` here); when
+  a time does not fit 64 bits (``core/times.py``), ``wide`` is true and the time columns hold such times as
+  ``[seconds, nanoseconds]`` pairs;
 - ``digests``: 32 bytes per entry (zeros where ``has_digest`` is 0), only when some entry has one;
 - ``targets``: ``[position, target bytes]`` per symlink; ``chunks`` per file that has a chunk list;
 - ``attrs``: per entry a position in ``attrs_table`` (-1: none), only when some entry has :class:`Attrs`
@@ -32,6 +34,7 @@ import msgpack
 from .entry import DIGEST_SIZE, KINDS, Attrs, Chunk, Entry
 from .errors import Problem
 from .index import Index, IndexHeader
+from .times import NS, any_wide, pack_time
 
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 _NO_DIGEST = bytes(DIGEST_SIZE)
@@ -59,15 +62,20 @@ def pack_index(index: Index) -> bytes:
         attrs_table = [[a.uid, a.gid, [list(x) for x in a.xattrs]] for a in seen]
     h = index.header
     root = index.root
+    mtimes, ctimes = list(map(field["mtime_ns"], es)), list(map(field["ctime_ns"], es))
+    wide = any_wide(mtimes) or any_wide(ctimes)  # rare: only then a Python step per entry
+    if wide:
+        mtimes, ctimes = list(map(pack_time, mtimes)), list(map(pack_time, ctimes))
     doc = {
         "n": len(paths),
         "paths": "\0".join(paths).encode("utf-8", "surrogateescape"),
         "kinds": bytes(map(_KIND_CODE.__getitem__, map(field["kind"], es))),
         "modes": list(map(field["mode"], es)),
         "sizes": list(map(field["size"], es)),
-        "mtimes": list(map(field["mtime_ns"], es)),
+        "mtimes": mtimes,
         "inodes": list(map(field["inode"], es)),
-        "ctimes": list(map(field["ctime_ns"], es)),
+        "ctimes": ctimes,
+        "wide": wide,
         "has_digest": has_digest if any_digest else None,
         "digests": b"".join([d or _NO_DIGEST for d in map(field["digest"], es)]) if any_digest else None,
         "targets": targets,
@@ -78,7 +86,8 @@ def pack_index(index: Index) -> bytes:
                      for p in index.problems],
         "unreadable": [os.fsencode(p) for p in sorted(index.unreadable)],
         "temp_files": [os.fsencode(p) for p in index.temp_files],
-        "root": [_KIND_CODE[root.kind], root.size, root.mtime_ns, root.mode, root.inode, root.ctime_ns,
+        "root": [_KIND_CODE[root.kind], root.size, pack_time(root.mtime_ns), root.mode, root.inode,
+                 pack_time(root.ctime_ns),
                  None if root.attrs is None else [root.attrs.uid, root.attrs.gid, [list(x) for x in root.attrs.xattrs]]]
         if root is not None else None,
         "attrs": attrs_refs,
@@ -96,6 +105,11 @@ def unpack_index(data: bytes) -> Index:
         return _unpack(doc)
     except (ValueError, KeyError, TypeError, IndexError, msgpack.UnpackException) as exc:
         raise ValueError(f"not a packed index: {exc}") from None
+
+
+def _time(v: int | list[int]) -> int:
+    """A time of a packed column: the int, or the ``[seconds, nanoseconds]`` of a wide one."""
+    return v if type(v) is int else v[0] * NS + v[1]  # type: ignore[index]
 
 
 def _column(doc: dict[str, Any], key: str, n: int) -> list[int]:
@@ -116,6 +130,8 @@ def _unpack(doc: dict[str, Any]) -> Index:
     mtimes = _column(doc, "mtimes", n)
     inodes = _column(doc, "inodes", n)
     ctimes = _column(doc, "ctimes", n)
+    if doc["wide"]:
+        mtimes, ctimes = list(map(_time, mtimes)), list(map(_time, ctimes))
     # Equal modes share one int object, as in a scan (a million entries are ~30 MB smaller).
     shared: dict[int, int] = {}
     modes_shared = map(shared.setdefault, modes, modes)
@@ -152,7 +168,7 @@ def _unpack(doc: dict[str, Any]) -> Index:
                          digests=has_digests, hash=hash_name, chunker=chunker, tool=tool)
     problems = tuple(Problem(os.fsdecode(p), os.fsdecode(m), os.fsdecode(s), e) for p, m, s, e in doc["problems"])
     r = doc["root"]
-    root = Entry(KINDS[r[0]], r[1], r[2], r[3], inode=r[4], ctime_ns=r[5]) if r is not None else None
+    root = Entry(KINDS[r[0]], r[1], _time(r[2]), r[3], inode=r[4], ctime_ns=_time(r[5])) if r is not None else None
     if root is not None and len(r) > 6 and r[6] is not None:
         uid, gid, xs = r[6]
         root = root._replace(attrs=Attrs(uid, gid, tuple((name, value) for name, value in xs)))

@@ -20,6 +20,8 @@ _CONFLICT_RE = re.compile(r"^(?P<stem>.*?)\.sync-conflict-(?P<when>\d{8}-\d{6})(
                           r"(?P<ext>\.[^./]*)?$")
 _DEVICE_BAD = re.compile(r"[^A-Za-z0-9_-]+")
 _MAX_DEVICE = 32
+_YEAR_1000 = -30_610_224_000  # 1000-01-01T00:00:00Z
+_YEAR_9999 = 253_402_300_799  # 9999-12-31T23:59:59Z
 NAME_MAX = 255  # bytes in one file name (Linux, and most file systems)
 
 
@@ -56,7 +58,9 @@ def conflict_name(path: str, mtime_ns: int, device: str, n: int = 0) -> str:
     """
     head, _, name = path.rpartition("/")
     stem, ext = split_ext(original_name(name))
-    when = time.strftime("%Y%m%d-%H%M%S", time.gmtime(mtime_ns // 1_000_000_000))
+    # The name holds a four-digit year: a time outside 1000..9999 (tmpfs holds any 64-bit time_t, which
+    # gmtime cannot even convert) is named after the nearest end of that range.
+    when = time.strftime("%Y%m%d-%H%M%S", time.gmtime(min(max(mtime_ns // 1_000_000_000, _YEAR_1000), _YEAR_9999)))
     extra = f"-{n}" if n else ""
     tail = f"{MARK}{when}{extra}-{device_label(device)}{ext}"
     # A name longer than NAME_MAX bytes cannot be created: shorten the stem (never the marker or extension).

@@ -47,6 +47,13 @@ class ArchiveFormatError(SynclineError):
     """An archive is truncated, corrupt, hostile or from a newer syncline."""
 
 
+class StateError(SynclineError):
+    """syncline's own saved state (a two-way pair's base) cannot be opened, read or written: a full disk, an
+    I/O error, a base written by a newer syncline. The state is left as it is, never set aside."""
+
+    retryable = True
+
+
 class BusyError(SynclineError):
     """Another syncline process holds the lock for the same destination."""
 

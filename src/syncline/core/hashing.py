@@ -3,12 +3,23 @@
 A file is hashed through one file descriptor opened with ``O_NOFOLLOW``; its stat is taken before and after
 reading, and when size, mtime or ctime moved the read is torn and retried. No memory map is used: a file
 truncated under a map would kill the process with SIGBUS.
+
+The stat alone cannot catch every torn read: the kernel sets mtime at the *start* of a ``write()`` call, so a
+read that overlaps one long write sees the same stat before and after and mixed bytes in between. A file
+written within ``RACY_WINDOW_NS`` of the read is therefore *racy* (git's racily-clean entries): it is read
+under a read lease (``F_SETLEASE``), which the kernel refuses while anyone has the file open for writing and
+which holds back any writer's ``open`` until the read is over; where no lease can be had (not the owner
+without CAP_LEASE, NFS, a writer holding the file open), the read waits until the window has passed and is
+done again. See :class:`ReadGuard`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import signal
 import threading
+import time
 from dataclasses import dataclass
 
 from .chunking import Chunker
@@ -16,7 +27,13 @@ from .entry import Chunk, Entry
 
 READ_SIZE = 1 << 20
 ATTEMPTS = 3
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0) | os.O_NONBLOCK
+# A file written this recently may be in the middle of a write() that began before the read: 2 s, also the
+# coarsest common mtime granularity (FAT).
+RACY_WINDOW_NS = 2_000_000_000
+F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
+F_GETLEASE = getattr(fcntl, "F_GETLEASE", 1025)
+F_SETSIG = getattr(fcntl, "F_SETSIG", 10)
 
 
 class ChangingFileError(OSError):
@@ -51,6 +68,51 @@ def open_regular(path: str | bytes | os.PathLike[str]) -> tuple[int, os.stat_res
         os.close(fd)
         raise
     return fd, st
+
+
+def take_read_lease(fd: int) -> bool:
+    """Take a read lease on the regular file open (read-only) as ``fd``; False when the kernel refuses it:
+    EAGAIN while any process has the file open for writing, EACCES when not its owner without CAP_LEASE,
+    EINVAL on file systems without leases. Held until ``fd`` is closed (or a writer's ``open`` breaks it)."""
+    try:
+        # A writer's open makes the kernel signal the holder: SIGIO by default, which would end the process;
+        # SIGURG is ignored unless handled.
+        fcntl.fcntl(fd, F_SETSIG, signal.SIGURG)
+        fcntl.fcntl(fd, F_SETLEASE, fcntl.F_RDLCK)
+    except OSError:
+        return False
+    return True
+
+
+class ReadGuard:
+    """Whether what is read from ``fd`` between now (``st`` is its fstat at open) and :meth:`torn` is one
+    version of the file.
+
+    Not racy (last written more than ``RACY_WINDOW_NS`` ago): the stat must not move. Racy: a read lease
+    taken here must still be held at the end (no writer could open the file meanwhile, none had it open);
+    without a lease, :meth:`torn` waits until the window has passed since the last write and answers True,
+    so that the caller's next attempt reads a settled file.
+    """
+
+    def __init__(self, fd: int, st: os.stat_result) -> None:
+        self.fd = fd
+        self.key = ReadKey.of(st)
+        self.written_ns = max(st.st_mtime_ns, st.st_ctime_ns)
+        self.racy = time.time_ns() - self.written_ns < RACY_WINDOW_NS
+        self.leased = self.racy and take_read_lease(fd)
+
+    def torn(self) -> bool:
+        """True when the bytes read may mix two versions (or cannot be vouched for): read again."""
+        if ReadKey.of(os.fstat(self.fd)) != self.key:
+            return True
+        if not self.racy:
+            return False
+        if self.leased:
+            return fcntl.fcntl(self.fd, F_GETLEASE) != fcntl.F_RDLCK
+        wait_ns = self.written_ns + RACY_WINDOW_NS - time.time_ns()
+        if wait_ns > 0:
+            time.sleep(min(wait_ns, RACY_WINDOW_NS) / 1e9)
+        return True
 
 
 _local = threading.local()
@@ -102,14 +164,15 @@ def hash_file(path: str, entry: Entry, chunker: Chunker | None = None) -> Entry:
         fd, before = open_regular(path)
         chunks: tuple[Chunk, ...] | None = None
         try:
+            guard = ReadGuard(fd, before)
             if chunker is not None and chunker.wants(before.st_size):
                 digest, chunks = chunker.chunk_fd(fd)
             else:
                 digest = digest_fd(fd, before.st_size)
-            after = os.fstat(fd)
+            torn = guard.torn()
         finally:
             os.close(fd)
-        if ReadKey.of(before) == ReadKey.of(after):
+        if not torn:
             return Entry(
                 kind=entry.kind,
                 size=before.st_size,

@@ -14,6 +14,7 @@ from .entry import DIGEST_SIZE, KINDS, Chunk, Entry
 from .errors import IndexFormatError
 from .index import IndexHeader
 from .paths import MAX_NAME_BYTES, MAX_PATH_BYTES, check_relpath
+from .times import is_time, unpack_time
 
 RECORD_FIELDS = 11
 MAX_ENTRIES = 200_000_000
@@ -37,8 +38,12 @@ def _is_int(v: Any, lo: int, hi: int) -> bool:
     return type(v) is int and lo <= v <= hi
 
 
-def parse_header(head: dict[str, Any], version: int) -> tuple[IndexHeader, frozenset[str], Entry | None]:
-    """Check a decoded header map (all v1 keys present with their types; unknown keys are ignored)."""
+def parse_header(head: dict[str, Any], version: int, wide: bool = False
+                 ) -> tuple[IndexHeader, frozenset[str], Entry | None]:
+    """Check a decoded header map (all v1 keys present with their types; unknown keys are ignored).
+
+    ``wide``: the file has the wide-times flag, so the root's times may be ``[seconds, nanoseconds]``.
+    """
     if head.get("format") != "syncline-index":
         raise RecordError("missing header (no 'format': 'syncline-index')")
 
@@ -94,15 +99,17 @@ def parse_header(head: dict[str, Any], version: int) -> tuple[IndexHeader, froze
     meta = get("root_meta", (list, type(None)))
     root = None
     if meta is not None:
+        mtime = ctime = None
+        if len(meta) == 4:
+            mtime, ctime = unpack_time(meta[1], wide), unpack_time(meta[3], wide)
         if (
-            len(meta) != 4
+            mtime is None
+            or ctime is None
             or not _is_int(meta[0], 0, 0o7777)
-            or not _is_int(meta[1], _INT64_MIN, _INT64_MAX)
             or not _is_int(meta[2], 0, _UINT64_MAX)
-            or not _is_int(meta[3], _INT64_MIN, _INT64_MAX)
         ):
             raise RecordError("bad header ('root_meta' must be [mode, mtime_ns, inode, ctime_ns])")
-        root = Entry(_DIR, 0, meta[1], meta[0], inode=meta[2], ctime_ns=meta[3])
+        root = Entry(_DIR, 0, mtime, meta[0], inode=meta[2], ctime_ns=ctime)
     return header, frozenset(unreadable), root
 
 
@@ -142,7 +149,8 @@ def check_record(rec: list[Any], prev: bytes, dirs: set[bytes]) -> tuple[bytes, 
     """Check one decoded entry record against the previous path and the directories seen so far.
 
     Returns (path bytes, parsed chunks) and adds the path to ``dirs`` when it is a directory. ``rec`` has
-    ``RECORD_FIELDS`` values; the chunk list is None or a tuple of :class:`Chunk`.
+    ``RECORD_FIELDS`` values, its times decoded to ints (any time a file system can hold; whether the file
+    may hold wide ones is the caller's check); the chunk list is None or a tuple of :class:`Chunk`.
     """
     shared, suffix, kcode, mode, size, mtime, digest, target, inode, ctime, chunks = rec
     if type(shared) is not int or not 0 <= shared <= len(prev) or type(suffix) is not bytes:
@@ -171,10 +179,8 @@ def check_record(rec: list[Any], prev: bytes, dirs: set[bytes]) -> tuple[bytes, 
         and 0 <= mode <= 0o7777
         and type(size) is int
         and 0 <= size <= _INT64_MAX
-        and type(mtime) is int
-        and _INT64_MIN <= mtime <= _INT64_MAX
-        and type(ctime) is int
-        and _INT64_MIN <= ctime <= _INT64_MAX
+        and is_time(mtime)
+        and is_time(ctime)
         and type(inode) is int
         and 0 <= inode <= _UINT64_MAX
     ):

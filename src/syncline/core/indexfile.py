@@ -4,13 +4,16 @@ Layout (the spec with examples is ``docs/formats/index.md``)::
 
     magic    8 bytes   b"SLIDX\\r\\n\\x1a"
     version  u16 BE    1
-    flags    u16 BE    0 (reserved; a reader rejects unknown flags)
+    flags    u16 BE    0, or 1 (FLAG_WIDE_TIMES) when a time needs more than 64 bits; a reader rejects
+                       unknown flags
     body     exactly one zstd frame holding a msgpack stream: a header map, one array per entry in byte
              order of path, then an end map {"end": <entry count>}
     trailer  32 bytes  BLAKE3 of every byte before the trailer
 
 Entry array: [shared_prefix_len, path_suffix(bin), kind(0 file, 1 dir, 2 symlink), mode, size, mtime_ns,
-digest(bin 32 | nil), target(bin | nil), inode, ctime_ns, chunks(nil | [[length, digest], ...])].
+digest(bin 32 | nil), target(bin | nil), inode, ctime_ns, chunks(nil | [[length, digest], ...])]. A time
+is an int64; in a file with FLAG_WIDE_TIMES, a time beyond int64 (after 2262, before 1677) is the pair
+[seconds, nanoseconds] (``core/times.py``). Files without such times keep flags 0, so older readers read them.
 
 Both directions stream. The reader decodes field by field through a small msgpack buffer and feeds the
 decompressor small pieces, so a hostile file cannot make it allocate much more than one entry (plus one
@@ -25,6 +28,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from functools import partial
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -48,10 +53,12 @@ from .indexcheck import (
     parse_header,
     unreadable_ok,
 )
+from .times import any_wide, fits, pack_time, unpack_time
 
 MAGIC = b"SLIDX\r\n\x1a"
 VERSION = 1
-KNOWN_FLAGS = 0  # no flag is defined in v1
+FLAG_WIDE_TIMES = 0x0001  # some time is stored as [seconds, nanoseconds]: readers before it refuse the file
+KNOWN_FLAGS = FLAG_WIDE_TIMES
 _PREAMBLE = PREAMBLE
 MAX_OBJECT = 64 << 10  # the largest single msgpack value (a path, a target, a header string)
 _INT64_MIN = -(1 << 63)
@@ -68,7 +75,9 @@ class IndexWriter:
     """Streams entries into an index file. Use as a context manager; ``add`` paths in byte order.
 
     Every entry is checked with the reader's rules: a path out of order, without its parent directory, or
-    an entry the reader would reject raises ``ValueError`` (nothing unreadable is ever written).
+    an entry the reader would reject raises ``ValueError`` (nothing unreadable is ever written). A time
+    beyond 64 bits needs ``wide_times`` (the file's FLAG_WIDE_TIMES), which the caller decides before the
+    first entry: :func:`needs_wide_times` says whether an index needs it.
     """
 
     def __init__(
@@ -77,7 +86,10 @@ class IndexWriter:
         header: IndexHeader,
         unreadable: frozenset[str] = frozenset(),
         root: Entry | None = None,
+        *,
+        wide_times: bool = False,
     ) -> None:
+        self._wide = wide_times
         head = {
             "format": "syncline-index",
             "version": VERSION,
@@ -89,14 +101,15 @@ class IndexWriter:
             "chunker": {k: header.chunker[k] for k in sorted(header.chunker)} if header.chunker is not None else None,
             "tool": _text(header.tool),
             "unreadable": sorted(os.fsencode(p) for p in unreadable),
-            "root_meta": [root.mode, root.mtime_ns, root.inode, root.ctime_ns] if root is not None else None,
+            "root_meta": [root.mode, pack_time(root.mtime_ns), root.inode, pack_time(root.ctime_ns)]
+            if root is not None else None,
         }
         try:
-            parse_header(head, VERSION)
+            parse_header(head, VERSION, wide_times)
         except RecordError as exc:
             raise ValueError(f"cannot write this index header: {exc}") from None
         self._out = HashingWriter(raw)
-        self._out.write(_PREAMBLE.pack(MAGIC, VERSION, 0))
+        self._out.write(_PREAMBLE.pack(MAGIC, VERSION, FLAG_WIDE_TIMES if wide_times else 0))
         self._zw = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(self._out, closefd=False)  # type: ignore[arg-type]
         # Records accumulate in the packer's buffer and go to zstd in blocks: one compressor call per record
         # cost more than packing it.
@@ -118,6 +131,10 @@ class IndexWriter:
             if self._count >= MAX_ENTRIES:
                 raise RecordError(f"more than {MAX_ENTRIES} entries")
             check_record(record, self._prev, self._dirs)
+            if not (fits(e.mtime_ns) and fits(e.ctime_ns)):
+                if not self._wide:
+                    raise RecordError("a time beyond 64 bits needs wide_times")
+                record[5], record[9] = pack_time(e.mtime_ns), pack_time(e.ctime_ns)
         except RecordError as exc:
             raise ValueError(f"cannot write {path!r} to an index file: {exc}") from None
         if e.chunks is not None:
@@ -152,10 +169,25 @@ class IndexWriter:
             self.close()
 
 
+def needs_wide_times(index: Index) -> bool:
+    """Whether some time of ``index`` (its entries' or its root's) does not fit 64 bits."""
+    es = index.entries.values()
+    root = [index.root.mtime_ns, index.root.ctime_ns] if index.root is not None else []
+    return any_wide(chain(map(_MTIME, es), map(_CTIME, es), root))
+
+
+_MTIME, _CTIME = attrgetter("mtime_ns"), attrgetter("ctime_ns")
+
+
 def write_index(index: Index, path: Path, opener: Opener = atomic_file) -> None:
     """Write ``index`` to ``path`` atomically (temp file in the same directory, fsync, rename, fsync dir).
-    ``opener`` gives that all-or-nothing file (the engine passes one that records its temp file)."""
-    with opener(path) as fh, IndexWriter(fh, index.header, index.unreadable, index.root) as writer:
+    ``opener`` gives that all-or-nothing file (the engine passes one that records its temp file).
+
+    The file has FLAG_WIDE_TIMES only when some time needs it, so other files stay readable by older
+    readers."""
+    wide = needs_wide_times(index)
+    with opener(path) as fh, IndexWriter(fh, index.header, index.unreadable, index.root,
+                                         wide_times=wide) as writer:
         for p, e in index.items_sorted():
             writer.add(p, e)
 
@@ -221,6 +253,7 @@ class IndexReader:
                 f"{name} uses unknown index flags {flags:#06x}",
                 "it was made by a newer syncline or is corrupt: upgrade syncline or make the index file again",
             )
+        self._wide = bool(flags & FLAG_WIDE_TIMES)
         self._body = Body(raw, pre, partial(_unreadable, name))
         self._unpacker = msgpack.Unpacker(
             self._body,
@@ -233,7 +266,7 @@ class IndexReader:
         self._end: Any = None
         head = self._read_header()
         try:
-            self.header, self.unreadable, self.root = parse_header(head, version)
+            self.header, self.unreadable, self.root = parse_header(head, version, self._wide)
         except RecordError as exc:
             raise _corrupt(str(exc)) from None
 
@@ -293,6 +326,14 @@ class IndexReader:
             if n != RECORD_FIELDS:
                 raise _corrupt(f"bad entry record ({n} fields, not {RECORD_FIELDS})")
             rec = [up(), up(), up(), up(), up(), up(), up(), up(), up(), up()]
+            mtime, ctime = rec[5], rec[9]
+            if not (type(mtime) is int and type(ctime) is int and _INT64_MIN <= mtime <= _INT64_MAX
+                    and _INT64_MIN <= ctime <= _INT64_MAX):
+                # Wide times decode here, so every later check and use sees ints only.
+                m, c = unpack_time(mtime, self._wide), unpack_time(ctime, self._wide)
+                if m is None or c is None:
+                    raise _corrupt(f"bad time (mtime {mtime!r}, ctime {ctime!r})")
+                rec[5], rec[9] = m, c
             kind, c = container(u)
             if kind == "nil":
                 rec.append(None)

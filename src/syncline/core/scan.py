@@ -29,11 +29,11 @@ from typing import Protocol
 from .chunking import Chunker
 from .entry import DIR, FILE, SYMLINK, Attrs, Chunk, Entry, Keep, Kind, StatKey, special_kind_name
 from .errors import IndexFormatError, Problem, UsageError
+from .hashing import RACY_WINDOW_NS
 from .ignore import IGNORE_FILE, Matcher, Rules
 from .index import Index, IndexHeader
 from .paths import META_DIR, RUN_ID_RE, RUNS_DIR, is_under, join, run_temp, sort_key
 
-RACY_WINDOW_NS = 2_000_000_000  # 2 s: the coarsest common mtime granularity (FAT)
 HASH_BATCH = 256
 
 
@@ -159,7 +159,7 @@ def scan(
         problems=tuple(found.problems),
         unreadable=frozenset(found.unreadable),
         temp_files=tuple(found.temp_files),
-        root=_entry_of(DIR, root_st, keep, str(top)),
+        root=_entry_of(DIR, root_st, keep, f"{top}/"),  # the root is followed (a "/" does it)
         hard_links=found.hard_links(),
         presorted=True,
     )
@@ -210,7 +210,7 @@ def scan_dirs(
     entries = _in_byte_order(found)
     header = IndexHeader(root=str(top), host=socket.gethostname(), scanned_ns=started_ns, digests=digests)
     return Index(entries, header, problems=tuple(found.problems), unreadable=frozenset(found.unreadable),
-                 temp_files=tuple(found.temp_files), root=_entry_of(DIR, root_st, keep, str(top)),
+                 temp_files=tuple(found.temp_files), root=_entry_of(DIR, root_st, keep, f"{top}/"),
                  hard_links=found.hard_links(), presorted=True)
 
 

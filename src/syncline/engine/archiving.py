@@ -22,7 +22,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.archivefile import DELTA, NONE, WHOLE, ArchiveHeader, ArchiveWriter, IndexRef, Piece
+from ..core.archivefile import (
+    DELTA,
+    NONE,
+    WHOLE,
+    ArchiveHeader,
+    ArchiveWriter,
+    IndexRef,
+    Piece,
+    needs_wide_times,
+)
 from ..core.chunking import Chunker
 from ..core.entry import DIR, FILE, Chunk, Compare, CompareMode, Entry
 from ..core.errors import Problem, SafetyStop, SynclineError, UsageError
@@ -150,7 +159,8 @@ def _write(out: Path, header: ArchiveHeader, ops: list[OpRow], top: Path, chunke
     and lets every other error through, including those of writing ``out``."""
     result.files = result.deltas = 0
     with output_file(out) as fh:
-        writer = ArchiveWriter(fh, header)
+        writer = ArchiveWriter(fh, header, wide_times=needs_wide_times(
+            header, (e for _, expect, entry, _ in ops for e in (expect, entry))))
         for path, expect, entry, content in ops:
             if content == NONE:
                 writer.add(path, expect, entry)

@@ -3,18 +3,30 @@
 Two-way sync checks it before every run: a root that lost its marker (an unmounted disk, a replaced or
 recreated directory) or holds another folder's id halts the pair instead of being taken for "everything
 deleted". ``.syncline`` is never scanned, so the marker is never synced as a file.
+
+Beside it, ``<root>/.syncline/generation`` holds the root's *generation*: a count that every two-way run
+that changes anything raises (to more than any pair of that root has seen), and that each pair's base
+remembers. A root copied back from an older backup (``cp -a``, ``.syncline`` and all) has a lower
+generation than its pair remembers: the pair halts instead of taking the old versions for new edits. It is
+a file of its own so that the folder-id stays as every syncline reads it.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from ..core.paths import META_DIR, new_temp_name
+from ..core.paths import META_DIR
+from .replicas.confined import Confined
 
 MARKER = "folder-id"
+GENERATION = "generation"
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -22,26 +34,98 @@ def new_folder_id() -> str:
     return uuid.uuid4().hex
 
 
+@contextmanager
+def _tree(root: Path) -> Iterator[Confined]:
+    tree = Confined(os.path.abspath(root))
+    try:
+        yield tree
+    finally:
+        tree.close()
+
+
+def ensure_meta_dir_in(tree: Confined) -> bool:
+    """``.syncline`` in ``tree``, made if needed without changing the root's mtime (so a mirrored root
+    still matches its source: ``rsync -a`` sees nothing to do). True when this call made it;
+    ``NotADirectoryError`` when something else (a file, a symlink: never followed) is in its place."""
+    try:
+        st = tree.lstat(META_DIR)
+    except FileNotFoundError:
+        root = tree.lstat("")
+        try:
+            tree.mkdir(META_DIR, 0o755)
+        except FileExistsError:
+            return ensure_meta_dir_in(tree)
+        tree.utime("", root.st_mtime_ns, root.st_atime_ns)
+        return True
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, f"{META_DIR} here is not a folder; move it away",
+                                 f"{tree.root}/{META_DIR}")
+    return False
+
+
 def ensure_meta_dir(root: Path) -> Path:
-    """``<root>/.syncline``, created if needed without changing the root's mtime (so a mirrored root
-    still matches its source: ``rsync -a`` sees nothing to do)."""
-    meta = root / META_DIR
-    if not meta.is_dir():
-        st = os.stat(root)
-        meta.mkdir(exist_ok=True)
-        os.utime(root, ns=(st.st_atime_ns, st.st_mtime_ns))
-    return meta
+    """:func:`ensure_meta_dir_in` for the tree at ``root``; returns ``<root>/.syncline``."""
+    with _tree(root) as tree:
+        ensure_meta_dir_in(tree)
+    return root / META_DIR
+
+
+def write_meta_in(tree: Confined, name: str, text: str) -> None:
+    """Write ``.syncline/<name>`` in ``tree`` atomically and durably (temp file, fsync, rename, fsync of
+    the folder): a crash leaves the old text or the new one, never a torn file. ``text`` may hold a path
+    that is not UTF-8 (``os.fsdecode``'s surrogates): its bytes are written as they are."""
+    ensure_meta_dir_in(tree)
+    tmp = f"{META_DIR}/{name}.tmp-{os.urandom(6).hex()}"
+    fd = tree.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        data = memoryview(text.encode("utf-8", errors="surrogateescape"))
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tree.unlink(tmp)
+        raise
+    os.close(fd)
+    tree.rename(tmp, f"{META_DIR}/{name}")
+    fd = tree.open(META_DIR, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_meta_in(tree: Confined, name: str) -> str | None:
+    """The text of ``.syncline/<name>`` in ``tree``; None when there is none (or ``.syncline`` is not a
+    folder). Bytes that are not UTF-8 come back as ``os.fsdecode`` gives them, so a path written by
+    :func:`write_meta_in` reads back equal."""
+    try:
+        fd = tree.open(f"{META_DIR}/{name}", os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        chunks = []
+        while block := os.read(fd, 1 << 16):
+            chunks.append(block)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", errors="surrogateescape")
 
 
 def read_marker(root: Path) -> str | None:
     """The folder id in ``root``'s marker; None when there is none. A marker that is not a folder id
     counts as another folder's (it halts the pair too)."""
-    try:
-        text = (root / META_DIR / MARKER).read_text(encoding="ascii", errors="replace").strip()
-    except FileNotFoundError:
+    with _tree(root) as tree:
+        try:
+            tree.lstat(META_DIR)
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return "(unreadable marker)"
+        raw = read_meta_in(tree, MARKER)
+    if raw is None:
         return None
-    except NotADirectoryError:
-        return "(unreadable marker)"
+    text = raw.strip()
     return text if _ID.match(text) else f"(unreadable marker {text[:40]!r})"
 
 
@@ -50,32 +134,30 @@ def write_marker(root: Path, folder_id: str) -> None:
     write_meta_file(root, MARKER, folder_id + "\n")
 
 
+def read_generation(root: Path) -> int:
+    """``root``'s generation; 0 when it has none yet (never changed by a run that keeps generations) or
+    holds no number (so it reads as older than anything a pair remembers)."""
+    text = read_meta_file(root, GENERATION)
+    if text is None or not text.strip().isdigit():
+        return 0
+    return int(text.strip())
+
+
+def write_generation(root: Path, generation: int) -> None:
+    """Write ``root``'s generation atomically and durably."""
+    write_meta_file(root, GENERATION, f"{generation}\n")
+
+
 def write_meta_file(root: Path, name: str, text: str) -> None:
-    """Write ``<root>/.syncline/<name>`` atomically and durably (temp file, fsync, rename, fsync of the
-    folder): a crash leaves the old text or the new one, never a torn file. ``text`` may hold a path
-    that is not UTF-8 (``os.fsdecode``'s surrogates): its bytes are written as they are."""
-    meta = ensure_meta_dir(root)
-    tmp = meta / new_temp_name()
-    with open(tmp, "x", encoding="utf-8", errors="surrogateescape") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, meta / name)
-    fd = os.open(meta, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """:func:`write_meta_in` for the tree at ``root``."""
+    with _tree(root) as tree:
+        write_meta_in(tree, name, text)
 
 
 def read_meta_file(root: Path, name: str) -> str | None:
-    """The text of ``<root>/.syncline/<name>``; None when there is none (or ``.syncline`` is not a
-    folder). Bytes that are not UTF-8 come back as ``os.fsdecode`` gives them, so a path written by
-    :func:`write_meta_file` reads back equal."""
-    try:
-        return (root / META_DIR / name).read_text(encoding="utf-8", errors="surrogateescape")
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+    """:func:`read_meta_in` for the tree at ``root``."""
+    with _tree(root) as tree:
+        return read_meta_in(tree, name)
 
 
 def case_insensitive(root: Path, *, probe: bool = True) -> bool:
@@ -95,10 +177,14 @@ def case_insensitive(root: Path, *, probe: bool = True) -> bool:
                     return False
     if not probe:
         return False
-    meta = ensure_meta_dir(root)
-    name = f"case-probe-{uuid.uuid4().hex[:12]}"
-    (meta / name).touch()
-    try:
-        return (meta / name.upper()).exists()
-    finally:
-        (meta / name).unlink()
+    name = f"{META_DIR}/case-probe-{uuid.uuid4().hex[:12]}"
+    with _tree(root) as tree:
+        ensure_meta_dir_in(tree)
+        os.close(tree.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        try:
+            tree.lstat(f"{META_DIR}/{name.rpartition('/')[2].upper()}")
+            return True
+        except FileNotFoundError:
+            return False
+        finally:
+            tree.unlink(name)

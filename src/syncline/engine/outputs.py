@@ -92,15 +92,16 @@ def _remove(temp: bytes, removed: list[str]) -> bool:
 
 
 @contextlib.contextmanager
-def _record(temp: Path) -> Iterator[None]:
-    """Hold a durable, locked record naming ``temp`` while the body runs; the record is gone afterwards."""
+def _record(temp: Path, recorded: Path) -> Iterator[None]:
+    """Hold a durable, locked record naming ``recorded`` (``temp``'s path for a later run) while the body
+    runs; the record is gone afterwards."""
     folder = state_subdir(OUTPUTS)
     stem = f"{os.getpid()}-{os.urandom(8).hex()}"
     part, rec = folder / f"{stem}.part", folder / f"{stem}.rec"
     fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, _MAGIC + os.fsencode(temp) + b"\0")
+        os.write(fd, _MAGIC + os.fsencode(recorded) + b"\0")
         os.fsync(fd)
         os.rename(part, rec)  # the lock belongs to the open file, so it stays with the renamed record
         fsync_dir(folder)
@@ -115,12 +116,14 @@ def _record(temp: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def output_file(path: Path) -> Iterator[BinaryIO]:
+def output_file(path: Path, shown: Path | None = None) -> Iterator[BinaryIO]:
     """Write ``path`` all or nothing (as :func:`~syncline.core.framing.atomic_file`), through a temp file
-    that is recorded before it is created; first sweep the leftovers of dead runs."""
+    that is recorded before it is created; first sweep the leftovers of dead runs. ``shown`` is the real
+    path when ``path`` goes through a held folder (``/proc/self/fd/N/...``): it is what the record names."""
     sweep()
     temp = path.parent / new_temp_name()
-    with _record(temp), atomic_file(path, temp) as fh:
+    recorded = (shown.parent / temp.name) if shown is not None else temp
+    with _record(temp, recorded), atomic_file(path, temp) as fh:
         yield fh
         fh.flush()
         crash_point("output")  # the temp file holds everything and is not renamed yet: kill -9 leaves it

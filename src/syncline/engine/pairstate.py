@@ -5,8 +5,19 @@ themselves hold nothing but a small marker. The base advances per item: the exec
 it is durably done, and its rows are committed in the same step (WAL, ``synchronous=FULL``), so after a
 crash the base never claims more than the disks hold.
 
-A database that cannot be read is moved aside (``.corrupt-<time>``) and the pair starts over as a first run:
-a merge that deletes nothing. Rows are keyed by the path's bytes, so byte order is SQLite's order.
+Only a database that is truly corrupt (SQLite says so, or its tables are not this module's) is moved aside
+(``.corrupt-<time>``), and the pair starts over as a first run: a merge that deletes nothing. One that
+cannot be opened, read or written for any other reason (a full disk, an I/O error, a lock, a base from a
+newer syncline) is left exactly as it is and the run stops with a :class:`StateError`: taking a healthy
+base for lost would merge and bring back files the user deleted. Rows are keyed by the path's bytes, so
+byte order is SQLite's order.
+
+Schema (``SCHEMA_VERSION`` in ``meta``; an older database is upgraded in place when opened):
+
+- v1: ``meta`` and ``base`` (one row per path);
+- v2: ``base.mtime_far``: a time beyond SQLite's 64-bit integers (after 2262, before 1677; ``core/times.py``)
+  as its decimal text, with ``mtime_ns`` clamped to the int64 bound on the same side; NULL for every other
+  time. A partial index finds those few rows without reading the table twice.
 """
 
 from __future__ import annotations
@@ -16,15 +27,17 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 
 from ..core.entry import KINDS, Entry
+from ..core.errors import StateError
 from ..core.reconcile import BaseEntry
-from .state import state_subdir
+from ..core.times import INT64_MAX, INT64_MIN
+from .state import state_dir, state_subdir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _decode(raw: bytes) -> str:
@@ -32,13 +45,64 @@ def _decode(raw: bytes) -> str:
 
 
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS base (
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_FAR_INDEX = "CREATE INDEX IF NOT EXISTS base_far ON base(path) WHERE mtime_far IS NOT NULL"
+_CREATE = (
+    """CREATE TABLE base (
     path BLOB PRIMARY KEY, kind INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    mode INTEGER NOT NULL, digest BLOB, target BLOB, inode_a INTEGER NOT NULL, inode_b INTEGER NOT NULL
-) WITHOUT ROWID;
-"""
+    mode INTEGER NOT NULL, digest BLOB, target BLOB, inode_a INTEGER NOT NULL, inode_b INTEGER NOT NULL,
+    mtime_far TEXT
+) WITHOUT ROWID""",
+    _FAR_INDEX,
+)
+_UPGRADES = {  # version n -> the statements that make it version n + 1
+    1: ("ALTER TABLE base ADD COLUMN mtime_far TEXT", _FAR_INDEX),
+}
+
+
+class _Corrupt(Exception):
+    """The database opens, but is not one this module wrote: set it aside."""
+
+
+# SQLite's own verdicts of a damaged file; every other error (full, I/O, locked, read-only, cannot open)
+# says nothing about the base itself.
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    if isinstance(exc, _Corrupt):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _CORRUPT_CODES  # extended codes keep the primary in the low byte
+
+
+_FIX = "free space on (or repair) the disk of the state directory ($SYNCLINE_STATE_DIR), then run again"
+
+
+def _why(exc: BaseException) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+
+
+@contextmanager
+def _state_errors(path: Path, doing: str) -> Iterator[None]:
+    """Turn an SQLite error while ``doing`` into a one-line :class:`StateError`: the run stops, the base
+    stays as it is. The base only ever lags what the disks hold, so the next run finishes the rest."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StateError(f"cannot {doing} the pair's saved state {path}: {_why(exc)}",
+                         _FIX + "; what this run did is kept and the next run finishes the rest") from None
+
+
+def _count(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _schema_version(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise _Corrupt(f"schema version {value!r}") from None
 
 
 def pair_key(a: Path, b: Path) -> tuple[str, bool]:
@@ -48,6 +112,11 @@ def pair_key(a: Path, b: Path) -> tuple[str, bool]:
     swapped = rb < ra
     first, second = (rb, ra) if swapped else (ra, rb)
     return hashlib.sha256(first + b"\0" + second).hexdigest()[:32], swapped
+
+
+def has_base(a: Path, b: Path) -> bool:
+    """Whether the pair of ``a`` and ``b`` has a base (was synced before on this machine); creates nothing."""
+    return (state_dir() / "pairs" / f"{pair_key(a, b)[0]}.sqlite").exists()
 
 
 class PairState:
@@ -61,58 +130,108 @@ class PairState:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            return self._connect()
-        except sqlite3.DatabaseError as exc:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            for suffix in ("", "-wal", "-shm"):
-                p = Path(f"{self.path}{suffix}")
-                if p.exists():
-                    os.replace(p, Path(f"{aside}{suffix}"))
-            self.notice = f"the pair's saved state could not be read ({exc}); moved it to {aside} and " \
-                          "merged as on a first run (nothing deleted)"
-            return self._connect()
-
+            try:
+                return self._connect()
+            except (sqlite3.Error, _Corrupt) as exc:
+                if not _is_corrupt(exc):
+                    raise
+                aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+                for suffix in ("", "-wal", "-shm"):
+                    p = Path(f"{self.path}{suffix}")
+                    if p.exists():
+                        os.replace(p, Path(f"{aside}{suffix}"))
+                self.notice = f"the pair's saved state could not be read ({exc}); moved it to {aside} and " \
+                              "merged as on a first run (nothing deleted)"
+                return self._connect()
+        except (sqlite3.Error, _Corrupt, OSError) as exc:
+            raise StateError(f"cannot open the pair's saved state {self.path}: {_why(exc)}",
+                             _FIX + "; nothing was changed") from None
     def _connect(self) -> sqlite3.Connection:
+        """Open (creating or upgrading) the database. Raises :class:`_Corrupt` or ``sqlite3.Error``, and
+        :class:`StateError` for a base of a newer schema."""
         db = sqlite3.connect(self.path, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-            row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row is None:
+            db.execute("BEGIN")
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not tables:
+                db.execute(_META)
+                for statement in _CREATE:
+                    db.execute(statement)
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            elif row[0] != str(SCHEMA_VERSION):
-                raise sqlite3.DatabaseError(f"schema version {row[0]}, not {SCHEMA_VERSION}")
+            elif not {"meta", "base"} <= tables:
+                raise _Corrupt(f"tables {sorted(tables)}")
+            else:
+                row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+                version = _schema_version(row[0]) if row is not None else 0
+                if version > SCHEMA_VERSION:
+                    raise StateError(f"the pair's saved state {self.path} was written by a newer syncline "
+                                     f"(schema v{version}; this syncline knows up to v{SCHEMA_VERSION})",
+                                     "upgrade syncline; nothing was changed")
+                if version < SCHEMA_VERSION:
+                    if version not in _UPGRADES:
+                        raise _Corrupt(f"schema version {version}")
+                    while version < SCHEMA_VERSION:
+                        for statement in _UPGRADES[version]:
+                            db.execute(statement)
+                        version += 1
+                    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             db.execute("SELECT count(*) FROM base").fetchone()
+            db.execute("COMMIT")
         except BaseException:
             db.close()
             raise
         return db
 
     def close(self) -> None:
-        self._db.close()
+        with suppress(sqlite3.Error):  # a checkpoint that cannot run now runs at the next open
+            self._db.close()
 
     # ------------------------------------------------------------------------------------------ meta
 
+    # Every method raises StateError when SQLite fails for a reason other than a corrupt file.
+
     def folder_id(self) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key='folder_id'").fetchone()
+        with _state_errors(self.path, "read"):
+            row = self._db.execute("SELECT value FROM meta WHERE key='folder_id'").fetchone()
         return None if row is None else str(row[0])
 
     def set_folder_id(self, folder_id: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('folder_id', ?)", (folder_id,))
+        with _state_errors(self.path, "write"):
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('folder_id', ?)", (folder_id,))
+
+    def generations(self) -> tuple[int | None, int | None]:
+        """The generations of the roots (``a``, ``b`` as the caller names them) at this pair's last run
+        that changed anything; None where no run recorded one."""
+        with _state_errors(self.path, "read"):
+            rows = dict(self._db.execute("SELECT key, value FROM meta "
+                                         "WHERE key IN ('generation_a', 'generation_b')").fetchall())
+        first, second = (_count(rows.get(k)) for k in ("generation_a", "generation_b"))
+        return (second, first) if self._swapped else (first, second)
+
+    def set_generations(self, ga: int, gb: int) -> None:
+        """Remember the roots' generations (``a``, ``b`` as the caller names them)."""
+        first, second = (gb, ga) if self._swapped else (ga, gb)
+        with _state_errors(self.path, "write"), self.transaction():
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                 [("generation_a", str(first)), ("generation_b", str(second))])
 
     def synced_before(self) -> bool:
         """Whether a run of this pair ever finished: from then on its base is the truth, even an empty
         one (two sides that were both empty and then one gained a file must not merge it back forever)."""
-        return self._db.execute("SELECT 1 FROM meta WHERE key='finished_ns'").fetchone() is not None
+        with _state_errors(self.path, "read"):
+            return self._db.execute("SELECT 1 FROM meta WHERE key='finished_ns'").fetchone() is not None
 
     def mark_finished(self) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('finished_ns', ?)", (str(time.time_ns()),))
+        with _state_errors(self.path, "write"):
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('finished_ns', ?)", (str(time.time_ns()),))
 
     # ------------------------------------------------------------------------------------------ base
 
     def load(self) -> dict[str, BaseEntry]:
-        """The whole base (path -> row). An unreadable database gives an empty base and a notice."""
+        """The whole base (path -> row). A corrupt database gives an empty base and a notice (the run
+        merges); any other failure to read it raises :class:`StateError`."""
         kinds = KINDS
         entry = partial(tuple.__new__, Entry)  # no NamedTuple __new__ in Python per row
         row = partial(tuple.__new__, BaseEntry)
@@ -121,30 +240,42 @@ class PairState:
         try:
             rows = self._db.execute("SELECT path, kind, size, mtime_ns, mode, digest, target, inode_a, inode_b "
                                     "FROM base")
-            return {
+            base = {
                 decode(path): row((entry((kinds[kind], size, mtime, mode, digest,
                                           None if target is None else decode(target), 0, 0, None, None)),
                                    ib if swapped else ia, ia if swapped else ib))
                 for path, kind, size, mtime, mode, digest, target, ia, ib in rows
             }
-        except (sqlite3.DatabaseError, IndexError, ValueError, TypeError) as exc:
+            for path, far in self._db.execute("SELECT path, mtime_far FROM base WHERE mtime_far IS NOT NULL"):
+                p = decode(path)
+                base[p] = base[p]._replace(entry=base[p].entry._replace(mtime_ns=int(far)))
+            return base
+        except (sqlite3.Error, IndexError, ValueError, TypeError) as exc:
+            if isinstance(exc, sqlite3.Error) and not _is_corrupt(exc):
+                raise StateError(f"cannot read the pair's saved state {self.path}: {_why(exc)}",
+                                 _FIX + "; nothing was changed") from None
             self.notice = f"the pair's saved state could not be read ({exc}); merged as on a first run " \
                           "(nothing deleted)"
             return {}
 
     @property
     def empty(self) -> bool:
-        return self._db.execute("SELECT 1 FROM base LIMIT 1").fetchone() is None
+        with _state_errors(self.path, "read"):
+            return self._db.execute("SELECT 1 FROM base LIMIT 1").fetchone() is None
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        """All writes in the block commit together, or none does (a failed commit rolls back)."""
+        with _state_errors(self.path, "write"):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
 
     def put(self, rows: Iterable[tuple[str, BaseEntry | None]]) -> None:
         """Set (or, for None, drop) the rows of these paths. Call inside :meth:`transaction`."""
@@ -157,19 +288,25 @@ class PairState:
                 continue
             e = row.entry
             ia, ib = (row.inode_b, row.inode_a) if self._swapped else (row.inode_a, row.inode_b)
-            puts.append((key, _KIND_CODE[e.kind], e.size, e.mtime_ns, e.mode, e.digest,
-                         os.fsencode(e.target) if e.target is not None else None, ia, ib))
-        if dels:
-            self._db.executemany("DELETE FROM base WHERE path = ?", dels)
-        if puts:
-            self._db.executemany("INSERT OR REPLACE INTO base VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", puts)
+            mtime, far = e.mtime_ns, None
+            if not INT64_MIN <= mtime <= INT64_MAX:
+                mtime, far = (INT64_MAX if mtime > 0 else INT64_MIN), str(mtime)
+            puts.append((key, _KIND_CODE[e.kind], e.size, mtime, e.mode, e.digest,
+                         os.fsencode(e.target) if e.target is not None else None, ia, ib, far))
+        with _state_errors(self.path, "write"):
+            if dels:
+                self._db.executemany("DELETE FROM base WHERE path = ?", dels)
+            if puts:
+                self._db.executemany("INSERT OR REPLACE INTO base VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", puts)
 
     def drop_tree(self, path: str) -> None:
         """Drop ``path`` and every row below it. Call inside :meth:`transaction`."""
         key = os.fsencode(path)
         # Below "p/" in byte order is the range ["p/", "p0"): "0" is the byte after "/".
-        self._db.execute("DELETE FROM base WHERE path = ? OR (path >= ? AND path < ?)",
-                         (key, key + b"/", key + b"0"))
+        with _state_errors(self.path, "write"):
+            self._db.execute("DELETE FROM base WHERE path = ? OR (path >= ? AND path < ?)",
+                             (key, key + b"/", key + b"0"))
 
     def clear(self) -> None:
-        self._db.execute("DELETE FROM base")
+        with _state_errors(self.path, "write"):
+            self._db.execute("DELETE FROM base")

@@ -22,6 +22,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,9 @@ from ..core.indexfile import load_index
 from ..core.paths import META_DIR
 from ..core.scan import gc_paused, resolve_root, scan
 from ..version import __version__
-from .marker import ensure_meta_dir
+from .marker import ensure_meta_dir_in
 from .outputs import output_file
+from .replicas.confined import Confined
 
 SNAPSHOTS = "snapshots"
 CATALOG = "catalog.jsonl"
@@ -126,22 +128,44 @@ def take_snapshot(root: str | os.PathLike[str], label: str = "", *, rules: Rules
     from dataclasses import replace
 
     index = replace(index, header=replace(index.header, tool=f"syncline {__version__}"))
-    folder = ensure_meta_dir(top) / SNAPSHOTS
-    folder.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(index.header.scanned_ns / 1e9))
-    name = f"{stamp}.slidx"
-    n = 1
-    while (folder / name).exists():
-        n += 1
-        name = f"{stamp}-{n}.slidx"
-    index.save(folder / name, output_file)
+    # DIR's own .syncline is reached through descriptors that never follow a symlink (a hostile writer in
+    # DIR cannot point the snapshot or the catalog elsewhere).
+    tree = Confined(str(top))
+    try:
+        ensure_meta_dir_in(tree)
+        with contextlib.suppress(FileExistsError):
+            tree.mkdir(f"{META_DIR}/{SNAPSHOTS}", 0o755)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(index.header.scanned_ns / 1e9))
+        name = f"{stamp}.slidx"
+        n = 1
+        while _exists(tree, f"{META_DIR}/{SNAPSHOTS}/{name}"):
+            n += 1
+            name = f"{stamp}-{n}.slidx"
+        with tree.held(f"{META_DIR}/{SNAPSHOTS}") as held:
+            index.save(Path(held) / name, partial(output_file, shown=snapshot_dir(top) / name))
+        snap = _catalogued(tree, index, name, label, previous)
+    finally:
+        tree.close()
+    return snap
+
+
+def _exists(tree: Confined, path: str) -> bool:
+    try:
+        tree.lstat(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _catalogued(tree: Confined, index: Index, name: str, label: str, previous: Index | None) -> Snapshot:
+    """Append the snapshot ``name`` of ``index`` to the catalog; returns it."""
     totals = index.totals()
     changes: dict[str, int] = {}
     if previous is not None:
         changes = {k: v for k, v in diff(previous, index).counts.items() if v}
     snap = Snapshot(file=name, taken_ns=index.header.scanned_ns, label=label, files=totals.files, dirs=totals.dirs,
                     symlinks=totals.symlinks, bytes=totals.bytes, changes=changes, problems=tuple(index.problems))
-    fd = os.open(folder / CATALOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = tree.open(f"{META_DIR}/{SNAPSHOTS}/{CATALOG}", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, (json.dumps(snap.to_json()) + "\n").encode())
         os.fsync(fd)

@@ -35,8 +35,15 @@ from ..core.scan import gc_paused, resolve_root
 from .crashpoints import crash_point
 from .execute import Progress, execute
 from .forkscan import scan_in_child
-from .marker import case_insensitive, new_folder_id, read_marker, write_marker
-from .pairstate import PairState
+from .marker import (
+    case_insensitive,
+    new_folder_id,
+    read_generation,
+    read_marker,
+    write_generation,
+    write_marker,
+)
+from .pairstate import PairState, has_base
 from .replicas.local import LocalReplica
 from .report import HasProblems, Report
 
@@ -95,12 +102,11 @@ class TwoWayReport(HasProblems):
         }
 
 
-def _roots(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> tuple[Path, Path]:
+def _roots(a: str | os.PathLike[str], b: str | os.PathLike[str], dry_run: bool) -> tuple[Path, Path]:
     ra, rb = (Path(os.path.abspath(os.fspath(r))) for r in (a, b))
-    for r in (ra, rb):
+    for r, other in ((ra, rb), (rb, ra)):
         if not r.exists():
-            raise SafetyStop(f"{r} does not exist", "check that it is mounted; two-way sync never creates a "
-                                                    "missing side (create it by hand for a new empty side)")
+            _create_missing_side(r, other, has_base(ra, rb), dry_run)
     ra, rb = resolve_root(ra), resolve_root(rb)
     for r in (ra, rb):
         if not os.access(r, os.R_OK | os.X_OK | os.W_OK):
@@ -113,6 +119,29 @@ def _roots(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> tuple[Path, 
     return ra, rb
 
 
+def _create_missing_side(root: Path, other: Path, based: bool, dry_run: bool) -> None:
+    """A side that does not exist is made (empty) only on a pair's first run, when its parent is there and
+    the other side exists, as one-way sync makes its destination. Once the pair has a base, a missing side
+    is an unmounted disk or a deleted folder: taking it for "everything deleted" would empty the other."""
+    if based:
+        raise SafetyStop(f"{root} does not exist, and this pair was synced before",
+                         "check that it is mounted; if the folder was removed on purpose, create it empty and "
+                         "run with --force")
+    if not other.is_dir() or not root.parent.is_dir():
+        raise SafetyStop(f"{root} does not exist" + ("" if root.parent.is_dir() else
+                                                     f" and neither does its parent {root.parent}"),
+                         "check that it is mounted, or create it")
+    if dry_run:
+        raise UsageError(f"{root} does not exist", "a run without -n makes it (first run of this pair) and "
+                                                   "copies everything into it")
+    try:
+        root.mkdir()
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise UsageError(f"cannot make {root}: {exc.strerror}", "check the path and its permissions") from None
+
+
 def sync_two_way(a: str | os.PathLike[str], b: str | os.PathLike[str], options: TwoWaySyncOptions | None = None,
                  progress: Progress | None = None) -> TwoWayReport:
     """Bring ``a`` and ``b`` to one state, keeping every change either side made since the last run.
@@ -122,7 +151,7 @@ def sync_two_way(a: str | os.PathLike[str], b: str | os.PathLike[str], options: 
     """
     opts = options or TwoWaySyncOptions()
     started = time.monotonic()
-    root_a, root_b = _roots(a, b)
+    root_a, root_b = _roots(a, b, opts.dry_run)
     report = TwoWayReport(a=str(root_a), b=str(root_b), dry_run=opts.dry_run)
     report.to_a = Report(source=str(root_b), target=str(root_a), dry_run=opts.dry_run)
     report.to_b = Report(source=str(root_a), target=str(root_b), dry_run=opts.dry_run)
@@ -228,7 +257,35 @@ def _check_markers(state: PairState, base: dict[str, BaseEntry], root_a: Path, r
                              "check that the right disk is mounted; add --force to merge (nothing is deleted)")
         report.notices.append("; ".join(trouble) + ": merging because of --force (nothing is deleted)")
         return True, known
+    _check_generations(state, root_a, root_b, opts, report)
     return False, known
+
+
+def _check_generations(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions,
+                       report: TwoWayReport) -> None:
+    """Halt when a root's generation is lower than this pair's last run saw: the root was copied back from
+    an older backup, and its old versions would be taken for new edits and roll the other side back."""
+    for root, seen in zip((root_a, root_b), state.generations(), strict=True):
+        now = read_generation(root)
+        if seen is None or now >= seen:
+            continue
+        what = (f"{root} looks restored from an older backup: it is at syncline generation {now}, "
+                f"but was at {seen} when this pair last changed")
+        if not opts.force:
+            raise SafetyStop(what, "syncing now would roll the other side back to its older files; add --force "
+                                   "to take the restored side as the truth (replaced files go to the trash)")
+        report.notices.append(what + ": taken as the truth because of --force")
+
+
+def _advance_generations(state: PairState, root_a: Path, root_b: Path) -> None:
+    """Before a run changes anything: raise both roots' generations above what they hold and what this pair
+    saw, then remember them in the base. Roots first: a crash in between leaves a root ahead of the base,
+    which is no restore."""
+    seen = state.generations()
+    new = [max(read_generation(root), prev or 0) + 1 for root, prev in zip((root_a, root_b), seen, strict=True)]
+    for root, generation in zip((root_a, root_b), new, strict=True):
+        write_generation(root, generation)
+    state.set_generations(new[0], new[1])
 
 
 def _scan_both(side_a: LocalReplica, side_b: LocalReplica, opts: TwoWaySyncOptions) -> tuple[Index, Index]:
@@ -300,6 +357,8 @@ def _guard_deletes(plan: Reconciled, ia: Index, ib: Index, root_a: Path, root_b:
 
 def _apply(plan: Reconciled, state: PairState, side_a: LocalReplica, side_b: LocalReplica,
            opts: TwoWaySyncOptions, report: TwoWayReport, progress: Progress | None) -> None:
+    if report.rounds == 1 and (plan.adopt or plan.moves or plan.to_a.actions or plan.to_b.actions):
+        _advance_generations(state, side_a.root, side_b.root)
     with state.transaction():
         state.put(plan.adopt.items())
     for move in plan.moves:

@@ -26,7 +26,7 @@ import os
 import shutil
 import stat
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -55,6 +55,9 @@ class Confined:
         self._lock = threading.RLock()
         self._root_fd = -1
         self._fds: OrderedDict[str, int] = OrderedDict()
+        # How many cached folders are at or below each path: forgetting a path nothing is cached under (a
+        # file renamed into place, the common case) costs one lookup.
+        self._under: Counter[str] = Counter()
 
     # -- descriptors ------------------------------------------------------------------------------------
     def _root(self) -> int:
@@ -86,7 +89,6 @@ class Confined:
         return self._dir(path)
 
     def _walk(self, fd: int, here: str, names: list[str], path: str) -> int:
-        fds = self._fds
         for name in names:
             if name in ("", ".", ".."):
                 raise _bad_path(path)
@@ -97,10 +99,33 @@ class Confined:
                 if exc.errno in (errno.ENOTDIR, errno.ELOOP):
                     raise _not_beneath(path) from None
                 raise
-            fds[here] = fd
-            while len(fds) > self._cap:
-                os.close(fds.popitem(last=False)[1])
+            self._cache(here, fd)
         return fd
+
+    def _cache(self, path: str, fd: int) -> None:
+        self._fds[path] = fd
+        self._count(path, 1)
+
+    def _trim(self) -> None:
+        """Close the least recently used descriptors past the cache's size. Only ever at the end of a call:
+        a descriptor a call is using is never closed under it."""
+        while len(self._fds) > self._cap:
+            old, old_fd = self._fds.popitem(last=False)
+            self._count(old, -1)
+            os.close(old_fd)
+
+    def _count(self, path: str, n: int) -> None:
+        under = self._under
+        while True:
+            left = under[path] + n
+            if left:
+                under[path] = left
+            else:
+                del under[path]
+            cut = path.rfind("/")
+            if cut < 0:
+                return
+            path = path[:cut]
 
     def _at(self, path: str) -> tuple[int, str]:
         """(descriptor of the parent folder, final name) of a non-root ``path``."""
@@ -116,8 +141,11 @@ class Confined:
             if not path:
                 self._close_all()
                 return
+            if path not in self._under:
+                return
             below = path + "/"
             for p in [p for p in self._fds if p == path or p.startswith(below)]:
+                self._count(p, -1)
                 os.close(self._fds.pop(p))
 
     def refresh(self) -> None:
@@ -139,6 +167,7 @@ class Confined:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
+        self._under.clear()
         if self._root_fd >= 0:
             os.close(self._root_fd)
             self._root_fd = -1
@@ -159,30 +188,36 @@ class Confined:
     def _call(self, path: str, fn: Callable[[int, str], T]) -> T:
         """``fn(parent descriptor, name)`` for ``path``, under the lock."""
         with self._lock:
-            head = path.rpartition("/")[0]
-            d, name = self._at(path)
             try:
+                head = path.rpartition("/")[0]
+                d, name = self._at(path)
+                try:
+                    return fn(d, name)
+                except FileNotFoundError:
+                    if not self._stale(head, d):
+                        raise
+                d, name = self._at(path)
                 return fn(d, name)
-            except FileNotFoundError:
-                if not self._stale(head, d):
-                    raise
-            d, name = self._at(path)
-            return fn(d, name)
+            finally:
+                self._trim()
 
     def _call2(self, a: str, b: str, fn: Callable[[int, str, int, str], T]) -> T:
         """``fn(parent of a, name of a, parent of b, name of b)``, under the lock."""
         with self._lock:
-            ad, aname = self._at(a)
-            bd, bname = self._at(b)
             try:
+                ad, aname = self._at(a)
+                bd, bname = self._at(b)
+                try:
+                    return fn(ad, aname, bd, bname)
+                except FileNotFoundError:
+                    stale_a = self._stale(a.rpartition("/")[0], ad)
+                    if not (self._stale(b.rpartition("/")[0], bd) or stale_a):
+                        raise
+                ad, aname = self._at(a)
+                bd, bname = self._at(b)
                 return fn(ad, aname, bd, bname)
-            except FileNotFoundError:
-                stale_a = self._stale(a.rpartition("/")[0], ad)
-                if not (self._stale(b.rpartition("/")[0], bd) or stale_a):
-                    raise
-            ad, aname = self._at(a)
-            bd, bname = self._at(b)
-            return fn(ad, aname, bd, bname)
+            finally:
+                self._trim()
 
     # -- reading ----------------------------------------------------------------------------------------
     def lstat(self, path: str) -> os.stat_result:
@@ -258,9 +293,8 @@ class Confined:
             return done
 
     def _moved(self, a: str, b: str) -> None:
-        if self._fds:
-            self.forget(a)
-            self.forget(b)
+        self.forget(a)
+        self.forget(b)
 
     def chmod(self, path: str, mode: int) -> None:
         """Set the mode of the file or folder at ``path``; a symlink there is refused (ELOOP), never
@@ -307,6 +341,21 @@ class Confined:
 
     def removexattr(self, path: str, name: str) -> None:
         self._xattr(path, lambda p, follow: os.removexattr(p, name, follow_symlinks=follow))
+
+    @contextmanager
+    def held(self, path: str) -> Iterator[str]:
+        """A path that names folder ``path`` (reached without following symlinks) while the block runs:
+        ``/proc/self/fd/N`` of a descriptor of its own, for code that takes paths (an atomic output file).
+        Nothing that path leads to can be swapped away: the kernel goes straight to the folder held."""
+        with self._lock:
+            try:
+                fd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self._dir(path))
+            finally:
+                self._trim()
+        try:
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
 
     def open_root(self) -> int:
         """A readable descriptor of the root folder (for ``syncfs``); the caller closes it."""

@@ -25,12 +25,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ...core.entry import DIR, FILE, SYMLINK, Attrs, Entry, Keep, Xattrs, kind_of_mode
-from ...core.hashing import ReadKey
+from ...core.hashing import F_SETLEASE, F_SETSIG, ReadGuard
 from ...core.ignore import Rules
 from ...core.index import Index
 from ...core.paths import META_DIR, REPLACED, STAGED, parent, run_temp
 from ...core.scan import read_xattrs, scan, scan_dirs
 from ..crashpoints import crash_point
+from ..marker import ensure_meta_dir_in, read_meta_in, write_meta_in
 from ..state import root_lock
 from ..trash import Trash
 from .confined import Confined
@@ -45,8 +46,6 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _syncfs = getattr(_libc, "syncfs", None)
 _sync_file_range = getattr(_libc, "sync_file_range", None)
 _SYNC_FILE_RANGE_WRITE = 2
-_F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
-_F_SETSIG = getattr(fcntl, "F_SETSIG", 10)
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY  # a fifo swapped in never blocks the open
 
 
@@ -74,14 +73,15 @@ def open_regular_in(tree: Confined, path: str) -> tuple[int, os.stat_result]:
 
 
 class LocalSourceFile:
-    """An open local file with its stat at open time; ``changed()`` tells whether a read may be torn.
+    """An open local file with its stat at open time; ``changed()`` tells whether a read may be torn
+    (:class:`~syncline.core.hashing.ReadGuard`: a file written in the last seconds is read under a lease).
 
     With a ``keep`` that keeps attributes, ``entry.attrs`` holds them (extended attributes read from the
     open file). ``holes`` tells whether the file has fewer blocks than its size needs (sparse)."""
 
     def __init__(self, fd: int, st: os.stat_result, keep: Keep | None = None) -> None:
         self.fd = fd
-        self.key = ReadKey.of(st)
+        self.guard = ReadGuard(fd, st)
         e = entry_of_stat(st)
         assert e is not None
         if keep is not None and keep.attrs:
@@ -95,7 +95,7 @@ class LocalSourceFile:
         return self.fd
 
     def changed(self) -> bool:
-        return ReadKey.of(os.fstat(self.fd)) != self.key
+        return self.guard.torn()
 
 
 @dataclass
@@ -170,6 +170,7 @@ def copy_sparse(src: int, dst: int) -> bool:
             pos = stop
     except OSError as exc:
         if exc.errno in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP) and pos == 0:
+            os.lseek(src, 0, os.SEEK_SET)  # the plain copy reads from the start
             return False
         raise
     os.ftruncate(dst, end)
@@ -223,8 +224,8 @@ class LocalReplica:
     planned write goes ahead (one-way sync: the source wins). With ``keep_changed`` (two-way sync) the
     write is not done and the changed version stays in place; the next run sees both changes.
 
-    Writes belong in :meth:`lock` (one run): entering it finishes what killed runs left in the tree;
-    leaving it removes this run's record when nothing of the run is left.
+    Writes belong in :meth:`lock`: entering it finishes what killed runs left in the tree. :meth:`close`
+    ends the run: it removes this run's record when nothing of the run is left.
     """
 
     def __init__(self, root: str | os.PathLike[str], *, trash: bool = True, keep_changed: bool = False,
@@ -280,15 +281,14 @@ class LocalReplica:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the exclusive right to write into this tree (``BusyError`` if another run holds it) for
-        one run of writes."""
+        """Hold the exclusive right to write into this tree (``BusyError`` if another run holds it). This
+        object's run (its record, its trash folder) lasts until :meth:`close`, however often it locks: a
+        watch's pushes are one run, and make one record, not one per push."""
         with root_lock(self.root):
             self.tree.refresh()
+            self._new_gids.clear()  # folders may have changed between a watch's pushes
             self._finish_dead_runs()
-            try:
-                yield
-            finally:
-                self.end_run()
+            yield
 
     def _finish_dead_runs(self) -> None:
         """Best effort: what cannot be finished now (a read-only tree) a later run finishes; until then
@@ -322,57 +322,18 @@ class LocalReplica:
         self.tree.close()
 
     def ensure_meta_dir(self) -> None:
-        """``<root>/.syncline``, made if needed without changing the root's mtime (so a mirrored root
-        still matches its source: ``rsync -a`` sees nothing to do). ``NotADirectoryError`` when something
-        else is in its place."""
-        try:
-            st = self.tree.lstat(META_DIR)
-        except FileNotFoundError:
-            root = self.tree.lstat("")
-            try:
-                self.tree.mkdir(META_DIR, 0o755)
-            except FileExistsError:
-                return self.ensure_meta_dir()
+        """``.syncline`` in this tree, made if needed (see :func:`~syncline.engine.marker.ensure_meta_dir_in`)."""
+        if ensure_meta_dir_in(self.tree):
             self._made_meta = True
-            self.tree.utime("", root.st_mtime_ns, root.st_atime_ns)
-            return None
-        if not stat.S_ISDIR(st.st_mode):
-            raise NotADirectoryError(errno.ENOTDIR, f"{META_DIR} here is not a folder; move it away", META_DIR)
-        return None
 
     def read_meta(self, name: str) -> str | None:
-        try:
-            fd = self.tree.open(f"{META_DIR}/{name}", _READ_FLAGS)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        try:
-            chunks = []
-            while block := os.read(fd, 1 << 16):
-                chunks.append(block)
-        finally:
-            os.close(fd)
-        return b"".join(chunks).decode("utf-8", errors="surrogateescape")  # a path in it reads back equal
+        self.tree.refresh()  # the root may have been replaced or moved away since it was opened
+        return read_meta_in(self.tree, name)
 
     def write_meta(self, name: str, text: str) -> None:
-        """Write ``.syncline/<name>`` atomically and durably (temp file, fsync, rename, fsync of the
-        folder): a crash leaves the old text or the new one, never a torn file."""
-        self.ensure_meta_dir()
-        tmp = f"{META_DIR}/{name}.tmp-{os.urandom(6).hex()}"
-        fd = self.tree.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            write_all(fd, text.encode("utf-8", errors="surrogateescape"))
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            self.tree.unlink(tmp)
-            raise
-        os.close(fd)
-        self.tree.rename(tmp, f"{META_DIR}/{name}")
-        fd = self.tree.open(META_DIR, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        """Write ``.syncline/<name>`` atomically and durably."""
+        write_meta_in(self.tree, name, text)
+        self._made_meta = False  # it holds something now: it stays
 
     def abspath(self, path: str) -> str:
         """The absolute path of ``path`` (for messages: every access goes through ``self.tree``)."""
@@ -401,8 +362,8 @@ class LocalReplica:
                 return False
             # A writer opening the file while the lease is held makes the kernel signal this process:
             # SIGIO by default, which would end it. SIGURG is ignored unless handled.
-            fcntl.fcntl(fd, _F_SETSIG, signal.SIGURG)
-            fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
+            fcntl.fcntl(fd, F_SETSIG, signal.SIGURG)
+            fcntl.fcntl(fd, F_SETLEASE, fcntl.F_RDLCK)
         except OSError as exc:
             return exc.errno == errno.EAGAIN
         finally:

@@ -98,9 +98,14 @@ class Replica(Protocol):
         ...
 
     def lock(self) -> AbstractContextManager[None]:
-        """Hold the exclusive right to write into this tree (``BusyError`` if another run holds it) for one
-        run of writes. Entering finishes what a killed run left half done (its temp files removed, the
-        versions it had swapped out moved to the trash); leaving ends this run's claim on its temp names."""
+        """Hold the exclusive right to write into this tree (``BusyError`` if another run holds it).
+        Entering finishes what a killed run left half done (its temp files removed, the versions it had
+        swapped out moved to the trash)."""
+        ...
+
+    def close(self) -> None:
+        """End this replica's run and release what it holds (descriptors, its claim on its temp names).
+        Call it once the replica is no longer used; a replica is one run until then."""
         ...
 
     def read_meta(self, name: str) -> str | None:

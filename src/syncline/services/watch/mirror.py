@@ -20,6 +20,7 @@ given is a ``LocalReplica``): a replica on a server or a WebDAV share is mirrore
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
@@ -154,6 +155,9 @@ class Mirror:
             self._disarm()
             listener.detach()
             self.journal.close()
+            for replica in (self.source_replica, *(t.replica for t in self.targets)):
+                with contextlib.suppress(OSError):  # a target gone away: nothing of it to release
+                    replica.close()
 
     def _tick(self, next_rescan: float) -> float:
         """One round of the loop: push a due batch, start due rescans and retries. Returns when the next
