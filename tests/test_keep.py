@@ -16,7 +16,7 @@ from syncline.core.entry import Attrs, Entry, Keep
 from syncline.core.index import Index
 from syncline.core.mirror import mirror
 
-from .cli_helpers import run
+from .cli_helpers import NOBODY, run
 from .conftest import write
 
 T0 = 1_600_000_000
@@ -101,6 +101,40 @@ def test_no_owner_and_no_group_leave_them(src: Path, dst: Path) -> None:
     r = run("sync", "--no-owner", src, dst, "-v")
     assert ".f.....g... a.txt" in r.stdout and ".f....o" not in r.stdout, r.stdout
     assert os.stat(dst / "a.txt").st_uid == 0 and os.stat(dst / "a.txt").st_gid == 2345
+
+
+@needs_root
+def test_a_new_file_in_a_set_group_id_folder_still_gets_the_sources_group(src: Path, dst: Path) -> None:
+    """A file made in a set-group-ID folder takes the folder's group: the chown that a file made
+    elsewhere can skip is needed there."""
+    write(src, "d/f.txt", "x", mtime=T0)
+    (dst / "d").mkdir(parents=True)
+    os.chown(dst / "d", 0, 77)
+    os.chmod(dst / "d", 0o2775)
+    report = syncline.sync(src, dst)
+    assert report.exit_code == 0, report.problems
+    assert os.stat(dst / "d/f.txt").st_gid == 0
+    assert syncline.sync(src, dst).changed == 0
+
+
+@needs_root
+def test_as_another_user_the_sync_converges_without_keeping_the_owner(shared_base: Path) -> None:
+    """Run as an unprivileged user: files owned by others are copied as the user's own, with no error
+    and no endless metadata changes (the owner and a foreign group are not kept)."""
+    src, dst = shared_base / "src", shared_base / "dst"
+    owned_tree(src)
+    for p in (src, src / "dir"):
+        os.chmod(p, 0o755)
+    dst.mkdir()
+    os.chown(dst, NOBODY, NOBODY)
+    (shared_base / "state").mkdir()
+    os.chown(shared_base / "state", NOBODY, NOBODY)
+    env = {"SYNCLINE_STATE_DIR": str(shared_base / "state")}
+    first = run("sync", src, dst, user=NOBODY, env=env)
+    assert first.returncode == 0, first.stderr
+    assert (os.stat(dst / "a.txt").st_uid, os.stat(dst / "a.txt").st_gid) == (NOBODY, NOBODY)
+    again = run("sync", "-n", src, dst, user=NOBODY, env=env)
+    assert again.returncode == 0 and again.stdout.startswith("dry run: would copy 0 files"), again.stdout
 
 
 def test_as_another_user_only_the_users_own_groups_are_kept() -> None:
