@@ -42,6 +42,7 @@ def _same(a: Index, b: Index, *, rescanned: bool = False) -> None:
     assert a.unreadable == b.unreadable
     assert a.temp_files == b.temp_files
     assert a.root == b.root
+    assert a.hard_links == b.hard_links
 
 
 @pytest.mark.parametrize("digests", [False, True])
@@ -49,6 +50,21 @@ def test_packing_round_trips_a_real_scan(tmp_path: Path, digests: bool) -> None:
     _tree(tmp_path)
     index = scan(tmp_path, digests=digests)
     assert index.problems and index.temp_files  # the fifo and the temp file are part of what must survive
+    _same(unpack_index(pack_index(index)), index)
+
+
+def test_packing_keeps_owners_xattrs_and_hard_links(tmp_path: Path) -> None:
+    from syncline.core.entry import Keep
+
+    _tree(tmp_path)
+    os.link(tmp_path / "a.txt", tmp_path / "dir/a-again.txt")
+    try:
+        os.setxattr(tmp_path / "a.txt", "user.k", b"\x00v")
+    except OSError:
+        pass
+    index = scan(tmp_path, digests=False, keep=Keep(owner=True, group=True, xattrs=True, hard_links=True))
+    assert index.root is not None and index.root.attrs is not None
+    assert index.entries["a.txt"].attrs is not None and index.hard_links == {"dir/a-again.txt": "a.txt"}
     _same(unpack_index(pack_index(index)), index)
 
 

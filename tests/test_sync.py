@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -343,3 +344,41 @@ def test_a_directory_with_a_temp_like_name_is_left_alone(src: Path, dst: Path) -
     (odd / "inside.txt").write_text("not syncline's")
     syncline.sync(src, dst)
     assert (odd / "inside.txt").read_text() == "not syncline's"
+
+
+@pytest.mark.skipif(shutil.which("rsync") is None, reason="rsync is installed by .ci/run")
+@pytest.mark.skipif(os.geteuid() != 0, reason="owners are kept as root only (CI runs as root)")
+@pytest.mark.skipif(shutil.which("setfacl") is None, reason="setfacl comes with Debian's acl package (.ci/run)")
+def test_sync_aHAX_as_root_ends_as_rsync_aHAX_does(tmp_path: Path, src: Path) -> None:
+    """syncline -aHAX and rsync -aHAX from one source: ``rsync -aHAXni`` sees no difference between the
+    two results, nor between the source and syncline's."""
+    make_tree(src)
+    os.chown(src / "a.txt", 1234, 2345)
+    os.chown(src / "dir", 1111, 2222)
+    os.chown(src / "link", 555, 666, follow_symlinks=False)
+    os.link(src / "dir/b.bin", src / "hard.bin")
+    os.link(src / "dir/b.bin", src / "empty/hard2.bin")
+    os.setxattr(src / "a.txt", "user.color", b"blue")
+    os.setxattr(src / "dir/sub", "trusted.mark", b"root only")
+    subprocess.run(["setfacl", "-m", "u:4321:rw,g:77:r", str(src / "dir/sub/c.sh")], check=True)
+    subprocess.run(["setfacl", "-d", "-m", "g:77:rx", str(src / "dir")], check=True)
+    with open(src / "sparse.img", "wb") as f:
+        f.truncate(8 << 20)
+        f.write(b"head")
+    for d in ("empty", "dir", ""):
+        os.utime(src / d, (T0, T0))
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    r = subprocess.run([sys.executable, "-m", "syncline", "sync", "-aHAX", f"{src}", f"{ours}"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr + r.stdout
+    subprocess.run(["rsync", "-aHAX", f"{src}/", f"{theirs}/"], check=True, timeout=60)
+
+    def changes(a: Path, b: Path) -> list[str]:
+        out = subprocess.run(["rsync", "-aHAXni", "--delete", "--exclude=/.syncline/", f"{a}/", f"{b}/"],
+                             capture_output=True, text=True, check=True, timeout=60)
+        return [line for line in out.stdout.splitlines() if line.strip()]
+
+    assert changes(src, ours) == []
+    assert changes(ours, theirs) == []
+    assert changes(theirs, ours) == []
+    assert os.stat(ours / "sparse.img").st_blocks <= os.stat(theirs / "sparse.img").st_blocks + 64

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal, overload
 
 from .core.diff import DiffResult
 from .core.diff import diff as _diff
-from .core.entry import Compare, CompareMode
+from .core.entry import Compare, CompareMode, Keep
 from .core.ignore import Rules
 from .core.index import Index
 from .core.reconcile import ConflictPolicy
@@ -54,7 +54,8 @@ def sync(src: PathLike, dst: PathLike, delete: bool = False, *, two_way: Literal
          modify_window: float = 0, exclude: Iterable[str] = (), include: Iterable[str] = (),
          ignore_files: bool = True, dry_run: bool = False, trash: bool = True,
          max_delete: int | float = DEFAULT_MAX_DELETE, force: bool = False,
-         progress: Progress | None = None) -> Report: ...
+         progress: Progress | None = None, owner: bool = True, group: bool = True, xattrs: bool = False,
+         acls: bool = False, hard_links: bool = False) -> Report: ...
 
 
 @overload
@@ -84,6 +85,11 @@ def sync(
     max_delete: int | float = DEFAULT_MAX_DELETE,
     force: bool = False,
     progress: Progress | None = None,
+    owner: bool = True,
+    group: bool = True,
+    xattrs: bool = False,
+    acls: bool = False,
+    hard_links: bool = False,
 ) -> Report | TwoWayReport:
     """Make ``dst`` hold what ``src`` holds, as ``syncline sync`` does (rsync -a semantics).
 
@@ -95,6 +101,9 @@ def sync(
     ``two_way=True`` syncs both ways instead (``syncline sync --two-way``) and returns a
     :class:`TwoWayReport`: changes on either side since the last run propagate, deletions included;
     ``conflict`` settles files both sides changed (``keep-both``, ``newer``, ``older``, ``a``, ``b``).
+
+    One-way only: ``owner`` and ``group`` keep them as rsync -a does (the owner as root only; a group
+    the user is a member of); ``xattrs``, ``acls`` and ``hard_links`` are rsync's -X, -A and -H.
     """
     compare = compare_options(checksum, size_only, modify_window)
     rules = _rules(exclude, include, ignore_files)
@@ -104,6 +113,10 @@ def sync(
 
             raise UsageError("--delete does not apply to --two-way (deletions propagate both ways)",
                              "leave out --delete")
+        if xattrs or acls or hard_links:
+            from .core.errors import UsageError
+
+            raise UsageError("xattrs, acls and hard_links apply to one-way sync only", "leave them out")
         from .engine.twoway import TwoWaySyncOptions, sync_two_way
 
         return sync_two_way(src, dst, TwoWaySyncOptions(
@@ -117,6 +130,7 @@ def sync(
         trash=trash,
         max_delete=max_delete,
         force=force,
+        keep=Keep.rsync_a(owner=owner, group=group, xattrs=xattrs, acls=acls, hard_links=hard_links),
     )
     return _sync(src, dst, options, progress)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..core.entry import Compare
+from ..core.entry import Compare, Keep
 from ..core.errors import UsageError
 from ..core.ignore import Rules
 from ..core.reconcile import CONFLICT_POLICIES, ConflictPolicy
@@ -33,6 +33,16 @@ from .render import echo_json_report, echo_problems, human_bytes, plural, printa
 @click.option("--size-only", is_flag=True, help="Compare files by size only.")
 @click.option("--modify-window", type=click.FloatRange(min=0), default=0, metavar="SECONDS",
               help="Treat mtimes this close as equal (2 for FAT).")
+@click.option("-a", "--archive", is_flag=True,
+              help="rsync's -a: what sync always does (content, mtimes, modes, symlinks, owner and group).")
+@click.option("--no-owner", is_flag=True, help="Do not keep owners (kept by default when run as root).")
+@click.option("--no-group", is_flag=True,
+              help="Do not keep groups (kept by default: any group as root, the user's own groups otherwise).")
+@click.option("-X", "--xattrs", is_flag=True,
+              help="Keep extended attributes (user.* ones; every namespace but system.* as root).")
+@click.option("-A", "--acls", is_flag=True, help="Keep POSIX ACLs.")
+@click.option("-H", "--hard-links", is_flag=True,
+              help="Keep hard links: names of one file in SRC are one file in DST (not copied twice).")
 @click.option("-n", "--dry-run", is_flag=True, help="Print what would be done, one line per item; change nothing.")
 @click.option("--no-trash", is_flag=True,
               help="Destroy deleted and overwritten files instead of keeping them in DST/.syncline/trash.")
@@ -46,12 +56,12 @@ from .render import echo_json_report, echo_problems, human_bytes, plural, printa
 def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: ConflictPolicy, since: str | None,
              compare: str | None,
              checksum: bool,
-             size_only: bool, modify_window: float,
-             dry_run: bool, no_trash: bool, max_delete: int | float | None, force: bool,
+             size_only: bool, modify_window: float, archive: bool, no_owner: bool, no_group: bool, xattrs: bool,
+             acls: bool, hard_links: bool, dry_run: bool, no_trash: bool, max_delete: int | float | None, force: bool,
              excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, verbose: bool,
              quiet: bool, as_json: bool) -> int:
-    """Copy what is new or changed from SRC to DST, keeping mtimes, modes, symlinks and empty
-    directories. Deletes nothing unless --delete.
+    """Copy what is new or changed from SRC to DST, keeping mtimes, modes, symlinks, empty directories,
+    and owner and group as rsync -a does. Deletes nothing unless --delete.
 
     With --two-way, SRC and DST are two sides A and B of one folder: what changed on either side since
     the last run propagates to the other; files both changed are kept both (see --conflict).
@@ -59,6 +69,9 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
     Exit codes: 0 done, 1 done with per-item errors, 2 nothing done (usage error or safety stop).
     """
     cmp = compare_from(compare, checksum, size_only, modify_window)
+    keep = Keep.rsync_a(owner=not no_owner, group=not no_group, xattrs=xattrs, acls=acls, hard_links=hard_links)
+    if (since is not None or two_way) and (xattrs or acls or hard_links):
+        raise UsageError("-X, -A and -H apply to one-way sync only", "leave them out, or sync one way")
     if since is not None:
         if two_way:
             raise UsageError("--since and --two-way exclude each other", "pick one")
@@ -83,6 +96,7 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
         trash=not no_trash,
         max_delete=DEFAULT_MAX_DELETE if max_delete is None else max_delete,
         force=force,
+        keep=keep,
     )
     report = run_with_bar(lambda bar: run_sync(src, dst, options, progress=bar), quiet=quiet, as_json=as_json,
                           dry_run=dry_run)
@@ -107,12 +121,14 @@ def _sync_since(src: str, dst: str, since: str, delete: bool, cmp: Compare, rule
     return print_apply_report(report, dry_run, quiet, as_json)
 
 
-def _parts(copies: int, size: int, dirs: int, links: int, deletes: int, meta: int, past: bool) -> list[str]:
+def _parts(copies: int, size: int, dirs: int, links: int, deletes: int, meta: int, past: bool,
+           hard: int = 0) -> list[str]:
     """The counted actions of a run (past tense) or of a plan (present tense), zero counts left out."""
-    verbs = ("copied", "created", "made", "deleted", "updated metadata of") if past else \
-        ("copy", "create", "make", "delete", "update metadata of")
+    verbs = ("copied", "created", "made", "deleted", "updated metadata of", "linked") if past else \
+        ("copy", "create", "make", "delete", "update metadata of", "link")
     parts = [f"{verbs[0]} {plural(copies, 'file')} ({human_bytes(size)})"]
     for verb, n, noun in ((verbs[1], dirs, "directory"), (verbs[2], links, "symlink"),
+                          (verbs[5], hard, "hard link"),
                           (verbs[3], deletes, "item"), (verbs[4], meta, "item")):
         if n:
             parts.append(f"{verb} {plural(n, noun, 'directories' if noun == 'directory' else None)}")
@@ -123,10 +139,12 @@ def summary_line(report: Report) -> str:
     """The last line of a human-readable run."""
     if report.dry_run and report.plan is not None:
         s = report.plan.summary()
-        parts = _parts(s.copies, s.copy_bytes, s.mkdirs, s.symlinks, s.deletes, s.meta, past=False)
+        parts = _parts(s.copies, s.copy_bytes, s.mkdirs, s.symlinks, s.deletes, s.meta, past=False,
+                       hard=s.hard_links)
         return "dry run: would " + ", ".join(parts) + "; nothing changed"
     r = report
-    parts = _parts(r.copied, r.copied_bytes, r.dirs_created, r.symlinks, r.deleted, r.meta_updated, past=True)
+    parts = _parts(r.copied, r.copied_bytes, r.dirs_created, r.symlinks, r.deleted, r.meta_updated, past=True,
+                   hard=r.hard_links)
     if r.trashed:
         parts.append(f"{plural(r.trashed, 'file')} kept in {r.target}/.syncline/trash")
     errors = len(r.errors)

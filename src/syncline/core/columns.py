@@ -13,6 +13,8 @@ columns, so that both ends do a few C-speed calls per column instead of Python w
   ``[seconds, nanoseconds]`` pairs;
 - ``digests``: 32 bytes per entry (zeros where ``has_digest`` is 0), only when some entry has one;
 - ``targets``: ``[position, target bytes]`` per symlink; ``chunks`` per file that has a chunk list;
+- ``attrs``: per entry a position in ``attrs_table`` (-1: none), only when some entry has :class:`Attrs`
+  (each distinct value is packed once); ``hard_links``: ``[path, first path]`` pairs;
 - the header, problems, unreadable paths, temp files and the root's entry as small msgpack values.
 
 :func:`unpack_index` raises :class:`ValueError` when the bytes are not a complete, consistent packing; a
@@ -29,7 +31,7 @@ from typing import Any
 
 import msgpack
 
-from .entry import DIGEST_SIZE, KINDS, Chunk, Entry
+from .entry import DIGEST_SIZE, KINDS, Attrs, Chunk, Entry
 from .errors import Problem
 from .index import Index, IndexHeader
 from .times import NS, any_wide, pack_time
@@ -52,6 +54,12 @@ def pack_index(index: Index) -> bytes:
     with_chunks = list(compress(range(n), map(is_not, map(field["chunks"], es), repeat(None))))
     targets = [[i, os.fsencode(es[i].target or "")] for i in with_target]
     chunks = [[i, [[c.length, c.digest] for c in es[i].chunks or ()]] for i in with_chunks]
+    attrs_refs: list[int] | None = None
+    attrs_table: list[list[Any]] = []
+    if any(map(is_not, map(field["attrs"], es), repeat(None))):
+        seen: dict[Attrs, int] = {}
+        attrs_refs = [-1 if a is None else seen.setdefault(a, len(seen)) for a in map(field["attrs"], es)]
+        attrs_table = [[a.uid, a.gid, [list(x) for x in a.xattrs]] for a in seen]
     h = index.header
     root = index.root
     mtimes, ctimes = list(map(field["mtime_ns"], es)), list(map(field["ctime_ns"], es))
@@ -79,8 +87,12 @@ def pack_index(index: Index) -> bytes:
         "unreadable": [os.fsencode(p) for p in sorted(index.unreadable)],
         "temp_files": [os.fsencode(p) for p in index.temp_files],
         "root": [_KIND_CODE[root.kind], root.size, pack_time(root.mtime_ns), root.mode, root.inode,
-                 pack_time(root.ctime_ns)]
+                 pack_time(root.ctime_ns),
+                 None if root.attrs is None else [root.attrs.uid, root.attrs.gid, [list(x) for x in root.attrs.xattrs]]]
         if root is not None else None,
+        "attrs": attrs_refs,
+        "attrs_table": attrs_table,
+        "hard_links": [[os.fsencode(a), os.fsencode(b)] for a, b in index.hard_links.items()],
     }
     packed: bytes = msgpack.packb(doc, use_bin_type=True)
     return packed
@@ -126,8 +138,15 @@ def _unpack(doc: dict[str, Any]) -> Index:
     # tuple.__new__ bound to Entry makes an Entry without running NamedTuple's Python-level __new__.
     make = partial(tuple.__new__, Entry)
     nones = repeat(None)
+    attrs: Any = nones
+    if doc["attrs"] is not None:
+        # -1 (no attributes) picks the None at the end of the table.
+        table: list[Attrs | None] = [Attrs(uid, gid, tuple((name, value) for name, value in xs))
+                                     for uid, gid, xs in doc["attrs_table"]]
+        table.append(None)
+        attrs = map(table.__getitem__, _column(doc, "attrs", n))
     fields = zip(map(KINDS.__getitem__, kinds), sizes, mtimes, modes_shared, nones, nones, inodes, ctimes, nones,
-                 strict=False)  # ``nones`` is endless; the columns were checked to have n values each
+                 attrs, strict=False)  # ``nones`` is endless; the columns were checked to have n values each
     entries = dict(zip(paths, map(make, fields), strict=True))
     if doc["has_digest"] is not None:
         has, blob = doc["has_digest"], doc["digests"]
@@ -150,6 +169,9 @@ def _unpack(doc: dict[str, Any]) -> Index:
     problems = tuple(Problem(os.fsdecode(p), os.fsdecode(m), os.fsdecode(s), e) for p, m, s, e in doc["problems"])
     r = doc["root"]
     root = Entry(KINDS[r[0]], r[1], _time(r[2]), r[3], inode=r[4], ctime_ns=_time(r[5])) if r is not None else None
+    if root is not None and len(r) > 6 and r[6] is not None:
+        uid, gid, xs = r[6]
+        root = root._replace(attrs=Attrs(uid, gid, tuple((name, value) for name, value in xs)))
     return Index(
         entries,
         header,
@@ -157,5 +179,6 @@ def _unpack(doc: dict[str, Any]) -> Index:
         unreadable=frozenset(os.fsdecode(p) for p in doc["unreadable"]),
         temp_files=tuple(os.fsdecode(p) for p in doc["temp_files"]),
         root=root,
+        hard_links={os.fsdecode(a): os.fsdecode(b) for a, b in doc["hard_links"]},
         presorted=True,
     )

@@ -8,6 +8,7 @@ holds round-trips unchanged.
 
 from __future__ import annotations
 
+import os
 import stat as stat_mod
 from dataclasses import dataclass
 from enum import StrEnum
@@ -52,6 +53,97 @@ class Chunk:
 
 StatKey = tuple[int, int, int, int]  # (size, mtime_ns, inode, ctime_ns)
 
+ACL_XATTRS = ("system.posix_acl_access", "system.posix_acl_default")
+Xattrs = tuple[tuple[str, bytes], ...]
+
+
+class Attrs(NamedTuple):
+    """Owner, group and extended attributes of an entry, recorded only when a sync keeps them.
+
+    ``xattrs`` are (name, value) pairs sorted by name: the ones :meth:`Keep.wants_xattr` selects, POSIX
+    ACLs included (as their ``system.posix_acl_*`` attributes, with numeric ids). A scan interns equal
+    values, so most entries of a tree share one object and keeping these costs a pointer per entry.
+    """
+
+    uid: int
+    gid: int
+    xattrs: Xattrs = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """Which metadata beyond content, mode and mtime a one-way sync keeps (rsync -o -g -X -A -H).
+
+    ``groups`` is the set of groups the running user may give a file (its own, when not root); a group
+    outside it is not kept, as rsync does. ``None`` means any group (root).
+    """
+
+    owner: bool = False
+    group: bool = False
+    groups: frozenset[int] | None = None
+    xattrs: bool = False
+    acls: bool = False
+    hard_links: bool = False
+
+    @classmethod
+    def rsync_a(cls, *, owner: bool = True, group: bool = True, xattrs: bool = False, acls: bool = False,
+                hard_links: bool = False) -> Keep:
+        """What ``rsync -a`` keeps for the running user: owner and group as root; as anyone else the
+        group only, and only the groups the user is a member of (never the owner)."""
+        root = os.geteuid() == 0
+        groups = None if root else frozenset((*os.getgroups(), os.getegid()))
+        return cls(owner and root, group, groups, xattrs, acls, hard_links)
+
+    @property
+    def attrs(self) -> bool:
+        """Whether a scan records :class:`Attrs` at all."""
+        return self.owner or self.group or self.xattrs or self.acls
+
+    @property
+    def any_xattrs(self) -> bool:
+        return self.xattrs or self.acls
+
+    def wants_xattr(self, name: str) -> bool:
+        """Whether the extended attribute ``name`` is kept. With ``acls``, the two POSIX ACL attributes;
+        with ``xattrs``, the ``user.*`` ones, and as root (``groups`` is None) every namespace but
+        ``system.*`` (ACLs go with ``acls``, as in rsync); never rsync's own ``user.rsync.%*``."""
+        if name in ACL_XATTRS:
+            return self.acls
+        if not self.xattrs or name.startswith("system.") or name.startswith("user.rsync.%"):
+            return False
+        return self.groups is None or name.startswith("user.")
+
+    def uid(self, a: Attrs) -> int:
+        """The owner to give (-1: leave it)."""
+        return a.uid if self.owner else -1
+
+    def gid(self, a: Attrs) -> int:
+        """The group to give (-1: leave it)."""
+        return a.gid if self.group and (self.groups is None or a.gid in self.groups) else -1
+
+    def changes(self, want: Attrs | None, have: Attrs | None) -> str:
+        """The rsync itemize letters (``o``, ``g``, ``a``, ``x``) of what differs between the wanted and
+        the present attributes; "" when nothing kept differs (or nothing was recorded to want)."""
+        if want is None or want == have:
+            return ""
+        if have is None:  # unknown: everything kept differs
+            return "".join(c for c, on in (("o", self.uid(want) != -1), ("g", self.gid(want) != -1),
+                                           ("a", self.acls), ("x", self.xattrs)) if on)
+        out = ""
+        if self.uid(want) not in (-1, have.uid):
+            out += "o"
+        if self.gid(want) not in (-1, have.gid):
+            out += "g"
+        if want.xattrs != have.xattrs:
+            acl_w = [x for x in want.xattrs if x[0] in ACL_XATTRS]
+            acl_h = [x for x in have.xattrs if x[0] in ACL_XATTRS]
+            if acl_w != acl_h:
+                out += "a"
+            if [x for x in want.xattrs if x[0] not in ACL_XATTRS] != \
+                    [x for x in have.xattrs if x[0] not in ACL_XATTRS]:
+                out += "x"
+        return out
+
 
 class Entry(NamedTuple):
     """One path of a tree (immutable; a NamedTuple because a scan makes millions of them).
@@ -60,6 +152,7 @@ class Entry(NamedTuple):
     content, or None when the scan did not hash. ``target`` is a symlink's target (never followed).
     ``inode`` and ``ctime_ns`` complete the *stat key* used to trust a previous digest; they mean nothing on
     another machine. ``size`` is 0 for directories; for symlinks it is the target's length in bytes.
+    ``attrs`` holds owner, group and extended attributes when the scan was asked to keep them (else None).
     """
 
     kind: Kind
@@ -71,6 +164,7 @@ class Entry(NamedTuple):
     inode: int = 0
     ctime_ns: int = 0
     chunks: tuple[Chunk, ...] | None = None
+    attrs: Attrs | None = None
 
     @property
     def is_file(self) -> bool:
@@ -110,9 +204,12 @@ class Entry(NamedTuple):
             return self.digest == other.digest
         return compare.mtime_equal(self.mtime_ns, other.mtime_ns)
 
-    def same_meta(self, other: Entry, compare: Compare) -> bool:
-        """Whether mode bits and mtime match (symlink modes are ignored: Linux has none to set)."""
+    def same_meta(self, other: Entry, compare: Compare, keep: Keep | None = None) -> bool:
+        """Whether mode bits and mtime match (symlink modes are ignored: Linux has none to set), and the
+        attributes ``keep`` keeps (when this entry recorded them)."""
         if self.kind != SYMLINK and self.mode != other.mode:
+            return False
+        if keep is not None and self.attrs is not None and keep.changes(self.attrs, other.attrs):
             return False
         return compare.mtime_equal(self.mtime_ns, other.mtime_ns)
 

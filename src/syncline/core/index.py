@@ -64,6 +64,8 @@ class Index(Mapping[str, Entry]):
     temp_files: tuple[str, ...] = ()
     # The root directory's own mode and mtime (a mirror copies them, as rsync does for ``SRC/ DST/``).
     root: Entry | None = None
+    # Files with several names (scanned with ``Keep.hard_links``): each later name -> the first one.
+    hard_links: Mapping[str, str] = field(default_factory=dict)
     # True when ``entries`` is already in byte order (scan and the index reader guarantee it).
     presorted: bool = field(default=False, repr=False, compare=False)
 

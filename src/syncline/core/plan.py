@@ -9,8 +9,11 @@ Ops:
 - ``mkdir``, ``copy``, ``symlink``: create or replace the path with ``entry`` (replacing a different kind
   is allowed; the replaced data goes to the trash);
 - ``delete``: remove ``expect`` (files to the trash, directories once empty);
-- ``meta``: set permission bits and mtime only (directories are fixed last, deepest first, after their
-  content changed). Path "" means the root directory itself.
+- ``meta``: set permission bits and mtime only (and owner, group and extended attributes where the plan
+  keeps them; directories are fixed last, deepest first, after their content changed). Path "" means the
+  root directory itself;
+- ``link``: make the path another name of the file at ``link_to`` (hard links kept, ``-H``): after every
+  copy of the plan, so the file it names is in place.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .entry import DIR, FILE, SYMLINK, Compare, CompareMode, Entry
+from .entry import DIR, FILE, SYMLINK, Compare, CompareMode, Entry, Keep
 from .errors import Problem
 
-Op = Literal["mkdir", "copy", "symlink", "delete", "meta"]
+Op = Literal["mkdir", "copy", "symlink", "delete", "meta", "link"]
 _KIND_LETTER = {FILE: "f", DIR: "d", SYMLINK: "L"}
 
 
@@ -34,8 +37,9 @@ class Action:
     path: str
     entry: Entry | None
     expect: Entry | None
+    link_to: str | None = None
 
-    def itemize(self, compare: Compare | None = None) -> str:
+    def itemize(self, compare: Compare | None = None, keep: Keep | None = None) -> str:
         """The rsync ``--itemize-changes`` code of this action (11 characters, or ``*deleting``)."""
         if self.op == "delete":
             return "*deleting  "
@@ -43,6 +47,8 @@ class Action:
         assert e is not None
         kind = _KIND_LETTER[e.kind]
         old = self.expect
+        if self.op == "link":
+            return f"h{kind}+++++++++" if old is None else f"h{kind}........."
         if old is None or old.kind != e.kind:
             head = ">" if e.kind == FILE else "c"
             return f"{head}{kind}+++++++++"
@@ -54,7 +60,10 @@ class Action:
         t = "t" if e.mtime_ns != old.mtime_ns else "."
         p = "p" if e.kind != SYMLINK and e.mode != old.mode else "."
         head = ">" if self.op == "copy" else "c" if self.op == "symlink" else "."
-        return f"{head}{kind}{c}{s}{t}{p}....."
+        attrs = keep.changes(e.attrs, old.attrs) if keep is not None else ""
+        o, g, a, x = ("o" if "o" in attrs else ".", "g" if "g" in attrs else ".", "a" if "a" in attrs else ".",
+                      "x" if "x" in attrs else ".")
+        return f"{head}{kind}{c}{s}{t}{p}{o}{g}.{a}{x}"
 
     @property
     def visible(self) -> bool:
@@ -64,10 +73,13 @@ class Action:
             return True
         if self.expect is None:
             return False
-        return self.entry.mode != self.expect.mode or self.entry.mtime_ns != self.expect.mtime_ns
+        return self.entry.mode != self.expect.mode or self.entry.mtime_ns != self.expect.mtime_ns \
+            or (self.entry.attrs is not None and self.entry.attrs != self.expect.attrs)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"op": self.op, "path": self.path}
+        if self.link_to is not None:
+            out["link_to"] = self.link_to
         if self.entry is not None:
             out["kind"] = self.entry.kind
             if self.entry.kind == FILE:
@@ -86,6 +98,7 @@ class PlanSummary:
     deletes: int = 0
     file_deletes: int = 0
     meta: int = 0
+    hard_links: int = 0
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,7 @@ class Plan:
     actions: tuple[Action, ...] = ()
     problems: tuple[Problem, ...] = ()
     compare: Compare = field(default_factory=Compare)
+    keep: Keep = field(default_factory=Keep)
 
     def __iter__(self) -> Iterator[Action]:
         return iter(self.actions)
@@ -103,7 +117,7 @@ class Plan:
         return len(self.actions)
 
     def summary(self) -> PlanSummary:
-        copies = copy_bytes = mkdirs = links = deletes = file_deletes = meta = 0
+        copies = copy_bytes = mkdirs = links = deletes = file_deletes = meta = hard = 0
         for a in self.actions:
             if a.op == "copy":
                 copies += 1
@@ -112,13 +126,15 @@ class Plan:
                 mkdirs += 1
             elif a.op == "symlink":
                 links += 1
+            elif a.op == "link":
+                hard += 1
             elif a.op == "delete":
                 deletes += 1
                 if a.expect is not None and a.expect.kind != DIR:
                     file_deletes += 1
             elif a.visible:
                 meta += 1
-        return PlanSummary(copies, copy_bytes, mkdirs, links, deletes, file_deletes, meta)
+        return PlanSummary(copies, copy_bytes, mkdirs, links, deletes, file_deletes, meta, hard)
 
     def lines(self) -> Iterator[str]:
         """One line per action, as ``rsync -i`` prints them (directories end with ``/``)."""
@@ -131,7 +147,9 @@ class Plan:
                 shown += "/"
             if kind is not None and kind.kind == SYMLINK and a.op == "symlink" and a.entry is not None:
                 shown += f" -> {a.entry.target}"
-            yield f"{a.itemize(self.compare)} {shown}"
+            if a.link_to is not None:
+                shown += f" => {a.link_to}"
+            yield f"{a.itemize(self.compare, self.keep)} {shown}"
 
     def to_json(self) -> list[dict[str, Any]]:
         return [a.to_json() for a in self.actions if a.visible]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .chunking import Chunker
-from .entry import DIR, FILE, SYMLINK, Chunk, Entry, Kind, StatKey, special_kind_name
+from .entry import DIR, FILE, SYMLINK, Attrs, Chunk, Entry, Keep, Kind, StatKey, special_kind_name
 from .errors import IndexFormatError, Problem, UsageError
 from .hashing import RACY_WINDOW_NS
 from .ignore import IGNORE_FILE, Matcher, Rules
@@ -78,6 +78,18 @@ class ScanResult:
     temp_files: list[str] = field(default_factory=list)
     bytes_order: bool = False  # some name is not valid UTF-8: sort by bytes, not code points
     runs: frozenset[str] = frozenset()  # the runs whose temp names are syncline's in this tree
+    # With ``Keep.hard_links``: the paths of each file with more than one link, by (device, inode).
+    inodes: dict[tuple[int, int], list[str]] | None = None
+
+    def hard_links(self) -> dict[str, str]:
+        """Each path of a file that shares its inode with an earlier path (byte order) -> that path."""
+        out: dict[str, str] = {}
+        for names in (self.inodes or {}).values():
+            names = [p for p in names if p in self.entries]
+            if len(names) > 1:
+                names.sort(key=sort_key)
+                out.update((p, names[0]) for p in names[1:])
+        return out
 
 
 def recorded_runs(top: str | os.PathLike[str]) -> frozenset[str]:
@@ -114,6 +126,7 @@ def scan(
     side: str = "",
     on_progress: Callable[[int], None] | None = None,
     chunker: Chunker | None = None,
+    keep: Keep | None = None,
 ) -> Index:
     """Scan ``root`` into an Index.
 
@@ -122,12 +135,14 @@ def scan(
     file it wants, for offline archives; a previous chunk list is reused only when made with the same
     parameters. ``side`` names
     the root in problems. ``on_progress`` is called with the number of entries seen so far, now and then.
+    ``keep`` records what it keeps beyond mode and mtime: :class:`Attrs` (owner, group, extended
+    attributes) on each entry, and with ``hard_links`` the index's ``hard_links``.
     Raises :class:`UsageError` when ``root`` is missing or not a directory; everything else is a problem.
     """
     top = resolve_root(root)
     started_ns = time.time_ns()
     root_st = top.stat()
-    found = _walk(top, rules or Rules(), side, on_progress, result=ScanResult(runs=recorded_runs(top)))
+    found = _walk(top, rules or Rules(), side, on_progress, result=_result(top, keep), keep=keep)
     if digests:
         _hash_files(top, found, previous, workers or default_workers(), side, chunker)
     entries = _in_byte_order(found)
@@ -144,9 +159,14 @@ def scan(
         problems=tuple(found.problems),
         unreadable=frozenset(found.unreadable),
         temp_files=tuple(found.temp_files),
-        root=_entry_of(DIR, root_st),
+        root=_entry_of(DIR, root_st, keep, f"{top}/"),  # the root is followed (a "/" does it)
+        hard_links=found.hard_links(),
         presorted=True,
     )
+
+
+def _result(top: Path, keep: Keep | None) -> ScanResult:
+    return ScanResult(runs=recorded_runs(top), inodes={} if keep is not None and keep.hard_links else None)
 
 
 def scan_dirs(
@@ -156,6 +176,7 @@ def scan_dirs(
     rules: Rules | None = None,
     side: str = "",
     digests: bool = False,
+    keep: Keep | None = None,
 ) -> Index:
     """An Index of parts of ``root``: for each ``(directory, deep)``, the directory's own entry and its
     children, and with ``deep`` everything below them (``""`` is the root); ``digests`` hashes the files.
@@ -168,7 +189,7 @@ def scan_dirs(
     started_ns = time.time_ns()
     root_st = top.stat()
     rules = rules or Rules()
-    found = ScanResult(runs=recorded_runs(top))
+    found = _result(top, keep)
     starts: list[tuple[str, Matcher, bool]] = []
     for rel_dir, deep in _outermost(dirs):
         matcher = _matcher_above(top, rel_dir, rules, found, side)
@@ -181,15 +202,16 @@ def scan_dirs(
                 continue
             if not stat.S_ISDIR(st.st_mode):
                 continue
-            found.entries[rel_dir] = _entry_of(DIR, st)
+            found.entries[rel_dir] = _entry_of(DIR, st, keep, f"{top}/{rel_dir}")
         starts.append((rel_dir, matcher, deep))
-    _walk(top, rules, side, None, starts, found)
+    _walk(top, rules, side, None, starts, found, keep)
     if digests:
         _hash_files(top, found, None, default_workers(), side, None)
     entries = _in_byte_order(found)
     header = IndexHeader(root=str(top), host=socket.gethostname(), scanned_ns=started_ns, digests=digests)
     return Index(entries, header, problems=tuple(found.problems), unreadable=frozenset(found.unreadable),
-                 temp_files=tuple(found.temp_files), root=_entry_of(DIR, root_st), presorted=True)
+                 temp_files=tuple(found.temp_files), root=_entry_of(DIR, root_st, keep, f"{top}/"),
+                 hard_links=found.hard_links(), presorted=True)
 
 
 def _outermost(dirs: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
@@ -241,7 +263,8 @@ _KIND_BY_FMT: dict[int, Kind] = {stat.S_IFREG: FILE, stat.S_IFDIR: DIR, stat.S_I
 
 
 def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None] | None,
-          starts: list[tuple[str, Matcher, bool]] | None = None, result: ScanResult | None = None) -> ScanResult:
+          starts: list[tuple[str, Matcher, bool]] | None = None, result: ScanResult | None = None,
+          keep: Keep | None = None) -> ScanResult:
     """Walk ``top`` from ``starts`` ((directory, its matcher, whether to go below its children); default:
     the whole tree) into ``result``."""
     # The hot loop of every command: one lstat per entry and as little Python around it as possible.
@@ -254,6 +277,8 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
     stack: list[tuple[str, Matcher, bool]] = starts if starts is not None else [("", rules.matcher(), True)]
     root_str = str(top)
     runs = result.runs
+    attrs_of = attrs_reader(keep) if keep is not None and keep.attrs else None
+    inodes = result.inodes
     while stack:
         rel_dir, matcher, deep = stack.pop()
         abs_dir = f"{root_str}/{rel_dir}" if rel_dir else root_str
@@ -300,10 +325,13 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
             ctime = st.st_ctime_ns
             if ctime == mtime:
                 ctime = mtime
+            attrs = attrs_of(d.path, st) if attrs_of is not None else None
             if kind == FILE:
-                entries[rel] = new((FILE, st.st_size, mtime, mode, None, None, st.st_ino, ctime, None))
+                entries[rel] = new((FILE, st.st_size, mtime, mode, None, None, st.st_ino, ctime, None, attrs))
+                if inodes is not None and st.st_nlink > 1:
+                    inodes.setdefault((st.st_dev, st.st_ino), []).append(rel)
             elif kind == DIR:
-                entries[rel] = new((DIR, 0, mtime, mode, None, None, st.st_ino, ctime, None))
+                entries[rel] = new((DIR, 0, mtime, mode, None, None, st.st_ino, ctime, None, attrs))
                 if deep:
                     stack.append((rel, matcher, True))
             else:
@@ -314,7 +342,7 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
                     result.unreadable.add(rel)
                     continue
                 entries[rel] = Entry(SYMLINK, len(os.fsencode(target)), st.st_mtime_ns, st.st_mode & 0o7777,
-                                     None, target, st.st_ino, st.st_ctime_ns)
+                                     None, target, st.st_ino, st.st_ctime_ns, None, attrs)
         if on_progress is not None:
             on_progress(len(entries))
     return result
@@ -328,9 +356,50 @@ def _has_surrogates(name: str) -> bool:
     return False
 
 
-def _entry_of(kind: Kind, st: os.stat_result) -> Entry:
+def _entry_of(kind: Kind, st: os.stat_result, keep: Keep | None = None, path: str = "") -> Entry:
+    attrs = attrs_reader(keep)(path, st) if keep is not None and keep.attrs else None
     return Entry(kind, st.st_size if kind == FILE else 0, st.st_mtime_ns, st.st_mode & 0o7777,
-                 inode=st.st_ino, ctime_ns=st.st_ctime_ns)
+                 inode=st.st_ino, ctime_ns=st.st_ctime_ns, attrs=attrs)
+
+
+def read_xattrs(names: Callable[[], list[str]], value: Callable[[str], bytes], keep: Keep) -> tuple[
+        tuple[str, bytes], ...]:
+    """The extended attributes ``keep`` keeps, sorted by name, through ``names()`` and ``value(name)``
+    (``os.listxattr``/``os.getxattr`` of one path or descriptor). A file system without extended
+    attributes has none; one removed meanwhile is left out."""
+    try:
+        wanted = sorted(n for n in names() if keep.wants_xattr(n))
+    except OSError:
+        return ()
+    out = []
+    for n in wanted:
+        try:
+            out.append((n, value(n)))
+        except OSError:
+            continue
+    return tuple(out)
+
+
+def attrs_reader(keep: Keep) -> Callable[[str, os.stat_result], Attrs]:
+    """A function (path, its lstat) -> interned :class:`Attrs`: equal values share one object. Reads
+    extended attributes (one ``listxattr`` per entry) only when ``keep`` keeps them."""
+    interned: dict[object, Attrs] = {}
+    make = partial(tuple.__new__, Attrs)
+    if not keep.any_xattrs:
+        def ids_only(path: str, st: os.stat_result) -> Attrs:
+            key = (st.st_uid, st.st_gid)
+            a = interned.get(key)
+            if a is None:
+                a = interned[key] = make((st.st_uid, st.st_gid, ()))
+            return a
+        return ids_only
+
+    def with_xattrs(path: str, st: os.stat_result) -> Attrs:
+        xs = read_xattrs(lambda: os.listxattr(path, follow_symlinks=False),
+                         lambda n: os.getxattr(path, n, follow_symlinks=False), keep)
+        a = make((st.st_uid, st.st_gid, xs))
+        return interned.setdefault(a, a)
+    return with_xattrs
 
 
 def _in_byte_order(found: ScanResult) -> dict[str, Entry]:
@@ -381,7 +450,7 @@ def _reuse_digests(found: ScanResult, previous: Previous, side: str, chunker: Ch
                     continue  # a chunk list is needed that the previous index does not have
                 elif size < min_chunked:
                     chunks = None
-                entries[rel] = new_entry((FILE, size, mtime, e[3], digest, None, inode, ctime, chunks))
+                entries[rel] = new_entry((FILE, size, mtime, e[3], digest, None, inode, ctime, chunks, e[9]))
                 applied.append(rel)
     except IndexFormatError as exc:
         for rel in applied:

@@ -107,8 +107,8 @@ class _Executor:
                 # Deletes wait for the copies before them (nothing is removed while what replaces it is still
                 # in flight); a directory's final meta waits for everything written inside it. A file's
                 # meta does not: it would cost a durability barrier per file.
-                waits = action.op == "delete" or (action.op == "meta" and action.entry is not None
-                                                  and action.entry.kind == DIR)
+                waits = action.op in ("delete", "link") or (action.op == "meta" and action.entry is not None
+                                                            and action.entry.kind == DIR)
                 if waits and (self.inflight or self.batch):
                     self.flush()
                 self._direct(action)
@@ -197,6 +197,10 @@ class _Executor:
                 assert action.entry is not None
                 if self._account(action, t.make_symlink(action.path, action.entry, action.expect)):
                     self.report.symlinks += 1
+            elif action.op == "link":
+                assert action.entry is not None and action.link_to is not None
+                if self._account(action, t.make_link(action.path, action.entry, action.link_to, action.expect)):
+                    self.report.hard_links += 1
             elif action.op == "delete":
                 assert action.expect is not None
                 if self._account(action, t.delete(action.path, action.expect)):
@@ -221,6 +225,8 @@ class _Executor:
         if outcome.note:
             self.report.kept += 1
             self.report.problems.append(Problem(action.path, outcome.note, "destination", error=False))
+        if outcome.notice:
+            self.report.problems.append(Problem(action.path, outcome.notice, "destination", error=False))
         return True
 
     def _problem(self, action: Action, message: str, errno: int = 0) -> None:

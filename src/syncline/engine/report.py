@@ -42,6 +42,7 @@ class Report(HasProblems):
     copied_bytes: int = 0
     dirs_created: int = 0
     symlinks: int = 0
+    hard_links: int = 0  # names linked to a file copied in the same run (-H)
     deleted: int = 0
     meta_updated: int = 0
     trashed: int = 0
@@ -53,7 +54,7 @@ class Report(HasProblems):
 
     @property
     def changed(self) -> int:
-        return self.copied + self.dirs_created + self.symlinks + self.deleted + self.meta_updated
+        return self.copied + self.dirs_created + self.symlinks + self.hard_links + self.deleted + self.meta_updated
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -64,6 +65,7 @@ class Report(HasProblems):
             "copied_bytes": self.copied_bytes,
             "dirs_created": self.dirs_created,
             "symlinks": self.symlinks,
+            "hard_links": self.hard_links,
             "deleted": self.deleted,
             "meta_updated": self.meta_updated,
             "trashed": self.trashed,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..core.entry import DIR, Compare, CompareMode
+from ..core.entry import DIR, Compare, CompareMode, Keep
 from ..core.errors import SafetyStop, UsageError
 from ..core.ignore import Rules
 from ..core.index import Index
@@ -30,7 +30,8 @@ DEFAULT_MAX_DELETE = 0.5
 
 @dataclass(frozen=True)
 class SyncOptions:
-    """Options of a one-way sync; the defaults are rsync -a's (no deletes, size+mtime quick check)."""
+    """Options of a one-way sync; the defaults are rsync -a's (no deletes, size+mtime quick check, owner
+    and group kept as root, the group as anyone else: see :meth:`Keep.rsync_a`)."""
 
     delete: bool = False
     compare: Compare = field(default_factory=Compare)
@@ -40,6 +41,7 @@ class SyncOptions:
     max_delete: int | float = DEFAULT_MAX_DELETE
     force: bool = False
     workers: int = 4
+    keep: Keep = field(default_factory=Keep.rsync_a)
 
 
 def check_roots(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -78,10 +80,11 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: Sync
     :class:`SafetyStop` (nothing changed) when the run cannot or must not go ahead."""
     opts = options or SyncOptions()
     source_root, target_root = check_roots(src, dst)
-    source, target = LocalReplica(source_root), LocalReplica(target_root, trash=opts.trash)
+    source = LocalReplica(source_root, keep=opts.keep)
+    target = LocalReplica(target_root, trash=opts.trash, keep=opts.keep)
     try:
         return sync_replicas(source, target, opts, progress)
-    finally:
+    finally:  # their folder descriptors: a program that syncs again and again must not run out
         source.close()
         target.close()
 
@@ -108,7 +111,7 @@ def sync_replicas(source: Replica, target: Replica, options: SyncOptions | None 
         else:
             src_index = source.scan(opts.rules, digests, "source")
             dst_index = target.scan(opts.rules, digests, "destination")
-        plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare)
+        plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare, keep=opts.keep)
     plan = _hold_back(plan, hold, report)
     report.problems.extend((*src_index.problems, *dst_index.problems, *plan.problems))
     report.plan = plan
@@ -147,7 +150,7 @@ def sync_dirs(source: Replica, target: Replica, dirs: Iterable[tuple[str, bool]]
             src_index = source.scan_dirs([*wanted, *more_src], opts.rules, "source", digests)
         if more_dst:
             dst_index = target.scan_dirs([*wanted, *more_dst], opts.rules, "destination", digests)
-        plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare)
+        plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare, keep=opts.keep)
     plan = _hold_back(plan, hold, report)
     if opts.delete and not opts.force and any(a.op == "delete" for a in plan.actions) and source.is_empty():
         raise _empty_source_stop()

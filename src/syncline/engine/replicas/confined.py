@@ -2,7 +2,8 @@
 
 Every call names a path relative to the root. Its parent directory is reached by opening each component
 from the root's descriptor with ``O_NOFOLLOW | O_DIRECTORY``, and the final component is acted on with the
-``*at`` system calls without following it. So no component of a path can be a symlink at the moment it is
+``*at`` system calls without following it (extended attributes, which have none, through
+``/proc/self/fd/<parent>/<name>``). So no component of a path can be a symlink at the moment it is
 used: a folder swapped for a symlink to somewhere else fails with ``NotADirectoryError`` (ENOTDIR) instead of
 leading a write out of the tree. The root itself is followed once, when it is opened, as ``rsync SRC/ DST/``
 follows ``DST``.
@@ -310,6 +311,36 @@ class Confined:
             os.chmod(f"/proc/self/fd/{fd}", mode)
         finally:
             os.close(fd)
+
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        """Set the owner and group (-1: leave it) of ``path`` itself: a symlink's own, never its
+        target's (``fchownat`` with ``AT_SYMLINK_NOFOLLOW``)."""
+        if not path:
+            with self._lock:
+                os.chown(f"/proc/self/fd/{self._root()}", uid, gid)
+            return
+        self._call(path, lambda d, name: os.chown(name, uid, gid, dir_fd=d, follow_symlinks=False))
+
+    # Extended attributes have no ``*at`` calls: ``/proc/self/fd/<parent>/<name>`` reaches the final name
+    # through the parent's descriptor (held under the lock), and the name itself is not followed.
+    def _xattr(self, path: str, fn: Callable[[str, bool], T]) -> T:
+        if not path:
+            with self._lock:
+                return fn(f"/proc/self/fd/{self._root()}", True)
+        return self._call(path, lambda d, name: fn(f"/proc/self/fd/{d}/{name}", False))
+
+    def listxattr(self, path: str) -> list[str]:
+        """The names of the extended attributes of ``path`` itself (not followed)."""
+        return self._xattr(path, lambda p, follow: os.listxattr(p, follow_symlinks=follow))
+
+    def getxattr(self, path: str, name: str) -> bytes:
+        return self._xattr(path, lambda p, follow: os.getxattr(p, name, follow_symlinks=follow))
+
+    def setxattr(self, path: str, name: str, value: bytes) -> None:
+        self._xattr(path, lambda p, follow: os.setxattr(p, name, value, follow_symlinks=follow))
+
+    def removexattr(self, path: str, name: str) -> None:
+        self._xattr(path, lambda p, follow: os.removexattr(p, name, follow_symlinks=follow))
 
     @contextmanager
     def held(self, path: str) -> Iterator[str]:

@@ -19,17 +19,17 @@ import fcntl
 import os
 import signal
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ...core.entry import DIR, FILE, SYMLINK, Entry, kind_of_mode
+from ...core.entry import DIR, FILE, SYMLINK, Attrs, Entry, Keep, Xattrs, kind_of_mode
 from ...core.hashing import F_SETLEASE, F_SETSIG, ReadGuard
 from ...core.ignore import Rules
 from ...core.index import Index
 from ...core.paths import META_DIR, REPLACED, STAGED, parent, run_temp
-from ...core.scan import scan, scan_dirs
+from ...core.scan import read_xattrs, scan, scan_dirs
 from ..crashpoints import crash_point
 from ..marker import ensure_meta_dir_in, read_meta_in, write_meta_in
 from ..state import root_lock
@@ -74,14 +74,22 @@ def open_regular_in(tree: Confined, path: str) -> tuple[int, os.stat_result]:
 
 class LocalSourceFile:
     """An open local file with its stat at open time; ``changed()`` tells whether a read may be torn
-    (:class:`~syncline.core.hashing.ReadGuard`: a file written in the last seconds is read under a lease)."""
+    (:class:`~syncline.core.hashing.ReadGuard`: a file written in the last seconds is read under a lease).
 
-    def __init__(self, fd: int, st: os.stat_result) -> None:
+    With a ``keep`` that keeps attributes, ``entry.attrs`` holds them (extended attributes read from the
+    open file). ``holes`` tells whether the file has fewer blocks than its size needs (sparse)."""
+
+    def __init__(self, fd: int, st: os.stat_result, keep: Keep | None = None) -> None:
         self.fd = fd
         self.guard = ReadGuard(fd, st)
         e = entry_of_stat(st)
         assert e is not None
+        if keep is not None and keep.attrs:
+            xs = read_xattrs(lambda: os.listxattr(fd), lambda n: os.getxattr(fd, n), keep) if keep.any_xattrs \
+                else ()
+            e = e._replace(attrs=Attrs(st.st_uid, st.st_gid, xs))
         self.entry = e
+        self.holes = st.st_blocks * 512 < st.st_size
 
     def fileno(self) -> int:
         return self.fd
@@ -99,14 +107,18 @@ class LocalStaged:
     temp: str
     owner: LocalReplica
     inode: int = 0  # the temp file's, which a rename keeps
+    notice: str = ""  # attributes the file system refused (the file is written all the same)
 
     def discard(self) -> None:
         self.owner.drop_temp(self.temp)
 
 
-def copy_fd(src: int, dst: int, size: int) -> None:
+def copy_fd(src: int, dst: int, size: int, holes: bool = False) -> None:
     """Copy everything from ``src`` to ``dst``: small files with one read and write (fewer system calls
-    than ``copy_file_range`` needs), large ones in the kernel when it can (``size`` is the expected size)."""
+    than ``copy_file_range`` needs), large ones in the kernel when it can (``size`` is the expected size).
+    ``holes`` (the source is sparse) copies only its data ranges, so the holes stay holes."""
+    if holes and copy_sparse(src, dst):
+        return
     if size < SMALL_FILE:
         data = os.read(src, size + 1)
         write_all(dst, data)
@@ -129,6 +141,66 @@ def copy_fd(src: int, dst: int, size: int) -> None:
         if not block:
             return
         write_all(dst, block)
+
+
+def copy_sparse(src: int, dst: int) -> bool:
+    """Copy the data ranges of ``src`` (``SEEK_DATA``/``SEEK_HOLE``) to the same offsets of the empty
+    ``dst`` and give it ``src``'s size, so the holes stay holes (``copy_file_range`` fills them on most file
+    systems). False, with nothing written, when the file system cannot tell data from holes."""
+    end = os.fstat(src).st_size
+    pos = 0
+    try:
+        while pos < end:
+            try:
+                start = os.lseek(src, pos, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # only a hole from here on
+                    break
+                raise
+            stop = os.lseek(src, start, os.SEEK_HOLE)
+            while start < stop:
+                block = os.pread(src, min(stop - start, COPY_CHUNK), start)
+                if not block:
+                    break
+                view = memoryview(block)
+                while view:
+                    n = os.pwrite(dst, view, start)
+                    view = view[n:]
+                    start += n
+            pos = stop
+    except OSError as exc:
+        if exc.errno in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP) and pos == 0:
+            os.lseek(src, 0, os.SEEK_SET)  # the plain copy reads from the start
+            return False
+        raise
+    os.ftruncate(dst, end)
+    return True
+
+
+def sync_xattrs(names: Callable[[], list[str]], get: Callable[[str], bytes], put: Callable[[str, bytes], None],
+                remove: Callable[[str], None], want: Xattrs, keep: Keep) -> str:
+    """Make the extended attributes ``keep`` keeps equal ``want`` through the four calls (of a path or a
+    descriptor); returns a notice naming those the file system refused ("" when none was refused)."""
+    have = dict(read_xattrs(names, get, keep))
+    wanted = dict(want)
+    refused: list[str] = []
+    for name in sorted(have.keys() - wanted.keys()):
+        try:
+            remove(name)
+        except OSError as exc:
+            if exc.errno != errno.ENODATA:
+                refused.append(f"{name} ({exc.strerror})")
+    for name, value in want:
+        if have.get(name) != value:
+            try:
+                put(name, value)
+            except OSError as exc:
+                refused.append(f"{name} ({exc.strerror})")
+    return f"extended attributes or ACLs not kept: {', '.join(refused)}" if refused else ""
+
+
+def _join_notes(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:
@@ -157,13 +229,17 @@ class LocalReplica:
     """
 
     def __init__(self, root: str | os.PathLike[str], *, trash: bool = True, keep_changed: bool = False,
-                 tell_inodes: bool = False) -> None:
+                 tell_inodes: bool = False, keep: Keep | None = None) -> None:
         self.root = Path(os.path.abspath(os.fspath(root)))
         self._root = str(self.root)
         self.use_trash = trash
         self.keep_changed = keep_changed
         # Two-way sync records each side's inodes to recognise moves later: written paths report theirs.
         self.tell_inodes = tell_inodes
+        # What the scans record and the writes set beyond content, mode and mtime (owner, group, xattrs).
+        self.keep = keep or Keep()
+        self._euid = os.geteuid()
+        self._new_gids: dict[str, int] = {}  # folder -> the group a new file there gets
         self.tree = Confined(self._root)
         self._trash: Trash | None = None
         self._run: RunRecord | None = None
@@ -179,11 +255,11 @@ class LocalReplica:
 
     def scan(self, rules: Rules, digests: bool, side: str) -> Index:
         self.tree.refresh()
-        return scan(self.root, rules=rules, digests=digests, side=side)
+        return scan(self.root, rules=rules, digests=digests, side=side, keep=self.keep)
 
     def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str, digests: bool = False) -> Index:
         self.tree.refresh()
-        return scan_dirs(self.root, dirs, rules=rules, side=side, digests=digests)
+        return scan_dirs(self.root, dirs, rules=rules, side=side, digests=digests, keep=self.keep)
 
     # -- the root ----------------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -211,6 +287,7 @@ class LocalReplica:
         object's until :meth:`close` (a whole watch is one run with one trash folder)."""
         with root_lock(self.root), self.session():
             self.tree.refresh()
+            self._new_gids.clear()  # folders may have changed between a watch's pushes
             self._finish_dead_runs()
             try:
                 yield
@@ -245,6 +322,7 @@ class LocalReplica:
         """End this run's record in the tree (see :class:`~.runs.RunRecord`), and leave no ``.syncline``
         behind that this run made and left empty. The replica can start another run afterwards."""
         run, self._run = self._run, None
+        self._new_gids.clear()
         if run is not None and not run.close():
             return
         for folder in (RUNS, META_DIR) if self._made_meta else (RUNS,):
@@ -329,7 +407,7 @@ class LocalReplica:
         finally:
             self._idle()
         try:
-            yield LocalSourceFile(fd, st)
+            yield LocalSourceFile(fd, st, self.keep)
         finally:
             os.close(fd)
 
@@ -377,8 +455,11 @@ class LocalReplica:
         fd = self.tree.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self.made_temp(temp)
         try:
-            copy_fd(source.fileno(), fd, source.entry.size)
+            copy_fd(source.fileno(), fd, source.entry.size, getattr(source, "holes", False))
             e = source.entry
+            notice = ""
+            if e.attrs is not None:
+                notice = self._give_attrs(temp, e.attrs, None, fd)
             os.fchmod(fd, e.mode)
             os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
             inode = os.fstat(fd).st_ino if self.tell_inodes else 0
@@ -387,7 +468,61 @@ class LocalReplica:
             self.drop_temp(temp)
             raise
         os.close(fd)
-        return LocalStaged(path, source.entry.size, temp, self, inode)
+        return LocalStaged(path, source.entry.size, temp, self, inode, notice)
+
+    def _new_gid(self, folder: str) -> int:
+        """The group a file made in ``folder`` gets: the folder's own when it is set-group-ID, else the
+        running user's (one lstat per folder and run)."""
+        gid = self._new_gids.get(folder)
+        if gid is None:
+            st = self.tree.lstat(folder)
+            gid = st.st_gid if st.st_mode & stat.S_ISGID else os.getegid()
+            if len(self._new_gids) > 4096:
+                self._new_gids.clear()
+            self._new_gids[folder] = gid
+        return gid
+
+    def _give_attrs(self, path: str, want: Attrs, have: Attrs | None, fd: int = -1) -> str:
+        """Give ``path`` (or the open ``fd`` of it) the extended attributes, owner and group of ``want``
+        that ``self.keep`` keeps, where they differ from ``have`` (None: a file just made). Owner and group
+        go before the mode (a chown clears set-user-ID bits). Returns a notice for what the file system
+        refused: the item is written all the same."""
+        keep = self.keep
+        if have is None:
+            # A new file: owned by us, in the group of its folder. Skip the call when that is right.
+            if path:
+                have = Attrs(self._euid, self._new_gid(parent(path)), want.xattrs if not keep.any_xattrs else ())
+            else:
+                st = self.tree.lstat("")
+                have = Attrs(st.st_uid, st.st_gid, want.xattrs if not keep.any_xattrs else ())
+            fresh = True
+        else:
+            fresh = False
+        changes = keep.changes(want, have)
+        notices = []
+        if "a" in changes or "x" in changes or (fresh and keep.any_xattrs):
+            if fd >= 0:
+                notices.append(sync_xattrs(lambda: os.listxattr(fd), lambda n: os.getxattr(fd, n),
+                                           lambda n, v: os.setxattr(fd, n, v), lambda n: os.removexattr(fd, n),
+                                           want.xattrs, keep))
+            else:
+                tree = self.tree
+                notices.append(sync_xattrs(lambda: tree.listxattr(path), lambda n: tree.getxattr(path, n),
+                                           lambda n, v: tree.setxattr(path, n, v),
+                                           lambda n: tree.removexattr(path, n), want.xattrs, keep))
+        if "o" in changes or "g" in changes:
+            uid = keep.uid(want) if "o" in changes else -1
+            gid = keep.gid(want) if "g" in changes else -1
+            try:
+                if fd >= 0:
+                    os.fchown(fd, uid, gid)
+                else:
+                    self.tree.chown(path, uid, gid)
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EINVAL, errno.EOPNOTSUPP):
+                    raise
+                notices.append(f"owner and group not kept: {exc.strerror}")
+        return _join_notes(*notices)
 
     def _free_dir(self, path: str, expect: Entry | None) -> Outcome:
         """Remove the directory at ``path`` so something else can take its place.
@@ -566,6 +701,8 @@ class LocalReplica:
     def commit(self, staged: Staged, expect: Entry | None) -> Outcome:
         assert isinstance(staged, LocalStaged)
         outcome = self._install(staged.temp, staged.path, expect)
+        if outcome.done and staged.notice:
+            outcome = replace(outcome, notice=staged.notice)
         return replace(outcome, inode=staged.inode) if outcome.done and staged.inode else outcome
 
     def _told(self, outcome: Outcome, path: str) -> Outcome:
@@ -594,11 +731,35 @@ class LocalReplica:
         temp = self.new_temp(parent(path))
         self.tree.symlink(entry.target, temp)
         self.made_temp(temp)
+        notice = ""
         try:
+            if entry.attrs is not None:
+                notice = self._give_attrs(temp, entry.attrs, None)
             self.tree.utime(temp, entry.mtime_ns)
         except BaseException:
             self.drop_temp(temp)
             raise
+        outcome = self._told(self._install(temp, path, expect), path)
+        return replace(outcome, notice=notice) if outcome.done and notice else outcome
+
+    def make_link(self, path: str, entry: Entry, first: str, expect: Entry | None) -> Outcome:
+        """Make ``path`` another name of the file at ``first`` (in this tree, never followed), which must
+        be the file ``entry`` describes (copied there earlier in the run); what ``path`` held goes to the
+        trash as for a copy."""
+        try:
+            st = self.tree.lstat(first)
+        except (FileNotFoundError, NotADirectoryError):
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != entry.size \
+                or st.st_mtime_ns != entry.mtime_ns:
+            return Outcome(False, f"not linked: {first} is not the file to link to (not copied?); "
+                                  "left for the next run")
+        current = self.stat(path)
+        if current is not None and current.kind == FILE and current.inode == st.st_ino:
+            return Outcome(True)
+        temp = self.new_temp(parent(path))
+        self.tree.link(first, temp)
+        self.made_temp(temp)
         return self._told(self._install(temp, path, expect), path)
 
     def delete(self, path: str, expect: Entry) -> Outcome:
@@ -665,6 +826,17 @@ class LocalReplica:
             current = self.stat(path)
             if current is None or not current.unchanged_since(expect):
                 return Outcome(False, "changed since the scan; left as it is")
+        notice = ""
+        if entry.attrs is not None:
+            have = expect.attrs if expect is not None else None
+            if entry.kind == DIR:
+                self._new_gids.pop(path, None)
+            try:
+                notice = self._give_attrs(path, entry.attrs, have)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    return Outcome(False, "not what the plan saw any more (a symlink is in the way); left as it is")
+                raise
         if entry.kind != SYMLINK:
             try:
                 self.tree.chmod(path, entry.mode)
@@ -673,7 +845,7 @@ class LocalReplica:
                     return Outcome(False, "not what the plan saw any more (a symlink is in the way); left as it is")
                 raise
         self.tree.utime(path, entry.mtime_ns)
-        return Outcome(True)
+        return Outcome(True, notice=notice)
 
     def barrier(self) -> None:
         """Make every write so far durable: ``syncfs`` on the root's file system (``sync`` where there is

@@ -58,12 +58,15 @@ class Staged(Protocol):
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened to one action at the target: ``note`` explains a kept or skipped destination.
-    ``inode`` is what the path's inode is now, when the replica was asked to tell (0: not told)."""
+    ``inode`` is what the path's inode is now, when the replica was asked to tell (0: not told).
+    ``notice`` names what of a done action the target could not keep (an extended attribute its file
+    system refuses, an owner it cannot give): reported, not an error."""
 
     done: bool
     note: str = ""
     trashed: bool = False
     inode: int = 0
+    notice: str = ""
 
 
 class Replica(Protocol):
@@ -130,6 +133,11 @@ class Replica(Protocol):
     def make_dir(self, path: str, entry: Entry, expect: Entry | None) -> Outcome: ...
 
     def make_symlink(self, path: str, entry: Entry, expect: Entry | None) -> Outcome: ...
+
+    def make_link(self, path: str, entry: Entry, first: str, expect: Entry | None) -> Outcome:
+        """Make ``path`` a second name (hard link) of the file at ``first`` in this tree, which must be
+        ``entry`` (a plan's ``link`` action, after its copies)."""
+        ...
 
     def delete(self, path: str, expect: Entry) -> Outcome: ...
 

@@ -95,7 +95,7 @@ class Mirror:
         if state.is_relative_to(os.path.realpath(self.source)):
             raise UsageError(f"the state directory {state} is inside the source {self.source}: its journal "
                              "would be watched and synced", "set SYNCLINE_STATE_DIR to a folder outside it")
-        self.source_replica = LocalReplica(self.source)
+        self.source_replica = LocalReplica(self.source, keep=self.opts.sync.keep)
         self.log: Log = log or (lambda msg, fields: None)
         self.targets = [self._target(t) for t in targets]
         names = [t.name for t in self.targets]
@@ -122,7 +122,7 @@ class Mirror:
                 check_roots(self.source, root)
             else:  # its disk is not mounted yet: it waits, retried like a target that goes away
                 check_apart(self.source, root)
-            given = LocalReplica(root, trash=self.opts.sync.trash)
+            given = LocalReplica(root, trash=self.opts.sync.trash, keep=self.opts.sync.keep)
         elif isinstance(given, LocalReplica):
             check_roots(self.source, given.root)  # not the source, nor inside it: its writes would be events
         return Target(given, given.describe(), self.log, self.opts.max_backoff)
