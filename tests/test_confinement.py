@@ -163,15 +163,28 @@ def test_apply_writes_nothing_outside_while_a_folder_is_swapped_for_a_symlink(tm
     assert precious <= all_contents(far)
 
 
+def _watch(src: Path, dst: Path, log: Path) -> subprocess.Popen[bytes]:
+    # Its output goes to a file, shown on failure: a pipe nobody reads while the watch runs could fill up
+    # with the refused pushes' error lines (one per file) and block the watch.
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "syncline", "watch", "--delete", "--json", str(src),
+                                 str(dst)], stdout=out, stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+
+
 def test_watch_pushes_write_nothing_outside_while_a_folder_is_swapped_for_a_symlink(tmp_path: Path) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
     outside = outside_dir(tmp_path)
     write(src, "sub/first.txt", "first")
-    # Its output goes to a file, shown on failure: a pipe nobody reads while the watch runs could fill up
-    # with the refused pushes' error lines (one per file) and block the watch.
-    with open(tmp_path / "watch.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "syncline", "watch", "--delete", "--json", str(src),
-                                 str(dst)], stdout=log, stderr=subprocess.STDOUT)
+    log = tmp_path / "watch.log"
+    proc = _watch(src, dst, log)
     try:
         deadline = time.monotonic() + 60
         while not (dst / "sub/first.txt").exists():
@@ -183,20 +196,19 @@ def test_watch_pushes_write_nothing_outside_while_a_folder_is_swapped_for_a_syml
             for i in range(0, FILES, 7):
                 (src / f"sub/d{i % 30:02d}/f{i:04d}.txt").unlink()  # deletions go through the trash
             time.sleep(1)
-        want = tree(src)
-        deadline = time.monotonic() + 120
-        while tree(dst) != want:  # the pushes refused meanwhile are retried, or the rescan mends them
-            assert time.monotonic() < deadline, \
-                "the mirror never converged after the swapping stopped: " + (tmp_path / "watch.log").read_text()[-3000:]
-            (src / "sub/nudge.txt").write_text(str(time.monotonic()))
-            want = tree(src)
-            time.sleep(0.5)
     finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=30)
-        finally:
-            proc.kill()
+        _stop(proc)
+    assert_outside_untouched(outside)
+    # What the pushes could not do while the tree was being swapped, a restart's catch-up does.
+    proc = _watch(src, dst, log)
+    try:
+        deadline = time.monotonic() + 120
+        while tree(dst) != tree(src):
+            assert time.monotonic() < deadline and proc.poll() is None, \
+                "the mirror never converged after the swapping stopped: " + log.read_text()[-3000:]
+            time.sleep(0.2)
+    finally:
+        _stop(proc)
     assert_outside_untouched(outside)
 
 

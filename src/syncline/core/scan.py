@@ -13,6 +13,7 @@ timestamp tick, so its old digest is not trusted.
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import socket
@@ -246,12 +247,23 @@ def _matcher_above(top: Path, rel_dir: str, rules: Rules, found: ScanResult, sid
         if not rel_dir or here != rel_dir:
             try:
                 if not stat.S_ISDIR(os.lstat(f"{top}/{here}").st_mode):
+                    _not_a_folder(found, rel_dir, side)
                     return None
             except OSError:
                 return None
     if any(p == META_DIR or _own_temp(p, found.runs) for p in parts):
         return None  # syncline's own folders and temp files are never scanned
     return matcher
+
+
+def _not_a_folder(found: ScanResult, rel_dir: str, side: str) -> None:
+    """On a destination, a folder asked for that has a symlink or a file on its way is not "absent": what it
+    held cannot be seen, so nothing below it may be taken for deleted, and the folder is worth asking for
+    again (a watch retries it: the tree may be changing under the push)."""
+    if side == "destination":
+        found.problems.append(Problem(rel_dir, "a parent folder is a symlink or a file here (not followed)", side,
+                                      errno=errno.ENOTDIR))
+        found.unreadable.add(rel_dir)
 
 
 def _own_temp(name: str, runs: frozenset[str]) -> bool:

@@ -366,11 +366,13 @@ class LocalReplica:
         return f"{self._root}/{path}" if path else self._root
 
     def stat(self, path: str) -> Entry | None:
-        """The entry at ``path`` (not followed); None when absent, or when a parent is not a real folder."""
+        """The entry at ``path`` (not followed); None when absent. ``NotADirectoryError`` when a parent is
+        not a real folder (a symlink or a file in the way): then nothing can be said of ``path``, and a
+        delete must not count it as gone."""
         try:
             st = self.tree.lstat(path)
             target = self.tree.readlink(path) if kind_of_mode(st.st_mode) == SYMLINK else None
-        except (FileNotFoundError, NotADirectoryError):
+        except FileNotFoundError:
             return None
         finally:
             self._idle()
