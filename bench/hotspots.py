@@ -226,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep py-spy's raw stacks (cProfile: the pstats data) in this file")
     args = ap.parse_args(argv)
     data = (args.data or run.BENCH / "data").resolve()
-    env = dict(os.environ, SYNCLINE_STATE_DIR=str(data / "state"), LC_ALL="C")
+    env = run.bytecode_env(dict(os.environ, SYNCLINE_STATE_DIR=str(data / "state"), LC_ALL="C"),
+                           run.default_syncline())
     ctx = run.Context(data, args.files, args.tiny_files, args.big_size, run.default_syncline(), False, env)
     sl_args = setup(args.scenario, ctx)
     python = str(Path(ctx.syncline).with_name("python"))

@@ -234,7 +234,8 @@ class Bench:
         self.args, self.data = args, data
         self.work = data / "work" / "watch"
         self.state = self.work / "state"
-        self.env = dict(os.environ, SYNCLINE_STATE_DIR=str(self.state), LC_ALL="C")
+        self.env = run.bytecode_env(dict(os.environ, SYNCLINE_STATE_DIR=str(self.state), LC_ALL="C"),
+                                    args.syncline)
         self.syncline = args.syncline
 
     def start(self, tool: str, src: Path, dst: Path, label: str, extra: list[str] | None = None,
