@@ -1,7 +1,7 @@
 """Profile one syncline run of a benchmark scenario, to find where its time goes.
 
     python bench/hotspots.py small-nochange                # py-spy (sampling, every thread, wall time)
-    python bench/hotspots.py small-1pct --profiler cprofile  # python -m cProfile -s cumtime (main thread only)
+    python bench/hotspots.py small-1pct --profiler cprofile  # cProfile, cumulative time (main thread only)
     python bench/hotspots.py small-initial --files 100000 --py-spy /path/to/py-spy
 
 Scenarios: small-initial, small-nochange, small-1pct, big-initial, index-reuse, twoway-nochange,
@@ -13,12 +13,19 @@ With py-spy (``pip install py-spy``; sampled with ``--threads --idle``) the repo
 of the wall time, the main thread's inclusive time per function (waiting included), and the functions
 where the samples of all threads land (self time, by source line). cProfile sees only the main thread:
 work done in the copy, scan and hash threads shows up as time spent waiting on their futures.
+
+cProfile runs the command in-process through ``syncline.cli.main.main(argv)``, which returns by
+``SystemExit`` (with the cyclic GC off, as the ``syncline`` program runs). ``python -m cProfile -m syncline``
+prints nothing: the ``syncline`` program leaves with ``os._exit`` after flushing its output, which skips
+cProfile's report (see ``main`` in ``src/syncline/cli/main.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import pstats
 import re
 import shutil
 import subprocess
@@ -86,6 +93,51 @@ def setup(scenario: str, ctx: run.Context) -> list[str]:
             gen.mutate(str(b), 0.01, 0.001, 0.001, seed + 1)
         return argv
     raise SystemExit(f"unknown scenario {scenario}")
+
+
+# Run by the venv's python: profile one syncline command in-process (imports included) and write pstats data
+# to argv[1].
+# ``main(argv)`` with an argument list returns through SystemExit instead of ``os._exit``.
+PROFILE_CODE = """
+import cProfile, gc, sys
+def command(argv):
+    from syncline.cli.main import main  # imports inside the profile: they are part of a run's cost
+    main(argv)
+gc.disable()  # as the syncline program runs
+prof = cProfile.Profile()
+code = 0
+try:
+    prof.runcall(command, sys.argv[2:])
+except SystemExit as exc:
+    code = exc.code if isinstance(exc.code, int) else 0
+finally:
+    prof.dump_stats(sys.argv[1])
+sys.exit(code)
+"""
+
+
+def cprofile(python: str, sl_args: list[str], env: dict[str, str], top: int, keep: Path | None) -> int:
+    """Profile ``syncline SL_ARGS`` with cProfile; print the top functions by cumulative and by own time."""
+    with tempfile.TemporaryDirectory() as tmp:
+        prof = keep or Path(tmp) / "syncline.prof"
+        cmd = [python, "-c", PROFILE_CODE, str(prof), *sl_args]
+        done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if not prof.exists():
+            print(done.stderr, file=sys.stderr)
+            return 1
+        print(f"$ syncline {' '.join(sl_args)}   (exit {done.returncode}; in-process under cProfile)\n")
+        for key, title in (("cumulative", "cumulative time"), ("tottime", "own time")):
+            text = io.StringIO()
+            pstats.Stats(str(prof), stream=text).strip_dirs().sort_stats(key).print_stats(top)
+            body = text.getvalue()
+            # Keep the totals line and the table; drop pstats' preamble (file name, blank lines).
+            lines = [x for x in body.splitlines() if x.strip() and not x.strip().endswith(".prof")]
+            print(f"top {top} by {title}:")
+            print("\n".join(lines))
+            print()
+        if keep is not None:
+            print(f"profile kept in {keep} (python -m pstats {keep})")
+    return done.returncode
 
 
 def _func(frame: str, lines: bool) -> str:
@@ -170,20 +222,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy", help="the py-spy command")
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second [250]")
     ap.add_argument("--top", type=int, default=25)
-    ap.add_argument("--raw", type=Path, default=None, help="keep py-spy's raw stacks in this file")
+    ap.add_argument("--raw", type=Path, default=None,
+                    help="keep py-spy's raw stacks (cProfile: the pstats data) in this file")
     args = ap.parse_args(argv)
     data = (args.data or run.BENCH / "data").resolve()
-    env = dict(os.environ, SYNCLINE_STATE_DIR=str(data / "state"), LC_ALL="C")
+    env = run.bytecode_env(dict(os.environ, SYNCLINE_STATE_DIR=str(data / "state"), LC_ALL="C"),
+                           run.default_syncline())
     ctx = run.Context(data, args.files, args.tiny_files, args.big_size, run.default_syncline(), False, env)
     sl_args = setup(args.scenario, ctx)
     python = str(Path(ctx.syncline).with_name("python"))
     cmd = [python, "-m", "syncline", *sl_args]
     os.sync()
     if args.profiler == "cprofile":
-        out = subprocess.run([python, "-m", "cProfile", "-s", "cumtime", "-m", "syncline", *sl_args], env=env,
-                             capture_output=True, text=True)
-        print("\n".join(out.stdout.splitlines()[: args.top + 12]))
-        return out.returncode
+        return cprofile(python, sl_args, env, args.top, args.raw)
     with tempfile.TemporaryDirectory() as tmp:
         raw = args.raw or Path(tmp) / "stacks.txt"
         done = subprocess.run([args.py_spy, "record", "--threads", "--idle", "--rate", str(args.rate), "--format",

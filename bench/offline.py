@@ -148,6 +148,8 @@ class Steps:
                 "cpu_seconds": [round(m.cpu, 2) for m in ms],
                 "foreign_cpu_seconds": [round(m.foreign_cpu, 2) for m in ms],
                 "steal_seconds": [round(m.steal, 2) for m in ms],
+                # 1-minute load average before and after each run.
+                "load_1min": [[round(m.load_before[0], 2), round(m.load_after[0], 2)] for m in ms],
                 "stderr": next((m.stderr for m in ms if m.rc != 0), ""),
             }
         return steps
@@ -537,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown scenario {', '.join(unknown)}; pick from {', '.join(SCENARIOS)}")
     data = (args.data or run.BENCH / "data").resolve()
     data.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, SYNCLINE_STATE_DIR=str(data / "state"), LC_ALL="C")
+    env = run.bytecode_env(dict(os.environ, SYNCLINE_STATE_DIR=str(data / "state"), LC_ALL="C"), args.syncline)
     ctx = run.Context(data, args.files, 0, args.big_size, args.syncline, False, env)
     print(f"data in {data} ({shutil.disk_usage(data).free / 2**30:.0f} GiB free); results in {args.out}",
           flush=True)

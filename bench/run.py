@@ -5,7 +5,7 @@
     python bench/run.py index-1m --tiny-files 1000000 --index-reps 2
     make bench BENCH="small-initial --reps 3"
 
-Scenarios: small-initial, small-nochange, small-1pct, big-initial, index-1m, twoway-first, twoway-nochange,
+Scenarios: small-initial, small-nochange, small-1pct, big-initial, startup, index-1m, twoway-first, twoway-nochange,
 twoway-1pct (see SCENARIOS below and
 docs/performance.md). Within each repetition every tool runs once (tools interleaved, their order rotated
 from one repetition to the next where the scenario allows), each against a target set up the same way
@@ -61,6 +61,9 @@ class Measurement:
     steal: float = 0.0
     # CPU seconds (user + system) of the command itself.
     cpu: float = 0.0
+    # The machine's load averages (1, 5, 15 minutes) just before and just after the command.
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def drop_caches() -> None:
@@ -140,11 +143,13 @@ def measure(argv: list[str], env: dict[str, str], cold: bool) -> Measurement:
     with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as rss:
         cmd = [TIME, "-f", "%M", "-o", rss.name, *argv] if TIME else argv
         others, steal = others_cpu_seconds(), steal_seconds()
+        load_before = os.getloadavg()
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         foreign, steal = others_cpu_seconds() - others, steal_seconds() - steal
+        load_after = os.getloadavg()
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         tail = err.read()[-2000:].decode(errors="replace")
@@ -154,7 +159,7 @@ def measure(argv: list[str], env: dict[str, str], cold: bool) -> Measurement:
             lines = rss.read().split()
             maxrss_kib = int(lines[-1]) if lines and lines[-1].isdigit() else maxrss_kib
     return Measurement(seconds, maxrss_kib * 1024, proc.returncode, tail, foreign, steal,
-                       usage.ru_utime + usage.ru_stime)
+                       usage.ru_utime + usage.ru_stime, load_before, load_after)
 
 
 def sh(*argv: str | os.PathLike[str]) -> None:
@@ -310,6 +315,8 @@ class Scenario:
     files: Callable[[Context], int]
     rotate: bool = True
     reps_option: str = "reps"
+    # (subject, peer) pairs whose ratio of medians is reported; None: every syncline tool against every other.
+    pairs: tuple[tuple[str, str], ...] | None = None
 
 
 def _small_initial(ctx: Context) -> list[ToolRun]:
@@ -393,6 +400,28 @@ def _big_initial(ctx: Context) -> list[ToolRun]:
     for r in runs:
         r.setup = (lambda d: lambda: fresh_dir(d))(dst[r.tool])
         r.check = (lambda d: lambda: differences(src, d))(dst[r.tool])
+    return runs
+
+
+def _startup(ctx: Context) -> list[ToolRun]:
+    """The fixed cost of a run: ``--version``, and a re-sync of an empty tree into its synced copy."""
+    src = ctx.data / "empty" / "src"
+    fresh_dir(src)
+    os.utime(src, ns=(gen.EPOCH_NS, gen.EPOCH_NS))
+    runs = [
+        ToolRun("syncline --version", [ctx.syncline, "--version"]),
+        ToolRun("rsync --version", ["rsync", "--version"]),
+        ToolRun("syncline sync (empty)", [ctx.syncline, "sync", "--delete", str(src),
+                                          str(ctx.work("startup", "syncline"))]),
+        ToolRun("rsync -a (empty)", ["rsync", "-a", "--delete", f"{src}/", f"{ctx.work('startup', 'rsync')}/"]),
+    ]
+    for r in runs[2:]:
+        dst = Path(r.argv[-1])
+        fresh_dir(dst)
+        warm = measure(r.argv, ctx.env, cold=False)  # the timed runs find the empty tree already synced
+        if warm.rc != 0:
+            raise SystemExit(f"{r.tool} failed on its warm-up run:\n{warm.stderr}")
+        r.check = (lambda d: lambda: differences(src, d))(dst)
     return runs
 
 
@@ -496,6 +525,9 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("small-1pct", "re-sync with --delete after 1% modified, 0.1% deleted, 0.1% added", _small_1pct,
                  lambda c: c.files),
         Scenario("big-initial", "copy of one big file into an empty directory", _big_initial, lambda c: 1),
+        Scenario("startup", "start-up: --version, and a re-sync of an empty tree, against rsync", _startup,
+                 lambda c: 1, pairs=(("syncline --version", "rsync --version"),
+                                     ("syncline sync (empty)", "rsync -a (empty)"))),
         Scenario("index-1m", "index a tree of tiny files: first run, re-run reusing digests, vs a find walk",
                  _index_1m, lambda c: c.tiny_files, rotate=False, reps_option="index_reps"),
         Scenario("twoway-first", "two-way: first run over two identical copies of the small tree",
@@ -539,9 +571,13 @@ def run_scenario(sc: Scenario, ctx: Context, reps: int) -> dict[str, Any]:
     runs = sc.prepare(ctx)
     samples: dict[str, list[Measurement]] = {r.tool: [] for r in runs}
     checks: dict[str, dict[str, int]] = {}
+    orders: list[list[str]] = []
+    load_start = os.getloadavg()
     for rep in range(reps):
         k = rep % len(runs) if sc.rotate else 0
-        for r in runs[k:] + runs[:k]:
+        order = runs[k:] + runs[:k]
+        orders.append([r.tool for r in order])
+        for r in order:
             for attempt in range(ctx.retries + 1):
                 if r.setup is not None:
                     r.setup()
@@ -555,8 +591,8 @@ def run_scenario(sc: Scenario, ctx: Context, reps: int) -> dict[str, Any]:
             samples[r.tool].append(m)
             flag = "" if m.rc == 0 else f"  EXIT {m.rc}: {m.stderr.strip()[-500:]}"
             noise = f"  (other processes used {m.foreign_cpu:.1f} CPU s)" if m.foreign_cpu > NOISY * m.seconds else ""
-            print(f"  rep {rep + 1}/{reps} {r.tool:<24} {m.seconds:8.2f} s  {m.maxrss / 2**20:8.1f} MiB{flag}{noise}",
-                  flush=True)
+            print(f"  rep {rep + 1}/{reps} {r.tool:<24} {m.seconds:8.3f} s  {m.maxrss / 2**20:8.1f} MiB  "
+                  f"load {m.load_before[0]:.2f}{flag}{noise}", flush=True)
             if rep == 0 and r.check is not None:
                 checks[r.tool] = r.check()
                 if checks[r.tool]["files"]:
@@ -568,6 +604,8 @@ def run_scenario(sc: Scenario, ctx: Context, reps: int) -> dict[str, Any]:
         ms = samples[r.tool]
         times = [m.seconds for m in ms]
         peak = max(m.maxrss for m in ms)
+        q1, _, q3 = statistics.quantiles(times, n=4) if len(times) > 1 else (times[0], 0.0, times[0])
+        loads = [x for m in ms for x in (m.load_before[0], m.load_after[0])]
         tools[r.tool] = {
             "argv": r.argv,
             "info": r.info,
@@ -575,6 +613,12 @@ def run_scenario(sc: Scenario, ctx: Context, reps: int) -> dict[str, Any]:
             "median": statistics.median(times),
             "min": min(times),
             "max": max(times),
+            "q1": q1,
+            "q3": q3,
+            # 1-minute load average before and after each run, in the order of ``seconds``.
+            "load_1min": [[m.load_before[0], m.load_after[0]] for m in ms],
+            "load_1min_min": min(loads),
+            "load_1min_max": max(loads),
             "maxrss": [m.maxrss for m in ms],
             "peak_rss": peak,
             "rss_per_file": peak / files if files > 1 else None,
@@ -588,13 +632,14 @@ def run_scenario(sc: Scenario, ctx: Context, reps: int) -> dict[str, Any]:
             "check": checks.get(r.tool),
             "stderr": next((m.stderr for m in ms if m.rc != 0), ""),
         }
-    ratios = {
-        f"{a} / {b}": tools[a]["median"] / tools[b]["median"]
-        for a in tools if a.startswith("syncline")
-        for b in tools if not b.startswith("syncline") and tools[b]["median"] > 0
-    }
+    pairs = sc.pairs or tuple((a, b) for a in tools if a.startswith("syncline")
+                              for b in tools if not b.startswith("syncline"))
+    ratios = {f"{a} / {b}": tools[a]["median"] / tools[b]["median"] for a, b in pairs if tools[b]["median"] > 0}
+    all_loads = [x for t in tools.values() for pair in t["load_1min"] for x in pair]
     return {"title": sc.title, "reps": reps, "files": files, "syncline_startup_rss": baseline, "tools": tools,
-            "ratios": ratios}
+            "ratios": ratios, "orders": orders,
+            "load": {"start": load_start, "end": os.getloadavg(), "min_1min": min(all_loads),
+                     "median_1min": statistics.median(all_loads), "max_1min": max(all_loads)}}
 
 
 def filesystem_of(path: Path) -> str:
@@ -652,27 +697,31 @@ def machine_info(data: Path, syncline: str) -> dict[str, Any]:
 
 
 def fmt_s(x: float) -> str:
-    return f"{x:.3f}" if x < 1 else f"{x:.2f}" if x < 100 else f"{x:.0f}"
+    return f"{x:.4f}" if x < 0.1 else f"{x:.3f}" if x < 1 else f"{x:.2f}" if x < 100 else f"{x:.0f}"
 
 
 def markdown(results: dict[str, Any]) -> str:
     """The results as markdown: one table of tools, one of targets."""
-    lines = ["| scenario | tool | median s | min–max s | runs | peak RSS MiB | RSS B/file (above start-up) "
-             "| syncline ÷ tool |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| scenario | tool | median s | min–max s | IQR s | runs | load (1 min) | peak RSS MiB "
+             "| RSS B/file (above start-up) | syncline ÷ tool |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, sc in results["scenarios"].items():
         subject = next((t for t in sc["tools"] if t.startswith("syncline")), None)
+        peer_of = {b: a for a, b in (k.split(" / ", 1) for k in sc["ratios"])}
         for tool, t in sc["tools"].items():
             ratio = ""
-            if subject is not None and not tool.startswith("syncline") and t["median"] > 0:
-                ratio = f"{sc['tools'][subject]['median'] / t['median']:.2f}x"
+            mine = peer_of.get(tool, subject)
+            if mine is not None and not tool.startswith("syncline") and t["median"] > 0:
+                ratio = f"{sc['tools'][mine]['median'] / t['median']:.2f}x"
             per_file = f"{t['rss_per_file']:,.0f}" if t["rss_per_file"] is not None else ""
             if t.get("rss_per_file_marginal") is not None:
                 per_file += f" ({t['rss_per_file_marginal']:,.0f})"
             note = " (ref)" if t["info"] else ""
             bad = "" if all(c == 0 for c in t["exit_codes"]) else f" exit {t['exit_codes']}"
+            load = f"{t['load_1min_min']:.2f}–{t['load_1min_max']:.2f}" if "load_1min_min" in t else "?"
             lines.append(f"| {name} | {tool}{note}{bad} | {fmt_s(t['median'])} | {fmt_s(t['min'])}–{fmt_s(t['max'])}"
-                         f" | {len(t['seconds'])} | {t['peak_rss'] / 2**20:,.1f} | {per_file} | {ratio} |")
+                         f" | {fmt_s(t['q1'])}–{fmt_s(t['q3'])} | {len(t['seconds'])} | {load} "
+                         f"| {t['peak_rss'] / 2**20:,.1f} | {per_file} | {ratio} |")
     lines += ["", "| scenario | ratio of medians | value |", "|---|---|---:|"]
     for name, sc in results["scenarios"].items():
         lines += [f"| {name} | {k} | {v:.2f}x |" for k, v in sc["ratios"].items()]
@@ -716,7 +765,40 @@ def reproduce(args: argparse.Namespace, names: list[str]) -> str:
         parts += ["--data", str(args.data)]
     if args.cold:
         parts.append("--cold")
+    if args.settle != 60.0:
+        parts += ["--settle", f"{args.settle:g}"]
+    if args.retries != 1:
+        parts += ["--retries", str(args.retries)]
     return shlex.join(parts)
+
+
+def ensure_debian(commands: dict[str, str]) -> None:
+    """Install (``apt-get install``) the Debian package of each command that is missing: ``{command: package}``."""
+    missing = sorted({pkg for cmd, pkg in commands.items() if shutil.which(cmd) is None})
+    if not missing:
+        return
+    print(f"missing {', '.join(missing)}: apt-get update && apt-get install -y {' '.join(missing)}", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", *missing], check=True, env=env)
+    still = [cmd for cmd in commands if shutil.which(cmd) is None]
+    if still:
+        raise SystemExit(f"{', '.join(still)} still missing after apt-get install")
+
+
+def bytecode_env(env: dict[str, str], syncline: str) -> dict[str, str]:
+    """``env`` for timing syncline as installed: its modules compiled once, bytecode used.
+
+    An editable install (``pip install -e``) writes no bytecode for syncline's own modules, and with
+    ``PYTHONDONTWRITEBYTECODE`` set (as in some shells and CI) every run compiles about 90 modules from
+    source again, which adds tens of milliseconds to each run. A user's ``pip install`` compiles them once.
+    """
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    python = Path(syncline).with_name("python")
+    if python.exists():
+        subprocess.run([str(python), "-m", "compileall", "-q", str(ROOT / "src" / "syncline")], check=False,
+                       env=env, stdout=subprocess.DEVNULL)
+    return env
 
 
 def default_syncline() -> str:
@@ -747,12 +829,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         ap.error(f"unknown scenario {', '.join(unknown)}; pick from {', '.join(SCENARIOS)}")
-    for tool in ("rsync", "rclone", "cp", "find"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is not installed")
+    peers = {"rsync": "rsync", "rclone": "rclone", "cp": "coreutils", "find": "findutils"}
+    if any(n.startswith("twoway") for n in names):
+        peers["unison"] = "unison"
+    ensure_debian(peers)
     data = (args.data or BENCH / "data").resolve()
     data.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, SYNCLINE_STATE_DIR=str(data / "state"), LC_ALL="C")
+    env = bytecode_env(dict(os.environ, SYNCLINE_STATE_DIR=str(data / "state"), LC_ALL="C"), args.syncline)
     ctx = Context(data, args.files, args.tiny_files, args.big_size, args.syncline, args.cold, env, args.settle,
                   args.retries)
     free = shutil.disk_usage(data).free

@@ -1,21 +1,27 @@
 """Real-time mirroring: ``syncline watch`` side by side with lsyncd (default.rsync): latency, churn, idle CPU, memory.
 
     python bench/watch.py                                        # every scenario at full size (~14 min)
-    python bench/watch.py latency churn --writes 200 --default-writes 20 --rates 100,500,2000 --churn-seconds 20
+    python bench/watch.py latency --writes 100 --latency-reps 3 --default-writes 5
+    python bench/watch.py churn --rates 100,500,2000 --churn-seconds 20
     python bench/watch.py idle memory --idle-files 100000 --idle-seconds 60 --folders 10000
     python bench/watch.py --tiny                                 # every scenario at toy sizes (debugging)
 
 Scenarios:
 
 ``latency``
-    A 1,000-file tree (``gen.make_small(root, 1000, seed 1)``) is mirrored; then ``--writes`` small files
-    (100–1,000 B, written with open/write/close) are created one at a time in its leaf folders, each
-    ``--spacing`` (0.2–0.5 s, seeded) after the previous one arrived. The latency of a write runs from just
-    before ``open`` to the first poll that finds the target file with the right size and content; the
-    destination is polled every 2 ms (``--poll``), so the resolution is about 2 ms plus one read. Tools:
-    ``syncline watch SRC DST`` (defaults: quiet period 0.1 s, max delay 1 s), ``syncline watch
-    --quiet-period 0`` (fewer writes; shows what the quiet period costs), lsyncd with ``delay = 0`` (its
-    smallest), and lsyncd at its default ``delay`` (15 s; ``--default-writes`` writes only).
+    Each tool watches its own copy of a 1,000-file tree (``gen.make_small(root, 1000, seed 1)``), all of
+    them at the same time. Small files (100–1,000 B, written with open/write/close) are created one at a
+    time in the leaf folders, each ``--spacing`` (0.2–0.5 s, seeded) after the previous one arrived, and
+    the tools take turns: one write each per round, the order rotated every round (round 1: A B C, round 2:
+    B C A, ...), so every tool meets the same machine. The latency of a write runs from just before
+    ``open`` to the first poll that finds the target file with the right size and content; the destination
+    is polled every 2 ms (``--poll``), so the resolution is about 2 ms plus one read. ``--latency-reps``
+    repetitions of ``--writes`` rounds, each with freshly started watchers (start order rotated); the
+    percentiles are over all writes, with each repetition's p50 and p99 beside them (their range is the
+    spread), and the load average at the start and end of each repetition. Interleaved tools
+    (``--latency-tools``): ``syncline watch SRC DST`` (defaults), ``syncline watch --quiet-period 0``
+    (shows what the quiet period costs) and lsyncd with ``delay = 0`` (its smallest). lsyncd at its default
+    ``delay`` (15 s) runs afterwards on its own (``--default-writes`` writes; 0 leaves it out).
 
 ``churn``
     A writer creates and then rewrites files (a pool of ``10 * rate`` files over 200 leaf folders of a
@@ -53,7 +59,6 @@ import json
 import os
 import random
 import shlex
-import shutil
 import signal
 import statistics
 import subprocess
@@ -229,7 +234,8 @@ class Bench:
         self.args, self.data = args, data
         self.work = data / "work" / "watch"
         self.state = self.work / "state"
-        self.env = dict(os.environ, SYNCLINE_STATE_DIR=str(self.state), LC_ALL="C")
+        self.env = run.bytecode_env(dict(os.environ, SYNCLINE_STATE_DIR=str(self.state), LC_ALL="C"),
+                                    args.syncline)
         self.syncline = args.syncline
 
     def start(self, tool: str, src: Path, dst: Path, label: str, extra: list[str] | None = None,
@@ -281,11 +287,154 @@ def pct(values: list[float], q: float) -> float:
 
 
 # -- latency -----------------------------------------------------------------------------------------------
-def latency_run(b: Bench, tool: str, label: str, writes: int, extra: list[str] | None = None,
-                delay: float | None = 0) -> dict[str, Any]:
+# The tools of the interleaved latency run: label -> (tool, extra syncline options, lsyncd delay).
+LATENCY_TOOLS: dict[str, tuple[str, list[str], float | None]] = {
+    "syncline": ("syncline", [], 0),
+    "syncline --quiet-period 0 (info)": ("syncline", ["--quiet-period", "0"], 0),
+    "lsyncd delay=0": ("lsyncd", [], 0),
+}
+LATENCY_KEYS = {"syncline": "syncline", "syncline-qp0": "syncline --quiet-period 0 (info)",
+                "lsyncd-delay0": "lsyncd delay=0"}
+
+
+def latency_base(b: Bench) -> Path:
     a = b.args
-    base = run.cached(b.data / f"small-{a.latency_files}" / "src", {"files": a.latency_files, "seed": 1},
+    return run.cached(b.data / f"small-{a.latency_files}" / "src", {"files": a.latency_files, "seed": 1},
                       lambda p: print("  " + gen.make_small(str(p), a.latency_files, 1).line("small"), flush=True))
+
+
+def write_and_wait(src: Path, dst: Path, rel: str, data: bytes, poll: float, timeout: float) -> float | None:
+    """Write ``rel`` in ``src`` (open, write, close); the seconds until ``dst`` holds it, None after ``timeout``."""
+    target = dst / rel
+    t0 = time.perf_counter()
+    with open(src / rel, "wb") as fh:
+        fh.write(data)
+    while True:
+        try:
+            if target.stat().st_size == len(data) and target.read_bytes() == data:
+                return time.perf_counter() - t0
+        except FileNotFoundError:
+            pass
+        if time.perf_counter() - t0 > timeout:
+            return None
+        time.sleep(poll)
+
+
+def lat_stats(lat: list[float]) -> dict[str, float]:
+    if not lat:
+        return {}
+    return {"p25": pct(lat, 25), "p50": pct(lat, 50), "p75": pct(lat, 75), "p90": pct(lat, 90),
+            "p99": pct(lat, 99), "min": min(lat), "max": max(lat), "mean": statistics.fmean(lat)}
+
+
+def latency_interleaved(b: Bench, labels: list[str]) -> dict[str, Any]:
+    """Every tool of ``labels`` watches its own copy of the same tree at the same time; the writes go to the
+    tools in turn, one write each per round, the order rotated every round (round 1: A B C, round 2: B C A,
+    ...), so every tool meets the same machine. ``--latency-reps`` repetitions, each with freshly started
+    watchers (their start order rotated too); ``--writes`` writes per tool and repetition."""
+    a = b.args
+    base = latency_base(b)
+    rng = random.Random(7)
+    out: dict[str, Any] = {lb: {"tool": LATENCY_TOOLS[lb][0], "reps": [], "latencies_s": [], "lost": []}
+                           for lb in labels}
+    rounds_done = 0
+    for rep in range(a.latency_reps):
+        k = rep % len(labels)
+        start_order = labels[k:] + labels[:k]
+        trees: dict[str, tuple[Path, Path]] = {}
+        watchers: dict[str, Watcher] = {}
+        rep_info: dict[str, dict[str, Any]] = {}
+        load_start = os.getloadavg()
+        others = run.others_cpu_seconds()
+        t_rep = time.perf_counter()
+        try:
+            for lb in start_order:
+                tool, extra, delay = LATENCY_TOOLS[lb]
+                key = next(x for x, v in LATENCY_KEYS.items() if v == lb)
+                root = b.work / "latency" / f"{key}-{rep + 1}"
+                run.rm_rf(root)
+                root.mkdir(parents=True)
+                src, dst = root / "src", root / "dst"
+                run.sh("cp", "-a", base, src)
+                dst.mkdir()
+                trees[lb] = (src, dst)
+                watchers[lb] = b.start(tool, src, dst, f"latency-{key}-{rep + 1}", extra, delay)
+            for lb in start_order:
+                rep_info[lb] = {"catch_up_s": watchers[lb].wait_ready(600), "latencies_s": [], "lost": []}
+            time.sleep(1.0)
+            leaves = sorted(str(p.relative_to(trees[labels[0]][0])) for p in trees[labels[0]][0].glob("*/*")
+                            if p.is_dir())
+            for i in range(a.writes):
+                j = rounds_done % len(labels)
+                rounds_done += 1
+                rel = f"{rng.choice(leaves)}/lat-{i:04d}.bin"
+                size = rng.randint(100, 1000)
+                for lb in labels[j:] + labels[:j]:
+                    time.sleep(rng.uniform(*a.spacing))
+                    src, dst = trees[lb]
+                    data = f"{rel} {lb}\n".encode().ljust(size, b".")
+                    got = write_and_wait(src, dst, rel, data, a.poll, 20.0)
+                    if got is None:
+                        rep_info[lb]["lost"].append(rel)
+                        print(f"  WARNING: {lb}: {rel} not in the target after 20 s", flush=True)
+                    else:
+                        rep_info[lb]["latencies_s"].append(got)
+                    if not watchers[lb].alive():
+                        raise RuntimeError(f"{lb} exited ({watchers[lb].proc.returncode}) during the writes")
+            time.sleep(1.5)
+        finally:
+            for lb, w in watchers.items():
+                rep_info.setdefault(lb, {"latencies_s": [], "lost": []})
+                rep_info[lb] |= w.stop()
+                rep_info[lb]["argv"] = w.argv
+        load_end = os.getloadavg()
+        other_cpu = run.others_cpu_seconds() - others
+        wall = time.perf_counter() - t_rep
+        print(f"  rep {rep + 1}/{a.latency_reps} (load {load_start[0]:.2f} -> {load_end[0]:.2f}; other processes "
+              f"{other_cpu:.1f} CPU s in {wall:.0f} s):", flush=True)
+        for lb in labels:
+            info = rep_info[lb]
+            lat = info["latencies_s"]
+            synced = [ev for t, ev in watchers[lb].events if ev.get("event") == "synced"]
+            info |= lat_stats(lat)
+            info["synced_events"] = len(synced)
+            info["check"] = check(*trees[lb], f"latency {lb} rep {rep + 1}")
+            info["load_start"], info["load_end"] = load_start, load_end
+            info["other_processes_cpu_s"], info["wall_s"] = round(other_cpu, 1), round(wall, 1)
+            info["latencies_s"] = [round(x, 4) for x in lat]
+            out[lb]["reps"].append(info)
+            out[lb]["latencies_s"] += info["latencies_s"]
+            out[lb]["lost"] += info["lost"]
+            p = f"p50 {info['p50']:.3f} s  p99 {info['p99']:.3f} s  max {info['max']:.3f} s" if lat else "none"
+            print(f"    {lb:<34} {len(lat)}/{a.writes} arrived  {p}  (exit {info['exit_code']}, "
+                  f"{info['stopped_by']})", flush=True)
+        for src, _ in trees.values():
+            run.rm_rf(src.parent)
+    for lb in labels:
+        r = out[lb]
+        r["writes"] = a.writes * a.latency_reps
+        r["arrived"] = len(r["latencies_s"])
+        r |= lat_stats(r["latencies_s"])
+        for q in ("p50", "p99"):
+            per_rep = [x[q] for x in r["reps"] if q in x]
+            if per_rep:
+                r[f"{q}_per_rep"] = per_rep
+                r[f"{q}_rep_min"], r[f"{q}_rep_max"] = min(per_rep), max(per_rep)
+        r["check"] = {"equal": all(x["check"]["equal"] for x in r["reps"]),
+                      "lines": sum(x["check"]["lines"] for x in r["reps"])}
+        r["exit_code"] = next((x["exit_code"] for x in r["reps"] if x["exit_code"] not in (0, 143)),
+                              r["reps"][-1]["exit_code"] if r["reps"] else None)
+        r["stopped_by"] = next((x["stopped_by"] for x in r["reps"] if x["stopped_by"] != "SIGTERM"), "SIGTERM")
+        loads = [x for rr in r["reps"] for x in (rr["load_start"][0], rr["load_end"][0])]
+        r["load_1min_min"], r["load_1min_max"] = min(loads), max(loads)
+    return out
+
+
+def latency_alone(b: Bench, label: str, writes: int, delay: float | None) -> dict[str, Any]:
+    """lsyncd at its default delay (15 s), on its own: each write waits out the delay, so it is not
+    interleaved with the others (it would only lengthen the run)."""
+    a = b.args
+    base = latency_base(b)
     root = b.work / "latency" / label
     run.rm_rf(root)
     root.mkdir(parents=True)
@@ -293,53 +442,33 @@ def latency_run(b: Bench, tool: str, label: str, writes: int, extra: list[str] |
     run.sh("cp", "-a", base, src)
     dst.mkdir()
     leaves = sorted(str(p.relative_to(src)) for p in src.glob("*/*") if p.is_dir())
-    rng = random.Random(7)
-    w = b.start(tool, src, dst, f"latency-{label}", extra, delay)
+    rng = random.Random(8)
+    load_start = os.getloadavg()
+    w = b.start("lsyncd", src, dst, f"latency-{label}", None, delay)
     lat: list[float] = []
     lost: list[str] = []
     try:
         ready = w.wait_ready(600)
         time.sleep(1.0)
-        timeout = 60.0 if delay is None or delay > 1 else 20.0
         for i in range(writes):
             time.sleep(rng.uniform(*a.spacing))
             rel = f"{rng.choice(leaves)}/lat-{i:04d}.bin"
             data = f"{rel} {label}\n".encode().ljust(rng.randint(100, 1000), b".")
-            target = dst / rel
-            t0 = time.perf_counter()
-            with open(src / rel, "wb") as fh:
-                fh.write(data)
-            while True:
-                try:
-                    if target.stat().st_size == len(data) and target.read_bytes() == data:
-                        lat.append(time.perf_counter() - t0)
-                        break
-                except FileNotFoundError:
-                    pass
-                if time.perf_counter() - t0 > timeout:
-                    lost.append(rel)
-                    print(f"  WARNING: {label}: {rel} not in the target after {timeout:.0f} s", flush=True)
-                    break
-                time.sleep(a.poll)
-            if not w.alive():
-                print(f"  WARNING: {label}: {tool} exited ({w.proc.returncode}) during the writes", flush=True)
-                break
-        time.sleep(1.5 if delay is None or delay < 1 else delay + 2)
+            got = write_and_wait(src, dst, rel, data, a.poll, 60.0)
+            if got is None:
+                lost.append(rel)
+            else:
+                lat.append(got)
+        time.sleep((delay or 15) + 2)
     finally:
         stopped = w.stop()
-    res: dict[str, Any] = {"tool": tool, "argv": w.argv, "writes": writes, "arrived": len(lat), "lost": lost,
-                           "catch_up_s": ready, "latencies_s": [round(x, 4) for x in lat], **stopped}
-    if lat:
-        res |= {"p50": pct(lat, 50), "p90": pct(lat, 90), "p99": pct(lat, 99), "min": min(lat), "max": max(lat),
-                "mean": statistics.fmean(lat)}
-    synced = [ev for t, ev in w.events if ev.get("event") == "synced" and t - w.started > ready + 0.5]
-    if synced:
-        secs = [float(ev.get("seconds", 0)) for ev in synced]
-        res["synced_events"] = len(synced)
-        res["synced_seconds_median"] = statistics.median(secs)
-        res["synced_seconds_max"] = max(secs)
+    res: dict[str, Any] = {"tool": "lsyncd", "argv": w.argv, "writes": writes, "arrived": len(lat), "lost": lost,
+                           "catch_up_s": ready, "latencies_s": [round(x, 4) for x in lat], **stopped,
+                           **lat_stats(lat)}
+    load_end = os.getloadavg()
+    res["load_1min_min"], res["load_1min_max"] = min(load_start[0], load_end[0]), max(load_start[0], load_end[0])
     res["check"] = check(src, dst, label)
-    p = f"p50 {res['p50']:.3f} s  p99 {res['p99']:.3f} s  max {res['max']:.3f} s" if lat else "no arrivals"
+    p = f"p50 {res['p50']:.3f} s  p99 {res['p99']:.3f} s" if lat else "no arrivals"
     print(f"  {label:<28} {len(lat)}/{writes} arrived  {p}  (exit {res['exit_code']}, {res['stopped_by']})",
           flush=True)
     run.rm_rf(root)
@@ -348,15 +477,14 @@ def latency_run(b: Bench, tool: str, label: str, writes: int, extra: list[str] |
 
 def latency(b: Bench) -> dict[str, Any]:
     a = b.args
-    print(f"\n## latency: {a.writes} writes (lsyncd default delay: {a.default_writes}), "
-          f"spaced {a.spacing[0]:g}–{a.spacing[1]:g} s, polled every {a.poll * 1000:g} ms", flush=True)
-    return {
-        "syncline": latency_run(b, "syncline", "syncline", a.writes),
-        "syncline --quiet-period 0 (info)": latency_run(b, "syncline", "syncline-qp0", a.qp0_writes,
-                                                        ["--quiet-period", "0"]),
-        "lsyncd delay=0": latency_run(b, "lsyncd", "lsyncd-delay0", a.writes, delay=0),
-        "lsyncd default (delay=15)": latency_run(b, "lsyncd", "lsyncd-default", a.default_writes, delay=None),
-    }
+    labels = [LATENCY_KEYS[k] for k in a.latency_tools]
+    print(f"\n## latency: {len(labels)} tools interleaved ({', '.join(labels)}), {a.writes} writes each in each of "
+          f"{a.latency_reps} repetitions, spaced {a.spacing[0]:g}–{a.spacing[1]:g} s, polled every "
+          f"{a.poll * 1000:g} ms; then lsyncd's default delay on its own ({a.default_writes} writes)", flush=True)
+    out = latency_interleaved(b, labels)
+    if a.default_writes:
+        out["lsyncd default (delay=15)"] = latency_alone(b, "lsyncd-default", a.default_writes, None)
+    return out
 
 
 # -- churn -------------------------------------------------------------------------------------------------
@@ -624,17 +752,25 @@ def markdown(results: dict[str, Any]) -> str:
         return "; ".join(bad) or "ok"
 
     if "latency" in sc:
-        lines += ["| latency | writes (arrived) | p50 s | p90 s | p99 s | max s | target check |",
-                  "|---|---:|---:|---:|---:|---:|---|"]
+        lines += ["| latency | writes (arrived) | p50 s | IQR s | p90 s | p99 s | max s | p50 / p99 per rep, "
+                  "min–max s | load (1 min) | target check |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for name, r in sc["latency"].items():
             f = [f"{r[k]:.3f}" if k in r else "—" for k in ("p50", "p90", "p99", "max")]
-            lines.append(f"| {name} | {r['writes']} ({r['arrived']}) | {' | '.join(f)} | {ok(r)} |")
-        s = sc["latency"]["syncline"]
+            iqr = f"{r['p25']:.3f}–{r['p75']:.3f}" if "p25" in r else "—"
+            per_rep = (f"{r['p50_rep_min']:.3f}–{r['p50_rep_max']:.3f} / {r['p99_rep_min']:.3f}–"
+                       f"{r['p99_rep_max']:.3f}" if "p50_rep_min" in r else "")
+            load = f"{r['load_1min_min']:.2f}–{r['load_1min_max']:.2f}" if "load_1min_min" in r else "?"
+            lines.append(f"| {name} | {r['writes']} ({r['arrived']}) | {f[0]} | {iqr} | {' | '.join(f[1:])} | "
+                         f"{per_rep} | {load} | {ok(r)} |")
+        s = sc["latency"].get("syncline", {})
         for other in ("lsyncd delay=0", "lsyncd default (delay=15)"):
-            o = sc["latency"][other]
-            lines.append(f"| syncline ÷ {other} | | {ratio(s.get('p50'), o.get('p50'))} | "
+            o = sc["latency"].get(other)
+            if o is None:
+                continue
+            lines.append(f"| syncline ÷ {other} | | {ratio(s.get('p50'), o.get('p50'))} | | "
                          f"{ratio(s.get('p90'), o.get('p90'))} | {ratio(s.get('p99'), o.get('p99'))} | "
-                         f"{ratio(s.get('max'), o.get('max'))} | |")
+                         f"{ratio(s.get('max'), o.get('max'))} | | | |")
         lines.append("")
     if "churn" in sc:
         lines += ["| churn | files/s asked (done) | files | lag median s | lag p90 s | lag max s | "
@@ -686,8 +822,9 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def reproduce(args: argparse.Namespace, names: list[str]) -> str:
-    parts = ["python", "bench/watch.py", *names, "--writes", str(args.writes), "--default-writes",
-             str(args.default_writes), "--qp0-writes", str(args.qp0_writes), "--latency-files",
+    parts = ["python", "bench/watch.py", *names, "--writes", str(args.writes), "--latency-reps",
+             str(args.latency_reps), "--latency-tools", ",".join(args.latency_tools), "--default-writes",
+             str(args.default_writes), "--latency-files",
              str(args.latency_files), "--rates", ",".join(map(str, args.rates)), "--churn-seconds",
              f"{args.churn_seconds:g}", "--idle-files", str(args.idle_files), "--idle-seconds",
              f"{args.idle_seconds:g}", "--folders", str(args.folders)]
@@ -698,20 +835,17 @@ def reproduce(args: argparse.Namespace, names: list[str]) -> str:
     return shlex.join(parts)
 
 
-def ensure_lsyncd() -> None:
-    if shutil.which("lsyncd") is None:
-        print("lsyncd missing: apt-get update && apt-get install -y lsyncd", flush=True)
-        subprocess.run(["apt-get", "update"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "lsyncd"], check=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     """The command line; see the module docstring."""
     ap = argparse.ArgumentParser(prog="watch.py", description=__doc__.splitlines()[0])
     ap.add_argument("scenarios", nargs="*", metavar="SCENARIO", help=f"any of {', '.join(SCENARIOS)} [all]")
-    ap.add_argument("--writes", type=int, default=200, help="latency: writes per tool [200]")
-    ap.add_argument("--default-writes", type=int, default=20, help="latency: writes for lsyncd at delay 15 s [20]")
-    ap.add_argument("--qp0-writes", type=int, default=50, help="latency: writes for syncline --quiet-period 0 [50]")
+    ap.add_argument("--writes", type=int, default=100, help="latency: writes per tool and repetition [100]")
+    ap.add_argument("--latency-reps", type=int, default=3,
+                    help="latency: repetitions, each with freshly started watchers [3]")
+    ap.add_argument("--latency-tools", type=lambda x: x.split(","), default=list(LATENCY_KEYS),
+                    help=f"latency: the tools interleaved, comma-separated [{','.join(LATENCY_KEYS)}]")
+    ap.add_argument("--default-writes", type=int, default=5,
+                    help="latency: writes for lsyncd at its default delay (15 s), run on its own; 0: none [5]")
     ap.add_argument("--latency-files", type=int, default=1000, help="latency: files of the mirrored tree [1000]")
     ap.add_argument("--spacing", type=float, nargs=2, default=(0.2, 0.5), metavar=("MIN", "MAX"),
                     help="latency: seconds between an arrival and the next write [0.2 0.5]")
@@ -734,14 +868,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=run.BENCH / "results", help="where the JSON goes [bench/results]")
     args = ap.parse_args(argv)
     if args.tiny:
-        args.writes, args.default_writes, args.qp0_writes, args.latency_files = 5, 1, 3, 100
+        args.writes, args.latency_reps, args.default_writes, args.latency_files = 5, 2, 1, 100
         args.rates, args.churn_seconds, args.idle_files, args.idle_seconds = [50, 200], 3.0, 2000, 5.0
         args.folders, args.steady_wait = 300, 2.0
     names = args.scenarios or list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         ap.error(f"unknown scenario {', '.join(unknown)}; pick from {', '.join(SCENARIOS)}")
-    ensure_lsyncd()
+    bad = [t for t in args.latency_tools if t not in LATENCY_KEYS]
+    if bad or not args.latency_tools:
+        ap.error(f"--latency-tools: pick from {', '.join(LATENCY_KEYS)}")
+    run.ensure_debian({"lsyncd": "lsyncd", "rsync": "rsync"})
     data = (args.data or run.BENCH / "data").resolve()
     data.mkdir(parents=True, exist_ok=True)
     b = Bench(args, data)
@@ -760,6 +897,8 @@ def main(argv: list[str] | None = None) -> int:
         "targets": [],
         # CPU used meanwhile by other user processes (e.g. a test suite), lsyncd's rsync children included.
         "other_processes_cpu": {},
+        # The machine's load averages (1, 5, 15 min) at the start and the end of each scenario.
+        "load": {},
     }
     print(f"data in {data}; work in {b.work}; results in {args.out}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -770,7 +909,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             others = run.others_cpu_seconds()
             t0 = time.perf_counter()
+            load_start = os.getloadavg()
             results["scenarios"][name] = runners[name](b)
+            results["load"][name] = {"start": load_start, "end": os.getloadavg()}
             results["other_processes_cpu"][name] = {"cpu_seconds": round(run.others_cpu_seconds() - others, 1),
                                                     "wall_seconds": round(time.perf_counter() - t0, 1)}
             results["targets"] = judge(results)
@@ -784,6 +925,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\nother processes' CPU during each scenario (incl. lsyncd's rsync children): " + "; ".join(
         f"{k} {v['cpu_seconds']:.0f} CPU s over {v['wall_seconds']:.0f} s"
         for k, v in results["other_processes_cpu"].items()))
+    print("load averages (1, 5, 15 min) at start -> end: " + "; ".join(
+        f"{k} {' '.join(f'{x:.2f}' for x in v['start'])} -> {' '.join(f'{x:.2f}' for x in v['end'])}"
+        for k, v in results["load"].items()))
     print(f"\nresults: {out.relative_to(run.ROOT) if out.is_relative_to(run.ROOT) else out}")
     print(f"total {results['seconds'] / 60:.1f} min; reproduce with:\n  {results['command']}")
     run.rm_rf(b.work / "churn")
