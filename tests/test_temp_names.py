@@ -191,3 +191,32 @@ def test_a_nested_pair_s_own_folder_is_never_synced_by_an_outer_pair(tmp_path: P
     b.mkdir()
     assert run("sync", "--two-way", a, b).returncode == 0
     assert files(b) == {"inner/x.txt": "x"} and not (b / "inner/.syncline").exists()
+
+
+def test_a_forked_child_does_not_keep_a_run_s_record_alive(tmp_path: Path) -> None:
+    """A scan forked beside a run must not hold the record's flock: were the run killed, the child would
+    keep its record looking alive, and the next run would leave the dead run's temp files."""
+    import os
+
+    from syncline.engine.replicas.local import LocalReplica
+    from syncline.engine.replicas.runs import dead_runs
+
+    root = tmp_path / "t"
+    root.mkdir()
+    replica = LocalReplica(root)
+    with replica.lock():
+        replica.new_temp("")  # the record is made
+        record = replica._run
+        assert record is not None
+        pid = os.fork()
+        if pid == 0:  # the child: its copy of the record's descriptor is gone
+            os._exit(0 if record._fd < 0 else 1)
+        assert os.waitpid(pid, 0)[1] == 0
+        assert dead_runs(replica.tree) == []  # the parent still holds it
+        os.close(record._fd)  # as a kill -9 would: now only a child could keep it alive
+        record._fd = -1
+        found = dead_runs(replica.tree)
+        assert [run for run, _ in found] == [record.id]
+        for _, fd in found:
+            os.close(fd)
+    replica.close()

@@ -21,12 +21,27 @@ import fcntl
 import itertools
 import os
 import threading
+import weakref
 from collections.abc import Callable
 
 from ...core.paths import META_DIR, REPLACED, RUN_ID_RE, RUNS_DIR, STAGED, join, run_temp, run_temp_name
 from .confined import Confined
 
 RUNS = f"{META_DIR}/{RUNS_DIR}"
+_open_records: weakref.WeakSet[RunRecord] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    """A forked child (a scan running beside the parent) drops its copies of the records' descriptors: an
+    flock lasts while any copy is open, so a child outliving a killed parent would keep a dead run's record
+    looking alive. The parent's lock is untouched (its own descriptor still holds it)."""
+    for record in list(_open_records):
+        if record._fd >= 0:
+            os.close(record._fd)
+            record._fd = -1
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -68,6 +83,7 @@ class RunRecord:
             self.tree.unlink(f"{RUNS}/{self.id}")
             raise
         self._fd = fd
+        _open_records.add(self)
 
     def temp(self, folder: str, kind: str = STAGED) -> str:
         """A fresh temp path of ``kind`` in ``folder`` ("" for the root), recorded before it is used."""
