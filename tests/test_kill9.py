@@ -112,5 +112,4 @@ def test_kill9_leaves_every_file_old_or_new_and_rerun_converges(tmp_path: Path) 
         assert final == new_files
         leftovers = [p for p in dst.rglob(".syncline-*") if run_temp(p.name)]
         assert leftovers == []
-        assert not (dst / ".syncline/runs").exists() or not list((dst / ".syncline/runs").iterdir())
     assert kills >= TRIALS // 2, "most trials must really kill a running sync"

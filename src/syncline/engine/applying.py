@@ -49,8 +49,8 @@ from ..core.plan import Action, Plan
 from ..core.scan import resolve_root
 from .crashpoints import crash_point
 from .execute import execute
-from .replicas.confined import Confined
-from .replicas.local import LocalReplica, LocalStaged, entry_of_stat, open_regular_in, write_all
+from .replicas.confined import Confined, write_all
+from .replicas.local import LocalReplica, LocalStaged, entry_of_stat, open_regular_in
 from .replicas.replica import Replica, SourceFile
 from .report import HasProblems, Report
 

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..core.paths import META_DIR
-from .replicas.confined import Confined
+from .replicas.confined import Confined, write_all
 
 MARKER = "folder-id"
 GENERATION = "generation"
@@ -78,9 +78,7 @@ def write_meta_in(tree: Confined, name: str, text: str) -> None:
     tmp = f"{META_DIR}/{name}.tmp-{os.urandom(6).hex()}"
     fd = tree.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        data = memoryview(text.encode("utf-8", errors="surrogateescape"))
-        while data:
-            data = data[os.write(fd, data):]
+        write_all(fd, text.encode("utf-8", errors="surrogateescape"))
         os.fsync(fd)
     except BaseException:
         os.close(fd)

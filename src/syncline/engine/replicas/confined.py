@@ -38,6 +38,13 @@ _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 CACHED_DIRS = 64
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _bad_path(path: str) -> OSError:
     return OSError(errno.EINVAL, "not a path inside the tree (an empty, '.' or '..' component)", path)
 

@@ -34,7 +34,7 @@ from ..crashpoints import crash_point
 from ..marker import ensure_meta_dir_in, read_meta_in, write_meta_in
 from ..state import root_lock
 from ..trash import Trash
-from .confined import Confined
+from .confined import Confined, write_all
 from .replica import Features, Outcome, SourceFile, Staged
 from .runs import RUNS, RunRecord, finish_dead_runs
 
@@ -208,13 +208,6 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
     not wait), so the durability barrier before the rename finds most of a big file written already."""
     if _sync_file_range is not None:
         _sync_file_range(fd, ctypes.c_longlong(offset), ctypes.c_longlong(length), _SYNC_FILE_RANGE_WRITE)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """Write all of ``data`` to ``fd`` (``os.write`` may write less than asked)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 class LocalReplica:

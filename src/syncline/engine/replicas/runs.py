@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable
 
 from ...core.paths import META_DIR, REPLACED, RUN_ID_RE, RUNS_DIR, STAGED, join, run_temp, run_temp_name
-from .confined import Confined
+from .confined import Confined, write_all
 
 RUNS = f"{META_DIR}/{RUNS_DIR}"
 _open_records: weakref.WeakSet[RunRecord] = weakref.WeakSet()
@@ -42,12 +42,6 @@ def _forget_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 class RunRecord:
@@ -91,7 +85,7 @@ class RunRecord:
             if self._fd < 0:
                 self._open()
             if folder not in self._folders:
-                _write_all(self._fd, b"d " + os.fsencode(folder).hex().encode() + b"\n")
+                write_all(self._fd, b"d " + os.fsencode(folder).hex().encode() + b"\n")
                 self._folders.add(folder)
             n = next(self._count)
         return join(folder, run_temp_name(kind, self.id, n))
@@ -100,7 +94,7 @@ class RunRecord:
         """Record that ``temp`` (a REPLACED name of this run) is about to hold the version now at ``path``."""
         n = temp.rpartition("-")[2]
         with self._lock:
-            _write_all(self._fd, f"o {n} ".encode() + os.fsencode(path).hex().encode() + b"\n")
+            write_all(self._fd, f"o {n} ".encode() + os.fsencode(path).hex().encode() + b"\n")
 
     def made(self, temp: str) -> None:
         self.live.add(temp)
