@@ -197,6 +197,29 @@ def test_kill_9_then_more_changes_then_a_restart(tmp_path: Path) -> None:
         proc.wait(10)
 
 
+def test_a_folder_made_just_before_its_parent_moves_is_still_watched(tmp_path: Path) -> None:
+    # The watcher is stopped while a folder is made and its parent moved: watchdog then looks for the new
+    # folder's watch at its old path, and without a check nothing written there later would be seen.
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "A/a.txt", b"a")
+    write(src, "B/b.txt", b"b")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", _RUNNER, str(src), str(dst)], env=env)
+    try:
+        assert wait_until(lambda: same(src, dst))
+        os.kill(proc.pid, signal.SIGSTOP)
+        (src / "A/S").mkdir()
+        os.rename(src / "A", src / "B/C")
+        os.kill(proc.pid, signal.SIGCONT)
+        assert wait_until(lambda: same(src, dst))
+        write(src, "B/C/S/late.txt", b"late")  # seen only through a watch on S
+        assert wait_until(lambda: same(src, dst))
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+        proc.wait(10)
+
+
 def test_a_target_that_goes_away_is_not_refilled_and_catches_up_when_back(tmp_path: Path) -> None:
     src, one, two = tmp_path / "src", tmp_path / "one", tmp_path / "two"
     write(src, "a.txt", b"a")

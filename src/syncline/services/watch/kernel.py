@@ -1,11 +1,15 @@
 """What the kernel tells about the watched source: its folder's identity, and how many folders inotify
-watches against how many there are (watchdog skips, without a word, the folders past the watch limit)."""
+watches against how many there are (watchdog skips, without a word, the folders past the watch limit, and
+the folders it could not find where it looked for them)."""
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from ...core.paths import META_DIR
 
 
 def folder_identity(folder: Path) -> tuple[int, int] | None:
@@ -27,20 +31,67 @@ def count_folders(root: Path) -> int:
     return count
 
 
-def inotify_watches() -> int | None:
-    """How many inotify watches this process holds (from ``/proc/self/fdinfo``); None when unknown."""
+def _inotify_lines() -> Iterator[str] | None:
+    """The ``inotify wd:...`` lines of every descriptor of this process (one per watch, from
+    ``/proc/self/fdinfo``); None when unknown."""
     try:
         names = os.listdir("/proc/self/fdinfo")
     except OSError:
         return None
-    total = 0
-    for name in names:
+
+    def lines() -> Iterator[str]:
+        for name in names:
+            try:
+                with open(f"/proc/self/fdinfo/{name}", encoding="ascii", errors="replace") as fh:
+                    yield from (line for line in fh if line.startswith("inotify wd:"))
+            except OSError:
+                continue
+
+    return lines()
+
+
+def inotify_watches() -> int | None:
+    """How many inotify watches this process holds; None when unknown."""
+    lines = _inotify_lines()
+    return None if lines is None else sum(1 for _ in lines)
+
+
+def watched_inodes() -> set[tuple[int, int]] | None:
+    """(device, inode) of everything this process's inotify watches; None when unknown. The kernel gives
+    ``ino:`` and ``sdev:`` in hex, the device in its own encoding (major above bit 20)."""
+    lines = _inotify_lines()
+    if lines is None:
+        return None
+    found = set()
+    for line in lines:
+        fields = dict(f.split(":", 1) for f in line.split() if ":" in f)
         try:
-            with open(f"/proc/self/fdinfo/{name}", encoding="ascii", errors="replace") as fh:
-                total += sum(1 for line in fh if line.startswith("inotify wd:"))
+            sdev, ino = int(fields["sdev"], 16), int(fields["ino"], 16)
+        except (KeyError, ValueError):
+            continue
+        found.add((os.makedev(sdev >> 20, sdev & 0xFFFFF), ino))
+    return found
+
+
+def unwatched_folders(root: Path, folders: Iterable[str], watched: set[tuple[int, int]]) -> list[str]:
+    """The folders at or below each of ``folders`` (relative to ``root``; a name that is not a folder is
+    skipped) whose (device, inode) is not in ``watched``. ``.syncline`` folders are left out."""
+    missing = []
+    for top in folders:
+        try:
+            if not stat.S_ISDIR(os.lstat(root / top).st_mode):
+                continue  # a file, or a symlink (never followed out of the tree)
         except OSError:
             continue
-    return total
+        for dirpath, dirnames, _ in os.walk(root / top):
+            dirnames[:] = [d for d in dirnames if d != META_DIR]
+            try:
+                st = os.lstat(dirpath)
+            except OSError:
+                continue  # gone meanwhile: nothing there to watch
+            if stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) not in watched:
+                missing.append(os.path.relpath(dirpath, root))
+    return missing
 
 
 def read_int(path: str) -> int | None:

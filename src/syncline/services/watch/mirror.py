@@ -57,7 +57,7 @@ from ...engine.state import state_dir
 from ...engine.sync import SyncOptions, check_apart, check_roots, sync_dirs, sync_replicas
 from .changes import ChangeCollector, Folder, OverflowListener
 from .journal import Journal
-from .kernel import count_folders, folder_identity, inotify_watches, read_int
+from .kernel import count_folders, folder_identity, inotify_watches, read_int, unwatched_folders, watched_inodes
 from .targets import Log, Target
 
 MARKER = "mirror-of"
@@ -170,6 +170,8 @@ class Mirror:
                          "fs.inotify.max_queued_events to avoid it", {})
                 for t in self.targets:
                     t.needs_full = True
+            if moves:
+                self._watch_moved(moves)
             if folders:
                 self._push(folders, moves=moves)
         if now >= next_rescan:
@@ -205,6 +207,38 @@ class Mirror:
             return
         self._observer = observer
         self.watching = True
+
+    def _watch_moved(self, moves: Sequence[tuple[str, str]]) -> None:
+        """Make sure every folder at or below a folder that moved within the source is watched, and arm
+        the watch anew when one is not.
+
+        watchdog adds the watch of a new folder by the path it had when it was made. When its parent moves
+        before watchdog gets to it (a busy machine, or ``mkdir A/S; mv A B/C`` in one go), the watch is
+        looked for at the old path, is not found, and nothing made in the folder is ever seen. The folder
+        sync after a move scans the moved folders whole, so arming anew before it loses nothing. A folder
+        made a moment ago may simply not be watched yet: it gets a second until it counts as missing."""
+        if not self.watching or self.polling:
+            return  # polling already rescans everything: nothing relies on the events
+        dests = sorted({new for _, new in moves})
+        deadline = time.monotonic() + 1.0
+        while True:
+            watched = watched_inodes()
+            if watched is None:
+                return
+            missing = unwatched_folders(self.source, dests, watched)
+            if not missing:
+                return
+            if time.monotonic() >= deadline:
+                break
+            dests = missing
+            time.sleep(0.05)
+        self.log("a moved folder lost its watch: watching the source anew", {"folders": missing[:10]})
+        old = self._observer
+        self._observer = None
+        self._arm()  # the new watch first, then the old one goes: no moment without one
+        if old is not None:
+            old.stop()
+            old.join(timeout=10)
 
     def _disarm(self) -> None:
         if self._observer is not None:
