@@ -12,7 +12,7 @@ import pytest
 
 import syncline
 from syncline.core.errors import SafetyStop
-from syncline.engine import applying
+from syncline.engine.offline import applying
 
 from .cli_helpers import NOBODY, give_to, run
 from .conftest import write

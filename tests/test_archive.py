@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 import syncline
-from syncline.core.archivefile import open_archive
 from syncline.core.errors import SafetyStop
-from syncline.core.indexfile import load_index
+from syncline.formats.archivefile import open_archive
+from syncline.formats.indexfile import load_index
 
 from .cli_helpers import run
 from .conftest import write

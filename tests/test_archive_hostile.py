@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import syncline
-from syncline.core.archivefile import MAGIC, open_archive
 from syncline.core.errors import ArchiveFormatError, SynclineError, UsageError
+from syncline.formats.archivefile import MAGIC, open_archive
 
 from .cli_helpers import run
 from .conftest import write

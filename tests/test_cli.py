@@ -122,7 +122,7 @@ def test_index_show_and_diff(tmp_path: Path, src: Path) -> None:
 
 def test_index_rerun_reuses_digests_and_sees_changes(tmp_path: Path, src: Path) -> None:
     import syncline.core.hashing as hashing
-    from syncline.engine.indexing import make_index
+    from syncline.engine.offline.indexing import make_index
 
     for i in range(20):
         write(src, f"f{i}", os.urandom(1000), mtime=T0)

@@ -8,6 +8,7 @@ import syncline
 from syncline.core.diff import diff
 from syncline.core.entry import DIR, FILE, SYMLINK, Entry
 from syncline.core.index import Index, IndexHeader
+from syncline.formats.indexfile import write_index
 
 from .conftest import write
 
@@ -57,7 +58,7 @@ def test_without_digests_content_is_judged_by_size_and_mtime() -> None:
 def test_api_diff_accepts_dirs_files_and_indexes(tmp_path: Path) -> None:
     write(tmp_path / "t", "a.txt", "x")
     idx = syncline.scan(tmp_path / "t")
-    idx.save(tmp_path / "t.slidx")
+    write_index(idx, tmp_path / "t.slidx")
     assert syncline.diff(idx, tmp_path / "t").equal
     assert syncline.diff(tmp_path / "t.slidx", tmp_path / "t").equal
     write(tmp_path / "t", "b.txt", "y")

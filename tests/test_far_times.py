@@ -20,9 +20,9 @@ import syncline
 from syncline.core.conflicts import conflict_name, is_conflict_name
 from syncline.core.entry import DIR, FILE, Entry
 from syncline.core.index import Index, IndexHeader
-from syncline.core.indexfile import load_index, write_index
 from syncline.core.reconcile import BaseEntry
-from syncline.engine.pairstate import PairState
+from syncline.engine.twoway.pairstate import PairState
+from syncline.formats.indexfile import load_index, write_index
 
 from .conftest import write
 from .tmpfs import needs_root, run_with_tmpfs
@@ -172,7 +172,7 @@ _IN_TMPFS = """
 import os, sys
 from pathlib import Path
 import syncline
-from syncline.core.indexfile import load_index
+from syncline.formats.indexfile import load_index
 top = Path(sys.argv[1])
 NS = 10**9
 # tmpfs keeps any time_t; at the very last second Linux drops the nanoseconds.

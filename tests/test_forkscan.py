@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from syncline.core.columns import pack_index, unpack_index
 from syncline.core.entry import Chunk
 from syncline.core.index import Index, IndexHeader
 from syncline.core.scan import scan
 from syncline.engine.forkscan import PendingScan, scan_in_child
+from syncline.formats.columns import pack_index, unpack_index
 
 from .conftest import write
 

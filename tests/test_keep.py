@@ -14,7 +14,7 @@ import pytest
 import syncline
 from syncline.core.entry import Attrs, Entry, Keep
 from syncline.core.index import Index
-from syncline.core.mirror import mirror
+from syncline.core.oneway import mirror
 
 from .cli_helpers import NOBODY, run
 from .conftest import write

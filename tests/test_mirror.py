@@ -6,7 +6,7 @@ import pytest
 
 from syncline.core.entry import DIR, FILE, SYMLINK, Compare, CompareMode, Entry
 from syncline.core.index import Index
-from syncline.core.mirror import deletes_under_limit, mirror
+from syncline.core.oneway import deletes_under_limit, mirror
 from syncline.core.plan import Plan
 
 D1 = b"\x01" * 32

@@ -9,7 +9,7 @@ import pytest
 from syncline.core.conflicts import conflict_name
 from syncline.core.entry import DIR, FILE, SYMLINK, Compare, CompareMode, Entry
 from syncline.core.index import Index
-from syncline.core.reconcile import BaseEntry, TwoWayOptions, reconcile
+from syncline.core.reconcile import BaseEntry, ReconcilePolicy, reconcile
 
 from .twoway_model import Tree, apply, base_of, index_of
 
@@ -24,7 +24,7 @@ S: dict[str, Entry | None] = {
     "l1": Entry(SYMLINK, 2, 1500, 0o777, target="t1"),
     "l2": Entry(SYMLINK, 2, 2500, 0o777, target="t2"),
 }
-OPTS = TwoWayOptions(device_a="hosta", device_b="hostb")
+OPTS = ReconcilePolicy(device_a="hosta", device_b="hostb")
 
 # base, A, B -> the entry both sides hold at "x" afterwards, and the conflict copy's content (if any)
 TABLE = [
@@ -112,7 +112,7 @@ def _tree(state: str) -> Tree:
     return {} if e is None else {"x": e}
 
 
-def _run(base: str, a: str, b: str, opts: TwoWayOptions = OPTS) -> tuple[Tree, Tree, object]:
+def _run(base: str, a: str, b: str, opts: ReconcilePolicy = OPTS) -> tuple[Tree, Tree, object]:
     ta, tb = _tree(a), _tree(b)
     r = reconcile(base_of(_tree(base)), index_of(ta), index_of(tb), opts)
     errors = apply(r, ta, tb)
@@ -154,13 +154,13 @@ def test_every_combination_converges_and_loses_no_change(base: str, a: str, b: s
 
 @pytest.mark.parametrize(("policy", "want"), [("newer", "f3"), ("older", "f2"), ("a", "f2"), ("b", "f3")])
 def test_conflict_policies_replace_the_loser(policy: str, want: str) -> None:
-    ta, tb, r = _run("f1", "f2", "f3", TwoWayOptions(conflict=policy))  # type: ignore[arg-type]
+    ta, tb, r = _run("f1", "f2", "f3", ReconcilePolicy(conflict=policy))  # type: ignore[arg-type]
     assert ta == tb == {"x": S[want]}
     assert [c.copy for c in r.conflicts] == [None]  # type: ignore[attr-defined]
 
 
 def test_a_policy_never_replaces_a_directory() -> None:
-    ta, tb, _ = _run("-", "d", "f1", TwoWayOptions(conflict="b"))
+    ta, tb, _ = _run("-", "d", "f1", ReconcilePolicy(conflict="b"))
     assert ta == tb and ta["x"] == S["d"] and len(ta) == 2
 
 
@@ -178,7 +178,7 @@ def test_merge_mode_deletes_nothing_and_keeps_both() -> None:
     b = {"only-b": S["f1"], "same": S["f2"], "differ": S["f3"]}
     # a stale base that would delete everything it lists
     stale = base_of({"only-a": S["f1"], "only-b": S["f1"], "same": S["f2"], "differ": S["f1"]})
-    r = reconcile(stale, index_of(a), index_of(b), TwoWayOptions(merge=True, conflict="newer"))
+    r = reconcile(stale, index_of(a), index_of(b), ReconcilePolicy(merge=True, conflict="newer"))
     assert apply(r, a, b) == []
     assert a == b
     assert set(a) == {"only-a", "only-b", "same", "differ", conflict_name("differ", 1000, "a")}
@@ -264,7 +264,7 @@ def test_checksum_mode_sees_equal_content_with_other_mtimes_as_no_conflict() -> 
     base = base_of({"x": Entry(FILE, 5, 10, 0o644, d1)})
     a = {"x": Entry(FILE, 5, 20, 0o644, d2)}
     b = {"x": Entry(FILE, 5, 30, 0o644, d2)}
-    r = reconcile(base, index_of(a), index_of(b), TwoWayOptions(compare=Compare(CompareMode.CHECKSUM)))
+    r = reconcile(base, index_of(a), index_of(b), ReconcilePolicy(compare=Compare(CompareMode.CHECKSUM)))
     assert not r.conflicts
     assert [act.op for act in r.to_a.actions] == ["meta"]  # A takes B's newer mtime, no copy
     assert r.to_b.actions == ()
@@ -290,11 +290,11 @@ def test_the_base_learns_inodes_of_unchanged_files() -> None:
 def test_a_case_clash_on_a_case_insensitive_side_is_reported_and_left_out() -> None:
     a = {"Report.txt": _f(1, 10, 1), "report.txt": _f(2, 20, 2)}
     b: Tree = {}
-    r = reconcile({}, index_of(a), index_of(b), TwoWayOptions(merge=True, case_insensitive_b=True))
+    r = reconcile({}, index_of(a), index_of(b), ReconcilePolicy(merge=True, case_insensitive_b=True))
     assert [(act.op, act.path) for act in r.to_b.actions] == [("copy", "Report.txt")]
     assert "report.txt" not in r.final and "report.txt" not in r.adopt  # never taken as synced
     assert any("case clash" in p.message and p.error for p in r.problems)
-    sensitive = reconcile({}, index_of(a), index_of(b), TwoWayOptions(merge=True))
+    sensitive = reconcile({}, index_of(a), index_of(b), ReconcilePolicy(merge=True))
     assert len(sensitive.to_b.actions) == 2
 
 
@@ -302,7 +302,7 @@ def test_a_case_only_rename_is_a_move() -> None:
     both = {"Report.txt": _f(1, 10, 1)}
     a = {"report.txt": _f(1, 10, 1)}
     b = dict(both)
-    r = reconcile(base_of(both), index_of(a), index_of(b), TwoWayOptions(case_insensitive_b=True))
+    r = reconcile(base_of(both), index_of(a), index_of(b), ReconcilePolicy(case_insensitive_b=True))
     assert [(m.side, m.src, m.dst) for m in r.moves] == [("b", "Report.txt", "report.txt")]
     assert not r.problems and r.to_b.actions == ()
 
@@ -310,7 +310,7 @@ def test_a_case_only_rename_is_a_move() -> None:
 def test_nfc_and_nfd_twins_are_both_kept_with_a_notice() -> None:
     nfc, nfd = "caf\u00e9", "cafe\u0301"
     a = {nfc: _f(1, 10, 1), nfd: _f(2, 20, 2)}
-    r = reconcile({}, index_of(a), index_of({}), TwoWayOptions(merge=True))
+    r = reconcile({}, index_of(a), index_of({}), ReconcilePolicy(merge=True))
     assert {act.path for act in r.to_b.actions} == {nfc, nfd}
     assert [p.error for p in r.problems if "normalization" in p.message] == [False]
 
@@ -341,7 +341,7 @@ def test_a_move_onto_another_spelling_on_a_case_insensitive_side_is_not_propagat
     both = {"a.txt": _f(1, 10, 1), "README": _f(2, 20, 2)}
     a = {"readme": _f(1, 10, 1), "README": _f(2, 20, 2)}  # A (case-sensitive) renamed a.txt -> readme
     b = dict(both)
-    r = reconcile(base_of(both), index_of(a), index_of(b), TwoWayOptions(case_insensitive_b=True))
+    r = reconcile(base_of(both), index_of(a), index_of(b), ReconcilePolicy(case_insensitive_b=True))
     assert r.moves == ()  # B cannot hold "readme" beside "README"
     assert any("case clash" in p.message for p in r.problems)
 
@@ -376,10 +376,10 @@ def test_decisions_the_quick_check_cannot_make_ask_for_digests(base: str, a: str
 
 def test_a_merge_asks_for_digests_whatever_the_base_and_hashed_files_need_none() -> None:
     base = base_of({"x": G1})
-    r = reconcile(base, index_of({"x": G1}), index_of({"x": G1}), TwoWayOptions(merge=True))
+    r = reconcile(base, index_of({"x": G1}), index_of({"x": G1}), ReconcilePolicy(merge=True))
     assert (r.unsure_a, r.unsure_b) == (frozenset({"x"}), frozenset({"x"}))
     one, two = G1._replace(digest=b"1" * 32), G1._replace(digest=b"2" * 32)
-    r = reconcile({}, index_of({"x": one}), index_of({"x": two}), TwoWayOptions(Compare(CompareMode.CHECKSUM)))
+    r = reconcile({}, index_of({"x": one}), index_of({"x": two}), ReconcilePolicy(Compare(CompareMode.CHECKSUM)))
     assert (r.unsure_a, r.unsure_b) == (frozenset(), frozenset())
     assert [c.path for c in r.conflicts] == ["x"]  # same size and mtime, other digests: two versions
 
@@ -414,13 +414,13 @@ def test_a_copy_name_held_by_other_content_on_the_losing_side_gets_the_next_name
     copy = conflict_name("x", f2.mtime_ns, "hosta")
     a, b = {"x": mine, copy: other}, {"x": f3, copy: other}
     base = dict(base_of({"x": f1, copy: other}))
-    r = reconcile(base, index_of(a), index_of(b), TwoWayOptions(Compare(CompareMode.CHECKSUM), device_a="hosta"))
+    r = reconcile(base, index_of(a), index_of(b), ReconcilePolicy(Compare(CompareMode.CHECKSUM), device_a="hosta"))
     assert apply(r, a, b, base) == []
     assert a == b == {"x": f3, copy: other, conflict_name("x", f2.mtime_ns, "hosta", 1): mine}
 
 
 D_OLD, D_NEW = b"o" * 32, b"n" * 32
-CHECKSUM = TwoWayOptions(compare=Compare(CompareMode.CHECKSUM), device_a="hosta", device_b="hostb")
+CHECKSUM = ReconcilePolicy(compare=Compare(CompareMode.CHECKSUM), device_a="hosta", device_b="hostb")
 
 
 def test_checksum_mode_with_a_base_without_digests_keeps_both_when_the_sides_differ() -> None:

@@ -135,7 +135,7 @@ def test_scan_time_is_recorded(tmp_path: Path) -> None:
 
 
 def test_a_damaged_previous_index_is_never_trusted(tmp_path: Path) -> None:
-    from syncline.engine.indexing import make_index
+    from syncline.engine.offline.indexing import make_index
 
     tree = tmp_path / "tree"
     write(tree, "a.txt", "aaa", mtime=OLD)

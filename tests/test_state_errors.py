@@ -15,7 +15,7 @@ import pytest
 
 import syncline
 from syncline.core.errors import StateError
-from syncline.engine.pairstate import PairState
+from syncline.engine.twoway.pairstate import PairState
 
 from .cli_helpers import run
 from .conftest import write
@@ -80,7 +80,7 @@ print("ok")
 _FULL_DURING_RUN = _COMMON + """
 import syncline
 from syncline.core.errors import SynclineError
-from syncline.engine.pairstate import PairState
+from syncline.engine.twoway.pairstate import PairState
 
 (b / "new.txt").write_text("new")
 calls = 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import syncline
-from syncline.core.mirror import mirror
+from syncline.core.oneway import mirror
 from syncline.core.scan import scan
 from syncline.engine.execute import execute
 from syncline.engine.replicas.local import LocalReplica, LocalSourceFile

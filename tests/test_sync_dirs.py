@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syncline.core.paths import parent
+from syncline.engine.oneway import SyncOptions, sync, sync_dirs
 from syncline.engine.replicas.local import LocalReplica
-from syncline.engine.sync import SyncOptions, sync, sync_dirs
 
 from .conftest import write
 from .test_archive import snapshot

@@ -322,7 +322,7 @@ def test_a_corrupt_base_merges_like_a_first_run(pair: tuple[Path, Path]) -> None
 def test_a_destination_changed_during_the_run_is_kept(pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = synced(pair)
     write(a, "docs/report.txt", "A's edit", mtime=T0 + 100)
-    import syncline.engine.twoway as tw
+    import syncline.engine.twoway.run as tw
 
     real = tw.reconcile
     calls = []
@@ -348,7 +348,7 @@ def test_a_destination_changed_during_the_run_is_kept(pair: tuple[Path, Path], m
 def test_a_destination_that_changes_in_every_round_is_reported(pair: tuple[Path, Path],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = synced(pair)
-    import syncline.engine.twoway as tw
+    import syncline.engine.twoway.run as tw
 
     real = tw.reconcile
     edits = iter(range(1, 100))
@@ -440,7 +440,7 @@ def test_state_is_one_database_per_pair_whatever_the_order(pair: tuple[Path, Pat
 
 def test_a_case_clash_against_a_case_insensitive_side_loses_nothing(pair: tuple[Path, Path],
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import syncline.engine.twoway as tw
+    import syncline.engine.twoway.run as tw
 
     a, b = pair
     # Emulate a case-insensitive B (an exFAT stick): this machine's file systems are case-sensitive.

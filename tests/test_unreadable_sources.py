@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 import syncline
-from syncline.core.archivefile import open_archive
-from syncline.core.indexfile import load_index
+from syncline.formats.archivefile import open_archive
+from syncline.formats.indexfile import load_index
 
 from .cli_helpers import NOBODY, give_to, run
 from .conftest import write

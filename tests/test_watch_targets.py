@@ -21,9 +21,9 @@ import pytest
 
 from syncline.core.entry import Compare, CompareMode
 from syncline.core.ignore import Rules
+from syncline.engine.oneway import SyncOptions
 from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.replica import Features
-from syncline.engine.sync import SyncOptions
 
 from .conftest import private_mounts, write
 from .test_watch import FAST, mirroring, same, wait_until  # FAST keeps the default --max-delete (50%)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .api import apply, archive, diff, index, load_index, log, scan, snapshot, sync, sync_since, watch
+    from .api import apply, archive, diff, index, load_index, log, save_index, scan, snapshot, sync, sync_since, watch
     from .core.diff import Change, DiffResult
     from .core.entry import Compare, CompareMode, Entry
     from .core.errors import (
@@ -27,17 +27,17 @@ if TYPE_CHECKING:
     )
     from .core.index import Index, IndexHeader
     from .core.plan import Action, Plan
-    from .engine.applying import ApplyReport
-    from .engine.archiving import ArchiveResult
+    from .engine.offline.applying import ApplyReport
+    from .engine.offline.archiving import ArchiveResult
     from .engine.report import Report
     from .engine.timeline import Snapshot
-    from .engine.twoway import TwoWayReport
+    from .engine.twoway.run import TwoWayReport
 
 _WHERE = {
     "Action": ".core.plan",
-    "ApplyReport": ".engine.applying",
+    "ApplyReport": ".engine.offline.applying",
     "ArchiveFormatError": ".core.errors",
-    "ArchiveResult": ".engine.archiving",
+    "ArchiveResult": ".engine.offline.archiving",
     "BusyError": ".core.errors",
     "Change": ".core.diff",
     "Compare": ".core.entry",
@@ -54,13 +54,14 @@ _WHERE = {
     "Snapshot": ".engine.timeline",
     "StateError": ".core.errors",
     "SynclineError": ".core.errors",
-    "TwoWayReport": ".engine.twoway",
+    "TwoWayReport": ".engine.twoway.run",
     "UsageError": ".core.errors",
     "apply": ".api",
     "archive": ".api",
     "diff": ".api",
     "index": ".api",
     "load_index": ".api",
+    "save_index": ".api",
     "log": ".api",
     "scan": ".api",
     "snapshot": ".api",
@@ -99,6 +100,7 @@ __all__ = [
     "index",
     "load_index",
     "log",
+    "save_index",
     "scan",
     "snapshot",
     "sync",

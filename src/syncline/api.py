@@ -20,16 +20,16 @@ from .core.index import Index
 from .core.reconcile import ConflictPolicy
 from .core.scan import scan as _scan
 from .engine.execute import Progress
+from .engine.oneway import DEFAULT_MAX_DELETE, SyncOptions
+from .engine.oneway import sync as _sync
 from .engine.report import Report
-from .engine.sync import DEFAULT_MAX_DELETE, SyncOptions
-from .engine.sync import sync as _sync
 
 if TYPE_CHECKING:
-    from .engine.applying import ApplyReport
-    from .engine.archiving import ArchiveResult
+    from .engine.offline.applying import ApplyReport
+    from .engine.offline.archiving import ArchiveResult
     from .engine.replicas.replica import Replica
     from .engine.timeline import Snapshot
-    from .engine.twoway import TwoWayReport
+    from .engine.twoway.run import TwoWayReport
 
 PathLike = str | os.PathLike[str]
 
@@ -117,7 +117,7 @@ def sync(
             from .core.errors import UsageError
 
             raise UsageError("xattrs, acls and hard_links apply to one-way sync only", "leave them out")
-        from .engine.twoway import TwoWaySyncOptions, sync_two_way
+        from .engine.twoway.run import TwoWaySyncOptions, sync_two_way
 
         return sync_two_way(src, dst, TwoWaySyncOptions(
             compare=compare, rules=rules, conflict=conflict, dry_run=dry_run, trash=trash,
@@ -153,14 +153,24 @@ def scan(
 
 def load_index(path: PathLike) -> Index:
     """Read and verify an index file; raises :class:`syncline.IndexFormatError` when it is damaged."""
-    from .core.indexfile import load_index as _load
+    from .formats.indexfile import load_index as _load
 
     return _load(path)
 
 
+def save_index(index: Index, path: PathLike) -> None:
+    """Write ``index`` as an index file (format v1, ``docs/formats/index.md``), atomically: the file is
+    complete under its name or not there."""
+    from pathlib import Path
+
+    from .formats.indexfile import write_index
+
+    write_index(index, Path(path))
+
+
 def diff(old: Index | PathLike, new: Index | PathLike) -> DiffResult:
     """What changed from ``old`` to ``new``; each is an Index, a directory or an index file."""
-    from .engine.indexing import load_tree
+    from .engine.offline.indexing import load_tree
 
     a = old if isinstance(old, Index) else load_tree(old)
     b = new if isinstance(new, Index) else load_tree(new)
@@ -194,7 +204,7 @@ def index(
     carry only the changed parts of those files.
     """
     from .core.chunking import Chunker
-    from .engine.indexing import make_index
+    from .engine.offline.indexing import make_index
 
     return make_index(path, output, rules=_rules(exclude, include, ignore_files), digests=digests,
                       chunker=Chunker() if chunks else None)
@@ -218,7 +228,7 @@ def archive(
     reference ``"DIR@LABEL"``) to ``src``'s state (``syncline archive``). ``delete`` carries deletions too
     (at most ``max_delete`` of the far side's files unless ``force``); ``compare`` is ``mtime``, ``size``
     or ``hash``."""
-    from .engine.archiving import ArchiveOptions, make_archive
+    from .engine.offline.archiving import ArchiveOptions, make_archive
 
     return make_archive(src, against, output, ArchiveOptions(
         delete=delete, compare=_compare(compare), rules=_rules(exclude, include, ignore_files), label=label,
@@ -238,7 +248,7 @@ def apply(
     """Apply an archive to the directory ``target`` (``syncline apply``); ``delete=False`` is
     ``--no-delete``. Raises :class:`syncline.ArchiveFormatError` (nothing changed) for a bad archive and
     :class:`syncline.SafetyStop` for a stale one or more deletions than ``max_delete`` (``force`` goes on)."""
-    from .engine.applying import ApplyOptions, apply_archive
+    from .engine.offline.applying import ApplyOptions, apply_archive
 
     return apply_archive(archive, target, ApplyOptions(delete=delete, dry_run=dry_run, trash=trash, force=force,
                                                        max_delete=max_delete))
@@ -267,7 +277,7 @@ def sync_since(src: PathLike, dst: PathLike, since: str, *, delete: bool = False
                dry_run: bool = False, trash: bool = True, force: bool = False) -> ApplyReport:
     """Bring ``dst``, a copy of ``src`` as of ``src``'s snapshot ``since``, to ``src``'s state
     (``syncline sync SRC DST --since REF``): the changes since then, checked against what ``dst`` holds."""
-    from .engine.sincesync import sync_since as _sync_since
+    from .engine.offline.sincesync import sync_since as _sync_since
 
     return _sync_since(src, dst, since, delete=delete, compare=_compare(compare), dry_run=dry_run, trash=trash,
                        force=force)
@@ -314,5 +324,5 @@ def watch(
     mirror.run()
 
 
-__all__ = ["apply", "archive", "compare_options", "diff", "index", "load_index", "log", "scan", "snapshot", "sync",
-           "sync_since", "watch"]
+__all__ = ["apply", "archive", "compare_options", "diff", "index", "load_index", "log", "save_index", "scan",
+           "snapshot", "sync", "sync_since", "watch"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..core.archivefile import NONE, Op
+from ..formats.archivefile import NONE, ArchiveOp
 from .groups import DefaultGroup
 from .options import MaxDelete, compare_from, compare_option, rule_options, rules_from
 from .render import dumps, echo_json, echo_json_report, echo_problems, human_bytes, local_time, plural, printable
@@ -55,7 +55,7 @@ def create_cmd(src: str, against: str | None, since: str | None, output: str, de
                excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, quiet: bool,
                as_json: bool) -> int:
     """Write an archive of the changes from the far index to SRC."""
-    from ..engine.archiving import ArchiveOptions, make_archive
+    from ..engine.offline.archiving import ArchiveOptions, make_archive
 
     if (against is None) == (since is None):
         raise click.UsageError("give either --against FILE or --since REF")
@@ -85,7 +85,7 @@ _MARK = {"create": "+", "update": "M", "delete": "-", "meta": "m", "mkdir": "+",
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per line: a header, then ops).")
 def show_cmd(file: str, as_json: bool) -> int:
     """List what an archive FILE will do, with sizes (streamed; verified to the end)."""
-    from ..core.archivefile import open_archive
+    from ..formats.archivefile import open_archive
 
     fh, reader = open_archive(file)
     counts: dict[str, int] = {}
@@ -127,7 +127,7 @@ def _when(ns: int) -> str:
     return local_time(ns)
 
 
-def _op_line(op: Op, literal: int, copied: int) -> str:
+def _op_line(op: ArchiveOp, literal: int, copied: int) -> str:
     e = op.entry or op.expect
     assert e is not None
     name = printable(op.path + ("/" if e.is_dir else "") + (f" -> {e.target}" if e.target is not None else ""))
@@ -138,7 +138,7 @@ def _op_line(op: Op, literal: int, copied: int) -> str:
     return f"{_MARK[op.kind]} {name}{size}"
 
 
-def _op_json(op: Op, literal: int, copied: int) -> dict[str, Any]:
+def _op_json(op: ArchiveOp, literal: int, copied: int) -> dict[str, Any]:
     out: dict[str, Any] = {"op": op.kind, "path": op.path}
     for key, e in (("expect", op.expect), ("entry", op.entry)):
         if e is not None:
@@ -171,7 +171,7 @@ def apply_cmd(archive: str, directory: str, no_delete: bool, dry_run: bool, no_t
 
     Exit codes: 0 done, 1 done with per-item errors, 2 nothing done.
     """
-    from ..engine.applying import ApplyOptions, apply_archive
+    from ..engine.offline.applying import ApplyOptions, apply_archive
 
     report = apply_archive(archive, directory, ApplyOptions(
         delete=not no_delete, dry_run=dry_run, trash=not no_trash, force=force,

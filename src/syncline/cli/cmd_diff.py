@@ -31,7 +31,7 @@ def diff_cmd(old: str, new: str, compare: str | None, excludes: tuple[str, ...],
     Lines:  + added   - deleted   M modified   R moved (old -> new)   T type changed   m metadata only
     Exit codes: 0 equal, 1 different, 2 error (as diff(1)).
     """
-    from ..engine.indexing import load_tree
+    from ..engine.offline.indexing import load_tree
 
     rules = rules_from(excludes, includes, no_ignore_files)
     a = load_tree(old, rules=rules, digests=compare != "size" and compare != "mtime")

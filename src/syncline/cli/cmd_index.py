@@ -48,7 +48,7 @@ def create_cmd(directory: str, output: str, no_digests: bool, previous: str | No
                excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool,
                quiet: bool, as_json: bool) -> int:
     """Write an index file of DIRECTORY."""
-    from ..engine.indexing import make_index
+    from ..engine.offline.indexing import make_index
     chunker = chunker_from(chunks or chunk_size is not None or chunk_min_file_size is not None, chunk_size,
                            chunk_min_file_size)
     if chunker is not None and no_digests:
@@ -87,7 +87,7 @@ def show_cmd(file: str, as_json: bool) -> int:
     """List the entries of an index FILE (streamed; the checksum is verified at the end)."""
     import time
 
-    from ..core.indexfile import open_index
+    from ..formats.indexfile import open_index
 
     fh, reader = open_index(file)
     with fh:

@@ -8,9 +8,9 @@ from ..core.entry import Compare, Keep
 from ..core.errors import UsageError
 from ..core.ignore import Rules
 from ..core.reconcile import CONFLICT_POLICIES, ConflictPolicy
+from ..engine.oneway import DEFAULT_MAX_DELETE, SyncOptions
+from ..engine.oneway import sync as run_sync
 from ..engine.report import Report
-from ..engine.sync import DEFAULT_MAX_DELETE, SyncOptions
-from ..engine.sync import sync as run_sync
 from .options import MaxDelete, compare_from, compare_option, rule_options, rules_from
 from .progress import run_with_bar
 from .render import echo_json_report, echo_problems, human_bytes, plural, printable
@@ -113,7 +113,7 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
 
 def _sync_since(src: str, dst: str, since: str, delete: bool, cmp: Compare, rules: Rules, dry_run: bool,
                 trash: bool, force: bool, max_delete: int | float, quiet: bool, as_json: bool) -> int:
-    from ..engine.sincesync import sync_since
+    from ..engine.offline.sincesync import sync_since
     from .cmd_archive import print_apply_report
 
     report = sync_since(src, dst, since, delete=delete, compare=cmp, rules=rules, dry_run=dry_run, trash=trash,

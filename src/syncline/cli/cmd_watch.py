@@ -52,7 +52,7 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
     from scratch.
     """
     from ..core.scan import resolve_root
-    from ..engine.sync import DEFAULT_MAX_DELETE, SyncOptions
+    from ..engine.oneway import DEFAULT_MAX_DELETE, SyncOptions
     from ..services.watch.mirror import Mirror, WatchOptions
 
     defaults: dict[str, Any] = {

@@ -18,7 +18,7 @@ from ..core.entry import Compare
 from ..core.errors import UsageError
 from ..core.ignore import Rules
 from ..core.reconcile import ConflictPolicy, Reconciled
-from ..engine.twoway import DEFAULT_MAX_DELETE, TwoWayReport, TwoWaySyncOptions, sync_two_way
+from ..engine.twoway.run import DEFAULT_MAX_DELETE, TwoWayReport, TwoWaySyncOptions, sync_two_way
 from .progress import run_with_bar
 from .render import echo_json_report, echo_problems, human_bytes, plural, printable
 

@@ -7,18 +7,12 @@ no planner ever deletes something merely because it could not be read.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .entry import DIR, FILE, SYMLINK, Chunk, Entry, StatKey
 from .errors import Problem
 from .paths import parent, sort_key
-
-if TYPE_CHECKING:
-    from .framing import Opener
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +124,3 @@ class Index(Mapping[str, Entry]):
                 return True
             path = parent(path)
         return False
-
-    def save(self, path: str | os.PathLike[str], opener: Opener | None = None) -> None:
-        """Write this index as an index file (format v1), atomically: see ``docs/formats/index.md``.
-        ``opener(path)`` gives the all-or-nothing file to write (default ``core.framing.atomic_file``)."""
-        from .indexfile import write_index
-
-        if opener is None:
-            write_index(self, Path(path))
-        else:
-            write_index(self, Path(path), opener)

@@ -8,7 +8,7 @@ directory's mtime is not a change: every write inside moves it). Then:
 - one side changed: the change propagates to the other side;
 - both changed to the same content: nothing to copy (metadata from the newer one), the base advances;
 - one deleted, the other changed: the change wins and is copied back;
-- both changed differently: a conflict, settled by ``TwoWayOptions.conflict``. ``keep-both`` (the default)
+- both changed differently: a conflict, settled by ``ReconcilePolicy.conflict``. ``keep-both`` (the default)
   keeps the newer version under the name and renames the other to a conflict copy
   (``name.sync-conflict-<mtime>-<device>.ext``), which then propagates like any file. A directory always
   keeps the name against a file or symlink, and is never replaced by a conflict decision;
@@ -65,7 +65,7 @@ Base = Mapping[str, BaseEntry]
 
 
 @dataclass(frozen=True, slots=True)
-class TwoWayOptions:
+class ReconcilePolicy:
     """How to compare and how to settle conflicts. ``device_a``/``device_b`` name the sides in conflict
     copies. ``merge``: ignore the base and delete nothing."""
 
@@ -168,7 +168,7 @@ class _Work:
     """The state of one reconcile run. The trees and the base are the caller's until a move or a conflict
     copy needs to change them (copied then: a run without either copies nothing)."""
 
-    def __init__(self, base: Base, a: Index, b: Index, opts: TwoWayOptions) -> None:
+    def __init__(self, base: Base, a: Index, b: Index, opts: ReconcilePolicy) -> None:
         self.opts = opts
         self.base: Mapping[str, BaseEntry] = {} if opts.merge else base
         self.a: Mapping[str, Entry] = a.entries
@@ -260,9 +260,9 @@ def _digests_agree(*digests: bytes | None) -> bool:
     return len(known) <= 1
 
 
-def reconcile(base: Base, a: Index, b: Index, options: TwoWayOptions | None = None) -> Reconciled:
+def reconcile(base: Base, a: Index, b: Index, options: ReconcilePolicy | None = None) -> Reconciled:
     """Plan the changes that bring A and B to one state, keeping every change either side made."""
-    opts = options or TwoWayOptions()
+    opts = options or ReconcilePolicy()
     w = _Work(base, a, b, opts)
     if not opts.merge:
         for side in _SIDES:

@@ -4,7 +4,7 @@
 to 2262-04-11), which is what SQLite and msgpack store natively; a file system may hold more (ext4 up to
 2446-05-10, tmpfs any signed 64-bit count of seconds). A time that does not fit is stored *wide*: as the
 pair ``[seconds, nanoseconds]`` (floor division, so ``0 <= nanoseconds < 10**9``) in the portable formats
-(``docs/formats/``), or as its decimal text in the two-way base (``engine/pairstate.py``). A time that fits
+(``docs/formats/``), or as its decimal text in the two-way base (``engine/twoway/pairstate.py``). A time that fits
 is never stored wide: every time has exactly one encoding.
 """
 

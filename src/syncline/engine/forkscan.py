@@ -1,7 +1,7 @@
 """Scanning a tree in a forked child while this process scans another: both cores, no GIL contention.
 
 A sync scans two trees. Two threads only take turns on the GIL, so the second scan runs in a child made
-with ``fork`` that sends its Index back packed in columns (:mod:`syncline.core.columns`); unpacking costs
+with ``fork`` that sends its Index back packed in columns (:mod:`syncline.formats.columns`); unpacking costs
 far less than the scan (measured in ``docs/performance.md``).
 
 Correctness never depends on the child: if it cannot be started (no ``fork``, or other threads are running,
@@ -19,8 +19,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from ..core.columns import pack_index, unpack_index
 from ..core.index import Index
+from ..formats.columns import pack_index, unpack_index
 
 
 class PendingScan:

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..core.paths import META_DIR
 from .replicas.confined import Confined, write_all
 
-MARKER = "folder-id"
+FOLDER_ID_FILE = "folder-id"
 GENERATION = "generation"
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -120,7 +120,7 @@ def read_marker(root: Path) -> str | None:
             return None
         except NotADirectoryError:
             return "(unreadable marker)"
-        raw = read_meta_in(tree, MARKER)
+        raw = read_meta_in(tree, FOLDER_ID_FILE)
     if raw is None:
         return None
     text = raw.strip()
@@ -129,7 +129,7 @@ def read_marker(root: Path) -> str | None:
 
 def write_marker(root: Path, folder_id: str) -> None:
     """Write the marker atomically and durably."""
-    write_meta_file(root, MARKER, folder_id + "\n")
+    write_meta_file(root, FOLDER_ID_FILE, folder_id + "\n")
 
 
 def read_generation(root: Path) -> int:

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ..core.framing import atomic_file, fsync_dir
 from ..core.paths import new_temp_name
+from ..formats.framing import atomic_file, fsync_dir
 from .crashpoints import crash_point
 from .state import state_subdir
 
@@ -117,7 +117,7 @@ def _record(temp: Path, recorded: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def output_file(path: Path, shown: Path | None = None) -> Iterator[BinaryIO]:
-    """Write ``path`` all or nothing (as :func:`~syncline.core.framing.atomic_file`), through a temp file
+    """Write ``path`` all or nothing (as :func:`~syncline.formats.framing.atomic_file`), through a temp file
     that is recorded before it is created; first sweep the leftovers of dead runs. ``shown`` is the real
     path when ``path`` goes through a held folder (``/proc/self/fd/N/...``): it is what the record names."""
     sweep()

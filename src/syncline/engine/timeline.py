@@ -31,9 +31,9 @@ from ..core.diff import diff
 from ..core.errors import IndexFormatError, Problem, UsageError
 from ..core.ignore import Rules
 from ..core.index import Index
-from ..core.indexfile import load_index
 from ..core.paths import META_DIR
 from ..core.scan import gc_paused, resolve_root, scan
+from ..formats.indexfile import load_index, write_index
 from ..version import __version__
 from .marker import ensure_meta_dir_in
 from .outputs import output_file
@@ -142,7 +142,7 @@ def take_snapshot(root: str | os.PathLike[str], label: str = "", *, rules: Rules
             n += 1
             name = f"{stamp}-{n}.slidx"
         with tree.held(f"{META_DIR}/{SNAPSHOTS}") as held:
-            index.save(Path(held) / name, partial(output_file, shown=snapshot_dir(top) / name))
+            write_index(index, Path(held) / name, partial(output_file, shown=snapshot_dir(top) / name))
         snap = _catalogued(tree, index, name, label, previous)
     finally:
         tree.close()

@@ -51,16 +51,16 @@ from ...core.entry import DIR
 from ...core.errors import SynclineError, UsageError
 from ...core.paths import parent
 from ...core.scan import resolve_root
+from ...engine.oneway import SyncOptions, check_apart, check_roots, sync_dirs, sync_replicas
 from ...engine.replicas.local import LocalReplica
 from ...engine.replicas.replica import Replica
 from ...engine.state import state_dir
-from ...engine.sync import SyncOptions, check_apart, check_roots, sync_dirs, sync_replicas
 from .changes import ChangeCollector, Folder, OverflowListener
 from .journal import Journal
 from .kernel import count_folders, folder_identity, inotify_watches, read_int, unwatched_folders, watched_inodes
 from .targets import Log, Target
 
-MARKER = "mirror-of"
+MIRROR_OF_FILE = "mirror-of"
 CHANGE_EVENTS: list[type[FileSystemEvent]] = [
     FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent, FileAttribEvent,
     DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent, DirAttribEvent]
@@ -442,23 +442,23 @@ class Mirror:
         the marker; one whose marker names another source is left alone."""
         replica = t.replica
         try:
-            marker = replica.read_meta(MARKER)
+            marker = replica.read_meta(MIRROR_OF_FILE)
             if marker is not None and marker.strip() != str(self.source):
                 raise OSError(f"{t.name} holds a mirror of {marker.strip()}, not of {self.source}: left alone "
-                              f"(remove its .syncline/{MARKER} to mirror into it anyway)")
+                              f"(remove its .syncline/{MIRROR_OF_FILE} to mirror into it anyway)")
             if self.journal.target_known(t.name):
                 if marker is None and self.opts.sync.force and replica.exists():
-                    replica.write_meta(MARKER, str(self.source) + "\n")  # the user vouches for it
+                    replica.write_meta(MIRROR_OF_FILE, str(self.source) + "\n")  # the user vouches for it
                     marker = str(self.source)
                 if marker is None:
-                    why = "missing" if not replica.exists() else f"without its marker (.syncline/{MARKER})"
+                    why = "missing" if not replica.exists() else f"without its marker (.syncline/{MIRROR_OF_FILE})"
                     raise OSError(f"{t.name} is {why}: not filled from scratch; check that it is there "
                                   "(restart with --force to take it as it is)")
                 return True
             if not replica.exists():
                 replica.create_root()
             if marker is None:
-                replica.write_meta(MARKER, str(self.source) + "\n")
+                replica.write_meta(MIRROR_OF_FILE, str(self.source) + "\n")
         except OSError as exc:
             t.failed(exc)
             return False

@@ -31,11 +31,11 @@ from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 
-from ..core.entry import KINDS, Entry
-from ..core.errors import StateError
-from ..core.reconcile import BaseEntry
-from ..core.times import INT64_MAX, INT64_MIN
-from .state import state_dir, state_subdir
+from ...core.entry import KINDS, Entry
+from ...core.errors import StateError
+from ...core.reconcile import BaseEntry
+from ...core.times import INT64_MAX, INT64_MIN
+from ..state import state_dir, state_subdir
 
 SCHEMA_VERSION = 2
 

@@ -9,14 +9,14 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from ..core.chunking import Chunker
-from ..core.errors import IndexFormatError, UsageError
-from ..core.ignore import Rules
-from ..core.index import Index
-from ..core.indexfile import load_index, open_index
-from ..core.scan import Previous, gc_paused, resolve_root, scan
-from ..version import __version__
-from .outputs import output_file
+from ...core.chunking import Chunker
+from ...core.errors import IndexFormatError, UsageError
+from ...core.ignore import Rules
+from ...core.index import Index
+from ...core.scan import Previous, gc_paused, resolve_root, scan
+from ...formats.indexfile import load_index, open_index, write_index
+from ...version import __version__
+from ..outputs import output_file
 
 
 @contextmanager
@@ -63,7 +63,7 @@ def make_index(root: str | os.PathLike[str], output: str | os.PathLike[str], *, 
         index = scan(top, rules=rules, digests=digests, previous=prev if digests else None, chunker=chunker)
     index = replace(index, header=replace(index.header, tool=f"syncline {__version__}"))
     try:
-        index.save(out, output_file)
+        write_index(index, out, output_file)
     except PermissionError:
         raise UsageError(f"cannot write {out}: permission denied", "pick a writable place") from None
     return index
@@ -72,7 +72,7 @@ def make_index(root: str | os.PathLike[str], output: str | os.PathLike[str], *, 
 def load_tree(ref: str | os.PathLike[str], *, rules: Rules | None = None, digests: bool = True) -> Index:
     """An index for ``ref``: a directory is scanned, a snapshot reference ``DIR@REF`` is looked up in
     DIR's catalog, anything else is read as an index file."""
-    from .timeline import load_ref
+    from ..timeline import load_ref
 
     snapshot = load_ref(ref)
     if snapshot is not None:

@@ -39,20 +39,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
-from ..core.archivefile import NONE, WHOLE, ArchiveHeader, ArchiveReader, Op, Piece, open_archive
-from ..core.conflicts import conflict_name
-from ..core.entry import DIR, FILE, SYMLINK, Entry
-from ..core.errors import ArchiveFormatError, Problem, SafetyStop, UsageError
-from ..core.hashing import digest_fd
-from ..core.paths import META_DIR, is_under, parent, sort_key
-from ..core.plan import Action, Plan
-from ..core.scan import resolve_root
-from .crashpoints import crash_point
-from .execute import execute
-from .replicas.confined import Confined, write_all
-from .replicas.local import LocalReplica, LocalStaged, entry_of_stat, open_regular_in
-from .replicas.replica import Replica, SourceFile
-from .report import HasProblems, Report
+from ...core.conflicts import conflict_name
+from ...core.entry import DIR, FILE, SYMLINK, Entry
+from ...core.errors import ArchiveFormatError, Problem, SafetyStop, UsageError
+from ...core.hashing import digest_fd
+from ...core.paths import META_DIR, is_under, parent, sort_key
+from ...core.plan import Action, Plan
+from ...core.scan import resolve_root
+from ...formats.archivefile import NONE, WHOLE, ArchiveHeader, ArchiveOp, ArchiveReader, Piece, open_archive
+from ..crashpoints import crash_point
+from ..execute import execute
+from ..replicas.confined import Confined, write_all
+from ..replicas.local import LocalReplica, LocalStaged, entry_of_stat, open_regular_in
+from ..replicas.replica import Replica, SourceFile
+from ..report import HasProblems, Report
 
 APPLIED_LOG = "applied.jsonl"
 MADE_DIRS = "made-dirs.json"  # folders a running apply makes: on a rerun after a kill, they are ours
@@ -293,12 +293,12 @@ class _StagedFile:
 
 
 def _verify_and_stage(reader: ArchiveReader, target: LocalReplica, staging: str | None
-                      ) -> tuple[list[Op], dict[str, _StagedFile], dict[str, Entry], list[Problem]]:
+                      ) -> tuple[list[ArchiveOp], dict[str, _StagedFile], dict[str, Entry], list[Problem]]:
     """Read the whole archive, staging the files it brings (``staging`` None: check only). Returns the ops,
     the staged files, the paths that already hold the archive's content (with the stat they had then),
     and the files that cannot be rebuilt. Raises ``ArchiveFormatError`` for anything wrong with the
     archive itself, :class:`UsageError` when the staging folder cannot be written."""
-    ops: list[Op] = []
+    ops: list[ArchiveOp] = []
     in_place: dict[str, Entry] = {}
     staged: dict[str, _StagedFile] = {}
     unbuildable: list[Problem] = []
@@ -345,7 +345,7 @@ def _holds(tree: Confined, path: str, entry: Entry) -> Entry | None:
         os.close(fd)
 
 
-def _stage_one(tree: Confined, op: Op, pieces: Iterator[Piece], temp: str | None) -> Problem | None:
+def _stage_one(tree: Confined, op: ArchiveOp, pieces: Iterator[Piece], temp: str | None) -> Problem | None:
     """Write one file's content to ``temp`` (None: only check it). Returns a problem when a delta cannot be
     rebuilt because the local version is not the one the archive was made against; raises
     ``ArchiveFormatError`` when whole content does not match its digest."""
@@ -384,13 +384,13 @@ def _stage_one(tree: Confined, op: Op, pieces: Iterator[Piece], temp: str | None
             os.close(basis_fd)
 
 
-def _not_rebuilt(op: Op) -> Problem:
+def _not_rebuilt(op: ArchiveOp) -> Problem:
     return Problem(op.path, "not updated: the local file is not the version the archive was made against, and "
                             "the archive carries only the parts that differ from that version (make a new "
                             "index and archive)", "destination")
 
 
-def _open_basis(tree: Confined, op: Op) -> int:
+def _open_basis(tree: Confined, op: ArchiveOp) -> int:
     """The local file a delta builds on, opened (-1 when it cannot be)."""
     try:
         fd, _ = open_regular_in(tree, op.path)
@@ -480,7 +480,7 @@ class _Planner:
         self.top_level = False  # an op touches the root's own listing
         self.ours = _made_before(root)
 
-    def plan(self, ops: list[Op]) -> Plan:
+    def plan(self, ops: list[ArchiveOp]) -> Plan:
         if self.opts.dry_run:  # nothing is staged in a dry run: plan as if everything had been
             for op in ops:
                 if op.content != NONE and op.entry is not None and op.path not in self.unbuildable \
@@ -520,7 +520,7 @@ class _Planner:
         if current is not None and current.kind == DIR and current.mtime_ns != self.root_mtime_ns:
             self.metas.append(Action("meta", "", current._replace(mtime_ns=self.root_mtime_ns), current))
 
-    def _redirected(self, op: Op) -> Op:
+    def _redirected(self, op: ArchiveOp) -> ArchiveOp:
         """``op`` moved under the conflict name of an incoming folder that could not take its place."""
         for src, dst in self.redirect.items():
             if is_under(op.path, src) and op.path != src:
@@ -530,7 +530,7 @@ class _Planner:
                 return replace(op, path=path, expect=None)
         return op
 
-    def _under_redirect(self, op: Op) -> None:
+    def _under_redirect(self, op: ArchiveOp) -> None:
         """An op of an incoming folder that landed under a conflict name: created there once; what is
         already there (an earlier apply, or one killed half-way) is left as it is."""
         e = op.entry
@@ -587,7 +587,7 @@ class _Planner:
             mode &= ~extra
         return e if mode == e.mode else e._replace(mode=mode)
 
-    def _one(self, op: Op) -> None:
+    def _one(self, op: ArchiveOp) -> None:
         e, x, report = op.entry, op.expect, self.report
         if not self._parents_fine(op.path):
             if e is None:
@@ -659,7 +659,7 @@ class _Planner:
         else:
             self.report.already += 1
 
-    def _local_change(self, op: Op, e: Entry | None, current: Entry) -> None:
+    def _local_change(self, op: ArchiveOp, e: Entry | None, current: Entry) -> None:
         """``op.path`` changed here since the index was taken: keep it; what the archive brings (a file, a
         symlink, a folder) lands beside it under a conflict name."""
         report = self.report

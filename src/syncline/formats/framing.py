@@ -27,8 +27,8 @@ import blake3
 import msgpack
 import zstandard
 
-from .errors import SynclineError
-from .paths import new_temp_name
+from ..core.errors import SynclineError
+from ..core.paths import new_temp_name
 
 PREAMBLE = struct.Struct(">8sHH")
 TRAILER_SIZE = 32

@@ -31,10 +31,10 @@ from typing import Any
 
 import msgpack
 
-from .entry import DIGEST_SIZE, KINDS, Attrs, Chunk, Entry
-from .errors import Problem
-from .index import Index, IndexHeader
-from .times import NS, any_wide, pack_time
+from ..core.entry import DIGEST_SIZE, KINDS, Attrs, Chunk, Entry
+from ..core.errors import Problem
+from ..core.index import Index, IndexHeader
+from ..core.times import NS, any_wide, pack_time
 
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 _NO_DIGEST = bytes(DIGEST_SIZE)

@@ -22,7 +22,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.archivefile import (
+from ...core.chunking import Chunker
+from ...core.entry import DIR, FILE, Chunk, Compare, CompareMode, Entry
+from ...core.errors import Problem, SafetyStop, SynclineError, UsageError
+from ...core.hashing import digest_fd, open_regular
+from ...core.ignore import Rules
+from ...core.index import Index
+from ...core.oneway import mirror
+from ...core.paths import sort_key
+from ...core.scan import gc_paused, resolve_root, scan
+from ...formats.archivefile import (
     DELTA,
     NONE,
     WHOLE,
@@ -32,20 +41,11 @@ from ..core.archivefile import (
     Piece,
     needs_wide_times,
 )
-from ..core.chunking import Chunker
-from ..core.entry import DIR, FILE, Chunk, Compare, CompareMode, Entry
-from ..core.errors import Problem, SafetyStop, SynclineError, UsageError
-from ..core.hashing import digest_fd, open_regular
-from ..core.ignore import Rules
-from ..core.index import Index
-from ..core.indexfile import load_index
-from ..core.mirror import mirror
-from ..core.paths import sort_key
-from ..core.scan import gc_paused, resolve_root, scan
-from ..version import __version__
-from .outputs import output_file
-from .report import HasProblems
-from .timeline import resolve_index_path
+from ...formats.indexfile import load_index
+from ...version import __version__
+from ..outputs import output_file
+from ..report import HasProblems
+from ..timeline import resolve_index_path
 
 SMALL = 8 << 20  # files up to this size are read whole into memory, then packed
 READ = 1 << 20

@@ -25,17 +25,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..core.entry import Compare, CompareMode
-from ..core.errors import Problem, SafetyStop, UsageError
-from ..core.ignore import Rules
-from ..core.index import Index
-from ..core.plan import Action
-from ..core.reconcile import BaseEntry, Conflict, ConflictPolicy, Move, Reconciled, TwoWayOptions, reconcile
-from ..core.scan import gc_paused, resolve_root
-from .crashpoints import crash_point
-from .execute import Progress, execute
-from .forkscan import scan_in_child
-from .marker import (
+from ...core.entry import Compare, CompareMode
+from ...core.errors import Problem, SafetyStop, UsageError
+from ...core.ignore import Rules
+from ...core.index import Index
+from ...core.plan import Action
+from ...core.reconcile import BaseEntry, Conflict, ConflictPolicy, Move, Reconciled, ReconcilePolicy, reconcile
+from ...core.scan import gc_paused, resolve_root
+from ..crashpoints import crash_point
+from ..execute import Progress, execute
+from ..forkscan import scan_in_child
+from ..marker import (
     case_insensitive,
     new_folder_id,
     read_generation,
@@ -43,9 +43,9 @@ from .marker import (
     write_generation,
     write_marker,
 )
+from ..replicas.local import LocalReplica
+from ..report import HasProblems, Report
 from .pairstate import PairState, has_base
-from .replicas.local import LocalReplica
-from .report import HasProblems, Report
 
 ROUNDS = 3
 DEFAULT_MAX_DELETE = 0.5
@@ -192,7 +192,7 @@ def _run(state: PairState, side_a: LocalReplica, side_b: LocalReplica, opts: Two
         cmp = opts.compare
         internal = Compare(CompareMode.CHECKSUM, cmp.modify_window_ns) if cmp.mode is CompareMode.MTIME else cmp
         probe = not opts.dry_run
-        tw = TwoWayOptions(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge,
+        tw = ReconcilePolicy(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge,
                            case_insensitive_a=case_insensitive(root_a, probe=probe),
                            case_insensitive_b=case_insensitive(root_b, probe=probe))
         ia, ib = side_a.scan(opts.rules, digests, "a"), pending.result()
@@ -296,7 +296,7 @@ def _scan_both(side_a: LocalReplica, side_b: LocalReplica, opts: TwoWaySyncOptio
     return ia, ib
 
 
-def _plan(base: dict[str, BaseEntry], ia: Index, ib: Index, tw: TwoWayOptions, root_a: Path, root_b: Path,
+def _plan(base: dict[str, BaseEntry], ia: Index, ib: Index, tw: ReconcilePolicy, root_a: Path, root_b: Path,
           hash_unsure: bool) -> tuple[Reconciled, Index, Index]:
     """Reconcile; with ``hash_unsure`` (trees scanned without digests), hash the files the plan could only
     compare by size and mtime and plan again, until it asks for no file it has not had hashed (a hashed
@@ -320,7 +320,7 @@ def _with_digests(root: Path, index: Index, paths: frozenset[str]) -> Index:
     """``index`` with its files at ``paths`` hashed: the ones the planner could compare only by size and
     mtime (``Reconciled.unsure_a``). A file that cannot be hashed (changing, unreadable) keeps no digest:
     it is then compared by size and mtime, which keeps both versions if they differ."""
-    from ..core.hashing import ChangingFileError, hash_file
+    from ...core.hashing import ChangingFileError, hash_file
 
     entries = dict(index.entries)
     for p in paths:

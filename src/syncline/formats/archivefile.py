@@ -41,11 +41,11 @@ from typing import IO, Any, BinaryIO
 import msgpack
 import zstandard
 
-from .entry import DIGEST_SIZE, DIR, FILE, KINDS, SYMLINK, Entry
-from .errors import ArchiveFormatError
+from ..core.entry import DIGEST_SIZE, DIR, FILE, KINDS, SYMLINK, Entry
+from ..core.errors import ArchiveFormatError
+from ..core.paths import MAX_NAME_BYTES, MAX_PATH_BYTES, META_DIR
+from ..core.times import fits, pack_time, unpack_time
 from .framing import PREAMBLE, ZSTD_LEVEL, Body, Decoding, HashingWriter, container
-from .paths import MAX_NAME_BYTES, MAX_PATH_BYTES, META_DIR
-from .times import fits, pack_time, unpack_time
 
 MAGIC = b"SLARC\r\n\x1a"
 VERSION = 1
@@ -102,7 +102,7 @@ class ArchiveHeader:
 
 
 @dataclass(frozen=True, slots=True)
-class Op:
+class ArchiveOp:
     """One path of an archive: ``expect`` (the far side now, None: absent) -> ``entry`` (None: delete)."""
 
     path: str
@@ -450,7 +450,7 @@ class ArchiveReader:
         except _Bad as exc:
             raise _corrupt(str(exc)) from None
 
-    def __iter__(self) -> Iterator[tuple[Op, Iterator[Piece] | None]]:
+    def __iter__(self) -> Iterator[tuple[ArchiveOp, Iterator[Piece] | None]]:
         if self._iterated:
             raise RuntimeError("an ArchiveReader can be iterated only once")
         self._iterated = True
@@ -475,7 +475,7 @@ class ArchiveReader:
                 path_b = rules.check(shared, suffix, expect, entry, content)
             except _Bad as exc:
                 raise _corrupt(str(exc)) from None
-            op = Op(os.fsdecode(path_b), expect, entry, content)
+            op = ArchiveOp(os.fsdecode(path_b), expect, entry, content)
             if content == NONE:
                 yield op, None
                 continue
@@ -485,7 +485,7 @@ class ArchiveReader:
                 pass
         self._finish()
 
-    def _pieces(self, op: Op) -> Iterator[Piece]:
+    def _pieces(self, op: ArchiveOp) -> Iterator[Piece]:
         assert op.entry is not None
         size = op.entry.size
         basis = op.expect.size if op.expect is not None else 0

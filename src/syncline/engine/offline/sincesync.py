@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 
-from ..core.entry import Compare
-from ..core.ignore import Rules
-from ..core.paths import new_temp_name
-from ..core.scan import resolve_root
+from ...core.entry import Compare
+from ...core.ignore import Rules
+from ...core.paths import new_temp_name
+from ...core.scan import resolve_root
+from ..state import state_subdir
+from ..timeline import resolve
 from .applying import ApplyOptions, ApplyReport, apply_archive
 from .archiving import ArchiveOptions, make_archive
-from .state import state_subdir
-from .timeline import resolve
 
 
 def sync_since(src: str | os.PathLike[str], dst: str | os.PathLike[str], since: str, *, delete: bool = False,

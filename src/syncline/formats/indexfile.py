@@ -36,10 +36,11 @@ from typing import IO, Any, BinaryIO
 import msgpack
 import zstandard
 
-from .entry import KINDS, Chunk, Entry, StatKey
-from .errors import IndexFormatError
+from ..core.entry import KINDS, Chunk, Entry, StatKey
+from ..core.errors import IndexFormatError
+from ..core.index import Index, IndexHeader
+from ..core.times import any_wide, fits, pack_time, unpack_time
 from .framing import PREAMBLE, ZSTD_LEVEL, Body, Decoding, HashingWriter, Opener, atomic_file, container
-from .index import Index, IndexHeader
 from .indexcheck import (
     HEADER_KEYS,
     MAX_CHUNKS,
@@ -53,7 +54,6 @@ from .indexcheck import (
     parse_header,
     unreadable_ok,
 )
-from .times import any_wide, fits, pack_time, unpack_time
 
 MAGIC = b"SLIDX\r\n\x1a"
 VERSION = 1

@@ -15,7 +15,7 @@ from ..core.entry import DIR, Compare, CompareMode, Keep
 from ..core.errors import SafetyStop, UsageError
 from ..core.ignore import Rules
 from ..core.index import Index
-from ..core.mirror import deletes_under_limit, mirror
+from ..core.oneway import deletes_under_limit, mirror
 from ..core.paths import parent
 from ..core.plan import Plan
 from ..core.scan import gc_paused, resolve_root

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .entry import DIGEST_SIZE, KINDS, Chunk, Entry
-from .errors import IndexFormatError
-from .index import IndexHeader
-from .paths import MAX_NAME_BYTES, MAX_PATH_BYTES, check_relpath
-from .times import is_time, unpack_time
+from ..core.entry import DIGEST_SIZE, KINDS, Chunk, Entry
+from ..core.errors import IndexFormatError
+from ..core.index import IndexHeader
+from ..core.paths import MAX_NAME_BYTES, MAX_PATH_BYTES, check_relpath
+from ..core.times import is_time, unpack_time
 
 RECORD_FIELDS = 11
 MAX_ENTRIES = 200_000_000
