@@ -112,4 +112,6 @@ def test_kill9_leaves_every_file_old_or_new_and_rerun_converges(tmp_path: Path) 
         assert final == new_files
         leftovers = [p for p in dst.rglob(".syncline-*") if run_temp(p.name)]
         assert leftovers == []
+        runs = dst / ".syncline/runs"  # every record ended: the killed run's finished, the rerun's own closed
+        assert not runs.exists() or not list(runs.iterdir()), f"trial {trial}: records left"
     assert kills >= TRIALS // 2, "most trials must really kill a running sync"

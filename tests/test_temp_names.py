@@ -220,3 +220,40 @@ def test_a_forked_child_does_not_keep_a_run_s_record_alive(tmp_path: Path) -> No
         for _, fd in found:
             os.close(fd)
     replica.close()
+
+
+def test_copy_threads_share_one_run_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Copies are staged by several threads at once; the first temp name of a run makes its record. Two
+    # threads making two records left one behind, never ended: a dead run's record after every such run.
+    import threading
+
+    from syncline.engine.replicas import local, runs
+
+    real_init = runs.RunRecord.__init__
+
+    def slow_init(self: runs.RunRecord, *args: object) -> None:
+        real_init(self, *args)  # type: ignore[arg-type]
+        time.sleep(0.05)  # widens the window between "no record yet" and "this is the record"
+
+    monkeypatch.setattr(local.RunRecord, "__init__", slow_init)
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    replica = local.LocalReplica(dst)
+    temps: list[str] = []
+    with replica.lock():
+        threads = [threading.Thread(target=lambda: temps.append(replica.new_temp(""))) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    replica.close()
+    assert len({run_of(t) for t in temps}) == 1
+    assert not (dst / ".syncline").exists()  # the one record ended with the run
+
+
+def run_of(temp: str) -> str:
+    from syncline.core.paths import run_temp
+
+    kind = run_temp(temp.rpartition("/")[2])
+    assert kind is not None
+    return kind[1]

@@ -19,6 +19,7 @@ import fcntl
 import os
 import signal
 import stat
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -236,6 +237,7 @@ class LocalReplica:
         self.tree = Confined(self._root)
         self._trash: Trash | None = None
         self._run: RunRecord | None = None
+        self._made_lock = threading.Lock()  # copy threads ask for the run's record and trash at once
         self._made_meta = False  # this object made .syncline (and removes it again if it stays empty)
         self._sessions = 0
 
@@ -409,14 +411,17 @@ class LocalReplica:
     # -- temp names ------------------------------------------------------------------------------------
     @property
     def trash(self) -> Trash:
-        if self._trash is None:
-            self._trash = Trash(self.tree, self.ensure_meta_dir)
-        return self._trash
+        with self._made_lock:
+            if self._trash is None:
+                self._trash = Trash(self.tree, self.ensure_meta_dir)
+            return self._trash
 
     def _record(self) -> RunRecord:
-        if self._run is None:
-            self._run = RunRecord(self.tree, self.ensure_meta_dir)
-        return self._run
+        """This run's record, made on first use: one per run, whichever copy thread asks first."""
+        with self._made_lock:
+            if self._run is None:
+                self._run = RunRecord(self.tree, self.ensure_meta_dir)
+            return self._run
 
     def new_temp(self, folder: str, kind: str = STAGED) -> str:
         """A fresh temp name of this run in ``folder``, recorded (see ``runs.py``); the caller makes it
