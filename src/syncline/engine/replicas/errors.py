@@ -37,6 +37,11 @@ from __future__ import annotations
 
 import builtins
 import errno as E
+import functools
+import inspect
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Any
 
 
@@ -153,9 +158,6 @@ def map_os_error(exc: OSError) -> ReplicaError:
         mapped = cls(*exc.args)
     else:
         mapped = cls(exc.errno, exc.strerror, exc.filename, None, exc.filename2)
-    mapped.__cause__ = exc.__cause__
-    mapped.__context__ = exc.__context__
-    mapped.__traceback__ = exc.__traceback__
     return mapped
 
 
@@ -170,3 +172,59 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return map_os_error(exc).retryable
     return bool(getattr(exc, "retryable", False))
+
+
+class _MappedContext(AbstractContextManager[Any]):
+    """A replica's context manager (``open_file``, ``lock``) whose own OSErrors, entering or leaving, are
+    mapped; what the block raises passes through as it is."""
+
+    def __init__(self, inner: AbstractContextManager[Any]) -> None:
+        self.inner = inner
+
+    def __enter__(self) -> Any:
+        try:
+            return self.inner.__enter__()
+        except ReplicaError:
+            raise
+        except OSError as exc:
+            raise map_os_error(exc) from exc
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> bool | None:
+        try:
+            return self.inner.__exit__(kind, value, tb)
+        except ReplicaError:
+            raise
+        except OSError as exc:
+            if exc is value:
+                raise
+            raise map_os_error(exc) from exc
+
+
+def _mapping(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = fn(*args, **kwargs)
+        except ReplicaError:
+            raise
+        except OSError as exc:
+            raise map_os_error(exc) from exc
+        return _MappedContext(result) if isinstance(result, AbstractContextManager) else result
+
+    call.__maps_os_errors__ = True  # type: ignore[attr-defined]
+    return call
+
+
+class MapsOSErrors:
+    """Base of a replica on the local file system: every public method of the class and of its subclasses
+    raises the family instead of a bare OSError (mapped by :func:`map_os_error`), so the mapping is in this
+    one place rather than a ``try`` in every method. Private helpers raise OSError as the OS gives it, so
+    the code inside a replica keeps testing errnos where it must."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, value in list(vars(cls).items()):
+            if not name.startswith("_") and inspect.isfunction(value) \
+                    and not getattr(value, "__maps_os_errors__", False):
+                setattr(cls, name, _mapping(value))

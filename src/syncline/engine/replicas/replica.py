@@ -117,6 +117,15 @@ class Outcome:
     notice: str = ""
 
 
+class FileSource(Protocol):
+    """What the executor reads from: any :class:`Replica`, or a view of one (a move's copy reads a folder
+    under its old name)."""
+
+    def describe(self) -> str: ...
+
+    def open_file(self, path: str) -> AbstractContextManager[SourceFile]: ...
+
+
 class Replica(Protocol):
     """A tree syncline can read and write: the required core. See ``docs/replicas.md`` for the contract."""
 
