@@ -273,7 +273,8 @@ class LocalReplica(MapsOSErrors):
     # -- reading ---------------------------------------------------------------------------------------
     @property
     def tell_inodes(self) -> bool:
-        """Whether written paths report their inodes (``policy.report_ids``)."""
+        """Whether written paths report their inodes: ``policy.report_ids``, under the name apply's target
+        (``engine/offline/applying.py``) still reads."""
         return self.policy.report_ids
 
     def features(self) -> Features:
