@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from syncline.core.entry import DIR, FILE, SYMLINK, Entry
 from syncline.core.errors import SafetyStop
 from syncline.core.guard import DEFAULT_MAX_DELETE, ONE_WAY, DeleteWording, check_deletes, files_of
 
+from . import test_apply_safety
 from .conftest import write
 from .test_archive import T0
 
@@ -91,21 +91,17 @@ def test_two_way_wording(tmp_path: Path) -> None:
     assert stop.value.hint == "check the other side; raise --max-delete or add --force to go ahead"
 
 
-@pytest.fixture
-def far(tmp_path: Path) -> tuple[Path, Path, Path]:
-    office, laptop = tmp_path / "office", tmp_path / "laptop"
-    for name in ("a.txt", "b.txt", "c.txt", "d/e.txt"):
-        write(office, name, name.encode(), mtime=T0)
-    shutil.copytree(office, laptop)
-    idx = tmp_path / "laptop.slidx"
-    syncline.index(laptop, idx)
-    for name in ("a.txt", "b.txt", "c.txt"):
+far = test_apply_safety.far  # office, laptop and laptop's index: two equal trees of 4 files
+
+
+def _delete_three(office: Path) -> None:
+    for name in ("d/a.txt", "d/b.txt", "f.txt"):  # 3 of the far side's 4 files
         os.unlink(office / name)
-    return office, laptop, idx
 
 
 def test_archive_wording(far: tuple[Path, Path, Path], tmp_path: Path) -> None:
     office, _laptop, idx = far
+    _delete_three(office)
     with pytest.raises(SafetyStop) as stop:
         syncline.archive(office, idx, tmp_path / "d.slar", delete=True)
     assert _message(stop) == "the archive would delete 3 files on the far side, more than --max-delete " \
@@ -115,6 +111,7 @@ def test_archive_wording(far: tuple[Path, Path, Path], tmp_path: Path) -> None:
 
 def test_apply_wording_counts_the_files_there(far: tuple[Path, Path, Path], tmp_path: Path) -> None:
     office, laptop, idx = far
+    _delete_three(office)
     out = tmp_path / "d.slar"
     syncline.archive(office, idx, out, delete=True, force=True)
     for i in range(2):  # made here since: counted among DIR's files, so 3 of 6 pass the default 50%
