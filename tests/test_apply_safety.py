@@ -12,7 +12,7 @@ import pytest
 
 import syncline
 from syncline.core.errors import SafetyStop
-from syncline.engine.offline import applying
+from syncline.engine.offline.apply import planner, running
 
 from .cli_helpers import NOBODY, give_to, run
 from .conftest import write
@@ -57,14 +57,14 @@ def test_a_symlink_raced_in_after_planning_is_not_written_through(far, monkeypat
     write(office, "d/new.txt", b"new", mtime=T0 + 10)
     outside = tmp_path / "outside"
     outside.mkdir(mode=0o700)
-    real_execute = applying.execute
+    real_execute = running.execute
 
     def racing(plan, source, target, **kw):  # type: ignore[no-untyped-def]
         shutil.rmtree(laptop / "d")
         os.symlink(outside, laptop / "d")
         return real_execute(plan, source, target, **kw)
 
-    monkeypatch.setattr(applying, "execute", racing)
+    monkeypatch.setattr(running, "execute", racing)
     report = archive_and_apply(office, laptop, idx)
     assert list(outside.iterdir()) == []
     assert outside.stat().st_mode & 0o777 == 0o700
@@ -109,13 +109,13 @@ def test_an_edit_between_the_passes_keeps_its_mtime(far, monkeypatch: pytest.Mon
     office, laptop, idx = far
     write(office, "f.txt", b"F.TXT", mtime=T0 + 10)
     write(laptop, "f.txt", b"F.TXT", mtime=T0 + 20)  # the far side already has the content
-    real_plan = applying._Planner.plan
+    real_plan = planner.Planner.plan
 
     def edit_first(self, ops):  # type: ignore[no-untyped-def]
         write(laptop, "f.txt", b"EDIT!", mtime=T0 + 30)  # same size, saved between the passes
         return real_plan(self, ops)
 
-    monkeypatch.setattr(applying._Planner, "plan", edit_first)
+    monkeypatch.setattr(planner.Planner, "plan", edit_first)
     archive_and_apply(office, laptop, idx)
     assert (laptop / "f.txt").read_bytes() == b"EDIT!"
     assert (laptop / "f.txt").stat().st_mtime_ns == (T0 + 30) * 10**9

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     )
     from .core.index import Index, IndexHeader
     from .core.plan import Action, Plan
-    from .engine.offline.applying import ApplyReport
+    from .engine.offline.apply import ApplyReport
     from .engine.offline.archiving import ArchiveResult
     from .engine.report import Report
     from .engine.timeline import Snapshot
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "Action": ".core.plan",
-    "ApplyReport": ".engine.offline.applying",
+    "ApplyReport": ".engine.offline.apply",
     "ArchiveFormatError": ".core.errors",
     "ArchiveResult": ".engine.offline.archiving",
     "BusyError": ".core.errors",

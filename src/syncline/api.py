@@ -25,7 +25,7 @@ from .engine.oneway import sync as _sync
 from .engine.report import Report
 
 if TYPE_CHECKING:
-    from .engine.offline.applying import ApplyReport
+    from .engine.offline.apply import ApplyReport
     from .engine.offline.archiving import ArchiveResult
     from .engine.replicas.replica import Replica
     from .engine.timeline import Snapshot
@@ -248,7 +248,7 @@ def apply(
     """Apply an archive to the directory ``target`` (``syncline apply``); ``delete=False`` is
     ``--no-delete``. Raises :class:`syncline.ArchiveFormatError` (nothing changed) for a bad archive and
     :class:`syncline.SafetyStop` for a stale one or more deletions than ``max_delete`` (``force`` goes on)."""
-    from .engine.offline.applying import ApplyOptions, apply_archive
+    from .engine.offline.apply import ApplyOptions, apply_archive
 
     return apply_archive(archive, target, ApplyOptions(delete=delete, dry_run=dry_run, trash=trash, force=force,
                                                        max_delete=max_delete))

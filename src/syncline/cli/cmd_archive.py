@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..core.guard import DEFAULT_MAX_DELETE
 from ..formats.archivefile import NONE, ArchiveOp
 from .groups import DefaultGroup
 from .options import MaxDelete, compare_from, compare_option, rule_options, rules_from
@@ -61,7 +62,7 @@ def create_cmd(src: str, against: str | None, since: str | None, output: str, de
         raise click.UsageError("give either --against FILE or --since REF")
     result = make_archive(src, against if against is not None else f"{src}@{since}", output, ArchiveOptions(
         delete=delete, compare=compare_from(compare), rules=rules_from(excludes, includes, no_ignore_files),
-        label=label, max_delete=0.5 if max_delete is None else max_delete, force=force))
+        label=label, max_delete=DEFAULT_MAX_DELETE if max_delete is None else max_delete, force=force))
     if as_json:
         echo_json({"output": result.output, "ops": result.ops, "files": result.files, "deltas": result.deltas,
                    "deletes": result.deletes, "content_bytes": result.content_bytes,
@@ -171,11 +172,11 @@ def apply_cmd(archive: str, directory: str, no_delete: bool, dry_run: bool, no_t
 
     Exit codes: 0 done, 1 done with per-item errors, 2 nothing done.
     """
-    from ..engine.offline.applying import ApplyOptions, apply_archive
+    from ..engine.offline.apply import ApplyOptions, apply_archive
 
     report = apply_archive(archive, directory, ApplyOptions(
         delete=not no_delete, dry_run=dry_run, trash=not no_trash, force=force,
-        max_delete=0.5 if max_delete is None else max_delete))
+        max_delete=DEFAULT_MAX_DELETE if max_delete is None else max_delete))
     return print_apply_report(report, dry_run, quiet, as_json)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from .entry import DIR, FILE, SYMLINK, Compare, CompareMode, Entry, Keep
 from .errors import Problem
+from .guard import check_deletes, files_of
 from .index import Index
 from .paths import is_under, parent, sort_key
 from .plan import Action, Op, Plan
@@ -150,14 +151,10 @@ def _children(index: Index, path: str) -> list[str]:
 
 
 def deletes_under_limit(plan: Plan, target: Index, max_delete: int | float) -> bool:
-    """Whether the plan's file deletions stay within ``max_delete``.
+    """Whether the plan's file deletions stay within ``max_delete``: :func:`~syncline.core.guard.check_deletes`
+    with the target's files.
 
     An ``int`` is a count of files; a ``float`` in (0, 1] a fraction of the target's files. Only
     deletions count, not overwrites: an overwritten file's old content goes to the trash either way.
     """
-    deletes = plan.summary().file_deletes
-    if isinstance(max_delete, float):
-        total = sum(1 for e in target.entries.values() if e.kind != DIR)
-        return deletes <= max_delete * total
-    return deletes <= max_delete
-
+    return check_deletes(max_delete, plan.summary().file_deletes, files_of(target.entries)) is None

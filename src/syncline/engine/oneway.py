@@ -13,9 +13,11 @@ from pathlib import Path
 
 from ..core.entry import DIR, Compare, CompareMode, Keep
 from ..core.errors import SafetyStop, UsageError
+from ..core.guard import DEFAULT_MAX_DELETE as DEFAULT_MAX_DELETE  # re-exported: the CLI and API import it here
+from ..core.guard import check_deletes, files_of
 from ..core.ignore import Rules
 from ..core.index import Index
-from ..core.oneway import deletes_under_limit, mirror
+from ..core.oneway import mirror
 from ..core.paths import parent
 from ..core.plan import Plan
 from ..core.scan import gc_paused, resolve_root
@@ -25,8 +27,6 @@ from .replicas.abilities import writing
 from .replicas.local import LocalReplica
 from .replicas.replica import Replica, WritePolicy
 from .report import Report
-
-DEFAULT_MAX_DELETE = 0.5
 
 
 @dataclass(frozen=True)
@@ -203,11 +203,6 @@ def _guard_deletes(src: Index, dst: Index, plan: Plan, max_delete: int | float) 
     """Stop a run whose deletions look like a missing source rather than a user's intent."""
     if not len(src) and len(dst):
         raise _empty_source_stop()
-    if not deletes_under_limit(plan, dst, max_delete):
-        total = sum(1 for e in dst.entries.values() if not e.is_dir)
-        limit = (f"{max_delete:.0%} of the destination's files" if isinstance(max_delete, float)
-                 else f"{max_delete} files")
-        raise SafetyStop(
-            f"would delete {plan.summary().file_deletes} of {total} files, more than --max-delete ({limit})",
-            "check the source; raise --max-delete or add --force to go ahead",
-        )
+    stop = check_deletes(max_delete, plan.summary().file_deletes, files_of(dst.entries))
+    if stop is not None:
+        raise stop

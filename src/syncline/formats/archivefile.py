@@ -26,7 +26,7 @@ Both directions stream: the writer never holds more than a piece, the reader nev
 it is read (shapes, types, path rules, byte order, sizes, ranges, the op count, the checksum), and no op
 may sit below a path an earlier op turns into a file, a symlink or nothing, unless it is a delete: so an
 archive cannot make a symlink and then write through it. Any failure is an :class:`ArchiveFormatError`.
-A consumer must not act on anything until iteration has finished without error (:mod:`engine.applying`
+A consumer must not act on anything until iteration has finished without error (:mod:`engine.offline.apply`
 reads an archive twice: once to verify and stage, once to apply).
 """
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from ...core.chunking import Chunker
 from ...core.entry import DIR, FILE, Chunk, Compare, CompareMode, Entry
 from ...core.errors import Problem, SafetyStop, SynclineError, UsageError
+from ...core.guard import DEFAULT_MAX_DELETE, DeleteWording, check_deletes, files_of
 from ...core.hashing import digest_fd, open_regular
 from ...core.ignore import Rules
 from ...core.index import Index
@@ -66,7 +67,7 @@ class ArchiveOptions:
     compare: Compare = field(default_factory=Compare)
     rules: Rules = field(default_factory=Rules)
     label: str = ""
-    max_delete: int | float = 0.5
+    max_delete: int | float = DEFAULT_MAX_DELETE
     force: bool = False
     output_inside_ok: bool = False  # for sync --since: a temp archive the scan skips anyway
 
@@ -174,21 +175,25 @@ def _write(out: Path, header: ArchiveHeader, ops: list[OpRow], top: Path, chunke
     return writer
 
 
+_ARCHIVE = DeleteWording(
+    stop="the archive would delete {deletes} files on the far side, more than --max-delete ({limit})",
+    share="{share:.0%} of its {files} files",
+    hint="check the source; raise --max-delete or add --force to go ahead",
+)
+
+
 def _guard_deletes(top: Path, here: Index, far: Index, ops: list[OpRow], max_delete: int | float) -> None:
     """An empty or unmounted source must not become an archive that empties the far side."""
-    far_files = sum(1 for e in far.entries.values() if e.kind != DIR)
+    far_files = files_of(far.entries)
     deletes = sum(1 for _, x, e, _ in ops if e is None and x is not None and x.kind != DIR)
     if not deletes:
         return
     if not len(here):
         raise SafetyStop(f"{top} is empty: an archive with --delete would delete all {far_files} files of the far "
                          "side", "check that it is mounted; add --force if that is what you want")
-    limit = max_delete * far_files if isinstance(max_delete, float) else max_delete
-    if deletes > limit:
-        shown = f"{max_delete:.0%} of its {far_files} files" if isinstance(max_delete, float) else \
-            f"{max_delete} files"
-        raise SafetyStop(f"the archive would delete {deletes} files on the far side, more than --max-delete "
-                         f"({shown})", "check the source; raise --max-delete or add --force to go ahead")
+    stop = check_deletes(max_delete, deletes, far_files, _ARCHIVE)
+    if stop is not None:
+        raise stop
 
 
 def _output_path(output: str | os.PathLike[str], top: Path, inside_ok: bool) -> Path:

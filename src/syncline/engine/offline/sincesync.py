@@ -11,18 +11,19 @@ from __future__ import annotations
 import os
 
 from ...core.entry import Compare
+from ...core.guard import DEFAULT_MAX_DELETE
 from ...core.ignore import Rules
 from ...core.paths import new_temp_name
 from ...core.scan import resolve_root
 from ..state import state_subdir
 from ..timeline import resolve
-from .applying import ApplyOptions, ApplyReport, apply_archive
+from .apply import ApplyOptions, ApplyReport, apply_archive
 from .archiving import ArchiveOptions, make_archive
 
 
 def sync_since(src: str | os.PathLike[str], dst: str | os.PathLike[str], since: str, *, delete: bool = False,
                compare: Compare | None = None, rules: Rules | None = None, dry_run: bool = False,
-               trash: bool = True, force: bool = False, max_delete: int | float = 0.5) -> ApplyReport:
+               trash: bool = True, force: bool = False, max_delete: int | float = DEFAULT_MAX_DELETE) -> ApplyReport:
     """Apply to ``dst`` the changes ``src`` went through since its snapshot ``since``. ``delete`` carries
     deletions too (as ``archive --delete``)."""
     top = resolve_root(src)

@@ -27,6 +27,8 @@ from typing import Any
 
 from ...core.entry import Compare, CompareMode
 from ...core.errors import Problem, SafetyStop, UsageError
+from ...core.guard import DEFAULT_MAX_DELETE as DEFAULT_MAX_DELETE  # re-exported: the CLI imports it here
+from ...core.guard import DeleteWording, check_deletes, files_of
 from ...core.ignore import Rules
 from ...core.index import Index
 from ...core.plan import Action
@@ -50,7 +52,6 @@ from ..report import HasProblems, Report
 from .pairstate import PairState, has_base
 
 ROUNDS = 3
-DEFAULT_MAX_DELETE = 0.5
 
 
 @dataclass(frozen=True)
@@ -346,16 +347,20 @@ def _guard_empty(base: dict[str, BaseEntry], ia: Index, ib: Index, root_a: Path,
                              "check that it is mounted; add --force if emptying both sides is what you want")
 
 
+_TWO_WAY = DeleteWording(
+    stop="would delete {deletes} of {files} files in {where}, more than --max-delete ({limit})",
+    share="{share:.0%} of its files",
+    hint="check the other side; raise --max-delete or add --force to go ahead",
+)
+
+
 def _guard_deletes(plan: Reconciled, ia: Index, ib: Index, root_a: Path, root_b: Path,
                    max_delete: int | float) -> None:
     for root, side_plan, index in ((root_a, plan.to_a, ia), (root_b, plan.to_b, ib)):
-        deletes = side_plan.summary().file_deletes
-        total = sum(1 for e in index.entries.values() if e.kind != "dir")
-        limit = max_delete * total if isinstance(max_delete, float) else max_delete
-        if deletes > limit:
-            shown = f"{max_delete:.0%} of its files" if isinstance(max_delete, float) else f"{max_delete} files"
-            raise SafetyStop(f"would delete {deletes} of {total} files in {root}, more than --max-delete ({shown})",
-                             "check the other side; raise --max-delete or add --force to go ahead")
+        stop = check_deletes(max_delete, side_plan.summary().file_deletes, files_of(index.entries), _TWO_WAY,
+                             where=str(root))
+        if stop is not None:
+            raise stop
 
 
 def _apply(plan: Reconciled, state: PairState, side_a: LocalReplica, side_b: LocalReplica,
