@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import ClassVar
 
 
@@ -23,7 +23,9 @@ class Event:
     """The fields every event has; ``seq`` and ``time`` are stamped by :meth:`EventLog.publish`."""
 
     kind: ClassVar[str] = "event"
+    wording: ClassVar[str] = ""  # the message, formatted with the fields; "" for the kind itself
     trouble: ClassVar[bool] = False  # needs a person: shown with -q, and on stderr
+    shown: ClassVar[tuple[str, ...] | None] = None  # the fields ``details`` gives; None: the type's own
     seq: int = 0
     time: float = 0.0  # seconds since the epoch
     source: str = ""  # the watched source's absolute path; "" for the process as a whole
@@ -31,11 +33,15 @@ class Event:
     @property
     def message(self) -> str:
         """The one-line wording (the ``event`` of a JSON line)."""
-        return self.kind
+        if not self.wording:
+            return self.kind
+        return self.wording.format(**{f.name: getattr(self, f.name) for f in fields(self)})
 
     def details(self) -> dict[str, object]:
-        """The fields shown after the message, as ``key=value`` or JSON keys, in this order."""
-        return {}
+        """The fields shown after the message, as ``key=value`` or JSON keys, in this order (tuples as
+        lists, as JSON has them)."""
+        names = self.shown if self.shown is not None else [f.name for f in fields(self) if f.name not in _BASE]
+        return {n: list(v) if isinstance(v, tuple) else v for n in names for v in [getattr(self, n)]}
 
 
 # ---------------------------------------------------------------------------------------- the mirror
@@ -46,10 +52,8 @@ class Watching(Event):
     """The watch is armed; the catch-up follows."""
 
     kind: ClassVar[str] = "watching"
+    shown: ClassVar[tuple[str, ...]] = ("source", "targets")
     targets: tuple[str, ...]
-
-    def details(self) -> dict[str, object]:
-        return {"source": self.source, "targets": list(self.targets)}
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,6 @@ class Resuming(Event):
 
     kind: ClassVar[str] = "resuming"
     folders: int
-
-    def details(self) -> dict[str, object]:
-        return {"folders": self.folders}
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,9 @@ class Synced(Event):
     being_written: int = 0  # files held back, still open for writing
 
     def details(self) -> dict[str, object]:
-        fields: dict[str, object] = {"folders": self.folders, "seconds": self.seconds}
-        if self.being_written:
-            fields["being_written"] = self.being_written
+        fields = super().details()
+        if not self.being_written:
+            del fields["being_written"]
         return fields
 
 
@@ -85,32 +86,34 @@ class FullSynced(Event):
     (periodic, after lost events, for a target back)."""
 
     kind: ClassVar[str] = "full-sync"
+    wording: ClassVar[str] = "{why}"
+    shown: ClassVar[tuple[str, ...]] = ("target", "changed", "errors")
     why: str  # "catch-up" or "rescan"
     target: str
     changed: int
     errors: int
-
-    @property
-    def message(self) -> str:
-        return self.why
-
-    def details(self) -> dict[str, object]:
-        return {"target": self.target, "changed": self.changed, "errors": self.errors}
 
 
 # ---------------------------------------------------------------------------------------- targets
 
 
 @dataclass(frozen=True)
-class TargetUnavailable(Event):
+class _TargetWaits(Event):
+    """A target is retried with back-off after ``retry_in`` seconds."""
+
+    trouble: ClassVar[bool] = True
+    shown: ClassVar[tuple[str, ...]] = ("target", "error", "retry_in")
+    target: str
+    error: str
+    retry_in: float
+
+
+@dataclass(frozen=True)
+class TargetUnavailable(_TargetWaits):
     """A target could not be synced at all (unreachable, or ``safety``: stopped by a deletion guard); it
     is retried with back-off, then gets a full sync."""
 
     kind: ClassVar[str] = "target-unavailable"
-    trouble: ClassVar[bool] = True
-    target: str
-    error: str
-    retry_in: float
     safety: bool = False
 
     @property
@@ -118,43 +121,24 @@ class TargetUnavailable(Event):
         what = "stopped by a safety check" if self.safety else "target unavailable"
         return f"{what}; retrying with back-off"
 
-    def details(self) -> dict[str, object]:
-        return {"target": self.target, "error": self.error, "retry_in": self.retry_in}
-
 
 @dataclass(frozen=True)
-class TargetRefused(Event):
+class TargetRefused(_TargetWaits):
     """A target took a sync but refused some changes for a reason that may pass; their folders are retried."""
 
     kind: ClassVar[str] = "target-refused"
-    trouble: ClassVar[bool] = True
-    target: str
-    error: str
-    retry_in: float
-
-    @property
-    def message(self) -> str:
-        return "target cannot take every change; retrying with back-off"
-
-    def details(self) -> dict[str, object]:
-        return {"target": self.target, "error": self.error, "retry_in": self.retry_in}
+    wording: ClassVar[str] = "target cannot take every change; retrying with back-off"
 
 
 @dataclass(frozen=True)
 class ItemFailed(Event):
-    """One item failed (logged once while it repeats)."""
+    """One item failed (told once while it repeats)."""
 
     kind: ClassVar[str] = "item-error"
+    wording: ClassVar[str] = "error"
     trouble: ClassVar[bool] = True
     target: str
     problem: str
-
-    @property
-    def message(self) -> str:
-        return "error"
-
-    def details(self) -> dict[str, object]:
-        return {"target": self.target, "problem": self.problem}
 
 
 @dataclass(frozen=True)
@@ -162,14 +146,8 @@ class TargetBack(Event):
     """A target that was failing took a whole sync again."""
 
     kind: ClassVar[str] = "target-back"
+    wording: ClassVar[str] = "target back"
     target: str
-
-    @property
-    def message(self) -> str:
-        return "target back"
-
-    def details(self) -> dict[str, object]:
-        return {"target": self.target}
 
 
 # ---------------------------------------------------------------------------------------- the source
@@ -180,11 +158,8 @@ class SourceGone(Event):
     """The source folder is not there: nothing is pushed until it is back."""
 
     kind: ClassVar[str] = "source-gone"
+    wording: ClassVar[str] = "the source {source} is gone: waiting for it to come back"
     trouble: ClassVar[bool] = True
-
-    @property
-    def message(self) -> str:
-        return f"the source {self.source} is gone: waiting for it to come back"
 
 
 @dataclass(frozen=True)
@@ -192,14 +167,9 @@ class SourceReplaced(Event):
     """The source folder is another one than was watched: watched anew, every target rescanned."""
 
     kind: ClassVar[str] = "source-replaced"
+    wording: ClassVar[str] = "the source folder was replaced or remounted: watching it anew and rescanning everything"
     trouble: ClassVar[bool] = True
-
-    @property
-    def message(self) -> str:
-        return "the source folder was replaced or remounted: watching it anew and rescanning everything"
-
-    def details(self) -> dict[str, object]:
-        return {"source": self.source}
+    shown: ClassVar[tuple[str, ...]] = ("source",)
 
 
 @dataclass(frozen=True)
@@ -207,12 +177,9 @@ class EventsLost(Event):
     """The kernel's event queue overflowed: everything is rescanned."""
 
     kind: ClassVar[str] = "events-lost"
+    wording: ClassVar[str] = ("events were lost (inotify queue overflow): rescanning everything; raise "
+                              "fs.inotify.max_queued_events to avoid it")
     trouble: ClassVar[bool] = True
-
-    @property
-    def message(self) -> str:
-        return ("events were lost (inotify queue overflow): rescanning everything; raise "
-                "fs.inotify.max_queued_events to avoid it")
 
 
 @dataclass(frozen=True)
@@ -221,6 +188,7 @@ class WatchRefused(Event):
 
     kind: ClassVar[str] = "watch-refused"
     trouble: ClassVar[bool] = True
+    shown: ClassVar[tuple[str, ...]] = ()
     reason: str
     poll_every: float
     advice: str = ""
@@ -237,20 +205,15 @@ class WatchesShort(Event):
     """inotify watches fewer folders than there are (the watch limit): the mirror polls as well."""
 
     kind: ClassVar[str] = "watches-short"
+    wording: ClassVar[str] = ("inotify cannot watch every folder (the watch limit is reached): polling with a "
+                              "full rescan every {poll_every:g} s; raise the limit, e.g. {advice}")
     trouble: ClassVar[bool] = True
+    shown: ClassVar[tuple[str, ...]] = ("folders", "watched", "limit")
     folders: int
     watched: int
     limit: int | None
     poll_every: float
     advice: str
-
-    @property
-    def message(self) -> str:
-        return ("inotify cannot watch every folder (the watch limit is reached): polling with a full rescan "
-                f"every {self.poll_every:g} s; raise the limit, e.g. {self.advice}")
-
-    def details(self) -> dict[str, object]:
-        return {"folders": self.folders, "watched": self.watched, "limit": self.limit}
 
 
 @dataclass(frozen=True)
@@ -258,14 +221,8 @@ class WatchesComplete(Event):
     """Every folder is watched again: polling stops."""
 
     kind: ClassVar[str] = "watches-complete"
+    wording: ClassVar[str] = "every folder is watched again: polling stops"
     folders: int
-
-    @property
-    def message(self) -> str:
-        return "every folder is watched again: polling stops"
-
-    def details(self) -> dict[str, object]:
-        return {"folders": self.folders}
 
 
 @dataclass(frozen=True)
@@ -273,14 +230,8 @@ class Rewatched(Event):
     """A folder moved within the source lost its watch: the source is watched anew."""
 
     kind: ClassVar[str] = "rewatched"
+    wording: ClassVar[str] = "a moved folder lost its watch: watching the source anew"
     folders: tuple[str, ...]  # the first ten without a watch
-
-    @property
-    def message(self) -> str:
-        return "a moved folder lost its watch: watching the source anew"
-
-    def details(self) -> dict[str, object]:
-        return {"folders": list(self.folders)}
 
 
 # ---------------------------------------------------------------------------------------- the process
@@ -291,15 +242,10 @@ class MirrorFailed(Event):
     """A mirror stopped for good (the command then exits with 2)."""
 
     kind: ClassVar[str] = "mirror-failed"
+    wording: ClassVar[str] = "error: the mirror stopped"
     trouble: ClassVar[bool] = True
+    shown: ClassVar[tuple[str, ...]] = ("source", "error")
     error: str
-
-    @property
-    def message(self) -> str:
-        return "error: the mirror stopped"
-
-    def details(self) -> dict[str, object]:
-        return {"source": self.source, "error": self.error}
 
 
 @dataclass(frozen=True)
@@ -309,6 +255,7 @@ class Stopped(Event):
     kind: ClassVar[str] = "stopped"
 
 
+_BASE = frozenset({"seq", "time", "source"})
 Subscriber = Callable[[Event], None]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ...core.entry import DIR
@@ -28,19 +28,18 @@ MIRROR_OF_FILE = "mirror-of"
 Hold = Callable[[str], bool]
 
 
+@dataclass
 class Runner:
     """Pushes from ``source_replica`` (the folder ``source``) to ``targets`` with ``options``; a folder
     is journaled before it is pushed and taken off once every target has it."""
 
-    def __init__(self, source: Path, source_replica: Replica, targets: Sequence[Target], journal: Journal,
-                 options: SyncOptions, emit: Callable[[Event], None]) -> None:
-        self.source = source
-        self.source_replica = source_replica
-        self.targets = targets
-        self.journal = journal
-        self.options = options
-        self.emit = emit
-        self.moved = 0  # renames done on targets instead of a copy and a delete
+    source: Path
+    source_replica: Replica
+    targets: Sequence[Target]
+    journal: Journal
+    options: SyncOptions
+    emit: Callable[[Event], None]
+    moved: int = field(default=0, init=False)  # renames done on targets instead of a copy and a delete
 
     def push(self, folders: list[Folder], hold: Hold, journaled: bool = False,
              moves: Sequence[tuple[str, str]] = ()) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ...core.paths import parent
@@ -61,23 +61,22 @@ class TargetState(Protocol):
     backoff: Backoff
 
 
+@dataclass
 class Scheduler:
     """The timing of one mirror. ``being_written(path)`` tells whether a file of the source is open for
     writing (the source replica's lease test)."""
 
-    def __init__(self, collector: ChangeCollector, *, quiet: float, max_delay: float, rescan_every: float,
-                 poll_every: float, max_hold: float, being_written: Callable[[str], bool]) -> None:
-        self.collector = collector
-        self.quiet = quiet
-        self.max_delay = max_delay
-        self.rescan_every = rescan_every
-        self.poll_every = poll_every
-        self.max_hold = max_hold
-        self.being_written = being_written
-        self.held: dict[str, float] = {}  # files still being written: when first held
-        self.next_rescan = 0.0
-        self._held_check_at = 0.0
-        self._last_push_s = 1.0  # until a push has been timed, changes wait up to max_delay
+    collector: ChangeCollector
+    quiet: float
+    max_delay: float
+    rescan_every: float
+    poll_every: float
+    max_hold: float
+    being_written: Callable[[str], bool]
+    held: dict[str, float] = field(default_factory=dict, init=False)  # files still being written: since when
+    next_rescan: float = field(default=0.0, init=False)
+    _held_check_at: float = field(default=0.0, init=False)
+    _last_push_s: float = field(default=1.0, init=False)  # until a push is timed, changes wait up to max_delay
 
     # ------------------------------------------------------------------------------------ rescans
 
