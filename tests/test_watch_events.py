@@ -17,6 +17,7 @@ import pytest
 from syncline.services.watch import Event, EventLog, Mirror
 from syncline.services.watch.changes import ChangeCollector
 from syncline.services.watch.events import (
+    Emit,
     EventsLost,
     FullSynced,
     ItemFailed,
@@ -36,7 +37,7 @@ from syncline.services.watch.events import (
     WatchRefused,
 )
 from syncline.services.watch.scheduler import Backoff, Scheduler
-from syncline.services.watch.sources import Emit, PollingSource
+from syncline.services.watch.sources import PollingSource
 
 from .conftest import write
 from .test_watch import FAST, same, wait_until

@@ -257,6 +257,7 @@ class Stopped(Event):
 
 _BASE = frozenset({"seq", "time", "source"})
 Subscriber = Callable[[Event], None]
+Emit = Callable[[Event], None]  # how a part of a mirror tells what happens (``Mirror.emit``)
 
 
 class EventLog:
@@ -297,8 +298,9 @@ class EventLog:
 
     @property
     def last_seq(self) -> int:
-        with self._lock:
-            return self._seq
+        """The number of the last event published (0: none yet). Read without the lock, so a status
+        display may ask while a subscriber is busy."""
+        return self._seq
 
 
 def legacy(log: Callable[[str, dict[str, object]], None], source: str) -> Subscriber:

@@ -35,9 +35,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from .changes import ChangeCollector
-from .events import Rewatched, WatchesComplete, WatchesShort, WatchRefused
+from .events import Emit, Rewatched, WatchesComplete, WatchesShort, WatchRefused
 from .kernel import count_folders, inotify_watches, read_int, unwatched_folders, watched_inodes
-from .sources import Emit
 
 CHANGE_EVENTS: list[type[FileSystemEvent]] = [
     FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent, FileAttribEvent,

@@ -20,7 +20,7 @@ from ...core.paths import parent
 from ...engine.oneway import SyncOptions, sync_dirs, sync_replicas
 from ...engine.replicas.replica import Replica
 from .changes import Folder
-from .events import Event, FullSynced
+from .events import Emit, FullSynced
 from .journal import Journal
 from .targets import Target
 
@@ -38,7 +38,7 @@ class Runner:
     targets: Sequence[Target]
     journal: Journal
     options: SyncOptions
-    emit: Callable[[Event], None]
+    emit: Emit
     moved: int = field(default=0, init=False)  # renames done on targets instead of a copy and a delete
 
     def push(self, folders: list[Folder], hold: Hold, journaled: bool = False,

@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .changes import ChangeCollector
-from .events import Event
-
-Emit = Callable[[Event], None]
+from .events import Emit
 
 
 class ChangeSource(Protocol):

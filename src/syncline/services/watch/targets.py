@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import errno
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ...core.errors import SafetyStop
@@ -13,10 +13,9 @@ from ...core.paths import parent
 from ...engine.replicas.replica import Replica
 from ...engine.report import Report
 from .changes import Folder
-from .events import Event, ItemFailed, TargetBack, TargetRefused, TargetUnavailable
+from .events import Emit, ItemFailed, TargetBack, TargetRefused, TargetUnavailable
 from .scheduler import Backoff
 
-Emit = Callable[[Event], None]
 # Per-item errors that may pass by themselves: the folder is synced again after a back-off.
 RETRY_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EAGAIN, errno.EBUSY,
                           errno.ETXTBSY, errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT, errno.ECONNRESET,
