@@ -215,14 +215,12 @@ def test_the_write_policy_is_one_value(tmp_path: Path) -> None:
     assert WritePolicy() == WritePolicy(trash=True, keep_changed=False, report_ids=False)
     assert WritePolicy.two_way(trash=False) == WritePolicy(trash=False, keep_changed=True, report_ids=True)
     replica = LocalReplica(tmp_path, policy=WritePolicy.two_way())
-    assert replica.policy.report_ids and replica.tell_inodes
+    assert replica.policy.report_ids
     entry = scan(tmp_path).root
     assert entry is not None
     outcome = replica.make_dir("new", entry, None)
     assert outcome.done and outcome.inode == os.lstat(tmp_path / "new").st_ino
     assert LocalReplica(tmp_path).make_dir("other", entry, None).inode == 0  # not asked to report ids
-    # The keywords of callers not moved to ``policy`` yet fold into it.
-    assert LocalReplica(tmp_path, trash=False, keep_changed=True).policy == WritePolicy(trash=False, keep_changed=True)
 
 
 def test_without_trash_in_the_policy_a_replaced_file_is_gone(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from syncline.engine.oneway import SyncOptions
-from syncline.services.watch.mirror import Mirror, WatchOptions
+from syncline.services.watch import Mirror, WatchOptions
 
 from .conftest import write
 from .test_archive import snapshot
@@ -171,7 +171,7 @@ def test_lost_events_are_caught_by_the_overflow_rescan(tmp_path: Path, monkeypat
 _RUNNER = textwrap.dedent("""
     import sys
     from syncline.engine.oneway import SyncOptions
-    from syncline.services.watch.mirror import Mirror, WatchOptions
+    from syncline.services.watch import Mirror, WatchOptions
     opts = WatchOptions(sync=SyncOptions(delete=True, max_delete=1.0), quiet=0.05, max_delay=0.5)
     Mirror(sys.argv[1], sys.argv[2:], opts).run()
 """)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import syncline.services.watch.mirror as mirror_module
+import syncline.services.watch.inotify as mirror_module
 
 from .cli_helpers import run
 from .conftest import write

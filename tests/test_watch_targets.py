@@ -276,7 +276,7 @@ def test_a_permanent_error_is_logged_once_and_does_not_hold_up_the_target(tmp_pa
 
 def test_a_target_inside_the_source_or_given_twice_is_refused(tmp_path: Path) -> None:
     from syncline.core.errors import UsageError
-    from syncline.services.watch.mirror import Mirror
+    from syncline.services.watch import Mirror
 
     write(tmp_path, "src/a.txt", b"a")
     with pytest.raises(UsageError, match="nested"):
@@ -388,7 +388,7 @@ def test_pushes_compare_by_hash_when_asked(tmp_path: Path) -> None:
 
 def test_a_state_directory_inside_the_source_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from syncline.core.errors import UsageError
-    from syncline.services.watch.mirror import Mirror
+    from syncline.services.watch import Mirror
 
     (tmp_path / "home").mkdir()
     monkeypatch.setenv("SYNCLINE_STATE_DIR", str(tmp_path / "home/.local/state/syncline"))
@@ -408,7 +408,7 @@ def test_a_target_whose_disk_is_not_mounted_at_start_waits_while_the_other_goes(
 
 def test_a_second_watcher_of_the_same_source_is_refused(tmp_path: Path) -> None:
     from syncline.core.errors import BusyError
-    from syncline.services.watch.mirror import Mirror
+    from syncline.services.watch import Mirror
 
     write(tmp_path, "src/a.txt", b"a")
     with mirroring(tmp_path / "src", tmp_path / "one"), pytest.raises(BusyError, match="already mirroring"):

@@ -308,7 +308,7 @@ def watch(
     :class:`~syncline.engine.replicas.replica.Replica`. ``max_delete`` guards the catch-up at start;
     ``force`` turns the deletion guards off.
     """
-    from .services.watch.mirror import Mirror, WatchOptions
+    from .services.watch import Mirror, WatchOptions
 
     options = SyncOptions(delete=delete, compare=_compare(compare), rules=_rules(exclude, include, ignore_files),
                           trash=trash, max_delete=max_delete, force=force)

@@ -9,7 +9,7 @@ import threading
 import time
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +17,9 @@ from ..core.errors import UsageError
 from ..core.ignore import Rules
 from .options import MaxDelete, compare_from, compare_option, parse_max_delete, rule_options
 from .render import dumps, printable
+
+if TYPE_CHECKING:
+    from ..services.watch.events import Event
 
 
 @click.command("watch")
@@ -51,9 +54,9 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
     is unavailable is retried while the others carry on; a target that disappears is never filled again
     from scratch.
     """
-    from ..core.scan import resolve_root
     from ..engine.oneway import DEFAULT_MAX_DELETE, SyncOptions
-    from ..services.watch.mirror import Mirror, WatchOptions
+    from ..services.watch import EventLog, Mirror, WatchOptions
+    from ..services.watch.events import Stopped
 
     defaults: dict[str, Any] = {
         "delete": delete, "compare": compare, "trash": not no_trash,
@@ -65,6 +68,8 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
     mirrors = _from_config(config, defaults) if config is not None else _from_args(paths, defaults)
     _check_targets_apart(mirrors)
     log = _Log(as_json, quiet)
+    events = EventLog()
+    events.subscribe(log)
     failed: list[str] = []
     running: list[tuple[Mirror, threading.Thread]] = []
     for source, targets, opts in mirrors:
@@ -73,8 +78,8 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
                                 trash=opts["trash"], max_delete=opts["max_delete"], force=opts["force"])
         m = Mirror(source, targets, WatchOptions(sync=sync_opts, quiet=quiet_period, max_delay=max_delay,
                                                  rescan_every=rescan_every),
-                   log=log.for_source(str(resolve_root(source))))  # as the mirror names it, absolute
-        running.append((m, threading.Thread(target=_run, args=(m, log, failed), name=f"watch {source}",
+                   events=events)
+        running.append((m, threading.Thread(target=_run, args=(m, failed), name=f"watch {source}",
                                             daemon=True)))
 
     def stop(*_: object) -> None:
@@ -99,7 +104,7 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
     finally:
         if live is not None:
             live.stop()
-    log.line("stopped", {})
+    events.publish(Stopped())
     return 2 if failed else 0
 
 
@@ -141,15 +146,16 @@ def status_text(statuses: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _run(mirror: Any, log: _Log, failed: list[str]) -> None:
-    """One mirror's thread: what stops it for good is logged, and makes the exit code 2."""
+def _run(mirror: Any, failed: list[str]) -> None:
+    """One mirror's thread: what stops it for good is told, and makes the exit code 2."""
     from ..core.errors import SynclineError
+    from ..services.watch.events import MirrorFailed
 
     try:
         mirror.run()
     except (SynclineError, OSError) as exc:
         failed.append(str(exc))
-        log.line("error: the mirror stopped", {"source": str(mirror.source), "error": str(exc)})
+        mirror.emit(MirrorFailed(str(exc)))
 
 
 def _from_args(paths: tuple[str, ...], defaults: dict[str, Any]) -> list[tuple[str, list[str], dict[str, Any]]]:
@@ -240,13 +246,9 @@ def _checked(table: Any, path: str, where: str) -> dict[str, Any]:
     return out
 
 
-# The events that need a person: shown with -q, and on stderr.
-_TROUBLE = ("error", "target unavailable", "target cannot take", "stopped by", "the source", "inotify cannot",
-            "events were lost")
-
-
 class _Log:
-    """Log lines: human (time, what, details) or JSON objects, one per line; errors even when quiet."""
+    """Renders the watch's events as log lines: human (time, what, details) or JSON objects, one per line.
+    What an event says and whether it needs a person (shown with -q, and on stderr) come from its type."""
 
     def __init__(self, as_json: bool, quiet: bool) -> None:
         self.as_json = as_json
@@ -254,24 +256,20 @@ class _Log:
         self.lock = threading.Lock()
         self.console: Any = None  # the live display's console: lines go above the status line
 
-    def for_source(self, source: str) -> Any:
-        def log(message: str, fields: dict[str, object]) -> None:
-            self.line(message, {"source": source, **fields})
-
-        return log
-
-    def line(self, message: str, fields: dict[str, object]) -> None:
-        important = message.startswith(_TROUBLE)
-        if self.quiet and not important:
+    def __call__(self, event: Event) -> None:
+        if self.quiet and not event.trouble:
             return
+        fields = {**({"source": event.source} if event.source else {}), **event.details()}
+        when = time.localtime(event.time)
         with self.lock:
             if self.as_json:
-                click.echo(dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": message, **fields}))
+                click.echo(dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z", when), "event": event.message,
+                                  **fields}))
             else:
                 details = " ".join(f"{k}={v}" for k, v in fields.items() if k != "source")
-                text = printable(f"{time.strftime('%H:%M:%S')} {message} {details}".rstrip())
+                text = printable(f"{time.strftime('%H:%M:%S', when)} {event.message} {details}".rstrip())
                 if self.console is not None:
                     self.console.print(text, markup=False, highlight=False)
                 else:
-                    click.echo(text, err=important)
+                    click.echo(text, err=event.trouble)
             sys.stdout.flush()

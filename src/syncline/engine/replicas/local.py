@@ -244,23 +244,15 @@ class LocalReplica(MapsOSErrors):
     planned write goes ahead (one-way sync: the source wins). With ``policy.keep_changed`` (two-way sync)
     the write is not done and the changed version stays in place; the next run sees both changes.
 
-    ``trash`` and ``keep_changed``, given as keywords, override the policy's: the spelling of callers not
-    moved to ``policy`` yet (the watch, apply); new code passes ``policy``.
-
     Writes belong in :meth:`lock`: entering it finishes what killed runs left in the tree. :meth:`close`
     ends the run: it removes this run's record when nothing of the run is left.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, policy: WritePolicy | None = None, keep: Keep | None = None,
-                 trash: bool | None = None, keep_changed: bool | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, policy: WritePolicy | None = None,
+                 keep: Keep | None = None) -> None:
         self.root = Path(os.path.abspath(os.fspath(root)))
         self._root = str(self.root)
-        policy = policy or WritePolicy()
-        if trash is not None:
-            policy = replace(policy, trash=trash)
-        if keep_changed is not None:
-            policy = replace(policy, keep_changed=keep_changed)
-        self.policy = policy
+        self.policy = policy or WritePolicy()
         # What the scans record and the writes set beyond content, mode and mtime (owner, group, xattrs).
         self.keep = keep or Keep()
         self._euid = os.geteuid()
@@ -273,12 +265,6 @@ class LocalReplica(MapsOSErrors):
         self._sessions = 0
 
     # -- reading ---------------------------------------------------------------------------------------
-    @property
-    def tell_inodes(self) -> bool:
-        """Whether written paths report their inodes: ``policy.report_ids``, under the name apply's target
-        (``engine/offline/applying.py``) still reads."""
-        return self.policy.report_ids
-
     def features(self) -> Features:
         return Features(owner=self._euid == 0, hash_kinds=("blake3",), scan_in_child=True)
 

@@ -1,4 +1,8 @@
-"""What changed under a watched root: watchdog's events reduced to folders to sync.
+"""What changed under a watched root: change events reduced to folders to sync.
+
+Every change source feeds this collector: the inotify source hands it watchdog's events as they come,
+another source calls :meth:`ChangeCollector.add` and :meth:`ChangeCollector.overflow` itself. The
+scheduler reads its timing (``quiet_for_ns``, ``waiting_for_ns``) and the mirror takes each batch.
 
 Every event names the folder whose listing changed (shallow: its children are compared) and, for a
 folder that appeared (created, or moved in), the folder itself whole (deep). A storm of events in one
@@ -7,12 +11,12 @@ are dropped. When the kernel's event queue overflows, events were lost: ``overfl
 mirror rescans everything.
 
 watchdog (7.x) handles an inotify queue overflow inside its emitter (it rebuilds its watches) and only logs
-a warning; the collector listens to that log record, which is the one signal watchdog gives.
+a warning; the inotify source listens to that log record (``inotify.OverflowListener``), which is the one
+signal watchdog gives, and calls ``overflow``.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -133,21 +137,3 @@ class ChangeCollector(FileSystemEventHandler):
     def waiting_for_ns(self) -> int:
         with self._lock:
             return time.monotonic_ns() - self.first_ns if self._folders else 0
-
-
-class OverflowListener(logging.Handler):
-    """Calls ``collector.overflow()`` when watchdog logs that the inotify queue overflowed."""
-
-    def __init__(self, collector: ChangeCollector) -> None:
-        super().__init__(logging.WARNING)
-        self.collector = collector
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            self.collector.overflow()
-
-    def attach(self) -> None:
-        logging.getLogger("watchdog").addHandler(self)
-
-    def detach(self) -> None:
-        logging.getLogger("watchdog").removeHandler(self)

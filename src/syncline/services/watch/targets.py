@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import errno
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ...core.errors import SafetyStop
@@ -13,8 +13,9 @@ from ...core.paths import parent
 from ...engine.replicas.replica import Replica
 from ...engine.report import Report
 from .changes import Folder
+from .events import Emit, ItemFailed, TargetBack, TargetRefused, TargetUnavailable
+from .scheduler import Backoff
 
-Log = Callable[[str, dict[str, object]], None]  # (message, fields)
 # Per-item errors that may pass by themselves: the folder is synced again after a back-off.
 RETRY_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EAGAIN, errno.EBUSY,
                           errno.ETXTBSY, errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT, errno.ECONNRESET,
@@ -28,16 +29,14 @@ _RETRY_HINTS = {errno.ENOSPC: "free space on the target", errno.EDQUOT: "raise t
 
 @dataclass
 class Target:
-    """One target and how it is doing; ``log`` receives what changes in that."""
+    """One target and how it is doing; ``emit`` receives what changes in that."""
 
     replica: Replica
     name: str
-    log: Log
-    max_backoff: float = 60.0
+    emit: Emit
+    backoff: Backoff = field(default_factory=Backoff)
     ok: bool = False
     error: str = ""
-    backoff: float = 1.0
-    retry_at: float = 0.0
     needs_full: bool = True
     caught_up: bool = False  # had its catch-up full sync in this run (and no safety stop since)
     retry: dict[str, bool] = field(default_factory=dict)  # folders to sync again: some items failed there
@@ -51,15 +50,13 @@ class Target:
         which must name this source, so it is not another disk mounted in its place."""
         message = say(exc)
         if self.ok or self.error != message:
-            what = "stopped by a safety check" if isinstance(exc, SafetyStop) else "target unavailable"
-            self.log(f"{what}; retrying with back-off", {"target": self.name, "error": message,
-                                                         "retry_in": self.backoff})
+            self.emit(TargetUnavailable(self.name, message, self.backoff.delay, safety=isinstance(exc, SafetyStop)))
         self.ok = False
         self.error = message
         self.needs_full = True
         if isinstance(exc, SafetyStop):
             self.caught_up = False
-        self._back_off()
+        self.backoff.failed()
 
     def settle(self, report: Report) -> bool:
         """Log a sync's per-item errors (each once while it repeats). Changes the target could not make
@@ -70,7 +67,7 @@ class Target:
         errors = report.errors
         for p in errors:
             if str(p) not in self.logged:
-                self.log("error", {"target": self.name, "problem": str(p)})
+                self.emit(ItemFailed(self.name, str(p)))
         self.logged = {str(p) for p in errors}
         self.synced += report.changed
         failed = [p for p in errors if p.side == "destination" and p.errno in RETRY_ERRNOS | MOVED_ERRNOS]
@@ -78,10 +75,10 @@ class Target:
         self.add_retry([f for p in failed for f in ((parent(p.path), False), (p.path, True)) if p.path])
         if not self.retry:
             if not self.ok and self.error:
-                self.log("target back", {"target": self.name})
+                self.emit(TargetBack(self.name))
             self.ok = True
             self.error = ""
-            self.backoff = 1.0
+            self.backoff.succeeded()
             self.last_sync = time.time()
             return True
         if not failed:
@@ -90,11 +87,10 @@ class Target:
         message = (f"{len(failed)} change(s) could not be made, e.g. {first.path}: {first.message}; "
                    f"{_RETRY_HINTS.get(first.errno, 'retrying')}")
         if self.ok or self.error != message:
-            self.log("target cannot take every change; retrying with back-off",
-                     {"target": self.name, "error": message, "retry_in": self.backoff})
+            self.emit(TargetRefused(self.name, message, self.backoff.delay))
         self.ok = False
         self.error = message
-        self._back_off()
+        self.backoff.failed()
         return False
 
     def add_retry(self, folders: Sequence[Folder]) -> list[Folder]:
@@ -102,10 +98,6 @@ class Target:
         for folder, deep in folders:
             self.retry[folder] = self.retry.get(folder, False) or deep
         return list(self.retry.items())
-
-    def _back_off(self) -> None:
-        self.retry_at = time.monotonic() + self.backoff
-        self.backoff = min(self.max_backoff, self.backoff * 2)
 
 
 def say(exc: BaseException) -> str:
