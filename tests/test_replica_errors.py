@@ -136,8 +136,8 @@ def test_a_source_file_not_found_is_a_notice(tmp_path: Path) -> None:
 
 
 def test_the_retryable_errnos_are_those_the_watch_retried() -> None:
-    """What services/watch/targets.py retried by errno (RETRY_ERRNOS | MOVED_ERRNOS) is exactly what the
-    family calls retryable, so the watch can retry by ``Problem.retryable`` and change nothing."""
+    """What services/watch/targets.py retried by errno before it retried by ``Problem.retryable`` is
+    exactly what the family calls retryable: the switch changed nothing."""
     retried = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EAGAIN, errno.EBUSY, errno.ETXTBSY,
                errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNREFUSED,
                errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOMEM, errno.ENOENT, errno.ENOTDIR, errno.ELOOP}

@@ -16,13 +16,7 @@ from .changes import Folder
 from .events import Emit, ItemFailed, TargetBack, TargetRefused, TargetUnavailable
 from .scheduler import Backoff
 
-# Per-item errors that may pass by themselves: the folder is synced again after a back-off.
-RETRY_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EAGAIN, errno.EBUSY,
-                          errno.ETXTBSY, errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT, errno.ECONNRESET,
-                          errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOMEM})
-# The target's tree changed under the push (a folder removed, or swapped for a symlink or a file, which is
-# never followed): the folders involved are synced again, with back-off, until the tree holds still.
-MOVED_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})
+# What to do about an error that may pass, where the errno says more than "retrying" (the wording only).
 _RETRY_HINTS = {errno.ENOSPC: "free space on the target", errno.EDQUOT: "raise the target's quota",
                 errno.EROFS: "check that the target is mounted read-write"}
 
@@ -60,17 +54,17 @@ class Target:
 
     def settle(self, report: Report) -> bool:
         """Log a sync's per-item errors (each once while it repeats). Changes the target could not make
-        for a reason that may pass (``RETRY_ERRNOS``: no space left, read-only, I/O) put their folders on
-        the retry list, retried with back-off; any other error is logged and left to the next change
-        there or the next rescan. So do changes the target's tree refused because it changed under the push
-        (``MOVED_ERRNOS``: a folder gone, or a symlink in the way). True when nothing is left to retry."""
+        for a reason that may pass (the problem is ``retryable``, as the replica judged it: no space left,
+        read-only, I/O, or the target's tree changed under the push: a folder gone, or a symlink in the
+        way) put their folders on the retry list, retried with back-off; any other error is logged and left
+        to the next change there or the next rescan. True when nothing is left to retry."""
         errors = report.errors
         for p in errors:
             if str(p) not in self.logged:
                 self.emit(ItemFailed(self.name, str(p)))
         self.logged = {str(p) for p in errors}
         self.synced += report.changed
-        failed = [p for p in errors if p.side == "destination" and p.errno in RETRY_ERRNOS | MOVED_ERRNOS]
+        failed = [p for p in errors if p.side == "destination" and p.retryable]
         # The item's folder, and the item itself whole (when it is a folder that could not be listed).
         self.add_retry([f for p in failed for f in ((parent(p.path), False), (p.path, True)) if p.path])
         if not self.retry:
