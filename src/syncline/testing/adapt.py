@@ -1,0 +1,37 @@
+"""Where the testing kit meets the replica interface as it stands: how a source file is read (a stream,
+or a local replica's file descriptor) and how a replica error is made. Kept in one small module so a
+change of the interface is a change here."""
+
+from __future__ import annotations
+
+import os
+
+from ..engine.replicas.replica import Replica, SourceFile
+
+BLOCK = 1 << 20
+
+
+def read_block(source: SourceFile, size: int) -> bytes:
+    """Up to ``size`` bytes of ``source`` from where it stands (b"" at the end)."""
+    read = getattr(source, "read", None)
+    if read is not None:
+        return bytes(read(size))
+    return os.read(source.fileno(), size)
+
+
+def read_source(source: SourceFile) -> bytes:
+    """Everything ``source`` holds from where it stands now."""
+    chunks = []
+    while block := read_block(source, BLOCK):
+        chunks.append(block)
+    return b"".join(chunks)
+
+
+def replica_error(errno: int, message: str, path: str = "") -> OSError:
+    """The error a replica raises for ``errno`` (ENOENT gives a ``FileNotFoundError``, and so on)."""
+    return OSError(errno, message, path) if path else OSError(errno, message)
+
+
+def can_move(replica: Replica) -> bool:
+    """Whether ``replica`` moves on its side (a ``MemoryReplica`` made with ``mover=False`` does not)."""
+    return bool(getattr(replica, "mover", True))
