@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from syncline.testing import CHECKS, Check, Factory, check_replica, local_factory, memory_factory
+from syncline.engine.replicas.replica import Replica
+from syncline.testing import CHECKS, Check, Factory, FlakyReplica, Tree, check_replica, local_factory, memory_factory
 
 MEMORY_KINDS = {
     "memory": {},
@@ -44,3 +45,14 @@ def test_check_replica_runs_every_check_and_names_the_failures(tmp_path: Path) -
     assert "keep_changed_leaves_the_destination" in str(failed.value)
     assert "commit_without_trash_destroys_what_was_expected" in str(failed.value)
     assert "commits_a_new_file" not in str(failed.value)
+
+
+@pytest.mark.parametrize("inner", ["local", "memory"])
+def test_a_flaky_replica_with_no_fault_armed_conforms_like_what_it_wraps(inner: str, tmp_path: Path) -> None:
+    make = local_factory(tmp_path) if inner == "local" else memory_factory()
+
+    def wrapped(**policy: object) -> tuple[Replica, Tree]:
+        replica, tree = make(**policy)
+        return FlakyReplica(replica), tree
+
+    check_replica(wrapped)

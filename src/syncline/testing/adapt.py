@@ -12,6 +12,18 @@ from ..engine.replicas.replica import Replica, SourceFile
 BLOCK = 1 << 20
 
 
+class ReadIntoFromRead:
+    """``readinto`` for a stream that has ``read``."""
+
+    def read(self, size: int = -1) -> bytes:
+        raise NotImplementedError
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        block = self.read(len(buffer))
+        buffer[: len(block)] = block
+        return len(block)
+
+
 def read_block(source: SourceFile, size: int) -> bytes:
     """Up to ``size`` bytes of ``source`` from where it stands (b"" at the end)."""
     read = getattr(source, "read", None)

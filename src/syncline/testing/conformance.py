@@ -257,20 +257,22 @@ def commit_keeps_a_file_that_appeared(replica: Replica, tree: Tree) -> None:
     assert tree.read("n.txt") == b"ours" and tree.trashed() == [("n.txt", b"theirs")]
 
 
+def _edited(replica: Replica, tree: Tree, path: str) -> Entry:
+    """What a scan saw at ``path`` before someone edited the file there."""
+    tree.write(path, b"old", T0)
+    seen = _stat(replica, path)
+    tree.write(path, b"edited!", T0 + 5 * 10**9)
+    return seen
+
+
 def commit_keeps_a_changed_destination(replica: Replica, tree: Tree) -> None:
-    tree.write("f", b"old", T0)
-    seen = _stat(replica, "f")
-    tree.write("f", b"edited!", T0 + 5 * 10**9)
-    out = _commit(replica, tree, "f", b"ours", seen)
+    out = _commit(replica, tree, "f", b"ours", _edited(replica, tree, "f"))
     assert out.done and out.trashed and out.note, out
     assert tree.read("f") == b"ours" and tree.trashed() == [("f", b"edited!")]
 
 
 def keep_changed_leaves_the_destination(replica: Replica, tree: Tree) -> None:
-    tree.write("f", b"old", T0)
-    seen = _stat(replica, "f")
-    tree.write("f", b"edited!", T0 + 5 * 10**9)
-    out = _commit(replica, tree, "f", b"ours", seen)
+    out = _commit(replica, tree, "f", b"ours", _edited(replica, tree, "f"))
     assert not out.done and out.note, out
     assert tree.read("f") == b"edited!" and tree.trashed() == []
     out = _commit(replica, tree, "g", b"ours", None)

@@ -26,7 +26,7 @@ from ..core.entry import Entry
 from ..core.ignore import Rules
 from ..core.index import Index
 from ..engine.replicas.replica import Features, Outcome, Replica, SourceFile, Staged
-from .adapt import read_block, replica_error
+from .adapt import ReadIntoFromRead, read_block, replica_error
 
 T = TypeVar("T")
 ErrorMaker = Callable[[str], BaseException]  # the call's path (or "") -> the exception to raise
@@ -81,7 +81,7 @@ def _calls(on_call: int | Sequence[int] | None) -> frozenset[int] | None:
     return frozenset((on_call,) if isinstance(on_call, int) else on_call)
 
 
-class _FlakySource:
+class _FlakySource(ReadIntoFromRead):
     """A source file whose reads may fail after some bytes, or which may say it changed while read. It
     offers no ``fileno`` while a read fault is armed for it, so every byte passes through here."""
 
@@ -111,11 +111,6 @@ class _FlakySource:
         block = read_block(self.inner, want)
         self.passed += len(block)
         return block
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        block = self.read(len(buffer))
-        buffer[: len(block)] = block
-        return len(block)
 
     def changed(self) -> bool:
         torn = [f for f in self.faults if f.torn]

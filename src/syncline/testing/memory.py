@@ -34,7 +34,7 @@ from ..core.ignore import IGNORE_FILE, Matcher, Rules
 from ..core.index import Index, IndexHeader
 from ..core.paths import META_DIR, is_under, join, parent, sort_key
 from ..engine.replicas.replica import Features, Outcome, SourceFile, Staged
-from .adapt import read_source, replica_error
+from .adapt import ReadIntoFromRead, read_source, replica_error
 
 # What a file system without permissions (FAT, most SMB mounts) shows for every file, folder and link.
 FIXED_MODES = {FILE: 0o644, DIR: 0o755, SYMLINK: 0o777}
@@ -94,7 +94,7 @@ class MemoryStaged:
 
 
 @dataclass
-class MemorySourceFile:
+class MemorySourceFile(ReadIntoFromRead):
     """An open file of a :class:`MemoryReplica`, read as a stream (it has no ``fileno``)."""
 
     entry: Entry
@@ -107,11 +107,6 @@ class MemorySourceFile:
         block = self._data[self._pos : end]
         self._pos += len(block)
         return block
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        block = self.read(len(buffer))
-        buffer[: len(block)] = block
-        return len(block)
 
     def fileno(self) -> int:
         """There is none: read the stream (as from a network replica)."""
