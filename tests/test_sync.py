@@ -17,6 +17,7 @@ from syncline.core.oneway import mirror
 from syncline.core.scan import scan
 from syncline.engine.execute import execute
 from syncline.engine.replicas.local import LocalReplica, LocalSourceFile
+from syncline.engine.replicas.replica import WritePolicy
 
 from .conftest import write
 
@@ -166,7 +167,7 @@ def test_destination_changed_after_the_scan_is_kept(src: Path, dst: Path) -> Non
     # Someone edits the destination between the scan and the write.
     write(dst, "f.txt", "dest v2, edited meanwhile", mtime=T0 + 99)
     write(dst, "gone.txt", "edited too", mtime=T0 + 99)
-    report = execute(plan, LocalReplica(src), LocalReplica(dst, trash=False))
+    report = execute(plan, LocalReplica(src), LocalReplica(dst, policy=WritePolicy(trash=False)))
     assert (dst / "f.txt").read_text() == "from source"
     assert [p.read_text() for p in trash_files(dst)] == ["dest v2, edited meanwhile"]
     assert (dst / "gone.txt").read_text() == "edited too"  # not deleted
@@ -267,7 +268,7 @@ def test_a_write_racing_the_final_rename_is_kept(src: Path, dst: Path) -> None:
                 write(dst, "f.txt", "written in the window", mtime=T0 + 99)
             return seen
 
-    report = execute(plan, LocalReplica(src), Racy(dst, trash=False))
+    report = execute(plan, LocalReplica(src), Racy(dst, policy=WritePolicy(trash=False)))
     assert (dst / "f.txt").read_text() == "from source"
     assert [p.read_text() for p in trash_files(dst)] == ["written in the window"]
     assert report.kept == 1
@@ -328,7 +329,7 @@ def test_a_move_that_cannot_finish_leaves_the_file_under_its_name(tmp_path: Path
 
     write(tmp_path, "Report.txt", "mine")
     os.link(tmp_path / "Report.txt", tmp_path / "report.txt")  # two names of one file, as on a case-insensitive disk
-    side = LocalReplica(tmp_path, keep_changed=True)
+    side = LocalReplica(tmp_path, policy=WritePolicy(keep_changed=True))
     expect = side.stat("Report.txt")
     assert expect is not None
     outcome = side.move("Report.txt", "report.txt", expect)

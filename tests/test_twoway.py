@@ -509,10 +509,11 @@ def test_a_file_copied_by_the_last_run_is_recognised_when_renamed_there(pair: tu
 def test_a_case_only_move_that_cannot_finish_leaves_the_file_where_it_was(tmp_path: Path) -> None:
     from syncline.core.paths import run_temp
     from syncline.engine.replicas.local import LocalReplica
+    from syncline.engine.replicas.replica import WritePolicy
 
     write(tmp_path, "Report.txt", "mine", mtime=T0)
     write(tmp_path, "report.txt", "appeared meanwhile", mtime=T0)  # possible on a case-sensitive side
-    side = LocalReplica(tmp_path, keep_changed=True)
+    side = LocalReplica(tmp_path, policy=WritePolicy(keep_changed=True))
     expect = side.stat("Report.txt")
     assert expect is not None
     outcome = side.move("Report.txt", "report.txt", expect)

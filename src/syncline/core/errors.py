@@ -73,6 +73,7 @@ class Problem:
     side: str = ""
     error: bool = True  # False for a notice: a fifo, socket or device that was skipped on purpose
     errno: int = 0  # the OS error number when an OS error caused it (ENOSPC, EROFS, ...), else 0
+    retryable: bool = False  # the error may pass if the same job runs again later (no space, a vanished folder)
 
     def __str__(self) -> str:
         where = f"{self.side}: " if self.side else ""

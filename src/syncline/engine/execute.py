@@ -4,7 +4,11 @@ Files are staged (copied to temp files beside their final names) by a few thread
 batches: one durability barrier per batch, then for each file a re-check of the destination and an atomic
 rename. A source file that changes while being copied is copied again (up to ``ATTEMPTS`` times) and
 otherwise left for the next run; it is never committed torn. Per-item failures are recorded in the
-:class:`Report` and the run goes on.
+:class:`Report` and the run goes on; what they mean is read from their :mod:`.replicas.errors` class (a
+source file that is ``NotFound`` was deleted meanwhile: a notice, not an error), never from an errno.
+
+A target without an ability gets the fallback: without :class:`~.replicas.replica.Linker` a ``link``
+action copies the file again under its second name.
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..core.entry import DIR
 from ..core.errors import Problem
 from ..core.plan import Action, Plan
 from .crashpoints import crash_point
-from .replicas.replica import Outcome, Replica, Staged
-from .report import Report
+from .replicas.errors import NotFound, map_os_error
+from .replicas.replica import FileSource, Linker, Outcome, Replica, Staged
+from .report import Report, failure
 
 ATTEMPTS = 3
 BATCH_FILES = 2000
@@ -45,23 +50,22 @@ class _Copied:
     problem: Problem | None = None
 
 
-def _stage(action: Action, source: Replica, target: Replica) -> _Copied:
+def _stage(action: Action, source: FileSource, target: Replica) -> _Copied:
     """Copy one file to a temp file at the target; retry while the source changes under the copy."""
     path = action.path
     for _ in range(ATTEMPTS):
         with ExitStack() as stack:
             try:
                 src = stack.enter_context(source.open_file(path))
-            except FileNotFoundError:
-                return _Copied(action, None, Problem(path, "vanished from the source; skipped", "source",
-                                                     error=False))
             except OSError as exc:
-                return _Copied(action, None, Problem(path, f"cannot read: {exc.strerror or exc}", "source"))
+                if isinstance(map_os_error(exc), NotFound):
+                    return _Copied(action, None, Problem(path, "vanished from the source; skipped", "source",
+                                                         error=False))
+                return _Copied(action, None, failure(path, "cannot read", exc, "source"))
             try:
                 staged = target.stage_file(path, src)
             except OSError as exc:
-                return _Copied(action, None, Problem(path, f"cannot write: {exc.strerror or exc}",
-                                                     "destination", errno=exc.errno or 0))
+                return _Copied(action, None, failure(path, "cannot write", exc, "destination"))
             if not src.changed():
                 return _Copied(action, staged)
             staged.discard()
@@ -70,7 +74,7 @@ def _stage(action: Action, source: Replica, target: Replica) -> _Copied:
 
 
 class _Executor:
-    def __init__(self, source: Replica, target: Replica, report: Report, progress: Progress | None,
+    def __init__(self, source: FileSource, target: Replica, report: Report, progress: Progress | None,
                  workers: int, on_done: Done | None = None) -> None:
         self.on_done = on_done
         self.done: list[tuple[Action, int]] = []  # done since the last durability barrier
@@ -93,6 +97,8 @@ class _Executor:
         self.files_total, self.bytes_total = summary.copies, summary.copy_bytes
         try:
             for action in plan.actions:
+                if action.op == "link" and not isinstance(self.target, Linker):
+                    action = replace(action, op="copy", link_to=None)  # no hard links there: a copy
                 if action.op == "copy":
                     assert action.entry is not None
                     if action.entry.size < PARALLEL_MIN:
@@ -155,7 +161,7 @@ class _Executor:
                 outcome = self.target.commit(c.staged, c.action.expect)
             except OSError as exc:
                 c.staged.discard()
-                self._problem(c.action, f"cannot write: {exc.strerror or exc}", exc.errno or 0)
+                self.report.problems.append(failure(c.action.path, "cannot write", exc, "destination"))
                 continue
             except BaseException:
                 for rest in batch[i:]:
@@ -176,10 +182,11 @@ class _Executor:
             self.target.barrier()
         except OSError as exc:
             self.done.clear()
+            err = map_os_error(exc)
             self.report.problems.append(Problem(
-                "", f"the file system reported an error while writing to disk ({exc.strerror or exc}); the run "
+                "", f"the file system reported an error while writing to disk ({err.strerror or err}); the run "
                     "stopped, and what it wrote since its last check may be lost: check the disk, then run again",
-                "destination", errno=exc.errno or 0))
+                "destination", errno=err.errno or 0, retryable=err.retryable))
             raise _BarrierFailed from exc
         crash_point("barrier")
         if self.done and self.on_done is not None:
@@ -198,7 +205,7 @@ class _Executor:
                 if self._account(action, t.make_symlink(action.path, action.entry, action.expect)):
                     self.report.symlinks += 1
             elif action.op == "link":
-                assert action.entry is not None and action.link_to is not None
+                assert action.entry is not None and action.link_to is not None and isinstance(t, Linker)
                 if self._account(action, t.make_link(action.path, action.entry, action.link_to, action.expect)):
                     self.report.hard_links += 1
             elif action.op == "delete":
@@ -210,7 +217,7 @@ class _Executor:
                 if self._account(action, t.set_meta(action.path, action.entry, action.expect)) and action.visible:
                     self.report.meta_updated += 1
         except OSError as exc:
-            self._problem(action, f"cannot {action.op}: {exc.strerror or exc}", exc.errno or 0)
+            self.report.problems.append(failure(action.path, f"cannot {action.op}", exc, "destination"))
         crash_point("direct")
 
     def _account(self, action: Action, outcome: Outcome) -> bool:
@@ -229,11 +236,11 @@ class _Executor:
             self.report.problems.append(Problem(action.path, outcome.notice, "destination", error=False))
         return True
 
-    def _problem(self, action: Action, message: str, errno: int = 0) -> None:
-        self.report.problems.append(Problem(action.path, message, "destination", errno=errno))
+    def _problem(self, action: Action, message: str) -> None:
+        self.report.problems.append(Problem(action.path, message, "destination"))
 
 
-def execute(plan: Plan, source: Replica, target: Replica, *, report: Report | None = None,
+def execute(plan: Plan, source: FileSource, target: Replica, *, report: Report | None = None,
             progress: Progress | None = None, workers: int = 4, on_done: Done | None = None) -> Report:
     """Carry out ``plan``, copying from ``source`` into ``target``; returns the (given or a new) Report.
 

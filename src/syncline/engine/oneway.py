@@ -21,8 +21,9 @@ from ..core.plan import Plan
 from ..core.scan import gc_paused, resolve_root
 from .execute import Progress, execute
 from .forkscan import scan_in_child
+from .replicas.abilities import writing
 from .replicas.local import LocalReplica
-from .replicas.replica import Replica
+from .replicas.replica import Replica, WritePolicy
 from .report import Report
 
 DEFAULT_MAX_DELETE = 0.5
@@ -81,7 +82,7 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: Sync
     opts = options or SyncOptions()
     source_root, target_root = check_roots(src, dst)
     source = LocalReplica(source_root, keep=opts.keep)
-    target = LocalReplica(target_root, trash=opts.trash, keep=opts.keep)
+    target = LocalReplica(target_root, policy=WritePolicy(trash=opts.trash), keep=opts.keep)
     try:
         return sync_replicas(source, target, opts, progress)
     finally:  # their folder descriptors: a program that syncs again and again must not run out
@@ -119,7 +120,7 @@ def sync_replicas(source: Replica, target: Replica, options: SyncOptions | None 
         _guard_deletes(src_index, dst_index, plan, opts.max_delete)
     if not opts.dry_run:
         target.create_root()
-        with source.session(), target.lock():
+        with source.session(), writing(target):
             execute(plan, source, target, report=report, progress=progress, workers=opts.workers)
     report.seconds = time.monotonic() - started
     return report
@@ -157,7 +158,7 @@ def sync_dirs(source: Replica, target: Replica, dirs: Iterable[tuple[str, bool]]
     report.problems.extend((*src_index.problems, *dst_index.problems, *plan.problems))
     report.plan = plan
     if not opts.dry_run and plan.actions:
-        with source.session(), target.lock():
+        with source.session(), writing(target):
             execute(plan, source, target, report=report, workers=opts.workers)
     report.seconds = time.monotonic() - started
     return report

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..core.errors import Problem
 from ..core.plan import Plan
+from .replicas.errors import map_os_error
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -29,6 +30,14 @@ class HasProblems:
     @property
     def exit_code(self) -> int:
         return EXIT_PARTIAL if self.errors else EXIT_OK
+
+
+def failure(path: str, doing: str, exc: OSError, side: str) -> Problem:
+    """The per-item error for ``exc`` met while ``doing`` (``cannot write``) ``path``: the error's reason
+    in the message, its errno, and whether it may pass (its :mod:`~.replicas.errors` class's
+    ``retryable``), which decides whether a watch retries the item."""
+    err = map_os_error(exc)
+    return Problem(path, f"{doing}: {err.strerror or err}", side, errno=err.errno or 0, retryable=err.retryable)
 
 
 @dataclass

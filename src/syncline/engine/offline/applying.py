@@ -764,6 +764,9 @@ class _StagedOpen:
     def fileno(self) -> int:
         return self.fd
 
+    def readinto(self, buffer: memoryview) -> int:
+        return os.readv(self.fd, [buffer])
+
     def changed(self) -> bool:
         return False
 

@@ -9,6 +9,9 @@ to the trash (kept), never overwritten in place.
 
 Every read and write goes through :class:`~.confined.Confined`: directory descriptors opened from the root
 without following symlinks, so a folder swapped for a symlink during a run never leads outside the tree.
+
+Errors leave every public method as the :mod:`.errors` family (:class:`~.errors.MapsOSErrors` maps them in
+one place); inside, the code sees the OSErrors the system gives.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ...core.entry import DIR, FILE, SYMLINK, Attrs, Entry, Keep, Xattrs, kind_of_mode
-from ...core.hashing import F_SETLEASE, F_SETSIG, ReadGuard
+from ...core.hashing import F_SETLEASE, F_SETSIG, ReadGuard, digest_fd
 from ...core.ignore import Rules
 from ...core.index import Index
 from ...core.paths import META_DIR, REPLACED, STAGED, parent, run_temp
@@ -35,10 +38,12 @@ from ..marker import ensure_meta_dir_in, read_meta_in, write_meta_in
 from ..state import root_lock
 from ..trash import Trash
 from .confined import Confined, write_all
-from .replica import Features, Outcome, SourceFile, Staged
+from .errors import Changed, MapsOSErrors
+from .replica import FdSourceFile, Features, Outcome, SourceFile, Staged, WritePolicy
 from .runs import RUNS, RunRecord, finish_dead_runs
 
 COPY_CHUNK = 64 << 20
+COPY_BUFFER = 1 << 20  # a stream's read size
 SMALL_FILE = 1 << 20
 _CHANGED_NOTE = "changed since the scan; the destination's version was moved to the trash"
 _KEPT_NOTE = "changed since the scan; both versions kept, the next run reconciles them"
@@ -94,6 +99,9 @@ class LocalSourceFile:
     def fileno(self) -> int:
         return self.fd
 
+    def readinto(self, buffer: memoryview) -> int:
+        return os.readv(self.fd, [buffer])
+
     def changed(self) -> bool:
         return self.guard.torn()
 
@@ -141,6 +149,18 @@ def copy_fd(src: int, dst: int, size: int, holes: bool = False) -> None:
         if not block:
             return
         write_all(dst, block)
+
+
+def copy_stream(source: SourceFile, dst: int, size: int) -> None:
+    """Copy everything ``source`` yields to ``dst``, in blocks (``size`` is the expected size: a small file
+    takes one buffer of its size, and one more read to see its end)."""
+    buf = bytearray(min(size + 1, COPY_BUFFER))
+    view = memoryview(buf)
+    while True:
+        n = source.readinto(view)
+        if not n:
+            return
+        write_all(dst, view[:n])
 
 
 def copy_sparse(src: int, dst: int) -> bool:
@@ -210,25 +230,31 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
         _sync_file_range(fd, ctypes.c_longlong(offset), ctypes.c_longlong(length), _SYNC_FILE_RANGE_WRITE)
 
 
-class LocalReplica:
-    """A local directory tree. ``trash=False`` destroys replaced data instead of keeping it.
+class LocalReplica(MapsOSErrors):
+    """A local directory tree, written as its :class:`~.replica.WritePolicy` says (``policy.trash`` False
+    destroys replaced data instead of keeping it).
 
     A destination found changed since the scan is never lost: by default it goes to the trash and the
-    planned write goes ahead (one-way sync: the source wins). With ``keep_changed`` (two-way sync) the
-    write is not done and the changed version stays in place; the next run sees both changes.
+    planned write goes ahead (one-way sync: the source wins). With ``policy.keep_changed`` (two-way sync)
+    the write is not done and the changed version stays in place; the next run sees both changes.
+
+    ``trash`` and ``keep_changed``, given as keywords, override the policy's: the spelling of callers not
+    moved to ``policy`` yet (the watch, apply); new code passes ``policy``.
 
     Writes belong in :meth:`lock`: entering it finishes what killed runs left in the tree. :meth:`close`
     ends the run: it removes this run's record when nothing of the run is left.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, trash: bool = True, keep_changed: bool = False,
-                 tell_inodes: bool = False, keep: Keep | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, policy: WritePolicy | None = None, keep: Keep | None = None,
+                 trash: bool | None = None, keep_changed: bool | None = None) -> None:
         self.root = Path(os.path.abspath(os.fspath(root)))
         self._root = str(self.root)
-        self.use_trash = trash
-        self.keep_changed = keep_changed
-        # Two-way sync records each side's inodes to recognise moves later: written paths report theirs.
-        self.tell_inodes = tell_inodes
+        policy = policy or WritePolicy()
+        if trash is not None:
+            policy = replace(policy, trash=trash)
+        if keep_changed is not None:
+            policy = replace(policy, keep_changed=keep_changed)
+        self.policy = policy
         # What the scans record and the writes set beyond content, mode and mtime (owner, group, xattrs).
         self.keep = keep or Keep()
         self._euid = os.geteuid()
@@ -240,8 +266,13 @@ class LocalReplica:
         self._sessions = 0
 
     # -- reading ---------------------------------------------------------------------------------------
+    @property
+    def tell_inodes(self) -> bool:
+        """Whether written paths report their inodes (``policy.report_ids``)."""
+        return self.policy.report_ids
+
     def features(self) -> Features:
-        return Features(scan_in_child=True)
+        return Features(owner=self._euid == 0, hash_kinds=("blake3",), scan_in_child=True)
 
     def describe(self) -> str:
         return str(self.root)
@@ -406,6 +437,21 @@ class LocalReplica:
         finally:
             os.close(fd)
 
+    def stat_many(self, paths: Sequence[str]) -> list[Entry | None]:
+        """:meth:`stat` of each path, in one session (the folder descriptors stay open between them)."""
+        with self.session():
+            return [self.stat(p) for p in paths]
+
+    def digest(self, path: str, kind: str = "blake3") -> bytes:
+        """The BLAKE3 digest of the file at ``path``; ``Changed`` when it changed while being read."""
+        if kind != "blake3":
+            raise ValueError(f"no {kind} digests here (only blake3)")
+        with self.open_file(path) as source:
+            value = digest_fd(source.fd, source.entry.size)
+            if source.changed():
+                raise Changed(errno.EAGAIN, "changed while being read", path)
+        return value
+
     # -- temp names ------------------------------------------------------------------------------------
     @property
     def trash(self) -> Trash:
@@ -450,14 +496,17 @@ class LocalReplica:
         fd = self.tree.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self.made_temp(temp)
         try:
-            copy_fd(source.fileno(), fd, source.entry.size, getattr(source, "holes", False))
+            if isinstance(source, FdSourceFile):  # local to local: the kernel copies
+                copy_fd(source.fileno(), fd, source.entry.size, getattr(source, "holes", False))
+            else:
+                copy_stream(source, fd, source.entry.size)
             e = source.entry
             notice = ""
             if e.attrs is not None:
                 notice = self._give_attrs(temp, e.attrs, None, fd)
             os.fchmod(fd, e.mode)
             os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
-            inode = os.fstat(fd).st_ino if self.tell_inodes else 0
+            inode = os.fstat(fd).st_ino if self.policy.report_ids else 0
         except BaseException:
             os.close(fd)
             self.drop_temp(temp)
@@ -540,7 +589,7 @@ class LocalReplica:
         if current.kind == DIR:
             return self._free_dir(path, expect)
         if expect is None or not current.unchanged_since(expect):
-            if self.keep_changed:
+            if self.policy.keep_changed:
                 return Outcome(False, _KEPT_NOTE)
             self.trash.move_in(path)
             return Outcome(True, _CHANGED_NOTE, trashed=True)
@@ -548,7 +597,7 @@ class LocalReplica:
 
     def _dispose(self, path: str) -> Outcome:
         """Take the file or symlink at ``path`` away: into the trash, or destroyed with ``trash=False``."""
-        if self.use_trash:
+        if self.policy.trash:
             self.trash.move_in(path)
             return Outcome(True, trashed=True)
         self.tree.unlink(path)
@@ -593,7 +642,7 @@ class LocalReplica:
                     self._gone(temp)
                     return Outcome(True)
                 temp = self._as_replaced(temp, path)
-                mine = tree.lstat(temp).st_ino if self.keep_changed else 0
+                mine = tree.lstat(temp).st_ino if self.policy.keep_changed else 0
                 try:
                     swapped = tree.exchange(temp, path)
                 except FileNotFoundError:
@@ -656,7 +705,7 @@ class LocalReplica:
                     and was.size == expect.size and was.mtime_ns == expect.mtime_ns
                     and (not expect.inode or was.inode == expect.inode) and was.target == expect.target)
         if not expected:
-            if self.keep_changed:
+            if self.policy.keep_changed:
                 try:
                     back = self.tree.exchange(old, path)
                 except OSError:
@@ -672,7 +721,7 @@ class LocalReplica:
                     return Outcome(False, _KEPT_NOTE)
             self._trash_temp(old, path)
             return Outcome(True, _CHANGED_NOTE, trashed=True)
-        if self.use_trash:
+        if self.policy.trash:
             self._trash_temp(old, path)
             return Outcome(True, trashed=True)
         self.drop_temp(old)
@@ -680,18 +729,18 @@ class LocalReplica:
 
     def _replace_after_check(self, temp: str, path: str, current: Entry, expect: Entry | None) -> Outcome:
         if expect is None or not current.unchanged_since(expect):
-            if self.keep_changed:
+            if self.policy.keep_changed:
                 self.drop_temp(temp)
                 return Outcome(False, _KEPT_NOTE)
             self.trash.move_in(path)
             self.tree.rename(temp, path)
             self._gone(temp)
             return Outcome(True, _CHANGED_NOTE, trashed=True)
-        if self.use_trash:
+        if self.policy.trash:
             self.trash.link_in(path)
         self.tree.rename(temp, path)
         self._gone(temp)
-        return Outcome(True, trashed=self.use_trash)
+        return Outcome(True, trashed=self.policy.trash)
 
     def commit(self, staged: Staged, expect: Entry | None) -> Outcome:
         assert isinstance(staged, LocalStaged)
@@ -702,7 +751,7 @@ class LocalReplica:
 
     def _told(self, outcome: Outcome, path: str) -> Outcome:
         """``outcome`` with the inode now at ``path``, when asked to tell inodes."""
-        if not (self.tell_inodes and outcome.done):
+        if not (self.policy.report_ids and outcome.done):
             return outcome
         try:
             return replace(outcome, inode=self.tree.lstat(path).st_ino)
@@ -712,7 +761,7 @@ class LocalReplica:
     def make_dir(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
         current = self.stat(path)
         if current is not None and current.kind == DIR:
-            return Outcome(True, inode=current.inode if self.tell_inodes else 0)
+            return Outcome(True, inode=current.inode if self.policy.report_ids else 0)
         if current is not None:
             room = self._remove(path, expect)
             if not room.done:

@@ -1,15 +1,25 @@
-"""The Replica interface: what the executor needs from a place where a tree lives.
+"""The Replica interface: what the engine needs from a place where a tree lives.
 
-A source replica is read (``scan``, ``open_file``); a target replica is written through two-phase file
-writes (``stage_file`` makes a complete temp copy; ``commit`` re-checks the destination and renames it into
-place) plus small direct operations. Every writing call takes ``expect``, the entry the plan saw at the
-path (None for "absent"), and keeps whatever it finds there when that moved on (see DESIGN section 4).
+A replica is a small required core (:class:`Replica`) plus optional abilities, each its own
+``runtime_checkable`` protocol, as rclone's backends offer ``Mover`` or ``ChangeNotifier``: the engine asks
+``isinstance(replica, Mover)`` and falls back (copy + delete) when an ability is missing, so a new replica
+(a syncline server folder, a WebDAV collection, a tree in memory) starts with the core and adds abilities
+as it can. The contract of every call is in ``docs/replicas.md``.
 
-Everything above the engine (one-way sync, the real-time mirror) reaches a target only through this
-interface, so that a replica on a syncline server or a WebDAV share plugs in without changes there:
-``LocalReplica`` is one implementation, not an assumption. The root-level calls (``exists``,
-``create_root``, ``lock``, ``read_meta``, ``write_meta``) are what a caller needs before it writes: whether
-the tree is there at all, and the small files (markers) that say whose it is.
+A source replica is read (``scan``, ``open_file``: a stream read in blocks, ``readinto``); a target replica
+is written through two-phase file writes (``stage_file`` makes a complete temp copy; ``commit`` re-checks
+the destination and puts it in place) plus small direct operations. Every writing call takes ``expect``,
+the entry the plan saw at the path (None for "absent"), and keeps whatever it finds there when that moved
+on (see DESIGN section 4); what "keep" means (trash, leave in place) is the replica's :class:`WritePolicy`,
+one value every replica takes as its ``policy`` constructor argument. Failures are raised as the
+:mod:`.errors` family (``ReplicaError`` and its classes, each with ``retryable``).
+
+**Why synchronous.** The interface is plain blocking calls, not ``async``: concurrency comes from threads
+(the executor stages files in a thread pool, up to ``Features.max_connections``), as rclone and restic
+drive their backends. The work is I/O-bound, so blocking calls in threads overlap as well as coroutines
+would; a blocking interface is what local file systems offer anyway (there is no async ``rename``); and the
+server side loses nothing, since ASGI servers run sync code in worker threads. One interface then serves
+the CLI, the watch loop and the server, instead of two colored copies of every replica.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ...core.entry import Entry
 from ...core.ignore import Rules
@@ -26,24 +36,62 @@ from ...core.index import Index
 
 @dataclass(frozen=True, slots=True)
 class Features:
-    """What a replica can keep and do."""
+    """What a replica can keep and do. The engine plans nothing a replica cannot keep (a later step
+    projects an index onto these); ``max_connections`` bounds how many calls may run at once."""
 
-    mtime_ns_precision: int = 1
+    mtime_ns_precision: int = 1  # 1: nanoseconds; 10**9: whole seconds; 2 * 10**9: FAT
     case_sensitive: bool = True
     symlinks: bool = True
-    permissions: bool = True
+    permissions: bool = True  # POSIX mode bits
+    owner: bool = False  # can give a file an owner and group other than its own (root, a server that maps them)
+    hash_kinds: tuple[str, ...] = ()  # content digests the replica computes itself (:class:`Hasher`)
+    max_connections: int = 4  # calls that may run at once (threads staging files)
     # Whether ``scan`` may run in a forked child process (a local walk; not a network client's session).
     scan_in_child: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class WritePolicy:
+    """How a replica treats what a write replaces; one value, handed to every replica the same way (its
+    ``policy`` constructor argument).
+
+    ``trash``: replaced and deleted data is kept in the replica's trash (False: destroyed, unless it
+    changed since the scan: a changed destination is never destroyed). ``keep_changed``: a destination
+    found changed since the scan is left in place and the write is not done (two-way sync: the next run
+    sees both changes); by default it goes to the trash and the write goes ahead (one-way: the source wins).
+    ``report_ids``: every done write reports the file id the path has now (``Outcome.inode``), so two-way
+    sync can recognise moves later."""
+
+    trash: bool = True
+    keep_changed: bool = False
+    report_ids: bool = False
+
+    @classmethod
+    def two_way(cls, trash: bool = True) -> WritePolicy:
+        """What a side of a two-way sync (and apply, which merges into a tree that kept working) needs."""
+        return cls(trash=trash, keep_changed=True, report_ids=True)
+
+
 class SourceFile(Protocol):
-    """An open source file: its stat at open time, and a way to tell whether it changed since."""
+    """An open source file: its entry at open time, its content as a stream, and a way to tell whether it
+    changed since it was opened (a torn read)."""
 
     entry: Entry
 
-    def fileno(self) -> int: ...
+    def readinto(self, buffer: memoryview) -> int:
+        """Read the next bytes into ``buffer``; returns how many (0 at the end)."""
+        ...
 
     def changed(self) -> bool: ...
+
+
+@runtime_checkable
+class FdSourceFile(SourceFile, Protocol):
+    """A source file that is an OS file: a target on a local file system copies from its descriptor in
+    the kernel (``copy_file_range``) instead of through Python buffers. A fast path only: every target
+    must also take a plain :class:`SourceFile`."""
+
+    def fileno(self) -> int: ...
 
 
 class Staged(Protocol):
@@ -58,9 +106,9 @@ class Staged(Protocol):
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened to one action at the target: ``note`` explains a kept or skipped destination.
-    ``inode`` is what the path's inode is now, when the replica was asked to tell (0: not told).
-    ``notice`` names what of a done action the target could not keep (an extended attribute its file
-    system refuses, an owner it cannot give): reported, not an error."""
+    ``inode`` is the path's file id now (an inode locally), when the policy asks to report ids (0: not
+    told). ``notice`` names what of a done action the target could not keep (an extended attribute its
+    file system refuses, an owner it cannot give): reported, not an error."""
 
     done: bool
     note: str = ""
@@ -69,12 +117,25 @@ class Outcome:
     notice: str = ""
 
 
+class FileSource(Protocol):
+    """What the executor reads from: any :class:`Replica`, or a view of one (a move's copy reads a folder
+    under its old name)."""
+
+    def describe(self) -> str: ...
+
+    def open_file(self, path: str) -> AbstractContextManager[SourceFile]: ...
+
+
 class Replica(Protocol):
-    """A directory tree syncline can read and write."""
+    """A tree syncline can read and write: the required core. See ``docs/replicas.md`` for the contract."""
+
+    policy: WritePolicy
 
     def features(self) -> Features: ...
 
-    def describe(self) -> str: ...
+    def describe(self) -> str:
+        """The replica for messages (a path, an address)."""
+        ...
 
     def scan(self, rules: Rules, digests: bool, side: str) -> Index: ...
 
@@ -93,19 +154,13 @@ class Replica(Protocol):
         ...
 
     def create_root(self) -> None:
-        """Create the root, whose parent must exist (OSError otherwise). Never creates parents: a root
-        whose parent is gone is an unmounted disk, not a place to fill."""
-        ...
-
-    def lock(self) -> AbstractContextManager[None]:
-        """Hold the exclusive right to write into this tree (``BusyError`` if another run holds it).
-        Entering finishes what a killed run left half done (its temp files removed, the versions it had
-        swapped out moved to the trash)."""
+        """Create the root, whose parent must exist (``NotFound`` otherwise). Never creates parents: a
+        root whose parent is gone is an unmounted disk, not a place to fill."""
         ...
 
     def session(self) -> AbstractContextManager[None]:
         """Keep what the replica opens (descriptors, a connection) open while the block runs; outside a
-        session each call may let go of it when it returns. :meth:`lock` holds a session too."""
+        session each call may let go of it when it returns. :meth:`Locker.lock` holds a session too."""
         ...
 
     def close(self) -> None:
@@ -113,36 +168,102 @@ class Replica(Protocol):
         Call it once the replica is no longer used; a replica is one run until then."""
         ...
 
-    def read_meta(self, name: str) -> str | None:
-        """The text of the replica's own small file ``name`` (kept outside the synced tree, e.g. in
-        ``.syncline/``); None when there is none."""
+    def stat(self, path: str) -> Entry | None:
+        """The entry at ``path`` (never followed); None when absent. ``Changed`` when a folder on the way
+        is not a real folder (nothing can be said of ``path``)."""
         ...
 
-    def write_meta(self, name: str, text: str) -> None:
-        """Write the replica's own small file ``name`` atomically and durably."""
+    def open_file(self, path: str) -> AbstractContextManager[SourceFile]:
+        """The regular file at ``path``, open for reading as a stream (``NotFound`` when it is gone)."""
         ...
 
-    def stat(self, path: str) -> Entry | None: ...
+    def stage_file(self, path: str, source: SourceFile) -> Staged:
+        """Copy ``source`` (read to its end) to a temp copy beside ``path``, with its entry's mode and mtime;
+        nothing is visible under a real name until :meth:`commit`."""
+        ...
 
-    def open_file(self, path: str) -> AbstractContextManager[SourceFile]: ...
-
-    def stage_file(self, path: str, source: SourceFile) -> Staged: ...
-
-    def commit(self, staged: Staged, expect: Entry | None) -> Outcome: ...
+    def commit(self, staged: Staged, expect: Entry | None) -> Outcome:
+        """Put ``staged`` in place at its path if that still holds ``expect`` (None: nothing); otherwise
+        keep what is there as the policy says. Commits after the last :meth:`barrier` only."""
+        ...
 
     def make_dir(self, path: str, entry: Entry, expect: Entry | None) -> Outcome: ...
 
     def make_symlink(self, path: str, entry: Entry, expect: Entry | None) -> Outcome: ...
+
+    def delete(self, path: str, expect: Entry) -> Outcome: ...
+
+    def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome: ...
+
+    def barrier(self) -> None:
+        """Make every write so far durable (an error when the replica could not: nothing since the last
+        barrier may be taken as done)."""
+        ...
+
+
+# -- optional abilities ----------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Mover(Protocol):
+    """Renames inside the replica (server-side move). Without it the engine copies and deletes
+    (:func:`~.abilities.move`)."""
+
+    def move(self, src: str, dst: str, expect: Entry) -> Outcome:
+        """Rename ``src`` (a file, symlink or whole directory) to ``dst`` if ``src`` is still ``expect``
+        and nothing is at ``dst``; otherwise leave both alone (``done`` False)."""
+        ...
+
+
+@runtime_checkable
+class Linker(Protocol):
+    """Hard links. Without it the engine copies the file again under the second name."""
 
     def make_link(self, path: str, entry: Entry, first: str, expect: Entry | None) -> Outcome:
         """Make ``path`` a second name (hard link) of the file at ``first`` in this tree, which must be
         ``entry`` (a plan's ``link`` action, after its copies)."""
         ...
 
-    def delete(self, path: str, expect: Entry) -> Outcome: ...
 
-    def move(self, src: str, dst: str, expect: Entry) -> Outcome: ...
+@runtime_checkable
+class Hasher(Protocol):
+    """Content digests computed by the replica itself (next to the data: no transfer)."""
 
-    def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome: ...
+    def digest(self, path: str, kind: str = "blake3") -> bytes:
+        """The digest of the file at ``path``, of a kind in ``features().hash_kinds`` (``Changed`` when the
+        file changed while being read)."""
+        ...
 
-    def barrier(self) -> None: ...
+
+@runtime_checkable
+class BatchStat(Protocol):
+    """Many stats in one call (one round trip). Without it the engine calls ``stat`` per path."""
+
+    def stat_many(self, paths: Sequence[str]) -> list[Entry | None]:
+        """``stat`` of each path, in order."""
+        ...
+
+
+@runtime_checkable
+class Locker(Protocol):
+    """An exclusive right to write into the tree. Without it the engine runs in a plain ``session``."""
+
+    def lock(self) -> AbstractContextManager[None]:
+        """Hold the exclusive right to write into this tree (``BusyError`` if another run holds it), in a
+        session. Entering finishes what a killed run left half done (its temp files removed, the versions
+        it had swapped out moved to the trash)."""
+        ...
+
+
+@runtime_checkable
+class Markers(Protocol):
+    """The replica's own small files, kept outside the synced tree: the markers that say whose a root is
+    (DESIGN 4.4). A replica without them cannot be checked for a replaced root."""
+
+    def read_meta(self, name: str) -> str | None:
+        """The text of the replica's own small file ``name``; None when there is none."""
+        ...
+
+    def write_meta(self, name: str, text: str) -> None:
+        """Write the replica's own small file ``name`` atomically and durably."""
+        ...

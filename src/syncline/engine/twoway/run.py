@@ -43,7 +43,9 @@ from ..marker import (
     write_generation,
     write_marker,
 )
+from ..replicas.abilities import move as move_in
 from ..replicas.local import LocalReplica
+from ..replicas.replica import WritePolicy
 from ..report import HasProblems, Report
 from .pairstate import PairState, has_base
 
@@ -156,8 +158,9 @@ def sync_two_way(a: str | os.PathLike[str], b: str | os.PathLike[str], options: 
     report.to_a = Report(source=str(root_b), target=str(root_a), dry_run=opts.dry_run)
     report.to_b = Report(source=str(root_a), target=str(root_b), dry_run=opts.dry_run)
     state = PairState(root_a, root_b)
-    side_a = LocalReplica(root_a, trash=opts.trash, keep_changed=True, tell_inodes=True)
-    side_b = LocalReplica(root_b, trash=opts.trash, keep_changed=True, tell_inodes=True)
+    policy = WritePolicy.two_way(trash=opts.trash)
+    side_a = LocalReplica(root_a, policy=policy)
+    side_b = LocalReplica(root_b, policy=policy)
     try:
         if opts.dry_run:
             _run(state, side_a, side_b, opts, report, progress)
@@ -408,7 +411,7 @@ def _base_writer(plan: Reconciled, state: PairState, pending: Counter[str], inod
 
 def _move(move: Move, state: PairState, side: LocalReplica, report: TwoWayReport) -> None:
     try:
-        outcome = side.move(move.src, move.dst, move.expect)
+        outcome = move_in(side, move.src, move.dst, move.expect)
     except OSError as exc:
         report.problems.append(Problem(move.src, f"cannot move to {move.dst}: {exc.strerror or exc}", move.side))
         return

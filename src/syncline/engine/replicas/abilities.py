@@ -1,0 +1,86 @@
+"""The engine's side of the optional abilities: use one when the replica has it, fall back when it has not.
+
+Every function here takes any :class:`~.replica.Replica`; callers never test for an ability themselves,
+so a replica that gains one (a server that renames in place, a share that locks) is used better without a
+change above it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+
+from ...core.entry import DIR, FILE, SYMLINK, Entry
+from ...core.ignore import Rules
+from ...core.plan import Action, Op, Plan
+from ..execute import execute
+from .replica import BatchStat, Locker, Mover, Outcome, Replica, SourceFile
+
+
+def writing(replica: Replica) -> AbstractContextManager[None]:
+    """Hold ``replica`` for a run of writes: its :class:`~.replica.Locker` lock when it has one (which
+    also finishes what killed runs left), else a plain session."""
+    return replica.lock() if isinstance(replica, Locker) else replica.session()
+
+
+def stat_many(replica: Replica, paths: Sequence[str]) -> list[Entry | None]:
+    """``stat`` of each of ``paths``: one call with :class:`~.replica.BatchStat`, else one per path."""
+    if isinstance(replica, BatchStat):
+        return replica.stat_many(paths)
+    return [replica.stat(p) for p in paths]
+
+
+def move(replica: Replica, src: str, dst: str, expect: Entry) -> Outcome:
+    """Rename ``src`` to ``dst`` in ``replica`` if ``src`` is still ``expect`` and nothing is at ``dst``:
+    server-side with :class:`~.replica.Mover`, else by :func:`copy_and_delete`."""
+    if isinstance(replica, Mover):
+        return replica.move(src, dst, expect)
+    return copy_and_delete(replica, src, dst, expect)
+
+
+class _Relocated:
+    """``replica`` read as if what is at ``src`` stood at ``dst`` (the source of a move's copy)."""
+
+    def __init__(self, replica: Replica, src: str, dst: str) -> None:
+        self.replica, self.src, self.dst = replica, src, dst
+
+    def describe(self) -> str:
+        return self.replica.describe()
+
+    def open_file(self, path: str) -> AbstractContextManager[SourceFile]:
+        return self.replica.open_file(self.src + path[len(self.dst):])
+
+
+def copy_and_delete(replica: Replica, src: str, dst: str, expect: Entry) -> Outcome:
+    """A move for a replica that cannot rename: copy ``src`` (a file, symlink or whole folder) to ``dst``
+    through the executor (temp copies, durability barrier, re-checks), then delete ``src``, deepest first,
+    each item only if it is still what was copied. Nothing is deleted unless all of it was copied: a copy
+    that fails leaves ``src`` whole (and what was copied of it at ``dst``)."""
+    current = replica.stat(src)
+    if current is None:
+        return Outcome(False, "vanished since the scan; not moved")
+    if current.kind != expect.kind or (current.kind != DIR and not current.unchanged_since(expect)):
+        return Outcome(False, "changed since the scan; not moved")
+    if replica.stat(dst) is not None:
+        return Outcome(False, f"not moved: {dst} exists")
+    if current.kind == DIR:
+        tree = replica.scan_dirs([(src, True)], Rules(ignore_files=False), "source")
+        if tree.problems or tree.unreadable:
+            return Outcome(False, f"not moved: part of {src} could not be read")
+        items = sorted(tree.entries.items())
+    else:
+        items = [(src, current)]
+    put: dict[str, Op] = {FILE: "copy", DIR: "mkdir", SYMLINK: "symlink"}
+    copies = [Action(put[e.kind], dst + p[len(src):], e, None) for p, e in items]
+    # Folders get their mode and mtime last, deepest first: filling them changed both.
+    metas = [Action("meta", a.path, a.entry, None) for a in reversed(copies) if a.op == "mkdir"]
+    copied = execute(Plan(tuple(copies + metas)), _Relocated(replica, src, dst), replica)
+    if copied.errors:
+        return Outcome(False, f"not moved (no server-side move here, and the copy failed: {copied.errors[0]}); "
+                              f"{src} is left as it was")
+    removed = execute(Plan(tuple(Action("delete", p, None, e) for p, e in reversed(items))),
+                      replica, replica)
+    if removed.errors:
+        return Outcome(True, f"copied to {dst}, but {len(removed.errors)} item(s) of {src} could not be "
+                             f"removed: {removed.errors[0]}")
+    return Outcome(True)
