@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from syncline.engine.replicas.replica import Replica
+from syncline.engine.replicas.replica import Replica, WritePolicy
 from syncline.testing import CHECKS, Check, Factory, FlakyReplica, Tree, check_replica, local_factory, memory_factory
 
 MEMORY_KINDS = {
@@ -34,10 +34,9 @@ def test_replica_conforms(check: Check, factory: Factory) -> None:
 def test_check_replica_runs_every_check_and_names_the_failures(tmp_path: Path) -> None:
     check_replica(local_factory(tmp_path))
 
-    def careless(**policy: object):  # type: ignore[no-untyped-def]
-        replica, tree = memory_factory()(**policy)
-        replica.keep_changed = False  # ignores the policy it was given: keep_changed is not kept
-        replica.use_trash = True  # nor trash=False
+    def careless(**asked: object) -> tuple[Replica, Tree]:
+        replica, tree = memory_factory()(**asked)
+        replica.policy = WritePolicy()  # ignores the policy it was given: neither keep_changed nor trash=False
         return replica, tree
 
     with pytest.raises(AssertionError) as failed:

@@ -13,7 +13,9 @@ import pytest
 
 from syncline.core.entry import Compare
 from syncline.engine.oneway import SyncOptions, sync_replicas
+from syncline.engine.replicas import abilities
 from syncline.engine.replicas.local import LocalReplica
+from syncline.engine.replicas.replica import Mover
 from syncline.testing import FlakyReplica, MemoryReplica, changed_under_us, no_space, unreachable
 
 from .conftest import write
@@ -101,9 +103,6 @@ def test_a_target_without_symlinks_reports_each_link_and_takes_everything_else(s
     assert a is not None and a.mode == 0o644  # no permissions: the fixed mode
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="LocalReplica.stage_file reads only file descriptors until replica-core's stream "
-                          "source files land (issue 12); then this passes and the mark must go")
 def test_a_memory_source_syncs_into_a_local_folder(tmp_path: Path) -> None:
     source = MemoryReplica("s", mtime_precision_ns=10**9)
     source.put_file("a.txt", b"alpha", ODD)
@@ -214,7 +213,10 @@ def test_memory_hard_links_and_case_only_renames() -> None:
     now = m.stat("a.txt")
     assert now is not None and m.move("a.txt", "A.TXT", now).done
     assert m.paths() == ["A.TXT", "b.txt"] and m.read("a.txt") == b"two"
-    none = MemoryReplica(mover=False)
-    none.put_file("x", b"x")
-    x = none.stat("x")
-    assert x is not None and not none.move("x", "y", x).done and none.paths() == ["x"]
+    assert isinstance(m, Mover) and isinstance(FlakyReplica(m), Mover)
+    fat = MemoryReplica(mover=False)
+    assert not isinstance(fat, Mover) and not isinstance(FlakyReplica(fat), Mover)
+    fat.put_file("d/x", b"x")
+    d = fat.stat("d")
+    assert d is not None and abilities.move(fat, "d", "e", d).done  # copied, then deleted
+    assert fat.paths() == ["e", "e/x"] and fat.read("e/x") == b"x"

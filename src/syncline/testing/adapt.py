@@ -1,15 +1,16 @@
-"""Where the testing kit meets the replica interface as it stands: how a source file is read (a stream,
-or a local replica's file descriptor) and how a replica error is made. Kept in one small module so a
-change of the interface is a change here."""
+"""Small pieces the testing kit shares: reading a source file as a stream, and making a replica error."""
 
 from __future__ import annotations
 
-import importlib
-import os
+from collections.abc import Iterable
+from typing import TypeVar
 
-from ..engine.replicas.replica import Replica, SourceFile
+from ..engine.replicas.errors import map_os_error
+from ..engine.replicas.replica import SourceFile
 
 BLOCK = 1 << 20
+T = TypeVar("T")
+_blocked: dict[tuple[type, frozenset[str]], type] = {}
 
 
 class ReadIntoFromRead:
@@ -18,7 +19,7 @@ class ReadIntoFromRead:
     def read(self, size: int = -1) -> bytes:
         raise NotImplementedError
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:
+    def readinto(self, buffer: memoryview) -> int:
         block = self.read(len(buffer))
         buffer[: len(block)] = block
         return len(block)
@@ -26,10 +27,9 @@ class ReadIntoFromRead:
 
 def read_block(source: SourceFile, size: int) -> bytes:
     """Up to ``size`` bytes of ``source`` from where it stands (b"" at the end)."""
-    read = getattr(source, "read", None)
-    if read is not None:
-        return bytes(read(size))
-    return os.read(source.fileno(), size)
+    buffer = bytearray(size)
+    n = source.readinto(memoryview(buffer))
+    return bytes(buffer[:n])
 
 
 def read_source(source: SourceFile) -> bytes:
@@ -41,24 +41,22 @@ def read_source(source: SourceFile) -> bytes:
 
 
 def replica_error(errno: int, message: str, path: str = "") -> OSError:
-    """The error a replica raises for ``errno``: a member of the replica error family
-    (``engine/replicas/errors.py``: ENOENT gives a ``NotFound`` that is also a ``FileNotFoundError``) where
-    the engine has that family, else the builtin ``OSError`` subclass."""
-    exc = OSError(errno, message, path) if path else OSError(errno, message)
-    return _map_os_error(exc)
+    """The replica error for ``errno`` (``engine/replicas/errors.py``): ENOENT gives a ``NotFound`` that is
+    also a ``FileNotFoundError``, ECONNRESET an ``Unreachable``, and so on."""
+    return map_os_error(OSError(errno, message, path) if path else OSError(errno, message))
 
 
-def _map_os_error(exc: OSError) -> OSError:
-    # The family arrives with the replica-core work (issue 12); until it is merged, OSErrors are what the
-    # engine catches. Looked up at run time so this module works on either side of that merge.
-    try:
-        errors = importlib.import_module("syncline.engine.replicas.errors")
-    except ImportError:
-        return exc
-    mapped: OSError = errors.map_os_error(exc)
-    return mapped
-
-
-def can_move(replica: Replica) -> bool:
-    """Whether ``replica`` moves on its side (a ``MemoryReplica`` made with ``mover=False`` does not)."""
-    return bool(getattr(replica, "mover", True))
+def without(cls: type[T], methods: Iterable[str]) -> type[T]:
+    """``cls``, or (``methods`` not empty) a subclass of it in which those methods are None: an instance
+    of it then lacks the optional abilities they make up, as ``isinstance(obj, Mover)`` reads it (typing
+    takes a method set to None for one that is not there, and decides on the class for protocols made of
+    methods only, so blocking on the instance is not enough). One subclass per set, made once."""
+    key = (cls, frozenset(methods))
+    if not key[1]:
+        return cls
+    sub = _blocked.get(key)
+    if sub is None:
+        attrs: dict[str, object] = dict.fromkeys(key[1])
+        sub = _blocked[key] = type(cls.__name__, (cls,), {**attrs, "__module__": cls.__module__,
+                                                          "__doc__": cls.__doc__})
+    return sub

@@ -20,13 +20,25 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from ..core.entry import Entry
 from ..core.ignore import Rules
 from ..core.index import Index
-from ..engine.replicas.replica import Features, Outcome, Replica, SourceFile, Staged
-from .adapt import ReadIntoFromRead, read_block, replica_error
+from ..engine.replicas.replica import (
+    BatchStat,
+    Features,
+    Hasher,
+    Linker,
+    Locker,
+    Markers,
+    Mover,
+    Outcome,
+    Replica,
+    SourceFile,
+    Staged,
+)
+from .adapt import ReadIntoFromRead, read_block, replica_error, without
 
 T = TypeVar("T")
 ErrorMaker = Callable[[str], BaseException]  # the call's path (or "") -> the exception to raise
@@ -119,11 +131,25 @@ class _FlakySource(ReadIntoFromRead):
         return bool(torn) or self.inner.changed()
 
 
+# The optional abilities and their methods: a FlakyReplica has those its inner replica has, no others.
+ABILITIES: tuple[tuple[type, tuple[str, ...]], ...] = (
+    (Mover, ("move",)), (Linker, ("make_link",)), (Locker, ("lock",)), (Markers, ("read_meta", "write_meta")),
+    (Hasher, ("digest",)), (BatchStat, ("stat_many",)),
+)
+
+
 class FlakyReplica:
-    """``inner`` with faults (see the module). ``calls`` counts every call by method name."""
+    """``inner`` with faults (see the module). ``calls`` counts every call by method name. It offers the
+    optional abilities ``inner`` offers and no others (it is of a subclass without the missing ones' methods:
+    see :func:`~.adapt.without`)."""
+
+    def __new__(cls, inner: Replica) -> Self:
+        missing = [m for ability, methods in ABILITIES if not isinstance(inner, ability) for m in methods]
+        return object.__new__(without(cls, missing))
 
     def __init__(self, inner: Replica) -> None:
         self.inner = inner
+        self.policy = inner.policy
         self.faults: list[Fault] = []
         self.calls: Counter[str] = Counter()
         self.offline = False
@@ -209,6 +235,7 @@ class FlakyReplica:
         self._call("create_root", self.inner.create_root)
 
     def lock(self) -> AbstractContextManager[None]:
+        assert isinstance(self.inner, Locker)
         return self._call("lock", self.inner.lock)
 
     def session(self) -> AbstractContextManager[None]:
@@ -218,13 +245,23 @@ class FlakyReplica:
         self.inner.close()
 
     def read_meta(self, name: str) -> str | None:
+        assert isinstance(self.inner, Markers)
         return self._call("read_meta", self.inner.read_meta, name)
 
     def write_meta(self, name: str, text: str) -> None:
+        assert isinstance(self.inner, Markers)
         self._call("write_meta", self.inner.write_meta, name, text)
 
     def stat(self, path: str) -> Entry | None:
         return self._call("stat", self.inner.stat, path)
+
+    def stat_many(self, paths: Sequence[str]) -> list[Entry | None]:
+        assert isinstance(self.inner, BatchStat)
+        return self._call("stat_many", self.inner.stat_many, paths)
+
+    def digest(self, path: str, kind: str = "blake3") -> bytes:
+        assert isinstance(self.inner, Hasher)
+        return self._call("digest", self.inner.digest, path, kind)
 
     @contextmanager
     def open_file(self, path: str) -> Iterator[SourceFile]:
@@ -248,12 +285,14 @@ class FlakyReplica:
         return self._call("make_symlink", self.inner.make_symlink, path, entry, expect)
 
     def make_link(self, path: str, entry: Entry, first: str, expect: Entry | None) -> Outcome:
+        assert isinstance(self.inner, Linker)
         return self._call("make_link", self.inner.make_link, path, entry, first, expect)
 
     def delete(self, path: str, expect: Entry) -> Outcome:
         return self._call("delete", self.inner.delete, path, expect)
 
     def move(self, src: str, dst: str, expect: Entry) -> Outcome:
+        assert isinstance(self.inner, Mover)
         return self._call("move", self.inner.move, src, dst, expect)
 
     def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:

@@ -1,10 +1,11 @@
 """MemoryReplica: a whole tree in memory, with no file descriptors, for tests and as a model replica.
 
-It keeps every rule :class:`~syncline.engine.replicas.local.LocalReplica` keeps (the ``expect`` re-checks,
-the trash, ``keep_changed``, ``tell_inodes``), so the executor and the planners can be driven through a
-replica that is not a local folder, and it can be what a local folder is not: case-insensitive, with 1 s
-or 2 s mtimes (stored times are truncated, as a FAT or SMB share does), without symlinks, without
-permissions (every file shows one fixed mode), without a server-side move.
+It keeps every rule :class:`~syncline.engine.replicas.local.LocalReplica` keeps (the ``expect`` re-checks
+and the :class:`~syncline.engine.replicas.replica.WritePolicy`: trash, keep_changed, report_ids), so the
+executor and the planners can be driven through a replica that is not a local folder, and it can be what
+a local folder is not: case-insensitive, with 1 s or 2 s mtimes (stored times are truncated, as a FAT or
+SMB share does), without symlinks, without permissions (every file shows one fixed mode), without a
+server-side move.
 
 The tree is a map from path to node; a hard link is a second path to the same node, as on a real file
 system. A staged file is held in memory until it is committed, so no temp name ever appears in the tree.
@@ -18,13 +19,13 @@ Every call holds one lock: the executor's copy threads may share a replica.
 from __future__ import annotations
 
 import errno
-import io
 import itertools
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, Self
 
 import blake3
 
@@ -33,8 +34,8 @@ from ..core.errors import BusyError, Problem, UsageError
 from ..core.ignore import IGNORE_FILE, Matcher, Rules
 from ..core.index import Index, IndexHeader
 from ..core.paths import META_DIR, is_under, join, parent, sort_key
-from ..engine.replicas.replica import Features, Outcome, SourceFile, Staged
-from .adapt import ReadIntoFromRead, read_source, replica_error
+from ..engine.replicas.replica import Features, Outcome, SourceFile, Staged, WritePolicy
+from .adapt import ReadIntoFromRead, read_source, replica_error, without
 
 # What a file system without permissions (FAT, most SMB mounts) shows for every file, folder and link.
 FIXED_MODES = {FILE: 0o644, DIR: 0o755, SYMLINK: 0o777}
@@ -108,32 +109,32 @@ class MemorySourceFile(ReadIntoFromRead):
         self._pos += len(block)
         return block
 
-    def fileno(self) -> int:
-        """There is none: read the stream (as from a network replica)."""
-        raise io.UnsupportedOperation("a memory file has no file descriptor")
-
     def changed(self) -> bool:
         """Whether the file was written (or its metadata changed) since it was opened."""
         return self._node.ctime_ns != self.entry.ctime_ns or self._node.data is not self._data
 
 
 class MemoryReplica:
-    """A tree in memory (see the module). ``mtime_precision_ns`` is 1 (ns), ``10**9`` (SMB) or ``2 * 10**9``
-    (FAT); ``exists=False`` starts without a root (``create_root`` makes it). ``trash``, ``keep_changed``
-    and ``tell_inodes`` mean what they mean for ``LocalReplica``."""
+    """A tree in memory (see the module), written as ``policy`` says. ``mtime_precision_ns`` is 1 (ns),
+    ``10**9`` (SMB) or ``2 * 10**9`` (FAT); ``exists=False`` starts without a root (``create_root`` makes it).
 
-    def __init__(self, name: str = "memory", *, case_sensitive: bool = True, mtime_precision_ns: int = 1,
-                 symlinks: bool = True, permissions: bool = True, mover: bool = True, exists: bool = True,
-                 trash: bool = True, keep_changed: bool = False, tell_inodes: bool = False) -> None:
+    Abilities: :class:`~syncline.engine.replicas.replica.Linker`, ``Locker``, ``Markers``, ``Hasher``
+    (blake3), ``BatchStat``, and ``Mover`` unless ``mover=False``: then the replica is of a subclass whose
+    ``move`` is None (see :func:`~.adapt.without`), so ``isinstance(replica, Mover)`` is False and the engine
+    copies and deletes instead."""
+
+    def __new__(cls, *args: Any, mover: bool = True, **kwargs: Any) -> Self:
+        return object.__new__(without(cls, () if mover else ("move",)))
+
+    def __init__(self, name: str = "memory", *, policy: WritePolicy | None = None, case_sensitive: bool = True,
+                 mtime_precision_ns: int = 1, symlinks: bool = True, permissions: bool = True, mover: bool = True,
+                 exists: bool = True) -> None:
         self.name = name
+        self.policy = policy or WritePolicy()
         self.case_sensitive = case_sensitive
         self.precision = max(1, mtime_precision_ns)
         self.symlinks = symlinks
         self.permissions = permissions
-        self.mover = mover
-        self.use_trash = trash
-        self.keep_changed = keep_changed
-        self.tell_inodes = tell_inodes
         self.trash: list[Trashed] = []
         self.staged: set[MemoryStaged] = set()  # staged and neither committed nor discarded yet
         self.meta: dict[str, str] = {}
@@ -281,7 +282,7 @@ class MemoryReplica:
     # -- reading ---------------------------------------------------------------------------------------
     def features(self) -> Features:
         return Features(mtime_ns_precision=self.precision, case_sensitive=self.case_sensitive,
-                        symlinks=self.symlinks, permissions=self.permissions)
+                        symlinks=self.symlinks, permissions=self.permissions, hash_kinds=("blake3",))
 
     def describe(self) -> str:
         return f"memory:{self.name}"
@@ -399,6 +400,16 @@ class MemoryReplica:
             found = self._find(path)
             return found[1].entry() if found is not None else None
 
+    def stat_many(self, paths: Sequence[str]) -> list[Entry | None]:
+        with self._mutex:
+            return [self.stat(p) for p in paths]
+
+    def digest(self, path: str, kind: str = "blake3") -> bytes:
+        """The BLAKE3 digest of the file at ``path`` (computed here, as a server would)."""
+        if kind != "blake3":
+            raise ValueError(f"no {kind} digests here (only blake3)")
+        return blake3.blake3(self.read(path)).digest()
+
     @contextmanager
     def open_file(self, path: str) -> Iterator[MemorySourceFile]:
         with self._mutex:
@@ -434,7 +445,7 @@ class MemoryReplica:
             return self._told(self._install(staged.path, staged.node, expect), staged.path)
 
     def _told(self, outcome: Outcome, path: str) -> Outcome:
-        if not (self.tell_inodes and outcome.done):
+        if not (self.policy.report_ids and outcome.done):
             return outcome
         found = self._find(path)
         return Outcome(outcome.done, outcome.note, outcome.trashed, found[1].inode if found else 0, outcome.notice)
@@ -453,14 +464,14 @@ class MemoryReplica:
             self._place(path, node)
             return Outcome(True)
         if not _as_expected(current, expect):
-            if self.keep_changed:
+            if self.policy.keep_changed:
                 return Outcome(False, _KEPT_NOTE)
             self._to_trash(path)
             self._place(path, node)
             return Outcome(True, _CHANGED_NOTE, trashed=True)
         self._dispose(path)
         self._place(path, node)
-        return Outcome(True, trashed=self.use_trash)
+        return Outcome(True, trashed=self.policy.trash)
 
     def _free_dir(self, path: str, expect: Entry | None) -> Outcome:
         """Remove the folder at ``path`` only if the plan expected a folder and it is empty."""
@@ -472,7 +483,7 @@ class MemoryReplica:
         return Outcome(True)
 
     def _dispose(self, path: str) -> Outcome:
-        if self.use_trash:
+        if self.policy.trash:
             self._to_trash(path)
             return Outcome(True, trashed=True)
         self._unplace(path)
@@ -482,11 +493,11 @@ class MemoryReplica:
         with self._mutex:
             found = self._find(path)
             if found is not None and found[1].kind == DIR:
-                return Outcome(True, inode=found[1].inode if self.tell_inodes else 0)
+                return Outcome(True, inode=found[1].inode if self.policy.report_ids else 0)
             if found is not None:
                 current = found[1].entry()
                 if expect is None or not current.unchanged_since(expect):
-                    if self.keep_changed:
+                    if self.policy.keep_changed:
                         return Outcome(False, _KEPT_NOTE)
                     self._to_trash(path)
                     changed = Outcome(True, _CHANGED_NOTE, trashed=True)
@@ -538,10 +549,7 @@ class MemoryReplica:
 
     def move(self, src: str, dst: str, expect: Entry) -> Outcome:
         """Rename ``src`` (with everything below it) to ``dst`` if ``src`` is still ``expect`` and nothing
-        is at ``dst``; otherwise leave both alone. Without ``mover`` nothing is moved (a copy and a delete
-        will do it)."""
-        if not self.mover:
-            return Outcome(False, "not moved: this replica cannot move on its side; left for a copy")
+        is at ``dst``; otherwise leave both alone."""
         with self._mutex:
             found = self._find(src)
             if found is None:

@@ -1,9 +1,9 @@
 """The other hands on a replica's tree: what a conformance check uses to make and look at files behind the
 replica's back (as a user or another program would), and the factories for the two replicas syncline has.
 
-A factory is called with the write policy a check needs (``trash``, ``keep_changed``, ``tell_inodes``) and
-``exists`` (False: the root is not there yet), and returns a fresh replica with a :class:`Tree` on the
-same place. A new replica ships a factory like :func:`local_factory` and passes it to
+A factory is called with the :class:`~syncline.engine.replicas.replica.WritePolicy` a check needs
+(``policy=``) and ``exists=`` (False: the root is not there yet), and returns a fresh replica with a
+:class:`Tree` on the same place. A new replica ships a factory like :func:`local_factory` and passes it to
 :func:`~syncline.testing.check_replica`.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..engine.replicas.local import LocalReplica
-from ..engine.replicas.replica import Replica
+from ..engine.replicas.replica import Replica, WritePolicy
 from ..engine.trash import TRASH
 from .memory import MemoryReplica
 
@@ -131,11 +131,11 @@ def local_factory(base: Path) -> Factory:
     """Fresh :class:`LocalReplica` roots below ``base`` (a test's temp folder), one per call."""
     numbers = itertools.count()
 
-    def make(*, exists: bool = True, **policy: Any) -> tuple[Replica, Tree]:
+    def make(*, policy: WritePolicy | None = None, exists: bool = True) -> tuple[Replica, Tree]:
         root = base / f"replica-{next(numbers)}"
         if exists:
             root.mkdir(parents=True)
-        return LocalReplica(root, **policy), LocalTree(root)
+        return LocalReplica(root, policy=policy), LocalTree(root)
 
     return make
 
@@ -143,8 +143,8 @@ def local_factory(base: Path) -> Factory:
 def memory_factory(**knobs: Any) -> Factory:
     """Fresh :class:`MemoryReplica` s with ``knobs`` (case sensitivity, mtime precision, ...)."""
 
-    def make(**policy: Any) -> tuple[Replica, Tree]:
-        replica = MemoryReplica(**knobs, **policy)
+    def make(*, policy: WritePolicy | None = None, exists: bool = True) -> tuple[Replica, Tree]:
+        replica = MemoryReplica(**knobs, policy=policy, exists=exists)
         return replica, MemoryTree(replica)
 
     return make
