@@ -220,3 +220,26 @@ def test_memory_hard_links_and_case_only_renames() -> None:
     d = fat.stat("d")
     assert d is not None and abilities.move(fat, "d", "e", d).done  # copied, then deleted
     assert fat.paths() == ["e", "e/x"] and fat.read("e/x") == b"x"
+
+
+def test_the_injected_errors_are_the_replica_error_family() -> None:
+    from syncline.engine.replicas.errors import Changed, Denied, NoSpace, Unreachable
+    from syncline.testing import denied
+
+    made = {maker.__name__: maker("p") for maker in (unreachable, no_space, changed_under_us, denied)}
+    assert isinstance(made["unreachable"], Unreachable) and made["unreachable"].retryable
+    assert isinstance(made["no_space"], NoSpace) and made["no_space"].retryable
+    assert isinstance(made["changed_under_us"], Changed) and made["changed_under_us"].retryable
+    assert isinstance(made["denied"], Denied) and not made["denied"].retryable
+    assert all(e.filename == "p" for e in made.values())
+
+
+def test_a_memory_target_without_a_root_gets_one_and_a_gone_root_stops_the_run(src: Path) -> None:
+    write(src, "a", b"a")
+    target = MemoryReplica("t", exists=False)
+    assert not target.exists()
+    assert sync_replicas(LocalReplica(src), target).copied == 1 and target.read("a") == b"a"
+    target.remove_root()  # unmounted
+    assert not target.exists()
+    with pytest.raises(FileNotFoundError):
+        target.stat("a")
