@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from syncline.core.ignore import Rules
 from syncline.core.oneway import mirror
 from syncline.core.scan import scan
 from syncline.engine.execute import execute
@@ -132,3 +133,19 @@ def test_a_source_file_not_found_is_a_notice(tmp_path: Path) -> None:
     (src / "a.txt").unlink()
     report = execute(plan, LocalReplica(src), LocalReplica(dst))
     assert not report.errors and [p.message for p in report.problems] == ["vanished from the source; skipped"]
+
+
+def test_the_retryable_errnos_are_those_the_watch_retried() -> None:
+    """What services/watch/targets.py retried by errno (RETRY_ERRNOS | MOVED_ERRNOS) is exactly what the
+    family calls retryable, so the watch can retry by ``Problem.retryable`` and change nothing."""
+    retried = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EAGAIN, errno.EBUSY, errno.ETXTBSY,
+               errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNREFUSED,
+               errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOMEM, errno.ENOENT, errno.ENOTDIR, errno.ELOOP}
+    assert {n for n, cls in E.ERRNO_CLASSES.items() if cls.retryable} == retried
+
+
+def test_a_scan_s_problems_are_judged_at_the_replica_s_edge(tmp_path: Path) -> None:
+    write(tmp_path, "file", "x")
+    index = LocalReplica(tmp_path).scan_dirs([("file/below", False)], Rules(), "destination")
+    [problem] = index.problems
+    assert problem.errno == errno.ENOTDIR and problem.retryable

@@ -80,6 +80,7 @@ class _Executor:
         self.done: list[tuple[Action, int]] = []  # done since the last durability barrier
         self.source = source
         self.target = target
+        self.linker = target if isinstance(target, Linker) else None
         self.report = report
         self.progress = progress
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="syncline-copy")
@@ -97,7 +98,7 @@ class _Executor:
         self.files_total, self.bytes_total = summary.copies, summary.copy_bytes
         try:
             for action in plan.actions:
-                if action.op == "link" and not isinstance(self.target, Linker):
+                if action.op == "link" and self.linker is None:
                     action = replace(action, op="copy", link_to=None)  # no hard links there: a copy
                 if action.op == "copy":
                     assert action.entry is not None
@@ -205,8 +206,9 @@ class _Executor:
                 if self._account(action, t.make_symlink(action.path, action.entry, action.expect)):
                     self.report.symlinks += 1
             elif action.op == "link":
-                assert action.entry is not None and action.link_to is not None and isinstance(t, Linker)
-                if self._account(action, t.make_link(action.path, action.entry, action.link_to, action.expect)):
+                assert action.entry is not None and action.link_to is not None and self.linker is not None
+                linked = self.linker.make_link(action.path, action.entry, action.link_to, action.expect)
+                if self._account(action, linked):
                     self.report.hard_links += 1
             elif action.op == "delete":
                 assert action.expect is not None

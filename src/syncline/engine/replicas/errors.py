@@ -41,8 +41,11 @@ import functools
 import inspect
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
+
+from ...core.errors import Problem
 
 
 class ReplicaError(OSError):
@@ -165,6 +168,13 @@ def _rebuild(family: str, builtin: str, errno: int | None, strerror: str | None,
              args: tuple[Any, ...]) -> ReplicaError:
     cls = error_class(next(c for c in FAMILY if c.__name__ == family), getattr(builtins, builtin))
     return cls(*args) if errno is None else cls(errno, strerror, filename, None, filename2)
+
+
+def judged(problems: tuple[Problem, ...]) -> tuple[Problem, ...]:
+    """``problems`` (a scan's, which core records with their errno only) with ``retryable`` set from the
+    class each errno maps to."""
+    return tuple(replace(p, retryable=ERRNO_CLASSES.get(p.errno, ReplicaError).retryable) if p.errno else p
+                 for p in problems)
 
 
 def is_retryable(exc: BaseException) -> bool:
