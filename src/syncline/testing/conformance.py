@@ -182,7 +182,8 @@ def scans_chosen_folders(replica: Replica, tree: Tree) -> None:
     root = replica.scan_dirs([("", False)], Rules(), "destination")
     assert list(root) == ["a", "b", "top"], list(root)
     through_a_file = replica.scan_dirs([("top/x", True)], Rules(), "destination")
-    assert not list(through_a_file)
+    assert not list(through_a_file) and "top/x" in through_a_file.unreadable, \
+        "a folder asked for below a file is unreadable on a destination (nothing below it may be deleted)"
 
 
 def keeps_its_own_small_files(replica: Replica, tree: Tree) -> None:
@@ -278,6 +279,7 @@ def commit_keeps_a_changed_destination(replica: Replica, tree: Tree) -> None:
     out = _commit(replica, tree, "f", b"ours", _edited(replica, tree, "f"))
     assert out.done and out.trashed and out.note, out
     assert tree.read("f") == b"ours" and tree.trashed() == [("f", b"edited!")]
+    assert _paths(replica) == ["f"], "the trash is never part of the tree"
 
 
 def keep_changed_leaves_the_destination(replica: Replica, tree: Tree) -> None:
