@@ -3,7 +3,7 @@
 - :class:`MemoryReplica`: a whole tree in memory, with knobs for what other places cannot keep;
 - :class:`FlakyReplica`: wraps any replica and makes chosen calls fail, stall or meet a change first;
 - :func:`check_replica` and :data:`CHECKS`: the replica conformance suite, with the factories
-  :func:`local_factory` and :func:`memory_factory` (see ``docs/testing-kit.md``).
+  :func:`local_factory` and :func:`memory_factory` (see ``docs/replicas.md``).
 
 Shipped with syncline, imported by nothing in it: the library never depends on its own test kit.
 """
