@@ -383,3 +383,13 @@ def test_sync_aHAX_as_root_ends_as_rsync_aHAX_does(tmp_path: Path, src: Path) ->
     assert changes(ours, theirs) == []
     assert changes(theirs, ours) == []
     assert os.stat(ours / "sparse.img").st_blocks <= os.stat(theirs / "sparse.img").st_blocks + 64
+
+
+def test_a_file_replaced_by_a_folder_is_counted_as_trashed(src: Path, dst: Path) -> None:
+    # The file at a path where the source now has a folder goes to the trash, and the report says so.
+    write(src, "x/inside.txt", "in")
+    write(dst, "x", "a file here")
+    report = syncline.sync(src, dst)
+    assert report.trashed == 1
+    assert [p.read_text() for p in (dst / ".syncline/trash").rglob("x")] == ["a file here"]
+    assert (dst / "x/inside.txt").read_text() == "in"

@@ -762,13 +762,14 @@ class LocalReplica(MapsOSErrors):
         current = self.stat(path)
         if current is not None and current.kind == DIR:
             return Outcome(True, inode=current.inode if self.policy.report_ids else 0)
+        room = Outcome(True)
         if current is not None:
-            room = self._remove(path, expect)
+            room = self._remove(path, expect)  # what it held is trashed (and said so), or kept
             if not room.done:
                 return room
         # Owner-writable until the final meta pass sets the real mode (children are written first).
         self.tree.mkdir(path, 0o700)
-        return self._told(Outcome(True), path)
+        return self._told(room, path)
 
     def make_symlink(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
         assert entry.target is not None
