@@ -233,6 +233,8 @@ class Context:
     env: dict[str, str] = field(default_factory=dict)
     settle: float = 60.0
     retries: int = 1
+    before: str | None = None  # another syncline to time beside this one ("syncline (before)")
+    skip: tuple[str, ...] = ()  # peers left out
     _baseline: int | None = None
 
     @property
@@ -248,6 +250,13 @@ class Context:
         if self._baseline is None:
             self._baseline = min(measure([self.syncline, "--version"], self.env, cold=False).maxrss for _ in range(3))
         return self._baseline
+
+    def synclines(self) -> dict[str, str]:
+        """The syncline tools of the re-sync scenarios: this one, and the one to compare with."""
+        return {"syncline": self.syncline, **({BEFORE: self.before} if self.before else {})}
+
+    def keep(self, runs: list[ToolRun]) -> list[ToolRun]:
+        return [r for r in runs if r.tool not in self.skip]
 
     def work(self, scenario: str, tool: str) -> Path:
         return self.data / "work" / scenario / tool.replace(" ", "_").replace("/", "_")
@@ -344,11 +353,12 @@ def _small_initial(ctx: Context) -> list[ToolRun]:
 
 def _small_nochange(ctx: Context) -> list[ToolRun]:
     src = ctx.small_src()
-    runs = [
-        ToolRun("syncline", [ctx.syncline, "sync", "--delete", str(src), str(ctx.work("small-nochange", "syncline"))]),
+    runs = ctx.keep([
+        *(ToolRun(t, [cmd, "sync", "--delete", str(src), str(ctx.work("small-nochange", t))])
+          for t, cmd in ctx.synclines().items()),
         ToolRun("rsync", ["rsync", "-a", "--delete", f"{src}/", f"{ctx.work('small-nochange', 'rsync')}/"]),
         ToolRun("rclone", [*ctx.rclone, "sync", str(src), str(ctx.work("small-nochange", "rclone"))]),
-    ]
+    ])
     for r in runs:
         dst = ctx.work("small-nochange", r.tool)
         print(f"  {dst}: cp -a of the source, then one untimed run of {r.tool}", flush=True)
@@ -365,13 +375,15 @@ def _small_nochange(ctx: Context) -> list[ToolRun]:
 def _small_1pct(ctx: Context) -> list[ToolRun]:
     base, mutated = ctx.small_base(), ctx.small_mutated()
     tools = {
-        "syncline": [ctx.syncline, "sync", "--delete"],
+        **{t: [cmd, "sync", "--delete"] for t, cmd in ctx.synclines().items()},
         "rsync": ["rsync", "-a", "--delete"],
         "rclone": [*ctx.rclone, "sync"],
         "syncline --no-trash": [ctx.syncline, "sync", "--delete", "--no-trash"],
     }
     runs = []
     for tool, cmd in tools.items():
+        if tool in ctx.skip:
+            continue
         dst = ctx.work("small-1pct", tool)
         print(f"  {dst}: cp -a of the tree before the mutation", flush=True)
         rm_rf(dst)
@@ -382,7 +394,7 @@ def _small_1pct(ctx: Context) -> list[ToolRun]:
         # removes syncline's trash folder; every other file is untouched.
         reset = (lambda d: lambda: sh("rsync", "-a", "--delete", f"{base}/", f"{d}/"))(dst)
         check = (lambda d: lambda: differences(mutated, d))(dst)
-        runs.append(ToolRun(tool, argv, reset, check, info=tool != "syncline" and tool.startswith("syncline")))
+        runs.append(ToolRun(tool, argv, reset, check, info=tool not in ctx.synclines() and tool.startswith("syncline")))
     return runs
 
 
@@ -439,6 +451,7 @@ def _index_1m(ctx: Context) -> list[ToolRun]:
 
 # -- two-way -----------------------------------------------------------------------------------------------
 TWO_WAY_TOOLS = ("syncline", "unison", "rclone bisync")
+BEFORE = "syncline (before)"
 
 
 def _pair(ctx: Context, scenario: str, tool: str) -> tuple[Path, Path, Path]:
@@ -449,8 +462,8 @@ def _pair(ctx: Context, scenario: str, tool: str) -> tuple[Path, Path, Path]:
 
 def _two_way_argv(ctx: Context, tool: str, a: Path, b: Path, state: Path, first: bool = False) -> list[str]:
     """The tool's two-way command, its state kept in ``state`` (so it can be reset)."""
-    if tool == "syncline":
-        return ["env", f"SYNCLINE_STATE_DIR={state}", ctx.syncline, "sync", "--two-way", "-q", str(a), str(b)]
+    if tool in ctx.synclines():
+        return ["env", f"SYNCLINE_STATE_DIR={state}", ctx.synclines()[tool], "sync", "--two-way", "-q", str(a), str(b)]
     if tool == "unison":
         # -times: sync mtimes as the others do; -prefer newer: settle conflicts instead of skipping them.
         return ["env", f"UNISON={state}", "unison", str(a), str(b), "-batch", "-times", "-prefer", "newer",
@@ -462,7 +475,7 @@ def _two_way_pairs(ctx: Context, scenario: str, warm: bool) -> list[ToolRun]:
     """Each tool's pair: two cp -a copies of the small tree, then (``warm``) one untimed first run."""
     src = ctx.small_src()
     runs = []
-    for tool in TWO_WAY_TOOLS:
+    for tool in (t for t in (*ctx.synclines(), *TWO_WAY_TOOLS[1:]) if t not in ctx.skip):
         a, b, state = _pair(ctx, scenario, tool)
         print(f"  {a.parent}: two cp -a copies of the small tree" + (", then a first run" if warm else ""),
               flush=True)
@@ -769,6 +782,10 @@ def reproduce(args: argparse.Namespace, names: list[str]) -> str:
         parts += ["--settle", f"{args.settle:g}"]
     if args.retries != 1:
         parts += ["--retries", str(args.retries)]
+    if args.before:
+        parts += ["--before", args.before]
+    for tool in args.skip:
+        parts += ["--skip", tool]
     return shlex.join(parts)
 
 
@@ -786,7 +803,7 @@ def ensure_debian(commands: dict[str, str]) -> None:
         raise SystemExit(f"{', '.join(still)} still missing after apt-get install")
 
 
-def bytecode_env(env: dict[str, str], syncline: str) -> dict[str, str]:
+def bytecode_env(env: dict[str, str], *synclines: str) -> dict[str, str]:
     """``env`` for timing syncline as installed: its modules compiled once, bytecode used.
 
     An editable install (``pip install -e``) writes no bytecode for syncline's own modules, and with
@@ -794,10 +811,14 @@ def bytecode_env(env: dict[str, str], syncline: str) -> dict[str, str]:
     source again, which adds tens of milliseconds to each run. A user's ``pip install`` compiles them once.
     """
     env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    python = Path(syncline).with_name("python")
-    if python.exists():
-        subprocess.run([str(python), "-m", "compileall", "-q", str(ROOT / "src" / "syncline")], check=False,
-                       env=env, stdout=subprocess.DEVNULL)
+    for syncline in synclines:
+        python = Path(syncline).with_name("python")
+        if python.exists():
+            ask = "import os, syncline; print(os.path.dirname(syncline.__file__))"
+            where = subprocess.run([str(python), "-c", ask], check=False, env=env, capture_output=True,
+                                   text=True).stdout.strip()
+            subprocess.run([str(python), "-m", "compileall", "-q", where or str(ROOT / "src" / "syncline")],
+                           check=False, env=env, stdout=subprocess.DEVNULL)
     return env
 
 
@@ -818,6 +839,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=None, help="where the data goes [bench/data]")
     ap.add_argument("--cold", action="store_true", help="drop the page cache before every timed run (root)")
     ap.add_argument("--syncline", default=default_syncline(), help="the syncline command [.venv/bin/syncline]")
+    ap.add_argument("--before", default=None, metavar="SYNCLINE",
+                    help="another syncline command (e.g. a worktree of an older commit) timed beside this one "
+                         "in the re-sync scenarios, as 'syncline (before)'")
+    ap.add_argument("--skip", action="append", default=[], metavar="TOOL",
+                    help="leave out a peer of the re-sync scenarios (e.g. rclone, 'rclone bisync'); repeatable")
     ap.add_argument("--settle", type=float, default=60.0,
                     help="wait up to this many seconds for other processes to go quiet before each run [60]")
     ap.add_argument("--retries", type=int, default=1,
@@ -835,9 +861,10 @@ def main(argv: list[str] | None = None) -> int:
     ensure_debian(peers)
     data = (args.data or BENCH / "data").resolve()
     data.mkdir(parents=True, exist_ok=True)
-    env = bytecode_env(dict(os.environ, SYNCLINE_STATE_DIR=str(data / "state"), LC_ALL="C"), args.syncline)
+    env = bytecode_env(dict(os.environ, SYNCLINE_STATE_DIR=str(data / "state"), LC_ALL="C"), args.syncline,
+                       *([args.before] if args.before else []))
     ctx = Context(data, args.files, args.tiny_files, args.big_size, args.syncline, args.cold, env, args.settle,
-                  args.retries)
+                  args.retries, args.before, tuple(args.skip))
     free = shutil.disk_usage(data).free
     print(f"data in {data} ({free / 2**30:.0f} GiB free); results in {args.out}", flush=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -22,6 +22,7 @@ from syncline.engine.replicas import local
 from syncline.engine.replicas.abilities import move, stat_many, writing
 from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.replica import (
+    BatchCommit,
     BatchStat,
     FdSourceFile,
     Hasher,
@@ -36,7 +37,7 @@ from syncline.engine.replicas.replica import (
 from .conftest import write
 
 T0 = 1_600_000_000
-ABILITIES = (Mover, Linker, Hasher, BatchStat, Locker, Markers)
+ABILITIES = (Mover, Linker, Hasher, BatchStat, BatchCommit, Locker, Markers)
 CORE = ("features", "describe", "scan", "scan_dirs", "is_empty", "exists", "create_root", "session", "close",
         "stat", "open_file", "stage_file", "commit", "make_dir", "make_symlink", "delete", "set_meta", "barrier")
 

@@ -7,25 +7,34 @@ otherwise left for the next run; it is never committed torn. Per-item failures a
 :class:`Report` and the run goes on; what they mean is read from their :mod:`.replicas.errors` class (a
 source file that is ``NotFound`` was deleted meanwhile: a notice, not an error), never from an errno.
 
+How many calls run at once follows the replicas' :class:`~.replicas.replica.Features`: at most
+``max_connections`` of the target (and of the source) at a time. Over a network (``round_trips``) every
+file is staged by the thread pool, so small files overlap their round trips; on a local file system small
+files are staged right here, since a thread hand-off costs more than their copy. A batch is committed in
+one :class:`~.replicas.replica.BatchCommit` call when the target offers it.
+
 A target without an ability gets the fallback: without :class:`~.replicas.replica.Linker` a ``link``
-action copies the file again under its second name.
+action copies the file again under its second name; without ``BatchCommit`` the files are committed one
+by one.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, replace
 
 from ..core.entry import DIR
 from ..core.errors import Problem
 from ..core.plan import Action, Plan
 from .crashpoints import crash_point
+from .replicas.abilities import commit_many
 from .replicas.errors import NotFound, map_os_error
-from .replicas.replica import FileSource, Linker, Outcome, Replica, Staged
+from .replicas.replica import Features, FileSource, Linker, Outcome, Replica, Staged
 from .report import Report, failure
 
 ATTEMPTS = 3
@@ -73,6 +82,12 @@ def _stage(action: Action, source: FileSource, target: Replica) -> _Copied:
                                                "left for the next run", "source"))
 
 
+def _features(side: FileSource | Replica) -> Features | None:
+    """The replica's features; None for a source that is only a view (``describe`` and ``open_file``)."""
+    features = getattr(side, "features", None)
+    return features() if features is not None else None
+
+
 class _Executor:
     def __init__(self, source: FileSource, target: Replica, report: Report, progress: Progress | None,
                  workers: int, on_done: Done | None = None) -> None:
@@ -83,8 +98,16 @@ class _Executor:
         self.linker = target if isinstance(target, Linker) else None
         self.report = report
         self.progress = progress
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="syncline-copy")
-        self.window = workers * 8
+        sides = [f for f in (_features(target), _features(source)) if f is not None]
+        connections = min([workers, *(f.max_connections for f in sides)])
+        # Small files are copied right here when no side has round trips to overlap: handing them to a
+        # thread costs more GIL and futex traffic than the copy itself (measured: 65 futex calls per file).
+        self.inline = not any(f.round_trips for f in sides)
+        # With round trips every call takes one of the connections, the main thread's too (a mkdir while
+        # files are being staged), so no more than ``max_connections`` are in flight at once.
+        self.slots = None if self.inline else threading.BoundedSemaphore(max(1, connections))
+        self.pool = ThreadPoolExecutor(max_workers=max(1, connections), thread_name_prefix="syncline-copy")
+        self.window = max(1, connections) * 8
         self.inflight: deque[Future[_Copied]] = deque()
         self.batch: list[_Copied] = []
         self.batch_bytes = 0
@@ -92,6 +115,14 @@ class _Executor:
         self.bytes_done = 0
         self.files_total = 0
         self.bytes_total = 0
+
+    def slot(self) -> AbstractContextManager[object]:
+        """Hold one of the target's connections for a call (nothing to hold on a local file system)."""
+        return nullcontext() if self.slots is None else self.slots
+
+    def _stage(self, action: Action) -> _Copied:
+        with self.slot():
+            return _stage(action, self.source, self.target)
 
     def run(self, plan: Plan) -> None:
         summary = plan.summary()
@@ -102,14 +133,14 @@ class _Executor:
                     action = replace(action, op="copy", link_to=None)  # no hard links there: a copy
                 if action.op == "copy":
                     assert action.entry is not None
-                    if action.entry.size < PARALLEL_MIN:
-                        # Small files are copied right here: handing them to a thread costs more GIL and
-                        # futex traffic than the copy itself (measured: 65 futex calls per file).
+                    if self.inline and action.entry.size < PARALLEL_MIN:
                         self._collect(_stage(action, self.source, self.target))
-                        continue
-                    self.inflight.append(self.pool.submit(_stage, action, self.source, self.target))
-                    while len(self.inflight) > self.window:
-                        self._collect(self.inflight.popleft().result())
+                    else:
+                        self.inflight.append(self.pool.submit(self._stage, action))
+                        while len(self.inflight) > self.window:
+                            self._collect(self.inflight.popleft().result())
+                    if len(self.batch) >= BATCH_FILES or self.batch_bytes >= BATCH_BYTES:
+                        self.flush()
                     continue
                 # Deletes wait for the copies before them (nothing is removed while what replaces it is still
                 # in flight); a directory's final meta waits for everything written inside it. A file's
@@ -118,7 +149,8 @@ class _Executor:
                                                             and action.entry.kind == DIR)
                 if waits and (self.inflight or self.batch):
                     self.flush()
-                self._direct(action)
+                with self.slot():
+                    self._direct(action)
             self.flush()
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
@@ -143,10 +175,10 @@ class _Executor:
         self.bytes_done += copied.staged.size
         if self.progress is not None:
             self.progress(self.files_done, self.files_total, self.bytes_done, self.bytes_total)
-        if len(self.batch) >= BATCH_FILES or self.batch_bytes >= BATCH_BYTES:
-            self._commit_batch()
 
     def flush(self) -> None:
+        """Wait for the files in flight, then commit the batch: its commits are not in flight beside
+        stagings, so a batch never takes more than the target's connections."""
         while self.inflight:
             self._collect(self.inflight.popleft().result())
         self._commit_batch()
@@ -156,23 +188,16 @@ class _Executor:
             return
         self.barrier()
         batch, self.batch, self.batch_bytes = self.batch, [], 0
-        for i, c in enumerate(batch):
+        items = [(c.staged, c.action.expect) for c in batch if c.staged is not None]
+        with self.slot():
+            outcomes = commit_many(self.target, items)
+        for c, outcome in zip(batch, outcomes, strict=True):
             assert c.staged is not None
-            try:
-                outcome = self.target.commit(c.staged, c.action.expect)
-            except OSError as exc:
-                c.staged.discard()
-                self.report.problems.append(failure(c.action.path, "cannot write", exc, "destination"))
-                continue
-            except BaseException:
-                for rest in batch[i:]:
-                    if rest.staged is not None:
-                        rest.staged.discard()
-                raise
-            if self._account(c.action, outcome):
+            if isinstance(outcome, OSError):
+                self.report.problems.append(failure(c.action.path, "cannot write", outcome, "destination"))
+            elif self._account(c.action, outcome):
                 self.report.copied += 1
                 self.report.copied_bytes += c.staged.size
-            crash_point("commit")
 
     def barrier(self) -> None:
         """Make everything written so far durable, then report the actions that are now done for good.
@@ -180,7 +205,8 @@ class _Executor:
         A failed barrier (the file system reports EIO) stops the run: nothing since the last barrier may
         be taken as done (the base does not advance for it) and no staged file is renamed into place."""
         try:
-            self.target.barrier()
+            with self.slot():
+                self.target.barrier()
         except OSError as exc:
             self.done.clear()
             err = map_os_error(exc)

@@ -13,8 +13,9 @@ from contextlib import AbstractContextManager
 from ...core.entry import DIR, FILE, SYMLINK, Entry
 from ...core.ignore import Rules
 from ...core.plan import Action, Op, Plan
-from ..execute import execute
-from .replica import BatchStat, Locker, Mover, Outcome, Replica, SourceFile
+from ..crashpoints import crash_point
+from .errors import ReplicaError, map_os_error
+from .replica import BatchCommit, BatchStat, Features, Locker, Mover, Outcome, Replica, SourceFile, Staged
 
 
 def writing(replica: Replica) -> AbstractContextManager[None]:
@@ -28,6 +29,35 @@ def stat_many(replica: Replica, paths: Sequence[str]) -> list[Entry | None]:
     if isinstance(replica, BatchStat):
         return replica.stat_many(paths)
     return [replica.stat(p) for p in paths]
+
+
+def commit_many(replica: Replica, items: Sequence[tuple[Staged, Entry | None]]) -> list[Outcome | ReplicaError]:
+    """``commit`` of each ``(staged, expect)``, a per-item failure in its item's place: one call with
+    :class:`~.replica.BatchCommit`, else one per item. An exception that escapes (an interrupt) leaves
+    the items not reached discarded."""
+    if isinstance(replica, BatchCommit):
+        return replica.commit_many(items)
+    return commit_each(replica, items)
+
+
+def commit_each(replica: Replica, items: Sequence[tuple[Staged, Entry | None]]) -> list[Outcome | ReplicaError]:
+    """:func:`commit_many` one ``commit`` at a time (what a replica without a batch call gets, and what
+    ``LocalReplica`` does: its calls have no round trip to save)."""
+    done: list[Outcome | ReplicaError] = []
+    try:
+        for staged, expect in items:
+            try:
+                done.append(replica.commit(staged, expect))
+            except OSError as exc:
+                staged.discard()
+                done.append(map_os_error(exc))
+                continue
+            crash_point("commit")
+    except BaseException:
+        for staged, _ in items[len(done):]:
+            staged.discard()
+        raise
+    return done
 
 
 def move(replica: Replica, src: str, dst: str, expect: Entry) -> Outcome:
@@ -47,6 +77,9 @@ class _Relocated:
     def describe(self) -> str:
         return self.replica.describe()
 
+    def features(self) -> Features:
+        return self.replica.features()
+
     def open_file(self, path: str) -> AbstractContextManager[SourceFile]:
         return self.replica.open_file(self.src + path[len(self.dst):])
 
@@ -56,12 +89,12 @@ def copy_and_delete(replica: Replica, src: str, dst: str, expect: Entry) -> Outc
     through the executor (temp copies, durability barrier, re-checks), then delete ``src``, deepest first,
     each item only if it is still what was copied. Nothing is deleted unless all of it was copied: a copy
     that fails leaves ``src`` whole (and what was copied of it at ``dst``)."""
-    current = replica.stat(src)
+    current, there = stat_many(replica, [src, dst])
     if current is None:
         return Outcome(False, "vanished since the scan; not moved")
     if current.kind != expect.kind or (current.kind != DIR and not current.unchanged_since(expect)):
         return Outcome(False, "changed since the scan; not moved")
-    if replica.stat(dst) is not None:
+    if there is not None:
         return Outcome(False, f"not moved: {dst} exists")
     if current.kind == DIR:
         tree = replica.scan_dirs([(src, True)], Rules(ignore_files=False), "source")
@@ -70,6 +103,8 @@ def copy_and_delete(replica: Replica, src: str, dst: str, expect: Entry) -> Outc
         items = sorted(tree.entries.items())
     else:
         items = [(src, current)]
+    from ..execute import execute  # the executor uses this module's batch calls: imported when needed
+
     put: dict[str, Op] = {FILE: "copy", DIR: "mkdir", SYMLINK: "symlink"}
     copies = [Action(put[e.kind], dst + p[len(src):], e, None) for p, e in items]
     # Folders get their mode and mtime last, deepest first: filling them changed both.

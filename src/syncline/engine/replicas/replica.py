@@ -32,6 +32,7 @@ from typing import Protocol, runtime_checkable
 from ...core.entry import Entry
 from ...core.ignore import Rules
 from ...core.index import Index
+from .errors import ReplicaError
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,9 @@ class Features:
     owner: bool = False  # can give a file an owner and group other than its own (root, a server that maps them)
     hash_kinds: tuple[str, ...] = ()  # content digests the replica computes itself (:class:`Hasher`)
     max_connections: int = 4  # calls that may run at once (threads staging files)
+    # Whether each call is a round trip to somewhere else (a server, a share), worth overlapping with
+    # others; False for a local file system, whose calls cost less than handing them to a thread.
+    round_trips: bool = True
     # Whether ``scan`` may run in a forked child process (a local walk; not a network client's session).
     scan_in_child: bool = False
 
@@ -241,6 +245,18 @@ class BatchStat(Protocol):
 
     def stat_many(self, paths: Sequence[str]) -> list[Entry | None]:
         """``stat`` of each path, in order."""
+        ...
+
+
+@runtime_checkable
+class BatchCommit(Protocol):
+    """Many commits in one call (one round trip: a server's batch endpoint). Without it the engine calls
+    ``commit`` per staged file (:func:`~.abilities.commit_many`)."""
+
+    def commit_many(self, items: Sequence[tuple[Staged, Entry | None]]) -> list[Outcome | ReplicaError]:
+        """``commit(staged, expect)`` of each item, in order, after the last :meth:`~Replica.barrier`.
+        A per-item failure is returned in that item's place (it does not stop the others); an exception
+        that escapes (an interrupt) leaves no item uncommitted and undiscarded."""
         ...
 
 
