@@ -12,15 +12,7 @@ from ..engine.options import Comparison
 from ..engine.replicas.address import local_path
 from ..formats.archivefile import NONE, ArchiveOp
 from .groups import DefaultGroup
-from .options import (
-    MaxDelete,
-    compare_from,
-    compare_option,
-    filters_from,
-    guards_from,
-    rule_options,
-    writes_from,
-)
+from .options import MaxDelete, compare_from, compare_option, filters_from, guards_from, rule_options, writes_from
 from .render import dumps, echo_json, echo_json_report, echo_problems, human_bytes, local_time, plural, printable
 
 

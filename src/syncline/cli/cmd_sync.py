@@ -12,15 +12,7 @@ from ..engine.oneway import sync as run_sync
 from ..engine.options import Comparison, Part
 from ..engine.replicas.address import local_path
 from ..engine.report import Report
-from .options import (
-    MaxDelete,
-    compare_from,
-    compare_option,
-    filters_from,
-    guards_from,
-    rule_options,
-    writes_from,
-)
+from .options import MaxDelete, compare_from, compare_option, filters_from, guards_from, rule_options, writes_from
 from .progress import run_with_bar
 from .render import echo_json_report, echo_problems, human_bytes, plural, printable
 
