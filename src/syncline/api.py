@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal, overload
 
 from .core.diff import DiffResult
 from .core.diff import diff as _diff
-from .core.entry import Compare, CompareMode, Keep
+from .core.entry import Compare, Keep
 from .core.ignore import Rules
 from .core.index import Index
 from .core.reconcile import ConflictPolicy
@@ -22,6 +22,8 @@ from .core.scan import scan as _scan
 from .engine.execute import Progress
 from .engine.oneway import DEFAULT_MAX_DELETE, SyncOptions
 from .engine.oneway import sync as _sync
+from .engine.options import Comparison, Filters, Guards, Writes, compare_named
+from .engine.replicas.address import local_path
 from .engine.report import Report
 
 if TYPE_CHECKING:
@@ -44,13 +46,13 @@ def compare_options(checksum: bool = False, size_only: bool = False, modify_wind
         from .core.errors import UsageError
 
         raise UsageError("--checksum and --size-only exclude each other", "pick one")
-    mode = CompareMode.CHECKSUM if checksum else CompareMode.SIZE if size_only else CompareMode.MTIME
-    return Compare(mode, int(modify_window * 1_000_000_000))
+    return compare_named(None, checksum, size_only, modify_window)
 
 
 @overload
 def sync(src: PathLike, dst: PathLike, delete: bool = False, *, two_way: Literal[False] = False,
-         conflict: ConflictPolicy = "keep-both", checksum: bool = False, size_only: bool = False,
+         conflict: ConflictPolicy = "keep-both", compare: str | None = None, checksum: bool = False,
+         size_only: bool = False,
          modify_window: float = 0, exclude: Iterable[str] = (), include: Iterable[str] = (),
          ignore_files: bool = True, dry_run: bool = False, trash: bool = True,
          max_delete: int | float = DEFAULT_MAX_DELETE, force: bool = False,
@@ -60,7 +62,8 @@ def sync(src: PathLike, dst: PathLike, delete: bool = False, *, two_way: Literal
 
 @overload
 def sync(src: PathLike, dst: PathLike, delete: bool = False, *, two_way: Literal[True],
-         conflict: ConflictPolicy = "keep-both", checksum: bool = False, size_only: bool = False,
+         conflict: ConflictPolicy = "keep-both", compare: str | None = None, checksum: bool = False,
+         size_only: bool = False,
          modify_window: float = 0, exclude: Iterable[str] = (), include: Iterable[str] = (),
          ignore_files: bool = True, dry_run: bool = False, trash: bool = True,
          max_delete: int | float = DEFAULT_MAX_DELETE, force: bool = False,
@@ -74,6 +77,7 @@ def sync(
     *,
     two_way: bool = False,
     conflict: ConflictPolicy = "keep-both",
+    compare: str | None = None,
     checksum: bool = False,
     size_only: bool = False,
     modify_window: float = 0,
@@ -102,11 +106,16 @@ def sync(
     :class:`TwoWayReport`: changes on either side since the last run propagate, deletions included;
     ``conflict`` settles files both sides changed (``keep-both``, ``newer``, ``older``, ``a``, ``b``).
 
+    ``compare`` is ``mtime`` (the default), ``size`` or ``hash``, as for :func:`archive` and :func:`watch`;
+    ``checksum`` and ``size_only`` are rsync's spelling of the last two.
+
     One-way only: ``owner`` and ``group`` keep them as rsync -a does (the owner as root only; a group
     the user is a member of); ``xattrs``, ``acls`` and ``hard_links`` are rsync's -X, -A and -H.
     """
-    compare = compare_options(checksum, size_only, modify_window)
-    rules = _rules(exclude, include, ignore_files)
+    cmp = compare_options(checksum, size_only, modify_window) if compare is None else \
+        compare_named(compare, checksum, size_only, modify_window)
+    parts = (Filters(rules=_rules(exclude, include, ignore_files)), Comparison(compare=cmp),
+             Guards(max_delete=max_delete, force=force), Writes(dry_run=dry_run, trash=trash))
     if two_way:
         if delete:
             from .core.errors import UsageError
@@ -119,20 +128,10 @@ def sync(
             raise UsageError("xattrs, acls and hard_links apply to one-way sync only", "leave them out")
         from .engine.twoway.run import TwoWaySyncOptions, sync_two_way
 
-        return sync_two_way(src, dst, TwoWaySyncOptions(
-            compare=compare, rules=rules, conflict=conflict, dry_run=dry_run, trash=trash,
-            max_delete=max_delete, force=force), progress)
-    options = SyncOptions(
-        delete=delete,
-        compare=compare,
-        rules=rules,
-        dry_run=dry_run,
-        trash=trash,
-        max_delete=max_delete,
-        force=force,
-        keep=Keep.rsync_a(owner=owner, group=group, xattrs=xattrs, acls=acls, hard_links=hard_links),
-    )
-    return _sync(src, dst, options, progress)
+        return sync_two_way(local_path(src), local_path(dst), TwoWaySyncOptions.of(*parts, conflict=conflict),
+                            progress)
+    keep = Keep.rsync_a(owner=owner, group=group, xattrs=xattrs, acls=acls, hard_links=hard_links)
+    return _sync(src, dst, SyncOptions.of(*parts, delete=delete, keep=keep), progress)
 
 
 def scan(
@@ -177,17 +176,6 @@ def diff(old: Index | PathLike, new: Index | PathLike) -> DiffResult:
     return _diff(a, b)
 
 
-_COMPARE_MODES = {"mtime": CompareMode.MTIME, "size": CompareMode.SIZE, "hash": CompareMode.CHECKSUM}
-
-
-def _compare(compare: str) -> Compare:
-    if compare not in _COMPARE_MODES:
-        from .core.errors import UsageError
-
-        raise UsageError(f"unknown compare mode {compare!r}", "use mtime, size or hash")
-    return Compare(_COMPARE_MODES[compare])
-
-
 def index(
     path: PathLike,
     output: PathLike,
@@ -230,9 +218,9 @@ def archive(
     or ``hash``."""
     from .engine.offline.archiving import ArchiveOptions, make_archive
 
-    return make_archive(src, against, output, ArchiveOptions(
-        delete=delete, compare=_compare(compare), rules=_rules(exclude, include, ignore_files), label=label,
-        max_delete=max_delete, force=force))
+    return make_archive(local_path(src), against, output, ArchiveOptions.of(
+        Filters(rules=_rules(exclude, include, ignore_files)), Comparison(compare=compare_named(compare)),
+        Guards(max_delete=max_delete, force=force), delete=delete, label=label))
 
 
 def apply(
@@ -250,8 +238,8 @@ def apply(
     :class:`syncline.SafetyStop` for a stale one or more deletions than ``max_delete`` (``force`` goes on)."""
     from .engine.offline.apply import ApplyOptions, apply_archive
 
-    return apply_archive(archive, target, ApplyOptions(delete=delete, dry_run=dry_run, trash=trash, force=force,
-                                                       max_delete=max_delete))
+    return apply_archive(archive, local_path(target), ApplyOptions.of(
+        Writes(dry_run=dry_run, trash=trash), Guards(max_delete=max_delete, force=force), delete=delete))
 
 
 def snapshot(path: PathLike, label: str = "", *, chunks: bool = False) -> Snapshot:
@@ -277,10 +265,12 @@ def sync_since(src: PathLike, dst: PathLike, since: str, *, delete: bool = False
                dry_run: bool = False, trash: bool = True, force: bool = False) -> ApplyReport:
     """Bring ``dst``, a copy of ``src`` as of ``src``'s snapshot ``since``, to ``src``'s state
     (``syncline sync SRC DST --since REF``): the changes since then, checked against what ``dst`` holds."""
+    from .engine.offline.sincesync import SinceOptions
     from .engine.offline.sincesync import sync_since as _sync_since
 
-    return _sync_since(src, dst, since, delete=delete, compare=_compare(compare), dry_run=dry_run, trash=trash,
-                       force=force)
+    return _sync_since(local_path(src), local_path(dst), since, SinceOptions.of(
+        Comparison(compare=compare_named(compare)), Writes(dry_run=dry_run, trash=trash), Guards(force=force),
+        delete=delete))
 
 
 def watch(
@@ -310,8 +300,9 @@ def watch(
     """
     from .services.watch import Mirror, WatchOptions
 
-    options = SyncOptions(delete=delete, compare=_compare(compare), rules=_rules(exclude, include, ignore_files),
-                          trash=trash, max_delete=max_delete, force=force)
+    options = SyncOptions.of(Filters(rules=_rules(exclude, include, ignore_files)),
+                             Comparison(compare=compare_named(compare)), Guards(max_delete=max_delete, force=force),
+                             Writes(trash=trash), delete=delete)
     mirror = Mirror(src, list(targets), WatchOptions(sync=options, quiet=quiet_period, max_delay=max_delay,
                                                      rescan_every=rescan_every), log=log)
     if stop is not None:

@@ -8,10 +8,11 @@ from typing import Any
 
 import click
 
-from ..core.guard import DEFAULT_MAX_DELETE
+from ..engine.options import Comparison
+from ..engine.replicas.address import local_path
 from ..formats.archivefile import NONE, ArchiveOp
 from .groups import DefaultGroup
-from .options import MaxDelete, compare_from, compare_option, rule_options, rules_from
+from .options import MaxDelete, compare_from, compare_option, filters_from, guards_from, rule_options, writes_from
 from .render import dumps, echo_json, echo_json_report, echo_problems, human_bytes, local_time, plural, printable
 
 
@@ -60,9 +61,10 @@ def create_cmd(src: str, against: str | None, since: str | None, output: str, de
 
     if (against is None) == (since is None):
         raise click.UsageError("give either --against FILE or --since REF")
-    result = make_archive(src, against if against is not None else f"{src}@{since}", output, ArchiveOptions(
-        delete=delete, compare=compare_from(compare), rules=rules_from(excludes, includes, no_ignore_files),
-        label=label, max_delete=DEFAULT_MAX_DELETE if max_delete is None else max_delete, force=force))
+    options = ArchiveOptions.of(filters_from(excludes, includes, no_ignore_files),
+                                Comparison(compare=compare_from(compare)), guards_from(max_delete, force),
+                                delete=delete, label=label)
+    result = make_archive(local_path(src), against if against is not None else f"{src}@{since}", output, options)
     if as_json:
         echo_json({"output": result.output, "ops": result.ops, "files": result.files, "deltas": result.deltas,
                    "deletes": result.deletes, "content_bytes": result.content_bytes,
@@ -174,9 +176,8 @@ def apply_cmd(archive: str, directory: str, no_delete: bool, dry_run: bool, no_t
     """
     from ..engine.offline.apply import ApplyOptions, apply_archive
 
-    report = apply_archive(archive, directory, ApplyOptions(
-        delete=not no_delete, dry_run=dry_run, trash=not no_trash, force=force,
-        max_delete=DEFAULT_MAX_DELETE if max_delete is None else max_delete))
+    report = apply_archive(archive, local_path(directory), ApplyOptions.of(
+        writes_from(dry_run, no_trash), guards_from(max_delete, force), delete=not no_delete))
     return print_apply_report(report, dry_run, quiet, as_json)
 
 

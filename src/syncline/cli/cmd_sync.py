@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import click
 
-from ..core.entry import Compare, Keep
+from ..core.entry import Keep
 from ..core.errors import UsageError
-from ..core.ignore import Rules
 from ..core.reconcile import CONFLICT_POLICIES, ConflictPolicy
-from ..engine.oneway import DEFAULT_MAX_DELETE, SyncOptions
+from ..engine.oneway import SyncOptions
 from ..engine.oneway import sync as run_sync
+from ..engine.options import Comparison, Part
+from ..engine.replicas.address import local_path
 from ..engine.report import Report
-from .options import MaxDelete, compare_from, compare_option, rule_options, rules_from
+from .options import MaxDelete, compare_from, compare_option, filters_from, guards_from, rule_options, writes_from
 from .progress import run_with_bar
 from .render import echo_json_report, echo_problems, human_bytes, plural, printable
 
@@ -68,36 +69,24 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
 
     Exit codes: 0 done, 1 done with per-item errors, 2 nothing done (usage error or safety stop).
     """
-    cmp = compare_from(compare, checksum, size_only, modify_window)
     keep = Keep.rsync_a(owner=not no_owner, group=not no_group, xattrs=xattrs, acls=acls, hard_links=hard_links)
+    parts = (filters_from(excludes, includes, no_ignore_files),
+             Comparison(compare=compare_from(compare, checksum, size_only, modify_window)),
+             guards_from(max_delete, force), writes_from(dry_run, no_trash))
     if (since is not None or two_way) and (xattrs or acls or hard_links):
         raise UsageError("-X, -A and -H apply to one-way sync only", "leave them out, or sync one way")
     if since is not None:
         if two_way:
             raise UsageError("--since and --two-way exclude each other", "pick one")
-        return _sync_since(src, dst, since, delete, cmp, rules_from(excludes, includes, no_ignore_files),
-                           dry_run, not no_trash, force, DEFAULT_MAX_DELETE if max_delete is None else max_delete,
-                           quiet, as_json)
+        return _sync_since(src, dst, since, parts, delete, quiet, as_json)
     if two_way:
         from .twoway import run_two_way
 
-        return run_two_way(src, dst, delete=delete, conflict=conflict,
-                           compare=cmp,
-                           rules=rules_from(excludes, includes, no_ignore_files), dry_run=dry_run,
-                           trash=not no_trash, max_delete=max_delete, force=force, verbose=verbose, quiet=quiet,
+        return run_two_way(src, dst, parts, delete=delete, conflict=conflict, verbose=verbose, quiet=quiet,
                            as_json=as_json)
     if conflict != "keep-both":
         raise UsageError("--conflict applies to --two-way only", "add --two-way or leave out --conflict")
-    options = SyncOptions(
-        delete=delete,
-        compare=cmp,
-        rules=rules_from(excludes, includes, no_ignore_files),
-        dry_run=dry_run,
-        trash=not no_trash,
-        max_delete=DEFAULT_MAX_DELETE if max_delete is None else max_delete,
-        force=force,
-        keep=keep,
-    )
+    options = SyncOptions.of(*parts, delete=delete, keep=keep)
     report = run_with_bar(lambda bar: run_sync(src, dst, options, progress=bar), quiet=quiet, as_json=as_json,
                           dry_run=dry_run)
     if as_json:
@@ -111,14 +100,14 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
     return report.exit_code
 
 
-def _sync_since(src: str, dst: str, since: str, delete: bool, cmp: Compare, rules: Rules, dry_run: bool,
-                trash: bool, force: bool, max_delete: int | float, quiet: bool, as_json: bool) -> int:
-    from ..engine.offline.sincesync import sync_since
+def _sync_since(src: str, dst: str, since: str, parts: tuple[Part, ...], delete: bool, quiet: bool,
+                as_json: bool) -> int:
+    from ..engine.offline.sincesync import SinceOptions, sync_since
     from .cmd_archive import print_apply_report
 
-    report = sync_since(src, dst, since, delete=delete, compare=cmp, rules=rules, dry_run=dry_run, trash=trash,
-                        force=force, max_delete=max_delete)
-    return print_apply_report(report, dry_run, quiet, as_json)
+    options = SinceOptions.of(*parts, delete=delete)
+    report = sync_since(local_path(src), local_path(dst), since, options)
+    return print_apply_report(report, options.dry_run, quiet, as_json)
 
 
 def _parts(copies: int, size: int, dirs: int, links: int, deletes: int, meta: int, past: bool,

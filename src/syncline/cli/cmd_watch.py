@@ -7,18 +7,18 @@ import signal
 import sys
 import threading
 import time
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..core.errors import UsageError
-from ..core.ignore import Rules
-from .options import MaxDelete, compare_from, compare_option, parse_max_delete, rule_options
+from ..engine.options import Comparison
+from .options import MaxDelete, compare_from, compare_option, filters_from, guards_from, rule_options, writes_from
 from .render import dumps, printable
 
 if TYPE_CHECKING:
+    from ..services.config import MirrorConfig
     from ..services.watch.events import Event
 
 
@@ -54,32 +54,33 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
     is unavailable is retried while the others carry on; a target that disappears is never filled again
     from scratch.
     """
-    from ..engine.oneway import DEFAULT_MAX_DELETE, SyncOptions
+    from ..engine.oneway import SyncOptions
+    from ..services.config import MirrorConfig, load_watch_config
     from ..services.watch import EventLog, Mirror, WatchOptions
     from ..services.watch.events import Stopped
 
-    defaults: dict[str, Any] = {
-        "delete": delete, "compare": compare, "trash": not no_trash,
-        "max_delete": DEFAULT_MAX_DELETE if max_delete is None else max_delete, "force": force,
-        "exclude": list(excludes), "include": list(includes), "ignore_files": not no_ignore_files,
-    }
+    defaults = SyncOptions.of(filters_from(excludes, includes, no_ignore_files),
+                              Comparison(compare=compare_from(compare)), guards_from(max_delete, force),
+                              writes_from(False, no_trash), delete=delete)
     if config is not None and paths:
         raise UsageError("give SRC DST or --config FILE, not both", "put every mirror in the config file")
-    mirrors = _from_config(config, defaults) if config is not None else _from_args(paths, defaults)
+    if config is not None:
+        mirrors = list(load_watch_config(config, defaults).mirrors)
+    elif len(paths) < 2:
+        raise UsageError("give SRC and at least one DST, or --config FILE", "see syncline watch --help")
+    else:
+        mirrors = [MirrorConfig(paths[0], tuple(paths[1:]), defaults)]
     _check_targets_apart(mirrors)
     log = _Log(as_json, quiet)
     events = EventLog()
     events.subscribe(log)
     failed: list[str] = []
     running: list[tuple[Mirror, threading.Thread]] = []
-    for source, targets, opts in mirrors:
-        sync_opts = SyncOptions(delete=opts["delete"], compare=compare_from(opts["compare"]),
-                                rules=Rules(tuple(opts["exclude"]), tuple(opts["include"]), opts["ignore_files"]),
-                                trash=opts["trash"], max_delete=opts["max_delete"], force=opts["force"])
-        m = Mirror(source, targets, WatchOptions(sync=sync_opts, quiet=quiet_period, max_delay=max_delay,
-                                                 rescan_every=rescan_every),
+    for mirror in mirrors:
+        m = Mirror(mirror.source, list(mirror.targets), WatchOptions(sync=mirror.options, quiet=quiet_period,
+                                                                     max_delay=max_delay, rescan_every=rescan_every),
                    events=events)
-        running.append((m, threading.Thread(target=_run, args=(m, failed), name=f"watch {source}",
+        running.append((m, threading.Thread(target=_run, args=(m, failed), name=f"watch {mirror.source}",
                                             daemon=True)))
 
     def stop(*_: object) -> None:
@@ -158,18 +159,13 @@ def _run(mirror: Any, failed: list[str]) -> None:
         mirror.emit(MirrorFailed(str(exc)))
 
 
-def _from_args(paths: tuple[str, ...], defaults: dict[str, Any]) -> list[tuple[str, list[str], dict[str, Any]]]:
-    if len(paths) < 2:
-        raise UsageError("give SRC and at least one DST, or --config FILE", "see syncline watch --help")
-    return [(paths[0], list(paths[1:]), defaults)]
-
-
-def _check_targets_apart(mirrors: list[tuple[str, list[str], dict[str, Any]]]) -> None:
+def _check_targets_apart(mirrors: list[MirrorConfig]) -> None:
     """Each target belongs to one mirror: two writers into one folder would fight over it."""
     seen: dict[str, str] = {}
-    sources = [Path(os.path.realpath(source)) for source, _targets, _opts in mirrors]
-    for source, targets, _opts in mirrors:
-        for target in targets:
+    sources = [Path(os.path.realpath(m.source)) for m in mirrors]
+    for mirror in mirrors:
+        source = mirror.source
+        for target in mirror.targets:
             real = os.path.realpath(target)
             own = Path(os.path.realpath(source))  # nesting in its own source: refused by the mirror itself
             for other in sources:
@@ -180,70 +176,6 @@ def _check_targets_apart(mirrors: list[tuple[str, list[str], dict[str, Any]]]) -
                 whose = "" if seen[real] == source else f" (for {seen[real]} and {source})"
                 raise UsageError(f"the target {target} is given twice{whose}", "give each target one source")
             seen[real] = source
-
-
-_KEYS = {"source", "targets", "delete", "compare", "trash", "max_delete", "force", "exclude", "include",
-         "ignore_files"}
-
-
-def _from_config(path: str, defaults: dict[str, Any]) -> list[tuple[str, list[str], dict[str, Any]]]:
-    """The mirrors of a TOML file: ``[defaults]`` (any option below) and one ``[[mirror]]`` table each with
-    ``source`` and ``targets``; a mirror's own options win over the defaults, which win over the
-    command line's."""
-    try:
-        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"no such config file: {path}", "check the path") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}", "fix the file (TOML)") from None
-    unknown = set(doc) - {"defaults", "mirror"}
-    if unknown:
-        raise UsageError(f"{path}: unknown table or key {sorted(unknown)[0]!r}",
-                         "use [defaults] and [[mirror]] tables only")
-    base = {**defaults, **_checked(doc.get("defaults", {}), path, "defaults")}
-    mirrors = doc.get("mirror")
-    if not isinstance(mirrors, list) or not mirrors:
-        raise UsageError(f"{path} has no [[mirror]] tables", "add one with source = ... and targets = [...]")
-    out = []
-    for n, table in enumerate(mirrors, 1):
-        opts = {**base, **_checked(table, path, f"mirror {n}")}
-        source, targets = opts.get("source"), opts.get("targets")
-        if not isinstance(source, str) or not isinstance(targets, list) or not targets \
-                or not all(isinstance(t, str) for t in targets):
-            raise UsageError(f"{path}: mirror {n} needs source = \"DIR\" and targets = [\"DIR\", ...]",
-                             "fix the file")
-        out.append((source, list(targets), opts))
-    return out
-
-
-def _checked(table: Any, path: str, where: str) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise UsageError(f"{path}: {where} is not a table", "fix the file")
-    unknown = set(table) - _KEYS
-    if unknown:
-        raise UsageError(f"{path}: unknown option {sorted(unknown)[0]!r} in {where}",
-                         f"known options: {', '.join(sorted(_KEYS))}")
-    types = {"delete": bool, "trash": bool, "force": bool, "ignore_files": bool, "compare": str, "exclude": list,
-             "include": list}
-    for key, typ in types.items():
-        if key in table and not isinstance(table[key], typ):
-            raise UsageError(f"{path}: {key} in {where} must be a {typ.__name__}", "fix the file")
-    if "compare" in table and table["compare"] not in ("mtime", "size", "hash"):
-        raise UsageError(f"{path}: compare in {where} must be mtime, size or hash", "fix the file")
-    for key in ("exclude", "include", "targets"):
-        if key in table and not all(isinstance(x, str) for x in table[key]):
-            raise UsageError(f"{path}: {key} in {where} must be a list of strings", "fix the file")
-    out = dict(table)
-    if "max_delete" in table:
-        value = table["max_delete"]
-        try:
-            if isinstance(value, bool) or not isinstance(value, int | str):
-                raise ValueError(value)
-            out["max_delete"] = parse_max_delete(str(value))
-        except ValueError:
-            raise UsageError(f"{path}: max_delete in {where} must be a file count or a percentage such as "
-                             "\"50%\"", "fix the file") from None
-    return out
 
 
 class _Log:

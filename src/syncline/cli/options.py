@@ -1,4 +1,5 @@
-"""Options shared by several commands (ignore rules, compare mode) and their parsing."""
+"""Options shared by several commands (ignore rules, compare mode, guards) and their parsing into the
+shared option parts of :mod:`syncline.engine.options`."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any, ClassVar, TypeVar
 import click
 
 from ..core.chunking import Chunker
-from ..core.entry import Compare, CompareMode
-from ..core.errors import UsageError
+from ..core.entry import Compare
 from ..core.ignore import Rules
+from ..engine.options import Filters, Writes, compare_named, parse_max_delete
+from ..engine.options import guards_from as guards_from  # re-exported: the commands import it here
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,21 +30,6 @@ def rule_options(func: F) -> F:
 
 def rules_from(excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool) -> Rules:
     return Rules(excludes, includes, not no_ignore_files)
-
-
-def parse_max_delete(text: str) -> int | float:
-    """``"1000"`` (a file count) or ``"50%"`` (a fraction of the destination's files, returned as 0.5);
-    ValueError for anything else."""
-    text = text.strip()
-    if text.endswith("%"):
-        pct = float(text[:-1])
-        if not 0 <= pct <= 100:
-            raise ValueError(text)
-        return pct / 100.0
-    count = int(text)
-    if count < 0:
-        raise ValueError(text)
-    return count
 
 
 class MaxDelete(click.ParamType):  # type: ignore[type-arg]
@@ -107,11 +94,14 @@ def compare_option(func: F) -> F:
 def compare_from(compare: str | None, checksum: bool = False, size_only: bool = False,
                  modify_window: float = 0) -> Compare:
     """The Compare for ``--compare`` and the rsync-style flags; conflicting choices are a usage error."""
-    picked = {m for m, on in (("hash", checksum), ("size", size_only)) if on}
-    if compare is not None:
-        picked.add(compare)
-    if len(picked) > 1:
-        raise UsageError("--checksum, --size-only and --compare exclude each other", "pick one")
-    name = picked.pop() if picked else "mtime"
-    mode = {"mtime": CompareMode.MTIME, "size": CompareMode.SIZE, "hash": CompareMode.CHECKSUM}[name]
-    return Compare(mode, int(modify_window * 1_000_000_000))
+    return compare_named(compare, checksum, size_only, modify_window)
+
+
+def filters_from(excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool) -> Filters:
+    """The filters part of :func:`rule_options`."""
+    return Filters(rules=rules_from(excludes, includes, no_ignore_files))
+
+
+def writes_from(dry_run: bool, no_trash: bool) -> Writes:
+    """The writes part of ``-n/--dry-run`` and ``--no-trash``."""
+    return Writes(dry_run=dry_run, trash=not no_trash)

@@ -10,28 +10,28 @@ Plan lines (``--dry-run``, ``-v``) carry the direction, then rsync's itemize cod
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 
 import click
 
-from ..core.entry import Compare
 from ..core.errors import UsageError
-from ..core.ignore import Rules
 from ..core.reconcile import ConflictPolicy, Reconciled
-from ..engine.twoway.run import DEFAULT_MAX_DELETE, TwoWayReport, TwoWaySyncOptions, sync_two_way
+from ..engine.options import Part
+from ..engine.replicas.address import local_path
+from ..engine.twoway.run import TwoWayReport, TwoWaySyncOptions, sync_two_way
 from .progress import run_with_bar
 from .render import echo_json_report, echo_problems, human_bytes, plural, printable
 
 
-def run_two_way(a: str, b: str, *, delete: bool, conflict: ConflictPolicy, compare: Compare, rules: Rules,
-                dry_run: bool, trash: bool, max_delete: int | float | None, force: bool, verbose: bool,
-                quiet: bool, as_json: bool) -> int:
+def run_two_way(a: str, b: str, parts: Sequence[Part], *, delete: bool, conflict: ConflictPolicy,
+                verbose: bool, quiet: bool, as_json: bool) -> int:
     if delete:
         raise UsageError("--delete does not apply to --two-way (deletions propagate both ways)",
                          "leave out --delete")
-    options = TwoWaySyncOptions(compare=compare, rules=rules, conflict=conflict, dry_run=dry_run, trash=trash,
-                                max_delete=DEFAULT_MAX_DELETE if max_delete is None else max_delete,
-                                force=force)
+    options = TwoWaySyncOptions.of(*parts, conflict=conflict)
+    a, b = os.fspath(local_path(a)), os.fspath(local_path(b))
+    dry_run = options.dry_run
     report = run_with_bar(lambda bar: sync_two_way(a, b, options, progress=bar), quiet=quiet, as_json=as_json,
                           dry_run=dry_run)
     if as_json:

@@ -11,11 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..core.entry import DIR, Compare, CompareMode, Keep
+from ..core.entry import DIR, CompareMode, Keep
 from ..core.errors import SafetyStop, UsageError
 from ..core.guard import DEFAULT_MAX_DELETE as DEFAULT_MAX_DELETE  # re-exported: the CLI and API import it here
 from ..core.guard import check_deletes, files_of
-from ..core.ignore import Rules
 from ..core.index import Index
 from ..core.oneway import mirror
 from ..core.paths import parent
@@ -23,24 +22,21 @@ from ..core.plan import Plan
 from ..core.scan import gc_paused, resolve_root
 from .execute import Progress, execute
 from .forkscan import scan_in_child
+from .options import Comparison, Filters, Guards, Options, Writes
 from .replicas.abilities import writing
-from .replicas.local import LocalReplica
-from .replicas.replica import Replica, WritePolicy
+from .replicas.address import local_path, open_replica
+from .replicas.replica import Replica
 from .report import Report
 
 
-@dataclass(frozen=True)
-class SyncOptions:
-    """Options of a one-way sync; the defaults are rsync -a's (no deletes, size+mtime quick check, owner
-    and group kept as root, the group as anyone else: see :meth:`Keep.rsync_a`)."""
+@dataclass(frozen=True, kw_only=True)
+class SyncOptions(Writes, Guards, Comparison, Filters, Options):
+    """Options of a one-way sync: the shared parts (``rules``, ``compare``, ``max_delete``, ``force``,
+    ``dry_run``, ``trash``; see :mod:`..options`) and its own. The defaults are rsync -a's (no deletes,
+    size+mtime quick check, owner and group kept as root, the group as anyone else: see
+    :meth:`Keep.rsync_a`)."""
 
     delete: bool = False
-    compare: Compare = field(default_factory=Compare)
-    rules: Rules = field(default_factory=Rules)
-    dry_run: bool = False
-    trash: bool = True
-    max_delete: int | float = DEFAULT_MAX_DELETE
-    force: bool = False
     workers: int = 4
     keep: Keep = field(default_factory=Keep.rsync_a)
 
@@ -80,9 +76,9 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: Sync
     """Make ``dst`` hold what ``src`` holds. Returns a :class:`Report`; raises :class:`UsageError` or
     :class:`SafetyStop` (nothing changed) when the run cannot or must not go ahead."""
     opts = options or SyncOptions()
-    source_root, target_root = check_roots(src, dst)
-    source = LocalReplica(source_root, keep=opts.keep)
-    target = LocalReplica(target_root, policy=WritePolicy(trash=opts.trash), keep=opts.keep)
+    source_root, target_root = check_roots(local_path(src), local_path(dst))
+    source = open_replica(source_root, keep=opts.keep)
+    target = open_replica(target_root, policy=opts.policy(), keep=opts.keep)
     try:
         return sync_replicas(source, target, opts, progress)
     finally:  # their folder descriptors: a program that syncs again and again must not run out

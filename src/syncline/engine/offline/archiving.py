@@ -25,9 +25,8 @@ from pathlib import Path
 from ...core.chunking import Chunker
 from ...core.entry import DIR, FILE, Chunk, Compare, CompareMode, Entry
 from ...core.errors import Problem, SafetyStop, SynclineError, UsageError
-from ...core.guard import DEFAULT_MAX_DELETE, DeleteWording, check_deletes, files_of
+from ...core.guard import DeleteWording, check_deletes, files_of
 from ...core.hashing import digest_fd, open_regular
-from ...core.ignore import Rules
 from ...core.index import Index
 from ...core.oneway import mirror
 from ...core.paths import sort_key
@@ -44,6 +43,7 @@ from ...formats.archivefile import (
 )
 from ...formats.indexfile import load_index
 from ...version import __version__
+from ..options import Comparison, Filters, Guards, Options
 from ..outputs import output_file
 from ..report import HasProblems
 from ..timeline import resolve_index_path
@@ -58,17 +58,14 @@ class SourceChangedError(SynclineError):
     retryable = True
 
 
-@dataclass(frozen=True)
-class ArchiveOptions:
-    """``delete``: carry deletions (tombstones) for what SRC lacks. ``compare``: how a far file is judged
-    unchanged. ``label``: a free text stored in the header."""
+@dataclass(frozen=True, kw_only=True)
+class ArchiveOptions(Guards, Comparison, Filters, Options):
+    """The shared parts (``rules``, ``compare``: how a far file is judged unchanged, ``max_delete``,
+    ``force``) and its own: ``delete`` carries deletions (tombstones) for what SRC lacks; ``label`` is a
+    free text stored in the header."""
 
     delete: bool = False
-    compare: Compare = field(default_factory=Compare)
-    rules: Rules = field(default_factory=Rules)
     label: str = ""
-    max_delete: int | float = DEFAULT_MAX_DELETE
-    force: bool = False
     output_inside_ok: bool = False  # for sync --since: a temp archive the scan skips anyway
 
 

@@ -9,33 +9,38 @@ changed in DST is overwritten; conflicts are kept both; deletes go to the trash;
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
-from ...core.entry import Compare
-from ...core.guard import DEFAULT_MAX_DELETE
-from ...core.ignore import Rules
 from ...core.paths import new_temp_name
 from ...core.scan import resolve_root
+from ..options import Comparison, Filters, Guards, Options, Writes
 from ..state import state_subdir
 from ..timeline import resolve
 from .apply import ApplyOptions, ApplyReport, apply_archive
 from .archiving import ArchiveOptions, make_archive
 
 
-def sync_since(src: str | os.PathLike[str], dst: str | os.PathLike[str], since: str, *, delete: bool = False,
-               compare: Compare | None = None, rules: Rules | None = None, dry_run: bool = False,
-               trash: bool = True, force: bool = False, max_delete: int | float = DEFAULT_MAX_DELETE) -> ApplyReport:
-    """Apply to ``dst`` the changes ``src`` went through since its snapshot ``since``. ``delete`` carries
-    deletions too (as ``archive --delete``)."""
+@dataclass(frozen=True, kw_only=True)
+class SinceOptions(Writes, Guards, Comparison, Filters, Options):
+    """The shared parts, and ``delete``: carry deletions too (as ``archive --delete``)."""
+
+    delete: bool = False
+
+
+def sync_since(src: str | os.PathLike[str], dst: str | os.PathLike[str], since: str,
+               options: SinceOptions | None = None) -> ApplyReport:
+    """Apply to ``dst`` the changes ``src`` went through since its snapshot ``since``."""
+    opts = options or SinceOptions()
     top = resolve_root(src)
     target = resolve_root(dst)
     against = resolve(top, since).path(top)
     tmp = state_subdir("tmp") / new_temp_name()
     try:
-        make_archive(top, against, tmp, ArchiveOptions(delete=delete, compare=compare or Compare(),
-                                                        rules=rules or Rules(), max_delete=max_delete, force=force,
-                                                        output_inside_ok=True))
-        report = apply_archive(tmp, target, ApplyOptions(dry_run=dry_run, trash=trash, force=force,
-                                                         max_delete=max_delete, note_other_root=False))
+        make_archive(top, against, tmp, ArchiveOptions.of(opts.part(Filters), opts.part(Comparison),
+                                                          opts.part(Guards), delete=opts.delete,
+                                                          output_inside_ok=True))
+        report = apply_archive(tmp, target, ApplyOptions.of(opts.part(Writes), opts.part(Guards),
+                                                            note_other_root=False))
     finally:
         tmp.unlink(missing_ok=True)
     report.archive = f"{top}@{since}"

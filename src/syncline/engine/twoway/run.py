@@ -29,7 +29,6 @@ from ...core.entry import Compare, CompareMode
 from ...core.errors import Problem, SafetyStop, UsageError
 from ...core.guard import DEFAULT_MAX_DELETE as DEFAULT_MAX_DELETE  # re-exported: the CLI imports it here
 from ...core.guard import DeleteWording, check_deletes, files_of
-from ...core.ignore import Rules
 from ...core.index import Index
 from ...core.plan import Action
 from ...core.reconcile import BaseEntry, Conflict, ConflictPolicy, Move, Reconciled, ReconcilePolicy, reconcile
@@ -45,6 +44,7 @@ from ..marker import (
     write_generation,
     write_marker,
 )
+from ..options import Comparison, Filters, Guards, Options, Writes
 from ..replicas.abilities import move as move_in
 from ..replicas.local import LocalReplica
 from ..replicas.replica import WritePolicy
@@ -54,17 +54,12 @@ from .pairstate import PairState, has_base
 ROUNDS = 3
 
 
-@dataclass(frozen=True)
-class TwoWaySyncOptions:
-    """Options of a two-way run; see ``syncline sync --help``."""
+@dataclass(frozen=True, kw_only=True)
+class TwoWaySyncOptions(Writes, Guards, Comparison, Filters, Options):
+    """Options of a two-way run: the shared parts (:mod:`...engine.options`) and its own; see
+    ``syncline sync --help``."""
 
-    compare: Compare = field(default_factory=Compare)
-    rules: Rules = field(default_factory=Rules)
     conflict: ConflictPolicy = "keep-both"
-    dry_run: bool = False
-    trash: bool = True
-    max_delete: int | float = DEFAULT_MAX_DELETE
-    force: bool = False
     workers: int = 4
 
 

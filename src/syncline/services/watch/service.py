@@ -23,7 +23,7 @@ Order of a run (``Mirror.run``):
 
 A target that fails (unmounted, read-only, full) is retried with back-off while the others carry on; when
 it comes back it gets a full sync. Targets are reached only through the
-:class:`~syncline.engine.replicas.replica.Replica` interface (a path given is a ``LocalReplica``): a
+:class:`~syncline.engine.replicas.replica.Replica` interface (an address given is opened by ``open_replica``): a
 replica on a server or a WebDAV share is mirrored to by the same code.
 """
 
@@ -40,8 +40,9 @@ from pathlib import Path
 from ...core.errors import UsageError
 from ...core.scan import resolve_root
 from ...engine.oneway import SyncOptions, check_apart, check_roots
+from ...engine.replicas.address import local_path, open_replica, parse_address
 from ...engine.replicas.local import LocalReplica
-from ...engine.replicas.replica import Markers, Replica, WritePolicy
+from ...engine.replicas.replica import Markers, Replica
 from ...engine.state import state_dir
 from .changes import ChangeCollector, Folder
 from .events import Event, EventLog, EventsLost, Resuming, SourceGone, SourceReplaced, Synced, Watching, legacy
@@ -80,7 +81,7 @@ class Mirror:
                  options: WatchOptions | None = None, log: Callable[[str, dict[str, object]], None] | None = None,
                  *, events: EventLog | None = None, changes: SourceFactory | None = None) -> None:
         self.opts = options or WatchOptions()
-        self.source = resolve_root(source)
+        self.source = resolve_root(local_path(source))
         state = Path(os.path.realpath(state_dir()))
         if state.is_relative_to(os.path.realpath(self.source)):
             raise UsageError(f"the state directory {state} is inside the source {self.source}: its journal "
@@ -108,12 +109,13 @@ class Mirror:
 
     def _target(self, given: str | os.PathLike[str] | Replica) -> Target:
         if isinstance(given, (str, os.PathLike)):
-            root = Path(os.path.abspath(os.fspath(given)))
+            address = parse_address(given)
+            root = address.path
             if root.exists() or root.parent.is_dir():
                 check_roots(self.source, root)
             else:  # its disk is not mounted yet: it waits, retried like a target that goes away
                 check_apart(self.source, root)
-            given = LocalReplica(root, policy=WritePolicy(trash=self.opts.sync.trash), keep=self.opts.sync.keep)
+            given = open_replica(address, policy=self.opts.sync.policy(), keep=self.opts.sync.keep)
         elif isinstance(given, LocalReplica):
             check_roots(self.source, given.root)  # not the source, nor inside it: its writes would be events
         if not isinstance(given, Markers):

@@ -25,13 +25,14 @@ from typing import Any, cast
 
 from ....core.entry import DIR, Entry
 from ....core.errors import ArchiveFormatError, Problem, SafetyStop, UsageError
-from ....core.guard import DEFAULT_MAX_DELETE, DeleteWording, check_deletes
+from ....core.guard import DeleteWording, check_deletes
 from ....core.ignore import Rules
 from ....core.paths import META_DIR, parent
 from ....core.plan import Plan
 from ....core.scan import gc_paused, resolve_root, scan
 from ....formats.archivefile import ArchiveHeader, ArchiveOp, open_archive
 from ...execute import execute
+from ...options import Guards, Options, Writes
 from ...replicas.local import LocalReplica, LocalStaged, entry_of_stat
 from ...replicas.replica import Replica, SourceFile, WritePolicy
 from ...report import HasProblems, Report
@@ -48,16 +49,13 @@ _APPLY = DeleteWording(
 )
 
 
-@dataclass(frozen=True)
-class ApplyOptions:
-    """``delete=False`` is ``--no-delete``. ``force`` applies an archive the folder has moved past, and
-    more deletions than ``max_delete`` (a file count, or a fraction of DIR's files)."""
+@dataclass(frozen=True, kw_only=True)
+class ApplyOptions(Writes, Guards, Options):
+    """The shared parts (``dry_run``, ``trash``, ``max_delete``: a file count, or a fraction of DIR's
+    files; ``force``, which also applies an archive the folder has moved past) and its own: ``delete=False``
+    is ``--no-delete``."""
 
     delete: bool = True
-    dry_run: bool = False
-    trash: bool = True
-    force: bool = False
-    max_delete: int | float = DEFAULT_MAX_DELETE
     workers: int = 4
     note_other_root: bool = True  # say so when the archive's index was taken of another path
 
