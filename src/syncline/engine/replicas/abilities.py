@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
-from ...core.entry import DIR, FILE, SYMLINK, Entry
+from ...core.entry import DIR, FILE, SYMLINK, Compare, Entry, Keep
 from ...core.ignore import Rules
+from ...core.index import Index
 from ...core.plan import Action, Op, Plan
+from ...core.project import Projection, project
 from ..execute import execute
 from .replica import BatchStat, Locker, Mover, Outcome, Replica, SourceFile
 
@@ -28,6 +30,15 @@ def stat_many(replica: Replica, paths: Sequence[str]) -> list[Entry | None]:
     if isinstance(replica, BatchStat):
         return replica.stat_many(paths)
     return [replica.stat(p) for p in paths]
+
+
+def keepable(target: Replica, source: Index, dest: Index, compare: Compare, keep: Keep) -> Projection:
+    """The indexes and rules to plan with so nothing is planned that ``target`` cannot keep (its
+    :class:`~.replica.Features`: mtime precision, symlinks, permissions, owner); see
+    :func:`~syncline.core.project.project`."""
+    f = target.features()
+    return project(source, dest, compare, keep, mtime_ns_precision=f.mtime_ns_precision, symlinks=f.symlinks,
+                   permissions=f.permissions, owner=f.owner)
 
 
 def move(replica: Replica, src: str, dst: str, expect: Entry) -> Outcome:
