@@ -215,6 +215,36 @@ def scan_dirs(
                  hard_links=found.hard_links(), presorted=True)
 
 
+def count_files(root: str | os.PathLike[str]) -> int:
+    """The files (entries that are not folders) a full scan without ignore rules would record under
+    ``root``, counted from the listings' entry types with no stat per entry: what a deletion guard needs
+    of a tree it does not otherwise scan. As in a scan, ``.syncline`` folders, syncline's own temp files,
+    special files and what is below a folder that cannot be listed are not counted; an entry the scan
+    could not stat is."""
+    top = os.fspath(resolve_root(root))
+    runs = recorded_runs(top)
+    files = 0
+    stack = [top]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                listing = list(it)
+        except OSError:
+            continue
+        for d in listing:
+            name = d.name
+            if name[0] == "." and (name == META_DIR or (runs and _own_temp(name, runs))):
+                continue
+            try:
+                if d.is_dir(follow_symlinks=False):
+                    stack.append(d.path)
+                elif d.is_file(follow_symlinks=False) or d.is_symlink():
+                    files += 1
+            except OSError:
+                continue
+    return files
+
+
 def _outermost(dirs: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """The directories to list, without those a deep one above already covers (a deep request wins over a
     shallow one for the same directory)."""

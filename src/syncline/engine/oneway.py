@@ -23,7 +23,7 @@ from ..core.scan import gc_paused, resolve_root
 from .execute import Progress, execute
 from .forkscan import scan_in_child
 from .options import Comparison, Filters, Guards, Options, Writes
-from .replicas.abilities import writing
+from .replicas.abilities import keepable, writing
 from .replicas.address import local_path, open_replica
 from .replicas.replica import Replica
 from .report import Report
@@ -108,7 +108,9 @@ def sync_replicas(source: Replica, target: Replica, options: SyncOptions | None 
         else:
             src_index = source.scan(opts.rules, digests, "source")
             dst_index = target.scan(opts.rules, digests, "destination")
-        plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare, keep=opts.keep)
+        fit = keepable(target, src_index, dst_index, opts.compare, opts.keep)
+        src_index, dst_index = fit.source, fit.target
+        plan = mirror(src_index, dst_index, delete=opts.delete, compare=fit.compare, keep=fit.keep)
     plan = _hold_back(plan, hold, report)
     report.problems.extend((*src_index.problems, *dst_index.problems, *plan.problems))
     report.plan = plan
@@ -147,7 +149,9 @@ def sync_dirs(source: Replica, target: Replica, dirs: Iterable[tuple[str, bool]]
             src_index = source.scan_dirs([*wanted, *more_src], opts.rules, "source", digests)
         if more_dst:
             dst_index = target.scan_dirs([*wanted, *more_dst], opts.rules, "destination", digests)
-        plan = mirror(src_index, dst_index, delete=opts.delete, compare=opts.compare, keep=opts.keep)
+        fit = keepable(target, src_index, dst_index, opts.compare, opts.keep)
+        src_index, dst_index = fit.source, fit.target
+        plan = mirror(src_index, dst_index, delete=opts.delete, compare=fit.compare, keep=fit.keep)
     plan = _hold_back(plan, hold, report)
     if opts.delete and not opts.force and any(a.op == "delete" for a in plan.actions) and source.is_empty():
         raise _empty_source_stop()

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
-from ...core.entry import DIR, FILE, SYMLINK, Entry
+from ...core.entry import DIR, FILE, SYMLINK, Compare, Entry, Keep
 from ...core.ignore import Rules
+from ...core.index import Index
 from ...core.plan import Action, Op, Plan
+from ...core.project import Projection, project
 from ..crashpoints import crash_point
 from .errors import ReplicaError, map_os_error
 from .replica import BatchCommit, BatchStat, Features, Locker, Mover, Outcome, Replica, SourceFile, Staged
@@ -58,6 +60,15 @@ def commit_each(replica: Replica, items: Sequence[tuple[Staged, Entry | None]]) 
             staged.discard()
         raise
     return done
+
+
+def keepable(target: Replica, source: Index, dest: Index, compare: Compare, keep: Keep) -> Projection:
+    """The indexes and rules to plan with so nothing is planned that ``target`` cannot keep (its
+    :class:`~.replica.Features`: mtime precision, symlinks, permissions, owner); see
+    :func:`~syncline.core.project.project`."""
+    f = target.features()
+    return project(source, dest, compare, keep, mtime_ns_precision=f.mtime_ns_precision, symlinks=f.symlinks,
+                   permissions=f.permissions, owner=f.owner)
 
 
 def move(replica: Replica, src: str, dst: str, expect: Entry) -> Outcome:

@@ -37,8 +37,9 @@ from .errors import ReplicaError
 
 @dataclass(frozen=True, slots=True)
 class Features:
-    """What a replica can keep and do. The engine plans nothing a replica cannot keep (a later step
-    projects an index onto these); ``max_connections`` bounds how many calls may run at once."""
+    """What a replica can keep and do. The engine plans nothing a replica cannot keep
+    (:func:`~syncline.core.project.project` projects indexes onto these); ``max_connections`` bounds how
+    many calls may run at once."""
 
     mtime_ns_precision: int = 1  # 1: nanoseconds; 10**9: whole seconds; 2 * 10**9: FAT
     case_sensitive: bool = True

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from ....core.conflicts import conflict_name
 from ....core.entry import DIR, FILE, SYMLINK, Entry
 from ....core.errors import Problem
-from ....core.guard import files_of
 from ....core.index import Index
 from ....core.paths import is_under, parent, sort_key
 from ....core.plan import Action, Plan
@@ -39,7 +38,9 @@ SETID = stat.S_ISUID | stat.S_ISGID  # never added by an archive
 class Here:
     """DIR as scanned just before planning: all the planner knows of it.
 
-    ``index`` holds DIR's entries as they are on disk (no ignore rules; nothing in ``.syncline``). ``root``
+    ``index`` holds DIR's entries as they are on disk (no ignore rules; nothing in ``.syncline``), in the
+    folders the ops name: the folder of each op and every folder above it, listed, and whole the folders
+    the archive removes or replaces (what the run scans). ``root``
     is DIR's own lstat (None for ``/``). ``ours`` are the folders an interrupted apply was making (their
     mode is still the temporary one). ``unlisted`` are paths that are there but that the index does not
     record (syncline's temp files, special files, entries that could not be read, nested ``.syncline``
@@ -54,10 +55,6 @@ class Here:
     def at(self, path: str) -> Entry | None:
         """What DIR holds at ``path`` (None: nothing there)."""
         return self.index.entries.get(path)
-
-    def files(self) -> int:
-        """DIR's files, as the deletion guard counts them."""
-        return files_of(self.index.entries)
 
     def unseen(self, path: str) -> str | None:
         """Why the scan could not see what is at ``path`` (a folder above it could not be listed, or it

@@ -3,8 +3,9 @@
 :func:`apply_archive` is the one entry. Before anything in DIR changes it refuses a stale archive (one
 made against an index older than one a previous apply was made against, unless ``force``), an archive
 larger than DIR's free space, and a plan that deletes more files than ``max_delete`` (unless ``force``; a
-dry run reports the stop instead). DIR is scanned once, after staging and right before planning: that
-index is all the planner sees and what the deletion guard counts. The plan goes to the same executor as
+dry run reports the stop instead). The folders of DIR the ops name are scanned once, after staging and
+right before planning: that index is all the planner sees. The deletion guard counts DIR's files (a
+listing without stats) only when a fractional limit meets a deletion. The plan goes to the same executor as
 ``sync`` (re-checks, atomic swaps, the trash), whose target renames staged files into place. The folders
 the plan makes are recorded first (``.syncline/made-dirs.json``) so a rerun after a kill gives them the
 archive's mode; each finished apply is appended to ``.syncline/applied.jsonl`` for the stale check.
@@ -23,20 +24,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from ....core.conflicts import conflict_name
 from ....core.entry import DIR, Entry
 from ....core.errors import ArchiveFormatError, Problem, SafetyStop, UsageError
 from ....core.guard import DeleteWording, check_deletes
 from ....core.ignore import Rules
+from ....core.index import Index
 from ....core.paths import META_DIR, parent
 from ....core.plan import Plan
-from ....core.scan import gc_paused, resolve_root, scan
+from ....core.scan import count_files, gc_paused, resolve_root
 from ....formats.archivefile import ArchiveHeader, ArchiveOp, open_archive
 from ...execute import execute
 from ...options import Guards, Options, Writes
 from ...replicas.local import LocalReplica, LocalStaged, entry_of_stat
 from ...replicas.replica import Replica, SourceFile, WritePolicy
 from ...report import HasProblems, Report
-from .planner import Here, Planner
+from .planner import Here, Planner, matches
 from .staging import StagedOpen, StagedSource, remove_staging, staging_dir, verify_and_stage
 
 APPLIED_LOG = "applied.jsonl"
@@ -119,7 +122,7 @@ def apply_archive(archive: str | os.PathLike[str], target: str | os.PathLike[str
             raise ArchiveFormatError("the archive holds more changes than fit in memory",
                                      "ask for smaller archives; nothing was changed") from None
         report.problems.extend(verified.unbuildable)
-        here = _scan_here(root, target_dir, verified.ops)
+        here = _scan_here(target_dir, header, verified.ops)
         planned = Planner(here, header, verified.staged, verified.in_place, {p.path for p in verified.unbuildable},
                           delete=opts.delete, dry_run=opts.dry_run).plan(verified.ops)
         plan = planned.plan
@@ -128,7 +131,7 @@ def apply_archive(archive: str | os.PathLike[str], target: str | os.PathLike[str
         report.problems.extend(planned.problems)
         report.done.plan = plan
         if not opts.force:
-            stop = _guard_deletes(root, plan, here, opts.max_delete)
+            stop = _guard_deletes(root, plan, opts.max_delete)
             if stop is not None and not opts.dry_run:
                 raise stop
             if stop is not None:
@@ -149,19 +152,75 @@ def apply_archive(archive: str | os.PathLike[str], target: str | os.PathLike[str
     return report
 
 
-def _scan_here(root: Path, target: LocalReplica, ops: Sequence[ArchiveOp]) -> Here:
-    """DIR as the planner sees it: scanned whole (no ignore rules, no digests), with what the index leaves
-    out but a folder may hold: syncline's temp files, what the scan skipped or could not read, and a
-    nested ``.syncline`` in a folder the archive removes."""
+def _scan_here(target: LocalReplica, header: ArchiveHeader, ops: Sequence[ArchiveOp]) -> Here:
+    """DIR as the planner sees it: the folders the ops name, scanned (no ignore rules, no digests), with
+    what the index leaves out but a folder may hold: syncline's temp files, what the scan skipped or could
+    not read, and a nested ``.syncline`` in a folder the archive removes.
+
+    Each op's folder and every folder above it are listed (the op's path, its conflict names and its
+    parents are all the planner looks up); a folder the archive removes or replaces is scanned whole (the
+    planner keeps it when it holds more than the archive deletes), and so is a conflict copy of an
+    incoming folder that an earlier apply left (the ops below that folder land in it)."""
+    rules = Rules(ignore_files=False)
+    # Scanned as DIR, not as a sync's "destination": a folder asked for below a symlink or a file is then
+    # not listed rather than marked unseen, and the planner finds the non-folder on the way itself (every
+    # folder above an op is listed), as it did from a scan of the whole tree.
+    side = "DIR"
+    wanted: set[tuple[str, bool]] = {("", False)}
+    for op in ops:
+        folder = parent(op.path)
+        while folder and (folder, False) not in wanted:
+            wanted.add((folder, False))
+            folder = parent(folder)
+        if _removes_dir(op):
+            wanted.add((op.path, True))
     with gc_paused():
-        index = scan(root, rules=Rules(ignore_files=False), digests=False, side="destination")
+        index = target.scan_dirs(sorted(wanted), rules, side)
+        copies = [(c, True) for c in _left_copies(index, header, ops)]
+        if copies:
+            index = _merged(index, target.scan_dirs(copies, rules, side))
     unlisted = {*index.temp_files, *(p.path for p in index.problems if p.path)}
     for op in ops:
-        gone = op.expect is not None and op.expect.kind == DIR and (op.entry is None or op.entry.kind != DIR)
         e = index.entries.get(op.path)
-        if gone and e is not None and e.kind == DIR and _there(target, f"{op.path}/{META_DIR}"):
+        if _removes_dir(op) and e is not None and e.kind == DIR and _there(target, f"{op.path}/{META_DIR}"):
             unlisted.add(f"{op.path}/{META_DIR}")
-    return Here(index, _root_entry(root), frozenset(_made_before(root)), frozenset(unlisted))
+    return Here(index, _root_entry(target.root), frozenset(_made_before(target.root)), frozenset(unlisted))
+
+
+def _removes_dir(op: ArchiveOp) -> bool:
+    """Whether ``op`` takes away a folder the far side had (deletes it or puts something else there)."""
+    return op.expect is not None and op.expect.kind == DIR and (op.entry is None or op.entry.kind != DIR)
+
+
+def _left_copies(index: Index, header: ArchiveHeader, ops: Sequence[ArchiveOp]) -> list[str]:
+    """The conflict copies of incoming folders that are folders here already (an earlier apply made them),
+    under the name the planner will pick (the first that is free or holds the same kind)."""
+    found = []
+    for op in ops:
+        if op.entry is None or op.entry.kind != DIR:
+            continue
+        for n in range(100):
+            copy = conflict_name(op.path, op.entry.mtime_ns, header.source.host, n)
+            there = index.entries.get(copy)
+            if there is None or matches(there, op.entry):
+                if there is not None:
+                    found.append(copy)
+                break
+    return found
+
+
+def _merged(a: Index, b: Index) -> Index:
+    """The entries, problems and unseen paths of two scans of the same tree (``b`` wins a path both hold)."""
+    return Index({**a.entries, **b.entries}, a.header, (*a.problems, *b.problems), a.unreadable | b.unreadable,
+                 (*a.temp_files, *b.temp_files), a.root)
+
+
+def _count_files(root: Path, plan: Plan, max_delete: int | float) -> int:
+    """DIR's files for the deletion guard, counted only when a fractional limit meets a file deletion (a
+    count limit and a plan without deletions need no count)."""
+    if not isinstance(max_delete, float) or not plan.summary().file_deletes:
+        return 0
+    return count_files(root)
 
 
 def _there(target: LocalReplica, path: str) -> bool:
@@ -229,10 +288,11 @@ def _check_space(root: Path, header: ArchiveHeader) -> None:
                          f"{free} free", "free some space and run again; nothing was changed")
 
 
-def _guard_deletes(root: Path, plan: Plan, here: Here, max_delete: int | float) -> SafetyStop | None:
+def _guard_deletes(root: Path, plan: Plan, max_delete: int | float) -> SafetyStop | None:
     """The stop for a plan deleting more files than ``max_delete`` (an archive made from an empty or
-    unmounted source must not empty DIR), counted against DIR's files as scanned."""
-    return check_deletes(max_delete, plan.summary().file_deletes, here.files(), _APPLY, where=str(root))
+    unmounted source must not empty DIR), counted against DIR's files (:func:`_count_files`)."""
+    return check_deletes(max_delete, plan.summary().file_deletes, _count_files(root, plan, max_delete), _APPLY,
+                         where=str(root))
 
 
 def _made_before(root: Path) -> set[str]:
