@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .chunking import Chunker
@@ -149,6 +150,18 @@ def digest_fd(fd: int, size_hint: int = READ_SIZE) -> bytes:
         n = os.readv(fd, [buf])
         if not n:
             break
+        hasher.update(view[:n])
+    return hasher.digest()
+
+
+def digest_reader(readinto: Callable[[memoryview], int]) -> bytes:
+    """BLAKE3 digest of a stream read to its end by ``readinto`` (a replica's source file: fills the
+    buffer it is given, returns how many bytes, 0 at the end)."""
+    import blake3
+
+    hasher = blake3.blake3()
+    view = memoryview(_buffer())
+    while n := readinto(view):
         hasher.update(view[:n])
     return hasher.digest()
 

@@ -19,7 +19,7 @@ import re
 import stat
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..core.paths import META_DIR
@@ -120,7 +120,12 @@ def read_marker(root: Path) -> str | None:
             return None
         except NotADirectoryError:
             return "(unreadable marker)"
-        raw = read_meta_in(tree, FOLDER_ID_FILE)
+        return folder_id_of(read_meta_in(tree, FOLDER_ID_FILE))
+
+
+def folder_id_of(raw: str | None) -> str | None:
+    """The folder id a marker file's text holds (None: no marker); text that is not a folder id reads as
+    another folder's marker, so it halts the pair too."""
     if raw is None:
         return None
     text = raw.strip()
@@ -133,9 +138,13 @@ def write_marker(root: Path, folder_id: str) -> None:
 
 
 def read_generation(root: Path) -> int:
-    """``root``'s generation; 0 when it has none yet (never changed by a run that keeps generations) or
-    holds no number (so it reads as older than anything a pair remembers)."""
-    text = read_meta_file(root, GENERATION)
+    """``root``'s generation (see :func:`generation_of`)."""
+    return generation_of(read_meta_file(root, GENERATION))
+
+
+def generation_of(text: str | None) -> int:
+    """The generation a generation file's text holds; 0 when there is none yet (never changed by a run
+    that keeps generations) or it holds no number (so it reads as older than anything a pair remembers)."""
     if text is None or not text.strip().isdigit():
         return 0
     return int(text.strip())
@@ -163,7 +172,9 @@ def case_insensitive(root: Path, *, probe: bool = True) -> bool:
     sticks, macOS, Windows shares).
 
     Asks an existing name with letters first (does its other case exist as the same file?); otherwise, with
-    ``probe``, a temp file in ``<root>/.syncline``; otherwise assumes case-sensitive.
+    ``probe``, a temp file in ``<root>/.syncline``; otherwise assumes case-sensitive. The probe leaves no
+    trace: a ``.syncline`` it had to make goes again (with the root's mtime as it was), so asking before a
+    root's marker is checked writes nothing into a root that turns out to be the wrong one.
     """
     with os.scandir(root) as it:
         for d in it:
@@ -177,7 +188,7 @@ def case_insensitive(root: Path, *, probe: bool = True) -> bool:
         return False
     name = f"{META_DIR}/case-probe-{uuid.uuid4().hex[:12]}"
     with _tree(root) as tree:
-        ensure_meta_dir_in(tree)
+        made = ensure_meta_dir_in(tree)
         os.close(tree.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         try:
             tree.lstat(f"{META_DIR}/{name.rpartition('/')[2].upper()}")
@@ -186,3 +197,8 @@ def case_insensitive(root: Path, *, probe: bool = True) -> bool:
             return False
         finally:
             tree.unlink(name)
+            if made:
+                st = tree.lstat("")
+                with suppress(OSError):  # something else came to live there meanwhile: it stays
+                    tree.rmdir(META_DIR)
+                    tree.utime("", st.st_mtime_ns, st.st_atime_ns)

@@ -7,17 +7,18 @@ change above it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
 from ...core.entry import DIR, FILE, SYMLINK, Compare, Entry, Keep
+from ...core.hashing import ATTEMPTS, digest_reader
 from ...core.ignore import Rules
 from ...core.index import Index
 from ...core.plan import Action, Op, Plan
 from ...core.project import Projection, project
 from ..crashpoints import crash_point
-from .errors import ReplicaError, map_os_error
-from .replica import BatchCommit, BatchStat, Features, Locker, Mover, Outcome, Replica, SourceFile, Staged
+from .errors import Changed, ReplicaError, map_os_error
+from .replica import BatchCommit, BatchStat, Features, Hasher, Locker, Mover, Outcome, Replica, SourceFile, Staged
 
 
 def writing(replica: Replica) -> AbstractContextManager[None]:
@@ -69,6 +70,43 @@ def keepable(target: Replica, source: Index, dest: Index, compare: Compare, keep
     f = target.features()
     return project(source, dest, compare, keep, mtime_ns_precision=f.mtime_ns_precision, symlinks=f.symlinks,
                    permissions=f.permissions, owner=f.owner)
+
+
+def hasher(replica: Replica) -> Callable[[str, Entry], Entry | None]:
+    """How to hash ``replica``'s files, chosen once (an ability check costs more than hashing a small
+    file): a function of ``(path, entry)`` (the file as a scan saw it) that returns ``entry`` with its
+    BLAKE3 digest, or None when the file is no longer ``entry`` or kept changing while it was read
+    (``ATTEMPTS`` times, as the index's hashing does). Other failures (unreadable, gone) are raised as
+    the replica raised them.
+
+    With :class:`~.replica.Hasher` (and BLAKE3 in ``features().hash_kinds``) the replica hashes next to the
+    data, and a ``stat`` after it tells that the digest is ``entry``'s; without it the file is read as a
+    stream (``open_file`` + ``readinto``), whose ``changed()`` tells a torn read (locally the
+    :class:`~syncline.core.hashing.ReadGuard`)."""
+    read: Callable[[str], tuple[bytes | None, Entry | None]]
+    if isinstance(replica, Hasher) and "blake3" in replica.features().hash_kinds:
+        by_replica = replica
+
+        def read(path: str) -> tuple[bytes | None, Entry | None]:
+            digest = by_replica.digest(path, "blake3")
+            return digest, replica.stat(path)
+    else:
+        def read(path: str) -> tuple[bytes | None, Entry | None]:
+            with replica.open_file(path) as source:
+                digest = digest_reader(source.readinto)
+                return (None, None) if source.changed() else (digest, source.entry)
+
+    def hashed(path: str, entry: Entry) -> Entry | None:
+        for _ in range(ATTEMPTS):
+            try:
+                digest, now = read(path)
+            except Changed:
+                continue
+            if digest is not None:
+                return entry._replace(digest=digest) if now is not None and now.unchanged_since(entry) else None
+        return None
+
+    return hashed
 
 
 def move(replica: Replica, src: str, dst: str, expect: Entry) -> Outcome:

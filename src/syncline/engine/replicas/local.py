@@ -250,7 +250,7 @@ class LocalReplica(MapsOSErrors):
     """
 
     def __init__(self, root: str | os.PathLike[str], *, policy: WritePolicy | None = None,
-                 keep: Keep | None = None) -> None:
+                 keep: Keep | None = None, case_probe: Callable[[Path], bool] | None = None) -> None:
         self.root = Path(os.path.abspath(os.fspath(root)))
         self._root = str(self.root)
         self.policy = policy or WritePolicy()
@@ -264,13 +264,28 @@ class LocalReplica(MapsOSErrors):
         self._made_lock = threading.Lock()  # copy threads ask for the run's record and trash at once
         self._made_meta = False  # this object made .syncline (and removes it again if it stays empty)
         self._sessions = 0
+        # Tells whether the root's file system ignores case (``marker.case_insensitive``); asked once, by
+        # the first ``features()``. Without one the tree is taken as case-sensitive, unasked: one-way sync
+        # and the watch do not plan by case, and asking may write a probe file.
+        self._case_probe = case_probe
+        self._case_sensitive: bool | None = None if case_probe is not None else True
 
     # -- reading ---------------------------------------------------------------------------------------
     def features(self) -> Features:
-        return Features(owner=self._euid == 0, hash_kinds=("blake3",), scan_in_child=True, round_trips=False)
+        if self._case_sensitive is None:
+            with self._made_lock:
+                if self._case_sensitive is None and self._case_probe is not None:
+                    self._case_sensitive = not self._case_probe(self.root)
+        return Features(case_sensitive=self._case_sensitive is not False, owner=self._euid == 0,
+                        hash_kinds=("blake3",), scan_in_child=True, round_trips=False)
 
     def describe(self) -> str:
         return str(self.root)
+
+    def address(self) -> str:
+        """The root's real absolute path (symlinks resolved): the same folder is one address however it
+        is reached, as two-way bases were keyed before replicas had addresses."""
+        return os.path.realpath(self.root)
 
     def scan(self, rules: Rules, digests: bool, side: str) -> Index:
         self.tree.refresh()

@@ -142,6 +142,12 @@ class Replica(Protocol):
         """The replica for messages (a path, an address)."""
         ...
 
+    def address(self) -> str:
+        """What names this tree for good, the same in every run (a local folder's real absolute path, a
+        server folder's URL): a two-way pair's base is kept under its two replicas' addresses. No I/O
+        beyond resolving a local path."""
+        ...
+
     def scan(self, rules: Rules, digests: bool, side: str) -> Index: ...
 
     def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str, digests: bool = False) -> Index:
