@@ -100,6 +100,8 @@ def _paths(replica: Replica) -> list[str]:
 # -- reading -------------------------------------------------------------------------------------------------
 def describes_itself(replica: Replica, tree: Tree) -> None:
     assert replica.describe(), "describe() should name the replica"
+    assert replica.address() and replica.address() == replica.address(), \
+        "address() should name the tree, the same at every call (two-way bases are kept under it)"
     f = replica.features()
     assert f.mtime_ns_precision >= 1
     assert replica.exists() and replica.is_empty()

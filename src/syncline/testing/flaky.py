@@ -219,6 +219,9 @@ class FlakyReplica:
     def describe(self) -> str:
         return self.inner.describe()
 
+    def address(self) -> str:
+        return self.inner.address()
+
     def scan(self, rules: Rules, digests: bool, side: str) -> Index:
         return self._call("scan", self.inner.scan, rules, digests, side)
 

@@ -39,6 +39,7 @@ from .adapt import ReadIntoFromRead, read_source, replica_error, without
 
 # What a file system without permissions (FAT, most SMB mounts) shows for every file, folder and link.
 FIXED_MODES = {FILE: 0o644, DIR: 0o755, SYMLINK: 0o777}
+_SERIALS = itertools.count(1)
 _CHANGED_NOTE = "changed since the scan; the destination's version was moved to the trash"
 _KEPT_NOTE = "changed since the scan; both versions kept, the next run reconciles them"
 
@@ -130,6 +131,7 @@ class MemoryReplica:
                  mtime_precision_ns: int = 1, symlinks: bool = True, permissions: bool = True, mover: bool = True,
                  exists: bool = True) -> None:
         self.name = name
+        self._serial = next(_SERIALS)
         self.policy = policy or WritePolicy()
         self.case_sensitive = case_sensitive
         self.precision = max(1, mtime_precision_ns)
@@ -286,6 +288,11 @@ class MemoryReplica:
 
     def describe(self) -> str:
         return f"memory:{self.name}"
+
+    def address(self) -> str:
+        """``memory:<name>#<n>``, ``n`` one per tree made in this process: a tree in memory lives as long
+        as its object, so two trees of one name are two places (a two-way base of one is not the other's)."""
+        return f"memory:{self.name}#{self._serial}"
 
     def scan(self, rules: Rules, digests: bool, side: str) -> Index:
         with self._mutex:
