@@ -325,7 +325,7 @@ def test_base_rows_below_a_moved_directory_wait_for_the_move() -> None:
     assert [(m.side, m.src, m.dst) for m in r.moves] == [("b", "p", "q")]
     assert not [p for p in r.adopt if p == "q" or p.startswith("q/")]  # nothing claimed before the move
     rows = dict(r.moves[0].base_rows)
-    assert rows["q/f"].inode_b == 12 and "q" in rows
+    assert rows["q/f"].file_id_b == 12 and "q" in rows
 
 
 def test_deletes_under_a_replaced_directory_leave_the_base_only_when_done() -> None:

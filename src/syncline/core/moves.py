@@ -7,12 +7,15 @@ first; the folders below one that moved moved with it and are not paired again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import TypeVar
 
 from .paths import is_under
 
+Id = TypeVar("Id", bound=Hashable)  # an inode, or any replica's file id
 
-def folder_moves(gone: Iterable[str], new_by_inode: Mapping[int, str], inode_of: Callable[[str], int],
+
+def folder_moves(gone: Iterable[str], new_by_inode: Mapping[Id, str], inode_of: Callable[[str], Id],
                  take: Callable[[str, str], bool]) -> list[tuple[str, str]]:
     """The pairs ``(old path, new path)`` of folders that were renamed.
 

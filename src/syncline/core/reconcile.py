@@ -52,13 +52,18 @@ _CREATE_OP: dict[str, Op] = {FILE: "copy", DIR: "mkdir", SYMLINK: "symlink"}
 _NEW_DIR = Entry(DIR, 0, 0, 0o755)
 
 
+# A replica-opaque file id: an inode locally, a server's id later (a WebDAV ``oc:fileid``). It survives a
+# rename on its replica, which is how a move is recognised. 0 (or ""): unknown.
+FileId = int | str
+
+
 class BaseEntry(NamedTuple):
-    """One path of the base: the state both sides held, plus each side's inode then (0: unknown), which
+    """One path of the base: the state both sides held, plus each side's file id then (0: unknown), which
     is how a later run recognises a moved file or directory."""
 
     entry: Entry
-    inode_a: int = 0
-    inode_b: int = 0
+    file_id_a: FileId = 0
+    file_id_b: FileId = 0
 
 
 Base = Mapping[str, BaseEntry]
@@ -563,7 +568,7 @@ def _plans(w: _Work, candidates: list[str]) -> tuple[Plan, Plan, dict[str, BaseE
         if be is None or p in w.want or p not in w.a or p not in w.b:
             continue
         ia, ib = _inode(w.a[p]), _inode(w.b[p])
-        if (be.inode_a, be.inode_b) != (ia, ib):
+        if (be.file_id_a, be.file_id_b) != (ia, ib):
             adopt[p] = BaseEntry(be.entry, ia, ib)
     plans: dict[Side, Plan] = {}
     for s in _SIDES:
@@ -587,8 +592,8 @@ def _propagate_moves(w: _Work, side: Side) -> None:
     other: Side = "b" if side == "a" else "a"
     y = w.side(other)
 
-    def inode_of(be: BaseEntry) -> int:
-        return be.inode_a if side == "a" else be.inode_b
+    def inode_of(be: BaseEntry) -> FileId:
+        return be.file_id_a if side == "a" else be.file_id_b
 
     cmp = w.opts.compare
 
@@ -598,7 +603,7 @@ def _propagate_moves(w: _Work, side: Side) -> None:
     if not new:
         return
     # Directories first: one rename carries everything below.
-    new_dirs = {e.inode: q for q in new if (e := x[q]).kind == DIR and e.inode}
+    new_dirs: dict[FileId, str] = {e.inode: q for q in new if (e := x[q]).kind == DIR and e.inode}
     if new_dirs:
         def take(p: str, q: str) -> bool:
             if not _can_move(w, y, p, q) or y[p].kind != DIR:

@@ -1,7 +1,8 @@
 """What two-way sync remembers per pair: the base (the last synced state) and the folder's id.
 
-One SQLite database per pair of roots, in the state directory (``pairs/<key>.sqlite``), so the roots
-themselves hold nothing but a small marker. The base advances per item: the executor reports each item once
+One SQLite database per pair of replicas, in the state directory (``pairs/<key>.sqlite``, the key made of
+the two replicas' addresses: a local folder's real path, a server folder's URL), so the roots themselves
+hold nothing but a small marker. The base advances per item: the executor reports each item once
 it is durably done, and its rows are committed in the same step (WAL, ``synchronous=FULL``), so after a
 crash the base never claims more than the disks hold.
 
@@ -47,6 +48,11 @@ def _decode(raw: bytes) -> str:
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 _FAR_INDEX = "CREATE INDEX IF NOT EXISTS base_far ON base(path) WHERE mtime_far IS NOT NULL"
+# The columns inode_a and inode_b hold each side's file id (``BaseEntry.file_id_a``/``file_id_b``): an
+# inode locally, which SQLite stores as an integer, and a server's id later, stored as text in the same
+# column (SQLite keeps each value's own type). So they keep their old names and no base needs a migration.
+# Their INTEGER affinity turns a text id that reads as a whole number ("0042") into one (42): a replica
+# with such ids should hand them out as ints, so an id read back equals the one it reports.
 _CREATE = (
     """CREATE TABLE base (
     path BLOB PRIMARY KEY, kind INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
@@ -105,24 +111,35 @@ def _schema_version(value: str) -> int:
         raise _Corrupt(f"schema version {value!r}") from None
 
 
-def pair_key(a: Path, b: Path) -> tuple[str, bool]:
+Address = str | os.PathLike[str]
+
+
+def address_of(side: Address) -> str:
+    """The address a pair's key is made of: a replica's ``address()`` as it is, or for a local folder
+    given as a path (``os.PathLike``) its real absolute path, which is what ``LocalReplica.address()``
+    gives (so bases made before replicas had addresses are found again, with no migration)."""
+    return side if isinstance(side, str) else os.path.realpath(side)
+
+
+def pair_key(a: Address, b: Address) -> tuple[str, bool]:
     """The pair's file name key, and whether ``a`` is the store's side "b" (the key is order-free: the
-    pair is the same whichever root is given first)."""
-    ra, rb = os.fsencode(os.path.realpath(a)), os.fsencode(os.path.realpath(b))
+    pair is the same whichever replica is given first)."""
+    ra, rb = os.fsencode(address_of(a)), os.fsencode(address_of(b))
     swapped = rb < ra
     first, second = (rb, ra) if swapped else (ra, rb)
     return hashlib.sha256(first + b"\0" + second).hexdigest()[:32], swapped
 
 
-def has_base(a: Path, b: Path) -> bool:
+def has_base(a: Address, b: Address) -> bool:
     """Whether the pair of ``a`` and ``b`` has a base (was synced before on this machine); creates nothing."""
     return (state_dir() / "pairs" / f"{pair_key(a, b)[0]}.sqlite").exists()
 
 
 class PairState:
-    """The base and folder id of one pair. ``a``/``b`` are the roots as the caller names them."""
+    """The base and folder id of one pair. ``a``/``b`` are the replicas' addresses (or local roots, see
+    :func:`address_of`) as the caller names them."""
 
-    def __init__(self, a: Path, b: Path) -> None:
+    def __init__(self, a: Address, b: Address) -> None:
         key, self._swapped = pair_key(a, b)
         self.path = state_subdir("pairs") / f"{key}.sqlite"
         self.notice = ""
@@ -287,7 +304,7 @@ class PairState:
                 dels.append((key,))
                 continue
             e = row.entry
-            ia, ib = (row.inode_b, row.inode_a) if self._swapped else (row.inode_a, row.inode_b)
+            ia, ib = (row.file_id_b, row.file_id_a) if self._swapped else (row.file_id_a, row.file_id_b)
             mtime, far = e.mtime_ns, None
             if not INT64_MIN <= mtime <= INT64_MAX:
                 mtime, far = (INT64_MAX if mtime > 0 else INT64_MIN), str(mtime)

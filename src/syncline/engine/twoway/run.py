@@ -20,7 +20,8 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,23 +32,26 @@ from ...core.guard import DEFAULT_MAX_DELETE as DEFAULT_MAX_DELETE  # re-exporte
 from ...core.guard import DeleteWording, check_deletes, files_of
 from ...core.index import Index
 from ...core.plan import Action
-from ...core.reconcile import BaseEntry, Conflict, ConflictPolicy, Move, Reconciled, ReconcilePolicy, reconcile
+from ...core.reconcile import (
+    BaseEntry,
+    Conflict,
+    ConflictPolicy,
+    FileId,
+    Move,
+    Reconciled,
+    ReconcilePolicy,
+    reconcile,
+)
 from ...core.scan import gc_paused, resolve_root
 from ..crashpoints import crash_point
 from ..execute import Progress, execute
 from ..forkscan import scan_in_child
-from ..marker import (
-    case_insensitive,
-    new_folder_id,
-    read_generation,
-    read_marker,
-    write_generation,
-    write_marker,
-)
+from ..marker import FOLDER_ID_FILE, GENERATION, case_insensitive, folder_id_of, generation_of, new_folder_id
 from ..options import Comparison, Filters, Guards, Options, Writes
+from ..replicas.abilities import hasher, writing
 from ..replicas.abilities import move as move_in
 from ..replicas.local import LocalReplica
-from ..replicas.replica import WritePolicy
+from ..replicas.replica import Markers, Replica, WritePolicy
 from ..report import HasProblems, Report
 from .pairstate import PairState, has_base
 
@@ -117,21 +121,23 @@ def _roots(a: str | os.PathLike[str], b: str | os.PathLike[str], dry_run: bool) 
     return ra, rb
 
 
+_GONE_HINT = ("check that it is mounted; if the folder was removed on purpose, create it empty and run with "
+              "--force")
+_DRY_MISSING_HINT = "a run without -n makes it (first run of this pair) and copies everything into it"
+
+
 def _create_missing_side(root: Path, other: Path, based: bool, dry_run: bool) -> None:
     """A side that does not exist is made (empty) only on a pair's first run, when its parent is there and
     the other side exists, as one-way sync makes its destination. Once the pair has a base, a missing side
     is an unmounted disk or a deleted folder: taking it for "everything deleted" would empty the other."""
     if based:
-        raise SafetyStop(f"{root} does not exist, and this pair was synced before",
-                         "check that it is mounted; if the folder was removed on purpose, create it empty and "
-                         "run with --force")
+        raise SafetyStop(f"{root} does not exist, and this pair was synced before", _GONE_HINT)
     if not other.is_dir() or not root.parent.is_dir():
         raise SafetyStop(f"{root} does not exist" + ("" if root.parent.is_dir() else
                                                      f" and neither does its parent {root.parent}"),
                          "check that it is mounted, or create it")
     if dry_run:
-        raise UsageError(f"{root} does not exist", "a run without -n makes it (first run of this pair) and "
-                                                   "copies everything into it")
+        raise UsageError(f"{root} does not exist", _DRY_MISSING_HINT)
     try:
         root.mkdir()
     except FileExistsError:
@@ -145,44 +151,129 @@ def sync_two_way(a: str | os.PathLike[str], b: str | os.PathLike[str], options: 
     """Bring ``a`` and ``b`` to one state, keeping every change either side made since the last run.
 
     Raises :class:`UsageError` or :class:`SafetyStop` (nothing changed) when the run cannot or must not go
-    ahead; per-item problems are in the report.
+    ahead; per-item problems are in the report. The two folders as :func:`sync_two_way_replicas` of two
+    :class:`LocalReplica` sides, once checked (and a missing side made, on a pair's first run).
+    """
+    opts = options or TwoWaySyncOptions()
+    root_a, root_b = _roots(a, b, opts.dry_run)
+    policy = WritePolicy.two_way(trash=opts.trash)
+    # Whether a side ignores case is asked of its disk: by a probe file only when the run may write.
+    probe = not opts.dry_run
+    side_a = LocalReplica(root_a, policy=policy, case_probe=lambda root: case_insensitive(root, probe=probe))
+    side_b = LocalReplica(root_b, policy=policy, case_probe=lambda root: case_insensitive(root, probe=probe))
+    try:
+        return sync_two_way_replicas(side_a, side_b, opts, progress)
+    finally:
+        side_a.close()
+        side_b.close()
+
+
+def sync_two_way_replicas(a: Replica, b: Replica, options: TwoWaySyncOptions | None = None,
+                          progress: Progress | None = None) -> TwoWayReport:
+    """:func:`sync_two_way` between two replicas (checked by the caller to be two trees, neither inside
+    the other), written with the policy they were made with (``WritePolicy.two_way``).
+
+    The pair's base is kept under the two replicas' addresses (``Replica.address()``); both must keep
+    syncline's markers (:class:`~syncline.engine.replicas.replica.Markers`: a one-line
+    :class:`UsageError` otherwise), since a replaced root is told by them. A side whose root does not
+    exist is made on the pair's first run (not with ``dry_run``); once the pair has a base it halts the
+    run. Each side is held by its lock (:func:`~syncline.engine.replicas.abilities.writing`) while the run
+    writes; each side's case sensitivity is its ``features().case_sensitive``.
     """
     opts = options or TwoWaySyncOptions()
     started = time.monotonic()
-    root_a, root_b = _roots(a, b, opts.dry_run)
-    report = TwoWayReport(a=str(root_a), b=str(root_b), dry_run=opts.dry_run)
-    report.to_a = Report(source=str(root_b), target=str(root_a), dry_run=opts.dry_run)
-    report.to_b = Report(source=str(root_a), target=str(root_b), dry_run=opts.dry_run)
-    state = PairState(root_a, root_b)
-    policy = WritePolicy.two_way(trash=opts.trash)
-    side_a = LocalReplica(root_a, policy=policy)
-    side_b = LocalReplica(root_b, policy=policy)
+    for side in (a, b):
+        if not isinstance(side, Markers):
+            raise UsageError(f"two-way sync needs syncline's markers, which {side.describe()} cannot keep",
+                             "sync one way into it instead")
+    _need_roots(a, b, opts.dry_run)
+    report = TwoWayReport(a=a.describe(), b=b.describe(), dry_run=opts.dry_run)
+    report.to_a = Report(source=b.describe(), target=a.describe(), dry_run=opts.dry_run)
+    report.to_b = Report(source=a.describe(), target=b.describe(), dry_run=opts.dry_run)
+    state = PairState(a.address(), b.address())
     try:
         if opts.dry_run:
-            _run(state, side_a, side_b, opts, report, progress)
+            _run(state, a, b, opts, report, progress)
         else:
-            with side_a.lock(), side_b.lock():
-                _run(state, side_a, side_b, opts, report, progress)
+            with writing(a), writing(b):
+                _run(state, a, b, opts, report, progress)
     finally:
         state.close()
-        side_a.close()
-        side_b.close()
     report.problems = list(dict.fromkeys(report.problems))  # a later round meets the scan's notices again
     report.seconds = time.monotonic() - started
     return report
 
 
-def _run(state: PairState, side_a: LocalReplica, side_b: LocalReplica, opts: TwoWaySyncOptions,
+def _need_roots(a: Replica, b: Replica, dry_run: bool) -> None:
+    """Make a side whose root does not exist, on a pair's first run only (see :func:`_create_missing_side`,
+    the same rule for folders named by path)."""
+    for side, other in ((a, b), (b, a)):
+        if side.exists():
+            continue
+        where = side.describe()
+        if has_base(a.address(), b.address()):
+            raise SafetyStop(f"{where} does not exist, and this pair was synced before", _GONE_HINT)
+        if not other.exists():
+            raise SafetyStop(f"{where} does not exist", "check that it is mounted, or create it")
+        if dry_run:
+            raise UsageError(f"{where} does not exist", _DRY_MISSING_HINT)
+        try:
+            side.create_root()
+        except FileNotFoundError as exc:
+            raise SafetyStop(f"{where} does not exist and cannot be made: {exc.strerror}",
+                             "check that it is mounted, or create it") from None
+
+
+class _Markers:
+    """A side's markers (``engine/marker.py``) through its :class:`Markers` ability."""
+
+    def __init__(self, side: Replica) -> None:
+        assert isinstance(side, Markers)  # sync_two_way_replicas refused a side without
+        self.side, self.markers = side, side
+
+    def folder_id(self) -> str | None:
+        return folder_id_of(self.markers.read_meta(FOLDER_ID_FILE))
+
+    def set_folder_id(self, folder_id: str) -> None:
+        self.markers.write_meta(FOLDER_ID_FILE, folder_id + "\n")
+
+    def generation(self) -> int:
+        return generation_of(self.markers.read_meta(GENERATION))
+
+    def set_generation(self, generation: int) -> None:
+        self.markers.write_meta(GENERATION, f"{generation}\n")
+
+    def __str__(self) -> str:
+        return self.side.describe()
+
+
+@contextmanager
+def _scanning(side: Replica, opts: TwoWaySyncOptions, name: str) -> Iterator[Callable[[], Index]]:
+    """Start scanning ``side``; the block gets the function that returns the scan. A replica that may be
+    scanned in a forked child is scanned there meanwhile (see ``forkscan.py``); another when asked."""
+    digests = opts.compare.mode is CompareMode.CHECKSUM
+
+    def run() -> Index:
+        return side.scan(opts.rules, digests, name)
+
+    if not side.features().scan_in_child:
+        yield run
+        return
+    with scan_in_child(run) as pending:
+        yield pending.result
+
+
+def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOptions,
          report: TwoWayReport, progress: Progress | None) -> None:
-    root_a, root_b = side_a.root, side_b.root
+    marks = (_Markers(side_a), _Markers(side_b))
     digests = opts.compare.mode is CompareMode.CHECKSUM
     # B is scanned in a child from the start, while this process loads the base and checks the markers
     # before it scans A: the base's rows cost about as much as a scan (see docs/performance.md).
-    with gc_paused(), scan_in_child(lambda: side_b.scan(opts.rules, digests, "b")) as pending:
+    with gc_paused(), _scanning(side_b, opts, "b") as scanned_b:
         base = state.load()
         if state.notice:
             report.notices.append(state.notice)
-        merge, folder_id = _check_markers(state, base, root_a, root_b, opts, report)
+        merge, folder_id = _check_markers(state, base, marks, opts, report)
         report.first_run = merge
         host = socket.gethostname()
         # Quick-check mode compares size and mtime; digests are only computed where a decision turns on
@@ -190,11 +281,10 @@ def _run(state: PairState, side_a: LocalReplica, side_b: LocalReplica, opts: Two
         # to size and mtime.
         cmp = opts.compare
         internal = Compare(CompareMode.CHECKSUM, cmp.modify_window_ns) if cmp.mode is CompareMode.MTIME else cmp
-        probe = not opts.dry_run
         tw = ReconcilePolicy(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge,
-                           case_insensitive_a=case_insensitive(root_a, probe=probe),
-                           case_insensitive_b=case_insensitive(root_b, probe=probe))
-        ia, ib = side_a.scan(opts.rules, digests, "a"), pending.result()
+                             case_insensitive_a=not side_a.features().case_sensitive,
+                             case_insensitive_b=not side_b.features().case_sensitive)
+        ia, ib = side_a.scan(opts.rules, digests, "a"), scanned_b()
     wrote_markers = False
     for round_no in range(1, ROUNDS + 1):
         report.rounds = round_no
@@ -205,24 +295,24 @@ def _run(state: PairState, side_a: LocalReplica, side_b: LocalReplica, opts: Two
             # notices stay (what was kept, and where).
             report.problems = [p for p in report.problems if not p.error]
         if round_no == 1:
-            _guard_empty(base, ia, ib, root_a, root_b, merge, opts)
-        plan, ia, ib = _plan(base, ia, ib, tw, root_a, root_b, hash_unsure=cmp.mode is CompareMode.MTIME)
+            _guard_empty(base, ia, ib, side_a, side_b, merge, opts)
+        plan, ia, ib = _plan(base, ia, ib, tw, side_a, side_b, hash_unsure=cmp.mode is CompareMode.MTIME)
         report.problems.extend((*ia.problems, *ib.problems, *plan.problems))
         report.conflicts.extend(c for c in plan.conflicts if c not in report.conflicts)  # once per round
         if round_no == 1:
             report.plan = plan
             if not opts.force:
-                _guard_deletes(plan, ia, ib, root_a, root_b, opts.max_delete)
+                _guard_deletes(plan, ia, ib, side_a, side_b, opts.max_delete)
         if opts.dry_run:
             return
         if not wrote_markers:
-            for root in (root_a, root_b):
-                if read_marker(root) != folder_id:
-                    write_marker(root, folder_id)
+            for mark in marks:
+                if mark.folder_id() != folder_id:
+                    mark.set_folder_id(folder_id)
             state.set_folder_id(folder_id)
             wrote_markers = True
         kept_before = report.to_a.kept + report.to_b.kept
-        _apply(plan, state, side_a, side_b, opts, report, progress)
+        _apply(plan, state, side_a, side_b, marks, opts, report, progress)
         if round_no == 1:
             state.mark_finished()
         if report.to_a.kept + report.to_b.kept == kept_before:
@@ -231,21 +321,21 @@ def _run(state: PairState, side_a: LocalReplica, side_b: LocalReplica, opts: Two
         tw = replace(tw, merge=False)
 
 
-def _check_markers(state: PairState, base: dict[str, BaseEntry], root_a: Path, root_b: Path,
+def _check_markers(state: PairState, base: dict[str, BaseEntry], marks: tuple[_Markers, _Markers],
                    opts: TwoWaySyncOptions, report: TwoWayReport) -> tuple[bool, str]:
     """(merge, folder id): whether this run must merge (delete nothing), and the pair's folder id."""
-    ma, mb = read_marker(root_a), read_marker(root_b)
+    ma, mb = (mark.folder_id() for mark in marks)
     known = state.folder_id()
     if known is None or not state.synced_before() or (not base and state.notice):
         ids = {m for m in (ma, mb) if m is not None}
         if len(ids) > 1 and not opts.force:
-            raise SafetyStop(f"{root_a} and {root_b} belong to different synced folders",
+            raise SafetyStop(f"{marks[0]} and {marks[1]} belong to different synced folders",
                              "check the paths; add --force to merge them (nothing is deleted)")
         folder = known or ma or mb or new_folder_id()
         report.notices.append("first run of this pair: merging (nothing is deleted)")
         return True, folder
     trouble = []
-    for root, m in ((root_a, ma), (root_b, mb)):
+    for root, m in zip(marks, (ma, mb), strict=True):
         if m is None:
             trouble.append(f"{root} has lost its syncline marker (.syncline/{'folder-id'})")
         elif m != known:
@@ -256,16 +346,16 @@ def _check_markers(state: PairState, base: dict[str, BaseEntry], root_a: Path, r
                              "check that the right disk is mounted; add --force to merge (nothing is deleted)")
         report.notices.append("; ".join(trouble) + ": merging because of --force (nothing is deleted)")
         return True, known
-    _check_generations(state, root_a, root_b, opts, report)
+    _check_generations(state, marks, opts, report)
     return False, known
 
 
-def _check_generations(state: PairState, root_a: Path, root_b: Path, opts: TwoWaySyncOptions,
+def _check_generations(state: PairState, marks: tuple[_Markers, _Markers], opts: TwoWaySyncOptions,
                        report: TwoWayReport) -> None:
     """Halt when a root's generation is lower than this pair's last run saw: the root was copied back from
     an older backup, and its old versions would be taken for new edits and roll the other side back."""
-    for root, seen in zip((root_a, root_b), state.generations(), strict=True):
-        now = read_generation(root)
+    for root, seen in zip(marks, state.generations(), strict=True):
+        now = root.generation()
         if seen is None or now >= seen:
             continue
         what = (f"{root} looks restored from an older backup: it is at syncline generation {now}, "
@@ -276,27 +366,27 @@ def _check_generations(state: PairState, root_a: Path, root_b: Path, opts: TwoWa
         report.notices.append(what + ": taken as the truth because of --force")
 
 
-def _advance_generations(state: PairState, root_a: Path, root_b: Path) -> None:
+def _advance_generations(state: PairState, marks: tuple[_Markers, _Markers]) -> None:
     """Before a run changes anything: raise both roots' generations above what they hold and what this pair
     saw, then remember them in the base. Roots first: a crash in between leaves a root ahead of the base,
     which is no restore."""
     seen = state.generations()
-    new = [max(read_generation(root), prev or 0) + 1 for root, prev in zip((root_a, root_b), seen, strict=True)]
-    for root, generation in zip((root_a, root_b), new, strict=True):
-        write_generation(root, generation)
+    new = [max(mark.generation(), prev or 0) + 1 for mark, prev in zip(marks, seen, strict=True)]
+    for mark, generation in zip(marks, new, strict=True):
+        mark.set_generation(generation)
     state.set_generations(new[0], new[1])
 
 
-def _scan_both(side_a: LocalReplica, side_b: LocalReplica, opts: TwoWaySyncOptions) -> tuple[Index, Index]:
+def _scan_both(side_a: Replica, side_b: Replica, opts: TwoWaySyncOptions) -> tuple[Index, Index]:
     digests = opts.compare.mode is CompareMode.CHECKSUM
-    with gc_paused(), scan_in_child(lambda: side_b.scan(opts.rules, digests, "b")) as pending:
+    with gc_paused(), _scanning(side_b, opts, "b") as scanned_b:
         ia = side_a.scan(opts.rules, digests, "a")
-        ib = pending.result()
+        ib = scanned_b()
     return ia, ib
 
 
-def _plan(base: dict[str, BaseEntry], ia: Index, ib: Index, tw: ReconcilePolicy, root_a: Path, root_b: Path,
-          hash_unsure: bool) -> tuple[Reconciled, Index, Index]:
+def _plan(base: dict[str, BaseEntry], ia: Index, ib: Index, tw: ReconcilePolicy, side_a: Replica,
+          side_b: Replica, hash_unsure: bool) -> tuple[Reconciled, Index, Index]:
     """Reconcile; with ``hash_unsure`` (trees scanned without digests), hash the files the plan could only
     compare by size and mtime and plan again, until it asks for no file it has not had hashed (a hashed
     file can lead to another decision, such as the next conflict-copy name). Returns the plan and the
@@ -308,35 +398,35 @@ def _plan(base: dict[str, BaseEntry], ia: Index, ib: Index, tw: ReconcilePolicy,
         more_a, more_b = plan.unsure_a - hashed_a, plan.unsure_b - hashed_b
         if not (more_a or more_b):
             break
-        ia, ib = _with_digests(root_a, ia, more_a), _with_digests(root_b, ib, more_b)
+        ia, ib = _with_digests(side_a, ia, more_a), _with_digests(side_b, ib, more_b)
         hashed_a |= more_a
         hashed_b |= more_b
         plan = reconcile(base, ia, ib, tw)
     return plan, ia, ib
 
 
-def _with_digests(root: Path, index: Index, paths: frozenset[str]) -> Index:
+def _with_digests(side: Replica, index: Index, paths: frozenset[str]) -> Index:
     """``index`` with its files at ``paths`` hashed: the ones the planner could compare only by size and
-    mtime (``Reconciled.unsure_a``). A file that cannot be hashed (changing, unreadable) keeps no digest:
-    it is then compared by size and mtime, which keeps both versions if they differ."""
-    from ...core.hashing import ChangingFileError, hash_file
-
+    mtime (``Reconciled.unsure_a``). A file that cannot be hashed (changing, unreadable, changed since the
+    scan) keeps no digest: it is then compared by size and mtime, which keeps both versions if they differ."""
     entries = dict(index.entries)
-    for p in paths:
-        if p not in entries:  # a name the plan gave a moved or renamed entry: not on the disk yet
-            continue
-        try:
-            entries[p] = hash_file(f"{root}/{p}", entries[p])
-        except (ChangingFileError, OSError):
-            pass
+    hashed = hasher(side)
+    with side.session():
+        for p in paths:
+            if p not in entries:  # a name the plan gave a moved or renamed entry: not on the disk yet
+                continue
+            try:
+                entries[p] = hashed(p, entries[p]) or entries[p]
+            except OSError:
+                pass
     return replace(index, entries=entries)
 
 
-def _guard_empty(base: dict[str, BaseEntry], ia: Index, ib: Index, root_a: Path, root_b: Path, merge: bool,
-                 opts: TwoWaySyncOptions) -> None:
+def _guard_empty(base: dict[str, BaseEntry], ia: Index, ib: Index, side_a: Replica, side_b: Replica,
+                 merge: bool, opts: TwoWaySyncOptions) -> None:
     if merge or opts.force or not base:
         return
-    for root, index in ((root_a, ia), (root_b, ib)):
+    for root, index in ((side_a.describe(), ia), (side_b.describe(), ib)):
         if not len(index):
             raise SafetyStop(f"{root} is empty, but held {len(base)} entries at the last run",
                              "check that it is mounted; add --force if emptying both sides is what you want")
@@ -349,30 +439,30 @@ _TWO_WAY = DeleteWording(
 )
 
 
-def _guard_deletes(plan: Reconciled, ia: Index, ib: Index, root_a: Path, root_b: Path,
+def _guard_deletes(plan: Reconciled, ia: Index, ib: Index, side_a: Replica, side_b: Replica,
                    max_delete: int | float) -> None:
-    for root, side_plan, index in ((root_a, plan.to_a, ia), (root_b, plan.to_b, ib)):
+    for side, side_plan, index in ((side_a, plan.to_a, ia), (side_b, plan.to_b, ib)):
         stop = check_deletes(max_delete, side_plan.summary().file_deletes, files_of(index.entries), _TWO_WAY,
-                             where=str(root))
+                             where=side.describe())
         if stop is not None:
             raise stop
 
 
-def _apply(plan: Reconciled, state: PairState, side_a: LocalReplica, side_b: LocalReplica,
+def _apply(plan: Reconciled, state: PairState, side_a: Replica, side_b: Replica, marks: tuple[_Markers, _Markers],
            opts: TwoWaySyncOptions, report: TwoWayReport, progress: Progress | None) -> None:
     if report.rounds == 1 and (plan.adopt or plan.moves or plan.to_a.actions or plan.to_b.actions):
-        _advance_generations(state, side_a.root, side_b.root)
+        _advance_generations(state, marks)
     with state.transaction():
         state.put(plan.adopt.items())
     for move in plan.moves:
         _move(move, state, side_a if move.side == "a" else side_b, report)
     # A path's base row is written once every action on it (on either side) is durably done.
     pending = Counter(act.path for act in (*plan.to_a.actions, *plan.to_b.actions) if act.path in plan.final)
-    inodes: dict[str, dict[str, int]] = {}
+    ids: dict[str, dict[str, FileId]] = {}
     execute(plan.to_b, side_a, side_b, report=report.to_b, progress=progress, workers=opts.workers,
-            on_done=_base_writer(plan, state, pending, inodes, "b"))
+            on_done=_base_writer(plan, state, pending, ids, "b"))
     execute(plan.to_a, side_b, side_a, report=report.to_a, progress=progress, workers=opts.workers,
-            on_done=_base_writer(plan, state, pending, inodes, "a"))
+            on_done=_base_writer(plan, state, pending, ids, "a"))
     for rep, name in ((report.to_a, "a"), (report.to_b, "b")):
         for p in rep.problems:
             report.problems.append(Problem(p.path, p.message, name if p.side == "destination" else
@@ -380,26 +470,27 @@ def _apply(plan: Reconciled, state: PairState, side_a: LocalReplica, side_b: Loc
         rep.problems.clear()
 
 
-def _base_writer(plan: Reconciled, state: PairState, pending: Counter[str], inodes: dict[str, dict[str, int]],
+def _base_writer(plan: Reconciled, state: PairState, pending: Counter[str], ids: dict[str, dict[str, FileId]],
                  side: str) -> Callable[[list[tuple[Action, int]]], None]:
-    """The executor's ``on_done`` for the plan written into ``side``: base rows, with the inodes the
+    """The executor's ``on_done`` for the plan written into ``side``: base rows, with the file ids the
     written paths have now (so a later move of a copied file is still recognised)."""
 
     def on_done(done: list[tuple[Action, int]]) -> None:
         rows = []
-        for act, inode in done:
+        for act, file_id in done:
             path = act.path
             if path not in pending:
                 continue
-            if inode:
-                inodes.setdefault(path, {})[side] = inode
+            if file_id:
+                ids.setdefault(path, {})[side] = file_id
             pending[path] -= 1
             if pending[path] == 0:
                 del pending[path]
                 row = plan.final[path]
-                seen = inodes.pop(path, None)
+                seen = ids.pop(path, None)
                 if row is not None and seen:
-                    row = row._replace(inode_a=seen.get("a", row.inode_a), inode_b=seen.get("b", row.inode_b))
+                    row = row._replace(file_id_a=seen.get("a", row.file_id_a),
+                                       file_id_b=seen.get("b", row.file_id_b))
                 rows.append((path, row))
         if rows:
             with state.transaction():
@@ -409,7 +500,7 @@ def _base_writer(plan: Reconciled, state: PairState, pending: Counter[str], inod
     return on_done
 
 
-def _move(move: Move, state: PairState, side: LocalReplica, report: TwoWayReport) -> None:
+def _move(move: Move, state: PairState, side: Replica, report: TwoWayReport) -> None:
     try:
         outcome = move_in(side, move.src, move.dst, move.expect)
     except OSError as exc:
