@@ -1,7 +1,7 @@
 """Two-way sync over any replica (``sync_two_way_replicas``): a local folder against a replica that has
 only the core and markers (files read as streams, no ``fileno``, no Hasher, Mover, Locker or scan in a
-child), the base kept under the replicas' addresses, case sensitivity from ``features()``, and a replica
-without markers refused."""
+child), and a case-insensitive ``MemoryReplica`` with 2 s mtimes; the base kept under the replicas'
+addresses, case sensitivity from ``features()``, and a replica without markers refused."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import blake3
 import pytest
 
 from syncline.core.conflicts import is_conflict_name
+from syncline.core.entry import Compare
 from syncline.core.errors import SafetyStop, UsageError
 from syncline.core.ignore import Rules
 from syncline.core.paths import META_DIR
@@ -23,7 +24,8 @@ from syncline.engine.replicas.abilities import hasher
 from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.replica import Features, Hasher, Locker, Markers, Mover, WritePolicy
 from syncline.engine.twoway.pairstate import PairState
-from syncline.engine.twoway.run import sync_two_way, sync_two_way_replicas
+from syncline.engine.twoway.run import TwoWaySyncOptions, sync_two_way, sync_two_way_replicas
+from syncline.testing import MemoryReplica
 
 from .conftest import write
 from .test_replica_abilities import NoFd
@@ -217,3 +219,32 @@ def test_a_file_is_hashed_by_the_replica_or_read_as_a_stream_alike(tmp_path: Pat
     finally:
         local.close()
         stream.inner.close()
+
+
+def test_two_way_between_a_local_folder_and_a_case_insensitive_two_second_memory_tree(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    ra = tmp_path / "a"
+    write(ra, "docs/report.txt", "report", mtime=T0 + 0.5)  # odd: the memory tree keeps T0
+    write(ra, "Readme.txt", "upper", mtime=T0)
+    write(ra, "readme.txt", "lower", mtime=T0)  # a case clash on the memory side
+    a = LocalReplica(ra, policy=WritePolicy.two_way())
+    fat = MemoryReplica("fat", policy=WritePolicy.two_way(), case_sensitive=False, mtime_precision_ns=2 * 10**9)
+    fat.put_file("from-fat.txt", b"fat", T0 * 10**9)
+    window = dict(compare=Compare(modify_window_ns=2 * 10**9))
+    try:
+        first = sync_two_way_replicas(a, fat, TwoWaySyncOptions(**window))  # type: ignore[arg-type]
+        assert any("case clash" in p.message for p in first.errors)
+        assert fat.read("docs/report.txt") == b"report" and (ra / "from-fat.txt").read_text() == "fat"
+        assert fat.stat("docs/report.txt").mtime_ns == T0 * 10**9  # type: ignore[union-attr]
+        # Nothing changed since: the truncated times are no change, within the 2 s window.
+        again = sync_two_way_replicas(a, fat, TwoWaySyncOptions(**window))  # type: ignore[arg-type]
+        assert not again.first_run and again.plan is not None
+        assert not again.plan.to_a.actions and not again.plan.to_b.actions
+        # An edit on the memory side comes back; a rename on the local side is replayed there.
+        fat.put_file("from-fat.txt", b"fat, edited", (T0 + 10) * 10**9)
+        os.rename(ra / "docs", ra / "papers")
+        third = sync_two_way_replicas(a, fat, TwoWaySyncOptions(**window))  # type: ignore[arg-type]
+        assert third.moved == 1 and (ra / "from-fat.txt").read_text() == "fat, edited"
+        assert fat.read("papers/report.txt") == b"report" and fat.stat("docs") is None
+    finally:
+        a.close()
