@@ -1,7 +1,8 @@
 """Two-way sync, start to end: markers and base, scans, reconcile, guards, moves, both plans, the base.
 
-This is what ``syncline sync --two-way A B`` and ``syncline.sync(a, b, two_way=True)`` run. The safety
-rules (``docs/reconcile.md``):
+This is what ``syncline sync --two-way A B`` and ``syncline.sync(a, b, two_way=True)`` run
+(:func:`sync_two_way`, two folders), over any two replicas (:func:`sync_two_way_replicas`: a local folder
+and a server folder, say). The safety rules (``docs/reconcile.md``):
 
 - a missing root, a root that lost its marker or holds another folder's, or a root that became empty
   since the last run halts the pair before anything is touched (``--force`` merges instead: nothing is
