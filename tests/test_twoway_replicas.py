@@ -21,6 +21,7 @@ from syncline.core.errors import SafetyStop, UsageError
 from syncline.core.ignore import Rules
 from syncline.core.paths import META_DIR
 from syncline.engine.replicas.abilities import hasher
+from syncline.engine.replicas.address import open_replica
 from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.replica import Features, Hasher, Locker, Markers, Mover, WritePolicy
 from syncline.engine.twoway.pairstate import PairState
@@ -143,6 +144,9 @@ def test_the_base_is_kept_under_the_replicas_addresses(tmp_path: Path,
     link = tmp_path / "link-to-b"
     link.symlink_to(b.inner.root)
     assert LocalReplica(link).address() == b.address() == os.path.realpath(b.inner.root)
+    reopened = open_replica(b.address())
+    assert reopened.address() == b.address()
+    reopened.close()
     # The path form, through another name of B, finds the same base: no first run again.
     again = sync_two_way(link, a.root)
     assert not again.first_run and again.exit_code == 0
