@@ -413,7 +413,7 @@ def _with_digests(side: Replica, index: Index, paths: frozenset[str]) -> Index:
     entries = dict(index.entries)
     hashed = hasher(side)
     with side.session():
-        for p in paths:
+        for p in sorted(paths):  # folder by folder: a local tree's folder descriptors stay cached
             if p not in entries:  # a name the plan gave a moved or renamed entry: not on the disk yet
                 continue
             try:
