@@ -28,7 +28,7 @@ HEADER = ArchiveHeader(source=IndexRef("/src", "office", 1, bytes(32)),
 
 
 def f(size: int = 3, mtime: int = T0, mode: int = 0o644, inode: int = 0) -> Entry:
-    return Entry(FILE, size, mtime * NS, mode, inode=inode)
+    return Entry(FILE, size, mtime * NS, mode, file_id=inode)
 
 
 def d(mtime: int = T0, mode: int = 0o755) -> Entry:
@@ -48,7 +48,7 @@ def acts(planned: Planned) -> list[tuple[str, str]]:
 
 
 def test_an_update_as_expected_is_a_copy_that_expects_what_the_scan_saw() -> None:
-    here = f(inode=7)
+    here = f(file_id=7)
     out = plan({"a": here}, [ArchiveOp("a", f(), f(size=5, mtime=T0 + 1), WHOLE)], staged=("a",))
     assert acts(out) == [("copy", "a")]
     assert out.plan.actions[0].expect == here

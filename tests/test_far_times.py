@@ -92,9 +92,9 @@ def test_index_snapshot_archive_and_apply_keep_far_mtimes(tmp_path: Path, when: 
 
 def test_index_files_round_trip_every_time_tmpfs_can_hold(tmp_path: Path) -> None:
     entries = {
-        "a": Entry(DIR, 0, TMPFS_MAX, 0o755, inode=1, ctime_ns=TMPFS_MAX),
-        "a/b": Entry(FILE, 1, TMPFS_MIN, 0o644, inode=2, ctime_ns=TMPFS_MIN),
-        "c": Entry(FILE, 2, Y2400, 0o644, inode=2**64 - 1, ctime_ns=-(2**63) - 1),
+        "a": Entry(DIR, 0, TMPFS_MAX, 0o755, file_id=1, ctime_ns=TMPFS_MAX),
+        "a/b": Entry(FILE, 1, TMPFS_MIN, 0o644, file_id=2, ctime_ns=TMPFS_MIN),
+        "c": Entry(FILE, 2, Y2400, 0o644, file_id=2**64 - 1, ctime_ns=-(2**63) - 1),
         "d": Entry(FILE, 3, 2**63 - 1, 0o644, ctime_ns=-(2**63)),
     }
     idx = Index(entries, IndexHeader(root="/r", host="h"), root=Entry(DIR, 0, TMPFS_MIN, 0o700, ctime_ns=TMPFS_MAX))

@@ -57,11 +57,11 @@ def _digest(data: bytes) -> bytes:
 def _golden_index() -> Index:
     """A small index built by hand: every kind, a non-UTF-8 name, a negative mtime, chunks, unreadable."""
     entries = {
-        "a": Entry(DIR, 0, T0, 0o755, inode=11, ctime_ns=T0 + 1),
-        "a/b.txt": Entry(FILE, 5, T0 + 500_000_000, 0o644, _digest(b"hello"), inode=12, ctime_ns=T0 + 2),
-        "a/link": Entry(SYMLINK, 5, T0 + 3, 0o777, target="b.txt", inode=13, ctime_ns=T0 + 3),
-        os.fsdecode(b"caf\xe9"): Entry(FILE, 0, -1_000_000_000, 0o600, inode=14, ctime_ns=T0 + 4),
-        "z": Entry(FILE, 5, T0 + 5, 0o640, _digest(b"world"), inode=15, ctime_ns=T0 + 5,
+        "a": Entry(DIR, 0, T0, 0o755, file_id=11, ctime_ns=T0 + 1),
+        "a/b.txt": Entry(FILE, 5, T0 + 500_000_000, 0o644, _digest(b"hello"), file_id=12, ctime_ns=T0 + 2),
+        "a/link": Entry(SYMLINK, 5, T0 + 3, 0o777, target="b.txt", file_id=13, ctime_ns=T0 + 3),
+        os.fsdecode(b"caf\xe9"): Entry(FILE, 0, -1_000_000_000, 0o600, file_id=14, ctime_ns=T0 + 4),
+        "z": Entry(FILE, 5, T0 + 5, 0o640, _digest(b"world"), file_id=15, ctime_ns=T0 + 5,
                    chunks=(Chunk(3, _digest(b"wor")), Chunk(2, _digest(b"ld")))),
     }
     header = IndexHeader(
@@ -72,7 +72,7 @@ def _golden_index() -> Index:
         chunker={"min": 16384, "avg": 65536, "max": 262144},
         tool="syncline 0.1.0",
     )
-    root = Entry(DIR, 0, T0 - 7, 0o755, inode=2, ctime_ns=T0 - 6)
+    root = Entry(DIR, 0, T0 - 7, 0o755, file_id=2, ctime_ns=T0 - 6)
     return Index(entries, header, unreadable=frozenset({"a/secret"}), root=root)
 
 
@@ -281,12 +281,12 @@ def test_the_worked_example_in_the_spec_is_what_the_writer_writes() -> None:
     t = 1_700_000_000_000_000_000
     idx = Index(
         {
-            "docs": Entry(DIR, 0, t, 0o755, inode=100, ctime_ns=t),
-            "docs/a.txt": Entry(FILE, 5, t, 0o644, _digest(b"hello"), inode=101, ctime_ns=t),
-            "docs/b": Entry(SYMLINK, 5, t, 0o777, target="a.txt", inode=102, ctime_ns=t),
+            "docs": Entry(DIR, 0, t, 0o755, file_id=100, ctime_ns=t),
+            "docs/a.txt": Entry(FILE, 5, t, 0o644, _digest(b"hello"), file_id=101, ctime_ns=t),
+            "docs/b": Entry(SYMLINK, 5, t, 0o777, target="a.txt", file_id=102, ctime_ns=t),
         },
         IndexHeader(root="/home/ann/tree", host="laptop", scanned_ns=t + 10**9, digests=True, tool="syncline 0.1.0"),
-        root=Entry(DIR, 0, t, 0o755, inode=2, ctime_ns=t),
+        root=Entry(DIR, 0, t, 0o755, file_id=2, ctime_ns=t),
     )
     buf = io.BytesIO()
     with IndexWriter(buf, idx.header, idx.unreadable, idx.root) as w:
@@ -675,7 +675,7 @@ def test_write_index_replaces_atomically(tmp_path: Path) -> None:
 def _many_files(n: int) -> Index:
     entries = {"d": Entry(DIR, 0, T0, 0o755)}
     for i in range(n):
-        entries[f"d/f{i:05d}"] = Entry(FILE, i, T0 + i, 0o644, os.urandom(32), inode=i + 100, ctime_ns=T0)
+        entries[f"d/f{i:05d}"] = Entry(FILE, i, T0 + i, 0o644, os.urandom(32), file_id=i + 100, ctime_ns=T0)
     return Index(entries, IndexHeader(root="/big", host="h", scanned_ns=T0), root=Entry(DIR, 0, T0, 0o755))
 
 
@@ -781,16 +781,16 @@ def _indexes(draw: st.DrawFn) -> Index:
         mode, mtime, inode, ctime = draw(_META)
         kind = DIR if p in dirs else draw(st.sampled_from([FILE, FILE, DIR, SYMLINK]))
         if kind == DIR:
-            e = Entry(DIR, 0, mtime, mode, inode=inode, ctime_ns=ctime)
+            e = Entry(DIR, 0, mtime, mode, file_id=inode, ctime_ns=ctime)
         elif kind == SYMLINK:
             target = draw(st.binary(min_size=1, max_size=40).filter(lambda t: b"\0" not in t))
-            e = Entry(SYMLINK, len(target), mtime, mode, target=os.fsdecode(target), inode=inode, ctime_ns=ctime)
+            e = Entry(SYMLINK, len(target), mtime, mode, target=os.fsdecode(target), file_id=inode, ctime_ns=ctime)
         else:
             lengths = draw(st.none() | st.lists(st.integers(1, 2**40), max_size=4))
             size = sum(lengths) if lengths is not None else draw(st.integers(0, 2**63 - 1))
             chunks = tuple(Chunk(n, _digest(str(n).encode())) for n in lengths) if lengths is not None else None
             digest = draw(st.none() | st.binary(min_size=32, max_size=32))
-            e = Entry(FILE, size, mtime, mode, digest, inode=inode, ctime_ns=ctime, chunks=chunks)
+            e = Entry(FILE, size, mtime, mode, digest, file_id=inode, ctime_ns=ctime, chunks=chunks)
         entries[os.fsdecode(p)] = e
     text = st.text(st.characters(codec="utf-8"), max_size=20)
     header = IndexHeader(
@@ -802,7 +802,7 @@ def _indexes(draw: st.DrawFn) -> Index:
         tool=draw(text),
     )
     unreadable = frozenset(os.fsdecode(p) for p in draw(st.lists(st.sampled_from(sorted(entries) or ["x"]))))
-    root = draw(st.none() | _META.map(lambda m: Entry(DIR, 0, m[1], m[0], inode=m[2], ctime_ns=m[3])))
+    root = draw(st.none() | _META.map(lambda m: Entry(DIR, 0, m[1], m[0], file_id=m[2], ctime_ns=m[3])))
     return Index(entries, header, unreadable=unreadable, root=root)
 
 

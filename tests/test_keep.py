@@ -266,7 +266,7 @@ def test_the_planner_links_later_names_after_every_copy() -> None:
                                                                        ("link", "b", "a")]
     assert [a.op for a in mirror(source, Index({})).actions][:3] == ["copy", "copy", "copy"]
     # Already one file at the destination: nothing to do.
-    target = Index({"a": f._replace(inode=7), "b": f._replace(inode=7), "c": Entry("file", 1, T0, 0o644)})
+    target = Index({"a": f._replace(file_id=7), "b": f._replace(file_id=7), "c": Entry("file", 1, T0, 0o644)})
     assert mirror(source, target, keep=Keep(hard_links=True)).actions == ()
 
 

@@ -186,11 +186,11 @@ def test_merge_mode_deletes_nothing_and_keeps_both() -> None:
 
 
 def _f(size: int, mtime: int, inode: int) -> Entry:
-    return Entry(FILE, size, mtime, 0o644, inode=inode)
+    return Entry(FILE, size, mtime, 0o644, file_id=inode)
 
 
 def _d(inode: int) -> Entry:
-    return Entry(DIR, 0, 1, 0o755, inode=inode)
+    return Entry(DIR, 0, 1, 0o755, file_id=inode)
 
 
 def test_a_deleted_directory_goes_only_when_nothing_below_it_changed() -> None:
@@ -436,8 +436,8 @@ def test_checksum_mode_with_a_base_without_digests_keeps_both_when_the_sides_dif
 
 
 def test_checksum_mode_learns_digests_the_base_lacks() -> None:
-    base = base_of({"x": Entry(FILE, 5, 10, 0o644, inode=1)})
-    side = {"x": Entry(FILE, 5, 10, 0o644, D_OLD, inode=1)}
+    base = base_of({"x": Entry(FILE, 5, 10, 0o644, file_id=1)})
+    side = {"x": Entry(FILE, 5, 10, 0o644, D_OLD, file_id=1)}
     r = reconcile(base, index_of(side), index_of(dict(side)), CHECKSUM)
     assert r.empty
     assert r.adopt["x"] is not None and r.adopt["x"].entry.digest == D_OLD

@@ -220,8 +220,8 @@ def test_the_write_policy_is_one_value(tmp_path: Path) -> None:
     entry = scan(tmp_path).root
     assert entry is not None
     outcome = replica.make_dir("new", entry, None)
-    assert outcome.done and outcome.inode == os.lstat(tmp_path / "new").st_ino
-    assert LocalReplica(tmp_path).make_dir("other", entry, None).inode == 0  # not asked to report ids
+    assert outcome.done and outcome.file_id == os.lstat(tmp_path / "new").st_ino
+    assert LocalReplica(tmp_path).make_dir("other", entry, None).file_id == 0  # not asked to report ids
 
 
 def test_without_trash_in_the_policy_a_replaced_file_is_gone(tmp_path: Path) -> None:

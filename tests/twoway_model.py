@@ -81,4 +81,4 @@ def apply(r: Reconciled, a: Tree, b: Tree, base: dict[str, BaseEntry] | None = N
 
 
 def base_of(tree: Tree) -> Base:
-    return {p: BaseEntry(e, e.inode, e.inode) for p, e in tree.items()}
+    return {p: BaseEntry(e, e.file_id, e.file_id) for p, e in tree.items()}

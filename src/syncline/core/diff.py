@@ -117,7 +117,7 @@ def _folder_moves(old: Index, new: Index, compare: Compare) -> list[tuple[str, s
         return []
     pairs: list[tuple[str, str]] = []
     if _same_tree(old, new):
-        new_by_inode = {b[q].inode: q for q in fresh if b[q].inode}
+        new_by_inode = {b[q].file_id: q for q in fresh if b[q].file_id}
         taken: set[str] = set()
 
         def take(p: str, q: str) -> bool:
@@ -126,15 +126,15 @@ def _folder_moves(old: Index, new: Index, compare: Compare) -> list[tuple[str, s
             taken.add(q)
             return True
 
-        pairs = folder_moves(sorted(gone, key=sort_key), new_by_inode, lambda p: a[p].inode, take)
+        pairs = folder_moves(sorted(gone, key=sort_key), new_by_inode, lambda p: a[p].file_id, take)
     return pairs + _folder_moves_by_content(a, b, gone, fresh, pairs, compare)
 
 
 def _same_tree(old: Index, new: Index) -> bool:
     """Whether inodes of ``old`` and ``new`` name the same files: both indexes of one root folder (same
     host, same root inode)."""
-    return (old.root is not None and new.root is not None and old.root.inode != 0
-            and old.root.inode == new.root.inode and old.header.host == new.header.host)
+    return (old.root is not None and new.root is not None and old.root.file_id != 0
+            and old.root.file_id == new.root.file_id and old.header.host == new.header.host)
 
 
 def _folder_moves_by_content(a: Mapping[str, Entry], b: Mapping[str, Entry], gone: list[str], fresh: list[str],

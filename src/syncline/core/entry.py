@@ -51,7 +51,11 @@ class Chunk:
     digest: bytes
 
 
-StatKey = tuple[int, int, int, int]  # (size, mtime_ns, inode, ctime_ns)
+# A replica-opaque file id: an inode locally, a server's id later (a WebDAV ``oc:fileid``). It survives a
+# rename on its replica, which is how a move is recognised. 0 (or ""): unknown.
+FileId = int | str
+
+StatKey = tuple[int, int, FileId, int]  # (size, mtime_ns, file_id, ctime_ns)
 
 ACL_XATTRS = ("system.posix_acl_access", "system.posix_acl_default")
 Xattrs = tuple[tuple[str, bytes], ...]
@@ -150,9 +154,14 @@ class Entry(NamedTuple):
 
     ``mode`` holds permission bits only (``st_mode & 0o7777``). ``digest`` is the BLAKE3 digest of a file's
     content, or None when the scan did not hash. ``target`` is a symlink's target (never followed).
-    ``inode`` and ``ctime_ns`` complete the *stat key* used to trust a previous digest; they mean nothing on
-    another machine. ``size`` is 0 for directories; for symlinks it is the target's length in bytes.
-    ``attrs`` holds owner, group and extended attributes when the scan was asked to keep them (else None).
+    ``file_id`` is the replica's opaque name for the file, which survives a rename on that replica (how a
+    move is recognised): an inode on a local disk, a server's id, Nextcloud's ``oc:fileid``; 0 or "" when
+    unknown. Locally it and ``ctime_ns`` complete the *stat key* used to trust a previous digest; neither
+    means anything on another machine. ``etag`` is the replica's change tag (a WebDAV ``getetag``: a folder's
+    changes whenever anything below it does), None when the replica has none (local disks). ``size`` is 0
+    for directories; for symlinks it is the target's length in bytes. ``attrs`` holds owner, group and
+    extended attributes when the scan was asked to keep them (else None). Index and archive files keep an
+    integer ``file_id`` (the inode) and no ``etag``.
     """
 
     kind: Kind
@@ -161,10 +170,11 @@ class Entry(NamedTuple):
     mode: int
     digest: bytes | None = None
     target: str | None = None
-    inode: int = 0
+    file_id: FileId = 0
     ctime_ns: int = 0
     chunks: tuple[Chunk, ...] | None = None
     attrs: Attrs | None = None
+    etag: str | None = None
 
     @property
     def is_file(self) -> bool:
@@ -179,8 +189,8 @@ class Entry(NamedTuple):
         return self.kind == SYMLINK
 
     def stat_key(self) -> StatKey:
-        """(size, mtime_ns, inode, ctime_ns): when all four match a previous scan, its digest is reused."""
-        return (self.size, self.mtime_ns, self.inode, self.ctime_ns)
+        """(size, mtime_ns, file_id, ctime_ns): when all four match a previous scan, its digest is reused."""
+        return (self.size, self.mtime_ns, self.file_id, self.ctime_ns)
 
     def same_content(self, other: Entry, compare: Compare) -> bool:
         """Whether ``other`` holds the same content under ``compare``.
@@ -223,7 +233,7 @@ class Entry(NamedTuple):
             return False
         if self.kind == SYMLINK and self.target != seen.target:
             return False
-        if seen.inode and self.inode and seen.inode != self.inode:
+        if seen.file_id and self.file_id and seen.file_id != self.file_id:
             return False
         return not (seen.ctime_ns and self.ctime_ns and seen.ctime_ns != self.ctime_ns)
 

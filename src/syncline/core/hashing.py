@@ -192,7 +192,7 @@ def hash_file(path: str, entry: Entry, chunker: Chunker | None = None) -> Entry:
                 mtime_ns=before.st_mtime_ns,
                 mode=before.st_mode & 0o7777,
                 digest=digest,
-                inode=before.st_ino,
+                file_id=before.st_ino,
                 ctime_ns=before.st_ctime_ns,
                 chunks=chunks,
             )

@@ -94,7 +94,7 @@ class Index(Mapping[str, Entry]):
         previous index of a scan, like a streamed index file."""
         for p, e in self.entries.items():
             if e.digest is not None and e.kind == FILE:
-                yield p, (e.size, e.mtime_ns, e.inode, e.ctime_ns), e.digest, e.chunks
+                yield p, (e.size, e.mtime_ns, e.file_id, e.ctime_ns), e.digest, e.chunks
 
     @property
     def errors(self) -> tuple[Problem, ...]:

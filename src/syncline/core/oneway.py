@@ -53,8 +53,8 @@ def mirror(source: Index, target: Index, *, delete: bool = False, compare: Compa
         first = links.get(path) if links else None
         if first is not None and first in src:
             fde = dst.get(first)
-            if (de is not None and fde is not None and de.kind == FILE == fde.kind and de.inode
-                    and de.inode == fde.inode and first not in copied):
+            if (de is not None and fde is not None and de.kind == FILE == fde.kind and de.file_id
+                    and de.file_id == fde.file_id and first not in copied):
                 continue  # one file with both names already; the first name's actions cover it
             if de is not None and de.kind == DIR:
                 if not _free_dir(source, target, path, delete, actions, problems, handled):

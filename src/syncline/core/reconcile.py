@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, NamedTuple
 
 from .conflicts import conflict_name
-from .entry import DIR, FILE, SYMLINK, Compare, Entry
+from .entry import DIR, FILE, SYMLINK, Compare, Entry, FileId
 from .errors import Problem
 from .index import Index
 from .moves import folder_moves
@@ -51,10 +51,6 @@ CONFLICT_POLICIES: tuple[ConflictPolicy, ...] = ("keep-both", "newer", "older", 
 _CREATE_OP: dict[str, Op] = {FILE: "copy", DIR: "mkdir", SYMLINK: "symlink"}
 _NEW_DIR = Entry(DIR, 0, 0, 0o755)
 
-
-# A replica-opaque file id: an inode locally, a server's id later (a WebDAV ``oc:fileid``). It survives a
-# rename on its replica, which is how a move is recognised. 0 (or ""): unknown.
-FileId = int | str
 
 
 class BaseEntry(NamedTuple):
@@ -242,7 +238,7 @@ def _candidates(w: _Work) -> tuple[list[str], dict[str, BaseEntry]]:
             out.append(p)
             continue
         bs = be[0]
-        # Entry fields by position: 0-3 kind, size, mtime_ns, mode; 4 digest, 5 target, 6 inode. Slices
+        # Entry fields by position: 0-3 kind, size, mtime_ns, mode; 4 digest, 5 target, 6 file_id. Slices
         # compare in C: the fastest test in Python.
         if (ae[:4] == xe[:4] == bs[:4] and ae[5] == xe[5] == bs[5]
                 and ((ae[4] is None and xe[4] is None) or _digests_agree(ae[4], xe[4], bs[4]))):
@@ -555,8 +551,8 @@ def _plans(w: _Work, candidates: list[str]) -> tuple[Plan, Plan, dict[str, BaseE
                 dir_meta[s].append(Action("meta", p, want, None))
         row = None if want is None else BaseEntry(
             want,
-            _inode(w.a.get(p)) if not touched["a"] else 0,
-            _inode(w.b.get(p)) if not touched["b"] else 0,
+            _file_id(w.a.get(p)) if not touched["a"] else 0,
+            _file_id(w.b.get(p)) if not touched["b"] else 0,
         )
         if touched["a"] or touched["b"]:
             final[p] = row
@@ -567,7 +563,7 @@ def _plans(w: _Work, candidates: list[str]) -> tuple[Plan, Plan, dict[str, BaseE
         be = w.base.get(p)
         if be is None or p in w.want or p not in w.a or p not in w.b:
             continue
-        ia, ib = _inode(w.a[p]), _inode(w.b[p])
+        ia, ib = _file_id(w.a[p]), _file_id(w.b[p])
         if (be.file_id_a, be.file_id_b) != (ia, ib):
             adopt[p] = BaseEntry(be.entry, ia, ib)
     plans: dict[Side, Plan] = {}
@@ -578,8 +574,8 @@ def _plans(w: _Work, candidates: list[str]) -> tuple[Plan, Plan, dict[str, BaseE
     return plans["a"], plans["b"], final, adopt
 
 
-def _inode(e: Entry | None) -> int:
-    return e.inode if e is not None else 0
+def _file_id(e: Entry | None) -> FileId:
+    return e.file_id if e is not None else 0
 
 
 # ------------------------------------------------------------------------------------------- moves
@@ -592,7 +588,7 @@ def _propagate_moves(w: _Work, side: Side) -> None:
     other: Side = "b" if side == "a" else "a"
     y = w.side(other)
 
-    def inode_of(be: BaseEntry) -> FileId:
+    def file_id_of(be: BaseEntry) -> FileId:
         return be.file_id_a if side == "a" else be.file_id_b
 
     cmp = w.opts.compare
@@ -603,7 +599,7 @@ def _propagate_moves(w: _Work, side: Side) -> None:
     if not new:
         return
     # Directories first: one rename carries everything below.
-    new_dirs: dict[FileId, str] = {e.inode: q for q in new if (e := x[q]).kind == DIR and e.inode}
+    new_dirs: dict[FileId, str] = {e.file_id: q for q in new if (e := x[q]).kind == DIR and e.file_id}
     if new_dirs:
         def take(p: str, q: str) -> bool:
             if not _can_move(w, y, p, q) or y[p].kind != DIR:
@@ -612,7 +608,7 @@ def _propagate_moves(w: _Work, side: Side) -> None:
             return True
 
         gone = sorted((p for p, be in w.base.items() if be.entry.kind == DIR and p not in x), key=sort_key)
-        folder_moves(gone, new_dirs, lambda p: inode_of(w.base[p]), take)
+        folder_moves(gone, new_dirs, lambda p: file_id_of(w.base[p]), take)
 
     # Then files: same size and mtime, confirmed by inode (or digest when inodes are unknown).
     new_files: dict[tuple[int, int], list[str]] = {}
@@ -627,9 +623,9 @@ def _propagate_moves(w: _Work, side: Side) -> None:
         cands = new_files.get((be.entry.size, be.entry.mtime_ns))
         if not cands:
             continue
-        ino = inode_of(be)
-        if ino:
-            match = [q for q in cands if x[q].inode == ino]
+        fid = file_id_of(be)
+        if fid:
+            match = [q for q in cands if x[q].file_id == fid]
         else:
             match = [q for q in cands if be.entry.digest is not None and x[q].digest == be.entry.digest]
         if len(match) != 1:

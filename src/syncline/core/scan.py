@@ -369,11 +369,11 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
                 ctime = mtime
             attrs = attrs_of(d.path, st) if attrs_of is not None else None
             if kind == FILE:
-                entries[rel] = new((FILE, st.st_size, mtime, mode, None, None, st.st_ino, ctime, None, attrs))
+                entries[rel] = new((FILE, st.st_size, mtime, mode, None, None, st.st_ino, ctime, None, attrs, None))
                 if inodes is not None and st.st_nlink > 1:
                     inodes.setdefault((st.st_dev, st.st_ino), []).append(rel)
             elif kind == DIR:
-                entries[rel] = new((DIR, 0, mtime, mode, None, None, st.st_ino, ctime, None, attrs))
+                entries[rel] = new((DIR, 0, mtime, mode, None, None, st.st_ino, ctime, None, attrs, None))
                 if deep:
                     stack.append((rel, matcher, True))
             else:
@@ -401,7 +401,7 @@ def _has_surrogates(name: str) -> bool:
 def _entry_of(kind: Kind, st: os.stat_result, keep: Keep | None = None, path: str = "") -> Entry:
     attrs = attrs_reader(keep)(path, st) if keep is not None and keep.attrs else None
     return Entry(kind, st.st_size if kind == FILE else 0, st.st_mtime_ns, st.st_mode & 0o7777,
-                 inode=st.st_ino, ctime_ns=st.st_ctime_ns, attrs=attrs)
+                 file_id=st.st_ino, ctime_ns=st.st_ctime_ns, attrs=attrs)
 
 
 def read_xattrs(names: Callable[[], list[str]], value: Callable[[str], bytes], keep: Keep) -> tuple[
@@ -483,7 +483,7 @@ def _reuse_digests(found: ScanResult, previous: Previous, side: str, chunker: Ch
     try:
         for rel, (size, mtime, inode, ctime), digest, chunks in previous.file_digests():
             e = get(rel)
-            # Entry fields by position: 0 kind, 1 size, 2 mtime_ns, 3 mode, 6 inode, 7 ctime_ns.
+            # Entry fields by position: 0 kind, 1 size, 2 mtime_ns, 3 mode, 6 file_id (the inode), 7 ctime_ns.
             if (e is not None and e[2] == mtime and e[1] == size and e[7] == ctime and e[6] == inode
                     and e[0] == FILE and mtime < trusted_before):
                 if chunker is None:
@@ -492,7 +492,7 @@ def _reuse_digests(found: ScanResult, previous: Previous, side: str, chunker: Ch
                     continue  # a chunk list is needed that the previous index does not have
                 elif size < min_chunked:
                     chunks = None
-                entries[rel] = new_entry((FILE, size, mtime, e[3], digest, None, inode, ctime, chunks, e[9]))
+                entries[rel] = new_entry((FILE, size, mtime, e[3], digest, None, inode, ctime, chunks, e[9], None))
                 applied.append(rel)
     except IndexFormatError as exc:
         for rel in applied:

@@ -28,7 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, replace
 
-from ..core.entry import DIR
+from ..core.entry import DIR, FileId
 from ..core.errors import Problem
 from ..core.plan import Action, Plan
 from .crashpoints import crash_point
@@ -43,9 +43,9 @@ BATCH_BYTES = 256 << 20
 PARALLEL_MIN = 1 << 20  # files at least this large are copied by the thread pool
 
 Progress = Callable[[int, int, int, int], None]  # (files done, files total, bytes done, bytes total)
-# Actions whose effect is durable, each with the inode its path has now (0 when the target does not tell):
+# Actions whose effect is durable, each with the file id its path has now (0 when the target does not tell):
 # two-way sync advances its base with them.
-Done = Callable[[list[tuple[Action, int]]], None]
+Done = Callable[[list[tuple[Action, FileId]]], None]
 
 
 class _BarrierFailed(Exception):
@@ -92,7 +92,7 @@ class _Executor:
     def __init__(self, source: FileSource, target: Replica, report: Report, progress: Progress | None,
                  workers: int, on_done: Done | None = None) -> None:
         self.on_done = on_done
-        self.done: list[tuple[Action, int]] = []  # done since the last durability barrier
+        self.done: list[tuple[Action, FileId]] = []  # done since the last durability barrier
         self.source = source
         self.target = target
         self.linker = target if isinstance(target, Linker) else None
@@ -256,7 +256,7 @@ class _Executor:
             self._problem(action, outcome.note)
             return False
         if self.on_done is not None:
-            self.done.append((action, outcome.inode))
+            self.done.append((action, outcome.file_id))
         if outcome.note:
             self.report.kept += 1
             self.report.problems.append(Problem(action.path, outcome.note, "destination", error=False))

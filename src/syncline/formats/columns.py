@@ -73,7 +73,7 @@ def pack_index(index: Index) -> bytes:
         "modes": list(map(field["mode"], es)),
         "sizes": list(map(field["size"], es)),
         "mtimes": mtimes,
-        "inodes": list(map(field["inode"], es)),
+        "inodes": list(map(field["file_id"], es)),
         "ctimes": ctimes,
         "wide": wide,
         "has_digest": has_digest if any_digest else None,
@@ -86,7 +86,7 @@ def pack_index(index: Index) -> bytes:
                      for p in index.problems],
         "unreadable": [os.fsencode(p) for p in sorted(index.unreadable)],
         "temp_files": [os.fsencode(p) for p in index.temp_files],
-        "root": [_KIND_CODE[root.kind], root.size, pack_time(root.mtime_ns), root.mode, root.inode,
+        "root": [_KIND_CODE[root.kind], root.size, pack_time(root.mtime_ns), root.mode, root.file_id,
                  pack_time(root.ctime_ns),
                  None if root.attrs is None else [root.attrs.uid, root.attrs.gid, [list(x) for x in root.attrs.xattrs]]]
         if root is not None else None,
@@ -146,7 +146,7 @@ def _unpack(doc: dict[str, Any]) -> Index:
         table.append(None)
         attrs = map(table.__getitem__, _column(doc, "attrs", n))
     fields = zip(map(KINDS.__getitem__, kinds), sizes, mtimes, modes_shared, nones, nones, inodes, ctimes, nones,
-                 attrs, strict=False)  # ``nones`` is endless; the columns were checked to have n values each
+                 attrs, nones, strict=False)  # ``nones`` is endless; the columns were checked to have n values each
     entries = dict(zip(paths, map(make, fields), strict=True))
     if doc["has_digest"] is not None:
         has, blob = doc["has_digest"], doc["digests"]
@@ -168,7 +168,7 @@ def _unpack(doc: dict[str, Any]) -> Index:
                          digests=has_digests, hash=hash_name, chunker=chunker, tool=tool)
     problems = tuple(Problem(os.fsdecode(p), os.fsdecode(m), os.fsdecode(s), e) for p, m, s, e in doc["problems"])
     r = doc["root"]
-    root = Entry(KINDS[r[0]], r[1], _time(r[2]), r[3], inode=r[4], ctime_ns=_time(r[5])) if r is not None else None
+    root = Entry(KINDS[r[0]], r[1], _time(r[2]), r[3], file_id=r[4], ctime_ns=_time(r[5])) if r is not None else None
     if root is not None and len(r) > 6 and r[6] is not None:
         uid, gid, xs = r[6]
         root = root._replace(attrs=Attrs(uid, gid, tuple((name, value) for name, value in xs)))

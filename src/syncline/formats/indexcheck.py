@@ -109,7 +109,7 @@ def parse_header(head: dict[str, Any], version: int, wide: bool = False
             or not _is_int(meta[2], 0, _UINT64_MAX)
         ):
             raise RecordError("bad header ('root_meta' must be [mode, mtime_ns, inode, ctime_ns])")
-        root = Entry(_DIR, 0, mtime, meta[0], inode=meta[2], ctime_ns=ctime)
+        root = Entry(_DIR, 0, mtime, meta[0], file_id=meta[2], ctime_ns=ctime)
     return header, frozenset(unreadable), root
 
 

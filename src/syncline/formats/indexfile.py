@@ -101,7 +101,7 @@ class IndexWriter:
             "chunker": {k: header.chunker[k] for k in sorted(header.chunker)} if header.chunker is not None else None,
             "tool": _text(header.tool),
             "unreadable": sorted(os.fsencode(p) for p in unreadable),
-            "root_meta": [root.mode, pack_time(root.mtime_ns), root.inode, pack_time(root.ctime_ns)]
+            "root_meta": [root.mode, pack_time(root.mtime_ns), root.file_id, pack_time(root.ctime_ns)]
             if root is not None else None,
         }
         try:
@@ -125,7 +125,9 @@ class IndexWriter:
         shared = _shared_prefix(self._prev, raw)
         target = os.fsencode(e.target) if e.target is not None else None
         kind = _KIND_CODE.get(e.kind, -1)
-        record = [shared, raw[shared:], kind, e.mode, e.size, e.mtime_ns, e.digest, target, e.inode, e.ctime_ns,
+        # The file keeps a local file id (an inode) only; another replica's id means nothing here.
+        inode = e.file_id if type(e.file_id) is int else 0
+        record = [shared, raw[shared:], kind, e.mode, e.size, e.mtime_ns, e.digest, target, inode, e.ctime_ns,
                   e.chunks]
         try:
             if self._count >= MAX_ENTRIES:

@@ -329,12 +329,12 @@ def commit_over_a_folder(replica: Replica, tree: Tree) -> None:
     assert not out.done and _stat(replica, "appeared").kind == DIR
 
 
-def tells_inodes_when_asked(replica: Replica, tree: Tree) -> None:
+def reports_file_ids_when_asked(replica: Replica, tree: Tree) -> None:
     out = _commit(replica, tree, "f", b"x", None)
     made = replica.make_dir("d", Entry(DIR, 0, T0, 0o755), None)
     for outcome, path in ((out, "f"), (made, "d")):
-        now = _stat(replica, path).inode
-        assert outcome.inode == now, f"{path}: told {outcome.inode}, is {now}"
+        now = _stat(replica, path).file_id
+        assert outcome.file_id == now, f"{path}: told {outcome.file_id}, is {now}"
 
 
 # -- writing everything else -------------------------------------------------------------------------------
@@ -388,7 +388,7 @@ def makes_hard_links(replica: Replica, tree: Tree) -> None:
     assert replica.make_link("second", entry, "first", None).done
     assert tree.read("second") == b"shared"
     a, b = _stat(replica, "first"), _stat(replica, "second")
-    assert not a.inode or a.inode == b.inode, "two names of one file"
+    assert not a.file_id or a.file_id == b.file_id, "two names of one file"
     assert replica.make_link("second", entry, "first", None).done, "linked already is fine"
     assert not replica.make_link("third", entry._replace(size=99), "first", None).done
     assert replica.stat("third") is None
@@ -490,7 +490,7 @@ CHECKS: tuple[Check, ...] = (
     Check("commit_without_trash_destroys_what_was_expected", commit_without_trash_destroys_what_was_expected,
           WritePolicy(trash=False)),
     Check("commit_over_a_folder", commit_over_a_folder),
-    Check("tells_inodes_when_asked", tells_inodes_when_asked, WritePolicy(report_ids=True)),
+    Check("reports_file_ids_when_asked", reports_file_ids_when_asked, WritePolicy(report_ids=True)),
     Check("makes_folders", makes_folders),
     Check("makes_symlinks_if_it_keeps_them", makes_symlinks_if_it_keeps_them),
     Check("makes_hard_links", makes_hard_links),

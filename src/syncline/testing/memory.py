@@ -51,7 +51,7 @@ class _Node:
     kind: Kind
     mtime_ns: int
     mode: int
-    inode: int
+    file_id: int
     ctime_ns: int
     data: bytes = b""
     target: str | None = None
@@ -59,15 +59,15 @@ class _Node:
     def entry(self) -> Entry:
         size = len(self.data) if self.kind == FILE else len(self.target.encode("utf-8", "surrogateescape")) \
             if self.target is not None else 0
-        return Entry(self.kind, size, self.mtime_ns, self.mode, target=self.target, inode=self.inode,
+        return Entry(self.kind, size, self.mtime_ns, self.mode, target=self.target, file_id=self.file_id,
                      ctime_ns=self.ctime_ns)
 
 
 def _as_expected(current: Entry, expect: Entry | None) -> bool:
     """The re-check of a replaced destination, as ``LocalReplica`` makes it after its atomic swap: kind,
-    size, mtime, target and (when the plan knew it) inode; not ctime, which the swap itself changes."""
+    size, mtime, target and (when the plan knew it) file id; not ctime, which the swap itself changes."""
     return (expect is not None and current.kind == expect.kind and current.size == expect.size
-            and current.mtime_ns == expect.mtime_ns and (not expect.inode or current.inode == expect.inode)
+            and current.mtime_ns == expect.mtime_ns and (not expect.file_id or current.file_id == expect.file_id)
             and current.target == expect.target)
 
 
@@ -142,7 +142,7 @@ class MemoryReplica:
         self.meta: dict[str, str] = {}
         self.locked = False
         self.sessions = 0
-        self._inodes = itertools.count(2)
+        self._file_ids = itertools.count(2)
         self._last_stamp = 0
         self._mutex = threading.RLock()
         self._paths: dict[str, tuple[str, _Node]] = {}  # key (folded when case-insensitive) -> (path, node)
@@ -163,7 +163,7 @@ class MemoryReplica:
     def _new(self, kind: Kind, data: bytes, target: str | None, mtime_ns: int | None, mode: int) -> _Node:
         now = self._stamp()
         return _Node(kind, self._truncated(now if mtime_ns is None else mtime_ns),
-                     mode if self.permissions else FIXED_MODES[kind], next(self._inodes), now, data, target)
+                     mode if self.permissions else FIXED_MODES[kind], next(self._file_ids), now, data, target)
 
     def _find(self, path: str) -> tuple[str, _Node] | None:
         """The stored (path, node) at ``path``; None when absent. ``NotADirectoryError`` when a parent is
@@ -455,7 +455,7 @@ class MemoryReplica:
         if not (self.policy.report_ids and outcome.done):
             return outcome
         found = self._find(path)
-        return Outcome(outcome.done, outcome.note, outcome.trashed, found[1].inode if found else 0, outcome.notice)
+        return Outcome(outcome.done, outcome.note, outcome.trashed, found[1].file_id if found else 0, outcome.notice)
 
     def _install(self, path: str, node: _Node, expect: Entry | None) -> Outcome:
         """Put ``node`` at ``path``; what it replaces is kept in the trash unless it is exactly ``expect``
@@ -500,7 +500,7 @@ class MemoryReplica:
         with self._mutex:
             found = self._find(path)
             if found is not None and found[1].kind == DIR:
-                return Outcome(True, inode=found[1].inode if self.policy.report_ids else 0)
+                return Outcome(True, file_id=found[1].file_id if self.policy.report_ids else 0)
             if found is not None:
                 current = found[1].entry()
                 if expect is None or not current.unchanged_since(expect):

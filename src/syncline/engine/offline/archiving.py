@@ -260,7 +260,7 @@ def _freeze(top: Path, ops: list[OpRow], result: ArchiveResult) -> list[OpRow]:
             result.problems.append(Problem(path, f"cannot read: {exc.strerror or exc}; left out", "source"))
             continue
         frozen = entry._replace(size=st.st_size, mtime_ns=st.st_mtime_ns, mode=st.st_mode & 0o7777,
-                                inode=st.st_ino, ctime_ns=st.st_ctime_ns, digest=None)
+                                file_id=st.st_ino, ctime_ns=st.st_ctime_ns, digest=None)
         out.append((path, expect, frozen, content))
     return out
 

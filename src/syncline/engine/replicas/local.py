@@ -62,7 +62,7 @@ def entry_of_stat(st: os.stat_result, target: str | None = None) -> Entry | None
         return None
     size = st.st_size if kind == FILE else len(os.fsencode(target)) if target is not None else 0
     return Entry(kind, size, st.st_mtime_ns, st.st_mode & 0o7777, target=target,
-                 inode=st.st_ino, ctime_ns=st.st_ctime_ns)
+                 file_id=st.st_ino, ctime_ns=st.st_ctime_ns)
 
 
 def open_regular_in(tree: Confined, path: str) -> tuple[int, os.stat_result]:
@@ -116,7 +116,7 @@ class LocalStaged:
     size: int
     temp: str
     owner: LocalReplica
-    inode: int = 0  # the temp file's, which a rename keeps
+    file_id: int = 0  # the temp file's inode, which a rename keeps
     notice: str = ""  # attributes the file system refused (the file is written all the same)
 
     def discard(self) -> None:
@@ -522,13 +522,13 @@ class LocalReplica(MapsOSErrors):
                 notice = self._give_attrs(temp, e.attrs, None, fd)
             os.fchmod(fd, e.mode)
             os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
-            inode = os.fstat(fd).st_ino if self.policy.report_ids else 0
+            file_id = os.fstat(fd).st_ino if self.policy.report_ids else 0
         except BaseException:
             os.close(fd)
             self.drop_temp(temp)
             raise
         os.close(fd)
-        return LocalStaged(path, source.entry.size, temp, self, inode, notice)
+        return LocalStaged(path, source.entry.size, temp, self, file_id, notice)
 
     def _new_gid(self, folder: str) -> int:
         """The group a file made in ``folder`` gets: the folder's own when it is set-group-ID, else the
@@ -719,7 +719,7 @@ class LocalReplica(MapsOSErrors):
         was = self.stat(old)
         expected = (expect is not None and was is not None and was.kind == expect.kind
                     and was.size == expect.size and was.mtime_ns == expect.mtime_ns
-                    and (not expect.inode or was.inode == expect.inode) and was.target == expect.target)
+                    and (not expect.file_id or was.file_id == expect.file_id) and was.target == expect.target)
         if not expected:
             if self.policy.keep_changed:
                 try:
@@ -730,7 +730,7 @@ class LocalReplica(MapsOSErrors):
                     # Swapped back: the changed version is in place again. ``old`` is ours again, unless
                     # the path was written once more in between: then that write goes to the trash.
                     now = self.stat(old)
-                    if now is not None and now.inode == mine:
+                    if now is not None and now.file_id == mine:
                         self.drop_temp(old)
                     elif now is not None:
                         self._trash_temp(old, path)
@@ -763,7 +763,7 @@ class LocalReplica(MapsOSErrors):
         outcome = self._install(staged.temp, staged.path, expect)
         if outcome.done and staged.notice:
             outcome = replace(outcome, notice=staged.notice)
-        return replace(outcome, inode=staged.inode) if outcome.done and staged.inode else outcome
+        return replace(outcome, file_id=staged.file_id) if outcome.done and staged.file_id else outcome
 
     def commit_many(self, items: Sequence[tuple[Staged, Entry | None]]) -> list[Outcome | ReplicaError]:
         """:meth:`commit` of each item in one session, one by one: a local commit has no round trip to
@@ -772,18 +772,18 @@ class LocalReplica(MapsOSErrors):
             return commit_each(self, items)
 
     def _told(self, outcome: Outcome, path: str) -> Outcome:
-        """``outcome`` with the inode now at ``path``, when asked to tell inodes."""
+        """``outcome`` with the file id (inode) now at ``path``, when asked to report ids."""
         if not (self.policy.report_ids and outcome.done):
             return outcome
         try:
-            return replace(outcome, inode=self.tree.lstat(path).st_ino)
+            return replace(outcome, file_id=self.tree.lstat(path).st_ino)
         except OSError:
             return outcome
 
     def make_dir(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
         current = self.stat(path)
         if current is not None and current.kind == DIR:
-            return Outcome(True, inode=current.inode if self.policy.report_ids else 0)
+            return Outcome(True, file_id=current.file_id if self.policy.report_ids else 0)
         room = Outcome(True)
         if current is not None:
             room = self._remove(path, expect)  # what it held is trashed (and said so), or kept
@@ -822,7 +822,7 @@ class LocalReplica(MapsOSErrors):
             return Outcome(False, f"not linked: {first} is not the file to link to (not copied?); "
                                   "left for the next run")
         current = self.stat(path)
-        if current is not None and current.kind == FILE and current.inode == st.st_ino:
+        if current is not None and current.kind == FILE and current.file_id == st.st_ino:
             return Outcome(True)
         temp = self.new_temp(parent(path))
         self.tree.link(first, temp)

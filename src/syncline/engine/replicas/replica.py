@@ -29,7 +29,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ...core.entry import Entry
+from ...core.entry import Entry, FileId
 from ...core.ignore import Rules
 from ...core.index import Index
 from .errors import ReplicaError
@@ -64,7 +64,7 @@ class WritePolicy:
     changed since the scan: a changed destination is never destroyed). ``keep_changed``: a destination
     found changed since the scan is left in place and the write is not done (two-way sync: the next run
     sees both changes); by default it goes to the trash and the write goes ahead (one-way: the source wins).
-    ``report_ids``: every done write reports the file id the path has now (``Outcome.inode``), so two-way
+    ``report_ids``: every done write reports the file id the path has now (``Outcome.file_id``), so two-way
     sync can recognise moves later."""
 
     trash: bool = True
@@ -111,14 +111,14 @@ class Staged(Protocol):
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened to one action at the target: ``note`` explains a kept or skipped destination.
-    ``inode`` is the path's file id now (an inode locally), when the policy asks to report ids (0: not
+    ``file_id`` is the path's file id now (an inode locally), when the policy asks to report ids (0: not
     told). ``notice`` names what of a done action the target could not keep (an extended attribute its
     file system refuses, an owner it cannot give): reported, not an error."""
 
     done: bool
     note: str = ""
     trashed: bool = False
-    inode: int = 0
+    file_id: FileId = 0
     notice: str = ""
 
 

@@ -259,7 +259,7 @@ class PairState:
                                     "FROM base")
             base = {
                 decode(path): row((entry((kinds[kind], size, mtime, mode, digest,
-                                          None if target is None else decode(target), 0, 0, None, None)),
+                                          None if target is None else decode(target), 0, 0, None, None, None)),
                                    ib if swapped else ia, ia if swapped else ib))
                 for path, kind, size, mtime, mode, digest, target, ia, ib in rows
             }

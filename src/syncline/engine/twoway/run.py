@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ...core.entry import Compare, CompareMode
+from ...core.entry import Compare, CompareMode, FileId
 from ...core.errors import Problem, SafetyStop, UsageError
 from ...core.guard import DEFAULT_MAX_DELETE as DEFAULT_MAX_DELETE  # re-exported: the CLI imports it here
 from ...core.guard import DeleteWording, check_deletes, files_of
@@ -37,7 +37,6 @@ from ...core.reconcile import (
     BaseEntry,
     Conflict,
     ConflictPolicy,
-    FileId,
     Move,
     Reconciled,
     ReconcilePolicy,
@@ -472,11 +471,11 @@ def _apply(plan: Reconciled, state: PairState, side_a: Replica, side_b: Replica,
 
 
 def _base_writer(plan: Reconciled, state: PairState, pending: Counter[str], ids: dict[str, dict[str, FileId]],
-                 side: str) -> Callable[[list[tuple[Action, int]]], None]:
+                 side: str) -> Callable[[list[tuple[Action, FileId]]], None]:
     """The executor's ``on_done`` for the plan written into ``side``: base rows, with the file ids the
     written paths have now (so a later move of a copied file is still recognised)."""
 
-    def on_done(done: list[tuple[Action, int]]) -> None:
+    def on_done(done: list[tuple[Action, FileId]]) -> None:
         rows = []
         for act, file_id in done:
             path = act.path
