@@ -33,6 +33,7 @@ from ...core.guard import DEFAULT_MAX_DELETE as DEFAULT_MAX_DELETE  # re-exporte
 from ...core.guard import DeleteWording, check_deletes, files_of
 from ...core.index import Index
 from ...core.plan import Action
+from ...core.project import give_modes, project_pair
 from ...core.reconcile import (
     BaseEntry,
     Conflict,
@@ -48,9 +49,9 @@ from ..execute import Progress, execute
 from ..forkscan import scan_in_child
 from ..marker import FOLDER_ID_FILE, GENERATION, case_insensitive, folder_id_of, generation_of, new_folder_id
 from ..options import Comparison, Filters, Guards, Options, Writes
-from ..replicas.abilities import hasher, writing
+from ..replicas.abilities import hasher, keeps, writing
 from ..replicas.abilities import move as move_in
-from ..replicas.local import LocalReplica
+from ..replicas.address import open_replica
 from ..replicas.replica import Markers, Replica, WritePolicy
 from ..report import HasProblems, Report
 from .pairstate import PairState, has_base
@@ -159,8 +160,8 @@ def sync_two_way(a: str | os.PathLike[str], b: str | os.PathLike[str], options: 
     policy = WritePolicy.two_way(trash=opts.trash)
     # Whether a side ignores case is asked of its disk: by a probe file only when the run may write.
     probe = not opts.dry_run
-    side_a = LocalReplica(root_a, policy=policy, case_probe=lambda root: case_insensitive(root, probe=probe))
-    side_b = LocalReplica(root_b, policy=policy, case_probe=lambda root: case_insensitive(root, probe=probe))
+    side_a = open_replica(root_a, policy=policy, case_probe=lambda root: case_insensitive(root, probe=probe))
+    side_b = open_replica(root_b, policy=policy, case_probe=lambda root: case_insensitive(root, probe=probe))
     try:
         return sync_two_way_replicas(side_a, side_b, opts, progress)
     finally:
@@ -179,6 +180,11 @@ def sync_two_way_replicas(a: Replica, b: Replica, options: TwoWaySyncOptions | N
     exist is made on the pair's first run (not with ``dry_run``); once the pair has a base it halts the
     run. Each side is held by its lock (:func:`~syncline.engine.replicas.abilities.writing`) while the run
     writes; each side's case sensitivity is its ``features().case_sensitive``.
+
+    Neither side is planned what it cannot keep (``core/project.py``, from both sides' features): mtimes
+    compare within at least the coarser side's precision, mode bits count only when both sides keep
+    them (a side that keeps them keeps its own), and a symlink is not made on a side without symlinks: a
+    notice; the symlink stays where it is and does not enter the base. Owners are never kept.
     """
     opts = options or TwoWaySyncOptions()
     started = time.monotonic()
@@ -281,9 +287,12 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
         # to size and mtime.
         cmp = opts.compare
         internal = Compare(CompareMode.CHECKSUM, cmp.modify_window_ns) if cmp.mode is CompareMode.MTIME else cmp
+        # Each side is planned only what it can keep (core/project.py): the window widened to the coarser
+        # side's mtimes, modes only where both keep them, symlinks only onto a side that holds them.
+        keeps_a, keeps_b = keeps(side_a), keeps(side_b)
         tw = ReconcilePolicy(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge,
-                             case_insensitive_a=not side_a.features().case_sensitive,
-                             case_insensitive_b=not side_b.features().case_sensitive)
+                             case_insensitive_a=not keeps_a.case_sensitive,
+                             case_insensitive_b=not keeps_b.case_sensitive)
         ia, ib = side_a.scan(opts.rules, digests, "a"), scanned_b()
     wrote_markers = False
     for round_no in range(1, ROUNDS + 1):
@@ -296,8 +305,13 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
             report.problems = [p for p in report.problems if not p.error]
         if round_no == 1:
             _guard_empty(base, ia, ib, side_a, side_b, merge, opts)
-        plan, ia, ib = _plan(base, ia, ib, tw, side_a, side_b, hash_unsure=cmp.mode is CompareMode.MTIME)
-        report.problems.extend((*ia.problems, *ib.problems, *plan.problems))
+        fit = project_pair(ia, ib, internal, keeps_a, keeps_b)
+        tw = replace(tw, compare=fit.compare)
+        plan, pa, pb = _plan(base, fit.a, fit.b, tw, side_a, side_b, hash_unsure=cmp.mode is CompareMode.MTIME)
+        if not fit.modes:
+            plan = replace(plan, to_a=give_modes(plan.to_a, ia.entries, ib.entries),
+                           to_b=give_modes(plan.to_b, ib.entries, ia.entries))
+        report.problems.extend((*pa.problems, *pb.problems, *plan.problems))
         report.conflicts.extend(c for c in plan.conflicts if c not in report.conflicts)  # once per round
         if round_no == 1:
             report.plan = plan
