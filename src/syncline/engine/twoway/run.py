@@ -21,13 +21,13 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ...core.entry import Compare, CompareMode, FileId
+from ...core.entry import Compare, CompareMode, Entry, FileId
 from ...core.errors import Problem, SafetyStop, UsageError
 from ...core.guard import DEFAULT_MAX_DELETE as DEFAULT_MAX_DELETE  # re-exported: the CLI imports it here
 from ...core.guard import DeleteWording, check_deletes, files_of
@@ -52,8 +52,9 @@ from ..options import Comparison, Filters, Guards, Options, Writes
 from ..replicas.abilities import hasher, keeps, writing
 from ..replicas.abilities import move as move_in
 from ..replicas.address import open_replica
-from ..replicas.replica import Markers, Replica, WritePolicy
+from ..replicas.replica import FileSource, Markers, Replica, WritePolicy
 from ..report import HasProblems, Report
+from .modes import KeepingModes
 from .pairstate import PairState, has_base
 
 ROUNDS = 3
@@ -326,7 +327,9 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
             state.set_folder_id(folder_id)
             wrote_markers = True
         kept_before = report.to_a.kept + report.to_b.kept
-        _apply(plan, state, side_a, side_b, marks, opts, report, progress)
+        # A side that keeps modes keeps its own where the other side has none to give (see modes.py).
+        own = None if fit.modes else (ia.entries, ib.entries)
+        _apply(plan, state, side_a, side_b, marks, opts, report, progress, own)
         if round_no == 1:
             state.mark_finished()
         if report.to_a.kept + report.to_b.kept == kept_before:
@@ -463,7 +466,11 @@ def _guard_deletes(plan: Reconciled, ia: Index, ib: Index, side_a: Replica, side
 
 
 def _apply(plan: Reconciled, state: PairState, side_a: Replica, side_b: Replica, marks: tuple[_Markers, _Markers],
-           opts: TwoWaySyncOptions, report: TwoWayReport, progress: Progress | None) -> None:
+           opts: TwoWaySyncOptions, report: TwoWayReport, progress: Progress | None,
+           own: tuple[Mapping[str, Entry], Mapping[str, Entry]] | None = None) -> None:
+    """Run the plan: moves, then the writes into B and into A, each item's base row once it is durable.
+    With ``own`` (each side's entries as scanned, for a pair whose modes do not count), a copy that
+    replaces a file keeps the mode the file had."""
     if report.rounds == 1 and (plan.adopt or plan.moves or plan.to_a.actions or plan.to_b.actions):
         _advance_generations(state, marks)
     with state.transaction():
@@ -473,9 +480,11 @@ def _apply(plan: Reconciled, state: PairState, side_a: Replica, side_b: Replica,
     # A path's base row is written once every action on it (on either side) is durably done.
     pending = Counter(act.path for act in (*plan.to_a.actions, *plan.to_b.actions) if act.path in plan.final)
     ids: dict[str, dict[str, FileId]] = {}
-    execute(plan.to_b, side_a, side_b, report=report.to_b, progress=progress, workers=opts.workers,
+    from_a: FileSource = side_a if own is None else KeepingModes(side_a, own[1])
+    from_b: FileSource = side_b if own is None else KeepingModes(side_b, own[0])
+    execute(plan.to_b, from_a, side_b, report=report.to_b, progress=progress, workers=opts.workers,
             on_done=_base_writer(plan, state, pending, ids, "b"))
-    execute(plan.to_a, side_b, side_a, report=report.to_a, progress=progress, workers=opts.workers,
+    execute(plan.to_a, from_b, side_a, report=report.to_a, progress=progress, workers=opts.workers,
             on_done=_base_writer(plan, state, pending, ids, "a"))
     for rep, name in ((report.to_a, "a"), (report.to_b, "b")):
         for p in rep.problems:
