@@ -15,7 +15,7 @@ from ...core.hashing import ATTEMPTS, digest_fd, digest_reader
 from ...core.ignore import Rules
 from ...core.index import Index
 from ...core.plan import Action, Op, Plan
-from ...core.project import Keeps, PairProjection, Projection, project, project_pair
+from ...core.project import Keeps, Projection, project
 from ..crashpoints import crash_point
 from .errors import Changed, ReplicaError, map_os_error
 from .replica import BatchCommit, BatchStat, Features, Hasher, Locker, Mover, Outcome, Replica, SourceFile, Staged
@@ -77,12 +77,6 @@ def keepable(target: Replica, source: Index, dest: Index, compare: Compare, keep
     k = keeps(target)
     return project(source, dest, compare, keep, mtime_ns_precision=k.mtime_ns_precision, symlinks=k.symlinks,
                    permissions=k.permissions, owner=k.owner, case_sensitive=k.case_sensitive)
-
-
-def keepable_pair(a: Replica, b: Replica, index_a: Index, index_b: Index, compare: Compare) -> PairProjection:
-    """The two trees of a two-way pair and the compare rule to plan with so that neither side is given
-    what it cannot keep; see :func:`~syncline.core.project.project_pair`."""
-    return project_pair(index_a, index_b, compare, keeps(a), keeps(b))
 
 
 def hasher(replica: Replica) -> Callable[[str, Entry], Entry | None]:
