@@ -103,8 +103,6 @@ class Mirror:
         self.events = events or EventLog()
         if log is not None:
             self.events.subscribe(legacy(log, str(self.source)))
-        self._status = WatchStatus(only=str(self.source))
-        self.events.subscribe(self._status, states=True)
         self.source_replica = LocalReplica(self.source, keep=self.opts.sync.keep)
         self.targets = [self._target(t) for t in targets]
         names = [t.name for t in self.targets]
@@ -128,6 +126,8 @@ class Mirror:
         self._told: tuple[int, int, bool] | None = None  # the last SourceState (None: none before Watching)
         self._told_at = 0.0
         self._tell_later: threading.Timer | None = None  # tells a grown count once STATE_EVERY is past
+        self._status = WatchStatus(only=str(self.source))  # what status() tells: the events alone
+        self.events.subscribe(self._status, states=True)
 
     def _target(self, given: str | os.PathLike[str] | Replica) -> Target:
         if isinstance(given, (str, os.PathLike)):
