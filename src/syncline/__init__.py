@@ -12,7 +12,21 @@ from typing import TYPE_CHECKING, Any
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .api import apply, archive, diff, index, load_index, log, save_index, scan, snapshot, sync, sync_since, watch
+    from .api import (
+        apply,
+        archive,
+        diff,
+        index,
+        load_index,
+        log,
+        save_index,
+        scan,
+        snapshot,
+        sync,
+        sync_since,
+        sync_two_way_replicas,
+        watch,
+    )
     from .core.diff import Change, DiffResult
     from .core.entry import Compare, CompareMode, Entry
     from .core.errors import (
@@ -67,6 +81,7 @@ _WHERE = {
     "snapshot": ".api",
     "sync": ".api",
     "sync_since": ".api",
+    "sync_two_way_replicas": ".api",
     "watch": ".api",
 }
 
@@ -105,6 +120,7 @@ __all__ = [
     "snapshot",
     "sync",
     "sync_since",
+    "sync_two_way_replicas",
     "watch",
 ]
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .engine.replicas.replica import Replica
     from .engine.timeline import Snapshot
     from .engine.twoway.run import TwoWayReport
+    from .events import Event
 
 PathLike = str | os.PathLike[str]
 
@@ -261,6 +262,52 @@ def log(path: PathLike) -> list[Snapshot]:
     return catalog(resolve_root(path))
 
 
+def sync_two_way_replicas(
+    a: Replica,
+    b: Replica,
+    *,
+    conflict: ConflictPolicy = "keep-both",
+    compare: str = "mtime",
+    modify_window: float = 0,
+    exclude: Iterable[str] = (),
+    include: Iterable[str] = (),
+    ignore_files: bool = True,
+    dry_run: bool = False,
+    max_delete: int | float = DEFAULT_MAX_DELETE,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> TwoWayReport:
+    """:func:`sync` with ``two_way=True`` between two replicas instead of two folders: any
+    :class:`~syncline.engine.replicas.replica.Replica` that keeps syncline's markers (a ``LocalReplica``,
+    a ``syncline.testing.MemoryReplica``, a server or WebDAV folder later), as :func:`watch` takes one as
+    a target. Returns the :class:`TwoWayReport`; the options are :func:`sync`'s for two-way.
+
+    Each side is written with the write policy it was made with, trash included (make it with
+    ``WritePolicy.two_way(trash=...)``, as ``sync(two_way=True)`` does for folders). The pair's base is
+    kept under the two replicas' ``address()``, so the next run with replicas of the same addresses syncs
+    only what changed since. A side whose root does not exist is made on the pair's first run; once the
+    pair has a base, a missing side stops the run. Raises :class:`syncline.UsageError` (the same replica
+    twice, two local folders nested in each other, a side without markers, bad options) or
+    :class:`syncline.SafetyStop` (nothing changed); per-item problems are in the report. The caller
+    closes the replicas.
+    """
+    from .core.errors import UsageError
+    from .engine.oneway import check_apart
+    from .engine.replicas.local import LocalReplica
+    from .engine.twoway.run import TwoWaySyncOptions
+    from .engine.twoway.run import sync_two_way_replicas as _two_way
+
+    if a.address() == b.address():
+        raise UsageError(f"the two sides are the same: {a.describe()}", "give two replicas")
+    if isinstance(a, LocalReplica) and isinstance(b, LocalReplica):
+        check_apart(a.root, b.root)  # one side's writes would be the other's changes
+
+    parts = (Filters(rules=_rules(exclude, include, ignore_files)),
+             Comparison(compare=compare_named(compare, modify_window=modify_window)),
+             Guards(max_delete=max_delete, force=force), Writes(dry_run=dry_run))
+    return _two_way(a, b, TwoWaySyncOptions.of(*parts, conflict=conflict), progress)
+
+
 def sync_since(src: PathLike, dst: PathLike, since: str, *, delete: bool = False, compare: str = "mtime",
                dry_run: bool = False, trash: bool = True, force: bool = False) -> ApplyReport:
     """Bring ``dst``, a copy of ``src`` as of ``src``'s snapshot ``since``, to ``src``'s state
@@ -290,21 +337,29 @@ def watch(
     rescan_every: float = 3600.0,
     stop: threading.Event | None = None,
     log: Callable[[str, dict[str, object]], None] | None = None,
+    on_event: Callable[[Event], None] | None = None,
 ) -> None:
     """Mirror ``src`` into each of ``targets`` in real time (``syncline watch``) until ``stop`` is set.
 
     Blocks: run it in a thread and set ``stop`` to end it. ``log`` receives each event (a message and its
-    fields), as ``syncline watch --json`` prints them. A target is a path or a
-    :class:`~syncline.engine.replicas.replica.Replica`. ``max_delete`` guards the catch-up at start;
-    ``force`` turns the deletion guards off.
+    fields), as ``syncline watch --json`` prints them. ``on_event`` receives each event as its typed
+    object (:mod:`syncline.events`), in order, from the watch's threads (it must not block): the numbered
+    ones (``seq`` 1, 2, ...: what ``log`` gets) and the state events (``SourceState``, ``seq`` 0: the
+    folders pending, files being written, polling; published when they change). A
+    ``syncline.events.WatchStatus()`` passed as ``on_event`` keeps a live status of the watch. A target is
+    a path or a :class:`~syncline.engine.replicas.replica.Replica`. ``max_delete`` guards the catch-up at
+    start; ``force`` turns the deletion guards off.
     """
-    from .services.watch import Mirror, WatchOptions
+    from .services.watch import EventLog, Mirror, WatchOptions
 
     options = SyncOptions.of(Filters(rules=_rules(exclude, include, ignore_files)),
                              Comparison(compare=compare_named(compare)), Guards(max_delete=max_delete, force=force),
                              Writes(trash=trash), delete=delete)
+    events = EventLog()
+    if on_event is not None:
+        events.subscribe(on_event, states=True)
     mirror = Mirror(src, list(targets), WatchOptions(sync=options, quiet=quiet_period, max_delay=max_delay,
-                                                     rescan_every=rescan_every), log=log)
+                                                     rescan_every=rescan_every), log=log, events=events)
     if stop is not None:
         def relay() -> None:
             stop.wait()
@@ -316,4 +371,4 @@ def watch(
 
 
 __all__ = ["apply", "archive", "compare_options", "diff", "index", "load_index", "log", "save_index", "scan",
-           "snapshot", "sync", "sync_since", "watch"]
+           "snapshot", "sync", "sync_since", "sync_two_way_replicas", "watch"]

@@ -110,7 +110,8 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
 
 
 def _live_status(log: _Log, mirrors: list[Any]) -> Any:
-    """A status line at the bottom of the terminal (stderr); log lines scroll above it."""
+    """A status line at the bottom of the terminal (stderr); log lines scroll above it. It shows each
+    mirror's event-fed status (``Mirror.status()``)."""
     from rich.console import Console
     from rich.live import Live
 
@@ -130,7 +131,9 @@ def _plain(text: str) -> Any:
 
 
 def status_text(statuses: list[dict[str, Any]]) -> str:
-    """One line per source: pending folders, then each target's state and lag."""
+    """One line per source: pending folders, then each target's state and lag. Each status is a
+    ``SourceStatus.as_dict()`` (``services/watch/status.py``; ``Mirror.status()`` gives its own), folded
+    from the watch's events alone, as a status API or a web UI reads them."""
     lines = []
     for st in statuses:
         parts = []

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -49,6 +50,9 @@ class ChangeCollector(FileSystemEventHandler):
         self.overflowed = False
         self.events = 0
         self.wake = threading.Event()
+        # Called after each add and take, outside the lock (the pending count may have changed): the
+        # mirror tells a status display, at a rate it limits.
+        self.changed: Callable[[], None] | None = None
 
     # ---------------------------------------------------------------------------------------- events
 
@@ -100,6 +104,8 @@ class ChangeCollector(FileSystemEventHandler):
             if move is not None:
                 self._moves.append(move)
         self.wake.set()
+        if self.changed is not None:
+            self.changed()
 
     def overflow(self) -> None:
         """Events were lost: the mirror must rescan everything."""
@@ -128,6 +134,8 @@ class ChangeCollector(FileSystemEventHandler):
             self._moves = []
             self.overflowed = False
             self.wake.clear()
+        if self.changed is not None:
+            self.changed()
         return folders, moves, overflowed
 
     def quiet_for_ns(self) -> int:

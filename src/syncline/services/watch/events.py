@@ -5,7 +5,12 @@ increasing, never reused within a process), the time it happened, the source it 
 whole process) and its own typed fields. Readers never parse text: the terminal and ``--json`` logs
 render ``message`` and ``details()`` (the wording both have always shown), decide what needs a person by
 ``trouble``, and a status API or a web UI reads the fields, re-reading what they missed with
-:meth:`EventLog.since`.
+:meth:`EventLog.since` (``status.py`` folds them into a status).
+
+A few kinds are *state* events (``state`` is True: :class:`SourceState`): a snapshot of a quantity that
+changes with every file event (the folders waiting), published when it changes, at most a few times a
+second. They carry no sequence number (``seq`` 0), are not kept for :meth:`EventLog.since` and reach only
+the subscribers that ask for them, so logs, the numbered stream and its replay buffer are what they were.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class Event:
     wording: ClassVar[str] = ""  # the message, formatted with the fields; "" for the kind itself
     trouble: ClassVar[bool] = False  # needs a person: shown with -q, and on stderr
     shown: ClassVar[tuple[str, ...] | None] = None  # the fields ``details`` gives; None: the type's own
+    state: ClassVar[bool] = False  # a state snapshot: unnumbered, not kept, not logged (see the module)
     seq: int = 0
     time: float = 0.0  # seconds since the epoch
     source: str = ""  # the watched source's absolute path; "" for the process as a whole
@@ -69,9 +75,11 @@ class Synced(Event):
     """A batch of changed folders went to every target that could take it."""
 
     kind: ClassVar[str] = "synced"
+    shown: ClassVar[tuple[str, ...]] = ("folders", "seconds", "being_written")
     folders: int
     seconds: float
     being_written: int = 0  # files held back, still open for writing
+    took: tuple[str, ...] = ()  # the targets that took every change of it (not shown: for a status)
 
     def details(self) -> dict[str, object]:
         fields = super().details()
@@ -234,6 +242,24 @@ class Rewatched(Event):
     folders: tuple[str, ...]  # the first ten without a watch
 
 
+@dataclass(frozen=True)
+class SourceState(Event):
+    """A state event (see the module): what the mirror has in hand at its source, published when it
+    changes. A change of ``being_written`` or ``polling`` is published at once; a change of ``pending``
+    alone at most every :data:`STATE_EVERY` seconds while it grows (one per inotify event would flood
+    every reader), and at once when it falls (a batch was taken). The last one published is the state
+    until the next."""
+
+    kind: ClassVar[str] = "source-state"
+    state: ClassVar[bool] = True
+    pending: int  # changed folders gathered, not yet taken into a batch
+    being_written: int  # files held back, still open for writing
+    polling: bool  # some changes go unseen: everything is rescanned every ``poll_every`` seconds
+
+
+STATE_EVERY = 0.25  # seconds: how often a growing pending count is told at most
+
+
 # ---------------------------------------------------------------------------------------- the process
 
 
@@ -264,30 +290,44 @@ class EventLog:
     """One stream of events, shared by every mirror of a process. :meth:`publish` stamps each event with
     the next sequence number and the time and hands it to every subscriber, in sequence order (one event at
     a time, so a subscriber needs no lock of its own and must not block). The last ``keep`` events are kept
-    for a reader that fell behind (:meth:`since`). Thread-safe."""
+    for a reader that fell behind (:meth:`since`). State events (``Event.state``) are stamped with the time
+    only (``seq`` stays 0), are not kept, and go only to the subscribers that asked for ``states``.
+    Thread-safe."""
 
     def __init__(self, keep: int = 1000) -> None:
         self._lock = threading.RLock()
         self._seq = 0
         self._recent: deque[Event] = deque(maxlen=keep)
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: list[tuple[Subscriber, bool]] = []
 
-    def subscribe(self, subscriber: Subscriber) -> None:
+    def subscribe(self, subscriber: Subscriber, *, states: bool = False) -> None:
+        """Deliver every numbered event published from now on to ``subscriber``, and the state events too
+        when ``states`` (a status display's choice; a log's is not to)."""
         with self._lock:
-            self._subscribers.append(subscriber)
+            self._subscribers.append((subscriber, states))
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
+        """Stop delivering to ``subscriber`` (raises ValueError when it is not subscribed)."""
         with self._lock:
-            self._subscribers.remove(subscriber)
+            for i, (subscribed, _states) in enumerate(self._subscribers):
+                if subscribed == subscriber:
+                    del self._subscribers[i]
+                    return
+        raise ValueError("not subscribed")
 
     def publish(self, event: Event) -> Event:
-        """Stamp ``event`` (its ``seq`` and ``time`` are replaced) and deliver it; returns the stamped one."""
+        """Stamp ``event`` (its ``seq`` and ``time`` are replaced; a state event keeps ``seq`` 0) and
+        deliver it; returns the stamped one."""
         with self._lock:
-            self._seq += 1
-            stamped = replace(event, seq=self._seq, time=time.time())
-            self._recent.append(stamped)
-            for subscriber in list(self._subscribers):
-                subscriber(stamped)
+            if event.state:
+                stamped = replace(event, seq=0, time=time.time())
+            else:
+                self._seq += 1
+                stamped = replace(event, seq=self._seq, time=time.time())
+                self._recent.append(stamped)
+            for subscriber, states in list(self._subscribers):
+                if states or not event.state:
+                    subscriber(stamped)
         return stamped
 
     def since(self, seq: int) -> list[Event]:

@@ -43,13 +43,15 @@ class Runner:
     moved: int = field(default=0, init=False)  # renames done on targets instead of a copy and a delete
 
     def push(self, folders: list[Folder], hold: Hold, journaled: bool = False,
-             moves: Sequence[tuple[str, str]] = ()) -> None:
+             moves: Sequence[tuple[str, str]] = ()) -> list[str]:
         """Sync ``folders`` to every target that is fine; journaled first, off the journal when done.
         ``moves`` seen in the source are first done as renames on each target, where that is safe. A
-        target whose retry is due gets its retry list along."""
+        target whose retry is due gets its retry list along. Returns the names of the targets that took
+        every change (nothing left to retry there)."""
         if not journaled:
             self.journal.add(folders)
         all_done = True
+        took: list[str] = []
         for t in self.targets:
             if t.needs_full and not (journaled and not t.caught_up):
                 all_done = False  # it gets everything with its full sync
@@ -67,9 +69,13 @@ class Runner:
                 t.failed(exc)
                 all_done = False
                 continue
-            all_done = t.settle(report) and all_done
+            if t.settle(report):
+                took.append(t.name)
+            else:
+                all_done = False
         if all_done:
             self.journal.remove(folders)
+        return took
 
     def full(self, t: Target, why: str, hold: Hold) -> None:
         """A full sync of ``t``. ``--max-delete`` guards the first one of a run (the catch-up: what

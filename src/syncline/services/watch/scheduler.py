@@ -73,6 +73,7 @@ class Scheduler:
     poll_every: float
     max_hold: float
     being_written: Callable[[str], bool]
+    held_changed: Callable[[], None] | None = None  # called when a file is held back or let go (any thread)
     held: dict[str, float] = field(default_factory=dict, init=False)  # files still being written: since when
     next_rescan: float = field(default=0.0, init=False)
     _held_check_at: float = field(default=0.0, init=False)
@@ -131,15 +132,22 @@ class Scheduler:
         if not self.being_written(path):
             return False
         now = time.monotonic()
-        since = self.held.setdefault(path, now)
+        since = self.held.get(path)
+        if since is None:
+            since = self.held[path] = now
+            if self.held_changed is not None:
+                self.held_changed()
         return now - since < self.max_hold  # past it (a log kept open): pushed as it is now
 
     def pushed(self, folders: Sequence[Folder], hold: Holder, seconds: float) -> None:
         """A push of ``folders`` took ``seconds``: files there no longer held back are let go."""
         done = {f for f, _ in folders}
-        for p in [p for p in self.held if parent(p) in done and not hold.decided.get(p)]:
+        gone = [p for p in self.held if parent(p) in done and not hold.decided.get(p)]
+        for p in gone:
             del self.held[p]  # closed, gone, or already the same on every target
         self._last_push_s = seconds
+        if gone and self.held_changed is not None:
+            self.held_changed()
 
     def held_to_recheck(self, now: float) -> list[Folder]:
         """The folders of held files, once a second: a writer that went still without closing sends no

@@ -9,7 +9,8 @@ A mirror is built from three parts, wired here:
 - a **runner** (``runner.py``) that does it: pushes to the targets and keeps the journal.
 
 What happens is told as typed events (``events.py``) on one :class:`~.events.EventLog`, which the
-terminal, ``--json`` logs and a status display all read.
+terminal, ``--json`` logs and a status display all read; :meth:`Mirror.status` is folded from them
+(``status.py``), as any other reader's status would be.
 
 Order of a run (``Mirror.run``):
 
@@ -45,13 +46,26 @@ from ...engine.replicas.local import LocalReplica
 from ...engine.replicas.replica import Markers, Replica
 from ...engine.state import state_dir
 from .changes import ChangeCollector, Folder
-from .events import Event, EventLog, EventsLost, Resuming, SourceGone, SourceReplaced, Synced, Watching, legacy
+from .events import (
+    STATE_EVERY,
+    Event,
+    EventLog,
+    EventsLost,
+    Resuming,
+    SourceGone,
+    SourceReplaced,
+    SourceState,
+    Synced,
+    Watching,
+    legacy,
+)
 from .inotify import InotifySource
 from .journal import Journal
 from .kernel import folder_identity
 from .runner import Runner
 from .scheduler import Backoff, Scheduler
 from .sources import SourceFactory
+from .status import SourceStatus, TargetStatus, WatchStatus
 from .targets import Target
 
 
@@ -100,12 +114,20 @@ class Mirror:
         self.changes = (changes or InotifySource)(self.source, self.collector, self.emit, self.opts.poll_every)
         self.scheduler = Scheduler(self.collector, quiet=self.opts.quiet, max_delay=self.opts.max_delay,
                                    rescan_every=self.opts.rescan_every, poll_every=self.opts.poll_every,
-                                   max_hold=self.opts.max_hold, being_written=self.source_replica.being_written)
+                                   max_hold=self.opts.max_hold, being_written=self.source_replica.being_written,
+                                   held_changed=self._tell_state)
+        self.collector.changed = self._tell_state
         self.runner = Runner(self.source, self.source_replica, self.targets, self.journal, self.opts.sync,
                              self.emit)
         self.stop = threading.Event()
         self.batches = 0
         self._root_id: tuple[int, int] | None = None
+        self._state_lock = threading.Lock()
+        self._told: tuple[int, int, bool] | None = None  # the last SourceState (None: none before Watching)
+        self._told_at = 0.0
+        self._tell_later: threading.Timer | None = None  # tells a grown count once STATE_EVERY is past
+        self._status = WatchStatus(only=str(self.source))  # what status() tells: the events alone
+        self.events.subscribe(self._status, states=True)
 
     def _target(self, given: str | os.PathLike[str] | Replica) -> Target:
         if isinstance(given, (str, os.PathLike)):
@@ -145,6 +167,8 @@ class Mirror:
         self.changes.start()  # before the catch-up scan: what changes meanwhile is seen
         try:
             self.emit(Watching(tuple(t.name for t in self.targets)))
+            self._told = (-1, -1, False)  # from now on, what the source has in hand is told
+            self._tell_state()
             left = self.journal.pending()
             if left:  # what was in flight goes first, before the catch-up's walk of everything
                 self.emit(Resuming(len(left)))
@@ -154,6 +178,7 @@ class Mirror:
             self.changes.check()
             self.scheduler.plan_rescan(time.monotonic(), self.polling)
             while not self.stop.is_set():
+                self._tell_state()  # what a push, a full sync or a rate limit left untold
                 self.collector.wake.wait(self.scheduler.sleep(self.targets))
                 if self.stop.is_set():
                     break
@@ -161,6 +186,10 @@ class Mirror:
                     continue
                 self._tick()
         finally:
+            with self._state_lock:
+                self._told = None  # nothing more is told of a mirror that stopped
+                if self._tell_later is not None:
+                    self._tell_later.cancel()
             self.changes.close()
             self.journal.close()
             for replica in (self.source_replica, *(t.replica for t in self.targets)):
@@ -201,11 +230,11 @@ class Mirror:
               moves: Sequence[tuple[str, str]] = ()) -> None:
         hold = self.scheduler.holder()
         started = time.monotonic()
-        self.runner.push(folders, hold, journaled=journaled, moves=moves)
+        took = self.runner.push(folders, hold, journaled=journaled, moves=moves)
         seconds = time.monotonic() - started
         self.scheduler.pushed(folders, hold, seconds)
         self.batches += 1
-        self.emit(Synced(len(folders), round(seconds, 3), len(self.scheduler.held)))
+        self.emit(Synced(len(folders), round(seconds, 3), len(self.scheduler.held), tuple(took)))
 
     def _source_moved_on(self) -> bool:
         """Whether the source folder is gone (then nothing is pushed until it is back) or is another
@@ -229,12 +258,40 @@ class Mirror:
         self.changes.check()
         return False
 
+    def _tell_state(self) -> None:
+        """Publish a :class:`SourceState` when what the source has in hand changed: at once, except a
+        pending count that only grew, told at most every ``STATE_EVERY`` seconds (a timer tells the last
+        one, even while the loop is busy with a long push). Called from any thread: the change source's,
+        the syncs', the loop's, the timer's."""
+        with self._state_lock:  # held while publishing, so states reach readers in the order they were
+            if self._told is None:
+                return
+            now_state = (self.collector.pending_folders(), len(self.scheduler.held), self.polling)
+            if now_state == self._told:
+                return
+            now = time.monotonic()
+            wait = self._told_at + STATE_EVERY - now
+            if now_state[1:] == self._told[1:] and now_state[0] > self._told[0] and wait > 0:
+                if self._tell_later is None:
+                    self._tell_later = threading.Timer(wait, self._told_late)
+                    self._tell_later.daemon = True
+                    self._tell_later.start()
+                return
+            self._told, self._told_at = now_state, now
+            self.emit(SourceState(*now_state))
+
+    def _told_late(self) -> None:
+        with self._state_lock:
+            self._tell_later = None
+        self._tell_state()
+
     def status(self) -> dict[str, object]:
-        """A snapshot for a status display: pending folders, and per target whether it is fine, its error,
-        and how long ago it was last synced (None: not yet). ``seq`` is the last event's number: the
-        events after it are what changed since."""
-        now = time.time()
-        return {"source": str(self.source), "pending": self.collector.pending_folders(), "polling": self.polling,
-                "being_written": len(self.scheduler.held), "seq": self.events.last_seq,
-                "targets": [{"target": t.name, "ok": t.ok, "error": t.error,
-                             "lag": None if not t.last_sync else round(now - t.last_sync, 1)} for t in self.targets]}
+        """A snapshot for a status display, folded from this mirror's events (:class:`WatchStatus`):
+        ``pending`` folders, ``being_written``, ``polling``, ``gone``, and per target (in the order given)
+        whether it is ``ok``, its ``error``, ``last_sync`` (seconds since the epoch) and its ``lag`` (seconds
+        since; None: not synced yet). ``seq`` is the number of this mirror's last event: the events after
+        it are what changed since."""
+        st = self._status.get(str(self.source))
+        if st is None:  # not running yet
+            st = SourceStatus(str(self.source), tuple(TargetStatus(t.name) for t in self.targets))
+        return st.as_dict()
