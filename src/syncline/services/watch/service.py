@@ -223,8 +223,9 @@ class Mirror:
                 self.runner.full(t, "rescan", self.scheduler.holder())
             elif due == "retry":
                 self.runner.retry(t, self.scheduler.holder())
-        if not self.collector.pending():
-            self.collector.wake.clear()
+        # Changes still pending wait for their batch to be due, which the loop's timeout tells
+        # (``Scheduler.sleep``): left set, the wake would turn that wait into a busy loop.
+        self.collector.wake.clear()
 
     def _push(self, folders: list[Folder], journaled: bool = False,
               moves: Sequence[tuple[str, str]] = ()) -> None:
