@@ -14,7 +14,22 @@ import pytest
 from syncline.core.entry import DIR, FILE, SYMLINK, Attrs, Compare, CompareMode, Entry, Keep
 from syncline.core.index import Index
 from syncline.core.oneway import mirror
-from syncline.core.project import NO_SYMLINKS, effective_compare, effective_keep, project, project_index
+from syncline.core.plan import Action, Plan
+from syncline.core.project import (
+    DEFAULT_MODES,
+    NO_SYMLINKS,
+    Keeps,
+    case_clash,
+    effective_compare,
+    effective_keep,
+    fold_case,
+    give_modes,
+    no_symlinks,
+    project,
+    project_index,
+    project_pair,
+)
+from syncline.core.reconcile import ReconcilePolicy, reconcile
 from syncline.engine.oneway import SyncOptions, sync_dirs, sync_replicas
 from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.replica import Features, SourceFile, Staged
@@ -237,3 +252,111 @@ def test_a_symlink_is_not_an_error_and_what_the_target_holds_there_stays(tmp_pat
     assert not report.errors and report.exit_code == 0
     assert (dst / "l").read_text() == "a file the stick had"
     assert [p.path for p in report.problems if not p.error] == ["l"]
+
+
+# -- a case-insensitive target ---------------------------------------------------------------------------
+
+
+def test_of_names_that_differ_in_case_the_first_in_byte_order_is_kept() -> None:
+    src = Index({"A.txt": f(), "a.txt": f(T0 + S), "b.txt": f()})
+    got = fold_case(src, Index({}))
+    assert list(got.entries) == ["A.txt", "b.txt"] and "a.txt" in got.unreadable
+    assert [(p.path, p.message, p.side, p.error) for p in got.problems] == [
+        ("A.txt", case_clash(["a.txt"], "the destination"), "source", True)]
+    assert "case clash: 'a.txt' cannot exist beside it" in got.problems[0].message
+    assert "rename one of them" in got.problems[0].message
+
+
+def test_the_name_the_target_holds_is_kept_and_nothing_there_is_deleted_for_the_other() -> None:
+    src = Index({"A.txt": f(), "B.txt": f(), "a.txt": f(T0 + S)})
+    target = Index({"a.txt": f(T0 + S)})
+    fit = project(src, target, Compare(), Keep(), case_sensitive=False)
+    assert list(fit.source.entries) == ["B.txt", "a.txt"] and [p.path for p in fit.source.problems] == ["a.txt"]
+    plan = mirror(fit.source, fit.target, delete=True, compare=fit.compare, keep=fit.keep)
+    assert [(a.op, a.path) for a in plan.actions] == [("copy", "B.txt")]
+
+
+def test_a_clash_of_folders_leaves_out_the_folder_with_everything_below_it() -> None:
+    src = Index({"Docs": d(), "Docs/x": f(), "Docs/y": f(), "docs": d(), "docs/X": f(), "docs/y": f()})
+    got = fold_case(src, Index({}))
+    assert list(got.entries) == ["Docs", "Docs/x", "Docs/y"]
+    assert [(p.path, p.message) for p in got.problems] == [("Docs", case_clash(["docs"], "the destination"))]
+
+
+def test_what_the_target_holds_under_a_folder_left_out_is_not_deleted() -> None:
+    # The target (case-insensitive) holds docs/x from when the source had it there; now the source has
+    # x under Docs, which clashes with docs: the target's docs is kept, and so is all of it.
+    src = Index({"Docs": d(), "Docs/x": f(), "docs": d(), "docs/y": f()})
+    target = Index({"docs": d(), "docs/x": f(), "docs/y": f()})
+    fit = project(src, target, Compare(), Keep(), case_sensitive=False)
+    assert list(fit.source.entries) == ["docs", "docs/y"]
+    plan = mirror(fit.source, fit.target, delete=True, compare=fit.compare, keep=fit.keep)
+    assert [a for a in plan.actions if a.op == "delete"] == []
+
+
+def test_without_a_clash_or_onto_a_case_sensitive_target_the_source_is_the_same_object() -> None:
+    src = Index({"A.txt": f(), "b.txt": f()})
+    assert fold_case(src, Index({"a.txt": f()})) is src
+    clashing = Index({"A.txt": f(), "a.txt": f()})
+    assert project(clashing, Index({}), Compare(), Keep()).source is clashing
+
+
+# -- a two-way pair ----------------------------------------------------------------------------------
+
+
+def test_a_pair_that_keeps_everything_gets_the_same_objects() -> None:
+    a, b, compare = Index({"x": f(T0 + 1)}), Index({"x": f()}), Compare()
+    fit = project_pair(a, b, compare, Keeps(), Keeps(owner=False, case_sensitive=False))
+    assert fit.a is a and fit.b is b and fit.compare is compare and fit.modes
+
+
+# (name, side A keeps, side B keeps, A's entry as planned, B's entry as planned, modify window)
+PAIR_CASES = [
+    ("2 s on B: the window, no mtime truncated", Keeps(), Keeps(mtime_ns_precision=FAT),
+     f(T0 + 1), f(T0 + 1), FAT),
+    ("1 s on A, 2 s on B: the coarser", Keeps(mtime_ns_precision=S), Keeps(mtime_ns_precision=FAT),
+     f(T0 + 1), f(T0 + 1), FAT),
+    ("no permissions on B: no modes on either", Keeps(), Keeps(permissions=False),
+     f(T0 + 1, 0), f(T0 + 1, 0), 0),
+    ("no permissions on A: the same", Keeps(permissions=False), Keeps(), f(T0 + 1, 0), f(T0 + 1, 0), 0),
+    ("no owners: nothing to do", Keeps(owner=False), Keeps(owner=False), f(T0 + 1), f(T0 + 1), 0),
+]
+
+
+@pytest.mark.parametrize(("name", "keeps_a", "keeps_b", "want_a", "want_b", "window"), PAIR_CASES,
+                         ids=[c[0] for c in PAIR_CASES])
+def test_a_pair_projected(name: str, keeps_a: Keeps, keeps_b: Keeps, want_a: Entry, want_b: Entry,
+                          window: int) -> None:
+    fit = project_pair(Index({"x": f(T0 + 1)}), Index({"x": f(T0 + 1)}), Compare(), keeps_a, keeps_b)
+    assert fit.a.entries["x"] == want_a and fit.b.entries["x"] == want_b
+    assert fit.compare.modify_window_ns == window and fit.modes == (keeps_a.permissions and keeps_b.permissions)
+
+
+def test_a_pair_leaves_out_the_symlinks_of_the_side_whose_other_cannot_hold_them() -> None:
+    a, b = Index({"l": LINK, "x": f()}), Index({"m": LINK})
+    fit = project_pair(a, b, Compare(), Keeps(), Keeps(symlinks=False))
+    assert list(fit.a.entries) == ["x"] and "l" in fit.a.unreadable
+    assert [(p.path, p.message, p.side, p.error) for p in fit.a.problems] == [
+        ("l", no_symlinks("side B"), "a", False)]
+    assert fit.b is b  # A holds symlinks: B's link can be made there
+
+
+def test_give_modes_hands_a_side_its_own_modes_back() -> None:
+    own = {"f": f(mode=0o600), "d": d(mode=0o700)}
+    other = {"f": f(mode=0o644), "d": d(mode=0o755), "new": d(mode=0o751), "g": f(mode=0o640)}
+    plan = Plan((Action("meta", "f", f(T0 + 9, 0), f(mode=0)), Action("mkdir", "new", d(mode=0), None),
+                 Action("meta", "new", d(mode=0), None), Action("meta", "d", d(mode=0), d(mode=0)),
+                 Action("meta", "lost", d(mode=0), None), Action("copy", "g", f(mode=0), None)))
+    got = give_modes(plan, own, other)
+    assert [(a.op, a.path, a.entry.mode if a.entry else None, a.expect.mode if a.expect else None)
+            for a in got.actions] == [
+        ("meta", "f", 0o600, 0o600), ("mkdir", "new", 0, None), ("meta", "new", 0o751, None),
+        ("meta", "d", 0o700, 0o700), ("meta", "lost", DEFAULT_MODES[DIR], None), ("copy", "g", 0, None)]
+    assert got.actions[0].entry is not None and got.actions[0].entry.mtime_ns == T0 + 9
+    no_meta = Plan((Action("copy", "g", f(mode=0), None),))
+    assert give_modes(no_meta, own, other) is no_meta
+
+
+def test_the_two_way_planner_words_a_case_clash_as_one_way_does() -> None:
+    r = reconcile({}, Index({"A.txt": f(), "a.txt": f()}), Index({}), ReconcilePolicy(case_insensitive_b=True))
+    assert [(p.path, p.message) for p in r.problems if p.error] == [("A.txt", case_clash(["a.txt"], "side B"))]

@@ -17,17 +17,59 @@ Table-tested in ``tests/test_project.py``.
 - **symlinks**: without them, each source symlink leaves the source index and becomes a notice (not an
   error of the run: nothing is written for it). Its path is marked unreadable, so whatever the target
   holds there is kept, never deleted for a symlink it could not take.
+- **case**: a case-insensitive target holds one of the source's names that differ only in case (``A.txt``
+  and ``a.txt``, a folder ``Docs`` and ``docs``): the one it holds already, else the first in byte order.
+  The others leave the source index with everything below them, each with an error that says to rename
+  one (:func:`case_clash`, the wording two-way sync uses too), and are marked unreadable, with the
+  spelling the target holds of them, so nothing at the target is deleted for them.
+
+Two-way sync (:func:`project_pair`) has two trees that are each the other's source and target, and each
+tree's entries are also what the writes into it re-check, exactly as seen. So mtimes are never truncated
+there (the modify window becomes at least the coarser side's precision); modes count only when both sides
+keep them (else both sides' are 0, and :func:`give_modes` hands a side that keeps modes its own back in
+the writes into it); and each side's symlinks are left out when the other side cannot hold them (a
+notice; the path unreadable, so it is kept on its side and never enters the base).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from .entry import SYMLINK, Compare, Entry, Keep
+from .entry import DIR, FILE, SYMLINK, Compare, Entry, Keep
 from .errors import Problem
 from .index import Index
+from .paths import parent, sort_key
+from .plan import Plan
 
-NO_SYMLINKS = "not copied: the destination cannot hold symlinks"
+
+def no_symlinks(onto: str) -> str:
+    """The notice for a symlink left out because ``onto`` (a tree's name) cannot hold symlinks."""
+    return f"not copied: {onto} cannot hold symlinks"
+
+
+NO_SYMLINKS = no_symlinks("the destination")
+# The mode a folder or file made by a pair whose modes do not count gets when nothing else tells one.
+DEFAULT_MODES = {DIR: 0o755, FILE: 0o644}
+
+
+def case_clash(others: Iterable[str], where: str) -> str:
+    """The error for names left out beside the problem's path because they differ from it only in case
+    and ``where`` (``"the destination"``, ``"side B"``) ignores case: it says what to do."""
+    return (f"case clash: {', '.join(repr(p) for p in others)} cannot exist beside it on {where} "
+            "(case-insensitive); not synced there, rename one of them")
+
+
+@dataclass(frozen=True, slots=True)
+class Keeps:
+    """What a tree can store, as plain values (an engine replica's ``Features``, which ``core`` does not
+    know): the mtime precision in ns, case sensitivity, symlinks, POSIX mode bits, owners."""
+
+    mtime_ns_precision: int = 1
+    case_sensitive: bool = True
+    symlinks: bool = True
+    permissions: bool = True
+    owner: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,22 +83,26 @@ class Projection:
 
 
 def project(source: Index, target: Index, compare: Compare, keep: Keep, *, mtime_ns_precision: int = 1,
-            symlinks: bool = True, permissions: bool = True, owner: bool = True) -> Projection:
+            symlinks: bool = True, permissions: bool = True, owner: bool = True,
+            case_sensitive: bool = True) -> Projection:
     """``source`` as a target with these abilities can store it, ``target`` with what it reports but cannot
     set normalised the same way, and the effective compare and keep rules. A target that keeps everything
     gets its arguments back unchanged (the same objects: no copy of a large index)."""
-    return Projection(project_index(source, mtime_ns_precision=mtime_ns_precision, symlinks=symlinks,
-                                    permissions=permissions),
-                      project_index(target, permissions=permissions),
+    fitted = project_index(source, mtime_ns_precision=mtime_ns_precision, symlinks=symlinks,
+                           permissions=permissions)
+    if not case_sensitive:
+        fitted = fold_case(fitted, target)
+    return Projection(fitted, project_index(target, permissions=permissions),
                       effective_compare(compare, mtime_ns_precision), effective_keep(keep, owner))
 
 
 def project_index(index: Index, *, mtime_ns_precision: int = 1, symlinks: bool = True,
-                  permissions: bool = True, side: str = "source") -> Index:
+                  permissions: bool = True, side: str = "source", onto: str = "the destination") -> Index:
     """``index`` with mtimes truncated to ``mtime_ns_precision``, without mode bits (0) when
     ``permissions`` is off, and without its symlinks when ``symlinks`` is off (each a notice, its path
-    marked unreadable; ``side`` names the tree in those notices). Only files have several names
-    (``hard_links``), so that map stays as it is. Returns ``index`` itself when nothing changes."""
+    marked unreadable; ``side`` names the tree in those notices, ``onto`` the tree that cannot hold them).
+    Only files have several names (``hard_links``), so that map stays as it is. Returns ``index`` itself
+    when nothing changes."""
     if mtime_ns_precision < 1:
         raise ValueError(f"mtime precision must be at least 1 ns, not {mtime_ns_precision}")
     if mtime_ns_precision == 1 and symlinks and permissions:
@@ -74,9 +120,100 @@ def project_index(index: Index, *, mtime_ns_precision: int = 1, symlinks: bool =
             dropped.append(path)
         else:
             entries[path] = fit(e)
+    notice = no_symlinks(onto)
     return replace(index, entries=entries, root=None if index.root is None else fit(index.root),
-                   problems=(*index.problems, *(Problem(p, NO_SYMLINKS, side, error=False) for p in dropped)),
+                   problems=(*index.problems, *(Problem(p, notice, side, error=False) for p in dropped)),
                    unreadable=index.unreadable | frozenset(dropped))
+
+
+def fold_case(source: Index, target: Index, *, side: str = "source", where: str = "the destination") -> Index:
+    """``source`` as the case-insensitive ``target`` can hold it (see the module: one name of each set
+    that differs only in case, the others left out with a :func:`case_clash` error each, on ``side``, and
+    marked unreadable together with ``target``'s spelling of them). A clash of folders is settled before
+    the clashes below them. Returns ``source`` itself when no names clash."""
+    groups: dict[str, list[str]] = {}
+    for p in source.entries:
+        groups.setdefault(p.casefold(), []).append(p)
+    clashing = [names for names in groups.values() if len(names) > 1]
+    if not clashing:
+        return source
+    clashing.sort(key=lambda names: (names[0].count("/"), sort_key(names[0].casefold())))
+    held = {p.casefold(): p for p in target.entries}
+    dropped: set[str] = set()
+    problems: list[Problem] = []
+    for names in clashing:
+        names = sorted((p for p in names if not _below(p, dropped)), key=sort_key)
+        if len(names) < 2:
+            continue
+        keep = next((p for p in names if p in target.entries), names[0])
+        for p in names:
+            if p != keep:
+                dropped.add(p)
+                problems.append(Problem(keep, case_clash([p], where), side))
+    # The target's spelling of a name left out is that name there: nothing at or below it is deleted.
+    marked = dropped | {held[k] for k in (p.casefold() for p in dropped) if k in held}
+    entries = {p: e for p, e in source.entries.items() if not _below(p, dropped)}
+    return replace(source, entries=entries, problems=(*source.problems, *problems),
+                   unreadable=source.unreadable | frozenset(marked))
+
+
+def _below(path: str, tops: set[str]) -> bool:
+    """Whether ``path`` is one of ``tops`` or below one."""
+    while path:
+        if path in tops:
+            return True
+        path = parent(path)
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class PairProjection:
+    """The two trees and the compare rule a two-way planner takes; ``modes``: whether mode bits count
+    (False: both trees' are 0, see :func:`give_modes`)."""
+
+    a: Index
+    b: Index
+    compare: Compare
+    modes: bool
+
+
+def project_pair(a: Index, b: Index, compare: Compare, keeps_a: Keeps, keeps_b: Keeps) -> PairProjection:
+    """Two trees of a two-way pair as each can keep the other's (see the module): the compare rule with a
+    modify window of at least the coarser side's mtime precision (no mtime is truncated: each tree's
+    entries are what the writes into it re-check), mode bits 0 on both unless both sides keep them, and
+    each side's symlinks left out (a notice, the path unreadable) when the other side cannot hold them.
+    Owners are no part of it: two-way sync keeps none. Case is not either: the two-way planner settles
+    case clashes itself, on the side that ignores case. A pair that keeps everything gets its trees and
+    compare rule back unchanged (the same objects)."""
+    modes = keeps_a.permissions and keeps_b.permissions
+    return PairProjection(
+        project_index(a, symlinks=keeps_b.symlinks, permissions=modes, side="a", onto="side B"),
+        project_index(b, symlinks=keeps_a.symlinks, permissions=modes, side="b", onto="side A"),
+        effective_compare(compare, max(keeps_a.mtime_ns_precision, keeps_b.mtime_ns_precision)),
+        modes)
+
+
+def give_modes(plan: Plan, own: Mapping[str, Entry], other: Mapping[str, Entry]) -> Plan:
+    """``plan``, made from trees whose modes were projected away (0) and to be written into the tree
+    ``own`` holds (as scanned, modes and all), with each ``meta`` giving its path the mode ``own`` holds
+    there (so it changes no mode, and shows no mode change), or, for an item the plan makes, the mode
+    ``other`` (the tree it comes from) holds there, else :data:`DEFAULT_MODES`. A copy needs nothing: it
+    takes its source file's own mode. Returns ``plan`` itself when it holds no ``meta``."""
+    if not any(a.op == "meta" for a in plan.actions):
+        return plan
+    actions = []
+    for act in plan.actions:
+        e = act.entry
+        if act.op == "meta" and e is not None and e.kind != SYMLINK:
+            here, there = own.get(act.path), other.get(act.path)
+            mode = (here.mode if here is not None and here.kind == e.kind else
+                    there.mode if there is not None and there.kind == e.kind else DEFAULT_MODES[e.kind])
+            expect = act.expect
+            if expect is not None and here is not None and here.kind == expect.kind:
+                expect = expect._replace(mode=here.mode)
+            act = replace(act, entry=e._replace(mode=mode), expect=expect)
+        actions.append(act)
+    return replace(plan, actions=tuple(actions))
 
 
 def effective_compare(compare: Compare, mtime_ns_precision: int) -> Compare:

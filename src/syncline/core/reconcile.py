@@ -43,6 +43,7 @@ from .index import Index
 from .moves import folder_moves
 from .paths import is_under, parent, sort_key
 from .plan import Action, Op, Plan
+from .project import case_clash
 
 Side = Literal["a", "b"]
 ConflictPolicy = Literal["keep-both", "newer", "older", "a", "b"]
@@ -277,8 +278,8 @@ def reconcile(base: Base, a: Index, b: Index, options: ReconcilePolicy | None = 
         if p not in w.settled:
             _decide(w, p)
     if skipped:
-        w.problems.append(Problem("", f"{skipped} paths under unreadable parts left as they are (no deletes "
-                                      "there)", "", error=False))
+        w.problems.append(Problem("", f"{skipped} paths under unreadable parts, or that the other side cannot "
+                                      "keep, left as they are (no deletes there)", "", error=False))
     _keep_parents(w)
     _name_clashes(w)
     to_a, to_b, final, adopt = _plans(w, candidates)
@@ -489,9 +490,7 @@ def _name_clashes(w: _Work) -> None:
             for p in skipped:
                 for q in [q for q in w.want if q == p or is_under(q, p)]:
                     del w.want[q]
-            w.problems.append(Problem(keep, f"case clash: {', '.join(repr(p) for p in skipped)} cannot exist "
-                                            f"beside it on side {s.upper()} (case-insensitive); not synced there, "
-                                            "rename one of them", s))
+            w.problems.append(Problem(keep, case_clash(skipped, f"side {s.upper()}"), s))
     seen: dict[str, str] = {}
     for p in set(w.a) | set(w.b):
         if p.isascii():

@@ -15,7 +15,7 @@ from ...core.hashing import ATTEMPTS, digest_fd, digest_reader
 from ...core.ignore import Rules
 from ...core.index import Index
 from ...core.plan import Action, Op, Plan
-from ...core.project import Projection, project
+from ...core.project import Keeps, Projection, project
 from ..crashpoints import crash_point
 from .errors import Changed, ReplicaError, map_os_error
 from .replica import BatchCommit, BatchStat, Features, Hasher, Locker, Mover, Outcome, Replica, SourceFile, Staged
@@ -63,13 +63,20 @@ def commit_each(replica: Replica, items: Sequence[tuple[Staged, Entry | None]]) 
     return done
 
 
+def keeps(replica: Replica) -> Keeps:
+    """What ``replica`` can store (its :class:`~.replica.Features`), as the pure projection takes it."""
+    f = replica.features()
+    return Keeps(mtime_ns_precision=f.mtime_ns_precision, case_sensitive=f.case_sensitive, symlinks=f.symlinks,
+                 permissions=f.permissions, owner=f.owner)
+
+
 def keepable(target: Replica, source: Index, dest: Index, compare: Compare, keep: Keep) -> Projection:
     """The indexes and rules to plan with so nothing is planned that ``target`` cannot keep (its
-    :class:`~.replica.Features`: mtime precision, symlinks, permissions, owner); see
+    :class:`~.replica.Features`: mtime precision, case sensitivity, symlinks, permissions, owner); see
     :func:`~syncline.core.project.project`."""
-    f = target.features()
-    return project(source, dest, compare, keep, mtime_ns_precision=f.mtime_ns_precision, symlinks=f.symlinks,
-                   permissions=f.permissions, owner=f.owner)
+    k = keeps(target)
+    return project(source, dest, compare, keep, mtime_ns_precision=k.mtime_ns_precision, symlinks=k.symlinks,
+                   permissions=k.permissions, owner=k.owner, case_sensitive=k.case_sensitive)
 
 
 def hasher(replica: Replica) -> Callable[[str, Entry], Entry | None]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,8 +57,14 @@ def local_path(address: str | os.PathLike[str]) -> str | os.PathLike[str]:
 
 
 def open_replica(address: str | os.PathLike[str] | Address, *, policy: WritePolicy | None = None,
-                 keep: Keep | None = None) -> Replica:
+                 keep: Keep | None = None, case_probe: Callable[[Path], bool] | None = None) -> Replica:
     """The replica at ``address``, written as ``policy`` says (the default :class:`WritePolicy` when
-    None) and keeping what ``keep`` names. Nothing is checked or created: the caller's mode does that."""
+    None) and keeping what ``keep`` names. Nothing is checked or created: the caller's mode does that.
+
+    ``case_probe`` is how a place that cannot tell by itself whether it ignores case (a local folder: a
+    USB stick, a Mac disk) learns it, once, on its first ``features()``: called with the folder's path, it
+    says whether the folder ignores case (two-way sync passes ``marker.case_insensitive``, which writes a
+    probe file only when the run may write). Without one, a local folder says case-sensitive without
+    asking. A place that knows (a server, later) ignores it."""
     where = address if isinstance(address, Address) else parse_address(address)
-    return LocalReplica(where.path, policy=policy or WritePolicy(), keep=keep)
+    return LocalReplica(where.path, policy=policy or WritePolicy(), keep=keep, case_probe=case_probe)

@@ -21,18 +21,19 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ...core.entry import Compare, CompareMode, FileId
+from ...core.entry import Compare, CompareMode, Entry, FileId
 from ...core.errors import Problem, SafetyStop, UsageError
 from ...core.guard import DEFAULT_MAX_DELETE as DEFAULT_MAX_DELETE  # re-exported: the CLI imports it here
 from ...core.guard import DeleteWording, check_deletes, files_of
 from ...core.index import Index
 from ...core.plan import Action
+from ...core.project import give_modes, project_pair
 from ...core.reconcile import (
     BaseEntry,
     Conflict,
@@ -48,11 +49,12 @@ from ..execute import Progress, execute
 from ..forkscan import scan_in_child
 from ..marker import FOLDER_ID_FILE, GENERATION, case_insensitive, folder_id_of, generation_of, new_folder_id
 from ..options import Comparison, Filters, Guards, Options, Writes
-from ..replicas.abilities import hasher, writing
+from ..replicas.abilities import hasher, keeps, writing
 from ..replicas.abilities import move as move_in
-from ..replicas.local import LocalReplica
-from ..replicas.replica import Markers, Replica, WritePolicy
+from ..replicas.address import open_replica
+from ..replicas.replica import FileSource, Markers, Replica, WritePolicy
 from ..report import HasProblems, Report
+from .modes import KeepingModes
 from .pairstate import PairState, has_base
 
 ROUNDS = 3
@@ -159,8 +161,8 @@ def sync_two_way(a: str | os.PathLike[str], b: str | os.PathLike[str], options: 
     policy = WritePolicy.two_way(trash=opts.trash)
     # Whether a side ignores case is asked of its disk: by a probe file only when the run may write.
     probe = not opts.dry_run
-    side_a = LocalReplica(root_a, policy=policy, case_probe=lambda root: case_insensitive(root, probe=probe))
-    side_b = LocalReplica(root_b, policy=policy, case_probe=lambda root: case_insensitive(root, probe=probe))
+    side_a = open_replica(root_a, policy=policy, case_probe=lambda root: case_insensitive(root, probe=probe))
+    side_b = open_replica(root_b, policy=policy, case_probe=lambda root: case_insensitive(root, probe=probe))
     try:
         return sync_two_way_replicas(side_a, side_b, opts, progress)
     finally:
@@ -179,6 +181,11 @@ def sync_two_way_replicas(a: Replica, b: Replica, options: TwoWaySyncOptions | N
     exist is made on the pair's first run (not with ``dry_run``); once the pair has a base it halts the
     run. Each side is held by its lock (:func:`~syncline.engine.replicas.abilities.writing`) while the run
     writes; each side's case sensitivity is its ``features().case_sensitive``.
+
+    Neither side is planned what it cannot keep (``core/project.py``, from both sides' features): mtimes
+    compare within at least the coarser side's precision, mode bits count only when both sides keep
+    them (a side that keeps them keeps its own), and a symlink is not made on a side without symlinks: a
+    notice; the symlink stays where it is and does not enter the base. Owners are never kept.
     """
     opts = options or TwoWaySyncOptions()
     started = time.monotonic()
@@ -281,9 +288,12 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
         # to size and mtime.
         cmp = opts.compare
         internal = Compare(CompareMode.CHECKSUM, cmp.modify_window_ns) if cmp.mode is CompareMode.MTIME else cmp
+        # Each side is planned only what it can keep (core/project.py): the window widened to the coarser
+        # side's mtimes, modes only where both keep them, symlinks only onto a side that holds them.
+        keeps_a, keeps_b = keeps(side_a), keeps(side_b)
         tw = ReconcilePolicy(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge,
-                             case_insensitive_a=not side_a.features().case_sensitive,
-                             case_insensitive_b=not side_b.features().case_sensitive)
+                             case_insensitive_a=not keeps_a.case_sensitive,
+                             case_insensitive_b=not keeps_b.case_sensitive)
         ia, ib = side_a.scan(opts.rules, digests, "a"), scanned_b()
     wrote_markers = False
     for round_no in range(1, ROUNDS + 1):
@@ -296,8 +306,13 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
             report.problems = [p for p in report.problems if not p.error]
         if round_no == 1:
             _guard_empty(base, ia, ib, side_a, side_b, merge, opts)
-        plan, ia, ib = _plan(base, ia, ib, tw, side_a, side_b, hash_unsure=cmp.mode is CompareMode.MTIME)
-        report.problems.extend((*ia.problems, *ib.problems, *plan.problems))
+        fit = project_pair(ia, ib, internal, keeps_a, keeps_b)
+        tw = replace(tw, compare=fit.compare)
+        plan, pa, pb = _plan(base, fit.a, fit.b, tw, side_a, side_b, hash_unsure=cmp.mode is CompareMode.MTIME)
+        if not fit.modes:
+            plan = replace(plan, to_a=give_modes(plan.to_a, ia.entries, ib.entries),
+                           to_b=give_modes(plan.to_b, ib.entries, ia.entries))
+        report.problems.extend((*pa.problems, *pb.problems, *plan.problems))
         report.conflicts.extend(c for c in plan.conflicts if c not in report.conflicts)  # once per round
         if round_no == 1:
             report.plan = plan
@@ -312,7 +327,9 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
             state.set_folder_id(folder_id)
             wrote_markers = True
         kept_before = report.to_a.kept + report.to_b.kept
-        _apply(plan, state, side_a, side_b, marks, opts, report, progress)
+        # A side that keeps modes keeps its own where the other side has none to give (see modes.py).
+        own = None if fit.modes else (ia.entries, ib.entries)
+        _apply(plan, state, side_a, side_b, marks, opts, report, progress, own)
         if round_no == 1:
             state.mark_finished()
         if report.to_a.kept + report.to_b.kept == kept_before:
@@ -449,7 +466,11 @@ def _guard_deletes(plan: Reconciled, ia: Index, ib: Index, side_a: Replica, side
 
 
 def _apply(plan: Reconciled, state: PairState, side_a: Replica, side_b: Replica, marks: tuple[_Markers, _Markers],
-           opts: TwoWaySyncOptions, report: TwoWayReport, progress: Progress | None) -> None:
+           opts: TwoWaySyncOptions, report: TwoWayReport, progress: Progress | None,
+           own: tuple[Mapping[str, Entry], Mapping[str, Entry]] | None = None) -> None:
+    """Run the plan: moves, then the writes into B and into A, each item's base row once it is durable.
+    With ``own`` (each side's entries as scanned, for a pair whose modes do not count), a copy that
+    replaces a file keeps the mode the file had."""
     if report.rounds == 1 and (plan.adopt or plan.moves or plan.to_a.actions or plan.to_b.actions):
         _advance_generations(state, marks)
     with state.transaction():
@@ -459,9 +480,11 @@ def _apply(plan: Reconciled, state: PairState, side_a: Replica, side_b: Replica,
     # A path's base row is written once every action on it (on either side) is durably done.
     pending = Counter(act.path for act in (*plan.to_a.actions, *plan.to_b.actions) if act.path in plan.final)
     ids: dict[str, dict[str, FileId]] = {}
-    execute(plan.to_b, side_a, side_b, report=report.to_b, progress=progress, workers=opts.workers,
+    from_a: FileSource = side_a if own is None else KeepingModes(side_a, own[1])
+    from_b: FileSource = side_b if own is None else KeepingModes(side_b, own[0])
+    execute(plan.to_b, from_a, side_b, report=report.to_b, progress=progress, workers=opts.workers,
             on_done=_base_writer(plan, state, pending, ids, "b"))
-    execute(plan.to_a, side_b, side_a, report=report.to_a, progress=progress, workers=opts.workers,
+    execute(plan.to_a, from_b, side_a, report=report.to_a, progress=progress, workers=opts.workers,
             on_done=_base_writer(plan, state, pending, ids, "a"))
     for rep, name in ((report.to_a, "a"), (report.to_b, "b")):
         for p in rep.problems:
