@@ -27,8 +27,8 @@ HEADER = ArchiveHeader(source=IndexRef("/src", "office", 1, bytes(32)),
                        delete=True, compare="mtime", ops=0, content_bytes=0, created_ns=1)
 
 
-def f(size: int = 3, mtime: int = T0, mode: int = 0o644, inode: int = 0) -> Entry:
-    return Entry(FILE, size, mtime * NS, mode, file_id=inode)
+def f(size: int = 3, mtime: int = T0, mode: int = 0o644, file_id: int = 0) -> Entry:
+    return Entry(FILE, size, mtime * NS, mode, file_id=file_id)
 
 
 def d(mtime: int = T0, mode: int = 0o755) -> Entry:

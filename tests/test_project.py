@@ -28,6 +28,7 @@ from syncline.core.project import (
     project,
     project_index,
     project_pair,
+    respell,
 )
 from syncline.core.reconcile import ReconcilePolicy, reconcile
 from syncline.engine.oneway import SyncOptions, sync_dirs, sync_replicas
@@ -360,3 +361,14 @@ def test_give_modes_hands_a_side_its_own_modes_back() -> None:
 def test_the_two_way_planner_words_a_case_clash_as_one_way_does() -> None:
     r = reconcile({}, Index({"A.txt": f(), "a.txt": f()}), Index({}), ReconcilePolicy(case_insensitive_b=True))
     assert [(p.path, p.message) for p in r.problems if p.error] == [("A.txt", case_clash(["a.txt"], "side B"))]
+
+
+def test_respell_names_the_targets_entry_as_the_source_spells_it() -> None:
+    source = Index({"Docs": Entry(DIR, 0, T0, 0o755), "Docs/a.txt": f(), "b.txt": f()})
+    target = Index({"docs": Entry(DIR, 0, T0, 0o755), "docs/a.txt": f(), "B.TXT": f(), "gone.txt": f()},
+                   unreadable=frozenset({"docs/a.txt"}))
+    out = respell(target, source)
+    assert list(out) == ["Docs", "Docs/a.txt", "b.txt", "gone.txt"]
+    assert out["b.txt"] == target["B.TXT"] and out.unreadable == {"Docs/a.txt"}
+    same = Index({"Docs": Entry(DIR, 0, T0, 0o755)})
+    assert respell(same, source) is same  # nothing to respell: the same object

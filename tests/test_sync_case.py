@@ -97,3 +97,25 @@ def test_a_case_sensitive_target_takes_both_names(src: Path) -> None:
     target = MemoryReplica("case")
     report = sync(src, target)
     assert not report.errors and files(target) == {"A.txt": b"upper", "a.txt": b"lower"}
+
+
+def test_a_name_the_target_holds_in_another_case_is_updated_in_place_never_deleted(src: Path) -> None:
+    write(src, "Report.pdf", "v1", mtime=T0)
+    write(src, "Docs/notes.txt", "notes", mtime=T0)
+    target = MemoryReplica("nocase", case_sensitive=False)
+    target.put_dir("docs")
+    target.put_file("report.pdf", b"v1", T0 * S)
+    target.put_file("docs/notes.txt", b"notes", T0 * S)
+    first = sync(src, target)  # the folders' mtimes are given; nothing is copied or deleted
+    assert first.plan is not None and {a.op for a in first.plan.actions} <= {"meta"}, first.plan
+    assert not first.copied and not first.deleted and not first.errors and not target.trash
+    write(src, "Report.pdf", "v2, longer", mtime=T0 + 10)
+    second = sync(src, target)
+    assert second.copied == 1 and not second.deleted and not second.errors
+    # One file, in either spelling (a replace by rename may take the new one, as on APFS); what the target
+    # held before went to its trash with the replace, nothing else.
+    assert {p.casefold(): data for p, data in files(target).items()} == {"report.pdf": b"v2, longer",
+                                                                         "docs/notes.txt": b"notes"}
+    assert [t.data for t in target.trash] in ([], [b"v1"])
+    again = sync(src, target)
+    assert again.plan is not None and again.plan.actions == (), again.plan

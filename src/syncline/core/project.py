@@ -21,7 +21,9 @@ Table-tested in ``tests/test_project.py``.
   and ``a.txt``, a folder ``Docs`` and ``docs``): the one it holds already, else the first in byte order.
   The others leave the source index with everything below them, each with an error that says to rename
   one (:func:`case_clash`, the wording two-way sync uses too), and are marked unreadable, with the
-  spelling the target holds of them, so nothing at the target is deleted for them.
+  spelling the target holds of them, so nothing at the target is deleted for them. A name the target
+  holds in another case than the source's (``Report.pdf`` there, ``report.pdf`` here) is that name
+  (:func:`respell`): updated in place, the target keeping its spelling, never copied anew and deleted.
 
 Two-way sync (:func:`project_pair`) has two trees that are each the other's source and target, and each
 tree's entries are also what the writes into it re-check, exactly as seen. So mtimes are never truncated
@@ -92,6 +94,7 @@ def project(source: Index, target: Index, compare: Compare, keep: Keep, *, mtime
                            permissions=permissions)
     if not case_sensitive:
         fitted = fold_case(fitted, target)
+        target = respell(target, fitted)
     return Projection(fitted, project_index(target, permissions=permissions),
                       effective_compare(compare, mtime_ns_precision), effective_keep(keep, owner))
 
@@ -155,6 +158,23 @@ def fold_case(source: Index, target: Index, *, side: str = "source", where: str 
     entries = {p: e for p, e in source.entries.items() if not _below(p, dropped)}
     return replace(source, entries=entries, problems=(*source.problems, *problems),
                    unreadable=source.unreadable | frozenset(marked))
+
+
+def respell(target: Index, source: Index) -> Index:
+    """The case-insensitive ``target`` with each path that differs from a ``source`` path only in case
+    spelled as the source spells it (its entry, problems and unreadable marks alike), so a name whose case
+    changed is the same name there, as the target's own file system takes it: updated in place (the
+    target keeps its spelling), never copied anew and deleted under its old spelling. ``source`` must be
+    free of case clashes (:func:`fold_case`). Returns ``target`` itself when no spelling differs."""
+    spelled = {p.casefold(): p for p in source.entries}
+    renames = {p: q for p in target.entries if p not in source.entries
+               and (q := spelled.get(p.casefold())) is not None and q != p}
+    if not renames:
+        return target
+    entries = {renames.get(p, p): e for p, e in target.entries.items()}
+    return replace(target, entries=entries, presorted=False,
+                   unreadable=frozenset(renames.get(p, p) for p in target.unreadable),
+                   problems=tuple(replace(x, path=renames.get(x.path, x.path)) for x in target.problems))
 
 
 def _below(path: str, tops: set[str]) -> bool:
