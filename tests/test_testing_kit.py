@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from syncline.core.entry import Compare
+from syncline.core.ignore import Rules
 from syncline.engine.oneway import SyncOptions, sync_replicas
 from syncline.engine.replicas import abilities
 from syncline.engine.replicas.local import LocalReplica
@@ -220,6 +221,23 @@ def test_memory_hard_links_and_case_only_renames() -> None:
     d = fat.stat("d")
     assert d is not None and abilities.move(fat, "d", "e", d).done  # copied, then deleted
     assert fat.paths() == ["e", "e/x"] and fat.read("e/x") == b"x"
+
+
+def test_a_case_insensitive_memory_tree_spells_new_names_as_their_folder_is_spelled() -> None:
+    # As on a real case-insensitive disk: a name made in ``docs`` lands in the folder there, ``Docs``.
+    m = MemoryReplica(case_sensitive=False)
+    m.put_dir("Docs/Sub")
+    m.put_file("docs/a.txt", b"a")
+    m.put_dir("DOCS/sub/deep")
+    folder = m.stat("Docs")
+    assert folder is not None and m.make_dir("docs/new", folder, None).done
+    moved = m.stat("Docs/a.txt")
+    assert moved is not None and m.move("Docs/a.txt", "docs/SUB/b.txt", moved).done
+    assert m.paths() == ["Docs", "Docs/Sub", "Docs/Sub/b.txt", "Docs/Sub/deep", "Docs/new"]
+    assert list(m.scan(Rules(), False, "a").entries) == m.paths()
+    sub = m.stat("docs/sub")
+    assert sub is not None and m.move("docs/sub", "docs/Moved", sub).done  # what is below follows
+    assert m.paths() == ["Docs", "Docs/Moved", "Docs/Moved/b.txt", "Docs/Moved/deep", "Docs/new"]
 
 
 def test_the_injected_errors_are_the_replica_error_family() -> None:

@@ -194,8 +194,18 @@ class MemoryReplica:
         folder.ctime_ns = self._stamp()
         folder.mtime_ns = self._truncated(folder.ctime_ns)
 
+    def _spelled(self, path: str) -> str:
+        """``path`` below its folders as they are spelled here: on a case-insensitive tree a new name goes
+        into the folder that holds it (``docs/b`` into ``Docs`` is ``Docs/b``), as on a real disk."""
+        up = parent(path)
+        if self.case_sensitive or not up:
+            return path
+        found = self._paths.get(self._key(up))
+        return path if found is None else join(found[0], path.rpartition("/")[2])
+
     def _place(self, path: str, node: _Node) -> None:
         self._parent_dir(path)
+        path = self._spelled(path)
         self._paths[self._key(path)] = (path, node)
         self._touch_parent(path)
 
@@ -568,12 +578,13 @@ class MemoryReplica:
             if there is not None and there[1] is not found[1]:
                 return Outcome(False, f"not moved: {dst} exists")
             self._parent_dir(dst)
+            dst = self._spelled(dst)
             old_key = self._key(src)
             below = [(k, p) for k, (p, _) in self._paths.items() if k.startswith(f"{old_key}/")]
             node = self._unplace(src)
             for k, p in below:
                 _, child = self._paths.pop(k)
-                moved = dst + p[len(src) :]
+                moved = dst + p[len(found[0]) :]
                 self._paths[self._key(moved)] = (moved, child)
             node.ctime_ns = self._stamp()
             self._place(dst, node)
