@@ -333,6 +333,28 @@ def test_a_pair_projected(name: str, keeps_a: Keeps, keeps_b: Keeps, want_a: Ent
     assert fit.compare.modify_window_ns == window and fit.modes == (keeps_a.permissions and keeps_b.permissions)
 
 
+@pytest.mark.parametrize(("name", "keeps_a", "keeps_b", "user", "windows"), [
+    ("1 s on A, 2 s on B: each its own", Keeps(mtime_ns_precision=S), Keeps(mtime_ns_precision=FAT), 0,
+     (FAT, S, FAT)),
+    ("2 s on A, ns on B: B exact", Keeps(mtime_ns_precision=FAT), Keeps(), 0, (FAT, FAT, 0)),
+    ("--modify-window wider than both: for all three", Keeps(mtime_ns_precision=S),
+     Keeps(mtime_ns_precision=FAT), 3 * S, (3 * S, 3 * S, 3 * S)),
+    ("--modify-window between: the coarser side's precision beyond it", Keeps(),
+     Keeps(mtime_ns_precision=FAT), S, (FAT, S, FAT)),
+])
+def test_a_pair_compares_each_side_with_the_base_in_its_own_window(
+        name: str, keeps_a: Keeps, keeps_b: Keeps, user: int, windows: tuple[int, int, int]) -> None:
+    fit = project_pair(Index({}), Index({}), Compare(modify_window_ns=user), keeps_a, keeps_b)
+    assert (fit.compare.modify_window_ns, fit.compare_a.modify_window_ns, fit.compare_b.modify_window_ns) == windows
+    assert fit.compare_a.mode is fit.compare_b.mode is CompareMode.MTIME
+
+
+def test_a_pair_of_one_precision_gets_one_compare_rule() -> None:
+    compare = Compare(CompareMode.CHECKSUM)
+    fit = project_pair(Index({}), Index({}), compare, Keeps(), Keeps(owner=False))
+    assert fit.compare is fit.compare_a is fit.compare_b is compare
+
+
 def test_a_pair_leaves_out_the_symlinks_of_the_side_whose_other_cannot_hold_them() -> None:
     a, b = Index({"l": LINK, "x": f()}), Index({"m": LINK})
     fit = project_pair(a, b, Compare(), Keeps(), Keeps(symlinks=False))

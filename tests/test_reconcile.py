@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -462,3 +463,72 @@ def test_both_changed_to_one_size_and_mtime_with_other_digests_keep_both() -> No
     assert apply(r, a, b) == []
     assert a == b == {"x": mine, conflict_name("x", f2.mtime_ns, "hostb"): theirs}
     assert [(c.path, c.winner) for c in r.conflicts] == [("x", "a")]  # a tie: A keeps the name
+
+
+# -- sides of different mtime precision ----------------------------------------------------------------------
+# A holds 1 s mtimes, B 2 s (FAT): the sides are compared with each other within 2 s, each with the base
+# within its own precision (core/project.py's project_pair). Content is told apart by size.
+SEC = 10**9
+T0 = 1_600_000_000 * SEC  # an even second
+MIXED = ReconcilePolicy(compare=Compare(modify_window_ns=2 * SEC), compare_a=Compare(modify_window_ns=SEC),
+                        compare_b=Compare(modify_window_ns=2 * SEC))
+FLIPPED = replace(MIXED, compare_a=MIXED.compare_b, compare_b=MIXED.compare_a)
+
+
+def at(seconds: int, size: int = 5) -> Entry:
+    return Entry(FILE, size, T0 + seconds * SEC, 0o644)
+
+
+def test_a_touch_on_the_finer_side_within_the_coarser_window_is_a_change() -> None:
+    # A wrote x at T0 + 1 s, B got it as T0 (the base holds A's value); A touches it to T0 + 3 s: 2 s from
+    # the base, within B's window but past A's own.
+    r = reconcile(base_of({"x": at(1)}), index_of({"x": at(3)}), index_of({"x": at(0)}), MIXED)
+    assert [(x.op, x.path, x.entry) for x in r.to_b.actions] == [("copy", "x", at(3))] and not r.to_a.actions
+    assert r.final["x"] == BaseEntry(at(3), 0, 0) and not r.conflicts
+
+
+@pytest.mark.parametrize("held", [0, 2])  # truncated (Linux vfat) or rounded up (FAT on Windows)
+def test_the_coarser_side_holding_the_finer_sides_value_in_its_window_is_no_change(held: int) -> None:
+    r = reconcile(base_of({"x": at(1)}), index_of({"x": at(1)}), index_of({"x": at(held)}), MIXED)
+    assert r.empty and not r.final and not r.adopt
+
+
+def test_a_touch_on_the_coarser_side_reaches_the_finer_one_exactly() -> None:
+    # A touched x by 1 s (within its window: no change), B by 4 s (a change), to within 2 s of A: A gets
+    # B's mtime (a meta, no copy), so that A holds the base's exactly. Else a later edit on B would meet
+    # A, 2 s from the base, as changed too: a conflict where only B changed.
+    base = dict(base_of({"x": at(1)}))
+    a, b = {"x": at(2)}, {"x": at(4)}
+    r = reconcile(base, index_of(a), index_of(b), MIXED)
+    assert [(x.op, x.path, x.entry) for x in r.to_a.actions] == [("meta", "x", at(4))] and not r.to_b.actions
+    assert apply(r, a, b, base) == []
+    assert a == b == {"x": at(4)} and base["x"].entry == at(4)
+    b["x"] = at(5, size=9)  # an edit on B
+    r = reconcile(base, index_of(a), index_of(b), MIXED)
+    assert apply(r, a, b, base) == []
+    assert a == b == {"x": at(5, size=9)} and not r.conflicts
+
+
+@pytest.mark.parametrize("policy", [MIXED, FLIPPED], ids=["A finer", "B finer"])
+def test_both_sides_changed_to_one_content_keep_the_finer_sides_mtime(policy: ReconcilePolicy) -> None:
+    fine, coarse = at(3, size=9), at(2, size=9)  # the same new file put on both sides, 1 s apart
+    a, b = ({"x": fine}, {"x": coarse}) if policy is MIXED else ({"x": coarse}, {"x": fine})
+    base = dict(base_of({"x": at(0)}))
+    r = reconcile(base, index_of(a), index_of(b), policy)
+    assert r.empty and not r.conflicts
+    row = r.adopt["x"]
+    assert row is not None and row.entry == fine  # exact on the finer side, within 2 s on the other
+    assert apply(r, a, b, base) == []
+    assert reconcile(base, index_of(a), index_of(b), policy).empty
+
+
+def test_a_move_on_the_coarser_side_carries_a_touch_on_the_finer_one_along() -> None:
+    # A (2 s) renamed x to y; B (1 s) touched x within 2 s of the base: the rename is done on B, and the
+    # touch is then B's change at y, as if B had touched y (within A's window of what A holds: no write).
+    base = {"x": BaseEntry(at(0), 7, 8)}
+    a, b = {"y": at(0)._replace(file_id=7)}, {"x": at(2)._replace(file_id=8)}
+    r = reconcile(base, index_of(a), index_of(b), FLIPPED)
+    assert [(m.side, m.src, m.dst) for m in r.moves] == [("b", "x", "y")] and not r.conflicts
+    assert apply(r, a, b, base) == []
+    assert set(a) == set(b) == {"y"} and (a["y"], b["y"]) == (at(0)._replace(file_id=7), at(2)._replace(file_id=8))
+    assert base["y"].entry == b["y"] and reconcile(base, index_of(a), index_of(b), FLIPPED).empty

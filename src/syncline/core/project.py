@@ -27,7 +27,10 @@ Table-tested in ``tests/test_project.py``.
 
 Two-way sync (:func:`project_pair`) has two trees that are each the other's source and target, and each
 tree's entries are also what the writes into it re-check, exactly as seen. So mtimes are never truncated
-there (the modify window becomes at least the coarser side's precision); modes count only when both sides
+there: whether the two sides hold the same content is judged within at least the coarser side's
+precision, and whether a side changed since the base within at least that side's own (the base holds the
+mtime of the side a change came from, which the finer side holds exactly, so a touch there past its own
+precision is a change even while it stays within the coarser side's window); modes count only when both sides
 keep them (else both sides' are 0, and :func:`give_modes` hands a side that keeps modes its own back in
 the writes into it); and each side's symlinks are left out when the other side cannot hold them (a
 notice; the path unreadable, so it is kept on its side and never enters the base).
@@ -188,29 +191,36 @@ def _below(path: str, tops: set[str]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class PairProjection:
-    """The two trees and the compare rule a two-way planner takes; ``modes``: whether mode bits count
-    (False: both trees' are 0, see :func:`give_modes`)."""
+    """The two trees and the compare rules a two-way planner takes: ``compare`` for whether the two sides
+    hold the same content (a modify window of at least the coarser side's precision), ``compare_a`` and
+    ``compare_b`` for whether side A, side B changed since the base (at least that side's own precision:
+    never wider than ``compare``); ``modes``: whether mode bits count (False: both trees' are 0, see
+    :func:`give_modes`)."""
 
     a: Index
     b: Index
     compare: Compare
     modes: bool
+    compare_a: Compare
+    compare_b: Compare
 
 
 def project_pair(a: Index, b: Index, compare: Compare, keeps_a: Keeps, keeps_b: Keeps) -> PairProjection:
     """Two trees of a two-way pair as each can keep the other's (see the module): the compare rule with a
-    modify window of at least the coarser side's mtime precision (no mtime is truncated: each tree's
-    entries are what the writes into it re-check), mode bits 0 on both unless both sides keep them, and
-    each side's symlinks left out (a notice, the path unreadable) when the other side cannot hold them.
-    Owners are no part of it: two-way sync keeps none. Case is not either: the two-way planner settles
-    case clashes itself, on the side that ignores case. A pair that keeps everything gets its trees and
-    compare rule back unchanged (the same objects)."""
+    modify window of at least the coarser side's mtime precision, and each side's own with at least its
+    own precision (no mtime is truncated: each tree's entries are what the writes into it re-check), mode
+    bits 0 on both unless both sides keep them, and each side's symlinks left out (a notice, the path
+    unreadable) when the other side cannot hold them. Owners are no part of it: two-way sync keeps none.
+    Case is not either: the two-way planner settles case clashes itself, on the side that ignores case. A
+    pair that keeps everything gets its trees and compare rules back unchanged (the same objects)."""
     modes = keeps_a.permissions and keeps_b.permissions
     return PairProjection(
         project_index(a, symlinks=keeps_b.symlinks, permissions=modes, side="a", onto="side B"),
         project_index(b, symlinks=keeps_a.symlinks, permissions=modes, side="b", onto="side A"),
         effective_compare(compare, max(keeps_a.mtime_ns_precision, keeps_b.mtime_ns_precision)),
-        modes)
+        modes,
+        effective_compare(compare, keeps_a.mtime_ns_precision),
+        effective_compare(compare, keeps_b.mtime_ns_precision))
 
 
 def give_modes(plan: Plan, own: Mapping[str, Entry], other: Mapping[str, Entry]) -> Plan:

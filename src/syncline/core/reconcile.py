@@ -3,7 +3,8 @@
 ``base`` is the state both sides held after the last run (see ``docs/reconcile.md`` for the table of
 decisions, each tested in ``tests/test_reconcile.py``). For each path, a side *changed* when its entry
 differs from the base: created, deleted, another kind, other content, other permission bits (a
-directory's mtime is not a change: every write inside moves it). Then:
+directory's mtime is not a change: every write inside moves it); an mtime within that side's own modify
+window (``ReconcilePolicy.compare_a``/``compare_b``) is no change. Then:
 
 - one side changed: the change propagates to the other side;
 - both changed to the same content: nothing to copy (metadata from the newer one), the base advances;
@@ -68,10 +69,15 @@ Base = Mapping[str, BaseEntry]
 
 @dataclass(frozen=True, slots=True)
 class ReconcilePolicy:
-    """How to compare and how to settle conflicts. ``device_a``/``device_b`` name the sides in conflict
-    copies. ``merge``: ignore the base and delete nothing."""
+    """How to compare and how to settle conflicts. ``compare`` judges whether the two sides hold the same
+    content; ``compare_a``/``compare_b`` (None: ``compare``) whether side A, side B changed since the base
+    and whether a side already holds what it is to hold, each with that side's own modify window (a side of
+    finer mtimes than the other has a narrower one, never wider than ``compare``'s). ``device_a``/``device_b``
+    name the sides in conflict copies. ``merge``: ignore the base and delete nothing."""
 
     compare: Compare = field(default_factory=Compare)
+    compare_a: Compare | None = None
+    compare_b: Compare | None = None
     conflict: ConflictPolicy = "keep-both"
     device_a: str = "a"
     device_b: str = "b"
@@ -172,6 +178,8 @@ class _Work:
 
     def __init__(self, base: Base, a: Index, b: Index, opts: ReconcilePolicy) -> None:
         self.opts = opts
+        self.cmp_a = opts.compare if opts.compare_a is None else opts.compare_a
+        self.cmp_b = opts.compare if opts.compare_b is None else opts.compare_b
         self.base: Mapping[str, BaseEntry] = {} if opts.merge else base
         self.a: Mapping[str, Entry] = a.entries
         self.b: Mapping[str, Entry] = b.entries
@@ -320,7 +328,10 @@ def _decide(w: _Work, p: str) -> None:
     be = w.base.get(p)
     bs = be.entry if be is not None else None
     ae, xe = w.a.get(p), w.b.get(p)
-    ca, cb = changed(bs, ae, cmp), changed(bs, xe, cmp)
+    # Each side against the base in its own window: a side with finer mtimes holds the base's exactly (it
+    # was the source, or got the coarser side's, which it can hold), so a touch there within the coarser
+    # window is still a change; the coarser side may hold the base's truncated, within its window.
+    ca, cb = changed(bs, ae, w.cmp_a), changed(bs, xe, w.cmp_b)
     if not ca and not cb:
         if not _base_blind(bs, ae, xe):
             return
@@ -338,7 +349,9 @@ def _decide(w: _Work, p: str) -> None:
     _note_unsure(w, ("a", p, ae), ("b", p, xe))
     if ae.kind == xe.kind and ae.same_content(xe, cmp):
         if _meta_equal(ae, xe, cmp):
-            w.want[p] = ae
+            # The finer side's (A on a tie): the coarser side holds it within its window, so neither is
+            # written, and the base is exact on the finer side.
+            w.want[p] = xe if w.cmp_b.modify_window_ns < w.cmp_a.modify_window_ns else ae
         else:  # same content, other mode or mtime: the newer one's metadata
             w.want[p] = xe if _newer(xe, ae) else ae
         return
@@ -505,6 +518,7 @@ def _name_clashes(w: _Work) -> None:
 def _plans(w: _Work, candidates: list[str]) -> tuple[Plan, Plan, dict[str, BaseEntry | None],
                                                      dict[str, BaseEntry | None]]:
     cmp = w.opts.compare
+    own = {"a": w.cmp_a, "b": w.cmp_b}  # a side holds the wanted mtime when within its own window of it
     actions: dict[Side, list[Action]] = {"a": [], "b": []}
     deletes: dict[Side, list[Action]] = {"a": [], "b": []}
     dir_meta: dict[Side, list[Action]] = {"a": [], "b": []}
@@ -532,7 +546,7 @@ def _plans(w: _Work, candidates: list[str]) -> tuple[Plan, Plan, dict[str, BaseE
                 if not cur.same_content(want, cmp):
                     actions[s].append(Action(_CREATE_OP[want.kind], p, want, cur))
                     touched[s] = True
-                elif not _meta_equal(cur, want, cmp):
+                elif not _meta_equal(cur, want, own[s]):
                     actions[s].append(Action("meta", p, want, cur))
                     touched[s] = True
                 continue
@@ -590,6 +604,8 @@ def _propagate_moves(w: _Work, side: Side) -> None:
     def file_id_of(be: BaseEntry) -> FileId:
         return be.file_id_a if side == "a" else be.file_id_b
 
+    # The pair's window, not the other side's own: a touch there within it moves along with the rename,
+    # and is then that side's change at the new path (decided in its own window).
     cmp = w.opts.compare
 
     # Paths new on this side, and base paths gone from it (membership first: it is nearly always false).
