@@ -55,11 +55,11 @@ NESTED_CLASHES = True
 # True, the rules make no such swap (a name is not removed while a twin of it is there, nor made while a
 # twin of it was removed since the last run); set False once it is fixed.
 TWIN_SWAPS = True
-# A known limit of the engine (test_a_touch_on_the_finer_side_past_the_coarser_window_reaches_it): each side is
-# compared with the base within the coarser side's window, the finer side too, so a touch there that stays
-# within the window of the base is never carried over, and the sides' mtimes drift up to two windows apart.
-# While True, the mtimes may be that far apart; set False once each side is compared at its own precision.
-WINDOW_DRIFT = True
+# A limit the engine had (test_a_touch_on_the_finer_side_past_the_coarser_window_reaches_it): each side was
+# compared with the base within the coarser side's window, the finer side too, so a touch there that stayed
+# within the window of the base was never carried over, and the sides' mtimes drifted up to two windows
+# apart. While True, the mtimes may be that far apart; False since each side is compared at its own precision.
+WINDOW_DRIFT = False
 
 # What a side holds, as the test compares it: path -> (kind, bytes of a file, mtime of a file).
 Snapshot = dict[str, tuple[str, bytes, int]]
@@ -469,8 +469,6 @@ def test_a_folder_replaced_by_its_case_twin_reaches_a_case_insensitive_side(tmp_
     assert stick.replica.paths() == ["Docs"]
 
 
-@pytest.mark.xfail(strict=True, reason="engine: the finer side is compared with the base in the coarser side's "
-                                       "window (see WINDOW_DRIFT)")
 def test_a_touch_on_the_finer_side_past_the_coarser_window_reaches_it() -> None:
     share = MemoryReplica("share", policy=WritePolicy.two_way(), mtime_precision_ns=SECOND)
     stick = fat("fat")

@@ -185,7 +185,9 @@ def sync_two_way_replicas(a: Replica, b: Replica, options: TwoWaySyncOptions | N
     Neither side is planned what it cannot keep (``core/project.py``, from both sides' features): mtimes
     compare within at least the coarser side's precision, mode bits count only when both sides keep
     them (a side that keeps them keeps its own), and a symlink is not made on a side without symlinks: a
-    notice; the symlink stays where it is and does not enter the base. Owners are never kept.
+    notice; the symlink stays where it is and does not enter the base. Owners are never kept. Whether a
+    side changed since the base is judged within its own precision (a touch on the finer side reaches the
+    coarser one as far as it can hold it).
     """
     opts = options or TwoWaySyncOptions()
     started = time.monotonic()
@@ -288,8 +290,9 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
         # to size and mtime.
         cmp = opts.compare
         internal = Compare(CompareMode.CHECKSUM, cmp.modify_window_ns) if cmp.mode is CompareMode.MTIME else cmp
-        # Each side is planned only what it can keep (core/project.py): the window widened to the coarser
-        # side's mtimes, modes only where both keep them, symlinks only onto a side that holds them.
+        # Each side is planned only what it can keep (core/project.py): the sides compared with each other
+        # in a window widened to the coarser side's mtimes, each with the base in its own, modes only where
+        # both keep them, symlinks only onto a side that holds them.
         keeps_a, keeps_b = keeps(side_a), keeps(side_b)
         tw = ReconcilePolicy(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge,
                              case_insensitive_a=not keeps_a.case_sensitive,
@@ -307,7 +310,7 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
         if round_no == 1:
             _guard_empty(base, ia, ib, side_a, side_b, merge, opts)
         fit = project_pair(ia, ib, internal, keeps_a, keeps_b)
-        tw = replace(tw, compare=fit.compare)
+        tw = replace(tw, compare=fit.compare, compare_a=fit.compare_a, compare_b=fit.compare_b)
         plan, pa, pb = _plan(base, fit.a, fit.b, tw, side_a, side_b, hash_unsure=cmp.mode is CompareMode.MTIME)
         if not fit.modes:
             plan = replace(plan, to_a=give_modes(plan.to_a, ia.entries, ib.entries),
