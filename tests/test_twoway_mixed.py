@@ -48,7 +48,7 @@ CLASH = "case clash"
 # A known engine bug (test_a_name_below_a_skipped_twin_folder_does_not_hide_its_own_twin): a name whose only
 # twin is below a folder skipped for a case clash is skipped too, and reported as a clash. While True, such a
 # name may be missing from the case-insensitive side if its clash was reported; set False once it is fixed.
-NESTED_CLASHES = True
+NESTED_CLASHES = False
 # A known engine bug (test_a_folder_replaced_by_its_case_twin_reaches_a_case_insensitive_side): between two
 # runs, a case-sensitive side loses a name and gains its case twin (docs/ gone, Docs/ made); on the
 # case-insensitive side, where they are one name, the plan's create, delete and meta of the two fail. While
@@ -437,8 +437,6 @@ def _pair(a: Replica, b: Replica) -> TwoWayReport:
     return sync_two_way_replicas(a, b, TwoWaySyncOptions(max_delete=1.0))
 
 
-@pytest.mark.xfail(strict=True, reason="engine: reconcile._name_clashes keeps a name below a folder it skips "
-                                       "(see NESTED_CLASHES)")
 def test_a_name_below_a_skipped_twin_folder_does_not_hide_its_own_twin() -> None:
     # B holds docs/; A brings Docs/sub/a.txt (Docs/ cannot go beside docs/ on B) and the file docs/Sub,
     # whose only twin, Docs/sub, is below the skipped Docs/: nothing stops docs/Sub from reaching B.

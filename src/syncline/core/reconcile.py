@@ -468,9 +468,12 @@ def _name_clashes(w: _Work) -> None:
     """Names that cannot both exist on a side, and names a user should know about.
 
     On a case-insensitive side, two paths that differ only in case are one name. The one that side already
-    holds stays; the others are not created there and are left out of this run (and of the base), with an
-    error that says to rename one, so nothing is lost and nothing is taken for a delete next time. NFC and
-    NFD spellings of one name are two names here (both are kept) but one on a Mac: a notice says so.
+    holds stays (else the first in byte order); the others are not created there and are left out of this
+    run (and of the base), with an error that says to rename one, so nothing is lost and nothing is taken
+    for a delete next time. Folders are settled before what is below them: a name below a folder left out
+    is out already, so it neither stands for its group nor is reported again, and its twins are free to
+    go (``Docs/sub`` below a skipped ``Docs/`` does not keep ``docs/Sub`` out). NFC and NFD spellings of
+    one name are two names here (both are kept) but one on a Mac: a notice says so.
     """
     for s in _SIDES:
         if not (w.opts.case_insensitive_a if s == "a" else w.opts.case_insensitive_b):
@@ -481,10 +484,13 @@ def _name_clashes(w: _Work) -> None:
             if p in w.want and w.want[p] is None:
                 continue
             groups.setdefault(p.casefold(), []).append(p)
-        for names in groups.values():
+        # Parents first (fewer slashes), then byte order: the outcome and the messages do not depend on
+        # the order of a set.
+        for _, names in sorted(groups.items(), key=lambda g: (g[0].count("/"), sort_key(g[0]))):
+            # A name a group above left out is gone from ``want`` (and is not on this side): not a candidate.
+            names = sorted((p for p in names if p in side or p in w.want), key=sort_key)
             if len(names) < 2:
                 continue
-            names.sort(key=sort_key)
             keep = next((p for p in names if p in side), names[0])
             skipped = [p for p in names if p != keep]
             for p in skipped:
