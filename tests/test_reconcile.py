@@ -347,6 +347,21 @@ def test_a_move_onto_another_spelling_on_a_case_insensitive_side_is_not_propagat
     assert any("case clash" in p.message for p in r.problems)
 
 
+def test_a_name_removed_beside_its_new_case_twin_is_renamed_on_a_case_insensitive_side() -> None:
+    # A (case-sensitive) made Docs/ and Docs/Sub/ (new folders: no rename there), moved a.txt into Docs/,
+    # and removed docs/ with docs/sub/ and old.txt. On B, where the twins are one name, they are renamed in
+    # place, parents first; a.txt comes along and stays, old.txt is deleted under its new name.
+    both = {"docs": _d(1), "docs/sub": _d(2), "docs/a.txt": _f(1, 10, 3), "docs/old.txt": _f(2, 20, 4)}
+    a = {"Docs": _d(5), "Docs/Sub": _d(6), "Docs/a.txt": _f(1, 10, 3)}
+    r = reconcile(base_of(both), index_of(a), index_of(dict(both)), ReconcilePolicy(case_insensitive_b=True))
+    assert [(m.side, m.src, m.dst) for m in r.moves] == [("b", "docs", "Docs"), ("b", "Docs/sub", "Docs/Sub")]
+    assert [(act.op, act.path) for act in r.to_b.actions] == [("delete", "Docs/old.txt")]
+    assert not r.problems and r.to_a.actions == ()
+    assert "Docs/a.txt" not in r.adopt and r.final["Docs/old.txt"] is None  # a.txt's row waits for the move
+    sensitive = reconcile(base_of(both), index_of(a), index_of(dict(both)), ReconcilePolicy())
+    assert sensitive.moves == ()  # a case-sensitive B holds both names: no swap
+
+
 # Decisions that the quick check cannot make, for the engine to hash and plan again: base, A, B -> unsure?
 G1, G2 = Entry(FILE, 7, 5000, 0o644), Entry(FILE, 7, 6000, 0o644)  # one size, other mtimes
 UNSURE = [

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
@@ -45,20 +44,20 @@ T0_NS = 1_600_000_000 * SECOND  # an even second: a 2 s window starts here
 PATHS = ["a.txt", "A.txt", "b", "Docs", "docs", "Docs/a.txt", "docs/a.txt", "docs/A.txt", "Docs/b", "docs/Sub",
          "Docs/sub/a.txt"]
 CLASH = "case clash"
-# A known engine bug (test_a_name_below_a_skipped_twin_folder_does_not_hide_its_own_twin): a name whose only
-# twin is below a folder skipped for a case clash is skipped too, and reported as a clash. While True, such a
-# name may be missing from the case-insensitive side if its clash was reported; set False once it is fixed.
-NESTED_CLASHES = True
-# A known engine bug (test_a_folder_replaced_by_its_case_twin_reaches_a_case_insensitive_side): between two
-# runs, a case-sensitive side loses a name and gains its case twin (docs/ gone, Docs/ made); on the
-# case-insensitive side, where they are one name, the plan's create, delete and meta of the two fail. While
-# True, the rules make no such swap (a name is not removed while a twin of it is there, nor made while a
-# twin of it was removed since the last run); set False once it is fixed.
-TWIN_SWAPS = True
-# A limit the engine had (test_a_touch_on_the_finer_side_past_the_coarser_window_reaches_it): each side was
-# compared with the base within the coarser side's window, the finer side too, so a touch there that stayed
-# within the window of the base was never carried over, and the sides' mtimes drifted up to two windows
-# apart. While True, the mtimes may be that far apart; False since each side is compared at its own precision.
+# Limits the engine had, each with its regression test; the model allowed each while its flag was True, and
+# each flag stays so a regression can be told from a new bug by turning it back on.
+# test_a_name_below_a_skipped_twin_folder_does_not_hide_its_own_twin: a name whose only twin was below a
+# folder skipped for a case clash was skipped too, and reported as a clash.
+NESTED_CLASHES = False
+# test_a_folder_replaced_by_its_case_twin_reaches_a_case_insensitive_side: between two runs, a case-sensitive
+# side loses a name and gains its case twin (docs/ gone, Docs/ made); on the case-insensitive side, where
+# they are one name, the plan's create, delete and meta of the two failed. While True, the rules make no
+# such swap (a name is not removed while a twin of it is there, nor made while a twin of it was removed).
+TWIN_SWAPS = False
+# test_a_touch_on_the_finer_side_past_the_coarser_window_reaches_it: each side was compared with the base
+# within the coarser side's window, the finer side too, so a touch there that stayed within the window of
+# the base was never carried over, and the sides' mtimes drifted up to two windows apart. While True, the
+# mtimes may be that far apart.
 WINDOW_DRIFT = False
 
 # What a side holds, as the test compares it: path -> (kind, bytes of a file, mtime of a file).
@@ -437,8 +436,6 @@ def _pair(a: Replica, b: Replica) -> TwoWayReport:
     return sync_two_way_replicas(a, b, TwoWaySyncOptions(max_delete=1.0))
 
 
-@pytest.mark.xfail(strict=True, reason="engine: reconcile._name_clashes keeps a name below a folder it skips "
-                                       "(see NESTED_CLASHES)")
 def test_a_name_below_a_skipped_twin_folder_does_not_hide_its_own_twin() -> None:
     # B holds docs/; A brings Docs/sub/a.txt (Docs/ cannot go beside docs/ on B) and the file docs/Sub,
     # whose only twin, Docs/sub, is below the skipped Docs/: nothing stops docs/Sub from reaching B.
@@ -452,8 +449,6 @@ def test_a_name_below_a_skipped_twin_folder_does_not_hide_its_own_twin() -> None
     assert stick.read("docs/Sub") == b"file"
 
 
-@pytest.mark.xfail(strict=True, reason="engine: a delete and a create of case twins on a case-insensitive side "
-                                       "(see TWIN_SWAPS)")
 def test_a_folder_replaced_by_its_case_twin_reaches_a_case_insensitive_side(tmp_path: Path) -> None:
     # A (case-sensitive) gets Docs/ and loses docs/ between two runs: on B, where they are one name, the
     # plan makes Docs/ (found there: docs/), then deletes docs/, then sets Docs/'s times: no such folder.
@@ -480,6 +475,28 @@ def test_a_touch_on_the_finer_side_past_the_coarser_window_reaches_it() -> None:
     assert _pair(share, stick).exit_code == 0
     after = stick.stat("docs")
     assert after is not None and after.mtime_ns == T0_NS + 2 * SECOND
+
+
+def test_files_moved_into_a_case_twin_folder_keep_their_place_on_a_case_insensitive_side(tmp_path: Path) -> None:
+    # A moves docs/a.txt into a new Docs/, drops docs/, and swaps b for B with new content (new files, not
+    # renames there). On B the folder is renamed in place: a.txt is kept, not deleted and copied again.
+    local = LocalSide(tmp_path / "local")
+    stick = MemorySide(fat("fat"))
+    local.write("docs/a.txt", b"kept", T0_NS)
+    local.write("docs/b", b"old", T0_NS)
+    pair = (local.open(), stick.open())
+    assert _pair(*pair).exit_code == 0
+    local.mkdir("Docs")
+    local.rename("docs/a.txt", "Docs/a.txt")
+    local.remove("docs")
+    local.write("Docs/B", b"new", T0_NS + 4 * SECOND)
+    report = _pair(*pair)
+    assert report.errors == []
+    assert stick.replica.paths() == ["Docs", "Docs/B", "Docs/a.txt"]
+    assert (stick.replica.read("Docs/a.txt"), stick.replica.read("Docs/B")) == (b"kept", b"new")
+    assert [t.data for t in stick.replica.trash] == [b"old"]  # what A deleted, and only that
+    again = _pair(*pair).plan
+    assert again is not None and again.empty
 
 
 class LocalAgainstFat(MixedPair):

@@ -481,23 +481,31 @@ def _name_clashes(w: _Work) -> None:
     """Names that cannot both exist on a side, and names a user should know about.
 
     On a case-insensitive side, two paths that differ only in case are one name. The one that side already
-    holds stays; the others are not created there and are left out of this run (and of the base), with an
-    error that says to rename one, so nothing is lost and nothing is taken for a delete next time. NFC and
-    NFD spellings of one name are two names here (both are kept) but one on a Mac: a notice says so.
+    holds stays (else the first in byte order); the others are not created there and are left out of this
+    run (and of the base), with an error that says to rename one, so nothing is lost and nothing is taken
+    for a delete next time. Folders are settled before what is below them: a name below a folder left out
+    is out already, so it neither stands for its group nor is reported again, and its twins are free to
+    go (``Docs/sub`` below a skipped ``Docs/`` does not keep ``docs/Sub`` out). A name the run removes there
+    while it makes a case twin of it is renamed to the twin first (:func:`_case_swaps`). NFC and NFD spellings of
+    one name are two names here (both are kept) but one on a Mac: a notice says so.
     """
     for s in _SIDES:
         if not (w.opts.case_insensitive_a if s == "a" else w.opts.case_insensitive_b):
             continue
+        _case_swaps(w, s)
         side = w.side(s)
         groups: dict[str, list[str]] = {}
         for p in set(side) | {p for p, e in w.want.items() if e is not None}:
             if p in w.want and w.want[p] is None:
                 continue
             groups.setdefault(p.casefold(), []).append(p)
-        for names in groups.values():
+        # Parents first (fewer slashes), then byte order: the outcome and the messages do not depend on
+        # the order of a set.
+        for _, names in sorted(groups.items(), key=lambda g: (g[0].count("/"), sort_key(g[0]))):
+            # A name a group above left out is gone from ``want`` (and is not on this side): not a candidate.
+            names = sorted((p for p in names if p in side or p in w.want), key=sort_key)
             if len(names) < 2:
                 continue
-            names.sort(key=sort_key)
             keep = next((p for p in names if p in side), names[0])
             skipped = [p for p in names if p != keep]
             for p in skipped:
@@ -513,6 +521,44 @@ def _name_clashes(w: _Work) -> None:
         if other != p:
             w.problems.append(Problem(p, f"has the same name as {other!r} in another Unicode normalization "
                                          "(NFC/NFD); both are kept, but a Mac shows them as one", "", error=False))
+
+
+def _case_swaps(w: _Work, s: Side) -> None:
+    """On case-insensitive side ``s``, rename a name the run deletes there to a case twin it creates there.
+
+    The other side removed ``docs/`` and made ``Docs/`` (or ``a.txt`` and ``A.txt``), which is no rename
+    there (a new folder, a new file) and so is not propagated as one; but on ``s`` the two are one name,
+    where a create, a delete and the create's metadata would undo each other (the delete takes the name
+    just made). The name that goes is renamed to its twin instead: a case-only ``Move``, run before the
+    plans, in the folder it is in, parents first. What is below it comes along (kept, not deleted and
+    copied again): each entry renamed under the twin is planned against what the run wants there, and
+    one wanted nowhere is deleted, as it would have been under the old name. A name that stays on ``s``
+    is not swapped (two names that stay are a case clash, for the caller).
+    """
+    side = w.side(s)
+    held = {p.casefold(): p for p in side}
+    made = [q for q, e in w.want.items() if e is not None and q not in side and q.casefold() in held]
+    for q in sorted(made, key=lambda q: (q.count("/"), sort_key(q))):
+        p = held.get(q.casefold())
+        if p is None or p == q or parent(p) != parent(q) or p not in w.want or w.want[p] is not None:
+            continue
+        prefix = p + "/"
+        below = [k for k in side if k.startswith(prefix)]
+        # Only a name that goes with all it holds (as _keep_parents makes sure): nothing kept is renamed.
+        if any(w.want.get(k, side[k]) is not None for k in below):
+            continue
+        y = w.writable(s)
+        expect = y[p]
+        for k in [p, *below]:
+            nk = q + k[len(p):]
+            y[nk] = y.pop(k)
+            held[nk.casefold()] = nk
+            if k != p and nk not in w.want:
+                w.want[nk] = None
+        # The rename gives the name a new ctime: the plan's re-checks of it before a write go by the rest.
+        y[q] = expect._replace(ctime_ns=0)
+        side = y
+        w.moves.append(Move(s, p, q, expect, "move"))
 
 
 def _plans(w: _Work, candidates: list[str]) -> tuple[Plan, Plan, dict[str, BaseEntry | None],
