@@ -234,3 +234,17 @@ def test_without_trash_in_the_policy_a_replaced_file_is_gone(tmp_path: Path) -> 
         assert report.copied == 1 and (dst / "f").read_text() == "new"
         assert (dst / ".syncline" / "trash").exists() is kept
     assert scan(dst).entries["f"].kind == FILE
+
+
+def test_a_case_only_move_without_mover_goes_through_a_free_name_and_touches_nothing_else() -> None:
+    from syncline.testing import MemoryReplica
+
+    replica = MemoryReplica("fat", case_sensitive=False, mover=False)
+    replica.put_file("docs/a.txt", b"words", T0 * 10**9)
+    replica.put_file("Docs.syncline-rename-1", b"someone's file", T0 * 10**9)  # taken: the next name is used
+    expect = replica.stat("docs")
+    assert expect is not None
+    outcome = move(replica, "docs", "Docs", expect)
+    assert outcome.done and not outcome.note, outcome.note
+    assert replica.paths() == ["Docs", "Docs.syncline-rename-1", "Docs/a.txt"]
+    assert replica.read("Docs/a.txt") == b"words" and replica.read("Docs.syncline-rename-1") == b"someone's file"

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
@@ -519,3 +520,26 @@ LocalAgainstFat.TestCase.settings = SETTINGS
 ShareAgainstFat.TestCase.settings = SETTINGS
 test_local_against_fat = LocalAgainstFat.TestCase
 test_share_against_fat = ShareAgainstFat.TestCase
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_a_case_only_rename_reaches_a_case_insensitive_side_without_server_side_move(tmp_path: Path,
+                                                                                    kind: str) -> None:
+    # A renames docs -> Docs (a real rename: its inode is kept). B cannot rename, and there Docs is docs:
+    # a copy to it would find it taken. It goes through a free name beside it, and nothing is lost.
+    local = LocalSide(tmp_path / "local")
+    stick = MemorySide(MemoryReplica("fat", policy=WritePolicy.two_way(), case_sensitive=False,
+                                     mtime_precision_ns=2 * SECOND, mover=False))
+    if kind == "file":
+        local.write("docs", b"words", T0_NS)
+    else:
+        local.write("docs/a.txt", b"words", T0_NS)
+    pair = (local.open(), stick.open())
+    assert _pair(*pair).exit_code == 0
+    local.rename("docs", "Docs")
+    report = _pair(*pair)
+    assert report.errors == []
+    assert stick.replica.paths() == (["Docs"] if kind == "file" else ["Docs", "Docs/a.txt"])
+    assert stick.replica.read("Docs" if kind == "file" else "Docs/a.txt") == b"words"
+    again = _pair(*pair).plan
+    assert again is not None and again.empty

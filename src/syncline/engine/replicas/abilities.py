@@ -127,7 +127,28 @@ def move(replica: Replica, src: str, dst: str, expect: Entry) -> Outcome:
     server-side with :class:`~.replica.Mover`, else by :func:`copy_and_delete`."""
     if isinstance(replica, Mover):
         return replica.move(src, dst, expect)
+    if src != dst and src.casefold() == dst.casefold() and not replica.features().case_sensitive:
+        return _case_only(replica, src, dst, expect)
     return copy_and_delete(replica, src, dst, expect)
+
+
+def _case_only(replica: Replica, src: str, dst: str, expect: Entry) -> Outcome:
+    """A case-only rename (``docs`` -> ``Docs``) on a case-insensitive replica that cannot rename: there
+    ``dst`` is ``src`` itself, so a copy to it would find it taken. The move goes through a free name
+    beside it, by two :func:`copy_and_delete` steps. The name is a visible one, not a temp name: should
+    the second step fail (or the run be killed between), what was ``src`` waits there whole, and the next
+    run syncs it as the new file or folder it is."""
+    via = next(c for c in (f"{dst}.syncline-rename-{n}" for n in range(1, 1000)) if replica.stat(c) is None)
+    first = copy_and_delete(replica, src, via, expect)
+    if not first.done or first.note:
+        return first if not first.done else Outcome(True, f"{first.note}; the rest is at {via}")
+    moved = replica.stat(via)
+    if moved is None:
+        return Outcome(True, f"moved to {via} on the way to {dst}, and gone from there since")
+    second = copy_and_delete(replica, via, dst, moved)
+    if not second.done:
+        return Outcome(True, f"moved to {via} on the way to {dst}, and left there: {second.note}")
+    return second
 
 
 class _Relocated:
