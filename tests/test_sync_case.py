@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from syncline.engine.oneway import SyncOptions, sync_replicas
 from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.report import Report
@@ -119,3 +121,30 @@ def test_a_name_the_target_holds_in_another_case_is_updated_in_place_never_delet
     assert [t.data for t in target.trash] in ([], [b"v1"])
     again = sync(src, target)
     assert again.plan is not None and again.plan.actions == (), again.plan
+
+
+def test_a_local_destination_that_ignores_case_is_asked_and_planned_for(src: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # No case-insensitive file system here: the probe is told this destination is one (as a FAT stick's
+    # would find), and the one-way run of two folders plans for it: one name synced, the other an error.
+    from syncline.engine import marker, oneway
+
+    dst = tmp_path / "stick"
+    dst.mkdir()
+    asked: list[tuple[Path, bool]] = []
+
+    def insensitive(root: Path, *, probe: bool = True) -> bool:
+        asked.append((root, probe))
+        return root == dst
+
+    monkeypatch.setattr(marker, "case_insensitive", insensitive)
+    write(src, "A.txt", "upper", mtime=T0)
+    write(src, "a.txt", "lower", mtime=T0)
+    dry = oneway.sync(src, dst, SyncOptions(dry_run=True))
+    assert asked == [(dst, False)]  # a dry run writes no probe file
+    assert [path for path, _ in clashes(dry)] == ["A.txt"]
+    report = oneway.sync(src, dst, SyncOptions(delete=True))
+    assert asked[-1] == (dst, True)
+    assert [path for path, _ in clashes(report)] == ["A.txt"] and report.copied == 1
+    assert sorted(p.name for p in dst.iterdir()) == ["A.txt"]
+    assert (src / "a.txt").read_text() == "lower"  # the source keeps both, always

@@ -18,7 +18,7 @@ import os
 import re
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -165,6 +165,15 @@ def read_meta_file(root: Path, name: str) -> str | None:
     """:func:`read_meta_in` for the tree at ``root``."""
     with _tree(root) as tree:
         return read_meta_in(tree, name)
+
+
+def case_probe(*, may_write: bool) -> Callable[[Path], bool]:
+    """What a ``LocalReplica`` asks to learn whether its root ignores case (``case_probe=``): a root that
+    does not exist (yet) is taken as case-sensitive, and a probe file is written only when ``may_write``."""
+    def probe(root: Path) -> bool:
+        return root.is_dir() and case_insensitive(root, probe=may_write)
+
+    return probe
 
 
 def case_insensitive(root: Path, *, probe: bool = True) -> bool:

@@ -20,6 +20,7 @@ from ..core.oneway import mirror
 from ..core.paths import parent
 from ..core.plan import Plan
 from ..core.scan import gc_paused, resolve_root
+from . import marker
 from .execute import Progress, execute
 from .forkscan import scan_in_child
 from .options import Comparison, Filters, Guards, Options, Writes
@@ -78,7 +79,10 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: Sync
     opts = options or SyncOptions()
     source_root, target_root = check_roots(local_path(src), local_path(dst))
     source = open_replica(source_root, keep=opts.keep)
-    target = open_replica(target_root, policy=opts.policy(), keep=opts.keep)
+    # A target that ignores case (a FAT stick, a Mac's disk) is told so: the plan keeps one of each set of
+    # names that differ only in case (core/project.py).
+    target = open_replica(target_root, policy=opts.policy(), keep=opts.keep,
+                          case_probe=marker.case_probe(may_write=not opts.dry_run))
     try:
         return sync_replicas(source, target, opts, progress)
     finally:  # their folder descriptors: a program that syncs again and again must not run out

@@ -64,7 +64,8 @@ def open_replica(address: str | os.PathLike[str] | Address, *, policy: WritePoli
     ``case_probe`` is how a place that cannot tell by itself whether it ignores case (a local folder: a
     USB stick, a Mac disk) learns it, once, on its first ``features()``: called with the folder's path, it
     says whether the folder ignores case (two-way sync passes ``marker.case_insensitive``, which writes a
-    probe file only when the run may write). Without one, a local folder says case-sensitive without
+    probe file only when the run may write; one-way sync and the watch pass ``marker.case_probe``). Without
+    one, a local folder says case-sensitive without
     asking. A place that knows (a server, later) ignores it."""
     where = address if isinstance(address, Address) else parse_address(address)
     return LocalReplica(where.path, policy=policy or WritePolicy(), keep=keep, case_probe=case_probe)

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from ...core.errors import UsageError
 from ...core.scan import resolve_root
+from ...engine.marker import case_probe
 from ...engine.oneway import SyncOptions, check_apart, check_roots
 from ...engine.replicas.address import local_path, open_replica, parse_address
 from ...engine.replicas.local import LocalReplica
@@ -137,7 +138,8 @@ class Mirror:
                 check_roots(self.source, root)
             else:  # its disk is not mounted yet: it waits, retried like a target that goes away
                 check_apart(self.source, root)
-            given = open_replica(address, policy=self.opts.sync.policy(), keep=self.opts.sync.keep)
+            given = open_replica(address, policy=self.opts.sync.policy(), keep=self.opts.sync.keep,
+                                 case_probe=case_probe(may_write=True))
         elif isinstance(given, LocalReplica):
             check_roots(self.source, given.root)  # not the source, nor inside it: its writes would be events
         if not isinstance(given, Markers):
