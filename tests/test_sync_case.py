@@ -5,6 +5,7 @@ for them, and a second run plans nothing."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,20 @@ def test_a_local_destination_that_ignores_case_is_asked_and_planned_for(src: Pat
     assert [path for path, _ in clashes(report)] == ["A.txt"] and report.copied == 1
     assert sorted(p.name for p in dst.iterdir()) == ["A.txt"]
     assert (src / "a.txt").read_text() == "lower"  # the source keeps both, always
+
+
+def test_a_case_sensitive_disk_is_not_taken_for_a_case_insensitive_one_by_links(tmp_path: Path) -> None:
+    from syncline.engine.marker import case_insensitive
+
+    linked = tmp_path / "symlinked"
+    write(linked, "ABC", "x")
+    os.symlink("ABC", linked / "abc")  # one file reached by both spellings, through a symlink: two names
+    assert case_insensitive(linked, probe=False) is False
+    hard = tmp_path / "hard"
+    write(hard, "ABC", "x")
+    os.link(hard / "ABC", hard / "abc")  # the same inode under both spellings: tells nothing, so it probes
+    assert case_insensitive(hard, probe=True) is False
+    assert sorted(p.name for p in hard.iterdir()) == ["ABC", "abc"]  # the probe left no trace
+    plain = tmp_path / "plain"
+    write(plain, "Docs/a.txt", "x")
+    assert case_insensitive(plain, probe=False) is False

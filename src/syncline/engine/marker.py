@@ -188,11 +188,19 @@ def case_insensitive(root: Path, *, probe: bool = True) -> bool:
     with os.scandir(root) as it:
         for d in it:
             other = d.name.swapcase()
-            if other != d.name:
-                try:
-                    return os.path.samefile(d.path, os.path.join(root, other))
-                except OSError:
-                    return False
+            if other == d.name:
+                continue
+            try:
+                mine, theirs = os.lstat(d.path), os.lstat(os.path.join(root, other))
+            except OSError:
+                return False
+            if (mine.st_dev, mine.st_ino) != (theirs.st_dev, theirs.st_ino):
+                return False
+            # The same file under both spellings: one name, unless it is a file with several names (two
+            # hard links spelled so on a case-sensitive disk). Not followed: a symlink to its other
+            # spelling is two names. Such a file tells nothing: ask the next name.
+            if stat.S_ISDIR(mine.st_mode) or mine.st_nlink == 1:
+                return True
     if not probe:
         return False
     name = f"{META_DIR}/case-probe-{uuid.uuid4().hex[:12]}"
