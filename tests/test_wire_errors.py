@@ -75,3 +75,12 @@ def test_retryable_follows_the_table() -> None:
 def test_limits_are_positive_ints() -> None:
     assert LIMITS["ops"] == 1000 and LIMITS["chunk"] == 1 << 20
     assert all(isinstance(v, int) and v > 0 for v in LIMITS.values())
+
+
+def test_exported_members() -> None:
+    import syncline.formats.wire as wire
+
+    assert len(set(wire.__all__)) == len(wire.__all__)  # the order is ruff's (RUF022)
+    assert all(hasattr(wire, name) for name in wire.__all__)
+    public = {n for n, v in vars(wire).items() if not n.startswith("_") and not isinstance(v, type(wire))}
+    assert public - {"annotations"} == set(wire.__all__)
