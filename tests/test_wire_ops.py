@@ -283,3 +283,23 @@ def test_results_round_trip_through_bytes(results: list[ItemResult], seq: int) -
     body = dump_json(results_to_json(seq, results))
     back = results_of_json(parse_json(body), len(results))
     assert back == (seq, results)
+
+
+def test_put_content_declarations() -> None:
+    import blake3
+
+    from syncline.formats.wire.ops import EMPTY_DIGEST, put_content_error
+
+    assert blake3.blake3(b"").digest() == EMPTY_DIGEST
+    one = blake3.blake3(b"hello").digest()
+    good = [Op("a", "put", "p", None, OpEntry(1, 0o644, 5, one), (ChunkRef(one, 5),)),
+            Op("b", "put", "p", None, OpEntry(1, 0o644, 0, EMPTY_DIGEST)),
+            Op("c", "put", "p", None, OpEntry(1, 0o644, 7, D), (ChunkRef(one, 5), ChunkRef(D, 2)))]
+    assert [put_content_error(op) for op in good] == [None, None, None]
+    bad = [Op("a", "put", "p", None, OpEntry(1, 0o644, 6, one), (ChunkRef(one, 5),)),
+           Op("b", "put", "p", None, OpEntry(1, 0o644, 0, one)),
+           Op("c", "put", "p", None, OpEntry(1, 0o644, 5, D), (ChunkRef(one, 5),)),
+           Op("d", "put", "p", None, None), Op("e", "mkdir", "p", None, OpEntry(1, 0o755))]
+    for op in bad:
+        err = put_content_error(op)
+        assert err is not None and err.code == "bad_content" and not err.retryable

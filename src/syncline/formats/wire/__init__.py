@@ -21,7 +21,7 @@ from .entries import (
 from .errors import CODES, Code, WireError, clip, error_body, error_of_body, family_of
 from .fields import dump_json, parse_json
 from .limits import LIMITS
-from .ops import OP_NAMES, ChunkRef, Expect, ItemResult, Op, OpEntry, OpName, WirePolicy, new_op_id
+from .ops import OP_NAMES, ChunkRef, Expect, ItemResult, Op, OpEntry, OpName, WirePolicy, new_op_id, put_content_error
 from .opsjson import (
     chunks_of_json,
     ids_of_json,
@@ -80,6 +80,7 @@ __all__ = [
     "pack_size",
     "parse_json",
     "paths_of_json",
+    "put_content_error",
     "read_pack",
     "result_of_json",
     "result_to_json",

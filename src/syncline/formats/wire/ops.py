@@ -124,3 +124,29 @@ class ItemResult:
     @classmethod
     def failed(cls, error: WireError, replayed: bool = False) -> ItemResult:
         return cls(False, error=error, replayed=replayed)
+
+
+EMPTY_DIGEST = bytes.fromhex("af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262")  # BLAKE3 of b""
+
+
+def put_content_error(op: Op) -> WireError | None:
+    """What is wrong with a ``put``'s content as declared, before any chunk is looked at (``bad_content``,
+    per item, a client bug): the chunk lengths must add up to ``entry.size``; an empty file has no chunks
+    and the digest of no bytes; a file of one chunk has that chunk's id as its digest. None when the
+    declaration holds together (whether the chunks are there and hash to the digest is the store's to
+    check)."""
+    e = op.entry
+    if op.op != "put" or e is None or e.digest is None:
+        return WireError("bad_content", f"{op.path}: a put without size and digest", "a client bug: update syncline",
+                         {"path": op.path})
+    total = sum(c.length for c in op.chunks)
+    why = ""
+    if total != e.size:
+        why = f"the chunks add up to {total} bytes, the entry says {e.size}"
+    elif not op.chunks and e.digest != EMPTY_DIGEST:
+        why = "an empty file whose digest is not that of no bytes"
+    elif len(op.chunks) == 1 and op.chunks[0].id != e.digest:
+        why = "a file of one chunk whose digest is not that chunk's id"
+    if not why:
+        return None
+    return WireError("bad_content", f"{op.path}: {why}", "a client bug: update syncline", {"path": op.path})
