@@ -9,17 +9,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncline.core.entry import Entry
-from syncline.formats.wire import WireError
-from syncline.formats.wire.entries import (
+from syncline.formats.wire import (
     COLUMNS,
     RowReader,
+    WireError,
+    dump_json,
     entries_page_of_json,
     entry_of,
+    parse_json,
     row_of,
     stat_items_of_json,
     tombstone_row,
 )
-from syncline.formats.wire.fields import dump_json, parse_json
 
 D = bytes.fromhex("af13" * 16)
 FILE = Entry("file", 12, 1700000000123456789, 0o644, D, None, "F8X2", 1207, etag="v1207")
