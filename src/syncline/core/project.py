@@ -17,6 +17,10 @@ Table-tested in ``tests/test_project.py``.
 - **symlinks**: without them, each source symlink leaves the source index and becomes a notice (not an
   error of the run: nothing is written for it). Its path is marked unreadable, so whatever the target
   holds there is kept, never deleted for a symlink it could not take.
+- **UTF-8 names**: a target that holds only UTF-8 names (a syncline server, ``utf8_names``) gets none of
+  the source's names that are not valid UTF-8 (a local name carried as surrogate escapes): each such name
+  leaves the source index with everything below it, with an error that names it and says to rename it
+  (:func:`not_utf8`), and is marked unreadable, so nothing at the target is ever deleted for it.
 - **case**: a case-insensitive target holds one of the source's names that differ only in case (``A.txt``
   and ``a.txt``, a folder ``Docs`` and ``docs``): the one it holds already, else the first in byte order.
   The others leave the source index with everything below them, each with an error that says to rename
@@ -32,8 +36,9 @@ precision, and whether a side changed since the base within at least that side's
 mtime of the side a change came from, which the finer side holds exactly, so a touch there past its own
 precision is a change even while it stays within the coarser side's window); modes count only when both sides
 keep them (else both sides' are 0, and :func:`give_modes` hands a side that keeps modes its own back in
-the writes into it); and each side's symlinks are left out when the other side cannot hold them (a
-notice; the path unreadable, so it is kept on its side and never enters the base).
+the writes into it); each side's symlinks are left out when the other side cannot hold them (a notice;
+the path unreadable, so it is kept on its side and never enters the base); and so are each side's names
+that are not UTF-8 when the other side holds only UTF-8 names (an error each, the path unreadable).
 """
 
 from __future__ import annotations
@@ -51,6 +56,34 @@ from .plan import Plan
 def no_symlinks(onto: str) -> str:
     """The notice for a symlink left out because ``onto`` (a tree's name) cannot hold symlinks."""
     return f"not copied: {onto} cannot hold symlinks"
+
+
+def not_utf8(onto: str) -> str:
+    """The error for a name left out because it is not valid UTF-8 and ``onto`` holds only UTF-8 names."""
+    return f"not synced: the name is not valid UTF-8, and {onto} holds only UTF-8 names (rename it to sync it)"
+
+
+def is_utf8(path: str) -> bool:
+    """Whether ``path`` is valid UTF-8 (no surrogate escape of a byte that is not)."""
+    if path.isascii():
+        return True
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def non_utf8_tops(paths: Iterable[str]) -> set[str]:
+    """Each path that is not valid UTF-8, cut after its first component that is not: the names to leave
+    out with everything below them (empty, the usual case, after one cheap pass)."""
+    tops: set[str] = set()
+    for path in paths:
+        if not is_utf8(path):
+            parts = path.split("/")
+            first = next(i for i, part in enumerate(parts) if not is_utf8(part))
+            tops.add("/".join(parts[:first + 1]))
+    return tops
 
 
 NO_SYMLINKS = no_symlinks("the destination")
@@ -75,6 +108,7 @@ class Keeps:
     symlinks: bool = True
     permissions: bool = True
     owner: bool = True
+    utf8_names: bool = False  # holds only names that are valid UTF-8 (a syncline server)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +123,12 @@ class Projection:
 
 def project(source: Index, target: Index, compare: Compare, keep: Keep, *, mtime_ns_precision: int = 1,
             symlinks: bool = True, permissions: bool = True, owner: bool = True,
-            case_sensitive: bool = True) -> Projection:
+            case_sensitive: bool = True, utf8_names: bool = False) -> Projection:
     """``source`` as a target with these abilities can store it, ``target`` with what it reports but cannot
     set normalised the same way, and the effective compare and keep rules. A target that keeps everything
     gets its arguments back unchanged (the same objects: no copy of a large index)."""
     fitted = project_index(source, mtime_ns_precision=mtime_ns_precision, symlinks=symlinks,
-                           permissions=permissions)
+                           permissions=permissions, utf8_names=utf8_names)
     if not case_sensitive:
         fitted = fold_case(fitted, target)
         target = respell(target, fitted)
@@ -103,15 +137,19 @@ def project(source: Index, target: Index, compare: Compare, keep: Keep, *, mtime
 
 
 def project_index(index: Index, *, mtime_ns_precision: int = 1, symlinks: bool = True,
-                  permissions: bool = True, side: str = "source", onto: str = "the destination") -> Index:
+                  permissions: bool = True, side: str = "source", onto: str = "the destination",
+                  utf8_names: bool = False) -> Index:
     """``index`` with mtimes truncated to ``mtime_ns_precision``, without mode bits (0) when
-    ``permissions`` is off, and without its symlinks when ``symlinks`` is off (each a notice, its path
-    marked unreadable; ``side`` names the tree in those notices, ``onto`` the tree that cannot hold them).
-    Only files have several names (``hard_links``), so that map stays as it is. Returns ``index`` itself
-    when nothing changes."""
+    ``permissions`` is off, without its symlinks when ``symlinks`` is off (each a notice, its path
+    marked unreadable; ``side`` names the tree in those notices, ``onto`` the tree that cannot hold them),
+    and, with ``utf8_names``, without its names that are not valid UTF-8 and everything below them (each
+    an error, :func:`not_utf8`, its path marked unreadable). Only files have several names
+    (``hard_links``), so that map stays as it is but for names left out. Returns ``index`` itself when
+    nothing changes."""
     if mtime_ns_precision < 1:
         raise ValueError(f"mtime precision must be at least 1 ns, not {mtime_ns_precision}")
-    if mtime_ns_precision == 1 and symlinks and permissions:
+    bad = non_utf8_tops(index.entries) if utf8_names else set()
+    if mtime_ns_precision == 1 and symlinks and permissions and not bad:
         return index
 
     def fit(e: Entry) -> Entry:
@@ -122,14 +160,19 @@ def project_index(index: Index, *, mtime_ns_precision: int = 1, symlinks: bool =
     entries: dict[str, Entry] = {}
     dropped: list[str] = []
     for path, e in index.entries.items():
+        if bad and _below(path, bad):
+            continue
         if e.kind == SYMLINK and not symlinks:
             dropped.append(path)
         else:
             entries[path] = fit(e)
-    notice = no_symlinks(onto)
+    notice, error = no_symlinks(onto), not_utf8(onto)
+    hard_links = index.hard_links if not bad else {
+        k: v for k, v in index.hard_links.items() if not _below(k, bad) and not _below(v, bad)}
     return replace(index, entries=entries, root=None if index.root is None else fit(index.root),
-                   problems=(*index.problems, *(Problem(p, notice, side, error=False) for p in dropped)),
-                   unreadable=index.unreadable | frozenset(dropped))
+                   problems=(*index.problems, *(Problem(p, notice, side, error=False) for p in dropped),
+                             *(Problem(p, error, side) for p in sorted(bad, key=sort_key))),
+                   unreadable=index.unreadable | frozenset(dropped) | frozenset(bad), hard_links=hard_links)
 
 
 def fold_case(source: Index, target: Index, *, side: str = "source", where: str = "the destination") -> Index:
@@ -209,14 +252,17 @@ def project_pair(a: Index, b: Index, compare: Compare, keeps_a: Keeps, keeps_b: 
     """Two trees of a two-way pair as each can keep the other's (see the module): the compare rule with a
     modify window of at least the coarser side's mtime precision, and each side's own with at least its
     own precision (no mtime is truncated: each tree's entries are what the writes into it re-check), mode
-    bits 0 on both unless both sides keep them, and each side's symlinks left out (a notice, the path
-    unreadable) when the other side cannot hold them. Owners are no part of it: two-way sync keeps none.
+    bits 0 on both unless both sides keep them, each side's symlinks left out (a notice, the path
+    unreadable) when the other side cannot hold them, and each side's names that are not UTF-8 (an error,
+    the path unreadable) when the other side holds only UTF-8 names. Owners are no part of it: two-way sync keeps none.
     Case is not either: the two-way planner settles case clashes itself, on the side that ignores case. A
     pair that keeps everything gets its trees and compare rules back unchanged (the same objects)."""
     modes = keeps_a.permissions and keeps_b.permissions
     return PairProjection(
-        project_index(a, symlinks=keeps_b.symlinks, permissions=modes, side="a", onto="side B"),
-        project_index(b, symlinks=keeps_a.symlinks, permissions=modes, side="b", onto="side A"),
+        project_index(a, symlinks=keeps_b.symlinks, permissions=modes, side="a", onto="side B",
+                      utf8_names=keeps_b.utf8_names),
+        project_index(b, symlinks=keeps_a.symlinks, permissions=modes, side="b", onto="side A",
+                      utf8_names=keeps_a.utf8_names),
         effective_compare(compare, max(keeps_a.mtime_ns_precision, keeps_b.mtime_ns_precision)),
         modes,
         effective_compare(compare, keeps_a.mtime_ns_precision),

@@ -67,16 +67,18 @@ def keeps(replica: Replica) -> Keeps:
     """What ``replica`` can store (its :class:`~.replica.Features`), as the pure projection takes it."""
     f = replica.features()
     return Keeps(mtime_ns_precision=f.mtime_ns_precision, case_sensitive=f.case_sensitive, symlinks=f.symlinks,
-                 permissions=f.permissions, owner=f.owner)
+                 permissions=f.permissions, owner=f.owner, utf8_names=f.utf8_names)
 
 
 def keepable(target: Replica, source: Index, dest: Index, compare: Compare, keep: Keep) -> Projection:
     """The indexes and rules to plan with so nothing is planned that ``target`` cannot keep (its
-    :class:`~.replica.Features`: mtime precision, case sensitivity, symlinks, permissions, owner); see
+    :class:`~.replica.Features`: mtime precision, case sensitivity, symlinks, permissions, owner, UTF-8
+    names); see
     :func:`~syncline.core.project.project`."""
     k = keeps(target)
     return project(source, dest, compare, keep, mtime_ns_precision=k.mtime_ns_precision, symlinks=k.symlinks,
-                   permissions=k.permissions, owner=k.owner, case_sensitive=k.case_sensitive)
+                   permissions=k.permissions, owner=k.owner, case_sensitive=k.case_sensitive,
+                   utf8_names=k.utf8_names)
 
 
 def hasher(replica: Replica) -> Callable[[str, Entry], Entry | None]:

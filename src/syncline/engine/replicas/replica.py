@@ -46,6 +46,9 @@ class Features:
     symlinks: bool = True
     permissions: bool = True  # POSIX mode bits
     owner: bool = False  # can give a file an owner and group other than its own (root, a server that maps them)
+    # Holds only names that are valid UTF-8 (a syncline server): a name that is not is left out of what is
+    # planned into it (an error naming it, its path unreadable: never a reason to delete anything).
+    utf8_names: bool = False
     hash_kinds: tuple[str, ...] = ()  # content digests the replica computes itself (:class:`Hasher`)
     max_connections: int = 4  # calls that may run at once (threads staging files)
     # Whether each call is a round trip to somewhere else (a server, a share), worth overlapping with

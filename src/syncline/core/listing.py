@@ -1,0 +1,90 @@
+"""An :class:`~syncline.core.index.Index` from a flat listing: what a replica that lists its whole tree in
+one go (a server folder, whose listing arrives as rows) makes of it, with the same rules a scan applies.
+
+A scan walks folders from the root and, in each, reads its ``.synclineignore`` before deciding about its
+children; an ignored folder is not entered, so nothing below it is recorded. :func:`index_of_listing`
+takes the same walk over the listing instead of a disk, so a remote tree and a local one ignore exactly
+the same paths (``MemoryReplica.scan`` is the model it is tested against).
+
+Safety (as ``scan``): an ignore file that cannot be read is a problem and its folder is unreadable (without
+its rules nothing below it can be judged, so nothing below it is ever deleted elsewhere); a path listed
+without its parent folder (a broken or hostile listing) is a problem and its parent unreadable, never
+silently dropped, since a dropped path would look deleted to a planner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from .entry import DIR, FILE, Entry
+from .errors import Problem
+from .ignore import IGNORE_FILE, Matcher, Rules
+from .index import Index, IndexHeader
+from .paths import META_DIR, is_under, join, parent
+
+
+def index_of_listing(entries: Iterable[tuple[str, Entry]], rules: Rules, read_ignore: Callable[[str], str],
+                     root: Entry | None = None, *, dirs: Sequence[tuple[str, bool]] | None = None,
+                     header: IndexHeader | None = None, side: str = "") -> Index:
+    """The index of a tree given as ``(path, entry)`` pairs in any order (the root has none: its entry is
+    ``root``), with ``rules`` applied as a scan applies them.
+
+    ``read_ignore(path)`` returns the text of the ignore file at ``path`` (called only for files named
+    ``.synclineignore`` in folders the walk enters, when ``rules.ignore_files``); an ``OSError`` from it
+    (every ``ReplicaError`` is one) is a problem, its folder unreadable. With ``dirs`` (``(folder, deep)``
+    pairs, as ``Replica.scan_dirs`` takes), only those folders' entries and children (all below with
+    ``deep``) are kept, exactly as the full index holds them, and ignore files are read only on the way to
+    and inside them; a folder that is not one contributes nothing. ``side`` names the tree in problems.
+    """
+    listed: dict[str, Entry] = dict(entries)
+    if dirs is not None:
+        dirs = [(d, deep) for d, deep in dirs if d == "" or (d in listed and listed[d].kind == DIR)]
+    children: dict[str, list[str]] = {}
+    for p in listed:
+        children.setdefault(parent(p), []).append(p)
+    problems: list[Problem] = []
+    unreadable: set[str] = set()
+    for folder, names in children.items():
+        if folder and (folder not in listed or listed[folder].kind != DIR) and _wanted(folder, dirs, True):
+            problems.append(Problem(folder, f"{len(names)} entries listed below it, but it is not a listed folder "
+                                    "(a broken listing: nothing below it is deleted elsewhere)", side))
+            while folder and not (folder in listed and listed[folder].kind == DIR):
+                unreadable.add(folder)  # each missing ancestor too: deleting one elsewhere deletes it
+                folder = parent(folder)
+
+    kept: dict[str, Entry] = {}
+    stack: list[tuple[str, Matcher]] = [("", rules.matcher())]
+    while stack:
+        folder, matcher = stack.pop()
+        names = children.get(folder, [])
+        ignore_file = join(folder, IGNORE_FILE)
+        if rules.ignore_files and ignore_file in listed and listed[ignore_file].kind == FILE:
+            try:
+                matcher = matcher.with_ignore_file(folder, read_ignore(ignore_file))
+            except OSError as exc:
+                problems.append(Problem(ignore_file, f"cannot read ignore file: {exc.strerror or exc}", side))
+                unreadable.add(folder)
+        for path in names:
+            e = listed[path]
+            if path.rpartition("/")[2] == META_DIR or (matcher.active and matcher.ignored(path, e.kind == DIR)):
+                continue
+            if _wanted(path, dirs, False):
+                kept[path] = e
+            if e.kind == DIR and _wanted(path, dirs, True):
+                stack.append((path, matcher))
+    return Index(kept, header or IndexHeader(), problems=tuple(problems),
+                 unreadable=frozenset(unreadable), root=root)
+
+
+def _wanted(path: str, dirs: Sequence[tuple[str, bool]] | None, enter: bool) -> bool:
+    """Whether ``path`` is kept (``enter`` False) or its folder entered (True) for the scope ``dirs``:
+    kept when it is a scoped folder, a child of one, or below a deep one; entered when it also leads to one
+    (an ancestor of a scoped folder, whose ignore files apply below)."""
+    if dirs is None:
+        return True
+    for d, deep in dirs:
+        if path == d or (deep and is_under(path, d)) or (not enter and parent(path) == d):
+            return True
+        if enter and is_under(d, path):
+            return True
+    return False
