@@ -220,3 +220,39 @@ def test_a_second_daemon_on_the_same_state_is_refused(running: Running) -> None:
     wait_for(lambda: read_status(running.state))
     with pytest.raises(BusyError):
         Daemon(running.config, running.state).run(threading.Event())
+
+
+def test_a_feed_whose_history_is_gone_brings_a_full_run(running: Running) -> None:
+    local, remote = running.pair("docs")
+    add_folder(running.config, str(local), str(remote))
+    running.thread.start()
+    wait_for(lambda: running.state_of(local) == "in sync")
+    (remote / "deep").mkdir()
+    (remote / "deep" / "missed.txt").write_text("the journal lost this one")
+    running.feed.horizon[str(remote)] = 5  # what the loop holds (0) is older than what is kept
+    running.feed.announce(str(remote), "unrelated.txt")
+    wait_for(lambda: (local / "deep" / "missed.txt").is_file())
+
+
+class _BrokenFeed(FakeFeed):
+    def changes(self, remote: str, since: int) -> Any:
+        if remote.endswith("broken-server"):
+            raise RuntimeError("a bug in the feed")
+        return super().changes(remote, since)
+
+
+def test_a_bug_in_one_folder_stops_it_visibly_and_the_others_go_on(running: Running) -> None:
+    running.feed = _BrokenFeed()
+    running.daemon.feed = running.feed
+    ok_local, ok_remote = running.pair("ok")
+    bad_local, bad_remote = running.pair("broken")
+    add_folder(running.config, str(ok_local), str(ok_remote))
+    add_folder(running.config, str(bad_local), str(bad_remote))
+    running.thread.start()
+    wait_for(lambda: running.state_of(bad_local) == "in sync")
+    running.feed.announce(str(bad_remote), "x.txt")
+    wait_for(lambda: running.state_of(bad_local) == "stopped")
+    folder = running.folder(bad_local)
+    assert folder is not None and "internal error" in folder["why"] and "a bug in the feed" in folder["why"]
+    (ok_local / "fine.txt").write_text("goes on")
+    wait_for(lambda: (ok_remote / "fine.txt").is_file())

@@ -18,6 +18,7 @@ told as events (``events.py``) and the status is folded from them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -46,6 +47,7 @@ from .positions import Positions
 from .runner import Rate, open_sides, run_two_way
 
 PROGRESS_EVERY = 0.25  # seconds between progress events of a long run
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -116,24 +118,36 @@ class FolderLoop:
                 return
             while not self.stop.is_set():
                 try:
-                    local, other = open_sides(self.folder, self.address)
-                except SynclineError as exc:
-                    self._park(str(exc))
+                    self._open_and_loop()
+                    return
+                except Exception as exc:  # a bug: the folder stops, visibly, and the daemon goes on
+                    _log.exception("the loop of %s failed", self.folder.local)
+                    self._park(f"internal error ({type(exc).__name__}: {exc}); please report it")
                     if not self._wait_resume():
                         return
-                    continue
-                try:
-                    self._loop(local, other)
-                finally:
-                    for side in (local, other):
-                        with contextlib.suppress(OSError):
-                            side.close()
         finally:
             if self.feed is not None:
                 self.feed.unfollow(self.folder.remote)
             if self._source is not None:
                 self._source.close()
             self.emit(FolderEnded())
+
+    def _open_and_loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                local, other = open_sides(self.folder, self.address)
+            except SynclineError as exc:
+                self._park(str(exc))
+                if not self._wait_resume():
+                    return
+                continue
+            try:
+                self._loop(local, other)
+                return
+            finally:
+                for side in (local, other):
+                    with contextlib.suppress(OSError):
+                        side.close()
 
     def _loop(self, local: Replica, other: Replica) -> None:
         scheduler = Scheduler(self.collector, quiet=self.timing.quiet, max_delay=self.timing.max_delay,
