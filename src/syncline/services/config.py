@@ -121,13 +121,15 @@ def load_watch_config(path: str | os.PathLike[str], defaults: SyncOptions | None
     return WatchConfig(name, tuple(mirrors))
 
 
-def _table(table: Any, name: str, where: str) -> dict[str, Any]:
+def _table(table: Any, name: str, where: str, known: tuple[str, ...] = (*OPTION_KEYS, *PLACE_KEYS)
+           ) -> dict[str, Any]:
+    """``table``, checked to be a table holding ``known`` keys only."""
     if not isinstance(table, dict):
         raise UsageError(f"{name}: {where} is not a table", f"write it as [{where.split()[0]}]")
-    unknown = set(table) - set(OPTION_KEYS) - set(PLACE_KEYS)
+    unknown = set(table) - set(known)
     if unknown:
         raise UsageError(f"{name}: unknown option {sorted(unknown)[0]!r} in {where}",
-                         f"known options: {', '.join(sorted((*OPTION_KEYS, *PLACE_KEYS)))}")
+                         f"known options: {', '.join(sorted(known))}")
     return table
 
 
@@ -234,7 +236,7 @@ def load_daemon_config(path: str | os.PathLike[str]) -> DaemonConfig:
     if url is not None and (not isinstance(url, str) or "://" not in url):
         raise UsageError(f"{name}: url in server must be an address such as \"https://host:8765\"",
                          "`syncline connect URL` writes it")
-    defaults = _daemon_table(doc.get("defaults", {}), name, "defaults", ("check_every",))
+    defaults = _table(doc.get("defaults", {}), name, "defaults", (*DAEMON_OPTION_KEYS, "check_every"))
     base = _daemon_options(TwoWaySyncOptions(), defaults, name, "defaults")
     every = _check_every(defaults, DEFAULT_CHECK_EVERY, name, "defaults")
     tables = doc.get("folder", [])
@@ -243,7 +245,7 @@ def load_daemon_config(path: str | os.PathLike[str]) -> DaemonConfig:
     folders: list[FolderConfig] = []
     for n, raw in enumerate(tables, 1):
         where = f"folder {n}"
-        table = _daemon_table(raw, name, where, DAEMON_FOLDER_KEYS)
+        table = _table(raw, name, where, (*DAEMON_OPTION_KEYS, *DAEMON_FOLDER_KEYS))
         local, remote, paused = table.get("local"), table.get("remote"), table.get("paused", False)
         if not isinstance(local, str) or not local.strip():
             raise UsageError(f"{name}: local in {where} must be a folder path", 'write e.g. local = "~/Documents"')
@@ -273,16 +275,6 @@ def _read_toml(name: str) -> dict[str, Any]:
         raise UsageError(f"no such config file: {name}", "check the path") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"cannot read {name}: {' '.join(str(exc).split())}", "fix the file (TOML)") from None
-
-
-def _daemon_table(table: Any, name: str, where: str, own: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise UsageError(f"{name}: {where} is not a table", f"write it as [{where.split()[0]}]")
-    unknown = set(table) - set(DAEMON_OPTION_KEYS) - set(own)
-    if unknown:
-        raise UsageError(f"{name}: unknown option {sorted(unknown)[0]!r} in {where}",
-                         f"known options: {', '.join(sorted((*DAEMON_OPTION_KEYS, *own)))}")
-    return table
 
 
 def _daemon_options(options: TwoWaySyncOptions, table: dict[str, Any], name: str,

@@ -9,12 +9,12 @@ go on as they were and the status shows why (``config_error``). A missing file i
 folders yet (``syncline folder add`` makes it).
 
 ``syncline folder resume`` drops a request file into ``STATE/daemon/resume/``; the supervisor hands it to
-the folder's loop at its next look. One daemon per state directory: a second is refused (``daemon.lock``).
+the folder's loop at its next look. One daemon per state directory: a second is refused (a lock on
+the state's ``daemon`` folder, taken as a run takes its destination's).
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 
 from ...core.errors import BusyError, UsageError
+from ...engine.state import root_lock
 from ..config import DaemonConfig, FolderConfig, load_daemon_config
 from ..watch.events import EventLog
 from ..watch.sources import SourceFactory
@@ -62,27 +63,26 @@ class Daemon:
         """Run until ``stop`` is set, then end every loop. Raises :class:`UsageError` when the config file
         exists but cannot be used at start, :class:`BusyError` when a daemon already uses this state."""
         self.home.mkdir(parents=True, exist_ok=True)
-        lock = os.open(self.home / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise BusyError(f"a daemon already runs with the state directory {self.home.parent}",
-                                "stop it first, or give another --state") from None
-            self.device = _device_id(self.home)
-            if self.config_path.exists():
-                self._reload(first=True)
-            writer = StatusWriter(self.status, status_path(self.home.parent))
-            writer.start()
-            try:
-                while not stop.wait(self.timing.config_every):
-                    self._reload()
-                    self._resume_requested()
-            finally:
-                self._end(list(self.loops))
-                writer.close()
+            with root_lock(self.home):
+                self._run(stop)
+        except BusyError:
+            raise BusyError(f"a daemon already runs with the state directory {self.home.parent}",
+                            "stop it first, or give another --state") from None
+
+    def _run(self, stop: threading.Event) -> None:
+        self.device = _device_id(self.home)
+        if self.config_path.exists():
+            self._reload(first=True)
+        writer = StatusWriter(self.status, status_path(self.home.parent))
+        writer.start()
+        try:
+            while not stop.wait(self.timing.config_every):
+                self._reload()
+                self._resume_requested()
         finally:
-            os.close(lock)
+            self._end(list(self.loops))
+            writer.close()
 
     # --------------------------------------------------------------------------------------- config
 
