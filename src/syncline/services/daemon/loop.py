@@ -96,6 +96,7 @@ class FolderLoop:
         self._dirs: dict[str, bool] = {}  # changed folders waiting for a run (folder -> deep)
         self._seq = positions.get(folder.local, folder.remote)  # the feed position the last run synced
         self._collected = self._seq  # the position whose changes are in the collector or in _dirs
+        self._taken = self._seq  # the position whose changes are all in _dirs (taken from the collector)
         self._told_seq = self._seq  # the newest position the feed told
         self._feed_lock = threading.Lock()
         self._conflicts = 0
@@ -166,6 +167,7 @@ class FolderLoop:
                 if self._source is not None:
                     self._source.check()
             if scheduler.batch_due():
+                self._taken = self._collected  # every change read so far is in this take
                 folders, moves, overflowed = self.collector.take()
                 if overflowed:
                     self._due.needs_full = True
@@ -250,7 +252,9 @@ class FolderLoop:
 
     def _run(self, local: Replica, other: Replica, dirs: list[Folder] | None) -> None:
         full = dirs is None
-        position = self._collected  # what this run covers, once it ends well
+        # The feed position this run covers once it ends well: a full run scans whatever the feed told
+        # so far; a scoped one only the folders taken from the collector.
+        position = self._collected if full else self._taken
         self.emit(FolderSyncing(full))
         rate = Rate()
         last = [0.0]
