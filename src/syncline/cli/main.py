@@ -17,8 +17,11 @@ from ..core.errors import SynclineError
 from ..engine.report import EXIT_STOPPED
 from ..version import __version__
 from .cmd_archive import apply_cmd, archive_cmd
+from .cmd_daemon import daemon_cmd
 from .cmd_diff import diff_cmd
+from .cmd_folder import folder_cmd
 from .cmd_index import index_cmd
+from .cmd_status import status_cmd
 from .cmd_sync import sync_cmd
 from .cmd_timeline import log_cmd, snapshot_cmd
 from .cmd_watch import watch_cmd
@@ -39,6 +42,10 @@ Commands:
   syncline log DIR                   list DIR's snapshots and what changed between them
   syncline diff DIR@L1 DIR@L2        what changed between two snapshots (or a snapshot and now)
   syncline watch SRC DST [DST...]    mirror SRC into each DST in real time (--config FILE: several)
+  syncline daemon                    keep the folders of daemon.toml in sync, following its edits
+  syncline folder add LOCAL --remote NAME
+                                     bind a folder for the daemon (folder list/remove/resume)
+  syncline status                    what the daemon is doing, folder by folder
 
 Run `syncline COMMAND --help` for a command's options.
 """
@@ -59,6 +66,9 @@ cli.add_command(apply_cmd)
 cli.add_command(snapshot_cmd)
 cli.add_command(log_cmd)
 cli.add_command(watch_cmd)
+cli.add_command(daemon_cmd)
+cli.add_command(folder_cmd)
+cli.add_command(status_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

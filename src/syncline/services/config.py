@@ -5,7 +5,9 @@ and what to write instead, so a service that will not start says why in its log.
 written once (:data:`OPTION_KEYS`: what it must be, an example, and the option it sets), and the options
 it sets are the shared parts of :mod:`syncline.engine.options`, the same values the CLI and the API build.
 
-The watch's mirrors file (``syncline watch --config FILE``) lives here; the daemon's config will too.
+The watch's mirrors file (``syncline watch --config FILE``) lives here, and the daemon's
+(``daemon.toml``: :func:`load_daemon_config`; its editor for ``syncline folder add`` is
+``services/daemon/configfile.py``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 
 from ..core.errors import UsageError
 from ..engine.oneway import SyncOptions
-from ..engine.options import COMPARE_MODES, compare_named, parse_max_delete
+from ..engine.options import COMPARE_MODES, Comparison, Filters, Guards, Writes, compare_named, parse_max_delete
 from ..engine.replicas.address import parse_address
+from ..engine.twoway.run import TwoWaySyncOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +96,7 @@ def load_watch_config(path: str | os.PathLike[str], defaults: SyncOptions | None
     win over ``defaults`` (the command line's). Raises :class:`UsageError` for a file that cannot be read
     and for the first bad key or value."""
     name = os.fspath(path)
-    try:
-        doc = tomllib.loads(Path(name).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"no such config file: {name}", "check the path") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"cannot read {name}: {exc}", "fix the file (TOML)") from None
+    doc = _read_toml(name)
     unknown = set(doc) - {"defaults", "mirror"}
     if unknown:
         raise UsageError(f"{name}: unknown table or key {sorted(unknown)[0]!r}",
@@ -123,13 +121,15 @@ def load_watch_config(path: str | os.PathLike[str], defaults: SyncOptions | None
     return WatchConfig(name, tuple(mirrors))
 
 
-def _table(table: Any, name: str, where: str) -> dict[str, Any]:
+def _table(table: Any, name: str, where: str, known: tuple[str, ...] = (*OPTION_KEYS, *PLACE_KEYS)
+           ) -> dict[str, Any]:
+    """``table``, checked to be a table holding ``known`` keys only."""
     if not isinstance(table, dict):
         raise UsageError(f"{name}: {where} is not a table", f"write it as [{where.split()[0]}]")
-    unknown = set(table) - set(OPTION_KEYS) - set(PLACE_KEYS)
+    unknown = set(table) - set(known)
     if unknown:
         raise UsageError(f"{name}: unknown option {sorted(unknown)[0]!r} in {where}",
-                         f"known options: {', '.join(sorted((*OPTION_KEYS, *PLACE_KEYS)))}")
+                         f"known options: {', '.join(sorted(known))}")
     return table
 
 
@@ -153,3 +153,145 @@ def _check_place(place: str, name: str, key: str, where: str) -> None:
         parse_address(place)
     except UsageError as exc:
         raise UsageError(f"{name}: {key} in {where}: {exc.message}", exc.hint) from None
+
+
+# ---------------------------------------------------------------------------------------------- the daemon
+
+DAEMON_OPTION_KEYS = ("compare", "trash", "max_delete", "exclude", "include", "ignore_files")
+"""The option keys a daemon's folder takes: the two-way ones. ``delete`` is the one-way mode's, and
+``force`` stays a one-off of ``syncline sync --two-way --force``: a daemon that always forced would merge
+past every missing-root and mass-delete stop."""
+DAEMON_FOLDER_KEYS = ("local", "remote", "paused", "check_every")
+DEFAULT_CHECK_EVERY = 3600.0
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+@dataclass(frozen=True, slots=True)
+class FolderConfig:
+    """One ``[[folder]]``: the device's folder (``local``, absolute, ``~`` expanded), the folder it is
+    bound to (``remote``: a folder name on ``[server] url``, or any replica address), whether it is
+    ``paused``, how often a full run catches what no change event shows (``check_every``, seconds), and its
+    two-way options."""
+
+    local: str
+    remote: str
+    paused: bool
+    check_every: float
+    options: TwoWaySyncOptions
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    """A daemon's config file: where it was read from, the server's ``url`` (None: no server yet, every
+    folder's ``remote`` is an address of its own), and the folders in order."""
+
+    path: str
+    server_url: str | None
+    folders: tuple[FolderConfig, ...]
+
+
+def daemon_config_path() -> Path:
+    """Where the daemon's config lives: ``$XDG_CONFIG_HOME/syncline/daemon.toml``, else
+    ``~/.config/syncline/daemon.toml``."""
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".config") / "syncline" / "daemon.toml"
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds of ``"90s"``, ``"30m"``, ``"1h"``, ``"1d"`` or a plain number of seconds; None when
+    ``value`` is none of those or not positive."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value[-1:] in _UNITS:
+        try:
+            seconds = float(value[:-1]) * _UNITS[value[-1]]
+        except ValueError:
+            return None
+    else:
+        return None
+    return seconds if seconds > 0 else None
+
+
+def load_daemon_config(path: str | os.PathLike[str]) -> DaemonConfig:
+    """The daemon's config: ``[server] url``, ``[defaults]`` (``check_every`` and the two-way option keys
+    of :data:`DAEMON_OPTION_KEYS`) and ``[[folder]]`` tables (``local``, ``remote``, optional ``paused``,
+    ``check_every`` and option keys, which win over ``[defaults]``). A file without folders is valid (a
+    daemon just set up). Raises :class:`UsageError`, one line naming the file, the table and the key, for a
+    file that cannot be read and for the first bad key or value; two folders with the same or nested
+    ``local`` are refused (two loops would fight over one tree)."""
+    name = os.fspath(path)
+    doc = _read_toml(name)
+    unknown = set(doc) - {"server", "defaults", "folder"}
+    if unknown:
+        raise UsageError(f"{name}: unknown table or key {sorted(unknown)[0]!r}",
+                         "use [server], [defaults] and [[folder]] tables only")
+    server = doc.get("server", {})
+    if not isinstance(server, dict):
+        raise UsageError(f"{name}: server is not a table", "write it as [server]")
+    if set(server) - {"url"}:
+        raise UsageError(f"{name}: unknown key {sorted(set(server) - {'url'})[0]!r} in server", "known keys: url")
+    url = server.get("url")
+    if url is not None and (not isinstance(url, str) or "://" not in url):
+        raise UsageError(f"{name}: url in server must be an address such as \"https://host:8765\"",
+                         "`syncline connect URL` writes it")
+    defaults = _table(doc.get("defaults", {}), name, "defaults", (*DAEMON_OPTION_KEYS, "check_every"))
+    base = _daemon_options(TwoWaySyncOptions(), defaults, name, "defaults")
+    every = _check_every(defaults, DEFAULT_CHECK_EVERY, name, "defaults")
+    tables = doc.get("folder", [])
+    if not isinstance(tables, list):
+        raise UsageError(f"{name}: folder must be [[folder]] tables", "write each folder as [[folder]]")
+    folders: list[FolderConfig] = []
+    for n, raw in enumerate(tables, 1):
+        where = f"folder {n}"
+        table = _table(raw, name, where, (*DAEMON_OPTION_KEYS, *DAEMON_FOLDER_KEYS))
+        local, remote, paused = table.get("local"), table.get("remote"), table.get("paused", False)
+        if not isinstance(local, str) or not local.strip():
+            raise UsageError(f"{name}: local in {where} must be a folder path", 'write e.g. local = "~/Documents"')
+        if not isinstance(remote, str) or not remote.strip():
+            raise UsageError(f"{name}: remote in {where} must be a folder name", 'write e.g. remote = "Documents"')
+        if not isinstance(paused, bool):
+            raise UsageError(f"{name}: paused in {where} must be true or false", "write e.g. paused = true")
+        local_path = os.path.expanduser(local)
+        if not os.path.isabs(local_path):
+            raise UsageError(f"{name}: local in {where} is not an absolute path: {local}",
+                             'write e.g. local = "~/Documents" or "/home/me/Documents"')
+        folder = FolderConfig(os.path.normpath(local_path), remote, paused, _check_every(table, every, name, where),
+                              _daemon_options(base, table, name, where))
+        for other in folders:
+            a, b = Path(other.local), Path(folder.local)
+            if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+                raise UsageError(f"{name}: local in {where} ({folder.local}) is the same as or nested in "
+                                 f"{other.local}", "give each folder its own tree")
+        folders.append(folder)
+    return DaemonConfig(name, url, tuple(folders))
+
+
+def _read_toml(name: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(name).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"no such config file: {name}", "check the path") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read {name}: {' '.join(str(exc).split())}", "fix the file (TOML)") from None
+
+
+def _daemon_options(options: TwoWaySyncOptions, table: dict[str, Any], name: str,
+                    where: str) -> TwoWaySyncOptions:
+    """``options`` with the option keys of ``table`` set, through the shared schema (:data:`OPTION_KEYS`,
+    which sets one-way options: the parts both modes share are carried over)."""
+    shared = _options(SyncOptions.of(options.part(Filters), options.part(Comparison), options.part(Guards),
+                                     options.part(Writes)), table, name, where)
+    return TwoWaySyncOptions.of(shared.part(Filters), shared.part(Comparison), shared.part(Guards),
+                                shared.part(Writes), conflict=options.conflict, workers=options.workers)
+
+
+def _check_every(table: dict[str, Any], default: float, name: str, where: str) -> float:
+    if "check_every" not in table:
+        return default
+    seconds = parse_duration(table["check_every"])
+    if seconds is None:
+        raise UsageError(f"{name}: check_every in {where} must be a duration such as \"1h\", \"30m\" or \"90s\"",
+                         'write e.g. check_every = "1h"')
+    return seconds

@@ -3,12 +3,14 @@
 - :class:`MemoryReplica`: a whole tree in memory, with knobs for what other places cannot keep;
 - :class:`FlakyReplica`: wraps any replica and makes chosen calls fail, stall or meet a change first;
 - :func:`check_replica` and :data:`CHECKS`: the replica conformance suite, with the factories
-  :func:`local_factory` and :func:`memory_factory` (see ``docs/replicas.md``).
+  :func:`local_factory` and :func:`memory_factory` (see ``docs/replicas.md``);
+- :class:`FakeFeed`: a server's change feed in the process, for tests of the daemon.
 
 Shipped with syncline, imported by nothing in it: the library never depends on its own test kit.
 """
 
 from .conformance import CHECKS, Check, check_replica
+from .feed import FakeFeed
 from .flaky import Fault, FlakyReplica, changed_under_us, denied, no_space, unreachable
 from .memory import FIXED_MODES, MemoryReplica, Trashed
 from .trees import Factory, LocalTree, MemoryTree, Tree, local_factory, memory_factory
@@ -18,6 +20,7 @@ __all__ = [
     "FIXED_MODES",
     "Check",
     "Factory",
+    "FakeFeed",
     "Fault",
     "FlakyReplica",
     "LocalTree",

@@ -1,0 +1,104 @@
+"""What the daemon tells: typed events on the watch's :class:`~syncline.services.watch.events.EventLog`.
+
+A folder's events carry its local path as ``source`` (as a watched source's do), so a folder's loop, the
+inotify source it reuses and the status (``status.py``) all speak of it the same way. The status file is
+folded from these events alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..watch.events import Event
+
+
+@dataclass(frozen=True)
+class ConfigLoaded(Event):
+    """The config file was read: the daemon now runs ``folders`` folders."""
+
+    kind: ClassVar[str] = "config-loaded"
+    wording: ClassVar[str] = "config loaded"
+    path: str
+    folders: int
+
+
+@dataclass(frozen=True)
+class ConfigRefused(Event):
+    """An edit of the config file cannot be used: the folders go on as they were."""
+
+    kind: ClassVar[str] = "config-refused"
+    wording: ClassVar[str] = "config not used, folders unchanged"
+    trouble: ClassVar[bool] = True
+    path: str
+    why: str
+
+
+@dataclass(frozen=True)
+class FolderStarted(Event):
+    """A folder's loop started, bound to ``remote``."""
+
+    kind: ClassVar[str] = "folder-started"
+    remote: str
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class FolderEnded(Event):
+    """A folder's loop ended (removed from the config, changed, or the daemon stops)."""
+
+    kind: ClassVar[str] = "folder-ended"
+
+
+@dataclass(frozen=True)
+class FolderSyncing(Event):
+    """A run is under way: ``files`` and ``bytes`` are still to copy, done in about ``eta_s`` seconds
+    (None: not known yet). ``full``: a full run rather than the changed folders only."""
+
+    kind: ClassVar[str] = "folder-syncing"
+    state: ClassVar[bool] = True  # as often as a run's progress moves: for the status, not for logs
+    full: bool
+    files: int = 0
+    bytes: int = 0
+    eta_s: float | None = None
+
+
+@dataclass(frozen=True)
+class FolderSynced(Event):
+    """A run ended with both sides equal (but for ``errors`` items, retried next time)."""
+
+    kind: ClassVar[str] = "folder-synced"
+    shown: ClassVar[tuple[str, ...]] = ("copied", "conflicts", "errors", "seconds")
+    full: bool
+    copied: int
+    conflicts: int
+    errors: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class FolderOffline(Event):
+    """A run could not reach a side (a server down, a disk busy): tried again in ``retry_in`` seconds."""
+
+    kind: ClassVar[str] = "folder-offline"
+    trouble: ClassVar[bool] = True
+    why: str
+    retry_in: float
+
+
+@dataclass(frozen=True)
+class FolderStopped(Event):
+    """A safety check stopped the folder (``why``): nothing more is done for it until the config changes
+    or ``syncline folder resume``."""
+
+    kind: ClassVar[str] = "folder-stopped"
+    wording: ClassVar[str] = "folder stopped by a safety check"
+    trouble: ClassVar[bool] = True
+    why: str
+
+
+@dataclass(frozen=True)
+class FolderResumed(Event):
+    """A stopped folder was told to go on (``syncline folder resume``)."""
+
+    kind: ClassVar[str] = "folder-resumed"

@@ -1,0 +1,295 @@
+"""One folder of the daemon, kept in sync in its own thread: local changes by inotify, the other side's
+by its change feed, both into one :class:`~syncline.services.watch.changes.ChangeCollector`, and runs of
+the two-way engine when the watch's :class:`~syncline.services.watch.scheduler.Scheduler` says a batch
+is due.
+
+Runs: full at start (what changed while the daemon was down), after lost events (an inotify overflow, a
+feed whose history is gone), after a failed run, when the local root appeared or was replaced, and every
+``check_every``; otherwise scoped to the changed folders (``runner.run_two_way``).
+
+Outcomes: a run that cannot reach a side (``OSError``, a retryable error) is tried again in full with
+:class:`~syncline.services.watch.scheduler.Backoff` (1 s doubling to 60 s) and the folder is "offline";
+a safety stop or a usage error (a missing or emptied root, max-delete, a marker of another folder, an
+address nothing opens) *parks* the folder: nothing more is run until :attr:`FolderLoop.resume` is set
+(``syncline folder resume``) or the supervisor replaces the loop (the config changed). What happens is
+told as events (``events.py``) and the status is folded from them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ...core.errors import SynclineError
+from ...engine.replicas.replica import Replica
+from ..config import FolderConfig
+from ..watch.changes import ChangeCollector, Folder
+from ..watch.events import Event, EventLog
+from ..watch.inotify import InotifySource
+from ..watch.kernel import folder_identity
+from ..watch.scheduler import Backoff, Scheduler
+from ..watch.sources import ChangeSource, SourceFactory
+from .events import (
+    FolderEnded,
+    FolderOffline,
+    FolderResumed,
+    FolderStarted,
+    FolderStopped,
+    FolderSynced,
+    FolderSyncing,
+)
+from .feed import FeedSource, collect
+from .positions import Positions
+from .runner import Rate, open_sides, run_two_way
+
+PROGRESS_EVERY = 0.25  # seconds between progress events of a long run
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How a folder loop waits: a batch once the folder was quiet ``quiet`` s (at most ``max_delay``
+    under constant changes), full runs every ``poll_every`` s while inotify cannot see every change, runs
+    that failed tried again after 1 s doubling to ``max_backoff``; the supervisor reads the config every
+    ``config_every`` s."""
+
+    quiet: float = 0.05
+    max_delay: float = 0.5
+    poll_every: float = 10.0
+    max_backoff: float = 60.0
+    config_every: float = 2.0
+
+
+@dataclass
+class _Due:
+    """The loop's state as the scheduler reads a target's (``scheduler.TargetState``)."""
+
+    backoff: Backoff
+    needs_full: bool = True
+    retry: dict[str, bool] = field(default_factory=dict)  # the two-way engine retries within its run
+
+
+class FolderLoop:
+    """Keep ``folder`` in sync with ``address`` until :attr:`stop` is set; :meth:`run` is the thread's
+    body and never raises for what happens to the folder (it is told as events)."""
+
+    def __init__(self, folder: FolderConfig, address: str, events: EventLog, *, feed: FeedSource | None,
+                 positions: Positions, device: str, timing: Timing, changes: SourceFactory | None = None) -> None:
+        self.folder = folder
+        self.address = address
+        self.events = events
+        self.feed = feed
+        self.positions = positions
+        self.device = device
+        self.timing = timing
+        self.stop = threading.Event()
+        self.resume = threading.Event()
+        self.collector = ChangeCollector(folder.local)
+        self._make_source = changes or InotifySource
+        self._source: ChangeSource | None = None
+        self._root_id: tuple[int, int] | None = None
+        self._due = _Due(Backoff(limit=timing.max_backoff))
+        self._dirs: dict[str, bool] = {}  # changed folders waiting for a run (folder -> deep)
+        self._seq = positions.get(folder.local, folder.remote)  # the feed position the last run synced
+        self._collected = self._seq  # the position whose changes are in the collector or in _dirs
+        self._taken = self._seq  # the position whose changes are all in _dirs (taken from the collector)
+        self._told_seq = self._seq  # the newest position the feed told
+        self._feed_lock = threading.Lock()
+        self._conflicts = 0
+        self._parked = False
+        self.thread = threading.Thread(target=self.run, name=f"folder {folder.local}", daemon=True)
+
+    def emit(self, event: Event) -> None:
+        self.events.publish(replace(event, source=self.folder.local))
+
+    def wake(self) -> None:
+        self.collector.wake.set()
+
+    # ------------------------------------------------------------------------------------------ run
+
+    def run(self) -> None:
+        self.emit(FolderStarted(self.folder.remote, self.folder.paused))
+        try:
+            if self.folder.paused:
+                self.stop.wait()
+                return
+            while not self.stop.is_set():
+                try:
+                    self._open_and_loop()
+                    return
+                except Exception as exc:  # a bug: the folder stops, visibly, and the daemon goes on
+                    _log.exception("the loop of %s failed", self.folder.local)
+                    self._park(f"internal error ({type(exc).__name__}: {exc}); please report it")
+                    if not self._wait_resume():
+                        return
+        finally:
+            if self.feed is not None:
+                self.feed.unfollow(self.folder.remote)
+            if self._source is not None:
+                self._source.close()
+            self.emit(FolderEnded())
+
+    def _open_and_loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                local, other = open_sides(self.folder, self.address)
+            except SynclineError as exc:
+                self._park(str(exc))
+                if not self._wait_resume():
+                    return
+                continue
+            try:
+                self._loop(local, other)
+                return
+            finally:
+                for side in (local, other):
+                    with contextlib.suppress(OSError):
+                        side.close()
+
+    def _loop(self, local: Replica, other: Replica) -> None:
+        scheduler = Scheduler(self.collector, quiet=self.timing.quiet, max_delay=self.timing.max_delay,
+                              rescan_every=self.folder.check_every, poll_every=self.timing.poll_every,
+                              max_hold=0.0, being_written=lambda _path: False)
+        if self.feed is not None:
+            self.feed.follow(self.folder.remote, self._seq, self._told)
+        while not self.stop.is_set():
+            if self._parked and not self._wait_resume():
+                return
+            self._watch_root()
+            self._read_feed()
+            now = time.monotonic()
+            if scheduler.rescan_due(now):
+                self._due.needs_full = True
+                if self._source is not None:
+                    self._source.check()
+            if scheduler.batch_due():
+                self._taken = self._collected  # every change read so far is in this take
+                folders, moves, overflowed = self.collector.take()
+                if overflowed:
+                    self._due.needs_full = True
+                if moves and self._source is not None:
+                    self._source.moved(moves)
+                for f, deep in folders:
+                    self._dirs[f] = self._dirs.get(f, False) or deep
+            if (self._due.needs_full or self._dirs) and self._due.backoff.due(time.monotonic()):
+                full = self._due.needs_full
+                self._run(local, other, None if full else sorted(self._dirs.items()))
+                if full and not self._due.needs_full:  # the clock of the periodic check starts again
+                    scheduler.plan_rescan(time.monotonic(), self._polling)
+            self.collector.wake.clear()
+            self.collector.wake.wait(scheduler.sleep([self._due]))
+
+    @property
+    def _polling(self) -> bool:
+        return self._source is None or not self._source.complete
+
+    def _wait_resume(self) -> bool:
+        """Wait while parked; True once resumed, False when the loop is to end."""
+        while not self.stop.is_set():
+            if self.resume.wait(0.5):
+                self.resume.clear()
+                self._parked = False
+                self._due.needs_full = True
+                self._due.backoff.at = 0.0
+                self.emit(FolderResumed())
+                return True
+        return False
+
+    def _park(self, why: str) -> None:
+        self._parked = True
+        self.resume.clear()
+        self.emit(FolderStopped(why))
+
+    # ------------------------------------------------------------------------------------ changes
+
+    def _watch_root(self) -> None:
+        """Watch the local root as it is now: when it appeared (made by a first run), went away or was
+        replaced, the change source starts anew on what is there, and a full run follows."""
+        now_id = folder_identity(Path(self.folder.local))
+        if now_id == self._root_id and self._source is not None:
+            return
+        self._root_id = now_id
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+        self.collector.take()  # events of a folder that is no longer there
+        self._due.needs_full = True
+        if now_id is not None:
+            self._source = self._make_source(Path(self.folder.local), self.collector, self.emit,
+                                             self.timing.poll_every)
+            self._source.start()  # before the full run's scan: what changes meanwhile is seen
+
+    def _told(self, seq: int) -> None:
+        """The feed's ``on_seq`` (any thread)."""
+        with self._feed_lock:
+            self._told_seq = max(self._told_seq, seq)
+        self.wake()
+
+    def _read_feed(self) -> None:
+        """Read what the other side's feed says changed since the last position read, into the collector."""
+        if self.feed is None:
+            return
+        with self._feed_lock:
+            told = self._told_seq
+        if told <= self._collected:
+            return
+        try:
+            batch = self.feed.changes(self.folder.remote, self._collected)
+        except SynclineError as exc:
+            if not exc.retryable:
+                self._park(str(exc))
+            return  # a retryable one: read again at the next wake; the full runs catch up meanwhile
+        except OSError:
+            return
+        collect(batch, self.collector, self.device)
+        self._collected = max(self._collected, batch.seq)
+
+    # ------------------------------------------------------------------------------------------ runs
+
+    def _run(self, local: Replica, other: Replica, dirs: list[Folder] | None) -> None:
+        full = dirs is None
+        # The feed position this run covers once it ends well: a full run scans whatever the feed told
+        # so far; a scoped one only the folders taken from the collector.
+        position = self._collected if full else self._taken
+        self.emit(FolderSyncing(full))
+        rate = Rate()
+        last = [0.0]
+
+        def progress(files_done: int, files_total: int, bytes_done: int, bytes_total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_EVERY:
+                last[0] = now
+                files, size, eta = rate.left(files_done, files_total, bytes_done, bytes_total)
+                self.emit(FolderSyncing(full, files, size, eta))
+
+        started = time.monotonic()
+        self._dirs = {}
+        try:
+            report = run_two_way(local, other, self.folder.options, dirs, progress)
+        except SynclineError as exc:
+            if exc.retryable:
+                self._failed(str(exc))
+            else:
+                self._park(str(exc))
+            return
+        except OSError as exc:
+            self._failed(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+            return
+        self._due.needs_full = False
+        self._due.backoff.succeeded()
+        if position > self._seq:
+            self.positions.put(self.folder.local, self.folder.remote, position)
+            self._seq = position
+        self._conflicts += len(report.conflicts)
+        errors = sum(1 for p in report.problems if p.error)
+        self.emit(FolderSynced(full, report.to_a.copied + report.to_b.copied, self._conflicts, errors,
+                               round(time.monotonic() - started, 3)))
+
+    def _failed(self, why: str) -> None:
+        self._due.needs_full = True  # what the failed run left half done is unknown: look at everything
+        self._due.backoff.failed()
+        self.emit(FolderOffline(why, round(self._due.backoff.at - time.monotonic(), 1)))

@@ -1,0 +1,91 @@
+"""One run of a folder, and how its two sides are opened: the one place the daemon calls the two-way
+engine.
+
+The other side is any place :func:`~syncline.engine.replicas.address.open_replica` opens: a folder name
+on the config's ``[server] url`` (``https://host:8765/NAME``, once ``RemoteReplica`` is registered there)
+or an address of its own (a local folder now: the tests' "server side"). Nothing here knows which.
+
+Scoped runs: :func:`run_two_way` passes the changed folders as ``dirs=`` when the engine takes them
+(``sync_two_way_replicas(..., dirs=)``, the scoped two-way run), and runs in full until then. That is
+asked of the engine's signature once, here, so the loop is written for scoped runs already.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ...core.errors import UsageError
+from ...engine.marker import case_insensitive, case_probe
+from ...engine.oneway import check_apart
+from ...engine.replicas.address import open_replica, parse_address
+from ...engine.replicas.replica import Replica, WritePolicy
+from ...engine.twoway.run import TwoWayReport, TwoWaySyncOptions, sync_two_way_replicas
+from ..config import FolderConfig
+from ..watch.changes import Folder
+
+SCOPED = "dirs" in inspect.signature(sync_two_way_replicas).parameters
+
+
+def remote_address(folder: FolderConfig, server_url: str | None) -> str:
+    """The address of ``folder``'s other side: ``remote`` itself when it is an address (a path, or has a
+    scheme), else the folder of that name on ``server_url``. :class:`UsageError` for a name without a
+    server."""
+    remote = folder.remote
+    if "://" in remote or remote.startswith(("/", "~")):
+        return os.path.expanduser(remote)
+    if server_url is None:
+        raise UsageError(f"the folder {folder.local} is bound to {remote!r}, but no server is set",
+                         "run `syncline connect URL` first, or give remote as a path")
+    return f"{server_url.rstrip('/')}/{remote}"
+
+
+def open_sides(folder: FolderConfig, address: str) -> tuple[Replica, Replica]:
+    """The folder's two replicas (local, other side), written with the two-way policy. A local other side
+    is checked to be apart from the folder (neither inside the other). Raises :class:`UsageError` for an
+    address nothing can open."""
+    where = parse_address(address)
+    if where.kind == "local":
+        check_apart(Path(folder.local), where.path)
+    policy = WritePolicy.two_way(trash=folder.options.trash)
+    local = open_replica(folder.local, policy=policy,
+                         case_probe=lambda root: root.is_dir() and case_insensitive(root, probe=True))
+    try:
+        other = open_replica(where, policy=policy, case_probe=case_probe(may_write=True))
+    except BaseException:
+        local.close()
+        raise
+    return local, other
+
+
+Progress = Callable[[int, int, int, int], None]
+
+
+def run_two_way(local: Replica, other: Replica, options: TwoWaySyncOptions, dirs: Sequence[Folder] | None,
+                progress: Progress | None = None) -> TwoWayReport:
+    """One two-way run between the folder's sides: scoped to ``dirs`` (``(folder, deep)`` pairs) when
+    given and the engine scopes runs, else full. Raises what ``sync_two_way_replicas`` raises:
+    :class:`~syncline.core.errors.SafetyStop` and :class:`UsageError` (nothing changed; the folder must
+    wait for a person), a retryable :class:`~syncline.core.errors.SynclineError` or ``OSError`` (try
+    again later)."""
+    if dirs is not None and SCOPED:
+        return sync_two_way_replicas(local, other, options, progress, dirs=dirs)  # type: ignore[call-arg,unused-ignore]
+    return sync_two_way_replicas(local, other, options, progress)
+
+
+class Rate:
+    """What a run's progress callback (files done, files total, bytes done, bytes total) tells a status:
+    files and bytes left, and an ETA from the bytes per second so far."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def left(self, files_done: int, files_total: int, bytes_done: int, bytes_total: int
+             ) -> tuple[int, int, float | None]:
+        elapsed = time.monotonic() - self.started
+        files, size = max(0, files_total - files_done), max(0, bytes_total - bytes_done)
+        eta = round(size * elapsed / bytes_done, 1) if bytes_done > 0 and elapsed > 0 else None
+        return files, size, eta

@@ -1,0 +1,183 @@
+"""The daemon: reads its config, runs one :class:`~.loop.FolderLoop` per folder, and follows edits of
+the config while it runs.
+
+Every ``Timing.config_every`` seconds the config file is looked at; when its bytes changed it is loaded
+again. A file that loads starts the loops of new folders, ends those of removed ones, and starts anew
+the loops of folders whose settings changed, and of every stopped (parked) folder: a person who edited
+the config after a safety stop has had a look. A file that does not load changes nothing: the folders
+go on as they were and the status shows why (``config_error``). A missing file is a daemon with no
+folders yet (``syncline folder add`` makes it).
+
+``syncline folder resume`` drops a request file into ``STATE/daemon/resume/``; the supervisor hands it to
+the folder's loop at its next look. One daemon per state directory: a second is refused (a lock on
+the state's ``daemon`` folder, taken as a run takes its destination's).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+from pathlib import Path
+
+from ...core.errors import BusyError, UsageError
+from ...engine.state import root_lock
+from ..config import DaemonConfig, FolderConfig, load_daemon_config
+from ..watch.events import EventLog
+from ..watch.sources import SourceFactory
+from .events import ConfigLoaded, ConfigRefused
+from .feed import FeedSource
+from .loop import FolderLoop, Timing
+from .positions import Positions
+from .runner import remote_address
+from .status import DaemonStatus, StatusWriter, status_path
+
+
+class Daemon:
+    """Keep the folders of the config at ``config_path`` in sync until ``stop`` is set (:meth:`run`).
+
+    ``state`` holds the daemon's files (``daemon/``: status, positions, device id, lock, requests); the
+    two-way bases are where the engine keeps them (``SYNCLINE_STATE_DIR``: the CLI points it at ``state``).
+    ``feed`` tells the other sides' changes (None: none, the folders' periodic full runs catch them).
+    """
+
+    def __init__(self, config_path: str | os.PathLike[str], state: str | os.PathLike[str], *,
+                 events: EventLog | None = None, feed: FeedSource | None = None, timing: Timing | None = None,
+                 changes: SourceFactory | None = None) -> None:
+        self.config_path = Path(os.path.abspath(config_path))
+        self.home = Path(state) / "daemon"
+        self.events = events or EventLog()
+        self.feed = feed
+        self.timing = timing or Timing()
+        self.changes = changes
+        self.status = DaemonStatus(str(self.config_path))
+        self.events.subscribe(self.status, states=True)
+        self.positions = Positions(self.home / "positions")
+        self.loops: dict[str, FolderLoop] = {}
+        self._read: bytes | None = None  # the config's bytes as last read
+        self.device = ""  # this device's id, read (or made) when the daemon starts
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set, then end every loop. Raises :class:`UsageError` when the config file
+        exists but cannot be used at start, :class:`BusyError` when a daemon already uses this state."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            with root_lock(self.home):
+                self._run(stop)
+        except BusyError:
+            raise BusyError(f"a daemon already runs with the state directory {self.home.parent}",
+                            "stop it first, or give another --state") from None
+
+    def _run(self, stop: threading.Event) -> None:
+        self.device = _device_id(self.home)
+        if self.config_path.exists():
+            self._reload(first=True)
+        writer = StatusWriter(self.status, status_path(self.home.parent))
+        writer.start()
+        try:
+            while not stop.wait(self.timing.config_every):
+                self._reload()
+                self._resume_requested()
+        finally:
+            self._end(list(self.loops))
+            writer.close()
+
+    # --------------------------------------------------------------------------------------- config
+
+    def _reload(self, first: bool = False) -> None:
+        try:
+            raw = self.config_path.read_bytes()
+        except FileNotFoundError:
+            raw = b""
+        except OSError as exc:
+            if first:
+                raise UsageError(f"cannot read {self.config_path}: {exc.strerror}", "check the file") from None
+            self.events.publish(ConfigRefused(str(self.config_path), f"cannot read it: {exc.strerror}"))
+            return
+        if raw == self._read:
+            return
+        self._read = raw
+        try:
+            config = load_daemon_config(self.config_path) if raw else DaemonConfig(str(self.config_path), None, ())
+            wanted = {f.local: (f, remote_address(f, config.server_url)) for f in config.folders}
+        except UsageError as exc:
+            if first:
+                raise
+            self.events.publish(ConfigRefused(str(self.config_path), str(exc)))
+            return
+        running = {local: (loop.folder, loop.address) for local, loop in self.loops.items()}
+        self._end([local for local, now in running.items()
+                   if wanted.get(local) != now or self.status.folders.get(local, _NONE).state == "stopped"])
+        for local, (folder, address) in wanted.items():
+            if local not in self.loops:
+                self._start(folder, address)
+        self.events.publish(ConfigLoaded(str(self.config_path), len(config.folders)))
+
+    def _start(self, folder: FolderConfig, address: str) -> None:
+        loop = FolderLoop(folder, address, self.events, feed=self.feed, positions=self.positions,
+                          device=self.device, timing=self.timing, changes=self.changes)
+        self.loops[folder.local] = loop
+        loop.thread.start()
+
+    def _end(self, locals_: list[str]) -> None:
+        """End the loops of ``locals_``: all told first, then each waited for (a run in flight finishes:
+        stopping mid-run would be safe too, but a finished run leaves less to do)."""
+        ending = [self.loops.pop(local) for local in locals_]
+        for loop in ending:
+            loop.stop.set()
+            loop.wake()
+        for loop in ending:
+            loop.thread.join()
+
+    # -------------------------------------------------------------------------------------- resume
+
+    def _resume_requested(self) -> None:
+        folder = self.home / "resume"
+        try:
+            requests = list(folder.iterdir())
+        except FileNotFoundError:
+            return
+        for request in requests:
+            try:
+                local = json.loads(request.read_text(encoding="utf-8"))["local"]
+            except (OSError, ValueError, KeyError, TypeError):
+                local = None
+            request.unlink(missing_ok=True)
+            loop = self.loops.get(local) if isinstance(local, str) else None
+            if loop is not None:
+                loop.resume.set()
+
+
+class _Gone:
+    state = ""
+
+
+_NONE = _Gone()
+
+
+def request_resume(state: str | os.PathLike[str], local: str) -> None:
+    """Ask the daemon using ``state`` to resume the stopped folder ``local`` (at its next look, within
+    ``Timing.config_every``)."""
+    folder = Path(state) / "daemon" / "resume"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(os.fsencode(local)).hexdigest()[:32]
+    tmp = folder / f".{name}.tmp"
+    tmp.write_text(json.dumps({"local": local}), encoding="utf-8")
+    os.replace(tmp, folder / f"{name}.json")
+
+
+def _device_id(home: Path) -> str:
+    """This device's id, made once: the feed's changes carrying it are this device's own."""
+    path = home / "device-id"
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        pass
+    device = uuid.uuid4().hex
+    tmp = home / "device-id.tmp"
+    tmp.write_text(device + "\n", encoding="ascii")
+    os.replace(tmp, path)
+    return device
+

@@ -1,0 +1,146 @@
+"""The daemon's config file: what it reads, its one-line errors, and the edits of `syncline folder`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncline.core.errors import UsageError
+from syncline.services.config import DEFAULT_CHECK_EVERY, load_daemon_config, parse_duration
+from syncline.services.daemon.configfile import add_folder, remove_folder
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "daemon.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reads_server_defaults_and_folders(tmp_path: Path) -> None:
+    path = _write(tmp_path, """
+[server]
+url = "https://nas.local:8765"
+[defaults]
+check_every = "30m"
+max_delete = "10%"
+exclude = ["*.tmp"]
+[[folder]]
+local = "~/Documents"
+remote = "Documents"
+[[folder]]
+local = "/srv/photos"
+remote = "Photos"
+paused = true
+check_every = 90
+max_delete = 5
+""")
+    config = load_daemon_config(path)
+    assert config.server_url == "https://nas.local:8765"
+    docs, photos = config.folders
+    assert docs.local == str(Path.home() / "Documents") and docs.remote == "Documents" and not docs.paused
+    assert docs.check_every == 1800 and docs.options.max_delete == 0.1
+    assert docs.options.rules.excludes == ("*.tmp",)
+    assert photos.paused and photos.check_every == 90 and photos.options.max_delete == 5
+    assert photos.options.rules.excludes == ("*.tmp",)
+
+
+def test_an_empty_file_is_a_daemon_without_folders(tmp_path: Path) -> None:
+    config = load_daemon_config(_write(tmp_path, "# nothing yet\n"))
+    assert config.folders == () and config.server_url is None
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("[serve]\nurl='x'\n", ["'serve'"]),
+    ("[server]\nurl = 3\n", ["url in server"]),
+    ("[server]\nuser = 'me'\n", ["'user' in server"]),
+    ("[defaults]\ncheck_every = 'soon'\n", ["check_every in defaults"]),
+    ("[defaults]\ncheck_every = -5\n", ["check_every in defaults"]),
+    ("[defaults]\ndelete = true\n", ["'delete' in defaults"]),
+    ("[defaults]\nforce = true\n", ["'force' in defaults"]),
+    ("[defaults]\nmax_delete = 'lots'\n", ["max_delete in defaults"]),
+    ("[[folder]]\nremote = 'R'\n", ["local in folder 1"]),
+    ("[[folder]]\nlocal = '/x'\n", ["remote in folder 1"]),
+    ("[[folder]]\nlocal = 'rel/dir'\nremote = 'R'\n", ["local in folder 1", "absolute"]),
+    ("[[folder]]\nlocal = '/x'\nremote = 'R'\npaused = 'yes'\n", ["paused in folder 1"]),
+    ("[[folder]]\nlocal = '/x'\nremote = 'R'\ncompare = 'smell'\n", ["compare in folder 1"]),
+    ("[[folder]]\nlocal = '/x'\nremote = 'R'\nremotes = 'R'\n", ["'remotes' in folder 1"]),
+    ("[[folder]]\nlocal = '/x'\nremote = 'R'\n[[folder]]\nlocal = '/x/y'\nremote = 'S'\n", ["folder 2", "nested"]),
+    ("folder = 3\n", ["folder must be [[folder]]"]),
+    ("[[folder]\n", ["cannot read"]),
+])
+def test_each_bad_key_is_one_line_naming_file_table_and_key(tmp_path: Path, text: str, names: list[str]) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(UsageError) as caught:
+        load_daemon_config(path)
+    line = str(caught.value)
+    assert "\n" not in line and str(path) in line
+    for name in names:
+        assert name in line
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no such config file"):
+        load_daemon_config(tmp_path / "nope.toml")
+
+
+def test_durations() -> None:
+    assert parse_duration("1h") == 3600 and parse_duration("30m") == 1800 and parse_duration("90s") == 90
+    assert parse_duration("1d") == 86400 and parse_duration(2.5) == 2.5
+    assert parse_duration("1") is None and parse_duration(True) is None and parse_duration("0s") is None
+    assert DEFAULT_CHECK_EVERY == 3600
+
+
+KEPT = """# my sync settings
+[server]
+url = "https://nas.local:8765"   # the NAS
+
+[defaults]
+check_every = "2h"  # enough
+"""
+
+
+def test_add_and_remove_keep_comments_and_order(tmp_path: Path) -> None:
+    path = _write(tmp_path, KEPT)
+    add_folder(path, str(tmp_path / "docs"), "Documents")
+    add_folder(path, str(tmp_path / "pics"), "Pictures")
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith(KEPT)
+    assert [f.remote for f in load_daemon_config(path).folders] == ["Documents", "Pictures"]
+    text = text.replace('remote = "Pictures"\n', 'remote = "Pictures"\n# keep this note\n')
+    path.write_text(text + "# the end\n", encoding="utf-8")
+    remove_folder(path, str(tmp_path / "docs"))
+    after = path.read_text(encoding="utf-8")
+    assert after.startswith(KEPT) and "# keep this note\n" in after and after.endswith("# the end\n")
+    assert "Documents" not in after
+    assert [f.remote for f in load_daemon_config(path).folders] == ["Pictures"]
+    assert load_daemon_config(path).folders[0].check_every == 7200
+
+
+def test_add_creates_the_file_and_refuses_a_folder_bound_twice(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "daemon.toml"
+    add_folder(path, str(tmp_path / "docs"), "/srv/docs")
+    assert path.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(UsageError, match="nested") as caught:
+        add_folder(path, str(tmp_path / "docs"), "Other")
+    assert "\n" not in str(caught.value)
+    assert len(load_daemon_config(path).folders) == 1
+
+
+def test_edits_refuse_a_broken_file_and_an_unknown_folder(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[defaults]\ncheck_every = 'never'\n")
+    with pytest.raises(UsageError, match="check_every in defaults"):
+        add_folder(path, str(tmp_path / "docs"), "Documents")
+    assert path.read_text(encoding="utf-8") == "[defaults]\ncheck_every = 'never'\n"
+    path = _write(tmp_path, "")
+    add_folder(path, str(tmp_path / "docs"), "Documents")
+    with pytest.raises(UsageError, match="has no folder"):
+        remove_folder(path, str(tmp_path / "elsewhere"))
+
+
+def test_a_name_with_quotes_is_written_as_toml(tmp_path: Path) -> None:
+    path = tmp_path / "daemon.toml"
+    odd = str(tmp_path / 'say "hi" \\ back')
+    add_folder(path, odd, 'Name "x"')
+    (folder,) = load_daemon_config(path).folders
+    assert folder.local == odd and folder.remote == 'Name "x"'
