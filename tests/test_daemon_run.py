@@ -21,10 +21,14 @@ DEADLINE = 60.0
 
 
 def wait_for(what: Callable[[], Any], deadline: float = DEADLINE) -> Any:
-    """``what()`` once it is truthy; fails after ``deadline`` seconds."""
+    """``what()`` once it is truthy; fails after ``deadline`` seconds. A file vanishing under ``what``
+    (a temp file renamed into place while the tree is read) counts as "not yet"."""
     end = time.monotonic() + deadline
     while True:
-        got = what()
+        try:
+            got = what()
+        except FileNotFoundError:
+            got = None
         if got:
             return got
         if time.monotonic() > end:

@@ -191,9 +191,9 @@ class _CalmWordedLikeTrouble(Event):
 
 
 def test_the_cli_tells_trouble_by_the_event_type_not_its_words(capsys: pytest.CaptureFixture[str]) -> None:
-    from syncline.cli.cmd_watch import _Log
+    from syncline.cli.eventlines import EventLines
 
-    quiet = _Log(as_json=False, quiet=True)
+    quiet = EventLines(as_json=False, quiet=True)
     stream = EventLog()
     stream.subscribe(quiet)
     stream.publish(_NewTrouble(source="/s"))
@@ -203,10 +203,10 @@ def test_the_cli_tells_trouble_by_the_event_type_not_its_words(capsys: pytest.Ca
 
 
 def test_the_json_lines_keep_their_shape(capsys: pytest.CaptureFixture[str]) -> None:
-    from syncline.cli.cmd_watch import _Log
+    from syncline.cli.eventlines import EventLines
 
     stream = EventLog()
-    stream.subscribe(_Log(as_json=True, quiet=False))
+    stream.subscribe(EventLines(as_json=True, quiet=False))
     stream.publish(Watching(("/t",), source="/s"))
     stream.publish(Synced(1, 0.5, source="/s"))
     stream.publish(Stopped())

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from syncline.cli.cmd_watch import _Log, status_text
+from syncline.cli.cmd_watch import status_text
+from syncline.cli.eventlines import EventLines
 from syncline.engine.replicas.local import LocalReplica
 from syncline.services.watch import EventLog, Mirror
 from syncline.services.watch.events import (
@@ -137,7 +138,7 @@ def test_state_events_are_unnumbered_unkept_and_reach_only_who_asks(capsys: pyte
     states: list[Event] = []
     stream.subscribe(plain.append)
     stream.subscribe(states.append, states=True)
-    stream.subscribe(_Log(as_json=True, quiet=False))
+    stream.subscribe(EventLines(as_json=True, quiet=False))
     stream.publish(Watching(("/t",), source="/s"))
     told = stream.publish(SourceState(5, 0, False, source="/s"))
     stream.publish(Synced(1, 0.5, 0, ("/t",), source="/s"))

@@ -30,12 +30,12 @@ def daemon_cmd(config: str | None, state: str | None, quiet: bool, as_json: bool
     from ..services.daemon import Daemon
     from ..services.watch import EventLog
     from ..services.watch.events import Stopped
-    from .cmd_watch import _Log
+    from .eventlines import EventLines
 
     if state is not None:
         os.environ["SYNCLINE_STATE_DIR"] = os.path.abspath(state)  # the engine keeps the bases there too
     events = EventLog()
-    events.subscribe(_Log(as_json, quiet))
+    events.subscribe(EventLines(as_json, quiet))
     stop = threading.Event()
 
     def on_signal(*_: object) -> None:

@@ -6,7 +6,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +13,12 @@ import click
 
 from ..core.errors import UsageError
 from ..engine.options import Comparison
+from .eventlines import EventLines
 from .options import MaxDelete, compare_from, compare_option, filters_from, guards_from, rule_options, writes_from
-from .render import dumps, printable
+from .render import printable
 
 if TYPE_CHECKING:
     from ..services.config import MirrorConfig
-    from ..services.watch.events import Event
 
 
 @click.command("watch")
@@ -71,7 +70,7 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
     else:
         mirrors = [MirrorConfig(paths[0], tuple(paths[1:]), defaults)]
     _check_targets_apart(mirrors)
-    log = _Log(as_json, quiet)
+    log = EventLines(as_json, quiet)
     events = EventLog()
     events.subscribe(log)
     failed: list[str] = []
@@ -109,7 +108,7 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
     return 2 if failed else 0
 
 
-def _live_status(log: _Log, mirrors: list[Any]) -> Any:
+def _live_status(log: EventLines, mirrors: list[Any]) -> Any:
     """A status line at the bottom of the terminal (stderr); log lines scroll above it. It shows each
     mirror's event-fed status (``Mirror.status()``)."""
     from rich.console import Console
@@ -179,32 +178,3 @@ def _check_targets_apart(mirrors: list[MirrorConfig]) -> None:
                 whose = "" if seen[real] == source else f" (for {seen[real]} and {source})"
                 raise UsageError(f"the target {target} is given twice{whose}", "give each target one source")
             seen[real] = source
-
-
-class _Log:
-    """Renders the watch's events as log lines: human (time, what, details) or JSON objects, one per line.
-    What an event says and whether it needs a person (shown with -q, and on stderr) come from its type."""
-
-    def __init__(self, as_json: bool, quiet: bool) -> None:
-        self.as_json = as_json
-        self.quiet = quiet
-        self.lock = threading.Lock()
-        self.console: Any = None  # the live display's console: lines go above the status line
-
-    def __call__(self, event: Event) -> None:
-        if self.quiet and not event.trouble:
-            return
-        fields = {**({"source": event.source} if event.source else {}), **event.details()}
-        when = time.localtime(event.time)
-        with self.lock:
-            if self.as_json:
-                click.echo(dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z", when), "event": event.message,
-                                  **fields}))
-            else:
-                details = " ".join(f"{k}={v}" for k, v in fields.items() if k != "source")
-                text = printable(f"{time.strftime('%H:%M:%S', when)} {event.message} {details}".rstrip())
-                if self.console is not None:
-                    self.console.print(text, markup=False, highlight=False)
-                else:
-                    click.echo(text, err=event.trouble)
-            sys.stdout.flush()
