@@ -12,7 +12,7 @@ files the same way; :meth:`Chunker.from_params` refuses parameters it does not k
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from .entry import Chunk
@@ -84,3 +84,21 @@ class Chunker:
         with os.fdopen(os.dup(fd), "rb", buffering=0) as stream:
             for c in cdc.cut_stream(stream):
                 yield c.data
+
+    def pieces_reader(self, readinto: Callable[[memoryview], int]) -> Iterator[memoryview]:
+        """The chunks of a stream that is not a file descriptor (an upload being staged, a download), cut
+        exactly as :meth:`pieces_fd` cuts the same bytes. ``readinto`` fills the view it is given and
+        returns how many bytes it put there: short reads are fine, 0 means the end. Each view is valid only
+        until the next is produced; the reader's exceptions pass through unchanged."""
+        from pyfastcdc import FastCDC
+
+        cdc = FastCDC(self.avg_size, min_size=self.min_size, max_size=self.max_size, normalized_chunking=1)
+        for c in cdc.cut_stream(_ReadInto(readinto)):
+            yield c.data
+
+
+class _ReadInto:
+    """A ``readinto`` function as the stream object ``pyfastcdc`` reads."""
+
+    def __init__(self, readinto: Callable[[memoryview], int]) -> None:
+        self.readinto = readinto
