@@ -13,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ... import __version__
 from ...formats.wire.limits import (
     FOLDER_NAME_RE,
     LOCK_TTL_MAX_S,
@@ -40,6 +39,7 @@ from ...formats.wire.limits import (
     OP_ID_RE,
 )
 from ...formats.wire.packs import CONTENT_TYPE
+from ...version import __version__
 from .errors import JSON
 
 Schema = dict[str, Any]

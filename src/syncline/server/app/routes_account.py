@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ... import __version__
 from ...core.chunking import Chunker
 from ...formats.wire.errors import WireError
 from ...formats.wire.fields import bad, obj, text
 from ...formats.wire.limits import LIMITS, MAX_DEVICE_NAME, MAX_PASSWORD_BYTES
+from ...version import __version__
 from ..store import Device
 from .access import caller_of
 from .bodies import json_body
