@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher, extract_parameters, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
-MIN_PASSWORD_BYTES = 8
-MAX_PASSWORD_BYTES = 1024  # Argon2 reads all of it: a huge password is a denial of service
+from ..core.errors import UsageError
+from ..formats.wire.limits import ARGON2_AT_ONCE, ARGON2_WAITING, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES
 
 
 class Busy(Exception):
@@ -30,7 +30,7 @@ class Busy(Exception):
         self.retry_after = retry_after
 
 
-class BadPassword(ValueError):
+class BadPassword(UsageError):
     """A password that cannot be set: its message says why, in one line, without the password."""
 
 
@@ -42,11 +42,11 @@ def check_new_password(password: str) -> bytes:
     """
     data = password_bytes(password)
     if data is None:
-        raise BadPassword("the password is not valid text (a lone surrogate)")
+        raise BadPassword("the password is not valid text (a lone surrogate)", "type it again")
     if len(data) < MIN_PASSWORD_BYTES:
-        raise BadPassword(f"the password is too short: at least {MIN_PASSWORD_BYTES} bytes")
+        raise BadPassword("the password is too short", f"use at least {MIN_PASSWORD_BYTES} bytes")
     if len(data) > MAX_PASSWORD_BYTES:
-        raise BadPassword(f"the password is too long: at most {MAX_PASSWORD_BYTES} bytes")
+        raise BadPassword("the password is too long", f"use at most {MAX_PASSWORD_BYTES} bytes")
     return data
 
 
@@ -66,7 +66,8 @@ class HashGate:
     the most holders ever inside at once: what the tests check.
     """
 
-    def __init__(self, concurrent: int = 2, waiting: int = 8, timeout: float = 30.0) -> None:
+    def __init__(self, concurrent: int = ARGON2_AT_ONCE, waiting: int = ARGON2_WAITING,
+                 timeout: float = 30.0) -> None:
         if concurrent < 1 or waiting < 0:
             raise ValueError("concurrent must be at least 1 and waiting at least 0")
         self.concurrent = concurrent

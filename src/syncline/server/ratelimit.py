@@ -29,6 +29,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ..formats.wire.limits import (
+    LOGIN_ADDRESS_WINDOW_S,
+    LOGIN_FAILS_PER_USER,
+    LOGIN_WAIT_FIRST_S,
+    LOGIN_WAIT_MAX_S,
+    LOGINS_PER_ADDRESS,
+)
+
 _V = TypeVar("_V")
 # Keys are cut to this length: valid user names are at most 32 characters, and a megabyte-long name must
 # not cost a megabyte of memory.
@@ -48,9 +56,11 @@ class LoginLimiter:
     and do not verify; else verify and call :meth:`failed` or :meth:`succeeded`.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, *, free_failures: int = 5,
-                 first_wait: float = 1.0, max_wait: float = 900.0, forget_after: float = 86400.0,
-                 per_address: int = 30, window: float = 600.0, max_keys: int = 10_000) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *,
+                 free_failures: int = LOGIN_FAILS_PER_USER, first_wait: float = LOGIN_WAIT_FIRST_S,
+                 max_wait: float = LOGIN_WAIT_MAX_S, forget_after: float = 86400.0,
+                 per_address: int = LOGINS_PER_ADDRESS, window: float = LOGIN_ADDRESS_WINDOW_S,
+                 max_keys: int = 10_000) -> None:
         self.clock = clock
         self.free_failures = free_failures
         self.first_wait = first_wait
