@@ -127,8 +127,8 @@ class Passwords:
     """
 
     def __init__(self, hasher: PasswordHasher | None = None, gate: HashGate | None = None) -> None:
-        self.hasher = hasher or PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
-        self.gate = gate or HashGate()
+        self.hasher = hasher if hasher is not None else PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
+        self.gate = gate if gate is not None else HashGate()
         # The dummy's password is random and thrown away: no input can match it.
         self._dummy = self.hasher.hash(secrets.token_bytes(32))
 
