@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import UsageError
-from ..formats.wire.errors import WireError
+from ..formats.wire.errors import WireError, clip
+from ..formats.wire.limits import USER_NAME_RE
 from .auth import AuthStore, UserRow
 from .passwords import Passwords
 from .store.db import Database
@@ -60,10 +61,19 @@ def open_accounts(data_dir: Path, create: bool = False) -> Accounts:
 ADMIN = "admin"
 
 
+def check_user_name(name: str) -> None:
+    """``WireError("bad_request")`` unless ``name`` is a user name (``[a-z][a-z0-9_-]{0,31}``); the message
+    repeats at most the first 200 characters of it."""
+    if not USER_NAME_RE.fullmatch(name):
+        raise WireError("bad_request", f"invalid user name {clip(name)!r}",
+                        "a user name is 1-32 of a-z, 0-9, '_' and '-', starting with a letter")
+
+
 def add_user(store: AuthStore, passwords: Passwords, name: str, password: str, admin: bool = False) -> UserRow:
     """Make user ``name`` with ``password``. :class:`~.passwords.BadPassword` for a password out of
     bounds, ``WireError`` ``bad_request`` for a bad name, ``exists`` for a taken one. The name is checked
     before the (slow) hash."""
+    check_user_name(name)
     if store.users.get(name) is not None:
         raise WireError("exists", f"there is already a user {name}",
                         f"change their password with `syncline user passwd {name}`")
