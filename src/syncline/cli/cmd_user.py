@@ -33,7 +33,7 @@ def user_cmd() -> None:
     """Add users, change their passwords, list them (on the server machine)."""
 
 
-@user_cmd.command("add")
+@user_cmd.command("add", short_help="Add a user.")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
 @password_option
@@ -55,7 +55,7 @@ def add_cmd(name: str, admin: bool, password_stdin: bool, data: Path | None) -> 
     click.echo(printable(f"user {name} added" + (" (admin)" if admin else "")))
 
 
-@user_cmd.command("passwd")
+@user_cmd.command("passwd", short_help="Change a user's password.")
 @click.argument("name")
 @password_option
 @data_option
@@ -74,7 +74,7 @@ def passwd_cmd(name: str, password_stdin: bool, data: Path | None) -> None:
     click.echo(printable(f"password of {name} changed"))
 
 
-@user_cmd.command("list")
+@user_cmd.command("list", short_help="List the users.")
 @data_option
 def list_cmd(data: Path | None) -> None:
     """List the users: name, role, devices connected, when made."""
