@@ -16,3 +16,18 @@ def cheap_hasher() -> PasswordHasher:
 @pytest.fixture
 def passwords() -> Passwords:
     return Passwords(cheap_hasher(), HashGate())
+
+
+class Clock:
+    """A clock the test moves by hand (``clock.now += 1``): the limits are tested without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()

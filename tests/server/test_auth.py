@@ -20,18 +20,11 @@ from syncline.server.ratelimit import LoginLimiter
 from syncline.server.store import Store, open_store
 from syncline.server.users import add_user
 
-from .conftest import cheap_hasher
+from .conftest import Clock, cheap_hasher
 from .test_passwords import CountingHasher
 
 PASSWORD = "correct horse battery"
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -40,10 +33,6 @@ def store(tmp_path: Path) -> Iterator[Store]:
     yield s
     s.close()
 
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -6,18 +6,7 @@ import pytest
 
 from syncline.server.ratelimit import LoginLimiter
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from .conftest import Clock
 
 
 def fail(limiter: LoginLimiter, user: str, address: str = "192.0.2.1") -> float:

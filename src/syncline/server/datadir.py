@@ -6,15 +6,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from ..engine.state import xdg_dir
 
 
 def default_data_dir() -> Path:
     """The data directory ``syncline serve`` and ``syncline user`` use when not told one."""
-    env = os.environ.get("SYNCLINE_SERVER_DATA")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
-    return base / "syncline" / "server"
+    return xdg_dir("SYNCLINE_SERVER_DATA", "XDG_DATA_HOME", ".local/share", "server")

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ..core.errors import UsageError
+from ..formats.framing import atomic_file
 
 CERT_NAME = "cert.pem"
 KEY_NAME = "key.pem"
@@ -151,21 +152,9 @@ def _reuse(cert_path: Path, key_path: Path) -> str:
 
 
 def _write_new(path: Path, data: bytes) -> None:
-    """Write ``path`` (mode 0600) durably through a temp file and a rename: it is whole or absent."""
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.unlink(missing_ok=True)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Write ``path`` (mode 0600) all or nothing. Its folder is 0700 first, so nobody else can open the
+    temp file in the moment before it is made private."""
+    os.chmod(path.parent, 0o700)
+    with atomic_file(path) as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(data)

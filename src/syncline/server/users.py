@@ -14,10 +14,10 @@ from pathlib import Path
 from ..core.errors import UsageError
 from ..formats.wire.errors import WireError, clip
 from ..formats.wire.limits import USER_NAME_RE
-from .auth import AuthStore, UserRow
+from .auth import AuthStore
 from .passwords import Passwords
 from .store.db import Database
-from .store.meta import Devices, Users
+from .store.meta import Devices, User, Users
 from .store.migrations import migrate
 
 # The metadata database's name in a data directory (the store's layout, server/store/__init__.py).
@@ -69,7 +69,7 @@ def check_user_name(name: str) -> None:
                         "a user name is 1-32 of a-z, 0-9, '_' and '-', starting with a letter")
 
 
-def add_user(store: AuthStore, passwords: Passwords, name: str, password: str, admin: bool = False) -> UserRow:
+def add_user(store: AuthStore, passwords: Passwords, name: str, password: str, admin: bool = False) -> User:
     """Make user ``name`` with ``password``. :class:`~.passwords.BadPassword` for a password out of
     bounds, ``WireError`` ``bad_request`` for a bad name, ``exists`` for a taken one. The name is checked
     before the (slow) hash."""
