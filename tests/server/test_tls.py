@@ -3,6 +3,7 @@ pair is kept across restarts; the key is private."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from syncline.core.errors import UsageError
-from syncline.server.tls import fingerprint, make_self_signed, same_fingerprint
+from syncline.server.tls import fingerprint, local_names, make_self_signed, same_fingerprint
 
 
 @contextmanager
@@ -157,3 +158,21 @@ def test_fingerprint_form(tmp_path: Path) -> None:
     assert not same_fingerprint(fp, "SHA256:" + "00:" * 31 + "00")
     assert not same_fingerprint("", "")
     assert not same_fingerprint("zz" * 32, "zz" * 32)
+
+
+def test_local_names_make_a_certificate_for_this_machine(tmp_path: Path) -> None:
+    import ipaddress
+
+    names = local_names()
+    assert {"localhost", "127.0.0.1", "::1"} <= set(names)
+    assert socket.gethostname() in names or not socket.gethostname()
+    for name in names:
+        with contextlib.suppress(ValueError):
+            assert not ipaddress.ip_address(name).is_unspecified
+    cert, key, _ = make_self_signed(tmp_path, names)
+    context = client_context(cert.read_text())
+    context.check_hostname = True
+    with tls_server(cert, key) as port, socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.sendall(b"y")
+        assert tls.recv(10) == b"y"

@@ -149,10 +149,11 @@ def _trim(table: OrderedDict[str, _V], size: int) -> None:
 
 def _address_key(address: str) -> str:
     """The key an address is counted under: IPv4 as it is, IPv6 by its /64, anything else as given."""
+    address = address[:_KEY_CHARS]  # (an address is at most 45 characters; parse no more)
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return address[:_KEY_CHARS]
+        return address
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)

@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import ipaddress
 import os
+import socket
 import ssl
 from pathlib import Path
 
@@ -91,6 +92,22 @@ def make_self_signed(data_dir: Path, names: list[str]) -> tuple[Path, Path, str]
     pem = cert.public_bytes(serialization.Encoding.PEM)
     _write_new(cert_path, pem)
     return cert_path, key_path, fingerprint(pem)
+
+
+def local_names() -> list[str]:
+    """The names a self-signed certificate of this machine gets: its host name (short and qualified if
+    known without a network lookup), ``localhost``, the loopback addresses and the addresses this machine
+    reaches the outside from. Never sends a packet nor asks DNS (a UDP socket's ``connect`` only picks a
+    route); an address that cannot be found is left out."""
+    names = [socket.gethostname(), "localhost", "127.0.0.1", "::1"]
+    for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                sock.connect((probe, 9))
+                names.append(str(sock.getsockname()[0]))
+        except OSError:
+            pass
+    return [n for n in dict.fromkeys(names) if n and _usable_name(n)]
 
 
 def _certificate(key: ec.EllipticCurvePrivateKey, names: list[str]) -> x509.Certificate:
