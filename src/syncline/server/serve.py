@@ -54,6 +54,7 @@ class Started:
     url: str
     fingerprint: str
     admin_password: str | None
+    connect_url: str = ""  # what a device connects to: this machine's name when listening on every address
     admin: str = ADMIN
 
 
@@ -64,6 +65,10 @@ def parse_listen(listen: str) -> tuple[str, int]:
     if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise UsageError(f"--listen {listen!r} is not HOST:PORT", f"for example --listen {DEFAULT_LISTEN}")
     return host, int(port)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def is_loopback(host: str) -> bool:
@@ -150,11 +155,13 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
             timeout_graceful_shutdown=max(1, round(graceful_s)), server_header=False, log_level="warning")
 
         def ready(bound_host: str, bound_port: int) -> None:
-            shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-            url = f"{'https' if tls else 'http'}://{shown}:{bound_port}"
+            scheme = "https" if tls else "http"
+            url = f"{scheme}://{_url_host(bound_host)}:{bound_port}"
+            reach = socket.gethostname() if ipaddress.ip_address(bound_host).is_unspecified else bound_host
             log.info("listening on %s", url)
             if on_ready is not None:
-                on_ready(Started(url, tls.fingerprint if tls else "", admin_password))
+                on_ready(Started(url, tls.fingerprint if tls else "", admin_password,
+                                 f"{scheme}://{_url_host(reach)}:{bound_port}"))
 
         _Server(config, ready, notifier.close_all).run()
     finally:
