@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,13 @@ def test_tls_choices(tmp_path: Path) -> None:
                             (None, None, "acme"), (tmp_path / "nope.pem", made.key, None)):
         with pytest.raises(UsageError):
             choose_tls(tmp_path, cert, key, mode)
+
+
+def test_an_address_in_use_is_one_line_of_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UsageError, match=f"cannot listen on 127.0.0.1:{port}"):
+            serve(tmp_path / "data", f"127.0.0.1:{port}")
+    assert not (tmp_path / "data").exists()
