@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import run
+import watch
 
 STOP_GRACE = 15.0
 _PR_SET_PDEATHSIG = 1
@@ -49,6 +50,29 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """utime + stime (and reaped children's) of ``pid`` and of every live descendant (e.g. the process that
+    Syncthing's monitor starts)."""
+    parents: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    stat = fh.read()
+                parents[int(name)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += watch.cpu_seconds(p)
+        except OSError:
+            pass
+        todo += [c for c, pp in parents.items() if pp == p]
+    return total
 
 
 @dataclass

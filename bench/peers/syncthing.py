@@ -29,7 +29,7 @@ from typing import Any
 
 import run
 import watch
-from peers import Changes, Service, free_port, wait_port
+from peers import Changes, Service, free_port, tree_cpu_seconds, wait_port
 
 FOLDER = "bench"
 EXCLUDE = ("/.stfolder/", "/.stversions/", "/.stignore")  # Syncthing's own entries in a folder root
@@ -79,10 +79,10 @@ class Instance:
         return dict(self.api("GET", f"/rest/db/status?folder={FOLDER}"))
 
     def cpu_seconds(self) -> float:
-        return watch.cpu_seconds(self.service.pid)
+        return tree_cpu_seconds(self.service.pid)
 
     def rss_mib(self) -> float:
-        return watch.status_kib(self.service.pid, "VmRSS") / 1024
+        return watch.tree_rss(self.service.pid) / 2**20
 
 
 def _write_offline_config(home: Path, gui_port: int, sync_port: int, apikey: str) -> None:
