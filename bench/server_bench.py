@@ -2,6 +2,7 @@
 
     python bench/server_bench.py                                   # every scenario, 100,000 files
     python bench/server_bench.py --files 1000 --reps 2 --edits 10 --default-edits 3 --idle-seconds 10
+    python bench/server_bench.py big --size 64MiB --reps 3      # the big file, small, for development
 
 Scenarios (syncline's side comes with the server; see docs/performance.md, "Server benchmark peers"):
 
@@ -14,7 +15,14 @@ Scenarios (syncline's side comes with the server; see docs/performance.md, "Serv
 ``1pct``     the changes of bench/run.py's 1% tree (1% modified, 0.1% deleted, 0.1% added) made on A until
              all are on B: Syncthing waiting for its watcher, and with ``POST /rest/db/scan`` right after;
              rsync over ssh into a copy of the tree before the changes. Interleaved, the order rotated.
-``idle``     CPU of the two Syncthing instances over ``--idle-seconds`` with the tree in sync.
+``big``      one file of ``--size`` bytes (1 GiB) with 1 MiB overwritten in place and 4 KiB inserted (the rest
+             shifted): Syncthing with a rescan right after the change, rsync over ssh into the old file. Bytes
+             on the wire counted by ``syncline.testing.NetProxy`` between the two Syncthing instances and in
+             front of the sshd (rsync's ``--stats`` kept beside), against the 1 MiB + 4 KiB changed.
+``idle``     CPU (from /proc) and RSS of the two Syncthing instances over ``--idle-seconds`` with the tree in sync.
+
+Each peer is a ``peers.Peer`` (``initial``, and a ``session`` holding a tree on A and B with ``edit``,
+``changes`` and ``idle``); syncline's server with two daemons is to be one more class of that interface.
 
 Every process started (Syncthing, sshd) runs on 127.0.0.1 with its home and config under the data folder
 (``--data``, default bench/data) and is stopped at the end, also on Ctrl-C or an error. Results:
@@ -32,14 +40,18 @@ import signal
 import statistics
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import peers
 import run
 import watch
-from peers import Changes, rsync_ssh, syncthing
+from peers import Peer, Session, rsync_ssh, syncthing
 
-SCENARIOS = ("initial", "edit", "1pct", "idle")
+SCENARIOS = ("initial", "edit", "1pct", "big", "idle")
+CHANGED, INSERTED = 1 << 20, 4096  # the big file's edit: bytes overwritten in place, bytes inserted
+T = TypeVar("T")
 
 
 def summary(seconds: list[float]) -> dict[str, Any]:
@@ -49,7 +61,7 @@ def summary(seconds: list[float]) -> dict[str, Any]:
             "p50": watch.pct(seconds, 50), "p99": watch.pct(seconds, 99)}
 
 
-def rotated(tools: list[str], rep: int) -> list[str]:
+def rotated(tools: list[T], rep: int) -> list[T]:
     k = rep % len(tools)
     return tools[k:] + tools[:k]
 
@@ -58,27 +70,47 @@ def edit_content(i: int, rng: random.Random) -> bytes:
     return f"edit {i}\n".encode() + rng.randbytes(rng.randint(100, 1000))
 
 
+def make_big_edit(src: Path, dst: Path, changed: int = CHANGED, inserted: int = INSERTED, seed: int = 4) -> None:
+    """``dst``: ``src`` with ``changed`` bytes overwritten at a third of it and ``inserted`` bytes put in at two
+    thirds (so everything after shifts), other seeded random bytes; its mtime a day later than ``src``'s."""
+    rng = random.Random(seed)
+    size = src.stat().st_size
+    at_change, at_insert = size // 3, 2 * size // 3
+    with src.open("rb") as fi, dst.open("wb") as fo:
+        pos = 0
+        for at, what in ((at_change, "change"), (at_insert, "insert")):
+            while pos < at:
+                pos += fo.write(fi.read(min(1 << 22, at - pos)))
+            if what == "change":
+                fo.write(rng.randbytes(changed))
+                fi.seek(changed, os.SEEK_CUR)
+                pos += changed
+            else:
+                fo.write(rng.randbytes(inserted))
+        while block := fi.read(1 << 22):
+            fo.write(block)
+    st = src.stat()
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns + 86400 * 10**9))
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, data: Path) -> None:
         self.args, self.data = args, data
         self.work = data / "work" / "server"
         self.env = dict(os.environ, LC_ALL="C")
-        self.ctx = run.Context(data, args.files, args.files, 1 << 20, run.default_syncline(), False, self.env)
-        self.tools = [t for t in ("syncthing", "rsync-ssh") if t not in args.skip]
+        self.ctx = run.Context(data, args.files, args.files, args.size, run.default_syncline(), False, self.env)
+        peers: list[Peer] = [syncthing.Peer(args.timeout), rsync_ssh.Peer(self.env)]
+        self.peers = [p for p in peers if p.name not in args.skip]
 
     def initial(self) -> dict[str, Any]:
         src = self.ctx.small_src()
-        out: dict[str, Any] = {t: {"runs": []} for t in self.tools}
-        with rsync_ssh.sshd(self.work / "sshd") as s:
-            for rep in range(self.args.reps):
-                for tool in rotated(self.tools, rep):
-                    run.wait_quiet(self.args.settle)
-                    if tool == "syncthing":
-                        r = syncthing.initial_sync(self.work / "syncthing-initial", src, self.args.timeout)
-                    else:
-                        r = rsync_ssh.initial_sync(s, src, self.work / "rsync-initial", self.env)
-                    print(f"  initial rep {rep + 1} {tool}: {r['seconds']:.2f} s", flush=True)
-                    out[tool]["runs"].append(r)
+        out: dict[str, Any] = {p.name: {"runs": []} for p in self.peers}
+        for rep in range(self.args.reps):
+            for peer in rotated(self.peers, rep):
+                run.wait_quiet(self.args.settle)
+                r = peer.initial(src, self.work / f"{peer.name}-initial")
+                print(f"  initial rep {rep + 1} {peer.name}: {r['seconds']:.2f} s", flush=True)
+                out[peer.name]["runs"].append(r)
         for t in out.values():
             t |= summary([r["seconds"] for r in t["runs"]])
         return out
@@ -88,75 +120,90 @@ class Bench:
         files = run.gen.list_files(str(base))
         rng = random.Random(3)
         out: dict[str, Any] = {}
-        if "syncthing" in self.tools:
-            with syncthing.synced_pair(self.work / "syncthing-edit", base, self.args.timeout) as p:
-                for delay, count in ((syncthing.DEFAULT_DELAY, self.args.default_edits),
-                                     (syncthing.SMALLEST_DELAY, self.args.edits)):
-                    p.set_delay(delay)
+        for peer in self.peers:
+            with peer.session(base, self.work / f"{peer.name}-edit", count_bytes=False) as session:
+                for mode, slow in session.edit_modes():
                     lat = []
-                    for i in range(count):
+                    for i in range(self.args.default_edits if slow else self.args.edits):
                         time.sleep(rng.uniform(0.2, 0.5))
-                        lat.append(syncthing.edit(p, rng.choice(files), edit_content(i, rng), self.args.timeout))
-                    key = f"syncthing fsWatcherDelayS={delay}"
+                        lat.append(session.edit(mode, rng.choice(files), edit_content(i, rng)))
+                    key = f"{peer.name} {mode}"
                     out[key] = {"seconds": lat, **summary(lat)}
                     print(f"  edit {key}: p50 {out[key]['p50']:.2f} s, p99 {out[key]['p99']:.2f} s", flush=True)
-        if "rsync-ssh" in self.tools:
-            src, dst = self.work / "rsync-edit-src", self.work / "rsync-edit-dst"
-            run.rm_rf(src)
-            run.sh("cp", "-a", base, src)
-            with rsync_ssh.sshd(self.work / "sshd") as s:
-                run.fresh_dir(dst)
-                rsync_ssh.initial_sync(s, src, dst, self.env)
-                lat = [rsync_ssh.edit(s, src, dst, rng.choice(files), edit_content(i, rng), self.env)["seconds"]
-                       for i in range(self.args.edits)]
-            out["rsync-ssh"] = {"seconds": lat, **summary(lat)}
-            print(f"  edit rsync-ssh: p50 {out['rsync-ssh']['p50']:.2f} s, p99 {out['rsync-ssh']['p99']:.2f} s",
-                  flush=True)
         return out
 
-    def pct1(self) -> dict[str, Any]:
-        base, mutated = self.ctx.small_base(), self.ctx.small_mutated()
-        ch = Changes.between(base, mutated)
-        print(f"  1%: {len(ch.copy)} files to copy, {len(ch.delete)} to delete", flush=True)
-        labels = [x for t in self.tools for x in
-                  (("syncthing watcher", "syncthing rescan") if t == "syncthing" else ("rsync-ssh",))]
-        out: dict[str, Any] = {x: {"runs": []} for x in labels}
-        dst = self.work / "rsync-1pct"
-        run.rm_rf(dst)
-        run.sh("cp", "-a", base, dst)
-        with rsync_ssh.sshd(self.work / "sshd") as s, \
-                syncthing.synced_pair(self.work / "syncthing-1pct", base, self.args.timeout) as p:
+    def changes(self, scenario: str, ch: peers.Changes, count_bytes: bool) -> dict[str, Any]:
+        """Every peer's session holding ``ch.old``, open together; ``ch`` made ``--reps`` times in each of
+        its modes, interleaved, the order rotated."""
+        out: dict[str, Any] = {}
+        with ExitStack() as stack:
+            runs: list[tuple[str, Session, str]] = []
+            for peer in self.peers:
+                session = stack.enter_context(peer.session(ch.old, self.work / f"{peer.name}-{scenario}",
+                                                           count_bytes))
+                runs += [(f"{peer.name} {mode}", session, mode) for mode in session.change_modes(scenario)]
+            out = {label: {"runs": []} for label, _, _ in runs}
             for rep in range(self.args.reps):
-                for label in rotated(labels, rep):
+                for label, session, mode in rotated(runs, rep):
                     run.wait_quiet(self.args.settle)
-                    if label == "rsync-ssh":
-                        r = rsync_ssh.changes(s, ch, dst, self.env)
-                    else:
-                        r = syncthing.changes(p, ch, self.args.timeout, rescan=label.endswith("rescan"))
-                    print(f"  1% rep {rep + 1} {label}: {r['seconds']:.2f} s", flush=True)
+                    r = session.changes(mode, ch)
+                    wire = f", wire {r['wire_up'] + r['wire_down']:,} B" if "wire_up" in r else ""
+                    print(f"  {scenario} rep {rep + 1} {label}: {r['seconds']:.2f} s{wire}", flush=True)
                     out[label]["runs"].append(r)
         for t in out.values():
             t |= summary([r["seconds"] for r in t["runs"]])
+            if all("wire_up" in r for r in t["runs"]):
+                wire = [r["wire_up"] + r["wire_down"] for r in t["runs"]]
+                t |= {"wire_median": statistics.median(wire), "wire_min": min(wire), "wire_max": max(wire),
+                      "changed_bytes": CHANGED + INSERTED if scenario == "big" else None}
         return out
 
+    def pct1(self) -> dict[str, Any]:
+        ch = peers.Changes.between(self.ctx.small_base(), self.ctx.small_mutated())
+        print(f"  1%: {len(ch.copy)} files to copy, {len(ch.delete)} to delete", flush=True)
+        return self.changes("1pct", ch, count_bytes=False)
+
+    def big(self) -> dict[str, Any]:
+        old = self.ctx.big_src()
+
+        def make(p: Path) -> None:
+            p.mkdir()
+            make_big_edit(old / "big.bin", p / "big.bin")
+
+        new = run.cached(old.with_name("edited"), {"size": self.args.size, "changed": CHANGED, "inserted": INSERTED,
+                                                   "seed": 4}, make)
+        print(f"  big: {self.args.size:,} B, {CHANGED:,} B changed in place and {INSERTED:,} B inserted", flush=True)
+        return self.changes("big", peers.Changes(old, new, ["big.bin"], []), count_bytes=True)
+
     def idle(self) -> dict[str, Any]:
-        with syncthing.synced_pair(self.work / "syncthing-idle", self.ctx.small_base(), self.args.timeout) as p:
-            time.sleep(5)
-            r = syncthing.idle(p, self.args.idle_seconds)
-        print(f"  idle syncthing: {r['cpu_pct_both']:.3f}% of a core (both) over {r['window_s']:.0f} s", flush=True)
-        return {"syncthing": r}
+        out: dict[str, Any] = {}
+        for peer in self.peers:
+            with peer.session(self.ctx.small_base(), self.work / f"{peer.name}-idle", count_bytes=False) as session:
+                r = session.idle(self.args.idle_seconds)
+            if r is not None:
+                out[peer.name] = r
+                print(f"  idle {peer.name}: {r['cpu_pct_both']:.3f}% of a core (both), RSS "
+                      f"{sum(r['rss_mib'].values()):.1f} MiB (both) over {r['window_s']:.0f} s", flush=True)
+        return out
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = ["| scenario | tool | median s | p50 s | p99 s | min–max s | n |", "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| scenario | tool | median s | p50 s | p99 s | min–max s | n | bytes on the wire (median; x changed) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, sc in results["scenarios"].items():
         for tool, t in sc.items():
             if "median" in t:
+                wire = ""
+                if "wire_median" in t:
+                    wire = f"{t['wire_median']:,.0f}"
+                    if t.get("changed_bytes"):
+                        wire += f" ({t['wire_median'] / t['changed_bytes']:.2f}x)"
                 lines.append(f"| {name} | {tool} | {t['median']:.2f} | {t['p50']:.2f} | {t['p99']:.2f} "
-                             f"| {t['min']:.2f}–{t['max']:.2f} | {t['n']} |")
+                             f"| {t['min']:.2f}–{t['max']:.2f} | {t['n']} | {wire} |")
             elif "cpu_pct_both" in t:
                 lines.append(f"| {name} | {tool} | CPU {t['cpu_pct_both']:.3f}% of a core (both instances) "
-                             f"over {t['window_s']:.0f} s | | | | |")
+                             f"over {t['window_s']:.0f} s, RSS {sum(t['rss_mib'].values()):.1f} MiB (both) "
+                             "| | | | | |")
     return "\n".join(lines)
 
 
@@ -171,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=3, help="repetitions of initial and 1pct [3]")
     ap.add_argument("--edits", type=int, default=50, help="edits at Syncthing's smallest delay and rsync [50]")
     ap.add_argument("--default-edits", type=int, default=10, help="edits at Syncthing's default delay [10]")
+    ap.add_argument("--size", type=run.gen.parse_size, default=1 << 30, help="the big file's size [1GiB]")
     ap.add_argument("--idle-seconds", type=float, default=60.0, help="idle CPU window [60]")
     ap.add_argument("--timeout", type=float, default=1800.0, help="give up waiting for a sync after this [1800]")
     ap.add_argument("--settle", type=float, default=30.0, help="wait up to this for a quiet machine [30]")
@@ -198,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                                "machine": machine, "scenarios": {}, "load": {}}
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"server-{stamp}.json"
-    runners = {"initial": b.initial, "edit": b.edit, "1pct": b.pct1, "idle": b.idle}
+    runners = {"initial": b.initial, "edit": b.edit, "1pct": b.pct1, "big": b.big, "idle": b.idle}
     try:
         for name in names:
             print(f"\n## {name}", flush=True)

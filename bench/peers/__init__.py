@@ -1,8 +1,9 @@
 """The peers of the server benchmark (issue 13): Syncthing and rsync over ssh, on 127.0.0.1 only.
 
 ``syncthing`` and ``rsync_ssh`` hold the set-up of each peer and its measurements; ``bench/server_bench.py``
-runs them. This module holds what both need: free ports, processes that die with the benchmark, and the
-change set between two trees (so both peers, and later syncline, get the same edits).
+runs them. This module holds what both need: the interface every peer offers (:class:`Peer`, :class:`Session`;
+syncline's server with two daemons is to be one more class of it), free ports, processes that die with the
+benchmark, and the change set between two trees (so every peer gets the same edits).
 """
 
 from __future__ import annotations
@@ -14,14 +15,57 @@ import signal
 import socket
 import subprocess
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import run
 import watch
 
 STOP_GRACE = 15.0
 _PR_SET_PDEATHSIG = 1
+CONTENT_CHECK_MAX = 1 << 20  # files up to this size are compared byte for byte while waiting; larger by stat
+
+
+class Session(Protocol):
+    """Two places A and B of one tool holding the same tree, in sync; each call is one timed repetition, so a
+    runner can interleave the peers. Results are dicts with at least ``seconds``; ``wire_up``/``wire_down``
+    (bytes A -> B and B -> A, counted by ``syncline.testing.NetProxy``) when the session counts bytes."""
+
+    def edit_modes(self) -> list[tuple[str, bool]]:
+        """The ways ``edit`` can run, as (label, slow): a slow mode gets fewer edits."""
+        ...
+
+    def edit(self, mode: str, rel: str, data: bytes) -> float:
+        """Write ``data`` over ``rel`` on A; seconds until B holds it."""
+        ...
+
+    def change_modes(self, scenario: str) -> list[str]:
+        """The ways ``changes`` runs in ``scenario`` ("1pct", "big")."""
+        ...
+
+    def changes(self, mode: str, ch: Changes) -> dict[str, Any]:
+        """Make ``ch`` on A; until all of it is on B (checked on disk). B is back at ``ch.old`` afterwards."""
+        ...
+
+    def idle(self, seconds: float) -> dict[str, Any] | None:
+        """CPU and memory of the tool over ``seconds`` with nothing to do; None for a tool with no daemon."""
+        ...
+
+
+class Peer(Protocol):
+    """A tool the server benchmark measures (Syncthing, rsync over ssh; syncline's server + daemons next)."""
+
+    name: str
+
+    def initial(self, src: Path, work: Path) -> dict[str, Any]:
+        """``src`` on A, B empty, fresh state; seconds until B equals A. ``work`` is scratch space."""
+        ...
+
+    def session(self, base: Path, work: Path, count_bytes: bool) -> AbstractContextManager[Session]:
+        """A synced session holding ``base`` on both sides; with ``count_bytes``, traffic goes through a NetProxy."""
+        ...
 
 
 def free_port() -> int:
@@ -176,13 +220,28 @@ class Changes:
             if rel in gone:
                 if os.path.lexists(dst / rel):
                     left.append(rel)
-                continue
-            try:
-                if (dst / rel).read_bytes() != (self.new / rel).read_bytes():
-                    left.append(rel)
-            except OSError:
+            elif not self._arrived(dst, rel):
                 left.append(rel)
         return left
+
+    def _arrived(self, dst: Path, rel: str) -> bool:
+        """``dst/rel`` has ``new``'s size and mtime, and (small files) its bytes: a large file is checked by
+        ``verify`` once it has arrived, not read again at every poll."""
+        try:
+            st, ref = (dst / rel).stat(), (self.new / rel).stat()
+            if (st.st_size, st.st_mtime_ns) != (ref.st_size, ref.st_mtime_ns):
+                return False
+            return st.st_size > CONTENT_CHECK_MAX or (dst / rel).read_bytes() == (self.new / rel).read_bytes()
+        except OSError:
+            return False
+
+    def verify(self, dst: Path) -> None:
+        """Every copied file of ``dst`` holds ``new``'s bytes and every deleted one is gone; else RuntimeError."""
+        for rel in self.copy:
+            if not _same_bytes(dst / rel, self.new / rel):
+                raise RuntimeError(f"{dst / rel} differs from {self.new / rel}")
+        if stale := [rel for rel in self.delete if os.path.lexists(dst / rel)]:
+            raise RuntimeError(f"{len(stale)} deleted files still in {dst}, e.g. {stale[0]}")
 
     def wait_arrived(self, dst: Path, t0: float, timeout: float, poll: float = 0.02) -> float | None:
         """Seconds from ``t0`` (perf_counter) until every change is in ``dst``; None after ``timeout``."""
@@ -196,6 +255,16 @@ class Changes:
 
     def __len__(self) -> int:
         return len(self.copy) + len(self.delete)
+
+
+def _same_bytes(a: Path, b: Path, chunk: int = 1 << 22) -> bool:
+    with a.open("rb") as fa, b.open("rb") as fb:
+        while True:
+            x, y = fa.read(chunk), fb.read(chunk)
+            if x != y:
+                return False
+            if not x:
+                return True
 
 
 def tree_equal(src: Path, dst: Path, exclude: tuple[str, ...] = ()) -> bool:

@@ -8,6 +8,10 @@ another address) and set again through ``PATCH /rest/config/options``. Devices a
 through the REST API (``/rest/config/devices``, ``/rest/config/folders``). Completion: A reports B at 100%
 (``/rest/db/completion``), B has ``needFiles`` 0 and both are ``idle`` (``/rest/db/status``), and then the
 trees on disk are equal (``rsync -ani``; the API alone is not trusted).
+
+Bytes on the wire (``count_bytes``): A reaches B only through a ``syncline.testing.NetProxy`` in front of
+B's sync port (A's device entry for B names the proxy; B's entry for A is ``dynamic``, and with discovery
+off B never dials A), so every byte between the two, TLS included, is counted.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,7 @@ from typing import Any
 import run
 import watch
 from peers import Changes, Service, free_port, tree_cpu_seconds, wait_port
+from syncline.testing.netproxy import NetProxy
 
 FOLDER = "bench"
 EXCLUDE = ("/.stfolder/", "/.stversions/", "/.stignore")  # Syncthing's own entries in a folder root
@@ -150,6 +155,11 @@ class Pair:
     b: Instance
     a_dir: Path
     b_dir: Path
+    proxy: NetProxy | None = None
+
+    def wire(self) -> tuple[int, int]:
+        """Bytes A -> B and B -> A through the proxy so far (0, 0 without one)."""
+        return (self.proxy.bytes_up, self.proxy.bytes_down) if self.proxy else (0, 0)
 
     def share(self, delay: int = DEFAULT_DELAY) -> float:
         """Add the folder on B (empty), then on A; returns the perf_counter time A's folder was added."""
@@ -210,17 +220,21 @@ class Pair:
 
 
 @contextmanager
-def pair(root: Path, a_dir: Path, b_dir: Path) -> Iterator[Pair]:
+def pair(root: Path, a_dir: Path, b_dir: Path, count_bytes: bool = False) -> Iterator[Pair]:
     """Start two instances (homes ``root/home-a``, ``root/home-b``), make them known to each other on
-    127.0.0.1 and wait until they are connected; stop both on the way out. The folder is not shared yet."""
+    127.0.0.1 and wait until they are connected; stop both on the way out. The folder is not shared yet.
+    With ``count_bytes`` A dials B through a NetProxy (``Pair.proxy``) and B does not dial A."""
     with ExitStack() as stack:
         a = start_instance("A", root / "home-a")
         stack.callback(a.service.stop)
         b = start_instance("B", root / "home-b")
         stack.callback(b.service.stop)
+        proxy = stack.enter_context(NetProxy("127.0.0.1", b.sync_port)) if count_bytes else None
+        addresses = {b.name: [f"tcp://127.0.0.1:{proxy.port}" if proxy else b.address],
+                     a.name: ["dynamic"] if proxy else [a.address]}
         for inst, peer in ((a, b), (b, a)):
             inst.api("POST", "/rest/config/devices", {"deviceID": peer.device_id, "name": peer.name,
-                                                       "addresses": [peer.address], "compression": "metadata",
+                                                       "addresses": addresses[peer.name], "compression": "metadata",
                                                        "autoAcceptFolders": False})
         deadline = time.monotonic() + 90
         while not a.api("GET", "/rest/system/connections")["connections"].get(b.device_id, {}).get("connected"):
@@ -232,7 +246,9 @@ def pair(root: Path, a_dir: Path, b_dir: Path) -> Iterator[Pair]:
         for inst in (a, b):
             if inst.api("GET", "/rest/config/restart-required").get("requiresRestart"):
                 print(f"  note: Syncthing {inst.name} says a restart is required", flush=True)
-        yield Pair(a, b, a_dir, b_dir)
+        if proxy and not proxy.active:
+            raise RuntimeError("Syncthing A and B connected around the byte-counting proxy")
+        yield Pair(a, b, a_dir, b_dir, proxy)
 
 
 # -- measurements (one repetition each, so a runner can interleave them with the other tools) --------------
@@ -255,13 +271,14 @@ def initial_sync(work: Path, src: Path, timeout: float) -> dict[str, Any]:
 
 
 @contextmanager
-def synced_pair(work: Path, base: Path, timeout: float, delay: int = DEFAULT_DELAY) -> Iterator[Pair]:
+def synced_pair(work: Path, base: Path, timeout: float, delay: int = DEFAULT_DELAY,
+                count_bytes: bool = False) -> Iterator[Pair]:
     """A pair sharing a folder that holds ``base`` on both sides (``cp -a`` each), in sync."""
     run.fresh_dir(work)
     a_dir, b_dir = work / "a", work / "b"
     run.sh("cp", "-a", base, a_dir)
     run.sh("cp", "-a", base, b_dir)
-    with pair(work, a_dir, b_dir) as p:
+    with pair(work, a_dir, b_dir, count_bytes) as p:
         p.wait_synced(p.share(delay), timeout)
         yield p
     run.rm_rf(work)
@@ -284,19 +301,25 @@ def changes(p: Pair, ch: Changes, timeout: float, rescan: bool) -> dict[str, Any
     """Make ``ch`` on A (and, ``rescan``, ask A to rescan right after); seconds until all are on B. Then
     put A back (``ch.reverse()``) and wait until B follows (not timed)."""
     cpu0 = p.a.cpu_seconds() + p.b.cpu_seconds()
+    wire0 = p.wire()
     t0 = time.perf_counter()
     applied = ch.apply(p.a_dir)
     if rescan:
         p.scan()
     seconds = p.wait_changes(ch, t0, timeout)
     cpu = p.a.cpu_seconds() + p.b.cpu_seconds() - cpu0
+    wire = p.wire()
+    ch.verify(p.b_dir)
     back = ch.reverse()
     t1 = time.perf_counter()
     back.apply(p.a_dir)
     if rescan:
         p.scan()
     p.wait_changes(back, t1, timeout)
-    return {"seconds": seconds, "apply_seconds": applied, "cpu_seconds": cpu}
+    out = {"seconds": seconds, "apply_seconds": applied, "cpu_seconds": cpu}
+    if p.proxy:
+        out |= {"wire_up": wire[0] - wire0[0], "wire_down": wire[1] - wire0[1]}
+    return out
 
 
 def idle(p: Pair, seconds: float) -> dict[str, Any]:
@@ -309,3 +332,53 @@ def idle(p: Pair, seconds: float) -> dict[str, Any]:
     return {"window_s": window, "cpu_seconds": used, "cpu_pct": {k: 100 * v / window for k, v in used.items()},
             "cpu_pct_both": 100 * sum(used.values()) / window,
             "rss_mib": {i.name: i.rss_mib() for i in (p.a, p.b)}}
+
+
+# -- the peer interface (peers.Peer, peers.Session) -------------------------------------------------------
+@dataclass
+class Session:
+    """A synced pair as a ``peers.Session``."""
+
+    p: Pair
+    timeout: float
+    delay: int = DEFAULT_DELAY
+
+    def edit_modes(self) -> list[tuple[str, bool]]:
+        return [(f"fsWatcherDelayS={DEFAULT_DELAY}", True), (f"fsWatcherDelayS={SMALLEST_DELAY}", False)]
+
+    def edit(self, mode: str, rel: str, data: bytes) -> float:
+        delay = int(mode.split("=")[1])
+        if delay != self.delay:
+            self.p.set_delay(delay)
+            self.delay = delay
+        return edit(self.p, rel, data, self.timeout)
+
+    def change_modes(self, scenario: str) -> list[str]:
+        # A big file: only the rescan, which leaves the watcher's delay out of the time and the bytes the same.
+        return ["rescan"] if scenario == "big" else ["watcher", "rescan"]
+
+    def changes(self, mode: str, ch: Changes) -> dict[str, Any]:
+        return changes(self.p, ch, self.timeout, rescan=mode == "rescan")
+
+    def idle(self, seconds: float) -> dict[str, Any]:
+        time.sleep(5)  # let the folder's start-up work end
+        return idle(self.p, seconds)
+
+
+@dataclass
+class Peer:
+    """Syncthing as a ``peers.Peer``."""
+
+    timeout: float
+    name: str = "syncthing"
+
+    def initial(self, src: Path, work: Path) -> dict[str, Any]:
+        return initial_sync(work, src, self.timeout)
+
+    def session(self, base: Path, work: Path, count_bytes: bool) -> AbstractContextManager[Session]:
+        @contextmanager
+        def opened() -> Iterator[Session]:
+            with synced_pair(work, base, self.timeout, count_bytes=count_bytes) as p:
+                yield Session(p, self.timeout)
+
+        return opened()
