@@ -154,21 +154,7 @@ class Service:
             return ""
 
     def stop(self) -> str:
-        how = "exited before stop"
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_GRACE)
-                how = "SIGTERM"
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
-                self.proc.wait()
-                how = "SIGKILL"
-        try:  # anything left in its session
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        return how
+        return watch.terminate(self.proc, STOP_GRACE)
 
 
 @dataclass
