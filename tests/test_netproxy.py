@@ -243,6 +243,8 @@ def test_cut_all_closes_every_open_connection_and_new_ones_still_work(echo: int)
 def test_refuse_resets_new_connections_until_accepted_again(echo: int) -> None:
     with NetProxy("127.0.0.1", echo) as proxy:
         with connect(proxy) as old:
+            old.sendall(b"!")  # a round trip: the proxy has taken it from the listen backlog
+            assert recv_exactly(old, 1) == b"!"
             proxy.refuse()
             assert not answers(proxy)
             old.sendall(b"still here")  # open connections carry on

@@ -222,7 +222,8 @@ class NetProxy:
 
     def refuse(self, seconds: float = math.inf) -> None:
         """Reset each new connection at once for ``seconds`` (until :meth:`accept` when not given); open ones
-        carry on. A client sees its connection reset right after it was made."""
+        carry on. A client sees its connection reset right after it was made. "New" is as the proxy sees it: a
+        connection the kernel completed but the proxy has not yet taken from the listen backlog is new."""
         with self._lock:
             self._refuse_until = time.monotonic() + seconds
 
