@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="server_bench.py", description=__doc__.splitlines()[0])
     ap.add_argument("scenarios", nargs="*", metavar="SCENARIO", help=f"any of {', '.join(SCENARIOS)} [all]")
     ap.add_argument("--files", type=int, default=100_000, help="files of the small tree [100000]")
-    ap.add_argument("--reps", type=int, default=3, help="repetitions of initial and 1pct [3]")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions of initial, 1pct and big [3]")
     ap.add_argument("--edits", type=int, default=50, help="edits at Syncthing's smallest delay and rsync [50]")
     ap.add_argument("--default-edits", type=int, default=10, help="edits at Syncthing's default delay [10]")
     ap.add_argument("--size", type=run.gen.parse_size, default=1 << 30, help="the big file's size [1GiB]")
