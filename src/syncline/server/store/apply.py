@@ -73,6 +73,7 @@ class Applier:
         self.policy = policy
         self.rows = Rows(conn, folder.id)
         self.seq = seq
+        self._drops: list[int] = []
 
     def _next(self) -> int:
         return self.seq + 1
@@ -108,8 +109,8 @@ class Applier:
         if changed or self.policy.trash:
             contents.trash(self.conn, self.folder.id, row, self._stamp())
             return True
-        if row.content_id is not None:
-            contents.drop(self.conn, self.folder.chunk_ns, [row.content_id], time.time_ns())
+        if row.content_id is not None:  # dropped once no row points at it any more (end of the item)
+            self._drops.append(row.content_id)
         return False
 
     def _replace(self, path: str, op: Op) -> tuple[Applied | None, bool, bool, str | None]:
@@ -138,6 +139,12 @@ class Applier:
         """Apply one item (a ``put``'s content was verified outside the transaction). ``WireError`` for a
         per-item failure (the caller rolls the item back)."""
         check_wire_path(op.path, root_ok=op.op == "meta")
+        self._drops = []
+        done = self._dispatch(op)
+        contents.drop(self.conn, self.folder.chunk_ns, self._drops, time.time_ns())
+        return done
+
+    def _dispatch(self, op: Op) -> Applied:
         if op.op == "put":
             return self._put(op)
         if op.op == "mkdir":
