@@ -32,7 +32,7 @@ from ....core.index import Index, IndexHeader
 from ....core.listing import index_of_listing
 from ....core.paths import parent
 from ....formats.wire import Expect, ItemResult, Op, OpEntry, WireError, WirePolicy, check_folder_name, new_op_id
-from ....formats.wire.entries import COLUMNS, RowReader, entries_page_of_json, stat_items_of_json
+from ....formats.wire.entries import COLUMNS, RowReader, stat_items_of_json
 from ....formats.wire.fields import boolean, dump_json, integer, obj, parse_json
 from ....formats.wire.limits import MAX_JSON_BODY, MAX_META_BYTES, MAX_OPS, MAX_PAGE, MAX_STAT_PATHS
 from ....formats.wire.opsjson import op_to_json, ops_to_json, results_of_json
@@ -40,7 +40,7 @@ from ....formats.wire.paths import check_target, check_wire_path
 from ..errors import Locked, NotFound, ReplicaError, Unreachable
 from ..replica import Features, Outcome, SourceFile, Staged, WritePolicy
 from .basis import ChunkBasis, ChunkedSource, StreamSource, verified_chunks
-from .cache import ListingCache, cache_path
+from .cache import ListingCache, cache_path, page_of_json
 from .client import Client, code_of, replica_error
 from .credentials import Credentials, server_url
 from .staging import SPOOL_BOUND, RemoteStaged, Spool, stage, upload
@@ -178,7 +178,7 @@ class RemoteReplica:
                 start = since = 0
                 continue
             try:
-                page = entries_page_of_json(value, since)
+                page = page_of_json(value, since)
             except WireError as err:
                 raise replica_error(err) from None
             if page.seq < start:  # the folder went back in time (a restore): the cache is ahead of it
