@@ -93,6 +93,7 @@ class RemoteReplica:
         self._cache: ListingCache | None = None
         self._mutex = threading.Lock()
         self._lock_lost: ReplicaError | None = None
+        self.renew_every = LOCK_TTL / 3  # seconds between renewals of the lock's lease
 
     # -- what it is ----------------------------------------------------------------------------------------
     def features(self) -> Features:
@@ -285,8 +286,8 @@ class RemoteReplica:
                 self.transfers.whole_bytes += entry.size
 
     # -- staging and committing ----------------------------------------------------------------------------
-    def _send(self, frames: dict[bytes, bytes], where: str = "") -> int:
-        sent = upload(self._client, self.folder, frames, where)
+    def _send(self, frames: dict[bytes, bytes], ask: bool = True, where: str = "") -> int:
+        sent = upload(self._client, self.folder, frames, where, ask)
         with self._mutex:
             self.transfers.pack_bytes += sent
         return sent
@@ -294,7 +295,7 @@ class RemoteReplica:
     def stage_file(self, path: str, source: SourceFile) -> Staged:
         path = _wire_path(path)
         staged = stage(source, path, self._client.info().chunker, self._spool,
-                       lambda frames: self._send(frames, path))
+                       lambda frames: self._send(frames, True, path))
         if self.basis is not None and len(staged.chunks) > 1:
             self.basis.record(path, source.entry, [(c.id, c.length) for c in staged.chunks])
         return staged
@@ -422,7 +423,7 @@ class RemoteReplica:
     # -- the lock and the markers --------------------------------------------------------------------------
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """This device's lease on the folder, renewed every ``LOCK_TTL / 3`` s by a thread, released on
+        """This device's lease on the folder, renewed every ``renew_every`` s (a third of its TTL) by a thread, released on
         exit (a killed run's lease lapses by itself). ``BusyError`` while another run of this device (or
         the server's maintenance) holds it. A renewal that fails makes every later write of this run fail
         with ``Locked``: without the lease, another run may be writing."""
@@ -451,7 +452,7 @@ class RemoteReplica:
                 pass  # the lease lapses by itself within LOCK_TTL
 
     def _renew(self, lease: str, stop: threading.Event) -> None:
-        while not stop.wait(LOCK_TTL / 3):
+        while not stop.wait(self.renew_every):
             try:
                 self._client.request("PUT", self._at(f"/locks/{lease}"), json={"ttl": LOCK_TTL}, ok=(200, 204))
             except ReplicaError as exc:

@@ -62,10 +62,10 @@ class RemoteStaged:
 class Spool:
     """Chunks staged but not sent yet (``held``, counted per staged copy that needs them), and small
     chunks already sent, kept within ``bound`` bytes to send again (``sent``). ``uploader(frames)`` sends
-    chunks (missing + packs) and returns how many pack bytes it sent. Thread-safe: the executor stages
+    chunks (``ask``: only those ``chunks/missing`` names) and returns how many pack bytes it sent. Thread-safe: the executor stages
     from several threads; sending happens outside the lock."""
 
-    def __init__(self, uploader: Callable[[dict[bytes, bytes]], int], bound: int = SPOOL_BOUND) -> None:
+    def __init__(self, uploader: Callable[[dict[bytes, bytes], bool], int], bound: int = SPOOL_BOUND) -> None:
         self.uploader = uploader
         self.bound = bound
         self._mutex = threading.Lock()
@@ -106,7 +106,7 @@ class Spool:
             frames = dict(self.held)
         if not frames:
             return 0
-        sent = self.uploader(frames)
+        sent = self.uploader(frames, True)
         with self._mutex:
             for i, data in frames.items():
                 if self.held.pop(i, None) is not None:
@@ -128,7 +128,7 @@ class Spool:
             frames = {i: self.sent[i] for i in ids if i in self.sent}
         if len(frames) != len(set(ids)):
             return False
-        self.uploader(frames)
+        self.uploader(frames, False)  # the server just said they are missing: no need to ask
         return True
 
     def clear(self) -> None:
@@ -139,14 +139,14 @@ class Spool:
             self._held_bytes = self._sent_bytes = 0
 
 
-def upload(client: Client, folder: str, frames: dict[bytes, bytes], where: str = "") -> int:
-    """Send the chunks of ``frames`` the folder lacks: ``chunks/missing`` (10,000 ids a call), then packs
-    of at most 4,096 frames and 64 MiB. Returns the pack bytes sent. The server's ``missing`` answer must
-    be a subset of what was asked (``bad_response`` otherwise: a server naming ids never asked for is not
-    believed)."""
+def upload(client: Client, folder: str, frames: dict[bytes, bytes], where: str = "", ask: bool = True) -> int:
+    """Send the chunks of ``frames`` the folder lacks (``ask`` False: all of them): ``chunks/missing``
+    (10,000 ids a call), then packs of at most 4,096 frames and 64 MiB. Returns the pack bytes sent. The
+    server's ``missing`` answer must be a subset of what was asked (``bad_response`` otherwise: a server
+    naming ids never asked for is not believed)."""
     ids = list(frames)
-    missing: list[bytes] = []
-    for start in range(0, len(ids), MAX_MISSING_IDS):
+    missing: list[bytes] = [] if ask else ids
+    for start in range(0, len(ids) if ask else 0, MAX_MISSING_IDS):
         asked = ids[start:start + MAX_MISSING_IDS]
         value = client.call("POST", f"folders/{folder}/chunks/missing", json=ids_to_json(asked), where=where)
         try:
