@@ -280,9 +280,8 @@ def test_the_lock_is_renewed_while_held_and_released_after(server: Served) -> No
         else None
     with r.lock():
         assert renewed.wait(30), "no renewal while the lock was held"
-        with pytest.raises(BusyError):
-            with replica(server, wire).lock():
-                pass
+        with pytest.raises(BusyError), replica(server, wire).lock():
+            pass
     assert wire.seen[-1].method == "DELETE" and "/locks/" in wire.seen[-1].url.path
     with r.lock():
         pass

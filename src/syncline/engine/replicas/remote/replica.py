@@ -423,10 +423,10 @@ class RemoteReplica:
     # -- the lock and the markers --------------------------------------------------------------------------
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """This device's lease on the folder, renewed every ``renew_every`` s (a third of its TTL) by a thread, released on
-        exit (a killed run's lease lapses by itself). ``BusyError`` while another run of this device (or
-        the server's maintenance) holds it. A renewal that fails makes every later write of this run fail
-        with ``Locked``: without the lease, another run may be writing."""
+        """This device's lease on the folder, renewed every ``renew_every`` s (a third of its TTL) by a
+        thread, released on exit (a killed run's lease lapses by itself). ``BusyError`` while another run
+        of this device (or the server's maintenance) holds it. A renewal that fails makes every later write
+        of this run fail with ``Locked``: without the lease, another run may be writing."""
         try:
             value = self._client.call("POST", self._at("/locks"), json={"ttl": LOCK_TTL}, ok=(200, 201))
         except Locked as exc:

@@ -61,9 +61,9 @@ class RemoteStaged:
 
 class Spool:
     """Chunks staged but not sent yet (``held``, counted per staged copy that needs them), and small
-    chunks already sent, kept within ``bound`` bytes to send again (``sent``). ``uploader(frames)`` sends
-    chunks (``ask``: only those ``chunks/missing`` names) and returns how many pack bytes it sent. Thread-safe: the executor stages
-    from several threads; sending happens outside the lock."""
+    chunks already sent, kept within ``bound`` bytes to send again (``sent``). ``uploader(frames, ask)``
+    sends chunks (``ask``: only those ``chunks/missing`` names) and returns how many pack bytes it sent.
+    Thread-safe: the executor stages from several threads; sending happens outside the lock."""
 
     def __init__(self, uploader: Callable[[dict[bytes, bytes], bool], int], bound: int = SPOOL_BOUND) -> None:
         self.uploader = uploader
