@@ -266,7 +266,8 @@ class RemoteReplica:
                 try:
                     yield source
                 finally:
-                    self.transfers.fetched_bytes += source.fetched
+                    with self._mutex:
+                        self.transfers.fetched_bytes += source.fetched
                 if source.complete:
                     self.basis.record(path, entry, chunks)
                 return
@@ -283,7 +284,8 @@ class RemoteReplica:
             stream = StreamSource(self._client, path, entry, response.iter_bytes(1 << 20))
             yield stream
             if stream.complete:
-                self.transfers.whole_bytes += entry.size
+                with self._mutex:
+                    self.transfers.whole_bytes += entry.size
 
     # -- staging and committing ----------------------------------------------------------------------------
     def _send(self, frames: dict[bytes, bytes], ask: bool = True, where: str = "") -> int:
