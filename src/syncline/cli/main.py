@@ -19,8 +19,10 @@ from ..version import __version__
 from .cmd_archive import apply_cmd, archive_cmd
 from .cmd_diff import diff_cmd
 from .cmd_index import index_cmd
+from .cmd_serve import serve_cmd
 from .cmd_sync import sync_cmd
 from .cmd_timeline import log_cmd, snapshot_cmd
+from .cmd_user import user_cmd
 from .cmd_watch import watch_cmd
 from .groups import TourGroup, one_line
 from .render import printable
@@ -39,6 +41,8 @@ Commands:
   syncline log DIR                   list DIR's snapshots and what changed between them
   syncline diff DIR@L1 DIR@L2        what changed between two snapshots (or a snapshot and now)
   syncline watch SRC DST [DST...]    mirror SRC into each DST in real time (--config FILE: several)
+  syncline serve [--data DIR]        run a server for syncline devices (--listen, --tls self-signed)
+  syncline user add NAME [--admin]   add a user of this machine's server (user passwd, user list)
 
 Run `syncline COMMAND --help` for a command's options.
 """
@@ -59,6 +63,8 @@ cli.add_command(apply_cmd)
 cli.add_command(snapshot_cmd)
 cli.add_command(log_cmd)
 cli.add_command(watch_cmd)
+cli.add_command(user_cmd)
+cli.add_command(serve_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:
