@@ -366,3 +366,22 @@ def test_the_basis_is_a_hint_verified_by_hash(tmp_path: Path) -> None:
 
 def blake3(data: bytes) -> bytes:
     return bytes(b3.blake3(data).digest())
+
+
+def test_a_download_cut_while_streaming_is_unreachable(server: Served) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    server.tree("F").write("a", b"x" * 100_000)
+
+    class Cut(httpx.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"x" * 1000
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+    wire.mangle = lambda request, answer: httpx.Response(200, headers=answer.headers, stream=Cut()) \
+        if request.url.path.endswith("/file") else answer
+    r = replica(server, wire)
+    with pytest.raises(Unreachable), r.open_file("a") as source:
+        while source.readinto(memoryview(bytearray(4096))):
+            pass
+        raise AssertionError("the read should not end normally")
