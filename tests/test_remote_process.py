@@ -30,6 +30,7 @@ from syncline.engine.replicas.remote import Credentials, RemoteReplica, save_cre
 from syncline.engine.replicas.remote.client import ssl_context
 from syncline.engine.replicas.replica import WritePolicy
 from syncline.engine.twoway.run import TwoWayReport, sync_two_way_replicas
+from syncline.server.tls import make_self_signed
 
 from .conftest import write
 
@@ -39,7 +40,7 @@ T0 = 1_700_000_000
 
 
 def self_signed(where: Path, name: str) -> tuple[Path, Path, str]:
-    """A self-signed certificate for 127.0.0.1 and its key, as files; the certificate's PEM."""
+    """Another self-signed certificate for 127.0.0.1 and its key, as files; the certificate's PEM."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -78,7 +79,8 @@ class Process:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Process]:
-    cert, key, pem = self_signed(tmp_path, "server")
+    cert, key, _ = make_self_signed(tmp_path / "tls", ["127.0.0.1"])  # what `syncline serve --tls` makes
+    pem = cert.read_text()
     token = "slt_" + secrets.token_urlsafe(32)
     port = free_port()
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below, after the process
