@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+import syncline
 from syncline.engine.replicas.address import open_replica
 from syncline.engine.replicas.errors import Denied, Unreachable
 from syncline.engine.replicas.local import LocalReplica
@@ -164,3 +165,20 @@ def test_a_server_that_went_away_is_unreachable(tmp_path: Path, server: Process)
     with pytest.raises(Unreachable):
         replica.exists()
     replica.close()
+
+
+def test_syncline_sync_two_way_with_a_server_folder_after_connect(tmp_path: Path, server: Process,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    state = tmp_path / "state"
+    monkeypatch.setenv("SYNCLINE_STATE_DIR", str(state))
+    folder = f"{server.url}/Notes"
+    write(tmp_path / "a", "todo.txt", "milk", mtime=T0)
+    cli = [sys.executable, "-m", "syncline", "sync", "--two-way", str(tmp_path / "a"), folder]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    refused = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=120)
+    assert refused.returncode != 0 and f"not connected to {server.url}" in refused.stderr, refused.stderr
+    save_credentials(state, server.credentials())  # what `syncline connect` leaves
+    done = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = syncline.sync(tmp_path / "b", folder, two_way=True)
+    assert report.exit_code == 0 and (tmp_path / "b/todo.txt").read_text() == "milk"
