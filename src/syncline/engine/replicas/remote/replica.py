@@ -33,7 +33,7 @@ from ....core.listing import index_of_listing
 from ....core.paths import parent
 from ....formats.wire import Expect, ItemResult, Op, OpEntry, WireError, WirePolicy, check_folder_name, new_op_id
 from ....formats.wire.entries import COLUMNS, RowReader, stat_items_of_json
-from ....formats.wire.fields import boolean, dump_json, integer, obj, parse_json
+from ....formats.wire.fields import boolean, dump_json, integer, obj, parse_json, text
 from ....formats.wire.limits import MAX_JSON_BODY, MAX_META_BYTES, MAX_OPS, MAX_PAGE, MAX_STAT_PATHS
 from ....formats.wire.opsjson import op_to_json, ops_to_json, results_of_json
 from ....formats.wire.paths import check_target, check_wire_path
@@ -118,7 +118,8 @@ class RemoteReplica:
         try:
             o = obj(value, "folder", "bad_response")
             root = obj(o.get("root"), "root", "bad_response")
-            return {"uid": str(o.get("uid", ""))[:128], "empty": boolean(o.get("empty"), "empty", "bad_response"),
+            return {"uid": text(o.get("uid"), "uid", "bad_response", 128),
+                    "empty": boolean(o.get("empty"), "empty", "bad_response"),
                     "mode": integer(root.get("mode"), "root.mode", "bad_response", 0, 0o7777),
                     "mtime_ns": integer(root.get("mtime_ns"), "root.mtime_ns", "bad_response")}
         except WireError as err:
