@@ -269,11 +269,17 @@ def test_chunks_the_server_lost_are_sent_again_once(server: Served) -> None:
 
 
 # -- the lock, batches ----------------------------------------------------------------------------------------
-def test_the_lock_is_renewed_while_held_and_released_after(server: Served) -> None:
+def quickly_renewed(server: Served) -> tuple[RemoteReplica, Wire]:
+    """A replica of a new folder whose lock is renewed every 20 ms, and the wire in front of it."""
     wire = Wire(server)
     server.store.folders.create(server.owner(), "F")
     r = replica(server, wire)
     r.renew_every = 0.02
+    return r, wire
+
+
+def test_the_lock_is_renewed_while_held_and_released_after(server: Served) -> None:
+    r, wire = quickly_renewed(server)
     renewed = threading.Event()
     wire.before = lambda request: renewed.set() if request.method == "PUT" and "/locks/" in request.url.path \
         else None
@@ -287,10 +293,7 @@ def test_the_lock_is_renewed_while_held_and_released_after(server: Served) -> No
 
 
 def test_a_lease_that_could_not_be_renewed_stops_the_writes(server: Served) -> None:
-    wire = Wire(server)
-    server.store.folders.create(server.owner(), "F")
-    r = replica(server, wire)
-    r.renew_every = 0.02
+    r, wire = quickly_renewed(server)
     failed = threading.Event()
 
     def refuse(request: httpx.Request, answer: httpx.Response) -> httpx.Response:
