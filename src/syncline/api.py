@@ -149,7 +149,7 @@ def scan(
 
     Digests are reused from ``previous`` for files whose stat key is unchanged.
     """
-    return _scan(path, rules=_rules(exclude, include, ignore_files), digests=digests, previous=previous)
+    return _scan(local_path(path), rules=_rules(exclude, include, ignore_files), digests=digests, previous=previous)
 
 
 def load_index(path: PathLike) -> Index:
@@ -257,10 +257,9 @@ def snapshot(path: PathLike, label: str = "", *, chunks: bool = False) -> Snapsh
 
 def log(path: PathLike) -> list[Snapshot]:
     """The snapshots of the directory ``path``, oldest first (``syncline log``)."""
-    from .core.scan import resolve_root
-    from .engine.timeline import catalog
+    from .engine.timeline import catalog, timeline_root
 
-    return catalog(resolve_root(path))
+    return catalog(timeline_root(path))
 
 
 def sync_two_way_replicas(
