@@ -103,6 +103,12 @@ def sync(
     :class:`syncline.UsageError` or :class:`syncline.SafetyStop` when nothing was done; per-item
     problems are in ``Report.problems`` and make ``Report.exit_code`` 1.
 
+    ``src`` or ``dst`` may be a server folder, ``"https://host:port/NAME"``, after ``syncline connect``
+    (a :class:`syncline.UsageError` without it): one-way, the folder is uploaded into or downloaded from
+    as a local one would be (deletions on the server go to its trash; ``checksum`` compares with the
+    server's digests; an upload holds this device's lease on the folder, :class:`syncline.BusyError`
+    while its daemon writes there); ``xattrs``, ``acls`` and ``hard_links`` are then a ``UsageError``.
+
     ``two_way=True`` syncs both ways instead (``syncline sync --two-way``) and returns a
     :class:`TwoWayReport`: changes on either side since the last run propagate, deletions included;
     ``conflict`` settles files both sides changed (``keep-both``, ``newer``, ``older``, ``a``, ``b``).
