@@ -323,3 +323,13 @@ def test_cli_upload_and_download_mirror_with_a_real_server(tmp_path: Path, serve
     done = run("--checksum", folder, dst)
     assert done.returncode == 0, done.stderr
     assert on_disk(dst) == on_disk(src)
+
+
+def test_a_name_that_is_not_utf8_is_reported_and_not_uploaded(tmp_path: Path, app: Served) -> None:
+    src = tmp_path / "src"
+    write(src, "fine.txt", "fine")
+    (src / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"latin-1 name")
+    report = syncline.sync(src, f"{URL}/Docs", delete=True)
+    assert report.exit_code == 1 and any("caf" in p.path for p in report.problems), report.problems
+    assert on_server(app, "Docs") == {"fine.txt": b"fine"}
+    assert (src / os.fsdecode(b"caf\xe9.txt")).read_bytes() == b"latin-1 name"
