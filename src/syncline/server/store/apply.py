@@ -166,7 +166,7 @@ class Applier:
         mtime_ns, mode = self._entry_of(op)
         assert op.entry is not None
         self._parent_ok(op.path)
-        missing = contents.missing_rows(self.conn, self.folder.chunk_ns, [c.id for c in op.chunks])
+        missing = contents.missing_rows(self.rows.raw, self.folder.chunk_ns, [c.id for c in op.chunks])
         if missing:  # the collector took them since the check outside the transaction
             raise missing_chunks(op.path, missing)
         refusal, trashed, changed, keep_id = self._replace(op.path, op)
@@ -174,7 +174,7 @@ class Applier:
             return refusal
         version = self._next()
         digest = op.entry.digest if op.entry.digest is not None else _EMPTY
-        content_id = contents.add(self.conn, self.folder.id, op.entry.size, digest, op.chunks)
+        content_id = contents.add(self.rows.raw, self.folder.id, op.entry.size, digest, op.chunks)
         row = Row(op.path, t.FILE, op.entry.size, mtime_ns, mode, digest, None, keep_id or base32_id(), version,
                   content_id)
         self.rows.put(row)
