@@ -344,22 +344,23 @@ class FolderStore:
                                 "upload it again", {"id": chunk_id.hex()})
         if total > MAX_PACK_BYTES:
             raise WireError("too_large", f"{total} bytes of chunks in one upload", "", {"limit": MAX_PACK_BYTES})
-        with self.store.db.read() as conn:
-            have = contents.lengths(Raw(conn), self.ns, [i for i, _ in frames])
-        todo = list({i: d for i, d in frames if i not in have}.items())
-        if todo and self.store.chunks.free_bytes() < self.store.min_free + total:
-            raise WireError("no_space", "the server's disk is (nearly) full", "free space on the server")
-        if not todo:
-            return 0, len(have)
-        self.store.chunks.put_many(self.ns, todo)
-        now = time.time_ns()
-        with self.store.db.write() as conn:
-            already = contents.lengths(Raw(conn), self.ns, [i for i, _ in todo])
-            fresh = [(i, d) for i, d in todo if i not in already]
-            if fresh:
-                conn.execute(t.chunks.insert(), [
-                    {"chunk_ns": self.ns, "chunk_id": i, "length": len(d), "stored_ns": now,
-                     "lease_until_ns": now + UPLOAD_LEASE_S * 10**9} for i, d in fresh])
+        with self.store.gate.upload():
+            with self.store.db.read() as conn:
+                have = contents.lengths(Raw(conn), self.ns, [i for i, _ in frames])
+            todo = list({i: d for i, d in frames if i not in have}.items())
+            if todo and self.store.chunks.free_bytes() < self.store.min_free + total:
+                raise WireError("no_space", "the server's disk is (nearly) full", "free space on the server")
+            if not todo:
+                return 0, len(frames)
+            self.store.chunks.put_many(self.ns, todo)
+            now = time.time_ns()
+            with self.store.db.write() as conn:
+                already = contents.lengths(Raw(conn), self.ns, [i for i, _ in todo])
+                fresh = [(i, d) for i, d in todo if i not in already]
+                if fresh:
+                    conn.execute(t.chunks.insert(), [
+                        {"chunk_ns": self.ns, "chunk_id": i, "length": len(d), "stored_ns": now,
+                         "lease_until_ns": now + UPLOAD_LEASE_S * 10**9} for i, d in fresh])
         crash_point("server-chunks-rows")
         return len(fresh), len(frames) - len(fresh)
 
