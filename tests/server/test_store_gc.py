@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import blake3
@@ -17,23 +16,11 @@ from syncline.server.store import Store
 from syncline.server.store.folder import FolderStore
 from syncline.server.store.gc import ORPHAN_AGE_S, collect
 
-from .storetree import make_store, put_bytes
+from .storetree import put_bytes
 
 T0 = 1_700_000_000_000_000_000
 DAY = 24 * 3600 * 10**9
 POLICY = WirePolicy()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[tuple[Store, int]]:
-    made = make_store(tmp_path / "data")
-    yield made
-    made[0].close()
-
-
-@pytest.fixture
-def fs(store: tuple[Store, int]) -> FolderStore:
-    return store[0].folder(store[0].folders.create(store[1], "Docs")[0])
 
 
 def write(fs: FolderStore, path: str, data: bytes, policy: WirePolicy = POLICY) -> None:

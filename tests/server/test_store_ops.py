@@ -9,7 +9,6 @@ import random
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -22,22 +21,10 @@ from syncline.server.store import Store
 from syncline.server.store.folder import FolderStore
 from syncline.server.store.rows import Row
 
-from .storetree import make_store, put_bytes
+from .storetree import put_bytes
 
 T0 = 1_700_000_000_000_000_000
 POLICY = WirePolicy()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[tuple[Store, int]]:
-    made = make_store(tmp_path / "data")
-    yield made
-    made[0].close()
-
-
-@pytest.fixture
-def fs(store: tuple[Store, int]) -> FolderStore:
-    return store[0].folder(store[0].folders.create(store[1], "Docs")[0])
 
 
 def put(fs: FolderStore, path: str, data: bytes, expect: Expect | None = None, op_id: str | None = None) -> Op:

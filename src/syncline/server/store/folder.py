@@ -399,14 +399,14 @@ class FolderStore:
                         results.append(ItemResult.failed(exc))
                         continue
                     raw.run("RELEASE SAVEPOINT item")
-                    result = ItemResult(done.done, done.version, done.file_id, done.trashed, done.note,
-                                        code=done.code)
-                    if done.op:
+                    result = done.result
+                    if done.change is not None:
+                        change_op, path, from_path = done.change
                         applier.seq += 1
                         raw.run("INSERT INTO changes (folder_id, seq, op, path, from_path, device_id, op_id, "
                                 "op_digest, result, made_ns) VALUES (:f, :s, :op, :p, :fp, :d, :i, :od, :r, :m)",
-                                {"f": self.id, "s": applier.seq, "op": done.op, "p": done.path,
-                                 "fp": done.from_path, "d": device, "i": op.id, "od": digest,
+                                {"f": self.id, "s": applier.seq, "op": change_op, "p": path,
+                                 "fp": from_path, "d": device, "i": op.id, "od": digest,
                                  "r": _result_json(result), "m": time.time_ns()})
                     results.append(result)
                 end = applier.seq
