@@ -37,6 +37,7 @@ from ...formats.wire.limits import (
     MAX_PAGE,
     MAX_STAT_PATHS,
     MAX_TRASH_PAGE,
+    OP_ID_RE,
     UPLOAD_LEASE_S,
 )
 from ...formats.wire.ops import ChunkRef, ItemResult, Op, WirePolicy
@@ -381,6 +382,10 @@ class FolderStore:
                 applier = Applier(conn, self.folder, policy, start)
                 raw = applier.rows.raw
                 for op, problem in zip(ops, checked, strict=True):
+                    if not isinstance(op.id, str) or not OP_ID_RE.fullmatch(op.id):
+                        results.append(ItemResult.failed(WireError(
+                            "bad_request", "an op id is 1-64 of A-Z, a-z, 0-9, '_' and '-'", "a client bug")))
+                        continue
                     digest = _op_digest(op)
                     seen = raw.one("SELECT op_digest, result FROM changes WHERE folder_id = :f AND op_id = :i",
                                    {"f": self.id, "i": op.id})
