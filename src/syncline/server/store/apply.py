@@ -21,6 +21,7 @@ import blake3
 import sqlalchemy as sa
 
 from ...formats.wire.errors import WireError, clip
+from ...formats.wire.limits import MAX_INT, MIN_INT
 from ...formats.wire.ops import ItemResult, Op, WirePolicy
 from ...formats.wire.paths import check_target, check_wire_path
 from . import contents
@@ -157,9 +158,10 @@ class Applier:
         return self._meta(op)
 
     def _entry_of(self, op: Op) -> tuple[int, int]:
-        if op.entry is None:
-            raise WireError("bad_request", f"{op.op} of {clip(op.path)} without an entry", "a client bug")
-        return op.entry.mtime_ns, op.entry.mode & 0o7777
+        e = op.entry
+        if e is None or not (MIN_INT <= e.mtime_ns <= MAX_INT and 0 <= e.mode <= MAX_INT):
+            raise WireError("bad_request", f"{op.op} of {clip(op.path)} without a valid entry", "a client bug")
+        return e.mtime_ns, e.mode & 0o7777
 
     def _put(self, op: Op) -> Applied:
         mtime_ns, mode = self._entry_of(op)

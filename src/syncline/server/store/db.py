@@ -49,10 +49,14 @@ class Database:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN")
             try:
                 yield conn
+                conn.exec_driver_sql("COMMIT")
             except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
+                # Also when COMMIT itself failed (a full disk): the connection goes back to the pool clean.
+                try:
+                    conn.exec_driver_sql("ROLLBACK")
+                except sa.exc.DBAPIError:
+                    pass  # no transaction left open: the failed COMMIT ended it
                 raise
-            conn.exec_driver_sql("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:

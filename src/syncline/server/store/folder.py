@@ -13,6 +13,7 @@ before the answer).
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,7 @@ from ...formats.wire.limits import (
     MAX_PACK_BYTES,
     MAX_PACK_FRAMES,
     MAX_PAGE,
+    MAX_READ_IDS,
     MAX_STAT_PATHS,
     MAX_TRASH_PAGE,
     OP_ID_RE,
@@ -163,6 +165,7 @@ class FolderStore:
         is past ``limit``, holds that version whole. ``history_gone`` when ``since`` is older than the
         kept history."""
         limit = _limit(limit, DEFAULT_ENTRIES_PAGE, MAX_PAGE)
+        _check_since(since)
         if dir is not None:
             check_wire_path(dir, root_ok=True)
         e = t.entries.c
@@ -219,6 +222,7 @@ class FolderStore:
     def changes(self, since: int, limit: int = DEFAULT_CHANGES_PAGE) -> ChangesPage:
         """The journal past ``since`` (protocol section 9), oldest first."""
         limit = _limit(limit, DEFAULT_CHANGES_PAGE, MAX_PAGE)
+        _check_since(since)
         c = t.changes.c
         with self.store.db.read() as conn:
             seq = self._seq(conn)
@@ -289,9 +293,16 @@ class FolderStore:
                 return
 
     def read_chunks(self, ids: Sequence[bytes]) -> Iterator[tuple[bytes, bytes]]:
-        """The chunks ``ids`` in order (``not_found`` naming the first the folder does not hold)."""
+        """The chunks ``ids`` in order (``not_found`` naming the first the folder does not hold; at most
+        4,096 ids and 64 MiB)."""
+        if len(ids) > MAX_READ_IDS:
+            raise WireError("too_large", f"more than {MAX_READ_IDS} ids", "ask in parts", {"limit": MAX_READ_IDS})
+        _check_ids(ids)
         with self.store.db.read() as conn:
-            missing = contents.missing_rows(Raw(conn), self.ns, ids)
+            have = contents.lengths(Raw(conn), self.ns, ids)
+        missing = [i for i in ids if i not in have]
+        if not missing and sum(have[i] for i in ids) > MAX_PACK_BYTES:
+            raise WireError("too_large", "more than 64 MiB of chunks", "ask in parts", {"limit": MAX_PACK_BYTES})
         if missing:
             raise WireError("not_found", f"the folder holds no chunk {missing[0].hex()}", "",
                             {"missing": [m.hex() for m in missing[:100]]})
@@ -353,7 +364,12 @@ class FolderStore:
                 raise WireError("no_space", "the server's disk is (nearly) full", "free space on the server")
             if not todo:
                 return 0, len(frames)
-            self.store.chunks.put_many(self.ns, todo)
+            try:
+                self.store.chunks.put_many(self.ns, todo)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise WireError("no_space", "the server's disk is full", "free space on the server") from None
+                raise
             now = time.time_ns()
             with self.store.db.write() as conn:
                 already = contents.lengths(Raw(conn), self.ns, [i for i, _ in todo])
@@ -487,6 +503,11 @@ class FolderStore:
 
     def release(self, lock_id: str) -> None:
         self.state.release(lock_id)
+
+
+def _check_since(since: int) -> None:
+    if not isinstance(since, int) or since < 0:
+        raise WireError("bad_request", "since is a sequence number (0 or more)", "a client bug")
 
 
 def _check_ids(ids: Sequence[bytes]) -> None:
