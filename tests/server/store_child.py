@@ -46,5 +46,21 @@ def main(data: Path) -> None:
     print("done")
 
 
+def loop(data: Path) -> None:
+    """Commit batches of 200 new files (``loop/bNNN/fMMM``) until killed, each after its chunks."""
+    store = open_store(data, min_free=0)
+    user = store.users.get("anna") or store.users.add("anna", "hash")
+    fs = store.folder(store.folders.create(user.id, "Docs")[0])
+    fs.apply_ops([Op("mk-loop", "mkdir", "loop", None, OpEntry(T0, 0o755))], WirePolicy(), "D1")
+    for b in range(1000):
+        frames = [(blake3.blake3(c).digest(), c) for c in (b"batch %d file %d" % (b, n) for n in range(200))]
+        fs.put_chunks(frames, "D1")
+        ops = [Op(f"loop-{b}-dir", "mkdir", f"loop/b{b:03d}", None, OpEntry(T0, 0o755))]
+        ops += [Op(f"loop-{b}-{n}", "put", f"loop/b{b:03d}/f{n:03d}", None, OpEntry(T0, 0o644, len(c), i),
+                   (ChunkRef(i, len(c)),)) for n, (i, c) in enumerate(frames)]
+        fs.apply_ops(ops, WirePolicy(), "D1")
+        print(b, flush=True)
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    loop(Path(sys.argv[1])) if sys.argv[2:] == ["loop"] else main(Path(sys.argv[1]))

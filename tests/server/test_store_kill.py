@@ -5,10 +5,12 @@ work again converges (a committed batch is answered from the journal, not applie
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import blake3
@@ -76,3 +78,32 @@ def test_a_kill_at_a_crash_point_leaves_a_consistent_store(tmp_path: Path, point
         assert not list((data / "tmp").iterdir())
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("trial", range(4))
+def test_a_kill_at_a_random_moment_leaves_every_batch_whole_or_absent(tmp_path: Path, trial: int) -> None:
+    data = tmp_path / "data"
+    rng = random.Random(trial)
+    child = subprocess.Popen([sys.executable, str(CHILD), str(data), "loop"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        child.stdout.readline()  # one batch is in: the store is up and writing
+        time.sleep(rng.uniform(0.0, 0.4))
+    finally:
+        child.kill()
+        child.wait(30)
+        if child.stdout is not None:
+            child.stdout.close()
+    check_store(data)
+    db = sqlite3.connect(data / "meta.db")
+    try:
+        counts = db.execute("select parent, count(*) from entries where path like 'loop/b%/%' "
+                            "group by parent").fetchall()
+        batches = db.execute("select count(*) from entries where parent = 'loop'").fetchone()[0]
+        (seq,) = db.execute("select seq from folders").fetchone()
+        journal = db.execute("select count(*), max(seq) from changes").fetchone()
+    finally:
+        db.close()
+    assert all(n == 200 for _, n in counts), f"a torn batch: {counts}"
+    assert len(counts) == batches >= 1
+    assert journal == (seq, seq), "the journal has every change, without a gap"
