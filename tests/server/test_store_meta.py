@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from syncline.core.errors import BusyError
 from syncline.formats.wire.errors import WireError
 from syncline.server.store import Store, open_store
 from syncline.server.store.folder import FolderStore
@@ -174,3 +175,18 @@ def test_reads_and_bounds_refuse_bad_arguments(store: tuple[Store, int], fs: Fol
                  lambda: fs.stat_many([""] * 1001), lambda: fs.missing([b"x" * 32] * 10_001, "D1")):
         with pytest.raises(WireError):
             call()
+
+
+def test_one_server_per_data_directory_and_the_cli_beside_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = open_store(data, min_free=0)
+    with pytest.raises(BusyError):
+        open_store(data, min_free=0)
+    (data / "tmp" / "upload-in-flight").mkdir()
+    cli = open_store(data, min_free=0, exclusive=False)
+    cli.users.add("bob", "h")
+    cli.close()
+    assert (data / "tmp" / "upload-in-flight").is_dir(), "the CLI leaves the server's uploads alone"
+    assert server.users.get("bob") is not None
+    server.close()
+    open_store(data, min_free=0).close()
