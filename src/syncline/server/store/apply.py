@@ -235,7 +235,9 @@ class Applier:
         if expect is None or current.kind != expect.kind or (
                 current.kind != t.DIR and not current.entry().unchanged_since(expect)):
             return _kept("changed since the scan; not moved")
-        if to == op.path or to.startswith(op.path + "/"):
+        if to == op.path:  # already there: nothing to do
+            return _done(current.version, current.file_id)
+        if to.startswith(op.path + "/"):
             raise WireError("bad_request", f"cannot move {clip(op.path)} into itself", "a client bug",
                             {"path": clip(op.path)})
         if self.rows.get(to) is not None:
