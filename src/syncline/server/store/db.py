@@ -30,7 +30,7 @@ class Database:
     """The engine of one metadata database (``url``: a SQLAlchemy URL; :meth:`sqlite` for a file)."""
 
     def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_size=8, max_overflow=8,
+        self.engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_size=8, max_overflow=56,
                                        connect_args={"check_same_thread": False} if url.startswith("sqlite")
                                        else {})
         self.is_sqlite = self.engine.dialect.name == "sqlite"
