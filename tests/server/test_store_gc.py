@@ -14,7 +14,7 @@ from syncline.formats.wire.errors import WireError
 from syncline.formats.wire.ops import Expect, Op, OpEntry, WirePolicy, new_op_id
 from syncline.server.store import Store
 from syncline.server.store.folder import FolderStore
-from syncline.server.store.gc import ORPHAN_AGE_S, collect
+from syncline.server.store.gc import ORPHAN_AGE_S, collect, unlink_unrecorded
 
 from .storetree import put_bytes
 
@@ -99,3 +99,18 @@ def test_orphan_files_of_a_killed_upload_are_removed_when_old(tmp_path: Path, st
     os.utime(s.chunks.path(fs.ns, orphan_id), (old, old))
     assert collect(s).orphans_removed == 1
     assert files(s, fs) == {blake3.blake3(b"live").digest()}
+
+
+def test_a_chunk_uploaded_again_between_its_rows_deletion_and_the_unlink_keeps_its_file(
+        store: tuple[Store, int], fs: FolderStore) -> None:
+    s = store[0]
+    data = b"collected, then uploaded again"
+    chunk_id, _ = put_bytes(fs, data)
+    with s.db.write() as conn:  # what the collector's transaction did
+        conn.exec_driver_sql("DELETE FROM chunks WHERE chunk_id = ?", (chunk_id,))
+    put_bytes(fs, data)  # an upload in between: a new row, the file written again
+    assert unlink_unrecorded(s, fs.ns, [chunk_id]) == 0
+    assert s.chunks.path(fs.ns, chunk_id).read_bytes() == data and fs.missing([chunk_id], "D1") == []
+    with s.db.write() as conn:
+        conn.exec_driver_sql("DELETE FROM chunks WHERE chunk_id = ?", (chunk_id,))
+    assert unlink_unrecorded(s, fs.ns, [chunk_id]) == 1 and not s.chunks.path(fs.ns, chunk_id).exists()

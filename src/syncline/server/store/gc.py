@@ -56,10 +56,7 @@ def collect(store: Store, now_ns: int | None = None, retention_s: int = TRASH_RE
             _history(conn, folder.id, now - history_s * 10**9, history_min, report)
             gone = _unreferenced(conn, folder.id, folder.chunk_ns, now)
         crash_point("server-gc-rows")
-        if gone:
-            with store.gate.sweep():
-                store.chunks.delete_many(folder.chunk_ns, gone)
-            report.chunks_removed += len(gone)
+        report.chunks_removed += unlink_unrecorded(store, folder.chunk_ns, gone)
         report.orphans_removed += _orphans(store, folder.chunk_ns, now)
     return report
 
@@ -102,6 +99,19 @@ def _unreferenced(conn: sa.Connection, folder_id: int, chunk_ns: str, now: int) 
     for start in range(0, len(gone), 500):
         conn.execute(t.chunks.delete().where(k.chunk_ns == chunk_ns, k.chunk_id.in_(gone[start : start + 500])))
     return gone
+
+
+def unlink_unrecorded(store: Store, chunk_ns: str, ids: list[bytes]) -> int:
+    """Remove the files of ``ids`` that still have no row, with uploads held off: an upload may have
+    stored one of them again between the rows' deletion and now (its new row keeps its file)."""
+    if not ids:
+        return 0
+    with store.gate.sweep():
+        with store.db.read() as conn:
+            again = contents.lengths(Raw(conn), chunk_ns, ids)
+        gone = [i for i in ids if i not in again]
+        store.chunks.delete_many(chunk_ns, gone)
+    return len(gone)
 
 
 def _orphans(store: Store, chunk_ns: str, now: int) -> int:
