@@ -482,7 +482,10 @@ class FolderStore:
         else:
             whole = blake3.blake3()
             for ch in op.chunks:
-                whole.update(self.store.chunks.read(self.ns, ch.id))
+                try:
+                    whole.update(self.store.chunks.read(self.ns, ch.id))
+                except FileNotFoundError:  # the collector took it since the rows were read
+                    raise missing_chunks(op.path, [ch.id]) from None
             ok = whole.digest() == e.digest
         if not ok:
             raise WireError("bad_content", f"the chunks of {clip(op.path)} do not hash to its digest",
