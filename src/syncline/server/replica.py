@@ -172,14 +172,7 @@ class ServerFolderReplica:
     def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str, digests: bool = False) -> Index:
         """What a full scan records of each ``(folder, deep)``; a folder below a file or symlink is, on the
         destination, a problem and unreadable (nothing below it may be deleted)."""
-        return subtrees(self.scan(rules, digests, side), dirs, side, self._blocked)
-
-    def _blocked(self, folder: str) -> bool:
-        try:
-            self.stat(folder)
-        except NotADirectoryError:
-            return True
-        return False
+        return subtrees(self.scan(rules, digests, side), dirs, side, self.stat)
 
     def stat_many(self, paths: Sequence[str]) -> list[Entry | None]:
         fs = self._fs()

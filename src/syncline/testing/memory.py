@@ -339,14 +339,7 @@ class MemoryReplica:
         is also a problem and unreadable, as for a local tree."""
         whole = self.scan(rules, digests, side)
         with self._mutex:
-            return subtrees(whole, dirs, side, self._blocked)
-
-    def _blocked(self, folder: str) -> bool:
-        try:
-            self._find(folder)
-        except NotADirectoryError:
-            return True
-        return False
+            return subtrees(whole, dirs, side, self._find)
 
     # -- the root ----------------------------------------------------------------------------------------
     def exists(self) -> bool:

@@ -12,16 +12,18 @@ from ...core.index import Index
 from ...core.paths import is_under, parent
 
 
-def subtrees(whole: Index, dirs: Sequence[tuple[str, bool]], side: str, blocked: Callable[[str], bool]) -> Index:
+def subtrees(whole: Index, dirs: Sequence[tuple[str, bool]], side: str, find: Callable[[str], object]) -> Index:
     """Of ``whole`` (a full scan), what ``scan_dirs(dirs)`` records: each folder's entry and its children
     (all below with ``deep``). A folder that is not there contributes nothing; one below a file or symlink
-    (``blocked(folder)``) contributes nothing and is, on the destination, a problem and unreadable, so
-    nothing below it is deleted for it (as for a local tree)."""
+    (``find(folder)`` raises ``NotADirectoryError``) contributes nothing and is, on the destination, a
+    problem and unreadable, so nothing below it is deleted for it (as for a local tree)."""
     wanted: list[tuple[str, bool]] = []
     problems: list[Problem] = []
     unreadable: set[str] = set()
     for folder, deep in dirs:
-        if blocked(folder):
+        try:
+            find(folder)
+        except NotADirectoryError:
             if side == "destination":
                 problems.append(Problem(folder, "a parent folder is a symlink or a file here (not followed)", side,
                                         errno=errno.ENOTDIR))
