@@ -58,6 +58,12 @@ def test_a_batch_commit_reports_a_failing_item_in_its_place(tmp_path: Path, stor
     assert isinstance(results[0], Outcome) and results[0].done
     assert isinstance(results[1], NotFound), "the staged file's folder is gone: a failure in its place"
     assert replica.stat("good") is not None and replica.stat("dir/inside") is None
+    again = staged_from(replica, tmp_path, "again", b"again")
+    gone = staged_from(replica, tmp_path, "gone", b"gone")
+    gone.discard()  # type: ignore[attr-defined]
+    results = replica.commit_many([(gone, None), (again, None)])  # type: ignore[list-item]
+    assert isinstance(results[0], NotFound) and isinstance(results[1], Outcome) and results[1].done
+    assert replica.stat("gone") is None
     assert replica.staged == set(), "every staged copy is discarded once answered"
 
 

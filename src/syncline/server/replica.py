@@ -257,14 +257,16 @@ class ServerFolderReplica:
         try:
             for start in range(0, len(items), MAX_OPS):
                 part = items[start : start + MAX_OPS]
-                ops = []
-                for staged, expect in part:
+                ops = [Op(new_op_id(), "put", staged.path, _expect(expect),
+                          OpEntry(staged.mtime_ns, staged.mode, staged.size, staged.digest), staged.chunks)
+                       for staged, expect in part if isinstance(staged, ServerStaged) and not staged.discarded]
+                answers = iter(self._apply(ops) if ops else [])
+                for staged, _ in part:
                     if not isinstance(staged, ServerStaged) or staged.discarded:
-                        raise map_os_error(OSError(errno.ENOENT, "the staged copy was discarded", staged.path))
-                    ops.append(Op(new_op_id(), "put", staged.path, _expect(expect),
-                                  OpEntry(staged.mtime_ns, staged.mode, staged.size, staged.digest),
-                                  staged.chunks))
-                for (staged, _), result in zip(part, self._apply(ops), strict=True):
+                        out.append(map_os_error(OSError(errno.ENOENT, "the staged copy was discarded",
+                                                        staged.path)))
+                        continue
+                    result = next(answers)
                     staged.discard()
                     try:
                         out.append(self._outcome(result))
