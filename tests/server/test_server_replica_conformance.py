@@ -10,7 +10,10 @@ from syncline.server.replica import ServerFolderReplica
 from syncline.server.store import Store
 from syncline.testing import CHECKS, Check, check_replica
 
-from .storetree import server_factory
+from .storetree import (
+    server_factory,
+    store_fixture,  # noqa: F401 - fixtures
+)
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=str)

@@ -10,7 +10,7 @@ from syncline.server.store import Store
 from syncline.server.store.check import check
 from syncline.server.store.folder import FolderStore
 
-from .storetree import put_bytes
+from .storetree import fs_fixture, put_bytes, store_fixture  # noqa: F401 - fixtures
 
 
 def test_check_finds_what_is_wrong_with_the_store(store: tuple[Store, int], fs: FolderStore) -> None:

@@ -15,7 +15,7 @@ from syncline.server.store import Store, open_store
 from syncline.server.store.folder import FolderStore
 from syncline.server.store.migrations import STEPS
 
-from .storetree import make_store
+from .storetree import fs_fixture, make_store, store_fixture  # noqa: F401 - fixtures
 
 
 def test_open_store_makes_the_layout_once_and_keeps_its_id(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from syncline.server.store import Store
 from syncline.server.store.folder import FolderStore
 from syncline.server.store.rows import Row
 
-from .storetree import put_bytes
+from .storetree import fs_fixture, put_bytes, store_fixture  # noqa: F401 - fixtures
 
 T0 = 1_700_000_000_000_000_000
 POLICY = WirePolicy()

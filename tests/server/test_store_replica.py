@@ -20,6 +20,7 @@ from syncline.server.store.folder import FolderStore
 
 from ..conftest import write
 from ..test_twoway import T0, tree
+from .storetree import fs_fixture, store_fixture  # noqa: F401 - fixtures
 
 DIR_ENTRY = Entry(DIR, 0, T0 * 10**9, 0o755)
 

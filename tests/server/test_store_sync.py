@@ -16,6 +16,7 @@ from syncline.server.store import Store
 
 from ..conftest import write
 from ..test_twoway import T0, tree
+from .storetree import store_fixture  # noqa: F401 - fixtures
 
 
 def server_tree(replica: ServerFolderReplica, base: Path) -> dict[str, object]:
