@@ -316,3 +316,12 @@ def test_results_are_journaled_only_for_changes(fs: FolderStore) -> None:
     assert [r.done for r in results] == [True, True, True]
     assert [c.op for c in fs.changes(0).changes] == ["mkdir"]
     assert isinstance(results[1], ItemResult) and results[1].version == results[0].version
+
+
+def test_chunk_lengths_answer_for_the_folder_only(store: tuple[Store, int], fs: FolderStore) -> None:
+    digest, _ = put_bytes(fs, b"twelve bytes")
+    other = store[0].folder(store[0].folders.create(store[1], "Other")[0])
+    assert fs.chunk_lengths([digest, b"\0" * 32]) == {digest: 12}
+    assert other.chunk_lengths([digest]) == {}
+    with pytest.raises(WireError):
+        fs.chunk_lengths([b"short"])

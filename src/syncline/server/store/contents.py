@@ -69,8 +69,11 @@ def chunk_list(conn: sa.Connection, content_id: int) -> list[ChunkRef]:
         .where(t.content_chunks.c.content_id == content_id).order_by(t.content_chunks.c.position))]
 
 
-def lengths(raw: Raw, chunk_ns: str, ids: Sequence[bytes]) -> dict[bytes, int]:
-    """Of ``ids``, those with a row in ``chunk_ns`` (recorded, verified, durable), with their lengths."""
+def lengths(raw: Raw | sa.Connection, chunk_ns: str, ids: Sequence[bytes]) -> dict[bytes, int]:
+    """Of ``ids``, those with a row in ``chunk_ns`` (recorded, verified, durable), with their lengths
+    (``raw``: the transaction's connection, or a :class:`Raw` cursor on it)."""
+    if isinstance(raw, sa.Connection):
+        raw = Raw(raw)
     have: dict[bytes, int] = {}
     unique = list(dict.fromkeys(ids))
     for start in range(0, len(unique), 500):

@@ -292,6 +292,12 @@ class FolderStore:
             if offset > last:
                 return
 
+    def chunk_lengths(self, ids: Sequence[bytes]) -> dict[bytes, int]:
+        """Of ``ids``, those the folder holds (recorded, verified, durable), with their lengths."""
+        _check_ids(ids)
+        with self.store.db.read() as conn:
+            return contents.lengths(Raw(conn), self.ns, ids)
+
     def read_chunks(self, ids: Sequence[bytes]) -> Iterator[tuple[bytes, bytes]]:
         """The chunks ``ids`` in order (``not_found`` naming the first the folder does not hold; at most
         4,096 ids and 64 MiB)."""
