@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +13,17 @@ import httpx
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from syncline.formats.wire.errors import WireError
 from syncline.formats.wire.ops import new_op_id
 from syncline.formats.wire.packs import CONTENT_TYPE, write_pack
 from syncline.server.app import make_app
+from syncline.server.auth import Authenticator, token_hash
 from syncline.server.notify import InProcessNotifier
+from syncline.server.passwords import HashGate, Passwords
 from syncline.server.store import Device, Store, open_store
 from syncline.server.store import schema as t
+from syncline.server.users import add_user
+
+from .conftest import cheap_hasher
 
 DEADLINE = 60.0  # generous: a busy machine may be slow, never wrong
 T = TypeVar("T")
@@ -34,38 +36,15 @@ def run(coro: Awaitable[T]) -> T:
     return asyncio.run(bounded())
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-class FakeAuth:
-    """The app's Authenticator for tests: tokens checked through the store as the real one does;
-    passwords kept in a dict (the real one verifies Argon2 hashes)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.passwords: dict[str, str] = {}
-
-    def device_of(self, authorization: str | None) -> Device:
-        scheme, _, token = (authorization or "").partition(" ")
-        device = self.store.devices.by_token_hash(token_hash(token)) if scheme == "Bearer" and token else None
-        if device is None:
-            raise WireError("unauthenticated", "no valid token", "log in again")
-        return device
-
-    def login(self, user: str, password: str, device: str, replaces: str | None,
-              client_addr: str) -> tuple[str, Device]:
-        found = self.store.users.get(user)
-        if found is None or self.passwords.get(user) != password:
-            raise WireError("bad_login", "wrong user or password", "check them")
-        token = "slt_" + secrets.token_urlsafe(32)
-        return token, self.store.devices.add(found.id, device, token_hash(token), replaces)
+def cheap_auth(store: Store) -> Authenticator:
+    """The real authenticator with a cheap Argon2 (the production code path, a millisecond a hash)."""
+    return Authenticator(store, Passwords(cheap_hasher(), HashGate()))
 
 
 @dataclass
 class World:
     store: Store
-    auth: FakeAuth
+    auth: Authenticator
     app: Starlette
     notifier: InProcessNotifier
     tokens: dict[str, str]  # user -> token of one device
@@ -81,17 +60,18 @@ class World:
         assert device is not None
         return device
 
+    def password(self, user: str) -> str:
+        return f"{user}-password"
+
 
 def make_world(data: Path, **options: Any) -> World:
+    """A store with users anna, bob and root (an admin), one device each, and the app over it."""
     store = open_store(data, min_free=0)
-    auth = FakeAuth(store)
+    auth = cheap_auth(store)
     tokens = {}
     for name, admin in (("anna", False), ("bob", False), ("root", True)):
-        user = store.users.add(name, "x", admin)
-        auth.passwords[name] = f"{name}-password"
-        token = "slt_" + secrets.token_urlsafe(32)
-        store.devices.add(user.id, f"{name}-laptop", token_hash(token))
-        tokens[name] = token
+        add_user(store, auth.passwords, name, f"{name}-password", admin)
+        tokens[name], _ = auth.login(name, f"{name}-password", f"{name}-laptop")
     notifier = InProcessNotifier()
     return World(store, auth, make_app(store, auth, notifier, **options), notifier, tokens)
 

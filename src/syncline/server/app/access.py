@@ -16,34 +16,49 @@ from starlette.requests import Request
 
 from ...formats.wire.errors import WireError, clip
 from ...formats.wire.paths import check_folder_name
+from ..auth import Identity, bearer_token
 from ..store import Device, Folder, FolderStore, Store
 
 RW, RO = "rw", "ro"
 
 
 class Authenticator(Protocol):
-    """What the app needs from the auth piece (``server/auth.py``). Both calls block (a database read, an
-    Argon2 verification): the app runs them in its thread pool."""
+    """What the app needs from :class:`syncline.server.auth.Authenticator`. Every call blocks (a database
+    read, an Argon2 verification): the app runs them in its thread pool."""
 
-    def device_of(self, authorization: str | None) -> Device:
-        """The live device whose token the ``Authorization`` header carries (``Bearer slt_...``);
-        ``WireError("unauthenticated")`` when it is missing, malformed, unknown or revoked."""
+    def device_of(self, token: str) -> Identity:
+        """Who ``token`` belongs to; ``WireError("unauthenticated")`` for a malformed, unknown or revoked
+        token or a disabled user."""
         ...
 
-    def login(self, user: str, password: str, device: str, replaces: str | None,
-              client_addr: str) -> tuple[str, Device]:
+    def login(self, user: str, password: str, device: str, replaces: str | None = None,
+              client_addr: str = "") -> tuple[str, Identity]:
         """A new device of ``user`` and its token, shown once; ``bad_login``, ``rate_limited``,
         ``not_found`` (``replaces`` is not one of the user's devices) otherwise."""
+        ...
+
+    def revoke(self, device_id: str, by: Identity) -> None:
+        """Revoke one of ``by``'s user's devices (an admin: anyone's); ``not_found`` otherwise."""
         ...
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The device a request came from and its user's name and admin flag."""
+    """The device a request came from, with its user."""
 
-    device: Device
-    user: str
-    admin: bool
+    identity: Identity
+
+    @property
+    def device(self) -> Device:
+        return self.identity.device
+
+    @property
+    def user(self) -> str:
+        return self.identity.user.name
+
+    @property
+    def admin(self) -> bool:
+        return self.identity.user.admin
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,19 +70,13 @@ class Resolved:
     store: FolderStore
 
 
-def _caller(store: Store, auth: Authenticator, authorization: str | None) -> Caller:
-    device = auth.device_of(authorization)
-    user = store.users.by_id(device.user_id)
-    if user is None or user.disabled:
-        raise WireError("unauthenticated", "this device's user is disabled", "ask the server's admin")
-    store.devices.seen(device.id)
-    return Caller(device, user.name, user.admin)
+def _caller(auth: Authenticator, authorization: str | None) -> Caller:
+    return Caller(auth.device_of(bearer_token(authorization)))
 
 
 async def caller_of(request: Request) -> Caller:
     """The calling device (``401 unauthenticated`` otherwise); the token is looked up on every request."""
-    state = request.app.state
-    return await run_in_threadpool(_caller, state.store, state.auth, request.headers.get("authorization"))
+    return await run_in_threadpool(_caller, request.app.state.auth, request.headers.get("authorization"))
 
 
 def _resolve(store: Store, caller: Caller, name: str, write: bool) -> Resolved:
