@@ -30,12 +30,17 @@ from ..watch.changes import Folder
 SCOPED = "dirs" in inspect.signature(sync_two_way_replicas).parameters
 
 
+def on_server(folder: FolderConfig) -> bool:
+    """Whether ``folder``'s ``remote`` is a folder name on the config's server (else it is an address)."""
+    return not ("://" in folder.remote or folder.remote.startswith(("/", "~")))
+
+
 def remote_address(folder: FolderConfig, server_url: str | None) -> str:
     """The address of ``folder``'s other side: ``remote`` itself when it is an address (a path, or has a
     scheme), else the folder of that name on ``server_url``. :class:`UsageError` for a name without a
     server."""
     remote = folder.remote
-    if "://" in remote or remote.startswith(("/", "~")):
+    if not on_server(folder):
         return os.path.expanduser(remote)
     if server_url is None:
         raise UsageError(f"the folder {folder.local} is bound to {remote!r}, but no server is set",
