@@ -78,7 +78,8 @@ class FolderLoop:
     body and never raises for what happens to the folder (it is told as events)."""
 
     def __init__(self, folder: FolderConfig, address: str, events: EventLog, *, feed: FeedSource | None,
-                 positions: Positions, device: str, timing: Timing, changes: SourceFactory | None = None) -> None:
+                 positions: Positions, device: str, timing: Timing, changes: SourceFactory | None = None,
+                 state: Path | None = None) -> None:
         self.folder = folder
         self.address = address
         self.events = events
@@ -86,6 +87,7 @@ class FolderLoop:
         self.positions = positions
         self.device = device
         self.timing = timing
+        self.state = state
         self.stop = threading.Event()
         self.resume = threading.Event()
         self.collector = ChangeCollector(folder.local)
@@ -136,7 +138,7 @@ class FolderLoop:
     def _open_and_loop(self) -> None:
         while not self.stop.is_set():
             try:
-                local, other = open_sides(self.folder, self.address)
+                local, other = open_sides(self.folder, self.address, self.state)
             except SynclineError as exc:
                 self._park(str(exc))
                 if not self._wait_resume():

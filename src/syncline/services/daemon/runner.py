@@ -48,10 +48,11 @@ def remote_address(folder: FolderConfig, server_url: str | None) -> str:
     return f"{server_url.rstrip('/')}/{remote}"
 
 
-def open_sides(folder: FolderConfig, address: str) -> tuple[Replica, Replica]:
+def open_sides(folder: FolderConfig, address: str, state: Path | None = None) -> tuple[Replica, Replica]:
     """The folder's two replicas (local, other side), written with the two-way policy. A local other side
-    is checked to be apart from the folder (neither inside the other). Raises :class:`UsageError` for an
-    address nothing can open."""
+    is checked to be apart from the folder (neither inside the other); a server folder is opened with the
+    credentials saved in ``state`` (None: the state directory of the environment). Raises
+    :class:`UsageError` for an address nothing can open."""
     where = parse_address(address)
     if where.kind == "local":
         check_apart(Path(folder.local), where.path)
@@ -59,7 +60,7 @@ def open_sides(folder: FolderConfig, address: str) -> tuple[Replica, Replica]:
     local = open_replica(folder.local, policy=policy,
                          case_probe=lambda root: root.is_dir() and case_insensitive(root, probe=True))
     try:
-        other = open_replica(where, policy=policy, case_probe=case_probe(may_write=True))
+        other = open_replica(where, policy=policy, case_probe=case_probe(may_write=True), state=state)
     except BaseException:
         local.close()
         raise

@@ -282,7 +282,7 @@ class ServerFeed:
             pass
 
 
-def server_feeds(state: Path) -> Callable[[str], ServerFeed | None]:
+def server_feeds(state: Path, timing: FeedTiming | None = None) -> Callable[[str], ServerFeed | None]:
     """The ``feeds`` of a :class:`~.supervisor.Daemon`: the feed of a server with the credentials saved in
     ``state`` (None when there are none or they cannot be read: the folders' runs then say why)."""
 
@@ -291,6 +291,6 @@ def server_feeds(state: Path) -> Callable[[str], ServerFeed | None]:
             credentials = load_credentials(state, url)
         except UsageError:
             return None
-        return ServerFeed(credentials) if credentials is not None else None
+        return ServerFeed(credentials, timing=timing) if credentials is not None else None
 
     return feed_of

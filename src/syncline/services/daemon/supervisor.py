@@ -140,7 +140,7 @@ class Daemon:
 
     def _start(self, folder: FolderConfig, address: str, feed: FeedSource | None) -> None:
         loop = FolderLoop(folder, address, self.events, feed=feed, positions=self.positions,
-                          device=self.device, timing=self.timing, changes=self.changes)
+                          device=self.device, timing=self.timing, changes=self.changes, state=self.home.parent)
         self.loops[folder.local] = loop
         loop.thread.start()
 
