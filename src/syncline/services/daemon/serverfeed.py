@@ -206,6 +206,8 @@ class ServerFeed:
                 delivered = self._connect(wanted, time.monotonic() + delay)
             except (SynclineError, OSError, ValueError) as exc:
                 _log.info("the change feed of %s: %s", self.client.base, exc)
+            except Exception:  # a bug: logged, and the feed goes on (the folders' full runs still catch up)
+                _log.exception("the change feed of %s failed", self.client.base)
             if delivered:
                 delay = self.timing.first_delay
             if self._changed.is_set():
@@ -238,7 +240,7 @@ class ServerFeed:
                 self._response = response
                 self.connects += 1
             try:
-                for piece in response.iter_raw():
+                for piece in response.iter_bytes():
                     for event in parser.feed(piece):
                         if event.event == "seq":
                             self._told(event.data, asked)
