@@ -100,10 +100,11 @@ def test_a_stopped_server_makes_the_folder_offline_and_a_restarted_one_is_caught
         pair: tuple[Server, Device, Device]) -> None:
     server, a, b = pair
     server.stop()
-    (a.local / "while-away.txt").write_text("written while the server was down\n", encoding="utf-8")
-    wait_for(lambda: a.state_of() == "offline")
+    # Idle folders find out from their feed, before anything needs the server.
+    wait_for(lambda: a.state_of() == "offline" and b.state_of() == "offline")
     status = a.status()
     assert status is not None and status["why"], status
+    (a.local / "while-away.txt").write_text("written while the server was down\n", encoding="utf-8")
     server.start()
     wait_for(lambda: _text(b.local / "while-away.txt") == "written while the server was down\n", DEADLINE)
     wait_for(lambda: a.state_of() == "in sync")

@@ -69,6 +69,7 @@ class FeedTiming:
 class _Follow:
     seq: int
     on_seq: Callable[[int], None]
+    on_lost: Callable[[str], None] | None
 
 
 class ServerFeed:
@@ -86,18 +87,20 @@ class ServerFeed:
         self._thread: threading.Thread | None = None
         self._response: httpx.Response | None = None  # the stream being read, cut by _interrupt
         self._device: str | None = None
+        self._down = False  # the server was lost and the followers told; a stream made clears it
         self.connects = 0  # streams opened, for tests and the log
         self.missing: frozenset[str] = frozenset()  # followed folders the server did not list at the last connect
 
     # ----------------------------------------------------------------------------- FeedSource
 
-    def follow(self, remote: str, since: int, on_seq: Callable[[int], None]) -> None:
+    def follow(self, remote: str, since: int, on_seq: Callable[[int], None],
+               on_lost: Callable[[str], None] | None = None) -> None:
         check_folder_name(remote)
         with self._lock:
             if self._closed:
                 return
             known = self._follows.get(remote)
-            self._follows[remote] = _Follow(max(since, known.seq if known else 0), on_seq)
+            self._follows[remote] = _Follow(max(since, known.seq if known else 0), on_seq, on_lost)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=f"feed {self.client.base}", daemon=True)
                 self._thread.start()
@@ -206,6 +209,8 @@ class ServerFeed:
                 delivered = self._connect(wanted, time.monotonic() + delay)
             except (SynclineError, OSError, ValueError) as exc:
                 _log.info("the change feed of %s: %s", self.client.base, exc)
+                if not self._changed.is_set():
+                    self._lost(str(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc))
             except Exception:  # a bug: logged, and the feed goes on (the folders' full runs still catch up)
                 _log.exception("the change feed of %s failed", self.client.base)
             if delivered:
@@ -239,6 +244,7 @@ class ServerFeed:
                     return False
                 self._response = response
                 self.connects += 1
+                self._down = False
             try:
                 for piece in response.iter_bytes():
                     for event in parser.feed(piece):
@@ -250,6 +256,16 @@ class ServerFeed:
                 with self._lock:
                     self._response = None
         return parser.seen > 0
+
+    def _lost(self, why: str) -> None:
+        """Tell the followers, once per outage, that the server is lost."""
+        with self._lock:
+            if self._down:
+                return
+            self._down = True
+            told = [f.on_lost for f in self._follows.values() if f.on_lost is not None]
+        for tell in told:
+            tell(why)
 
     def _told(self, data: str, asked: dict[str, int]) -> None:
         """One ``seq`` event: the folder's follower is told when the seq moved past what it holds."""
