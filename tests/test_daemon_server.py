@@ -5,12 +5,15 @@ wait is bounded; no duration is asserted."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .daemonserver import DEADLINE, Device, Server, journal, wait_for
+from .daemonserver import DEADLINE, PASSWORD, SYNCLINE, USER, Device, Server, journal, syncline, wait_for
 
 FOLDER = "Shared"
 
@@ -110,3 +113,45 @@ def test_a_stopped_server_makes_the_folder_offline_and_a_restarted_one_is_caught
     wait_for(lambda: a.state_of() == "in sync")
     (b.local / "after.txt").write_text("after the restart\n", encoding="utf-8")
     wait_for(lambda: _text(a.local / "after.txt") == "after the restart\n")
+
+
+def test_syncline_daemon_as_a_process_follows_the_server(tmp_path: Path) -> None:
+    server = Server(tmp_path / "data")
+    server.add_user()
+    server.start()
+    proc = None
+    desk = None
+    try:
+        env = {"SYNCLINE_STATE_DIR": str(tmp_path / "state"), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+        config = tmp_path / "xdg" / "syncline" / "daemon.toml"
+        done = syncline("connect", server.url, "--user", USER, "--password-stdin", stdin=PASSWORD + "\n", env=env)
+        assert done.returncode == 0, done.stderr
+        local = tmp_path / "laptop"
+        done = syncline("folder", "add", str(local), "--remote", FOLDER, "--create", env=env)
+        assert done.returncode == 0, done.stderr
+        assert config.exists()
+        proc = subprocess.Popen([SYNCLINE, "daemon", "-q"], env={**os.environ, **env},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+        def status() -> str:
+            return syncline("status", env=env).stdout
+
+        wait_for(lambda: "in sync" in status(), describe=status)
+        desk = Device(tmp_path / "desk", server, FOLDER, "desk")
+        desk.start()
+        (desk.local / "hello.txt").write_text("from the desk\n", encoding="utf-8")
+        wait_for(lambda: _text(local / "hello.txt") == "from the desk\n")
+        (local / "reply.txt").write_text("from the laptop\n", encoding="utf-8")
+        wait_for(lambda: _text(desk.local / "reply.txt") == "from the laptop\n")
+    finally:
+        if desk is not None:
+            desk.stop()
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                _, err = proc.communicate(timeout=DEADLINE)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, err = proc.communicate(timeout=DEADLINE)
+            assert proc.returncode == 0, err
+        server.stop()
