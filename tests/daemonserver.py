@@ -12,7 +12,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,18 @@ class Server:
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
         self.proc = None
+
+
+@contextmanager
+def serving(data: Path, tls: bool = False, port: int = 0) -> Iterator[Server]:
+    """A started server on ``data`` with the user ``anna``, stopped at the end."""
+    server = Server(data, tls=tls, port=port)
+    server.add_user()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class Device:

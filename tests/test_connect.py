@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .daemonserver import PASSWORD, USER, Server, syncline
+from .daemonserver import PASSWORD, USER, Server, serving, syncline
 
 
 @dataclass
@@ -46,13 +46,8 @@ class Machine:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    s = Server(tmp_path_factory.mktemp("server") / "data", tls=True)
-    s.add_user()
-    s.start()
-    try:
+    with serving(tmp_path_factory.mktemp("server") / "data", tls=True) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def _one_line_error(code: int, err: str) -> None:
@@ -151,21 +146,11 @@ def test_plain_http_is_only_for_this_machine(tmp_path: Path) -> None:
 
 def test_another_server_at_a_known_address_stops_connect(tmp_path: Path) -> None:
     me = Machine(tmp_path / "me")
-    first = Server(tmp_path / "first", tls=True)
-    first.add_user()
-    first.start()
-    try:
+    with serving(tmp_path / "first", tls=True) as first:
         assert me.connect(first)[0] == 0
-    finally:
-        first.stop()
-    second = Server(tmp_path / "second", tls=True, port=first.port)
-    second.add_user()
-    second.start()
-    try:
+    with serving(tmp_path / "second", tls=True, port=first.port) as second:
         code, _, err = me.connect(second)
         _one_line_error(code, err)
         assert "not the one this device was connected to" in err and "--new-server" in err
         code, _, err = me.connect(second, "--new-server")
         assert code == 0, err
-    finally:
-        second.stop()

@@ -13,29 +13,26 @@ from pathlib import Path
 
 import pytest
 
-from .daemonserver import DEADLINE, PASSWORD, SYNCLINE, USER, Device, Server, journal, syncline, wait_for
+from .daemonserver import DEADLINE, PASSWORD, SYNCLINE, USER, Device, Server, journal, serving, syncline, wait_for
 
 FOLDER = "Shared"
 
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[Server, Device, Device]]:
-    server = Server(tmp_path / "data", tls=True)
-    server.add_user()
-    server.start()
     devices: list[Device] = []
-    try:
-        devices = [Device(tmp_path / name, server, FOLDER, name) for name in ("laptop", "desk")]
-        # One after the other: two first runs at once on a new server folder race to mark it with their
-        # own folder id (the two-way engine's marker is not written conditionally yet).
-        for device in devices:
-            device.start()
-            wait_for(lambda d=device: d.state_of() == "in sync", describe=device.status)  # type: ignore[misc]
-        yield server, devices[0], devices[1]
-    finally:
-        for device in devices:
-            device.stop()
-        server.stop()
+    with serving(tmp_path / "data", tls=True) as server:
+        try:
+            devices = [Device(tmp_path / name, server, FOLDER, name) for name in ("laptop", "desk")]
+            # One after the other: two first runs at once on a new server folder race to mark it with their
+            # own folder id (the two-way engine's marker is not written conditionally yet).
+            for device in devices:
+                device.start()
+                wait_for(lambda d=device: d.state_of() == "in sync", describe=device.status)  # type: ignore[misc]
+            yield server, devices[0], devices[1]
+        finally:
+            for device in devices:
+                device.stop()
 
 
 def _text(path: Path) -> str | None:
@@ -116,9 +113,11 @@ def test_a_stopped_server_makes_the_folder_offline_and_a_restarted_one_is_caught
 
 
 def test_syncline_daemon_as_a_process_follows_the_server(tmp_path: Path) -> None:
-    server = Server(tmp_path / "data")
-    server.add_user()
-    server.start()
+    with serving(tmp_path / "data") as server:
+        _daemon_process(tmp_path, server)
+
+
+def _daemon_process(tmp_path: Path, server: Server) -> None:
     proc = None
     desk = None
     try:
@@ -154,4 +153,3 @@ def test_syncline_daemon_as_a_process_follows_the_server(tmp_path: Path) -> None
                 proc.kill()
                 _, err = proc.communicate(timeout=DEADLINE)
             assert proc.returncode == 0, err
-        server.stop()

@@ -21,7 +21,7 @@ from syncline.services.daemon import connect as c
 from syncline.services.daemon.serverfeed import FeedTiming, ServerFeed
 from syncline.services.daemon.sse import MAX_LINE, SseEvent, SseParser
 
-from .daemonserver import PASSWORD, USER, Server, wait_for
+from .daemonserver import PASSWORD, USER, Server, serving, wait_for
 
 FAST = FeedTiming(read_timeout=5.0, first_delay=0.1, max_delay=0.5)
 
@@ -57,13 +57,8 @@ def test_the_parser_refuses_an_endless_line_or_event() -> None:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    s = Server(tmp_path / "data")
-    s.add_user()
-    s.start()
-    try:
+    with serving(tmp_path / "data") as s:
         yield s
-    finally:
-        s.stop()
 
 
 def _device(server: Server, state: Path, name: str) -> Credentials:
