@@ -11,7 +11,11 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+
+from syncline.services.daemon import connect as c
+from syncline.services.daemon import request_restart
 
 from .daemonserver import DEADLINE, PASSWORD, SYNCLINE, USER, Device, Server, journal, serving, syncline, wait_for
 
@@ -153,3 +157,19 @@ def _daemon_process(tmp_path: Path, server: Server) -> None:
                 proc.kill()
                 _, err = proc.communicate(timeout=DEADLINE)
             assert proc.returncode == 0, err
+
+
+def test_a_revoked_device_stops_and_a_new_connect_restarts_it(pair: tuple[Server, Device, Device]) -> None:
+    server, a, b = pair
+    with httpx.Client(base_url=server.url, verify=False, timeout=DEADLINE,
+                      headers={"Authorization": f"Bearer {a.token}"}) as http:
+        assert http.delete(f"/v1/devices/{b.device_id}").status_code == 204
+    (a.local / "after-revoke.txt").write_text("b may not see this yet\n", encoding="utf-8")
+    wait_for(lambda: b.state_of() in ("stopped", "offline"), describe=b.status)
+    assert not (b.local / "after-revoke.txt").exists()
+    login = c.log_in(c.meet(server.url), USER, PASSWORD, "desk again", None)
+    c.save(b.state, login)
+    request_restart(b.state)  # what `syncline connect` asks of a running daemon
+    wait_for(lambda: _text(b.local / "after-revoke.txt") == "b may not see this yet\n", describe=b.status)
+    (b.local / "back.txt").write_text("back\n", encoding="utf-8")
+    wait_for(lambda: _text(a.local / "back.txt") == "back\n")

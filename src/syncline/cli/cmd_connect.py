@@ -39,6 +39,7 @@ def connect_cmd(url: str, user: str, password_stdin: bool, fingerprint: str | No
     from ..engine.state import state_dir
     from ..services.config import daemon_config_path
     from ..services.daemon import connect as c
+    from ..services.daemon import is_running, read_status, request_restart
     from ..services.daemon.configfile import set_server_url
 
     home = Path(state) if state is not None else state_dir()
@@ -60,6 +61,8 @@ def connect_cmd(url: str, user: str, password_stdin: bool, fingerprint: str | No
         raise
     c.save(home, login)
     was = set_server_url(where, meeting.url)
+    if is_running(read_status(home)):
+        request_restart(home)  # its folders were opened with the token just replaced
     click.echo(printable(f"connected to {meeting.url} as {login.user}, device {login.device_id}"
                          + (f" (replacing device {login.replaced})" if login.replaced else "")))
     if was is not None and was != meeting.url:

@@ -83,20 +83,26 @@ class Daemon:
 
     def _run(self, stop: threading.Event) -> None:
         self.device = _device_id(self.home)
+        (self.home / RESTART).unlink(missing_ok=True)  # a request to a daemon that was not running: met by this start
         if self.config_path.exists():
             self._reload(first=True)
         writer = StatusWriter(self.status, status_path(self.home.parent))
         writer.start()
         try:
             while not stop.wait(self.timing.config_every):
+                self._restart_requested()
                 self._reload()
                 self._resume_requested()
         finally:
             self._end(list(self.loops))
-            for server_feed in self._server_feeds.values():
-                if server_feed is not None:
-                    server_feed.close()
+            self._close_feeds()
             writer.close()
+
+    def _close_feeds(self) -> None:
+        for server_feed in self._server_feeds.values():
+            if server_feed is not None:
+                server_feed.close()
+        self._server_feeds = {}
 
     # --------------------------------------------------------------------------------------- config
 
@@ -156,6 +162,17 @@ class Daemon:
 
     # -------------------------------------------------------------------------------------- resume
 
+    def _restart_requested(self) -> None:
+        """New credentials were saved (``syncline connect``): every loop and feed starts anew with them,
+        at the next load of the config."""
+        request = self.home / RESTART
+        if not request.exists():
+            return
+        request.unlink(missing_ok=True)
+        self._end(list(self.loops))
+        self._close_feeds()
+        self._read = None
+
     def _resume_requested(self) -> None:
         folder = self.home / "resume"
         try:
@@ -178,6 +195,17 @@ class _Gone:
 
 
 _NONE = _Gone()
+
+
+RESTART = "restart"
+
+
+def request_restart(state: str | os.PathLike[str]) -> None:
+    """Ask the daemon using ``state`` to start every folder anew (within ``Timing.config_every``): the
+    credentials it opened its sides with were replaced."""
+    folder = Path(state) / "daemon"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RESTART).touch()
 
 
 def request_resume(state: str | os.PathLike[str], local: str) -> None:
