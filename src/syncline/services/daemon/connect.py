@@ -155,12 +155,21 @@ def device_of(credentials: Credentials) -> str | None:
     server cannot be asked (then no device is replaced)."""
     client = Client(credentials, max_connections=1, timeout=CONNECT_TIMEOUT)
     try:
-        value = client.call("GET", "whoami")
-        return text(obj(value, "whoami", RESP).get("device_id"), "device_id", RESP, 128)
-    except (SynclineError, OSError, WireError):
+        return whoami(client)
+    except (SynclineError, OSError):
         return None
     finally:
         client.close()
+
+
+def whoami(client: Client) -> str:
+    """The id of the device whose token ``client`` sends (``/v1/whoami``); the remote client's errors
+    when it cannot be asked, ``bad_response`` for an answer without one."""
+    value = client.call("GET", "whoami")
+    try:
+        return text(obj(value, "whoami", RESP).get("device_id"), "device_id", RESP, 128)
+    except WireError as err:
+        raise client.bad(err.message) from None
 
 
 def default_device_name() -> str:

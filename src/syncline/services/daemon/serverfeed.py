@@ -46,6 +46,7 @@ from ...formats.wire import WireError
 from ...formats.wire.fields import integer, lst, obj, text
 from ...formats.wire.limits import MAX_PAGE, MAX_STREAM_FOLDERS
 from ...formats.wire.paths import check_folder_name, check_wire_path
+from .connect import whoami
 from .feed import Change, ChangeBatch
 from .sse import SseParser
 
@@ -152,11 +153,7 @@ class ServerFeed:
 
     def _own_device(self) -> str:
         if self._device is None:
-            value = self.client.call("GET", "whoami")
-            try:
-                self._device = text(obj(value, "whoami", RESP).get("device_id"), "device_id", RESP, 128)
-            except WireError as err:
-                raise self.client.bad(err.message) from None
+            self._device = whoami(self.client)
         return self._device
 
     def _seq_of(self, name: str) -> int:
