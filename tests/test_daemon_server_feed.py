@@ -55,9 +55,9 @@ def test_the_parser_refuses_an_endless_line_or_event() -> None:
 
 # --------------------------------------------------------------------------------- a real server
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    with serving(tmp_path / "data") as s:
+@pytest.fixture(params=[False, True], ids=["http", "tls"])
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    with serving(tmp_path / "data", tls=request.param) as s:
         yield s
 
 
@@ -79,7 +79,8 @@ def _put(http: httpx.Client, folder: str, path: str) -> None:
 def other(server: Server, tmp_path: Path) -> Iterator[httpx.Client]:
     """Another device's HTTP client, to change folders under the feed."""
     creds = _device(server, tmp_path / "other", "other")
-    with httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {creds.token}"}) as http:
+    with httpx.Client(base_url=server.url, timeout=30, verify=False,
+                      headers={"Authorization": f"Bearer {creds.token}"}) as http:
         for name in ("One", "Two"):
             assert http.put(f"/v1/folders/{name}").status_code == 201
         yield http
@@ -139,7 +140,7 @@ def test_changes_leave_out_this_devices_own(server: Server, other: httpx.Client,
     feed = ServerFeed(mine, timing=FAST)
     try:
         _put(other, "One", "theirs")
-        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {mine.token}"}) as http:
+        with httpx.Client(base_url=server.url, verify=False, headers={"Authorization": f"Bearer {mine.token}"}) as http:
             _put(http, "One", "mine")
         _put(other, "One", "theirs-too")
         batch = feed.changes("One", 0)
