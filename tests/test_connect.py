@@ -5,14 +5,18 @@ server over TLS with its self-signed certificate: the fingerprint is checked, th
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .daemonserver import PASSWORD, USER, Server, serving, syncline
+from .daemonserver import DEADLINE, PASSWORD, SYNCLINE, USER, Server, serving, syncline
 
 
 @dataclass
@@ -154,3 +158,46 @@ def test_another_server_at_a_known_address_stops_connect(tmp_path: Path) -> None
         assert "not the one this device was connected to" in err and "--new-server" in err
         code, _, err = me.connect(second, "--new-server")
         assert code == 0, err
+
+
+def _at_terminal(args: list[str], env: dict[str, str], answers: list[tuple[str, str]]) -> tuple[int, str]:
+    """Run ``syncline ARGS`` on a pseudo-terminal, writing each answer once its prompt is seen; returns the
+    exit code and everything it showed."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal of its own, then syncline
+        os.execve(SYNCLINE, [SYNCLINE, *args], {**os.environ, **env})
+    shown = b""
+    pending = list(answers)
+    end = time.monotonic() + DEADLINE
+    try:
+        while time.monotonic() < end:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    piece = os.read(fd, 4096)
+                except OSError:  # the child ended: its side of the terminal is gone
+                    break
+                if not piece:
+                    break
+                shown += piece
+            if pending and pending[0][0].encode() in shown:
+                os.write(fd, pending.pop(0)[1].encode() + b"\n")
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), shown.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_at_a_terminal_the_fingerprint_is_shown_and_asked(server: Server, tmp_path: Path, answer: str) -> None:
+    me = Machine(tmp_path)
+    env = {"SYNCLINE_STATE_DIR": str(me.state), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    code, shown = _at_terminal(["connect", server.url, "--user", USER, "--config", str(me.config)], env,
+                               [("syncline serve` printed on the server?", answer), ("password", PASSWORD)])
+    assert server.fingerprint in shown
+    if answer == "y":
+        assert code == 0 and "connected to" in shown, shown
+        assert PASSWORD not in shown  # the prompt does not echo it
+    else:
+        assert code != 0 and "not trusted" in shown, shown
+        assert not (me.state / "servers").exists()
