@@ -47,7 +47,7 @@ def connect_cmd(url: str, user: str, password_stdin: bool, fingerprint: str | No
     try:
         meeting = c.meet(url)
     except OSError as exc:
-        raise c.unreachable(url, exc) from None
+        raise c.person_error(url, exc) from None
     if meeting.fingerprint is not None:
         _trust(meeting.url, meeting.fingerprint, fingerprint, interactive=not password_stdin and sys.stdin.isatty())
     old = None if new_server else c.previous(home, meeting)
@@ -56,7 +56,7 @@ def connect_cmd(url: str, user: str, password_stdin: bool, fingerprint: str | No
     try:
         login = c.log_in(meeting, user, password, device or c.default_device_name(), replaces)
     except OSError as exc:
-        raise c.unreachable(meeting.url, exc) from None
+        raise c.person_error(meeting.url, exc) from None
     except UsageError:
         raise
     c.save(home, login)

@@ -9,7 +9,6 @@ edge, where a replica error (unreachable, refused, not found) becomes one line f
 from __future__ import annotations
 
 import contextlib
-import errno
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from ...formats.wire import WireError
 from ...formats.wire.fields import integer, lst, obj, opt_integer, text
 from ...formats.wire.paths import check_folder_name
 from ..config import load_daemon_config
+from .connect import person_error
 
 MAX_DEVICES = 10_000
 MAX_NS = (1 << 63) - 1
@@ -59,25 +59,10 @@ def connected(state: Path, url: str) -> Iterator[Client]:
     client = Client(credentials, max_connections=1, timeout=30.0)
     try:
         yield client
-    except SynclineError as exc:
-        raise _person(url, exc) from None
-    except OSError as exc:
-        raise _person(url, exc) from None
+    except (SynclineError, OSError) as exc:  # the replica errors are OSErrors
+        raise person_error(url, exc) from None
     finally:
         client.close()
-
-
-def _person(url: str, exc: BaseException) -> UsageError:
-    if isinstance(exc, UsageError):
-        return exc
-    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    code = code_of(exc)
-    if code == "unauthenticated":
-        return UsageError(f"this device's token for {url} no longer works (revoked?)",
-                          f"run `syncline connect {url}` again")
-    if code == "unreachable" or (isinstance(exc, OSError) and exc.errno in (errno.ECONNREFUSED, errno.ETIMEDOUT)):
-        return UsageError(f"cannot reach {url}: {why}", "check that the server runs, then try again")
-    return UsageError(why, "")
 
 
 def list_devices(client: Client) -> list[Device]:

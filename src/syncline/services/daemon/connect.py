@@ -219,9 +219,17 @@ def save(state: Path, login: Login) -> Path:
                          "check that the state directory is writable") from None
 
 
-def unreachable(url: str, exc: BaseException) -> UsageError:
-    """The one-line error of a server that cannot be asked now (``exc`` mapped by the remote client)."""
+def person_error(url: str, exc: BaseException) -> UsageError:
+    """The one line a person reads for a failed call to the server at ``url`` (``exc``: an error of the
+    remote client, or a :class:`UsageError`, returned as it is)."""
+    if isinstance(exc, UsageError):
+        return exc
     why = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).split("\n", 1)[0]
-    if isinstance(exc, OSError) and exc.errno == errno.EACCES:
-        return UsageError(f"{url} refused: {why}", "check the address, or connect this device again")
-    return UsageError(f"cannot reach {url}: {why}", "check the address and that `syncline serve` runs there")
+    code = code_of(exc)
+    if code == "unauthenticated":
+        return UsageError(f"this device's token for {url} no longer works (revoked?)",
+                          f"run `syncline connect {url}` again")
+    if code in ("unreachable", "unavailable") or (isinstance(exc, OSError) and exc.errno in (
+            errno.ECONNREFUSED, errno.ETIMEDOUT)):
+        return UsageError(f"cannot reach {url}: {why}", "check the address and that `syncline serve` runs there")
+    return UsageError(f"{url}: {why}")
