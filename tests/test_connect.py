@@ -201,3 +201,14 @@ def test_at_a_terminal_the_fingerprint_is_shown_and_asked(server: Server, tmp_pa
     else:
         assert code != 0 and "not trusted" in shown, shown
         assert not (me.state / "servers").exists()
+
+
+def test_a_server_that_is_not_there_is_one_line(tmp_path: Path) -> None:
+    me = Machine(tmp_path)
+    for url in ("http://127.0.0.1:9", "https://127.0.0.1:9"):
+        code, _, err = me.run("connect", url, "--user", USER, "--password-stdin", stdin=PASSWORD + "\n")
+        _one_line_error(code, err)
+        assert "cannot reach" in err, err
+    code, _, err = me.run("device", "list", "--server", "http://127.0.0.1:9")
+    _one_line_error(code, err)
+    assert "syncline connect" in err
