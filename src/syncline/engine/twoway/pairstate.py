@@ -32,7 +32,7 @@ from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 
-from ...core.entry import KINDS, Entry
+from ...core.entry import DIR, KINDS, Entry, FileId
 from ...core.errors import StateError
 from ...core.reconcile import BaseEntry
 from ...core.times import INT64_MAX, INT64_MIN
@@ -249,6 +249,33 @@ class PairState:
     def load(self) -> dict[str, BaseEntry]:
         """The whole base (path -> row). A corrupt database gives an empty base and a notice (the run
         merges); any other failure to read it raises :class:`StateError`."""
+        return self._load("", ())
+
+    def load_dirs(self, dirs: Iterable[tuple[str, bool]]) -> dict[str, BaseEntry]:
+        """The rows of part of the base, as :meth:`load` gives them: for each ``(folder, deep)`` the
+        folder's own row and its children's (``deep``: every row below it; ``""`` is the root, which has
+        no row). What a scoped two-way run reads instead of the whole base."""
+        clauses: list[str] = []
+        params: list[bytes | int] = []
+        for folder, deep in dirs:
+            if folder == "":
+                if deep:
+                    return self.load()
+                clauses.append("instr(path, X'2F') = 0")  # no "/": a top-level name
+                continue
+            key = os.fsencode(folder)
+            # Below "d/" in byte order is the range ["d/", "d0"): "0" is the byte after "/".
+            if deep:
+                clauses.append("path = ? OR (path >= ? AND path < ?)")
+                params += [key, key + b"/", key + b"0"]
+            else:
+                clauses.append("path = ? OR (path >= ? AND path < ? AND instr(substr(path, ?), X'2F') = 0)")
+                params += [key, key + b"/", key + b"0", len(key) + 2]
+        if not clauses:
+            return {}
+        return self._load(" WHERE " + " OR ".join(f"({c})" for c in clauses), tuple(params))
+
+    def _load(self, where: str, params: tuple[bytes | int, ...]) -> dict[str, BaseEntry]:
         kinds = KINDS
         entry = partial(tuple.__new__, Entry)  # no NamedTuple __new__ in Python per row
         row = partial(tuple.__new__, BaseEntry)
@@ -256,7 +283,7 @@ class PairState:
         swapped = self._swapped
         try:
             rows = self._db.execute("SELECT path, kind, size, mtime_ns, mode, digest, target, inode_a, inode_b "
-                                    "FROM base")
+                                    "FROM base" + where, params)
             base = {
                 decode(path): row((entry((kinds[kind], size, mtime, mode, digest,
                                           None if target is None else decode(target), 0, 0, None, None, None)),
@@ -265,6 +292,8 @@ class PairState:
             }
             for path, far in self._db.execute("SELECT path, mtime_far FROM base WHERE mtime_far IS NOT NULL"):
                 p = decode(path)
+                if p not in base:  # outside the part asked for
+                    continue
                 base[p] = base[p]._replace(entry=base[p].entry._replace(mtime_ns=int(far)))
             return base
         except (sqlite3.Error, IndexError, ValueError, TypeError) as exc:
@@ -274,6 +303,30 @@ class PairState:
             self.notice = f"the pair's saved state could not be read ({exc}); merged as on a first run " \
                           "(nothing deleted)"
             return {}
+
+    def paths_of_file_ids(self, side: str, file_ids: Iterable[FileId]) -> dict[FileId, list[str]]:
+        """The base's paths whose file id on ``side`` (``"a"`` or ``"b"`` as the caller names them) is one
+        of ``file_ids``: where a file new in a scoped run's folders was when the base last saw it (one
+        query over the table; it has no index on file ids)."""
+        wanted = list(dict.fromkeys(i for i in file_ids if i))
+        column = "inode_a" if (side == "a") != self._swapped else "inode_b"
+        out: dict[FileId, list[str]] = {}
+        with _state_errors(self.path, "read"):
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                for path, fid in self._db.execute(f"SELECT path, {column} FROM base WHERE {column} IN ({marks})",
+                                                  chunk):
+                    out.setdefault(fid, []).append(_decode(path))
+        return out
+
+    def counts(self) -> tuple[int, int]:
+        """(rows, files): the base's rows, and those that are not folders (as the delete guard counts
+        files)."""
+        with _state_errors(self.path, "read"):
+            rows, files = self._db.execute("SELECT count(*), total(kind != ?) FROM base",
+                                           (_KIND_CODE[DIR],)).fetchone()
+        return int(rows), int(files or 0)
 
     @property
     def empty(self) -> bool:
