@@ -30,6 +30,7 @@ from syncline.engine.replicas.replica import (
     Locker,
     Markers,
     Mover,
+    Outcome,
     SourceFile,
     WritePolicy,
 )
@@ -248,3 +249,29 @@ def test_a_case_only_move_without_mover_goes_through_a_free_name_and_touches_not
     assert outcome.done and not outcome.note, outcome.note
     assert replica.paths() == ["Docs", "Docs.syncline-rename-1", "Docs/a.txt"]
     assert replica.read("Docs/a.txt") == b"words" and replica.read("Docs.syncline-rename-1") == b"someone's file"
+
+
+def test_a_case_only_move_that_fails_half_way_leaves_everything_under_the_free_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The second step (free name -> new spelling) fails, as a kill between the two would leave it: nothing
+    # is lost, and what was moved waits whole under the visible free name for the next run.
+    from syncline.engine.replicas import abilities
+    from syncline.testing import MemoryReplica
+
+    replica = MemoryReplica("fat", case_sensitive=False, mover=False)
+    replica.put_file("docs/a.txt", b"words", T0 * 10**9)
+    real = abilities.copy_and_delete
+    calls: list[tuple[str, str]] = []
+
+    def second_fails(r: Any, src: str, dst: str, expect: Any) -> Outcome:
+        calls.append((src, dst))
+        return real(r, src, dst, expect) if len(calls) == 1 else Outcome(False, "the disk went away")
+
+    monkeypatch.setattr(abilities, "copy_and_delete", second_fails)
+    expect = replica.stat("docs")
+    assert expect is not None
+    outcome = move(replica, "docs", "Docs", expect)
+    assert calls == [("docs", "Docs.syncline-rename-1"), ("Docs.syncline-rename-1", "Docs")]
+    assert "left there" in outcome.note
+    assert replica.paths() == ["Docs.syncline-rename-1", "Docs.syncline-rename-1/a.txt"]
+    assert replica.read("Docs.syncline-rename-1/a.txt") == b"words"
