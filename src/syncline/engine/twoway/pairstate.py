@@ -214,9 +214,19 @@ class PairState:
             row = self._db.execute("SELECT value FROM meta WHERE key='folder_id'").fetchone()
         return None if row is None else str(row[0])
 
-    def set_folder_id(self, folder_id: str) -> None:
-        with _state_errors(self.path, "write"):
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('folder_id', ?)", (folder_id,))
+    def start_writing(self, folder_id: str) -> None:
+        """Record the pair's folder id, and that a run is about to write (until :meth:`mark_finished`): a
+        run killed from here on may have left a folder half-made that a scoped run would not look into
+        (see :meth:`interrupted`). One commit, as the folder id alone took."""
+        with _state_errors(self.path, "write"), self.transaction():
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                 [("folder_id", folder_id), ("unfinished_ns", str(time.time_ns()))])
+
+    def interrupted(self) -> bool:
+        """Whether a run started writing and never reached :meth:`mark_finished` (it was killed, or stopped
+        by an error)."""
+        with _state_errors(self.path, "read"):
+            return self._db.execute("SELECT 1 FROM meta WHERE key='unfinished_ns'").fetchone() is not None
 
     def generations(self) -> tuple[int | None, int | None]:
         """The generations of the roots (``a``, ``b`` as the caller names them) at this pair's last run
@@ -241,8 +251,11 @@ class PairState:
             return self._db.execute("SELECT 1 FROM meta WHERE key='finished_ns'").fetchone() is not None
 
     def mark_finished(self) -> None:
-        with _state_errors(self.path, "write"):
+        """Record that a run's writes are all done (:meth:`synced_before` is true from then on, and
+        :meth:`interrupted` false until the next :meth:`start_writing`)."""
+        with _state_errors(self.path, "write"), self.transaction():
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('finished_ns', ?)", (str(time.time_ns()),))
+            self._db.execute("DELETE FROM meta WHERE key='unfinished_ns'")
 
     # ------------------------------------------------------------------------------------------ base
 

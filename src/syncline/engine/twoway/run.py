@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...core.entry import Compare, CompareMode, Entry, FileId
 from ...core.errors import Problem, SafetyStop, UsageError
@@ -55,10 +55,11 @@ from ..replicas.abilities import move as move_in
 from ..replicas.address import open_replica
 from ..replicas.replica import FileSource, Markers, Replica, WritePolicy
 from ..report import HasProblems, Report
-from . import scoped
 from .modes import KeepingModes
 from .pairstate import PairState, has_base
-from .scoped import Scope, ScopedRead
+
+if TYPE_CHECKING:  # imported by the scoped run only: a full run (the CLI's) does not pay for it
+    from .scoped import Scope, ScopedRead
 
 ROUNDS = 3
 
@@ -203,7 +204,10 @@ def sync_two_way_replicas(a: Replica, b: Replica, options: TwoWaySyncOptions | N
     lost markers) is run in full, with a notice.
     """
     opts = options or TwoWaySyncOptions()
-    scope = None if dirs is None else Scope.of(dirs)
+    scope = None
+    if dirs is not None:
+        from .scoped import Scope
+        scope = Scope.of(dirs)
     started = time.monotonic()
     for side in (a, b):
         if not isinstance(side, Markers):
@@ -292,7 +296,14 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
     digests = opts.compare.mode is CompareMode.CHECKSUM
     view: ScopedRead | None = None
     checked: tuple[bool, str] | None = None
+    if scope is not None and state.interrupted():
+        # The killed run may have made a folder on one side and not filled it: a scoped run sees a folder on
+        # both sides and in the base, and would not look inside.
+        report.notices.append("the last run of this pair did not finish: synced in full, not only the folders "
+                              "asked for")
+        scope = None
     if scope is not None:
+        from . import scoped
         with gc_paused():
             view = scoped.read(scope, state, side_a, side_b, opts.rules, digests)
         if state.notice:
@@ -373,17 +384,17 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
             for mark in marks:
                 if mark.folder_id() != folder_id:
                     mark.set_folder_id(folder_id)
-            state.set_folder_id(folder_id)
             wrote_markers = True
+        state.start_writing(folder_id)
         kept_before = report.to_a.kept + report.to_b.kept
         # A side that keeps modes keeps its own where the other side has none to give (see modes.py).
         own = None if fit.modes else (ia.entries, ib.entries)
         _apply(plan, state, side_a, side_b, marks, opts, report, progress, own)
-        if round_no == 1:
-            state.mark_finished()
+        state.mark_finished()
         if report.to_a.kept + report.to_b.kept == kept_before:
             return
-        base = state.load()
+        if view is None:  # a scoped run reads its part again at the top of the round
+            base = state.load()
         tw = replace(tw, merge=False)
 
 
