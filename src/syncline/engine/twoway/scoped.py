@@ -165,22 +165,28 @@ def moved_out(plan: Reconciled, view: ScopedRead, side_a: Replica, side_b: Repli
     Costs a full scan of each side that lost something (only when the plan deletes anything): a scoped
     read cannot see where an entry went."""
     out: set[str] = set()
+    holds = view.scope.holds
     for lost_on, side, deleting in (("a", side_a, plan.to_b), ("b", side_b, plan.to_a)):
         gone = {a.path: view.base[a.path] for a in deleting.actions
                 if a.op == "delete" and a.path in view.base}
         if not gone:
             continue
-        whole = side.scan(rules, False, lost_on)
-        outside = {p: e for p, e in whole.entries.items() if not view.scope.holds(p)}
-        by_id: dict[FileId, str] = {e.file_id: p for p, e in outside.items() if e.file_id}
-        by_stat = {(e.size, e.mtime_ns) for e in outside.values() if e.kind == FILE}
+        by_id: dict[FileId, list[str]] = {}
+        by_stat: dict[tuple[int, int], list[str]] = {}  # no file ids to tell: a file like it may be this one
         for p, row in gone.items():
             fid = row.file_id_a if lost_on == "a" else row.file_id_b
             if fid:
-                if fid in by_id:
-                    out.add(p)
-            elif row.entry.kind == FILE and (row.entry.size, row.entry.mtime_ns) in by_stat:
-                out.add(p)  # no file ids to tell: a file like it outside the scope may be this one
+                by_id.setdefault(fid, []).append(p)
+            elif row.entry.kind == FILE:
+                by_stat.setdefault((row.entry.size, row.entry.mtime_ns), []).append(p)
+        # Only the entries that match are asked whether they are outside the scope: the side's whole
+        # listing is the cost here, and asking that of each of its entries added a third to it.
+        for p, e in side.scan(rules, False, lost_on).entries.items():
+            paths = by_id.get(e.file_id) if e.file_id else None
+            if paths is None and by_stat and e.kind == FILE:
+                paths = by_stat.get((e.size, e.mtime_ns))
+            if paths and not holds(p):
+                out.update(paths)
     return _tops(out)
 
 
