@@ -20,7 +20,7 @@ from syncline.core.conflicts import is_conflict_name
 from syncline.core.paths import run_temp
 
 from .test_kill9 import contents
-from .test_twoway_kill import T0, _put
+from .test_twoway_kill import T0, _put, crash_env
 from .test_twoway_kill import _run as _full_run
 
 # The scoped run, in a child that may be killed: the scope is argv[3] (JSON), the report's counts go to stdout.
@@ -42,12 +42,8 @@ SCOPE = [("d0", False), ("d1", False)]
 
 
 def _scoped(a: Path, b: Path, state: Path, crash: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SYNCLINE_STATE_DIR": str(state)}
-    env.pop("SYNCLINE_CRASH_AT", None)
-    if crash is not None:
-        env["SYNCLINE_CRASH_AT"] = crash
     return subprocess.run([sys.executable, "-c", _SCOPED, str(a), str(b), json.dumps(SCOPE)], capture_output=True,
-                          text=True, env=env, timeout=120, check=False)
+                          text=True, env=crash_env(state, crash), timeout=120, check=False)
 
 
 def prepare(base: Path) -> tuple[Path, Path, Path]:

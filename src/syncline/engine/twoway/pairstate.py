@@ -15,7 +15,8 @@ byte order is SQLite's order.
 
 Schema (``SCHEMA_VERSION`` in ``meta``; an older database is upgraded in place when opened):
 
-- v1: ``meta`` and ``base`` (one row per path);
+- v1: ``meta`` and ``base`` (one row per path); ``meta`` holds the folder id, the roots' generations,
+  ``finished_ns`` (a run finished) and ``unfinished_ns`` (a run is writing, or was killed while it was);
 - v2: ``base.mtime_far``: a time beyond SQLite's 64-bit integers (after 2262, before 1677; ``core/times.py``)
   as its decimal text, with ``mtime_ns`` clamped to the int64 bound on the same side; NULL for every other
   time. A partial index finds those few rows without reading the table twice.

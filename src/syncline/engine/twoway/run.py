@@ -201,7 +201,8 @@ def sync_two_way_replicas(a: Replica, b: Replica, options: TwoWaySyncOptions | N
     as in a full run; the empty-root check looks at the whole roots, and the delete guard's share counts
     the whole side's files (the base's, with the scope's as scanned). A move with one end outside the
     scope is left for a full run. A pair that would merge (a first run, a lost base, ``--force`` over
-    lost markers) is run in full, with a notice.
+    lost markers), or whose last run did not finish its writes (killed, or stopped by an error), is run in
+    full, with a notice.
     """
     opts = options or TwoWaySyncOptions()
     scope = None
