@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import blake3 as b3
 import httpx
 import pytest
 
@@ -15,7 +16,7 @@ from syncline.core.entry import DIR, FILE, Entry
 from syncline.core.errors import BusyError
 from syncline.core.ignore import Rules
 from syncline.engine.replicas.errors import Locked, ReplicaError, Unreachable
-from syncline.engine.replicas.remote import RemoteReplica
+from syncline.engine.replicas.remote import ChunkBasis, RemoteReplica
 from syncline.engine.replicas.remote.cache import ListingCache
 from syncline.engine.replicas.remote.client import code_of
 from syncline.formats.wire.entries import Row
@@ -176,8 +177,6 @@ def test_a_download_that_is_not_the_file_is_refused(server: Served) -> None:
 
 
 def test_a_bad_pack_from_chunks_read_is_refused(server: Served, tmp_path: Path) -> None:
-    from syncline.engine.replicas.remote import ChunkBasis
-
     wire = Wire(server)
     server.store.folders.create(server.owner(), "F")
     data = bytes(range(256)) * (12 << 10)  # 3 MiB: chunked
@@ -270,11 +269,17 @@ def test_chunks_the_server_lost_are_sent_again_once(server: Served) -> None:
 
 
 # -- the lock, batches ----------------------------------------------------------------------------------------
-def test_the_lock_is_renewed_while_held_and_released_after(server: Served) -> None:
+def quickly_renewed(server: Served) -> tuple[RemoteReplica, Wire]:
+    """A replica of a new folder whose lock is renewed every 20 ms, and the wire in front of it."""
     wire = Wire(server)
     server.store.folders.create(server.owner(), "F")
     r = replica(server, wire)
     r.renew_every = 0.02
+    return r, wire
+
+
+def test_the_lock_is_renewed_while_held_and_released_after(server: Served) -> None:
+    r, wire = quickly_renewed(server)
     renewed = threading.Event()
     wire.before = lambda request: renewed.set() if request.method == "PUT" and "/locks/" in request.url.path \
         else None
@@ -288,10 +293,7 @@ def test_the_lock_is_renewed_while_held_and_released_after(server: Served) -> No
 
 
 def test_a_lease_that_could_not_be_renewed_stops_the_writes(server: Served) -> None:
-    wire = Wire(server)
-    server.store.folders.create(server.owner(), "F")
-    r = replica(server, wire)
-    r.renew_every = 0.02
+    r, wire = quickly_renewed(server)
     failed = threading.Event()
 
     def refuse(request: httpx.Request, answer: httpx.Response) -> httpx.Response:
@@ -329,3 +331,60 @@ def test_a_big_batch_is_split_at_a_thousand_items(server: Served) -> None:
     ops = [q for q in wire.seen if q.url.path.endswith("/ops")]
     assert len(ops) == 2
     assert len(r.scan(Rules(), False, "source")) == 1001
+
+
+def test_small_files_past_the_spools_bound_are_sent_before_the_barrier(server: Served) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    r = replica(server, wire, spool_bound=100)
+    src = MemoryReplica()
+    staged = []
+    for i in range(3):
+        src.put_file("x", bytes([i]) * 60, T0)
+        with src.open_file("x") as source:
+            staged.append(r.stage_file(f"f{i}", source))
+    assert [q.url.path.rsplit("/", 1)[-1] for q in wire.seen if q.method == "POST"] == ["missing", "chunks"], \
+        "the second file took the spool past 100 bytes: both sent then"
+    staged[2].discard()
+    r.barrier()
+    assert len([q for q in wire.seen if q.url.path.endswith("/chunks")]) == 1, "a discarded copy is not sent"
+    assert all(r.commit(s, None).done for s in staged[:2])
+
+
+def test_the_basis_is_a_hint_verified_by_hash(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "f").write_bytes(b"aaaabbbb")
+    basis = ChunkBasis(tmp_path / "b.sqlite", root)
+    a, b = blake3(b"aaaa"), blake3(b"bbbb")
+    basis.record("f", Entry(FILE, 8, T0, 0o644), [(a, 4), (b, 4)])
+    assert basis.find(b) == ("f", 4) and basis.read(b, 4) == b"bbbb"
+    (root / "f").write_bytes(b"aaaaBBBB")
+    assert basis.read(b, 4) is None and basis.read(a, 4) == b"aaaa", "a changed file is not believed"
+    basis.record("../outside", Entry(FILE, 4, T0, 0o644), [(a, 4)])
+    basis.record("f", Entry(FILE, 4, T0, 0o644), [])
+    assert basis.read(a, 4) is None, "a path out of the root is never read"
+    basis.close()
+
+
+def blake3(data: bytes) -> bytes:
+    return bytes(b3.blake3(data).digest())
+
+
+def test_a_download_cut_while_streaming_is_unreachable(server: Served) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    server.tree("F").write("a", b"x" * 100_000)
+
+    class Cut(httpx.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"x" * 1000
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+    wire.mangle = lambda request, answer: httpx.Response(200, headers=answer.headers, stream=Cut()) \
+        if request.url.path.endswith("/file") else answer
+    r = replica(server, wire)
+    with pytest.raises(Unreachable), r.open_file("a") as source:
+        while source.readinto(memoryview(bytearray(4096))):
+            pass
+        raise AssertionError("the read should not end normally")

@@ -96,6 +96,9 @@ def test_pages() -> None:
     page = entries_page_of_json(_page(rows, 9, 5, True), since=2)
     assert page.seq == 9 and page.next == 5 and page.more and [r.path for r in page.rows] == ["a", "b"]
     assert entries_page_of_json(_page([], 9, 0, False), since=0).rows == []
+    moved = [tombstone_row("old/a", "F1", 6), row_of("new/a", FILE, 6), row_of("new/b", FILE, 6)]
+    page = entries_page_of_json(_page(moved, 6, 6, False), since=5)  # a folder move: one version, many rows
+    assert [r.version for r in page.rows] == [6, 6, 6]
     for body, since in [
         (_page(rows, 9, 5, True), 0),  # a tombstone in a full listing
         (_page(rows, 9, 5, True), 3),  # a row not above since

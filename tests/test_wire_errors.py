@@ -63,6 +63,7 @@ def test_an_unknown_code_maps_by_status() -> None:
     assert len(err.message) < 1100 and err.hint == ""
     assert family_of("frozen", 423) == "Locked"
     assert family_of("frozen", 418) == "ReplicaError"
+    assert family_of("", 502) == family_of("", 504) == "Unreachable"  # a proxy in front of a server that is down
     assert family_of("no_space", 200) == "NoSpace"
 
 

@@ -129,6 +129,7 @@ _DROP = object()
     ({"path": "../x"}, "bad_path"),
     ({"path": "a/.SyncLine/b"}, "bad_path"),
     ({"path": 3}, "bad_path"),
+    ({"path": ""}, "bad_path"),  # only meta may name the folder itself
     ({"id": ""}, "bad_request"),
     ({"id": "a b"}, "bad_request"),
     ({"id": "x" * 65}, "bad_request"),
@@ -303,3 +304,12 @@ def test_put_content_declarations() -> None:
     for op in bad:
         err = put_content_error(op)
         assert err is not None and err.code == "bad_content" and not err.retryable
+
+
+def test_only_meta_names_the_folder_itself() -> None:
+    op = op_of_json({"id": "m1", "op": "meta", "path": "", "expect": None, "entry": {"mode": 0o755, "mtime_ns": 5}})
+    assert op.path == "" and op.entry is not None and op.entry.mode == 0o755
+    for name in ("mkdir", "delete"):
+        with pytest.raises(WireError) as info:
+            op_of_json({"id": "m2", "op": name, "path": "", "expect": None, "entry": {"mode": 0o755, "mtime_ns": 5}})
+        assert info.value.code == "bad_path"

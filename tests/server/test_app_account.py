@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
+from typing import Any
 
+import httpx
+
+from syncline.engine.replicas.errors import NoSpace
 from syncline.formats.wire.limits import LIMITS
 from syncline.server.app.app import DeviceLimit
 
@@ -155,3 +160,56 @@ def test_more_than_16_requests_at_once_from_one_device_is_429() -> None:
     run(main())
     assert statuses.count(429) == 1 and statuses.count(204) == 17
     assert limited.active == {}
+
+
+def test_a_server_bug_is_500_with_a_request_id_and_no_traceback(tmp_path: Path, monkeypatch: Any,
+                                                                 caplog: Any) -> None:
+    w = make_world(tmp_path)
+
+    def broken(user_id: int) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(w.store.folders, "for_user", broken)
+
+    async def main() -> httpx.Response:
+        async with w.client() as c:
+            return await c.get("/v1/folders")
+
+    with caplog.at_level(logging.ERROR, logger="syncline.server"):
+        r = run(main())
+    assert r.status_code == 500
+    err = r.json()["error"]
+    assert err["code"] == "internal" and err["retryable"] is True
+    assert "secret" not in r.text and "Traceback" not in r.text
+    assert err["details"]["request_id"] in caplog.text and "secret internals" in caplog.text
+
+
+def test_a_replica_error_from_below_is_mapped_by_its_family(tmp_path: Path, monkeypatch: Any) -> None:
+    w = make_world(tmp_path)
+
+    def full(user_id: int) -> None:
+        raise NoSpace(28, "No space left on device")
+
+    monkeypatch.setattr(w.store.folders, "for_user", full)
+
+    async def main() -> httpx.Response:
+        async with w.client() as c:
+            return await c.get("/v1/folders")
+
+    r = run(main())
+    assert r.status_code == 507 and r.json()["error"]["code"] == "no_space"
+
+
+def test_repeated_failed_logins_are_rate_limited_with_retry_after(tmp_path: Path) -> None:
+    w = make_world(tmp_path)
+
+    async def main() -> list[httpx.Response]:
+        async with w.client(None) as c:
+            return [await c.post("/v1/login", json={"user": "anna", "password": "wrong-password", "device": "d"})
+                    for _ in range(7)]
+
+    answers = run(main())
+    assert [r.status_code for r in answers[:5]] == [401] * 5
+    limited = answers[-1]
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) >= 1

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.applications import Starlette
 
 from .apphelp import World, make_world, put_file, run
@@ -88,7 +89,10 @@ def test_initial_positions_then_live_commits(tmp_path: Path) -> None:
     run(main())
 
 
-def test_keep_alive_comments_and_close_on_revoke(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["logout", "outside"])
+def test_keep_alive_comments_and_a_revocation_ends_the_stream(tmp_path: Path, how: str) -> None:
+    """``logout`` closes the device's streams at once; a revocation made outside the process (``syncline``
+    on the data directory: no notifier call) ends them at the next keep-alive."""
     w = _world(tmp_path, keepalive_s=0.2)
     device = w.device("anna")
 
@@ -99,28 +103,13 @@ def test_keep_alive_comments_and_close_on_revoke(tmp_path: Path) -> None:
             assert await s.status() == 200
             assert await s.text() == "retry: 2000\n\n"
             assert await s.text() == ": keep-alive\n\n"
-            assert (await c.post("/v1/logout")).status_code == 204
+            if how == "logout":
+                assert (await c.post("/v1/logout")).status_code == 204
+            else:
+                w.store.devices.revoke(device.id)
             while await s.text():  # the server ends the stream
                 pass
             await s.task
-        assert w.notifier.streams_of(device.id) == 0
-
-    run(main())
-
-
-def test_a_revocation_from_outside_the_process_ends_the_stream_at_the_next_keep_alive(tmp_path: Path) -> None:
-    w = _world(tmp_path, keepalive_s=0.2)
-    device = w.device("anna")
-
-    async def main() -> None:
-        async with w.client() as c:
-            await c.put("/v1/folders/Docs")
-        s = Stream(w.app, w.tokens["anna"], "folder=Docs:0")
-        assert await s.status() == 200
-        w.store.devices.revoke(device.id)  # `syncline device revoke` on the data directory: no notifier call
-        while await s.text():
-            pass
-        await s.task
         assert w.notifier.streams_of(device.id) == 0
 
     run(main())

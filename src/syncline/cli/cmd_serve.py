@@ -43,6 +43,6 @@ def serve_cmd(data: Path | None, listen: str | None, tls_cert: Path | None, tls_
         if started.admin_password is not None:
             click.echo(f"first start: user {started.admin}, password {started.admin_password}")
             click.echo("  (shown only now: note it, or set another with `syncline user passwd admin`)")
-        click.echo(printable(f"on a device: syncline connect {started.url}"))
+        click.echo(printable(f"on a device: syncline connect {started.connect_url or started.url}"))
 
     serve(data_dir, listen or DEFAULT_LISTEN, tls, insecure_http=insecure_http, on_ready=ready)

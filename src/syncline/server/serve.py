@@ -54,6 +54,7 @@ class Started:
     url: str
     fingerprint: str
     admin_password: str | None
+    connect_url: str = ""  # what a device connects to: this machine's name when listening on every address
     admin: str = ADMIN
 
 
@@ -64,6 +65,10 @@ def parse_listen(listen: str) -> tuple[str, int]:
     if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise UsageError(f"--listen {listen!r} is not HOST:PORT", f"for example --listen {DEFAULT_LISTEN}")
     return host, int(port)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def is_loopback(host: str) -> bool:
@@ -127,6 +132,17 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, bound before anything else is made, so that a port in use is
+    one line of error (uvicorn would log it and leave with its own exit code)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                         "stop what uses that address, or choose another with --listen HOST:PORT") from None
+
+
 def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, *, insecure_http: bool = False,
           min_free: int = DEFAULT_MIN_FREE, graceful_s: float = 5.0,
           on_ready: Callable[[Started], None] | None = None) -> None:
@@ -137,7 +153,12 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
     if tls is None and not insecure_http and not is_loopback(host):
         raise UsageError(f"refusing to serve plain HTTP on {host}: passwords and tokens would cross the network "
                          "in clear", f"add --tls {SELF_SIGNED} (or --tls-cert/--tls-key), or --insecure-http")
-    store = open_store(data_dir, min_free=min_free)
+    sock = _bind(host, port)
+    try:
+        store = open_store(data_dir, min_free=min_free)
+    except BaseException:
+        sock.close()
+        raise
     try:
         auth = Authenticator(store)
         admin_password = ensure_admin(store, auth.passwords)
@@ -150,12 +171,15 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
             timeout_graceful_shutdown=max(1, round(graceful_s)), server_header=False, log_level="warning")
 
         def ready(bound_host: str, bound_port: int) -> None:
-            shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-            url = f"{'https' if tls else 'http'}://{shown}:{bound_port}"
+            scheme = "https" if tls else "http"
+            url = f"{scheme}://{_url_host(bound_host)}:{bound_port}"
+            reach = socket.gethostname() if ipaddress.ip_address(bound_host).is_unspecified else bound_host
             log.info("listening on %s", url)
             if on_ready is not None:
-                on_ready(Started(url, tls.fingerprint if tls else "", admin_password))
+                on_ready(Started(url, tls.fingerprint if tls else "", admin_password,
+                                 f"{scheme}://{_url_host(reach)}:{bound_port}"))
 
-        _Server(config, ready, notifier.close_all).run()
+        _Server(config, ready, notifier.close_all).run(sockets=[sock])
     finally:
+        sock.close()
         store.close()

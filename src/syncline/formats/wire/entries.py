@@ -120,7 +120,8 @@ class EntriesPage(NamedTuple):
 
 def entries_page_of_json(value: object, since: int) -> EntriesPage:
     """A page of ``GET .../entries?since=`` (tombstones only when ``since`` > 0). Refused: more than
-    10,000 rows, a row not above ``since`` or out of version order, ``next`` not the last row's version,
+    10,000 rows, a row not above ``since`` or out of version order (rows of one version, which one item
+    such as a folder move gives many entries, come together), ``next`` not the last row's version,
     ``seq`` below a row's version."""
     o = obj(value, "body", RESP)
     seq = integer(o.get("seq"), "seq", RESP, 0)
@@ -128,8 +129,8 @@ def entries_page_of_json(value: object, since: int) -> EntriesPage:
     rows = [read(r, f"rows[{i}]") for i, r in enumerate(lst(o.get("rows"), "rows", RESP, MAX_PAGE))]
     last = since
     for r in rows:
-        if r.version <= last or r.version > seq:
-            raise bad(RESP, "rows", "versions not increasing from since up to seq")
+        if r.version < last or r.version <= since or r.version > seq:
+            raise bad(RESP, "rows", "versions not in order from since up to seq")
         last = r.version
     nxt = integer(o.get("next"), "next", RESP, 0)
     more = o.get("more")

@@ -61,7 +61,8 @@ CODES: dict[str, Code] = {
 
 # The family for a code this version does not know, by HTTP status class (the fallback of section 12).
 _STATUS_FAMILY = {401: "Denied", 403: "Denied", 404: "NotFound", 408: "Unreachable", 409: "Changed",
-                  412: "Changed", 423: "Locked", 429: "RateLimited", 503: "Unreachable", 507: "NoSpace"}
+                  412: "Changed", 423: "Locked", 429: "RateLimited", 502: "Unreachable", 503: "Unreachable",
+                  504: "Unreachable", 507: "NoSpace"}
 
 
 def clip(text: str, limit: int = CLIP_CHARS) -> str:

@@ -139,7 +139,8 @@ def chunks_of_json(value: object, where: str, code: str = REQ) -> tuple[ChunkRef
 
 def op_of_json(value: object, where: str = "item") -> Op:
     """One item of an ``ops`` body, every field checked (see the module); the path (and a move's ``to``)
-    by :func:`check_wire_path`. A move onto itself or into itself is ``bad_request``."""
+    by :func:`check_wire_path`; only ``meta`` may name the folder itself (``""``). A move onto itself or
+    into itself is ``bad_request``."""
     o = obj(value, where, REQ)
     op_id = text(o.get("id"), f"{where}.id", REQ, MAX_OP_ID)
     if not OP_ID_RE.fullmatch(op_id):
@@ -147,7 +148,7 @@ def op_of_json(value: object, where: str = "item") -> Op:
     name = o.get("op")
     if name not in OP_NAMES:
         raise bad(REQ, f"{where}.op", f"not one of {', '.join(OP_NAMES)}")
-    path = check_wire_path(o.get("path"))
+    path = check_wire_path(o.get("path"), root_ok=name == "meta")  # "": the folder's own mode and mtime
     if "expect" not in o:
         raise bad(REQ, f"{where}.expect", "missing (null: nothing expected at the path)")
     expect = expect_of_json(o["expect"], f"{where}.expect")

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...formats.wire.entries import COLUMNS, row_of, tombstone_row
-from ...formats.wire.errors import WireError, clip
+from ...formats.wire.errors import WireError, clip, error_body
 from ...formats.wire.fields import integer, obj
 from ...formats.wire.limits import (
     DEFAULT_CHANGES_PAGE,
@@ -108,8 +108,7 @@ async def stat(request: Request) -> Response:
         if item is None:
             out.append(None)
         elif isinstance(item, WireError):
-            out.append({"error": {"code": item.code, "message": item.message, "hint": item.hint,
-                                  "retryable": item.retryable, "details": item.details}})
+            out.append(error_body(item))
         else:
             out.append(wire_row(item))
     return JSON({"seq": seq, "columns": list(COLUMNS), "items": out})

@@ -17,9 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ....core.entry import Entry
-from ....formats.wire.entries import EntriesPage, Row, RowReader, etag_of
-from ....formats.wire.fields import bad, integer, lst, obj
-from ....formats.wire.limits import MAX_PAGE
+from ....formats.wire.entries import Row, etag_of
 
 SCHEMA = 1
 CACHE_DIR = "remote-listings"  # below the state directory
@@ -31,28 +29,6 @@ CREATE TABLE IF NOT EXISTS entries (
     path TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     mode INTEGER NOT NULL, digest BLOB, target TEXT, file_id TEXT NOT NULL, version INTEGER NOT NULL);
 """
-
-
-def page_of_json(value: object, since: int) -> EntriesPage:
-    """A page of ``entries?since=`` as ``formats.wire.entries.entries_page_of_json`` reads it, except
-    that rows may share a version: a folder move gives every entry below it one version, and the server
-    never splits a version across pages (the codec's reader wants strictly increasing versions and
-    refuses such a page; reported to the codec's owner). Refused (``bad_response``): more than 10,000
-    rows, a version not above ``since``, going down, or above ``seq``; ``next`` not the last row's."""
-    o = obj(value, "body", RESP)
-    seq = integer(o.get("seq"), "seq", RESP, 0)
-    read = RowReader(o.get("columns"), tombstones=since > 0)
-    rows = [read(r, f"rows[{i}]") for i, r in enumerate(lst(o.get("rows"), "rows", RESP, MAX_PAGE))]
-    last = since + 1 if rows else since
-    for r in rows:
-        if r.version < last or r.version > seq:
-            raise bad(RESP, "rows", "versions not rising from since up to seq")
-        last = r.version
-    nxt = integer(o.get("next"), "next", RESP, 0)
-    more = o.get("more")
-    if type(more) is not bool or (rows and nxt != last) or (not rows and more):
-        raise bad(RESP, "next", "not the last row's version, or more without rows")
-    return EntriesPage(seq, rows, nxt, more)
 
 
 def cache_path(state_dir: Path, address: str) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ....core.errors import UsageError
+from ....formats.framing import atomic_file
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
 SERVERS_DIR = "servers"  # below the state directory
@@ -67,23 +68,14 @@ def credentials_path(state_dir: Path, url: str) -> Path:
 
 
 def save_credentials(state_dir: Path, credentials: Credentials) -> Path:
-    """Write ``credentials`` for its server (replacing an older record) atomically, mode 0600 from the
-    moment the file exists (never readable by others, even briefly); returns the file's path."""
+    """Write ``credentials`` for its server (replacing an older record) atomically, in a folder of mode
+    0700, the file of mode 0600 before the token is in it; returns the file's path."""
     path = credentials_path(state_dir, credentials.url)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     record = {**asdict(credentials), "url": server_url(credentials.url)}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            os.fchmod(fh.fileno(), 0o600)  # a umask cannot widen it, an older temp file neither
-            json.dump(record, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as fh:
+        os.fchmod(fh.fileno(), 0o600)  # before the token is written: never readable by others, even briefly
+        fh.write(json.dumps(record).encode("utf-8"))
     return path
 
 

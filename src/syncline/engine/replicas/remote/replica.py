@@ -32,15 +32,15 @@ from ....core.index import Index, IndexHeader
 from ....core.listing import index_of_listing
 from ....core.paths import parent
 from ....formats.wire import Expect, ItemResult, Op, OpEntry, WireError, WirePolicy, check_folder_name, new_op_id
-from ....formats.wire.entries import COLUMNS, RowReader, stat_items_of_json
-from ....formats.wire.fields import boolean, dump_json, integer, obj, parse_json
+from ....formats.wire.entries import COLUMNS, RowReader, entries_page_of_json, stat_items_of_json
+from ....formats.wire.fields import boolean, dump_json, integer, obj, parse_json, text
 from ....formats.wire.limits import MAX_JSON_BODY, MAX_META_BYTES, MAX_OPS, MAX_PAGE, MAX_STAT_PATHS
 from ....formats.wire.opsjson import op_to_json, ops_to_json, results_of_json
 from ....formats.wire.paths import check_target, check_wire_path
 from ..errors import Locked, NotFound, ReplicaError, Unreachable
 from ..replica import Features, Outcome, SourceFile, Staged, WritePolicy
 from .basis import ChunkBasis, ChunkedSource, StreamSource, verified_chunks
-from .cache import ListingCache, cache_path, page_of_json
+from .cache import ListingCache, cache_path
 from .client import Client, code_of, replica_error
 from .credentials import Credentials, server_url
 from .staging import SPOOL_BOUND, RemoteStaged, Spool, stage, upload
@@ -118,7 +118,8 @@ class RemoteReplica:
         try:
             o = obj(value, "folder", "bad_response")
             root = obj(o.get("root"), "root", "bad_response")
-            return {"uid": str(o.get("uid", ""))[:128], "empty": boolean(o.get("empty"), "empty", "bad_response"),
+            return {"uid": text(o.get("uid"), "uid", "bad_response", 128),
+                    "empty": boolean(o.get("empty"), "empty", "bad_response"),
                     "mode": integer(root.get("mode"), "root.mode", "bad_response", 0, 0o7777),
                     "mtime_ns": integer(root.get("mtime_ns"), "root.mtime_ns", "bad_response")}
         except WireError as err:
@@ -179,7 +180,7 @@ class RemoteReplica:
                 start = since = 0
                 continue
             try:
-                page = page_of_json(value, since)
+                page = entries_page_of_json(value, since)
             except WireError as err:
                 raise replica_error(err) from None
             if page.seq < start:  # the folder went back in time (a restore): the cache is ahead of it
@@ -266,7 +267,8 @@ class RemoteReplica:
                 try:
                     yield source
                 finally:
-                    self.transfers.fetched_bytes += source.fetched
+                    with self._mutex:
+                        self.transfers.fetched_bytes += source.fetched
                 if source.complete:
                     self.basis.record(path, entry, chunks)
                 return
@@ -283,7 +285,8 @@ class RemoteReplica:
             stream = StreamSource(self._client, path, entry, response.iter_bytes(1 << 20))
             yield stream
             if stream.complete:
-                self.transfers.whole_bytes += entry.size
+                with self._mutex:
+                    self.transfers.whole_bytes += entry.size
 
     # -- staging and committing ----------------------------------------------------------------------------
     def _send(self, frames: dict[bytes, bytes], ask: bool = True, where: str = "") -> int:
@@ -404,17 +407,9 @@ class RemoteReplica:
         return self._one(Op(new_op_id(), "delete", _wire_path(path), _expect(expect)))
 
     def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
-        """A ``meta`` item; for the root (``""``) too, which the store applies but a v1 server's codec may
-        refuse as a path: then the root keeps its own mode and mtime, a notice, not an error (nothing of
-        the user's is at stake)."""
-        op = Op(new_op_id(), "meta", _wire_path(path, root_ok=True), _expect(expect),
-                OpEntry(entry.mtime_ns, entry.mode & 0o7777))
-        try:
-            return self._one(op)
-        except ReplicaError as exc:
-            if path or code_of(exc) not in ("bad_path", "bad_request"):
-                raise
-            return Outcome(True, notice="the server keeps its folder's own mode and mtime")
+        """A ``meta`` item; for the root (``""``) too: the folder's own mode and mtime."""
+        return self._one(Op(new_op_id(), "meta", _wire_path(path, root_ok=True), _expect(expect),
+                            OpEntry(entry.mtime_ns, entry.mode & 0o7777)))
 
     def move(self, src: str, dst: str, expect: Entry) -> Outcome:
         """The server's move: one rename of a file, symlink or whole folder, nothing sent again."""

@@ -126,7 +126,7 @@ class Spool:
         no longer kept (the item then stays a failure)."""
         with self._mutex:
             frames = {i: self.sent[i] for i in ids if i in self.sent}
-        if len(frames) != len(set(ids)):
+        if not frames or len(frames) != len(set(ids)):
             return False
         self.uploader(frames, False)  # the server just said they are missing: no need to ask
         return True
