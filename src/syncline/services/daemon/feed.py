@@ -8,7 +8,7 @@ source feeds), skips the changes its own device made (echoes of its own uploads)
 synced them, keeps the new position (``positions.py``). A position the server no longer serves
 (``history_gone``) is an overflow: a full run.
 
-The SSE client of the real server (``FeedClient``, piece 5/7) implements this for every folder of one
+The SSE client of a real server (``serverfeed.ServerFeed``) implements this for every folder of one
 server; ``syncline.testing.feed.FakeFeed`` is the in-process one the tests announce changes through.
 """
 
