@@ -35,7 +35,6 @@ def connect_cmd(url: str, user: str, password_stdin: bool, fingerprint: str | No
     token is kept in the state directory (mode 0600); the password is never stored. Connecting again
     from the same machine replaces its earlier device.
     """
-    from ..core.errors import UsageError
     from ..engine.state import state_dir
     from ..services.config import daemon_config_path
     from ..services.daemon import connect as c
@@ -57,8 +56,6 @@ def connect_cmd(url: str, user: str, password_stdin: bool, fingerprint: str | No
         login = c.log_in(meeting, user, password, device or c.default_device_name(), replaces)
     except OSError as exc:
         raise c.person_error(meeting.url, exc) from None
-    except UsageError:
-        raise
     c.save(home, login)
     was = set_server_url(where, meeting.url)
     if is_running(read_status(home)):
