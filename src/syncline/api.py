@@ -103,6 +103,12 @@ def sync(
     :class:`syncline.UsageError` or :class:`syncline.SafetyStop` when nothing was done; per-item
     problems are in ``Report.problems`` and make ``Report.exit_code`` 1.
 
+    ``src`` or ``dst`` may be a server folder, ``"https://host:port/NAME"``, after ``syncline connect``
+    (a :class:`syncline.UsageError` without it): one-way, the folder is uploaded into or downloaded from
+    as a local one would be (deletions on the server go to its trash; ``checksum`` compares with the
+    server's digests; an upload holds this device's lease on the folder, :class:`syncline.BusyError`
+    while its daemon writes there); ``xattrs``, ``acls`` and ``hard_links`` are then a ``UsageError``.
+
     ``two_way=True`` syncs both ways instead (``syncline sync --two-way``) and returns a
     :class:`TwoWayReport`: changes on either side since the last run propagate, deletions included;
     ``conflict`` settles files both sides changed (``keep-both``, ``newer``, ``older``, ``a``, ``b``).
@@ -149,7 +155,7 @@ def scan(
 
     Digests are reused from ``previous`` for files whose stat key is unchanged.
     """
-    return _scan(path, rules=_rules(exclude, include, ignore_files), digests=digests, previous=previous)
+    return _scan(local_path(path), rules=_rules(exclude, include, ignore_files), digests=digests, previous=previous)
 
 
 def load_index(path: PathLike) -> Index:
@@ -257,10 +263,9 @@ def snapshot(path: PathLike, label: str = "", *, chunks: bool = False) -> Snapsh
 
 def log(path: PathLike) -> list[Snapshot]:
     """The snapshots of the directory ``path``, oldest first (``syncline log``)."""
-    from .core.scan import resolve_root
-    from .engine.timeline import catalog
+    from .engine.timeline import catalog, timeline_root
 
-    return catalog(resolve_root(path))
+    return catalog(timeline_root(path))
 
 
 def sync_two_way_replicas(

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import blake3
+import pytest
 
 from syncline.core.chunking import Chunker
 from syncline.core.paths import parent
@@ -119,3 +121,18 @@ def server_factory(store: Store, owner: int) -> Factory:
         return ServerFolderReplica(store, owner, name, "Dsync", policy=policy), ServerTree(store, owner, name)
 
     return make
+
+
+# Fixtures of the store's tests (imported by each test module: tests/server/conftest.py is the app's).
+@pytest.fixture(name="store")
+def store_fixture(tmp_path: Path) -> Iterator[tuple[Store, int]]:
+    """A fresh store (no free-space floor) and the id of its one user."""
+    made = make_store(tmp_path / "data")
+    yield made
+    made[0].close()
+
+
+@pytest.fixture(name="fs")
+def fs_fixture(store: tuple[Store, int]) -> FolderStore:
+    """The user's folder ``Docs``."""
+    return store[0].folder(store[0].folders.create(store[1], "Docs")[0])

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from syncline.core.errors import BusyError
 from syncline.formats.wire.errors import WireError
-from syncline.server.store import open_store
+from syncline.server.store import Store, open_store
+from syncline.server.store.folder import FolderStore
 from syncline.server.store.migrations import STEPS
 
-from .storetree import make_store
+from .storetree import fs_fixture, make_store, store_fixture  # noqa: F401 - fixtures
 
 
 def test_open_store_makes_the_layout_once_and_keeps_its_id(tmp_path: Path) -> None:
@@ -154,3 +156,37 @@ def test_a_lapsed_lease_frees_the_folder(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(time, "time_ns", lambda: later)
     fs.lock("D1", 10)  # the first lapsed: a killed client holds nothing for long
     store.close()
+
+
+def test_a_failed_write_leaves_nothing_and_the_connection_usable(tmp_path: Path) -> None:
+    store, _ = make_store(tmp_path / "data")
+    with pytest.raises(RuntimeError), store.db.write() as conn:
+        conn.exec_driver_sql("UPDATE users SET name = 'changed'")
+        raise RuntimeError("a bug half way")
+    assert [u.name for u in store.users.list()] == ["anna"]
+    for n in range(20):  # every pooled connection is clean
+        store.users.add(f"u{n}", "h")
+    assert len(store.users.list()) == 21
+    store.close()
+
+
+def test_reads_and_bounds_refuse_bad_arguments(store: tuple[Store, int], fs: FolderStore) -> None:
+    for call in (lambda: fs.entries(-1), lambda: fs.changes(-5), lambda: list(fs.read_chunks([b"x" * 32] * 4097)),
+                 lambda: fs.stat_many([""] * 1001), lambda: fs.missing([b"x" * 32] * 10_001, "D1")):
+        with pytest.raises(WireError):
+            call()
+
+
+def test_one_server_per_data_directory_and_the_cli_beside_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = open_store(data, min_free=0)
+    with pytest.raises(BusyError):
+        open_store(data, min_free=0)
+    (data / "tmp" / "upload-in-flight").mkdir()
+    cli = open_store(data, min_free=0, exclusive=False)
+    cli.users.add("bob", "h")
+    cli.close()
+    assert (data / "tmp" / "upload-in-flight").is_dir(), "the CLI leaves the server's uploads alone"
+    assert server.users.get("bob") is not None
+    server.close()
+    open_store(data, min_free=0).close()

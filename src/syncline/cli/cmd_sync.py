@@ -10,7 +10,7 @@ from ..core.reconcile import CONFLICT_POLICIES, ConflictPolicy
 from ..engine.oneway import SyncOptions
 from ..engine.oneway import sync as run_sync
 from ..engine.options import Comparison, Part
-from ..engine.replicas.address import local_path
+from ..engine.replicas.address import local_path, parse_address
 from ..engine.report import Report
 from .options import MaxDelete, compare_from, compare_option, filters_from, guards_from, rule_options, writes_from
 from .progress import run_with_bar
@@ -135,7 +135,8 @@ def summary_line(report: Report) -> str:
     parts = _parts(r.copied, r.copied_bytes, r.dirs_created, r.symlinks, r.deleted, r.meta_updated, past=True,
                    hard=r.hard_links)
     if r.trashed:
-        parts.append(f"{plural(r.trashed, 'file')} kept in {r.target}/.syncline/trash")
+        where = "the server's trash" if parse_address(r.target).kind == "remote" else f"{r.target}/.syncline/trash"
+        parts.append(f"{plural(r.trashed, 'file')} kept in {where}")
     errors = len(r.errors)
     tail = f"; {plural(errors, 'error')}" if errors else ""
     return ", ".join(parts) + f" in {r.seconds:.1f} s{tail}"

@@ -54,10 +54,9 @@ def _changes(changes: dict[str, int], first: bool) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshots as JSON.")
 def log_cmd(directory: str, as_json: bool) -> int:
     """List the snapshots of DIRECTORY, oldest first: date, label, counts, changes since the previous."""
-    from ..core.scan import resolve_root
-    from ..engine.timeline import catalog
+    from ..engine.timeline import catalog, timeline_root
 
-    root = resolve_root(directory)
+    root = timeline_root(directory)
     snaps = catalog(root)
     if as_json:
         echo_json([s.to_json() for s in snaps])

@@ -25,7 +25,7 @@ from .execute import Progress, execute
 from .forkscan import scan_in_child
 from .options import Comparison, Filters, Guards, Options, Writes
 from .replicas.abilities import keepable, writing
-from .replicas.address import local_path, open_replica
+from .replicas.address import Address, open_replica, parse_address
 from .replicas.replica import Replica
 from .report import Report
 
@@ -48,16 +48,28 @@ def check_roots(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> tup
     Refuses a missing or unreadable source, a destination that is not a directory, a destination whose
     parent is missing, and roots nested in each other (or the same).
     """
+    source, target = check_source(src), check_target(dst)
+    check_apart(source, target)
+    return source, target
+
+
+def check_source(src: str | os.PathLike[str]) -> Path:
+    """The absolute path of a local source; :class:`UsageError` when it is missing or unreadable."""
     source = resolve_root(src)
     if not os.access(source, os.R_OK | os.X_OK):
         raise UsageError(f"cannot read the source {source}: permission denied", "check its permissions")
+    return source
+
+
+def check_target(dst: str | os.PathLike[str]) -> Path:
+    """The absolute path of a local destination; :class:`UsageError` when it is there but not a directory,
+    or not there and its parent is missing either (an unmounted disk is not a place to fill)."""
     target = Path(os.path.abspath(os.fspath(dst)))
     if os.path.lexists(target) and not target.is_dir():
         raise UsageError(f"the destination is not a directory: {target}", "give a directory")
     if not target.exists() and not target.parent.is_dir():
         raise UsageError(f"the destination's parent does not exist: {target.parent}", "create it first")
-    check_apart(source, target)
-    return source, target
+    return target
 
 
 def check_apart(source: Path, target: Path) -> None:
@@ -75,9 +87,15 @@ def check_apart(source: Path, target: Path) -> None:
 def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: SyncOptions | None = None,
          progress: Progress | None = None) -> Report:
     """Make ``dst`` hold what ``src`` holds. Returns a :class:`Report`; raises :class:`UsageError` or
-    :class:`SafetyStop` (nothing changed) when the run cannot or must not go ahead."""
+    :class:`SafetyStop` (nothing changed) when the run cannot or must not go ahead.
+
+    ``src`` and ``dst`` are addresses (:mod:`.replicas.address`): two local folders, or a local folder
+    and a server folder (``https://host:port/NAME``) on either side; see :func:`sync_with_server`."""
     opts = options or SyncOptions()
-    source_root, target_root = check_roots(local_path(src), local_path(dst))
+    where = parse_address(src), parse_address(dst)
+    if any(w.kind != "local" for w in where):
+        return sync_with_server(where[0], where[1], opts, progress)
+    source_root, target_root = check_roots(src, dst)
     source = open_replica(source_root, keep=opts.keep)
     # A target that ignores case (a FAT stick, a Mac's disk) is told so: the plan keeps one of each set of
     # names that differ only in case (core/project.py).
@@ -86,6 +104,59 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], options: Sync
     try:
         return sync_replicas(source, target, opts, progress)
     finally:  # their folder descriptors: a program that syncs again and again must not run out
+        source.close()
+        target.close()
+
+
+# What a server folder cannot hold or give, by the CLI's flag and the API's keyword.
+_LOCAL_ONLY = (("xattrs", "-X/--xattrs (xattrs=True)"), ("acls", "-A/--acls (acls=True)"),
+               ("hard_links", "-H/--hard-links (hard_links=True)"))
+
+
+def sync_with_server(src: Address, dst: Address, options: SyncOptions | None = None,
+                     progress: Progress | None = None) -> Report:
+    """:func:`sync` with a server folder on one side: upload a local folder into it, or download it into a
+    local folder, through :func:`sync_replicas` as between two local folders (the same plan, guards,
+    dry run and report). The server folder is opened with the credentials ``syncline connect`` saved (a
+    one-line :class:`UsageError` without them).
+
+    - A server source must exist (:class:`UsageError`); a server target that does not is created by
+      the run (not by a dry run), as a local target is.
+    - Writing into a server folder holds this device's lease on it (``Locker``, as the daemon does), so
+      a daemon of this device and this run never write into it at once (:class:`BusyError`).
+    - A checksum compare uses the BLAKE3 digests the server keeps: nothing is downloaded to compare.
+    - A server keeps no owners, extended attributes, ACLs or hard links: asking to keep xattrs, ACLs
+      or hard links is a :class:`UsageError` naming the option; owner and group (rsync -a's default) are
+      not kept in either direction, the way a local target that cannot give owners does not.
+    - Two server folders are refused: sync each with a local folder.
+    """
+    opts = options or SyncOptions()
+    remote = src if src.kind != "local" else dst
+    if src.kind != "local" and dst.kind != "local":
+        raise UsageError(f"{src.text} and {dst.text} are both server folders",
+                         "sync between a local folder and a server folder")
+    for name, flag in _LOCAL_ONLY:
+        if getattr(opts.keep, name):
+            raise UsageError(f"{flag} does not apply to the server folder {remote.text}",
+                             "leave it out: a server keeps no extended attributes, ACLs or hard links")
+    opts = replace(opts, keep=Keep())
+    if src.kind == "local":
+        src = replace(src, path=check_source(src.path))
+    else:
+        dst = replace(dst, path=check_target(dst.path))
+    source = open_replica(src, keep=opts.keep)
+    try:
+        target = open_replica(dst, policy=opts.policy(), keep=opts.keep,
+                              case_probe=marker.case_probe(may_write=not opts.dry_run))
+    except BaseException:
+        source.close()
+        raise
+    try:
+        if src.kind != "local" and not source.exists():
+            raise UsageError(f"no server folder {src.text}",
+                             "check its name; a server folder is made by the first sync into it")
+        return sync_replicas(source, target, opts, progress)
+    finally:
         source.close()
         target.close()
 

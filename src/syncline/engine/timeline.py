@@ -37,6 +37,7 @@ from ..formats.indexfile import load_index, write_index
 from ..version import __version__
 from .marker import ensure_meta_dir_in
 from .outputs import output_file
+from .replicas.address import local_path
 from .replicas.confined import Confined
 
 SNAPSHOTS = "snapshots"
@@ -83,6 +84,12 @@ def snapshot_dir(root: Path) -> Path:
     return root / META_DIR / SNAPSHOTS
 
 
+def timeline_root(root: str | os.PathLike[str]) -> Path:
+    """The absolute local directory whose timeline ``root`` names; :class:`UsageError` for a missing
+    directory or a server folder (timelines are of local folders)."""
+    return resolve_root(local_path(root))
+
+
 def catalog(root: str | os.PathLike[str]) -> list[Snapshot]:
     """The snapshots of ``root``, oldest first. Lines that cannot be read (a torn last line after a
     crash, a snapshot file that is gone) are left out."""
@@ -113,7 +120,7 @@ def take_snapshot(root: str | os.PathLike[str], label: str = "", *, rules: Rules
     """Index ``root`` into its catalog; returns the new catalog line. Files and folders that cannot be read
     are left out of the snapshot (and recorded as unreadable in it, as by ``index``) and listed in the
     line's ``problems``."""
-    top = resolve_root(root)
+    top = timeline_root(root)
     if label and not _LABEL_OK.match(label):
         raise UsageError(f"bad label {label!r}", "use up to 200 characters without '/', '@' or control characters")
     if label in ("latest",) or _parse_when(label) is not None:
@@ -201,7 +208,7 @@ def split_ref(ref: str) -> tuple[Path, str] | None:
 
 def resolve(root: str | os.PathLike[str], ref: str) -> Snapshot:
     """The snapshot of ``root`` that ``ref`` names (see the module docstring)."""
-    top = resolve_root(root)
+    top = timeline_root(root)
     snaps = catalog(top)
     if not snaps:
         raise UsageError(f"{top} has no snapshots", f"take one with `syncline snapshot {top}`")

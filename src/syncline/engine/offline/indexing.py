@@ -17,6 +17,7 @@ from ...core.scan import Previous, gc_paused, resolve_root, scan
 from ...formats.indexfile import load_index, open_index, write_index
 from ...version import __version__
 from ..outputs import output_file
+from ..replicas.address import local_path
 
 
 @contextmanager
@@ -53,7 +54,7 @@ def make_index(root: str | os.PathLike[str], output: str | os.PathLike[str], *, 
 
     Raises :class:`UsageError` for a bad root or an output path whose directory does not exist.
     """
-    top = resolve_root(root)
+    top = resolve_root(local_path(root))
     out = Path(os.path.abspath(os.fspath(output)))
     if not out.parent.is_dir():
         raise UsageError(f"cannot write {out}: its directory does not exist", "create it or pick another path")
@@ -74,6 +75,7 @@ def load_tree(ref: str | os.PathLike[str], *, rules: Rules | None = None, digest
     DIR's catalog, anything else is read as an index file."""
     from ..timeline import load_ref
 
+    local_path(ref)  # a server folder is not a tree to index here: one line of error, not "no such file"
     snapshot = load_ref(ref)
     if snapshot is not None:
         return snapshot

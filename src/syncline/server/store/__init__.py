@@ -8,6 +8,7 @@ through :class:`Store` and :class:`~.folder.FolderStore`, never SQL.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from collections.abc import Callable
@@ -15,10 +16,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from ...core.errors import BusyError
 from ..chunks.disk import DiskChunkStore
 from . import schema as t
 from .db import Database
 from .folder import FolderStore
+from .gate import Gate
 from .meta import Device, Devices, Folder, Folders, User, Users
 from .migrations import migrate
 
@@ -33,8 +36,10 @@ class Store:
     chunk uploads are refused (``no_space``) while the disk has less free, so the database never meets a
     full disk."""
 
-    def __init__(self, data_dir: Path, db: Database, chunks: DiskChunkStore, min_free: int) -> None:
+    def __init__(self, data_dir: Path, db: Database, chunks: DiskChunkStore, min_free: int,
+                 lock_fd: int | None = None) -> None:
         self.data_dir = data_dir
+        self._lock_fd = lock_fd
         self.db = db
         self.chunks = chunks
         self.min_free = min_free
@@ -42,6 +47,7 @@ class Store:
         self.devices = Devices(db)
         self.folders = Folders(db)
         self.on_commit: Callable[[int, int], None] | None = None
+        self.gate = Gate()
         self.server_id = self._server_id()
 
     def _server_id(self) -> str:
@@ -63,19 +69,44 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
 
-def open_store(data_dir: Path, min_free: int = DEFAULT_MIN_FREE) -> Store:
-    """The store in ``data_dir`` (made, mode 0700, if it is not there), migrated to the newest schema,
-    with ``tmp/`` emptied. Only one server process may run on a data directory."""
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    chunks = DiskChunkStore(data_dir / "chunks", data_dir / "tmp")
-    chunks.empty_tmp()
-    db = Database.on_file(data_dir / "meta.db")
+def _server_lock(data_dir: Path) -> int:
+    fd = os.open(data_dir / "server.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        migrate(db)
-        os.chmod(data_dir / "meta.db", 0o600)
-        return Store(data_dir, db, chunks, min_free)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise BusyError(f"another syncline server is using {data_dir}",
+                        "stop it first, or manage users while it runs (they need no lock)") from None
+    return fd
+
+
+def open_store(data_dir: Path, min_free: int = DEFAULT_MIN_FREE, exclusive: bool = True) -> Store:
+    """The store in ``data_dir`` (made, mode 0700, if it is not there), migrated to the newest schema.
+
+    ``exclusive`` (the server): holds the data directory's lock for as long as the store is open
+    (``BusyError`` when another process holds it) and empties ``tmp/`` (what a killed upload left).
+    ``exclusive=False`` is for the CLI's user and folder management beside a running server: it takes no
+    lock and touches no file but the database (whose writers queue on SQLite's lock)."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock_fd = _server_lock(data_dir) if exclusive else None
+    try:
+        chunks = DiskChunkStore(data_dir / "chunks", data_dir / "tmp")
+        if exclusive:
+            chunks.empty_tmp()
+        db = Database.on_file(data_dir / "meta.db")
+        try:
+            migrate(db)
+            os.chmod(data_dir / "meta.db", 0o600)
+            return Store(data_dir, db, chunks, min_free, lock_fd)
+        except BaseException:
+            db.close()
+            raise
     except BaseException:
-        db.close()
+        if lock_fd is not None:
+            os.close(lock_fd)
         raise

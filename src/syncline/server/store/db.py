@@ -30,7 +30,7 @@ class Database:
     """The engine of one metadata database (``url``: a SQLAlchemy URL; :meth:`sqlite` for a file)."""
 
     def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_size=8, max_overflow=8,
+        self.engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_size=8, max_overflow=56,
                                        connect_args={"check_same_thread": False} if url.startswith("sqlite")
                                        else {})
         self.is_sqlite = self.engine.dialect.name == "sqlite"
@@ -49,10 +49,14 @@ class Database:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN")
             try:
                 yield conn
+                conn.exec_driver_sql("COMMIT")
             except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
+                # Also when COMMIT itself failed (a full disk): the connection goes back to the pool clean.
+                try:
+                    conn.exec_driver_sql("ROLLBACK")
+                except sa.exc.DBAPIError:
+                    pass  # no transaction left open: the failed COMMIT ended it
                 raise
-            conn.exec_driver_sql("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:

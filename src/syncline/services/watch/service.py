@@ -133,6 +133,9 @@ class Mirror:
     def _target(self, given: str | os.PathLike[str] | Replica) -> Target:
         if isinstance(given, (str, os.PathLike)):
             address = parse_address(given)
+            if address.kind != "local":  # not this time: a server folder is the daemon's
+                raise UsageError(f"{address.text} is a server folder; watch mirrors into local folders only",
+                                 "keep it in sync with `syncline daemon`, or run `syncline sync` into it")
             root = address.path
             if root.exists() or root.parent.is_dir():
                 check_roots(self.source, root)
