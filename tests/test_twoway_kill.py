@@ -29,13 +29,19 @@ def _put(root: Path, rel: str, data: bytes, mtime: int) -> None:
     os.utime(p, (mtime, mtime))
 
 
-def _run(a: Path, b: Path, state: Path, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+def crash_env(state: Path, crash: str | None) -> dict[str, str]:
+    """The environment of a child run with its own state directory, killed at ``crash`` (None: not)."""
     env = {**os.environ, "SYNCLINE_STATE_DIR": str(state)}
     env.pop("SYNCLINE_CRASH_AT", None)
     if crash is not None:
         env["SYNCLINE_CRASH_AT"] = crash
+    return env
+
+
+def _run(a: Path, b: Path, state: Path, crash: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "syncline", "sync", "--two-way", "--force", "--json", str(a),
-                           str(b)], capture_output=True, text=True, env=env, timeout=120, check=False)
+                           str(b)], capture_output=True, text=True, env=crash_env(state, crash), timeout=120,
+                          check=False)
 
 
 def prepare(base: Path) -> tuple[Path, Path, Path]:

@@ -15,7 +15,8 @@ byte order is SQLite's order.
 
 Schema (``SCHEMA_VERSION`` in ``meta``; an older database is upgraded in place when opened):
 
-- v1: ``meta`` and ``base`` (one row per path);
+- v1: ``meta`` and ``base`` (one row per path); ``meta`` holds the folder id, the roots' generations,
+  ``finished_ns`` (a run finished) and ``unfinished_ns`` (a run is writing, or was killed while it was);
 - v2: ``base.mtime_far``: a time beyond SQLite's 64-bit integers (after 2262, before 1677; ``core/times.py``)
   as its decimal text, with ``mtime_ns`` clamped to the int64 bound on the same side; NULL for every other
   time. A partial index finds those few rows without reading the table twice.
@@ -32,7 +33,7 @@ from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 
-from ...core.entry import KINDS, Entry
+from ...core.entry import DIR, KINDS, Entry, FileId
 from ...core.errors import StateError
 from ...core.reconcile import BaseEntry
 from ...core.times import INT64_MAX, INT64_MIN
@@ -214,9 +215,19 @@ class PairState:
             row = self._db.execute("SELECT value FROM meta WHERE key='folder_id'").fetchone()
         return None if row is None else str(row[0])
 
-    def set_folder_id(self, folder_id: str) -> None:
-        with _state_errors(self.path, "write"):
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('folder_id', ?)", (folder_id,))
+    def start_writing(self, folder_id: str) -> None:
+        """Record the pair's folder id, and that a run is about to write (until :meth:`mark_finished`): a
+        run killed from here on may have left a folder half-made that a scoped run would not look into
+        (see :meth:`interrupted`). One commit, as the folder id alone took."""
+        with _state_errors(self.path, "write"), self.transaction():
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                 [("folder_id", folder_id), ("unfinished_ns", str(time.time_ns()))])
+
+    def interrupted(self) -> bool:
+        """Whether a run started writing and never reached :meth:`mark_finished` (it was killed, or stopped
+        by an error)."""
+        with _state_errors(self.path, "read"):
+            return self._db.execute("SELECT 1 FROM meta WHERE key='unfinished_ns'").fetchone() is not None
 
     def generations(self) -> tuple[int | None, int | None]:
         """The generations of the roots (``a``, ``b`` as the caller names them) at this pair's last run
@@ -241,14 +252,44 @@ class PairState:
             return self._db.execute("SELECT 1 FROM meta WHERE key='finished_ns'").fetchone() is not None
 
     def mark_finished(self) -> None:
-        with _state_errors(self.path, "write"):
+        """Record that a run's writes are all done (:meth:`synced_before` is true from then on, and
+        :meth:`interrupted` false until the next :meth:`start_writing`)."""
+        with _state_errors(self.path, "write"), self.transaction():
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('finished_ns', ?)", (str(time.time_ns()),))
+            self._db.execute("DELETE FROM meta WHERE key='unfinished_ns'")
 
     # ------------------------------------------------------------------------------------------ base
 
     def load(self) -> dict[str, BaseEntry]:
         """The whole base (path -> row). A corrupt database gives an empty base and a notice (the run
         merges); any other failure to read it raises :class:`StateError`."""
+        return self._load("", ())
+
+    def load_dirs(self, dirs: Iterable[tuple[str, bool]]) -> dict[str, BaseEntry]:
+        """The rows of part of the base, as :meth:`load` gives them: for each ``(folder, deep)`` the
+        folder's own row and its children's (``deep``: every row below it; ``""`` is the root, which has
+        no row). What a scoped two-way run reads instead of the whole base."""
+        clauses: list[str] = []
+        params: list[bytes | int] = []
+        for folder, deep in dirs:
+            if folder == "":
+                if deep:
+                    return self.load()
+                clauses.append("instr(path, X'2F') = 0")  # no "/": a top-level name
+                continue
+            key = os.fsencode(folder)
+            # Below "d/" in byte order is the range ["d/", "d0"): "0" is the byte after "/".
+            if deep:
+                clauses.append("path = ? OR (path >= ? AND path < ?)")
+                params += [key, key + b"/", key + b"0"]
+            else:
+                clauses.append("path = ? OR (path >= ? AND path < ? AND instr(substr(path, ?), X'2F') = 0)")
+                params += [key, key + b"/", key + b"0", len(key) + 2]
+        if not clauses:
+            return {}
+        return self._load(" WHERE " + " OR ".join(f"({c})" for c in clauses), tuple(params))
+
+    def _load(self, where: str, params: tuple[bytes | int, ...]) -> dict[str, BaseEntry]:
         kinds = KINDS
         entry = partial(tuple.__new__, Entry)  # no NamedTuple __new__ in Python per row
         row = partial(tuple.__new__, BaseEntry)
@@ -256,7 +297,7 @@ class PairState:
         swapped = self._swapped
         try:
             rows = self._db.execute("SELECT path, kind, size, mtime_ns, mode, digest, target, inode_a, inode_b "
-                                    "FROM base")
+                                    "FROM base" + where, params)
             base = {
                 decode(path): row((entry((kinds[kind], size, mtime, mode, digest,
                                           None if target is None else decode(target), 0, 0, None, None, None)),
@@ -265,6 +306,8 @@ class PairState:
             }
             for path, far in self._db.execute("SELECT path, mtime_far FROM base WHERE mtime_far IS NOT NULL"):
                 p = decode(path)
+                if p not in base:  # outside the part asked for
+                    continue
                 base[p] = base[p]._replace(entry=base[p].entry._replace(mtime_ns=int(far)))
             return base
         except (sqlite3.Error, IndexError, ValueError, TypeError) as exc:
@@ -274,6 +317,30 @@ class PairState:
             self.notice = f"the pair's saved state could not be read ({exc}); merged as on a first run " \
                           "(nothing deleted)"
             return {}
+
+    def paths_of_file_ids(self, side: str, file_ids: Iterable[FileId]) -> dict[FileId, list[str]]:
+        """The base's paths whose file id on ``side`` (``"a"`` or ``"b"`` as the caller names them) is one
+        of ``file_ids``: where a file new in a scoped run's folders was when the base last saw it (one
+        query over the table; it has no index on file ids)."""
+        wanted = list(dict.fromkeys(i for i in file_ids if i))
+        column = "inode_a" if (side == "a") != self._swapped else "inode_b"
+        out: dict[FileId, list[str]] = {}
+        with _state_errors(self.path, "read"):
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                for path, fid in self._db.execute(f"SELECT path, {column} FROM base WHERE {column} IN ({marks})",
+                                                  chunk):
+                    out.setdefault(fid, []).append(_decode(path))
+        return out
+
+    def counts(self) -> tuple[int, int]:
+        """(rows, files): the base's rows, and those that are not folders (as the delete guard counts
+        files)."""
+        with _state_errors(self.path, "read"):
+            rows, files = self._db.execute("SELECT count(*), total(kind != ?) FROM base",
+                                           (_KIND_CODE[DIR],)).fetchone()
+        return int(rows), int(files or 0)
 
     @property
     def empty(self) -> bool:

@@ -21,11 +21,12 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...core.entry import Compare, CompareMode, Entry, FileId
 from ...core.errors import Problem, SafetyStop, UsageError
@@ -56,6 +57,9 @@ from ..replicas.replica import FileSource, Markers, Replica, WritePolicy
 from ..report import HasProblems, Report
 from .modes import KeepingModes
 from .pairstate import PairState, has_base
+
+if TYPE_CHECKING:  # imported by the scoped run only: a full run (the CLI's) does not pay for it
+    from .scoped import Scope, ScopedRead
 
 ROUNDS = 3
 
@@ -171,7 +175,8 @@ def sync_two_way(a: str | os.PathLike[str], b: str | os.PathLike[str], options: 
 
 
 def sync_two_way_replicas(a: Replica, b: Replica, options: TwoWaySyncOptions | None = None,
-                          progress: Progress | None = None) -> TwoWayReport:
+                          progress: Progress | None = None, *,
+                          dirs: Sequence[tuple[str, bool]] | None = None) -> TwoWayReport:
     """:func:`sync_two_way` between two replicas (checked by the caller to be two trees, neither inside
     the other), written with the policy they were made with (``WritePolicy.two_way``).
 
@@ -188,8 +193,22 @@ def sync_two_way_replicas(a: Replica, b: Replica, options: TwoWaySyncOptions | N
     notice; the symlink stays where it is and does not enter the base. Owners are never kept. Whether a
     side changed since the base is judged within its own precision (a touch on the finer side reaches the
     coarser one as far as it can hold it).
+
+    With ``dirs`` (``(folder, deep)`` pairs, as ``Replica.scan_dirs`` takes them) the run is scoped
+    (``scoped.py``): both sides and the base are read over those folders only (grown where a folder was
+    created, deleted, moved or replaced, to take it whole), and only paths there are planned; nothing
+    outside them is copied or deleted, and their base rows stay. The markers and generations are checked
+    as in a full run; the empty-root check looks at the whole roots, and the delete guard's share counts
+    the whole side's files (the base's, with the scope's as scanned). A move with one end outside the
+    scope is left for a full run. A pair that would merge (a first run, a lost base, ``--force`` over
+    lost markers), or whose last run did not finish its writes (killed, or stopped by an error), is run in
+    full, with a notice.
     """
     opts = options or TwoWaySyncOptions()
+    scope = None
+    if dirs is not None:
+        from .scoped import Scope
+        scope = Scope.of(dirs)
     started = time.monotonic()
     for side in (a, b):
         if not isinstance(side, Markers):
@@ -202,10 +221,10 @@ def sync_two_way_replicas(a: Replica, b: Replica, options: TwoWaySyncOptions | N
     state = PairState(a.address(), b.address())
     try:
         if opts.dry_run:
-            _run(state, a, b, opts, report, progress)
+            _run(state, a, b, opts, report, progress, scope)
         else:
             with writing(a), writing(b):
-                _run(state, a, b, opts, report, progress)
+                _run(state, a, b, opts, report, progress, scope)
     finally:
         state.close()
     report.problems = list(dict.fromkeys(report.problems))  # a later round meets the scan's notices again
@@ -273,45 +292,80 @@ def _scanning(side: Replica, opts: TwoWaySyncOptions, name: str) -> Iterator[Cal
 
 
 def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOptions,
-         report: TwoWayReport, progress: Progress | None) -> None:
+         report: TwoWayReport, progress: Progress | None, scope: Scope | None = None) -> None:
     marks = (_Markers(side_a), _Markers(side_b))
     digests = opts.compare.mode is CompareMode.CHECKSUM
-    # B is scanned in a child from the start, while this process loads the base and checks the markers
-    # before it scans A: the base's rows cost about as much as a scan (see docs/performance.md).
-    with gc_paused(), _scanning(side_b, opts, "b") as scanned_b:
-        base = state.load()
+    view: ScopedRead | None = None
+    checked: tuple[bool, str] | None = None
+    if scope is not None and state.interrupted():
+        # The killed run may have made a folder on one side and not filled it: a scoped run sees a folder on
+        # both sides and in the base, and would not look inside.
+        report.notices.append("the last run of this pair did not finish: synced in full, not only the folders "
+                              "asked for")
+        scope = None
+    if scope is not None:
+        from . import scoped
+        with gc_paused():
+            view = scoped.read(scope, state, side_a, side_b, opts.rules, digests)
         if state.notice:
             report.notices.append(state.notice)
-        merge, folder_id = _check_markers(state, base, marks, opts, report)
-        report.first_run = merge
-        host = socket.gethostname()
-        # Quick-check mode compares size and mtime; digests are only computed where a decision turns on
-        # content (the plan's unsure files, then planned again), and an entry without a digest falls back
-        # to size and mtime.
-        cmp = opts.compare
-        internal = Compare(CompareMode.CHECKSUM, cmp.modify_window_ns) if cmp.mode is CompareMode.MTIME else cmp
-        # Each side is planned only what it can keep (core/project.py): the sides compared with each other
-        # in a window widened to the coarser side's mtimes, each with the base in its own, modes only where
-        # both keep them, symlinks only onto a side that holds them.
-        keeps_a, keeps_b = keeps(side_a), keeps(side_b)
-        tw = ReconcilePolicy(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge,
-                             case_insensitive_a=not keeps_a.case_sensitive,
-                             case_insensitive_b=not keeps_b.case_sensitive)
-        ia, ib = side_a.scan(opts.rules, digests, "a"), scanned_b()
+        checked = _check_markers(state, view.base, marks, opts, report)
+        if checked[0]:  # merging some folders would mark the pair synced with the rest never merged
+            report.notices.append("a pair that merges is synced in full, not only the folders asked for")
+            view = None
+    if view is not None:
+        base, ia, ib = view.base, view.a, view.b
+        assert checked is not None
+        merge, folder_id = checked
+    else:
+        # B is scanned in a child from the start, while this process loads the base and checks the markers
+        # before it scans A: the base's rows cost about as much as a scan (see docs/performance.md).
+        with gc_paused(), _scanning(side_b, opts, "b") as scanned_b:
+            base = state.load()
+            if state.notice and state.notice not in report.notices:
+                report.notices.append(state.notice)
+            merge, folder_id = checked or _check_markers(state, base, marks, opts, report)
+            ia, ib = side_a.scan(opts.rules, digests, "a"), scanned_b()
+    report.first_run = merge
+    host = socket.gethostname()
+    # Quick-check mode compares size and mtime; digests are only computed where a decision turns on
+    # content (the plan's unsure files, then planned again), and an entry without a digest falls back
+    # to size and mtime.
+    cmp = opts.compare
+    internal = Compare(CompareMode.CHECKSUM, cmp.modify_window_ns) if cmp.mode is CompareMode.MTIME else cmp
+    # Each side is planned only what it can keep (core/project.py): the sides compared with each other
+    # in a window widened to the coarser side's mtimes, each with the base in its own, modes only where
+    # both keep them, symlinks only onto a side that holds them.
+    keeps_a, keeps_b = keeps(side_a), keeps(side_b)
+    tw = ReconcilePolicy(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge,
+                         case_insensitive_a=not keeps_a.case_sensitive,
+                         case_insensitive_b=not keeps_b.case_sensitive)
     wrote_markers = False
     for round_no in range(1, ROUNDS + 1):
         report.rounds = round_no
-        if round_no > 1:
+        if round_no > 1 and view is not None:
+            view = scoped.read(view.scope, state, side_a, side_b, opts.rules, digests)
+            base, ia, ib = view.base, view.a, view.b
+        elif round_no > 1:
             ia, ib = _scan_both(side_a, side_b, opts)
             # This round plans again whatever the earlier ones left undone, so its errors are the run's: an
             # item refused because it changed meanwhile is no error once this round has settled it. Their
             # notices stay (what was kept, and where).
             report.problems = [p for p in report.problems if not p.error]
-        if round_no == 1:
+        if round_no == 1 and view is not None:
+            _guard_empty_roots(state, side_a, side_b, merge, opts)
+        elif round_no == 1:
             _guard_empty(base, ia, ib, side_a, side_b, merge, opts)
+        if view is not None:
+            # A move with one end outside the scope is left for a full run (scoped.py).
+            ia, ib = scoped.leave_alone(ia, ib, scoped.moved_in(view, state))
         fit = project_pair(ia, ib, internal, keeps_a, keeps_b)
         tw = replace(tw, compare=fit.compare, compare_a=fit.compare_a, compare_b=fit.compare_b)
         plan, pa, pb = _plan(base, fit.a, fit.b, tw, side_a, side_b, hash_unsure=cmp.mode is CompareMode.MTIME)
+        if view is not None and (out := scoped.moved_out(plan, view, side_a, side_b, opts.rules)):
+            ia, ib = scoped.leave_alone(ia, ib, out)
+            fit = project_pair(ia, ib, internal, keeps_a, keeps_b)
+            plan, pa, pb = _plan(base, fit.a, fit.b, tw, side_a, side_b, hash_unsure=cmp.mode is CompareMode.MTIME)
         if not fit.modes:
             plan = replace(plan, to_a=give_modes(plan.to_a, ia.entries, ib.entries),
                            to_b=give_modes(plan.to_b, ib.entries, ia.entries))
@@ -320,24 +374,28 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
         if round_no == 1:
             report.plan = plan
             if not opts.force:
-                _guard_deletes(plan, ia, ib, side_a, side_b, opts.max_delete)
+                if view is None:
+                    _guard_deletes(plan, ia, ib, side_a, side_b, opts.max_delete)
+                else:
+                    _guard_deletes(plan, ia, ib, side_a, side_b, opts.max_delete,
+                                   partial(scoped.side_files, state, view))
         if opts.dry_run:
             return
         if not wrote_markers:
             for mark in marks:
                 if mark.folder_id() != folder_id:
                     mark.set_folder_id(folder_id)
-            state.set_folder_id(folder_id)
             wrote_markers = True
+        state.start_writing(folder_id)
         kept_before = report.to_a.kept + report.to_b.kept
         # A side that keeps modes keeps its own where the other side has none to give (see modes.py).
         own = None if fit.modes else (ia.entries, ib.entries)
         _apply(plan, state, side_a, side_b, marks, opts, report, progress, own)
-        if round_no == 1:
-            state.mark_finished()
+        state.mark_finished()
         if report.to_a.kept + report.to_b.kept == kept_before:
             return
-        base = state.load()
+        if view is None:  # a scoped run reads its part again at the top of the round
+            base = state.load()
         tw = replace(tw, merge=False)
 
 
@@ -452,6 +510,18 @@ def _guard_empty(base: dict[str, BaseEntry], ia: Index, ib: Index, side_a: Repli
                              "check that it is mounted; add --force if emptying both sides is what you want")
 
 
+def _guard_empty_roots(state: PairState, side_a: Replica, side_b: Replica, merge: bool,
+                       opts: TwoWaySyncOptions) -> None:
+    """The empty-root check of a scoped run: as :func:`_guard_empty`, on the whole roots (a scoped read
+    of an emptied root finds nothing, which looks like a folder emptied on purpose)."""
+    if merge or opts.force or state.empty:
+        return
+    for side in (side_a, side_b):
+        if side.is_empty():
+            raise SafetyStop(f"{side.describe()} is empty, but held {state.counts()[0]} entries at the last run",
+                             "check that it is mounted; add --force if emptying both sides is what you want")
+
+
 _TWO_WAY = DeleteWording(
     stop="would delete {deletes} of {files} files in {where}, more than --max-delete ({limit})",
     share="{share:.0%} of its files",
@@ -460,10 +530,15 @@ _TWO_WAY = DeleteWording(
 
 
 def _guard_deletes(plan: Reconciled, ia: Index, ib: Index, side_a: Replica, side_b: Replica,
-                   max_delete: int | float) -> None:
+                   max_delete: int | float, files: Callable[[Index], int] | None = None) -> None:
+    """Stop a run that would delete more files on a side than ``max_delete`` allows of the files there:
+    those of its index, or as ``files`` counts them from it (a scoped run's index is not the whole side)."""
     for side, side_plan, index in ((side_a, plan.to_a, ia), (side_b, plan.to_b, ib)):
-        stop = check_deletes(max_delete, side_plan.summary().file_deletes, files_of(index.entries), _TWO_WAY,
-                             where=side.describe())
+        deletes = side_plan.summary().file_deletes
+        if not deletes:
+            continue
+        total = files(index) if files is not None else files_of(index.entries)
+        stop = check_deletes(max_delete, deletes, total, _TWO_WAY, where=side.describe())
         if stop is not None:
             raise stop
 

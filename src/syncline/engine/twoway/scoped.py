@@ -1,0 +1,219 @@
+"""The scoped two-way run: reconcile some folders of a pair, not the whole trees (``dirs=`` of
+:func:`~syncline.engine.twoway.run.sync_two_way_replicas`).
+
+What the daemon runs for each batch of changed folders, so that an edit costs a scan of its folder, not
+of 100,000 files. The scope is a set of ``(folder, deep)``: a folder's own entry and its children, and with
+``deep`` everything below it (``""`` is the root). Both sides are read with ``Replica.scan_dirs`` and the
+base with ``PairState.load_dirs``, over the same scope, and the planner runs on that: a path outside the
+scope is never planned (never copied, never deleted), and its base row stays as it is.
+
+The scope grows (:func:`widen`) until the planner can decide everything in it as a full run would:
+
+- a named folder that is not a folder on both sides is listed from its parent too (a folder gone on one
+  side, or replaced by a file, is then seen as such and not taken for "its children were deleted");
+- a child of a shallow folder that is a folder somewhere (side A, side B, the base) but not everywhere is
+  taken whole: a folder created, deleted, moved or replaced is planned with everything below it, so a
+  folder is never deleted with something outside the scope below it.
+
+A move with one end outside the scope cannot be propagated as a move, and must not become a delete of
+the far end; such paths are left for a full run, as the planner leaves unreadable parts
+(:func:`moved_in`, :func:`moved_out`). A delete found in a scoped run costs a full scan of the side that
+lost the entry, to tell a move out of the scope from a delete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from ...core.entry import DIR, FILE, Entry, FileId
+from ...core.errors import UsageError
+from ...core.guard import files_of
+from ...core.ignore import Rules
+from ...core.index import Index
+from ...core.paths import is_under, parent
+from ...core.reconcile import BaseEntry, Reconciled
+from ..replicas.replica import Replica
+from .pairstate import PairState
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The folders of a scoped run: folder -> deep, none below a deep one (``""`` is the root)."""
+
+    dirs: Mapping[str, bool]
+
+    @classmethod
+    def of(cls, dirs: Iterable[tuple[str, bool]]) -> Scope:
+        """The scope of ``dirs`` as given by a caller (relative paths with ``/``, ``""`` for the root); a
+        folder asked for both ways is deep. Raises :class:`UsageError` for a path that is not relative."""
+        wanted: dict[str, bool] = {}
+        for d, deep in dirs:
+            folder = "" if d == "." else d
+            if folder and (folder.startswith("/") or any(part in ("", ".", "..") for part in folder.split("/"))):
+                raise UsageError(f"a scoped run takes folders relative to the root, not {d!r}",
+                                 "give paths such as 'docs/2024', or '' for the root")
+            wanted[folder] = wanted.get(folder, False) or deep
+        deep_dirs = [d for d, deep in wanted.items() if deep]
+        return cls({d: deep for d, deep in wanted.items()
+                    if not any(d != top and is_under(d, top) for top in deep_dirs)})
+
+    def items(self) -> list[tuple[str, bool]]:
+        return list(self.dirs.items())
+
+    def holds(self, path: str) -> bool:
+        """Whether ``path`` is in the scope: a named folder, a child of one, or below a deep one."""
+        dirs = self.dirs
+        if path in dirs or parent(path) in dirs:
+            return True
+        p = parent(path)
+        while p:
+            p = parent(p)
+            if dirs.get(p):
+                return True
+        return False
+
+    def listed(self, path: str) -> bool:
+        """Whether ``path``'s own entry comes from a listing of its parent (so its absence on a side, or its
+        kind there, is known), not only from a look at the named folder itself."""
+        return path != "" and self.holds(path) and (parent(path) in self.dirs or self._deep_above(path))
+
+    def _deep_above(self, path: str) -> bool:
+        p = path
+        while p:
+            p = parent(p)
+            if self.dirs.get(p):
+                return True
+        return False
+
+    def with_dirs(self, more: Iterable[tuple[str, bool]]) -> Scope:
+        return Scope.of([*self.items(), *more])
+
+
+def _is_dir(entries: Mapping[str, Entry], path: str) -> bool:
+    e = entries.get(path)
+    return e is not None and e.kind == DIR
+
+
+def widen(scope: Scope, a: Index, b: Index, base: Mapping[str, BaseEntry]) -> Scope | None:
+    """The scope this one must grow to before it can be planned (see the module), or None when it need not.
+
+    ``a``, ``b`` and ``base`` are the two sides and the base read over ``scope``."""
+    more: list[tuple[str, bool]] = []
+    for d in scope.dirs:
+        if d and not (_is_dir(a.entries, d) and _is_dir(b.entries, d)) and not scope.listed(d):
+            more.append((parent(d), False))
+    shallow = {d for d, deep in scope.dirs.items() if not deep}
+    if shallow:
+        for p in {*a.entries, *b.entries, *base}:
+            if p in scope.dirs or parent(p) not in shallow:
+                continue
+            be = base.get(p)
+            dirs = (_is_dir(a.entries, p), _is_dir(b.entries, p), be is not None and be.entry.kind == DIR)
+            if any(dirs) and not all(dirs):
+                more.append((p, True))
+    if not more:
+        return None
+    return scope.with_dirs(more)
+
+
+@dataclass(frozen=True)
+class ScopedRead:
+    """Both sides and the base read over ``scope`` (grown as :func:`widen` says)."""
+
+    scope: Scope
+    a: Index
+    b: Index
+    base: dict[str, BaseEntry]
+
+
+def read(scope: Scope, state: PairState, side_a: Replica, side_b: Replica, rules: Rules,
+         digests: bool) -> ScopedRead:
+    """Scan both sides and load the base over ``scope``, growing it until :func:`widen` is satisfied (each
+    step reads the grown scope again: a few listings, as deep as the tree at most)."""
+    while True:
+        dirs = scope.items()
+        ia = side_a.scan_dirs(dirs, rules, "a", digests)
+        ib = side_b.scan_dirs(dirs, rules, "b", digests)
+        base = state.load_dirs(dirs)
+        wider = widen(scope, ia, ib, base)
+        if wider is None or wider == scope:
+            return ScopedRead(scope, ia, ib, base)
+        scope = wider
+
+
+def moved_in(view: ScopedRead, state: PairState) -> frozenset[str]:
+    """Paths new on a side in the scope whose file id the base knows on that side at a path outside the
+    scope: the far end of a move into the scope (or a reused file id). Left for a full run, which sees
+    both ends; copying them now would make the full run delete the old path instead of moving it."""
+    out: set[str] = set()
+    for name, index in (("a", view.a), ("b", view.b)):
+        new = {e.file_id: p for p, e in index.entries.items() if p not in view.base and e.file_id}
+        if not new:
+            continue
+        for fid, paths in state.paths_of_file_ids(name, new).items():
+            if any(not view.scope.holds(p) for p in paths):
+                out.add(new[fid])
+    return frozenset(out)
+
+
+def moved_out(plan: Reconciled, view: ScopedRead, side_a: Replica, side_b: Replica, rules: Rules) -> frozenset[str]:
+    """Paths the scoped ``plan`` deletes on one side because the other lost them, where the other side
+    holds that entry (its file id; without file ids, a file of that size and mtime) at a path outside the
+    scope: a move out of the scope, not a delete. Left for a full run.
+
+    Costs a full scan of each side that lost something (only when the plan deletes anything): a scoped
+    read cannot see where an entry went."""
+    out: set[str] = set()
+    holds = view.scope.holds
+    for lost_on, side, deleting in (("a", side_a, plan.to_b), ("b", side_b, plan.to_a)):
+        gone = {a.path: view.base[a.path] for a in deleting.actions
+                if a.op == "delete" and a.path in view.base}
+        if not gone:
+            continue
+        by_id: dict[FileId, list[str]] = {}
+        by_stat: dict[tuple[int, int], list[str]] = {}  # no file ids to tell: a file like it may be this one
+        for p, row in gone.items():
+            fid = row.file_id_a if lost_on == "a" else row.file_id_b
+            if fid:
+                by_id.setdefault(fid, []).append(p)
+            elif row.entry.kind == FILE:
+                by_stat.setdefault((row.entry.size, row.entry.mtime_ns), []).append(p)
+        # Only the entries that match are asked whether they are outside the scope: the side's whole
+        # listing is the cost here, and asking that of each of its entries added a third to it.
+        for p, e in side.scan(rules, False, lost_on).entries.items():
+            paths = by_id.get(e.file_id) if e.file_id else None
+            if paths is None and by_stat and e.kind == FILE:
+                paths = by_stat.get((e.size, e.mtime_ns))
+            if paths and not holds(p):
+                out.update(paths)
+    return _tops(out)
+
+
+def _tops(paths: Iterable[str]) -> frozenset[str]:
+    """``paths`` without those below another of them."""
+    out: list[str] = []
+    for p in sorted(paths):
+        if not any(is_under(p, top) for top in out):
+            out.append(p)
+    return frozenset(out)
+
+
+def leave_alone(ia: Index, ib: Index, paths: frozenset[str]) -> tuple[Index, Index]:
+    """The two trees with ``paths`` (and what is below them) left alone by the planner, as it leaves
+    unreadable parts: nothing there is planned, and the base keeps its rows."""
+    if not paths:
+        return ia, ib
+    return replace(ia, unreadable=ia.unreadable | paths), replace(ib, unreadable=ib.unreadable | paths)
+
+
+def side_files(state: PairState, view: ScopedRead, index: Index) -> int:
+    """The files a side holds, for the delete guard's share, without scanning it whole: the base's files,
+    with those in the scope counted as they are now (``index``: the side's scoped scan)."""
+    _, base_files = state.counts()
+    scoped_base = sum(1 for row in view.base.values() if row.entry.kind != DIR)
+    return base_files - scoped_base + files_of(index.entries)
+
+
+__all__: Sequence[str] = ("Scope", "ScopedRead", "leave_alone", "moved_in", "moved_out", "read", "side_files",
+                          "widen")
