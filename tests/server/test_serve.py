@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from syncline.core.errors import UsageError
-from syncline.server.serve import _bind, choose_tls, is_loopback, parse_listen, serve
+from syncline.formats.wire.trust import is_loopback
+from syncline.server.serve import _bind, choose_tls, parse_listen, serve
 
 
 @pytest.mark.parametrize(("listen", "parsed"), [

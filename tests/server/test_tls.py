@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from syncline.core.errors import UsageError
-from syncline.server.tls import fingerprint, local_names, make_self_signed, same_fingerprint
+from syncline.formats.wire.trust import fingerprint, same_fingerprint
+from syncline.server.tls import local_names, make_self_signed
 
 
 @contextmanager

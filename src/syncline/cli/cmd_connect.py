@@ -70,7 +70,7 @@ def connect_cmd(url: str, user: str, password_stdin: bool, fingerprint: str | No
 
 def _trust(url: str, shown: str, given: str | None, interactive: bool) -> None:
     from ..core.errors import UsageError
-    from ..services.daemon.connect import same_fingerprint
+    from ..formats.wire.trust import same_fingerprint
 
     if given is not None:
         if not same_fingerprint(given, shown):

@@ -23,6 +23,7 @@ import uvicorn
 
 from ..core.errors import UsageError
 from ..formats.wire.limits import MAX_CONNECTIONS, MAX_HEADER_BYTES
+from ..formats.wire.trust import is_loopback
 from .app import make_app
 from .auth import Authenticator
 from .notify import InProcessNotifier
@@ -69,16 +70,6 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names only this machine (``localhost`` or a loopback address); no DNS."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def choose_tls(data_dir: Path, cert: Path | None, key: Path | None, tls: str | None) -> Tls | None:

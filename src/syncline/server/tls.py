@@ -15,11 +15,9 @@ joined by colons (``SHA256:3A:9F:...``, 95 characters after the prefix): the byt
 from __future__ import annotations
 
 import datetime
-import hashlib
 import ipaddress
 import os
 import socket
-import ssl
 from pathlib import Path
 
 from cryptography import x509
@@ -29,43 +27,11 @@ from cryptography.x509.oid import NameOID
 
 from ..core.errors import UsageError
 from ..formats.framing import atomic_file
+from ..formats.wire.trust import fingerprint
 
 CERT_NAME = "cert.pem"
 KEY_NAME = "key.pem"
 VALID_DAYS = 3650
-PREFIX = "SHA256:"
-
-
-def fingerprint(cert: str | bytes) -> str:
-    """The pinned form of a certificate: ``SHA256:AB:CD:...`` (see the module docstring).
-
-    ``cert`` is PEM text (str or bytes), or DER bytes (what ``getpeercert(binary_form=True)`` gives).
-    :class:`ValueError` if PEM text holds no certificate.
-    """
-    if isinstance(cert, str):
-        der = ssl.PEM_cert_to_DER_cert(cert)
-    elif cert.lstrip().startswith(b"-----BEGIN"):
-        der = ssl.PEM_cert_to_DER_cert(cert.decode("ascii", "replace"))
-    else:
-        der = cert
-    digest = hashlib.sha256(der).hexdigest().upper()
-    return PREFIX + ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
-
-
-def same_fingerprint(a: str, b: str) -> bool:
-    """Whether two written fingerprints name the same certificate, ignoring case, colons, spaces and
-    the ``SHA256:`` prefix (what a user pastes into ``--fingerprint``)."""
-    return _digits(a) is not None and _digits(a) == _digits(b)
-
-
-def _digits(text: str) -> str | None:
-    text = text.strip()
-    if text.upper().startswith(PREFIX):
-        text = text[len(PREFIX):]
-    digits = "".join(c for c in text if c not in ": ").lower()
-    if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
-        return None
-    return digits
 
 
 def make_self_signed(data_dir: Path, names: list[str]) -> tuple[Path, Path, str]:

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...core.errors import SynclineError, UsageError
-from ...engine.replicas.remote import load_credentials
-from ...engine.replicas.remote.client import RESP, Client, code_of
+from ...engine.replicas.remote import RESP, Client, code_of, load_credentials
 from ...formats.wire import WireError
 from ...formats.wire.fields import integer, lst, obj, opt_integer, text
 from ...formats.wire.paths import check_folder_name

@@ -15,20 +15,27 @@ certificate (``save_credentials``: mode 0600; the password is never written anyw
 from __future__ import annotations
 
 import errno
-import hashlib
-import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...core.errors import SynclineError, UsageError
-from ...engine.replicas.remote import Credentials, load_credentials, save_credentials, server_url, split_url
-from ...engine.replicas.remote.client import RESP, Client, ServerInfo, code_of
+from ...engine.replicas.remote import (
+    RESP,
+    Client,
+    Credentials,
+    ServerInfo,
+    code_of,
+    load_credentials,
+    save_credentials,
+    server_url,
+    split_url,
+)
 from ...formats.wire import WireError
 from ...formats.wire.fields import obj, text
+from ...formats.wire.trust import fingerprint, is_loopback
 
-PREFIX = "SHA256:"
 CONNECT_TIMEOUT = 15.0
 MAX_DEVICE_NAME = 64
 
@@ -53,37 +60,6 @@ class Login:
     device_id: str
     user: str
     replaced: str | None
-
-
-def fingerprint(der: bytes) -> str:
-    """``SHA256:`` and the SHA-256 of a certificate's DER bytes in upper-case hex pairs joined by colons:
-    what ``syncline serve`` prints (``server/tls.py``) and ``openssl x509 -fingerprint -sha256`` too."""
-    digest = hashlib.sha256(der).hexdigest().upper()
-    return PREFIX + ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
-
-
-def same_fingerprint(given: str, shown: str) -> bool:
-    """Whether ``given`` (as a person pastes it: any case, with or without colons, spaces and the
-    ``SHA256:`` prefix) names the same certificate as ``shown``."""
-    def digits(value: str) -> str:
-        value = value.strip()
-        if value.upper().startswith(PREFIX):
-            value = value[len(PREFIX):]
-        return "".join(c for c in value if c not in ": ").lower()
-
-    got = digits(given)
-    return len(got) == 64 and got == digits(shown)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (as :func:`split_url` writes it) names this machine only; no DNS."""
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def meet(url: str) -> Meeting:

@@ -40,8 +40,7 @@ from typing import Any
 import httpx
 
 from ...core.errors import SynclineError, UsageError
-from ...engine.replicas.remote import Credentials, load_credentials
-from ...engine.replicas.remote.client import RESP, Client, code_of
+from ...engine.replicas.remote import RESP, Client, Credentials, code_of, load_credentials
 from ...formats.wire import WireError
 from ...formats.wire.fields import integer, lst, obj, text
 from ...formats.wire.limits import MAX_PAGE, MAX_STREAM_FOLDERS
