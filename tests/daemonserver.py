@@ -65,6 +65,7 @@ class Server:
     port: int = 0
     proc: subprocess.Popen[str] | None = None
     lines: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     def add_user(self, user: str = USER, password: str = PASSWORD) -> None:
         done = syncline("user", "add", user, "--password-stdin", "--data", str(self.data), stdin=password + "\n")
@@ -78,7 +79,8 @@ class Server:
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
         lines: queue.Queue[str] = queue.Queue()
         out = self.proc.stdout
-        threading.Thread(target=lambda: [lines.put(line) for line in out or ()], daemon=True).start()
+        self.reader = threading.Thread(target=lambda: [lines.put(line) for line in out or ()], daemon=True)
+        self.reader.start()
         end = time.monotonic() + DEADLINE
         while not re.search(r"on a device", "".join(self.lines[-3:])):
             try:
@@ -100,6 +102,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=DEADLINE)
+        if self.reader is not None:
+            self.reader.join(DEADLINE)  # the process is gone: its output ends, and so does the reader
+            self.reader = None
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
         self.proc = None

@@ -18,6 +18,22 @@ from syncline.formats.columns import pack_index, unpack_index
 
 from .conftest import write
 
+SETTLE_S = 60.0  # generous: a thread an earlier test stopped may take a while to end on a busy machine
+
+
+@pytest.fixture
+def alone() -> None:
+    """Wait until this process runs no other thread: a child is forked only then (rightly: fork with
+    threads is unsafe), so these tests mean something only then. A thread that never ends is another
+    test's leak, named in the failure."""
+    import time
+
+    end = time.monotonic() + SETTLE_S
+    while threading.active_count() > 1:
+        if time.monotonic() > end:
+            pytest.fail(f"threads left running by earlier tests: {[t.name for t in threading.enumerate()][1:]}")
+        time.sleep(0.05)
+
 
 def _tree(root: Path) -> None:
     write(root, "a.txt", b"alpha", mtime=1_600_000_000.123456789, mode=0o640)
@@ -95,7 +111,7 @@ def test_a_truncated_column_is_a_value_error(tmp_path: Path) -> None:
         unpack_index(msgpack.packb(doc))
 
 
-def test_the_child_scans_and_its_index_is_the_same(tmp_path: Path) -> None:
+def test_the_child_scans_and_its_index_is_the_same(tmp_path: Path, alone: None) -> None:
     _tree(tmp_path)
     assert threading.active_count() == 1  # else the child is (rightly) not used and this test means nothing
     with scan_in_child(lambda: scan(tmp_path, digests=True)) as pending:
@@ -104,7 +120,7 @@ def test_the_child_scans_and_its_index_is_the_same(tmp_path: Path) -> None:
     _same(got, scan(tmp_path, digests=True), rescanned=True)
 
 
-def test_a_failing_child_falls_back_to_scanning_here(tmp_path: Path) -> None:
+def test_a_failing_child_falls_back_to_scanning_here(tmp_path: Path, alone: None) -> None:
     _tree(tmp_path)
     parent = os.getpid()
     calls: list[int] = []
@@ -142,7 +158,7 @@ def test_no_fork_while_other_threads_run(tmp_path: Path) -> None:
         t.join()
 
 
-def test_an_unwanted_child_is_killed_and_reaped(tmp_path: Path) -> None:
+def test_an_unwanted_child_is_killed_and_reaped(tmp_path: Path, alone: None) -> None:
     import time
 
     def slow() -> Index:
