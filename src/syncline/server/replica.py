@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
-from ..core.chunking import Chunker
+from ..core.chunking import SERVER_CHUNKER, Chunker
 from ..core.entry import DIR, Entry
 from ..core.errors import BusyError, UsageError
 from ..core.ignore import IGNORE_FILE, Matcher, Rules
@@ -77,7 +77,7 @@ class ServerFolderReplica:
         self.name = name
         self.device = device
         self.policy = policy or WritePolicy()
-        self.chunker = chunker or Chunker()
+        self.chunker = chunker or SERVER_CHUNKER
         self.staged: set[ServerStaged] = set()
         self._folder: FolderStore | None = None
         self._mutex = threading.Lock()
