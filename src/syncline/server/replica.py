@@ -129,15 +129,15 @@ class ServerFolderReplica:
     def _listing(self, fs: FolderStore) -> dict[str, Row]:
         """The whole folder, paged as a client pages it (tombstones of later pages remove paths)."""
         rows: dict[str, Row] = {}
-        since, more = 0, True
+        since, after, more = 0, None, True
         while more:
-            page = fs.entries(since)
+            page = fs.entries(since, after=after)
             for row in page.rows:
                 if row.kind == DELETED:
                     rows.pop(row.path, None)
                 else:
                     rows[row.path] = row
-            since, more = page.next, page.more
+            since, after, more = page.next, page.next_path, page.more
         return rows
 
     def scan(self, rules: Rules, digests: bool, side: str) -> Index:

@@ -93,7 +93,8 @@ SCHEMAS: dict[str, Schema] = {
                                                 "current": {"type": "boolean"}})},
     "Folder": {"type": "object", "required": ["name", "uid", "rights", "seq", "files", "bytes"]},
     "Folders": {"type": "array", "items": _ref("Folder")},
-    "Entries": _obj({"seq": _int(), "columns": _COLUMNS, "rows": _ROWS, "next": _int(), "more": {"type": "boolean"}}),
+    "Entries": _obj({"seq": _int(), "columns": _COLUMNS, "rows": _ROWS, "next": _int(), "more": {"type": "boolean"},
+                     "next_path": {"type": ["string", "null"], "maxLength": MAX_PATH_BYTES}}),
     "Paths": _obj({"paths": {"type": "array", "maxItems": MAX_STAT_PATHS,
                              "items": {"type": "string", "maxLength": MAX_PATH_BYTES}}}),
     "Stat": _obj({"seq": _int(), "columns": _COLUMNS, "items": {"type": "array", "maxItems": MAX_STAT_PATHS}}),
@@ -170,8 +171,10 @@ OPERATIONS: dict[str, dict[str, Schema]] = {
     "/v1/folders": {"get": _op("the caller's folders", "200", _json("Folders"))},
     F: {"get": _op("one folder", "200", _json("Folder"), params=(_NAME,)),
         "put": _op("make the folder (200: it was there)", "201", _json("Folder"), params=(_NAME,))},
-    F + "/entries": {"get": _op("entries past since, in version order", "200", _json("Entries"), params=(
+    F + "/entries": {"get": _op("entries past (since, after), in (version, path) order", "200", _json("Entries"),
+                                params=(
         _NAME, _SINCE, _param("limit", "query", _int(1, MAX_PAGE)),
+        _param("after", "query", {"type": "string", "maxLength": MAX_PATH_BYTES}),
         _param("dir", "query", {"type": "string", "maxLength": MAX_PATH_BYTES}),
         _param("deep", "query", {"enum": ["0", "1"]})))},
     F + "/stat": {"post": _op("rows of paths", "200", _json("Stat"), params=(_NAME,), body=_json("Paths"))},

@@ -65,12 +65,14 @@ _ROOT_FILE_ID = "ROOT"
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """A page of a listing: rows in increasing version order; ``next`` the last version in it."""
+    """A page of a listing: rows in increasing (version, path) order; ``next`` the last version in it and,
+    when ``more``, ``next_path`` its last path: the next page is what comes after (next, next_path)."""
 
     seq: int
     rows: list[Row]
     next: int
     more: bool
+    next_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,17 +178,19 @@ class FolderStore:
         return Row("", t.DIR, 0, int(f.root_mtime_ns), int(f.root_mode), None, None, _ROOT_FILE_ID, 0)
 
     def entries(self, since: int = 0, dir: str | None = None, deep: bool = True,
-                limit: int = DEFAULT_ENTRIES_PAGE) -> Page:
-        """Entries whose version is past ``since``, in increasing version order (protocol section 5):
-        ``since`` 0 lists the live tree, past 0 tombstones too. ``dir``: only it and what is below it
-        (``deep``) or its children. A page never splits one version (a folder move gives every entry
-        below it one version): it ends before a version it cannot hold whole, or, when one version alone
-        is past ``limit``, holds that version whole. ``history_gone`` when ``since`` is older than the
-        kept history."""
+                limit: int = DEFAULT_ENTRIES_PAGE, after: str | None = None) -> Page:
+        """Entries past the cursor (``since``, ``after``) in increasing (version, path) order (protocol
+        section 5): those whose version is past ``since``, and with ``after``, those of version ``since``
+        whose path is past it. ``since`` 0 lists the live tree, past 0 tombstones too. ``dir``: only it and
+        what is below it (``deep``) or its children. A page may end inside a version (a folder move gives
+        every entry below it one version): its ``next_path`` says where the next one goes on.
+        ``history_gone`` when ``since`` is older than the kept history."""
         limit = _limit(limit, DEFAULT_ENTRIES_PAGE, MAX_PAGE)
         _check_since(since)
         if dir is not None:
             check_wire_path(dir, root_ok=True)
+        if after is not None:
+            check_wire_path(after)
         e = t.entries.c
         with self.store.db.read() as conn:
             seq = self._seq(conn)
@@ -194,24 +198,21 @@ class FolderStore:
                 horizon = self.state.horizon(conn)
                 if since < horizon:
                     raise _history_gone(since, horizon)
-            q = sa.select(t.entries).where(e.folder_id == self.id, e.version > since)
+            past = e.version > since
+            if after is not None:
+                past = sa.or_(past, sa.and_(e.version == since, e.path > after))
+            q = sa.select(t.entries).where(e.folder_id == self.id, past)
             if since <= 0:
                 q = q.where(e.kind != t.DELETED)
             if dir is not None:
                 inside = below(dir) if deep else e.parent == dir
                 q = q.where(sa.or_(e.path == dir, inside) if dir else inside)
-            q = q.order_by(e.version, e.path)
-            rows = [row_of(r) for r in conn.execute(q.limit(limit + 1))]
-            more = len(rows) > limit
-            if more:
-                last = rows[limit].version
-                whole = [r for r in rows[:limit] if r.version != last]
-                if whole:
-                    rows = whole
-                else:  # one version bigger than a page: all of it
-                    rows = [row_of(r) for r in conn.execute(q.where(e.version == last))]
-                    more = conn.execute(q.where(e.version > last).limit(1)).first() is not None
-        return Page(seq, rows, rows[-1].version if rows else max(since, 0), more)
+            rows = [row_of(r) for r in conn.execute(q.order_by(e.version, e.path).limit(limit + 1))]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if not rows:
+            return Page(seq, rows, max(since, 0), False)
+        return Page(seq, rows, rows[-1].version, more, rows[-1].path if more else None)
 
     def stat_many(self, paths: Sequence[str]) -> tuple[int, list[Row | WireError | None]]:
         """Each path's row (``""``: the root, as a folder), None when absent, or ``not_a_dir`` when a

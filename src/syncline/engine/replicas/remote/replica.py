@@ -172,27 +172,33 @@ class RemoteReplica:
         cache = self._listing_cache()
         owner = f"{self._client.info().server_id}/{info['uid']}"
         start = since = cache.seq(owner)
+        after: str | None = None  # with since: the cursor, which may be inside a version (a big move)
         while True:
+            params: dict[str, Any] = {"since": since, "limit": MAX_PAGE}
+            if after is not None:
+                params["after"] = after
             try:
-                value = self._client.call("GET", self._at("/entries"), params={"since": since, "limit": MAX_PAGE})
+                value = self._client.call("GET", self._at("/entries"), params=params)
             except ReplicaError as exc:
                 if code_of(exc) != "history_gone" or start == 0:
                     raise
                 cache.reset(owner)  # the server forgot the delta: list everything again
                 start = since = 0
+                after = None
                 continue
             try:
-                page = entries_page_of_json(value, since)
+                page = entries_page_of_json(value, since, after)
             except WireError as err:
                 raise replica_error(err) from None
             if page.seq < start:  # the folder went back in time (a restore): the cache is ahead of it
                 cache.reset(owner)
                 start = since = 0
+                after = None
                 continue
             cache.apply(page.rows, page.seq, complete=not page.more)
             if not page.more:
                 break
-            since = page.next
+            since, after = page.next, page.next_path
         return cache.entries(), root
 
     def _read_ignore(self, path: str) -> str:
