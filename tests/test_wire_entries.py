@@ -87,8 +87,10 @@ def test_kinds() -> None:
     assert read(tombstone_row("gone", "F1", 9)) == ("gone", None, 9)
 
 
-def _page(rows: list[list[Any]], seq: int, nxt: int, more: bool) -> dict[str, Any]:
-    return {"seq": seq, "columns": list(COLUMNS), "rows": rows, "next": nxt, "more": more}
+def _page(rows: list[list[Any]], seq: int, nxt: int, more: bool, next_path: str | None = None) -> dict[str, Any]:
+    if next_path is None and more is True and rows:
+        next_path = rows[-1][0]
+    return {"seq": seq, "columns": list(COLUMNS), "rows": rows, "next": nxt, "more": more, "next_path": next_path}
 
 
 def test_pages() -> None:
@@ -96,9 +98,22 @@ def test_pages() -> None:
     page = entries_page_of_json(_page(rows, 9, 5, True), since=2)
     assert page.seq == 9 and page.next == 5 and page.more and [r.path for r in page.rows] == ["a", "b"]
     assert entries_page_of_json(_page([], 9, 0, False), since=0).rows == []
-    moved = [tombstone_row("old/a", "F1", 6), row_of("new/a", FILE, 6), row_of("new/b", FILE, 6)]
+    moved = [row_of("new/a", FILE, 6), row_of("new/b", FILE, 6), tombstone_row("old/a", "F1", 6)]
     page = entries_page_of_json(_page(moved, 6, 6, False), since=5)  # a folder move: one version, many rows
     assert [r.version for r in page.rows] == [6, 6, 6]
+    # A page may split a version: the next goes on after (version, path).
+    first = entries_page_of_json(_page(moved[:2], 6, 6, True), since=5)
+    assert first.more and (first.next, first.next_path) == (6, "new/b")
+    rest = entries_page_of_json(_page(moved[2:], 6, 6, False), since=6, after="new/b")
+    assert [r.path for r in rest.rows] == ["old/a"] and rest.next_path is None
+    for body, since, after in [
+        (_page(moved[2:], 6, 6, False), 6, "old/a"),  # a row not past the cursor
+        (_page(moved[1:], 6, 6, False), 6, "new/b"),  # the cursor's own row again
+        (_page(moved[:2], 6, 6, True, "new/a"), 5, None),  # next_path not the last row's path
+        (_page([moved[1], moved[0]], 6, 6, False), 5, None),  # a version's rows out of path order
+    ]:
+        with pytest.raises(WireError):
+            entries_page_of_json(body, since, after)
     for body, since in [
         (_page(rows, 9, 5, True), 0),  # a tombstone in a full listing
         (_page(rows, 9, 5, True), 3),  # a row not above since

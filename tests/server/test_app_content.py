@@ -67,7 +67,7 @@ def test_download_whole_ranges_versions_and_chunks(tmp_path: Path) -> None:
             assert stale.status_code == 412
             chunks = (await c.get("/v1/folders/Docs/file/chunks", params={"path": "f.bin"})).json()
             assert chunks == {"version": version, "size": len(data), "digest": cid(data).hex(),
-                              "chunks": [[cid(data).hex(), len(data)]]}
+                              "count": 1, "chunks": [[cid(data).hex(), len(data)]], "next": None}
             r = await c.post("/v1/folders/Docs/chunks/read", json={"ids": [cid(data).hex(), cid(data).hex()]})
             assert r.status_code == 200 and r.headers["content-type"] == "application/x-syncline-pack"
             frames = read_pack(r.content)

@@ -32,6 +32,10 @@ def _put_at(path: Any) -> dict[str, Any]:
     return item
 
 
+def _without_chunks(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k != "chunks"}
+
+
 def _stat(paths: Any) -> Case:
     return lambda c, w: c.post(F + "/stat", json={"paths": paths})
 
@@ -122,6 +126,14 @@ CASES: dict[str, Case] = {
     "commit of missing chunks": _ops(put_item("new.txt", b"never uploaded")),
     "commit with a wrong digest": _ops({**put_item("new.txt", GOOD), "entry": {
         "size": len(GOOD), "mtime_ns": 1, "mode": 420, "digest": cid(b"else").hex()}}),
+    "a manifest of pieces never sent": _ops({**_without_chunks(put_item("big.bin", GOOD * 100)),
+                                             "manifest": [[cid(b"never").hex(), 36 * 4]]}),
+    "a manifest not of whole entries": _ops({**_without_chunks(put_item("big.bin", GOOD * 100)),
+                                             "manifest": [[cid(GOOD).hex(), len(GOOD)]]}),
+    "a put with chunks and a manifest": _ops({**put_item("big.bin", GOOD), "manifest": [[cid(GOOD).hex(), 36]]}),
+    "4,097 chunks inline": _ops({**put_item("big.bin", GOOD), "chunks": [[cid(GOOD).hex(), 1]] * 4097}),
+    "chunk list from a negative position": lambda c, w: c.get(F + "/file/chunks", params={"path": "ok.txt",
+                                                                                          "from": "-1"}),
     "another user's folder": _other_users_folder,
     "unknown folder": lambda c, w: c.get("/v1/folders/Nope/entries"),
     "folder name escapes": lambda c, w: c.put("/v1/folders/..%2Fx"),

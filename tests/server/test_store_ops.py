@@ -18,7 +18,7 @@ import pytest
 from syncline.formats.wire.errors import WireError
 from syncline.formats.wire.ops import ChunkRef, Expect, ItemResult, Op, OpEntry, WirePolicy, new_op_id
 from syncline.server.store import Store
-from syncline.server.store.folder import FolderStore
+from syncline.server.store.folder import FolderStore, Page
 from syncline.server.store.rows import Row
 
 from .storetree import fs_fixture, put_bytes, store_fixture  # noqa: F401 - fixtures
@@ -197,7 +197,15 @@ def test_nfc_twins_never_coexist_and_names_are_kept_byte_exact(fs: FolderStore) 
     assert renamed.done and sorted(listing(fs)) == sorted([nfc, "other"])
 
 
-def test_a_folder_move_is_one_change_and_pages_never_split_it(fs: FolderStore) -> None:
+def _pages(fs: FolderStore, since: int, limit: int) -> list[Page]:
+    """Every page from ``since`` on, following the cursor."""
+    pages = [fs.entries(since, limit=limit)]
+    while pages[-1].more:
+        pages.append(fs.entries(pages[-1].next, limit=limit, after=pages[-1].next_path))
+    return pages
+
+
+def test_a_folder_move_is_one_change_and_pages_split_it_at_a_path(fs: FolderStore) -> None:
     ops = [mkdir("docs"), mkdir("docs/sub")] + [put(fs, f"docs/sub/f{i:02d}", b"%d" % i) for i in range(30)]
     fs.apply_ops(ops, POLICY, "D1")
     before = listing(fs)
@@ -209,17 +217,21 @@ def test_a_folder_move_is_one_change_and_pages_never_split_it(fs: FolderStore) -
     assert {p.replace("docs", "papers", 1): v for p, v in before.items()} == after, "file ids kept"
     journal = fs.changes(seq_before).changes
     assert [(c.op, c.from_path, c.path) for c in journal] == [("move", "docs", "papers")]
-    page = fs.entries(seq_before, limit=5)
-    assert len(page.rows) == 64 and not page.more, "one version is never split across pages"
-    assert sum(r.kind == "deleted" for r in page.rows) == 32
-    # A page that reaches into a version it cannot hold whole ends before it.
+    pages = _pages(fs, seq_before, 5)
+    rows = [r for p in pages for r in p.rows]
+    assert len(rows) == 64 and len(pages) == 13, "one version split across pages of 5"
+    assert sum(r.kind == "deleted" for r in rows) == 32 and {r.version for r in rows} == {seq_before + 1}
+    assert [(r.version, r.path) for r in rows] == sorted((r.version, r.path) for r in rows)
+    assert all(p.more and p.next_path == p.rows[-1].path for p in pages[:-1]) and not pages[-1].more
+    # A page goes on from inside a version into the next ones.
     fs.apply_ops([put(fs, "x0", b"x")], POLICY, "D1")
     fs.apply_ops([Op(new_op_id(), "move", "papers", Expect.of(row(fs, "papers").entry()),  # type: ignore[union-attr]
                      to="docs")], POLICY, "D1")
     mixed = fs.entries(seq_before + 1, limit=3)
-    assert [r.path for r in mixed.rows] == ["x0"] and mixed.more and mixed.next == seq_before + 2
-    rest = fs.entries(mixed.next, limit=3)
-    assert len(rest.rows) == 64 and not rest.more
+    assert [r.path for r in mixed.rows] == ["x0", "docs", "docs/sub"] and mixed.more
+    assert (mixed.next, mixed.next_path) == (seq_before + 3, "docs/sub")
+    rest = _pages(fs, seq_before + 1, 3)
+    assert sum(len(p.rows) for p in rest) == 65
     into = fs.apply_ops([Op(new_op_id(), "move", "docs", Expect.of(row(fs, "docs").entry()),  # type: ignore[union-attr]
                             to="docs/sub/inside")], POLICY, "D1")[1][0]
     assert into.error is not None and into.error.code == "bad_request", "a folder is never moved into itself"
@@ -245,9 +257,13 @@ def test_paged_listings_while_writes_go_on_end_at_the_state_of_their_seq(fs: Fol
                 elif choice < 0.7:
                     p = rng.choice(files)
                     fs.apply_ops([put(fs, p, b"edit %d" % n, Expect.of(row(fs, p).entry()))], POLICY, "D1")  # type: ignore[union-attr]
-                elif choice < 0.85:
+                elif choice < 0.8:
                     p = rng.choice(files)
                     fs.apply_ops([Op(new_op_id(), "delete", p, Expect.of(row(fs, p).entry()))], POLICY, "D1")  # type: ignore[union-attr]
+                elif choice < 0.9:  # a folder move: one version for many entries, split across pages of 4
+                    src, dst = ("a", "c") if "a" in here else ("c", "a")
+                    fs.apply_ops([Op(new_op_id(), "move", src, Expect.of(row(fs, src).entry()), to=dst)],  # type: ignore[union-attr]
+                                 POLICY, "D1")
                 else:
                     p = rng.choice(files)
                     to = f"{'b' if p.startswith('a') else 'a'}/m{n}"
@@ -259,17 +275,17 @@ def test_paged_listings_while_writes_go_on_end_at_the_state_of_their_seq(fs: Fol
     try:
         for _ in range(8):
             held: dict[str, tuple[str, int, bytes | None, str]] = {}
-            since, more, first_seq = 0, True, None
+            since, after, more, first_seq = 0, None, True, None
             while more:
                 time.sleep(0.002)
                 with turn:  # a page is taken between two batches; batches run between pages
-                    page = fs.entries(since, limit=4)
+                    page = fs.entries(since, limit=4, after=after)
                     for r in page.rows:
                         if r.kind == "deleted":
                             held.pop(r.path, None)
                         else:
                             held[r.path] = (r.kind, r.size, r.digest, r.file_id)
-                    since, more = page.next, page.more
+                    since, after, more = page.next, page.next_path, page.more
                     first_seq = page.seq if first_seq is None else first_seq
                     if not more:
                         moved_on += page.seq != first_seq

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
-from ..core.chunking import Chunker
+from ..core.chunking import SERVER_CHUNKER, Chunker
 from ..core.entry import DIR, Entry
 from ..core.errors import BusyError, UsageError
 from ..core.ignore import IGNORE_FILE, Matcher, Rules
@@ -30,7 +30,7 @@ from ..engine.replicas.errors import ReplicaError, map_os_error
 from ..engine.replicas.replica import Features, Outcome, SourceFile, Staged, WritePolicy
 from ..engine.replicas.subtrees import subtrees
 from ..formats.wire.errors import WireError
-from ..formats.wire.limits import MAX_OPS
+from ..formats.wire.limits import MAX_INLINE_CHUNKS, MAX_OPS
 from ..formats.wire.ops import Expect, ItemResult, Op, OpEntry, WirePolicy, new_op_id
 from ..formats.wire.paths import check_wire_path
 from .staging import ServerSourceFile, ServerStaged, stage
@@ -77,7 +77,8 @@ class ServerFolderReplica:
         self.name = name
         self.device = device
         self.policy = policy or WritePolicy()
-        self.chunker = chunker or Chunker()
+        self.chunker = chunker or SERVER_CHUNKER
+        self.inline_chunks = MAX_INLINE_CHUNKS  # chunks a put lists; more: a manifest (tests lower it)
         self.staged: set[ServerStaged] = set()
         self._folder: FolderStore | None = None
         self._mutex = threading.Lock()
@@ -128,15 +129,15 @@ class ServerFolderReplica:
     def _listing(self, fs: FolderStore) -> dict[str, Row]:
         """The whole folder, paged as a client pages it (tombstones of later pages remove paths)."""
         rows: dict[str, Row] = {}
-        since, more = 0, True
+        since, after, more = 0, None, True
         while more:
-            page = fs.entries(since)
+            page = fs.entries(since, after=after)
             for row in page.rows:
                 if row.kind == DELETED:
                     rows.pop(row.path, None)
                 else:
                     rows[row.path] = row
-            since, more = page.next, page.more
+            since, after, more = page.next, page.next_path, page.more
         return rows
 
     def scan(self, rules: Rules, digests: bool, side: str) -> Index:
@@ -220,7 +221,7 @@ class ServerFolderReplica:
             raise map_os_error(OSError(errno.ENOENT if up is None else errno.ENOTDIR, "no such folder", parent(path)))
         fs = self._fs()
         staged = _mapped(lambda: stage(fs, self.device, self.chunker, path, source, str(self.store.chunks.tmp),
-                                       self._forget))
+                                       self._forget, self.inline_chunks))
         with self._mutex:
             self.staged.add(staged)
         return staged
@@ -258,7 +259,8 @@ class ServerFolderReplica:
             for start in range(0, len(items), MAX_OPS):
                 part = items[start : start + MAX_OPS]
                 ops = [Op(new_op_id(), "put", staged.path, _expect(expect),
-                          OpEntry(staged.mtime_ns, staged.mode, staged.size, staged.digest), staged.chunks)
+                          OpEntry(staged.mtime_ns, staged.mode, staged.size, staged.digest),
+                          () if staged.manifest else staged.chunks, manifest=staged.manifest)
                        for staged, expect in part if isinstance(staged, ServerStaged) and not staged.discarded]
                 answers = iter(self._apply(ops) if ops else [])
                 for staged, _ in part:

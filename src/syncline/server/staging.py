@@ -17,7 +17,8 @@ import blake3
 from ..core.chunking import Chunker
 from ..core.entry import Entry
 from ..engine.replicas.replica import SourceFile
-from ..formats.wire.limits import MAX_PACK_BYTES, MAX_PACK_FRAMES
+from ..formats.wire.limits import MAX_INLINE_CHUNKS, MAX_PACK_BYTES, MAX_PACK_FRAMES
+from ..formats.wire.manifest import manifest_pieces
 from ..formats.wire.ops import ChunkRef
 from .store.folder import FolderStore
 
@@ -36,6 +37,7 @@ class ServerStaged:
     mode: int
     on_discard: Callable[[ServerStaged], None]
     discarded: bool = False
+    manifest: tuple[ChunkRef, ...] = ()  # past MAX_INLINE_CHUNKS chunks: the manifest the put names
 
     def discard(self) -> None:
         """Forget the staged copy (its chunks stay until the collector finds them unreferenced)."""
@@ -68,10 +70,10 @@ class _Batch:
 
 
 def stage(folder: FolderStore, device: str, chunker: Chunker, path: str, source: SourceFile, spool_dir: str,
-          on_discard: Callable[[ServerStaged], None]) -> ServerStaged:
+          on_discard: Callable[[ServerStaged], None], inline_most: int = MAX_INLINE_CHUNKS) -> ServerStaged:
     """Read ``source`` to its end, chunk it as the server's chunker does (a file under ``min_file_size`` is
-    one chunk) and put the chunks in ``folder``'s store. A big file is spooled to a temp file first (the
-    chunker reads a descriptor), so memory stays bounded."""
+    one chunk) and put the chunks in ``folder``'s store; past ``inline_most`` chunks, their manifest too. A
+    big file is spooled to a temp file first (the chunker reads a descriptor), so memory stays bounded."""
     whole = blake3.blake3()
     batch = _Batch(folder, device)
     refs: list[ChunkRef] = []
@@ -92,9 +94,11 @@ def stage(folder: FolderStore, device: str, chunker: Chunker, path: str, source:
         else:
             for piece in chunker.pieces_fd(spool.fileno()):
                 refs.append(batch.add(bytes(piece)))
+        manifest = [batch.add(piece) for piece in manifest_pieces(refs)] if len(refs) > inline_most else []
         batch.flush()
     e = source.entry
-    return ServerStaged(path, size, whole.digest(), tuple(refs), e.mtime_ns, e.mode & 0o7777, on_discard)
+    return ServerStaged(path, size, whole.digest(), tuple(refs), e.mtime_ns, e.mode & 0o7777, on_discard,
+                        manifest=tuple(manifest))
 
 
 @dataclass

@@ -116,27 +116,33 @@ class EntriesPage(NamedTuple):
     rows: list[Row]
     next: int
     more: bool
+    next_path: str | None = None
 
 
-def entries_page_of_json(value: object, since: int) -> EntriesPage:
-    """A page of ``GET .../entries?since=`` (tombstones only when ``since`` > 0). Refused: more than
-    10,000 rows, a row not above ``since`` or out of version order (rows of one version, which one item
-    such as a folder move gives many entries, come together), ``next`` not the last row's version,
-    ``seq`` below a row's version."""
+def entries_page_of_json(value: object, since: int, after: str | None = None) -> EntriesPage:
+    """A page of ``GET .../entries?since=[&after=]`` (tombstones only when ``since`` > 0). Refused: more
+    than 10,000 rows, rows not in increasing (version, path) order from past the cursor (``since``,
+    ``after``) up to ``seq``, ``next`` not the last row's version, ``more`` without ``next_path`` the last
+    row's path."""
     o = obj(value, "body", RESP)
     seq = integer(o.get("seq"), "seq", RESP, 0)
     read = RowReader(o.get("columns"), tombstones=since > 0)
     rows = [read(r, f"rows[{i}]") for i, r in enumerate(lst(o.get("rows"), "rows", RESP, MAX_PAGE))]
-    last = since
+    last: tuple[int, str] | None = (since, after) if after is not None else None
     for r in rows:
-        if r.version < last or r.version <= since or r.version > seq:
-            raise bad(RESP, "rows", "versions not in order from since up to seq")
-        last = r.version
+        key = (r.version, r.path)
+        if r.version < since or (after is None and r.version == since) or r.version > seq or (
+                last is not None and key <= last):
+            raise bad(RESP, "rows", "not in (version, path) order from past the cursor up to seq")
+        last = key
     nxt = integer(o.get("next"), "next", RESP, 0)
     more = o.get("more")
-    if type(more) is not bool or (rows and nxt != last) or (not rows and more):
+    next_path = o.get("next_path")
+    if type(more) is not bool or (rows and nxt != rows[-1].version) or (not rows and more):
         raise bad(RESP, "next", "not the last row's version, or more without rows")
-    return EntriesPage(seq, rows, nxt, more)
+    if more and next_path != rows[-1].path:
+        raise bad(RESP, "next_path", "not the last row's path")
+    return EntriesPage(seq, rows, nxt, more, rows[-1].path if more else None)
 
 
 def stat_items_of_json(value: object, count: int) -> tuple[int, list[Row | WireError | None]]:

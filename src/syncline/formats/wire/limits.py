@@ -18,7 +18,13 @@ MAX_READ_IDS = 4_096
 MAX_PACK_FRAMES = 4_096
 MAX_PACK_BYTES = 64 * MiB  # a pack body, and a chunks/read answer
 MAX_CHUNK = 1 * MiB
-MAX_CHUNKS_PER_FILE = 1 << 20
+# A file of 1 TiB in the server chunker's 16 KiB chunks has about 2**26 of them: twice that leaves room
+# for a chunker averaging 8 KiB. Past MAX_INLINE_CHUNKS a put names a manifest (formats/wire/manifest.py),
+# whose pieces hold at least 2,048 entries (but the last): 65,536 pieces list 2**27 chunks.
+MAX_CHUNKS_PER_FILE = 1 << 27
+MAX_INLINE_CHUNKS = 4_096  # chunks listed in a put item; more: a manifest
+MAX_MANIFEST_CHUNKS = 65_536  # pieces of one manifest
+MAX_CHUNKS_PAGE = 65_536  # chunks in one file/chunks answer
 MAX_FILE_SIZE = 1 << 40
 MAX_PAGE = 10_000  # entries and changes
 DEFAULT_ENTRIES_PAGE = 5_000
@@ -64,6 +70,9 @@ LIMITS: dict[str, int] = {
     "pack_bytes": MAX_PACK_BYTES,
     "chunk": MAX_CHUNK,
     "chunks_per_file": MAX_CHUNKS_PER_FILE,
+    "inline_chunks": MAX_INLINE_CHUNKS,
+    "manifest_chunks": MAX_MANIFEST_CHUNKS,
+    "chunks_page": MAX_CHUNKS_PAGE,
     "file_size": MAX_FILE_SIZE,
     "page": MAX_PAGE,
     "trash_page": MAX_TRASH_PAGE,

@@ -75,7 +75,9 @@ class ChunkRef:
 @dataclass(frozen=True, slots=True)
 class Op:
     """One item of an ``ops`` batch. ``id`` is the client's name for it (replayed, never applied twice);
-    ``to`` only for ``move``; ``chunks`` only for ``put``; ``entry`` None for ``delete`` and ``move``."""
+    ``to`` only for ``move``; ``entry`` None for ``delete`` and ``move``. A ``put``'s content is ``chunks``
+    (at most ``MAX_INLINE_CHUNKS``), or, for a bigger file, ``manifest``: the chunks holding its chunk list
+    (:mod:`.manifest`); never both."""
 
     id: str
     op: OpName
@@ -84,6 +86,7 @@ class Op:
     entry: OpEntry | None = None
     chunks: tuple[ChunkRef, ...] = ()
     to: str | None = None
+    manifest: tuple[ChunkRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,17 +134,22 @@ EMPTY_DIGEST = bytes.fromhex("af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc
 
 def put_content_error(op: Op) -> WireError | None:
     """What is wrong with a ``put``'s content as declared, before any chunk is looked at (``bad_content``,
-    per item, a client bug): the chunk lengths must add up to ``entry.size``; an empty file has no chunks
-    and the digest of no bytes; a file of one chunk has that chunk's id as its digest. None when the
-    declaration holds together (whether the chunks are there and hash to the digest is the store's to
-    check)."""
+    per item, a client bug): chunks or a manifest, not both; the chunk lengths must add up to
+    ``entry.size``; an empty file has no chunks and the digest of no bytes; a file of one chunk has that
+    chunk's id as its digest. None when the declaration holds together (whether the chunks are there and
+    hash to the digest, and what a manifest lists, is the store's to check)."""
     e = op.entry
     if op.op != "put" or e is None or e.digest is None:
         return WireError("bad_content", f"{op.path}: a put without size and digest", "a client bug: update syncline",
                          {"path": op.path})
     total = sum(c.length for c in op.chunks)
     why = ""
-    if total != e.size:
+    if op.manifest:  # what it lists is the store's to read and check
+        if op.chunks:
+            why = "both a chunk list and a manifest"
+        elif e.size == 0:
+            why = "an empty file with a manifest"
+    elif total != e.size:
         why = f"the chunks add up to {total} bytes, the entry says {e.size}"
     elif not op.chunks and e.digest != EMPTY_DIGEST:
         why = "an empty file whose digest is not that of no bytes"

@@ -9,7 +9,7 @@ and check every type and bound; each refusal is one :class:`~.errors.WireError`:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from ...core.entry import KINDS, Kind
@@ -17,13 +17,15 @@ from .errors import error_body, error_of_body
 from .fields import bad, boolean, hex_id, integer, lst, obj, opt_integer, text
 from .limits import (
     MAX_CHUNK,
-    MAX_CHUNKS_PER_FILE,
     MAX_FILE_SIZE,
+    MAX_INLINE_CHUNKS,
+    MAX_MANIFEST_CHUNKS,
     MAX_OP_ID,
     MAX_OPS,
     MAX_TARGET_BYTES,
     OP_ID_RE,
 )
+from .manifest import ENTRY_BYTES
 from .ops import OP_NAMES, ChunkRef, Expect, ItemResult, Op, OpEntry, OpName, WirePolicy
 from .paths import check_target, check_wire_path
 
@@ -47,11 +49,18 @@ def op_to_json(op: Op) -> dict[str, Any]:
     e = op.entry
     if e is not None and op.op in _ENTRY_FIELDS:
         out["entry"] = {k: (getattr(e, k).hex() if k == "digest" else getattr(e, k)) for k in _ENTRY_FIELDS[op.op]}
-    if op.op == "put":
-        out["chunks"] = [[c.id.hex(), c.length] for c in op.chunks]
+    if op.op == "put" and op.manifest:
+        out["manifest"] = chunks_to_json(op.manifest)
+    elif op.op == "put":
+        out["chunks"] = chunks_to_json(op.chunks)
     if op.op == "move":
         out["to"] = op.to
     return out
+
+
+def chunks_to_json(chunks: Iterable[ChunkRef]) -> list[list[Any]]:
+    """A chunk list ``[[id, length], ...]``."""
+    return [[c.id.hex(), c.length] for c in chunks]
 
 
 def ops_to_json(policy: WirePolicy, ops: Iterable[Op]) -> dict[str, Any]:
@@ -126,15 +135,32 @@ def _entry_of_json(op: str, value: object, where: str) -> OpEntry:
         target=check_target(o.get("target")) if "target" in fields else None)
 
 
-def chunks_of_json(value: object, where: str, code: str = REQ) -> tuple[ChunkRef, ...]:
-    """A chunk list ``[[id, length], ...]`` of at most 1,048,576 chunks of 1 byte to 1 MiB each."""
+def chunks_of_json(value: object, where: str, code: str = REQ, most: int = MAX_INLINE_CHUNKS,
+                   multiple: int = 1) -> tuple[ChunkRef, ...]:
+    """A chunk list ``[[id, length], ...]`` of at most ``most`` chunks of 1 byte to 1 MiB each, every
+    length a multiple of ``multiple`` (a manifest's pieces: whole 36-byte entries)."""
     out = []
-    for i, c in enumerate(lst(value, where, code, MAX_CHUNKS_PER_FILE)):
+    for i, c in enumerate(lst(value, where, code, most)):
         if not isinstance(c, list) or len(c) != 2:
             raise bad(code, f"{where}[{i}]", "not [id, length]")
-        out.append(ChunkRef(hex_id(c[0], f"{where}[{i}][0]", code),
-                            integer(c[1], f"{where}[{i}][1]", code, 1, MAX_CHUNK)))
+        length = integer(c[1], f"{where}[{i}][1]", code, 1, MAX_CHUNK)
+        if length % multiple:
+            raise bad(code, f"{where}[{i}][1]", f"not a multiple of {multiple}")
+        out.append(ChunkRef(hex_id(c[0], f"{where}[{i}][0]", code), length))
     return tuple(out)
+
+
+def _content_of_json(o: Mapping[str, Any], where: str) -> tuple[tuple[ChunkRef, ...], tuple[ChunkRef, ...]]:
+    """A put's (chunks, manifest): ``chunks`` (at most 4,096), or ``manifest`` (at most 65,536 pieces of
+    whole 36-byte entries), exactly one of them."""
+    if "manifest" in o:
+        if "chunks" in o:
+            raise bad(REQ, f"{where}.manifest", "a put with both chunks and a manifest")
+        manifest = chunks_of_json(o["manifest"], f"{where}.manifest", REQ, MAX_MANIFEST_CHUNKS, ENTRY_BYTES)
+        if not manifest:
+            raise bad(REQ, f"{where}.manifest", "an empty manifest (an empty file has chunks: [])")
+        return (), manifest
+    return chunks_of_json(o.get("chunks"), f"{where}.chunks"), ()
 
 
 def op_of_json(value: object, where: str = "item") -> Op:
@@ -153,13 +179,13 @@ def op_of_json(value: object, where: str = "item") -> Op:
         raise bad(REQ, f"{where}.expect", "missing (null: nothing expected at the path)")
     expect = expect_of_json(o["expect"], f"{where}.expect")
     entry = _entry_of_json(name, o.get("entry"), f"{where}.entry") if name in _ENTRY_FIELDS else None
-    chunks = chunks_of_json(o.get("chunks"), f"{where}.chunks") if name == "put" else ()
+    chunks, manifest = _content_of_json(o, where) if name == "put" else ((), ())
     to = None
     if name == "move":
         to = check_wire_path(o.get("to"))
         if to == path or to.startswith(path + "/"):
             raise bad(REQ, f"{where}.to", "a move onto itself or into itself")
-    return Op(op_id, cast(OpName, name), path, expect, entry, chunks, to)
+    return Op(op_id, cast(OpName, name), path, expect, entry, chunks, to, manifest)
 
 
 def ops_of_json(value: object) -> tuple[WirePolicy, tuple[Op, ...]]:

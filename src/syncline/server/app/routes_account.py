@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...core.chunking import Chunker
+from ...core.chunking import SERVER_CHUNKER
 from ...formats.wire.fields import obj, text
 from ...formats.wire.limits import LIMITS
 from ...version import __version__
@@ -28,7 +28,7 @@ _MAX_FIELD = 4 * 1024  # characters; the authenticator applies the real bounds
 async def info(request: Request) -> Response:
     store = request.app.state.store
     return JSON({"server": f"syncline {__version__}", "server_id": store.server_id, "protocol": PROTOCOL,
-                 "features": FEATURES, "chunker": Chunker().params(), "limits": LIMITS})
+                 "features": FEATURES, "chunker": SERVER_CHUNKER.params(), "limits": LIMITS})
 
 
 def _login_fields(body: Any) -> tuple[str, str, str, str | None]:

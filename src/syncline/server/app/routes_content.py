@@ -14,8 +14,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ...formats.wire.errors import WireError, clip
-from ...formats.wire.limits import MAX_MISSING_IDS, MAX_PACK_BYTES, MAX_READ_IDS
-from ...formats.wire.opsjson import ids_of_json
+from ...formats.wire.limits import MAX_CHUNKS_PER_FILE, MAX_MISSING_IDS, MAX_PACK_BYTES, MAX_READ_IDS
+from ...formats.wire.opsjson import chunks_to_json, ids_of_json
 from ...formats.wire.packs import CONTENT_TYPE, Frame, PackReader, pack_size, write_pack
 from ...formats.wire.paths import check_wire_path
 from ..store import FolderStore
@@ -140,12 +140,21 @@ async def download(request: Request) -> Response:
 
 
 async def chunk_list(request: Request) -> Response:
+    """A page of a file's chunk list (``from``: the position to start at; ``version``: only that one,
+    else ``412 changed``)."""
     caller = await caller_of(request)
     path = check_wire_path(str_param(request, "path"))
+    version = int_param(request, "version", 0, 1) or None
+    start = int_param(request, "from", 0, 0, MAX_CHUNKS_PER_FILE)
     found = await folder_of(request, caller)
-    version, size, digest, chunks = await run_in_threadpool(found.store.chunk_list, path)
-    return JSON({"version": version, "size": size, "digest": digest.hex(),
-                 "chunks": [[c.id.hex(), c.length] for c in chunks]})
+    try:
+        page = await run_in_threadpool(found.store.chunk_list, path, version, start)
+    except WireError as err:
+        if err.code == "changed":
+            return error_response(err, 412)
+        raise
+    return JSON({"version": page.version, "size": page.size, "digest": page.digest.hex(), "count": page.count,
+                 "chunks": chunks_to_json(page.chunks), "next": page.next})
 
 
 def _lengths(fs: FolderStore, ids: list[bytes]) -> dict[bytes, int]:

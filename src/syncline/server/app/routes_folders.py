@@ -92,10 +92,12 @@ async def entries(request: Request) -> Response:
     raw_dir = request.query_params.get("dir")
     where = check_wire_path(raw_dir, root_ok=True) if raw_dir is not None else None
     deep = bool_param(request, "deep", True)
+    raw_after = request.query_params.get("after")
+    after = check_wire_path(raw_after) if raw_after is not None else None
     found = await folder_of(request, await caller_of(request))
-    page = await run_in_threadpool(found.store.entries, since, where, deep, limit)
+    page = await run_in_threadpool(found.store.entries, since, where, deep, limit, after)
     return JSON({"seq": page.seq, "columns": list(COLUMNS), "rows": [wire_row(r) for r in page.rows],
-                 "next": page.next, "more": page.more})
+                 "next": page.next, "next_path": page.next_path, "more": page.more})
 
 
 async def stat(request: Request) -> Response:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import blake3
@@ -22,8 +23,9 @@ import sqlalchemy as sa
 
 from ...formats.wire.errors import WireError, clip
 from ...formats.wire.limits import MAX_INT, MIN_INT
-from ...formats.wire.ops import ItemResult, Op, WirePolicy
+from ...formats.wire.ops import ChunkRef, ItemResult, Op, WirePolicy
 from ...formats.wire.paths import check_target, check_wire_path
+from ..chunks import ChunkStore
 from . import contents
 from . import schema as t
 from .ids import base32_id
@@ -65,10 +67,12 @@ def _kept(note: str, code: str = "changed") -> Applied:
 
 class Applier:
     """Applies items to ``folder``'s rows on ``conn``; ``seq`` is the folder's sequence so far and grows by
-    one per change."""
+    one per change. ``chunk_store`` is where a ``put``'s manifest is read from."""
 
-    def __init__(self, conn: sa.Connection, folder: Folder, policy: WirePolicy, seq: int) -> None:
+    def __init__(self, conn: sa.Connection, folder: Folder, policy: WirePolicy, seq: int,
+                 chunk_store: ChunkStore | None = None) -> None:
         self.conn = conn
+        self.chunk_store = chunk_store
         self.folder = folder
         self.policy = policy
         self.rows = Rows(conn, folder.id)
@@ -167,15 +171,24 @@ class Applier:
         mtime_ns, mode = self._entry_of(op)
         assert op.entry is not None
         self._parent_ok(op.path)
-        missing = contents.missing_rows(self.rows.raw, self.folder.chunk_ns, [c.id for c in op.chunks])
-        if missing:  # the collector took them since the check outside the transaction
-            raise missing_chunks(op.path, missing)
+        raw, ns = self.rows.raw, self.folder.chunk_ns
+        if op.manifest:  # read again from the pieces, checked again as the rows go in (a big list)
+            if self.chunk_store is None:
+                raise WireError("bad_request", f"put of {clip(op.path)} with a manifest where none is read",
+                                "a server bug")
+            chunks: Iterable[ChunkRef] = contents.present(
+                raw, ns, contents.manifest_list(raw, self.chunk_store, ns, op.path, op.manifest), op.path)
+        else:
+            missing = contents.missing_rows(raw, ns, [c.id for c in op.chunks])
+            if missing:  # the collector took them since the check outside the transaction
+                raise contents.missing_chunks(op.path, missing)
+            chunks = op.chunks
         refusal, trashed, changed, keep_id = self._replace(op.path, op)
         if refusal is not None:
             return refusal
         version = self._next()
         digest = op.entry.digest if op.entry.digest is not None else _EMPTY
-        content_id = contents.add(self.rows.raw, self.folder.id, op.entry.size, digest, op.chunks)
+        content_id = contents.add(raw, self.folder.id, op.entry.size, digest, chunks)
         row = Row(op.path, t.FILE, op.entry.size, mtime_ns, mode, digest, None, keep_id or base32_id(), version,
                   content_id)
         self.rows.put(row)
@@ -278,8 +291,3 @@ class Applier:
 def _not_a_dir(path: str) -> WireError:
     return WireError("not_a_dir", f"{clip(path)} is not a folder on the server", "sync again",
                      {"path": clip(path)})
-
-
-def missing_chunks(path: str, missing: list[bytes]) -> WireError:
-    return WireError("missing_chunks", f"the server lacks {len(missing)} chunk(s) of {clip(path)}",
-                     "upload them again", {"path": clip(path), "missing": [m.hex() for m in missing[:1000]]})

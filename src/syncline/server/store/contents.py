@@ -8,30 +8,39 @@ the collector takes them.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import blake3
 import sqlalchemy as sa
 
+from ...formats.wire.errors import WireError, clip
+from ...formats.wire.limits import MAX_CHUNKS_PER_FILE
+from ...formats.wire.manifest import ENTRY_BYTES, manifest_entries
 from ...formats.wire.ops import ChunkRef
+from ..chunks import ChunkStore
 from . import schema as t
 from .raw import Raw
 from .rows import Row
 
 DROP_LEASE_NS = 3600 * 10**9
+INSERT_BATCH = 10_000  # content_chunks rows a statement
 _EMPTY_DIGEST = blake3.blake3(b"").digest()
 
 
-def add(raw: Raw, folder_id: int, size: int, digest: bytes, chunks: Sequence[ChunkRef]) -> int:
-    """A new content row with its ordered chunk list; returns its id."""
+def add(raw: Raw, folder_id: int, size: int, digest: bytes, chunks: Iterable[ChunkRef]) -> int:
+    """A new content row with its ordered chunk list (read as it is inserted, :data:`INSERT_BATCH` rows
+    a statement: a manifest's list of millions is never held whole); returns its id. An exception from
+    ``chunks`` passes through, with the rows so far written (the caller's savepoint takes them back)."""
     made = raw.one("INSERT INTO contents (folder_id, size, digest) VALUES (:f, :s, :d) RETURNING id",
                    {"f": folder_id, "s": size, "d": digest})
     assert made is not None
     content_id = int(made[0])
-    if chunks:
+    rows = ({"c": content_id, "n": n, "i": c.id, "l": c.length} for n, c in enumerate(chunks))
+    while batch := list(itertools.islice(rows, INSERT_BATCH)):
         raw.many("INSERT INTO content_chunks (content_id, position, chunk_id, length) VALUES (:c, :n, :i, :l)",
-                 ({"c": content_id, "n": n, "i": c.id, "l": c.length} for n, c in enumerate(chunks)))
+                 batch)
     return content_id
 
 
@@ -63,10 +72,59 @@ def drop(conn: sa.Connection, chunk_ns: str, content_ids: Sequence[int], now_ns:
     conn.execute(t.contents.delete().where(t.contents.c.id.in_(content_ids)))
 
 
-def chunk_list(conn: sa.Connection, content_id: int) -> list[ChunkRef]:
-    return [ChunkRef(bytes(r.chunk_id), int(r.length)) for r in conn.execute(
-        sa.select(t.content_chunks.c.chunk_id, t.content_chunks.c.length)
-        .where(t.content_chunks.c.content_id == content_id).order_by(t.content_chunks.c.position))]
+def chunk_list(conn: sa.Connection, content_id: int, start: int = 0, limit: int | None = None) -> list[ChunkRef]:
+    """The chunks of a content, in order: all of them, or ``limit`` from position ``start``."""
+    c = t.content_chunks.c
+    q = sa.select(c.chunk_id, c.length).where(c.content_id == content_id, c.position >= start).order_by(c.position)
+    if limit is not None:
+        q = q.limit(limit)
+    return [ChunkRef(bytes(r.chunk_id), int(r.length)) for r in conn.execute(q)]
+
+
+def chunk_count(conn: sa.Connection, content_id: int) -> int:
+    c = t.content_chunks.c
+    return int(conn.execute(sa.select(sa.func.count()).where(c.content_id == content_id)).scalar_one())
+
+
+def present(raw: Raw, chunk_ns: str, chunks: Iterable[ChunkRef], path: str, batch: int = 500) -> Iterator[ChunkRef]:
+    """``chunks`` as they pass, each checked to be in ``chunk_ns`` with its length, ``batch`` at a time:
+    ``missing_chunks`` naming those of the first batch that lacks some, ``bad_content`` for a length that
+    is not the stored chunk's."""
+    it = iter(chunks)
+    while part := list(itertools.islice(it, batch)):
+        have = lengths(raw, chunk_ns, [c.id for c in part])
+        missing = [c.id for c in part if c.id not in have]
+        if missing:
+            raise missing_chunks(path, list(dict.fromkeys(missing)))
+        if any(have[c.id] != c.length for c in part):
+            raise WireError("bad_content", f"a chunk of {clip(path)} has another length", "a client bug",
+                            {"path": clip(path)})
+        yield from part
+
+
+def manifest_list(raw: Raw, store: ChunkStore, chunk_ns: str, path: str, manifest: Sequence[ChunkRef]) -> Iterator[
+        ChunkRef]:
+    """The chunks a manifest lists (protocol section 7, "Big files"), read piece by piece from the store
+    as they are taken: every piece checked present with its length (``missing_chunks``), whole 36-byte
+    entries of lengths 1..``MAX_CHUNK`` (``bad_content``), at most ``MAX_CHUNKS_PER_FILE`` in all
+    (``too_large``). Whether the listed chunks are there is :func:`present`'s to check."""
+    pieces = list(present(raw, chunk_ns, manifest, path))
+    count = 0
+    for piece in pieces:
+        try:
+            data = store.read(chunk_ns, piece.id)
+        except FileNotFoundError:  # the collector took it since the rows were read
+            raise missing_chunks(path, [piece.id]) from None
+        count += len(data) // ENTRY_BYTES
+        if count > MAX_CHUNKS_PER_FILE:
+            raise WireError("too_large", f"the manifest of {clip(path)} lists more than {MAX_CHUNKS_PER_FILE} "
+                            "chunks", "", {"limit": MAX_CHUNKS_PER_FILE, "path": clip(path)})
+        yield from manifest_entries(data)
+
+
+def missing_chunks(path: str, missing: list[bytes]) -> WireError:
+    return WireError("missing_chunks", f"the server lacks {len(missing)} chunk(s) of {clip(path)}",
+                     "upload them again", {"path": clip(path), "missing": [m.hex() for m in missing[:1000]]})
 
 
 def lengths(raw: Raw | sa.Connection, chunk_ns: str, ids: Sequence[bytes]) -> dict[bytes, int]:

@@ -29,8 +29,11 @@ from ...formats.wire.limits import (
     DEFAULT_CHANGES_PAGE,
     DEFAULT_ENTRIES_PAGE,
     MAX_CHUNK,
+    MAX_CHUNKS_PAGE,
     MAX_CHUNKS_PER_FILE,
     MAX_FILE_SIZE,
+    MAX_INLINE_CHUNKS,
+    MAX_MANIFEST_CHUNKS,
     MAX_MISSING_IDS,
     MAX_OPS,
     MAX_PACK_BYTES,
@@ -46,7 +49,8 @@ from ...formats.wire.ops import ChunkRef, ItemResult, Op, WirePolicy
 from ...formats.wire.paths import check_wire_path
 from . import contents
 from . import schema as t
-from .apply import Applier, missing_chunks
+from .apply import Applier
+from .contents import missing_chunks
 from .meta import Folder
 from .raw import Raw
 from .rows import Row, Rows, below, row_of
@@ -61,12 +65,27 @@ _ROOT_FILE_ID = "ROOT"
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """A page of a listing: rows in increasing version order; ``next`` the last version in it."""
+    """A page of a listing: rows in increasing (version, path) order; ``next`` the last version in it and,
+    when ``more``, ``next_path`` its last path: the next page is what comes after (next, next_path)."""
 
     seq: int
     rows: list[Row]
     next: int
     more: bool
+    next_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPage:
+    """A page of a file's chunk list: the file's version, size, digest and number of chunks, the chunks
+    from the position asked, and ``next``, the position of the next page (None: this is the last)."""
+
+    version: int
+    size: int
+    digest: bytes
+    count: int
+    chunks: list[ChunkRef]
+    next: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +144,14 @@ def _history_gone(since: int, horizon: int) -> WireError:
 
 def _op_digest(op: Op) -> bytes:
     """What an item asked, as bytes: the same op id with another item is ``op_reused``."""
-    text = repr((op.op, op.path, op.expect, op.entry, op.chunks, op.to))
+    text = repr((op.op, op.path, op.expect, op.entry, op.chunks, op.to, op.manifest))
     return blake3.blake3(text.encode("utf-8", "backslashreplace")).digest()
 
 
 class FolderStore:
     """One folder of a :class:`~syncline.server.store.Store` (its rights checked by the caller)."""
+
+    chunks_page = MAX_CHUNKS_PAGE  # chunks in a file/chunks answer (tests lower it to see pages)
 
     def __init__(self, store: Store, folder: Folder) -> None:
         self.store = store
@@ -157,17 +178,19 @@ class FolderStore:
         return Row("", t.DIR, 0, int(f.root_mtime_ns), int(f.root_mode), None, None, _ROOT_FILE_ID, 0)
 
     def entries(self, since: int = 0, dir: str | None = None, deep: bool = True,
-                limit: int = DEFAULT_ENTRIES_PAGE) -> Page:
-        """Entries whose version is past ``since``, in increasing version order (protocol section 5):
-        ``since`` 0 lists the live tree, past 0 tombstones too. ``dir``: only it and what is below it
-        (``deep``) or its children. A page never splits one version (a folder move gives every entry
-        below it one version): it ends before a version it cannot hold whole, or, when one version alone
-        is past ``limit``, holds that version whole. ``history_gone`` when ``since`` is older than the
-        kept history."""
+                limit: int = DEFAULT_ENTRIES_PAGE, after: str | None = None) -> Page:
+        """Entries past the cursor (``since``, ``after``) in increasing (version, path) order (protocol
+        section 5): those whose version is past ``since``, and with ``after``, those of version ``since``
+        whose path is past it. ``since`` 0 lists the live tree, past 0 tombstones too. ``dir``: only it and
+        what is below it (``deep``) or its children. A page may end inside a version (a folder move gives
+        every entry below it one version): its ``next_path`` says where the next one goes on.
+        ``history_gone`` when ``since`` is older than the kept history."""
         limit = _limit(limit, DEFAULT_ENTRIES_PAGE, MAX_PAGE)
         _check_since(since)
         if dir is not None:
             check_wire_path(dir, root_ok=True)
+        if after is not None:
+            check_wire_path(after)
         e = t.entries.c
         with self.store.db.read() as conn:
             seq = self._seq(conn)
@@ -175,24 +198,21 @@ class FolderStore:
                 horizon = self.state.horizon(conn)
                 if since < horizon:
                     raise _history_gone(since, horizon)
-            q = sa.select(t.entries).where(e.folder_id == self.id, e.version > since)
+            past = e.version > since
+            if after is not None:
+                past = sa.or_(past, sa.and_(e.version == since, e.path > after))
+            q = sa.select(t.entries).where(e.folder_id == self.id, past)
             if since <= 0:
                 q = q.where(e.kind != t.DELETED)
             if dir is not None:
                 inside = below(dir) if deep else e.parent == dir
                 q = q.where(sa.or_(e.path == dir, inside) if dir else inside)
-            q = q.order_by(e.version, e.path)
-            rows = [row_of(r) for r in conn.execute(q.limit(limit + 1))]
-            more = len(rows) > limit
-            if more:
-                last = rows[limit].version
-                whole = [r for r in rows[:limit] if r.version != last]
-                if whole:
-                    rows = whole
-                else:  # one version bigger than a page: all of it
-                    rows = [row_of(r) for r in conn.execute(q.where(e.version == last))]
-                    more = conn.execute(q.where(e.version > last).limit(1)).first() is not None
-        return Page(seq, rows, rows[-1].version if rows else max(since, 0), more)
+            rows = [row_of(r) for r in conn.execute(q.order_by(e.version, e.path).limit(limit + 1))]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if not rows:
+            return Page(seq, rows, max(since, 0), False)
+        return Page(seq, rows, rows[-1].version, more, rows[-1].path if more else None)
 
     def stat_many(self, paths: Sequence[str]) -> tuple[int, list[Row | WireError | None]]:
         """Each path's row (``""``: the root, as a folder), None when absent, or ``not_a_dir`` when a
@@ -246,12 +266,20 @@ class FolderStore:
                             {"path": clip(path), "version": row.version})
         return row
 
-    def chunk_list(self, path: str) -> tuple[int, int, bytes, list[ChunkRef]]:
-        """(version, size, digest, chunks) of the file at ``path``."""
+    def chunk_list(self, path: str, version: int | None = None, start: int = 0, limit: int = 0) -> ChunkPage:
+        """At most ``limit`` (0: :attr:`chunks_page`; up to 65,536) chunks of the file at ``path`` from
+        position ``start`` (protocol section 6): ``version``, only that one (else ``changed``), as a client
+        paging through a big list asks, so that every page is of one version."""
+        limit = _limit(limit, self.chunks_page, MAX_CHUNKS_PAGE)
+        if not isinstance(start, int) or not 0 <= start <= MAX_CHUNKS_PER_FILE:
+            raise WireError("bad_request", f"a chunk position is 0 to {MAX_CHUNKS_PER_FILE}", "a client bug")
         with self.store.db.read() as conn:
-            row = self._file_row(conn, path, None)
+            row = self._file_row(conn, path, version)
             assert row.content_id is not None and row.digest is not None
-            return row.version, row.size, row.digest, contents.chunk_list(conn, row.content_id)
+            count = contents.chunk_count(conn, row.content_id)
+            chunks = contents.chunk_list(conn, row.content_id, start, limit)
+        end = start + len(chunks)
+        return ChunkPage(row.version, row.size, row.digest, count, chunks, end if end < count else None)
 
     def read(self, path: str, version: int | None = None,
              span: tuple[int, int] | None = None) -> tuple[Row, Iterator[bytes]]:
@@ -401,7 +429,7 @@ class FolderStore:
             with self.store.db.write() as conn:
                 start = int(conn.execute(t.folders.update().where(t.folders.c.id == self.id)
                                          .values(seq=t.folders.c.seq).returning(t.folders.c.seq)).scalar_one())
-                applier = Applier(conn, self.folder, policy, start)
+                applier = Applier(conn, self.folder, policy, start, self.store.chunks)
                 raw = applier.rows.raw
                 for op, problem in zip(ops, checked, strict=True):
                     if not isinstance(op.id, str) or not OP_ID_RE.fullmatch(op.id):
@@ -469,10 +497,20 @@ class FolderStore:
         e = op.entry
         if e is None or e.digest is None or len(e.digest) != 32:
             raise WireError("bad_content", f"put of {clip(op.path)} without a size and digest", "a client bug")
-        if not 0 <= e.size <= MAX_FILE_SIZE or len(op.chunks) > MAX_CHUNKS_PER_FILE:
-            raise WireError("too_large", f"{clip(op.path)} is too large", "", {"limit": MAX_FILE_SIZE})
-        if any(len(ch.id) != 32 or not 1 <= ch.length <= MAX_CHUNK for ch in op.chunks) or \
-                sum(ch.length for ch in op.chunks) != e.size:
+        if not 0 <= e.size <= MAX_FILE_SIZE or len(op.chunks) > MAX_INLINE_CHUNKS or \
+                len(op.manifest) > MAX_MANIFEST_CHUNKS:
+            raise WireError("too_large", f"{clip(op.path)} is too large", "a file of more than "
+                            f"{MAX_INLINE_CHUNKS} chunks is committed with a manifest", {"limit": MAX_FILE_SIZE})
+        if any(len(ch.id) != 32 or not 1 <= ch.length <= MAX_CHUNK for ch in (*op.chunks, *op.manifest)):
+            raise WireError("bad_content", f"a chunk of {clip(op.path)} is malformed", "a client bug",
+                            {"path": clip(op.path)})
+        if op.manifest:
+            if op.chunks or e.size == 0:
+                raise WireError("bad_content", f"put of {clip(op.path)} with chunks and a manifest, or an empty "
+                                "file with a manifest", "a client bug", {"path": clip(op.path)})
+            self._check_manifest(raw, op, e.size, e.digest)
+            return
+        if sum(ch.length for ch in op.chunks) != e.size:
             raise WireError("bad_content", f"the chunks of {clip(op.path)} do not add up to its size",
                             "a client bug", {"path": clip(op.path)})
         have = contents.lengths(raw, self.ns, [ch.id for ch in op.chunks])
@@ -494,6 +532,27 @@ class FolderStore:
                     raise missing_chunks(op.path, [ch.id]) from None
             ok = whole.digest() == e.digest
         if not ok:
+            raise WireError("bad_content", f"the chunks of {clip(op.path)} do not hash to its digest",
+                            "a client bug", {"path": clip(op.path)})
+
+    def _check_manifest(self, raw: Raw, op: Op, size: int, digest: bytes) -> None:
+        """A manifest put's content (see :meth:`_check_put`): the listed chunks read as they are checked,
+        hashed in order, never held whole."""
+        whole = blake3.blake3()
+        total = 0
+        listed = contents.manifest_list(raw, self.store.chunks, self.ns, op.path, op.manifest)
+        for ch in contents.present(raw, self.ns, listed, op.path):
+            total += ch.length
+            if total > size:
+                break
+            try:
+                whole.update(self.store.chunks.read(self.ns, ch.id))
+            except FileNotFoundError:  # the collector took it since the rows were read
+                raise missing_chunks(op.path, [ch.id]) from None
+        if total != size:
+            raise WireError("bad_content", f"the chunks the manifest of {clip(op.path)} lists do not add up to "
+                            "its size", "a client bug", {"path": clip(op.path)})
+        if whole.digest() != digest:
             raise WireError("bad_content", f"the chunks of {clip(op.path)} do not hash to its digest",
                             "a client bug", {"path": clip(op.path)})
 

@@ -20,8 +20,8 @@ import blake3
 
 from ....core.entry import Entry
 from ....formats.wire import WireError
-from ....formats.wire.fields import hex_id, integer, obj
-from ....formats.wire.limits import MAX_PACK_BYTES, MAX_READ_IDS
+from ....formats.wire.fields import hex_id, integer, obj, opt_integer
+from ....formats.wire.limits import MAX_CHUNKS_PAGE, MAX_CHUNKS_PER_FILE, MAX_PACK_BYTES, MAX_READ_IDS
 from ....formats.wire.opsjson import chunks_of_json, ids_to_json
 from ....formats.wire.packs import read_pack
 from .client import Client, replica_error
@@ -179,23 +179,37 @@ class ChunkedSource:
             self.fetched += len(f.data)
 
 
-def verified_chunks(client: Client, value: object, path: str, entry: Entry) -> list[tuple[bytes, int]]:
-    """The chunk list of a ``file/chunks`` answer, checked against ``entry`` (the same version, size and
-    digest, lengths adding up): ``Changed`` when the file moved on between the two answers."""
-    try:
-        o = obj(value, "file/chunks", "bad_response")
-        version = integer(o.get("version"), "version", "bad_response", 1)
-        size = integer(o.get("size"), "size", "bad_response", 0)
-        digest = hex_id(o.get("digest"), "digest", "bad_response")
-        refs = chunks_of_json(o.get("chunks"), "chunks", "bad_response")
-    except WireError as err:
-        raise replica_error(err, path) from None
-    if version != entry.ctime_ns or size != entry.size or digest != entry.digest:
-        raise replica_error(WireError("changed", f"{path} changed on the server while it was opened",
-                                      "sync again"), path)
-    if sum(r.length for r in refs) != size:
-        raise client.bad(f"{path}: the chunk lengths do not add up to the size", path)
-    return [(r.id, r.length) for r in refs]
+def verified_chunks(client: Client, url: str, path: str, entry: Entry) -> list[tuple[bytes, int]]:
+    """The chunk list of the file at ``path`` (``url``: its folder's ``file/chunks``), page by page, each
+    page of ``entry``'s version and checked against it (size and digest; ``Changed`` when the file moved
+    on since it was listed), the pages following on and the lengths adding up (``bad_response``)."""
+    out: list[tuple[bytes, int]] = []
+    start = 0
+    while True:
+        value = client.call("GET", url, params={"path": path, "version": entry.ctime_ns, "from": start},
+                            where=path)
+        try:
+            o = obj(value, "file/chunks", "bad_response")
+            version = integer(o.get("version"), "version", "bad_response", 1)
+            size = integer(o.get("size"), "size", "bad_response", 0)
+            digest = hex_id(o.get("digest"), "digest", "bad_response")
+            count = integer(o.get("count"), "count", "bad_response", 0, MAX_CHUNKS_PER_FILE)
+            refs = chunks_of_json(o.get("chunks"), "chunks", "bad_response", MAX_CHUNKS_PAGE)
+            after = opt_integer(o.get("next"), "next", "bad_response", 1, MAX_CHUNKS_PER_FILE)
+        except WireError as err:
+            raise replica_error(err, path) from None
+        if version != entry.ctime_ns or size != entry.size or digest != entry.digest:
+            raise replica_error(WireError("changed", f"{path} changed on the server while it was opened",
+                                          "sync again"), path)
+        out.extend((r.id, r.length) for r in refs)
+        if after is None:
+            break
+        if after != len(out) or after >= count:
+            raise client.bad(f"{path}: the chunk list's pages do not follow on", path)
+        start = after
+    if len(out) != count or sum(n for _, n in out) != size:
+        raise client.bad(f"{path}: the chunk list does not add up to the file", path)
+    return out
 
 
 class StreamSource:

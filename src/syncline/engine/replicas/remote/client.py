@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from ....core.chunking import Chunker
+from ....core.chunking import SERVER_CHUNKER, Chunker
 from ....formats.wire import WireError, error_of_body, family_of
 from ....formats.wire.fields import dump_json, integer, obj, parse_json, text
 from ....version import __version__
@@ -157,7 +157,7 @@ def info_of_json(value: object) -> ServerInfo:
         chunker = Chunker.from_params({k: integer(v, f"chunker.{k}", RESP, 0, 1 << 40) for k, v in params.items()
                                        if isinstance(k, str)})
     except (ValueError, WireError):
-        chunker = Chunker()
+        chunker = SERVER_CHUNKER
     return ServerInfo(server_id, features, chunker)
 
 

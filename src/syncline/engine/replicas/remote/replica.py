@@ -17,6 +17,7 @@ on the server costs no upload, every chunk is already there.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -34,7 +35,7 @@ from ....core.paths import parent
 from ....formats.wire import Expect, ItemResult, Op, OpEntry, WireError, WirePolicy, check_folder_name, new_op_id
 from ....formats.wire.entries import COLUMNS, RowReader, entries_page_of_json, stat_items_of_json
 from ....formats.wire.fields import boolean, dump_json, integer, obj, parse_json, text
-from ....formats.wire.limits import MAX_JSON_BODY, MAX_META_BYTES, MAX_OPS, MAX_PAGE, MAX_STAT_PATHS
+from ....formats.wire.limits import MAX_INLINE_CHUNKS, MAX_JSON_BODY, MAX_META_BYTES, MAX_OPS, MAX_PAGE, MAX_STAT_PATHS
 from ....formats.wire.opsjson import op_to_json, ops_to_json, results_of_json
 from ....formats.wire.paths import check_target, check_wire_path
 from ..errors import Locked, NotFound, ReplicaError, Unreachable
@@ -94,6 +95,7 @@ class RemoteReplica:
         self._mutex = threading.Lock()
         self._lock_lost: ReplicaError | None = None
         self.renew_every = LOCK_TTL / 3  # seconds between renewals of the lock's lease
+        self.inline_chunks = MAX_INLINE_CHUNKS  # chunks a put lists; more: a manifest (tests lower it)
 
     # -- what it is ----------------------------------------------------------------------------------------
     def features(self) -> Features:
@@ -170,27 +172,33 @@ class RemoteReplica:
         cache = self._listing_cache()
         owner = f"{self._client.info().server_id}/{info['uid']}"
         start = since = cache.seq(owner)
+        after: str | None = None  # with since: the cursor, which may be inside a version (a big move)
         while True:
+            params: dict[str, Any] = {"since": since, "limit": MAX_PAGE}
+            if after is not None:
+                params["after"] = after
             try:
-                value = self._client.call("GET", self._at("/entries"), params={"since": since, "limit": MAX_PAGE})
+                value = self._client.call("GET", self._at("/entries"), params=params)
             except ReplicaError as exc:
                 if code_of(exc) != "history_gone" or start == 0:
                     raise
                 cache.reset(owner)  # the server forgot the delta: list everything again
                 start = since = 0
+                after = None
                 continue
             try:
-                page = entries_page_of_json(value, since)
+                page = entries_page_of_json(value, since, after)
             except WireError as err:
                 raise replica_error(err) from None
             if page.seq < start:  # the folder went back in time (a restore): the cache is ahead of it
                 cache.reset(owner)
                 start = since = 0
+                after = None
                 continue
             cache.apply(page.rows, page.seq, complete=not page.more)
             if not page.more:
                 break
-            since = page.next
+            since, after = page.next, page.next_path
         return cache.entries(), root
 
     def _read_ignore(self, path: str) -> str:
@@ -261,8 +269,7 @@ class RemoteReplica:
         if self.basis is not None:
             entry = self.stat(path)
             if entry is not None and entry.kind == FILE and entry.size >= self._client.info().chunker.min_file_size:
-                value = self._client.call("GET", self._at("/file/chunks"), params={"path": path}, where=path)
-                chunks = verified_chunks(self._client, value, path, entry)
+                chunks = verified_chunks(self._client, self._at("/file/chunks"), path, entry)
                 source = ChunkedSource(self._client, self.folder, path, entry, chunks, self.basis)
                 try:
                     yield source
@@ -298,7 +305,7 @@ class RemoteReplica:
     def stage_file(self, path: str, source: SourceFile) -> Staged:
         path = _wire_path(path)
         staged = stage(source, path, self._client.info().chunker, self._spool,
-                       lambda frames: self._send(frames, True, path))
+                       lambda frames: self._send(frames, True, path), self.inline_chunks)
         if self.basis is not None and len(staged.chunks) > 1:
             self.basis.record(path, source.entry, [(c.id, c.length) for c in staged.chunks])
         return staged
@@ -327,7 +334,7 @@ class RemoteReplica:
                     ops.append(replica_error(WireError("not_found", "the staged copy was discarded", ""), s.path))
                     continue
                 ops.append(Op(s.op_id, "put", s.path, _expect(expect), OpEntry(s.mtime_ns, s.mode, s.size, s.digest),
-                              s.chunks))
+                              () if s.manifest else s.chunks, manifest=s.manifest))
             results = self._apply_each(ops)
             again = [i for i, r in enumerate(results) if isinstance(r, ItemResult) and r.error is not None
                      and r.error.code == "missing_chunks" and self._spool.resend(_missing(r.error))]
@@ -498,7 +505,7 @@ def _missing(err: WireError) -> list[bytes]:
 
 def _renamed(op: Op) -> Op:
     """``op`` under a new id: its first try failed (an error is not applied), so a new name is safe."""
-    return Op(new_op_id(), op.op, op.path, op.expect, op.entry, op.chunks, op.to)
+    return dataclasses.replace(op, id=new_op_id())
 
 
 def _batches(ops: Sequence[Op]) -> Iterator[list[Op]]:

@@ -8,7 +8,8 @@ after the next barrier), plus the entry to commit them under. Nothing is visible
 - A bigger file is cut with the server's chunker as it is read (``Chunker.pieces_reader``), and every
   :data:`UPLOAD_BATCH` of new chunks is sent right away (``chunks/missing``, then packs of only what is
   missing): a file of any size is staged in bounded memory, and a chunk the server has (an unchanged part
-  of an edited file, a renamed file) is never sent.
+  of an edited file, a renamed file) is never sent. A file of more than ``MAX_INLINE_CHUNKS`` chunks also
+  gets a manifest (``formats/wire/manifest.py``), sent as chunks the same way, which its ``put`` names.
 
 Chunks sent get an upload lease on the server (24 h), so the collector keeps them until the commit.
 Sent small chunks stay in the spool, within its bound, so a ``missing_chunks`` answer at commit can be
@@ -25,7 +26,8 @@ import blake3
 
 from ....core.chunking import Chunker
 from ....formats.wire import WireError
-from ....formats.wire.limits import MAX_MISSING_IDS, MAX_PACK_BYTES, MAX_PACK_FRAMES
+from ....formats.wire.limits import MAX_INLINE_CHUNKS, MAX_MISSING_IDS, MAX_PACK_BYTES, MAX_PACK_FRAMES
+from ....formats.wire.manifest import manifest_pieces
 from ....formats.wire.ops import ChunkRef, new_op_id
 from ....formats.wire.opsjson import ids_of_json, ids_to_json
 from ....formats.wire.packs import CONTENT_TYPE, pack_size, write_pack
@@ -41,7 +43,8 @@ READ_BLOCK = 1 << 20
 class RemoteStaged:
     """A staged copy: ``path``, the content's ``size``, ``digest`` and ``chunks``, the source's ``mode``
     and ``mtime_ns``, and ``op_id``, the name of its ``put`` (kept, so a commit resent after a cut
-    connection is replayed by the server, never applied twice)."""
+    connection is replayed by the server, never applied twice). ``manifest``: for a file of more chunks
+    than a ``put`` lists, the chunks of its manifest (sent with the content), which the ``put`` names."""
 
     path: str
     size: int
@@ -52,6 +55,7 @@ class RemoteStaged:
     spool: Spool
     op_id: str = field(default_factory=new_op_id)
     discarded: bool = False
+    manifest: tuple[ChunkRef, ...] = ()
 
     def discard(self) -> None:
         if not self.discarded:
@@ -202,9 +206,10 @@ class _Prefixed:
 
 
 def stage(source: SourceFile, path: str, chunker: Chunker, spool: Spool,
-          send: Callable[[dict[bytes, bytes]], int]) -> RemoteStaged:
+          send: Callable[[dict[bytes, bytes]], int], inline_most: int = MAX_INLINE_CHUNKS) -> RemoteStaged:
     """Read ``source`` to its end into a :class:`RemoteStaged` for ``path`` (see the module): small files
-    into ``spool``, big ones chunked and sent through ``send`` as they are read."""
+    into ``spool``, big ones chunked and sent through ``send`` as they are read; past ``inline_most``
+    chunks, their manifest is made and sent too."""
     head = bytearray()
     block = bytearray(READ_BLOCK)
     view = memoryview(block)
@@ -235,6 +240,18 @@ def stage(source: SourceFile, path: str, chunker: Chunker, spool: Spool,
         if batch_bytes >= UPLOAD_BATCH:
             send(batch)
             batch, batch_bytes = {}, 0
+    manifest: list[ChunkRef] = []
+    if len(refs) > inline_most:  # the chunk list goes as chunks too (protocol.md section 7, "Big files")
+        for part in manifest_pieces(refs):
+            chunk_id = blake3.blake3(part).digest()
+            manifest.append(ChunkRef(chunk_id, len(part)))
+            if chunk_id not in batch:
+                batch[chunk_id] = part
+                batch_bytes += len(part)
+            if batch_bytes >= UPLOAD_BATCH:
+                send(batch)
+                batch, batch_bytes = {}, 0
     if batch:
         send(batch)
-    return RemoteStaged(path, reader.size, e.mtime_ns, e.mode & 0o7777, reader.hash.digest(), tuple(refs), spool)
+    return RemoteStaged(path, reader.size, e.mtime_ns, e.mode & 0o7777, reader.hash.digest(), tuple(refs), spool,
+                        manifest=tuple(manifest))
