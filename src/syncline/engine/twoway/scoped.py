@@ -195,8 +195,18 @@ def moved_out(plan: Reconciled, view: ScopedRead, side_a: Replica, side_b: Repli
             if paths is None and by_stat and e.kind == FILE:
                 paths = by_stat.get((e.size, e.mtime_ns))
             if paths and not holds(p):
-                out.update(paths)
+                out.update(_lost_with(q, had, view.base) for q in paths)
     return _tops(out)
+
+
+def _lost_with(path: str, had: Mapping[str, Entry], base: Mapping[str, BaseEntry]) -> str:
+    """``path``, or its highest folder that the side lost along with it (in the base, not on the side). Left
+    alone with it: a folder whose child is left alone cannot be deleted, and would be made again on the
+    side that deleted it, empty, where the full run would move the child out and then delete the folder."""
+    top, p = path, parent(path)
+    while p and p in base and p not in had:
+        top, p = p, parent(p)
+    return top
 
 
 def _tops(paths: Iterable[str]) -> frozenset[str]:
