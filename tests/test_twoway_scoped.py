@@ -7,12 +7,13 @@ import os
 import random
 import re
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from syncline.core.entry import DIR, FILE
@@ -43,6 +44,16 @@ def _scoped(a: Path, b: Path, dirs: list[tuple[str, bool]] | set[tuple[str, bool
 def _pair(root: Path, seed: int) -> tuple[Path, Path]:
     a, b = root / "a", root / "b"
     _tree(a, random.Random(seed))
+    b.mkdir()
+    sync_two_way(a, b)
+    return a, b
+
+
+def _synced(tmp_path: Path, files: dict[str, bytes]) -> tuple[Path, Path]:
+    """A pair ``a``, ``b`` under ``tmp_path`` after a first run over ``files`` written into ``a``."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for path, data in files.items():
+        write(a, path, data, mtime=1_700_000_000)
     b.mkdir()
     sync_two_way(a, b)
     return a, b
@@ -88,12 +99,7 @@ def test_a_scoped_run_over_the_changed_folders_ends_where_a_full_run_ends(
 
 
 def test_a_move_out_of_the_scope_is_not_a_delete(tmp_path: Path) -> None:
-    a, b = tmp_path / "a", tmp_path / "b"
-    write(a, "in/f.txt", b"f" * 100, mtime=1_700_000_000)
-    write(a, "in/sub/g.txt", b"g", mtime=1_700_000_000)
-    write(a, "out/keep.txt", b"k", mtime=1_700_000_000)
-    b.mkdir()
-    sync_two_way(a, b)
+    a, b = _synced(tmp_path, {"in/f.txt": b"f" * 100, "in/sub/g.txt": b"g", "out/keep.txt": b"k"})
     (a / "in/f.txt").rename(a / "out/f.txt")
     (a / "in/sub").rename(a / "out/sub")
 
@@ -108,12 +114,44 @@ def test_a_move_out_of_the_scope_is_not_a_delete(tmp_path: Path) -> None:
     assert (b / "out/f.txt").read_bytes() == b"f" * 100 and (b / "out/sub/g.txt").exists()
 
 
+def test_a_folder_moved_out_of_the_scope_is_not_restored_where_it_was(tmp_path: Path) -> None:
+    # A moved the folder away; B added a file to it. The scope (the old place only) sees a folder gone on A
+    # with something new in it on B, "a change beats a delete", and would make it again on A: the full run
+    # would then copy the moved folder to B and trash its old copy, and the new file would stay behind.
+    a, b = _synced(tmp_path, {"in/f.txt": b"f" * 100, "out/keep.txt": b"k"})
+    (a / "in").rename(a / "out/in")
+    write(b, "in/new.txt", b"new", mtime=1_700_000_100)
+
+    report = _scoped(a, b, [("", False), ("in", True)])
+
+    assert report.plan is not None and report.plan.empty
+    assert not (a / "in").exists() and (b / "in/new.txt").exists()
+    full = sync_two_way(a, b)
+    assert full.moved == 1 and full.to_b.trashed == 0
+    assert snapshot(a) == snapshot(b)
+    assert (a / "out/in/new.txt").read_bytes() == b"new" and (b / "out/in/f.txt").read_bytes() == b"f" * 100
+
+
+def test_a_folder_emptied_by_a_move_out_of_the_scope_and_deleted_stays_deleted(tmp_path: Path) -> None:
+    # The file moved out of the scope is left for the full run; its folder, deleted on A, must be left with
+    # it: planned alone, it could not be deleted on B (something below it is left alone) and was made
+    # again on A, empty, undoing the delete.
+    a, b = _synced(tmp_path, {"d/sub/f.txt": b"f" * 100, "d/keep.txt": b"k"})
+    (a / "d/sub/f.txt").rename(a / "f.txt")
+    (a / "d/sub").rmdir()
+
+    report = _scoped(a, b, [("d", False), ("d/sub", False)])
+
+    assert report.plan is not None and report.plan.empty
+    assert not (a / "d/sub").exists() and (b / "d/sub/f.txt").exists()
+    full = sync_two_way(a, b)
+    assert full.moved == 1 and full.to_b.trashed == 0
+    assert snapshot(a) == snapshot(b)
+    assert not (b / "d/sub").exists() and (b / "f.txt").read_bytes() == b"f" * 100
+
+
 def test_a_move_into_the_scope_is_left_for_a_full_run(tmp_path: Path) -> None:
-    a, b = tmp_path / "a", tmp_path / "b"
-    write(a, "out/f.txt", b"f" * 100, mtime=1_700_000_000)
-    write(a, "in/x.txt", b"x", mtime=1_700_000_000)
-    b.mkdir()
-    sync_two_way(a, b)
+    a, b = _synced(tmp_path, {"out/f.txt": b"f" * 100, "in/x.txt": b"x"})
     (a / "out/f.txt").rename(a / "in/f.txt")
     write(a, "in/new.txt", b"new", mtime=1_700_000_100)
 
@@ -128,12 +166,7 @@ def test_a_move_into_the_scope_is_left_for_a_full_run(tmp_path: Path) -> None:
 
 
 def test_a_delete_outside_the_scope_waits_for_a_full_run(tmp_path: Path) -> None:
-    a, b = tmp_path / "a", tmp_path / "b"
-    write(a, "d1/f.txt", b"f", mtime=1_700_000_000)
-    write(a, "d2/g.txt", b"g", mtime=1_700_000_000)
-    write(a, "d2/h.txt", b"h", mtime=1_700_000_000)
-    b.mkdir()
-    sync_two_way(a, b)
+    a, b = _synced(tmp_path, {"d1/f.txt": b"f", "d2/g.txt": b"g", "d2/h.txt": b"h"})
     (a / "d2/g.txt").unlink()
     write(b, "d1/f.txt", b"edited on b", mtime=1_700_000_100)
 
@@ -148,12 +181,7 @@ def test_a_delete_outside_the_scope_waits_for_a_full_run(tmp_path: Path) -> None
 
 
 def test_a_delete_inside_the_scope_is_propagated(tmp_path: Path) -> None:
-    a, b = tmp_path / "a", tmp_path / "b"
-    write(a, "d1/f.txt", b"f", mtime=1_700_000_000)
-    write(a, "d1/gone/x.txt", b"x", mtime=1_700_000_000)
-    write(a, "d2/g.txt", b"g", mtime=1_700_000_000)
-    b.mkdir()
-    sync_two_way(a, b)
+    a, b = _synced(tmp_path, {"d1/f.txt": b"f", "d1/gone/x.txt": b"x", "d2/g.txt": b"g"})
     (a / "d1/f.txt").unlink()
     shutil.rmtree(b / "d1/gone")
 
@@ -299,6 +327,10 @@ def _two_way(sides: tuple[Side, Side], dirs: list[tuple[str, bool]] | None = Non
 @pytest.mark.parametrize("make", [_local_and_fat, _share_and_fat], ids=["local+fat", "share+fat"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10**6), steps=st.integers(1, 10))
+@example(seed=865, steps=5).via("a folder moved out of the scope, restored at its old place")
+@example(seed=83052, steps=6).via("a folder emptied by a move out of the scope, then deleted")
+@example(seed=26, steps=5).via("a case clash settled the other way: the move into the scope came later")
+@example(seed=847811, steps=9).via("a move left for the full run, then done as a rename: less in a trash")
 def test_a_scoped_run_between_mixed_replicas_ends_where_a_full_run_ends(
         tmp_path_factory: pytest.TempPathFactory, make: Callable[[Path, str], tuple[Side, Side]], seed: int,
         steps: int) -> None:
@@ -335,10 +367,36 @@ def test_a_scoped_run_between_mixed_replicas_ends_where_a_full_run_ends(
     if not hands[0].one_end:
         assert not [*after.plan.moves, *after.plan.to_a.actions, *after.plan.to_b.actions], \
             "the full run found work the scoped run should have done"
-    assert [s.snapshot() for s in pairs[0]] == [s.snapshot() for s in pairs[1]]
+    # Two names that are one on the case-insensitive side: the one that reaches it first keeps it, the other
+    # is reported (docs/reconcile.md, Names). A scoped run leaves a move into the scope for the full run, so
+    # a name made in the scope can reach that side before the moved one, where a full run alone moves
+    # first: the other name wins there, and the moved file's old place is deleted there (its move is not
+    # propagated onto a taken name). Both are the rule; then the case-sensitive sides still agree, and
+    # nothing is only on the case-insensitive side.
+    clash = any(p.message.startswith("case clash") for r in (scoped, after, alone) for p in r.problems)
+    if clash:
+        assert pairs[0][0].snapshot() == pairs[1][0].snapshot()
+        for pair in pairs:
+            assert set(_held(pair[1])) <= set(_held(pair[0])), "a value is only on the case-insensitive side"
+    else:
+        assert [s.snapshot() for s in pairs[0]] == [s.snapshot() for s in pairs[1]]
     # A move with one end outside the scope that became a delete would leave its file in a trash (and
-    # copy it back as new): the trashes hold what a full run alone puts there, no more.
-    assert [_values(s.trashed()) for s in pairs[0]] == [_values(s.trashed()) for s in pairs[1]]
+    # copy it back as new): the trashes hold what a full run alone puts there, no more (but for a clash, as
+    # above, and then only what the trees hold too). They may hold less: a move whose far end the scoped
+    # run left for the full run can find its new parent folder made by then, and be done as a rename, where
+    # a full run alone (the parent not there yet on the other side) copies the file and trashes the old
+    # one. Nothing a full run alone keeps is lost: what is missing from a trash is in the trees.
+    kept = {v for s in pairs[0] for v in _held(s)}
+    for scoped_side, full_side in zip(pairs[0], pairs[1], strict=True):
+        ours, theirs = Counter(_values(scoped_side.trashed())), Counter(_values(full_side.trashed()))
+        more = ours - theirs
+        assert not more or (clash and set(more) <= kept), "a scoped run trashed what a full run keeps"
+        assert set(theirs - ours) <= kept, "a value a full run keeps in a trash is nowhere"
+
+
+def _held(side: Side) -> list[bytes]:
+    """The values the test wrote that ``side``'s tree holds."""
+    return _values([data for _, data, _ in side.snapshot().values()])
 
 
 def _values(data: list[bytes]) -> list[bytes]:

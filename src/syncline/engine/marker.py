@@ -14,6 +14,7 @@ a file of its own so that the folder-id stays as every syncline reads it.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import re
 import stat
@@ -93,6 +94,28 @@ def write_meta_in(tree: Confined, name: str, text: str) -> None:
         os.close(fd)
 
 
+def write_meta_if_in(tree: Confined, name: str, text: str, expect: str | None) -> bool:
+    """:func:`write_meta_in` only if ``.syncline/<name>`` holds ``expect`` (None: there is none); False,
+    nothing written, otherwise. Two writers (two processes, or two machines on a share whose file system
+    keeps ``flock``) take turns on an exclusive ``flock`` of ``.syncline``, so one of two that read the
+    same text wins. Where the file system refuses the lock (some network shares), it goes unlocked: a
+    write made between the read and the rename is then not told, as without the ability."""
+    ensure_meta_dir_in(tree)
+    fd = tree.open(META_DIR, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOLCK, errno.EBADF, errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+        if read_meta_in(tree, name) != expect:
+            return False
+        write_meta_in(tree, name, text)
+        return True
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def read_meta_in(tree: Confined, name: str) -> str | None:
     """The text of ``.syncline/<name>`` in ``tree``; None when there is none (or ``.syncline`` is not a
     folder). Bytes that are not UTF-8 come back as ``os.fsdecode`` gives them, so a path written by
@@ -121,6 +144,11 @@ def read_marker(root: Path) -> str | None:
         except NotADirectoryError:
             return "(unreadable marker)"
         return folder_id_of(read_meta_in(tree, FOLDER_ID_FILE))
+
+
+def is_folder_id(text: str) -> bool:
+    """Whether ``text`` is a folder id (not the stand-in :func:`folder_id_of` gives for unreadable text)."""
+    return bool(_ID.match(text))
 
 
 def folder_id_of(raw: str | None) -> str | None:

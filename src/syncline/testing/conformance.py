@@ -27,7 +27,17 @@ from ..core.entry import DIR, FILE, SYMLINK, Entry
 from ..core.errors import BusyError
 from ..core.ignore import Rules
 from ..engine.replicas import abilities
-from ..engine.replicas.replica import BatchStat, Hasher, Linker, Locker, Markers, Mover, Replica, WritePolicy
+from ..engine.replicas.replica import (
+    BatchStat,
+    CheckedMarkers,
+    Hasher,
+    Linker,
+    Locker,
+    Markers,
+    Mover,
+    Replica,
+    WritePolicy,
+)
 from .adapt import read_source
 from .trees import Factory, Tree
 
@@ -195,6 +205,12 @@ def keeps_its_own_small_files(replica: Replica, tree: Tree) -> None:
     replica.write_meta("mirror-of", "somewhere ü")
     replica.write_meta("mirror-of", "elsewhere ü")
     assert replica.read_meta("mirror-of") == "elsewhere ü"
+    if isinstance(replica, CheckedMarkers):
+        assert not replica.write_meta_if("mirror-of", "x", None), "a file that is there is not made again"
+        assert not replica.write_meta_if("mirror-of", "x", "somewhere ü"), "written over what was not read"
+        assert replica.write_meta_if("mirror-of", "third ü", "elsewhere ü")
+        assert replica.write_meta_if("new-one", "made", None)
+        assert (replica.read_meta("mirror-of"), replica.read_meta("new-one")) == ("third ü", "made")
     assert _paths(replica) == [], "the replica's own files are never part of the tree"
 
 

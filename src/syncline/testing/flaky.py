@@ -27,6 +27,7 @@ from ..core.ignore import Rules
 from ..core.index import Index
 from ..engine.replicas.replica import (
     BatchStat,
+    CheckedMarkers,
     Features,
     Hasher,
     Linker,
@@ -134,6 +135,7 @@ class _FlakySource(ReadIntoFromRead):
 # The optional abilities and their methods: a FlakyReplica has those its inner replica has, no others.
 ABILITIES: tuple[tuple[type, tuple[str, ...]], ...] = (
     (Mover, ("move",)), (Linker, ("make_link",)), (Locker, ("lock",)), (Markers, ("read_meta", "write_meta")),
+    (CheckedMarkers, ("write_meta_if",)),
     (Hasher, ("digest",)), (BatchStat, ("stat_many",)),
 )
 
@@ -254,6 +256,10 @@ class FlakyReplica:
     def write_meta(self, name: str, text: str) -> None:
         assert isinstance(self.inner, Markers)
         self._call("write_meta", self.inner.write_meta, name, text)
+
+    def write_meta_if(self, name: str, text: str, expect: str | None) -> bool:
+        assert isinstance(self.inner, CheckedMarkers)
+        return self._call("write_meta_if", self.inner.write_meta_if, name, text, expect)
 
     def stat(self, path: str) -> Entry | None:
         return self._call("stat", self.inner.stat, path)

@@ -396,6 +396,15 @@ class MemoryReplica:
                 raise replica_error(errno.ENOENT, "the root is not there", self.describe())
             self.meta[name] = text
 
+    def write_meta_if(self, name: str, text: str, expect: str | None) -> bool:
+        with self._mutex:
+            if self._root is None:
+                raise replica_error(errno.ENOENT, "the root is not there", self.describe())
+            if self.meta.get(name) != expect:
+                return False
+            self.meta[name] = text
+            return True
+
     def stat(self, path: str) -> Entry | None:
         with self._mutex:
             found = self._find(path)

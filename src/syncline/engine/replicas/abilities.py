@@ -18,13 +18,39 @@ from ...core.plan import Action, Op, Plan
 from ...core.project import Keeps, Projection, project
 from ..crashpoints import crash_point
 from .errors import Changed, ReplicaError, map_os_error
-from .replica import BatchCommit, BatchStat, Features, Hasher, Locker, Mover, Outcome, Replica, SourceFile, Staged
+from .replica import (
+    BatchCommit,
+    BatchStat,
+    CheckedMarkers,
+    Features,
+    Hasher,
+    Locker,
+    Markers,
+    Mover,
+    Outcome,
+    Replica,
+    SourceFile,
+    Staged,
+)
 
 
 def writing(replica: Replica) -> AbstractContextManager[None]:
     """Hold ``replica`` for a run of writes: its :class:`~.replica.Locker` lock when it has one (which
     also finishes what killed runs left), else a plain session."""
     return replica.lock() if isinstance(replica, Locker) else replica.session()
+
+
+def write_meta_if(replica: Replica, name: str, text: str, expect: str | None) -> bool:
+    """Write the replica's small file ``name`` only if it holds ``expect`` (None: none); False when it holds
+    something else (see :class:`~.replica.CheckedMarkers`). A replica without the ability is read, compared
+    and written: a write another run makes in between is not told. The replica must keep ``Markers``."""
+    if isinstance(replica, CheckedMarkers):
+        return replica.write_meta_if(name, text, expect)
+    assert isinstance(replica, Markers)
+    if replica.read_meta(name) != expect:
+        return False
+    replica.write_meta(name, text)
+    return True
 
 
 def stat_many(replica: Replica, paths: Sequence[str]) -> list[Entry | None]:

@@ -35,7 +35,7 @@ from ...core.index import Index
 from ...core.paths import META_DIR, REPLACED, STAGED, parent, run_temp
 from ...core.scan import read_xattrs, scan, scan_dirs
 from ..crashpoints import crash_point
-from ..marker import ensure_meta_dir_in, read_meta_in, write_meta_in
+from ..marker import ensure_meta_dir_in, read_meta_in, write_meta_if_in, write_meta_in
 from ..state import root_lock
 from ..trash import Trash
 from .abilities import commit_each
@@ -394,6 +394,16 @@ class LocalReplica(MapsOSErrors):
         finally:
             self._idle()
         self._made_meta = False  # it holds something now: it stays
+
+    def write_meta_if(self, name: str, text: str, expect: str | None) -> bool:
+        """Write ``.syncline/<name>`` only if it holds ``expect`` (see :func:`~..marker.write_meta_if_in`)."""
+        self.tree.refresh()  # the root may have been replaced or moved away since it was opened
+        try:
+            done = write_meta_if_in(self.tree, name, text, expect)
+        finally:
+            self._idle()
+        self._made_meta = False
+        return done
 
     def abspath(self, path: str) -> str:
         """The absolute path of ``path`` (for messages: every access goes through ``self.tree``)."""

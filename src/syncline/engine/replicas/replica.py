@@ -293,3 +293,17 @@ class Markers(Protocol):
     def write_meta(self, name: str, text: str) -> None:
         """Write the replica's own small file ``name`` atomically and durably."""
         ...
+
+
+@runtime_checkable
+class CheckedMarkers(Protocol):
+    """Markers written only over what the writer read (a compare-and-swap, HTTP's ``If-Match``): of two runs
+    that race to write one marker (two devices making their first run against one new server folder),
+    one wins and the other learns it. Without it the engine reads, compares and writes
+    (:func:`~.abilities.write_meta_if`), which cannot tell a write made in between."""
+
+    def write_meta_if(self, name: str, text: str, expect: str | None) -> bool:
+        """Write ``name`` as :meth:`Markers.write_meta` does, only if it holds ``expect`` now (None: only if
+        there is none); False, with nothing written, when it holds something else. Atomic against every
+        other ``write_meta_if`` of this replica's small files."""
+        ...

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...core.entry import Compare, CompareMode, Entry, FileId
-from ...core.errors import Problem, SafetyStop, UsageError
+from ...core.errors import BusyError, Problem, SafetyStop, UsageError
 from ...core.guard import DEFAULT_MAX_DELETE as DEFAULT_MAX_DELETE  # re-exported: the CLI imports it here
 from ...core.guard import DeleteWording, check_deletes, files_of
 from ...core.index import Index
@@ -48,9 +48,17 @@ from ...core.scan import gc_paused, resolve_root
 from ..crashpoints import crash_point
 from ..execute import Progress, execute
 from ..forkscan import scan_in_child
-from ..marker import FOLDER_ID_FILE, GENERATION, case_insensitive, folder_id_of, generation_of, new_folder_id
+from ..marker import (
+    FOLDER_ID_FILE,
+    GENERATION,
+    case_insensitive,
+    folder_id_of,
+    generation_of,
+    is_folder_id,
+    new_folder_id,
+)
 from ..options import Comparison, Filters, Guards, Options, Writes
-from ..replicas.abilities import hasher, keeps, writing
+from ..replicas.abilities import hasher, keeps, write_meta_if, writing
 from ..replicas.abilities import move as move_in
 from ..replicas.address import open_replica
 from ..replicas.replica import FileSource, Markers, Replica, WritePolicy
@@ -252,24 +260,56 @@ def _need_roots(a: Replica, b: Replica, dry_run: bool) -> None:
                              "check that it is mounted, or create it") from None
 
 
+# How often a run writes a marker again after another run wrote it first (each time it reads it anew).
+MARKER_ATTEMPTS = 8
+
+
 class _Markers:
-    """A side's markers (``engine/marker.py``) through its :class:`Markers` ability."""
+    """A side's markers (``engine/marker.py``) through its :class:`Markers` ability. Each is written only
+    over the text this run last read there (:func:`~..replicas.abilities.write_meta_if`), so a run never
+    overwrites a marker another run wrote meanwhile (another device, against a shared server folder)."""
 
     def __init__(self, side: Replica) -> None:
         assert isinstance(side, Markers)  # sync_two_way_replicas refused a side without
         self.side, self.markers = side, side
+        self._seen: dict[str, str | None] = {}  # marker -> its text as this run last read or wrote it
+
+    def _read(self, name: str) -> str | None:
+        text = self._seen[name] = self.markers.read_meta(name)
+        return text
+
+    def _swap(self, name: str, text: str) -> bool:
+        """Write ``name`` only if it holds what this run last saw there; False when another run wrote it."""
+        seen = self._seen[name] if name in self._seen else self._read(name)
+        if not write_meta_if(self.side, name, text, seen):
+            return False
+        self._seen[name] = text
+        return True
 
     def folder_id(self) -> str | None:
-        return folder_id_of(self.markers.read_meta(FOLDER_ID_FILE))
+        return folder_id_of(self._read(FOLDER_ID_FILE))
 
-    def set_folder_id(self, folder_id: str) -> None:
-        self.markers.write_meta(FOLDER_ID_FILE, folder_id + "\n")
+    def seen_folder_id(self) -> str | None:
+        """The folder id as this run last read (or wrote) it, without asking the side again."""
+        name = FOLDER_ID_FILE
+        return folder_id_of(self._seen[name]) if name in self._seen else self.folder_id()
+
+    def claim_folder_id(self, folder_id: str) -> bool:
+        """Write ``folder_id`` unless another run wrote the marker since this one read it (False)."""
+        return self._swap(FOLDER_ID_FILE, folder_id + "\n")
 
     def generation(self) -> int:
-        return generation_of(self.markers.read_meta(GENERATION))
+        return generation_of(self._read(GENERATION))
 
-    def set_generation(self, generation: int) -> None:
-        self.markers.write_meta(GENERATION, f"{generation}\n")
+    def raise_generation(self, above: int) -> int:
+        """Raise the generation past both what the side holds and ``above``; the generation written. A run
+        of another pair that raises it meanwhile is not undone: this one reads it again and goes past it."""
+        for _ in range(MARKER_ATTEMPTS):
+            generation = max(self.generation(), above) + 1
+            if self._swap(GENERATION, f"{generation}\n"):
+                return generation
+        raise BusyError(f"the generation of {self} kept changing while this run raised it",
+                        "other runs are writing into it; run again")
 
     def __str__(self) -> str:
         return self.side.describe()
@@ -327,6 +367,8 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
             merge, folder_id = checked or _check_markers(state, base, marks, opts, report)
             ia, ib = side_a.scan(opts.rules, digests, "a"), scanned_b()
     report.first_run = merge
+    # An id no root and not the pair held: this run made it up, so nothing else knows it yet.
+    made_id = merge and state.folder_id() is None and not any(m.seen_folder_id() for m in marks)
     host = socket.gethostname()
     # Quick-check mode compares size and mtime; digests are only computed where a decision turns on
     # content (the plan's unsure files, then planned again), and an entry without a digest falls back
@@ -382,9 +424,7 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
         if opts.dry_run:
             return
         if not wrote_markers:
-            for mark in marks:
-                if mark.folder_id() != folder_id:
-                    mark.set_folder_id(folder_id)
+            folder_id = _claim_markers(marks, folder_id, made_id, report)
             wrote_markers = True
         state.start_writing(folder_id)
         kept_before = report.to_a.kept + report.to_b.kept
@@ -428,6 +468,26 @@ def _check_markers(state: PairState, base: dict[str, BaseEntry], marks: tuple[_M
     return False, known
 
 
+def _claim_markers(marks: tuple[_Markers, _Markers], folder_id: str, made_id: bool, report: TwoWayReport) -> str:
+    """Write ``folder_id`` into the markers that lack it, each only over what the check read; the pair's
+    folder id. When another run wrote a marker meanwhile (two devices making their first run against one
+    new server folder), a run whose id was its own (``made_id``: a first run that found no marker and no
+    id in the pair) adopts the other's id in both roots: nothing else knows its own. Any other run stops
+    (a root's id known elsewhere is never replaced), as it would have had it started a moment later."""
+    for _ in range(MARKER_ATTEMPTS):
+        lost = [mark for mark in marks if mark.seen_folder_id() != folder_id and not mark.claim_folder_id(folder_id)]
+        if not lost:
+            return folder_id
+        theirs = {fid for fid in (mark.folder_id() for mark in marks) if fid is not None and fid != folder_id}
+        if not made_id or len(theirs) != 1 or not is_folder_id(next(iter(theirs))):
+            raise SafetyStop(f"{lost[0]} was given another synced folder's id while this run started",
+                             "another run (another device?) made it one of its folders; check the paths and "
+                             "run again")
+        folder_id = theirs.pop()
+        report.notices.append(f"{lost[0]} was given its folder id by another run at the same time: adopted it")
+    raise BusyError("the folder-id markers kept changing while this run wrote them", "run again")
+
+
 def _check_generations(state: PairState, marks: tuple[_Markers, _Markers], opts: TwoWaySyncOptions,
                        report: TwoWayReport) -> None:
     """Halt when a root's generation is lower than this pair's last run saw: the root was copied back from
@@ -449,9 +509,7 @@ def _advance_generations(state: PairState, marks: tuple[_Markers, _Markers]) -> 
     saw, then remember them in the base. Roots first: a crash in between leaves a root ahead of the base,
     which is no restore."""
     seen = state.generations()
-    new = [max(mark.generation(), prev or 0) + 1 for mark, prev in zip(marks, seen, strict=True)]
-    for mark, generation in zip(marks, new, strict=True):
-        mark.set_generation(generation)
+    new = [mark.raise_generation(prev or 0) for mark, prev in zip(marks, seen, strict=True)]
     state.set_generations(new[0], new[1])
 
 

@@ -158,17 +158,26 @@ def moved_in(view: ScopedRead, state: PairState) -> frozenset[str]:
 
 
 def moved_out(plan: Reconciled, view: ScopedRead, side_a: Replica, side_b: Replica, rules: Rules) -> frozenset[str]:
-    """Paths the scoped ``plan`` deletes on one side because the other lost them, where the other side
-    holds that entry (its file id; without file ids, a file of that size and mtime) at a path outside the
-    scope: a move out of the scope, not a delete. Left for a full run.
+    """Paths the scoped ``plan`` settles as lost on one side, where that side holds the entry (its file id;
+    without file ids, a file of that size and mtime) at a path outside the scope: a move out of the scope.
+    Left for a full run, which propagates it as a move.
 
-    Costs a full scan of each side that lost something (only when the plan deletes anything): a scoped
-    read cannot see where an entry went."""
+    "Settles as lost" is either of: the plan deletes the path on the other side, or it writes the path back
+    onto the side that lost it (a change beats a delete: the other side added or changed something below a
+    folder this side moved away). The second would recreate the folder at its old place, so the full run
+    that follows would see the moved folder as new and the recreated one as kept: the move becomes a copy
+    plus a delete, and what the other side added stays at the old place instead of travelling with it.
+
+    Costs a full scan of each side that lost something (only when the plan deletes or restores anything):
+    a scoped read cannot see where an entry went."""
     out: set[str] = set()
     holds = view.scope.holds
-    for lost_on, side, deleting in (("a", side_a, plan.to_b), ("b", side_b, plan.to_a)):
+    for lost_on, side, deleting, restoring, had in (("a", side_a, plan.to_b, plan.to_a, view.a.entries),
+                                                    ("b", side_b, plan.to_a, plan.to_b, view.b.entries)):
         gone = {a.path: view.base[a.path] for a in deleting.actions
                 if a.op == "delete" and a.path in view.base}
+        gone.update((a.path, view.base[a.path]) for a in restoring.actions
+                    if a.op != "delete" and a.path in view.base and a.path not in had)
         if not gone:
             continue
         by_id: dict[FileId, list[str]] = {}
@@ -186,8 +195,18 @@ def moved_out(plan: Reconciled, view: ScopedRead, side_a: Replica, side_b: Repli
             if paths is None and by_stat and e.kind == FILE:
                 paths = by_stat.get((e.size, e.mtime_ns))
             if paths and not holds(p):
-                out.update(paths)
+                out.update(_lost_with(q, had, view.base) for q in paths)
     return _tops(out)
+
+
+def _lost_with(path: str, had: Mapping[str, Entry], base: Mapping[str, BaseEntry]) -> str:
+    """``path``, or its highest folder that the side lost along with it (in the base, not on the side). Left
+    alone with it: a folder whose child is left alone cannot be deleted, and would be made again on the
+    side that deleted it, empty, where the full run would move the child out and then delete the folder."""
+    top, p = path, parent(path)
+    while p and p in base and p not in had:
+        top, p = p, parent(p)
+    return top
 
 
 def _tops(paths: Iterable[str]) -> frozenset[str]:
