@@ -260,3 +260,34 @@ def test_a_bug_in_one_folder_stops_it_visibly_and_the_others_go_on(running: Runn
     assert folder is not None and "internal error" in folder["why"] and "a bug in the feed" in folder["why"]
     (ok_local / "fine.txt").write_text("goes on")
     wait_for(lambda: (ok_remote / "fine.txt").is_file())
+
+
+def test_items_that_failed_for_a_passing_reason_are_tried_again_without_a_new_change(
+        running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A cut connection or a full disk fails one item, not the run: the loop must come back to it by itself
+    # (after a back-off), not leave it for the next change or the hourly check.
+    from syncline.core.errors import Problem
+    from syncline.services.daemon import loop
+
+    real = loop.run_two_way
+    runs: list[bool] = []  # one per run; True for the run whose report says late.txt failed
+    late: list[Path] = []
+
+    def flaky_once(*args: Any, **kwargs: Any) -> Any:
+        report = real(*args, **kwargs)
+        fails = bool(late) and late[0].exists() and not any(runs)
+        if fails:  # the run that sent late.txt: say one item of it failed and may pass later
+            report.problems.append(Problem("late.txt", "the connection was cut", "destination", retryable=True))
+        runs.append(fails)
+        return report
+
+    monkeypatch.setattr(loop, "run_two_way", flaky_once)
+    local, remote = running.pair("docs")
+    add_folder(running.config, str(local), str(remote))
+    running.thread.start()
+    wait_for(lambda: running.state_of(local) == "in sync")
+    late.append(remote / "late.txt")
+    (local / "late.txt").write_text("sent late")
+    wait_for(lambda: any(runs))
+    failed_at = runs.index(True)
+    wait_for(lambda: len(runs) > failed_at + 1)  # no change since: only the retry runs again

@@ -25,16 +25,17 @@ def files(root: Path) -> dict[str, str]:
 
 
 class FailingSyncfs:
-    """``syncfs`` that fails with EIO from its ``after``-th call on (0: at once)."""
+    """``syncfs`` that fails with ``error`` (EIO) from its ``after``-th call on (0: at once)."""
 
-    def __init__(self, after: int = 0) -> None:
+    def __init__(self, after: int = 0, error: int = errno.EIO) -> None:
         self.after = after
+        self.error = error
         self.calls = 0
 
     def __call__(self, fd: int) -> int:
         self.calls += 1
         if self.calls > self.after:
-            ctypes.set_errno(errno.EIO)
+            ctypes.set_errno(self.error)
             return -1
         return 0
 
@@ -54,6 +55,21 @@ def test_a_failed_barrier_fails_the_run_and_puts_nothing_in_place(tmp_path: Path
     monkeypatch.undo()
     assert syncline.sync(src, dst).exit_code == 0
     assert files(dst) == files(src)
+
+
+def test_a_barrier_out_of_space_says_so_and_promises_no_loss_it_cannot_see(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write(src, "a.txt", "new")
+    monkeypatch.setattr(local, "_syncfs", FailingSyncfs(error=errno.ENOSPC))
+    report = syncline.sync(src, dst)
+    assert report.exit_code == 1
+    [problem] = [p for p in report.errors if p.errno == errno.ENOSPC]
+    assert problem.message.startswith("no space left on ") and "free space" in problem.message
+    assert "may be lost" not in problem.message and problem.retryable
+    assert not (dst / "a.txt").exists()
+    monkeypatch.undo()
+    assert syncline.sync(src, dst).exit_code == 0 and files(dst) == files(src)
 
 
 def test_a_failed_barrier_does_not_advance_the_two_way_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,7 @@ by one.
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections import deque
@@ -210,10 +211,15 @@ class _Executor:
         except OSError as exc:
             self.done.clear()
             err = map_os_error(exc)
-            self.report.problems.append(Problem(
-                "", f"the file system reported an error while writing to disk ({err.strerror or err}); the run "
-                    "stopped, and what it wrote since its last check may be lost: check the disk, then run again",
-                "destination", errno=err.errno or 0, retryable=err.retryable))
+            if err.errno == errno.ENOSPC:  # nothing was lost: the next run writes it all again
+                message = (f"no space left on {self.target.describe()} ({err.strerror or err}); the run stopped, "
+                           "and the next run sends again what this one could not finish: free space, then run again")
+            else:
+                message = (f"the file system reported an error while writing to disk ({err.strerror or err}); the "
+                           "run stopped, and what it wrote since its last check may be lost: check the disk, then "
+                           "run again")
+            self.report.problems.append(Problem("", message, "destination", errno=err.errno or 0,
+                                                retryable=err.retryable))
             raise _BarrierFailed from exc
         crash_point("barrier")
         if self.done and self.on_done is not None:

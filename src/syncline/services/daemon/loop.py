@@ -294,7 +294,16 @@ class FolderLoop:
             self._failed(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
             return
         self._due.needs_full = False
-        self._due.backoff.succeeded()
+        if any(p.error and p.retryable for p in report.problems):
+            # Some items failed for a reason that may pass (a cut connection, a full disk): run over the same
+            # ground again after a back-off, rather than leave them until the next change or the hourly check.
+            if full:
+                self._due.needs_full = True
+            for f, deep in dirs or ():
+                self._dirs[f] = self._dirs.get(f, False) or deep
+            self._due.backoff.failed()
+        else:
+            self._due.backoff.succeeded()
         if position > self._seq:
             self.positions.put(self.folder.local, self.folder.remote, position)
             self._seq = position
