@@ -23,9 +23,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## run: syncline with ARGS, e.g. make run ARGS="sync SRC DST"; the command tour without ARGS
+## run: syncline with ARGS, e.g. make run ARGS="sync SRC DST"; without ARGS a server on 127.0.0.1:8765
+## (`syncline serve` with its embedded defaults: SQLite and a chunk directory in the user's data directory)
 run: install
-	$(BIN)/syncline $(ARGS)
+	$(BIN)/syncline $(if $(strip $(ARGS)),$(ARGS),serve)
 
 ## lint: ruff, mypy and the layering contracts
 lint: install-dev

@@ -92,7 +92,7 @@ def test_a_local_address() -> None:
     assert parse_address(Path("sftp://x")).kind == "local"  # a path object is a path
 
 
-@pytest.mark.parametrize("address", ["sftp://host/x", "https://cloud.example/remote.php/dav", "ssh://h/x"])
+@pytest.mark.parametrize("address", ["sftp://host/x", "webdav://cloud.example/remote.php/dav", "ssh://h/x"])
 def test_an_unknown_kind_of_address_is_a_usage_error(address: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse_address(address)

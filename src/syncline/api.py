@@ -127,12 +127,13 @@ def sync(
             from .core.errors import UsageError
 
             raise UsageError("xattrs, acls and hard_links apply to one-way sync only", "leave them out")
-        from .engine.twoway.run import TwoWaySyncOptions, sync_two_way
+        from .engine.twoway.places import sync_two_way_places
+        from .engine.twoway.run import TwoWaySyncOptions
 
-        return sync_two_way(local_path(src), local_path(dst), TwoWaySyncOptions.of(*parts, conflict=conflict),
-                            progress)
+        return sync_two_way_places(src, dst, TwoWaySyncOptions.of(*parts, conflict=conflict), progress)
     keep = Keep.rsync_a(owner=owner, group=group, xattrs=xattrs, acls=acls, hard_links=hard_links)
     return _sync(src, dst, SyncOptions.of(*parts, delete=delete, keep=keep), progress)
+
 
 
 def scan(

@@ -22,8 +22,10 @@ from .cmd_diff import diff_cmd
 from .cmd_folder import folder_cmd
 from .cmd_index import index_cmd
 from .cmd_status import status_cmd
+from .cmd_serve import serve_cmd
 from .cmd_sync import sync_cmd
 from .cmd_timeline import log_cmd, snapshot_cmd
+from .cmd_user import user_cmd
 from .cmd_watch import watch_cmd
 from .groups import TourGroup, one_line
 from .render import printable
@@ -46,6 +48,8 @@ Commands:
   syncline folder add LOCAL --remote NAME
                                      bind a folder for the daemon (folder list/remove/resume)
   syncline status                    what the daemon is doing, folder by folder
+  syncline serve [--data DIR]        run a server for syncline devices (--listen, --tls self-signed)
+  syncline user add NAME [--admin]   add a user of this machine's server (user passwd, user list)
 
 Run `syncline COMMAND --help` for a command's options.
 """
@@ -69,6 +73,8 @@ cli.add_command(watch_cmd)
 cli.add_command(daemon_cmd)
 cli.add_command(folder_cmd)
 cli.add_command(status_cmd)
+cli.add_command(user_cmd)
+cli.add_command(serve_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

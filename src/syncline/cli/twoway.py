@@ -10,7 +10,6 @@ Plan lines (``--dry-run``, ``-v``) carry the direction, then rsync's itemize cod
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 
 import click
@@ -18,8 +17,8 @@ import click
 from ..core.errors import UsageError
 from ..core.reconcile import ConflictPolicy, Reconciled
 from ..engine.options import Part
-from ..engine.replicas.address import local_path
-from ..engine.twoway.run import TwoWayReport, TwoWaySyncOptions, sync_two_way
+from ..engine.twoway.places import sync_two_way_places
+from ..engine.twoway.run import TwoWayReport, TwoWaySyncOptions
 from .progress import run_with_bar
 from .render import echo_json_report, echo_problems, human_bytes, plural, printable
 
@@ -30,10 +29,9 @@ def run_two_way(a: str, b: str, parts: Sequence[Part], *, delete: bool, conflict
         raise UsageError("--delete does not apply to --two-way (deletions propagate both ways)",
                          "leave out --delete")
     options = TwoWaySyncOptions.of(*parts, conflict=conflict)
-    a, b = os.fspath(local_path(a)), os.fspath(local_path(b))
     dry_run = options.dry_run
-    report = run_with_bar(lambda bar: sync_two_way(a, b, options, progress=bar), quiet=quiet, as_json=as_json,
-                          dry_run=dry_run)
+    report = run_with_bar(lambda bar: sync_two_way_places(a, b, options, progress=bar), quiet=quiet,
+                          as_json=as_json, dry_run=dry_run)
     if as_json:
         return echo_json_report(report)
     if report.plan is not None and (dry_run or verbose):

@@ -18,12 +18,17 @@ from ..core.errors import BusyError, UsageError
 
 
 def state_dir() -> Path:
-    env = os.environ.get("SYNCLINE_STATE_DIR")
+    return xdg_dir("SYNCLINE_STATE_DIR", "XDG_STATE_HOME", ".local/state")
+
+
+def xdg_dir(override: str, xdg: str, home_default: str, *below: str) -> Path:
+    """``$override`` if set; else ``$xdg/syncline/*below``, ``$xdg`` defaulting to ``~/home_default`` (the
+    XDG base directory rule; the server's data directory uses it too)."""
+    env = os.environ.get(override)
     if env:
         return Path(env)
-    xdg = os.environ.get("XDG_STATE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "state"
-    return base / "syncline"
+    base = os.environ.get(xdg)
+    return (Path(base) if base else Path.home() / home_default).joinpath("syncline", *below)
 
 
 def state_subdir(name: str) -> Path:

@@ -1,10 +1,11 @@
 """Addresses: what a user types for a place (``SRC``, ``DST``, a config file's ``targets``) and the replica
 it opens.
 
-Only one kind exists now: a local directory path (absolute, or relative to the working directory). A
-syncline server, an SSH peer and a WebDAV share come in later issues, each as a scheme (``syncline://``,
-``ssh://``, ``https://``) with its own replica; until then an address with a scheme is refused as a
-:class:`UsageError` that names the kinds there are, instead of being taken for a folder named ``sftp:``.
+Two kinds exist: a local directory path (absolute, or relative to the working directory), and a folder on
+a syncline server, ``https://host:port/NAME`` (``http://`` for a server on a loopback address), opened
+with the credentials ``syncline connect`` saved for that server. An SSH peer and a WebDAV share come in
+later issues; until then an address with another scheme is refused as a :class:`UsageError` that names
+the kinds there are, instead of being taken for a folder named ``sftp:``.
 A name holding a colon with no ``//`` after it (``notes:2024``, rsync's ``host:path``) stays a local path,
 as it always was.
 
@@ -22,20 +23,25 @@ from pathlib import Path
 
 from ...core.entry import Keep
 from ...core.errors import UsageError
+from ..state import state_dir
 from .local import LocalReplica
 from .replica import Replica, WritePolicy
 
-KINDS = "a local folder (DIR or /path/to/DIR)"
+KINDS = "a local folder (DIR or /path/to/DIR) or a server folder (https://host:port/NAME)"
+REMOTE_SCHEMES = ("https", "http")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 @dataclass(frozen=True, slots=True)
 class Address:
-    """A parsed address: its ``kind`` (``"local"``) and, for a local one, its absolute ``path``."""
+    """A parsed address: its ``kind`` (``"local"`` or ``"remote"``); for a local one its absolute
+    ``path``, for a remote one the server's ``url`` (``https://host:port``) and the ``folder`` name."""
 
     kind: str
     path: Path
     text: str
+    url: str = ""
+    folder: str = ""
 
 
 def parse_address(address: str | os.PathLike[str]) -> Address:
@@ -43,21 +49,32 @@ def parse_address(address: str | os.PathLike[str]) -> Address:
     path object is always local; a relative path is made absolute from the working directory."""
     text = os.fspath(address)
     scheme = _SCHEME.match(text) if isinstance(address, str) else None
+    if scheme is not None and scheme.group(1).lower() in REMOTE_SCHEMES:
+        from .remote.credentials import server_url, split_url  # httpx only when a server is named
+
+        _, _, _, folder = split_url(text)
+        url = server_url(text)
+        if not folder or "/" in folder.rstrip("/"):
+            raise UsageError(f"not a server folder: {text}", f"name one folder: {url}/NAME")
+        return Address("remote", Path(), text, url, folder.rstrip("/"))
     if scheme is not None:
         raise UsageError(f"syncline cannot open {text}: it knows no {scheme.group(1)}:// addresses",
-                         f"give {KINDS}; server, SSH and WebDAV addresses are not supported yet")
+                         f"give {KINDS}; SSH and WebDAV addresses are not supported yet")
     return Address("local", Path(os.path.abspath(text)), text)
 
 
 def local_path(address: str | os.PathLike[str]) -> str | os.PathLike[str]:
     """``address`` itself when it is a local path (for the modes that work on local folders only), or
-    the :class:`UsageError` of :func:`parse_address`."""
-    parse_address(address)
+    the :class:`UsageError` of :func:`parse_address` (a server folder too: this mode cannot use one)."""
+    if parse_address(address).kind != "local":
+        raise UsageError(f"{os.fspath(address)} is a server folder; this command works on local folders only",
+                         "give a local folder: this command does not take server folders (yet)")
     return address
 
 
 def open_replica(address: str | os.PathLike[str] | Address, *, policy: WritePolicy | None = None,
-                 keep: Keep | None = None, case_probe: Callable[[Path], bool] | None = None) -> Replica:
+                 keep: Keep | None = None, case_probe: Callable[[Path], bool] | None = None,
+                 state: Path | None = None) -> Replica:
     """The replica at ``address``, written as ``policy`` says (the default :class:`WritePolicy` when
     None) and keeping what ``keep`` names. Nothing is checked or created: the caller's mode does that.
 
@@ -66,6 +83,24 @@ def open_replica(address: str | os.PathLike[str] | Address, *, policy: WritePoli
     says whether the folder ignores case (two-way sync passes ``marker.case_insensitive``, which writes a
     probe file only when the run may write; one-way sync and the watch pass ``marker.case_probe``). Without
     one, a local folder says case-sensitive without
-    asking. A place that knows (a server, later) ignores it."""
+    asking. A place that knows (a server) ignores it.
+
+    A server folder is opened with the credentials saved for its server in ``state`` (the state
+    directory when None), its listing cache kept there too; a server this device never connected to is a
+    one-line :class:`UsageError` saying how to connect. ``keep`` is not asked of a server (it keeps no
+    owners or extended attributes: its ``features()`` say so, and the planner projects onto them)."""
     where = address if isinstance(address, Address) else parse_address(address)
+    if where.kind == "remote":
+        return _open_remote(where, policy, state)
     return LocalReplica(where.path, policy=policy or WritePolicy(), keep=keep, case_probe=case_probe)
+
+
+def _open_remote(where: Address, policy: WritePolicy | None, state: Path | None) -> Replica:
+    from .remote import RemoteReplica, load_credentials  # httpx is imported only when a server is used
+
+    state = state if state is not None else state_dir()
+    credentials = load_credentials(state, where.url)
+    if credentials is None:
+        raise UsageError(f"not connected to {where.url}: run `syncline connect {where.url}`",
+                         "connect once per device; it asks for your user name and password on that server")
+    return RemoteReplica(where.url, where.folder, credentials, policy=policy or WritePolicy(), state_dir=state)

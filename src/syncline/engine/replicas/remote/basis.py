@@ -1,0 +1,236 @@
+"""The chunk basis: where this device already holds the bytes of a chunk (a file it uploaded or
+downloaded, at an offset), so that downloading a new version of a big file fetches only the chunks it
+does not have (protocol.md section 6, "Delta download").
+
+:class:`ChunkBasis` is a small SQLite map ``chunk id -> (path, offset, length)`` under a local root. What
+it says is a hint, never trusted: a chunk read from a local file is hashed and used only when it hashes to
+its id (the file may have changed since); otherwise the chunk is fetched. :class:`ChunkedSource` is the
+download stream that uses it: the engine sees an ordinary source file.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import blake3
+
+from ....core.entry import Entry
+from ....formats.wire import WireError
+from ....formats.wire.fields import hex_id, integer, obj
+from ....formats.wire.limits import MAX_PACK_BYTES, MAX_READ_IDS
+from ....formats.wire.opsjson import chunks_of_json, ids_to_json
+from ....formats.wire.packs import read_pack
+from .client import Client, replica_error
+
+FETCH_BATCH = 16 << 20  # bytes of chunks asked for in one chunks/read
+
+
+class ChunkBasis:
+    """Chunks of the files below ``root`` (the local side of a pair), recorded in the database at
+    ``db_path``. Paths are relative to ``root``, ``/``-separated, as a replica's."""
+
+    def __init__(self, db_path: Path, root: Path) -> None:
+        self.root = Path(root)
+        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript("""
+            CREATE TABLE IF NOT EXISTS chunks (id BLOB NOT NULL, path TEXT NOT NULL, offset INTEGER NOT NULL,
+                                               length INTEGER NOT NULL);
+            CREATE INDEX IF NOT EXISTS chunks_id ON chunks (id);
+            CREATE INDEX IF NOT EXISTS chunks_path ON chunks (path);
+        """)
+        self._mutex = threading.Lock()
+
+    def record(self, path: str, entry: Entry, chunks: Sequence[tuple[bytes, int]]) -> None:
+        """The file at ``path`` (now ``entry``) is made of ``chunks`` (``(id, length)`` in order): replaces
+        what was recorded for it."""
+        rows, offset = [], 0
+        for chunk_id, length in chunks:
+            rows.append((chunk_id, path, offset, length))
+            offset += length
+        with self._mutex:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM chunks WHERE path = ?", (path,))
+            self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+
+    def find(self, chunk_id: bytes) -> tuple[str, int] | None:
+        """Where a chunk may be read locally: (path, offset), or None."""
+        with self._mutex:
+            row = self._db.execute("SELECT path, offset FROM chunks WHERE id = ? LIMIT 1", (chunk_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def read(self, chunk_id: bytes, length: int) -> bytes | None:
+        """The chunk's bytes read from a local file and verified against its id; None when it is not
+        recorded, not readable, or no longer what was recorded (a hint, never trusted)."""
+        found = self.find(chunk_id)
+        if found is None:
+            return None
+        path, offset = found
+        parts = path.split("/")
+        if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            return None
+        try:
+            fd = os.open(self.root.joinpath(*parts), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            data = os.pread(fd, length, offset)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        return data if len(data) == length and blake3.blake3(data).digest() == chunk_id else None
+
+    def close(self) -> None:
+        with self._mutex:
+            self._db.close()
+
+
+class ChunkedSource:
+    """A file downloaded chunk by chunk: each chunk from the basis when it holds it (verified), the rest
+    with ``chunks/read`` in batches. ``entry`` is the file's entry; the stream checks every chunk, the
+    total length and the whole digest, and raises ``bad_response`` for any mismatch. ``fetched`` counts
+    the chunk bytes that came over the network."""
+
+    def __init__(self, client: Client, folder: str, path: str, entry: Entry, chunks: Sequence[tuple[bytes, int]],
+                 basis: ChunkBasis | None) -> None:
+        self.entry = entry
+        self._client, self._folder, self._path = client, folder, path
+        self._chunks = list(chunks)
+        self._basis = basis
+        self._next = 0  # the next chunk to hand out
+        self._pending = memoryview(b"")
+        self._fetched: dict[bytes, bytes] = {}
+        self._hash = blake3.blake3()
+        self._size = 0
+        self.complete = False
+        self.fetched = 0
+
+    def changed(self) -> bool:
+        """False once the whole file was read and verified: a committed version never changes, so a read
+        is torn only when it was not finished."""
+        return not self.complete
+
+    def readinto(self, buffer: memoryview) -> int:
+        while not self._pending:
+            if self._next == len(self._chunks):
+                self._finish()
+                return 0
+            self._pending = memoryview(self._chunk(self._next))
+            self._next += 1
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._hash.update(self._pending[:n])
+        self._size += n
+        self._pending = self._pending[n:]
+        return n
+
+    def _finish(self) -> None:
+        if self.complete:
+            return
+        if self._size != self.entry.size or self._hash.digest() != self.entry.digest:
+            raise self._client.bad(f"{self._path}: the chunks do not add up to the file's size and digest",
+                                   self._path)
+        self.complete = True
+
+    def _chunk(self, i: int) -> bytes:
+        chunk_id, length = self._chunks[i]
+        data = self._fetched.pop(chunk_id, None)
+        if data is None and self._basis is not None:
+            data = self._basis.read(chunk_id, length)
+        if data is None:
+            self._fetch_from(i)
+            data = self._fetched.pop(chunk_id)
+        if len(data) != length:
+            raise self._client.bad(f"{self._path}: a chunk of another length than its list says", self._path)
+        return data
+
+    def _fetch_from(self, i: int) -> None:
+        """Fetch chunk ``i`` and the next ones the basis does not hold, up to one batch."""
+        want: dict[bytes, int] = {}
+        total = 0
+        for chunk_id, length in self._chunks[i:]:
+            if len(want) == MAX_READ_IDS or (want and total + length > FETCH_BATCH):
+                break
+            if chunk_id in want or (want and self._basis is not None and self._basis.find(chunk_id)):
+                continue
+            want[chunk_id] = length
+            total += length
+        ids = list(want)
+        _, raw = self._client.request("POST", f"folders/{self._folder}/chunks/read", where=self._path,
+                                      json=ids_to_json(ids), limit=MAX_PACK_BYTES + (1 << 20))
+        try:
+            frames = read_pack(raw)
+        except WireError as err:
+            raise replica_error(WireError("bad_response", f"chunks/read: {err.message}"), self._path) from None
+        if [f.id for f in frames] != ids or not all(f.ok for f in frames):
+            raise self._client.bad("chunks/read answered other chunks than asked, or bytes that do not hash "
+                                   "to their ids", self._path)
+        for f in frames:
+            if len(f.data) != want[f.id]:
+                raise self._client.bad("chunks/read answered a chunk of another length", self._path)
+            self._fetched[f.id] = f.data
+            self.fetched += len(f.data)
+
+
+def verified_chunks(client: Client, value: object, path: str, entry: Entry) -> list[tuple[bytes, int]]:
+    """The chunk list of a ``file/chunks`` answer, checked against ``entry`` (the same version, size and
+    digest, lengths adding up): ``Changed`` when the file moved on between the two answers."""
+    try:
+        o = obj(value, "file/chunks", "bad_response")
+        version = integer(o.get("version"), "version", "bad_response", 1)
+        size = integer(o.get("size"), "size", "bad_response", 0)
+        digest = hex_id(o.get("digest"), "digest", "bad_response")
+        refs = chunks_of_json(o.get("chunks"), "chunks", "bad_response")
+    except WireError as err:
+        raise replica_error(err, path) from None
+    if version != entry.ctime_ns or size != entry.size or digest != entry.digest:
+        raise replica_error(WireError("changed", f"{path} changed on the server while it was opened",
+                                      "sync again"), path)
+    if sum(r.length for r in refs) != size:
+        raise client.bad(f"{path}: the chunk lengths do not add up to the size", path)
+    return [(r.id, r.length) for r in refs]
+
+
+class StreamSource:
+    """A whole file as the server streams it (``file?path=``): ``entry`` from the answer's
+    ``Syncline-Entry`` header; the stream checks the length and the digest as it reads, and raises
+    ``bad_response`` for a body longer or other than the entry says."""
+
+    def __init__(self, client: Client, path: str, entry: Entry, pieces: Iterator[bytes]) -> None:
+        self.entry = entry
+        self._client, self._path = client, path
+        self._pieces = pieces
+        self._pending = memoryview(b"")
+        self._hash = blake3.blake3()
+        self._size = 0
+        self.complete = False
+
+    def changed(self) -> bool:
+        """False once the whole file was read and verified (see :meth:`ChunkedSource.changed`)."""
+        return not self.complete
+
+    def readinto(self, buffer: memoryview) -> int:
+        while not self._pending:
+            piece = next(self._pieces, None)
+            if piece is None:
+                if self._size != self.entry.size or self._hash.digest() != self.entry.digest:
+                    raise self._client.bad(f"{self._path}: the download is not the file its entry describes",
+                                           self._path)
+                self.complete = True
+                return 0
+            self._size += len(piece)
+            if self._size > self.entry.size:
+                raise self._client.bad(f"{self._path}: the download is longer than the file", self._path)
+            self._hash.update(piece)
+            self._pending = memoryview(piece)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n

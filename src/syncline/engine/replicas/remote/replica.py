@@ -1,0 +1,533 @@
+"""RemoteReplica: a folder on a syncline server (protocol v1, ``docs/protocol.md``) as a replica.
+
+Every call is one or a few HTTP requests (section 13 of the protocol names them); the required core plus
+``Mover`` (the server's move), ``Hasher`` (the digest is in every row), ``BatchStat``, ``BatchCommit``,
+``Locker`` (a device lease, renewed by a thread) and ``Markers`` (``meta/{key}``). No ``Linker``: a copy
+on the server costs no upload, every chunk is already there.
+
+- ``scan`` reads the folder from the listing cache (``cache.py``) brought up to date with
+  ``entries?since=<seq>``, and applies the ignore rules itself (``core/listing.py``), so a scan of an
+  unchanged folder is two small requests whatever its size.
+- Writing is conditional: every ``ops`` item carries the ``expect`` the plan saw, and the server applies
+  the rule table of ``docs/replicas.md`` in the same transaction as the write. Items keep their op ids,
+  so a batch resent after a cut connection is replayed, never applied twice.
+- Staging and barrier: ``staging.py``; downloads, verified as they are read: ``basis.py``.
+- Errors: ``client.py`` maps every failure to the family, in one place.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ....core.entry import DIR, FILE, Entry
+from ....core.errors import BusyError, Problem, UsageError
+from ....core.ignore import Rules
+from ....core.index import Index, IndexHeader
+from ....core.listing import index_of_listing
+from ....core.paths import parent
+from ....formats.wire import Expect, ItemResult, Op, OpEntry, WireError, WirePolicy, check_folder_name, new_op_id
+from ....formats.wire.entries import COLUMNS, RowReader, stat_items_of_json
+from ....formats.wire.fields import boolean, dump_json, integer, obj, parse_json, text
+from ....formats.wire.limits import MAX_JSON_BODY, MAX_META_BYTES, MAX_OPS, MAX_PAGE, MAX_STAT_PATHS
+from ....formats.wire.opsjson import op_to_json, ops_to_json, results_of_json
+from ....formats.wire.paths import check_target, check_wire_path
+from ..errors import Locked, NotFound, ReplicaError, Unreachable
+from ..replica import Features, Outcome, SourceFile, Staged, WritePolicy
+from .basis import ChunkBasis, ChunkedSource, StreamSource, verified_chunks
+from .cache import ListingCache, cache_path, page_of_json
+from .client import Client, code_of, replica_error
+from .credentials import Credentials, server_url
+from .staging import SPOOL_BOUND, RemoteStaged, Spool, stage, upload
+
+LOCK_TTL = 60  # seconds; renewed every third of it
+MAX_IGNORE_FILE = 1 << 20
+FEATURES = Features(mtime_ns_precision=1, case_sensitive=True, symlinks=True, permissions=True, owner=False,
+                    hash_kinds=("blake3",), max_connections=8, round_trips=True, scan_in_child=False)
+
+
+@dataclass
+class Transfers:
+    """What went over the wire: ``pack_bytes`` uploaded (pack bodies), ``fetched_bytes`` of chunks
+    downloaded with ``chunks/read``, ``whole_bytes`` of files downloaded whole."""
+
+    pack_bytes: int = 0
+    fetched_bytes: int = 0
+    whole_bytes: int = 0
+
+
+def meta_key(name: str) -> str:
+    """The server's key for the replica's own file ``name`` (``[a-z0-9-]{1,64}``: ``made-dirs.json`` is
+    ``made-dirs-json``)."""
+    key = "".join(c if c in "abcdefghijklmnopqrstuvwxyz0123456789-" else "-" for c in name.lower())
+    if not 1 <= len(key) <= 64:
+        raise ValueError(f"no server key for the replica file {name!r}")
+    return key
+
+
+class RemoteReplica:
+    """The server folder ``folder`` (a name in the token's user's namespace) at the server ``url``, as
+    ``credentials`` (``syncline connect``) allow. ``state_dir`` holds the listing cache (None: in memory,
+    for this object's life); ``basis`` lets downloads of big files reuse local chunks; ``http`` replaces
+    the HTTP client (tests: a ``TestClient`` on the app). See the module for what each call sends."""
+
+    def __init__(self, url: str, folder: str, credentials: Credentials, policy: WritePolicy | None = None,
+                 state_dir: Path | None = None, basis: ChunkBasis | None = None, *, http: Any = None,
+                 spool_bound: int = SPOOL_BOUND) -> None:
+        try:
+            self.folder = check_folder_name(folder)
+        except WireError as err:
+            raise UsageError(f"not a server folder name: {folder!r}", err.hint or err.message) from None
+        self.url = server_url(url)
+        self.policy = policy or WritePolicy()
+        self.basis = basis
+        self.state_dir = state_dir
+        self.transfers = Transfers()
+        self._client = Client(credentials, http=http, max_connections=FEATURES.max_connections)
+        self._spool = Spool(self._send, spool_bound)
+        self._cache: ListingCache | None = None
+        self._mutex = threading.Lock()
+        self._lock_lost: ReplicaError | None = None
+        self.renew_every = LOCK_TTL / 3  # seconds between renewals of the lock's lease
+
+    # -- what it is ----------------------------------------------------------------------------------------
+    def features(self) -> Features:
+        return FEATURES
+
+    def describe(self) -> str:
+        return self.address()
+
+    def address(self) -> str:
+        """``https://host:port/NAME`` (host lower-cased, the port written out)."""
+        return f"{self.url}/{self.folder}"
+
+    def _at(self, rest: str = "") -> str:
+        return f"folders/{self.folder}{rest}"
+
+    # -- the root ------------------------------------------------------------------------------------------
+    def _folder_info(self) -> dict[str, Any] | None:
+        try:
+            value = self._client.call("GET", self._at())
+        except NotFound:
+            return None
+        try:
+            o = obj(value, "folder", "bad_response")
+            root = obj(o.get("root"), "root", "bad_response")
+            return {"uid": text(o.get("uid"), "uid", "bad_response", 128),
+                    "empty": boolean(o.get("empty"), "empty", "bad_response"),
+                    "mode": integer(root.get("mode"), "root.mode", "bad_response", 0, 0o7777),
+                    "mtime_ns": integer(root.get("mtime_ns"), "root.mtime_ns", "bad_response")}
+        except WireError as err:
+            raise replica_error(err) from None
+
+    def exists(self) -> bool:
+        """Whether the folder is on the server for this user. An unreachable server is raised
+        (``Unreachable``), not taken for a missing folder."""
+        return self._folder_info() is not None
+
+    def is_empty(self) -> bool:
+        info = self._folder_info()
+        return True if info is None else bool(info["empty"])
+
+    def create_root(self) -> None:
+        self._client.request("PUT", self._at(), ok=(200, 201))
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """The HTTP connections are pooled for the replica's life: nothing more to hold."""
+        yield
+
+    def close(self) -> None:
+        """End the run: staged chunks not sent are dropped, connections and the cache closed (the next
+        call opens them again)."""
+        self._spool.clear()
+        self._client.close()
+        with self._mutex:
+            if self._cache is not None:
+                self._cache.close()
+                self._cache = None
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def _listing_cache(self) -> ListingCache:
+        with self._mutex:
+            if self._cache is None:
+                where = cache_path(self.state_dir, self.address()) if self.state_dir is not None else None
+                self._cache = ListingCache(where)
+            return self._cache
+
+    def _listing(self) -> tuple[dict[str, Entry], Entry]:
+        """The whole folder as the server holds it now: the cached listing brought up to date."""
+        info = self._folder_info()
+        if info is None:
+            raise replica_error(WireError("not_found", f"no folder {self.folder} on {self.url}",
+                                          "check the name, or make it (syncline folder add)"), self.folder)
+        root = Entry(DIR, 0, info["mtime_ns"], info["mode"], file_id="", etag=None)
+        cache = self._listing_cache()
+        owner = f"{self._client.info().server_id}/{info['uid']}"
+        start = since = cache.seq(owner)
+        while True:
+            try:
+                value = self._client.call("GET", self._at("/entries"), params={"since": since, "limit": MAX_PAGE})
+            except ReplicaError as exc:
+                if code_of(exc) != "history_gone" or start == 0:
+                    raise
+                cache.reset(owner)  # the server forgot the delta: list everything again
+                start = since = 0
+                continue
+            try:
+                page = page_of_json(value, since)
+            except WireError as err:
+                raise replica_error(err) from None
+            if page.seq < start:  # the folder went back in time (a restore): the cache is ahead of it
+                cache.reset(owner)
+                start = since = 0
+                continue
+            cache.apply(page.rows, page.seq, complete=not page.more)
+            if not page.more:
+                break
+            since = page.next
+        return cache.entries(), root
+
+    def _read_ignore(self, path: str) -> str:
+        _, raw = self._client.request("GET", self._at("/file"), params={"path": path}, where=path,
+                                      limit=MAX_IGNORE_FILE)
+        return raw.decode("utf-8", "surrogateescape")
+
+    def _index(self, rules: Rules, digests: bool, side: str, dirs: Sequence[tuple[str, bool]] | None) -> Index:
+        started = time.time_ns()
+        entries, root = self._listing()
+        if not digests:
+            entries = {p: e._replace(digest=None) for p, e in entries.items()}
+        header = IndexHeader(root=self.describe(), scanned_ns=started, digests=digests)
+        index = index_of_listing(entries.items(), rules, self._read_ignore, root, dirs=dirs, header=header,
+                                 side=side)
+        if dirs is None or side != "destination":
+            return index
+        # A folder asked for below a file or symlink: nothing can be said below it (as a local ENOTDIR).
+        blocked = [d for d, _ in dirs if _below_a_non_folder(d, entries)]
+        if not blocked:
+            return index
+        problems = tuple(Problem(d, "a parent folder is a symlink or a file here", side) for d in blocked)
+        return Index(dict(index.items()), index.header, problems=index.problems + problems,
+                     unreadable=index.unreadable | frozenset(blocked), root=index.root)
+
+    def scan(self, rules: Rules, digests: bool, side: str) -> Index:
+        return self._index(rules, digests, side, None)
+
+    def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str, digests: bool = False) -> Index:
+        return self._index(rules, digests, side, dirs)
+
+    def stat(self, path: str) -> Entry | None:
+        return self.stat_many([path])[0]
+
+    def stat_many(self, paths: Sequence[str]) -> list[Entry | None]:
+        out: list[Entry | None] = []
+        for start in range(0, len(paths), MAX_STAT_PATHS):
+            asked = [_wire_path(p, root_ok=True) for p in paths[start:start + MAX_STAT_PATHS]]
+            value = self._client.call("POST", self._at("/stat"), json={"paths": asked})
+            try:
+                _, items = stat_items_of_json(value, len(asked))
+            except WireError as err:
+                raise replica_error(err) from None
+            for p, item in zip(asked, items, strict=True):
+                if isinstance(item, WireError):
+                    raise replica_error(item, p)
+                if item is not None and item.path != p:
+                    raise self._client.bad(f"stat of {p} answered {item.path}", p)
+                out.append(None if item is None else item.entry)
+        return out
+
+    def digest(self, path: str, kind: str = "blake3") -> bytes:
+        """The file's BLAKE3 digest, as the server verified it at commit (no content is transferred)."""
+        if kind != "blake3":
+            raise ValueError(f"no {kind} digests here (only blake3)")
+        e = self.stat(path)
+        if e is None:
+            raise replica_error(WireError("not_found", f"{path} is not there", "sync again"), path)
+        if e.kind != FILE or e.digest is None:
+            raise replica_error(WireError("changed", f"{path} is not a file any more", "sync again"), path)
+        return e.digest
+
+    @contextmanager
+    def open_file(self, path: str) -> Iterator[SourceFile]:
+        """The file's committed version as a stream, checked as it is read. With a basis and a big file:
+        its chunk list, the chunks the basis holds read locally (verified), only the others fetched."""
+        path = _wire_path(path)
+        if self.basis is not None:
+            entry = self.stat(path)
+            if entry is not None and entry.kind == FILE and entry.size >= self._client.info().chunker.min_file_size:
+                value = self._client.call("GET", self._at("/file/chunks"), params={"path": path}, where=path)
+                chunks = verified_chunks(self._client, value, path, entry)
+                source = ChunkedSource(self._client, self.folder, path, entry, chunks, self.basis)
+                try:
+                    yield source
+                finally:
+                    with self._mutex:
+                        self.transfers.fetched_bytes += source.fetched
+                if source.complete:
+                    self.basis.record(path, entry, chunks)
+                return
+        with self._client.stream("GET", self._at("/file"), params={"path": path}, where=path) as response:
+            try:
+                row = parse_json(response.headers.get("syncline-entry", "").encode("utf-8", "replace"),
+                                 "bad_response", 64 << 10)
+                read = RowReader(list(COLUMNS))
+                got, entry, _ = read(row, "Syncline-Entry")
+            except WireError as err:
+                raise replica_error(err, path) from None
+            if got != path or entry is None or entry.kind != FILE:
+                raise self._client.bad(f"the download of {path} is described as another file", path)
+            stream = StreamSource(self._client, path, entry, response.iter_bytes(1 << 20))
+            yield stream
+            if stream.complete:
+                with self._mutex:
+                    self.transfers.whole_bytes += entry.size
+
+    # -- staging and committing ----------------------------------------------------------------------------
+    def _send(self, frames: dict[bytes, bytes], ask: bool = True, where: str = "") -> int:
+        sent = upload(self._client, self.folder, frames, where, ask)
+        with self._mutex:
+            self.transfers.pack_bytes += sent
+        return sent
+
+    def stage_file(self, path: str, source: SourceFile) -> Staged:
+        path = _wire_path(path)
+        staged = stage(source, path, self._client.info().chunker, self._spool,
+                       lambda frames: self._send(frames, True, path))
+        if self.basis is not None and len(staged.chunks) > 1:
+            self.basis.record(path, source.entry, [(c.id, c.length) for c in staged.chunks])
+        return staged
+
+    def barrier(self) -> None:
+        """Send every staged chunk the server lacks: after it, every staged copy can be committed."""
+        self._spool.flush()
+
+    def commit(self, staged: Staged, expect: Entry | None) -> Outcome:
+        result = self.commit_many([(staged, expect)])[0]
+        if isinstance(result, ReplicaError):
+            raise result
+        return result
+
+    def commit_many(self, items: Sequence[tuple[Staged, Entry | None]]) -> list[Outcome | ReplicaError]:
+        """One ``put`` per staged copy, in batches; a ``missing_chunks`` item is sent again once (its
+        chunks re-sent from the spool when it still holds them), else stays a ``Changed``. Every staged
+        copy is discarded when this returns or raises."""
+        staged = [s for s, _ in items]
+        try:
+            ops: list[Op | ReplicaError] = []
+            for s, expect in items:
+                if not isinstance(s, RemoteStaged) or s.spool is not self._spool:
+                    raise TypeError("a staged copy of another replica")
+                if s.discarded:
+                    ops.append(replica_error(WireError("not_found", "the staged copy was discarded", ""), s.path))
+                    continue
+                ops.append(Op(s.op_id, "put", s.path, _expect(expect), OpEntry(s.mtime_ns, s.mode, s.size, s.digest),
+                              s.chunks))
+            results = self._apply_each(ops)
+            again = [i for i, r in enumerate(results) if isinstance(r, ItemResult) and r.error is not None
+                     and r.error.code == "missing_chunks" and self._spool.resend(_missing(r.error))]
+            if again:
+                retried = self._apply([_renamed(ops[i]) for i in again])  # type: ignore[arg-type]
+                for i, r in zip(again, retried, strict=True):
+                    results[i] = r
+            return [r if isinstance(r, ReplicaError) else self._outcome(r, s.path)
+                    for r, s in zip(results, staged, strict=True)]
+        finally:
+            for s in staged:
+                s.discard()
+
+    def _apply_each(self, ops: Sequence[Op | ReplicaError]) -> list[ItemResult | ReplicaError]:
+        """``_apply`` of the ops among ``ops``, the errors left in their places."""
+        todo = [op for op in ops if isinstance(op, Op)]
+        done = iter(self._apply(todo) if todo else [])
+        return [op if isinstance(op, ReplicaError) else next(done) for op in ops]
+
+    def _apply(self, ops: Sequence[Op]) -> list[ItemResult | ReplicaError]:
+        """Send ``ops`` in batches of at most 1,000 items and 8 MiB; one result per op, in order. A batch
+        whose answer was lost (a cut connection) is sent once more with the same op ids, which the
+        server replays; failing again, each of its items gets that error."""
+        if self._lock_lost is not None:
+            raise self._lock_lost
+        policy = WirePolicy(self.policy.trash, self.policy.keep_changed)
+        out: list[ItemResult | ReplicaError] = []
+        for batch in _batches(ops):
+            body = ops_to_json(policy, batch)
+            for attempt in (1, 2):
+                try:
+                    value = self._client.call("POST", self._at("/ops"), json=body,
+                                              where=batch[0].path if len(batch) == 1 else "")
+                    break
+                except Unreachable as exc:
+                    if attempt == 2:
+                        out.extend([exc] * len(batch))
+                        value = None
+            if value is None:
+                continue
+            try:
+                _, results = results_of_json(value, len(batch))
+            except WireError as err:
+                raise replica_error(err) from None
+            for op, r in zip(batch, results, strict=True):
+                out.append(replica_error(r.error, op.path) if r.error is not None and r.error.code != "missing_chunks"
+                           else r)
+        return out
+
+    def _outcome(self, r: ItemResult, path: str) -> Outcome | ReplicaError:
+        if r.error is not None:
+            return replica_error(r.error, path)
+        if not r.done:
+            return Outcome(False, r.note or f"not done: {r.code or 'refused'}")
+        return Outcome(True, r.note, r.trashed, r.file_id if self.policy.report_ids else 0, r.notice)
+
+    def _one(self, op: Op) -> Outcome:
+        [result] = self._apply([op])
+        outcome = result if isinstance(result, ReplicaError) else self._outcome(result, op.path)
+        if isinstance(outcome, ReplicaError):
+            raise outcome
+        return outcome
+
+    def make_dir(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
+        return self._one(Op(new_op_id(), "mkdir", _wire_path(path), _expect(expect),
+                            OpEntry(entry.mtime_ns, entry.mode & 0o7777)))
+
+    def make_symlink(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
+        try:
+            target = check_target(entry.target)
+        except WireError as err:
+            raise replica_error(err, path) from None
+        return self._one(Op(new_op_id(), "symlink", _wire_path(path), _expect(expect),
+                            OpEntry(entry.mtime_ns, entry.mode & 0o7777, len(target.encode()), None, target)))
+
+    def delete(self, path: str, expect: Entry) -> Outcome:
+        return self._one(Op(new_op_id(), "delete", _wire_path(path), _expect(expect)))
+
+    def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
+        """A ``meta`` item; for the root (``""``) too, which the store applies but a v1 server's codec may
+        refuse as a path: then the root keeps its own mode and mtime, a notice, not an error (nothing of
+        the user's is at stake)."""
+        op = Op(new_op_id(), "meta", _wire_path(path, root_ok=True), _expect(expect),
+                OpEntry(entry.mtime_ns, entry.mode & 0o7777))
+        try:
+            return self._one(op)
+        except ReplicaError as exc:
+            if path or code_of(exc) not in ("bad_path", "bad_request"):
+                raise
+            return Outcome(True, notice="the server keeps its folder's own mode and mtime")
+
+    def move(self, src: str, dst: str, expect: Entry) -> Outcome:
+        """The server's move: one rename of a file, symlink or whole folder, nothing sent again."""
+        return self._one(Op(new_op_id(), "move", _wire_path(src), _expect(expect), to=_wire_path(dst)))
+
+    # -- the lock and the markers --------------------------------------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """This device's lease on the folder, renewed every ``renew_every`` s (a third of its TTL) by a
+        thread, released on exit (a killed run's lease lapses by itself). ``BusyError`` while another run
+        of this device (or the server's maintenance) holds it. A renewal that fails makes every later write
+        of this run fail with ``Locked``: without the lease, another run may be writing."""
+        try:
+            value = self._client.call("POST", self._at("/locks"), json={"ttl": LOCK_TTL}, ok=(200, 201))
+        except Locked as exc:
+            raise BusyError(f"another syncline run of this device is writing into {self.describe()}",
+                            "wait for it to finish, then run again (or the server is under maintenance)") from exc
+        lease = obj(value, "lock", "bad_response").get("lock") if isinstance(value, dict) else None
+        if not isinstance(lease, str) or not 1 <= len(lease) <= 128 or not lease.isascii() or "/" in lease:
+            raise self._client.bad("the lock answer carries no lock id")
+        stop = threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(lease, stop), name="syncline-lock", daemon=True)
+        self._lock_lost = None
+        renewer.start()
+        try:
+            with self.session():
+                yield
+        finally:
+            stop.set()
+            renewer.join()
+            self._lock_lost = None
+            try:
+                self._client.request("DELETE", self._at(f"/locks/{lease}"), ok=(200, 204))
+            except ReplicaError:
+                pass  # the lease lapses by itself within LOCK_TTL
+
+    def _renew(self, lease: str, stop: threading.Event) -> None:
+        while not stop.wait(self.renew_every):
+            try:
+                self._client.request("PUT", self._at(f"/locks/{lease}"), json={"ttl": LOCK_TTL}, ok=(200, 204))
+            except ReplicaError as exc:
+                self._lock_lost = replica_error(WireError(
+                    "locked", f"the lease on {self.describe()} could not be renewed ({exc})", "run again"))
+                return
+
+    def read_meta(self, name: str) -> str | None:
+        try:
+            _, raw = self._client.request("GET", self._at(f"/meta/{meta_key(name)}"), limit=MAX_META_BYTES)
+        except NotFound:
+            return None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise self._client.bad(f"the replica file {name} is not UTF-8") from None
+
+    def write_meta(self, name: str, text: str) -> None:
+        data = text.encode("utf-8")
+        if len(data) > MAX_META_BYTES:
+            raise replica_error(WireError("too_large", f"{name}: over {MAX_META_BYTES} bytes", ""), name)
+        self._client.request("PUT", self._at(f"/meta/{meta_key(name)}"), content=data, ok=(200, 204),
+                             headers={"Content-Type": "text/plain; charset=utf-8"})
+
+
+def _wire_path(path: str, root_ok: bool = False) -> str:
+    """``path`` checked as the server will (a non-UTF-8 name, a ``.syncline`` component): refused here
+    with the server's own error, never sent."""
+    try:
+        return check_wire_path(path, root_ok=root_ok)
+    except WireError as err:
+        raise replica_error(err, path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")) from None
+
+
+def _expect(entry: Entry | None) -> Expect | None:
+    return None if entry is None else Expect.of(entry)
+
+
+def _missing(err: WireError) -> list[bytes]:
+    ids = err.details.get("missing")
+    if not isinstance(ids, list):
+        return []
+    try:
+        return [bytes.fromhex(i) for i in ids[:MAX_OPS * 16] if isinstance(i, str) and len(i) == 64]
+    except ValueError:
+        return []
+
+
+def _renamed(op: Op) -> Op:
+    """``op`` under a new id: its first try failed (an error is not applied), so a new name is safe."""
+    return Op(new_op_id(), op.op, op.path, op.expect, op.entry, op.chunks, op.to)
+
+
+def _batches(ops: Sequence[Op]) -> Iterator[list[Op]]:
+    batch: list[Op] = []
+    size = 64
+    for op in ops:
+        n = len(dump_json(op_to_json(op))) + 1
+        if batch and (len(batch) == MAX_OPS or size + n > MAX_JSON_BODY):
+            yield batch
+            batch, size = [], 64
+        batch.append(op)
+        size += n
+    if batch:
+        yield batch
+
+
+def _below_a_non_folder(path: str, entries: dict[str, Entry]) -> bool:
+    p = parent(path) if path else ""
+    while p:
+        e = entries.get(p)
+        if e is not None and e.kind != DIR:
+            return True
+        p = parent(p)
+    return False

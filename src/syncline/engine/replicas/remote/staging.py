@@ -1,0 +1,240 @@
+"""Staging files for a server folder: a staged copy is a list of chunks the server holds (or will hold
+after the next barrier), plus the entry to commit them under. Nothing is visible in the folder until an
+``ops`` ``put`` names the chunks, so a staged copy can never be seen under a real name.
+
+- A file under the server chunker's ``min_file_size`` is one chunk (its id is its digest), held in
+  memory in the :class:`Spool` until the barrier sends what the server lacks; when the spool holds more
+  than its bound, it is sent at once.
+- A bigger file is cut with the server's chunker as it is read (``Chunker.pieces_reader``), and every
+  :data:`UPLOAD_BATCH` of new chunks is sent right away (``chunks/missing``, then packs of only what is
+  missing): a file of any size is staged in bounded memory, and a chunk the server has (an unchanged part
+  of an edited file, a renamed file) is never sent.
+
+Chunks sent get an upload lease on the server (24 h), so the collector keeps them until the commit.
+Sent small chunks stay in the spool, within its bound, so a ``missing_chunks`` answer at commit can be
+mended by sending them again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import blake3
+
+from ....core.chunking import Chunker
+from ....formats.wire import WireError
+from ....formats.wire.limits import MAX_MISSING_IDS, MAX_PACK_BYTES, MAX_PACK_FRAMES
+from ....formats.wire.ops import ChunkRef, new_op_id
+from ....formats.wire.opsjson import ids_of_json, ids_to_json
+from ....formats.wire.packs import CONTENT_TYPE, pack_size, write_pack
+from ..replica import SourceFile
+from .client import Client, replica_error
+
+SPOOL_BOUND = 64 << 20  # bytes of small files held in memory before they are sent
+UPLOAD_BATCH = 16 << 20  # new chunks of a big file read before they are sent
+READ_BLOCK = 1 << 20
+
+
+@dataclass
+class RemoteStaged:
+    """A staged copy: ``path``, the content's ``size``, ``digest`` and ``chunks``, the source's ``mode``
+    and ``mtime_ns``, and ``op_id``, the name of its ``put`` (kept, so a commit resent after a cut
+    connection is replayed by the server, never applied twice)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    mode: int
+    digest: bytes
+    chunks: tuple[ChunkRef, ...]
+    spool: Spool
+    op_id: str = field(default_factory=new_op_id)
+    discarded: bool = False
+
+    def discard(self) -> None:
+        if not self.discarded:
+            self.discarded = True
+            self.spool.release(c.id for c in self.chunks)
+
+
+class Spool:
+    """Chunks staged but not sent yet (``held``, counted per staged copy that needs them), and small
+    chunks already sent, kept within ``bound`` bytes to send again (``sent``). ``uploader(frames, ask)``
+    sends chunks (``ask``: only those ``chunks/missing`` names) and returns how many pack bytes it sent.
+    Thread-safe: the executor stages from several threads; sending happens outside the lock."""
+
+    def __init__(self, uploader: Callable[[dict[bytes, bytes], bool], int], bound: int = SPOOL_BOUND) -> None:
+        self.uploader = uploader
+        self.bound = bound
+        self._mutex = threading.Lock()
+        self.held: dict[bytes, bytes] = {}
+        self._refs: dict[bytes, int] = {}
+        self._held_bytes = 0
+        self.sent: dict[bytes, bytes] = {}
+        self._sent_bytes = 0
+
+    def hold(self, chunk_id: bytes, data: bytes) -> None:
+        """Keep ``data`` until the next :meth:`flush`; sends everything held at once past the bound."""
+        with self._mutex:
+            self._refs[chunk_id] = self._refs.get(chunk_id, 0) + 1
+            if chunk_id not in self.held:
+                self.held[chunk_id] = data
+                self._held_bytes += len(data)
+            over = self._held_bytes > self.bound
+        if over:
+            self.flush()
+
+    def release(self, ids: Iterable[bytes]) -> None:
+        """A staged copy no longer needs these chunks (discarded, committed)."""
+        with self._mutex:
+            for i in ids:
+                n = self._refs.get(i, 0) - 1
+                if n > 0:
+                    self._refs[i] = n
+                    continue
+                self._refs.pop(i, None)
+                data = self.held.pop(i, None)
+                if data is not None:
+                    self._held_bytes -= len(data)
+
+    def flush(self) -> int:
+        """Send every held chunk the server lacks; they move to ``sent``. Returns the pack bytes sent.
+        On a failure the chunks stay held (the next barrier tries again)."""
+        with self._mutex:
+            frames = dict(self.held)
+        if not frames:
+            return 0
+        sent = self.uploader(frames, True)
+        with self._mutex:
+            for i, data in frames.items():
+                if self.held.pop(i, None) is not None:
+                    self._held_bytes -= len(data)
+                    self._keep_sent(i, data)
+        return sent
+
+    def _keep_sent(self, chunk_id: bytes, data: bytes) -> None:
+        self.sent[chunk_id] = data
+        self._sent_bytes += len(data)
+        while self._sent_bytes > self.bound and self.sent:
+            oldest = next(iter(self.sent))
+            self._sent_bytes -= len(self.sent.pop(oldest))
+
+    def resend(self, ids: Sequence[bytes]) -> bool:
+        """Send these chunks again from ``sent`` (the server said they are missing); False when some are
+        no longer kept (the item then stays a failure)."""
+        with self._mutex:
+            frames = {i: self.sent[i] for i in ids if i in self.sent}
+        if not frames or len(frames) != len(set(ids)):
+            return False
+        self.uploader(frames, False)  # the server just said they are missing: no need to ask
+        return True
+
+    def clear(self) -> None:
+        with self._mutex:
+            self.held.clear()
+            self._refs.clear()
+            self.sent.clear()
+            self._held_bytes = self._sent_bytes = 0
+
+
+def upload(client: Client, folder: str, frames: dict[bytes, bytes], where: str = "", ask: bool = True) -> int:
+    """Send the chunks of ``frames`` the folder lacks (``ask`` False: all of them): ``chunks/missing``
+    (10,000 ids a call), then packs of at most 4,096 frames and 64 MiB. Returns the pack bytes sent. The
+    server's ``missing`` answer must be a subset of what was asked (``bad_response`` otherwise: a server
+    naming ids never asked for is not believed)."""
+    ids = list(frames)
+    missing: list[bytes] = [] if ask else ids
+    for start in range(0, len(ids) if ask else 0, MAX_MISSING_IDS):
+        asked = ids[start:start + MAX_MISSING_IDS]
+        value = client.call("POST", f"folders/{folder}/chunks/missing", json=ids_to_json(asked), where=where)
+        try:
+            got = ids_of_json(value, len(asked), key="missing", code="bad_response")
+        except WireError as err:
+            raise replica_error(err, where) from None
+        if not set(got) <= set(asked):
+            raise client.bad("chunks/missing named chunks that were not asked for", where)
+        missing.extend(dict.fromkeys(got))
+    sent = 0
+    for pack in _packs([(i, frames[i]) for i in missing]):
+        size = pack_size(len(d) for _, d in pack)
+        client.request("POST", f"folders/{folder}/chunks", where=where, content=write_pack(pack),
+                       headers={"Content-Type": CONTENT_TYPE, "Content-Length": str(size)})
+        sent += size
+    return sent
+
+
+def _packs(frames: list[tuple[bytes, bytes]]) -> Iterable[list[tuple[bytes, bytes]]]:
+    pack: list[tuple[bytes, bytes]] = []
+    size = pack_size(())
+    for frame in frames:
+        grown = size + pack_size((len(frame[1]),)) - pack_size(())
+        if pack and (len(pack) == MAX_PACK_FRAMES or grown > MAX_PACK_BYTES):
+            yield pack
+            pack, size = [], pack_size(())
+            grown = size + pack_size((len(frame[1]),)) - pack_size(())
+        pack.append(frame)
+        size = grown
+    if pack:
+        yield pack
+
+
+class _Prefixed:
+    """``readinto`` over bytes already read, then the rest of the source; hashes everything it passes."""
+
+    def __init__(self, head: bytes, source: SourceFile) -> None:
+        self.head = memoryview(head)
+        self.source = source
+        self.hash = blake3.blake3()
+        self.size = 0
+
+    def readinto(self, buffer: memoryview) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n] = self.head[:n]
+            self.head = self.head[n:]
+        else:
+            n = self.source.readinto(buffer)
+        self.hash.update(buffer[:n])
+        self.size += n
+        return n
+
+
+def stage(source: SourceFile, path: str, chunker: Chunker, spool: Spool,
+          send: Callable[[dict[bytes, bytes]], int]) -> RemoteStaged:
+    """Read ``source`` to its end into a :class:`RemoteStaged` for ``path`` (see the module): small files
+    into ``spool``, big ones chunked and sent through ``send`` as they are read."""
+    head = bytearray()
+    block = bytearray(READ_BLOCK)
+    view = memoryview(block)
+    while len(head) < chunker.min_file_size:
+        n = source.readinto(view[:min(READ_BLOCK, chunker.min_file_size - len(head))])
+        if n == 0:
+            break
+        head += view[:n]
+    e = source.entry
+    if len(head) < chunker.min_file_size:
+        data = bytes(head)
+        digest = blake3.blake3(data).digest()
+        chunks = (ChunkRef(digest, len(data)),) if data else ()
+        staged = RemoteStaged(path, len(data), e.mtime_ns, e.mode & 0o7777, digest, chunks, spool)
+        if data:
+            spool.hold(digest, data)
+        return staged
+    reader = _Prefixed(bytes(head), source)
+    refs: list[ChunkRef] = []
+    batch: dict[bytes, bytes] = {}
+    batch_bytes = 0
+    for piece in chunker.pieces_reader(reader.readinto):
+        chunk_id = blake3.blake3(piece).digest()
+        refs.append(ChunkRef(chunk_id, len(piece)))
+        if chunk_id not in batch:
+            batch[chunk_id] = bytes(piece)
+            batch_bytes += len(piece)
+        if batch_bytes >= UPLOAD_BATCH:
+            send(batch)
+            batch, batch_bytes = {}, 0
+    if batch:
+        send(batch)
+    return RemoteStaged(path, reader.size, e.mtime_ns, e.mode & 0o7777, reader.hash.digest(), tuple(refs), spool)

@@ -1,0 +1,210 @@
+"""Folders and what is known about them without their content: the folder list, one folder, ``entries``,
+``stat``, ``changes``, ``meta``, ``locks`` and ``trash`` (protocol.md sections 3, 5, 8, 9 and 10)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...formats.wire.entries import COLUMNS, row_of, tombstone_row
+from ...formats.wire.errors import WireError, clip, error_body
+from ...formats.wire.fields import integer, obj
+from ...formats.wire.limits import (
+    DEFAULT_CHANGES_PAGE,
+    DEFAULT_ENTRIES_PAGE,
+    LOCK_TTL_MAX_S,
+    LOCK_TTL_MIN_S,
+    MAX_META_BYTES,
+    MAX_PAGE,
+    MAX_STAT_PATHS,
+    MAX_TRASH_PAGE,
+)
+from ...formats.wire.opsjson import paths_of_json
+from ...formats.wire.paths import check_folder_name, check_meta_key, check_wire_path
+from ..store import Folder, FolderStore, Store
+from ..store.rows import Row
+from .access import caller_of, folder_of
+from .bodies import bool_param, int_param, json_body, read_body
+from .errors import JSON
+
+TRASH_COLUMNS = (*COLUMNS, "trashed_ns", "trash_id")
+_REQ = "bad_request"
+
+
+def wire_row(r: Row) -> list[Any]:
+    """A store row under :data:`COLUMNS` (a tombstone as the protocol writes one). The root's row has
+    version 1: it is never changed by an item, and a wire row's version is at least 1."""
+    if r.kind == "deleted":
+        return tombstone_row(r.path, r.file_id, r.version)
+    return row_of(r.path, r.entry(), max(r.version, 1))
+
+
+def _folder_json(folder: Folder, rights: str, fs: FolderStore, full: bool) -> dict[str, Any]:
+    info = fs.info()
+    out: dict[str, Any] = {"name": folder.name, "uid": folder.uid, "rights": rights, "seq": info.seq,
+                           "files": info.files, "bytes": info.bytes}
+    if full:
+        out["root"] = {"mode": info.root_mode, "mtime_ns": info.root_mtime_ns}
+        out["empty"] = info.empty
+    return out
+
+
+async def list_folders(request: Request) -> Response:
+    """The folders the caller's name resolves: those the caller's user owns (shares accepted under a name
+    of one's own come with issue 14)."""
+    caller = await caller_of(request)
+    store: Store = request.app.state.store
+
+    def work() -> list[dict[str, Any]]:
+        return [_folder_json(f, rights, store.folder(f), False)
+                for f, rights in store.folders.for_user(caller.device.user_id) if f.owner_id == caller.device.user_id]
+
+    return JSON(await run_in_threadpool(work))
+
+
+async def get_folder(request: Request) -> Response:
+    caller = await caller_of(request)
+    found = await folder_of(request, caller)
+    return JSON(await run_in_threadpool(_folder_json, found.folder, found.rights, found.store, True))
+
+
+async def put_folder(request: Request) -> Response:
+    """Make the folder in the caller's namespace: ``201``, or ``200`` when the caller already has it."""
+    caller = await caller_of(request)
+    store: Store = request.app.state.store
+    name = check_folder_name(request.path_params["name"])
+
+    def work() -> tuple[dict[str, Any], bool]:
+        folder, made = store.folders.create(caller.device.user_id, name)
+        return _folder_json(folder, "rw", store.folder(folder), True), made
+
+    body, made = await run_in_threadpool(work)
+    return JSON(body, status_code=201 if made else 200)
+
+
+async def entries(request: Request) -> Response:
+    since = int_param(request, "since", 0)
+    limit = int_param(request, "limit", DEFAULT_ENTRIES_PAGE, 1, MAX_PAGE)
+    raw_dir = request.query_params.get("dir")
+    where = check_wire_path(raw_dir, root_ok=True) if raw_dir is not None else None
+    deep = bool_param(request, "deep", True)
+    found = await folder_of(request, await caller_of(request))
+    page = await run_in_threadpool(found.store.entries, since, where, deep, limit)
+    return JSON({"seq": page.seq, "columns": list(COLUMNS), "rows": [wire_row(r) for r in page.rows],
+                 "next": page.next, "more": page.more})
+
+
+async def stat(request: Request) -> Response:
+    caller = await caller_of(request)
+    paths = paths_of_json(await json_body(request, request.app.state.stall_s), MAX_STAT_PATHS)
+    found = await folder_of(request, caller)
+    seq, items = await run_in_threadpool(found.store.stat_many, paths)
+    out: list[Any] = []
+    for item in items:
+        if item is None:
+            out.append(None)
+        elif isinstance(item, WireError):
+            out.append(error_body(item))
+        else:
+            out.append(wire_row(item))
+    return JSON({"seq": seq, "columns": list(COLUMNS), "items": out})
+
+
+async def changes(request: Request) -> Response:
+    since = int_param(request, "since", 0)
+    limit = int_param(request, "limit", DEFAULT_CHANGES_PAGE, 1, MAX_PAGE)
+    found = await folder_of(request, await caller_of(request))
+    page = await run_in_threadpool(found.store.changes, since, limit)
+    return JSON({"seq": page.seq, "changes": [[c.seq, c.op, c.path, c.from_path, c.device] for c in page.changes],
+                 "next": page.next, "more": page.more})
+
+
+async def get_meta(request: Request) -> Response:
+    key = check_meta_key(request.path_params["key"])
+    found = await folder_of(request, await caller_of(request))
+    value = await run_in_threadpool(found.store.read_meta, key)
+    if value is None:
+        raise WireError("not_found", f"no meta text {key} in the folder", "write it first", {"key": key})
+    return Response(value, media_type="text/plain; charset=utf-8")
+
+
+async def put_meta(request: Request) -> Response:
+    key = check_meta_key(request.path_params["key"])
+    caller = await caller_of(request)
+    raw = await read_body(request, MAX_META_BYTES, request.app.state.stall_s)
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WireError(_REQ, "a meta text must be UTF-8", "send text/plain; charset=utf-8") from None
+    found = await folder_of(request, caller, write=True)
+    await run_in_threadpool(found.store.write_meta, key, value)
+    return Response(status_code=204)
+
+
+async def _ttl(request: Request) -> int:
+    body = obj(await json_body(request, request.app.state.stall_s, 1024), "body", _REQ)
+    return integer(body.get("ttl"), "ttl", _REQ, LOCK_TTL_MIN_S, LOCK_TTL_MAX_S)
+
+
+async def lock(request: Request) -> Response:
+    """A lease of the calling device on the folder (``423 locked`` while that device holds one)."""
+    caller = await caller_of(request)
+    ttl = await _ttl(request)
+    found = await folder_of(request, caller)
+    lock_id = await run_in_threadpool(found.store.lock, caller.device.id, ttl)
+    return JSON({"lock": lock_id, "expires_in": ttl}, status_code=201)
+
+
+def _lock_id(request: Request) -> str:
+    lock_id: str = request.path_params["lock"]
+    if not 1 <= len(lock_id) <= 64:
+        raise WireError("not_found", f"no lock {clip(lock_id, 64)}", "lock the folder again")
+    return lock_id
+
+
+async def renew_lock(request: Request) -> Response:
+    caller = await caller_of(request)
+    lock_id = _lock_id(request)
+    ttl = await _ttl(request)
+    found = await folder_of(request, caller)
+    await run_in_threadpool(found.store.renew, lock_id, ttl)
+    return JSON({"lock": lock_id, "expires_in": ttl})
+
+
+async def release_lock(request: Request) -> Response:
+    caller = await caller_of(request)
+    lock_id = _lock_id(request)
+    found = await folder_of(request, caller)
+    await run_in_threadpool(found.store.release, lock_id)
+    return Response(status_code=204)
+
+
+async def trash(request: Request) -> Response:
+    after = int_param(request, "after", 0)
+    limit = int_param(request, "limit", MAX_TRASH_PAGE, 1, MAX_TRASH_PAGE)
+    found = await folder_of(request, await caller_of(request))
+    page = await run_in_threadpool(found.store.trash, after, limit)
+    return JSON({"columns": list(TRASH_COLUMNS),
+                 "rows": [[*wire_row(i.row), i.trashed_ns, i.trash_id] for i in page.items],
+                 "next": page.next, "more": page.more})
+
+
+F = "/v1/folders/{name}"
+ROUTES = [
+    Route("/v1/folders", list_folders, methods=["GET"]),
+    Route(F, get_folder, methods=["GET"]),
+    Route(F, put_folder, methods=["PUT"]),
+    Route(F + "/entries", entries, methods=["GET"]),
+    Route(F + "/stat", stat, methods=["POST"]),
+    Route(F + "/changes", changes, methods=["GET"]),
+    Route(F + "/meta/{key}", get_meta, methods=["GET"]),
+    Route(F + "/meta/{key}", put_meta, methods=["PUT"]),
+    Route(F + "/locks", lock, methods=["POST"]),
+    Route(F + "/locks/{lock}", renew_lock, methods=["PUT"]),
+    Route(F + "/locks/{lock}", release_lock, methods=["DELETE"]),
+    Route(F + "/trash", trash, methods=["GET"]),
+]

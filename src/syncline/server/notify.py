@@ -1,0 +1,158 @@
+"""Change notifications: "folder F is at sequence number S now", from a commit to every live event stream.
+
+The contract (design.md, "The chunk store and the notifier"):
+
+- ``publish(folder_id, seq)`` may be called from any thread (commits run in worker threads) and never
+  blocks on a subscriber;
+- a ``Subscription`` keeps one slot per folder, the highest ``seq`` not yet taken, never a queue: a client
+  that reads nothing costs a few bytes whatever the commit rate, and when it reads it gets the latest
+  position (the event only says "look at ``changes?since=``", so the positions between are not needed);
+- a subscription is tagged with its owner (a device id) so that revoking a device closes its streams, and
+  so that the app can bound the streams of one device.
+
+``InProcessNotifier`` serves one server process. Several processes later need a notifier that carries
+the same two calls over PostgreSQL ``LISTEN/NOTIFY`` (or polls ``folders.seq``); nothing else changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+
+class SubscriptionClosed(Exception):
+    """The stream was closed by the server (its device was revoked, or the server is stopping)."""
+
+
+class Subscription:
+    """One event stream's view of the folders it follows. Made by ``subscribe`` inside the event loop.
+
+    ``positions`` is what the client says it has already seen, per folder; only a ``seq`` past what was
+    seen or already handed out is ever delivered, so an echo of an old position is dropped here.
+    """
+
+    def __init__(self, notifier: InProcessNotifier, owner: str, positions: Mapping[int, int]) -> None:
+        self.owner = owner
+        self._notifier = notifier
+        self._seen = dict(positions)
+        self._pending: dict[int, int] = {}
+        self._closed = False
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+
+    @property
+    def folders(self) -> frozenset[int]:
+        return frozenset(self._seen)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def note(self, folder_id: int, seq: int) -> None:
+        """Record that ``folder_id`` is at ``seq`` (any thread). Also how the app fills in the positions
+        the client missed while it was away, read from the store after subscribing."""
+        with self._notifier._lock:
+            if self._closed or folder_id not in self._seen:
+                return
+            if seq <= max(self._seen[folder_id], self._pending.get(folder_id, 0)):
+                return
+            self._pending[folder_id] = seq
+        self._wakeup()
+
+    async def next(self, timeout: float) -> list[tuple[int, int]]:
+        """The folders that moved since the last call, as ``(folder_id, seq)``, oldest folder first;
+        ``[]`` after ``timeout`` seconds with nothing new (the caller sends a keep-alive then).
+        Raises ``SubscriptionClosed`` once the subscription is closed."""
+        if not self._take_ready():
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+        return self._drain()
+
+    def close(self) -> None:
+        """End the stream (any thread): a waiting ``next`` raises ``SubscriptionClosed``."""
+        with self._notifier._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._notifier._subs.discard(self)
+        self._wakeup()
+
+    def _take_ready(self) -> bool:
+        with self._notifier._lock:
+            return self._closed or bool(self._pending)
+
+    def _drain(self) -> list[tuple[int, int]]:
+        with self._notifier._lock:
+            if self._closed:
+                raise SubscriptionClosed(self.owner)
+            self._wake.clear()
+            out = sorted(self._pending.items())
+            self._pending.clear()
+            for folder_id, seq in out:
+                self._seen[folder_id] = seq
+            return out
+
+    def _wakeup(self) -> None:
+        # asyncio.Event is not thread-safe: set it on its own loop. A loop already closed (the server
+        # stopping) has nobody left to wake.
+        try:
+            self._loop.call_soon_threadsafe(self._wake.set)
+        except RuntimeError:
+            pass
+
+
+class Notifier(Protocol):
+    """What the app and the store need from a notifier (design.md); ``InProcessNotifier`` is one."""
+
+    def publish(self, folder_id: int, seq: int) -> None: ...
+
+    def subscribe(self, owner: str, positions: Mapping[int, int]) -> Subscription: ...
+
+    def streams_of(self, owner: str) -> int: ...
+
+    def close_owner(self, owner: str) -> None: ...
+
+    def close_all(self) -> None: ...
+
+
+class InProcessNotifier:
+    """The notifier of a single server process: subscribers in its event loop, publishers in any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: set[Subscription] = set()
+
+    def publish(self, folder_id: int, seq: int) -> None:
+        """Tell every subscriber of ``folder_id`` that it is at ``seq``; never waits for one."""
+        for sub in self._snapshot(s for s in self._subs if folder_id in s.folders):
+            sub.note(folder_id, seq)
+
+    def subscribe(self, owner: str, positions: Mapping[int, int]) -> Subscription:
+        """A new subscription to the folders of ``positions`` (call from the event loop)."""
+        sub = Subscription(self, owner, positions)
+        with self._lock:
+            self._subs.add(sub)
+        return sub
+
+    def streams_of(self, owner: str) -> int:
+        """How many open subscriptions ``owner`` has (the app bounds them per device)."""
+        with self._lock:
+            return sum(1 for s in self._subs if s.owner == owner)
+
+    def close_owner(self, owner: str) -> None:
+        """Close every subscription of ``owner``: its device was revoked."""
+        for sub in self._snapshot(s for s in self._subs if s.owner == owner):
+            sub.close()
+
+    def close_all(self) -> None:
+        """Close every subscription: the server is stopping."""
+        for sub in self._snapshot(self._subs):
+            sub.close()
+
+    def _snapshot(self, subs: Iterable[Subscription]) -> list[Subscription]:
+        with self._lock:
+            return list(subs)

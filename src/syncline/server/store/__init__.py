@@ -1,0 +1,81 @@
+"""The server's store: metadata (SQLite, SQLAlchemy Core) and chunks (a directory), one per data directory.
+
+``open_store(DATA)`` is the one way in: it makes the layout (``DATA/meta.db``, ``DATA/chunks/``,
+``DATA/tmp/``), applies the migrations, empties ``tmp/`` (what a killed upload left) and makes the
+server's id once. The HTTP handlers, the CLI on the data directory and the server-side replica all go
+through :class:`Store` and :class:`~.folder.FolderStore`, never SQL.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from ..chunks.disk import DiskChunkStore
+from . import schema as t
+from .db import Database
+from .folder import FolderStore
+from .meta import Device, Devices, Folder, Folders, User, Users
+from .migrations import migrate
+
+DEFAULT_MIN_FREE = 1 << 30
+
+__all__ = ["DEFAULT_MIN_FREE", "Device", "Folder", "FolderStore", "Store", "User", "open_store"]
+
+
+class Store:
+    """Everything one data directory holds. ``on_commit(folder_id, seq)`` is called after every commit
+    that moved a folder's sequence (the notifier's ``publish``), from the committing thread. ``min_free``:
+    chunk uploads are refused (``no_space``) while the disk has less free, so the database never meets a
+    full disk."""
+
+    def __init__(self, data_dir: Path, db: Database, chunks: DiskChunkStore, min_free: int) -> None:
+        self.data_dir = data_dir
+        self.db = db
+        self.chunks = chunks
+        self.min_free = min_free
+        self.users = Users(db)
+        self.devices = Devices(db)
+        self.folders = Folders(db)
+        self.on_commit: Callable[[int, int], None] | None = None
+        self.server_id = self._server_id()
+
+    def _server_id(self) -> str:
+        with self.db.write() as conn:
+            row = conn.execute(sa.select(t.settings.c.text).where(t.settings.c.key == "server_id")).first()
+            if row is not None:
+                return str(row.text)
+            made = secrets.token_urlsafe(15)
+            conn.execute(t.settings.insert().values(key="server_id", text=made))
+            return made
+
+    def folder(self, folder: Folder) -> FolderStore:
+        """The store of one resolved folder (its rights already checked by the caller)."""
+        return FolderStore(self, folder)
+
+    def published(self, folder_id: int, seq: int) -> None:
+        if self.on_commit is not None:
+            self.on_commit(folder_id, seq)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def open_store(data_dir: Path, min_free: int = DEFAULT_MIN_FREE) -> Store:
+    """The store in ``data_dir`` (made, mode 0700, if it is not there), migrated to the newest schema,
+    with ``tmp/`` emptied. Only one server process may run on a data directory."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    chunks = DiskChunkStore(data_dir / "chunks", data_dir / "tmp")
+    chunks.empty_tmp()
+    db = Database.on_file(data_dir / "meta.db")
+    try:
+        migrate(db)
+        os.chmod(data_dir / "meta.db", 0o600)
+        return Store(data_dir, db, chunks, min_free)
+    except BaseException:
+        db.close()
+        raise

@@ -1,0 +1,285 @@
+"""The ``expect`` rule table of ``docs/replicas.md``, applied to one folder's rows, item by item.
+
+Everything here runs inside the batch's write transaction (:meth:`~.folder.FolderStore.apply_ops`), so
+the re-check of ``expect`` and the write are one step: nobody can change the path in between. "Still what
+the plan saw" is ``Entry.unchanged_since`` with the entry's version in the place of ctime: kind, size, mtime,
+symlink target, ``file_id`` and version when the client gave them. A destination that moved on is kept:
+to the trash and the write goes on, or (``keep_changed``) left in place and the item not done. The trash
+is the replaced version's content row, kept with the path and entry it had.
+
+Each item that changes something takes the next number of the folder's sequence: every row it writes gets
+that version (a folder move gives one version to every entry it moves), and the journal gets one row.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import blake3
+import sqlalchemy as sa
+
+from ...formats.wire.errors import WireError, clip
+from ...formats.wire.ops import Op, WirePolicy
+from ...formats.wire.paths import check_target, check_wire_path
+from . import contents
+from . import schema as t
+from .ids import base32_id
+from .meta import Folder
+from .rows import Row, Rows
+
+CHANGED_NOTE = "changed since the scan; the destination's version was moved to the trash"
+KEPT_NOTE = "changed since the scan; both versions kept, the next run reconciles them"
+_EMPTY = blake3.blake3(b"").digest()
+_clock_lock = threading.Lock()
+_last_stamp = 0
+
+
+def trash_clock() -> int:
+    """Now in ns, strictly increasing in this process: trash is listed newest first, ties never happen."""
+    global _last_stamp
+    with _clock_lock:
+        _last_stamp = max(time.time_ns(), _last_stamp + 1)
+        return _last_stamp
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What one item did: ``done``; a change (``seq`` taken) when ``op`` is set; the result fields."""
+
+    done: bool
+    version: int = 0
+    file_id: str = ""
+    trashed: bool = False
+    note: str = ""
+    code: str = ""
+    op: str = ""
+    path: str = ""
+    from_path: str | None = None
+
+
+def _kept(note: str, code: str = "changed") -> Applied:
+    return Applied(False, note=note, code=code)
+
+
+class Applier:
+    """Applies items to ``folder``'s rows on ``conn``; ``seq`` is the folder's sequence so far and grows by
+    one per change."""
+
+    def __init__(self, conn: sa.Connection, folder: Folder, policy: WirePolicy, seq: int) -> None:
+        self.conn = conn
+        self.folder = folder
+        self.policy = policy
+        self.rows = Rows(conn, folder.id)
+        self.seq = seq
+        self._drops: list[int] = []
+
+    def _next(self) -> int:
+        return self.seq + 1
+
+    @staticmethod
+    def _stamp() -> int:
+        return trash_clock()
+
+    # -- shared steps --------------------------------------------------------------------------------------
+    def _parent_ok(self, path: str) -> None:
+        """``not_found`` unless ``path``'s folder exists; ``not_a_dir`` when it is a file or symlink."""
+        up = path.rpartition("/")[0]
+        if not up:
+            return
+        row = self.rows.get(up)
+        if row is None:
+            blocker = self.rows.blocker(up)
+            if blocker is not None:
+                raise _not_a_dir(blocker.path)
+            raise WireError("not_found", f"no folder {clip(up)} on the server", "sync again", {"path": clip(up)})
+        if row.kind != t.DIR:
+            raise _not_a_dir(up)
+
+    def _no_twin(self, path: str, *besides: str) -> None:
+        twin = self.rows.twin(path, *besides)
+        if twin is not None:
+            raise WireError("name_clash", f"{clip(path)} and {clip(twin)} are the same name in another Unicode "
+                            "form", "rename one of them", {"path": clip(path), "other": clip(twin)})
+
+    def _dispose(self, row: Row, changed: bool) -> bool:
+        """Take ``row`` (a file or symlink) off its path: to the trash when it changed since the scan or the
+        policy keeps trash, else for good. Returns whether it went to the trash."""
+        if changed or self.policy.trash:
+            contents.trash(self.conn, self.folder.id, row, self._stamp())
+            return True
+        if row.content_id is not None:  # dropped once no row points at it any more (end of the item)
+            self._drops.append(row.content_id)
+        return False
+
+    def _replace(self, path: str, op: Op) -> tuple[Applied | None, bool, bool, str | None]:
+        """Free ``path`` for a new file, folder or symlink as the rule table says. Returns (a refusal, or
+        None to go on; trashed; changed; the file id to keep: a file replaced by a file keeps its id)."""
+        current = self.rows.get(path)
+        if current is None:
+            self._no_twin(path)
+            return None, False, False, None
+        expect = op.expect.entry() if op.expect is not None else None
+        if current.kind == t.DIR:
+            if expect is None or expect.kind != "dir":
+                return _kept("a directory appeared here since the scan; left alone"), False, False, None
+            if self.rows.has_children(path):
+                return _kept("cannot replace the directory: Directory not empty"), False, False, None
+            return None, False, False, None
+        changed = expect is None or not current.entry().unchanged_since(expect)
+        if changed and self.policy.keep_changed:
+            return _kept(KEPT_NOTE), False, False, None
+        trashed = self._dispose(current, changed)
+        keep_id = current.file_id if current.kind == t.FILE and not changed and op.op == "put" else None
+        return None, trashed, changed, keep_id
+
+    # -- the items -------------------------------------------------------------------------------------------
+    def apply(self, op: Op) -> Applied:
+        """Apply one item (a ``put``'s content was verified outside the transaction). ``WireError`` for a
+        per-item failure (the caller rolls the item back)."""
+        check_wire_path(op.path, root_ok=op.op == "meta")
+        self._drops = []
+        done = self._dispatch(op)
+        contents.drop(self.conn, self.folder.chunk_ns, self._drops, time.time_ns())
+        return done
+
+    def _dispatch(self, op: Op) -> Applied:
+        if op.op == "put":
+            return self._put(op)
+        if op.op == "mkdir":
+            return self._mkdir(op)
+        if op.op == "symlink":
+            return self._symlink(op)
+        if op.op == "delete":
+            return self._delete(op)
+        if op.op == "move":
+            return self._move(op)
+        return self._meta(op)
+
+    def _entry_of(self, op: Op) -> tuple[int, int]:
+        if op.entry is None:
+            raise WireError("bad_request", f"{op.op} of {clip(op.path)} without an entry", "a client bug")
+        return op.entry.mtime_ns, op.entry.mode & 0o7777
+
+    def _put(self, op: Op) -> Applied:
+        mtime_ns, mode = self._entry_of(op)
+        assert op.entry is not None
+        self._parent_ok(op.path)
+        missing = contents.missing_rows(self.conn, self.folder.chunk_ns, [c.id for c in op.chunks])
+        if missing:  # the collector took them since the check outside the transaction
+            raise missing_chunks(op.path, missing)
+        refusal, trashed, changed, keep_id = self._replace(op.path, op)
+        if refusal is not None:
+            return refusal
+        version = self._next()
+        digest = op.entry.digest if op.entry.digest is not None else _EMPTY
+        content_id = contents.add(self.conn, self.folder.id, op.entry.size, digest, op.chunks)
+        row = Row(op.path, t.FILE, op.entry.size, mtime_ns, mode, digest, None, keep_id or base32_id(), version,
+                  content_id)
+        self.rows.put(row)
+        return Applied(True, version, row.file_id, trashed, CHANGED_NOTE if changed else "", op="put",
+                       path=op.path)
+
+    def _mkdir(self, op: Op) -> Applied:
+        mtime_ns, mode = self._entry_of(op)
+        self._parent_ok(op.path)
+        current = self.rows.get(op.path)
+        if current is not None and current.kind == t.DIR:
+            return Applied(True, current.version, current.file_id)
+        refusal, trashed, changed, _ = self._replace(op.path, op)
+        if refusal is not None:
+            return refusal
+        row = Row(op.path, t.DIR, 0, mtime_ns, mode, None, None, base32_id(), self._next())
+        self.rows.put(row)
+        return Applied(True, row.version, row.file_id, trashed, CHANGED_NOTE if changed else "", op="mkdir",
+                       path=op.path)
+
+    def _symlink(self, op: Op) -> Applied:
+        mtime_ns, mode = self._entry_of(op)
+        assert op.entry is not None
+        target = check_target(op.entry.target)
+        self._parent_ok(op.path)
+        refusal, trashed, changed, _ = self._replace(op.path, op)
+        if refusal is not None:
+            return refusal
+        row = Row(op.path, t.SYMLINK, len(target.encode("utf-8")), mtime_ns, mode, None, target, base32_id(),
+                  self._next())
+        self.rows.put(row)
+        return Applied(True, row.version, row.file_id, trashed, CHANGED_NOTE if changed else "", op="symlink",
+                       path=op.path)
+
+    def _delete(self, op: Op) -> Applied:
+        current = self.rows.get(op.path)
+        if current is None:
+            return Applied(True)
+        expect = op.expect.entry() if op.expect is not None else None
+        if expect is None or current.kind != expect.kind or (
+                current.kind != t.DIR and not current.entry().unchanged_since(expect)):
+            return _kept("changed since the scan; not deleted")
+        trashed = False
+        if current.kind == t.DIR:
+            if self.rows.has_children(op.path):
+                return _kept("not deleted: the directory holds entries the scan did not see")
+        else:
+            trashed = self._dispose(current, False)
+        self.rows.bury(op.path, current.file_id, self._next())
+        return Applied(True, trashed=trashed, op="delete", path=op.path)
+
+    def _move(self, op: Op) -> Applied:
+        if op.to is None:
+            raise WireError("bad_request", f"move of {clip(op.path)} without 'to'", "a client bug")
+        to = check_wire_path(op.to)
+        current = self.rows.get(op.path)
+        if current is None:
+            return _kept("vanished since the scan; not moved")
+        expect = op.expect.entry() if op.expect is not None else None
+        if expect is None or current.kind != expect.kind or (
+                current.kind != t.DIR and not current.entry().unchanged_since(expect)):
+            return _kept("changed since the scan; not moved")
+        if to == op.path or to.startswith(op.path + "/"):
+            raise WireError("bad_request", f"cannot move {clip(op.path)} into itself", "a client bug",
+                            {"path": clip(op.path)})
+        if self.rows.get(to) is not None:
+            return _kept(f"not moved: {to} exists", "exists")
+        self._parent_ok(to)
+        self._no_twin(to, op.path)
+        version = self._next()
+        moved = [current, *self.rows.below(op.path)] if current.kind == t.DIR else [current]
+        for row in moved:
+            new_path = to + row.path[len(op.path):]
+            self.rows.bury(row.path, row.file_id, version)
+            self.rows.put(Row(new_path, row.kind, row.size, row.mtime_ns, row.mode, row.digest, row.target,
+                              row.file_id, version, row.content_id))
+        return Applied(True, version, current.file_id, op="move", path=to, from_path=op.path)
+
+    def _meta(self, op: Op) -> Applied:
+        mtime_ns, mode = self._entry_of(op)
+        if op.path == "":
+            self.conn.execute(t.folders.update().where(t.folders.c.id == self.folder.id).values(
+                root_mode=mode, root_mtime_ns=mtime_ns))
+            return Applied(True, self._next(), op="meta", path="")
+        current = self.rows.get(op.path)
+        expect = op.expect.entry() if op.expect is not None else None
+        if current is None:
+            if expect is not None and expect.kind != "dir":
+                return _kept("changed since the scan; left as it is")
+            raise WireError("not_found", f"no {clip(op.path)} on the server", "sync again",
+                            {"path": clip(op.path)})
+        if current.kind != t.DIR and expect is not None and not current.entry().unchanged_since(expect):
+            return _kept("changed since the scan; left as it is")
+        row = Row(current.path, current.kind, current.size, mtime_ns,
+                  current.mode if current.kind == t.SYMLINK else mode, current.digest, current.target,
+                  current.file_id, self._next(), current.content_id)
+        self.rows.put(row)
+        return Applied(True, row.version, row.file_id, op="meta", path=op.path)
+
+
+def _not_a_dir(path: str) -> WireError:
+    return WireError("not_a_dir", f"{clip(path)} is not a folder on the server", "sync again",
+                     {"path": clip(path)})
+
+
+def missing_chunks(path: str, missing: list[bytes]) -> WireError:
+    return WireError("missing_chunks", f"the server lacks {len(missing)} chunk(s) of {clip(path)}",
+                     "upload them again", {"path": clip(path), "missing": [m.hex() for m in missing[:1000]]})

@@ -1,0 +1,506 @@
+"""FolderStore: one folder's transactional core (design.md "The server's folder store is itself a Replica").
+
+Reads (``entries``, ``stat_many``, ``changes``, content) each run in one read transaction, so a page and
+its ``seq`` agree. Writes (``apply_ops``, ``put_chunks``, ``missing``'s leases, meta, locks) are write
+transactions: a batch of items is all or nothing on a crash, and each item on its own when refused (a
+savepoint per item). Everything a caller hands in is checked here again (paths, sizes, ids, bounds), as
+if it came straight from the network: the HTTP layer's own checks are a first line, not the only one.
+
+Crash points: ``server-chunks-temp`` and ``server-chunks-renamed`` (in the chunk store),
+``server-chunks-rows`` (after an upload's rows committed), ``server-commit`` (after a batch's ``COMMIT``,
+before the answer).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import blake3
+import sqlalchemy as sa
+
+from ...engine.crashpoints import crash_point
+from ...formats.wire.errors import WireError, clip
+from ...formats.wire.limits import (
+    DEFAULT_CHANGES_PAGE,
+    DEFAULT_ENTRIES_PAGE,
+    MAX_CHUNK,
+    MAX_CHUNKS_PER_FILE,
+    MAX_FILE_SIZE,
+    MAX_MISSING_IDS,
+    MAX_OPS,
+    MAX_PACK_BYTES,
+    MAX_PACK_FRAMES,
+    MAX_PAGE,
+    MAX_STAT_PATHS,
+    MAX_TRASH_PAGE,
+    UPLOAD_LEASE_S,
+)
+from ...formats.wire.ops import ChunkRef, ItemResult, Op, WirePolicy
+from ...formats.wire.paths import check_wire_path
+from . import contents
+from . import schema as t
+from .apply import Applier, missing_chunks
+from .meta import Folder
+from .rows import Row, Rows, below, row_of
+from .state import FolderState
+
+if TYPE_CHECKING:
+    from . import Store
+
+_EMPTY = blake3.blake3(b"").digest()
+_ROOT_FILE_ID = "ROOT"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of a listing: rows in increasing version order; ``next`` the last version in it."""
+
+    seq: int
+    rows: list[Row]
+    next: int
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    seq: int
+    op: str
+    path: str
+    from_path: str | None
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesPage:
+    seq: int
+    changes: list[Change]
+    next: int
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TrashItem:
+    """A version kept as trash: the row it had (at its path then), when, and its id for downloads."""
+
+    row: Row
+    trashed_ns: int
+    trash_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrashPage:
+    items: list[TrashItem]
+    next: int
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FolderInfo:
+    seq: int
+    files: int
+    bytes: int
+    root_mode: int
+    root_mtime_ns: int
+    empty: bool
+
+
+def _limit(limit: int, default: int, most: int) -> int:
+    if limit is None or limit <= 0:
+        return default
+    return min(limit, most)
+
+
+def _history_gone(since: int, horizon: int) -> WireError:
+    return WireError("history_gone", f"the server no longer keeps the history since {since}",
+                     "list the folder again from 0", {"horizon": horizon})
+
+
+def _op_digest(op: Op) -> bytes:
+    """What an item asked, as bytes: the same op id with another item is ``op_reused``."""
+    text = repr((op.op, op.path, op.expect, op.entry, op.chunks, op.to))
+    return blake3.blake3(text.encode("utf-8", "backslashreplace")).digest()
+
+
+class FolderStore:
+    """One folder of a :class:`~syncline.server.store.Store` (its rights checked by the caller)."""
+
+    def __init__(self, store: Store, folder: Folder) -> None:
+        self.store = store
+        self.folder = folder
+        self.id = folder.id
+        self.ns = folder.chunk_ns
+        self.state = FolderState(store.db, folder.id)
+
+    # -- reading ----------------------------------------------------------------------------------------
+    def info(self) -> FolderInfo:
+        with self.store.db.read() as conn:
+            f = conn.execute(sa.select(t.folders).where(t.folders.c.id == self.id)).one()
+            files, size = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(t.entries.c.size), 0))
+                                       .where(t.entries.c.folder_id == self.id, t.entries.c.kind == t.FILE)).one()
+            empty = not Rows(conn, self.id).has_children("")
+        return FolderInfo(int(f.seq), int(files), int(size), int(f.root_mode), int(f.root_mtime_ns), empty)
+
+    def _seq(self, conn: sa.Connection) -> int:
+        return int(conn.execute(sa.select(t.folders.c.seq).where(t.folders.c.id == self.id)).scalar_one())
+
+    def root_row(self, conn: sa.Connection) -> Row:
+        f = conn.execute(sa.select(t.folders.c.root_mode, t.folders.c.root_mtime_ns)
+                         .where(t.folders.c.id == self.id)).one()
+        return Row("", t.DIR, 0, int(f.root_mtime_ns), int(f.root_mode), None, None, _ROOT_FILE_ID, 0)
+
+    def entries(self, since: int = 0, dir: str | None = None, deep: bool = True,
+                limit: int = DEFAULT_ENTRIES_PAGE) -> Page:
+        """Entries whose version is past ``since``, in increasing version order (protocol section 5):
+        ``since`` 0 lists the live tree, past 0 tombstones too. ``dir``: only it and what is below it
+        (``deep``) or its children. A page never splits one version (a folder move gives every entry
+        below it one version): it ends before a version it cannot hold whole, or, when one version alone
+        is past ``limit``, holds that version whole. ``history_gone`` when ``since`` is older than the
+        kept history."""
+        limit = _limit(limit, DEFAULT_ENTRIES_PAGE, MAX_PAGE)
+        if dir is not None:
+            check_wire_path(dir, root_ok=True)
+        e = t.entries.c
+        with self.store.db.read() as conn:
+            seq = self._seq(conn)
+            if since > 0:
+                horizon = self.state.horizon(conn)
+                if since < horizon:
+                    raise _history_gone(since, horizon)
+            q = sa.select(t.entries).where(e.folder_id == self.id, e.version > since)
+            if since <= 0:
+                q = q.where(e.kind != t.DELETED)
+            if dir is not None:
+                inside = below(dir) if deep else e.parent == dir
+                q = q.where(sa.or_(e.path == dir, inside) if dir else inside)
+            q = q.order_by(e.version, e.path)
+            rows = [row_of(r) for r in conn.execute(q.limit(limit + 1))]
+            more = len(rows) > limit
+            if more:
+                last = rows[limit].version
+                whole = [r for r in rows[:limit] if r.version != last]
+                if whole:
+                    rows = whole
+                else:  # one version bigger than a page: all of it
+                    rows = [row_of(r) for r in conn.execute(q.where(e.version == last))]
+        return Page(seq, rows, rows[-1].version if rows else max(since, 0), more)
+
+    def stat_many(self, paths: Sequence[str]) -> tuple[int, list[Row | WireError | None]]:
+        """Each path's row (``""``: the root, as a folder), None when absent, or ``not_a_dir`` when a
+        folder on the way is a file or symlink; with the folder's ``seq``."""
+        if len(paths) > MAX_STAT_PATHS:
+            raise WireError("too_large", f"more than {MAX_STAT_PATHS} paths", "ask in parts",
+                            {"limit": MAX_STAT_PATHS})
+        for p in paths:
+            check_wire_path(p, root_ok=True)
+        out: list[Row | WireError | None] = []
+        with self.store.db.read() as conn:
+            rows = Rows(conn, self.id)
+            for p in paths:
+                if not p:
+                    out.append(self.root_row(conn))
+                    continue
+                row = rows.get(p)
+                if row is None:
+                    blocker = rows.blocker(p)
+                    if blocker is not None:
+                        out.append(WireError("not_a_dir", f"{clip(blocker.path)} is not a folder on the server",
+                                             "sync again", {"path": clip(p)}))
+                        continue
+                out.append(row)
+            return self._seq(conn), out
+
+    def changes(self, since: int, limit: int = DEFAULT_CHANGES_PAGE) -> ChangesPage:
+        """The journal past ``since`` (protocol section 9), oldest first."""
+        limit = _limit(limit, DEFAULT_CHANGES_PAGE, MAX_PAGE)
+        c = t.changes.c
+        with self.store.db.read() as conn:
+            seq = self._seq(conn)
+            horizon = self.state.horizon(conn)
+            if since < horizon:
+                raise _history_gone(since, horizon)
+            found = [Change(int(r.seq), r.op, r.path, r.from_path, r.device_id) for r in conn.execute(
+                sa.select(c.seq, c.op, c.path, c.from_path, c.device_id)
+                .where(c.folder_id == self.id, c.seq > since).order_by(c.seq).limit(limit + 1))]
+        more = len(found) > limit
+        found = found[:limit]
+        return ChangesPage(seq, found, found[-1].seq if found else since, more)
+
+    def _file_row(self, conn: sa.Connection, path: str, version: int | None) -> Row:
+        check_wire_path(path)
+        row = Rows(conn, self.id).get(path)
+        if row is None or row.kind != t.FILE or row.content_id is None:
+            raise WireError("not_found", f"no file {clip(path)} on the server", "sync again", {"path": clip(path)})
+        if version is not None and row.version != version:
+            raise WireError("changed", f"{clip(path)} is no longer version {version}", "read it again",
+                            {"path": clip(path), "version": row.version})
+        return row
+
+    def chunk_list(self, path: str) -> tuple[int, int, bytes, list[ChunkRef]]:
+        """(version, size, digest, chunks) of the file at ``path``."""
+        with self.store.db.read() as conn:
+            row = self._file_row(conn, path, None)
+            assert row.content_id is not None and row.digest is not None
+            return row.version, row.size, row.digest, contents.chunk_list(conn, row.content_id)
+
+    def read(self, path: str, version: int | None = None,
+             span: tuple[int, int] | None = None) -> tuple[Row, Iterator[bytes]]:
+        """The file at ``path`` (``version``: only that one, else ``changed``) and its bytes as a stream;
+        ``span`` (first, last byte, inclusive) for one range (``bad_range`` when it is outside)."""
+        with self.store.db.read() as conn:
+            row = self._file_row(conn, path, version)
+            assert row.content_id is not None
+            chunks = contents.chunk_list(conn, row.content_id)
+        return row, self._stream(chunks, row.size, span)
+
+    def read_trashed(self, trash_id: int) -> tuple[Row, Iterator[bytes]]:
+        """A version kept in the trash (``not_found`` when retention removed it)."""
+        with self.store.db.read() as conn:
+            r = conn.execute(sa.select(t.contents).where(t.contents.c.id == trash_id,
+                                                         t.contents.c.folder_id == self.id,
+                                                         t.contents.c.trashed_ns.is_not(None))).first()
+            if r is None:
+                raise WireError("not_found", f"no trashed version {trash_id}", "list the trash again")
+            row = _trash_row(r)
+            chunks = contents.chunk_list(conn, trash_id)
+        return row, self._stream(chunks, int(r.size), None)
+
+    def _stream(self, chunks: list[ChunkRef], size: int, span: tuple[int, int] | None) -> Iterator[bytes]:
+        first, last = span if span is not None else (0, size - 1)
+        if span is not None and not (0 <= first <= last < size):
+            raise WireError("bad_range", f"bytes {first}-{last} are outside the file's {size}", "")
+        return self._chunks_between(chunks, first, last)
+
+    def _chunks_between(self, chunks: list[ChunkRef], first: int, last: int) -> Iterator[bytes]:
+        offset = 0
+        for c in chunks:
+            end = offset + c.length
+            if end > first and offset <= last:
+                start = max(first - offset, 0)
+                yield self.store.chunks.read(self.ns, c.id, start, min(last + 1, end) - offset - start)
+            offset = end
+            if offset > last:
+                return
+
+    def read_chunks(self, ids: Sequence[bytes]) -> Iterator[tuple[bytes, bytes]]:
+        """The chunks ``ids`` in order (``not_found`` naming the first the folder does not hold)."""
+        with self.store.db.read() as conn:
+            missing = contents.missing_rows(conn, self.ns, ids)
+        if missing:
+            raise WireError("not_found", f"the folder holds no chunk {missing[0].hex()}", "",
+                            {"missing": [m.hex() for m in missing[:100]]})
+        return ((i, self.store.chunks.read(self.ns, i)) for i in ids)
+
+    def trash(self, after: int = 0, limit: int = MAX_TRASH_PAGE) -> TrashPage:
+        """Versions kept as trash, newest first; ``after``: only those trashed before that time (ns)."""
+        limit = _limit(limit, MAX_TRASH_PAGE, MAX_TRASH_PAGE)
+        c = t.contents.c
+        q = sa.select(t.contents).where(c.folder_id == self.id, c.trashed_ns.is_not(None))
+        if after > 0:
+            q = q.where(c.trashed_ns < after)
+        with self.store.db.read() as conn:
+            found = list(conn.execute(q.order_by(c.trashed_ns.desc(), c.id.desc()).limit(limit + 1)))
+        items = [TrashItem(_trash_row(r), int(r.trashed_ns), int(r.id)) for r in found[:limit]]
+        return TrashPage(items, items[-1].trashed_ns if items else after, len(found) > limit)
+
+    # -- chunks -----------------------------------------------------------------------------------------
+    def missing(self, ids: Sequence[bytes], device: str) -> list[bytes]:
+        """Of ``ids``, those the folder lacks (in the order asked); each it has gets an upload lease of
+        24 h, so the collector keeps it until a commit can reference it."""
+        if len(ids) > MAX_MISSING_IDS:
+            raise WireError("too_large", f"more than {MAX_MISSING_IDS} ids", "ask in parts",
+                            {"limit": MAX_MISSING_IDS})
+        _check_ids(ids)
+        lease = time.time_ns() + UPLOAD_LEASE_S * 10**9
+        with self.store.db.write() as conn:
+            have = contents.lengths(conn, self.ns, ids)
+            present = list(have)
+            for start in range(0, len(present), 500):
+                conn.execute(t.chunks.update().where(
+                    t.chunks.c.chunk_ns == self.ns, t.chunks.c.chunk_id.in_(present[start : start + 500]),
+                    t.chunks.c.lease_until_ns < lease).values(lease_until_ns=lease))
+        return [i for i in ids if i not in have]
+
+    def put_chunks(self, frames: Sequence[tuple[bytes, bytes]], device: str) -> tuple[int, int]:
+        """Store chunks ``(id, bytes)``: each is verified (``bad_chunk`` naming the first that does not
+        hash to its id; nothing stored), made durable, then recorded with an upload lease. Returns
+        (stored, present: already there)."""
+        if len(frames) > MAX_PACK_FRAMES:
+            raise WireError("too_large", f"more than {MAX_PACK_FRAMES} chunks", "send them in parts",
+                            {"limit": MAX_PACK_FRAMES})
+        total = 0
+        for chunk_id, data in frames:
+            _check_ids([chunk_id])
+            if not 1 <= len(data) <= MAX_CHUNK:
+                raise WireError("too_large", f"a chunk of {len(data)} bytes", "", {"limit": MAX_CHUNK})
+            total += len(data)
+            if blake3.blake3(data).digest() != chunk_id:
+                raise WireError("bad_chunk", f"chunk {chunk_id.hex()} does not match its bytes",
+                                "upload it again", {"id": chunk_id.hex()})
+        if total > MAX_PACK_BYTES:
+            raise WireError("too_large", f"{total} bytes of chunks in one upload", "", {"limit": MAX_PACK_BYTES})
+        with self.store.db.read() as conn:
+            have = contents.lengths(conn, self.ns, [i for i, _ in frames])
+        todo = list({i: d for i, d in frames if i not in have}.items())
+        if todo and self.store.chunks.free_bytes() < self.store.min_free + total:
+            raise WireError("no_space", "the server's disk is (nearly) full", "free space on the server")
+        if not todo:
+            return 0, len(have)
+        self.store.chunks.put_many(self.ns, todo)
+        now = time.time_ns()
+        with self.store.db.write() as conn:
+            already = contents.lengths(conn, self.ns, [i for i, _ in todo])
+            fresh = [(i, d) for i, d in todo if i not in already]
+            if fresh:
+                conn.execute(t.chunks.insert(), [
+                    {"chunk_ns": self.ns, "chunk_id": i, "length": len(d), "stored_ns": now,
+                     "lease_until_ns": now + UPLOAD_LEASE_S * 10**9} for i, d in fresh])
+        crash_point("server-chunks-rows")
+        return len(fresh), len(frames) - len(fresh)
+
+    # -- writing ----------------------------------------------------------------------------------------
+    def apply_ops(self, ops: Sequence[Op], policy: WirePolicy, device: str) -> tuple[int, list[ItemResult]]:
+        """Apply a batch (protocol section 7) as one durable transaction: items in order, each on its own
+        (a refused item does not stop the next, and a later one sees what the earlier did); an item whose
+        id this folder already applied is answered with its first result (``replayed``). Returns the
+        folder's ``seq`` after the batch and one result per item."""
+        if len(ops) > MAX_OPS:
+            raise WireError("too_large", f"more than {MAX_OPS} items", "send them in parts", {"limit": MAX_OPS})
+        checked = self._check_contents(ops)
+        results: list[ItemResult] = []
+        c = t.changes.c
+        try:
+            with self.store.db.write() as conn:
+                start = int(conn.execute(t.folders.update().where(t.folders.c.id == self.id)
+                                         .values(seq=t.folders.c.seq).returning(t.folders.c.seq)).scalar_one())
+                applier = Applier(conn, self.folder, policy, start)
+                for op, problem in zip(ops, checked, strict=True):
+                    digest = _op_digest(op)
+                    seen = conn.execute(sa.select(c.op_digest, c.result).where(
+                        c.folder_id == self.id, c.op_id == op.id)).first()
+                    if seen is not None:
+                        results.append(_replayed(op, digest, seen.op_digest, seen.result))
+                        continue
+                    if problem is not None:
+                        results.append(ItemResult.failed(problem))
+                        continue
+                    conn.exec_driver_sql("SAVEPOINT item")
+                    try:
+                        done = applier.apply(op)
+                    except WireError as exc:
+                        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT item")
+                        conn.exec_driver_sql("RELEASE SAVEPOINT item")
+                        results.append(ItemResult.failed(exc))
+                        continue
+                    conn.exec_driver_sql("RELEASE SAVEPOINT item")
+                    result = ItemResult(done.done, done.version, done.file_id, done.trashed, done.note,
+                                        code=done.code)
+                    if done.op:
+                        applier.seq += 1
+                        conn.execute(t.changes.insert().values(
+                            folder_id=self.id, seq=applier.seq, op=done.op, path=done.path,
+                            from_path=done.from_path, device_id=device, op_id=op.id, op_digest=digest,
+                            result=_result_json(result), made_ns=time.time_ns()))
+                    results.append(result)
+                end = applier.seq
+                if end != start:
+                    conn.execute(t.folders.update().where(t.folders.c.id == self.id).values(seq=end))
+        except sa.exc.OperationalError as exc:
+            if "full" in str(exc.orig):
+                raise WireError("no_space", "the server's disk is full", "free space on the server") from None
+            raise
+        crash_point("server-commit")
+        if end != start:
+            self.store.published(self.id, end)
+        return end, results
+
+    def _check_contents(self, ops: Sequence[Op]) -> list[WireError | None]:
+        """Each put's content, checked before the write lock (protocol section 7): the chunks are in the
+        folder, their lengths add up to the size, and they hash to the digest (one chunk: its id is the
+        digest; more: read and hashed). None for an item with nothing to check."""
+        out: list[WireError | None] = []
+        with self.store.db.read() as conn:
+            for op in ops:
+                try:
+                    if op.op == "put":
+                        self._check_put(conn, op)
+                    out.append(None)
+                except WireError as exc:
+                    out.append(exc)
+        return out
+
+    def _check_put(self, conn: sa.Connection, op: Op) -> None:
+        check_wire_path(op.path)
+        e = op.entry
+        if e is None or e.digest is None or len(e.digest) != 32:
+            raise WireError("bad_content", f"put of {clip(op.path)} without a size and digest", "a client bug")
+        if not 0 <= e.size <= MAX_FILE_SIZE or len(op.chunks) > MAX_CHUNKS_PER_FILE:
+            raise WireError("too_large", f"{clip(op.path)} is too large", "", {"limit": MAX_FILE_SIZE})
+        if any(len(ch.id) != 32 or not 1 <= ch.length <= MAX_CHUNK for ch in op.chunks) or \
+                sum(ch.length for ch in op.chunks) != e.size:
+            raise WireError("bad_content", f"the chunks of {clip(op.path)} do not add up to its size",
+                            "a client bug", {"path": clip(op.path)})
+        have = contents.lengths(conn, self.ns, [ch.id for ch in op.chunks])
+        missing = [ch.id for ch in op.chunks if ch.id not in have]
+        if missing:
+            raise missing_chunks(op.path, list(dict.fromkeys(missing)))
+        if any(have[ch.id] != ch.length for ch in op.chunks):
+            raise WireError("bad_content", f"a chunk of {clip(op.path)} has another length", "a client bug")
+        if len(op.chunks) == 0:
+            ok = e.digest == _EMPTY
+        elif len(op.chunks) == 1:
+            ok = op.chunks[0].id == e.digest
+        else:
+            whole = blake3.blake3()
+            for ch in op.chunks:
+                whole.update(self.store.chunks.read(self.ns, ch.id))
+            ok = whole.digest() == e.digest
+        if not ok:
+            raise WireError("bad_content", f"the chunks of {clip(op.path)} do not hash to its digest",
+                            "a client bug", {"path": clip(op.path)})
+
+    # -- small things -----------------------------------------------------------------------------------
+    def read_meta(self, key: str) -> str | None:
+        return self.state.read_meta(key)
+
+    def write_meta(self, key: str, text: str) -> None:
+        self.state.write_meta(key, text)
+
+    def lock(self, holder: str, ttl: int, exclusive: bool = False) -> str:
+        return self.state.lock(holder, ttl, exclusive)
+
+    def renew(self, lock_id: str, ttl: int) -> None:
+        self.state.renew(lock_id, ttl)
+
+    def release(self, lock_id: str) -> None:
+        self.state.release(lock_id)
+
+
+def _check_ids(ids: Sequence[bytes]) -> None:
+    for i in ids:
+        if not isinstance(i, bytes) or len(i) != 32:
+            raise WireError("bad_request", "a chunk id is 32 bytes (64 hex digits)", "a client bug")
+
+
+def _result_json(r: ItemResult) -> str:
+    return json.dumps({"done": r.done, "version": r.version, "file_id": r.file_id, "trashed": r.trashed,
+                       "note": r.note, "notice": r.notice, "code": r.code})
+
+
+def _replayed(op: Op, digest: bytes, first_digest: bytes | None, first: str | None) -> ItemResult:
+    if first_digest is None or bytes(first_digest) != digest or first is None:
+        return ItemResult.failed(WireError("op_reused", f"op id {clip(op.id)} was used for another item",
+                                           "make a new id for each item", {"id": clip(op.id)}))
+    r = json.loads(first)
+    return ItemResult(bool(r["done"]), int(r["version"]), str(r["file_id"]), bool(r["trashed"]), str(r["note"]),
+                      str(r["notice"]), str(r["code"]), replayed=True)
+
+
+def _trash_row(r: sa.Row[tuple[object, ...]]) -> Row:
+    e = json.loads(str(r._mapping["trash_entry"]))
+    return Row(str(r._mapping["trash_path"]), e["kind"], e["size"], e["mtime_ns"], e["mode"],
+               bytes.fromhex(e["digest"]) if e["digest"] else None, e["target"], e["file_id"], e["version"],
+               int(r._mapping["id"]) if e["kind"] == t.FILE else None)

@@ -1,0 +1,247 @@
+"""Users, devices and folders: the rows every request resolves before it touches a folder.
+
+Passwords arrive hashed (the auth module hashes with Argon2id; the store stores) and tokens as their
+SHA-256 hex. Folder names are per owner (``docs/server-plan.md``, decision 2): a name is resolved in one
+user's namespace, and every step after that uses the folder's immutable id.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from ...formats.wire.errors import WireError
+from ...formats.wire.limits import MAX_DEVICE_NAME, USER_NAME_RE
+from ...formats.wire.paths import check_folder_name
+from . import schema as t
+from .db import Database
+from .ids import base32_id, namespace
+
+_LAST_SEEN_STEP_NS = 60 * 10**9  # last_seen is written at most once a minute per device
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    name: str
+    password_hash: str
+    admin: bool
+    created_ns: int
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    user_id: int
+    name: str
+    token_hash: str
+    created_ns: int
+    last_seen_ns: int | None
+    revoked_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    """A folder as resolved: ``id`` (the database's), ``uid`` (the server-made, immutable id clients see),
+    the owner and the name in the owner's namespace, ``seq`` when it was read."""
+
+    id: int
+    uid: str
+    owner_id: int
+    name: str
+    seq: int
+    chunk_ns: str
+    root_mode: int
+    root_mtime_ns: int
+    created_ns: int
+
+
+def _user(row: sa.Row[tuple[object, ...]]) -> User:
+    m = row._mapping
+    return User(m["id"], m["name"], m["password_hash"], bool(m["admin"]), m["created_ns"], bool(m["disabled"]))
+
+
+def _device(row: sa.Row[tuple[object, ...]]) -> Device:
+    m = row._mapping
+    return Device(m["id"], m["user_id"], m["name"], m["token_hash"], m["created_ns"], m["last_seen_ns"],
+                  m["revoked_ns"])
+
+
+def folder_of(row: sa.Row[tuple[object, ...]]) -> Folder:
+    m = row._mapping
+    return Folder(m["id"], m["uid"], m["owner_id"], m["name"], m["seq"], m["chunk_ns"], m["root_mode"],
+                  m["root_mtime_ns"], m["created_ns"])
+
+
+class Users:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add(self, name: str, password_hash: str, admin: bool = False) -> User:
+        """A new user; ``WireError("bad_request")`` for a name outside ``[a-z][a-z0-9_-]{0,31}``,
+        ``WireError("exists")`` when the name is taken."""
+        if not isinstance(name, str) or not USER_NAME_RE.fullmatch(name):
+            raise WireError("bad_request", f"invalid user name {name!r}",
+                            "a user name is 1-32 of a-z, 0-9, '_' and '-', starting with a letter")
+        with self._db.write() as conn:
+            if conn.execute(sa.select(t.users.c.id).where(t.users.c.name == name)).first() is not None:
+                raise WireError("exists", f"there is already a user {name}", "choose another name")
+            conn.execute(t.users.insert().values(name=name, password_hash=password_hash, admin=admin,
+                                                 created_ns=time.time_ns(), disabled=False))
+            return _user(conn.execute(sa.select(t.users).where(t.users.c.name == name)).one())
+
+    def get(self, name: str) -> User | None:
+        with self._db.read() as conn:
+            row = conn.execute(sa.select(t.users).where(t.users.c.name == name)).first()
+        return _user(row) if row is not None else None
+
+    def by_id(self, user_id: int) -> User | None:
+        with self._db.read() as conn:
+            row = conn.execute(sa.select(t.users).where(t.users.c.id == user_id)).first()
+        return _user(row) if row is not None else None
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        """``WireError("not_found")`` for an unknown user."""
+        with self._db.write() as conn:
+            done = conn.execute(t.users.update().where(t.users.c.name == name).values(password_hash=password_hash))
+            if done.rowcount != 1:
+                raise WireError("not_found", f"no user {name}", "list them with `syncline user list`")
+
+    def list(self) -> list[User]:
+        with self._db.read() as conn:
+            return [_user(r) for r in conn.execute(sa.select(t.users).order_by(t.users.c.name))]
+
+
+class Devices:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add(self, user_id: int, name: str, token_hash: str, replaces: str | None = None) -> Device:
+        """A new device (a login) of ``user_id``; ``replaces``, one of this user's own devices, is revoked
+        in the same transaction (another user's is ``WireError("not_found")``, and nothing is made)."""
+        if not isinstance(name, str) or not 1 <= len(name) <= MAX_DEVICE_NAME or not name.isprintable():
+            raise WireError("bad_request", "a device name is 1-64 printable characters", "choose another name")
+        now = time.time_ns()
+        with self._db.write() as conn:
+            if replaces is not None:
+                self._revoke(conn, replaces, user_id, now)
+            device_id = "D" + base32_id(19)
+            conn.execute(t.devices.insert().values(id=device_id, user_id=user_id, name=name, token_hash=token_hash,
+                                                   created_ns=now))
+            return _device(conn.execute(sa.select(t.devices).where(t.devices.c.id == device_id)).one())
+
+    def by_token_hash(self, token_hash: str) -> Device | None:
+        """The live device with this token; None for an unknown or revoked one."""
+        with self._db.read() as conn:
+            row = conn.execute(sa.select(t.devices).where(t.devices.c.token_hash == token_hash,
+                                                          t.devices.c.revoked_ns.is_(None))).first()
+        return _device(row) if row is not None else None
+
+    def get(self, device_id: str) -> Device | None:
+        with self._db.read() as conn:
+            row = conn.execute(sa.select(t.devices).where(t.devices.c.id == device_id)).first()
+        return _device(row) if row is not None else None
+
+    def list(self, user_id: int | None = None) -> list[Device]:
+        """``user_id``'s devices (None: everyone's), revoked ones too, oldest first."""
+        q = sa.select(t.devices).order_by(t.devices.c.created_ns, t.devices.c.id)
+        if user_id is not None:
+            q = q.where(t.devices.c.user_id == user_id)
+        with self._db.read() as conn:
+            return [_device(r) for r in conn.execute(q)]
+
+    def revoke(self, device_id: str, user_id: int | None = None) -> None:
+        """Revoke a device (of ``user_id`` when given: another user's is ``not_found``); the row stays."""
+        with self._db.write() as conn:
+            self._revoke(conn, device_id, user_id, time.time_ns())
+
+    @staticmethod
+    def _revoke(conn: sa.Connection, device_id: str, user_id: int | None, now: int) -> None:
+        q = sa.select(t.devices.c.revoked_ns).where(t.devices.c.id == device_id)
+        if user_id is not None:
+            q = q.where(t.devices.c.user_id == user_id)
+        row = conn.execute(q).first()
+        if row is None:
+            raise WireError("not_found", f"no device {device_id}", "list them with `syncline device list`")
+        if row.revoked_ns is None:
+            conn.execute(t.devices.update().where(t.devices.c.id == device_id).values(revoked_ns=now))
+
+    def seen(self, device_id: str, now: int | None = None) -> None:
+        """Record that the device made a request (written at most once a minute)."""
+        now = time.time_ns() if now is None else now
+        with self._db.write() as conn:
+            conn.execute(t.devices.update().where(
+                t.devices.c.id == device_id,
+                sa.or_(t.devices.c.last_seen_ns.is_(None), t.devices.c.last_seen_ns < now - _LAST_SEEN_STEP_NS),
+            ).values(last_seen_ns=now))
+
+
+class Folders:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create(self, owner_id: int, name: str) -> tuple[Folder, bool]:
+        """The folder ``name`` of ``owner_id``, made if it is not there: ``(folder, made)``. The owner gets
+        ``rw``. ``WireError("bad_request")`` for an invalid name, ``not_found`` for an unknown owner."""
+        check_folder_name(name)
+        now = time.time_ns()
+        with self._db.write() as conn:
+            row = conn.execute(self._named(owner_id, name)).first()
+            if row is not None:
+                return folder_of(row), False
+            if conn.execute(sa.select(t.users.c.id).where(t.users.c.id == owner_id)).first() is None:
+                raise WireError("not_found", f"no user with id {owner_id}", "")
+            uid = base32_id()
+            conn.execute(t.folders.insert().values(
+                uid=uid, owner_id=owner_id, name=name, seq=0, chunk_ns=namespace(), root_mode=0o755,
+                root_mtime_ns=now, created_ns=now))
+            folder = folder_of(conn.execute(sa.select(t.folders).where(t.folders.c.uid == uid)).one())
+            conn.execute(t.folder_access.insert().values(folder_id=folder.id, user_id=owner_id, rights=t.RW))
+            return folder, True
+
+    @staticmethod
+    def _named(owner_id: int, name: str) -> sa.Select[tuple[object, ...]]:
+        return sa.select(t.folders).where(t.folders.c.owner_id == owner_id, t.folders.c.name == name)
+
+    def get(self, owner_id: int, name: str) -> Folder | None:
+        """The folder ``name`` in ``owner_id``'s namespace (the folders that user owns), or None."""
+        with self._db.read() as conn:
+            row = conn.execute(self._named(owner_id, name)).first()
+        return folder_of(row) if row is not None else None
+
+    def by_id(self, folder_id: int) -> Folder | None:
+        with self._db.read() as conn:
+            row = conn.execute(sa.select(t.folders).where(t.folders.c.id == folder_id)).first()
+        return folder_of(row) if row is not None else None
+
+    def by_uid(self, uid: str) -> Folder | None:
+        with self._db.read() as conn:
+            row = conn.execute(sa.select(t.folders).where(t.folders.c.uid == uid)).first()
+        return folder_of(row) if row is not None else None
+
+    def for_user(self, user_id: int) -> list[tuple[Folder, str]]:
+        """Every folder ``user_id`` has a right to, with the right (``rw``/``ro``), by name."""
+        q = (sa.select(t.folders, t.folder_access.c.rights)
+             .join(t.folder_access, t.folder_access.c.folder_id == t.folders.c.id)
+             .where(t.folder_access.c.user_id == user_id).order_by(t.folders.c.name, t.folders.c.id))
+        with self._db.read() as conn:
+            return [(folder_of(r), r._mapping["rights"]) for r in conn.execute(q)]
+
+    def rights(self, folder_id: int, user_id: int) -> str | None:
+        """``rw``, ``ro``, or None (no right: answered as a folder that does not exist)."""
+        with self._db.read() as conn:
+            row = conn.execute(sa.select(t.folder_access.c.rights).where(
+                t.folder_access.c.folder_id == folder_id, t.folder_access.c.user_id == user_id)).first()
+        return str(row.rights) if row is not None else None
+
+    def share(self, folder_id: int, user_id: int, rights: str) -> None:
+        """Give ``user_id`` ``rights`` (``rw``/``ro``) on the folder (``syncline folder share``)."""
+        if rights not in (t.RW, t.RO):
+            raise WireError("bad_request", f"rights are rw or ro, not {rights!r}", "")
+        with self._db.write() as conn:
+            conn.execute(t.folder_access.delete().where(t.folder_access.c.folder_id == folder_id,
+                                                        t.folder_access.c.user_id == user_id))
+            conn.execute(t.folder_access.insert().values(folder_id=folder_id, user_id=user_id, rights=rights))

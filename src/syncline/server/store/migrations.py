@@ -1,0 +1,51 @@
+"""Numbered schema steps (STYLE 9): the database holds its ``schema_version``; opening a store runs the
+steps above it, each in its own write transaction, in order. A released step is never edited: a change is
+a new step appended to :data:`STEPS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from . import schema
+from .db import Database
+
+_VERSION = sa.Table("schema_version", sa.MetaData(), sa.Column("version", sa.Integer, nullable=False))
+
+
+def _step_1(conn: sa.Connection) -> None:
+    """The tables of design.md, issue 13."""
+    schema.metadata.create_all(conn)
+
+
+STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1,)
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer syncline (its schema version is past every step known here)."""
+
+
+def schema_version(conn: sa.Connection) -> int:
+    if not sa.inspect(conn).has_table("schema_version"):
+        return 0
+    return int(conn.execute(sa.select(_VERSION.c.version)).scalar_one())
+
+
+def migrate(db: Database) -> int:
+    """Bring ``db`` to the newest schema; returns its version. :class:`SchemaTooNew` for a database a
+    newer release wrote (never downgraded: it would lose what that release keeps)."""
+    while True:
+        with db.write() as conn:
+            have = schema_version(conn)
+            if have > len(STEPS):
+                raise SchemaTooNew(f"the server's database has schema version {have}; this syncline knows "
+                                   f"up to {len(STEPS)}: run the newer syncline")
+            if have == len(STEPS):
+                return have
+            if have == 0:
+                _VERSION.create(conn)
+                conn.execute(_VERSION.insert().values(version=0))
+            STEPS[have](conn)
+            conn.execute(_VERSION.update().values(version=have + 1))

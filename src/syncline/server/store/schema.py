@@ -1,0 +1,151 @@
+"""The server's metadata tables (SQLAlchemy Core), as ``docs/design.md`` "Metadata" describes them.
+
+SQLite now, PostgreSQL later with the same tables: paths compare by their bytes in both (SQLite's default
+``BINARY`` collation; ``COLLATE "C"`` on PostgreSQL), so a listing is in the order an ``Index`` is. Times
+are integers, nanoseconds since the epoch; digests and chunk ids are 32 raw bytes. A change to a table is a
+new step in :mod:`.migrations`, never an edit of a released step.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# Byte order on PostgreSQL too (its default collation sorts by locale, which no Index does).
+PathText = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+Nanos = sa.BigInteger
+Digest = sa.LargeBinary(32)
+
+# Values of small text columns.
+FILE, DIR, SYMLINK, DELETED = "file", "dir", "symlink", "deleted"
+RW, RO = "rw", "ro"
+
+settings = sa.Table(
+    "settings", metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+)
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_ns", Nanos, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+)
+
+devices = sa.Table(
+    "devices", metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("created_ns", Nanos, nullable=False),
+    sa.Column("last_seen_ns", Nanos),
+    sa.Column("revoked_ns", Nanos),
+)
+
+folders = sa.Table(
+    "folders", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("uid", sa.Text, nullable=False, unique=True),
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("seq", Nanos, nullable=False, default=0),
+    sa.Column("chunk_ns", sa.Text, nullable=False, unique=True),
+    sa.Column("root_mode", sa.Integer, nullable=False),
+    sa.Column("root_mtime_ns", Nanos, nullable=False),
+    sa.Column("created_ns", Nanos, nullable=False),
+    sa.UniqueConstraint("owner_id", "name"),
+)
+
+folder_access = sa.Table(
+    "folder_access", metadata,
+    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True, index=True),
+    sa.Column("rights", sa.Text, nullable=False),
+)
+
+folder_meta = sa.Table(
+    "folder_meta", metadata,
+    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+)
+
+entries = sa.Table(
+    "entries", metadata,
+    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), primary_key=True),
+    sa.Column("path", PathText, primary_key=True),
+    sa.Column("parent", PathText, nullable=False),
+    sa.Column("name_nfc", PathText, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("size", Nanos),
+    sa.Column("mtime_ns", Nanos),
+    sa.Column("mode", sa.Integer),
+    sa.Column("digest", Digest),
+    sa.Column("target", sa.Text),
+    sa.Column("file_id", sa.Text, nullable=False),
+    sa.Column("version", Nanos, nullable=False),
+    sa.Column("content_id", sa.Integer, sa.ForeignKey("contents.id")),
+    sa.Index("entries_version", "folder_id", "version"),
+    sa.Index("entries_parent", "folder_id", "parent"),
+    sa.Index("entries_nfc", "folder_id", "parent", "name_nfc"),
+    sa.Index("entries_file_id", "folder_id", "file_id"),
+)
+
+contents = sa.Table(
+    "contents", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), nullable=False),
+    sa.Column("size", Nanos, nullable=False),
+    sa.Column("digest", Digest, nullable=False),
+    sa.Column("trashed_ns", Nanos),
+    sa.Column("trash_path", PathText),
+    sa.Column("trash_entry", sa.Text),  # JSON: the entry row the version had (its columns by name)
+    sa.Index("contents_trash", "folder_id", "trashed_ns"),
+)
+
+content_chunks = sa.Table(
+    "content_chunks", metadata,
+    sa.Column("content_id", sa.Integer, sa.ForeignKey("contents.id"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("chunk_id", Digest, nullable=False, index=True),
+    sa.Column("length", sa.Integer, nullable=False),
+)
+
+chunks = sa.Table(
+    "chunks", metadata,
+    sa.Column("chunk_ns", sa.Text, primary_key=True),
+    sa.Column("chunk_id", Digest, primary_key=True),
+    sa.Column("length", sa.Integer, nullable=False),
+    sa.Column("stored_ns", Nanos, nullable=False),
+    sa.Column("lease_until_ns", Nanos, nullable=False),
+)
+
+changes = sa.Table(
+    "changes", metadata,
+    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), primary_key=True),
+    sa.Column("seq", Nanos, primary_key=True),
+    sa.Column("op", sa.Text, nullable=False),
+    sa.Column("path", PathText, nullable=False),
+    sa.Column("from_path", PathText),
+    sa.Column("device_id", sa.Text, nullable=False),
+    sa.Column("op_id", sa.Text),
+    sa.Column("op_digest", Digest),  # of the item as sent: the same id with another item is op_reused
+    sa.Column("result", sa.Text),  # JSON: the item's first result, answered again on a replay
+    sa.Column("made_ns", Nanos, nullable=False),
+    sa.UniqueConstraint("folder_id", "op_id"),
+)
+
+locks = sa.Table(
+    "locks", metadata,
+    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), primary_key=True),
+    sa.Column("holder", sa.Text, primary_key=True),
+    sa.Column("lock_id", sa.Text, nullable=False, unique=True),
+    sa.Column("mode", sa.Text, nullable=False),
+    sa.Column("expires_ns", Nanos, nullable=False),
+)

@@ -1,0 +1,108 @@
+"""A folder's small state: its meta texts (the markers), its history horizon and its lock leases.
+
+Meta keys are ``[a-z0-9-]{1,64}`` (protocol section 8); the store's own values in the same table use keys
+that start with ``_``, which no client key can, so they never mix.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import sqlalchemy as sa
+
+from ...formats.wire.errors import WireError
+from ...formats.wire.limits import MAX_META_BYTES
+from ...formats.wire.paths import check_meta_key
+from . import schema as t
+from .db import Database
+
+HORIZON_KEY = "_horizon"  # the oldest `since` still served (tombstones and journal below it are pruned)
+MIN_TTL, MAX_TTL = 10, 300
+SHARED, EXCLUSIVE = "s", "x"
+
+
+class FolderState:
+    def __init__(self, db: Database, folder_id: int) -> None:
+        self._db = db
+        self.folder_id = folder_id
+        self._meta = t.folder_meta.c
+
+    def _get(self, conn: sa.Connection, key: str) -> str | None:
+        row = conn.execute(sa.select(self._meta.text).where(self._meta.folder_id == self.folder_id,
+                                                            self._meta.key == key)).first()
+        return str(row.text) if row is not None else None
+
+    def _set(self, conn: sa.Connection, key: str, text: str) -> None:
+        conn.execute(t.folder_meta.delete().where(self._meta.folder_id == self.folder_id, self._meta.key == key))
+        conn.execute(t.folder_meta.insert().values(folder_id=self.folder_id, key=key, text=text))
+
+    def horizon(self, conn: sa.Connection) -> int:
+        text = self._get(conn, HORIZON_KEY)
+        return int(text) if text is not None else 0
+
+    def set_horizon(self, conn: sa.Connection, seq: int) -> None:
+        self._set(conn, HORIZON_KEY, str(seq))
+
+    def read_meta(self, key: str) -> str | None:
+        """The text written under ``key``; None when none was."""
+        check_meta_key(key)
+        with self._db.read() as conn:
+            return self._get(conn, key)
+
+    def write_meta(self, key: str, text: str) -> None:
+        """Write ``text`` under ``key`` durably (``too_large`` past 4,096 bytes of UTF-8)."""
+        check_meta_key(key)
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise WireError("bad_request", "a meta text must be valid UTF-8", "a client bug") from None
+        if size > MAX_META_BYTES:
+            raise WireError("too_large", f"a meta text of {size} bytes", "", {"limit": MAX_META_BYTES})
+        with self._db.write() as conn:
+            self._set(conn, key, text)
+
+    # -- leases (protocol section 10) ---------------------------------------------------------------------
+    @staticmethod
+    def _ttl(ttl: int) -> int:
+        if not isinstance(ttl, int) or not MIN_TTL <= ttl <= MAX_TTL:
+            raise WireError("bad_request", f"a lock's ttl is {MIN_TTL}-{MAX_TTL} s", "a client bug",
+                            {"limit": MAX_TTL})
+        return ttl
+
+    def lock(self, holder: str, ttl: int, exclusive: bool = False) -> str:
+        """A lease for ``holder`` (a device id; the maintenance's own name for an exclusive one): ``locked``
+        while the same holder holds one, while an exclusive one is held, or (exclusive) while any is."""
+        ttl = self._ttl(ttl)
+        lk = t.locks.c
+        now = time.time_ns()
+        with self._db.write() as conn:
+            conn.execute(t.locks.delete().where(lk.folder_id == self.folder_id, lk.expires_ns <= now))
+            held = list(conn.execute(sa.select(lk.holder, lk.mode).where(lk.folder_id == self.folder_id)))
+            if any(h.mode == EXCLUSIVE for h in held):
+                raise WireError("locked", "the server folder is under maintenance", "try again later")
+            if any(h.holder == holder for h in held) or (exclusive and held):
+                raise WireError("locked", "another run of this device is writing into the folder",
+                                "wait for it to finish, then run again")
+            lock_id = "L" + secrets.token_urlsafe(15)
+            conn.execute(t.locks.insert().values(folder_id=self.folder_id, holder=holder, lock_id=lock_id,
+                                                 mode=EXCLUSIVE if exclusive else SHARED,
+                                                 expires_ns=now + ttl * 10**9))
+            return lock_id
+
+    def renew(self, lock_id: str, ttl: int) -> None:
+        """Extend a lease (``not_found`` when it lapsed or was released: the holder must lock again)."""
+        ttl = self._ttl(ttl)
+        lk = t.locks.c
+        now = time.time_ns()
+        with self._db.write() as conn:
+            done = conn.execute(t.locks.update().where(lk.folder_id == self.folder_id, lk.lock_id == lock_id,
+                                                       lk.expires_ns > now).values(expires_ns=now + ttl * 10**9))
+            if done.rowcount != 1:
+                raise WireError("not_found", "the lock lapsed", "lock the folder again")
+
+    def release(self, lock_id: str) -> None:
+        """Give a lease up (one already gone is fine)."""
+        lk = t.locks.c
+        with self._db.write() as conn:
+            conn.execute(t.locks.delete().where(lk.folder_id == self.folder_id, lk.lock_id == lock_id))

@@ -1,0 +1,156 @@
+"""The store's metadata: opening and migrating, users, devices (tokens, revocation), folders per owner,
+rights, meta texts and lock leases."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from syncline.formats.wire.errors import WireError
+from syncline.server.store import open_store
+from syncline.server.store.migrations import STEPS
+
+from .storetree import make_store
+
+
+def test_open_store_makes_the_layout_once_and_keeps_its_id(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = open_store(data, min_free=0)
+    server_id = store.server_id
+    (data / "tmp" / "left-by-a-killed-upload").mkdir()
+    (data / "tmp" / "left-by-a-killed-upload" / "0").write_bytes(b"half")
+    store.close()
+    again = open_store(data, min_free=0)
+    assert again.server_id == server_id
+    assert list((data / "tmp").iterdir()) == [], "tmp/ is emptied at start"
+    assert (data / "meta.db").stat().st_mode & 0o777 == 0o600
+    assert data.stat().st_mode & 0o777 == 0o700
+    again.close()
+    db = sqlite3.connect(data / "meta.db")
+    assert db.execute("select version from schema_version").fetchall() == [(len(STEPS),)]
+    assert db.execute("pragma journal_mode").fetchone() == ("wal",)
+    db.close()
+
+
+def test_a_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    open_store(data, min_free=0).close()
+    db = sqlite3.connect(data / "meta.db")
+    db.execute("update schema_version set version = ?", (len(STEPS) + 1,))
+    db.commit()
+    db.close()
+    with pytest.raises(RuntimeError, match="newer syncline"):
+        open_store(data, min_free=0)
+
+
+def test_users(tmp_path: Path) -> None:
+    store, _ = make_store(tmp_path / "data")
+    with pytest.raises(WireError) as taken:
+        store.users.add("anna", "h2")
+    assert taken.value.code == "exists"
+    for bad in ("Anna", "", "a" * 33, "1abc", "an na", "../x"):
+        with pytest.raises(WireError):
+            store.users.add(bad, "h")
+    bob = store.users.add("bob", "hb", admin=True)
+    store.users.set_password("anna", "new-hash")
+    user = store.users.get("anna")
+    assert user is not None and user.password_hash == "new-hash" and not user.admin
+    assert [u.name for u in store.users.list()] == ["anna", "bob"] and bob.admin
+    with pytest.raises(WireError):
+        store.users.set_password("nobody", "h")
+    store.close()
+
+
+def test_devices_tokens_and_revocation(tmp_path: Path) -> None:
+    store, anna = make_store(tmp_path / "data")
+    bob = store.users.add("bob", "h").id
+    laptop = store.devices.add(anna, "anna-laptop", "t1")
+    assert store.devices.by_token_hash("t1") == laptop
+    again = store.devices.add(anna, "anna-laptop", "t2", replaces=laptop.id)
+    assert store.devices.by_token_hash("t1") is None, "the replaced device's token is refused"
+    assert store.devices.by_token_hash("t2") == again
+    with pytest.raises(WireError):
+        store.devices.add(bob, "bob-phone", "t3", replaces=again.id)  # another user's device
+    assert store.devices.by_token_hash("t3") is None, "nothing was made"
+    with pytest.raises(WireError):
+        store.devices.revoke(again.id, user_id=bob)
+    store.devices.revoke(again.id, user_id=anna)
+    assert store.devices.by_token_hash("t2") is None
+    listed = store.devices.list(anna)
+    assert [d.name for d in listed] == ["anna-laptop", "anna-laptop"] and all(d.revoked_ns for d in listed)
+    for bad in ("", "x" * 65, "tab\there"):
+        with pytest.raises(WireError):
+            store.devices.add(anna, bad, "t9")
+    d = store.devices.add(anna, "desk", "t4")
+    store.devices.seen(d.id, now=10**18)
+    store.devices.seen(d.id, now=10**18 + 1)  # within a minute: not written again
+    seen = store.devices.get(d.id)
+    assert seen is not None and seen.last_seen_ns == 10**18
+    store.close()
+
+
+def test_folder_names_are_per_owner(tmp_path: Path) -> None:
+    store, anna = make_store(tmp_path / "data")
+    bob = store.users.add("bob", "h").id
+    mine, made = store.folders.create(anna, "Photos")
+    theirs, made_too = store.folders.create(bob, "Photos")
+    assert made and made_too and mine.uid != theirs.uid and mine.chunk_ns != theirs.chunk_ns
+    same, made_again = store.folders.create(anna, "Photos")
+    assert not made_again and same.id == mine.id
+    assert store.folders.get(anna, "Photos") == same and store.folders.get(bob, "Photos") == theirs
+    assert store.folders.rights(mine.id, anna) == "rw" and store.folders.rights(mine.id, bob) is None
+    store.folders.share(mine.id, bob, "ro")
+    assert store.folders.rights(mine.id, bob) == "ro"
+    assert [(f.name, r) for f, r in store.folders.for_user(bob)] == [("Photos", "ro"), ("Photos", "rw")]
+    for bad in ("", "../x", ".hidden", "a/b", "x" * 65):
+        with pytest.raises(WireError):
+            store.folders.create(anna, bad)
+    store.close()
+
+
+def test_meta_texts_and_lock_leases(tmp_path: Path) -> None:
+    store, anna = make_store(tmp_path / "data")
+    fs = store.folder(store.folders.create(anna, "Docs")[0])
+    assert fs.read_meta("folder-id") is None
+    fs.write_meta("folder-id", "abc ü")
+    assert fs.read_meta("folder-id") == "abc ü"
+    for bad in ("_horizon", "Folder", "a/b", ""):
+        with pytest.raises(WireError):
+            fs.write_meta(bad, "x")
+    with pytest.raises(WireError) as big:
+        fs.write_meta("k", "x" * 4097)
+    assert big.value.code == "too_large"
+
+    first = fs.lock("D1", 60)
+    with pytest.raises(WireError) as busy:
+        fs.lock("D1", 60)
+    assert busy.value.code == "locked"
+    other = fs.lock("D2", 60)  # another device takes its own lease
+    with pytest.raises(WireError):
+        fs.lock("maintenance", 60, exclusive=True)
+    fs.renew(first, 30)
+    fs.release(first)
+    fs.release(other)
+    maintenance = fs.lock("maintenance", 60, exclusive=True)
+    with pytest.raises(WireError):
+        fs.lock("D1", 60)
+    fs.release(maintenance)
+    with pytest.raises(WireError):
+        fs.renew(maintenance, 60)
+    for ttl in (9, 301):
+        with pytest.raises(WireError):
+            fs.lock("D1", ttl)
+    store.close()
+
+
+def test_a_lapsed_lease_frees_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, anna = make_store(tmp_path / "data")
+    fs = store.folder(store.folders.create(anna, "Docs")[0])
+    fs.lock("D1", 10)
+    later = time.time_ns() + 11 * 10**9
+    monkeypatch.setattr(time, "time_ns", lambda: later)
+    fs.lock("D1", 10)  # the first lapsed: a killed client holds nothing for long
+    store.close()

@@ -1,0 +1,390 @@
+"""RemoteReplica against the real app in process: the listing cache and its delta, answers that are not
+trusted, batches resent after a cut connection, chunks the server lost, the lock's renewal, the batch
+bounds. (The conformance suite is ``test_remote_replica_conformance.py``.)"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import blake3 as b3
+import httpx
+import pytest
+
+from syncline.core.entry import DIR, FILE, Entry
+from syncline.core.errors import BusyError
+from syncline.core.ignore import Rules
+from syncline.engine.replicas.errors import Locked, ReplicaError, Unreachable
+from syncline.engine.replicas.remote import ChunkBasis, RemoteReplica
+from syncline.engine.replicas.remote.cache import ListingCache
+from syncline.engine.replicas.remote.client import code_of
+from syncline.formats.wire.entries import Row
+from syncline.testing.memory import MemoryReplica
+
+from .remotehelp import Served, served
+
+Mangle = Callable[[httpx.Request, httpx.Response], httpx.Response]
+T0 = 1_700_000_000_000_000_000
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Served]:
+    with served(tmp_path) as s:
+        yield s
+
+
+class Wire:
+    """A transport in front of the app that records every request and lets a test change answers."""
+
+    def __init__(self, server: Served) -> None:
+        self.server = server
+        self.seen: list[httpx.Request] = []
+        self.mangle: Mangle | None = None
+        self.before: Callable[[httpx.Request], None] | None = None
+        self.client = httpx.Client(transport=httpx.MockTransport(self.handle))
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        if self.before is not None:
+            self.before(request)
+        r = self.server.http.request(request.method, str(request.url), headers=request.headers,
+                                     content=request.read())
+        headers = {k: v for k, v in r.headers.items() if k not in ("content-length", "content-encoding",
+                                                                   "transfer-encoding")}
+        answer = httpx.Response(r.status_code, headers=headers, content=r.content)
+        return self.mangle(request, answer) if self.mangle is not None else answer
+
+    def paths(self, method: str = "") -> list[str]:
+        return [r.url.path.split("/", 4)[-1] for r in self.seen if not method or r.method == method]
+
+
+def replica(server: Served, wire: Wire, name: str = "F", **kw: object) -> RemoteReplica:
+    return RemoteReplica("http://127.0.0.1:8765", name, server.credentials, state_dir=server.state, http=wire.client,
+                         **kw)  # type: ignore[arg-type]
+
+
+def put(r: RemoteReplica, path: str, data: bytes, expect: Entry | None = None, mtime: int = T0) -> None:
+    src = MemoryReplica()
+    src.put_file("x", data, mtime)
+    with src.open_file("x") as source:
+        staged = r.stage_file(path, source)
+    r.barrier()
+    assert r.commit(staged, expect).done
+
+
+def json_answer(answer: httpx.Response, value: object) -> httpx.Response:
+    return httpx.Response(answer.status_code, json=value)
+
+
+# -- the listing cache ------------------------------------------------------------------------------------
+def test_a_scan_of_an_unchanged_folder_asks_only_for_the_delta(server: Served) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    tree = server.tree("F")
+    for i in range(30):
+        tree.write(f"d/f{i}", b"x%d" % i)
+    first = replica(server, wire).scan(Rules(), True, "source")
+    assert len(first) == 31
+    wire.seen.clear()
+    again = replica(server, wire)  # a new run: the cache is on disk
+    second = again.scan(Rules(), True, "source")
+    assert dict(second.items()) == dict(first.items())
+    entries = [r for r in wire.seen if r.url.path.endswith("/entries")]
+    assert len(entries) == 1 and entries[0].url.params["since"] != "0"
+    assert not [r for r in wire.seen if r.url.path.endswith("/file")], "no ignore file to read"
+
+    tree.remove("d/f3")
+    tree.write("d/f4", b"edited")
+    third = again.scan(Rules(), True, "source")
+    assert "d/f3" not in third and third["d/f4"].size == 6, "tombstones and changes of the delta applied"
+    again.close()
+
+
+def test_history_gone_lists_the_folder_again_from_nothing(server: Served) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    server.tree("F").write("a", b"a")
+    r = replica(server, wire)
+    r.scan(Rules(), False, "source")
+    server.tree("F").write("b", b"b")
+
+    def gone(request: httpx.Request, answer: httpx.Response) -> httpx.Response:
+        if request.url.path.endswith("/entries") and request.url.params["since"] != "0":
+            return httpx.Response(410, json={"error": {"code": "history_gone", "message": "pruned",
+                                                       "details": {"horizon": 99}}})
+        return answer
+
+    wire.mangle = gone
+    assert list(r.scan(Rules(), False, "source")) == ["a", "b"]
+    sinces = [q.url.params["since"] for q in wire.seen if q.url.path.endswith("/entries")]
+    assert sinces[-1] == "0"
+    r.close()
+
+
+def test_the_cache_of_another_folder_or_server_is_not_used(tmp_path: Path) -> None:
+    cache = ListingCache(tmp_path / "c.sqlite")
+    assert cache.seq("S1/u1") == 0
+    cache.apply([Row("a", Entry(FILE, 1, T0, 0o644, b"d" * 32, None, "F1", 3), 3)], 3, complete=True)
+    cache.close()
+    cache = ListingCache(tmp_path / "c.sqlite")
+    assert cache.seq("S1/u1") == 3 and list(cache.entries()) == ["a"]
+    assert cache.seq("S1/u2") == 0 and cache.entries() == {}, "a folder made again under its name"
+    cache.close()
+    (tmp_path / "c.sqlite").write_bytes(b"not a database")
+    cache = ListingCache(tmp_path / "c.sqlite")
+    assert cache.seq("S1/u1") == 0, "a damaged cache is dropped"
+    cache.close()
+
+
+# -- answers that are not trusted ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("column", "bad"), [(0, "../escape"), (0, "a/.syncline/x"), (1, "socket"),
+                                             (5, "not-hex"), (2, -1), (8, 0)])
+def test_a_listing_with_a_bad_row_is_refused(server: Served, column: int, bad: object) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    server.tree("F").write("a", b"a")
+
+    def corrupt(request: httpx.Request, answer: httpx.Response) -> httpx.Response:
+        if request.url.path.endswith("/entries"):
+            value = answer.json()
+            value["rows"][0][value["columns"].index(["path", "kind", "size", "mtime_ns", "mode", "digest",
+                                                     "target", "file_id", "version"][column])] = bad
+            return json_answer(answer, value)
+        return answer
+
+    wire.mangle = corrupt
+    with pytest.raises(ReplicaError) as caught:
+        replica(server, wire).scan(Rules(), False, "source")
+    assert code_of(caught.value) == "bad_response" and not caught.value.retryable
+
+
+def test_a_download_that_is_not_the_file_is_refused(server: Served) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    server.tree("F").write("a", b"the content")
+
+    def flip(request: httpx.Request, answer: httpx.Response) -> httpx.Response:
+        if request.url.path.endswith("/file"):
+            return httpx.Response(200, headers=answer.headers, content=b"THE content")
+        return answer
+
+    wire.mangle = flip
+    r = replica(server, wire)
+    with pytest.raises(ReplicaError, match="not the file its entry describes"), r.open_file("a") as source:
+        while source.readinto(memoryview(bytearray(4))):
+            pass
+
+
+def test_a_bad_pack_from_chunks_read_is_refused(server: Served, tmp_path: Path) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    data = bytes(range(256)) * (12 << 10)  # 3 MiB: chunked
+    server.tree("F").write("big", data)
+
+    def corrupt(request: httpx.Request, answer: httpx.Response) -> httpx.Response:
+        if request.url.path.endswith("/chunks/read"):
+            body = bytearray(answer.content)
+            body[100] ^= 1
+            return httpx.Response(200, content=bytes(body))
+        return answer
+
+    wire.mangle = corrupt
+    r = replica(server, wire, basis=ChunkBasis(tmp_path / "b.sqlite", tmp_path))
+    with pytest.raises(ReplicaError) as caught, r.open_file("big") as source:
+        source.readinto(memoryview(bytearray(1 << 20)))
+    assert code_of(caught.value) == "bad_response"
+    r.basis.close()  # type: ignore[union-attr]
+
+
+def test_a_missing_answer_naming_chunks_never_asked_for_is_refused(server: Served) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    wire.mangle = lambda request, answer: json_answer(answer, {"missing": ["ab" * 32]}) \
+        if request.url.path.endswith("/chunks/missing") else answer
+    r = replica(server, wire)
+    src = MemoryReplica()
+    src.put_file("x", b"data", T0)
+    with src.open_file("x") as source:
+        r.stage_file("a", source)
+    with pytest.raises(ReplicaError, match="not asked for"):
+        r.barrier()
+
+
+# -- resends and lost chunks ---------------------------------------------------------------------------------
+def test_a_batch_whose_answer_was_lost_is_replayed_not_applied_twice(server: Served) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    r = replica(server, wire)
+    cut = {"ops": 0}
+
+    def lose_the_first_answer(request: httpx.Request, answer: httpx.Response) -> httpx.Response:
+        if request.url.path.endswith("/ops") and cut["ops"] == 0:
+            cut["ops"] += 1
+            raise httpx.ReadError("connection reset after the server applied it")
+        return answer
+
+    wire.mangle = lose_the_first_answer
+    put(r, "a", b"once")
+    ops = [q for q in wire.seen if q.url.path.endswith("/ops")]
+    assert len(ops) == 2 and ops[0].content == ops[1].content, "the same batch, the same op ids"
+    folder = server.store.folders.get(server.owner(), "F")
+    assert folder is not None
+    changes = server.store.folder(folder).changes(0).changes
+    assert [(c.op, c.path) for c in changes] == [("put", "a")], "applied once"
+    assert server.tree("F").trashed() == []
+
+
+def test_a_connection_cut_twice_fails_each_item_with_unreachable(server: Served) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    r = replica(server, wire)
+
+    def cut(request: httpx.Request) -> None:
+        if request.url.path.endswith("/ops"):
+            raise httpx.ConnectError("refused")
+
+    src = MemoryReplica()
+    src.put_file("x", b"data", T0)
+    staged = []
+    for name in ("a", "b"):
+        with src.open_file("x") as source:
+            staged.append(r.stage_file(name, source))
+    r.barrier()
+    wire.before = cut
+    results = r.commit_many([(s, None) for s in staged])
+    assert all(isinstance(x, Unreachable) for x in results) and all(s.discarded for s in staged)  # type: ignore[attr-defined]
+
+
+def test_chunks_the_server_lost_are_sent_again_once(server: Served) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    # The server says it has every chunk (a lease it then lost): the commit finds them missing.
+    wire.mangle = lambda request, answer: json_answer(answer, {"missing": []}) \
+        if request.url.path.endswith("/chunks/missing") else answer
+    r = replica(server, wire)
+    put(r, "a", b"content the server lost")
+    assert server.tree("F").read("a") == b"content the server lost"
+    assert len([q for q in wire.seen if q.url.path.endswith("/ops")]) == 2
+
+
+# -- the lock, batches ----------------------------------------------------------------------------------------
+def quickly_renewed(server: Served) -> tuple[RemoteReplica, Wire]:
+    """A replica of a new folder whose lock is renewed every 20 ms, and the wire in front of it."""
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    r = replica(server, wire)
+    r.renew_every = 0.02
+    return r, wire
+
+
+def test_the_lock_is_renewed_while_held_and_released_after(server: Served) -> None:
+    r, wire = quickly_renewed(server)
+    renewed = threading.Event()
+    wire.before = lambda request: renewed.set() if request.method == "PUT" and "/locks/" in request.url.path \
+        else None
+    with r.lock():
+        assert renewed.wait(30), "no renewal while the lock was held"
+        with pytest.raises(BusyError), replica(server, wire).lock():
+            pass
+    assert wire.seen[-1].method == "DELETE" and "/locks/" in wire.seen[-1].url.path
+    with r.lock():
+        pass
+
+
+def test_a_lease_that_could_not_be_renewed_stops_the_writes(server: Served) -> None:
+    r, wire = quickly_renewed(server)
+    failed = threading.Event()
+
+    def refuse(request: httpx.Request, answer: httpx.Response) -> httpx.Response:
+        if request.method == "PUT" and "/locks/" in request.url.path:
+            failed.set()
+            return httpx.Response(404, json={"error": {"code": "not_found", "message": "no such lease"}})
+        return answer
+
+    wire.mangle = refuse
+    with r.lock():
+        assert failed.wait(30)
+        for _ in range(100):
+            try:
+                r.make_dir("d", Entry(DIR, 0, T0, 0o755), None)
+            except Locked:
+                break
+            failed.wait(0.05)
+        else:
+            raise AssertionError("writes went on without the lease")
+
+
+def test_a_big_batch_is_split_at_a_thousand_items(server: Served) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    r = replica(server, wire)
+    src = MemoryReplica()
+    staged = []
+    for i in range(1001):
+        src.put_file("x", b"%d" % i, T0)
+        with src.open_file("x") as source:
+            staged.append(r.stage_file(f"f{i:04}", source))
+    r.barrier()
+    results = r.commit_many([(s, None) for s in staged])
+    assert all(not isinstance(x, Exception) and x.done for x in results)
+    ops = [q for q in wire.seen if q.url.path.endswith("/ops")]
+    assert len(ops) == 2
+    assert len(r.scan(Rules(), False, "source")) == 1001
+
+
+def test_small_files_past_the_spools_bound_are_sent_before_the_barrier(server: Served) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    r = replica(server, wire, spool_bound=100)
+    src = MemoryReplica()
+    staged = []
+    for i in range(3):
+        src.put_file("x", bytes([i]) * 60, T0)
+        with src.open_file("x") as source:
+            staged.append(r.stage_file(f"f{i}", source))
+    assert [q.url.path.rsplit("/", 1)[-1] for q in wire.seen if q.method == "POST"] == ["missing", "chunks"], \
+        "the second file took the spool past 100 bytes: both sent then"
+    staged[2].discard()
+    r.barrier()
+    assert len([q for q in wire.seen if q.url.path.endswith("/chunks")]) == 1, "a discarded copy is not sent"
+    assert all(r.commit(s, None).done for s in staged[:2])
+
+
+def test_the_basis_is_a_hint_verified_by_hash(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "f").write_bytes(b"aaaabbbb")
+    basis = ChunkBasis(tmp_path / "b.sqlite", root)
+    a, b = blake3(b"aaaa"), blake3(b"bbbb")
+    basis.record("f", Entry(FILE, 8, T0, 0o644), [(a, 4), (b, 4)])
+    assert basis.find(b) == ("f", 4) and basis.read(b, 4) == b"bbbb"
+    (root / "f").write_bytes(b"aaaaBBBB")
+    assert basis.read(b, 4) is None and basis.read(a, 4) == b"aaaa", "a changed file is not believed"
+    basis.record("../outside", Entry(FILE, 4, T0, 0o644), [(a, 4)])
+    basis.record("f", Entry(FILE, 4, T0, 0o644), [])
+    assert basis.read(a, 4) is None, "a path out of the root is never read"
+    basis.close()
+
+
+def blake3(data: bytes) -> bytes:
+    return bytes(b3.blake3(data).digest())
+
+
+def test_a_download_cut_while_streaming_is_unreachable(server: Served) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    server.tree("F").write("a", b"x" * 100_000)
+
+    class Cut(httpx.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"x" * 1000
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+    wire.mangle = lambda request, answer: httpx.Response(200, headers=answer.headers, stream=Cut()) \
+        if request.url.path.endswith("/file") else answer
+    r = replica(server, wire)
+    with pytest.raises(Unreachable), r.open_file("a") as source:
+        while source.readinto(memoryview(bytearray(4096))):
+            pass
+        raise AssertionError("the read should not end normally")
