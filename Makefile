@@ -4,8 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 BENCH ?=
+BENCH_SERVER ?=
+SERVER_BENCH_DEBS := syncthing openssh-server openssh-client rsync
 
-.PHONY: run test lint check unit bench install install-dev clean
+.PHONY: run test lint check unit bench bench-server install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +46,13 @@ test: lint unit
 ## bench: benchmarks side by side with rsync, rclone and cp (see docs/performance.md)
 bench: install-dev
 	$(BIN)/python bench/run.py $(BENCH)
+
+## bench-server: the server benchmark against Syncthing and rsync over ssh, e.g. BENCH_SERVER="big --size 64MiB"
+bench-server: install-dev
+	@missing=$$(for p in $(SERVER_BENCH_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing $$missing"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
+	$(BIN)/python bench/server_bench.py $(BENCH_SERVER)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -179,11 +179,13 @@ def fresh_dir(path: Path) -> None:
     path.mkdir(parents=True)
 
 
-def differences(src: Path, dst: Path) -> dict[str, int]:
+def differences(src: Path, dst: Path, exclude: tuple[str, ...] = ()) -> dict[str, int]:
     """How ``dst`` differs from ``src`` by rsync's quick check (``rsync -ani --delete``), syncline's
-    ``.syncline`` folder left out: ``files`` (files and symlinks to copy, fix or delete) and ``dirs``
-    (directory metadata only, e.g. rclone does not keep directory mtimes)."""
-    out = subprocess.run(["rsync", "-ani", "--delete", "--exclude=/.syncline/", f"{src}/", f"{dst}/"],
+    ``.syncline`` folder and the ``exclude`` patterns (e.g. Syncthing's ``/.stfolder/``) left out: ``files``
+    (files and symlinks to copy, fix or delete) and ``dirs`` (directory metadata only, e.g. rclone does not
+    keep directory mtimes)."""
+    excludes = [f"--exclude={x}" for x in ("/.syncline/", *exclude)]
+    out = subprocess.run(["rsync", "-ani", "--delete", *excludes, f"{src}/", f"{dst}/"],
                          check=True, capture_output=True, text=True).stdout
     files = dirs = 0
     for line in out.splitlines():

@@ -79,6 +79,27 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 # -- processes ---------------------------------------------------------------------------------------------
+def terminate(proc: subprocess.Popen[Any], grace: float = STOP_GRACE) -> str:
+    """SIGTERM to ``proc``, SIGKILL to its process group if it has not exited after ``grace`` s, then SIGKILL
+    to whatever is left in its session (e.g. an rsync child of lsyncd; ``proc`` started a new session); how
+    it ended."""
+    how = "exited before stop"
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+            how = "SIGTERM"
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            how = f"SIGKILL (no exit within {grace:.0f} s of SIGTERM)"
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    return how
+
+
 class Watcher:
     """One running watcher (syncline watch or lsyncd), in its own session; its syncline JSON events."""
 
@@ -134,20 +155,7 @@ class Watcher:
 
     def stop(self) -> dict[str, Any]:
         """SIGTERM, then SIGKILL (to its process group) after STOP_GRACE s; the exit code and how it ended."""
-        how = "exited before stop"
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_GRACE)
-                how = "SIGTERM"
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
-                self.proc.wait()
-                how = "SIGKILL (no exit within 15 s of SIGTERM)"
-        try:  # leftovers in its session (e.g. an rsync child of lsyncd)
-            os.killpg(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        how = terminate(self.proc)
         self._reader.join(5)
         self._out.close()
         self.err.close()
