@@ -198,3 +198,18 @@ def test_a_replica_error_from_below_is_mapped_by_its_family(tmp_path: Path, monk
 
     r = run(main())
     assert r.status_code == 507 and r.json()["error"]["code"] == "no_space"
+
+
+def test_repeated_failed_logins_are_rate_limited_with_retry_after(tmp_path: Path) -> None:
+    w = make_world(tmp_path)
+
+    async def main() -> list[httpx.Response]:
+        async with w.client(None) as c:
+            return [await c.post("/v1/login", json={"user": "anna", "password": "wrong-password", "device": "d"})
+                    for _ in range(7)]
+
+    answers = run(main())
+    assert [r.status_code for r in answers[:5]] == [401] * 5
+    limited = answers[-1]
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) >= 1

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from syncline.formats.wire.packs import read_pack
+from syncline.server.app import routes_content
 
 from .apphelp import PACK_HEADERS, cid, dump, make_world, ops_body, pack, put_file, run
 
@@ -95,5 +97,21 @@ def test_a_read_only_folder_refuses_writes_and_serves_reads(tmp_path: Path) -> N
                       await c.post("/v1/folders/Shared/chunks", content=pack(A), headers=PACK_HEADERS)):
                 assert r.status_code == 403 and r.json()["error"]["code"] == "read_only", r.text
         assert dump(w.store) == before
+
+    run(main())
+
+
+def test_a_chunk_read_past_the_answer_limit_is_refused_before_any_byte(tmp_path: Path, monkeypatch: Any) -> None:
+    w = make_world(tmp_path)
+
+    async def main() -> None:
+        async with w.client() as c:
+            await c.put("/v1/folders/Docs")
+            await c.post("/v1/folders/Docs/chunks", content=pack(A, B), headers=PACK_HEADERS)
+            monkeypatch.setattr(routes_content, "MAX_PACK_BYTES", len(pack(A, B)) - 1)  # 64 MiB, made small
+            r = await c.post("/v1/folders/Docs/chunks/read", json={"ids": [cid(A).hex(), cid(B).hex()]})
+            assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+            r = await c.post("/v1/folders/Docs/chunks/read", json={"ids": [cid(A).hex()]})
+            assert r.status_code == 200 and int(r.headers["content-length"]) == len(r.content) == len(pack(A))
 
     run(main())

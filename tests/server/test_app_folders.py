@@ -8,7 +8,7 @@ from syncline.formats.wire.entries import entries_page_of_json, stat_items_of_js
 from syncline.formats.wire.ops import new_op_id
 from syncline.formats.wire.opsjson import results_of_json
 
-from .apphelp import cid, make_world, ops_body, put_file, put_item, run
+from .apphelp import PACK_HEADERS, cid, make_world, ops_body, pack, put_file, put_item, run
 
 
 def test_folders_are_made_listed_and_per_user(tmp_path: Path) -> None:
@@ -109,7 +109,7 @@ def test_meta_locks_and_trash(tmp_path: Path) -> None:
             row = (await c.post("/v1/folders/Docs/stat", json={"paths": ["a.txt"]})).json()["items"][0]
             expect = {"kind": "file", "size": 3, "mtime_ns": row[3], "target": None, "file_id": first["file_id"],
                       "version": first["version"]}
-            await c.post("/v1/folders/Docs/chunks", content=_pack(b"new!"), headers=_PACK)
+            await c.post("/v1/folders/Docs/chunks", content=pack(b"new!"), headers=PACK_HEADERS)
             r = await c.post("/v1/folders/Docs/ops", json=ops_body(put_item("a.txt", b"new!", expect=expect)))
             assert r.json()["results"][0]["done"] is True
             trash = (await c.get("/v1/folders/Docs/trash")).json()
@@ -120,11 +120,3 @@ def test_meta_locks_and_trash(tmp_path: Path) -> None:
 
     run(main())
 
-
-def _pack(data: bytes) -> bytes:
-    from .apphelp import pack
-
-    return pack(data)
-
-
-_PACK = {"Content-Type": "application/x-syncline-pack"}

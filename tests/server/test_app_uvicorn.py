@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -128,3 +129,23 @@ def test_plain_http_on_every_address_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "refusing to serve plain HTTP" in done.stderr and "--tls self-signed" in done.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_streams_a_client_left_are_freed(tmp_path: Path) -> None:
+    """A device that drops its streams can open new ones: twelve in turn, each left by the client, never
+    more than four at once were they kept (the server notices a disconnect; a 429 may only be a moment's
+    lag, never for good)."""
+    with running(tmp_path / "data") as server, httpx.Client(base_url=server.url, timeout=DEADLINE) as c:
+        token = c.post("/v1/login", json={"user": "admin", "password": server.password, "device": "t"}).json()
+        c.headers["Authorization"] = f"Bearer {token['token']}"
+        c.put("/v1/folders/Docs")
+        for _ in range(12):
+            deadline = time.monotonic() + DEADLINE
+            while True:
+                with httpx.Client(base_url=server.url, timeout=DEADLINE, headers=c.headers) as client, \
+                        client.stream("GET", "/v1/events", params={"folder": "Docs:0"}) as stream:
+                    if stream.status_code == 200:
+                        assert next(stream.iter_lines()) == "retry: 2000"
+                        break
+                    assert stream.status_code == 429 and time.monotonic() < deadline, "streams never freed"
+                time.sleep(0.1)

@@ -79,6 +79,7 @@ CASES: dict[str, Case] = {
     "file without path": lambda c, w: c.get(F + "/file"),
     "body over 8 MiB announced": _raw("POST", F + "/stat", b"{}", **{"Content-Length": str(9 << 20)}),
     "body over 8 MiB sent": _raw("POST", F + "/stat", b'{"paths": ["' + b"a" * (8 << 20) + b'"]}'),
+    "body over 8 MiB, no length": lambda c, w: c.post(F + "/stat", content=_chunked(b"[" * (9 << 20))),
     "truncated body": _raw("POST", F + "/stat", b'{"paths": []}', **{"Content-Length": "100"}),
     "Content-Length too short": _raw("POST", F + "/stat", b'{"paths": []}', **{"Content-Length": "3"}),
     "Content-Length not a number": _raw("POST", F + "/stat", b'{"paths": []}', **{"Content-Length": "x"}),

@@ -132,6 +132,17 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, bound before anything else is made, so that a port in use is
+    one line of error (uvicorn would log it and leave with its own exit code)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                         "stop what uses that address, or choose another with --listen HOST:PORT") from None
+
+
 def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, *, insecure_http: bool = False,
           min_free: int = DEFAULT_MIN_FREE, graceful_s: float = 5.0,
           on_ready: Callable[[Started], None] | None = None) -> None:
@@ -142,7 +153,12 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
     if tls is None and not insecure_http and not is_loopback(host):
         raise UsageError(f"refusing to serve plain HTTP on {host}: passwords and tokens would cross the network "
                          "in clear", f"add --tls {SELF_SIGNED} (or --tls-cert/--tls-key), or --insecure-http")
-    store = open_store(data_dir, min_free=min_free)
+    sock = _bind(host, port)
+    try:
+        store = open_store(data_dir, min_free=min_free)
+    except BaseException:
+        sock.close()
+        raise
     try:
         auth = Authenticator(store)
         admin_password = ensure_admin(store, auth.passwords)
@@ -163,6 +179,7 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
                 on_ready(Started(url, tls.fingerprint if tls else "", admin_password,
                                  f"{scheme}://{_url_host(reach)}:{bound_port}"))
 
-        _Server(config, ready, notifier.close_all).run()
+        _Server(config, ready, notifier.close_all).run(sockets=[sock])
     finally:
+        sock.close()
         store.close()

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
 from ...formats.wire.errors import WireError, clip
@@ -19,6 +20,7 @@ from ...formats.wire.fields import parse_json
 from ...formats.wire.limits import MAX_INT, MAX_JSON_BODY
 
 _HINT = "send a well-formed request: see /v1/openapi.json"
+PARSE_IN_LOOP = 64 * 1024  # bytes of JSON parsed on the event loop itself; larger bodies go to a thread
 
 
 def content_length(request: Request, limit: int, required: bool = False) -> int | None:
@@ -72,8 +74,12 @@ async def read_body(request: Request, limit: int, stall_s: float) -> bytes:
 
 
 async def json_body(request: Request, stall_s: float, limit: int = MAX_JSON_BODY) -> Any:
-    """The body as a JSON value (``bad_request`` when it is not JSON); its shape is the caller's to check."""
-    return parse_json(await read_body(request, limit, stall_s))
+    """The body as a JSON value (``bad_request`` when it is not JSON); its shape is the caller's to check.
+    A large body is parsed in a worker thread: 8 MiB of JSON would hold the event loop for a while."""
+    body = await read_body(request, limit, stall_s)
+    if len(body) > PARSE_IN_LOOP:
+        return await run_in_threadpool(parse_json, body)
+    return parse_json(body)
 
 
 def int_param(request: Request, name: str, default: int, lo: int = 0, hi: int = MAX_INT) -> int:

@@ -81,6 +81,8 @@ async def events(request: Request) -> Response:
     state = request.app.state
     store: Store = state.store
     folders = await run_in_threadpool(_resolve, store, caller, asked)
+    if request.method == "HEAD":  # the headers a stream would have, without holding a stream open
+        return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
     owner = caller.device.id
     if state.notifier.streams_of(owner) >= MAX_STREAMS_PER_DEVICE:
         raise WireError("rate_limited", f"this device has {MAX_STREAMS_PER_DEVICE} event streams open already",
