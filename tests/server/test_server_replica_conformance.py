@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from syncline.engine.replicas.replica import BatchCommit, BatchStat, Hasher, Locker, Markers, Mover
@@ -13,14 +10,7 @@ from syncline.server.replica import ServerFolderReplica
 from syncline.server.store import Store
 from syncline.testing import CHECKS, Check, check_replica
 
-from .storetree import make_store, server_factory
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[tuple[Store, int]]:
-    made = make_store(tmp_path / "data")
-    yield made
-    made[0].close()
+from .storetree import server_factory
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=str)

@@ -4,10 +4,7 @@ two-way between a local folder and a server folder (conflicts kept, moves as ser
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from syncline.core.conflicts import is_conflict_name
 from syncline.engine.oneway import sync_replicas
@@ -19,14 +16,6 @@ from syncline.server.store import Store
 
 from ..conftest import write
 from ..test_twoway import T0, tree
-from .storetree import make_store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[tuple[Store, int]]:
-    made = make_store(tmp_path / "data")
-    yield made
-    made[0].close()
 
 
 def server_tree(replica: ServerFolderReplica, base: Path) -> dict[str, object]:

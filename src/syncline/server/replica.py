@@ -22,12 +22,13 @@ from typing import TypeVar
 
 from ..core.chunking import Chunker
 from ..core.entry import DIR, Entry
-from ..core.errors import BusyError, Problem, UsageError
+from ..core.errors import BusyError, UsageError
 from ..core.ignore import IGNORE_FILE, Matcher, Rules
 from ..core.index import Index, IndexHeader
-from ..core.paths import is_under, join, parent
+from ..core.paths import join, parent
 from ..engine.replicas.errors import ReplicaError, map_os_error
 from ..engine.replicas.replica import Features, Outcome, SourceFile, Staged, WritePolicy
+from ..engine.replicas.subtrees import subtrees
 from ..formats.wire.errors import WireError
 from ..formats.wire.limits import MAX_OPS
 from ..formats.wire.ops import Expect, ItemResult, Op, OpEntry, WirePolicy, new_op_id
@@ -171,25 +172,14 @@ class ServerFolderReplica:
     def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str, digests: bool = False) -> Index:
         """What a full scan records of each ``(folder, deep)``; a folder below a file or symlink is, on the
         destination, a problem and unreadable (nothing below it may be deleted)."""
-        whole = self.scan(rules, digests, side)
-        wanted: list[tuple[str, bool]] = []
-        problems: list[Problem] = []
-        unreadable: set[str] = set()
-        for folder, deep in dirs:
-            try:
-                self.stat(folder)
-            except NotADirectoryError:
-                if side == "destination":
-                    problems.append(Problem(folder, "a parent folder is a symlink or a file here (not followed)",
-                                            side, errno=errno.ENOTDIR))
-                    unreadable.add(folder)
-                continue
-            if not folder or (folder in whole and whole[folder].kind == DIR):
-                wanted.append((folder, deep))
-        entries = {p: e for p, e in whole.items() if any(
-            p == d or parent(p) == d or (deep and is_under(p, d)) for d, deep in wanted)}
-        return Index(entries, whole.header, problems=tuple(problems), unreadable=frozenset(unreadable),
-                     root=whole.root)
+        return subtrees(self.scan(rules, digests, side), dirs, side, self._blocked)
+
+    def _blocked(self, folder: str) -> bool:
+        try:
+            self.stat(folder)
+        except NotADirectoryError:
+            return True
+        return False
 
     def stat_many(self, paths: Sequence[str]) -> list[Entry | None]:
         fs = self._fs()

@@ -30,11 +30,12 @@ from typing import Any, Self
 import blake3
 
 from ..core.entry import DIR, FILE, SYMLINK, Entry, Kind
-from ..core.errors import BusyError, Problem, UsageError
+from ..core.errors import BusyError, UsageError
 from ..core.ignore import IGNORE_FILE, Matcher, Rules
 from ..core.index import Index, IndexHeader
-from ..core.paths import META_DIR, is_under, join, parent, sort_key
+from ..core.paths import META_DIR, join, parent, sort_key
 from ..engine.replicas.replica import Features, Outcome, SourceFile, Staged, WritePolicy
+from ..engine.replicas.subtrees import subtrees
 from .adapt import ReadIntoFromRead, read_source, replica_error, without
 
 # What a file system without permissions (FAT, most SMB mounts) shows for every file, folder and link.
@@ -338,24 +339,14 @@ class MemoryReplica:
         is also a problem and unreadable, as for a local tree."""
         whole = self.scan(rules, digests, side)
         with self._mutex:
-            wanted: list[tuple[str, bool]] = []
-            problems: list[Problem] = []
-            unreadable: set[str] = set()
-            for folder, deep in dirs:
-                try:
-                    self._find(folder)
-                except NotADirectoryError:
-                    if side == "destination":
-                        problems.append(Problem(folder, "a parent folder is a symlink or a file here (not "
-                                                        "followed)", side, errno=errno.ENOTDIR))
-                        unreadable.add(folder)
-                    continue
-                if not folder or (folder in whole and whole[folder].kind == DIR):
-                    wanted.append((folder, deep))
-            entries = {p: e for p, e in whole.items() if any(
-                p == d or parent(p) == d or (deep and is_under(p, d)) for d, deep in wanted)}
-            return Index(entries, whole.header, problems=tuple(problems), unreadable=frozenset(unreadable),
-                         root=whole.root)
+            return subtrees(whole, dirs, side, self._blocked)
+
+    def _blocked(self, folder: str) -> bool:
+        try:
+            self._find(folder)
+        except NotADirectoryError:
+            return True
+        return False
 
     # -- the root ----------------------------------------------------------------------------------------
     def exists(self) -> bool:

@@ -37,7 +37,8 @@ class DiskChunkStore:
         root.mkdir(parents=True, exist_ok=True)
         tmp.mkdir(parents=True, exist_ok=True)
 
-    def _path(self, ns: str, chunk_id: bytes) -> Path:
+    def path(self, ns: str, chunk_id: bytes) -> Path:
+        """Where chunk ``chunk_id`` of namespace ``ns`` lives (``ValueError`` for a bad id or namespace)."""
         name = chunk_hex(chunk_id)
         return self.root / check_namespace(ns) / name[:2] / name
 
@@ -46,7 +47,9 @@ class DiskChunkStore:
         for chunk_id, data in chunks:
             verify(chunk_id, data)
             pending.append((chunk_id, data))
-        todo = [(cid, data) for cid, data in pending if not self._path(ns, cid).is_file()]
+        # Written even when a file of that name is there: without a row it is no chunk yet (the caller asks
+        # only for those), and the bytes in hand are verified, what is on disk may not be any more.
+        todo = list(dict(pending).items())
         if not todo:
             return 0
         work = self.tmp / uuid.uuid4().hex
@@ -57,7 +60,7 @@ class DiskChunkStore:
                 temp = work / str(n)
                 with open(temp, "xb") as fh:
                     fh.write(data)
-                temps.append((temp, self._path(ns, cid)))
+                temps.append((temp, self.path(ns, cid)))
             self._sync(work)
             crash_point("server-chunks-temp")
             for temp, final in temps:
@@ -70,17 +73,17 @@ class DiskChunkStore:
         return len(todo)
 
     def read(self, ns: str, chunk_id: bytes, offset: int = 0, length: int = -1) -> bytes:
-        with open(self._path(ns, chunk_id), "rb") as fh:
+        with open(self.path(ns, chunk_id), "rb") as fh:
             fh.seek(offset)
             return fh.read(length)
 
     def has(self, ns: str, chunk_id: bytes) -> bool:
-        return self._path(ns, chunk_id).is_file()
+        return self.path(ns, chunk_id).is_file()
 
     def delete_many(self, ns: str, ids: Iterable[bytes]) -> None:
         for chunk_id in ids:
             try:
-                self._path(ns, chunk_id).unlink()
+                self.path(ns, chunk_id).unlink()
             except FileNotFoundError:
                 pass
 

@@ -54,8 +54,8 @@ class ChunkStore(Protocol):
 
     def put_many(self, ns: str, chunks: Iterable[tuple[bytes, Buffer]]) -> int:
         """Store ``(id, bytes)`` pairs durably: every one is verified first (:class:`BadChunk`, nothing
-        stored), then all are made durable before any is visible under its name. Returns how many were
-        written (those already present are not written again)."""
+        stored), then all are made durable before any is visible under its name (a file already there is
+        replaced by the verified bytes). Returns how many were written."""
         ...
 
     def read(self, ns: str, chunk_id: bytes, offset: int = 0, length: int = -1) -> bytes:

@@ -19,6 +19,7 @@ from ..chunks.disk import DiskChunkStore
 from . import schema as t
 from .db import Database
 from .folder import FolderStore
+from .gate import Gate
 from .meta import Device, Devices, Folder, Folders, User, Users
 from .migrations import migrate
 
@@ -42,6 +43,7 @@ class Store:
         self.devices = Devices(db)
         self.folders = Folders(db)
         self.on_commit: Callable[[int, int], None] | None = None
+        self.gate = Gate()
         self.server_id = self._server_id()
 
     def _server_id(self) -> str:

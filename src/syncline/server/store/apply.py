@@ -21,7 +21,7 @@ import blake3
 import sqlalchemy as sa
 
 from ...formats.wire.errors import WireError, clip
-from ...formats.wire.ops import Op, WirePolicy
+from ...formats.wire.ops import ItemResult, Op, WirePolicy
 from ...formats.wire.paths import check_target, check_wire_path
 from . import contents
 from . import schema as t
@@ -46,21 +46,20 @@ def trash_clock() -> int:
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """What one item did: ``done``; a change (``seq`` taken) when ``op`` is set; the result fields."""
+    """What one item did: its result, and the change it made (op, path, from path) when it changed
+    something (it then took a sequence number)."""
 
-    done: bool
-    version: int = 0
-    file_id: str = ""
-    trashed: bool = False
-    note: str = ""
-    code: str = ""
-    op: str = ""
-    path: str = ""
-    from_path: str | None = None
+    result: ItemResult
+    change: tuple[str, str, str | None] | None = None
+
+
+def _done(version: int = 0, file_id: str = "", trashed: bool = False, changed: bool = False,
+          change: tuple[str, str, str | None] | None = None) -> Applied:
+    return Applied(ItemResult(True, version, file_id, trashed, CHANGED_NOTE if changed else ""), change)
 
 
 def _kept(note: str, code: str = "changed") -> Applied:
-    return Applied(False, note=note, code=code)
+    return Applied(ItemResult(False, note=note, code=code))
 
 
 class Applier:
@@ -166,7 +165,7 @@ class Applier:
         mtime_ns, mode = self._entry_of(op)
         assert op.entry is not None
         self._parent_ok(op.path)
-        missing = contents.missing_rows(self.conn, self.folder.chunk_ns, [c.id for c in op.chunks])
+        missing = contents.missing_rows(self.rows.raw, self.folder.chunk_ns, [c.id for c in op.chunks])
         if missing:  # the collector took them since the check outside the transaction
             raise missing_chunks(op.path, missing)
         refusal, trashed, changed, keep_id = self._replace(op.path, op)
@@ -174,26 +173,24 @@ class Applier:
             return refusal
         version = self._next()
         digest = op.entry.digest if op.entry.digest is not None else _EMPTY
-        content_id = contents.add(self.conn, self.folder.id, op.entry.size, digest, op.chunks)
+        content_id = contents.add(self.rows.raw, self.folder.id, op.entry.size, digest, op.chunks)
         row = Row(op.path, t.FILE, op.entry.size, mtime_ns, mode, digest, None, keep_id or base32_id(), version,
                   content_id)
         self.rows.put(row)
-        return Applied(True, version, row.file_id, trashed, CHANGED_NOTE if changed else "", op="put",
-                       path=op.path)
+        return _done(version, row.file_id, trashed, changed, ("put", op.path, None))
 
     def _mkdir(self, op: Op) -> Applied:
         mtime_ns, mode = self._entry_of(op)
         self._parent_ok(op.path)
         current = self.rows.get(op.path)
         if current is not None and current.kind == t.DIR:
-            return Applied(True, current.version, current.file_id)
+            return _done(current.version, current.file_id)
         refusal, trashed, changed, _ = self._replace(op.path, op)
         if refusal is not None:
             return refusal
         row = Row(op.path, t.DIR, 0, mtime_ns, mode, None, None, base32_id(), self._next())
         self.rows.put(row)
-        return Applied(True, row.version, row.file_id, trashed, CHANGED_NOTE if changed else "", op="mkdir",
-                       path=op.path)
+        return _done(row.version, row.file_id, trashed, changed, ("mkdir", op.path, None))
 
     def _symlink(self, op: Op) -> Applied:
         mtime_ns, mode = self._entry_of(op)
@@ -206,13 +203,12 @@ class Applier:
         row = Row(op.path, t.SYMLINK, len(target.encode("utf-8")), mtime_ns, mode, None, target, base32_id(),
                   self._next())
         self.rows.put(row)
-        return Applied(True, row.version, row.file_id, trashed, CHANGED_NOTE if changed else "", op="symlink",
-                       path=op.path)
+        return _done(row.version, row.file_id, trashed, changed, ("symlink", op.path, None))
 
     def _delete(self, op: Op) -> Applied:
         current = self.rows.get(op.path)
         if current is None:
-            return Applied(True)
+            return _done()
         expect = op.expect.entry() if op.expect is not None else None
         if expect is None or current.kind != expect.kind or (
                 current.kind != t.DIR and not current.entry().unchanged_since(expect)):
@@ -224,7 +220,7 @@ class Applier:
         else:
             trashed = self._dispose(current, False)
         self.rows.bury(op.path, current.file_id, self._next())
-        return Applied(True, trashed=trashed, op="delete", path=op.path)
+        return _done(trashed=trashed, change=("delete", op.path, None))
 
     def _move(self, op: Op) -> Applied:
         if op.to is None:
@@ -251,14 +247,14 @@ class Applier:
             self.rows.bury(row.path, row.file_id, version)
             self.rows.put(Row(new_path, row.kind, row.size, row.mtime_ns, row.mode, row.digest, row.target,
                               row.file_id, version, row.content_id))
-        return Applied(True, version, current.file_id, op="move", path=to, from_path=op.path)
+        return _done(version, current.file_id, change=("move", to, op.path))
 
     def _meta(self, op: Op) -> Applied:
         mtime_ns, mode = self._entry_of(op)
         if op.path == "":
             self.conn.execute(t.folders.update().where(t.folders.c.id == self.folder.id).values(
                 root_mode=mode, root_mtime_ns=mtime_ns))
-            return Applied(True, self._next(), op="meta", path="")
+            return _done(self._next(), change=("meta", "", None))
         current = self.rows.get(op.path)
         expect = op.expect.entry() if op.expect is not None else None
         if current is None:
@@ -272,7 +268,7 @@ class Applier:
                   current.mode if current.kind == t.SYMLINK else mode, current.digest, current.target,
                   current.file_id, self._next(), current.content_id)
         self.rows.put(row)
-        return Applied(True, row.version, row.file_id, op="meta", path=op.path)
+        return _done(row.version, row.file_id, change=("meta", op.path, None))
 
 
 def _not_a_dir(path: str) -> WireError:

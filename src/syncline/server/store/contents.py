@@ -16,21 +16,23 @@ import sqlalchemy as sa
 
 from ...formats.wire.ops import ChunkRef
 from . import schema as t
+from .raw import Raw
 from .rows import Row
 
 DROP_LEASE_NS = 3600 * 10**9
 _EMPTY_DIGEST = blake3.blake3(b"").digest()
 
 
-def add(conn: sa.Connection, folder_id: int, size: int, digest: bytes, chunks: Sequence[ChunkRef]) -> int:
+def add(raw: Raw, folder_id: int, size: int, digest: bytes, chunks: Sequence[ChunkRef]) -> int:
     """A new content row with its ordered chunk list; returns its id."""
-    content_id = conn.execute(t.contents.insert().values(folder_id=folder_id, size=size, digest=digest)
-                              .returning(t.contents.c.id)).scalar_one()
+    made = raw.one("INSERT INTO contents (folder_id, size, digest) VALUES (:f, :s, :d) RETURNING id",
+                   {"f": folder_id, "s": size, "d": digest})
+    assert made is not None
+    content_id = int(made[0])
     if chunks:
-        conn.execute(t.content_chunks.insert(), [
-            {"content_id": content_id, "position": n, "chunk_id": c.id, "length": c.length}
-            for n, c in enumerate(chunks)])
-    return int(content_id)
+        raw.many("INSERT INTO content_chunks (content_id, position, chunk_id, length) VALUES (:c, :n, :i, :l)",
+                 ({"c": content_id, "n": n, "i": c.id, "l": c.length} for n, c in enumerate(chunks)))
+    return content_id
 
 
 def _entry_json(row: Row) -> str:
@@ -67,19 +69,19 @@ def chunk_list(conn: sa.Connection, content_id: int) -> list[ChunkRef]:
         .where(t.content_chunks.c.content_id == content_id).order_by(t.content_chunks.c.position))]
 
 
-def lengths(conn: sa.Connection, chunk_ns: str, ids: Sequence[bytes]) -> dict[bytes, int]:
+def lengths(raw: Raw, chunk_ns: str, ids: Sequence[bytes]) -> dict[bytes, int]:
     """Of ``ids``, those with a row in ``chunk_ns`` (recorded, verified, durable), with their lengths."""
     have: dict[bytes, int] = {}
     unique = list(dict.fromkeys(ids))
     for start in range(0, len(unique), 500):
-        part = unique[start : start + 500]
-        have.update((bytes(r.chunk_id), int(r.length)) for r in conn.execute(
-            sa.select(t.chunks.c.chunk_id, t.chunks.c.length).where(t.chunks.c.chunk_ns == chunk_ns,
-                                                                    t.chunks.c.chunk_id.in_(part))))
+        marks, params = raw.in_list("i", unique[start : start + 500])
+        have.update((bytes(i), int(n)) for i, n in raw.all(
+            f"SELECT chunk_id, length FROM chunks WHERE chunk_ns = :ns AND chunk_id IN ({marks})",
+            {"ns": chunk_ns, **params}))
     return have
 
 
-def missing_rows(conn: sa.Connection, chunk_ns: str, ids: Sequence[bytes]) -> list[bytes]:
+def missing_rows(raw: Raw, chunk_ns: str, ids: Sequence[bytes]) -> list[bytes]:
     """Of ``ids``, those without a row in ``chunk_ns`` (in the order given, each once)."""
-    have = lengths(conn, chunk_ns, ids)
+    have = lengths(raw, chunk_ns, ids)
     return [i for i in dict.fromkeys(ids) if i not in have]

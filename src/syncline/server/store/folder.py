@@ -45,6 +45,7 @@ from . import contents
 from . import schema as t
 from .apply import Applier, missing_chunks
 from .meta import Folder
+from .raw import Raw
 from .rows import Row, Rows, below, row_of
 from .state import FolderState
 
@@ -186,6 +187,7 @@ class FolderStore:
                     rows = whole
                 else:  # one version bigger than a page: all of it
                     rows = [row_of(r) for r in conn.execute(q.where(e.version == last))]
+                    more = conn.execute(q.where(e.version > last).limit(1)).first() is not None
         return Page(seq, rows, rows[-1].version if rows else max(since, 0), more)
 
     def stat_many(self, paths: Sequence[str]) -> tuple[int, list[Row | WireError | None]]:
@@ -288,7 +290,7 @@ class FolderStore:
     def read_chunks(self, ids: Sequence[bytes]) -> Iterator[tuple[bytes, bytes]]:
         """The chunks ``ids`` in order (``not_found`` naming the first the folder does not hold)."""
         with self.store.db.read() as conn:
-            missing = contents.missing_rows(conn, self.ns, ids)
+            missing = contents.missing_rows(Raw(conn), self.ns, ids)
         if missing:
             raise WireError("not_found", f"the folder holds no chunk {missing[0].hex()}", "",
                             {"missing": [m.hex() for m in missing[:100]]})
@@ -316,7 +318,7 @@ class FolderStore:
         _check_ids(ids)
         lease = time.time_ns() + UPLOAD_LEASE_S * 10**9
         with self.store.db.write() as conn:
-            have = contents.lengths(conn, self.ns, ids)
+            have = contents.lengths(Raw(conn), self.ns, ids)
             present = list(have)
             for start in range(0, len(present), 500):
                 conn.execute(t.chunks.update().where(
@@ -342,22 +344,23 @@ class FolderStore:
                                 "upload it again", {"id": chunk_id.hex()})
         if total > MAX_PACK_BYTES:
             raise WireError("too_large", f"{total} bytes of chunks in one upload", "", {"limit": MAX_PACK_BYTES})
-        with self.store.db.read() as conn:
-            have = contents.lengths(conn, self.ns, [i for i, _ in frames])
-        todo = list({i: d for i, d in frames if i not in have}.items())
-        if todo and self.store.chunks.free_bytes() < self.store.min_free + total:
-            raise WireError("no_space", "the server's disk is (nearly) full", "free space on the server")
-        if not todo:
-            return 0, len(have)
-        self.store.chunks.put_many(self.ns, todo)
-        now = time.time_ns()
-        with self.store.db.write() as conn:
-            already = contents.lengths(conn, self.ns, [i for i, _ in todo])
-            fresh = [(i, d) for i, d in todo if i not in already]
-            if fresh:
-                conn.execute(t.chunks.insert(), [
-                    {"chunk_ns": self.ns, "chunk_id": i, "length": len(d), "stored_ns": now,
-                     "lease_until_ns": now + UPLOAD_LEASE_S * 10**9} for i, d in fresh])
+        with self.store.gate.upload():
+            with self.store.db.read() as conn:
+                have = contents.lengths(Raw(conn), self.ns, [i for i, _ in frames])
+            todo = list({i: d for i, d in frames if i not in have}.items())
+            if todo and self.store.chunks.free_bytes() < self.store.min_free + total:
+                raise WireError("no_space", "the server's disk is (nearly) full", "free space on the server")
+            if not todo:
+                return 0, len(frames)
+            self.store.chunks.put_many(self.ns, todo)
+            now = time.time_ns()
+            with self.store.db.write() as conn:
+                already = contents.lengths(Raw(conn), self.ns, [i for i, _ in todo])
+                fresh = [(i, d) for i, d in todo if i not in already]
+                if fresh:
+                    conn.execute(t.chunks.insert(), [
+                        {"chunk_ns": self.ns, "chunk_id": i, "length": len(d), "stored_ns": now,
+                         "lease_until_ns": now + UPLOAD_LEASE_S * 10**9} for i, d in fresh])
         crash_point("server-chunks-rows")
         return len(fresh), len(frames) - len(fresh)
 
@@ -371,39 +374,40 @@ class FolderStore:
             raise WireError("too_large", f"more than {MAX_OPS} items", "send them in parts", {"limit": MAX_OPS})
         checked = self._check_contents(ops)
         results: list[ItemResult] = []
-        c = t.changes.c
         try:
             with self.store.db.write() as conn:
                 start = int(conn.execute(t.folders.update().where(t.folders.c.id == self.id)
                                          .values(seq=t.folders.c.seq).returning(t.folders.c.seq)).scalar_one())
                 applier = Applier(conn, self.folder, policy, start)
+                raw = applier.rows.raw
                 for op, problem in zip(ops, checked, strict=True):
                     digest = _op_digest(op)
-                    seen = conn.execute(sa.select(c.op_digest, c.result).where(
-                        c.folder_id == self.id, c.op_id == op.id)).first()
+                    seen = raw.one("SELECT op_digest, result FROM changes WHERE folder_id = :f AND op_id = :i",
+                                   {"f": self.id, "i": op.id})
                     if seen is not None:
-                        results.append(_replayed(op, digest, seen.op_digest, seen.result))
+                        results.append(_replayed(op, digest, seen[0], seen[1]))
                         continue
                     if problem is not None:
                         results.append(ItemResult.failed(problem))
                         continue
-                    conn.exec_driver_sql("SAVEPOINT item")
+                    raw.run("SAVEPOINT item")
                     try:
                         done = applier.apply(op)
                     except WireError as exc:
-                        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT item")
-                        conn.exec_driver_sql("RELEASE SAVEPOINT item")
+                        raw.run("ROLLBACK TO SAVEPOINT item")
+                        raw.run("RELEASE SAVEPOINT item")
                         results.append(ItemResult.failed(exc))
                         continue
-                    conn.exec_driver_sql("RELEASE SAVEPOINT item")
-                    result = ItemResult(done.done, done.version, done.file_id, done.trashed, done.note,
-                                        code=done.code)
-                    if done.op:
+                    raw.run("RELEASE SAVEPOINT item")
+                    result = done.result
+                    if done.change is not None:
+                        change_op, path, from_path = done.change
                         applier.seq += 1
-                        conn.execute(t.changes.insert().values(
-                            folder_id=self.id, seq=applier.seq, op=done.op, path=done.path,
-                            from_path=done.from_path, device_id=device, op_id=op.id, op_digest=digest,
-                            result=_result_json(result), made_ns=time.time_ns()))
+                        raw.run("INSERT INTO changes (folder_id, seq, op, path, from_path, device_id, op_id, "
+                                "op_digest, result, made_ns) VALUES (:f, :s, :op, :p, :fp, :d, :i, :od, :r, :m)",
+                                {"f": self.id, "s": applier.seq, "op": change_op, "p": path,
+                                 "fp": from_path, "d": device, "i": op.id, "od": digest,
+                                 "r": _result_json(result), "m": time.time_ns()})
                     results.append(result)
                 end = applier.seq
                 if end != start:
@@ -423,16 +427,17 @@ class FolderStore:
         digest; more: read and hashed). None for an item with nothing to check."""
         out: list[WireError | None] = []
         with self.store.db.read() as conn:
+            raw = Raw(conn)
             for op in ops:
                 try:
                     if op.op == "put":
-                        self._check_put(conn, op)
+                        self._check_put(raw, op)
                     out.append(None)
                 except WireError as exc:
                     out.append(exc)
         return out
 
-    def _check_put(self, conn: sa.Connection, op: Op) -> None:
+    def _check_put(self, raw: Raw, op: Op) -> None:
         check_wire_path(op.path)
         e = op.entry
         if e is None or e.digest is None or len(e.digest) != 32:
@@ -443,7 +448,7 @@ class FolderStore:
                 sum(ch.length for ch in op.chunks) != e.size:
             raise WireError("bad_content", f"the chunks of {clip(op.path)} do not add up to its size",
                             "a client bug", {"path": clip(op.path)})
-        have = contents.lengths(conn, self.ns, [ch.id for ch in op.chunks])
+        have = contents.lengths(raw, self.ns, [ch.id for ch in op.chunks])
         missing = [ch.id for ch in op.chunks if ch.id not in have]
         if missing:
             raise missing_chunks(op.path, list(dict.fromkeys(missing)))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import secrets
-
-_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
 def base32_id(n: int = 20) -> str:
-    """``n`` random base32 characters (20: 100 bits, the protocol's file id)."""
-    return "".join(secrets.choice(_BASE32) for _ in range(n))
+    """``n`` random base32 characters (20: 100 bits, the protocol's file id; at most 32)."""
+    return base64.b32encode(os.urandom(20)).decode("ascii")[:n]
 
 
 def namespace() -> str:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from ...core.entry import DIR, FILE, SYMLINK, Entry, Kind
 from ...core.paths import parent
 from . import schema as t
+from .raw import Raw
 
 _KINDS: dict[str, Kind] = {t.FILE: FILE, t.DIR: DIR, t.SYMLINK: SYMLINK}
 
@@ -60,19 +61,29 @@ def below(path: str) -> sa.ColumnElement[bool]:
     return sa.and_(t.entries.c.path > path + "/", t.entries.c.path < path + "0")
 
 
+_COLUMNS = "path, kind, size, mtime_ns, mode, digest, target, file_id, version, content_id"
+
+
+def _row(r: tuple[object, ...]) -> Row:
+    path, kind, size, mtime_ns, mode, digest, target, file_id, version, content_id = r
+    return Row(str(path), str(kind), int(size or 0), int(mtime_ns or 0), int(mode or 0),  # type: ignore[call-overload]
+               bytes(digest) if digest is not None else None, target, str(file_id), int(version),  # type: ignore[arg-type, call-overload]
+               int(content_id) if content_id is not None else None)  # type: ignore[call-overload]
+
+
 class Rows:
-    """Reads and writes of one folder's rows on a connection (inside the caller's transaction)."""
+    """Reads and writes of one folder's rows inside the caller's transaction (the per-item hot path: plain
+    SQL on the driver, see :mod:`.raw`)."""
 
     def __init__(self, conn: sa.Connection, folder_id: int) -> None:
-        self.conn = conn
+        self.raw = Raw(conn)
         self.folder_id = folder_id
-        self._where = t.entries.c.folder_id == folder_id
 
     def get(self, path: str) -> Row | None:
         """The live row at ``path``; None when absent (or a tombstone)."""
-        r = self.conn.execute(sa.select(t.entries).where(self._where, t.entries.c.path == path,
-                                                         t.entries.c.kind != t.DELETED)).first()
-        return row_of(r) if r is not None else None
+        r = self.raw.one(f"SELECT {_COLUMNS} FROM entries WHERE folder_id = :f AND path = :p AND kind != 'deleted'",
+                         {"f": self.folder_id, "p": path})
+        return _row(r) if r is not None else None
 
     def blocker(self, path: str) -> Row | None:
         """The nearest live ancestor of ``path`` that is not a folder (a file or symlink on the way), if any;
@@ -86,28 +97,33 @@ class Rows:
         return None
 
     def has_children(self, path: str) -> bool:
-        return self.conn.execute(sa.select(t.entries.c.path).where(
-            self._where, t.entries.c.parent == path, t.entries.c.kind != t.DELETED).limit(1)).first() is not None
+        return self.raw.one("SELECT 1 FROM entries WHERE folder_id = :f AND parent = :p AND kind != 'deleted' LIMIT 1",
+                            {"f": self.folder_id, "p": path}) is not None
 
     def twin(self, path: str, *besides: str) -> str | None:
         """Another live name in ``path``'s folder with the same NFC form (besides ``besides``), or None."""
-        found = self.conn.execute(sa.select(t.entries.c.path).where(
-            self._where, t.entries.c.parent == parent(path), t.entries.c.name_nfc == nfc_name(path),
-            t.entries.c.kind != t.DELETED, t.entries.c.path.not_in([path, *besides])).limit(1)).first()
-        return str(found.path) if found is not None else None
+        for (other,) in self.raw.all(
+                "SELECT path FROM entries WHERE folder_id = :f AND parent = :p AND name_nfc = :n AND kind != 'deleted'",
+                {"f": self.folder_id, "p": parent(path), "n": nfc_name(path)}):
+            if other != path and other not in besides:
+                return str(other)
+        return None
 
     def below(self, path: str) -> list[Row]:
         """The live rows strictly below folder ``path``, in path order."""
-        return [row_of(r) for r in self.conn.execute(sa.select(t.entries).where(
-            self._where, below(path), t.entries.c.kind != t.DELETED).order_by(t.entries.c.path))]
+        return [_row(r) for r in self.raw.all(
+            f"SELECT {_COLUMNS} FROM entries WHERE folder_id = :f AND path > :lo AND path < :hi "
+            "AND kind != 'deleted' ORDER BY path", {"f": self.folder_id, "lo": path + "/", "hi": path + "0"})]
 
     def put(self, row: Row) -> None:
         """Write ``row`` at its path, replacing whatever row (live or tombstone) was there."""
-        self.conn.execute(t.entries.delete().where(self._where, t.entries.c.path == row.path))
-        self.conn.execute(t.entries.insert().values(
-            folder_id=self.folder_id, path=row.path, parent=parent(row.path), name_nfc=nfc_name(row.path),
-            kind=row.kind, size=row.size, mtime_ns=row.mtime_ns, mode=row.mode, digest=row.digest,
-            target=row.target, file_id=row.file_id, version=row.version, content_id=row.content_id))
+        self.raw.run("DELETE FROM entries WHERE folder_id = :f AND path = :p", {"f": self.folder_id, "p": row.path})
+        self.raw.run(f"INSERT INTO entries (folder_id, parent, name_nfc, {_COLUMNS}) VALUES (:f, :parent, :nfc, "
+                     ":path, :kind, :size, :mtime_ns, :mode, :digest, :target, :file_id, :version, :content_id)",
+                     {"f": self.folder_id, "parent": parent(row.path), "nfc": nfc_name(row.path), "path": row.path,
+                      "kind": row.kind, "size": row.size, "mtime_ns": row.mtime_ns, "mode": row.mode,
+                      "digest": row.digest, "target": row.target, "file_id": row.file_id, "version": row.version,
+                      "content_id": row.content_id})
 
     def bury(self, path: str, file_id: str, version: int) -> None:
         """Replace the row at ``path`` by a tombstone of ``version``."""

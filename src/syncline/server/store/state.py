@@ -22,6 +22,19 @@ MIN_TTL, MAX_TTL = 10, 300
 SHARED, EXCLUSIVE = "s", "x"
 
 
+def read_horizon(conn: sa.Connection, folder_id: int) -> int:
+    """The oldest ``since`` the folder still serves (0: its whole history)."""
+    m = t.folder_meta.c
+    row = conn.execute(sa.select(m.text).where(m.folder_id == folder_id, m.key == HORIZON_KEY)).first()
+    return int(row.text) if row is not None else 0
+
+
+def write_horizon(conn: sa.Connection, folder_id: int, seq: int) -> None:
+    m = t.folder_meta.c
+    conn.execute(t.folder_meta.delete().where(m.folder_id == folder_id, m.key == HORIZON_KEY))
+    conn.execute(t.folder_meta.insert().values(folder_id=folder_id, key=HORIZON_KEY, text=str(seq)))
+
+
 class FolderState:
     def __init__(self, db: Database, folder_id: int) -> None:
         self._db = db
@@ -38,11 +51,7 @@ class FolderState:
         conn.execute(t.folder_meta.insert().values(folder_id=self.folder_id, key=key, text=text))
 
     def horizon(self, conn: sa.Connection) -> int:
-        text = self._get(conn, HORIZON_KEY)
-        return int(text) if text is not None else 0
-
-    def set_horizon(self, conn: sa.Connection, seq: int) -> None:
-        self._set(conn, HORIZON_KEY, str(seq))
+        return read_horizon(conn, self.folder_id)
 
     def read_meta(self, key: str) -> str | None:
         """The text written under ``key``; None when none was."""
