@@ -21,8 +21,8 @@ from .cmd_daemon import daemon_cmd
 from .cmd_diff import diff_cmd
 from .cmd_folder import folder_cmd
 from .cmd_index import index_cmd
-from .cmd_status import status_cmd
 from .cmd_serve import serve_cmd
+from .cmd_status import status_cmd
 from .cmd_sync import sync_cmd
 from .cmd_timeline import log_cmd, snapshot_cmd
 from .cmd_user import user_cmd
