@@ -32,6 +32,8 @@ FOLDER = "Docs"
 START_S = 90.0  # for a process to start on a busy machine
 RUN_S = 180.0  # for one sync run
 WAIT_S = 120.0  # for a condition to come true
+LEASE_S = 60 + 90.0  # for the lease of a killed run to lapse (the client's LOCK_TTL, and a margin)
+BUSY = "another syncline run of this device"
 
 
 def free_port() -> int:
@@ -242,6 +244,17 @@ class Device:
         if expect is not None:
             assert run.code == expect, f"{self.name}: {run}"
         return run
+
+    def sync_when_free(self) -> Run:
+        """One run to its end, after the lease a killed run of this device left on the server folder lapses:
+        until then a run is refused (exit 2, "another syncline run of this device"; LOCK_TTL is 60 s)."""
+        deadline = time.monotonic() + LEASE_S
+        while True:
+            run = self.sync(expect=None)
+            if not (run.code == 2 and BUSY in run.err) or time.monotonic() > deadline:
+                assert run.code == 0, f"{self.name}: {run}"
+                return run
+            time.sleep(2)
 
     def write(self, rel: str, data: bytes | str) -> None:
         path = self.dir / rel
