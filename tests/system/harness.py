@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +202,7 @@ class Device:
     server: Server
     port: int
     token: str = ""
+    folder: str = FOLDER
     runs: list[Run] = field(default_factory=list)
 
     @classmethod
@@ -219,7 +220,13 @@ class Device:
 
     @property
     def remote(self) -> str:
-        return f"{self.server_url}/{FOLDER}"
+        return f"{self.server_url}/{self.folder}"
+
+    def on(self, folder: str, where: Path) -> Device:
+        """This device (same state dir, same token) with another local folder ``where`` bound to the server
+        folder ``folder``."""
+        where.mkdir(parents=True)
+        return replace(self, dir=where, folder=folder, runs=[])
 
     def start_sync(self, crash_at: str | None = None) -> subprocess.Popen[str]:
         """``syncline sync --two-way DIR https://127.0.0.1:PORT/Docs`` started (the caller waits)."""
