@@ -28,6 +28,7 @@ def daemon_cmd(config: str | None, state: str | None, quiet: bool, as_json: bool
     from ..engine.state import state_dir
     from ..services.config import daemon_config_path
     from ..services.daemon import Daemon
+    from ..services.daemon.serverfeed import server_feeds
     from ..services.watch import EventLog
     from ..services.watch.events import Stopped
     from .eventlines import EventLines
@@ -43,7 +44,7 @@ def daemon_cmd(config: str | None, state: str | None, quiet: bool, as_json: bool
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    daemon = Daemon(config or daemon_config_path(), state_dir(), events=events)
+    daemon = Daemon(config or daemon_config_path(), state_dir(), events=events, feeds=server_feeds(state_dir()))
     daemon.run(stop)
     events.publish(Stopped())
     return 0

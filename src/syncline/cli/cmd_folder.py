@@ -25,14 +25,27 @@ def folder_cmd() -> None:
 
 @folder_cmd.command("add")
 @click.argument("local", type=click.Path(path_type=str))
-@click.option("--remote", required=True, help="The folder's name on the server (or, for now, a folder path).")
+@click.option("--remote", required=True, help="The folder's name on the server (or a folder path).")
+@click.option("--create", is_flag=True, help="Make the folder on the server if it is not there.")
 @_config_option
-def add_cmd(local: str, remote: str, config: str | None) -> int:
-    """Bind LOCAL to the server's folder REMOTE. A running daemon takes it up within seconds."""
+@click.option("--state", "state", type=click.Path(path_type=str), default=None,
+              help="The state directory holding the token (default: $SYNCLINE_STATE_DIR, else "
+                   "$XDG_STATE_HOME/syncline).")
+def add_cmd(local: str, remote: str, create: bool, config: str | None, state: str | None) -> int:
+    """Bind LOCAL to the server's folder REMOTE. A running daemon takes it up within seconds.
+
+    With a server connected, REMOTE must be one of your folders there, or --create makes it.
+    """
+    from pathlib import Path
+
+    from ..engine.state import state_dir
+    from ..services.daemon.account import bind_check
     from ..services.daemon.configfile import add_folder
 
-    folder = add_folder(_config(config), local, remote)
-    click.echo(printable(f"added {folder.local} <-> {folder.remote}"))
+    path = _config(config)
+    note = bind_check(Path(path), Path(state) if state is not None else state_dir(), remote, create)
+    folder = add_folder(path, local, remote)
+    click.echo(printable(f"added {folder.local} <-> {folder.remote}" + (f" ({note})" if note else "")))
     return 0
 
 

@@ -17,7 +17,9 @@ from ..core.errors import SynclineError
 from ..engine.report import EXIT_STOPPED
 from ..version import __version__
 from .cmd_archive import apply_cmd, archive_cmd
+from .cmd_connect import connect_cmd
 from .cmd_daemon import daemon_cmd
+from .cmd_device import device_cmd
 from .cmd_diff import diff_cmd
 from .cmd_folder import folder_cmd
 from .cmd_index import index_cmd
@@ -45,8 +47,9 @@ Commands:
   syncline diff DIR@L1 DIR@L2        what changed between two snapshots (or a snapshot and now)
   syncline watch SRC DST [DST...]    mirror SRC into each DST in real time (--config FILE: several)
   syncline daemon                    keep the folders of daemon.toml in sync, following its edits
+  syncline connect URL --user NAME   log this device in to a server (device list/revoke)
   syncline folder add LOCAL --remote NAME
-                                     bind a folder for the daemon (folder list/remove/resume)
+                                     bind a folder for the daemon (--create; folder list/remove/resume)
   syncline status                    what the daemon is doing, folder by folder
   syncline serve [--data DIR]        run a server for syncline devices (--listen, --tls self-signed)
   syncline user add NAME [--admin]   add a user of this machine's server (user passwd, user list)
@@ -75,6 +78,8 @@ cli.add_command(folder_cmd)
 cli.add_command(status_cmd)
 cli.add_command(user_cmd)
 cli.add_command(serve_cmd)
+cli.add_command(connect_cmd)
+cli.add_command(device_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

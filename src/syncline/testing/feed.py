@@ -19,6 +19,7 @@ class FakeFeed:
         self._lock = threading.Lock()
         self._journal: dict[str, list[Change]] = {}
         self._followers: dict[str, Callable[[int], None]] = {}
+        self._lost: dict[str, Callable[[str], None]] = {}
         self.horizon: dict[str, int] = {}
         self.reachable = True
         self.asked = 0  # changes() calls, for tests that check the loop reads the feed
@@ -39,9 +40,12 @@ class FakeFeed:
         with self._lock:
             return len(self._journal.get(remote, []))
 
-    def follow(self, remote: str, since: int, on_seq: Callable[[int], None]) -> None:
+    def follow(self, remote: str, since: int, on_seq: Callable[[int], None],
+               on_lost: Callable[[str], None] | None = None) -> None:
         with self._lock:
             self._followers[remote] = on_seq
+            if on_lost is not None:
+                self._lost[remote] = on_lost
             now = len(self._journal.get(remote, []))
         if now > since:
             on_seq(now)
@@ -49,6 +53,14 @@ class FakeFeed:
     def unfollow(self, remote: str) -> None:
         with self._lock:
             self._followers.pop(remote, None)
+            self._lost.pop(remote, None)
+
+    def lose(self, why: str = "connection refused (fake feed)") -> None:
+        """Tell every follower the server was lost, as a feed whose stream failed does."""
+        with self._lock:
+            told = list(self._lost.values())
+        for tell in told:
+            tell(why)
 
     def changes(self, remote: str, since: int) -> ChangeBatch:
         with self._lock:

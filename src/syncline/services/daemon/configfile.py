@@ -124,3 +124,44 @@ def _write_checked(name: str, new: str, expected: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+_SERVER = re.compile(r"^\s*\[\s*server\s*\]\s*(#.*)?$")
+_URL = re.compile(r"^\s*url\s*=")
+
+
+def set_server_url(path: str | os.PathLike[str], url: str) -> str | None:
+    """Set ``[server] url`` in the config at ``path`` (created when missing) to ``url``; returns the URL
+    it replaced (None when there was none). The line ``url = ...`` of the ``[server]`` table is replaced,
+    or added under its header, or a ``[server]`` table is put first in the file; the rest stays as it
+    was. :class:`UsageError` when the file does not load, or the edit cannot be made safely."""
+    name = os.fspath(path)
+    text = _read(name)
+    old_doc = _parse(text, name)
+    if text:
+        load_daemon_config(name)
+    server = old_doc.get("server", {})
+    was = server.get("url") if isinstance(server, dict) else None
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    line = f"url = {_string(url)}\n"
+    headers = [n for n, raw in enumerate(lines) if _SERVER.match(raw)]
+    if len(headers) > 1:
+        raise UsageError(f"cannot edit {name} safely: it has {len(headers)} [server] tables", "fix the file by hand")
+    if headers:
+        start = headers[0]
+        end = next((n for n in range(start + 1, len(lines)) if _HEADER.match(lines[n])), len(lines))
+        urls = [n for n in range(start + 1, end) if _URL.match(lines[n])]
+        if len(urls) > 1:
+            raise UsageError(f"cannot edit {name} safely: url is set twice in [server]", "fix the file by hand")
+        if urls:
+            lines[urls[0]] = line
+        else:
+            lines.insert(start + 1, line)
+    else:
+        lines[:0] = ["[server]\n", line, *(["\n"] if lines else [])]
+    expected = dict(old_doc)
+    expected["server"] = {**(server if isinstance(server, dict) else {}), "url": url}
+    _write_checked(name, "".join(lines), expected)
+    return was if isinstance(was, str) else None

@@ -48,10 +48,12 @@ class FeedSource(Protocol):
     """A server's change feed, for the folders of one daemon. ``remote`` is a folder's ``remote`` as the
     config gives it."""
 
-    def follow(self, remote: str, since: int, on_seq: Callable[[int], None]) -> None:
+    def follow(self, remote: str, since: int, on_seq: Callable[[int], None],
+               on_lost: Callable[[str], None] | None = None) -> None:
         """Call ``on_seq(n)`` (from any thread, possibly at once) each time ``remote``'s sequence moves to
         ``n`` past ``since``. Never raises for an unreachable server: it reconnects (with back-off) and
-        tells what was missed when back."""
+        tells what was missed when back. ``on_lost(why)``, when given, is called (from any thread) once
+        each time the feed loses its server, so that an idle folder can find out it is offline."""
         ...
 
     def unfollow(self, remote: str) -> None:

@@ -78,7 +78,8 @@ class FolderLoop:
     body and never raises for what happens to the folder (it is told as events)."""
 
     def __init__(self, folder: FolderConfig, address: str, events: EventLog, *, feed: FeedSource | None,
-                 positions: Positions, device: str, timing: Timing, changes: SourceFactory | None = None) -> None:
+                 positions: Positions, device: str, timing: Timing, changes: SourceFactory | None = None,
+                 state: Path | None = None) -> None:
         self.folder = folder
         self.address = address
         self.events = events
@@ -86,6 +87,7 @@ class FolderLoop:
         self.positions = positions
         self.device = device
         self.timing = timing
+        self.state = state
         self.stop = threading.Event()
         self.resume = threading.Event()
         self.collector = ChangeCollector(folder.local)
@@ -99,6 +101,7 @@ class FolderLoop:
         self._taken = self._seq  # the position whose changes are all in _dirs (taken from the collector)
         self._told_seq = self._seq  # the newest position the feed told
         self._feed_lock = threading.Lock()
+        self._feed_lost = False  # the feed lost the server: a full run finds out whether the folder is offline
         self._conflicts = 0
         self._parked = False
         self.thread = threading.Thread(target=self.run, name=f"folder {folder.local}", daemon=True)
@@ -136,7 +139,7 @@ class FolderLoop:
     def _open_and_loop(self) -> None:
         while not self.stop.is_set():
             try:
-                local, other = open_sides(self.folder, self.address)
+                local, other = open_sides(self.folder, self.address, self.state)
             except SynclineError as exc:
                 self._park(str(exc))
                 if not self._wait_resume():
@@ -155,12 +158,16 @@ class FolderLoop:
                               rescan_every=self.folder.check_every, poll_every=self.timing.poll_every,
                               max_hold=0.0, being_written=lambda _path: False)
         if self.feed is not None:
-            self.feed.follow(self.folder.remote, self._seq, self._told)
+            self.feed.follow(self.folder.remote, self._seq, self._told, self._lost)
         while not self.stop.is_set():
             if self._parked and not self._wait_resume():
                 return
             self._watch_root()
             self._read_feed()
+            with self._feed_lock:
+                if self._feed_lost:
+                    self._feed_lost = False
+                    self._due.needs_full = True
             now = time.monotonic()
             if scheduler.rescan_due(now):
                 self._due.needs_full = True
@@ -227,6 +234,13 @@ class FolderLoop:
         """The feed's ``on_seq`` (any thread)."""
         with self._feed_lock:
             self._told_seq = max(self._told_seq, seq)
+        self.wake()
+
+    def _lost(self, _why: str) -> None:
+        """The feed's ``on_lost`` (any thread): try the other side now, so an idle folder whose server went
+        away says "offline" (the failed run does) instead of "in sync"."""
+        with self._feed_lock:
+            self._feed_lost = True
         self.wake()
 
     def _read_feed(self) -> None:

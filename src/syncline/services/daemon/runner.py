@@ -30,12 +30,17 @@ from ..watch.changes import Folder
 SCOPED = "dirs" in inspect.signature(sync_two_way_replicas).parameters
 
 
+def on_server(folder: FolderConfig) -> bool:
+    """Whether ``folder``'s ``remote`` is a folder name on the config's server (else it is an address)."""
+    return not ("://" in folder.remote or folder.remote.startswith(("/", "~")))
+
+
 def remote_address(folder: FolderConfig, server_url: str | None) -> str:
     """The address of ``folder``'s other side: ``remote`` itself when it is an address (a path, or has a
     scheme), else the folder of that name on ``server_url``. :class:`UsageError` for a name without a
     server."""
     remote = folder.remote
-    if "://" in remote or remote.startswith(("/", "~")):
+    if not on_server(folder):
         return os.path.expanduser(remote)
     if server_url is None:
         raise UsageError(f"the folder {folder.local} is bound to {remote!r}, but no server is set",
@@ -43,10 +48,11 @@ def remote_address(folder: FolderConfig, server_url: str | None) -> str:
     return f"{server_url.rstrip('/')}/{remote}"
 
 
-def open_sides(folder: FolderConfig, address: str) -> tuple[Replica, Replica]:
+def open_sides(folder: FolderConfig, address: str, state: Path | None = None) -> tuple[Replica, Replica]:
     """The folder's two replicas (local, other side), written with the two-way policy. A local other side
-    is checked to be apart from the folder (neither inside the other). Raises :class:`UsageError` for an
-    address nothing can open."""
+    is checked to be apart from the folder (neither inside the other); a server folder is opened with the
+    credentials saved in ``state`` (None: the state directory of the environment). Raises
+    :class:`UsageError` for an address nothing can open."""
     where = parse_address(address)
     if where.kind == "local":
         check_apart(Path(folder.local), where.path)
@@ -54,7 +60,7 @@ def open_sides(folder: FolderConfig, address: str) -> tuple[Replica, Replica]:
     local = open_replica(folder.local, policy=policy,
                          case_probe=lambda root: root.is_dir() and case_insensitive(root, probe=True))
     try:
-        other = open_replica(where, policy=policy, case_probe=case_probe(may_write=True))
+        other = open_replica(where, policy=policy, case_probe=case_probe(may_write=True), state=state)
     except BaseException:
         local.close()
         raise

@@ -20,7 +20,9 @@ import json
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...core.errors import BusyError, UsageError
 from ...engine.state import root_lock
@@ -31,8 +33,11 @@ from .events import ConfigLoaded, ConfigRefused
 from .feed import FeedSource
 from .loop import FolderLoop, Timing
 from .positions import Positions
-from .runner import remote_address
+from .runner import on_server, remote_address
 from .status import DaemonStatus, StatusWriter, status_path
+
+if TYPE_CHECKING:
+    from .serverfeed import ServerFeed
 
 
 class Daemon:
@@ -40,16 +45,22 @@ class Daemon:
 
     ``state`` holds the daemon's files (``daemon/``: status, positions, device id, lock, requests); the
     two-way bases are where the engine keeps them (``SYNCLINE_STATE_DIR``: the CLI points it at ``state``).
-    ``feed`` tells the other sides' changes (None: none, the folders' periodic full runs catch them).
+    ``feed`` tells every folder's other side's changes (a test's fake feed); else ``feeds`` makes the
+    feed of the config's server (called with its URL once per URL; None: no feed for it), which tells the
+    changes of the folders bound by name on that server. Without either, the folders' periodic full runs
+    catch the other sides' changes.
     """
 
     def __init__(self, config_path: str | os.PathLike[str], state: str | os.PathLike[str], *,
                  events: EventLog | None = None, feed: FeedSource | None = None, timing: Timing | None = None,
-                 changes: SourceFactory | None = None) -> None:
+                 changes: SourceFactory | None = None,
+                 feeds: Callable[[str], ServerFeed | None] | None = None) -> None:
         self.config_path = Path(os.path.abspath(config_path))
         self.home = Path(state) / "daemon"
         self.events = events or EventLog()
         self.feed = feed
+        self.feeds = feeds
+        self._server_feeds: dict[str, ServerFeed | None] = {}
         self.timing = timing or Timing()
         self.changes = changes
         self.status = DaemonStatus(str(self.config_path))
@@ -72,17 +83,26 @@ class Daemon:
 
     def _run(self, stop: threading.Event) -> None:
         self.device = _device_id(self.home)
+        (self.home / RESTART).unlink(missing_ok=True)  # a request to a daemon that was not running: met by this start
         if self.config_path.exists():
             self._reload(first=True)
         writer = StatusWriter(self.status, status_path(self.home.parent))
         writer.start()
         try:
             while not stop.wait(self.timing.config_every):
+                self._restart_requested()
                 self._reload()
                 self._resume_requested()
         finally:
             self._end(list(self.loops))
+            self._close_feeds()
             writer.close()
+
+    def _close_feeds(self) -> None:
+        for server_feed in self._server_feeds.values():
+            if server_feed is not None:
+                server_feed.close()
+        self._server_feeds = {}
 
     # --------------------------------------------------------------------------------------- config
 
@@ -112,12 +132,21 @@ class Daemon:
                    if wanted.get(local) != now or self.status.folders.get(local, _NONE).state == "stopped"])
         for local, (folder, address) in wanted.items():
             if local not in self.loops:
-                self._start(folder, address)
+                self._start(folder, address, self._feed_for(folder, config.server_url))
         self.events.publish(ConfigLoaded(str(self.config_path), len(config.folders)))
 
-    def _start(self, folder: FolderConfig, address: str) -> None:
-        loop = FolderLoop(folder, address, self.events, feed=self.feed, positions=self.positions,
-                          device=self.device, timing=self.timing, changes=self.changes)
+    def _feed_for(self, folder: FolderConfig, server_url: str | None) -> FeedSource | None:
+        """The feed telling ``folder``'s other side's changes: the one given, else its server's (made
+        once per server URL) when it is bound by name on a server."""
+        if self.feed is not None or self.feeds is None or server_url is None or not on_server(folder):
+            return self.feed
+        if self._server_feeds.get(server_url) is None:  # none yet, or no credentials when last asked
+            self._server_feeds[server_url] = self.feeds(server_url)
+        return self._server_feeds[server_url]
+
+    def _start(self, folder: FolderConfig, address: str, feed: FeedSource | None) -> None:
+        loop = FolderLoop(folder, address, self.events, feed=feed, positions=self.positions,
+                          device=self.device, timing=self.timing, changes=self.changes, state=self.home.parent)
         self.loops[folder.local] = loop
         loop.thread.start()
 
@@ -132,6 +161,17 @@ class Daemon:
             loop.thread.join()
 
     # -------------------------------------------------------------------------------------- resume
+
+    def _restart_requested(self) -> None:
+        """New credentials were saved (``syncline connect``): every loop and feed starts anew with them,
+        at the next load of the config."""
+        request = self.home / RESTART
+        if not request.exists():
+            return
+        request.unlink(missing_ok=True)
+        self._end(list(self.loops))
+        self._close_feeds()
+        self._read = None
 
     def _resume_requested(self) -> None:
         folder = self.home / "resume"
@@ -155,6 +195,17 @@ class _Gone:
 
 
 _NONE = _Gone()
+
+
+RESTART = "restart"
+
+
+def request_restart(state: str | os.PathLike[str]) -> None:
+    """Ask the daemon using ``state`` to start every folder anew (within ``Timing.config_every``): the
+    credentials it opened its sides with were replaced."""
+    folder = Path(state) / "daemon"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RESTART).touch()
 
 
 def request_resume(state: str | os.PathLike[str], local: str) -> None:
