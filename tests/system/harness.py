@@ -330,3 +330,83 @@ def changes(server: Server, token: str, since: int = 0) -> list[list[Any]]:
             if not page["more"]:
                 return found
             since = page["next"]
+
+
+def snapshot(root: Path) -> dict[str, bytes] | None:
+    """``root``'s files as :func:`tree` reads them, None while a process is writing in it (a temp file
+    present, or a file gone between listing and reading): for polling a folder a daemon works in."""
+    try:
+        return tree(root)
+    except (AssertionError, OSError):
+        return None
+
+
+@dataclass
+class Daemon:
+    """A device running ``syncline daemon`` as a process: connected with ``syncline connect`` (the
+    self-signed certificate pinned by its fingerprint) and its folder bound with ``syncline folder add``."""
+
+    name: str
+    dir: Path
+    env: dict[str, str]
+    root: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def connected(cls, root: Path, name: str, server: Server) -> Daemon:
+        from syncline.server.tls import fingerprint
+
+        home = root / f"{name}-home"
+        daemon = cls(name, root / name, {"SYNCLINE_STATE_DIR": str(home / "state"),
+                                         "XDG_CONFIG_HOME": str(home / "config")}, home)
+        daemon.dir.mkdir(parents=True)
+        daemon.cli("connect", server.url, "--user", USER, "--password-stdin", "--fingerprint",
+                   fingerprint(server.pem), "--device", f"daemon-{name}", stdin=f"{PASSWORD}\n")
+        daemon.cli("folder", "add", str(daemon.dir), "--remote", FOLDER, "--create")
+        return daemon
+
+    def cli(self, *args: str, stdin: str = "", check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([PYTHON, "-m", "syncline", *args], input=stdin, capture_output=True, text=True,
+                              env=env_with(**self.env), timeout=RUN_S)
+        assert not check or done.returncode == 0, f"syncline {' '.join(args)}: {done.stderr}"
+        return done
+
+    def start(self, crash_at: str | None = None) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "the daemon is running"
+        env = env_with(**self.env, **({"SYNCLINE_CRASH_AT": crash_at} if crash_at else {}))
+        with open(self.root / "daemon.log", "ab") as log:
+            self.proc = subprocess.Popen([PYTHON, "-m", "syncline", "daemon"], env=env, stdout=log,
+                                         stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return (self.root / "daemon.log").read_text(errors="replace")[-4000:]
+
+    def status(self) -> str:
+        return self.cli("status", check=False).stdout
+
+    def stop(self) -> None:
+        """SIGTERM (a run in flight ends first); kill -9 after 60 s."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+
+    def write(self, rel: str, data: bytes | str) -> None:
+        path = self.dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def settle(daemons: list[Daemon], want: dict[str, bytes], timeout: float = 2 * LEASE_S) -> None:
+    """Wait until every daemon's folder holds exactly ``want`` (no temp file left)."""
+    def done() -> bool:
+        return all(snapshot(d.dir) == want for d in daemons)
+
+    try:
+        wait_for("the daemons' folders to settle", done, timeout, every=0.2)
+    except AssertionError:
+        raise AssertionError("not settled: " + "; ".join(
+            f"{d.name}: {sorted((snapshot(d.dir) or {}).items())[:8]} {d.log()[-1500:]}" for d in daemons)) from None

@@ -64,3 +64,17 @@ def test_a_folder_rename_is_one_move_everywhere_and_sends_no_content(devices: li
     for d in devices:
         assert d.tree() == want, d.name
         assert "papers" not in dirs(d.dir), d.name
+
+
+def test_three_devices_joining_a_new_folder_at_once_all_keep_syncing(devices: list[Device]) -> None:
+    """First runs of three devices at the same moment on a server folder none has synced yet: each must
+    adopt one folder id, not make its own and find, next run, the server carrying another's."""
+    for d in devices:
+        d.write(f"{d.name}.txt", f"from {d.name}")
+    started = [d.start_sync() for d in devices]
+    for d, proc in zip(devices, started, strict=True):
+        run = d.finish(proc)
+        assert run.code == 0, f"{d.name}: {run}"
+    for d in devices:
+        d.sync()  # a device whose first run lost the race for the folder id stops here
+    assert converge(devices) == {f"{d.name}.txt": f"from {d.name}".encode() for d in devices}
