@@ -150,12 +150,7 @@ class Server:
 
     def stop(self) -> None:
         """SIGTERM, a graceful stop; kill -9 if it takes more than 30 s."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        end(self.proc, 30)
 
     def close(self) -> None:
         try:
@@ -175,6 +170,23 @@ class Server:
         assert answer.status_code == 200, answer.text
         token: str = answer.json()["token"]
         return token
+
+
+def end(proc: subprocess.Popen[Any] | None, grace: float) -> None:
+    """Stop ``proc`` with SIGTERM; kill -9 when it is still there after ``grace`` seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def write_file(root: Path, rel: str, data: bytes | str) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
 
 
 def _sh(argv: list[str]) -> str:
@@ -203,6 +215,7 @@ class Device:
     port: int
     token: str = ""
     folder: str = FOLDER
+    options: tuple[str, ...] = ()
     runs: list[Run] = field(default_factory=list)
 
     @classmethod
@@ -222,16 +235,18 @@ class Device:
     def remote(self) -> str:
         return f"{self.server_url}/{self.folder}"
 
-    def on(self, folder: str, where: Path) -> Device:
+    def on(self, folder: str, where: Path, *options: str) -> Device:
         """This device (same state dir, same token) with another local folder ``where`` bound to the server
-        folder ``folder``."""
+        folder ``folder``, its runs given ``options``."""
         where.mkdir(parents=True)
-        return replace(self, dir=where, folder=folder, runs=[])
+        return replace(self, dir=where, folder=folder, options=options, runs=[])
 
     def start_sync(self, crash_at: str | None = None) -> subprocess.Popen[str]:
-        """``syncline sync --two-way DIR https://127.0.0.1:PORT/Docs`` started (the caller waits)."""
+        """``syncline sync --two-way DIR https://127.0.0.1:PORT/Docs`` (and ``options``) started (the caller
+        waits)."""
         env = env_with(SYNCLINE_STATE_DIR=str(self.state), **({"SYNCLINE_CRASH_AT": crash_at} if crash_at else {}))
-        return subprocess.Popen([PYTHON, "-m", "syncline", "sync", "--two-way", str(self.dir), self.remote],
+        return subprocess.Popen([PYTHON, "-m", "syncline", "sync", "--two-way", *self.options, str(self.dir),
+                                 self.remote],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
     def finish(self, proc: subprocess.Popen[str], timeout: float = RUN_S) -> Run:
@@ -264,9 +279,7 @@ class Device:
             time.sleep(2)
 
     def write(self, rel: str, data: bytes | str) -> None:
-        path = self.dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data.encode() if isinstance(data, str) else data)
+        write_file(self.dir, rel, data)
 
     def tree(self) -> dict[str, bytes]:
         return tree(self.dir)
@@ -386,18 +399,10 @@ class Daemon:
 
     def stop(self) -> None:
         """SIGTERM (a run in flight ends first); kill -9 after 60 s."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
+        end(self.proc, 60)
 
     def write(self, rel: str, data: bytes | str) -> None:
-        path = self.dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data.encode() if isinstance(data, str) else data)
+        write_file(self.dir, rel, data)
 
 
 def settle(daemons: list[Daemon], want: dict[str, bytes], timeout: float = 2 * LEASE_S) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from syncline.testing import NetProxy
 
 from .harness import Device, Server, converge, wait_for
@@ -11,6 +13,7 @@ from .harness import Device, Server, converge, wait_for
 MiB = 1 << 20
 
 
+@pytest.mark.slow
 def test_the_server_restarted_mid_sync(devices: list[Device], server: Server, proxy: NetProxy) -> None:
     a, b, _c = devices
     a.write("keep.txt", "kept")
