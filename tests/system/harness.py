@@ -405,7 +405,7 @@ class Daemon:
         write_file(self.dir, rel, data)
 
 
-def settle(daemons: list[Daemon], want: dict[str, bytes], timeout: float = 2 * LEASE_S) -> None:
+def settle(daemons: list[Daemon], want: dict[str, bytes], timeout: float = LEASE_S + 60) -> None:
     """Wait until every daemon's folder holds exactly ``want`` (no temp file left)."""
     def done() -> bool:
         return all(snapshot(d.dir) == want for d in daemons)

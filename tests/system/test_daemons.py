@@ -101,3 +101,18 @@ def test_daemons_killed_at_each_crash_point_catch_up(daemons: list[Daemon], serv
     finally:
         d.stop()
 
+
+
+@pytest.mark.slow
+def test_the_server_killed_at_its_commit_under_a_daemons_upload(daemons: list[Daemon], server: Server) -> None:
+    a, b, _ = daemons
+    a.write("before.txt", "before")
+    settle(daemons, {"before.txt": b"before"})
+    server.stop()
+    server.start(crash_at="server-commit:1")
+    big = os.urandom(6 * MiB)
+    a.write("big.bin", big)
+    b.write("small.txt", "small")
+    assert server.wait_dead() == -signal.SIGKILL, server.log()
+    server.start()
+    settle(daemons, {"before.txt": b"before", "big.bin": big, "small.txt": b"small"})
