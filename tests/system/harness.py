@@ -366,15 +366,16 @@ class Daemon:
     proc: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def connected(cls, root: Path, name: str, server: Server) -> Daemon:
+    def connected(cls, root: Path, name: str, server: Server, port: int | None = None) -> Daemon:
+        """A daemon (not started yet) connected to ``server`` at ``port`` (a proxy's; default the server's)."""
         from syncline.server.tls import fingerprint
 
         home = root / f"{name}-home"
         daemon = cls(name, root / name, {"SYNCLINE_STATE_DIR": str(home / "state"),
                                          "XDG_CONFIG_HOME": str(home / "config")}, home)
         daemon.dir.mkdir(parents=True)
-        daemon.cli("connect", server.url, "--user", USER, "--password-stdin", "--fingerprint",
-                   fingerprint(server.pem), "--device", f"daemon-{name}", stdin=f"{PASSWORD}\n")
+        daemon.cli("connect", f"https://127.0.0.1:{port or server.port}", "--user", USER, "--password-stdin",
+                   "--fingerprint", fingerprint(server.pem), "--device", f"daemon-{name}", stdin=f"{PASSWORD}\n")
         daemon.cli("folder", "add", str(daemon.dir), "--remote", FOLDER, "--create")
         return daemon
 
@@ -413,5 +414,10 @@ def settle(daemons: list[Daemon], want: dict[str, bytes], timeout: float = LEASE
     try:
         wait_for("the daemons' folders to settle", done, timeout, every=0.2)
     except AssertionError:
-        raise AssertionError("not settled: " + "; ".join(
-            f"{d.name}: {sorted((snapshot(d.dir) or {}).items())[:8]} {d.log()[-1500:]}" for d in daemons)) from None
+        raise AssertionError(f"not settled; want {outline(want)}; " + "; ".join(
+            f"{d.name}: {outline(snapshot(d.dir) or {})}\n{d.log()[-1500:]}" for d in daemons)) from None
+
+
+def outline(files: dict[str, bytes]) -> str:
+    """A tree for a message: each path with its size and the start of its bytes."""
+    return ", ".join(f"{k} ({len(v)} B {v[:12]!r})" for k, v in sorted(files.items()))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from syncline.testing import NetProxy
+
 from .harness import LEASE_S, Daemon, Server, settle, wait_for
 
 MiB = 1 << 20
@@ -56,6 +58,7 @@ def test_a_device_that_was_off_catches_up(daemons: list[Daemon]) -> None:
     settle(daemons, {"shared.txt": b"v2 while c was off", "from-b.txt": b"b", "from-c.txt": b"written while off"})
 
 
+@pytest.mark.slow
 def test_daemons_follow_a_server_restart(daemons: list[Daemon], server: Server) -> None:
     a, b, _ = daemons
     a.write("before.txt", "before")
@@ -116,3 +119,26 @@ def test_the_server_killed_at_its_commit_under_a_daemons_upload(daemons: list[Da
     assert server.wait_dead() == -signal.SIGKILL, server.log()
     server.start()
     settle(daemons, {"before.txt": b"before", "big.bin": big, "small.txt": b"small"})
+
+
+def test_daemons_through_a_proxy_that_cuts_their_connections(tmp_path: Path, server: Server) -> None:
+    """Every connection cut while the daemons idle (their event streams), then the connection carrying an
+    upload cut in the middle: the daemons reconnect, and all converge."""
+    with NetProxy("127.0.0.1", server.port) as proxy:
+        pair = [Daemon.connected(tmp_path, name, server, proxy.port) for name in ("a", "b")]
+        try:
+            for d in pair:
+                d.start()
+                wait_for(f"{d.name} in sync", lambda d=d: "in sync" in d.status())
+            a = pair[0]
+            proxy.cut_all()
+            a.write("after-cut.txt", "after the cut")
+            settle(pair, {"after-cut.txt": b"after the cut"})
+            rule = proxy.cut_after(2 * MiB, "up")
+            big = os.urandom(6 * MiB)
+            a.write("big.bin", big)
+            wait_for("the upload cut", rule.done.is_set)
+            settle(pair, {"after-cut.txt": b"after the cut", "big.bin": big})
+        finally:
+            for d in pair:
+                d.stop()
