@@ -61,9 +61,7 @@ def test_a_device_that_was_off_catches_up(daemons: list[Daemon]) -> None:
 @pytest.mark.slow
 def test_daemons_follow_a_server_restart(daemons: list[Daemon], server: Server) -> None:
     a, b, _ = daemons
-    a.write("before.txt", "before")
-    settle(daemons, {"before.txt": b"before"})
-    server.stop()
+    _in_sync_then_server_stopped(daemons, server)
     wait_for("a daemon to see the server gone", lambda: "offline" in a.status())
     a.write("while-down.txt", "written while the server was down")
     server.start()
@@ -105,13 +103,10 @@ def test_daemons_killed_at_each_crash_point_catch_up(daemons: list[Daemon], serv
         d.stop()
 
 
-
 @pytest.mark.slow
 def test_the_server_killed_at_its_commit_under_a_daemons_upload(daemons: list[Daemon], server: Server) -> None:
     a, b, _ = daemons
-    a.write("before.txt", "before")
-    settle(daemons, {"before.txt": b"before"})
-    server.stop()
+    _in_sync_then_server_stopped(daemons, server)
     server.start(crash_at="server-commit:1")
     big = os.urandom(6 * MiB)
     a.write("big.bin", big)
@@ -142,3 +137,10 @@ def test_daemons_through_a_proxy_that_cuts_their_connections(tmp_path: Path, ser
         finally:
             for d in pair:
                 d.stop()
+
+
+def _in_sync_then_server_stopped(daemons: list[Daemon], server: Server) -> None:
+    """``before.txt`` written on the first daemon and settled on all, then the server stopped (SIGTERM)."""
+    daemons[0].write("before.txt", "before")
+    settle(daemons, {"before.txt": b"before"})
+    server.stop()
