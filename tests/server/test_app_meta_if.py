@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import blake3
-import httpx
 import pytest
 
 from syncline.formats.wire.errors import WireError
 from syncline.formats.wire.paths import meta_etag
 
-from .apphelp import dump, make_world, run
+from . import test_hostile as hostile
+from .apphelp import make_world, run
 from .test_store_meta import make_store
 
 F = "/v1/folders/Docs/meta/folder-id"
@@ -116,23 +116,11 @@ HOSTILE: dict[str, dict[str, str]] = {
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_a_malformed_condition_is_refused_and_changes_nothing(tmp_path: Path, name: str) -> None:
-    w = make_world(tmp_path, stall_s=0.5)
-
-    async def setup() -> None:
-        async with w.client() as c:
-            assert (await c.put("/v1/folders/Docs")).status_code == 201
-            assert (await c.put(F, content=b"one")).status_code == 204
-
-    run(setup())
-    before = dump(w.store)
-
-    async def attack() -> httpx.Response:
-        async with w.client() as c:
-            return await c.put(F, content=b"taken", headers=HOSTILE[name])
-
-    r = run(attack())
-    assert 400 <= r.status_code < 500 and r.status_code != 412, (r.status_code, r.text[:200])
-    if r.status_code == 400:
-        assert r.json()["error"]["code"] == "bad_request"
-    assert dump(w.store) == before
+def test_a_malformed_condition_is_refused_and_changes_nothing(tmp_path: Path, name: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hostile-request check of ``test_hostile`` (a 4xx with a well-formed error, the store unchanged)
+    on a conditional write of a meta text."""
+    headers = HOSTILE[name]
+    monkeypatch.setitem(hostile.CASES, name, lambda c, w: c.put(hostile.F + "/meta/folder-id", content=b"taken",
+                                                                 headers=headers))
+    hostile.test_hostile_request_is_refused_and_changes_nothing(tmp_path, name)
