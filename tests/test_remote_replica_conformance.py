@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from syncline.engine.replicas.remote import RemoteReplica
-from syncline.engine.replicas.replica import BatchCommit, BatchStat, Hasher, Linker, Locker, Markers, Mover
+from syncline.engine.replicas.replica import (
+    BatchCommit,
+    BatchStat,
+    CheckedMarkers,
+    Hasher,
+    Linker,
+    Locker,
+    Markers,
+    Mover,
+)
 from syncline.testing import CHECKS, Check
 
 from .remotehelp import Served, served
@@ -28,7 +37,7 @@ def test_the_remote_replica_conforms(check: Check, server: Served) -> None:
 
 def test_the_remote_replica_has_the_abilities_of_the_plan(server: Served) -> None:
     replica = server.replica("x")
-    for ability in (Mover, Hasher, BatchStat, BatchCommit, Locker, Markers):
+    for ability in (Mover, Hasher, BatchStat, BatchCommit, Locker, Markers, CheckedMarkers):
         assert isinstance(replica, ability), ability.__name__
     assert not isinstance(replica, Linker), "a copy on the server costs no upload: no hard links"
     assert isinstance(replica, RemoteReplica) and replica.address() == "http://127.0.0.1:8765/x"

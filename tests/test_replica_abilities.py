@@ -24,6 +24,7 @@ from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.replica import (
     BatchCommit,
     BatchStat,
+    CheckedMarkers,
     FdSourceFile,
     Hasher,
     Linker,
@@ -38,7 +39,7 @@ from syncline.engine.replicas.replica import (
 from .conftest import write
 
 T0 = 1_600_000_000
-ABILITIES = (Mover, Linker, Hasher, BatchStat, BatchCommit, Locker, Markers)
+ABILITIES = (Mover, Linker, Hasher, BatchStat, BatchCommit, Locker, Markers, CheckedMarkers)
 CORE = ("features", "describe", "scan", "scan_dirs", "is_empty", "exists", "create_root", "session", "close",
         "stat", "open_file", "stage_file", "commit", "make_dir", "make_symlink", "delete", "set_meta", "barrier")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,14 @@ from syncline.core.errors import SafetyStop
 from syncline.engine.marker import FOLDER_ID_FILE, folder_id_of
 from syncline.engine.replicas.abilities import write_meta_if
 from syncline.engine.replicas.local import LocalReplica
+from syncline.engine.replicas.remote import RemoteReplica
 from syncline.engine.replicas.replica import CheckedMarkers, Replica, WritePolicy
 from syncline.engine.twoway.run import TwoWayReport, sync_two_way_replicas
 from syncline.testing import MemoryReplica
 from syncline.testing.adapt import without
 
 from .conftest import write
+from .remotehelp import URL, served
 from .test_archive import snapshot
 
 ROUNDS = 4
@@ -66,8 +69,8 @@ def _race(devices: list[Replica], shared: list[Replica]) -> list[TwoWayReport | 
     return out
 
 
-def _memory_case(tmp: Path, n: int, barrier: threading.Barrier) -> tuple[list[Replica], list[Replica],
-                                                                          Callable[[], dict[str, bytes]]]:
+def _memory_case(tmp: Path, n: int, barrier: threading.Barrier, _: ExitStack) -> tuple[
+        list[Replica], list[Replica], Callable[[], dict[str, bytes]]]:
     policy = WritePolicy.two_way()
     server = _racing(MemoryReplica, barrier)(f"server-{n}", policy=policy)  # type: ignore[call-arg]
     devices: list[Replica] = []
@@ -82,8 +85,8 @@ def _memory_case(tmp: Path, n: int, barrier: threading.Barrier) -> tuple[list[Re
     return devices, [server, server], files
 
 
-def _local_case(tmp: Path, n: int, barrier: threading.Barrier) -> tuple[list[Replica], list[Replica],
-                                                                         Callable[[], dict[str, bytes]]]:
+def _local_case(tmp: Path, n: int, barrier: threading.Barrier, _: ExitStack) -> tuple[
+        list[Replica], list[Replica], Callable[[], dict[str, bytes]]]:
     policy = WritePolicy.two_way()
     folder = tmp / f"share-{n}"
     folder.mkdir()
@@ -97,12 +100,33 @@ def _local_case(tmp: Path, n: int, barrier: threading.Barrier) -> tuple[list[Rep
     return devices, shared, lambda: {p: (folder / p).read_bytes() for p in snapshot(folder) if (folder / p).is_file()}
 
 
-@pytest.mark.parametrize("case", [_memory_case, _local_case], ids=["memory", "local"])
+def _server_case(tmp: Path, n: int, barrier: threading.Barrier, stack: ExitStack) -> tuple[
+        list[Replica], list[Replica], Callable[[], dict[str, bytes]]]:
+    """A new server folder, each device on it through its own RemoteReplica (the app in process)."""
+    server = stack.enter_context(served(tmp / f"server-{n}"))
+    name = f"Docs{n}"
+    server.store.folders.create(server.owner(), name)
+    policy = WritePolicy.two_way()
+    racing = _racing(RemoteReplica, barrier)
+    devices: list[Replica] = []
+    for d in range(2):
+        device = MemoryReplica(f"device-{n}-{d}", policy=policy)
+        device.put_file(f"from-{d}.txt", f"device {d}".encode(), 1_700_000_000 * 10**9)
+        devices.append(device)
+    shared = [racing(URL, name, server.credentials, policy=policy, state_dir=tmp / f"state-{n}-{d}",  # type: ignore[call-arg]
+                     http=server.http) for d in range(2)]
+    tree = server.tree(name)
+    return devices, shared, lambda: {p: tree.read(p) for p in ("from-0.txt", "from-1.txt")}
+
+
+@pytest.mark.parametrize("case", [_memory_case, _local_case, _server_case], ids=["memory", "local", "server"])
 def test_two_first_runs_against_one_new_folder_both_go_on_syncing(tmp_path: Path, case: Callable[
-        [Path, int, threading.Barrier], tuple[list[Replica], list[Replica], Callable[[], dict[str, bytes]]]]) -> None:
+        [Path, int, threading.Barrier, ExitStack], tuple[list[Replica], list[Replica], Callable[[], dict[str, bytes]]]]
+        ) -> None:
     for n in range(ROUNDS):
         barrier = threading.Barrier(2)
-        devices, shared, files = case(tmp_path, n, barrier)
+        stack = ExitStack()
+        devices, shared, files = case(tmp_path, n, barrier, stack)
         try:
             first = _race(devices, shared)
             assert not barrier.broken, "the two first runs did not meet at the folder-id"
@@ -120,6 +144,7 @@ def test_two_first_runs_against_one_new_folder_both_go_on_syncing(tmp_path: Path
         finally:
             for r in [*devices, *shared]:
                 r.close()
+            stack.close()
 
 
 def test_a_marker_is_written_only_over_what_was_read(tmp_path: Path) -> None:

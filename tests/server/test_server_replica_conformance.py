@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from syncline.engine.replicas.replica import BatchCommit, BatchStat, Hasher, Locker, Markers, Mover
+from syncline.engine.replicas.replica import BatchCommit, BatchStat, CheckedMarkers, Hasher, Locker, Markers, Mover
 from syncline.server.replica import ServerFolderReplica
 from syncline.server.store import Store
 from syncline.testing import CHECKS, Check, check_replica
@@ -27,5 +27,5 @@ def test_the_whole_suite_in_one_call(store: tuple[Store, int]) -> None:
 
 def test_the_server_replica_has_the_abilities_of_the_plan(store: tuple[Store, int]) -> None:
     replica = ServerFolderReplica(store[0], store[1], "x", "D1")
-    for ability in (Mover, Hasher, BatchStat, BatchCommit, Locker, Markers):
+    for ability in (Mover, Hasher, BatchStat, BatchCommit, Locker, Markers, CheckedMarkers):
         assert isinstance(replica, ability), ability.__name__

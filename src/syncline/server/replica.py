@@ -32,7 +32,7 @@ from ..engine.replicas.subtrees import subtrees
 from ..formats.wire.errors import WireError
 from ..formats.wire.limits import MAX_INLINE_CHUNKS, MAX_OPS
 from ..formats.wire.ops import Expect, ItemResult, Op, OpEntry, WirePolicy, new_op_id
-from ..formats.wire.paths import check_wire_path
+from ..formats.wire.paths import check_wire_path, meta_etag
 from .staging import ServerSourceFile, ServerStaged, stage
 from .store import Store
 from .store.folder import FolderStore
@@ -67,7 +67,8 @@ class ServerFolderReplica:
     """Folder ``name`` of user ``owner`` in ``store``, written as device ``device`` with ``policy``.
 
     Abilities: ``Mover``, ``Hasher`` (blake3: the digest is in the row), ``BatchStat``, ``BatchCommit``,
-    ``Locker`` (the device's lease on the folder, renewed while held), ``Markers`` (the folder's meta).
+    ``Locker`` (the device's lease on the folder, renewed while held), ``Markers`` and ``CheckedMarkers``
+    (the folder's meta).
     ``barrier`` has nothing to do: every chunk upload and every batch is durable before it returns."""
 
     def __init__(self, store: Store, owner: int, name: str, device: str, policy: WritePolicy | None = None,
@@ -330,6 +331,12 @@ class ServerFolderReplica:
     def write_meta(self, name: str, text: str) -> None:
         fs = self._fs()
         _mapped(lambda: fs.write_meta(name, text))
+
+    def write_meta_if(self, name: str, text: str, expect: str | None) -> bool:
+        """Write ``name`` only if it holds ``expect`` (None: none), compared and set in one transaction."""
+        fs = self._fs()
+        etag = None if expect is None else meta_etag(expect)
+        return _mapped(lambda: fs.write_meta_if(name, text, etag))
 
 
 def _expect(entry: Entry | None) -> Expect | None:

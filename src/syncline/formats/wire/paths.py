@@ -8,6 +8,10 @@ decoder can hand any JSON value straight in.
 
 from __future__ import annotations
 
+import re
+
+import blake3
+
 from .errors import WireError, clip
 from .limits import FOLDER_NAME_RE, MAX_COMPONENTS, MAX_NAME_BYTES, MAX_PATH_BYTES, MAX_TARGET_BYTES, META_KEY_RE
 
@@ -90,3 +94,13 @@ def check_meta_key(key: object) -> str:
     shown = clip(key) if isinstance(key, str) else type(key).__name__
     raise WireError("bad_request", f"invalid meta key {shown!r}", "a meta key is 1-64 of a-z, 0-9 and '-'",
                     {"key": shown})
+
+
+# A meta text's entity tag (protocol section 8): its BLAKE3 cut to 128 bits, so a client computes the tag of
+# the text it expects without reading it first.
+META_ETAG_RE = re.compile(r'"b3-[0-9a-f]{32}"')
+
+
+def meta_etag(text: str) -> str:
+    """The ``ETag`` of the meta text ``text``: ``"b3-<first 32 hex of BLAKE3(UTF-8 of text)>"``."""
+    return f'"b3-{blake3.blake3(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]}"'

@@ -42,6 +42,7 @@ from ...formats.wire.limits import (
     OP_ID_RE,
 )
 from ...formats.wire.packs import CONTENT_TYPE
+from ...formats.wire.paths import META_ETAG_RE
 from ...version import __version__
 from .errors import JSON
 
@@ -193,8 +194,10 @@ OPERATIONS: dict[str, dict[str, Schema]] = {
     F + "/meta/{key}": {
         "get": _op("a meta text", "200", _TEXT, params=(_NAME, _param("key", "path", {
             "type": "string", "pattern": f"^{META_KEY_RE.pattern}$"}))),
-        "put": _op("write a meta text", "204", params=(_NAME, _param("key", "path", {
-            "type": "string", "pattern": f"^{META_KEY_RE.pattern}$"})), body=_TEXT)},
+        "put": _op("write a meta text (If-None-Match: * / If-Match: only over that, else 412)", "204", params=(
+            _NAME, _param("key", "path", {"type": "string", "pattern": f"^{META_KEY_RE.pattern}$"}),
+            _param("If-None-Match", "header", {"enum": ["*"]}),
+            _param("If-Match", "header", {"type": "string", "pattern": f"^{META_ETAG_RE.pattern}$"})), body=_TEXT)},
     F + "/changes": {"get": _op("the journal past since", "200", _json("Changes"), params=(
         _NAME, _SINCE, _param("limit", "query", _int(1, MAX_PAGE))))},
     F + "/locks": {"post": _op("take this device's lease", "201", _json("Lock"), params=(_NAME,), body=_json("Ttl"))},

@@ -24,12 +24,12 @@ from ...formats.wire.limits import (
     MAX_TRASH_PAGE,
 )
 from ...formats.wire.opsjson import paths_of_json
-from ...formats.wire.paths import check_folder_name, check_meta_key, check_wire_path
+from ...formats.wire.paths import META_ETAG_RE, check_folder_name, check_meta_key, check_wire_path, meta_etag
 from ..store import Folder, FolderStore, Store
 from ..store.rows import Row
 from .access import caller_of, folder_of
 from .bodies import bool_param, int_param, json_body, read_body
-from .errors import JSON
+from .errors import JSON, error_response
 
 TRASH_COLUMNS = (*COLUMNS, "trashed_ns", "trash_id")
 _REQ = "bad_request"
@@ -131,11 +131,34 @@ async def get_meta(request: Request) -> Response:
     value = await run_in_threadpool(found.store.read_meta, key)
     if value is None:
         raise WireError("not_found", f"no meta text {key} in the folder", "write it first", {"key": key})
-    return Response(value, media_type="text/plain; charset=utf-8")
+    return Response(value, media_type="text/plain; charset=utf-8", headers={"ETag": meta_etag(value)})
+
+
+_ABSENT = object()  # If-None-Match: * (write only if there is no text)
+
+
+def _meta_condition(request: Request) -> object:
+    """A meta PUT's condition: None (none), :data:`_ABSENT` (``If-None-Match: *``) or the etag of
+    ``If-Match``; anything else (another form, both headers) is ``bad_request`` before anything is read."""
+    if_match, if_none = request.headers.get("if-match"), request.headers.get("if-none-match")
+    if if_match is not None and if_none is not None:
+        raise WireError(_REQ, "a meta write takes If-Match or If-None-Match, not both", "send one")
+    if if_none is not None:
+        if if_none.strip() != "*":
+            raise WireError(_REQ, "a meta write takes only If-None-Match: *", "send * or no header")
+        return _ABSENT
+    if if_match is not None:
+        etag = if_match.strip()
+        if not META_ETAG_RE.fullmatch(etag):
+            raise WireError(_REQ, 'If-Match of a meta text is one "b3-<32 hex>"', "send the ETag as it was given")
+        return etag
+    return None
 
 
 async def put_meta(request: Request) -> Response:
+    """Write a meta text; with ``If-None-Match: *`` / ``If-Match`` only over what it holds (else 412)."""
     key = check_meta_key(request.path_params["key"])
+    condition = _meta_condition(request)
     caller = await caller_of(request)
     raw = await read_body(request, MAX_META_BYTES, request.app.state.stall_s)
     try:
@@ -143,8 +166,15 @@ async def put_meta(request: Request) -> Response:
     except UnicodeDecodeError:
         raise WireError(_REQ, "a meta text must be UTF-8", "send text/plain; charset=utf-8") from None
     found = await folder_of(request, caller, write=True)
-    await run_in_threadpool(found.store.write_meta, key, value)
-    return Response(status_code=204)
+    done = {"ETag": meta_etag(value)}
+    if condition is None:
+        await run_in_threadpool(found.store.write_meta, key, value)
+        return Response(status_code=204, headers=done)
+    etag = None if condition is _ABSENT else str(condition)
+    if not await run_in_threadpool(found.store.write_meta_if, key, value, etag):
+        return error_response(WireError("changed", f"the meta text {key} is not the one expected",
+                                        "read it again", {"key": key}), 412)
+    return Response(status_code=204, headers=done)
 
 
 async def _ttl(request: Request) -> int:

@@ -563,6 +563,9 @@ class FolderStore:
     def write_meta(self, key: str, text: str) -> None:
         self.state.write_meta(key, text)
 
+    def write_meta_if(self, key: str, text: str, etag: str | None) -> bool:
+        return self.state.write_meta_if(key, text, etag)
+
     def lock(self, holder: str, ttl: int, exclusive: bool = False) -> str:
         return self.state.lock(holder, ttl, exclusive)
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from ...formats.wire.errors import WireError
 from ...formats.wire.limits import MAX_META_BYTES
-from ...formats.wire.paths import check_meta_key
+from ...formats.wire.paths import check_meta_key, meta_etag
 from . import schema as t
 from .db import Database
 
@@ -61,6 +61,24 @@ class FolderState:
 
     def write_meta(self, key: str, text: str) -> None:
         """Write ``text`` under ``key`` durably (``too_large`` past 4,096 bytes of UTF-8)."""
+        self._check_meta(key, text)
+        with self._db.write() as conn:
+            self._set(conn, key, text)
+
+    def write_meta_if(self, key: str, text: str, etag: str | None) -> bool:
+        """Write ``text`` under ``key`` only if the text there now has the entity tag ``etag``
+        (:func:`~...formats.wire.paths.meta_etag`; None: only if there is none): compared and set in one
+        write transaction, so of two writers over the same text one wins. False: nothing written."""
+        self._check_meta(key, text)
+        with self._db.write() as conn:
+            now = self._get(conn, key)
+            if (None if now is None else meta_etag(now)) != etag:
+                return False
+            self._set(conn, key, text)
+            return True
+
+    @staticmethod
+    def _check_meta(key: str, text: str) -> None:
         check_meta_key(key)
         try:
             size = len(text.encode("utf-8"))
@@ -68,8 +86,6 @@ class FolderState:
             raise WireError("bad_request", "a meta text must be valid UTF-8", "a client bug") from None
         if size > MAX_META_BYTES:
             raise WireError("too_large", f"a meta text of {size} bytes", "", {"limit": MAX_META_BYTES})
-        with self._db.write() as conn:
-            self._set(conn, key, text)
 
     # -- leases (protocol section 10) ---------------------------------------------------------------------
     @staticmethod

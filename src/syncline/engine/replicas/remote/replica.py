@@ -2,7 +2,8 @@
 
 Every call is one or a few HTTP requests (section 13 of the protocol names them); the required core plus
 ``Mover`` (the server's move), ``Hasher`` (the digest is in every row), ``BatchStat``, ``BatchCommit``,
-``Locker`` (a device lease, renewed by a thread) and ``Markers`` (``meta/{key}``). No ``Linker``: a copy
+``Locker`` (a device lease, renewed by a thread), ``Markers`` and ``CheckedMarkers`` (``meta/{key}``,
+conditional with ``If-None-Match``/``If-Match``). No ``Linker``: a copy
 on the server costs no upload, every chunk is already there.
 
 - ``scan`` reads the folder from the listing cache (``cache.py``) brought up to date with
@@ -37,8 +38,8 @@ from ....formats.wire.entries import COLUMNS, RowReader, entries_page_of_json, s
 from ....formats.wire.fields import boolean, dump_json, integer, obj, parse_json, text
 from ....formats.wire.limits import MAX_INLINE_CHUNKS, MAX_JSON_BODY, MAX_META_BYTES, MAX_OPS, MAX_PAGE, MAX_STAT_PATHS
 from ....formats.wire.opsjson import op_to_json, ops_to_json, results_of_json
-from ....formats.wire.paths import check_target, check_wire_path
-from ..errors import Locked, NotFound, ReplicaError, Unreachable
+from ....formats.wire.paths import check_target, check_wire_path, meta_etag
+from ..errors import Changed, Locked, NotFound, ReplicaError, Unreachable
 from ..replica import Features, Outcome, SourceFile, Staged, WritePolicy
 from .basis import ChunkBasis, ChunkedSource, StreamSource, verified_chunks
 from .cache import ListingCache, cache_path
@@ -478,6 +479,22 @@ class RemoteReplica:
             raise replica_error(WireError("too_large", f"{name}: over {MAX_META_BYTES} bytes", ""), name)
         self._client.request("PUT", self._at(f"/meta/{meta_key(name)}"), content=data, ok=(200, 204),
                              headers={"Content-Type": "text/plain; charset=utf-8"})
+
+    def write_meta_if(self, name: str, text: str, expect: str | None) -> bool:
+        """Write ``name`` only if it holds ``expect`` (None: ``If-None-Match: *``, else ``If-Match`` with
+        the etag of ``expect``); the server compares and sets at once: ``412 changed`` is False."""
+        data = text.encode("utf-8")
+        if len(data) > MAX_META_BYTES:
+            raise replica_error(WireError("too_large", f"{name}: over {MAX_META_BYTES} bytes", ""), name)
+        condition = {"If-None-Match": "*"} if expect is None else {"If-Match": meta_etag(expect)}
+        try:
+            self._client.request("PUT", self._at(f"/meta/{meta_key(name)}"), content=data, ok=(200, 204),
+                                 headers={"Content-Type": "text/plain; charset=utf-8", **condition})
+        except Changed as exc:
+            if code_of(exc) == "changed":
+                return False
+            raise
+        return True
 
 
 def _wire_path(path: str, root_ok: bool = False) -> str:
