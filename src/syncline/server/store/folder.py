@@ -563,8 +563,8 @@ class FolderStore:
     def write_meta(self, key: str, text: str) -> None:
         self.state.write_meta(key, text)
 
-    def lock(self, holder: str, ttl: int, exclusive: bool = False) -> str:
-        return self.state.lock(holder, ttl, exclusive)
+    def lock(self, holder: str, ttl: int, exclusive: bool = False, replaces: str | None = None) -> str:
+        return self.state.lock(holder, ttl, exclusive, replaces)
 
     def renew(self, lock_id: str, ttl: int) -> None:
         self.state.renew(lock_id, ttl)
