@@ -4,6 +4,7 @@ bounds. (The conformance suite is ``test_remote_replica_conformance.py``.)"""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -347,8 +348,32 @@ def test_a_lease_not_released_is_taken_over_by_the_next_run(server: Served) -> N
         held = record.read()
         assert held is not None and held.holder == this_process() and held.lease != left.lease
         with pytest.raises(BusyError, match="pid"), replica(server, wire).lock():
-            pass  # this run holds it: the next is refused before asking the server
+            pass  # this run holds it: the next is refused
     assert record.read() is None
+
+
+def test_a_record_naming_a_process_still_running_is_never_taken_over(server: Served) -> None:
+    wire, record = _left_behind(server)
+    left = record.read()
+    assert left is not None
+    with subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE) as other:
+        try:
+            stat = Path(f"/proc/{other.pid}/stat").read_text()
+            alive = Holder(other.pid, int(stat.rsplit(")", 1)[1].split()[19]))
+            assert is_running(alive)
+            record.path.write_text(json.dumps({"address": record.address, "lease": left.lease,
+                                               "pid": alive.pid, "start": alive.start}))
+            with pytest.raises(BusyError, match=f"pid {other.pid}"), replica(server, wire).lock():
+                pass  # no replaces sent: the lease it names stays the server's
+            assert [r.read() for r in wire.seen if r.method == "POST"][-1] == b'{"ttl":60}'
+            folder = server.store.folders.get(server.owner(), "F")
+            assert folder is not None
+            server.store.folder(folder).release(left.lease)
+            with replica(server, wire).lock():  # that process holds nothing now: an ordinary lease
+                held = record.read()
+                assert held is not None and held.holder == this_process()
+        finally:
+            other.communicate(b"", timeout=60)
 
 
 @pytest.mark.parametrize("text", ["", "{", "[]", '{"lease": "L/x", "pid": null}', '{"lease": 5, "pid": null}',

@@ -5,11 +5,12 @@ by a server that died) does not keep the device's next run waiting for it to lap
 One small JSON file per folder address under the state directory: the lease id, and the pid and start time
 of the process holding it (``/proc/PID/stat``'s ``starttime``: a pid used again by another process is not
 the holder), or no holder when the run ended without releasing it. Written atomically once the server
-granted the lease, removed once it is released. Only the run holding the lease writes it: every other run
-of the device reads it and, while its process runs, is refused (two runs of one device never write
-together); when the process is gone, the run asks the server to take the lease over, and the server
-grants that only to the same device, once per lease id. A record that cannot be read is no record (the
-server's rules then apply as without it).
+granted the lease, removed once it is released; only a run the server granted a lease writes it. Every
+other run of the device reads it: while its process runs, the run asks for a lease as any run does (the
+server refuses it while that run holds its own: two runs of one device never write together; a pid that
+cannot be told from another process's keeps nobody out longer than the lease's TTL); when the process is
+gone, the run asks the server to take the lease over, which it grants only to the same device, once per
+lease id. A record that cannot be read is no record (the server's rules then apply as without it).
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ class LeaseRecord:
 
     def find(self) -> Left | None:
         """The record (None: there is none), with no holder when no run holds its lease now (its process
-        is gone, or is this one and does not hold it): a lease to take over. Else the run holding it."""
+        is gone, or is this one and does not hold it): a lease to take over. Else the run that holds it,
+        still running."""
         left = self.read()
         if left is None or left.holder is None:
             return left

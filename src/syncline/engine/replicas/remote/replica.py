@@ -432,21 +432,20 @@ class RemoteReplica:
         ``Locked``: without the lease, another run may be writing.
 
         With a state directory the lease is recorded there (``lease.py``): a run whose record names a
-        process still running is refused at once; one whose record names a process gone (killed while
-        holding the lease, or ended while the server was unreachable) takes that lease over (protocol
-        section 10) instead of waiting for it to lapse. Without one, a killed run's lease lapses by itself."""
+        process gone (killed while holding the lease, or ended while the server was unreachable) takes that
+        lease over (protocol section 10) instead of waiting for it to lapse; one whose record names a
+        process still running asks for a lease as any run does, refused while that run holds its own.
+        Without a state directory, a killed run's lease lapses by itself."""
         record = LeaseRecord(self.state_dir, self.address()) if self.state_dir is not None else None
         left = record.find() if record is not None else None
-        if left is not None and left.holder is not None:
-            raise BusyError(f"another syncline run of this device (pid {left.holder.pid}) is writing into "
-                            f"{self.describe()}", "wait for it to finish, then run again")
         body: dict[str, Any] = {"ttl": LOCK_TTL}
-        if left is not None:
+        if left is not None and left.holder is None:
             body["replaces"] = left.lease
         try:
             value = self._client.call("POST", self._at("/locks"), json=body, ok=(200, 201))
         except Locked as exc:
-            raise BusyError(f"another syncline run of this device is writing into {self.describe()}",
+            which = f" (pid {left.holder.pid})" if left is not None and left.holder is not None else ""
+            raise BusyError(f"another syncline run of this device{which} is writing into {self.describe()}",
                             "wait for it to finish, then run again (or the server is under maintenance)") from exc
         try:
             lease = lease_id(obj(value, "lock", "bad_response").get("lock"), "lock", "bad_response")
