@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import os
 import secrets
+import select
+import signal
 import socket
 import subprocess
 import sys
@@ -24,11 +27,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import syncline
+from syncline.core.errors import BusyError
 from syncline.engine.replicas.address import open_replica
 from syncline.engine.replicas.errors import Denied, Unreachable
 from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.remote import Credentials, RemoteReplica, save_credentials
 from syncline.engine.replicas.remote.client import ssl_context
+from syncline.engine.replicas.remote.lease import LEASE_DIR
 from syncline.engine.replicas.replica import WritePolicy
 from syncline.engine.twoway.run import TwoWayReport, sync_two_way_replicas
 from syncline.server.tls import make_self_signed
@@ -182,3 +187,80 @@ def test_syncline_sync_two_way_with_a_server_folder_after_connect(tmp_path: Path
     assert done.returncode == 0, done.stderr
     report = syncline.sync(tmp_path / "b", folder, two_way=True)
     assert report.exit_code == 0 and (tmp_path / "b/todo.txt").read_text() == "milk"
+
+
+# -- the lease of a run killed while holding it -----------------------------------------------------------------
+HOLDER = """
+import json, os, signal, sys
+from pathlib import Path
+from syncline.engine.replicas.remote import Credentials, RemoteReplica
+url, token, pem, server_id, state, how = json.loads(sys.argv[1])
+r = RemoteReplica(url, "Docs", Credentials(url, token, pem, server_id), state_dir=Path(state))
+with r.lock():
+    print("held", flush=True)
+    if how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    sys.stdin.read()
+print("released", flush=True)
+"""
+
+
+def _holder(server: Process, state: Path, how: str) -> subprocess.Popen[str]:
+    """A run of this device in a child process that takes the folder's lease, says ``held``, then kills
+    itself with -9 (``how`` "kill") or holds the lease until its stdin is closed."""
+    args = json.dumps([server.url, server.token, server.pem, server.server_id, str(state), how])
+    return subprocess.Popen([sys.executable, "-c", HOLDER, args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+
+
+def _made(server: Process) -> None:
+    root = RemoteReplica(server.url, "Docs", server.credentials())
+    root.create_root()
+    root.close()
+
+
+def _line(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], START_S)
+    assert ready, "the holder said nothing"
+    return proc.stdout.readline().strip()
+
+
+def test_a_run_killed_while_holding_the_lease_is_taken_over_by_the_next(tmp_path: Path, server: Process) -> None:
+    state = tmp_path / "state"
+    _made(server)
+    child = _holder(server, state, "kill")
+    out, err = child.communicate(timeout=START_S)
+    assert child.returncode == -signal.SIGKILL and out.strip() == "held", err
+    without_record = RemoteReplica(server.url, "Docs", server.credentials())
+    with pytest.raises(BusyError), without_record.lock():  # the killed run's lease is still on the server
+        pass
+    again = RemoteReplica(server.url, "Docs", server.credentials(), state_dir=state)
+    with again.lock():  # its own record names a process gone: taken over, not waited for
+        records = list((state / LEASE_DIR).iterdir())
+        assert len(records) == 1 and json.loads(records[0].read_text())["pid"] == os.getpid()
+        with pytest.raises(BusyError), without_record.lock():
+            pass
+    assert list((state / LEASE_DIR).iterdir()) == [], "the record goes with the lease"
+    again.close()
+    without_record.close()
+
+
+def test_a_run_still_holding_the_lease_blocks_the_next(tmp_path: Path, server: Process) -> None:
+    state = tmp_path / "state"
+    _made(server)
+    with _holder(server, state, "hold") as child:
+        try:
+            assert _line(child) == "held"
+            second = RemoteReplica(server.url, "Docs", server.credentials(), state_dir=state)
+            with pytest.raises(BusyError, match=f"pid {child.pid}"), second.lock():
+                pass
+            assert child.poll() is None, "the holder runs on"
+            out, err = child.communicate("", timeout=START_S)  # its stdin closed: it releases the lease
+            assert child.returncode == 0 and out.strip() == "released", err
+            with second.lock():  # released: the next run goes
+                pass
+            second.close()
+        finally:
+            if child.poll() is None:
+                child.kill()

@@ -4,7 +4,11 @@ bounds. (The conformance suite is ``test_remote_replica_conformance.py``.)"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +23,7 @@ from syncline.engine.replicas.errors import Locked, ReplicaError, Unreachable
 from syncline.engine.replicas.remote import ChunkBasis, RemoteReplica
 from syncline.engine.replicas.remote.cache import ListingCache
 from syncline.engine.replicas.remote.client import code_of
+from syncline.engine.replicas.remote.lease import Holder, LeaseRecord, Left, is_running, this_process
 from syncline.formats.wire.entries import Row
 from syncline.testing.memory import MemoryReplica
 
@@ -60,7 +65,8 @@ class Wire:
 
 
 def replica(server: Served, wire: Wire, name: str = "F", **kw: object) -> RemoteReplica:
-    return RemoteReplica("http://127.0.0.1:8765", name, server.credentials, state_dir=server.state, http=wire.client,
+    kw.setdefault("state_dir", server.state)
+    return RemoteReplica("http://127.0.0.1:8765", name, server.credentials, http=wire.client,
                          **kw)  # type: ignore[arg-type]
 
 
@@ -313,6 +319,104 @@ def test_a_lease_that_could_not_be_renewed_stops_the_writes(server: Served) -> N
             failed.wait(0.05)
         else:
             raise AssertionError("writes went on without the lease")
+
+
+def _left_behind(server: Served) -> tuple[Wire, LeaseRecord]:
+    """A run whose release did not reach the server: its lease stays there, its record is marked as held
+    by no run."""
+    r, wire = quickly_renewed(server)
+
+    def server_gone(request: httpx.Request) -> None:
+        if request.method == "DELETE" and "/locks/" in request.url.path:
+            raise httpx.ConnectError("the server went away", request=request)
+
+    wire.before = server_gone
+    with r.lock():
+        pass
+    wire.before = None
+    r.close()
+    return wire, LeaseRecord(server.state, r.address())
+
+
+def test_a_lease_not_released_is_taken_over_by_the_next_run(server: Served) -> None:
+    wire, record = _left_behind(server)
+    left = record.read()
+    assert left is not None and left.holder is None, "marked as held by no run"
+    with pytest.raises(BusyError), replica(server, wire, state_dir=None).lock():
+        pass  # the lease is still held on the server
+    with replica(server, wire).lock():  # the same process's next run takes it over
+        held = record.read()
+        assert held is not None and held.holder == this_process() and held.lease != left.lease
+        with pytest.raises(BusyError, match="pid"), replica(server, wire).lock():
+            pass  # this run holds it: the next is refused
+    assert record.read() is None
+
+
+def test_a_record_naming_a_process_still_running_is_never_taken_over(server: Served) -> None:
+    wire, record = _left_behind(server)
+    left = record.read()
+    assert left is not None
+    with subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE) as other:
+        try:
+            stat = Path(f"/proc/{other.pid}/stat").read_text()
+            alive = Holder(other.pid, int(stat.rsplit(")", 1)[1].split()[19]))
+            assert is_running(alive)
+            record.path.write_text(json.dumps({"address": record.address, "lease": left.lease,
+                                               "pid": alive.pid, "start": alive.start}))
+            with pytest.raises(BusyError, match=f"pid {other.pid}"), replica(server, wire).lock():
+                pass  # no replaces sent: the lease it names stays the server's
+            assert [r.read() for r in wire.seen if r.method == "POST"][-1] == b'{"ttl":60}'
+            folder = server.store.folders.get(server.owner(), "F")
+            assert folder is not None
+            server.store.folder(folder).release(left.lease)
+            with replica(server, wire).lock():  # that process holds nothing now: an ordinary lease
+                held = record.read()
+                assert held is not None and held.holder == this_process()
+        finally:
+            other.communicate(b"", timeout=60)
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"lease": "L/x", "pid": null}', '{"lease": 5, "pid": null}',
+                                  '{"lease": "Lx", "pid": "1"}', '{"lease": "Lx", "pid": 1, "start": "2"}',
+                                  '{"lease": "LEASE", "pid": null, "address": "http://127.0.0.1:8765/Other"}'])
+def test_a_lease_record_that_cannot_be_read_is_no_record(server: Served, text: str) -> None:
+    wire, record = _left_behind(server)
+    record.path.write_text(text.replace("LEASE", (record.read() or Left("", None)).lease))
+    assert record.read() is None
+    with pytest.raises(BusyError), replica(server, wire).lock():
+        pass  # no takeover: the server's lease holds
+    with pytest.raises(BusyError), replica(server, wire, state_dir=None).lock():
+        pass
+
+
+def test_a_process_is_known_by_its_pid_and_start_time() -> None:
+    me = this_process()
+    assert is_running(me)
+    if me.start is not None:
+        assert not is_running(Holder(me.pid, me.start + 1)), "a pid used again by another process"
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 60
+        while child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        child.wait(timeout=60)
+    assert not is_running(Holder(child.pid, None)) or Path(f"/proc/{child.pid}").exists(), "the pid went again"
+    assert not is_running(Holder(0, None)) and not is_running(Holder(-1, None))
+
+
+def test_a_killed_process_not_yet_reaped_is_not_running() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with open(f"/proc/{child.pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.01)
+        assert not is_running(Holder(child.pid, None))
+    finally:
+        child.wait(timeout=60)
 
 
 def test_a_big_batch_is_split_at_a_thousand_items(server: Served) -> None:

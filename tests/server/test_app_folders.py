@@ -10,6 +10,8 @@ from syncline.formats.wire.opsjson import results_of_json
 
 from .apphelp import PACK_HEADERS, cid, make_world, ops_body, pack, put_file, put_item, run
 
+F = "/v1/folders/Docs"
+
 
 def test_folders_are_made_listed_and_per_user(tmp_path: Path) -> None:
     w = make_world(tmp_path)
@@ -120,3 +122,29 @@ def test_meta_locks_and_trash(tmp_path: Path) -> None:
 
     run(main())
 
+
+
+def test_a_device_takes_over_only_its_own_lease(tmp_path: Path) -> None:
+    w = make_world(tmp_path)
+
+    async def main() -> None:
+        async with w.client() as a:
+            await a.put("/v1/folders/Docs")
+            login = await a.post("/v1/login", json={"user": "anna", "password": w.password("anna"), "device": "two"})
+            assert login.status_code in (200, 201), login.text
+            left = (await a.post(F + "/locks", json={"ttl": 60})).json()["lock"]
+            assert (await a.post(F + "/locks", json={"ttl": 60})).status_code == 423
+            taken = await a.post(F + "/locks", json={"ttl": 60, "replaces": left})
+            assert taken.status_code == 201 and taken.json()["lock"] != left
+            mine = taken.json()["lock"]
+            assert (await a.put(f"{F}/locks/{left}", json={"ttl": 60})).status_code == 404
+            async with w.client(None, Authorization=f"Bearer {login.json()['token']}") as b:
+                # another device of the same user names anna's lease: it gets its own, hers stays
+                other = await b.post(F + "/locks", json={"ttl": 60, "replaces": mine})
+                assert other.status_code == 201
+                assert (await b.post(F + "/locks", json={"ttl": 60, "replaces": mine})).status_code == 423
+                assert (await b.put(f"{F}/locks/{other.json()['lock']}", json={"ttl": 60})).status_code == 200
+            assert (await a.put(f"{F}/locks/{mine}", json={"ttl": 60})).status_code == 200
+            assert (await a.post(F + "/locks", json={"ttl": 60, "replaces": "Lunknown"})).status_code == 423
+
+    run(main())

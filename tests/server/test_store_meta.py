@@ -148,6 +148,54 @@ def test_meta_texts_and_lock_leases(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_device_takes_over_its_own_lease_left_behind(tmp_path: Path) -> None:
+    store, anna = make_store(tmp_path / "data")
+    folder_id = store.folders.create(anna, "Docs")[0]
+    left = store.folder(folder_id).lock("D1", 60)
+    store.close()  # the server restarts: the lease is durable
+    store = open_store(tmp_path / "data", min_free=0)
+    fs = store.folder(folder_id)
+    with pytest.raises(WireError) as busy:
+        fs.lock("D1", 60)
+    assert busy.value.code == "locked"
+    taken = fs.lock("D1", 60, replaces=left)
+    assert taken != left
+    with pytest.raises(WireError) as gone:
+        fs.renew(left, 60)  # the old lease ended with the takeover
+    assert gone.value.code == "not_found"
+    fs.renew(taken, 60)
+    with pytest.raises(WireError) as twice:
+        fs.lock("D1", 60, replaces=left)  # an id is taken over once: a second run racing for it waits
+    assert twice.value.code == "locked"
+    fs.release(taken)
+    store.close()
+
+
+def test_a_takeover_never_ends_another_holders_lease(tmp_path: Path) -> None:
+    store, anna = make_store(tmp_path / "data")
+    fs = store.folder(store.folders.create(anna, "Docs")[0])
+    mine = fs.lock("D1", 60)
+    others = fs.lock("D2", 60)
+    with pytest.raises(WireError) as busy:
+        fs.lock("D1", 60, replaces=others)  # another device's lease: ignored, D1 still holds its own
+    assert busy.value.code == "locked"
+    fs.renew(others, 60)
+    fs.release(mine)
+    third = fs.lock("D1", 60, replaces=others)  # D1 is free now: a lease, and D2's is untouched
+    fs.renew(others, 60)
+    fs.release(third)
+    fs.release(others)
+    maintenance = fs.lock("maintenance", 60, exclusive=True)
+    for device, lease in (("maintenance", maintenance), ("D1", maintenance)):
+        with pytest.raises(WireError) as locked:
+            fs.lock(device, 60, replaces=lease)  # an exclusive lease is never taken over
+        assert locked.value.code == "locked"
+    fs.renew(maintenance, 60)
+    fs.release(maintenance)
+    assert fs.lock("D1", 60, replaces="Lunknown") != "Lunknown"  # an unknown id: the normal rules
+    store.close()
+
+
 def test_a_lapsed_lease_frees_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store, anna = make_store(tmp_path / "data")
     fs = store.folder(store.folders.create(anna, "Docs")[0])

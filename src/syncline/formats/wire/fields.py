@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import WireError, clip
-from .limits import MAX_INT, MAX_JSON_BODY, MIN_INT
+from .limits import LOCK_ID_RE, MAX_INT, MAX_JSON_BODY, MIN_INT
 
 ID_HEX = 64  # a chunk id or digest: 32 bytes as lowercase hex
 _HEX = frozenset("0123456789abcdef")
@@ -92,6 +92,13 @@ def text(value: object, where: str, code: str, limit: int) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise bad(code, where, "not valid UTF-8") from None
+    return value
+
+
+def lease_id(value: object, where: str, code: str) -> str:
+    """A lease id (protocol section 10): 1-64 characters of ``[A-Za-z0-9_-]``."""
+    if not isinstance(value, str) or LOCK_ID_RE.fullmatch(value) is None:
+        raise bad(code, where, "not a lock id (1-64 of A-Z a-z 0-9 _ -)")
     return value
 
 

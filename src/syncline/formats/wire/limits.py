@@ -59,6 +59,7 @@ USER_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 FOLDER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 META_KEY_RE = re.compile(r"[a-z0-9-]{1,64}")
 OP_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+LOCK_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a lease id (the server's are "L" and 20 base64url)
 
 LIMITS: dict[str, int] = {
     "json_body": MAX_JSON_BODY,

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from ...formats.wire.limits import (
     FOLDER_NAME_RE,
+    LOCK_ID_RE,
     LOCK_TTL_MAX_S,
     LOCK_TTL_MIN_S,
     MAX_CHUNK,
@@ -63,6 +64,7 @@ def _obj(props: Schema, required: tuple[str, ...] = ()) -> Schema:
 
 _PATH = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_BYTES}
 _ID = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_LOCK_ID = {"type": "string", "pattern": f"^{LOCK_ID_RE.pattern}$", "maxLength": 64}
 _ROWS = {"type": "array", "maxItems": MAX_PAGE, "items": {"type": "array"}}
 _COLUMNS = {"type": "array", "items": {"type": "string"}}
 _ENTRY = _obj({"mtime_ns": _int(-(1 << 63)), "mode": _int(0, 0o7777), "size": _int(0, MAX_FILE_SIZE),
@@ -122,6 +124,7 @@ SCHEMAS: dict[str, Schema] = {
     "Changes": _obj({"seq": _int(), "changes": {"type": "array", "maxItems": MAX_PAGE, "items": {"type": "array"}},
                      "next": _int(), "more": {"type": "boolean"}}),
     "Ttl": _obj({"ttl": _int(LOCK_TTL_MIN_S, LOCK_TTL_MAX_S)}),
+    "LockRequest": _obj({"ttl": _int(LOCK_TTL_MIN_S, LOCK_TTL_MAX_S), "replaces": _LOCK_ID}, ("ttl",)),
     "Lock": _obj({"lock": {"type": "string"}, "expires_in": _int()}),
     "Trash": _obj({"columns": _COLUMNS, "rows": {"type": "array", "maxItems": MAX_TRASH_PAGE},
                    "next": _int(), "more": {"type": "boolean"}}),
@@ -200,7 +203,8 @@ OPERATIONS: dict[str, dict[str, Schema]] = {
             _param("If-Match", "header", {"type": "string", "pattern": f"^{META_ETAG_RE.pattern}$"})), body=_TEXT)},
     F + "/changes": {"get": _op("the journal past since", "200", _json("Changes"), params=(
         _NAME, _SINCE, _param("limit", "query", _int(1, MAX_PAGE))))},
-    F + "/locks": {"post": _op("take this device's lease", "201", _json("Lock"), params=(_NAME,), body=_json("Ttl"))},
+    F + "/locks": {"post": _op("take this device's lease (or take over one it left behind: replaces)", "201",
+                               _json("Lock"), params=(_NAME,), body=_json("LockRequest"))},
     F + "/locks/{lock}": {
         "put": _op("renew a lease", "200", _json("Lock"), params=(
             _NAME, _param("lock", "path", {"type": "string", "maxLength": 64})), body=_json("Ttl")),

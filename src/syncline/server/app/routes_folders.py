@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from ...formats.wire.entries import COLUMNS, row_of, tombstone_row
 from ...formats.wire.errors import WireError, clip, error_body
-from ...formats.wire.fields import integer, obj
+from ...formats.wire.fields import integer, lease_id, obj
 from ...formats.wire.limits import (
     DEFAULT_CHANGES_PAGE,
     DEFAULT_ENTRIES_PAGE,
@@ -177,18 +177,21 @@ async def put_meta(request: Request) -> Response:
     return Response(status_code=204, headers=done)
 
 
-async def _ttl(request: Request) -> int:
+async def _lock_body(request: Request) -> tuple[int, str | None]:
+    """``ttl`` and the optional ``replaces`` (a lease id) of a lock or renew body."""
     body = obj(await json_body(request, request.app.state.stall_s, 1024), "body", _REQ)
-    return integer(body.get("ttl"), "ttl", _REQ, LOCK_TTL_MIN_S, LOCK_TTL_MAX_S)
+    ttl = integer(body.get("ttl"), "ttl", _REQ, LOCK_TTL_MIN_S, LOCK_TTL_MAX_S)
+    return ttl, (lease_id(body["replaces"], "replaces", _REQ) if "replaces" in body else None)
 
 
 async def lock(request: Request) -> Response:
-    """A lease of the calling device on the folder (``423 locked`` while that device holds one)."""
+    """A lease of the calling device on the folder (``423 locked`` while that device holds one; with
+    ``replaces``, a lease this same device left behind is ended first and this one takes its place)."""
     caller = await caller_of(request)
-    ttl = await _ttl(request)
+    ttl, replaces = await _lock_body(request)
     found = await folder_of(request, caller)
-    lock_id = await run_in_threadpool(found.store.lock, caller.device.id, ttl)
-    return JSON({"lock": lock_id, "expires_in": ttl}, status_code=201)
+    lease = await run_in_threadpool(found.store.lock, caller.device.id, ttl, False, replaces)
+    return JSON({"lock": lease, "expires_in": ttl}, status_code=201)
 
 
 def _lock_id(request: Request) -> str:
@@ -201,7 +204,9 @@ def _lock_id(request: Request) -> str:
 async def renew_lock(request: Request) -> Response:
     caller = await caller_of(request)
     lock_id = _lock_id(request)
-    ttl = await _ttl(request)
+    ttl, replaces = await _lock_body(request)
+    if replaces is not None:
+        raise WireError(_REQ, "a renewal replaces nothing", "send replaces with POST .../locks")
     found = await folder_of(request, caller)
     await run_in_threadpool(found.store.renew, lock_id, ttl)
     return JSON({"lock": lock_id, "expires_in": ttl})

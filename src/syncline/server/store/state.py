@@ -95,14 +95,22 @@ class FolderState:
                             {"limit": MAX_TTL})
         return ttl
 
-    def lock(self, holder: str, ttl: int, exclusive: bool = False) -> str:
+    def lock(self, holder: str, ttl: int, exclusive: bool = False, replaces: str | None = None) -> str:
         """A lease for ``holder`` (a device id; the maintenance's own name for an exclusive one): ``locked``
-        while the same holder holds one, while an exclusive one is held, or (exclusive) while any is."""
+        while the same holder holds one, while an exclusive one is held, or (exclusive) while any is.
+
+        ``replaces`` names a lease the holder's own run left behind (killed, or cut off from the server):
+        when it is a shared lease of this same holder, it is ended first, in the same transaction, so the
+        new lease takes its place at once. Any other id (another holder's lease, an exclusive one, one
+        unknown or already gone) changes nothing: the rules above apply as without it."""
         ttl = self._ttl(ttl)
         lk = t.locks.c
         now = time.time_ns()
         with self._db.write() as conn:
             conn.execute(t.locks.delete().where(lk.folder_id == self.folder_id, lk.expires_ns <= now))
+            if replaces is not None:
+                conn.execute(t.locks.delete().where(lk.folder_id == self.folder_id, lk.lock_id == replaces,
+                                                    lk.holder == holder, lk.mode == SHARED))
             held = list(conn.execute(sa.select(lk.holder, lk.mode).where(lk.folder_id == self.folder_id)))
             if any(h.mode == EXCLUSIVE for h in held):
                 raise WireError("locked", "the server folder is under maintenance", "try again later")

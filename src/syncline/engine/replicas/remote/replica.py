@@ -35,7 +35,7 @@ from ....core.listing import index_of_listing
 from ....core.paths import parent
 from ....formats.wire import Expect, ItemResult, Op, OpEntry, WireError, WirePolicy, check_folder_name, new_op_id
 from ....formats.wire.entries import COLUMNS, RowReader, entries_page_of_json, stat_items_of_json
-from ....formats.wire.fields import boolean, dump_json, integer, obj, parse_json, text
+from ....formats.wire.fields import boolean, dump_json, integer, lease_id, obj, parse_json, text
 from ....formats.wire.limits import MAX_INLINE_CHUNKS, MAX_JSON_BODY, MAX_META_BYTES, MAX_OPS, MAX_PAGE, MAX_STAT_PATHS
 from ....formats.wire.opsjson import op_to_json, ops_to_json, results_of_json
 from ....formats.wire.paths import check_target, check_wire_path, meta_etag
@@ -45,6 +45,7 @@ from .basis import ChunkBasis, ChunkedSource, StreamSource, verified_chunks
 from .cache import ListingCache, cache_path
 from .client import Client, code_of, replica_error
 from .credentials import Credentials, server_url
+from .lease import LeaseRecord
 from .staging import SPOOL_BOUND, RemoteStaged, Spool, stage, upload
 
 LOCK_TTL = 60  # seconds; renewed every third of it
@@ -427,17 +428,32 @@ class RemoteReplica:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """This device's lease on the folder, renewed every ``renew_every`` s (a third of its TTL) by a
-        thread, released on exit (a killed run's lease lapses by itself). ``BusyError`` while another run
-        of this device (or the server's maintenance) holds it. A renewal that fails makes every later write
-        of this run fail with ``Locked``: without the lease, another run may be writing."""
+        thread, released on exit. ``BusyError`` while another run of this device (or the server's
+        maintenance) holds it. A renewal that fails makes every later write of this run fail with
+        ``Locked``: without the lease, another run may be writing.
+
+        With a state directory the lease is recorded there (``lease.py``): a run whose record names a
+        process gone (killed while holding the lease, or ended while the server was unreachable) takes that
+        lease over (protocol section 10) instead of waiting for it to lapse; one whose record names a
+        process still running asks for a lease as any run does, refused while that run holds its own.
+        Without a state directory, a killed run's lease lapses by itself."""
+        record = LeaseRecord(self.state_dir, self.address()) if self.state_dir is not None else None
+        left = record.find() if record is not None else None
+        body: dict[str, Any] = {"ttl": LOCK_TTL}
+        if left is not None and left.holder is None:
+            body["replaces"] = left.lease
         try:
-            value = self._client.call("POST", self._at("/locks"), json={"ttl": LOCK_TTL}, ok=(200, 201))
+            value = self._client.call("POST", self._at("/locks"), json=body, ok=(200, 201))
         except Locked as exc:
-            raise BusyError(f"another syncline run of this device is writing into {self.describe()}",
+            which = f" (pid {left.holder.pid})" if left is not None and left.holder is not None else ""
+            raise BusyError(f"another syncline run of this device{which} is writing into {self.describe()}",
                             "wait for it to finish, then run again (or the server is under maintenance)") from exc
-        lease = obj(value, "lock", "bad_response").get("lock") if isinstance(value, dict) else None
-        if not isinstance(lease, str) or not 1 <= len(lease) <= 128 or not lease.isascii() or "/" in lease:
-            raise self._client.bad("the lock answer carries no lock id")
+        try:
+            lease = lease_id(obj(value, "lock", "bad_response").get("lock"), "lock", "bad_response")
+        except WireError as err:
+            raise replica_error(err) from None
+        if record is not None:
+            record.holding(lease)
         stop = threading.Event()
         renewer = threading.Thread(target=self._renew, args=(lease, stop), name="syncline-lock", daemon=True)
         self._lock_lost = None
@@ -451,8 +467,11 @@ class RemoteReplica:
             self._lock_lost = None
             try:
                 self._client.request("DELETE", self._at(f"/locks/{lease}"), ok=(200, 204))
+                released = True
             except ReplicaError:
-                pass  # the lease lapses by itself within LOCK_TTL
+                released = False  # the next run takes it over (or it lapses within LOCK_TTL)
+            if record is not None:
+                record.released(lease, released)
 
     def _renew(self, lease: str, stop: threading.Event) -> None:
         while not stop.wait(self.renew_every):
