@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 import peers
 import run
 import watch
-from peers import Peer, Session, rsync_ssh, syncthing
+from peers import Peer, Session, rsync_ssh, syncline_server, syncthing
 
 SCENARIOS = ("initial", "edit", "1pct", "big", "idle")
 CHANGED, INSERTED = 1 << 20, 4096  # the big file's edit: bytes overwritten in place, bytes inserted
@@ -99,7 +99,8 @@ class Bench:
         self.work = data / "work" / "server"
         self.env = dict(os.environ, LC_ALL="C")
         self.ctx = run.Context(data, args.files, args.files, args.size, run.default_syncline(), False, self.env)
-        peers: list[Peer] = [syncthing.Peer(args.timeout), rsync_ssh.Peer(self.env)]
+        peers: list[Peer] = [syncline_server.Peer(self.ctx.syncline, self.env, args.timeout, args.tls),
+                             syncthing.Peer(args.timeout), rsync_ssh.Peer(self.env)]
         self.peers = [p for p in peers if p.name not in args.skip]
 
     def initial(self) -> dict[str, Any]:
@@ -132,9 +133,10 @@ class Bench:
                     print(f"  edit {key}: p50 {out[key]['p50']:.2f} s, p99 {out[key]['p99']:.2f} s", flush=True)
         return out
 
-    def changes(self, scenario: str, ch: peers.Changes, count_bytes: bool) -> dict[str, Any]:
-        """Every peer's session holding ``ch.old``, open together; ``ch`` made ``--reps`` times in each of
-        its modes, interleaved, the order rotated."""
+    def changes(self, scenario: str, chs: list[peers.Changes], count_bytes: bool) -> dict[str, Any]:
+        """Every peer's session holding ``chs[0].old`` (the same for all), open together; repetition ``i``
+        makes ``chs[i % len(chs)]`` in each of its modes, interleaved, the order rotated."""
+        ch = chs[0]
         out: dict[str, Any] = {}
         with ExitStack() as stack:
             runs: list[tuple[str, Session, str]] = []
@@ -146,7 +148,7 @@ class Bench:
             for rep in range(self.args.reps):
                 for label, session, mode in rotated(runs, rep):
                     run.wait_quiet(self.args.settle)
-                    r = session.changes(mode, ch)
+                    r = session.changes(mode, chs[rep % len(chs)])
                     wire = f", wire {r['wire_up'] + r['wire_down']:,} B" if "wire_up" in r else ""
                     print(f"  {scenario} rep {rep + 1} {label}: {r['seconds']:.2f} s{wire}", flush=True)
                     out[label]["runs"].append(r)
@@ -161,19 +163,26 @@ class Bench:
     def pct1(self) -> dict[str, Any]:
         ch = peers.Changes.between(self.ctx.small_base(), self.ctx.small_mutated())
         print(f"  1%: {len(ch.copy)} files to copy, {len(ch.delete)} to delete", flush=True)
-        return self.changes("1pct", ch, count_bytes=False)
+        return self.changes("1pct", [ch], count_bytes=False)
 
     def big(self) -> dict[str, Any]:
         old = self.ctx.big_src()
 
-        def make(p: Path) -> None:
-            p.mkdir()
-            make_big_edit(old / "big.bin", p / "big.bin")
+        def edited(seed: int) -> Path:
+            def make(p: Path) -> None:
+                p.mkdir()
+                make_big_edit(old / "big.bin", p / "big.bin", seed=seed)
 
-        new = run.cached(old.with_name("edited"), {"size": self.args.size, "changed": CHANGED, "inserted": INSERTED,
-                                                   "seed": 4}, make)
-        print(f"  big: {self.args.size:,} B, {CHANGED:,} B changed in place and {INSERTED:,} B inserted", flush=True)
-        return self.changes("big", peers.Changes(old, new, ["big.bin"], []), count_bytes=True)
+            name = "edited" if seed == 4 else f"edited-{seed}"
+            return run.cached(old.with_name(name), {"size": self.args.size, "changed": CHANGED,
+                                                    "inserted": INSERTED, "seed": seed}, make)
+
+        # Other random bytes each repetition: a server that keeps old versions (syncline's) must not find
+        # the previous repetition's chunks in its store.
+        chs = [peers.Changes(old, edited(4 + rep), ["big.bin"], []) for rep in range(self.args.reps)]
+        print(f"  big: {self.args.size:,} B, {CHANGED:,} B changed in place and {INSERTED:,} B inserted "
+              "(other bytes each repetition)", flush=True)
+        return self.changes("big", chs, count_bytes=True)
 
     def idle(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -222,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle-seconds", type=float, default=60.0, help="idle CPU window [60]")
     ap.add_argument("--timeout", type=float, default=1800.0, help="give up waiting for a sync after this [1800]")
     ap.add_argument("--settle", type=float, default=30.0, help="wait up to this for a quiet machine [30]")
-    ap.add_argument("--skip", action="append", default=[], choices=["syncthing", "rsync-ssh"], help="leave a peer out")
+    ap.add_argument("--skip", action="append", default=[], choices=["syncline", "syncthing", "rsync-ssh"],
+                    help="leave a peer out")
+    ap.add_argument("--tls", action="store_true", help="syncline serve --tls self-signed (default: plain HTTP on "
+                    "127.0.0.1, which syncline allows on loopback)")
     ap.add_argument("--data", type=Path, default=None, help="where the data goes [bench/data]")
     ap.add_argument("--out", type=Path, default=run.BENCH / "results", help="where the JSON goes [bench/results]")
     args = ap.parse_args(argv)
@@ -239,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     b = Bench(args, data)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     machine = run.machine_info(data, b.ctx.syncline)
-    machine |= {"syncthing": syncthing.version(), "rsync_ssh": rsync_ssh.version()}
+    machine |= {"syncthing": syncthing.version(), "rsync_ssh": rsync_ssh.version(),
+                "syncline_server": f"{syncline_server.version(b.ctx.syncline)}, {'TLS' if args.tls else 'HTTP'}"}
     results: dict[str, Any] = {"started": stamp, "command": " ".join(["python", "bench/server_bench.py",
                                                                        *(sys.argv[1:] if argv is None else argv)]),
                                "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
