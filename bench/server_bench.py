@@ -189,7 +189,13 @@ class Bench:
         for peer in self.peers:
             with peer.session(self.ctx.small_base(), self.work / f"{peer.name}-idle", count_bytes=False) as session:
                 r = session.idle(self.args.idle_seconds)
-            if r is not None:
+            if r is not None and "server_cpu_pct" in r:
+                out[peer.name] = r
+                print(f"  idle {peer.name}: server {r['server_cpu_pct']:.3f}% of a core with {r['devices']} devices, "
+                      f"RSS {r['server_rss_mib']:.1f} MiB ({r['server_rss_per_device_mib']:.2f} MiB a device since "
+                      f"start, {r['server_rss_per_extra_device_mib']:.2f} MiB a device past A and B); daemons "
+                      f"{r['daemon_cpu_pct_sum']:.3f}% together over {r['window_s']:.0f} s", flush=True)
+            elif r is not None:
                 out[peer.name] = r
                 print(f"  idle {peer.name}: {r['cpu_pct_both']:.3f}% of a core (both), RSS "
                       f"{sum(r['rss_mib'].values()):.1f} MiB (both) over {r['window_s']:.0f} s", flush=True)
@@ -209,6 +215,12 @@ def markdown(results: dict[str, Any]) -> str:
                         wire += f" ({t['wire_median'] / t['changed_bytes']:.2f}x)"
                 lines.append(f"| {name} | {tool} | {t['median']:.2f} | {t['p50']:.2f} | {t['p99']:.2f} "
                              f"| {t['min']:.2f}–{t['max']:.2f} | {t['n']} | {wire} |")
+            elif "server_cpu_pct" in t:
+                lines.append(f"| {name} | {tool} | server CPU {t['server_cpu_pct']:.3f}% of a core with {t['devices']} "
+                             f"devices, daemons {t['daemon_cpu_pct_sum']:.3f}% together "
+                             f"(A {t['daemon_cpu_pct']['A']:.3f}%) over {t['window_s']:.0f} s; "
+                             f"server RSS {t['server_rss_mib']:.1f} MiB, "
+                             f"{t['server_rss_per_device_mib']:.2f} MiB a device | | | | | |")
             elif "cpu_pct_both" in t:
                 lines.append(f"| {name} | {tool} | CPU {t['cpu_pct_both']:.3f}% of a core (both instances) "
                              f"over {t['window_s']:.0f} s, RSS {sum(t['rss_mib'].values()):.1f} MiB (both) "

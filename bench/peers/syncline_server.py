@@ -57,6 +57,7 @@ class Server:
     port: int
     fingerprint: str | None
     service: Service
+    rss_start_mib: float = 0.0  # right after start and ``user add``, before any device connected
 
     def cpu_seconds(self) -> float:
         return tree_cpu_seconds(self.service.pid)
@@ -90,7 +91,9 @@ def server(syncline: str, root: Path, env: dict[str, str], tls: bool) -> Iterato
                 time.sleep(0.05)
             fingerprint = m.group(1)
         _run([syncline, "user", "add", USER, "--data", str(data), "--password-stdin"], env, PASSWORD + "\n")
-        yield Server(f"{'https' if tls else 'http'}://127.0.0.1:{port}", port, fingerprint, service)
+        srv = Server(f"{'https' if tls else 'http'}://127.0.0.1:{port}", port, fingerprint, service)
+        srv.rss_start_mib = srv.rss_mib()
+        yield srv
     finally:
         service.stop()
 
@@ -224,19 +227,25 @@ def wait_state(devices: list[Device], deadline: float, state: str = "in sync") -
 def initial_sync(syncline: str, work: Path, src: Path, env: dict[str, str], tls: bool,
                  timeout: float) -> dict[str, Any]:
     """A holds a ``cp -a`` of ``src``, B is empty, both connected with the folder added (made empty on the
-    server by A); from starting both daemons (their start-up included) until B's tree equals A's."""
+    server by A); B's daemon runs and is in sync with the empty folder; from starting A's daemon (its
+    start-up included) until B's tree equals A's.
+
+    B's daemon starts first because two daemons making their first run on a new server folder at once
+    can stop one of them ("... belongs to another synced folder since the last run"; reported)."""
     run.fresh_dir(work)
     a_dir, b_dir = work / "a", work / "b"
     run.sh("cp", "-a", src, a_dir)
     b_dir.mkdir(parents=True)
     os.sync()
     with setup(syncline, work, a_dir, b_dir, env, tls, start=False) as s:
-        cpu0 = s.srv.cpu_seconds()
+        s.b.start()
+        wait_state([s.b], time.monotonic() + timeout)
+        cpu0 = {"server": s.srv.cpu_seconds(), "B": s.b.cpu_seconds()}
         t0 = time.perf_counter()
         s.a.start()
-        s.b.start()
         seconds = s.wait_synced(t0, timeout)
-        cpu = {"server": s.srv.cpu_seconds() - cpu0, "A": s.a.cpu_seconds(), "B": s.b.cpu_seconds()}
+        cpu = {"server": s.srv.cpu_seconds() - cpu0["server"], "A": s.a.cpu_seconds(),
+               "B": s.b.cpu_seconds() - cpu0["B"]}
         rss = {"server": s.srv.rss_mib(), "A": s.a.rss_mib(), "B": s.b.rss_mib()}
     run.rm_rf(work)
     return {"seconds": seconds, "cpu_seconds": cpu, "rss_mib": rss}
@@ -326,7 +335,11 @@ def idle(s: Setup, seconds: float, devices: int = IDLE_DEVICES) -> dict[str, Any
     dev_pct = {d.name: 100 * (d.cpu_seconds() - dev0[d.name]) / window for d in every}
     rss_all = s.srv.rss_mib()
     return {"window_s": window, "devices": devices, "server_cpu_pct": 100 * srv_cpu / window,
-            "server_rss_mib_2_devices": rss_ab, "server_rss_mib": rss_all,
+            "server_rss_mib_start": s.srv.rss_start_mib, "server_rss_mib_2_devices": rss_ab,
+            "server_rss_mib": rss_all,
+            # growth since start / all devices (includes the tree's folder, served to A and B) ...
+            "server_rss_per_device_mib": (rss_all - s.srv.rss_start_mib) / devices,
+            # ... and growth from the 2 devices holding the tree to all of them / the others (empty folder)
             "server_rss_per_extra_device_mib": (rss_all - rss_ab) / (devices - 2),
             "daemon_cpu_pct": dev_pct, "daemon_cpu_pct_sum": sum(dev_pct.values()),
             "daemon_rss_mib": {d.name: d.rss_mib() for d in every},
