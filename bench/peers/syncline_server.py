@@ -30,7 +30,7 @@ from typing import Any
 
 import run
 import watch
-from peers import Changes, Service, free_port, tree_cpu_seconds, wait_port
+from peers import Changes, Service, free_port, tree_cpu_seconds, wait_listening
 from syncline.testing.netproxy import NetProxy
 
 FOLDER = "bench"
@@ -73,15 +73,8 @@ def server(syncline: str, root: Path, env: dict[str, str], tls: bool) -> Iterato
     argv = [syncline, "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}"]
     service = Service("syncline serve", argv + (["--tls", "self-signed"] if tls else []), root / "serve.log", env)
     try:
+        wait_listening(service, port, 60)
         deadline = time.monotonic() + 60
-        while True:
-            service.check_alive()
-            try:
-                wait_port(port, timeout=1)
-                break
-            except RuntimeError:
-                if time.monotonic() > deadline:
-                    raise
         fingerprint = None
         if tls:
             while not (m := re.search(r"fingerprint:\s*(SHA256:[0-9A-Fa-f:]+)", service.log_tail())):
