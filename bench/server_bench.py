@@ -1,32 +1,39 @@
-"""The server benchmark (issue 13), peers only for now: Syncthing and rsync over ssh, on 127.0.0.1.
+"""The server benchmark (issue 13): syncline's server with a daemon per device, Syncthing and rsync over ssh,
+on 127.0.0.1.
 
     python bench/server_bench.py                                   # every scenario, 100,000 files
     python bench/server_bench.py --files 1000 --reps 2 --edits 10 --default-edits 3 --idle-seconds 10
     python bench/server_bench.py big --size 64MiB --reps 3      # the big file, small, for development
 
-Scenarios (syncline's side comes with the server; see docs/performance.md, "Server benchmark peers"):
+Scenarios (see docs/performance.md, "Server benchmark" and "syncline server"; syncline: ``syncline serve``
+on 127.0.0.1, plain HTTP or ``--tls`` self-signed, devices A and B each running ``syncline daemon``):
 
-``initial``  N small files (bench/gen.py's small tree) from A to B: Syncthing from sharing the folder until
-             B equals A (fresh instances each repetition); rsync -a --delete over ssh into an empty folder.
+``initial``  N small files (bench/gen.py's small tree) from A to B: syncline from starting A's daemon (B's
+             runs already) until B equals A; Syncthing from sharing the folder until B equals A (fresh
+             servers and instances each repetition); rsync -a --delete over ssh into an empty folder.
              Repetitions interleaved, the order rotated.
-``edit``     one small edit on A until it is on B: Syncthing at its default watcher delay (10 s,
+``edit``     one small edit on A until it is on B: syncline's daemons; Syncthing at its default watcher delay (10 s,
              ``--default-edits`` edits) and at its smallest (1 s, ``--edits`` edits); rsync over ssh: the
              write plus one whole-tree run. p50/p99.
 ``1pct``     the changes of bench/run.py's 1% tree (1% modified, 0.1% deleted, 0.1% added) made on A until
-             all are on B: Syncthing waiting for its watcher, and with ``POST /rest/db/scan`` right after;
-             rsync over ssh into a copy of the tree before the changes. Interleaved, the order rotated.
+             all are on B: syncline's daemons; Syncthing waiting for its watcher, and with ``POST
+             /rest/db/scan`` right after; rsync over ssh into a copy of the tree before the changes. Interleaved,
+             the order rotated.
 ``big``      one file of ``--size`` bytes (1 GiB) with 1 MiB overwritten in place and 4 KiB inserted (the rest
-             shifted): Syncthing with a rescan right after the change, rsync over ssh into the old file. Bytes
-             on the wire counted by ``syncline.testing.NetProxy`` between the two Syncthing instances and in
-             front of the sshd (rsync's ``--stats`` kept beside), against the 1 MiB + 4 KiB changed.
-``idle``     CPU (from /proc) and RSS of the two Syncthing instances over ``--idle-seconds`` with the tree in sync.
+             shifted; other bytes each repetition): syncline's daemons, Syncthing with a rescan right after
+             the change, rsync over ssh into the old file. Bytes on the wire counted by
+             ``syncline.testing.NetProxy`` between each syncline device and the server, between the two
+             Syncthing instances and in front of the sshd (rsync's ``--stats`` kept beside), against the
+             1 MiB + 4 KiB changed.
+``idle``     CPU (from /proc) and RSS over ``--idle-seconds`` with the tree in sync: of the two Syncthing
+             instances; of syncline's server with 20 devices connected (A, B and 18 more) and of each daemon.
 
 Each peer is a ``peers.Peer`` (``initial``, and a ``session`` holding a tree on A and B with ``edit``,
-``changes`` and ``idle``); syncline's server with two daemons is to be one more class of that interface.
+``changes`` and ``idle``): ``peers.syncline_server``, ``peers.syncthing``, ``peers.rsync_ssh``.
 
-Every process started (Syncthing, sshd) runs on 127.0.0.1 with its home and config under the data folder
-(``--data``, default bench/data) and is stopped at the end, also on Ctrl-C or an error. Results:
-bench/results/server-<UTC timestamp>.json, and a markdown table.
+Every process started (syncline serve and daemons, Syncthing, sshd) runs on 127.0.0.1 with its home and
+config under the data folder (``--data``, default bench/data) and is stopped at the end, also on Ctrl-C or
+an error. Results: bench/results/server-<UTC timestamp>.json, and a markdown table.
 """
 
 from __future__ import annotations
