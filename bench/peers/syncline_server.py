@@ -223,8 +223,8 @@ def initial_sync(syncline: str, work: Path, src: Path, env: dict[str, str], tls:
     server by A); B's daemon runs and is in sync with the empty folder; from starting A's daemon (its
     start-up included) until B's tree equals A's.
 
-    B's daemon starts first because two daemons making their first run on a new server folder at once
-    can stop one of them ("... belongs to another synced folder since the last run"; reported)."""
+    B's daemon starts first: before main 8bfcece two daemons making their first run on a new server folder
+    at once could stop one of them ("... belongs to another synced folder since the last run")."""
     run.fresh_dir(work)
     a_dir, b_dir = work / "a", work / "b"
     run.sh("cp", "-a", src, a_dir)
