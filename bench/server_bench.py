@@ -1,32 +1,39 @@
-"""The server benchmark (issue 13), peers only for now: Syncthing and rsync over ssh, on 127.0.0.1.
+"""The server benchmark (issue 13): syncline's server with a daemon per device, Syncthing and rsync over ssh,
+on 127.0.0.1.
 
     python bench/server_bench.py                                   # every scenario, 100,000 files
     python bench/server_bench.py --files 1000 --reps 2 --edits 10 --default-edits 3 --idle-seconds 10
     python bench/server_bench.py big --size 64MiB --reps 3      # the big file, small, for development
 
-Scenarios (syncline's side comes with the server; see docs/performance.md, "Server benchmark peers"):
+Scenarios (see docs/performance.md, "Server benchmark" and "syncline server"; syncline: ``syncline serve``
+on 127.0.0.1, plain HTTP or ``--tls`` self-signed, devices A and B each running ``syncline daemon``):
 
-``initial``  N small files (bench/gen.py's small tree) from A to B: Syncthing from sharing the folder until
-             B equals A (fresh instances each repetition); rsync -a --delete over ssh into an empty folder.
+``initial``  N small files (bench/gen.py's small tree) from A to B: syncline from starting A's daemon (B's
+             runs already) until B equals A; Syncthing from sharing the folder until B equals A (fresh
+             servers and instances each repetition); rsync -a --delete over ssh into an empty folder.
              Repetitions interleaved, the order rotated.
-``edit``     one small edit on A until it is on B: Syncthing at its default watcher delay (10 s,
+``edit``     one small edit on A until it is on B: syncline's daemons; Syncthing at its default watcher delay (10 s,
              ``--default-edits`` edits) and at its smallest (1 s, ``--edits`` edits); rsync over ssh: the
              write plus one whole-tree run. p50/p99.
 ``1pct``     the changes of bench/run.py's 1% tree (1% modified, 0.1% deleted, 0.1% added) made on A until
-             all are on B: Syncthing waiting for its watcher, and with ``POST /rest/db/scan`` right after;
-             rsync over ssh into a copy of the tree before the changes. Interleaved, the order rotated.
+             all are on B: syncline's daemons; Syncthing waiting for its watcher, and with ``POST
+             /rest/db/scan`` right after; rsync over ssh into a copy of the tree before the changes. Interleaved,
+             the order rotated.
 ``big``      one file of ``--size`` bytes (1 GiB) with 1 MiB overwritten in place and 4 KiB inserted (the rest
-             shifted): Syncthing with a rescan right after the change, rsync over ssh into the old file. Bytes
-             on the wire counted by ``syncline.testing.NetProxy`` between the two Syncthing instances and in
-             front of the sshd (rsync's ``--stats`` kept beside), against the 1 MiB + 4 KiB changed.
-``idle``     CPU (from /proc) and RSS of the two Syncthing instances over ``--idle-seconds`` with the tree in sync.
+             shifted; other bytes each repetition): syncline's daemons, Syncthing with a rescan right after
+             the change, rsync over ssh into the old file. Bytes on the wire counted by
+             ``syncline.testing.NetProxy`` between each syncline device and the server, between the two
+             Syncthing instances and in front of the sshd (rsync's ``--stats`` kept beside), against the
+             1 MiB + 4 KiB changed.
+``idle``     CPU (from /proc) and RSS over ``--idle-seconds`` with the tree in sync: of the two Syncthing
+             instances; of syncline's server with 20 devices connected (A, B and 18 more) and of each daemon.
 
 Each peer is a ``peers.Peer`` (``initial``, and a ``session`` holding a tree on A and B with ``edit``,
-``changes`` and ``idle``); syncline's server with two daemons is to be one more class of that interface.
+``changes`` and ``idle``): ``peers.syncline_server``, ``peers.syncthing``, ``peers.rsync_ssh``.
 
-Every process started (Syncthing, sshd) runs on 127.0.0.1 with its home and config under the data folder
-(``--data``, default bench/data) and is stopped at the end, also on Ctrl-C or an error. Results:
-bench/results/server-<UTC timestamp>.json, and a markdown table.
+Every process started (syncline serve and daemons, Syncthing, sshd) runs on 127.0.0.1 with its home and
+config under the data folder (``--data``, default bench/data) and is stopped at the end, also on Ctrl-C or
+an error. Results: bench/results/server-<UTC timestamp>.json, and a markdown table.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from typing import Any, TypeVar
 import peers
 import run
 import watch
-from peers import Peer, Session, rsync_ssh, syncthing
+from peers import Peer, Session, rsync_ssh, syncline_server, syncthing
 
 SCENARIOS = ("initial", "edit", "1pct", "big", "idle")
 CHANGED, INSERTED = 1 << 20, 4096  # the big file's edit: bytes overwritten in place, bytes inserted
@@ -99,7 +106,8 @@ class Bench:
         self.work = data / "work" / "server"
         self.env = dict(os.environ, LC_ALL="C")
         self.ctx = run.Context(data, args.files, args.files, args.size, run.default_syncline(), False, self.env)
-        peers: list[Peer] = [syncthing.Peer(args.timeout), rsync_ssh.Peer(self.env)]
+        peers: list[Peer] = [syncline_server.Peer(self.ctx.syncline, self.env, args.timeout, args.tls),
+                             syncthing.Peer(args.timeout), rsync_ssh.Peer(self.env)]
         self.peers = [p for p in peers if p.name not in args.skip]
 
     def initial(self) -> dict[str, Any]:
@@ -132,9 +140,10 @@ class Bench:
                     print(f"  edit {key}: p50 {out[key]['p50']:.2f} s, p99 {out[key]['p99']:.2f} s", flush=True)
         return out
 
-    def changes(self, scenario: str, ch: peers.Changes, count_bytes: bool) -> dict[str, Any]:
-        """Every peer's session holding ``ch.old``, open together; ``ch`` made ``--reps`` times in each of
-        its modes, interleaved, the order rotated."""
+    def changes(self, scenario: str, chs: list[peers.Changes], count_bytes: bool) -> dict[str, Any]:
+        """Every peer's session holding ``chs[0].old`` (the same for all), open together; repetition ``i``
+        makes ``chs[i % len(chs)]`` in each of its modes, interleaved, the order rotated."""
+        ch = chs[0]
         out: dict[str, Any] = {}
         with ExitStack() as stack:
             runs: list[tuple[str, Session, str]] = []
@@ -146,7 +155,7 @@ class Bench:
             for rep in range(self.args.reps):
                 for label, session, mode in rotated(runs, rep):
                     run.wait_quiet(self.args.settle)
-                    r = session.changes(mode, ch)
+                    r = session.changes(mode, chs[rep % len(chs)])
                     wire = f", wire {r['wire_up'] + r['wire_down']:,} B" if "wire_up" in r else ""
                     print(f"  {scenario} rep {rep + 1} {label}: {r['seconds']:.2f} s{wire}", flush=True)
                     out[label]["runs"].append(r)
@@ -161,26 +170,39 @@ class Bench:
     def pct1(self) -> dict[str, Any]:
         ch = peers.Changes.between(self.ctx.small_base(), self.ctx.small_mutated())
         print(f"  1%: {len(ch.copy)} files to copy, {len(ch.delete)} to delete", flush=True)
-        return self.changes("1pct", ch, count_bytes=False)
+        return self.changes("1pct", [ch], count_bytes=False)
 
     def big(self) -> dict[str, Any]:
         old = self.ctx.big_src()
 
-        def make(p: Path) -> None:
-            p.mkdir()
-            make_big_edit(old / "big.bin", p / "big.bin")
+        def edited(seed: int) -> Path:
+            def make(p: Path) -> None:
+                p.mkdir()
+                make_big_edit(old / "big.bin", p / "big.bin", seed=seed)
 
-        new = run.cached(old.with_name("edited"), {"size": self.args.size, "changed": CHANGED, "inserted": INSERTED,
-                                                   "seed": 4}, make)
-        print(f"  big: {self.args.size:,} B, {CHANGED:,} B changed in place and {INSERTED:,} B inserted", flush=True)
-        return self.changes("big", peers.Changes(old, new, ["big.bin"], []), count_bytes=True)
+            name = "edited" if seed == 4 else f"edited-{seed}"
+            return run.cached(old.with_name(name), {"size": self.args.size, "changed": CHANGED,
+                                                    "inserted": INSERTED, "seed": seed}, make)
+
+        # Other random bytes each repetition: a server that keeps old versions (syncline's) must not find
+        # the previous repetition's chunks in its store.
+        chs = [peers.Changes(old, edited(4 + rep), ["big.bin"], []) for rep in range(self.args.reps)]
+        print(f"  big: {self.args.size:,} B, {CHANGED:,} B changed in place and {INSERTED:,} B inserted "
+              "(other bytes each repetition)", flush=True)
+        return self.changes("big", chs, count_bytes=True)
 
     def idle(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for peer in self.peers:
             with peer.session(self.ctx.small_base(), self.work / f"{peer.name}-idle", count_bytes=False) as session:
                 r = session.idle(self.args.idle_seconds)
-            if r is not None:
+            if r is not None and "server_cpu_pct" in r:
+                out[peer.name] = r
+                print(f"  idle {peer.name}: server {r['server_cpu_pct']:.3f}% of a core with {r['devices']} devices, "
+                      f"RSS {r['server_rss_mib']:.1f} MiB ({r['server_rss_per_device_mib']:.2f} MiB a device since "
+                      f"start, {r['server_rss_per_extra_device_mib']:.2f} MiB a device past A and B); daemons "
+                      f"{r['daemon_cpu_pct_sum']:.3f}% together over {r['window_s']:.0f} s", flush=True)
+            elif r is not None:
                 out[peer.name] = r
                 print(f"  idle {peer.name}: {r['cpu_pct_both']:.3f}% of a core (both), RSS "
                       f"{sum(r['rss_mib'].values()):.1f} MiB (both) over {r['window_s']:.0f} s", flush=True)
@@ -200,6 +222,12 @@ def markdown(results: dict[str, Any]) -> str:
                         wire += f" ({t['wire_median'] / t['changed_bytes']:.2f}x)"
                 lines.append(f"| {name} | {tool} | {t['median']:.2f} | {t['p50']:.2f} | {t['p99']:.2f} "
                              f"| {t['min']:.2f}–{t['max']:.2f} | {t['n']} | {wire} |")
+            elif "server_cpu_pct" in t:
+                lines.append(f"| {name} | {tool} | server CPU {t['server_cpu_pct']:.3f}% of a core with {t['devices']} "
+                             f"devices, daemons {t['daemon_cpu_pct_sum']:.3f}% together "
+                             f"(A {t['daemon_cpu_pct']['A']:.3f}%) over {t['window_s']:.0f} s; "
+                             f"server RSS {t['server_rss_mib']:.1f} MiB, "
+                             f"{t['server_rss_per_device_mib']:.2f} MiB a device | | | | | |")
             elif "cpu_pct_both" in t:
                 lines.append(f"| {name} | {tool} | CPU {t['cpu_pct_both']:.3f}% of a core (both instances) "
                              f"over {t['window_s']:.0f} s, RSS {sum(t['rss_mib'].values()):.1f} MiB (both) "
@@ -222,7 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle-seconds", type=float, default=60.0, help="idle CPU window [60]")
     ap.add_argument("--timeout", type=float, default=1800.0, help="give up waiting for a sync after this [1800]")
     ap.add_argument("--settle", type=float, default=30.0, help="wait up to this for a quiet machine [30]")
-    ap.add_argument("--skip", action="append", default=[], choices=["syncthing", "rsync-ssh"], help="leave a peer out")
+    ap.add_argument("--skip", action="append", default=[], choices=["syncline", "syncthing", "rsync-ssh"],
+                    help="leave a peer out")
+    ap.add_argument("--tls", action="store_true", help="syncline serve --tls self-signed (default: plain HTTP on "
+                    "127.0.0.1, which syncline allows on loopback)")
     ap.add_argument("--data", type=Path, default=None, help="where the data goes [bench/data]")
     ap.add_argument("--out", type=Path, default=run.BENCH / "results", help="where the JSON goes [bench/results]")
     args = ap.parse_args(argv)
@@ -239,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     b = Bench(args, data)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     machine = run.machine_info(data, b.ctx.syncline)
-    machine |= {"syncthing": syncthing.version(), "rsync_ssh": rsync_ssh.version()}
+    machine |= {"syncthing": syncthing.version(), "rsync_ssh": rsync_ssh.version(),
+                "syncline_server": f"{syncline_server.version(b.ctx.syncline)}, {'TLS' if args.tls else 'HTTP'}"}
     results: dict[str, Any] = {"started": stamp, "command": " ".join(["python", "bench/server_bench.py",
                                                                        *(sys.argv[1:] if argv is None else argv)]),
                                "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},

@@ -88,6 +88,20 @@ def wait_port(port: int, timeout: float = 30.0) -> None:
             time.sleep(0.05)
 
 
+def wait_listening(service: Service, port: int, timeout: float = 30.0) -> None:
+    """Wait until ``service`` accepts connections on 127.0.0.1:``port``; RuntimeError (with its log) when it
+    exits first, or after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        service.check_alive()
+        try:
+            wait_port(port, timeout=1)
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+
+
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM when the benchmark's process goes, even by SIGKILL."""
     try:

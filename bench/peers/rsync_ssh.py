@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import run
-from peers import Changes, Service, free_port, wait_port
+from peers import Changes, Service, free_port, wait_listening
 from syncline.testing.netproxy import NetProxy
 
 SSHD = "/usr/sbin/sshd"
@@ -87,15 +87,7 @@ def sshd(root: Path) -> Iterator[Sshd]:
                 'mount -t tmpfs -o mode=755 tmpfs /run && mkdir -m 755 /run/sshd && exec "$@"', "sh", *argv]
     service = Service("sshd", argv, root / "sshd.log")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            service.check_alive()
-            try:
-                wait_port(port, timeout=1)
-                break
-            except RuntimeError:
-                if time.monotonic() > deadline:
-                    raise
+        wait_listening(service, port, 30)
         s = Sshd(port, key, service)
         check = subprocess.run([*s.ssh, "127.0.0.1", "true"], capture_output=True, text=True, timeout=30)
         if check.returncode != 0:
