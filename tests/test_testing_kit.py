@@ -261,3 +261,23 @@ def test_a_memory_target_without_a_root_gets_one_and_a_gone_root_stops_the_run(s
     assert not target.exists()
     with pytest.raises(FileNotFoundError):
         target.stat("a")
+
+
+def test_a_two_way_item_that_failed_for_a_passing_reason_says_so() -> None:
+    # The daemon runs an item again (after a back-off) only when its problem is retryable: the two-way
+    # report, which names each problem by its side, must keep that (and the errno), not drop it.
+    from syncline.engine.replicas.replica import WritePolicy
+    from syncline.engine.twoway.run import sync_two_way_replicas
+
+    a = MemoryReplica("a", policy=WritePolicy.two_way())
+    b = MemoryReplica("b", policy=WritePolicy.two_way())
+    a.put_file("cut.bin", b"sent when the connection was cut")
+    a.put_file("full.bin", b"sent when the disk was full")
+    a.put_file("fine.txt", b"fine")
+    flaky = FlakyReplica(b)
+    flaky.fail("stage_file", unreachable, when=lambda path, _source: path == "cut.bin")
+    flaky.fail("stage_file", no_space, when=lambda path, _source: path == "full.bin")
+    report = sync_two_way_replicas(a, flaky)
+    got = sorted((p.path, p.side, p.errno, p.retryable) for p in report.problems if p.error)
+    assert got == [("cut.bin", "b", errno.ECONNRESET, True), ("full.bin", "b", errno.ENOSPC, True)]
+    assert b.read("fine.txt") == b"fine"

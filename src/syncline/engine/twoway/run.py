@@ -62,7 +62,7 @@ from ..replicas.abilities import hasher, keeps, write_meta_if, writing
 from ..replicas.abilities import move as move_in
 from ..replicas.address import open_replica
 from ..replicas.replica import FileSource, Markers, Replica, WritePolicy
-from ..report import HasProblems, Report
+from ..report import HasProblems, Report, failure
 from .modes import KeepingModes
 from .pairstate import PairState, has_base
 
@@ -623,9 +623,8 @@ def _apply(plan: Reconciled, state: PairState, side_a: Replica, side_b: Replica,
     execute(plan.to_a, from_b, side_a, report=report.to_a, progress=progress, workers=opts.workers,
             on_done=_base_writer(plan, state, pending, ids, "a"))
     for rep, name in ((report.to_a, "a"), (report.to_b, "b")):
-        for p in rep.problems:
-            report.problems.append(Problem(p.path, p.message, name if p.side == "destination" else
-                                           ("b" if name == "a" else "a"), p.error))
+        for p in rep.problems:  # the same problem, named by the side it concerns (errno, retryable kept)
+            report.problems.append(replace(p, side=name if p.side == "destination" else ("b" if name == "a" else "a")))
         rep.problems.clear()
 
 
@@ -663,7 +662,7 @@ def _move(move: Move, state: PairState, side: Replica, report: TwoWayReport) -> 
     try:
         outcome = move_in(side, move.src, move.dst, move.expect)
     except OSError as exc:
-        report.problems.append(Problem(move.src, f"cannot move to {move.dst}: {exc.strerror or exc}", move.side))
+        report.problems.append(failure(move.src, f"cannot move to {move.dst}", exc, move.side))
         return
     if not outcome.done:
         report.problems.append(Problem(move.src, outcome.note, move.side))

@@ -77,6 +77,19 @@ class FolderSynced(Event):
 
 
 @dataclass(frozen=True)
+class FolderItemFailed(Event):
+    """One item of a run failed (``why``); ``retried``: the reason may pass, and the loop runs over it again
+    after a back-off, else it waits for the next change of the item (or the periodic check)."""
+
+    kind: ClassVar[str] = "folder-item-failed"
+    wording: ClassVar[str] = "item not synced"
+    trouble: ClassVar[bool] = True
+    path: str
+    why: str
+    retried: bool
+
+
+@dataclass(frozen=True)
 class FolderOffline(Event):
     """A run could not reach a side (a server down, a disk busy): tried again in ``retry_in`` seconds."""
 

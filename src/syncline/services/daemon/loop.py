@@ -35,6 +35,7 @@ from ..watch.scheduler import Backoff, Scheduler
 from ..watch.sources import ChangeSource, SourceFactory
 from .events import (
     FolderEnded,
+    FolderItemFailed,
     FolderOffline,
     FolderResumed,
     FolderStarted,
@@ -294,6 +295,9 @@ class FolderLoop:
             self._failed(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
             return
         self._due.needs_full = False
+        for p in report.problems:
+            if p.error:
+                self.emit(FolderItemFailed(p.path, f"{p.side}: {p.message}" if p.side else p.message, p.retryable))
         if any(p.error and p.retryable for p in report.problems):
             # Some items failed for a reason that may pass (a cut connection, a full disk): run over the same
             # ground again after a back-off, rather than leave them until the next change or the hourly check.
