@@ -111,6 +111,7 @@ def test_a_truncated_column_is_a_value_error(tmp_path: Path) -> None:
         unpack_index(msgpack.packb(doc))
 
 
+@pytest.mark.single_thread
 def test_the_child_scans_and_its_index_is_the_same(tmp_path: Path, alone: None) -> None:
     _tree(tmp_path)
     assert threading.active_count() == 1  # else the child is (rightly) not used and this test means nothing
@@ -120,6 +121,7 @@ def test_the_child_scans_and_its_index_is_the_same(tmp_path: Path, alone: None) 
     _same(got, scan(tmp_path, digests=True), rescanned=True)
 
 
+@pytest.mark.single_thread
 def test_a_failing_child_falls_back_to_scanning_here(tmp_path: Path, alone: None) -> None:
     _tree(tmp_path)
     parent = os.getpid()
@@ -158,6 +160,7 @@ def test_no_fork_while_other_threads_run(tmp_path: Path) -> None:
         t.join()
 
 
+@pytest.mark.single_thread
 def test_an_unwanted_child_is_killed_and_reaped(tmp_path: Path, alone: None) -> None:
     import time
 
