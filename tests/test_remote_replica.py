@@ -492,3 +492,27 @@ def test_a_download_cut_while_streaming_is_unreachable(server: Served) -> None:
         while source.readinto(memoryview(bytearray(4096))):
             pass
         raise AssertionError("the read should not end normally")
+
+
+def test_a_first_two_way_run_over_equal_files_asks_for_no_digest_file_by_file(server: Served,
+                                                                               tmp_path: Path) -> None:
+    # A device joining a server folder that already holds its files: the planner must compare contents,
+    # and the server's listing brings every digest (verified at commit), so nothing is asked per file.
+    from syncline.engine.replicas.local import LocalReplica
+    from syncline.engine.replicas.replica import WritePolicy
+    from syncline.engine.twoway.run import sync_two_way_replicas
+
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    tree = server.tree("F")
+    local = tmp_path / "device"
+    for i in range(40):
+        tree.write(f"d/f{i}", b"same %d" % i, T0)
+        (local / "d").mkdir(parents=True, exist_ok=True)
+        (local / "d" / f"f{i}").write_bytes(b"same %d" % i)  # another mtime: only the content says "equal"
+    report = sync_two_way_replicas(LocalReplica(local, policy=WritePolicy.two_way()),
+                                   replica(server, wire, policy=WritePolicy.two_way()))
+    assert not report.conflicts and not report.errors
+    assert not report.to_a.copied and not report.to_b.copied
+    per_file = [r for r in wire.seen if r.url.path.endswith(("/stat", "/file"))]
+    assert len(per_file) < 5, [str(r.url) for r in per_file]

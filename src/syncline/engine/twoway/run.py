@@ -551,6 +551,8 @@ def _with_digests(side: Replica, index: Index, paths: frozenset[str]) -> Index:
         for p in sorted(paths):  # folder by folder: a local tree's folder descriptors stay cached
             if p not in entries:  # a name the plan gave a moved or renamed entry: not on the disk yet
                 continue
+            if entries[p].digest is not None:  # the scan brought it (a server's listing does, for free)
+                continue
             try:
                 entries[p] = hashed(p, entries[p]) or entries[p]
             except OSError:
