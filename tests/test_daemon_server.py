@@ -94,9 +94,16 @@ def test_a_conflict_keeps_both_versions_on_both_devices(pair: tuple[Server, Devi
         return found if found == {"the laptop's plan\n", "the desk's plan\n"} else None
 
     wait_for(lambda: versions(a) and versions(b))
-    for device in (a, b):
+
+    def settled(device: Device) -> list[str] | None:
+        """the folder holds the two versions and nothing else (a replaced version on its way to the trash,
+        ``.syncline-old-*``, is gone once the run ends)"""
         names = sorted(p.name for p in device.local.iterdir() if p.name != ".syncline")
-        assert len(names) == 2 and "plan.txt" in names, names
+        return names if len(names) == 2 else None
+
+    for device in (a, b):
+        names = wait_for(lambda device=device: settled(device))
+        assert "plan.txt" in names, names
         assert next(n for n in names if n != "plan.txt").startswith("plan.sync-conflict-"), names
 
 
