@@ -245,7 +245,7 @@ def test_paged_listings_while_writes_go_on_end_at_the_state_of_their_seq(fs: Fol
 
     def writer() -> None:
         n = 0
-        while not stop.is_set():
+        while not stop.is_set() and n < 400:
             time.sleep(0.001)  # let the reader in: a batch between two pages, not a flood
             with turn:
                 n += 1
@@ -272,12 +272,8 @@ def test_paged_listings_while_writes_go_on_end_at_the_state_of_their_seq(fs: Fol
     th = threading.Thread(target=writer)
     th.start()
     moved_on = 0
-    deadline = time.monotonic() + 120  # generous; on an idle machine 4 of the first 8 listings do it
     try:
-        # Page until 4 listings saw the folder move under them (how many it takes depends on the machine's
-        # load, never on syncline): each listing, moved on or not, must add up to the folder at its seq.
-        while moved_on < 4:
-            assert time.monotonic() < deadline, "no listing overlapped the writes in 120 s"
+        for _ in range(8):
             held: dict[str, tuple[str, int, bytes | None, str]] = {}
             since, after, more, first_seq = 0, None, True, None
             while more:
@@ -297,6 +293,7 @@ def test_paged_listings_while_writes_go_on_end_at_the_state_of_their_seq(fs: Fol
     finally:
         stop.set()
         th.join(30)
+    assert moved_on >= 4, "the folder changed while most listings were paged"
 
 
 def test_trash_keeps_replaced_and_deleted_versions(fs: FolderStore) -> None:
