@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from starlette.exceptions import StarletteDeprecationWarning
 
 from syncline.engine.replicas.remote import Credentials, RemoteReplica
@@ -30,6 +31,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 URL = "http://127.0.0.1:8765"
+Mangle = Callable[[httpx.Request, httpx.Response], httpx.Response]
 
 
 @dataclass
@@ -78,3 +80,34 @@ def served(tmp_path: Path) -> Iterator[Served]:
             yield Served(world, http, creds, tmp_path / "state")
         finally:
             world.store.close()
+
+
+class Wire:
+    """A transport in front of the app that records every request and lets a test change answers."""
+
+    def __init__(self, server: Served) -> None:
+        self.server = server
+        self.seen: list[httpx.Request] = []
+        self.mangle: Mangle | None = None
+        self.before: Callable[[httpx.Request], None] | None = None
+        self.client = httpx.Client(transport=httpx.MockTransport(self.handle))
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        if self.before is not None:
+            self.before(request)
+        r = self.server.http.request(request.method, str(request.url), headers=request.headers,
+                                     content=request.read())
+        headers = {k: v for k, v in r.headers.items() if k not in ("content-length", "content-encoding",
+                                                                   "transfer-encoding")}
+        answer = httpx.Response(r.status_code, headers=headers, content=r.content)
+        return self.mangle(request, answer) if self.mangle is not None else answer
+
+    def paths(self, method: str = "") -> list[str]:
+        return [r.url.path.split("/", 4)[-1] for r in self.seen if not method or r.method == method]
+
+
+def replica(server: Served, wire: Wire, name: str = "F", **kw: object) -> RemoteReplica:
+    kw.setdefault("state_dir", server.state)
+    return RemoteReplica("http://127.0.0.1:8765", name, server.credentials, http=wire.client,
+                         **kw)  # type: ignore[arg-type]

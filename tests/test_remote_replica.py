@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import blake3 as b3
@@ -27,9 +27,8 @@ from syncline.engine.replicas.remote.lease import Holder, LeaseRecord, Left, is_
 from syncline.formats.wire.entries import Row
 from syncline.testing.memory import MemoryReplica
 
-from .remotehelp import Served, served
+from .remotehelp import Served, Wire, replica, served
 
-Mangle = Callable[[httpx.Request, httpx.Response], httpx.Response]
 T0 = 1_700_000_000_000_000_000
 
 
@@ -37,37 +36,6 @@ T0 = 1_700_000_000_000_000_000
 def server(tmp_path: Path) -> Iterator[Served]:
     with served(tmp_path) as s:
         yield s
-
-
-class Wire:
-    """A transport in front of the app that records every request and lets a test change answers."""
-
-    def __init__(self, server: Served) -> None:
-        self.server = server
-        self.seen: list[httpx.Request] = []
-        self.mangle: Mangle | None = None
-        self.before: Callable[[httpx.Request], None] | None = None
-        self.client = httpx.Client(transport=httpx.MockTransport(self.handle))
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append(request)
-        if self.before is not None:
-            self.before(request)
-        r = self.server.http.request(request.method, str(request.url), headers=request.headers,
-                                     content=request.read())
-        headers = {k: v for k, v in r.headers.items() if k not in ("content-length", "content-encoding",
-                                                                   "transfer-encoding")}
-        answer = httpx.Response(r.status_code, headers=headers, content=r.content)
-        return self.mangle(request, answer) if self.mangle is not None else answer
-
-    def paths(self, method: str = "") -> list[str]:
-        return [r.url.path.split("/", 4)[-1] for r in self.seen if not method or r.method == method]
-
-
-def replica(server: Served, wire: Wire, name: str = "F", **kw: object) -> RemoteReplica:
-    kw.setdefault("state_dir", server.state)
-    return RemoteReplica("http://127.0.0.1:8765", name, server.credentials, http=wire.client,
-                         **kw)  # type: ignore[arg-type]
 
 
 def put(r: RemoteReplica, path: str, data: bytes, expect: Entry | None = None, mtime: int = T0) -> None:

@@ -11,7 +11,9 @@ How many calls run at once follows the replicas' :class:`~.replicas.replica.Feat
 ``max_connections`` of the target (and of the source) at a time. Over a network (``round_trips``) every
 file is staged by the thread pool, so small files overlap their round trips; on a local file system small
 files are staged right here, since a thread hand-off costs more than their copy. A batch is committed in
-one :class:`~.replicas.replica.BatchCommit` call when the target offers it.
+one :class:`~.replicas.replica.BatchCommit` call when the target offers it, and a source that is a
+:class:`~.replicas.replica.Prefetcher` is told which small files the plan copies, so it can send them in
+packs.
 
 A target without an ability gets the fallback: without :class:`~.replicas.replica.Linker` a ``link``
 action copies the file again under its second name; without ``BatchCommit`` the files are committed one
@@ -35,7 +37,7 @@ from ..core.plan import Action, Plan
 from .crashpoints import crash_point
 from .replicas.abilities import commit_many
 from .replicas.errors import NotFound, map_os_error
-from .replicas.replica import Features, FileSource, Linker, Outcome, Replica, Staged
+from .replicas.replica import Features, FileSource, Linker, Outcome, Prefetcher, Replica, Staged
 from .report import Report, failure
 
 ATTEMPTS = 3
@@ -128,6 +130,11 @@ class _Executor:
     def run(self, plan: Plan) -> None:
         summary = plan.summary()
         self.files_total, self.bytes_total = summary.copies, summary.copy_bytes
+        prefetcher = self.source if isinstance(self.source, Prefetcher) else None
+        if prefetcher is not None:  # small files then come in packs, not one request each
+            prefetcher.prefetch([(a.path, a.entry) for a in plan.actions if a.entry is not None
+                                 and (a.op == "copy" or (a.op == "link" and self.linker is None))
+                                 and a.entry.size < PARALLEL_MIN])
         try:
             for action in plan.actions:
                 if action.op == "link" and self.linker is None:
@@ -155,6 +162,8 @@ class _Executor:
             self.flush()
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
+            if prefetcher is not None:  # a later open_file of a path is of its version then, not this plan's
+                prefetcher.prefetch([])
             for fut in self.inflight:
                 if fut.done() and not fut.cancelled() and fut.exception() is None:
                     staged = fut.result().staged

@@ -259,6 +259,20 @@ class BatchStat(Protocol):
 
 
 @runtime_checkable
+class Prefetcher(Protocol):
+    """Files read ahead in batches: a server sends many small files in one answer instead of one request
+    each. Without it the engine opens each file on its own."""
+
+    def prefetch(self, files: Sequence[tuple[str, Entry]]) -> None:
+        """A hint: ``files`` (each path with the entry the plan read there) are about to be opened, in about
+        this order. A later ``open_file`` of one of them may answer that entry's version as fetched ahead (a
+        committed version, verified by its digest) instead of asking for the file alone; a path not hinted,
+        or one whose fetch failed, is opened as usual. Replaces any earlier hint; holds a bounded amount of
+        memory whatever is hinted."""
+        ...
+
+
+@runtime_checkable
 class BatchCommit(Protocol):
     """Many commits in one call (one round trip: a server's batch endpoint). Without it the engine calls
     ``commit`` per staged file (:func:`~.abilities.commit_many`)."""

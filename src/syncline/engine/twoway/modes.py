@@ -6,12 +6,12 @@ comes back as private as it was. The planner's side of the same rule is
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from ...core.entry import FILE, Entry
-from ..replicas.replica import Features, Replica, SourceFile
+from ..replicas.replica import Features, Prefetcher, Replica, SourceFile
 
 
 class _Moded:
@@ -43,6 +43,11 @@ class KeepingModes:
 
     def features(self) -> Features:
         return self.source.features()
+
+    def prefetch(self, files: Sequence[tuple[str, Entry]]) -> None:
+        """Passed on: the files read ahead are the source's own (a mode is put on when one is opened)."""
+        if isinstance(self.source, Prefetcher):
+            self.source.prefetch(files)
 
     @contextmanager
     def open_file(self, path: str) -> Iterator[SourceFile]:

@@ -162,21 +162,28 @@ class ChunkedSource:
                 continue
             want[chunk_id] = length
             total += length
-        ids = list(want)
-        _, raw = self._client.request("POST", f"folders/{self._folder}/chunks/read", where=self._path,
-                                      json=ids_to_json(ids), limit=MAX_PACK_BYTES + (1 << 20))
-        try:
-            frames = read_pack(raw)
-        except WireError as err:
-            raise replica_error(WireError("bad_response", f"chunks/read: {err.message}"), self._path) from None
-        if [f.id for f in frames] != ids or not all(f.ok for f in frames):
-            raise self._client.bad("chunks/read answered other chunks than asked, or bytes that do not hash "
-                                   "to their ids", self._path)
-        for f in frames:
-            if len(f.data) != want[f.id]:
-                raise self._client.bad("chunks/read answered a chunk of another length", self._path)
-            self._fetched[f.id] = f.data
-            self.fetched += len(f.data)
+        got = read_chunks(self._client, self._folder, want, self._path)
+        self._fetched.update(got)
+        self.fetched += sum(map(len, got.values()))
+
+
+def read_chunks(client: Client, folder: str, want: dict[bytes, int], where: str) -> dict[bytes, bytes]:
+    """The chunks ``want`` names (id -> length, at most ``MAX_READ_IDS`` and 64 MiB) in one ``chunks/read``,
+    each checked: ``bad_response`` for an answer that is not a pack of exactly these chunks, in order, each
+    hashing to its id and of its length; the server's ``not_found`` when the folder no longer holds one."""
+    ids = list(want)
+    _, raw = client.request("POST", f"folders/{folder}/chunks/read", where=where, json=ids_to_json(ids),
+                            limit=MAX_PACK_BYTES + (1 << 20))
+    try:
+        frames = read_pack(raw)
+    except WireError as err:
+        raise replica_error(WireError("bad_response", f"chunks/read: {err.message}"), where) from None
+    if [f.id for f in frames] != ids or not all(f.ok for f in frames):
+        raise client.bad("chunks/read answered other chunks than asked, or bytes that do not hash to their ids",
+                         where)
+    if any(len(f.data) != want[f.id] for f in frames):
+        raise client.bad("chunks/read answered a chunk of another length", where)
+    return {f.id: f.data for f in frames}
 
 
 def verified_chunks(client: Client, url: str, path: str, entry: Entry) -> list[tuple[bytes, int]]:

@@ -3,7 +3,7 @@
 Every call is one or a few HTTP requests (section 13 of the protocol names them); the required core plus
 ``Mover`` (the server's move), ``Hasher`` (the digest is in every row), ``BatchStat``, ``BatchCommit``,
 ``Locker`` (a device lease, renewed by a thread), ``Markers`` and ``CheckedMarkers`` (``meta/{key}``,
-conditional with ``If-None-Match``/``If-Match``). No ``Linker``: a copy
+conditional with ``If-None-Match``/``If-Match``), ``Prefetcher`` (small files in packs). No ``Linker``: a copy
 on the server costs no upload, every chunk is already there.
 
 - ``scan`` reads the folder from the listing cache (``cache.py``) brought up to date with
@@ -12,7 +12,8 @@ on the server costs no upload, every chunk is already there.
 - Writing is conditional: every ``ops`` item carries the ``expect`` the plan saw, and the server applies
   the rule table of ``docs/replicas.md`` in the same transaction as the write. Items keep their op ids,
   so a batch resent after a cut connection is replayed, never applied twice.
-- Staging and barrier: ``staging.py``; downloads, verified as they are read: ``basis.py``.
+- Staging and barrier: ``staging.py``; downloads, verified as they are read: ``basis.py``; small files
+  read ahead in packs: ``prefetch.py``.
 - Errors: ``client.py`` maps every failure to the family, in one place.
 """
 
@@ -46,6 +47,7 @@ from .cache import ListingCache, cache_path
 from .client import Client, code_of, replica_error
 from .credentials import Credentials, server_url
 from .lease import LeaseRecord
+from .prefetch import HeldSource, Prefetch
 from .staging import SPOOL_BOUND, RemoteStaged, Spool, stage, upload
 
 LOCK_TTL = 60  # seconds; renewed every third of it
@@ -93,6 +95,7 @@ class RemoteReplica:
         self.transfers = Transfers()
         self._client = Client(credentials, http=http, max_connections=FEATURES.max_connections)
         self._spool = Spool(self._send, spool_bound)
+        self._prefetch = Prefetch(self._client, self.folder)
         self._cache: ListingCache | None = None
         self._mutex = threading.Lock()
         self._lock_lost: ReplicaError | None = None
@@ -150,6 +153,7 @@ class RemoteReplica:
         """End the run: staged chunks not sent are dropped, connections and the cache closed (the next
         call opens them again)."""
         self._spool.clear()
+        self._prefetch.hint([], 0)
         self._client.close()
         with self._mutex:
             if self._cache is not None:
@@ -268,6 +272,12 @@ class RemoteReplica:
         """The file's committed version as a stream, checked as it is read. With a basis and a big file:
         its chunk list, the chunks the basis holds read locally (verified), only the others fetched."""
         path = _wire_path(path)
+        taken = self._prefetch.take(path)
+        if taken is not None:
+            with self._mutex:
+                self.transfers.fetched_bytes += len(taken[1])
+            yield HeldSource(*taken)
+            return
         if self.basis is not None:
             entry = self.stat(path)
             if entry is not None and entry.kind == FILE and entry.size >= self._client.info().chunker.min_file_size:
@@ -296,6 +306,17 @@ class RemoteReplica:
             if stream.complete:
                 with self._mutex:
                     self.transfers.whole_bytes += entry.size
+
+    def prefetch(self, files: Sequence[tuple[str, Entry]]) -> None:
+        """Small files (one chunk each) are fetched ahead in groups, one ``chunks/read`` per group
+        (:mod:`.prefetch`): ``open_file`` of one of them answers the hinted version."""
+        wire: list[tuple[str, Entry]] = []
+        for path, entry in files:
+            try:
+                wire.append((_wire_path(path), entry))
+            except ReplicaError:
+                continue  # refused when it is opened, with the server's own error
+        self._prefetch.hint(wire, self._client.info().chunker.min_file_size if wire else 0)
 
     # -- staging and committing ----------------------------------------------------------------------------
     def _send(self, frames: dict[bytes, bytes], ask: bool = True, where: str = "") -> int:
