@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncline.formats.wire import WireError
-from syncline.formats.wire.packs import END, HEADER, Frame, PackReader, pack_size, read_pack, write_pack
+from syncline.formats.wire.packs import END, HEADER, Frame, PackReader, blocks, pack_size, read_pack, write_pack
 
 
 def _id(data: bytes) -> bytes:
@@ -124,3 +124,12 @@ def test_garbage_is_refused_with_a_code(body: bytes) -> None:
         reader.finish()
     except WireError as e:
         assert e.code in ("bad_pack", "too_large", "truncated")
+
+
+def test_blocks_join_pieces_without_changing_the_bytes() -> None:
+    frames = [(blake3.blake3(d).digest(), d) for d in (b"x" * n for n in range(1, 300))]
+    pieces = list(write_pack(frames))
+    joined = list(blocks(iter(pieces), 4096))
+    assert b"".join(joined) == b"".join(pieces)
+    assert all(len(b) >= 4096 for b in joined[:-1]) and len(joined) < len(pieces) // 10
+    assert list(blocks([], 10)) == [] and list(blocks([b"ab"], 10)) == [b"ab"]

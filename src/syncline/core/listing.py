@@ -20,7 +20,7 @@ from .entry import DIR, FILE, Entry
 from .errors import Problem
 from .ignore import IGNORE_FILE, Matcher, Rules
 from .index import Index, IndexHeader
-from .paths import META_DIR, is_under, join, parent
+from .paths import META_DIR, join, parent
 
 
 def index_of_listing(entries: Iterable[tuple[str, Entry]], rules: Rules, read_ignore: Callable[[str], str],
@@ -37,15 +37,15 @@ def index_of_listing(entries: Iterable[tuple[str, Entry]], rules: Rules, read_ig
     and inside them; a folder that is not one contributes nothing. ``side`` names the tree in problems.
     """
     listed: dict[str, Entry] = dict(entries)
-    if dirs is not None:
-        dirs = [(d, deep) for d, deep in dirs if d == "" or (d in listed and listed[d].kind == DIR)]
+    scope = None if dirs is None else _Scope([(d, deep) for d, deep in dirs
+                                              if d == "" or (d in listed and listed[d].kind == DIR)])
     children: dict[str, list[str]] = {}
     for p in listed:
         children.setdefault(parent(p), []).append(p)
     problems: list[Problem] = []
     unreadable: set[str] = set()
     for folder, names in children.items():
-        if folder and (folder not in listed or listed[folder].kind != DIR) and _wanted(folder, dirs, True):
+        if folder and (folder not in listed or listed[folder].kind != DIR) and _wanted(folder, scope, True):
             problems.append(Problem(folder, f"{len(names)} entries listed below it, but it is not a listed folder "
                                     "(a broken listing: nothing below it is deleted elsewhere)", side))
             while folder and not (folder in listed and listed[folder].kind == DIR):
@@ -68,23 +68,47 @@ def index_of_listing(entries: Iterable[tuple[str, Entry]], rules: Rules, read_ig
             e = listed[path]
             if path.rpartition("/")[2] == META_DIR or (matcher.active and matcher.ignored(path, e.kind == DIR)):
                 continue
-            if _wanted(path, dirs, False):
+            if _wanted(path, scope, False):
                 kept[path] = e
-            if e.kind == DIR and _wanted(path, dirs, True):
+            if e.kind == DIR and _wanted(path, scope, True):
                 stack.append((path, matcher))
     return Index(kept, header or IndexHeader(), problems=tuple(problems),
                  unreadable=frozenset(unreadable), root=root)
 
 
-def _wanted(path: str, dirs: Sequence[tuple[str, bool]] | None, enter: bool) -> bool:
-    """Whether ``path`` is kept (``enter`` False) or its folder entered (True) for the scope ``dirs``:
-    kept when it is a scoped folder, a child of one, or below a deep one; entered when it also leads to one
-    (an ancestor of a scoped folder, whose ignore files apply below)."""
-    if dirs is None:
+class _Scope:
+    """Which paths a scoped walk keeps and enters, for the scope ``dirs``: kept when it is a scoped folder, a
+    child of one, or below a deep one; entered when it is a scoped folder or below a deep one, or leads to a
+    scoped folder (an ancestor, whose ignore files apply below). Sets, so each question costs the depth of
+    the path, not the number of scoped folders (a run scoped to a thousand folders of a big listing)."""
+
+    def __init__(self, dirs: Sequence[tuple[str, bool]]) -> None:
+        self.folders = {d for d, _ in dirs}
+        self.deep = {d for d, deep in dirs if deep}
+        self.leads: set[str] = set()
+        for d in self.folders:
+            while d not in self.leads:
+                self.leads.add(d)
+                if not d:
+                    break
+                d = parent(d)
+
+    def _below_deep(self, path: str) -> bool:
+        while path not in self.deep:
+            if not path:
+                return False
+            path = parent(path)
         return True
-    for d, deep in dirs:
-        if path == d or (deep and is_under(path, d)) or (not enter and parent(path) == d):
-            return True
-        if enter and is_under(d, path):
-            return True
-    return False
+
+    def keeps(self, path: str) -> bool:
+        return path in self.folders or parent(path) in self.folders or self._below_deep(path)
+
+    def enters(self, path: str) -> bool:
+        return path in self.leads or self._below_deep(path)
+
+
+def _wanted(path: str, scope: _Scope | None, enter: bool) -> bool:
+    """Whether ``path`` is kept (``enter`` False) or its folder entered (True); every path without a scope."""
+    if scope is None:
+        return True
+    return scope.enters(path) if enter else scope.keeps(path)

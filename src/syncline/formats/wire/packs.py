@@ -65,6 +65,20 @@ def write_pack(frames: Iterable[tuple[bytes, bytes | memoryview]], *, max_frames
     yield END
 
 
+def blocks(pieces: Iterable[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """``pieces`` joined into blocks of at least ``size`` bytes (the last one shorter): a pack of small chunks
+    streamed as a few big writes, not two per chunk (each a socket write, or a worker-thread hop in a
+    streamed answer)."""
+    block = bytearray()
+    for piece in pieces:
+        block += piece
+        if len(block) >= size:
+            yield bytes(block)
+            block.clear()
+    if block:
+        yield bytes(block)
+
+
 def _digest(data: bytes) -> bytes:
     import blake3
 

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from ...formats.wire.errors import WireError, clip
 from ...formats.wire.limits import MAX_CHUNKS_PER_FILE, MAX_MISSING_IDS, MAX_PACK_BYTES, MAX_READ_IDS
 from ...formats.wire.opsjson import chunks_to_json, ids_of_json
-from ...formats.wire.packs import CONTENT_TYPE, Frame, PackReader, pack_size, write_pack
+from ...formats.wire.packs import CONTENT_TYPE, Frame, PackReader, blocks, pack_size, write_pack
 from ...formats.wire.paths import check_wire_path
 from ..store import FolderStore
 from ..store import contents as store_contents
@@ -181,7 +181,7 @@ async def read_chunks(request: Request) -> Response:
     chunks = await run_in_threadpool(found.store.read_chunks, ids)
 
     def body() -> Iterator[bytes]:
-        yield from write_pack(chunks)
+        yield from blocks(write_pack(chunks))
 
     return StreamingResponse(body(), media_type=CONTENT_TYPE, headers={"Content-Length": str(size)})
 

@@ -5,7 +5,8 @@ A file smaller than the server's chunking size (``ServerInfo.chunker.min_file_si
 long) is stored as one chunk whose id is the file's BLAKE3 digest, which the listing gives. So once the
 engine has said which small files it will open (:class:`~..replica.Prefetcher`), they are fetched as groups
 of up to ``GROUP_FILES`` files and ``GROUP_BYTES`` bytes: one request per group instead of one per file. The
-first thread to open a file of a group fetches the group; the others wait for it. Every chunk is checked
+first thread to open a file of a group fetches the group (the others wait for it) and starts fetching the
+next group in the background, so the network and the writing of files overlap. Every chunk is checked
 against its id by :func:`~.basis.read_chunks`, so a file handed out is exactly the version the plan read.
 
 It is only ever a shortcut: a group whose fetch fails (the folder no longer holds a chunk because the file
@@ -42,6 +43,7 @@ class _Group:
     fetched: threading.Event = field(default_factory=threading.Event)
     started: bool = False
     data: dict[bytes, bytes] | None = None  # None: not fetched, failed, or dropped
+    next: _Group | None = None  # the group after it in the hint: fetched ahead once this one is opened
 
 
 class Prefetch:
@@ -71,7 +73,9 @@ class Prefetch:
                 continue
             if group is None or len(group.refs) >= min(GROUP_FILES, MAX_READ_IDS) \
                     or total + entry.size > GROUP_BYTES:
-                group, total = _Group({}, Counter()), 0
+                last, group, total = group, _Group({}, Counter()), 0
+                if last is not None:
+                    last.next = group
             if entry.digest not in group.want:
                 group.want[entry.digest] = entry.size
                 total += entry.size
@@ -92,6 +96,11 @@ class Prefetch:
                 return entry, b""
             fetch = not group.started
             group.started = True
+            ahead = group.next if group.next is not None and not group.next.started else None
+            if ahead is not None:
+                ahead.started = True
+        if ahead is not None:  # while this group's files are written, the next one is on its way
+            threading.Thread(target=self._fetch_ahead, args=(ahead,), name="syncline-prefetch", daemon=True).start()
         if fetch:
             self._fetch(group)
         group.fetched.wait()
@@ -105,6 +114,12 @@ class Prefetch:
                 if not group.refs:
                     group.data = None  # all taken: free it now, not when it leaves the deque
         return None if data is None else (entry, data)
+
+    def _fetch_ahead(self, group: _Group) -> None:
+        try:
+            self._fetch(group)
+        except Exception:  # a read-ahead that fails costs nothing: its files are opened alone
+            pass
 
     def _fetch(self, group: _Group) -> None:
         got: dict[bytes, bytes] | None = None

@@ -30,7 +30,7 @@ from ....formats.wire.limits import MAX_INLINE_CHUNKS, MAX_MISSING_IDS, MAX_PACK
 from ....formats.wire.manifest import manifest_pieces
 from ....formats.wire.ops import ChunkRef, new_op_id
 from ....formats.wire.opsjson import ids_of_json, ids_to_json
-from ....formats.wire.packs import CONTENT_TYPE, pack_size, write_pack
+from ....formats.wire.packs import CONTENT_TYPE, blocks, pack_size, write_pack
 from ..replica import SourceFile
 from .client import Client, replica_error
 
@@ -163,7 +163,7 @@ def upload(client: Client, folder: str, frames: dict[bytes, bytes], where: str =
     sent = 0
     for pack in _packs([(i, frames[i]) for i in missing]):
         size = pack_size(len(d) for _, d in pack)
-        client.request("POST", f"folders/{folder}/chunks", where=where, content=write_pack(pack),
+        client.request("POST", f"folders/{folder}/chunks", where=where, content=blocks(write_pack(pack)),
                        headers={"Content-Type": CONTENT_TYPE, "Content-Length": str(size)})
         sent += size
     return sent
