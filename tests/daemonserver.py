@@ -124,15 +124,16 @@ def serving(data: Path, tls: bool = False, port: int = 0) -> Iterator[Server]:
 
 class Device:
     """One device: ``base/local`` bound to the server's ``folder``, a daemon in a thread (:meth:`start`,
-    :meth:`stop`, as often as wanted), its state and config under ``base``."""
+    :meth:`stop`, as often as wanted), its state and config under ``base``. ``url`` is where the device
+    reaches the server (a proxy in front of it); the server's own URL when None."""
 
-    def __init__(self, base: Path, server: Server, folder: str, name: str) -> None:
+    def __init__(self, base: Path, server: Server, folder: str, name: str, url: str | None = None) -> None:
         self.base, self.server, self.name = base, server, name
         self.local = base / "local"
         self.state = base / "state"
         self.config = base / "daemon.toml"
         self.local.mkdir(parents=True)
-        meeting = c.meet(server.url)
+        meeting = c.meet(url or server.url)
         login = c.log_in(meeting, USER, PASSWORD, name, None)
         c.save(self.state, login)
         self.device_id = login.device_id

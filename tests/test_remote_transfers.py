@@ -23,6 +23,7 @@ from syncline.core.chunking import SERVER_CHUNKER
 from syncline.engine.oneway import sync_replicas
 from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.remote import ChunkBasis
+from syncline.engine.replicas.remote.basis import basis_path, open_basis
 from syncline.formats.wire.packs import pack_size
 
 from .conftest import write
@@ -121,3 +122,42 @@ def test_a_download_through_the_basis_fetches_only_the_changed_chunks(tmp_path: 
     mine.close()
     theirs.close()
     basis.close()
+
+
+def test_a_closed_replica_leaves_its_basis_open_for_the_next_run(tmp_path: Path, server: Served) -> None:
+    here, there = tmp_path / "here", tmp_path / "there"
+    data = random.Random(5).randbytes(8 * MiB)
+    write(there, "big.bin", data, mtime=T0)
+    theirs = server.replica("Big")
+    theirs.create_root()
+    assert sync_replicas(LocalReplica(there), theirs).exit_code == 0
+    here.mkdir()
+    basis = open_basis(server.state, here)  # the folder's, as the daemon's loop holds it
+    mine = server.replica("Big", basis=basis)
+    assert sync_replicas(mine, LocalReplica(here)).exit_code == 0
+    mine.close()  # a run ends: its connections and listing cache close, the basis stays open
+
+    edited, _ = edit(data, 6)
+    write(there, "big.bin", edited, mtime=T0 + 10)
+    assert sync_replicas(LocalReplica(there), theirs).exit_code == 0
+    before = mine.transfers.fetched_bytes
+    down = sync_replicas(mine, LocalReplica(here))  # the next run of the same replica
+    assert down.exit_code == 0 and (here / "big.bin").read_bytes() == edited, down.problems
+    assert mine.transfers.fetched_bytes - before == sum(new_chunks(data, edited))
+    assert mine.transfers.whole_bytes == 0
+    mine.close()
+    theirs.close()
+    basis.close()
+
+
+def test_a_damaged_basis_starts_empty(tmp_path: Path) -> None:
+    root = tmp_path / "here"
+    where = basis_path(tmp_path / "state", root)
+    where.parent.mkdir(parents=True)
+    where.write_bytes(b"not a database, " * 1000)
+    basis = open_basis(tmp_path / "state", root)
+    try:
+        assert basis.find(b"\0" * 32) is None
+    finally:
+        basis.close()
+    assert basis.find(b"\0" * 32) is None, "a closed basis finds nothing (its chunks are then fetched)"

@@ -9,6 +9,7 @@ at the in-process app. One test runs the CLI against a real server process over 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -22,8 +23,9 @@ import pytest
 import syncline
 from syncline.cli.main import _run
 from syncline.core.errors import BusyError, SafetyStop, UsageError
-from syncline.engine.replicas.remote import RemoteReplica, save_credentials
+from syncline.engine.replicas.remote import RemoteReplica, Transfers, save_credentials
 from syncline.engine.replicas.remote import replica as remote_replica
+from syncline.engine.replicas.remote.basis import basis_path
 from syncline.engine.replicas.remote.client import Client
 
 from .conftest import write
@@ -333,3 +335,43 @@ def test_a_name_that_is_not_utf8_is_reported_and_not_uploaded(tmp_path: Path, ap
     assert report.exit_code == 1 and any("caf" in p.path for p in report.problems), report.problems
     assert on_server(app, "Docs") == {"fine.txt": b"fine"}
     assert (src / os.fsdecode(b"caf\xe9.txt")).read_bytes() == b"latin-1 name"
+
+
+@pytest.fixture
+def transfers(monkeypatch: pytest.MonkeyPatch) -> list[Transfers]:
+    """What each server folder a run opened sent and fetched, as the run closes it."""
+    seen: list[Transfers] = []
+    close = RemoteReplica.close
+
+    def closing(self: RemoteReplica) -> None:
+        seen.append(dataclasses.replace(self.transfers))
+        close(self)
+
+    monkeypatch.setattr(RemoteReplica, "close", closing)
+    return seen
+
+
+@pytest.mark.parametrize("two_way", [False, True], ids=["one-way", "two-way"])
+def test_a_download_of_a_big_file_reuses_the_chunks_the_local_folder_holds(
+        tmp_path: Path, app: Served, transfers: list[Transfers], two_way: bool) -> None:
+    """``sync URL DIR`` and ``sync --two-way DIR URL`` keep DIR's chunk basis in the state directory: a new
+    version of a big file made on another device comes down as its changed chunks only."""
+    dst = tmp_path / "dst"
+    other = made(app, "Big")
+    data = os.urandom(6 << 20)
+    other.write("big.bin", data, T0 * NS)
+
+    def run() -> None:
+        report = syncline.sync(dst, f"{URL}/Big", two_way=True) if two_way else syncline.sync(f"{URL}/Big", dst)
+        assert report.exit_code == 0, report.problems
+
+    run()
+    assert (dst / "big.bin").read_bytes() == data
+    assert transfers[-1].fetched_bytes >= len(data), transfers[-1]  # through the chunk list, not whole
+    assert basis_path(app.state, dst).exists()
+    edited = data[:3 << 20] + os.urandom(1000) + data[(3 << 20) + 1000:]
+    other.write("big.bin", edited, (T0 + 10) * NS)
+    run()
+    assert (dst / "big.bin").read_bytes() == edited
+    got = transfers[-1]
+    assert got.whole_bytes == 0 and 0 < got.fetched_bytes <= 2 * 300_000, got  # the one or two pieces edited

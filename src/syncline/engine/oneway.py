@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from .execute import Progress, execute
 from .forkscan import scan_in_child
 from .options import Comparison, Filters, Guards, Options, Writes
 from .replicas.abilities import keepable, writing
-from .replicas.address import Address, open_replica, parse_address
+from .replicas.address import Address, open_basis, open_replica, parse_address
 from .replicas.replica import Replica
 from .report import Report
 
@@ -129,6 +130,8 @@ def sync_with_server(src: Address, dst: Address, options: SyncOptions | None = N
       or hard links is a :class:`UsageError` naming the option; owner and group (rsync -a's default) are
       not kept in either direction, the way a local target that cannot give owners does not.
     - Two server folders are refused: sync each with a local folder.
+    - The local folder's chunk basis (``open_basis``, in the state directory) is open for the run: a
+      download of a big file fetches only the chunks the folder does not hold, an upload records them.
     """
     opts = options or SyncOptions()
     remote = src if src.kind != "local" else dst
@@ -144,21 +147,19 @@ def sync_with_server(src: Address, dst: Address, options: SyncOptions | None = N
         src = replace(src, path=check_source(src.path))
     else:
         dst = replace(dst, path=check_target(dst.path))
-    source = open_replica(src, keep=opts.keep)
-    try:
+    with ExitStack() as held:  # closed in reverse: the replicas, then the basis they use
+        # The local folder's chunk basis: a download of a big file reads the chunks it holds instead of
+        # fetching them, and an upload records them for the next download.
+        basis = held.enter_context(closing(open_basis((src if src.kind == "local" else dst).path)))
+        source = open_replica(src, keep=opts.keep, basis=basis)
+        held.callback(source.close)
         target = open_replica(dst, policy=opts.policy(), keep=opts.keep,
-                              case_probe=marker.case_probe(may_write=not opts.dry_run))
-    except BaseException:
-        source.close()
-        raise
-    try:
+                              case_probe=marker.case_probe(may_write=not opts.dry_run), basis=basis)
+        held.callback(target.close)
         if src.kind != "local" and not source.exists():
             raise UsageError(f"no server folder {src.text}",
                              "check its name; a server folder is made by the first sync into it")
         return sync_replicas(source, target, opts, progress)
-    finally:
-        source.close()
-        target.close()
 
 
 def sync_replicas(source: Replica, target: Replica, options: SyncOptions | None = None,

@@ -20,12 +20,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...core.entry import Keep
 from ...core.errors import UsageError
 from ..state import state_dir
 from .local import LocalReplica
 from .replica import Replica, WritePolicy
+
+if TYPE_CHECKING:
+    from .remote.basis import ChunkBasis
 
 KINDS = "a local folder (DIR or /path/to/DIR) or a server folder (https://host:port/NAME)"
 REMOTE_SCHEMES = ("https", "http")
@@ -74,7 +78,7 @@ def local_path(address: str | os.PathLike[str]) -> str | os.PathLike[str]:
 
 def open_replica(address: str | os.PathLike[str] | Address, *, policy: WritePolicy | None = None,
                  keep: Keep | None = None, case_probe: Callable[[Path], bool] | None = None,
-                 state: Path | None = None) -> Replica:
+                 state: Path | None = None, basis: ChunkBasis | None = None) -> Replica:
     """The replica at ``address``, written as ``policy`` says (the default :class:`WritePolicy` when
     None) and keeping what ``keep`` names. Nothing is checked or created: the caller's mode does that.
 
@@ -88,14 +92,37 @@ def open_replica(address: str | os.PathLike[str] | Address, *, policy: WritePoli
     A server folder is opened with the credentials saved for its server in ``state`` (the state
     directory when None), its listing cache kept there too; a server this device never connected to is a
     one-line :class:`UsageError` saying how to connect. ``keep`` is not asked of a server (it keeps no
-    owners or extended attributes: its ``features()`` say so, and the planner projects onto them)."""
+    owners or extended attributes: its ``features()`` say so, and the planner projects onto them).
+    ``basis`` (:func:`open_basis` of the local folder on the other side) lets a server folder's
+    downloads of big files reuse the chunks that folder holds; it stays the caller's to close, and a
+    local folder ignores it."""
     where = address if isinstance(address, Address) else parse_address(address)
     if where.kind == "remote":
-        return _open_remote(where, policy, state)
+        return _open_remote(where, policy, state, basis)
     return LocalReplica(where.path, policy=policy or WritePolicy(), keep=keep, case_probe=case_probe)
 
 
-def _open_remote(where: Address, policy: WritePolicy | None, state: Path | None) -> Replica:
+def open_basis(root: Path, state: Path | None = None) -> ChunkBasis:
+    """The chunk basis of the local folder ``root``, kept in ``state`` (the state directory when None),
+    one per folder: what a server folder synced with ``root`` is opened with (``open_replica(basis=)``).
+    The caller owns it and closes it once no replica uses it (replicas leave it open when closed). A
+    damaged basis starts empty (it holds hints only); :class:`UsageError` when the state directory
+    cannot hold it."""
+    import sqlite3
+
+    from .remote.basis import open_basis as open_at  # httpx is imported only when a server is used
+
+    state = state if state is not None else state_dir()
+    try:
+        return open_at(state, root)
+    except (OSError, sqlite3.Error) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot keep the chunk basis of {root} in {state}: {why}",
+                         "check that the state directory is writable (SYNCLINE_STATE_DIR)") from None
+
+
+def _open_remote(where: Address, policy: WritePolicy | None, state: Path | None,
+                 basis: ChunkBasis | None) -> Replica:
     from .remote import RemoteReplica, load_credentials  # httpx is imported only when a server is used
 
     state = state if state is not None else state_dir()
@@ -103,4 +130,5 @@ def _open_remote(where: Address, policy: WritePolicy | None, state: Path | None)
     if credentials is None:
         raise UsageError(f"not connected to {where.url}: run `syncline connect {where.url}`",
                          "connect once per device; it asks for your user name and password on that server")
-    return RemoteReplica(where.url, where.folder, credentials, policy=policy or WritePolicy(), state_dir=state)
+    return RemoteReplica(where.url, where.folder, credentials, policy=policy or WritePolicy(), state_dir=state,
+                         basis=basis)

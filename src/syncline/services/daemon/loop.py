@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...core.errors import SynclineError
 from ...engine.replicas.replica import Replica
@@ -45,7 +46,10 @@ from .events import (
 )
 from .feed import FeedSource, collect
 from .positions import Positions
-from .runner import Rate, open_sides, run_two_way
+from .runner import Rate, folder_basis, open_sides, run_two_way
+
+if TYPE_CHECKING:
+    from ...engine.replicas.remote.basis import ChunkBasis
 
 PROGRESS_EVERY = 0.25  # seconds between progress events of a long run
 _log = logging.getLogger(__name__)
@@ -138,21 +142,31 @@ class FolderLoop:
             self.emit(FolderEnded())
 
     def _open_and_loop(self) -> None:
-        while not self.stop.is_set():
-            try:
-                local, other = open_sides(self.folder, self.address, self.state)
-            except SynclineError as exc:
-                self._park(str(exc))
-                if not self._wait_resume():
+        """Open the sides (again after a park) and loop until the folder's loop ends. The folder's chunk
+        basis is held here, not by the sides: it lasts across runs and reopened sides, and is closed
+        when the loop ends (the folder removed or changed, the daemon stopping)."""
+        basis: ChunkBasis | None = None
+        try:
+            while not self.stop.is_set():
+                try:
+                    if basis is None:
+                        basis = folder_basis(self.folder, self.address, self.state)
+                    local, other = open_sides(self.folder, self.address, self.state, basis)
+                except SynclineError as exc:
+                    self._park(str(exc))
+                    if not self._wait_resume():
+                        return
+                    continue
+                try:
+                    self._loop(local, other)
                     return
-                continue
-            try:
-                self._loop(local, other)
-                return
-            finally:
-                for side in (local, other):
-                    with contextlib.suppress(OSError):
-                        side.close()
+                finally:
+                    for side in (local, other):
+                        with contextlib.suppress(OSError):
+                            side.close()
+        finally:
+            if basis is not None:
+                basis.close()
 
     def _loop(self, local: Replica, other: Replica) -> None:
         scheduler = Scheduler(self.collector, quiet=self.timing.quiet, max_delay=self.timing.max_delay,

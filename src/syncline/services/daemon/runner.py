@@ -17,15 +17,19 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...core.errors import UsageError
 from ...engine.marker import case_insensitive, case_probe
 from ...engine.oneway import check_apart
-from ...engine.replicas.address import open_replica, parse_address
+from ...engine.replicas.address import open_basis, open_replica, parse_address
 from ...engine.replicas.replica import Replica, WritePolicy
 from ...engine.twoway.run import TwoWayReport, TwoWaySyncOptions, sync_two_way_replicas
 from ..config import FolderConfig
 from ..watch.changes import Folder
+
+if TYPE_CHECKING:
+    from ...engine.replicas.remote.basis import ChunkBasis
 
 SCOPED = "dirs" in inspect.signature(sync_two_way_replicas).parameters
 
@@ -48,11 +52,24 @@ def remote_address(folder: FolderConfig, server_url: str | None) -> str:
     return f"{server_url.rstrip('/')}/{remote}"
 
 
-def open_sides(folder: FolderConfig, address: str, state: Path | None = None) -> tuple[Replica, Replica]:
+def folder_basis(folder: FolderConfig, address: str, state: Path | None = None) -> ChunkBasis | None:
+    """The chunk basis of ``folder``'s local root, kept in ``state`` (None: the state directory of the
+    environment), when its other side (``address``) is a server folder; None for a local other side.
+    The caller owns it: it is meant to last as long as the folder's loop, across runs and reopened
+    sides, and is closed by the loop. Raises :class:`UsageError` when it cannot be kept, or for an
+    address nothing can open."""
+    if parse_address(address).kind == "local":
+        return None
+    return open_basis(Path(folder.local), state)
+
+
+def open_sides(folder: FolderConfig, address: str, state: Path | None = None,
+               basis: ChunkBasis | None = None) -> tuple[Replica, Replica]:
     """The folder's two replicas (local, other side), written with the two-way policy. A local other side
     is checked to be apart from the folder (neither inside the other); a server folder is opened with the
-    credentials saved in ``state`` (None: the state directory of the environment). Raises
-    :class:`UsageError` for an address nothing can open."""
+    credentials saved in ``state`` (None: the state directory of the environment) and ``basis``
+    (:func:`folder_basis`), which closing the sides leaves open. Raises :class:`UsageError` for an
+    address nothing can open."""
     where = parse_address(address)
     if where.kind == "local":
         check_apart(Path(folder.local), where.path)
@@ -60,7 +77,7 @@ def open_sides(folder: FolderConfig, address: str, state: Path | None = None) ->
     local = open_replica(folder.local, policy=policy,
                          case_probe=lambda root: root.is_dir() and case_insensitive(root, probe=True))
     try:
-        other = open_replica(where, policy=policy, case_probe=case_probe(may_write=True), state=state)
+        other = open_replica(where, policy=policy, case_probe=case_probe(may_write=True), state=state, basis=basis)
     except BaseException:
         local.close()
         raise

@@ -6,10 +6,16 @@ does not have (protocol.md section 6, "Delta download").
 it says is a hint, never trusted: a chunk read from a local file is hashed and used only when it hashes to
 its id (the file may have changed since); otherwise the chunk is fetched. :class:`ChunkedSource` is the
 download stream that uses it: the engine sees an ordinary source file.
+
+One basis per local folder, in the state directory (:func:`open_basis`), shared by every sync of that
+folder with a server. Whoever opens it owns it: a replica it is given to reads and records through it and
+leaves it open when the replica is closed (the daemon keeps it for a folder's life, across runs).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import sqlite3
 import threading
@@ -27,6 +33,7 @@ from ....formats.wire.packs import read_pack
 from .client import Client, replica_error
 
 FETCH_BATCH = 16 << 20  # bytes of chunks asked for in one chunks/read
+BASIS_DIR = "chunk-bases"  # below the state directory
 
 
 class ChunkBasis:
@@ -36,14 +43,19 @@ class ChunkBasis:
     def __init__(self, db_path: Path, root: Path) -> None:
         self.root = Path(root)
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        # One connection for every thread of a run (its transfers), each call under the mutex.
         self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript("""
-            CREATE TABLE IF NOT EXISTS chunks (id BLOB NOT NULL, path TEXT NOT NULL, offset INTEGER NOT NULL,
-                                               length INTEGER NOT NULL);
-            CREATE INDEX IF NOT EXISTS chunks_id ON chunks (id);
-            CREATE INDEX IF NOT EXISTS chunks_path ON chunks (path);
-        """)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript("""
+                CREATE TABLE IF NOT EXISTS chunks (id BLOB NOT NULL, path TEXT NOT NULL,
+                                                   offset INTEGER NOT NULL, length INTEGER NOT NULL);
+                CREATE INDEX IF NOT EXISTS chunks_id ON chunks (id);
+                CREATE INDEX IF NOT EXISTS chunks_path ON chunks (path);
+            """)
+        except BaseException:
+            self._db.close()
+            raise
         self._mutex = threading.Lock()
 
     def record(self, path: str, entry: Entry, chunks: Sequence[tuple[bytes, int]]) -> None:
@@ -54,15 +66,26 @@ class ChunkBasis:
             rows.append((chunk_id, path, offset, length))
             offset += length
         with self._mutex:
-            self._db.execute("BEGIN")
-            self._db.execute("DELETE FROM chunks WHERE path = ?", (path,))
-            self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?)", rows)
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("BEGIN")
+                self._db.execute("DELETE FROM chunks WHERE path = ?", (path,))
+                self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                # A hint not kept (a full disk, a lock held too long, a closed basis) costs a later
+                # download some bytes; failing the transfer it describes would cost the file.
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.rollback()
 
     def find(self, chunk_id: bytes) -> tuple[str, int] | None:
-        """Where a chunk may be read locally: (path, offset), or None."""
+        """Where a chunk may be read locally: (path, offset), or None (also when the database cannot be
+        read: the chunk is then fetched)."""
         with self._mutex:
-            row = self._db.execute("SELECT path, offset FROM chunks WHERE id = ? LIMIT 1", (chunk_id,)).fetchone()
+            try:
+                row = self._db.execute("SELECT path, offset FROM chunks WHERE id = ? LIMIT 1",
+                                       (chunk_id,)).fetchone()
+            except sqlite3.Error:
+                return None
         return (row[0], row[1]) if row else None
 
     def read(self, chunk_id: bytes, length: int) -> bytes | None:
@@ -88,8 +111,33 @@ class ChunkBasis:
         return data if len(data) == length and blake3.blake3(data).digest() == chunk_id else None
 
     def close(self) -> None:
+        """Close the database (its owner does, once no replica uses it); later calls find nothing and
+        record nothing."""
         with self._mutex:
             self._db.close()
+
+
+def basis_path(state_dir: Path, root: Path) -> Path:
+    """Where the basis of the local folder ``root`` is kept below ``state_dir``: one file per folder,
+    named by its real path, as a local side's address is."""
+    key = hashlib.sha256(os.fsencode(os.path.realpath(root))).hexdigest()[:32]
+    return Path(state_dir) / BASIS_DIR / f"{key}.sqlite"
+
+
+def open_basis(state_dir: Path, root: Path) -> ChunkBasis:
+    """The basis of the local folder ``root``, kept in ``state_dir`` (:func:`basis_path`), made when it
+    is not there. A file that is not a basis database (damaged, another program's) is removed and the
+    basis starts empty: it holds only hints. Raises ``OSError`` or ``sqlite3.Error`` when the state
+    directory cannot hold it."""
+    path = basis_path(state_dir, root)
+    try:
+        return ChunkBasis(path, root)
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError):  # locked, unwritable: not the file's fault
+            raise
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return ChunkBasis(path, root)
 
 
 class ChunkedSource:

@@ -151,7 +151,7 @@ class RemoteReplica:
 
     def close(self) -> None:
         """End the run: staged chunks not sent are dropped, connections and the cache closed (the next
-        call opens them again)."""
+        call opens them again). The basis stays open: it is its opener's, and may outlive many runs."""
         self._spool.clear()
         self._prefetch.hint([], 0)
         self._client.close()
