@@ -37,13 +37,15 @@ from ..core.plan import Action, Plan
 from .crashpoints import crash_point
 from .replicas.abilities import commit_many
 from .replicas.errors import NotFound, map_os_error
-from .replicas.replica import Features, FileSource, Linker, Outcome, Prefetcher, Replica, Staged
+from .replicas.replica import BatchWrite, Features, FileSource, Linker, Outcome, Prefetcher, Replica, Staged
 from .report import Report, failure
 
 ATTEMPTS = 3
 BATCH_FILES = 2000
 BATCH_BYTES = 256 << 20
 PARALLEL_MIN = 1 << 20  # files at least this large are copied by the thread pool
+DEFERRED_MAX = 1000  # small writes held for one BatchWrite call at most
+DEFERRABLE = ("mkdir", "symlink", "meta")
 
 Progress = Callable[[int, int, int, int], None]  # (files done, files total, bytes done, bytes total)
 # Actions whose effect is durable, each with the file id its path has now (0 when the target does not tell):
@@ -111,6 +113,10 @@ class _Executor:
         self.slots = None if self.inline else threading.BoundedSemaphore(max(1, connections))
         self.pool = ThreadPoolExecutor(max_workers=max(1, connections), thread_name_prefix="syncline-copy")
         self.window = max(1, connections) * 8
+        # Over a network, folders, symlinks and metadata are sent together (``BatchWrite``) instead of one
+        # round trip each: held until something must follow them (a commit, another write), then sent.
+        self.writer = target if isinstance(target, BatchWrite) and not self.inline else None
+        self.deferred: list[Action] = []
         self.inflight: deque[Future[_Copied]] = deque()
         self.batch: list[_Copied] = []
         self.batch_bytes = 0
@@ -157,6 +163,12 @@ class _Executor:
                                                             and action.entry.kind == DIR)
                 if waits and (self.inflight or self.batch):
                     self.flush()
+                if self.writer is not None and action.op in DEFERRABLE and action.entry is not None:
+                    self.deferred.append(action)
+                    if len(self.deferred) >= DEFERRED_MAX:
+                        self._send_deferred()
+                    continue
+                self._send_deferred()  # what came before it in the plan is done first
                 with self.slot():
                     self._direct(action)
             self.flush()
@@ -191,7 +203,27 @@ class _Executor:
         stagings, so a batch never takes more than the target's connections."""
         while self.inflight:
             self._collect(self.inflight.popleft().result())
+        self._send_deferred()  # the folders the batch's files go into
         self._commit_batch()
+
+    def _send_deferred(self) -> None:
+        """The held small writes, in plan order, in one ``BatchWrite`` call."""
+        if not self.deferred:
+            return
+        assert self.writer is not None
+        items, self.deferred = self.deferred, []
+        with self.slot():
+            try:
+                outcomes: list[Outcome | OSError] = list(self.writer.write_many(
+                    [(a.op, a.path, a.entry, a.expect) for a in items if a.entry is not None]))
+            except OSError as exc:
+                outcomes = [exc] * len(items)
+        for action, outcome in zip(items, outcomes, strict=True):
+            if isinstance(outcome, OSError):
+                self.report.problems.append(failure(action.path, f"cannot {action.op}", outcome, "destination"))
+            else:
+                self._tally(action, outcome)
+        crash_point("direct")
 
     def _commit_batch(self) -> None:
         if not self.batch:
@@ -240,28 +272,41 @@ class _Executor:
         try:
             if action.op == "mkdir":
                 assert action.entry is not None
-                if self._account(action, t.make_dir(action.path, action.entry, action.expect)):
-                    self.report.dirs_created += 1
+                outcome = t.make_dir(action.path, action.entry, action.expect)
             elif action.op == "symlink":
                 assert action.entry is not None
-                if self._account(action, t.make_symlink(action.path, action.entry, action.expect)):
-                    self.report.symlinks += 1
+                outcome = t.make_symlink(action.path, action.entry, action.expect)
             elif action.op == "link":
                 assert action.entry is not None and action.link_to is not None and self.linker is not None
-                linked = self.linker.make_link(action.path, action.entry, action.link_to, action.expect)
-                if self._account(action, linked):
-                    self.report.hard_links += 1
+                outcome = self.linker.make_link(action.path, action.entry, action.link_to, action.expect)
             elif action.op == "delete":
                 assert action.expect is not None
-                if self._account(action, t.delete(action.path, action.expect)):
-                    self.report.deleted += 1
+                outcome = t.delete(action.path, action.expect)
             elif action.op == "meta":
                 assert action.entry is not None
-                if self._account(action, t.set_meta(action.path, action.entry, action.expect)) and action.visible:
-                    self.report.meta_updated += 1
+                outcome = t.set_meta(action.path, action.entry, action.expect)
+            else:
+                return
         except OSError as exc:
             self.report.problems.append(failure(action.path, f"cannot {action.op}", exc, "destination"))
+        else:
+            self._tally(action, outcome)
         crash_point("direct")
+
+    def _tally(self, action: Action, outcome: Outcome) -> None:
+        """Account a done or kept direct action and count it in the report."""
+        if not self._account(action, outcome):
+            return
+        if action.op == "mkdir":
+            self.report.dirs_created += 1
+        elif action.op == "symlink":
+            self.report.symlinks += 1
+        elif action.op == "link":
+            self.report.hard_links += 1
+        elif action.op == "delete":
+            self.report.deleted += 1
+        elif action.op == "meta" and action.visible:
+            self.report.meta_updated += 1
 
     def _account(self, action: Action, outcome: Outcome) -> bool:
         if outcome.trashed:

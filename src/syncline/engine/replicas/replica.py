@@ -259,6 +259,19 @@ class BatchStat(Protocol):
 
 
 @runtime_checkable
+class BatchWrite(Protocol):
+    """Many small writes in one call (one round trip: a server's batch endpoint). Without it the engine
+    calls ``make_dir``, ``make_symlink`` and ``set_meta`` one by one."""
+
+    def write_many(self, items: Sequence[tuple[str, str, Entry, Entry | None]]) -> list[Outcome | ReplicaError]:
+        """Each ``(op, path, entry, expect)`` in order, ``op`` one of ``mkdir`` (:meth:`~Replica.make_dir`),
+        ``symlink`` (:meth:`~Replica.make_symlink`) and ``meta`` (:meth:`~Replica.set_meta`), with the
+        meaning of that call; a per-item failure is returned in that item's place (it does not stop the
+        others)."""
+        ...
+
+
+@runtime_checkable
 class Prefetcher(Protocol):
     """Files read ahead in batches: a server sends many small files in one answer instead of one request
     each. Without it the engine opens each file on its own."""

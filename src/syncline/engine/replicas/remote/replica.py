@@ -3,7 +3,8 @@
 Every call is one or a few HTTP requests (section 13 of the protocol names them); the required core plus
 ``Mover`` (the server's move), ``Hasher`` (the digest is in every row), ``BatchStat``, ``BatchCommit``,
 ``Locker`` (a device lease, renewed by a thread), ``Markers`` and ``CheckedMarkers`` (``meta/{key}``,
-conditional with ``If-None-Match``/``If-Match``), ``Prefetcher`` (small files in packs). No ``Linker``: a copy
+conditional with ``If-None-Match``/``If-Match``), ``Prefetcher`` (small files in packs), ``BatchWrite``
+(folders and metadata in ``ops`` batches). No ``Linker``: a copy
 on the server costs no upload, every chunk is already there.
 
 - ``scan`` reads the folder from the listing cache (``cache.py``) brought up to date with
@@ -422,24 +423,29 @@ class RemoteReplica:
         return outcome
 
     def make_dir(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
-        return self._one(Op(new_op_id(), "mkdir", _wire_path(path), _expect(expect),
-                            OpEntry(entry.mtime_ns, entry.mode & 0o7777)))
+        return self._one(_small_op("mkdir", path, entry, expect))
 
     def make_symlink(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
-        try:
-            target = check_target(entry.target)
-        except WireError as err:
-            raise replica_error(err, path) from None
-        return self._one(Op(new_op_id(), "symlink", _wire_path(path), _expect(expect),
-                            OpEntry(entry.mtime_ns, entry.mode & 0o7777, len(target.encode()), None, target)))
+        return self._one(_small_op("symlink", path, entry, expect))
 
     def delete(self, path: str, expect: Entry) -> Outcome:
         return self._one(Op(new_op_id(), "delete", _wire_path(path), _expect(expect)))
 
     def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
         """A ``meta`` item; for the root (``""``) too: the folder's own mode and mtime."""
-        return self._one(Op(new_op_id(), "meta", _wire_path(path, root_ok=True), _expect(expect),
-                            OpEntry(entry.mtime_ns, entry.mode & 0o7777)))
+        return self._one(_small_op("meta", path, entry, expect))
+
+    def write_many(self, items: Sequence[tuple[str, str, Entry, Entry | None]]) -> list[Outcome | ReplicaError]:
+        """The ``mkdir``, ``symlink`` and ``meta`` items in ``ops`` batches (1,000 a request)."""
+        ops: list[Op | ReplicaError] = []
+        for op, path, entry, expect in items:
+            try:
+                ops.append(_small_op(op, path, entry, expect))
+            except ReplicaError as exc:
+                ops.append(exc)
+        results = self._apply_each(ops)
+        return [r if isinstance(r, ReplicaError) else self._outcome(r, item[1])
+                for r, item in zip(results, items, strict=True)]
 
     def move(self, src: str, dst: str, expect: Entry) -> Outcome:
         """The server's move: one rename of a file, symlink or whole folder, nothing sent again."""
@@ -544,6 +550,24 @@ def _wire_path(path: str, root_ok: bool = False) -> str:
         return check_wire_path(path, root_ok=root_ok)
     except WireError as err:
         raise replica_error(err, path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")) from None
+
+
+def _small_op(op: str, path: str, entry: Entry, expect: Entry | None) -> Op:
+    """The ``mkdir``, ``symlink`` or ``meta`` item (``meta`` of the root too): refused here, with the
+    server's own error, for a path or a symlink target the server would refuse."""
+    if op == "symlink":
+        try:
+            target = check_target(entry.target)
+        except WireError as err:
+            raise replica_error(err, path) from None
+        return Op(new_op_id(), "symlink", _wire_path(path), _expect(expect),
+                  OpEntry(entry.mtime_ns, entry.mode & 0o7777, len(target.encode()), None, target))
+    if op == "mkdir":
+        return Op(new_op_id(), "mkdir", _wire_path(path), _expect(expect), OpEntry(entry.mtime_ns, entry.mode & 0o7777))
+    if op == "meta":
+        return Op(new_op_id(), "meta", _wire_path(path, root_ok=True), _expect(expect),
+                  OpEntry(entry.mtime_ns, entry.mode & 0o7777))
+    raise ValueError(f"not a small write: {op}")
 
 
 def _expect(entry: Entry | None) -> Expect | None:
