@@ -3,8 +3,8 @@ after the next barrier), plus the entry to commit them under. Nothing is visible
 ``ops`` ``put`` names the chunks, so a staged copy can never be seen under a real name.
 
 - A file under the server chunker's ``min_file_size`` is one chunk (its id is its digest), held in
-  memory in the :class:`Spool` until the barrier sends what the server lacks; when the spool holds more
-  than its bound, it is sent at once.
+  memory in the :class:`Spool`, which sends what the server lacks every few MiB while staging goes on;
+  the barrier sends the rest.
 - A bigger file is cut with the server's chunker as it is read (``Chunker.pieces_reader``), and every
   :data:`UPLOAD_BATCH` of new chunks is sent right away (``chunks/missing``, then packs of only what is
   missing): a file of any size is staged in bounded memory, and a chunk the server has (an unchanged part
@@ -35,6 +35,7 @@ from ..replica import SourceFile
 from .client import Client, replica_error
 
 SPOOL_BOUND = 64 << 20  # bytes of small files held in memory before they are sent
+SEND_EARLY = 4 << 20  # bytes of small files held before a staging thread sends them (the upload overlaps)
 UPLOAD_BATCH = 16 << 20  # new chunks of a big file read before they are sent
 READ_BLOCK = 1 << 20
 
@@ -67,28 +68,44 @@ class Spool:
     """Chunks staged but not sent yet (``held``, counted per staged copy that needs them), and small
     chunks already sent, kept within ``bound`` bytes to send again (``sent``). ``uploader(frames, ask)``
     sends chunks (``ask``: only those ``chunks/missing`` names) and returns how many pack bytes it sent.
-    Thread-safe: the executor stages from several threads; sending happens outside the lock."""
+    Thread-safe: the executor stages from several threads; sending happens outside the lock.
 
-    def __init__(self, uploader: Callable[[dict[bytes, bytes], bool], int], bound: int = SPOOL_BOUND) -> None:
+    Once ``early`` bytes are held, the thread that staged the last of them sends them while the others go
+    on staging, so the upload overlaps the reading of files and the barrier has only the rest to send. An
+    early send that fails leaves its chunks held: the barrier sends them, and raises if that fails too."""
+
+    def __init__(self, uploader: Callable[[dict[bytes, bytes], bool], int], bound: int = SPOOL_BOUND,
+                 early: int = SEND_EARLY) -> None:
         self.uploader = uploader
         self.bound = bound
+        self.early = min(early, bound)
         self._mutex = threading.Lock()
+        self._sends_done = threading.Condition(self._mutex)
         self.held: dict[bytes, bytes] = {}
         self._refs: dict[bytes, int] = {}
         self._held_bytes = 0
+        self._sending: set[bytes] = set()  # held chunks a thread is sending now
+        self._sending_bytes = 0
+        self._senders = 0
         self.sent: dict[bytes, bytes] = {}
         self._sent_bytes = 0
 
     def hold(self, chunk_id: bytes, data: bytes) -> None:
-        """Keep ``data`` until the next :meth:`flush`; sends everything held at once past the bound."""
+        """Keep ``data`` until it is sent: early (see the class) or at the next :meth:`flush`."""
         with self._mutex:
             self._refs[chunk_id] = self._refs.get(chunk_id, 0) + 1
             if chunk_id not in self.held:
                 self.held[chunk_id] = data
                 self._held_bytes += len(data)
+            waiting = self._held_bytes - self._sending_bytes
             over = self._held_bytes > self.bound
         if over:
             self.flush()
+        elif waiting >= self.early:
+            try:
+                self._send_held()
+            except OSError:
+                pass  # the chunks stay held; the barrier sends them and reports what fails then
 
     def release(self, ids: Iterable[bytes]) -> None:
         """A staged copy no longer needs these chunks (discarded, committed)."""
@@ -104,18 +121,41 @@ class Spool:
                     self._held_bytes -= len(data)
 
     def flush(self) -> int:
-        """Send every held chunk the server lacks; they move to ``sent``. Returns the pack bytes sent.
-        On a failure the chunks stay held (the next barrier tries again)."""
+        """Send every held chunk the server lacks, and wait for the early sends under way; they move to
+        ``sent``. Returns the pack bytes this call sent. On a failure the chunks stay held (the next
+        barrier tries again)."""
+        sent = 0
+        while True:  # again for chunks whose early send failed meanwhile: this call's own send raises
+            sent += self._send_held()
+            with self._mutex:
+                while self._senders:
+                    self._sends_done.wait()
+                if not self.held:
+                    return sent
+
+    def _send_held(self) -> int:
+        """Send the held chunks no other thread is sending."""
         with self._mutex:
-            frames = dict(self.held)
-        if not frames:
-            return 0
-        sent = self.uploader(frames, True)
-        with self._mutex:
-            for i, data in frames.items():
-                if self.held.pop(i, None) is not None:
-                    self._held_bytes -= len(data)
-                    self._keep_sent(i, data)
+            frames = {i: d for i, d in self.held.items() if i not in self._sending}
+            if not frames:
+                return 0
+            self._sending.update(frames)
+            self._sending_bytes += sum(map(len, frames.values()))
+            self._senders += 1
+        done = False
+        try:
+            sent = self.uploader(frames, True)
+            done = True
+        finally:
+            with self._mutex:
+                for i, data in frames.items():
+                    self._sending.discard(i)
+                    self._sending_bytes -= len(data)
+                    if done and self.held.pop(i, None) is not None:
+                        self._held_bytes -= len(data)
+                        self._keep_sent(i, data)
+                self._senders -= 1
+                self._sends_done.notify_all()
         return sent
 
     def _keep_sent(self, chunk_id: bytes, data: bytes) -> None:
