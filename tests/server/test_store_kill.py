@@ -73,6 +73,15 @@ def test_a_kill_at_a_crash_point_leaves_a_consistent_store(tmp_path: Path, point
     killed = run_child(data, point)
     assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr[-2000:])
     check_store(data)
+    if point in ("server-chunks-temp", "server-chunks-renamed"):  # the first upload: the batch's chunks
+        db = sqlite3.connect(data / "meta.db")
+        try:
+            (ns,) = db.execute("select chunk_ns from folders").fetchone()
+            assert db.execute("select count(*) from chunks").fetchone()[0] == 0, "no metadata row yet"
+        finally:
+            db.close()
+        held = len(chunk_db(data, ns))
+        assert held == (0 if point == "server-chunks-temp" else 40), f"{held} chunks committed at {point}"
     again = run_child(data, None)
     assert again.returncode == 0 and "done" in again.stdout, again.stderr[-2000:]
     assert check_store(data) == 40
