@@ -6,10 +6,9 @@ The format (``PRAGMA user_version`` 1, ``application_id`` :data:`APPLICATION_ID`
 
 ``id`` is the chunk's BLAKE3-256, ``data`` its bytes, ``stored_ns`` when it was last put (the collector's
 orphan age). A rowid table, 16 KiB pages, WAL, ``synchronous=FULL``: measured against ``WITHOUT ROWID``
-and 4 KiB pages, it puts and reads ~7 KB chunks 2-3 times faster and 1 MiB ones 2-10 times (a blob lives
-in overflow pages either way, and a rowid table keeps them out of the key's B-tree); it is also what
-incremental blob I/O needs. ``auto_vacuum=INCREMENTAL``: space the collector frees goes back to the
-file system.
+and 4 KiB pages, it puts and reads ~7 KB chunks 1.6-3 times faster, 1 MiB ones 1.4-2 times on put and
+3-9 times on read (docs/server-store.md); it is also what incremental blob I/O needs.
+``auto_vacuum=INCREMENTAL``: space the collector frees goes back to the file system.
 
 :class:`ChunkDbs` hands out connections: per namespace, idle ones are kept for reuse (readers run
 concurrently under WAL), writers queue on a Python lock (waiting happens here, not in SQLite's busy loop),
