@@ -110,7 +110,7 @@ async def put_file(client: httpx.AsyncClient, folder: str, path: str, data: byte
 
 
 def dump(store: Store) -> dict[str, Any]:
-    """Every table's rows and every file under the chunk directory: what "the store unchanged" compares.
+    """Every table's rows and every chunk in the chunk store: what "the store unchanged" compares.
     ``devices.last_seen_ns`` is left out (every authenticated request may touch it)."""
     out: dict[str, Any] = {}
     with store.db.read() as conn:
@@ -119,7 +119,7 @@ def dump(store: Store) -> dict[str, Any]:
             for r in rows:
                 r.pop("last_seen_ns", None)
             out[name] = sorted(rows, key=repr)
-    out["chunk files"] = sorted(str(p.relative_to(store.data_dir)) for p in (store.data_dir / "chunks").rglob("*"))
+    out["chunks"] = {r["chunk_ns"]: sorted(store.chunks.ids(r["chunk_ns"])) for r in out["folders"]}
     out["tmp files"] = sorted(str(p) for p in (store.data_dir / "tmp").rglob("*"))
     return out
 

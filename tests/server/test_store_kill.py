@@ -1,6 +1,7 @@
 """kill -9 of the store at each of its crash points, then reopen: no entry references a chunk without a
-row, no chunk row lacks its file (or holds other bytes), a batch is all or nothing, and running the same
-work again converges (a committed batch is answered from the journal, not applied twice)."""
+row, no chunk row lacks its chunk in the chunk store (or holds other bytes), a batch is all or nothing, and
+running the same work again converges (a committed batch is answered from the journal, not applied
+twice)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,18 @@ def run_child(data: Path, crash_at: str | None) -> subprocess.CompletedProcess[s
                           timeout=120)
 
 
+def chunk_db(data: Path, ns: str) -> dict[bytes, bytes]:
+    """What the chunk store holds in ``ns``, read with the ``sqlite3`` module alone."""
+    path = data / "chunks" / f"{ns}.sqlite"
+    if not path.exists():
+        return {}
+    db = sqlite3.connect(path)
+    try:
+        return {bytes(i): bytes(d) for i, d in db.execute("select id, data from chunks")}
+    finally:
+        db.close()
+
+
 def check_store(data: Path) -> int:
     """The invariants after any crash; returns how many of the batch's files are there."""
     db = sqlite3.connect(data / "meta.db")
@@ -41,10 +54,10 @@ def check_store(data: Path) -> int:
             "where not exists (select 1 from chunks k where k.chunk_ns = ? and k.chunk_id = cc.chunk_id)",
             (ns,)).fetchone()[0]
         assert dangling == 0, "an entry references a chunk the store has no row for"
+        stored = chunk_db(data, ns)
         for (chunk_id,) in db.execute("select chunk_id from chunks where chunk_ns = ?", (ns,)):
-            path = data / "chunks" / ns / chunk_id.hex()[:2] / chunk_id.hex()
-            assert path.is_file(), f"chunk row {chunk_id.hex()} without its file"
-            assert blake3.blake3(path.read_bytes()).digest() == chunk_id, "a chunk file holds other bytes"
+            assert chunk_id in stored, f"chunk row {chunk_id.hex()} without its chunk"
+            assert blake3.blake3(stored[chunk_id]).digest() == chunk_id, "a chunk holds other bytes"
         batch = db.execute("select count(*) from entries where path like 'batch/%' and kind = 'file'").fetchone()[0]
         journal = db.execute("select count(*) from changes where op_id like 'put-%'").fetchone()[0]
     finally:
@@ -60,6 +73,15 @@ def test_a_kill_at_a_crash_point_leaves_a_consistent_store(tmp_path: Path, point
     killed = run_child(data, point)
     assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr[-2000:])
     check_store(data)
+    if point in ("server-chunks-temp", "server-chunks-renamed"):  # the first upload: the batch's chunks
+        db = sqlite3.connect(data / "meta.db")
+        try:
+            (ns,) = db.execute("select chunk_ns from folders").fetchone()
+            assert db.execute("select count(*) from chunks").fetchone()[0] == 0, "no metadata row yet"
+        finally:
+            db.close()
+        held = len(chunk_db(data, ns))
+        assert held == (0 if point == "server-chunks-temp" else 40), f"{held} chunks committed at {point}"
     again = run_child(data, None)
     assert again.returncode == 0 and "done" in again.stdout, again.stderr[-2000:]
     assert check_store(data) == 40

@@ -12,11 +12,14 @@
 - ``stage``: right after ``apply`` staged one file from an archive.
 - ``output``: when the temp file of an ``index -o``, ``archive -o`` or ``snapshot`` output is written in
   full, before it is renamed into place.
-- ``server-chunks-temp``: an upload's chunks are in temp files and synced, none renamed into the store;
-- ``server-chunks-renamed``: they are renamed into the chunk store and synced, their rows not written;
+- ``server-chunks-temp``: an upload's chunks are written in the chunk store's transaction, not committed;
+- ``server-chunks-renamed``: that transaction is committed (durable, visible in the chunk store), their
+  metadata rows not written;
 - ``server-chunks-rows``: their rows are committed, before the answer;
 - ``server-commit``: an ``ops`` batch is committed, before the answer (and the notification);
-- ``server-gc-rows``: the collector's row deletions are committed, their files not yet removed.
+- ``server-gc-rows``: the collector's row deletions are committed, their chunks not yet removed;
+- ``server-chunks-migrated``: a batch of chunk files of the first layout is committed into its chunk
+  database, the files not yet unlinked.
 """
 
 from __future__ import annotations

@@ -351,7 +351,7 @@ def _read_all(fs: FolderStore, path: str) -> bytes:
 
 
 def _checked(pieces: Iterator[bytes]) -> Iterator[bytes]:
-    """The stream with a chunk the store cannot read mapped to the family (a chunk file gone missing)."""
+    """The stream with a chunk the store cannot read mapped to the family (a chunk gone missing)."""
     try:
         yield from pieces
     except OSError as exc:

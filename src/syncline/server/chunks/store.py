@@ -29,14 +29,14 @@ class BadChunk(ValueError):
 
 
 def chunk_hex(chunk_id: bytes) -> str:
-    """The id as 64 hex digits: ``ValueError`` unless it is exactly 32 bytes (a file name comes of it)."""
+    """The id as 64 hex digits: ``ValueError`` unless it is exactly 32 bytes."""
     if not isinstance(chunk_id, bytes) or len(chunk_id) != ID_BYTES:
         raise ValueError("a chunk id is 32 bytes")
     return chunk_id.hex()
 
 
 def check_namespace(ns: str) -> str:
-    """``ns`` unchanged if it is a namespace name the server makes (it becomes a folder name)."""
+    """``ns`` unchanged if it is a namespace name the server makes (it becomes a file name)."""
     if not _NAMESPACE_RE.match(ns):
         raise ValueError(f"not a chunk namespace: {ns!r}")
     return ns
@@ -50,16 +50,23 @@ def verify(chunk_id: bytes, data: Buffer) -> None:
 
 
 class ChunkStore(Protocol):
-    """Verified chunks, durable once :meth:`put_many` returns (disk now; S3-compatible later)."""
+    """Verified chunks, durable once :meth:`put_many` returns (SQLite on disk now; S3-compatible later)."""
 
     def put_many(self, ns: str, chunks: Iterable[tuple[bytes, Buffer]]) -> int:
         """Store ``(id, bytes)`` pairs durably: every one is verified first (:class:`BadChunk`, nothing
-        stored), then all are made durable before any is visible under its name (a file already there is
-        replaced by the verified bytes). Returns how many were written."""
+        stored), then all become visible together, only once durable (a chunk already held is written
+        again from the verified bytes). ``OSError`` (``ENOSPC`` for a full disk): nothing stored. Returns
+        how many were written."""
         ...
 
     def read(self, ns: str, chunk_id: bytes, offset: int = 0, length: int = -1) -> bytes:
-        """Bytes of one chunk (``FileNotFoundError`` when the store does not hold it)."""
+        """``length`` bytes of one chunk from ``offset`` (``-1``: to its end; ``FileNotFoundError`` when
+        the store does not hold it)."""
+        ...
+
+    def length(self, ns: str, chunk_id: bytes) -> int:
+        """How many bytes the store holds under ``chunk_id`` (``FileNotFoundError`` when none), for
+        ``check``."""
         ...
 
     def has(self, ns: str, chunk_id: bytes) -> bool: ...
@@ -68,8 +75,9 @@ class ChunkStore(Protocol):
         """Remove chunks (those not there are skipped)."""
         ...
 
-    def ids(self, ns: str) -> Iterator[bytes]:
-        """Every chunk id held in ``ns``, for ``check`` and the orphan sweep."""
+    def ids(self, ns: str, stored_before: int | None = None) -> Iterator[bytes]:
+        """Every chunk id held in ``ns`` (with ``stored_before``, a time in ns: only those last put before
+        it), for ``check`` and the orphan sweep."""
         ...
 
     def free_bytes(self) -> int: ...

@@ -1,9 +1,11 @@
-"""The server's store: metadata (SQLite, SQLAlchemy Core) and chunks (a directory), one per data directory.
+"""The server's store: metadata (SQLite, SQLAlchemy Core) and chunks (a SQLite database per folder), one
+per data directory.
 
 ``open_store(DATA)`` is the one way in: it makes the layout (``DATA/meta.db``, ``DATA/chunks/``,
-``DATA/tmp/``), applies the migrations, empties ``tmp/`` (what a killed upload left) and makes the
-server's id once. The HTTP handlers, the CLI on the data directory and the server-side replica all go
-through :class:`Store` and :class:`~.folder.FolderStore`, never SQL.
+``DATA/tmp/``), applies the migrations, empties ``tmp/`` (what a killed upload left), moves chunk files of
+the first layout into the chunk databases and makes the server's id once. The HTTP handlers, the CLI on
+the data directory and the server-side replica all go through :class:`Store` and
+:class:`~.folder.FolderStore`, never SQL.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sqlalchemy as sa
 
 from ...core.errors import BusyError
 from ..chunks.disk import DiskChunkStore
+from ..chunks.legacy import migrate_chunk_files
 from . import schema as t
 from .db import Database
 from .folder import FolderStore
@@ -69,6 +72,7 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        self.chunks.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -89,7 +93,8 @@ def open_store(data_dir: Path, min_free: int = DEFAULT_MIN_FREE, exclusive: bool
     """The store in ``data_dir`` (made, mode 0700, if it is not there), migrated to the newest schema.
 
     ``exclusive`` (the server): holds the data directory's lock for as long as the store is open
-    (``BusyError`` when another process holds it) and empties ``tmp/`` (what a killed upload left).
+    (``BusyError`` when another process holds it), empties ``tmp/`` (what a killed upload left) and moves
+    chunk files of the first layout into the chunk databases (:mod:`..chunks.legacy`).
     ``exclusive=False`` is for the CLI's user and folder management beside a running server: it takes no
     lock and touches no file but the database (whose writers queue on SQLite's lock)."""
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -98,6 +103,7 @@ def open_store(data_dir: Path, min_free: int = DEFAULT_MIN_FREE, exclusive: bool
         chunks = DiskChunkStore(data_dir / "chunks", data_dir / "tmp")
         if exclusive:
             chunks.empty_tmp()
+            migrate_chunk_files(chunks, data_dir / "chunks-damaged")
         db = Database.on_file(data_dir / "meta.db")
         try:
             migrate(db)
@@ -105,6 +111,7 @@ def open_store(data_dir: Path, min_free: int = DEFAULT_MIN_FREE, exclusive: bool
             return Store(data_dir, db, chunks, min_free, lock_fd)
         except BaseException:
             db.close()
+            chunks.close()
             raise
     except BaseException:
         if lock_fd is not None:

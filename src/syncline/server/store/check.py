@@ -1,9 +1,10 @@
 """``syncline serve --check``: is the store what its database says? (design.md "The database is the truth
-of presence".) Reports, never repairs: a row without its file, or a file with other bytes than its name,
+of presence".) Reports, never repairs: a row without its chunk, or a chunk with other bytes than its id,
 is a loss to look at, not to paper over.
 
-Checked per folder: every chunk a file version lists has a row; every row has its file, of its length;
-with ``read_data`` every chunk's bytes hash to its id (as restic's ``check --read-data``).
+Checked per folder: every chunk a file version lists has a row; every row has its chunk in the chunk
+store, of its length; with ``read_data`` every chunk's bytes hash to its id (as restic's
+``check --read-data``).
 """
 
 from __future__ import annotations
@@ -46,17 +47,16 @@ def check(store: Store, read_data: bool = False) -> CheckReport:
                                    f"chunk {bytes(chunk_id).hex()}, which the store does not record")
         for chunk_id, length in rows:
             report.chunks += 1
-            path = store.chunks.path(folder.chunk_ns, chunk_id)
+            name = f"chunk {chunk_id.hex()} of folder {folder.name} (user {folder.owner_id})"
             try:
-                size = path.stat().st_size
+                size = store.chunks.length(folder.chunk_ns, chunk_id)
             except FileNotFoundError:
-                report.problems.append(f"chunk {chunk_id.hex()} of folder {folder.name} is recorded but its "
-                                       f"file {path} is missing")
+                report.problems.append(f"{name} is recorded but missing from the chunk store")
                 continue
             if size != length:
-                report.problems.append(f"chunk file {path} holds {size} bytes, not {length}")
+                report.problems.append(f"{name} holds {size} bytes in the chunk store, not {length}")
             elif read_data:
                 report.read += 1
-                if blake3.blake3(path.read_bytes()).digest() != chunk_id:
-                    report.problems.append(f"chunk file {path} holds other bytes than its name says")
+                if blake3.blake3(store.chunks.read(folder.chunk_ns, chunk_id)).digest() != chunk_id:
+                    report.problems.append(f"{name} holds other bytes than its id says")
     return report

@@ -1,9 +1,9 @@
-"""Uploads against the collector's file removals: many uploads at once, or one sweep, never both.
+"""Uploads against the collector's chunk removals: many uploads at once, or one sweep, never both.
 
-An upload renames chunk files into the store and then records their rows; the collector removes files
-without rows (orphans) and files whose rows it deleted. Were they to interleave, a file an upload had just
-found present (and therefore not written again) could be unlinked under the row the upload then adds: a
-row without its file, the one thing the store must never hold. So removals wait for the uploads in flight
+An upload commits chunks into the chunk store and then records their rows; the collector removes chunks
+without rows (orphans) and chunks whose rows it deleted. Were they to interleave, a chunk an upload had
+just found recorded (and therefore not written again) could be removed under the row the upload then
+adds: a row without its chunk, the one thing the store must never hold. So removals wait for the uploads in flight
 to finish, and new uploads wait for a removal to end.
 """
 

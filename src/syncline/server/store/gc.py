@@ -1,18 +1,18 @@
 """The collector (design.md "Commits", step 3): trash retention, history pruning, unreferenced chunks and
-orphan chunk files. Run hourly by the server and by ``syncline serve --gc``.
+orphan chunks. Run hourly by the server and by ``syncline serve --gc``.
 
 Order matters for safety. In one write transaction per folder: trashed versions past retention are
 dropped (their chunks get the one-hour lease a dropped version gives), old tombstones and journal rows
 are pruned and the folder's history horizon moved; then the ``chunks`` rows no content of the folder
-references and whose lease ran out are deleted. Only after that transaction committed are their files
-unlinked (a row is deleted before its file, never after: the database is the truth of presence). File
-removals wait for the uploads in flight (:mod:`.gate`). A commit cannot reference a chunk the collector
-took: it re-checks its chunk rows inside its own transaction, which cannot interleave with this one.
+references and whose lease ran out are deleted. Only after that transaction committed are their chunks
+removed from the chunk store (a row is deleted before its chunk, never after: the database is the truth
+of presence). Chunk removals wait for the uploads in flight (:mod:`.gate`). A commit cannot reference a
+chunk the collector took: it re-checks its chunk rows inside its own transaction, which cannot interleave
+with this one.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from . import Store
 
 TRASH_RETENTION_S = 30 * 24 * 3600
-ORPHAN_AGE_S = 600  # a chunk file without a row this old is no upload's: uploads record rows within seconds
+ORPHAN_AGE_S = 600  # a chunk without a row this old is no upload's: uploads record rows within seconds
 
 
 @dataclass
@@ -91,7 +91,7 @@ def _history(conn: sa.Connection, folder_id: int, before_ns: int, keep_at_least:
 
 def _unreferenced(conn: sa.Connection, folder_id: int, chunk_ns: str, now: int) -> list[bytes]:
     """Delete the chunk rows of ``chunk_ns`` that no content of the folder references and whose lease ran
-    out; returns their ids (their files are removed after the commit)."""
+    out; returns their ids (their chunks are removed after the commit)."""
     k, cc, ct = t.chunks.c, t.content_chunks.c, t.contents.c
     used = sa.select(cc.chunk_id).join(t.contents, ct.id == cc.content_id).where(ct.folder_id == folder_id)
     gone = [bytes(r.chunk_id) for r in conn.execute(sa.select(k.chunk_id).where(
@@ -102,8 +102,8 @@ def _unreferenced(conn: sa.Connection, folder_id: int, chunk_ns: str, now: int) 
 
 
 def unlink_unrecorded(store: Store, chunk_ns: str, ids: list[bytes]) -> int:
-    """Remove the files of ``ids`` that still have no row, with uploads held off: an upload may have
-    stored one of them again between the rows' deletion and now (its new row keeps its file)."""
+    """Remove the chunks of ``ids`` that still have no row, with uploads held off: an upload may have
+    stored one of them again between the rows' deletion and now (its new row keeps its chunk)."""
     if not ids:
         return 0
     with store.gate.sweep():
@@ -115,23 +115,14 @@ def unlink_unrecorded(store: Store, chunk_ns: str, ids: list[bytes]) -> int:
 
 
 def _orphans(store: Store, chunk_ns: str, now: int) -> int:
-    """Remove chunk files of ``chunk_ns`` without a row (left by an upload killed before its rows), once
-    they are :data:`ORPHAN_AGE_S` old."""
-    removed = 0
+    """Remove chunks of ``chunk_ns`` without a row (left by an upload killed before its rows) that were
+    stored :data:`ORPHAN_AGE_S` or more ago (the chunk store keeps when each was last put)."""
     with store.gate.sweep():
-        on_disk = list(store.chunks.ids(chunk_ns))
-        if not on_disk:
+        old = list(store.chunks.ids(chunk_ns, stored_before=now - ORPHAN_AGE_S * 10**9))
+        if not old:
             return 0
         with store.db.read() as conn:
-            have = contents.lengths(Raw(conn), chunk_ns, on_disk)
-        for chunk_id in on_disk:
-            if chunk_id in have:
-                continue
-            path = store.chunks.path(chunk_ns, chunk_id)
-            try:
-                if os.stat(path).st_mtime_ns < now - ORPHAN_AGE_S * 10**9:
-                    store.chunks.delete_many(chunk_ns, [chunk_id])
-                    removed += 1
-            except FileNotFoundError:
-                pass
-    return removed
+            have = contents.lengths(Raw(conn), chunk_ns, old)
+        gone = [i for i in old if i not in have]
+        store.chunks.delete_many(chunk_ns, gone)
+    return len(gone)
