@@ -44,7 +44,7 @@ def add_cmd(name: str, admin: bool, password_stdin: bool, data: Path | None) -> 
     from ..server.users import add_user, check_user_name, open_accounts
 
     check_user_name(name)
-    accounts = open_accounts(_data_dir(data), create=True)
+    accounts = open_accounts(data_dir(data), create=True)
     try:
         if accounts.users.get(name) is not None:  # before asking for a password that would be thrown away
             raise UsageError(f"there is already a user {name}",
@@ -64,7 +64,7 @@ def passwd_cmd(name: str, password_stdin: bool, data: Path | None) -> None:
     from ..server.passwords import Passwords
     from ..server.users import open_accounts, set_password
 
-    accounts = open_accounts(_data_dir(data))
+    accounts = open_accounts(data_dir(data))
     try:
         if accounts.users.get(name) is None:
             raise UsageError(f"no user {name}", "list them with `syncline user list`")
@@ -80,7 +80,7 @@ def list_cmd(data: Path | None) -> None:
     """List the users: name, role, devices connected, when made."""
     from ..server.users import open_accounts
 
-    accounts = open_accounts(_data_dir(data))
+    accounts = open_accounts(data_dir(data))
     try:
         rows = [(u.name, "admin" if u.admin else "user", "disabled" if u.disabled else "",
                  sum(d.revoked_ns is None for d in accounts.devices.list(u.id)), u.created_ns)
@@ -93,7 +93,7 @@ def list_cmd(data: Path | None) -> None:
         click.echo(printable(line + (f"  {state}" if state else "")))
 
 
-def _data_dir(data: Path | None) -> Path:
+def data_dir(data: Path | None) -> Path:
     from ..server.datadir import default_data_dir
 
     return data if data is not None else default_data_dir()

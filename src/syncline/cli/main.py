@@ -24,6 +24,7 @@ from .cmd_diff import diff_cmd
 from .cmd_folder import folder_cmd
 from .cmd_index import index_cmd
 from .cmd_serve import serve_cmd
+from .cmd_server import server_cmd
 from .cmd_status import status_cmd
 from .cmd_sync import sync_cmd
 from .cmd_timeline import log_cmd, snapshot_cmd
@@ -53,6 +54,7 @@ Commands:
   syncline status                    what the daemon is doing, folder by folder
   syncline serve [--data DIR]        run a server for syncline devices (--listen, --tls self-signed)
   syncline user add NAME [--admin]   add a user of this machine's server (user passwd, user list)
+  syncline server check              verify the server's store (--read-data: every chunk's hash)
 
 Run `syncline COMMAND --help` for a command's options.
 """
@@ -78,6 +80,7 @@ cli.add_command(folder_cmd)
 cli.add_command(status_cmd)
 cli.add_command(user_cmd)
 cli.add_command(serve_cmd)
+cli.add_command(server_cmd)
 cli.add_command(connect_cmd)
 cli.add_command(device_cmd)
 

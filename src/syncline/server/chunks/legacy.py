@@ -4,7 +4,7 @@ namespaces' databases, run by ``open_store`` before the server serves.
 Crash-safe and resumable: a batch of files is read, each checked against its name, inserted and
 committed (durable), and only then are its files unlinked. Killed anywhere, a rerun finds the files not yet
 unlinked and stores them again (the same bytes under the same id). A file whose bytes do not hash to its
-name is not stored: it is moved to ``DATA/chunks-damaged/<ns>/`` and logged, and ``serve --check`` reports
+name is not stored: it is moved to ``DATA/chunks-damaged/<ns>/`` and logged, and ``syncline server check`` reports
 the versions that lost it. Files that are not chunks (other names) are left where they are, and logged.
 """
 
@@ -46,7 +46,7 @@ def migrate_chunk_files(store: DiskChunkStore, damaged_dir: Path) -> Migrated:
         _namespace(store, ns, ns_dir, damaged_dir / ns, report)
     if report.chunks or report.damaged:
         log.warning("moved %d chunk files into the chunk databases; %d did not match their names and were "
-                    "moved to %s (`syncline serve --check` names the versions that lost them)",
+                    "moved to %s (`syncline server check` names the versions that lost them)",
                     report.chunks, len(report.damaged), damaged_dir)
     return report
 

@@ -1,4 +1,4 @@
-"""``syncline serve --check``: is the store what its database says? (design.md "The database is the truth
+"""``syncline server check``: is the store what its database says? (design.md "The database is the truth
 of presence".) Reports, never repairs: a row without its chunk, or a chunk with other bytes than its id,
 is a loss to look at, not to paper over.
 
