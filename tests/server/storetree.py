@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,18 @@ def put_bytes(fs: FolderStore, data: bytes, device: str = OTHER, chunker: Chunke
     if frames:
         fs.put_chunks(frames, device)
     return blake3.blake3(data).digest(), tuple(ChunkRef(i, len(p)) for i, p in frames)
+
+
+def random_files(fs: FolderStore, count: int, size: int = 100) -> list[bytes]:
+    """Files ``f0``.. ``f{count-1}`` of random bytes (``size`` + n long) committed in ``fs``; their digests."""
+    digests = []
+    for n in range(count):
+        data = os.urandom(size + n)
+        digest, chunks = put_bytes(fs, data)
+        fs.apply_ops([Op(new_op_id(), "put", f"f{n}", None, OpEntry(1, 0o644, len(data), digest), chunks)],
+                     WirePolicy(), "D1")
+        digests.append(digest)
+    return digests
 
 
 class ServerTree:

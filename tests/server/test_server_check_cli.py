@@ -9,11 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from syncline.formats.wire.ops import Op, OpEntry, WirePolicy, new_op_id
 from syncline.server.store import open_store
 
 from ..cli_helpers import assert_one_line_error
-from .storetree import put_bytes
+from .storetree import random_files
 
 
 def syncline(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
@@ -27,13 +26,7 @@ def test_server_check_finds_a_damaged_chunk(tmp_path: Path) -> None:
     store = open_store(data, min_free=0)
     owner = store.users.add("anna", "hash").id
     fs = store.folder(store.folders.create(owner, "Docs")[0])
-    ids = []
-    for n in range(3):
-        content = os.urandom(200 + n)
-        digest, chunks = put_bytes(fs, content)
-        fs.apply_ops([Op(new_op_id(), "put", f"f{n}", None, OpEntry(1, 0o644, len(content), digest), chunks)],
-                     WirePolicy(), "D1")
-        ids.append(digest)
+    ids = random_files(fs, 3, 200)
     ns, db_path = fs.ns, store.chunks.db_path(fs.ns)
     altered = bytes(b ^ 1 for b in store.chunks.read(ns, ids[1]))
     store.close()

@@ -3,26 +3,18 @@ altered there, and a chunk row deleted under a version, are each reported."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 
-from syncline.formats.wire.ops import Op, OpEntry, WirePolicy, new_op_id
 from syncline.server.store import Store
 from syncline.server.store.check import check
 from syncline.server.store.folder import FolderStore
 
-from .storetree import fs_fixture, put_bytes, store_fixture  # noqa: F401 - fixtures
+from .storetree import fs_fixture, random_files, store_fixture  # noqa: F401 - fixtures
 
 
 def test_check_finds_what_is_wrong_with_the_store(store: tuple[Store, int], fs: FolderStore) -> None:
     s = store[0]
-    ids = []
-    for n in range(4):
-        data = os.urandom(100 + n)
-        digest, chunks = put_bytes(fs, data)
-        fs.apply_ops([Op(new_op_id(), "put", f"f{n}", None, OpEntry(1, 0o644, len(data), digest), chunks)],
-                     WirePolicy(), "D1")
-        ids.append(digest)
+    ids = random_files(fs, 4)
     clean = check(s, read_data=True)
     assert clean.problems == [] and clean.chunks == clean.read == 4
     altered = bytes(b ^ 1 for b in s.chunks.read(fs.ns, ids[2]))
