@@ -484,3 +484,25 @@ def test_a_first_two_way_run_over_equal_files_asks_for_no_digest_file_by_file(se
     assert not report.to_a.copied and not report.to_b.copied
     per_file = [r for r in wire.seen if r.url.path.endswith(("/stat", "/file"))]
     assert len(per_file) < 5, [str(r.url) for r in per_file]
+
+
+def test_the_folders_answer_is_reused_only_inside_one_run_and_until_a_write(server: Served) -> None:
+    """A run asks whether the folder is empty and for the root's entry within milliseconds: one ``GET``.
+    Between runs other devices write, so a run never sees the last run's answer (a stale "empty" would
+    stop it as an emptied folder)."""
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    r = replica(server, wire)
+
+    def gets() -> int:
+        return sum(1 for q in wire.seen if q.method == "GET" and q.url.path.endswith("/folders/F"))
+
+    assert r.is_empty() and r.is_empty() and gets() == 2, "outside a run every question is asked"
+    with r.lock():
+        assert r.is_empty() and r.is_empty() and gets() == 3
+        put(r, "a", b"written in the run")
+        assert not r.is_empty() and gets() == 4, "a write makes it ask again"
+    server.tree("F").remove("a")
+    with r.lock():
+        assert r.is_empty() and gets() == 5, "the next run asks afresh"
+    r.close()

@@ -255,6 +255,20 @@ def test_a_batch_waits_for_quiet_or_for_the_delay_the_last_push_earned(tmp_path:
     assert s.batch_due()  # lost events go at once
 
 
+def test_a_settled_change_goes_at_once_and_takes_what_is_pending_with_it(tmp_path: Path) -> None:
+    collector = ChangeCollector(str(tmp_path))
+    s = _scheduler(collector, quiet=30.0, max_delay=60.0)
+    s.plan_rescan(time.monotonic(), polling=False)
+    collector.add([("local", False)])
+    assert not s.batch_due() and s.sleep([]) > 0.5, "a local change waits for the folder to be quiet"
+    collector.add([("from-server", False)], settled=True)  # a server's commit: complete when told
+    assert s.batch_due() and s.sleep([]) == 0.005
+    folders, _, _ = collector.take()
+    assert folders == [("from-server", False), ("local", False)]
+    collector.add([("local", False)])
+    assert not s.batch_due(), "take() ends the settled state"
+
+
 def test_files_being_written_are_held_each_asked_once_and_let_go_once_pushed(tmp_path: Path) -> None:
     writing = {"d/open.bin"}
     s = _scheduler(ChangeCollector(str(tmp_path)), writing)

@@ -68,7 +68,8 @@ class FeedSource(Protocol):
 
 
 def collect(batch: ChangeBatch, collector: ChangeCollector, own_device: str) -> None:
-    """Hand ``batch`` to ``collector`` as changed folders, as the inotify source hands it local events:
+    """Hand ``batch`` to ``collector`` as changed folders, as the inotify source hands it local events
+    (but settled: a commit needs no quiet period before the run that brings it):
     a path's parent folder (shallow), a made or moved-in folder whole (deep), both ends of a move. The
     changes ``own_device`` made are left out: they are what this device's runs wrote."""
     if batch.gone:
@@ -84,5 +85,5 @@ def collect(batch: ChangeBatch, collector: ChangeCollector, own_device: str) -> 
         if change.op == "move" and change.from_path is not None:
             folders += [(parent(change.from_path), False), (change.path, True)]
             move = (change.from_path, change.path)
-        collector.add(folders, move)
+        collector.add(folders, move, settled=True)  # a commit: nothing to wait for
 

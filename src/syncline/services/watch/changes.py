@@ -48,6 +48,7 @@ class ChangeCollector(FileSystemEventHandler):
         self.first_ns = 0  # when the oldest pending change came in (monotonic)
         self.last_ns = 0  # when the newest did
         self.overflowed = False
+        self.settled = False  # a change is pending that is complete when told (no quiet to wait for)
         self.events = 0
         self.wake = threading.Event()
         # Called after each add and take, outside the lock (the pending count may have changed): the
@@ -92,12 +93,15 @@ class ChangeCollector(FileSystemEventHandler):
             return None
         return rel
 
-    def add(self, folders: list[Folder], move: tuple[str, str] | None = None) -> None:
+    def add(self, folders: list[Folder], move: tuple[str, str] | None = None, settled: bool = False) -> None:
+        """Changed folders (and a rename). ``settled``: the change is complete as told (a server's commit,
+        never a file still being written), so the batch need not wait for the folder to be quiet."""
         now = time.monotonic_ns()
         with self._lock:
             if not self._folders:
                 self.first_ns = now
             self.last_ns = now
+            self.settled = self.settled or settled
             self.events += 1
             for f, deep in folders:
                 self._folders[f] = self._folders.get(f, False) or deep
@@ -133,6 +137,7 @@ class ChangeCollector(FileSystemEventHandler):
             self._folders = {}
             self._moves = []
             self.overflowed = False
+            self.settled = False
             self.wake.clear()
         if self.changed is not None:
             self.changed()

@@ -95,11 +95,12 @@ class Scheduler:
 
     def batch_due(self) -> bool:
         """Whether the changes gathered go now: the source has been quiet for ``quiet``, they have waited
-        :meth:`delay`, or events were lost."""
+        :meth:`delay`, events were lost, or one of them is settled (complete when told: a server's commit)."""
         c = self.collector
         if not c.pending():
             return False
-        return c.quiet_for_ns() >= self.quiet * 1e9 or c.waiting_for_ns() >= self.delay() * 1e9 or c.overflowed
+        return (c.settled or c.quiet_for_ns() >= self.quiet * 1e9 or c.waiting_for_ns() >= self.delay() * 1e9
+                or c.overflowed)
 
     def delay(self) -> float:
         """How long changes wait at most while the source is never quiet: ``PUSH_SHARE`` times what the
@@ -111,7 +112,9 @@ class Scheduler:
         """How long the loop may wait for an event before something else is due."""
         now = time.monotonic()
         until = [self.next_rescan - now, 1.0]
-        if self.collector.pending():
+        if self.collector.settled:
+            until.append(0.0)
+        elif self.collector.pending():
             quiet_left = self.quiet - self.collector.quiet_for_ns() / 1e9
             delay_left = self.delay() - self.collector.waiting_for_ns() / 1e9
             until.append(min(quiet_left, delay_left))

@@ -52,6 +52,7 @@ from .prefetch import HeldSource, Prefetch
 from .staging import SPOOL_BOUND, RemoteStaged, Spool, stage, upload
 
 LOCK_TTL = 60  # seconds; renewed every third of it
+INFO_FRESH_S = 1.0  # how long the folder's own answer (exists, empty, root) is reused, unless written since
 MAX_IGNORE_FILE = 1 << 20
 FEATURES = Features(mtime_ns_precision=1, case_sensitive=True, symlinks=True, permissions=True, owner=False,
                     hash_kinds=("blake3",), max_connections=8, round_trips=True, scan_in_child=False)
@@ -99,6 +100,8 @@ class RemoteReplica:
         self._prefetch = Prefetch(self._client, self.folder)
         self._cache: ListingCache | None = None
         self._mutex = threading.Lock()
+        self._info: tuple[float, dict[str, Any] | None] | None = None  # (when, the folder's GET answer)
+        self._info_kept = False  # answers are kept only while this replica holds its lease (a run)
         self._lock_lost: ReplicaError | None = None
         self.renew_every = LOCK_TTL / 3  # seconds between renewals of the lock's lease
         self.inline_chunks = MAX_INLINE_CHUNKS  # chunks a put lists; more: a manifest (tests lower it)
@@ -119,19 +122,38 @@ class RemoteReplica:
 
     # -- the root ------------------------------------------------------------------------------------------
     def _folder_info(self) -> dict[str, Any] | None:
+        """The folder's ``GET`` answer (None: no such folder). A run asks twice within milliseconds while it
+        holds the lease (is the folder empty, the root's entry for the scan): inside :meth:`lock`, an
+        answer is reused for ``INFO_FRESH_S`` unless this replica wrote since (any ``ops``). Never across
+        runs: other devices write between them."""
+        with self._mutex:
+            cached = self._info if self._info_kept else None
+        if cached is not None and time.monotonic() - cached[0] < INFO_FRESH_S:
+            return cached[1]
         try:
             value = self._client.call("GET", self._at())
         except NotFound:
-            return None
-        try:
-            o = obj(value, "folder", "bad_response")
-            root = obj(o.get("root"), "root", "bad_response")
-            return {"uid": text(o.get("uid"), "uid", "bad_response", 128),
-                    "empty": boolean(o.get("empty"), "empty", "bad_response"),
-                    "mode": integer(root.get("mode"), "root.mode", "bad_response", 0, 0o7777),
-                    "mtime_ns": integer(root.get("mtime_ns"), "root.mtime_ns", "bad_response")}
-        except WireError as err:
-            raise replica_error(err) from None
+            info = None
+        else:
+            try:
+                o = obj(value, "folder", "bad_response")
+                root = obj(o.get("root"), "root", "bad_response")
+                info = {"uid": text(o.get("uid"), "uid", "bad_response", 128),
+                        "empty": boolean(o.get("empty"), "empty", "bad_response"),
+                        "mode": integer(root.get("mode"), "root.mode", "bad_response", 0, 0o7777),
+                        "mtime_ns": integer(root.get("mtime_ns"), "root.mtime_ns", "bad_response")}
+            except WireError as err:
+                raise replica_error(err) from None
+        with self._mutex:
+            self._info = (time.monotonic(), info) if self._info_kept else None
+        return info
+
+    def _forget_info(self, keep: bool | None = None) -> None:
+        """Drop the folder's answer; ``keep``: whether answers are kept from now on (inside the lease)."""
+        with self._mutex:
+            self._info = None
+            if keep is not None:
+                self._info_kept = keep
 
     def exists(self) -> bool:
         """Whether the folder is on the server for this user. An unreachable server is raised
@@ -143,6 +165,7 @@ class RemoteReplica:
         return True if info is None else bool(info["empty"])
 
     def create_root(self) -> None:
+        self._forget_info()
         self._client.request("PUT", self._at(), ok=(200, 201))
 
     @contextmanager
@@ -155,6 +178,7 @@ class RemoteReplica:
         call opens them again). The basis stays open: it is its opener's, and may outlive many runs."""
         self._spool.clear()
         self._prefetch.hint([], 0)
+        self._forget_info()
         self._client.close()
         with self._mutex:
             if self._cache is not None:
@@ -384,6 +408,7 @@ class RemoteReplica:
         server replays; failing again, each of its items gets that error."""
         if self._lock_lost is not None:
             raise self._lock_lost
+        self._forget_info()  # the folder's emptiness and root may change
         policy = WirePolicy(self.policy.trash, self.policy.keep_changed)
         out: list[ItemResult | ReplicaError] = []
         for batch in _batches(ops):
@@ -485,10 +510,12 @@ class RemoteReplica:
         renewer = threading.Thread(target=self._renew, args=(lease, stop), name="syncline-lock", daemon=True)
         self._lock_lost = None
         renewer.start()
+        self._forget_info(keep=True)
         try:
             with self.session():
                 yield
         finally:
+            self._forget_info(keep=False)
             stop.set()
             renewer.join()
             self._lock_lost = None
