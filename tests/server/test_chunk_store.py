@@ -138,6 +138,19 @@ def test_at_most_max_open_databases_keep_connections(tmp_path: Path) -> None:
         store.close()
 
 
+def test_a_namespace_keeps_one_write_lock_when_its_connections_are_closed(tmp_path: Path) -> None:
+    """A put still running on a namespace whose connections were closed (too many namespaces open) and a
+    put on the same namespace after must queue on one lock, not in SQLite's busy loop."""
+    store = DiskChunkStore(tmp_path / "chunks", tmp_path / "tmp", max_open=1)
+    try:
+        first = store.dbs.get("namespacea", make=True)
+        store.dbs.get("namespaceb", make=True)  # retires namespacea's
+        again = store.dbs.get("namespacea", make=True)
+        assert again is not first and again.write_lock is first.write_lock
+    finally:
+        store.close()
+
+
 def _full_after(pages: int) -> object:
     real = sqlitedb.connect
 

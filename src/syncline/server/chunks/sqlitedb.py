@@ -38,9 +38,9 @@ _SCHEMA = ("CREATE TABLE IF NOT EXISTS chunks (id BLOB PRIMARY KEY, stored_ns IN
 class ChunkDb:
     """One namespace's database: idle connections to reuse and the lock its writers hold."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, write_lock: threading.Lock | None = None) -> None:
         self.path = path
-        self.write_lock = threading.Lock()
+        self.write_lock = write_lock if write_lock is not None else threading.Lock()
         self._mutex = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
         self._retired = False
@@ -117,6 +117,10 @@ class ChunkDbs:
         self.max_open = max_open
         self._lock = threading.Lock()
         self._open: OrderedDict[str, ChunkDb] = OrderedDict()
+        # A namespace's writers queue on one lock for the server's life, even when its connections were
+        # closed meanwhile: a put still running on a retired ChunkDb and one on its successor never
+        # meet in SQLite's busy loop (which gives up after busy_timeout).
+        self._write_locks: dict[str, threading.Lock] = {}
 
     def path(self, ns: str) -> Path:
         """Where namespace ``ns`` keeps its chunks (``ValueError`` for a name the server does not make)."""
@@ -143,7 +147,7 @@ class ChunkDbs:
                         raise OSError(f"{path} is a chunk database of version {version}, not {VERSION}: "
                                       "is this server older than the one that made it?")
                     create(path)  # a crash while it was being made
-            db = self._open[ns] = ChunkDb(path)
+            db = self._open[ns] = ChunkDb(path, self._write_locks.setdefault(ns, threading.Lock()))
             while len(self._open) > self.max_open:
                 self._open.popitem(last=False)[1].retire()
             return db
