@@ -88,6 +88,7 @@ class Wire:
     def __init__(self, server: Served) -> None:
         self.server = server
         self.seen: list[httpx.Request] = []
+        self.answered: dict[int, int] = {}  # id of a request seen -> bytes of its answer's body
         self.mangle: Mangle | None = None
         self.before: Callable[[httpx.Request], None] | None = None
         self.client = httpx.Client(transport=httpx.MockTransport(self.handle))
@@ -101,6 +102,7 @@ class Wire:
         headers = {k: v for k, v in r.headers.items() if k not in ("content-length", "content-encoding",
                                                                    "transfer-encoding")}
         answer = httpx.Response(r.status_code, headers=headers, content=r.content)
+        self.answered[id(request)] = len(r.content)
         return self.mangle(request, answer) if self.mangle is not None else answer
 
     def paths(self, method: str = "") -> list[str]:

@@ -88,6 +88,32 @@ class ChunkBasis:
                 return None
         return (row[0], row[1]) if row else None
 
+    def known(self, ids: Sequence[bytes]) -> set[bytes]:
+        """Of ``ids``, those recorded (this device sent or received them through the folder's server: a
+        hint, none when the database cannot be read)."""
+        out: set[bytes] = set()
+        with self._mutex:
+            try:
+                for start in range(0, len(ids), 500):
+                    part = list(ids[start:start + 500])
+                    marks = ",".join("?" * len(part))
+                    out.update(bytes(r[0]) for r in self._db.execute(
+                        f"SELECT DISTINCT id FROM chunks WHERE id IN ({marks})", part))
+            except sqlite3.Error:
+                return set()
+        return out
+
+    def chunks_of(self, path: str) -> list[tuple[bytes, int]]:
+        """The chunks recorded for ``path`` (``(id, length)`` in order; none when the database cannot be
+        read)."""
+        with self._mutex:
+            try:
+                rows = self._db.execute("SELECT id, length FROM chunks WHERE path = ? ORDER BY offset",
+                                        (path,)).fetchall()
+            except sqlite3.Error:
+                return []
+        return [(bytes(i), int(n)) for i, n in rows]
+
     def read(self, chunk_id: bytes, length: int) -> bytes | None:
         """The chunk's bytes read from a local file and verified against its id; None when it is not
         recorded, not readable, or no longer what was recorded (a hint, never trusted)."""

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import blake3
+
 from ....core.entry import DIR, FILE, Entry
 from ....core.errors import BusyError, Problem, UsageError
 from ....core.ignore import Rules
@@ -39,6 +41,7 @@ from ....formats.wire import Expect, ItemResult, Op, OpEntry, WireError, WirePol
 from ....formats.wire.entries import COLUMNS, RowReader, entries_page_of_json, stat_items_of_json
 from ....formats.wire.fields import boolean, dump_json, integer, lease_id, obj, parse_json, text
 from ....formats.wire.limits import MAX_INLINE_CHUNKS, MAX_JSON_BODY, MAX_META_BYTES, MAX_OPS, MAX_PAGE, MAX_STAT_PATHS
+from ....formats.wire.ops import ChunkRef
 from ....formats.wire.opsjson import op_to_json, ops_to_json, results_of_json
 from ....formats.wire.paths import check_target, check_wire_path, meta_etag
 from ..errors import Changed, Locked, NotFound, ReplicaError, Unreachable
@@ -49,7 +52,7 @@ from .client import Client, code_of, replica_error
 from .credentials import Credentials, server_url
 from .lease import LeaseRecord
 from .prefetch import HeldSource, Prefetch
-from .staging import SPOOL_BOUND, RemoteStaged, Spool, stage, upload
+from .staging import SPOOL_BOUND, RemoteStaged, Spool, ask_missing, client_manifest, mend, stage, upload
 
 LOCK_TTL = 60  # seconds; renewed every third of it
 INFO_FRESH_S = 1.0  # how long the folder's own answer (exists, empty, root) is reused, unless written since
@@ -351,9 +354,24 @@ class RemoteReplica:
         return sent
 
     def stage_file(self, path: str, source: SourceFile) -> Staged:
+        """Stage ``path`` (``staging.py``). With a basis, a big file's chunks it records (this device
+        sent or received them) and the manifest pieces of the version it records at ``path`` are not
+        asked about: a commit that finds one collected since is mended (:meth:`commit_many`)."""
         path = _wire_path(path)
-        staged = stage(source, path, self._client.info().chunker, self._spool,
-                       lambda frames: self._send(frames, True, path), self.inline_chunks)
+        basis = self.basis
+        pieces: set[bytes] = set()
+        if basis is not None:
+            before = [ChunkRef(i, n) for i, n in basis.chunks_of(path)]
+            if len(before) > self.inline_chunks:
+                pieces = {blake3.blake3(p).digest() for p in client_manifest(before)}
+
+        def send(frames: dict[bytes, bytes]) -> int:
+            if basis is not None:
+                held = basis.known([i for i in frames if i not in pieces])
+                frames = {i: d for i, d in frames.items() if i not in pieces and i not in held}
+            return self._send(frames, True, path) if frames else 0
+
+        staged = stage(source, path, self._client.info().chunker, self._spool, send, self.inline_chunks)
         if self.basis is not None and len(staged.chunks) > 1:
             self.basis.record(path, source.entry, [(c.id, c.length) for c in staged.chunks])
         return staged
@@ -370,7 +388,8 @@ class RemoteReplica:
 
     def commit_many(self, items: Sequence[tuple[Staged, Entry | None]]) -> list[Outcome | ReplicaError]:
         """One ``put`` per staged copy, in batches; a ``missing_chunks`` item is sent again once (its
-        chunks re-sent from the spool when it still holds them), else stays a ``Changed``. Every staged
+        chunks re-sent from the spool when it still holds them; for a big file, what the server lacks
+        read from the basis and verified), else stays a ``Changed``. Every staged
         copy is discarded when this returns or raises."""
         staged = [s for s, _ in items]
         try:
@@ -385,7 +404,8 @@ class RemoteReplica:
                               () if s.manifest else s.chunks, manifest=s.manifest))
             results = self._apply_each(ops)
             again = [i for i, r in enumerate(results) if isinstance(r, ItemResult) and r.error is not None
-                     and r.error.code == "missing_chunks" and self._spool.resend(_missing(r.error))]
+                     and r.error.code == "missing_chunks"
+                     and (self._spool.resend(_missing(r.error)) or self._mend(staged[i]))]
             if again:
                 retried = self._apply([_renamed(ops[i]) for i in again])  # type: ignore[arg-type]
                 for i, r in zip(again, retried, strict=True):
@@ -395,6 +415,19 @@ class RemoteReplica:
         finally:
             for s in staged:
                 s.discard()
+
+    def _mend(self, staged: Staged) -> bool:
+        """Send again what the server lacks of a big staged file, read from the basis (:func:`mend`);
+        False without a basis, for a small file, or when it cannot be done (the item then fails)."""
+        assert isinstance(staged, RemoteStaged)
+        basis, path = self.basis, staged.path
+        if basis is None or len(staged.chunks) < 2:
+            return False
+        try:
+            return mend(staged, lambda ids: ask_missing(self._client, self.folder, ids, path), basis.read,
+                        lambda frames: self._send(frames, False, path))
+        except ReplicaError:
+            return False
 
     def _apply_each(self, ops: Sequence[Op | ReplicaError]) -> list[ItemResult | ReplicaError]:
         """``_apply`` of the ops among ``ops``, the errors left in their places."""

@@ -19,7 +19,7 @@ mended by sending them again.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import blake3
@@ -38,6 +38,8 @@ SPOOL_BOUND = 64 << 20  # bytes of small files held in memory before they are se
 SEND_EARLY = 4 << 20  # bytes of small files held before a staging thread sends them (the upload overlaps)
 UPLOAD_BATCH = 16 << 20  # new chunks of a big file read before they are sent
 READ_BLOCK = 1 << 20
+PIECE_ENTRIES = 256  # the client's manifest cut (client_manifest): pieces of about 512 entries
+SMALL_PIECES_UP_TO = 16_000_000  # chunks; a bigger file's manifest is cut with the format's default
 
 
 @dataclass
@@ -183,15 +185,13 @@ class Spool:
             self._held_bytes = self._sent_bytes = 0
 
 
-def upload(client: Client, folder: str, frames: dict[bytes, bytes], where: str = "", ask: bool = True) -> int:
-    """Send the chunks of ``frames`` the folder lacks (``ask`` False: all of them): ``chunks/missing``
-    (10,000 ids a call), then packs of at most 4,096 frames and 64 MiB. Returns the pack bytes sent. The
-    server's ``missing`` answer must be a subset of what was asked (``bad_response`` otherwise: a server
-    naming ids never asked for is not believed)."""
-    ids = list(frames)
-    missing: list[bytes] = [] if ask else ids
-    for start in range(0, len(ids) if ask else 0, MAX_MISSING_IDS):
-        asked = ids[start:start + MAX_MISSING_IDS]
+def ask_missing(client: Client, folder: str, ids: Sequence[bytes], where: str = "") -> list[bytes]:
+    """Of ``ids``, those the folder lacks: ``chunks/missing``, 10,000 ids a call. The server's answer must
+    be a subset of what was asked (``bad_response`` otherwise: a server naming ids never asked for is not
+    believed)."""
+    missing: list[bytes] = []
+    for start in range(0, len(ids), MAX_MISSING_IDS):
+        asked = list(ids[start:start + MAX_MISSING_IDS])
         value = client.call("POST", f"folders/{folder}/chunks/missing", json=ids_to_json(asked), where=where)
         try:
             got = ids_of_json(value, len(asked), key="missing", code="bad_response")
@@ -200,6 +200,13 @@ def upload(client: Client, folder: str, frames: dict[bytes, bytes], where: str =
         if not set(got) <= set(asked):
             raise client.bad("chunks/missing named chunks that were not asked for", where)
         missing.extend(dict.fromkeys(got))
+    return missing
+
+
+def upload(client: Client, folder: str, frames: dict[bytes, bytes], where: str = "", ask: bool = True) -> int:
+    """Send the chunks of ``frames`` the folder lacks (``ask`` False: all of them): :func:`ask_missing`,
+    then packs of at most 4,096 frames and 64 MiB. Returns the pack bytes sent."""
+    missing = ask_missing(client, folder, list(frames), where) if ask else list(frames)
     sent = 0
     for pack in _packs([(i, frames[i]) for i in missing]):
         size = pack_size(len(d) for _, d in pack)
@@ -207,6 +214,59 @@ def upload(client: Client, folder: str, frames: dict[bytes, bytes], where: str =
                        headers={"Content-Type": CONTENT_TYPE, "Content-Length": str(size)})
         sent += size
     return sent
+
+
+def client_manifest(chunks: Sequence[ChunkRef]) -> Iterator[bytes]:
+    """The manifest pieces this client cuts for ``chunks``: smaller than the format's default cut (about
+    512 entries, 18 KiB, a piece), so an edit sends only a few dozen KiB of chunk list again; past
+    :data:`SMALL_PIECES_UP_TO` chunks, the default cut, so the pieces stay under the 65,536 a put names.
+    Any cut of whole entries is valid (``formats/wire/manifest.py``); this one depends only on the ids
+    and the file's size class, so it is the same for every version of a file."""
+    if len(chunks) > SMALL_PIECES_UP_TO:
+        return manifest_pieces(chunks)
+    return manifest_pieces(chunks, min_entries=PIECE_ENTRIES, cut_every=PIECE_ENTRIES)
+
+
+def mend(staged: RemoteStaged, ask: Callable[[Sequence[bytes]], list[bytes]],
+         read: Callable[[bytes, int], bytes | None], send: Callable[[dict[bytes, bytes]], int]) -> bool:
+    """Send what the server lacks of a big staged file (its commit answered ``missing_chunks``: chunks
+    the basis said were sent were collected since): every chunk and manifest piece is asked about
+    (``ask``), the missing pieces made again from the chunk list, the missing chunks read from the local
+    files (``read``: verified against their ids) and sent (``send``) in batches. False when one can no
+    longer be read as it was (the file changed): the item then fails, and the next run stages it again."""
+    pieces = {blake3.blake3(p).digest(): p for p in client_manifest(staged.chunks)} if staged.manifest else {}
+    lengths = {c.id: c.length for c in (*staged.manifest, *staged.chunks)}
+    batch = _Batch(send)
+    for chunk_id in ask(list(lengths)):
+        data = pieces.get(chunk_id)
+        if data is None:
+            data = read(chunk_id, lengths[chunk_id])
+        if data is None:
+            return False
+        batch.add(chunk_id, data)
+    batch.flush()
+    return True
+
+
+class _Batch:
+    """Chunks to send, sent through ``send`` every :data:`UPLOAD_BATCH` bytes and at :meth:`flush`."""
+
+    def __init__(self, send: Callable[[dict[bytes, bytes]], int]) -> None:
+        self.send = send
+        self.frames: dict[bytes, bytes] = {}
+        self.size = 0
+
+    def add(self, chunk_id: bytes, data: bytes) -> None:
+        if chunk_id not in self.frames:
+            self.frames[chunk_id] = data
+            self.size += len(data)
+        if self.size >= UPLOAD_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.frames:
+            self.send(self.frames)
+            self.frames, self.size = {}, 0
 
 
 def _packs(frames: list[tuple[bytes, bytes]]) -> Iterable[list[tuple[bytes, bytes]]]:
@@ -269,29 +329,17 @@ def stage(source: SourceFile, path: str, chunker: Chunker, spool: Spool,
         return staged
     reader = _Prefixed(bytes(head), source)
     refs: list[ChunkRef] = []
-    batch: dict[bytes, bytes] = {}
-    batch_bytes = 0
+    batch = _Batch(send)
     for piece in chunker.pieces_reader(reader.readinto):
         chunk_id = blake3.blake3(piece).digest()
         refs.append(ChunkRef(chunk_id, len(piece)))
-        if chunk_id not in batch:
-            batch[chunk_id] = bytes(piece)
-            batch_bytes += len(piece)
-        if batch_bytes >= UPLOAD_BATCH:
-            send(batch)
-            batch, batch_bytes = {}, 0
+        batch.add(chunk_id, bytes(piece))
     manifest: list[ChunkRef] = []
     if len(refs) > inline_most:  # the chunk list goes as chunks too (protocol.md section 7, "Big files")
-        for part in manifest_pieces(refs):
+        for part in client_manifest(refs):
             chunk_id = blake3.blake3(part).digest()
             manifest.append(ChunkRef(chunk_id, len(part)))
-            if chunk_id not in batch:
-                batch[chunk_id] = part
-                batch_bytes += len(part)
-            if batch_bytes >= UPLOAD_BATCH:
-                send(batch)
-                batch, batch_bytes = {}, 0
-    if batch:
-        send(batch)
+            batch.add(chunk_id, part)
+    batch.flush()
     return RemoteStaged(path, reader.size, e.mtime_ns, e.mode & 0o7777, reader.hash.digest(), tuple(refs), spool,
                         manifest=tuple(manifest))
