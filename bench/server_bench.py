@@ -131,12 +131,15 @@ class Bench:
         for peer in self.peers:
             with peer.session(base, self.work / f"{peer.name}-edit", count_bytes=False) as session:
                 for mode, slow in session.edit_modes():
-                    lat = []
+                    lat, stamps = [], []
                     for i in range(self.args.default_edits if slow else self.args.edits):
                         time.sleep(rng.uniform(0.2, 0.5))
-                        lat.append(session.edit(mode, rng.choice(files), edit_content(i, rng)))
+                        rel = rng.choice(files)
+                        written = time.time()  # wall clock, to read next to the daemons' and server's logs
+                        lat.append(session.edit(mode, rel, edit_content(i, rng)))
+                        stamps.append({"file": rel, "written": written, "arrived": written + lat[-1]})
                     key = f"{peer.name} {mode}"
-                    out[key] = {"seconds": lat, **summary(lat)}
+                    out[key] = {"seconds": lat, "edits": stamps, **summary(lat)}
                     print(f"  edit {key}: p50 {out[key]['p50']:.2f} s, p99 {out[key]['p99']:.2f} s", flush=True)
         return out
 
@@ -244,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("scenarios", nargs="*", metavar="SCENARIO", help=f"any of {', '.join(SCENARIOS)} [all]")
     ap.add_argument("--files", type=int, default=100_000, help="files of the small tree [100000]")
     ap.add_argument("--reps", type=int, default=3, help="repetitions of initial, 1pct and big [3]")
+    ap.add_argument("--keep-work", action="store_true",
+                    help="keep the work folders (daemon and server logs, state) under DATA/work/server; "
+                         "also SYNCLINE_BENCH_KEEP=1")
     ap.add_argument("--edits", type=int, default=50, help="edits at Syncthing's smallest delay and rsync [50]")
     ap.add_argument("--default-edits", type=int, default=10, help="edits at Syncthing's default delay [10]")
     ap.add_argument("--size", type=run.gen.parse_size, default=1 << 30, help="the big file's size [1GiB]")
@@ -257,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=None, help="where the data goes [bench/data]")
     ap.add_argument("--out", type=Path, default=run.BENCH / "results", help="where the JSON goes [bench/results]")
     args = ap.parse_args(argv)
+    args.keep_work = args.keep_work or bool(os.environ.get("SYNCLINE_BENCH_KEEP"))
+    if args.keep_work:
+        os.environ["SYNCLINE_BENCH_KEEP"] = "1"  # read by peers.syncline_server
     names = args.scenarios or list(SCENARIOS)
     if bad := [n for n in names if n not in SCENARIOS]:
         ap.error(f"unknown scenario {', '.join(bad)}; pick from {', '.join(SCENARIOS)}")
@@ -289,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             tmp.write_text(json.dumps(results, indent=1, default=str) + "\n")
             tmp.replace(out)
     finally:
-        run.rm_rf(b.work)
+        if not args.keep_work:
+            run.rm_rf(b.work)
     print("\n" + markdown(results))
     print(f"\nresults: {out}\nreproduce with:\n  {results['command']}")
     return 0

@@ -291,3 +291,34 @@ def test_items_that_failed_for_a_passing_reason_are_tried_again_without_a_new_ch
     wait_for(lambda: any(runs))
     failed_at = runs.index(True)
     wait_for(lambda: len(runs) > failed_at + 1)  # no change since: only the retry runs again
+
+
+def test_a_change_announced_during_a_run_is_read_as_the_run_ends(
+        running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The feed's wake set while a run is in flight must not be dropped when the loop goes back to waiting:
+    # it was, and the change then waited for the loop's timeout (1 s), which was the server benchmark's
+    # slowest edits (one device's run of its own write overlapping the feed telling the other's edit).
+    from syncline.services.daemon import loop
+
+    real = loop.run_two_way
+    local, remote = running.pair("docs")
+    in_run = threading.Event()
+    ended: list[float] = []
+
+    def announcing(*args: Any, **kwargs: Any) -> Any:
+        report = real(*args, **kwargs)
+        if in_run.is_set():
+            in_run.clear()
+            (remote / "from-server.txt").write_text("pushed")
+            running.feed.announce(str(remote), "from-server.txt")
+            ended.append(time.monotonic())
+        return report
+
+    monkeypatch.setattr(loop, "run_two_way", announcing)
+    add_folder(running.config, str(local), str(remote))
+    running.thread.start()
+    wait_for(lambda: running.state_of(local) == "in sync")
+    in_run.set()
+    (local / "mine.txt").write_text("starts a run")
+    wait_for(lambda: (local / "from-server.txt").is_file())
+    assert time.monotonic() - ended[0] < 0.5

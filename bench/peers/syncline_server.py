@@ -207,6 +207,13 @@ def setup(syncline: str, work: Path, a_dir: Path, b_dir: Path, env: dict[str, st
         yield s
 
 
+def _clean(work: Path) -> None:
+    """Remove ``work`` unless ``SYNCLINE_BENCH_KEEP`` is set (``--keep-work``): its logs are read next to
+    each edit's timing."""
+    if not os.environ.get("SYNCLINE_BENCH_KEEP"):
+        run.rm_rf(work)
+
+
 def wait_state(devices: list[Device], deadline: float, state: str = "in sync") -> None:
     """Until every device's daemon reports ``state``; RuntimeError at ``deadline`` (monotonic)."""
     for dev in devices:
@@ -240,7 +247,7 @@ def initial_sync(syncline: str, work: Path, src: Path, env: dict[str, str], tls:
         cpu = {"server": s.srv.cpu_seconds() - cpu0["server"], "A": s.a.cpu_seconds(),
                "B": s.b.cpu_seconds() - cpu0["B"]}
         rss = {"server": s.srv.rss_mib(), "A": s.a.rss_mib(), "B": s.b.rss_mib()}
-    run.rm_rf(work)
+    _clean(work)
     return {"seconds": seconds, "cpu_seconds": cpu, "rss_mib": rss}
 
 
@@ -259,7 +266,7 @@ def synced(syncline: str, work: Path, base: Path, env: dict[str, str], tls: bool
         s.b.start()
         s.wait_synced(time.perf_counter(), timeout)
         yield s
-    run.rm_rf(work)
+    _clean(work)
 
 
 def edit(s: Setup, rel: str, data: bytes, timeout: float, poll: float = 0.002) -> float:

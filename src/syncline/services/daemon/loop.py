@@ -107,6 +107,7 @@ class FolderLoop:
         self._told_seq = self._seq  # the newest position the feed told
         self._feed_lock = threading.Lock()
         self._feed_lost = False  # the feed lost the server: a full run finds out whether the folder is offline
+        self._feed_told = False  # a position was told since _read_feed last looked
         self._conflicts = 0
         self._parked = False
         self.thread = threading.Thread(target=self.run, name=f"folder {folder.local}", daemon=True)
@@ -202,8 +203,11 @@ class FolderLoop:
                 self._run(local, other, None if full else sorted(self._dirs.items()))
                 if full and not self._due.needs_full:  # the clock of the periodic check starts again
                     scheduler.plan_rescan(time.monotonic(), self._polling)
+            # The wake is cleared before looking at what other threads told: one set during the run (a feed
+            # position, a lost feed, a stop) is seen by _told_since_look, one set from here on ends the wait.
             self.collector.wake.clear()
-            self.collector.wake.wait(scheduler.sleep([self._due]))
+            if not self._told_since_look():
+                self.collector.wake.wait(scheduler.sleep([self._due]))
 
     @property
     def _polling(self) -> bool:
@@ -245,10 +249,18 @@ class FolderLoop:
                                              self.timing.poll_every)
             self._source.start()  # before the full run's scan: what changes meanwhile is seen
 
+    def _told_since_look(self) -> bool:
+        """Whether another thread told the loop something it has not looked at: a feed position not read
+        yet (its wake may have been cleared by a run's ``take`` or by the loop), a lost feed, a stop. Without
+        it, a position told during a run waited for the loop's next timeout (up to 1 s)."""
+        with self._feed_lock:
+            return self._feed_told or self._feed_lost or self.stop.is_set()
+
     def _told(self, seq: int) -> None:
         """The feed's ``on_seq`` (any thread)."""
         with self._feed_lock:
             self._told_seq = max(self._told_seq, seq)
+            self._feed_told = True
         self.wake()
 
     def _lost(self, _why: str) -> None:
@@ -264,6 +276,7 @@ class FolderLoop:
             return
         with self._feed_lock:
             told = self._told_seq
+            self._feed_told = False  # a read that fails is tried at the next wake, not in a busy loop
         if told <= self._collected:
             return
         try:
