@@ -27,7 +27,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/locks": {"json": {"ttl": 60}},
     "/locks/{lock}": {"json": {"ttl": 60}},
 }
-QUERIES = {"/file": {"path": "a.txt"}, "/file/chunks": {"path": "a.txt"}}
+QUERIES = {"/file": {"path": "a.txt"}, "/file/chunks": {"path": "a.txt"}, "/file/manifest": {"path": "a.txt"}}
 
 
 def _request(method: str, path: str, folder: str) -> dict[str, Any]:

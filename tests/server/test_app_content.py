@@ -68,6 +68,14 @@ def test_download_whole_ranges_versions_and_chunks(tmp_path: Path) -> None:
             chunks = (await c.get("/v1/folders/Docs/file/chunks", params={"path": "f.bin"})).json()
             assert chunks == {"version": version, "size": len(data), "digest": cid(data).hex(),
                               "count": 1, "chunks": [[cid(data).hex(), len(data)]], "next": None}
+            one = await c.get("/v1/folders/Docs/file/chunks", params={"path": "f.bin", "from": 1, "limit": 1})
+            assert one.json()["chunks"] == [] and one.json()["next"] is None
+            listed = (await c.get("/v1/folders/Docs/file/manifest", params={"path": "f.bin"})).json()
+            piece = cid(cid(data) + len(data).to_bytes(4, "big")).hex()
+            assert listed == {"version": version, "size": len(data), "digest": cid(data).hex(), "count": 1,
+                              "pieces": [[piece, 1]], "next": None}
+            moved = await c.get("/v1/folders/Docs/file/manifest", params={"path": "f.bin", "version": version + 5})
+            assert moved.status_code == 412 and moved.json()["error"]["code"] == "changed"
             r = await c.post("/v1/folders/Docs/chunks/read", json={"ids": [cid(data).hex(), cid(data).hex()]})
             assert r.status_code == 200 and r.headers["content-type"] == "application/x-syncline-pack"
             frames = read_pack(r.content)

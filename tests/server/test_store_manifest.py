@@ -11,10 +11,11 @@ from typing import Any
 import blake3
 import pytest
 
-from syncline.formats.wire.manifest import manifest_entries, manifest_pieces
+from syncline.formats.wire.manifest import manifest_entries, manifest_pieces, reference_pieces
 from syncline.formats.wire.ops import ChunkRef, Op, OpEntry, WirePolicy, new_op_id
 from syncline.formats.wire.opsjson import op_of_json, op_to_json
 from syncline.server.store import contents
+from syncline.server.store import folder as folder_module
 from syncline.server.store.folder import FolderStore
 
 from .apphelp import dump
@@ -210,3 +211,29 @@ def test_a_manifest_put_is_replayed_not_applied_twice(fs: FolderStore) -> None:
     _, [other] = fs.apply_ops([Op(op.id, "put", "big.bin", None, op.entry, manifest=tuple(manifest[:-1]))],
                               POLICY, "Dtest")
     assert other.error is not None and other.error.code == "op_reused"
+
+
+def test_the_manifest_is_the_reference_cut_of_the_list_in_pages(fs: FolderStore,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``file/manifest``'s pieces are the reference cut the client makes of the same list (computed from
+    the stored chunk list), in pages that follow on whatever their size."""
+    data, refs, manifest = big_file(fs, 3, 1_500_000)
+    _, [r] = fs.apply_ops([put("big.bin", data, manifest)], POLICY, "Dtest")
+    assert r.done, r
+    want = [(cid(p), len(p) // 36) for p in reference_pieces(refs, len(refs))]
+    assert len(want) > 5
+    whole = fs.manifest("big.bin", r.version)
+    assert whole.pieces == want and whole.next is None and whole.count == len(refs)
+    monkeypatch.setattr(folder_module, "MAX_MANIFEST_PAGE", 1000)
+    got: list[tuple[bytes, int]] = []
+    start: int | None = 0
+    while start is not None:
+        page = fs.manifest("big.bin", r.version, start)
+        assert page.pieces and sum(n for _, n in page.pieces) <= 1000
+        got += page.pieces
+        start = page.next
+        assert start is None or start == sum(n for _, n in got)
+    assert got == want
+    with pytest.raises(Exception) as err:
+        fs.manifest("big.bin", r.version + 1)
+    assert getattr(err.value, "code", "") == "changed"

@@ -25,6 +25,7 @@ MAX_CHUNKS_PER_FILE = 1 << 27
 MAX_INLINE_CHUNKS = 4_096  # chunks listed in a put item; more: a manifest
 MAX_MANIFEST_CHUNKS = 65_536  # pieces of one manifest
 MAX_CHUNKS_PAGE = 65_536  # chunks in one file/chunks answer
+MAX_MANIFEST_PAGE = 262_144  # chunks whose pieces one file/manifest answer lists (at most 1,024 pieces)
 MAX_FILE_SIZE = 1 << 40
 MAX_PAGE = 10_000  # entries and changes
 DEFAULT_ENTRIES_PAGE = 5_000
@@ -74,6 +75,7 @@ LIMITS: dict[str, int] = {
     "inline_chunks": MAX_INLINE_CHUNKS,
     "manifest_chunks": MAX_MANIFEST_CHUNKS,
     "chunks_page": MAX_CHUNKS_PAGE,
+    "manifest_page": MAX_MANIFEST_PAGE,
     "file_size": MAX_FILE_SIZE,
     "page": MAX_PAGE,
     "trash_page": MAX_TRASH_PAGE,

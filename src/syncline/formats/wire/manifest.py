@@ -25,6 +25,8 @@ ENTRY_BYTES = 36
 MIN_ENTRIES = 2_048
 CUT_EVERY = 2_048  # a piece holds about MIN_ENTRIES + CUT_EVERY entries (4,096: 144 KiB)
 MAX_ENTRIES = 16_384  # 576 KiB, under MAX_CHUNK
+FINE_ENTRIES = 256  # the reference cut (reference_pieces): pieces of about 512 entries, 18 KiB
+FINE_UP_TO = 16_000_000  # chunks; a bigger file's reference cut is the default one
 
 
 def manifest_pieces(chunks: Iterable[ChunkRef], min_entries: int = MIN_ENTRIES, cut_every: int = CUT_EVERY,
@@ -41,6 +43,23 @@ def manifest_pieces(chunks: Iterable[ChunkRef], min_entries: int = MIN_ENTRIES, 
             piece, count = bytearray(), 0
     if piece:
         yield bytes(piece)
+
+
+def reference_pieces(chunks: Iterable[ChunkRef], count: int) -> Iterator[bytes]:
+    """The reference cut of a file's ``count`` chunks (``chunks``, in order), the one the reference client
+    uploads and the server's ``file/manifest`` answers: finer than the default (about 512 entries, 18 KiB,
+    a piece), so an edit changes a few dozen KiB of chunk list; past :data:`FINE_UP_TO` chunks the default
+    cut, so a put names at most 65,536 pieces. It depends only on the ids and ``count``'s size class, so
+    two versions of a file share their unchanged pieces, and a cut started at a piece boundary goes on as
+    the whole list's does."""
+    if count > FINE_UP_TO:
+        return manifest_pieces(chunks)
+    return manifest_pieces(chunks, min_entries=FINE_ENTRIES, cut_every=FINE_ENTRIES)
+
+
+def serialize(chunks: Iterable[ChunkRef]) -> bytes:
+    """The manifest bytes of ``chunks`` (36 bytes an entry), uncut: a piece's bytes from its entries."""
+    return b"".join(c.id + c.length.to_bytes(4, "big") for c in chunks)
 
 
 def manifest_entries(piece: bytes, code: str = "bad_content") -> Iterator[ChunkRef]:

@@ -26,6 +26,7 @@ from ...formats.wire.limits import (
     MAX_INLINE_CHUNKS,
     MAX_INT,
     MAX_MANIFEST_CHUNKS,
+    MAX_MANIFEST_PAGE,
     MAX_META_BYTES,
     MAX_MISSING_IDS,
     MAX_OP_ID,
@@ -42,6 +43,7 @@ from ...formats.wire.limits import (
     META_KEY_RE,
     OP_ID_RE,
 )
+from ...formats.wire.manifest import FINE_ENTRIES, MAX_ENTRIES
 from ...formats.wire.packs import CONTENT_TYPE
 from ...formats.wire.paths import META_ETAG_RE
 from ...version import __version__
@@ -110,6 +112,11 @@ SCHEMAS: dict[str, Schema] = {
                        "chunks": {"type": "array", "maxItems": MAX_CHUNKS_PAGE,
                                   "items": {"type": "array", "prefixItems": [_ID, _int(1, MAX_CHUNK)]}},
                        "next": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_CHUNKS_PER_FILE}}),
+    "Manifest": _obj({"version": _int(), "size": _int(0, MAX_FILE_SIZE), "digest": _ID,
+                      "count": _int(0, MAX_CHUNKS_PER_FILE),
+                      "pieces": {"type": "array", "maxItems": MAX_MANIFEST_PAGE // FINE_ENTRIES,
+                                 "items": {"type": "array", "prefixItems": [_ID, _int(1, MAX_ENTRIES)]}},
+                      "next": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_CHUNKS_PER_FILE}}),
     "Ops": _obj({"policy": _obj({"trash": {"type": "boolean"}, "keep_changed": {"type": "boolean"}}),
                  "items": {"type": "array", "maxItems": MAX_OPS, "items": _obj({
                      "id": {"type": "string", "pattern": f"^{OP_ID_RE.pattern}$", "maxLength": MAX_OP_ID},
@@ -191,6 +198,10 @@ OPERATIONS: dict[str, dict[str, Schema]] = {
         _param("Range", "header", {"type": "string", "maxLength": 100}),
         _param("If-Match", "header", {"type": "string", "maxLength": 100})))},
     F + "/file/chunks": {"get": _op("a page of a file's chunk list", "200", _json("ChunkList"), params=(
+        _NAME, _PATH_Q, _param("version", "query", _int(1)), _param("from", "query", _int(0, MAX_CHUNKS_PER_FILE)),
+        _param("limit", "query", _int(1, MAX_CHUNKS_PAGE))))},
+    F + "/file/manifest": {"get": _op("a page of a file's manifest pieces (the reference cut)", "200",
+                                      _json("Manifest"), params=(
         _NAME, _PATH_Q, _param("version", "query", _int(1)), _param("from", "query", _int(0, MAX_CHUNKS_PER_FILE))))},
     F + "/ops": {"post": _op("apply a batch of conditional items", "200", _json("Results"), params=(_NAME,),
                              body=_json("Ops"))},

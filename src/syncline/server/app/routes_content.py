@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -14,7 +15,13 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ...formats.wire.errors import WireError, clip
-from ...formats.wire.limits import MAX_CHUNKS_PER_FILE, MAX_MISSING_IDS, MAX_PACK_BYTES, MAX_READ_IDS
+from ...formats.wire.limits import (
+    MAX_CHUNKS_PAGE,
+    MAX_CHUNKS_PER_FILE,
+    MAX_MISSING_IDS,
+    MAX_PACK_BYTES,
+    MAX_READ_IDS,
+)
 from ...formats.wire.opsjson import chunks_to_json, ids_of_json
 from ...formats.wire.packs import CONTENT_TYPE, Frame, PackReader, blocks, pack_size, write_pack
 from ...formats.wire.paths import check_wire_path
@@ -29,6 +36,7 @@ from .routes_folders import wire_row
 FEED_BYTES = 1 << 20  # hash a pack in pieces of about this size, in a worker thread
 _RANGE_RE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")
 _IF_MATCH_RE = re.compile(r'"v(\d{1,19})"')
+T = TypeVar("T")
 
 
 async def missing(request: Request) -> Response:
@@ -140,21 +148,40 @@ async def download(request: Request) -> Response:
 
 
 async def chunk_list(request: Request) -> Response:
-    """A page of a file's chunk list (``from``: the position to start at; ``version``: only that one,
-    else ``412 changed``)."""
+    """A page of a file's chunk list (``from``: the position to start at; ``limit``: at most that many
+    chunks; ``version``: only that one, else ``412 changed``)."""
+    limit = int_param(request, "limit", 0, 1, MAX_CHUNKS_PAGE)
+    answer = await _of_version(request, lambda fs, path, version, start: fs.chunk_list(path, version, start, limit))
+    if isinstance(answer, Response):
+        return answer
+    return JSON({"version": answer.version, "size": answer.size, "digest": answer.digest.hex(),
+                 "count": answer.count, "chunks": chunks_to_json(answer.chunks), "next": answer.next})
+
+
+async def manifest(request: Request) -> Response:
+    """A page of a file's manifest pieces in the reference cut (``from``: the ``next`` of the page
+    before), each ``[id, entries]``; ``version`` as for the chunk list."""
+    answer = await _of_version(request, lambda fs, path, version, start: fs.manifest(path, version, start))
+    if isinstance(answer, Response):
+        return answer
+    return JSON({"version": answer.version, "size": answer.size, "digest": answer.digest.hex(),
+                 "count": answer.count, "pieces": [[i.hex(), n] for i, n in answer.pieces], "next": answer.next})
+
+
+async def _of_version(request: Request, read: Callable[[FolderStore, str, int | None, int], T]) -> T | Response:
+    """``read`` of the file at ``path=`` (``version=``, ``from=``) in a worker thread, after the caller's
+    read right is checked; ``412 changed`` when the file is no longer that version."""
     caller = await caller_of(request)
     path = check_wire_path(str_param(request, "path"))
     version = int_param(request, "version", 0, 1) or None
     start = int_param(request, "from", 0, 0, MAX_CHUNKS_PER_FILE)
     found = await folder_of(request, caller)
     try:
-        page = await run_in_threadpool(found.store.chunk_list, path, version, start)
+        return await run_in_threadpool(read, found.store, path, version, start)
     except WireError as err:
         if err.code == "changed":
             return error_response(err, 412)
         raise
-    return JSON({"version": page.version, "size": page.size, "digest": page.digest.hex(), "count": page.count,
-                 "chunks": chunks_to_json(page.chunks), "next": page.next})
 
 
 def _lengths(fs: FolderStore, ids: list[bytes]) -> dict[bytes, int]:
@@ -198,4 +225,5 @@ ROUTES = [
     Route(F + "/chunks/read", read_chunks, methods=["POST"]),
     Route(F + "/file", download, methods=["GET"]),
     Route(F + "/file/chunks", chunk_list, methods=["GET"]),
+    Route(F + "/file/manifest", manifest, methods=["GET"]),
 ]

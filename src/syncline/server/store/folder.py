@@ -34,6 +34,7 @@ from ...formats.wire.limits import (
     MAX_FILE_SIZE,
     MAX_INLINE_CHUNKS,
     MAX_MANIFEST_CHUNKS,
+    MAX_MANIFEST_PAGE,
     MAX_MISSING_IDS,
     MAX_OPS,
     MAX_PACK_BYTES,
@@ -45,6 +46,7 @@ from ...formats.wire.limits import (
     OP_ID_RE,
     UPLOAD_LEASE_S,
 )
+from ...formats.wire.manifest import ENTRY_BYTES, reference_pieces
 from ...formats.wire.ops import ChunkRef, ItemResult, Op, WirePolicy
 from ...formats.wire.paths import check_wire_path
 from . import contents
@@ -85,6 +87,20 @@ class ChunkPage:
     digest: bytes
     count: int
     chunks: list[ChunkRef]
+    next: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestPage:
+    """A page of a file's manifest in the reference cut: the file's version, size, digest and number of
+    chunks, the pieces from the position asked (``(id, entries)``, in order) and ``next``, the chunk
+    position of the next page's first piece (None: this is the last)."""
+
+    version: int
+    size: int
+    digest: bytes
+    count: int
+    pieces: list[tuple[bytes, int]]
     next: int | None
 
 
@@ -135,6 +151,11 @@ def _limit(limit: int, default: int, most: int) -> int:
     if limit is None or limit <= 0:
         return default
     return min(limit, most)
+
+
+def _check_position(start: int) -> None:
+    if not isinstance(start, int) or not 0 <= start <= MAX_CHUNKS_PER_FILE:
+        raise WireError("bad_request", f"a chunk position is 0 to {MAX_CHUNKS_PER_FILE}", "a client bug")
 
 
 def _history_gone(since: int, horizon: int) -> WireError:
@@ -271,8 +292,7 @@ class FolderStore:
         position ``start`` (protocol section 6): ``version``, only that one (else ``changed``), as a client
         paging through a big list asks, so that every page is of one version."""
         limit = _limit(limit, self.chunks_page, MAX_CHUNKS_PAGE)
-        if not isinstance(start, int) or not 0 <= start <= MAX_CHUNKS_PER_FILE:
-            raise WireError("bad_request", f"a chunk position is 0 to {MAX_CHUNKS_PER_FILE}", "a client bug")
+        _check_position(start)
         with self.store.db.read() as conn:
             row = self._file_row(conn, path, version)
             assert row.content_id is not None and row.digest is not None
@@ -280,6 +300,29 @@ class FolderStore:
             chunks = contents.chunk_list(conn, row.content_id, start, limit)
         end = start + len(chunks)
         return ChunkPage(row.version, row.size, row.digest, count, chunks, end if end < count else None)
+
+    def manifest(self, path: str, version: int | None = None, start: int = 0) -> ManifestPage:
+        """The pieces of the file's chunk list in the reference cut (``reference_pieces``, the one the
+        reference client uploads), from chunk position ``start`` (0, or the ``next`` of a page: a piece
+        boundary), covering at most ``MAX_MANIFEST_PAGE`` chunks; ``version`` as for :meth:`chunk_list`.
+        Computed from the stored list, read in pages in one transaction: bounded memory for any file."""
+        _check_position(start)
+        with self.store.db.read() as conn:
+            row = self._file_row(conn, path, version)
+            assert row.content_id is not None and row.digest is not None
+            content_id = row.content_id
+            count = contents.chunk_count(conn, content_id)
+            end = min(count, start + MAX_MANIFEST_PAGE)
+
+            def listed() -> Iterator[ChunkRef]:
+                for at in range(start, end, MAX_CHUNKS_PAGE):
+                    yield from contents.chunk_list(conn, content_id, at, min(MAX_CHUNKS_PAGE, end - at))
+
+            pieces = [(blake3.blake3(p).digest(), len(p) // ENTRY_BYTES) for p in reference_pieces(listed(), count)]
+        if end < count and pieces:
+            pieces.pop()  # the page's end may have cut it short: the next page starts with it
+        taken = start + sum(n for _, n in pieces)
+        return ManifestPage(row.version, row.size, row.digest, count, pieces, taken if taken < count else None)
 
     def read(self, path: str, version: int | None = None,
              span: tuple[int, int] | None = None) -> tuple[Row, Iterator[bytes]]:

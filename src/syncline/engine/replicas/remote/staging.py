@@ -27,7 +27,7 @@ import blake3
 from ....core.chunking import Chunker
 from ....formats.wire import WireError
 from ....formats.wire.limits import MAX_INLINE_CHUNKS, MAX_MISSING_IDS, MAX_PACK_BYTES, MAX_PACK_FRAMES
-from ....formats.wire.manifest import manifest_pieces
+from ....formats.wire.manifest import reference_pieces
 from ....formats.wire.ops import ChunkRef, new_op_id
 from ....formats.wire.opsjson import ids_of_json, ids_to_json
 from ....formats.wire.packs import CONTENT_TYPE, blocks, pack_size, write_pack
@@ -38,8 +38,6 @@ SPOOL_BOUND = 64 << 20  # bytes of small files held in memory before they are se
 SEND_EARLY = 4 << 20  # bytes of small files held before a staging thread sends them (the upload overlaps)
 UPLOAD_BATCH = 16 << 20  # new chunks of a big file read before they are sent
 READ_BLOCK = 1 << 20
-PIECE_ENTRIES = 256  # the client's manifest cut (client_manifest): pieces of about 512 entries
-SMALL_PIECES_UP_TO = 16_000_000  # chunks; a bigger file's manifest is cut with the format's default
 
 
 @dataclass
@@ -217,14 +215,9 @@ def upload(client: Client, folder: str, frames: dict[bytes, bytes], where: str =
 
 
 def client_manifest(chunks: Sequence[ChunkRef]) -> Iterator[bytes]:
-    """The manifest pieces this client cuts for ``chunks``: smaller than the format's default cut (about
-    512 entries, 18 KiB, a piece), so an edit sends only a few dozen KiB of chunk list again; past
-    :data:`SMALL_PIECES_UP_TO` chunks, the default cut, so the pieces stay under the 65,536 a put names.
-    Any cut of whole entries is valid (``formats/wire/manifest.py``); this one depends only on the ids
-    and the file's size class, so it is the same for every version of a file."""
-    if len(chunks) > SMALL_PIECES_UP_TO:
-        return manifest_pieces(chunks)
-    return manifest_pieces(chunks, min_entries=PIECE_ENTRIES, cut_every=PIECE_ENTRIES)
+    """The manifest pieces this client cuts for ``chunks``: the reference cut
+    (:func:`~syncline.formats.wire.manifest.reference_pieces`), the one ``file/manifest`` answers."""
+    return reference_pieces(chunks, len(chunks))
 
 
 def mend(staged: RemoteStaged, ask: Callable[[Sequence[bytes]], list[bytes]],
