@@ -27,10 +27,19 @@ import blake3
 from ....core.entry import Entry
 from ....formats.wire import WireError
 from ....formats.wire.fields import hex_id, integer, obj, opt_integer
-from ....formats.wire.limits import MAX_CHUNKS_PAGE, MAX_CHUNKS_PER_FILE, MAX_PACK_BYTES, MAX_READ_IDS
+from ....formats.wire.limits import (
+    MAX_CHUNKS_PAGE,
+    MAX_CHUNKS_PER_FILE,
+    MAX_MANIFEST_PAGE,
+    MAX_PACK_BYTES,
+    MAX_READ_IDS,
+)
+from ....formats.wire.manifest import ENTRY_BYTES, FINE_ENTRIES, MAX_ENTRIES, reference_pieces, serialize
+from ....formats.wire.ops import ChunkRef
 from ....formats.wire.opsjson import chunks_of_json, ids_to_json
 from ....formats.wire.packs import read_pack
-from .client import Client, replica_error
+from ..errors import ReplicaError
+from .client import Client, code_of, replica_error
 
 FETCH_BATCH = 16 << 20  # bytes of chunks asked for in one chunks/read
 BASIS_DIR = "chunk-bases"  # below the state directory
@@ -267,28 +276,131 @@ def verified_chunks(client: Client, url: str, path: str, entry: Entry) -> list[t
     out: list[tuple[bytes, int]] = []
     start = 0
     while True:
-        value = client.call("GET", url, params={"path": path, "version": entry.ctime_ns, "from": start},
-                            where=path)
-        try:
-            o = obj(value, "file/chunks", "bad_response")
-            version = integer(o.get("version"), "version", "bad_response", 1)
-            size = integer(o.get("size"), "size", "bad_response", 0)
-            digest = hex_id(o.get("digest"), "digest", "bad_response")
-            count = integer(o.get("count"), "count", "bad_response", 0, MAX_CHUNKS_PER_FILE)
-            refs = chunks_of_json(o.get("chunks"), "chunks", "bad_response", MAX_CHUNKS_PAGE)
-            after = opt_integer(o.get("next"), "next", "bad_response", 1, MAX_CHUNKS_PER_FILE)
-        except WireError as err:
-            raise replica_error(err, path) from None
-        if version != entry.ctime_ns or size != entry.size or digest != entry.digest:
-            raise replica_error(WireError("changed", f"{path} changed on the server while it was opened",
-                                          "sync again"), path)
+        refs, count, after = _chunk_page(client, url, path, entry, start)
         out.extend((r.id, r.length) for r in refs)
         if after is None:
             break
         if after != len(out) or after >= count:
             raise client.bad(f"{path}: the chunk list's pages do not follow on", path)
         start = after
-    if len(out) != count or sum(n for _, n in out) != size:
+    return _adding_up(client, path, entry, out, count)
+
+
+def delta_chunks(client: Client, url: str, path: str, entry: Entry,
+                 old: Sequence[tuple[bytes, int]]) -> list[tuple[bytes, int]]:
+    """The chunk list of the file at ``path`` (``url``: its folder's ``file``), reading only what changed
+    since ``old`` (the list the basis records for ``path``): ``file/manifest`` gives the new version's
+    pieces in the reference cut; a piece ``old`` has (the same cut of the old list, hashed here) is taken
+    from it, the others' ranges are fetched with ``file/chunks?from=&limit=``, and each range's manifest
+    bytes must hash to its piece's id (``bad_response`` otherwise: nothing from the server is trusted).
+    Checked as :func:`verified_chunks` is (``Changed`` when the file moved on). A server without
+    ``file/manifest`` (``404``, an older one): :func:`verified_chunks`."""
+    held: dict[bytes, tuple[int, int]] = {}  # a piece of the old list -> (its first chunk's position, entries)
+    at = 0
+    for data in reference_pieces((ChunkRef(i, n) for i, n in old), len(old)):
+        held.setdefault(blake3.blake3(data).digest(), (at, len(data) // ENTRY_BYTES))
+        at += len(data) // ENTRY_BYTES
+    try:
+        pieces, count = _manifest(client, url + "/manifest", path, entry)
+    except ReplicaError as exc:
+        if code_of(exc) != "not_found":
+            raise
+        return verified_chunks(client, url + "/chunks", path, entry)
+    out: list[tuple[bytes, int]] = []
+    wanted: list[tuple[bytes, int]] = []  # pieces in a row the old list lacks: fetched as one range
+
+    def fetch() -> None:
+        if not wanted:
+            return
+        refs = _chunk_range(client, url + "/chunks", path, entry, len(out), sum(n for _, n in wanted))
+        first = 0
+        for piece_id, n in wanted:
+            if blake3.blake3(serialize(refs[first:first + n])).digest() != piece_id:
+                raise client.bad(f"{path}: a range of the chunk list does not hash to its manifest piece", path)
+            first += n
+        out.extend((r.id, r.length) for r in refs)
+        wanted.clear()
+
+    for piece_id, n in pieces:
+        was = held.get(piece_id)
+        if was is None:
+            wanted.append((piece_id, n))
+            continue
+        if was[1] != n:
+            raise client.bad(f"{path}: the manifest gives a piece another number of entries than it has", path)
+        fetch()
+        out.extend(old[was[0]:was[0] + n])
+    fetch()
+    if len(out) != count:
+        raise client.bad(f"{path}: the manifest's pieces do not add up to the chunk list", path)
+    return _adding_up(client, path, entry, out, count)
+
+
+def _manifest(client: Client, url: str, path: str, entry: Entry) -> tuple[list[tuple[bytes, int]], int]:
+    """The pieces ``(id, entries)`` of ``entry``'s version at ``path``, every page of ``file/manifest``,
+    the pages following on (``bad_response``), and the number of chunks of the file."""
+    pieces: list[tuple[bytes, int]] = []
+    start = 0
+    while True:
+        value, count, after = _page(client, url, path, entry, {"from": start})
+        try:
+            page = chunks_of_json(value, "pieces", "bad_response", MAX_MANIFEST_PAGE // FINE_ENTRIES)
+        except WireError as err:
+            raise replica_error(err, path) from None
+        if any(p.length > MAX_ENTRIES for p in page):
+            raise client.bad(f"{path}: a manifest piece of more than {MAX_ENTRIES} entries", path)
+        pieces.extend((p.id, p.length) for p in page)
+        start += sum(p.length for p in page)
+        if after is None:
+            return pieces, count
+        if after != start or after >= count or not page:
+            raise client.bad(f"{path}: the manifest's pages do not follow on", path)
+
+
+def _chunk_range(client: Client, url: str, path: str, entry: Entry, start: int, n: int) -> list[ChunkRef]:
+    """The ``n`` chunks of ``entry``'s version from position ``start`` (``file/chunks`` with ``limit``,
+    in as many pages as the server answers)."""
+    out: list[ChunkRef] = []
+    while len(out) < n:
+        refs, _, after = _chunk_page(client, url, path, entry, start + len(out), min(n - len(out), MAX_CHUNKS_PAGE))
+        out.extend(refs)
+        if not refs or len(out) > n or (len(out) < n and after != start + len(out)):
+            raise client.bad(f"{path}: file/chunks answered another range than asked", path)
+    return out
+
+
+def _chunk_page(client: Client, url: str, path: str, entry: Entry, start: int,
+                limit: int = 0) -> tuple[tuple[ChunkRef, ...], int, int | None]:
+    value, count, after = _page(client, url, path, entry, {"from": start, **({"limit": limit} if limit else {})})
+    try:
+        return chunks_of_json(value, "chunks", "bad_response", MAX_CHUNKS_PAGE), count, after
+    except WireError as err:
+        raise replica_error(err, path) from None
+
+
+def _page(client: Client, url: str, path: str, entry: Entry, params: dict[str, int]) -> tuple[object, int, int | None]:
+    """One page of ``file/chunks`` or ``file/manifest`` (``url``) of ``entry``'s version: (its list, the
+    file's number of chunks, the next page's position); ``Changed`` when the file moved on since it was
+    listed."""
+    value = client.call("GET", url, params={"path": path, "version": entry.ctime_ns, **params}, where=path)
+    try:
+        o = obj(value, url.rpartition("/")[2], "bad_response")
+        version = integer(o.get("version"), "version", "bad_response", 1)
+        size = integer(o.get("size"), "size", "bad_response", 0)
+        digest = hex_id(o.get("digest"), "digest", "bad_response")
+        count = integer(o.get("count"), "count", "bad_response", 0, MAX_CHUNKS_PER_FILE)
+        after = opt_integer(o.get("next"), "next", "bad_response", 1, MAX_CHUNKS_PER_FILE)
+    except WireError as err:
+        raise replica_error(err, path) from None
+    if version != entry.ctime_ns or size != entry.size or digest != entry.digest:
+        raise replica_error(WireError("changed", f"{path} changed on the server while it was opened",
+                                      "sync again"), path)
+    return o.get("pieces" if url.endswith("/manifest") else "chunks"), count, after
+
+
+def _adding_up(client: Client, path: str, entry: Entry, out: list[tuple[bytes, int]],
+               count: int) -> list[tuple[bytes, int]]:
+    if len(out) != count or sum(n for _, n in out) != entry.size:
         raise client.bad(f"{path}: the chunk list does not add up to the file", path)
     return out
 

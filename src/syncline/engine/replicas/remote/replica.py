@@ -46,7 +46,7 @@ from ....formats.wire.opsjson import op_to_json, ops_to_json, results_of_json
 from ....formats.wire.paths import check_target, check_wire_path, meta_etag
 from ..errors import Changed, Locked, NotFound, ReplicaError, Unreachable
 from ..replica import Features, Outcome, SourceFile, Staged, WritePolicy
-from .basis import ChunkBasis, ChunkedSource, StreamSource, verified_chunks
+from .basis import ChunkBasis, ChunkedSource, StreamSource, delta_chunks, verified_chunks
 from .cache import ListingCache, cache_path
 from .client import Client, code_of, replica_error
 from .credentials import Credentials, server_url
@@ -298,7 +298,9 @@ class RemoteReplica:
     @contextmanager
     def open_file(self, path: str) -> Iterator[SourceFile]:
         """The file's committed version as a stream, checked as it is read. With a basis and a big file:
-        its chunk list, the chunks the basis holds read locally (verified), only the others fetched."""
+        its chunk list, the chunks the basis holds read locally (verified), only the others fetched. When
+        the basis records a big list for ``path`` (past ``inline_chunks``), only the pieces of the new
+        list it lacks are read (:func:`delta_chunks`)."""
         path = _wire_path(path)
         taken = self._prefetch.take(path)
         if taken is not None:
@@ -309,7 +311,11 @@ class RemoteReplica:
         if self.basis is not None:
             entry = self.stat(path)
             if entry is not None and entry.kind == FILE and entry.size >= self._client.info().chunker.min_file_size:
-                chunks = verified_chunks(self._client, self._at("/file/chunks"), path, entry)
+                old = self.basis.chunks_of(path)
+                if len(old) > self.inline_chunks:  # a big list: read only its pieces that changed
+                    chunks = delta_chunks(self._client, self._at("/file"), path, entry, old)
+                else:
+                    chunks = verified_chunks(self._client, self._at("/file/chunks"), path, entry)
                 source = ChunkedSource(self._client, self.folder, path, entry, chunks, self.basis)
                 try:
                     yield source
