@@ -161,3 +161,44 @@ def test_a_damaged_basis_starts_empty(tmp_path: Path) -> None:
     finally:
         basis.close()
     assert basis.find(b"\0" * 32) is None, "a closed basis finds nothing (its chunks are then fetched)"
+
+
+def test_a_copy_made_before_the_folder_was_bound_is_cut_once_and_downloads_only_changes(
+        tmp_path: Path, server: Served) -> None:
+    """Both devices had the file before they were set up (copied by hand): the downloading device's basis
+    knows nothing of its copy, so the download cuts the local file once (``ChunkBasis.learn``) and then
+    fetches only the changed chunks; what it learned is never taken for chunks the server holds."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    data = random.Random(5).randbytes(16 * MiB)
+    write(here, "big.bin", data, mtime=T0)
+    write(there, "big.bin", data, mtime=T0)
+    theirs = server.replica("Big")
+    theirs.create_root()
+    assert sync_replicas(LocalReplica(there), theirs).exit_code == 0
+    edited, changed = edit(data, 6)
+    write(there, "big.bin", edited, mtime=T0 + 10)
+    assert sync_replicas(LocalReplica(there), theirs).exit_code == 0
+
+    basis = ChunkBasis(tmp_path / "basis.sqlite", here)
+    assert basis.chunks_of("big.bin") == []
+    mine = server.replica("Big", basis=basis)
+    down = sync_replicas(mine, LocalReplica(here))
+    assert down.exit_code == 0 and (here / "big.bin").read_bytes() == edited
+    assert mine.transfers.whole_bytes == 0
+    assert mine.transfers.fetched_bytes == sum(new_chunks(data, edited)), "only the chunks the copy lacked"
+    assert mine.transfers.fetched_bytes <= MOST * changed
+    # After the download the file's chunks are recorded as received: known to be on the server.
+    recorded = [i for i, _ in basis.chunks_of("big.bin")]
+    assert basis.known(recorded) == set(recorded)
+
+    # Learned chunks are not taken for chunks the server holds (an upload still asks about them).
+    write(here, "other.bin", random.Random(7).randbytes(3 * MiB), mtime=T0)
+    basis.learn("other.bin", SERVER_CHUNKER)
+    learned = [i for i, _ in basis.chunks_of("other.bin")]
+    assert learned and basis.known(learned) == set()
+    for bad in ("", "../escape", "/etc/passwd", "missing.bin"):
+        basis.learn(bad, SERVER_CHUNKER)
+        assert basis.chunks_of(bad) == []
+    mine.close()
+    theirs.close()
+    basis.close()

@@ -18,12 +18,14 @@ import contextlib
 import hashlib
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import blake3
 
+from ....core.chunking import Chunker
 from ....core.entry import Entry
 from ....formats.wire import WireError
 from ....formats.wire.fields import hex_id, integer, obj, opt_integer
@@ -62,23 +64,29 @@ class ChunkBasis:
                 CREATE INDEX IF NOT EXISTS chunks_id ON chunks (id);
                 CREATE INDEX IF NOT EXISTS chunks_path ON chunks (path);
             """)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(chunks)")}
+            if "learned" not in columns:  # 1: cut from a local file (:meth:`learn`), never sent or received
+                self._db.execute("ALTER TABLE chunks ADD COLUMN learned INTEGER NOT NULL DEFAULT 0")
         except BaseException:
             self._db.close()
             raise
         self._mutex = threading.Lock()
 
-    def record(self, path: str, entry: Entry, chunks: Sequence[tuple[bytes, int]]) -> None:
+    def record(self, path: str, entry: Entry | None, chunks: Sequence[tuple[bytes, int]],
+               learned: bool = False) -> None:
         """The file at ``path`` (now ``entry``) is made of ``chunks`` (``(id, length)`` in order): replaces
-        what was recorded for it."""
+        what was recorded for it. ``learned``: cut from the local file itself (:meth:`learn`), so the
+        server may not hold them (:meth:`known` leaves them out)."""
         rows, offset = [], 0
         for chunk_id, length in chunks:
-            rows.append((chunk_id, path, offset, length))
+            rows.append((chunk_id, path, offset, length, int(learned)))
             offset += length
         with self._mutex:
             try:
                 self._db.execute("BEGIN")
                 self._db.execute("DELETE FROM chunks WHERE path = ?", (path,))
-                self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?)", rows)
+                self._db.executemany("INSERT INTO chunks (id, path, offset, length, learned) VALUES (?, ?, ?, ?, ?)",
+                                     rows)
                 self._db.execute("COMMIT")
             except sqlite3.Error:
                 # A hint not kept (a full disk, a lock held too long, a closed basis) costs a later
@@ -107,7 +115,7 @@ class ChunkBasis:
                     part = list(ids[start:start + 500])
                     marks = ",".join("?" * len(part))
                     out.update(bytes(r[0]) for r in self._db.execute(
-                        f"SELECT DISTINCT id FROM chunks WHERE id IN ({marks})", part))
+                        f"SELECT DISTINCT id FROM chunks WHERE learned = 0 AND id IN ({marks})", part))
             except sqlite3.Error:
                 return set()
         return out
@@ -144,6 +152,30 @@ class ChunkBasis:
         finally:
             os.close(fd)
         return data if len(data) == length and blake3.blake3(data).digest() == chunk_id else None
+
+    def learn(self, path: str, chunker: Chunker) -> None:
+        """Record the chunks of the local file at ``path`` as ``chunker`` cuts it, when nothing is recorded
+        for it: a device whose copy did not come through the server (copied before the folder was
+        bound) then downloads a new version of a big file by its changes, not whole. Read in full once;
+        a file that cannot be read (gone, a folder, a symlink) is left unrecorded. A hint like any other:
+        every chunk is verified against its id when it is read for a download."""
+        parts = path.split("/")
+        if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts) or self.chunks_of(path):
+            return
+        try:
+            fd = os.open(self.root.joinpath(*parts), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return
+            chunks = [(blake3.blake3(piece).digest(), len(piece)) for piece in chunker.pieces_fd(fd)]
+        except OSError:
+            return
+        finally:
+            os.close(fd)
+        if chunks:
+            self.record(path, None, chunks, learned=True)
 
     def close(self) -> None:
         """Close the database (its owner does, once no replica uses it); later calls find nothing and

@@ -310,7 +310,9 @@ class RemoteReplica:
             return
         if self.basis is not None:
             entry = self.stat(path)
-            if entry is not None and entry.kind == FILE and entry.size >= self._client.info().chunker.min_file_size:
+            chunker = self._client.info().chunker
+            if entry is not None and entry.kind == FILE and entry.size >= chunker.min_file_size:
+                self.basis.learn(path, chunker)  # a copy made before the folder was bound: cut it once
                 old = self.basis.chunks_of(path)
                 if len(old) > self.inline_chunks:  # a big list: read only its pieces that changed
                     chunks = delta_chunks(self._client, self._at("/file"), path, entry, old)
