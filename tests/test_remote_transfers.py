@@ -202,3 +202,27 @@ def test_a_copy_made_before_the_folder_was_bound_is_cut_once_and_downloads_only_
     mine.close()
     theirs.close()
     basis.close()
+
+
+def test_the_basis_never_reads_through_a_folder_swapped_for_a_symlink(tmp_path: Path) -> None:
+    """A chunk recorded in ``d/big.bin``, then ``d`` replaced by a symlink to a folder outside the tree
+    holding the same bytes: the basis neither reads nor learns through it."""
+    here, outside = tmp_path / "here", tmp_path / "outside"
+    data = random.Random(8).randbytes(3 * MiB)
+    write(here, "d/big.bin", data, mtime=T0)
+    write(outside, "big.bin", data, mtime=T0)
+    basis = ChunkBasis(tmp_path / "basis.sqlite", here)
+    basis.learn("d/big.bin", SERVER_CHUNKER)
+    chunks = basis.chunks_of("d/big.bin")
+    assert chunks and basis.read(*chunks[0]) == data[:chunks[0][1]]
+    basis.close()
+
+    (here / "d" / "big.bin").unlink()
+    (here / "d").rmdir()
+    (here / "d").symlink_to(outside)
+    basis = ChunkBasis(tmp_path / "basis.sqlite", here)
+    assert basis.read(*chunks[0]) is None, "not read through the symlink"
+    basis.record("d/big.bin", None, [])  # forget it, then try to learn it through the symlink
+    basis.learn("d/big.bin", SERVER_CHUNKER)
+    assert basis.chunks_of("d/big.bin") == []
+    basis.close()

@@ -40,6 +40,7 @@ from ....formats.wire.manifest import ENTRY_BYTES, FINE_ENTRIES, MAX_ENTRIES, re
 from ....formats.wire.ops import ChunkRef
 from ....formats.wire.opsjson import chunks_of_json, ids_to_json
 from ....formats.wire.packs import read_pack
+from ..confined import Confined
 from ..errors import ReplicaError
 from .client import Client, code_of, replica_error
 
@@ -53,6 +54,9 @@ class ChunkBasis:
 
     def __init__(self, db_path: Path, root: Path) -> None:
         self.root = Path(root)
+        # Local files are opened through the tree's own descriptors, no component followed: a folder
+        # swapped for a symlink since a chunk was recorded never leads a read outside the tree.
+        self._tree = Confined(os.path.abspath(root))
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         # One connection for every thread of a run (its transfers), each call under the mutex.
         self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
@@ -142,7 +146,7 @@ class ChunkBasis:
         if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
             return None
         try:
-            fd = os.open(self.root.joinpath(*parts), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = self._tree.open(path, os.O_RDONLY)
         except OSError:
             return None
         try:
@@ -163,7 +167,7 @@ class ChunkBasis:
         if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts) or self.chunks_of(path):
             return
         try:
-            fd = os.open(self.root.joinpath(*parts), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = self._tree.open(path, os.O_RDONLY)
         except OSError:
             return
         try:
@@ -182,6 +186,7 @@ class ChunkBasis:
         record nothing."""
         with self._mutex:
             self._db.close()
+        self._tree.close()
 
 
 def basis_path(state_dir: Path, root: Path) -> Path:
