@@ -238,7 +238,7 @@ def _scheduler(collector: ChangeCollector, writing: set[str] | None = None, **kw
 
 
 def test_a_batch_waits_for_quiet_or_for_the_delay_the_last_push_earned(tmp_path: Path) -> None:
-    collector = ChangeCollector(str(tmp_path))
+    collector = ChangeCollector()
     s = _scheduler(collector, quiet=0.2, max_delay=5.0)
     assert not s.batch_due()  # nothing pending
     assert s.delay() == 5.0  # no push timed yet: up to max_delay
@@ -256,7 +256,7 @@ def test_a_batch_waits_for_quiet_or_for_the_delay_the_last_push_earned(tmp_path:
 
 
 def test_a_settled_change_goes_at_once_and_takes_what_is_pending_with_it(tmp_path: Path) -> None:
-    collector = ChangeCollector(str(tmp_path))
+    collector = ChangeCollector()
     s = _scheduler(collector, quiet=30.0, max_delay=60.0)
     s.plan_rescan(time.monotonic(), polling=False)
     collector.add([("local", False)])
@@ -271,7 +271,7 @@ def test_a_settled_change_goes_at_once_and_takes_what_is_pending_with_it(tmp_pat
 
 def test_files_being_written_are_held_each_asked_once_and_let_go_once_pushed(tmp_path: Path) -> None:
     writing = {"d/open.bin"}
-    s = _scheduler(ChangeCollector(str(tmp_path)), writing)
+    s = _scheduler(ChangeCollector(), writing)
     hold = s.holder()
     assert hold("d/open.bin") and hold("d/open.bin") and not hold("d/done.txt")
     assert set(s.held) == {"d/open.bin"}
@@ -286,14 +286,14 @@ def test_files_being_written_are_held_each_asked_once_and_let_go_once_pushed(tmp
 
 
 def test_a_file_held_longer_than_max_hold_goes_as_it_is(tmp_path: Path) -> None:
-    s = _scheduler(ChangeCollector(str(tmp_path)), {"app.log"}, max_hold=0.1)
+    s = _scheduler(ChangeCollector(), {"app.log"}, max_hold=0.1)
     assert s.holder()("app.log")
     time.sleep(0.15)
     assert not s.holder()("app.log")
 
 
 def test_rescans_come_sooner_while_polling(tmp_path: Path) -> None:
-    s = _scheduler(ChangeCollector(str(tmp_path)), rescan_every=3600.0, poll_every=10.0)
+    s = _scheduler(ChangeCollector(), rescan_every=3600.0, poll_every=10.0)
     s.plan_rescan(100.0, polling=False)
     assert not s.rescan_due(200.0) and s.rescan_due(3700.0)
     s.plan_rescan(100.0, polling=True)

@@ -47,24 +47,24 @@ def test_every_json_event_names_the_source_the_same_way(tmp_path: Path) -> None:
     assert sources == {str(tmp_path / "src")}, events
 
 
-class _RefusingObserver:
-    """An observer whose start fails as watchdog's does when inotify refuses the first watch."""
+class _RefusingINotify:
+    """An inotify instance whose first watch the kernel refuses (the watch limit, or no instance left)."""
 
     error = errno.ENOSPC
 
-    def schedule(self, *args: object, **kwargs: object) -> None:
-        pass
-
-    def start(self) -> None:
+    def add_watch(self, path: object, mask: int) -> int:
         raise OSError(self.error, os.strerror(self.error))
+
+    def close(self) -> None:
+        pass
 
 
 @pytest.mark.parametrize("error,sysctl", [(errno.ENOSPC, "sysctl fs.inotify.max_user_watches="),
                                           (errno.EMFILE, "sysctl fs.inotify.max_user_instances=")])
 def test_a_source_inotify_refuses_gets_the_sysctl_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        error: int, sysctl: str) -> None:
-    refusing = type("Refusing", (_RefusingObserver,), {"error": error})
-    monkeypatch.setattr(mirror_module, "Observer", refusing)
+    refusing = type("Refusing", (_RefusingINotify,), {"error": error})
+    monkeypatch.setattr(mirror_module, "INotify", refusing)
     write(tmp_path / "src", "a.txt", "a")
     with mirroring(tmp_path / "src", tmp_path / "dst", options=FAST) as m:
         assert m.polling and same(tmp_path / "src", tmp_path / "dst")

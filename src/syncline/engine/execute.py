@@ -141,13 +141,16 @@ class _Executor:
             prefetcher.prefetch([(a.path, a.entry) for a in plan.actions if a.entry is not None
                                  and (a.op == "copy" or (a.op == "link" and self.linker is None))
                                  and a.entry.size < PARALLEL_MIN])
+        # Small files a source prefetches come from memory: copied here too, since a thread per copy
+        # costs more GIL hand-overs than the copy (a download of 10,000 files: 2.3-2.9 -> 1.7-1.9 CPU s).
+        inline = self.inline or prefetcher is not None
         try:
             for action in plan.actions:
                 if action.op == "link" and self.linker is None:
                     action = replace(action, op="copy", link_to=None)  # no hard links there: a copy
                 if action.op == "copy":
                     assert action.entry is not None
-                    if self.inline and action.entry.size < PARALLEL_MIN:
+                    if inline and action.entry.size < PARALLEL_MIN:
                         self._collect(_stage(action, self.source, self.target))
                     else:
                         self.inflight.append(self.pool.submit(self._stage, action))

@@ -95,7 +95,7 @@ class FolderLoop:
         self.state = state
         self.stop = threading.Event()
         self.resume = threading.Event()
-        self.collector = ChangeCollector(folder.local)
+        self.collector = ChangeCollector()
         self._make_source = changes or InotifySource
         self._source: ChangeSource | None = None
         self._root_id: tuple[int, int] | None = None

@@ -1,4 +1,4 @@
-"""Real-time mirroring: changes seen by a change source (inotify through watchdog, or polling) pushed to
+"""Real-time mirroring: changes seen by a change source (inotify, or polling) pushed to
 targets folder by folder, told as typed events."""
 
 from .events import Event, EventLog

@@ -1,55 +1,58 @@
-"""The inotify change source: watchdog's observer feeds the collector, and the kernel is asked whether it
-really watches every folder.
+"""The inotify change source: the kernel's events, read in whole buffers by one thread, reduced to the
+folders they touch and handed to the collector, one call per buffer.
 
-watchdog skips, without a word, the folders it cannot watch (past ``fs.inotify.max_user_watches``), and
-one whose parent moved before its watch was added; it only *logs* an overflow of the kernel's queue. So
-this source counts the watches the process holds against the folders there are (``check``), looks for the
-watch of every folder below one that moved (``moved``), and listens to watchdog's log for the overflow.
-Whatever it cannot see, it says (an event), and it reports itself incomplete so the mirror polls.
+Why not watchdog (decision in docs/design.md, "The inotify source reads the kernel itself"): the collector
+only needs which folders changed and which renames happened, and watchdog builds an event object for each
+kernel event and passes it through three threads and a move queue searched from its head. A daemon that
+downloads 10,000 files sees some 70,000 events of its own writes (a temp file made, written, its mode and
+time set, closed, renamed): watchdog's threads took half of that daemon's CPU time and half of its 855,000
+futex calls. Here a buffer of events costs a dictionary update per event.
+
+The watches are kept by path (one per folder, ``.syncline`` folders left out): a folder made is watched
+with everything below it (what was made in it before its watch is found by the folder's deep scan); a
+folder renamed within the tree keeps its watches under the new path, and its subtree is walked for
+folders made before the rename was read; a folder moved out loses its watches. What the kernel cannot
+tell is checked: ``check`` counts the watches held against the folders there are (a folder past
+``fs.inotify.max_user_watches`` has none), and ``moved`` looks for the watch of every folder below one that
+moved. An overflow of the kernel's queue (events lost) starts a new set of watches and tells the
+collector, whose owner then rescans everything.
 """
 
 from __future__ import annotations
 
 import errno
-import logging
+import os
+import select
+import threading
 import time
-import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from watchdog.events import (
-    DirAttribEvent,
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirModifiedEvent,
-    DirMovedEvent,
-    FileAttribEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-)
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
+from inotify_simple import INotify, flags, parse_events
 
+from ...core.paths import META_DIR
 from .changes import ChangeCollector
 from .events import Emit, Rewatched, WatchesComplete, WatchesShort, WatchRefused
-from .kernel import count_folders, inotify_watches, read_int, unwatched_folders, watched_inodes
+from .kernel import count_folders, read_int, unwatched_folders, watched_inodes
 
-CHANGE_EVENTS: list[type[FileSystemEvent]] = [
-    FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent, FileAttribEvent,
-    DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent, DirAttribEvent]
-# watchdog warns when a folder moved quickly away and back is watched again: harmless, and not the user's.
-warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
+# What a change is: a name made, removed, written, closed after a write, its metadata set, renamed. Not
+# opening, reading or closing without a write: the mirror's own rescans of a big tree would fill the queue.
+MASK = (flags.CREATE | flags.DELETE | flags.MODIFY | flags.ATTRIB | flags.CLOSE_WRITE | flags.MOVED_FROM
+        | flags.MOVED_TO | flags.DELETE_SELF | flags.MOVE_SELF | flags.DONT_FOLLOW | flags.ONLYDIR
+        | flags.EXCL_UNLINK)
+_SELF = flags.DELETE_SELF | flags.MOVE_SELF | flags.ATTRIB | flags.UNMOUNT
+PAIR_WAIT = 0.2  # how long a rename's first half waits for its second before it counts as moved out
+# Once events are there, the reader waits this long before it reads them all: a burst (a download writes
+# some 7 events a file) is read in a few buffers instead of one wake-up, read and GIL hand-over per file.
+READ_DELAY = 0.01
+_READ_MAX = 1 << 20
 
 _MAX_WATCHES = "/proc/sys/fs/inotify/max_user_watches"
 _MAX_INSTANCES = "/proc/sys/fs/inotify/max_user_instances"
 
 
 class InotifySource:
-    """Watches ``root`` recursively with inotify (through watchdog) and feeds ``collector``."""
+    """Watches ``root`` recursively with inotify and feeds ``collector``."""
 
     def __init__(self, root: Path, collector: ChangeCollector, emit: Emit, poll_every: float) -> None:
         self.root = root
@@ -57,76 +60,99 @@ class InotifySource:
         self.emit = emit
         self.poll_every = poll_every
         self.watching = False
-        self.polling = False  # some changes go unseen: the mirror rescans every poll_every
-        self._observer: BaseObserver | None = None
-        self._listener = OverflowListener(collector)
-        self._listening = False
+        self.polling = False  # some changes go unseen: the owner rescans every poll_every
+        self._watcher: _Watcher | None = None
+        self._lock = threading.Lock()  # one re-arm at a time (the loop's ``moved``, the reader's overflow)
 
     @property
     def complete(self) -> bool:
         return not self.polling
 
     def start(self) -> None:
-        if not self._listening:
-            self._listener.attach()
-            self._listening = True
         self._arm()
 
     def _arm(self) -> None:
-        """Start watching the source; on failure, poll with full rescans."""
-        observer = Observer()
-        # Only the events that mean a change: reading (open, access, close without a write) is left out of
-        # the kernel's queue, or the mirror's own rescans of a big tree would overflow it and start another.
-        observer.schedule(self.collector, str(self.root), recursive=True, event_filter=CHANGE_EVENTS)
-        try:
-            observer.start()
-        except OSError as exc:  # not even the root can be watched (the watch limit, or no inotify)
-            self.emit(WatchRefused(str(exc.strerror or exc), self.poll_every, _limit_advice(exc, self.root)))
-            self.polling = True
-            return
-        self._observer = observer
-        self.watching = True
+        """Watch the source anew (the new watches first, then the old ones go: no moment without one); on
+        failure, poll with full rescans."""
+        with self._lock:
+            watcher = _Watcher(str(self.root), self.collector, self._overflowed, self._went_short)
+            try:
+                watcher.start()
+            except OSError as exc:  # not even the root can be watched (the watch limit, or no inotify)
+                self.emit(WatchRefused(str(exc.strerror or exc), self.poll_every, _limit_advice(exc, self.root)))
+                self.polling = True
+                return
+            old, self._watcher = self._watcher, watcher
+            self.watching = True
+            if watcher.short and not self.polling:
+                self.polling = True
+                self._tell_short()
+        if old is not None:
+            old.stop()
 
     def stop(self) -> None:
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=10)
-        self._observer = None
-        self.watching = False
+        with self._lock:
+            watcher, self._watcher = self._watcher, None
+            self.watching = False
+        if watcher is not None:
+            watcher.stop()
 
     def close(self) -> None:
         self.stop()
-        if self._listening:
-            self._listener.detach()
-            self._listening = False
+
+    def _overflowed(self, watcher: _Watcher) -> None:
+        """The kernel's queue overflowed (the reader's thread): events were lost, folders made meanwhile
+        may have no watch. A new set of watches, then the collector is told (its owner rescans)."""
+        if self._watcher is watcher:
+            threading.Thread(target=self._rearm_then_tell, name="inotify re-arm", daemon=True).start()
+        else:
+            self.collector.overflow()
+
+    def _went_short(self, watcher: _Watcher) -> None:
+        """A folder made while watching got no watch (the limit; the reader's thread): poll from now on."""
+        if self._watcher is watcher and not self.polling:
+            self.polling = True
+            self._tell_short()
+
+    def _rearm_then_tell(self) -> None:
+        self._arm()
+        self.collector.overflow()
 
     def check(self) -> None:
-        """Whether inotify watches every folder of the source. watchdog skips, without a word, the folders
-        it cannot watch (the kernel's ``fs.inotify.max_user_watches`` is reached): then changes there would
-        go unseen, so the source says so and stays incomplete (the mirror polls) until it can again."""
-        if not self.watching:
+        """Whether inotify watches every folder of the source. A folder past the kernel's
+        ``fs.inotify.max_user_watches`` has no watch: then changes there would go unseen, so the source
+        says so and stays incomplete (the owner polls) until a new set of watches covers every folder
+        (the limit was raised, or folders went away)."""
+        watcher = self._watcher
+        if not self.watching or watcher is None:
             return
+        if watcher.short:
+            self._arm()
+            watcher = self._watcher
+            if watcher is None:
+                return
         folders = count_folders(self.root)
-        watched = inotify_watches()
-        if watched is None:
-            return
+        watched = watcher.count()
         short = watched < folders
         if short and not self.polling:
-            limit = read_int(_MAX_WATCHES)
-            self.emit(WatchesShort(folders, watched, limit, self.poll_every, _watches_sysctl(limit, folders)))
+            self._tell_short(folders, watched)
         elif not short and self.polling:
             self.emit(WatchesComplete(folders))
         self.polling = short
 
+    def _tell_short(self, folders: int | None = None, watched: int | None = None) -> None:
+        folders = count_folders(self.root) if folders is None else folders
+        if watched is None:
+            watched = self._watcher.count() if self._watcher is not None else 0
+        limit = read_int(_MAX_WATCHES)
+        self.emit(WatchesShort(folders, watched, limit, self.poll_every, _watches_sysctl(limit, folders)))
+
     def moved(self, moves: Sequence[tuple[str, str]]) -> None:
         """Make sure every folder at or below a folder that moved within the source is watched, and arm
-        the watch anew when one is not.
-
-        watchdog adds the watch of a new folder by the path it had when it was made. When its parent moves
-        before watchdog gets to it (a busy machine, or ``mkdir A/S; mv A B/C`` in one go), the watch is
-        looked for at the old path, is not found, and nothing made in the folder is ever seen. The folder
-        sync after a move scans the moved folders whole, so arming anew before it loses nothing. A folder
-        made a moment ago may simply not be watched yet: it gets a second until it counts as missing."""
+        the watch anew when one is not. The reader keeps a moved folder's watches and walks it for
+        folders made before the rename was read; this is the check that nothing slipped between (a folder
+        made a moment ago may simply not be watched yet: it gets a second until it counts as missing). The
+        folder sync after a move scans the moved folders whole, so arming anew before it loses nothing."""
         if not moves or not self.watching or self.polling:
             return  # polling already rescans everything: nothing relies on the events
         dests = sorted({new for _, new in moves})
@@ -143,30 +169,197 @@ class InotifySource:
             dests = missing
             time.sleep(0.05)
         self.emit(Rewatched(tuple(missing[:10])))
-        old = self._observer
-        self._observer = None
-        self._arm()  # the new watch first, then the old one goes: no moment without one
-        if old is not None:
-            old.stop()
-            old.join(timeout=10)
+        self._arm()
 
 
-class OverflowListener(logging.Handler):
-    """Calls ``collector.overflow()`` when watchdog logs that the inotify queue overflowed."""
+class _Watcher:
+    """One inotify instance over the tree at ``root``, and the thread that reads it."""
 
-    def __init__(self, collector: ChangeCollector) -> None:
-        super().__init__(logging.WARNING)
+    def __init__(self, root: str, collector: ChangeCollector, overflowed: Callable[[_Watcher], None],
+                 went_short: Callable[[_Watcher], None]) -> None:
+        self.root = root
         self.collector = collector
+        self.overflowed = overflowed
+        self.went_short = went_short
+        self.short = False  # a folder could not be watched: the watch limit
+        self._told_short = False
+        self._ino: INotify | None = None
+        self._paths: dict[int, str] = {}  # watch descriptor -> folder (relative to the root; "" the root)
+        self._wds: dict[str, int] = {}
+        self._pending: dict[int, tuple[str, bool, float]] = {}  # cookie -> (path, folder?, when) of MOVED_FROM
+        self._stop_r, self._stop_w = -1, -1
+        self._thread: threading.Thread | None = None
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            self.collector.overflow()
+    def start(self) -> None:
+        """Watch the root and every folder below it; the reader runs once they are. OSError when even the
+        root cannot be watched."""
+        ino = INotify()
+        try:
+            self._ino = ino
+            self._add("", root=True)
+            self._watch_tree("")
+        except BaseException:
+            ino.close()
+            raise
+        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
+        self._thread = threading.Thread(target=self._read_loop, name="inotify", daemon=True)
+        self._thread.start()
 
-    def attach(self) -> None:
-        logging.getLogger("watchdog").addHandler(self)
+    def stop(self) -> None:
+        if self._thread is not None:
+            os.write(self._stop_w, b"x")
+            self._thread.join(timeout=10)
+            self._thread = None
+            os.close(self._stop_r)
+            os.close(self._stop_w)
+        if self._ino is not None:
+            self._ino.close()
+            self._ino = None
 
-    def detach(self) -> None:
-        logging.getLogger("watchdog").removeHandler(self)
+    def count(self) -> int:
+        """The folders watched."""
+        return len(self._wds)
+
+    # ------------------------------------------------------------------------------------- watches
+
+    def _add(self, rel: str, root: bool = False) -> bool:
+        """Watch folder ``rel``; False when it cannot be (gone, not a folder, unreadable, the limit).
+        The root's failure is raised."""
+        assert self._ino is not None
+        try:
+            wd = self._ino.add_watch(os.path.join(self.root, rel) if rel else self.root, MASK)
+        except OSError as exc:
+            if root:
+                raise
+            if exc.errno == errno.ENOSPC:
+                self.short = True
+            return False
+        old = self._paths.get(wd)
+        if old is not None and old != rel:
+            self._wds.pop(old, None)
+        self._paths[wd] = rel
+        self._wds[rel] = wd
+        return True
+
+    def _watch_tree(self, top: str) -> None:
+        """Watch every folder below ``top`` (``top`` itself is watched by the caller, or is now)."""
+        stack = [top]
+        while stack and not self.short:
+            rel = stack.pop()
+            if rel not in self._wds and not self._add(rel):
+                continue
+            try:
+                with os.scandir(os.path.join(self.root, rel) if rel else self.root) as it:
+                    for entry in it:
+                        if entry.name != META_DIR and entry.is_dir(follow_symlinks=False):
+                            stack.append(f"{rel}/{entry.name}" if rel else entry.name)
+            except OSError:
+                continue  # gone or unreadable meanwhile: its own events (or the next scan) tell
+
+    def _forget(self, wd: int) -> None:
+        rel = self._paths.pop(wd, None)
+        if rel is not None and self._wds.get(rel) == wd:
+            del self._wds[rel]
+
+    def _under(self, top: str) -> list[str]:
+        prefix = top + "/"
+        return [p for p in self._wds if p == top or p.startswith(prefix)]
+
+    def _rename(self, src: str, dst: str) -> None:
+        """Folder ``src`` is now ``dst``: its watches (the kernel's follow the folder) go by the new path."""
+        for p in self._under(dst):  # a folder renamed over (an empty one): its watch is going away
+            self._paths.pop(self._wds.pop(p), None)
+        for p in self._under(src):
+            wd = self._wds.pop(p)
+            new = dst + p[len(src):]
+            self._wds[new] = wd
+            self._paths[wd] = new
+
+    def _drop(self, top: str) -> None:
+        """Folder ``top`` moved out of the tree: stop watching it and everything below it."""
+        assert self._ino is not None
+        for p in self._under(top):
+            wd = self._wds.pop(p)
+            self._paths.pop(wd, None)
+            try:
+                self._ino.rm_watch(wd)
+            except OSError:
+                pass  # gone already
+
+    # -------------------------------------------------------------------------------------- events
+
+    def _read_loop(self) -> None:
+        assert self._ino is not None
+        fd = self._ino.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(self._stop_r, select.POLLIN)
+        while True:
+            ready = dict(poller.poll(int(PAIR_WAIT * 1000) if self._pending else None))
+            if self._stop_r in ready:
+                return
+            if fd in ready:
+                time.sleep(READ_DELAY)
+            try:
+                data = os.read(fd, _READ_MAX) if fd in ready else b""
+            except OSError as exc:
+                if exc.errno in (errno.EINTR, errno.EAGAIN):
+                    continue
+                return  # the instance is closed
+            self.handle(parse_events(data), time.monotonic())
+
+    def handle(self, events: Sequence[tuple[int, int, int, str]], now: float) -> None:
+        """Reduce a buffer of kernel events to changed folders and renames, and tell the collector once.
+        A rename's halves are paired by cookie; a first half left alone ``PAIR_WAIT`` moved out."""
+        folders: dict[str, bool] = {}
+        moves: list[tuple[str, str]] = []
+
+        def mark(folder: str, deep: bool) -> None:
+            folders[folder] = folders.get(folder, False) or deep
+
+        for wd, mask, cookie, name in events:
+            if mask & flags.Q_OVERFLOW:
+                self.overflowed(self)
+                continue
+            base = self._paths.get(wd)
+            if base is None:
+                continue  # a watch already dropped
+            if mask & flags.IGNORED:
+                self._forget(wd)
+                continue
+            if not name:  # the watched folder itself: its parent's listing changed
+                if mask & _SELF:
+                    mark(base.rpartition("/")[0] if base else "", False)
+                continue
+            if name == META_DIR:
+                continue
+            rel = f"{base}/{name}" if base else name
+            mark(base, False)
+            is_dir = bool(mask & flags.ISDIR)
+            if mask & flags.MOVED_FROM:
+                self._pending[cookie] = (rel, is_dir, now)
+            elif mask & flags.MOVED_TO:
+                src = self._pending.pop(cookie, None)
+                if src is not None:
+                    moves.append((src[0], rel))
+                    if is_dir:
+                        self._rename(src[0], rel)
+                if is_dir:
+                    mark(rel, True)
+                    self._watch_tree(rel)
+            elif is_dir and mask & flags.CREATE:
+                mark(rel, True)
+                self._watch_tree(rel)
+        for cookie, (rel, is_dir, when) in list(self._pending.items()):
+            if now - when >= PAIR_WAIT:  # moved out of the tree (its parent is marked already)
+                del self._pending[cookie]
+                if is_dir:
+                    self._drop(rel)
+        if folders or moves:
+            self.collector.add_batch(list(folders.items()), moves)
+        if self.short and not self._told_short:
+            self._told_short = True
+            self.went_short(self)
 
 
 def _watches_sysctl(limit: int | None, folders: int) -> str:
@@ -183,3 +376,4 @@ def _limit_advice(exc: OSError, source: Path) -> str:
         limit = read_int(_MAX_INSTANCES)
         return f"sysctl fs.inotify.max_user_instances={2 * (limit or 128)}"
     return ""
+

@@ -1,6 +1,5 @@
-"""What the kernel tells about the watched source: its folder's identity, and how many folders inotify
-watches against how many there are (watchdog skips, without a word, the folders past the watch limit, and
-the folders it could not find where it looked for them)."""
+"""What the kernel tells about the watched source: its folder's identity, how many folders a recursive
+watch needs, and which folders below a moved one have no inotify watch (from ``/proc/self/fdinfo``)."""
 
 from __future__ import annotations
 
@@ -22,11 +21,10 @@ def folder_identity(folder: Path) -> tuple[int, int] | None:
 
 
 def count_folders(root: Path) -> int:
-    """The folders a recursive watch of ``root`` needs (the root included; ``.syncline`` left out)."""
+    """The folders a recursive watch of ``root`` needs (the root included; ``.syncline`` folders left out)."""
     count = 0
-    for dirpath, dirnames, _ in os.walk(root):
-        if dirpath == str(root):
-            dirnames[:] = [d for d in dirnames if d != ".syncline"]
+    for _, dirnames, _ in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != META_DIR]
         count += 1
     return count
 
@@ -48,12 +46,6 @@ def _inotify_lines() -> Iterator[str] | None:
                 continue
 
     return lines()
-
-
-def inotify_watches() -> int | None:
-    """How many inotify watches this process holds; None when unknown."""
-    lines = _inotify_lines()
-    return None if lines is None else sum(1 for _ in lines)
 
 
 def watched_inodes() -> set[tuple[int, int]] | None:

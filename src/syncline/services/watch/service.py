@@ -2,7 +2,7 @@
 
 A mirror is built from three parts, wired here:
 
-- a **change source** (``sources.py``: inotify through watchdog in ``inotify.py``, or polling) that feeds
+- a **change source** (``sources.py``: inotify in ``inotify.py``, or polling) that feeds
   the :class:`~.changes.ChangeCollector` with changed folders, renames and lost events;
 - a **scheduler** (``scheduler.py``) that decides when: a batch once the source is quiet, files still
   being written held back, full rescans, failing targets retried with back-off;
@@ -111,7 +111,7 @@ class Mirror:
             if names.count(name) > 1:
                 raise UsageError(f"the target {name} is given twice", "give each target once")
         self.journal = Journal(self.source)
-        self.collector = ChangeCollector(str(self.source))
+        self.collector = ChangeCollector()
         self.changes = (changes or InotifySource)(self.source, self.collector, self.emit, self.opts.poll_every)
         self.scheduler = Scheduler(self.collector, quiet=self.opts.quiet, max_delay=self.opts.max_delay,
                                    rescan_every=self.opts.rescan_every, poll_every=self.opts.poll_every,

@@ -1,6 +1,6 @@
 """Where a mirror learns what changed in its source: a change source feeds the mirror's
 :class:`~.changes.ChangeCollector` (changed folders, renames, lost events) and says whether it sees every
-change. Two kinds now: inotify through watchdog (``inotify.py``) and polling (this module: nothing is
+change. Two kinds now: inotify (``inotify.py``) and polling (this module: nothing is
 watched, everything is rescanned every ``poll_every`` seconds). A server's change feed will be a third:
 it maps each journal entry to the same calls on the collector, and reports lost entries (a gap in the
 sequence numbers) as an overflow.
