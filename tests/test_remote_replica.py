@@ -102,12 +102,40 @@ def test_the_cache_of_another_folder_or_server_is_not_used(tmp_path: Path) -> No
     cache.apply([Row("a", Entry(FILE, 1, T0, 0o644, b"d" * 32, None, "F1", 3), 3)], 3, complete=True)
     cache.close()
     cache = ListingCache(tmp_path / "c.sqlite")
-    assert cache.seq("S1/u1") == 3 and list(cache.entries()) == ["a"]
-    assert cache.seq("S1/u2") == 0 and cache.entries() == {}, "a folder made again under its name"
+    assert cache.seq("S1/u1") == 3 and list(cache.listing().entries) == ["a"]
+    assert cache.seq("S1/u2") == 0 and cache.listing().entries == {}, "a folder made again under its name"
     cache.close()
     (tmp_path / "c.sqlite").write_bytes(b"not a database")
     cache = ListingCache(tmp_path / "c.sqlite")
     assert cache.seq("S1/u1") == 0, "a damaged cache is dropped"
+    cache.close()
+
+
+def test_the_listing_kept_in_memory_is_what_the_database_holds(tmp_path: Path) -> None:
+    def row(path: str, version: int, kind: str = FILE) -> Row:
+        return Row(path, Entry(kind, 1 if kind == FILE else 0, T0, 0o644, b"d" * 32 if kind == FILE else None, None,
+                               f"F{path}", version), version)
+
+    def fresh() -> tuple[dict[str, Entry], dict[str, dict[str, None]]]:
+        other = ListingCache(tmp_path / "c.sqlite")
+        listing = other.listing()
+        other.close()
+        return listing.entries, listing.children
+
+    cache = ListingCache(tmp_path / "c.sqlite")
+    assert cache.seq("S/u") == 0
+    cache.apply([row("d", 1, DIR), row("d/a", 2), row("d/b", 3), row("c", 4)], 4, complete=True)
+    kept = cache.listing()
+    cache.apply([row("d/a", 5), Row("d/b", None, 6), Row("c", None, 6), row("e", 6)], 6, complete=True)
+    assert cache.listing() is kept  # updated in place, not read again
+    assert (kept.entries, kept.children) == fresh()
+    assert set(kept.children) == {"", "d"} and list(kept.children["d"]) == ["d/a"]
+    # Another process (a one-shot sync with the same state directory) moves the database on: read again.
+    other = ListingCache(tmp_path / "c.sqlite")
+    assert other.seq("S/u") == 6
+    other.apply([row("f", 7)], 7, complete=True)
+    other.close()
+    assert cache.seq("S/u") == 7 and "f" in cache.listing().entries
     cache.close()
 
 

@@ -14,7 +14,7 @@ silently dropped, since a dropped path would look deleted to a planner.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from .entry import DIR, FILE, Entry
 from .errors import Problem
@@ -23,11 +23,38 @@ from .index import Index, IndexHeader
 from .paths import META_DIR, join, parent
 
 
-def index_of_listing(entries: Iterable[tuple[str, Entry]], rules: Rules, read_ignore: Callable[[str], str],
+class Listing:
+    """A flat listing kept up to date path by path, with each folder's children: what
+    :func:`index_of_listing` would otherwise rebuild from every entry on each call (a replica that keeps
+    its listing across runs hands it over, and a run scoped to a few folders costs those folders)."""
+
+    def __init__(self, entries: Iterable[tuple[str, Entry]] = ()) -> None:
+        self.entries: dict[str, Entry] = {}
+        self.children: dict[str, dict[str, None]] = {}  # folder -> its children's paths (an ordered set)
+        for path, e in entries:
+            self.put(path, e)
+
+    def put(self, path: str, e: Entry) -> None:
+        if path not in self.entries:
+            self.children.setdefault(parent(path), {})[path] = None
+        self.entries[path] = e
+
+    def remove(self, path: str) -> None:
+        if self.entries.pop(path, None) is None:
+            return
+        folder = parent(path)
+        names = self.children[folder]
+        del names[path]
+        if not names:
+            del self.children[folder]
+
+
+def index_of_listing(entries: Iterable[tuple[str, Entry]] | Listing, rules: Rules, read_ignore: Callable[[str], str],
                      root: Entry | None = None, *, dirs: Sequence[tuple[str, bool]] | None = None,
                      header: IndexHeader | None = None, side: str = "") -> Index:
-    """The index of a tree given as ``(path, entry)`` pairs in any order (the root has none: its entry is
-    ``root``), with ``rules`` applied as a scan applies them.
+    """The index of a tree given as ``(path, entry)`` pairs in any order, or as a :class:`Listing` the caller
+    keeps (read, never changed; the root has no entry: its entry is ``root``), with ``rules`` applied as a
+    scan applies them.
 
     ``read_ignore(path)`` returns the text of the ignore file at ``path`` (called only for files named
     ``.synclineignore`` in folders the walk enters, when ``rules.ignore_files``); an ``OSError`` from it
@@ -36,12 +63,11 @@ def index_of_listing(entries: Iterable[tuple[str, Entry]], rules: Rules, read_ig
     ``deep``) are kept, exactly as the full index holds them, and ignore files are read only on the way to
     and inside them; a folder that is not one contributes nothing. ``side`` names the tree in problems.
     """
-    listed: dict[str, Entry] = dict(entries)
+    listing = entries if isinstance(entries, Listing) else Listing(entries)
+    listed: Mapping[str, Entry] = listing.entries
+    children: Mapping[str, Mapping[str, None]] = listing.children
     scope = None if dirs is None else _Scope([(d, deep) for d, deep in dirs
                                               if d == "" or (d in listed and listed[d].kind == DIR)])
-    children: dict[str, list[str]] = {}
-    for p in listed:
-        children.setdefault(parent(p), []).append(p)
     problems: list[Problem] = []
     unreadable: set[str] = set()
     for folder, names in children.items():
@@ -56,7 +82,7 @@ def index_of_listing(entries: Iterable[tuple[str, Entry]], rules: Rules, read_ig
     stack: list[tuple[str, Matcher]] = [("", rules.matcher())]
     while stack:
         folder, matcher = stack.pop()
-        names = children.get(folder, [])
+        names = children.get(folder, {})
         ignore_file = join(folder, IGNORE_FILE)
         if rules.ignore_files and ignore_file in listed and listed[ignore_file].kind == FILE:
             try:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ....core.entry import Entry
+from ....core.listing import Listing
 from ....formats.wire.entries import Row, etag_of
 
 SCHEMA = 1
@@ -43,6 +44,10 @@ class ListingCache:
         self.path = path
         self._mutex = threading.Lock()
         self._db = self._open()
+        # The rows in memory too, once read: a daemon's every run would otherwise read and rebuild them all
+        # (0.7 s of a one-file edit's run at 100,000 files).
+        self._listing: Listing | None = None
+        self._listing_seq = -1  # the seq the database was at when the rows in memory matched it
 
     def _open(self) -> sqlite3.Connection:
         if self.path is None:
@@ -78,10 +83,14 @@ class ListingCache:
             if row is None or row[0] != owner:
                 self._reset(owner)
                 return 0
-            seq = self._db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
-            return int(seq[0]) if seq is not None else 0
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
+            seq = int(row[0]) if row is not None else 0
+            if seq != self._listing_seq:  # another process (a one-shot sync) updated the database
+                self._listing = None
+            return seq
 
     def _reset(self, owner: str) -> None:
+        self._listing = None
         self._db.executescript("BEGIN; DELETE FROM entries; DELETE FROM meta WHERE key != 'schema'; COMMIT;")
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('owner', ?)", (owner,))
 
@@ -94,6 +103,7 @@ class ListingCache:
         """Apply one page: each row replaces its path's entry, a tombstone removes it. ``complete``: the
         last page (its ``seq`` is what the listing is now complete at); until then the stored ``seq`` is
         not moved, so an interrupted update is asked for again from the same point."""
+        rows = list(rows)  # read twice: into the database, then into the rows in memory
         with self._mutex:
             db = self._db
             db.execute("BEGIN")
@@ -109,14 +119,35 @@ class ListingCache:
                 if complete:
                     db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(seq),))
                 db.execute("COMMIT")
+                if complete:
+                    self._listing_seq = seq
             except BaseException:
                 db.execute("ROLLBACK")
+                self._listing = None  # read again from what the database holds
                 raise
+            if self._listing is not None:
+                for r in rows:
+                    if r.entry is None:
+                        self._listing.remove(r.path)
+                    else:
+                        self._listing.put(r.path, _entry(r.entry, r.version))
 
-    def entries(self) -> dict[str, Entry]:
+    def listing(self) -> Listing:
         """Every cached entry by path (as the wire codec made it: ``etag`` ``v<version>``, ``ctime_ns``
-        the version)."""
+        the version), with each folder's children. Read from the database once, then kept up to date by
+        :meth:`apply`: the caller reads it and never changes it, and it holds until the next ``apply``."""
         with self._mutex:
-            rows = self._db.execute("SELECT path, kind, size, mtime_ns, mode, digest, target, file_id, version "
-                                    "FROM entries").fetchall()
-        return {p: Entry(k, s, m, mode, d, t, f, v, etag=etag_of(v)) for p, k, s, m, mode, d, t, f, v in rows}
+            if self._listing is None:
+                row = self._db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
+                self._listing_seq = int(row[0]) if row is not None else 0
+                rows = self._db.execute("SELECT path, kind, size, mtime_ns, mode, digest, target, file_id, "
+                                        "version FROM entries").fetchall()
+                self._listing = Listing((p, Entry(k, s, m, mode, d, t, f, v, etag=etag_of(v)))
+                                        for p, k, s, m, mode, d, t, f, v in rows)
+            return self._listing
+
+
+def _entry(e: Entry, version: int) -> Entry:
+    """``e`` as a row read back from the database holds it (see :meth:`ListingCache.listing`)."""
+    return Entry(e.kind, e.size, e.mtime_ns, e.mode, e.digest, e.target, str(e.file_id), version,
+                 etag=etag_of(version))

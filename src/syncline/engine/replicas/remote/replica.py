@@ -35,7 +35,7 @@ from ....core.entry import DIR, FILE, Entry
 from ....core.errors import BusyError, Problem, UsageError
 from ....core.ignore import Rules
 from ....core.index import Index, IndexHeader
-from ....core.listing import index_of_listing
+from ....core.listing import Listing, index_of_listing
 from ....core.paths import parent
 from ....formats.wire import Expect, ItemResult, Op, OpEntry, WireError, WirePolicy, check_folder_name, new_op_id
 from ....formats.wire.entries import COLUMNS, RowReader, entries_page_of_json, stat_items_of_json
@@ -196,8 +196,9 @@ class RemoteReplica:
                 self._cache = ListingCache(where)
             return self._cache
 
-    def _listing(self) -> tuple[dict[str, Entry], Entry]:
-        """The whole folder as the server holds it now: the cached listing brought up to date."""
+    def _listing(self) -> tuple[Listing, Entry]:
+        """The whole folder as the server holds it now: the cached listing brought up to date (read it,
+        never change it: it is the cache's own)."""
         info = self._folder_info()
         if info is None:
             raise replica_error(WireError("not_found", f"no folder {self.folder} on {self.url}",
@@ -233,7 +234,7 @@ class RemoteReplica:
             if not page.more:
                 break
             since, after = page.next, page.next_path
-        return cache.entries(), root
+        return cache.listing(), root
 
     def _read_ignore(self, path: str) -> str:
         _, raw = self._client.request("GET", self._at("/file"), params={"path": path}, where=path,
@@ -244,9 +245,10 @@ class RemoteReplica:
         started = time.time_ns()
         # The listing's digests are kept even when none were asked for: the server verified each at commit
         # and they cost nothing here, where asking for them later costs two round trips per file.
-        entries, root = self._listing()
+        listing, root = self._listing()
+        entries = listing.entries
         header = IndexHeader(root=self.describe(), scanned_ns=started, digests=digests)
-        index = index_of_listing(entries.items(), rules, self._read_ignore, root, dirs=dirs, header=header,
+        index = index_of_listing(listing, rules, self._read_ignore, root, dirs=dirs, header=header,
                                  side=side)
         if dirs is None or side != "destination":
             return index
