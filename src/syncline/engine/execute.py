@@ -151,7 +151,7 @@ class _Executor:
                 if action.op == "copy":
                     assert action.entry is not None
                     if inline and action.entry.size < PARALLEL_MIN:
-                        self._collect(_stage(action, self.source, self.target))
+                        self._collect(self._stage(action))  # holds a connection: a pack may fall back to a GET
                     else:
                         self.inflight.append(self.pool.submit(self._stage, action))
                         while len(self.inflight) > self.window:
