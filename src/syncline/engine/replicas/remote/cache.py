@@ -83,11 +83,14 @@ class ListingCache:
             if row is None or row[0] != owner:
                 self._reset(owner)
                 return 0
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
-            seq = int(row[0]) if row is not None else 0
+            seq = self._stored_seq()
             if seq != self._listing_seq:  # another process (a one-shot sync) updated the database
                 self._listing = None
             return seq
+
+    def _stored_seq(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
+        return int(row[0]) if row is not None else 0
 
     def _reset(self, owner: str) -> None:
         self._listing = None
@@ -138,8 +141,7 @@ class ListingCache:
         :meth:`apply`: the caller reads it and never changes it, and it holds until the next ``apply``."""
         with self._mutex:
             if self._listing is None:
-                row = self._db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
-                self._listing_seq = int(row[0]) if row is not None else 0
+                self._listing_seq = self._stored_seq()
                 rows = self._db.execute("SELECT path, kind, size, mtime_ns, mode, digest, target, file_id, "
                                         "version FROM entries").fetchall()
                 self._listing = Listing((p, Entry(k, s, m, mode, d, t, f, v, etag=etag_of(v)))
