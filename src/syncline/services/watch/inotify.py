@@ -71,10 +71,13 @@ class InotifySource:
     def start(self) -> None:
         self._arm()
 
-    def _arm(self) -> None:
+    def _arm(self, replacing: _Watcher | None = None) -> None:
         """Watch the source anew (the new watches first, then the old ones go: no moment without one); on
-        failure, poll with full rescans."""
+        failure, poll with full rescans. With ``replacing``: only while that watcher is still the current
+        one (a re-arm after an overflow does nothing once the source was stopped or armed anew)."""
         with self._lock:
+            if replacing is not None and self._watcher is not replacing:
+                return
             watcher = _Watcher(str(self.root), self.collector, self._overflowed, self._went_short)
             try:
                 watcher.start()
@@ -104,7 +107,8 @@ class InotifySource:
         """The kernel's queue overflowed (the reader's thread): events were lost, folders made meanwhile
         may have no watch. A new set of watches, then the collector is told (its owner rescans)."""
         if self._watcher is watcher:
-            threading.Thread(target=self._rearm_then_tell, name="inotify re-arm", daemon=True).start()
+            threading.Thread(target=self._rearm_then_tell, args=(watcher,), name="inotify re-arm",
+                             daemon=True).start()
         else:
             self.collector.overflow()
 
@@ -114,8 +118,8 @@ class InotifySource:
             self.polling = True
             self._tell_short()
 
-    def _rearm_then_tell(self) -> None:
-        self._arm()
+    def _rearm_then_tell(self, watcher: _Watcher) -> None:
+        self._arm(replacing=watcher)
         self.collector.overflow()
 
     def check(self) -> None:
