@@ -16,11 +16,14 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from syncline.core.entry import DIR, FILE
+from syncline.core.entry import DIR, FILE, Entry
 from syncline.core.errors import SafetyStop
 from syncline.core.paths import is_under, parent
+from syncline.core.reconcile import BaseEntry
 from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.replica import WritePolicy
+from syncline.engine.twoway.pairstate import PairState
+from syncline.engine.twoway.scoped import Scope
 from syncline.engine.twoway.run import TwoWayReport, TwoWaySyncOptions, sync_two_way, sync_two_way_replicas
 from syncline.testing import MemoryReplica
 
@@ -227,6 +230,31 @@ def test_a_scoped_first_run_merges_in_full(tmp_path: Path) -> None:
     report = _scoped(a, b, [("d1", False)])
     assert report.first_run
     assert (b / "d1/f.txt").exists() and (a / "d2/g.txt").exists()
+
+
+
+def test_the_base_read_over_many_folders_is_the_base_filtered_to_them(tmp_path: Path) -> None:
+    """A scope of more folders than SQLite takes terms in one expression (1,000), with the root among them
+    (which no key range selects), reads what the whole base holds there: nothing more, nothing less."""
+    rows = {"top.txt": BaseEntry(Entry(FILE, 1, T0_NS, 0o644), 1, 1)}
+    for d in range(1200):
+        rows[f"d{d:04}"] = BaseEntry(Entry(DIR, 0, T0_NS, 0o755), 2, 2)
+        for name in ("f", "sub", "sub/g", "sub/deeper/h", "d0"):  # "d0": a name after "/" in byte order
+            kind = DIR if name == "sub" else FILE
+            rows[f"d{d:04}/{name}"] = BaseEntry(Entry(kind, 0, T0_NS, 0o644), 3, 3)
+    rows["d0000x/f"] = BaseEntry(Entry(FILE, 1, T0_NS, 0o644), 4, 4)  # next to d0000 in byte order
+    scope = [("", False), *((f"d{d:04}", d % 2 == 0) for d in range(1, 1200))]
+    state = PairState(tmp_path / "x", tmp_path / "y")
+    try:
+        with state.transaction():
+            state.put(rows.items())
+        got = state.load_dirs(scope)
+    finally:
+        state.close()
+    holds = Scope.of(scope).holds
+    want = {p: r for p, r in rows.items() if holds(p)}
+    assert got == want
+    assert "d0001/sub/deeper/h" not in got and "d0002/sub/deeper/h" in got and "d0000x/f" not in got
 
 
 # -- mixed replicas: a case-insensitive side, memory replicas ----------------------------------------------
