@@ -23,8 +23,8 @@ from syncline.core.reconcile import BaseEntry
 from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.replica import WritePolicy
 from syncline.engine.twoway.pairstate import PairState
-from syncline.engine.twoway.scoped import Scope
 from syncline.engine.twoway.run import TwoWayReport, TwoWaySyncOptions, sync_two_way, sync_two_way_replicas
+from syncline.engine.twoway.scoped import Scope
 from syncline.testing import MemoryReplica
 
 from .conftest import write
