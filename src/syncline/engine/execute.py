@@ -45,7 +45,7 @@ BATCH_FILES = 2000
 BATCH_BYTES = 256 << 20
 PARALLEL_MIN = 1 << 20  # files at least this large are copied by the thread pool
 DEFERRED_MAX = 1000  # small writes held for one BatchWrite call at most
-DEFERRABLE = ("mkdir", "symlink", "meta")
+DEFERRABLE = ("mkdir", "symlink", "meta", "delete")  # a delete has no entry, only what it expects
 
 Progress = Callable[[int, int, int, int], None]  # (files done, files total, bytes done, bytes total)
 # Actions whose effect is durable, each with the file id its path has now (0 when the target does not tell):
@@ -166,7 +166,8 @@ class _Executor:
                                                             and action.entry.kind == DIR)
                 if waits and (self.inflight or self.batch):
                     self.flush()
-                if self.writer is not None and action.op in DEFERRABLE and action.entry is not None:
+                if self.writer is not None and action.op in DEFERRABLE and \
+                        (action.expect if action.op == "delete" else action.entry) is not None:
                     self.deferred.append(action)
                     if len(self.deferred) >= DEFERRED_MAX:
                         self._send_deferred()
@@ -218,7 +219,7 @@ class _Executor:
         with self.slot():
             try:
                 outcomes: list[Outcome | OSError] = list(self.writer.write_many(
-                    [(a.op, a.path, a.entry, a.expect) for a in items if a.entry is not None]))
+                    [(a.op, a.path, a.entry, a.expect) for a in items]))
             except OSError as exc:
                 outcomes = [exc] * len(items)
         for action, outcome in zip(items, outcomes, strict=True):

@@ -261,13 +261,14 @@ class BatchStat(Protocol):
 @runtime_checkable
 class BatchWrite(Protocol):
     """Many small writes in one call (one round trip: a server's batch endpoint). Without it the engine
-    calls ``make_dir``, ``make_symlink`` and ``set_meta`` one by one."""
+    calls ``make_dir``, ``make_symlink``, ``set_meta`` and ``delete`` one by one."""
 
-    def write_many(self, items: Sequence[tuple[str, str, Entry, Entry | None]]) -> list[Outcome | ReplicaError]:
+    def write_many(self, items: Sequence[tuple[str, str, Entry | None, Entry | None]]) -> list[Outcome | ReplicaError]:
         """Each ``(op, path, entry, expect)`` in order, ``op`` one of ``mkdir`` (:meth:`~Replica.make_dir`),
-        ``symlink`` (:meth:`~Replica.make_symlink`) and ``meta`` (:meth:`~Replica.set_meta`), with the
-        meaning of that call; a per-item failure is returned in that item's place (it does not stop the
-        others)."""
+        ``symlink`` (:meth:`~Replica.make_symlink`), ``meta`` (:meth:`~Replica.set_meta`) and ``delete``
+        (:meth:`~Replica.delete`: ``entry`` None, ``expect`` given), with the meaning of that call; a later
+        item sees what an earlier one did (a folder's children deleted before it), and a per-item failure
+        is returned in that item's place (it does not stop the others)."""
         ...
 
 

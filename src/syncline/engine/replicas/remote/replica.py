@@ -497,14 +497,14 @@ class RemoteReplica:
         return self._one(_small_op("symlink", path, entry, expect))
 
     def delete(self, path: str, expect: Entry) -> Outcome:
-        return self._one(Op(new_op_id(), "delete", _wire_path(path), _expect(expect)))
+        return self._one(_small_op("delete", path, None, expect))
 
     def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
         """A ``meta`` item; for the root (``""``) too: the folder's own mode and mtime."""
         return self._one(_small_op("meta", path, entry, expect))
 
-    def write_many(self, items: Sequence[tuple[str, str, Entry, Entry | None]]) -> list[Outcome | ReplicaError]:
-        """The ``mkdir``, ``symlink`` and ``meta`` items in ``ops`` batches (1,000 a request)."""
+    def write_many(self, items: Sequence[tuple[str, str, Entry | None, Entry | None]]) -> list[Outcome | ReplicaError]:
+        """The ``mkdir``, ``symlink``, ``meta`` and ``delete`` items in ``ops`` batches (1,000 a request)."""
         ops: list[Op | ReplicaError] = []
         for op, path, entry, expect in items:
             try:
@@ -622,9 +622,14 @@ def _wire_path(path: str, root_ok: bool = False) -> str:
         raise replica_error(err, path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")) from None
 
 
-def _small_op(op: str, path: str, entry: Entry, expect: Entry | None) -> Op:
-    """The ``mkdir``, ``symlink`` or ``meta`` item (``meta`` of the root too): refused here, with the
-    server's own error, for a path or a symlink target the server would refuse."""
+def _small_op(op: str, path: str, entry: Entry | None, expect: Entry | None) -> Op:
+    """The ``mkdir``, ``symlink``, ``meta`` (of the root too) or ``delete`` item (``entry`` None only for a
+    ``delete``, ``expect`` None never for one): refused here, with the server's own error, for a path or a
+    symlink target the server would refuse."""
+    if op == "delete":
+        assert expect is not None
+        return Op(new_op_id(), "delete", _wire_path(path), _expect(expect))
+    assert entry is not None
     if op == "symlink":
         try:
             target = check_target(entry.target)
