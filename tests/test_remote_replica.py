@@ -20,10 +20,13 @@ from syncline.core.entry import DIR, FILE, Entry
 from syncline.core.errors import BusyError
 from syncline.core.ignore import Rules
 from syncline.engine.replicas.errors import Locked, ReplicaError, Unreachable
+from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.remote import ChunkBasis, RemoteReplica
 from syncline.engine.replicas.remote.cache import ListingCache
 from syncline.engine.replicas.remote.client import code_of
 from syncline.engine.replicas.remote.lease import Holder, LeaseRecord, Left, is_running, this_process
+from syncline.engine.replicas.replica import WritePolicy
+from syncline.engine.twoway.run import sync_two_way_replicas
 from syncline.formats.wire.entries import Row
 from syncline.testing.memory import MemoryReplica
 
@@ -534,3 +537,42 @@ def test_the_folders_answer_is_reused_only_inside_one_run_and_until_a_write(serv
     with r.lock():
         assert r.is_empty() and gets() == 5, "the next run asks afresh"
     r.close()
+
+
+def test_a_scoped_run_tells_a_delete_from_a_move_out_of_its_folders_by_the_listing(
+        server: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file deleted on the server is deleted on the device by a run over its folder without a scan of the
+    whole server folder (the listing in memory says the file is nowhere else); one moved out of the
+    folders is not deleted, and the full run that follows moves it."""
+    server.store.folders.create(server.owner(), "F")
+    tree = server.tree("F")
+    for path in ("in/f.txt", "in/gone.txt", "out/keep.txt"):
+        tree.write(path, path.encode() * 10, 1_700_000_000 * 10**9)
+    (tmp_path / "local").mkdir()
+    policy = WritePolicy.two_way()
+    local, remote = LocalReplica(tmp_path / "local", policy=policy), server.replica("F", policy=policy)
+    assert sync_two_way_replicas(local, remote).exit_code == 0
+    full_scans: list[str] = []
+    scan = RemoteReplica.scan
+
+    def counted(self: RemoteReplica, *args: object, **kw: object) -> object:
+        full_scans.append(self.folder)
+        return scan(self, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RemoteReplica, "scan", counted)
+    tree.remove("in/gone.txt")
+    deleted = sync_two_way_replicas(local, remote, dirs=[("in", False)])
+    assert deleted.to_a.deleted == 1 and not (tmp_path / "local/in/gone.txt").exists()
+    assert full_scans == []
+
+    tree.move("in/f.txt", "out/f.txt")
+    left = sync_two_way_replicas(local, remote, dirs=[("in", False)])
+    assert left.exit_code == 0 and left.to_a.deleted == 0
+    assert (tmp_path / "local/in/f.txt").read_bytes() == b"in/f.txt" * 10
+    monkeypatch.setattr(RemoteReplica, "scan", scan)
+    moved = sync_two_way_replicas(local, remote)
+    assert moved.moved == 1 and moved.to_a.copied == 0
+    assert (tmp_path / "local/out/f.txt").read_bytes() == b"in/f.txt" * 10
+    assert not (tmp_path / "local/in/f.txt").exists()
+    remote.close()
+    local.close()

@@ -10,9 +10,10 @@ from pathlib import Path
 import blake3
 import pytest
 
+from syncline.core import scan as scan_module
 from syncline.core.entry import DIR, FILE, SYMLINK
 from syncline.core.index import Index
-from syncline.core.scan import RACY_WINDOW_NS, scan, scan_dirs
+from syncline.core.scan import RACY_WINDOW_NS, find_inodes, scan, scan_dirs
 
 from .conftest import write
 
@@ -147,3 +148,60 @@ def test_a_damaged_previous_index_is_never_trusted(tmp_path: Path) -> None:
     again = make_index(tree, out)
     assert again["a.txt"].digest == blake3.blake3(b"aaa").digest()
     assert any("not reusing digests" in p.message and not p.error for p in again.problems)
+
+
+def test_find_inodes_gives_every_path_of_the_inodes_asked_for(tmp_path: Path) -> None:
+    write(tmp_path, "a/b/c/deep.txt", b"d")
+    write(tmp_path, "top.txt", b"t")
+    os.link(tmp_path / "top.txt", tmp_path / "a/twin.txt")
+    write(tmp_path, ".syncline/trash/top.txt", b"t")
+    os.link(tmp_path / "top.txt", tmp_path / ".syncline/trash/linked.txt")  # syncline's own: never a path
+    (tmp_path / "a/b/empty").mkdir()
+    os.symlink("top.txt", tmp_path / "link")
+    ino = {p: os.lstat(tmp_path / p).st_ino for p in ("a/b/c/deep.txt", "top.txt", "a/b/empty", "link", "a/b")}
+
+    found = find_inodes(tmp_path, [*ino.values(), 999_999_999])
+
+    assert found is not None
+    assert {i: sorted(paths) for i, paths in found.items()} == {
+        ino["a/b/c/deep.txt"]: ["a/b/c/deep.txt"], ino["top.txt"]: ["a/twin.txt", "top.txt"],
+        ino["a/b/empty"]: ["a/b/empty"], ino["link"]: ["link"], ino["a/b"]: ["a/b"]}
+    assert find_inodes(tmp_path, []) == {}
+    assert find_inodes(tmp_path / "missing", [ino["top.txt"]]) is None
+
+
+def test_find_inodes_cannot_tell_where_listings_number_entries_apart(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """An overlay file system may give a listing's entries other inodes than a stat does: then a path
+    could be missed, so the answer is None (the caller scans)."""
+    write(tmp_path, "d/f.txt", b"f")
+    ino = os.lstat(tmp_path / "d/f.txt").st_ino
+    real = os.scandir
+
+    class Renumbered:
+        def __init__(self, entry: os.DirEntry[str]) -> None:
+            self._entry = entry
+            self.name = entry.name
+
+        def inode(self) -> int:
+            return self._entry.inode() + 1
+
+        def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
+            return self._entry.stat(follow_symlinks=follow_symlinks)
+
+        def is_dir(self, *, follow_symlinks: bool = True) -> bool:
+            return self._entry.is_dir(follow_symlinks=follow_symlinks)
+
+    class Listing:
+        def __init__(self, path: str) -> None:
+            self._it = real(path)
+
+        def __enter__(self) -> list[Renumbered]:
+            return [Renumbered(e) for e in self._it]
+
+        def __exit__(self, *exc: object) -> None:
+            self._it.close()
+
+    assert find_inodes(tmp_path, [ino]) == {ino: ["d/f.txt"]}
+    monkeypatch.setattr(scan_module.os, "scandir", Listing)
+    assert find_inodes(tmp_path, [ino]) is None

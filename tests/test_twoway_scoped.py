@@ -62,6 +62,15 @@ def _synced(tmp_path: Path, files: dict[str, bytes]) -> tuple[Path, Path]:
     return a, b
 
 
+@pytest.fixture(params=["finder", "scan"])
+def finding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How a scoped run looks for a lost entry elsewhere on its side: the tree's listings
+    (``LocalReplica.find_file_ids``), or a full scan where a side cannot tell (an overlay file system)."""
+    if request.param == "scan":
+        monkeypatch.setattr(LocalReplica, "find_file_ids", lambda self, ids: None)
+    return str(request.param)
+
+
 @contextmanager
 def _no_inode_reuse(*roots: Path) -> Iterator[None]:
     """Hold every file and folder under ``roots`` open for the block, so that nothing made meanwhile gets
@@ -101,7 +110,7 @@ def test_a_scoped_run_over_the_changed_folders_ends_where_a_full_run_ends(
     assert snapshot(scoped_a) == snapshot(scoped_b) == snapshot(full_a) == snapshot(full_b)
 
 
-def test_a_move_out_of_the_scope_is_not_a_delete(tmp_path: Path) -> None:
+def test_a_move_out_of_the_scope_is_not_a_delete(tmp_path: Path, finding: str) -> None:
     a, b = _synced(tmp_path, {"in/f.txt": b"f" * 100, "in/sub/g.txt": b"g", "out/keep.txt": b"k"})
     (a / "in/f.txt").rename(a / "out/f.txt")
     (a / "in/sub").rename(a / "out/sub")
@@ -117,7 +126,7 @@ def test_a_move_out_of_the_scope_is_not_a_delete(tmp_path: Path) -> None:
     assert (b / "out/f.txt").read_bytes() == b"f" * 100 and (b / "out/sub/g.txt").exists()
 
 
-def test_a_folder_moved_out_of_the_scope_is_not_restored_where_it_was(tmp_path: Path) -> None:
+def test_a_folder_moved_out_of_the_scope_is_not_restored_where_it_was(tmp_path: Path, finding: str) -> None:
     # A moved the folder away; B added a file to it. The scope (the old place only) sees a folder gone on A
     # with something new in it on B, "a change beats a delete", and would make it again on A: the full run
     # would then copy the moved folder to B and trash its old copy, and the new file would stay behind.
@@ -135,7 +144,7 @@ def test_a_folder_moved_out_of_the_scope_is_not_restored_where_it_was(tmp_path: 
     assert (a / "out/in/new.txt").read_bytes() == b"new" and (b / "out/in/f.txt").read_bytes() == b"f" * 100
 
 
-def test_a_folder_emptied_by_a_move_out_of_the_scope_and_deleted_stays_deleted(tmp_path: Path) -> None:
+def test_a_folder_emptied_by_a_move_out_of_the_scope_and_deleted_stays_deleted(tmp_path: Path, finding: str) -> None:
     # The file moved out of the scope is left for the full run; its folder, deleted on A, must be left with
     # it: planned alone, it could not be deleted on B (something below it is left alone) and was made
     # again on A, empty, undoing the delete.
@@ -183,14 +192,27 @@ def test_a_delete_outside_the_scope_waits_for_a_full_run(tmp_path: Path) -> None
     assert snapshot(a) == snapshot(b)
 
 
-def test_a_delete_inside_the_scope_is_propagated(tmp_path: Path) -> None:
-    a, b = _synced(tmp_path, {"d1/f.txt": b"f", "d1/gone/x.txt": b"x", "d2/g.txt": b"g"})
+def test_a_delete_inside_the_scope_is_propagated(tmp_path: Path, finding: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = _synced(tmp_path, {"d1/f.txt": b"f", "d1/gone/x.txt": b"x", "d2/g.txt": b"g", "d2/moved.txt": b"m"})
     (a / "d1/f.txt").unlink()
     shutil.rmtree(b / "d1/gone")
+    (a / "d2/moved.txt").rename(a / "d1/moved.txt")  # a move inside the scope is no move out
+    full_scans: list[Path] = []
+    scan = LocalReplica.scan
 
-    report = _scoped(a, b, [("d1", False)])
+    def counted(self: LocalReplica, *args: object, **kw: object) -> object:
+        full_scans.append(self.root)
+        return scan(self, *args, **kw)  # type: ignore[arg-type]
 
-    assert report.to_b.deleted == 1 and report.to_a.deleted == 2
+    monkeypatch.setattr(LocalReplica, "scan", counted)
+
+    report = _scoped(a, b, [("d1", False), ("d2", False)])
+
+    assert report.to_b.deleted == 1 and report.to_a.deleted == 2 and report.moved == 1
+    # Where the tree can tell where the lost entries' inodes are, it is not scanned in full.
+    assert full_scans == ([] if finding == "finder" else [a, b])
+    monkeypatch.setattr(LocalReplica, "scan", scan)
     assert snapshot(a) == snapshot(b)
     assert sync_two_way(a, b).plan.empty  # type: ignore[union-attr]
 

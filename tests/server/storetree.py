@@ -106,6 +106,10 @@ class ServerTree:
         self._apply(Op(new_op_id(), "symlink", path, self._expect(path),
                        OpEntry(time.time_ns(), 0o777, len(target.encode()), None, target)))
 
+    def move(self, src: str, dst: str) -> None:
+        self.mkdir(parent(dst))
+        self._apply(Op(new_op_id(), "move", src, self._expect(src), to=dst))
+
     def remove(self, path: str) -> None:
         row = self._row(path)
         assert row is not None

@@ -245,6 +245,50 @@ def count_files(root: str | os.PathLike[str]) -> int:
     return files
 
 
+def find_inodes(root: str | os.PathLike[str], inodes: Iterable[int]) -> dict[int, list[str]] | None:
+    """The paths (relative, with ``/``) of the entries below ``root`` whose inode is one of ``inodes``, read
+    from the folders' listings with no stat per entry (a listing carries each entry's inode): every path a
+    scan would record such an entry at, and maybe more (ignored paths, syncline's temp files), never fewer.
+    As in a scan, ``.syncline`` folders and what is below a folder that cannot be listed are left out.
+
+    None when a listing does not carry the inodes a stat gives (the first entry of each folder is checked:
+    an overlay file system may number them apart), or the root cannot be listed: the caller scans."""
+    wanted = frozenset(inodes)
+    top = os.fspath(root)
+    found: dict[int, list[str]] = {}
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        prefix = f"{rel_dir}/" if rel_dir else ""
+        try:
+            with os.scandir(f"{top}/{rel_dir}" if rel_dir else top) as it:
+                listing = list(it)
+        except OSError:
+            if not rel_dir:
+                return None
+            continue
+        checked = False
+        for d in listing:
+            name = d.name
+            if name == META_DIR:
+                continue
+            inode = d.inode()
+            try:
+                if not checked:
+                    if d.stat(follow_symlinks=False).st_ino != inode:
+                        return None
+                    checked = True
+                if inode in wanted:
+                    found.setdefault(inode, []).append(prefix + name)
+                if d.is_dir(follow_symlinks=False):
+                    stack.append(prefix + name)
+            except FileNotFoundError:
+                continue  # gone since the listing: as a scan, never there
+            except OSError:
+                return None
+    return found
+
+
 def _outermost(dirs: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """The directories to list, without those a deep one above already covers (a deep request wins over a
     shallow one for the same directory)."""

@@ -7,10 +7,10 @@ change above it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 
-from ...core.entry import DIR, FILE, SYMLINK, Compare, Entry, Keep
+from ...core.entry import DIR, FILE, SYMLINK, Compare, Entry, FileId, Keep
 from ...core.hashing import ATTEMPTS, digest_fd, digest_reader
 from ...core.ignore import Rules
 from ...core.index import Index
@@ -23,6 +23,7 @@ from .replica import (
     BatchStat,
     CheckedMarkers,
     Features,
+    FileIdFinder,
     Hasher,
     Locker,
     Markers,
@@ -58,6 +59,14 @@ def stat_many(replica: Replica, paths: Sequence[str]) -> list[Entry | None]:
     if isinstance(replica, BatchStat):
         return replica.stat_many(paths)
     return [replica.stat(p) for p in paths]
+
+
+def find_file_ids(replica: Replica, file_ids: Collection[FileId]) -> dict[FileId, list[str]] | None:
+    """Where ``replica`` holds entries with these file ids (:class:`~.replica.FileIdFinder`: every such
+    path, maybe more); None when it cannot tell without a scan."""
+    if isinstance(replica, FileIdFinder):
+        return replica.find_file_ids(file_ids)
+    return None
 
 
 def commit_many(replica: Replica, items: Sequence[tuple[Staged, Entry | None]]) -> list[Outcome | ReplicaError]:

@@ -23,17 +23,17 @@ import os
 import signal
 import stat
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ...core.entry import DIR, FILE, SYMLINK, Attrs, Entry, Keep, Xattrs, kind_of_mode
+from ...core.entry import DIR, FILE, SYMLINK, Attrs, Entry, FileId, Keep, Xattrs, kind_of_mode
 from ...core.hashing import F_SETLEASE, F_SETSIG, ReadGuard, digest_fd
 from ...core.ignore import Rules
 from ...core.index import Index
 from ...core.paths import META_DIR, REPLACED, STAGED, parent, run_temp
-from ...core.scan import read_xattrs, scan, scan_dirs
+from ...core.scan import find_inodes, read_xattrs, scan, scan_dirs
 from ..crashpoints import crash_point
 from ..marker import ensure_meta_dir_in, read_meta_in, write_meta_if_in, write_meta_in
 from ..state import root_lock
@@ -294,6 +294,13 @@ class LocalReplica(MapsOSErrors):
     def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str, digests: bool = False) -> Index:
         self.tree.refresh()
         return _judged(scan_dirs(self.root, dirs, rules=rules, side=side, digests=digests, keep=self.keep))
+
+    def find_file_ids(self, file_ids: Collection[FileId]) -> dict[FileId, list[str]] | None:
+        """Where the tree holds these inodes (:class:`~.replica.FileIdFinder`): its folders' listings, with
+        no stat per file (100,000 files: about a tenth of a scan)."""
+        self.tree.refresh()
+        found = find_inodes(self.root, (i for i in file_ids if isinstance(i, int)))
+        return None if found is None else {inode: paths for inode, paths in found.items()}
 
     # -- the root ----------------------------------------------------------------------------------------
     def exists(self) -> bool:

@@ -24,7 +24,7 @@ the CLI, the watch loop and the server, instead of two colored copies of every r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -334,4 +334,16 @@ class CheckedMarkers(Protocol):
         """Write ``name`` as :meth:`Markers.write_meta` does, only if it holds ``expect`` now (None: only if
         there is none); False, with nothing written, when it holds something else. Atomic against every
         other ``write_meta_if`` of this replica's small files."""
+        ...
+
+
+@runtime_checkable
+class FileIdFinder(Protocol):
+    """Where entries with given file ids are, without a scan of the whole tree: what a scoped two-way run
+    asks to tell a move out of its folders from a delete. Without it the engine scans the whole side."""
+
+    def find_file_ids(self, file_ids: Collection[FileId]) -> dict[FileId, list[str]] | None:
+        """The paths at which the replica holds an entry whose file id is one of ``file_ids`` now: every path
+        a :meth:`~Replica.scan` would give such an entry at, and maybe more (ignored ones, say), never fewer.
+        None when it cannot tell (the caller then scans)."""
         ...

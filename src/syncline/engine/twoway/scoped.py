@@ -17,8 +17,9 @@ The scope grows (:func:`widen`) until the planner can decide everything in it as
 
 A move with one end outside the scope cannot be propagated as a move, and must not become a delete of
 the far end; such paths are left for a full run, as the planner leaves unreadable parts
-(:func:`moved_in`, :func:`moved_out`). A delete found in a scoped run costs a full scan of the side that
-lost the entry, to tell a move out of the scope from a delete.
+(:func:`moved_in`, :func:`moved_out`). A delete found in a scoped run costs a look for the lost entry's
+file id on the side that lost it (a full scan, unless the side can find file ids without one), to tell a
+move out of the scope from a delete.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ...core.ignore import Rules
 from ...core.index import Index
 from ...core.paths import is_under, parent
 from ...core.reconcile import BaseEntry, Reconciled
+from ..replicas.abilities import find_file_ids
 from ..replicas.replica import Replica
 from .pairstate import PairState
 
@@ -169,7 +171,8 @@ def moved_out(plan: Reconciled, view: ScopedRead, side_a: Replica, side_b: Repli
     plus a delete, and what the other side added stays at the old place instead of travelling with it.
 
     Costs a full scan of each side that lost something (only when the plan deletes or restores anything):
-    a scoped read cannot see where an entry went."""
+    a scoped read cannot see where an entry went. A side that can say where it holds given file ids
+    (:class:`~..replicas.replica.FileIdFinder`) is scanned only when one of them is outside the scope."""
     out: set[str] = set()
     holds = view.scope.holds
     for lost_on, side, deleting, restoring, had in (("a", side_a, plan.to_b, plan.to_a, view.a.entries),
@@ -188,6 +191,13 @@ def moved_out(plan: Reconciled, view: ScopedRead, side_a: Replica, side_b: Repli
                 by_id.setdefault(fid, []).append(p)
             elif row.entry.kind == FILE:
                 by_stat.setdefault((row.entry.size, row.entry.mtime_ns), []).append(p)
+        if not by_stat:
+            # Where the side holds these ids, when it can tell without a scan (a tree's listings; a
+            # server's listing in memory): if nowhere outside the scope, nothing moved out. A scoped run
+            # deletes in most folders it touches, and the scan cost it 0.7 s per 100,000 files.
+            found = find_file_ids(side, by_id)
+            if found is not None and all(holds(p) for paths in found.values() for p in paths):
+                continue
         # Only the entries that match are asked whether they are outside the scope: the side's whole
         # listing is the cost here, and asking that of each of its entries added a third to it.
         for p, e in side.scan(rules, False, lost_on).entries.items():

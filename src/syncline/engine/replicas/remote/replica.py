@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +31,7 @@ from typing import Any
 
 import blake3
 
-from ....core.entry import DIR, FILE, Entry
+from ....core.entry import DIR, FILE, Entry, FileId
 from ....core.errors import BusyError, Problem, UsageError
 from ....core.ignore import Rules
 from ....core.index import Index, IndexHeader
@@ -262,6 +262,16 @@ class RemoteReplica:
 
     def scan(self, rules: Rules, digests: bool, side: str) -> Index:
         return self._index(rules, digests, side, None)
+
+    def find_file_ids(self, file_ids: Collection[FileId]) -> dict[FileId, list[str]]:
+        """Where the folder holds entries with these ids (:class:`~..replica.FileIdFinder`): its listing
+        brought up to date, which this process keeps in memory, with no index built of it."""
+        wanted = set(file_ids)
+        found: dict[FileId, list[str]] = {}
+        for path, e in self._listing()[0].entries.items():
+            if e.file_id in wanted:
+                found.setdefault(e.file_id, []).append(path)
+        return found
 
     def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str, digests: bool = False) -> Index:
         return self._index(rules, digests, side, dirs)
