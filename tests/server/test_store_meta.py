@@ -238,3 +238,22 @@ def test_one_server_per_data_directory_and_the_cli_beside_it(tmp_path: Path) -> 
     assert server.users.get("bob") is not None
     server.close()
     open_store(data, min_free=0).close()
+
+
+def test_a_store_of_the_first_schema_gains_the_index_that_counts_files(tmp_path: Path) -> None:
+    """A store that an earlier release made (schema 1, without the index) is migrated on opening, and a
+    folder's file count then reads the index alone, not every row of the folder."""
+    data = tmp_path / "data"
+    open_store(data, min_free=0).close()
+    db = sqlite3.connect(data / "meta.db")
+    db.execute("drop index entries_kind_size")
+    db.execute("update schema_version set version = 1")
+    db.commit()
+    db.close()
+    open_store(data, min_free=0).close()
+    db = sqlite3.connect(data / "meta.db")
+    assert db.execute("select version from schema_version").fetchall() == [(len(STEPS),)]
+    plan = db.execute("explain query plan select count(*), sum(size) from entries "
+                      "where folder_id = 1 and kind = 'file'").fetchall()
+    db.close()
+    assert "COVERING INDEX entries_kind_size" in str(plan)
