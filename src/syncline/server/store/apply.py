@@ -111,7 +111,7 @@ class Applier:
         """Take ``row`` (a file or symlink) off its path: to the trash when it changed since the scan or the
         policy keeps trash, else for good. Returns whether it went to the trash."""
         if changed or self.policy.trash:
-            contents.trash(self.conn, self.folder.id, row, self._stamp())
+            contents.trash(self.rows.raw, self.folder.id, row, self._stamp())
             return True
         if row.content_id is not None:  # dropped once no row points at it any more (end of the item)
             self._drops.append(row.content_id)

@@ -50,14 +50,16 @@ def _entry_json(row: Row) -> str:
                        "file_id": row.file_id, "version": row.version})
 
 
-def trash(conn: sa.Connection, folder_id: int, row: Row, now_ns: int) -> None:
-    """Keep ``row``'s version (a file or symlink) as trash, with the path and entry it had."""
+def trash(raw: Raw, folder_id: int, row: Row, now_ns: int) -> None:
+    """Keep ``row``'s version (a file or symlink) as trash, with the path and entry it had. (Plain SQL: once
+    for every file a sync overwrites, where building the statement cost more than running it.)"""
     if row.content_id is None:  # a symlink has no content of its own: its trash row holds the entry alone
-        conn.execute(t.contents.insert().values(folder_id=folder_id, size=row.size, digest=_EMPTY_DIGEST,
-                                                trashed_ns=now_ns, trash_path=row.path, trash_entry=_entry_json(row)))
+        raw.run("INSERT INTO contents (folder_id, size, digest, trashed_ns, trash_path, trash_entry) "
+                "VALUES (:f, :s, :d, :t, :p, :e)", {"f": folder_id, "s": row.size, "d": _EMPTY_DIGEST,
+                                                     "t": now_ns, "p": row.path, "e": _entry_json(row)})
         return
-    conn.execute(t.contents.update().where(t.contents.c.id == row.content_id).values(
-        trashed_ns=now_ns, trash_path=row.path, trash_entry=_entry_json(row)))
+    raw.run("UPDATE contents SET trashed_ns = :t, trash_path = :p, trash_entry = :e WHERE id = :i",
+            {"t": now_ns, "p": row.path, "e": _entry_json(row), "i": row.content_id})
 
 
 def drop(conn: sa.Connection, chunk_ns: str, content_ids: Sequence[int], now_ns: int) -> None:
