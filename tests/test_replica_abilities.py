@@ -26,6 +26,7 @@ from syncline.engine.replicas.replica import (
     BatchStat,
     CheckedMarkers,
     FdSourceFile,
+    FileIdFinder,
     Hasher,
     Linker,
     Locker,
@@ -39,7 +40,7 @@ from syncline.engine.replicas.replica import (
 from .conftest import write
 
 T0 = 1_600_000_000
-ABILITIES = (Mover, Linker, Hasher, BatchStat, BatchCommit, Locker, Markers, CheckedMarkers)
+ABILITIES = (Mover, Linker, Hasher, BatchStat, BatchCommit, FileIdFinder, Locker, Markers, CheckedMarkers)
 CORE = ("features", "describe", "scan", "scan_dirs", "is_empty", "exists", "create_root", "session", "close",
         "stat", "open_file", "stage_file", "commit", "make_dir", "make_symlink", "delete", "set_meta", "barrier")
 
