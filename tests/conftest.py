@@ -6,7 +6,9 @@ import ctypes
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,3 +82,21 @@ def private_mounts() -> None:
         # Still in a namespace of its own, but its mounts could reach the machine's: never mount here.
         raise OSError(ctypes.get_errno(), "cannot make the test's mounts private")
     _private_mounts = True
+
+
+@contextmanager
+def calls_of(cls: type, name: str) -> Iterator[list[Any]]:
+    """The objects whose method ``name`` (of ``cls``) was called in the block, in call order; the method
+    still runs as it would."""
+    real = getattr(cls, name)
+    seen: list[Any] = []
+
+    def counted(self: Any, *args: Any, **kw: Any) -> Any:
+        seen.append(self)
+        return real(self, *args, **kw)
+
+    setattr(cls, name, counted)
+    try:
+        yield seen
+    finally:
+        setattr(cls, name, real)

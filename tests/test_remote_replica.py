@@ -30,6 +30,7 @@ from syncline.engine.twoway.run import sync_two_way_replicas
 from syncline.formats.wire.entries import Row
 from syncline.testing.memory import MemoryReplica
 
+from .conftest import calls_of
 from .remotehelp import Served, Wire, replica, served
 
 T0 = 1_700_000_000_000_000_000
@@ -540,7 +541,7 @@ def test_the_folders_answer_is_reused_only_inside_one_run_and_until_a_write(serv
 
 
 def test_a_scoped_run_tells_a_delete_from_a_move_out_of_its_folders_by_the_listing(
-        server: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        server: Served, tmp_path: Path) -> None:
     """A file deleted on the server is deleted on the device by a run over its folder without a scan of the
     whole server folder (the listing in memory says the file is nowhere else); one moved out of the
     folders is not deleted, and the full run that follows moves it."""
@@ -552,16 +553,9 @@ def test_a_scoped_run_tells_a_delete_from_a_move_out_of_its_folders_by_the_listi
     policy = WritePolicy.two_way()
     local, remote = LocalReplica(tmp_path / "local", policy=policy), server.replica("F", policy=policy)
     assert sync_two_way_replicas(local, remote).exit_code == 0
-    full_scans: list[str] = []
-    scan = RemoteReplica.scan
-
-    def counted(self: RemoteReplica, *args: object, **kw: object) -> object:
-        full_scans.append(self.folder)
-        return scan(self, *args, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(RemoteReplica, "scan", counted)
     tree.remove("in/gone.txt")
-    deleted = sync_two_way_replicas(local, remote, dirs=[("in", False)])
+    with calls_of(RemoteReplica, "scan") as full_scans:
+        deleted = sync_two_way_replicas(local, remote, dirs=[("in", False)])
     assert deleted.to_a.deleted == 1 and not (tmp_path / "local/in/gone.txt").exists()
     assert full_scans == []
 
@@ -569,7 +563,6 @@ def test_a_scoped_run_tells_a_delete_from_a_move_out_of_its_folders_by_the_listi
     left = sync_two_way_replicas(local, remote, dirs=[("in", False)])
     assert left.exit_code == 0 and left.to_a.deleted == 0
     assert (tmp_path / "local/in/f.txt").read_bytes() == b"in/f.txt" * 10
-    monkeypatch.setattr(RemoteReplica, "scan", scan)
     moved = sync_two_way_replicas(local, remote)
     assert moved.moved == 1 and moved.to_a.copied == 0
     assert (tmp_path / "local/out/f.txt").read_bytes() == b"in/f.txt" * 10

@@ -27,7 +27,7 @@ from syncline.engine.twoway.run import TwoWayReport, TwoWaySyncOptions, sync_two
 from syncline.engine.twoway.scoped import Scope
 from syncline.testing import MemoryReplica
 
-from .conftest import write
+from .conftest import calls_of, write
 from .test_archive import snapshot
 from .test_sync_dirs import _mutate, _tree
 from .test_twoway_mixed import SECOND, T0_NS, LocalSide, MemorySide, Side, _only_clashes, fat
@@ -192,27 +192,17 @@ def test_a_delete_outside_the_scope_waits_for_a_full_run(tmp_path: Path) -> None
     assert snapshot(a) == snapshot(b)
 
 
-def test_a_delete_inside_the_scope_is_propagated(tmp_path: Path, finding: str,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_delete_inside_the_scope_is_propagated(tmp_path: Path, finding: str) -> None:
     a, b = _synced(tmp_path, {"d1/f.txt": b"f", "d1/gone/x.txt": b"x", "d2/g.txt": b"g", "d2/moved.txt": b"m"})
     (a / "d1/f.txt").unlink()
     shutil.rmtree(b / "d1/gone")
     (a / "d2/moved.txt").rename(a / "d1/moved.txt")  # a move inside the scope is no move out
-    full_scans: list[Path] = []
-    scan = LocalReplica.scan
-
-    def counted(self: LocalReplica, *args: object, **kw: object) -> object:
-        full_scans.append(self.root)
-        return scan(self, *args, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(LocalReplica, "scan", counted)
-
-    report = _scoped(a, b, [("d1", False), ("d2", False)])
+    with calls_of(LocalReplica, "scan") as full_scans:
+        report = _scoped(a, b, [("d1", False), ("d2", False)])
 
     assert report.to_b.deleted == 1 and report.to_a.deleted == 2 and report.moved == 1
     # Where the tree can tell where the lost entries' inodes are, it is not scanned in full.
-    assert full_scans == ([] if finding == "finder" else [a, b])
-    monkeypatch.setattr(LocalReplica, "scan", scan)
+    assert [r.root for r in full_scans] == ([] if finding == "finder" else [a, b])
     assert snapshot(a) == snapshot(b)
     assert sync_two_way(a, b).plan.empty  # type: ignore[union-attr]
 
