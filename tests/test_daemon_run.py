@@ -15,6 +15,7 @@ import pytest
 
 from syncline.services.daemon import Daemon, Timing, is_running, read_status, request_resume
 from syncline.services.daemon.configfile import add_folder, remove_folder
+from syncline.services.daemon.events import FolderSynced
 from syncline.testing import FakeFeed
 
 DEADLINE = 60.0
@@ -322,3 +323,34 @@ def test_a_change_announced_during_a_run_is_read_as_the_run_ends(
     (local / "mine.txt").write_text("starts a run")
     wait_for(lambda: (local / "from-server.txt").is_file())
     assert time.monotonic() - ended[0] < 0.5
+
+
+def test_a_download_starts_no_run_over_its_own_writes_and_an_edit_right_after_it_syncs(running: Running) -> None:
+    """The watcher sees the daemon's own downloads (each rename into place, each folder's mtime): they are no
+    local change, so no run follows over their folders (echoes.py); a change made in such a folder right
+    after, to a downloaded file or a new one, is synced as any."""
+    local, remote = running.pair("docs")
+    for d in range(4):
+        (local / f"d{d}").mkdir()
+    add_folder(running.config, str(local), str(remote))
+    runs: list[FolderSynced] = []
+    running.daemon.events.subscribe(lambda e: runs.append(e) if isinstance(e, FolderSynced) else None)
+    running.thread.start()
+    wait_for(lambda: all((remote / f"d{d}").is_dir() for d in range(4)) and running.state_of(local) == "in sync")
+    time.sleep(0.5)  # the first run's own echoes, if any, are run and done
+    before = len(runs)
+    for i in range(20):  # all written before any is told: a run never reads one half-written
+        (remote / f"d{i % 4}/f{i}.txt").write_text(f"from the server {i}")
+    for i in range(20):
+        running.feed.announce(str(remote), f"d{i % 4}/f{i}.txt")
+    wait_for(lambda: all((local / f"d{i % 4}/f{i}.txt").is_file() for i in range(20)))
+    wait_for(lambda: running.state_of(local) == "in sync")
+    time.sleep(1.0)  # several batch intervals: an echo would have started a run by now
+    downloads = runs[before:]
+    assert sum(r.copied for r in downloads) == 20
+    assert all(r.copied for r in downloads), f"a run over the downloads' own writes: {downloads}"
+
+    (local / "d1/f1.txt").write_text("edited right after its download")
+    (local / "d2/new.txt").write_text("new beside the downloads")
+    wait_for(lambda: (remote / "d1/f1.txt").read_text() == "edited right after its download"
+             and (remote / "d2/new.txt").is_file())

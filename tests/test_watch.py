@@ -156,7 +156,7 @@ def test_lost_events_are_caught_by_the_overflow_rescan(tmp_path: Path, monkeypat
     write(src, "a.txt", b"a")
     with mirroring(src, dst) as m:
         real = m.collector.add_batch
-        monkeypatch.setattr(m.collector, "add_batch", lambda *args: None)  # the kernel drops events
+        monkeypatch.setattr(m.collector, "add_batch", lambda *args, **kw: None)  # the kernel drops events
         write(src, "lost/b.txt", b"b")
         (src / "a.txt").unlink()
         time.sleep(0.3)

@@ -156,7 +156,7 @@ def test_deletes_made_while_watching_pass_the_default_guard(tmp_path: Path,
             (src / f"f{i}.txt").unlink()
         assert wait_until(lambda: same(src, dst))
         real = m.collector.add_batch
-        monkeypatch.setattr(m.collector, "add_batch", lambda *args: None)  # events lost...
+        monkeypatch.setattr(m.collector, "add_batch", lambda *args, **kw: None)  # events lost...
         for i in range(12, 17):  # ...while 5 of the 8 files left go
             (src / f"f{i}.txt").unlink()
         time.sleep(0.3)  # read (and dropped) before the reader gets the collector back

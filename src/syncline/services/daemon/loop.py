@@ -34,6 +34,7 @@ from ..watch.inotify import InotifySource
 from ..watch.kernel import folder_identity
 from ..watch.scheduler import Backoff, Scheduler
 from ..watch.sources import ChangeSource, SourceFactory
+from .echoes import OwnWrites
 from .events import (
     FolderEnded,
     FolderItemFailed,
@@ -102,6 +103,7 @@ class FolderLoop:
         self._due = _Due(Backoff(limit=timing.max_backoff))
         self._dirs: dict[str, bool] = {}  # changed folders waiting for a run (folder -> deep)
         self._seq = positions.get(folder.local, folder.remote)  # the feed position the last run synced
+        self._own = OwnWrites(Path(folder.local), {})  # what the last run wrote here (echoes.py)
         self._collected = self._seq  # the position whose changes are in the collector or in _dirs
         self._taken = self._seq  # the position whose changes are all in _dirs (taken from the collector)
         self._told_seq = self._seq  # the newest position the feed told
@@ -191,7 +193,8 @@ class FolderLoop:
                     self._source.check()
             if scheduler.batch_due():
                 self._taken = self._collected  # every change read so far is in this take
-                folders, moves, overflowed = self.collector.take()
+                folders, names, moves, overflowed = self.collector.take_named()
+                folders = self._own.keep(folders, names)  # the last run's downloads are no local change
                 if overflowed:
                     self._due.needs_full = True
                 if moves and self._source is not None:
@@ -310,6 +313,7 @@ class FolderLoop:
 
         started = time.monotonic()
         self._dirs = {}
+        before, self._own = self._own, OwnWrites(Path(self.folder.local), {})
         try:
             report = run_two_way(local, other, self.folder.options, dirs, progress)
         except SynclineError as exc:
@@ -322,6 +326,7 @@ class FolderLoop:
             self._failed(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
             return
         self._due.needs_full = False
+        self._own = OwnWrites.of(Path(self.folder.local), report, before)
         for p in report.problems:
             if p.error:
                 self.emit(FolderItemFailed(p.path, f"{p.side}: {p.message}" if p.side else p.message, p.retryable))

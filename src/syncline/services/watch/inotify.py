@@ -316,10 +316,15 @@ class _Watcher:
         """Reduce a buffer of kernel events to changed folders and renames, and tell the collector once.
         A rename's halves are paired by cookie; a first half left alone ``PAIR_WAIT`` moved out."""
         folders: dict[str, bool] = {}
+        named: dict[str, set[str] | None] = {}  # a folder -> the children its events named (None: not known)
         moves: list[tuple[str, str]] = []
 
-        def mark(folder: str, deep: bool) -> None:
+        def mark(folder: str, deep: bool, name: str | None = None) -> None:
             folders[folder] = folders.get(folder, False) or deep
+            if name is None:
+                named[folder] = None
+            elif (seen := named.setdefault(folder, set())) is not None:
+                seen.add(name)
 
         for wd, mask, cookie, name in events:
             if mask & flags.Q_OVERFLOW:
@@ -333,12 +338,13 @@ class _Watcher:
                 continue
             if not name:  # the watched folder itself: its parent's listing changed
                 if mask & _SELF:
-                    mark(base.rpartition("/")[0] if base else "", False)
+                    up, _, own = base.rpartition("/")
+                    mark(up, False, own)  # the root itself: "" in "" (it has no parent here)
                 continue
             if name == META_DIR:
                 continue
             rel = f"{base}/{name}" if base else name
-            mark(base, False)
+            mark(base, False, name)
             is_dir = bool(mask & flags.ISDIR)
             if mask & flags.MOVED_FROM:
                 self._pending[cookie] = (rel, is_dir, now)
@@ -360,7 +366,8 @@ class _Watcher:
                 if is_dir:
                     self._drop(rel)
         if folders or moves:
-            self.collector.add_batch(list(folders.items()), moves)
+            self.collector.add_batch(list(folders.items()), moves,
+                                     names={f: seen for f, seen in named.items() if seen is not None})
         if self.short and not self._told_short:
             self._told_short = True
             self.went_short(self)
