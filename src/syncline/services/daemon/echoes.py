@@ -63,7 +63,8 @@ class OwnWrites:
         return cls(root, written, root_after, before)
 
     def keep(self, folders: Iterable[Folder], names: Mapping[str, set[str] | None]) -> list[Folder]:
-        """``folders`` without those whose every changed child (``names``) is this run's own write."""
+        """``folders`` without those whose every changed child (``names``) is still as the last run (or the
+        one before it) wrote it."""
         if not self.written and self.root_after is None:
             return list(folders)
         return [(f, deep) for f, deep in folders
