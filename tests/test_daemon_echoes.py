@@ -48,6 +48,9 @@ def test_anything_else_keeps_its_folder(tmp_path: Path) -> None:
     assert own.keep([("d", False)], {"d": {"b.txt"}}) == [("d", False)]
     write(tmp_path, "d/gone.txt", b"made again")  # deleted by the run, then made again
     assert own.keep([("d", False)], {"d": {"gone.txt"}}) == [("d", False)]
+    os.unlink(tmp_path / "d/a.txt")
+    os.symlink("/etc/passwd", tmp_path / "d/a.txt")  # a symlink swapped in where the run wrote a file
+    assert own.keep([("d", False)], {"d": {"a.txt"}}) == [("d", False)]
     os.utime(tmp_path / "d", ns=(T0 + 9, T0 + 9))  # the folder's mtime set by someone else
     assert own.keep([("", False)], {"": {"d"}}) == [("", False)]
 
