@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from syncline.engine.replicas.local import LocalReplica
 from syncline.services.daemon import Daemon, Timing, is_running, read_status, request_resume
 from syncline.services.daemon.configfile import add_folder, remove_folder
 from syncline.services.daemon.events import FolderSynced
@@ -354,3 +355,22 @@ def test_a_download_starts_no_run_over_its_own_writes_and_an_edit_right_after_it
     (local / "d2/new.txt").write_text("new beside the downloads")
     wait_for(lambda: (remote / "d1/f1.txt").read_text() == "edited right after its download"
              and (remote / "d2/new.txt").is_file())
+
+
+def test_a_run_that_wrote_to_the_other_side_lets_it_catch_up_and_a_download_does_not(
+        running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a run that committed to the other side, the loop lets that side page its own commits then
+    (``CatchUp``), not at the next edit's run; a run that only downloaded leaves it alone."""
+    caught: list[str] = []
+    monkeypatch.setattr(LocalReplica, "catch_up", lambda self: caught.append(os.fspath(self.root)), raising=False)
+    local, remote = running.pair("docs")
+    (local / "up.txt").write_text("to the server")
+    add_folder(running.config, str(local), str(remote))
+    running.thread.start()
+    wait_for(lambda: (remote / "up.txt").is_file() and running.state_of(local) == "in sync")
+    wait_for(lambda: caught == [str(remote)])
+    (remote / "down.txt").write_text("from the server")
+    running.feed.announce(str(remote), "down.txt")
+    wait_for(lambda: (local / "down.txt").is_file() and running.state_of(local) == "in sync")
+    time.sleep(0.3)
+    assert caught == [str(remote)], "a download-only run asked the other side to catch up"

@@ -79,6 +79,29 @@ def test_a_scan_of_an_unchanged_folder_asks_only_for_the_delta(server: Served) -
     again.close()
 
 
+def test_catch_up_pages_the_changes_so_that_the_next_scan_has_none_to_page(server: Served) -> None:
+    wire = Wire(server)
+    server.store.folders.create(server.owner(), "F")
+    r = replica(server, wire)
+    r.scan(Rules(), False, "source")
+    for i in range(5):
+        put(r, f"f{i}", b"x%d" % i)
+    rows: list[int] = []
+
+    def count(request: httpx.Request, answer: httpx.Response) -> httpx.Response:
+        if request.url.path.endswith("/entries"):
+            rows.append(len(answer.json()["rows"]))
+        return answer
+
+    wire.mangle = count
+    r.catch_up()
+    assert sum(rows) == 5, "the run's own commits paged by catch_up"
+    rows.clear()
+    assert sorted(r.scan(Rules(), False, "source")) == [f"f{i}" for i in range(5)]
+    assert rows == [0], "the next scan only looks at the feed's position"
+    r.close()
+
+
 def test_history_gone_lists_the_folder_again_from_nothing(server: Served) -> None:
     wire = Wire(server)
     server.store.folders.create(server.owner(), "F")

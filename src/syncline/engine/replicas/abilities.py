@@ -7,7 +7,7 @@ change above it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from ...core.entry import DIR, FILE, SYMLINK, Compare, Entry, FileId, Keep
@@ -21,7 +21,9 @@ from .errors import Changed, ReplicaError, map_os_error
 from .replica import (
     BatchCommit,
     BatchStat,
+    CatchUp,
     CheckedMarkers,
+    ChildScanner,
     Features,
     FileIdFinder,
     Hasher,
@@ -67,6 +69,27 @@ def find_file_ids(replica: Replica, file_ids: Collection[FileId]) -> dict[FileId
     if isinstance(replica, FileIdFinder):
         return replica.find_file_ids(file_ids)
     return None
+
+
+def scan_children(replica: Replica, children: Mapping[str, Collection[str]], rules: Rules, side: str,
+                  digests: bool = False) -> Index:
+    """Each folder's own entry and its children named in ``children`` (folder -> names), as a full scan
+    records them (:class:`~.replica.ChildScanner`); a replica without the ability, or one that ignores
+    case (a name asked for may be found under another case), lists the folders and keeps those."""
+    if isinstance(replica, ChildScanner) and replica.features().case_sensitive:
+        return replica.scan_children(children, rules, side, digests)
+    listed = replica.scan_dirs([(folder, False) for folder in children], rules, side, digests)
+    kept = {p: e for p, e in listed.entries.items()
+            if p in children or (p and p.rpartition("/")[2] in children.get(p.rpartition("/")[0], ()))}
+    return Index(kept, listed.header, problems=listed.problems, unreadable=listed.unreadable,
+                 temp_files=listed.temp_files, root=listed.root, presorted=True)
+
+
+def catch_up(replica: Replica) -> None:
+    """Let ``replica`` bring what it keeps of the tree up to date now (:class:`~.replica.CatchUp`); nothing
+    for one that keeps nothing."""
+    if isinstance(replica, CatchUp):
+        replica.catch_up()
 
 
 def commit_many(replica: Replica, items: Sequence[tuple[Staged, Entry | None]]) -> list[Outcome | ReplicaError]:

@@ -24,7 +24,7 @@ the CLI, the watch loop and the server, instead of two colored copies of every r
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -346,4 +346,31 @@ class FileIdFinder(Protocol):
         """The paths at which the replica holds an entry whose file id is one of ``file_ids`` now: every path
         a :meth:`~Replica.scan` would give such an entry at, and maybe more (ignored ones, say), never fewer.
         None when it cannot tell (the caller then scans)."""
+        ...
+
+
+@runtime_checkable
+class ChildScanner(Protocol):
+    """Named children of folders read one by one, without listing their folders: what a scoped two-way
+    run asks when it knows which children changed (a watcher's event names them, a change feed's row
+    gives its path), so that an edit in a folder of 10,000 files costs one look, not 10,000. Without it
+    the engine lists each folder (``scan_dirs``) and keeps the named children."""
+
+    def scan_children(self, children: Mapping[str, Collection[str]], rules: Rules, side: str,
+                      digests: bool = False) -> Index:
+        """For each ``folder -> names``: the folder's own entry and the entries of its children so named
+        (a child that is a folder: its own entry only), exactly as a full :meth:`~Replica.scan` records
+        them; a folder or child that is not there (or is ignored) contributes nothing. Names are single
+        path components, compared as given: only a case-sensitive replica offers this."""
+        ...
+
+
+@runtime_checkable
+class CatchUp(Protocol):
+    """A replica that keeps what it knows of the tree (a server's listing, in memory) and brings it up to
+    date at its next read: :meth:`catch_up` does that now, while the caller is idle, so that the next read
+    does not pay for it (after a run that committed 100,000 files, its next scan would page them all)."""
+
+    def catch_up(self) -> None:
+        """Bring what the replica keeps up to date with the tree now. Raises what a scan raises."""
         ...

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...core.errors import SynclineError
+from ...engine.replicas.abilities import catch_up
 from ...engine.replicas.replica import Replica
 from ..config import FolderConfig
 from ..watch.changes import ChangeCollector, Folder
@@ -327,6 +328,11 @@ class FolderLoop:
             return
         self._due.needs_full = False
         self._own = OwnWrites.of(Path(self.folder.local), report, before)
+        if report.to_b.changed or report.moved:
+            # What this run committed is paged into the other side's listing now, while nothing waits:
+            # after a first upload of 100,000 files it took the next edit's run 2 s.
+            with contextlib.suppress(SynclineError, OSError):
+                catch_up(other)
         for p in report.problems:
             if p.error:
                 self.emit(FolderItemFailed(p.path, f"{p.side}: {p.message}" if p.side else p.message, p.retryable))

@@ -263,6 +263,12 @@ class RemoteReplica:
     def scan(self, rules: Rules, digests: bool, side: str) -> Index:
         return self._index(rules, digests, side, None)
 
+    def catch_up(self) -> None:
+        """Page what changed on the server since the listing was last brought up to date
+        (:class:`~..replica.CatchUp`): after a run that committed 100,000 files, 2 s the next edit's run
+        would otherwise wait for."""
+        self._listing()
+
     def find_file_ids(self, file_ids: Collection[FileId]) -> dict[FileId, list[str]]:
         """Where the folder holds entries with these ids (:class:`~..replica.FileIdFinder`): its listing
         brought up to date, which this process keeps in memory, with no index built of it."""
