@@ -39,49 +39,60 @@ def _files_of(root: Path) -> list[str]:
     return sorted(p for p, v in snapshot(root).items() if v[0] == "file")
 
 
-def _mutate(root: Path, rng: random.Random, steps: int) -> set[tuple[str, bool]]:
-    """Random changes, and the folders a watcher would report for them (deep for a folder that appeared)."""
+def _mutate(root: Path, rng: random.Random, steps: int,
+            named: dict[str, set[str]] | None = None) -> set[tuple[str, bool]]:
+    """Random changes, and the folders a watcher would report for them (deep for a folder that appeared);
+    ``named`` gets, for each folder reported shallow, the names of its children that changed."""
     dirty: set[tuple[str, bool]] = set()
+
+    def changed(path: str) -> None:
+        dirty.add((parent(path), False))
+        if named is not None:
+            named.setdefault(parent(path), set()).add(path.rpartition("/")[2])
+
     for n in range(steps):
         files, dirs = _files_of(root), _dirs_of(root)
         what = rng.choice(["write", "new", "delete", "rmdir", "mkdir", "move-file", "move-dir", "chmod"])
         if what == "write" and files:
             p = rng.choice(files)
             write(root, p, rng.randbytes(rng.randint(0, 80)), mtime=1_700_100_000 + n)
-            dirty.add((parent(p), False))
+            changed(p)
         elif what == "new" and dirs:
             p = f"{rng.choice(dirs)}/new{n}.txt"
             write(root, p, b"new", mtime=1_700_100_000 + n)
-            dirty.add((parent(p), False))
+            changed(p)
         elif what == "delete" and files:
             p = rng.choice(files)
             os.unlink(root / p)
-            dirty.add((parent(p), False))
+            changed(p)
         elif what == "rmdir" and dirs:
             p = rng.choice(dirs)
             shutil.rmtree(root / p)
-            dirty.add((parent(p), False))
+            changed(p)
         elif what == "mkdir" and dirs:
             p = f"{rng.choice(dirs)}/dir{n}"
             write(root, f"{p}/inside.txt", b"in", mtime=1_700_100_000 + n)
-            dirty.add((parent(p), False))
+            changed(p)
             dirty.add((p, True))
         elif what == "move-file" and files and dirs:
             src = rng.choice(files)
             dst = f"{rng.choice(dirs)}/moved{n}.txt"
             if (root / parent(dst)).is_dir():
                 os.rename(root / src, root / dst)
-                dirty |= {(parent(src), False), (parent(dst), False)}
+                changed(src)
+                changed(dst)
         elif what == "move-dir" and len(dirs) > 1:
             src = rng.choice(dirs)
             target = rng.choice([d for d in dirs if not (d == src or d.startswith(src + "/"))] or [""])
             dst = f"{target}/mv{n}" if target else f"mv{n}"
             os.rename(root / src, root / dst)
-            dirty |= {(parent(src), False), (parent(dst), False), (dst, True)}
+            changed(src)
+            changed(dst)
+            dirty.add((dst, True))
         elif what == "chmod" and files:
             p = rng.choice(files)
             os.chmod(root / p, 0o600)
-            dirty.add((parent(p), False))
+            changed(p)
     return dirty
 
 

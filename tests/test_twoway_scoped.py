@@ -34,11 +34,11 @@ from .test_twoway_mixed import SECOND, T0_NS, LocalSide, MemorySide, Side, _only
 
 
 def _scoped(a: Path, b: Path, dirs: list[tuple[str, bool]] | set[tuple[str, bool]],
-            opts: TwoWaySyncOptions | None = None) -> TwoWayReport:
+            opts: TwoWaySyncOptions | None = None, names: dict[str, set[str]] | None = None) -> TwoWayReport:
     policy = WritePolicy.two_way(trash=True)
     side_a, side_b = LocalReplica(a, policy=policy), LocalReplica(b, policy=policy)
     try:
-        return sync_two_way_replicas(side_a, side_b, opts, dirs=sorted(dirs))
+        return sync_two_way_replicas(side_a, side_b, opts, dirs=sorted(dirs), names=names)
     finally:
         side_a.close()
         side_b.close()
@@ -87,21 +87,25 @@ def _no_inode_reuse(*roots: Path) -> Iterator[None]:
             os.close(fd)
 
 
+@pytest.mark.parametrize("narrowed", [False, True], ids=["folders", "named-children"])
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10**6), steps_a=st.integers(0, 8), steps_b=st.integers(0, 8))
 def test_a_scoped_run_over_the_changed_folders_ends_where_a_full_run_ends(
-        tmp_path_factory: pytest.TempPathFactory, seed: int, steps_a: int, steps_b: int) -> None:
+        tmp_path_factory: pytest.TempPathFactory, narrowed: bool, seed: int, steps_a: int, steps_b: int) -> None:
+    """Told the changed folders, or (``narrowed``) each folder's changed children by name, as the daemon's
+    watcher and a server's change feed tell them."""
     top = tmp_path_factory.mktemp("scoped")
     scoped_a, scoped_b = _pair(top / "x", seed)
     full_a, full_b = _pair(top / "y", seed)
     opts = TwoWaySyncOptions(force=True)  # a random run may delete most of the tree
+    named: dict[str, set[str]] = {}
     with _no_inode_reuse(scoped_a, scoped_b, full_a, full_b):
-        dirty = _mutate(scoped_a, random.Random(seed + 1), steps_a) | _mutate(scoped_b, random.Random(seed + 2),
-                                                                             steps_b)
+        dirty = _mutate(scoped_a, random.Random(seed + 1), steps_a, named) | \
+            _mutate(scoped_b, random.Random(seed + 2), steps_b, named)
         assert _mutate(full_a, random.Random(seed + 1), steps_a) | _mutate(full_b, random.Random(seed + 2), steps_b) \
             == dirty
 
-        _scoped(scoped_a, scoped_b, dirty, opts)
+        _scoped(scoped_a, scoped_b, dirty, opts, named if narrowed else None)
         after = sync_two_way(scoped_a, scoped_b, opts)
         alone = sync_two_way(full_a, full_b, opts)
 

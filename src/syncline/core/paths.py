@@ -83,6 +83,11 @@ def join(base: str, name: str) -> str:
     return f"{base}/{name}" if base else name
 
 
+def is_name(name: str) -> bool:
+    """Whether ``name`` is one path component: not empty, ``.`` or ``..``, with no ``/`` or NUL."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\0" not in name
+
+
 def is_under(path: str, top: str) -> bool:
     """Whether ``path`` is ``top`` or inside it ("" is the root and contains everything)."""
     return top == "" or path == top or path.startswith(top + "/")

@@ -19,7 +19,7 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +33,7 @@ from .errors import IndexFormatError, Problem, UsageError
 from .hashing import RACY_WINDOW_NS
 from .ignore import IGNORE_FILE, Matcher, Rules
 from .index import Index, IndexHeader
-from .paths import META_DIR, RUN_ID_RE, RUNS_DIR, is_under, join, run_temp, sort_key
+from .paths import META_DIR, RUN_ID_RE, RUNS_DIR, is_name, is_under, join, run_temp, sort_key
 
 HASH_BATCH = 256
 
@@ -178,9 +178,12 @@ def scan_dirs(
     side: str = "",
     digests: bool = False,
     keep: Keep | None = None,
+    names: Mapping[str, Collection[str]] | None = None,
 ) -> Index:
     """An Index of parts of ``root``: for each ``(directory, deep)``, the directory's own entry and its
     children, and with ``deep`` everything below them (``""`` is the root); ``digests`` hashes the files.
+    ``names`` narrows a shallow directory to the children it names (each looked at by itself, with no
+    listing: a child that is not there contributes nothing, one that is a directory only its own entry).
 
     The rules are those of a full scan: the ignore files of each directory's ancestors apply, and a
     directory that is ignored, missing, not a directory, or below a symlink contributes nothing (a missing
@@ -191,7 +194,9 @@ def scan_dirs(
     root_st = top.stat()
     rules = rules or Rules()
     found = _result(top, keep)
-    starts: list[tuple[str, Matcher, bool]] = []
+    if names and any(not is_name(n) for ns in names.values() for n in ns):
+        raise UsageError("a scan of named children takes names, not paths", "give each child's name alone")
+    starts: list[_Start] = []
     for rel_dir, deep in _outermost(dirs):
         matcher = _matcher_above(top, rel_dir, rules, found, side)
         if matcher is None:
@@ -204,7 +209,7 @@ def scan_dirs(
             if not stat.S_ISDIR(st.st_mode):
                 continue
             found.entries[rel_dir] = _entry_of(DIR, st, keep, f"{top}/{rel_dir}")
-        starts.append((rel_dir, matcher, deep))
+        starts.append((rel_dir, matcher, deep, None if deep or names is None else names.get(rel_dir)))
     _walk(top, rules, side, None, starts, found, keep)
     if digests:
         _hash_files(top, found, None, default_workers(), side, None)
@@ -348,11 +353,27 @@ def _own_temp(name: str, runs: frozenset[str]) -> bool:
 _KIND_BY_FMT: dict[int, Kind] = {stat.S_IFREG: FILE, stat.S_IFDIR: DIR, stat.S_IFLNK: SYMLINK}
 
 
+_Start = tuple[str, Matcher, bool, Collection[str] | None]
+
+
+class _Named:
+    """A child named by the caller, in place of the ``os.DirEntry`` a listing gives (what the walk uses of
+    one): looked at by itself, so a folder with 10,000 children costs one ``lstat`` per named child."""
+
+    __slots__ = ("name", "path")
+
+    def __init__(self, name: str, path: str) -> None:
+        self.name, self.path = name, path
+
+    def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
+        return os.stat(self.path, follow_symlinks=follow_symlinks)
+
+
 def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None] | None,
-          starts: list[tuple[str, Matcher, bool]] | None = None, result: ScanResult | None = None,
+          starts: list[_Start] | None = None, result: ScanResult | None = None,
           keep: Keep | None = None) -> ScanResult:
-    """Walk ``top`` from ``starts`` ((directory, its matcher, whether to go below its children); default:
-    the whole tree) into ``result``."""
+    """Walk ``top`` from ``starts`` ((directory, its matcher, whether to go below its children, the
+    children to look at: None for all); default: the whole tree) into ``result``."""
     # The hot loop of every command: one lstat per entry and as little Python around it as possible.
     result = result if result is not None else ScanResult()
     entries = result.entries
@@ -360,23 +381,30 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
     kind_by_fmt = _KIND_BY_FMT
     modes: dict[int, int] = {}
     new = partial(tuple.__new__, Entry)  # an Entry without NamedTuple's Python-level __new__
-    stack: list[tuple[str, Matcher, bool]] = starts if starts is not None else [("", rules.matcher(), True)]
+    stack: list[_Start] = starts if starts is not None else [("", rules.matcher(), True, None)]
     root_str = str(top)
     runs = result.runs
     attrs_of = attrs_reader(keep) if keep is not None and keep.attrs else None
     inodes = result.inodes
     while stack:
-        rel_dir, matcher, deep = stack.pop()
+        rel_dir, matcher, deep, named = stack.pop()
         abs_dir = f"{root_str}/{rel_dir}" if rel_dir else root_str
         prefix = f"{rel_dir}/" if rel_dir else ""
-        try:
-            with os.scandir(abs_dir) as it:
-                listing = list(it)
-        except OSError as exc:
-            problems.append(Problem(rel_dir, f"cannot list directory: {exc.strerror}", side, errno=exc.errno or 0))
-            result.unreadable.add(rel_dir)
-            continue
-        if rules.ignore_files and any(d.name == IGNORE_FILE for d in listing):
+        listing: list[os.DirEntry[str]] | list[_Named]
+        if named is not None:
+            listing = [_Named(n, f"{abs_dir}/{n}") for n in named]
+            has_ignore_file = rules.ignore_files and os.path.isfile(f"{abs_dir}/{IGNORE_FILE}")
+        else:
+            try:
+                with os.scandir(abs_dir) as it:
+                    listing = list(it)
+            except OSError as exc:
+                problems.append(Problem(rel_dir, f"cannot list directory: {exc.strerror}", side,
+                                        errno=exc.errno or 0))
+                result.unreadable.add(rel_dir)
+                continue
+            has_ignore_file = rules.ignore_files and any(d.name == IGNORE_FILE for d in listing)
+        if has_ignore_file:
             matcher = _add_ignore_file(matcher, rel_dir, f"{abs_dir}/{IGNORE_FILE}", result, side)
         active = matcher.active
         for d in listing:
@@ -419,7 +447,7 @@ def _walk(top: Path, rules: Rules, side: str, on_progress: Callable[[int], None]
             elif kind == DIR:
                 entries[rel] = new((DIR, 0, mtime, mode, None, None, st.st_ino, ctime, None, attrs, None))
                 if deep:
-                    stack.append((rel, matcher, True))
+                    stack.append((rel, matcher, True, None))
             else:
                 try:
                     target = os.readlink(d.path)

@@ -23,7 +23,7 @@ import os
 import signal
 import stat
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -294,6 +294,14 @@ class LocalReplica(MapsOSErrors):
     def scan_dirs(self, dirs: Sequence[tuple[str, bool]], rules: Rules, side: str, digests: bool = False) -> Index:
         self.tree.refresh()
         return _judged(scan_dirs(self.root, dirs, rules=rules, side=side, digests=digests, keep=self.keep))
+
+    def scan_children(self, children: Mapping[str, Collection[str]], rules: Rules, side: str,
+                      digests: bool = False) -> Index:
+        """Each folder's entry and its named children (:class:`~.replica.ChildScanner`): one ``lstat`` per
+        name, no listing."""
+        self.tree.refresh()
+        return _judged(scan_dirs(self.root, [(folder, False) for folder in children], rules=rules, side=side,
+                                 digests=digests, keep=self.keep, names=children))
 
     def find_file_ids(self, file_ids: Collection[FileId]) -> dict[FileId, list[str]] | None:
         """Where the tree holds these inodes (:class:`~.replica.FileIdFinder`): its folders' listings, with

@@ -290,6 +290,15 @@ class PairState:
             return {}
         return self._load(queries)
 
+    def load_paths(self, paths: Iterable[str]) -> dict[str, BaseEntry]:
+        """The rows of ``paths`` (those the base has), as :meth:`load` gives them: what a scoped run reads
+        of the children it was told changed."""
+        keys = sorted({os.fsencode(p) for p in paths if p})
+        # A few hundred at a time: SQLite allows at most 32,766 parameters to a statement.
+        step = 500
+        return self._load([(f" WHERE path IN ({', '.join('?' * len(keys[i:i + step]))})", tuple(keys[i:i + step]))
+                           for i in range(0, len(keys), step)])
+
     def _load(self, queries: Sequence[tuple[str, tuple[bytes | int, ...]]]) -> dict[str, BaseEntry]:
         """The rows each ``(where, params)`` of ``queries`` selects, in one dict (a row two of them select
         is read twice and kept once)."""

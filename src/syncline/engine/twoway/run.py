@@ -21,7 +21,7 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -184,7 +184,8 @@ def sync_two_way(a: str | os.PathLike[str], b: str | os.PathLike[str], options: 
 
 def sync_two_way_replicas(a: Replica, b: Replica, options: TwoWaySyncOptions | None = None,
                           progress: Progress | None = None, *,
-                          dirs: Sequence[tuple[str, bool]] | None = None) -> TwoWayReport:
+                          dirs: Sequence[tuple[str, bool]] | None = None,
+                          names: Mapping[str, Collection[str]] | None = None) -> TwoWayReport:
     """:func:`sync_two_way` between two replicas (checked by the caller to be two trees, neither inside
     the other), written with the policy they were made with (``WritePolicy.two_way``).
 
@@ -208,7 +209,9 @@ def sync_two_way_replicas(a: Replica, b: Replica, options: TwoWaySyncOptions | N
     outside them is copied or deleted, and their base rows stay. The markers and generations are checked
     as in a full run; the empty-root check looks at the whole roots, and the delete guard's share counts
     the whole side's files (the base's, with the scope's as scanned). A move with one end outside the
-    scope is left for a full run. A pair that would merge (a first run, a lost base, ``--force`` over
+    scope is left for a full run. ``names`` narrows a shallow folder of ``dirs`` to the children that
+    changed (folder -> names; a folder not in it: any child): its own entry and theirs are read, each by
+    itself, instead of its whole listing. A pair that would merge (a first run, a lost base, ``--force`` over
     lost markers), or whose last run did not finish its writes (killed, or stopped by an error), is run in
     full, with a notice.
     """
@@ -216,7 +219,7 @@ def sync_two_way_replicas(a: Replica, b: Replica, options: TwoWaySyncOptions | N
     scope = None
     if dirs is not None:
         from .scoped import Scope
-        scope = Scope.of(dirs)
+        scope = Scope.of(dirs, names)
     started = time.monotonic()
     for side in (a, b):
         if not isinstance(side, Markers):

@@ -11,9 +11,16 @@ The scope grows (:func:`widen`) until the planner can decide everything in it as
 
 - a named folder that is not a folder on both sides is listed from its parent too (a folder gone on one
   side, or replaced by a file, is then seen as such and not taken for "its children were deleted");
+- a folder narrowed to named children that is not a folder on both sides and in the base is listed
+  whole (made, gone or replaced, all its children changed with it);
 - a child of a shallow folder that is a folder somewhere (side A, side B, the base) but not everywhere is
   taken whole: a folder created, deleted, moved or replaced is planned with everything below it, so a
   folder is never deleted with something outside the scope below it.
+
+A folder narrowed to named children (``names``: what a watcher's events and a change feed's rows name)
+is read child by child: its own entry and the named children's, each looked at by itself, and the base's
+rows of those paths. What was not named did not change, so it is no more planned than a folder outside
+the scope.
 
 A move with one end outside the scope cannot be propagated as a move, and must not become a delete of
 the far end; such paths are left for a full run, as the planner leaves unreadable parts
@@ -25,60 +32,95 @@ move out of the scope from a delete.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ...core.entry import DIR, FILE, Entry, FileId
 from ...core.errors import UsageError
 from ...core.guard import files_of
-from ...core.ignore import Rules
+from ...core.ignore import IGNORE_FILE, Rules
 from ...core.index import Index
-from ...core.paths import is_under, parent
+from ...core.paths import is_name, is_under, join, parent
 from ...core.reconcile import BaseEntry, Reconciled
-from ..replicas.abilities import find_file_ids
+from ..replicas.abilities import find_file_ids, scan_children
 from ..replicas.replica import Replica
 from .pairstate import PairState
 
 
 @dataclass(frozen=True)
 class Scope:
-    """The folders of a scoped run: folder -> deep, none below a deep one (``""`` is the root)."""
+    """The folders of a scoped run: folder -> deep, none below a deep one (``""`` is the root); ``names``
+    narrows a shallow folder to the children named (folder -> names): its own entry and those are read,
+    each by itself, not its whole listing."""
 
     dirs: Mapping[str, bool]
+    names: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, dirs: Iterable[tuple[str, bool]]) -> Scope:
+    def of(cls, dirs: Iterable[tuple[str, bool]], names: Mapping[str, Iterable[str]] | None = None) -> Scope:
         """The scope of ``dirs`` as given by a caller (relative paths with ``/``, ``""`` for the root); a
-        folder asked for both ways is deep. Raises :class:`UsageError` for a path that is not relative."""
+        folder asked for both ways is deep. ``names``: for a shallow folder, the only children that
+        changed (a folder not in it: any of them). Raises :class:`UsageError` for a path that is not
+        relative or a name that is not one."""
+        told = names or {}
+        return cls._of((d, deep, None if d not in told else frozenset(told[d])) for d, deep in dirs)
+
+    @classmethod
+    def _of(cls, dirs: Iterable[tuple[str, bool, frozenset[str] | None]]) -> Scope:
         wanted: dict[str, bool] = {}
-        for d, deep in dirs:
+        named: dict[str, frozenset[str] | None] = {}
+        for d, deep, some in dirs:
             folder = "" if d == "." else d
             if folder and (folder.startswith("/") or any(part in ("", ".", "..") for part in folder.split("/"))):
                 raise UsageError(f"a scoped run takes folders relative to the root, not {d!r}",
                                  "give paths such as 'docs/2024', or '' for the root")
+            if some is not None and any(not is_name(n) for n in some - {""}):
+                raise UsageError(f"a scoped run takes the names of {d!r}'s children, not paths",
+                                 "give each child's name alone")
             wanted[folder] = wanted.get(folder, False) or deep
+            had = named.get(folder, frozenset())
+            # "" named in a folder is the folder itself, always read; an ignore file named changes which of
+            # its siblings are ignored: the folder is listed whole.
+            named[folder] = None if some is None or had is None or IGNORE_FILE in some else had | (some - {""})
         deep_dirs = [d for d, deep in wanted.items() if deep]
-        return cls({d: deep for d, deep in wanted.items()
-                    if not any(d != top and is_under(d, top) for top in deep_dirs)})
+        kept = {d: deep for d, deep in wanted.items()
+                if not any(d != top and is_under(d, top) for top in deep_dirs)}
+        return cls(kept, {d: some for d, some in named.items()
+                          if d in kept and not kept[d] and some is not None})
 
     def items(self) -> list[tuple[str, bool]]:
         return list(self.dirs.items())
 
+    def listed_dirs(self) -> list[tuple[str, bool]]:
+        """The folders read whole (deep, or all their children): those not narrowed by ``names``."""
+        return [(d, deep) for d, deep in self.dirs.items() if d not in self.names]
+
+    def named_paths(self) -> list[str]:
+        """The paths read one by one: each narrowed folder's own and its named children's."""
+        out = []
+        for d, some in self.names.items():
+            if d:
+                out.append(d)
+            out += [join(d, n) for n in some]
+        return out
+
     def holds(self, path: str) -> bool:
-        """Whether ``path`` is in the scope: a named folder, a child of one, or below a deep one."""
-        dirs = self.dirs
-        if path in dirs or parent(path) in dirs:
-            return True
-        p = parent(path)
-        while p:
-            p = parent(p)
-            if dirs.get(p):
-                return True
-        return False
+        """Whether ``path`` is in the scope: a named folder, a child of one (named, if it is narrowed), or
+        below a deep one."""
+        return path in self.dirs or self._child_read(path) or self._deep_above(path)
 
     def listed(self, path: str) -> bool:
-        """Whether ``path``'s own entry comes from a listing of its parent (so its absence on a side, or its
-        kind there, is known), not only from a look at the named folder itself."""
-        return path != "" and self.holds(path) and (parent(path) in self.dirs or self._deep_above(path))
+        """Whether ``path``'s own entry is known from a look at it as a child of its parent (so its
+        absence on a side, or its kind there, is known), not only from a look at the named folder
+        itself."""
+        return path != "" and (self._child_read(path) or self._deep_above(path))
+
+    def _child_read(self, path: str) -> bool:
+        """Whether ``path`` is read as a child of a scoped folder (a named one, if it is narrowed)."""
+        up, _, name = path.rpartition("/")
+        if up not in self.dirs or path == "":
+            return False
+        some = self.names.get(up)
+        return some is None or name in some
 
     def _deep_above(self, path: str) -> bool:
         p = path
@@ -88,8 +130,9 @@ class Scope:
                 return True
         return False
 
-    def with_dirs(self, more: Iterable[tuple[str, bool]]) -> Scope:
-        return Scope.of([*self.items(), *more])
+    def with_dirs(self, more: Iterable[tuple[str, bool, frozenset[str] | None]]) -> Scope:
+        """This scope and ``more`` (``(folder, deep, names)``; names None: all its children)."""
+        return Scope._of([*((d, deep, self.names.get(d)) for d, deep in self.dirs.items()), *more])
 
 
 def _is_dir(entries: Mapping[str, Entry], path: str) -> bool:
@@ -101,10 +144,15 @@ def widen(scope: Scope, a: Index, b: Index, base: Mapping[str, BaseEntry]) -> Sc
     """The scope this one must grow to before it can be planned (see the module), or None when it need not.
 
     ``a``, ``b`` and ``base`` are the two sides and the base read over ``scope``."""
-    more: list[tuple[str, bool]] = []
+    more: list[tuple[str, bool, frozenset[str] | None]] = []
     for d in scope.dirs:
         if d and not (_is_dir(a.entries, d) and _is_dir(b.entries, d)) and not scope.listed(d):
-            more.append((parent(d), False))
+            up, _, name = d.rpartition("/")
+            more.append((up, False, frozenset((name,))))
+    for d in scope.names:
+        be = base.get(d)
+        if d and not (_is_dir(a.entries, d) and _is_dir(b.entries, d) and be is not None and be.entry.kind == DIR):
+            more.append((d, False, None))  # made, gone or replaced somewhere: all its children change with it
     shallow = {d for d, deep in scope.dirs.items() if not deep}
     if shallow:
         for p in {*a.entries, *b.entries, *base}:
@@ -113,7 +161,7 @@ def widen(scope: Scope, a: Index, b: Index, base: Mapping[str, BaseEntry]) -> Sc
             be = base.get(p)
             dirs = (_is_dir(a.entries, p), _is_dir(b.entries, p), be is not None and be.entry.kind == DIR)
             if any(dirs) and not all(dirs):
-                more.append((p, True))
+                more.append((p, True, None))
     if not more:
         return None
     return scope.with_dirs(more)
@@ -132,16 +180,42 @@ class ScopedRead:
 def read(scope: Scope, state: PairState, side_a: Replica, side_b: Replica, rules: Rules,
          digests: bool) -> ScopedRead:
     """Scan both sides and load the base over ``scope``, growing it until :func:`widen` is satisfied (each
-    step reads the grown scope again: a few listings, as deep as the tree at most)."""
+    step reads the grown scope again: a few listings, as deep as the tree at most).
+
+    A scope narrowed to named children is read whole when a side ignores case: there a name may stand
+    for an entry under another case, which only the folder's listing shows (and the planner must see
+    both names to report a clash)."""
+    if scope.names and not (side_a.features().case_sensitive and side_b.features().case_sensitive):
+        scope = Scope(scope.dirs)
     while True:
-        dirs = scope.items()
-        ia = side_a.scan_dirs(dirs, rules, "a", digests)
-        ib = side_b.scan_dirs(dirs, rules, "b", digests)
-        base = state.load_dirs(dirs)
+        ia = _scan(side_a, scope, rules, "a", digests)
+        ib = _scan(side_b, scope, rules, "b", digests)
+        listed = scope.listed_dirs()
+        base = state.load_dirs(listed) if listed else {}
+        if scope.names:
+            base.update(state.load_paths(scope.named_paths()))
         wider = widen(scope, ia, ib, base)
         if wider is None or wider == scope:
             return ScopedRead(scope, ia, ib, base)
         scope = wider
+
+
+def _scan(side: Replica, scope: Scope, rules: Rules, name: str, digests: bool) -> Index:
+    """``side`` read over ``scope``: its listed folders (``scan_dirs``) and its narrowed ones
+    (:func:`~..replicas.abilities.scan_children`), in one index."""
+    listed = scope.listed_dirs()
+    whole = side.scan_dirs(listed, rules, name, digests) if listed or not scope.names else None
+    if not scope.names:
+        assert whole is not None
+        return whole
+    some = scan_children(side, scope.names, rules, name, digests)
+    if whole is None:
+        return some
+    return Index({**whole.entries, **some.entries}, whole.header,
+                 problems=whole.problems + tuple(p for p in some.problems if p not in whole.problems),
+                 unreadable=whole.unreadable | some.unreadable,
+                 temp_files=tuple(dict.fromkeys((*whole.temp_files, *some.temp_files))),
+                 root=whole.root or some.root, hard_links={**some.hard_links, **whole.hard_links})
 
 
 def moved_in(view: ScopedRead, state: PairState) -> frozenset[str]:

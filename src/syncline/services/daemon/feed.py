@@ -3,9 +3,10 @@ section 9), behind one small interface.
 
 The feed says only "folder X is at seq N now" (``on_seq``, from any thread); the loop then asks
 :meth:`FeedSource.changes` for what happened since the position it holds, turns each change into the
-folders to sync (the same :class:`~syncline.services.watch.changes.ChangeCollector` the local inotify
-source feeds), skips the changes its own device made (echoes of its own uploads), and, once a run has
-synced them, keeps the new position (``positions.py``). A position the server no longer serves
+folders to sync (:func:`changed_folders`: each narrowed to the children that changed), skips the changes
+its own device made (echoes of its own uploads), and, once a run has synced them, keeps the new position
+(``positions.py``). A commit needs no quiet period and is never an echo of this device's own writes, so
+these folders go straight to the next run, not through the watcher's collector. A position the server no longer serves
 (``history_gone``) is an overflow: a full run.
 
 The SSE client of a real server (``serverfeed.ServerFeed``) implements this for every folder of one
@@ -18,8 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ...core.paths import parent
-from ..watch.changes import ChangeCollector, Folder
+from ..watch.changes import Folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,23 +67,21 @@ class FeedSource(Protocol):
         ...
 
 
-def collect(batch: ChangeBatch, collector: ChangeCollector, own_device: str) -> None:
-    """Hand ``batch`` to ``collector`` as changed folders, as the inotify source hands it local events
-    (but settled: a commit needs no quiet period before the run that brings it):
-    a path's parent folder (shallow), a made or moved-in folder whole (deep), both ends of a move. The
-    changes ``own_device`` made are left out: they are what this device's runs wrote."""
-    if batch.gone:
-        collector.overflow()
-        return
+def changed_folders(batch: ChangeBatch, own_device: str) -> tuple[list[Folder], dict[str, set[str]]]:
+    """What ``batch`` changed, as the folders to sync: each path's parent folder (shallow), narrowed to the
+    path's name; a made or moved-in folder whole (deep); both ends of a move. The changes ``own_device``
+    made are left out: they are what this device's runs wrote. (``batch.gone`` is the caller's: what
+    changed is unknown, a full run.)"""
+    folders: list[Folder] = []
+    names: dict[str, set[str]] = {}
     for change in batch.changes:
         if change.device == own_device:
             continue
-        folders: list[Folder] = [(parent(change.path), False)]
-        move: tuple[str, str] | None = None
-        if change.op == "mkdir":
+        ends = [change.path] if change.op != "move" or change.from_path is None else [change.path, change.from_path]
+        for path in ends:
+            up, _, name = path.rpartition("/")
+            folders.append((up, False))
+            names.setdefault(up, set()).add(name)  # the root's own change: "" in "", the root itself
+        if change.op in ("mkdir", "move"):
             folders.append((change.path, True))
-        if change.op == "move" and change.from_path is not None:
-            folders += [(parent(change.from_path), False), (change.path, True)]
-            move = (change.from_path, change.path)
-        collector.add(folders, move, settled=True)  # a commit: nothing to wait for
-
+    return folders, names

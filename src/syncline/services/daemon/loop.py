@@ -21,6 +21,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,7 +47,7 @@ from .events import (
     FolderSynced,
     FolderSyncing,
 )
-from .feed import FeedSource, collect
+from .feed import FeedSource, changed_folders
 from .positions import Positions
 from .runner import Rate, folder_basis, open_sides, run_two_way
 
@@ -103,10 +104,10 @@ class FolderLoop:
         self._root_id: tuple[int, int] | None = None
         self._due = _Due(Backoff(limit=timing.max_backoff))
         self._dirs: dict[str, bool] = {}  # changed folders waiting for a run (folder -> deep)
+        self._names: dict[str, set[str] | None] = {}  # a shallow one -> its children that changed (None: any)
         self._seq = positions.get(folder.local, folder.remote)  # the feed position the last run synced
         self._own = OwnWrites(Path(folder.local), {})  # what the last run wrote here (echoes.py)
-        self._collected = self._seq  # the position whose changes are in the collector or in _dirs
-        self._taken = self._seq  # the position whose changes are all in _dirs (taken from the collector)
+        self._collected = self._seq  # the position read from the feed: its changes are in _dirs (or a full run is due)
         self._told_seq = self._seq  # the newest position the feed told
         self._feed_lock = threading.Lock()
         self._feed_lost = False  # the feed lost the server: a full run finds out whether the folder is offline
@@ -193,15 +194,13 @@ class FolderLoop:
                 if self._source is not None:
                     self._source.check()
             if scheduler.batch_due():
-                self._taken = self._collected  # every change read so far is in this take
                 folders, names, moves, overflowed = self.collector.take_named()
                 folders = self._own.keep(folders, names)  # the last run's downloads are no local change
                 if overflowed:
                     self._due.needs_full = True
                 if moves and self._source is not None:
                     self._source.moved(moves)
-                for f, deep in folders:
-                    self._dirs[f] = self._dirs.get(f, False) or deep
+                self._add(folders, names)
             if (self._due.needs_full or self._dirs) and self._due.backoff.due(time.monotonic()):
                 full = self._due.needs_full
                 self._run(local, other, None if full else sorted(self._dirs.items()))
@@ -291,16 +290,28 @@ class FolderLoop:
             return  # a retryable one: read again at the next wake; the full runs catch up meanwhile
         except OSError:
             return
-        collect(batch, self.collector, self.device)
+        if batch.gone:
+            self._due.needs_full = True  # what changed is unknown: the next run is full
+        else:
+            # Straight to the next run: a commit is settled, and no echo of this device's writes (the
+            # watcher's collector would hold it for a quiet period and drop it as one).
+            self._add(*changed_folders(batch, self.device))
         self._collected = max(self._collected, batch.seq)
 
     # ------------------------------------------------------------------------------------------ runs
 
+    def _add(self, folders: list[Folder], names: Mapping[str, set[str] | None]) -> None:
+        """Folders for the next run, with the children named in each (none named: any child)."""
+        for f, deep in folders:
+            self._dirs[f] = self._dirs.get(f, False) or deep
+            told, had = names.get(f), self._names.get(f, set())
+            self._names[f] = None if told is None or had is None else had | told
+
     def _run(self, local: Replica, other: Replica, dirs: list[Folder] | None) -> None:
         full = dirs is None
-        # The feed position this run covers once it ends well: a full run scans whatever the feed told
-        # so far; a scoped one only the folders taken from the collector.
-        position = self._collected if full else self._taken
+        # The feed position this run covers once it ends well: every change read from the feed so far is
+        # in this run's folders (or the run is full).
+        position = self._collected
         self.emit(FolderSyncing(full))
         rate = Rate()
         last = [0.0]
@@ -313,10 +324,11 @@ class FolderLoop:
                 self.emit(FolderSyncing(full, files, size, eta))
 
         started = time.monotonic()
-        self._dirs = {}
+        names = {f: some for f, some in self._names.items() if some is not None}
+        self._dirs, self._names = {}, {}
         before, self._own = self._own, OwnWrites(Path(self.folder.local), {})
         try:
-            report = run_two_way(local, other, self.folder.options, dirs, progress)
+            report = run_two_way(local, other, self.folder.options, dirs, progress, names)
         except SynclineError as exc:
             if exc.retryable:
                 self._failed(str(exc))
@@ -341,8 +353,7 @@ class FolderLoop:
             # ground again after a back-off, rather than leave them until the next change or the hourly check.
             if full:
                 self._due.needs_full = True
-            for f, deep in dirs or ():
-                self._dirs[f] = self._dirs.get(f, False) or deep
+            self._add(dirs or [], names)
             self._due.backoff.failed()
         else:
             self._due.backoff.succeeded()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,14 +88,17 @@ Progress = Callable[[int, int, int, int], None]
 
 
 def run_two_way(local: Replica, other: Replica, options: TwoWaySyncOptions, dirs: Sequence[Folder] | None,
-                progress: Progress | None = None) -> TwoWayReport:
-    """One two-way run between the folder's sides: scoped to ``dirs`` (``(folder, deep)`` pairs) when
-    given and the engine scopes runs, else full. Raises what ``sync_two_way_replicas`` raises:
+                progress: Progress | None = None, names: Mapping[str, Collection[str]] | None = None
+                ) -> TwoWayReport:
+    """One two-way run between the folder's sides: scoped to ``dirs`` (``(folder, deep)`` pairs, a shallow
+    one narrowed to the children ``names`` gives for it) when given and the engine scopes runs, else
+    full. Raises what ``sync_two_way_replicas`` raises:
     :class:`~syncline.core.errors.SafetyStop` and :class:`UsageError` (nothing changed; the folder must
     wait for a person), a retryable :class:`~syncline.core.errors.SynclineError` or ``OSError`` (try
     again later)."""
     if dirs is not None and SCOPED:
-        return sync_two_way_replicas(local, other, options, progress, dirs=dirs)  # type: ignore[call-arg,unused-ignore]
+        return sync_two_way_replicas(local, other, options, progress, dirs=dirs,  # type: ignore[call-arg,unused-ignore]
+                                     names=names)
     return sync_two_way_replicas(local, other, options, progress)
 
 
