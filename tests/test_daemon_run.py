@@ -374,3 +374,16 @@ def test_a_run_that_wrote_to_the_other_side_lets_it_catch_up_and_a_download_does
     wait_for(lambda: (local / "down.txt").is_file() and running.state_of(local) == "in sync")
     time.sleep(0.3)
     assert caught == [str(remote)], "a download-only run asked the other side to catch up"
+
+
+def test_a_server_edit_of_a_file_just_downloaded_is_no_echo(running: Running) -> None:
+    """The feed names the file the last run downloaded, still as that run wrote it locally: that is a change
+    on the server, not the echo of the download (which only the watcher's events can be)."""
+    local, remote = running.pair("docs")
+    add_folder(running.config, str(local), str(remote))
+    running.thread.start()
+    wait_for(lambda: running.state_of(local) == "in sync")
+    for text in ("first", "second", "third"):
+        (remote / "f.txt").write_text(text)
+        running.feed.announce(str(remote), "f.txt")
+        wait_for(lambda text=text: (local / "f.txt").is_file() and (local / "f.txt").read_text() == text)  # type: ignore[misc]

@@ -13,18 +13,20 @@ import blake3
 import pytest
 
 from syncline.core.entry import FILE
+from syncline.core.ignore import Rules
 from syncline.core.oneway import mirror
 from syncline.core.plan import Action, Plan
 from syncline.core.scan import scan
 from syncline.engine.execute import execute
 from syncline.engine.oneway import sync_replicas
 from syncline.engine.replicas import local
-from syncline.engine.replicas.abilities import move, stat_many, writing
+from syncline.engine.replicas.abilities import move, scan_children, stat_many, writing
 from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.replica import (
     BatchCommit,
     BatchStat,
     CheckedMarkers,
+    ChildScanner,
     FdSourceFile,
     FileIdFinder,
     Hasher,
@@ -40,7 +42,8 @@ from syncline.engine.replicas.replica import (
 from .conftest import write
 
 T0 = 1_600_000_000
-ABILITIES = (Mover, Linker, Hasher, BatchStat, BatchCommit, FileIdFinder, Locker, Markers, CheckedMarkers)
+ABILITIES = (Mover, Linker, Hasher, BatchStat, BatchCommit, FileIdFinder, ChildScanner, Locker, Markers,
+             CheckedMarkers)
 CORE = ("features", "describe", "scan", "scan_dirs", "is_empty", "exists", "create_root", "session", "close",
         "stat", "open_file", "stage_file", "commit", "make_dir", "make_symlink", "delete", "set_meta", "barrier")
 
@@ -204,6 +207,17 @@ def test_batch_stat_and_its_fallback_agree(tmp_path: Path) -> None:
     paths = ["a", "missing", ""]
     assert stat_many(replica, paths) == stat_many(CoreOnly(replica), paths) == [replica.stat(p) for p in paths]
     assert stat_many(replica, paths)[1] is None
+
+
+def test_scan_children_and_its_fallback_agree(tmp_path: Path) -> None:
+    for rel in ("d/a.txt", "d/b.txt", "d/sub/c.txt", "top.txt", "d/skip.log"):
+        write(tmp_path, rel, rel)
+    replica = LocalReplica(tmp_path)
+    children = {"d": ["a.txt", "sub", "gone.txt", "skip.log"], "": ["top.txt"]}
+    rules = Rules(excludes=("*.log",))
+    fast = scan_children(replica, children, rules, "a")
+    assert fast.entries == scan_children(CoreOnly(replica), children, rules, "a").entries
+    assert set(fast.entries) == {"d", "d/a.txt", "d/sub", "top.txt"}
 
 
 def test_the_replica_hashes_its_own_files(tmp_path: Path) -> None:

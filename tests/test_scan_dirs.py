@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from syncline.core.errors import UsageError
 from syncline.core.ignore import Rules
 from syncline.core.paths import is_under, parent
 from syncline.core.scan import scan, scan_dirs
@@ -61,3 +62,39 @@ def test_several_folders_and_overlaps(tree: Path) -> None:
     full = scan(tree, digests=False).entries
     want = {**_below(full, "a", True), **_below(full, "d", False), **_below(full, "d/e", False)}
     assert sorted(part) == sorted(want)
+
+
+@pytest.mark.parametrize(("d", "names"), [
+    ("", ["top.txt", "a", "ignored-dir", "link-to-a", ".synclineignore", "gone.txt", ".syncline"]),
+    ("a/b", ["y.txt", "skip.log", "c", "nothing-here"]),
+    ("a/b/c", ["z.txt", "scratch.tmp", "deep"]),
+])
+def test_named_children_scan_as_in_a_full_scan(tree: Path, d: str, names: list[str]) -> None:
+    """Each named child is looked at by itself: what the full scan records of it (a folder: its own entry
+    only; ignored, missing and syncline's own: nothing), under the ignore files of the folder and above."""
+    rules = Rules(excludes=("*.skipme",))
+    full = scan(tree, digests=False, rules=rules).entries
+    got = scan_dirs(tree, [(d, False)], rules=rules, names={d: names}).entries
+    want = {p: e for p, e in full.items() if (p == d and d) or (parent(p) == d and p.rpartition("/")[2] in names)}
+    assert got == want
+    assert "a/b/skip.log" not in got and "a/b/c/scratch.tmp" not in got, "ignored by the folder's own rules"
+
+
+def test_named_children_list_no_folder(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    listed: list[str] = []
+    real = os.scandir
+
+    def spy(path: str) -> object:
+        listed.append(str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", spy)
+    got = scan_dirs(tree, [("a", False), ("d/e", True)], names={"a": ["x.txt"], "d/e": ["f.txt"]}).entries
+    assert set(got) == {"a", "a/x.txt", "d/e", "d/e/f.txt"}, "a deep folder is read whole, names or not"
+    assert listed == [f"{tree}/d/e"]
+
+
+@pytest.mark.parametrize("bad", ["", ".", "..", "x/y", "a\0b"])
+def test_a_name_that_is_not_one_is_refused(tree: Path, bad: str) -> None:
+    with pytest.raises(UsageError, match="names, not paths"):
+        scan_dirs(tree, [("a", False)], names={"a": [bad]})

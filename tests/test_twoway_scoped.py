@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from syncline.core.entry import DIR, FILE, Entry
-from syncline.core.errors import SafetyStop
+from syncline.core.errors import SafetyStop, UsageError
 from syncline.core.paths import is_under, parent
 from syncline.core.reconcile import BaseEntry
 from syncline.engine.replicas.local import LocalReplica
@@ -209,6 +209,59 @@ def test_a_delete_inside_the_scope_is_propagated(tmp_path: Path, finding: str) -
     assert [r.root for r in full_scans] == ([] if finding == "finder" else [a, b])
     assert snapshot(a) == snapshot(b)
     assert sync_two_way(a, b).plan.empty  # type: ignore[union-attr]
+
+
+def test_a_run_narrowed_to_named_children_reads_them_alone_and_leaves_the_others(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Told which children of a folder changed, a run looks at them one by one (no listing of their folder
+    on either side) and plans nothing else there: a change it was not told of waits for a full run."""
+    a, b = _synced(tmp_path, {**{f"big/f{i}.txt": b"f" for i in range(50)}, "big/sub/x.txt": b"x"})
+    write(a, "big/f1.txt", b"edited on a", mtime=1_700_000_100)
+    write(a, "big/new.txt", b"new on a", mtime=1_700_000_100)
+    (b / "big/f2.txt").unlink()  # not told: left for a full run
+    write(b, "big/f3.txt", b"edited on b", mtime=1_700_000_100)
+    listed: list[str] = []
+    real = os.scandir
+    with monkeypatch.context() as m:
+        m.setattr(os, "scandir", lambda path: listed.append(os.fspath(path)) or real(path))
+        report = _scoped(a, b, [("big", False)], names={"big": {"f1.txt", "new.txt", "f3.txt"}})
+
+    assert not [p for p in listed if p.endswith("/big")], "a narrowed folder is not listed"
+    assert (b / "big/f1.txt").read_bytes() == b"edited on a" and (b / "big/new.txt").exists()
+    assert (a / "big/f3.txt").read_bytes() == b"edited on b"
+    assert report.to_a.deleted == report.to_b.deleted == 0 and (a / "big/f2.txt").exists()
+    full = sync_two_way(a, b)
+    assert full.to_a.deleted == 1 and not (a / "big/f2.txt").exists()
+    assert snapshot(a) == snapshot(b)
+
+
+def test_a_named_folder_gone_on_one_side_is_read_whole(tmp_path: Path) -> None:
+    """A folder removed on A, told as its parent's named child and as a folder with one named child (what
+    a watcher tells of a file moved into it and then the folder removed): every child of it is deleted on
+    B, not only the one named."""
+    a, b = _synced(tmp_path, {"d/s/one.txt": b"1", "d/s/two.txt": b"2", **{f"d/keep{i}.txt": b"k" for i in range(4)}})
+    shutil.rmtree(a / "d/s")
+
+    report = _scoped(a, b, [("d", False), ("d/s", False)], names={"d": {"s"}, "d/s": {"one.txt"}})
+
+    assert report.to_b.deleted == 3 and not (b / "d/s").exists() and (b / "d/keep0.txt").exists()
+    assert sync_two_way(a, b).plan.empty  # type: ignore[union-attr]
+
+
+def test_the_scope_of_named_children() -> None:
+    scope = Scope.of([("d", False), ("d", False), ("e", False), ("", False), ("deep", True), ("deep/x", False),
+                      ("ign", False)],
+                     {"d": {"a"}, "": {"", "top"}, "deep/x": {"y"}, "ign": {".synclineignore", "z"}})
+    assert scope.names == {"d": frozenset({"a"}), "": frozenset({"top"})}, \
+        "e: any child; below a deep folder: all; an ignore file named: its folder whole"
+    assert scope.holds("d/a") and not scope.holds("d/b") and scope.holds("d") and scope.holds("e/anything")
+    assert scope.holds("top") and not scope.holds("other") and scope.holds("deep/x/y/z")
+    assert scope.listed("d/a") and not scope.listed("d") and not scope.listed("")
+    assert sorted(scope.named_paths()) == ["d", "d/a", "top"]
+    wider = scope.with_dirs([("d", False, frozenset({"b"})), ("", False, None)])
+    assert wider.names == {"d": frozenset({"a", "b"})}, "names add up; a folder told without names: all"
+    with pytest.raises(UsageError, match="names of"):
+        Scope.of([("d", False)], {"d": {"a/b"}})
 
 
 def test_the_delete_guards_stop_a_scoped_run(tmp_path: Path) -> None:
