@@ -199,6 +199,17 @@ def scans_chosen_folders(replica: Replica, tree: Tree) -> None:
         "a folder asked for below a file is unreadable on a destination (nothing below it may be deleted)"
 
 
+def scans_named_children(replica: Replica, tree: Tree) -> None:
+    """``abilities.scan_children``: the replica's own (:class:`ChildScanner`) or the fallback's listing."""
+    for p in ("top", "a/one", "a/two", "a/deep/three", "a/skip.log"):
+        tree.write(p, b"x")
+    got = abilities.scan_children(replica, {"a": ["one", "deep", "gone", "skip.log"], "": ["top"]},
+                                  Rules(excludes=("*.log",)), "destination")
+    assert list(got) == ["a", "a/deep", "a/one", "top"], list(got)
+    whole = replica.scan(Rules(excludes=("*.log",)), False, "destination")
+    assert {p: whole[p] for p in got} == dict(got.items()), "a named child as a full scan records it"
+
+
 def keeps_its_own_small_files(replica: Replica, tree: Tree) -> None:
     if not isinstance(replica, Markers):
         return
@@ -495,6 +506,7 @@ CHECKS: tuple[Check, ...] = (
     Check("scans_what_is_there", scans_what_is_there),
     Check("scans_by_the_rules", scans_by_the_rules),
     Check("scans_chosen_folders", scans_chosen_folders),
+    Check("scans_named_children", scans_named_children),
     Check("keeps_its_own_small_files", keeps_its_own_small_files),
     Check("locks_one_run_at_a_time", locks_one_run_at_a_time),
     Check("opens_files_to_read", opens_files_to_read),
