@@ -98,9 +98,9 @@ def test_the_source_state_is_folded_from_state_events_and_the_watch_events() -> 
     status = _fold(Watching(("/mnt/one",), source=S, seq=1, time=T0),
                    FullSynced("catch-up", "/mnt/one", 0, 0, source=S, seq=2, time=T0),
                    SourceState(3, 1, False, source=S, time=T0 + 1))
-    assert _line(status, T0 + 1) == f"{S}: 3 folders pending, 1 files being written | one: synced 1 s ago"
+    assert _line(status, T0 + 1) == f"{S}: 3 folders pending, 1 file being written | one: synced 1 s ago"
     status(WatchesShort(61, 20, 20, 10.0, "sysctl fs.inotify.max_user_watches=122", source=S, seq=3, time=T0 + 2))
-    assert _line(status, T0 + 2) == f"{S}: 3 folders pending, 1 files being written, polling | one: synced 2 s ago"
+    assert _line(status, T0 + 2) == f"{S}: 3 folders pending, 1 file being written, polling | one: synced 2 s ago"
     status(Synced(3, 0.2, 0, ("/mnt/one",), source=S, seq=4, time=T0 + 3))  # the held file went with it
     status(SourceState(0, 0, True, source=S, time=T0 + 3))
     assert _line(status, T0 + 3) == f"{S}: 0 folders pending, polling | one: synced 0 s ago"
@@ -159,7 +159,7 @@ def test_state_events_are_unnumbered_unkept_and_reach_only_who_asks(capsys: pyte
 
 
 def _pending(line: str) -> int:
-    found = re.search(r": (\d+) folders pending", line)
+    found = re.search(r": (\d+) folders? pending", line)
     assert found, line
     return int(found.group(1))
 
@@ -196,7 +196,7 @@ def test_the_status_line_of_a_real_watch_follows_a_push_held_up_on_a_target(tmp_
             fh.write(b"first half ")
             fh.flush()
             gate.set()
-            assert wait_until(lambda: ", 1 files being written" in line())
+            assert wait_until(lambda: ", 1 file being written" in line())
             assert wait_until(lambda: (two / "d2/f.txt").exists() and (one / "gate.txt").exists())
             fh.write(b"second half")
         assert wait_until(lambda: same(src, one) and same(src, two))

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .render import dumps, human_bytes, printable
+from .render import dumps, human_bytes, plural, printable
 
 EXIT_NOT_RUNNING = 3  # as `systemctl status` says of a unit that is not running
 
@@ -47,11 +47,11 @@ def status_text(data: dict[str, Any]) -> list[str]:
         state = f.get("state")
         if state == "syncing":
             eta = f", about {f['eta_s']:.0f} s left" if f.get("eta_s") is not None else ""
-            what = f"syncing {f.get('files', 0)} files, {human_bytes(f.get('bytes', 0))}{eta}"
+            what = f"syncing {plural(f.get('files', 0), 'file')}, {human_bytes(f.get('bytes', 0))}{eta}"
         elif state in ("stopped", "offline"):
             what = f"{state}: {f.get('why')}"
         else:
             what = str(state)
-        conflicts = f", {f['conflicts']} conflicts" if f.get("conflicts") else ""
+        conflicts = f", {plural(f['conflicts'], 'conflict')}" if f.get("conflicts") else ""
         lines.append(f"  {f.get('local')} <-> {f.get('remote')}: {what}{conflicts}")
     return lines

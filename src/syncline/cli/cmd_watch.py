@@ -15,7 +15,7 @@ from ..core.errors import UsageError
 from ..engine.options import Comparison
 from .eventlines import EventLines
 from .options import MaxDelete, compare_from, compare_option, filters_from, guards_from, rule_options, writes_from
-from .render import printable
+from .render import plural, printable
 
 if TYPE_CHECKING:
     from ..services.config import MirrorConfig
@@ -143,8 +143,8 @@ def status_text(statuses: list[dict[str, Any]]) -> str:
             else:
                 parts.append(f"{name}: synced {t['lag']:.0f} s ago" if t["lag"] is not None else f"{name}: ok")
         polling = ", polling" if st["polling"] else ""
-        writing = f", {st['being_written']} files being written" if st.get("being_written") else ""
-        lines.append(printable(f"{st['source']}: {st['pending']} folders pending{writing}{polling} | "
+        writing = f", {plural(st['being_written'], 'file')} being written" if st.get("being_written") else ""
+        lines.append(printable(f"{st['source']}: {plural(st['pending'], 'folder')} pending{writing}{polling} | "
                                + " | ".join(parts)))
     return "\n".join(lines)
 
