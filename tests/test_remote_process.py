@@ -264,3 +264,21 @@ def test_a_run_still_holding_the_lease_blocks_the_next(tmp_path: Path, server: P
         finally:
             if child.poll() is None:
                 child.kill()
+
+
+def test_a_connection_idle_longer_than_a_client_keeps_one_is_still_served(server: Process) -> None:
+    """The client lets go of an idle connection before the server closes it (protocol.md section 1): one
+    idle past httpx's and uvicorn's 5 s default is still served, so a client never sends on a connection
+    the server is closing (a reset it cannot retry)."""
+    from syncline.engine.replicas.remote.client import IDLE_CONNECTION_S
+    from syncline.server.serve import KEEP_ALIVE_S
+
+    assert IDLE_CONNECTION_S < KEEP_ALIVE_S / 2
+    # This client keeps its idle connection as long as the server says it does: the server must too.
+    with httpx.Client(verify=ssl_context(server.pem), timeout=10,
+                      limits=httpx.Limits(keepalive_expiry=KEEP_ALIVE_S)) as http:
+        assert http.get(f"{server.url}/v1/info").status_code == 200
+        [conn] = http._transport._pool.connections  # type: ignore[attr-defined]
+        time.sleep(6.5)
+        assert http.get(f"{server.url}/v1/info").status_code == 200
+        assert http._transport._pool.connections == [conn], "the idle connection was closed"  # type: ignore[attr-defined]

@@ -32,6 +32,9 @@ from .tls import local_names, make_self_signed
 from .users import ADMIN, ensure_admin
 
 DEFAULT_PORT = 8765
+# An idle connection is kept this long (uvicorn's default is 5 s): clients let go of theirs well before
+# (30 s), so the server never closes one just as a client sends on it (a reset the client cannot retry).
+KEEP_ALIVE_S = 75
 DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
 SELF_SIGNED = "self-signed"
 log = logging.getLogger("syncline.server")
@@ -162,7 +165,8 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
             app, host=host, port=port, http="h11", loop="asyncio", ws="none", lifespan="on",
             ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None,
             limit_concurrency=MAX_CONNECTIONS, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-            timeout_graceful_shutdown=max(1, round(graceful_s)), server_header=False, log_level="warning")
+            timeout_graceful_shutdown=max(1, round(graceful_s)), server_header=False, log_level="warning",
+            timeout_keep_alive=KEEP_ALIVE_S)
 
         def ready(bound_host: str, bound_port: int) -> None:
             scheme = "https" if tls else "http"

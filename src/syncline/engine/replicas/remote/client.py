@@ -44,6 +44,9 @@ from ..errors import (
 from .credentials import Credentials, server_url
 
 PROTOCOL = "1.0"
+# An idle connection is let go after this (httpx's default is 5 s, uvicorn's keep-alive too: a request sent
+# as the server closed the connection was reset). The server keeps one 75 s (protocol.md section 1).
+IDLE_CONNECTION_S = 30.0
 MAX_ANSWER = 128 << 20  # the largest JSON answer (a listing page, a chunk list of 1,048,576 chunks)
 MAX_ERROR_BODY = 64 << 10
 RESP = "bad_response"
@@ -192,7 +195,8 @@ class Client:
                     if self.base.startswith("https:") else False
                 self._http = httpx.Client(
                     verify=verify, timeout=self._timeout, follow_redirects=False, trust_env=False,
-                    limits=httpx.Limits(max_connections=self._max, max_keepalive_connections=self._max))
+                    limits=httpx.Limits(max_connections=self._max, max_keepalive_connections=self._max,
+                                        keepalive_expiry=IDLE_CONNECTION_S))
             return self._http
 
     def close(self) -> None:
