@@ -26,6 +26,8 @@ from ..formats.wire.limits import MAX_CONNECTIONS, MAX_HEADER_BYTES
 from ..formats.wire.trust import is_loopback
 from .app import make_app
 from .auth import Authenticator
+from .collector import EVERY_S as GC_EVERY_S
+from .collector import Collector
 from .notify import InProcessNotifier
 from .store import DEFAULT_MIN_FREE, open_store
 from .tls import local_names, make_self_signed
@@ -141,11 +143,12 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, *, insecure_http: bool = False,
-          min_free: int = DEFAULT_MIN_FREE, graceful_s: float = 5.0,
+          min_free: int = DEFAULT_MIN_FREE, graceful_s: float = 5.0, gc_every_s: float = GC_EVERY_S,
           on_ready: Callable[[Started], None] | None = None) -> None:
     """Serve ``data_dir`` on ``listen`` until SIGINT or SIGTERM. The first start on a data directory
     without users makes ``admin`` with a random password, handed to ``on_ready`` once (never stored in
-    clear). :class:`UsageError` for a non-loopback address without TLS unless ``insecure_http``."""
+    clear). :class:`UsageError` for a non-loopback address without TLS unless ``insecure_http``. The
+    store is collected every ``gc_every_s`` seconds (:mod:`.collector`), first ten minutes after the start."""
     host, port = parse_listen(listen)
     if tls is None and not insecure_http and not is_loopback(host):
         raise UsageError(f"refusing to serve plain HTTP on {host}: passwords and tokens would cross the network "
@@ -177,7 +180,12 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
                 on_ready(Started(url, tls.fingerprint if tls else "", admin_password,
                                  f"{scheme}://{_url_host(reach)}:{bound_port}"))
 
-        _Server(config, ready, notifier.close_all).run(sockets=[sock])
+        collector = Collector(store, every_s=gc_every_s)
+        collector.start()
+        try:
+            _Server(config, ready, notifier.close_all).run(sockets=[sock])
+        finally:
+            collector.stop()
     finally:
         sock.close()
         store.close()

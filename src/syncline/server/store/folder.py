@@ -405,15 +405,20 @@ class FolderStore:
             raise WireError("too_large", f"more than {MAX_MISSING_IDS} ids", "ask in parts",
                             {"limit": MAX_MISSING_IDS})
         _check_ids(ids)
-        lease = time.time_ns() + UPLOAD_LEASE_S * 10**9
         with self.store.db.write() as conn:
             have = contents.lengths(Raw(conn), self.ns, ids)
-            present = list(have)
-            for start in range(0, len(present), 500):
-                conn.execute(t.chunks.update().where(
-                    t.chunks.c.chunk_ns == self.ns, t.chunks.c.chunk_id.in_(present[start : start + 500]),
-                    t.chunks.c.lease_until_ns < lease).values(lease_until_ns=lease))
+            self._lease(list(have), conn)
         return [i for i in ids if i not in have]
+
+    def _lease(self, ids: Sequence[bytes], conn: sa.Connection) -> None:
+        """Give the recorded chunks ``ids`` an upload lease of 24 h from now, in ``conn``'s write
+        transaction (the one that found them recorded), so the collector keeps them until a commit can
+        reference them."""
+        lease = time.time_ns() + UPLOAD_LEASE_S * 10**9
+        for start in range(0, len(ids), 500):
+            conn.execute(t.chunks.update().where(
+                t.chunks.c.chunk_ns == self.ns, t.chunks.c.chunk_id.in_(ids[start : start + 500]),
+                t.chunks.c.lease_until_ns < lease).values(lease_until_ns=lease))
 
     def put_chunks(self, frames: Sequence[tuple[bytes, bytes]], device: str) -> tuple[int, int]:
         """Store chunks ``(id, bytes)``: each is verified (``bad_chunk`` naming the first that does not
@@ -434,8 +439,11 @@ class FolderStore:
         if total > MAX_PACK_BYTES:
             raise WireError("too_large", f"{total} bytes of chunks in one upload", "", {"limit": MAX_PACK_BYTES})
         with self.store.gate.upload():
-            with self.store.db.read() as conn:
+            with self.store.db.write() as conn:
                 have = contents.lengths(Raw(conn), self.ns, [i for i, _ in frames])
+                # Sent again: the commit that follows needs them as much as the new ones, and a lease from
+                # an older upload may have run out (the collector would take them before that commit).
+                self._lease(list(have), conn)
             todo = list({i: d for i, d in frames if i not in have}.items())
             if todo and self.store.chunks.free_bytes() < self.store.min_free + total:
                 raise WireError("no_space", "the server's disk is (nearly) full", "free space on the server")

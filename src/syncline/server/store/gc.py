@@ -1,5 +1,5 @@
 """The collector (design.md "Commits", step 3): trash retention, history pruning, unreferenced chunks and
-orphan chunks. Run hourly by the server and by ``syncline serve --gc``.
+orphan chunks. Run by the server every hour (:class:`~syncline.server.collector.Collector`).
 
 Order matters for safety. In one write transaction per folder: trashed versions past retention are
 dropped (their chunks get the one-hour lease a dropped version gives), old tombstones and journal rows
@@ -13,6 +13,7 @@ with this one.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -44,13 +45,17 @@ class GcReport:
 
 
 def collect(store: Store, now_ns: int | None = None, retention_s: int = TRASH_RETENTION_S,
-            history_s: int = HISTORY_S, history_min: int = HISTORY_MIN_CHANGES) -> GcReport:
-    """One collection over every folder of ``store``; ``now_ns`` for tests (default: now)."""
+            history_s: int = HISTORY_S, history_min: int = HISTORY_MIN_CHANGES,
+            stop: threading.Event | None = None) -> GcReport:
+    """One collection over every folder of ``store``; ``now_ns`` for tests (default: now). ``stop`` set
+    ends it before the next folder (each folder's collection is whole or not begun)."""
     now = time.time_ns() if now_ns is None else now_ns
     report = GcReport()
     with store.db.read() as conn:
         folders = [folder_of(r) for r in conn.execute(sa.select(t.folders))]
     for folder in folders:
+        if stop is not None and stop.is_set():
+            break
         with store.db.write() as conn:
             _retention(conn, folder.id, folder.chunk_ns, now - retention_s * 10**9, now, report)
             _history(conn, folder.id, now - history_s * 10**9, history_min, report)
