@@ -1,6 +1,12 @@
 """Numbered schema steps (STYLE 9): the database holds its ``schema_version``; opening a store runs the
 steps above it, each in its own write transaction, in order. A released step is never edited: a change is
-a new step appended to :data:`STEPS`.
+a new step appended to :data:`STEPS`, and ``schema.py`` changed to match.
+
+A new database is made whole from ``schema.py`` at the newest version (no step runs on it): the steps are
+for stores an earlier release made, and each must bring such a store to exactly what ``schema.py`` makes
+(``tests/server/test_store_migrations.py`` migrates the first release's schema, frozen there as SQL, and
+compares every table, column and index with a new store's). Without this, step 1 (which made the tables
+from ``schema.py``) would give a new store the columns of later steps before those steps ran.
 """
 
 from __future__ import annotations
@@ -16,8 +22,8 @@ _VERSION = sa.Table("schema_version", sa.MetaData(), sa.Column("version", sa.Int
 
 
 def _step_1(conn: sa.Connection) -> None:
-    """The tables of design.md, issue 13."""
-    schema.metadata.create_all(conn)
+    """The tables of design.md, issue 13: what a store of version 1 holds (made whole since; never run)."""
+    raise AssertionError("a new store is made whole at the newest version; no store is at version 0")
 
 
 def _step_2(conn: sa.Connection) -> None:
@@ -51,8 +57,10 @@ def migrate(db: Database) -> int:
                                    f"up to {len(STEPS)}: run the newer syncline")
             if have == len(STEPS):
                 return have
-            if have == 0:
+            if have == 0:  # a new database: the newest tables at once (its version in the same transaction)
                 _VERSION.create(conn)
-                conn.execute(_VERSION.insert().values(version=0))
+                schema.metadata.create_all(conn)
+                conn.execute(_VERSION.insert().values(version=len(STEPS)))
+                continue
             STEPS[have](conn)
             conn.execute(_VERSION.update().values(version=have + 1))
