@@ -1,4 +1,4 @@
-"""``syncline user add|passwd|list`` on a data directory: one-line errors, the password never shown or
+"""``syncline user add|passwd|set|remove|list`` on a data directory: one-line errors, the password never shown or
 stored, and the first start's admin."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from click.testing import CliRunner
 
 from syncline.cli import cmd_user
 from syncline.cli.main import cli
+from syncline.formats.wire.errors import WireError
+from syncline.server.auth import Authenticator
 from syncline.server.datadir import default_data_dir
 from syncline.server.passwords import HashGate, Passwords
 from syncline.server.store import open_store
@@ -21,6 +23,7 @@ from syncline.server.users import add_user, ensure_admin, open_accounts, set_pas
 
 from ..cli_helpers import assert_one_line_error
 from .conftest import cheap_hasher
+from .storetree import random_files
 
 SECRET = "Tr0ub4dor&3-secret"
 
@@ -182,3 +185,54 @@ def test_accounts_leave_a_running_servers_uploads_alone(tmp_path: Path) -> None:
     (upload / "frame").write_bytes(b"in progress")
     open_accounts(data).close()
     assert (upload / "frame").read_bytes() == b"in progress"
+
+
+def test_a_removed_user_is_disconnected_and_keeps_their_folders_and_name(tmp_path: Path,
+                                                                       passwords: Passwords) -> None:
+    """``user remove``: every device of the user refused from then on, no new login, their folders and
+    files still on the server, their name not given to anyone else; ``user set`` makes and unmakes
+    administrators; the last administrator is neither removed nor demoted."""
+    data = tmp_path / "data"
+    store = open_store(data, min_free=0)
+    try:
+        auth = Authenticator(store, passwords)
+        add_user(store, passwords, "root", SECRET, admin=True)
+        add_user(store, passwords, "anna", SECRET)
+        token, _ = auth.login("anna", SECRET, "laptop")
+        auth.login("anna", SECRET, "desk")
+        folder_id, _ = store.folders.create(store.users.get("anna").id, "Photos")  # type: ignore[union-attr]
+        random_files(store.folder(folder_id), 2)
+    finally:
+        store.close()
+
+    removed = syncline("user", "remove", "anna", "--data", data)
+    assert (removed.returncode, removed.stdout) == (
+        0, "user anna removed: 2 devices disconnected; their folders are kept on the server\n"), removed.stderr
+    store = open_store(data, min_free=0)
+    try:
+        auth = Authenticator(store, passwords)
+        with pytest.raises(WireError) as refused:
+            auth.device_of(token)
+        assert refused.value.code == "unauthenticated"
+        with pytest.raises(WireError) as no_login:
+            auth.login("anna", SECRET, "phone")
+        assert no_login.value.code == "bad_login"
+        [(photos, _)] = store.folders.for_user(store.users.get("anna").id)  # type: ignore[union-attr]
+        assert {r.path for r in store.folder(photos).entries().rows} == {"f0", "f1"}
+    finally:
+        store.close()
+    assert "removed" in syncline("user", "list", "--data", data).stdout.splitlines()[0]
+    assert_one_line_error(syncline("user", "add", "anna", "--password-stdin", "--data", data, stdin=SECRET + "\n"),
+                          "anna was removed", "choose another name")
+    for args in (("remove", "anna"), ("set", "anna", "--admin"), ("passwd", "anna", "--password-stdin")):
+        assert_one_line_error(syncline("user", *args, "--data", data, stdin=SECRET + "\n"), "anna was removed")
+
+    assert_one_line_error(syncline("user", "remove", "root", "--data", data), "last administrator",
+                          "user set NAME --admin")
+    assert_one_line_error(syncline("user", "set", "root", "--no-admin", "--data", data), "last administrator")
+    assert_one_line_error(syncline("user", "set", "root", "--data", data), "nothing to change")
+    assert syncline("user", "add", "bob", "--password-stdin", "--data", data, stdin=SECRET + "\n").returncode == 0
+    made = syncline("user", "set", "bob", "--admin", "--data", data)
+    assert (made.returncode, made.stdout) == (0, "bob: administrator\n")
+    assert syncline("user", "remove", "root", "--data", data).returncode == 0, "bob is an administrator now"
+    assert_one_line_error(syncline("user", "remove", "bob", "--data", data), "last administrator")

@@ -1,4 +1,5 @@
-"""``syncline user add|passwd|list``: the server's users, managed on the server machine's data directory."""
+"""``syncline user add|passwd|set|remove|list``: the server's users, managed on the server machine's data
+directory."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import click
 
 from ..core.errors import UsageError
-from .render import local_time, printable
+from .render import local_time, plural, printable
 
 # A password line on stdin is read up to this many characters: past the 1,024-byte bound anyway, and a
 # stream with no newline cannot make the command read without end.
@@ -30,7 +31,7 @@ def password_option(func: Any) -> Any:
 
 @click.group("user")
 def user_cmd() -> None:
-    """Add users, change their passwords, list them (on the server machine)."""
+    """Add, change, remove and list the server's users (on the server machine)."""
 
 
 @user_cmd.command("add", short_help="Add a user.")
@@ -46,7 +47,11 @@ def add_cmd(name: str, admin: bool, password_stdin: bool, data: Path | None) -> 
     check_user_name(name)
     accounts = open_accounts(data_dir(data), create=True)
     try:
-        if accounts.users.get(name) is not None:  # before asking for a password that would be thrown away
+        known = accounts.users.get(name)
+        if known is not None and known.disabled:
+            raise UsageError(f"{name} was removed; the name stays theirs, with their folders on the server",
+                             "choose another name")
+        if known is not None:  # before asking for a password that would be thrown away
             raise UsageError(f"there is already a user {name}",
                              f"change their password with `syncline user passwd {name}`")
         add_user(accounts, Passwords(), name, _password(password_stdin), admin)
@@ -66,12 +71,50 @@ def passwd_cmd(name: str, password_stdin: bool, data: Path | None) -> None:
 
     accounts = open_accounts(data_dir(data))
     try:
-        if accounts.users.get(name) is None:
-            raise UsageError(f"no user {name}", "list them with `syncline user list`")
+        _live(accounts, name)
         set_password(accounts, Passwords(), name, _password(password_stdin))
     finally:
         accounts.close()
     click.echo(printable(f"password of {name} changed"))
+
+
+@user_cmd.command("set", short_help="Make a user an administrator, or not.")
+@click.argument("name")
+@click.option("--admin/--no-admin", "admin", default=None,
+              help="An administrator sees every device and can revoke any (and more to come).")
+@data_option
+def set_cmd(name: str, admin: bool | None, data: Path | None) -> None:
+    """Change user NAME: --admin or --no-admin."""
+    from ..server.users import open_accounts
+
+    if admin is None:
+        raise UsageError("nothing to change", f"say what: `syncline user set {name} --admin` or --no-admin")
+    accounts = open_accounts(data_dir(data))
+    try:
+        _live(accounts, name)
+        accounts.users.set_admin(name, admin)  # the last administrator: the store's one line
+    finally:
+        accounts.close()
+    click.echo(printable(f"{name}: {'administrator' if admin else 'not an administrator'}"))
+
+
+@user_cmd.command("remove", short_help="Remove a user (their folders stay on the server).")
+@click.argument("name")
+@data_option
+def remove_cmd(name: str, data: Path | None) -> None:
+    """Remove user NAME: their devices are disconnected and they can no longer log in. Nothing of theirs is
+    deleted: their folders stay on the server, and their name stays taken (nobody added later gets their
+    folders). The server's last administrator cannot be removed."""
+    from ..server.users import open_accounts
+
+    accounts = open_accounts(data_dir(data))
+    try:
+        _live(accounts, name)
+        revoked = accounts.users.remove(name)
+    finally:
+        accounts.close()
+    click.echo(printable(f"user {name} removed: {plural(revoked, 'device')} disconnected; their folders are "
+                         "kept on the server"))
 
 
 @user_cmd.command("list", short_help="List the users.")
@@ -82,7 +125,7 @@ def list_cmd(data: Path | None) -> None:
 
     accounts = open_accounts(data_dir(data))
     try:
-        rows = [(u.name, "admin" if u.admin else "user", "disabled" if u.disabled else "",
+        rows = [(u.name, "admin" if u.admin else "user", "removed" if u.disabled else "",
                  sum(d.revoked_ns is None for d in accounts.devices.list(u.id)), u.created_ns)
                 for u in accounts.users.list()]
     finally:
@@ -91,6 +134,15 @@ def list_cmd(data: Path | None) -> None:
     for name, role, state, devices, created in rows:
         line = f"{name:<{width}}  {role:<5}  {devices} device{'s' if devices != 1 else ''}  added {local_time(created)}"
         click.echo(printable(line + (f"  {state}" if state else "")))
+
+
+def _live(accounts: Any, name: str) -> None:
+    """:class:`UsageError` unless ``name`` is a user who was not removed."""
+    user = accounts.users.get(name)
+    if user is None:
+        raise UsageError(f"no user {name}", "list them with `syncline user list`")
+    if user.disabled:
+        raise UsageError(f"{name} was removed", "list the users with `syncline user list`")
 
 
 def data_dir(data: Path | None) -> Path:

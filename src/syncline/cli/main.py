@@ -53,7 +53,7 @@ Commands:
                                      bind a folder for the daemon (--create; folder list/remove/resume)
   syncline status                    what the daemon is doing, folder by folder
   syncline serve [--data DIR]        run a server for syncline devices (--listen, --tls self-signed)
-  syncline user add NAME [--admin]   add a user of this machine's server (user passwd, user list)
+  syncline user add NAME [--admin]   add a user of this machine's server (user passwd|set|remove|list)
   syncline server check              verify the server's store (--read-data: every chunk's hash)
 
 Run `syncline COMMAND --help` for a command's options.

@@ -114,6 +114,46 @@ class Users:
         with self._db.read() as conn:
             return [_user(r) for r in conn.execute(sa.select(t.users).order_by(t.users.c.name))]
 
+    def set_admin(self, name: str, admin: bool) -> None:
+        """Make ``name`` an administrator or not. ``not_found`` for an unknown or removed user; ``forbidden``
+        when that would leave the server without an administrator."""
+        with self._db.write() as conn:
+            user = self._live(conn, name)
+            if not admin and user.admin:
+                self._keep_an_admin(conn, user)
+            conn.execute(t.users.update().where(t.users.c.id == user.id).values(admin=admin))
+
+    def remove(self, name: str) -> int:
+        """Remove ``name``: their devices are revoked and they can no longer log in, in one transaction;
+        their folders stay on the server (nothing of theirs is deleted) and their name stays taken, so that
+        nobody added later gets their folders. Returns how many devices were revoked. ``not_found`` for an
+        unknown or removed user; ``forbidden`` for the last administrator."""
+        with self._db.write() as conn:
+            user = self._live(conn, name)
+            if user.admin:
+                self._keep_an_admin(conn, user)
+            d = t.devices.c
+            revoked = conn.execute(t.devices.update().where(d.user_id == user.id, d.revoked_ns.is_(None))
+                                   .values(revoked_ns=time.time_ns())).rowcount
+            conn.execute(t.users.update().where(t.users.c.id == user.id).values(disabled=True))
+            return int(revoked)
+
+    @staticmethod
+    def _live(conn: sa.Connection, name: str) -> User:
+        row = conn.execute(sa.select(t.users).where(t.users.c.name == name)).first()
+        if row is None or row.disabled:
+            raise WireError("not_found", f"no user {name}", "list them with `syncline user list`")
+        return _user(row)
+
+    @staticmethod
+    def _keep_an_admin(conn: sa.Connection, leaving: User) -> None:
+        u = t.users.c
+        others = conn.execute(sa.select(sa.func.count()).select_from(t.users).where(
+            u.admin.is_(True), u.disabled.is_(False), u.id != leaving.id)).scalar_one()
+        if not others:
+            raise WireError("forbidden", f"{leaving.name} is the last administrator",
+                            "make another user an administrator first: `syncline user set NAME --admin`")
+
 
 class Devices:
     def __init__(self, db: Database) -> None:
