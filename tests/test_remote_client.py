@@ -17,6 +17,7 @@ from syncline.core.errors import UsageError
 from syncline.engine.replicas import errors as family
 from syncline.engine.replicas.remote import Credentials, load_credentials, save_credentials, server_url
 from syncline.engine.replicas.remote.client import Client, code_of, ssl_context
+from syncline.engine.report import failure
 from syncline.formats.wire import CODES
 
 CREDS = Credentials("https://Box.example:8765/Photos", "slt_secret", None, "S1")
@@ -64,11 +65,13 @@ def test_every_error_code_maps_to_its_family(code: str) -> None:
     status, name, retryable = CODES[code]
     client = client_for(lambda request: error(code, status, path="a/b"))
     with pytest.raises(family.ReplicaError) as caught:
-        client.call("GET", "folders/x")
+        client.call("GET", "folders/x", where="a/b")
     exc = caught.value
     assert isinstance(exc, getattr(family, name)), (code, type(exc).__mro__)
     assert exc.retryable == retryable or code == "bad_response", code
     assert code_of(exc) == code and "do this" in str(exc)
+    # As a run reports it for its item: the server's message, never only the path.
+    assert f"it is {code}" in failure("a/b", "cannot write", exc, "b").message
 
 
 def test_codes_carry_the_builtin_class_a_local_error_would_have() -> None:

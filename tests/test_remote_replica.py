@@ -5,6 +5,7 @@ bounds. (The conformance suite is ``test_remote_replica_conformance.py``.)"""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -592,3 +593,33 @@ def test_a_scoped_run_tells_a_delete_from_a_move_out_of_its_folders_by_the_listi
     assert not (tmp_path / "local/in/f.txt").exists()
     remote.close()
     local.close()
+
+
+def test_an_upload_past_the_owners_quota_is_kept_on_the_device_and_goes_once_there_is_room(
+        server: Served, tmp_path: Path) -> None:
+    """The server refuses a file that would take the folder's owner past their quota (``over_quota``, an item
+    error): the run says so for that file, uploads the rest, and keeps the file on the device untouched; once
+    the quota is raised, the next run uploads it."""
+    from syncline.engine.replicas.local import LocalReplica
+
+    server.store.folders.create(server.owner(), "F")
+    server.store.users.set_quota("anna", 10_000)
+    local = tmp_path / "device"
+    local.mkdir()
+    (local / "small.txt").write_bytes(b"s" * 1_000)
+    (local / "big.bin").write_bytes(os.urandom(20_000))
+    big = (local / "big.bin").read_bytes()
+
+    def run() -> object:
+        return sync_two_way_replicas(LocalReplica(local, policy=WritePolicy.two_way()),
+                                     server.replica("F", policy=WritePolicy.two_way()))
+
+    report = run()
+    assert [p.path for p in report.errors] == ["big.bin"]  # type: ignore[attr-defined]
+    assert "quota" in str(report.errors[0])  # type: ignore[attr-defined]
+    assert (local / "big.bin").read_bytes() == big
+    assert {r.path for r in server.tree("F").fs.entries().rows} == {"small.txt"}
+    server.store.users.set_quota("anna", None)
+    again = run()
+    assert not again.errors  # type: ignore[attr-defined]
+    assert server.tree("F").read("big.bin") == big

@@ -16,6 +16,7 @@ from syncline.server.store.folder import FolderStore
 from syncline.server.store.migrations import STEPS
 
 from .storetree import fs_fixture, make_store, store_fixture  # noqa: F401 - fixtures
+from .test_store_migrations import v1_store
 
 
 def test_open_store_makes_the_layout_once_and_keeps_its_id(tmp_path: Path) -> None:
@@ -244,12 +245,7 @@ def test_a_store_of_the_first_schema_gains_the_index_that_counts_files(tmp_path:
     """A store that an earlier release made (schema 1, without the index) is migrated on opening, and a
     folder's file count then reads the index alone, not every row of the folder."""
     data = tmp_path / "data"
-    open_store(data, min_free=0).close()
-    db = sqlite3.connect(data / "meta.db")
-    db.execute("drop index entries_kind_size")
-    db.execute("update schema_version set version = 1")
-    db.commit()
-    db.close()
+    v1_store(data)
     open_store(data, min_free=0).close()
     db = sqlite3.connect(data / "meta.db")
     assert db.execute("select version from schema_version").fetchall() == [(len(STEPS),)]

@@ -42,16 +42,21 @@ def _version(db_path: Path) -> int:
         db.close()
 
 
-def test_a_store_of_the_first_release_becomes_what_a_new_store_is(tmp_path: Path) -> None:
-    old = tmp_path / "old"
-    old.mkdir(mode=0o700)
-    db = sqlite3.connect(old / "meta.db")
+def v1_store(data: Path) -> None:
+    """A data directory as the first release left it: its schema, at version 1, with user ``anna``."""
+    data.mkdir(mode=0o700)
+    db = sqlite3.connect(data / "meta.db")
     db.executescript(V1.read_text())
     db.execute("create table schema_version (version integer not null)")
     db.execute("insert into schema_version values (1)")
     db.execute("insert into users (name, password_hash, admin, created_ns, disabled) values ('anna', 'h', 1, 1, 0)")
     db.commit()
     db.close()
+
+
+def test_a_store_of_the_first_release_becomes_what_a_new_store_is(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    v1_store(old)
     open_store(old, min_free=0).close()
     assert _version(old / "meta.db") == len(STEPS)
 
@@ -64,6 +69,6 @@ def test_a_store_of_the_first_release_becomes_what_a_new_store_is(tmp_path: Path
     again = open_store(old, min_free=0)
     try:
         anna = again.users.get("anna")
-        assert anna is not None and anna.admin, "the first release's rows are kept"
+        assert anna is not None and anna.admin and anna.quota_bytes is None, "the first release's rows are kept"
     finally:
         again.close()

@@ -236,3 +236,27 @@ def test_a_removed_user_is_disconnected_and_keeps_their_folders_and_name(tmp_pat
     assert (made.returncode, made.stdout) == (0, "bob: administrator\n")
     assert syncline("user", "remove", "root", "--data", data).returncode == 0, "bob is an administrator now"
     assert_one_line_error(syncline("user", "remove", "bob", "--data", data), "last administrator")
+
+
+def test_quotas_are_set_shown_and_refused_in_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    added = syncline("user", "add", "anna", "--quota", "50GiB", "--password-stdin", "--data", data,
+                     stdin=SECRET + "\n")
+    assert (added.returncode, added.stdout) == (0, "user anna added (quota 50 GiB)\n"), added.stderr
+    assert syncline("user", "add", "bob", "--password-stdin", "--data", data, stdin=SECRET + "\n").returncode == 0
+    for value, said in (("1536M", "quota 1.5 GiB"), ("2T", "quota 2 TiB"), ("none", "no quota")):
+        proc = syncline("user", "set", "bob", "--quota", value, "--data", data)
+        assert (proc.returncode, proc.stdout) == (0, f"bob: {said}\n"), proc.stderr
+    listed = syncline("user", "list", "--data", data).stdout.splitlines()
+    assert "0 B of 50 GiB" in listed[0] and "0 B, no quota" in listed[1]
+    accounts = open_accounts(data)
+    try:
+        anna, bob = accounts.users.get("anna"), accounts.users.get("bob")
+        assert anna is not None and anna.quota_bytes == 50 << 30 and bob is not None and bob.quota_bytes is None
+    finally:
+        accounts.close()
+    assert_one_line_error(syncline("user", "set", "bob", "--quota", "lots", "--data", data),
+                          "'lots' is not a size", "500MiB, 50GiB or none")
+    assert_one_line_error(syncline("user", "add", "carl", "--quota", "-5", "--password-stdin", "--data", data,
+                                   stdin=SECRET + "\n"), "is not a size")
+    assert_one_line_error(syncline("user", "set", "nobody", "--quota", "1G", "--data", data), "no user nobody")

@@ -1,5 +1,5 @@
-"""``syncline user add|passwd|set|remove|list``: the server's users, managed on the server machine's data
-directory."""
+"""``syncline user add|passwd|set|remove|list``: the server's users, their roles and quotas, managed on the
+server machine's data directory."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from typing import Any
 import click
 
 from ..core.errors import UsageError
-from .render import local_time, plural, printable
+from .options import Quota
+from .render import binary_bytes, local_time, plural, printable
 
 # A password line on stdin is read up to this many characters: past the 1,024-byte bound anyway, and a
 # stream with no newline cannot make the command read without end.
 _STDIN_CHARS = 4 * 1024 + 2
+UNSET = object()  # --quota not given (None is "no quota")
 
 
 def data_option(func: Any) -> Any:
@@ -34,12 +36,19 @@ def user_cmd() -> None:
     """Add, change, remove and list the server's users (on the server machine)."""
 
 
+def quota_option(func: Any) -> Any:
+    return click.option("--quota", type=Quota(), default=None, metavar="SIZE|none",
+                        help="The most the user's folders may hold (files now, not their trash): 500MiB, "
+                             "50GiB, 2TiB, or none.")(func)
+
+
 @user_cmd.command("add", short_help="Add a user.")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
+@quota_option
 @password_option
 @data_option
-def add_cmd(name: str, admin: bool, password_stdin: bool, data: Path | None) -> None:
+def add_cmd(name: str, admin: bool, quota: int | None, password_stdin: bool, data: Path | None) -> None:
     """Add user NAME; the password is asked twice (or read with --password-stdin)."""
     from ..server.passwords import Passwords
     from ..server.users import add_user, check_user_name, open_accounts
@@ -55,9 +64,12 @@ def add_cmd(name: str, admin: bool, password_stdin: bool, data: Path | None) -> 
             raise UsageError(f"there is already a user {name}",
                              f"change their password with `syncline user passwd {name}`")
         add_user(accounts, Passwords(), name, _password(password_stdin), admin)
+        if quota is not None:
+            accounts.users.set_quota(name, quota)
     finally:
         accounts.close()
-    click.echo(printable(f"user {name} added" + (" (admin)" if admin else "")))
+    said = [w for w, on in (("admin", admin), (f"quota {binary_bytes(quota or 0)}", quota is not None)) if on]
+    click.echo(printable(f"user {name} added" + (f" ({', '.join(said)})" if said else "")))
 
 
 @user_cmd.command("passwd", short_help="Change a user's password.")
@@ -78,24 +90,40 @@ def passwd_cmd(name: str, password_stdin: bool, data: Path | None) -> None:
     click.echo(printable(f"password of {name} changed"))
 
 
-@user_cmd.command("set", short_help="Make a user an administrator, or not.")
+@user_cmd.command("set", short_help="Change a user's quota or role.")
 @click.argument("name")
 @click.option("--admin/--no-admin", "admin", default=None,
-              help="An administrator sees every device and can revoke any (and more to come).")
+              help="An administrator sees every device and can revoke any.")
+@click.option("--quota", "quota_text", default=None, metavar="SIZE|none",
+              help="The most the user's folders may hold (files now, not their trash), or none. Lowered "
+                   "under what they hold, nothing is taken away: only writes that add bytes are refused.")
 @data_option
-def set_cmd(name: str, admin: bool | None, data: Path | None) -> None:
-    """Change user NAME: --admin or --no-admin."""
+def set_cmd(name: str, admin: bool | None, quota_text: str | None, data: Path | None) -> None:
+    """Change user NAME: --quota SIZE|none, --admin or --no-admin."""
     from ..server.users import open_accounts
 
-    if admin is None:
-        raise UsageError("nothing to change", f"say what: `syncline user set {name} --admin` or --no-admin")
+    # Converted here, not by click: "none" is a value (no quota), and not giving --quota leaves it alone.
+    try:
+        quota = UNSET if quota_text is None else Quota().convert(quota_text, None, None)
+    except click.BadParameter as exc:
+        raise UsageError(f"--quota: {exc.message}", "see `syncline user set --help`") from None
+    if admin is None and quota is UNSET:
+        raise UsageError("nothing to change", f"say what: `syncline user set {name} --quota 50GiB`, --admin or "
+                                              "--no-admin")
+    said = []
     accounts = open_accounts(data_dir(data))
     try:
         _live(accounts, name)
-        accounts.users.set_admin(name, admin)  # the last administrator: the store's one line
+        if quota is not UNSET:
+            assert quota is None or isinstance(quota, int)
+            accounts.users.set_quota(name, quota)
+            said.append("no quota" if quota is None else f"quota {binary_bytes(quota)}")
+        if admin is not None:
+            accounts.users.set_admin(name, admin)  # the last administrator: the store's one line
+            said.append("administrator" if admin else "not an administrator")
     finally:
         accounts.close()
-    click.echo(printable(f"{name}: {'administrator' if admin else 'not an administrator'}"))
+    click.echo(printable(f"{name}: {', '.join(said)}"))
 
 
 @user_cmd.command("remove", short_help="Remove a user (their folders stay on the server).")
@@ -126,14 +154,21 @@ def list_cmd(data: Path | None) -> None:
     accounts = open_accounts(data_dir(data))
     try:
         rows = [(u.name, "admin" if u.admin else "user", "removed" if u.disabled else "",
-                 sum(d.revoked_ns is None for d in accounts.devices.list(u.id)), u.created_ns)
+                 sum(d.revoked_ns is None for d in accounts.devices.list(u.id)), u.created_ns,
+                 _usage(accounts.users.used_bytes(u.id), u.quota_bytes))
                 for u in accounts.users.list()]
     finally:
         accounts.close()
     width = max((len(r[0]) for r in rows), default=4)
-    for name, role, state, devices, created in rows:
-        line = f"{name:<{width}}  {role:<5}  {devices} device{'s' if devices != 1 else ''}  added {local_time(created)}"
+    usage_width = max((len(r[5]) for r in rows), default=0)
+    for name, role, state, devices, created, usage in rows:
+        line = (f"{name:<{width}}  {role:<5}  {plural(devices, 'device'):<10}  {usage:<{usage_width}}  "
+                f"added {local_time(created)}")
         click.echo(printable(line + (f"  {state}" if state else "")))
+
+
+def _usage(used: int, quota: int | None) -> str:
+    return f"{binary_bytes(used)}, no quota" if quota is None else f"{binary_bytes(used)} of {binary_bytes(quota)}"
 
 
 def _live(accounts: Any, name: str) -> None:

@@ -47,18 +47,19 @@ class MaxDelete(click.ParamType):  # type: ignore[type-arg]
 
 
 class ByteSize(click.ParamType):  # type: ignore[type-arg]
-    """A size in bytes: ``65536``, ``64K``, ``1M``, ``2G`` (powers of 1024)."""
+    """A size in bytes: ``65536``, ``64K``, ``1M``, ``2G``, ``50GiB``, ``1T`` (powers of 1024)."""
 
     name = "SIZE"
     _UNITS: ClassVar[dict[str, int]] = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10,
                                         "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
-                                        "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30}
+                                        "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30,
+                                        "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
         text = str(value).strip().upper()
-        digits = text.rstrip("KMGIB")
+        digits = text.rstrip("KMGTIB")
         unit = text[len(digits):]
         try:
             number = int(digits)
@@ -67,6 +68,20 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]
         except ValueError:
             self.fail(f"{value!r} is not a size such as 65536, 64K or 1M", param, ctx)
         return number * self._UNITS[unit]
+
+
+class Quota(ByteSize):
+    """A quota: a size (``50GiB``) or ``none``."""
+
+    name = "SIZE|none"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | None:  # type: ignore[override]
+        if isinstance(value, str) and value.strip().lower() == "none":
+            return None
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            self.fail(f"{value!r} is not a size such as 500MiB, 50GiB or none", param, ctx)
 
 
 def chunker_from(wanted: bool, avg_size: int | None, min_file_size: int | None) -> Chunker | None:

@@ -24,6 +24,16 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def binary_bytes(n: int) -> str:
+    """A size in the powers of 1024 a quota is given in: ``50 GiB``, ``1.5 TiB``, ``300 B``."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" or value == int(value) else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
 def local_time(ns: int) -> str:
     """``YYYY-mm-dd HH:MM:SS`` in local time; a time the C library cannot convert (a file dated past the
     year 2^31 or before year 1) is given as ``@<seconds since 1970>``, never an error."""

@@ -57,6 +57,7 @@ CODES: dict[str, Code] = {
     "bad_response": Code(502, "ReplicaError", False),
     "unavailable": Code(503, "Unreachable", True),
     "no_space": Code(507, "NoSpace", True),
+    "over_quota": Code(507, "NoSpace", True),  # protocol 1.1; a 1.0 client reads it by its status
 }
 
 # The family for a code this version does not know, by HTTP status class (the fallback of section 12).

@@ -18,7 +18,7 @@ from .access import caller_of
 from .bodies import json_body
 from .errors import JSON
 
-PROTOCOL = {"major": 1, "minor": 0}
+PROTOCOL = {"major": 1, "minor": 1}
 FEATURES = ["sse", "ranges", "packs"]
 _REQ = "bad_request"
 _MAX_LOGIN_BODY = 16 * 1024  # a login is a few short strings: nothing near the JSON limit

@@ -29,7 +29,7 @@ from ..chunks import ChunkStore
 from . import contents
 from . import schema as t
 from .ids import base32_id
-from .meta import Folder
+from .meta import Folder, used_bytes
 from .rows import Row, Rows
 
 CHANGED_NOTE = "changed since the scan; the destination's version was moved to the trash"
@@ -78,6 +78,9 @@ class Applier:
         self.rows = Rows(conn, folder.id)
         self.seq = seq
         self._drops: list[int] = []
+        self._quota: int | None = None
+        self._quota_read = False
+        self._used: int | None = None  # the owner's live bytes, once a put had to know them
 
     def _next(self) -> int:
         return self.seq + 1
@@ -110,6 +113,8 @@ class Applier:
     def _dispose(self, row: Row, changed: bool) -> bool:
         """Take ``row`` (a file or symlink) off its path: to the trash when it changed since the scan or the
         policy keeps trash, else for good. Returns whether it went to the trash."""
+        if row.kind == t.FILE and self._used is not None:
+            self._used -= row.size  # trash is not counted: only the files the owner has now
         if changed or self.policy.trash:
             contents.trash(self.rows.raw, self.folder.id, row, self._stamp())
             return True
@@ -144,7 +149,12 @@ class Applier:
         per-item failure (the caller rolls the item back)."""
         check_wire_path(op.path, root_ok=op.op == "meta")
         self._drops = []
-        done = self._dispatch(op)
+        used = self._used
+        try:
+            done = self._dispatch(op)
+        except WireError:
+            self._used = used  # the caller rolls the item back
+            raise
         contents.drop(self.conn, self.folder.chunk_ns, self._drops, time.time_ns())
         return done
 
@@ -183,6 +193,7 @@ class Applier:
             if missing:  # the collector took them since the check outside the transaction
                 raise contents.missing_chunks(op.path, missing)
             chunks = op.chunks
+        self._fits(op.path, op.entry.size)
         refusal, trashed, changed, keep_id = self._replace(op.path, op)
         if refusal is not None:
             return refusal
@@ -192,7 +203,31 @@ class Applier:
         row = Row(op.path, t.FILE, op.entry.size, mtime_ns, mode, digest, None, keep_id or base32_id(), version,
                   content_id)
         self.rows.put(row)
+        if self._used is not None:
+            self._used += op.entry.size
         return _done(version, row.file_id, trashed, changed, ("put", op.path, None))
+
+    def _fits(self, path: str, size: int) -> None:
+        """``over_quota`` when a file of ``size`` bytes at ``path`` takes the folder's owner past their
+        quota (the live bytes of every folder they own). A file that does not grow always fits: a user past
+        a quota lowered under their use can still edit and shrink."""
+        if not self._quota_read:
+            self._quota = self.conn.execute(sa.select(t.users.c.quota_bytes).where(
+                t.users.c.id == self.folder.owner_id)).scalar()
+            self._quota_read = True
+        if self._quota is None:
+            return
+        current = self.rows.get(path)
+        old = current.size if current is not None and current.kind == t.FILE else 0
+        if size <= old:
+            return
+        if self._used is None:
+            self._used = used_bytes(self.conn, self.folder.owner_id)
+        if self._used - old + size > self._quota:
+            raise WireError("over_quota", f"{clip(path)} does not fit: the owner's quota is {self._quota:,} bytes "
+                            f"and {self._used:,} are in use", "delete files in the owner's folders, or ask the "
+                            "server's administrator for more (`syncline user set NAME --quota SIZE`)",
+                            {"path": clip(path), "used": self._used, "limit": self._quota})
 
     def _mkdir(self, op: Op) -> Applied:
         mtime_ns, mode = self._entry_of(op)

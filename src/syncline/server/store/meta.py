@@ -30,6 +30,7 @@ class User:
     admin: bool
     created_ns: int
     disabled: bool
+    quota_bytes: int | None = None  # None: no quota
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +60,19 @@ class Folder:
     created_ns: int
 
 
+def used_bytes(conn: sa.Connection, user_id: int) -> int:
+    """The live bytes of the folders ``user_id`` owns, on ``conn`` (read from the ``entries_kind_size``
+    index, one range per folder)."""
+    e, f = t.entries.c, t.folders.c
+    total = conn.execute(sa.select(sa.func.sum(e.size)).select_from(t.entries.join(t.folders, f.id == e.folder_id))
+                         .where(f.owner_id == user_id, e.kind == t.FILE)).scalar()
+    return int(total or 0)
+
+
 def _user(row: sa.Row[tuple[object, ...]]) -> User:
     m = row._mapping
-    return User(m["id"], m["name"], m["password_hash"], bool(m["admin"]), m["created_ns"], bool(m["disabled"]))
+    return User(m["id"], m["name"], m["password_hash"], bool(m["admin"]), m["created_ns"], bool(m["disabled"]),
+                m["quota_bytes"])
 
 
 def _device(row: sa.Row[tuple[object, ...]]) -> Device:
@@ -113,6 +124,19 @@ class Users:
     def list(self) -> list[User]:
         with self._db.read() as conn:
             return [_user(r) for r in conn.execute(sa.select(t.users).order_by(t.users.c.name))]
+
+    def set_quota(self, name: str, quota_bytes: int | None) -> None:
+        """Limit the live bytes of the folders ``name`` owns to ``quota_bytes`` (None: no limit). Files
+        already past it stay; only writes that would add bytes are refused. ``not_found`` for an unknown or
+        removed user."""
+        with self._db.write() as conn:
+            user = self._live(conn, name)
+            conn.execute(t.users.update().where(t.users.c.id == user.id).values(quota_bytes=quota_bytes))
+
+    def used_bytes(self, user_id: int) -> int:
+        """The live bytes of the folders ``user_id`` owns (what a quota counts: files now, not trash)."""
+        with self._db.read() as conn:
+            return used_bytes(conn, user_id)
 
     def set_admin(self, name: str, admin: bool) -> None:
         """Make ``name`` an administrator or not. ``not_found`` for an unknown or removed user; ``forbidden``

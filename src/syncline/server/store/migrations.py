@@ -33,7 +33,12 @@ def _step_2(conn: sa.Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS entries_kind_size ON entries (folder_id, kind, size)")
 
 
-STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2)
+def _step_3(conn: sa.Connection) -> None:
+    """Per-user quotas (issue 14): none for every user until an administrator sets one."""
+    conn.exec_driver_sql("ALTER TABLE users ADD COLUMN quota_bytes BIGINT")
+
+
+STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3)
 
 
 class SchemaTooNew(RuntimeError):

@@ -35,6 +35,7 @@ users = sa.Table(
     sa.Column("admin", sa.Boolean, nullable=False, default=False),
     sa.Column("created_ns", Nanos, nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("quota_bytes", Nanos),  # the live bytes of the folders the user owns may not pass it (NULL: none)
 )
 
 devices = sa.Table(

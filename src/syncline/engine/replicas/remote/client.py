@@ -60,6 +60,7 @@ CODE_ERRNO: dict[str, int] = {
     "no_space": E.ENOSPC, "read_only": E.EROFS, "bad_login": E.EACCES, "unauthenticated": E.EACCES,
     "forbidden": E.EACCES, "locked": E.EBUSY, "timeout": E.ETIMEDOUT, "unavailable": E.ECONNREFUSED,
     "bad_path": E.EINVAL, "name_clash": E.EEXIST, "exists": E.EEXIST, "too_large": E.EFBIG,
+    "over_quota": E.EDQUOT,
 }
 # Statuses a proxy in front of the server answers (no error body): the server is not reachable now.
 _PROXY_UNREACHABLE = frozenset({502, 504})
@@ -76,7 +77,9 @@ def replica_error(err: WireError, where: str = "", status: int = 0) -> ReplicaEr
     number = CODE_ERRNO.get(err.code)
     message = f"{err.message} ({err.hint})" if err.hint else err.message
     if number is None:
-        exc = error_class(family)(message, where) if where else error_class(family)(message)
+        # The message alone (it names the path where it matters): OSError(message, where) took the message
+        # for an errno and ``where`` for the reason, and a per-item error read "cannot write: <path>".
+        exc = error_class(family)(message)
     else:
         exc = error_class(family, type(OSError(number, "")))(number, message, where or None)
     if err.code != RESP:
