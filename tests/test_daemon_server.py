@@ -180,3 +180,32 @@ def test_a_revoked_device_stops_and_a_new_connect_restarts_it(pair: tuple[Server
     wait_for(lambda: _text(b.local / "after-revoke.txt") == "b may not see this yet\n", describe=b.status)
     (b.local / "back.txt").write_text("back\n", encoding="utf-8")
     wait_for(lambda: _text(a.local / "back.txt") == "back\n")
+
+
+def test_a_file_past_the_quota_stays_on_the_device_listed_and_goes_once_there_is_room(
+        pair: tuple[Server, Device, Device]) -> None:
+    """The server refuses a file past its owner's quota: the device keeps it untouched, `syncline status`
+    lists it with why, everything else syncs; once the administrator raises the quota it goes, and the list
+    empties."""
+    server, a, b = pair
+    quota = syncline("user", "set", USER, "--quota", "64KiB", "--data", str(server.data))
+    assert quota.returncode == 0, quota.stderr
+    big = os.urandom(200_000)
+    (a.local / "big.bin").write_bytes(big)
+    (a.local / "small.txt").write_text("fits", encoding="utf-8")
+    wait_for(lambda: _text(b.local / "small.txt") == "fits", describe=b.status)
+
+    def held() -> list[str]:
+        return [i["path"] for i in (a.status() or {}).get("not_synced", [])]
+
+    wait_for(lambda: held() == ["big.bin"], describe=a.status)
+    status = a.status()
+    assert status is not None and "quota" in status["not_synced"][0]["why"]
+    shown = syncline("status", env={**os.environ, "SYNCLINE_STATE_DIR": str(a.state)})
+    assert "not synced, kept here: big.bin" in shown.stdout, shown.stdout + shown.stderr
+    assert (a.local / "big.bin").read_bytes() == big and not (b.local / "big.bin").exists()
+
+    assert syncline("user", "set", USER, "--quota", "none", "--data", str(server.data)).returncode == 0
+    wait_for(lambda: (b.local / "big.bin").is_file() and (b.local / "big.bin").read_bytes() == big,
+             describe=a.status)
+    wait_for(lambda: held() == [], describe=a.status)

@@ -35,6 +35,9 @@ def status_cmd(state: str | None, as_json: bool) -> int:
     return 0 if running else EXIT_NOT_RUNNING
 
 
+SHOWN_NOT_SYNCED = 5
+
+
 def status_text(data: dict[str, Any]) -> list[str]:
     """The status file as lines: the config and its error, then one line per folder."""
     lines = [f"daemon running (pid {data.get('pid')}), config {data.get('config')}"]
@@ -54,4 +57,10 @@ def status_text(data: dict[str, Any]) -> list[str]:
             what = str(state)
         conflicts = f", {plural(f['conflicts'], 'conflict')}" if f.get("conflicts") else ""
         lines.append(f"  {f.get('local')} <-> {f.get('remote')}: {what}{conflicts}")
+        held = f.get("not_synced") or []
+        for item in held[:SHOWN_NOT_SYNCED]:
+            lines.append(f"    not synced, kept here: {item.get('path')}: {item.get('why')}")
+        if len(held) > SHOWN_NOT_SYNCED:
+            lines.append(f"    and {plural(len(held) - SHOWN_NOT_SYNCED, 'more item')} not synced (`syncline status "
+                         "--json` lists them)")
     return lines

@@ -7,13 +7,17 @@ died (its pid is gone, or the heartbeat is older than ``STALE``) from one that i
 
     {"pid": 1234, "heartbeat_ns": ..., "config": "/home/me/.config/syncline/daemon.toml",
      "config_error": null,
-     "folders": [{"local", "remote", "state", "files", "bytes", "eta_s", "since_ns", "why", "conflicts"}]}
+     "folders": [{"local", "remote", "state", "files", "bytes", "eta_s", "since_ns", "why", "conflicts",
+                  "not_synced": [{"path", "why", "retried"}]}]}
 
 ``state`` is one of ``starting``, ``paused``, ``syncing`` (``files`` and ``bytes`` still to copy,
 ``eta_s``), ``in sync``, ``offline`` (``why``), ``stopped`` (a safety check: ``why``); ``since_ns`` is
 when the folder entered it; ``conflicts`` counts the conflict copies the daemon made for the folder since
-it started. ``config_error``: the last edit of the config that could not be used (the folders run as
-before it), else null.
+it started. ``not_synced``: the items the runs could not sync and why (over the owner's quota, a name the
+disk refuses): kept locally, never lost. An item ``retried`` is run over again after a back-off, so the
+next run that ends without it took it; the others stay listed until a full run ends without them.
+``config_error``: the last edit of the config that could not be used (the folders run as before it),
+else null.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from .events import (
     ConfigLoaded,
     ConfigRefused,
     FolderEnded,
+    FolderItemFailed,
     FolderOffline,
     FolderResumed,
     FolderStarted,
@@ -59,6 +64,16 @@ class FolderStatus:
     since_ns: int = 0
     why: str | None = None
     conflicts: int = 0
+    not_synced: tuple[NotSynced, ...] = ()
+
+
+@dataclass(frozen=True)
+class NotSynced:
+    """An item a run could not sync (``FolderItemFailed``)."""
+
+    path: str
+    why: str
+    retried: bool
 
 
 class DaemonStatus:
@@ -69,6 +84,7 @@ class DaemonStatus:
         self.config = config
         self.config_error: str | None = None
         self.folders: dict[str, FolderStatus] = {}
+        self._failed: dict[str, list[NotSynced]] = {}  # a folder -> the items its run under way failed
         self.changed = threading.Event()
         self._lock = threading.Lock()
 
@@ -94,13 +110,23 @@ class DaemonStatus:
             return
         if isinstance(event, FolderEnded):
             del self.folders[event.source]
+            self._failed.pop(event.source, None)
             return
         new = old
         if isinstance(event, FolderSyncing):
             new = replace(old, state="syncing", files=event.files, bytes=event.bytes, eta_s=event.eta_s, why=None)
+        elif isinstance(event, FolderItemFailed):
+            self._failed.setdefault(event.source, []).append(NotSynced(event.path, event.why, event.retried))
         elif isinstance(event, FolderSynced):
-            new = replace(old, state="in sync", files=0, bytes=0, eta_s=None, why=None, conflicts=event.conflicts)
+            failed = self._failed.pop(event.source, [])
+            paths = {f.path for f in failed}
+            # A retried item is in the next run's folders: that run says whether it is still not synced. One
+            # not retried waits for a change of it or a full run, and stays listed until a full run ends.
+            kept = [] if event.full else [f for f in old.not_synced if not f.retried and f.path not in paths]
+            new = replace(old, state="in sync", files=0, bytes=0, eta_s=None, why=None, conflicts=event.conflicts,
+                          not_synced=(*failed, *kept))
         elif isinstance(event, FolderOffline):
+            self._failed.pop(event.source, None)  # the run failed as a whole: it is run again
             new = replace(old, state="offline", why=event.why)
         elif isinstance(event, FolderStopped):
             new = replace(old, state="stopped", files=0, bytes=0, eta_s=None, why=event.why)
@@ -118,7 +144,9 @@ class DaemonStatus:
 
 
 def vars_of(folder: FolderStatus) -> dict[str, Any]:
-    return {k: getattr(folder, k) for k in FolderStatus.__dataclass_fields__}
+    out = {k: getattr(folder, k) for k in FolderStatus.__dataclass_fields__}
+    out["not_synced"] = [{"path": f.path, "why": f.why, "retried": f.retried} for f in folder.not_synced]
+    return out
 
 
 def status_path(state: Path) -> Path:
