@@ -88,7 +88,7 @@ def _resolve(store: Store, caller: Caller, name: str, write: bool) -> Resolved:
     if write and rights != RW:
         raise WireError("read_only", f"you can only read the folder {clip(name)}",
                         "ask its owner for the right to write", {"folder": clip(name)})
-    return Resolved(folder, rights, store.folder(folder))
+    return Resolved(folder, rights, store.folder(folder, caller.device.user_id))
 
 
 def not_found_folder(name: str) -> WireError:

@@ -62,9 +62,10 @@ class Store:
             conn.execute(t.settings.insert().values(key="server_id", text=made))
             return made
 
-    def folder(self, folder: Folder) -> FolderStore:
-        """The store of one resolved folder (its rights already checked by the caller)."""
-        return FolderStore(self, folder)
+    def folder(self, folder: Folder, user_id: int | None = None) -> FolderStore:
+        """The store of one resolved folder, used by ``user_id`` (whose rights its writes check again inside
+        their transactions), or by the server itself (None)."""
+        return FolderStore(self, folder, user_id)
 
     def published(self, folder_id: int, seq: int) -> None:
         if self.on_commit is not None:

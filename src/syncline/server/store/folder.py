@@ -170,16 +170,33 @@ def _op_digest(op: Op) -> bytes:
 
 
 class FolderStore:
-    """One folder of a :class:`~syncline.server.store.Store` (its rights checked by the caller)."""
+    """One folder of a :class:`~syncline.server.store.Store`, used by user ``user_id`` (None: the server
+    itself). A user's rights are checked in each write transaction, as its first step (:meth:`guard`):
+    rights taken away after the request resolved the folder refuse the whole write, nothing of it done."""
 
     chunks_page = MAX_CHUNKS_PAGE  # chunks in a file/chunks answer (tests lower it to see pages)
 
-    def __init__(self, store: Store, folder: Folder) -> None:
+    def __init__(self, store: Store, folder: Folder, user_id: int | None = None) -> None:
         self.store = store
         self.folder = folder
         self.id = folder.id
         self.ns = folder.chunk_ns
-        self.state = FolderState(store.db, folder.id)
+        self.user_id = user_id
+        self.state = FolderState(store.db, folder.id, self.guard)
+
+    def guard(self, conn: sa.Connection, write: bool) -> None:
+        """In a write transaction: ``not_found`` when the user has no right to the folder now (as a folder
+        that does not exist, protocol section 4), ``read_only`` when ``write`` and they may only read."""
+        if self.user_id is None:
+            return
+        a = t.folder_access.c
+        rights = conn.execute(sa.select(a.rights).where(a.folder_id == self.id, a.user_id == self.user_id)).scalar()
+        if rights is None:
+            raise WireError("not_found", f"no folder {clip(self.folder.name)} on the server",
+                            "list your folders with `syncline folder list`", {"folder": clip(self.folder.name)})
+        if write and rights != t.RW:
+            raise WireError("read_only", f"you can only read the folder {clip(self.folder.name)}",
+                            "ask its owner for the right to write", {"folder": clip(self.folder.name)})
 
     # -- reading ----------------------------------------------------------------------------------------
     def info(self) -> FolderInfo:
@@ -406,6 +423,7 @@ class FolderStore:
                             {"limit": MAX_MISSING_IDS})
         _check_ids(ids)
         with self.store.db.write() as conn:
+            self.guard(conn, True)
             have = contents.lengths(Raw(conn), self.ns, ids)
             self._lease(list(have), conn)
         return [i for i in ids if i not in have]
@@ -440,6 +458,7 @@ class FolderStore:
             raise WireError("too_large", f"{total} bytes of chunks in one upload", "", {"limit": MAX_PACK_BYTES})
         with self.store.gate.upload():
             with self.store.db.write() as conn:
+                self.guard(conn, True)
                 have = contents.lengths(Raw(conn), self.ns, [i for i, _ in frames])
                 # Sent again: the commit that follows needs them as much as the new ones, and a lease from
                 # an older upload may have run out (the collector would take them before that commit).
@@ -457,6 +476,7 @@ class FolderStore:
                 raise
             now = time.time_ns()
             with self.store.db.write() as conn:
+                self.guard(conn, True)
                 already = contents.lengths(Raw(conn), self.ns, [i for i, _ in todo])
                 fresh = [(i, d) for i, d in todo if i not in already]
                 if fresh:
@@ -478,6 +498,7 @@ class FolderStore:
         results: list[ItemResult] = []
         try:
             with self.store.db.write() as conn:
+                self.guard(conn, True)
                 start = int(conn.execute(t.folders.update().where(t.folders.c.id == self.id)
                                          .values(seq=t.folders.c.seq).returning(t.folders.c.seq)).scalar_one())
                 applier = Applier(conn, self.folder, policy, start, self.store.chunks)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -35,11 +36,23 @@ def write_horizon(conn: sa.Connection, folder_id: int, seq: int) -> None:
     conn.execute(t.folder_meta.insert().values(folder_id=folder_id, key=HORIZON_KEY, text=str(seq)))
 
 
+Guard = Callable[[sa.Connection, bool], None]
+
+
+def _trusted(conn: sa.Connection, write: bool) -> None:
+    """The guard of a folder state used by the server itself (its own replica, maintenance, tests)."""
+
+
 class FolderState:
-    def __init__(self, db: Database, folder_id: int) -> None:
+    """A folder's small state: meta texts, run leases, the history horizon. ``guard(conn, write)`` is called
+    first in each write transaction (the caller's rights, checked where they cannot change under the
+    write: :meth:`~.folder.FolderStore.guard`)."""
+
+    def __init__(self, db: Database, folder_id: int, guard: Guard = _trusted) -> None:
         self._db = db
         self.folder_id = folder_id
         self._meta = t.folder_meta.c
+        self._guard = guard
 
     def _get(self, conn: sa.Connection, key: str) -> str | None:
         row = conn.execute(sa.select(self._meta.text).where(self._meta.folder_id == self.folder_id,
@@ -63,6 +76,7 @@ class FolderState:
         """Write ``text`` under ``key`` durably (``too_large`` past 4,096 bytes of UTF-8)."""
         self._check_meta(key, text)
         with self._db.write() as conn:
+            self._guard(conn, True)
             self._set(conn, key, text)
 
     def write_meta_if(self, key: str, text: str, etag: str | None) -> bool:
@@ -71,6 +85,7 @@ class FolderState:
         write transaction, so of two writers over the same text one wins. False: nothing written."""
         self._check_meta(key, text)
         with self._db.write() as conn:
+            self._guard(conn, True)
             now = self._get(conn, key)
             if (None if now is None else meta_etag(now)) != etag:
                 return False
@@ -107,6 +122,7 @@ class FolderState:
         lk = t.locks.c
         now = time.time_ns()
         with self._db.write() as conn:
+            self._guard(conn, False)
             conn.execute(t.locks.delete().where(lk.folder_id == self.folder_id, lk.expires_ns <= now))
             if replaces is not None:
                 conn.execute(t.locks.delete().where(lk.folder_id == self.folder_id, lk.lock_id == replaces,
@@ -129,6 +145,7 @@ class FolderState:
         lk = t.locks.c
         now = time.time_ns()
         with self._db.write() as conn:
+            self._guard(conn, False)
             done = conn.execute(t.locks.update().where(lk.folder_id == self.folder_id, lk.lock_id == lock_id,
                                                        lk.expires_ns > now).values(expires_ns=now + ttl * 10**9))
             if done.rowcount != 1:
