@@ -80,15 +80,20 @@ async def caller_of(request: Request) -> Caller:
 
 
 def _resolve(store: Store, caller: Caller, name: str, write: bool) -> Resolved:
-    check_folder_name(name)
-    folder = store.folders.get(caller.device.user_id, name)
-    rights = store.folders.rights(folder.id, caller.device.user_id) if folder is not None else None
-    if folder is None or rights is None:
-        raise not_found_folder(name)
+    folder, rights = resolve(store, caller, name)
     if write and rights != RW:
         raise WireError("read_only", f"you can only read the folder {clip(name)}",
                         "ask its owner for the right to write", {"folder": clip(name)})
     return Resolved(folder, rights, store.folder(folder, caller.device.user_id))
+
+
+def resolve(store: Store, caller: Caller, name: str) -> tuple[Folder, str]:
+    """The folder ``name`` of ``caller``'s user and their right to it; ``not_found`` when they have none."""
+    check_folder_name(name)
+    found = store.folders.resolve(caller.device.user_id, name)
+    if found is None:
+        raise not_found_folder(name)
+    return found
 
 
 def not_found_folder(name: str) -> WireError:

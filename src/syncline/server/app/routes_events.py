@@ -22,7 +22,7 @@ from ...formats.wire.limits import MAX_STREAM_FOLDERS, MAX_STREAMS_PER_DEVICE
 from ...formats.wire.paths import check_folder_name
 from ..notify import Subscription, SubscriptionClosed
 from ..store import Store
-from .access import Caller, caller_of, not_found_folder
+from .access import Caller, caller_of, resolve
 
 RETRY_MS = 2000
 
@@ -48,9 +48,7 @@ def _resolve(store: Store, caller: Caller, asked: dict[str, int]) -> dict[int, t
     """folder id -> (name, the client's seq, the folder's seq now), every one readable by the caller."""
     out = {}
     for name, seq in asked.items():
-        folder = store.folders.get(caller.device.user_id, name)
-        if folder is None or store.folders.rights(folder.id, caller.device.user_id) is None:
-            raise not_found_folder(name)
+        folder, _ = resolve(store, caller, name)
         out[folder.id] = (name, seq, folder.seq)
     return out
 

@@ -294,6 +294,16 @@ class Folders:
         with self._db.read() as conn:
             return [(folder_of(r), r._mapping["rights"]) for r in conn.execute(q)]
 
+    def resolve(self, user_id: int, name: str) -> tuple[Folder, str] | None:
+        """The folder ``name`` as ``user_id`` names it, with their right to it (``rw``, ``ro``), in one read;
+        None when they have none (answered as a folder that does not exist). Every request that names a
+        folder resolves it here."""
+        a = t.folder_access.c
+        with self._db.read() as conn:
+            row = conn.execute(self._named(user_id, name).add_columns(a.rights).join(
+                t.folder_access, sa.and_(a.folder_id == t.folders.c.id, a.user_id == user_id))).first()
+        return (folder_of(row), str(row.rights)) if row is not None else None
+
     def rights(self, folder_id: int, user_id: int) -> str | None:
         """``rw``, ``ro``, or None (no right: answered as a folder that does not exist)."""
         with self._db.read() as conn:
