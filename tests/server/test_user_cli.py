@@ -260,3 +260,14 @@ def test_quotas_are_set_shown_and_refused_in_one_line(tmp_path: Path) -> None:
     assert_one_line_error(syncline("user", "add", "carl", "--quota", "-5", "--password-stdin", "--data", data,
                                    stdin=SECRET + "\n"), "is not a size")
     assert_one_line_error(syncline("user", "set", "nobody", "--quota", "1G", "--data", data), "no user nobody")
+    for huge in ("99999999999999T", str(1 << 63)):  # past the database's integers: refused before anything
+        assert_one_line_error(syncline("user", "add", "dora", "--quota", huge, "--password-stdin", "--data", data,
+                                       stdin=SECRET + "\n"), "more than any disk holds")
+        assert_one_line_error(syncline("user", "set", "bob", "--quota", huge, "--data", data), "more than any disk")
+    accounts = open_accounts(data)
+    try:
+        assert accounts.users.get("dora") is None, "a refused add made nobody"
+        with pytest.raises(WireError):
+            accounts.users.set_quota("bob", 1 << 63)
+    finally:
+        accounts.close()

@@ -63,9 +63,7 @@ def add_cmd(name: str, admin: bool, quota: int | None, password_stdin: bool, dat
         if known is not None:  # before asking for a password that would be thrown away
             raise UsageError(f"there is already a user {name}",
                              f"change their password with `syncline user passwd {name}`")
-        add_user(accounts, Passwords(), name, _password(password_stdin), admin)
-        if quota is not None:
-            accounts.users.set_quota(name, quota)
+        add_user(accounts, Passwords(), name, _password(password_stdin), admin, quota)
     finally:
         accounts.close()
     said = [w for w, on in (("admin", admin), (f"quota {binary_bytes(quota or 0)}", quota is not None)) if on]

@@ -70,6 +70,9 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]
         return number * self._UNITS[unit]
 
 
+MAX_QUOTA = 1 << 62  # bytes: past any disk, and within the database's 64-bit integers
+
+
 class Quota(ByteSize):
     """A quota: a size (``50GiB``) or ``none``."""
 
@@ -79,9 +82,12 @@ class Quota(ByteSize):
         if isinstance(value, str) and value.strip().lower() == "none":
             return None
         try:
-            return super().convert(value, param, ctx)
+            size = super().convert(value, param, ctx)
         except click.BadParameter:
             self.fail(f"{value!r} is not a size such as 500MiB, 50GiB or none", param, ctx)
+        if size > MAX_QUOTA:
+            self.fail(f"{value!r} is more than any disk holds (give a size such as 50GiB, or none)", param, ctx)
+        return size
 
 
 def chunker_from(wanted: bool, avg_size: int | None, min_file_size: int | None) -> Chunker | None:

@@ -69,15 +69,16 @@ def check_user_name(name: str) -> None:
                         "a user name is 1-32 of a-z, 0-9, '_' and '-', starting with a letter")
 
 
-def add_user(store: AuthStore, passwords: Passwords, name: str, password: str, admin: bool = False) -> User:
-    """Make user ``name`` with ``password``. :class:`~.passwords.BadPassword` for a password out of
-    bounds, ``WireError`` ``bad_request`` for a bad name, ``exists`` for a taken one. The name is checked
-    before the (slow) hash."""
+def add_user(store: AuthStore, passwords: Passwords, name: str, password: str, admin: bool = False,
+             quota_bytes: int | None = None) -> User:
+    """Make user ``name`` with ``password`` (and ``quota_bytes``, in the same transaction).
+    :class:`~.passwords.BadPassword` for a password out of bounds, ``WireError`` ``bad_request`` for a bad
+    name or quota, ``exists`` for a taken one. The name is checked before the (slow) hash."""
     check_user_name(name)
     if store.users.get(name) is not None:
         raise WireError("exists", f"there is already a user {name}",
                         f"change their password with `syncline user passwd {name}`")
-    return store.users.add(name, passwords.hash(password), admin)
+    return store.users.add(name, passwords.hash(password), admin, quota_bytes)
 
 
 def set_password(store: AuthStore, passwords: Passwords, name: str, password: str) -> None:

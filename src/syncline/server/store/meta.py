@@ -60,6 +60,11 @@ class Folder:
     created_ns: int
 
 
+def _check_quota(quota_bytes: int | None) -> None:
+    if quota_bytes is not None and not (isinstance(quota_bytes, int) and 0 <= quota_bytes <= 1 << 62):
+        raise WireError("bad_request", f"a quota of {quota_bytes!r} bytes", "give 0 to 2^62 bytes, or none")
+
+
 def used_bytes(conn: sa.Connection, user_id: int) -> int:
     """The live bytes of the folders ``user_id`` owns, on ``conn`` (read from the ``entries_kind_size``
     index, one range per folder)."""
@@ -91,17 +96,18 @@ class Users:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def add(self, name: str, password_hash: str, admin: bool = False) -> User:
-        """A new user; ``WireError("bad_request")`` for a name outside ``[a-z][a-z0-9_-]{0,31}``,
-        ``WireError("exists")`` when the name is taken."""
+    def add(self, name: str, password_hash: str, admin: bool = False, quota_bytes: int | None = None) -> User:
+        """A new user (with ``quota_bytes``, see :meth:`set_quota`); ``WireError("bad_request")`` for a name
+        outside ``[a-z][a-z0-9_-]{0,31}`` or a bad quota, ``WireError("exists")`` when the name is taken."""
         if not isinstance(name, str) or not USER_NAME_RE.fullmatch(name):
             raise WireError("bad_request", f"invalid user name {name!r}",
                             "a user name is 1-32 of a-z, 0-9, '_' and '-', starting with a letter")
+        _check_quota(quota_bytes)
         with self._db.write() as conn:
             if conn.execute(sa.select(t.users.c.id).where(t.users.c.name == name)).first() is not None:
                 raise WireError("exists", f"there is already a user {name}", "choose another name")
             conn.execute(t.users.insert().values(name=name, password_hash=password_hash, admin=admin,
-                                                 created_ns=time.time_ns(), disabled=False))
+                                                 created_ns=time.time_ns(), disabled=False, quota_bytes=quota_bytes))
             return _user(conn.execute(sa.select(t.users).where(t.users.c.name == name)).one())
 
     def get(self, name: str) -> User | None:
@@ -128,7 +134,8 @@ class Users:
     def set_quota(self, name: str, quota_bytes: int | None) -> None:
         """Limit the live bytes of the folders ``name`` owns to ``quota_bytes`` (None: no limit). Files
         already past it stay; only writes that would add bytes are refused. ``not_found`` for an unknown or
-        removed user."""
+        removed user, ``bad_request`` for a quota that is not 0 to 2^62 bytes."""
+        _check_quota(quota_bytes)
         with self._db.write() as conn:
             user = self._live(conn, name)
             conn.execute(t.users.update().where(t.users.c.id == user.id).values(quota_bytes=quota_bytes))
