@@ -23,7 +23,10 @@ def test_folders_are_made_listed_and_per_user(tmp_path: Path) -> None:
             again = await c.put("/v1/folders/Docs")
             assert again.status_code == 200 and again.json()["uid"] == r.json()["uid"]
             one = (await c.get("/v1/folders/Docs")).json()
-            assert one["root"]["mode"] == 0o755 and one["seq"] == 0
+            assert one["root"]["mode"] == 0o755 and one["seq"] == 0 and "quota" not in one
+            w.store.users.set_quota("anna", 5000)
+            one = (await c.get("/v1/folders/Docs")).json()
+            assert one["quota"] == {"used": 0, "limit": 5000}, "the owner's quota, what all their folders hold"
             listed = (await c.get("/v1/folders")).json()
             assert [(f["name"], f["files"], f["bytes"]) for f in listed] == [("Docs", 0, 0)]
         async with w.client("bob") as bob:

@@ -50,6 +50,9 @@ def _folder_json(folder: Folder, rights: str, fs: FolderStore, full: bool) -> di
     if full:
         out["root"] = {"mode": info.root_mode, "mtime_ns": info.root_mtime_ns}
         out["empty"] = info.empty
+        owner = fs.store.users.by_id(folder.owner_id)
+        if owner is not None and owner.quota_bytes is not None:  # protocol 1.1: what the owner's folders may hold
+            out["quota"] = {"used": fs.store.users.used_bytes(owner.id), "limit": owner.quota_bytes}
     return out
 
 
