@@ -13,6 +13,7 @@ from ..core.entry import Compare
 from ..core.ignore import Rules
 from ..engine.options import Filters, Writes, compare_named, parse_max_delete
 from ..engine.options import guards_from as guards_from  # re-exported: the commands import it here
+from ..formats.wire.limits import MAX_QUOTA
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,9 +69,6 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]
         except ValueError:
             self.fail(f"{value!r} is not a size such as 65536, 64K or 1M", param, ctx)
         return number * self._UNITS[unit]
-
-
-MAX_QUOTA = 1 << 62  # bytes: past any disk, and within the database's 64-bit integers
 
 
 class Quota(ByteSize):

@@ -55,6 +55,7 @@ HISTORY_MIN_CHANGES = 100_000
 MAX_OP_ID = 64  # characters of an op id (16 random bytes in base64url are 22)
 MAX_INT = (1 << 63) - 1  # JSON integers on the wire are within +-2**63
 MIN_INT = -(1 << 63)
+MAX_QUOTA = 1 << 62  # bytes a user's quota may be: past any disk, within 64-bit integers
 
 USER_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 FOLDER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

@@ -53,7 +53,7 @@ from . import contents
 from . import schema as t
 from .apply import Applier
 from .contents import missing_chunks
-from .meta import Folder
+from .meta import Folder, rights_of
 from .raw import Raw
 from .rows import Row, Rows, below, row_of
 from .state import FolderState
@@ -189,8 +189,7 @@ class FolderStore:
         that does not exist, protocol section 4), ``read_only`` when ``write`` and they may only read."""
         if self.user_id is None:
             return
-        a = t.folder_access.c
-        rights = conn.execute(sa.select(a.rights).where(a.folder_id == self.id, a.user_id == self.user_id)).scalar()
+        rights = rights_of(conn, self.id, self.user_id)
         if rights is None:
             raise WireError("not_found", f"no folder {clip(self.folder.name)} on the server",
                             "list your folders with `syncline folder list`", {"folder": clip(self.folder.name)})

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ...formats.wire.errors import WireError
-from ...formats.wire.limits import MAX_DEVICE_NAME, USER_NAME_RE
+from ...formats.wire.limits import MAX_DEVICE_NAME, MAX_QUOTA, USER_NAME_RE
 from ...formats.wire.paths import check_folder_name
 from . import schema as t
 from .db import Database
@@ -61,8 +61,15 @@ class Folder:
 
 
 def _check_quota(quota_bytes: int | None) -> None:
-    if quota_bytes is not None and not (isinstance(quota_bytes, int) and 0 <= quota_bytes <= 1 << 62):
+    if quota_bytes is not None and not (isinstance(quota_bytes, int) and 0 <= quota_bytes <= MAX_QUOTA):
         raise WireError("bad_request", f"a quota of {quota_bytes!r} bytes", "give 0 to 2^62 bytes, or none")
+
+
+def rights_of(conn: sa.Connection, folder_id: int, user_id: int) -> str | None:
+    """``user_id``'s right to the folder on ``conn`` (``rw``, ``ro``), None for none."""
+    a = t.folder_access.c
+    found = conn.execute(sa.select(a.rights).where(a.folder_id == folder_id, a.user_id == user_id)).scalar()
+    return None if found is None else str(found)
 
 
 def used_bytes(conn: sa.Connection, user_id: int) -> int:
@@ -314,9 +321,7 @@ class Folders:
     def rights(self, folder_id: int, user_id: int) -> str | None:
         """``rw``, ``ro``, or None (no right: answered as a folder that does not exist)."""
         with self._db.read() as conn:
-            row = conn.execute(sa.select(t.folder_access.c.rights).where(
-                t.folder_access.c.folder_id == folder_id, t.folder_access.c.user_id == user_id)).first()
-        return str(row.rights) if row is not None else None
+            return rights_of(conn, folder_id, user_id)
 
     def share(self, folder_id: int, user_id: int, rights: str) -> None:
         """Give ``user_id`` ``rights`` (``rw``/``ro``) on the folder (``syncline folder share``)."""
