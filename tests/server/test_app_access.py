@@ -26,14 +26,16 @@ BODIES: dict[str, dict[str, Any]] = {
     "/meta/{key}": {"content": b"text"},
     "/locks": {"json": {"ttl": 60}},
     "/locks/{lock}": {"json": {"ttl": 60}},
+    "/members/{user}": {"json": {"rights": "ro"}},
+    "/accept": {"json": {}},
 }
 QUERIES = {"/file": {"path": "a.txt"}, "/file/chunks": {"path": "a.txt"}, "/file/manifest": {"path": "a.txt"}}
 
 
 def _request(method: str, path: str, folder: str) -> dict[str, Any]:
     url = path.replace("{name}", folder).replace("{key}", "folder-id").replace("{lock}", "Lnone")
-    url = url.replace("{id}", "Dnone")
-    suffix = path.removeprefix("/v1/folders/{name}")
+    url = url.replace("{id}", "Dnone").replace("{user}", "root").replace("{uid}", "Fnone")
+    suffix = path.removeprefix("/v1/folders/{name}").removeprefix("/v1/shares/{uid}")
     kwargs: dict[str, Any] = dict(BODIES.get(suffix, {})) if method in ("post", "put") else {}
     if suffix in QUERIES:
         kwargs["params"] = QUERIES[suffix]

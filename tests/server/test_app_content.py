@@ -90,9 +90,10 @@ def test_download_whole_ranges_versions_and_chunks(tmp_path: Path) -> None:
 
 def test_a_read_only_folder_refuses_writes_and_serves_reads(tmp_path: Path) -> None:
     w = make_world(tmp_path)
-    bob = w.device("bob")
-    folder, _ = w.store.folders.create(bob.user_id, "Shared")
-    w.store.folders.share(folder.id, bob.user_id, "ro")  # rights are per user and folder, the owner's too
+    anna, bob = w.device("anna"), w.device("bob")
+    folder, _ = w.store.folders.create(anna.user_id, "Shared")
+    w.store.shares.offer(folder.id, anna.user_id, "bob", "ro")
+    w.store.shares.accept(bob.user_id, folder.uid)
     before = dump(w.store)
 
     async def main() -> None:

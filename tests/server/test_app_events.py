@@ -52,12 +52,13 @@ class Stream:
             return ""
         return bytes(message["body"]).decode()
 
-    async def event(self) -> dict[str, Any]:
-        """The next ``seq`` event, skipping comments."""
+    async def event(self, kind: str = "seq") -> dict[str, Any]:
+        """The next event (``kind`` names which; any other fails), skipping comments."""
         while True:
             piece = await self.text()
             assert piece, "the stream ended"
-            if piece.startswith("event: seq\n"):
+            if piece.startswith("event: "):
+                assert piece.startswith(f"event: {kind}\n"), piece
                 return dict(json.loads(piece.split("data: ", 1)[1]))
 
     async def leave(self) -> None:
@@ -150,5 +151,54 @@ def test_a_stream_that_reads_nothing_holds_one_slot_per_folder(tmp_path: Path) -
         (sub,) = list(w.notifier._subs)
         assert sub._pending == {folder.id: 20_000}  # the slot: the latest seq, never a backlog
         await s.leave()
+
+    run(main())
+
+
+def test_shares_and_a_revoked_share_on_the_member_s_stream(tmp_path: Path) -> None:
+    """bob's stream with ``shares=1``: an offer is told (``event: shares``); once accepted and followed, a
+    commit in the share arrives as in his own folder; revoked, the stream says so once and goes on with his
+    own folder; other users' streams hear nothing of it."""
+    w = _world(tmp_path)
+
+    async def main() -> None:
+        async with w.client("anna") as anna, w.client("bob") as bob:
+            await anna.put("/v1/folders/Photos")
+            await bob.put("/v1/folders/Mine")
+            s = Stream(w.app, w.tokens["bob"], "shares=1&folder=Mine:0")
+            assert await s.status() == 200
+            assert await s.text() == "retry: 2000\n\n"
+            assert (await anna.put("/v1/folders/Photos/members/bob", json={"rights": "rw"})).status_code == 201
+            assert await s.event("shares") == {}
+            [offer] = (await bob.get("/v1/shares")).json()["incoming"]
+            assert (await bob.post(f"/v1/shares/{offer['uid']}/accept", json={})).status_code == 200
+            assert await s.event("shares") == {}
+            await s.leave()
+
+            s = Stream(w.app, w.tokens["bob"], "folder=Photos:0&folder=Mine:0")
+            assert await s.status() == 200
+            await put_file(anna, "Photos", "a.txt", b"a")
+            assert await s.event() == {"folder": "Photos", "seq": 1}
+            assert (await anna.delete("/v1/folders/Photos/members/bob")).status_code == 204
+            assert await s.event("revoked") == {"folder": "Photos"}
+            await put_file(anna, "Photos", "b.txt", b"b")  # no longer followed: nothing
+            await put_file(bob, "Mine", "c.txt", b"c")
+            assert await s.event() == {"folder": "Mine", "seq": 1}
+            r = await bob.get("/v1/events", params={"folder": "Photos:0"})
+            assert r.status_code == 403 and r.json()["error"]["code"] == "share_revoked"
+            await s.leave()
+
+    run(main())
+
+
+def test_a_stream_needs_a_folder_or_shares(tmp_path: Path) -> None:
+    w = _world(tmp_path)
+
+    async def main() -> None:
+        async with w.client("bob") as bob:
+            r = await bob.get("/v1/events")
+            assert r.status_code == 400 and "shares=1" in r.json()["error"]["message"]
+            r = await bob.get("/v1/events", params={"shares": "2"})
+            assert r.status_code == 400
 
     run(main())

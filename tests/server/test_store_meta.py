@@ -105,9 +105,12 @@ def test_folder_names_are_per_owner(tmp_path: Path) -> None:
     assert not made_again and same.id == mine.id
     assert store.folders.get(anna, "Photos") == same and store.folders.get(bob, "Photos") == theirs
     assert store.folders.rights(mine.id, anna) == "rw" and store.folders.rights(mine.id, bob) is None
-    store.folders.share(mine.id, bob, "ro")
+    store.shares.offer(mine.id, anna, "bob", "ro")
+    assert store.folders.rights(mine.id, bob) is None, "an offer gives no right until it is accepted"
+    assert store.shares.accept(bob, mine.uid).name == "Photos-anna", "bob's own Photos keeps its name"
     assert store.folders.rights(mine.id, bob) == "ro"
-    assert [(f.name, r) for f, r in store.folders.for_user(bob)] == [("Photos", "ro"), ("Photos", "rw")]
+    assert [(f.name, f.uid, r) for f, r in store.folders.for_user(bob)] == \
+        [("Photos", theirs.uid, "rw"), ("Photos-anna", mine.uid, "ro")]
     for bad in ("", "../x", ".hidden", "a/b", "x" * 65):
         with pytest.raises(WireError):
             store.folders.create(anna, bad)

@@ -43,13 +43,18 @@ def _version(db_path: Path) -> int:
 
 
 def v1_store(data: Path) -> None:
-    """A data directory as the first release left it: its schema, at version 1, with user ``anna``."""
+    """A data directory as the first release left it: its schema, at version 1, with users ``anna`` and
+    ``bob``, anna's folder ``Photos`` and bob's right to read it."""
     data.mkdir(mode=0o700)
     db = sqlite3.connect(data / "meta.db")
     db.executescript(V1.read_text())
     db.execute("create table schema_version (version integer not null)")
     db.execute("insert into schema_version values (1)")
     db.execute("insert into users (name, password_hash, admin, created_ns, disabled) values ('anna', 'h', 1, 1, 0)")
+    db.execute("insert into users (name, password_hash, admin, created_ns, disabled) values ('bob', 'h', 0, 2, 0)")
+    db.execute("insert into folders (uid, owner_id, name, seq, chunk_ns, root_mode, root_mtime_ns, created_ns)"
+               " values ('F1', 1, 'Photos', 0, 'n1', 493, 5, 5)")
+    db.execute("insert into folder_access (folder_id, user_id, rights) values (1, 1, 'rw'), (1, 2, 'ro')")
     db.commit()
     db.close()
 
@@ -70,5 +75,15 @@ def test_a_store_of_the_first_release_becomes_what_a_new_store_is(tmp_path: Path
     try:
         anna = again.users.get("anna")
         assert anna is not None and anna.admin and anna.quota_bytes is None, "the first release's rows are kept"
+        bob = again.users.get("bob")
+        assert bob is not None
+        [(photos, rights)] = again.folders.for_user(anna.id)
+        assert (photos.name, photos.uid, rights) == ("Photos", "F1", "rw"), "the owner's right names the folder"
+        assert again.folders.resolve(anna.id, "Photos") == (photos, "rw")
+        assert again.folders.for_user(bob.id) == [], "a right given before shares existed is an offer"
+        [offer] = again.shares.of_user(bob.id)
+        assert (offer.uid, offer.owner, offer.rights, offer.state) == ("F1", "anna", "ro", "offered")
+        assert again.shares.accept(bob.id, "F1").name == "Photos"
+        assert again.folders.resolve(bob.id, "Photos") == (photos, "ro")
     finally:
         again.close()

@@ -25,7 +25,8 @@ def _set_rights(s: Store, folder_id: int, user_id: int, rights: str | None) -> N
     with s.db.write() as conn:
         conn.execute(schema.folder_access.delete().where(a.folder_id == folder_id, a.user_id == user_id))
         if rights is not None:
-            conn.execute(schema.folder_access.insert().values(folder_id=folder_id, user_id=user_id, rights=rights))
+            conn.execute(schema.folder_access.insert().values(folder_id=folder_id, user_id=user_id, rights=rights,
+                                                              accepted_ns=1))
 
 
 def _code(call: object) -> str:

@@ -8,7 +8,10 @@ The contract (design.md, "The chunk store and the notifier"):
   that reads nothing costs a few bytes whatever the commit rate, and when it reads it gets the latest
   position (the event only says "look at ``changes?since=``", so the positions between are not needed);
 - a subscription is tagged with its owner (a device id) so that revoking a device closes its streams, and
-  so that the app can bound the streams of one device.
+  so that the app can bound the streams of one device;
+- ``drop(folder_id, owners)`` ends those owners' following of one folder (its share was revoked): their
+  streams hand out :data:`DROPPED` for it once and go on with their other folders;
+- a key below zero is a user's, not a folder's (:func:`shares_key`): it moves when that user's shares do.
 
 ``InProcessNotifier`` serves one server process. Several processes later need a notifier that carries
 the same two calls over PostgreSQL ``LISTEN/NOTIFY`` (or polls ``folders.seq``); nothing else changes.
@@ -18,8 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Protocol
+
+DROPPED = -1  # the "seq" a stream hands out for a folder it no longer follows
+
+
+def shares_key(user_id: int) -> int:
+    """The notifier key that moves when ``user_id``'s shares (offers, accepts, revocations) change."""
+    return -user_id
 
 
 class SubscriptionClosed(Exception):
@@ -37,7 +47,7 @@ class Subscription:
         self.owner = owner
         self._notifier = notifier
         self._seen = dict(positions)
-        self._pending: dict[int, int] = {}
+        self._pending: dict[int, int] = {}  # DROPPED: the folder is no longer followed
         self._closed = False
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
@@ -61,10 +71,20 @@ class Subscription:
             self._pending[folder_id] = seq
         self._wakeup()
 
+    def drop(self, folder_id: int) -> None:
+        """Stop following ``folder_id`` (any thread): ``next`` hands out ``(folder_id, DROPPED)`` once."""
+        with self._notifier._lock:
+            if self._closed or folder_id not in self._seen:
+                return
+            del self._seen[folder_id]
+            self._pending[folder_id] = DROPPED
+        self._wakeup()
+
     async def next(self, timeout: float) -> list[tuple[int, int]]:
-        """The folders that moved since the last call, as ``(folder_id, seq)``, oldest folder first;
-        ``[]`` after ``timeout`` seconds with nothing new (the caller sends a keep-alive then).
-        Raises ``SubscriptionClosed`` once the subscription is closed."""
+        """The folders that moved since the last call, as ``(folder_id, seq)``, oldest folder first
+        (``seq`` :data:`DROPPED` for a folder no longer followed); ``[]`` after ``timeout`` seconds with
+        nothing new (the caller sends a keep-alive then). Raises ``SubscriptionClosed`` once the
+        subscription is closed."""
         if not self._take_ready():
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
@@ -93,7 +113,8 @@ class Subscription:
             out = sorted(self._pending.items())
             self._pending.clear()
             for folder_id, seq in out:
-                self._seen[folder_id] = seq
+                if seq != DROPPED:
+                    self._seen[folder_id] = seq
             return out
 
     def _wakeup(self) -> None:
@@ -115,6 +136,8 @@ class Notifier(Protocol):
     def streams_of(self, owner: str) -> int: ...
 
     def close_owner(self, owner: str) -> None: ...
+
+    def drop(self, folder_id: int, owners: Collection[str]) -> None: ...
 
     def close_all(self) -> None: ...
 
@@ -147,6 +170,11 @@ class InProcessNotifier:
         """Close every subscription of ``owner``: its device was revoked."""
         for sub in self._snapshot(s for s in self._subs if s.owner == owner):
             sub.close()
+
+    def drop(self, folder_id: int, owners: Collection[str]) -> None:
+        """``owners``' streams stop following ``folder_id``: its share was taken from their user."""
+        for sub in self._snapshot(s for s in self._subs if s.owner in owners and folder_id in s.folders):
+            sub.drop(folder_id)
 
     def close_all(self) -> None:
         """Close every subscription: the server is stopping."""

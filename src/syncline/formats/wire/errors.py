@@ -35,6 +35,7 @@ CODES: dict[str, Code] = {
     "unauthenticated": Code(401, "Denied", False),
     "forbidden": Code(403, "Denied", False),
     "read_only": Code(403, "ReadOnly", True),
+    "share_revoked": Code(403, "Denied", False),  # protocol 1.1: the folder's owner took the share back
     "not_found": Code(404, "NotFound", True),
     "timeout": Code(408, "Unreachable", True),
     "exists": Code(409, "ReplicaError", False),

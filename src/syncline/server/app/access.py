@@ -1,9 +1,11 @@
 """Who is asking and which folder they mean: the authenticator the app needs, and folder resolution.
 
 Every request but ``info``, ``openapi.json`` and ``login`` names its device by its token; a folder name is
-then resolved in that device's user's namespace (``Store.folders.get(owner, name)``, the lead's decision 2
-in ``server-plan.md``), and a folder the user has no right to is answered exactly as one that does not
-exist (``404 not_found``), so the answer never tells whether someone else has one.
+then resolved in that device's user's namespace (the folders they own and the shares they accepted, under
+names of their own: ``Store.folders.resolve``, the lead's decision 2 in ``server-plan.md``), and a folder
+the user has no right to is answered exactly as one that does not exist (``404 not_found``), so the answer
+never tells whether someone else has one. A share taken back is answered ``403 share_revoked`` for a while,
+so that its member's devices stop instead of taking the folder for deleted.
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ def _resolve(store: Store, caller: Caller, name: str, write: bool) -> Resolved:
 
 
 def resolve(store: Store, caller: Caller, name: str) -> tuple[Folder, str]:
-    """The folder ``name`` of ``caller``'s user and their right to it; ``not_found`` when they have none."""
+    """The folder ``name`` of ``caller``'s user (its ``name`` theirs) and their right to it; ``not_found``
+    when they have none, ``share_revoked`` for a share taken back."""
     check_folder_name(name)
     found = store.folders.resolve(caller.device.user_id, name)
     if found is None:

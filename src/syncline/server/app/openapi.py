@@ -42,6 +42,7 @@ from ...formats.wire.limits import (
     MAX_TRASH_PAGE,
     META_KEY_RE,
     OP_ID_RE,
+    USER_NAME_RE,
 )
 from ...formats.wire.manifest import FINE_ENTRIES, MAX_ENTRIES
 from ...formats.wire.packs import CONTENT_TYPE
@@ -97,6 +98,15 @@ SCHEMAS: dict[str, Schema] = {
                                                 "revoked": {"type": ["integer", "null"]},
                                                 "current": {"type": "boolean"}})},
     "Folder": {"type": "object", "required": ["name", "uid", "rights", "seq", "files", "bytes"]},
+    "Share": _obj({"uid": {"type": "string"}, "folder": {"type": "string"}, "owner": {"type": "string"},
+                   "user": {"type": "string"}, "rights": {"enum": ["rw", "ro"]},
+                   "state": {"enum": ["owner", "offered", "accepted", "revoked"]},
+                   "name": {"type": ["string", "null"]}, "since_ns": _int()}),
+    "Shares": _obj({"incoming": {"type": "array", "items": _ref("Share")},
+                    "outgoing": {"type": "array", "items": _ref("Share")}}),
+    "Members": _obj({"members": {"type": "array", "items": _ref("Share")}}),
+    "Accept": _obj({"name": {"type": "string", "pattern": f"^{FOLDER_NAME_RE.pattern}$"}}, ()),
+    "Rights": _obj({"rights": {"enum": ["rw", "ro"]}}),
     "Folders": {"type": "array", "items": _ref("Folder")},
     "Entries": _obj({"seq": _int(), "columns": _COLUMNS, "rows": _ROWS, "next": _int(), "more": {"type": "boolean"},
                      "next_path": {"type": ["string", "null"], "maxLength": MAX_PATH_BYTES}}),
@@ -145,6 +155,8 @@ def _param(name: str, where: str, schema: Schema, required: bool = False) -> Sch
 _NAME = _param("name", "path", {"type": "string", "pattern": f"^{FOLDER_NAME_RE.pattern}$"})
 _SINCE = _param("since", "query", _int())
 _PATH_Q = _param("path", "query", _PATH, True)
+_UID = _param("uid", "path", {"type": "string", "maxLength": 64})
+_USER = _param("user", "path", {"type": "string", "pattern": f"^{USER_NAME_RE.pattern}$"})
 
 
 def _json(name: str) -> Schema:
@@ -223,11 +235,22 @@ OPERATIONS: dict[str, dict[str, Schema]] = {
             _NAME, _param("lock", "path", {"type": "string", "maxLength": 64})))},
     F + "/trash": {"get": _op("versions kept as trash, newest first", "200", _json("Trash"), params=(
         _NAME, _param("after", "query", _int()), _param("limit", "query", _int(1, MAX_TRASH_PAGE))))},
-    "/v1/events": {"get": _op("Server-Sent Events: seq per folder", "200",
+    "/v1/events": {"get": _op("Server-Sent Events: seq per folder; shares and revoked (protocol 1.1)", "200",
                               {"content": {"text/event-stream": {"schema": {"type": "string"}}}}, params=(
         {**_param("folder", "query", {"type": "array", "maxItems": MAX_STREAM_FOLDERS, "items": {
-            "type": "string", "pattern": f"^{FOLDER_NAME_RE.pattern}:[0-9]{{1,19}}$"}}, True),
-         "style": "form", "explode": True},))},
+            "type": "string", "pattern": f"^{FOLDER_NAME_RE.pattern}:[0-9]{{1,19}}$"}}),
+         "style": "form", "explode": True},
+        _param("shares", "query", {"enum": ["0", "1"]})))},
+    "/v1/shares": {"get": _op("shares offered to or held by the caller, and of the caller's folders", "200",
+                              _json("Shares"))},
+    "/v1/shares/{uid}/accept": {"post": _op("accept an offer, under a name of one's own", "200", _json("Share"),
+                                            params=(_UID,), body=_json("Accept"))},
+    "/v1/shares/{uid}/decline": {"post": _op("decline an offer, or leave a share", "204", params=(_UID,))},
+    F + "/members": {"get": _op("everyone with a right to the folder", "200", _json("Members"), params=(_NAME,))},
+    F + "/members/{user}": {
+        "put": _op("the owner offers the folder, or changes a member's rights (200)", "201", _json("Share"),
+                   params=(_NAME, _USER), body=_json("Rights")),
+        "delete": _op("the owner revokes a share, or a member leaves", "204", params=(_NAME, _USER))},
 }
 
 

@@ -4,6 +4,11 @@ On connect one ``seq`` event for each folder already past the ``SEQ`` the client
 each time its sequence moves, coalesced by the notifier's slot (a client that reads nothing holds a few
 bytes, never a backlog). A comment every ``keepalive_s`` seconds; on each, the device is looked up again,
 so a revocation made outside this process (``syncline`` on the data directory) also ends its streams.
+
+Protocol 1.1: with ``shares=1`` (allowed without any ``folder=``) an ``event: shares`` (``data: {}``) each
+time the user's shares change (an offer, a revocation: read ``GET /v1/shares``); and ``event: revoked``
+(``data: {"folder": NAME}``) when the share of a followed folder is taken back, after which the stream
+goes on without it.
 """
 
 from __future__ import annotations
@@ -20,17 +25,18 @@ from ...formats.wire.errors import WireError, clip
 from ...formats.wire.fields import dump_json
 from ...formats.wire.limits import MAX_STREAM_FOLDERS, MAX_STREAMS_PER_DEVICE
 from ...formats.wire.paths import check_folder_name
-from ..notify import Subscription, SubscriptionClosed
+from ..notify import DROPPED, Subscription, SubscriptionClosed, shares_key
 from ..store import Store
 from .access import Caller, caller_of, resolve
+from .bodies import bool_param
 
 RETRY_MS = 2000
 
 
-def _positions(request: Request) -> dict[str, int]:
+def _positions(request: Request, shares: bool) -> dict[str, int]:
     raw = request.query_params.getlist("folder")
-    if not raw:
-        raise WireError("bad_request", "name at least one folder=NAME:SEQ", "see /v1/openapi.json")
+    if not raw and not shares:
+        raise WireError("bad_request", "name at least one folder=NAME:SEQ, or ask for shares=1", "see /v1/openapi.json")
     if len(raw) > MAX_STREAM_FOLDERS:
         raise WireError("too_large", f"{len(raw)} folders in one stream, over the limit of {MAX_STREAM_FOLDERS}",
                         "open another stream", {"limit": MAX_STREAM_FOLDERS})
@@ -75,7 +81,8 @@ class EventStream(StreamingResponse):
 
 async def events(request: Request) -> Response:
     caller = await caller_of(request)
-    asked = _positions(request)
+    shares = bool_param(request, "shares", False)
+    asked = _positions(request, shares)
     state = request.app.state
     store: Store = state.store
     folders = await run_in_threadpool(_resolve, store, caller, asked)
@@ -85,7 +92,10 @@ async def events(request: Request) -> Response:
     if state.notifier.streams_of(owner) >= MAX_STREAMS_PER_DEVICE:
         raise WireError("rate_limited", f"this device has {MAX_STREAMS_PER_DEVICE} event streams open already",
                         "close one first", {"limit": MAX_STREAMS_PER_DEVICE, "retry_after": 15})
-    sub = state.notifier.subscribe(owner, {fid: seq for fid, (_, seq, _) in folders.items()})
+    positions = {fid: seq for fid, (_, seq, _) in folders.items()}
+    if shares:
+        positions[shares_key(caller.device.user_id)] = 0
+    sub = state.notifier.subscribe(owner, positions)
     names = {fid: name for fid, (name, _, _) in folders.items()}
     try:
         # Read after subscribing, so that a commit in between is seen by one or the other.
@@ -110,10 +120,17 @@ async def events(request: Request) -> Response:
                     return
                 yield ": keep-alive\n\n"
             for fid, seq in moved:
-                data = dump_json({"folder": names[fid], "seq": seq}).decode("utf-8")
-                yield f"event: seq\ndata: {data}\n\n"
+                yield _event(names.get(fid), seq)
 
     return EventStream(sub, body())
+
+
+def _event(name: str | None, seq: int) -> str:
+    if name is None:  # a user's key: their shares changed
+        return "event: shares\ndata: {}\n\n"
+    if seq == DROPPED:
+        return f"event: revoked\ndata: {dump_json({'folder': name}).decode('utf-8')}\n\n"
+    return f"event: seq\ndata: {dump_json({'folder': name, 'seq': seq}).decode('utf-8')}\n\n"
 
 
 ROUTES = [Route("/v1/events", events, methods=["GET"])]

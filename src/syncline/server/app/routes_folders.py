@@ -44,27 +44,29 @@ def wire_row(r: Row) -> list[Any]:
 
 
 def _folder_json(folder: Folder, rights: str, fs: FolderStore, full: bool) -> dict[str, Any]:
+    """A folder as its caller names it; from protocol 1.1 with its owner, and ``shared`` for a share."""
     info = fs.info()
+    owner = fs.store.users.by_id(folder.owner_id)
     out: dict[str, Any] = {"name": folder.name, "uid": folder.uid, "rights": rights, "seq": info.seq,
-                           "files": info.files, "bytes": info.bytes}
+                           "files": info.files, "bytes": info.bytes, "owner": owner.name if owner else "",
+                           "shared": fs.user_id is not None and folder.owner_id != fs.user_id}
     if full:
         out["root"] = {"mode": info.root_mode, "mtime_ns": info.root_mtime_ns}
         out["empty"] = info.empty
-        owner = fs.store.users.by_id(folder.owner_id)
         if owner is not None and owner.quota_bytes is not None:  # protocol 1.1: what the owner's folders may hold
             out["quota"] = {"used": fs.store.users.used_bytes(owner.id), "limit": owner.quota_bytes}
     return out
 
 
 async def list_folders(request: Request) -> Response:
-    """The folders the caller's name resolves: those the caller's user owns (shares accepted under a name
-    of one's own come with issue 14)."""
+    """The folders the caller's names resolve: those their user owns and the shares they accepted."""
     caller = await caller_of(request)
     store: Store = request.app.state.store
+    user_id = caller.device.user_id
 
     def work() -> list[dict[str, Any]]:
-        return [_folder_json(f, rights, store.folder(f), False)
-                for f, rights in store.folders.for_user(caller.device.user_id) if f.owner_id == caller.device.user_id]
+        return [_folder_json(f, rights, store.folder(f, user_id), False)
+                for f, rights in store.folders.for_user(user_id)]
 
     return JSON(await run_in_threadpool(work))
 
@@ -76,14 +78,15 @@ async def get_folder(request: Request) -> Response:
 
 
 async def put_folder(request: Request) -> Response:
-    """Make the folder in the caller's namespace: ``201``, or ``200`` when the caller already has it."""
+    """Make the folder in the caller's namespace: ``201``, or ``200`` when the caller already has it
+    (``409 exists`` when the name is a share they accepted)."""
     caller = await caller_of(request)
     store: Store = request.app.state.store
     name = check_folder_name(request.path_params["name"])
 
     def work() -> tuple[dict[str, Any], bool]:
         folder, made = store.folders.create(caller.device.user_id, name)
-        return _folder_json(folder, "rw", store.folder(folder), True), made
+        return _folder_json(folder, "rw", store.folder(folder, caller.device.user_id), True), made
 
     body, made = await run_in_threadpool(work)
     return JSON(body, status_code=201 if made else 200)

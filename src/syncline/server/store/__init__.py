@@ -27,10 +27,11 @@ from .folder import FolderStore
 from .gate import Gate
 from .meta import Device, Devices, Folder, Folders, User, Users
 from .migrations import migrate
+from .shares import Share, Shares
 
 DEFAULT_MIN_FREE = 1 << 30
 
-__all__ = ["DEFAULT_MIN_FREE", "Device", "Folder", "FolderStore", "Store", "User", "open_store"]
+__all__ = ["DEFAULT_MIN_FREE", "Device", "Folder", "FolderStore", "Share", "Store", "User", "open_store"]
 
 
 class Store:
@@ -49,6 +50,7 @@ class Store:
         self.users = Users(db)
         self.devices = Devices(db)
         self.folders = Folders(db)
+        self.shares = Shares(db)
         self.on_commit: Callable[[int, int], None] | None = None
         self.gate = Gate()
         self.server_id = self._server_id()

@@ -186,7 +186,8 @@ class FolderStore:
 
     def guard(self, conn: sa.Connection, write: bool) -> None:
         """In a write transaction: ``not_found`` when the user has no right to the folder now (as a folder
-        that does not exist, protocol section 4), ``read_only`` when ``write`` and they may only read."""
+        that does not exist, protocol section 4), ``share_revoked`` when their share was taken back,
+        ``read_only`` when ``write`` and they may only read."""
         if self.user_id is None:
             return
         rights = rights_of(conn, self.id, self.user_id)

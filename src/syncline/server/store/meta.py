@@ -1,12 +1,14 @@
 """Users, devices and folders: the rows every request resolves before it touches a folder.
 
 Passwords arrive hashed (the auth module hashes with Argon2id; the store stores) and tokens as their
-SHA-256 hex. Folder names are per owner (``docs/server-plan.md``, decision 2): a name is resolved in one
-user's namespace, and every step after that uses the folder's immutable id.
+SHA-256 hex. Folder names are per user (``docs/server-plan.md``, decision 2): a name is resolved in one
+user's namespace (the folders they own and the shares they accepted, :mod:`.shares`), and every step after
+that uses the folder's immutable id.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -18,6 +20,7 @@ from ...formats.wire.paths import check_folder_name
 from . import schema as t
 from .db import Database
 from .ids import base32_id, namespace
+from .shares import REVOKED_ANSWERED_NS, free_name
 
 _LAST_SEEN_STEP_NS = 60 * 10**9  # last_seen is written at most once a minute per device
 
@@ -47,7 +50,8 @@ class Device:
 @dataclass(frozen=True, slots=True)
 class Folder:
     """A folder as resolved: ``id`` (the database's), ``uid`` (the server-made, immutable id clients see),
-    the owner and the name in the owner's namespace, ``seq`` when it was read."""
+    the owner, ``name`` (in the namespace of the user who resolved it; read by id, the owner's), ``seq``
+    when it was read."""
 
     id: int
     uid: str
@@ -66,10 +70,22 @@ def _check_quota(quota_bytes: int | None) -> None:
 
 
 def rights_of(conn: sa.Connection, folder_id: int, user_id: int) -> str | None:
-    """``user_id``'s right to the folder on ``conn`` (``rw``, ``ro``), None for none."""
+    """``user_id``'s right to the folder on ``conn`` (``rw``, ``ro``): None for none, and for a share
+    offered but not accepted; ``WireError("share_revoked")`` for a share its owner took back."""
     a = t.folder_access.c
-    found = conn.execute(sa.select(a.rights).where(a.folder_id == folder_id, a.user_id == user_id)).scalar()
-    return None if found is None else str(found)
+    row = conn.execute(sa.select(a.rights, a.accepted_ns, a.revoked_ns)
+                       .where(a.folder_id == folder_id, a.user_id == user_id)).first()
+    if row is None or row.accepted_ns is None:
+        return None
+    if row.revoked_ns is not None:
+        raise share_revoked(row.revoked_ns)
+    return str(row.rights)
+
+
+def share_revoked(revoked_ns: int) -> WireError:
+    return WireError("share_revoked", "this folder is no longer shared with you",
+                     "its owner took the share back or you left it; your copy is left as it is: remove the "
+                     "folder from this device or ask the owner to share it again", {"revoked_ns": revoked_ns})
 
 
 def used_bytes(conn: sa.Connection, user_id: int) -> int:
@@ -263,7 +279,8 @@ class Folders:
 
     def create(self, owner_id: int, name: str) -> tuple[Folder, bool]:
         """The folder ``name`` of ``owner_id``, made if it is not there: ``(folder, made)``. The owner gets
-        ``rw``. ``WireError("bad_request")`` for an invalid name, ``not_found`` for an unknown owner."""
+        ``rw``. ``WireError("bad_request")`` for an invalid name, ``not_found`` for an unknown owner,
+        ``exists`` when the name is a share the user accepted (a revoked share's name is taken over)."""
         check_folder_name(name)
         now = time.time_ns()
         with self._db.write() as conn:
@@ -272,12 +289,14 @@ class Folders:
                 return folder_of(row), False
             if conn.execute(sa.select(t.users.c.id).where(t.users.c.id == owner_id)).first() is None:
                 raise WireError("not_found", f"no user with id {owner_id}", "")
+            free_name(conn, owner_id, name, now)
             uid = base32_id()
             conn.execute(t.folders.insert().values(
                 uid=uid, owner_id=owner_id, name=name, seq=0, chunk_ns=namespace(), root_mode=0o755,
                 root_mtime_ns=now, created_ns=now))
             folder = folder_of(conn.execute(sa.select(t.folders).where(t.folders.c.uid == uid)).one())
-            conn.execute(t.folder_access.insert().values(folder_id=folder.id, user_id=owner_id, rights=t.RW))
+            conn.execute(t.folder_access.insert().values(folder_id=folder.id, user_id=owner_id, rights=t.RW,
+                                                         name=name, granted_ns=now, accepted_ns=now))
             return folder, True
 
     @staticmethod
@@ -285,7 +304,7 @@ class Folders:
         return sa.select(t.folders).where(t.folders.c.owner_id == owner_id, t.folders.c.name == name)
 
     def get(self, owner_id: int, name: str) -> Folder | None:
-        """The folder ``name`` in ``owner_id``'s namespace (the folders that user owns), or None."""
+        """The folder ``name`` that ``owner_id`` owns, or None (shares are not looked at: see :meth:`resolve`)."""
         with self._db.read() as conn:
             row = conn.execute(self._named(owner_id, name)).first()
         return folder_of(row) if row is not None else None
@@ -301,33 +320,35 @@ class Folders:
         return folder_of(row) if row is not None else None
 
     def for_user(self, user_id: int) -> list[tuple[Folder, str]]:
-        """Every folder ``user_id`` has a right to, with the right (``rw``/``ro``), by name."""
-        q = (sa.select(t.folders, t.folder_access.c.rights)
-             .join(t.folder_access, t.folder_access.c.folder_id == t.folders.c.id)
-             .where(t.folder_access.c.user_id == user_id).order_by(t.folders.c.name, t.folders.c.id))
+        """Every folder ``user_id`` names (those they own and the shares they accepted), with their right
+        (``rw``/``ro``), by name; each folder's ``name`` is theirs for it."""
+        a = t.folder_access.c
+        q = (sa.select(t.folders, a.rights, a.name.label("access_name"))
+             .join(t.folder_access, a.folder_id == t.folders.c.id)
+             .where(a.user_id == user_id, a.name.is_not(None), a.accepted_ns.is_not(None), a.revoked_ns.is_(None))
+             .order_by(a.name))
         with self._db.read() as conn:
-            return [(folder_of(r), r._mapping["rights"]) for r in conn.execute(q)]
+            return [(dataclasses.replace(folder_of(r), name=r.access_name), str(r.rights)) for r in conn.execute(q)]
 
     def resolve(self, user_id: int, name: str) -> tuple[Folder, str] | None:
-        """The folder ``name`` as ``user_id`` names it, with their right to it (``rw``, ``ro``), in one read;
-        None when they have none (answered as a folder that does not exist). Every request that names a
-        folder resolves it here."""
+        """The folder ``name`` as ``user_id`` names it (one they own, or a share they accepted under that
+        name; the folder's ``name`` is then theirs), with their right to it (``rw``, ``ro``), in one read;
+        None when they have none (answered as a folder that does not exist); ``share_revoked`` for a share
+        taken back lately. Every request that names a folder resolves it here."""
         a = t.folder_access.c
+        q = (sa.select(t.folders, a.rights, a.accepted_ns, a.revoked_ns)
+             .join(t.folder_access, a.folder_id == t.folders.c.id).where(a.user_id == user_id, a.name == name))
         with self._db.read() as conn:
-            row = conn.execute(self._named(user_id, name).add_columns(a.rights).join(
-                t.folder_access, sa.and_(a.folder_id == t.folders.c.id, a.user_id == user_id))).first()
-        return (folder_of(row), str(row.rights)) if row is not None else None
+            row = conn.execute(q).first()
+        if row is None or row.accepted_ns is None:
+            return None
+        if row.revoked_ns is not None:
+            if row.revoked_ns < time.time_ns() - REVOKED_ANSWERED_NS:
+                return None
+            raise share_revoked(row.revoked_ns)
+        return dataclasses.replace(folder_of(row), name=name), str(row.rights)
 
     def rights(self, folder_id: int, user_id: int) -> str | None:
         """``rw``, ``ro``, or None (no right: answered as a folder that does not exist)."""
         with self._db.read() as conn:
             return rights_of(conn, folder_id, user_id)
-
-    def share(self, folder_id: int, user_id: int, rights: str) -> None:
-        """Give ``user_id`` ``rights`` (``rw``/``ro``) on the folder (``syncline folder share``)."""
-        if rights not in (t.RW, t.RO):
-            raise WireError("bad_request", f"rights are rw or ro, not {rights!r}", "")
-        with self._db.write() as conn:
-            conn.execute(t.folder_access.delete().where(t.folder_access.c.folder_id == folder_id,
-                                                        t.folder_access.c.user_id == user_id))
-            conn.execute(t.folder_access.insert().values(folder_id=folder_id, user_id=user_id, rights=rights))

@@ -38,7 +38,22 @@ def _step_3(conn: sa.Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE users ADD COLUMN quota_bytes BIGINT")
 
 
-STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3)
+def _step_4(conn: sa.Connection) -> None:
+    """Shares (issue 14): each right names the folder in its user's namespace. The owners' rows take the
+    folder's own name, accepted when the folder was made; any other right (none could be given without a
+    command before this release) becomes an offer its user accepts under a name of their own."""
+    for column in ("name TEXT", "granted_ns BIGINT", "accepted_ns BIGINT", "revoked_ns BIGINT"):
+        conn.exec_driver_sql(f"ALTER TABLE folder_access ADD COLUMN {column}")
+    made = "(SELECT f.created_ns FROM folders f WHERE f.id = folder_access.folder_id)"
+    conn.exec_driver_sql(
+        f"UPDATE folder_access SET name = (SELECT f.name FROM folders f WHERE f.id = folder_access.folder_id),"
+        f" granted_ns = {made}, accepted_ns = {made}"
+        " WHERE user_id = (SELECT f.owner_id FROM folders f WHERE f.id = folder_access.folder_id)")
+    conn.exec_driver_sql(f"UPDATE folder_access SET granted_ns = {made} WHERE granted_ns IS NULL")
+    conn.exec_driver_sql("CREATE UNIQUE INDEX folder_access_name ON folder_access (user_id, name)")
+
+
+STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3, _step_4)
 
 
 class SchemaTooNew(RuntimeError):

@@ -68,6 +68,14 @@ folder_access = sa.Table(
     sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), primary_key=True),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True, index=True),
     sa.Column("rights", sa.Text, nullable=False),
+    # The folder's name in this user's namespace: the owner's row carries the folder's own name, a share
+    # the name its member accepted it under (NULL while it is only offered). Every request resolves a name
+    # through (user_id, name), so a share never shadows a folder and no two of one user's folders clash.
+    sa.Column("name", sa.Text),
+    sa.Column("granted_ns", Nanos),  # offered (the owner's row: made)
+    sa.Column("accepted_ns", Nanos),  # NULL: offered, not yet accepted (no right yet)
+    sa.Column("revoked_ns", Nanos),  # revoked or left: no right; the row answers "share_revoked" for a while
+    sa.Index("folder_access_name", "user_id", "name", unique=True),
 )
 
 folder_meta = sa.Table(
