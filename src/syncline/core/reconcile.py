@@ -84,6 +84,10 @@ class ReconcilePolicy:
     merge: bool = False
     case_insensitive_a: bool = False
     case_insensitive_b: bool = False
+    # The side that takes no change (a read-only share): nothing is planned into it. The other side's
+    # changes are held there instead (see ``_hold_for_read_only``): kept, never lost, and that side's copy
+    # otherwise brought back to the read-only side's state.
+    read_only: Side | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +280,8 @@ def reconcile(base: Base, a: Index, b: Index, options: ReconcilePolicy | None = 
     w = _Work(base, a, b, opts)
     if not opts.merge:
         for side in _SIDES:
-            _propagate_moves(w, side)
+            if opts.read_only is None or side == opts.read_only:  # a rename is never planned into a read-only side
+                _propagate_moves(w, side)
     candidates, learn = _candidates(w)
     skipped = 0
     for p in candidates:
@@ -290,6 +295,8 @@ def reconcile(base: Base, a: Index, b: Index, options: ReconcilePolicy | None = 
                                       "keep, left as they are (no deletes there)", "", error=False))
     _keep_parents(w)
     _name_clashes(w)
+    if opts.read_only is not None:
+        _hold_for_read_only(w, opts.read_only)
     to_a, to_b, final, adopt = _plans(w, candidates)
     for p, row in learn.items():
         adopt.setdefault(p, row)
@@ -379,6 +386,19 @@ def _base_blind(bs: Entry | None, ae: Entry | None, xe: Entry | None) -> bool:
 
 def _conflict(w: _Work, p: str, ae: Entry, xe: Entry) -> None:
     opts = w.opts
+    if opts.read_only is not None:
+        # The read-only side's version keeps the name; the other's is renamed on its own side (a refused
+        # copy, held there). A directory of the writable side against the other's file is left as it is
+        # (held): renaming a directory would take what is below it along.
+        ro = ae if opts.read_only == "a" else xe
+        other = xe if opts.read_only == "a" else ae
+        if other.kind == DIR and ro.kind != DIR:
+            w.problems.append(Problem(p, HELD, "", error=True, retryable=False))
+            return
+        copy = _rename_loser(w, p, "b" if opts.read_only == "a" else "a")
+        w.want[p] = ro
+        w.conflicts.append(Conflict(p, opts.read_only, copy, "changed here in a folder you may only read"))
+        return
     if ae.kind == DIR or xe.kind == DIR:
         winner: Side = "a" if ae.kind == DIR else "b"
         why = "a directory against a file or symlink"
@@ -440,6 +460,62 @@ def _rename_loser(w: _Work, p: str, loser: Side) -> str:
     return copy
 
 
+HELD = "not taken: you may only read this folder (kept here, not uploaded)"
+
+
+def _hold_for_read_only(w: _Work, ro: Side) -> None:
+    """Plan nothing into the read-only side ``ro``: every decision that would write it becomes one that
+    brings the other side back to ``ro``'s state, and what that would lose is kept on the other side.
+
+    - a path ``ro`` does not hold (the other side's new file or folder, a change of a file ``ro`` deleted,
+      a conflict copy) is *held*: left where it is, out of the plan and the base, reported;
+    - a delete (the other side deleted it) becomes ``ro``'s entry copied back;
+    - other metadata only (a chmod, a touch) becomes ``ro``'s metadata;
+    - other content: the other side's version is renamed to a conflict copy (held) and ``ro``'s comes to
+      the path. A folder of the other side over ``ro``'s file is held as it is.
+    """
+    mine: Side = "b" if ro == "a" else "a"
+    held: list[str] = []
+    for p in sorted(w.want, key=sort_key):
+        if p not in w.want:
+            continue
+        want, cur = w.want[p], w.side(ro).get(p)
+        if not _writes(w, ro, cur, want):
+            continue
+        if cur is None:
+            del w.want[p]
+            if w.side(mine).get(p) is not None:
+                held.append(p)
+            continue
+        if want is None or (want.kind == cur.kind and (cur.kind == DIR or cur.same_content(want, w.opts.compare))):
+            w.want[p] = cur  # back to ro's entry, or to its metadata
+            continue
+        here = w.side(mine).get(p)
+        if here is not None and here.kind == DIR:
+            del w.want[p]
+            held.append(p)
+            continue
+        if here is not None and not (here.kind == cur.kind and here.same_content(cur, w.opts.compare)):
+            copy = _rename_loser(w, p, mine)  # this side's version, kept under a conflict name
+            w.want.pop(copy, None)
+            held.append(copy)
+        w.want[p] = cur
+    for p in held:
+        w.problems.append(Problem(p, HELD, "", error=True, retryable=False))
+
+
+def _writes(w: _Work, s: Side, cur: Entry | None, want: Entry | None) -> bool:
+    """Whether bringing side ``s`` from ``cur`` to ``want`` writes it (as ``_plans`` decides)."""
+    if want is None or cur is None:
+        return want is not cur
+    if cur.kind != want.kind:
+        return True
+    if want.kind == DIR:
+        return cur.mode != want.mode
+    own = w.cmp_a if s == "a" else w.cmp_b
+    return not cur.same_content(want, w.opts.compare) or not _meta_equal(cur, want, own)
+
+
 def _keep_parents(w: _Work) -> None:
     """A directory stays wherever something below it stays: a deleted or replaced directory with a
     survivor below it is kept (a file or symlink that replaced it becomes a conflict copy).
@@ -461,6 +537,10 @@ def _keep_parents(w: _Work) -> None:
         want = w.want[d]
         if want is not None:  # a file or symlink replaced the directory on one side: keep it as a copy
             holder: Side = "a" if w.a.get(d) is want else "b"
+            if holder == w.opts.read_only:  # never renamed there: the other side's folder is held as it is
+                del w.want[d]
+                w.problems.append(Problem(d, HELD, "", error=True, retryable=False))
+                continue
             copy = _rename_loser(w, d, holder)
             w.conflicts.append(Conflict(d, "b" if holder == "a" else "a", copy,
                                         "replaced by a file or symlink on one side, changed below on the other"))

@@ -56,6 +56,9 @@ class Features:
     round_trips: bool = True
     # Whether ``scan`` may run in a forked child process (a local walk; not a network client's session).
     scan_in_child: bool = False
+    # Whether it takes changes from this user (False: a read-only share). Two-way sync plans nothing into a
+    # side that does not: the other side's changes are held there and it comes back to this side's state.
+    writable: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from ...core.reconcile import (
     Move,
     Reconciled,
     ReconcilePolicy,
+    Side,
     reconcile,
 )
 from ...core.scan import gc_paused, resolve_root
@@ -297,16 +298,26 @@ class _Markers:
         name = FOLDER_ID_FILE
         return folder_id_of(self._seen[name]) if name in self._seen else self.folder_id()
 
+    @property
+    def read_only(self) -> bool:
+        """The side takes no change from this user (a read-only share): its markers are its owner's to
+        write, and this run only reads them."""
+        return not self.side.features().writable
+
     def claim_folder_id(self, folder_id: str) -> bool:
-        """Write ``folder_id`` unless another run wrote the marker since this one read it (False)."""
-        return self._swap(FOLDER_ID_FILE, folder_id + "\n")
+        """Write ``folder_id`` unless another run wrote the marker since this one read it (False). A
+        read-only side is left as it is (True)."""
+        return self.read_only or self._swap(FOLDER_ID_FILE, folder_id + "\n")
 
     def generation(self) -> int:
         return generation_of(self._read(GENERATION))
 
     def raise_generation(self, above: int) -> int:
         """Raise the generation past both what the side holds and ``above``; the generation written. A run
-        of another pair that raises it meanwhile is not undone: this one reads it again and goes past it."""
+        of another pair that raises it meanwhile is not undone: this one reads it again and goes past it.
+        A read-only side's generation is only read (its owner's runs raise it; this run writes nothing there)."""
+        if self.read_only:
+            return self.generation()
         for _ in range(MARKER_ATTEMPTS):
             generation = max(self.generation(), above) + 1
             if self._swap(GENERATION, f"{generation}\n"):
@@ -382,9 +393,12 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
     # in a window widened to the coarser side's mtimes, each with the base in its own, modes only where
     # both keep them, symlinks only onto a side that holds them.
     keeps_a, keeps_b = keeps(side_a), keeps(side_b)
+    # A side that takes no change from this user (a read-only share) is planned nothing: the other side's
+    # changes are held where they are (reported) and it comes back to the read-only side's state.
+    read_only: Side | None = "b" if not side_b.features().writable else "a" if not side_a.features().writable else None
     tw = ReconcilePolicy(compare=internal, conflict=opts.conflict, device_a=host, device_b=host, merge=merge,
                          case_insensitive_a=not keeps_a.case_sensitive,
-                         case_insensitive_b=not keeps_b.case_sensitive)
+                         case_insensitive_b=not keeps_b.case_sensitive, read_only=read_only)
     wrote_markers = False
     for round_no in range(1, ROUNDS + 1):
         report.rounds = round_no

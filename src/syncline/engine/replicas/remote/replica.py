@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from ....core.listing import Listing, index_of_listing
 from ....core.paths import parent
 from ....formats.wire import Expect, ItemResult, Op, OpEntry, WireError, WirePolicy, check_folder_name, new_op_id
 from ....formats.wire.entries import COLUMNS, RowReader, entries_page_of_json, stat_items_of_json
+from ....formats.wire.errors import clip
 from ....formats.wire.fields import boolean, dump_json, integer, lease_id, obj, parse_json, text
 from ....formats.wire.limits import MAX_INLINE_CHUNKS, MAX_JSON_BODY, MAX_META_BYTES, MAX_OPS, MAX_PAGE, MAX_STAT_PATHS
 from ....formats.wire.ops import ChunkRef
@@ -105,13 +106,18 @@ class RemoteReplica:
         self._mutex = threading.Lock()
         self._info: tuple[float, dict[str, Any] | None] | None = None  # (when, the folder's GET answer)
         self._info_kept = False  # answers are kept only while this replica holds its lease (a run)
+        self._writable = True  # the user's right to the folder as last read (True until read: the server decides)
         self._lock_lost: ReplicaError | None = None
         self.renew_every = LOCK_TTL / 3  # seconds between renewals of the lock's lease
         self.inline_chunks = MAX_INLINE_CHUNKS  # chunks a put lists; more: a manifest (tests lower it)
 
     # -- what it is ----------------------------------------------------------------------------------------
     def features(self) -> Features:
-        return FEATURES
+        """What the server keeps; ``writable`` as the user's right to the folder said when last read (a
+        run reads it before it plans: a share made read-only takes effect at the next run)."""
+        with self._mutex:
+            writable = self._writable
+        return FEATURES if writable else replace(FEATURES, writable=False)
 
     def describe(self) -> str:
         return self.address()
@@ -141,14 +147,19 @@ class RemoteReplica:
             try:
                 o = obj(value, "folder", "bad_response")
                 root = obj(o.get("root"), "root", "bad_response")
+                rights = o.get("rights", "rw")
+                if rights not in ("rw", "ro"):
+                    raise WireError("bad_response", f"rights {clip(str(rights))!r} are neither rw nor ro")
                 info = {"uid": text(o.get("uid"), "uid", "bad_response", 128),
-                        "empty": boolean(o.get("empty"), "empty", "bad_response"),
+                        "empty": boolean(o.get("empty"), "empty", "bad_response"), "writable": rights == "rw",
                         "mode": integer(root.get("mode"), "root.mode", "bad_response", 0, 0o7777),
                         "mtime_ns": integer(root.get("mtime_ns"), "root.mtime_ns", "bad_response")}
             except WireError as err:
                 raise replica_error(err) from None
         with self._mutex:
             self._info = (time.monotonic(), info) if self._info_kept else None
+            if info is not None:
+                self._writable = bool(info["writable"])
         return info
 
     def _forget_info(self, keep: bool | None = None) -> None:
