@@ -127,21 +127,23 @@ class Device:
     :meth:`stop`, as often as wanted), its state and config under ``base``. ``url`` is where the device
     reaches the server (a proxy in front of it); the server's own URL when None."""
 
-    def __init__(self, base: Path, server: Server, folder: str, name: str, url: str | None = None) -> None:
+    def __init__(self, base: Path, server: Server, folder: str | None, name: str, url: str | None = None,
+                 user: str = USER, password: str = PASSWORD) -> None:
         self.base, self.server, self.name = base, server, name
         self.local = base / "local"
         self.state = base / "state"
         self.config = base / "daemon.toml"
         self.local.mkdir(parents=True)
         meeting = c.meet(url or server.url)
-        login = c.log_in(meeting, USER, PASSWORD, name, None)
+        login = c.log_in(meeting, user, password, name, None)
         c.save(self.state, login)
         self.device_id = login.device_id
         self.token = login.credentials.token
         set_server_url(self.config, meeting.url)
-        with connected(self.state, meeting.url) as client:
-            ensure_folder(client, folder, create=True)
-        add_folder(self.config, str(self.local), folder)
+        if folder is not None:  # None: a device that binds its folders later
+            with connected(self.state, meeting.url) as client:
+                ensure_folder(client, folder, create=True)
+            add_folder(self.config, str(self.local), folder)
         self.thread: threading.Thread | None = None
         self.halt = threading.Event()
         self.error: BaseException | None = None
@@ -167,9 +169,20 @@ class Device:
             assert not self.thread.is_alive(), f"the daemon of {self.name} did not stop"
         assert self.error is None, self.error
 
-    def status(self) -> dict[str, Any] | None:
+    def status(self, local: Path | None = None) -> dict[str, Any] | None:
+        """The status of the folder ``local`` (None: the first one)."""
         folders = (read_status(self.state) or {}).get("folders", [])
+        if local is not None:
+            folders = [f for f in folders if f["local"] == str(local)]
         return dict(folders[0]) if folders else None
+
+    def status_text(self) -> str:
+        """What ``syncline status`` prints for this device."""
+        return syncline("status", "--state", str(self.state)).stdout
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``syncline ARGS`` as this device (its config and state)."""
+        return syncline(*args, "--config", str(self.config), "--state", str(self.state))
 
     def state_of(self) -> str | None:
         status = self.status()

@@ -48,6 +48,12 @@ max_delete = 5
 def test_an_empty_file_is_a_daemon_without_folders(tmp_path: Path) -> None:
     config = load_daemon_config(_write(tmp_path, "# nothing yet\n"))
     assert config.folders == () and config.server_url is None
+    assert config.shares.accept == "ask" and config.shares.dir == str(Path.home() / "Shared")
+
+
+def test_the_shares_table(tmp_path: Path) -> None:
+    config = load_daemon_config(_write(tmp_path, "[shares]\naccept = 'auto'\ndir = '~/From others'\n"))
+    assert (config.shares.accept, config.shares.dir) == ("auto", str(Path.home() / "From others"))
 
 
 @pytest.mark.parametrize(("text", "names"), [
@@ -67,6 +73,11 @@ def test_an_empty_file_is_a_daemon_without_folders(tmp_path: Path) -> None:
     ("[[folder]]\nlocal = '/x'\nremote = 'R'\nremotes = 'R'\n", ["'remotes' in folder 1"]),
     ("[[folder]]\nlocal = '/x'\nremote = 'R'\n[[folder]]\nlocal = '/x/y'\nremote = 'S'\n", ["folder 2", "nested"]),
     ("folder = 3\n", ["folder must be [[folder]]"]),
+    ("[shares]\naccept = 'always'\n", ["accept in shares", "auto"]),
+    ("[shares]\ndir = 'Shared'\n", ["dir in shares", "absolute"]),
+    ("[shares]\ndir = ''\n", ["dir in shares"]),
+    ("[shares]\nwhere = '/x'\n", ["'where' in shares"]),
+    ("shares = 'auto'\n", ["shares is not a table"]),
     ("[[folder]\n", ["cannot read"]),
 ])
 def test_each_bad_key_is_one_line_naming_file_table_and_key(tmp_path: Path, text: str, names: list[str]) -> None:

@@ -2,37 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-
 import click
 
+from .options import server_place, with_server
 from .render import dumps, printable
-
-_server_options = [
-    click.option("--server", "server", default=None, help="The server's URL (default: the daemon config's)."),
-    click.option("--config", "config", type=click.Path(path_type=str), default=None,
-                 help="The daemon's config file (default: $XDG_CONFIG_HOME/syncline/daemon.toml)."),
-    click.option("--state", "state", type=click.Path(path_type=str), default=None,
-                 help="The state directory holding the token (default: $SYNCLINE_STATE_DIR, else "
-                      "$XDG_STATE_HOME/syncline)."),
-]
-
-
-def _with_server(f: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(_server_options):
-        f = option(f)
-    return f
-
-
-def _where(server: str | None, config: str | None, state: str | None) -> tuple[Path, str]:
-    from ..engine.state import state_dir
-    from ..services.config import daemon_config_path
-    from ..services.daemon.account import configured_server
-
-    home = Path(state) if state is not None else state_dir()
-    return home, configured_server(Path(config) if config is not None else daemon_config_path(), server)
 
 
 @click.group("device")
@@ -41,14 +14,14 @@ def device_cmd() -> None:
 
 
 @device_cmd.command("list")
-@_with_server
+@with_server
 @click.option("--json", "as_json", is_flag=True, help="Print the devices as JSON.")
 def list_cmd(server: str | None, config: str | None, state: str | None, as_json: bool) -> int:
     """List your devices: id, name, when last seen; revoked ones are marked."""
     from ..services.daemon.account import connected, list_devices
     from .render import local_time
 
-    home, url = _where(server, config, state)
+    home, url = server_place(server, config, state)
     with connected(home, url) as client:
         devices = list_devices(client)
     if as_json:
@@ -64,12 +37,12 @@ def list_cmd(server: str | None, config: str | None, state: str | None, as_json:
 
 @device_cmd.command("revoke")
 @click.argument("device_id")
-@_with_server
+@with_server
 def revoke_cmd(device_id: str, server: str | None, config: str | None, state: str | None) -> int:
     """Revoke device DEVICE_ID: its token stops working at once (connect it again to use it)."""
     from ..services.daemon.account import connected, revoke_device
 
-    home, url = _where(server, config, state)
+    home, url = server_place(server, config, state)
     with connected(home, url) as client:
         revoke_device(client, device_id)
     click.echo(printable(f"revoked device {device_id}"))

@@ -63,4 +63,11 @@ def status_text(data: dict[str, Any]) -> list[str]:
         if len(held) > SHOWN_NOT_SYNCED:
             lines.append(f"    and {plural(len(held) - SHOWN_NOT_SYNCED, 'more item')} not synced (`syncline status "
                          "--json` lists them)")
+    shares = data.get("shares") or {}
+    for offer in shares.get("offers") or []:
+        rights = "read-only" if offer.get("rights") == "ro" else "read-write"
+        lines.append(f"  offered to you: {offer.get('share')} ({rights}): `syncline share accept {offer.get('share')}`")
+    for left in shares.get("unbound") or []:
+        lines.append(f"  shared with you, {left.get('why')}: {left.get('name')} "
+                     f"(`syncline folder add DIR --remote {left.get('name')}`)")
     return lines

@@ -25,6 +25,7 @@ from .cmd_folder import folder_cmd
 from .cmd_index import index_cmd
 from .cmd_serve import serve_cmd
 from .cmd_server import server_cmd
+from .cmd_share import share_cmd
 from .cmd_status import status_cmd
 from .cmd_sync import sync_cmd
 from .cmd_timeline import log_cmd, snapshot_cmd
@@ -51,6 +52,7 @@ Commands:
   syncline connect URL --user NAME   log this device in to a server (device list/revoke)
   syncline folder add LOCAL --remote NAME
                                      bind a folder for the daemon (--create; folder list/remove/resume)
+  syncline share FOLDER --with USER  share a folder (--read-only; share list|accept|revoke|leave)
   syncline status                    what the daemon is doing, folder by folder
   syncline serve [--data DIR]        run a server for syncline devices (--listen, --tls self-signed)
   syncline user add NAME [--admin]   add a user of this machine's server (user passwd|set|remove|list)
@@ -83,6 +85,7 @@ cli.add_command(serve_cmd)
 cli.add_command(server_cmd)
 cli.add_command(connect_cmd)
 cli.add_command(device_cmd)
+cli.add_command(share_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,6 +4,7 @@ shared option parts of :mod:`syncline.engine.options`."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import click
@@ -124,3 +125,30 @@ def filters_from(excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore
 def writes_from(dry_run: bool, no_trash: bool) -> Writes:
     """The writes part of ``-n/--dry-run`` and ``--no-trash``."""
     return Writes(dry_run=dry_run, trash=not no_trash)
+
+
+SERVER_OPTIONS = [
+    click.option("--server", "server", default=None, help="The server's URL (default: the daemon config's)."),
+    click.option("--config", "config", type=click.Path(path_type=str), default=None,
+                 help="The daemon's config file (default: $XDG_CONFIG_HOME/syncline/daemon.toml)."),
+    click.option("--state", "state", type=click.Path(path_type=str), default=None,
+                 help="The state directory holding the token (default: $SYNCLINE_STATE_DIR, else "
+                      "$XDG_STATE_HOME/syncline)."),
+]
+
+
+def with_server(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--server``, ``--config`` and ``--state``: the options of a command that talks to the server."""
+    for option in reversed(SERVER_OPTIONS):
+        f = option(f)
+    return f
+
+
+def server_place(server: str | None, config: str | None, state: str | None) -> tuple[Path, str]:
+    """(the state directory, the server's URL) of :func:`with_server`'s options."""
+    from ..engine.state import state_dir
+    from ..services.config import daemon_config_path
+    from ..services.daemon.account import configured_server
+
+    home = Path(state) if state is not None else state_dir()
+    return home, configured_server(Path(config) if config is not None else daemon_config_path(), server)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -180,14 +180,29 @@ class FolderConfig:
     options: TwoWaySyncOptions
 
 
+DEFAULT_SHARES_DIR = "~/Shared"
+
+
+@dataclass(frozen=True, slots=True)
+class SharesConfig:
+    """``[shares]``: what the daemon does with folders other users share with this user. ``accept``:
+    ``ask`` (they are listed by ``syncline status``; ``syncline share accept`` takes one) or ``auto``
+    (accepted and bound at once); ``dir``: where shared folders are bound (absolute, ``~`` expanded),
+    each as ``dir/NAME``, only ever to a missing or empty folder."""
+
+    accept: str = "ask"
+    dir: str = field(default_factory=lambda: os.path.normpath(os.path.expanduser(DEFAULT_SHARES_DIR)))
+
+
 @dataclass(frozen=True, slots=True)
 class DaemonConfig:
     """A daemon's config file: where it was read from, the server's ``url`` (None: no server yet, every
-    folder's ``remote`` is an address of its own), and the folders in order."""
+    folder's ``remote`` is an address of its own), the folders in order, and what to do with shares."""
 
     path: str
     server_url: str | None
     folders: tuple[FolderConfig, ...]
+    shares: SharesConfig = field(default_factory=SharesConfig)
 
 
 def daemon_config_path() -> Path:
@@ -223,10 +238,10 @@ def load_daemon_config(path: str | os.PathLike[str]) -> DaemonConfig:
     ``local`` are refused (two loops would fight over one tree)."""
     name = os.fspath(path)
     doc = _read_toml(name)
-    unknown = set(doc) - {"server", "defaults", "folder"}
+    unknown = set(doc) - {"server", "defaults", "folder", "shares"}
     if unknown:
         raise UsageError(f"{name}: unknown table or key {sorted(unknown)[0]!r}",
-                         "use [server], [defaults] and [[folder]] tables only")
+                         "use [server], [defaults], [shares] and [[folder]] tables only")
     server = doc.get("server", {})
     if not isinstance(server, dict):
         raise UsageError(f"{name}: server is not a table", "write it as [server]")
@@ -265,7 +280,19 @@ def load_daemon_config(path: str | os.PathLike[str]) -> DaemonConfig:
                 raise UsageError(f"{name}: local in {where} ({folder.local}) is the same as or nested in "
                                  f"{other.local}", "give each folder its own tree")
         folders.append(folder)
-    return DaemonConfig(name, url, tuple(folders))
+    return DaemonConfig(name, url, tuple(folders), _shares(doc.get("shares", {}), name))
+
+
+def _shares(raw: Any, name: str) -> SharesConfig:
+    table = _table(raw, name, "shares", ("accept", "dir"))
+    accept = table.get("accept", "ask")
+    if accept not in ("ask", "auto"):
+        raise UsageError(f"{name}: accept in shares must be \"ask\" or \"auto\"", 'write e.g. accept = "auto"')
+    where = table.get("dir", DEFAULT_SHARES_DIR)
+    path = os.path.expanduser(where) if isinstance(where, str) and where.strip() else ""
+    if not os.path.isabs(path):
+        raise UsageError(f"{name}: dir in shares must be an absolute folder path", 'write e.g. dir = "~/Shared"')
+    return SharesConfig(accept, os.path.normpath(path))
 
 
 def _read_toml(name: str) -> dict[str, Any]:

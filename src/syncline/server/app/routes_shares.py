@@ -18,18 +18,13 @@ from starlette.routing import Route
 
 from ...formats.wire.fields import obj, text
 from ..notify import Notifier, shares_key
-from ..store import Share, Store
+from ..store import Store
 from .access import caller_of, folder_of
 from .bodies import json_body
 from .errors import JSON
 
 _REQ = "bad_request"
 _MAX_SHARE_BODY = 4 * 1024  # a name or a right: nothing near the JSON limit
-
-
-def share_json(s: Share) -> dict[str, Any]:
-    return {"uid": s.uid, "folder": s.folder, "owner": s.owner, "user": s.user, "rights": s.rights,
-            "state": s.state, "name": s.name, "since_ns": s.since_ns}
 
 
 def _tell(store: Store, notifier: Notifier, user_id: int, dropped: int | None = None) -> None:
@@ -47,8 +42,8 @@ async def list_shares(request: Request) -> Response:
     user_id = caller.device.user_id
 
     def work() -> dict[str, Any]:
-        return {"incoming": [share_json(s) for s in store.shares.of_user(user_id)],
-                "outgoing": [share_json(s) for s in store.shares.shared_by(user_id)]}
+        return {"incoming": [s.to_json() for s in store.shares.of_user(user_id)],
+                "outgoing": [s.to_json() for s in store.shares.shared_by(user_id)]}
 
     return JSON(await run_in_threadpool(work))
 
@@ -63,7 +58,7 @@ async def accept(request: Request) -> Response:
     share = await run_in_threadpool(state.store.shares.accept, caller.device.user_id, request.path_params["uid"],
                                     name)
     await run_in_threadpool(_tell, state.store, state.notifier, caller.device.user_id)
-    return JSON(share_json(share))
+    return JSON(share.to_json())
 
 
 async def decline(request: Request) -> Response:
@@ -79,7 +74,7 @@ async def members(request: Request) -> Response:
     """Everyone with a right to the folder (any member may ask): ``{"members": [...]}``."""
     found = await folder_of(request, await caller_of(request))
     shares = await run_in_threadpool(request.app.state.store.shares.members, found.folder.id)
-    return JSON({"members": [share_json(s) for s in shares]})
+    return JSON({"members": [s.to_json() for s in shares]})
 
 
 async def put_member(request: Request) -> Response:
@@ -94,7 +89,7 @@ async def put_member(request: Request) -> Response:
     member = await run_in_threadpool(state.store.users.get, share.user)
     if member is not None:
         await run_in_threadpool(_tell, state.store, state.notifier, member.id)
-    return JSON(share_json(share), status_code=201 if made else 200)
+    return JSON(share.to_json(), status_code=201 if made else 200)
 
 
 async def delete_member(request: Request) -> Response:

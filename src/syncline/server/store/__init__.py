@@ -27,11 +27,11 @@ from .folder import FolderStore
 from .gate import Gate
 from .meta import Device, Devices, Folder, Folders, User, Users
 from .migrations import migrate
-from .shares import Share, Shares
+from .shares import Shares
 
 DEFAULT_MIN_FREE = 1 << 30
 
-__all__ = ["DEFAULT_MIN_FREE", "Device", "Folder", "FolderStore", "Share", "Store", "User", "open_store"]
+__all__ = ["DEFAULT_MIN_FREE", "Device", "Folder", "FolderStore", "Store", "User", "open_store"]
 
 
 class Store:

@@ -16,7 +16,6 @@ caller does not own.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,27 +23,12 @@ import sqlalchemy as sa
 from ...formats.wire.errors import WireError, clip
 from ...formats.wire.limits import USER_NAME_RE
 from ...formats.wire.paths import check_folder_name
+from ...formats.wire.shares import ACCEPTED, OFFERED, OWNER, REVOKED, Share
 from . import schema as t
 from .db import Database
 
-OFFERED, ACCEPTED, REVOKED, OWNER = "offered", "accepted", "revoked", "owner"
 REVOKED_ANSWERED_NS = 30 * 86_400 * 10**9  # how long a revoked share's name answers share_revoked
 _NAME_TRIES = 100  # NAME, NAME-OWNER, NAME-OWNER-2, ...: the first free one when no name is asked for
-
-
-@dataclass(frozen=True, slots=True)
-class Share:
-    """One user's right to a folder, seen by either side. ``folder`` is the owner's name for it, ``name``
-    the member's (None while offered); ``since_ns`` is when it reached ``state``."""
-
-    uid: str
-    folder: str
-    owner: str
-    user: str
-    rights: str
-    state: str
-    name: str | None
-    since_ns: int
 
 
 def _state(m: sa.RowMapping) -> tuple[str, int]:

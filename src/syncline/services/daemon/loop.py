@@ -9,8 +9,9 @@ feed whose history is gone), after a failed run, when the local root appeared or
 
 Outcomes: a run that cannot reach a side (``OSError``, a retryable error) is tried again in full with
 :class:`~syncline.services.watch.scheduler.Backoff` (1 s doubling to 60 s) and the folder is "offline";
-a safety stop or a usage error (a missing or emptied root, max-delete, a marker of another folder, an
-address nothing opens) *parks* the folder: nothing more is run until :attr:`FolderLoop.resume` is set
+a safety stop, a usage error (a missing or emptied root, max-delete, a marker of another folder, an
+address nothing opens) or a refusal for good (a ``Denied`` error that is not retryable: the folder's share
+taken back, ``share_revoked``) *parks* the folder: nothing more is run until :attr:`FolderLoop.resume` is set
 (``syncline folder resume``) or the supervisor replaces the loop (the config changed). What happens is
 told as events (``events.py``) and the status is folded from them.
 """
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from ...core.errors import SynclineError
 from ...engine.replicas.abilities import catch_up
+from ...engine.replicas.errors import Denied
 from ...engine.replicas.replica import Replica
 from ..config import FolderConfig
 from ..watch.changes import ChangeCollector, Folder
@@ -336,7 +338,11 @@ class FolderLoop:
                 self._park(str(exc))
             return
         except OSError as exc:
-            self._failed(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+            why = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+            if isinstance(exc, Denied) and not exc.retryable:
+                self._park(why)  # refused for good (a share taken back, a token revoked): trying again changes nothing
+            else:
+                self._failed(why)
             return
         self._due.needs_full = False
         self._own = OwnWrites.of(Path(self.folder.local), report, before)

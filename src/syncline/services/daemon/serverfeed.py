@@ -2,13 +2,14 @@
 :class:`~.feed.FeedSource` of every folder a daemon binds on one server.
 
 One Server-Sent Events stream per server carries all its followed folders (``GET /v1/events?folder=
-NAME:SEQ&...``); each ``seq`` event is handed to that folder's ``on_seq``. The stream is read by one
-thread, which reconnects whenever the stream ends, fails, or is silent for ``read_timeout`` (45 s: the
-server comments every 15 s), after a back-off of 1 s doubling to 60 s with jitter (so twenty devices do
-not come back together), reset by a stream that delivered something. It asks from the highest ``seq`` it
-was told for each folder, so what moved while it was away is told at once by the server. When the set of
-followed folders changes, the current stream is cut (its socket shut down) and a new one asks for the
-new set.
+NAME:SEQ&...``); each ``seq`` event is handed to that folder's ``on_seq``, and a ``revoked`` one (protocol
+1.1: the folder's share was taken back) to its ``on_lost``, so that its loop runs and hears why. The
+stream is read by one thread, which reconnects whenever the stream ends, fails, or is silent for
+``read_timeout`` (45 s: the server comments every 15 s), after a back-off of 1 s doubling to 60 s with
+jitter (so twenty devices do not come back together), reset by a stream that delivered something. It
+asks from the highest ``seq`` it was told for each folder, so what moved while it was away is told at
+once by the server. When the set of followed folders changes, the current stream is cut (its socket shut
+down) and a new one asks for the new set.
 
 A followed folder the server does not have (yet: a daemon's first run makes it) would make the whole
 stream ``404``: the folders are listed first and the missing ones left out, and looked for again on every
@@ -90,6 +91,7 @@ class ServerFeed:
         self._down = False  # the server was lost and the followers told; a stream made clears it
         self.connects = 0  # streams opened, for tests and the log
         self.missing: frozenset[str] = frozenset()  # followed folders the server did not list at the last connect
+        self._on_shares: Callable[[], None] | None = None
 
     # ----------------------------------------------------------------------------- FeedSource
 
@@ -102,6 +104,20 @@ class ServerFeed:
             known = self._follows.get(remote)
             self._follows[remote] = _Follow(max(since, known.seq if known else 0), on_seq, on_lost)
             if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"feed {self.client.base}", daemon=True)
+                self._thread.start()
+        self._changed.set()
+        self._interrupt()
+
+    def watch_shares(self, on_shares: Callable[[], None] | None) -> None:
+        """Call ``on_shares`` (from the stream's thread) at each connect and whenever the server says the
+        user's shares changed (protocol 1.1 ``shares=1``; a server without the feature never says so). The
+        stream is held open for it even when no folder is followed. None: stop."""
+        with self._lock:
+            if self._closed:
+                return
+            self._on_shares = on_shares
+            if self._thread is None and on_shares is not None:
                 self._thread = threading.Thread(target=self._run, name=f"feed {self.client.base}", daemon=True)
                 self._thread.start()
         self._changed.set()
@@ -196,13 +212,14 @@ class ServerFeed:
                 if self._closed:
                     return
                 wanted = {name: f.seq for name, f in self._follows.items()}
+                on_shares = self._on_shares
                 self._changed.clear()
-            if not wanted:
+            if not wanted and on_shares is None:
                 self._changed.wait()
                 continue
             delivered = False
             try:
-                delivered = self._connect(wanted, time.monotonic() + delay)
+                delivered = self._connect(wanted, time.monotonic() + delay, on_shares)
             except (SynclineError, OSError, ValueError) as exc:
                 _log.info("the change feed of %s: %s", self.client.base, exc)
                 if not self._changed.is_set():
@@ -217,10 +234,12 @@ class ServerFeed:
             delay = min(self.timing.max_delay, delay * 2)
             self._changed.wait(wait)
 
-    def _connect(self, wanted: dict[str, int], recheck_at: float) -> bool:
-        """Read one stream of the ``wanted`` folders that the server has, until it ends; True when it
-        delivered anything (the back-off starts again)."""
-        self.client.info()  # another server at this address: Denied, never followed
+    def _connect(self, wanted: dict[str, int], recheck_at: float, on_shares: Callable[[], None] | None) -> bool:
+        """Read one stream of the ``wanted`` folders that the server has (and its shares, for ``on_shares``),
+        until it ends; True when it delivered anything (the back-off starts again)."""
+        info = self.client.info()  # another server at this address: Denied, never followed
+        if "shares" not in info.features:
+            on_shares = None
         value = self.client.call("GET", "folders")
         try:
             have = {text(obj(f, "folder", RESP).get("name"), "name", RESP, 64)
@@ -229,23 +248,31 @@ class ServerFeed:
             raise self.client.bad(err.message) from None
         asked = {name: seq for name, seq in wanted.items() if name in have}
         self.missing = frozenset(wanted) - frozenset(asked)
-        if not asked:
+        if not asked and on_shares is None:
             return False
-        folders = [f"{name}:{seq}" for name, seq in sorted(asked.items())][:MAX_STREAM_FOLDERS]
+        params: dict[str, Any] = {"folder": [f"{name}:{seq}" for name, seq in sorted(asked.items())][
+            :MAX_STREAM_FOLDERS]}
+        if on_shares is not None:
+            params["shares"] = "1"
         parser = SseParser()
-        with self.client.stream("GET", "events", params={"folder": folders},
-                                headers={"Accept": "text/event-stream"}) as response:
+        with self.client.stream("GET", "events", params=params, headers={"Accept": "text/event-stream"}) as response:
             with self._lock:
                 if self._changed.is_set() or self._closed:
                     return False
                 self._response = response
                 self.connects += 1
                 self._down = False
+            if on_shares is not None:
+                on_shares()  # what changed while no stream was open
             try:
                 for piece in response.iter_bytes():
                     for event in parser.feed(piece):
                         if event.event == "seq":
                             self._told(event.data, asked)
+                        elif event.event == "revoked":
+                            self._revoked(event.data, asked)
+                        elif event.event == "shares" and on_shares is not None:
+                            on_shares()
                     if self._changed.is_set() or (self.missing and time.monotonic() >= recheck_at):
                         break
             finally:
@@ -279,6 +306,19 @@ class ServerFeed:
                 return
             follow.seq = seq
         follow.on_seq(seq)
+
+    def _revoked(self, data: str, asked: dict[str, int]) -> None:
+        """One ``revoked`` event (protocol 1.1): the folder's share was taken back. Its follower is told as
+        of a lost feed, so that it runs now and hears ``share_revoked`` from the server itself (an event
+        alone never stops a folder: a hostile server could not stop one by saying so)."""
+        try:
+            name = text(obj(json.loads(data), "event", RESP).get("folder"), "folder", RESP, 64)
+        except (ValueError, WireError) as exc:
+            raise ValueError(f"an event the feed cannot read: {exc}") from None
+        with self._lock:
+            follow = self._follows.get(name) if name in asked else None
+        if follow is not None and follow.on_lost is not None:
+            follow.on_lost("the server says this folder is no longer shared with you")
 
     def _interrupt(self) -> None:
         """Cut the stream being read, so its thread reconnects with the new set of folders. The socket is

@@ -17,7 +17,9 @@ it started. ``not_synced``: the items the runs could not sync and why (over the 
 disk refuses): kept locally, never lost. An item ``retried`` is run over again after a back-off, so the
 next run that ends without it took it; the others stay listed until a full run ends without them.
 ``config_error``: the last edit of the config that could not be used (the folders run as before it),
-else null.
+else null. ``shares`` (once the server's shares were looked at): ``offers``, other users' folders offered
+to this user (``[{"share": "OWNER/FOLDER", "rights"}]``), and ``unbound``, shares accepted but not synced
+on this device (``[{"name", "why"}]``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from .events import (
     FolderSynced,
     FolderSyncing,
 )
+from .sharekeeper import SharesSeen
 
 WRITES_PER_S = 4
 HEARTBEAT = 1.0
@@ -84,6 +87,7 @@ class DaemonStatus:
         self.config = config
         self.config_error: str | None = None
         self.folders: dict[str, FolderStatus] = {}
+        self.shares: dict[str, Any] | None = None
         self._failed: dict[str, list[NotSynced]] = {}  # a folder -> the items its run under way failed
         self.changed = threading.Event()
         self._lock = threading.Lock()
@@ -100,6 +104,10 @@ class DaemonStatus:
             return
         if isinstance(event, ConfigRefused):
             self.config_error = event.why
+            return
+        if isinstance(event, SharesSeen):
+            self.shares = {"offers": [{"share": share, "rights": rights} for share, rights in event.offers],
+                           "unbound": [{"name": name, "why": why} for name, why in event.unbound]}
             return
         if isinstance(event, FolderStarted):
             state = "paused" if event.paused else "starting"
@@ -139,8 +147,12 @@ class DaemonStatus:
     def snapshot(self) -> dict[str, Any]:
         """The status file's content (but ``pid`` and ``heartbeat_ns``, which the writer stamps)."""
         with self._lock:
-            return {"config": self.config, "config_error": self.config_error,
-                    "folders": [vars_of(f) for f in sorted(self.folders.values(), key=lambda f: f.local)]}
+            out: dict[str, Any] = {"config": self.config, "config_error": self.config_error,
+                                   "folders": [vars_of(f) for f in sorted(self.folders.values(),
+                                                                          key=lambda f: f.local)]}
+            if self.shares is not None:
+                out["shares"] = self.shares
+            return out
 
 
 def vars_of(folder: FolderStatus) -> dict[str, Any]:

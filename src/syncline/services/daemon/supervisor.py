@@ -34,6 +34,7 @@ from .feed import FeedSource
 from .loop import FolderLoop, Timing
 from .positions import Positions
 from .runner import on_server, remote_address
+from .sharekeeper import ShareKeeper
 from .status import DaemonStatus, StatusWriter, status_path
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Daemon:
         self.positions = Positions(self.home / "positions")
         self.loops: dict[str, FolderLoop] = {}
         self._read: bytes | None = None  # the config's bytes as last read
+        self._keeper: ShareKeeper | None = None  # the shares of the config's server
         self.device = ""  # this device's id, read (or made) when the daemon starts
 
     def run(self, stop: threading.Event) -> None:
@@ -95,6 +97,7 @@ class Daemon:
                 self._resume_requested()
         finally:
             self._end(list(self.loops))
+            self._keep_shares(None)
             self._close_feeds()
             writer.close()
 
@@ -133,7 +136,32 @@ class Daemon:
         for local, (folder, address) in wanted.items():
             if local not in self.loops:
                 self._start(folder, address, self._feed_for(folder, config.server_url))
+        self._keep_shares(config)
         self.events.publish(ConfigLoaded(str(self.config_path), len(config.folders)))
+
+    def _keep_shares(self, config: DaemonConfig | None) -> None:
+        """One :class:`~.sharekeeper.ShareKeeper` for the config's server (with this device's credentials
+        for it and a real server's feed), made anew when the server or the ``[shares]`` table changes."""
+        url = config.server_url if config is not None else None
+        keeper = self._keeper
+        if keeper is not None and config is not None and (keeper.url, keeper.shares) == (url, config.shares):
+            return
+        self._keeper = None
+        if keeper is not None:
+            feed = self._server_feeds.get(keeper.url)
+            if feed is not None:
+                feed.watch_shares(None)
+            keeper.close()
+        if config is None or url is None or self.feed is not None or self.feeds is None:
+            return
+        if self._server_feeds.get(url) is None:
+            self._server_feeds[url] = self.feeds(url)
+        feed = self._server_feeds[url]
+        if feed is None:  # no credentials for it: nothing to look at
+            return
+        self._keeper = ShareKeeper(url, self.config_path, self.home.parent, config.shares, self.events)
+        self._keeper.start()
+        feed.watch_shares(self._keeper.poke)
 
     def _feed_for(self, folder: FolderConfig, server_url: str | None) -> FeedSource | None:
         """The feed telling ``folder``'s other side's changes: the one given, else its server's (made
@@ -170,6 +198,7 @@ class Daemon:
             return
         request.unlink(missing_ok=True)
         self._end(list(self.loops))
+        self._keep_shares(None)
         self._close_feeds()
         self._read = None
 
