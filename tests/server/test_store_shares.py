@@ -76,6 +76,20 @@ def test_names_never_clash_and_a_revoked_share_gives_its_name_up(tmp_path: Path)
     assert store.shares.accept(u["bob"], photos.uid).name == "Photos-anna-3"
 
 
+def test_a_name_the_server_picks_is_never_a_revoked_share_s(tmp_path: Path) -> None:
+    """bob's devices still name anna's revoked Photos so: carol's Photos, accepted without a name, must not
+    take it (they would sync carol's folder into anna's copy); bob may take it by choosing it."""
+    store, u = _store(tmp_path)
+    annas, _ = store.folders.create(u["anna"], "Photos")
+    carols, _ = store.folders.create(u["carol"], "Photos")
+    store.shares.offer(annas.id, u["anna"], "bob", "rw")
+    store.shares.accept(u["bob"], annas.uid)
+    store.shares.end(annas.id, u["anna"], "bob")
+    store.shares.offer(carols.id, u["carol"], "bob", "rw")
+    assert store.shares.accept(u["bob"], carols.uid).name == "Photos-carol"
+    assert _code(lambda: store.folders.resolve(u["bob"], "Photos")) == "share_revoked"
+
+
 def test_a_revoked_name_answers_for_thirty_days_then_is_gone(tmp_path: Path) -> None:
     store, u = _store(tmp_path)
     photos, _ = store.folders.create(u["anna"], "Photos")

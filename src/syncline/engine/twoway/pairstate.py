@@ -245,6 +245,21 @@ class PairState:
             self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                                  [("generation_a", str(first)), ("generation_b", str(second))])
 
+    def unmarked(self) -> tuple[bool, bool]:
+        """Whether each root (``a``, ``b`` as the caller names them) held no folder id at this pair's last
+        run because this pair could not write one there (a side the user may only read)."""
+        with _state_errors(self.path, "read"):
+            rows = dict(self._db.execute("SELECT key, value FROM meta "
+                                         "WHERE key IN ('unmarked_a', 'unmarked_b')").fetchall())
+        first, second = (rows.get(k) == "1" for k in ("unmarked_a", "unmarked_b"))
+        return (second, first) if self._swapped else (first, second)
+
+    def set_unmarked(self, a: bool, b: bool) -> None:
+        first, second = (b, a) if self._swapped else (a, b)
+        with _state_errors(self.path, "write"), self.transaction():
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                 [("unmarked_a", "1" if first else "0"), ("unmarked_b", "1" if second else "0")])
+
     def synced_before(self) -> bool:
         """Whether a run of this pair ever finished: from then on its base is the truth, even an empty
         one (two sides that were both empty and then one gained a file must not merge it back forever)."""

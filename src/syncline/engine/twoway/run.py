@@ -444,6 +444,8 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
             folder_id = _claim_markers(marks, folder_id, made_id, report)
             wrote_markers = True
         state.start_writing(folder_id)
+        if any(m.read_only for m in marks):
+            state.set_unmarked(*(m.read_only and m.seen_folder_id() != folder_id for m in marks))
         kept_before = report.to_a.kept + report.to_b.kept
         # A side that keeps modes keeps its own where the other side has none to give (see modes.py).
         own = None if fit.modes else (ia.entries, ib.entries)
@@ -466,15 +468,26 @@ def _check_markers(state: PairState, base: dict[str, BaseEntry], marks: tuple[_M
         if len(ids) > 1 and not opts.force:
             raise SafetyStop(f"{marks[0]} and {marks[1]} belong to different synced folders",
                              "check the paths; add --force to merge them (nothing is deleted)")
-        folder = known or ma or mb or new_folder_id()
+        # A side the user may only read keeps its owner's id: the pair takes it (nothing can be written there).
+        ro = next((m for root, m in zip(marks, (ma, mb), strict=True) if root.read_only and m is not None), None)
+        folder = ro or known or ma or mb or new_folder_id()
         report.notices.append("first run of this pair: merging (nothing is deleted)")
         return True, folder
     trouble = []
-    for root, m in zip(marks, (ma, mb), strict=True):
-        if m is None:
+    adopted = None
+    for root, m, unmarked in zip(marks, (ma, mb), state.unmarked(), strict=True):
+        if root.read_only and (m is None or (m != known and unmarked)):
+            # No id there yet (its owner's runs write it), or one its owner wrote since this pair's last
+            # run found none: taken, in a merge run (nothing is deleted).
+            adopted = m if m is not None and m != known else adopted
+        elif m is None:
             trouble.append(f"{root} has lost its syncline marker (.syncline/{'folder-id'})")
         elif m != known:
             trouble.append(f"{root} belongs to another synced folder")
+    if adopted is not None and not trouble:
+        report.notices.append("the folder you may only read was given its folder id by its owner: merging "
+                              "(nothing is deleted)")
+        return True, adopted
     if trouble:
         if not opts.force:
             raise SafetyStop("; ".join(trouble) + " since the last run",

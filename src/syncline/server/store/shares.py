@@ -231,9 +231,14 @@ class Shares:
 
     @staticmethod
     def _free_name(conn: sa.Connection, user_id: int, folder: str, owner: str) -> str:
+        # A revoked share's name is taken while it answers share_revoked: its devices still name it so, and a
+        # name picked for them must never lead them to another folder. Only a name the user chooses takes it.
+        since = time.time_ns() - REVOKED_ANSWERED_NS
+
         def taken(name: str) -> bool:
-            return conn.execute(sa.select(_a.folder_id).where(_a.user_id == user_id, _a.name == name,
-                                                              _a.revoked_ns.is_(None))).first() is not None
+            return conn.execute(sa.select(_a.folder_id).where(
+                _a.user_id == user_id, _a.name == name,
+                sa.or_(_a.revoked_ns.is_(None), _a.revoked_ns > since))).first() is not None
 
         base = f"{folder}-{owner}"[:64]
         for name in (folder, base, *(f"{base[:60]}-{n}" for n in range(2, _NAME_TRIES))):

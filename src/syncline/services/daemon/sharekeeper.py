@@ -109,6 +109,7 @@ class ShareKeeper:
         self.looks += 1
         config = load_daemon_config(self.config) if self.config.exists() else None
         synced = {f.remote for f in config.folders} if config is not None else set()
+        places = [Path(f.local) for f in config.folders] if config is not None else []
         handled = self._handled()
         unbound: list[tuple[str, str]] = []
         auto = self.shares.accept == "auto"
@@ -121,24 +122,34 @@ class ShareKeeper:
                     self._save(handled)
                 continue
             if auto and s.uid not in handled:
-                unbound += self._bind(s, handled)
+                unbound += self._bind(s, handled, places)
             else:
                 unbound.append((s.name, "not synced on this device"))
         offers = tuple((s.label, s.rights) for s in shares.incoming if s.state == "offered")
         self.events.publish(SharesSeen(server=self.url, offers=offers, unbound=tuple(unbound)))
 
-    def _bind(self, share: Share, handled: set[str]) -> list[tuple[str, str]]:
-        """Bind ``share`` to the first free folder of ``[shares] dir``; what is left unbound, and why."""
+    def _bind(self, share: Share, handled: set[str], synced: list[Path]) -> list[tuple[str, str]]:
+        """Bind ``share`` to the first free folder of ``[shares] dir`` (missing or empty, and neither in nor
+        around a folder this device syncs: it would be synced twice); what is left unbound, and why."""
         assert share.name is not None
         base = Path(self.shares.dir) / share.name
         for n in range(1, _TRIES + 1):
             target = base if n == 1 else base.with_name(f"{base.name}-{n}")
-            if is_free_dir(target):
+            if is_free_dir(target) and not any(target == p or target.is_relative_to(p) or p.is_relative_to(target)
+                                               for p in synced):
                 break
         else:
-            return [(share.name, f"{base} and {_TRIES - 1} more folders beside it are not empty")]
+            return [(share.name, f"{base} and {_TRIES - 1} more folders beside it are not empty or are synced "
+                                 f"already ([shares] dir)")]
+        made = not target.exists()
         target.mkdir(parents=True, exist_ok=True)
-        bound = add_folder(self.config, str(target), share.name)
+        try:
+            bound = add_folder(self.config, str(target), share.name)
+        except UsageError as exc:
+            if made:
+                with contextlib.suppress(OSError):
+                    target.rmdir()  # made here, empty: nothing of anyone's is lost
+            return [(share.name, f"not synced on this device: {exc}")]
         handled.add(share.uid)
         self._save(handled)
         self.events.publish(ShareBound(share=share.label, name=share.name, local=bound.local))
