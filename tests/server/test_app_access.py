@@ -27,6 +27,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "/locks": {"json": {"ttl": 60}},
     "/locks/{lock}": {"json": {"ttl": 60}},
     "/members/{user}": {"json": {"rights": "ro"}},
+    "/file-locks": {"json": {"path": "a.txt"}},
+    "/file-locks/{lock}": {"json": {"ttl": 600}},
     "/accept": {"json": {}},
 }
 QUERIES = {"/file": {"path": "a.txt"}, "/file/chunks": {"path": "a.txt"}, "/file/manifest": {"path": "a.txt"}}

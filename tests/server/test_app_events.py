@@ -202,3 +202,25 @@ def test_a_stream_needs_a_folder_or_shares(tmp_path: Path) -> None:
             assert r.status_code == 400
 
     run(main())
+
+
+def test_lock_changes_reach_the_folder_s_streams_without_a_seq(tmp_path: Path) -> None:
+    w = _world(tmp_path)
+
+    async def main() -> None:
+        async with w.client() as c:
+            await c.put("/v1/folders/Docs")
+            await put_file(c, "Docs", "a.txt", b"a")
+            s = Stream(w.app, w.tokens["anna"], "folder=Docs:1")
+            assert await s.status() == 200
+            assert await s.text() == "retry: 2000\n\n"
+            r = await c.post("/v1/folders/Docs/file-locks", json={"path": "a.txt"})
+            assert r.status_code == 201
+            assert await s.event("locks") == {"folder": "Docs", "lock_seq": 1}
+            assert (await c.delete(f"/v1/folders/Docs/file-locks/{r.json()['lock']}")).status_code == 204
+            assert await s.event("locks") == {"folder": "Docs", "lock_seq": 2}
+            await put_file(c, "Docs", "b.txt", b"b")
+            assert await s.event() == {"folder": "Docs", "seq": 2}, "a lock moved no seq"
+            await s.leave()
+
+    run(main())

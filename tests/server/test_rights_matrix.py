@@ -29,6 +29,8 @@ KIND: dict[tuple[str, str], str] = {
     ("get", F + "/members"): READ, ("get", "/v1/events"): READ,
     ("post", F + "/ops"): WRITE, ("post", F + "/chunks"): WRITE, ("post", F + "/chunks/missing"): WRITE,
     ("put", F + "/meta/{key}"): WRITE,
+    ("get", F + "/file-locks"): READ, ("post", F + "/file-locks"): WRITE, ("put", F + "/file-locks/{lock}"): WRITE,
+    ("delete", F + "/file-locks/{lock}"): WRITE,
     ("put", F + "/members/{user}"): OWNER, ("delete", F + "/members/{user}"): OWNER,
     ("get", "/v1/info"): OTHER, ("get", "/v1/openapi.json"): OTHER, ("post", "/v1/login"): OTHER,
     ("post", "/v1/logout"): OTHER, ("get", "/v1/whoami"): OTHER, ("get", "/v1/devices"): OTHER,
@@ -93,6 +95,8 @@ def _request(method: str, path: str, folder: str, lease: str) -> dict[str, Any]:
         "/locks": {"json": {"ttl": 60}},
         "/locks/{lock}": {"json": {"ttl": 60}},
         "/members/{user}": {"json": {"rights": "rw"}},
+        "/file-locks": {"json": {"path": "a.txt", "ttl": 600}},
+        "/file-locks/{lock}": {"json": {"ttl": 600}},
     }
     if method in ("post", "put"):
         kw.update(bodies.get(suffix, {}))
@@ -109,8 +113,15 @@ def test_the_rights_matrix(tmp_path: Path, method: str, path: str, role: str) ->
     w = _shared_world(tmp_path)
     folder = ROLES[role]
 
-    async def lease() -> str:  # a lease of the caller's own, for renew and release
-        if not path.endswith("{lock}") or role not in OK[READ]:
+    async def lease() -> str:  # a run lease or file lock of the caller's own (anna's for a reader), to renew or end
+        if not path.endswith("{lock}"):
+            return "Lnone"
+        if "file-locks" in path:
+            async with w.client(role if role in OK[WRITE] else "anna") as c:
+                r = await c.post(f"/v1/folders/{ROLES['anna']}/file-locks", json={"path": "a.txt"})
+                assert r.status_code == 201, r.text
+                return str(r.json()["lock"])
+        if role not in OK[READ]:
             return "Lnone"
         async with w.client(role) as c:
             r = await c.post(f"/v1/folders/{folder}/locks", json={"ttl": 60})

@@ -11,7 +11,8 @@ The contract (design.md, "The chunk store and the notifier"):
   so that the app can bound the streams of one device;
 - ``drop(folder_id, owners)`` ends those owners' following of one folder (its share was revoked): their
   streams hand out :data:`DROPPED` for it once and go on with their other folders;
-- a key below zero is a user's, not a folder's (:func:`shares_key`): it moves when that user's shares do.
+- a key is a folder's id (its ``seq``), or a pair: ``("shares", user id)`` moves when that user's shares
+  do (:func:`shares_key`), ``("locks", folder id)`` with the folder's ``lock_seq``.
 
 ``InProcessNotifier`` serves one server process. Several processes later need a notifier that carries
 the same two calls over PostgreSQL ``LISTEN/NOTIFY`` (or polls ``folders.seq``); nothing else changes.
@@ -27,9 +28,18 @@ from typing import Protocol
 DROPPED = -1  # the "seq" a stream hands out for a folder it no longer follows
 
 
-def shares_key(user_id: int) -> int:
+Key = int | tuple[str, int]  # a folder's id (its seq), or ("shares", user id), ("locks", folder id)
+
+
+def shares_key(user_id: int) -> Key:
     """The notifier key that moves when ``user_id``'s shares (offers, accepts, revocations) change."""
-    return -user_id
+    return ("shares", user_id)
+
+
+def _order(item: tuple[Key, int]) -> tuple[int, int, str]:
+    """Folders first, oldest (lowest id) first, then the pairs."""
+    key = item[0]
+    return (0, key, "") if isinstance(key, int) else (1, key[1], key[0])
 
 
 class SubscriptionClosed(Exception):
@@ -43,24 +53,24 @@ class Subscription:
     seen or already handed out is ever delivered, so an echo of an old position is dropped here.
     """
 
-    def __init__(self, notifier: InProcessNotifier, owner: str, positions: Mapping[int, int]) -> None:
+    def __init__(self, notifier: InProcessNotifier, owner: str, positions: Mapping[Key, int]) -> None:
         self.owner = owner
         self._notifier = notifier
         self._seen = dict(positions)
-        self._pending: dict[int, int] = {}  # DROPPED: the folder is no longer followed
+        self._pending: dict[Key, int] = {}  # DROPPED: the folder is no longer followed
         self._closed = False
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
 
     @property
-    def folders(self) -> frozenset[int]:
+    def folders(self) -> frozenset[Key]:
         return frozenset(self._seen)
 
     @property
     def closed(self) -> bool:
         return self._closed
 
-    def note(self, folder_id: int, seq: int) -> None:
+    def note(self, folder_id: Key, seq: int) -> None:
         """Record that ``folder_id`` is at ``seq`` (any thread). Also how the app fills in the positions
         the client missed while it was away, read from the store after subscribing."""
         with self._notifier._lock:
@@ -71,7 +81,7 @@ class Subscription:
             self._pending[folder_id] = seq
         self._wakeup()
 
-    def drop(self, folder_id: int) -> None:
+    def drop(self, folder_id: Key) -> None:
         """Stop following ``folder_id`` (any thread): ``next`` hands out ``(folder_id, DROPPED)`` once."""
         with self._notifier._lock:
             if self._closed or folder_id not in self._seen:
@@ -80,7 +90,7 @@ class Subscription:
             self._pending[folder_id] = DROPPED
         self._wakeup()
 
-    async def next(self, timeout: float) -> list[tuple[int, int]]:
+    async def next(self, timeout: float) -> list[tuple[Key, int]]:
         """The folders that moved since the last call, as ``(folder_id, seq)``, oldest folder first
         (``seq`` :data:`DROPPED` for a folder no longer followed); ``[]`` after ``timeout`` seconds with
         nothing new (the caller sends a keep-alive then). Raises ``SubscriptionClosed`` once the
@@ -105,12 +115,12 @@ class Subscription:
         with self._notifier._lock:
             return self._closed or bool(self._pending)
 
-    def _drain(self) -> list[tuple[int, int]]:
+    def _drain(self) -> list[tuple[Key, int]]:
         with self._notifier._lock:
             if self._closed:
                 raise SubscriptionClosed(self.owner)
             self._wake.clear()
-            out = sorted(self._pending.items())
+            out = sorted(self._pending.items(), key=_order)
             self._pending.clear()
             for folder_id, seq in out:
                 if seq != DROPPED:
@@ -129,15 +139,15 @@ class Subscription:
 class Notifier(Protocol):
     """What the app and the store need from a notifier (design.md); ``InProcessNotifier`` is one."""
 
-    def publish(self, folder_id: int, seq: int) -> None: ...
+    def publish(self, folder_id: Key, seq: int) -> None: ...
 
-    def subscribe(self, owner: str, positions: Mapping[int, int]) -> Subscription: ...
+    def subscribe(self, owner: str, positions: Mapping[Key, int]) -> Subscription: ...
 
     def streams_of(self, owner: str) -> int: ...
 
     def close_owner(self, owner: str) -> None: ...
 
-    def drop(self, folder_id: int, owners: Collection[str]) -> None: ...
+    def drop(self, folder_id: Key, owners: Collection[str]) -> None: ...
 
     def close_all(self) -> None: ...
 
@@ -149,12 +159,12 @@ class InProcessNotifier:
         self._lock = threading.Lock()
         self._subs: set[Subscription] = set()
 
-    def publish(self, folder_id: int, seq: int) -> None:
+    def publish(self, folder_id: Key, seq: int) -> None:
         """Tell every subscriber of ``folder_id`` that it is at ``seq``; never waits for one."""
         for sub in self._snapshot(s for s in self._subs if folder_id in s.folders):
             sub.note(folder_id, seq)
 
-    def subscribe(self, owner: str, positions: Mapping[int, int]) -> Subscription:
+    def subscribe(self, owner: str, positions: Mapping[Key, int]) -> Subscription:
         """A new subscription to the folders of ``positions`` (call from the event loop)."""
         sub = Subscription(self, owner, positions)
         with self._lock:
@@ -171,7 +181,7 @@ class InProcessNotifier:
         for sub in self._snapshot(s for s in self._subs if s.owner == owner):
             sub.close()
 
-    def drop(self, folder_id: int, owners: Collection[str]) -> None:
+    def drop(self, folder_id: Key, owners: Collection[str]) -> None:
         """``owners``' streams stop following ``folder_id``: its share was taken from their user."""
         for sub in self._snapshot(s for s in self._subs if s.owner in owners and folder_id in s.folders):
             sub.drop(folder_id)

@@ -49,6 +49,10 @@ LOGIN_WAIT_FIRST_S, LOGIN_WAIT_MAX_S = 1, 15 * 60
 LOGINS_PER_ADDRESS, LOGIN_ADDRESS_WINDOW_S = 30, 10 * 60
 ARGON2_AT_ONCE, ARGON2_WAITING = 2, 8
 LOCK_TTL_MIN_S, LOCK_TTL_MAX_S = 10, 300
+# File locks (protocol 1.1): 1 minute to 7 days, 30 minutes when not said; at most this many per folder.
+FILE_LOCK_TTL_MIN_S, FILE_LOCK_TTL_MAX_S, FILE_LOCK_TTL_S = 60, 7 * 86_400, 1_800
+MAX_FILE_LOCKS = 10_000
+MAX_LOCK_NOTE = 200  # characters
 UPLOAD_LEASE_S = 24 * 3600
 HISTORY_S = 30 * 24 * 3600
 HISTORY_MIN_CHANGES = 100_000
@@ -101,6 +105,9 @@ LIMITS: dict[str, int] = {
     "argon2_at_once": ARGON2_AT_ONCE,
     "lock_ttl_min_s": LOCK_TTL_MIN_S,
     "lock_ttl_max_s": LOCK_TTL_MAX_S,
+    "file_lock_ttl_min_s": FILE_LOCK_TTL_MIN_S,
+    "file_lock_ttl_max_s": FILE_LOCK_TTL_MAX_S,
+    "file_locks": MAX_FILE_LOCKS,
     "upload_lease_s": UPLOAD_LEASE_S,
     "history_s": HISTORY_S,
     "history_min_changes": HISTORY_MIN_CHANGES,

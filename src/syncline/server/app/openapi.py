@@ -14,6 +14,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...formats.wire.limits import (
+    FILE_LOCK_TTL_MAX_S,
+    FILE_LOCK_TTL_MIN_S,
     FOLDER_NAME_RE,
     LOCK_ID_RE,
     LOCK_TTL_MAX_S,
@@ -22,9 +24,11 @@ from ...formats.wire.limits import (
     MAX_CHUNKS_PAGE,
     MAX_CHUNKS_PER_FILE,
     MAX_DEVICE_NAME,
+    MAX_FILE_LOCKS,
     MAX_FILE_SIZE,
     MAX_INLINE_CHUNKS,
     MAX_INT,
+    MAX_LOCK_NOTE,
     MAX_MANIFEST_CHUNKS,
     MAX_MANIFEST_PAGE,
     MAX_META_BYTES,
@@ -107,6 +111,15 @@ SCHEMAS: dict[str, Schema] = {
     "Members": _obj({"members": {"type": "array", "items": _ref("Share")}}),
     "Accept": _obj({"name": {"type": "string", "pattern": f"^{FOLDER_NAME_RE.pattern}$"}}, ()),
     "Rights": _obj({"rights": {"enum": ["rw", "ro"]}}),
+    "FileLock": _obj({"lock": _LOCK_ID, "path": _PATH, "user": {"type": "string"}, "device": {"type": "string"},
+                      "device_name": {"type": "string"}, "created_ns": _int(), "expires_ns": _int(),
+                      "expires_in": _int(), "note": {"type": ["string", "null"], "maxLength": MAX_LOCK_NOTE},
+                      "mine": {"type": "boolean"}}),
+    "FileLocks": _obj({"lock_seq": _int(), "locks": {"type": "array", "maxItems": MAX_FILE_LOCKS,
+                                                      "items": _ref("FileLock")}}),
+    "FileLockRequest": _obj({"path": _PATH, "ttl": _int(FILE_LOCK_TTL_MIN_S, FILE_LOCK_TTL_MAX_S),
+                             "note": {"type": "string", "maxLength": MAX_LOCK_NOTE}}, ("path",)),
+    "FileLockTtl": _obj({"ttl": _int(FILE_LOCK_TTL_MIN_S, FILE_LOCK_TTL_MAX_S)}),
     "Folders": {"type": "array", "items": _ref("Folder")},
     "Entries": _obj({"seq": _int(), "columns": _COLUMNS, "rows": _ROWS, "next": _int(), "more": {"type": "boolean"},
                      "next_path": {"type": ["string", "null"], "maxLength": MAX_PATH_BYTES}}),
@@ -156,6 +169,7 @@ _NAME = _param("name", "path", {"type": "string", "pattern": f"^{FOLDER_NAME_RE.
 _SINCE = _param("since", "query", _int())
 _PATH_Q = _param("path", "query", _PATH, True)
 _UID = _param("uid", "path", {"type": "string", "maxLength": 64})
+_FILE_LOCK = _param("lock", "path", {"type": "string", "pattern": f"^{LOCK_ID_RE.pattern}$"})
 _USER = _param("user", "path", {"type": "string", "pattern": f"^{USER_NAME_RE.pattern}$"})
 
 
@@ -246,6 +260,15 @@ OPERATIONS: dict[str, dict[str, Schema]] = {
     "/v1/shares/{uid}/accept": {"post": _op("accept an offer, under a name of one's own", "200", _json("Share"),
                                             params=(_UID,), body=_json("Accept"))},
     "/v1/shares/{uid}/decline": {"post": _op("decline an offer, or leave a share", "204", params=(_UID,))},
+    F + "/file-locks": {
+        "get": _op("the folder's file locks", "200", _json("FileLocks"), params=(_NAME,)),
+        "post": _op("lock a file for this device (200: renewed; 423 while another holds it)", "201",
+                    _json("FileLock"), params=(_NAME,), body=_json("FileLockRequest"))},
+    F + "/file-locks/{lock}": {
+        "put": _op("renew this device's lock", "200", _json("FileLock"), params=(_NAME, _FILE_LOCK),
+                   body=_json("FileLockTtl")),
+        "delete": _op("unlock (force=1: the folder's owner breaks another's lock)", "204", params=(
+            _NAME, _FILE_LOCK, _param("force", "query", {"enum": ["0", "1"]})))},
     F + "/members": {"get": _op("everyone with a right to the folder", "200", _json("Members"), params=(_NAME,))},
     F + "/members/{user}": {
         "put": _op("the owner offers the folder, or changes a member's rights (200)", "201", _json("Share"),

@@ -25,8 +25,9 @@ from ...formats.wire.errors import WireError, clip
 from ...formats.wire.fields import dump_json
 from ...formats.wire.limits import MAX_STREAM_FOLDERS, MAX_STREAMS_PER_DEVICE
 from ...formats.wire.paths import check_folder_name
-from ..notify import DROPPED, Subscription, SubscriptionClosed, shares_key
+from ..notify import DROPPED, Key, Subscription, SubscriptionClosed, shares_key
 from ..store import Store
+from ..store.filelocks import locks_key
 from .access import Caller, caller_of, resolve
 from .bodies import bool_param
 
@@ -92,7 +93,8 @@ async def events(request: Request) -> Response:
     if state.notifier.streams_of(owner) >= MAX_STREAMS_PER_DEVICE:
         raise WireError("rate_limited", f"this device has {MAX_STREAMS_PER_DEVICE} event streams open already",
                         "close one first", {"limit": MAX_STREAMS_PER_DEVICE, "retry_after": 15})
-    positions = {fid: seq for fid, (_, seq, _) in folders.items()}
+    positions: dict[Key, int] = {fid: seq for fid, (_, seq, _) in folders.items()}
+    positions.update({locks_key(fid): 0 for fid in folders})
     if shares:
         positions[shares_key(caller.device.user_id)] = 0
     sub = state.notifier.subscribe(owner, positions)
@@ -103,6 +105,7 @@ async def events(request: Request) -> Response:
             found = await run_in_threadpool(store.folders.by_id, fid)
             if found is not None:
                 sub.note(fid, found.seq)
+                sub.note(locks_key(fid), found.lock_seq)
     except BaseException:
         sub.close()
         raise
@@ -119,18 +122,24 @@ async def events(request: Request) -> Response:
                 if not await run_in_threadpool(_live, store, owner):
                     return
                 yield ": keep-alive\n\n"
-            for fid, seq in moved:
-                yield _event(names.get(fid), seq)
+            for key, seq in moved:
+                if text := _event(names, key, seq):
+                    yield text
 
     return EventStream(sub, body())
 
 
-def _event(name: str | None, seq: int) -> str:
-    if name is None:  # a user's key: their shares changed
-        return "event: shares\ndata: {}\n\n"
-    if seq == DROPPED:
-        return f"event: revoked\ndata: {dump_json({'folder': name}).decode('utf-8')}\n\n"
-    return f"event: seq\ndata: {dump_json({'folder': name, 'seq': seq}).decode('utf-8')}\n\n"
+def _event(names: dict[int, str], key: Key, seq: int) -> str:
+    if isinstance(key, int):
+        if seq == DROPPED:
+            return f"event: revoked\ndata: {dump_json({'folder': names[key]}).decode('utf-8')}\n\n"
+        return f"event: seq\ndata: {dump_json({'folder': names[key], 'seq': seq}).decode('utf-8')}\n\n"
+    kind, ident = key
+    if kind == "locks":
+        if seq == DROPPED:
+            return ""
+        return f"event: locks\ndata: {dump_json({'folder': names[ident], 'lock_seq': seq}).decode('utf-8')}\n\n"
+    return "event: shares\ndata: {}\n\n"  # the user's shares changed
 
 
 ROUTES = [Route("/v1/events", events, methods=["GET"])]

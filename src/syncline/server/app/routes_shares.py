@@ -19,6 +19,7 @@ from starlette.routing import Route
 from ...formats.wire.fields import obj, text
 from ..notify import Notifier, shares_key
 from ..store import Store
+from ..store.filelocks import locks_key
 from .access import caller_of, folder_of
 from .bodies import json_body
 from .errors import JSON
@@ -30,7 +31,9 @@ _MAX_SHARE_BODY = 4 * 1024  # a name or a right: nothing near the JSON limit
 def _tell(store: Store, notifier: Notifier, user_id: int, dropped: int | None = None) -> None:
     """Tell ``user_id``'s streams that their shares changed; with ``dropped``, that folder is theirs no more."""
     if dropped is not None:
-        notifier.drop(dropped, {d.id for d in store.devices.list(user_id)})
+        devices = {d.id for d in store.devices.list(user_id)}
+        notifier.drop(dropped, devices)
+        notifier.drop(locks_key(dropped), devices)
     notifier.publish(shares_key(user_id), time.time_ns())
 
 

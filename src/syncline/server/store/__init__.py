@@ -30,6 +30,7 @@ from .migrations import migrate
 from .shares import Shares
 
 DEFAULT_MIN_FREE = 1 << 30
+Key = int | tuple[str, int]  # what the notifier's slots are keyed by (notify.py)
 
 __all__ = ["DEFAULT_MIN_FREE", "Device", "Folder", "FolderStore", "Store", "User", "open_store"]
 
@@ -51,7 +52,7 @@ class Store:
         self.devices = Devices(db)
         self.folders = Folders(db)
         self.shares = Shares(db)
-        self.on_commit: Callable[[int, int], None] | None = None
+        self.on_commit: Callable[[Key, int], None] | None = None
         self.gate = Gate()
         self.server_id = self._server_id()
 
@@ -69,9 +70,11 @@ class Store:
         their transactions), or by the server itself (None)."""
         return FolderStore(self, folder, user_id)
 
-    def published(self, folder_id: int, seq: int) -> None:
+    def published(self, key: Key, seq: int) -> None:
+        """Tell the notifier that ``key`` (a folder's id: its ``seq``; ``("locks", id)``: its
+        ``lock_seq``) is at ``seq`` now."""
         if self.on_commit is not None:
-            self.on_commit(folder_id, seq)
+            self.on_commit(key, seq)
 
     def close(self) -> None:
         self.db.close()

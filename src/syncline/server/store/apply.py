@@ -28,6 +28,7 @@ from ...formats.wire.paths import check_target, check_wire_path
 from ..chunks import ChunkStore
 from . import contents
 from . import schema as t
+from .filelocks import LockGuard
 from .ids import base32_id
 from .meta import Folder, used_bytes
 from .rows import Row, Rows
@@ -70,8 +71,9 @@ class Applier:
     one per change. ``chunk_store`` is where a ``put``'s manifest is read from."""
 
     def __init__(self, conn: sa.Connection, folder: Folder, policy: WirePolicy, seq: int,
-                 chunk_store: ChunkStore | None = None) -> None:
+                 chunk_store: ChunkStore | None = None, locks: LockGuard | None = None) -> None:
         self.conn = conn
+        self.locks = locks  # the file locks the batch's device must respect (None: the server's own writes)
         self.chunk_store = chunk_store
         self.folder = folder
         self.policy = policy
@@ -148,6 +150,11 @@ class Applier:
         """Apply one item (a ``put``'s content was verified outside the transaction). ``WireError`` for a
         per-item failure (the caller rolls the item back)."""
         check_wire_path(op.path, root_ok=op.op == "meta")
+        if self.locks is not None:  # every path the item writes: both ends of a move, and all below a folder's
+            if op.op == "move":
+                self.locks.check((op.path, op.to or ""), below=op.path)
+            else:
+                self.locks.check((op.path,))
         self._drops = []
         used = self._used
         try:
@@ -155,6 +162,11 @@ class Applier:
         except WireError:
             self._used = used  # the caller rolls the item back
             raise
+        if self.locks is not None and done.change is not None:  # the holder's own delete or move
+            if done.change[0] == "delete":
+                self.locks.deleted(op.path)
+            elif done.change[0] == "move":
+                self.locks.moved(op.path, done.change[1])
         contents.drop(self.conn, self.folder.chunk_ns, self._drops, time.time_ns())
         return done
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import errno
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import blake3
 import sqlalchemy as sa
@@ -49,14 +49,17 @@ from ...formats.wire.limits import (
 from ...formats.wire.manifest import ENTRY_BYTES, reference_pieces
 from ...formats.wire.ops import ChunkRef, ItemResult, Op, WirePolicy
 from ...formats.wire.paths import check_wire_path
-from . import contents
+from . import contents, filelocks
 from . import schema as t
 from .apply import Applier
 from .contents import missing_chunks
+from .filelocks import LockGuard, locks_key
 from .meta import Folder, rights_of
 from .raw import Raw
 from .rows import Row, Rows, below, row_of
 from .state import FolderState
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from . import Store
@@ -501,7 +504,8 @@ class FolderStore:
                 self.guard(conn, True)
                 start = int(conn.execute(t.folders.update().where(t.folders.c.id == self.id)
                                          .values(seq=t.folders.c.seq).returning(t.folders.c.seq)).scalar_one())
-                applier = Applier(conn, self.folder, policy, start, self.store.chunks)
+                locks = LockGuard(conn, self.id, device)
+                applier = Applier(conn, self.folder, policy, start, self.store.chunks, locks)
                 raw = applier.rows.raw
                 for op, problem in zip(ops, checked, strict=True):
                     if not isinstance(op.id, str) or not OP_ID_RE.fullmatch(op.id):
@@ -539,6 +543,7 @@ class FolderStore:
                 end = applier.seq
                 if end != start:
                     conn.execute(t.folders.update().where(t.folders.c.id == self.id).values(seq=end))
+                lock_seq = filelocks.bump(conn, self.id) if locks.changed else None
         except sa.exc.OperationalError as exc:
             if "full" in str(exc.orig):
                 raise WireError("no_space", "the server's disk is full", "free space on the server") from None
@@ -546,6 +551,8 @@ class FolderStore:
         crash_point("server-commit")
         if end != start:
             self.store.published(self.id, end)
+        if lock_seq is not None:
+            self.store.published(locks_key(self.id), lock_seq)
         return end, results
 
     def _check_contents(self, ops: Sequence[Op]) -> list[WireError | None]:
@@ -646,6 +653,39 @@ class FolderStore:
 
     def release(self, lock_id: str) -> None:
         self.state.release(lock_id)
+
+    # -- file locks (filelocks.py) ----------------------------------------------------------------------
+    def file_locks(self) -> tuple[int, list[filelocks.FileLock]]:
+        """``(lock_seq, the live locks)`` of the folder."""
+        with self.store.db.read() as conn:
+            return filelocks.lock_seq(conn, self.id), filelocks.live(conn, self.id, time.time_ns())
+
+    def _lock_write(self, change: Callable[[sa.Connection, int], _T]) -> _T:
+        """One write transaction changing the folder's locks (the caller's right to write checked first),
+        then the change told to the streams."""
+        with self.store.db.write() as conn:
+            self.guard(conn, True)
+            out = change(conn, time.time_ns())
+            seq = filelocks.lock_seq(conn, self.id)
+        self.store.published(locks_key(self.id), seq)
+        return out
+
+    def take_lock(self, path: str, device_id: str, ttl: int, note: str | None) -> tuple[filelocks.FileLock, bool]:
+        """Lock the file ``path`` for this user's ``device_id`` (see :func:`.filelocks.take`)."""
+        assert self.user_id is not None, "a lock is a user's"
+        user_id = self.user_id
+        return self._lock_write(lambda conn, now: filelocks.take(conn, self.id, path, user_id, device_id, ttl,
+                                                                 note, now))
+
+    def renew_lock(self, lock_id: str, device_id: str, ttl: int) -> filelocks.FileLock:
+        return self._lock_write(lambda conn, now: filelocks.renew(conn, self.id, lock_id, device_id, ttl, now))
+
+    def release_lock(self, lock_id: str, force: bool) -> filelocks.FileLock:
+        """End a lock of this user's (``force``: any, by the folder's owner)."""
+        assert self.user_id is not None, "a lock is a user's"
+        user_id = self.user_id
+        return self._lock_write(lambda conn, now: filelocks.release(conn, self.id, lock_id, user_id, force,
+                                                                    self.folder.owner_id, now))
 
 
 def _check_since(since: int) -> None:

@@ -62,6 +62,7 @@ class Folder:
     root_mode: int
     root_mtime_ns: int
     created_ns: int
+    lock_seq: int = 0  # when it was read: raised by every change of its file locks
 
 
 def _check_quota(quota_bytes: int | None) -> None:
@@ -112,7 +113,7 @@ def _device(row: sa.Row[tuple[object, ...]]) -> Device:
 def folder_of(row: sa.Row[tuple[object, ...]]) -> Folder:
     m = row._mapping
     return Folder(m["id"], m["uid"], m["owner_id"], m["name"], m["seq"], m["chunk_ns"], m["root_mode"],
-                  m["root_mtime_ns"], m["created_ns"])
+                  m["root_mtime_ns"], m["created_ns"], m["lock_seq"])
 
 
 class Users:

@@ -53,7 +53,19 @@ def _step_4(conn: sa.Connection) -> None:
     conn.exec_driver_sql("CREATE UNIQUE INDEX folder_access_name ON folder_access (user_id, name)")
 
 
-STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3, _step_4)
+def _step_5(conn: sa.Connection) -> None:
+    """File locks (issue 14): their table, and each folder's count of lock changes."""
+    conn.exec_driver_sql("ALTER TABLE folders ADD COLUMN lock_seq BIGINT DEFAULT '0' NOT NULL")
+    conn.exec_driver_sql(
+        "CREATE TABLE file_locks (folder_id INTEGER NOT NULL, path TEXT NOT NULL, lock_id TEXT NOT NULL,"
+        " user_id INTEGER NOT NULL, device_id TEXT NOT NULL, created_ns BIGINT NOT NULL,"
+        " expires_ns BIGINT NOT NULL, note TEXT, PRIMARY KEY (folder_id, path),"
+        " FOREIGN KEY(folder_id) REFERENCES folders (id), UNIQUE (lock_id),"
+        " FOREIGN KEY(user_id) REFERENCES users (id))")
+    conn.exec_driver_sql("CREATE INDEX file_locks_expiry ON file_locks (folder_id, expires_ns)")
+
+
+STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3, _step_4, _step_5)
 
 
 class SchemaTooNew(RuntimeError):

@@ -60,6 +60,8 @@ folders = sa.Table(
     sa.Column("root_mode", sa.Integer, nullable=False),
     sa.Column("root_mtime_ns", Nanos, nullable=False),
     sa.Column("created_ns", Nanos, nullable=False),
+    # Raised by every change of the folder's file locks (not of its tree: no seq, no journal row).
+    sa.Column("lock_seq", Nanos, nullable=False, server_default="0"),
     sa.UniqueConstraint("owner_id", "name"),
 )
 
@@ -150,6 +152,21 @@ changes = sa.Table(
     sa.Column("result", sa.Text),  # JSON: the item's first result, answered again on a replay
     sa.Column("made_ns", Nanos, nullable=False),
     sa.UniqueConstraint("folder_id", "op_id"),
+)
+
+# File locks (issue 14, protocol 1.1 ``file-locks``): a lease of one user on one device on one file, which
+# every write path of the folder respects until it ends or expires. Not the run leases of ``locks``.
+file_locks = sa.Table(
+    "file_locks", metadata,
+    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), primary_key=True),
+    sa.Column("path", PathText, primary_key=True),
+    sa.Column("lock_id", sa.Text, nullable=False, unique=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("device_id", sa.Text, nullable=False),
+    sa.Column("created_ns", Nanos, nullable=False),
+    sa.Column("expires_ns", Nanos, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Index("file_locks_expiry", "folder_id", "expires_ns"),
 )
 
 locks = sa.Table(
