@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .daemonserver import Device, Server, serving, wait_for
+from .daemonserver import Device, Server, serving, syncline, wait_for
 
 BOB_PASSWORD = "bob-long-enough-password"
 
@@ -97,6 +97,9 @@ def test_share_commands_refuse_in_one_line(tmp_path: Path, server: Server) -> No
     assert "is not empty" in line and "--local" in line
     listed = bob.cli("share", "list")
     assert "anna/Photos  offered to you (read-only)" in listed.stdout, "a refused accept accepts nothing"
+    assert "this device syncs a folder named Mine already" in refused(bob, "share", "accept", "anna/Photos", "--as",
+                                                                      "Mine")
+    assert syncline("folder", "remove", str(bob.local), "--config", str(bob.config)).returncode == 0
     assert "you have a folder named Mine already" in refused(bob, "share", "accept", "anna/Photos", "--as", "Mine")
     done = bob.cli("share", "accept", "anna/Photos", "--no-sync")
     assert done.returncode == 0 and done.stdout == "accepted anna/Photos as Photos\n", done

@@ -156,9 +156,8 @@ def accept_cmd(share: str, as_name: str | None, local: str | None, no_sync: bool
     if local is not None and no_sync:
         raise UsageError("--local and --no-sync contradict each other", "give one of them")
     if as_name is not None and loaded is not None and any(f.remote == as_name for f in loaded.folders):
-        raise UsageError(f"{as_name} is synced on this device already (a share taken back?)",
-                         "accept it under another name with --as NAME, or remove that folder first with "
-                         "`syncline folder remove DIR`")
+        raise UsageError(f"this device syncs a folder named {as_name} already",
+                         "accept it under another name with --as NAME")
     home, url = server_place(server, config, state)
     target = None if no_sync else Path(local).expanduser().absolute() if local is not None else None
     if target is not None and not is_free_dir(target):
