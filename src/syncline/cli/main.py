@@ -23,6 +23,7 @@ from .cmd_device import device_cmd
 from .cmd_diff import diff_cmd
 from .cmd_folder import folder_cmd
 from .cmd_index import index_cmd
+from .cmd_lock import lock_cmd, locks_cmd, unlock_cmd
 from .cmd_serve import serve_cmd
 from .cmd_server import server_cmd
 from .cmd_share import share_cmd
@@ -53,6 +54,7 @@ Commands:
   syncline folder add LOCAL --remote NAME
                                      bind a folder for the daemon (--create; folder list/remove/resume)
   syncline share FOLDER --with USER  share a folder (--read-only; share list|accept|revoke|leave)
+  syncline lock PATH [--for 30m]     lock a synced file: no other device writes it (unlock PATH, locks)
   syncline status                    what the daemon is doing, folder by folder
   syncline serve [--data DIR]        run a server for syncline devices (--listen, --tls self-signed)
   syncline user add NAME [--admin]   add a user of this machine's server (user passwd|set|remove|list)
@@ -86,6 +88,9 @@ cli.add_command(server_cmd)
 cli.add_command(connect_cmd)
 cli.add_command(device_cmd)
 cli.add_command(share_cmd)
+cli.add_command(lock_cmd)
+cli.add_command(unlock_cmd)
+cli.add_command(locks_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -88,6 +88,11 @@ class ReconcilePolicy:
     # changes are held there instead (see ``_hold_for_read_only``): kept, never lost, and that side's copy
     # otherwise brought back to the read-only side's state.
     read_only: Side | None = None
+    # Paths of a side locked by someone else (a server's file locks), each with why (who holds it, until
+    # when): nothing is planned into them. This side's change of one waits (reported, retryable); a change
+    # of both keeps the holder's version at the path (see ``_wait_for_locks``).
+    locked_a: Mapping[str, str] = field(default_factory=dict)
+    locked_b: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +302,8 @@ def reconcile(base: Base, a: Index, b: Index, options: ReconcilePolicy | None = 
     _name_clashes(w)
     if opts.read_only is not None:
         _hold_for_read_only(w, opts.read_only)
+    if opts.locked_a or opts.locked_b:
+        _wait_for_locks(w)
     to_a, to_b, final, adopt = _plans(w, candidates)
     for p, row in learn.items():
         adopt.setdefault(p, row)
@@ -384,20 +391,43 @@ def _base_blind(bs: Entry | None, ae: Entry | None, xe: Entry | None) -> bool:
             and ae.digest != xe.digest)
 
 
+def _pinned(w: _Work, p: str) -> tuple[Side, Problem] | None:
+    """The side whose version must keep ``p`` whatever changed (the read-only side, or the side where ``p``
+    is locked by someone else), with the problem to report for what cannot be settled."""
+    if w.opts.read_only is not None:
+        return w.opts.read_only, Problem(p, HELD, "", error=True, retryable=False)
+    for s in _SIDES:
+        why = _locks(w, s).get(p)
+        if why is not None:
+            return s, _waiting(p, why)
+    return None
+
+
+def _locks(w: _Work, s: Side) -> Mapping[str, str]:
+    return w.opts.locked_a if s == "a" else w.opts.locked_b
+
+
+def _waiting(p: str, why: str) -> Problem:
+    return Problem(p, f"waiting for its lock to end: {why}", "", error=True, retryable=True)
+
+
 def _conflict(w: _Work, p: str, ae: Entry, xe: Entry) -> None:
     opts = w.opts
-    if opts.read_only is not None:
-        # The read-only side's version keeps the name; the other's is renamed on its own side (a refused
-        # copy, held there). A directory of the writable side against the other's file is left as it is
-        # (held): renaming a directory would take what is below it along.
-        ro = ae if opts.read_only == "a" else xe
-        other = xe if opts.read_only == "a" else ae
-        if other.kind == DIR and ro.kind != DIR:
-            w.problems.append(Problem(p, HELD, "", error=True, retryable=False))
+    pinned = _pinned(w, p)
+    if pinned is not None:
+        # The pinned side's version keeps the name; the other's is renamed on its own side (a conflict copy:
+        # held there beside a read-only side, uploaded beside a locked file). A directory of the other side
+        # against the pinned side's file is left as it is: renaming a directory takes what is below along.
+        keeper, problem = pinned
+        kept = ae if keeper == "a" else xe
+        other = xe if keeper == "a" else ae
+        if other.kind == DIR and kept.kind != DIR:
+            w.problems.append(problem)
             return
-        copy = _rename_loser(w, p, "b" if opts.read_only == "a" else "a")
-        w.want[p] = ro
-        w.conflicts.append(Conflict(p, opts.read_only, copy, "changed here in a folder you may only read"))
+        copy = _rename_loser(w, p, "b" if keeper == "a" else "a")
+        w.want[p] = kept
+        why = "changed here in a folder you may only read" if opts.read_only else "changed here while locked"
+        w.conflicts.append(Conflict(p, keeper, copy, why))
         return
     if ae.kind == DIR or xe.kind == DIR:
         winner: Side = "a" if ae.kind == DIR else "b"
@@ -502,6 +532,28 @@ def _hold_for_read_only(w: _Work, ro: Side) -> None:
         w.want[p] = cur
     for p in held:
         w.problems.append(Problem(p, HELD, "", error=True, retryable=False))
+
+
+def _wait_for_locks(w: _Work) -> None:
+    """Plan nothing into a path locked by someone else: a decision that would write it is dropped (the
+    other side keeps its change, the base its row: the next run decides again) and reported as waiting,
+    retryable, until the lock ends. A change the lock holder made too was settled by ``_conflict``."""
+    for s in _SIDES:
+        locks = _locks(w, s)
+        if not locks:
+            continue
+        for p in sorted(w.want, key=sort_key):
+            why = locks.get(p)
+            if why is not None and p in w.want and _writes(w, s, w.side(s).get(p), w.want[p]):
+                del w.want[p]
+                w.problems.append(_waiting(p, why))
+                up = parent(p)
+                while up:  # a folder deleted or replaced around the waiting file waits with it
+                    above = w.want.get(up, _NEW_DIR)
+                    if above is not None and above.kind == DIR:
+                        break
+                    del w.want[up]
+                    up = parent(up)
 
 
 def _writes(w: _Work, s: Side, cur: Entry | None, want: Entry | None) -> bool:
@@ -787,6 +839,9 @@ def _can_move(w: _Work, y: Mapping[str, Entry], p: str, q: str) -> bool:
     if w.skipped(p) or w.skipped(q):
         return False
     side: Side = "a" if y is w.a else "b"
+    locks = _locks(w, side)
+    if locks and (p in locks or q in locks or any(k.startswith(p + "/") for k in locks)):
+        return False  # a rename of a locked file (or of a folder holding one) waits: delete and new, each decided
     if q.casefold() != p.casefold() and q.casefold() in w.folded(side):
         return False
     qp = parent(q)

@@ -41,7 +41,7 @@ class FakeFeed:
             return len(self._journal.get(remote, []))
 
     def follow(self, remote: str, since: int, on_seq: Callable[[int], None],
-               on_lost: Callable[[str], None] | None = None) -> None:
+               on_lost: Callable[[str], None] | None = None, on_locks: Callable[[], None] | None = None) -> None:
         with self._lock:
             self._followers[remote] = on_seq
             if on_lost is not None:

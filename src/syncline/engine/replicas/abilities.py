@@ -27,6 +27,7 @@ from .replica import (
     Features,
     FileIdFinder,
     Hasher,
+    LockedPaths,
     Locker,
     Markers,
     Mover,
@@ -83,6 +84,12 @@ def scan_children(replica: Replica, children: Mapping[str, Collection[str]], rul
             if p in children or (p and p.rpartition("/")[2] in children.get(p.rpartition("/")[0], ()))}
     return Index(kept, listed.header, problems=listed.problems, unreadable=listed.unreadable,
                  temp_files=listed.temp_files, root=listed.root, presorted=True)
+
+
+def locked_by_others(replica: Replica) -> Mapping[str, str]:
+    """The paths of ``replica`` locked by someone else, with why (:class:`~.replica.LockedPaths`); none for
+    a replica without locks."""
+    return replica.locked_by_others() if isinstance(replica, LockedPaths) else {}
 
 
 def catch_up(replica: Replica) -> None:

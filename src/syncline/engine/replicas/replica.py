@@ -369,6 +369,17 @@ class ChildScanner(Protocol):
 
 
 @runtime_checkable
+class LockedPaths(Protocol):
+    """A replica whose files other people can lock (a server's file locks): two-way sync plans nothing
+    into a path locked by someone else, and this side's change of it waits until the lock ends."""
+
+    def locked_by_others(self) -> Mapping[str, str]:
+        """The paths locked now by another user or device, each with a line saying by whom and until when
+        (asked once per planning round). Raises what a scan raises."""
+        ...
+
+
+@runtime_checkable
 class CatchUp(Protocol):
     """A replica that keeps what it knows of the tree (a server's listing, in memory) and brings it up to
     date at its next read: :meth:`catch_up` does that now, while the caller is idle, so that the next read

@@ -59,7 +59,7 @@ from ..marker import (
     new_folder_id,
 )
 from ..options import Comparison, Filters, Guards, Options, Writes
-from ..replicas.abilities import hasher, keeps, write_meta_if, writing
+from ..replicas.abilities import hasher, keeps, locked_by_others, write_meta_if, writing
 from ..replicas.abilities import move as move_in
 from ..replicas.address import open_replica
 from ..replicas.replica import FileSource, Markers, Replica, WritePolicy
@@ -419,7 +419,9 @@ def _run(state: PairState, side_a: Replica, side_b: Replica, opts: TwoWaySyncOpt
             # A move with one end outside the scope is left for a full run (scoped.py).
             ia, ib = scoped.leave_alone(ia, ib, scoped.moved_in(view, state))
         fit = project_pair(ia, ib, internal, keeps_a, keeps_b)
-        tw = replace(tw, compare=fit.compare, compare_a=fit.compare_a, compare_b=fit.compare_b)
+        # Files locked by someone else are planned nothing this round (asked each round: a lock may end).
+        tw = replace(tw, compare=fit.compare, compare_a=fit.compare_a, compare_b=fit.compare_b,
+                     locked_a=locked_by_others(side_a), locked_b=locked_by_others(side_b))
         plan, pa, pb = _plan(base, fit.a, fit.b, tw, side_a, side_b, hash_unsure=cmp.mode is CompareMode.MTIME)
         if view is not None and (out := scoped.moved_out(plan, view, side_a, side_b, opts.rules)):
             ia, ib = scoped.leave_alone(ia, ib, out)

@@ -49,11 +49,13 @@ class FeedSource(Protocol):
     config gives it."""
 
     def follow(self, remote: str, since: int, on_seq: Callable[[int], None],
-               on_lost: Callable[[str], None] | None = None) -> None:
+               on_lost: Callable[[str], None] | None = None, on_locks: Callable[[], None] | None = None) -> None:
         """Call ``on_seq(n)`` (from any thread, possibly at once) each time ``remote``'s sequence moves to
         ``n`` past ``since``. Never raises for an unreachable server: it reconnects (with back-off) and
         tells what was missed when back. ``on_lost(why)``, when given, is called (from any thread) once
-        each time the feed loses its server, so that an idle folder can find out it is offline."""
+        each time the feed loses its server, so that an idle folder can find out it is offline.
+        ``on_locks()``, when given, each time the folder's file locks change (a change waiting for one
+        may go now)."""
         ...
 
     def unfollow(self, remote: str) -> None:

@@ -180,7 +180,7 @@ class FolderLoop:
                               rescan_every=self.folder.check_every, poll_every=self.timing.poll_every,
                               max_hold=0.0, being_written=lambda _path: False)
         if self.feed is not None:
-            self.feed.follow(self.folder.remote, self._seq, self._told, self._lost)
+            self.feed.follow(self.folder.remote, self._seq, self._told, self._lost, self._locks_moved)
         while not self.stop.is_set():
             if self._parked and not self._wait_resume():
                 return
@@ -265,6 +265,14 @@ class FolderLoop:
         """The feed's ``on_seq`` (any thread)."""
         with self._feed_lock:
             self._told_seq = max(self._told_seq, seq)
+            self._feed_told = True
+        self.wake()
+
+    def _locks_moved(self) -> None:
+        """The feed's ``on_locks`` (any thread): a change waiting for a lock (a retryable item failure,
+        backing off) is tried now rather than at the end of its back-off."""
+        with self._feed_lock:
+            self._due.backoff.at = 0.0
             self._feed_told = True
         self.wake()
 

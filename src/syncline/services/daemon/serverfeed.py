@@ -71,6 +71,7 @@ class _Follow:
     seq: int
     on_seq: Callable[[int], None]
     on_lost: Callable[[str], None] | None
+    on_locks: Callable[[], None] | None = None
 
 
 class ServerFeed:
@@ -96,13 +97,13 @@ class ServerFeed:
     # ----------------------------------------------------------------------------- FeedSource
 
     def follow(self, remote: str, since: int, on_seq: Callable[[int], None],
-               on_lost: Callable[[str], None] | None = None) -> None:
+               on_lost: Callable[[str], None] | None = None, on_locks: Callable[[], None] | None = None) -> None:
         check_folder_name(remote)
         with self._lock:
             if self._closed:
                 return
             known = self._follows.get(remote)
-            self._follows[remote] = _Follow(max(since, known.seq if known else 0), on_seq, on_lost)
+            self._follows[remote] = _Follow(max(since, known.seq if known else 0), on_seq, on_lost, on_locks)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=f"feed {self.client.base}", daemon=True)
                 self._thread.start()
@@ -271,6 +272,8 @@ class ServerFeed:
                             self._told(event.data, asked)
                         elif event.event == "revoked":
                             self._revoked(event.data, asked)
+                        elif event.event == "locks":
+                            self._locks(event.data, asked)
                         elif event.event == "shares" and on_shares is not None:
                             on_shares()
                     if self._changed.is_set() or (self.missing and time.monotonic() >= recheck_at):
@@ -319,6 +322,17 @@ class ServerFeed:
             follow = self._follows.get(name) if name in asked else None
         if follow is not None and follow.on_lost is not None:
             follow.on_lost("the server says this folder is no longer shared with you")
+
+    def _locks(self, data: str, asked: dict[str, int]) -> None:
+        """One ``locks`` event (protocol 1.1): the folder's file locks changed; its follower is told."""
+        try:
+            name = text(obj(json.loads(data), "event", RESP).get("folder"), "folder", RESP, 64)
+        except (ValueError, WireError) as exc:
+            raise ValueError(f"an event the feed cannot read: {exc}") from None
+        with self._lock:
+            follow = self._follows.get(name) if name in asked else None
+        if follow is not None and follow.on_locks is not None:
+            follow.on_locks()
 
     def _interrupt(self) -> None:
         """Cut the stream being read, so its thread reconnects with the new set of folders. The socket is

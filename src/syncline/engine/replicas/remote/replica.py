@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,6 +41,7 @@ from ....formats.wire import Expect, ItemResult, Op, OpEntry, WireError, WirePol
 from ....formats.wire.entries import COLUMNS, RowReader, entries_page_of_json, stat_items_of_json
 from ....formats.wire.errors import clip
 from ....formats.wire.fields import boolean, dump_json, integer, lease_id, obj, parse_json, text
+from ....formats.wire.filelocks import locks_of_json
 from ....formats.wire.limits import MAX_INLINE_CHUNKS, MAX_JSON_BODY, MAX_META_BYTES, MAX_OPS, MAX_PAGE, MAX_STAT_PATHS
 from ....formats.wire.ops import ChunkRef
 from ....formats.wire.opsjson import op_to_json, ops_to_json, results_of_json
@@ -279,6 +280,21 @@ class RemoteReplica:
         (:class:`~..replica.CatchUp`): after a run that committed 100,000 files, 2 s the next edit's run
         would otherwise wait for."""
         self._listing()
+
+    def locked_by_others(self) -> Mapping[str, str]:
+        """The folder's files locked by another user or device (:class:`~..replica.LockedPaths`), from
+        ``GET .../file-locks`` (protocol 1.1; none on a server without the feature)."""
+        if "file-locks" not in self._client.info().features:
+            return {}
+        value = self._client.call("GET", self._at("/file-locks"))
+        try:
+            locks = locks_of_json(value)
+        except WireError as err:
+            raise replica_error(err) from None
+        now = time.time_ns()
+        return {lk.path: (f"locked by {lk.user}" + (f" on {lk.device_name}" if lk.device_name else "")
+                          + f" for {max(1, (lk.expires_ns - now) // 60_000_000_000)} min more"
+                          + (f" ({lk.note})" if lk.note else "")) for lk in locks if not lk.mine}
 
     def find_file_ids(self, file_ids: Collection[FileId]) -> dict[FileId, list[str]]:
         """Where the folder holds entries with these ids (:class:`~..replica.FileIdFinder`): its listing
