@@ -310,27 +310,26 @@ class ServerFeed:
             follow.seq = seq
         follow.on_seq(seq)
 
-    def _revoked(self, data: str, asked: dict[str, int]) -> None:
-        """One ``revoked`` event (protocol 1.1): the folder's share was taken back. Its follower is told as
-        of a lost feed, so that it runs now and hears ``share_revoked`` from the server itself (an event
-        alone never stops a folder: a hostile server could not stop one by saying so)."""
+    def _follower(self, data: str, asked: dict[str, int]) -> _Follow | None:
+        """The follower of the folder an event's ``{"folder": NAME}`` names (None: not one of this stream's)."""
         try:
             name = text(obj(json.loads(data), "event", RESP).get("folder"), "folder", RESP, 64)
         except (ValueError, WireError) as exc:
             raise ValueError(f"an event the feed cannot read: {exc}") from None
         with self._lock:
-            follow = self._follows.get(name) if name in asked else None
+            return self._follows.get(name) if name in asked else None
+
+    def _revoked(self, data: str, asked: dict[str, int]) -> None:
+        """One ``revoked`` event (protocol 1.1): the folder's share was taken back. Its follower is told as
+        of a lost feed, so that it runs now and hears ``share_revoked`` from the server itself (an event
+        alone never stops a folder: a hostile server could not stop one by saying so)."""
+        follow = self._follower(data, asked)
         if follow is not None and follow.on_lost is not None:
             follow.on_lost("the server says this folder is no longer shared with you")
 
     def _locks(self, data: str, asked: dict[str, int]) -> None:
         """One ``locks`` event (protocol 1.1): the folder's file locks changed; its follower is told."""
-        try:
-            name = text(obj(json.loads(data), "event", RESP).get("folder"), "folder", RESP, 64)
-        except (ValueError, WireError) as exc:
-            raise ValueError(f"an event the feed cannot read: {exc}") from None
-        with self._lock:
-            follow = self._follows.get(name) if name in asked else None
+        follow = self._follower(data, asked)
         if follow is not None and follow.on_locks is not None:
             follow.on_locks()
 
