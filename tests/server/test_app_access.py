@@ -31,7 +31,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "/file-locks/{lock}": {"json": {"ttl": 600}},
     "/accept": {"json": {}},
 }
-QUERIES = {"/file": {"path": "a.txt"}, "/file/chunks": {"path": "a.txt"}, "/file/manifest": {"path": "a.txt"}}
+QUERIES = {"/file": {"path": "a.txt"}, "/file/chunks": {"path": "a.txt"}, "/file/manifest": {"path": "a.txt"},
+           "/versions": {"path": "a.txt"}}
 
 
 def _request(method: str, path: str, folder: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ KIND: dict[tuple[str, str], str] = {
     ("post", F + "/chunks/read"): READ, ("get", F + "/file"): READ, ("get", F + "/file/chunks"): READ,
     ("get", F + "/file/manifest"): READ, ("get", F + "/meta/{key}"): READ, ("get", F + "/trash"): READ,
     ("post", F + "/locks"): READ, ("put", F + "/locks/{lock}"): READ, ("delete", F + "/locks/{lock}"): READ,
-    ("get", F + "/members"): READ, ("get", "/v1/events"): READ,
+    ("get", F + "/members"): READ, ("get", "/v1/events"): READ, ("get", F + "/versions"): READ,
     ("post", F + "/ops"): WRITE, ("post", F + "/chunks"): WRITE, ("post", F + "/chunks/missing"): WRITE,
     ("put", F + "/meta/{key}"): WRITE,
     ("get", F + "/file-locks"): READ, ("post", F + "/file-locks"): WRITE, ("put", F + "/file-locks/{lock}"): WRITE,
@@ -100,7 +100,7 @@ def _request(method: str, path: str, folder: str, lease: str) -> dict[str, Any]:
     }
     if method in ("post", "put"):
         kw.update(bodies.get(suffix, {}))
-    if suffix.startswith("/file"):
+    if suffix.startswith("/file") or suffix == "/versions":
         kw["params"] = {"path": "a.txt"}
     if path == "/v1/events":  # HEAD: a stream's answer without holding it open
         return {"method": "HEAD", "url": url, "params": {"folder": f"{folder}:0"}}

@@ -40,13 +40,16 @@ def test_live_chunks_stay_and_unreferenced_ones_go_after_their_lease(store: tupl
     s = store[0]
     write(fs, "keep", b"kept content")
     write(fs, "gone", b"first", WirePolicy(trash=False))
-    write(fs, "gone", b"second", WirePolicy(trash=False))  # "first" is dropped for good
+    write(fs, "gone", b"second", WirePolicy(trash=False))  # "first" is no trash, but a kept version
     stray, _ = put_bytes(fs, b"uploaded, never committed")
     first = blake3.blake3(b"first").digest()
     assert collect(s).chunks_removed == 0, "every lease is still running"
     later = time.time_ns() + 2 * DAY  # past the upload lease (24 h) and the drop lease (1 h)
     report = collect(s, now_ns=later)
-    assert report.chunks_removed == 2
+    assert report.chunks_removed == 1, "the stray upload goes; the replaced version stays a version"
+    assert fs.missing([first, stray], "D1") == [stray]
+    collect(s, now_ns=later + 31 * DAY)  # past the versions' retention: its row goes, its chunks a lease later
+    collect(s, now_ns=later + 33 * DAY)
     assert files(s, fs) == {blake3.blake3(b"kept content").digest(), blake3.blake3(b"second").digest()}
     assert fs.missing([first, stray], "D1") == [first, stray]
     assert b"".join(fs.read("keep")[1]) == b"kept content"

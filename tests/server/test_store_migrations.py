@@ -55,6 +55,8 @@ def v1_store(data: Path) -> None:
     db.execute("insert into folders (uid, owner_id, name, seq, chunk_ns, root_mode, root_mtime_ns, created_ns)"
                " values ('F1', 1, 'Photos', 0, 'n1', 493, 5, 5)")
     db.execute("insert into folder_access (folder_id, user_id, rights) values (1, 1, 'rw'), (1, 2, 'ro')")
+    db.execute("insert into contents (folder_id, size, digest, trashed_ns, trash_path, trash_entry) values"
+               " (1, 0, x'00', 7, 'old.txt', '{}')")
     db.commit()
     db.close()
 
@@ -85,5 +87,8 @@ def test_a_store_of_the_first_release_becomes_what_a_new_store_is(tmp_path: Path
         assert (offer.uid, offer.owner, offer.rights, offer.state) == ("F1", "anna", "ro", "offered")
         assert again.shares.accept(bob.id, "F1").name == "Photos"
         assert again.folders.resolve(bob.id, "Photos") == (photos, "ro")
+        with again.db.read() as conn:
+            kept = conn.execute(sa.text("select kept_ns, reason from contents")).one()
+        assert tuple(kept) == (7, "deleted"), "the first release's trash rows are kept versions"
     finally:
         again.close()

@@ -25,7 +25,16 @@ from ...formats.wire.errors import WireError
 from ...formats.wire.limits import BODY_STALL_S, MAX_REQUESTS_PER_DEVICE
 from ..notify import InProcessNotifier, Notifier
 from ..store import Store
-from . import routes_account, routes_content, routes_events, routes_folders, routes_locks, routes_ops, routes_shares
+from . import (
+    routes_account,
+    routes_content,
+    routes_events,
+    routes_folders,
+    routes_locks,
+    routes_ops,
+    routes_shares,
+    routes_versions,
+)
 from .access import Authenticator
 from .errors import CatchAll, error_response, handle_known
 from .openapi import document, openapi_route
@@ -111,7 +120,7 @@ def make_app(store: Store, auth: Authenticator, notifier: Notifier | None = None
 
     routes = [*routes_account.ROUTES, openapi_route(), *routes_folders.ROUTES, *routes_content.ROUTES,
               *routes_ops.ROUTES, *routes_events.ROUTES, *routes_shares.ROUTES,
-              *routes_locks.ROUTES]
+              *routes_locks.ROUTES, *routes_versions.ROUTES]
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(CatchAll), Middleware(ProtocolCheck), Middleware(DeviceLimit)],
                     exception_handlers={WireError: handle_known, ReplicaError: handle_known,

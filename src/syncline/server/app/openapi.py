@@ -111,6 +111,8 @@ SCHEMAS: dict[str, Schema] = {
     "Members": _obj({"members": {"type": "array", "items": _ref("Share")}}),
     "Accept": _obj({"name": {"type": "string", "pattern": f"^{FOLDER_NAME_RE.pattern}$"}}, ()),
     "Rights": _obj({"rights": {"enum": ["rw", "ro"]}}),
+    "Versions": _obj({"columns": _COLUMNS, "current": {"type": ["array", "null"]},
+                      "rows": {"type": "array", "maxItems": MAX_TRASH_PAGE, "items": {"type": "array"}}}),
     "FileLock": _obj({"lock": _LOCK_ID, "path": _PATH, "user": {"type": "string"}, "device": {"type": "string"},
                       "device_name": {"type": "string"}, "created_ns": _int(), "expires_ns": _int(),
                       "expires_in": _int(), "note": {"type": ["string", "null"], "maxLength": MAX_LOCK_NOTE},
@@ -269,6 +271,9 @@ OPERATIONS: dict[str, dict[str, Schema]] = {
                    body=_json("FileLockTtl")),
         "delete": _op("unlock (force=1: the folder's owner breaks another's lock)", "204", params=(
             _NAME, _FILE_LOCK, _param("force", "query", {"enum": ["0", "1"]})))},
+    F + "/versions": {"get": _op("the versions kept of a path, newest first, and its live entry", "200",
+                                 _json("Versions"), params=(_NAME, _PATH_Q, _param("limit", "query",
+                                                                                   _int(1, MAX_TRASH_PAGE))))},
     F + "/members": {"get": _op("everyone with a right to the folder", "200", _json("Members"), params=(_NAME,))},
     F + "/members/{user}": {
         "put": _op("the owner offers the folder, or changes a member's rights (200)", "201", _json("Share"),

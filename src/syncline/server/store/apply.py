@@ -71,8 +71,9 @@ class Applier:
     one per change. ``chunk_store`` is where a ``put``'s manifest is read from."""
 
     def __init__(self, conn: sa.Connection, folder: Folder, policy: WirePolicy, seq: int,
-                 chunk_store: ChunkStore | None = None, locks: LockGuard | None = None) -> None:
+                 chunk_store: ChunkStore | None = None, locks: LockGuard | None = None, device: str = "") -> None:
         self.conn = conn
+        self.device = device  # whose writes these are (kept versions say so)
         self.locks = locks  # the file locks the batch's device must respect (None: the server's own writes)
         self.chunk_store = chunk_store
         self.folder = folder
@@ -112,17 +113,15 @@ class Applier:
             raise WireError("name_clash", f"{clip(path)} and {clip(twin)} are the same name in another Unicode "
                             "form", "rename one of them", {"path": clip(path), "other": clip(twin)})
 
-    def _dispose(self, row: Row, changed: bool) -> bool:
-        """Take ``row`` (a file or symlink) off its path: to the trash when it changed since the scan or the
-        policy keeps trash, else for good. Returns whether it went to the trash."""
+    def _dispose(self, row: Row, changed: bool, reason: str) -> bool:
+        """Take ``row`` (a file or symlink) off its path, always kept as a version (``reason``: replaced or
+        deleted; its chunks are shared, so keeping costs a row); also as trash (protocol 1.0) when it changed
+        since the scan or the policy keeps trash. Returns whether it went to the trash."""
         if row.kind == t.FILE and self._used is not None:
-            self._used -= row.size  # trash is not counted: only the files the owner has now
-        if changed or self.policy.trash:
-            contents.trash(self.rows.raw, self.folder.id, row, self._stamp())
-            return True
-        if row.content_id is not None:  # dropped once no row points at it any more (end of the item)
-            self._drops.append(row.content_id)
-        return False
+            self._used -= row.size  # kept versions are not counted: only the files the owner has now
+        trashed = changed or self.policy.trash
+        contents.keep(self.rows.raw, self.folder.id, row, self._stamp(), reason, self.device, trashed)
+        return trashed
 
     def _replace(self, path: str, op: Op) -> tuple[Applied | None, bool, bool, str | None]:
         """Free ``path`` for a new file, folder or symlink as the rule table says. Returns (a refusal, or
@@ -141,7 +140,7 @@ class Applier:
         changed = expect is None or not current.entry().unchanged_since(expect)
         if changed and self.policy.keep_changed:
             return _kept(KEPT_NOTE), False, False, None
-        trashed = self._dispose(current, changed)
+        trashed = self._dispose(current, changed, "replaced")
         keep_id = current.file_id if current.kind == t.FILE and not changed and op.op == "put" else None
         return None, trashed, changed, keep_id
 
@@ -280,7 +279,7 @@ class Applier:
             if self.rows.has_children(op.path):
                 return _kept("not deleted: the directory holds entries the scan did not see")
         else:
-            trashed = self._dispose(current, False)
+            trashed = self._dispose(current, False, "deleted")
         self.rows.bury(op.path, current.file_id, self._next())
         return _done(trashed=trashed, change=("delete", op.path, None))
 

@@ -1,7 +1,8 @@
 """File versions (``contents`` rows) and their chunk lists, inside the caller's write transaction.
 
-A file's entry points at its current content; a replaced or deleted version kept as trash keeps its row,
-with the path and entry it had, until retention removes it. A version dropped for good (replaced without
+A file's entry points at its current content; a replaced or deleted version keeps its row (a *kept*
+version, and protocol 1.0's trash when the client asked for trash), with the path and entry it had, until
+retention removes it. A version dropped for good (replaced without
 trash) gives its chunks a one-hour lease first, so a download of it that is under way can finish before
 the collector takes them.
 """
@@ -50,16 +51,19 @@ def _entry_json(row: Row) -> str:
                        "file_id": row.file_id, "version": row.version})
 
 
-def trash(raw: Raw, folder_id: int, row: Row, now_ns: int) -> None:
-    """Keep ``row``'s version (a file or symlink) as trash, with the path and entry it had. (Plain SQL: once
-    for every file a sync overwrites, where building the statement cost more than running it.)"""
-    if row.content_id is None:  # a symlink has no content of its own: its trash row holds the entry alone
-        raw.run("INSERT INTO contents (folder_id, size, digest, trashed_ns, trash_path, trash_entry) "
-                "VALUES (:f, :s, :d, :t, :p, :e)", {"f": folder_id, "s": row.size, "d": _EMPTY_DIGEST,
-                                                     "t": now_ns, "p": row.path, "e": _entry_json(row)})
+def keep(raw: Raw, folder_id: int, row: Row, now_ns: int, reason: str, device: str, trashed: bool) -> None:
+    """Keep ``row``'s version (a file or symlink) as a version no longer live, with the path and entry it had,
+    why (``replaced``/``deleted``) and by which device; ``trashed``: also as protocol 1.0's trash. (Plain SQL:
+    once for every file a sync overwrites, where building the statement cost more than running it.)"""
+    values = {"t": now_ns if trashed else None, "k": now_ns, "p": row.path, "e": _entry_json(row), "r": reason,
+              "d": device}
+    if row.content_id is None:  # a symlink has no content of its own: its kept row holds the entry alone
+        raw.run("INSERT INTO contents (folder_id, size, digest, trashed_ns, trash_path, trash_entry, kept_ns, reason,"
+                " by_device) VALUES (:f, :s, :dg, :t, :p, :e, :k, :r, :d)",
+                {**values, "f": folder_id, "s": row.size, "dg": _EMPTY_DIGEST})
         return
-    raw.run("UPDATE contents SET trashed_ns = :t, trash_path = :p, trash_entry = :e WHERE id = :i",
-            {"t": now_ns, "p": row.path, "e": _entry_json(row), "i": row.content_id})
+    raw.run("UPDATE contents SET trashed_ns = :t, trash_path = :p, trash_entry = :e, kept_ns = :k, reason = :r,"
+            " by_device = :d WHERE id = :i", {**values, "i": row.content_id})
 
 
 def drop(conn: sa.Connection, chunk_ns: str, content_ids: Sequence[int], now_ns: int) -> None:

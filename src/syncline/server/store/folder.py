@@ -125,6 +125,18 @@ class ChangesPage:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptVersion:
+    """A version no longer live: the entry it had, when it was kept, its id (``file?trash_id=``), why
+    (``replaced``/``deleted``) and the device whose write did it."""
+
+    row: Row
+    kept_ns: int
+    version_id: int
+    reason: str
+    by_device: str
+
+
+@dataclass(frozen=True, slots=True)
 class TrashItem:
     """A version kept as trash: the row it had (at its path then), when, and its id for downloads."""
 
@@ -355,16 +367,29 @@ class FolderStore:
         return row, self._stream(chunks, row.size, span)
 
     def read_trashed(self, trash_id: int) -> tuple[Row, Iterator[bytes]]:
-        """A version kept in the trash (``not_found`` when retention removed it)."""
+        """A version kept in the trash, or any kept version (``not_found`` when retention removed it)."""
         with self.store.db.read() as conn:
-            r = conn.execute(sa.select(t.contents).where(t.contents.c.id == trash_id,
-                                                         t.contents.c.folder_id == self.id,
-                                                         t.contents.c.trashed_ns.is_not(None))).first()
+            c = t.contents.c
+            r = conn.execute(sa.select(t.contents).where(c.id == trash_id, c.folder_id == self.id, sa.or_(
+                c.trashed_ns.is_not(None), c.kept_ns.is_not(None)))).first()
             if r is None:
                 raise WireError("not_found", f"no trashed version {trash_id}", "list the trash again")
             row = _trash_row(r)
             chunks = contents.chunk_list(conn, trash_id)
         return row, self._stream(chunks, int(r.size), None)
+
+    def versions(self, path: str, limit: int) -> tuple[Row | None, list[KeptVersion]]:
+        """The live entry at ``path`` (None: none) and the versions kept of what was there, newest first
+        (at most ``limit``)."""
+        check_wire_path(path)
+        c = t.contents.c
+        with self.store.db.read() as conn:
+            current = Rows(conn, self.id).get(path)
+            found = conn.execute(sa.select(t.contents).where(c.folder_id == self.id, c.trash_path == path,
+                                                             c.kept_ns.is_not(None))
+                                 .order_by(c.kept_ns.desc(), c.id.desc()).limit(limit)).all()
+        return current, [KeptVersion(_trash_row(r), int(r.kept_ns), int(r.id), str(r.reason or ""),
+                                     str(r.by_device or "")) for r in found]
 
     def _stream(self, chunks: list[ChunkRef], size: int, span: tuple[int, int] | None) -> Iterator[bytes]:
         first, last = span if span is not None else (0, size - 1)
@@ -505,7 +530,7 @@ class FolderStore:
                 start = int(conn.execute(t.folders.update().where(t.folders.c.id == self.id)
                                          .values(seq=t.folders.c.seq).returning(t.folders.c.seq)).scalar_one())
                 locks = LockGuard(conn, self.id, device)
-                applier = Applier(conn, self.folder, policy, start, self.store.chunks, locks)
+                applier = Applier(conn, self.folder, policy, start, self.store.chunks, locks, device)
                 raw = applier.rows.raw
                 for op, problem in zip(ops, checked, strict=True):
                     if not isinstance(op.id, str) or not OP_ID_RE.fullmatch(op.id):

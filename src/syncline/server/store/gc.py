@@ -70,7 +70,7 @@ def _retention(conn: sa.Connection, folder_id: int, chunk_ns: str, before_ns: in
                report: GcReport) -> None:
     c = t.contents.c
     old = [int(r.id) for r in conn.execute(sa.select(c.id).where(
-        c.folder_id == folder_id, c.trashed_ns.is_not(None), c.trashed_ns < before_ns))]
+        c.folder_id == folder_id, sa.or_(c.kept_ns < before_ns, c.trashed_ns < before_ns)))]
     for start in range(0, len(old), 500):
         contents.drop(conn, chunk_ns, old[start : start + 500], now)
     report.trash_dropped += len(old)

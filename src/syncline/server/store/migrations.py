@@ -65,7 +65,19 @@ def _step_5(conn: sa.Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX file_locks_expiry ON file_locks (folder_id, expires_ns)")
 
 
-STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3, _step_4, _step_5)
+def _step_6(conn: sa.Connection) -> None:
+    """Versions (issue 14): every version no longer live is kept, with when, why and by which device. The
+    trash rows of earlier releases become kept versions (replaced when their path has a live file now)."""
+    for column in ("kept_ns BIGINT", "reason TEXT", "by_device TEXT"):
+        conn.exec_driver_sql(f"ALTER TABLE contents ADD COLUMN {column}")
+    conn.exec_driver_sql(
+        "UPDATE contents SET kept_ns = trashed_ns, reason = CASE WHEN EXISTS (SELECT 1 FROM entries e WHERE"
+        " e.folder_id = contents.folder_id AND e.path = contents.trash_path AND e.kind != 'deleted')"
+        " THEN 'replaced' ELSE 'deleted' END WHERE trashed_ns IS NOT NULL")
+    conn.exec_driver_sql("CREATE INDEX contents_kept ON contents (folder_id, trash_path, kept_ns)")
+
+
+STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3, _step_4, _step_5, _step_6)
 
 
 class SchemaTooNew(RuntimeError):

@@ -119,7 +119,13 @@ contents = sa.Table(
     sa.Column("trashed_ns", Nanos),
     sa.Column("trash_path", PathText),
     sa.Column("trash_entry", sa.Text),  # JSON: the entry row the version had (its columns by name)
+    # A version no longer live (replaced or deleted), kept whatever the client's trash policy said (issue
+    # 14: versions); ``trashed_ns`` stays what protocol 1.0 calls trash. NULL: a live version.
+    sa.Column("kept_ns", Nanos),
+    sa.Column("reason", sa.Text),  # "replaced" or "deleted"
+    sa.Column("by_device", sa.Text),  # the device whose write replaced or deleted it
     sa.Index("contents_trash", "folder_id", "trashed_ns"),
+    sa.Index("contents_kept", "folder_id", "trash_path", "kept_ns"),
 )
 
 content_chunks = sa.Table(

@@ -1,0 +1,53 @@
+"""Versions (protocol 1.1, feature ``versions``): ``GET .../versions?path=P``, the versions kept of a path,
+newest first, beside its live entry. A kept version's bytes are read as a trashed one's:
+``GET .../file?path=P&trash_id=VERSION_ID``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...formats.wire.entries import COLUMNS
+from ...formats.wire.errors import WireError
+from ...formats.wire.limits import MAX_TRASH_PAGE
+from ...formats.wire.paths import check_wire_path
+from ..store import Store
+from .access import caller_of, folder_of
+from .bodies import int_param
+from .errors import JSON
+from .routes_folders import wire_row
+
+VERSION_COLUMNS = (*COLUMNS, "kept_ns", "version_id", "reason", "device")
+
+
+async def versions(request: Request) -> Response:
+    """``{"columns", "current": row | null, "rows": [[...entry, kept_ns, version_id, reason, device]]}``:
+    ``device`` is the name of the device whose write replaced or deleted the version ("" when unknown)."""
+    raw = request.query_params.get("path")
+    if raw is None:
+        raise WireError("bad_request", "versions of which file? give path=P", "see /v1/openapi.json")
+    path = check_wire_path(raw)
+    limit = int_param(request, "limit", MAX_TRASH_PAGE, 1, MAX_TRASH_PAGE)
+    found = await folder_of(request, await caller_of(request))
+    store: Store = request.app.state.store
+
+    def work() -> dict[str, Any]:
+        current, kept = found.store.versions(path, limit)
+        names: dict[str, str] = {}
+        for v in kept:
+            if v.by_device and v.by_device not in names:
+                device = store.devices.get(v.by_device)
+                names[v.by_device] = device.name if device is not None else ""
+        return {"columns": list(VERSION_COLUMNS),
+                "current": wire_row(current) if current is not None and current.kind != "deleted" else None,
+                "rows": [[*wire_row(v.row), v.kept_ns, v.version_id, v.reason, names.get(v.by_device, "")]
+                         for v in kept]}
+
+    return JSON(await run_in_threadpool(work))
+
+
+ROUTES = [Route("/v1/folders/{name}/versions", versions, methods=["GET"])]

@@ -1,0 +1,51 @@
+"""Versions (issue 14, protocol 1.1 ``versions``): every overwrite and delete keeps the previous version,
+whatever the client's trash policy (which still decides only what protocol 1.0 calls trash), each listed
+with when, why and by which device, and readable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from syncline.formats.wire.ops import new_op_id
+
+from .apphelp import PACK_HEADERS, make_world, ops_body, pack, put_item, run
+
+T = 1_700_000_000_000_000_000
+
+
+def test_every_overwrite_and_delete_keeps_a_version(tmp_path: Path) -> None:
+    w = make_world(tmp_path)
+
+    async def main() -> None:
+        async with w.client() as c:
+            await c.put("/v1/folders/Docs")
+            seen: dict[str, Any] | None = None
+            for n, (data, trash) in enumerate(((b"v1", True), (b"v2", False), (b"v3", True))):
+                await c.post("/v1/folders/Docs/chunks", content=pack(data), headers=PACK_HEADERS)
+                r = await c.post("/v1/folders/Docs/ops",
+                                 json=ops_body(put_item("a.txt", data, T + n, expect=seen), trash=trash))
+                assert r.json()["results"][0]["done"], r.text
+                seen = {"kind": "file", "size": 2, "mtime_ns": T + n}
+            r = await c.post("/v1/folders/Docs/ops", json=ops_body(
+                {"id": new_op_id(), "op": "delete", "path": "a.txt", "expect": seen}, trash=False))
+            assert r.json()["results"][0]["done"], r.text
+
+            body = (await c.get("/v1/folders/Docs/versions", params={"path": "a.txt"})).json()
+            assert body["current"] is None, "deleted"
+            cols = body["columns"]
+            rows = [dict(zip(cols, row, strict=True)) for row in body["rows"]]
+            assert [(r["mtime_ns"] - T, r["reason"], r["device"]) for r in rows] == [
+                (2, "deleted", "anna-laptop"), (1, "replaced", "anna-laptop"), (0, "replaced", "anna-laptop")]
+            assert rows[0]["kept_ns"] >= rows[1]["kept_ns"] >= rows[2]["kept_ns"]
+            for row, data in zip(rows, (b"v3", b"v2", b"v1"), strict=True):
+                got = await c.get("/v1/folders/Docs/file", params={"path": "a.txt", "trash_id": row["version_id"]})
+                assert got.status_code == 200 and got.content == data
+            trash = (await c.get("/v1/folders/Docs/trash")).json()
+            assert [row[3] - T for row in trash["rows"]] == [1], "protocol 1.0 trash: what each write's policy kept"
+            empty = (await c.get("/v1/folders/Docs/versions", params={"path": "never.txt"})).json()
+            assert empty["current"] is None and empty["rows"] == []
+            for bad in ({}, {"path": "../x"}, {"path": "a.txt", "limit": "0"}):
+                assert (await c.get("/v1/folders/Docs/versions", params=bad)).status_code == 400, bad
+
+    run(main())
