@@ -29,10 +29,13 @@ def _world(tmp_path: Path) -> World:
     async def setup() -> None:
         async with w.client("anna") as c:
             await c.put("/v1/folders/Docs")
-            for path in ("a.txt", "d/b.txt", "d/c.txt"):
+            for path in ("a.txt", "d/b.txt", "d/c.txt", "gone.txt"):
                 if path.startswith("d/") and (await c.get("/v1/folders/Docs/entries")).json()["rows"][-1][0] != "d":
                     await c.post("/v1/folders/Docs/ops", json=ops_body(_mkdir("d")))
                 await put_file(c, "Docs", path, path.encode())
+            r = await c.post("/v1/folders/Docs/ops", json=ops_body(  # a kept version, for the restore case
+                {"id": new_op_id(), "op": "delete", "path": "gone.txt", "expect": _seen("gone.txt")}))
+            assert r.json()["results"][0]["done"], r.text
             assert (await c.put("/v1/folders/Docs/members/bob", json={"rights": "rw"})).status_code == 201
             for path in ("a.txt", "d/b.txt"):
                 r = await c.post("/v1/folders/Docs/file-locks", json={"path": path, "note": "editing"})
@@ -69,6 +72,7 @@ CASES: dict[str, dict[str, Any]] = {
     "symlink": {"id": "", "op": "symlink", "path": "a.txt", "expect": _seen("a.txt"),
                 "entry": {"target": "x", "mode": 0o777, "mtime_ns": 6}},
     "mkdir": {**_mkdir("a.txt"), "expect": _seen("a.txt")},
+    "restore": {"id": "", "op": "restore", "path": "a.txt", "version_id": "KEPT", "expect": _seen("a.txt")},
 }
 
 
@@ -79,6 +83,9 @@ def test_every_op_kind_has_a_case() -> None:
 async def _ops(c: httpx.AsyncClient, item: dict[str, Any]) -> dict[str, Any]:
     if item["op"] == "put":
         assert (await c.post("/v1/folders/Docs/chunks", content=pack(b"new"), headers=PACK_HEADERS)).status_code == 200
+    if item.get("version_id") == "KEPT":
+        kept = (await c.get("/v1/folders/Docs/versions", params={"path": "gone.txt"})).json()["rows"]
+        item = {**item, "version_id": kept[0][-3]}
     r = await c.post("/v1/folders/Docs/ops", json=ops_body({**item, "id": new_op_id()}))
     assert r.status_code == 200, r.text
     result: dict[str, Any] = r.json()["results"][0]

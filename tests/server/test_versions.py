@@ -49,3 +49,58 @@ def test_every_overwrite_and_delete_keeps_a_version(tmp_path: Path) -> None:
                 assert (await c.get("/v1/folders/Docs/versions", params=bad)).status_code == 400, bad
 
     run(main())
+
+
+async def _versions(c: Any, path: str) -> tuple[Any, list[dict[str, Any]]]:
+    body = (await c.get("/v1/folders/Docs/versions", params={"path": path})).json()
+    return body["current"], [dict(zip(body["columns"], row, strict=True)) for row in body["rows"]]
+
+
+async def _restore(c: Any, path: str, version_id: Any, expect: Any, op_id: str | None = None) -> dict[str, Any]:
+    item = {"id": op_id or new_op_id(), "op": "restore", "path": path, "version_id": version_id, "expect": expect}
+    r = await c.post("/v1/folders/Docs/ops", json=ops_body(item, keep_changed=True))  # as syncline restore sends
+    assert r.status_code == 200, r.text
+    result: dict[str, Any] = r.json()["results"][0]
+    return result
+
+
+def test_restore_brings_a_version_back_and_keeps_the_one_it_replaces(tmp_path: Path) -> None:
+    w = make_world(tmp_path)
+
+    async def main() -> None:
+        async with w.client() as c:
+            await c.put("/v1/folders/Docs")
+            seen: dict[str, Any] | None = None
+            for n, data in enumerate((b"v1", b"v2")):
+                await c.post("/v1/folders/Docs/chunks", content=pack(data), headers=PACK_HEADERS)
+                r = await c.post("/v1/folders/Docs/ops", json=ops_body(put_item("a.txt", data, T + n, expect=seen)))
+                assert r.json()["results"][0]["done"]
+                seen = {"kind": "file", "size": 2, "mtime_ns": T + n}
+            _, [v1] = await _versions(c, "a.txt")
+            assert (await _restore(c, "a.txt", v1["version_id"], None))["code"] == "changed", \
+                "the expect rules hold: a.txt is there"
+            op_id = new_op_id()
+            done = await _restore(c, "a.txt", v1["version_id"], seen, op_id)
+            assert done["done"] and not done.get("replayed")
+            assert (await c.get("/v1/folders/Docs/file", params={"path": "a.txt"})).content == b"v1"
+            current, kept = await _versions(c, "a.txt")
+            assert current[3] == T and [(v["mtime_ns"] - T, v["reason"]) for v in kept] == [(1, "replaced")], \
+                "v1 is live again; v2, which it replaced, is kept"
+            again = await _restore(c, "a.txt", v1["version_id"], seen, op_id)
+            assert again["replayed"] and again["version"] == done["version"], "an op id is applied once"
+            gone = await _restore(c, "a.txt", v1["version_id"], {"kind": "file", "size": 2, "mtime_ns": T})
+            assert gone["error"]["code"] == "not_found", "restored: no longer a kept version"
+
+            [v2] = kept
+            done = await _restore(c, "copy.txt", v2["version_id"], None)  # restored beside it
+            assert done["done"]
+            assert (await c.get("/v1/folders/Docs/file", params={"path": "copy.txt"})).content == b"v2"
+            changes = (await c.get("/v1/folders/Docs/changes", params={"since": 0})).json()["changes"]
+            assert [row[1:3] for row in changes[-2:]] == [["put", "a.txt"], ["put", "copy.txt"]], \
+                "every device sees a restore as a change"
+            for bad in ({"version_id": 0}, {"version_id": "1"}, {}):
+                item = {"id": new_op_id(), "op": "restore", "path": "b.txt", "expect": None, **bad}
+                r = await c.post("/v1/folders/Docs/ops", json=ops_body(item))
+                assert r.status_code == 400, (bad, r.text)
+
+    run(main())

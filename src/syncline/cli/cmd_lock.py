@@ -4,26 +4,10 @@ conflict copy if the holder changed it meanwhile)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 import click
 
-from .options import server_place, with_server
+from .options import FOLDER_OPTION, loaded_config, server_place, with_server
 from .render import dumps, local_time, printable
-
-if TYPE_CHECKING:
-    from ..services.config import DaemonConfig
-
-_folder_option = click.option("--folder", "folder", default=None, metavar="NAME",
-                              help="PATH is a path in this server folder (default: PATH is a local path).")
-
-
-def _loaded(config: str | None) -> DaemonConfig | None:
-    from ..services.config import daemon_config_path, load_daemon_config
-
-    path = Path(config) if config is not None else daemon_config_path()
-    return load_daemon_config(path) if path.exists() else None
 
 
 def _duration(value: str) -> int:
@@ -41,16 +25,16 @@ def _duration(value: str) -> int:
 @click.argument("path")
 @click.option("--for", "for_", default="30m", metavar="DURATION", help="How long (1m to 7d; default 30m).")
 @click.option("--note", default=None, help="What you are doing, shown to the others.")
-@_folder_option
+@FOLDER_OPTION
 @with_server
 def lock_cmd(path: str, for_: str, note: str | None, folder: str | None, server: str | None, config: str | None,
              state: str | None) -> int:
     """Lock the file PATH for this device: until it ends (or you unlock it), no other device writes it."""
     from ..services.daemon.account import connected
-    from ..services.daemon.filelocks import locked_path, take
+    from ..services.daemon.filelocks import server_path, take
 
     ttl = _duration(for_)
-    name, where = locked_path(_loaded(config), path, folder)
+    name, where = server_path(loaded_config(config), path, folder)
     home, url = server_place(server, config, state)
     with connected(home, url) as client:
         lock = take(client, name, where, ttl, note)
@@ -62,15 +46,15 @@ def lock_cmd(path: str, for_: str, note: str | None, folder: str | None, server:
 @click.command("unlock")
 @click.argument("path")
 @click.option("--force", is_flag=True, help="Break another user's lock (the folder's owner only).")
-@_folder_option
+@FOLDER_OPTION
 @with_server
 def unlock_cmd(path: str, force: bool, folder: str | None, server: str | None, config: str | None,
                state: str | None) -> int:
     """End the lock of PATH (yours, from any of your devices; with --force, anyone's in a folder you own)."""
     from ..services.daemon.account import connected
-    from ..services.daemon.filelocks import locked_path, release
+    from ..services.daemon.filelocks import release, server_path
 
-    name, where = locked_path(_loaded(config), path, folder)
+    name, where = server_path(loaded_config(config), path, folder)
     home, url = server_place(server, config, state)
     with connected(home, url) as client:
         lock = release(client, name, where, force)
@@ -89,7 +73,7 @@ def locks_cmd(folder: str | None, as_json: bool, server: str | None, config: str
     from ..services.daemon.filelocks import list_locks
     from ..services.daemon.shares import server_folder
 
-    loaded = _loaded(config)
+    loaded = loaded_config(config)
     if folder is not None:
         names = [server_folder(loaded, folder)[0]]
     else:
@@ -105,5 +89,6 @@ def locks_cmd(folder: str | None, as_json: bool, server: str | None, config: str
         return 0
     lines = [f"{name}  {lk.path}  {lk.user} on {lk.device_name}  until {local_time(lk.expires_ns)}"
              + (f"  {lk.note}" if lk.note else "") for name, locks in found.items() for lk in locks]
-    click.echo(printable("\n".join(lines) if lines else "no locks"))
+    for line in lines or ["no locks"]:
+        click.echo(printable(line))
     return 0

@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .groups import DefaultGroup
-from .options import server_place, with_server
+from .options import loaded_config, server_place, with_server
 from .render import dumps, local_time, printable
 
 if TYPE_CHECKING:
     from ..formats.wire.shares import Share
-    from ..services.config import DaemonConfig
 
 
 class _ShareGroup(DefaultGroup):
@@ -27,13 +26,6 @@ def _config(config: str | None) -> Path:
     from ..services.config import daemon_config_path
 
     return Path(config) if config is not None else daemon_config_path()
-
-
-def _loaded(config: str | None) -> DaemonConfig | None:
-    from ..services.config import load_daemon_config
-
-    path = _config(config)
-    return load_daemon_config(path) if path.exists() else None
 
 
 @click.group("share", cls=_ShareGroup, invoke_without_command=False)
@@ -62,7 +54,7 @@ def with_cmd(folder: str, user: str, read_only: bool, server: str | None, config
     from ..services.daemon.account import connected
     from ..services.daemon.shares import offer, server_folder
 
-    name, _ = server_folder(_loaded(config), folder)
+    name, _ = server_folder(loaded_config(config), folder)
     home, url = server_place(server, config, state)
     with connected(home, url) as client:
         share, made = offer(client, name, user, "ro" if read_only else "rw")
@@ -82,7 +74,7 @@ def list_cmd(as_json: bool, server: str | None, config: str | None, state: str |
     from ..services.daemon.account import connected
     from ..services.daemon.shares import list_shares
 
-    loaded = _loaded(config)
+    loaded = loaded_config(config)
     home, url = server_place(server, config, state)
     with connected(home, url) as client:
         shares = list_shares(client)
@@ -128,7 +120,7 @@ def revoke_cmd(folder: str, user: str, server: str | None, config: str | None, s
     from ..services.daemon.account import connected
     from ..services.daemon.shares import end, server_folder
 
-    name, _ = server_folder(_loaded(config), folder)
+    name, _ = server_folder(loaded_config(config), folder)
     home, url = server_place(server, config, state)
     with connected(home, url) as client:
         end(client, name, user)
@@ -152,7 +144,7 @@ def accept_cmd(share: str, as_name: str | None, local: str | None, no_sync: bool
     from ..services.daemon.configfile import add_folder
     from ..services.daemon.shares import accept, find_incoming, is_free_dir, list_shares
 
-    loaded = _loaded(config)
+    loaded = loaded_config(config)
     if local is not None and no_sync:
         raise UsageError("--local and --no-sync contradict each other", "give one of them")
     if as_name is not None and loaded is not None and any(f.remote == as_name for f in loaded.folders):
@@ -211,7 +203,7 @@ def leave_cmd(folder: str, server: str | None, config: str | None, state: str | 
     from ..services.daemon.configfile import remove_folder
     from ..services.daemon.shares import decline, find_incoming, list_shares, server_folder
 
-    loaded = _loaded(config)
+    loaded = loaded_config(config)
     name, local = server_folder(loaded, folder)
     home, url = server_place(server, config, state)
     with connected(home, url) as client:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import click
 
@@ -15,6 +15,9 @@ from ..core.ignore import Rules
 from ..engine.options import Filters, Writes, compare_named, parse_max_delete
 from ..engine.options import guards_from as guards_from  # re-exported: the commands import it here
 from ..formats.wire.limits import MAX_QUOTA
+
+if TYPE_CHECKING:
+    from ..services.config import DaemonConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -152,3 +155,16 @@ def server_place(server: str | None, config: str | None, state: str | None) -> t
 
     home = Path(state) if state is not None else state_dir()
     return home, configured_server(Path(config) if config is not None else daemon_config_path(), server)
+
+
+FOLDER_OPTION = click.option("--folder", "folder", default=None, metavar="NAME",
+                             help="PATH is a path in this server folder (default: PATH is a local path).")
+
+
+def loaded_config(config: str | None) -> DaemonConfig | None:
+    """The daemon's config (``--config``, else the default path); None when there is no file yet."""
+    from ..services.config import daemon_config_path, load_daemon_config
+
+    path = Path(config) if config is not None else daemon_config_path()
+    return load_daemon_config(path) if path.exists() else None
+

@@ -14,8 +14,8 @@ from typing import Literal
 from ...core.entry import Entry, Kind
 from .errors import WireError
 
-OpName = Literal["put", "mkdir", "symlink", "delete", "move", "meta"]
-OP_NAMES: tuple[OpName, ...] = ("put", "mkdir", "symlink", "delete", "move", "meta")
+OpName = Literal["put", "mkdir", "symlink", "delete", "move", "meta", "restore"]
+OP_NAMES: tuple[OpName, ...] = ("put", "mkdir", "symlink", "delete", "move", "meta", "restore")
 
 
 def new_op_id() -> str:
@@ -75,9 +75,9 @@ class ChunkRef:
 @dataclass(frozen=True, slots=True)
 class Op:
     """One item of an ``ops`` batch. ``id`` is the client's name for it (replayed, never applied twice);
-    ``to`` only for ``move``; ``entry`` None for ``delete`` and ``move``. A ``put``'s content is ``chunks``
-    (at most ``MAX_INLINE_CHUNKS``), or, for a bigger file, ``manifest``: the chunks holding its chunk list
-    (:mod:`.manifest`); never both."""
+    ``to`` only for ``move``; ``version_id`` only for ``restore``; ``entry`` None for ``delete``, ``move``
+    and ``restore``. A ``put``'s content is ``chunks`` (at most ``MAX_INLINE_CHUNKS``), or, for a bigger
+    file, ``manifest``: the chunks holding its chunk list (:mod:`.manifest`); never both."""
 
     id: str
     op: OpName
@@ -87,6 +87,7 @@ class Op:
     chunks: tuple[ChunkRef, ...] = ()
     to: str | None = None
     manifest: tuple[ChunkRef, ...] = ()
+    version_id: int | None = None  # ``restore`` (protocol 1.1): the kept version to bring back at ``path``
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,8 @@ def op_to_json(op: Op) -> dict[str, Any]:
         out["chunks"] = chunks_to_json(op.chunks)
     if op.op == "move":
         out["to"] = op.to
+    if op.op == "restore":
+        out["version_id"] = op.version_id
     return out
 
 
@@ -185,7 +187,8 @@ def op_of_json(value: object, where: str = "item") -> Op:
         to = check_wire_path(o.get("to"))
         if to == path or to.startswith(path + "/"):
             raise bad(REQ, f"{where}.to", "a move onto itself or into itself")
-    return Op(op_id, cast(OpName, name), path, expect, entry, chunks, to, manifest)
+    version_id = integer(o.get("version_id"), f"{where}.version_id", REQ, 1) if name == "restore" else None
+    return Op(op_id, cast(OpName, name), path, expect, entry, chunks, to, manifest, version_id)
 
 
 def ops_of_json(value: object) -> tuple[WirePolicy, tuple[Op, ...]]:

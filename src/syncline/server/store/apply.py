@@ -13,6 +13,7 @@ that version (a folder move gives one version to every entry it moves), and the 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterable
@@ -180,6 +181,8 @@ class Applier:
             return self._delete(op)
         if op.op == "move":
             return self._move(op)
+        if op.op == "restore":
+            return self._restore(op)
         return self._meta(op)
 
     def _entry_of(self, op: Op) -> tuple[int, int]:
@@ -217,6 +220,44 @@ class Applier:
         if self._used is not None:
             self._used += op.entry.size
         return _done(version, row.file_id, trashed, changed, ("put", op.path, None))
+
+    def _restore(self, op: Op) -> Applied:
+        """Bring the kept version ``op.version_id`` (a file or symlink) back at ``op.path``, its own path or
+        another, as a new version of that path: journaled as a ``put`` (or ``symlink``), so every device gets
+        it like any change. The version it replaces is kept in turn (a restore can be undone). The kept row
+        itself becomes the live one: no copy, whatever its size, and its chunks were referenced all along."""
+        raw = self.rows.raw
+        kept = raw.one("SELECT id, size, digest, trash_entry FROM contents WHERE id = :i AND folder_id = :f"
+                       " AND kept_ns IS NOT NULL", {"i": op.version_id, "f": self.folder.id})
+        if kept is None:
+            raise WireError("not_found", f"no kept version {op.version_id} in the folder",
+                            "list the versions again: this one may have been restored or expired",
+                            {"version_id": op.version_id})
+        e = json.loads(str(kept[3]))
+        if e.get("kind") not in (t.FILE, t.SYMLINK):
+            raise WireError("bad_request", f"version {op.version_id} is not a file's", "restore a file's version")
+        self._parent_ok(op.path)
+        size = int(kept[1])
+        if e["kind"] == t.FILE:
+            self._fits(op.path, size)
+        refusal, trashed, changed, _ = self._replace(op.path, op)
+        if refusal is not None:
+            return refusal
+        version = self._next()
+        if e["kind"] == t.FILE:
+            raw.run("UPDATE contents SET kept_ns = NULL, trashed_ns = NULL, trash_path = NULL, trash_entry = NULL,"
+                    " reason = NULL, by_device = NULL WHERE id = :i", {"i": kept[0]})
+            row = Row(op.path, t.FILE, size, int(e["mtime_ns"]), int(e["mode"]), bytes(kept[2]), None, base32_id(),
+                      version, int(kept[0]))
+            if self._used is not None:
+                self._used += size
+        else:  # a symlink's kept row holds its entry alone
+            raw.run("DELETE FROM contents WHERE id = :i", {"i": kept[0]})
+            row = Row(op.path, t.SYMLINK, size, int(e["mtime_ns"]), int(e["mode"]), None, str(e["target"]),
+                      base32_id(), version, None)
+        self.rows.put(row)
+        return _done(version, row.file_id, trashed, changed, ("put" if row.kind == t.FILE else "symlink", op.path,
+                                                              None))
 
     def _fits(self, path: str, size: int) -> None:
         """``over_quota`` when a file of ``size`` bytes at ``path`` takes the folder's owner past their

@@ -180,7 +180,8 @@ def _history_gone(since: int, horizon: int) -> WireError:
 
 def _op_digest(op: Op) -> bytes:
     """What an item asked, as bytes: the same op id with another item is ``op_reused``."""
-    text = repr((op.op, op.path, op.expect, op.entry, op.chunks, op.to, op.manifest))
+    fields = (op.op, op.path, op.expect, op.entry, op.chunks, op.to, op.manifest)
+    text = repr(fields if op.version_id is None else (*fields, op.version_id))  # earlier ops' digests unchanged
     return blake3.blake3(text.encode("utf-8", "backslashreplace")).digest()
 
 

@@ -5,7 +5,7 @@ daemon"."""
 from .feed import Change, ChangeBatch, FeedSource
 from .loop import FolderLoop, Timing
 from .status import is_running, read_status
-from .supervisor import Daemon, request_restart, request_resume
+from .supervisor import Daemon, request_restart, request_resume, request_run
 
 __all__ = ["Change", "ChangeBatch", "Daemon", "FeedSource", "FolderLoop", "Timing", "is_running", "read_status",
-           "request_restart", "request_resume"]
+           "request_restart", "request_resume", "request_run"]

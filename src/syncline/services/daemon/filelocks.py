@@ -31,7 +31,7 @@ def _needs_locks(client: Client) -> None:
                          "upgrade the server to a syncline with file locks")
 
 
-def locked_path(config: DaemonConfig | None, path: str, folder: str | None) -> tuple[str, str]:
+def server_path(config: DaemonConfig | None, path: str, folder: str | None) -> tuple[str, str]:
     """``(server folder, path in it)`` of ``path``: a path inside a folder this device syncs with a server
     (or, with ``folder``, a path in that server folder). :class:`UsageError` otherwise."""
     if folder is not None:
@@ -53,7 +53,7 @@ def locked_path(config: DaemonConfig | None, path: str, folder: str | None) -> t
 
 def list_locks(client: Client, folder: str) -> list[LockInfo]:
     _needs_locks(client)
-    value = _call(client, "GET", folder, "file-locks")
+    value = folder_call(client, "GET", folder, "file-locks")
     found: list[LockInfo] = _checked(client, lambda: locks_of_json(value))
     return found
 
@@ -64,7 +64,7 @@ def take(client: Client, folder: str, path: str, ttl: int, note: str | None) -> 
     body: dict[str, Any] = {"path": path, "ttl": ttl}
     if note is not None:
         body["note"] = note
-    value = _call(client, "POST", folder, "file-locks", json=body, ok=(200, 201))
+    value = folder_call(client, "POST", folder, "file-locks", json=body, ok=(200, 201))
     lock: LockInfo = _checked(client, lambda: lock_of_json(value))
     return lock
 
@@ -75,12 +75,16 @@ def release(client: Client, folder: str, path: str, force: bool) -> LockInfo:
     if not found:
         raise UsageError(f"{path} is not locked", "see `syncline locks`")
     lock = found[0]
-    _call(client, "DELETE", folder, f"file-locks/{lock.lock}", params={"force": "1"} if force else None, ok=(204,))
+    folder_call(client, "DELETE", folder, f"file-locks/{lock.lock}", params={"force": "1"} if force else None,
+                ok=(204,))
     return lock
 
 
-def _call(client: Client, method: str, folder: str, tail: str, *, json: Any = None,
-          params: dict[str, str] | None = None, ok: tuple[int, ...] = (200,)) -> Any:
+def folder_call(client: Client, method: str, folder: str, tail: str, *, json: Any = None,
+                params: dict[str, str] | None = None, ok: tuple[int, ...] = (200,)) -> Any:
+    """The parsed answer (None for an empty one) of a request on one of this user's server folders; a
+    refusal a person can act on (locked, forbidden, read-only, not found, a bad request) as the server's
+    one line."""
     try:
         _, raw = client.request(method, f"folders/{folder}/{tail}", json=json, params=params, ok=ok)
     except OSError as exc:

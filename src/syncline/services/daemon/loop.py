@@ -268,6 +268,13 @@ class FolderLoop:
             self._feed_told = True
         self.wake()
 
+    def run_soon(self) -> None:
+        """A full run soon (any thread): something outside the daemon changed the other side in this device's
+        name, which the change feed leaves out as this device's own (``syncline restore``)."""
+        with self._feed_lock:
+            self._feed_lost = True  # read as "look at both sides in full" by the loop
+        self.wake()
+
     def _locks_moved(self) -> None:
         """The feed's ``on_locks`` (any thread): a change waiting for a lock (a retryable item failure,
         backing off) is tried now rather than at the end of its back-off."""

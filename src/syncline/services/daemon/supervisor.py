@@ -203,11 +203,19 @@ class Daemon:
         self._read = None
 
     def _resume_requested(self) -> None:
-        folder = self.home / "resume"
+        for loop in self._requested("resume"):
+            loop.resume.set()
+        for loop in self._requested("run"):
+            loop.run_soon()
+
+    def _requested(self, kind: str) -> list[FolderLoop]:
+        """The loops named by the request files of ``STATE/daemon/KIND/`` (each read once, then removed)."""
+        folder = self.home / kind
         try:
             requests = list(folder.iterdir())
         except FileNotFoundError:
-            return
+            return []
+        out = []
         for request in requests:
             try:
                 local = json.loads(request.read_text(encoding="utf-8"))["local"]
@@ -216,7 +224,8 @@ class Daemon:
             request.unlink(missing_ok=True)
             loop = self.loops.get(local) if isinstance(local, str) else None
             if loop is not None:
-                loop.resume.set()
+                out.append(loop)
+        return out
 
 
 class _Gone:
@@ -240,7 +249,18 @@ def request_restart(state: str | os.PathLike[str]) -> None:
 def request_resume(state: str | os.PathLike[str], local: str) -> None:
     """Ask the daemon using ``state`` to resume the stopped folder ``local`` (at its next look, within
     ``Timing.config_every``)."""
-    folder = Path(state) / "daemon" / "resume"
+    _request(state, "resume", local)
+
+
+def request_run(state: str | os.PathLike[str], local: str) -> None:
+    """Ask the daemon using ``state`` to run the folder ``local`` in full soon: this device changed its
+    server folder outside the daemon (``syncline restore``), and the change feed leaves out this device's
+    own changes."""
+    _request(state, "run", local)
+
+
+def _request(state: str | os.PathLike[str], kind: str, local: str) -> None:
+    folder = Path(state) / "daemon" / kind
     folder.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha256(os.fsencode(local)).hexdigest()[:32]
     tmp = folder / f".{name}.tmp"

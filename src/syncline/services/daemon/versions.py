@@ -1,0 +1,87 @@
+"""Versions as a device sees them (protocol 1.1, ``versions``): the versions a server keeps of a path, and
+bringing one back with a ``restore`` item, for ``syncline versions`` and ``syncline restore``.
+
+A restore is an ordinary conditional item: it names what this device saw at the target (``expect``), and
+is sent with ``keep_changed``, so a target that changed since it was looked at is left alone and the person
+is told to look again. Every device then gets the restored file as any change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ...core.errors import UsageError
+from ...engine.replicas.remote import RESP, Client
+from ...formats.wire import Expect, Op, WireError, WirePolicy, new_op_id
+from ...formats.wire.entries import COLUMNS
+from ...formats.wire.fields import integer, lst, obj, text
+from ...formats.wire.limits import MAX_INT, MAX_TRASH_PAGE
+from ...formats.wire.opsjson import ops_to_json, results_of_json
+from .filelocks import folder_call
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One version of a path: its entry's fields, and for a kept one its id, when it was kept, why and by
+    which device (None for the live one)."""
+
+    kind: str
+    size: int
+    mtime_ns: int
+    file_id: str | None
+    version: int
+    version_id: int | None = None
+    kept_ns: int | None = None
+    reason: str = ""
+    device: str = ""
+
+    def expect(self) -> Expect:
+        """What a write over this (live) entry expects to find."""
+        return Expect(self.kind, self.size, self.mtime_ns, None, self.file_id, self.version)  # type: ignore[arg-type]
+
+
+def _version(raw: Any, extra: bool) -> Version:
+    row = lst(raw, "version", RESP, len(COLUMNS) + 4)
+    if len(row) != len(COLUMNS) + (4 if extra else 0):
+        raise WireError(RESP, "a version row of the wrong length")
+    kind = text(row[1], "kind", RESP, 16)
+    size, mtime_ns = integer(row[2], "size", RESP, 0, MAX_INT), integer(row[3], "mtime_ns", RESP)
+    file_id = row[7] if isinstance(row[7], str) else None
+    version = integer(row[8], "version", RESP, 0, MAX_INT)
+    if not extra:
+        return Version(kind, size, mtime_ns, file_id, version)
+    return Version(kind, size, mtime_ns, file_id, version, integer(row[10], "version_id", RESP, 1, MAX_INT),
+                   integer(row[9], "kept_ns", RESP, 0, MAX_INT), text(row[11], "reason", RESP, 16),
+                   text(row[12], "device", RESP, 256))
+
+
+def versions(client: Client, folder: str, path: str) -> tuple[Version | None, list[Version]]:
+    """The live entry at ``path`` (None: none) and the versions kept of it, newest first."""
+    if "versions" not in client.info().features:
+        raise UsageError(f"the server at {client.base} keeps no versions", "upgrade the server")
+    value = folder_call(client, "GET", folder, "versions", params={"path": path, "limit": str(MAX_TRASH_PAGE)})
+    try:
+        o = obj(value, "versions", RESP)
+        current = o.get("current")
+        return (None if current is None else _version(current, False),
+                [_version(r, True) for r in lst(o.get("rows"), "rows", RESP, MAX_TRASH_PAGE)])
+    except WireError as err:
+        raise UsageError(f"the server's answer was refused: {err.message}", "check the server's version") from None
+
+
+def restore(client: Client, folder: str, path: str, version_id: int, expect: Version | None) -> int:
+    """Bring the kept version ``version_id`` back at ``path`` (over ``expect``, the live entry the caller
+    saw there); the folder's sequence after it. :class:`UsageError` when the server refuses it."""
+    op = Op(new_op_id(), "restore", path, expect.expect() if expect is not None else None, version_id=version_id)
+    value = folder_call(client, "POST", folder, "ops", json=ops_to_json(WirePolicy(keep_changed=True), [op]))
+    try:
+        seq, [result] = results_of_json(value, 1)
+    except WireError as err:
+        raise UsageError(f"the server's answer was refused: {err.message}", "check the server's version") from None
+    if result.error is not None:
+        raise UsageError(result.error.message, result.error.hint or "see `syncline versions PATH`")
+    if not result.done:
+        raise UsageError(f"{path} changed on the server since it was looked at ({result.note})",
+                         "run the command again")
+    return seq

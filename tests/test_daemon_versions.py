@@ -1,0 +1,59 @@
+"""Versions and restore end to end (issue 14): a file's versions listed by ``syncline versions``, one
+brought back by ``syncline restore`` on one device, and another device's daemon getting it like any change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .daemonserver import Device, Server, serving, wait_for
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    with serving(tmp_path / "data") as s:
+        yield s
+
+
+def test_restore_on_one_device_reaches_the_other(tmp_path: Path, server: Server) -> None:
+    laptop = Device(tmp_path / "laptop", server, "Docs", "anna-laptop")
+    phone = Device(tmp_path / "phone", server, "Docs", "anna-phone")
+    report = laptop.local / "report.txt"
+    report.write_text("first draft\n")
+    laptop.start()
+    phone.start()
+    try:
+        wait_for(lambda: (phone.local / "report.txt").read_text() == "first draft\n")
+        report.write_text("second draft, longer\n")
+        wait_for(lambda: (phone.local / "report.txt").read_text() == "second draft, longer\n")
+
+        listed = laptop.cli("versions", str(report))
+        assert listed.returncode == 0, listed.stderr
+        lines = listed.stdout.splitlines()
+        assert lines[0] == "report.txt in Docs: 1 kept version" and lines[1].startswith("  current  ")
+        assert "(replaced by anna-laptop " in lines[2]
+        version = lines[2].split()[0]
+
+        done = laptop.cli("restore", str(report), "--version", version)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("restored report.txt to its version of ") and f"({version})" in done.stdout
+        wait_for(lambda: (phone.local / "report.txt").read_text() == "first draft\n")
+        wait_for(lambda: report.read_text() == "first draft\n")
+        again = laptop.cli("versions", str(report)).stdout.splitlines()
+        assert again[0] == "report.txt in Docs: 1 kept version", "the restored one is live; what it replaced is kept"
+
+        [kept] = again[2:]
+        done = phone.cli("restore", "--folder", "Docs", "report.txt", "--as", "report-second.txt")
+        assert done.returncode == 0 and " as report-second.txt " in done.stdout, done
+        wait_for(lambda: (laptop.local / "report-second.txt").read_text() == "second draft, longer\n")
+        assert kept.split()[0] != version
+
+        for bad in (["restore", str(report), "--version", "999999"], ["restore", "--folder", "Docs", "never.txt"],
+                    ["versions", str(tmp_path / "elsewhere.txt")]):
+            refused = laptop.cli(*bad)
+            assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, (bad, refused)
+    finally:
+        phone.stop()
+        laptop.stop()
