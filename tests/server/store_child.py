@@ -62,5 +62,44 @@ def loop(data: Path) -> None:
         print(b, flush=True)
 
 
+def restore(data: Path) -> None:
+    """Write 40 files, overwrite each (their first versions kept), then restore every first version in one
+    batch (op ids ``restore-N``): the batch a kill -9 at its commit must leave whole or absent."""
+    store = open_store(data, min_free=0)
+    user = store.users.get("anna") or store.users.add("anna", "hash")
+    fs = store.folder(store.folders.create(user.id, "Docs")[0])
+    for round_, name in enumerate(("first", "second")):
+        frames = [(blake3.blake3(c).digest(), c) for c in (b"%s %d" % (name.encode(), n) for n in range(FILES))]
+        fs.put_chunks(frames, "D1")
+        ops = []
+        for n, (i, c) in enumerate(frames):
+            found = fs.stat_many([f"r{n:02d}"])[1][0]
+            expect = Expect.of(found.entry()) if found is not None and not isinstance(found, Exception) else None
+            ops.append(Op(f"{name}-{n}", "put", f"r{n:02d}", expect, OpEntry(T0 + round_, 0o644, len(c), i),
+                          (ChunkRef(i, len(c)),)))
+        fs.apply_ops(ops, WirePolicy(), "D1")
+    ops = []
+    for n in range(FILES):
+        current, kept = fs.versions(f"r{n:02d}", 10)
+        assert current is not None
+        first = [v for v in kept if v.row.mtime_ns == T0]
+        if first:
+            op = Op(f"restore-{n}", "restore", f"r{n:02d}", Expect.of(current.entry()), version_id=first[0].version_id)
+        else:  # restored by the run that was killed after its commit: the same item again, answered by replay
+            [second] = [v for v in kept if v.row.mtime_ns == T0 + 1]
+            op = Op(f"restore-{n}", "restore", f"r{n:02d}", Expect.of(second.row.entry()),
+                    version_id=current.content_id)
+        ops.append(op)
+    _, results = fs.apply_ops(ops, WirePolicy(keep_changed=True), "D1")
+    assert all(r.done for r in results), results
+    store.close()
+    print("done")
+
+
 if __name__ == "__main__":
-    loop(Path(sys.argv[1])) if sys.argv[2:] == ["loop"] else main(Path(sys.argv[1]))
+    if sys.argv[2:] == ["loop"]:
+        loop(Path(sys.argv[1]))
+    elif sys.argv[2:] == ["restore"]:
+        restore(Path(sys.argv[1]))
+    else:
+        main(Path(sys.argv[1]))

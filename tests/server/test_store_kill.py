@@ -129,3 +129,39 @@ def test_a_kill_at_a_random_moment_leaves_every_batch_whole_or_absent(tmp_path: 
     assert all(n == 200 for _, n in counts), f"a torn batch: {counts}"
     assert len(counts) == batches >= 1
     assert journal == (seq, seq), "the journal has every change, without a gap"
+
+
+def _restored(data: Path) -> int:
+    """How many of the 40 files hold their first version again (checked with the sqlite3 module alone);
+    the batch's journal agrees."""
+    db = sqlite3.connect(data / "meta.db")
+    try:
+        firsts = db.execute("select count(*) from entries where path like 'r%' and kind = 'file' and mtime_ns = ?",
+                            (1_700_000_000_000_000_000,)).fetchone()[0]
+        journal = db.execute("select count(*) from changes where op_id like 'restore-%'").fetchone()[0]
+        both = db.execute("select count(*) from contents c where c.kept_ns is not null and exists "
+                          "(select 1 from entries e where e.content_id = c.id)").fetchone()[0]
+    finally:
+        db.close()
+    assert firsts in (0, 40) and journal == firsts, f"a torn restore: {firsts} files, {journal} journal rows"
+    assert both == 0, "a version both live and kept"
+    return int(firsts)
+
+
+@pytest.mark.parametrize("point", ["server-commit:3", "server-commit:2"])
+def test_a_kill_during_a_restore_leaves_it_whole_or_absent_and_running_it_again_converges(
+        tmp_path: Path, point: str) -> None:
+    """The third commit is the restore of 40 files (the second, their overwrite): killed there, the store
+    holds all of the restore or none of it, and the same command again finishes it, each file once."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k != "SYNCLINE_CRASH_AT"}
+    killed = subprocess.run([sys.executable, str(CHILD), str(data), "restore"], capture_output=True, text=True,
+                            timeout=120, env={**env, "SYNCLINE_CRASH_AT": point})
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr[-2000:])
+    check_store(data)
+    _restored(data)
+    again = subprocess.run([sys.executable, str(CHILD), str(data), "restore"], capture_output=True, text=True,
+                           timeout=120, env=env)
+    assert again.returncode == 0 and "done" in again.stdout, again.stderr[-2000:]
+    assert _restored(data) == 40
+
