@@ -387,3 +387,14 @@ def test_a_server_edit_of_a_file_just_downloaded_is_no_echo(running: Running) ->
         (remote / "f.txt").write_text(text)
         running.feed.announce(str(remote), "f.txt")
         wait_for(lambda text=text: (local / "f.txt").is_file() and (local / "f.txt").read_text() == text)  # type: ignore[misc]
+
+
+def test_a_request_being_written_is_not_taken(tmp_path: Path) -> None:
+    """The daemon reads only whole request files: a temp file of one being written (a `syncline restore`
+    at that moment) is left for its writer to rename (taking it made that command fail)."""
+    daemon = Daemon(tmp_path / "daemon.toml", tmp_path / "state")
+    run = tmp_path / "state" / "daemon" / "run"
+    run.mkdir(parents=True)
+    (run / ".abc.tmp").write_text('{"local": "/x"}')
+    assert daemon._requested("run") == []
+    assert (run / ".abc.tmp").exists()

@@ -57,3 +57,31 @@ def test_restore_on_one_device_reaches_the_other(tmp_path: Path, server: Server)
     finally:
         phone.stop()
         laptop.stop()
+
+
+def test_a_deleted_file_is_listed_in_the_trash_and_brought_back(tmp_path: Path, server: Server) -> None:
+    laptop = Device(tmp_path / "laptop", server, "Docs", "anna-laptop")
+    phone = Device(tmp_path / "phone", server, "Docs", "anna-phone")
+    (laptop.local / "notes.txt").write_text("my notes\n")
+    (laptop.local / "keep.txt").write_text("kept\n")
+    laptop.start()
+    phone.start()
+    try:
+        wait_for(lambda: (phone.local / "notes.txt").read_text() == "my notes\n")
+        (phone.local / "notes.txt").unlink()
+        wait_for(lambda: not (laptop.local / "notes.txt").exists())
+        listed = laptop.cli("trash", "list", str(laptop.local))
+        assert listed.returncode == 0, listed.stderr
+        [line] = listed.stdout.splitlines()
+        assert line.endswith("  notes.txt  by anna-phone"), line
+        done = laptop.cli("trash", "restore", "Docs", "notes.txt")
+        assert done.returncode == 0 and done.stdout.startswith("restored notes.txt to its version of "), done
+        for device in (laptop, phone):
+            wait_for(lambda device=device: (device.local / "notes.txt").read_text() == "my notes\n")
+        assert laptop.cli("trash", "list", "Docs").stdout == "nothing deleted in Docs\n"
+        refused = laptop.cli("trash", "restore", "Docs", "never.txt")
+        assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused
+    finally:
+        phone.stop()
+        laptop.stop()
+

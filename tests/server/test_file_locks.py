@@ -124,8 +124,8 @@ def test_the_holder_writes_its_locked_files(tmp_path: Path, case: str) -> None:
     result, locks = run(main())
     assert result.get("done") or (case == "move onto" and result["code"] == "exists"), result
     paths = sorted(lk["path"] for lk in locks["locks"])
-    if case == "delete":
-        assert paths == ["d/b.txt"], "the holder's delete ends its lock"
+    if case in ("delete", "mkdir", "symlink"):
+        assert paths == ["d/b.txt"], "no file left at the path: the holder's lock there ends"
     elif case == "move":
         assert paths == ["d/b.txt", "z.txt"], "the holder's move carries its lock"
     elif case == "move a folder over a locked child":
@@ -185,12 +185,13 @@ def test_sixteen_devices_racing_for_one_lock_one_wins(tmp_path: Path) -> None:
     won: list[str] = []
     lost: list[str] = []
     go = threading.Barrier(16)
+    devices = [w.store.devices.add(owner, f"device {n}", f"hash-{n}").id for n in range(16)]
 
     def race(n: int) -> None:
         go.wait()
         try:
-            fs.take_lock("d/c.txt", f"D{n}", 600, None)
-            won.append(f"D{n}")
+            fs.take_lock("d/c.txt", devices[n], 600, None)
+            won.append(devices[n])
         except Exception as exc:  # the loser's answer: locked
             lost.append(getattr(exc, "code", repr(exc)))
 
@@ -203,3 +204,34 @@ def test_sixteen_devices_racing_for_one_lock_one_wins(tmp_path: Path) -> None:
     with w.store.db.read() as conn:
         rows = conn.execute(sa.select(t.file_locks.c.device_id).where(t.file_locks.c.path == "d/c.txt")).all()
     assert [r.device_id for r in rows] == won
+
+
+def test_a_lock_ends_with_its_holder_s_right_to_write_and_with_the_file(tmp_path: Path) -> None:
+    """bob's lock: made read-only, he holds none (it does not come back with the right); a revoked device's
+    locks hold no more; the holder putting a folder where its locked file was ends that lock."""
+    w = _world(tmp_path)
+
+    async def main() -> None:
+        async with w.client("anna") as anna, w.client("bob") as bob, w.client("anna-phone") as phone:
+            assert (await bob.post("/v1/folders/Docs/file-locks", json={"path": "d/c.txt"})).status_code == 201
+            assert (await anna.put("/v1/folders/Docs/members/bob", json={"rights": "ro"})).status_code == 200
+            assert (await anna.put("/v1/folders/Docs/members/bob", json={"rights": "rw"})).status_code == 200
+            paths = [lk["path"] for lk in (await phone.get("/v1/folders/Docs/file-locks")).json()["locks"]]
+            assert paths == ["a.txt", "d/b.txt"], "bob's lock ended when he could no longer write"
+            assert (await _ops(phone, put_item("d/c.txt", b"new", expect=_seen("d/c.txt"))))["done"]
+
+            w.store.devices.revoke(w.device("anna").id)  # anna's laptop, the holder of a.txt and d/b.txt
+            assert (await phone.get("/v1/folders/Docs/file-locks")).json()["locks"] == []
+            assert (await _ops(phone, put_item("a.txt", b"new", expect=_seen("a.txt"))))["done"]
+
+            r = await phone.post("/v1/folders/Docs/file-locks", json={"path": "gone2.txt"})
+            assert r.status_code == 404
+            await put_file(phone, "Docs", "x.txt", b"x.txt")
+            assert (await phone.post("/v1/folders/Docs/file-locks", json={"path": "x.txt"})).status_code == 201
+            done = await _ops(phone, {**_mkdir("x.txt"), "expect": _seen("x.txt")})
+            assert done["done"], done
+            locks = (await bob.get("/v1/folders/Docs/file-locks")).json()["locks"]
+            assert "x.txt" not in [lk["path"] for lk in locks], "no file there: no lock"
+
+    run(main())
+

@@ -104,3 +104,33 @@ def test_restore_brings_a_version_back_and_keeps_the_one_it_replaces(tmp_path: P
                 assert r.status_code == 400, (bad, r.text)
 
     run(main())
+
+
+def test_the_deleted_files_of_a_folder_newest_first_and_paged(tmp_path: Path) -> None:
+    w = make_world(tmp_path)
+
+    async def main() -> None:
+        async with w.client() as c:
+            await c.put("/v1/folders/Docs")
+            for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+                await c.post("/v1/folders/Docs/chunks", content=pack(name.encode()), headers=PACK_HEADERS)
+                r = await c.post("/v1/folders/Docs/ops", json=ops_body(put_item(name, name.encode(), T)))
+                assert r.json()["results"][0]["done"]
+            for name in ("a.txt", "b.txt", "d.txt"):
+                item = {"id": new_op_id(), "op": "delete", "path": name,
+                        "expect": {"kind": "file", "size": 5, "mtime_ns": T}}
+                assert (await c.post("/v1/folders/Docs/ops", json=ops_body(item))).json()["results"][0]["done"]
+            r = await c.post("/v1/folders/Docs/ops", json=ops_body(put_item("b.txt", b"b.txt", T + 1)))
+            assert r.json()["results"][0]["done"], "b.txt is back: no longer a deleted file"
+            body = (await c.get("/v1/folders/Docs/deleted")).json()
+            assert [row[0] for row in body["rows"]] == ["d.txt", "a.txt"] and not body["more"]
+            page = (await c.get("/v1/folders/Docs/deleted", params={"limit": 1})).json()
+            assert [row[0] for row in page["rows"]] == ["d.txt"] and page["more"]
+            rest = (await c.get("/v1/folders/Docs/deleted", params={"limit": 1, "before": page["next"]})).json()
+            assert [row[0] for row in rest["rows"]] == ["a.txt"]
+            version_id = body["rows"][1][body["columns"].index("version_id")]
+            assert (await _restore(c, "a.txt", version_id, None))["done"]
+            again = (await c.get("/v1/folders/Docs/deleted")).json()
+            assert [row[0] for row in again["rows"]] == ["d.txt"], "restored: no longer deleted"
+
+    run(main())

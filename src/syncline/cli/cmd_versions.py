@@ -65,9 +65,7 @@ def restore_cmd(path: str, version_id: int | None, as_path: str | None, folder: 
     """Bring back a kept version of PATH; the version it replaces is kept in turn, and every device gets the
     restored file like any change."""
     from ..core.errors import UsageError
-    from ..services.daemon.account import connected
     from ..services.daemon.filelocks import server_path
-    from ..services.daemon.versions import restore, versions
 
     loaded = loaded_config(config)
     name, where = server_path(loaded, path, folder)
@@ -76,6 +74,17 @@ def restore_cmd(path: str, version_id: int | None, as_path: str | None, folder: 
         other, target = server_path(loaded, as_path, folder)
         if other != name:
             raise UsageError(f"{as_path} is not in {name}", "restore into the same folder")
+    _restore(loaded, name, where, target, version_id, server, config, state)
+    return 0
+
+
+def _restore(loaded: DaemonConfig | None, name: str, where: str, target: str, version_id: int | None,
+             server: str | None, config: str | None, state: str | None) -> None:
+    """Bring back version ``version_id`` of ``where`` (None: the newest kept) at ``target``, and say so."""
+    from ..core.errors import UsageError
+    from ..services.daemon.account import connected
+    from ..services.daemon.versions import restore, versions
+
     home, url = server_place(server, config, state)
     with connected(home, url) as client:
         current, kept = versions(client, name, where)
@@ -90,6 +99,55 @@ def restore_cmd(path: str, version_id: int | None, as_path: str | None, folder: 
     at = "" if target == where else f" as {target}"
     click.echo(printable(f"restored {where}{at} to its version of {local_time(chosen.mtime_ns)} "
                          f"({chosen.version_id})" + ("; the version it replaced is kept" if over is not None else "")))
+
+
+@click.group("trash")
+def trash_cmd() -> None:
+    """The files deleted from a server folder (kept 30 days), and bringing them back."""
+
+
+@trash_cmd.command("list")
+@click.argument("folder")
+@click.option("--json", "as_json", is_flag=True, help="Print the deleted files as JSON.")
+@with_server
+def trash_list_cmd(folder: str, as_json: bool, server: str | None, config: str | None, state: str | None) -> int:
+    """The files deleted from FOLDER (a synced folder or its server name) and not replaced since, newest first."""
+    from ..services.daemon.account import connected
+    from ..services.daemon.shares import server_folder
+    from ..services.daemon.versions import deleted
+
+    name, _ = server_folder(loaded_config(config), folder)
+    home, url = server_place(server, config, state)
+    with connected(home, url) as client:
+        found = deleted(client, name)
+    if as_json:
+        click.echo(dumps([{"path": path, "version": v.version_id, "deleted_ns": v.kept_ns, "size": v.size,
+                           "device": v.device} for path, v in found]))
+        return 0
+    for path, v in found or []:
+        by = f"  by {v.device}" if v.device else ""
+        click.echo(printable(f"{local_time(v.kept_ns or 0)}  {human_bytes(v.size)}  {path}{by}"))
+    if not found:
+        click.echo(printable(f"nothing deleted in {name}"))
+    return 0
+
+
+@trash_cmd.command("restore")
+@click.argument("folder")
+@click.argument("path")
+@click.option("--as", "as_path", default=None, metavar="NEWPATH", help="Bring it back at NEWPATH in the folder.")
+@with_server
+def trash_restore_cmd(folder: str, path: str, as_path: str | None, server: str | None, config: str | None,
+                      state: str | None) -> int:
+    """Bring back the deleted file PATH of FOLDER (its last version)."""
+    from ..services.daemon.filelocks import server_path
+    from ..services.daemon.shares import server_folder
+
+    loaded = loaded_config(config)
+    name, _ = server_folder(loaded, folder)
+    _, where = server_path(loaded, path, name)
+    target = server_path(loaded, as_path, name)[1] if as_path is not None else where
+    _restore(loaded, name, where, target, None, server, config, state)
     return 0
 
 

@@ -31,7 +31,7 @@ from .cmd_status import status_cmd
 from .cmd_sync import sync_cmd
 from .cmd_timeline import log_cmd, snapshot_cmd
 from .cmd_user import user_cmd
-from .cmd_versions import restore_cmd, versions_cmd
+from .cmd_versions import restore_cmd, trash_cmd, versions_cmd
 from .cmd_watch import watch_cmd
 from .groups import TourGroup, one_line
 from .render import printable
@@ -57,6 +57,7 @@ Commands:
   syncline share FOLDER --with USER  share a folder (--read-only; share list|accept|revoke|leave)
   syncline lock PATH [--for 30m]     lock a synced file: no other device writes it (unlock PATH, locks)
   syncline versions PATH             the versions a server keeps of a synced file (restore PATH)
+  syncline trash list FOLDER         the files deleted from a server folder (trash restore FOLDER PATH)
   syncline status                    what the daemon is doing, folder by folder
   syncline serve [--data DIR]        run a server for syncline devices (--listen, --tls self-signed)
   syncline user add NAME [--admin]   add a user of this machine's server (user passwd|set|remove|list)
@@ -95,6 +96,7 @@ cli.add_command(unlock_cmd)
 cli.add_command(locks_cmd)
 cli.add_command(versions_cmd)
 cli.add_command(restore_cmd)
+cli.add_command(trash_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

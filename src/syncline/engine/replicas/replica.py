@@ -67,7 +67,8 @@ class WritePolicy:
     ``policy`` constructor argument).
 
     ``trash``: replaced and deleted data is kept in the replica's trash (False: destroyed, unless it
-    changed since the scan: a changed destination is never destroyed). ``keep_changed``: a destination
+    changed since the scan: a changed destination is never destroyed; a replica that keeps versions of its
+    own, a syncline server, keeps them whatever this says). ``keep_changed``: a destination
     found changed since the scan is left in place and the write is not done (two-way sync: the next run
     sees both changes); by default it goes to the trash and the write goes ahead (one-way: the source wins).
     ``report_ids``: every done write reports the file id the path has now (``Outcome.file_id``), so two-way

@@ -1,5 +1,6 @@
 """Versions (protocol 1.1, feature ``versions``): ``GET .../versions?path=P``, the versions kept of a path,
-newest first, beside its live entry. A kept version's bytes are read as a trashed one's:
+newest first, beside its live entry; ``GET .../deleted``, the files deleted and not replaced since (what a
+person calls the trash). A kept version's bytes are read as a trashed one's:
 ``GET .../file?path=P&trash_id=VERSION_ID``."""
 
 from __future__ import annotations
@@ -16,12 +17,23 @@ from ...formats.wire.errors import WireError
 from ...formats.wire.limits import MAX_TRASH_PAGE
 from ...formats.wire.paths import check_wire_path
 from ..store import Store
+from ..store.folder import KeptVersion
 from .access import caller_of, folder_of
 from .bodies import int_param
 from .errors import JSON
 from .routes_folders import wire_row
 
 VERSION_COLUMNS = (*COLUMNS, "kept_ns", "version_id", "reason", "device")
+
+
+def _rows(store: Store, kept: list[KeptVersion]) -> list[list[Any]]:
+    """Kept versions as rows of :data:`VERSION_COLUMNS`, each device id given as its name."""
+    names: dict[str, str] = {}
+    for v in kept:
+        if v.by_device and v.by_device not in names:
+            device = store.devices.get(v.by_device)
+            names[v.by_device] = device.name if device is not None else ""
+    return [[*wire_row(v.row), v.kept_ns, v.version_id, v.reason, names.get(v.by_device, "")] for v in kept]
 
 
 async def versions(request: Request) -> Response:
@@ -37,17 +49,29 @@ async def versions(request: Request) -> Response:
 
     def work() -> dict[str, Any]:
         current, kept = found.store.versions(path, limit)
-        names: dict[str, str] = {}
-        for v in kept:
-            if v.by_device and v.by_device not in names:
-                device = store.devices.get(v.by_device)
-                names[v.by_device] = device.name if device is not None else ""
         return {"columns": list(VERSION_COLUMNS),
                 "current": wire_row(current) if current is not None and current.kind != "deleted" else None,
-                "rows": [[*wire_row(v.row), v.kept_ns, v.version_id, v.reason, names.get(v.by_device, "")]
-                         for v in kept]}
+                "rows": _rows(store, kept)}
 
     return JSON(await run_in_threadpool(work))
 
 
-ROUTES = [Route("/v1/folders/{name}/versions", versions, methods=["GET"])]
+async def deleted(request: Request) -> Response:
+    """``{"columns", "rows", "next", "more"}``: the files deleted from the folder and not replaced since,
+    newest first (rows as ``versions``'); ``before=T`` (a ``kept_ns``) pages."""
+    before = int_param(request, "before", 0)
+    limit = int_param(request, "limit", MAX_TRASH_PAGE, 1, MAX_TRASH_PAGE)
+    found = await folder_of(request, await caller_of(request))
+    store: Store = request.app.state.store
+
+    def work() -> dict[str, Any]:
+        kept = found.store.deleted(before, limit + 1)
+        page = kept[:limit]
+        return {"columns": list(VERSION_COLUMNS), "rows": _rows(store, page),
+                "next": page[-1].kept_ns if page else before, "more": len(kept) > limit}
+
+    return JSON(await run_in_threadpool(work))
+
+
+ROUTES = [Route("/v1/folders/{name}/versions", versions, methods=["GET"]),
+          Route("/v1/folders/{name}/deleted", deleted, methods=["GET"])]

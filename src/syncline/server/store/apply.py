@@ -81,7 +81,6 @@ class Applier:
         self.policy = policy
         self.rows = Rows(conn, folder.id)
         self.seq = seq
-        self._drops: list[int] = []
         self._quota: int | None = None
         self._quota_read = False
         self._used: int | None = None  # the owner's live bytes, once a put had to know them
@@ -155,19 +154,17 @@ class Applier:
                 self.locks.check((op.path, op.to or ""), below=op.path)
             else:
                 self.locks.check((op.path,))
-        self._drops = []
         used = self._used
         try:
             done = self._dispatch(op)
         except WireError:
             self._used = used  # the caller rolls the item back
             raise
-        if self.locks is not None and done.change is not None:  # the holder's own delete or move
-            if done.change[0] == "delete":
+        if self.locks is not None and done.change is not None:  # the holder's own delete, replace or move
+            if done.change[0] in ("delete", "mkdir", "symlink"):  # no file left at the path: no lock on it
                 self.locks.deleted(op.path)
             elif done.change[0] == "move":
                 self.locks.moved(op.path, done.change[1])
-        contents.drop(self.conn, self.folder.chunk_ns, self._drops, time.time_ns())
         return done
 
     def _dispatch(self, op: Op) -> Applied:

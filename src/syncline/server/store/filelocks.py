@@ -57,11 +57,17 @@ class FileLock:
                 "mine": self.device_id == device_id}
 
 
+_A, _D = t.folder_access.c, t.devices.c
+# A lock holds only while its holder may still write the folder from that device: a share made read-only
+# or revoked, a device revoked, a user removed, and their locks are no locks (as if expired), derived here
+# rather than deleted at each of those places.
 _SELECT = (sa.select(_L.lock_id, _L.path, _L.user_id, t.users.c.name.label("user"), _L.device_id,
-                     sa.func.coalesce(t.devices.c.name, "").label("device_name"), _L.created_ns, _L.expires_ns,
-                     _L.note)
+                     _D.name.label("device_name"), _L.created_ns, _L.expires_ns, _L.note)
            .select_from(t.file_locks.join(t.users, t.users.c.id == _L.user_id)
-                        .outerjoin(t.devices, t.devices.c.id == _L.device_id)))
+                        .join(t.devices, _D.id == _L.device_id)
+                        .join(t.folder_access, sa.and_(_A.folder_id == _L.folder_id, _A.user_id == _L.user_id)))
+           .where(_A.rights == t.RW, _A.accepted_ns.is_not(None), _A.revoked_ns.is_(None), _D.revoked_ns.is_(None),
+                  t.users.c.disabled.is_(False)))
 
 
 def _lock(row: Any) -> FileLock:
@@ -185,7 +191,7 @@ class LockGuard:
                     raise locked_error(lock, path, self.now)
 
     def deleted(self, path: str) -> None:
-        """The holder deleted (or replaced with a folder) its locked file: the lock ends with it."""
+        """The holder deleted its locked file, or put a folder or symlink in its place: the lock ends."""
         if path in self._locks:
             self.conn.execute(t.file_locks.delete().where(_L.folder_id == self.folder_id, _L.path == path))
             del self._locks[path]

@@ -160,6 +160,7 @@ class FolderInfo:
     root_mode: int
     root_mtime_ns: int
     empty: bool
+    lock_seq: int = 0  # raised by every change of its file locks
 
 
 def _limit(limit: int, default: int, most: int) -> int:
@@ -221,7 +222,8 @@ class FolderStore:
             files, size = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(t.entries.c.size), 0))
                                        .where(t.entries.c.folder_id == self.id, t.entries.c.kind == t.FILE)).one()
             empty = not Rows(conn, self.id).has_children("")
-        return FolderInfo(int(f.seq), int(files), int(size), int(f.root_mode), int(f.root_mtime_ns), empty)
+        return FolderInfo(int(f.seq), int(files), int(size), int(f.root_mode), int(f.root_mtime_ns), empty,
+                          int(f.lock_seq))
 
     def _seq(self, conn: sa.Connection) -> int:
         return int(conn.execute(sa.select(t.folders.c.seq).where(t.folders.c.id == self.id)).scalar_one())
@@ -389,8 +391,21 @@ class FolderStore:
             found = conn.execute(sa.select(t.contents).where(c.folder_id == self.id, c.trash_path == path,
                                                              c.kept_ns.is_not(None))
                                  .order_by(c.kept_ns.desc(), c.id.desc()).limit(limit)).all()
-        return current, [KeptVersion(_trash_row(r), int(r.kept_ns), int(r.id), str(r.reason or ""),
-                                     str(r.by_device or "")) for r in found]
+        return current, [_kept(r) for r in found]
+
+    def deleted(self, before_ns: int, limit: int) -> list[KeptVersion]:
+        """The files deleted from the folder that nothing took the place of since (the newest kept version
+        of each path with no live entry now, kept for a delete), newest first: those kept before
+        ``before_ns`` (0: all), at most ``limit``."""
+        c, e = t.contents.c, t.entries.c
+        live = sa.select(e.path).where(e.folder_id == self.id, e.path == c.trash_path, e.kind != t.DELETED)
+        q = sa.select(t.contents).where(c.folder_id == self.id, c.kept_ns.is_not(None), c.reason == "deleted",
+                                        ~sa.exists(live))
+        if before_ns:
+            q = q.where(c.kept_ns < before_ns)
+        with self.store.db.read() as conn:
+            found = conn.execute(q.order_by(c.kept_ns.desc(), c.id.desc()).limit(limit)).all()
+        return [_kept(r) for r in found]
 
     def _stream(self, chunks: list[ChunkRef], size: int, span: tuple[int, int] | None) -> Iterator[bytes]:
         first, last = span if span is not None else (0, size - 1)
@@ -737,6 +752,12 @@ def _replayed(op: Op, digest: bytes, first_digest: bytes | None, first: str | No
     r = json.loads(first)
     return ItemResult(bool(r["done"]), int(r["version"]), str(r["file_id"]), bool(r["trashed"]), str(r["note"]),
                       str(r["notice"]), str(r["code"]), replayed=True)
+
+
+def _kept(r: sa.Row[tuple[object, ...]]) -> KeptVersion:
+    m = r._mapping
+    return KeptVersion(_trash_row(r), int(m["kept_ns"]), int(m["id"]), str(m["reason"] or ""),
+                       str(m["by_device"] or ""))
 
 
 def _trash_row(r: sa.Row[tuple[object, ...]]) -> Row:

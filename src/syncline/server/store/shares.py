@@ -89,6 +89,13 @@ def _live_user(conn: sa.Connection, name: object) -> int:
     return int(row.id)
 
 
+def _end_locks(conn: sa.Connection, folder_id: int, user_id: int) -> None:
+    """A user who may no longer write the folder holds no file lock in it (none comes back with the right)."""
+    locks = t.file_locks.c
+    if conn.execute(t.file_locks.delete().where(locks.folder_id == folder_id, locks.user_id == user_id)).rowcount:
+        conn.execute(t.folders.update().where(_f.id == folder_id).values(lock_seq=_f.lock_seq + 1))
+
+
 class Shares:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -116,6 +123,8 @@ class Shares:
                     rights=rights, name=None, granted_ns=now, accepted_ns=None, revoked_ns=None))
             else:
                 conn.execute(t.folder_access.update().where(where).values(rights=rights))
+            if rights == t.RO:
+                _end_locks(conn, folder_id, user_id)
             return self._one(conn, folder_id, user_id), made
 
     def end(self, folder_id: int, by_id: int, user: str) -> int:
@@ -144,6 +153,7 @@ class Shares:
                 conn.execute(t.folder_access.delete().where(where))
             else:
                 conn.execute(t.folder_access.update().where(where).values(revoked_ns=now))
+                _end_locks(conn, folder_id, user_id)
             return user_id
 
     def accept(self, user_id: int, uid: str, name: str | None = None) -> Share:

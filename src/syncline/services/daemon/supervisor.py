@@ -212,7 +212,7 @@ class Daemon:
         """The loops named by the request files of ``STATE/daemon/KIND/`` (each read once, then removed)."""
         folder = self.home / kind
         try:
-            requests = list(folder.iterdir())
+            requests = list(folder.glob("*.json"))  # not a request being written (its temp file, ".NAME.tmp")
         except FileNotFoundError:
             return []
         out = []

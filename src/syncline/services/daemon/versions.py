@@ -70,6 +70,31 @@ def versions(client: Client, folder: str, path: str) -> tuple[Version | None, li
         raise UsageError(f"the server's answer was refused: {err.message}", "check the server's version") from None
 
 
+MAX_DELETED_PAGES = 100  # 100,000 deleted files listed at most
+
+
+def deleted(client: Client, folder: str) -> list[tuple[str, Version]]:
+    """The files deleted from ``folder`` and not replaced since, newest first, each with its last version."""
+    if "versions" not in client.info().features:
+        raise UsageError(f"the server at {client.base} keeps no versions", "upgrade the server")
+    out: list[tuple[str, Version]] = []
+    before = 0
+    for _ in range(MAX_DELETED_PAGES):
+        value = folder_call(client, "GET", folder, "deleted",
+                            params={"before": str(before), "limit": str(MAX_TRASH_PAGE)})
+        try:
+            o = obj(value, "deleted", RESP)
+            rows = lst(o.get("rows"), "rows", RESP, MAX_TRASH_PAGE)
+            out += [(text(lst(r, "row", RESP, len(COLUMNS) + 4)[0], "path", RESP, 4096), _version(r, True))
+                    for r in rows]
+            before = integer(o.get("next"), "next", RESP, 0, MAX_INT)
+        except WireError as err:
+            raise UsageError(f"the server's answer was refused: {err.message}", "check the server's version") from None
+        if o.get("more") is not True or not rows:
+            break
+    return out
+
+
 def restore(client: Client, folder: str, path: str, version_id: int, expect: Version | None) -> int:
     """Bring the kept version ``version_id`` back at ``path`` (over ``expect``, the live entry the caller
     saw there); the folder's sequence after it. :class:`UsageError` when the server refuses it."""

@@ -153,6 +153,7 @@ class RemoteReplica:
                     raise WireError("bad_response", f"rights {clip(str(rights))!r} are neither rw nor ro")
                 info = {"uid": text(o.get("uid"), "uid", "bad_response", 128),
                         "empty": boolean(o.get("empty"), "empty", "bad_response"), "writable": rights == "rw",
+                        "lock_seq": integer(o.get("lock_seq", -1), "lock_seq", "bad_response", -1),
                         "mode": integer(root.get("mode"), "root.mode", "bad_response", 0, 0o7777),
                         "mtime_ns": integer(root.get("mtime_ns"), "root.mtime_ns", "bad_response")}
             except WireError as err:
@@ -286,6 +287,10 @@ class RemoteReplica:
         ``GET .../file-locks`` (protocol 1.1; none on a server without the feature)."""
         if "file-locks" not in self._client.info().features:
             return {}
+        # The folder's answer (read by every run) carries its lock_seq: a folder never locked costs no request.
+        info = self._folder_info()
+        if info is not None and info["lock_seq"] == 0:
+            return {}
         value = self._client.call("GET", self._at("/file-locks"))
         try:
             locks = locks_of_json(value)
@@ -294,7 +299,8 @@ class RemoteReplica:
         now = time.time_ns()
         return {lk.path: (f"locked by {lk.user}" + (f" on {lk.device_name}" if lk.device_name else "")
                           + f" for {max(1, (lk.expires_ns - now) // 60_000_000_000)} min more"
-                          + (f" ({lk.note})" if lk.note else "")) for lk in locks if not lk.mine}
+                          + (f" ({lk.note})" if lk.note else "")) for lk in locks
+                if not lk.mine}
 
     def find_file_ids(self, file_ids: Collection[FileId]) -> dict[FileId, list[str]]:
         """Where the folder holds entries with these ids (:class:`~..replica.FileIdFinder`): its listing
