@@ -71,14 +71,14 @@ def locks_cmd(folder: str | None, as_json: bool, server: str | None, config: str
     """The file locks of FOLDER (a synced folder or its server name), or of every folder this device syncs."""
     from ..services.daemon.account import connected
     from ..services.daemon.filelocks import list_locks
+    from ..services.daemon.runner import on_server
     from ..services.daemon.shares import server_folder
 
     loaded = loaded_config(config)
     if folder is not None:
         names = [server_folder(loaded, folder)[0]]
     else:
-        names = sorted({f.remote for f in loaded.folders if "://" not in f.remote and not f.remote.startswith(
-            ("/", "~"))}) if loaded is not None else []
+        names = sorted({f.remote for f in loaded.folders if on_server(f)}) if loaded is not None else []
     home, url = server_place(server, config, state)
     with connected(home, url) as client:
         found = {name: list_locks(client, name) for name in names}

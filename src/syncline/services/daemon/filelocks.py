@@ -94,5 +94,5 @@ def folder_call(client: Client, method: str, folder: str, tail: str, *, json: An
             raise
         hint = str(getattr(exc, "hint", "") or "")
         why = str(exc.strerror or exc).removesuffix(f" ({hint})" if hint else "")
-        raise UsageError(why, hint or "see `syncline locks`") from None
+        raise UsageError(why, hint or "check the path and the folder's name") from None
     return client.parsed(raw) if raw else None
