@@ -95,6 +95,11 @@ def test_share_commands_refuse_in_one_line(tmp_path: Path, server: Server) -> No
     assert anna.cli("share", "Photos", "--with", "bob", "--read-only").returncode == 0
     line = refused(bob, "share", "accept", "anna/Photos", "--local", str(bob.local))
     assert "is not empty" in line and "--local" in line
+    inside = bob.local / "empty-sub"
+    inside.mkdir()
+    line = refused(bob, "share", "accept", "anna/Photos", "--local", str(inside))
+    assert "in or around a folder this device syncs" in line, "an empty folder inside a synced one is synced twice"
+    inside.rmdir()
     listed = bob.cli("share", "list")
     assert "anna/Photos  offered to you (read-only)" in listed.stdout, "a refused accept accepts nothing"
     assert "this device syncs a folder named Mine already" in refused(bob, "share", "accept", "anna/Photos", "--as",

@@ -6,16 +6,11 @@ import os
 
 import click
 
+from .options import config_path
 from .render import dumps, printable
 
 _config_option = click.option("--config", "config", type=click.Path(path_type=str), default=None,
                               help="The daemon's config file (default: $XDG_CONFIG_HOME/syncline/daemon.toml).")
-
-
-def _config(config: str | None) -> str:
-    from ..services.config import daemon_config_path
-
-    return config if config is not None else str(daemon_config_path())
 
 
 @click.group("folder")
@@ -42,8 +37,8 @@ def add_cmd(local: str, remote: str, create: bool, config: str | None, state: st
     from ..services.daemon.account import bind_check
     from ..services.daemon.configfile import add_folder
 
-    path = _config(config)
-    note = bind_check(Path(path), Path(state) if state is not None else state_dir(), remote, create)
+    path = config_path(config)
+    note = bind_check(path, Path(state) if state is not None else state_dir(), remote, create)
     folder = add_folder(path, local, remote)
     click.echo(printable(f"added {folder.local} <-> {folder.remote}" + (f" ({note})" if note else "")))
     return 0
@@ -56,7 +51,7 @@ def remove_cmd(local: str, config: str | None) -> int:
     """Stop syncing LOCAL; its files stay as they are, on both sides."""
     from ..services.daemon.configfile import remove_folder
 
-    folder = remove_folder(_config(config), local)
+    folder = remove_folder(config_path(config), local)
     click.echo(printable(f"removed {folder.local} <-> {folder.remote} (its files stay where they are)"))
     return 0
 
@@ -66,11 +61,10 @@ def remove_cmd(local: str, config: str | None) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the folders as JSON.")
 def list_cmd(config: str | None, as_json: bool) -> int:
     """List the folders of the config."""
-    from pathlib import Path
 
     from ..services.config import load_daemon_config
 
-    path = Path(_config(config))
+    path = config_path(config)
     folders = load_daemon_config(path).folders if path.exists() else ()
     if as_json:
         click.echo(dumps([{"local": f.local, "remote": f.remote, "paused": f.paused,
@@ -96,7 +90,7 @@ def resume_cmd(local: str, config: str | None, state: str | None) -> int:
     from ..services.config import load_daemon_config
     from ..services.daemon import is_running, read_status, request_resume
 
-    path = _config(config)
+    path = config_path(config)
     want = os.path.normpath(os.path.abspath(os.path.expanduser(local)))
     if want not in {f.local for f in load_daemon_config(path).folders}:
         raise UsageError(f"{path} has no folder {want}", "see `syncline folder list`")

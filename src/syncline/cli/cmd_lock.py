@@ -31,7 +31,8 @@ def lock_cmd(path: str, for_: str, note: str | None, folder: str | None, server:
              state: str | None) -> int:
     """Lock the file PATH for this device: until it ends (or you unlock it), no other device writes it."""
     from ..services.daemon.account import connected
-    from ..services.daemon.filelocks import server_path, take
+    from ..services.daemon.filelocks import take
+    from ..services.daemon.serverfolders import server_path
 
     ttl = _duration(for_)
     name, where = server_path(loaded_config(config), path, folder)
@@ -52,7 +53,8 @@ def unlock_cmd(path: str, force: bool, folder: str | None, server: str | None, c
                state: str | None) -> int:
     """End the lock of PATH (yours, from any of your devices; with --force, anyone's in a folder you own)."""
     from ..services.daemon.account import connected
-    from ..services.daemon.filelocks import release, server_path
+    from ..services.daemon.filelocks import release
+    from ..services.daemon.serverfolders import server_path
 
     name, where = server_path(loaded_config(config), path, folder)
     home, url = server_place(server, config, state)
@@ -72,7 +74,7 @@ def locks_cmd(folder: str | None, as_json: bool, server: str | None, config: str
     from ..services.daemon.account import connected
     from ..services.daemon.filelocks import list_locks
     from ..services.daemon.runner import on_server
-    from ..services.daemon.shares import server_folder
+    from ..services.daemon.serverfolders import server_folder
 
     loaded = loaded_config(config)
     if folder is not None:

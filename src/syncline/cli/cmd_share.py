@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .groups import DefaultGroup
-from .options import loaded_config, server_place, with_server
+from .options import config_path, loaded_config, server_place, with_server
 from .render import dumps, local_time, printable
 
 if TYPE_CHECKING:
@@ -20,12 +20,6 @@ class _ShareGroup(DefaultGroup):
     default_cmd = "with"
     usage_lines = ("syncline share FOLDER --with USER [--read-only]",
                    "syncline share list|revoke|accept|decline|leave ...")
-
-
-def _config(config: str | None) -> Path:
-    from ..services.config import daemon_config_path
-
-    return Path(config) if config is not None else daemon_config_path()
 
 
 @click.group("share", cls=_ShareGroup, invoke_without_command=False)
@@ -52,7 +46,8 @@ def with_cmd(folder: str, user: str, read_only: bool, server: str | None, config
              state: str | None) -> int:
     """Share FOLDER with USER; their devices get it once they accept it. Sharing again changes their rights."""
     from ..services.daemon.account import connected
-    from ..services.daemon.shares import offer, server_folder
+    from ..services.daemon.serverfolders import server_folder
+    from ..services.daemon.shares import offer
 
     name, _ = server_folder(loaded_config(config), folder)
     home, url = server_place(server, config, state)
@@ -118,7 +113,8 @@ def _rights(rights: str) -> str:
 def revoke_cmd(folder: str, user: str, server: str | None, config: str | None, state: str | None) -> int:
     """Take FOLDER's share back from USER: their devices stop syncing it and keep their copies."""
     from ..services.daemon.account import connected
-    from ..services.daemon.shares import end, server_folder
+    from ..services.daemon.serverfolders import server_folder
+    from ..services.daemon.shares import end
 
     name, _ = server_folder(loaded_config(config), folder)
     home, url = server_place(server, config, state)
@@ -141,8 +137,7 @@ def accept_cmd(share: str, as_name: str | None, local: str | None, no_sync: bool
     from ..core.errors import UsageError
     from ..services.config import SharesConfig
     from ..services.daemon.account import connected
-    from ..services.daemon.configfile import add_folder
-    from ..services.daemon.shares import accept, find_incoming, is_free_dir, list_shares
+    from ..services.daemon.shares import accept, bind_share, find_incoming, free_place, list_shares
 
     loaded = loaded_config(config)
     if local is not None and no_sync:
@@ -151,9 +146,11 @@ def accept_cmd(share: str, as_name: str | None, local: str | None, no_sync: bool
         raise UsageError(f"this device syncs a folder named {as_name} already",
                          "accept it under another name with --as NAME")
     home, url = server_place(server, config, state)
-    target = None if no_sync else Path(local).expanduser().absolute() if local is not None else None
-    if target is not None and not is_free_dir(target):
-        raise UsageError(f"{target} is not empty", "choose a missing or empty folder with --local")
+    synced = [Path(f.local) for f in loaded.folders] if loaded is not None else []
+    target = None if no_sync or local is None else Path(local).expanduser().absolute()
+    if target is not None and free_place(target, synced) is None:
+        raise UsageError(f"{target} is not empty or is in or around a folder this device syncs",
+                         "choose a missing or empty folder outside synced ones with --local")
     with connected(home, url) as client:
         found = find_incoming(list_shares(client), share)
         accepted = accept(client, found, as_name)
@@ -162,17 +159,16 @@ def accept_cmd(share: str, as_name: str | None, local: str | None, no_sync: bool
     if not no_sync:
         if target is None:
             shares_dir = loaded.shares.dir if loaded is not None else SharesConfig().dir
-            target = Path(shares_dir) / name
-            if not is_free_dir(target):
-                click.echo(printable(f"{line}; {target} is not empty, so it is not synced here"))
+            target = Path(shares_dir).expanduser() / name
+            if free_place(target, synced) is None:
+                click.echo(printable(f"{line}; {target} is not empty or is in a synced folder, so it is not "
+                                     f"synced here"))
                 click.echo(printable(f"sync it with `syncline folder add DIR --remote {name}` (an empty DIR)"))
                 return 0
         if loaded is not None and any(f.remote == name for f in loaded.folders):
             line += " (already synced on this device)"
         else:
-            target.mkdir(parents=True, exist_ok=True)  # missing or empty (checked): the daemon makes no parents
-            bound = add_folder(_config(config), str(target), name)
-            line += f", synced in {bound.local}"
+            line += f", synced in {bind_share(config_path(config), target, name)}"
     click.echo(printable(line))
     return 0
 
@@ -201,7 +197,8 @@ def leave_cmd(folder: str, server: str | None, config: str | None, state: str | 
     syncing it and keep their copies."""
     from ..services.daemon.account import connected
     from ..services.daemon.configfile import remove_folder
-    from ..services.daemon.shares import decline, find_incoming, list_shares, server_folder
+    from ..services.daemon.serverfolders import server_folder
+    from ..services.daemon.shares import decline, find_incoming, list_shares
 
     loaded = loaded_config(config)
     name, local = server_folder(loaded, folder)
@@ -211,7 +208,7 @@ def leave_cmd(folder: str, server: str | None, config: str | None, state: str | 
         decline(client, found)
     line = f"left {found.label}"
     if local is not None:
-        remove_folder(_config(config), local)
+        remove_folder(config_path(config), local)
         line += f"; {local} is no longer synced, its files stay"
     click.echo(printable(line))
     return 0

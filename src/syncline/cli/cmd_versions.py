@@ -24,7 +24,7 @@ def versions_cmd(path: str, as_json: bool, folder: str | None, server: str | Non
                  state: str | None) -> int:
     """The versions the server keeps of the file PATH (every overwrite and delete keeps one), newest first."""
     from ..services.daemon.account import connected
-    from ..services.daemon.filelocks import server_path
+    from ..services.daemon.serverfolders import server_path
     from ..services.daemon.versions import versions
 
     name, where = server_path(loaded_config(config), path, folder)
@@ -65,7 +65,7 @@ def restore_cmd(path: str, version_id: int | None, as_path: str | None, folder: 
     """Bring back a kept version of PATH; the version it replaces is kept in turn, and every device gets the
     restored file like any change."""
     from ..core.errors import UsageError
-    from ..services.daemon.filelocks import server_path
+    from ..services.daemon.serverfolders import server_path
 
     loaded = loaded_config(config)
     name, where = server_path(loaded, path, folder)
@@ -113,7 +113,7 @@ def trash_cmd() -> None:
 def trash_list_cmd(folder: str, as_json: bool, server: str | None, config: str | None, state: str | None) -> int:
     """The files deleted from FOLDER (a synced folder or its server name) and not replaced since, newest first."""
     from ..services.daemon.account import connected
-    from ..services.daemon.shares import server_folder
+    from ..services.daemon.serverfolders import server_folder
     from ..services.daemon.versions import deleted
 
     name, _ = server_folder(loaded_config(config), folder)
@@ -140,8 +140,7 @@ def trash_list_cmd(folder: str, as_json: bool, server: str | None, config: str |
 def trash_restore_cmd(folder: str, path: str, as_path: str | None, server: str | None, config: str | None,
                       state: str | None) -> int:
     """Bring back the deleted file PATH of FOLDER (its last version)."""
-    from ..services.daemon.filelocks import server_path
-    from ..services.daemon.shares import server_folder
+    from ..services.daemon.serverfolders import server_folder, server_path
 
     loaded = loaded_config(config)
     name, _ = server_folder(loaded, folder)

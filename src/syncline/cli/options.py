@@ -161,10 +161,17 @@ FOLDER_OPTION = click.option("--folder", "folder", default=None, metavar="NAME",
                              help="PATH is a path in this server folder (default: PATH is a local path).")
 
 
+def config_path(config: str | None) -> Path:
+    """The daemon config file's path: ``--config``, else the default."""
+    from ..services.config import daemon_config_path
+
+    return Path(config) if config is not None else daemon_config_path()
+
+
 def loaded_config(config: str | None) -> DaemonConfig | None:
     """The daemon's config (``--config``, else the default path); None when there is no file yet."""
-    from ..services.config import daemon_config_path, load_daemon_config
+    from ..services.config import load_daemon_config
 
-    path = Path(config) if config is not None else daemon_config_path()
+    path = config_path(config)
     return load_daemon_config(path) if path.exists() else None
 

@@ -29,8 +29,7 @@ from ...formats.wire.shares import Share
 from ..config import SharesConfig, load_daemon_config
 from ..watch.events import Event, EventLog
 from .account import connected
-from .configfile import add_folder
-from .shares import accept, is_free_dir, list_shares
+from .shares import accept, bind_share, free_place, list_shares
 
 EVERY = 600.0  # seconds between looks when the event stream says nothing (it may be down)
 _TRIES = 20  # NAME, NAME-2, ... NAME-20: the folders tried for a share before it is left for a person
@@ -133,26 +132,17 @@ class ShareKeeper:
         around a folder this device syncs: it would be synced twice); what is left unbound, and why."""
         assert share.name is not None
         base = Path(self.shares.dir) / share.name
-        for n in range(1, _TRIES + 1):
-            target = base if n == 1 else base.with_name(f"{base.name}-{n}")
-            if is_free_dir(target) and not any(target == p or target.is_relative_to(p) or p.is_relative_to(target)
-                                               for p in synced):
-                break
-        else:
+        target = free_place(base, synced, _TRIES)
+        if target is None:
             return [(share.name, f"{base} and {_TRIES - 1} more folders beside it are not empty or are synced "
                                  f"already ([shares] dir)")]
-        made = not target.exists()
-        target.mkdir(parents=True, exist_ok=True)
         try:
-            bound = add_folder(self.config, str(target), share.name)
+            local = bind_share(self.config, target, share.name)
         except UsageError as exc:
-            if made:
-                with contextlib.suppress(OSError):
-                    target.rmdir()  # made here, empty: nothing of anyone's is lost
             return [(share.name, f"not synced on this device: {exc}")]
         handled.add(share.uid)
         self._save(handled)
-        self.events.publish(ShareBound(share=share.label, name=share.name, local=bound.local))
+        self.events.publish(ShareBound(share=share.label, name=share.name, local=local))
         return []
 
     # -- the record of shares handled on this device ------------------------------------------------

@@ -18,7 +18,7 @@ from ...formats.wire.entries import COLUMNS
 from ...formats.wire.fields import integer, lst, obj, text
 from ...formats.wire.limits import MAX_INT, MAX_TRASH_PAGE
 from ...formats.wire.opsjson import ops_to_json, results_of_json
-from .filelocks import folder_call
+from .serverfolders import checked, folder_call, needs
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +58,16 @@ def _version(raw: Any, extra: bool) -> Version:
 
 def versions(client: Client, folder: str, path: str) -> tuple[Version | None, list[Version]]:
     """The live entry at ``path`` (None: none) and the versions kept of it, newest first."""
-    if "versions" not in client.info().features:
-        raise UsageError(f"the server at {client.base} keeps no versions", "upgrade the server")
-    value = folder_call(client, "GET", folder, "versions", params={"path": path, "limit": str(MAX_TRASH_PAGE)})
-    try:
+    needs(client, "versions", "keeps no versions", "upgrade the server")
+    _, value = folder_call(client, "GET", folder, "versions", params={"path": path, "limit": str(MAX_TRASH_PAGE)})
+
+    def read() -> tuple[Version | None, list[Version]]:
         o = obj(value, "versions", RESP)
         current = o.get("current")
         return (None if current is None else _version(current, False),
                 [_version(r, True) for r in lst(o.get("rows"), "rows", RESP, MAX_TRASH_PAGE)])
-    except WireError as err:
-        raise UsageError(f"the server's answer was refused: {err.message}", "check the server's version") from None
+
+    return checked(read)
 
 
 MAX_DELETED_PAGES = 100  # 100,000 deleted files listed at most
@@ -75,22 +75,22 @@ MAX_DELETED_PAGES = 100  # 100,000 deleted files listed at most
 
 def deleted(client: Client, folder: str) -> list[tuple[str, Version]]:
     """The files deleted from ``folder`` and not replaced since, newest first, each with its last version."""
-    if "versions" not in client.info().features:
-        raise UsageError(f"the server at {client.base} keeps no versions", "upgrade the server")
+    needs(client, "versions", "keeps no versions", "upgrade the server")
     out: list[tuple[str, Version]] = []
     before = 0
     for _ in range(MAX_DELETED_PAGES):
-        value = folder_call(client, "GET", folder, "deleted",
-                            params={"before": str(before), "limit": str(MAX_TRASH_PAGE)})
-        try:
+        _, value = folder_call(client, "GET", folder, "deleted",
+                               params={"before": str(before), "limit": str(MAX_TRASH_PAGE)})
+
+        def read(value: Any = value) -> tuple[list[tuple[str, Version]], int, bool]:
             o = obj(value, "deleted", RESP)
             rows = lst(o.get("rows"), "rows", RESP, MAX_TRASH_PAGE)
-            out += [(text(lst(r, "row", RESP, len(COLUMNS) + 4)[0], "path", RESP, 4096), _version(r, True))
-                    for r in rows]
-            before = integer(o.get("next"), "next", RESP, 0, MAX_INT)
-        except WireError as err:
-            raise UsageError(f"the server's answer was refused: {err.message}", "check the server's version") from None
-        if o.get("more") is not True or not rows:
+            return ([(text(lst(r, "row", RESP, len(COLUMNS) + 4)[0], "path", RESP, 4096), _version(r, True))
+                     for r in rows], integer(o.get("next"), "next", RESP, 0, MAX_INT), o.get("more") is True)
+
+        page, before, more = checked(read)
+        out += page
+        if not more or not page:
             break
     return out
 
@@ -99,11 +99,8 @@ def restore(client: Client, folder: str, path: str, version_id: int, expect: Ver
     """Bring the kept version ``version_id`` back at ``path`` (over ``expect``, the live entry the caller
     saw there); the folder's sequence after it. :class:`UsageError` when the server refuses it."""
     op = Op(new_op_id(), "restore", path, expect.expect() if expect is not None else None, version_id=version_id)
-    value = folder_call(client, "POST", folder, "ops", json=ops_to_json(WirePolicy(keep_changed=True), [op]))
-    try:
-        seq, [result] = results_of_json(value, 1)
-    except WireError as err:
-        raise UsageError(f"the server's answer was refused: {err.message}", "check the server's version") from None
+    _, value = folder_call(client, "POST", folder, "ops", json=ops_to_json(WirePolicy(keep_changed=True), [op]))
+    seq, [result] = checked(lambda: results_of_json(value, 1))
     if result.error is not None:
         raise UsageError(result.error.message, result.error.hint or "see `syncline versions PATH`")
     if not result.done:
