@@ -3,6 +3,7 @@ brought back by ``syncline restore`` on one device, and another device's daemon 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,3 +86,51 @@ def test_a_deleted_file_is_listed_in_the_trash_and_brought_back(tmp_path: Path, 
         phone.stop()
         laptop.stop()
 
+
+
+def test_a_deleted_folder_comes_back_in_one_command_and_the_trash_is_purged(tmp_path: Path, server: Server) -> None:
+    """A folder of 1,200 files (more than one batch) deleted on the phone: ``trash list Docs project``
+    lists its files, ``trash restore Docs project`` brings all back on both devices (one of them brought
+    back before by itself: the command brings back only what is still deleted), exactly as they were; then
+    ``trash purge`` empties the rest of the trash for good, only with --yes when nobody can be asked."""
+    laptop = Device(tmp_path / "laptop", server, "Docs", "anna-laptop")
+    phone = Device(tmp_path / "phone", server, "Docs", "anna-phone")
+    for device in (laptop, phone):  # nearly every file goes: past the mass-delete guard of each
+        device.config.write_text(device.config.read_text().replace(
+            "[[folder]]", '[defaults]\nmax_delete = "100%"\n\n[[folder]]', 1))
+    files = {f"project/{'sub/' if n % 3 else ''}f{n:04}.txt": f"file {n}\n" for n in range(1200)}
+    for rel, text in files.items():
+        (laptop.local / rel).parent.mkdir(parents=True, exist_ok=True)
+        (laptop.local / rel).write_text(text)
+    (laptop.local / "old.txt").write_text("old\n")
+    (laptop.local / "stays.txt").write_text("a folder never left empty\n")
+    laptop.start()
+    phone.start()
+    try:
+        wait_for(lambda: all((phone.local / rel).is_file() for rel in files), 120)
+        shutil.rmtree(phone.local / "project")
+        (phone.local / "old.txt").unlink()
+        wait_for(lambda: not (laptop.local / "project").exists() and not (laptop.local / "old.txt").exists(),
+                 120, lambda: (laptop.status_text(), phone.status_text()))
+        listed = laptop.cli("trash", "list", "Docs", "project")
+        assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 1200, listed.stderr
+        one = laptop.cli("trash", "restore", "Docs", "project/f0000.txt")
+        assert one.returncode == 0, one.stderr
+        done = laptop.cli("trash", "restore", "Docs", "project")
+        assert done.returncode == 0 and done.stdout == "restored 1,199 files of project\n", done
+        for device in (laptop, phone):
+            wait_for(lambda device=device: all((device.local / rel).is_file() for rel in files), 120)
+            assert {rel: (device.local / rel).read_text() for rel in files} == files
+        again = laptop.cli("trash", "restore", "Docs", "project")
+        assert again.returncode == 2 and "nothing deleted at project in Docs" in again.stderr, again
+
+        refused = laptop.cli("trash", "purge", "Docs")  # stdin is not a terminal: nobody to ask
+        assert refused.returncode == 2 and "add --yes" in refused.stderr, refused
+        assert "old.txt" in laptop.cli("trash", "list", "Docs").stdout
+        purged = laptop.cli("trash", "purge", "Docs", "--yes")
+        assert purged.returncode == 0 and purged.stdout.startswith("purged the trash of Docs: "), purged
+        assert laptop.cli("trash", "list", "Docs").stdout == "nothing deleted in Docs\n"
+        assert laptop.cli("versions", "--folder", "Docs", "old.txt").stdout.startswith("old.txt in Docs: 0 kept")
+    finally:
+        phone.stop()
+        laptop.stop()

@@ -32,7 +32,7 @@ KIND: dict[tuple[str, str], str] = {
     ("put", F + "/meta/{key}"): WRITE,
     ("get", F + "/file-locks"): READ, ("post", F + "/file-locks"): WRITE, ("put", F + "/file-locks/{lock}"): WRITE,
     ("delete", F + "/file-locks/{lock}"): WRITE,
-    ("put", F + "/members/{user}"): OWNER, ("delete", F + "/members/{user}"): OWNER,
+    ("put", F + "/members/{user}"): OWNER, ("delete", F + "/members/{user}"): OWNER, ("post", F + "/purge"): OWNER,
     ("get", "/v1/info"): OTHER, ("get", "/v1/openapi.json"): OTHER, ("post", "/v1/login"): OTHER,
     ("post", "/v1/logout"): OTHER, ("get", "/v1/whoami"): OTHER, ("get", "/v1/devices"): OTHER,
     ("delete", "/v1/devices/{id}"): OTHER, ("get", "/v1/folders"): OTHER, ("get", "/v1/shares"): OTHER,
@@ -98,6 +98,7 @@ def _request(method: str, path: str, folder: str, lease: str) -> dict[str, Any]:
         "/members/{user}": {"json": {"rights": "rw"}},
         "/file-locks": {"json": {"path": "a.txt", "ttl": 600}},
         "/file-locks/{lock}": {"json": {"ttl": 600}},
+        "/purge": {"json": {"path": ""}},
     }
     if method in ("post", "put"):
         kw.update(bodies.get(suffix, {}))

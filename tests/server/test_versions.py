@@ -4,12 +4,16 @@ with when, why and by which device, and readable."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
-from syncline.formats.wire.ops import new_op_id
+import pytest
 
-from .apphelp import PACK_HEADERS, make_world, ops_body, pack, put_item, run
+from syncline.formats.wire.ops import new_op_id
+from syncline.server.store.gc import collect
+
+from .apphelp import PACK_HEADERS, cid, dump, make_world, ops_body, pack, put_file, put_item, run
 
 T = 1_700_000_000_000_000_000
 
@@ -132,5 +136,75 @@ def test_the_deleted_files_of_a_folder_newest_first_and_paged(tmp_path: Path) ->
             assert (await _restore(c, "a.txt", version_id, None))["done"]
             again = (await c.get("/v1/folders/Docs/deleted")).json()
             assert [row[0] for row in again["rows"]] == ["d.txt"], "restored: no longer deleted"
+
+    run(main())
+
+
+async def _all_done(c: Any, items: list[dict[str, Any]]) -> None:
+    r = await c.post("/v1/folders/Docs/ops", json=ops_body(*items))
+    assert r.status_code == 200 and all(x.get("done") for x in r.json()["results"]), r.text
+
+
+def test_the_owner_purges_the_trash_of_a_deleted_folder_and_nothing_else(tmp_path: Path) -> None:
+    """``deleted?path=d`` lists a deleted folder's files only (not ``d2/`` or ``d.txt``); ``purge`` is the
+    owner's alone, drops what is deleted at or below its path and never a live file's versions; the
+    collector then removes the purged chunks, but not one a live file still uses."""
+    w = make_world(tmp_path)
+    files = {"d/x.txt": b"only in d", "d/sub/y.txt": b"same", "d2/z.txt": b"z", "d.txt": b"dot", "keep.txt": b"same"}
+
+    async def main() -> None:
+        async with w.client() as c:
+            await c.put("/v1/folders/Docs")
+            dirs = [{"id": new_op_id(), "op": "mkdir", "path": p, "expect": None,
+                     "entry": {"mtime_ns": T, "mode": 0o755}} for p in ("d", "d/sub", "d2")]
+            await _all_done(c, dirs)
+            for path, data in files.items():
+                await put_file(c, "Docs", path, data)
+            await c.post("/v1/folders/Docs/chunks", content=pack(b"new"), headers=PACK_HEADERS)
+            r = await c.post("/v1/folders/Docs/ops", json=ops_body(put_item("keep.txt", b"new", T + 1, expect={
+                "kind": "file", "size": 4, "mtime_ns": T})))
+            assert r.json()["results"][0].get("done"), r.text
+            gone = [{"id": new_op_id(), "op": "delete", "path": p,
+                     "expect": {"kind": "file", "size": len(files[p]), "mtime_ns": T}}
+                    for p in ("d/x.txt", "d/sub/y.txt", "d2/z.txt", "d.txt")]
+            gone += [{"id": new_op_id(), "op": "delete", "path": p, "expect": {"kind": "dir", "size": 0, "mtime_ns": T}}
+                     for p in ("d/sub", "d")]
+            await _all_done(c, gone)
+            under = (await c.get("/v1/folders/Docs/deleted", params={"path": "d"})).json()
+            assert sorted(row[0] for row in under["rows"]) == ["d/sub/y.txt", "d/x.txt"]
+            assert (await c.get("/v1/folders/Docs/deleted", params={"path": "../d"})).status_code == 400
+            assert (await c.post("/v1/folders/Docs/purge", json={"path": "/etc"})).status_code == 400
+            assert (await c.put("/v1/folders/Docs/members/bob", json={"rights": "rw"})).status_code == 201
+        uid = w.store.folders.get(w.device("anna").user_id, "Docs").uid  # type: ignore[union-attr]
+        before = dump(w.store)
+        async with w.client("bob") as c:
+            r = await c.post("/v1/folders/Docs/purge", json={"path": ""})
+            assert r.status_code == 404, "an offer is no right yet"
+            assert (await c.post(f"/v1/shares/{uid}/accept", json={})).status_code == 200
+            before = dump(w.store)
+            r = await c.post("/v1/folders/Docs/purge", json={"path": ""})
+            assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", r.text
+        assert dump(w.store) == before, "a refused purge purges nothing"
+        async with w.client() as c:
+            r = await c.post("/v1/folders/Docs/purge", json={"path": "d"})
+            assert r.status_code == 200 and r.json() == {"purged": 2}, r.text
+            left = (await c.get("/v1/folders/Docs/deleted")).json()
+            assert sorted(row[0] for row in left["rows"]) == ["d.txt", "d2/z.txt"]
+            _, kept = await _versions(c, "keep.txt")
+            assert len(kept) == 1, "a live file's versions are no trash"
+        folder = w.store.folders.get(w.device("anna").user_id, "Docs")
+        assert folder is not None
+        report = collect(w.store, now_ns=time.time_ns() + 2 * 86400 * 10**9)  # past the upload and drop leases
+        assert report.chunks_removed == 1
+        with pytest.raises(FileNotFoundError):
+            w.store.chunks.length(folder.chunk_ns, cid(b"only in d"))
+        assert w.store.chunks.length(folder.chunk_ns, cid(b"same")) == 4, "keep.txt's old version uses it"
+        async with w.client() as c:
+            _, [old] = await _versions(c, "keep.txt")
+            got = await c.get("/v1/folders/Docs/file", params={"path": "keep.txt", "trash_id": old["version_id"]})
+            assert got.content == b"same"
+            r = await c.post("/v1/folders/Docs/purge", json={})
+            assert r.json() == {"purged": 2} and (await c.get("/v1/folders/Docs/deleted")).json()["rows"] == []
+            assert (await c.post("/v1/folders/Docs/purge", json={})).json() == {"purged": 0}, "idempotent"
 
     run(main())

@@ -103,23 +103,28 @@ def _restore(loaded: DaemonConfig | None, name: str, where: str, target: str, ve
 
 @click.group("trash")
 def trash_cmd() -> None:
-    """The files deleted from a server folder (kept 30 days), and bringing them back."""
+    """The files deleted from a server folder (kept 30 days), bringing them back, and purging them."""
 
 
 @trash_cmd.command("list")
 @click.argument("folder")
+@click.argument("path", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the deleted files as JSON.")
 @with_server
-def trash_list_cmd(folder: str, as_json: bool, server: str | None, config: str | None, state: str | None) -> int:
-    """The files deleted from FOLDER (a synced folder or its server name) and not replaced since, newest first."""
+def trash_list_cmd(folder: str, path: str | None, as_json: bool, server: str | None, config: str | None,
+                   state: str | None) -> int:
+    """The files deleted from FOLDER (a synced folder or its server name) and not replaced since, newest
+    first; with PATH, those deleted at PATH or below it (a deleted folder's files)."""
     from ..services.daemon.account import connected
-    from ..services.daemon.serverfolders import server_folder
+    from ..services.daemon.serverfolders import server_folder, server_path
     from ..services.daemon.versions import deleted
 
-    name, _ = server_folder(loaded_config(config), folder)
+    loaded = loaded_config(config)
+    name, _ = server_folder(loaded, folder)
+    under = server_path(loaded, path, name)[1] if path is not None else ""
     home, url = server_place(server, config, state)
     with connected(home, url) as client:
-        found = deleted(client, name)
+        found = deleted(client, name, under)
     if as_json:
         click.echo(dumps([{"path": path, "version": v.version_id, "deleted_ns": v.kept_ns, "size": v.size,
                            "device": v.device} for path, v in found]))
@@ -128,7 +133,7 @@ def trash_list_cmd(folder: str, as_json: bool, server: str | None, config: str |
         by = f"  by {v.device}" if v.device else ""
         click.echo(printable(f"{local_time(v.kept_ns or 0)}  {human_bytes(v.size)}  {path}{by}"))
     if not found:
-        click.echo(printable(f"nothing deleted in {name}"))
+        click.echo(printable(f"nothing deleted in {name}" + (f" at {under}" if under else "")))
     return 0
 
 
@@ -139,14 +144,64 @@ def trash_list_cmd(folder: str, as_json: bool, server: str | None, config: str |
 @with_server
 def trash_restore_cmd(folder: str, path: str, as_path: str | None, server: str | None, config: str | None,
                       state: str | None) -> int:
-    """Bring back the deleted file PATH of FOLDER (its last version)."""
+    """Bring back the deleted file PATH of FOLDER (its last version), or every file deleted in the
+    deleted folder PATH. Run it again after an interruption: it brings back only what is still deleted."""
+    from ..core.errors import UsageError
+    from ..services.daemon.account import connected
     from ..services.daemon.serverfolders import server_folder, server_path
+    from ..services.daemon.versions import deleted, restore_tree
 
     loaded = loaded_config(config)
     name, _ = server_folder(loaded, folder)
     _, where = server_path(loaded, path, name)
     target = server_path(loaded, as_path, name)[1] if as_path is not None else where
-    _restore(loaded, name, where, target, None, server, config, state)
+    home, url = server_place(server, config, state)
+    with connected(home, url) as client:
+        found = deleted(client, name, where)
+        if not found:
+            raise UsageError(f"nothing deleted at {where} in {name}", f"see `syncline trash list {name}`")
+        restored, left = restore_tree(client, name, found, where, target)
+    _tell_daemon(loaded, name, state)
+    at = "" if target == where else f" as {target}"
+    if [p for p, _ in found] == [where]:  # one file
+        if restored:
+            v = found[0][1]
+            click.echo(printable(f"restored {where}{at} to its version of {local_time(v.mtime_ns)} ({v.version_id})"))
+    else:
+        click.echo(printable(f"restored {plural(restored, 'file')} of {where}{at}"))
+    for line in left:
+        click.echo(printable(f"not restored: {line}"), err=True)
+    return 1 if left else 0
+
+
+@trash_cmd.command("purge")
+@click.argument("folder")
+@click.argument("path", required=False)
+@click.option("--yes", is_flag=True, help="Do not ask: purge for good.")
+@with_server
+def trash_purge_cmd(folder: str, path: str | None, yes: bool, server: str | None, config: str | None,
+                    state: str | None) -> int:
+    """Empty FOLDER's trash for good (only what was deleted at PATH or below it, with PATH): the deleted
+    files and every version kept of them. Versions of files still there stay. The folder's owner only."""
+    import sys
+
+    from ..core.errors import UsageError
+    from ..services.daemon.account import connected
+    from ..services.daemon.serverfolders import server_folder, server_path
+    from ..services.daemon.versions import purge
+
+    loaded = loaded_config(config)
+    name, _ = server_folder(loaded, folder)
+    under = server_path(loaded, path, name)[1] if path is not None else ""
+    what = f"the trash of {name}" + (f" at {under}" if under else "")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"purging {what} deletes it for good", "add --yes to go on")
+        click.confirm(f"Delete {what} for good?", abort=True)
+    home, url = server_place(server, config, state)
+    with connected(home, url) as client:
+        n = purge(client, name, under)
+    click.echo(printable(f"purged {what}: {plural(n, 'kept version')} deleted for good"))
     return 0
 
 

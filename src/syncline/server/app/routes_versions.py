@@ -1,7 +1,7 @@
 """Versions (protocol 1.1, feature ``versions``): ``GET .../versions?path=P``, the versions kept of a path,
 newest first, beside its live entry; ``GET .../deleted``, the files deleted and not replaced since (what a
-person calls the trash). A kept version's bytes are read as a trashed one's:
-``GET .../file?path=P&trash_id=VERSION_ID``."""
+person calls the trash); ``POST .../purge``, the owner emptying it. A kept version's bytes are read as a
+trashed one's: ``GET .../file?path=P&trash_id=VERSION_ID``."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from starlette.routing import Route
 
 from ...formats.wire.entries import COLUMNS
 from ...formats.wire.errors import WireError
-from ...formats.wire.limits import MAX_TRASH_PAGE
+from ...formats.wire.fields import obj
+from ...formats.wire.limits import MAX_PATH_BYTES, MAX_TRASH_PAGE
 from ...formats.wire.paths import check_wire_path
 from ..store import Store
 from ..store.folder import KeptVersion
 from .access import caller_of, folder_of
-from .bodies import int_param
+from .bodies import int_param, json_body
 from .errors import JSON
 from .routes_folders import wire_row
 
@@ -56,16 +57,24 @@ async def versions(request: Request) -> Response:
     return JSON(await run_in_threadpool(work))
 
 
+def _under(request: Request) -> str:
+    """The ``path`` query parameter: a folder path ("" or absent: the whole folder)."""
+    raw = request.query_params.get("path", "")
+    return check_wire_path(raw) if raw else ""
+
+
 async def deleted(request: Request) -> Response:
     """``{"columns", "rows", "next", "more"}``: the files deleted from the folder and not replaced since,
-    newest first (rows as ``versions``'); ``before=T`` (a ``kept_ns``) pages."""
+    newest first (rows as ``versions``'); ``before=T`` (a ``kept_ns``) pages; ``path=P``: only at P or below
+    it (a deleted folder's files)."""
+    under = _under(request)
     before = int_param(request, "before", 0)
     limit = int_param(request, "limit", MAX_TRASH_PAGE, 1, MAX_TRASH_PAGE)
     found = await folder_of(request, await caller_of(request))
     store: Store = request.app.state.store
 
     def work() -> dict[str, Any]:
-        kept = found.store.deleted(before, limit + 1)
+        kept = found.store.deleted(before, limit + 1, under)
         page = kept[:limit]
         return {"columns": list(VERSION_COLUMNS), "rows": _rows(store, page),
                 "next": page[-1].kept_ns if page else before, "more": len(kept) > limit}
@@ -73,5 +82,16 @@ async def deleted(request: Request) -> Response:
     return JSON(await run_in_threadpool(work))
 
 
+async def purge(request: Request) -> Response:
+    """``{"purged": N}``: the trash at ``{"path": P}`` or below it (``""``: all of it) emptied for good,
+    the folder's owner only (``403 forbidden`` for a member); versions of live files stay."""
+    body = obj(await json_body(request, request.app.state.stall_s, MAX_PATH_BYTES + 256), "body", "bad_request")
+    raw = body.get("path", "")
+    under = check_wire_path(raw) if raw != "" else ""
+    found = await folder_of(request, await caller_of(request))  # the owner's right is checked in the store
+    return JSON({"purged": await run_in_threadpool(found.store.purge, under)})
+
+
 ROUTES = [Route("/v1/folders/{name}/versions", versions, methods=["GET"]),
-          Route("/v1/folders/{name}/deleted", deleted, methods=["GET"])]
+          Route("/v1/folders/{name}/deleted", deleted, methods=["GET"]),
+          Route("/v1/folders/{name}/purge", purge, methods=["POST"])]

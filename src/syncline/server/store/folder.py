@@ -393,19 +393,41 @@ class FolderStore:
                                  .order_by(c.kept_ns.desc(), c.id.desc()).limit(limit)).all()
         return current, [_kept(r) for r in found]
 
-    def deleted(self, before_ns: int, limit: int) -> list[KeptVersion]:
+    def deleted(self, before_ns: int, limit: int, under: str = "") -> list[KeptVersion]:
         """The files deleted from the folder that nothing took the place of since (the newest kept version
         of each path with no live entry now, kept for a delete), newest first: those kept before
-        ``before_ns`` (0: all), at most ``limit``."""
-        c, e = t.contents.c, t.entries.c
-        live = sa.select(e.path).where(e.folder_id == self.id, e.path == c.trash_path, e.kind != t.DELETED)
+        ``before_ns`` (0: all), at ``under`` or below it ("": anywhere), at most ``limit``."""
+        c = t.contents.c
         q = sa.select(t.contents).where(c.folder_id == self.id, c.kept_ns.is_not(None), c.reason == "deleted",
-                                        ~sa.exists(live))
+                                        ~sa.exists(self._live_at_trash_path()), _at_or_below(c.trash_path, under))
         if before_ns:
             q = q.where(c.kept_ns < before_ns)
         with self.store.db.read() as conn:
             found = conn.execute(q.order_by(c.kept_ns.desc(), c.id.desc()).limit(limit)).all()
         return [_kept(r) for r in found]
+
+    def purge(self, under: str, now_ns: int | None = None) -> int:
+        """Empty the trash at ``under`` or below it ("": the whole folder), for good: every version kept of
+        a path that has no live entry now. The folder's owner only (``forbidden`` for anyone else). Versions
+        of live files stay. One transaction: all or nothing; their chunks go at a later collection, after
+        the lease a dropped version gives (a download under way finishes). Returns how many versions went."""
+        now = time.time_ns() if now_ns is None else now_ns
+        c = t.contents.c
+        with self.store.db.write() as conn:
+            self.guard(conn, write=False)
+            if self.user_id is not None and self.folder.owner_id != self.user_id:  # a read-only member too
+                raise WireError("forbidden", "only the folder's owner can empty its trash",
+                                "ask its owner", {"folder": clip(self.folder.name)})
+            ids = [int(i) for i in conn.execute(sa.select(c.id).where(
+                c.folder_id == self.id, c.kept_ns.is_not(None), ~sa.exists(self._live_at_trash_path()),
+                _at_or_below(c.trash_path, under))).scalars()]
+            for start in range(0, len(ids), 500):
+                contents.drop(conn, self.ns, ids[start : start + 500], now)
+        return len(ids)
+
+    def _live_at_trash_path(self) -> sa.Select[tuple[str]]:
+        e, c = t.entries.c, t.contents.c
+        return sa.select(e.path).where(e.folder_id == self.id, e.path == c.trash_path, e.kind != t.DELETED)
 
     def _stream(self, chunks: list[ChunkRef], size: int, span: tuple[int, int] | None) -> Iterator[bytes]:
         first, last = span if span is not None else (0, size - 1)
@@ -752,6 +774,13 @@ def _replayed(op: Op, digest: bytes, first_digest: bytes | None, first: str | No
     r = json.loads(first)
     return ItemResult(bool(r["done"]), int(r["version"]), str(r["file_id"]), bool(r["trashed"]), str(r["note"]),
                       str(r["notice"]), str(r["code"]), replayed=True)
+
+
+def _at_or_below(column: sa.ColumnElement[str], path: str) -> sa.ColumnElement[bool]:
+    """``column`` is ``path`` or a path below it ("": any path)."""
+    if not path:
+        return sa.true()
+    return sa.or_(column == path, sa.and_(column > path + "/", column < path + "0"))
 
 
 def _kept(r: sa.Row[tuple[object, ...]]) -> KeptVersion:

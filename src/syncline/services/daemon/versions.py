@@ -8,15 +8,17 @@ is told to look again. Every device then gets the restored file as any change.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ...core.errors import UsageError
 from ...engine.replicas.remote import RESP, Client
-from ...formats.wire import Expect, Op, WireError, WirePolicy, new_op_id
+from ...formats.wire import Expect, Op, OpEntry, WireError, WirePolicy, new_op_id
 from ...formats.wire.entries import COLUMNS
 from ...formats.wire.fields import integer, lst, obj, text
-from ...formats.wire.limits import MAX_INT, MAX_TRASH_PAGE
+from ...formats.wire.limits import MAX_INT, MAX_OPS, MAX_TRASH_PAGE
 from ...formats.wire.opsjson import ops_to_json, results_of_json
 from .serverfolders import checked, folder_call, needs
 
@@ -73,14 +75,15 @@ def versions(client: Client, folder: str, path: str) -> tuple[Version | None, li
 MAX_DELETED_PAGES = 100  # 100,000 deleted files listed at most
 
 
-def deleted(client: Client, folder: str) -> list[tuple[str, Version]]:
-    """The files deleted from ``folder`` and not replaced since, newest first, each with its last version."""
+def deleted(client: Client, folder: str, under: str = "") -> list[tuple[str, Version]]:
+    """The files deleted from ``folder`` and not replaced since, newest first, each with its last version:
+    at ``under`` or below it ("": anywhere)."""
     needs(client, "versions", "keeps no versions", "upgrade the server")
     out: list[tuple[str, Version]] = []
     before = 0
     for _ in range(MAX_DELETED_PAGES):
         _, value = folder_call(client, "GET", folder, "deleted",
-                               params={"before": str(before), "limit": str(MAX_TRASH_PAGE)})
+                               params={"before": str(before), "limit": str(MAX_TRASH_PAGE), "path": under})
 
         def read(value: Any = value) -> tuple[list[tuple[str, Version]], int, bool]:
             o = obj(value, "deleted", RESP)
@@ -107,3 +110,39 @@ def restore(client: Client, folder: str, path: str, version_id: int, expect: Ver
         raise UsageError(f"{path} changed on the server since it was looked at ({result.note})",
                          "run the command again")
     return seq
+
+
+def purge(client: Client, folder: str, under: str) -> int:
+    """Empty ``folder``'s trash at ``under`` or below it ("": all of it), for good (its owner only); how many
+    kept versions went."""
+    needs(client, "versions", "keeps no versions", "upgrade the server")
+    _, value = folder_call(client, "POST", folder, "purge", json={"path": under}, hint="see `syncline trash list`")
+    return checked(lambda: integer(obj(value, "purge", RESP).get("purged"), "purged", RESP, 0, MAX_INT))
+
+
+def restore_tree(client: Client, folder: str, found: list[tuple[str, Version]], under: str,
+                 target: str) -> tuple[int, list[str]]:
+    """Bring back the deleted files ``found`` (``deleted(client, folder, under)``), each at its path with
+    ``under`` changed to ``target``, with the folders they need (a folder's own mode and time are not kept:
+    made 0755, now); how many came back, and a line for each left out (something is at its path now, a
+    lock, a quota...). Conditional items (``keep_changed``) in batches of :data:`MAX_OPS`: each batch whole
+    or not at all, and the same command again brings back only what is still deleted."""
+    moved = [(target + path[len(under):], v) for path, v in found]
+    folders = sorted({"/".join(path.split("/")[:n]) for path, _ in moved for n in range(1, path.count("/") + 1)},
+                     key=lambda p: (p.count("/"), p))
+    now = time.time_ns()
+    ops = [Op(new_op_id(), "mkdir", p, None, OpEntry(now, 0o755)) for p in folders]
+    ops += [Op(new_op_id(), "restore", p, None, version_id=v.version_id) for p, v in moved]
+    restored, left = 0, []
+    for start in range(0, len(ops), MAX_OPS):
+        batch = ops[start : start + MAX_OPS]
+        _, value = folder_call(client, "POST", folder, "ops", json=ops_to_json(WirePolicy(keep_changed=True), batch))
+        _, results = checked(partial(results_of_json, value, len(batch)))
+        for op, result in zip(batch, results, strict=True):
+            if result.error is not None:
+                left.append(f"{op.path}: {result.error.message}")
+            elif not result.done:
+                left.append(f"{op.path}: {result.note}")
+            elif op.op == "restore":
+                restored += 1
+    return restored, left
