@@ -143,6 +143,12 @@ def test_repair_keeps_the_evidence_marks_the_versions_and_deletes_no_entry(damag
     assert damaged.fs.missing([cid(P1), cid(Q0), cid(P0)], "D1") == [cid(P1), cid(Q0)], \
         "chunks/missing says a removed chunk is missing"
     assert b"".join(damaged.fs.read("good.txt")[1]) == S0
+    live = damaged.fs.stat_many(["kept.txt"])[1][0]
+    assert live is not None and not isinstance(live, Exception)
+    _, [restored] = damaged.fs.apply_ops([Op(new_op_id(), "restore", "kept.txt", Expect.of(live.entry()),
+                                             version_id=damaged.kept_id)], WirePolicy(), "D1")
+    assert restored.error is not None and restored.error.code == "damaged", restored
+    assert b"".join(damaged.fs.read("kept.txt")[1]) == R0, "a damaged version is not restored over a whole one"
 
     again = check(s, repair=True, now_ns=456)
     assert (again.removed, again.marked, again.quarantined, again.healed) == (0, 0, [], 0)
