@@ -176,9 +176,13 @@ def _losses(store: Store, folder: Folder, owner: str, still_bad: list[bytes]) ->
     with store.db.read() as conn:
         versions = conn.execute(sa.select(ct.id, ct.trash_path, ct.damaged_ns).where(
             ct.folder_id == folder.id, _listing(folder, still_bad)).order_by(ct.id)).all()
+        ids = [int(v.id) for v in versions]
+        # 500 a statement: entries has no index on content_id, so each statement reads the folder's rows once
+        lives = {int(r.content_id): str(r.path) for start in range(0, len(ids), 500) for r in conn.execute(
+            sa.select(e.path, e.content_id).where(e.folder_id == folder.id, e.kind == t.FILE,
+                                                  e.content_id.in_(ids[start : start + 500])))}
         for v in versions:
-            live = conn.execute(sa.select(e.path).where(e.folder_id == folder.id, e.content_id == v.id,
-                                                        e.kind == t.FILE)).scalar()
+            live = lives.get(int(v.id))
             path = live if live is not None else v.trash_path
             ranges = _lost_ranges(conn, folder, int(v.id), lost_ids)
             found.append(Loss(folder.name, owner, str(path) if path is not None else "", live is not None,
@@ -190,13 +194,10 @@ def _lost_ranges(conn: sa.Connection, folder: Folder, content_id: int,
                  bad: set[bytes]) -> tuple[tuple[int, int], ...]:
     """The byte ranges of a version whose chunks have no row or are in ``bad``: its chunk list read a
     page at a time (a big file's list is never held whole), adjacent ranges merged."""
-    k = t.chunks.c
     ranges: list[tuple[int, int]] = []
     offset = start = 0
     while page := contents.chunk_list(conn, content_id, start, _PAGE):
-        ids = [c.id for c in page if c.id not in bad]
-        have = {bytes(r.chunk_id) for start_ in range(0, len(ids), 500) for r in conn.execute(
-            sa.select(k.chunk_id).where(k.chunk_ns == folder.chunk_ns, k.chunk_id.in_(ids[start_ : start_ + 500])))}
+        have = set(contents.lengths(conn, folder.chunk_ns, [c.id for c in page if c.id not in bad]))
         for c in page:
             if c.id not in have:
                 if ranges and ranges[-1][1] == offset - 1:
