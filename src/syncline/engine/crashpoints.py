@@ -18,6 +18,8 @@
 - ``server-chunks-rows``: their rows are committed, before the answer;
 - ``server-commit``: an ``ops`` batch is committed, before the answer (and the notification);
 - ``server-gc-rows``: the collector's row deletions are committed, their chunks not yet removed;
+- ``server-repair-rows``: ``server check --repair`` kept the evidence of a folder's bad chunks, before the
+  transaction that deletes their rows and marks the versions damaged;
 - ``server-chunks-migrated``: a batch of chunk files of the first layout is committed into its chunk
   database, the files not yet unlinked.
 """

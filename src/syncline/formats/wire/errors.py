@@ -49,6 +49,9 @@ CODES: dict[str, Code] = {
     "bad_range": Code(416, "ReplicaError", False),
     "bad_chunk": Code(422, "ReplicaError", False),
     "bad_content": Code(422, "ReplicaError", False),
+    # The version lost a chunk on the server (``server check --repair``): a download of it can give no whole
+    # file. Not retryable: only a device uploading the chunk again heals it (the hourly run tries again).
+    "damaged": Code(422, "ReplicaError", False),
     "locked": Code(423, "Locked", True),
     "upgrade_required": Code(426, "ReplicaError", False),
     "rate_limited": Code(429, "RateLimited", True),

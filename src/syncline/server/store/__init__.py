@@ -56,6 +56,12 @@ class Store:
         self.gate = Gate()
         self.server_id = self._server_id()
 
+    @property
+    def exclusive(self) -> bool:
+        """Whether this store holds the data directory's lock (no server, nor another exclusive tool, runs
+        on it): what repairs that remove chunks need, since an upload records its rows beside them."""
+        return self._lock_fd is not None
+
     def _server_id(self) -> str:
         with self.db.write() as conn:
             row = conn.execute(sa.select(t.settings.c.text).where(t.settings.c.key == "server_id")).first()

@@ -224,12 +224,15 @@ class Applier:
         it like any change. The version it replaces is kept in turn (a restore can be undone). The kept row
         itself becomes the live one: no copy, whatever its size, and its chunks were referenced all along."""
         raw = self.rows.raw
-        kept = raw.one("SELECT id, size, digest, trash_entry FROM contents WHERE id = :i AND folder_id = :f"
+        kept = raw.one("SELECT id, size, digest, trash_entry, damaged_ns FROM contents WHERE id = :i AND folder_id = :f"
                        " AND kept_ns IS NOT NULL", {"i": op.version_id, "f": self.folder.id})
         if kept is None:
             raise WireError("not_found", f"no kept version {op.version_id} in the folder",
                             "list the versions again: this one may have been restored or expired",
                             {"version_id": op.version_id})
+        if kept[4] is not None:  # live, it would be a file no device can download, over one they can
+            raise WireError("damaged", f"version {op.version_id} of {clip(op.path)} lost part of its content on "
+                            "the server", "restore another version", {"path": clip(op.path)})
         e = json.loads(str(kept[3]))
         if e.get("kind") not in (t.FILE, t.SYMLINK):
             raise WireError("bad_request", f"version {op.version_id} is not a file's", "restore a file's version")

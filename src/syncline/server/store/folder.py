@@ -320,6 +320,7 @@ class FolderStore:
         if version is not None and row.version != version:
             raise WireError("changed", f"{clip(path)} is no longer version {version}", "read it again",
                             {"path": clip(path), "version": row.version})
+        _refuse_damaged(conn, row.content_id, path)
         return row
 
     def chunk_list(self, path: str, version: int | None = None, start: int = 0, limit: int = 0) -> ChunkPage:
@@ -378,6 +379,7 @@ class FolderStore:
             if r is None:
                 raise WireError("not_found", f"no trashed version {trash_id}", "list the trash again")
             row = _trash_row(r)
+            _refuse_damaged(conn, trash_id, row.path)
             chunks = contents.chunk_list(conn, trash_id)
         return row, self._stream(chunks, int(r.size), None)
 
@@ -781,6 +783,16 @@ def _at_or_below(column: sa.ColumnElement[str], path: str) -> sa.ColumnElement[b
     if not path:
         return sa.true()
     return sa.or_(column == path, sa.and_(column > path + "/", column < path + "0"))
+
+
+def _refuse_damaged(conn: sa.Connection, content_id: int, path: str) -> None:
+    """``damaged`` when ``server check --repair`` found a chunk of the version lost: what could be sent is
+    not the file, and a device must keep its own copy rather than take a torn one (design D12)."""
+    c = t.contents.c
+    if conn.execute(sa.select(c.damaged_ns).where(c.id == content_id)).scalar() is not None:
+        raise WireError("damaged", f"the server lost part of {clip(path)} (found by its check)",
+                        "keep your copy; saving it again on a device that has it whole uploads the lost part",
+                        {"path": clip(path)})
 
 
 def _kept(r: sa.Row[tuple[object, ...]]) -> KeptVersion:

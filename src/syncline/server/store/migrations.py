@@ -77,7 +77,14 @@ def _step_6(conn: sa.Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX contents_kept ON contents (folder_id, trash_path, kept_ns)")
 
 
-STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3, _step_4, _step_5, _step_6)
+def _step_7(conn: sa.Connection) -> None:
+    """Damaged versions (issue 14, ``server check --repair``): when a version was found to list a chunk
+    the store lost. NULL for every version of an earlier release (none was ever marked)."""
+    conn.exec_driver_sql("ALTER TABLE contents ADD COLUMN damaged_ns BIGINT")
+
+
+STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3, _step_4, _step_5, _step_6,
+                                                      _step_7)
 
 
 class SchemaTooNew(RuntimeError):

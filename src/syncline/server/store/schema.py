@@ -124,6 +124,9 @@ contents = sa.Table(
     sa.Column("kept_ns", Nanos),
     sa.Column("reason", sa.Text),  # "replaced" or "deleted"
     sa.Column("by_device", sa.Text),  # the device whose write replaced or deleted it
+    # ``server check --repair`` found a chunk of this version damaged and removed it (NULL: whole). Its
+    # reads answer ``damaged``; the next ``check`` clears it once a device uploaded every chunk again.
+    sa.Column("damaged_ns", Nanos),
     sa.Index("contents_trash", "folder_id", "trashed_ns"),
     sa.Index("contents_kept", "folder_id", "trash_path", "kept_ns"),
 )
