@@ -197,12 +197,15 @@ class SharesConfig:
 @dataclass(frozen=True, slots=True)
 class DaemonConfig:
     """A daemon's config file: where it was read from, the server's ``url`` (None: no server yet, every
-    folder's ``remote`` is an address of its own), the folders in order, and what to do with shares."""
+    folder's ``remote`` is an address of its own), the folders in order, what to do with shares, and
+    whether a file locked by someone else is made read-only here while the lock lasts
+    (``lock_makes_readonly``, a top-level key)."""
 
     path: str
     server_url: str | None
     folders: tuple[FolderConfig, ...]
     shares: SharesConfig = field(default_factory=SharesConfig)
+    lock_makes_readonly: bool = False
 
 
 def daemon_config_path() -> Path:
@@ -230,18 +233,23 @@ def parse_duration(value: Any) -> float | None:
 
 
 def load_daemon_config(path: str | os.PathLike[str]) -> DaemonConfig:
-    """The daemon's config: ``[server] url``, ``[defaults]`` (``check_every`` and the two-way option keys
-    of :data:`DAEMON_OPTION_KEYS`) and ``[[folder]]`` tables (``local``, ``remote``, optional ``paused``,
-    ``check_every`` and option keys, which win over ``[defaults]``). A file without folders is valid (a
+    """The daemon's config: ``lock_makes_readonly`` (true or false, before any table), ``[server] url``,
+    ``[defaults]`` (``check_every`` and the two-way option keys of :data:`DAEMON_OPTION_KEYS`) and
+    ``[[folder]]`` tables (``local``, ``remote``, optional ``paused``, ``check_every`` and option keys,
+    which win over ``[defaults]``). A file without folders is valid (a
     daemon just set up). Raises :class:`UsageError`, one line naming the file, the table and the key, for a
     file that cannot be read and for the first bad key or value; two folders with the same or nested
     ``local`` are refused (two loops would fight over one tree)."""
     name = os.fspath(path)
     doc = _read_toml(name)
-    unknown = set(doc) - {"server", "defaults", "folder", "shares"}
+    unknown = set(doc) - {"server", "defaults", "folder", "shares", "lock_makes_readonly"}
     if unknown:
         raise UsageError(f"{name}: unknown table or key {sorted(unknown)[0]!r}",
-                         "use [server], [defaults], [shares] and [[folder]] tables only")
+                         "use lock_makes_readonly and [server], [defaults], [shares] and [[folder]] tables only")
+    readonly = doc.get("lock_makes_readonly", False)
+    if not isinstance(readonly, bool):
+        raise UsageError(f"{name}: lock_makes_readonly must be true or false",
+                         "write e.g. lock_makes_readonly = true, at the top of the file before any table")
     server = doc.get("server", {})
     if not isinstance(server, dict):
         raise UsageError(f"{name}: server is not a table", "write it as [server]")
@@ -280,7 +288,7 @@ def load_daemon_config(path: str | os.PathLike[str]) -> DaemonConfig:
                 raise UsageError(f"{name}: local in {where} ({folder.local}) is the same as or nested in "
                                  f"{other.local}", "give each folder its own tree")
         folders.append(folder)
-    return DaemonConfig(name, url, tuple(folders), _shares(doc.get("shares", {}), name))
+    return DaemonConfig(name, url, tuple(folders), _shares(doc.get("shares", {}), name), readonly)
 
 
 def _shares(raw: Any, name: str) -> SharesConfig:

@@ -133,7 +133,7 @@ _URL = re.compile(r"^\s*url\s*=")
 def set_server_url(path: str | os.PathLike[str], url: str) -> str | None:
     """Set ``[server] url`` in the config at ``path`` (created when missing) to ``url``; returns the URL
     it replaced (None when there was none). The line ``url = ...`` of the ``[server]`` table is replaced,
-    or added under its header, or a ``[server]`` table is put first in the file; the rest stays as it
+    or added under its header, or a ``[server]`` table is put before the file's first table; the rest stays as it
     was. :class:`UsageError` when the file does not load, or the edit cannot be made safely."""
     name = os.fspath(path)
     text = _read(name)
@@ -160,7 +160,10 @@ def set_server_url(path: str | os.PathLike[str], url: str) -> str | None:
         else:
             lines.insert(start + 1, line)
     else:
-        lines[:0] = ["[server]\n", line, *(["\n"] if lines else [])]
+        # Before the first table, after any top-level key (``lock_makes_readonly``), which a table put
+        # above it would take in.
+        first = next((n for n, raw in enumerate(lines) if _HEADER.match(raw)), len(lines))
+        lines[first:first] = ["[server]\n", line, *(["\n"] if first < len(lines) else [])]
     expected = dict(old_doc)
     expected["server"] = {**(server if isinstance(server, dict) else {}), "url": url}
     _write_checked(name, "".join(lines), expected)

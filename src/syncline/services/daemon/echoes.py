@@ -84,5 +84,8 @@ class OwnWrites:
         if want is None:
             return False
         if want.kind == FILE:
-            return stat.S_ISREG(st.st_mode) and st.st_size == want.size and st.st_mtime_ns == want.mtime_ns
+            # The mode too: a chmod right after a download changes neither size nor mtime, and was dropped
+            # as an echo (the user's mode then waited for the hourly check).
+            return (stat.S_ISREG(st.st_mode) and st.st_size == want.size and st.st_mtime_ns == want.mtime_ns
+                    and stat.S_IMODE(st.st_mode) == want.mode)
         return stat.S_ISDIR(st.st_mode) and st.st_mtime_ns == want.mtime_ns

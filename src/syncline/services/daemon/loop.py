@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...core.errors import SynclineError
-from ...engine.replicas.abilities import catch_up
+from ...engine.replicas.abilities import catch_up, locked_by_others
 from ...engine.replicas.errors import Denied
 from ...engine.replicas.replica import Replica
 from ..config import FolderConfig
@@ -51,6 +51,7 @@ from .events import (
 )
 from .feed import FeedSource, changed_folders
 from .positions import Positions
+from .readonly import FolderMasks
 from .runner import Rate, folder_basis, open_sides, run_two_way
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class Timing:
     poll_every: float = 10.0
     max_backoff: float = 60.0
     config_every: float = 2.0
+    locks_every: float = 15.0  # while files are read-only for locks: how often they are asked (expiry tells no event)
 
 
 @dataclass
@@ -89,8 +91,9 @@ class FolderLoop:
 
     def __init__(self, folder: FolderConfig, address: str, events: EventLog, *, feed: FeedSource | None,
                  positions: Positions, device: str, timing: Timing, changes: SourceFactory | None = None,
-                 state: Path | None = None) -> None:
+                 state: Path | None = None, readonly: FolderMasks | None = None) -> None:
         self.folder = folder
+        self.readonly = readonly  # lock_makes_readonly: this folder's files made read-only (None: off)
         self.address = address
         self.events = events
         self.feed = feed
@@ -116,6 +119,8 @@ class FolderLoop:
         self._feed_told = False  # a position was told since _read_feed last looked
         self._conflicts = 0
         self._parked = False
+        self._locks_told = True  # the locks are to be looked at (readonly): at start, then on each event
+        self._locks_next = 0.0  # when the locks are looked at again while files are read-only
         self.thread = threading.Thread(target=self.run, name=f"folder {folder.local}", daemon=True)
 
     def emit(self, event: Event) -> None:
@@ -158,7 +163,7 @@ class FolderLoop:
                 try:
                     if basis is None:
                         basis = folder_basis(self.folder, self.address, self.state)
-                    local, other = open_sides(self.folder, self.address, self.state, basis)
+                    local, other = open_sides(self.folder, self.address, self.state, basis, self.readonly)
                 except SynclineError as exc:
                     self._park(str(exc))
                     if not self._wait_resume():
@@ -186,6 +191,7 @@ class FolderLoop:
                 return
             self._watch_root()
             self._read_feed()
+            self._settle_locks(other)
             with self._feed_lock:
                 if self._feed_lost:
                     self._feed_lost = False
@@ -212,7 +218,10 @@ class FolderLoop:
             # position, a lost feed, a stop) is seen by _told_since_look, one set from here on ends the wait.
             self.collector.wake.clear()
             if not self._told_since_look():
-                self.collector.wake.wait(scheduler.sleep([self._due]))
+                wait = scheduler.sleep([self._due])
+                if self.readonly is not None and self._locks_next:
+                    wait = max(0.0, min(wait, self._locks_next - time.monotonic()))
+                self.collector.wake.wait(wait)
 
     @property
     def _polling(self) -> bool:
@@ -277,11 +286,34 @@ class FolderLoop:
 
     def _locks_moved(self) -> None:
         """The feed's ``on_locks`` (any thread): a change waiting for a lock (a retryable item failure,
-        backing off) is tried now rather than at the end of its back-off."""
+        backing off) is tried now rather than at the end of its back-off, and files are made read-only or
+        given their modes back (``lock_makes_readonly``)."""
         with self._feed_lock:
             self._due.backoff.at = 0.0
             self._feed_told = True
+            self._locks_told = True
         self.wake()
+
+    def _settle_locks(self, other: Replica) -> None:
+        """With ``lock_makes_readonly``: the files locked by someone else made read-only, those whose lock
+        ended given their modes back, when a ``locks`` event came (and at start), and every
+        ``Timing.locks_every`` while some are read-only (an expired lock tells no event). In the loop's
+        thread, between runs, so no run sees a mode change in the middle. A side that cannot be asked
+        now is asked again at the next look."""
+        if self.readonly is None:
+            return
+        with self._feed_lock:
+            told, self._locks_told = self._locks_told, False
+        if not told and not (self._locks_next and time.monotonic() >= self._locks_next):
+            return
+        try:
+            locked = locked_by_others(other)
+            self.readonly.settle(locked)
+        except (SynclineError, OSError) as exc:
+            _log.info("the locks of %s were not looked at: %s", self.folder.local, exc)
+            self._locks_next = time.monotonic() + min(self.timing.locks_every, self.timing.max_backoff)
+            return
+        self._locks_next = time.monotonic() + self.timing.locks_every if self.readonly.masked() else 0.0
 
     def _lost(self, _why: str) -> None:
         """The feed's ``on_lost`` (any thread): try the other side now, so an idle folder whose server went

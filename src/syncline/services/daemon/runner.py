@@ -23,6 +23,7 @@ from ...core.errors import UsageError
 from ...engine.marker import case_insensitive, case_probe
 from ...engine.oneway import check_apart
 from ...engine.replicas.address import open_basis, open_replica, parse_address
+from ...engine.replicas.modemask import Masks, ModeMask
 from ...engine.replicas.replica import Replica, WritePolicy
 from ...engine.twoway.run import TwoWayReport, TwoWaySyncOptions, sync_two_way_replicas
 from ..config import FolderConfig
@@ -64,18 +65,24 @@ def folder_basis(folder: FolderConfig, address: str, state: Path | None = None) 
 
 
 def open_sides(folder: FolderConfig, address: str, state: Path | None = None,
-               basis: ChunkBasis | None = None) -> tuple[Replica, Replica]:
+               basis: ChunkBasis | None = None, masks: Masks | None = None) -> tuple[Replica, Replica]:
     """The folder's two replicas (local, other side), written with the two-way policy. A local other side
     is checked to be apart from the folder (neither inside the other); a server folder is opened with the
     credentials saved in ``state`` (None: the state directory of the environment) and ``basis``
-    (:func:`folder_basis`), which closing the sides leaves open. Raises :class:`UsageError` for an
-    address nothing can open."""
+    (:func:`folder_basis`), which closing the sides leaves open. With ``masks`` (``lock_makes_readonly``)
+    the local side shows the files made read-only with the modes they had (a
+    :class:`~syncline.engine.replicas.modemask.ModeMask`). Raises :class:`UsageError` for an address
+    nothing can open."""
     where = parse_address(address)
     if where.kind == "local":
         check_apart(Path(folder.local), where.path)
     policy = WritePolicy.two_way(trash=folder.options.trash)
-    local = open_replica(folder.local, policy=policy,
-                         case_probe=lambda root: root.is_dir() and case_insensitive(root, probe=True))
+
+    def probe(root: Path) -> bool:
+        return root.is_dir() and case_insensitive(root, probe=True)
+
+    local = (open_replica(folder.local, policy=policy, case_probe=probe) if masks is None
+             else ModeMask(folder.local, masks, policy=policy, case_probe=probe))
     try:
         other = open_replica(where, policy=policy, case_probe=case_probe(may_write=True), state=state, basis=basis)
     except BaseException:

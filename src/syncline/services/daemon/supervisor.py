@@ -33,6 +33,7 @@ from .events import ConfigLoaded, ConfigRefused
 from .feed import FeedSource
 from .loop import FolderLoop, Timing
 from .positions import Positions
+from .readonly import ReadOnlyFiles
 from .runner import on_server, remote_address
 from .sharekeeper import ShareKeeper
 from .status import DaemonStatus, StatusWriter, status_path
@@ -70,6 +71,8 @@ class Daemon:
         self.loops: dict[str, FolderLoop] = {}
         self._read: bytes | None = None  # the config's bytes as last read
         self._keeper: ShareKeeper | None = None  # the shares of the config's server
+        self._readonly: ReadOnlyFiles | None = None  # the files made read-only for locks (read at start)
+        self._readonly_on = False  # the config's lock_makes_readonly, as the running loops were started
         self.device = ""  # this device's id, read (or made) when the daemon starts
 
     def run(self, stop: threading.Event) -> None:
@@ -85,6 +88,7 @@ class Daemon:
 
     def _run(self, stop: threading.Event) -> None:
         self.device = _device_id(self.home)
+        self._readonly = ReadOnlyFiles(self.home)
         (self.home / RESTART).unlink(missing_ok=True)  # a request to a daemon that was not running: met by this start
         if self.config_path.exists():
             self._reload(first=True)
@@ -131,8 +135,17 @@ class Daemon:
             self.events.publish(ConfigRefused(str(self.config_path), str(exc)))
             return
         running = {local: (loop.folder, loop.address) for local, loop in self.loops.items()}
+        readonly_changed = config.lock_makes_readonly != self._readonly_on
+        self._readonly_on = config.lock_makes_readonly
         self._end([local for local, now in running.items()
-                   if wanted.get(local) != now or self.status.folders.get(local, _NONE).state == "stopped"])
+                   if wanted.get(local) != now or self.status.folders.get(local, _NONE).state == "stopped"
+                   or readonly_changed])
+        if self._readonly is not None:
+            # Files made read-only in folders no longer masked (the option turned off, the folder removed,
+            # a daemon killed before either) get their modes back now: no loop will.
+            # A paused folder's loop never looks at the locks: its files are put back too.
+            self._readonly.put_back_all(but=[local for local, (folder, _) in wanted.items()
+                                             if self._readonly_on and not folder.paused])
         for local, (folder, address) in wanted.items():
             if local not in self.loops:
                 self._start(folder, address, self._feed_for(folder, config.server_url))
@@ -173,8 +186,10 @@ class Daemon:
         return self._server_feeds[server_url]
 
     def _start(self, folder: FolderConfig, address: str, feed: FeedSource | None) -> None:
+        readonly = self._readonly.folder(folder.local) if self._readonly is not None and self._readonly_on else None
         loop = FolderLoop(folder, address, self.events, feed=feed, positions=self.positions,
-                          device=self.device, timing=self.timing, changes=self.changes, state=self.home.parent)
+                          device=self.device, timing=self.timing, changes=self.changes, state=self.home.parent,
+                          readonly=readonly)
         self.loops[folder.local] = loop
         loop.thread.start()
 
