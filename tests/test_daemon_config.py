@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from syncline.core.errors import UsageError
-from syncline.services.config import DEFAULT_CHECK_EVERY, load_daemon_config, parse_duration
+from syncline.core.units import parse_duration
+from syncline.services.config import DEFAULT_CHECK_EVERY, load_daemon_config
 from syncline.services.daemon.configfile import add_folder, remove_folder
 
 

@@ -17,6 +17,7 @@ from syncline.engine.oneway import sync_replicas
 from syncline.engine.replicas.local import LocalReplica
 from syncline.engine.replicas.remote import ChunkBasis, RemoteReplica
 from syncline.server.store.gc import collect
+from syncline.server.store.retention import Policy
 
 from .conftest import write
 from .remotehelp import Served, Wire, replica, served
@@ -86,8 +87,8 @@ def test_chunks_the_basis_names_but_the_server_collected_are_sent_again_at_commi
     # all of its chunks and pieces, which this device's basis still names.
     server.tree("Big").remove("big.bin")
     far = time.time_ns() + 400 * 86_400 * 10**9
-    collect(server.store, now_ns=far, retention_s=0)  # the kept version goes; its chunks an hour later
-    assert collect(server.store, now_ns=far + 2 * 3600 * 10**9, retention_s=0).chunks_removed > 500
+    collect(server.store, now_ns=far, policy=Policy(0, 0, 0, 0))  # the kept version goes; its chunks an hour later
+    assert collect(server.store, now_ns=far + 2 * 3600 * 10**9, policy=Policy(0, 0, 0, 0)).chunks_removed > 500
     edited, _ = edit(data, 14)
     write(src, "big.bin", edited, mtime=T0 + 10)
     before = remote.transfers.pack_bytes
@@ -113,7 +114,7 @@ def test_a_collected_chunk_whose_local_file_changed_fails_the_item_until_the_nex
     assert sync_replicas(local, remote).exit_code == 0
     server.tree("Big").remove("big.bin")
     server.tree("Big").remove("copy.bin")
-    collect(server.store, now_ns=time.time_ns() + 400 * 86_400 * 10**9, retention_s=0)
+    collect(server.store, now_ns=time.time_ns() + 400 * 86_400 * 10**9, policy=Policy(0, 0, 0, 0))
     # copy.bin is staged from the basis's word about big.bin's chunks, but big.bin changed since.
     basis.record("big.bin", local.stat("big.bin"), basis.chunks_of("copy.bin"))  # type: ignore[arg-type]
     basis.record("copy.bin", local.stat("copy.bin"), [])  # type: ignore[arg-type]

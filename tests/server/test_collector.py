@@ -84,3 +84,23 @@ def test_a_chunk_sent_again_gets_a_new_lease(store: tuple[Store, int], fs: Folde
     assert fs.put_chunks([(chunk, data)], "D1") == (0, 1)
     collect(s)
     assert chunk in files(s, fs), "a chunk sent for a commit to come was collected"
+
+
+def test_a_clock_far_ahead_of_the_last_collection_drops_no_version(store: tuple[Store, int], fs: FolderStore,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """After a collection that ran retention, a clock a year ahead (set wrong, or a server off that long)
+    would make every version look old: the thread keeps them all, says so once, and collects the rest."""
+    s = store[0]
+    write(fs, "f", b"old version")
+    write(fs, "f", b"new version")
+    collect(s)  # the reference: retention ran now
+    stray, _ = put_bytes(fs, b"uploaded, never committed")
+    c = Collector(s, every_s=0.05, first_s=0.0, clock=lambda: time.time_ns() + 365 * DAY)
+    with caplog.at_level(logging.WARNING, logger="syncline.server"):
+        c.start()
+        try:
+            _until(lambda: stray not in files(s, fs) and c.skipped >= 2)
+        finally:
+            c.stop()
+    assert len(fs.versions("f", 10)[1]) == 1, "the replaced version stays"
+    assert sum("clock" in r.getMessage() for r in caplog.records) == 1, "said once"

@@ -14,12 +14,14 @@ from syncline.formats.wire.ops import Expect, Op, OpEntry, WirePolicy, new_op_id
 from syncline.server.store import Store
 from syncline.server.store.folder import FolderStore
 from syncline.server.store.gc import ORPHAN_AGE_S, collect, unlink_unrecorded
+from syncline.server.store.retention import Policy
 
 from .storetree import fs_fixture, put_bytes, store_fixture  # noqa: F401 - fixtures
 
 T0 = 1_700_000_000_000_000_000
 DAY = 24 * 3600 * 10**9
 POLICY = WirePolicy()
+FLAT_30 = Policy(keep_all_s=30 * 86400, keep_daily_s=0, keep_weekly_s=0)  # every version for 30 days, then none
 
 
 def write(fs: FolderStore, path: str, data: bytes, policy: WirePolicy = POLICY) -> None:
@@ -48,8 +50,8 @@ def test_live_chunks_stay_and_unreferenced_ones_go_after_their_lease(store: tupl
     report = collect(s, now_ns=later)
     assert report.chunks_removed == 1, "the stray upload goes; the replaced version stays a version"
     assert fs.missing([first, stray], "D1") == [stray]
-    collect(s, now_ns=later + 31 * DAY)  # past the versions' retention: its row goes, its chunks a lease later
-    collect(s, now_ns=later + 33 * DAY)
+    collect(s, now_ns=later + 31 * DAY, policy=FLAT_30)  # past retention: its row goes, its chunks a lease later
+    collect(s, now_ns=later + 33 * DAY, policy=FLAT_30)
     assert files(s, fs) == {blake3.blake3(b"kept content").digest(), blake3.blake3(b"second").digest()}
     assert fs.missing([first, stray], "D1") == [first, stray]
     assert b"".join(fs.read("keep")[1]) == b"kept content"
@@ -60,12 +62,12 @@ def test_trash_past_retention_is_dropped(store: tuple[Store, int], fs: FolderSto
     write(fs, "f", b"old version")
     write(fs, "f", b"new version")
     assert len(fs.trash().items) == 1
-    collect(s, now_ns=time.time_ns() + 10 * DAY)
+    collect(s, now_ns=time.time_ns() + 10 * DAY, policy=FLAT_30)
     assert len(fs.trash().items) == 1, "within 30 days: kept"
-    report = collect(s, now_ns=time.time_ns() + 31 * DAY)
+    report = collect(s, now_ns=time.time_ns() + 31 * DAY, policy=FLAT_30)
     assert report.trash_dropped == 1 and fs.trash().items == []
     assert len(files(s, fs)) == 2, "a dropped version's chunks keep an hour's lease (a download under way)"
-    collect(s, now_ns=time.time_ns() + 32 * DAY)
+    collect(s, now_ns=time.time_ns() + 32 * DAY, policy=FLAT_30)
     assert files(s, fs) == {blake3.blake3(b"new version").digest()}
 
 

@@ -12,8 +12,8 @@ from .render import dumps, local_time, printable
 
 def _duration(value: str) -> int:
     from ..core.errors import UsageError
+    from ..core.units import parse_duration
     from ..formats.wire.limits import FILE_LOCK_TTL_MAX_S, FILE_LOCK_TTL_MIN_S
-    from ..services.config import parse_duration
 
     seconds = parse_duration(value)
     if seconds is None or not FILE_LOCK_TTL_MIN_S <= seconds <= FILE_LOCK_TTL_MAX_S:

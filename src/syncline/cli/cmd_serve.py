@@ -23,17 +23,35 @@ from .render import printable
               help="Make a self-signed certificate once (kept in DATA/tls) and serve HTTPS with it.")
 @click.option("--insecure-http", is_flag=True,
               help="Allow plain HTTP on an address other than loopback (passwords would cross in clear).")
+@click.option("--gc", "gc_once", is_flag=True,
+              help="Do not serve: collect once (versions past DATA/server.toml's policy, unused chunks) and exit; "
+                   "the server must be stopped.")
+@click.option("--clock-ok", is_flag=True,
+              help="With --gc: the clock is right even though it is far past the last collection (drop versions).")
 def serve_cmd(data: Path | None, listen: str | None, tls_cert: Path | None, tls_key: Path | None,
-              tls_mode: str | None, insecure_http: bool) -> None:
+              tls_mode: str | None, insecure_http: bool, gc_once: bool, clock_ok: bool) -> None:
     """Serve the folders of the data directory DIR to syncline devices until interrupted (Ctrl-C).
 
     The first start makes the user `admin` with a random password, printed once. Add users with
-    `syncline user add NAME`; on each device, `syncline connect URL` logs in.
+    `syncline user add NAME`; on each device, `syncline connect URL` logs in. DATA/server.toml (optional)
+    sets how long versions and the trash are kept and how often the collector runs (docs/cli.md).
     """
+    from ..core.errors import UsageError
     from ..server.datadir import default_data_dir
-    from ..server.serve import DEFAULT_LISTEN, Started, choose_tls, serve
+    from ..server.serve import DEFAULT_LISTEN, Started, choose_tls, collect_once, serve
 
     data_dir = data if data is not None else default_data_dir()
+    if clock_ok and not gc_once:
+        raise UsageError("--clock-ok goes with --gc", "run `syncline serve --gc --clock-ok`")
+    if gc_once:
+        report = collect_once(data_dir, clock_ok)
+        if report.retention_skipped:
+            click.echo("the clock is more than a week past the last collection: no version was dropped "
+                       "(if the clock is right, run `syncline serve --gc --clock-ok`)", err=True)
+        click.echo(printable(f"collected {data_dir}: {report.trash_dropped} kept versions dropped, "
+                             f"{report.chunks_removed + report.orphans_removed} unused chunks removed, "
+                             f"{report.changes_pruned} changes and {report.tombstones_pruned} tombstones pruned"))
+        return
     tls = choose_tls(data_dir, tls_cert, tls_key, tls_mode)
 
     def ready(started: Started) -> None:

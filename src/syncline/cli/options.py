@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -55,24 +55,14 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]
     """A size in bytes: ``65536``, ``64K``, ``1M``, ``2G``, ``50GiB``, ``1T`` (powers of 1024)."""
 
     name = "SIZE"
-    _UNITS: ClassVar[dict[str, int]] = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10,
-                                        "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
-                                        "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30,
-                                        "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        text = str(value).strip().upper()
-        digits = text.rstrip("KMGTIB")
-        unit = text[len(digits):]
-        try:
-            number = int(digits)
-            if number < 0 or unit not in self._UNITS:
-                raise ValueError
-        except ValueError:
+        from ..core.units import parse_size
+
+        size = parse_size(value)
+        if size is None:
             self.fail(f"{value!r} is not a size such as 65536, 64K or 1M", param, ctx)
-        return number * self._UNITS[unit]
+        return size
 
 
 class Quota(ByteSize):

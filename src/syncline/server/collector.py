@@ -1,5 +1,5 @@
 """The server's collector thread: :func:`~syncline.server.store.gc.collect` every ``every_s`` seconds
-while the server runs (trash past retention, history past its window, chunks nothing references once
+while the server runs (versions past the retention policy, history past its window, chunks nothing references once
 their lease ran out, orphan chunk files). Without it a server's chunk store only grows.
 
 The first collection waits ``first_s`` after the start (a server restarted in a loop does not collect at
@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 
 from .store import Store
-from .store.gc import collect
+from .store.gc import DEFAULT_POLICY, clock_jumped, collect
+from .store.retention import Policy
 
 EVERY_S = 3600.0
 FIRST_S = 600.0
@@ -24,12 +25,15 @@ log = logging.getLogger("syncline.server")
 
 
 class Collector:
-    """Collect ``store`` every ``every_s`` seconds in a thread of its own, first after ``first_s``; ``clock``
-    (nanoseconds) is the collector's now (tests move it ahead)."""
+    """Collect ``store`` every ``every_s`` seconds in a thread of its own, first after ``first_s``, keeping
+    versions as ``policy`` says; ``clock`` (nanoseconds) is the collector's now (tests move it ahead). A
+    clock far past the last collection drops no version (:func:`~.store.gc.clock_jumped`; said once in
+    the log)."""
 
     def __init__(self, store: Store, every_s: float = EVERY_S, first_s: float = FIRST_S,
-                 clock: Callable[[], int] = time.time_ns) -> None:
-        self.store, self.every_s, self.first_s, self.clock = store, every_s, first_s, clock
+                 clock: Callable[[], int] = time.time_ns, policy: Policy = DEFAULT_POLICY) -> None:
+        self.store, self.every_s, self.first_s, self.clock, self.policy = store, every_s, first_s, clock, policy
+        self.skipped = 0  # collections that kept every version because of the clock
         self.runs = 0  # collections finished (or failed), for tests and logs
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="collector", daemon=True)
@@ -49,7 +53,14 @@ class Collector:
             wait = self.every_s
             started = time.monotonic()
             try:
-                r = collect(self.store, now_ns=self.clock(), stop=self._stop)
+                now = self.clock()
+                trusted = not clock_jumped(self.store, now, self.every_s)
+                if not trusted:
+                    if not self.skipped:
+                        log.warning("the clock is more than a week past the last collection: no version is "
+                                    "dropped until the clock is right or `syncline serve --gc --clock-ok` says it is")
+                    self.skipped += 1
+                r = collect(self.store, now_ns=now, policy=self.policy, stop=self._stop, retention=trusted)
             except Exception:  # a bug or a broken store: said, and tried again at the next turn
                 log.exception("the collection of unused chunks and old history failed")
             else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import time
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,10 +27,11 @@ from ..formats.wire.limits import MAX_CONNECTIONS, MAX_HEADER_BYTES
 from ..formats.wire.trust import is_loopback
 from .app import make_app
 from .auth import Authenticator
-from .collector import EVERY_S as GC_EVERY_S
 from .collector import Collector
+from .config import load_server_config
 from .notify import InProcessNotifier
 from .store import DEFAULT_MIN_FREE, open_store
+from .store.gc import GcReport, clock_jumped, collect
 from .tls import local_names, make_self_signed
 from .users import ADMIN, ensure_admin
 
@@ -143,13 +145,15 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, *, insecure_http: bool = False,
-          min_free: int = DEFAULT_MIN_FREE, graceful_s: float = 5.0, gc_every_s: float = GC_EVERY_S,
+          min_free: int = DEFAULT_MIN_FREE, graceful_s: float = 5.0, gc_every_s: float | None = None,
           on_ready: Callable[[Started], None] | None = None) -> None:
     """Serve ``data_dir`` on ``listen`` until SIGINT or SIGTERM. The first start on a data directory
     without users makes ``admin`` with a random password, handed to ``on_ready`` once (never stored in
     clear). :class:`UsageError` for a non-loopback address without TLS unless ``insecure_http``. The
-    store is collected every ``gc_every_s`` seconds (:mod:`.collector`), first ten minutes after the start."""
+    store is collected every ``gc_every_s`` seconds (None: as ``DATA/server.toml`` says, else hourly;
+    :mod:`.collector`), first ten minutes after the start, keeping versions as that file's policy says."""
     host, port = parse_listen(listen)
+    settings = load_server_config(data_dir)
     if tls is None and not insecure_http and not is_loopback(host):
         raise UsageError(f"refusing to serve plain HTTP on {host}: passwords and tokens would cross the network "
                          "in clear", f"add --tls {SELF_SIGNED} (or --tls-cert/--tls-key), or --insecure-http")
@@ -180,7 +184,8 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
                 on_ready(Started(url, tls.fingerprint if tls else "", admin_password,
                                  f"{scheme}://{_url_host(reach)}:{bound_port}"))
 
-        collector = Collector(store, every_s=gc_every_s)
+        collector = Collector(store, every_s=gc_every_s if gc_every_s is not None else settings.gc_every_s,
+                              policy=settings.policy)
         collector.start()
         try:
             _Server(config, ready, notifier.close_all).run(sockets=[sock])
@@ -188,4 +193,20 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
             collector.stop()
     finally:
         sock.close()
+        store.close()
+
+
+def collect_once(data_dir: Path, clock_ok: bool = False) -> GcReport:
+    """``syncline serve --gc``: one collection of ``data_dir`` with the server stopped (the store's lock
+    says so otherwise), as ``DATA/server.toml`` says. Retention is skipped on a clock far past the last
+    collection unless ``clock_ok``."""
+    settings = load_server_config(data_dir)
+    if not (data_dir / "meta.db").is_file():
+        raise UsageError(f"no server data in {data_dir}", "give the data directory with --data")
+    store = open_store(data_dir)
+    try:
+        now = time.time_ns()
+        trusted = clock_ok or not clock_jumped(store, now, settings.gc_every_s)
+        return collect(store, now_ns=now, policy=settings.policy, retention=trusted)
+    finally:
         store.close()

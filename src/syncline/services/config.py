@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import UsageError
+from ..core.units import parse_duration
 from ..engine.oneway import SyncOptions
 from ..engine.options import COMPARE_MODES, Comparison, Filters, Guards, Writes, compare_named, parse_max_delete
 from ..engine.replicas.address import parse_address
@@ -163,7 +164,6 @@ DAEMON_OPTION_KEYS = ("compare", "trash", "max_delete", "exclude", "include", "i
 past every missing-root and mass-delete stop."""
 DAEMON_FOLDER_KEYS = ("local", "remote", "paused", "check_every")
 DEFAULT_CHECK_EVERY = 3600.0
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,23 +213,6 @@ def daemon_config_path() -> Path:
     ``~/.config/syncline/daemon.toml``."""
     xdg = os.environ.get("XDG_CONFIG_HOME")
     return (Path(xdg) if xdg else Path.home() / ".config") / "syncline" / "daemon.toml"
-
-
-def parse_duration(value: Any) -> float | None:
-    """Seconds of ``"90s"``, ``"30m"``, ``"1h"``, ``"1d"`` or a plain number of seconds; None when
-    ``value`` is none of those or not positive."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and value[-1:] in _UNITS:
-        try:
-            seconds = float(value[:-1]) * _UNITS[value[-1]]
-        except ValueError:
-            return None
-    else:
-        return None
-    return seconds if seconds > 0 else None
 
 
 def load_daemon_config(path: str | os.PathLike[str]) -> DaemonConfig:

@@ -1,7 +1,13 @@
-"""The collector (design.md "Commits", step 3): trash retention, history pruning, unreferenced chunks and
-orphan chunks. Run by the server every hour (:class:`~syncline.server.collector.Collector`).
+"""The collector (design.md "Commits", step 3): version retention, history pruning, unreferenced chunks
+and orphan chunks. Run by the server every hour (:class:`~syncline.server.collector.Collector`) and by
+``syncline serve --gc``.
 
-Order matters for safety. In one write transaction per folder: trashed versions past retention are
+Retention (:mod:`.retention`) decides which kept versions stay: by age buckets per path, the trash
+rows of deleted files for their time, then a cap per user. A clock far ahead of the last collection would
+make every version look old, so the caller may skip retention (:func:`clock_jumped`): versions are
+never dropped on a clock that may be wrong, only kept longer.
+
+Order matters for safety. In one write transaction per folder: kept versions past retention are
 dropped (their chunks get the one-hour lease a dropped version gives), old tombstones and journal rows
 are pruned and the folder's history horizon moved; then the ``chunks`` rows no content of the folder
 references and whose lease ran out are deleted. Only after that transaction committed are their chunks
@@ -24,53 +30,110 @@ from ...engine.crashpoints import crash_point
 from ...formats.wire.limits import HISTORY_MIN_CHANGES, HISTORY_S
 from . import contents
 from . import schema as t
-from .meta import folder_of
+from .meta import Folder, folder_of
 from .raw import Raw
+from .retention import Kept, Policy, keep, over_cap
 from .state import read_horizon, write_horizon
 
 if TYPE_CHECKING:
     from . import Store
 
-TRASH_RETENTION_S = 30 * 24 * 3600
+DEFAULT_POLICY = Policy()
+
+LAST_RETENTION_KEY = "gc_last_retention_ns"  # settings: when retention last ran (the clock guard's reference)
+CLOCK_JUMP_S = 7 * 86400  # a clock this far past the next expected collection is not trusted to drop versions
 ORPHAN_AGE_S = 600  # a chunk without a row this old is no upload's: uploads record rows within seconds
 
 
 @dataclass
 class GcReport:
-    trash_dropped: int = 0
+    trash_dropped: int = 0  # kept versions dropped (the trash's and the others')
+    retention_skipped: bool = False
     changes_pruned: int = 0
     tombstones_pruned: int = 0
     chunks_removed: int = 0
     orphans_removed: int = 0
 
 
-def collect(store: Store, now_ns: int | None = None, retention_s: int = TRASH_RETENTION_S,
+def collect(store: Store, now_ns: int | None = None, policy: Policy = DEFAULT_POLICY,
             history_s: int = HISTORY_S, history_min: int = HISTORY_MIN_CHANGES,
-            stop: threading.Event | None = None) -> GcReport:
+            stop: threading.Event | None = None, retention: bool = True) -> GcReport:
     """One collection over every folder of ``store``; ``now_ns`` for tests (default: now). ``stop`` set
-    ends it before the next folder (each folder's collection is whole or not begun)."""
+    ends it before the next folder (each folder's collection is whole or not begun). ``retention`` False
+    keeps every version (the clock guard said the clock is not to be trusted)."""
     now = time.time_ns() if now_ns is None else now_ns
-    report = GcReport()
+    report = GcReport(retention_skipped=not retention)
     with store.db.read() as conn:
         folders = [folder_of(r) for r in conn.execute(sa.select(t.folders))]
+    capped = _over_caps(store, folders, now, policy) if retention else {}
     for folder in folders:
         if stop is not None and stop.is_set():
             break
         with store.db.write() as conn:
-            _retention(conn, folder.id, folder.chunk_ns, now - retention_s * 10**9, now, report)
+            if retention:
+                _retention(conn, folder.id, folder.chunk_ns, now, policy, capped.get(folder.id, set()), report)
             _history(conn, folder.id, now - history_s * 10**9, history_min, report)
             gone = _unreferenced(conn, folder.id, folder.chunk_ns, now)
         crash_point("server-gc-rows")
         report.chunks_removed += unlink_unrecorded(store, folder.chunk_ns, gone)
         report.orphans_removed += _orphans(store, folder.chunk_ns, now)
+    if retention and not (stop is not None and stop.is_set()):
+        with store.db.write() as conn:
+            conn.execute(t.settings.delete().where(t.settings.c.key == LAST_RETENTION_KEY))
+            conn.execute(t.settings.insert().values(key=LAST_RETENTION_KEY, text=str(now)))
     return report
 
 
-def _retention(conn: sa.Connection, folder_id: int, chunk_ns: str, before_ns: int, now: int,
+def clock_jumped(store: Store, now_ns: int, every_s: float) -> bool:
+    """Whether ``now_ns`` lies more than :data:`CLOCK_JUMP_S` past the collection expected after the last
+    one that ran retention (a clock set years ahead, or a server off for weeks: a person should say which,
+    with ``syncline serve --gc --clock-ok``)."""
+    with store.db.read() as conn:
+        last = conn.execute(sa.select(t.settings.c.text).where(t.settings.c.key == LAST_RETENTION_KEY)).scalar()
+    return last is not None and now_ns > int(last) + int((every_s + CLOCK_JUMP_S) * 10**9)
+
+
+def _kept_rows(conn: sa.Connection, folder_id: int) -> list[Kept]:
+    """Every version kept in the folder, each marked when it is a deleted file's trash row."""
+    c, e = t.contents.c, t.entries.c
+    when = sa.func.coalesce(c.kept_ns, c.trashed_ns)
+    live = sa.exists(sa.select(e.path).where(e.folder_id == folder_id, e.path == c.trash_path, e.kind != t.DELETED))
+    rows = conn.execute(sa.select(c.id, c.trash_path, when.label("k"), c.size, c.reason, live.label("live")).where(
+        c.folder_id == folder_id, when.is_not(None))).all()
+    newest: dict[str, int] = {}
+    for r in rows:
+        if int(r.k) >= newest.get(str(r.trash_path), -1):
+            newest[str(r.trash_path)] = int(r.k)
+    return [Kept(int(r.id), str(r.trash_path), int(r.k), int(r.size),
+                 trash=not r.live and r.reason == "deleted" and int(r.k) == newest[str(r.trash_path)]) for r in rows]
+
+
+def _over_caps(store: Store, folders: list[Folder], now: int, policy: Policy) -> dict[int, set[int]]:
+    """Per folder, the kept versions to drop so that each capped owner's kept bytes fit the cap."""
+    if policy.cap is None:
+        return {}
+    by_owner: dict[int, list[tuple[int, Kept]]] = {}
+    with store.db.read() as conn:
+        for folder in folders:
+            kept = _kept_rows(conn, folder.id)
+            stay = keep(kept, now, policy)
+            by_owner.setdefault(folder.owner_id, []).extend((folder.id, v) for v in kept if v.id in stay)
+    out: dict[int, set[int]] = {}
+    for pairs in by_owner.values():
+        drop = over_cap([v for _, v in pairs], now, policy.cap)
+        for folder_id, v in pairs:
+            if v.id in drop:
+                out.setdefault(folder_id, set()).add(v.id)
+    return out
+
+
+def _retention(conn: sa.Connection, folder_id: int, chunk_ns: str, now: int, policy: Policy, capped: set[int],
                report: GcReport) -> None:
-    c = t.contents.c
-    old = [int(r.id) for r in conn.execute(sa.select(c.id).where(
-        c.folder_id == folder_id, sa.or_(c.kept_ns < before_ns, c.trashed_ns < before_ns)))]
+    """Drop the folder's kept versions the policy lets go, and ``capped`` (chosen before, outside this
+    transaction: only those still kept, at the same time, go: a version restored since is live)."""
+    kept = _kept_rows(conn, folder_id)
+    stay = keep(kept, now, policy)
+    old = [v.id for v in kept if v.id not in stay or v.id in capped]
     for start in range(0, len(old), 500):
         contents.drop(conn, chunk_ns, old[start : start + 500], now)
     report.trash_dropped += len(old)
