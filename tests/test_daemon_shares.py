@@ -176,7 +176,7 @@ def test_a_daemon_that_asks_lists_offers_in_its_status(tmp_path: Path, server: S
 def test_a_read_only_member_s_changes_are_held_and_the_copy_comes_back(tmp_path: Path, server: Server) -> None:
     """bob may only read anna's folder: his edit is kept as a conflict copy and anna's version comes back,
     his new file stays on his device, his delete is undone; the server (and anna) see none of it, and
-    bob's status lists what was not taken."""
+    bob's status lists what was not taken. Made read-write, his daemon uploads what it kept at once."""
     anna = Device(tmp_path / "anna", server, "Photos", "anna-laptop")
     (anna.local / "a.txt").write_text("anna's\n")
     (anna.local / "b.txt").write_text("keep me\n")
@@ -205,6 +205,13 @@ def test_a_read_only_member_s_changes_are_held_and_the_copy_comes_back(tmp_path:
         assert "may only read" in bob.status_text()
         time.sleep(1)  # anything that leaked would reach anna meanwhile
         assert _tree(anna.local) == server_before, "the server took nothing from a read-only member"
+
+        # Made read-write: what bob kept goes up at once, none of it touched again.
+        assert anna.cli("share", "Photos", "--with", "bob").returncode == 0
+        wait_for(lambda: (anna.local / "new.txt").read_text() == "bob's new file\n",
+                 describe=lambda: (sorted(p.name for p in anna.local.iterdir()), bob.status(target)))
+        wait_for(lambda: (anna.local / copies[0].name).read_text() == "bob's edit\n")
+        wait_for(lambda: not (bob.status(target) or {}).get("not_synced"), describe=lambda: bob.status(target))
     finally:
         bob.stop()
         anna.stop()

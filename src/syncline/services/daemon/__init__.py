@@ -4,8 +4,9 @@ daemon"."""
 
 from .feed import Change, ChangeBatch, FeedSource
 from .loop import FolderLoop, Timing
+from .requests import request_restart, request_resume, request_run
 from .status import is_running, read_status
-from .supervisor import Daemon, request_restart, request_resume, request_run
+from .supervisor import Daemon
 
 __all__ = ["Change", "ChangeBatch", "Daemon", "FeedSource", "FolderLoop", "Timing", "is_running", "read_status",
            "request_restart", "request_resume", "request_run"]

@@ -20,16 +20,18 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ...core.errors import SynclineError, UsageError
 from ...formats.wire.shares import Share
-from ..config import SharesConfig, load_daemon_config
+from ..config import FolderConfig, SharesConfig, load_daemon_config
 from ..watch.events import Event, EventLog
 from .account import connected
-from .shares import accept, bind_share, free_place, list_shares
+from .requests import request_run
+from .shares import Shares, accept, bind_share, free_place, list_shares
 
 EVERY = 600.0  # seconds between looks when the event stream says nothing (it may be down)
 _TRIES = 20  # NAME, NAME-2, ... NAME-20: the folders tried for a share before it is left for a person
@@ -71,6 +73,7 @@ class ShareKeeper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"shares {url}", daemon=True)
         self.looks = 0  # looks done, for tests
+        self._rights: dict[str, str] | None = None  # the rights of each accepted share at the last look
 
     def start(self) -> None:
         self._thread.start()
@@ -124,8 +127,21 @@ class ShareKeeper:
                 unbound += self._bind(s, handled, places)
             else:
                 unbound.append((s.name, "not synced on this device"))
+        self._promoted(shares, config.folders if config is not None else ())
         offers = tuple((s.label, s.rights) for s in shares.incoming if s.state == "offered")
         self.events.publish(SharesSeen(server=self.url, offers=offers, unbound=tuple(unbound)))
+
+    def _promoted(self, shares: Shares, folders: Sequence[FolderConfig]) -> None:
+        """A share whose rights changed since the last look (read-only made read-write, or back) gets a
+        full run of its folder on this device: what a read-only member kept here (held files, edits kept
+        as conflict copies) is uploaded now, not when each is next touched."""
+        rights = {s.name: s.rights for s in shares.incoming if s.state == "accepted" and s.name is not None}
+        before, self._rights = self._rights, rights
+        if before is None:
+            return  # the first look: a folder loop starting now runs in full anyway
+        for f in folders:
+            if f.remote in rights and f.remote in before and rights[f.remote] != before[f.remote]:
+                request_run(self.state, f.local)
 
     def _bind(self, share: Share, handled: set[str], synced: list[Path]) -> list[tuple[str, str]]:
         """Bind ``share`` to the first free folder of ``[shares] dir`` (missing or empty, and neither in nor

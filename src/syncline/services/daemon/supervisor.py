@@ -15,7 +15,6 @@ the state's ``daemon`` folder, taken as a run takes its destination's).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -34,6 +33,7 @@ from .feed import FeedSource
 from .loop import FolderLoop, Timing
 from .positions import Positions
 from .readonly import ReadOnlyFiles
+from .requests import RESTART
 from .runner import on_server, remote_address
 from .sharekeeper import ShareKeeper
 from .status import DaemonStatus, StatusWriter, status_path
@@ -248,39 +248,6 @@ class _Gone:
 
 
 _NONE = _Gone()
-
-
-RESTART = "restart"
-
-
-def request_restart(state: str | os.PathLike[str]) -> None:
-    """Ask the daemon using ``state`` to start every folder anew (within ``Timing.config_every``): the
-    credentials it opened its sides with were replaced."""
-    folder = Path(state) / "daemon"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / RESTART).touch()
-
-
-def request_resume(state: str | os.PathLike[str], local: str) -> None:
-    """Ask the daemon using ``state`` to resume the stopped folder ``local`` (at its next look, within
-    ``Timing.config_every``)."""
-    _request(state, "resume", local)
-
-
-def request_run(state: str | os.PathLike[str], local: str) -> None:
-    """Ask the daemon using ``state`` to run the folder ``local`` in full soon: this device changed its
-    server folder outside the daemon (``syncline restore``), and the change feed leaves out this device's
-    own changes."""
-    _request(state, "run", local)
-
-
-def _request(state: str | os.PathLike[str], kind: str, local: str) -> None:
-    folder = Path(state) / "daemon" / kind
-    folder.mkdir(parents=True, exist_ok=True)
-    name = hashlib.sha256(os.fsencode(local)).hexdigest()[:32]
-    tmp = folder / f".{name}.tmp"
-    tmp.write_text(json.dumps({"local": local}), encoding="utf-8")
-    os.replace(tmp, folder / f"{name}.json")
 
 
 def _device_id(home: Path) -> str:
