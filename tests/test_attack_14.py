@@ -1,0 +1,115 @@
+"""Attack 14 (reviewer): failing tests for defects found in ``lock_makes_readonly`` (ModeMask and
+STATE/daemon/readonly.json). Each test states what should hold; a failure shows the defect."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+from syncline.engine.replicas.modemask import ModeMask
+from syncline.services.daemon.readonly import FILE_NAME, ReadOnlyFiles
+
+MODE, READ_ONLY = 0o640, 0o440
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_a_hostile_readonly_json_chmods_nothing_outside_the_synced_folders(tmp_path: Path) -> None:
+    """STATE/daemon/readonly.json names folder roots and modes that are used as they are: at the daemon's
+    start (Daemon._reload -> ReadOnlyFiles.put_back_all) every root not masked now is "put back", so a
+    record for any directory, here a private key outside every synced folder, chmods it to any mode,
+    set-user-ID included. Defect: readonly._load / put_back_all (services/daemon/readonly.py) trust the
+    roots (not checked against the config's folders) and the modes (not limited to 0o777 / to the given
+    mode plus write bits)."""
+    home = tmp_path / "state" / "daemon"
+    home.mkdir(parents=True)
+    secret_dir = tmp_path / "ssh"
+    secret_dir.mkdir()
+    key = secret_dir / "id_ed25519"
+    key.write_text("PRIVATE\n")
+    key.chmod(0o600)
+    tool = secret_dir / "tool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o700)
+    (home / FILE_NAME).write_text(json.dumps({"version": 1, "folders": {
+        str(secret_dir): {"id_ed25519": [0o666, 0o600, False], "tool": [0o4777, 0o700, False]}}}))
+    ReadOnlyFiles(home).put_back_all(but=[])  # what a daemon start does with no folder masked
+    assert (_mode(key), _mode(tool)) == (0o600, 0o700), \
+        f"files outside every synced folder chmodded to {_mode(key):o} and {_mode(tool):o}"
+
+
+def _masked_folder(tmp_path: Path) -> tuple[Path, ReadOnlyFiles, ModeMask]:
+    root = tmp_path / "Docs"
+    root.mkdir()
+    (root / "a.txt").write_text("v1\n")
+    (root / "a.txt").chmod(MODE)
+    home = tmp_path / "state" / "daemon"
+    book = ReadOnlyFiles(home)
+    masks = book.folder(str(root))
+    masks.settle({"a.txt"})  # a.txt locked by someone else
+    assert _mode(root / "a.txt") == READ_ONLY
+    return root, book, ModeMask(root, masks)
+
+
+def test_a_metadata_change_from_the_server_keeps_a_locked_file_read_only(tmp_path: Path) -> None:
+    """The lock holder changes a.txt's mode (0600): the change arrives as a set-meta, which
+    ModeMask passes to LocalReplica.set_meta, so a.txt gets its write bits back while the lock lasts; the
+    next settle then takes that for the user's own chmod (``left``) and never makes it read-only again
+    until the lock ends. Expected: written read-only and remembered with its own mode, as a new version
+    is (ModeMask.stage_file/commit). Defect: ModeMask (engine/replicas/modemask.py) has no set_meta."""
+    root, book, mm = _masked_folder(tmp_path)
+    seen = mm.stat("a.txt")
+    assert seen is not None and seen.mode == MODE, "the mask shows the file's own mode"
+    assert mm.set_meta("a.txt", seen._replace(mode=0o600), seen).done  # the holder's chmod 0600 arriving
+    book.folder(str(root)).settle({"a.txt"})  # the lock still held: the loop's next look
+    assert _mode(root / "a.txt") == 0o400, "a file locked by someone else became writable"
+    shown = mm.stat("a.txt")
+    assert shown is not None and shown.mode == 0o600
+
+
+def test_making_a_hard_linked_file_read_only_leaks_no_mode_to_its_other_name(tmp_path: Path) -> None:
+    """a.txt and b.txt are two names of one file (a hard link). Locking a.txt elsewhere takes the write
+    bits of the inode, so b.txt, which nobody locks, turns read-only too, and ModeMask shows b.txt's
+    actual mode: the next run uploads b.txt's mode change (0440) to the server and every device. Expected:
+    a file with more than one link is left writable (or every name of it masked). Defect:
+    modemask.read_only_record (engine/replicas/modemask.py) does not look at st_nlink."""
+    root = tmp_path / "Docs"
+    root.mkdir()
+    (root / "a.txt").write_text("v1\n")
+    (root / "a.txt").chmod(MODE)
+    os.link(root / "a.txt", root / "b.txt")
+    book = ReadOnlyFiles(tmp_path / "state" / "daemon")
+    masks = book.folder(str(root))
+    masks.settle({"a.txt"})
+    shown = ModeMask(root, masks).stat("b.txt")
+    assert shown is not None and shown.mode == MODE, \
+        f"b.txt, locked by nobody, would sync to the server with mode {shown.mode if shown else None:o}"
+
+
+def test_e2e_the_holders_mode_change_arrives_and_the_file_stays_read_only(tmp_path: Path) -> None:
+    """End to end (real server, two daemons): the laptop locks report.txt (0640), the phone makes it
+    read-only; the holder then changes its mode to 0600. The phone applies that as a set-meta (chmod 0600)
+    and report.txt turns writable on the phone for the rest of the lock."""
+    import time
+
+    from .daemonserver import serving, wait_for
+    from .test_daemon_lock_readonly import _lock, _pair, _unlock
+
+    with serving(tmp_path / "data") as server:
+        laptop, phone = _pair(tmp_path, server)
+        try:
+            _lock(laptop)
+            wait_for(lambda: _mode(phone.local / "report.txt") == READ_ONLY)
+            (laptop.local / "report.txt").chmod(0o600)
+            wait_for(lambda: _mode(phone.local / "report.txt") != READ_ONLY, 20, describe=phone.status)
+            time.sleep(2)  # the phone's loop looked at the locks again meanwhile
+            assert _mode(phone.local / "report.txt") == 0o400, \
+                f"mode {_mode(phone.local / 'report.txt'):o} on the phone while report.txt is locked elsewhere"
+            _unlock(laptop)
+        finally:
+            phone.stop()
+            laptop.stop()
