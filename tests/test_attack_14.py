@@ -113,3 +113,38 @@ def test_e2e_the_holders_mode_change_arrives_and_the_file_stays_read_only(tmp_pa
         finally:
             phone.stop()
             laptop.stop()
+
+
+def test_a_crash_right_after_a_masked_files_new_version_leaks_no_read_only_mode(tmp_path: Path) -> None:
+    """The holder's new version of a.txt (mode 0600) arrives while a.txt is masked (0640 shown, 0440 on
+    disk): ModeMask.stage_file writes it 0400, commit renames it into place, then records its own mode
+    (Masks.rewritten). A crash between the rename and the record (here: rewritten raising) leaves 0400 on
+    disk and the old record (0640/0440): after the restart the mask shows 0400, which the next run uploads
+    to the server (the read-only mode leaks to every device), and when the lock ends put_back refuses (0400
+    is not the given 0440): the file stays read-only for good. Defect: ModeMask.commit
+    (engine/replicas/modemask.py) records the new mode only after the rename."""
+    import pytest
+
+    from syncline.engine.replicas.local import LocalReplica
+
+    root, _book, mm = _masked_folder(tmp_path)
+    src = tmp_path / "incoming"
+    src.mkdir()
+    (src / "a.txt").write_text("the holder's v2\n")
+    (src / "a.txt").chmod(0o600)
+    seen = mm.stat("a.txt")
+    with LocalReplica(src).open_file("a.txt") as f:
+        staged = mm.stage_file("a.txt", f)
+
+    def crash(path: str, mode: int) -> None:
+        raise RuntimeError("killed here")
+
+    mm.masks.rewritten = crash  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        mm.commit(staged, seen)
+    assert (root / "a.txt").read_text() == "the holder's v2\n"
+    again = ReadOnlyFiles(tmp_path / "state" / "daemon").folder(str(root))  # the daemon started again
+    shown = ModeMask(root, again).stat("a.txt")
+    assert shown is not None and shown.mode == 0o600, f"the next run would upload mode {shown.mode if shown else 0:o}"
+    again.settle(set())  # the lock ended
+    assert _mode(root / "a.txt") == 0o600, "read-only for good after the lock ended"
