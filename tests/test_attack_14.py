@@ -148,3 +148,26 @@ def test_a_crash_right_after_a_masked_files_new_version_leaks_no_read_only_mode(
     assert shown is not None and shown.mode == 0o600, f"the next run would upload mode {shown.mode if shown else 0:o}"
     again.settle(set())  # the lock ended
     assert _mode(root / "a.txt") == 0o600, "read-only for good after the lock ended"
+
+
+def test_a_malformed_readonly_json_neither_stops_the_daemon_nor_sets_special_bits(tmp_path: Path) -> None:
+    """readonly.json's docstring: "An unreadable record file is taken as empty (logged)". A record whose
+    mode is out of range is read as it is: 2**40 makes put_back_all raise OverflowError (not an OSError:
+    nothing catches it; Daemon._run -> _reload dies at every start until the file is removed); -1 chmods
+    the file 07777 (set-user-ID, set-group-ID, sticky, writable by all). Defect: readonly._load
+    (services/daemon/readonly.py) checks no range."""
+    root = tmp_path / "Docs"
+    root.mkdir()
+    for name in ("big", "neg"):
+        (root / name).write_text(name)
+        (root / name).chmod(0o600)
+    home = tmp_path / "state" / "daemon"
+    home.mkdir(parents=True)
+    (home / FILE_NAME).write_text(json.dumps({"version": 1, "folders": {
+        str(root): {"neg": [-1, 0o600, False], "big": [2**40, 0o600, False]}}}))
+    try:
+        ReadOnlyFiles(home).put_back_all(but=[])
+    except OverflowError as exc:
+        raise AssertionError(f"a daemon start would die: {exc!r}") from None
+    finally:
+        assert _mode(root / "neg") == 0o600, f"chmodded {_mode(root / 'neg'):o}"
