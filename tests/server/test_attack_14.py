@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +19,15 @@ from syncline.services.daemon.versions import deleted, restore_tree
 
 from ..remotehelp import served
 from .apphelp import PACK_HEADERS, make_world, ops_body, pack, put_file, put_item, run
-from .test_check_repair import commit
-
-T = 1_700_000_000_000_000_000
 
 
 async def _ops(c: Any, *items: dict[str, Any]) -> list[dict[str, Any]]:
     r = await c.post("/v1/folders/Docs/ops", json=ops_body(*items))
     assert r.status_code == 200, r.text
     return list(r.json()["results"])
+from .test_check_repair import commit
 
-
-def _del(path: str, size: int, mtime: int = T) -> dict[str, Any]:
-    return {"id": new_op_id(), "op": "delete", "path": path, "expect": {"kind": "file", "size": size, "mtime_ns": mtime}}
+T = 1_700_000_000_000_000_000
 
 
 def test_purge_drops_only_what_the_trash_lists_never_a_renamed_files_history(tmp_path: Path) -> None:
