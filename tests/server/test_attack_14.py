@@ -19,13 +19,13 @@ from syncline.services.daemon.versions import deleted, restore_tree
 
 from ..remotehelp import served
 from .apphelp import PACK_HEADERS, make_world, ops_body, pack, put_file, put_item, run
+from .test_check_repair import commit
 
 
 async def _ops(c: Any, *items: dict[str, Any]) -> list[dict[str, Any]]:
     r = await c.post("/v1/folders/Docs/ops", json=ops_body(*items))
     assert r.status_code == 200, r.text
     return list(r.json()["results"])
-from .test_check_repair import commit
 
 T = 1_700_000_000_000_000_000
 
