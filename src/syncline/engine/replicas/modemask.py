@@ -37,15 +37,31 @@ WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 class Masked:
     """One file made read-only: the ``mode`` it had (shown, and put back) and the mode it was ``given``
     (``mode`` without write bits). ``left``: its mode was changed by someone else meanwhile, so it is
-    neither masked nor put back any more."""
+    neither masked nor put back any more. ``was``: while a new version or mode is being written over it,
+    the ``(mode, given)`` of the one before (a crash leaves one or the other on disk: both are known)."""
 
     mode: int
     given: int
     left: bool = False
+    was: tuple[int, int] | None = None
 
     def shown(self, actual: int) -> int:
         """The mode a file at this path with ``actual`` permission bits is shown with."""
-        return self.mode if not self.left and actual == self.given else actual
+        if self.left:
+            return actual
+        if actual == self.given:
+            return self.mode
+        if self.was is not None and actual == self.was[1]:
+            return self.was[0]
+        return actual
+
+    def valid(self) -> bool:
+        """Whether this is a record this code could have made: permission bits, ``given`` exactly ``mode``
+        without its write bits (so putting it back only ever gives write bits back; a record read from a
+        file someone else wrote can do nothing more)."""
+        pairs = [(self.mode, self.given)] + ([self.was] if self.was is not None else [])
+        return all(isinstance(m, int) and isinstance(g, int) and 0 <= m <= 0o7777 and m & WRITE_BITS
+                   and g == m & ~WRITE_BITS for m, g in pairs)
 
 
 class Masks(Protocol):
@@ -56,8 +72,17 @@ class Masks(Protocol):
         """The masked files now, by path (a snapshot)."""
         ...
 
+    def rewriting(self, path: str, mode: int) -> None:
+        """A new version (or mode) of the masked file ``path``, whose own mode is ``mode``, is about to be
+        written read-only: recorded durably with the one before (``Masked.was``) before the write."""
+        ...
+
     def rewritten(self, path: str, mode: int) -> None:
-        """A new version of the masked file ``path``, whose own mode is ``mode``, was written read-only."""
+        """The new version of the masked file ``path``, whose own mode is ``mode``, was written read-only."""
+        ...
+
+    def abandoned(self, path: str) -> None:
+        """The write announced by :meth:`rewriting` did not happen: the record before it stands."""
         ...
 
 
@@ -70,8 +95,8 @@ def read_only_record(tree: Confined, path: str) -> Masked | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     mode = stat.S_IMODE(st.st_mode)
-    if not stat.S_ISREG(st.st_mode) or not mode & WRITE_BITS:
-        return None
+    if not stat.S_ISREG(st.st_mode) or not mode & WRITE_BITS or st.st_nlink > 1:
+        return None  # a hard-linked file: its other names, locked by nobody, would turn read-only too
     return Masked(mode, mode & ~WRITE_BITS)
 
 
@@ -83,8 +108,12 @@ def take_write_bits(tree: Confined, path: str, masked: Masked) -> bool:
 
 def put_back(tree: Confined, path: str, masked: Masked) -> bool:
     """Give ``path`` its mode ``masked.mode`` again if it has exactly the mode it was given (else someone
-    changed it since, and their mode stays); whether it was put back. A file gone is nothing to do."""
-    return not masked.left and _swap_mode(tree, path, masked.given, masked.mode)
+    changed it since, and their mode stays; after a crash during a write, the version before's, as
+    ``masked.was`` says); whether it was put back. A file gone is nothing to do."""
+    if masked.left:
+        return False
+    return _swap_mode(tree, path, masked.given, masked.mode) or (
+        masked.was is not None and _swap_mode(tree, path, masked.was[1], masked.was[0]))
 
 
 def _swap_mode(tree: Confined, path: str, have: int, want: int) -> bool:
@@ -188,12 +217,32 @@ class ModeMask(LocalReplica):
         return _MaskedStaged(s.path, s.size, s.temp, s.owner, s.file_id, s.notice, own_mode=source.entry.mode)
 
     def commit(self, staged: Staged, expect: Entry | None) -> Outcome:
-        outcome = super().commit(staged, expect)
-        if outcome.done and isinstance(staged, _MaskedStaged):
-            # After the commit: a crash before this line leaves the file read-only with the record of the
-            # version before, which differs only if the holder changed the mode too (then that mode change
-            # is what the next run sees, and syncs, once the lock is gone).
-            self.masks.rewritten(staged.path, staged.own_mode)
+        if not isinstance(staged, _MaskedStaged):
+            return super().commit(staged, expect)
+        return self._masked_write(staged.path, staged.own_mode, lambda: super(ModeMask, self).commit(staged, expect))
+
+    def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
+        """A mode arriving for a masked file (the lock holder's ``chmod``) is given without write bits and
+        remembered as the file's own, as a new version is: the file stays read-only while its lock lasts."""
+        m = self.masks.masked().get(path)
+        if m is None or m.left or entry.kind != FILE:
+            return super().set_meta(path, entry, expect)
+        given = entry._replace(mode=entry.mode & ~WRITE_BITS)
+        return self._masked_write(path, entry.mode, lambda: super(ModeMask, self).set_meta(path, given, expect))
+
+    def _masked_write(self, path: str, own_mode: int, write: Callable[[], Outcome]) -> Outcome:
+        """``write()`` a new version or mode of the masked file ``path`` (own mode ``own_mode``) with its
+        record made first (``Masks.rewriting``): a crash at any point leaves a record of what is on disk."""
+        self.masks.rewriting(path, own_mode)
+        try:
+            outcome = write()
+        except BaseException:
+            self.masks.abandoned(path)
+            raise
+        if outcome.done:
+            self.masks.rewritten(path, own_mode)
+        else:
+            self.masks.abandoned(path)
         return outcome
 
     def move(self, src: str, dst: str, expect: Entry) -> Outcome:

@@ -401,7 +401,8 @@ class FolderStore:
         ``before_ns`` (0: all), at ``under`` or below it ("": anywhere), at most ``limit``."""
         c = t.contents.c
         q = sa.select(t.contents).where(c.folder_id == self.id, c.kept_ns.is_not(None), c.reason == "deleted",
-                                        ~sa.exists(self._live_at_trash_path()), _at_or_below(c.trash_path, under))
+                                        ~sa.exists(self._live_at_trash_path()), ~sa.exists(_newer_kept()),
+                                        _at_or_below(c.trash_path, under))
         if before_ns:
             q = q.where(c.kept_ns < before_ns)
         with self.store.db.read() as conn:
@@ -410,7 +411,8 @@ class FolderStore:
 
     def purge(self, under: str, now_ns: int | None = None) -> int:
         """Empty the trash at ``under`` or below it ("": the whole folder), for good: every version kept of
-        a path that has no live entry now. The folder's owner only (``forbidden`` for anyone else). Versions
+        a deleted file (no live entry now, its last version kept for a delete: what :meth:`deleted`
+        lists). The folder's owner only (``forbidden`` for anyone else). Versions
         of live files stay. One transaction: all or nothing; their chunks go at a later collection, after
         the lease a dropped version gives (a download under way finishes). Returns how many versions went."""
         now = time.time_ns() if now_ns is None else now_ns
@@ -420,9 +422,17 @@ class FolderStore:
             if self.user_id is not None and self.folder.owner_id != self.user_id:  # a read-only member too
                 raise WireError("forbidden", "only the folder's owner can empty its trash",
                                 "ask its owner", {"folder": clip(self.folder.name)})
-            ids = [int(i) for i in conn.execute(sa.select(c.id).where(
+            rows = conn.execute(sa.select(c.id, c.trash_path, c.kept_ns, c.reason).where(
                 c.folder_id == self.id, c.kept_ns.is_not(None), ~sa.exists(self._live_at_trash_path()),
-                _at_or_below(c.trash_path, under))).scalars()]
+                _at_or_below(c.trash_path, under))).all()
+            newest: dict[str, tuple[int, int, str]] = {}
+            for r in rows:
+                key = (int(r.kept_ns), int(r.id), str(r.reason))
+                if key > newest.get(str(r.trash_path), (-1, -1, "")):
+                    newest[str(r.trash_path)] = key
+            # Only the trash: paths whose last version went by a delete. A path left by a rename keeps the
+            # history it had (its versions belong to the file under its new name).
+            ids = [int(r.id) for r in rows if newest[str(r.trash_path)][2] == "deleted"]
             for start in range(0, len(ids), 500):
                 contents.drop(conn, self.ns, ids[start : start + 500], now)
         return len(ids)
@@ -776,6 +786,14 @@ def _replayed(op: Op, digest: bytes, first_digest: bytes | None, first: str | No
     r = json.loads(first)
     return ItemResult(bool(r["done"]), int(r["version"]), str(r["file_id"]), bool(r["trashed"]), str(r["note"]),
                       str(r["notice"]), str(r["code"]), replayed=True)
+
+
+def _newer_kept() -> sa.Select[tuple[int]]:
+    """A version of the same path kept after the ``contents`` row of the outer query (its path's newest
+    kept version has none)."""
+    c, d = t.contents.c, t.contents.alias("newer").c
+    return sa.select(d.id).where(d.folder_id == c.folder_id, d.trash_path == c.trash_path, d.kept_ns.is_not(None),
+                                 sa.or_(d.kept_ns > c.kept_ns, sa.and_(d.kept_ns == c.kept_ns, d.id > c.id)))
 
 
 def _at_or_below(column: sa.ColumnElement[str], path: str) -> sa.ColumnElement[bool]:

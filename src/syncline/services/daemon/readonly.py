@@ -15,13 +15,17 @@ Rules (docs/design.md, "Many people on one server"):
 - The masking itself (no mode change ever reaches the server) is the engine's
   :class:`~syncline.engine.replicas.modemask.ModeMask`, which reads these records.
 
-An unreadable record file is taken as empty (logged): files it listed stay read-only, never worse.
+An unreadable record file is taken as empty (logged): files it listed stay read-only, never worse. A
+record is used only if this code could have made it (``Masked.valid``: permission bits, the given mode
+exactly the mode without its write bits), and a mode is put back only over exactly the mode given: a
+record file written by someone else can at most give write bits back to a file that has none.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -54,7 +58,12 @@ class ReadOnlyFiles:
         with self._lock:
             roots = [r for r in self._folders if r not in but]
             for root in roots:
-                tree = Confined(root)
+                try:
+                    tree = Confined(root)
+                except OSError as exc:  # the folder is gone or unreadable: nothing of it to put back
+                    _log.warning("cannot open %s to give its files their modes back: %s", root, exc)
+                    del self._folders[root]
+                    continue
                 try:
                     for path, m in self._folders[root].items():
                         _put_back(tree, root, path, m)
@@ -67,7 +76,7 @@ class ReadOnlyFiles:
     def _save(self) -> None:
         """Write the records durably (the caller holds the lock)."""
         body = {"version": VERSION, "folders": {
-            root: {p: [m.mode, m.given, m.left] for p, m in files.items()}
+            root: {p: [m.mode, m.given, m.left, *(m.was or ())] for p, m in files.items()}
             for root, files in self._folders.items() if files}}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(self.path) as out:
@@ -85,11 +94,25 @@ class FolderMasks:
         with self.book._lock:
             return dict(self.book._folders.get(self.root, {}))
 
+    def rewriting(self, path: str, mode: int) -> None:
+        with self.book._lock:
+            files = self.book._folders.setdefault(self.root, {})
+            m = files.get(path)
+            files[path] = Masked(mode, mode & ~WRITE_BITS, was=(m.mode, m.given) if m is not None else None)
+            self.book._save()
+
     def rewritten(self, path: str, mode: int) -> None:
         with self.book._lock:
             files = self.book._folders.setdefault(self.root, {})
             files[path] = Masked(mode, mode & ~WRITE_BITS)
             self.book._save()
+
+    def abandoned(self, path: str) -> None:
+        with self.book._lock:
+            m = self.book._folders.get(self.root, {}).get(path)
+            if m is not None and m.was is not None:
+                self.book._folders[self.root][path] = Masked(*m.was)
+                self.book._save()
 
     def settle(self, locked: Collection[str]) -> None:
         """Make the folder's files in ``locked`` (locked by someone else now) read-only, and put back those
@@ -106,6 +129,8 @@ class FolderMasks:
                     _put_back(tree, self.root, path, files.pop(path))
                 for path, m in list(files.items()):
                     now = _mode_of(tree, path)
+                    if m.was is not None:  # a crash during a write: the file is the version before or after
+                        m = files[path] = Masked(*m.was) if now == m.was[1] else Masked(m.mode, m.given)
                     if not m.left and now is not None and now != m.given:
                         files[path] = Masked(m.mode, m.given, left=True)  # the user's chmod: theirs
                 new = {}
@@ -137,6 +162,13 @@ def _mode_of(tree: Confined, path: str) -> int | None:
         return None
 
 
+def _record(v: Any) -> Masked | None:
+    if not isinstance(v, list) or len(v) not in (3, 5):
+        return None
+    m = Masked(v[0], v[1], v[2] is True, (v[3], v[4]) if len(v) == 5 else None)
+    return m if m.valid() else None
+
+
 def _load(path: Path) -> dict[str, dict[str, Masked]]:
     try:
         raw = path.read_bytes()
@@ -148,8 +180,15 @@ def _load(path: Path) -> dict[str, dict[str, Masked]]:
     try:
         doc: Any = json.loads(raw.decode("utf-8", "surrogateescape"))
         folders = doc["folders"]
-        return {str(root): {str(p): Masked(int(v[0]), int(v[1]), bool(v[2])) for p, v in files.items()}
-                for root, files in folders.items()}
+        out: dict[str, dict[str, Masked]] = {}
+        for root, files in folders.items():
+            for p, v in files.items():
+                m = _record(v)
+                if not os.path.isabs(root) or m is None:  # not one this daemon makes: nothing done with it
+                    _log.warning("%s: the record of %s/%s is not one this daemon makes; left out", path, root, p)
+                    continue
+                out.setdefault(str(root), {})[str(p)] = m
+        return out
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         _log.warning("cannot read %s (%s): the files it lists stay as they are", path, exc)
         return {}

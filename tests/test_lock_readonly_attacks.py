@@ -1,5 +1,5 @@
-"""Attack 14 (reviewer): failing tests for defects found in ``lock_makes_readonly`` (ModeMask and
-STATE/daemon/readonly.json). Each test states what should hold; a failure shows the defect."""
+"""Attacks on ``lock_makes_readonly`` (ModeMask and STATE/daemon/readonly.json), from a reviewer's session:
+each test states what must hold; its "Defect" note names where it once failed (fixed since)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Attack 14 (reviewer): failing tests for defects found in today's trash purge, deleted-folder restore and
-``server check --repair``. Each test states what should hold; a failure shows the defect."""
+"""Attacks on trash purge, a deleted folder's restore and ``server check --repair``, from a reviewer's
+session: each test states what must hold; its "Defect" note names where it once failed (fixed since)."""
 
 from __future__ import annotations
 
