@@ -85,10 +85,11 @@ async def deleted(request: Request) -> Response:
 async def purge(request: Request) -> Response:
     """``{"purged": N}``: the trash at ``{"path": P}`` or below it (``""``: all of it) emptied for good,
     the folder's owner only (``403 forbidden`` for a member); versions of live files stay."""
-    body = obj(await json_body(request, request.app.state.stall_s, MAX_PATH_BYTES + 256), "body", "bad_request")
+    found = await folder_of(request, await caller_of(request))  # who and which folder first; the owner's
+    # right is checked in the store, in the purge's own transaction
+    body = obj(await json_body(request, request.app.state.stall_s, 8 * MAX_PATH_BYTES + 256), "body", "bad_request")
     raw = body.get("path", "")
     under = check_wire_path(raw) if raw != "" else ""
-    found = await folder_of(request, await caller_of(request))  # the owner's right is checked in the store
     return JSON({"purged": await run_in_threadpool(found.store.purge, under)})
 
 
