@@ -1,4 +1,4 @@
-"""``server check --repair`` (issue 14 point 6, shares-plan D12) on a store with a damaged chunk: a chunk's
+"""``server check --repair`` (issue 14 point 6) on a store with a damaged chunk: a chunk's
 bytes overwritten in the chunk store and a chunk whose row stayed while its bytes went. The check names
 both and the files they cost; the repair keeps the evidence, takes the chunks out of the index and marks
 the versions damaged without deleting any entry; downloads of those answer ``422 damaged``; uploading the

@@ -1,5 +1,5 @@
 """``syncline server check``: is the store what its database says? (design.md "The database is the truth
-of presence"); with ``repair``, the damage taken out of the index (shares-plan.md, decision D12).
+of presence"); with ``repair``, the damage taken out of the index (docs/server-store.md, "Check and repair").
 
 Checked per folder: every chunk a file version lists has a row; every row has its chunk in the chunk
 store, of its length; with ``read_data`` every chunk's bytes hash to its id (as restic's

@@ -1,4 +1,4 @@
-"""Taking damaged chunks out of the index (``server check --repair``, shares-plan.md decision D12), in the
+"""Taking damaged chunks out of the index (``server check --repair``, docs/server-store.md, "Check and repair"), in the
 order that keeps the evidence and never leaves a row for bytes that are not its chunk:
 
 1. each bad chunk's bytes, if the chunk store holds any, are copied to ``DATA/chunks-damaged/<ns>/<hex>``
