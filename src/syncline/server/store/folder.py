@@ -805,7 +805,8 @@ def _at_or_below(column: sa.ColumnElement[str], path: str) -> sa.ColumnElement[b
 
 def _refuse_damaged(conn: sa.Connection, content_id: int, path: str) -> None:
     """``damaged`` when ``server check --repair`` found a chunk of the version lost: what could be sent is
-    not the file, and a device must keep its own copy rather than take a torn one (design D12)."""
+    not the file, and a device must keep its own copy rather than take a torn one (docs/server-store.md,
+    "Check and repair")."""
     c = t.contents.c
     if conn.execute(sa.select(c.damaged_ns).where(c.id == content_id)).scalar() is not None:
         raise WireError("damaged", f"the server lost part of {clip(path)} (found by its check)",

@@ -1,5 +1,6 @@
-"""Which kept versions a server keeps (issue 14, design D8): a pure function of the versions' times, the
-clock and the policy, so that it is tested as a table and as a property.
+"""Which kept versions a server keeps (issue 14; docs/design.md, "Retention is a pure function"): a pure
+function of the versions' times, the clock and the policy, so that it is tested as a table and as a
+property.
 
 Per path, of the versions kept of it (``kept_ns``: when each stopped being the live one):
 
