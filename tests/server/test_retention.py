@@ -180,3 +180,30 @@ def test_serve_gc_collects_once_and_the_clock_guard_keeps_versions(tmp_path: Pat
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad
     none = syncline("serve", "--gc", "--data", str(tmp_path / "nothing"))
     assert none.returncode == 2 and "no server data" in none.stderr, none
+
+
+def test_a_version_restored_while_retention_decides_is_not_dropped(store: tuple[Store, int], fs: FolderStore,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retention decides on a read and drops in short write transactions: a version restored in between
+    (now live) is not dropped, and the live file reads whole."""
+    from syncline.server.store import gc
+
+    s = store[0]
+    _write(fs, "f", b"old")
+    _write(fs, "f", b"new")
+    _, [old] = fs.versions("f", 10)
+    decide = gc.keep
+
+    def restore_then_decide(kept: list[Kept], now_ns: int, policy: Policy) -> set[int]:
+        stay = decide(kept, now_ns, policy)
+        current = fs.stat_many(["f"])[1][0]
+        assert current is not None and not isinstance(current, WireError)
+        _, [r] = fs.apply_ops([Op(new_op_id(), "restore", "f", Expect.of(current.entry()),
+                                  version_id=old.version_id)], WirePolicy(keep_changed=True), "D1")
+        assert r.done, r
+        return stay
+
+    monkeypatch.setattr(gc, "keep", restore_then_decide)
+    report = collect(s, now_ns=time.time_ns() + 400 * DAY_NS)  # past every rule: both versions would go
+    assert b"".join(fs.read("f")[1]) == b"old", "the restored version is live and whole"
+    assert report.trash_dropped == 0, "the one kept then was restored; the one it replaced was kept after"

@@ -7,10 +7,11 @@ rows of deleted files for their time, then a cap per user. A clock far ahead of 
 make every version look old, so the caller may skip retention (:func:`clock_jumped`): versions are
 never dropped on a clock that may be wrong, only kept longer.
 
-Order matters for safety. In one write transaction per folder: kept versions past retention are
-dropped (their chunks get the one-hour lease a dropped version gives), old tombstones and journal rows
-are pruned and the folder's history horizon moved; then the ``chunks`` rows no content of the folder
-references and whose lease ran out are deleted. Only after that transaction committed are their chunks
+Order matters for safety. Kept versions past retention are dropped in short write transactions,
+decided on a read, each dropping only versions still kept as they were read (their chunks get the
+one-hour lease a dropped version gives). Then, in one write transaction per folder, old tombstones and
+journal rows are pruned and the folder's history horizon moved, and the ``chunks`` rows no content of
+the folder references and whose lease ran out are deleted. Only after that transaction committed are their chunks
 removed from the chunk store (a row is deleted before its chunk, never after: the database is the truth
 of presence). Chunk removals wait for the uploads in flight (:mod:`.gate`). A commit cannot reference a
 chunk the collector took: it re-checks its chunk rows inside its own transaction, which cannot interleave
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 DEFAULT_POLICY = Policy()
 
 LAST_RETENTION_KEY = "gc_last_retention_ns"  # settings: when retention last ran (the clock guard's reference)
+DROP_BATCH = 500  # kept versions dropped per write transaction
 CLOCK_JUMP_S = 7 * 86400  # a clock this far past the next expected collection is not trusted to drop versions
 ORPHAN_AGE_S = 600  # a chunk without a row this old is no upload's: uploads record rows within seconds
 
@@ -69,9 +71,9 @@ def collect(store: Store, now_ns: int | None = None, policy: Policy = DEFAULT_PO
     for folder in folders:
         if stop is not None and stop.is_set():
             break
+        if retention:
+            _retention(store, folder, now, policy, capped.get(folder.id, set()), report)
         with store.db.write() as conn:
-            if retention:
-                _retention(conn, folder.id, folder.chunk_ns, now, policy, capped.get(folder.id, set()), report)
             _history(conn, folder.id, now - history_s * 10**9, history_min, report)
             gone = _unreferenced(conn, folder.id, folder.chunk_ns, now)
         crash_point("server-gc-rows")
@@ -127,16 +129,24 @@ def _over_caps(store: Store, folders: list[Folder], now: int, policy: Policy) ->
     return out
 
 
-def _retention(conn: sa.Connection, folder_id: int, chunk_ns: str, now: int, policy: Policy, capped: set[int],
-               report: GcReport) -> None:
-    """Drop the folder's kept versions the policy lets go, and ``capped`` (chosen before, outside this
-    transaction: only those still kept, at the same time, go: a version restored since is live)."""
-    kept = _kept_rows(conn, folder_id)
+def _retention(store: Store, folder: Folder, now: int, policy: Policy, capped: set[int], report: GcReport) -> None:
+    """Drop the folder's kept versions the policy lets go, and ``capped``. Decided on a read of the folder
+    (the write lock is not held while a million versions are looked at), then dropped in short write
+    transactions, each dropping only those still kept as they were read: a version restored since is live,
+    and a version kept since is newer than any decided on, so it makes none of them needed."""
+    with store.db.read() as conn:
+        kept = _kept_rows(conn, folder.id)
     stay = keep(kept, now, policy)
-    old = [v.id for v in kept if v.id not in stay or v.id in capped]
-    for start in range(0, len(old), 500):
-        contents.drop(conn, chunk_ns, old[start : start + 500], now)
-    report.trash_dropped += len(old)
+    old = [(v.id, v.kept_ns) for v in kept if v.id not in stay or v.id in capped]
+    c = t.contents.c
+    when = sa.func.coalesce(c.kept_ns, c.trashed_ns)
+    for start in range(0, len(old), DROP_BATCH):
+        batch = dict(old[start : start + DROP_BATCH])
+        with store.db.write() as conn:
+            still = [int(r.id) for r in conn.execute(sa.select(c.id, when.label("k")).where(
+                c.folder_id == folder.id, c.id.in_(list(batch)))) if r.k is not None and int(r.k) == batch[int(r.id)]]
+            contents.drop(conn, folder.chunk_ns, still, now)
+        report.trash_dropped += len(still)
 
 
 def _history(conn: sa.Connection, folder_id: int, before_ns: int, keep_at_least: int, report: GcReport) -> None:
