@@ -49,6 +49,6 @@ def test_server_check_errors_in_one_line(tmp_path: Path) -> None:
     data = tmp_path / "data"
     store = open_store(data, min_free=0)  # holds the lock, as a running server does
     try:
-        assert_one_line_error(syncline("server", "check", "--data", data), "another syncline server is using")
+        assert_one_line_error(syncline("server", "check", "--data", data), "a syncline server is using")
     finally:
         store.close()

@@ -96,8 +96,8 @@ def _server_lock(data_dir: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise BusyError(f"another syncline server is using {data_dir}",
-                        "stop it first, or manage users while it runs (they need no lock)") from None
+        raise BusyError(f"a syncline server is using {data_dir}",
+                        "stop it first (`syncline user` works while it runs)") from None
     return fd
 
 
