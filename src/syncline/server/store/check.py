@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from . import contents
 from . import schema as t
 from .meta import Folder, folder_of
-from .repair import lost_chunk, take_out
+from .repair import heal, lost_chunk, take_out
 
 if TYPE_CHECKING:
     from . import Store
@@ -165,13 +165,12 @@ def _heal(store: Store, folder: Folder, still_bad: list[bytes]) -> int:
     """Clear ``damaged_ns`` on the folder's versions whose every chunk has a row again (rows this check
     verified; ``still_bad``: those it found bad and left). Returns how many."""
     ct = t.contents.c
-    marked = sa.and_(ct.folder_id == folder.id, ct.damaged_ns.is_not(None))
     with store.db.read() as conn:
-        if conn.execute(sa.select(ct.id).where(marked).limit(1)).first() is None:
+        marked = sa.select(ct.id).where(ct.folder_id == folder.id, ct.damaged_ns.is_not(None)).limit(1)
+        if conn.execute(marked).first() is None:
             return 0  # no write transaction for the usual case: nothing was ever damaged
     with store.db.write() as conn:
-        whole = sa.and_(marked, ~_listing(folder, still_bad))
-        return int(conn.execute(t.contents.update().where(whole).values(damaged_ns=None)).rowcount)
+        return heal(conn, folder, still_bad)
 
 
 def _losses(store: Store, folder: Folder, owner: str, still_bad: list[bytes]) -> list[Loss]:

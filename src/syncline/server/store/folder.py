@@ -56,6 +56,7 @@ from .contents import missing_chunks
 from .filelocks import LockGuard, locks_key
 from .meta import Folder, rights_of
 from .raw import Raw
+from .repair import heal
 from .rows import Row, Rows, below, row_of
 from .state import FolderState
 
@@ -561,6 +562,7 @@ class FolderStore:
                     conn.execute(t.chunks.insert(), [
                         {"chunk_ns": self.ns, "chunk_id": i, "length": len(d), "stored_ns": now,
                          "lease_until_ns": now + UPLOAD_LEASE_S * 10**9} for i, d in fresh])
+                    heal(conn, self.folder)  # a version damaged by a lost chunk is whole again with it
         crash_point("server-chunks-rows")
         return len(fresh), len(frames) - len(fresh)
 

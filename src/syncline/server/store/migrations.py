@@ -79,8 +79,10 @@ def _step_6(conn: sa.Connection) -> None:
 
 def _step_7(conn: sa.Connection) -> None:
     """Damaged versions (issue 14, ``server check --repair``): when a version was found to list a chunk
-    the store lost. NULL for every version of an earlier release (none was ever marked)."""
+    the store lost. NULL for every version of an earlier release (none was ever marked). The partial index
+    holds the marked ones alone: an upload asks whether any version of its folder waits to be healed."""
     conn.exec_driver_sql("ALTER TABLE contents ADD COLUMN damaged_ns BIGINT")
+    conn.exec_driver_sql("CREATE INDEX contents_damaged ON contents (folder_id) WHERE damaged_ns IS NOT NULL")
 
 
 STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3, _step_4, _step_5, _step_6,

@@ -1,5 +1,5 @@
-"""Taking damaged chunks out of the index (``server check --repair``, docs/server-store.md, "Check and repair"), in the
-order that keeps the evidence and never leaves a row for bytes that are not its chunk:
+"""Taking damaged chunks out of the index (``server check --repair``; docs/server-store.md, "Check and
+repair"), in the order that keeps the evidence and never leaves a row for bytes that are not its chunk:
 
 1. each bad chunk's bytes, if the chunk store holds any, are copied to ``DATA/chunks-damaged/<ns>/<hex>``
    and fsynced (evidence for a person to look at; syncline never deletes it);
@@ -11,11 +11,15 @@ A kill between 1 and 2 (crash point ``server-repair-rows``) leaves rows and chun
 repair finds the same chunks bad and finishes (the evidence already kept stays, not written twice). A kill
 between 2 and 3 leaves chunks without rows, which are no chunks: the collector's orphans. Nothing here
 deletes an entry or a version.
+
+A damaged version heals when every chunk it lists has a row again (:func:`heal`): at the upload that
+brings the last one back (a device that has the file whole saving it again), and at every check.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +41,19 @@ def lost_chunk(folder: Folder) -> sa.ColumnElement[bool]:
     """For a ``content_chunks`` row of ``folder``: its chunk has no row (the store does not hold it)."""
     k, cc = t.chunks.c, t.content_chunks.c
     return ~sa.exists().where(k.chunk_ns == folder.chunk_ns, k.chunk_id == cc.chunk_id)
+
+
+def heal(conn: sa.Connection, folder: Folder, still_bad: Sequence[bytes] = ()) -> int:
+    """In ``conn``'s write transaction: clear ``damaged_ns`` on the folder's versions whose every chunk has
+    a row again (and is none of ``still_bad``, chunks found bad but not taken out yet). A folder with no
+    damaged version costs one read of a partial index. Returns how many healed."""
+    ct, cc = t.contents.c, t.content_chunks.c
+    marked = sa.and_(ct.folder_id == folder.id, ct.damaged_ns.is_not(None))
+    if conn.execute(sa.select(ct.id).where(marked).limit(1)).first() is None:
+        return 0
+    lacking = sa.or_(lost_chunk(folder), cc.chunk_id.in_(list(still_bad))) if still_bad else lost_chunk(folder)
+    whole = sa.and_(marked, ~sa.exists().where(cc.content_id == ct.id, lacking))
+    return int(conn.execute(t.contents.update().where(whole).values(damaged_ns=None)).rowcount)
 
 
 def mark_damaged(conn: sa.Connection, folder: Folder, now_ns: int) -> int:

@@ -129,6 +129,8 @@ contents = sa.Table(
     sa.Column("damaged_ns", Nanos),
     sa.Index("contents_trash", "folder_id", "trashed_ns"),
     sa.Index("contents_kept", "folder_id", "trash_path", "kept_ns"),
+    sa.Index("contents_damaged", "folder_id", sqlite_where=sa.text("damaged_ns IS NOT NULL"),
+             postgresql_where=sa.text("damaged_ns IS NOT NULL")),
 )
 
 content_chunks = sa.Table(
