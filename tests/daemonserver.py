@@ -73,6 +73,7 @@ class Server:
 
     def start(self) -> None:
         extra = ["--tls", "self-signed"] if self.tls else []
+        self.lines = []  # this start's: a restart waits for its own "on a device" line
         self.proc = subprocess.Popen([SYNCLINE, "serve", "--data", str(self.data), "--listen",
                                       f"127.0.0.1:{self.port}", *extra],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

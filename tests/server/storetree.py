@@ -32,6 +32,15 @@ def make_store(where: Path) -> tuple[Store, int]:
     return store, store.users.add("anna", "hash").id
 
 
+def user_folder(store: Store, user: str = "anna", name: str = "Docs") -> FolderStore:
+    """``user``'s folder ``name`` of an open store (asserted to be there)."""
+    found = store.users.get(user)
+    assert found is not None, user
+    folder = store.folders.get(found.id, name)
+    assert folder is not None, name
+    return store.folder(folder)
+
+
 def put_bytes(fs: FolderStore, data: bytes, device: str = OTHER, chunker: Chunker | None = None) -> tuple[
         bytes, tuple[ChunkRef, ...]]:
     """Upload ``data`` into ``fs``'s chunk store; (digest, chunk refs)."""

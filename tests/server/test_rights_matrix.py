@@ -27,7 +27,7 @@ KIND: dict[tuple[str, str], str] = {
     ("get", F + "/file/manifest"): READ, ("get", F + "/meta/{key}"): READ, ("get", F + "/trash"): READ,
     ("post", F + "/locks"): READ, ("put", F + "/locks/{lock}"): READ, ("delete", F + "/locks/{lock}"): READ,
     ("get", F + "/members"): READ, ("get", "/v1/events"): READ, ("get", F + "/versions"): READ,
-    ("get", F + "/deleted"): READ,
+    ("get", F + "/deleted"): READ, ("get", F + "/damaged"): READ,
     ("post", F + "/ops"): WRITE, ("post", F + "/chunks"): WRITE, ("post", F + "/chunks/missing"): WRITE,
     ("put", F + "/meta/{key}"): WRITE,
     ("get", F + "/file-locks"): READ, ("post", F + "/file-locks"): WRITE, ("put", F + "/file-locks/{lock}"): WRITE,

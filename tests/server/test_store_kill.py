@@ -19,6 +19,8 @@ import pytest
 
 from syncline.server.store import open_store
 
+from .storetree import user_folder
+
 CHILD = Path(__file__).with_name("store_child.py")
 POINTS = ["server-chunks-temp", "server-chunks-renamed", "server-chunks-rows", "server-commit",
           "server-chunks-rows:3", "server-commit:2", "server-gc-rows"]
@@ -87,11 +89,7 @@ def test_a_kill_at_a_crash_point_leaves_a_consistent_store(tmp_path: Path, point
     assert check_store(data) == 40
     store = open_store(data, min_free=0)
     try:
-        user = store.users.get("anna")
-        assert user is not None
-        folder = store.folders.get(user.id, "Docs")
-        assert folder is not None
-        fs = store.folder(folder)
+        fs = user_folder(store)
         assert fs.info().files == 41
         for row in fs.entries(0).rows:
             if row.kind == "file":

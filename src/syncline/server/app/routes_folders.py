@@ -50,7 +50,7 @@ def _folder_json(folder: Folder, rights: str, fs: FolderStore, full: bool) -> di
     out: dict[str, Any] = {"name": folder.name, "uid": folder.uid, "rights": rights, "seq": info.seq,
                            "files": info.files, "bytes": info.bytes, "owner": owner.name if owner else "",
                            "shared": fs.user_id is not None and folder.owner_id != fs.user_id,
-                           "lock_seq": info.lock_seq}
+                           "lock_seq": info.lock_seq, "damaged": info.damaged}
     if full:
         out["root"] = {"mode": info.root_mode, "mtime_ns": info.root_mtime_ns}
         out["empty"] = info.empty

@@ -25,6 +25,7 @@ from .errors import JSON
 from .routes_folders import wire_row
 
 VERSION_COLUMNS = (*COLUMNS, "kept_ns", "version_id", "reason", "device")
+MAX_DAMAGED = 10_000
 
 
 def _rows(store: Store, kept: list[KeptVersion]) -> list[list[Any]]:
@@ -82,6 +83,14 @@ async def deleted(request: Request) -> Response:
     return JSON(await run_in_threadpool(work))
 
 
+async def damaged(request: Request) -> Response:
+    """``{"columns", "rows"}``: the live files whose version lost a chunk on the server (``server check
+    --repair``), as listing rows, at most 10,000: a device that has one whole uploads its chunks again."""
+    found = await folder_of(request, await caller_of(request))
+    rows = await run_in_threadpool(found.store.damaged_files, MAX_DAMAGED)
+    return JSON({"columns": list(COLUMNS), "rows": [wire_row(r) for r in rows]})
+
+
 async def purge(request: Request) -> Response:
     """``{"purged": N}``: the trash at ``{"path": P}`` or below it (``""``: all of it) emptied for good,
     the folder's owner only (``403 forbidden`` for a member); versions of live files stay."""
@@ -95,4 +104,5 @@ async def purge(request: Request) -> Response:
 
 ROUTES = [Route("/v1/folders/{name}/versions", versions, methods=["GET"]),
           Route("/v1/folders/{name}/deleted", deleted, methods=["GET"]),
-          Route("/v1/folders/{name}/purge", purge, methods=["POST"])]
+          Route("/v1/folders/{name}/purge", purge, methods=["POST"]),
+          Route("/v1/folders/{name}/damaged", damaged, methods=["GET"])]

@@ -162,6 +162,7 @@ class FolderInfo:
     root_mtime_ns: int
     empty: bool
     lock_seq: int = 0  # raised by every change of its file locks
+    damaged: int = 0  # versions marked damaged (``server check --repair``), live or kept
 
 
 def _limit(limit: int, default: int, most: int) -> int:
@@ -223,8 +224,23 @@ class FolderStore:
             files, size = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(t.entries.c.size), 0))
                                        .where(t.entries.c.folder_id == self.id, t.entries.c.kind == t.FILE)).one()
             empty = not Rows(conn, self.id).has_children("")
+            c = t.contents.c
+            damaged = conn.execute(sa.select(sa.func.count()).where(  # the partial index: nothing when none
+                c.folder_id == self.id, c.damaged_ns.is_not(None))).scalar_one()
         return FolderInfo(int(f.seq), int(files), int(size), int(f.root_mode), int(f.root_mtime_ns), empty,
-                          int(f.lock_seq))
+                          int(f.lock_seq), int(damaged))
+
+    def damaged_files(self, limit: int) -> list[Row]:
+        """The live files whose version is marked damaged (a device that has one whole heals it by uploading
+        its chunks), in path order, at most ``limit``."""
+        c, e = t.contents.c, t.entries.c
+        with self.store.db.read() as conn:
+            ids = [int(i) for i in conn.execute(sa.select(c.id).where(
+                c.folder_id == self.id, c.damaged_ns.is_not(None))).scalars()]
+            rows = [row_of(r) for start in range(0, len(ids), 500) for r in conn.execute(
+                sa.select(t.entries).where(e.folder_id == self.id, e.kind == t.FILE,
+                                           e.content_id.in_(ids[start : start + 500])))]
+        return sorted(rows, key=lambda r: r.path)[:limit]
 
     def _seq(self, conn: sa.Connection) -> int:
         return int(conn.execute(sa.select(t.folders.c.seq).where(t.folders.c.id == self.id)).scalar_one())

@@ -50,6 +50,7 @@ from .events import (
     FolderSyncing,
 )
 from .feed import FeedSource, changed_folders
+from .heal import heal_damaged
 from .positions import Positions
 from .readonly import FolderMasks
 from .runner import Rate, folder_basis, open_sides, run_two_way
@@ -393,6 +394,9 @@ class FolderLoop:
             return
         self._due.needs_full = False
         self._own = OwnWrites.of(Path(self.folder.local), report, before)
+        if full:  # at the start and the hourly check: what the server lost and this device has goes up again
+            with contextlib.suppress(SynclineError, OSError):
+                heal_damaged(local, other)
         if report.to_b.changed or report.moved:
             # What this run committed is paged into the other side's listing now, while nothing waits:
             # after a first upload of 100,000 files it took the next edit's run 2 s.

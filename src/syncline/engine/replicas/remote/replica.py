@@ -40,7 +40,7 @@ from ....core.paths import parent
 from ....formats.wire import Expect, ItemResult, Op, OpEntry, WireError, WirePolicy, check_folder_name, new_op_id
 from ....formats.wire.entries import COLUMNS, RowReader, entries_page_of_json, stat_items_of_json
 from ....formats.wire.errors import clip
-from ....formats.wire.fields import boolean, dump_json, integer, lease_id, obj, parse_json, text
+from ....formats.wire.fields import boolean, dump_json, integer, lease_id, lst, obj, parse_json, text
 from ....formats.wire.filelocks import locks_of_json
 from ....formats.wire.limits import MAX_INLINE_CHUNKS, MAX_JSON_BODY, MAX_META_BYTES, MAX_OPS, MAX_PAGE, MAX_STAT_PATHS
 from ....formats.wire.ops import ChunkRef
@@ -154,6 +154,7 @@ class RemoteReplica:
                 info = {"uid": text(o.get("uid"), "uid", "bad_response", 128),
                         "empty": boolean(o.get("empty"), "empty", "bad_response"), "writable": rights == "rw",
                         "lock_seq": integer(o.get("lock_seq", -1), "lock_seq", "bad_response", -1),
+                        "damaged": integer(o.get("damaged", 0), "damaged", "bad_response", 0),
                         "mode": integer(root.get("mode"), "root.mode", "bad_response", 0, 0o7777),
                         "mtime_ns": integer(root.get("mtime_ns"), "root.mtime_ns", "bad_response")}
             except WireError as err:
@@ -405,6 +406,22 @@ class RemoteReplica:
                 continue  # refused when it is opened, with the server's own error
         self._prefetch.hint(wire, self._client.info().chunker.min_file_size if wire else 0)
 
+    def damaged_files(self) -> dict[str, Entry]:
+        """The live files whose version lost a chunk on the server (``syncline server check --repair``),
+        by path: a device that has one whole heals it by staging it (its chunks go up; the server makes the
+        version whole with them). No request beyond the folder's answer when that says none."""
+        info = self._folder_info()
+        if info is None or not info.get("damaged"):
+            return {}
+        value = self._client.call("GET", self._at("/damaged"))
+        try:
+            o = obj(value, "damaged", "bad_response")
+            read = RowReader(o.get("columns"))
+            rows = [read(r, "damaged") for r in lst(o.get("rows"), "rows", "bad_response", 10_000)]
+        except WireError as err:
+            raise replica_error(err) from None
+        return {path: entry for path, entry, _ in rows if entry is not None and entry.kind == FILE}
+
     # -- staging and committing ----------------------------------------------------------------------------
     def _send(self, frames: dict[bytes, bytes], ask: bool = True, where: str = "") -> int:
         sent = upload(self._client, self.folder, frames, where, ask)
@@ -434,6 +451,19 @@ class RemoteReplica:
         if self.basis is not None and len(staged.chunks) > 1:
             self.basis.record(path, source.entry, [(c.id, c.length) for c in staged.chunks])
         return staged
+
+    def send_chunks(self, path: str, source: SourceFile) -> bytes:
+        """Send the chunks of ``source`` the server lacks, asked of it whatever the basis says (the server
+        may have lost one this device sent or received), and commit nothing; the content's digest. What a
+        device does to heal a damaged file (``services/daemon/heal.py``)."""
+        path = _wire_path(path)
+        staged = stage(source, path, self._client.info().chunker, self._spool,
+                       lambda frames: self._send(frames, True, path), self.inline_chunks)
+        try:
+            self._spool.flush()
+        finally:
+            staged.discard()
+        return staged.digest
 
     def barrier(self) -> None:
         """Send every staged chunk the server lacks: after it, every staged copy can be committed."""
