@@ -83,7 +83,8 @@ class Server:
         self.reader = threading.Thread(target=lambda: [lines.put(line) for line in out or ()], daemon=True)
         self.reader.start()
         end = time.monotonic() + DEADLINE
-        while not re.search(r"on a device", "".join(self.lines[-3:])):
+        first = len(self.lines)  # a restart waits for its own lines, not those of the start before
+        while not re.search(r"on a device", "".join(self.lines[first:][-3:])):
             try:
                 line = lines.get(timeout=max(0.1, end - time.monotonic()))
             except queue.Empty:
