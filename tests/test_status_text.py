@@ -47,6 +47,14 @@ def test_items_not_synced_are_listed_until_a_run_takes_them() -> None:
     kept = _folded(_failed("bad:name", retried=False), _synced(errors=1), _synced())
     assert [f.path for f in kept.not_synced] == ["bad:name"]
     assert _folded(_failed("bad:name", retried=False), _synced(errors=1), _synced(full=True)).not_synced == ()
+    # A scoped run that looked at it (its folder deep, or its folder shallow naming it) and did not fail it
+    # again took it; one over a sibling folder, or naming other children, did not.
+    for scope, gone in (((("", True, None),), True), ((("sub", True, None),), True), ((("sub", False, None),), True),
+                        ((("sub", False, ("x.txt",)),), True), ((("sub", False, ("y.txt",)),), False),
+                        ((("other", True, None),), False), ((("su", True, None),), False)):
+        held = _folded(_failed("sub/x.txt", retried=False), _synced(errors=1),
+                       FolderSynced(False, 0, 0, 0, 0.1, scope, source="/d"))
+        assert (held.not_synced == ()) is gone, scope
     # A run that failed as a whole (offline) leaves the list as it was; its partial failures are not kept.
     after = _folded(_failed("big.bin"), _synced(errors=1), _failed("other"), FolderOffline("gone", 1.0, source="/d"))
     assert [f.path for f in after.not_synced] == ["big.bin"]

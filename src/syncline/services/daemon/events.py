@@ -74,6 +74,21 @@ class FolderSynced(Event):
     conflicts: int
     errors: int
     seconds: float
+    # A partial run's ground: (folder, deep, the children it looked at: None for all), so that an item it
+    # covered and did not fail again leaves the list of items not synced. Empty for a full run.
+    scope: tuple[tuple[str, bool, tuple[str, ...] | None], ...] = ()
+
+    def covers(self, path: str) -> bool:
+        """Whether this run looked at ``path`` (every path for a full run)."""
+        if self.full:
+            return True
+        up, _, name = path.rpartition("/")
+        for folder, deep, children in self.scope:
+            if path == folder or (deep and (not folder or path.startswith(folder + "/"))):
+                return True
+            if up == folder and (children is None or name in children):
+                return True
+        return False
 
 
 @dataclass(frozen=True)

@@ -419,8 +419,9 @@ class FolderLoop:
             self._seq = position
         self._conflicts += len(report.conflicts)
         errors = sum(1 for p in report.problems if p.error)
+        scope = tuple((f, deep, None if f not in names else tuple(sorted(names[f]))) for f, deep in dirs or ())
         self.emit(FolderSynced(full, report.to_a.copied + report.to_b.copied, self._conflicts, errors,
-                               round(time.monotonic() - started, 3)))
+                               round(time.monotonic() - started, 3), scope))
 
     def _failed(self, why: str) -> None:
         self._due.needs_full = True  # what the failed run left half done is unknown: look at everything

@@ -129,8 +129,9 @@ class DaemonStatus:
             failed = self._failed.pop(event.source, [])
             paths = {f.path for f in failed}
             # A retried item is in the next run's folders: that run says whether it is still not synced. One
-            # not retried waits for a change of it or a full run, and stays listed until a full run ends.
-            kept = [] if event.full else [f for f in old.not_synced if not f.retried and f.path not in paths]
+            # not retried waits for a change of it or a full run, and stays listed until a run that looked
+            # at it ends without it failing again.
+            kept = [f for f in old.not_synced if not f.retried and f.path not in paths and not event.covers(f.path)]
             new = replace(old, state="in sync", files=0, bytes=0, eta_s=None, why=None, conflicts=event.conflicts,
                           not_synced=(*failed, *kept))
         elif isinstance(event, FolderOffline):
