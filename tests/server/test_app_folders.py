@@ -127,6 +127,29 @@ def test_meta_locks_and_trash(tmp_path: Path) -> None:
 
 
 
+def test_a_proposed_lease_id_is_granted_once_and_asked_again_is_the_same_lease(tmp_path: Path) -> None:
+    w = make_world(tmp_path)
+
+    async def main() -> None:
+        async with w.client() as a:
+            await a.put("/v1/folders/Docs")
+            r = await a.post(F + "/locks", json={"ttl": 60, "lock": "Lmine"})
+            assert r.status_code == 201 and r.json()["lock"] == "Lmine", r.text
+            again = await a.post(F + "/locks", json={"ttl": 60, "lock": "Lmine"})
+            assert again.status_code == 201 and again.json()["lock"] == "Lmine", "its answer was lost: the same"
+            assert (await a.post(F + "/locks", json={"ttl": 60, "lock": "Lother"})).status_code == 423
+            bad = await a.post(F + "/locks", json={"ttl": 60, "lock": "L/../x"})
+            assert bad.status_code == 400
+            assert (await a.put(f"{F}/locks/Lmine", json={"ttl": 60, "lock": "Lx"})).status_code == 400
+        async with w.client("bob") as b:
+            await b.put("/v1/folders/Docs")
+            taken = await b.post(F + "/locks", json={"ttl": 60, "lock": "Lmine"})  # anna's id, bob's own folder
+            assert taken.status_code == 400 and taken.json()["error"]["code"] == "bad_request", taken.text
+            assert (await b.post(F + "/locks", json={"ttl": 60, "lock": "Lbobs"})).status_code == 201
+
+    run(main())
+
+
 def test_a_device_takes_over_only_its_own_lease(tmp_path: Path) -> None:
     w = make_world(tmp_path)
 

@@ -184,20 +184,22 @@ async def put_meta(request: Request) -> Response:
     return Response(status_code=204, headers=done)
 
 
-async def _lock_body(request: Request) -> tuple[int, str | None]:
-    """``ttl`` and the optional ``replaces`` (a lease id) of a lock or renew body."""
+async def _lock_body(request: Request) -> tuple[int, str | None, str | None]:
+    """``ttl``, the optional ``replaces`` (a lease id) and the optional ``lock`` (the id proposed for the
+    new lease, protocol 1.1) of a lock or renew body."""
     body = obj(await json_body(request, request.app.state.stall_s, 1024), "body", _REQ)
     ttl = integer(body.get("ttl"), "ttl", _REQ, LOCK_TTL_MIN_S, LOCK_TTL_MAX_S)
-    return ttl, (lease_id(body["replaces"], "replaces", _REQ) if "replaces" in body else None)
+    return (ttl, lease_id(body["replaces"], "replaces", _REQ) if "replaces" in body else None,
+            lease_id(body["lock"], "lock", _REQ) if "lock" in body else None)
 
 
 async def lock(request: Request) -> Response:
     """A lease of the calling device on the folder (``423 locked`` while that device holds one; with
     ``replaces``, a lease this same device left behind is ended first and this one takes its place)."""
     caller = await caller_of(request)
-    ttl, replaces = await _lock_body(request)
+    ttl, replaces, proposed = await _lock_body(request)
     found = await folder_of(request, caller)
-    lease = await run_in_threadpool(found.store.lock, caller.device.id, ttl, False, replaces)
+    lease = await run_in_threadpool(found.store.lock, caller.device.id, ttl, False, replaces, proposed)
     return JSON({"lock": lease, "expires_in": ttl}, status_code=201)
 
 
@@ -211,9 +213,9 @@ def _lock_id(request: Request) -> str:
 async def renew_lock(request: Request) -> Response:
     caller = await caller_of(request)
     lock_id = _lock_id(request)
-    ttl, replaces = await _lock_body(request)
-    if replaces is not None:
-        raise WireError(_REQ, "a renewal replaces nothing", "send replaces with POST .../locks")
+    ttl, replaces, proposed = await _lock_body(request)
+    if replaces is not None or proposed is not None:
+        raise WireError(_REQ, "a renewal replaces nothing and names no new lease", "send those with POST .../locks")
     found = await folder_of(request, caller)
     await run_in_threadpool(found.store.renew, lock_id, ttl)
     return JSON({"lock": lock_id, "expires_in": ttl})

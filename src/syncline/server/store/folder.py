@@ -738,8 +738,9 @@ class FolderStore:
     def write_meta_if(self, key: str, text: str, etag: str | None) -> bool:
         return self.state.write_meta_if(key, text, etag)
 
-    def lock(self, holder: str, ttl: int, exclusive: bool = False, replaces: str | None = None) -> str:
-        return self.state.lock(holder, ttl, exclusive, replaces)
+    def lock(self, holder: str, ttl: int, exclusive: bool = False, replaces: str | None = None,
+             proposed: str | None = None) -> str:
+        return self.state.lock(holder, ttl, exclusive, replaces, proposed)
 
     def renew(self, lock_id: str, ttl: int) -> None:
         self.state.renew(lock_id, ttl)

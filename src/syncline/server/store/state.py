@@ -110,14 +110,20 @@ class FolderState:
                             {"limit": MAX_TTL})
         return ttl
 
-    def lock(self, holder: str, ttl: int, exclusive: bool = False, replaces: str | None = None) -> str:
+    def lock(self, holder: str, ttl: int, exclusive: bool = False, replaces: str | None = None,
+             proposed: str | None = None) -> str:
         """A lease for ``holder`` (a device id; the maintenance's own name for an exclusive one): ``locked``
         while the same holder holds one, while an exclusive one is held, or (exclusive) while any is.
 
         ``replaces`` names a lease the holder's own run left behind (killed, or cut off from the server):
         when it is a shared lease of this same holder, it is ended first, in the same transaction, so the
         new lease takes its place at once. Any other id (another holder's lease, an exclusive one, one
-        unknown or already gone) changes nothing: the rules above apply as without it."""
+        unknown or already gone) changes nothing: the rules above apply as without it.
+
+        ``proposed`` is the id the holder chose for the new lease (protocol 1.1), so that it knows the id
+        before the answer: if the answer is lost, its next request ``replaces`` it. The same proposal again
+        from the same holder is the same request again: its lease is renewed and granted once more. An id
+        another lease has is ``bad_request``."""
         ttl = self._ttl(ttl)
         lk = t.locks.c
         now = time.time_ns()
@@ -127,13 +133,20 @@ class FolderState:
             if replaces is not None:
                 conn.execute(t.locks.delete().where(lk.folder_id == self.folder_id, lk.lock_id == replaces,
                                                     lk.holder == holder, lk.mode == SHARED))
+            if proposed is not None:
+                mine = sa.and_(lk.folder_id == self.folder_id, lk.lock_id == proposed, lk.holder == holder,
+                               lk.mode == (EXCLUSIVE if exclusive else SHARED))
+                if conn.execute(t.locks.update().where(mine).values(expires_ns=now + ttl * 10**9)).rowcount:
+                    return proposed  # asked again (the first answer was lost): the same lease
+                if conn.execute(sa.select(lk.lock_id).where(lk.lock_id == proposed)).first() is not None:
+                    raise WireError("bad_request", "that lease id is taken", "propose another (a client bug)")
             held = list(conn.execute(sa.select(lk.holder, lk.mode).where(lk.folder_id == self.folder_id)))
             if any(h.mode == EXCLUSIVE for h in held):
                 raise WireError("locked", "the server folder is under maintenance", "try again later")
             if any(h.holder == holder for h in held) or (exclusive and held):
                 raise WireError("locked", "another run of this device is writing into the folder",
                                 "wait for it to finish, then run again")
-            lock_id = "L" + secrets.token_urlsafe(15)
+            lock_id = proposed if proposed is not None else "L" + secrets.token_urlsafe(15)
             conn.execute(t.locks.insert().values(folder_id=self.folder_id, holder=holder, lock_id=lock_id,
                                                  mode=EXCLUSIVE if exclusive else SHARED,
                                                  expires_ns=now + ttl * 10**9))

@@ -5,7 +5,8 @@ by a server that died) does not keep the device's next run waiting for it to lap
 One small JSON file per folder address under the state directory: the lease id, and the pid and start time
 of the process holding it (``/proc/PID/stat``'s ``starttime``: a pid used again by another process is not
 the holder), or no holder when the run ended without releasing it. Written atomically once the server
-granted the lease, removed once it is released; only a run the server granted a lease writes it. Every
+granted the lease (and, with the id the run proposes, before it asks: an answer lost on the way is no
+lease left unknown), removed once it is released. Every
 other run of the device reads it: while its process runs, the run asks for a lease as any run does (the
 server refuses it while that run holds its own: two runs of one device never write together; a pid that
 cannot be told from another process's keeps nobody out longer than the lease's TTL); when the process is
@@ -120,6 +121,12 @@ class LeaseRecord:
             with _held_mutex:
                 return left if left.lease in _held else Left(left.lease, None)
         return left if is_running(left.holder) else Left(left.lease, None)
+
+    def proposing(self, lease: str) -> None:
+        """This run is about to ask for the lease ``lease`` (an id it chose): recorded before the request,
+        as this process's but not held, so that if the answer is lost (the server killed after granting
+        it), the next run of this process or another one takes it over instead of waiting for it to lapse."""
+        self._write(lease, this_process())
 
     def holding(self, lease: str) -> None:
         """This run holds ``lease`` now: record it (best effort: without the record, a run killed now only

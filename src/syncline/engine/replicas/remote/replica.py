@@ -21,6 +21,7 @@ on the server costs no upload, every chunk is already there.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -613,9 +614,12 @@ class RemoteReplica:
         Without a state directory, a killed run's lease lapses by itself."""
         record = LeaseRecord(self.state_dir, self.address()) if self.state_dir is not None else None
         left = record.find() if record is not None else None
-        body: dict[str, Any] = {"ttl": LOCK_TTL}
+        proposed = "L" + secrets.token_urlsafe(15)  # its id known before the answer (protocol 1.1)
+        body: dict[str, Any] = {"ttl": LOCK_TTL, "lock": proposed}
         if left is not None and left.holder is None:
             body["replaces"] = left.lease
+        if record is not None and (left is None or left.holder is None):  # not over a live run's record
+            record.proposing(proposed)
         try:
             value = self._client.call("POST", self._at("/locks"), json=body, ok=(200, 201))
         except Locked as exc:
