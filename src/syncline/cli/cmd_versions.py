@@ -103,7 +103,8 @@ def _restore(loaded: DaemonConfig | None, name: str, where: str, target: str, ve
 
 @click.group("trash")
 def trash_cmd() -> None:
-    """The files deleted from a server folder (kept 30 days), bringing them back, and purging them."""
+    """The files deleted from a server folder (kept 30 days unless the server says otherwise), bringing them
+    back, and purging them."""
 
 
 @trash_cmd.command("list")

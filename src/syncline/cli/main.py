@@ -57,11 +57,11 @@ Commands:
   syncline share FOLDER --with USER  share a folder (--read-only; share list|accept|revoke|leave)
   syncline lock PATH [--for 30m]     lock a synced file: no other device writes it (unlock PATH, locks)
   syncline versions PATH             the versions a server keeps of a synced file (restore PATH)
-  syncline trash list FOLDER         the files deleted from a server folder (trash restore FOLDER PATH)
+  syncline trash list FOLDER         the files deleted from a server folder (trash restore|purge)
   syncline status                    what the daemon is doing, folder by folder
-  syncline serve [--data DIR]        run a server for syncline devices (--listen, --tls self-signed)
+  syncline serve [--data DIR]        run a server for syncline devices (--listen, --tls self-signed; --gc)
   syncline user add NAME [--admin]   add a user of this machine's server (user passwd|set|remove|list)
-  syncline server check              verify the server's store (--read-data: every chunk's hash)
+  syncline server check              verify the server's store (--read-data: every chunk's hash; --repair)
 
 Run `syncline COMMAND --help` for a command's options.
 """
