@@ -72,13 +72,14 @@ def folder_call(client: Client, method: str, folder: str, tail: str, *, json: An
 
 def server_folder(config: DaemonConfig | None, spec: str) -> tuple[str, str | None]:
     """The server folder ``spec`` names, and the local folder bound to it (None: not bound here): a local
-    folder of the daemon's config (a path: it has a ``/``, starts with ``~`` or ``.``, or is there), or a
-    folder name on the server. :class:`UsageError` for a path the daemon does not sync to a server folder."""
+    folder of the daemon's config (a path: it has a ``/`` or starts with ``~`` or ``.``; or a bare name
+    that is a synced folder here, in the current directory), or a folder name on the server.
+    :class:`UsageError` for a path the daemon does not sync to a server folder."""
     folders = config.folders if config is not None else ()
-    pathlike = "/" in spec or spec.startswith(("~", ".")) or Path(spec).exists()
-    if pathlike:
-        want = os.path.normpath(os.path.abspath(os.path.expanduser(spec)))
-        bound = [f for f in folders if f.local == want]
+    pathlike = "/" in spec or spec.startswith(("~", "."))
+    want = os.path.normpath(os.path.abspath(os.path.expanduser(spec)))
+    bound = [f for f in folders if f.local == want]
+    if pathlike or (bound and _is_name(bound[0].remote)):
         if not bound or not _is_name(bound[0].remote):
             raise UsageError(f"{want} is not a folder this device syncs with a server",
                              "give the folder's name on the server, or see `syncline folder list`")
