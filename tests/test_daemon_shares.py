@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -173,13 +174,13 @@ def test_a_daemon_that_asks_lists_offers_in_its_status(tmp_path: Path, server: S
         bob.stop()
 
 
-def test_a_read_only_member_s_changes_are_held_and_the_copy_comes_back(tmp_path: Path, server: Server) -> None:
-    """bob may only read anna's folder: his edit is kept as a conflict copy and anna's version comes back,
-    his new file stays on his device, his delete is undone; the server (and anna) see none of it, and
-    bob's status lists what was not taken. Made read-write, his daemon uploads what it kept at once."""
+@contextmanager
+def _read_only_share(tmp_path: Path, server: Server, files: dict[str, str]) -> Iterator[tuple[Device, Device, Path]]:
+    """anna's folder Photos holding ``files``, shared read-only with bob, whose daemon syncs it into
+    ``bob/Photos``: both daemons running, bob holding the files; stopped on the way out."""
     anna = Device(tmp_path / "anna", server, "Photos", "anna-laptop")
-    (anna.local / "a.txt").write_text("anna's\n")
-    (anna.local / "b.txt").write_text("keep me\n")
+    for name, text in files.items():
+        (anna.local / name).write_text(text)
     bob = Device(tmp_path / "bob", server, None, "bob-laptop", user="bob", password=BOB_PASSWORD)
     target = tmp_path / "bob" / "Photos"
     anna.start()
@@ -188,7 +189,20 @@ def test_a_read_only_member_s_changes_are_held_and_the_copy_comes_back(tmp_path:
         wait_for(lambda: anna.status() and anna.status()["state"] == "in sync")  # type: ignore[index]
         assert anna.cli("share", "Photos", "--with", "bob", "--read-only").returncode == 0
         assert bob.cli("share", "accept", "anna/Photos", "--local", str(target)).returncode == 0
-        wait_for(lambda: (target / "b.txt").read_text() == "keep me\n", describe=lambda: bob.status(target))
+        for name, text in files.items():
+            wait_for(lambda name=name, text=text: (target / name).read_text() == text,
+                     describe=lambda: bob.status(target))
+        yield anna, bob, target
+    finally:
+        bob.stop()
+        anna.stop()
+
+
+def test_a_read_only_member_s_changes_are_held_and_the_copy_comes_back(tmp_path: Path, server: Server) -> None:
+    """bob may only read anna's folder: his edit is kept as a conflict copy and anna's version comes back,
+    his new file stays on his device, his delete is undone; the server (and anna) see none of it, and
+    bob's status lists what was not taken. Made read-write, his daemon uploads what it kept at once."""
+    with _read_only_share(tmp_path, server, {"a.txt": "anna's\n", "b.txt": "keep me\n"}) as (anna, bob, target):
         wait_for(lambda: bob.status(target) and bob.status(target)["state"] == "in sync")  # type: ignore[index]
         server_before = _tree(anna.local)
 
@@ -212,26 +226,13 @@ def test_a_read_only_member_s_changes_are_held_and_the_copy_comes_back(tmp_path:
                  describe=lambda: (sorted(p.name for p in anna.local.iterdir()), bob.status(target)))
         wait_for(lambda: (anna.local / copies[0].name).read_text() == "bob's edit\n")
         wait_for(lambda: not (bob.status(target) or {}).get("not_synced"), describe=lambda: bob.status(target))
-    finally:
-        bob.stop()
-        anna.stop()
 
 
 def test_a_held_file_uploaded_after_a_promotion_leaves_the_status(tmp_path: Path, server: Server) -> None:
     """A file a read-only member held leaves ``syncline status`` once it is uploaded: the owner makes the
     member read-write, the member changes the held file, a run uploads it, and the status stops saying it
     is "not synced, kept here" (not only at the next full run, up to ``check_every`` later)."""
-    anna = Device(tmp_path / "anna", server, "Photos", "anna-laptop")
-    (anna.local / "a.txt").write_text("anna's\n")
-    bob = Device(tmp_path / "bob", server, None, "bob-laptop", user="bob", password=BOB_PASSWORD)
-    target = tmp_path / "bob" / "Photos"
-    anna.start()
-    bob.start()
-    try:
-        wait_for(lambda: anna.status() and anna.status()["state"] == "in sync")  # type: ignore[index]
-        assert anna.cli("share", "Photos", "--with", "bob", "--read-only").returncode == 0
-        assert bob.cli("share", "accept", "anna/Photos", "--local", str(target)).returncode == 0
-        wait_for(lambda: (target / "a.txt").read_text() == "anna's\n", describe=lambda: bob.status(target))
+    with _read_only_share(tmp_path, server, {"a.txt": "anna's\n"}) as (anna, bob, target):
 
         def held() -> list[str]:
             return [i["path"] for i in (bob.status(target) or {}).get("not_synced", [])]
@@ -244,6 +245,3 @@ def test_a_held_file_uploaded_after_a_promotion_leaves_the_status(tmp_path: Path
                  describe=lambda: bob.status(target))
         wait_for(lambda: (s := bob.status(target)) and s["state"] == "in sync" and held() == [],
                  describe=lambda: bob.status(target))
-    finally:
-        bob.stop()
-        anna.stop()
