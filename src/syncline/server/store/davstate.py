@@ -57,7 +57,7 @@ class TreeMarks:
         self._item: list[tuple[set[str], str]] = []  # what the current item added, to take back
 
     def changed(self, path: str) -> None:
-        """``path`` was written (a row put or buried): it and every folder above it changed."""
+        """The folder ``path`` changed (a row in it, or it, was written), and so did every folder above it."""
         while path and path not in self.folders:
             self.folders.add(path)
             self._item.append((self.folders, path))
