@@ -338,7 +338,7 @@ class FolderStore:
             return davprops.read(Raw(conn), self.id, self._file_id(conn, path))
 
     def dav_proppatch(self, path: str, sets: Sequence[davprops.DeadProp], removes: Sequence[tuple[str, str]],
-                      device: str) -> None:
+                      device: str, tokens: frozenset[str] = frozenset()) -> None:
         """Set and remove dead properties of ``path`` at once, or none (``WireError``: ``read_only``,
         ``locked`` by another device's lock, ``not_found``, ``too_large``). No version changes: a property
         is not the resource's content, so no ETag moves."""
@@ -346,7 +346,7 @@ class FolderStore:
         with self.store.db.write() as conn:
             self.guard(conn, True)
             if path:
-                LockGuard(conn, self.id, device).check((path,))
+                LockGuard(conn, self.id, device, user_id=self.user_id, tokens=tokens).check((path,))
             davprops.patch(Raw(conn), self.id, self._file_id(conn, path), sets, removes)
 
     def dav_copy_props(self, source: FolderStore, file_id: str, to_file_id: str) -> None:
@@ -636,11 +636,13 @@ class FolderStore:
         return len(fresh), len(frames) - len(fresh)
 
     # -- writing ----------------------------------------------------------------------------------------
-    def apply_ops(self, ops: Sequence[Op], policy: WirePolicy, device: str) -> tuple[int, list[ItemResult]]:
+    def apply_ops(self, ops: Sequence[Op], policy: WirePolicy, device: str,
+                  tokens: frozenset[str] = frozenset()) -> tuple[int, list[ItemResult]]:
         """Apply a batch (protocol section 7) as one durable transaction: items in order, each on its own
         (a refused item does not stop the next, and a later one sees what the earlier did); an item whose
         id this folder already applied is answered with its first result (``replayed``). Returns the
-        folder's ``seq`` after the batch and one result per item."""
+        folder's ``seq`` after the batch and one result per item. ``tokens``: the WebDAV lock tokens the
+        request submitted (its user's locks with those tokens let its writes through)."""
         if len(ops) > MAX_OPS:
             raise WireError("too_large", f"more than {MAX_OPS} items", "send them in parts", {"limit": MAX_OPS})
         checked = self._check_contents(ops)
@@ -650,7 +652,7 @@ class FolderStore:
                 self.guard(conn, True)
                 start = int(conn.execute(t.folders.update().where(t.folders.c.id == self.id)
                                          .values(seq=t.folders.c.seq).returning(t.folders.c.seq)).scalar_one())
-                locks = LockGuard(conn, self.id, device)
+                locks = LockGuard(conn, self.id, device, user_id=self.user_id, tokens=tokens)
                 applier = Applier(conn, self.folder, policy, start, self.store.chunks, locks, device)
                 raw = applier.rows.raw
                 for op, problem in zip(ops, checked, strict=True):
@@ -834,6 +836,46 @@ class FolderStore:
         user_id = self.user_id
         return self._lock_write(lambda conn, now: filelocks.release(conn, self.id, lock_id, user_id, force,
                                                                     self.folder.owner_id, now))
+
+
+    # -- WebDAV locks (RFC 4918 LOCK/UNLOCK) -------------------------------------------------------------------
+    def dav_lock(self, path: str, device_id: str, ttl: int, scope: str, deep: bool,
+                 owner_xml: str | None) -> filelocks.FileLock:
+        """Lock ``path`` (a file or folder there; ``""``: the root) over WebDAV for this user's request from
+        ``device_id`` (see :func:`.filelocks.dav_take`): ``locked``, ``not_found``, ``read_only``."""
+        assert self.user_id is not None, "a lock is a user's"
+        user_id = self.user_id
+
+        def take(conn: sa.Connection, now: int) -> filelocks.FileLock:
+            if path and Rows(conn, self.id).get(path) is None:
+                raise WireError("not_found", f"no {clip(path)} on the server", "make it first", {"path": clip(path)})
+            return filelocks.dav_take(conn, self.id, path, user_id, device_id, ttl, now, scope, deep, owner_xml)
+        return self._lock_write(take)
+
+    def dav_refresh(self, token: str, device_id: str, ttl: int) -> filelocks.FileLock:
+        """Renew the lock whose token the request submitted (its user's); ``not_found`` for no such lock."""
+        return self._lock_write(lambda conn, now: filelocks.renew(
+            conn, self.id, self._token_lock(conn, token, now).lock_id, device_id, ttl, now, self.user_id))
+
+    def dav_unlock(self, token: str) -> filelocks.FileLock:
+        """End the lock ``token`` names, by its user; ``not_found`` for no such lock, ``forbidden``."""
+        assert self.user_id is not None, "a lock is a user's"
+        user_id = self.user_id
+        return self._lock_write(lambda conn, now: filelocks.release(
+            conn, self.id, self._token_lock(conn, token, now).lock_id, user_id, False, self.folder.owner_id, now))
+
+    def dav_locks(self) -> list[filelocks.FileLock]:
+        """The folder's live locks (WebDAV's ``lockdiscovery`` picks those covering each resource)."""
+        with self.store.db.read() as conn:
+            self.guard(conn, False)
+            return filelocks.live(conn, self.id, time.time_ns())
+
+    def _token_lock(self, conn: sa.Connection, token: str, now: int) -> filelocks.FileLock:
+        lock = filelocks.by_token(conn, self.id, token, now)
+        if lock is None:
+            raise WireError("not_found", f"no lock {clip(token, 80)} in the folder", "lock it again",
+                            {"lock": clip(token, 80)})
+        return lock
 
 
 def _check_since(since: int) -> None:

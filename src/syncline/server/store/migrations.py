@@ -112,8 +112,29 @@ def _step_8(conn: sa.Connection) -> None:
         " GROUP BY folder_id, file_id ORDER BY min(version)")
 
 
+def _step_9(conn: sa.Connection) -> None:
+    """WebDAV locks (issue 15): a lock is keyed by its id (shared locks share a path) and says its scope,
+    depth, WebDAV owner and whether it was taken over WebDAV. The locks there are keep their ids and
+    become what they were: exclusive, depth 0, native. (A table's key cannot change in place on SQLite:
+    a new table takes the rows.)"""
+    boolean = "BOOLEAN DEFAULT '0' NOT NULL"
+    conn.exec_driver_sql(
+        "CREATE TABLE file_locks_new (lock_id TEXT NOT NULL, folder_id INTEGER NOT NULL, path TEXT NOT NULL,"
+        " user_id INTEGER NOT NULL, device_id TEXT NOT NULL, created_ns BIGINT NOT NULL, expires_ns BIGINT NOT NULL,"
+        f" note TEXT, scope TEXT DEFAULT 'exclusive' NOT NULL, deep {boolean}, owner_xml TEXT, dav {boolean},"
+        " PRIMARY KEY (lock_id), FOREIGN KEY(folder_id) REFERENCES folders (id),"
+        " FOREIGN KEY(user_id) REFERENCES users (id))")
+    conn.exec_driver_sql(
+        "INSERT INTO file_locks_new (lock_id, folder_id, path, user_id, device_id, created_ns, expires_ns, note)"
+        " SELECT lock_id, folder_id, path, user_id, device_id, created_ns, expires_ns, note FROM file_locks")
+    conn.exec_driver_sql("DROP TABLE file_locks")
+    conn.exec_driver_sql("ALTER TABLE file_locks_new RENAME TO file_locks")
+    conn.exec_driver_sql("CREATE INDEX file_locks_path ON file_locks (folder_id, path)")
+    conn.exec_driver_sql("CREATE INDEX file_locks_expiry ON file_locks (folder_id, expires_ns)")
+
+
 STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3, _step_4, _step_5, _step_6,
-                                                      _step_7, _step_8)
+                                                      _step_7, _step_8, _step_9)
 
 
 class SchemaTooNew(RuntimeError):

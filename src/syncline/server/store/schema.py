@@ -169,18 +169,25 @@ changes = sa.Table(
     sa.UniqueConstraint("folder_id", "op_id"),
 )
 
-# File locks (issue 14, protocol 1.1 ``file-locks``): a lease of one user on one device on one file, which
-# every write path of the folder respects until it ends or expires. Not the run leases of ``locks``.
+# File locks (issue 14, protocol 1.1 ``file-locks``; WebDAV's LOCK, issue 15): a lease of one user on one
+# device on a file (native: exclusive, depth 0) or, over WebDAV, on a file or folder, exclusive or shared,
+# depth 0 or infinity, which every write path of the folder respects until it ends or expires. Keyed by its
+# id (shared locks share a path); WebDAV's lock token is derived from the id. Not the run leases of ``locks``.
 file_locks = sa.Table(
     "file_locks", metadata,
-    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), primary_key=True),
-    sa.Column("path", PathText, primary_key=True),
-    sa.Column("lock_id", sa.Text, nullable=False, unique=True),
+    sa.Column("lock_id", sa.Text, primary_key=True),
+    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), nullable=False),
+    sa.Column("path", PathText, nullable=False),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("device_id", sa.Text, nullable=False),
     sa.Column("created_ns", Nanos, nullable=False),
     sa.Column("expires_ns", Nanos, nullable=False),
     sa.Column("note", sa.Text),
+    sa.Column("scope", sa.Text, nullable=False, server_default="exclusive"),  # or "shared" (WebDAV only)
+    sa.Column("deep", sa.Boolean, nullable=False, server_default="0"),  # depth infinity: all below the path too
+    sa.Column("owner_xml", sa.Text),  # WebDAV's <owner>, given back as sent
+    sa.Column("dav", sa.Boolean, nullable=False, server_default="0"),  # taken over WebDAV: written through by token
+    sa.Index("file_locks_path", "folder_id", "path"),
     sa.Index("file_locks_expiry", "folder_id", "expires_ns"),
 )
 
