@@ -29,6 +29,7 @@ from ...formats.wire.paths import check_target, check_wire_path
 from ..chunks import ChunkStore
 from . import contents
 from . import schema as t
+from .davstate import TreeMarks
 from .filelocks import LockGuard
 from .ids import base32_id
 from .meta import Folder, used_bytes
@@ -79,11 +80,17 @@ class Applier:
         self.chunk_store = chunk_store
         self.folder = folder
         self.policy = policy
-        self.rows = Rows(conn, folder.id)
+        self.marks = TreeMarks()  # flushed once, at the batch's end (:meth:`finish`)
+        self.rows = Rows(conn, folder.id, self.marks)
         self.seq = seq
         self._quota: int | None = None
         self._quota_read = False
         self._used: int | None = None  # the owner's live bytes, once a put had to know them
+
+    def finish(self) -> None:
+        """The batch's end, in its transaction: the folders it changed take its last version as their
+        ``tree_version`` and its new file ids their numbers (:mod:`.davstate`)."""
+        self.marks.flush(self.rows.raw, self.folder.id, self.seq)
 
     def _next(self) -> int:
         return self.seq + 1
@@ -155,10 +162,12 @@ class Applier:
             else:
                 self.locks.check((op.path,))
         used = self._used
+        self.marks.begin_item()
         try:
             done = self._dispatch(op)
         except WireError:
             self._used = used  # the caller rolls the item back
+            self.marks.undo_item()
             raise
         if self.locks is not None and done.change is not None:  # the holder's own delete, replace or move
             if done.change[0] in ("delete", "mkdir", "symlink"):  # no file left at the path: no lock on it

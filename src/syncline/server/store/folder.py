@@ -53,6 +53,7 @@ from . import contents, filelocks
 from . import schema as t
 from .apply import Applier
 from .contents import missing_chunks
+from .davstate import DavRow, dav_rows
 from .filelocks import LockGuard, locks_key
 from .meta import Folder, rights_of
 from .raw import Raw
@@ -311,6 +312,19 @@ class FolderStore:
                         continue
                 out.append(row)
             return self._seq(conn), out
+
+    def dav_list(self, path: str, depth: int) -> list[DavRow]:
+        """``path`` itself first (``""``: the folder's root), then with ``depth`` 1 and a folder there its
+        live children in path order, all read in one transaction (:mod:`.davstate`: ETags, numeric ids,
+        SHA1). ``not_found`` when nothing lives at ``path``."""
+        check_wire_path(path, root_ok=True)
+        with self.store.db.read() as conn:
+            self.guard(conn, False)
+            found = dav_rows(Raw(conn), self.id, path, 1 if depth else 0, self.root_row(conn), self._seq(conn))
+        if found is None:
+            raise WireError("not_found", f"no {clip(path)} on the server", "list the folder again",
+                            {"path": clip(path)})
+        return found
 
     def changes(self, since: int, limit: int = DEFAULT_CHANGES_PAGE) -> ChangesPage:
         """The journal past ``since`` (protocol section 9), oldest first."""
@@ -635,6 +649,7 @@ class FolderStore:
                     results.append(result)
                 end = applier.seq
                 if end != start:
+                    applier.finish()
                     conn.execute(t.folders.update().where(t.folders.c.id == self.id).values(seq=end))
                 lock_seq = filelocks.bump(conn, self.id) if locks.changed else None
         except sa.exc.OperationalError as exc:

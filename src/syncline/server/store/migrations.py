@@ -85,8 +85,34 @@ def _step_7(conn: sa.Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX contents_damaged ON contents (folder_id) WHERE damaged_ns IS NOT NULL")
 
 
+def _step_8(conn: sa.Connection) -> None:
+    """WebDAV (issue 15): each folder row's ``tree_version`` (filled from the rows, tombstones included: the
+    highest version at or below it), the numeric ids (one per file_id there is, live or a tombstone's), dead
+    properties, and the contents' SHA1 (NULL: not known yet)."""
+    conn.exec_driver_sql("ALTER TABLE entries ADD COLUMN tree_version BIGINT")
+    conn.exec_driver_sql("ALTER TABLE contents ADD COLUMN sha1 BLOB" if conn.dialect.name == "sqlite"
+                         else "ALTER TABLE contents ADD COLUMN sha1 BYTEA")
+    ident = "INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT" if conn.dialect.name == "sqlite" else "SERIAL PRIMARY KEY"
+    conn.exec_driver_sql(
+        f"CREATE TABLE dav_ids (id {ident}, folder_id INTEGER NOT NULL, file_id TEXT NOT NULL,"
+        " UNIQUE (folder_id, file_id), FOREIGN KEY(folder_id) REFERENCES folders (id))")
+    conn.exec_driver_sql(
+        "CREATE TABLE dav_props (folder_id INTEGER NOT NULL, file_id TEXT NOT NULL, ns TEXT NOT NULL,"
+        " name TEXT NOT NULL, xml TEXT NOT NULL, PRIMARY KEY (folder_id, file_id, ns, name),"
+        " FOREIGN KEY(folder_id) REFERENCES folders (id))")
+    # Below a folder is the byte range path || '/' .. path || '0' (rows.py), as everywhere in the store.
+    conn.exec_driver_sql(
+        "UPDATE entries SET tree_version = (SELECT max(e.version) FROM entries e WHERE e.folder_id ="
+        " entries.folder_id AND (e.path = entries.path OR (e.path > entries.path || '/' AND"
+        " e.path < entries.path || '0'))) WHERE kind = 'dir'")
+    conn.exec_driver_sql("INSERT INTO dav_ids (folder_id, file_id) SELECT id, '' FROM folders ORDER BY id")
+    conn.exec_driver_sql(
+        "INSERT INTO dav_ids (folder_id, file_id) SELECT folder_id, file_id FROM entries"
+        " GROUP BY folder_id, file_id ORDER BY min(version)")
+
+
 STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3, _step_4, _step_5, _step_6,
-                                                      _step_7)
+                                                      _step_7, _step_8)
 
 
 class SchemaTooNew(RuntimeError):

@@ -102,6 +102,10 @@ entries = sa.Table(
     sa.Column("file_id", sa.Text, nullable=False),
     sa.Column("version", Nanos, nullable=False),
     sa.Column("content_id", sa.Integer, sa.ForeignKey("contents.id")),
+    # A folder's row only (NULL for the rest): the highest version written at or below it, tombstones
+    # included (WebDAV's folder ETag, issue 15). Kept by the Applier; never lowered, so a pruned tombstone
+    # cannot bring back an ETag a client holds (which would hide the delete from it).
+    sa.Column("tree_version", Nanos),
     sa.Index("entries_version", "folder_id", "version"),
     sa.Index("entries_parent", "folder_id", "parent"),
     sa.Index("entries_nfc", "folder_id", "parent", "name_nfc"),
@@ -127,6 +131,7 @@ contents = sa.Table(
     # ``server check --repair`` found a chunk of this version damaged and removed it (NULL: whole). Its
     # reads answer ``damaged``; the next ``check`` clears it once a device uploaded every chunk again.
     sa.Column("damaged_ns", Nanos),
+    sa.Column("sha1", sa.LargeBinary(20)),  # the content's SHA1 once known (WebDAV's ``oc:checksums``)
     sa.Index("contents_trash", "folder_id", "trashed_ns"),
     sa.Index("contents_kept", "folder_id", "trash_path", "kept_ns"),
     sa.Index("contents_damaged", "folder_id", sqlite_where=sa.text("damaged_ns IS NOT NULL"),
@@ -178,6 +183,27 @@ file_locks = sa.Table(
     sa.Column("expires_ns", Nanos, nullable=False),
     sa.Column("note", sa.Text),
     sa.Index("file_locks_expiry", "folder_id", "expires_ns"),
+)
+
+# WebDAV's numeric file ids (``oc:fileid``, issue 15): one per (folder, file_id), made by the Applier for
+# every new file_id. It follows the store's file_id, so it survives renames and edits; a copy gets another.
+dav_ids = sa.Table(
+    "dav_ids", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), nullable=False),
+    sa.Column("file_id", sa.Text, nullable=False),
+    sa.UniqueConstraint("folder_id", "file_id"),
+    sqlite_autoincrement=True,  # an id is never given again, even after its row went
+)
+
+# WebDAV dead properties (PROPPATCH, issue 15), keyed by file_id so they follow moves and edits.
+dav_props = sa.Table(
+    "dav_props", metadata,
+    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), primary_key=True),
+    sa.Column("file_id", sa.Text, primary_key=True),
+    sa.Column("ns", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("xml", sa.Text, nullable=False),  # the value as written (markup and namespaces kept)
 )
 
 locks = sa.Table(
