@@ -130,9 +130,9 @@ def test_propfind_bodies() -> None:
 
 
 def test_multistatus_escapes_and_declares() -> None:
-    answer = Answer("/remote.php/webdav/D/a&b", {(DAV, "getetag"): '"v1"', (DAV, "resourcetype"): Raw("<d:collection/>"),
-                                                 (DAV, "displayname"): "x<\x01>", ("urn:z", "p"): "v"},
-                    ((OC, "nope"), ("", "bare")))
+    found = {(DAV, "getetag"): '"v1"', (DAV, "resourcetype"): Raw("<d:collection/>"),
+             (DAV, "displayname"): "x<\x01>", ("urn:z", "p"): "v"}
+    answer = Answer("/remote.php/webdav/D/a&b", found, ((OC, "nope"), ("", "bare")))
     text = b"".join(multistatus([answer])).decode()
     assert text.startswith('<?xml version="1.0" encoding="utf-8"?>\n<d:multistatus xmlns:d="DAV:"')
     assert "<d:href>/remote.php/webdav/D/a&amp;b</d:href>" in text

@@ -28,30 +28,16 @@ import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
-from typing import Protocol
 
 import blake3
 
+from ..store.davstate import DavRow
 from ..store.meta import Folder
-from ..store.rows import Row
 from .xmlio import DAV, NC, OC, Answer, Name, Propfind, Raw, Value
 
 DIR_TYPE = "httpd/unix-directory"
 _COLLECTION = Raw("<d:collection/>")
 _QUOTA = ((DAV, "quota-used-bytes"), (DAV, "quota-available-bytes"))
-
-
-class DavItem(Protocol):
-    """What the store answers for one path (``store.davstate.DavRow``)."""
-
-    @property
-    def row(self) -> Row: ...
-    @property
-    def fileid(self) -> int: ...
-    @property
-    def tree_version(self) -> int: ...
-    @property
-    def sha1(self) -> bytes | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,17 +74,17 @@ def namespace_root(href: str, user: str, folders: list[tuple[Folder, str]]) -> R
     return Resource(href, user, True, f'"r{digest[:20]}"', newest, 0, 0, permissions("rw", False, "namespace"))
 
 
-def folder_root(href: str, folder: Folder, rights: str, shared: bool, item: DavItem) -> Resource:
-    return Resource(href, folder.name, True, f'"t{item.tree_version}"', item.row.mtime_ns, 0, item.fileid,
+def folder_root(href: str, folder: Folder, rights: str, shared: bool, item: DavRow) -> Resource:
+    return Resource(href, folder.name, True, f'"{item.etag}"', item.row.mtime_ns, 0, item.fileid,
                     permissions(rights, shared, "root"), mount_root=shared)
 
 
-def entry(href: str, rights: str, shared: bool, item: DavItem) -> Resource:
+def entry(href: str, rights: str, shared: bool, item: DavRow) -> Resource:
     row = item.row
     if row.kind == "dir":
-        return Resource(href, row.path.rpartition("/")[2], True, f'"t{item.tree_version}"', row.mtime_ns, 0,
+        return Resource(href, row.path.rpartition("/")[2], True, f'"{item.etag}"', row.mtime_ns, 0,
                         item.fileid, permissions(rights, shared, "dir"))
-    return Resource(href, row.path.rpartition("/")[2], False, f'"v{row.version}"', row.mtime_ns, row.size,
+    return Resource(href, row.path.rpartition("/")[2], False, f'"{item.etag}"', row.mtime_ns, row.size,
                     item.fileid, permissions(rights, shared, "file"), item.sha1)
 
 

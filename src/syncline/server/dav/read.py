@@ -18,7 +18,6 @@ A path through a file, and a symlink, are ``404`` here: neither is a WebDAV reso
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
@@ -28,10 +27,11 @@ from starlette.responses import Response, StreamingResponse
 from ...formats.wire.errors import WireError, clip
 from ..app.access import Caller, resolve
 from ..store import Folder, FolderStore, Store
+from ..store.davstate import DavRow
 from . import props
 from .errors import DavError, method_not_allowed
 from .paths import DavPath, href
-from .props import DavItem, Resource
+from .props import Resource
 from .xmlio import DAV, XML_TYPE, Answer, Propfind, multistatus
 
 ALLOW = "OPTIONS, GET, HEAD, PROPFIND"
@@ -62,7 +62,7 @@ def place(store: Store, caller: Caller, name: str) -> Place:
     return Place(folder, rights, folder.owner_id != user_id, store.folder(folder, user_id))
 
 
-def _listing(fs: FolderStore, path: str, depth: int) -> Sequence[DavItem]:
+def _listing(fs: FolderStore, path: str, depth: int) -> list[DavRow]:
     try:
         return fs.dav_list(path, depth)
     except WireError as err:
@@ -124,7 +124,7 @@ def propfind_answers(store: Store, caller: Caller, target: DavPath, depth: int, 
     return [props.answer(r, asked, instance, (lambda: quota) if quota is not None else None) for r in resources]
 
 
-def _resource(target: DavPath, found: Place, item: DavItem) -> Resource:
+def _resource(target: DavPath, found: Place, item: DavRow) -> Resource:
     path = item.row.path
     if not path:
         return props.folder_root(href(target.prefix, target.folder, "", True), found.folder, found.rights,
