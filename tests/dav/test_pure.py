@@ -4,6 +4,8 @@ against hostile input, bounded and safe XML, the error table. No app, no store."
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syncline.formats.wire.errors import CODES, WireError
 from syncline.server.dav.errors import DavError, dav_error_response, dav_status, error_body
@@ -181,3 +183,24 @@ def test_depth_ranges_and_permissions() -> None:
     assert permissions("rw", False, "root") == "CK" and permissions("ro", False, "root") == ""
     assert permissions("ro", True, "file") == "S" and permissions("rw", True, "dir") == "SWDNVCK"
     assert permissions("ro", False, "namespace") == "K"
+
+
+_URL_PIECES = st.sampled_from(["/remote.php/webdav", "/remote.php/dav/files/anna", "/remote.php/dav/files/bob",
+                               "/dav", "/", "/Docs", "/..", "/.", "/%2F", "/%2e%2E", "/%00", "/.syncline",
+                               "/%C3%A9", "/%FF", "//", "/a b", "/%", "/%zz", "/\u00e9", "/x?y", "/#"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_URL_PIECES | st.text(max_size=12), max_size=8))
+def test_any_url_parses_or_is_refused_with_a_client_error(pieces: list[str]) -> None:
+    raw = "".join(pieces)
+    try:
+        got = parse(raw, "anna")
+    except WireError as err:
+        assert dav_status(err)[0] in (400, 404, 413), err
+        return
+    except DavError:  # pragma: no cover - parse raises only wire errors
+        raise
+    if got.folder is not None:
+        assert ".." not in got.path.split("/") and "\0" not in got.path
+        assert parse(href(got.prefix, got.folder, got.path), "anna") == got

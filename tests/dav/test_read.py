@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ..server.apphelp import World, put_file, run
+from syncline.formats.wire.ops import new_op_id
+
+from ..server.apphelp import World, ops_body, put_file, run
 from .davhelp import DAV, DESKTOP_PROPFIND, FILES, OC, dav_client, docs_world, responses, share
 
 OLD = "/remote.php/webdav"
@@ -175,5 +177,49 @@ def test_get_and_head_with_conditions_and_ranges(w: World) -> None:
             assert (await c.get(f"{OLD}/Docs/a.txt/x")).status_code == 404
             assert (await c.get(f"{OLD}/Docs/a%2F..%2Fb")).status_code == 400
             assert (await c.put(f"{OLD}/Docs/new.txt", content=b"x")).status_code == 405
+
+    run(go())
+
+
+def test_symlinks_are_not_webdav_resources(w: World) -> None:
+    async def link() -> None:
+        async with w.client("anna") as c:
+            item = {"id": new_op_id(), "op": "symlink", "path": "l", "expect": None,
+                    "entry": {"target": "a.txt", "mode": 0o777, "mtime_ns": 6}}
+            assert "error" not in (await c.post("/v1/folders/Docs/ops", json=ops_body(item))).text
+
+    run(link())
+    assert f"{OLD}/Docs/l" not in [h for h, _, _ in responses(_propfind(w, f"{OLD}/Docs/").content)]
+    assert _propfind(w, f"{OLD}/Docs/l", depth="0").status_code == 404
+
+    async def get() -> None:
+        async with dav_client(w) as c:
+            assert (await c.get(f"{OLD}/Docs/l")).status_code == 404
+
+    run(get())
+
+
+HOSTILE_HEADERS: list[dict[str, str]] = [
+    {}, {"Depth": "x" * 100}, {"Range": "bytes=" + "9" * 40 + "-"}, {"Range": "bytes=-0"}, {"If-Match": ""},
+    {"If-None-Match": ","}, {"If-Range": "x"}, {"Depth": "0", "Content-Type": "text/xml"},
+    {"Destination": "http://evil/x"}, {"Overwrite": "Q"}, {"Content-Length": "5"},
+]
+
+
+def test_hostile_requests_are_never_a_server_error(w: World) -> None:
+    urls = ["/remote.php", "/remote.php/", f"{OLD}", f"{OLD}/Docs/a.txt", f"{OLD}/Docs/%FF", f"{OLD}/Docs/..%2F..",
+            "/remote.php/dav/", "/remote.php/dav/files/anna/", "/remote.php/dav/files/%00/", "/dav",
+            f"{OLD}/Nope/x", f"{OLD}/Docs/a.txt/", "/ocs/v2.php/cloud/user", "/ocs/v9.php/x", "/status.php/x"]
+    methods = ["GET", "HEAD", "PROPFIND", "OPTIONS", "PUT", "DELETE", "MKCOL", "LOCK", "BREW", "POST", "PROPPATCH"]
+
+    async def go() -> None:
+        async with dav_client(w) as c:
+            for i, url in enumerate(urls):
+                for j, method in enumerate(methods):
+                    headers = HOSTILE_HEADERS[(i + j) % len(HOSTILE_HEADERS)]
+                    body = b"<x/>" if headers.get("Content-Length") else b""
+                    r = await c.request(method, url, headers=headers, content=body)
+                    assert r.status_code < 500, (method, url, headers, r.status_code, r.text)
+                    assert b"Traceback" not in r.content
 
     run(go())

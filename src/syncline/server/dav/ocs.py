@@ -44,12 +44,15 @@ def is_ocs(path: str) -> bool:
     return path == "/status.php" or path.startswith("/ocs/")
 
 
-def envelope(data: Any, v2: bool, status: int = 200, message: str = "OK") -> Response:
+def envelope(data: Any, v2: bool, status: int = 200, message: str = "OK",
+             headers: dict[str, str] | None = None) -> Response:
     ok = status == 200
     code = (200 if v2 else 100) if ok else (status if v2 else 997 if status == 401 else 998)
     meta = {"status": "ok" if ok else "failure", "statuscode": code, "message": message}
-    headers = {"WWW-Authenticate": 'Basic realm="syncline"'} if status == 401 else None
-    return JSONResponse({"ocs": {"meta": meta, "data": data}}, status, headers=headers)
+    extra = dict(headers or {})
+    if status == 401:
+        extra["WWW-Authenticate"] = 'Basic realm="syncline"'
+    return JSONResponse({"ocs": {"meta": meta, "data": data}}, status, headers=extra)
 
 
 def needs_caller(path: str) -> bool:
@@ -84,5 +87,7 @@ def answer(request: Request, caller: Caller | None, quota: tuple[int, int | None
 
 
 def ocs_error(path: str, err: WireError) -> Response:
-    """An auth failure on an OCS path, in the envelope (401 with ``WWW-Authenticate``, 429 as it is)."""
-    return envelope([], path.startswith("/ocs/v2.php/"), err.status, err.message)
+    """An auth failure on an OCS path, in the envelope (401 with ``WWW-Authenticate``, 429 with
+    ``Retry-After``)."""
+    retry = {"Retry-After": str(max(1, int(err.details.get("retry_after", 1))))} if err.code == "rate_limited" else None
+    return envelope([], path.startswith("/ocs/v2.php/"), err.status, err.message, retry)

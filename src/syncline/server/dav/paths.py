@@ -59,6 +59,16 @@ def _bad_path(shown: str, why: str) -> WireError:
                      {"path": clip(shown), "why": why})
 
 
+def _decoded(raw: str) -> bytes:
+    """The bytes a raw URL piece percent-encodes: read as latin-1 (what the wire gave), or as UTF-8 for
+    text that never was bytes (a caller's string)."""
+    try:
+        data = raw.encode("latin-1")
+    except UnicodeEncodeError:
+        data = raw.encode("utf-8", "surrogatepass")
+    return unquote_to_bytes(data)
+
+
 def split_prefix(raw: str, user: str) -> tuple[str, str] | None:
     """``(prefix, rest)`` of a raw URL path under one of the namespace prefixes (``rest`` still encoded),
     None when under none. ``user`` is the caller: under ``/remote.php/dav/files/OTHER/``, ``not_found``."""
@@ -67,7 +77,7 @@ def split_prefix(raw: str, user: str) -> tuple[str, str] | None:
             return base + "/", raw[len(base) :]
     if raw.startswith(FILES):
         named, _, rest = raw[len(FILES) :].partition("/")
-        if unquote_to_bytes(named.encode("latin-1")) != user.encode("utf-8"):
+        if _decoded(named) != user.encode("utf-8"):
             raise _not_found(raw)
         return FILES + named + "/", "/" + rest
     return None
@@ -78,7 +88,7 @@ def _segments(rest: str) -> list[str]:
     for raw in rest.split("/"):
         if not raw:
             continue
-        data = unquote_to_bytes(raw.encode("latin-1"))
+        data = _decoded(raw)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
