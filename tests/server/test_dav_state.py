@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from syncline.formats.wire.errors import WireError
 from syncline.formats.wire.ops import Expect, Op, OpEntry, WirePolicy, new_op_id
-from syncline.server.store import open_store
+from syncline.server.store import Store, open_store
 from syncline.server.store.davstate import DavRow
 from syncline.server.store.folder import FolderStore
 
@@ -164,7 +164,7 @@ def test_a_store_of_the_release_before_gets_tree_versions_and_ids(tmp_path: Path
     versions = {r.path: r.version for r in fs.entries(0, limit=100).rows}
     store.close()
     db = sqlite3.connect(data / "meta.db")  # back to schema 7: step 8's columns and tables gone
-    db.executescript("ALTER TABLE entries DROP COLUMN tree_version; ALTER TABLE contents DROP COLUMN sha1;"
+    db.executescript("ALTER TABLE entries DROP COLUMN tree_version; DROP TABLE content_sha1;"
                      "DROP TABLE dav_ids; DROP TABLE dav_props; UPDATE schema_version SET version = 7;")
     db.commit()
     db.close()
@@ -182,3 +182,55 @@ def test_a_store_of_the_release_before_gets_tree_versions_and_ids(tmp_path: Path
         assert listing(fs, "a")["a"].etag != old and fs.dav_list("a/b/new", 0)[0].fileid > 0
     finally:
         store.close()
+
+
+def tree_of(fs: FolderStore, path: str) -> int:
+    return fs.dav_list(path, 0)[0].tree_version
+
+
+def delete_tree(path: str, tree_version: int) -> Op:
+    return Op(new_op_id(), "delete_tree", path, tree_version=tree_version)
+
+
+def test_a_folder_tree_goes_whole_and_every_file_is_kept(fs: FolderStore) -> None:
+    fs.apply_ops([mkdir("a"), mkdir("a/b"), put(fs, "a/b/f", b"one"), put(fs, "a/g", b"two"), put(fs, "h", b"3")],
+                 POLICY, "D1")
+    root = listing(fs)[""].etag
+    _, [r] = fs.apply_ops([delete_tree("a", tree_of(fs, "a"))], POLICY, "D1")
+    assert r.done, r
+    assert set(listing(fs)) == {"", "h"} and listing(fs)[""].etag != root
+    gone = {v.row.path for v in fs.deleted(0, 100)}
+    assert gone == {"a/b/f", "a/g"}, "every file deleted is kept as a version"
+    assert {c.path for c in fs.changes(0).changes if c.op == "delete"} == {"a"}
+
+
+def test_a_tree_changed_since_it_was_read_is_not_deleted(fs: FolderStore) -> None:
+    fs.apply_ops([mkdir("a"), mkdir("a/b"), put(fs, "a/b/f", b"one")], POLICY, "D1")
+    seen = tree_of(fs, "a")
+    fs.apply_ops([put(fs, "a/b/new", b"another device's")], POLICY, "D2")  # between the read and the delete
+    _, [r] = fs.apply_ops([delete_tree("a", seen)], POLICY, "D1")
+    assert not r.done and r.code == "changed"
+    assert {"a", "a/b", "a/b/f"} <= set(subtree(fs, "a")) and b"".join(fs.read("a/b/new")[1]) == b"another device's"
+    _, [gone] = fs.apply_ops([delete_tree("nothere", 1)], POLICY, "D1")
+    assert not gone.done
+    _, [bad] = fs.apply_ops([delete_tree("a/b/f", seen)], POLICY, "D1")
+    assert bad.error is not None and bad.error.code == "bad_request"
+
+
+def test_a_tree_with_a_file_locked_by_another_device_stays(store: tuple[Store, int], fs: FolderStore) -> None:
+    fs.apply_ops([mkdir("a"), mkdir("a/b"), put(fs, "a/b/f", b"one")], POLICY, "D1")
+    holder = store[0].devices.add(store[1], "phone", "hash-of-the-phone").id
+    locked = FolderStore(fs.store, fs.folder, store[1])
+    locked.take_lock("a/b/f", holder, 60, None)
+    _, [r] = fs.apply_ops([delete_tree("a", tree_of(fs, "a"))], POLICY, "D1")
+    assert r.error is not None and r.error.code == "locked"
+    assert "a/b/f" in {x.row.path for x in fs.dav_list("a/b", 1)}
+    _, [own] = locked.apply_ops([delete_tree("a", tree_of(fs, "a"))], POLICY, holder)
+    assert own.done and locked.file_locks()[1] == [], "the holder's delete ends its lock"
+
+
+def test_no_client_can_send_a_tree_delete() -> None:
+    from syncline.formats.wire.opsjson import op_of_json
+
+    with pytest.raises(WireError):
+        op_of_json({"id": "x1", "op": "delete_tree", "path": "a"})

@@ -27,6 +27,7 @@ from ..formats.wire.limits import MAX_CONNECTIONS, MAX_HEADER_BYTES
 from ..formats.wire.trust import is_loopback
 from .app import make_app
 from .auth import Authenticator
+from .checksummer import Checksummer
 from .collector import Collector
 from .config import load_server_config
 from .notify import InProcessNotifier
@@ -186,10 +187,13 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
 
         collector = Collector(store, every_s=gc_every_s if gc_every_s is not None else settings.gc_every_s,
                               policy=settings.policy)
+        checksummer = Checksummer(store)  # SHA1s for WebDAV clients of what devices uploaded natively
         collector.start()
+        checksummer.start()
         try:
             _Server(config, ready, notifier.close_all).run(sockets=[sock])
         finally:
+            checksummer.stop()
             collector.stop()
     finally:
         sock.close()

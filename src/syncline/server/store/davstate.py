@@ -10,6 +10,10 @@ last version, in one statement per 500 folders. Never lowered: pruning a tombsto
 a client holds never comes back for a tree that changed. Computing ``max(version)`` over the subtree at
 each PROPFIND was rejected: O(subtree) per request, and wrong once a tombstone is pruned.
 
+**SHA1s.** ``content_sha1`` maps a BLAKE3 digest to the SHA1 of the same bytes, written only by the
+server from bytes it hashed both ways (:func:`add_sha1`): WebDAV's ``oc:checksums``, which the desktop
+clients compare instead of mtimes.
+
 **File ids.** ``oc:fileid`` is a number; the store's ``file_id`` is text. ``dav_ids`` numbers each
 (folder, file_id) once, when the Applier first writes it (the folder's root is file_id ``""``, made with
 the folder), so the number follows the file across renames and edits, as ``file_id`` does.
@@ -57,7 +61,7 @@ class TreeMarks:
         self._item: list[tuple[set[str], str]] = []  # what the current item added, to take back
 
     def changed(self, path: str) -> None:
-        """``path`` was written (a row put or buried): it and every folder above it changed."""
+        """The folder ``path`` changed (a row in it, or it, was written), and so did every folder above it."""
         while path and path not in self.folders:
             self.folders.add(path)
             self._item.append((self.folders, path))
@@ -97,9 +101,9 @@ def add_ids(raw: Raw, folder_id: int, file_ids: Iterable[str]) -> None:
 
 
 _DAV_COLUMNS = ("e.path, e.kind, e.size, e.mtime_ns, e.mode, e.digest, e.target, e.file_id, e.version, e.content_id,"
-                " e.tree_version, d.id, c.sha1")
+                " e.tree_version, d.id, s.sha1")
 _DAV_FROM = ("FROM entries e LEFT JOIN dav_ids d ON d.folder_id = e.folder_id AND d.file_id = e.file_id"
-             " LEFT JOIN contents c ON c.id = e.content_id")
+             " LEFT JOIN content_sha1 s ON s.digest = e.digest AND e.kind = 'file'")
 
 
 def _dav_row(r: tuple[object, ...]) -> DavRow:
@@ -132,3 +136,12 @@ def dav_rows(raw: Raw, folder_id: int, path: str, depth: int, root: Row, seq: in
     children = raw.all(f"SELECT {_DAV_COLUMNS} {_DAV_FROM} WHERE e.folder_id = :f AND e.parent = :p"
                        " AND e.kind != 'deleted' ORDER BY e.path", {"f": folder_id, "p": path})
     return [first, *(_dav_row(r) for r in children)]
+
+
+def add_sha1(raw: Raw, digest: bytes, sha1: bytes) -> None:
+    """Record that the bytes of BLAKE3 ``digest`` have SHA1 ``sha1`` (both computed by the server from the
+    same bytes: never a client's word)."""
+    if len(digest) != 32 or len(sha1) != 20:
+        raise ValueError("a BLAKE3 digest is 32 bytes and a SHA1 20")
+    raw.run("INSERT INTO content_sha1 (digest, sha1) VALUES (:d, :s) ON CONFLICT (digest) DO NOTHING",
+            {"d": digest, "s": sha1})

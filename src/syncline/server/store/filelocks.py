@@ -190,11 +190,13 @@ class LockGuard:
                 if path.startswith(prefix) and lock.device_id != self.device_id:
                     raise locked_error(lock, path, self.now)
 
-    def deleted(self, path: str) -> None:
-        """The holder deleted its locked file, or put a folder or symlink in its place: the lock ends."""
-        if path in self._locks:
-            self.conn.execute(t.file_locks.delete().where(_L.folder_id == self.folder_id, _L.path == path))
-            del self._locks[path]
+    def deleted(self, path: str, below: bool = False) -> None:
+        """The holder deleted its locked file (``below``: a folder, with its locked files), or put a folder
+        or symlink in its place: the locks end."""
+        prefix = path + "/"
+        for gone in [p for p in self._locks if p == path or (below and p.startswith(prefix))]:
+            self.conn.execute(t.file_locks.delete().where(_L.folder_id == self.folder_id, _L.path == gone))
+            del self._locks[gone]
             self.changed = True
 
     def moved(self, src: str, dst: str) -> None:

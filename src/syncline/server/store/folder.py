@@ -184,8 +184,12 @@ def _history_gone(since: int, horizon: int) -> WireError:
 
 def _op_digest(op: Op) -> bytes:
     """What an item asked, as bytes: the same op id with another item is ``op_reused``."""
-    fields = (op.op, op.path, op.expect, op.entry, op.chunks, op.to, op.manifest)
-    text = repr(fields if op.version_id is None else (*fields, op.version_id))  # earlier ops' digests unchanged
+    fields: tuple[object, ...] = (op.op, op.path, op.expect, op.entry, op.chunks, op.to, op.manifest)
+    if op.tree_version is not None:
+        fields = (*fields, op.version_id, op.tree_version)
+    elif op.version_id is not None:
+        fields = (*fields, op.version_id)
+    text = repr(fields)  # the fields of earlier releases alone when the later ones are unset: their digests hold
     return blake3.blake3(text.encode("utf-8", "backslashreplace")).digest()
 
 

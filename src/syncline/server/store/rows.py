@@ -82,7 +82,7 @@ class Rows:
     def __init__(self, conn: sa.Connection, folder_id: int, marks: TreeMarks | None = None) -> None:
         self.raw = Raw(conn)
         self.folder_id = folder_id
-        self.marks = marks  # told of every path written (the writer's: folder ETags and file ids follow)
+        self.marks = marks  # told of every path written (the writer's: folder ETags follow)
 
     def get(self, path: str) -> Row | None:
         """The live row at ``path``; None when absent (or a tombstone)."""
@@ -122,10 +122,8 @@ class Rows:
 
     def put(self, row: Row) -> None:
         """Write ``row`` at its path, replacing whatever row (live or tombstone) was there."""
-        if self.marks is not None:
-            self.marks.changed(row.path)
-            if row.kind != t.DELETED:
-                self.marks.made(row.file_id)
+        if self.marks is not None:  # the folders on the way (and a folder written itself) changed
+            self.marks.changed(row.path if row.kind == t.DIR else parent(row.path))
         self.raw.run("DELETE FROM entries WHERE folder_id = :f AND path = :p", {"f": self.folder_id, "p": row.path})
         self.raw.run(f"INSERT INTO entries (folder_id, parent, name_nfc, {_COLUMNS}) VALUES (:f, :parent, :nfc, "
                      ":path, :kind, :size, :mtime_ns, :mode, :digest, :target, :file_id, :version, :content_id)",

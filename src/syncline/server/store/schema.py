@@ -131,7 +131,6 @@ contents = sa.Table(
     # ``server check --repair`` found a chunk of this version damaged and removed it (NULL: whole). Its
     # reads answer ``damaged``; the next ``check`` clears it once a device uploaded every chunk again.
     sa.Column("damaged_ns", Nanos),
-    sa.Column("sha1", sa.LargeBinary(20)),  # the content's SHA1 once known (WebDAV's ``oc:checksums``)
     sa.Index("contents_trash", "folder_id", "trashed_ns"),
     sa.Index("contents_kept", "folder_id", "trash_path", "kept_ns"),
     sa.Index("contents_damaged", "folder_id", sqlite_where=sa.text("damaged_ns IS NOT NULL"),
@@ -194,6 +193,14 @@ dav_ids = sa.Table(
     sa.Column("file_id", sa.Text, nullable=False),
     sa.UniqueConstraint("folder_id", "file_id"),
     sqlite_autoincrement=True,  # an id is never given again, even after its row went
+)
+
+# The SHA1 of a content, by its BLAKE3 digest (WebDAV's ``oc:checksums``, issue 15): the same bytes have the
+# same SHA1 in every folder, so it is kept once. Written only by the server, from bytes it hashed both ways.
+content_sha1 = sa.Table(
+    "content_sha1", metadata,
+    sa.Column("digest", Digest, primary_key=True),
+    sa.Column("sha1", sa.LargeBinary(20), nullable=False),
 )
 
 # WebDAV dead properties (PROPPATCH, issue 15), keyed by file_id so they follow moves and edits.
