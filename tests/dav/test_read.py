@@ -3,11 +3,13 @@ require, GET and HEAD with conditions and ranges, and who sees what (owner, rw a
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
 from syncline.formats.wire.ops import new_op_id
+from syncline.server.checksummer import fill_sha1
 
 from ..server.apphelp import World, ops_body, put_file, run
 from .davhelp import DAV, DESKTOP_PROPFIND, FILES, OC, dav_client, docs_world, responses, share
@@ -223,3 +225,16 @@ def test_hostile_requests_are_never_a_server_error(w: World) -> None:
                     assert b"Traceback" not in r.content
 
     run(go())
+
+
+def test_a_known_sha1_is_announced_in_propfind_and_on_get(w: World) -> None:
+    fill_sha1(w.store)
+    sha1 = hashlib.sha1(FILES["a.txt"]).hexdigest()
+    found = responses(_propfind(w, f"{OLD}/Docs/a.txt", depth="0").content)[0][1]
+    assert f"SHA1:{sha1}" in (found[f"{OC}checksums"] or "")
+
+    async def get() -> None:
+        async with dav_client(w) as c:
+            assert (await c.get(f"{OLD}/Docs/a.txt")).headers["OC-Checksum"] == f"SHA1:{sha1}"
+
+    run(get())
