@@ -1,8 +1,9 @@
 """Real WebDAV clients against a real ``syncline serve`` on 127.0.0.1, download direction only (writes come
 with piece 3): an app password made by ``syncline app-password add``, then rclone (vendor owncloud and
 nextcloud, both URL layouts), owncloudcmd and nextcloudcmd bring the folder down whole, and a second
-desktop run makes one PROPFIND and no GET (the folder etags say nothing changed). A program that is not
-installed skips its test here and fails it under ``CI=true``."""
+desktop run makes one PROPFIND and no GET (the folder etags say nothing changed); a read-only member
+logged in with the account password downloads it too, and the client itself refuses a local addition
+(``oc:permissions``). A program that is not installed skips its test here and fails it under ``CI=true``."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ import pytest
 
 from syncline.formats.wire.ops import new_op_id
 
-from ..daemonserver import DEADLINE, PASSWORD, USER, Server, serving, syncline
+from ..daemonserver import DEADLINE, PASSWORD, USER, Server, syncline
 from ..server.apphelp import ops_body, put_file
 
 FILES = {"a.txt": b"hello world\n", "sub/b.bin": bytes(range(256)) * 400, "sub/deeper/c.txt": b"c",
          "caf\u00e9 dir/x #%&.txt": b"odd name", "emoji \U0001f600.md": b"# hi\n", "big.bin": bytes(700_000)}
+BOB_PASSWORD = "bob-long-enough-password"
 EXCLUDES = Path("/etc/Nextcloud/sync-exclude.lst")  # owncloudcmd stops without a system exclude list
 
 
@@ -39,7 +41,11 @@ def _program(name: str) -> str:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
     """The server with anna's folder Docs holding :data:`FILES`, and an app password of anna's."""
     base = tmp_path_factory.mktemp("dav-real")
-    with serving(base / "data") as server:
+    server = Server(base / "data")
+    server.add_user()
+    server.add_user("bob", BOB_PASSWORD)
+    server.start()
+    try:
         made = syncline("app-password", "add", "clients", "--user", USER, "--password-stdin", "--server",
                         server.url, stdin=PASSWORD + "\n",
                         env={"SYNCLINE_STATE_DIR": str(base / "state"), "XDG_CONFIG_HOME": str(base / "xdg")})
@@ -48,11 +54,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, s
         assert token.startswith("slt_") and "\n" not in token and token not in made.stderr
         asyncio.run(_seed(server.url, token))
         yield server, token
+    finally:
+        server.stop()
 
 
 async def _seed(url: str, token: str) -> None:
+    """Docs with :data:`FILES`, shared read-only with bob (accepted)."""
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}) as c:
         assert (await c.put("/v1/folders/Docs")).status_code == 201
+        assert (await c.put("/v1/folders/Docs/members/bob", json={"rights": "ro"})).status_code == 201
+        login = await c.post("/v1/login", json={"user": "bob", "password": BOB_PASSWORD, "device": "bob-laptop"})
+        bob = {"Authorization": f"Bearer {login.json()['token']}"}
+        uid = (await c.get("/v1/shares", headers=bob)).json()["incoming"][0]["uid"]
+        assert (await c.post(f"/v1/shares/{uid}/accept", json={}, headers=bob)).status_code == 200
         dirs = [{"id": new_op_id(), "op": "mkdir", "path": d, "expect": None,
                  "entry": {"mode": 0o755, "mtime_ns": 1_700_000_000_000_000_000}}
                 for d in ("sub", "sub/deeper", "caf\u00e9 dir")]
@@ -117,3 +131,22 @@ def test_desktop_clients_download_the_folder_and_a_second_run_fetches_nothing(
     again = _run([*common, *where], tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert _desktop_requests(again.stdout + again.stderr) == (1, 0)
+
+
+def test_a_read_only_member_with_the_account_password_downloads_and_may_add_nothing(
+        served: tuple[Server, str], tmp_path: Path) -> None:
+    cmd = _program("owncloudcmd")
+    if not EXCLUDES.exists():
+        pytest.skip(f"no {EXCLUDES}")
+    server, _ = served
+    local = tmp_path / "local"
+    local.mkdir()
+    args = [cmd, "--non-interactive", "--trust", "-u", "bob", "-p", BOB_PASSWORD, "--exclude", str(EXCLUDES),
+            "--logdebug", str(local), f"{server.url}/remote.php/webdav/Docs"]
+    first = _run(args, tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert _tree(local) == FILES
+    (local / "new.txt").write_bytes(b"bob's")
+    again = _run(args, tmp_path)
+    log = again.stdout + again.stderr
+    assert '"PUT"' not in log and "permission to add files" in log, "the client refused it from oc:permissions"
