@@ -49,11 +49,11 @@ from ...formats.wire.limits import (
 from ...formats.wire.manifest import ENTRY_BYTES, reference_pieces
 from ...formats.wire.ops import ChunkRef, ItemResult, Op, WirePolicy
 from ...formats.wire.paths import check_wire_path
-from . import contents, filelocks
+from . import contents, davprops, filelocks
 from . import schema as t
 from .apply import Applier
 from .contents import missing_chunks
-from .davstate import DavRow, dav_rows
+from .davstate import ROOT_FILE_ID, DavRow, dav_rows
 from .filelocks import LockGuard, locks_key
 from .meta import Folder, rights_of
 from .raw import Raw
@@ -329,6 +329,41 @@ class FolderStore:
             raise WireError("not_found", f"no {clip(path)} on the server", "list the folder again",
                             {"path": clip(path)})
         return found
+
+    def dav_props(self, path: str) -> list[davprops.DeadProp]:
+        """The dead properties of the resource at ``path`` (``""``: the folder's root); ``not_found``."""
+        check_wire_path(path, root_ok=True)
+        with self.store.db.read() as conn:
+            self.guard(conn, False)
+            return davprops.read(Raw(conn), self.id, self._file_id(conn, path))
+
+    def dav_proppatch(self, path: str, sets: Sequence[davprops.DeadProp], removes: Sequence[tuple[str, str]],
+                      device: str) -> None:
+        """Set and remove dead properties of ``path`` at once, or none (``WireError``: ``read_only``,
+        ``locked`` by another device's lock, ``not_found``, ``too_large``). No version changes: a property
+        is not the resource's content, so no ETag moves."""
+        check_wire_path(path, root_ok=True)
+        with self.store.db.write() as conn:
+            self.guard(conn, True)
+            if path:
+                LockGuard(conn, self.id, device).check((path,))
+            davprops.patch(Raw(conn), self.id, self._file_id(conn, path), sets, removes)
+
+    def dav_copy_props(self, source: FolderStore, file_id: str, to_file_id: str) -> None:
+        """Give this folder's resource ``to_file_id`` the dead properties of ``source``'s ``file_id``
+        (WebDAV's COPY, and a MOVE between folders)."""
+        with self.store.db.write() as conn:
+            self.guard(conn, True)
+            davprops.copy(Raw(conn), source.id, file_id, self.id, to_file_id)
+
+    def _file_id(self, conn: sa.Connection, path: str) -> str:
+        if not path:
+            return ROOT_FILE_ID
+        row = Rows(conn, self.id).get(path)
+        if row is None:
+            raise WireError("not_found", f"no {clip(path)} on the server", "list the folder again",
+                            {"path": clip(path)})
+        return row.file_id
 
     def changes(self, since: int, limit: int = DEFAULT_CHANGES_PAGE) -> ChangesPage:
         """The journal past ``since`` (protocol section 9), oldest first."""
