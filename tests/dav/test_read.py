@@ -10,6 +10,7 @@ import pytest
 
 from syncline.formats.wire.ops import new_op_id
 from syncline.server.checksummer import fill_sha1
+from syncline.server.store.davprops import DeadProp
 
 from ..server.apphelp import World, ops_body, put_file, run
 from .davhelp import DAV, DESKTOP_PROPFIND, FILES, OC, dav_client, docs_world, responses, share
@@ -238,3 +239,22 @@ def test_a_known_sha1_is_announced_in_propfind_and_on_get(w: World) -> None:
             assert (await c.get(f"{OLD}/Docs/a.txt")).headers["OC-Checksum"] == f"SHA1:{sha1}"
 
     run(get())
+
+
+def test_dead_properties_are_answered_by_name_allprop_and_propname(w: World) -> None:
+    owner = w.store.folders.get(w.device("anna").user_id, "Docs")
+    assert owner is not None
+    fs = w.store.folder(owner)
+    value = '<x:v xmlns:x="urn:x">caf\u00e9 \U0001f600 <b>bold</b></x:v>'
+    fs.dav_proppatch("a.txt", [DeadProp("urn:x", "v", value), DeadProp("", "plain", "<plain xmlns=\"\">t</plain>")],
+                     [], w.device("anna").id)
+    asked = b'<propfind xmlns="DAV:"><prop><getetag/><x:v xmlns:x="urn:x"/><x:none xmlns:x="urn:x"/></prop></propfind>'
+    _, found, missing = responses(_propfind(w, f"{OLD}/Docs/a.txt", asked, "0").content)[0]
+    assert "bold" in (found["{urn:x}v"] or "") and f"{DAV}getetag" in found and missing == ["{urn:x}none"]
+    listed = responses(_propfind(w, f"{OLD}/Docs/", b"", "1").content)
+    a = next(f for h, f, _ in listed if h.endswith("/a.txt"))
+    assert "{urn:x}v" in a and "plain" in a and f"{DAV}getetag" in a
+    names = responses(_propfind(w, f"{OLD}/Docs/a.txt", b'<propfind xmlns="DAV:"><propname/></propfind>', "0").content)
+    assert names[0][1]["{urn:x}v"] is None
+    raw = _propfind(w, f"{OLD}/Docs/a.txt", asked, "0").content.decode()
+    assert value in raw, "kept as written"

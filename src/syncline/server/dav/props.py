@@ -20,24 +20,39 @@ Values, and why:
 - ``oc:checksums`` ``SHA1:<hex>`` when the server knows the file's SHA1, else left out (404).
 - ``quota-used-bytes``/``quota-available-bytes`` (collections): the folder owner's, ``-3`` when unlimited
   (as ownCloud); computed once per request, and only when asked by name (never in ``allprop``).
+
+Dead properties (what PROPPATCH stored, each a whole element) are answered beside the live ones; a live
+property of the same name wins. They are read only when a PROPFIND may want them (:func:`wants_dead`):
+``allprop``, ``propname``, or a name that is not live; the desktop clients' lists never are.
 """
 
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 
 import blake3
 
+from ..store.davprops import DeadProp
 from ..store.davstate import DavRow
 from ..store.meta import Folder
-from .xmlio import DAV, NC, OC, Answer, Name, Propfind, Raw, Value
+from .xmlio import DAV, NC, OC, Answer, Name, Propfind, Raw, Value, Whole
 
 DIR_TYPE = "httpd/unix-directory"
 _COLLECTION = Raw("<d:collection/>")
 _QUOTA = ((DAV, "quota-used-bytes"), (DAV, "quota-available-bytes"))
+LIVE: frozenset[Name] = frozenset({
+    *_QUOTA, (DAV, "resourcetype"), (DAV, "getetag"), (DAV, "getlastmodified"), (DAV, "displayname"),
+    (DAV, "getcontenttype"), (DAV, "getcontentlength"), (OC, "id"), (OC, "fileid"), (OC, "permissions"),
+    (OC, "size"), (OC, "data-fingerprint"), (OC, "share-types"), (OC, "downloadURL"), (OC, "dDC"),
+    (OC, "checksums"), (NC, "is-encrypted"), (NC, "is-mount-root")})
+
+
+def wants_dead(asked: Propfind) -> bool:
+    """Whether answering ``asked`` may need the resources' dead properties."""
+    return asked.kind != "prop" or any(n not in LIVE for n in asked.names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,12 +141,14 @@ def live(res: Resource, instance: str) -> dict[Name, Value]:
     return props
 
 
-def answer(res: Resource, asked: Propfind, instance: str,
-           quota: Callable[[], tuple[int, int]] | None = None) -> Answer:
+def answer(res: Resource, asked: Propfind, instance: str, quota: Callable[[], tuple[int, int]] | None = None,
+           dead: Sequence[DeadProp] = ()) -> Answer:
     """The response for ``res`` to ``asked``: ``prop`` gives what was asked, the unknown in a 404 propstat;
     ``allprop`` every live property but the quota ones (and those ``include`` names); ``propname`` the
-    names only. ``quota`` gives (used, available) bytes, called only when a quota property is wanted."""
-    props = live(res, instance)
+    names only. ``quota`` gives (used, available) bytes, called only when a quota property is wanted;
+    ``dead``: the resource's dead properties."""
+    props: dict[Name, Value] = {(p.ns, p.name): Whole(p.xml) for p in dead}
+    props.update(live(res, instance))
     if res.collection and quota is not None:
         for name in _QUOTA:
             props[name] = None  # a placeholder: filled below only when wanted

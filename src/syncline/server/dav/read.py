@@ -27,6 +27,7 @@ from starlette.responses import Response, StreamingResponse
 from ...formats.wire.errors import WireError, clip
 from ..app.access import Caller, resolve
 from ..store import Folder, FolderStore, Store
+from ..store.davprops import DeadProp
 from ..store.davstate import DavRow
 from . import props
 from .errors import DavError, method_not_allowed
@@ -98,30 +99,42 @@ def propfind_answers(store: Store, caller: Caller, target: DavPath, depth: int, 
                      instance: str) -> list[Answer]:
     """The responses of a PROPFIND (blocking: run it in the thread pool)."""
     quota: tuple[int, int] | None = None
+    found: list[tuple[Resource, Place | None, str]] = []  # each resource, its folder and path (dead props)
     if target.folder is None:
         folders = store.folders.for_user(caller.device.user_id)
         if _wants_quota(asked):
             quota = _quota(store, caller.device.user_id)
-        root = props.namespace_root(target.prefix, caller.user, folders)
-        resources = [root]
-        if depth:
-            for folder, _ in folders:
-                try:
-                    found = place(store, caller, folder.name)
-                    item = _listing(found.store, "", 0)[0]
-                except WireError:
-                    continue  # taken back between the two reads: not listed
-                resources.append(props.folder_root(href(target.prefix, folder.name, "", True), found.folder,
-                                                   found.rights, found.shared, item))
+        found.append((props.namespace_root(target.prefix, caller.user, folders), None, ""))
+        for folder, _ in folders if depth else ():
+            try:
+                where = place(store, caller, folder.name)
+                item = _listing(where.store, "", 0)[0]
+            except WireError:
+                continue  # taken back between the two reads: not listed
+            found.append((props.folder_root(href(target.prefix, folder.name, "", True), where.folder, where.rights,
+                                            where.shared, item), where, ""))
     else:
-        found = place(store, caller, target.folder)
+        where = place(store, caller, target.folder)
         if _wants_quota(asked):
-            quota = _quota(store, found.folder.owner_id)
-        items = _listing(found.store, target.path, depth)
+            quota = _quota(store, where.folder.owner_id)
+        items = _listing(where.store, target.path, depth)
         if items[0].row.kind == "symlink":
             raise WireError("not_found", f"nothing at {clip(target.path)}", "")
-        resources = [_resource(target, found, item) for item in items if item.row.kind in ("file", "dir")]
-    return [props.answer(r, asked, instance, (lambda: quota) if quota is not None else None) for r in resources]
+        found += [(_resource(target, where, item), where, item.row.path) for item in items
+                  if item.row.kind in ("file", "dir")]
+    sized = (lambda: quota) if quota is not None else None
+    dead = props.wants_dead(asked)
+    return [props.answer(res, asked, instance, sized, _dead(where, path) if dead and where is not None else ())
+            for res, where, path in found]
+
+
+def _dead(where: Place, path: str) -> list[DeadProp]:
+    try:
+        return where.store.dav_props(path)
+    except WireError as err:
+        if err.code == "not_found":  # gone since the listing: answered as it was listed
+            return []
+        raise
 
 
 def _resource(target: DavPath, found: Place, item: DavRow) -> Resource:

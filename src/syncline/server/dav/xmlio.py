@@ -49,7 +49,15 @@ class Raw:
     xml: str
 
 
-Value = str | Raw | None  # None: the property is there and empty
+@dataclass(frozen=True, slots=True)
+class Whole:
+    """A property that is a whole element already, its own tag and namespace declarations included (a
+    dead property as PROPPATCH stored it), written as it is."""
+
+    xml: str
+
+
+Value = str | Raw | Whole | None  # None: the property is there and empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +158,9 @@ def _tag(name: Name) -> tuple[str, str]:
 
 
 def element(name: Name, value: Value = None) -> str:
-    """One property element: empty, text (escaped), or :class:`Raw` markup."""
+    """One property element: empty, text (escaped), :class:`Raw` markup inside, or a :class:`Whole`."""
+    if isinstance(value, Whole):
+        return value.xml
     tag, declare = _tag(name)
     if value is None or value == "":
         return f"<{tag}{declare}/>"
