@@ -65,7 +65,7 @@ def test_the_account_password_is_verified_once_and_acts_as_the_webdav_device(w: 
         assert _status(w, basic("anna", w.password("anna"))).status_code == 207
     assert len(verified) == 1
     devices = [d for d in w.store.devices.list(w.device("anna").user_id) if d.name == DEVICE_NAME]
-    assert len(devices) == 1 and devices[0].revoked_ns is None
+    assert len(devices) == 1 and devices[0].revoked_ns is None and devices[0].last_seen_ns is not None
     w.store.users.set_password("anna", w.auth.passwords.hash("a-new-password"))
     assert _status(w, basic("anna", w.password("anna"))).status_code == 401, "a new password ends the cache"
     assert _status(w, basic("anna", "a-new-password")).status_code == 207

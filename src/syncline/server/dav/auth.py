@@ -37,6 +37,7 @@ from ..auth import Authenticator, Identity, is_token, new_token, token_hash
 from ..store import Device, Store
 
 CACHE_S = 600.0
+SEEN_EVERY_S = 60.0
 MAX_CACHED = 10_000
 DEVICE_NAME = "webdav"
 _MAX_HEADER = 4 * MAX_PASSWORD_BYTES  # base64 of a user name and the longest password, with room
@@ -83,6 +84,7 @@ class BasicAuth:
         self._lock = threading.Lock()
         self._cache: OrderedDict[bytes, _Verified] = OrderedDict()
         self._devices: dict[int, Device] = {}
+        self._seen: dict[int, float] = {}
 
     def caller(self, header: str | None, client_addr: str = "") -> Caller:
         """The :class:`Caller` of a request with this ``Authorization`` header; ``unauthenticated``,
@@ -121,13 +123,19 @@ class BasicAuth:
 
     def _device(self, user_id: int) -> Device:
         """The user's live ``webdav`` device: the newest such, or one made now (the first time, or after
-        the user revoked it)."""
+        the user revoked it). Recorded as seen at most once a minute, as token devices are."""
         devices = self.store.devices
+        now = self.clock()
         with self._lock:
             known = self._devices.get(user_id)
-            if known is not None and devices.by_token_hash(known.token_hash) is not None:
-                return known
-            live = [d for d in devices.list(user_id) if d.name == DEVICE_NAME and d.revoked_ns is None]
-            made = live[-1] if live else devices.add(user_id, DEVICE_NAME, token_hash(new_token()))
-            self._devices[user_id] = made
-            return made
+            if known is None or devices.by_token_hash(known.token_hash) is None:
+                live = [d for d in devices.list(user_id) if d.name == DEVICE_NAME and d.revoked_ns is None]
+                known = live[-1] if live else devices.add(user_id, DEVICE_NAME, token_hash(new_token()))
+                self._devices[user_id] = known
+                self._seen.pop(user_id, None)
+            due = now - self._seen.get(user_id, -SEEN_EVERY_S) >= SEEN_EVERY_S
+            if due:
+                self._seen[user_id] = now
+        if due:
+            devices.seen(known.id)
+        return known
