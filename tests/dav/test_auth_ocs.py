@@ -3,12 +3,14 @@ failures counted as logins are) and the OCS/status endpoints the clients read fi
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from syncline.server.app import make_app
+from syncline.server.app.app import DeviceLimit
 from syncline.server.dav.auth import DEVICE_NAME, BasicAuth
 from syncline.server.dav.mount import instance_id
 
@@ -132,3 +134,16 @@ def test_status_and_capabilities_need_no_auth_and_say_what_the_plan_says(w: Worl
 def test_the_instance_id_is_short_and_stable(w: World) -> None:
     made = instance_id(w.store.server_id)
     assert made.startswith("oc") and len(made) == 12 and made.isalnum() and made == instance_id(w.store.server_id)
+
+
+def test_dav_requests_count_against_the_per_device_limit(w: World) -> None:
+    header = basic("anna", w.tokens["anna"])
+    assert _status(w, header).status_code == 207  # builds the middleware stack
+    layer: Any = w.app.middleware_stack
+    while not isinstance(layer, DeviceLimit):
+        layer = layer.app
+    key = hashlib.sha256(header["Authorization"].partition(" ")[2].encode("latin-1")).digest()
+    layer.active[key] = layer.limit
+    assert _status(w, header).status_code == 429
+    del layer.active[key]
+    assert _status(w, header).status_code == 207
