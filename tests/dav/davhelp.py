@@ -1,0 +1,87 @@
+"""Helpers of the WebDAV tests: Basic headers, a world with files in it, PROPFIND bodies and their parsing."""
+
+from __future__ import annotations
+
+import base64
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import unquote
+
+import httpx
+
+from syncline.formats.wire.ops import new_op_id
+
+from ..server.apphelp import World, make_world, ops_body, put_file, run
+
+DAV = "{DAV:}"
+OC = "{http://owncloud.org/ns}"
+# What owncloudcmd 2.11 asks on every folder (discoveryphase.cpp; data-fingerprint on the root only).
+DESKTOP_PROPFIND = b"""<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:"><d:prop xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">
+<d:resourcetype/><d:getlastmodified/><d:getcontentlength/><d:getetag/><oc:size/><oc:id/><oc:fileid/>
+<oc:downloadURL/><oc:dDC/><oc:permissions/><oc:checksums/><oc:data-fingerprint/><oc:share-types/>
+<nc:is-encrypted/></d:prop></d:propfind>"""
+FILES = {"a.txt": b"hello world", "sub/b.bin": bytes(range(256)) * 4, "sub/deeper/c.txt": b"c",
+         "caf\u00e9 #%&.txt": b"odd name"}
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def dav_client(w: World, user: str = "anna", password: str | None = None) -> httpx.AsyncClient:
+    """A client of the in-process app that authenticates with Basic (the user's device token by default)."""
+    secret = w.tokens[user] if password is None else password
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=w.app), base_url="http://testserver",
+                             headers=basic(user, secret))
+
+
+def docs_world(tmp_path: Path) -> World:
+    """anna's folder Docs holding :data:`FILES`; bob has nothing of it."""
+    w = make_world(tmp_path)
+
+    async def setup() -> None:
+        async with w.client("anna") as c:
+            assert (await c.put("/v1/folders/Docs")).status_code == 201
+            dirs = [{"id": new_op_id(), "op": "mkdir", "path": d, "expect": None,
+                     "entry": {"mode": 0o755, "mtime_ns": 1_700_000_000_000_000_000}} for d in ("sub", "sub/deeper")]
+            r = await c.post("/v1/folders/Docs/ops", json=ops_body(*dirs))
+            assert "error" not in r.text, r.text
+            for path, data in FILES.items():
+                assert "error" not in await put_file(c, "Docs", path, data)
+
+    run(setup())
+    return w
+
+
+def share(w: World, folder: str, member: str, rights: str) -> None:
+    """Share anna's ``folder`` with ``member`` (accepted under the same name)."""
+    async def go() -> None:
+        async with w.client("anna") as c:
+            r = await c.put(f"/v1/folders/{folder}/members/{member}", json={"rights": rights})
+            assert r.status_code == 201, r.text
+        uid = w.store.folders.get(w.device("anna").user_id, folder).uid  # type: ignore[union-attr]
+        async with w.client(member) as c:
+            assert (await c.post(f"/v1/shares/{uid}/accept", json={})).status_code == 200
+
+    run(go())
+
+
+def responses(body: bytes) -> list[tuple[str, dict[str, str | None], list[str]]]:
+    """A multistatus as (decoded href, {prop tag: text} of the 200 propstat, [tags of the 404 one])."""
+    out = []
+    for response in ET.fromstring(body).iter(f"{DAV}response"):
+        href = unquote(response.findtext(f"{DAV}href") or "")
+        found: dict[str, str | None] = {}
+        missing: list[str] = []
+        for propstat in response.iter(f"{DAV}propstat"):
+            status = propstat.findtext(f"{DAV}status") or ""
+            for prop in propstat.iter(f"{DAV}prop"):
+                for child in prop:
+                    if " 200 " in status:
+                        inner = "".join(ET.tostring(c, encoding="unicode") for c in child)
+                        found[child.tag] = inner or child.text
+                    else:
+                        missing.append(child.tag)
+        out.append((href, found, missing))
+    return out
