@@ -36,13 +36,15 @@ def expect(fs: FolderStore, path: str) -> Expect:
 
 def test_properties_are_kept_as_written_and_follow_moves_and_edits(fs: FolderStore) -> None:
     put(fs, "a", b"one")
-    fs.dav_proppatch("a", [DeadProp("urn:x", "v", VALUE), DeadProp("", "plain", "text")], [], "D1")
-    fs.dav_proppatch("", [DeadProp("urn:x", "root", "r")], [], "D1")
+    fs.dav_proppatch("a", [DeadProp("urn:x", "v", VALUE), DeadProp("", "plain", "text")], "D1")
+    fs.dav_proppatch("", [DeadProp("urn:x", "root", "r")], "D1")
     put(fs, "a", b"edited")
     fs.apply_ops([Op(new_op_id(), "move", "a", expect(fs, "a"), to="b")], P, "D1")
     assert fs.dav_props("b") == [DeadProp("", "plain", "text"), DeadProp("urn:x", "v", VALUE)]
     assert fs.dav_props("") == [DeadProp("urn:x", "root", "r")]
-    fs.dav_proppatch("b", [DeadProp("", "plain", "new")], [("urn:x", "v"), ("urn:x", "never-there")], "D1")
+    fs.dav_proppatch("b", [DeadProp("", "plain", "new"), ("urn:x", "v"), ("urn:x", "never-there")], "D1")
+    assert fs.dav_props("b") == [DeadProp("", "plain", "new")]
+    fs.dav_proppatch("b", [DeadProp("", "gone", "x"), ("", "gone")], "D1")  # in the order given
     assert fs.dav_props("b") == [DeadProp("", "plain", "new")]
     with pytest.raises(WireError) as e:
         fs.dav_props("a")
@@ -51,12 +53,12 @@ def test_properties_are_kept_as_written_and_follow_moves_and_edits(fs: FolderSto
 
 def test_a_patch_past_a_bound_changes_nothing(fs: FolderStore) -> None:
     put(fs, "a", b"one")
-    fs.dav_proppatch("a", [DeadProp("", "keep", "k")], [], "D1")
+    fs.dav_proppatch("a", [DeadProp("", "keep", "k")], "D1")
     for sets in ([DeadProp("", "big", "x" * (MAX_VALUE + 1))],
                  [DeadProp("", f"p{i}", "v") for i in range(MAX_PROPS + 1)],
                  [DeadProp("", f"q{i}", "y" * (MAX_VALUE - 10)) for i in range(20)]):
         with pytest.raises(WireError) as e:
-            fs.dav_proppatch("a", sets, [("", "keep")], "D1")
+            fs.dav_proppatch("a", [*sets, ("", "keep")], "D1")
         assert e.value.code == "too_large"
         assert fs.dav_props("a") == [DeadProp("", "keep", "k")], "all or nothing"
 
@@ -70,19 +72,19 @@ def test_no_right_to_write_or_another_devices_lock_refuses_a_patch(store: tuple[
     holder = store[0].devices.add(store[1], "phone", "hash-of-the-phone").id
     FolderStore(fs.store, fs.folder, store[1]).take_lock("a", holder, 60, None)
     with pytest.raises(WireError) as e:
-        fs.dav_proppatch("a", [DeadProp("", "p", "v")], [], "D1")
+        fs.dav_proppatch("a", [DeadProp("", "p", "v")], "D1")
     assert e.value.code == "locked"
-    fs.dav_proppatch("a", [DeadProp("", "p", "v")], [], holder)
+    fs.dav_proppatch("a", [DeadProp("", "p", "v")], holder)
     reader = FolderStore(fs.store, fs.folder, bob)
     with pytest.raises(WireError) as e:
-        reader.dav_proppatch("", [DeadProp("", "p", "v")], [], "Dbob")
+        reader.dav_proppatch("", [DeadProp("", "p", "v")], "Dbob")
     assert e.value.code == "read_only"
     assert fs.dav_props("a") == [DeadProp("", "p", "v")]
 
 
 def test_copy_gives_the_new_resource_the_properties(store: tuple[Store, int], fs: FolderStore) -> None:
     put(fs, "a", b"one")
-    fs.dav_proppatch("a", [DeadProp("urn:x", "v", VALUE)], [], "D1")
+    fs.dav_proppatch("a", [DeadProp("urn:x", "v", VALUE)], "D1")
     other = store[0].folder(store[0].folders.create(store[1], "Other")[0])
     put(other, "b", b"one")
     src = fs.dav_list("a", 0)[0].row.file_id
@@ -96,7 +98,7 @@ def test_the_collector_drops_properties_of_resources_gone_for_good(store: tuple[
     put(fs, "a", b"one")
     put(fs, "b", b"two")
     for path in ("a", "b"):
-        fs.dav_proppatch(path, [DeadProp("", "p", path)], [], "D1")
+        fs.dav_proppatch(path, [DeadProp("", "p", path)], "D1")
     gone = fs.dav_list("a", 0)[0].row.file_id
     fs.apply_ops([Op(new_op_id(), "delete", "a", expect(fs, "a"))], P, "D1")
     with store[0].db.write() as conn:

@@ -23,7 +23,7 @@ from ..app.access import Authenticator, Caller
 from ..app.bodies import read_body
 from ..app.errors import wire_error_of
 from ..store import Store
-from . import ocs, read
+from . import copymove, locks, ocs, proppatch, read, write
 from .auth import BasicAuth
 from .errors import DavError, dav_error_response, method_not_allowed
 from .paths import SHORT, parse
@@ -98,6 +98,20 @@ class DavApp:
             return read.propfind_response(answers)
         if method in ("GET", "HEAD"):
             return await read.get(request, self.store, caller, target, self.instance)
+        if method == "PUT":
+            return await write.put(request, self.store, caller, target, self.instance, self.stall_s)
+        if method == "MKCOL":
+            return await write.mkcol(request, self.store, caller, target, self.stall_s)
+        if method == "DELETE":
+            return await write.delete(request, self.store, caller, target)
+        if method in ("COPY", "MOVE"):
+            return await copymove.copy_or_move(request, self.store, caller, target, method == "MOVE")
+        if method == "PROPPATCH":
+            return await proppatch.proppatch(request, self.store, caller, target, self.stall_s)
+        if method == "LOCK":
+            return await locks.lock(request, self.store, caller, target, self.stall_s)
+        if method == "UNLOCK":
+            return await locks.unlock(request, self.store, caller, target)
         raise method_not_allowed(method, read.ALLOW)
 
     def _quota(self, caller: Caller) -> tuple[int, int | None]:

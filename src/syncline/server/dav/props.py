@@ -38,6 +38,7 @@ import blake3
 from ..store.davprops import DeadProp
 from ..store.davstate import DavRow
 from ..store.meta import Folder
+from .lockxml import SUPPORTED
 from .xmlio import DAV, NC, OC, Answer, Name, Propfind, Raw, Value, Whole
 
 DIR_TYPE = "httpd/unix-directory"
@@ -47,7 +48,8 @@ LIVE: frozenset[Name] = frozenset({
     *_QUOTA, (DAV, "resourcetype"), (DAV, "getetag"), (DAV, "getlastmodified"), (DAV, "displayname"),
     (DAV, "getcontenttype"), (DAV, "getcontentlength"), (OC, "id"), (OC, "fileid"), (OC, "permissions"),
     (OC, "size"), (OC, "data-fingerprint"), (OC, "share-types"), (OC, "downloadURL"), (OC, "dDC"),
-    (OC, "checksums"), (NC, "is-encrypted"), (NC, "is-mount-root")})
+    (OC, "checksums"), (NC, "is-encrypted"), (NC, "is-mount-root"), (DAV, "lockdiscovery"), (DAV, "supportedlock")})
+LOCK_PROPS: frozenset[Name] = frozenset({(DAV, "lockdiscovery"), (DAV, "supportedlock")})
 
 
 def wants_dead(asked: Propfind) -> bool:
@@ -141,14 +143,23 @@ def live(res: Resource, instance: str) -> dict[Name, Value]:
     return props
 
 
+def wants_locks(asked: Propfind) -> bool:
+    """Whether answering ``asked`` may need the resources' locks."""
+    return asked.kind != "prop" or any(n in LOCK_PROPS for n in asked.names)
+
+
 def answer(res: Resource, asked: Propfind, instance: str, quota: Callable[[], tuple[int, int]] | None = None,
-           dead: Sequence[DeadProp] = ()) -> Answer:
+           dead: Sequence[DeadProp] = (), locks: str | None = None) -> Answer:
     """The response for ``res`` to ``asked``: ``prop`` gives what was asked, the unknown in a 404 propstat;
     ``allprop`` every live property but the quota ones (and those ``include`` names); ``propname`` the
     names only. ``quota`` gives (used, available) bytes, called only when a quota property is wanted;
-    ``dead``: the resource's dead properties."""
+    ``dead``: the resource's dead properties; ``locks``: its ``activelock`` elements (None: the resource
+    takes no locks, or they were not read)."""
     props: dict[Name, Value] = {(p.ns, p.name): Whole(p.xml) for p in dead}
     props.update(live(res, instance))
+    if locks is not None:
+        props[DAV, "supportedlock"] = Raw(SUPPORTED)
+        props[DAV, "lockdiscovery"] = Raw(locks)
     if res.collection and quota is not None:
         for name in _QUOTA:
             props[name] = None  # a placeholder: filled below only when wanted

@@ -29,13 +29,15 @@ from ..app.access import Caller, resolve
 from ..store import Folder, FolderStore, Store
 from ..store.davprops import DeadProp
 from ..store.davstate import DavRow
+from ..store.filelocks import FileLock
 from . import props
 from .errors import DavError, method_not_allowed
+from .lockxml import activelock
 from .paths import DavPath, href
 from .props import Resource
 from .xmlio import DAV, XML_TYPE, Answer, Propfind, multistatus
 
-ALLOW = "OPTIONS, GET, HEAD, PROPFIND"
+ALLOW = "OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, PUT, MKCOL, DELETE, COPY, MOVE, LOCK, UNLOCK"
 _RANGE_RE = re.compile(r"\s*(\d{0,19})\s*-\s*(\d{0,19})\s*")
 _MAX_RANGES = 64
 _READ_TRIES = 3
@@ -124,8 +126,24 @@ def propfind_answers(store: Store, caller: Caller, target: DavPath, depth: int, 
                   if item.row.kind in ("file", "dir")]
     sized = (lambda: quota) if quota is not None else None
     dead = props.wants_dead(asked)
-    return [props.answer(res, asked, instance, sized, _dead(where, path) if dead and where is not None else ())
-            for res, where, path in found]
+    held = _locks(found, target) if props.wants_locks(asked) else {}
+    return [props.answer(res, asked, instance, sized, _dead(where, path) if dead and where is not None else (),
+                         held.get(res.href)) for res, where, path in found]
+
+
+def _locks(found: list[tuple[Resource, Place | None, str]], target: DavPath) -> dict[str, str]:
+    """Each resource's ``activelock`` elements, by href (the folder's locks read once)."""
+    out: dict[str, str] = {}
+    live: dict[int, list[FileLock]] = {}
+    for res, where, path in found:
+        if where is None:
+            continue
+        if where.folder.id not in live:
+            live[where.folder.id] = where.store.dav_locks()
+        out[res.href] = "".join(activelock(lk, href(target.prefix, where.folder.name if target.folder is None
+                                                    else target.folder, lk.path)) for lk in live[where.folder.id]
+                                if lk.covers(path))
+    return out
 
 
 def _dead(where: Place, path: str) -> list[DeadProp]:

@@ -37,19 +37,21 @@ def read(raw: Raw, folder_id: int, file_id: str) -> list[DeadProp]:
         {"f": folder_id, "i": file_id})]
 
 
-def patch(raw: Raw, folder_id: int, file_id: str, sets: Sequence[DeadProp], removes: Sequence[tuple[str, str]]) -> None:
-    """Set and remove properties of one resource, in the caller's transaction (all or nothing: the caller
-    rolls back on ``WireError``). ``too_large`` past a bound."""
-    for p in sets:
-        if len(p.xml.encode("utf-8", "surrogatepass")) > MAX_VALUE:
-            raise WireError("too_large", f"the property {p.name} is over {MAX_VALUE:,} bytes", "store less",
-                            {"limit": MAX_VALUE})
-    for ns, name in removes:
-        raw.run("DELETE FROM dav_props WHERE folder_id = :f AND file_id = :i AND ns = :n AND name = :m",
-                {"f": folder_id, "i": file_id, "n": ns, "m": name})
-    raw.many("INSERT INTO dav_props (folder_id, file_id, ns, name, xml) VALUES (:f, :i, :n, :m, :x)"
-             " ON CONFLICT (folder_id, file_id, ns, name) DO UPDATE SET xml = excluded.xml",
-             ({"f": folder_id, "i": file_id, "n": p.ns, "m": p.name, "x": p.xml} for p in sets))
+def patch(raw: Raw, folder_id: int, file_id: str, changes: Sequence[DeadProp | tuple[str, str]]) -> None:
+    """Set (a :class:`DeadProp`) and remove (``(ns, name)``) properties of one resource in the order given,
+    in the caller's transaction (all or nothing: the caller rolls back on ``WireError``). ``too_large``
+    past a bound."""
+    for change in changes:
+        if isinstance(change, DeadProp):
+            if len(change.xml.encode("utf-8", "surrogatepass")) > MAX_VALUE:
+                raise WireError("too_large", f"the property {change.name} is over {MAX_VALUE:,} bytes", "store less",
+                                {"limit": MAX_VALUE})
+            raw.run("INSERT INTO dav_props (folder_id, file_id, ns, name, xml) VALUES (:f, :i, :n, :m, :x)"
+                    " ON CONFLICT (folder_id, file_id, ns, name) DO UPDATE SET xml = excluded.xml",
+                    {"f": folder_id, "i": file_id, "n": change.ns, "m": change.name, "x": change.xml})
+        else:
+            raw.run("DELETE FROM dav_props WHERE folder_id = :f AND file_id = :i AND ns = :n AND name = :m",
+                    {"f": folder_id, "i": file_id, "n": change[0], "m": change[1]})
     count, total = raw.one("SELECT count(*), coalesce(sum(length(xml)), 0) FROM dav_props WHERE folder_id = :f"
                            " AND file_id = :i", {"f": folder_id, "i": file_id}) or (0, 0)
     if int(count) > MAX_PROPS or int(total) > MAX_TOTAL:

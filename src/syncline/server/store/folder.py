@@ -53,7 +53,7 @@ from . import contents, davprops, filelocks
 from . import schema as t
 from .apply import Applier
 from .contents import missing_chunks
-from .davstate import ROOT_FILE_ID, DavRow, dav_rows
+from .davstate import ROOT_FILE_ID, DavRow, add_sha1, dav_rows
 from .filelocks import LockGuard, locks_key
 from .meta import Folder, rights_of
 from .raw import Raw
@@ -330,6 +330,18 @@ class FolderStore:
                             {"path": clip(path)})
         return found
 
+    def dav_fileid(self, file_id: str) -> int | None:
+        """The WebDAV number of this folder's ``file_id`` (None: none was made)."""
+        with self.store.db.read() as conn:
+            got = Raw(conn).one("SELECT id FROM dav_ids WHERE folder_id = :f AND file_id = :i",
+                                {"f": self.id, "i": file_id})
+        return int(got[0]) if got is not None else None
+
+    def record_sha1(self, digest: bytes, sha1: bytes) -> None:
+        """Keep the SHA1 of bytes whose BLAKE3 is ``digest``; both computed by the server from the bytes."""
+        with self.store.db.write() as conn:
+            add_sha1(Raw(conn), digest, sha1)
+
     def dav_props(self, path: str) -> list[davprops.DeadProp]:
         """The dead properties of the resource at ``path`` (``""``: the folder's root); ``not_found``."""
         check_wire_path(path, root_ok=True)
@@ -337,9 +349,10 @@ class FolderStore:
             self.guard(conn, False)
             return davprops.read(Raw(conn), self.id, self._file_id(conn, path))
 
-    def dav_proppatch(self, path: str, sets: Sequence[davprops.DeadProp], removes: Sequence[tuple[str, str]],
-                      device: str, tokens: frozenset[str] = frozenset()) -> None:
-        """Set and remove dead properties of ``path`` at once, or none (``WireError``: ``read_only``,
+    def dav_proppatch(self, path: str, changes: Sequence[davprops.DeadProp | tuple[str, str]], device: str,
+                      tokens: frozenset[str] = frozenset()) -> None:
+        """Set (a ``DeadProp``) and remove (``(ns, name)``) dead properties of ``path`` in the order given,
+        all or none (``WireError``: ``read_only``,
         ``locked`` by another device's lock, ``not_found``, ``too_large``). No version changes: a property
         is not the resource's content, so no ETag moves."""
         check_wire_path(path, root_ok=True)
@@ -347,7 +360,7 @@ class FolderStore:
             self.guard(conn, True)
             if path:
                 LockGuard(conn, self.id, device, user_id=self.user_id, tokens=tokens).check((path,))
-            davprops.patch(Raw(conn), self.id, self._file_id(conn, path), sets, removes)
+            davprops.patch(Raw(conn), self.id, self._file_id(conn, path), changes)
 
     def dav_copy_props(self, source: FolderStore, file_id: str, to_file_id: str) -> None:
         """Give this folder's resource ``to_file_id`` the dead properties of ``source``'s ``file_id``
@@ -637,12 +650,14 @@ class FolderStore:
 
     # -- writing ----------------------------------------------------------------------------------------
     def apply_ops(self, ops: Sequence[Op], policy: WirePolicy, device: str,
-                  tokens: frozenset[str] = frozenset()) -> tuple[int, list[ItemResult]]:
+                  tokens: frozenset[str] = frozenset(), atomic: bool = False) -> tuple[int, list[ItemResult]]:
         """Apply a batch (protocol section 7) as one durable transaction: items in order, each on its own
         (a refused item does not stop the next, and a later one sees what the earlier did); an item whose
         id this folder already applied is answered with its first result (``replayed``). Returns the
         folder's ``seq`` after the batch and one result per item. ``tokens``: the WebDAV lock tokens the
-        request submitted (its user's locks with those tokens let its writes through)."""
+        request submitted (its user's locks with those tokens let its writes through). ``atomic`` (the
+        server's own batches, WebDAV's MOVE with ``Overwrite``): every item done, or nothing written and the
+        results are the first item not done alone."""
         if len(ops) > MAX_OPS:
             raise WireError("too_large", f"more than {MAX_OPS} items", "send them in parts", {"limit": MAX_OPS})
         checked = self._check_contents(ops)
@@ -656,6 +671,8 @@ class FolderStore:
                 applier = Applier(conn, self.folder, policy, start, self.store.chunks, locks, device)
                 raw = applier.rows.raw
                 for op, problem in zip(ops, checked, strict=True):
+                    if atomic and results and not results[-1].done:
+                        raise _Abort(results[-1])
                     if not isinstance(op.id, str) or not OP_ID_RE.fullmatch(op.id):
                         results.append(ItemResult.failed(WireError(
                             "bad_request", "an op id is 1-64 of A-Z, a-z, 0-9, '_' and '-'", "a client bug")))
@@ -688,11 +705,15 @@ class FolderStore:
                                  "fp": from_path, "d": device, "i": op.id, "od": digest,
                                  "r": _result_json(result), "m": time.time_ns()})
                     results.append(result)
+                if atomic and results and not results[-1].done:
+                    raise _Abort(results[-1])
                 end = applier.seq
                 if end != start:
                     applier.finish()
                     conn.execute(t.folders.update().where(t.folders.c.id == self.id).values(seq=end))
                 lock_seq = filelocks.bump(conn, self.id) if locks.changed else None
+        except _Abort as abort:  # the transaction rolled back: nothing of the batch was written
+            return start, [abort.result]
         except sa.exc.OperationalError as exc:
             if "full" in str(exc.orig):
                 raise WireError("no_space", "the server's disk is full", "free space on the server") from None
@@ -876,6 +897,14 @@ class FolderStore:
             raise WireError("not_found", f"no lock {clip(token, 80)} in the folder", "lock it again",
                             {"lock": clip(token, 80)})
         return lock
+
+
+class _Abort(Exception):
+    """An atomic batch's item was not done: the batch's transaction is rolled back."""
+
+    def __init__(self, result: ItemResult) -> None:
+        super().__init__(result.note)
+        self.result = result
 
 
 def _check_since(since: int) -> None:
