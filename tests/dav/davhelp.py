@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import base64
+import os
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import unquote
 
 import httpx
+import pytest
 
 from syncline.formats.wire.ops import new_op_id
 
+from ..daemonserver import PASSWORD, USER, Server, syncline
 from ..server.apphelp import World, make_world, ops_body, put_file, run
 
 DAV = "{DAV:}"
@@ -85,3 +89,25 @@ def responses(body: bytes) -> list[tuple[str, dict[str, str | None], list[str]]]
                         missing.append(child.tag)
         out.append((href, found, missing))
     return out
+
+
+def program(name: str, *needs: Path) -> str:
+    """The installed program ``name`` (and the files it ``needs``): skipped when missing, failed under
+    ``CI=true`` (CI installs every peer, so a missing one must never pass as green)."""
+    found = shutil.which(name)
+    if found is None or not all(p.exists() for p in needs):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is not installed")
+        pytest.skip(f"{name} is not installed")
+    return found
+
+
+def app_password(server: Server, base: Path, name: str = "clients") -> str:
+    """An app password of the default user, made as a person would: ``syncline app-password add``."""
+    made = syncline("app-password", "add", name, "--user", USER, "--password-stdin", "--server", server.url,
+                    stdin=PASSWORD + "\n",
+                    env={"SYNCLINE_STATE_DIR": str(base / "state"), "XDG_CONFIG_HOME": str(base / "xdg")})
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("slt_") and "\n" not in token and token not in made.stderr
+    return token

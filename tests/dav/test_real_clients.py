@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,22 +18,14 @@ import pytest
 
 from syncline.formats.wire.ops import new_op_id
 
-from ..daemonserver import DEADLINE, PASSWORD, USER, Server, syncline
+from ..daemonserver import DEADLINE, USER, Server
 from ..server.apphelp import ops_body, put_file
+from .davhelp import app_password, program
 
 FILES = {"a.txt": b"hello world\n", "sub/b.bin": bytes(range(256)) * 400, "sub/deeper/c.txt": b"c",
          "caf\u00e9 dir/x #%&.txt": b"odd name", "emoji \U0001f600.md": b"# hi\n", "big.bin": bytes(700_000)}
 BOB_PASSWORD = "bob-long-enough-password"
 EXCLUDES = Path("/etc/Nextcloud/sync-exclude.lst")  # owncloudcmd stops without a system exclude list
-
-
-def _program(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is not installed")
-        pytest.skip(f"{name} is not installed")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +37,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, s
     server.add_user("bob", BOB_PASSWORD)
     server.start()
     try:
-        made = syncline("app-password", "add", "clients", "--user", USER, "--password-stdin", "--server",
-                        server.url, stdin=PASSWORD + "\n",
-                        env={"SYNCLINE_STATE_DIR": str(base / "state"), "XDG_CONFIG_HOME": str(base / "xdg")})
-        assert made.returncode == 0, made.stderr
-        token = made.stdout.strip()
-        assert token.startswith("slt_") and "\n" not in token and token not in made.stderr
+        token = app_password(server, base)
         asyncio.run(_seed(server.url, token))
         yield server, token
     finally:
@@ -90,7 +76,7 @@ def _run(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
                                                 ("nextcloud", "/remote.php/dav/files/anna/")])
 def test_rclone_lists_and_copies_the_folder(served: tuple[Server, str], tmp_path: Path, vendor: str,
                                             layout: str) -> None:
-    rclone = _program("rclone")
+    rclone = program("rclone")
     server, token = served
     obscured = _run([rclone, "obscure", token], tmp_path).stdout.strip()
     remote = [f"--webdav-url={server.url}{layout}", f"--webdav-vendor={vendor}", f"--webdav-user={USER}",
@@ -111,17 +97,15 @@ def _desktop_requests(log: str) -> tuple[int, int]:
     return log.count('"PROPFIND"'), log.count("GETFileJob::start")
 
 
-@pytest.mark.parametrize("program", ["owncloudcmd", "nextcloudcmd"])
+@pytest.mark.parametrize("client", ["owncloudcmd", "nextcloudcmd"])
 def test_desktop_clients_download_the_folder_and_a_second_run_fetches_nothing(
-        served: tuple[Server, str], tmp_path: Path, program: str) -> None:
-    cmd = _program(program)
-    if not EXCLUDES.exists():
-        pytest.skip(f"no {EXCLUDES}")
+        served: tuple[Server, str], tmp_path: Path, client: str) -> None:
+    cmd = program(client, EXCLUDES)
     server, token = served
     local = tmp_path / "local"
     local.mkdir()
     common = [cmd, "--non-interactive", "--trust", "-u", USER, "-p", token, "--exclude", str(EXCLUDES), "--logdebug"]
-    where = ["--path", "/Docs", str(local), server.url] if program == "nextcloudcmd" else \
+    where = ["--path", "/Docs", str(local), server.url] if client == "nextcloudcmd" else \
         [str(local), f"{server.url}/remote.php/webdav/Docs"]
     first = _run([*common, *where], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -135,9 +119,7 @@ def test_desktop_clients_download_the_folder_and_a_second_run_fetches_nothing(
 
 def test_a_read_only_member_with_the_account_password_downloads_and_may_add_nothing(
         served: tuple[Server, str], tmp_path: Path) -> None:
-    cmd = _program("owncloudcmd")
-    if not EXCLUDES.exists():
-        pytest.skip(f"no {EXCLUDES}")
+    cmd = program("owncloudcmd", EXCLUDES)
     server, _ = served
     local = tmp_path / "local"
     local.mkdir()

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from .spools import Spools, spool_root
 from .store import Store
 from .store.gc import DEFAULT_POLICY, clock_jumped, collect
 from .store.retention import Policy
@@ -51,6 +52,7 @@ class Collector(Worker):
                                     "dropped until the clock is right or `syncline serve --gc --clock-ok` says it is")
                     self.skipped += 1
                 r = collect(self.store, now_ns=now, policy=self.policy, stop=self._stop, retention=trusted)
+                Spools(spool_root(self.store.data_dir)).sweep(now / 1e9)  # chunked uploads left a day
             except Exception:  # a bug or a broken store: said, and tried again at the next turn
                 log.exception("the collection of unused chunks and old history failed")
             else:

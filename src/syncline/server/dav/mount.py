@@ -22,8 +22,9 @@ from ...formats.wire.limits import BODY_STALL_S
 from ..app.access import Authenticator, Caller
 from ..app.bodies import read_body
 from ..app.errors import wire_error_of
+from ..spools import Spools, spool_root
 from ..store import Store
-from . import copymove, locks, ocs, proppatch, read, write
+from . import copymove, locks, ocs, proppatch, read, uploads, write
 from .auth import BasicAuth
 from .errors import DavError, dav_error_response, method_not_allowed
 from .paths import SHORT, parse
@@ -53,6 +54,7 @@ class DavApp:
         self.basic = BasicAuth(store, auth, account_passwords)
         self.stall_s = stall_s
         self.instance = instance_id(store.server_id)
+        self.spools = Spools(spool_root(store.data_dir), store.min_free)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -88,6 +90,8 @@ class DavApp:
             return read.options()
         caller = await self._caller(request)
         raw = bytes(request.scope.get("raw_path") or path.encode("utf-8")).decode("latin-1").partition("?")[0]
+        if uploads.is_upload(raw):
+            return await uploads.serve(request, self.store, self.spools, caller, raw, self.instance, self.stall_s)
         target = parse(raw, caller.user)
         method = request.method
         if method == "PROPFIND":

@@ -118,7 +118,7 @@ class Spooled:
             self.adler = zlib.adler32(data, self.adler)
 
 
-def _wanted_checksum(request: Request) -> tuple[str, str] | None:
+def wanted_checksum(request: Request) -> tuple[str, str] | None:
     """``OC-Checksum: TYPE:HEX`` as (type, lowercase hex); None when absent or of a type not checked."""
     raw = request.headers.get("oc-checksum")
     if not raw:
@@ -147,13 +147,20 @@ def oc_mtime(request: Request) -> int | None:
     return round(seconds * 1e9)
 
 
-async def spool_body(request: Request, spool_dir: str, stall_s: float, kind: str | None) -> Spooled:
-    """The body in a temp file under ``spool_dir``, hashed on the way. The caller closes ``file``."""
+def new_spool(spool_dir: str, kind: str | None) -> Spooled:
+    """An empty spool file under ``spool_dir`` hashing what is added, with ``kind``'s hash (an
+    ``OC-Checksum`` type) too. The caller closes ``file``."""
     out = Spooled(tempfile.TemporaryFile(dir=spool_dir), blake3=blake3.blake3())  # noqa: SIM115 - the caller closes it
     if kind == "MD5":
         out.checked = hashlib.md5(usedforsecurity=False)
     elif kind == "ADLER32":
         out.adler = 1
+    return out
+
+
+async def spool_body(request: Request, spool_dir: str, stall_s: float, kind: str | None) -> Spooled:
+    """The body in a temp file under ``spool_dir``, hashed on the way. The caller closes ``file``."""
+    out = new_spool(spool_dir, kind)
     gathered: list[bytes] = []
     have = 0
     try:
@@ -189,18 +196,35 @@ def _check_sum(spooled: Spooled, wanted: tuple[str, str] | None) -> None:
 async def put(request: Request, store: Store, caller: Caller, target: DavPath, instance: str,
               stall_s: float) -> Response:
     """PUT of a file (see the module's docstring)."""
+    where, now, tokens = await prepare_put(request, store, caller, target)
+    wanted = wanted_checksum(request)
+    mtime = oc_mtime(request)
+    spooled = await spool_body(request, str(store.chunks.tmp), stall_s, wanted[0] if wanted else None)
+    return await finish_put(where, caller, target, now, tokens, spooled, wanted, mtime, instance)
+
+
+async def prepare_put(request: Request, store: Store, caller: Caller,
+                      target: DavPath) -> tuple[Place, Now, frozenset[str]]:
+    """A file write's folder, what is at ``target`` now, and the lock tokens submitted: ``403`` without the
+    right, ``405`` for a folder's root, ``409`` onto a folder or without a parent, ``412`` for a false
+    condition."""
     where = await writable(store, caller, target)
     if not target.path:
         raise DavError(405, "MethodNotAllowed", "a folder's root is a collection; put files in it",
-                       headers=EXISTING)
+                       headers={"Allow": "OPTIONS, PROPFIND"})
     now = await run_in_threadpool(look, where, target.path)
     if now.item is not None and now.item.row.kind == "dir":
         raise DavError(409, "Conflict", f"{clip(target.path)} is a folder")
     await parent_is_folder(where, target.path)
     tokens = await run_in_threadpool(conditions.check, request, store, caller, target, now)
-    mtime = oc_mtime(request)
-    wanted = _wanted_checksum(request)
-    spooled = await spool_body(request, str(store.chunks.tmp), stall_s, wanted[0] if wanted else None)
+    return where, now, tokens
+
+
+async def finish_put(where: Place, caller: Caller, target: DavPath, now: Now, tokens: frozenset[str],
+                     spooled: Spooled, wanted: tuple[str, str] | None, mtime: int | None,
+                     instance: str) -> Response:
+    """Commit the bytes in ``spooled`` (closed here) at ``target`` if they are ``wanted``'s checksum, as a
+    new version of what ``now`` found there: the answer with the etag and id the next PROPFIND lists."""
     mode = now.item.row.mode if now.item is not None else NEW_FILE_MODE
     mtime_ns = mtime if mtime is not None else time.time_ns()
     digest = spooled.blake3.digest()
