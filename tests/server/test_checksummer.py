@@ -37,6 +37,7 @@ def test_every_file_gets_the_sha1_of_its_bytes(store: tuple[Store, int], fs: Fol
     done = fill_sha1(store[0])
     assert done.recorded == len(files) and done.after is None
     assert sha1s(fs) == {p: hashlib.sha1(d).digest() for p, d in files.items()}
+    assert {d.row.path: d.md5 for d in fs.dav_list("", 1)[1:]} == {p: hashlib.md5(d).digest() for p, d in files.items()}
     assert fill_sha1(store[0]).recorded == 0, "nothing left to do"
     # The same bytes in another folder have their SHA1 at once (kept by digest).
     other = store[0].folder(store[0].folders.create(store[1], "Other")[0])

@@ -1,10 +1,10 @@
-"""SHA1s for the files devices uploaded natively (issue 15): WebDAV clients compare files by the
+"""SHA1 and MD5 for the files devices uploaded natively (issue 15): WebDAV clients compare files by the
 ``oc:checksums`` the server lists (content, not mtimes, decides a conflict), and the native protocol
-hashes with BLAKE3 only. A WebDAV upload is hashed both ways as it streams; every other live file gets its
-SHA1 here, in a thread of its own, a bounded number of bytes per pass, read back from the chunk store.
+hashes with BLAKE3 only. A WebDAV upload is hashed every way as it streams; every other live file gets its
+sums here, in a thread of its own, a bounded number of bytes per pass, read back from the chunk store.
 
 A file's bytes are checked against its BLAKE3 digest as they are hashed, so a SHA1 is recorded only for
-bytes that are the file (``content_sha1`` is keyed by that digest; a damaged or changed file is skipped
+bytes that are the file (``content_sums`` is keyed by that digest; a damaged or changed file is skipped
 and its SHA1 left unknown, which clients take as "compare by size and time"). The pass walks the files in
 (folder, path) order from where the last one stopped, so files that cannot be read never hold up the rest.
 """
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from ..formats.wire.errors import WireError
 from .store import Store
-from .store.davstate import add_sha1
+from .store.davstate import add_sums
 from .store.raw import Raw
 from .worker import Worker
 
@@ -50,7 +50,7 @@ def fill_sha1(store: Store, after: tuple[int, str] | None = None, budget: int = 
         start = out.after or (0, "")
         with store.db.read() as conn:
             page = Raw(conn).all(
-                "SELECT e.folder_id, e.path, e.digest FROM entries e LEFT JOIN content_sha1 s ON s.digest = e.digest"
+                "SELECT e.folder_id, e.path, e.digest FROM entries e LEFT JOIN content_sums s ON s.digest = e.digest"
                 " WHERE e.kind = 'file' AND s.digest IS NULL AND (e.folder_id > :f OR (e.folder_id = :f AND"
                 " e.path > :p)) ORDER BY e.folder_id, e.path LIMIT :n", {"f": start[0], "p": start[1], "n": _PAGE})
         if not page:
@@ -73,9 +73,11 @@ def _one(store: Store, folder_id: int, path: str, digest: bytes, out: Pass) -> i
         row, chunks = store.folder(folder).read(path)
         if row.digest != digest:
             return 0  # replaced since the page was read: the next pass sees the new one
-        sha1, b3, read = hashlib.sha1(usedforsecurity=False), blake3.blake3(), 0
+        sha1, md5 = hashlib.sha1(usedforsecurity=False), hashlib.md5(usedforsecurity=False)
+        b3, read = blake3.blake3(), 0
         for piece in chunks:
             sha1.update(piece)
+            md5.update(piece)
             b3.update(piece)
             read += len(piece)
     except (WireError, OSError):  # changed, damaged or unreadable now: left unknown, tried again later
@@ -85,7 +87,7 @@ def _one(store: Store, folder_id: int, path: str, digest: bytes, out: Pass) -> i
                     path, folder_id)
         return read
     with store.db.write() as conn:
-        add_sha1(Raw(conn), digest, sha1.digest())
+        add_sums(Raw(conn), digest, sha1.digest(), md5.digest())
     out.recorded += 1
     return read
 

@@ -149,17 +149,18 @@ def _copy_op(src: Place, row: Row, dst: Place, path: str, caller: Caller) -> Op:
     if row.kind == "dir":
         return Op(new_op_id(), "mkdir", path, None, OpEntry(row.mtime_ns, row.mode))
     got, body = src.store.read(row.path, row.version)
-    whole, sha1 = blake3.blake3(), hashlib.sha1(usedforsecurity=False)
+    whole, sha1, md5 = blake3.blake3(), hashlib.sha1(usedforsecurity=False), hashlib.md5(usedforsecurity=False)
     size = 0
     with tempfile.TemporaryFile(dir=str(dst.store.store.chunks.tmp)) as spool:
         for piece in body:
             whole.update(piece)
             sha1.update(piece)
+            md5.update(piece)
             spool.write(piece)
             size += len(piece)
         staged = stage_spooled(dst.store, caller.device.id, SERVER_CHUNKER, path, spool, size, whole.digest(),
                                got.mtime_ns, got.mode, lambda _: None)
-    dst.store.record_sha1(whole.digest(), sha1.digest())
+    dst.store.record_sums(whole.digest(), sha1.digest(), md5.digest())
     return Op(new_op_id(), "put", path, None, OpEntry(got.mtime_ns, got.mode, size, whole.digest()), staged.chunks,
               manifest=staged.manifest)
 

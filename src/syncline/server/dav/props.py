@@ -17,7 +17,7 @@ Values, and why:
   root ``CK``, the namespace root ``K`` (folders may be made there, never files), read-only ``""``; ``S``
   on everything of a share the caller accepted. File locks take nothing away (a locked write is a ``423``
   the client retries).
-- ``oc:checksums`` ``SHA1:<hex>`` when the server knows the file's SHA1, else left out (404).
+- ``oc:checksums`` ``SHA1:<hex> MD5:<hex>`` when the server knows the file's sums, else left out (404).
 - ``quota-used-bytes``/``quota-available-bytes`` (collections): the folder owner's, ``-3`` when unlimited
   (as ownCloud); computed once per request, and only when asked by name (never in ``allprop``).
 
@@ -71,6 +71,7 @@ class Resource:
     permissions: str
     sha1: bytes | None = None
     mount_root: bool = False
+    md5: bytes | None = None
 
     def oc_id(self, instance: str) -> str:
         return f"{self.fileid:08d}{instance}"
@@ -102,7 +103,7 @@ def entry(href: str, rights: str, shared: bool, item: DavRow) -> Resource:
         return Resource(href, row.path.rpartition("/")[2], True, f'"{item.etag}"', row.mtime_ns, 0,
                         item.fileid, permissions(rights, shared, "dir"))
     return Resource(href, row.path.rpartition("/")[2], False, f'"{item.etag}"', row.mtime_ns, row.size,
-                    item.fileid, permissions(rights, shared, "file"), item.sha1)
+                    item.fileid, permissions(rights, shared, "file"), item.sha1, md5=item.md5)
 
 
 def content_type(name: str) -> str:
@@ -139,7 +140,8 @@ def live(res: Resource, instance: str) -> dict[Name, Value]:
     else:
         props[DAV, "getcontentlength"] = str(res.size)
         if res.sha1 is not None:
-            props[OC, "checksums"] = Raw(f"<oc:checksum>SHA1:{res.sha1.hex()}</oc:checksum>")
+            md5 = f" MD5:{res.md5.hex()}" if res.md5 is not None else ""
+            props[OC, "checksums"] = Raw(f"<oc:checksum>SHA1:{res.sha1.hex()}{md5}</oc:checksum>")
     return props
 
 

@@ -104,7 +104,7 @@ class Spooled:
     size: int = 0
     blake3: Any = None
     sha1: Any = field(default_factory=lambda: hashlib.sha1(usedforsecurity=False))
-    checked: Any = None  # the OC-Checksum type's hash, when one was asked
+    md5: Any = field(default_factory=lambda: hashlib.md5(usedforsecurity=False))
     adler: int | None = None
 
     def add(self, data: bytes) -> None:
@@ -112,8 +112,7 @@ class Spooled:
         self.size += len(data)
         self.blake3.update(data)
         self.sha1.update(data)
-        if self.checked is not None:
-            self.checked.update(data)
+        self.md5.update(data)
         if self.adler is not None:
             self.adler = zlib.adler32(data, self.adler)
 
@@ -151,9 +150,7 @@ def new_spool(spool_dir: str, kind: str | None) -> Spooled:
     """An empty spool file under ``spool_dir`` hashing what is added, with ``kind``'s hash (an
     ``OC-Checksum`` type) too. The caller closes ``file``."""
     out = Spooled(tempfile.TemporaryFile(dir=spool_dir), blake3=blake3.blake3())  # noqa: SIM115 - the caller closes it
-    if kind == "MD5":
-        out.checked = hashlib.md5(usedforsecurity=False)
-    elif kind == "ADLER32":
+    if kind == "ADLER32":
         out.adler = 1
     return out
 
@@ -185,7 +182,7 @@ def _check_sum(spooled: Spooled, wanted: tuple[str, str] | None) -> None:
     if kind == "SHA1":
         got = spooled.sha1.hexdigest()
     elif kind == "MD5":
-        got = spooled.checked.hexdigest()
+        got = spooled.md5.hexdigest()
     else:
         got = f"{spooled.adler:08x}"
     if got != value.rjust(len(got), "0"):
@@ -234,7 +231,7 @@ async def finish_put(where: Place, caller: Caller, target: DavPath, now: Now, to
                                          spooled.file, spooled.size, digest, mtime_ns, mode, lambda _: None)
     finally:
         spooled.file.close()
-    await run_in_threadpool(where.store.record_sha1, digest, spooled.sha1.digest())
+    await run_in_threadpool(where.store.record_sums, digest, spooled.sha1.digest(), spooled.md5.digest())
     expect = Expect.of(now.item.row.entry()) if now.item is not None else None
     op = Op(new_op_id(), "put", target.path, expect, OpEntry(mtime_ns, mode, spooled.size, digest), staged.chunks,
             manifest=staged.manifest)

@@ -10,9 +10,9 @@ last version, in one statement per 500 folders. Never lowered: pruning a tombsto
 a client holds never comes back for a tree that changed. Computing ``max(version)`` over the subtree at
 each PROPFIND was rejected: O(subtree) per request, and wrong once a tombstone is pruned.
 
-**SHA1s.** ``content_sha1`` maps a BLAKE3 digest to the SHA1 of the same bytes, written only by the
-server from bytes it hashed both ways (:func:`add_sha1`): WebDAV's ``oc:checksums``, which the desktop
-clients compare instead of mtimes.
+**Checksums.** ``content_sums`` maps a BLAKE3 digest to the SHA1 and MD5 of the same bytes, written only
+by the server from bytes it hashed every way at once (:func:`add_sums`): WebDAV's ``oc:checksums``, which
+the desktop clients compare instead of mtimes (SHA1) and rclone's ``check`` compares (MD5).
 
 **File ids.** ``oc:fileid`` is a number; the store's ``file_id`` is text. ``dav_ids`` numbers each
 (folder, file_id) once, when the Applier first writes it (the folder's root is file_id ``""``, made with
@@ -43,6 +43,7 @@ class DavRow:
     fileid: int
     tree_version: int
     sha1: bytes | None = None
+    md5: bytes | None = None
 
     @property
     def etag(self) -> str:
@@ -101,18 +102,19 @@ def add_ids(raw: Raw, folder_id: int, file_ids: Iterable[str]) -> None:
 
 
 _DAV_COLUMNS = ("e.path, e.kind, e.size, e.mtime_ns, e.mode, e.digest, e.target, e.file_id, e.version, e.content_id,"
-                " e.tree_version, d.id, s.sha1")
+                " e.tree_version, d.id, s.sha1, s.md5")
 _DAV_FROM = ("FROM entries e LEFT JOIN dav_ids d ON d.folder_id = e.folder_id AND d.file_id = e.file_id"
-             " LEFT JOIN content_sha1 s ON s.digest = e.digest AND e.kind = 'file'")
+             " LEFT JOIN content_sums s ON s.digest = e.digest AND e.kind = 'file'")
 
 
 def _dav_row(r: tuple[object, ...]) -> DavRow:
     row = row_from(r[:10])
-    tree_version, fileid, sha1 = r[10], r[11], r[12]
+    tree_version, fileid, sha1, md5 = r[10], r[11], r[12], r[13]
     if fileid is None:  # every writer numbers what it writes (TreeMarks), and step 8 what was there
         raise RuntimeError(f"the store holds no WebDAV id for {row.path!r}: run `syncline server check`")
     tree = int(tree_version) if row.kind == "dir" and tree_version is not None else row.version  # type: ignore[call-overload]
-    return DavRow(row, int(fileid), tree, bytes(sha1) if sha1 is not None else None)  # type: ignore[call-overload]
+    return DavRow(row, int(fileid), tree, bytes(sha1) if sha1 is not None else None,  # type: ignore[call-overload]
+                  bytes(md5) if md5 is not None else None)  # type: ignore[call-overload]
 
 
 def dav_rows(raw: Raw, folder_id: int, path: str, depth: int, root: Row, seq: int) -> list[DavRow] | None:
@@ -138,10 +140,10 @@ def dav_rows(raw: Raw, folder_id: int, path: str, depth: int, root: Row, seq: in
     return [first, *(_dav_row(r) for r in children)]
 
 
-def add_sha1(raw: Raw, digest: bytes, sha1: bytes) -> None:
-    """Record that the bytes of BLAKE3 ``digest`` have SHA1 ``sha1`` (both computed by the server from the
-    same bytes: never a client's word)."""
-    if len(digest) != 32 or len(sha1) != 20:
-        raise ValueError("a BLAKE3 digest is 32 bytes and a SHA1 20")
-    raw.run("INSERT INTO content_sha1 (digest, sha1) VALUES (:d, :s) ON CONFLICT (digest) DO NOTHING",
-            {"d": digest, "s": sha1})
+def add_sums(raw: Raw, digest: bytes, sha1: bytes, md5: bytes) -> None:
+    """Record that the bytes of BLAKE3 ``digest`` have SHA1 ``sha1`` and MD5 ``md5`` (all computed by the
+    server from the same bytes: never a client's word)."""
+    if len(digest) != 32 or len(sha1) != 20 or len(md5) != 16:
+        raise ValueError("a BLAKE3 digest is 32 bytes, a SHA1 20 and an MD5 16")
+    raw.run("INSERT INTO content_sums (digest, sha1, md5) VALUES (:d, :s, :m) ON CONFLICT (digest) DO NOTHING",
+            {"d": digest, "s": sha1, "m": md5})

@@ -53,7 +53,7 @@ from . import contents, davprops, filelocks
 from . import schema as t
 from .apply import Applier
 from .contents import missing_chunks
-from .davstate import ROOT_FILE_ID, DavRow, add_sha1, dav_rows
+from .davstate import ROOT_FILE_ID, DavRow, add_sums, dav_rows
 from .filelocks import LockGuard, locks_key
 from .meta import Folder, rights_of
 from .raw import Raw
@@ -337,10 +337,10 @@ class FolderStore:
                                 {"f": self.id, "i": file_id})
         return int(got[0]) if got is not None else None
 
-    def record_sha1(self, digest: bytes, sha1: bytes) -> None:
-        """Keep the SHA1 of bytes whose BLAKE3 is ``digest``; both computed by the server from the bytes."""
+    def record_sums(self, digest: bytes, sha1: bytes, md5: bytes) -> None:
+        """Keep the SHA1 and MD5 of bytes whose BLAKE3 is ``digest``; all computed by the server from them."""
         with self.store.db.write() as conn:
-            add_sha1(Raw(conn), digest, sha1)
+            add_sums(Raw(conn), digest, sha1, md5)
 
     def dav_props(self, path: str) -> list[davprops.DeadProp]:
         """The dead properties of the resource at ``path`` (``""``: the folder's root); ``not_found``."""

@@ -88,15 +88,15 @@ def _step_7(conn: sa.Connection) -> None:
 def _step_8(conn: sa.Connection) -> None:
     """WebDAV (issue 15): each folder row's ``tree_version`` (filled from the rows, tombstones included: the
     highest version at or below it), the numeric ids (one per file_id there is, live or a tombstone's), dead
-    properties, and the contents' SHA1s (none known yet)."""
+    properties, and the contents' SHA1 and MD5 (none known yet)."""
     conn.exec_driver_sql("ALTER TABLE entries ADD COLUMN tree_version BIGINT")
     ident = "INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT" if conn.dialect.name == "sqlite" else "SERIAL PRIMARY KEY"
     conn.exec_driver_sql(
         f"CREATE TABLE dav_ids (id {ident}, folder_id INTEGER NOT NULL, file_id TEXT NOT NULL,"
         " UNIQUE (folder_id, file_id), FOREIGN KEY(folder_id) REFERENCES folders (id))")
     blob = "BLOB" if conn.dialect.name == "sqlite" else "BYTEA"
-    conn.exec_driver_sql(f"CREATE TABLE content_sha1 (digest {blob} NOT NULL, sha1 {blob} NOT NULL,"
-                         " PRIMARY KEY (digest))")
+    conn.exec_driver_sql(f"CREATE TABLE content_sums (digest {blob} NOT NULL, sha1 {blob} NOT NULL,"
+                         f" md5 {blob} NOT NULL, PRIMARY KEY (digest))")
     conn.exec_driver_sql(
         "CREATE TABLE dav_props (folder_id INTEGER NOT NULL, file_id TEXT NOT NULL, ns TEXT NOT NULL,"
         " name TEXT NOT NULL, xml TEXT NOT NULL, PRIMARY KEY (folder_id, file_id, ns, name),"

@@ -202,12 +202,14 @@ dav_ids = sa.Table(
     sqlite_autoincrement=True,  # an id is never given again, even after its row went
 )
 
-# The SHA1 of a content, by its BLAKE3 digest (WebDAV's ``oc:checksums``, issue 15): the same bytes have the
-# same SHA1 in every folder, so it is kept once. Written only by the server, from bytes it hashed both ways.
-content_sha1 = sa.Table(
-    "content_sha1", metadata,
+# The SHA1 and MD5 of a content, by its BLAKE3 digest (WebDAV's ``oc:checksums``, issue 15): the same bytes
+# have the same sums in every folder, so they are kept once. Written only by the server, from bytes it hashed
+# every way at once.
+content_sums = sa.Table(
+    "content_sums", metadata,
     sa.Column("digest", Digest, primary_key=True),
     sa.Column("sha1", sa.LargeBinary(20), nullable=False),
+    sa.Column("md5", sa.LargeBinary(16), nullable=False),
 )
 
 # WebDAV dead properties (PROPPATCH, issue 15), keyed by file_id so they follow moves and edits.
