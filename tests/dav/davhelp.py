@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
 
 from syncline.formats.wire.ops import new_op_id
 
-from ..daemonserver import PASSWORD, USER, Server, syncline
+from ..daemonserver import DEADLINE, PASSWORD, USER, Server, syncline
 from ..server.apphelp import World, make_world, ops_body, put_file, run
 
 DAV = "{DAV:}"
@@ -111,3 +113,59 @@ def app_password(server: Server, base: Path, name: str = "clients") -> str:
     token = made.stdout.strip()
     assert token.startswith("slt_") and "\n" not in token and token not in made.stderr
     return token
+
+
+EXCLUDES = Path("/etc/Nextcloud/sync-exclude.lst")  # both desktop clients stop without a system exclude list
+CLIENT_FILES = (".sync_", "._sync_", ".owncloudsync", ".nextcloudsync")
+
+
+class Client:
+    """One desktop client syncing ``local`` with the server folder Shared."""
+
+    def __init__(self, name: str, local: Path, home: Path, url: str, token: str) -> None:
+        self.local, self.home = local, home
+        local.mkdir()
+        home.mkdir()
+        common = [program(name, EXCLUDES), "--non-interactive", "--trust", "-u", USER, "-p", token, "--exclude",
+                  str(EXCLUDES), "--max-sync-retries", "3", "--logdebug"]
+        self.args = [*common, "--path", "/Shared", str(local), url] if name == "nextcloudcmd" else \
+            [*common, str(local), f"{url}/remote.php/webdav/Shared"]
+
+    def run(self) -> str:
+        env = {**os.environ, "HOME": str(self.home), "XDG_CONFIG_HOME": str(self.home / ".config"),
+               "XDG_DATA_HOME": str(self.home / ".local"), "QT_QPA_PLATFORM": "offscreen"}
+        done = subprocess.run(self.args, capture_output=True, text=True, timeout=DEADLINE * 5, env=env)
+        log = done.stdout + done.stderr
+        assert done.returncode == 0, log[-4000:]
+        return log
+
+    def tree(self) -> dict[str, str]:
+        return {p.relative_to(self.local).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in self.local.rglob("*") if p.is_file() and not p.name.startswith(CLIENT_FILES)}
+
+
+def server_tree(web: httpx.Client, under: str = "/remote.php/webdav/Shared/") -> dict[str, str]:
+    """The server folder's files (PROPFIND Depth 1 walked, then GET), by path: SHA-256."""
+    out: dict[str, str] = {}
+    todo = [under]
+    root = unquote(under)
+    while todo:
+        url = todo.pop()
+        r = web.request("PROPFIND", url, headers={"Depth": "1"})
+        assert r.status_code == 207, r.text
+        for response in ET.fromstring(r.content).iter("{DAV:}response"):
+            href = response.findtext("{DAV:}href") or ""
+            if unquote(href) == unquote(url):
+                continue
+            if response.find(".//{DAV:}collection") is not None:
+                todo.append(urlsplit(href).path)
+            else:
+                got = web.get(href)
+                assert got.status_code == 200
+                out[unquote(href)[len(root):]] = hashlib.sha256(got.content).hexdigest()
+    return out
+
+
+def write(root: Path, path: str, data: bytes) -> None:
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    (root / path).write_bytes(data)

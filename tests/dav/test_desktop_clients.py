@@ -12,51 +12,20 @@ replaced version among the versions. A program that is not installed skips here 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import subprocess
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
 
 from ..daemonserver import DEADLINE, USER, Server
-from .davhelp import app_password, program
+from .davhelp import Client, app_password, server_tree, write
 
-EXCLUDES = Path("/etc/Nextcloud/sync-exclude.lst")  # both clients stop without a system exclude list
-CLIENT_FILES = (".sync_", "._sync_", ".owncloudsync", ".nextcloudsync")
 NFC, NFD = unicodedata.normalize("NFC", "caf\u00e9"), unicodedata.normalize("NFD", "caf\u00e9")
 WRITES = ('"PUT"', '"MOVE"', '"DELETE"', '"MKCOL"', '"PROPPATCH"', '"COPY"')
-
-
-class Client:
-    """One desktop client syncing ``local`` with the server folder Shared."""
-
-    def __init__(self, name: str, local: Path, home: Path, url: str, token: str) -> None:
-        self.local, self.home = local, home
-        local.mkdir()
-        home.mkdir()
-        common = [program(name, EXCLUDES), "--non-interactive", "--trust", "-u", USER, "-p", token, "--exclude",
-                  str(EXCLUDES), "--max-sync-retries", "3", "--logdebug"]
-        self.args = [*common, "--path", "/Shared", str(local), url] if name == "nextcloudcmd" else \
-            [*common, str(local), f"{url}/remote.php/webdav/Shared"]
-
-    def run(self) -> str:
-        env = {**os.environ, "HOME": str(self.home), "XDG_CONFIG_HOME": str(self.home / ".config"),
-               "XDG_DATA_HOME": str(self.home / ".local"), "QT_QPA_PLATFORM": "offscreen"}
-        done = subprocess.run(self.args, capture_output=True, text=True, timeout=DEADLINE * 5, env=env)
-        log = done.stdout + done.stderr
-        assert done.returncode == 0, log[-4000:]
-        return log
-
-    def tree(self) -> dict[str, str]:
-        return {p.relative_to(self.local).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in self.local.rglob("*") if p.is_file() and not p.name.startswith(CLIENT_FILES)}
 
 
 @pytest.fixture(scope="module")
@@ -77,28 +46,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Cl
         server.stop()
 
 
-def server_tree(web: httpx.Client, under: str = "/remote.php/webdav/Shared/") -> dict[str, str]:
-    """The server folder's files (PROPFIND Depth 1 walked, then GET), by path: SHA-256."""
-    out: dict[str, str] = {}
-    todo = [under]
-    root = unquote(under)
-    while todo:
-        url = todo.pop()
-        r = web.request("PROPFIND", url, headers={"Depth": "1"})
-        assert r.status_code == 207, r.text
-        for response in ET.fromstring(r.content).iter("{DAV:}response"):
-            href = response.findtext("{DAV:}href") or ""
-            if unquote(href) == unquote(url):
-                continue
-            if response.find(".//{DAV:}collection") is not None:
-                todo.append(urlsplit(href).path)
-            else:
-                got = web.get(href)
-                assert got.status_code == 200
-                out[unquote(href)[len(root):]] = hashlib.sha256(got.content).hexdigest()
-    return out
-
-
 def converge(a: Client, b: Client, web: httpx.Client) -> dict[str, str]:
     """A, B, A; the three trees equal; then a run of each that writes and downloads nothing."""
     for client in (a, b, a):
@@ -111,11 +58,6 @@ def converge(a: Client, b: Client, web: httpx.Client) -> dict[str, str]:
         assert not any(w in log for w in WRITES) and "GETFileJob::start" not in log, \
             f"a run with nothing to do wrote or downloaded: {[w for w in WRITES if w in log]}"
     return files
-
-
-def write(root: Path, path: str, data: bytes) -> None:
-    (root / path).parent.mkdir(parents=True, exist_ok=True)
-    (root / path).write_bytes(data)
 
 
 def test_two_desktop_clients_converge_through_the_server(world: tuple[Server, Client, Client, httpx.Client]) -> None:
