@@ -168,7 +168,7 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
         auth = Authenticator(store)
         admin_password = ensure_admin(store, auth.passwords)
         notifier = InProcessNotifier()
-        app = make_app(store, auth, notifier)
+        app = make_app(store, auth, notifier, dav_account_passwords=settings.dav_account_passwords)
         config = uvicorn.Config(
             app, host=host, port=port, http="h11", loop="asyncio", ws="none", lifespan="on",
             ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None,
