@@ -23,7 +23,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ...engine.replicas.errors import ReplicaError
 from ...formats.wire.errors import WireError
 from ...formats.wire.limits import BODY_STALL_S, MAX_REQUESTS_PER_DEVICE
-from ..dav.mount import DavApp, DavMount
 from ..notify import InProcessNotifier, Notifier
 from ..store import Store
 from . import (
@@ -127,6 +126,10 @@ def make_app(store: Store, auth: Authenticator, notifier: Notifier | None = None
     routes = [*routes_account.ROUTES, openapi_route(), *routes_folders.ROUTES, *routes_content.ROUTES,
               *routes_ops.ROUTES, *routes_events.ROUTES, *routes_shares.ROUTES,
               *routes_locks.ROUTES, *routes_versions.ROUTES]
+    # Imported here: the WebDAV layer uses this package's access and body helpers (an import at the top
+    # would be a cycle: dav -> app -> dav).
+    from ..dav.mount import DavApp, DavMount
+
     dav = DavApp(store, auth, dav_account_passwords, stall_s)
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(CatchAll), Middleware(DeviceLimit), Middleware(DavMount, dav=dav),
