@@ -1,0 +1,195 @@
+"""The WebDAV requests a replica is made of, each on a tree path (validated: never outside the collection,
+never into ``.syncline`` unless the replica itself asks for its own folder), each answering what the
+contract needs to know: was it done, or did its condition fail (``412``, taken, gone).
+
+Conditions: ``If-Match`` on the request's own resource (RFC 9110: it applies to the request URI, for a
+``MOVE`` the source), ``Overwrite: F`` so a ``MOVE`` never replaces what appeared at its destination.
+Servers that ignore ``If-Match`` (rclone's) leave the window between the caller's Depth-0 re-check and
+the request: the caller re-checks as late as it can (docs/replicas.md, rule 2).
+"""
+
+from __future__ import annotations
+
+import errno as E
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+
+from ....core.paths import META_DIR, parent
+from ..errors import Changed, NotFound, ReplicaError, error_class
+from .address import split_path
+from .client import DavClient, bad_answer
+from .listing import item_of, list_folder, propfind
+from .statedb import Item
+
+TMP = f"{META_DIR}/tmp"
+TRASH = f"{META_DIR}/trash"
+META = f"{META_DIR}/meta"
+DONE = (200, 201, 204)
+
+
+def tree_path(path: str, own: bool = False) -> str:
+    """``path`` checked as a path inside the tree (``ReplicaError`` otherwise); a ``.syncline`` segment
+    only for the replica's ``own`` files."""
+    try:
+        parts = split_path(path)
+    except ValueError as exc:
+        raise error_class(ReplicaError)(E.EINVAL, str(exc), path) from None
+    if not own and META_DIR in parts:
+        raise error_class(ReplicaError)(E.EINVAL, f"{META_DIR} is syncline's own folder", path)
+    return path
+
+
+class DavOps:
+    """Requests on one collection through ``client``; remembers which of its own folders (``.syncline``,
+    the temp and trash folders) it has made this run."""
+
+    def __init__(self, client: DavClient) -> None:
+        self.client = client
+        self.address = client.address
+        self._made: set[str] = set()
+        self._mutex = threading.Lock()
+        self._trash = ""
+
+    def forget(self) -> None:
+        """A new run: the folders made may be gone (a user emptied the trash)."""
+        with self._mutex:
+            self._made.clear()
+            self._trash = ""
+
+    # -- reading --------------------------------------------------------------------------------------------
+    def stat(self, path: str) -> Item | None:
+        """The item at ``path`` (Depth 0), None when absent. ``Changed`` (a ``NotADirectoryError``) when a
+        folder on the way is a file: nothing can be said of ``path``."""
+        tree_path(path, own=True)
+        item = self._stat_one(path)
+        if item is None:
+            p = parent(path) if path else ""
+            while p:  # which folder on the way is missing, or is a file
+                above = self._stat_one(p)
+                if above is not None:
+                    if not above.folder:
+                        raise error_class(Changed, NotADirectoryError)(E.ENOTDIR, "a folder on the way is a file",
+                                                                        path)
+                    break
+                p = parent(p)
+        return item
+
+    def _stat_one(self, path: str) -> Item | None:
+        try:
+            found = propfind(self.client, path, 0, folder=False)
+        except NotFound:
+            return None
+        if len(found) != 1:
+            raise bad_answer(self.address, f"{len(found)} answers to a Depth 0 PROPFIND", path)
+        item = item_of(self.address, found[0], path)
+        if item.path != path:
+            raise bad_answer(self.address, f"asked for {path!r}, told about {item.path!r}", path)
+        return item
+
+    def children(self, path: str) -> list[Item] | None:
+        """The children of the folder ``path`` (its ``.syncline`` left out), None when it is gone."""
+        try:
+            return list_folder(self.client, path)[1]
+        except NotFound:
+            return None
+
+    # -- writing --------------------------------------------------------------------------------------------
+    def mkcol(self, path: str) -> bool:
+        """Make the folder ``path``: True when made, False when something is there already (``405``).
+        ``NotFound`` when its parent is missing."""
+        status, _, _ = self.client.request("MKCOL", self.address.url(path, folder=True), where=path, ok=(201, 405))
+        return status == 201
+
+    def ensure_dir(self, path: str) -> None:
+        """Make the replica's own folder ``path`` and its parents, once per run."""
+        todo = []
+        p = path
+        while p and p not in self._made:
+            todo.append(p)
+            p = parent(p)
+        for folder in reversed(todo):
+            self.mkcol(folder)
+            with self._mutex:
+                self._made.add(folder)
+
+    def move(self, src: str, dst: str, folder: bool, if_match: str | None = None) -> bool:
+        """``MOVE src dst`` with ``Overwrite: F`` (and ``If-Match`` on ``src``): True when moved, False when
+        ``src`` changed or is gone, or something is at ``dst`` (``412``, ``404``)."""
+        headers = {"Destination": self.address.url(dst, folder=folder), "Overwrite": "F"}
+        return self._conditional("MOVE", src, folder, if_match, headers, gone=False)
+
+    def delete(self, path: str, folder: bool = False, if_match: str | None = None) -> bool:
+        """``DELETE path`` (with ``If-Match``): True when deleted or gone, False when it changed (``412``)."""
+        return self._conditional("DELETE", path, folder, if_match, {}, gone=True)
+
+    def _conditional(self, method: str, path: str, folder: bool, if_match: str | None, headers: dict[str, str],
+                     gone: bool) -> bool:
+        """``method`` on ``path``: True when done, False on ``412``; ``gone`` is the answer for ``404``."""
+        if if_match:
+            headers["If-Match"] = if_match
+        try:
+            status, _, _ = self.client.request(method, self.address.url(path, folder=folder), where=path,
+                                               ok=(*DONE, 412), headers=headers, limit=1 << 16)
+        except NotFound:
+            return gone
+        return status != 412
+
+    def put(self, path: str, content: Iterable[bytes] | bytes, size: int,
+            headers: dict[str, str] | None = None) -> bool:
+        """``PUT path``: True when written, False when a condition in ``headers`` failed (``412``)."""
+        status, _, _ = self.client.request("PUT", self.address.url(path), where=path, ok=(*DONE, 412),
+                                           content=content, limit=1 << 16,
+                                           headers={"Content-Length": str(size), **(headers or {})})
+        return status != 412
+
+    # -- the trash ------------------------------------------------------------------------------------------
+    def trash_place(self, path: str) -> str:
+        """Where ``path`` goes in this run's trash (``.syncline/trash/<YYYYmmdd-HHMMSS>[-N]/<path>``, as
+        a local folder's), its parent folders made. Each run gets a trash folder of its own (made with
+        ``MKCOL``, which fails on one that is there), so two runs never share one."""
+        with self._mutex:
+            base = self._trash
+        if not base:
+            self.ensure_dir(TRASH)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            for n in range(1, 1000):
+                base = f"{TRASH}/{stamp}" if n == 1 else f"{TRASH}/{stamp}-{n}"
+                if self.mkcol(base):
+                    break
+            else:
+                raise error_class(ReplicaError)(E.EEXIST, "no free trash folder name", base)
+            with self._mutex:
+                self._trash = base
+                self._made.add(base)
+        dest = f"{base}/{path}"
+        self.ensure_dir(parent(dest))
+        return dest
+
+    def remove_empty_folder(self, path: str, owner: str) -> bool:
+        """Remove the folder ``path`` if it is empty, never losing what arrives meanwhile: a ``DELETE`` of
+        a collection is recursive, so the folder is first moved aside (one rename, to a temp name of
+        ``owner`` in ``.syncline/tmp``), checked there, and deleted only when empty; when something
+        arrived in the window it is moved back, or, when that fails (the name was taken again), into the
+        trash. True when removed or gone."""
+        kids = self.children(path)
+        if kids is None:
+            return True
+        if kids:
+            return False
+        self.ensure_dir(TMP)
+        aside = f"{TMP}/{owner}-{secrets.token_hex(8)}"
+        if not self.move(path, aside, folder=True):
+            return self.stat(path) is None
+        if not self.children(aside):
+            self.delete(aside, folder=True)
+            return True
+        if not self.move(aside, path, folder=True):
+            # Never left under a temp name (the next run of this owner removes those): into the trash.
+            place = self.trash_place(path)
+            for _ in range(8):
+                if self.move(aside, place, folder=True) or self.stat(aside) is None:
+                    break
+                place = f"{self.trash_place(path)}.{secrets.token_hex(4)}"
+        return False
