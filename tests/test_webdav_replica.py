@@ -3,14 +3,18 @@ thread, HTTP Basic): the conformance suite, syncs through it, and the data-safet
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import syncline
+from syncline.cli.main import _run
 from syncline.core.entry import Entry
-from syncline.engine.replicas.webdav import save_credentials
+from syncline.engine.replicas.replica import WritePolicy
+from syncline.engine.replicas.webdav import WebdavReplica, save_credentials
 from syncline.testing import CHECKS, Check, LocalTree
 
 from .conftest import write
@@ -115,3 +119,114 @@ def test_a_foreign_edit_of_the_same_size_is_seen(tmp_path: Path, connected: DavS
     report = syncline.sync(src, connected.url("Docs"))
     assert report.exit_code == 0 and (connected.root / "Docs/f.txt").read_text() == "version 1"
     assert [data for _, data in LocalTree(connected.root / "Docs").trashed()] == [b"version 2"]
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str | os.PathLike[str]) -> tuple[int, str, str]:
+    """``syncline ARGS`` in this process (its error handling too); exit code, stdout, stderr."""
+    code = _run([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("two_way", [False, True])
+def test_a_wrong_password_is_one_line_a_failed_exit_and_nothing_written(
+        tmp_path: Path, dav: DavServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        two_way: bool) -> None:
+    monkeypatch.setenv("SYNCLINE_STATE_DIR", str(dav.state))
+    save_credentials(dav.state, dav.credentials(password="wrong"))
+    src = tmp_path / "src"
+    tree(src)
+    (dav.root / "Docs").mkdir()
+    code, _, err = cli(capsys, "sync", *(["--two-way"] if two_way else []), src, dav.url("Docs"))
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code != 0 and len(lines) == 1 and "Traceback" not in err, err
+    assert "refused the user name or password" in lines[0] and "syncline connect" in lines[0], lines[0]
+    assert "wrong" not in err, "the password is never shown"
+    assert list((dav.root / "Docs").iterdir()) == [], "nothing written"
+
+
+def test_no_credentials_says_how_to_connect(tmp_path: Path, dav: DavServer, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SYNCLINE_STATE_DIR", str(dav.state))
+    monkeypatch.delenv("SYNCLINE_WEBDAV_USER", raising=False)
+    code, _, err = cli(capsys, "sync", tmp_path, dav.url("Docs"))
+    assert code == 2 and "syncline connect" in err and len(err.strip().splitlines()) == 1, err
+
+
+# -- data safety: each destructive step meets a change made in its window -----------------------------------
+def before(replica: WebdavReplica, method: str, url_part: str, act: Callable[[], None]) -> list[int]:
+    """Run ``act`` once, right before the first ``method`` request whose URL ends with ``url_part`` (or
+    holds it, for a ``url_part`` that ends with ``/``): another
+    hand's change in the window between the replica's last check and its act. Returns a list that gets
+    one element when it ran."""
+    ran: list[int] = []
+    inner = replica.client.request
+
+    def request(m: str, url: str, **kw: Any) -> Any:
+        hit = url_part in url if url_part.endswith("/") else url.endswith(url_part)
+        if m == method and hit and not ran:
+            ran.append(1)
+            act()
+        return inner(m, url, **kw)
+
+    replica.client.request = request  # type: ignore[method-assign]
+    return ran
+
+
+def stage(replica: WebdavReplica, tree: LocalTree, path: str, data: bytes) -> Any:
+    tree.write(".source", data, T0 * NS)
+    with replica.open_file(".source") as source:
+        staged = replica.stage_file(path, source)
+    tree.remove(".source")
+    return staged
+
+
+@pytest.mark.parametrize("policy", [WritePolicy(), WritePolicy(trash=False)])
+def test_a_file_edited_just_before_its_delete_is_kept(dav: DavServer, policy: WritePolicy) -> None:
+    replica, tree = dav.factory()(policy=policy)
+    tree.write("f", b"seen", T0 * NS)
+    seen = replica.stat("f")
+    assert seen is not None
+    ran = before(replica, "MOVE" if policy.trash else "DELETE", "/f",
+                 lambda: tree.write("f", b"edit", (T0 + 3) * NS))
+    out = replica.delete("f", seen)
+    assert ran and not out.done and tree.read("f") == b"edit"
+    replica.close()
+
+
+def test_a_file_added_to_a_folder_while_it_is_deleted_survives(dav: DavServer) -> None:
+    replica, tree = dav.factory()()
+    tree.mkdir("d")
+    seen = replica.stat("d")
+    assert seen is not None
+    ran = before(replica, "MOVE", "/d/", lambda: tree.write("d/new", b"arrived"))
+    out = replica.delete("d", seen)
+    assert ran and not out.done and tree.read("d/new") == b"arrived"
+    replica.close()
+
+
+@pytest.mark.parametrize("policy", [WritePolicy(), WritePolicy(trash=False), WritePolicy(keep_changed=True)])
+def test_a_destination_edited_just_before_it_is_replaced_is_never_lost(dav: DavServer, policy: WritePolicy) -> None:
+    replica, tree = dav.factory()(policy=policy)
+    tree.write("f", b"old", T0 * NS)
+    seen = replica.stat("f")
+    staged = stage(replica, tree, "f", b"ours")
+    ran = before(replica, "MOVE", "/f", lambda: tree.write("f", b"their edit", (T0 + 3) * NS))
+    out = replica.commit(staged, seen)
+    assert ran
+    if policy.keep_changed:
+        assert not out.done and tree.read("f") == b"their edit"
+    else:
+        assert out.done and out.trashed and out.note and tree.read("f") == b"ours"
+        assert ("f", b"their edit") in tree.trashed()
+    replica.close()
+
+
+def test_a_file_that_appears_just_before_the_staged_copy_moves_in_is_kept(dav: DavServer) -> None:
+    replica, tree = dav.factory()()
+    staged = stage(replica, tree, "f", b"ours")
+    ran = before(replica, "MOVE", "/.syncline/tmp/", lambda: tree.write("f", b"appeared"))
+    out = replica.commit(staged, None)
+    assert ran and out.done and out.trashed and tree.read("f") == b"ours"
+    assert tree.trashed() == [("f", b"appeared")]
+    replica.close()

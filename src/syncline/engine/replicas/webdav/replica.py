@@ -525,17 +525,16 @@ class WebdavReplica:
             raise ReplicaError(f"the replica file {name} on {self.dav.server} is not UTF-8") from None
 
     def write_meta(self, name: str, text: str) -> None:
-        data = text.encode("utf-8")
+        data, where = text.encode("utf-8"), self._meta(name)
         self.ops.ensure_dir(META)
-        self.ops.put(self._meta(name), data, len(data))
+        self.ops.put(where, data, len(data))
 
     def write_meta_if(self, name: str, text: str, expect: str | None) -> bool:
         """Write ``name`` only if it holds ``expect`` (None: none there): read, compared, then a ``PUT``
         with ``If-Match`` on the etag read (``If-None-Match: *`` for none), so a write in between fails
         (``412``) on every server that honours the condition."""
-        data = text.encode("utf-8")
+        data, where = text.encode("utf-8"), self._meta(name)
         self.ops.ensure_dir(META)
-        where = self._meta(name)
         try:
             _, headers, raw = self.client.request("GET", self.dav.url(where), where=name, limit=MAX_SMALL)
         except NotFound:
