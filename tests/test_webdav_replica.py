@@ -18,7 +18,7 @@ from syncline.engine.replicas.webdav import WebdavReplica, save_credentials
 from syncline.testing import CHECKS, Check, LocalTree
 
 from .conftest import write
-from .davhelp import DavServer, wsgidav
+from .davhelp import PASSWORD, USER, DavServer, wsgidav
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -230,3 +230,35 @@ def test_a_file_that_appears_just_before_the_staged_copy_moves_in_is_kept(dav: D
     assert ran and out.done and out.trashed and tree.read("f") == b"ours"
     assert tree.trashed() == [("f", b"appeared")]
     replica.close()
+
+
+# -- syncline connect ------------------------------------------------------------------------------------------
+def test_connect_checks_the_password_and_keeps_it_for_the_user_only(
+        tmp_path: Path, dav: DavServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    state = tmp_path / "st"
+    monkeypatch.setattr("sys.stdin", io.StringIO("wrong\n"))
+    code, _, err = cli(capsys, "connect", dav.url("Docs"), "--user", USER, "--password-stdin", "--state", state)
+    assert code != 0 and "refused the user name or password" in err and len(err.strip().splitlines()) == 1, err
+    assert not (state / "webdav-servers").exists() or not list((state / "webdav-servers").iterdir())
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    code, out, err = cli(capsys, "connect", dav.url("Docs"), "--user", USER, "--password-stdin", "--state", state)
+    assert code == 0 and "not there yet" in out, err
+    [kept] = list((state / "webdav-servers").iterdir())
+    assert kept.stat().st_mode & 0o777 == 0o600 and (state / "webdav-servers").stat().st_mode & 0o777 == 0o700
+    src = tmp_path / "src"
+    write(src, "a.txt", "a")
+    monkeypatch.setenv("SYNCLINE_STATE_DIR", str(state))
+    code, _, err = cli(capsys, "sync", src, dav.url("Docs"))
+    assert code == 0 and (dav.root / "Docs/a.txt").read_text() == "a", err
+
+
+def test_connect_refuses_plain_http_to_another_machine(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("pw\n"))
+    code, _, err = cli(capsys, "connect", "webdav://nas.example/share", "--user", "anna", "--password-stdin",
+                       "--state", tmp_path)
+    assert code == 2 and "in clear" in err and "webdavs://nas.example/share" in err, err
