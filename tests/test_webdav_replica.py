@@ -18,7 +18,7 @@ from syncline.engine.replicas.webdav import WebdavReplica, save_credentials
 from syncline.testing import CHECKS, Check, LocalTree
 
 from .conftest import write
-from .davhelp import PASSWORD, USER, DavServer, wsgidav
+from .davhelp import PASSWORD, SERVERS, USER, DavServer, served, wsgidav
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,9 +29,23 @@ def dav(tmp_path: Path) -> Iterator[DavServer]:
         yield server
 
 
+@pytest.fixture(params=SERVERS)
+def any_dav(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DavServer]:
+    """Each real WebDAV server in turn: wsgidav, ``rclone serve webdav``, Apache mod_dav."""
+    with served(request.param, tmp_path) as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def shared_dav(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
+    """Each server once for the whole conformance suite (each check on a folder of its own)."""
+    with served(request.param, tmp_path_factory.mktemp(request.param)) as server:
+        yield server
+
+
 @pytest.mark.parametrize("check", CHECKS, ids=str)
-def test_the_webdav_replica_conforms(check: Check, dav: DavServer) -> None:
-    check.run(dav.factory())
+def test_the_webdav_replica_conforms(check: Check, shared_dav: DavServer) -> None:
+    check.run(shared_dav.factory())
 
 
 # -- syncs through it ----------------------------------------------------------------------------------------
@@ -40,11 +54,11 @@ NS = 10**9
 
 
 @pytest.fixture
-def connected(dav: DavServer, monkeypatch: pytest.MonkeyPatch) -> DavServer:
-    """``dav`` with anna's user and password saved as ``syncline connect`` leaves them."""
-    monkeypatch.setenv("SYNCLINE_STATE_DIR", str(dav.state))
-    save_credentials(dav.state, dav.credentials())
-    return dav
+def connected(any_dav: DavServer, monkeypatch: pytest.MonkeyPatch) -> DavServer:
+    """Each server with anna's user and password saved as ``syncline connect`` leaves them."""
+    monkeypatch.setenv("SYNCLINE_STATE_DIR", str(any_dav.state))
+    save_credentials(any_dav.state, any_dav.credentials())
+    return any_dav
 
 
 def on_disk(root: Path) -> dict[str, bytes | str]:

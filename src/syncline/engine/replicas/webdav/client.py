@@ -121,7 +121,9 @@ class DavClient:
         try:
             with self.http().stream(method, url, headers=headers, content=content) as response:
                 if response.status_code not in ok:
-                    raise dav_error(response.status_code, method, self.address, where, response.headers)
+                    exc = dav_error(response.status_code, method, self.address, where, response.headers)
+                    exc.status = response.status_code  # type: ignore[attr-defined]
+                    raise exc
                 yield response
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.address.server, False, where) from exc

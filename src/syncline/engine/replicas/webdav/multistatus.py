@@ -134,3 +134,10 @@ def etag_key(etag: str | None) -> str | None:
     if e.startswith("W/"):
         e = e[2:]
     return e.strip('"') or None
+
+
+def strong(etag: str | None) -> str | None:
+    """``etag`` when it may go in an ``If-Match``: a weak one (``W/"..."``, Apache's for a file modified
+    in the current second) never matches there (RFC 9110 13.1.1 compares strongly), so the condition is
+    left out and the caller's Depth-0 re-check is all there is."""
+    return etag if etag and not etag.strip().startswith("W/") else None

@@ -21,6 +21,7 @@ from ..errors import Changed, NotFound, ReplicaError, error_class
 from .address import split_path
 from .client import DavClient, bad_answer
 from .listing import item_of, list_folder, propfind
+from .multistatus import strong
 from .statedb import Item
 
 TMP = f"{META_DIR}/tmp"
@@ -63,18 +64,28 @@ class DavOps:
         """The item at ``path`` (Depth 0), None when absent. ``Changed`` (a ``NotADirectoryError``) when a
         folder on the way is a file: nothing can be said of ``path``."""
         tree_path(path, own=True)
-        item = self._stat_one(path)
-        if item is None:
-            p = parent(path) if path else ""
-            while p:  # which folder on the way is missing, or is a file
-                above = self._stat_one(p)
-                if above is not None:
-                    if not above.folder:
-                        raise error_class(Changed, NotADirectoryError)(E.ENOTDIR, "a folder on the way is a file",
-                                                                        path)
-                    break
-                p = parent(p)
+        try:
+            item = self._stat_one(path)
+        except ReplicaError as exc:
+            if getattr(exc, "status", 0) != 400 or not path:
+                raise
+            if self._below_a_file(path):  # Apache answers 400 for a path below a file
+                raise error_class(Changed, NotADirectoryError)(E.ENOTDIR, "a folder on the way is a file",
+                                                                path) from None
+            raise
+        if item is None and self._below_a_file(path):
+            raise error_class(Changed, NotADirectoryError)(E.ENOTDIR, "a folder on the way is a file", path)
         return item
+
+    def _below_a_file(self, path: str) -> bool:
+        """Whether the nearest ancestor of ``path`` that is there is a file (asked when ``path`` is not)."""
+        p = parent(path) if path else ""
+        while p:
+            above = self._stat_one(p)
+            if above is not None:
+                return not above.folder
+            p = parent(p)
+        return False
 
     def _stat_one(self, path: str) -> Item | None:
         try:
@@ -97,9 +108,10 @@ class DavOps:
 
     # -- writing --------------------------------------------------------------------------------------------
     def mkcol(self, path: str) -> bool:
-        """Make the folder ``path``: True when made, False when something is there already (``405``).
-        ``NotFound`` when its parent is missing."""
-        status, _, _ = self.client.request("MKCOL", self.address.url(path, folder=True), where=path, ok=(201, 405))
+        """Make the folder ``path``: True when made, False when something is there already (``405``;
+        Apache answers ``400`` over a file). ``NotFound`` when its parent is missing."""
+        status, _, _ = self.client.request("MKCOL", self.address.url(path, folder=True), where=path,
+                                           ok=(201, 405, 400))
         return status == 201
 
     def ensure_dir(self, path: str) -> None:
@@ -127,8 +139,9 @@ class DavOps:
     def _conditional(self, method: str, path: str, folder: bool, if_match: str | None, headers: dict[str, str],
                      gone: bool) -> bool:
         """``method`` on ``path``: True when done, False on ``412``; ``gone`` is the answer for ``404``."""
-        if if_match:
-            headers["If-Match"] = if_match
+        condition = strong(if_match)
+        if condition:
+            headers["If-Match"] = condition
         try:
             status, _, _ = self.client.request(method, self.address.url(path, folder=folder), where=path,
                                                ok=(*DONE, 412), headers=headers, limit=1 << 16)

@@ -51,7 +51,7 @@ from .address import DavAddress
 from .client import DavClient
 from .credentials import DavCredentials
 from .listing import Walk, walk
-from .multistatus import etag_key
+from .multistatus import etag_key, strong
 from .ops import META, TMP, DavOps, tree_path
 from .probe import Dialect, probe
 from .statedb import DavState, Item, Shadow, state_path
@@ -543,7 +543,7 @@ class WebdavReplica:
             return self.ops.put(where, data, len(data), {"If-None-Match": "*"})
         if expect is None or raw != expect.encode("utf-8"):
             return False
-        etag = headers.get("etag")
+        etag = strong(headers.get("etag"))
         return self.ops.put(where, data, len(data), {"If-Match": etag} if etag else {})
 
 
