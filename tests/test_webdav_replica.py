@@ -13,7 +13,18 @@ import pytest
 import syncline
 from syncline.cli.main import _run
 from syncline.core.entry import Entry
-from syncline.engine.replicas.replica import WritePolicy
+from syncline.engine.replicas.replica import (
+    BatchCommit,
+    BatchStat,
+    CheckedMarkers,
+    FileIdFinder,
+    Hasher,
+    Linker,
+    Locker,
+    Markers,
+    Mover,
+    WritePolicy,
+)
 from syncline.engine.replicas.webdav import WebdavReplica, save_credentials
 from syncline.testing import CHECKS, Check, LocalTree
 
@@ -276,3 +287,28 @@ def test_connect_refuses_plain_http_to_another_machine(tmp_path: Path, capsys: p
     code, _, err = cli(capsys, "connect", "webdav://nas.example/share", "--user", "anna", "--password-stdin",
                        "--state", tmp_path)
     assert code == 2 and "in clear" in err and "webdavs://nas.example/share" in err, err
+
+
+def test_the_webdav_replica_has_the_abilities_of_the_plan(dav: DavServer) -> None:
+    replica = dav.replica("x")
+    for ability in (Mover, Locker, Markers, CheckedMarkers):
+        assert isinstance(replica, ability), ability.__name__
+    for ability in (Hasher, Linker, BatchStat, BatchCommit, FileIdFinder):
+        assert not isinstance(replica, ability), ability.__name__
+    f = replica.features()
+    assert (f.mtime_ns_precision, f.symlinks, f.permissions, f.owner, f.utf8_names, f.case_sensitive) == \
+        (NS, False, False, False, True, True)
+    assert replica.address() == f"webdav://127.0.0.1:{dav.port}/x"
+
+
+def test_a_server_side_move_keeps_the_mtime_we_gave(any_dav: DavServer) -> None:
+    replica, tree = any_dav.factory()()
+    assert replica.make_dir("d", Entry("dir", 0, T0 * NS, 0o755), None).done
+    assert replica.commit(stage(replica, tree, "d/f", b"ours"), None).done  # type: ignore[arg-type]
+    assert replica.set_meta("f", Entry("file", 4, (T0 + 9) * NS, 0o644), None).done is False  # not there
+    assert isinstance(replica, Mover)
+    d = replica.stat("d")
+    assert d is not None and replica.move("d", "e", d).done
+    moved = replica.stat("e/f")
+    assert moved is not None and moved.mtime_ns == T0 * NS and tree.read("e/f") == b"ours"
+    replica.close()

@@ -99,6 +99,19 @@ class DavOps:
             raise bad_answer(self.address, f"asked for {path!r}, told about {item.path!r}", path)
         return item
 
+    def subtree(self, path: str) -> dict[str, Item]:
+        """Every item below the folder ``path``, by its path relative to ``path`` (one Depth-1 PROPFIND
+        per folder; what cannot be listed is left out)."""
+        out: dict[str, Item] = {}
+        todo = [path]
+        while todo:
+            folder = todo.pop()
+            for item in self.children(folder) or ():
+                out[item.path[len(path) + 1:]] = item
+                if item.folder:
+                    todo.append(item.path)
+        return out
+
     def children(self, path: str) -> list[Item] | None:
         """The children of the folder ``path`` (its ``.syncline`` left out), None when it is gone."""
         try:

@@ -1,6 +1,7 @@
 """WebdavReplica: a WebDAV collection (Apache mod_dav, wsgidav, ``rclone serve webdav``, ownCloud,
-Nextcloud, our server) as a replica: the required core plus ``Locker`` (a local lock file per address),
-``Markers`` and ``CheckedMarkers`` (files in ``.syncline/meta/`` at the root).
+Nextcloud, our server) as a replica: the required core plus ``Mover`` (the server's ``MOVE``), ``Locker``
+(a local lock file per address), ``Markers`` and ``CheckedMarkers`` (files in ``.syncline/meta/`` at the
+root).
 
 - **Reading**: ``listing.py`` (PROPFIND Depth 1 per folder, unchanged subtrees skipped on OC servers); each
   entry's mtime and digest come through the shadow (``statedb.py``): a file whose tag and size are the ones
@@ -468,6 +469,40 @@ class WebdavReplica:
 
     def barrier(self) -> None:
         """Nothing to wait for: each upload was complete on the server when ``stage_file`` returned."""
+
+    def move(self, src: str, dst: str, expect: Entry) -> Outcome:
+        """The server's ``MOVE`` of a file or a whole folder, ``Overwrite: F`` (nothing at ``dst`` is ever
+        replaced) and ``If-Match`` on the file's etag; the shadow follows each file whose tag it still
+        held (a server whose etags name the path gives it a new one)."""
+        tree_path(src)
+        tree_path(dst)
+        cur = self.ops.stat(src)
+        if cur is None:
+            return Outcome(False, "vanished since the scan; not moved")
+        kind = DIR if cur.folder else FILE
+        if kind != expect.kind or (kind == FILE and not _same(self._entry(cur, self._db().shadow(src)), expect)):
+            return Outcome(False, "changed since the scan; not moved")
+        if self.ops.stat(dst) is not None:
+            return Outcome(False, f"not moved: {dst} exists")
+        before = {"": cur, **(self.ops.subtree(src) if cur.folder else {})}
+        if not self.ops.move(src, dst, folder=cur.folder, if_match=None if cur.folder else cur.etag):
+            return Outcome(False, f"not moved: {src} changed or {dst} was taken meanwhile")
+        after = {"": self.ops.stat(dst), **(self.ops.subtree(dst) if cur.folder else {})}
+        self._carry(src, dst, before, after)
+        return Outcome(True, file_id=self._file_id(after[""]))
+
+    def _carry(self, src: str, dst: str, before: dict[str, Item], after: dict[str, Item | None]) -> None:
+        """Move the shadow's records from ``src`` to ``dst``: each one whose tag and size were the item's
+        right before the move, under the tag the item has after it."""
+        db = self._db()
+        shadows = db.shadows()
+        for rel, old in before.items():
+            path = f"{src}/{rel}" if rel else src
+            row, new = shadows.get(path), after.get(rel)
+            if row is None or new is None or row.tag != old.tag or row.size != old.size or new.size != old.size:
+                continue
+            db.record(f"{dst}/{rel}" if rel else dst, Shadow(new.tag, new.size, row.mtime_ns, row.digest))
+        db.forget(src)
 
     # -- the lock and the markers --------------------------------------------------------------------------
     @contextmanager

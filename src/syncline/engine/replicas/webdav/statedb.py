@@ -28,6 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .multistatus import etag_key
+
 SCHEMA = """
 create table if not exists shadow (path text primary key, tag text not null, size integer not null,
                                    mtime_ns integer, digest blob);
@@ -62,8 +64,11 @@ class Item:
 
     @property
     def tag(self) -> str:
-        """What says "changed": the etag, else the modification time and size."""
-        return self.etag if self.etag else f"lm:{self.mtime_s}:{self.size}"
+        """What says "changed": the etag (without ``W/`` and quotes: Apache calls a file's etag weak in
+        the second it was written, and strong later, for the same version), else the modification time
+        and size."""
+        key = etag_key(self.etag)
+        return key if key else f"lm:{self.mtime_s}:{self.size}"
 
 
 def state_path(state_dir: Path, address: str) -> Path:
