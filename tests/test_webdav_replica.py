@@ -312,3 +312,17 @@ def test_a_server_side_move_keeps_the_mtime_we_gave(any_dav: DavServer) -> None:
     moved = replica.stat("e/f")
     assert moved is not None and moved.mtime_ns == T0 * NS and tree.read("e/f") == b"ours"
     replica.close()
+
+
+def test_watch_mirrors_into_a_webdav_folder(tmp_path: Path, dav: DavServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from .test_watch import mirroring, wait_until
+
+    monkeypatch.setenv("SYNCLINE_STATE_DIR", str(dav.state))
+    save_credentials(dav.state, dav.credentials())
+    src = tmp_path / "src"
+    write(src, "docs/a.txt", "a")
+    with mirroring(src, dav.url("W")):  # type: ignore[arg-type]
+        assert wait_until(lambda: (dav.root / "W/docs/a.txt").exists())
+        write(src, "docs/b.txt", "b")
+        (src / "docs/a.txt").unlink()
+        assert wait_until(lambda: on_disk(dav.root / "W") == on_disk(src))
