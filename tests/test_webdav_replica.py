@@ -4,6 +4,7 @@ thread, HTTP Basic): the conformance suite, syncs through it, and the data-safet
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 import syncline
 from syncline.cli.main import _run
 from syncline.core.entry import Entry
+from syncline.core.errors import SynclineError
 from syncline.engine.replicas.replica import (
     BatchCommit,
     BatchStat,
@@ -360,3 +362,16 @@ def _cut_upload(tmp_path: Path, dav: DavServer, monkeypatch: pytest.MonkeyPatch)
         assert again.exit_code == 0, again.problems
     assert on_disk(dav.root / "Docs") == on_disk(src)
     assert list((dav.root / "Docs/.syncline/tmp").iterdir()) == [], "the partial upload was removed"
+
+
+def test_an_emptied_or_replaced_webdav_folder_never_empties_the_local_side(tmp_path: Path,
+                                                                          connected: DavServer) -> None:
+    a = tmp_path / "a"
+    tree(a)
+    assert syncline.sync(a, connected.url("W"), two_way=True).exit_code == 0
+    shutil.rmtree(connected.root / "W")  # the share was wiped and made again, empty
+    connected.tree(connected.root).mkdir("W")
+    with pytest.raises(SynclineError) as stopped:
+        syncline.sync(a, connected.url("W"), two_way=True)
+    assert "marker" in str(stopped.value).lower() or "empty" in str(stopped.value).lower(), stopped.value
+    assert on_disk(a) != {} and (a / "docs/report.txt").read_text() == "report", "nothing deleted locally"
