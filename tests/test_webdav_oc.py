@@ -26,6 +26,7 @@ class FakeOC:
     def __init__(self, files: dict[str, bytes], oc: bool = True) -> None:
         self.files = files
         self.oc = oc
+        self.ids: dict[str, int] = {}
         self.propfinds: list[str] = []
 
     def folders(self) -> set[str]:
@@ -46,7 +47,7 @@ class FakeOC:
         href = DAV + path + ("/" if folder and path else "")
         kind = "<d:collection/>" if folder else ""
         size = "" if folder else f"<d:getcontentlength>{len(self.files[path])}</d:getcontentlength>"
-        fileid = int(hashlib.sha1(path.encode()).hexdigest()[:6], 16)
+        fileid = self.ids.setdefault(path, 1000 + len(self.ids))
         return (f"<d:response><d:href>{href}</d:href><d:propstat><d:prop><d:resourcetype>{kind}</d:resourcetype>"
                 f"{size}<d:getlastmodified>Tue, 14 Nov 2023 22:13:20 GMT</d:getlastmodified>"
                 f"<d:getetag>{self.etag(path)}</d:getetag><oc:fileid>{fileid}</oc:fileid></d:prop>"
@@ -112,4 +113,18 @@ def test_a_plain_server_is_listed_whole_every_run(tmp_path: Path) -> None:
         fake.propfinds.clear()
         plain.scan(Rules(), False, "source")
         assert sorted(fake.propfinds) == ["", "a", "c"]
+    plain.close()
+
+
+def test_file_ids_are_found_on_an_oc_server_only(tmp_path: Path) -> None:
+    fake = FakeOC({"a/b": b"x", "c/d": b"y"})
+    oc = replica(fake, tmp_path / "oc")
+    index = oc.scan(Rules(), False, "source")
+    b, d = index["a/b"].file_id, index["c/d"].file_id
+    fake.files["moved/b"] = fake.files.pop("a/b")
+    fake.ids["moved/b"] = fake.ids.pop("a/b")  # a rename keeps the file id
+    assert oc.find_file_ids([b, d, "999"]) == {b: ["moved/b"], d: ["c/d"]}
+    oc.close()
+    plain = replica(FakeOC({"a/b": b"x"}, oc=False), tmp_path / "plain")
+    assert plain.find_file_ids([b]) is None
     plain.close()

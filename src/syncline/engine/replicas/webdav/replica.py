@@ -1,5 +1,6 @@
 """WebdavReplica: a WebDAV collection (Apache mod_dav, wsgidav, ``rclone serve webdav``, ownCloud,
-Nextcloud, our server) as a replica: the required core plus ``Mover`` (the server's ``MOVE``), ``Locker``
+Nextcloud, our server) as a replica: the required core plus ``Mover`` (the server's ``MOVE``),
+``FileIdFinder`` (on OC servers, by ``oc:fileid``), ``Locker``
 (a local lock file per address), ``Markers`` and ``CheckedMarkers`` (files in ``.syncline/meta/`` at the
 root).
 
@@ -29,7 +30,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -39,7 +40,7 @@ from typing import Any
 import blake3
 import httpx
 
-from ....core.entry import DIR, FILE, Entry
+from ....core.entry import DIR, FILE, Entry, FileId
 from ....core.errors import BusyError, Problem
 from ....core.ignore import Rules
 from ....core.index import Index, IndexHeader
@@ -296,6 +297,19 @@ class WebdavReplica:
             self._db().record(path, Shadow(item.tag, item.size, mtime, digest))
             return digest
         return None
+
+    def find_file_ids(self, file_ids: Collection[FileId]) -> dict[FileId, list[str]] | None:
+        """Where entries with these ``oc:fileid`` s are now (:class:`~..replica.FileIdFinder`), from a
+        listing brought up to date (one PROPFIND when nothing changed); None on a server without file
+        ids (the caller then scans)."""
+        if not self.dialect().oc:
+            return None
+        wanted = {str(i) for i in file_ids if i}
+        out: dict[FileId, list[str]] = {}
+        for path, item in self._walk().items.items():
+            if item.file_id and item.file_id in wanted:
+                out.setdefault(item.file_id, []).append(path)
+        return out
 
     def _read_ignore(self, path: str) -> str:
         _, _, raw = self.client.request("GET", self.dav.url(path), where=path, limit=MAX_SMALL)
