@@ -375,3 +375,28 @@ def test_an_emptied_or_replaced_webdav_folder_never_empties_the_local_side(tmp_p
         syncline.sync(a, connected.url("W"), two_way=True)
     assert "marker" in str(stopped.value).lower() or "empty" in str(stopped.value).lower(), stopped.value
     assert on_disk(a) != {} and (a / "docs/report.txt").read_text() == "report", "nothing deleted locally"
+
+
+def test_a_checksum_compare_downloads_each_foreign_file_once(tmp_path: Path, dav: DavServer,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Digests come from the shadow: ours from the upload, a foreign file's from one download, kept while
+    its tag holds."""
+    monkeypatch.setenv("SYNCLINE_STATE_DIR", str(dav.state))
+    save_credentials(dav.state, dav.credentials())
+    src = tmp_path / "src"
+    tree(src)
+    first = syncline.sync(src, dav.url("Docs"), checksum=True)
+    assert first.exit_code == 0, first.problems
+    write(dav.root / "Docs", "foreign.txt", "someone else's", mtime=T0)
+    gets: list[str] = []
+    inner = WebdavReplica.open_file
+
+    def counted(self: WebdavReplica, path: str) -> Any:
+        gets.append(path)
+        return inner(self, path)
+
+    monkeypatch.setattr(WebdavReplica, "open_file", counted)
+    for _ in range(2):
+        report = syncline.sync(src, dav.url("Docs"), checksum=True, delete=False)
+        assert report.exit_code == 0 and len(report.plan) == 0, list(report.plan)
+    assert gets == ["foreign.txt"], "our uploads' digests are known; the foreign file is read once"

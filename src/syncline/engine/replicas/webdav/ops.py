@@ -51,6 +51,7 @@ class DavOps:
         self.address = client.address
         self._made: set[str] = set()
         self._mutex = threading.Lock()
+        self._making = threading.RLock()  # trash_place makes folders while holding it too
         self._trash = ""
 
     def forget(self) -> None:
@@ -128,16 +129,19 @@ class DavOps:
         return status == 201
 
     def ensure_dir(self, path: str) -> None:
-        """Make the replica's own folder ``path`` and its parents, once per run."""
-        todo = []
-        p = path
-        while p and p not in self._made:
-            todo.append(p)
-            p = parent(p)
-        for folder in reversed(todo):
-            self.mkcol(folder)
-            with self._mutex:
-                self._made.add(folder)
+        """Make the replica's own folder ``path`` and its parents, once per run. One thread at a time:
+        staging threads all need ``.syncline/tmp`` at once, and a server may fail the second of two
+        ``MKCOL`` s of one folder racing each other (wsgidav answers 500)."""
+        with self._making:
+            todo = []
+            p = path
+            while p and p not in self._made:
+                todo.append(p)
+                p = parent(p)
+            for folder in reversed(todo):
+                self.mkcol(folder)
+                with self._mutex:
+                    self._made.add(folder)
 
     def move(self, src: str, dst: str, folder: bool, if_match: str | None = None) -> bool:
         """``MOVE src dst`` with ``Overwrite: F`` (and ``If-Match`` on ``src``): True when moved, False when
@@ -175,6 +179,10 @@ class DavOps:
         """Where ``path`` goes in this run's trash (``.syncline/trash/<YYYYmmdd-HHMMSS>[-N]/<path>``, as
         a local folder's), its parent folders made. Each run gets a trash folder of its own (made with
         ``MKCOL``, which fails on one that is there), so two runs never share one."""
+        with self._making:
+            return self._trash_place(path)
+
+    def _trash_place(self, path: str) -> str:
         with self._mutex:
             base = self._trash
         if not base:
