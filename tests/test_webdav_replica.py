@@ -400,3 +400,30 @@ def test_a_checksum_compare_downloads_each_foreign_file_once(tmp_path: Path, dav
         report = syncline.sync(src, dav.url("Docs"), checksum=True, delete=False)
         assert report.exit_code == 0 and len(report.plan) == 0, list(report.plan)
     assert gets == ["foreign.txt"], "our uploads' digests are known; the foreign file is read once"
+
+
+@pytest.mark.timeout(120)
+def test_a_daemon_folder_bound_to_a_webdav_folder(tmp_path: Path, dav: DavServer) -> None:
+    """``remote = "webdav://..."`` in a daemon's ``[[folder]]``: local edits go up at once (inotify), the
+    server's come down by the folder's ``check_every`` (a plain WebDAV server has no change feed)."""
+    import subprocess
+    import sys
+
+    from .test_watch import wait_until
+
+    state = tmp_path / "st"
+    save_credentials(state, dav.credentials())
+    a = tmp_path / "a"
+    write(a, "x.txt", "x")
+    config = tmp_path / "daemon.toml"
+    config.write_text(f'[[folder]]\nlocal = "{a}"\nremote = "{dav.url("D")}"\ncheck_every = 1\n')
+    daemon = subprocess.Popen([sys.executable, "-m", "syncline", "daemon", "--config", str(config), "--state",
+                               str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: (dav.root / "D/x.txt").exists(), timeout=45)
+        write(dav.root / "D", "from-server.txt", "s")
+        write(a, "from-here.txt", "h")
+        assert wait_until(lambda: on_disk(a) == on_disk(dav.root / "D") and len(on_disk(a)) == 3, timeout=45)
+    finally:
+        daemon.terminate()
+        daemon.wait(20)
