@@ -66,7 +66,7 @@ class DavOps:
         folder on the way is a file: nothing can be said of ``path``."""
         tree_path(path, own=True)
         try:
-            item = self._stat_one(path)
+            item = self.lookup(path)
         except ReplicaError as exc:
             if getattr(exc, "status", 0) != 400 or not path:
                 raise
@@ -82,13 +82,14 @@ class DavOps:
         """Whether the nearest ancestor of ``path`` that is there is a file (asked when ``path`` is not)."""
         p = parent(path) if path else ""
         while p:
-            above = self._stat_one(p)
+            above = self.lookup(p)
             if above is not None:
                 return not above.folder
             p = parent(p)
         return False
 
-    def _stat_one(self, path: str) -> Item | None:
+    def lookup(self, path: str) -> Item | None:
+        """The item at ``path`` (one Depth-0 PROPFIND), None when absent; nothing asked of its parents."""
         try:
             found = propfind(self.client, path, 0, folder=False)
         except NotFound:

@@ -33,7 +33,7 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +47,11 @@ from ....core.index import Index, IndexHeader
 from ....core.listing import Listing, index_of_listing
 from ....core.paths import is_name, parent
 from ..errors import NotFound, ReplicaError, error_class
-from ..remote.client import transport_error
 from ..replica import Features, Outcome, SourceFile, WritePolicy
 from .address import DavAddress
 from .client import DavClient
 from .credentials import DavCredentials
+from .files import DavSource, DavStaged
 from .listing import Walk, walk
 from .multistatus import etag_key, strong
 from .ops import META, TMP, DavOps, tree_path
@@ -67,70 +67,6 @@ MAX_SMALL = 1 << 20  # an ignore file, a marker
 BLOCK = 1 << 20
 _held: set[str] = set()  # addresses locked in this process without a state directory
 _held_mutex = threading.Lock()
-
-
-@dataclass
-class DavStaged:
-    """A staged copy: uploaded complete at ``tmp`` (in ``.syncline/tmp``), with the ``mtime_ns`` and
-    BLAKE3 ``digest`` of what was read."""
-
-    replica: WebdavReplica
-    path: str
-    size: int
-    tmp: str
-    mtime_ns: int
-    digest: bytes
-    discarded: bool = False
-
-    def discard(self) -> None:
-        if self.discarded:
-            return
-        self.discarded = True
-        try:
-            self.replica.ops.delete(self.tmp)
-        except ReplicaError:
-            pass  # the next run of this owner removes it (``lock``)
-
-
-class DavSource:
-    """An open file: the ``GET`` answer's body as a stream. ``changed()`` asks the server again."""
-
-    def __init__(self, replica: WebdavReplica, path: str, item: Item, entry: Entry, response: httpx.Response) -> None:
-        self.replica = replica
-        self.path = path
-        self.item = item
-        self.entry = entry
-        self._chunks = response.iter_bytes()
-        self._pending = memoryview(b"")
-        self._read = 0
-        self._ended = False
-        sent = etag_key(response.headers.get("etag"))
-        self._other = bool(sent and item.etag and sent != etag_key(item.etag))
-
-    def readinto(self, buffer: memoryview) -> int:
-        while not self._pending:
-            try:
-                self._pending = memoryview(next(self._chunks))
-            except StopIteration:
-                self._ended = True
-                return 0
-            except httpx.HTTPError as exc:
-                raise transport_error(exc, self.replica.dav.server, False, self.path) from exc
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        self._read += n
-        return n
-
-    def changed(self) -> bool:
-        """Whether what was read may not be the version :attr:`entry` describes (read it again)."""
-        if self._other or (self._ended and self._read != self.item.size):
-            return True
-        try:
-            now = self.replica.ops.stat(self.path)
-        except NotFound:
-            return True
-        return now is None or now.tag != self.item.tag or now.size != self.item.size
 
 
 class WebdavReplica:
@@ -180,7 +116,7 @@ class WebdavReplica:
 
     # -- the root ------------------------------------------------------------------------------------------
     def exists(self) -> bool:
-        item = self.ops._stat_one("")
+        item = self.ops.lookup("")
         return item is not None and item.folder
 
     def is_empty(self) -> bool:
@@ -471,7 +407,7 @@ class WebdavReplica:
         the file is as it is now. A file that changed since the scan is left alone."""
         if path:
             tree_path(path)
-        cur = self.ops.stat(path) if path else self.ops._stat_one("")
+        cur = self.ops.stat(path) if path else self.ops.lookup("")
         if cur is None:
             return Outcome(False, "not there")
         if not cur.folder and expect is not None and not _same(self._entry(cur, self._db().shadow(path)), expect):
