@@ -62,6 +62,8 @@ class FakeOC:
         if url == "/ocs/v1.php/cloud/capabilities":
             return httpx.Response(200, content=json.dumps(
                 {"ocs": {"data": {"capabilities": {"dav": {"chunking": "1.0"}}}}}))
+        if request.method == "GET" and url.startswith(DAV) and url[len(DAV):] in self.files:
+            return httpx.Response(200, content=self.files[url[len(DAV):]])
         if request.method == "PROPFIND" and url.startswith(DAV[:-1]):
             path = url[len(DAV):].strip("/") if url != DAV[:-1] else ""
             self.propfinds.append(path)
@@ -127,4 +129,18 @@ def test_file_ids_are_found_on_an_oc_server_only(tmp_path: Path) -> None:
     oc.close()
     plain = replica(FakeOC({"a/b": b"x"}, oc=False), tmp_path / "plain")
     assert plain.find_file_ids([b]) is None
+    plain.close()
+
+
+def test_a_scoped_scan_on_a_plain_server_lists_only_what_it_needs(tmp_path: Path) -> None:
+    fake = FakeOC({f"d{i}/sub/f": b"x" for i in range(20)} | {"d3/deep/er/g": b"y", "d3/.synclineignore": b"*.tmp"},
+                  oc=False)
+    plain = replica(fake, tmp_path)
+    whole = plain.scan(Rules(), False, "source")
+    fake.propfinds.clear()
+    part = plain.scan_dirs([("d3/deep", True), ("d5", False)], Rules(), "source")
+    assert sorted(fake.propfinds) == ["", "d3", "d3/deep", "d3/deep/er", "d5"], fake.propfinds
+    assert list(part) == ["d3/deep", "d3/deep/er", "d3/deep/er/g", "d5", "d5/sub"], list(part)
+    assert all(part[p] == whole[p] for p in part), "as the full scan records them"
+    assert not part.problems and not whole.problems
     plain.close()

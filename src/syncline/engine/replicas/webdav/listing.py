@@ -81,14 +81,17 @@ class Walk:
     requests: int = 0
 
 
-def walk(client: DavClient, workers: int, cached: Callable[[Item], list[Item] | None] | None = None) -> Walk:
-    """List the whole tree. ``cached(folder_item)`` gives a folder's subtree (every item below it) from
-    the cache when its etag proves it unchanged, else None: then it is listed."""
+def walk(client: DavClient, workers: int, cached: Callable[[Item], list[Item] | None] | None = None,
+         enters: Callable[[str], bool] | None = None) -> Walk:
+    """List the tree. ``cached(folder_item)`` gives a folder's subtree (every item below it) from the
+    cache when its etag proves it unchanged, else None: then it is listed. With ``enters``, only the
+    folders it says yes to are listed (a scoped scan: the folders asked for, their ancestors for the way
+    down and their ignore files, everything below a deep one); the others are their own entries only."""
     root, kids = list_folder(client, "")
     found = Walk(root, requests=1)
     if root.etag:
         found.etags[""] = root.etag
-    level = _take(found, kids, cached)
+    level = [f for f in _take(found, kids, cached) if enters is None or enters(f.path)]
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="syncline-dav") as pool:
         while level:
             results = list(pool.map(lambda f: _try_list(client, f), level))
@@ -102,7 +105,7 @@ def walk(client: DavClient, workers: int, cached: Callable[[Item], list[Item] | 
                 if me.etag:
                     found.etags[folder.path] = me.etag
                 following += _take(found, children, cached)
-            level = following
+            level = [f for f in following if enters is None or enters(f.path)]
     return found
 
 
