@@ -427,3 +427,33 @@ def test_a_daemon_folder_bound_to_a_webdav_folder(tmp_path: Path, dav: DavServer
     finally:
         daemon.terminate()
         daemon.wait(20)
+
+
+def test_a_run_killed_while_a_folder_was_aside_loses_nothing(dav: DavServer) -> None:
+    """A folder moved aside for its delete, a file arriving in it, then the run killed: the next run's
+    lock puts the folder in the trash (an empty one is deleted), never deletes it unseen; an upload
+    left half-way is removed."""
+    replica, tree = dav.factory()()
+    assert isinstance(replica, WebdavReplica) and isinstance(tree, LocalTree)
+    tree.mkdir("d")
+    seen = replica.stat("d")
+    assert seen is not None
+    inner = replica.ops.children
+
+    def dies_after_the_move(path: str) -> Any:
+        if path.startswith(".syncline/tmp/"):  # the folder, moved aside, is being checked
+            tree.write(f"{path}/arrived", b"precious")  # a file arrives in the window...
+            raise KeyboardInterrupt  # ...and the run dies right there
+        return inner(path)
+
+    replica.ops.children = dies_after_the_move  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        replica.delete("d", seen)
+    replica.ops.children = inner  # type: ignore[method-assign]
+    stage(replica, tree, "x", b"half")  # an upload the killed run left, never committed
+    replica.close()
+    with replica.lock():  # the next run (the same state directory: the same owner)
+        pass
+    assert [data for p, data in tree.trashed() if p.endswith("/arrived")] == [b"precious"]
+    assert list((tree.root / ".syncline/tmp").iterdir()) == [], "nothing left aside, no upload left"
+    replica.close()

@@ -27,6 +27,7 @@ from .statedb import Item
 TMP = f"{META_DIR}/tmp"
 TRASH = f"{META_DIR}/trash"
 META = f"{META_DIR}/meta"
+ASIDE = ".aside-"  # <owner>.aside-<random>: a folder on its way out (remove_empty_folder)
 DONE = (200, 201, 204)
 
 
@@ -202,19 +203,34 @@ class DavOps:
         self.ensure_dir(parent(dest))
         return dest
 
+    def clean(self, owner: str) -> None:
+        """Finish what a killed run of ``owner`` left in ``.syncline/tmp``: its staged uploads (its own
+        bytes only) deleted; a folder it had moved aside deleted when empty, else kept in the trash (a
+        file may have arrived in it in the window: never deleted unseen)."""
+        for item in self.children(TMP) or ():
+            name = item.path.rpartition("/")[2]
+            if name.startswith(owner + "-"):
+                self.delete(item.path)
+            elif name.startswith(owner + ASIDE) and item.folder:
+                if self.children(item.path):
+                    self.move(item.path, self.trash_place(f"rescued-{name}"), folder=True)
+                else:
+                    self.delete(item.path, folder=True)
+
     def remove_empty_folder(self, path: str, owner: str) -> bool:
         """Remove the folder ``path`` if it is empty, never losing what arrives meanwhile: a ``DELETE`` of
-        a collection is recursive, so the folder is first moved aside (one rename, to a temp name of
+        a collection is recursive, so the folder is first moved aside (one rename, to an ``ASIDE`` name of
         ``owner`` in ``.syncline/tmp``), checked there, and deleted only when empty; when something
         arrived in the window it is moved back, or, when that fails (the name was taken again), into the
-        trash. True when removed or gone."""
+        trash. A run killed in between leaves it aside: :meth:`clean` finishes the job. True when removed
+        or gone."""
         kids = self.children(path)
         if kids is None:
             return True
         if kids:
             return False
         self.ensure_dir(TMP)
-        aside = f"{TMP}/{owner}-{secrets.token_hex(8)}"
+        aside = f"{TMP}/{owner}{ASIDE}{secrets.token_hex(8)}"
         if not self.move(path, aside, folder=True):
             return self.stat(path) is None
         if not self.children(aside):

@@ -467,7 +467,7 @@ class WebdavReplica:
         removes what a killed run of this owner left in ``.syncline/tmp``."""
         release = self._take_lock()
         try:
-            self._clean_temps()
+            self.ops.clean(self._db().owner())
             with self.session():
                 yield
         finally:
@@ -492,12 +492,6 @@ class WebdavReplica:
             os.close(fd)
             raise busy from None
         return lambda: os.close(fd)
-
-    def _clean_temps(self) -> None:
-        mine = self._db().owner() + "-"
-        for item in self.ops.children(TMP) or ():
-            if item.path.rpartition("/")[2].startswith(mine):
-                self.ops.delete(item.path)
 
     def _meta(self, name: str) -> str:
         if not is_name(name):
