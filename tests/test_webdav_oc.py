@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from email.utils import formatdate
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,7 @@ from syncline.engine.replicas.webdav import DavCredentials, WebdavReplica, parse
 pytestmark = pytest.mark.timeout(30)
 
 DAV = "/remote.php/dav/files/anna/F/"
+T = 1_700_000_000
 
 
 class FakeOC:
@@ -27,6 +30,7 @@ class FakeOC:
         self.files = files
         self.oc = oc
         self.ids: dict[str, int] = {}
+        self.mtimes: dict[str, int] = {}
         self.propfinds: list[str] = []
 
     def folders(self) -> set[str]:
@@ -49,7 +53,7 @@ class FakeOC:
         size = "" if folder else f"<d:getcontentlength>{len(self.files[path])}</d:getcontentlength>"
         fileid = self.ids.setdefault(path, 1000 + len(self.ids))
         return (f"<d:response><d:href>{href}</d:href><d:propstat><d:prop><d:resourcetype>{kind}</d:resourcetype>"
-                f"{size}<d:getlastmodified>Tue, 14 Nov 2023 22:13:20 GMT</d:getlastmodified>"
+                f"{size}<d:getlastmodified>{formatdate(self.mtimes.get(path, T), usegmt=True)}</d:getlastmodified>"
                 f"<d:getetag>{self.etag(path)}</d:getetag><oc:fileid>{fileid}</oc:fileid></d:prop>"
                 "<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>")
 
@@ -62,6 +66,17 @@ class FakeOC:
         if url == "/ocs/v1.php/cloud/capabilities":
             return httpx.Response(200, content=json.dumps(
                 {"ocs": {"data": {"capabilities": {"dav": {"chunking": "1.0"}}}}}))
+        if request.method == "PROPPATCH" and url.startswith(DAV):
+            path = url[len(DAV):].strip("/")
+            if request.headers.get("If-Match", self.etag(path)) != self.etag(path):
+                return httpx.Response(412)
+            seconds = re.search(rb"<d:lastmodified>(\d+)</d:lastmodified>", request.content)
+            assert seconds is not None
+            self.mtimes[path] = int(seconds.group(1))
+            return httpx.Response(207, content=(
+                f'<?xml version="1.0"?><d:multistatus xmlns:d="DAV:"><d:response><d:href>{url}</d:href>'
+                "<d:propstat><d:prop><d:lastmodified/></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>"
+                "</d:response></d:multistatus>").encode())
         if request.method == "GET" and url.startswith(DAV) and url[len(DAV):] in self.files:
             return httpx.Response(200, content=self.files[url[len(DAV):]])
         if request.method == "PROPFIND" and url.startswith(DAV[:-1]):
@@ -144,3 +159,17 @@ def test_a_scoped_scan_on_a_plain_server_lists_only_what_it_needs(tmp_path: Path
     assert all(part[p] == whole[p] for p in part), "as the full scan records them"
     assert not part.problems and not whole.problems
     plain.close()
+
+
+def test_an_mtime_is_set_on_an_oc_server_itself(tmp_path: Path) -> None:
+    fake = FakeOC({"a/b": b"x"})
+    oc = replica(fake, tmp_path)
+    seen = oc.stat("a/b")
+    assert seen is not None and seen.mtime_ns == T * 10**9
+    assert oc.set_meta("a/b", seen._replace(mtime_ns=(T + 60) * 10**9 + 5), seen).done
+    assert fake.mtimes == {"a/b": T + 60}, "PROPPATCH {DAV:}lastmodified, in seconds"
+    oc.close()
+    fresh = replica(fake, tmp_path / "elsewhere")  # another device: no shadow, the server's own mtime
+    now = fresh.stat("a/b")
+    assert now is not None and now.mtime_ns == (T + 60) * 10**9
+    fresh.close()

@@ -53,18 +53,31 @@ class Resource:
 
 def parse_multistatus(body: bytes) -> list[Resource]:
     """The resources of a multistatus body, in order. :class:`BadAnswer` for anything else."""
-    try:
-        root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (SafeET.ParseError, DefusedXmlException, ValueError) as exc:
-        raise BadAnswer(f"the PROPFIND answer is not safe, well-formed XML ({type(exc).__name__})") from None
-    if root.tag != f"{D}multistatus":
-        raise BadAnswer("the PROPFIND answer is not a multistatus")
+    root = _parse(body)
     out: list[Resource] = []
     for response in root.iterfind(f"{D}response"):
         if len(out) >= MAX_RESPONSES:
             raise BadAnswer(f"over {MAX_RESPONSES} entries in one folder")
         out.append(_resource(response))
     return out
+
+
+def was_set(body: bytes, tag: str) -> bool:
+    """Whether a ``PROPPATCH`` answer says the property ``tag`` (``{DAV:}lastmodified``) was set: it is in
+    a ``propstat`` whose status is 2xx. :class:`BadAnswer` for an answer that is not a safe multistatus."""
+    root = _parse(body)
+    return any(_ok(ps.findtext(f"{D}status")) and ps.find(f"{D}prop/{tag}") is not None
+               for ps in root.iter(f"{D}propstat"))
+
+
+def _parse(body: bytes) -> Element:
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (SafeET.ParseError, DefusedXmlException, ValueError) as exc:
+        raise BadAnswer(f"the answer is not safe, well-formed XML ({type(exc).__name__})") from None
+    if root.tag != f"{D}multistatus":
+        raise BadAnswer("the answer is not a multistatus")
+    return root  # type: ignore[no-any-return]
 
 
 def _resource(response: Element) -> Resource:

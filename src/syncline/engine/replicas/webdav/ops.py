@@ -21,7 +21,7 @@ from ..errors import Changed, NotFound, ReplicaError, error_class
 from .address import split_path
 from .client import DavClient, bad_answer
 from .listing import item_of, list_folder, propfind
-from .multistatus import strong
+from .multistatus import BadAnswer, strong, was_set
 from .statedb import Item
 
 TMP = f"{META_DIR}/tmp"
@@ -175,6 +175,31 @@ class DavOps:
                                            content=content, limit=1 << 16,
                                            headers={"Content-Length": str(size), **(headers or {})})
         return status != 412
+
+    def set_mtime(self, path: str, cur: Item, seconds: int) -> bool:
+        """``PROPPATCH`` of ``{DAV:}lastmodified`` (what ownCloud and Nextcloud take, in seconds), with
+        ``If-Match`` on ``cur``'s etag: True when the server says it set it; False when it refused, or
+        the item changed (the shadow then keeps the mtime alone)."""
+        body = ('<?xml version="1.0" encoding="utf-8"?><d:propertyupdate xmlns:d="DAV:"><d:set><d:prop>'
+                f"<d:lastmodified>{int(seconds)}</d:lastmodified></d:prop></d:set></d:propertyupdate>").encode()
+        headers = {"Content-Type": "application/xml; charset=utf-8"}
+        condition = strong(cur.etag)
+        if condition:
+            headers["If-Match"] = condition
+        try:
+            status, _, answer = self.client.request("PROPPATCH", self.address.url(path, folder=cur.folder),
+                                                    where=path, ok=(207, 412), headers=headers, content=body,
+                                                    limit=1 << 16)
+        except ReplicaError as exc:
+            if exc.retryable:
+                raise
+            return False
+        if status != 207:
+            return False
+        try:
+            return was_set(answer, "{DAV:}lastmodified")
+        except BadAnswer:
+            return False
 
     # -- the trash ------------------------------------------------------------------------------------------
     def trash_place(self, path: str) -> str:

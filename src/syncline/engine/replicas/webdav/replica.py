@@ -408,8 +408,9 @@ class WebdavReplica:
         return Outcome(True, trashed=self.policy.trash)
 
     def set_meta(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
-        """Only the mtime is kept, in the shadow (the server keeps its own): what a scan reports while
-        the file is as it is now. A file that changed since the scan is left alone."""
+        """Only the mtime is kept: on an OC server also on the server (``PROPPATCH`` of
+        ``{DAV:}lastmodified``, with ``If-Match``), and in the shadow everywhere (what a scan reports while
+        the file is as it is now). A file that changed since the scan is left alone."""
         if path:
             tree_path(path)
         cur = self.ops.stat(path) if path else self.ops.lookup("")
@@ -417,6 +418,8 @@ class WebdavReplica:
             return Outcome(False, "not there")
         if not cur.folder and expect is not None and not _same(self._entry(cur, self._db().shadow(path)), expect):
             return Outcome(False, "left alone: changed since the scan")
+        if self.dialect().oc and self.ops.set_mtime(path, cur, entry.mtime_ns // SECOND):
+            cur = self.ops.lookup(path) or cur  # a new mtime may be a new etag
         old = self._db().shadow(path)
         digest = old.digest if old is not None and old.tag == cur.tag and old.size == cur.size else None
         self._db().record(path, Shadow(cur.tag, cur.size, entry.mtime_ns, digest))
