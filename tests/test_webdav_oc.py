@@ -26,11 +26,12 @@ class FakeOC:
     """A tree of files (path -> bytes) served as an OC server would list it: a folder's etag is a hash of
     everything below it, files carry ``oc:fileid``."""
 
-    def __init__(self, files: dict[str, bytes], oc: bool = True) -> None:
+    def __init__(self, files: dict[str, bytes], oc: bool = True, root_permissions: str = "RDNVCK") -> None:
         self.files = files
         self.oc = oc
         self.ids: dict[str, int] = {}
         self.mtimes: dict[str, int] = {}
+        self.root_permissions = root_permissions
         self.propfinds: list[str] = []
 
     def folders(self) -> set[str]:
@@ -52,9 +53,11 @@ class FakeOC:
         kind = "<d:collection/>" if folder else ""
         size = "" if folder else f"<d:getcontentlength>{len(self.files[path])}</d:getcontentlength>"
         fileid = self.ids.setdefault(path, 1000 + len(self.ids))
+        perms = self.root_permissions if path == "" else ("RDNVCK" if folder else "RDNVW")
         return (f"<d:response><d:href>{href}</d:href><d:propstat><d:prop><d:resourcetype>{kind}</d:resourcetype>"
                 f"{size}<d:getlastmodified>{formatdate(self.mtimes.get(path, T), usegmt=True)}</d:getlastmodified>"
-                f"<d:getetag>{self.etag(path)}</d:getetag><oc:fileid>{fileid}</oc:fileid></d:prop>"
+                f"<d:getetag>{self.etag(path)}</d:getetag><oc:fileid>{fileid}</oc:fileid>"
+                f"<oc:permissions>{perms}</oc:permissions></d:prop>"
                 "<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>")
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -173,3 +176,13 @@ def test_an_mtime_is_set_on_an_oc_server_itself(tmp_path: Path) -> None:
     now = fresh.stat("a/b")
     assert now is not None and now.mtime_ns == (T + 60) * 10**9
     fresh.close()
+
+
+@pytest.mark.parametrize(("permissions", "writable"), [("RDNVCK", True), ("SRDNVCK", True), ("S", False),
+                                                        ("SR", False), ("RGDNV", False)])
+def test_a_read_only_share_is_not_writable(tmp_path: Path, permissions: str, writable: bool) -> None:
+    share = replica(FakeOC({"a": b"x"}, root_permissions=permissions), tmp_path)
+    assert share.features().writable, "writable until the server says otherwise"
+    share.scan(Rules(), False, "source")
+    assert share.features().writable is writable
+    share.close()

@@ -45,7 +45,7 @@ def item_of(address: DavAddress, r: Resource, where: str) -> Item:
     path = address.relative(r.href)
     if path is None:
         raise bad_answer(address, f"an href outside the folder: {r.href[:200]!r}", where)
-    return Item(path, r.folder, 0 if r.folder else (r.size or 0), r.mtime_s, r.etag, r.file_id)
+    return Item(path, r.folder, 0 if r.folder else (r.size or 0), r.mtime_s, r.etag, r.file_id, r.permissions)
 
 
 def list_folder(client: DavClient, path: str) -> tuple[Item, list[Item]]:

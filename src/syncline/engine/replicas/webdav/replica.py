@@ -85,10 +85,21 @@ class WebdavReplica:
         self._mutex = threading.Lock()
         self._state: DavState | None = None
         self._dialect: Dialect | None = None
+        self._writable = True  # until the root's oc:permissions say otherwise
 
     # -- what it is ----------------------------------------------------------------------------------------
     def features(self) -> Features:
-        return self._features
+        """What the server keeps; ``writable`` False when the root's ``oc:permissions`` (as last read:
+        a run reads them before it plans) let this user neither write nor add anything there (a
+        read-only share). Servers without ``oc:permissions`` are taken as writable: they decide."""
+        with self._mutex:
+            writable = self._writable
+        return self._features if writable else replace(self._features, writable=False)
+
+    def _saw_root(self, root: Item | None) -> None:
+        if root is not None and root.permissions is not None:
+            with self._mutex:
+                self._writable = bool(set(root.permissions) & set("WCK"))
 
     def describe(self) -> str:
         return self.address()
@@ -117,6 +128,7 @@ class WebdavReplica:
     # -- the root ------------------------------------------------------------------------------------------
     def exists(self) -> bool:
         item = self.ops.lookup("")
+        self._saw_root(item)
         return item is not None and item.folder
 
     def is_empty(self) -> bool:
@@ -188,6 +200,7 @@ class WebdavReplica:
     def _index(self, rules: Rules, digests: bool, side: str, dirs: Sequence[tuple[str, bool]] | None) -> Index:
         started = time.time_ns()
         found = self._walk(dirs)
+        self._saw_root(found.root)
         shadows = self._db().shadows()
         listing = Listing((p, self._entry(i, shadows.get(p))) for p, i in found.items.items())
         root = self._entry(found.root, shadows.get(""))

@@ -61,6 +61,7 @@ class Item:
     mtime_s: int | None
     etag: str | None
     file_id: str | None
+    permissions: str | None = None  # oc:permissions (never cached: only the root's is read)
 
     @property
     def tag(self) -> str:
