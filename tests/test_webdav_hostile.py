@@ -164,3 +164,38 @@ def test_writes_never_overwrite_without_a_condition(tmp: Path) -> None:
     deletes = [r for r in seen if r.method == "DELETE"]
     assert moves and all(r.headers["Overwrite"] == "F" and r.headers["If-Match"] == etag for r in moves)
     assert deletes and all(r.headers["If-Match"] == etag for r in deletes)
+
+
+def test_an_upload_the_server_kept_short_is_never_committed(tmp: Path) -> None:
+    """A server (or a proxy) that answers 201 to a PUT but keeps fewer bytes: the staging fails
+    (retryable), nothing is moved into place."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "PROPFIND" and "/.syncline/tmp/" in request.url.path:
+            return httpx.Response(207, content=multistatus(response(request.url.path, size=3)))
+        if request.method == "PROPFIND":
+            return httpx.Response(404)
+        return httpx.Response(201)
+
+    replica = replica_for(handler, tmp, seen)
+
+    class Source:
+        entry = Entry(FILE, 10, 0, 0o644)
+        data = [b"0123456789"]
+
+        def readinto(self, buffer: memoryview) -> int:
+            if not self.data:
+                return 0
+            piece = self.data.pop()
+            buffer[:len(piece)] = piece
+            return len(piece)
+
+        def changed(self) -> bool:
+            return False
+
+    with pytest.raises(ReplicaError, match="kept 3 of the 10 bytes") as short:
+        replica.stage_file("f", Source())
+    assert short.value.retryable
+    assert not [r for r in seen if r.method == "MOVE"]
+    assert [r.method for r in seen if "/.syncline/tmp/" in r.url.path][-1] == "DELETE", "the short copy removed"

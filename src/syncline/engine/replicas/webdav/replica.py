@@ -305,7 +305,17 @@ class WebdavReplica:
             tmp = f"{TMP}/{self._db().owner()}-{secrets.token_hex(8)}"
             headers = {"X-OC-Mtime": str(source.entry.mtime_ns // SECOND)} if self.dialect().oc else {}
             self.ops.put(tmp, iter(lambda: spool.read(BLOCK), b""), size, headers)
-        return DavStaged(self, path, size, tmp, source.entry.mtime_ns, hasher.digest())
+        staged = DavStaged(self, path, size, tmp, source.entry.mtime_ns, hasher.digest())
+        # What the server kept must be what was sent (a proxy that cuts a body short and still answers
+        # 201): never moved into place otherwise.
+        kept = self.ops.lookup(tmp)
+        if kept is None or kept.folder or kept.size != size:
+            staged.discard()
+            err = error_class(ReplicaError)(E.EIO, f"the server kept {kept.size if kept else 0} of the {size} bytes "
+                                            "sent: not committed", path)
+            err.retryable = True
+            raise err
+        return staged
 
     def commit(self, staged: Any, expect: Entry | None) -> Outcome:
         if not isinstance(staged, DavStaged) or staged.replica is not self:
