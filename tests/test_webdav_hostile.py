@@ -181,8 +181,9 @@ def test_an_upload_the_server_kept_short_is_never_committed(tmp: Path) -> None:
     replica = replica_for(handler, tmp, seen)
 
     class Source:
-        entry = Entry(FILE, 10, 0, 0o644)
-        data = [b"0123456789"]
+        def __init__(self) -> None:
+            self.entry = Entry(FILE, 10, 0, 0o644)
+            self.data = [b"0123456789"]
 
         def readinto(self, buffer: memoryview) -> int:
             if not self.data:
