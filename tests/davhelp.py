@@ -64,6 +64,7 @@ class DavServer:
     state: Path
     tree: type[LocalTree] = LocalTree
     numbers: Iterator[int] = field(default_factory=itertools.count)
+    kind: str = "wsgidav"
 
     def url(self, path: str = "", scheme: str = "webdav") -> str:
         return f"{scheme}://127.0.0.1:{self.port}/{path}"
@@ -258,4 +259,5 @@ def served(kind: str, tmp: Path) -> Iterator[DavServer]:
     """The WebDAV server ``kind`` (one of :data:`SERVERS`) on ``tmp``."""
     maker = {"wsgidav": wsgidav, "rclone": rclone, "apache": apache}[kind]
     with maker(tmp) as server:
+        server.kind = kind
         yield server
