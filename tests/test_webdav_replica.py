@@ -492,3 +492,16 @@ def test_a_server_that_mangles_a_name_never_overwrites_another_file(tmp_path: Pa
     report = syncline.sync(src, dav.url("N"))
     assert report.exit_code != 0 and report.problems
     assert (dav.root / "N/q").read_text() == "the user's own q"
+
+
+def test_a_rename_on_the_local_side_is_a_move_on_the_server(tmp_path: Path, connected: DavServer) -> None:
+    a = tmp_path / "a"
+    tree(a)
+    assert syncline.sync(a, connected.url("R"), two_way=True).exit_code == 0
+    before = (connected.root / "R/big.bin").stat().st_ino
+    (a / "big.bin").rename(a / "renamed.bin")
+    (a / "docs").rename(a / "papers")
+    report = syncline.sync(a, connected.url("R"), two_way=True)
+    assert report.exit_code == 0 and report.moved >= 2, (report.moved, report.problems)
+    assert (connected.root / "R/renamed.bin").stat().st_ino == before, "moved on the server, not sent again"
+    assert on_disk(connected.root / "R") == on_disk(a)
