@@ -138,10 +138,14 @@ def test_server_toml_is_read_and_a_mistake_is_one_line(tmp_path: Path) -> None:
                                           '[trash]\nkeep = "90d"\n[gc]\nevery = "30m"\n')
     got = load_server_config(tmp_path)
     assert got.policy == Policy(2 * 86400, 0, 52 * 7 * 86400, 90 * 86400, 1 << 30) and got.gc_every_s == 1800
+    assert got.dav_account_passwords, "WebDAV takes account passwords unless told not to"
+    (tmp_path / "server.toml").write_text("[webdav]\naccount_passwords = false\n")
+    assert not load_server_config(tmp_path).dav_account_passwords
     for bad, says in (('[versions]\nkeep_all = "soon"\n', "keep_all in [versions]"),
                       ('[versions]\nkeep_hourly = "1d"\n', "unknown key 'keep_hourly'"),
                       ('[gc]\nevery = "1s"\n', "every in [gc]"), ("[oops\n", "not TOML"),
-                      ('[versions]\ncap_per_user = "lots"\n', "cap_per_user"), ("port = 1\n", "unknown table")):
+                      ('[versions]\ncap_per_user = "lots"\n', "cap_per_user"), ("port = 1\n", "unknown table"),
+                      ('[webdav]\naccount_passwords = "no"\n', "account_passwords in [webdav]")):
         (tmp_path / "server.toml").write_text(bad)
         with pytest.raises(UsageError) as err:
             load_server_config(tmp_path)

@@ -52,10 +52,11 @@ def connect_cmd(url: str, user: str, password_stdin: bool, fingerprint: str | No
     except OSError as exc:
         raise c.person_error(url, exc) from None
     if meeting.fingerprint is not None:
-        _trust(meeting.url, meeting.fingerprint, fingerprint, interactive=not password_stdin and sys.stdin.isatty())
+        trust_certificate(meeting.url, meeting.fingerprint, fingerprint,
+                          interactive=not password_stdin and sys.stdin.isatty())
     old = None if new_server else c.previous(home, meeting)
     replaces = c.device_of(old) if old is not None else None
-    password = _password(password_stdin)
+    password = read_password(password_stdin)
     try:
         login = c.log_in(meeting, user, password, device or c.default_device_name(), replaces)
     except OSError as exc:
@@ -72,7 +73,7 @@ def connect_cmd(url: str, user: str, password_stdin: bool, fingerprint: str | No
     return 0
 
 
-def _trust(url: str, shown: str, given: str | None, interactive: bool) -> None:
+def trust_certificate(url: str, shown: str, given: str | None, interactive: bool) -> None:
     from ..core.errors import UsageError
     from ..formats.wire.trust import same_fingerprint
 
@@ -90,7 +91,7 @@ def _trust(url: str, shown: str, given: str | None, interactive: bool) -> None:
                          "run `syncline connect` again once you have compared the fingerprint")
 
 
-def _password(from_stdin: bool) -> str:
+def read_password(from_stdin: bool) -> str:
     from ..core.errors import UsageError
 
     if from_stdin:
@@ -116,7 +117,7 @@ def _connect_webdav(home: Path, url: str, user: str, password_stdin: bool) -> in
     WebDAV server wants it on every request (use an app password where the server has them)."""
     from ..engine.replicas.webdav.connect import connect
 
-    credentials, there = connect(home, url, user, _password(password_stdin))
+    credentials, there = connect(home, url, user, read_password(password_stdin))
     click.echo(printable(f"connected to {credentials.server} as {user} (WebDAV; the password is kept in "
                          f"{home}, readable only by you)"))
     if not there:

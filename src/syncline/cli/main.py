@@ -16,6 +16,7 @@ import click
 from ..core.errors import SynclineError
 from ..engine.report import EXIT_STOPPED
 from ..version import __version__
+from .cmd_app_password import app_password_cmd
 from .cmd_archive import apply_cmd, archive_cmd
 from .cmd_connect import connect_cmd
 from .cmd_daemon import daemon_cmd
@@ -52,6 +53,8 @@ Commands:
   syncline watch SRC DST [DST...]    mirror SRC into each DST in real time (--config FILE: several)
   syncline daemon                    keep the folders of daemon.toml in sync, following its edits
   syncline connect URL --user NAME   log this device in to a server (device list/revoke)
+  syncline app-password add NAME --user U
+                                     a password for WebDAV clients (owncloudcmd, rclone), shown once
   syncline folder add LOCAL --remote NAME
                                      bind a folder for the daemon (--create; folder list/remove/resume)
   syncline share FOLDER --with USER  share a folder (--read-only; share list|accept|revoke|leave)
@@ -90,6 +93,7 @@ cli.add_command(serve_cmd)
 cli.add_command(server_cmd)
 cli.add_command(connect_cmd)
 cli.add_command(device_cmd)
+cli.add_command(app_password_cmd)
 cli.add_command(share_cmd)
 cli.add_command(lock_cmd)
 cli.add_command(unlock_cmd)

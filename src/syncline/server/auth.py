@@ -123,6 +123,16 @@ class Authenticator:
         name out of bounds, a password over 1,024 bytes) is refused before the limits are counted.
         """
         _check_login_request(user, password, device, replaces)
+        row = self.check_password(user, password, client_addr)
+        token = new_token()
+        made = self.store.devices.add(row.id, device, token_hash(token), replaces)
+        return token, Identity(row, made)
+
+    def check_password(self, user: str, password: str, client_addr: str = "") -> User:
+        """The enabled user ``user`` when ``password`` is theirs, under the rate limits (a failure counts
+        against the name, a success forgets its failures): ``bad_login`` (one answer for an unknown user, a
+        wrong password and a disabled user) or ``rate_limited``. One Argon2 verification, none past the
+        limits. What a login and WebDAV's Basic auth with the account password share."""
         wait = self.limiter.check(user, client_addr)
         if wait > 0:
             raise _rate_limited(wait)
@@ -138,9 +148,7 @@ class Authenticator:
         self.limiter.succeeded(user)
         if verified.rehash is not None:
             self.store.users.set_password(row.name, verified.rehash)
-        token = new_token()
-        made = self.store.devices.add(row.id, device, token_hash(token), replaces)
-        return token, Identity(row, made)
+        return row
 
     def device_of(self, token: str) -> Identity:
         """Who ``token`` belongs to; ``unauthenticated`` for a malformed, unknown or revoked token or a

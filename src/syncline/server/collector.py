@@ -11,20 +11,21 @@ changes nothing it has not finished (each folder's rows in one transaction, chun
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
+from .spools import Spools, spool_root
 from .store import Store
 from .store.gc import DEFAULT_POLICY, clock_jumped, collect
 from .store.retention import Policy
+from .worker import Worker
 
 EVERY_S = 3600.0
 FIRST_S = 600.0
 log = logging.getLogger("syncline.server")
 
 
-class Collector:
+class Collector(Worker):
     """Collect ``store`` every ``every_s`` seconds in a thread of its own, first after ``first_s``, keeping
     versions as ``policy`` says; ``clock`` (nanoseconds) is the collector's now (tests move it ahead). A
     clock far past the last collection drops no version (:func:`~.store.gc.clock_jumped`; said once in
@@ -33,19 +34,9 @@ class Collector:
     def __init__(self, store: Store, every_s: float = EVERY_S, first_s: float = FIRST_S,
                  clock: Callable[[], int] = time.time_ns, policy: Policy = DEFAULT_POLICY) -> None:
         self.store, self.every_s, self.first_s, self.clock, self.policy = store, every_s, first_s, clock, policy
+        super().__init__("collector")  # stopped within the folder being collected
         self.skipped = 0  # collections that kept every version because of the clock
         self.runs = 0  # collections finished (or failed), for tests and logs
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="collector", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """End the thread (within the folder being collected) and wait for it up to ``timeout`` s."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
 
     def _run(self) -> None:
         wait = self.first_s
@@ -61,6 +52,7 @@ class Collector:
                                     "dropped until the clock is right or `syncline serve --gc --clock-ok` says it is")
                     self.skipped += 1
                 r = collect(self.store, now_ns=now, policy=self.policy, stop=self._stop, retention=trusted)
+                Spools(spool_root(self.store.data_dir)).sweep(now / 1e9)  # chunked uploads left a day
             except Exception:  # a bug or a broken store: said, and tried again at the next turn
                 log.exception("the collection of unused chunks and old history failed")
             else:

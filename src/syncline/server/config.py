@@ -15,6 +15,9 @@
     [gc]
     every = "1h"          # how often the collector runs
 
+    [webdav]              # issue 15
+    account_passwords = true  # false: WebDAV clients log in with app passwords only (`syncline app-password add`)
+
 A mistake is one line naming the file, the table and the key, and what to write instead: the server does
 not start on a config it cannot read, rather than on defaults its operator did not choose.
 """
@@ -33,7 +36,7 @@ from .store.retention import Policy
 
 FILE_NAME = "server.toml"
 _KEYS = {"versions": ("keep_all", "keep_daily", "keep_weekly", "cap_per_user"), "trash": ("keep",),
-         "gc": ("every",)}
+         "gc": ("every",), "webdav": ("account_passwords",)}
 MIN_GC_EVERY_S = 60.0
 
 
@@ -41,6 +44,7 @@ MIN_GC_EVERY_S = 60.0
 class ServerConfig:
     policy: Policy = field(default_factory=Policy)
     gc_every_s: float = EVERY_S
+    dav_account_passwords: bool = True
 
 
 def load_server_config(data_dir: Path) -> ServerConfig:
@@ -59,7 +63,8 @@ def load_server_config(data_dir: Path) -> ServerConfig:
         raise UsageError(f"{path}: not TOML ({exc})", "see docs/cli.md, \"The server's config\"") from None
     for table, value in data.items():
         if table not in _KEYS or not isinstance(value, dict):
-            raise UsageError(f"{path}: unknown table or key {table!r}", "use [versions], [trash] and [gc] only")
+            raise UsageError(f"{path}: unknown table or key {table!r}",
+                             "use [versions], [trash], [gc] and [webdav] only")
         for key in value:
             if key not in _KEYS[table]:
                 raise UsageError(f"{path}: unknown key {key!r} in [{table}]",
@@ -91,4 +96,8 @@ def load_server_config(data_dir: Path) -> ServerConfig:
                     duration(versions, "versions", "keep_daily", base.keep_daily_s),
                     duration(versions, "versions", "keep_weekly", base.keep_weekly_s),
                     duration(trash, "trash", "keep", base.trash_s), cap)
-    return ServerConfig(policy, duration(gc, "gc", "every", EVERY_S, MIN_GC_EVERY_S))
+    accounts = data.get("webdav", {}).get("account_passwords", True)
+    if not isinstance(accounts, bool):
+        raise UsageError(f"{path}: account_passwords in [webdav] must be true or false",
+                         "write account_passwords = false to let WebDAV clients in with app passwords only")
+    return ServerConfig(policy, duration(gc, "gc", "every", EVERY_S, MIN_GC_EVERY_S), accounts)

@@ -27,6 +27,7 @@ from ..formats.wire.limits import MAX_CONNECTIONS, MAX_HEADER_BYTES
 from ..formats.wire.trust import is_loopback
 from .app import make_app
 from .auth import Authenticator
+from .checksummer import Checksummer
 from .collector import Collector
 from .config import load_server_config
 from .notify import InProcessNotifier
@@ -167,7 +168,7 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
         auth = Authenticator(store)
         admin_password = ensure_admin(store, auth.passwords)
         notifier = InProcessNotifier()
-        app = make_app(store, auth, notifier)
+        app = make_app(store, auth, notifier, dav_account_passwords=settings.dav_account_passwords)
         config = uvicorn.Config(
             app, host=host, port=port, http="h11", loop="asyncio", ws="none", lifespan="on",
             ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None,
@@ -186,10 +187,13 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
 
         collector = Collector(store, every_s=gc_every_s if gc_every_s is not None else settings.gc_every_s,
                               policy=settings.policy)
+        checksummer = Checksummer(store)  # SHA1s for WebDAV clients of what devices uploaded natively
         collector.start()
+        checksummer.start()
         try:
             _Server(config, ready, notifier.close_all).run(sockets=[sock])
         finally:
+            checksummer.stop()
             collector.stop()
     finally:
         sock.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import blake3
 
@@ -75,8 +76,6 @@ def stage(folder: FolderStore, device: str, chunker: Chunker, path: str, source:
     one chunk) and put the chunks in ``folder``'s store; past ``inline_most`` chunks, their manifest too. A
     big file is spooled to a temp file first (the chunker reads a descriptor), so memory stays bounded."""
     whole = blake3.blake3()
-    batch = _Batch(folder, device)
-    refs: list[ChunkRef] = []
     with tempfile.TemporaryFile(dir=spool_dir) as spool:
         buffer = bytearray(READ_BLOCK)
         view = memoryview(buffer)
@@ -86,18 +85,29 @@ def stage(folder: FolderStore, device: str, chunker: Chunker, path: str, source:
             spool.write(view[:n])
             size += n
         spool.flush()
-        spool.seek(0)
-        if not chunker.wants(size):
-            data = spool.read()
-            if data:
-                refs.append(batch.add(data))
-        else:
-            for piece in chunker.pieces_fd(spool.fileno()):
-                refs.append(batch.add(bytes(piece)))
-        manifest = [batch.add(piece) for piece in manifest_pieces(refs)] if len(refs) > inline_most else []
-        batch.flush()
-    e = source.entry
-    return ServerStaged(path, size, whole.digest(), tuple(refs), e.mtime_ns, e.mode & 0o7777, on_discard,
+        e = source.entry
+        return stage_spooled(folder, device, chunker, path, spool, size, whole.digest(), e.mtime_ns, e.mode,
+                             on_discard, inline_most)
+
+
+def stage_spooled(folder: FolderStore, device: str, chunker: Chunker, path: str, spool: BinaryIO, size: int,
+                  digest: bytes, mtime_ns: int, mode: int, on_discard: Callable[[ServerStaged], None],
+                  inline_most: int = MAX_INLINE_CHUNKS) -> ServerStaged:
+    """:func:`stage` of bytes already in the file ``spool`` (``size`` bytes, BLAKE3 ``digest``, both
+    computed by the server as it wrote them), read from its start."""
+    batch = _Batch(folder, device)
+    refs: list[ChunkRef] = []
+    spool.seek(0)
+    if not chunker.wants(size):
+        data = spool.read()
+        if data:
+            refs.append(batch.add(data))
+    else:
+        for piece in chunker.pieces_fd(spool.fileno()):
+            refs.append(batch.add(bytes(piece)))
+    manifest = [batch.add(piece) for piece in manifest_pieces(refs)] if len(refs) > inline_most else []
+    batch.flush()
+    return ServerStaged(path, size, digest, tuple(refs), mtime_ns, mode & 0o7777, on_discard,
                         manifest=tuple(manifest))
 
 

@@ -14,7 +14,8 @@ from typing import Literal
 from ...core.entry import Entry, Kind
 from .errors import WireError
 
-OpName = Literal["put", "mkdir", "symlink", "delete", "move", "meta", "restore"]
+OpName = Literal["put", "mkdir", "symlink", "delete", "move", "meta", "restore", "delete_tree"]
+# The items a client may send. ``delete_tree`` is the server's own (WebDAV's DELETE of a folder): never on the wire.
 OP_NAMES: tuple[OpName, ...] = ("put", "mkdir", "symlink", "delete", "move", "meta", "restore")
 
 
@@ -88,6 +89,7 @@ class Op:
     to: str | None = None
     manifest: tuple[ChunkRef, ...] = ()
     version_id: int | None = None  # ``restore`` (protocol 1.1): the kept version to bring back at ``path``
+    tree_version: int | None = None  # ``delete_tree`` only: the folder's tree version as the request read it
 
 
 @dataclass(frozen=True, slots=True)

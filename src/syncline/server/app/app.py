@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ...engine.replicas.errors import ReplicaError
 from ...formats.wire.errors import WireError
 from ...formats.wire.limits import BODY_STALL_S, MAX_REQUESTS_PER_DEVICE
+from ..dav.mount import DavApp, DavMount
 from ..notify import InProcessNotifier, Notifier
 from ..store import Store
 from . import (
@@ -104,12 +105,17 @@ class DeviceLimit:
 
 
 def make_app(store: Store, auth: Authenticator, notifier: Notifier | None = None, *,
-             stall_s: float = BODY_STALL_S, keepalive_s: float = KEEPALIVE_S, packs_at_once: int = 4) -> Starlette:
+             stall_s: float = BODY_STALL_S, keepalive_s: float = KEEPALIVE_S, packs_at_once: int = 4,
+             dav_account_passwords: bool = True) -> Starlette:
     """The app serving ``store``: ``auth`` names devices and logs them in, ``notifier`` (an
     :class:`InProcessNotifier` when None) carries commits to event streams; the app sets
     ``store.on_commit`` to its ``publish``. ``stall_s``: how long a request body may send nothing (408);
     ``keepalive_s``: the comment interval of event streams; ``packs_at_once``: pack uploads held in
-    memory at once, server-wide (the others wait). Every stream is closed when the app shuts down."""
+    memory at once, server-wide (the others wait); ``dav_account_passwords``: whether WebDAV takes the
+    account password beside app passwords. Every stream is closed when the app shuts down.
+
+    WebDAV (``/remote.php/``, ``/dav/``, ``/status.php``, ``/ocs/``: :mod:`syncline.server.dav`) is
+    mounted inside ``DeviceLimit`` (one Basic credential is one device) and outside ``ProtocolCheck``."""
     chosen: Notifier = notifier if notifier is not None else InProcessNotifier()
     store.on_commit = chosen.publish
 
@@ -121,8 +127,10 @@ def make_app(store: Store, auth: Authenticator, notifier: Notifier | None = None
     routes = [*routes_account.ROUTES, openapi_route(), *routes_folders.ROUTES, *routes_content.ROUTES,
               *routes_ops.ROUTES, *routes_events.ROUTES, *routes_shares.ROUTES,
               *routes_locks.ROUTES, *routes_versions.ROUTES]
+    dav = DavApp(store, auth, dav_account_passwords, stall_s)
     app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(CatchAll), Middleware(ProtocolCheck), Middleware(DeviceLimit)],
+                    middleware=[Middleware(CatchAll), Middleware(DeviceLimit), Middleware(DavMount, dav=dav),
+                                Middleware(ProtocolCheck)],
                     exception_handlers={WireError: handle_known, ReplicaError: handle_known,
                                         HTTPException: handle_known})
     app.state.store = store

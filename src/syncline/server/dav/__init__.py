@@ -1,2 +1,6 @@
-"""WebDAV on the server (issue 15; the plan is docs/webdav-plan.md). Built piece by piece: what is here is
-used by nothing yet but its tests, and no route serves it until the piece that mounts it lands."""
+"""WebDAV on the server (issue 15; the plan is docs/webdav-plan.md), mounted by ``make_app`` through
+:class:`.mount.DavMount`: ``/remote.php/webdav/``, ``/remote.php/dav/files/USER/``, ``/dav/`` (one
+namespace: the caller's folders), ``/status.php`` and ``/ocs/`` (:mod:`.ocs`). Read side (piece 2):
+Basic auth (:mod:`.auth`), URLs (:mod:`.paths`), XML (:mod:`.xmlio`), errors (:mod:`.errors`), live
+properties (:mod:`.props`), OPTIONS/PROPFIND/GET/HEAD (:mod:`.read`). Writes and locks come later; the
+``If`` header parser (:mod:`.ifheader`) is ready for them."""

@@ -29,6 +29,7 @@ from ...formats.wire.paths import check_target, check_wire_path
 from ..chunks import ChunkStore
 from . import contents
 from . import schema as t
+from .davstate import TreeMarks
 from .filelocks import LockGuard
 from .ids import base32_id
 from .meta import Folder, used_bytes
@@ -79,11 +80,23 @@ class Applier:
         self.chunk_store = chunk_store
         self.folder = folder
         self.policy = policy
-        self.rows = Rows(conn, folder.id)
+        self.marks = TreeMarks()  # flushed once, at the batch's end (:meth:`finish`)
+        self.rows = Rows(conn, folder.id, self.marks)
         self.seq = seq
         self._quota: int | None = None
         self._quota_read = False
         self._used: int | None = None  # the owner's live bytes, once a put had to know them
+
+    def finish(self) -> None:
+        """The batch's end, in its transaction: the folders it changed take its last version as their
+        ``tree_version`` and its new file ids their numbers (:mod:`.davstate`)."""
+        self.marks.flush(self.rows.raw, self.folder.id, self.seq)
+
+    def _new_id(self) -> str:
+        """A new file_id, numbered for WebDAV at the batch's end."""
+        file_id = base32_id()
+        self.marks.made(file_id)
+        return file_id
 
     def _next(self) -> int:
         return self.seq + 1
@@ -152,17 +165,21 @@ class Applier:
         if self.locks is not None:  # every path the item writes: both ends of a move, and all below a folder's
             if op.op == "move":
                 self.locks.check((op.path, op.to or ""), below=op.path)
+            elif op.op == "delete_tree":
+                self.locks.check((op.path,), below=op.path)
             else:
                 self.locks.check((op.path,))
         used = self._used
+        self.marks.begin_item()
         try:
             done = self._dispatch(op)
         except WireError:
             self._used = used  # the caller rolls the item back
+            self.marks.undo_item()
             raise
         if self.locks is not None and done.change is not None:  # the holder's own delete, replace or move
             if done.change[0] in ("delete", "mkdir", "symlink"):  # no file left at the path: no lock on it
-                self.locks.deleted(op.path)
+                self.locks.deleted(op.path, below=op.op == "delete_tree")
             elif done.change[0] == "move":
                 self.locks.moved(op.path, done.change[1])
         return done
@@ -180,6 +197,8 @@ class Applier:
             return self._move(op)
         if op.op == "restore":
             return self._restore(op)
+        if op.op == "delete_tree":
+            return self._delete_tree(op)
         return self._meta(op)
 
     def _entry_of(self, op: Op) -> tuple[int, int]:
@@ -211,7 +230,7 @@ class Applier:
         version = self._next()
         digest = op.entry.digest if op.entry.digest is not None else _EMPTY
         content_id = contents.add(raw, self.folder.id, op.entry.size, digest, chunks)
-        row = Row(op.path, t.FILE, op.entry.size, mtime_ns, mode, digest, None, keep_id or base32_id(), version,
+        row = Row(op.path, t.FILE, op.entry.size, mtime_ns, mode, digest, None, keep_id or self._new_id(), version,
                   content_id)
         self.rows.put(row)
         if self._used is not None:
@@ -247,14 +266,14 @@ class Applier:
         if e["kind"] == t.FILE:
             raw.run("UPDATE contents SET kept_ns = NULL, trashed_ns = NULL, trash_path = NULL, trash_entry = NULL,"
                     " reason = NULL, by_device = NULL WHERE id = :i", {"i": kept[0]})
-            row = Row(op.path, t.FILE, size, int(e["mtime_ns"]), int(e["mode"]), bytes(kept[2]), None, base32_id(),
+            row = Row(op.path, t.FILE, size, int(e["mtime_ns"]), int(e["mode"]), bytes(kept[2]), None, self._new_id(),
                       version, int(kept[0]))
             if self._used is not None:
                 self._used += size
         else:  # a symlink's kept row holds its entry alone
             raw.run("DELETE FROM contents WHERE id = :i", {"i": kept[0]})
             row = Row(op.path, t.SYMLINK, size, int(e["mtime_ns"]), int(e["mode"]), None, str(e["target"]),
-                      base32_id(), version, None)
+                      self._new_id(), version, None)
         self.rows.put(row)
         return _done(version, row.file_id, trashed, changed, ("put" if row.kind == t.FILE else "symlink", op.path,
                                                               None))
@@ -290,7 +309,7 @@ class Applier:
         refusal, trashed, changed, _ = self._replace(op.path, op)
         if refusal is not None:
             return refusal
-        row = Row(op.path, t.DIR, 0, mtime_ns, mode, None, None, base32_id(), self._next())
+        row = Row(op.path, t.DIR, 0, mtime_ns, mode, None, None, self._new_id(), self._next())
         self.rows.put(row)
         return _done(row.version, row.file_id, trashed, changed, ("mkdir", op.path, None))
 
@@ -302,7 +321,7 @@ class Applier:
         refusal, trashed, changed, _ = self._replace(op.path, op)
         if refusal is not None:
             return refusal
-        row = Row(op.path, t.SYMLINK, len(target.encode("utf-8")), mtime_ns, mode, None, target, base32_id(),
+        row = Row(op.path, t.SYMLINK, len(target.encode("utf-8")), mtime_ns, mode, None, target, self._new_id(),
                   self._next())
         self.rows.put(row)
         return _done(row.version, row.file_id, trashed, changed, ("symlink", op.path, None))
@@ -322,6 +341,29 @@ class Applier:
         else:
             trashed = self._dispose(current, False, "deleted")
         self.rows.bury(op.path, current.file_id, self._next())
+        return _done(trashed=trashed, change=("delete", op.path, None))
+
+    def _delete_tree(self, op: Op) -> Applied:
+        """The server's own item (WebDAV's DELETE of a folder, ``Overwrite: T``): the folder ``op.path`` and
+        everything below it go in one version, each file and symlink kept as a deleted version, only if the
+        folder's ``tree_version`` is still ``op.tree_version`` (what the request read); otherwise nothing
+        goes (``changed``), so a file another device added or changed since is never deleted unseen."""
+        current = self.rows.get(op.path)
+        if current is None:
+            return _kept("vanished since it was read; nothing deleted", "not_found")
+        if current.kind != t.DIR or op.tree_version is None:
+            raise WireError("bad_request", f"{clip(op.path)} is not a folder", "delete it as a file")
+        now = self.rows.raw.one("SELECT tree_version FROM entries WHERE folder_id = :f AND path = :p",
+                                {"f": self.folder.id, "p": op.path})
+        if now is None or now[0] != op.tree_version:
+            return _kept("changed since it was read; nothing deleted")
+        version = self._next()
+        trashed = False
+        for row in self.rows.below(op.path):
+            if row.kind != t.DIR:
+                trashed = self._dispose(row, False, "deleted") or trashed
+            self.rows.bury(row.path, row.file_id, version)
+        self.rows.bury(op.path, current.file_id, version)
         return _done(trashed=trashed, change=("delete", op.path, None))
 
     def _move(self, op: Op) -> Applied:

@@ -49,10 +49,11 @@ from ...formats.wire.limits import (
 from ...formats.wire.manifest import ENTRY_BYTES, reference_pieces
 from ...formats.wire.ops import ChunkRef, ItemResult, Op, WirePolicy
 from ...formats.wire.paths import check_wire_path
-from . import contents, filelocks
+from . import contents, davprops, filelocks
 from . import schema as t
 from .apply import Applier
 from .contents import missing_chunks
+from .davstate import ROOT_FILE_ID, DavRow, add_sums, dav_rows
 from .filelocks import LockGuard, locks_key
 from .meta import Folder, rights_of
 from .raw import Raw
@@ -183,8 +184,12 @@ def _history_gone(since: int, horizon: int) -> WireError:
 
 def _op_digest(op: Op) -> bytes:
     """What an item asked, as bytes: the same op id with another item is ``op_reused``."""
-    fields = (op.op, op.path, op.expect, op.entry, op.chunks, op.to, op.manifest)
-    text = repr(fields if op.version_id is None else (*fields, op.version_id))  # earlier ops' digests unchanged
+    fields: tuple[object, ...] = (op.op, op.path, op.expect, op.entry, op.chunks, op.to, op.manifest)
+    if op.tree_version is not None:
+        fields = (*fields, op.version_id, op.tree_version)
+    elif op.version_id is not None:
+        fields = (*fields, op.version_id)
+    text = repr(fields)  # the fields of earlier releases alone when the later ones are unset: their digests hold
     return blake3.blake3(text.encode("utf-8", "backslashreplace")).digest()
 
 
@@ -311,6 +316,67 @@ class FolderStore:
                         continue
                 out.append(row)
             return self._seq(conn), out
+
+    def dav_list(self, path: str, depth: int) -> list[DavRow]:
+        """``path`` itself first (``""``: the folder's root), then with ``depth`` 1 and a folder there its
+        live children in path order, all read in one transaction (:mod:`.davstate`: ETags, numeric ids,
+        SHA1). ``not_found`` when nothing lives at ``path``."""
+        check_wire_path(path, root_ok=True)
+        with self.store.db.read() as conn:
+            self.guard(conn, False)
+            found = dav_rows(Raw(conn), self.id, path, 1 if depth else 0, self.root_row(conn), self._seq(conn))
+        if found is None:
+            raise WireError("not_found", f"no {clip(path)} on the server", "list the folder again",
+                            {"path": clip(path)})
+        return found
+
+    def dav_fileid(self, file_id: str) -> int | None:
+        """The WebDAV number of this folder's ``file_id`` (None: none was made)."""
+        with self.store.db.read() as conn:
+            got = Raw(conn).one("SELECT id FROM dav_ids WHERE folder_id = :f AND file_id = :i",
+                                {"f": self.id, "i": file_id})
+        return int(got[0]) if got is not None else None
+
+    def record_sums(self, digest: bytes, sha1: bytes, md5: bytes) -> None:
+        """Keep the SHA1 and MD5 of bytes whose BLAKE3 is ``digest``; all computed by the server from them."""
+        with self.store.db.write() as conn:
+            add_sums(Raw(conn), digest, sha1, md5)
+
+    def dav_props(self, path: str) -> list[davprops.DeadProp]:
+        """The dead properties of the resource at ``path`` (``""``: the folder's root); ``not_found``."""
+        check_wire_path(path, root_ok=True)
+        with self.store.db.read() as conn:
+            self.guard(conn, False)
+            return davprops.read(Raw(conn), self.id, self._file_id(conn, path))
+
+    def dav_proppatch(self, path: str, changes: Sequence[davprops.DeadProp | tuple[str, str]], device: str,
+                      tokens: frozenset[str] = frozenset()) -> None:
+        """Set (a ``DeadProp``) and remove (``(ns, name)``) dead properties of ``path`` in the order given,
+        all or none (``WireError``: ``read_only``,
+        ``locked`` by another device's lock, ``not_found``, ``too_large``). No version changes: a property
+        is not the resource's content, so no ETag moves."""
+        check_wire_path(path, root_ok=True)
+        with self.store.db.write() as conn:
+            self.guard(conn, True)
+            if path:
+                LockGuard(conn, self.id, device, user_id=self.user_id, tokens=tokens).check((path,))
+            davprops.patch(Raw(conn), self.id, self._file_id(conn, path), changes)
+
+    def dav_copy_props(self, source: FolderStore, file_id: str, to_file_id: str) -> None:
+        """Give this folder's resource ``to_file_id`` the dead properties of ``source``'s ``file_id``
+        (WebDAV's COPY, and a MOVE between folders)."""
+        with self.store.db.write() as conn:
+            self.guard(conn, True)
+            davprops.copy(Raw(conn), source.id, file_id, self.id, to_file_id)
+
+    def _file_id(self, conn: sa.Connection, path: str) -> str:
+        if not path:
+            return ROOT_FILE_ID
+        row = Rows(conn, self.id).get(path)
+        if row is None:
+            raise WireError("not_found", f"no {clip(path)} on the server", "list the folder again",
+                            {"path": clip(path)})
+        return row.file_id
 
     def changes(self, since: int, limit: int = DEFAULT_CHANGES_PAGE) -> ChangesPage:
         """The journal past ``since`` (protocol section 9), oldest first."""
@@ -583,11 +649,15 @@ class FolderStore:
         return len(fresh), len(frames) - len(fresh)
 
     # -- writing ----------------------------------------------------------------------------------------
-    def apply_ops(self, ops: Sequence[Op], policy: WirePolicy, device: str) -> tuple[int, list[ItemResult]]:
+    def apply_ops(self, ops: Sequence[Op], policy: WirePolicy, device: str,
+                  tokens: frozenset[str] = frozenset(), atomic: bool = False) -> tuple[int, list[ItemResult]]:
         """Apply a batch (protocol section 7) as one durable transaction: items in order, each on its own
         (a refused item does not stop the next, and a later one sees what the earlier did); an item whose
         id this folder already applied is answered with its first result (``replayed``). Returns the
-        folder's ``seq`` after the batch and one result per item."""
+        folder's ``seq`` after the batch and one result per item. ``tokens``: the WebDAV lock tokens the
+        request submitted (its user's locks with those tokens let its writes through). ``atomic`` (the
+        server's own batches, WebDAV's MOVE with ``Overwrite``): every item done, or nothing written and the
+        results are the first item not done alone."""
         if len(ops) > MAX_OPS:
             raise WireError("too_large", f"more than {MAX_OPS} items", "send them in parts", {"limit": MAX_OPS})
         checked = self._check_contents(ops)
@@ -597,10 +667,12 @@ class FolderStore:
                 self.guard(conn, True)
                 start = int(conn.execute(t.folders.update().where(t.folders.c.id == self.id)
                                          .values(seq=t.folders.c.seq).returning(t.folders.c.seq)).scalar_one())
-                locks = LockGuard(conn, self.id, device)
+                locks = LockGuard(conn, self.id, device, user_id=self.user_id, tokens=tokens)
                 applier = Applier(conn, self.folder, policy, start, self.store.chunks, locks, device)
                 raw = applier.rows.raw
                 for op, problem in zip(ops, checked, strict=True):
+                    if atomic and results and not results[-1].done:
+                        raise _Abort(results[-1])
                     if not isinstance(op.id, str) or not OP_ID_RE.fullmatch(op.id):
                         results.append(ItemResult.failed(WireError(
                             "bad_request", "an op id is 1-64 of A-Z, a-z, 0-9, '_' and '-'", "a client bug")))
@@ -633,10 +705,15 @@ class FolderStore:
                                  "fp": from_path, "d": device, "i": op.id, "od": digest,
                                  "r": _result_json(result), "m": time.time_ns()})
                     results.append(result)
+                if atomic and results and not results[-1].done:
+                    raise _Abort(results[-1])
                 end = applier.seq
                 if end != start:
+                    applier.finish()
                     conn.execute(t.folders.update().where(t.folders.c.id == self.id).values(seq=end))
                 lock_seq = filelocks.bump(conn, self.id) if locks.changed else None
+        except _Abort as abort:  # the transaction rolled back: nothing of the batch was written
+            return start, [abort.result]
         except sa.exc.OperationalError as exc:
             if "full" in str(exc.orig):
                 raise WireError("no_space", "the server's disk is full", "free space on the server") from None
@@ -780,6 +857,54 @@ class FolderStore:
         user_id = self.user_id
         return self._lock_write(lambda conn, now: filelocks.release(conn, self.id, lock_id, user_id, force,
                                                                     self.folder.owner_id, now))
+
+
+    # -- WebDAV locks (RFC 4918 LOCK/UNLOCK) -------------------------------------------------------------------
+    def dav_lock(self, path: str, device_id: str, ttl: int, scope: str, deep: bool,
+                 owner_xml: str | None) -> filelocks.FileLock:
+        """Lock ``path`` (a file or folder there; ``""``: the root) over WebDAV for this user's request from
+        ``device_id`` (see :func:`.filelocks.dav_take`): ``locked``, ``not_found``, ``read_only``."""
+        assert self.user_id is not None, "a lock is a user's"
+        user_id = self.user_id
+
+        def take(conn: sa.Connection, now: int) -> filelocks.FileLock:
+            if path and Rows(conn, self.id).get(path) is None:
+                raise WireError("not_found", f"no {clip(path)} on the server", "make it first", {"path": clip(path)})
+            return filelocks.dav_take(conn, self.id, path, user_id, device_id, ttl, now, scope, deep, owner_xml)
+        return self._lock_write(take)
+
+    def dav_refresh(self, token: str, device_id: str, ttl: int) -> filelocks.FileLock:
+        """Renew the lock whose token the request submitted (its user's); ``not_found`` for no such lock."""
+        return self._lock_write(lambda conn, now: filelocks.renew(
+            conn, self.id, self._token_lock(conn, token, now).lock_id, device_id, ttl, now, self.user_id))
+
+    def dav_unlock(self, token: str) -> filelocks.FileLock:
+        """End the lock ``token`` names, by its user; ``not_found`` for no such lock, ``forbidden``."""
+        assert self.user_id is not None, "a lock is a user's"
+        user_id = self.user_id
+        return self._lock_write(lambda conn, now: filelocks.release(
+            conn, self.id, self._token_lock(conn, token, now).lock_id, user_id, False, self.folder.owner_id, now))
+
+    def dav_locks(self) -> list[filelocks.FileLock]:
+        """The folder's live locks (WebDAV's ``lockdiscovery`` picks those covering each resource)."""
+        with self.store.db.read() as conn:
+            self.guard(conn, False)
+            return filelocks.live(conn, self.id, time.time_ns())
+
+    def _token_lock(self, conn: sa.Connection, token: str, now: int) -> filelocks.FileLock:
+        lock = filelocks.by_token(conn, self.id, token, now)
+        if lock is None:
+            raise WireError("not_found", f"no lock {clip(token, 80)} in the folder", "lock it again",
+                            {"lock": clip(token, 80)})
+        return lock
+
+
+class _Abort(Exception):
+    """An atomic batch's item was not done: the batch's transaction is rolled back."""
+
+    def __init__(self, result: ItemResult) -> None:
+        super().__init__(result.note)
+        self.result = result
 
 
 def _check_since(since: int) -> None:

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 from ...engine.crashpoints import crash_point
 from ...formats.wire.limits import HISTORY_MIN_CHANGES, HISTORY_S
-from . import contents
+from . import contents, davprops
 from . import schema as t
 from .meta import Folder, folder_of
 from .raw import Raw
@@ -164,6 +164,7 @@ def _history(conn: sa.Connection, folder_id: int, before_ns: int, keep_at_least:
     e = t.entries.c
     report.tombstones_pruned += conn.execute(t.entries.delete().where(
         e.folder_id == folder_id, e.kind == t.DELETED, e.version <= cutoff)).rowcount
+    davprops.drop_orphans(conn, folder_id)  # WebDAV properties of what is gone with its last tombstone
     write_horizon(conn, folder_id, cutoff)
 
 

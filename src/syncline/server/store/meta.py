@@ -298,6 +298,7 @@ class Folders:
             folder = folder_of(conn.execute(sa.select(t.folders).where(t.folders.c.uid == uid)).one())
             conn.execute(t.folder_access.insert().values(folder_id=folder.id, user_id=owner_id, rights=t.RW,
                                                          name=name, granted_ns=now, accepted_ns=now))
+            conn.execute(t.dav_ids.insert().values(folder_id=folder.id, file_id=""))  # the root's WebDAV id
             return folder, True
 
     @staticmethod

@@ -85,8 +85,56 @@ def _step_7(conn: sa.Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX contents_damaged ON contents (folder_id) WHERE damaged_ns IS NOT NULL")
 
 
+def _step_8(conn: sa.Connection) -> None:
+    """WebDAV (issue 15): each folder row's ``tree_version`` (filled from the rows, tombstones included: the
+    highest version at or below it), the numeric ids (one per file_id there is, live or a tombstone's), dead
+    properties, and the contents' SHA1 and MD5 (none known yet)."""
+    conn.exec_driver_sql("ALTER TABLE entries ADD COLUMN tree_version BIGINT")
+    ident = "INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT" if conn.dialect.name == "sqlite" else "SERIAL PRIMARY KEY"
+    conn.exec_driver_sql(
+        f"CREATE TABLE dav_ids (id {ident}, folder_id INTEGER NOT NULL, file_id TEXT NOT NULL,"
+        " UNIQUE (folder_id, file_id), FOREIGN KEY(folder_id) REFERENCES folders (id))")
+    blob = "BLOB" if conn.dialect.name == "sqlite" else "BYTEA"
+    conn.exec_driver_sql(f"CREATE TABLE content_sums (digest {blob} NOT NULL, sha1 {blob} NOT NULL,"
+                         f" md5 {blob} NOT NULL, PRIMARY KEY (digest))")
+    conn.exec_driver_sql(
+        "CREATE TABLE dav_props (folder_id INTEGER NOT NULL, file_id TEXT NOT NULL, ns TEXT NOT NULL,"
+        " name TEXT NOT NULL, xml TEXT NOT NULL, PRIMARY KEY (folder_id, file_id, ns, name),"
+        " FOREIGN KEY(folder_id) REFERENCES folders (id))")
+    # Below a folder is the byte range path || '/' .. path || '0' (rows.py), as everywhere in the store.
+    conn.exec_driver_sql(
+        "UPDATE entries SET tree_version = (SELECT max(e.version) FROM entries e WHERE e.folder_id ="
+        " entries.folder_id AND (e.path = entries.path OR (e.path > entries.path || '/' AND"
+        " e.path < entries.path || '0'))) WHERE kind = 'dir'")
+    conn.exec_driver_sql("INSERT INTO dav_ids (folder_id, file_id) SELECT id, '' FROM folders ORDER BY id")
+    conn.exec_driver_sql(
+        "INSERT INTO dav_ids (folder_id, file_id) SELECT folder_id, file_id FROM entries"
+        " GROUP BY folder_id, file_id ORDER BY min(version)")
+
+
+def _step_9(conn: sa.Connection) -> None:
+    """WebDAV locks (issue 15): a lock is keyed by its id (shared locks share a path) and says its scope,
+    depth, WebDAV owner and whether it was taken over WebDAV. The locks there are keep their ids and
+    become what they were: exclusive, depth 0, native. (A table's key cannot change in place on SQLite:
+    a new table takes the rows.)"""
+    boolean = "BOOLEAN DEFAULT '0' NOT NULL"
+    conn.exec_driver_sql(
+        "CREATE TABLE file_locks_new (lock_id TEXT NOT NULL, folder_id INTEGER NOT NULL, path TEXT NOT NULL,"
+        " user_id INTEGER NOT NULL, device_id TEXT NOT NULL, created_ns BIGINT NOT NULL, expires_ns BIGINT NOT NULL,"
+        f" note TEXT, scope TEXT DEFAULT 'exclusive' NOT NULL, deep {boolean}, owner_xml TEXT, dav {boolean},"
+        " PRIMARY KEY (lock_id), FOREIGN KEY(folder_id) REFERENCES folders (id),"
+        " FOREIGN KEY(user_id) REFERENCES users (id))")
+    conn.exec_driver_sql(
+        "INSERT INTO file_locks_new (lock_id, folder_id, path, user_id, device_id, created_ns, expires_ns, note)"
+        " SELECT lock_id, folder_id, path, user_id, device_id, created_ns, expires_ns, note FROM file_locks")
+    conn.exec_driver_sql("DROP TABLE file_locks")
+    conn.exec_driver_sql("ALTER TABLE file_locks_new RENAME TO file_locks")
+    conn.exec_driver_sql("CREATE INDEX file_locks_path ON file_locks (folder_id, path)")
+    conn.exec_driver_sql("CREATE INDEX file_locks_expiry ON file_locks (folder_id, expires_ns)")
+
+
 STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3, _step_4, _step_5, _step_6,
-                                                      _step_7)
+                                                      _step_7, _step_8, _step_9)
 
 
 class SchemaTooNew(RuntimeError):

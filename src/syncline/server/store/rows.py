@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -16,6 +17,9 @@ from ...core.entry import DIR, FILE, SYMLINK, Entry, Kind
 from ...core.paths import parent
 from . import schema as t
 from .raw import Raw
+
+if TYPE_CHECKING:
+    from .davstate import TreeMarks
 
 _KINDS: dict[str, Kind] = {t.FILE: FILE, t.DIR: DIR, t.SYMLINK: SYMLINK}
 
@@ -64,7 +68,7 @@ def below(path: str) -> sa.ColumnElement[bool]:
 _COLUMNS = "path, kind, size, mtime_ns, mode, digest, target, file_id, version, content_id"
 
 
-def _row(r: tuple[object, ...]) -> Row:
+def row_from(r: tuple[object, ...]) -> Row:
     path, kind, size, mtime_ns, mode, digest, target, file_id, version, content_id = r
     return Row(str(path), str(kind), int(size or 0), int(mtime_ns or 0), int(mode or 0),  # type: ignore[call-overload]
                bytes(digest) if digest is not None else None, target, str(file_id), int(version),  # type: ignore[arg-type, call-overload]
@@ -75,15 +79,16 @@ class Rows:
     """Reads and writes of one folder's rows inside the caller's transaction (the per-item hot path: plain
     SQL on the driver, see :mod:`.raw`)."""
 
-    def __init__(self, conn: sa.Connection, folder_id: int) -> None:
+    def __init__(self, conn: sa.Connection, folder_id: int, marks: TreeMarks | None = None) -> None:
         self.raw = Raw(conn)
         self.folder_id = folder_id
+        self.marks = marks  # told of every path written (the writer's: folder ETags follow)
 
     def get(self, path: str) -> Row | None:
         """The live row at ``path``; None when absent (or a tombstone)."""
         r = self.raw.one(f"SELECT {_COLUMNS} FROM entries WHERE folder_id = :f AND path = :p AND kind != 'deleted'",
                          {"f": self.folder_id, "p": path})
-        return _row(r) if r is not None else None
+        return row_from(r) if r is not None else None
 
     def blocker(self, path: str) -> Row | None:
         """The nearest live ancestor of ``path`` that is not a folder (a file or symlink on the way), if any;
@@ -111,12 +116,14 @@ class Rows:
 
     def below(self, path: str) -> list[Row]:
         """The live rows strictly below folder ``path``, in path order."""
-        return [_row(r) for r in self.raw.all(
+        return [row_from(r) for r in self.raw.all(
             f"SELECT {_COLUMNS} FROM entries WHERE folder_id = :f AND path > :lo AND path < :hi "
             "AND kind != 'deleted' ORDER BY path", {"f": self.folder_id, "lo": path + "/", "hi": path + "0"})]
 
     def put(self, row: Row) -> None:
         """Write ``row`` at its path, replacing whatever row (live or tombstone) was there."""
+        if self.marks is not None:  # the folders on the way (and a folder written itself) changed
+            self.marks.changed(row.path if row.kind == t.DIR else parent(row.path))
         self.raw.run("DELETE FROM entries WHERE folder_id = :f AND path = :p", {"f": self.folder_id, "p": row.path})
         self.raw.run(f"INSERT INTO entries (folder_id, parent, name_nfc, {_COLUMNS}) VALUES (:f, :parent, :nfc, "
                      ":path, :kind, :size, :mtime_ns, :mode, :digest, :target, :file_id, :version, :content_id)",

@@ -102,6 +102,10 @@ entries = sa.Table(
     sa.Column("file_id", sa.Text, nullable=False),
     sa.Column("version", Nanos, nullable=False),
     sa.Column("content_id", sa.Integer, sa.ForeignKey("contents.id")),
+    # A folder's row only (NULL for the rest): the highest version written at or below it, tombstones
+    # included (WebDAV's folder ETag, issue 15). Kept by the Applier; never lowered, so a pruned tombstone
+    # cannot bring back an ETag a client holds (which would hide the delete from it).
+    sa.Column("tree_version", Nanos),
     sa.Index("entries_version", "folder_id", "version"),
     sa.Index("entries_parent", "folder_id", "parent"),
     sa.Index("entries_nfc", "folder_id", "parent", "name_nfc"),
@@ -165,19 +169,57 @@ changes = sa.Table(
     sa.UniqueConstraint("folder_id", "op_id"),
 )
 
-# File locks (issue 14, protocol 1.1 ``file-locks``): a lease of one user on one device on one file, which
-# every write path of the folder respects until it ends or expires. Not the run leases of ``locks``.
+# File locks (issue 14, protocol 1.1 ``file-locks``; WebDAV's LOCK, issue 15): a lease of one user on one
+# device on a file (native: exclusive, depth 0) or, over WebDAV, on a file or folder, exclusive or shared,
+# depth 0 or infinity, which every write path of the folder respects until it ends or expires. Keyed by its
+# id (shared locks share a path); WebDAV's lock token is derived from the id. Not the run leases of ``locks``.
 file_locks = sa.Table(
     "file_locks", metadata,
-    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), primary_key=True),
-    sa.Column("path", PathText, primary_key=True),
-    sa.Column("lock_id", sa.Text, nullable=False, unique=True),
+    sa.Column("lock_id", sa.Text, primary_key=True),
+    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), nullable=False),
+    sa.Column("path", PathText, nullable=False),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("device_id", sa.Text, nullable=False),
     sa.Column("created_ns", Nanos, nullable=False),
     sa.Column("expires_ns", Nanos, nullable=False),
     sa.Column("note", sa.Text),
+    sa.Column("scope", sa.Text, nullable=False, server_default="exclusive"),  # or "shared" (WebDAV only)
+    sa.Column("deep", sa.Boolean, nullable=False, server_default="0"),  # depth infinity: all below the path too
+    sa.Column("owner_xml", sa.Text),  # WebDAV's <owner>, given back as sent
+    sa.Column("dav", sa.Boolean, nullable=False, server_default="0"),  # taken over WebDAV: written through by token
+    sa.Index("file_locks_path", "folder_id", "path"),
     sa.Index("file_locks_expiry", "folder_id", "expires_ns"),
+)
+
+# WebDAV's numeric file ids (``oc:fileid``, issue 15): one per (folder, file_id), made by the Applier for
+# every new file_id. It follows the store's file_id, so it survives renames and edits; a copy gets another.
+dav_ids = sa.Table(
+    "dav_ids", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), nullable=False),
+    sa.Column("file_id", sa.Text, nullable=False),
+    sa.UniqueConstraint("folder_id", "file_id"),
+    sqlite_autoincrement=True,  # an id is never given again, even after its row went
+)
+
+# The SHA1 and MD5 of a content, by its BLAKE3 digest (WebDAV's ``oc:checksums``, issue 15): the same bytes
+# have the same sums in every folder, so they are kept once. Written only by the server, from bytes it hashed
+# every way at once.
+content_sums = sa.Table(
+    "content_sums", metadata,
+    sa.Column("digest", Digest, primary_key=True),
+    sa.Column("sha1", sa.LargeBinary(20), nullable=False),
+    sa.Column("md5", sa.LargeBinary(16), nullable=False),
+)
+
+# WebDAV dead properties (PROPPATCH, issue 15), keyed by file_id so they follow moves and edits.
+dav_props = sa.Table(
+    "dav_props", metadata,
+    sa.Column("folder_id", sa.Integer, sa.ForeignKey("folders.id"), primary_key=True),
+    sa.Column("file_id", sa.Text, primary_key=True),
+    sa.Column("ns", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("xml", sa.Text, nullable=False),  # the value as written (markup and namespaces kept)
 )
 
 locks = sa.Table(
