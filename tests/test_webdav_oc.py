@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from syncline.core.errors import UsageError
 from syncline.core.ignore import Rules
 from syncline.engine.replicas.webdav import DavCredentials, WebdavReplica, parse_dav
 
@@ -26,12 +27,14 @@ class FakeOC:
     """A tree of files (path -> bytes) served as an OC server would list it: a folder's etag is a hash of
     everything below it, files carry ``oc:fileid``."""
 
-    def __init__(self, files: dict[str, bytes], oc: bool = True, root_permissions: str = "RDNVCK") -> None:
+    def __init__(self, files: dict[str, bytes], oc: bool = True, root_permissions: str = "RDNVCK",
+                 product: str = "Nextcloud") -> None:
         self.files = files
         self.oc = oc
         self.ids: dict[str, int] = {}
         self.mtimes: dict[str, int] = {}
         self.root_permissions = root_permissions
+        self.product = product
         self.propfinds: list[str] = []
 
     def folders(self) -> set[str]:
@@ -65,7 +68,7 @@ class FakeOC:
         if request.method == "OPTIONS":
             return httpx.Response(200, headers={"DAV": "1, 2, 3"})
         if url == "/status.php" and self.oc:
-            return httpx.Response(200, json={"installed": True, "version": "10.11.0.0"})
+            return httpx.Response(200, json={"installed": True, "version": "10.11.0.0", "productname": self.product})
         if url == "/ocs/v1.php/cloud/capabilities":
             return httpx.Response(200, content=json.dumps(
                 {"ocs": {"data": {"capabilities": {"dav": {"chunking": "1.0"}}}}}))
@@ -186,3 +189,24 @@ def test_a_read_only_share_is_not_writable(tmp_path: Path, permissions: str, wri
     share.scan(Rules(), False, "source")
     assert share.features().writable is writable
     share.close()
+
+
+def test_a_syncline_server_is_told_to_use_its_own_address(tmp_path: Path) -> None:
+    ours = replica(FakeOC({"a": b"x"}, product="syncline"), tmp_path)
+    with pytest.raises(UsageError, match="syncline server: sync with its own address") as refused:
+        ours.scan(Rules(), False, "source")
+    assert "http://h:80/FOLDER" in refused.value.message
+    ours.close()
+
+
+def test_our_own_server_over_webdav_is_told_apart(tmp_path: Path) -> None:
+    """The real app in process: its status.php says it is a syncline server, and the replica says to use
+    the native address (one line), before anything is written."""
+    from .remotehelp import URL, served
+
+    with served(tmp_path) as s:
+        ours = WebdavReplica(parse_dav(f"{URL}/remote.php/dav/files/anna/Docs"),
+                             DavCredentials(URL, "anna", s.world.tokens["anna"]), state_dir=tmp_path, http=s.http)
+        with pytest.raises(UsageError, match="syncline server"):
+            ours.scan(Rules(), False, "source")
+        ours.close()

@@ -24,12 +24,14 @@ MAX_JSON = 1 << 20
 @dataclass(frozen=True, slots=True)
 class Dialect:
     """What the probe found: ``classes`` from the ``DAV`` header (``{"1", "2"}``), ``oc`` (the OC
-    dialect), ``chunking`` (``dav.chunking`` announced), ``version`` (the OC server's, else "")."""
+    dialect), ``chunking`` (``dav.chunking`` announced), ``version`` and ``product`` (the OC server's,
+    else "")."""
 
     classes: frozenset[str] = frozenset()
     oc: bool = False
     chunking: bool = False
     version: str = ""
+    product: str = ""  # status.php's productname ("Nextcloud", "ownCloud", "syncline")
 
 
 def probe(client: DavClient) -> Dialect:
@@ -52,8 +54,9 @@ def probe(client: DavClient) -> Dialect:
         chunking = isinstance(dav, dict) and str(dav.get("chunking", "")) >= "1.0"
     except (KeyError, TypeError):
         pass
-    version = status.get("version")
-    return Dialect(classes, True, chunking, version if isinstance(version, str) else "")
+    version, product = status.get("version"), status.get("productname")
+    return Dialect(classes, True, chunking, version if isinstance(version, str) else "",
+                   product if isinstance(product, str) else "")
 
 
 def _json(client: DavClient, url: str, headers: dict[str, str]) -> object:

@@ -41,7 +41,7 @@ import blake3
 import httpx
 
 from ....core.entry import DIR, FILE, Entry, FileId
-from ....core.errors import BusyError, Problem
+from ....core.errors import BusyError, Problem, UsageError
 from ....core.ignore import Rules
 from ....core.index import Index, IndexHeader
 from ....core.listing import Listing, Scope, index_of_listing
@@ -109,11 +109,18 @@ class WebdavReplica:
         return self.dav.text()
 
     def dialect(self) -> Dialect:
-        """The probe's answer, asked once per run."""
+        """The probe's answer, asked once per run. A syncline server is refused (:class:`UsageError`): its
+        WebDAV keeps no ``.syncline`` folder, where this replica stages, trashes and keeps its markers,
+        and its own protocol does all of it better (``https://host:port/FOLDER``)."""
         with self._mutex:
             known = self._dialect
         if known is None:
             known = probe(self.client)
+            if known.product.lower() == "syncline":
+                raise UsageError(f"{self.address()} is on a syncline server: sync with its own address "
+                                 f"({self.dav.server}/FOLDER) instead of WebDAV",
+                                 "run `syncline connect` with the server's address, then sync DIR "
+                                 "https://host:port/FOLDER")
             with self._mutex:
                 self._dialect = known
         return known
