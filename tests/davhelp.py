@@ -200,27 +200,43 @@ APACHE_MODULES = ("mpm_prefork", "authn_core", "authn_file", "authz_core", "auth
 
 @contextmanager
 def apache(tmp: Path) -> Iterator[DavServer]:
-    """``apache2 -DFOREGROUND`` (prefork, a few processes) with mod_dav_fs, a ``{SHA}``
-    htpasswd written here. As root it runs as ``nobody``: the tree is made writable for it (umask 0
-    while the server runs)."""
-    import base64
-    import hashlib
+    """``apache2 -DFOREGROUND`` (prefork, a few processes) with mod_dav_fs, a ``{SHA}`` htpasswd written
+    here. As root it runs as ``nobody``: the tree is made writable for it (umask 0 while the server runs).
+    Apache (as nobody) must reach the folder, the passwords and its lock database: they are not below
+    pytest's own temp folder, which is 0700, but in a folder of their own in /tmp, removed at the end."""
     import tempfile
 
     program = need("apache2")
-    modules = Path("/usr/lib/apache2/modules")
-    # Apache (as nobody) must reach the folder, the passwords and its lock database: not below pytest's
-    # own temp folder, which is 0700.
     base = Path(tempfile.mkdtemp(prefix="syncline-apache-", dir="/tmp"))
+    old = os.umask(0)
+    try:
+        root = _apache_config(base, tmp)
+        port = int((tmp / "port").read_text())
+        tree = NobodysTree if os.geteuid() == 0 else LocalTree
+        with _process([program, "-DFOREGROUND", "-f", str(tmp / "httpd.conf")], port, tmp / "apache.out", root,
+                      tmp, tree) as server:
+            yield server
+    finally:
+        os.umask(old)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _apache_config(base: Path, tmp: Path) -> Path:
+    """Write Apache's config (``tmp/httpd.conf``, its port in ``tmp/port``) and passwords; the served folder."""
+    import base64
+    import hashlib
+
     base.chmod(0o755)
     root, locks = base / "dav", base / "locks"
     for p in (root, locks):
         p.mkdir()
         p.chmod(0o777)
     port = free_port()
+    (tmp / "port").write_text(str(port))
     digest = base64.b64encode(hashlib.sha1(PASSWORD.encode()).digest()).decode()
     (base / "htpasswd").write_text(f"{USER}:{{SHA}}{digest}\n")
     (base / "htpasswd").chmod(0o644)
+    modules = Path("/usr/lib/apache2/modules")
     loads = "\n".join(f"LoadModule {m}_module {modules}/mod_{m}.so" for m in APACHE_MODULES)
     user = "User nobody\nGroup nogroup\n" if os.geteuid() == 0 else ""
     (tmp / "httpd.conf").write_text(f"""{loads}
@@ -243,15 +259,7 @@ DocumentRoot {root}
   Require valid-user
 </Directory>
 """)
-    old = os.umask(0)
-    try:
-        tree = NobodysTree if os.geteuid() == 0 else LocalTree
-        with _process([program, "-DFOREGROUND", "-f", str(tmp / "httpd.conf")], port, tmp / "apache.out", root,
-                      tmp, tree) as server:
-            yield server
-    finally:
-        os.umask(old)
-        shutil.rmtree(base, ignore_errors=True)
+    return root
 
 
 @contextmanager
