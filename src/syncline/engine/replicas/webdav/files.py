@@ -76,7 +76,7 @@ class DavSource:
         if self._other or (self._ended and self._read != self.item.size):
             return True
         try:
-            now = self.replica.ops.stat(self.path)
+            now = self.replica.ops.lookup(self.path)
         except NotFound:
             return True
         return now is None or now.tag != self.item.tag or now.size != self.item.size

@@ -257,7 +257,7 @@ class DavOps:
         self.ensure_dir(TMP)
         aside = f"{TMP}/{owner}{ASIDE}{secrets.token_hex(8)}"
         if not self.move(path, aside, folder=True):
-            return self.stat(path) is None
+            return self.lookup(path) is None
         if not self.children(aside):
             self.delete(aside, folder=True)
             return True
@@ -265,7 +265,7 @@ class DavOps:
             # Never left under a temp name (the next run of this owner removes those): into the trash.
             place = self.trash_place(path)
             for _ in range(8):
-                if self.move(aside, place, folder=True) or self.stat(aside) is None:
+                if self.move(aside, place, folder=True) or self.lookup(aside) is None:
                     break
                 place = f"{self.trash_place(path)}.{secrets.token_hex(4)}"
         return False

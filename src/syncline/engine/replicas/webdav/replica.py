@@ -1,5 +1,6 @@
 """WebdavReplica: a WebDAV collection (Apache mod_dav, wsgidav, ``rclone serve webdav``, ownCloud,
 Nextcloud, our server) as a replica: the required core plus ``Mover`` (the server's ``MOVE``),
+``BatchCommit`` (commits four at once),
 ``FileIdFinder`` (on OC servers, by ``oc:fileid``), ``Locker``
 (a local lock file per address), ``Markers`` and ``CheckedMarkers`` (files in ``.syncline/meta/`` at the
 root).
@@ -285,7 +286,7 @@ class WebdavReplica:
 
     @contextmanager
     def open_file(self, path: str) -> Iterator[SourceFile]:
-        item = self.ops.stat(tree_path(path))
+        item = self.ops.lookup(tree_path(path))  # no stat of its parents: a write re-checks with one request
         if item is None:
             raise error_class(NotFound, FileNotFoundError)(E.ENOENT, "not on the server", path)
         if item.folder:
@@ -334,11 +335,29 @@ class WebdavReplica:
         finally:
             staged.discard()
 
+    def commit_many(self, items: Sequence[tuple[Any, Entry | None]]) -> list[Outcome | ReplicaError]:
+        """:meth:`commit` of each item, ``max_connections`` at once (each is a few round trips, and the
+        items are different paths, each re-checked on its own); the outcomes in order, a per-item failure
+        in its place. Every staged copy is discarded when this returns or raises."""
+        def one(item: tuple[Any, Entry | None]) -> Outcome | ReplicaError:
+            try:
+                return self.commit(*item)
+            except ReplicaError as exc:
+                return exc
+
+        try:
+            with ThreadPoolExecutor(max_workers=FEATURES.max_connections, thread_name_prefix="syncline-dav") as pool:
+                return list(pool.map(one, items))
+        finally:
+            for staged, _ in items:
+                if isinstance(staged, DavStaged):
+                    staged.discard()
+
     def _commit(self, staged: DavStaged, expect: Entry | None) -> Outcome:
         path = staged.path
         cleared = Outcome(True)
         for _ in range(3):  # each turn: something changed under us between a check and a move
-            cur = self.ops.stat(path)
+            cur = self.ops.lookup(path)
             if cur is not None and cur.folder:
                 if expect is None or expect.kind != DIR:
                     return Outcome(False, "not replaced: a folder is there that the plan did not expect")
@@ -354,7 +373,7 @@ class WebdavReplica:
                 cleared = out
             if self.ops.move(staged.tmp, path, folder=False):
                 return self._landed(staged, cleared)
-            if self.ops.stat(staged.tmp) is None:
+            if self.ops.lookup(staged.tmp) is None:
                 raise error_class(NotFound, FileNotFoundError)(E.ENOENT, "the staged upload is gone", path)
         return Outcome(False, "not replaced: it changed again and again while being replaced")
 
@@ -378,7 +397,7 @@ class WebdavReplica:
     def _landed(self, staged: DavStaged, cleared: Outcome) -> Outcome:
         """The outcome of a file moved into place, its shadow recorded (the tag the server gives it now:
         a MOVE gives none, and on most servers the tag names the path)."""
-        item = self.ops.stat(staged.path)
+        item = self.ops.lookup(staged.path)
         if item is not None and not item.folder and item.size == staged.size:
             self._db().record(staged.path, Shadow(item.tag, item.size, staged.mtime_ns, staged.digest))
         return Outcome(True, cleared.note, cleared.trashed, self._file_id(item))
@@ -395,7 +414,7 @@ class WebdavReplica:
         for _ in range(3):
             if self.ops.mkcol(path):
                 return self._made_dir(path, cleared)
-            cur = self.ops.stat(path)
+            cur = self.ops.lookup(path)
             if cur is None:
                 continue
             if cur.folder:
@@ -407,7 +426,7 @@ class WebdavReplica:
         return Outcome(False, "not made: it changed again and again")
 
     def _made_dir(self, path: str, cleared: Outcome) -> Outcome:
-        item = self.ops.stat(path) if self.policy.report_ids else None
+        item = self.ops.lookup(path) if self.policy.report_ids else None
         return Outcome(True, cleared.note, cleared.trashed, self._file_id(item))
 
     def make_symlink(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
@@ -415,7 +434,7 @@ class WebdavReplica:
 
     def delete(self, path: str, expect: Entry) -> Outcome:
         tree_path(path)
-        cur = self.ops.stat(path)
+        cur = self.ops.lookup(path)
         if cur is None:
             return Outcome(True)
         kind = DIR if cur.folder else FILE
@@ -443,7 +462,7 @@ class WebdavReplica:
         the file is as it is now). A file that changed since the scan is left alone."""
         if path:
             tree_path(path)
-        cur = self.ops.stat(path) if path else self.ops.lookup("")
+        cur = self.ops.lookup(path) if path else self.ops.lookup("")
         if cur is None:
             return Outcome(False, "not there")
         if not cur.folder and expect is not None and not _same(self._entry(cur, self._db().shadow(path)), expect):
@@ -464,18 +483,18 @@ class WebdavReplica:
         held (a server whose etags name the path gives it a new one)."""
         tree_path(src)
         tree_path(dst)
-        cur = self.ops.stat(src)
+        cur = self.ops.lookup(src)
         if cur is None:
             return Outcome(False, "vanished since the scan; not moved")
         kind = DIR if cur.folder else FILE
         if kind != expect.kind or (kind == FILE and not _same(self._entry(cur, self._db().shadow(src)), expect)):
             return Outcome(False, "changed since the scan; not moved")
-        if self.ops.stat(dst) is not None:
+        if self.ops.lookup(dst) is not None:
             return Outcome(False, f"not moved: {dst} exists")
         before = {"": cur, **(self.ops.subtree(src) if cur.folder else {})}
         if not self.ops.move(src, dst, folder=cur.folder, if_match=None if cur.folder else cur.etag):
             return Outcome(False, f"not moved: {src} changed or {dst} was taken meanwhile")
-        after = {"": self.ops.stat(dst), **(self.ops.subtree(dst) if cur.folder else {})}
+        after = {"": self.ops.lookup(dst), **(self.ops.subtree(dst) if cur.folder else {})}
         self._carry(src, dst, before, after)
         return Outcome(True, file_id=self._file_id(after[""]))
 
