@@ -91,3 +91,15 @@ def test_tree_paths_become_encoded_urls_inside_the_collection() -> None:
 ])
 def test_hrefs_map_back_only_inside_the_collection(href: str, path: str | None) -> None:
     assert parse_dav("webdav://h/share").relative(href) == path
+
+
+def test_a_missing_server_program_skips_locally_and_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from .davhelp import need
+
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        need("no-such-webdav-server")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="not installed"):
+        need("no-such-webdav-server")
