@@ -92,12 +92,16 @@ def test_a_local_address() -> None:
     assert parse_address(Path("sftp://x")).kind == "local"  # a path object is a path
 
 
-@pytest.mark.parametrize("address", ["sftp://host/x", "webdav://cloud.example/remote.php/dav", "ssh://h/x"])
+@pytest.mark.parametrize("address", ["sftp://host/x", "ftp://cloud.example/remote.php/dav", "ssh://h/x"])
 def test_an_unknown_kind_of_address_is_a_usage_error(address: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse_address(address)
     scheme = address.split(":")[0]
     assert f"{scheme}://" in caught.value.message and "local folder" in caught.value.hint
+
+
+def test_a_webdav_address_is_known() -> None:
+    assert parse_address("webdav://cloud.example/remote.php/dav").kind == "webdav"  # tests/test_webdav_address.py
 
 
 def test_open_replica_opens_a_local_folder(tmp_path: Path) -> None:

@@ -270,7 +270,7 @@ def test_a_connection_idle_longer_than_a_client_keeps_one_is_still_served(server
     """The client lets go of an idle connection before the server closes it (protocol.md section 1): one
     idle past httpx's and uvicorn's 5 s default is still served, so a client never sends on a connection
     the server is closing (a reset it cannot retry)."""
-    from syncline.engine.replicas.remote.client import IDLE_CONNECTION_S
+    from syncline.engine.replicas.httppool import IDLE_CONNECTION_S
     from syncline.server.serve import KEEP_ALIVE_S
 
     assert IDLE_CONNECTION_S < KEEP_ALIVE_S / 2

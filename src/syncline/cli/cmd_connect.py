@@ -28,7 +28,9 @@ from .render import printable
                    "$XDG_STATE_HOME/syncline).")
 def connect_cmd(url: str, user: str, password_stdin: bool, fingerprint: str | None, device: str | None,
                 new_server: bool, config: str | None, state: str | None) -> int:
-    """Connect this device to the syncline server at URL (https://host:8765, or http:// on this machine).
+    """Connect this device to the syncline server at URL (https://host:8765, or http:// on this machine),
+    or keep your user name and password for a WebDAV server (webdavs://host/path, or a Nextcloud or
+    ownCloud https://host/remote.php/dav/files/USER/...).
 
     Over TLS the server's certificate fingerprint is shown and, once trusted, pinned: only that
     certificate is accepted from then on. Compare it with what `syncline serve` printed. The device's
@@ -42,6 +44,8 @@ def connect_cmd(url: str, user: str, password_stdin: bool, fingerprint: str | No
     from ..services.daemon.configfile import set_server_url
 
     home = Path(state) if state is not None else state_dir()
+    if _is_dav(url):
+        return _connect_webdav(home, url, user, password_stdin)
     where = Path(config) if config is not None else daemon_config_path()
     try:
         meeting = c.meet(url)
@@ -100,3 +104,22 @@ def read_password(from_stdin: bool) -> str:
     if not password:
         raise UsageError("an empty password", "give the password of your user on the server")
     return password
+
+
+def _is_dav(url: str) -> bool:
+    from ..engine.replicas.webdav.address import is_dav
+
+    return is_dav(url)
+
+
+def _connect_webdav(home: Path, url: str, user: str, password_stdin: bool) -> int:
+    """The WebDAV side of ``connect``: the password is checked with one request, then kept (0600): a
+    WebDAV server wants it on every request (use an app password where the server has them)."""
+    from ..engine.replicas.webdav.connect import connect
+
+    credentials, there = connect(home, url, user, read_password(password_stdin))
+    click.echo(printable(f"connected to {credentials.server} as {user} (WebDAV; the password is kept in "
+                         f"{home}, readable only by you)"))
+    if not there:
+        click.echo(printable(f"{url} is not there yet: the first `syncline sync DIR {url}` makes it"))
+    return 0

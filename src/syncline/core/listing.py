@@ -66,7 +66,7 @@ def index_of_listing(entries: Iterable[tuple[str, Entry]] | Listing, rules: Rule
     listing = entries if isinstance(entries, Listing) else Listing(entries)
     listed: Mapping[str, Entry] = listing.entries
     children: Mapping[str, Mapping[str, None]] = listing.children
-    scope = None if dirs is None else _Scope([(d, deep) for d, deep in dirs
+    scope = None if dirs is None else Scope([(d, deep) for d, deep in dirs
                                               if d == "" or (d in listed and listed[d].kind == DIR)])
     problems: list[Problem] = []
     unreadable: set[str] = set()
@@ -102,7 +102,7 @@ def index_of_listing(entries: Iterable[tuple[str, Entry]] | Listing, rules: Rule
                  unreadable=frozenset(unreadable), root=root)
 
 
-class _Scope:
+class Scope:
     """Which paths a scoped walk keeps and enters, for the scope ``dirs``: kept when it is a scoped folder, a
     child of one, or below a deep one; entered when it is a scoped folder or below a deep one, or leads to a
     scoped folder (an ancestor, whose ignore files apply below). Sets, so each question costs the depth of
@@ -133,7 +133,7 @@ class _Scope:
         return path in self.leads or self._below_deep(path)
 
 
-def _wanted(path: str, scope: _Scope | None, enter: bool) -> bool:
+def _wanted(path: str, scope: Scope | None, enter: bool) -> bool:
     """Whether ``path`` is kept (``enter`` False) or its folder entered (True); every path without a scope."""
     if scope is None:
         return True

@@ -1,11 +1,14 @@
 """Addresses: what a user types for a place (``SRC``, ``DST``, a config file's ``targets``) and the replica
 it opens.
 
-Two kinds exist: a local directory path (absolute, or relative to the working directory), and a folder on
+Three kinds exist: a local directory path (absolute, or relative to the working directory), a folder on
 a syncline server, ``https://host:port/NAME`` (``http://`` for a server on a loopback address), opened
-with the credentials ``syncline connect`` saved for that server. An SSH peer and a WebDAV share come in
-later issues; until then an address with another scheme is refused as a :class:`UsageError` that names
-the kinds there are, instead of being taken for a folder named ``sftp:``.
+with the credentials ``syncline connect`` saved for that server, and a WebDAV collection
+(``webdav://host:port/path``, ``webdavs://...``, or an ownCloud/Nextcloud ``https://.../remote.php/webdav/...``
+or ``.../remote.php/dav/files/USER/...``: ``webdav/address.py``), opened with the user and password
+``syncline connect`` saved for that WebDAV server. An SSH peer comes in a later issue; until then an
+address with another scheme is refused as a :class:`UsageError` that names the kinds there are, instead
+of being taken for a folder named ``sftp:``.
 A name holding a colon with no ``//`` after it (``notes:2024``, rsync's ``host:path``) stays a local path,
 as it always was.
 
@@ -31,15 +34,17 @@ from .replica import Replica, WritePolicy
 if TYPE_CHECKING:
     from .remote.basis import ChunkBasis
 
-KINDS = "a local folder (DIR or /path/to/DIR) or a server folder (https://host:port/NAME)"
+KINDS = ("a local folder (DIR or /path/to/DIR), a server folder (https://host:port/NAME) or a WebDAV folder "
+         "(webdavs://host/path)")
 REMOTE_SCHEMES = ("https", "http")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 @dataclass(frozen=True, slots=True)
 class Address:
-    """A parsed address: its ``kind`` (``"local"`` or ``"remote"``); for a local one its absolute
-    ``path``, for a remote one the server's ``url`` (``https://host:port``) and the ``folder`` name."""
+    """A parsed address: its ``kind`` (``"local"``, ``"remote"`` or ``"webdav"``); for a local one its
+    absolute ``path``, for a remote one the server's ``url`` (``https://host:port``) and the ``folder``
+    name, for a WebDAV one its canonical address as ``url``."""
 
     kind: str
     path: Path
@@ -53,6 +58,11 @@ def parse_address(address: str | os.PathLike[str]) -> Address:
     path object is always local; a relative path is made absolute from the working directory."""
     text = os.fspath(address)
     scheme = _SCHEME.match(text) if isinstance(address, str) else None
+    if scheme is not None:
+        from .webdav.address import is_dav, parse_dav
+
+        if is_dav(text):
+            return Address("webdav", Path(), text, parse_dav(text).text())
     if scheme is not None and scheme.group(1).lower() in REMOTE_SCHEMES:
         from .remote.credentials import server_url, split_url  # httpx only when a server is named
 
@@ -63,15 +73,17 @@ def parse_address(address: str | os.PathLike[str]) -> Address:
         return Address("remote", Path(), text, url, folder.rstrip("/"))
     if scheme is not None:
         raise UsageError(f"syncline cannot open {text}: it knows no {scheme.group(1)}:// addresses",
-                         f"give {KINDS}; SSH and WebDAV addresses are not supported yet")
+                         f"give {KINDS}; SSH addresses are not supported yet")
     return Address("local", Path(os.path.abspath(text)), text)
 
 
 def local_path(address: str | os.PathLike[str]) -> str | os.PathLike[str]:
     """``address`` itself when it is a local path (for the modes that work on local folders only), or
     the :class:`UsageError` of :func:`parse_address` (a server folder too: this mode cannot use one)."""
-    if parse_address(address).kind != "local":
-        raise UsageError(f"{os.fspath(address)} is a server folder; this command works on local folders only",
+    kind = parse_address(address).kind
+    if kind != "local":
+        what = "a WebDAV folder" if kind == "webdav" else "a server folder"
+        raise UsageError(f"{os.fspath(address)} is {what}; this command works on local folders only",
                          "give a local folder: this command does not take server folders (yet)")
     return address
 
@@ -99,6 +111,8 @@ def open_replica(address: str | os.PathLike[str] | Address, *, policy: WritePoli
     where = address if isinstance(address, Address) else parse_address(address)
     if where.kind == "remote":
         return _open_remote(where, policy, state, basis)
+    if where.kind == "webdav":
+        return _open_webdav(where, policy, state)
     return LocalReplica(where.path, policy=policy or WritePolicy(), keep=keep, case_probe=case_probe)
 
 
@@ -132,3 +146,16 @@ def _open_remote(where: Address, policy: WritePolicy | None, state: Path | None,
                          "connect once per device; it asks for your user name and password on that server")
     return RemoteReplica(where.url, where.folder, credentials, policy=policy or WritePolicy(), state_dir=state,
                          basis=basis)
+
+
+def _open_webdav(where: Address, policy: WritePolicy | None, state: Path | None) -> Replica:
+    from .webdav import WebdavReplica, load_credentials, parse_dav  # httpx only when a server is used
+
+    state = state if state is not None else state_dir()
+    dav = parse_dav(where.url)
+    credentials = load_credentials(state, dav.server)
+    if credentials is None:
+        raise UsageError(f"no user name and password for {dav.server}: run `syncline connect {where.url} --user NAME`",
+                         "connect once per device (an app password where the server has them); or set "
+                         "SYNCLINE_WEBDAV_USER and SYNCLINE_WEBDAV_PASSWORD")
+    return WebdavReplica(dav, credentials, policy=policy or WritePolicy(), state_dir=state)

@@ -133,14 +133,16 @@ class Mirror:
     def _target(self, given: str | os.PathLike[str] | Replica) -> Target:
         if isinstance(given, (str, os.PathLike)):
             address = parse_address(given)
-            if address.kind != "local":  # not this time: a server folder is the daemon's
-                raise UsageError(f"{address.text} is a server folder; watch mirrors into local folders only",
+            if address.kind == "remote":  # not this time: a server folder is the daemon's
+                raise UsageError(f"{address.text} is a server folder; watch mirrors into local and WebDAV "
+                                 "folders only",
                                  "keep it in sync with `syncline daemon`, or run `syncline sync` into it")
-            root = address.path
-            if root.exists() or root.parent.is_dir():
-                check_roots(self.source, root)
-            else:  # its disk is not mounted yet: it waits, retried like a target that goes away
-                check_apart(self.source, root)
+            if address.kind == "local":
+                root = address.path
+                if root.exists() or root.parent.is_dir():
+                    check_roots(self.source, root)
+                else:  # its disk is not mounted yet: it waits, retried like a target that goes away
+                    check_apart(self.source, root)
             given = open_replica(address, policy=self.opts.sync.policy(), keep=self.opts.sync.keep,
                                  case_probe=case_probe(may_write=True))
         elif isinstance(given, LocalReplica):

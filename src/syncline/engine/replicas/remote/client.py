@@ -41,12 +41,10 @@ from ..errors import (
     Unreachable,
     error_class,
 )
+from ..httppool import HttpPool
 from .credentials import Credentials, server_url
 
 PROTOCOL = "1.0"
-# An idle connection is let go after this (httpx's default is 5 s, uvicorn's keep-alive too: a request sent
-# as the server closed the connection was reset). The server keeps one 75 s (protocol.md section 1).
-IDLE_CONNECTION_S = 30.0
 MAX_ANSWER = 128 << 20  # the largest JSON answer (a listing page, a chunk list of 1,048,576 chunks)
 MAX_ERROR_BODY = 64 << 10
 RESP = "bad_response"
@@ -181,10 +179,10 @@ class Client:
         self.credentials = credentials
         self.base = server_url(credentials.url)
         self.pinned = credentials.cert_pem is not None
+        self._pool: HttpPool | None = None
         self._given = http
-        self._http: httpx.Client | None = http
         self._max = max_connections
-        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 15.0))
+        self._timeout = timeout
         self._mutex = threading.Lock()
         self._info: ServerInfo | None = None
         self.headers = {"Authorization": f"Bearer {credentials.token}", "Syncline-Protocol": PROTOCOL,
@@ -193,20 +191,16 @@ class Client:
     # -- the connection -------------------------------------------------------------------------------
     def http(self) -> httpx.Client:
         with self._mutex:
-            if self._http is None:
+            if self._pool is None:
                 verify: ssl.SSLContext | bool = ssl_context(self.credentials.cert_pem) \
-                    if self.base.startswith("https:") else False
-                self._http = httpx.Client(
-                    verify=verify, timeout=self._timeout, follow_redirects=False, trust_env=False,
-                    limits=httpx.Limits(max_connections=self._max, max_keepalive_connections=self._max,
-                                        keepalive_expiry=IDLE_CONNECTION_S))
-            return self._http
+                    if self.base.startswith("https:") and self._given is None else False
+                self._pool = HttpPool(self._max, self._timeout, self._given, verify=verify)
+        return self._pool.get()
 
     def close(self) -> None:
         with self._mutex:
-            if self._http is not None and self._http is not self._given:
-                self._http.close()
-                self._http = None
+            if self._pool is not None:
+                self._pool.close()
 
     # -- requests ---------------------------------------------------------------------------------------
     @contextmanager

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ....core.errors import UsageError
-from ....formats.framing import atomic_file
+from ..secretfile import read_secret, write_secret
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
 SERVERS_DIR = "servers"  # below the state directory
-MAX_RECORD = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +69,8 @@ def save_credentials(state_dir: Path, credentials: Credentials) -> Path:
     """Write ``credentials`` for its server (replacing an older record) atomically, in a folder of mode
     0700, the file of mode 0600 before the token is in it; returns the file's path."""
     path = credentials_path(state_dir, credentials.url)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     record = {**asdict(credentials), "url": server_url(credentials.url)}
-    with atomic_file(path) as fh:
-        os.fchmod(fh.fileno(), 0o600)  # before the token is written: never readable by others, even briefly
-        fh.write(json.dumps(record).encode("utf-8"))
+    write_secret(path, json.dumps(record).encode("utf-8"))
     return path
 
 
@@ -83,17 +78,10 @@ def load_credentials(state_dir: Path, url: str) -> Credentials | None:
     """The saved credentials of the server at ``url`` (any folder address on it), None when this device
     never connected to it. :class:`UsageError` for a record that cannot be read or was tampered with."""
     path = credentials_path(state_dir, url)
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_RECORD + 1)
-    except FileNotFoundError:
+    raw = read_secret(path, f"the credentials for {server_url(url)}", f"run `syncline connect {server_url(url)}` again")
+    if raw is None:
         return None
-    except OSError as exc:
-        raise UsageError(f"cannot read the credentials for {server_url(url)}: {exc.strerror}",
-                         f"run `syncline connect {server_url(url)}` again") from None
     try:
-        if len(raw) > MAX_RECORD:
-            raise ValueError("too long")
         record = json.loads(raw)
         creds = Credentials(record["url"], record["token"], record["cert_pem"], record["server_id"])
         if not all(isinstance(v, str) for v in (creds.url, creds.token, creds.server_id)) \
