@@ -157,7 +157,7 @@ def test_move_keeps_the_id_and_overwrites_atomically(w: World) -> None:
                 r = await c.request("MOVE", f"{OLD}/Docs/moved", headers={"Destination": bad})
                 assert r.status_code in (status, 403 if status == 400 else status), (bad, r.status_code, r.text)
             r = await c.request("MOVE", f"{OLD}/Docs/moved", headers={"Destination": f"{OLD}/Other/moved"})
-            assert r.status_code == 404, "no folder Other"
+            assert r.status_code == 409, "no folder Other: a missing parent"
 
     run(go())
     assert tree(w) == {"moved/b.bin": FILES["a.txt"], "moved/deeper/c.txt": FILES["sub/deeper/c.txt"],

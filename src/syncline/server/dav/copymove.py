@@ -78,7 +78,7 @@ async def copy_or_move(request: Request, store: Store, caller: Caller, target: D
     if target.folder is None or not target.path or dest.folder is None or not dest.path:
         raise DavError(403, "Forbidden", "a folder's root and the list of folders are not copied or moved")
     src = await (writable(store, caller, target) if move else run_in_threadpool(place, store, caller, target.folder))
-    dst = await writable(store, caller, dest)
+    dst = await writable(store, caller, dest, creating=True)
     same = src.folder.id == dst.folder.id
     if same and (dest.path == target.path or dest.path.startswith(target.path + "/")):
         raise DavError(403, "Forbidden", f"{clip(target.path)} cannot go onto or into itself")

@@ -67,12 +67,19 @@ def _result(r: ItemResult, path: str) -> ItemResult:
     return r
 
 
-async def writable(store: Store, caller: Caller, target: DavPath) -> Place:
+async def writable(store: Store, caller: Caller, target: DavPath, creating: bool = False) -> Place:
     """The folder of a write, refused (``403``) without the right to write; the namespace root and a
-    folder's root are not written by PUT or DELETE."""
+    folder's root are not written by PUT or DELETE. ``creating`` (PUT, MKCOL, the destination of COPY and
+    MOVE): a folder that does not exist is a missing parent, ``409`` (RFC 4918 9.3.1, 9.7.1), which is
+    how clients such as rclone learn to make it first."""
     if target.folder is None:
         raise DavError(403, "Forbidden", "files cannot be put in the list of folders; pick a folder")
-    where = await run_in_threadpool(place, store, caller, target.folder)
+    try:
+        where = await run_in_threadpool(place, store, caller, target.folder)
+    except WireError as err:
+        if creating and err.code == "not_found":
+            raise DavError(409, "Conflict", f"the folder {clip(target.folder)} does not exist; make it first") from None
+        raise
     if where.rights != RW:
         raise WireError("read_only", f"you can only read the folder {clip(target.folder)}",
                         "ask its owner for the right to write")
@@ -205,7 +212,12 @@ async def prepare_put(request: Request, store: Store, caller: Caller,
     """A file write's folder, what is at ``target`` now, and the lock tokens submitted: ``403`` without the
     right, ``405`` for a folder's root, ``409`` onto a folder or without a parent, ``412`` for a false
     condition."""
-    where = await writable(store, caller, target)
+    if target.folder is not None and not target.path:  # a name in the list of folders
+        try:
+            await run_in_threadpool(place, store, caller, target.folder)
+        except WireError:
+            raise DavError(403, "Forbidden", "files cannot be put in the list of folders; pick a folder") from None
+    where = await writable(store, caller, target, creating=True)
     if not target.path:
         raise DavError(405, "MethodNotAllowed", "a folder's root is a collection; put files in it",
                        headers={"Allow": "OPTIONS, PROPFIND"})
@@ -264,7 +276,7 @@ async def mkcol(request: Request, store: Store, caller: Caller, target: DavPath,
         raise DavError(405, "MethodNotAllowed", "the list of folders exists", headers=EXISTING)
     if not target.path:
         return await _new_folder(store, caller, target.folder)
-    where = await writable(store, caller, target)
+    where = await writable(store, caller, target, creating=True)
     now = await run_in_threadpool(look, where, target.path)
     if now.item is not None:
         raise DavError(405, "MethodNotAllowed", f"{clip(target.path)} exists", headers=EXISTING)
