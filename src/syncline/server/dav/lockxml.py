@@ -62,7 +62,7 @@ def timeout_of(header: str | None, least: int, most: int) -> int:
         value = part.strip().lower()
         if value == "infinite":
             return most
-        if value.startswith("second-") and value[7:].isdigit() and len(value) < 30:
+        if value.startswith("second-") and value[7:].isascii() and value[7:].isdigit() and len(value) < 30:
             return max(least, min(most, int(value[7:])))
     return most
 

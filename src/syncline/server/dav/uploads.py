@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +36,7 @@ from .xmlio import DAV, XML_TYPE, Answer, Raw, multistatus
 
 UPLOADS = "/remote.php/dav/uploads/"
 _ALLOW = {"Allow": "OPTIONS, PROPFIND, MKCOL, DELETE"}
+_COUNT = re.compile(r"[0-9]{1,20}")  # ASCII digits only: "\xb2".isdigit() is true, and int() refuses it
 
 
 def is_upload(raw: str) -> bool:
@@ -111,7 +113,7 @@ async def _assemble(request: Request, store: Store, spools: Spools, caller: Call
     chunks = await run_in_threadpool(spools.chunks, uid, upload)
     total = sum(size for _, size in chunks)
     announced = request.headers.get("oc-total-length") or request.headers.get("oc-total-file-length")
-    if announced is not None and (not announced.strip().isdigit() or int(announced) != total):
+    if announced is not None and (not _COUNT.fullmatch(announced.strip()) or int(announced) != total):
         raise WireError("bad_request", f"the chunks hold {total} bytes, not the {clip(announced, 20)} announced",
                         "upload the missing chunks, then MOVE .file again")
     where, now, tokens = await prepare_put(request, store, caller, target)

@@ -90,7 +90,7 @@ def parse_body(data: bytes) -> Element | None:
         root: Element = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException:
         raise _bad("the XML body holds a DOCTYPE, an entity or an external reference") from None
-    except (ParseError, ValueError, UnicodeError):
+    except (ParseError, ValueError, LookupError):  # LookupError: an encoding the declaration names that is none
         raise _bad("the body is not well-formed XML") from None
     _check_bounds(root)
     return root
