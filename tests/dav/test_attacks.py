@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ..server.apphelp import World, run
+from syncline.formats.wire.ops import new_op_id
+
+from ..server.apphelp import World, ops_body, run
 from .davhelp import dav_client, docs_world
 from .test_write import tree
 
@@ -22,6 +24,13 @@ LOCKINFO = (b'<?xml version="1.0"?><d:lockinfo xmlns:d="DAV:"><d:lockscope><d:ex
 @pytest.fixture
 def w(tmp_path: Path) -> World:
     return docs_world(tmp_path)
+
+
+def _rows(w: World, folder: str) -> dict[str, str]:
+    """The folder's live rows (path: kind), read natively."""
+    owner = w.store.folders.get(w.device("anna").user_id, folder)
+    assert owner is not None
+    return {r.path: r.kind for r in w.store.folder(owner).entries(0, limit=10_000).rows}
 
 
 @pytest.mark.parametrize("method", ["PROPFIND", "PROPPATCH", "LOCK"])
@@ -51,3 +60,53 @@ def test_digits_that_are_not_ascii_in_numeric_headers_are_client_errors(w: World
 
     run(go())
     assert "t.bin" not in tree(w)
+
+
+def test_a_copy_onto_its_own_ancestor_is_refused_and_deletes_nothing(w: World) -> None:
+    """COPY ``sub/deeper`` onto ``sub`` with ``Overwrite: T`` deleted ``sub`` (the source with it) and made
+    an empty ``sub``: a 204 for a copy that lost every file below."""
+    async def go() -> None:
+        async with dav_client(w) as c:
+            for method in ("COPY", "MOVE"):
+                r = await c.request(method, f"{OLD}/Docs/sub/deeper",
+                                    headers={"Destination": f"{OLD}/Docs/sub", "Overwrite": "T"})
+                assert r.status_code == 403, (method, r.status_code, r.text)
+
+    run(go())
+    assert set(tree(w)) == {"a.txt", "sub/b.bin", "sub/deeper/c.txt", "caf\u00e9 #%&.txt"}
+
+
+def test_delete_of_a_collection_with_depth_other_than_infinity_is_400(w: World) -> None:
+    """RFC 4918 9.6.1: a DELETE of a collection acts at infinite depth; a client asking ``Depth: 0`` meant
+    something else, and got its whole tree deleted."""
+    async def go() -> None:
+        async with dav_client(w) as c:
+            for depth in ("0", "1"):
+                r = await c.request("DELETE", f"{OLD}/Docs/sub", headers={"Depth": depth})
+                assert r.status_code == 400, r.text
+            assert (await c.request("DELETE", f"{OLD}/Docs/a.txt", headers={"Depth": "0"})).status_code == 204
+            assert (await c.request("DELETE", f"{OLD}/Docs/sub", headers={"Depth": "infinity"})).status_code == 204
+
+    run(go())
+    assert set(tree(w)) == {"caf\u00e9 #%&.txt"}
+
+
+def test_a_move_between_folders_keeps_the_symlinks_below(w: World) -> None:
+    """Symlinks are no WebDAV resources, but a native device's symlink in a folder moved to another folder
+    was deleted with the source and never made at the destination: gone from both trees."""
+    async def go() -> None:
+        async with w.client("anna") as c:
+            item = {"id": new_op_id(), "op": "symlink", "path": "sub/l", "expect": None,
+                    "entry": {"target": "b.bin", "mode": 0o777, "mtime_ns": 6}}
+            assert "error" not in (await c.post("/v1/folders/Docs/ops", json=ops_body(item))).text
+        async with dav_client(w) as c:
+            assert (await c.request("MKCOL", f"{OLD}/Photos")).status_code == 201
+            r = await c.request("COPY", f"{OLD}/Docs/sub", headers={"Destination": f"{OLD}/Photos/copied"})
+            assert r.status_code == 201, r.text
+            r = await c.request("MOVE", f"{OLD}/Docs/sub", headers={"Destination": f"{OLD}/Photos/sub"})
+            assert r.status_code == 201, r.text
+
+    run(go())
+    photos = _rows(w, "Photos")
+    assert photos["sub/l"] == "symlink" and photos["copied/l"] == "symlink"
+    assert "sub" not in _rows(w, "Docs")

@@ -15,7 +15,8 @@ this request's read and its write is not touched (``412``). Conditions are :mod:
   the one the next PROPFIND lists (so a client never downloads its own upload), and ``OC-FileId``.
 - **MKCOL**: a body is ``415``, something there ``405``, no parent ``409``. At the namespace root it makes
   a folder of the caller's (as ``PUT /v1/folders/NAME``).
-- **DELETE** of a file deletes the version read; of a directory, the whole tree in one item
+- **DELETE** of a file deletes the version read; of a directory (``Depth: infinity`` or none; another
+  ``Depth`` is ``400``), the whole tree in one item
   (``delete_tree``) only if nothing below changed since it was read: a file another device added meanwhile
   is never deleted unseen. A folder's root and the namespace are ``403``: deleting a synced folder is not a
   WebDAV gesture.
@@ -311,6 +312,10 @@ async def delete(request: Request, store: Store, caller: Caller, target: DavPath
     now = await run_in_threadpool(look, where, target.path)
     if now.item is None:
         raise WireError("not_found", f"nothing at {clip(target.path)}", "")
+    depth = (request.headers.get("depth") or "infinity").strip().lower()
+    if now.item.row.kind == "dir" and depth != "infinity":  # RFC 4918 9.6.1: a collection goes whole or not
+        raise WireError("bad_request", f"Depth {clip(depth, 20)!r} of a DELETE of a folder: it is deleted with "
+                        "everything in it", "send Depth: infinity, or none")
     tokens = await run_in_threadpool(conditions.check, request, store, caller, target, now)
     [r] = await commit(where, caller, [removal(target.path, now)], tokens)
     _result(r, target.path)
