@@ -110,3 +110,24 @@ def test_a_move_between_folders_keeps_the_symlinks_below(w: World) -> None:
     photos = _rows(w, "Photos")
     assert photos["sub/l"] == "symlink" and photos["copied/l"] == "symlink"
     assert "sub" not in _rows(w, "Docs")
+
+
+def test_chunks_past_the_callers_quota_room_are_507(w: World) -> None:
+    """A user with a small quota could spool 10,000 chunks of 1 GiB each (the disk's free space the only
+    bound): chunks count against the room the caller's quota leaves."""
+    w.store.users.set_quota("anna", 300_000)
+
+    async def go() -> None:
+        async with dav_client(w) as c:
+            assert (await c.request("MKCOL", f"{UP}/q1")).status_code == 201
+            assert (await c.put(f"{UP}/q1/1", content=b"x" * 200_000)).status_code == 201
+            r = await c.put(f"{UP}/q1/2", content=b"x" * 200_000)
+            assert r.status_code == 507, r.text
+            assert (await c.request("MKCOL", f"{UP}/q2")).status_code == 201
+            r = await c.put(f"{UP}/q2/1", content=b"x" * 200_000)
+            assert r.status_code == 507, "the room counts every upload of the caller's"
+            assert (await c.put(f"{UP}/q1/1", content=b"y" * 250_000)).status_code == 201, "a chunk sent again"
+            listed = await c.request("PROPFIND", f"{UP}/q1", headers={"Depth": "1"})
+            assert "/q1/2<" not in listed.text, "a refused chunk is no chunk"
+
+    run(go())

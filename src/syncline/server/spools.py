@@ -5,7 +5,8 @@ reads them in order into one file of a folder. Nothing of an upload is in any fo
 Every name is checked before it becomes a file name: an upload id is 1-100 of ``A-Z a-z 0-9 _ . -``
 starting with a letter or digit, a chunk name 1-20 digits. Bounds: :data:`MAX_UPLOADS` uploads a user,
 :data:`MAX_CHUNKS` chunks an upload, each at most :data:`MAX_CHUNK` bytes; a chunk is written to a temp
-name and renamed, so a cut chunk PUT leaves no chunk. The collector's sweep (:meth:`Spools.sweep`) removes
+name and renamed, so a cut chunk PUT leaves no chunk. A user with a quota holds in all their uploads at
+most the room it leaves (what a chunk PUT passes as ``room``). The collector's sweep (:meth:`Spools.sweep`) removes
 uploads untouched for :data:`MAX_AGE_S` (a client resumes within that; the desktop clients do, from their
 journal).
 """
@@ -50,16 +51,21 @@ def check_chunk_name(text: str) -> str:
 
 
 class ChunkFile:
-    """A chunk's bytes going to disk, bounded by :data:`MAX_CHUNK` and the free space to keep."""
+    """A chunk's bytes going to disk, bounded by :data:`MAX_CHUNK`, the free space to keep and ``room``
+    (the bytes its user may still spool; None: no bound)."""
 
-    def __init__(self, out: BinaryIO, where: Path, min_free: int) -> None:
-        self.out, self.where, self.min_free, self.size = out, where, min_free, 0
+    def __init__(self, out: BinaryIO, where: Path, min_free: int, room: int | None = None) -> None:
+        self.out, self.where, self.min_free, self.room, self.size = out, where, min_free, room, 0
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
         if self.size > MAX_CHUNK:
             raise WireError("too_large", f"a chunk is at most {MAX_CHUNK} bytes", "send smaller chunks",
                             {"limit": MAX_CHUNK})
+        if self.room is not None and self.size > self.room:
+            raise WireError("over_quota", "the chunks uploaded do not fit in your quota",
+                            "delete files or uploads in progress, or ask the server's administrator for more",
+                            {"limit": max(self.room, 0)})
         if shutil.disk_usage(self.where).free - len(data) < self.min_free:
             raise WireError("no_space", "the server's disk is full", "free space on the server")
         self.out.write(data)
@@ -100,10 +106,21 @@ class Spools:
             raise WireError("not_found", f"no upload {clip(upload, 40)}", "start the upload again") from None
         return [(n, (where / n).stat().st_size) for n in sorted(names, key=int)]
 
+    def spooled(self, user_id: int) -> int:
+        """The bytes of every chunk of the user's uploads (what counts against their quota's room)."""
+        total = 0
+        for upload in (self.root / str(int(user_id))).glob("*/*"):
+            try:
+                total += upload.stat().st_size
+            except FileNotFoundError:  # renamed or removed meanwhile
+                continue
+        return total
+
     @contextmanager
-    def chunk(self, user_id: int, upload: str, name: str) -> Iterator[ChunkFile]:
+    def chunk(self, user_id: int, upload: str, name: str, room: int | None = None) -> Iterator[ChunkFile]:
         """A chunk being written: it becomes chunk ``name`` (replacing one of that name) when the block
-        ends, and is nothing when it raises (a cut PUT)."""
+        ends, and is nothing when it raises (a cut PUT). ``room``: the bytes the user may hold in all their
+        uploads (None: no bound), past which the chunk is ``over_quota``."""
         where = self._dir(user_id, upload)
         check_chunk_name(name)
         if not where.is_dir():
@@ -111,10 +128,13 @@ class Spools:
         if len(os.listdir(where)) >= MAX_CHUNKS:
             raise WireError("too_large", f"an upload has at most {MAX_CHUNKS} chunks", "send bigger chunks",
                             {"limit": MAX_CHUNKS})
+        if room is not None:
+            replaced = where / name
+            room -= self.spooled(user_id) - (replaced.stat().st_size if replaced.is_file() else 0)
         fd, tmp = tempfile.mkstemp(dir=where, prefix=".part-")
         try:
             with os.fdopen(fd, "wb") as out:
-                yield ChunkFile(out, where, self.min_free)
+                yield ChunkFile(out, where, self.min_free, room)
             os.replace(tmp, where / name)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
