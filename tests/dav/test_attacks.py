@@ -131,3 +131,25 @@ def test_chunks_past_the_callers_quota_room_are_507(w: World) -> None:
             assert "/q1/2<" not in listed.text, "a refused chunk is no chunk"
 
     run(go())
+
+
+def _with_owner(owner: bytes) -> bytes:
+    return LOCKINFO.replace(b"</d:lockinfo>", owner + b"</d:lockinfo>")
+
+
+def test_a_lock_owner_is_bounded(w: World) -> None:
+    """A LOCK's ``<owner>`` was kept whatever its size (a MiB, the body's bound), 10,000 locks a folder:
+    gigabytes in the database, and in every ``lockdiscovery`` after. Bounded as a native lock's note is."""
+    big = b"<d:owner>" + b"x" * 100_000 + b"</d:owner>"
+
+    async def go() -> None:
+        async with dav_client(w) as c:
+            r = await c.request("LOCK", f"{OLD}/Docs/a.txt", content=_with_owner(big))
+            assert r.status_code == 413, r.text
+            r = await c.put(f"{OLD}/Docs/a.txt", content=b"not locked")
+            assert r.status_code == 204, "nothing was locked"
+            small = b"<d:owner><d:href>mailto:anna@example.org</d:href></d:owner>"
+            r = await c.request("LOCK", f"{OLD}/Docs/a.txt", content=_with_owner(small))
+            assert r.status_code == 200 and "mailto:anna@example.org" in r.text
+
+    run(go())
