@@ -4,14 +4,18 @@ client error and nothing lost; and the attacks that held, kept held."""
 
 from __future__ import annotations
 
+import hashlib
+import signal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from syncline.formats.wire.ops import new_op_id
 
+from ..daemonserver import DEADLINE, PASSWORD, USER, Server
 from ..server.apphelp import World, ops_body, run
-from .davhelp import dav_client, docs_world
+from .davhelp import dav_client, docs_world, server_tree
 from .test_write import tree
 
 OLD = "/remote.php/webdav"
@@ -153,3 +157,39 @@ def test_a_lock_owner_is_bounded(w: World) -> None:
             assert r.status_code == 200 and "mailto:anna@example.org" in r.text
 
     run(go())
+
+
+@pytest.mark.parametrize("point", ["server-commit:1", "server-commit:2", "server-commit:3"])
+def test_a_kill_during_a_move_between_folders_leaves_both_never_neither(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str) -> None:
+    """``kill -9`` of a real ``syncline serve`` at each commit of a MOVE of a folder to another folder (its
+    folders, its files, then the source's delete): the source stays whole until the copy is whole, and
+    goes only then."""
+    files = {"sub/a.txt": b"a" * 1000, "sub/deeper/b.bin": bytes(range(256)) * 100}
+    server = Server(tmp_path / "data")
+    server.add_user()
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, auth=(USER, PASSWORD), timeout=DEADLINE) as web:
+            for url in ("Docs", "Photos", "Docs/sub", "Docs/sub/deeper"):
+                assert web.request("MKCOL", f"{OLD}/{url}").status_code == 201
+            for path, data in files.items():
+                assert web.put(f"{OLD}/Docs/{path}", content=data).status_code == 201
+        server.stop()
+        monkeypatch.setenv("SYNCLINE_CRASH_AT", point)
+        server.start()
+        assert server.proc is not None
+        with httpx.Client(base_url=server.url, auth=(USER, PASSWORD), timeout=DEADLINE) as web, \
+                pytest.raises(httpx.TransportError):
+            web.request("MOVE", f"{OLD}/Docs/sub", headers={"Destination": f"{OLD}/Photos/sub"})
+        assert server.proc.wait(DEADLINE) == -signal.SIGKILL
+        server.stop()
+        monkeypatch.delenv("SYNCLINE_CRASH_AT")
+        server.start()
+        with httpx.Client(base_url=server.url, auth=(USER, PASSWORD), timeout=DEADLINE) as web:
+            docs, photos = server_tree(web, f"{OLD}/Docs/"), server_tree(web, f"{OLD}/Photos/")
+    finally:
+        server.stop()
+    whole = {p: hashlib.sha256(d).hexdigest() for p, d in files.items()}
+    at = int(point.rpartition(":")[2])  # 1: the copy's folders committed, 2: its files, 3: the source's delete
+    assert (docs, photos) == ({} if at == 3 else whole, {} if at == 1 else whole), "both, or one whole: never neither"
