@@ -15,7 +15,7 @@ from syncline.formats.wire.ops import new_op_id
 
 from ..daemonserver import DEADLINE, PASSWORD, USER, Server
 from ..server.apphelp import World, ops_body, run
-from .davhelp import dav_client, docs_world, server_tree
+from .davhelp import dav_client, docs_world, server_tree, share
 from .test_write import tree
 
 OLD = "/remote.php/webdav"
@@ -30,9 +30,9 @@ def w(tmp_path: Path) -> World:
     return docs_world(tmp_path)
 
 
-def _rows(w: World, folder: str) -> dict[str, str]:
+def _rows(w: World, folder: str, user: str = "anna") -> dict[str, str]:
     """The folder's live rows (path: kind), read natively."""
-    owner = w.store.folders.get(w.device("anna").user_id, folder)
+    owner = w.store.folders.get(w.device(user).user_id, folder)
     assert owner is not None
     return {r.path: r.kind for r in w.store.folder(owner).entries(0, limit=10_000).rows}
 
@@ -193,3 +193,78 @@ def test_a_kill_during_a_move_between_folders_leaves_both_never_neither(
     whole = {p: hashlib.sha256(d).hexdigest() for p, d in files.items()}
     at = int(point.rpartition(":")[2])  # 1: the copy's folders committed, 2: its files, 3: the source's delete
     assert (docs, photos) == ({} if at == 3 else whole, {} if at == 1 else whole), "both, or one whole: never neither"
+
+
+def _lockinfo(scope: str) -> bytes:
+    return LOCKINFO.replace(b"exclusive", scope.encode())
+
+
+def test_another_users_lock_token_opens_nothing(w: World) -> None:
+    share(w, "Docs", "bob", "rw")
+
+    async def go() -> None:
+        async with dav_client(w) as anna, dav_client(w, "bob") as bob:
+            r = await anna.request("LOCK", f"{OLD}/Docs/a.txt", content=LOCKINFO, headers={"Depth": "0"})
+            assert r.status_code == 200, r.text
+            token = r.headers["Lock-Token"]
+            assert (await bob.put(f"{OLD}/Docs/a.txt", content=b"bob", headers={"If": f"({token})"})).status_code == 423
+            tagged = {"If": f"<http://testserver{OLD}/Docs/a.txt> ({token})"}
+            assert (await bob.put(f"{OLD}/Docs/a.txt", content=b"bob", headers=tagged)).status_code == 423
+            assert (await bob.delete(f"{OLD}/Docs/a.txt", headers={"If": f"({token})"})).status_code == 423
+            r = await bob.request("MOVE", f"{OLD}/Docs/a.txt", headers={"If": f"({token})",
+                                                                        "Destination": f"{OLD}/Docs/b.txt"})
+            assert r.status_code == 423
+            assert (await bob.request("UNLOCK", f"{OLD}/Docs/a.txt", headers={"Lock-Token": token})).status_code == 403
+            assert (await bob.request("LOCK", f"{OLD}/Docs/a.txt", headers={"If": f"({token})"})).status_code == 403
+            assert (await bob.request("LOCK", f"{OLD}/Docs/a.txt", content=_lockinfo("shared"))).status_code == 423
+            assert (await bob.request("LOCK", f"{OLD}/Docs/", content=LOCKINFO)).status_code == 423, "depth infinity"
+            assert (await anna.request("UNLOCK", f"{OLD}/Docs/a.txt", headers={"Lock-Token": token})).status_code == 204
+            r = await bob.request("LOCK", f"{OLD}/Docs/sub", content=_lockinfo("shared"))
+            assert r.status_code == 200, r.text
+            assert (await anna.request("LOCK", f"{OLD}/Docs/sub/b.bin", content=LOCKINFO)).status_code == 423
+            assert (await anna.put(f"{OLD}/Docs/sub/b.bin", content=b"anna")).status_code == 423
+            assert (await anna.request("LOCK", f"{OLD}/Docs/sub/b.bin", content=_lockinfo("shared"))).status_code == 200
+
+    run(go())
+    assert tree(w)["a.txt"] == b"hello world" and tree(w)["sub/b.bin"] == bytes(range(256)) * 4
+
+
+def test_a_revoked_share_device_or_password_writes_nothing(w: World) -> None:
+    share(w, "Docs", "bob", "rw")
+
+    async def go() -> None:
+        async with dav_client(w, "bob") as bob, dav_client(w, "bob", "bob-password") as by_password:
+            assert (await bob.put(f"{OLD}/Docs/bob.txt", content=b"bob")).status_code == 201
+            assert (await by_password.put(f"{OLD}/Docs/bob2.txt", content=b"bob")).status_code == 201
+            async with w.client("anna") as native:
+                assert (await native.delete("/v1/folders/Docs/members/bob")).status_code == 204
+            for c in (bob, by_password):
+                assert (await c.put(f"{OLD}/Docs/bob.txt", content=b"late")).status_code in (403, 404)
+                r = await c.request("MOVE", f"{OLD}/Docs/a.txt", headers={"Destination": f"{OLD}/Docs/b.txt"})
+                assert r.status_code in (403, 404)
+            w.store.users.set_password("bob", w.auth.passwords.hash("bob-new-password"))
+            assert (await by_password.request("PROPFIND", f"{OLD}/", headers={"Depth": "0"})).status_code == 401
+            w.store.devices.revoke(w.device("bob").id)
+            assert (await bob.request("PROPFIND", f"{OLD}/", headers={"Depth": "0"})).status_code == 401
+
+    run(go())
+    assert tree(w)["bob.txt"] == b"bob" and "a.txt" in tree(w) and "b.txt" not in tree(w)
+
+
+def test_a_move_between_folders_of_a_locked_source_copies_nothing(w: World) -> None:
+    """The copy was committed, then the source's delete refused (423): a MOVE answered "locked" had made a
+    second file in the other folder."""
+    share(w, "Docs", "bob", "rw")
+
+    async def go() -> None:
+        async with dav_client(w) as anna, dav_client(w, "bob") as bob:
+            r = await anna.request("LOCK", f"{OLD}/Docs/sub/deeper/c.txt", content=LOCKINFO)
+            assert r.status_code == 200, r.text
+            assert (await bob.request("MKCOL", f"{OLD}/Bobs")).status_code == 201
+            for source in ("sub/deeper/c.txt", "sub"):
+                r = await bob.request("MOVE", f"{OLD}/Docs/{source}", headers={"Destination": f"{OLD}/Bobs/x"})
+                assert r.status_code == 423, (source, r.status_code, r.text)
+
+    run(go())
+    assert _rows(w, "Bobs", "bob") == {}
+    assert "sub/deeper/c.txt" in tree(w)

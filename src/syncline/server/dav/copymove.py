@@ -10,7 +10,8 @@
   both or neither.
 - **COPY**, and a **MOVE between folders**: the source's bytes are read and stored anew in the destination
   folder's chunk store (chunks are per folder), then committed; a MOVE deletes the source only after, and
-  only the version it copied: a crash in between leaves both, never neither.
+  only the version it copied: a crash in between leaves both, never neither. A source locked against the
+  caller is ``423`` before anything is copied.
 - A collection is copied in batches of :data:`BATCH` items, folders first; what fails is listed in a
   ``207``. Symlinks below a collection (a native device's; not WebDAV resources) are copied as symlinks,
   so a MOVE between folders keeps them.
@@ -99,6 +100,9 @@ async def copy_or_move(request: Request, store: Store, caller: Caller, target: D
         _, results = await run_in_threadpool(src.store.apply_ops, ops, POLICY, caller.device.id, tokens, True)
         _result(results[-1], target.path)
         return Response(b"", 204 if there.item is not None else 201)
+    if move:  # the source goes last, after the copy: a lock that would keep it must stop the copy first
+        await run_in_threadpool(src.store.dav_may_write, target.path, caller.device.id, tokens,
+                                now.item.row.kind == "dir")
     if there.item is not None:
         [r] = await commit(dst, caller, [removal(dest.path, there)], tokens)
         _result(r, dest.path)
