@@ -50,6 +50,10 @@ def check_chunk_name(text: str) -> str:
     return text
 
 
+def _gone(upload: str) -> WireError:
+    return WireError("not_found", f"no upload {clip(upload, 40)}", "start the upload again (MKCOL)")
+
+
 class ChunkFile:
     """A chunk's bytes going to disk, bounded by :data:`MAX_CHUNK`, the free space to keep and ``room``
     (the bytes its user may still spool; None: no bound)."""
@@ -102,9 +106,9 @@ class Spools:
         where = self._dir(user_id, upload)
         try:
             names = [p.name for p in where.iterdir() if _CHUNK.fullmatch(p.name)]
+            return [(n, (where / n).stat().st_size) for n in sorted(names, key=int)]
         except FileNotFoundError:
-            raise WireError("not_found", f"no upload {clip(upload, 40)}", "start the upload again") from None
-        return [(n, (where / n).stat().st_size) for n in sorted(names, key=int)]
+            raise _gone(upload) from None
 
     def spooled(self, user_id: int) -> int:
         """The bytes of every chunk of the user's uploads (what counts against their quota's room)."""
@@ -119,41 +123,53 @@ class Spools:
     @contextmanager
     def chunk(self, user_id: int, upload: str, name: str, room: int | None = None) -> Iterator[ChunkFile]:
         """A chunk being written: it becomes chunk ``name`` (replacing one of that name) when the block
-        ends, and is nothing when it raises (a cut PUT). ``room``: the bytes the user may hold in all their
-        uploads (None: no bound), past which the chunk is ``over_quota``."""
+        ends, and is nothing when it raises (a cut PUT; ``not_found`` when the upload was removed
+        meanwhile). ``room``: the bytes the user may hold in all their uploads (None: no bound), past which
+        the chunk is ``over_quota``."""
         where = self._dir(user_id, upload)
         check_chunk_name(name)
-        if not where.is_dir():
-            raise WireError("not_found", f"no upload {clip(upload, 40)}", "make it first (MKCOL)")
-        if len(os.listdir(where)) >= MAX_CHUNKS:
-            raise WireError("too_large", f"an upload has at most {MAX_CHUNKS} chunks", "send bigger chunks",
-                            {"limit": MAX_CHUNKS})
-        if room is not None:
-            replaced = where / name
-            room -= self.spooled(user_id) - (replaced.stat().st_size if replaced.is_file() else 0)
-        fd, tmp = tempfile.mkstemp(dir=where, prefix=".part-")
+        replaced = where / name
+        try:
+            again = replaced.is_file()  # a chunk sent again replaces its own: it never passes the bound
+            if not again and sum(1 for n in os.listdir(where) if _CHUNK.fullmatch(n)) >= MAX_CHUNKS:
+                raise WireError("too_large", f"an upload has at most {MAX_CHUNKS} chunks", "send bigger chunks",
+                                {"limit": MAX_CHUNKS})
+            if room is not None:
+                room -= self.spooled(user_id) - (replaced.stat().st_size if again else 0)
+            fd, tmp = tempfile.mkstemp(dir=where, prefix=".part-")
+        except FileNotFoundError:
+            raise _gone(upload) from None
         try:
             with os.fdopen(fd, "wb") as out:
                 yield ChunkFile(out, where, self.min_free, room)
-            os.replace(tmp, where / name)
+            os.replace(tmp, replaced)
+            os.utime(where)  # touched: the sweep keeps uploads in use
+        except FileNotFoundError:  # the upload was removed while the chunk came
+            Path(tmp).unlink(missing_ok=True)
+            raise _gone(upload) from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        os.utime(where)  # touched: the sweep keeps uploads in use
 
     def open_chunks(self, user_id: int, upload: str) -> Iterator[bytes]:
-        """The upload's bytes, chunk after chunk in numeric order, a MiB at a time."""
+        """The upload's bytes, chunk after chunk in numeric order, a MiB at a time; ``not_found`` when the
+        upload goes meanwhile (another ``MOVE .file`` of it finished first, or a ``DELETE``)."""
         where = self._dir(user_id, upload)
         for name, _ in self.chunks(user_id, upload):
-            with open(where / name, "rb") as f:
+            try:
+                f = open(where / name, "rb")  # noqa: SIM115 - closed by the block below
+            except FileNotFoundError:
+                raise _gone(upload) from None
+            with f:
                 while block := f.read(1 << 20):
                     yield block
 
     def remove(self, user_id: int, upload: str) -> bool:
-        where = self._dir(user_id, upload)
-        if not where.is_dir():
+        """Remove the upload; False when it was not there (or another remover got there first)."""
+        try:
+            shutil.rmtree(self._dir(user_id, upload))
+        except FileNotFoundError:
             return False
-        shutil.rmtree(where)
         return True
 
     def sweep(self, now: float | None = None, max_age_s: float = MAX_AGE_S) -> int:
