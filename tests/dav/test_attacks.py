@@ -268,3 +268,23 @@ def test_a_move_between_folders_of_a_locked_source_copies_nothing(w: World) -> N
     run(go())
     assert _rows(w, "Bobs", "bob") == {}
     assert "sub/deeper/c.txt" in tree(w)
+
+
+def test_a_lock_on_a_folders_root_guards_its_dead_properties_too(w: World) -> None:
+    """A PROPPATCH of the folder's root skipped the lock check: another member wrote through a depth-infinity
+    lock of the whole folder (RFC 4918 7: a write lock guards properties as well as content)."""
+    share(w, "Docs", "bob", "rw")
+    patch = (b'<d:propertyupdate xmlns:d="DAV:"><d:set><d:prop><x:tag xmlns:x="urn:t">bob</x:tag></d:prop>'
+             b"</d:set></d:propertyupdate>")
+
+    async def go() -> None:
+        async with dav_client(w) as anna, dav_client(w, "bob") as bob:
+            r = await anna.request("LOCK", f"{OLD}/Docs/", content=LOCKINFO)
+            assert r.status_code == 200, r.text
+            token = r.headers["Lock-Token"]
+            assert (await bob.request("PROPPATCH", f"{OLD}/Docs/sub", content=patch)).status_code == 423
+            assert (await bob.request("PROPPATCH", f"{OLD}/Docs/", content=patch)).status_code == 423
+            r = await anna.request("PROPPATCH", f"{OLD}/Docs/", content=patch, headers={"If": f"({token})"})
+            assert r.status_code == 207 and " 200 " in r.text, r.text
+
+    run(go())

@@ -358,8 +358,7 @@ class FolderStore:
         check_wire_path(path, root_ok=True)
         with self.store.db.write() as conn:
             self.guard(conn, True)
-            if path:
-                LockGuard(conn, self.id, device, user_id=self.user_id, tokens=tokens).check((path,))
+            LockGuard(conn, self.id, device, user_id=self.user_id, tokens=tokens).check((path,))  # the root too
             davprops.patch(Raw(conn), self.id, self._file_id(conn, path), changes)
 
     def dav_copy_props(self, source: FolderStore, file_id: str, to_file_id: str) -> None:
