@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from syncline.formats.wire.ops import new_op_id
+from syncline.formats.wire.ops import EMPTY_DIGEST, Op, OpEntry, WirePolicy, new_op_id
 
 from ..daemonserver import DEADLINE, PASSWORD, USER, Server
 from ..server.apphelp import World, ops_body, run
@@ -288,3 +288,63 @@ def test_a_lock_on_a_folders_root_guards_its_dead_properties_too(w: World) -> No
             assert r.status_code == 207 and " 200 " in r.text, r.text
 
     run(go())
+
+
+def test_a_put_or_move_file_past_the_owners_quota_is_507_and_writes_nothing(w: World) -> None:
+    share(w, "Docs", "bob", "rw")
+
+    async def go() -> None:
+        async with dav_client(w, "bob") as bob:
+            assert (await bob.request("MKCOL", "/remote.php/dav/uploads/bob/q")).status_code == 201
+            assert (await bob.put("/remote.php/dav/uploads/bob/q/1", content=b"z" * 50_000)).status_code == 201
+            w.store.users.set_quota("anna", 10_000)  # the folder's owner's quota counts, not bob's
+            r = await bob.put(f"{OLD}/Docs/big.bin", content=b"y" * 50_000)
+            assert r.status_code == 507, r.text
+            r = await bob.put(f"{OLD}/Docs/a.txt", content=b"y" * 50_000)
+            assert r.status_code == 507, r.text
+            r = await bob.request("MOVE", "/remote.php/dav/uploads/bob/q/.file",
+                                  headers={"Destination": "/remote.php/dav/files/bob/Docs/up.bin"})
+            assert r.status_code == 507, r.text
+            listed = await bob.request("PROPFIND", "/remote.php/dav/uploads/bob/q", headers={"Depth": "1"})
+            assert listed.status_code == 207 and "/q/1<" in listed.text, "the upload stays for a retry"
+
+    run(go())
+    assert "big.bin" not in tree(w) and "up.bin" not in tree(w) and tree(w)["a.txt"] == b"hello world"
+
+
+RACES = [("DELETE", "Docs/sub", {}), ("MOVE", "Docs/deeper", {"Destination": f"{OLD}/Docs/sub"}),
+         ("COPY", "Docs/deeper", {"Destination": f"{OLD}/Docs/sub"}),
+         ("MOVE", "Photos/deeper", {"Destination": f"{OLD}/Docs/sub"})]
+
+
+@pytest.mark.parametrize(("method", "url", "headers"), RACES, ids=["delete", "move", "copy", "move-across"])
+def test_a_file_another_device_adds_between_the_read_and_the_write_is_never_deleted(
+        w: World, monkeypatch: pytest.MonkeyPatch, method: str, url: str, headers: dict[str, str]) -> None:
+    """Another device adds ``sub/late.txt`` just after the request read ``sub`` (as its conditions are
+    checked): the DELETE, or the ``Overwrite: T`` onto ``sub``, is ``412`` and the file stays."""
+    from syncline.server.dav import conditions  # after the app (apphelp): the dav package imports it
+
+    real = conditions.check
+
+    def with_a_late_add(*args: object) -> frozenset[str]:
+        owner = w.store.folders.get(w.device("anna").user_id, "Docs")
+        assert owner is not None
+        late = Op(new_op_id(), "put", "sub/late.txt", None, OpEntry(1, 0o644, 0, EMPTY_DIGEST))
+        w.store.folder(owner).apply_ops([late], WirePolicy(trash=True), w.device("anna").id)
+        monkeypatch.setattr(conditions, "check", real)
+        return real(*args)  # type: ignore[arg-type]
+
+    async def go() -> None:
+        async with dav_client(w) as c:
+            for folder in ("Docs", "Photos"):
+                if folder == "Photos":
+                    assert (await c.request("MKCOL", f"{OLD}/Photos")).status_code == 201
+                assert (await c.request("MKCOL", f"{OLD}/{folder}/deeper")).status_code == 201
+                assert (await c.put(f"{OLD}/{folder}/deeper/d.txt", content=b"d")).status_code == 201
+            monkeypatch.setattr(conditions, "check", with_a_late_add)
+            r = await c.request(method, f"{OLD}/{url}", headers={**headers, "Overwrite": "T"})
+            assert r.status_code == 412, r.text
+
+    run(go())
+    assert {"sub/late.txt", "sub/b.bin", "sub/deeper/c.txt", "deeper/d.txt"} <= set(tree(w))
+    assert "deeper/d.txt" in tree(w, "Photos")
