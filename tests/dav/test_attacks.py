@@ -348,3 +348,23 @@ def test_a_file_another_device_adds_between_the_read_and_the_write_is_never_dele
     run(go())
     assert {"sub/late.txt", "sub/b.bin", "sub/deeper/c.txt", "deeper/d.txt"} <= set(tree(w))
     assert "deeper/d.txt" in tree(w, "Photos")
+
+
+def test_a_proppatch_that_fails_changes_no_modification_time(w: World) -> None:
+    """RFC 4918 9.2: a PROPPATCH is all or nothing. The mtime was committed first (a new version, so a
+    new ETag every client downloads again), then a property over its bound failed the rest: ``507`` for
+    everything, and the mtime changed all the same."""
+    big = b"x" * 70_000
+    body = (b'<d:propertyupdate xmlns:d="DAV:"><d:set><d:prop><d:lastmodified>1600000000</d:lastmodified>'
+            b'<x:big xmlns:x="urn:t">' + big + b"</x:big></d:prop></d:set></d:propertyupdate>")
+    asked = b'<d:propfind xmlns:d="DAV:"><d:prop><d:getetag/><d:getlastmodified/></d:prop></d:propfind>'
+
+    async def go() -> None:
+        async with dav_client(w) as c:
+            before = await c.request("PROPFIND", f"{OLD}/Docs/a.txt", headers={"Depth": "0"}, content=asked)
+            r = await c.request("PROPPATCH", f"{OLD}/Docs/a.txt", content=body)
+            assert r.status_code == 207 and " 507 " in r.text and " 200 " not in r.text, r.text
+            after = await c.request("PROPFIND", f"{OLD}/Docs/a.txt", headers={"Depth": "0"}, content=asked)
+            assert after.text == before.text, "nothing changed"
+
+    run(go())
