@@ -15,7 +15,7 @@ from syncline.formats.wire.ops import EMPTY_DIGEST, Op, OpEntry, WirePolicy, new
 
 from ..daemonserver import DEADLINE, PASSWORD, USER, Server
 from ..server.apphelp import World, ops_body, run
-from .davhelp import dav_client, docs_world, server_tree, share
+from .davhelp import basic, dav_client, docs_world, server_tree, share
 from .test_write import tree
 
 OLD = "/remote.php/webdav"
@@ -366,5 +366,20 @@ def test_a_proppatch_that_fails_changes_no_modification_time(w: World) -> None:
             assert r.status_code == 207 and " 507 " in r.text and " 200 " not in r.text, r.text
             after = await c.request("PROPFIND", f"{OLD}/Docs/a.txt", headers={"Depth": "0"}, content=asked)
             assert after.text == before.text, "nothing changed"
+
+    run(go())
+
+
+def test_guessing_passwords_over_many_names_is_limited_by_address_with_the_native_login(w: World) -> None:
+    async def go() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=w.app), base_url="http://testserver") as c:
+            seen = set()
+            for i in range(40):
+                r = await c.request("PROPFIND", f"{OLD}/", headers={**basic(f"user{i}", "wrong-password"),
+                                                                    "Depth": "0"})
+                seen.add(r.status_code)
+            assert seen == {401, 429}
+            r = await c.post("/v1/login", json={"user": "anna", "password": w.password("anna"), "device": "x"})
+            assert r.status_code == 429, "the native login counts the same failures"
 
     run(go())
