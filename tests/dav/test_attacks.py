@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import signal
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import httpx
@@ -381,5 +382,26 @@ def test_guessing_passwords_over_many_names_is_limited_by_address_with_the_nativ
             assert seen == {401, 429}
             r = await c.post("/v1/login", json={"user": "anna", "password": w.password("anna"), "device": "x"})
             assert r.status_code == 429, "the native login counts the same failures"
+
+    run(go())
+
+
+def test_a_property_in_the_xml_namespace_keeps_every_listing_well_formed(w: World) -> None:
+    """A dead property named ``xml:lang``-like (the XML namespace, whose prefix is fixed) was listed as
+    ``<x:foo xmlns:x="http://www.w3.org/XML/1998/namespace"/>``, which no XML parser reads: one PROPPATCH
+    by any member broke ``propname`` listings of the folder for everyone."""
+    patch = (b'<d:propertyupdate xmlns:d="DAV:"><d:set><d:prop><xml:foo>bar</xml:foo></d:prop></d:set>'
+             b"</d:propertyupdate>")
+    asked = b'<d:propfind xmlns:d="DAV:"><d:prop><xml:other/></d:prop></d:propfind>'
+
+    async def go() -> None:
+        async with dav_client(w) as c:
+            r = await c.request("PROPPATCH", f"{OLD}/Docs/a.txt", content=patch)
+            assert r.status_code == 207 and " 200 " in r.text, r.text
+            ET.fromstring(r.content)
+            for body in (b'<d:propfind xmlns:d="DAV:"><d:propname/></d:propfind>', b"", asked):
+                r = await c.request("PROPFIND", f"{OLD}/Docs/", headers={"Depth": "1"}, content=body)
+                assert r.status_code == 207
+                ET.fromstring(r.content)  # well-formed, namespaces included
 
     run(go())
