@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from syncline.formats.wire.ops import EMPTY_DIGEST, Op, OpEntry, WirePolicy, new_op_id
 
@@ -405,3 +406,26 @@ def test_a_property_in_the_xml_namespace_keeps_every_listing_well_formed(w: Worl
                 ET.fromstring(r.content)  # well-formed, namespaces included
 
     run(go())
+
+
+def test_an_expired_lock_is_no_lock_and_its_token_opens_and_refreshes_nothing(w: World) -> None:
+    share(w, "Docs", "bob", "rw")
+
+    async def go() -> None:
+        async with dav_client(w) as anna, dav_client(w, "bob") as bob:
+            r = await anna.request("LOCK", f"{OLD}/Docs/a.txt", content=LOCKINFO, headers={"Timeout": "Second-60"})
+            assert r.status_code == 200
+            token = r.headers["Lock-Token"]
+            assert (await bob.put(f"{OLD}/Docs/a.txt", content=b"bob")).status_code == 423
+            with w.store.db.write() as conn:
+                conn.execute(sa.text("UPDATE file_locks SET expires_ns = 1"))
+            assert (await anna.request("LOCK", f"{OLD}/Docs/a.txt", headers={"If": f"({token})"})).status_code == 412
+            assert (await anna.request("UNLOCK", f"{OLD}/Docs/a.txt", headers={"Lock-Token": token})).status_code == 409
+            assert (await bob.put(f"{OLD}/Docs/a.txt", content=b"bob")).status_code == 204
+            r = await bob.request("LOCK", f"{OLD}/Docs/a.txt", content=LOCKINFO)
+            assert r.status_code == 200, "an expired lock is replaced by the next taker"
+            assert (await anna.put(f"{OLD}/Docs/a.txt", content=b"anna", headers={"If": f"({token})"})).status_code \
+                == 412, "the old token names no lock of the resource"
+
+    run(go())
+    assert tree(w)["a.txt"] == b"bob"
