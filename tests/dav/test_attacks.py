@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import signal
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -429,3 +430,26 @@ def test_an_expired_lock_is_no_lock_and_its_token_opens_and_refreshes_nothing(w:
 
     run(go())
     assert tree(w)["a.txt"] == b"bob"
+
+
+def test_a_put_announcing_more_than_the_quota_leaves_is_507_before_its_body_is_read(w: World) -> None:
+    """The body was read whole (up to 1 TiB) into the chunk store, and only the commit said ``507``: a
+    desktop client uploaded gigabytes to learn what its ``Content-Length`` said at once."""
+    w.store.users.set_quota("anna", 100_000)
+    sent: list[int] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(100):
+            sent.append(10_000)
+            yield b"z" * 10_000
+
+    async def go() -> None:
+        async with dav_client(w) as c:
+            r = await c.put(f"{OLD}/Docs/big.bin", content=body(), headers={"Content-Length": "1000000"})
+            assert r.status_code == 507, r.text
+            assert sum(sent) <= 100_000, "the body is not read past the first pieces"
+            r = await c.put(f"{OLD}/Docs/a.txt", content=b"y" * 90_000)
+            assert r.status_code == 204, "what fits is written: the file it replaces counts as freed"
+
+    run(go())
+    assert "big.bin" not in tree(w)

@@ -32,7 +32,7 @@ from ..spools import MAX_CHUNK, Spools, check_chunk_name, check_upload_id
 from ..store import Store
 from .errors import DavError
 from .paths import destination
-from .write import Spooled, finish_put, new_spool, oc_mtime, prepare_put, wanted_checksum
+from .write import Spooled, check_room, finish_put, new_spool, oc_mtime, prepare_put, wanted_checksum
 from .xmlio import DAV, XML_TYPE, Answer, Raw, multistatus
 
 UPLOADS = "/remote.php/dav/uploads/"
@@ -128,6 +128,7 @@ async def _assemble(request: Request, store: Store, spools: Spools, caller: Call
         raise WireError("bad_request", f"the chunks hold {total} bytes, not the {clip(announced, 20)} announced",
                         "upload the missing chunks, then MOVE .file again")
     where, now, tokens = await prepare_put(request, store, caller, target)
+    await run_in_threadpool(check_room, where, now, target.path, total)
     wanted = wanted_checksum(request)
     spooled = await run_in_threadpool(_spool, spools, uid, upload, str(store.chunks.tmp),
                                       wanted[0] if wanted else None)
