@@ -9,6 +9,7 @@ import signal
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -453,3 +454,18 @@ def test_a_put_announcing_more_than_the_quota_leaves_is_507_before_its_body_is_r
 
     run(go())
     assert "big.bin" not in tree(w)
+
+
+def test_a_name_in_the_other_unicode_form_of_an_existing_one_is_409(w: World) -> None:
+    nfd = quote("cafe\u0301 #%&.txt")
+
+    async def go() -> None:
+        async with dav_client(w) as c:
+            assert (await c.put(f"{OLD}/Docs/{nfd}", content=b"twin")).status_code == 409
+            assert (await c.request("MKCOL", f"{OLD}/Docs/{nfd}")).status_code == 409
+            for method in ("COPY", "MOVE"):
+                r = await c.request(method, f"{OLD}/Docs/a.txt", headers={"Destination": f"{OLD}/Docs/{nfd}"})
+                assert r.status_code in (207, 409), (method, r.status_code, r.text)
+
+    run(go())
+    assert set(tree(w)) == {"a.txt", "sub/b.bin", "sub/deeper/c.txt", "caf\u00e9 #%&.txt"}
