@@ -71,3 +71,42 @@ def test_the_sweep_takes_uploads_left_a_day(tmp_path: Path) -> None:
     day_ago = time.time() - sp.MAX_AGE_S - 60
     os.utime(tmp_path / "up" / "1" / "old", (day_ago, day_ago))
     assert s.sweep() == 1 and not s.exists(1, "old") and s.exists(1, "new")
+
+
+def test_the_chunk_bound_counts_chunks_and_lets_one_be_sent_again(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """At :data:`MAX_CHUNKS`, one more chunk is ``too_large``; a chunk sent again (a retry) replaces its
+    own, as below the bound."""
+    s = Spools(tmp_path / "up")
+    monkeypatch.setattr(sp, "MAX_CHUNKS", 3)
+    s.make(1, "a")
+    for name in ("1", "2", "3"):
+        with s.chunk(1, "a", name) as out:
+            out.write(b"x")
+    with pytest.raises(WireError) as e, s.chunk(1, "a", "4") as out:
+        out.write(b"x")
+    assert e.value.code == "too_large"
+    with s.chunk(1, "a", "3") as out:
+        out.write(b"again")
+    assert s.chunks(1, "a") == [("1", 1), ("2", 1), ("3", 5)]
+
+
+def test_an_upload_removed_while_it_is_read_or_written_is_not_found(tmp_path: Path) -> None:
+    """Two ``MOVE .file`` (or a ``DELETE`` and a ``MOVE .file``) of one upload at once: the one that
+    loses finds the upload gone (``not_found``), never an OSError the client sees as a 500."""
+    s = Spools(tmp_path / "up")
+    s.make(1, "a")
+    for name in ("1", "2"):
+        with s.chunk(1, "a", name) as out:
+            out.write(b"x" * 10)
+    blocks = s.open_chunks(1, "a")
+    assert next(blocks) == b"x" * 10
+    assert s.remove(1, "a") and not s.remove(1, "a")
+    with pytest.raises(WireError) as e:
+        next(blocks)
+    assert e.value.code == "not_found"
+    s.make(1, "b")
+    with pytest.raises(WireError) as e, s.chunk(1, "b", "1") as out:
+        s.remove(1, "b")
+        out.write(b"x")
+    assert e.value.code == "not_found"

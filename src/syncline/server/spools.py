@@ -5,7 +5,8 @@ reads them in order into one file of a folder. Nothing of an upload is in any fo
 Every name is checked before it becomes a file name: an upload id is 1-100 of ``A-Z a-z 0-9 _ . -``
 starting with a letter or digit, a chunk name 1-20 digits. Bounds: :data:`MAX_UPLOADS` uploads a user,
 :data:`MAX_CHUNKS` chunks an upload, each at most :data:`MAX_CHUNK` bytes; a chunk is written to a temp
-name and renamed, so a cut chunk PUT leaves no chunk. The collector's sweep (:meth:`Spools.sweep`) removes
+name and renamed, so a cut chunk PUT leaves no chunk. A user with a quota holds in all their uploads at
+most the room it leaves (what a chunk PUT passes as ``room``). The collector's sweep (:meth:`Spools.sweep`) removes
 uploads untouched for :data:`MAX_AGE_S` (a client resumes within that; the desktop clients do, from their
 journal).
 """
@@ -49,17 +50,26 @@ def check_chunk_name(text: str) -> str:
     return text
 
 
-class ChunkFile:
-    """A chunk's bytes going to disk, bounded by :data:`MAX_CHUNK` and the free space to keep."""
+def _gone(upload: str) -> WireError:
+    return WireError("not_found", f"no upload {clip(upload, 40)}", "start the upload again (MKCOL)")
 
-    def __init__(self, out: BinaryIO, where: Path, min_free: int) -> None:
-        self.out, self.where, self.min_free, self.size = out, where, min_free, 0
+
+class ChunkFile:
+    """A chunk's bytes going to disk, bounded by :data:`MAX_CHUNK`, the free space to keep and ``room``
+    (the bytes its user may still spool; None: no bound)."""
+
+    def __init__(self, out: BinaryIO, where: Path, min_free: int, room: int | None = None) -> None:
+        self.out, self.where, self.min_free, self.room, self.size = out, where, min_free, room, 0
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
         if self.size > MAX_CHUNK:
             raise WireError("too_large", f"a chunk is at most {MAX_CHUNK} bytes", "send smaller chunks",
                             {"limit": MAX_CHUNK})
+        if self.room is not None and self.size > self.room:
+            raise WireError("over_quota", "the chunks uploaded do not fit in your quota",
+                            "delete files or uploads in progress, or ask the server's administrator for more",
+                            {"limit": max(self.room, 0)})
         if shutil.disk_usage(self.where).free - len(data) < self.min_free:
             raise WireError("no_space", "the server's disk is full", "free space on the server")
         self.out.write(data)
@@ -96,44 +106,70 @@ class Spools:
         where = self._dir(user_id, upload)
         try:
             names = [p.name for p in where.iterdir() if _CHUNK.fullmatch(p.name)]
+            return [(n, (where / n).stat().st_size) for n in sorted(names, key=int)]
         except FileNotFoundError:
-            raise WireError("not_found", f"no upload {clip(upload, 40)}", "start the upload again") from None
-        return [(n, (where / n).stat().st_size) for n in sorted(names, key=int)]
+            raise _gone(upload) from None
+
+    def spooled(self, user_id: int) -> int:
+        """The bytes of every chunk of the user's uploads (what counts against their quota's room)."""
+        total = 0
+        for upload in (self.root / str(int(user_id))).glob("*/*"):
+            try:
+                total += upload.stat().st_size
+            except FileNotFoundError:  # renamed or removed meanwhile
+                continue
+        return total
 
     @contextmanager
-    def chunk(self, user_id: int, upload: str, name: str) -> Iterator[ChunkFile]:
+    def chunk(self, user_id: int, upload: str, name: str, room: int | None = None) -> Iterator[ChunkFile]:
         """A chunk being written: it becomes chunk ``name`` (replacing one of that name) when the block
-        ends, and is nothing when it raises (a cut PUT)."""
+        ends, and is nothing when it raises (a cut PUT; ``not_found`` when the upload was removed
+        meanwhile). ``room``: the bytes the user may hold in all their uploads (None: no bound), past which
+        the chunk is ``over_quota``."""
         where = self._dir(user_id, upload)
         check_chunk_name(name)
-        if not where.is_dir():
-            raise WireError("not_found", f"no upload {clip(upload, 40)}", "make it first (MKCOL)")
-        if len(os.listdir(where)) >= MAX_CHUNKS:
-            raise WireError("too_large", f"an upload has at most {MAX_CHUNKS} chunks", "send bigger chunks",
-                            {"limit": MAX_CHUNKS})
-        fd, tmp = tempfile.mkstemp(dir=where, prefix=".part-")
+        replaced = where / name
+        try:
+            again = replaced.is_file()  # a chunk sent again replaces its own: it never passes the bound
+            if not again and sum(1 for n in os.listdir(where) if _CHUNK.fullmatch(n)) >= MAX_CHUNKS:
+                raise WireError("too_large", f"an upload has at most {MAX_CHUNKS} chunks", "send bigger chunks",
+                                {"limit": MAX_CHUNKS})
+            if room is not None:
+                room -= self.spooled(user_id) - (replaced.stat().st_size if again else 0)
+            fd, tmp = tempfile.mkstemp(dir=where, prefix=".part-")
+        except FileNotFoundError:
+            raise _gone(upload) from None
         try:
             with os.fdopen(fd, "wb") as out:
-                yield ChunkFile(out, where, self.min_free)
-            os.replace(tmp, where / name)
+                yield ChunkFile(out, where, self.min_free, room)
+            os.replace(tmp, replaced)
+            os.utime(where)  # touched: the sweep keeps uploads in use
+        except FileNotFoundError:  # the upload was removed while the chunk came
+            Path(tmp).unlink(missing_ok=True)
+            raise _gone(upload) from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        os.utime(where)  # touched: the sweep keeps uploads in use
 
     def open_chunks(self, user_id: int, upload: str) -> Iterator[bytes]:
-        """The upload's bytes, chunk after chunk in numeric order, a MiB at a time."""
+        """The upload's bytes, chunk after chunk in numeric order, a MiB at a time; ``not_found`` when the
+        upload goes meanwhile (another ``MOVE .file`` of it finished first, or a ``DELETE``)."""
         where = self._dir(user_id, upload)
         for name, _ in self.chunks(user_id, upload):
-            with open(where / name, "rb") as f:
+            try:
+                f = open(where / name, "rb")  # noqa: SIM115 - closed by the block below
+            except FileNotFoundError:
+                raise _gone(upload) from None
+            with f:
                 while block := f.read(1 << 20):
                     yield block
 
     def remove(self, user_id: int, upload: str) -> bool:
-        where = self._dir(user_id, upload)
-        if not where.is_dir():
+        """Remove the upload; False when it was not there (or another remover got there first)."""
+        try:
+            shutil.rmtree(self._dir(user_id, upload))
+        except FileNotFoundError:
             return False
-        shutil.rmtree(where)
         return True
 
     def sweep(self, now: float | None = None, max_age_s: float = MAX_AGE_S) -> int:

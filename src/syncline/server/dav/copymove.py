@@ -10,13 +10,15 @@
   both or neither.
 - **COPY**, and a **MOVE between folders**: the source's bytes are read and stored anew in the destination
   folder's chunk store (chunks are per folder), then committed; a MOVE deletes the source only after, and
-  only the version it copied: a crash in between leaves both, never neither.
+  only the version it copied: a crash in between leaves both, never neither. A source locked against the
+  caller is ``423`` before anything is copied.
 - A collection is copied in batches of :data:`BATCH` items, folders first; what fails is listed in a
-  ``207``. Symlinks are not WebDAV resources and are not copied.
+  ``207``. Symlinks below a collection (a native device's; not WebDAV resources) are copied as symlinks,
+  so a MOVE between folders keeps them.
 
 ``201`` when the destination was made, ``204`` when it was overwritten; ``412`` for ``Overwrite: F`` onto
-something, ``409`` when the destination's folder is missing, ``403`` for a resource onto itself or into
-itself, a folder's root, or the namespace.
+something, ``409`` when the destination's folder is missing, ``403`` for a resource onto itself, into
+itself or onto a folder that holds it, a folder's root, or the namespace.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ async def copy_or_move(request: Request, store: Store, caller: Caller, target: D
     same = src.folder.id == dst.folder.id
     if same and (dest.path == target.path or dest.path.startswith(target.path + "/")):
         raise DavError(403, "Forbidden", f"{clip(target.path)} cannot go onto or into itself")
+    if same and target.path.startswith(dest.path + "/"):  # overwriting it would delete the source first
+        raise DavError(403, "Forbidden", f"{clip(target.path)} cannot go onto {clip(dest.path)}, which holds it")
     now = await run_in_threadpool(look, src, target.path)
     if now.item is None:
         raise WireError("not_found", f"nothing at {clip(target.path)}", "")
@@ -96,6 +100,9 @@ async def copy_or_move(request: Request, store: Store, caller: Caller, target: D
         _, results = await run_in_threadpool(src.store.apply_ops, ops, POLICY, caller.device.id, tokens, True)
         _result(results[-1], target.path)
         return Response(b"", 204 if there.item is not None else 201)
+    if move:  # the source goes last, after the copy: a lock that would keep it must stop the copy first
+        await run_in_threadpool(src.store.dav_may_write, target.path, caller.device.id, tokens,
+                                now.item.row.kind == "dir")
     if there.item is not None:
         [r] = await commit(dst, caller, [removal(dest.path, there)], tokens)
         _result(r, dest.path)
@@ -117,7 +124,7 @@ def _copy(src: Place, item: DavRow, dst: Place, dest: DavPath, caller: Caller, t
         rows += _below(src, root)
     failed: list[tuple[str, WireError]] = []
     dirs = [r for r in rows if r.kind == "dir"]
-    files = [r for r in rows if r.kind == "file"]
+    files = [r for r in rows if r.kind != "dir"]  # and symlinks: not resources, but a move must keep them
     for part in (dirs, files):
         for start in range(0, len(part), BATCH):
             chunk = part[start : start + BATCH]
@@ -148,6 +155,8 @@ def _copy_op(src: Place, row: Row, dst: Place, path: str, caller: Caller) -> Op:
     """The item that makes a copy of ``row`` at ``path`` in ``dst`` (a file's bytes read and staged)."""
     if row.kind == "dir":
         return Op(new_op_id(), "mkdir", path, None, OpEntry(row.mtime_ns, row.mode))
+    if row.kind == "symlink":
+        return Op(new_op_id(), "symlink", path, None, OpEntry(row.mtime_ns, row.mode, target=row.target))
     got, body = src.store.read(row.path, row.version)
     whole, sha1, md5 = blake3.blake3(), hashlib.sha1(usedforsecurity=False), hashlib.md5(usedforsecurity=False)
     size = 0

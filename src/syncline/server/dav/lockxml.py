@@ -12,6 +12,7 @@ from ...formats.wire.errors import WireError
 from ..store.filelocks import EXCLUSIVE, SHARED, FileLock
 from .xmlio import DAV, name_of, parse_body, xml_text
 
+MAX_OWNER = 4096  # characters of a lock's <owner> as kept: what clients send is a name or a URL
 SUPPORTED = ("<d:lockentry><d:lockscope><d:exclusive/></d:lockscope><d:locktype><d:write/></d:locktype>"
              "</d:lockentry><d:lockentry><d:lockscope><d:shared/></d:lockscope><d:locktype><d:write/>"
              "</d:locktype></d:lockentry>")
@@ -34,7 +35,8 @@ def whole(element: Element) -> str:
 
 def parse_lockinfo(data: bytes) -> LockInfo | None:
     """A LOCK body; None for an empty one (a refresh). ``bad_request`` for anything but a ``lockinfo`` of a
-    write lock, exclusive or shared."""
+    write lock, exclusive or shared; ``too_large`` for an ``<owner>`` past :data:`MAX_OWNER` (it is stored
+    with the lock and shown in every ``lockdiscovery``)."""
     root = parse_body(data)
     if root is None:
         return None
@@ -50,6 +52,9 @@ def parse_lockinfo(data: bytes) -> LockInfo | None:
             write = (DAV, "write") in [name_of(c) for c in child]
         elif name == (DAV, "owner"):
             owner = whole(child)
+            if len(owner) > MAX_OWNER:
+                raise WireError("too_large", f"a lock's owner is at most {MAX_OWNER} characters of XML",
+                                "name the owner in fewer", {"limit": MAX_OWNER})
     if scope is None or not write:
         raise WireError("bad_request", "a lockinfo asks for a write lock, exclusive or shared", "")
     return LockInfo(scope, owner)
@@ -62,7 +67,7 @@ def timeout_of(header: str | None, least: int, most: int) -> int:
         value = part.strip().lower()
         if value == "infinite":
             return most
-        if value.startswith("second-") and value[7:].isdigit() and len(value) < 30:
+        if value.startswith("second-") and value[7:].isascii() and value[7:].isdigit() and len(value) < 30:
             return max(least, min(most, int(value[7:])))
     return most
 

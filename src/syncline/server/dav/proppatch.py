@@ -4,7 +4,8 @@ Dead properties are kept as the client wrote them (``store/davprops.py``: each a
 namespace declarations, markup inside kept). Live properties are protected (``403``, the rest of the
 request ``424``), except the modification time, which ownCloud and Nextcloud let clients set:
 ``{DAV:}lastmodified`` or ``{DAV:}getlastmodified`` with seconds since the epoch or an HTTP date becomes
-a ``meta`` item (a new version, so the ETag moves). The answer is a ``207`` naming each property with its
+a ``meta`` item (a new version, so the ETag moves), committed after the dead properties: a bound or a
+lock refusing those leaves the mtime as it was. The answer is a ``207`` naming each property with its
 status.
 """
 
@@ -91,18 +92,18 @@ async def proppatch(request: Request, store: Store, caller: Caller, target: DavP
     done = href(target.prefix, target.folder, target.path, now.item.row.kind == "dir")
     if refused:
         return _multistatus(done, [(n, 403 if n in refused else 424) for n in names])
-    if mtime is not None:
-        row = now.item.row
-        op = Op(new_op_id(), "meta", target.path, Expect.of(row.entry()), OpEntry(mtime, row.mode))
-        [r] = await commit(where, caller, [op], tokens)
-        _result(r, target.path)
-    if changes:
+    if changes:  # before the mtime: what fails here (a bound, a lock) then leaves the mtime as it was
         try:
             await run_in_threadpool(where.store.dav_proppatch, target.path, changes, caller.device.id, tokens)
         except WireError as err:
             if err.code != "too_large":
                 raise
             return _multistatus(done, [(n, 507) for n in names])
+    if mtime is not None:
+        row = now.item.row
+        op = Op(new_op_id(), "meta", target.path, Expect.of(row.entry()), OpEntry(mtime, row.mode))
+        [r] = await commit(where, caller, [op], tokens)
+        _result(r, target.path)
     return _multistatus(done, [(n, 200) for n in names])
 
 

@@ -3,7 +3,8 @@
 
 - ``MKCOL .../ID`` starts an upload (``201``; there already: ``405``);
 - ``PUT .../ID/N`` writes chunk ``N`` (digits; the client names them by offset or number, both read in
-  numeric order); a cut chunk is no chunk;
+  numeric order); a cut chunk is no chunk; the chunks of all the caller's uploads fit in the room their
+  quota leaves (``507`` past it);
 - ``PROPFIND .../ID`` (``Depth: 1``) lists the chunks with their sizes, which a client resumes from;
 - ``DELETE .../ID`` drops the upload;
 - ``MOVE .../ID/.file`` with ``Destination`` (a file path of the same user) reads the chunks in order into
@@ -17,6 +18,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
@@ -30,11 +32,12 @@ from ..spools import MAX_CHUNK, Spools, check_chunk_name, check_upload_id
 from ..store import Store
 from .errors import DavError
 from .paths import destination
-from .write import Spooled, finish_put, new_spool, oc_mtime, prepare_put, wanted_checksum
+from .write import Spooled, check_room, finish_put, new_spool, oc_mtime, prepare_put, wanted_checksum
 from .xmlio import DAV, XML_TYPE, Answer, Raw, multistatus
 
 UPLOADS = "/remote.php/dav/uploads/"
 _ALLOW = {"Allow": "OPTIONS, PROPFIND, MKCOL, DELETE"}
+_COUNT = re.compile(r"[0-9]{1,20}")  # ASCII digits only: "\xb2".isdigit() is true, and int() refuses it
 
 
 def is_upload(raw: str) -> bool:
@@ -71,15 +74,25 @@ async def serve(request: Request, store: Store, spools: Spools, caller: Caller, 
     if len(parts) != 2:
         raise WireError("not_found", f"nothing at {clip(raw)}", "")
     if method == "PUT":
-        await _put_chunk(request, spools, uid, upload, check_chunk_name(parts[1]), stall_s)
+        room = await run_in_threadpool(_room, store, uid)
+        await _put_chunk(request, spools, uid, upload, check_chunk_name(parts[1]), room, stall_s)
         return Response(b"", 201)
     if method == "MOVE" and parts[1] == ".file":
         return await _assemble(request, store, spools, caller, upload, instance)
     raise DavError(405, "MethodNotAllowed", "PUT chunks, then MOVE .file", headers={"Allow": "PUT, MOVE"})
 
 
-async def _put_chunk(request: Request, spools: Spools, uid: int, upload: str, name: str, stall_s: float) -> None:
-    with spools.chunk(uid, upload, name) as out:
+def _room(store: Store, uid: int) -> int | None:
+    """The bytes the user's quota leaves (None: no quota): all their uploads in progress must fit in it."""
+    user = store.users.by_id(uid)
+    if user is None or user.quota_bytes is None:
+        return None
+    return user.quota_bytes - store.users.used_bytes(uid)
+
+
+async def _put_chunk(request: Request, spools: Spools, uid: int, upload: str, name: str, room: int | None,
+                     stall_s: float) -> None:
+    with spools.chunk(uid, upload, name, room) as out:
         gathered: list[bytes] = []
         have = 0
         async for piece in stream_body(request, MAX_CHUNK, stall_s):
@@ -111,10 +124,11 @@ async def _assemble(request: Request, store: Store, spools: Spools, caller: Call
     chunks = await run_in_threadpool(spools.chunks, uid, upload)
     total = sum(size for _, size in chunks)
     announced = request.headers.get("oc-total-length") or request.headers.get("oc-total-file-length")
-    if announced is not None and (not announced.strip().isdigit() or int(announced) != total):
+    if announced is not None and (not _COUNT.fullmatch(announced.strip()) or int(announced) != total):
         raise WireError("bad_request", f"the chunks hold {total} bytes, not the {clip(announced, 20)} announced",
                         "upload the missing chunks, then MOVE .file again")
     where, now, tokens = await prepare_put(request, store, caller, target)
+    await run_in_threadpool(check_room, where, now, target.path, total)
     wanted = wanted_checksum(request)
     spooled = await run_in_threadpool(_spool, spools, uid, upload, str(store.chunks.tmp),
                                       wanted[0] if wanted else None)

@@ -6,16 +6,19 @@ Every write goes through the folder store's ``apply_ops`` as the caller's device
 quotas, the journal and the event stream apply as to a native client, and a resource that changed between
 this request's read and its write is not touched (``412``). Conditions are :mod:`.conditions`.
 
-- **PUT** streams the body into a spool file (bounded by the stall timeout and :data:`MAX_FILE_SIZE`),
-  hashing it with BLAKE3, SHA1 and the type ``OC-Checksum`` names (``SHA1``, ``MD5``, ``ADLER32``); a
-  mismatch is ``400`` and nothing is committed. The chunks go to the folder's chunk store, then one ``put``
-  item names them, expecting the file read before (or nothing): a half-sent body is never a file. mtime:
+- **PUT** of a ``Content-Length`` past the room the folder owner's quota leaves is ``507`` before a byte
+  is read; otherwise the body streams into a spool file (bounded by the stall timeout and
+  :data:`MAX_FILE_SIZE`), hashing it with BLAKE3, SHA1 and the type ``OC-Checksum`` names (``SHA1``,
+  ``MD5``, ``ADLER32``); a mismatch is ``400`` and nothing is committed. The chunks go to the folder's
+  chunk store, then one ``put`` item names them, expecting the file read before (or nothing): a half-sent
+  body is never a file. mtime:
   ``X-OC-Mtime`` (seconds, a fraction allowed), answered ``X-OC-MTime: accepted``, else now; mode: the
   replaced file's, ``0644`` for a new one. The answer carries ``ETag`` = ``OC-ETag`` = the new version's,
   the one the next PROPFIND lists (so a client never downloads its own upload), and ``OC-FileId``.
 - **MKCOL**: a body is ``415``, something there ``405``, no parent ``409``. At the namespace root it makes
   a folder of the caller's (as ``PUT /v1/folders/NAME``).
-- **DELETE** of a file deletes the version read; of a directory, the whole tree in one item
+- **DELETE** of a file deletes the version read; of a directory (``Depth: infinity`` or none; another
+  ``Depth`` is ``400``), the whole tree in one item
   (``delete_tree``) only if nothing below changed since it was read: a file another device added meanwhile
   is never deleted unseen. A folder's root and the namespace are ``403``: deleting a synced folder is not a
   WebDAV gesture.
@@ -40,7 +43,7 @@ from ...formats.wire.errors import WireError, clip
 from ...formats.wire.limits import MAX_FILE_SIZE, MAX_INT, MIN_INT
 from ...formats.wire.ops import Expect, ItemResult, Op, OpEntry, WirePolicy, new_op_id
 from ..app.access import Caller
-from ..app.bodies import stream_body
+from ..app.bodies import content_length, stream_body
 from ..staging import stage_spooled
 from ..store import Store
 from ..store.schema import RW
@@ -201,6 +204,9 @@ async def put(request: Request, store: Store, caller: Caller, target: DavPath, i
               stall_s: float) -> Response:
     """PUT of a file (see the module's docstring)."""
     where, now, tokens = await prepare_put(request, store, caller, target)
+    announced = content_length(request, MAX_FILE_SIZE)
+    if announced is not None:
+        await run_in_threadpool(check_room, where, now, target.path, announced)
     wanted = wanted_checksum(request)
     mtime = oc_mtime(request)
     spooled = await spool_body(request, str(store.chunks.tmp), stall_s, wanted[0] if wanted else None)
@@ -227,6 +233,19 @@ async def prepare_put(request: Request, store: Store, caller: Caller,
     await parent_is_folder(where, target.path)
     tokens = await run_in_threadpool(conditions.check, request, store, caller, target, now)
     return where, now, tokens
+
+
+def check_room(where: Place, now: Now, path: str, size: int) -> None:
+    """``over_quota`` (507) when ``size`` bytes at ``path``, in place of what ``now`` found there, take the
+    folder's owner past their quota: said before a body is read (the commit checks again, in its
+    transaction)."""
+    owner = where.store.store.users.by_id(where.folder.owner_id)
+    if owner is None or owner.quota_bytes is None:
+        return
+    old = now.item.row.size if now.item is not None and now.item.row.kind == "file" else 0
+    if size > old and where.store.store.users.used_bytes(owner.id) - old + size > owner.quota_bytes:
+        raise WireError("over_quota", f"{clip(path)} ({size:,} bytes) does not fit in the quota of the folder's "
+                        "owner", "delete files in the owner's folders, or ask for more", {"path": clip(path)})
 
 
 async def finish_put(where: Place, caller: Caller, target: DavPath, now: Now, tokens: frozenset[str],
@@ -323,6 +342,10 @@ async def delete(request: Request, store: Store, caller: Caller, target: DavPath
     now = await run_in_threadpool(look, where, target.path)
     if now.item is None:
         raise WireError("not_found", f"nothing at {clip(target.path)}", "")
+    depth = (request.headers.get("depth") or "infinity").strip().lower()
+    if now.item.row.kind == "dir" and depth != "infinity":  # RFC 4918 9.6.1: a collection goes whole or not
+        raise WireError("bad_request", f"Depth {clip(depth, 20)!r} of a DELETE of a folder: it is deleted with "
+                        "everything in it", "send Depth: infinity, or none")
     tokens = await run_in_threadpool(conditions.check, request, store, caller, target, now)
     [r] = await commit(where, caller, [removal(target.path, now)], tokens)
     _result(r, target.path)

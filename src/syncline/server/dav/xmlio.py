@@ -8,7 +8,8 @@ elements (``400``). :func:`parse_propfind` reads a PROPFIND body into a :class:`
 
 **Out.** :func:`multistatus` yields a ``207`` body piece by piece, one ``<d:response>`` per resource, with
 the prefixes the desktop clients expect (``d`` DAV:, ``oc`` ownCloud, ``nc`` Nextcloud, ``s`` Sabre);
-a property of another namespace declares its own. The answer's Content-Type is :data:`XML_TYPE`, which
+a property of another namespace declares its own, but the XML namespace's (``xml``, which no document
+may bind to another prefix). The answer's Content-Type is :data:`XML_TYPE`, which
 the clients require literally ("PROPFIND reply is not XML formatted" otherwise). Text is escaped and
 characters XML 1.0 cannot hold (control characters a Linux name may have) become U+FFFD.
 """
@@ -35,7 +36,8 @@ DAV = "DAV:"
 OC = "http://owncloud.org/ns"
 NC = "http://nextcloud.org/ns"
 SABRE = "http://sabredav.org/ns"
-PREFIXES = {DAV: "d", OC: "oc", NC: "nc", SABRE: "s"}
+XML_NS = "http://www.w3.org/XML/1998/namespace"  # its prefix is xml, always, never declared to another
+PREFIXES = {DAV: "d", OC: "oc", NC: "nc", SABRE: "s", XML_NS: "xml"}
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _STATUS = {200: "200 OK", 403: "403 Forbidden", 404: "404 Not Found"}
 
@@ -90,7 +92,7 @@ def parse_body(data: bytes) -> Element | None:
         root: Element = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException:
         raise _bad("the XML body holds a DOCTYPE, an entity or an external reference") from None
-    except (ParseError, ValueError, UnicodeError):
+    except (ParseError, ValueError, LookupError):  # LookupError: an encoding the declaration names that is none
         raise _bad("the body is not well-formed XML") from None
     _check_bounds(root)
     return root

@@ -358,8 +358,7 @@ class FolderStore:
         check_wire_path(path, root_ok=True)
         with self.store.db.write() as conn:
             self.guard(conn, True)
-            if path:
-                LockGuard(conn, self.id, device, user_id=self.user_id, tokens=tokens).check((path,))
+            LockGuard(conn, self.id, device, user_id=self.user_id, tokens=tokens).check((path,))  # the root too
             davprops.patch(Raw(conn), self.id, self._file_id(conn, path), changes)
 
     def dav_copy_props(self, source: FolderStore, file_id: str, to_file_id: str) -> None:
@@ -884,6 +883,14 @@ class FolderStore:
         user_id = self.user_id
         return self._lock_write(lambda conn, now: filelocks.release(
             conn, self.id, self._token_lock(conn, token, now).lock_id, user_id, False, self.folder.owner_id, now))
+
+    def dav_may_write(self, path: str, device: str, tokens: frozenset[str], below: bool) -> None:
+        """``locked`` unless a batch of this user's ``device`` submitting ``tokens`` may write ``path`` now
+        (``below``: and everything under it), as :class:`.LockGuard` decides at the commit: asked before a
+        write done in several commits (WebDAV's MOVE between folders deletes its source last)."""
+        with self.store.db.read() as conn:
+            LockGuard(conn, self.id, device, user_id=self.user_id, tokens=tokens).check(
+                (path,), below=path if below else None)
 
     def dav_locks(self) -> list[filelocks.FileLock]:
         """The folder's live locks (WebDAV's ``lockdiscovery`` picks those covering each resource)."""
