@@ -204,3 +204,13 @@ def test_any_url_parses_or_is_refused_with_a_client_error(pieces: list[str]) -> 
     if got.folder is not None:
         assert ".." not in got.path.split("/") and "\0" not in got.path
         assert parse(href(got.prefix, got.folder, got.path), "anna") == got
+
+
+def test_a_propfind_asking_too_many_properties_is_refused() -> None:
+    from syncline.server.dav.xmlio import MAX_NAMES, parse_propfind
+
+    many = "".join(f"<x:p{i}/>" for i in range(MAX_NAMES + 1))
+    body = f'<d:propfind xmlns:d="DAV:"><d:prop xmlns:x="urn:x">{many}</d:prop></d:propfind>'.encode()
+    with pytest.raises(WireError) as e:
+        parse_propfind(body)
+    assert e.value.code == "too_large"

@@ -110,3 +110,13 @@ def test_an_upload_removed_while_it_is_read_or_written_is_not_found(tmp_path: Pa
         s.remove(1, "b")
         out.write(b"x")
     assert e.value.code == "not_found"
+
+
+def test_two_names_of_one_number_are_refused(tmp_path: Path) -> None:
+    s = Spools(tmp_path / "up")
+    s.make(1, "t")
+    with s.chunk(1, "t", "1") as out:
+        out.write(b"a")
+    with pytest.raises(WireError) as e, s.chunk(1, "t", "01") as out:
+        out.write(b"b")
+    assert e.value.code == "bad_request" and s.chunks(1, "t") == [("1", 1)]

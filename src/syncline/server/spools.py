@@ -130,6 +130,9 @@ class Spools:
         check_chunk_name(name)
         replaced = where / name
         try:
+            if any(n != name and int(n) == int(name) for n in os.listdir(where) if _CHUNK.fullmatch(n)):
+                raise WireError("bad_request", f"chunk {clip(name, 24)} has the number of another chunk",
+                                "name each chunk by a number of its own")
             again = replaced.is_file()  # a chunk sent again replaces its own: it never passes the bound
             if not again and sum(1 for n in os.listdir(where) if _CHUNK.fullmatch(n)) >= MAX_CHUNKS:
                 raise WireError("too_large", f"an upload has at most {MAX_CHUNKS} chunks", "send bigger chunks",

@@ -32,6 +32,7 @@ XML_TYPE = "application/xml; charset=utf-8"
 MAX_BODY = 1 << 20
 MAX_DEPTH = 32
 MAX_ELEMENTS = 10_000
+MAX_NAMES = 256  # properties one PROPFIND may ask (the desktop clients ask 15)
 DAV = "DAV:"
 OC = "http://owncloud.org/ns"
 NC = "http://nextcloud.org/ns"
@@ -145,6 +146,9 @@ def _names(element: Element) -> tuple[Name, ...]:
         name = name_of(child)
         if name[1]:
             seen[name] = None
+    if len(seen) > MAX_NAMES:  # each name is answered for every resource listed: bound the answer too
+        raise WireError("too_large", f"a PROPFIND asks at most {MAX_NAMES} properties", "ask fewer at once",
+                        {"limit": MAX_NAMES})
     return tuple(seen)
 
 
