@@ -124,21 +124,22 @@ class Peer:
                     "SYNCLINE_STATE_DIR": str(self.home / "state"), "SYNCLINE_WEBDAV_USER": USER,
                     "SYNCLINE_WEBDAV_PASSWORD": token, "RCLONE_CONFIG": "/dev/null"}
 
-    def command(self) -> list[str]:
+    def command(self, first: bool = False) -> list[str]:
+        """The client's run (``first``: the one that brings the tree down; rclone's sync is one-way)."""
         dav = f"{self.url}/remote.php/dav/files/{USER}/{self.folder}"
         if self.name == "syncline":
             return [str(Path(sys.executable).with_name("syncline")), "sync", "--two-way", str(self.local), dav]
         if self.name == "rclone":
             obscured = subprocess.run(["rclone", "obscure", self.token], capture_output=True, text=True,
                                       check=True).stdout.strip()
-            return ["rclone", "sync", str(self.local), f":webdav:{self.folder}",
-                    f"--webdav-url={self.url}/remote.php/webdav/", "--webdav-vendor=owncloud",
+            ends = [f":webdav:{self.folder}", str(self.local)] if first else [str(self.local), f":webdav:{self.folder}"]
+            return ["rclone", "sync", *ends, f"--webdav-url={self.url}/remote.php/webdav/", "--webdav-vendor=owncloud",
                     f"--webdav-user={USER}", f"--webdav-pass={obscured}"]
         return ["nextcloudcmd", "--non-interactive", "--trust", "-u", USER, "-p", self.token, "--exclude", EXCLUDES,
                 "--path", f"/{self.folder}", str(self.local), self.url]
 
-    def run(self) -> None:
-        done = subprocess.run(self.command(), capture_output=True, text=True, env=self.env, timeout=3600)
+    def run(self, first: bool = False) -> None:
+        done = subprocess.run(self.command(first), capture_output=True, text=True, env=self.env, timeout=3600)
         if done.returncode != 0:
             raise RuntimeError(f"{self.name} failed: {(done.stdout + done.stderr)[-2000:]}")
 
@@ -175,7 +176,7 @@ def main() -> int:
         for name in names:
             upload(seed, url, token, f"Bench-{name}")
             peer = Peer(name, work, url, token)
-            peer.run()  # the first run brings the tree down (not timed)
+            peer.run(first=True)  # the first run brings the tree down (not timed)
             peer.run()  # and one to settle (a client's first run may list twice)
             peers.append(peer)
         print(f"set up: {args.files:,} files on the server for each of {', '.join(names)}", file=sys.stderr)
@@ -194,6 +195,7 @@ def main() -> int:
                     r[f"{kind}_s"].append(took)
                     r[f"{kind}_propfind"].append(counts["PROPFIND"])
                     r[f"{kind}_requests"].append(sum(counts.values()))
+                peer.run()  # settles: a client that listed before its own uploads lists those folders again
             print(f"rep {rep + 1}/{args.reps} (load {os.getloadavg()[0]:.2f})", file=sys.stderr)
     finally:
         stop()
