@@ -98,9 +98,10 @@ async def parent_is_folder(where: Place, path: str) -> None:
             raise DavError(409, "Conflict", f"the folder {clip(up)} does not exist; make it first")
 
 
-async def commit(where: Place, caller: Caller, ops: list[Op], tokens: frozenset[str]) -> list[ItemResult]:
-    """Apply ``ops`` as the caller's device (blocking work in the thread pool)."""
-    _, results = await run_in_threadpool(where.store.apply_ops, ops, POLICY, caller.device.id, tokens)
+async def commit(where: Place, caller: Caller, ops: list[Op], tokens: frozenset[str],
+                 sums: tuple[tuple[bytes, bytes, bytes], ...] = ()) -> list[ItemResult]:
+    """Apply ``ops`` as the caller's device (blocking work in the thread pool), recording ``sums`` with them."""
+    _, results = await run_in_threadpool(where.store.apply_ops, ops, POLICY, caller.device.id, tokens, False, sums)
     return results
 
 
@@ -262,11 +263,10 @@ async def finish_put(where: Place, caller: Caller, target: DavPath, now: Now, to
                                          spooled.file, spooled.size, digest, mtime_ns, mode, lambda _: None)
     finally:
         spooled.file.close()
-    await run_in_threadpool(where.store.record_sums, digest, spooled.sha1.digest(), spooled.md5.digest())
     expect = Expect.of(now.item.row.entry()) if now.item is not None else None
     op = Op(new_op_id(), "put", target.path, expect, OpEntry(mtime_ns, mode, spooled.size, digest), staged.chunks,
             manifest=staged.manifest)
-    [r] = await commit(where, caller, [op], tokens)
+    [r] = await commit(where, caller, [op], tokens, ((digest, spooled.sha1.digest(), spooled.md5.digest()),))
     r = _result(r, target.path)
     headers = await written_headers(where, r, instance)
     if mtime is not None:

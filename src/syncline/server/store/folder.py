@@ -649,14 +649,16 @@ class FolderStore:
 
     # -- writing ----------------------------------------------------------------------------------------
     def apply_ops(self, ops: Sequence[Op], policy: WirePolicy, device: str,
-                  tokens: frozenset[str] = frozenset(), atomic: bool = False) -> tuple[int, list[ItemResult]]:
+                  tokens: frozenset[str] = frozenset(), atomic: bool = False,
+                  sums: Sequence[tuple[bytes, bytes, bytes]] = ()) -> tuple[int, list[ItemResult]]:
         """Apply a batch (protocol section 7) as one durable transaction: items in order, each on its own
         (a refused item does not stop the next, and a later one sees what the earlier did); an item whose
         id this folder already applied is answered with its first result (``replayed``). Returns the
         folder's ``seq`` after the batch and one result per item. ``tokens``: the WebDAV lock tokens the
         request submitted (its user's locks with those tokens let its writes through). ``atomic`` (the
         server's own batches, WebDAV's MOVE with ``Overwrite``): every item done, or nothing written and the
-        results are the first item not done alone."""
+        results are the first item not done alone. ``sums``: (BLAKE3, SHA1, MD5) of contents the server
+        hashed (a WebDAV upload's), recorded in the same transaction (one commit a file, not two)."""
         if len(ops) > MAX_OPS:
             raise WireError("too_large", f"more than {MAX_OPS} items", "send them in parts", {"limit": MAX_OPS})
         checked = self._check_contents(ops)
@@ -669,6 +671,8 @@ class FolderStore:
                 locks = LockGuard(conn, self.id, device, user_id=self.user_id, tokens=tokens)
                 applier = Applier(conn, self.folder, policy, start, self.store.chunks, locks, device)
                 raw = applier.rows.raw
+                for digest, sha1, md5 in sums:
+                    add_sums(raw, digest, sha1, md5)
                 for op, problem in zip(ops, checked, strict=True):
                     if atomic and results and not results[-1].done:
                         raise _Abort(results[-1])
