@@ -42,7 +42,7 @@ import blake3
 import httpx
 
 from ....core.entry import DIR, FILE, Entry, FileId
-from ....core.errors import BusyError, Problem, UsageError
+from ....core.errors import BusyError, Problem
 from ....core.ignore import Rules
 from ....core.index import Index, IndexHeader
 from ....core.listing import Listing, Scope, index_of_listing
@@ -53,8 +53,9 @@ from .address import DavAddress
 from .client import DavClient
 from .credentials import DavCredentials
 from .files import DavSource, DavStaged
-from .listing import Walk, walk
+from .listing import Walk, list_folder, walk
 from .multistatus import etag_key, strong
+from .oc import CHUNKED_ABOVE, OcWrites
 from .ops import META, TMP, DavOps, tree_path
 from .probe import Dialect, probe
 from .statedb import DavState, Item, Shadow, state_path
@@ -86,6 +87,7 @@ class WebdavReplica:
         self._mutex = threading.Lock()
         self._state: DavState | None = None
         self._dialect: Dialect | None = None
+        self._oc: OcWrites | None = None
         self._writable = True  # until the root's oc:permissions say otherwise
 
     # -- what it is ----------------------------------------------------------------------------------------
@@ -95,7 +97,8 @@ class WebdavReplica:
         read-only share). Servers without ``oc:permissions`` are taken as writable: they decide."""
         with self._mutex:
             writable = self._writable
-        return self._features if writable else replace(self._features, writable=False)
+        features = replace(self._features, keeps_versions=True) if self.dialect().oc else self._features
+        return features if writable else replace(features, writable=False)
 
     def _saw_root(self, root: Item | None) -> None:
         if root is not None and root.permissions is not None:
@@ -110,21 +113,22 @@ class WebdavReplica:
         return self.dav.text()
 
     def dialect(self) -> Dialect:
-        """The probe's answer, asked once per run. A syncline server is refused (:class:`UsageError`): its
-        WebDAV keeps no ``.syncline`` folder, where this replica stages, trashes and keeps its markers,
-        and its own protocol does all of it better (``https://host:port/FOLDER``)."""
+        """The probe's answer, asked once per run. On an OC server (ours included) nothing is written under
+        ``.syncline`` there: see ``oc.py``."""
         with self._mutex:
             known = self._dialect
         if known is None:
             known = probe(self.client)
-            if known.product.lower() == "syncline":
-                raise UsageError(f"{self.address()} is on a syncline server: sync with its own address "
-                                 f"({self.dav.server}/FOLDER) instead of WebDAV",
-                                 "run `syncline connect` with the server's address, then sync DIR "
-                                 "https://host:port/FOLDER")
             with self._mutex:
                 self._dialect = known
         return known
+
+    def oc(self) -> OcWrites:
+        """The OC dialect's writes (only on an OC server)."""
+        with self._mutex:
+            if self._oc is None:
+                self._oc = OcWrites(self.client, self.client.credentials.user)
+            return self._oc
 
     def _db(self) -> DavState:
         with self._mutex:
@@ -300,6 +304,8 @@ class WebdavReplica:
         """Read ``source`` to its end (hashing it) into a local spool, then upload it whole into
         ``.syncline/tmp``: nothing is under a real name until :meth:`commit`."""
         tree_path(path)
+        if self.dialect().oc:
+            return self._stage_oc(path, source)
         hasher = blake3.blake3()
         size = 0
         buffer = memoryview(bytearray(BLOCK))
@@ -325,13 +331,36 @@ class WebdavReplica:
             raise err
         return staged
 
+    def _stage_oc(self, path: str, source: SourceFile) -> DavStaged:
+        """On an OC server: read ``source`` into a local spool (BLAKE3 and SHA1 as read), which
+        :meth:`commit` sends in one conditional PUT; a big file goes as chunks into an upload collection
+        now (out of sight of every client), joined at commit."""
+        hasher, sha1 = blake3.blake3(), hashlib.sha1(usedforsecurity=False)
+        size = 0
+        buffer = memoryview(bytearray(BLOCK))
+        spool = tempfile.TemporaryFile(prefix="syncline-dav-")  # noqa: SIM115 (kept open until discarded)
+        try:
+            while n := source.readinto(buffer):
+                hasher.update(buffer[:n])
+                sha1.update(buffer[:n])
+                spool.write(buffer[:n])
+                size += n
+            upload = ""
+            if size > CHUNKED_ABOVE and self.dialect().chunking:
+                upload = self.oc().start_chunks(spool, size)
+        except BaseException:
+            spool.close()
+            raise
+        return DavStaged(self, path, size, "", source.entry.mtime_ns, hasher.digest(), spool=spool,
+                         sha1=sha1.hexdigest(), upload=upload)
+
     def commit(self, staged: Any, expect: Entry | None) -> Outcome:
         if not isinstance(staged, DavStaged) or staged.replica is not self:
             raise TypeError("a staged copy of another replica")
         if staged.discarded:
             raise error_class(NotFound, FileNotFoundError)(E.ENOENT, "the staged copy was discarded", staged.path)
         try:
-            return self._commit(staged, expect)
+            return self._commit_oc(staged, expect) if not staged.tmp else self._commit(staged, expect)
         finally:
             staged.discard()
 
@@ -377,6 +406,64 @@ class WebdavReplica:
                 raise error_class(NotFound, FileNotFoundError)(E.ENOENT, "the staged upload is gone", path)
         return Outcome(False, "not replaced: it changed again and again while being replaced")
 
+    def _commit_oc(self, staged: DavStaged, expect: Entry | None) -> Outcome:
+        """One conditional request puts the file in place: ``If-Match`` on the etag seen now (after the
+        rule on ``expect`` was checked against it), ``If-None-Match: *`` where nothing was; the server
+        commits it whole and keeps the version it replaces. A ``412`` is asked again (at most three
+        times): what changed in between is judged anew, never overwritten unseen."""
+        path = staged.path
+        for _ in range(3):
+            cur = self.ops.lookup(path)
+            if cur is not None and cur.folder:
+                if expect is None or expect.kind != DIR:
+                    return Outcome(False, "not replaced: a folder is there that the plan did not expect")
+                if not self._remove_folder_oc(cur):
+                    return Outcome(False, "not replaced: the folder there has entries")
+                continue
+            note, etag = "", None
+            if cur is not None:
+                same = _same(self._entry(cur, self._db().shadow(path)), expect)
+                if not same and self.policy.keep_changed:
+                    return Outcome(False, "not replaced: changed since the scan")
+                etag = strong(cur.etag)
+                if etag is None:
+                    return Outcome(False, "not replaced: the server gave no strong etag to replace it under")
+                note = "" if same else "changed since the scan: the server keeps that version"
+            if staged.upload:
+                landed = self.oc().finish_chunks(staged.upload, path, staged.size, staged.mtime_ns // SECOND,
+                                                 staged.sha1, etag)
+                if landed is not None:
+                    staged.upload = ""  # joined: nothing left to drop
+            else:
+                assert staged.spool is not None
+                condition = {"If-Match": etag} if etag is not None else {"If-None-Match": "*"}
+                landed = self.oc().put(path, staged.spool, staged.size, staged.mtime_ns // SECOND, staged.sha1,
+                                       condition)
+            if landed is None:
+                continue
+            item = self.ops.lookup(path)
+            if item is not None and not item.folder and item.size == staged.size:
+                self._db().record(path, Shadow(item.tag, item.size, staged.mtime_ns, staged.digest))
+            return Outcome(True, note, cur is not None, self._file_id(item))
+        return Outcome(False, "not replaced: it changed again and again while being replaced")
+
+    def _remove_folder_oc(self, cur: Item) -> bool:
+        """Delete the folder ``cur`` when it is empty: a Depth-1 listing, then ``DELETE`` with ``If-Match``
+        on its etag, which changes with anything added below (the server refuses it then: ``412``). True
+        when removed or gone."""
+        try:
+            me, kids = list_folder(self.client, cur.path)
+        except NotFound:
+            return True
+        if kids:
+            return False
+        done = self.oc().delete(me)
+        if done is None:
+            raise ReplicaError(f"{self.dav.server} gave the folder {cur.path} no strong etag: not deleted")
+        if done:
+            self._db().forget(cur.path)
+        return done
+
     def _clear_file(self, path: str, cur: Item, expect: Entry | None) -> Outcome | None:
         """Take the file ``cur`` out of ``path`` before something is put there: into the trash (also
         without the trash when it is not ``expect``: a changed destination is never destroyed), or
@@ -385,6 +472,15 @@ class WebdavReplica:
         same = _same(self._entry(cur, self._db().shadow(path)), expect)
         if not same and self.policy.keep_changed:
             return Outcome(False, "not replaced: changed since the scan")
+        if self.dialect().oc:  # the server keeps the version it deletes
+            done = self.oc().delete(cur)
+            if done is None:
+                return Outcome(False, "not replaced: the server gave no strong etag to delete it under")
+            if not done:
+                return None
+            self._db().forget(path)
+            return Outcome(True, "" if same else "changed since the scan: the server keeps that version",
+                           trashed=True)
         aside = self.ops.trash_place(path)
         if not self.ops.move(path, aside, folder=False, if_match=cur.etag):
             return None
@@ -440,13 +536,23 @@ class WebdavReplica:
         kind = DIR if cur.folder else FILE
         if kind != expect.kind:
             return Outcome(False, f"not deleted: it is a {'folder' if cur.folder else 'file'} now")
+        oc = self.dialect().oc
         if cur.folder:
-            if not self.ops.remove_empty_folder(path, self._db().owner()):
+            removed = self._remove_folder_oc(cur) if oc else self.ops.remove_empty_folder(path, self._db().owner())
+            if not removed:
                 return Outcome(False, "not deleted: the folder has entries the scan did not see")
             self._db().forget(path)
             return Outcome(True)
         if not _same(self._entry(cur, self._db().shadow(path)), expect):
             return Outcome(False, "not deleted: changed since the scan")
+        if oc:  # the server keeps the deleted version (its trash)
+            gone = self.oc().delete(cur)
+            if gone is None:
+                return Outcome(False, "not deleted: the server gave no strong etag to delete it under")
+            if not gone:
+                return Outcome(False, "not deleted: changed since the scan")
+            self._db().forget(path)
+            return Outcome(True, trashed=True)
         if self.policy.trash:
             done = self.ops.move(path, self.ops.trash_place(path), folder=False, if_match=cur.etag)
         else:
@@ -519,7 +625,8 @@ class WebdavReplica:
         removes what a killed run of this owner left in ``.syncline/tmp``."""
         release = self._take_lock()
         try:
-            self.ops.clean(self._db().owner())
+            if not self.dialect().oc:  # an OC server holds nothing of ours to clean
+                self.ops.clean(self._db().owner())
             with self.session():
                 yield
         finally:
@@ -551,6 +658,11 @@ class WebdavReplica:
         return f"{META}/{name}"
 
     def read_meta(self, name: str) -> str | None:
+        """The marker ``name``: on an OC server a dead property of the root (``oc.py``), elsewhere the file
+        ``.syncline/meta/<name>``."""
+        if self.dialect().oc:
+            self._meta(name)
+            return self.oc().read_marker(name)[0]
         try:
             _, _, raw = self.client.request("GET", self.dav.url(self._meta(name)), where=name, limit=MAX_SMALL)
         except NotFound:
@@ -561,6 +673,10 @@ class WebdavReplica:
             raise ReplicaError(f"the replica file {name} on {self.dav.server} is not UTF-8") from None
 
     def write_meta(self, name: str, text: str) -> None:
+        if self.dialect().oc:
+            self._meta(name)
+            self.oc().write_marker(name, text)
+            return
         data, where = text.encode("utf-8"), self._meta(name)
         self.ops.ensure_dir(META)
         self.ops.put(where, data, len(data))
@@ -569,6 +685,8 @@ class WebdavReplica:
         """Write ``name`` only if it holds ``expect`` (None: none there): read, compared, then a ``PUT``
         with ``If-Match`` on the etag read (``If-None-Match: *`` for none), so a write in between fails
         (``412``) on every server that honours the condition."""
+        if self.dialect().oc:
+            return self._write_meta_if_oc(name, text, expect)
         data, where = text.encode("utf-8"), self._meta(name)
         self.ops.ensure_dir(META)
         try:
@@ -581,6 +699,22 @@ class WebdavReplica:
             return False
         etag = strong(headers.get("etag"))
         return self.ops.put(where, data, len(data), {"If-Match": etag} if etag else {})
+
+    def _write_meta_if_oc(self, name: str, text: str, expect: str | None) -> bool:
+        """On an OC server: read the marker and the root's etag (one PROPFIND), compare, ``PROPPATCH``
+        with ``If-Match`` on that etag, then read it back: ours, or another writer's that came after.
+        Not a true compare-and-swap: a dead property's write does not move the root's etag (ours, and
+        Nextcloud's), so two writers whose read-compare-write overlap within one round trip may both
+        succeed; the read back catches the one that wrote first. A ``412`` (a file changed below the
+        root meanwhile) is asked again."""
+        self._meta(name)
+        for _ in range(8):
+            now, etag = self.oc().read_marker(name)
+            if now != expect:
+                return False
+            if self.oc().write_marker(name, text, strong(etag)):
+                return self.oc().read_marker(name)[0] == text
+        return False
 
 
 def _same(now: Entry, expect: Entry | None) -> bool:
