@@ -5,7 +5,7 @@ and our server refuses the name):
 - **uploads** go straight to the real name: one ``PUT`` with ``If-Match: "<etag seen>"`` (replace) or
   ``If-None-Match: *`` (new), ``X-OC-Mtime`` and ``OC-Checksum: SHA1:<hex>``: such servers commit a PUT
   whole or not at all (a cut body is never the file, a wrong checksum is refused), ``412`` is "changed".
-  Files above :data:`CHUNKED_ABOVE` go as chunking NG when ``dav.chunking`` is announced: ``MKCOL
+  Files above :data:`CHUNKED_ABOVE` (10 MiB) go as chunking NG when ``dav.chunking`` is announced: ``MKCOL
   /remote.php/dav/uploads/USER/ID``, chunk ``PUT`` s at staging (out of sight of every client), and at
   commit ``MOVE .../ID/.file`` with ``Destination``, ``OC-Total-Length``, ``OC-Checksum``, ``X-OC-Mtime``
   and ``If: <dest> (["etag"])`` (replace) or ``If-None-Match: *`` (new).
@@ -64,6 +64,7 @@ class OcWrites:
     def __init__(self, client: DavClient, user: str) -> None:
         self.client = client
         self.address = client.address
+        self.chunked_above, self.chunk = CHUNKED_ABOVE, CHUNK  # tests make them small
         segments = list(self.address.path)
         at = segments.index("remote.php")
         prefix = "".join("/" + quote(s, safe="") for s in segments[:at])
@@ -98,7 +99,7 @@ class OcWrites:
             spool.seek(0)
             offset = 0
             while offset < size:
-                n = min(CHUNK, size - offset)
+                n = min(self.chunk, size - offset)
                 end = offset + n
                 pieces = _pieces(spool, n)
                 self.client.request("PUT", f"{url}/{offset:016d}", where="a chunk", ok=(201, 204),

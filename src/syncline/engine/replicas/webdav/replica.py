@@ -55,8 +55,8 @@ from .credentials import DavCredentials
 from .files import DavSource, DavStaged
 from .listing import Walk, list_folder, walk
 from .multistatus import etag_key, strong
-from .oc import CHUNKED_ABOVE, OcWrites
-from .ops import META, TMP, DavOps, tree_path
+from .oc import OcWrites
+from .ops import META, TMP, DavOps, item_path, tree_path
 from .probe import Dialect, probe
 from .statedb import DavState, Item, Shadow, state_path
 
@@ -92,12 +92,14 @@ class WebdavReplica:
 
     # -- what it is ----------------------------------------------------------------------------------------
     def features(self) -> Features:
-        """What the server keeps; ``writable`` False when the root's ``oc:permissions`` (as last read:
+        """What the server keeps (``keeps_versions`` on an OC server: its versions and trash bin keep what
+        this replica replaces and deletes); ``writable`` False when the root's ``oc:permissions`` (as last read:
         a run reads them before it plans) let this user neither write nor add anything there (a
         read-only share). Servers without ``oc:permissions`` are taken as writable: they decide."""
         with self._mutex:
-            writable = self._writable
-        features = replace(self._features, keeps_versions=True) if self.dialect().oc else self._features
+            writable, known = self._writable, self._dialect
+        # keeps_versions once the probe (a run's first request) found an OC server: never a request here
+        features = replace(self._features, keeps_versions=True) if known is not None and known.oc else self._features
         return features if writable else replace(features, writable=False)
 
     def _saw_root(self, root: Item | None) -> None:
@@ -303,7 +305,7 @@ class WebdavReplica:
     def stage_file(self, path: str, source: SourceFile) -> DavStaged:
         """Read ``source`` to its end (hashing it) into a local spool, then upload it whole into
         ``.syncline/tmp``: nothing is under a real name until :meth:`commit`."""
-        tree_path(path)
+        item_path(path)
         if self.dialect().oc:
             return self._stage_oc(path, source)
         hasher = blake3.blake3()
@@ -346,7 +348,7 @@ class WebdavReplica:
                 spool.write(buffer[:n])
                 size += n
             upload = ""
-            if size > CHUNKED_ABOVE and self.dialect().chunking:
+            if size > self.oc().chunked_above and self.dialect().chunking:
                 upload = self.oc().start_chunks(spool, size)
         except BaseException:
             spool.close()
@@ -505,7 +507,7 @@ class WebdavReplica:
 
     # -- writing everything else ---------------------------------------------------------------------------
     def make_dir(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
-        tree_path(path)
+        item_path(path)
         cleared = Outcome(True)
         for _ in range(3):
             if self.ops.mkcol(path):
@@ -529,7 +531,7 @@ class WebdavReplica:
         raise error_class(ReplicaError, PermissionError)(E.EPERM, "a WebDAV server keeps no symlinks", path)
 
     def delete(self, path: str, expect: Entry) -> Outcome:
-        tree_path(path)
+        item_path(path)
         cur = self.ops.lookup(path)
         if cur is None:
             return Outcome(True)
@@ -587,8 +589,8 @@ class WebdavReplica:
         """The server's ``MOVE`` of a file or a whole folder, ``Overwrite: F`` (nothing at ``dst`` is ever
         replaced) and ``If-Match`` on the file's etag; the shadow follows each file whose tag it still
         held (a server whose etags name the path gives it a new one)."""
-        tree_path(src)
-        tree_path(dst)
+        item_path(src)
+        item_path(dst)
         cur = self.ops.lookup(src)
         if cur is None:
             return Outcome(False, "vanished since the scan; not moved")
