@@ -16,9 +16,10 @@ import pytest
 import syncline
 from syncline.cli.main import _run
 from syncline.core.entry import DIR, FILE, Entry
+from syncline.core.errors import UsageError
 from syncline.core.ignore import Rules
 from syncline.engine.replicas.replica import WritePolicy
-from syncline.engine.replicas.webdav import WebdavReplica, save_credentials
+from syncline.engine.replicas.webdav import WebdavReplica, parse_dav, save_credentials
 from syncline.testing import CHECKS, Check
 from syncline.testing.adapt import read_source
 
@@ -318,3 +319,14 @@ def test_a_write_never_lands_outside_the_tree(server: Ours) -> None:
     finally:
         replica.close()
     assert on_server(server, other) == {"f": b"other folder"} and on_server(server, name) == {}
+
+
+@pytest.mark.parametrize("path", [f"remote.php/dav/files/{USER}", "remote.php/webdav"])
+def test_the_list_of_folders_is_refused_in_one_line(server: Ours, tmp_path: Path, path: str) -> None:
+    replica = WebdavReplica(parse_dav(f"{server.server.url}/{path}"), server.credentials(), state_dir=tmp_path)
+    try:
+        with pytest.raises(UsageError, match="not a folder") as refused:
+            replica.scan(Rules(), False, "source")
+        assert "/FOLDER" in refused.value.hint and "\n" not in refused.value.message
+    finally:
+        replica.close()

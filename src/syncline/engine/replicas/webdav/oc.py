@@ -21,16 +21,18 @@ and our server refuses the name):
 from __future__ import annotations
 
 import base64
+import json
 import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape
 
 import httpx
 
+from ....core.paths import is_name
 from ..errors import ReplicaError
 from .client import DavClient, bad_answer
 from .multistatus import BadAnswer, _parse, strong
@@ -69,14 +71,36 @@ class OcWrites:
         at = segments.index("remote.php")
         prefix = "".join("/" + quote(s, safe="") for s in segments[:at])
         after = segments[at + 1:]
+        self._root = f"{self.address.server}{prefix}"
+        self._user = ""
         if after[:2] == ["dav", "files"] and len(after) >= 3:
-            user, folder = after[2], after[3:]
-        else:  # remote.php/webdav/FOLDER
-            folder = after[1:]
-        self.user = user
-        self.uploads = f"{self.address.server}{prefix}/remote.php/dav/uploads/{quote(user, safe='')}"
-        self.files_path = f"{prefix}/remote.php/dav/files/{quote(user, safe='')}" + "".join(
-            "/" + quote(s, safe="") for s in folder)
+            self._user, self._folder = after[2], after[3:]
+        else:  # remote.php/webdav/FOLDER: the dav user is asked of the server when an upload needs it
+            self._folder = after[1:]
+        self._login = user
+
+    def user(self) -> str:
+        """The dav user (``remote.php/dav/files/USER``): from the address, else ``ocs/v1.php/cloud/user``'s
+        ``id`` (Nextcloud's may differ from the login name), else the login name."""
+        if not self._user:
+            found = ""
+            try:
+                _, _, body = self.client.request("GET", f"{self._root}/ocs/v1.php/cloud/user?format=json",
+                                                 headers={"OCS-APIREQUEST": "true"}, limit=1 << 16)
+                found = json.loads(body)["ocs"]["data"]["id"]
+            except (ReplicaError, ValueError, KeyError, TypeError):
+                pass
+            self._user = found if isinstance(found, str) and is_name(found) else self._login
+        return self._user
+
+    @property
+    def uploads(self) -> str:
+        return f"{self._root}/remote.php/dav/uploads/{quote(self.user(), safe='')}"
+
+    @property
+    def files_path(self) -> str:
+        return f"{urlsplit(self._root).path}/remote.php/dav/files/{quote(self.user(), safe='')}" + "".join(
+            "/" + quote(s, safe="") for s in self._folder)
 
     # -- uploads ------------------------------------------------------------------------------------------
     def put(self, path: str, spool: IO[bytes], size: int, mtime_s: int, sha1: str,

@@ -3,19 +3,23 @@ Nextcloud, our server) as a replica: the required core plus ``Mover`` (the serve
 ``BatchCommit`` (commits four at once),
 ``FileIdFinder`` (on OC servers, by ``oc:fileid``), ``Locker``
 (a local lock file per address), ``Markers`` and ``CheckedMarkers`` (files in ``.syncline/meta/`` at the
-root).
+root; on an OC server dead properties of the root, ``oc.py``).
 
 - **Reading**: ``listing.py`` (PROPFIND Depth 1 per folder, unchanged subtrees skipped on OC servers); each
   entry's mtime and digest come through the shadow (``statedb.py``): a file whose tag and size are the ones
   our upload left is reported with the mtime we gave and the digest we computed, so a server that cannot
   keep mtimes never makes the planner copy it again, and a foreign change (a new tag) shows as it is.
   Files are streamed with ``GET``; ``changed()`` asks again (Depth 0) and compares tag and size.
-- **Writing** never puts bytes under a real name before they are complete: ``stage_file`` uploads into
-  ``.syncline/tmp/<owner>-<random>`` (never scanned), ``commit`` re-checks the destination (Depth 0), moves
-  what is there to ``.syncline/trash/<run>/<path>`` with ``If-Match`` on the tag it just saw, then moves
-  the staged copy into place with ``Overwrite: F``: a destination that changed in between is never
-  overwritten, it stays (kept, or in the trash, as the policy says). ``delete`` of a file is a ``MOVE``
-  into the trash (or ``DELETE``) with ``If-Match``; of a folder, see :meth:`DavOps.remove_empty_folder`.
+- **Writing on a plain server** never puts bytes under a real name before they are complete:
+  ``stage_file`` uploads into ``.syncline/tmp/<owner>-<random>`` (never scanned), ``commit`` re-checks the
+  destination (Depth 0), moves what is there to ``.syncline/trash/<run>/<path>`` with ``If-Match`` on the
+  tag it just saw, then moves the staged copy into place with ``Overwrite: F``: a destination that changed
+  in between is never overwritten, it stays (kept, or in the trash, as the policy says). ``delete`` of a
+  file is a ``MOVE`` into the trash (or ``DELETE``) with ``If-Match``; of a folder, see
+  :meth:`DavOps.remove_empty_folder`.
+- **Writing on an OC server** (ours, Nextcloud, ownCloud) puts nothing under ``.syncline`` there: one
+  conditional ``PUT`` (or chunked upload) to the real name, conditional ``DELETE`` s, the server's own
+  versions as the trash (``Features.keeps_versions``): see ``oc.py``.
 - **Declared honestly**: 1 s mtimes (``getlastmodified``), no symlinks, no permissions, no owners,
   UTF-8 names, case-sensitive (``case_sensitive=False`` for a server that is not).
 - Errors: ``client.py`` maps every HTTP status and transport failure, in one place.
@@ -42,7 +46,7 @@ import blake3
 import httpx
 
 from ....core.entry import DIR, FILE, Entry, FileId
-from ....core.errors import BusyError, Problem
+from ....core.errors import BusyError, Problem, UsageError
 from ....core.ignore import Rules
 from ....core.index import Index, IndexHeader
 from ....core.listing import Listing, Scope, index_of_listing
@@ -121,9 +125,19 @@ class WebdavReplica:
             known = self._dialect
         if known is None:
             known = probe(self.client)
+            if known.product.lower() == "syncline" and not self._below_namespace():
+                raise UsageError(f"{self.address()} is the list of your folders on a syncline server, not a folder",
+                                 f"add the folder's name: {self.address()}/FOLDER")
             with self._mutex:
                 self._dialect = known
         return known
+
+    def _below_namespace(self) -> bool:
+        """Whether the address names something below the OC namespace root (``remote.php/webdav/X``,
+        ``remote.php/dav/files/USER/X``): our server keeps files only in folders there."""
+        path = list(self.dav.path)
+        after = path[path.index("remote.php") + 1:] if "remote.php" in path else path
+        return len(after) > (3 if after[:2] == ["dav", "files"] else 1)
 
     def oc(self) -> OcWrites:
         """The OC dialect's writes (only on an OC server)."""
