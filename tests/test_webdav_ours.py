@@ -5,6 +5,7 @@ each destructive step raced by another writer without losing anything."""
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -330,3 +331,34 @@ def test_the_list_of_folders_is_refused_in_one_line(server: Ours, tmp_path: Path
         assert "/FOLDER" in refused.value.hint and "\n" not in refused.value.message
     finally:
         replica.close()
+
+
+def test_connect_then_a_sync_and_nothing_is_ever_asked_under_syncline(tmp_path: Path, server: Ours,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """``syncline connect`` takes our server's WebDAV address (one PROPFIND checks the password); then a
+    two-way run, its markers, a delete and a replace, none of whose requests names ``.syncline``."""
+    from syncline.engine.replicas.webdav.client import DavClient
+
+    asked: list[str] = []
+    real = DavClient.stream
+
+    def stream(self: DavClient, method: str, url: str, **kwargs: Any) -> Any:
+        asked.append(f"{method} {url}")
+        return real(self, method, url, **kwargs)
+
+    monkeypatch.setattr(DavClient, "stream", stream)
+    monkeypatch.setenv("SYNCLINE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    name = folder(server)
+    url = server.dav_url(name)
+    assert _run(["connect", url, "--user", USER, "--password-stdin"]) == 0, capsys.readouterr()
+    a = tmp_path / "a"
+    tree(a)
+    assert syncline.sync(a, url, two_way=True).exit_code == 0
+    (a / "docs/notes.txt").unlink()
+    write(a, "docs/report.txt", "report, again", mtime=T0 + 50)
+    report = syncline.sync(a, url, two_way=True)
+    assert report.exit_code == 0 and on_server(server, name) == on_disk(a), report.problems
+    assert not [r for r in asked if ".syncline" in r], [r for r in asked if ".syncline" in r]
+    assert any(r.startswith("PROPPATCH ") for r in asked), "the two-way markers, as dead properties"
