@@ -362,3 +362,11 @@ def test_connect_then_a_sync_and_nothing_is_ever_asked_under_syncline(tmp_path: 
     assert report.exit_code == 0 and on_server(server, name) == on_disk(a), report.problems
     assert not [r for r in asked if ".syncline" in r], [r for r in asked if ".syncline" in r]
     assert any(r.startswith("PROPPATCH ") for r in asked), "the two-way markers, as dead properties"
+
+
+def test_markers_of_a_folder_not_there_yet_are_none(server: Ours) -> None:
+    replica = server.replica(f"not-yet-{next(server.numbers)}")
+    try:
+        assert replica.read_meta("folder-id") is None and not replica.exists()
+    finally:
+        replica.close()

@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape
 import httpx
 
 from ....core.paths import is_name
-from ..errors import ReplicaError
+from ..errors import NotFound, ReplicaError
 from .client import DavClient, bad_answer
 from .multistatus import BadAnswer, _parse, strong
 from .statedb import Item
@@ -172,13 +172,17 @@ class OcWrites:
 
     # -- markers ------------------------------------------------------------------------------------------
     def read_marker(self, name: str) -> tuple[str | None, str | None]:
-        """(the marker's text or None, the root's etag) from one Depth-0 PROPFIND."""
+        """(the marker's text or None, the root's etag) from one Depth-0 PROPFIND; (None, None) when the
+        root is not there yet."""
         local = prop_name(name)
         body = (f'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:" xmlns:s="{NS}"><d:prop>'
                 f"<d:getetag/><s:{local}/></d:prop></d:propfind>").encode()
-        _, _, answer = self.client.request("PROPFIND", self.address.base_url, where=name, ok=(207,), content=body,
-                                           headers={"Depth": "0", "Content-Type": "application/xml; charset=utf-8"},
-                                           limit=1 << 20)
+        try:
+            _, _, answer = self.client.request("PROPFIND", self.address.base_url, where=name, ok=(207,),
+                                               content=body, limit=1 << 20,
+                                               headers={"Depth": "0", "Content-Type": "application/xml; charset=utf-8"})
+        except NotFound:
+            return None, None
         try:
             root = _parse(answer)
         except BadAnswer as exc:

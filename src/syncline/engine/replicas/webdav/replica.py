@@ -457,6 +457,10 @@ class WebdavReplica:
                                        condition)
             if landed is None:
                 continue
+            if landed.etag and not self.policy.report_ids:  # the etag the next PROPFIND lists (OC servers)
+                tag = etag_key(landed.etag) or ""
+                self._db().record(path, Shadow(tag, staged.size, staged.mtime_ns, staged.digest))
+                return Outcome(True, note, cur is not None)
             item = self.ops.lookup(path)
             if item is not None and not item.folder and item.size == staged.size:
                 self._db().record(path, Shadow(item.tag, item.size, staged.mtime_ns, staged.digest))
