@@ -20,7 +20,7 @@ from syncline.core.entry import DIR, FILE, Entry
 from syncline.core.errors import UsageError
 from syncline.core.ignore import Rules
 from syncline.engine.replicas.replica import WritePolicy
-from syncline.engine.replicas.webdav import WebdavReplica, parse_dav, save_credentials
+from syncline.engine.replicas.webdav import DavCredentials, WebdavReplica, parse_dav, save_credentials
 from syncline.testing import CHECKS, Check
 from syncline.testing.adapt import read_source
 
@@ -370,3 +370,36 @@ def test_markers_of_a_folder_not_there_yet_are_none(server: Ours) -> None:
         assert replica.read_meta("folder-id") is None and not replica.exists()
     finally:
         replica.close()
+
+
+def test_a_put_cut_mid_way_is_never_the_file(tmp_path: Path, server: Ours, state: Path) -> None:
+    """A connection cut while a file goes up (one PUT straight to its real name): the run fails,
+    retryable; the server committed nothing of it (the old version stays whole); the next run sends it."""
+    from syncline.testing import NetProxy
+
+    src, name = tmp_path / "src", folder(server)
+    NativeTree(server, name).write("big.bin", b"the old version", T0 * NS)
+    write(src, "big.bin", os.urandom(3 << 20), mtime=T0 + 1)
+    with NetProxy("127.0.0.1", server.server.port) as proxy:
+        via = f"http://127.0.0.1:{proxy.port}/remote.php/dav/files/{USER}/{name}"
+        save_credentials(state, DavCredentials(f"http://127.0.0.1:{proxy.port}", USER, PASSWORD))
+        proxy.cut_after(1 << 20, "up")
+        report = syncline.sync(src, via)
+        assert report.exit_code != 0 and any(p.retryable for p in report.problems), report.problems
+        assert on_server(server, name) == {"big.bin": b"the old version"}
+        assert syncline.sync(src, via).exit_code == 0
+    assert on_server(server, name) == on_disk(src)
+
+
+def test_a_file_over_10_mib_goes_in_chunks_as_is(server: Ours) -> None:
+    name = folder(server)
+    data = os.urandom((10 << 20) + 1)
+    replica = server.replica(name)
+    try:
+        out = replica.commit(replica.stage_file("big", BytesSource(Entry(FILE, len(data), T0 * NS, 0o644), data)),
+                             None)
+        assert out.done and replica.client.counts.get("PUT") == 2 and replica.client.counts.get("MOVE") == 1, \
+            replica.client.counts
+    finally:
+        replica.close()
+    assert NativeTree(server, name).read("big") == data
