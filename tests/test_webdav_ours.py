@@ -403,3 +403,39 @@ def test_a_file_over_10_mib_goes_in_chunks_as_is(server: Ours) -> None:
     finally:
         replica.close()
     assert NativeTree(server, name).read("big") == data
+
+
+def test_racing_checked_marker_writes_leave_a_winners_text(server: Ours, tmp_path: Path) -> None:
+    """Two runs race ``write_meta_if`` over one marker, round after round: at least one is told it won,
+    and the marker always holds the text of one told so (never a loser's); both winning at once is the
+    documented hole (docs/replicas.md, "The OC mode")."""
+    name = folder(server)
+    sides = [server.replica(name, state=tmp_path / f"s{i}") for i in range(2)]
+    try:
+        last: str | None = None
+        for n in range(8):
+            won = _race_markers(sides, n, last)
+            now = sides[0].read_meta("generation")
+            assert any(won) and now in [f"{n}-{i}" for i in range(2) if won[i]], (won, now)
+            last = now
+    finally:
+        for side in sides:
+            side.close()
+
+
+def _race_markers(sides: list[WebdavReplica], n: int, expect: str | None) -> list[bool]:
+    """Each side's ``write_meta_if("generation", "<n>-<side>", expect)``, started together."""
+    import threading
+
+    barrier, won = threading.Barrier(len(sides)), [False] * len(sides)
+
+    def go(i: int) -> None:
+        barrier.wait(10)
+        won[i] = sides[i].write_meta_if("generation", f"{n}-{i}", expect)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(sides))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return won
