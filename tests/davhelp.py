@@ -269,3 +269,27 @@ def served(kind: str, tmp: Path) -> Iterator[DavServer]:
     with maker(tmp) as server:
         server.kind = kind
         yield server
+
+
+@contextmanager
+def daemon_running(base: Path, remote: str, credentials: DavCredentials) -> Iterator[Path]:
+    """``syncline daemon`` as a process, its ``[[folder]]`` ``base/a`` (holding ``x.txt``) bound to the
+    WebDAV address ``remote`` (checked every second) with ``credentials`` saved; the local folder is
+    yielded, the process terminated at the end."""
+    import sys
+
+    from syncline.engine.replicas.webdav import save_credentials
+
+    state, local = base / "st", base / "a"
+    save_credentials(state, credentials)
+    local.mkdir(parents=True)
+    (local / "x.txt").write_text("x")
+    config = base / "daemon.toml"
+    config.write_text(f'[[folder]]\nlocal = "{local}"\nremote = "{remote}"\ncheck_every = 1\n')
+    daemon = subprocess.Popen([sys.executable, "-m", "syncline", "daemon", "--config", str(config), "--state",
+                               str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield local
+    finally:
+        daemon.terminate()
+        daemon.wait(20)

@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from syncline.core.errors import UsageError
 from syncline.core.ignore import Rules
 from syncline.engine.replicas.webdav import DavCredentials, WebdavReplica, parse_dav
 
@@ -191,22 +190,9 @@ def test_a_read_only_share_is_not_writable(tmp_path: Path, permissions: str, wri
     share.close()
 
 
-def test_a_syncline_server_is_told_to_use_its_own_address(tmp_path: Path) -> None:
+def test_a_syncline_server_is_an_oc_server(tmp_path: Path) -> None:
+    """Our server over WebDAV is taken as any OC server (tests/test_webdav_ours.py runs it for real)."""
     ours = replica(FakeOC({"a": b"x"}, product="syncline"), tmp_path)
-    with pytest.raises(UsageError, match="syncline server: sync with its own address") as refused:
-        ours.scan(Rules(), False, "source")
-    assert "http://h:80/FOLDER" in refused.value.message
+    assert list(ours.scan(Rules(), False, "source")) == ["a"]
+    assert ours.dialect().oc and ours.features().keeps_versions
     ours.close()
-
-
-def test_our_own_server_over_webdav_is_told_apart(tmp_path: Path) -> None:
-    """The real app in process: its status.php says it is a syncline server, and the replica says to use
-    the native address (one line), before anything is written."""
-    from .remotehelp import URL, served
-
-    with served(tmp_path) as s:
-        ours = WebdavReplica(parse_dav(f"{URL}/remote.php/dav/files/anna/Docs"),
-                             DavCredentials(URL, "anna", s.world.tokens["anna"]), state_dir=tmp_path, http=s.http)
-        with pytest.raises(UsageError, match="syncline server"):
-            ours.scan(Rules(), False, "source")
-        ours.close()

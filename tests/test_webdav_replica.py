@@ -31,7 +31,7 @@ from syncline.engine.replicas.webdav import WebdavReplica, save_credentials
 from syncline.testing import CHECKS, Check, LocalTree
 
 from .conftest import write
-from .davhelp import PASSWORD, SERVERS, USER, DavServer, served, wsgidav
+from .davhelp import PASSWORD, SERVERS, USER, DavServer, daemon_running, served, wsgidav
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -406,27 +406,13 @@ def test_a_checksum_compare_downloads_each_foreign_file_once(tmp_path: Path, dav
 def test_a_daemon_folder_bound_to_a_webdav_folder(tmp_path: Path, dav: DavServer) -> None:
     """``remote = "webdav://..."`` in a daemon's ``[[folder]]``: local edits go up at once (inotify), the
     server's come down by the folder's ``check_every`` (a plain WebDAV server has no change feed)."""
-    import subprocess
-    import sys
-
     from .test_watch import wait_until
 
-    state = tmp_path / "st"
-    save_credentials(state, dav.credentials())
-    a = tmp_path / "a"
-    write(a, "x.txt", "x")
-    config = tmp_path / "daemon.toml"
-    config.write_text(f'[[folder]]\nlocal = "{a}"\nremote = "{dav.url("D")}"\ncheck_every = 1\n')
-    daemon = subprocess.Popen([sys.executable, "-m", "syncline", "daemon", "--config", str(config), "--state",
-                               str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with daemon_running(tmp_path, dav.url("D"), dav.credentials()) as a:
         assert wait_until(lambda: (dav.root / "D/x.txt").exists(), timeout=45)
         write(dav.root / "D", "from-server.txt", "s")
         write(a, "from-here.txt", "h")
         assert wait_until(lambda: on_disk(a) == on_disk(dav.root / "D") and len(on_disk(a)) == 3, timeout=45)
-    finally:
-        daemon.terminate()
-        daemon.wait(20)
 
 
 def test_a_run_killed_while_a_folder_was_aside_loses_nothing(dav: DavServer) -> None:

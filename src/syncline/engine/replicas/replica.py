@@ -59,6 +59,9 @@ class Features:
     # Whether it takes changes from this user (False: a read-only share). Two-way sync plans nothing into a
     # side that does not: the other side's changes are held there and it comes back to this side's state.
     writable: bool = True
+    # Whether it keeps every replaced and deleted version itself, whatever ``WritePolicy.trash`` says (a
+    # WebDAV server of the OC dialect: its versions and trash bin): such a write reports ``trashed``.
+    keeps_versions: bool = False
 
 
 @dataclass(frozen=True, slots=True)

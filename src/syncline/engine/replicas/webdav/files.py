@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import httpx
 
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 @dataclass
 class DavStaged:
     """A staged copy: uploaded complete at ``tmp`` (in ``.syncline/tmp``), with the ``mtime_ns`` and
-    BLAKE3 ``digest`` of what was read."""
+    BLAKE3 ``digest`` of what was read. On an OC server (``tmp`` ""): the bytes in the local ``spool``
+    with their ``sha1``, or already in the chunked ``upload`` (its URL) for a big file."""
 
     replica: WebdavReplica
     path: str
@@ -30,11 +31,20 @@ class DavStaged:
     mtime_ns: int
     digest: bytes
     discarded: bool = False
+    spool: IO[bytes] | None = None
+    sha1: str = ""
+    upload: str = ""
 
     def discard(self) -> None:
         if self.discarded:
             return
         self.discarded = True
+        if self.spool is not None:
+            self.spool.close()
+        if self.upload:
+            self.replica.oc().drop(self.upload)
+        if not self.tmp:
+            return
         try:
             self.replica.ops.delete(self.tmp)
         except ReplicaError:

@@ -43,6 +43,14 @@ def tree_path(path: str, own: bool = False) -> str:
     return path
 
 
+def item_path(path: str) -> str:
+    """``path`` checked as :func:`tree_path` and below the root: what a write names (never the root
+    collection itself)."""
+    if not path:
+        raise error_class(ReplicaError)(E.EINVAL, "the folder's root is not written as an entry", path)
+    return tree_path(path)
+
+
 class DavOps:
     """Requests on one collection through ``client``; remembers which of its own folders (``.syncline``,
     the temp and trash folders) it has made this run."""

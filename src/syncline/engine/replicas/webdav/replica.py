@@ -3,19 +3,23 @@ Nextcloud, our server) as a replica: the required core plus ``Mover`` (the serve
 ``BatchCommit`` (commits four at once),
 ``FileIdFinder`` (on OC servers, by ``oc:fileid``), ``Locker``
 (a local lock file per address), ``Markers`` and ``CheckedMarkers`` (files in ``.syncline/meta/`` at the
-root).
+root; on an OC server dead properties of the root, ``oc.py``).
 
 - **Reading**: ``listing.py`` (PROPFIND Depth 1 per folder, unchanged subtrees skipped on OC servers); each
   entry's mtime and digest come through the shadow (``statedb.py``): a file whose tag and size are the ones
   our upload left is reported with the mtime we gave and the digest we computed, so a server that cannot
   keep mtimes never makes the planner copy it again, and a foreign change (a new tag) shows as it is.
   Files are streamed with ``GET``; ``changed()`` asks again (Depth 0) and compares tag and size.
-- **Writing** never puts bytes under a real name before they are complete: ``stage_file`` uploads into
-  ``.syncline/tmp/<owner>-<random>`` (never scanned), ``commit`` re-checks the destination (Depth 0), moves
-  what is there to ``.syncline/trash/<run>/<path>`` with ``If-Match`` on the tag it just saw, then moves
-  the staged copy into place with ``Overwrite: F``: a destination that changed in between is never
-  overwritten, it stays (kept, or in the trash, as the policy says). ``delete`` of a file is a ``MOVE``
-  into the trash (or ``DELETE``) with ``If-Match``; of a folder, see :meth:`DavOps.remove_empty_folder`.
+- **Writing on a plain server** never puts bytes under a real name before they are complete:
+  ``stage_file`` uploads into ``.syncline/tmp/<owner>-<random>`` (never scanned), ``commit`` re-checks the
+  destination (Depth 0), moves what is there to ``.syncline/trash/<run>/<path>`` with ``If-Match`` on the
+  tag it just saw, then moves the staged copy into place with ``Overwrite: F``: a destination that changed
+  in between is never overwritten, it stays (kept, or in the trash, as the policy says). ``delete`` of a
+  file is a ``MOVE`` into the trash (or ``DELETE``) with ``If-Match``; of a folder, see
+  :meth:`DavOps.remove_empty_folder`.
+- **Writing on an OC server** (ours, Nextcloud, ownCloud) puts nothing under ``.syncline`` there: one
+  conditional ``PUT`` (or chunked upload) to the real name, conditional ``DELETE`` s, the server's own
+  versions as the trash (``Features.keeps_versions``): see ``oc.py``.
 - **Declared honestly**: 1 s mtimes (``getlastmodified``), no symlinks, no permissions, no owners,
   UTF-8 names, case-sensitive (``case_sensitive=False`` for a server that is not).
 - Errors: ``client.py`` maps every HTTP status and transport failure, in one place.
@@ -53,9 +57,10 @@ from .address import DavAddress
 from .client import DavClient
 from .credentials import DavCredentials
 from .files import DavSource, DavStaged
-from .listing import Walk, walk
+from .listing import Walk, list_folder, walk
 from .multistatus import etag_key, strong
-from .ops import META, TMP, DavOps, tree_path
+from .oc import OcWrites
+from .ops import META, TMP, DavOps, item_path, tree_path
 from .probe import Dialect, probe
 from .statedb import DavState, Item, Shadow, state_path
 
@@ -86,16 +91,20 @@ class WebdavReplica:
         self._mutex = threading.Lock()
         self._state: DavState | None = None
         self._dialect: Dialect | None = None
+        self._oc: OcWrites | None = None
         self._writable = True  # until the root's oc:permissions say otherwise
 
     # -- what it is ----------------------------------------------------------------------------------------
     def features(self) -> Features:
-        """What the server keeps; ``writable`` False when the root's ``oc:permissions`` (as last read:
+        """What the server keeps (``keeps_versions`` on an OC server: its versions and trash bin keep what
+        this replica replaces and deletes); ``writable`` False when the root's ``oc:permissions`` (as last read:
         a run reads them before it plans) let this user neither write nor add anything there (a
         read-only share). Servers without ``oc:permissions`` are taken as writable: they decide."""
         with self._mutex:
-            writable = self._writable
-        return self._features if writable else replace(self._features, writable=False)
+            writable, known = self._writable, self._dialect
+        # keeps_versions once the probe (a run's first request) found an OC server: never a request here
+        features = replace(self._features, keeps_versions=True) if known is not None and known.oc else self._features
+        return features if writable else replace(features, writable=False)
 
     def _saw_root(self, root: Item | None) -> None:
         if root is not None and root.permissions is not None:
@@ -110,21 +119,32 @@ class WebdavReplica:
         return self.dav.text()
 
     def dialect(self) -> Dialect:
-        """The probe's answer, asked once per run. A syncline server is refused (:class:`UsageError`): its
-        WebDAV keeps no ``.syncline`` folder, where this replica stages, trashes and keeps its markers,
-        and its own protocol does all of it better (``https://host:port/FOLDER``)."""
+        """The probe's answer, asked once per run. On an OC server (ours included) nothing is written under
+        ``.syncline`` there: see ``oc.py``."""
         with self._mutex:
             known = self._dialect
         if known is None:
             known = probe(self.client)
-            if known.product.lower() == "syncline":
-                raise UsageError(f"{self.address()} is on a syncline server: sync with its own address "
-                                 f"({self.dav.server}/FOLDER) instead of WebDAV",
-                                 "run `syncline connect` with the server's address, then sync DIR "
-                                 "https://host:port/FOLDER")
+            if known.product.lower() == "syncline" and not self._below_namespace():
+                raise UsageError(f"{self.address()} is the list of your folders on a syncline server, not a folder",
+                                 f"add the folder's name: {self.address()}/FOLDER")
             with self._mutex:
                 self._dialect = known
         return known
+
+    def _below_namespace(self) -> bool:
+        """Whether the address names something below the OC namespace root (``remote.php/webdav/X``,
+        ``remote.php/dav/files/USER/X``): our server keeps files only in folders there."""
+        path = list(self.dav.path)
+        after = path[path.index("remote.php") + 1:] if "remote.php" in path else path
+        return len(after) > (3 if after[:2] == ["dav", "files"] else 1)
+
+    def oc(self) -> OcWrites:
+        """The OC dialect's writes (only on an OC server)."""
+        with self._mutex:
+            if self._oc is None:
+                self._oc = OcWrites(self.client, self.client.credentials.user)
+            return self._oc
 
     def _db(self) -> DavState:
         with self._mutex:
@@ -299,7 +319,9 @@ class WebdavReplica:
     def stage_file(self, path: str, source: SourceFile) -> DavStaged:
         """Read ``source`` to its end (hashing it) into a local spool, then upload it whole into
         ``.syncline/tmp``: nothing is under a real name until :meth:`commit`."""
-        tree_path(path)
+        item_path(path)
+        if self.dialect().oc:
+            return self._stage_oc(path, source)
         hasher = blake3.blake3()
         size = 0
         buffer = memoryview(bytearray(BLOCK))
@@ -325,13 +347,36 @@ class WebdavReplica:
             raise err
         return staged
 
+    def _stage_oc(self, path: str, source: SourceFile) -> DavStaged:
+        """On an OC server: read ``source`` into a local spool (BLAKE3 and SHA1 as read), which
+        :meth:`commit` sends in one conditional PUT; a big file goes as chunks into an upload collection
+        now (out of sight of every client), joined at commit."""
+        hasher, sha1 = blake3.blake3(), hashlib.sha1(usedforsecurity=False)
+        size = 0
+        buffer = memoryview(bytearray(BLOCK))
+        spool = tempfile.TemporaryFile(prefix="syncline-dav-")  # noqa: SIM115 (kept open until discarded)
+        try:
+            while n := source.readinto(buffer):
+                hasher.update(buffer[:n])
+                sha1.update(buffer[:n])
+                spool.write(buffer[:n])
+                size += n
+            upload = ""
+            if size > self.oc().chunked_above and self.dialect().chunking:
+                upload = self.oc().start_chunks(spool, size)
+        except BaseException:
+            spool.close()
+            raise
+        return DavStaged(self, path, size, "", source.entry.mtime_ns, hasher.digest(), spool=spool,
+                         sha1=sha1.hexdigest(), upload=upload)
+
     def commit(self, staged: Any, expect: Entry | None) -> Outcome:
         if not isinstance(staged, DavStaged) or staged.replica is not self:
             raise TypeError("a staged copy of another replica")
         if staged.discarded:
             raise error_class(NotFound, FileNotFoundError)(E.ENOENT, "the staged copy was discarded", staged.path)
         try:
-            return self._commit(staged, expect)
+            return self._commit_oc(staged, expect) if not staged.tmp else self._commit(staged, expect)
         finally:
             staged.discard()
 
@@ -377,6 +422,68 @@ class WebdavReplica:
                 raise error_class(NotFound, FileNotFoundError)(E.ENOENT, "the staged upload is gone", path)
         return Outcome(False, "not replaced: it changed again and again while being replaced")
 
+    def _commit_oc(self, staged: DavStaged, expect: Entry | None) -> Outcome:
+        """One conditional request puts the file in place: ``If-Match`` on the etag seen now (after the
+        rule on ``expect`` was checked against it), ``If-None-Match: *`` where nothing was; the server
+        commits it whole and keeps the version it replaces. A ``412`` is asked again (at most three
+        times): what changed in between is judged anew, never overwritten unseen."""
+        path = staged.path
+        for _ in range(3):
+            cur = self.ops.lookup(path)
+            if cur is not None and cur.folder:
+                if expect is None or expect.kind != DIR:
+                    return Outcome(False, "not replaced: a folder is there that the plan did not expect")
+                if not self._remove_folder_oc(cur):
+                    return Outcome(False, "not replaced: the folder there has entries")
+                continue
+            note, etag = "", None
+            if cur is not None:
+                same = _same(self._entry(cur, self._db().shadow(path)), expect)
+                if not same and self.policy.keep_changed:
+                    return Outcome(False, "not replaced: changed since the scan")
+                etag = strong(cur.etag)
+                if etag is None:
+                    return Outcome(False, "not replaced: the server gave no strong etag to replace it under")
+                note = "" if same else "changed since the scan: the server keeps that version"
+            if staged.upload:
+                landed = self.oc().finish_chunks(staged.upload, path, staged.size, staged.mtime_ns // SECOND,
+                                                 staged.sha1, etag)
+                if landed is not None:
+                    staged.upload = ""  # joined: nothing left to drop
+            else:
+                assert staged.spool is not None
+                condition = {"If-Match": etag} if etag is not None else {"If-None-Match": "*"}
+                landed = self.oc().put(path, staged.spool, staged.size, staged.mtime_ns // SECOND, staged.sha1,
+                                       condition)
+            if landed is None:
+                continue
+            if landed.etag and not self.policy.report_ids:  # the etag the next PROPFIND lists (OC servers)
+                tag = etag_key(landed.etag) or ""
+                self._db().record(path, Shadow(tag, staged.size, staged.mtime_ns, staged.digest))
+                return Outcome(True, note, cur is not None)
+            item = self.ops.lookup(path)
+            if item is not None and not item.folder and item.size == staged.size:
+                self._db().record(path, Shadow(item.tag, item.size, staged.mtime_ns, staged.digest))
+            return Outcome(True, note, cur is not None, self._file_id(item))
+        return Outcome(False, "not replaced: it changed again and again while being replaced")
+
+    def _remove_folder_oc(self, cur: Item) -> bool:
+        """Delete the folder ``cur`` when it is empty: a Depth-1 listing, then ``DELETE`` with ``If-Match``
+        on its etag, which changes with anything added below (the server refuses it then: ``412``). True
+        when removed or gone."""
+        try:
+            me, kids = list_folder(self.client, cur.path)
+        except NotFound:
+            return True
+        if kids:
+            return False
+        done = self.oc().delete(me)
+        if done is None:
+            raise ReplicaError(f"{self.dav.server} gave the folder {cur.path} no strong etag: not deleted")
+        if done:
+            self._db().forget(cur.path)
+        return done
+
     def _clear_file(self, path: str, cur: Item, expect: Entry | None) -> Outcome | None:
         """Take the file ``cur`` out of ``path`` before something is put there: into the trash (also
         without the trash when it is not ``expect``: a changed destination is never destroyed), or
@@ -385,6 +492,15 @@ class WebdavReplica:
         same = _same(self._entry(cur, self._db().shadow(path)), expect)
         if not same and self.policy.keep_changed:
             return Outcome(False, "not replaced: changed since the scan")
+        if self.dialect().oc:  # the server keeps the version it deletes
+            done = self.oc().delete(cur)
+            if done is None:
+                return Outcome(False, "not replaced: the server gave no strong etag to delete it under")
+            if not done:
+                return None
+            self._db().forget(path)
+            return Outcome(True, "" if same else "changed since the scan: the server keeps that version",
+                           trashed=True)
         aside = self.ops.trash_place(path)
         if not self.ops.move(path, aside, folder=False, if_match=cur.etag):
             return None
@@ -409,7 +525,7 @@ class WebdavReplica:
 
     # -- writing everything else ---------------------------------------------------------------------------
     def make_dir(self, path: str, entry: Entry, expect: Entry | None) -> Outcome:
-        tree_path(path)
+        item_path(path)
         cleared = Outcome(True)
         for _ in range(3):
             if self.ops.mkcol(path):
@@ -433,20 +549,30 @@ class WebdavReplica:
         raise error_class(ReplicaError, PermissionError)(E.EPERM, "a WebDAV server keeps no symlinks", path)
 
     def delete(self, path: str, expect: Entry) -> Outcome:
-        tree_path(path)
+        item_path(path)
         cur = self.ops.lookup(path)
         if cur is None:
             return Outcome(True)
         kind = DIR if cur.folder else FILE
         if kind != expect.kind:
             return Outcome(False, f"not deleted: it is a {'folder' if cur.folder else 'file'} now")
+        oc = self.dialect().oc
         if cur.folder:
-            if not self.ops.remove_empty_folder(path, self._db().owner()):
+            removed = self._remove_folder_oc(cur) if oc else self.ops.remove_empty_folder(path, self._db().owner())
+            if not removed:
                 return Outcome(False, "not deleted: the folder has entries the scan did not see")
             self._db().forget(path)
             return Outcome(True)
         if not _same(self._entry(cur, self._db().shadow(path)), expect):
             return Outcome(False, "not deleted: changed since the scan")
+        if oc:  # the server keeps the deleted version (its trash)
+            gone = self.oc().delete(cur)
+            if gone is None:
+                return Outcome(False, "not deleted: the server gave no strong etag to delete it under")
+            if not gone:
+                return Outcome(False, "not deleted: changed since the scan")
+            self._db().forget(path)
+            return Outcome(True, trashed=True)
         if self.policy.trash:
             done = self.ops.move(path, self.ops.trash_place(path), folder=False, if_match=cur.etag)
         else:
@@ -481,8 +607,8 @@ class WebdavReplica:
         """The server's ``MOVE`` of a file or a whole folder, ``Overwrite: F`` (nothing at ``dst`` is ever
         replaced) and ``If-Match`` on the file's etag; the shadow follows each file whose tag it still
         held (a server whose etags name the path gives it a new one)."""
-        tree_path(src)
-        tree_path(dst)
+        item_path(src)
+        item_path(dst)
         cur = self.ops.lookup(src)
         if cur is None:
             return Outcome(False, "vanished since the scan; not moved")
@@ -519,7 +645,8 @@ class WebdavReplica:
         removes what a killed run of this owner left in ``.syncline/tmp``."""
         release = self._take_lock()
         try:
-            self.ops.clean(self._db().owner())
+            if not self.dialect().oc:  # an OC server holds nothing of ours to clean
+                self.ops.clean(self._db().owner())
             with self.session():
                 yield
         finally:
@@ -551,6 +678,11 @@ class WebdavReplica:
         return f"{META}/{name}"
 
     def read_meta(self, name: str) -> str | None:
+        """The marker ``name``: on an OC server a dead property of the root (``oc.py``), elsewhere the file
+        ``.syncline/meta/<name>``."""
+        if self.dialect().oc:
+            self._meta(name)
+            return self.oc().read_marker(name)[0]
         try:
             _, _, raw = self.client.request("GET", self.dav.url(self._meta(name)), where=name, limit=MAX_SMALL)
         except NotFound:
@@ -561,6 +693,10 @@ class WebdavReplica:
             raise ReplicaError(f"the replica file {name} on {self.dav.server} is not UTF-8") from None
 
     def write_meta(self, name: str, text: str) -> None:
+        if self.dialect().oc:
+            self._meta(name)
+            self.oc().write_marker(name, text)
+            return
         data, where = text.encode("utf-8"), self._meta(name)
         self.ops.ensure_dir(META)
         self.ops.put(where, data, len(data))
@@ -569,6 +705,8 @@ class WebdavReplica:
         """Write ``name`` only if it holds ``expect`` (None: none there): read, compared, then a ``PUT``
         with ``If-Match`` on the etag read (``If-None-Match: *`` for none), so a write in between fails
         (``412``) on every server that honours the condition."""
+        if self.dialect().oc:
+            return self._write_meta_if_oc(name, text, expect)
         data, where = text.encode("utf-8"), self._meta(name)
         self.ops.ensure_dir(META)
         try:
@@ -581,6 +719,22 @@ class WebdavReplica:
             return False
         etag = strong(headers.get("etag"))
         return self.ops.put(where, data, len(data), {"If-Match": etag} if etag else {})
+
+    def _write_meta_if_oc(self, name: str, text: str, expect: str | None) -> bool:
+        """On an OC server: read the marker and the root's etag (one PROPFIND), compare, ``PROPPATCH``
+        with ``If-Match`` on that etag, then read it back: ours, or another writer's that came after.
+        Not a true compare-and-swap: a dead property's write does not move the root's etag (ours, and
+        Nextcloud's), so two writers whose read-compare-write overlap within one round trip may both
+        succeed; the read back catches the one that wrote first. A ``412`` (a file changed below the
+        root meanwhile) is asked again."""
+        self._meta(name)
+        for _ in range(8):
+            now, etag = self.oc().read_marker(name)
+            if now != expect:
+                return False
+            if self.oc().write_marker(name, text, strong(etag)):
+                return self.oc().read_marker(name)[0] == text
+        return False
 
 
 def _same(now: Entry, expect: Entry | None) -> bool:
