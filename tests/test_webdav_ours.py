@@ -226,19 +226,34 @@ def test_a_big_file_goes_in_chunks_and_leaves_no_upload_behind(server: Ours, lay
 
 # -- data safety: each destructive step raced by another writer ---------------------------------------------
 def _race(replica: WebdavReplica, act: Callable[[], None]) -> None:
-    """Run ``act`` (another writer) once, right after the replica's next lookup: between its check and
-    its conditional request, where only the server's condition stands."""
-    real = replica.ops.lookup
-    fired = []
+    """Run ``act`` (another writer) once, right after the replica's next lookup or right before its next
+    upload, whichever comes first: between what it saw and its conditional request, where only the
+    server's condition stands."""
+    fired: list[bool] = []
+
+    def once() -> None:
+        if not fired:
+            fired.append(True)
+            act()
+
+    real_lookup, oc = replica.ops.lookup, replica.oc()
+    real_put, real_finish = oc.put, oc.finish_chunks
 
     def lookup(path: str) -> Any:
-        got = real(path)
-        if not fired:
-            fired.append(path)
-            act()
+        got = real_lookup(path)
+        once()
         return got
 
+    def put(*args: Any, **kwargs: Any) -> Any:
+        once()
+        return real_put(*args, **kwargs)
+
+    def finish(*args: Any, **kwargs: Any) -> Any:
+        once()
+        return real_finish(*args, **kwargs)
+
     replica.ops.lookup = lookup  # type: ignore[method-assign]
+    oc.put, oc.finish_chunks = put, finish  # type: ignore[method-assign]
 
 
 @pytest.mark.parametrize("policy", [WritePolicy(), WritePolicy(trash=False), WritePolicy.two_way()], ids=str)

@@ -59,7 +59,7 @@ from .credentials import DavCredentials
 from .files import DavSource, DavStaged
 from .listing import Walk, list_folder, walk
 from .multistatus import etag_key, strong
-from .oc import OcWrites
+from .oc import Landed, OcWrites
 from .ops import META, TMP, DavOps, item_path, tree_path
 from .probe import Dialect, probe
 from .statedb import DavState, Item, Shadow, state_path
@@ -426,46 +426,66 @@ class WebdavReplica:
         """One conditional request puts the file in place: ``If-Match`` on the etag seen now (after the
         rule on ``expect`` was checked against it), ``If-None-Match: *`` where nothing was; the server
         commits it whole and keeps the version it replaces. A ``412`` is asked again (at most three
-        times): what changed in between is judged anew, never overwritten unseen."""
+        times): what changed in between is judged anew, never overwritten unseen.
+
+        The first try needs no look: the scan's own view is the condition (``If-Match`` on ``expect``'s
+        strong etag, ``If-None-Match: *`` for nothing), which the server checks as it commits: if it holds,
+        the file there is the one the scan saw, which ``expect`` accepts; if not (``412``), the file there
+        is looked at and judged as below."""
         path = staged.path
-        for _ in range(3):
-            cur = self.ops.lookup(path)
-            if cur is not None and cur.folder:
-                if expect is None or expect.kind != DIR:
-                    return Outcome(False, "not replaced: a folder is there that the plan did not expect")
-                if not self._remove_folder_oc(cur):
-                    return Outcome(False, "not replaced: the folder there has entries")
-                continue
-            note, etag = "", None
-            if cur is not None:
-                same = _same(self._entry(cur, self._db().shadow(path)), expect)
-                if not same and self.policy.keep_changed:
-                    return Outcome(False, "not replaced: changed since the scan")
-                etag = strong(cur.etag)
-                if etag is None:
-                    return Outcome(False, "not replaced: the server gave no strong etag to replace it under")
-                note = "" if same else "changed since the scan: the server keeps that version"
-            if staged.upload:
-                landed = self.oc().finish_chunks(staged.upload, path, staged.size, staged.mtime_ns // SECOND,
-                                                 staged.sha1, etag)
-                if landed is not None:
-                    staged.upload = ""  # joined: nothing left to drop
+        fast = _scan_condition(expect)
+        for turn in range(4):
+            if turn == 0:
+                if fast is None:
+                    continue
+                etag, note, replacing = fast[0], "", expect is not None
             else:
-                assert staged.spool is not None
-                condition = {"If-Match": etag} if etag is not None else {"If-None-Match": "*"}
-                landed = self.oc().put(path, staged.spool, staged.size, staged.mtime_ns // SECOND, staged.sha1,
-                                       condition)
+                cur = self.ops.lookup(path)
+                if cur is not None and cur.folder:
+                    if expect is None or expect.kind != DIR:
+                        return Outcome(False, "not replaced: a folder is there that the plan did not expect")
+                    if not self._remove_folder_oc(cur):
+                        return Outcome(False, "not replaced: the folder there has entries")
+                    continue
+                note, etag, replacing = "", None, cur is not None
+                if cur is not None:
+                    same = _same(self._entry(cur, self._db().shadow(path)), expect)
+                    if not same and self.policy.keep_changed:
+                        return Outcome(False, "not replaced: changed since the scan")
+                    etag = strong(cur.etag)
+                    if etag is None:
+                        return Outcome(False, "not replaced: the server gave no strong etag to replace it under")
+                    note = "" if same else "changed since the scan: the server keeps that version"
+            try:
+                landed = self._upload_oc(staged, path, etag)
+            except NotFound:
+                if turn == 0:  # a folder where the scan saw nothing (409): looked at and judged below
+                    continue
+                raise
             if landed is None:
                 continue
-            if landed.etag and not self.policy.report_ids:  # the etag the next PROPFIND lists (OC servers)
+            number = _fileid_of(landed.file_id)
+            if landed.etag and (number is not None or not self.policy.report_ids):  # what the next PROPFIND lists
                 tag = etag_key(landed.etag) or ""
                 self._db().record(path, Shadow(tag, staged.size, staged.mtime_ns, staged.digest))
-                return Outcome(True, note, cur is not None)
+                return Outcome(True, note, replacing, (number or "") if self.policy.report_ids else 0)
             item = self.ops.lookup(path)
             if item is not None and not item.folder and item.size == staged.size:
                 self._db().record(path, Shadow(item.tag, item.size, staged.mtime_ns, staged.digest))
-            return Outcome(True, note, cur is not None, self._file_id(item))
+            return Outcome(True, note, replacing, self._file_id(item))
         return Outcome(False, "not replaced: it changed again and again while being replaced")
+
+    def _upload_oc(self, staged: DavStaged, path: str, etag: str | None) -> Landed | None:
+        """The staged file put at ``path`` only over ``etag`` (None: only onto nothing); None on ``412``."""
+        if staged.upload:
+            landed = self.oc().finish_chunks(staged.upload, path, staged.size, staged.mtime_ns // SECOND,
+                                             staged.sha1, etag)
+            if landed is not None:
+                staged.upload = ""  # joined: nothing left to drop
+            return landed
+        assert staged.spool is not None
+        condition = {"If-Match": etag} if etag is not None else {"If-None-Match": "*"}
+        return self.oc().put(path, staged.spool, staged.size, staged.mtime_ns // SECOND, staged.sha1, condition)
 
     def _remove_folder_oc(self, cur: Item) -> bool:
         """Delete the folder ``cur`` when it is empty: a Depth-1 listing, then ``DELETE`` with ``If-Match``
@@ -745,3 +765,24 @@ def _same(now: Entry, expect: Entry | None) -> bool:
     if now.etag and expect.etag:
         return etag_key(now.etag) == etag_key(expect.etag) and now.size == expect.size
     return now.unchanged_since(expect)
+
+
+def _scan_condition(expect: Entry | None) -> tuple[str | None] | None:
+    """The condition that puts a file exactly where the scan saw ``expect``: (its strong etag,) or (None,)
+    for nothing there; None when the scan's view gives none (a folder, or no strong etag)."""
+    if expect is None:
+        return (None,)
+    if expect.kind != FILE or not isinstance(expect.etag, str):
+        return None
+    etag = strong(expect.etag)
+    return (etag,) if etag is not None else None
+
+
+def _fileid_of(header: str | None) -> str | None:
+    """``oc:fileid`` from an ``OC-FileId`` answer (its leading digits: ``00000123oc...`` is ``123``)."""
+    digits = ""
+    for c in header or "":
+        if not ("0" <= c <= "9"):
+            break
+        digits += c
+    return str(int(digits)) if digits else None
