@@ -45,7 +45,7 @@ from .conditions import look
 from .errors import DavError, dav_status
 from .paths import DavPath, destination, href
 from .read import Place, place
-from .write import POLICY, _result, commit, parent_is_folder, removal, writable
+from .write import POLICY, commit, done_or_raise, parent_is_folder, removal, writable
 from .xmlio import XML_TYPE, xml_text
 
 BATCH = 1000
@@ -98,20 +98,20 @@ async def copy_or_move(request: Request, store: Store, caller: Caller, target: D
         ops = [removal(dest.path, there)] if there.item is not None else []
         ops.append(Op(new_op_id(), "move", target.path, Expect.of(now.item.row.entry()), to=dest.path))
         _, results = await run_in_threadpool(src.store.apply_ops, ops, POLICY, caller.device.id, tokens, True)
-        _result(results[-1], target.path)
+        done_or_raise(results[-1], target.path)
         return Response(b"", 204 if there.item is not None else 201)
     if move:  # the source goes last, after the copy: a lock that would keep it must stop the copy first
         await run_in_threadpool(src.store.dav_may_write, target.path, caller.device.id, tokens,
                                 now.item.row.kind == "dir")
     if there.item is not None:
         [r] = await commit(dst, caller, [removal(dest.path, there)], tokens)
-        _result(r, dest.path)
+        done_or_raise(r, dest.path)
     failed = await run_in_threadpool(_copy, src, now.item, dst, dest, caller, tokens, deep)
     if failed:
         return _multistatus(failed)
     if move:
         [r] = await commit(src, caller, [removal(target.path, now)], tokens)
-        _result(r, target.path)
+        done_or_raise(r, target.path)
     return Response(b"", 204 if there.item is not None else 201)
 
 

@@ -34,7 +34,7 @@ from .ifheader import parse_if, submitted
 from .lockxml import lock_answer, parse_lockinfo, timeout_of
 from .paths import DavPath, href
 from .read import Place
-from .write import NEW_FILE_MODE, _result, commit, parent_is_folder, writable
+from .write import NEW_FILE_MODE, commit, done_or_raise, parent_is_folder, writable
 from .xmlio import MAX_BODY, XML_TYPE
 
 LEAST_S = 60
@@ -73,7 +73,7 @@ async def lock(request: Request, store: Store, caller: Caller, target: DavPath, 
         await parent_is_folder(where, target.path)
         made = Op(new_op_id(), "put", target.path, None, OpEntry(time.time_ns(), NEW_FILE_MODE, 0, EMPTY_DIGEST))
         [r] = await commit(where, caller, [made], tokens)
-        _result(r, target.path)
+        done_or_raise(r, target.path)
         status = 201
     taken = await run_in_threadpool(where.store.dav_lock, target.path, caller.device.id, ttl, info.scope, deep,
                                     info.owner_xml)

@@ -31,7 +31,7 @@ from .conditions import look
 from .lockxml import whole
 from .paths import DavPath, href
 from .props import LIVE
-from .write import _result, commit, writable
+from .write import commit, done_or_raise, writable
 from .xmlio import DAV, MAX_BODY, XML_TYPE, Name, element, name_of, parse_body, xml_text
 
 _MTIME = ((DAV, "lastmodified"), (DAV, "getlastmodified"))
@@ -103,7 +103,7 @@ async def proppatch(request: Request, store: Store, caller: Caller, target: DavP
         row = now.item.row
         op = Op(new_op_id(), "meta", target.path, Expect.of(row.entry()), OpEntry(mtime, row.mode))
         [r] = await commit(where, caller, [op], tokens)
-        _result(r, target.path)
+        done_or_raise(r, target.path)
     return _multistatus(done, [(n, 200) for n in names])
 
 

@@ -59,7 +59,7 @@ NEW_FILE_MODE = 0o644
 EXISTING = {"Allow": "OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, PUT, DELETE, COPY, MOVE, LOCK, UNLOCK"}  # not MKCOL
 
 
-def _result(r: ItemResult, path: str) -> ItemResult:
+def done_or_raise(r: ItemResult, path: str) -> ItemResult:
     """``r`` when the item was done; its error, or ``changed`` (412) when it was kept back."""
     if r.error is not None:
         raise r.error
@@ -267,7 +267,7 @@ async def finish_put(where: Place, caller: Caller, target: DavPath, now: Now, to
     op = Op(new_op_id(), "put", target.path, expect, OpEntry(mtime_ns, mode, spooled.size, digest), staged.chunks,
             manifest=staged.manifest)
     [r] = await commit(where, caller, [op], tokens, ((digest, spooled.sha1.digest(), spooled.md5.digest()),))
-    r = _result(r, target.path)
+    r = done_or_raise(r, target.path)
     headers = await written_headers(where, r, instance)
     if mtime is not None:
         headers["X-OC-MTime"] = "accepted"
@@ -303,7 +303,7 @@ async def mkcol(request: Request, store: Store, caller: Caller, target: DavPath,
     tokens = await run_in_threadpool(conditions.check, request, store, caller, target, now)
     op = Op(new_op_id(), "mkdir", target.path, None, OpEntry(time.time_ns(), 0o755))
     [r] = await commit(where, caller, [op], tokens)
-    _result(r, target.path)
+    done_or_raise(r, target.path)
     return Response(b"", 201, headers={"Content-Length": "0"})
 
 
@@ -348,5 +348,5 @@ async def delete(request: Request, store: Store, caller: Caller, target: DavPath
                         "everything in it", "send Depth: infinity, or none")
     tokens = await run_in_threadpool(conditions.check, request, store, caller, target, now)
     [r] = await commit(where, caller, [removal(target.path, now)], tokens)
-    _result(r, target.path)
+    done_or_raise(r, target.path)
     return Response(b"", 204)
