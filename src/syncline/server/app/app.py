@@ -34,6 +34,7 @@ from . import (
     routes_ops,
     routes_shares,
     routes_versions,
+    web,
 )
 from .access import Authenticator
 from .errors import CatchAll, error_response, handle_known
@@ -125,7 +126,7 @@ def make_app(store: Store, auth: Authenticator, notifier: Notifier | None = None
 
     routes = [*routes_account.ROUTES, openapi_route(), *routes_folders.ROUTES, *routes_content.ROUTES,
               *routes_ops.ROUTES, *routes_events.ROUTES, *routes_shares.ROUTES,
-              *routes_locks.ROUTES, *routes_versions.ROUTES]
+              *routes_locks.ROUTES, *routes_versions.ROUTES, *web.ROUTES]
     # Imported here: the WebDAV layer uses this package's access and body helpers (an import at the top
     # would be a cycle: dav -> app -> dav).
     from ..dav.mount import DavApp, DavMount

@@ -1,0 +1,91 @@
+// The server's page: who is logged in, the sections, and a hash router (#/..., so a reload or a shared
+// link opens the same view and the server serves one page).
+import {ApiError, getJSON, request, setCsrf} from "./api.js";
+import {fill, h, toast} from "./dom.js";
+import {loginView} from "./views/login.js";
+import {foldersView} from "./views/folders.js";
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+const who = document.getElementById("who");
+
+/** The session: {user, admin, csrf, ...}, or null before login. */
+export const state = {session: null};
+
+const SECTIONS = [
+  {path: "", label: "Files", view: foldersView},
+];
+
+function route() {
+  const raw = location.hash.replace(/^#\/?/, "");
+  const [first, ...rest] = raw.split("/");
+  const section = SECTIONS.find((s) => s.path === first) || SECTIONS[0];
+  return {section, rest: rest.map((part) => decodeURIComponent(part))};
+}
+
+let rendering = null;
+
+async function render() {
+  if (!state.session) return;
+  const {section, rest} = route();
+  for (const link of nav.querySelectorAll("a")) {
+    if (link.dataset.path === section.path) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  const controller = new AbortController();
+  if (rendering) rendering.abort();
+  rendering = controller;
+  try {
+    await section.view(main, rest, {signal: controller.signal, session: state.session});
+  } catch (err) {
+    if (err && err.name === "AbortError") return;
+    if (err instanceof ApiError && err.status === 401) {
+      loggedOut("Your session has ended: log in again.");
+      return;
+    }
+    fill(main, h("h1", {}, "Something went wrong"),
+         h("p", {class: "error", role: "alert"}, err instanceof ApiError ? err.text : String(err)),
+         h("p", {}, h("a", {href: "#/"}, "Back to your folders")));
+  }
+}
+
+function showApp(session) {
+  state.session = session;
+  setCsrf(session.csrf);
+  fill(nav, SECTIONS.map((s) => h("a", {href: "#/" + s.path, dataset: {path: s.path}}, s.label)));
+  nav.hidden = false;
+  fill(who, h("span", {}, session.user), h("button", {type: "button", onclick: logOut}, "Log out"));
+  render();
+}
+
+function loggedOut(message) {
+  state.session = null;
+  setCsrf("");
+  nav.hidden = true;
+  fill(who);
+  loginView(main, {message, onLogin: showApp});
+}
+
+async function logOut() {
+  try {
+    await request("POST", "/ui/logout");
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 401)) {
+      toast(err instanceof ApiError ? err.text : String(err));
+      return;
+    }
+  }
+  loggedOut("You are logged out.");
+}
+
+async function boot() {
+  try {
+    showApp(await getJSON("/ui/session"));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) loggedOut("");
+    else fill(main, h("p", {class: "error", role: "alert"}, err instanceof ApiError ? err.text : String(err)));
+  }
+}
+
+window.addEventListener("hashchange", () => { render(); main.focus({preventScroll: true}); });
+boot();

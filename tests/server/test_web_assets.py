@@ -1,0 +1,144 @@
+"""The web UI's files and how ``/`` serves them: nothing from elsewhere, no inline script, the security
+headers, caching by ETag, a size budget, and no way to reach a file outside the assets."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncline.webui import SECURITY_HEADERS, load_assets
+
+from .apphelp import make_world, run
+
+ASSETS = load_assets()
+BUDGET = 100_000  # bytes of JS and CSS, uncompressed: a cheap phone parses all of it on every visit
+SVG_NS = "http://www.w3.org/2000/svg"
+
+
+def get(tmp_path: Path, url: str, **headers: str) -> Any:
+    world = make_world(tmp_path / str(len(list(tmp_path.iterdir()))))
+
+    async def go() -> Any:
+        async with world.client(None, **headers) as http:
+            return await http.get(url)
+
+    return run(go())
+
+
+def test_the_assets_are_found() -> None:
+    assert {"index.html", "app.css", "js/app.js", "js/api.js", "js/dom.js", "icon.svg"} <= set(ASSETS)
+
+
+@pytest.mark.parametrize("name", sorted(ASSETS))
+def test_no_asset_names_another_origin(name: str) -> None:
+    text = ASSETS[name].body.decode("utf-8").replace(SVG_NS, "")
+    assert not re.search(r"(?i)\b(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text), f"{name} names another origin"
+    assert "@import" not in text
+
+
+def test_the_page_runs_no_inline_script_or_style() -> None:
+    html = ASSETS["index.html"].body.decode()
+    for tag in re.findall(r"<script\b[^>]*>", html):
+        assert 'src="/ui/assets/' in tag, tag
+    for body in re.findall(r"<script\b[^>]*>(.*?)</script>", html, re.S):
+        assert not body.strip(), "a script element with a body"
+    assert not re.search(r"\son[a-z]+\s*=", html), "an inline event handler"
+    assert "<style" not in html and " style=" not in html
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ASSETS if n.endswith(".js")))
+def test_scripts_never_parse_data_as_html(name: str) -> None:
+    """Names users chose reach the page as text: none of the ways that parse a string as HTML or code."""
+    text = ASSETS[name].body.decode()
+    for banned in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
+                   "setAttribute(\"style\"", "javascript:"):
+        assert banned not in text, f"{name} uses {banned}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ASSETS if n.endswith(".js")))
+def test_every_import_is_an_asset(name: str) -> None:
+    text = ASSETS[name].body.decode()
+    base = name.rsplit("/", 1)[0]
+    for target in re.findall(r"""^\s*(?:import|export)\b[^;'"]*from\s+["']([^"']+)["']""", text, re.M):
+        assert target.startswith("./") or target.startswith("../"), target
+        parts = base.split("/")
+        for part in target.split("/"):
+            if part == "..":
+                parts.pop()
+            elif part != ".":
+                parts.append(part)
+        assert "/".join(parts) in ASSETS, f"{name} imports {target}, which is not an asset"
+
+
+def test_the_scripts_and_styles_fit_the_budget() -> None:
+    size = sum(len(a.body) for n, a in ASSETS.items() if n.endswith((".js", ".css")))
+    assert size < BUDGET, f"{size} bytes of JS and CSS: over the {BUDGET} budget"
+
+
+def test_the_page_has_the_security_headers(tmp_path: Path) -> None:
+    r = get(tmp_path, "/")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+    for name, value in SECURITY_HEADERS.items():
+        assert r.headers[name] == value
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp
+    assert r.headers["cache-control"] == "no-cache"
+    assert r.text == ASSETS["index.html"].body.decode()
+
+
+def test_assets_are_cached_by_etag_and_sent_gzipped(tmp_path: Path) -> None:
+    js = ASSETS["js/app.js"]
+    r = get(tmp_path, "/ui/assets/js/app.js", **{"Accept-Encoding": "identity"})
+    assert r.status_code == 200 and r.content == js.body and "content-encoding" not in r.headers
+    assert r.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert r.headers["etag"] == js.etag and r.headers["x-content-type-options"] == "nosniff"
+    again = get(tmp_path, "/ui/assets/js/app.js", **{"If-None-Match": js.etag})
+    assert again.status_code == 304 and again.content == b""
+    css = ASSETS["app.css"]
+    assert css.gzipped is not None
+    packed = get(tmp_path, "/ui/assets/app.css", **{"Accept-Encoding": "gzip"})
+    assert packed.status_code == 200 and packed.content == css.body  # httpx undoes the gzip
+    assert packed.headers["content-encoding"] == "gzip" and gzip.decompress(css.gzipped) == css.body
+
+
+@pytest.mark.parametrize("url", ["/ui/assets/nothing.js", "/ui/assets/../../pyproject.toml",
+                                 "/ui/assets/%2e%2e/%2e%2e/server/app/web.py", "/ui/assets/index.html",
+                                 "/ui/assets//etc/passwd", "/ui/assets/js/../../__init__.py"])
+def test_no_file_outside_the_assets(tmp_path: Path, url: str) -> None:
+    r = get(tmp_path, url)
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
+
+
+def test_only_reading_methods(tmp_path: Path) -> None:
+    world = make_world(tmp_path)
+
+    async def go() -> tuple[int, int, int]:
+        async with world.client(None) as http:
+            head = await http.head("/", headers={"Accept-Encoding": "identity"})
+            post = await http.post("/", content=b"x")
+            put = await http.put("/ui/assets/app.css", content=b"x")
+            assert head.headers["content-length"] == str(len(ASSETS["index.html"].body))
+            return head.status_code, post.status_code, put.status_code
+
+    assert run(go()) == (200, 405, 405)
+
+
+def test_a_built_wheel_carries_the_assets(tmp_path: Path) -> None:
+    """A non-editable install gets the page too (package data, not only the source tree)."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                           "-w", str(tmp_path), str(root)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    wheel = next(tmp_path.glob("syncline-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ASSETS:
+        assert f"syncline/webui/static/{name}" in names
