@@ -9,6 +9,8 @@ browser asks again each time and gets ``304`` for what it holds, so an upgraded 
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,6 +18,10 @@ from starlette.routing import Route
 from ...formats.wire.errors import WireError
 from ...webui import SECURITY_HEADERS, Asset, load_assets
 from .errors import error_response
+from .routes_content import download
+
+# Pictures a browser may show in the page (a preview); never SVG or HTML, which can carry script.
+_PICTURES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
 
 _ASSETS: dict[str, Asset] = load_assets()
 
@@ -46,7 +52,29 @@ async def asset(request: Request) -> Response:
     return _serve(request, found)
 
 
+async def file(request: Request) -> Response:
+    """A file of a folder for the browser: the native download (``path``, ``version``, ``trash_id``,
+    ``Range``: the same rights and answers) saved as a file, never shown as a page of this site. With
+    ``inline=1`` a JPEG, PNG, GIF or WebP picture is shown as one; anything else is still an attachment.
+    Either way a sandbox policy keeps a file's own script, if any, from running as the user."""
+    answer = await download(request)
+    if answer.status_code not in (200, 206):
+        return answer
+    name = request.query_params.get("path", "").rsplit("/", 1)[-1] or "download"
+    picture = _PICTURES.get(name.rsplit(".", 1)[-1].lower()) if "." in name else None
+    inline = picture is not None and request.query_params.get("inline") == "1"
+    answer.headers["Content-Disposition"] = (f"{'inline' if inline else 'attachment'}; "
+                                             f"filename*=UTF-8''{quote(name, safe='')}")
+    if inline and picture is not None:
+        answer.headers["Content-Type"] = picture
+    answer.headers["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'"
+    answer.headers["X-Content-Type-Options"] = "nosniff"
+    answer.headers["Cache-Control"] = "private, no-cache"
+    return answer
+
+
 ROUTES = [
     Route("/", page, methods=["GET", "HEAD"]),
     Route("/ui/assets/{name:path}", asset, methods=["GET", "HEAD"]),
+    Route("/ui/folders/{name}/file", file, methods=["GET"]),
 ]

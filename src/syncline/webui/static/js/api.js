@@ -26,7 +26,7 @@ export async function request(method, url, {json, body, headers, signal} = {}) {
   const sent = new Headers(headers || {});
   if (json !== undefined) {
     sent.set("Content-Type", "application/json");
-    body = JSON.stringify(json);
+    body = stringifyJSON(json);
   }
   if (method !== "GET" && method !== "HEAD" && csrf) sent.set("X-Syncline-CSRF", csrf);
   let response;
@@ -45,15 +45,54 @@ export async function request(method, url, {json, body, headers, signal} = {}) {
                      error && error.hint);
 }
 
+// Nanosecond times (1.7e18) do not fit a JavaScript number: parsed as one they would round, and an
+// ``expect`` sent back with a rounded mtime would never match. So integers past 2^53 are read as BigInt
+// and written back as the same digits.
+const BIG = "\u0000big:";
+const NUMBER = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+
+function markBigIntegers(text) {
+  let out = "";
+  let last = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (c === '"') {  // skip the string, escapes included
+      for (i += 1; i < text.length && text[i] !== '"'; i += 1) if (text[i] === "\\") i += 1;
+    } else if (c === "-" || (c >= "0" && c <= "9")) {
+      NUMBER.lastIndex = i;
+      const token = NUMBER.exec(text)[0];
+      if (/^-?\d+$/.test(token) && !Number.isSafeInteger(Number(token))) {
+        out += text.slice(last, i) + JSON.stringify(BIG + token);
+        last = i + token.length;
+      }
+      i += token.length - 1;
+    }
+  }
+  return out + text.slice(last);
+}
+
+/** JSON.parse, with integers past 2^53 as BigInt. */
+export function parseJSON(text) {
+  return JSON.parse(markBigIntegers(text),
+                    (_key, value) => (typeof value === "string" && value.startsWith(BIG)
+                      ? BigInt(value.slice(BIG.length)) : value));
+}
+
+/** JSON.stringify, with BigInt written as its digits. */
+export function stringifyJSON(value) {
+  const text = JSON.stringify(value, (_key, v) => (typeof v === "bigint" ? BIG + v.toString() : v));
+  return text.replace(/"\\u0000big:(-?\d+)"/g, "$1");
+}
+
 /** GET ``url`` and its JSON. */
 export async function getJSON(url, signal) {
-  return (await request("GET", url, {signal})).json();
+  return parseJSON(await (await request("GET", url, {signal})).text());
 }
 
 /** ``method`` ``url`` with a JSON body; the answer's JSON (null for 204). */
 export async function sendJSON(method, url, json) {
   const response = await request(method, url, {json});
-  return response.status === 204 ? null : response.json();
+  return response.status === 204 ? null : parseJSON(await response.text());
 }
 
 /** The URL of a folder's endpoint: folder("Docs", "/entries") -> "/v1/folders/Docs/entries". */

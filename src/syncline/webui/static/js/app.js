@@ -4,6 +4,7 @@ import {ApiError, getJSON, request, setCsrf} from "./api.js";
 import {fill, h, toast} from "./dom.js";
 import {loginView} from "./views/login.js";
 import {foldersView} from "./views/folders.js";
+import {filesView} from "./views/files.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -12,22 +13,28 @@ const who = document.getElementById("who");
 /** The session: {user, admin, csrf, ...}, or null before login. */
 export const state = {session: null};
 
+// The sections in the menu; ``views`` are the other routes that belong to a section (its nav link is
+// marked current on them).
 const SECTIONS = [
-  {path: "", label: "Files", view: foldersView},
+  {path: "", label: "Files", view: foldersView, views: {f: filesView}},
 ];
 
 function route() {
   const raw = location.hash.replace(/^#\/?/, "");
   const [first, ...rest] = raw.split("/");
-  const section = SECTIONS.find((s) => s.path === first) || SECTIONS[0];
-  return {section, rest: rest.map((part) => decodeURIComponent(part))};
+  const parts = rest.map((part) => { try { return decodeURIComponent(part); } catch { return part; } });
+  for (const section of SECTIONS) {
+    if (section.path === first) return {section, view: section.view, rest: parts};
+    if (section.views && section.views[first]) return {section, view: section.views[first], rest: parts};
+  }
+  return {section: SECTIONS[0], view: SECTIONS[0].view, rest: []};
 }
 
 let rendering = null;
 
 async function render() {
   if (!state.session) return;
-  const {section, rest} = route();
+  const {section, view, rest} = route();
   for (const link of nav.querySelectorAll("a")) {
     if (link.dataset.path === section.path) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -36,7 +43,7 @@ async function render() {
   if (rendering) rendering.abort();
   rendering = controller;
   try {
-    await section.view(main, rest, {signal: controller.signal, session: state.session});
+    await view(main, rest, {signal: controller.signal, session: state.session, refresh: render});
   } catch (err) {
     if (err && err.name === "AbortError") return;
     if (err instanceof ApiError && err.status === 401) {

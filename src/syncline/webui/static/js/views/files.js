@@ -1,0 +1,184 @@
+// One folder of the server: its entries (folders first), the way back up, and what can be done to each
+// entry. Reading needs the read right; the write controls are shown only with ``rw`` (the server
+// refuses them anyway).
+import {ApiError, folderUrl, getJSON} from "../api.js";
+import {askText, choose, confirmDialog} from "../dialogs.js";
+import {bytes, fill, h, toast, when} from "../dom.js";
+import {
+  applyOp, deleteFolder, expectOf, fileUrl, folderEtag, join, listPage, nameOf, nameProblem, nowNs, parentOf,
+  rowsOf,
+} from "../folder.js";
+import {pickFolder} from "./picker.js";
+
+/** ``#/f/FOLDER/dir/...`` */
+export function filesHref(folder, dir) {
+  return "#/f/" + [folder, ...(dir ? dir.split("/") : [])].map(encodeURIComponent).join("/");
+}
+
+function byName(a, b) {
+  if ((a.kind === "dir") !== (b.kind === "dir")) return a.kind === "dir" ? -1 : 1;
+  return nameOf(a.path).localeCompare(nameOf(b.path), undefined, {numeric: true, sensitivity: "base"});
+}
+
+function crumbs(folder, dir) {
+  const parts = dir ? dir.split("/") : [];
+  const links = [h("a", {href: "#/"}, "Folders"), h("a", {href: filesHref(folder, "")}, folder)];
+  parts.forEach((part, i) => links.push(h("a", {href: filesHref(folder, parts.slice(0, i + 1).join("/"))}, part)));
+  links[links.length - 1].setAttribute("aria-current", "page");
+  return h("nav", {class: "crumbs", "aria-label": "Where you are"},
+           h("ol", {}, links.map((link) => h("li", {}, link))));
+}
+
+function describe(row) {
+  if (row.kind === "dir") return "Folder";
+  if (row.kind === "symlink") return `Link to ${row.target}`;
+  return `${bytes(row.size)} · ${when(row.mtime_ns)}`;
+}
+
+function explain(err) { return err instanceof ApiError ? err.text : String(err); }
+
+/** The view of ``rest`` = [folder, ...dir parts]. */
+export async function filesView(main, rest, {signal, session, refresh}) {
+  const folder = rest[0];
+  const dir = rest.slice(1).filter(Boolean).join("/");
+  document.title = `${dir ? nameOf(dir) : folder} · syncline`;
+  const info = await getJSON(folderUrl(folder), signal);
+  const writable = info.rights === "rw";
+  const shown = new Map();
+  let cursor = null;
+
+  const list = h("ul", {class: "list", "aria-label": "Files and folders"});
+  const more = h("button", {type: "button", hidden: true}, "Show more");
+  const empty = h("p", {class: "note", hidden: true}, "This folder is empty.");
+
+  function row(entry) {
+    const name = nameOf(entry.path);
+    const link = entry.kind === "dir"
+      ? h("a", {href: filesHref(folder, entry.path)}, name)
+      : entry.kind === "file"
+        ? h("a", {href: fileUrl(folder, entry.path), download: name}, name)
+        : h("strong", {}, name);
+    return h("li", {dataset: {path: entry.path}},
+             h("span", {class: `icon icon-${entry.kind}`, "aria-hidden": "true"}),
+             h("div", {class: "main"}, link, h("span", {class: "sub"}, describe(entry))),
+             h("button", {type: "button", class: "more", "aria-label": `Actions for ${name}`,
+                          onclick: () => act(entry)}, "⋯"));
+  }
+
+  function draw() {
+    const rows = [...shown.values()].sort(byName);
+    fill(list, rows.map(row));
+    list.hidden = rows.length === 0;
+    empty.hidden = rows.length !== 0;
+    more.hidden = !(cursor && cursor.more);
+  }
+
+  async function load() {
+    const page = await listPage(folder, dir, cursor, signal);
+    for (const entry of rowsOf(page)) {
+      if (entry.path === dir) continue;
+      if (entry.kind === "deleted") shown.delete(entry.path);
+      else shown.set(entry.path, entry);
+    }
+    cursor = page;
+    draw();
+  }
+
+  async function act(entry) {
+    const name = nameOf(entry.path);
+    const choices = [];
+    if (entry.kind === "file") choices.push({label: "Download", value: "download"});
+    if (writable) {
+      choices.push({label: "Rename", value: "rename"}, {label: "Move", value: "move"},
+                   {label: "Delete", value: "delete", class: "danger"});
+    }
+    const what = await choose({title: name, choices,
+                               text: writable ? null : "This folder is shared with you read only."});
+    try {
+      if (what === "download") download(entry);
+      else if (what === "rename") await rename(entry);
+      else if (what === "move") await move(entry);
+      else if (what === "delete") await remove(entry);
+    } catch (err) {
+      toast(explain(err));
+      refresh();
+    }
+  }
+
+  function download(entry) {
+    h("a", {href: fileUrl(folder, entry.path), download: nameOf(entry.path)}).click();
+  }
+
+  async function rename(entry) {
+    const name = nameOf(entry.path);
+    const dot = name.lastIndexOf(".");
+    const wanted = await askText({title: `Rename ${name}`, label: "New name", value: name, okLabel: "Rename",
+                                  selectEnd: entry.kind === "file" && dot > 0 ? dot : name.length,
+                                  check: (value) => nameProblem(value)
+                                    || (value !== name && [...shown.keys()].some((p) => nameOf(p) === value)
+                                      ? "Something here already has that name." : "")});
+    if (wanted === null || wanted === name) return;
+    await applyOp(folder, {op: "move", path: entry.path, to: join(dir, wanted), expect: expectOf(entry)});
+    toast(`Renamed ${name} to ${wanted}`);
+    refresh();
+  }
+
+  async function move(entry) {
+    const target = await pickFolder({folder, start: dir, moving: entry});
+    if (target === null || target === dir) return;
+    await applyOp(folder, {op: "move", path: entry.path, to: join(target, nameOf(entry.path)),
+                           expect: expectOf(entry)});
+    toast(`Moved ${nameOf(entry.path)} to ${target ? nameOf(target) : folder}`);
+    refresh();
+  }
+
+  async function remove(entry) {
+    const name = nameOf(entry.path);
+    if (entry.kind === "dir") {
+      // The ETag read before asking: a file added below it after this makes the delete refuse.
+      const etag = await folderEtag(session.user, folder, entry.path);
+      if (!await confirmDialog({title: `Delete the folder ${name}?`, danger: true, okLabel: "Delete folder",
+                                text: "It and everything in it go to the trash, where you can restore them."})) {
+        return;
+      }
+      await deleteFolder(session.user, folder, entry.path, etag);
+    } else {
+      if (!await confirmDialog({title: `Delete ${name}?`, danger: true, okLabel: "Delete",
+                                text: "It goes to the trash, where you can restore it."})) {
+        return;
+      }
+      await applyOp(folder, {op: "delete", path: entry.path, expect: expectOf(entry)});
+    }
+    toast(`Deleted ${name}`);
+    refresh();
+  }
+
+  async function newFolder() {
+    const name = await askText({title: "New folder", label: "Folder name", okLabel: "Create",
+                                check: (value) => nameProblem(value)
+                                  || ([...shown.keys()].some((p) => nameOf(p) === value)
+                                    ? "Something here already has that name." : "")});
+    if (name === null) return;
+    try {
+      await applyOp(folder, {op: "mkdir", path: join(dir, name), expect: null,
+                             entry: {mode: 0o755, mtime_ns: nowNs()}});
+      toast(`Created ${name}`);
+    } catch (err) {
+      toast(explain(err));
+    }
+    refresh();
+  }
+
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try { await load(); } catch (err) { toast(explain(err)); } finally { more.disabled = false; }
+  });
+
+  await load();
+  const toolbar = h("div", {class: "actions"},
+                    dir ? h("a", {class: "button", href: filesHref(folder, parentOf(dir))}, "Up") : null,
+                    writable ? h("button", {type: "button", onclick: newFolder}, "New folder") : null);
+  fill(main, crumbs(folder, dir), h("h1", {}, dir ? nameOf(dir) : folder),
+       writable ? null : h("p", {class: "note"}, `Shared with you by ${info.owner}, read only.`),
+       toolbar, list, empty, more);
+}
