@@ -18,6 +18,22 @@ let csrf = "";
 /** Remembers the CSRF value of the session (from /ui/session or /ui/login). */
 export function setCsrf(value) { csrf = value || ""; }
 
+/** The headers every call that changes something carries (for requests made without fetch). */
+export function writeHeaders() {
+  return {"X-Syncline-CSRF": csrf, "X-Requested-With": "XMLHttpRequest"};
+}
+
+/** The message of a WebDAV error body (Sabre's <s:message>), or "". */
+export function davMessage(text) {
+  try {
+    const xml = new DOMParser().parseFromString(text, "application/xml");
+    const found = xml.getElementsByTagNameNS("http://sabredav.org/ns", "message")[0];
+    return found ? found.textContent : "";
+  } catch {
+    return "";
+  }
+}
+
 /**
  * fetch() for our API: ``json`` is sent as a JSON body; an answer that is not 2xx becomes an ApiError
  * with the server's code, message and hint; a network failure an ApiError of status 0.
@@ -29,6 +45,8 @@ export async function request(method, url, {json, body, headers, signal} = {}) {
     body = stringifyJSON(json);
   }
   if (method !== "GET" && method !== "HEAD" && csrf) sent.set("X-Syncline-CSRF", csrf);
+  // A page's request: a refusal must not make the browser ask for a WebDAV password itself.
+  sent.set("X-Requested-With", "XMLHttpRequest");
   let response;
   try {
     response = await fetch(url, {method, body, headers: sent, credentials: "same-origin", cache: "no-store",
@@ -38,8 +56,9 @@ export async function request(method, url, {json, body, headers, signal} = {}) {
     throw new ApiError(0, "unavailable", "the server cannot be reached", "check the connection and try again");
   }
   if (response.ok) return response;
+  const text = await response.text();
   let error = null;
-  try { error = (await response.json()).error; } catch { error = null; }
+  try { error = JSON.parse(text).error; } catch { error = {message: davMessage(text)}; }
   throw new ApiError(response.status, (error && error.code) || `http_${response.status}`,
                      (error && error.message) || response.statusText || "the server refused",
                      error && error.hint);

@@ -39,6 +39,8 @@ async function render() {
     if (link.dataset.path === section.path) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
+  main.ondragover = main.ondragleave = main.ondrop = null;  // a view sets its own
+  main.classList.remove("dropping");
   const controller = new AbortController();
   if (rendering) rendering.abort();
   rendering = controller;

@@ -26,7 +26,8 @@ export function expectOf(row) {
           version: row.version};
 }
 
-function opId() {
+/** A new operation id: 16 random bytes, base64url. */
+export function opId() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }

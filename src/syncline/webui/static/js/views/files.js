@@ -9,6 +9,8 @@ import {
   rowsOf,
 } from "../folder.js";
 import {pickFolder} from "./picker.js";
+import {UploadPanel, makeDirs} from "./uploads.js";
+import {droppedFiles} from "../upload.js";
 
 /** ``#/f/FOLDER/dir/...`` */
 export function filesHref(folder, dir) {
@@ -169,6 +171,55 @@ export async function filesView(main, rest, {signal, session, refresh}) {
     refresh();
   }
 
+  const panel = new UploadPanel({user: session.user, folder, onDone: () => reloadSoon()});
+  let reloadTimer = 0;
+  function reloadSoon() {  // after a burst of small uploads, one listing, not one per file
+    clearTimeout(reloadTimer);
+    reloadTimer = setTimeout(async () => {
+      shown.clear();
+      cursor = null;
+      try { await load(); } catch (err) { toast(explain(err)); }
+    }, 300);
+  }
+
+  /** ``picked``: [{file, path}] and [{dir}] with paths relative to this folder's view. */
+  async function send(picked) {
+    const dirs = new Set();
+    for (const p of picked) {
+      const path = p.dir !== undefined ? p.dir : parentOf(p.path);
+      const parts = path ? path.split("/") : [];
+      parts.forEach((_, i) => dirs.add(join(dir, parts.slice(0, i + 1).join("/"))));
+    }
+    try {
+      if (dirs.size) await makeDirs(folder, [...dirs], nowNs());
+    } catch (err) {
+      toast(explain(err));
+      return;
+    }
+    panel.add(picked.filter((p) => p.file).map((p) => {
+      const path = join(dir, p.path);
+      return {file: p.file, path, replacing: null};
+    }));
+  }
+
+  function pickerInput(label, directory) {
+    const input = h("input", {type: "file", multiple: true, class: "visually-hidden", webkitdirectory: directory});
+    input.addEventListener("change", () => {
+      const picked = [...input.files].map((file) => ({file, path: file.webkitRelativePath || file.name}));
+      input.value = "";
+      if (picked.length) send(picked);
+    });
+    return h("label", {class: "button"}, label, input);
+  }
+
+  main.ondragover = writable ? (event) => { event.preventDefault(); main.classList.add("dropping"); } : null;
+  main.ondragleave = () => main.classList.remove("dropping");
+  main.ondrop = writable ? async (event) => {
+    event.preventDefault();
+    main.classList.remove("dropping");
+    send(await droppedFiles(event.dataTransfer.items));
+  } : null;
+
   more.addEventListener("click", async () => {
     more.disabled = true;
     try { await load(); } catch (err) { toast(explain(err)); } finally { more.disabled = false; }
@@ -177,8 +228,10 @@ export async function filesView(main, rest, {signal, session, refresh}) {
   await load();
   const toolbar = h("div", {class: "actions"},
                     dir ? h("a", {class: "button", href: filesHref(folder, parentOf(dir))}, "Up") : null,
+                    writable ? pickerInput("Upload files", false) : null,
+                    writable ? pickerInput("Upload a folder", true) : null,
                     writable ? h("button", {type: "button", onclick: newFolder}, "New folder") : null);
   fill(main, crumbs(folder, dir), h("h1", {}, dir ? nameOf(dir) : folder),
        writable ? null : h("p", {class: "note"}, `Shared with you by ${info.owner}, read only.`),
-       toolbar, list, empty, more);
+       toolbar, panel.element, list, empty, more);
 }
