@@ -5,6 +5,9 @@ import {fill, h, toast} from "./dom.js";
 import {loginView} from "./views/login.js";
 import {foldersView} from "./views/folders.js";
 import {filesView} from "./views/files.js";
+import {trashView, versionsView} from "./views/versions.js";
+import {shareView, sharesView} from "./views/sharing.js";
+import {devicesView} from "./views/devices.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -16,7 +19,10 @@ export const state = {session: null};
 // The sections in the menu; ``views`` are the other routes that belong to a section (its nav link is
 // marked current on them).
 const SECTIONS = [
-  {path: "", label: "Files", view: foldersView, views: {f: filesView}},
+  {path: "", label: "Files", view: foldersView,
+   views: {f: filesView, v: versionsView, trash: trashView, share: shareView}},
+  {path: "shares", label: "Shares", view: sharesView},
+  {path: "devices", label: "Devices", view: devicesView},
 ];
 
 function route() {
@@ -45,7 +51,8 @@ async function render() {
   if (rendering) rendering.abort();
   rendering = controller;
   try {
-    await view(main, rest, {signal: controller.signal, session: state.session, refresh: render});
+    await view(main, rest, {signal: controller.signal, session: state.session, refresh: render,
+                            ended: () => loggedOut("Your session has ended: log in again.")});
   } catch (err) {
     if (err && err.name === "AbortError") return;
     if (err instanceof ApiError && err.status === 401) {

@@ -1,7 +1,7 @@
 // One folder of the server: its entries (folders first), the way back up, and what can be done to each
 // entry. Reading needs the read right; the write controls are shown only with ``rw`` (the server
 // refuses them anyway).
-import {ApiError, folderUrl, getJSON} from "../api.js";
+import {ApiError, folderUrl, getJSON, request, sendJSON} from "../api.js";
 import {askText, choose, confirmDialog} from "../dialogs.js";
 import {bytes, fill, h, toast, when} from "../dom.js";
 import {
@@ -11,6 +11,7 @@ import {
 import {pickFolder} from "./picker.js";
 import {UploadPanel, makeDirs} from "./uploads.js";
 import {droppedFiles} from "../upload.js";
+import {follow} from "../live.js";
 
 /** ``#/f/FOLDER/dir/...`` */
 export function filesHref(folder, dir) {
@@ -37,16 +38,30 @@ function describe(row) {
   return `${bytes(row.size)} · ${when(row.mtime_ns)}`;
 }
 
+function lockText(lock) {
+  return `Locked by ${lock.mine ? "you (this browser)" : `${lock.user} on ${lock.device_name}`} until `
+    + when(lock.expires_ns);
+}
+
+const LOCK_TIMES = [{label: "Lock for 1 hour", value: "3600"}, {label: "Lock for a day", value: "86400"},
+                    {label: "Lock for a week", value: "604800"}];
+
+/** ``#/v/FOLDER/path`` (versions), ``#/trash/FOLDER``, ``#/share/FOLDER``. */
+export function pathHref(route, folder, path) {
+  return `#/${route}/` + [folder, ...(path ? path.split("/") : [])].map(encodeURIComponent).join("/");
+}
+
 function explain(err) { return err instanceof ApiError ? err.text : String(err); }
 
 /** The view of ``rest`` = [folder, ...dir parts]. */
-export async function filesView(main, rest, {signal, session, refresh}) {
+export async function filesView(main, rest, {signal, session, refresh, ended}) {
   const folder = rest[0];
   const dir = rest.slice(1).filter(Boolean).join("/");
   document.title = `${dir ? nameOf(dir) : folder} · syncline`;
   const info = await getJSON(folderUrl(folder), signal);
   const writable = info.rights === "rw";
   const shown = new Map();
+  const locks = new Map();
   let cursor = null;
 
   const list = h("ul", {class: "list", "aria-label": "Files and folders"});
@@ -60,9 +75,11 @@ export async function filesView(main, rest, {signal, session, refresh}) {
       : entry.kind === "file"
         ? h("a", {href: fileUrl(folder, entry.path), download: name}, name)
         : h("strong", {}, name);
+    const lock = locks.get(entry.path);
     return h("li", {dataset: {path: entry.path}},
              h("span", {class: `icon icon-${entry.kind}`, "aria-hidden": "true"}),
-             h("div", {class: "main"}, link, h("span", {class: "sub"}, describe(entry))),
+             h("div", {class: "main"}, link, h("span", {class: "sub"}, describe(entry)),
+               lock ? h("span", {class: "badge"}, lockText(lock)) : null),
              h("button", {type: "button", class: "more", "aria-label": `Actions for ${name}`,
                           onclick: () => act(entry)}, "⋯"));
   }
@@ -86,18 +103,37 @@ export async function filesView(main, rest, {signal, session, refresh}) {
     draw();
   }
 
+  async function loadLocks() {
+    const answer = await getJSON(folderUrl(folder, "/file-locks"), signal);
+    locks.clear();
+    for (const lock of answer.locks) locks.set(lock.path, lock);
+    draw();
+  }
+
   async function act(entry) {
     const name = nameOf(entry.path);
+    const lock = locks.get(entry.path);
     const choices = [];
-    if (entry.kind === "file") choices.push({label: "Download", value: "download"});
+    if (entry.kind === "file") {
+      choices.push({label: "Download", value: "download"}, {label: "Versions", value: "versions"});
+    }
+    if (writable && entry.kind === "file") {
+      if (!lock) choices.push({label: "Lock", value: "lock"});
+      else if (lock.user === session.user) choices.push({label: "Unlock", value: "unlock"});
+      else if (info.owner === session.user) choices.push({label: "Break the lock", value: "break", class: "danger"});
+    }
     if (writable) {
       choices.push({label: "Rename", value: "rename"}, {label: "Move", value: "move"},
                    {label: "Delete", value: "delete", class: "danger"});
     }
     const what = await choose({title: name, choices,
-                               text: writable ? null : "This folder is shared with you read only."});
+                               text: lock ? lockText(lock)
+                                 : writable ? null : "This folder is shared with you read only."});
     try {
       if (what === "download") download(entry);
+      else if (what === "versions") location.hash = pathHref("v", folder, entry.path);
+      else if (what === "lock") await lockFile(entry);
+      else if (what === "unlock" || what === "break") await unlock(lock, what === "break");
       else if (what === "rename") await rename(entry);
       else if (what === "move") await move(entry);
       else if (what === "delete") await remove(entry);
@@ -105,6 +141,27 @@ export async function filesView(main, rest, {signal, session, refresh}) {
       toast(explain(err));
       refresh();
     }
+  }
+
+  async function lockFile(entry) {
+    const ttl = await choose({title: `Lock ${nameOf(entry.path)}`, choices: LOCK_TIMES,
+                              text: "While it is locked, no other device can change, move or delete it. "
+                                + "The lock ends when you unlock it, when its time is up, or when you log out."});
+    if (ttl === null) return;
+    await sendJSON("POST", folderUrl(folder, "/file-locks"), {path: entry.path, ttl: Number(ttl)});
+    toast(`Locked ${nameOf(entry.path)}`);
+    await loadLocks();
+  }
+
+  async function unlock(lock, force) {
+    if (force && !await confirmDialog({title: `Break the lock on ${nameOf(lock.path)}?`, danger: true,
+                                       okLabel: "Break the lock",
+                                       text: `${lock.user} locked it on ${lock.device_name}.`})) {
+      return;
+    }
+    await request("DELETE", folderUrl(folder, `/file-locks/${encodeURIComponent(lock.lock)}${force ? "?force=1" : ""}`));
+    toast(`Unlocked ${nameOf(lock.path)}`);
+    await loadLocks();
   }
 
   function download(entry) {
@@ -176,9 +233,10 @@ export async function filesView(main, rest, {signal, session, refresh}) {
   function reloadSoon() {  // after a burst of small uploads, one listing, not one per file
     clearTimeout(reloadTimer);
     reloadTimer = setTimeout(async () => {
+      if (signal.aborted) return;
       shown.clear();
       cursor = null;
-      try { await load(); } catch (err) { toast(explain(err)); }
+      try { await load(); } catch (err) { if (!signal.aborted) toast(explain(err)); }
     }, 300);
   }
 
@@ -226,11 +284,17 @@ export async function filesView(main, rest, {signal, session, refresh}) {
   });
 
   await load();
+  if (info.lock_seq) await loadLocks();
+  follow({folders: [{name: folder, seq: cursor.seq}], signal, onSeq: () => reloadSoon(),
+          onLocks: () => loadLocks().catch((err) => toast(explain(err))),
+          onRevoked: () => toast(`${folder} is no longer shared with you.`), onEnded: ended});
   const toolbar = h("div", {class: "actions"},
                     dir ? h("a", {class: "button", href: filesHref(folder, parentOf(dir))}, "Up") : null,
                     writable ? pickerInput("Upload files", false) : null,
                     writable ? pickerInput("Upload a folder", true) : null,
-                    writable ? h("button", {type: "button", onclick: newFolder}, "New folder") : null);
+                    writable ? h("button", {type: "button", onclick: newFolder}, "New folder") : null,
+                    h("a", {class: "button", href: pathHref("trash", folder, dir)}, "Trash"),
+                    h("a", {class: "button", href: pathHref("share", folder, "")}, "Sharing"));
   fill(main, crumbs(folder, dir), h("h1", {}, dir ? nameOf(dir) : folder),
        writable ? null : h("p", {class: "note"}, `Shared with you by ${info.owner}, read only.`),
        toolbar, panel.element, list, empty, more);
