@@ -43,6 +43,20 @@ function lockText(lock) {
     + when(lock.expires_ns);
 }
 
+const PICTURE = /\.(jpe?g|png|gif|webp)$/i;
+
+/** A picture in a dialog, full width, closed by its button or Escape. */
+function preview(folder, entry) {
+  const name = nameOf(entry.path);
+  const dialog = h("dialog", {class: "dialog preview", "aria-label": name},
+                   h("img", {src: fileUrl(folder, entry.path, {inline: 1}), alt: name}),
+                   h("div", {class: "actions"}, h("button", {type: "button", onclick: () => dialog.close()}, "Close")));
+  const opener = document.activeElement;
+  dialog.addEventListener("close", () => { dialog.remove(); if (opener && opener.isConnected) opener.focus(); });
+  document.body.append(dialog);
+  dialog.showModal();
+}
+
 const LOCK_TIMES = [{label: "Lock for 1 hour", value: "3600"}, {label: "Lock for a day", value: "86400"},
                     {label: "Lock for a week", value: "604800"}];
 
@@ -115,6 +129,7 @@ export async function filesView(main, rest, {signal, session, refresh, ended}) {
     const lock = locks.get(entry.path);
     const choices = [];
     if (entry.kind === "file") {
+      if (PICTURE.test(name)) choices.push({label: "Preview", value: "preview"});
       choices.push({label: "Download", value: "download"}, {label: "Versions", value: "versions"});
     }
     if (writable && entry.kind === "file") {
@@ -130,7 +145,8 @@ export async function filesView(main, rest, {signal, session, refresh, ended}) {
                                text: lock ? lockText(lock)
                                  : writable ? null : "This folder is shared with you read only."});
     try {
-      if (what === "download") download(entry);
+      if (what === "preview") preview(folder, entry);
+      else if (what === "download") download(entry);
       else if (what === "versions") location.hash = pathHref("v", folder, entry.path);
       else if (what === "lock") await lockFile(entry);
       else if (what === "unlock" || what === "break") await unlock(lock, what === "break");
