@@ -38,7 +38,7 @@ lint: install-dev
 
 ## unit: the test suite only, on every core (pytest-xdist); the fork tests after, in a process of their own
 unit: install-dev
-	$(BIN)/python -m pytest -q -n auto -m "not single_thread"
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup -m "not single_thread"
 	$(BIN)/python -m pytest -q -m single_thread
 
 ## test: lint, types, layering, then the whole test suite

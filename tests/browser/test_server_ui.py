@@ -1,0 +1,307 @@
+"""The server's web UI in a real browser (Debian's chromium, headless) against a real ``syncline serve``
+and real daemons on 127.0.0.1: the scenarios of issue 16 and the risks of webui-plan.md section 14."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ..daemonserver import DEADLINE, Device, Server, serving, wait_for
+from .conftest import Watch
+from .webhelp import BOB, BOB_PASSWORD, assert_labelled, dav, log_in, tab_walk, token_of
+
+Shoot = Callable[[str], None]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    with serving(tmp_path / "data") as s:
+        yield s
+
+
+def _in_sync(device: Device) -> bool:
+    status = device.status()
+    return status is not None and status["state"] == "in sync"
+
+
+def _bound(tmp_path: Path, server: Server, name: str = "anna-laptop") -> Device:
+    device = Device(tmp_path / name, server, "Docs", name)
+    device.start()
+    wait_for(lambda: _in_sync(device), describe=device.status)
+    return device
+
+
+def test_log_in_keyboard_and_a_wrong_password(page: Any, server: Server, shoot: Shoot, watch: Watch) -> None:
+    watch.allowed.append(re.compile("Failed to load resource"))  # the 401s of the wrong password
+    page.goto(server.url + "/")
+    page.get_by_label("User name").wait_for()
+    shoot("login")
+    assert_labelled(page)
+    # By keyboard alone: the fields by Tab, Enter submits.
+    page.get_by_label("User name").focus()
+    page.keyboard.type("anna")
+    page.keyboard.press("Tab")
+    page.keyboard.type("not the password")
+    page.keyboard.press("Enter")
+    alert = page.get_by_role("alert")
+    alert.filter(has_text=re.compile(r"\S")).wait_for()
+    assert "user name or password" in alert.inner_text().lower() or "password" in alert.inner_text().lower()
+    page.get_by_label("Password").fill("a-long-enough-password")
+    page.get_by_label("Password").press("Enter")
+    page.get_by_role("heading", name="Your folders").wait_for()
+    shoot("folders-empty")
+    assert "syncline=" not in page.evaluate("() => document.cookie"), "the session cookie is HttpOnly"
+
+
+def test_upload_reaches_a_device_and_its_edit_shows_live(page: Any, server: Server, shoot: Shoot,
+                                                           tmp_path: Path) -> None:
+    laptop = _bound(tmp_path, server)
+    try:
+        log_in(page, server)
+        page.get_by_role("link", name="Docs").click()
+        page.get_by_text("This folder is empty.").wait_for()
+        src = tmp_path / "plan.txt"
+        src.write_bytes(b"drawing 1\n")
+        page.get_by_label("Upload files").set_input_files(str(src))
+        wait_for(lambda: (laptop.local / "plan.txt").read_bytes() == b"drawing 1\n")
+        page.get_by_role("link", name="plan.txt").wait_for()
+        shoot("uploaded")
+        # The device edits it: the row's size changes on the page without a reload.
+        (laptop.local / "plan.txt").write_bytes(b"drawing 1, revised by the laptop\n")
+        page.get_by_text("33 B").wait_for()
+        # And a file the device adds appears.
+        (laptop.local / "new from laptop.txt").write_bytes(b"x")
+        page.get_by_role("link", name="new from laptop.txt").wait_for()
+        assert_labelled(page)
+        names = tab_walk(page)
+        assert "Upload files" in names and "Actions for plan.txt" in names and "Log out" in names, names
+    finally:
+        laptop.stop()
+
+
+def test_share_with_a_second_user_who_then_sees_it(browser: Any, page: Any, server: Server, shoot: Shoot,
+                                                    tmp_path: Path) -> None:
+    server.add_user(BOB, BOB_PASSWORD)
+    with dav(server) as anna:
+        assert anna.request("MKCOL", "Docs").status_code == 201
+        assert anna.put("Docs/minutes.txt", content=b"minutes").status_code == 201
+    log_in(page, server)
+    page.get_by_role("link", name="Docs").click()
+    page.get_by_role("link", name="Sharing").click()
+    page.get_by_label("User name").fill(BOB)
+    page.get_by_label("They").select_option("rw")
+    page.get_by_role("button", name="Share", exact=True).click()
+    page.get_by_text("offered, not accepted yet").wait_for()
+    shoot("sharing")
+
+    other = browser.new_context(viewport={"width": 360, "height": 800})
+    try:
+        bob = other.new_page()
+        log_in(bob, server, BOB, BOB_PASSWORD)
+        bob.get_by_role("link", name="Shares").click()
+        bob.get_by_role("button", name="Accept Docs from anna").click()
+        bob.get_by_role("button", name="Accept", exact=True).click()
+        bob.get_by_role("link", name="Docs").first.click()
+        bob.get_by_role("link", name="minutes.txt").wait_for()
+        # anna's page shows bob as a member now (its shares event).
+        page.get_by_role("link", name="Sharing").click() if page.get_by_role("link", name="Sharing").count() else None
+        page.goto(server.url + "/#/share/Docs")
+        page.get_by_text("can edit").wait_for()
+    finally:
+        other.close()
+
+
+def test_restore_a_version_reaches_the_device(page: Any, server: Server, shoot: Shoot, tmp_path: Path) -> None:
+    laptop = _bound(tmp_path, server)
+    try:
+        (laptop.local / "report.txt").write_text("first\n")
+        wait_for(lambda: _in_sync(laptop) and laptop.status() and laptop.status().get("files", 1), describe=laptop.status)
+        with dav(server) as anna:
+            wait_for(lambda: anna.get("Docs/report.txt").content == b"first\n")
+            (laptop.local / "report.txt").write_text("second, a mistake\n")
+            wait_for(lambda: anna.get("Docs/report.txt").content == b"second, a mistake\n")
+        log_in(page, server)
+        page.goto(server.url + "/#/v/Docs/report.txt")
+        page.get_by_role("heading", name="Versions of report.txt").wait_for()
+        shoot("versions")
+        page.get_by_role("button", name=re.compile("^Restore the version")).first.click()
+        page.get_by_role("button", name="Restore", exact=True).click()
+        page.get_by_text("Restored report.txt").wait_for()
+        wait_for(lambda: (laptop.local / "report.txt").read_text() == "first\n")
+    finally:
+        laptop.stop()
+
+
+def test_a_lock_from_the_page_makes_a_device_edit_wait(page: Any, server: Server, shoot: Shoot,
+                                                      tmp_path: Path) -> None:
+    laptop = _bound(tmp_path, server)
+    try:
+        (laptop.local / "budget.ods").write_bytes(b"v1")
+        with dav(server) as anna:
+            wait_for(lambda: anna.get("Docs/budget.ods").content == b"v1")
+        log_in(page, server)
+        page.goto(server.url + "/#/f/Docs")
+        page.get_by_role("button", name="Actions for budget.ods").click()
+        page.get_by_role("button", name="Lock", exact=True).click()
+        page.get_by_role("button", name="Lock for 1 hour").click()
+        page.get_by_text("Locked by you (this browser)").wait_for()
+        shoot("locked")
+        (laptop.local / "budget.ods").write_bytes(b"the laptop's edit")
+        wait_for(lambda: [i for i in (laptop.status() or {}).get("not_synced", [])
+                          if "waiting for its lock" in i["why"]], describe=laptop.status)
+        with dav(server) as anna:
+            assert anna.get("Docs/budget.ods").content == b"v1", "the locked file was not written"
+            page.get_by_role("button", name="Actions for budget.ods").click()
+            page.get_by_role("button", name="Unlock").click()
+            page.get_by_text("Unlocked budget.ods").wait_for()
+            wait_for(lambda: anna.get("Docs/budget.ods").content == b"the laptop's edit")
+    finally:
+        laptop.stop()
+
+
+def test_a_read_only_member_is_refused_and_nothing_changes(browser: Any, server: Server,
+                                                            tmp_path: Path, watch: Watch) -> None:
+    watch.allowed.append(re.compile("Failed to load resource"))
+    server.add_user(BOB, BOB_PASSWORD)
+    with dav(server) as anna:
+        assert anna.request("MKCOL", "Docs").status_code == 201
+        assert anna.put("Docs/a.txt", content=b"anna's").status_code == 201
+    token = token_of(server)
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=DEADLINE) as http:
+        assert http.put("/v1/folders/Docs/members/bob", json={"rights": "ro"}).status_code == 201
+        bob_token = token_of(server, BOB, BOB_PASSWORD)
+        r = http.get("/v1/shares", headers={"Authorization": f"Bearer {bob_token}"})
+        uid = r.json()["incoming"][0]["uid"]
+        assert http.post(f"/v1/shares/{uid}/accept", json={},
+                         headers={"Authorization": f"Bearer {bob_token}"}).status_code == 200
+    context = browser.new_context(viewport={"width": 360, "height": 800})
+    try:
+        bob = context.new_page()
+        bob.on("console", watch.console)
+        log_in(bob, server, BOB, BOB_PASSWORD)
+        bob.goto(server.url + "/#/f/Docs")
+        bob.get_by_text("read only").first.wait_for()
+        assert bob.get_by_label("Upload files").count() == 0 and bob.get_by_role("button", name="New folder").count() == 0
+        bob.get_by_role("button", name="Actions for a.txt").click()
+        assert bob.get_by_role("button", name="Rename").count() == 0
+        bob.keyboard.press("Escape")
+        # The server refuses what the page does not offer: through the page's own session and CSRF.
+        answers = bob.evaluate("""async () => {
+            const api = await import('/ui/assets/js/api.js');
+            const out = [];
+            for (const [method, url, body, headers] of [
+                ['PUT', '/remote.php/dav/files/bob/Docs/b.txt', 'bob', {}],
+                ['MOVE', '/remote.php/dav/files/bob/Docs/a.txt', null,
+                 {Destination: '/remote.php/dav/files/bob/Docs/c.txt'}],
+                ['DELETE', '/remote.php/dav/files/bob/Docs/a.txt', null, {}]]) {
+              try { await api.request(method, url, {body, headers}); out.push(200); }
+              catch (err) { out.push(err.status); }
+            }
+            return out;
+        }""")
+        assert answers == [403, 403, 403], answers
+    finally:
+        context.close()
+    with dav(server) as anna:
+        assert anna.get("Docs/a.txt").content == b"anna's"
+        assert anna.get("Docs/b.txt").status_code == 404 and anna.get("Docs/c.txt").status_code == 404
+
+
+def test_a_cut_upload_resumes_without_sending_again(page: Any, server: Server, tmp_path: Path,
+                                                    watch: Watch) -> None:
+    watch.allowed.append(re.compile("Failed to load resource"))
+    with dav(server) as anna:
+        assert anna.request("MKCOL", "Docs").status_code == 201
+    big = tmp_path / "survey.bin"
+    big.write_bytes(os.urandom(20 * 1024 * 1024 + 5))
+    sent: list[str] = []
+    cut = [False]
+
+    def chunks(route: Any) -> None:
+        if route.request.method == "PUT":
+            name = route.request.url.rsplit("/", 1)[1]
+            sent.append(name)
+            if int(name) == 2 * 8 * 1024 * 1024 and not cut[0]:  # the third chunk
+                cut[0] = True
+                route.abort()
+                return
+        route.continue_()
+
+    log_in(page, server)
+    page.route("**/remote.php/dav/uploads/**", chunks)
+    page.goto(server.url + "/#/f/Docs")
+    page.get_by_label("Upload files").set_input_files(str(big))
+    retry = page.get_by_role("button", name="Retry upload of survey.bin")
+    retry.wait_for()
+    with dav(server) as anna:
+        assert anna.get("Docs/survey.bin").status_code == 404, "nothing half-uploaded appears"
+    first = sorted(sent)
+    assert len(first) == 3, first
+    sent.clear()
+    retry.click()
+    page.get_by_role("link", name="survey.bin").wait_for()
+    assert sent == [first[2]], f"only the cut chunk again, not {sent}"
+    with dav(server) as anna:
+        assert anna.get("Docs/survey.bin").content == big.read_bytes()
+
+
+def test_a_stale_page_never_overwrites_what_a_device_changed(page: Any, server: Server, tmp_path: Path,
+                                                             watch: Watch) -> None:
+    watch.allowed.append(re.compile("Failed to load resource"))
+    with dav(server) as anna:
+        assert anna.request("MKCOL", "Docs").status_code == 201
+        assert anna.request("MKCOL", "Docs/old").status_code == 201
+        assert anna.put("Docs/a.txt", content=b"v1").status_code == 201
+        log_in(page, server)
+        page.route("**/v1/events**", lambda route: route.abort())  # no live update: the page stays stale
+        page.goto(server.url + "/#/f/Docs")
+        page.get_by_role("link", name="a.txt").wait_for()
+        assert anna.put("Docs/a.txt", content=b"v2 from a device").status_code == 204
+        # rename: refused
+        page.get_by_role("button", name="Actions for a.txt").click()
+        page.get_by_role("button", name="Rename").click()
+        page.get_by_label("New name").fill("b.txt")
+        page.get_by_role("button", name="Rename").click()
+        page.get_by_text("changed since this page listed it").wait_for()
+        assert anna.get("Docs/a.txt").content == b"v2 from a device" and anna.get("Docs/b.txt").status_code == 404
+        # delete of the listed version: refused (the page listed again; make it stale once more)
+        page.get_by_role("link", name="a.txt").wait_for()
+        assert anna.put("Docs/a.txt", content=b"v3 from a device").status_code == 204
+        page.get_by_role("button", name="Actions for a.txt").click()
+        page.get_by_role("button", name="Delete").click()
+        page.get_by_role("button", name="Delete", exact=True).click()
+        page.get_by_text("changed since this page listed it").wait_for()
+        assert anna.get("Docs/a.txt").content == b"v3 from a device"
+        # a folder delete after a device added a file in it: refused whole
+        page.get_by_role("button", name="Actions for old").click()
+        page.get_by_role("button", name="Delete").click()
+        page.get_by_role("button", name="Delete folder").wait_for()
+        assert anna.put("Docs/old/added meanwhile.txt", content=b"keep me").status_code == 201
+        page.get_by_role("button", name="Delete folder").click()
+        page.get_by_text("changed since you looked").wait_for()
+        assert anna.get("Docs/old/added meanwhile.txt").content == b"keep me"
+
+
+def test_an_uploaded_page_never_runs_as_the_site(page: Any, server: Server, tmp_path: Path) -> None:
+    with dav(server) as anna:
+        assert anna.request("MKCOL", "Docs").status_code == 201
+        evil = b"<html><body><script>document.title='ran:'+document.cookie</script></body></html>"
+        assert anna.put("Docs/evil.html", content=evil).status_code == 201
+        assert anna.put("Docs/evil.svg", content=b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>"
+                        ).status_code == 201
+    log_in(page, server)
+    page.goto(server.url + "/#/f/Docs")
+    with page.expect_download() as got:
+        page.get_by_role("link", name="evil.html").click()
+    assert got.value.suggested_filename == "evil.html"
+    assert page.url.endswith("#/f/Docs") and not page.title().startswith("ran:")
+    # Opened directly, it is still a download in a sandbox, never a page of the site.
+    r = httpx.get(server.url + "/ui/folders/Docs/file", params={"path": "evil.svg", "inline": "1"},
+                  headers={"Authorization": f"Bearer {token_of(server)}"})
+    assert r.headers["content-disposition"].startswith("attachment") and "sandbox" in r.headers["content-security-policy"]
