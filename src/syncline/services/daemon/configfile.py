@@ -4,7 +4,8 @@ order, spacing and any key this version does not know. ``syncline folder add`` /
 ``configedit.py``, which uses the same pieces.
 
 An added folder is a ``[[folder]]`` table appended at the end; a removed one is the lines from its header
-to the next table header cut out (the comment lines just above the next header stay: they belong to it).
+to the next table header cut out, with its own comment just above it (the comment lines just above the
+next header stay: they belong to that one).
 Every edit is checked before it is written: the new text must parse (:mod:`tomllib`) to exactly the
 document expected, and load as a daemon config; otherwise nothing is written.
 
@@ -97,18 +98,25 @@ def append_folder(text: str, table: dict[str, Any]) -> str:
 
 
 def cut_folder(text: str, index: int, name: str) -> str:
-    """``text`` without its ``index``-th ``[[folder]]`` table: the lines from its header to the next
-    header, less the comment lines just above that next header. :class:`UsageError` when the folders are
+    """``text`` without its ``index``-th ``[[folder]]`` table: the lines from its header (with the comment
+    lines just above it, set apart by a blank line) to the next header, less the comment lines just above
+    that next header. :class:`UsageError` when the folders are
     not one per ``[[folder]]`` header line (an inline or dotted form: edited by hand)."""
     lines = text.splitlines(keepends=True)
     headers = folder_headers(lines)
     if len(headers) != len(parse(text, name).get("folder", [])):
         raise UsageError(f"cannot edit {name} safely: its [[folder]] tables are not one per header line",
                          "remove the folder by hand")
-    start = headers[index]
-    end = next((n for n in range(start + 1, len(lines)) if _HEADER.match(lines[n])), len(lines))
+    header = start = headers[index]
+    while start > 0 and lines[start - 1].lstrip().startswith("#"):
+        start -= 1
+    # The folder's own comment goes with it: the comment lines just above its header, when a blank line
+    # sets them apart from what comes before (else they may be the end of the table above).
+    if start == 0 or lines[start - 1].strip():
+        start = header
+    end = next((n for n in range(header + 1, len(lines)) if _HEADER.match(lines[n])), len(lines))
     # The comment lines just above the next header belong to it, not to the folder being cut out.
-    while end > start + 1 and lines[end - 1].lstrip().startswith("#"):
+    while end > header + 1 and lines[end - 1].lstrip().startswith("#"):
         end -= 1
     return "".join(lines[:start] + lines[end:])
 
@@ -140,7 +148,8 @@ def insert_table(text: str, table: str, values: dict[str, Any]) -> str:
 def toml_value(value: Any) -> str:
     """``value`` (a bool, int, float, str or list of them) written as TOML: strings as basic strings with
     every character TOML forbids raw escaped, so no value can end its line or its table."""
-    return tomlkit.item(value).as_string()
+    text: str = tomlkit.item(value).as_string()
+    return text
 
 
 def read_bytes(name: str) -> bytes:
