@@ -3,9 +3,8 @@ order, spacing and any key this version does not know. ``syncline folder add`` /
 ``syncline connect`` edit it here; the settings UI's edits (values inside tables, through ``tomlkit``) are
 ``configedit.py``, which uses the same pieces.
 
-An added folder is a ``[[folder]]`` table appended at the end; a removed one is the lines from its header
-to the next table header cut out, with its own comment just above it (the comment lines just above the
-next header stay: they belong to that one).
+An added folder is a ``[[folder]]`` table appended at the end; a removed one is cut out with the comments
+that are its own (:func:`cut_folder`), never another table's.
 Every edit is checked before it is written: the new text must parse (:mod:`tomllib`) to exactly the
 document expected, and load as a daemon config; otherwise nothing is written.
 
@@ -98,27 +97,34 @@ def append_folder(text: str, table: dict[str, Any]) -> str:
 
 
 def cut_folder(text: str, index: int, name: str) -> str:
-    """``text`` without its ``index``-th ``[[folder]]`` table: the lines from its header (with the comment
-    lines just above it, set apart by a blank line) to the next header, less the comment lines just above
-    that next header. :class:`UsageError` when the folders are
-    not one per ``[[folder]]`` header line (an inline or dotted form: edited by hand)."""
+    """``text`` without its ``index``-th ``[[folder]]`` table and the comments that are its own: the lines
+    from its header to its last key, with the comment lines just above the header when a blank line sets
+    them apart from what comes before, the comment lines right after its last key, and one blank line.
+    Other comments stay, wherever they are (a note above the next table, a note at the end of the file):
+    a comment is never taken from another table. :class:`UsageError` when the folders are not one per
+    ``[[folder]]`` header line (an inline or dotted form: edited by hand)."""
     lines = text.splitlines(keepends=True)
     headers = folder_headers(lines)
     if len(headers) != len(parse(text, name).get("folder", [])):
         raise UsageError(f"cannot edit {name} safely: its [[folder]] tables are not one per header line",
                          "remove the folder by hand")
     header = start = headers[index]
-    while start > 0 and lines[start - 1].lstrip().startswith("#"):
+    while start > 0 and _comment(lines[start - 1]):
         start -= 1
-    # The folder's own comment goes with it: the comment lines just above its header, when a blank line
-    # sets them apart from what comes before (else they may be the end of the table above).
-    if start == 0 or lines[start - 1].strip():
+    if start == 0 or lines[start - 1].strip():  # no blank line above: they may end the table above
         start = header
     end = next((n for n in range(header + 1, len(lines)) if _HEADER.match(lines[n])), len(lines))
-    # The comment lines just above the next header belong to it, not to the folder being cut out.
-    while end > header + 1 and lines[end - 1].lstrip().startswith("#"):
+    while end > header + 1 and (_comment(lines[end - 1]) or not lines[end - 1].strip()):
         end -= 1
+    while end < len(lines) and _comment(lines[end]):
+        end += 1
+    if end < len(lines) and not lines[end].strip():
+        end += 1
     return "".join(lines[:start] + lines[end:])
+
+
+def _comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
 
 
 def folder_headers(lines: list[str]) -> list[int]:
