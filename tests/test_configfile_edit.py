@@ -5,13 +5,16 @@ same edits applied to plain data."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import fcntl
 import os
+import signal
 import tempfile
 import threading
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ from hypothesis import strategies as st
 from syncline.core.errors import BusyError, UsageError
 from syncline.services import config as daemon_config
 from syncline.services.config import load_daemon_config
-from syncline.services.daemon import configfile
+from syncline.services.daemon import configfile, read_status
 from syncline.services.daemon.configedit import (
     EDITABLE,
     AddFolder,
@@ -35,6 +38,9 @@ from syncline.services.daemon.configedit import (
     save_edits,
 )
 from syncline.services.daemon.configfile import ConfigChanged, sha256
+
+from .test_daemon_process import _daemon
+from .test_daemon_run import DEADLINE, wait_for
 
 HEAVY = """\
 # syncline daemon settings, kept by hand
@@ -454,3 +460,62 @@ def _plain_set(table: dict[str, Any], key: str, value: Any) -> None:
         table.pop(key, None)
     else:
         table[key] = value
+
+
+# ------------------------------------------------------------------------------- a running daemon applies it
+
+def _states(state: Path) -> dict[str, str]:
+    status = read_status(state)
+    return {f["local"]: f["state"] for f in status["folders"]} if status else {}
+
+
+@contextlib.contextmanager
+def _running_daemon(tmp_path: Path) -> Iterator[tuple[Path, Path, Path]]:
+    """A ``syncline daemon`` process syncing ``a`` with ``ra`` (both under ``tmp_path``), set up by a save;
+    yields (config, a, ra) once the folder is in sync, and stops the daemon with SIGTERM."""
+    a, ra, config = tmp_path / "a", tmp_path / "ra", tmp_path / "daemon.toml"
+    for folder in (a, ra):
+        folder.mkdir()
+    (a / "first.txt").write_text("first", encoding="utf-8")
+    save_edits(config, read_for_edit(config).base_sha, [AddFolder(str(a), str(ra))])
+    proc = _daemon(tmp_path)
+    try:
+        wait_for(lambda: _states(tmp_path / "state").get(str(a)) == "in sync" and (ra / "first.txt").exists())
+        yield config, a, ra
+        assert proc.poll() is None, (tmp_path / "daemon.log").read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(DEADLINE)
+    assert code == 0, (tmp_path / "daemon.log").read_text()
+
+
+def test_a_running_daemon_starts_a_folder_added_by_a_save(tmp_path: Path) -> None:
+    with _running_daemon(tmp_path) as (config, a, _):
+        b, rb = tmp_path / "b", tmp_path / "rb"
+        b.mkdir()
+        rb.mkdir()
+        (b / "new.txt").write_text("from b", encoding="utf-8")
+        loaded = read_for_edit(config)
+        save_edits(config, loaded.base_sha, [AddFolder(str(b), str(rb), {"exclude": ["*.skip"]}),
+                                             SetFolderValue(str(a), "check_every", "30m")])
+        wait_for(lambda: (rb / "new.txt").read_text(encoding="utf-8") == "from b")
+        assert wait_for(lambda: _states(tmp_path / "state") == {str(a): "in sync", str(b): "in sync"})
+        (b / "left.skip").write_text("not synced", encoding="utf-8")
+        (b / "two.txt").write_text("two", encoding="utf-8")
+        wait_for(lambda: (rb / "two.txt").exists())
+        assert not (rb / "left.skip").exists()
+
+
+def test_a_refused_save_leaves_the_file_and_the_running_folders_as_they_were(tmp_path: Path) -> None:
+    with _running_daemon(tmp_path) as (config, a, ra):
+        before = config.read_bytes()
+        with pytest.raises(UsageError, match="check_every in folder 1"):
+            save_edits(config, sha256(before), [SetValue("defaults", "trash", False),
+                                                SetFolderValue(str(a), "check_every", "soon")])
+        with pytest.raises(ConfigChanged):
+            save_edits(config, sha256(b"an older version"), [SetFolderValue(str(a), "paused", True)])
+        assert config.read_bytes() == before
+        (a / "after.txt").write_text("still syncing", encoding="utf-8")
+        wait_for(lambda: (ra / "after.txt").read_text(encoding="utf-8") == "still syncing")
+        status = read_status(tmp_path / "state")
+        assert status is not None and status["config_error"] is None
