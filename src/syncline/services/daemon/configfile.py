@@ -194,7 +194,9 @@ def write_checked(name: str, new: str, expected: dict[str, Any], base: bytes) ->
     except tomllib.TOMLDecodeError:
         got = None
     if got != expected:
-        raise UsageError(f"cannot edit {name} safely", "make the change by hand")
+        where = "the file" if got is None else _first_difference(got, expected)
+        raise UsageError(f"cannot edit {name} safely: {where} would not read back as asked",
+                         "make the change by hand")
     target = Path(os.path.realpath(name))  # through a symlink: the link stays a link
     target.parent.mkdir(parents=True, exist_ok=True)
     with _directory_lock(target.parent, name) as dir_fd:
@@ -218,6 +220,19 @@ def write_checked(name: str, new: str, expected: dict[str, Any], base: bytes) ->
                 os.unlink(tmp)
             raise
         os.fsync(dir_fd)  # the rename itself survives a crash
+
+
+def _first_difference(got: Any, want: Any, at: str = "") -> str:
+    """Where ``got`` first differs from ``want`` (a dotted key path, folders as ``folder[N]``)."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        for key in [*want, *(k for k in got if k not in want)]:
+            if got.get(key) != want.get(key):
+                return _first_difference(got.get(key), want.get(key), f"{at}.{key}" if at else key)
+    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        for n, (a, b) in enumerate(zip(got, want, strict=True)):
+            if a != b:
+                return _first_difference(a, b, f"{at}[{n + 1}]")
+    return at or "the file"
 
 
 @contextlib.contextmanager
