@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import difflib
+import errno
 import fcntl
 import os
 import signal
@@ -305,6 +306,24 @@ def test_hostile_values_are_written_as_strings_and_read_back_the_same(tmp_path: 
     for local in HOSTILE:  # each one found again by the path users see
         _save(path, RemoveFolder(local))
     assert len(load_daemon_config(path).folders) == 2
+
+
+@pytest.mark.parametrize("fails", ["mkstemp", "replace"])
+def test_a_failed_write_is_one_line_and_leaves_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        fails: str) -> None:
+    path = _write(tmp_path)
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    target = configfile.tempfile if fails == "mkstemp" else configfile.os
+    monkeypatch.setattr(target, fails, full)
+    with pytest.raises(UsageError) as caught:
+        _save(path, SetValue("defaults", "trash", False))
+    assert str(caught.value).startswith(f"cannot write {path}: No space left on device (")
+    monkeypatch.undo()
+    assert path.read_text(encoding="utf-8") == HEAVY
+    assert [p.name for p in tmp_path.iterdir()] == ["daemon.toml"]
 
 
 def test_the_file_keeps_its_mode_and_a_symlink_stays_a_link(tmp_path: Path) -> None:

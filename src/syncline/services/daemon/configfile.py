@@ -198,28 +198,38 @@ def write_checked(name: str, new: str, expected: dict[str, Any], base: bytes) ->
         raise UsageError(f"cannot edit {name} safely: {where} would not read back as asked",
                          "make the change by hand")
     target = Path(os.path.realpath(name))  # through a symlink: the link stays a link
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _directory_lock(target.parent, name) as dir_fd:
-        if read_bytes(str(target)) != base:
-            raise ConfigChanged(f"{name} changed since it was read", "load it again and redo the change")
-        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o600
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _directory_lock(target.parent, name) as dir_fd:
+            if read_bytes(str(target)) != base:
+                raise ConfigChanged(f"{name} changed since it was read", "read it again and redo the change")
+            _replace(target, new, name)
+            os.fsync(dir_fd)  # the rename itself survives a crash
+    except OSError as exc:
+        raise UsageError(f"cannot write {name}: {exc.strerror or exc}",
+                         "check the free space and the folder's permissions") from None
+
+
+def _replace(target: Path, new: str, name: str) -> None:
+    """Put ``new`` at ``target`` through a temp file beside it (fsynced, given ``target``'s mode or 0600),
+    once the daemon's loader takes it; the temp file is removed on any failure."""
+    mode = target.stat().st_mode & 0o7777 if target.exists() else 0o600
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(new)
+            out.flush()
+            os.fchmod(out.fileno(), mode)
+            os.fsync(out.fileno())
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(new)
-                out.flush()
-                os.fchmod(out.fileno(), mode)
-                os.fsync(out.fileno())
-            try:
-                load_daemon_config(tmp)  # a value the daemon would refuse is refused here, before the rename
-            except UsageError as exc:
-                raise UsageError(exc.message.replace(tmp, name), exc.hint) from None
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        os.fsync(dir_fd)  # the rename itself survives a crash
+            load_daemon_config(tmp)  # a value the daemon would refuse is refused here, before the rename
+        except UsageError as exc:
+            raise UsageError(exc.message.replace(tmp, name), exc.hint) from None
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _first_difference(got: Any, want: Any, at: str = "") -> str:
