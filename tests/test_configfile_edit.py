@@ -24,7 +24,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syncline.core.errors import BusyError, UsageError
-from syncline.services import config as daemon_config
 from syncline.services.config import load_daemon_config
 from syncline.services.daemon import configfile, read_status
 from syncline.services.daemon.configedit import (
@@ -153,6 +152,22 @@ def test_each_edit_changes_only_its_own_lines(tmp_path: Path, edits: list[Edit],
 def test_removing_a_folder_takes_only_its_own_comments(tmp_path: Path, text: str, want: str) -> None:
     path = _write(tmp_path, text)
     assert _save(path, RemoveFolder("/a")) == want
+
+
+def test_a_file_with_crlf_line_ends_keeps_them(tmp_path: Path) -> None:
+    path = tmp_path / "daemon.toml"
+    path.write_bytes(HEAVY.replace("\n", "\r\n").encode())
+    _save(path, SetValue("defaults", "trash", False), AddFolder("/srv/x", "X"), SetValue("shares", "dir", "/s"))
+    raw = path.read_bytes()
+    assert raw.count(b"\n") == raw.count(b"\r\n") and b'trash = false\r\n' in raw
+    assert raw.endswith(b'[[folder]]\r\nlocal = "/srv/x"\r\nremote = "X"\r\n')
+
+
+def test_add_then_remove_gives_back_the_same_text(tmp_path: Path) -> None:
+    for text in (HEAVY, "", "[defaults]\ntrash = true", "[defaults]\ntrash = true\n\n\n"):
+        path = _write(tmp_path, text)
+        _save(path, AddFolder("/srv/x", "X", {"paused": True}))
+        assert _save(path, RemoveFolder("/srv/x")).rstrip("\n") == text.rstrip("\n")
 
 
 def test_edits_in_one_save_apply_in_order(tmp_path: Path) -> None:
@@ -366,12 +381,19 @@ def test_read_for_edit(tmp_path: Path) -> None:
         read_for_edit(path)
 
 
-def test_every_key_the_daemon_reads_is_editable() -> None:
-    """A key added to the daemon's config is added to EDITABLE too (one entry there)."""
-    assert set(EDITABLE["defaults"]) == {*daemon_config.DAEMON_OPTION_KEYS, "check_every"}
-    assert set(EDITABLE["folder"]) == {*daemon_config.DAEMON_OPTION_KEYS, *daemon_config.DAEMON_FOLDER_KEYS} - {
-        "local", "remote"}
-    assert set(EDITABLE) == {"", "server", "defaults", "shares", "folder"}
+@pytest.mark.parametrize(("table", "text"), [
+    ("defaults", "[defaults]\nzz = 1\n"),
+    ("folder", '[[folder]]\nlocal = "/a"\nremote = "A"\nzz = 1\n'),
+    ("shares", "[shares]\nzz = 1\n"),
+    ("server", "[server]\nzz = 1\n"),
+])
+def test_every_key_the_daemon_reads_is_editable(tmp_path: Path, table: str, text: str) -> None:
+    """A key the daemon's loader learns is added to EDITABLE too (one entry there): the loader's own list
+    of known keys, as its error names them, is compared with it."""
+    with pytest.raises(UsageError) as caught:
+        load_daemon_config(_write(tmp_path, text))
+    known = set(caught.value.hint.split(": ", 1)[1].split(", "))
+    assert set(EDITABLE[table]) == known - {"local", "remote"}
 
 
 def test_edits_from_json() -> None:

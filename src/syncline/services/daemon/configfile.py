@@ -120,6 +120,9 @@ def cut_folder(text: str, index: int, name: str) -> str:
         end += 1
     if end < len(lines) and not lines[end].strip():
         end += 1
+    if end == len(lines):  # the last table: the blank lines that set it apart go with it
+        while start > 0 and not lines[start - 1].strip():
+            start -= 1
     return "".join(lines[:start] + lines[end:])
 
 
@@ -185,10 +188,13 @@ def parse(text: str, name: str) -> dict[str, Any]:
 
 def write_checked(name: str, new: str, expected: dict[str, Any], base: bytes) -> None:
     """Replace the file ``name`` by ``new`` when ``new`` parses to ``expected`` and loads as a daemon config,
-    and the file still holds ``base`` (empty: missing or empty). Else nothing is written:
+    and the file still holds ``base`` (empty: missing or empty); a ``base`` with CRLF line ends gets
+    ``new`` with CRLF line ends. Else nothing is written:
     :class:`UsageError` saying why (the daemon's own one-line error for a value it refuses),
     :class:`ConfigChanged` when the file changed, :class:`BusyError` when another saver holds the lock
     for more than :data:`LOCK_WAIT` seconds."""
+    if base and base.count(b"\r\n") == base.count(b"\n"):  # a file written with CRLF stays so
+        new = new.replace("\r\n", "\n").replace("\n", "\r\n")
     try:
         got = tomllib.loads(new)
     except tomllib.TOMLDecodeError:
