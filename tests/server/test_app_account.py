@@ -25,7 +25,7 @@ def test_info_needs_no_token_and_lists_the_limits(tmp_path: Path) -> None:
         assert r.status_code == 200
         body = r.json()
         assert body["server_id"] == w.store.server_id
-        assert body["protocol"] == {"major": 1, "minor": 2}
+        assert body["protocol"] == {"major": 1, "minor": 3}
         assert body["limits"] == LIMITS
         assert body["chunker"]["avg_size"] == 16384 and body["chunker"]["max_size"] == 65536
 

@@ -39,6 +39,8 @@ CODES: dict[str, Code] = {
     "not_found": Code(404, "NotFound", True),
     "timeout": Code(408, "Unreachable", True),
     "exists": Code(409, "ReplicaError", False),
+    # protocol 1.3: a change the server's state forbids (disabling oneself, the last administrator)
+    "conflict": Code(409, "ReplicaError", False),
     "op_reused": Code(409, "ReplicaError", False),
     "changed": Code(409, "Changed", True),  # 412 on a download with version= or If-Match
     "not_a_dir": Code(409, "Changed", True),

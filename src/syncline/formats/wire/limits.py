@@ -60,6 +60,8 @@ MAX_OP_ID = 64  # characters of an op id (16 random bytes in base64url are 22)
 MAX_INT = (1 << 63) - 1  # JSON integers on the wire are within +-2**63
 MIN_INT = -(1 << 63)
 MAX_QUOTA = 1 << 62  # bytes a user's quota may be: past any disk, within 64-bit integers
+# A folder's activity (protocol 1.3): days asked at once, and when not said (the journal keeps HISTORY_S).
+MAX_ACTIVITY_DAYS, ACTIVITY_DAYS = 90, 30
 
 USER_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 FOLDER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -111,4 +113,5 @@ LIMITS: dict[str, int] = {
     "upload_lease_s": UPLOAD_LEASE_S,
     "history_s": HISTORY_S,
     "history_min_changes": HISTORY_MIN_CHANGES,
+    "activity_days": MAX_ACTIVITY_DAYS,
 }

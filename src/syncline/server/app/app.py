@@ -27,12 +27,14 @@ from ..notify import InProcessNotifier, Notifier
 from ..store import Store
 from . import (
     routes_account,
+    routes_activity,
     routes_content,
     routes_events,
     routes_folders,
     routes_locks,
     routes_ops,
     routes_shares,
+    routes_users,
     routes_versions,
     web,
 )
@@ -126,7 +128,8 @@ def make_app(store: Store, auth: Authenticator, notifier: Notifier | None = None
 
     routes = [*routes_account.ROUTES, openapi_route(), *routes_folders.ROUTES, *routes_content.ROUTES,
               *routes_ops.ROUTES, *routes_events.ROUTES, *routes_shares.ROUTES,
-              *routes_locks.ROUTES, *routes_versions.ROUTES, *web.ROUTES]
+              *routes_locks.ROUTES, *routes_versions.ROUTES, *routes_users.ROUTES, *routes_activity.ROUTES,
+              *web.ROUTES]
     # Imported here: the WebDAV layer uses this package's access and body helpers (an import at the top
     # would be a cycle: dav -> app -> dav).
     from ..dav.mount import DavApp, DavMount

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...formats.wire.activity import JOURNAL_OPS
 from ...formats.wire.limits import (
     FILE_LOCK_TTL_MAX_S,
     FILE_LOCK_TTL_MIN_S,
@@ -20,6 +21,7 @@ from ...formats.wire.limits import (
     LOCK_ID_RE,
     LOCK_TTL_MAX_S,
     LOCK_TTL_MIN_S,
+    MAX_ACTIVITY_DAYS,
     MAX_CHUNK,
     MAX_CHUNKS_PAGE,
     MAX_CHUNKS_PER_FILE,
@@ -39,6 +41,7 @@ from ...formats.wire.limits import (
     MAX_PAGE,
     MAX_PASSWORD_BYTES,
     MAX_PATH_BYTES,
+    MAX_QUOTA,
     MAX_READ_IDS,
     MAX_STAT_PATHS,
     MAX_STREAM_FOLDERS,
@@ -168,6 +171,17 @@ SCHEMAS: dict[str, Schema] = {
     "Lock": _obj({"lock": {"type": "string"}, "expires_in": _int()}),
     "Trash": _obj({"columns": _COLUMNS, "rows": {"type": "array", "maxItems": MAX_TRASH_PAGE},
                    "next": _int(), "more": {"type": "boolean"}}),
+    "User": _obj({"name": {"type": "string"}, "admin": {"type": "boolean"}, "disabled": {"type": "boolean"},
+                  "quota": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_QUOTA}, "used": _int(),
+                  "devices": _int(), "last_seen_ns": {"type": ["integer", "null"]}, "created_ns": _int()}),
+    "Users": _obj({"users": {"type": "array", "items": _ref("User")}}),
+    "UserChange": {**_obj({"quota": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_QUOTA},
+                           "disabled": {"type": "boolean"}}, ()), "minProperties": 1, "additionalProperties": False},
+    "Activity": _obj({"folder": {"type": "string"}, "ops": {"type": "array", "items": {"type": "string"}},
+                      "kept_from": {"type": ["string", "null"], "format": "date"},
+                      "days": {"type": "array", "maxItems": MAX_ACTIVITY_DAYS, "items": _obj(
+                          {"day": {"type": "string", "format": "date"}, "total": _int(),
+                           **{op: _int() for op in JOURNAL_OPS}})}}),
 }
 
 
@@ -181,6 +195,8 @@ _PATH_Q = _param("path", "query", _PATH, True)
 _UID = _param("uid", "path", {"type": "string", "maxLength": 64})
 _FILE_LOCK = _param("lock", "path", {"type": "string", "pattern": f"^{LOCK_ID_RE.pattern}$"})
 _USER = _param("user", "path", {"type": "string", "pattern": f"^{USER_NAME_RE.pattern}$"})
+_USER_NAME = _param("name", "path", {"type": "string", "pattern": f"^{USER_NAME_RE.pattern}$"})
+_DAYS = _param("days", "query", _int(1, MAX_ACTIVITY_DAYS))
 
 
 def _json(name: str) -> Schema:
@@ -295,6 +311,12 @@ OPERATIONS: dict[str, dict[str, Schema]] = {
         "put": _op("the owner offers the folder, or changes a member's rights (200)", "201", _json("Share"),
                    params=(_NAME, _USER), body=_json("Rights")),
         "delete": _op("the owner revokes a share, or a member leaves", "204", params=(_NAME, _USER))},
+    F + "/activity": {"get": _op("changes per UTC day and op, the last days (protocol 1.3)", "200",
+                                 _json("Activity"), params=(_NAME, _DAYS))},
+    "/v1/users": {"get": _op("every user with usage and devices: administrators only (protocol 1.3)", "200",
+                             _json("Users"))},
+    "/v1/users/{name}": {"patch": _op("an administrator changes a user's quota, or disables or enables them", "200",
+                                      _json("User"), params=(_USER_NAME,), body=_json("UserChange"))},
 }
 
 

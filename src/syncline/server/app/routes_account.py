@@ -18,8 +18,8 @@ from .access import caller_of
 from .bodies import json_body
 from .errors import JSON
 
-PROTOCOL = {"major": 1, "minor": 2}
-FEATURES = ["sse", "ranges", "packs", "shares", "file-locks", "versions", "webdav"]
+PROTOCOL = {"major": 1, "minor": 3}
+FEATURES = ["sse", "ranges", "packs", "shares", "file-locks", "versions", "webdav", "users", "activity"]
 _REQ = "bad_request"
 _MAX_LOGIN_BODY = 16 * 1024  # a login is a few short strings: nothing near the JSON limit
 _MAX_FIELD = 4 * 1024  # characters; the authenticator applies the real bounds

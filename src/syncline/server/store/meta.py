@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from ...formats.wire.errors import WireError
 from ...formats.wire.limits import MAX_DEVICE_NAME, MAX_QUOTA, USER_NAME_RE
 from ...formats.wire.paths import check_folder_name
+from ...formats.wire.users import UserChange, UserInfo
 from . import schema as t
 from .db import Database
 from .ids import base32_id, namespace
@@ -170,7 +171,7 @@ class Users:
             return used_bytes(conn, user_id)
 
     def set_admin(self, name: str, admin: bool) -> None:
-        """Make ``name`` an administrator or not. ``not_found`` for an unknown or removed user; ``forbidden``
+        """Make ``name`` an administrator or not. ``not_found`` for an unknown or removed user; ``conflict``
         when that would leave the server without an administrator."""
         with self._db.write() as conn:
             user = self._live(conn, name)
@@ -182,16 +183,62 @@ class Users:
         """Remove ``name``: their devices are revoked and they can no longer log in, in one transaction;
         their folders stay on the server (nothing of theirs is deleted) and their name stays taken, so that
         nobody added later gets their folders. Returns how many devices were revoked. ``not_found`` for an
-        unknown or removed user; ``forbidden`` for the last administrator."""
+        unknown or removed user; ``conflict`` for the last administrator."""
         with self._db.write() as conn:
-            user = self._live(conn, name)
-            if user.admin:
-                self._keep_an_admin(conn, user)
-            d = t.devices.c
-            revoked = conn.execute(t.devices.update().where(d.user_id == user.id, d.revoked_ns.is_(None))
-                                   .values(revoked_ns=time.time_ns())).rowcount
-            conn.execute(t.users.update().where(t.users.c.id == user.id).values(disabled=True))
-            return int(revoked)
+            return len(Users._disable(conn, self._live(conn, name)))
+
+    def update(self, name: str, change: UserChange) -> tuple[str, ...]:
+        """Apply an administrator's ``change`` to ``name`` (protocol 1.3) in one transaction: the quota
+        (as :meth:`set_quota`), then disabling (as :meth:`remove`: devices revoked, no login) or enabling
+        (logins allowed again; the devices revoked stay revoked). Returns the ids of the devices revoked
+        now. ``not_found`` for an unknown user, ``conflict`` for the last administrator. A removed user's
+        quota may change (what they get if enabled again)."""
+        with self._db.write() as conn:
+            row = conn.execute(sa.select(t.users).where(t.users.c.name == name)).first()
+            if row is None:
+                raise WireError("not_found", f"no user {name}", "list them with GET /v1/users")
+            user = _user(row)
+            if change.sets_quota:
+                _check_quota(change.quota)
+                conn.execute(t.users.update().where(t.users.c.id == user.id).values(quota_bytes=change.quota))
+            if change.disabled and not user.disabled:
+                return Users._disable(conn, user)
+            if change.disabled is False and user.disabled:
+                conn.execute(t.users.update().where(t.users.c.id == user.id).values(disabled=False))
+            return ()
+
+    def overview(self, name: str | None = None) -> tuple[UserInfo, ...]:
+        """Every user (or only ``name``), by name, with their usage and devices, in one read: what
+        ``GET /v1/users`` lists."""
+        u, d, e, f = t.users.c, t.devices.c, t.entries.c, t.folders.c
+        users_q = sa.select(t.users).order_by(u.name)
+        if name is not None:
+            users_q = users_q.where(u.name == name)
+        live = sa.func.count().filter(d.revoked_ns.is_(None))
+        seen = sa.func.max(sa.func.coalesce(d.last_seen_ns, d.created_ns))
+        with self._db.read() as conn:
+            users = [_user(r) for r in conn.execute(users_q)]
+            ids = [user.id for user in users]
+            devices = {int(r[0]): (int(r[1]), r[2]) for r in conn.execute(
+                sa.select(d.user_id, live, seen).where(d.user_id.in_(ids)).group_by(d.user_id))}
+            used = {int(r[0]): int(r[1] or 0) for r in conn.execute(
+                sa.select(f.owner_id, sa.func.sum(e.size)).select_from(t.entries.join(t.folders, f.id == e.folder_id))
+                .where(f.owner_id.in_(ids), e.kind == t.FILE).group_by(f.owner_id))}
+        return tuple(UserInfo(user.name, user.admin, user.disabled, user.quota_bytes, used.get(user.id, 0),
+                              *devices.get(user.id, (0, None)), user.created_ns) for user in users)
+
+    @staticmethod
+    def _disable(conn: sa.Connection, user: User) -> tuple[str, ...]:
+        """Revoke ``user``'s devices and refuse their logins (the last administrator: ``conflict``);
+        the ids of the devices revoked."""
+        if user.admin:
+            Users._keep_an_admin(conn, user)
+        d = t.devices.c
+        live = d.user_id == user.id, d.revoked_ns.is_(None)
+        revoked = tuple(str(i) for i in conn.execute(sa.select(d.id).where(*live)).scalars())
+        conn.execute(t.devices.update().where(*live).values(revoked_ns=time.time_ns()))
+        conn.execute(t.users.update().where(t.users.c.id == user.id).values(disabled=True))
+        return revoked
 
     @staticmethod
     def _live(conn: sa.Connection, name: str) -> User:
@@ -206,7 +253,7 @@ class Users:
         others = conn.execute(sa.select(sa.func.count()).select_from(t.users).where(
             u.admin.is_(True), u.disabled.is_(False), u.id != leaving.id)).scalar_one()
         if not others:
-            raise WireError("forbidden", f"{leaving.name} is the last administrator",
+            raise WireError("conflict", f"{leaving.name} is the last administrator",
                             "make another user an administrator first: `syncline user set NAME --admin`")
 
 
