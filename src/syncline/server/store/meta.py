@@ -211,19 +211,25 @@ class Users:
         """Every user (or only ``name``), by name, with their usage and devices, in one read: what
         ``GET /v1/users`` lists."""
         u, d, e, f = t.users.c, t.devices.c, t.entries.c, t.folders.c
-        users_q = sa.select(t.users).order_by(u.name)
-        if name is not None:
-            users_q = users_q.where(u.name == name)
         live = sa.func.count().filter(d.revoked_ns.is_(None))
         seen = sa.func.max(sa.func.coalesce(d.last_seen_ns, d.created_ns))
+        users_q = sa.select(t.users).order_by(u.name)
+        devices_q = sa.select(d.user_id, live, seen).group_by(d.user_id)
+        # Per folder, so that each sum reads its folder's range of the entries_kind_size index (a join
+        # grouped by owner scans the whole index instead).
+        used_q = sa.select(f.owner_id, sa.select(sa.func.sum(e.size)).where(
+            e.folder_id == f.id, e.kind == t.FILE).scalar_subquery())
+        if name is not None:
+            one = sa.select(u.id).where(u.name == name).scalar_subquery()
+            users_q = users_q.where(u.name == name)
+            devices_q = devices_q.where(d.user_id == one)
+            used_q = used_q.where(f.owner_id == one)
         with self._db.read() as conn:
             users = [_user(r) for r in conn.execute(users_q)]
-            ids = [user.id for user in users]
-            devices = {int(r[0]): (int(r[1]), r[2]) for r in conn.execute(
-                sa.select(d.user_id, live, seen).where(d.user_id.in_(ids)).group_by(d.user_id))}
-            used = {int(r[0]): int(r[1] or 0) for r in conn.execute(
-                sa.select(f.owner_id, sa.func.sum(e.size)).select_from(t.entries.join(t.folders, f.id == e.folder_id))
-                .where(f.owner_id.in_(ids), e.kind == t.FILE).group_by(f.owner_id))}
+            devices = {int(r[0]): (int(r[1]), r[2]) for r in conn.execute(devices_q)}
+            used: dict[int, int] = {}
+            for owner, size in conn.execute(used_q):
+                used[int(owner)] = used.get(int(owner), 0) + int(size or 0)
         return tuple(UserInfo(user.name, user.admin, user.disabled, user.quota_bytes, used.get(user.id, 0),
                               *devices.get(user.id, (0, None)), user.created_ns) for user in users)
 
