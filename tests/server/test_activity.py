@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from syncline.formats.wire.activity import DAY_NS, JOURNAL_OPS
+from syncline.formats.wire.activity import DAY_NS, JOURNAL_OPS, Activity, day_name, day_start_ns
 from syncline.formats.wire.ops import new_op_id
+from syncline.server.store.activity import counts_query
 from syncline.server.store.gc import collect
 
 from .apphelp import make_world, ops_body, put_file, run
@@ -187,3 +188,20 @@ def test_without_a_token_it_is_401(tmp_path: Path) -> None:
             return await c.get("/v1/folders/Docs/activity")
 
     assert run(main()).status_code == 401
+
+
+def test_the_count_reads_one_range_of_the_journal_s_key(tmp_path: Path) -> None:
+    """Bounded cost: the folder's rows by the primary key, never a scan of every folder's journal."""
+    w = make_world(tmp_path)
+    with w.store.db.read() as conn:
+        sql = str(counts_query(7, TODAY - 29 * DAY_NS, 30).compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = " | ".join(str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+    assert "SEARCH changes USING INDEX" in plan and "folder_id=?" in plan and "SCAN changes" not in plan, plan
+
+
+def test_days_are_utc_and_an_op_the_table_does_not_know_is_kept() -> None:
+    assert day_start_ns(TODAY + DAY_NS - 1) == TODAY and day_start_ns(TODAY) == TODAY
+    assert day_name(TODAY - 1) == "2026-03-09" and day_name(TODAY) == "2026-03-10"
+    body = Activity("Docs", TODAY, [{"put": 2, "later-op": 1}], None).to_json()
+    assert body["days"] == [{"day": "2026-03-10", **dict.fromkeys(JOURNAL_OPS, 0), "put": 2, "later-op": 1,
+                             "total": 3}]
