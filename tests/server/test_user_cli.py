@@ -1,5 +1,5 @@
-"""``syncline user add|passwd|set|remove|list`` on a data directory: one-line errors, the password never shown or
-stored, and the first start's admin."""
+"""``syncline user add|passwd|set|remove|restore|list`` on a data directory: one-line errors, the password
+never shown or stored, and the first start's admin."""
 
 from __future__ import annotations
 
@@ -236,6 +236,34 @@ def test_a_removed_user_is_disconnected_and_keeps_their_folders_and_name(tmp_pat
     assert (made.returncode, made.stdout) == (0, "bob: administrator\n")
     assert syncline("user", "remove", "root", "--data", data).returncode == 0, "bob is an administrator now"
     assert_one_line_error(syncline("user", "remove", "bob", "--data", data), "last administrator")
+
+
+def test_a_removed_user_is_restored_with_their_password_not_their_devices(tmp_path: Path,
+                                                                         passwords: Passwords) -> None:
+    data = tmp_path / "data"
+    store = open_store(data, min_free=0)
+    try:
+        add_user(store, passwords, "root", SECRET, admin=True)
+        add_user(store, passwords, "anna", SECRET)
+        token, _ = Authenticator(store, passwords).login("anna", SECRET, "laptop")
+    finally:
+        store.close()
+    assert_one_line_error(syncline("user", "restore", "anna", "--data", data), "anna was not removed")
+    assert syncline("user", "remove", "anna", "--data", data).returncode == 0
+    restored = syncline("user", "restore", "anna", "--data", data)
+    assert (restored.returncode, restored.stdout) == (
+        0, "user anna restored: they can log in again; their devices connect again\n"), restored.stderr
+    assert "removed" not in syncline("user", "list", "--data", data).stdout
+    assert_one_line_error(syncline("user", "restore", "nobody", "--data", data), "no user nobody")
+    store = open_store(data, min_free=0)
+    try:
+        auth = Authenticator(store, passwords)
+        with pytest.raises(WireError) as refused:
+            auth.device_of(token)
+        assert refused.value.code == "unauthenticated"
+        assert auth.login("anna", SECRET, "phone")[1].user.name == "anna"
+    finally:
+        store.close()
 
 
 def test_quotas_are_set_shown_and_refused_in_one_line(tmp_path: Path) -> None:

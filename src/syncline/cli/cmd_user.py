@@ -1,4 +1,4 @@
-"""``syncline user add|passwd|set|remove|list``: the server's users, their roles and quotas, managed on the
+"""``syncline user add|passwd|set|remove|restore|list``: the server's users, their roles and quotas, managed on the
 server machine's data directory."""
 
 from __future__ import annotations
@@ -141,6 +141,28 @@ def remove_cmd(name: str, data: Path | None) -> None:
         accounts.close()
     click.echo(printable(f"user {name} removed: {plural(revoked, 'device')} disconnected; their folders are "
                          "kept on the server"))
+
+
+@user_cmd.command("restore", short_help="Let a removed user log in again.")
+@click.argument("name")
+@data_option
+def restore_cmd(name: str, data: Path | None) -> None:
+    """Let removed user NAME log in again with their password (what an administrator's "enable" does over
+    the protocol). The devices `user remove` disconnected stay disconnected: each connects again."""
+    from ..formats.wire.users import UserChange
+    from ..server.users import open_accounts
+
+    accounts = open_accounts(data_dir(data))
+    try:
+        user = accounts.users.get(name)
+        if user is None:
+            raise UsageError(f"no user {name}", "list them with `syncline user list`")
+        if not user.disabled:
+            raise UsageError(f"{name} was not removed", "list the users with `syncline user list`")
+        accounts.users.update(name, UserChange(disabled=False))
+    finally:
+        accounts.close()
+    click.echo(printable(f"user {name} restored: they can log in again; their devices connect again"))
 
 
 @user_cmd.command("list", short_help="List the users.")
