@@ -4,6 +4,7 @@ The world of ``apphelp``: anna and bob (users), root (the administrator), one de
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -148,10 +149,12 @@ def test_a_disabled_user_is_refused_at_the_next_request_and_their_stream_closes(
     """The stream's own re-check of its device waits an hour here: only the PATCH can have closed it."""
     w = make_world(tmp_path, keepalive_s=3600)
     bob = w.device("bob")
+    dav = {"Authorization": "Basic " + base64.b64encode(b"bob:bob-password").decode(), "Depth": "0"}
 
     async def main() -> None:
         async with w.client("bob") as c:
             await c.put("/v1/folders/Bobs")
+            assert (await c.request("PROPFIND", "/remote.php/webdav/", headers=dav)).status_code == 207
             s = Stream(w.app, w.tokens["bob"], "folder=Bobs:0")
             assert await s.status() == 200
             assert await s.text() == "retry: 2000\n\n"
@@ -168,6 +171,8 @@ def test_a_disabled_user_is_refused_at_the_next_request_and_their_stream_closes(
             assert after.status_code == 401 and after.json()["error"]["code"] == "unauthenticated"
             login = await c.post("/v1/login", json={"user": "bob", "password": "bob-password", "device": "new"})
             assert login.status_code == 401 and login.json()["error"]["code"] == "bad_login"
+            # WebDAV's account password too, though its check was remembered for minutes
+            assert (await c.request("PROPFIND", "/remote.php/webdav/", headers=dav)).status_code == 401
 
     run(main())
     assert w.store.users.get("bob").disabled is True  # type: ignore[union-attr]
