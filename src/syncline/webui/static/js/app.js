@@ -8,6 +8,8 @@ import {filesView} from "./views/files.js";
 import {trashView, versionsView} from "./views/versions.js";
 import {shareView, sharesView} from "./views/sharing.js";
 import {devicesView} from "./views/devices.js";
+import {activityView} from "./views/activity.js";
+import {usersView} from "./views/users.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -20,9 +22,10 @@ export const state = {session: null};
 // marked current on them).
 const SECTIONS = [
   {path: "", label: "Files", view: foldersView,
-   views: {f: filesView, v: versionsView, trash: trashView, share: shareView}},
+   views: {f: filesView, v: versionsView, trash: trashView, share: shareView, activity: activityView}},
   {path: "shares", label: "Shares", view: sharesView},
   {path: "devices", label: "Devices", view: devicesView},
+  {path: "users", label: "Users", view: usersView, admin: true},
 ];
 
 function route() {
@@ -68,7 +71,8 @@ async function render() {
 function showApp(session) {
   state.session = session;
   setCsrf(session.csrf);
-  fill(nav, SECTIONS.map((s) => h("a", {href: "#/" + s.path, dataset: {path: s.path}}, s.label)));
+  fill(nav, SECTIONS.filter((s) => !s.admin || session.admin)
+    .map((s) => h("a", {href: "#/" + s.path, dataset: {path: s.path}}, s.label)));
   nav.hidden = false;
   fill(who, h("span", {}, session.user), h("button", {type: "button", onclick: logOut}, "Log out"));
   render();

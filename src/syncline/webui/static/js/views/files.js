@@ -310,7 +310,8 @@ export async function filesView(main, rest, {signal, session, refresh, ended}) {
                     writable ? pickerInput("Upload a folder", true) : null,
                     writable ? h("button", {type: "button", onclick: newFolder}, "New folder") : null,
                     h("a", {class: "button", href: pathHref("trash", folder, dir)}, "Trash"),
-                    h("a", {class: "button", href: pathHref("share", folder, "")}, "Sharing"));
+                    h("a", {class: "button", href: pathHref("share", folder, "")}, "Sharing"),
+                    h("a", {class: "button", href: pathHref("activity", folder, "")}, "Activity"));
   fill(main, crumbs(folder, dir), h("h1", {}, dir ? nameOf(dir) : folder),
        writable ? null : h("p", {class: "note"}, `Shared with you by ${info.owner}, read only.`),
        toolbar, panel.element, list, empty, more);
