@@ -19,6 +19,7 @@ import pytest
 from syncline.core.conflicts import conflict_name
 from syncline.core.ignore import Rules
 from syncline.engine.replicas.confined import Confined
+from syncline.services.daemon import conflicts
 from syncline.services.daemon.conflicts import (
     KEEP_BOTH,
     KEEP_COPY,
@@ -271,6 +272,31 @@ def test_an_original_that_appeared_after_it_was_seen_is_refused(tmp_path: Path) 
     assert _files(root) == {"report.txt": b"new\n", COPY: b"theirs\n"} and _trashed(root) == {}
 
 
+@pytest.mark.parametrize("exchange", [True, False])
+@pytest.mark.parametrize("choice", [KEEP_ORIGINAL, KEEP_COPY, KEEP_BOTH])
+def test_a_file_replaced_between_the_check_and_the_move_is_put_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    choice: str, exchange: bool) -> None:
+    root = tmp_path / "folder"
+    c = _pair(root)
+    checked = conflicts._recheck_original
+    if not exchange:
+        monkeypatch.setattr(Confined, "exchange", lambda self, a, b: False)
+    racer = "report.txt" if choice == KEEP_COPY and not exchange else COPY
+
+    def then_replaced(*args: object) -> object:
+        done = checked(*args)  # type: ignore[arg-type]
+        write(root, "racing", b"written right after the check\n")
+        os.rename(root / "racing", root / racer)  # an editor's save: a new file under the name
+        return done
+
+    monkeypatch.setattr(conflicts, "_recheck_original", then_replaced)
+    with pytest.raises(ConflictRefused, match="changed while being settled") as err:
+        resolve(root, c.path, choice, _seen(c))
+    assert err.value.reason == "changed"
+    expected = {"report.txt": b"mine\n", COPY: b"theirs\n", racer: b"written right after the check\n"}
+    assert _files(root) == expected and _trashed(root) == {}
+
+
 def test_keep_copy_never_replaces_a_folder(tmp_path: Path) -> None:
     root = tmp_path / "folder"
     write(root, "docs/inside.txt", b"in the folder\n")
@@ -287,7 +313,9 @@ def test_keep_copy_never_replaces_a_folder(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("choice", [KEEP_ORIGINAL, KEEP_COPY, KEEP_BOTH])
 @pytest.mark.parametrize("path", ["../" + COPY, "/tmp/" + COPY, "sub/../" + COPY, "./" + COPY, "sub//" + COPY,
-                                  "", ".syncline/trash/x/" + COPY, "report.txt", "sub/\0" + COPY, None, 7])
+                                  "", ".syncline/trash/x/" + COPY, "report.txt", "sub/\0" + COPY, None, 7,
+                                  conflict_name(".syncline", T, "pc"),
+                                  conflict_name(".syncline-tmp-0123456789abcdef-1", T, "pc")])
 def test_a_path_outside_the_folder_or_not_a_copy_is_refused(tmp_path: Path, choice: str, path: object) -> None:
     root = tmp_path / "folder"
     c = _pair(root)

@@ -21,6 +21,9 @@ an absolute path, a symlink on the way (a symlinked parent folder) or at the end
 are refused. Nothing is deleted; renames stay in the folder (``renameat2`` ``RENAME_NOREPLACE`` /
 ``RENAME_EXCHANGE``, else link and unlink), so they never cross file systems and never replace a file.
 
+A conflict name whose stem was shortened to fit 255 bytes names a shorter original than the file it was
+made from: :class:`Conflict` always says which file it compares the copy with (``original_path``).
+
 The daemon's watcher then sees the result as an ordinary local change and syncs it to the other devices.
 """
 
@@ -40,7 +43,7 @@ from ...core.conflicts import MARK, NAME_MAX, ConflictName, parse_conflict_name,
 from ...core.errors import IndexFormatError, UsageError
 from ...core.hashing import ATTEMPTS, RACY_WINDOW_NS, ChangingFileError, ReadGuard, digest_fd
 from ...core.ignore import IGNORE_FILE, Matcher, Rules
-from ...core.paths import META_DIR, check_relpath, join, parent, sort_key
+from ...core.paths import META_DIR, check_relpath, join, parent, run_temp, sort_key
 from ...engine.marker import ensure_meta_dir_in
 from ...engine.replicas.confined import Confined
 from ...engine.replicas.local import open_regular_in
@@ -61,11 +64,11 @@ _log = logging.getLogger(__name__)
 class ConflictRefused(UsageError):
     """A conflict was not settled, and nothing was changed (unless the message says where a file is now).
 
-    ``reason``: ``bad_request`` (a path outside the folder or not a conflict copy, an unknown choice, a
-    malformed ``seen``: an HTTP 400), ``changed`` (a file changed or vanished since it was looked at, or a
-    file appeared where one was to go: 409), ``unsupported`` (the original is a folder or a symlink:
-    ``keep_copy`` cannot replace it: 409), ``failed`` (the file system refused: permissions, a read-only
-    disk; the message says what: 500 is not right either, it is the machine's state, so 409)."""
+    ``reason`` (with the HTTP status it maps to): ``bad_request`` (400: a path outside the folder or not a
+    conflict copy, an unknown choice, a malformed ``seen``), ``changed`` (409: a file changed or vanished
+    since it was looked at, or a file appeared where one was to go), ``unsupported`` (409: the original is
+    a folder or a symlink, which ``keep_copy`` never replaces), ``failed`` (409: the file system refused,
+    for instance permissions or a read-only disk; the message says what: the folder's state, not a bug)."""
 
     def __init__(self, reason: str, message: str, hint: str = _RELOAD) -> None:
         super().__init__(message, hint)
@@ -107,9 +110,10 @@ class Seen:
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
-    """What :func:`resolve` did: ``path`` now holds the version kept (``keep_both``: the copy's new name;
-    the original is untouched); ``trashed`` is where the other version went (relative to the folder, under
-    ``.syncline/trash/``), None for ``keep_both``."""
+    """What :func:`resolve` did: ``path`` is the name of the version kept (``keep_original``: the original's,
+    where nothing may be if there was no original; ``keep_both``: the copy's new name, the original
+    untouched); ``trashed`` is where the other version went (relative to the folder, under
+    ``.syncline/trash/``), None when nothing was trashed."""
 
     choice: str
     path: str
@@ -173,7 +177,7 @@ def _find_copies(tree: Confined, rules: Rules, limit: int) -> list[tuple[str, Co
                 if name != META_DIR and not (active and matcher.ignored(rel, True)):
                     stack.append((rel, matcher))
             elif is_file and MARK in name and (parsed := parse_conflict_name(name)) is not None \
-                    and not (active and matcher.ignored(rel, False)):
+                    and _settleable(parsed) and not (active and matcher.ignored(rel, False)):
                 found.append((rel, parsed))
                 if len(found) >= limit:
                     break
@@ -266,6 +270,8 @@ def _digest(tree: Confined, path: str) -> tuple[os.stat_result, str]:
 def resolve(folder_root: str | os.PathLike[str], conflict_path: str, choice: str, seen: Seen) -> Resolved:
     """Settle the conflict copy ``conflict_path`` (relative to the folder at ``folder_root``) by ``choice``
     (one of :data:`CHOICES`; see the module's docstring), if both files are still as ``seen``.
+    ``folder_root`` is trusted: the caller takes it from the daemon's config, never from a request; every
+    other argument may be hostile.
 
     ``ConflictRefused`` when the path or choice is refused, a file changed or vanished since it was seen,
     or the file system refused; nothing is changed then, or the message says where each version is."""
@@ -306,7 +312,16 @@ def _checked_path(conflict_path: object) -> tuple[str, ConflictName]:
     if parsed is None:
         raise ConflictRefused("bad_request", f"{conflict_path} is not a conflict copy's name",
                               "give the path of a file named like name.sync-conflict-DATE-TIME-DEVICE.ext")
+    if not _settleable(parsed):
+        raise ConflictRefused("bad_request", f"{conflict_path} is not a conflict copy syncline made",
+                              "rename it by hand")
     return conflict_path, parsed
+
+
+def _settleable(parsed: ConflictName) -> bool:
+    """False for a copy of ``.syncline`` or of a run's temp name, which the engine never makes: a file put
+    in syncline's own place, or under a temp name that a finished run's cleanup removes, would be lost."""
+    return parsed.original != META_DIR and run_temp(parsed.original) is None
 
 
 def _lstat(tree: Confined, path: str) -> os.stat_result | None:
