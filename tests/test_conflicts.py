@@ -7,7 +7,15 @@ import os
 
 import pytest
 
-from syncline.core.conflicts import NAME_MAX, conflict_name, device_label, is_conflict_name, original_name
+from syncline.core.conflicts import (
+    NAME_MAX,
+    ConflictName,
+    conflict_name,
+    device_label,
+    is_conflict_name,
+    original_name,
+    parse_conflict_name,
+)
 
 T = calendar.timegm((2026, 11, 17, 9, 46, 40)) * 10**9
 
@@ -46,3 +54,11 @@ def test_a_long_name_is_shortened_to_fit(stem: str) -> None:
     base = name.rpartition("/")[2]
     assert len(os.fsencode(base)) <= NAME_MAX
     assert base.endswith(".sync-conflict-20261117-094640-laptop.txt") and is_conflict_name(base)
+
+
+def test_a_conflict_name_parses_into_its_parts() -> None:
+    parsed = parse_conflict_name("a.tar.sync-conflict-20261117-094640-2-pc.gz")
+    assert parsed == ConflictName("a.tar.gz", "20261117-094640", 2, "pc")
+    assert parse_conflict_name(conflict_name("x.txt", T, "laptop.home")) == ConflictName("x.txt", "20261117-094640",
+                                                                                          0, "laptop")
+    assert parse_conflict_name("x.txt") is None and parse_conflict_name("x.sync-conflict-2026-pc.txt") is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from dataclasses import dataclass
 
 MARK = ".sync-conflict-"
 # stem, then the mark, date and time, an optional "-N" (when that name was taken), the device, the extension
@@ -49,6 +50,26 @@ def original_name(name: str) -> str:
 
 def is_conflict_name(name: str) -> bool:
     return _CONFLICT_RE.match(name) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictName:
+    """What a conflict copy's name says: the ``original`` name it was made from (its stem may have been
+    shortened to fit ``NAME_MAX``), the losing version's mtime as ``when`` (UTC, ``YYYYMMDD-HHMMSS``),
+    the alternative number ``n`` (0 for the first name), and the ``device`` label."""
+
+    original: str
+    when: str
+    n: int
+    device: str
+
+
+def parse_conflict_name(name: str) -> ConflictName | None:
+    """The parts of the conflict name ``name`` (one file name, no folder); None when it is not one."""
+    m = _CONFLICT_RE.match(name)
+    if m is None:
+        return None
+    return ConflictName(m["stem"] + (m["ext"] or ""), m["when"], int(m["n"] or 0), m["device"])
 
 
 def conflict_name(path: str, mtime_ns: int, device: str, n: int = 0) -> str:
