@@ -110,7 +110,6 @@ def test_share_with_a_second_user_who_then_sees_it(browser: Any, page: Any, serv
         bob.get_by_role("link", name="Docs").first.click()
         bob.get_by_role("link", name="minutes.txt").wait_for()
         # anna's page shows bob as a member now (its shares event).
-        page.get_by_role("link", name="Sharing").click() if page.get_by_role("link", name="Sharing").count() else None
         page.goto(server.url + "/#/share/Docs")
         page.get_by_text("can edit").wait_for()
     finally:
@@ -121,7 +120,6 @@ def test_restore_a_version_reaches_the_device(page: Any, server: Server, shoot: 
     laptop = _bound(tmp_path, server)
     try:
         (laptop.local / "report.txt").write_text("first\n")
-        wait_for(lambda: _in_sync(laptop) and laptop.status() and laptop.status().get("files", 1), describe=laptop.status)
         with dav(server) as anna:
             wait_for(lambda: anna.get("Docs/report.txt").content == b"first\n")
             (laptop.local / "report.txt").write_text("second, a mistake\n")
@@ -187,7 +185,8 @@ def test_a_read_only_member_is_refused_and_nothing_changes(browser: Any, server:
         log_in(bob, server, BOB, BOB_PASSWORD)
         bob.goto(server.url + "/#/f/Docs")
         bob.get_by_text("read only").first.wait_for()
-        assert bob.get_by_label("Upload files").count() == 0 and bob.get_by_role("button", name="New folder").count() == 0
+        assert bob.get_by_label("Upload files").count() == 0
+        assert bob.get_by_role("button", name="New folder").count() == 0
         bob.get_by_role("button", name="Actions for a.txt").click()
         assert bob.get_by_role("button", name="Rename").count() == 0
         bob.keyboard.press("Escape")
@@ -304,4 +303,5 @@ def test_an_uploaded_page_never_runs_as_the_site(page: Any, server: Server, tmp_
     # Opened directly, it is still a download in a sandbox, never a page of the site.
     r = httpx.get(server.url + "/ui/folders/Docs/file", params={"path": "evil.svg", "inline": "1"},
                   headers={"Authorization": f"Bearer {token_of(server)}"})
-    assert r.headers["content-disposition"].startswith("attachment") and "sandbox" in r.headers["content-security-policy"]
+    assert r.headers["content-disposition"].startswith("attachment")
+    assert "sandbox" in r.headers["content-security-policy"]
