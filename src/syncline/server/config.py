@@ -18,6 +18,9 @@
     [webdav]              # issue 15
     account_passwords = true  # false: WebDAV clients log in with app passwords only (`syncline app-password add`)
 
+    [web]                 # issue 16
+    zip_max = "16GiB"     # the most a folder's zip download may hold (its files' bytes)
+
 A mistake is one line naming the file, the table and the key, and what to write instead: the server does
 not start on a config it cannot read, rather than on defaults its operator did not choose.
 """
@@ -36,8 +39,9 @@ from .store.retention import Policy
 
 FILE_NAME = "server.toml"
 _KEYS = {"versions": ("keep_all", "keep_daily", "keep_weekly", "cap_per_user"), "trash": ("keep",),
-         "gc": ("every",), "webdav": ("account_passwords",)}
+         "gc": ("every",), "webdav": ("account_passwords",), "web": ("zip_max",)}
 MIN_GC_EVERY_S = 60.0
+DEFAULT_ZIP_MAX = 16 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,7 @@ class ServerConfig:
     policy: Policy = field(default_factory=Policy)
     gc_every_s: float = EVERY_S
     dav_account_passwords: bool = True
+    zip_max: int = DEFAULT_ZIP_MAX
 
 
 def load_server_config(data_dir: Path) -> ServerConfig:
@@ -64,7 +69,7 @@ def load_server_config(data_dir: Path) -> ServerConfig:
     for table, value in data.items():
         if table not in _KEYS or not isinstance(value, dict):
             raise UsageError(f"{path}: unknown table or key {table!r}",
-                             "use [versions], [trash], [gc] and [webdav] only")
+                             "use [versions], [trash], [gc], [webdav] and [web] only")
         for key in value:
             if key not in _KEYS[table]:
                 raise UsageError(f"{path}: unknown key {key!r} in [{table}]",
@@ -100,4 +105,7 @@ def load_server_config(data_dir: Path) -> ServerConfig:
     if not isinstance(accounts, bool):
         raise UsageError(f"{path}: account_passwords in [webdav] must be true or false",
                          "write account_passwords = false to let WebDAV clients in with app passwords only")
-    return ServerConfig(policy, duration(gc, "gc", "every", EVERY_S, MIN_GC_EVERY_S), accounts)
+    zip_max = parse_size(data.get("web", {}).get("zip_max", DEFAULT_ZIP_MAX))
+    if zip_max is None:
+        raise UsageError(f"{path}: zip_max in [web] must be a size such as \"16GiB\"", 'write e.g. zip_max = "4GiB"')
+    return ServerConfig(policy, duration(gc, "gc", "every", EVERY_S, MIN_GC_EVERY_S), accounts, zip_max)

@@ -26,6 +26,7 @@ from ..core.errors import UsageError
 from ..formats.wire.limits import MAX_CONNECTIONS, MAX_HEADER_BYTES
 from ..formats.wire.trust import is_loopback
 from .app import make_app
+from .app.zipstream import ZipLimits
 from .auth import Authenticator
 from .checksummer import Checksummer
 from .collector import Collector
@@ -168,7 +169,8 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
         auth = Authenticator(store)
         admin_password = ensure_admin(store, auth.passwords)
         notifier = InProcessNotifier()
-        app = make_app(store, auth, notifier, dav_account_passwords=settings.dav_account_passwords)
+        app = make_app(store, auth, notifier, dav_account_passwords=settings.dav_account_passwords,
+                       zip_limits=ZipLimits(max_bytes=settings.zip_max))
         config = uvicorn.Config(
             app, host=host, port=port, http="h11", loop="asyncio", ws="none", lifespan="on",
             ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None,

@@ -36,11 +36,13 @@ from . import (
     routes_shares,
     routes_users,
     routes_versions,
+    routes_zip,
     web,
 )
 from .access import Authenticator
 from .errors import CatchAll, error_response, handle_known
 from .openapi import document, openapi_route
+from .zipstream import ZipLimits, ZipSlots
 
 PROTOCOL_MAJOR = 1
 KEEPALIVE_S = 15.0
@@ -108,28 +110,31 @@ class DeviceLimit:
 
 def make_app(store: Store, auth: Authenticator, notifier: Notifier | None = None, *,
              stall_s: float = BODY_STALL_S, keepalive_s: float = KEEPALIVE_S, packs_at_once: int = 4,
-             dav_account_passwords: bool = True) -> Starlette:
+             dav_account_passwords: bool = True, zip_limits: ZipLimits | None = None) -> Starlette:
     """The app serving ``store``: ``auth`` names devices and logs them in, ``notifier`` (an
     :class:`InProcessNotifier` when None) carries commits to event streams; the app sets
     ``store.on_commit`` to its ``publish``. ``stall_s``: how long a request body may send nothing (408);
     ``keepalive_s``: the comment interval of event streams; ``packs_at_once``: pack uploads held in
     memory at once, server-wide (the others wait); ``dav_account_passwords``: whether WebDAV takes the
-    account password beside app passwords. Every stream is closed when the app shuts down.
+    account password beside app passwords; ``zip_limits``: the bounds of ``/ui/zip`` (the defaults of
+    :class:`ZipLimits` when None). Every stream is closed, and every zip stopped, when the app shuts down.
 
     WebDAV (``/remote.php/``, ``/dav/``, ``/status.php``, ``/ocs/``: :mod:`syncline.server.dav`) is
     mounted inside ``DeviceLimit`` (one Basic credential is one device) and outside ``ProtocolCheck``."""
     chosen: Notifier = notifier if notifier is not None else InProcessNotifier()
     store.on_commit = chosen.publish
+    zips = ZipSlots(zip_limits or ZipLimits())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         chosen.close_all()
+        zips.close()  # their workers read the store, which is closed next
 
     routes = [*routes_account.ROUTES, openapi_route(), *routes_folders.ROUTES, *routes_content.ROUTES,
               *routes_ops.ROUTES, *routes_events.ROUTES, *routes_shares.ROUTES,
               *routes_locks.ROUTES, *routes_versions.ROUTES, *routes_users.ROUTES, *routes_activity.ROUTES,
-              *web.ROUTES]
+              *web.ROUTES, *routes_zip.ROUTES]
     # Imported here: the WebDAV layer uses this package's access and body helpers (an import at the top
     # would be a cycle: dav -> app -> dav).
     from ..dav.mount import DavApp, DavMount
@@ -147,4 +152,5 @@ def make_app(store: Store, auth: Authenticator, notifier: Notifier | None = None
     app.state.keepalive_s = keepalive_s
     app.state.pack_gate = routes_content.pack_gate(packs_at_once)
     app.state.openapi = document()
+    app.state.zips = zips
     return app
