@@ -277,6 +277,7 @@ def _info(name: str, item: Item | None, mtime_ns: int) -> zipfile.ZipInfo:
     perm = (item.mode if item is not None else 0) & 0o777
     if item is not None and item.is_dir:
         info.external_attr = ((stat.S_IFDIR | (perm or 0o755)) << 16) | 0x10  # 0x10: the MS-DOS folder flag
+        info.CRC = info.compress_size = info.file_size = 0  # ZipFile.mkdir writes the header as it is
     else:
         info.external_attr = (stat.S_IFREG | (perm or 0o644)) << 16
         info.file_size = item.size if item is not None else 0
