@@ -379,6 +379,20 @@ def test_a_client_that_leaves_frees_its_slot(tmp_path: Path) -> None:
         assert z.read("f7.bin") == tree.read("f7.bin")
 
 
+def test_a_client_that_takes_nothing_is_given_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = _world(tmp_path)
+    tree = _tree(w)
+    for n in range(8):
+        tree.write(f"f{n}.bin", os.urandom(4 << 20))
+    monkeypatch.setattr(zipstream, "STALL_S", 0.5)
+    with serving(w) as url, _client(url, w, "anna") as anna, \
+            anna.stream("GET", "/ui/zip", params={"folder": "Docs"}) as r:
+        assert r.status_code == 200
+        wait_for(lambda: _no_zip_left(w))  # connected, reading nothing: its slot is free all the same
+        with pytest.raises(httpx.RemoteProtocolError):
+            r.read()  # and what it gets is cut short
+
+
 def _cut(w: World, url: str, user: str, folder: str) -> None:
     """The zip of ``folder`` ends without its end: the client sees a broken answer, never a whole zip."""
     with _client(url, w, user) as c, pytest.raises(httpx.RemoteProtocolError):

@@ -5,7 +5,8 @@ an unseekable file (so each entry ends with a data descriptor) whose bytes go ou
 through a queue of at most 4. The event loop sends the pieces as the client takes them; a writer faster
 than its reader blocks on the full queue, so a slow phone holds a few MiB of the server, never the folder.
 A reader that goes away stops the pipe: the worker's next write raises :class:`Stopped` within
-:data:`WAIT_S` and the thread ends (its slot is free only then).
+:data:`WAIT_S` and the thread ends (its slot is free only then); one that takes nothing for
+:data:`STALL_S` (a phone asleep with its connection open) is given up the same way.
 
 Stored, not deflated: photos and videos do not shrink, and the CPU stays free. A version lost between the
 listing and its turn (dropped by retention, marked damaged) is left out and named in a last entry
@@ -39,6 +40,7 @@ from ..store.subtree import Item, Subtree, VersionGone
 PIECE = 1 << 20  # bytes a piece of the answer
 PIECES = 4  # pieces waiting at most: the pipe's bound
 WAIT_S = 0.25  # how soon a stopped pipe is noticed by a writer blocked on it
+STALL_S = 600.0  # a reader that takes nothing this long is given up: its slot keeps other zips out
 RECHECK_S = 10.0  # how often a zip under way checks that its caller may still read the folder
 MAX_ENTRIES = 100_000
 MISSING = "SYNCLINE-MISSING"
@@ -100,6 +102,7 @@ class Pipe:
             self._wake()
 
     def _put(self, piece: bytes) -> None:
+        given_up = time.monotonic() + STALL_S
         while True:
             if self._stopped.is_set():
                 raise Stopped()
@@ -107,7 +110,9 @@ class Pipe:
                 self._queue.put(piece, timeout=WAIT_S)
                 break
             except queue.Full:
-                continue
+                if time.monotonic() > given_up:
+                    log.info("a zip download cut: its client took nothing for %g s", STALL_S)
+                    self.cut()
         self._wake()
 
     def _wake(self) -> None:
