@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
 import threading
 import time
 import zipfile
@@ -82,7 +84,8 @@ def test_a_folder_zips_whole_and_reads_back(tmp_path: Path) -> None:
     r = _get(w, folder="Docs")
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/zip"
-    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["cache-control"] == "no-store"
+    assert r.headers["content-security-policy"].startswith("sandbox")
     assert r.headers["content-disposition"] == "attachment; filename=\"Docs.zip\"; filename*=UTF-8''Docs.zip"
     z = _read(r.content)
     names = {zip_name.replace("＼", "\\") for zip_name in z.namelist()}
@@ -96,6 +99,28 @@ def test_a_folder_zips_whole_and_reads_back(tmp_path: Path) -> None:
     assert info.date_time == (2023, 11, 14, 22, 13, 20) and info.compress_type == zipfile.ZIP_STORED
     assert (info.external_attr >> 16) & 0o777 == 0o644
     assert z.getinfo("empty/inner/").is_dir()
+    assert _read(_get(w, folder="Docs", dir="").content).namelist() == z.namelist(), "dir \"\": the whole folder"
+
+
+@pytest.mark.skipif(shutil.which("unzip") is None, reason="unzip is installed by .ci/run")
+def test_info_zip_unzip_checks_and_extracts_it(tmp_path: Path) -> None:
+    w = _world(tmp_path)
+    files = _fill(_tree(w))
+    archive = tmp_path / "Docs.zip"
+    archive.write_bytes(_get(w, folder="Docs").content)
+    checked = subprocess.run(["unzip", "-t", str(archive)], capture_output=True, text=True, timeout=DEADLINE)
+    assert checked.returncode == 0 and "No errors detected" in checked.stdout, checked.stdout + checked.stderr
+    out = tmp_path / "out"
+    done = subprocess.run(["unzip", "-q", str(archive), "-d", str(out)], capture_output=True, timeout=DEADLINE)
+    assert done.returncode == 0, done.stderr
+    for path, data in files.items():
+        got = out / path.replace("\\", "＼")
+        assert got.read_bytes() == data, path
+        assert got.stat().st_mtime_ns == MTIME // 10**9 * 10**9, "the exact second, from the extended timestamp"
+        assert got.stat().st_mode & 0o777 == 0o644
+    assert (out / "empty" / "inner").is_dir() and not any((out / "empty" / "inner").iterdir())
+    assert not (out / "a" / "link").exists(), "no symlink"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Docs.zip", "data", "out"], "nothing outside out/"
 
 
 def test_a_subdir_has_names_relative_to_it_and_its_name(tmp_path: Path) -> None:
@@ -116,18 +141,24 @@ def test_a_subdir_has_names_relative_to_it_and_its_name(tmp_path: Path) -> None:
 def test_zip64_is_written_when_sizes_pass_its_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     w = _world(tmp_path)
     tree = _tree(w)
-    files = {f"f{n}.bin": os.urandom(3000 + n) for n in range(4)}
+    files = {f"f{n}.bin": os.urandom(3000 + n) for n in range(4)} | {"sub/g.bin": os.urandom(3000), "sub/h": b""}
     for path, data in files.items():
         tree.write(path, data)
-    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 2000)  # as if each file were past 4 GiB
+    tree.mkdir("sub/empty")
+    # As if each file were past 4 GiB, the folders' entries past 4 GiB into the zip, and past 65,535 entries.
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 2000)
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 3)
     r = _get(w, folder="Docs")
     monkeypatch.undo()
     assert r.status_code == 200
     assert b"PK\x06\x06" in r.content and b"PK\x06\x07" in r.content, "the ZIP64 end records"
     z = _read(r.content)
+    assert sorted(z.namelist()) == sorted([*files, "sub/", "sub/empty/"])
     for path, data in files.items():
         assert z.read(path) == data
-        assert z.getinfo(path).extra.startswith(b"\x01\x00"), "a ZIP64 field in the central directory"
+        if len(data) > 2000:
+            assert z.getinfo(path).extra.startswith(b"\x01\x00"), "a ZIP64 field in the central directory"
+    assert z.getinfo("sub/empty/").header_offset > 2000 and z.getinfo("sub/empty/").is_dir()
 
 
 def test_bounds_are_checked_before_the_first_byte(tmp_path: Path) -> None:

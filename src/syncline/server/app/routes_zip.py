@@ -58,8 +58,10 @@ async def zip_folder(request: Request) -> Response:
     except BaseException:
         job.release()
         raise
+    # As the UI's file downloads: saved, never shown as a page of this site, nothing kept by caches.
     headers = {"Content-Disposition": disposition((where.rpartition("/")[2] or name) + ".zip"),
-               "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+               "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'",
+               "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
     if request.method == "HEAD":  # the answer's head only: no zip is made
         job.release()
         return Response(headers=headers, media_type="application/zip")
