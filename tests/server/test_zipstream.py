@@ -431,7 +431,9 @@ def _cut(w: World, url: str, user: str, folder: str) -> None:
         pytest.fail(f"a whole answer: {r.status_code}, {len(r.content)} bytes")
 
 
-def test_a_chunk_lost_mid_file_cuts_the_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("fault", ["gone", "damaged", "io error"])
+def test_a_chunk_failing_mid_file_cuts_the_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    fault: str) -> None:
     w = _world(tmp_path)
     tree = _tree(w)
     tree.write("a.txt", b"first")
@@ -439,13 +441,17 @@ def test_a_chunk_lost_mid_file_cuts_the_download(tmp_path: Path, monkeypatch: py
     read = w.store.chunks.read
     seen: list[bytes] = []
 
-    def lossy(ns: str, chunk_id: bytes, offset: int = 0, length: int = -1) -> bytes:
+    def failing(ns: str, chunk_id: bytes, offset: int = 0, length: int = -1) -> bytes:
         seen.append(chunk_id)
         if len(seen) == 3:  # b.bin's second chunk
-            raise FileNotFoundError(2, "gone")
+            if fault == "gone":
+                raise FileNotFoundError(2, "gone")
+            if fault == "io error":
+                raise OSError(5, "Input/output error")
+            return b"x" + read(ns, chunk_id, offset, length)[1:]
         return read(ns, chunk_id, offset, length)
 
-    monkeypatch.setattr(w.store.chunks, "read", lossy)
+    monkeypatch.setattr(w.store.chunks, "read", failing)
     with serving(w) as url:
         _cut(w, url, "anna", "Docs")
         wait_for(lambda: _no_zip_left(w))

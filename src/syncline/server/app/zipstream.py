@@ -163,8 +163,9 @@ class ZipJob:
     def start(self, work: Callable[[Pipe], None]) -> Pipe:
         """Run ``work(pipe)`` in a worker thread; the pipe is read on the running event loop."""
         self.pipe = pipe = Pipe(asyncio.get_running_loop())
-        self.thread = threading.Thread(target=self._run, args=(work, pipe), name="syncline-zip", daemon=True)
-        self.thread.start()
+        thread = threading.Thread(target=self._run, args=(work, pipe), name="syncline-zip", daemon=True)
+        thread.start()  # when it cannot start, no thread holds the slot: stop() frees it
+        self.thread = thread
         return pipe
 
     def _run(self, work: Callable[[Pipe], None], pipe: Pipe) -> None:
@@ -252,11 +253,14 @@ def check_bounds(tree: Subtree, limits: ZipLimits, label: str) -> None:
 
 
 def _size(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024:
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n:.1f} TiB"
+    if n < 1024:
+        return f"{n} bytes"
+    value = n / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
 
 
 def zip_name(path: str, base: str) -> str:
@@ -310,35 +314,42 @@ def write_zip(out: Pipe, tree: Subtree, base: str, read: Callable[[int], Iterato
             recheck = time.monotonic() + RECHECK_S
 
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for item in tree.items:
-            check()
-            name = zip_name(item.path, base) + ("/" if item.is_dir else "")
-            if name in names:  # two paths of the store that differ only by a backslash and U+FF3C
-                missing.append((item.path, "its name in the zip is another entry's"))
-                continue
-            names.add(name)
-            if item.is_dir:
-                zf.mkdir(_info(name, item, item.mtime_ns))
-                continue
-            assert item.content_id is not None
-            try:
-                pieces = read(item.content_id)
-                first = next(pieces, b"")
-            except VersionGone as why:
-                missing.append((item.path, str(why)))
-                continue
-            with zf.open(_info(name, item, item.mtime_ns), "w") as entry:
+        try:
+            for item in tree.items:
+                check()
+                name = zip_name(item.path, base) + ("/" if item.is_dir else "")
+                if name in names:  # two paths of the store that differ only by a backslash and U+FF3C
+                    missing.append((item.path, "its name in the zip is another entry's"))
+                    continue
+                names.add(name)
+                if item.is_dir:
+                    zf.mkdir(_info(name, item, item.mtime_ns))
+                    continue
+                assert item.content_id is not None
                 try:
-                    entry.write(first)
-                    for piece in pieces:
-                        check()
-                        entry.write(piece)
-                except VersionGone as why:  # its bytes began: the whole download must fail, not look whole
-                    log.warning("a zip download cut: %s changed while it was read: %s", item.path, why)
-                    out.cut()
-                    raise Stopped() from None
-        if missing:
-            zf.writestr(_info(_free(MISSING, names), None, time.time_ns()), _missing_text(missing, base))
+                    pieces = read(item.content_id)
+                    first = next(pieces, b"")
+                except VersionGone as why:
+                    missing.append((item.path, str(why)))
+                    continue
+                with zf.open(_info(name, item, item.mtime_ns), "w") as entry:
+                    try:
+                        entry.write(first)
+                        for piece in pieces:
+                            check()
+                            entry.write(piece)
+                    except VersionGone as why:  # its bytes began: the whole download must fail, not look whole
+                        log.warning("a zip download cut: %s changed while it was read: %s", item.path, why)
+                        out.cut()
+                        raise Stopped() from None
+                    except BaseException:
+                        out.cut()  # before the entry's descriptor, which would close it as if whole
+                        raise
+            if missing:
+                zf.writestr(_info(_free(MISSING, names), None, time.time_ns()), _missing_text(missing, base))
+        except BaseException:
+            out.cut()  # before zipfile's central directory, which would make the bytes sent look whole
+            raise
 
 
 def _free(stem: str, names: set[str]) -> str:
