@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -557,5 +558,30 @@ def test_a_200_mib_zip_read_slowly_holds_little_memory(tmp_path: Path) -> None:
             for path, digest in digests.items():
                 with z.open(path) as member:
                     assert blake3.blake3(member.read()).digest() == digest, path
+    finally:
+        server.stop()
+
+
+def test_a_server_stops_cleanly_with_a_zip_under_way(tmp_path: Path) -> None:
+    server = Server(tmp_path / "data")
+    server.add_user()
+    _fill_big(server.data, 8, 4 << 20)  # 32 MiB: the worker is blocked on its full pipe when the stop comes
+    server.start()
+    try:
+        proc = server.proc
+        assert proc is not None
+        with httpx.Client(base_url=server.url, timeout=DEADLINE) as c:
+            r = c.post("/v1/login", json={"user": USER, "password": PASSWORD, "device": "zip test"})
+            c.headers["Authorization"] = f"Bearer {r.json()['token']}"
+            with c.stream("GET", "/ui/zip", params={"folder": "Big"}) as r:
+                assert r.status_code == 200
+                pieces = r.iter_raw()
+                next(pieces)
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(timeout=DEADLINE) == 0, "".join(server.lines)
+                with pytest.raises(httpx.TransportError):  # cut: never a zip that looks whole
+                    for _ in pieces:
+                        pass
+        assert not any("Traceback" in line for line in server.lines), "".join(server.lines)
     finally:
         server.stop()
