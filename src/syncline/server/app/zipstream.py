@@ -315,7 +315,7 @@ def write_zip(out: Pipe, tree: Subtree, base: str, read: Callable[[int], Iterato
 
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
         try:
-            for item in tree.items:
+            for item in _drain(tree.items):
                 check()
                 name = zip_name(item.path, base) + ("/" if item.is_dir else "")
                 if name in names:  # two paths of the store that differ only by a backslash and U+FF3C
@@ -350,6 +350,13 @@ def write_zip(out: Pipe, tree: Subtree, base: str, read: Callable[[int], Iterato
         except BaseException:
             out.cut()  # before zipfile's central directory, which would make the bytes sent look whole
             raise
+
+
+def _drain(items: list[Item]) -> Iterator[Item]:
+    """``items`` in order, each let go once taken: the zip's own directory grows as the listing shrinks."""
+    items.reverse()
+    while items:
+        yield items.pop()
 
 
 def _free(stem: str, names: set[str]) -> str:
