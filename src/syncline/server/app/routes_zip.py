@@ -44,6 +44,7 @@ def _readable(store: Store, caller: Caller, name: str) -> FolderStore:
 
 
 async def zip_folder(request: Request) -> Response:
+    """``folder``'s subtree at ``dir`` as a streamed zip (``HEAD``: the same checks, no zip made)."""
     caller = await caller_of(request)
     name = str_param(request, "folder")
     where = _dir_param(request)
