@@ -1,7 +1,7 @@
 // One folder of the server: its entries (folders first), the way back up, and what can be done to each
 // entry. Reading needs the read right; the write controls are shown only with ``rw`` (the server
 // refuses them anyway).
-import {ApiError, folderUrl, getJSON, request, sendJSON} from "../api.js";
+import {ApiError, folderUrl, getJSON, query, request, sendJSON} from "../api.js";
 import {askText, choose, confirmDialog} from "../dialogs.js";
 import {bytes, fill, h, toast, when} from "../dom.js";
 import {
@@ -79,7 +79,7 @@ export async function filesView(main, rest, {signal, session, refresh, ended}) {
   let cursor = null;
 
   const list = h("ul", {class: "list", "aria-label": "Files and folders"});
-  const more = h("button", {type: "button", hidden: true}, "Show more");
+  const showMore = h("button", {type: "button", hidden: true}, "Show more");
   const empty = h("p", {class: "note", hidden: true}, "This folder is empty.");
 
   function row(entry) {
@@ -103,7 +103,7 @@ export async function filesView(main, rest, {signal, session, refresh, ended}) {
     fill(list, rows.map(row));
     list.hidden = rows.length === 0;
     empty.hidden = rows.length !== 0;
-    more.hidden = !(cursor && cursor.more);
+    showMore.hidden = !(cursor && cursor.more);
   }
 
   async function load() {
@@ -294,9 +294,9 @@ export async function filesView(main, rest, {signal, session, refresh, ended}) {
     send(await droppedFiles(event.dataTransfer.items));
   } : null;
 
-  more.addEventListener("click", async () => {
-    more.disabled = true;
-    try { await load(); } catch (err) { toast(explain(err)); } finally { more.disabled = false; }
+  showMore.addEventListener("click", async () => {
+    showMore.disabled = true;
+    try { await load(); } catch (err) { toast(explain(err)); } finally { showMore.disabled = false; }
   });
 
   await load();
@@ -304,15 +304,18 @@ export async function filesView(main, rest, {signal, session, refresh, ended}) {
   follow({folders: [{name: folder, seq: cursor.seq}], signal, onSeq: () => reloadSoon(),
           onLocks: () => loadLocks().catch((err) => toast(explain(err))),
           onRevoked: () => toast(`${folder} is no longer shared with you.`), onEnded: ended});
+  const more = h("div", {class: "actions secondary"},
+                 h("a", {class: "button", href: "/ui/zip" + query({folder, dir}),
+                         download: `${dir ? nameOf(dir) : folder}.zip`}, "Download as zip"),
+                 h("a", {class: "button", href: pathHref("trash", folder, dir)}, "Trash"),
+                 h("a", {class: "button", href: pathHref("share", folder, "")}, "Sharing"),
+                 h("a", {class: "button", href: pathHref("activity", folder, "")}, "Activity"));
   const toolbar = h("div", {class: "actions"},
                     dir ? h("a", {class: "button", href: filesHref(folder, parentOf(dir))}, "Up") : null,
                     writable ? pickerInput("Upload files", false) : null,
                     writable ? pickerInput("Upload a folder", true) : null,
-                    writable ? h("button", {type: "button", onclick: newFolder}, "New folder") : null,
-                    h("a", {class: "button", href: pathHref("trash", folder, dir)}, "Trash"),
-                    h("a", {class: "button", href: pathHref("share", folder, "")}, "Sharing"),
-                    h("a", {class: "button", href: pathHref("activity", folder, "")}, "Activity"));
+                    writable ? h("button", {type: "button", onclick: newFolder}, "New folder") : null);
   fill(main, crumbs(folder, dir), h("h1", {}, dir ? nameOf(dir) : folder),
        writable ? null : h("p", {class: "note"}, `Shared with you by ${info.owner}, read only.`),
-       toolbar, panel.element, list, empty, more);
+       toolbar, more, panel.element, list, empty, showMore);
 }
