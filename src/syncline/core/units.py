@@ -1,9 +1,11 @@
-"""Durations and sizes as people write them in config files and options: ``"90s"``, ``"30m"``, ``"1h"``,
-``"1d"``, ``"52w"``; ``65536``, ``64K``, ``500MiB``, ``2TB`` (sizes in powers of 1024, as ``du -h`` and
-every quota people set)."""
+"""Durations, sizes and rates as people write them in config files and options: ``"90s"``, ``"30m"``,
+``"1h"``, ``"1d"``, ``"52w"``; ``65536``, ``64K``, ``500MiB``, ``2TB`` (sizes in powers of 1024, as
+``du -h`` and every quota people set); ``"2MB/s"``, ``"500KB/s"``, ``"1.5MiB/s"``, ``500`` (KiB/s)."""
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
@@ -42,3 +44,29 @@ def parse_size(value: Any) -> int | None:
     if not digits.isdigit() or unit not in SIZE_UNITS:
         return None
     return int(digits) * SIZE_UNITS[unit]
+
+
+RATE_FORMS = '"2MB/s", "500KB/s", "1.5MiB/s", a number of KiB/s, or 0 for no limit'
+"""The accepted forms of a rate, as an error names them."""
+MIN_RATE = 1 << 10  # below 1 KiB/s a pack of a few MiB would take hours: every server would time it out
+_RATE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([KMGT]?I?B?)?(?:/S)?")
+
+
+def parse_rate(value: Any) -> float | None:
+    """Bytes per second of a transfer rate: ``"2MB/s"``, ``"500KB/s"``, ``"1.5MiB/s"``, ``"2M"`` (units in
+    powers of 1024, as :func:`parse_size`; ``/s`` optional), or a bare number, which is KiB/s (rsync's
+    ``--bwlimit``, Syncthing's limits). ``0`` (or ``"0"``, any unit) is 0.0: no limit. None when ``value``
+    is none of those, or a limit under 1 KiB/s (:data:`MIN_RATE`)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    text = str(value).strip().upper()
+    match = _RATE.fullmatch(text)
+    if match is None:
+        return None
+    number, unit = float(match.group(1)), match.group(2) or ""
+    if unit not in SIZE_UNITS:
+        return None  # "2Mi", "2iB": a typo, not a unit
+    rate = number * (SIZE_UNITS[unit] if unit else 1 << 10)
+    if rate == 0:
+        return 0.0
+    return rate if math.isfinite(rate) and rate >= MIN_RATE else None

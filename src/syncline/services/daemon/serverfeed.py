@@ -256,7 +256,8 @@ class ServerFeed:
         if on_shares is not None:
             params["shares"] = "1"
         parser = SseParser()
-        with self.client.stream("GET", "events", params=params, headers={"Accept": "text/event-stream"}) as response:
+        with self.client.stream("GET", "events", params=params, headers={"Accept": "text/event-stream"},
+                                paced=False) as response:
             with self._lock:
                 if self._changed.is_set() or self._closed:
                     return False

@@ -43,6 +43,7 @@ from ..errors import (
 )
 from ..httppool import HttpPool
 from .credentials import Credentials, server_url
+from .ratelimit import LIMITS, RateLimits, pace_response, paced_body
 
 PROTOCOL = "1.0"
 MAX_ANSWER = 128 << 20  # the largest JSON answer (a listing page, a chunk list of 1,048,576 chunks)
@@ -172,11 +173,13 @@ class Client:
     ``MockTransport``); the client then uses it as given and does not close it.
 
     Calls are thread-safe (httpx's pool is); :meth:`close` ends the connections, and the next call opens
-    new ones."""
+    new ones. Bodies sent and read are paced by the server's buckets of ``limits`` (the process's
+    :data:`~.ratelimit.LIMITS` when not given)."""
 
     def __init__(self, credentials: Credentials, *, http: httpx.Client | None = None, max_connections: int = 8,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, limits: RateLimits | None = None) -> None:
         self.credentials = credentials
+        self.limits = LIMITS if limits is None else limits
         self.base = server_url(credentials.url)
         self.pinned = credentials.cert_pem is not None
         self._pool: HttpPool | None = None
@@ -206,18 +209,27 @@ class Client:
     @contextmanager
     def stream(self, method: str, path: str, *, where: str = "", ok: tuple[int, ...] = (200,),
                params: Mapping[str, Any] | None = None, json: Any = None, content: Any = None,
-               headers: Mapping[str, str] | None = None) -> Iterator[httpx.Response]:
-        """The answer to a request, its body not read yet (read it inside the block, through
-        :meth:`chunks`, so a cut connection is mapped too). A status not in ``ok`` raises its mapped error;
-        ``where`` (a path) goes into the error."""
+               headers: Mapping[str, str] | None = None, paced: bool = True) -> Iterator[httpx.Response]:
+        """The answer to a request, its body not read yet (read it inside the block, so a cut connection
+        is mapped too). A status not in ``ok`` raises its mapped error; ``where`` (a path) goes into the
+        error. Both bodies are paced by the server's buckets when the process limits a direction;
+        ``paced`` False leaves them unpaced (the event stream: a control channel, which a limited transfer
+        must not hold up)."""
         body = dump_json(json) if json is not None else content
         hdrs = dict(self.headers)
         if json is not None:
             hdrs["Content-Type"] = "application/json"
         hdrs.update(headers or {})
+        up, down = self.limits.buckets(self.base) if paced else (None, None)
+        if up is not None:
+            body, length = paced_body(body, up)
+            if length is not None:
+                hdrs["Content-Length"] = str(length)
         url = f"{self.base}/v1/{path}"
         try:
             with self.http().stream(method, url, params=params, content=body, headers=hdrs) as response:
+                if down is not None:
+                    pace_response(response, down)
                 if response.status_code not in ok:
                     raw = self._read(response, MAX_ERROR_BODY, truncate=True)
                     raise self.answer_error(response.status_code, raw, response.headers, where)
