@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from syncline.core.errors import UsageError
-from syncline.core.units import parse_duration
+from syncline.core.units import parse_duration, parse_rate
 from syncline.services.config import DEFAULT_CHECK_EVERY, load_daemon_config
 from syncline.services.daemon.configfile import add_folder, remove_folder
 
@@ -66,6 +66,13 @@ def test_the_shares_table(tmp_path: Path) -> None:
     ("[defaults]\ndelete = true\n", ["'delete' in defaults"]),
     ("[defaults]\nforce = true\n", ["'force' in defaults"]),
     ("[defaults]\nmax_delete = 'lots'\n", ["max_delete in defaults"]),
+    ("[defaults]\nmax_upload_rate = 'fast'\n", ["max_upload_rate in defaults", "2MB/s", "0 for no limit"]),
+    ("[defaults]\nmax_download_rate = '-1MB/s'\n", ["max_download_rate in defaults", "KiB/s"]),
+    ("[defaults]\nmax_download_rate = '2Mbit/s'\n", ["max_download_rate in defaults"]),
+    ("[defaults]\nmax_upload_rate = '100B/s'\n", ["max_upload_rate in defaults"]),
+    ("[defaults]\nmax_upload_rate = true\n", ["max_upload_rate in defaults"]),
+    ("[[folder]]\nlocal = '/x'\nremote = 'R'\nmax_upload_rate = '1MB/s'\n",
+     ["max_upload_rate in folder 1", "[defaults]"]),
     ("[[folder]]\nremote = 'R'\n", ["local in folder 1"]),
     ("[[folder]]\nlocal = '/x'\n", ["remote in folder 1"]),
     ("[[folder]]\nlocal = 'rel/dir'\nremote = 'R'\n", ["local in folder 1", "absolute"]),
@@ -101,6 +108,28 @@ def test_durations() -> None:
     assert parse_duration("1d") == 86400 and parse_duration(2.5) == 2.5
     assert parse_duration("1") is None and parse_duration(True) is None and parse_duration("0s") is None
     assert DEFAULT_CHECK_EVERY == 3600
+
+
+@pytest.mark.parametrize(("value", "rate"), [
+    ("2MB/s", 2 << 20), ("500KB/s", 500 << 10), ("1.5MiB/s", 1.5 * (1 << 20)), ("2M", 2 << 20),
+    ("2 mb/s", 2 << 20), ("64KiB", 64 << 10), ("1G/s", 1 << 30), ("2048B/s", 2048), (".5MB/s", 1 << 19),
+    (500, 500 << 10), ("500", 500 << 10), (1.5, 1536), ("0", 0), (0, 0), ("0MB/s", 0),
+])
+def test_rates_as_people_write_them(value: object, rate: float) -> None:
+    assert parse_rate(value) == rate
+
+
+@pytest.mark.parametrize("value", ["", "fast", "-1", "-1MB/s", "2Mbit/s", "2Mi", "2iB", "MB/s", "1e9", "2MB/h",
+                                   "1023B/s", "0.5", True, None, [1], float("inf"), float("nan")])
+def test_what_is_not_a_rate(value: object) -> None:
+    assert parse_rate(value) is None
+
+
+def test_bandwidth_limits_are_in_defaults_and_none_by_default(tmp_path: Path) -> None:
+    config = load_daemon_config(_write(tmp_path, "[defaults]\nmax_upload_rate = '2MB/s'\nmax_download_rate = 512\n"))
+    assert (config.max_upload_rate, config.max_download_rate) == (2 << 20, 512 << 10)
+    config = load_daemon_config(_write(tmp_path, "[defaults]\nmax_upload_rate = '0'\n"))
+    assert (config.max_upload_rate, config.max_download_rate) == (0, 0)
 
 
 KEPT = """# my sync settings

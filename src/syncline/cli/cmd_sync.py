@@ -12,7 +12,16 @@ from ..engine.oneway import sync as run_sync
 from ..engine.options import Comparison, Part
 from ..engine.replicas.address import local_path, parse_address
 from ..engine.report import Report
-from .options import MaxDelete, compare_from, compare_option, filters_from, guards_from, rule_options, writes_from
+from .options import (
+    MaxDelete,
+    bwlimit_option,
+    compare_from,
+    compare_option,
+    filters_from,
+    guards_from,
+    rule_options,
+    writes_from,
+)
 from .progress import run_with_bar
 from .render import echo_json_report, echo_problems, human_bytes, plural, printable
 
@@ -51,6 +60,7 @@ from .render import echo_json_report, echo_problems, human_bytes, plural, printa
               help="Stop before deleting more files than this count or percentage of DST [default: 50%].")
 @click.option("--force", is_flag=True, help="Go past the safety stops (empty SRC, --max-delete).")
 @rule_options
+@bwlimit_option
 @click.option("-v", "--verbose", is_flag=True, help="Print each change (rsync -i style) after the run.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (with the plan for --dry-run).")

@@ -65,6 +65,39 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]
         return size
 
 
+class Rate(click.ParamType):  # type: ignore[type-arg]
+    """A transfer rate in bytes/s: ``2MB/s``, ``500KB/s``, ``1.5MiB/s``, a bare number of KiB/s (rsync's
+    ``--bwlimit``), or 0 for no limit."""
+
+    name = "RATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        from ..core.units import RATE_FORMS, parse_rate
+
+        if isinstance(value, float):
+            return value
+        rate = parse_rate(value)
+        if rate is None:
+            self.fail(f"{value!r} is not a rate: give {RATE_FORMS}", param, ctx)
+        return rate
+
+
+def _limit_bandwidth(ctx: click.Context, param: click.Parameter, rate: float | None) -> None:
+    if rate:
+        from ..engine.replicas.remote.ratelimit import LIMITS
+
+        LIMITS.set(rate, rate)
+
+
+def bwlimit_option(func: F) -> F:
+    """--bwlimit RATE: the limit, each way, of the command's transfers with a syncline server (the
+    process's limits: one command is one process). Set as the options are parsed; not passed on."""
+    return click.option("--bwlimit", type=Rate(), default=None, metavar="RATE", expose_value=False,
+                        callback=_limit_bandwidth,
+                        help="Limit transfers with a syncline server to RATE each way: 2MB/s, 500KB/s, "
+                             "1.5MiB/s, or a number of KiB/s as rsync's (0: no limit).")(func)
+
+
 class Quota(ByteSize):
     """A quota: a size (``50GiB``) or ``none``."""
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import UsageError
-from ..core.units import parse_duration
+from ..core.units import RATE_FORMS, parse_duration, parse_rate
 from ..engine.oneway import SyncOptions
 from ..engine.options import COMPARE_MODES, Comparison, Filters, Guards, Writes, compare_named, parse_max_delete
 from ..engine.replicas.address import parse_address
@@ -164,6 +164,9 @@ DAEMON_OPTION_KEYS = ("compare", "trash", "max_delete", "exclude", "include", "i
 past every missing-root and mass-delete stop."""
 DAEMON_FOLDER_KEYS = ("local", "remote", "paused", "check_every")
 DEFAULT_CHECK_EVERY = 3600.0
+RATE_KEYS = ("max_upload_rate", "max_download_rate")
+"""The bandwidth limits, ``[defaults]`` keys only: a limit is per server (every folder on it shares it),
+so a folder of its own has none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,15 +200,18 @@ class SharesConfig:
 @dataclass(frozen=True, slots=True)
 class DaemonConfig:
     """A daemon's config file: where it was read from, the server's ``url`` (None: no server yet, every
-    folder's ``remote`` is an address of its own), the folders in order, what to do with shares, and
+    folder's ``remote`` is an address of its own), the folders in order, what to do with shares,
     whether a file locked by someone else is made read-only here while the lock lasts
-    (``lock_makes_readonly``, a top-level key)."""
+    (``lock_makes_readonly``, a top-level key), and the bandwidth limits of each server's transfers
+    (``[defaults] max_upload_rate`` and ``max_download_rate``, in bytes per second; 0: none)."""
 
     path: str
     server_url: str | None
     folders: tuple[FolderConfig, ...]
     shares: SharesConfig = field(default_factory=SharesConfig)
     lock_makes_readonly: bool = False
+    max_upload_rate: float = 0.0
+    max_download_rate: float = 0.0
 
 
 def daemon_config_path() -> Path:
@@ -217,7 +223,8 @@ def daemon_config_path() -> Path:
 
 def load_daemon_config(path: str | os.PathLike[str]) -> DaemonConfig:
     """The daemon's config: ``lock_makes_readonly`` (true or false, before any table), ``[server] url``,
-    ``[defaults]`` (``check_every`` and the two-way option keys of :data:`DAEMON_OPTION_KEYS`) and
+    ``[defaults]`` (``check_every``, the bandwidth limits of :data:`RATE_KEYS` and the two-way option
+    keys of :data:`DAEMON_OPTION_KEYS`) and
     ``[[folder]]`` tables (``local``, ``remote``, optional ``paused``, ``check_every`` and option keys,
     which win over ``[defaults]``). A file without folders is valid (a
     daemon just set up). Raises :class:`UsageError`, one line naming the file, the table and the key, for a
@@ -242,15 +249,19 @@ def load_daemon_config(path: str | os.PathLike[str]) -> DaemonConfig:
     if url is not None and (not isinstance(url, str) or "://" not in url):
         raise UsageError(f"{name}: url in server must be an address such as \"https://host:8765\"",
                          "`syncline connect URL` writes it")
-    defaults = _table(doc.get("defaults", {}), name, "defaults", (*DAEMON_OPTION_KEYS, "check_every"))
+    defaults = _table(doc.get("defaults", {}), name, "defaults", (*DAEMON_OPTION_KEYS, "check_every", *RATE_KEYS))
     base = _daemon_options(TwoWaySyncOptions(), defaults, name, "defaults")
     every = _check_every(defaults, DEFAULT_CHECK_EVERY, name, "defaults")
+    upload, download = (_rate(defaults, key, name) for key in RATE_KEYS)
     tables = doc.get("folder", [])
     if not isinstance(tables, list):
         raise UsageError(f"{name}: folder must be [[folder]] tables", "write each folder as [[folder]]")
     folders: list[FolderConfig] = []
     for n, raw in enumerate(tables, 1):
         where = f"folder {n}"
+        if isinstance(raw, dict) and set(raw) & set(RATE_KEYS):
+            raise UsageError(f"{name}: {sorted(set(raw) & set(RATE_KEYS))[0]} in {where} is not a folder's",
+                             "a bandwidth limit is per server, shared by all its folders: set it in [defaults]")
         table = _table(raw, name, where, (*DAEMON_OPTION_KEYS, *DAEMON_FOLDER_KEYS))
         local, remote, paused = table.get("local"), table.get("remote"), table.get("paused", False)
         if not isinstance(local, str) or not local.strip():
@@ -271,7 +282,7 @@ def load_daemon_config(path: str | os.PathLike[str]) -> DaemonConfig:
                 raise UsageError(f"{name}: local in {where} ({folder.local}) is the same as or nested in "
                                  f"{other.local}", "give each folder its own tree")
         folders.append(folder)
-    return DaemonConfig(name, url, tuple(folders), _shares(doc.get("shares", {}), name), readonly)
+    return DaemonConfig(name, url, tuple(folders), _shares(doc.get("shares", {}), name), readonly, upload, download)
 
 
 def _shares(raw: Any, name: str) -> SharesConfig:
@@ -313,3 +324,14 @@ def _check_every(table: dict[str, Any], default: float, name: str, where: str) -
         raise UsageError(f"{name}: check_every in {where} must be a duration such as \"1h\", \"30m\" or \"90s\"",
                          'write e.g. check_every = "1h"')
     return seconds
+
+
+def _rate(table: dict[str, Any], key: str, name: str) -> float:
+    """Bytes per second of ``table``'s ``key`` (0.0, no limit, when absent)."""
+    if key not in table:
+        return 0.0
+    rate = parse_rate(table[key])
+    if rate is None:
+        raise UsageError(f"{name}: {key} in defaults must be a rate: {RATE_FORMS}",
+                         f'write e.g. {key} = "2MB/s"')
+    return rate

@@ -4,9 +4,10 @@ the config while it runs.
 Every ``Timing.config_every`` seconds the config file is looked at; when its bytes changed it is loaded
 again. A file that loads starts the loops of new folders, ends those of removed ones, and starts anew
 the loops of folders whose settings changed, and of every stopped (parked) folder: a person who edited
-the config after a safety stop has had a look. A file that does not load changes nothing: the folders
-go on as they were and the status shows why (``config_error``). A missing file is a daemon with no
-folders yet (``syncline folder add`` makes it).
+the config after a safety stop has had a look. Its bandwidth limits are set on the process's buckets
+(no loop restarts): transfers under way go at the new rates from their next slice. A file that does not
+load changes nothing: the folders go on as they were and the status shows why (``config_error``). A
+missing file is a daemon with no folders yet (``syncline folder add`` makes it).
 
 ``syncline folder resume`` drops a request file into ``STATE/daemon/resume/``; the supervisor hands it to
 the folder's loop at its next look. One daemon per state directory: a second is refused (a lock on
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...core.errors import BusyError, UsageError
+from ...engine.replicas.remote.ratelimit import LIMITS, RateLimits
 from ...engine.state import root_lock
 from ..config import DaemonConfig, FolderConfig, load_daemon_config
 from ..watch.events import EventLog
@@ -50,18 +52,20 @@ class Daemon:
     ``feed`` tells every folder's other side's changes (a test's fake feed); else ``feeds`` makes the
     feed of the config's server (called with its URL once per URL; None: no feed for it), which tells the
     changes of the folders bound by name on that server. Without either, the folders' periodic full runs
-    catch the other sides' changes.
+    catch the other sides' changes. ``limits`` are the bandwidth limits the config's rates are set on
+    (the process's when not given), and lifted when the daemon ends.
     """
 
     def __init__(self, config_path: str | os.PathLike[str], state: str | os.PathLike[str], *,
                  events: EventLog | None = None, feed: FeedSource | None = None, timing: Timing | None = None,
                  changes: SourceFactory | None = None,
-                 feeds: Callable[[str], ServerFeed | None] | None = None) -> None:
+                 feeds: Callable[[str], ServerFeed | None] | None = None, limits: RateLimits | None = None) -> None:
         self.config_path = Path(os.path.abspath(config_path))
         self.home = Path(state) / "daemon"
         self.events = events or EventLog()
         self.feed = feed
         self.feeds = feeds
+        self.limits = LIMITS if limits is None else limits
         self._server_feeds: dict[str, ServerFeed | None] = {}
         self.timing = timing or Timing()
         self.changes = changes
@@ -103,6 +107,7 @@ class Daemon:
             self._end(list(self.loops))
             self._keep_shares(None)
             self._close_feeds()
+            self.limits.set(0, 0)
             writer.close()
 
     def _close_feeds(self) -> None:
@@ -134,6 +139,7 @@ class Daemon:
                 raise
             self.events.publish(ConfigRefused(str(self.config_path), str(exc)))
             return
+        self.limits.set(config.max_upload_rate, config.max_download_rate)
         running = {local: (loop.folder, loop.address) for local, loop in self.loops.items()}
         readonly_changed = config.lock_makes_readonly != self._readonly_on
         self._readonly_on = config.lock_makes_readonly
