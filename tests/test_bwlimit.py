@@ -19,6 +19,7 @@ from syncline.engine.replicas.remote import save_credentials
 from syncline.engine.replicas.remote.ratelimit import RateLimits
 from syncline.services.daemon import Daemon, Timing
 
+from .cli_helpers import assert_one_line_error, run
 from .conftest import write
 from .test_remote_process import REPO, Process, server  # noqa: F401 - the real server process fixture
 
@@ -53,6 +54,19 @@ def test_sync_bwlimit_paces_an_upload_and_a_download_through_a_real_server(
     down = timed("--bwlimit", "1024", folder, dst)
     assert SIZE / down <= LIMIT * TOLERANCE, f"downloaded at {SIZE / down / MiB:.2f} MiB/s over a limit of 1 MiB/s"
     assert (dst / "big.bin").read_bytes() == data and (dst / "small.txt").read_text() == "small"
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("2Mbit", ["--bwlimit", "'2Mbit' is not a rate", "2MB/s", "KiB/s"]),
+    ("100B/s", ["--bwlimit", "is not a rate"]),
+    ("1MB/s", ["--bwlimit paces transfers with a server", "local folders", "ionice"]),
+])
+def test_a_bwlimit_that_cannot_apply_is_one_line(tmp_path: Path, value: str, words: list[str]) -> None:
+    src = tmp_path / "src"
+    write(src, "a.txt", "a")
+    proc = run("sync", "--bwlimit", value, src, tmp_path / "dst")
+    assert_one_line_error(proc, *words)
+    assert not (tmp_path / "dst").exists()
 
 
 def wait_for(what: Callable[[], Any], deadline: float = 60.0) -> None:

@@ -234,3 +234,28 @@ def test_the_event_stream_and_an_unlimited_client_are_not_paced() -> None:
     with client.stream("GET", "events", paced=False) as response:
         assert b"".join(response.iter_bytes()) == answer
     assert clock.waits == 0
+
+
+def test_a_webdav_client_is_paced_by_its_servers_buckets() -> None:
+    from syncline.engine.replicas.webdav.address import parse_dav
+    from syncline.engine.replicas.webdav.client import DavClient
+    from syncline.engine.replicas.webdav.credentials import DavCredentials
+
+    clock = FakeClock()
+    limits = RateLimits(clock=clock.now, wait=clock.wait)
+    limits.set(MiB, MiB)
+    sent, answer = os.urandom(2 * MiB), os.urandom(2 * MiB)
+    got: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        got.append(request.read())
+        return httpx.Response(200, content=iter([answer]))
+
+    address = parse_dav("webdavs://dav.example/remote.php/dav/files/me/Docs")
+    client = DavClient(address, DavCredentials(address.server, "me", "pw"), limits=limits,
+                       http=httpx.Client(transport=httpx.MockTransport(handler)))
+    start = clock.t
+    status, _, body = client.request("PUT", address.url("a.bin"), content=sent)
+    assert status == 200 and got == [sent] and body == answer
+    assert clock.t - start == pytest.approx(2 * (2 - BURST_S), rel=1e-6)
+    assert limits.buckets(address.server)[0] is not limits.buckets(CREDS.url)[0]

@@ -19,6 +19,7 @@ from .options import (
     compare_option,
     filters_from,
     guards_from,
+    limit_bandwidth,
     rule_options,
     writes_from,
 )
@@ -69,8 +70,8 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
              checksum: bool,
              size_only: bool, modify_window: float, archive: bool, no_owner: bool, no_group: bool, xattrs: bool,
              acls: bool, hard_links: bool, dry_run: bool, no_trash: bool, max_delete: int | float | None, force: bool,
-             excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, verbose: bool,
-             quiet: bool, as_json: bool) -> int:
+             excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, bwlimit: float | None,
+             verbose: bool, quiet: bool, as_json: bool) -> int:
     """Copy what is new or changed from SRC to DST, keeping mtimes, modes, symlinks, empty directories,
     and owner and group as rsync -a does. Deletes nothing unless --delete.
 
@@ -83,6 +84,7 @@ def sync_cmd(src: str, dst: str, delete: bool, two_way: bool, conflict: Conflict
     parts = (filters_from(excludes, includes, no_ignore_files),
              Comparison(compare=compare_from(compare, checksum, size_only, modify_window)),
              guards_from(max_delete, force), writes_from(dry_run, no_trash))
+    limit_bandwidth(bwlimit, src, dst)
     if (since is not None or two_way) and (xattrs or acls or hard_links):
         raise UsageError("-X, -A and -H apply to one-way sync only", "leave them out, or sync one way")
     if since is not None:

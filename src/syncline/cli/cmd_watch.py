@@ -14,16 +14,7 @@ import click
 from ..core.errors import UsageError
 from ..engine.options import Comparison
 from .eventlines import EventLines
-from .options import (
-    MaxDelete,
-    bwlimit_option,
-    compare_from,
-    compare_option,
-    filters_from,
-    guards_from,
-    rule_options,
-    writes_from,
-)
+from .options import MaxDelete, compare_from, compare_option, filters_from, guards_from, rule_options, writes_from
 from .render import plural, printable
 
 if TYPE_CHECKING:
@@ -48,7 +39,6 @@ if TYPE_CHECKING:
 @click.option("--rescan-every", type=click.FloatRange(min=1.0), default=3600.0, show_default=True,
               metavar="SECONDS", help="A full rescan this often, for what events cannot show.")
 @rule_options
-@bwlimit_option
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line (for services).")
 def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare: str | None, no_trash: bool,

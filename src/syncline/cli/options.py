@@ -82,20 +82,27 @@ class Rate(click.ParamType):  # type: ignore[type-arg]
         return rate
 
 
-def _limit_bandwidth(ctx: click.Context, param: click.Parameter, rate: float | None) -> None:
-    if rate:
-        from ..engine.replicas.remote.ratelimit import LIMITS
-
-        LIMITS.set(rate, rate)
-
-
 def bwlimit_option(func: F) -> F:
-    """--bwlimit RATE: the limit, each way, of the command's transfers with a syncline server (the
-    process's limits: one command is one process). Set as the options are parsed; not passed on."""
-    return click.option("--bwlimit", type=Rate(), default=None, metavar="RATE", expose_value=False,
-                        callback=_limit_bandwidth,
-                        help="Limit transfers with a syncline server to RATE each way: 2MB/s, 500KB/s, "
-                             "1.5MiB/s, or a number of KiB/s as rsync's (0: no limit).")(func)
+    """--bwlimit RATE (bytes/s; :func:`limit_bandwidth` sets it)."""
+    return click.option("--bwlimit", type=Rate(), default=None, metavar="RATE",
+                        help="Limit the transfers with a server (syncline or WebDAV) to RATE each way: 2MB/s, "
+                             "500KB/s, 1.5MiB/s, or a number of KiB/s as rsync's (0: no limit).")(func)
+
+
+def limit_bandwidth(rate: float | None, *addresses: str) -> None:
+    """Pace this process's transfers with servers at ``rate`` bytes/s each way (``--bwlimit``; None or 0:
+    no limit). A :class:`UsageError` when none of ``addresses`` is a server's: between local folders
+    nothing would be paced, and an rsync user would believe it was."""
+    if not rate:
+        return
+    from ..core.errors import UsageError
+    from ..engine.replicas.address import parse_address
+    from ..engine.replicas.remote.ratelimit import LIMITS
+
+    if all(parse_address(a).kind == "local" for a in addresses):
+        raise UsageError("--bwlimit paces transfers with a server; both sides here are local folders",
+                         "leave it out, or run the command under ionice to spare a disk")
+    LIMITS.set(rate, rate)
 
 
 class Quota(ByteSize):

@@ -36,6 +36,7 @@ from ....version import __version__
 from ..errors import Changed, Denied, Locked, NoSpace, NotFound, RateLimited, ReplicaError, Unreachable, error_class
 from ..httppool import HttpPool
 from ..remote.client import transport_error
+from ..remote.ratelimit import LIMITS, RateLimits, pace_response, paced_body
 from .address import DavAddress
 from .credentials import DavCredentials
 
@@ -89,11 +90,14 @@ def bad_answer(address: DavAddress, why: str, where: str = "") -> ReplicaError:
 
 class DavClient:
     """HTTP to one WebDAV collection as ``credentials``' user. Thread-safe (httpx's pool is); ``http``
-    replaces the transport in tests. :meth:`close` ends the connections; the next call opens new ones."""
+    replaces the transport in tests. :meth:`close` ends the connections; the next call opens new ones.
+    Bodies sent and read are paced by the server's buckets of ``limits`` (the process's
+    :data:`~syncline.engine.replicas.remote.ratelimit.LIMITS` when not given), as a syncline server's are."""
 
     def __init__(self, address: DavAddress, credentials: DavCredentials, *, max_connections: int = 4,
-                 timeout: float = 60.0, http: httpx.Client | None = None) -> None:
+                 timeout: float = 60.0, http: httpx.Client | None = None, limits: RateLimits | None = None) -> None:
         self.address = address
+        self.limits = LIMITS if limits is None else limits
         self.credentials = credentials
         self._pool = HttpPool(max_connections, timeout, http, headers={"User-Agent": f"syncline/{__version__}"},
                               auth=httpx.BasicAuth(credentials.user, credentials.password))
@@ -118,8 +122,15 @@ class DavClient:
         with self._mutex:
             self.requests += 1
             self.counts[method] = self.counts.get(method, 0) + 1
+        up, down = self.limits.buckets(self.address.server)
+        if up is not None:
+            content, length = paced_body(content, up)
+            if length is not None:
+                headers = {**(headers or {}), "Content-Length": str(length)}
         try:
             with self.http().stream(method, url, headers=headers, content=content) as response:
+                if down is not None:
+                    pace_response(response, down)
                 if response.status_code not in ok:
                     exc = dav_error(response.status_code, method, self.address, where, response.headers)
                     exc.status = response.status_code  # type: ignore[attr-defined]
