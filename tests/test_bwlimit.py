@@ -56,15 +56,16 @@ def test_sync_bwlimit_paces_an_upload_and_a_download_through_a_real_server(
     assert (dst / "big.bin").read_bytes() == data and (dst / "small.txt").read_text() == "small"
 
 
-@pytest.mark.parametrize(("value", "words"), [
-    ("2Mbit", ["--bwlimit", "'2Mbit' is not a rate", "2MB/s", "KiB/s"]),
-    ("100B/s", ["--bwlimit", "is not a rate"]),
-    ("1MB/s", ["--bwlimit paces transfers with a server", "local folders", "ionice"]),
+@pytest.mark.parametrize(("command", "value", "words"), [
+    ("sync", "2Mbit", ["--bwlimit", "'2Mbit' is not a rate", "2MB/s", "KiB/s"]),
+    ("sync", "100B/s", ["--bwlimit", "is not a rate"]),
+    ("sync", "1MB/s", ["--bwlimit paces transfers with a server", "every folder here is local", "ionice"]),
+    ("watch", "1MB/s", ["--bwlimit paces transfers with a server", "every folder here is local"]),
 ])
-def test_a_bwlimit_that_cannot_apply_is_one_line(tmp_path: Path, value: str, words: list[str]) -> None:
+def test_a_bwlimit_that_cannot_apply_is_one_line(tmp_path: Path, command: str, value: str, words: list[str]) -> None:
     src = tmp_path / "src"
     write(src, "a.txt", "a")
-    proc = run("sync", "--bwlimit", value, src, tmp_path / "dst")
+    proc = run(command, "--bwlimit", value, src, tmp_path / "dst")
     assert_one_line_error(proc, *words)
     assert not (tmp_path / "dst").exists()
 

@@ -14,7 +14,17 @@ import click
 from ..core.errors import UsageError
 from ..engine.options import Comparison
 from .eventlines import EventLines
-from .options import MaxDelete, compare_from, compare_option, filters_from, guards_from, rule_options, writes_from
+from .options import (
+    MaxDelete,
+    bwlimit_option,
+    compare_from,
+    compare_option,
+    filters_from,
+    guards_from,
+    limit_bandwidth,
+    rule_options,
+    writes_from,
+)
 from .render import plural, printable
 
 if TYPE_CHECKING:
@@ -39,12 +49,13 @@ if TYPE_CHECKING:
 @click.option("--rescan-every", type=click.FloatRange(min=1.0), default=3600.0, show_default=True,
               metavar="SECONDS", help="A full rescan this often, for what events cannot show.")
 @rule_options
+@bwlimit_option
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line (for services).")
 def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare: str | None, no_trash: bool,
               max_delete: int | float | None, force: bool, quiet_period: float, max_delay: float, rescan_every: float,
-              excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, quiet: bool,
-              as_json: bool) -> int:
+              excludes: tuple[str, ...], includes: tuple[str, ...], no_ignore_files: bool, bwlimit: float | None,
+              quiet: bool, as_json: bool) -> int:
     """Mirror SRC into each DST in real time, until stopped (Ctrl-C, SIGTERM).
 
     Every target is first brought up to date (what changed while syncline was not running), then each
@@ -70,6 +81,7 @@ def watch_cmd(paths: tuple[str, ...], config: str | None, delete: bool, compare:
     else:
         mirrors = [MirrorConfig(paths[0], tuple(paths[1:]), defaults)]
     _check_targets_apart(mirrors)
+    limit_bandwidth(bwlimit, *(t for m in mirrors for t in m.targets))
     log = EventLines(as_json, quiet)
     events = EventLog()
     events.subscribe(log)

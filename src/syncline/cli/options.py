@@ -100,7 +100,7 @@ def limit_bandwidth(rate: float | None, *addresses: str) -> None:
     from ..engine.replicas.remote.ratelimit import LIMITS
 
     if all(parse_address(a).kind == "local" for a in addresses):
-        raise UsageError("--bwlimit paces transfers with a server; both sides here are local folders",
+        raise UsageError("--bwlimit paces transfers with a server, and every folder here is local",
                          "leave it out, or run the command under ionice to spare a disk")
     LIMITS.set(rate, rate)
 
