@@ -431,6 +431,8 @@ _NAMES = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters
 _VALUES: dict[str, st.SearchStrategy[Any]] = {
     "check_every": st.sampled_from(["1h", "30m", 90, 2.5, "1d"]),
     "max_delete": st.sampled_from([5, "10%", 0]),
+    "max_upload_rate": st.sampled_from(["2MB/s", 500, 0, "1.5MiB/s"]),
+    "max_download_rate": st.sampled_from(["500KB/s", 1.5, "0"]),
     "compare": st.sampled_from(["mtime", "size", "hash"]),
     "trash": st.booleans(), "ignore_files": st.booleans(), "paused": st.booleans(),
     "exclude": st.lists(st.text(max_size=6), max_size=3), "include": st.lists(st.text(max_size=6), max_size=3),

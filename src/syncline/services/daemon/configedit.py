@@ -93,6 +93,7 @@ TEXT = Kind("a string", _text)
 TEXTS = Kind("a list of strings", lambda v: isinstance(v, list) and len(v) <= MAX_LIST and all(map(_text, v)))
 DURATION = Kind('a duration such as "1h", "30m", "90s" or a number of seconds', lambda v: _text(v) or _number(v))
 COUNT = Kind('a file count or a percentage such as "50%"', lambda v: _text(v) or (_number(v) and isinstance(v, int)))
+RATE = Kind('a rate such as "2MB/s" or a number of KiB/s', lambda v: _text(v) or _number(v))
 
 _OPTIONS = {"compare": TEXT, "trash": FLAG, "max_delete": COUNT, "exclude": TEXTS, "include": TEXTS,
             "ignore_files": FLAG, "check_every": DURATION}
@@ -102,7 +103,7 @@ FOLDER = "folder"
 EDITABLE: dict[str, dict[str, Kind]] = {
     TOP: {"lock_makes_readonly": FLAG},
     "server": {"url": TEXT},
-    "defaults": dict(_OPTIONS),
+    "defaults": {**_OPTIONS, "max_upload_rate": RATE, "max_download_rate": RATE},
     "shares": {"accept": TEXT, "dir": TEXT},
     FOLDER: {**_OPTIONS, "paused": FLAG},
 }
