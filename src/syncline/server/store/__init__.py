@@ -54,7 +54,10 @@ class Store:
         self.shares = Shares(db)
         self.on_commit: Callable[[Key, int], None] | None = None
         self.gate = Gate()
-        self.server_id = self._server_id()
+        self.server_id = self._setting("server_id", lambda: secrets.token_urlsafe(15))
+        # The key of the web sessions' CSRF values (server/app/websession.py): made once, so a restart
+        # keeps every open page working; it never leaves the database.
+        self.web_secret = bytes.fromhex(self._setting("web_secret", lambda: secrets.token_hex(32)))
 
     @property
     def exclusive(self) -> bool:
@@ -62,13 +65,14 @@ class Store:
         on it): what repairs that remove chunks need, since an upload records its rows beside them."""
         return self._lock_fd is not None
 
-    def _server_id(self) -> str:
+    def _setting(self, key: str, make: Callable[[], str]) -> str:
+        """The setting ``key``, made once with ``make`` when the store has none."""
         with self.db.write() as conn:
-            row = conn.execute(sa.select(t.settings.c.text).where(t.settings.c.key == "server_id")).first()
+            row = conn.execute(sa.select(t.settings.c.text).where(t.settings.c.key == key)).first()
             if row is not None:
                 return str(row.text)
-            made = secrets.token_urlsafe(15)
-            conn.execute(t.settings.insert().values(key="server_id", text=made))
+            made = make()
+            conn.execute(t.settings.insert().values(key=key, text=made))
             return made
 
     def folder(self, folder: Folder, user_id: int | None = None) -> FolderStore:

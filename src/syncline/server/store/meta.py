@@ -46,6 +46,8 @@ class Device:
     created_ns: int
     last_seen_ns: int | None
     revoked_ns: int | None
+    kind: str = t.DEVICE  # "device", "app" or "web" (schema.devices)
+    expires_ns: int | None = None  # a web session's idle deadline (sliding); None for the others
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,7 @@ def _user(row: sa.Row[tuple[object, ...]]) -> User:
 def _device(row: sa.Row[tuple[object, ...]]) -> Device:
     m = row._mapping
     return Device(m["id"], m["user_id"], m["name"], m["token_hash"], m["created_ns"], m["last_seen_ns"],
-                  m["revoked_ns"])
+                  m["revoked_ns"], m["kind"], m["expires_ns"])
 
 
 def folder_of(row: sa.Row[tuple[object, ...]]) -> Folder:
@@ -267,19 +269,45 @@ class Devices:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def add(self, user_id: int, name: str, token_hash: str, replaces: str | None = None) -> Device:
-        """A new device (a login) of ``user_id``; ``replaces``, one of this user's own devices, is revoked
-        in the same transaction (another user's is ``WireError("not_found")``, and nothing is made)."""
-        if not isinstance(name, str) or not 1 <= len(name) <= MAX_DEVICE_NAME or not name.isprintable():
-            raise WireError("bad_request", "a device name is 1-64 printable characters", "choose another name")
-        now = time.time_ns()
+    def add(self, user_id: int, name: str, token_hash: str, replaces: str | None = None, *,
+            kind: str = t.DEVICE, now: int | None = None) -> Device:
+        """A new device (a login) of ``user_id``, of ``kind`` ``device`` or ``app`` (web sessions:
+        :meth:`add_web`); ``replaces``, one of this user's own devices, is revoked in the same transaction
+        (another user's is ``WireError("not_found")``, and nothing is made)."""
+        if kind not in (t.DEVICE, t.APP):
+            raise ValueError(f"a device of kind {kind!r} is made by add_web or not at all")
+        now = time.time_ns() if now is None else now
         with self._db.write() as conn:
             if replaces is not None:
                 self._revoke(conn, replaces, user_id, now)
-            device_id = "D" + base32_id(19)
-            conn.execute(t.devices.insert().values(id=device_id, user_id=user_id, name=name, token_hash=token_hash,
-                                                   created_ns=now))
-            return _device(conn.execute(sa.select(t.devices).where(t.devices.c.id == device_id)).one())
+            return self._insert(conn, user_id, name, token_hash, now, kind, None)
+
+    def add_web(self, user_id: int, name: str, token_hash: str, now: int, expires_ns: int,
+                keep: int) -> tuple[Device, list[str]]:
+        """A new web session of ``user_id`` that expires at ``expires_ns`` (idle; the caller slides it with
+        :meth:`seen`), and the ids of the user's oldest live web sessions revoked so that at most ``keep``
+        stay live (this one included), in one transaction."""
+        if keep < 1:
+            raise ValueError("a user keeps at least the web session just made")
+        d = t.devices.c
+        with self._db.write() as conn:
+            live = [str(r.id) for r in conn.execute(
+                sa.select(d.id).where(d.user_id == user_id, d.kind == t.WEB, d.revoked_ns.is_(None))
+                .order_by(d.created_ns, d.id))]
+            gone = live[:max(0, len(live) - keep + 1)]
+            if gone:
+                conn.execute(t.devices.update().where(d.id.in_(gone)).values(revoked_ns=now))
+            return self._insert(conn, user_id, name, token_hash, now, t.WEB, expires_ns), gone
+
+    @staticmethod
+    def _insert(conn: sa.Connection, user_id: int, name: str, token_hash: str, now: int, kind: str,
+                expires_ns: int | None) -> Device:
+        if not isinstance(name, str) or not 1 <= len(name) <= MAX_DEVICE_NAME or not name.isprintable():
+            raise WireError("bad_request", "a device name is 1-64 printable characters", "choose another name")
+        device_id = "D" + base32_id(19)
+        conn.execute(t.devices.insert().values(id=device_id, user_id=user_id, name=name, token_hash=token_hash,
+                                               created_ns=now, kind=kind, expires_ns=expires_ns))
+        return _device(conn.execute(sa.select(t.devices).where(t.devices.c.id == device_id)).one())
 
     def by_token_hash(self, token_hash: str) -> Device | None:
         """The live device with this token; None for an unknown or revoked one."""
@@ -317,14 +345,32 @@ class Devices:
         if row.revoked_ns is None:
             conn.execute(t.devices.update().where(t.devices.c.id == device_id).values(revoked_ns=now))
 
-    def seen(self, device_id: str, now: int | None = None) -> None:
-        """Record that the device made a request (written at most once a minute)."""
+    def seen(self, device_id: str, now: int | None = None, expires_ns: int | None = None) -> bool:
+        """Record that the device made a request (written at most once a minute); a web session's
+        ``expires_ns`` is moved to the one given in the same write (never for another kind of device).
+        Whether it was written."""
         now = time.time_ns() if now is None else now
+        d = t.devices.c
+        values: dict[str, object] = {"last_seen_ns": now}
+        if expires_ns is not None:
+            values["expires_ns"] = sa.case((d.kind == t.WEB, expires_ns), else_=d.expires_ns)
         with self._db.write() as conn:
-            conn.execute(t.devices.update().where(
-                t.devices.c.id == device_id,
-                sa.or_(t.devices.c.last_seen_ns.is_(None), t.devices.c.last_seen_ns < now - _LAST_SEEN_STEP_NS),
-            ).values(last_seen_ns=now))
+            done = conn.execute(t.devices.update().where(
+                d.id == device_id, sa.or_(d.last_seen_ns.is_(None), d.last_seen_ns < now - _LAST_SEEN_STEP_NS),
+            ).values(values))
+            return bool(done.rowcount)
+
+    def revoke_expired(self, now: int, max_age_ns: int) -> tuple[str, ...]:
+        """Revoke every live web session idle past its ``expires_ns`` or made ``max_age_ns`` or more
+        before ``now`` (the collector's sweep); their ids."""
+        d = t.devices.c
+        expired = sa.and_(d.kind == t.WEB, d.revoked_ns.is_(None),
+                          sa.or_(d.expires_ns.is_(None), d.expires_ns <= now, d.created_ns <= now - max_age_ns))
+        with self._db.write() as conn:
+            gone = tuple(str(r.id) for r in conn.execute(sa.select(d.id).where(expired)))
+            if gone:  # the same rows: the write transaction holds the database's write lock
+                conn.execute(t.devices.update().where(expired).values(revoked_ns=now))
+            return gone
 
 
 class Folders:

@@ -133,8 +133,16 @@ def _step_9(conn: sa.Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX file_locks_expiry ON file_locks (folder_id, expires_ns)")
 
 
+def _step_10(conn: sa.Connection) -> None:
+    """Web sessions (issue 16): each device says its kind, and a browser's session when it expires. The
+    devices there are all ``device`` (the WebDAV device of account passwords too: nothing told it apart
+    before) and never expire."""
+    conn.exec_driver_sql("ALTER TABLE devices ADD COLUMN kind TEXT DEFAULT 'device' NOT NULL")
+    conn.exec_driver_sql("ALTER TABLE devices ADD COLUMN expires_ns BIGINT")
+
+
 STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3, _step_4, _step_5, _step_6,
-                                                      _step_7, _step_8, _step_9)
+                                                      _step_7, _step_8, _step_9, _step_10)
 
 
 class SchemaTooNew(RuntimeError):

@@ -20,6 +20,7 @@ Digest = sa.LargeBinary(32)
 # Values of small text columns.
 FILE, DIR, SYMLINK, DELETED = "file", "dir", "symlink", "deleted"
 RW, RO = "rw", "ro"
+DEVICE, APP, WEB = "device", "app", "web"  # devices.kind
 
 settings = sa.Table(
     "settings", metadata,
@@ -47,6 +48,10 @@ devices = sa.Table(
     sa.Column("created_ns", Nanos, nullable=False),
     sa.Column("last_seen_ns", Nanos),
     sa.Column("revoked_ns", Nanos),
+    # "device" (a login of a client), "app" (WebDAV's own device for account passwords) or "web" (a
+    # browser's session, issue 16): only "web" rows expire, at ``expires_ns`` (NULL for the others).
+    sa.Column("kind", sa.Text, nullable=False, server_default=DEVICE),
+    sa.Column("expires_ns", Nanos),
 )
 
 folders = sa.Table(
