@@ -6,6 +6,11 @@ server keeps only its SHA-256 (hex), so a stolen database yields no usable token
 secret needs no slow hash. Every request's token is looked up again (no cache): a revocation takes effect
 on the next request.
 
+A web session (issue 16, ``server/app/websession.py``) is a device of kind ``web`` made by
+:meth:`Authenticator.web_login`: it expires when idle for ``WebPolicy.idle_s`` (its ``expires_ns`` slid
+forward with ``last_seen``) and ``WebPolicy.max_age_s`` after the login whatever it does; an expired one is
+refused at once, before the collector revokes it. A user keeps at most ``WebPolicy.per_user`` live ones.
+
 Errors are :class:`~syncline.formats.wire.errors.WireError` with the protocol's codes: ``bad_login``
 (wrong or unknown user, wrong password, disabled user: one answer for all), ``rate_limited`` (with
 ``details["retry_after"]``, whole seconds, for the ``Retry-After`` header), ``unauthenticated``,
@@ -21,8 +26,8 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ..formats.wire.errors import WireError
@@ -30,10 +35,11 @@ from ..formats.wire.limits import MAX_DEVICE_NAME, MAX_PASSWORD_BYTES, USER_NAME
 from .passwords import Busy, Passwords, password_bytes
 from .ratelimit import LoginLimiter
 from .store.meta import Device, User
+from .store.schema import WEB
 
 TOKEN_PREFIX = "slt_"
 _TOKEN_RE = re.compile(r"slt_[A-Za-z0-9_-]{43}")
-_SEEN_EVERY_S = 60.0  # devices.last_seen is written at most once a minute (protocol.md section 2)
+_SEEN_EVERY_NS = 60 * 10**9  # devices.last_seen is written at most once a minute (protocol.md section 2)
 _MAX_ID_CHARS = 64
 
 
@@ -50,10 +56,14 @@ class UserTable(Protocol):
 class DeviceTable(Protocol):
     """What the authenticator needs of ``Store.devices``."""
 
-    def add(self, user_id: int, name: str, token_hash: str, replaces: str | None = None) -> Device: ...
+    def add(self, user_id: int, name: str, token_hash: str, replaces: str | None = None, *,
+            kind: str = ..., now: int | None = None) -> Device: ...
+    def add_web(self, user_id: int, name: str, token_hash: str, now: int, expires_ns: int,
+                keep: int) -> tuple[Device, list[str]]: ...
     def by_token_hash(self, token_hash: str) -> Device | None: ...
+    def get(self, device_id: str) -> Device | None: ...
     def revoke(self, device_id: str, user_id: int | None = None) -> None: ...
-    def seen(self, device_id: str, now: int | None = None) -> None: ...
+    def seen(self, device_id: str, now: int | None = None, expires_ns: int | None = None) -> bool: ...
 
 
 class AuthStore(Protocol):
@@ -63,6 +73,27 @@ class AuthStore(Protocol):
     def users(self) -> UserTable: ...
     @property
     def devices(self) -> DeviceTable: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebPolicy:
+    """How long web sessions live (``[web]`` in ``DATA/server.toml``): ``idle_s`` without a request,
+    ``max_age_s`` after the login at most; ``per_user`` live at once (the oldest revoked past it)."""
+
+    idle_s: float = 24 * 3600.0
+    max_age_s: float = 14 * 24 * 3600.0
+    per_user: int = 20
+
+    def expires(self, device: Device, now: int) -> int:
+        """When ``device`` (a web session) ends if it makes no request after ``now``."""
+        return min(now + int(self.idle_s * 1e9), device.created_ns + int(self.max_age_s * 1e9))
+
+    def expired(self, device: Device, now: int) -> bool:
+        """Whether ``device`` is a web session past its idle deadline or its maximum age at ``now``."""
+        if device.kind != WEB:
+            return False
+        return device.expires_ns is None or now >= device.expires_ns \
+            or now >= device.created_ns + int(self.max_age_s * 1e9)
 
 
 @dataclass(frozen=True)
@@ -101,16 +132,20 @@ class Authenticator:
     """Logins, token checks and revocations against ``store`` (its ``users`` and ``devices``).
 
     Thread-safe: the server calls it from its thread pool. ``passwords`` and ``limiter`` default to the
-    production ones; tests pass a cheap hasher and a limiter with a fake clock.
+    production ones; tests pass a cheap hasher and a limiter with a fake clock. ``clock`` (nanoseconds
+    since the epoch) is the time of logins, ``last_seen`` and web sessions' expiry; ``web`` their policy.
     """
 
     def __init__(self, store: AuthStore, passwords: Passwords | None = None,
-                 limiter: LoginLimiter | None = None) -> None:
+                 limiter: LoginLimiter | None = None, *, clock: Callable[[], int] = time.time_ns,
+                 web: WebPolicy | None = None) -> None:
         self.store = store
         self.passwords = passwords if passwords is not None else Passwords()
         self.limiter = limiter if limiter is not None else LoginLimiter()  # (an empty limiter is falsy)
+        self.clock = clock
+        self.web = web if web is not None else WebPolicy()
         self._seen_lock = threading.Lock()
-        self._seen: dict[str, float] = {}
+        self._seen: dict[str, int] = {}
 
     def login(self, user: str, password: str, device: str, replaces: str | None = None,
               client_addr: str = "") -> tuple[str, Identity]:
@@ -125,8 +160,24 @@ class Authenticator:
         _check_login_request(user, password, device, replaces)
         row = self.check_password(user, password, client_addr)
         token = new_token()
-        made = self.store.devices.add(row.id, device, token_hash(token), replaces)
+        made = self.store.devices.add(row.id, device, token_hash(token), replaces, now=self.clock())
         return token, Identity(row, made)
+
+    def web_login(self, user: str, password: str, device: str,
+                  client_addr: str = "") -> tuple[str, Identity, list[str]]:
+        """:meth:`login` for a browser: a web session named ``device`` (same checks, same rate limits),
+        and the ids of the user's oldest web sessions revoked to keep ``web.per_user`` (their streams are
+        the caller's to close)."""
+        _check_login_request(user, password, device, None)
+        row = self.check_password(user, password, client_addr)
+        token = new_token()
+        now = self.clock()
+        first = min(now + int(self.web.idle_s * 1e9), now + int(self.web.max_age_s * 1e9))
+        made, gone = self.store.devices.add_web(row.id, device, token_hash(token), now, first, self.web.per_user)
+        with self._seen_lock:
+            for device_id in gone:
+                self._seen.pop(device_id, None)
+        return token, Identity(row, made), gone
 
     def check_password(self, user: str, password: str, client_addr: str = "") -> User:
         """The enabled user ``user`` when ``password`` is theirs, under the rate limits (a failure counts
@@ -151,18 +202,25 @@ class Authenticator:
         return row
 
     def device_of(self, token: str) -> Identity:
-        """Who ``token`` belongs to; ``unauthenticated`` for a malformed, unknown or revoked token or a
-        disabled user. Records the device as seen (a database write at most once a minute)."""
+        """Who ``token`` belongs to; ``unauthenticated`` for a malformed, unknown or revoked token, an
+        expired web session or a disabled user. Records the device as seen (a database write at most once
+        a minute, which also slides a web session's ``expires_ns``: the identity carries the new one)."""
         if not is_token(token):
             raise _unauthenticated()
         device = self.store.devices.by_token_hash(token_hash(token))
-        if device is None:
+        now = self.clock()
+        if device is None or self.web.expired(device, now):
             raise _unauthenticated()
         user = self.store.users.by_id(device.user_id)
         if user is None or user.disabled:
             raise _unauthenticated()
-        self._mark_seen(device.id)
-        return Identity(user, device)
+        return Identity(user, self._mark_seen(device, now))
+
+    def live(self, device_id: str) -> bool:
+        """Whether ``device_id`` is neither revoked nor an expired web session (an event stream asks at
+        every keep-alive, so that a revocation made elsewhere, or an expiry, ends it)."""
+        device = self.store.devices.get(device_id)
+        return device is not None and device.revoked_ns is None and not self.web.expired(device, self.clock())
 
     def revoke(self, device_id: str, by: Identity) -> None:
         """Revoke ``device_id``: one of ``by``'s user's devices, or anyone's if that user is an admin.
@@ -173,16 +231,22 @@ class Authenticator:
         with self._seen_lock:
             self._seen.pop(device_id, None)
 
-    def _mark_seen(self, device_id: str) -> None:
-        now = time.monotonic()
+    def _mark_seen(self, device: Device, now: int) -> Device:
         with self._seen_lock:
-            last = self._seen.get(device_id)
-            if last is not None and now - last < _SEEN_EVERY_S:
-                return
+            last = self._seen.get(device.id)
+            # A clock set back (last in the future) writes again rather than never.
+            if last is not None and 0 <= now - last < _SEEN_EVERY_NS:
+                return device
             if len(self._seen) > 100_000:  # bounded: the table only saves writes, forgetting costs one
                 self._seen.clear()
-            self._seen[device_id] = now
-        self.store.devices.seen(device_id)
+            self._seen[device.id] = now
+        if device.kind != WEB:
+            self.store.devices.seen(device.id, now)
+            return device
+        slid = self.web.expires(device, now)
+        if self.store.devices.seen(device.id, now, slid):
+            return replace(device, expires_ns=slid, last_seen_ns=now)
+        return device
 
 
 def _check_login_request(user: object, password: object, device: object, replaces: object) -> None:

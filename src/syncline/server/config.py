@@ -20,6 +20,8 @@
 
     [web]                 # issue 16
     zip_max = "16GiB"     # the most a folder's zip download may hold (its files' bytes)
+    idle = "24h"          # a browser's session without a request this long ends
+    max_age = "14d"       # and every session ends this long after its login
 
 A mistake is one line naming the file, the table and the key, and what to write instead: the server does
 not start on a config it cannot read, rather than on defaults its operator did not choose.
@@ -34,14 +36,17 @@ from typing import Any
 
 from ..core.errors import UsageError
 from ..core.units import parse_duration, parse_size
+from .auth import WebPolicy
 from .collector import EVERY_S
 from .store.retention import Policy
 
 FILE_NAME = "server.toml"
 _KEYS = {"versions": ("keep_all", "keep_daily", "keep_weekly", "cap_per_user"), "trash": ("keep",),
-         "gc": ("every",), "webdav": ("account_passwords",), "web": ("zip_max",)}
+         "gc": ("every",), "webdav": ("account_passwords",), "web": ("zip_max", "idle", "max_age")}
 MIN_GC_EVERY_S = 60.0
 DEFAULT_ZIP_MAX = 16 << 30
+MIN_WEB_S = 60.0  # a session shorter than the minute its expiry is slid by could end mid-use
+MAX_WEB_S = 3650 * 86400.0  # ten years: nanosecond deadlines stay far inside 64 bits
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,7 @@ class ServerConfig:
     gc_every_s: float = EVERY_S
     dav_account_passwords: bool = True
     zip_max: int = DEFAULT_ZIP_MAX
+    web: WebPolicy = field(default_factory=WebPolicy)
 
 
 def load_server_config(data_dir: Path) -> ServerConfig:
@@ -105,7 +111,13 @@ def load_server_config(data_dir: Path) -> ServerConfig:
     if not isinstance(accounts, bool):
         raise UsageError(f"{path}: account_passwords in [webdav] must be true or false",
                          "write account_passwords = false to let WebDAV clients in with app passwords only")
-    zip_max = parse_size(data.get("web", {}).get("zip_max", DEFAULT_ZIP_MAX))
+    web, base_web = data.get("web", {}), WebPolicy()
+    zip_max = parse_size(web.get("zip_max", DEFAULT_ZIP_MAX))
     if zip_max is None:
         raise UsageError(f"{path}: zip_max in [web] must be a size such as \"16GiB\"", 'write e.g. zip_max = "4GiB"')
-    return ServerConfig(policy, duration(gc, "gc", "every", EVERY_S, MIN_GC_EVERY_S), accounts, zip_max)
+    sessions = WebPolicy(duration(web, "web", "idle", base_web.idle_s, MIN_WEB_S),
+                         duration(web, "web", "max_age", base_web.max_age_s, MIN_WEB_S))
+    for key, seconds in (("idle", sessions.idle_s), ("max_age", sessions.max_age_s)):
+        if seconds > MAX_WEB_S:
+            raise UsageError(f"{path}: {key} in [web] is past ten years", f'write e.g. {key} = "14d"')
+    return ServerConfig(policy, duration(gc, "gc", "every", EVERY_S, MIN_GC_EVERY_S), accounts, zip_max, sessions)

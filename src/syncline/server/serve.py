@@ -166,7 +166,7 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
         sock.close()
         raise
     try:
-        auth = Authenticator(store)
+        auth = Authenticator(store, web=settings.web)
         admin_password = ensure_admin(store, auth.passwords)
         notifier = InProcessNotifier()
         app = make_app(store, auth, notifier, dav_account_passwords=settings.dav_account_passwords,
@@ -188,7 +188,7 @@ def serve(data_dir: Path, listen: str = DEFAULT_LISTEN, tls: Tls | None = None, 
                                  f"{scheme}://{_url_host(reach)}:{bound_port}"))
 
         collector = Collector(store, every_s=gc_every_s if gc_every_s is not None else settings.gc_every_s,
-                              policy=settings.policy)
+                              policy=settings.policy, web=settings.web, on_revoked=notifier.close_owner)
         checksummer = Checksummer(store)  # SHA1s for WebDAV clients of what devices uploaded natively
         collector.start()
         checksummer.start()

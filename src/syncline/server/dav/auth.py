@@ -1,4 +1,9 @@
-"""HTTP Basic auth for WebDAV, on every request (the desktop clients send it each time).
+"""HTTP Basic auth for WebDAV, on every request (the desktop clients send it each time), and Bearer.
+
+``Authorization: Bearer slt_...`` is taken as on ``/v1/``: any live device token. It is what a browser's
+web session becomes (``server/app/websession.py`` puts the cookie's token there, after its CSRF checks),
+and it gives nothing an app password in Basic does not already give to whoever holds the token (Basic
+checks the user name against the token's user, which the token alone decides anyway).
 
 Two kinds of password are accepted for ``Authorization: Basic base64(user:password)``:
 
@@ -10,7 +15,8 @@ Two kinds of password are accepted for ``Authorization: Basic base64(user:passwo
   address, ``429`` past them). A verified pair is remembered in memory for :data:`CACHE_S` (10 min) under
   a keyed BLAKE3 of (user, password), with the user's password hash at that time: a new password, a
   disabled user or a removed one ends it at the next request. Such requests act as the user's ``webdav``
-  device, made once (its token is thrown away: it is only a name in the journal and the device list).
+  device (kind ``app``), made once (its token is thrown away: it is only a name in the journal and the
+  device list).
 
 Anything else (no header, another scheme, bad base64, a user name that is not one) is ``401`` with
 ``WWW-Authenticate: Basic realm="syncline"`` (the errors module adds it).
@@ -33,8 +39,9 @@ from ...formats.wire.errors import WireError
 from ...formats.wire.limits import MAX_PASSWORD_BYTES, USER_NAME_RE
 from ..app.access import Authenticator as AppAuthenticator
 from ..app.access import Caller
-from ..auth import Authenticator, Identity, is_token, new_token, token_hash
+from ..auth import Authenticator, Identity, bearer_token, is_token, new_token, token_hash
 from ..store import Device, Store
+from ..store.schema import APP
 
 CACHE_S = 600.0
 SEEN_EVERY_S = 60.0
@@ -87,8 +94,10 @@ class BasicAuth:
         self._seen: dict[int, float] = {}
 
     def caller(self, header: str | None, client_addr: str = "") -> Caller:
-        """The :class:`Caller` of a request with this ``Authorization`` header; ``unauthenticated``,
-        ``rate_limited`` (account passwords only) otherwise."""
+        """The :class:`Caller` of a request with this ``Authorization`` header (Basic, or Bearer with a
+        device token); ``unauthenticated``, ``rate_limited`` (account passwords only) otherwise."""
+        if (header or "").lstrip()[:7].lower() == "bearer ":
+            return Caller(self.auth.device_of(bearer_token(header)))
         user, password = basic_credentials(header)
         if is_token(password):
             identity = self.auth.device_of(password)
@@ -130,7 +139,7 @@ class BasicAuth:
             known = self._devices.get(user_id)
             if known is None or devices.by_token_hash(known.token_hash) is None:
                 live = [d for d in devices.list(user_id) if d.name == DEVICE_NAME and d.revoked_ns is None]
-                known = live[-1] if live else devices.add(user_id, DEVICE_NAME, token_hash(new_token()))
+                known = live[-1] if live else devices.add(user_id, DEVICE_NAME, token_hash(new_token()), kind=APP)
                 self._devices[user_id] = known
                 self._seen.pop(user_id, None)
             due = now - self._seen.get(user_id, -SEEN_EVERY_S) >= SEEN_EVERY_S
