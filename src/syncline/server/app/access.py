@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from ...formats.wire.errors import WireError, clip
 from ...formats.wire.paths import check_folder_name
-from ..auth import Identity, bearer_token
+from ..auth import Identity, WebPolicy, bearer_token
 from ..store import Device, Folder, FolderStore, Store
 
 RW, RO = "rw", "ro"
@@ -41,6 +41,20 @@ class Authenticator(Protocol):
 
     def revoke(self, device_id: str, by: Identity) -> None:
         """Revoke one of ``by``'s user's devices (an admin: anyone's); ``not_found`` otherwise."""
+        ...
+
+    @property
+    def web(self) -> WebPolicy:
+        """How long web sessions live."""
+        ...
+
+    def web_login(self, user: str, password: str, device: str,
+                  client_addr: str = "") -> tuple[str, Identity, list[str]]:
+        """A new web session of ``user``, its token, and the ids of the sessions revoked to make room."""
+        ...
+
+    def live(self, device_id: str) -> bool:
+        """Whether the device is neither revoked nor an expired web session."""
         ...
 
 

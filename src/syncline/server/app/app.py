@@ -4,7 +4,8 @@ Handlers are ``async`` and read their bodies with bounds (:mod:`.bodies`), then 
 (the store, password checks) to the thread pool, so a slow disk never stalls the event loop that serves
 the event streams. Two checks run before any handler: the ``Syncline-Protocol`` header (``426`` for a
 major version this server does not serve) and at most 16 requests at once per token (``429``; event
-streams are bounded on their own, 4 per device).
+streams are bounded on their own, 4 per device). Outside both, a browser's session cookie becomes its
+token after the CSRF checks (:mod:`.websession`).
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ from . import (
     routes_shares,
     routes_users,
     routes_versions,
+    routes_web,
     routes_zip,
     web,
 )
 from .access import Authenticator
 from .errors import CatchAll, error_response, handle_known
 from .openapi import document, openapi_route
+from .websession import WebSession
 from .zipstream import ZipLimits, ZipSlots
 
 PROTOCOL_MAJOR = 1
@@ -120,7 +123,8 @@ def make_app(store: Store, auth: Authenticator, notifier: Notifier | None = None
     :class:`ZipLimits` when None). Every stream is closed, and every zip stopped, when the app shuts down.
 
     WebDAV (``/remote.php/``, ``/dav/``, ``/status.php``, ``/ocs/``: :mod:`syncline.server.dav`) is
-    mounted inside ``DeviceLimit`` (one Basic credential is one device) and outside ``ProtocolCheck``."""
+    mounted inside ``DeviceLimit`` (one Basic credential is one device) and outside ``ProtocolCheck``.
+    ``WebSession`` is outside ``DeviceLimit``: the token it puts in counts as the device's."""
     chosen: Notifier = notifier if notifier is not None else InProcessNotifier()
     store.on_commit = chosen.publish
     zips = ZipSlots(zip_limits or ZipLimits())
@@ -134,14 +138,15 @@ def make_app(store: Store, auth: Authenticator, notifier: Notifier | None = None
     routes = [*routes_account.ROUTES, openapi_route(), *routes_folders.ROUTES, *routes_content.ROUTES,
               *routes_ops.ROUTES, *routes_events.ROUTES, *routes_shares.ROUTES,
               *routes_locks.ROUTES, *routes_versions.ROUTES, *routes_users.ROUTES, *routes_activity.ROUTES,
-              *web.ROUTES, *routes_zip.ROUTES]
+              *web.ROUTES, *routes_zip.ROUTES, *routes_web.ROUTES]
     # Imported here: the WebDAV layer uses this package's access and body helpers (an import at the top
     # would be a cycle: dav -> app -> dav).
     from ..dav.mount import DavApp, DavMount
 
     dav = DavApp(store, auth, dav_account_passwords, stall_s)
     app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(CatchAll), Middleware(DeviceLimit), Middleware(DavMount, dav=dav),
+                    middleware=[Middleware(CatchAll), Middleware(WebSession, auth=auth, secret=store.web_secret),
+                                Middleware(DeviceLimit), Middleware(DavMount, dav=dav),
                                 Middleware(ProtocolCheck)],
                     exception_handlers={WireError: handle_known, ReplicaError: handle_known,
                                         HTTPException: handle_known})

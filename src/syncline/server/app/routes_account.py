@@ -70,7 +70,8 @@ async def devices(request: Request) -> Response:
     caller = await caller_of(request)
     found = await run_in_threadpool(request.app.state.store.devices.list, caller.device.user_id)
     return JSON([{"id": d.id, "name": d.name, "created": d.created_ns, "last_seen": d.last_seen_ns,
-                  "revoked": d.revoked_ns, "current": d.id == caller.device.id} for d in found])
+                  "revoked": d.revoked_ns, "current": d.id == caller.device.id, "kind": d.kind,
+                  "expires": d.expires_ns} for d in found])
 
 
 async def revoke_device(request: Request) -> Response:

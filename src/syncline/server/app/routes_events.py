@@ -3,7 +3,8 @@
 On connect one ``seq`` event for each folder already past the ``SEQ`` the client gave, then one per folder
 each time its sequence moves, coalesced by the notifier's slot (a client that reads nothing holds a few
 bytes, never a backlog). A comment every ``keepalive_s`` seconds; on each, the device is looked up again,
-so a revocation made outside this process (``syncline`` on the data directory) also ends its streams.
+so a revocation made outside this process (``syncline`` on the data directory), or a web session's
+expiry, also ends its streams.
 
 Protocol 1.1: with ``shares=1`` (allowed without any ``folder=``) an ``event: shares`` (``data: {}``) each
 time the user's shares change (an offer, a revocation: read ``GET /v1/shares``); and ``event: revoked``
@@ -60,11 +61,6 @@ def _resolve(store: Store, caller: Caller, asked: dict[str, int]) -> dict[int, t
     return out
 
 
-def _live(store: Store, device_id: str) -> bool:
-    device = store.devices.get(device_id)
-    return device is not None and device.revoked_ns is None
-
-
 class EventStream(StreamingResponse):
     """A stream that ends its subscription however it ends (even when it never started)."""
 
@@ -119,7 +115,7 @@ async def events(request: Request) -> Response:
             except SubscriptionClosed:
                 return
             if not moved:
-                if not await run_in_threadpool(_live, store, owner):
+                if not await run_in_threadpool(state.auth.live, owner):
                     return
                 yield ": keep-alive\n\n"
             for key, seq in moved:
