@@ -36,9 +36,12 @@ def run(coro: Awaitable[T]) -> T:
     return asyncio.run(bounded())
 
 
-def cheap_auth(store: Store) -> Authenticator:
-    """The real authenticator with a cheap Argon2 (the production code path, a millisecond a hash)."""
-    return Authenticator(store, Passwords(cheap_hasher(), HashGate()))
+def cheap_auth(store: Store, clock: Callable[[], int] | None = None) -> Authenticator:
+    """The real authenticator with a cheap Argon2 (the production code path, a millisecond a hash);
+    ``clock`` (nanoseconds) for its logins and sessions, the real one when None."""
+    if clock is None:
+        return Authenticator(store, Passwords(cheap_hasher(), HashGate()))
+    return Authenticator(store, Passwords(cheap_hasher(), HashGate()), clock=clock)
 
 
 @dataclass
@@ -64,10 +67,11 @@ class World:
         return f"{user}-password"
 
 
-def make_world(data: Path, **options: Any) -> World:
-    """A store with users anna, bob and root (an admin), one device each, and the app over it."""
+def make_world(data: Path, clock: Callable[[], int] | None = None, **options: Any) -> World:
+    """A store with users anna, bob and root (an admin), one device each, and the app over it
+    (``options``: ``make_app``'s; ``clock``: the authenticator's, see :func:`cheap_auth`)."""
     store = open_store(data, min_free=0)
-    auth = cheap_auth(store)
+    auth = cheap_auth(store, clock)
     tokens = {}
     for name, admin in (("anna", False), ("bob", False), ("root", True)):
         add_user(store, auth.passwords, name, f"{name}-password", admin)

@@ -14,9 +14,11 @@ from .apphelp import World, make_world, put_file, run
 
 
 class Stream:
-    """One ``GET /v1/events`` in flight: ``messages`` gets what the app sends; ``leave()`` disconnects."""
+    """One ``GET /v1/events`` in flight: ``messages`` gets what the app sends; ``leave()`` disconnects.
+    ``headers`` replace the ``Authorization`` of ``token`` (a web session sends its cookie instead)."""
 
-    def __init__(self, app: Starlette, token: str, query: str, block_after: int | None = None) -> None:
+    def __init__(self, app: Starlette, token: str, query: str, block_after: int | None = None,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
         self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._gone = asyncio.Event()
         self._sent = 0
@@ -25,7 +27,8 @@ class Stream:
         scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
                  "method": "GET", "scheme": "http", "path": "/v1/events", "raw_path": b"/v1/events",
                  "query_string": query.encode(), "root_path": "", "client": ("127.0.0.1", 5000),
-                 "server": ("testserver", 80), "headers": [(b"authorization", f"Bearer {token}".encode())]}
+                 "server": ("testserver", 80),
+                 "headers": headers if headers is not None else [(b"authorization", f"Bearer {token}".encode())]}
         self.task = asyncio.create_task(app(scope, self._receive, self._send))
 
     async def _receive(self) -> dict[str, Any]:
