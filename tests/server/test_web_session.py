@@ -161,6 +161,10 @@ def test_a_login_from_another_site_is_refused_before_the_password(tmp_path: Path
         ok = await send(w, "POST", "/ui/login", {"Origin": "http://testserver"},
                         json={"user": "anna", "password": "anna-password"})
         assert ok.status_code == 200  # nothing was counted against anna
+        # A browser that still holds a live session's cookie logs in like any other (no CSRF value asked).
+        again = await send(w, "POST", "/ui/login", {**SAME, "Cookie": "syncline=" + cookie_of(ok)[1]},
+                           json={"user": "bob", "password": "bob-password"})
+        assert again.status_code == 200 and again.json()["user"] == "bob"
 
     run(main())
 

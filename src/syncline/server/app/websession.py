@@ -14,8 +14,9 @@ only (``/v1/``, ``/ui/`` and the WebDAV file trees), carrying the cookie of a li
   a CORS preflight, which this server never grants, nor read the value it would need.
 
 A cookie that is not a live web session's (unknown, revoked, expired, a device's token) adds nothing: the
-request goes on as one without credentials (``401``). The cookie is never read on any other path, and a
-request with its own ``Authorization`` (a native client) is left as it is.
+request goes on as one without credentials (``401``). The cookie is never read on any other path, nor on
+``/ui/login`` (which checks the origin itself and takes no caller), and a request with its own
+``Authorization`` (a native client) is left as it is.
 
 The cookie is ``__Host-syncline`` with ``Secure`` on a TLS request (the prefix makes the browser refuse
 one set without TLS, by another path or for a wider domain) and ``syncline`` on plain HTTP (loopback:
@@ -42,6 +43,7 @@ from .errors import error_response
 
 PREFIXES = ("/v1/", "/ui/", "/remote.php/dav/", "/remote.php/webdav/", "/dav/")
 _EXACT = ("/remote.php/webdav", "/dav")
+LOGIN = "/ui/login"  # takes no caller: a login from a browser still holding a cookie is a login like any
 COOKIE_TLS, COOKIE_PLAIN = "__Host-syncline", "syncline"
 CSRF_HEADER = "x-syncline-csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -161,4 +163,4 @@ class WebSession:
 
 
 def _covered(path: str) -> bool:
-    return path.startswith(PREFIXES) or path in _EXACT
+    return (path.startswith(PREFIXES) or path in _EXACT) and path != LOGIN
