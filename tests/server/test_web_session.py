@@ -301,6 +301,25 @@ def test_reads_need_only_the_cookie_and_webdav_takes_it(tmp_path: Path) -> None:
     run(main())
 
 
+def test_webdav_takes_a_bearer_device_token_as_v1_does(tmp_path: Path) -> None:
+    w = make_world(tmp_path)
+
+    async def main() -> None:
+        async with client(w, Authorization=f"Bearer {w.tokens['anna']}") as c:
+            await c.put("/v1/folders/Docs")
+            r = await c.request("PROPFIND", "/remote.php/dav/files/anna/", headers={"Depth": "1"})
+            assert r.status_code == 207 and "Docs" in r.text
+            # Bearer is the token's user whatever the URL names: another user's tree is not there.
+            r = await c.request("PROPFIND", "/remote.php/dav/files/bob/", headers={"Depth": "1"})
+            assert r.status_code == 404
+        w.store.devices.revoke(w.device("anna").id)
+        for header in (f"Bearer {w.tokens['anna']}", "Bearer slt_" + "A" * 43, "Bearer nonsense", "Bearer "):
+            r = await send(w, "PROPFIND", "/remote.php/dav/files/anna/", {"Authorization": header, "Depth": "0"})
+            assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic"), header
+
+    run(main())
+
+
 def test_the_cookie_means_nothing_elsewhere_or_beside_a_token(tmp_path: Path) -> None:
     w = make_world(tmp_path)
 
