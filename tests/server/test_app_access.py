@@ -13,7 +13,7 @@ from syncline.server.app.openapi import OPERATIONS
 
 from .apphelp import PACK_HEADERS, cid, dump, make_world, ops_body, pack, put_file, put_item, run
 
-PUBLIC = {"/v1/info", "/v1/openapi.json", "/v1/login", "/ui/login"}
+PUBLIC = {"/v1/info", "/v1/openapi.json", "/v1/login"}
 ENDPOINTS = sorted((method, path) for path, ops in OPERATIONS.items() for method in ops)
 FOLDER_ENDPOINTS = [(m, p) for m, p in ENDPOINTS if p.startswith("/v1/folders/{name}")]
 # A valid request of each kind, so that only the folder can be what is refused.

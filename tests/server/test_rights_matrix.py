@@ -37,7 +37,6 @@ KIND: dict[tuple[str, str], str] = {
     ("post", "/v1/logout"): OTHER, ("get", "/v1/whoami"): OTHER, ("get", "/v1/devices"): OTHER,
     ("delete", "/v1/devices/{id}"): OTHER, ("get", "/v1/folders"): OTHER, ("get", "/v1/shares"): OTHER,
     ("post", "/v1/shares/{uid}/accept"): OTHER, ("post", "/v1/shares/{uid}/decline"): OTHER,
-    ("post", "/ui/login"): OTHER, ("get", "/ui/session"): OTHER, ("post", "/ui/logout"): OTHER,  # web sessions
 }
 ENDPOINTS = sorted((method, path) for path, ops in OPERATIONS.items() for method in ops)
 MATRIX = [e for e in ENDPOINTS if KIND.get(e) != OTHER]

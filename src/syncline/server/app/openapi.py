@@ -106,10 +106,6 @@ SCHEMAS: dict[str, Schema] = {
                                                 "current": {"type": "boolean"},
                                                 "kind": {"enum": ["device", "app", "web"]},
                                                 "expires": {"type": ["integer", "null"]}})},
-    "WebLogin": _obj({"user": {"type": "string", "maxLength": 64},
-                      "password": {"type": "string", "maxLength": MAX_PASSWORD_BYTES}}),
-    "WebSession": _obj({"user": {"type": "string"}, "admin": {"type": "boolean"}, "device_id": {"type": "string"},
-                        "csrf": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "expires_ns": {"type": "integer"}}),
     "Folder": {"type": "object", "required": ["name", "uid", "rights", "seq", "files", "bytes"]},
     "Share": _obj({"uid": {"type": "string"}, "folder": {"type": "string"}, "owner": {"type": "string"},
                    "user": {"type": "string"}, "rights": {"enum": ["rw", "ro"]},
@@ -238,13 +234,6 @@ OPERATIONS: dict[str, dict[str, Schema]] = {
     "/v1/devices/{id}": {"delete": _op("revoke a device", "204", params=(
         _param("id", "path", {"type": "string", "maxLength": 64}),))},
     "/v1/folders": {"get": _op("the caller's folders", "200", _json("Folders"))},
-    "/ui/login": {"post": {**_op("a web session for a user's password: sets the session cookie (same origin only)",
-                                 "200", _json("WebSession"), body=_json("WebLogin")), "security": []}},
-    "/ui/session": {"get": {**_op("the web session of the cookie", "200", _json("WebSession")),
-                            "security": [{"webSession": []}]}},
-    "/ui/logout": {"post": {**_op("end the cookie's web session and clear the cookie", "204"),
-                            "security": [{"webSession": []}],
-                            "parameters": [_param("X-Syncline-CSRF", "header", {"type": "string"}, True)]}},
     F: {"get": _op("one folder", "200", _json("Folder"), params=(_NAME,)),
         "put": _op("make the folder (200: it was there)", "201", _json("Folder"), params=(_NAME,))},
     F + "/entries": {"get": _op("entries past (since, after), in (version, path) order", "200", _json("Entries"),
@@ -340,9 +329,7 @@ def document() -> Schema:
                      "description": "protocol v1: docs/protocol.md"},
             "paths": OPERATIONS,
             "components": {"schemas": SCHEMAS,
-                           "securitySchemes": {"token": {"type": "http", "scheme": "bearer"},
-                                               "webSession": {"type": "apiKey", "in": "cookie",
-                                                              "name": "__Host-syncline"}}},
+                           "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
             "security": [{"token": []}]}
 
 
