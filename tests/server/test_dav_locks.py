@@ -178,13 +178,14 @@ def test_a_store_of_the_release_before_keeps_its_locks(tmp_path: Path) -> None:
     assert code(put(fs, "f", b"one", device)) == "done"
     lock = fs.take_lock("f", device, 3600, "editing")[0]
     store.close()
-    db = sqlite3.connect(data / "meta.db")  # back to schema 8: the table of issue 14
+    db = sqlite3.connect(data / "meta.db")  # back to schema 8: the table of issue 14 (and no step 10)
     db.executescript(
         "CREATE TABLE old (folder_id INTEGER NOT NULL, path TEXT NOT NULL, lock_id TEXT NOT NULL, user_id INTEGER"
         " NOT NULL, device_id TEXT NOT NULL, created_ns BIGINT NOT NULL, expires_ns BIGINT NOT NULL, note TEXT,"
         " PRIMARY KEY (folder_id, path), UNIQUE (lock_id));"
         "INSERT INTO old SELECT folder_id, path, lock_id, user_id, device_id, created_ns, expires_ns, note"
         " FROM file_locks; DROP TABLE file_locks; ALTER TABLE old RENAME TO file_locks;"
+        "ALTER TABLE devices DROP COLUMN kind; ALTER TABLE devices DROP COLUMN expires_ns;"
         "UPDATE schema_version SET version = 8;")
     db.commit()
     db.close()

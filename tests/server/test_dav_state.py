@@ -163,9 +163,10 @@ def test_a_store_of_the_release_before_gets_tree_versions_and_ids(tmp_path: Path
     fs.apply_ops([Op(new_op_id(), "delete", "a/g", expect(fs, "a/g"))], POLICY, "D1")
     versions = {r.path: r.version for r in fs.entries(0, limit=100).rows}
     store.close()
-    db = sqlite3.connect(data / "meta.db")  # back to schema 7: step 8's columns and tables gone
+    db = sqlite3.connect(data / "meta.db")  # back to schema 7: step 8's columns and tables gone (and step 10's)
     db.executescript("ALTER TABLE entries DROP COLUMN tree_version; DROP TABLE content_sums;"
-                     "DROP TABLE dav_ids; DROP TABLE dav_props; UPDATE schema_version SET version = 7;")
+                     "DROP TABLE dav_ids; DROP TABLE dav_props; ALTER TABLE devices DROP COLUMN kind;"
+                     "ALTER TABLE devices DROP COLUMN expires_ns; UPDATE schema_version SET version = 7;")
     db.commit()
     db.close()
     store = open_store(data, min_free=0)
