@@ -147,3 +147,11 @@ def test_dav_requests_count_against_the_per_device_limit(w: World) -> None:
     assert _status(w, header).status_code == 429
     del layer.active[key]
     assert _status(w, header).status_code == 207
+
+
+def test_a_web_pages_own_request_gets_no_password_challenge(w: World) -> None:
+    """The web UI's scripts say X-Requested-With: a 401 without WWW-Authenticate, so the browser does not
+    put its own password dialog over the page (the page shows its login form)."""
+    r = _status(w, {"X-Requested-With": "XMLHttpRequest"})
+    assert r.status_code == 401 and "www-authenticate" not in r.headers
+    assert b"NotAuthenticated" in r.content

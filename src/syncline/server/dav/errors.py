@@ -76,9 +76,10 @@ def dav_status(err: WireError) -> tuple[int, str]:
     return _BY_CODE.get(err.code, (err.status, ""))
 
 
-def dav_error_response(err: WireError | DavError, head: bool = False) -> Response:
+def dav_error_response(err: WireError | DavError, head: bool = False, challenge: bool = True) -> Response:
     """The answer for ``err``: its status, the XML body (none for ``HEAD``), ``WWW-Authenticate: Basic``
-    on a 401, ``Retry-After`` on a 429 or 503."""
+    on a 401 when ``challenge`` (not for a web page's own request: a browser would answer the challenge
+    with its own password dialog, over the page), ``Retry-After`` on a 429 or 503."""
     headers: dict[str, str] = {}
     if isinstance(err, DavError):
         status, body = err.status, error_body(err.exception, err.message, err.condition)
@@ -89,7 +90,7 @@ def dav_error_response(err: WireError | DavError, head: bool = False) -> Respons
         body = error_body(exception, message)
         if err.code in ("rate_limited", "unavailable"):
             headers["Retry-After"] = str(max(1, int(err.details.get("retry_after", 1))))
-    if status == 401:
+    if status == 401 and challenge:
         headers["WWW-Authenticate"] = _REALM
     if head:
         return Response(b"", status, headers={**headers, "Content-Type": XML_TYPE})

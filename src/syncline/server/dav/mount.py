@@ -72,7 +72,9 @@ class DavApp:
     def _refusal(self, request: Request, err: WireError | DavError) -> Response:
         if ocs.is_ocs(request.url.path) and isinstance(err, WireError):
             return ocs.ocs_error(request.url.path, err)
-        return dav_error_response(err, head=request.method == "HEAD")
+        # X-Requested-With: the web UI's scripts (Sabre and Nextcloud leave out the challenge for them too).
+        return dav_error_response(err, head=request.method == "HEAD",
+                                  challenge=request.headers.get("x-requested-with") != "XMLHttpRequest")
 
     async def _caller(self, request: Request) -> Caller:
         address = request.client.host if request.client is not None else ""
