@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ..daemonserver import DEADLINE, Device, Server, serving, wait_for
-from .conftest import Watch
+from ..daemonserver import DEADLINE, Device, Server, serving, syncline, wait_for
+from .conftest import Watch, overflow
 from .webhelp import BOB, BOB_PASSWORD, assert_labelled, dav, log_in, tab_walk, token_of
 
 Shoot = Callable[[str], None]
@@ -310,3 +310,51 @@ def test_an_uploaded_page_never_runs_as_the_site(page: Any, server: Server, tmp_
                   headers={"Authorization": f"Bearer {token_of(server)}"})
     assert r.headers["content-disposition"].startswith("attachment")
     assert "sandbox" in r.headers["content-security-policy"]
+
+
+def test_every_view_fits_a_phone_and_every_control_is_named(browser: Any, page: Any, server: Server,
+                                                             shoot: Shoot, tmp_path: Path) -> None:
+    """A tour of each view with something in it: screenshots at 360 and 1280 px, nothing wider than the
+    phone, every control named, and Tab reaching the view's controls."""
+    done = syncline("user", "add", "root", "--admin", "--password-stdin", "--data", str(server.data),
+                    stdin="root-long-enough-password\n")
+    assert done.returncode == 0, done.stderr
+    server.add_user(BOB, BOB_PASSWORD)
+    with dav(server) as anna:
+        assert anna.request("MKCOL", "Docs").status_code == 201
+        assert anna.request("MKCOL", "Docs/a folder with a rather long name for a phone screen").status_code == 201
+        for n in range(3):
+            assert anna.put("Docs/report.txt", content=b"v" * (n + 1)).status_code in (201, 204)
+        assert anna.put("Docs/gone.txt", content=b"x").status_code == 201
+        assert anna.delete("Docs/gone.txt").status_code == 204
+    token = token_of(server)
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=DEADLINE) as http:
+        assert http.put("/v1/folders/Docs/members/bob", json={"rights": "rw"}).status_code == 201
+    views = {"folders": ("#/", "Your folders"), "files": ("#/f/Docs", "Docs"),
+             "versions": ("#/v/Docs/report.txt", "Versions of report.txt"), "trash": ("#/trash/Docs", "Trash of Docs"),
+             "sharing": ("#/share/Docs", "Sharing Docs"), "activity": ("#/activity/Docs", "Activity of Docs"),
+             "shares": ("#/shares", "Shares"), "devices": ("#/devices", "Your devices")}
+    log_in(page, server)
+    for name, (address, heading) in views.items():
+        page.goto(server.url + "/" + address)
+        page.get_by_role("heading", name=heading, exact=True).wait_for()
+        shoot(name)
+        assert_labelled(page)
+        reached = [n for n in tab_walk(page) if n]
+        assert "Log out" in reached and len(reached) >= 3, (name, reached)
+    context = browser.new_context(viewport={"width": 360, "height": 800})
+    try:
+        root = context.new_page()
+        log_in(root, server, "root", "root-long-enough-password")
+        root.get_by_role("link", name="Users").click()
+        root.get_by_role("heading", name="Users", exact=True).wait_for()
+        assert_labelled(root)
+        root.get_by_role("button", name="Show as table").click()
+        root.get_by_role("rowheader", name="anna").wait_for()
+        assert overflow(root) == []
+        root.get_by_role("button", name="Quota of bob").click()
+        root.get_by_label("Quota (for example 20GB; empty: none)").fill("2GB")
+        root.get_by_role("button", name="Set").click()
+        root.get_by_text("2.0 GB", exact=False).first.wait_for()
+    finally:
+        context.close()

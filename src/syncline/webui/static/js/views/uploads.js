@@ -36,8 +36,10 @@ export class UploadPanel {
     this.totalBar = h("progress", {max: 1, value: 0, "aria-label": "All uploads"});
     this.totalText = h("p", {class: "sub"});
     this.list = h("ul", {class: "list uploads"});
+    this.clear = h("button", {type: "button", onclick: () => this.clearFinished()}, "Clear finished");
     this.element = h("section", {class: "card", "aria-labelledby": "uploads-title", hidden: true},
-                     h("h2", {id: "uploads-title"}, "Uploads"), this.totalBar, this.totalText, this.list);
+                     h("h2", {id: "uploads-title"}, "Uploads"), this.totalBar, this.totalText, this.list,
+                     h("div", {class: "actions"}, this.clear));
   }
 
   /** Queues ``files`` ([{file, path, replacing}]): ``path`` is where each goes in the folder. */
@@ -56,12 +58,22 @@ export class UploadPanel {
     this.run();
   }
 
+  /** Takes the uploads that ended (done, skipped, cancelled) off the panel; hides it when none is left. */
+  clearFinished() {
+    const ended = new Set(["done", "skipped", "cancelled"]);
+    for (const item of this.items.filter((i) => ended.has(i.state))) item.row.remove();
+    this.items = this.items.filter((i) => !ended.has(i.state));
+    this.element.hidden = this.items.length === 0;
+    this.draw();
+  }
+
   draw() {
     const total = this.items.reduce((sum, i) => sum + i.file.size, 0);
     const sent = this.items.reduce((sum, i) => sum + (i.state === "skipped" ? i.file.size : i.sent), 0);
     this.totalBar.max = Math.max(1, total);
     this.totalBar.value = sent;
     const done = this.items.filter((i) => i.state === "done").length;
+    this.clear.hidden = !this.items.some((i) => ["done", "skipped", "cancelled"].includes(i.state));
     this.totalText.textContent = `${done} of ${this.items.length} files · ${bytes(sent)} of ${bytes(total)}`;
     for (const item of this.items) {
       item.bar.value = item.sent;
