@@ -31,6 +31,7 @@ from .cmd_share import share_cmd
 from .cmd_status import status_cmd
 from .cmd_sync import sync_cmd
 from .cmd_timeline import log_cmd, snapshot_cmd
+from .cmd_ui import ui_cmd
 from .cmd_user import user_cmd
 from .cmd_versions import restore_cmd, trash_cmd, versions_cmd
 from .cmd_watch import watch_cmd
@@ -62,6 +63,7 @@ Commands:
   syncline versions PATH             the versions a server keeps of a synced file (restore PATH)
   syncline trash list FOLDER         the files deleted from a server folder (trash restore|purge)
   syncline status                    what the daemon is doing, folder by folder
+  syncline ui                        open the daemon's page in a browser (--print: the URL only)
   syncline serve [--data DIR]        run a server for syncline devices (--listen, --tls self-signed; --gc)
   syncline user add NAME [--admin]   add a user of this machine's server (user passwd|set|remove|list)
   syncline server check              verify the server's store (--read-data: every chunk's hash; --repair)
@@ -88,6 +90,7 @@ cli.add_command(watch_cmd)
 cli.add_command(daemon_cmd)
 cli.add_command(folder_cmd)
 cli.add_command(status_cmd)
+cli.add_command(ui_cmd)
 cli.add_command(user_cmd)
 cli.add_command(serve_cmd)
 cli.add_command(server_cmd)

@@ -198,12 +198,23 @@ class SharesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class UiConfig:
+    """``[ui]``: the daemon's own page on 127.0.0.1 (``syncline ui`` opens it). ``enabled`` (default
+    true) serves it; ``port`` is the TCP port (default 0: any free one, written to ``STATE/daemon/ui.json``).
+    Read when the daemon starts: a change takes effect at the next start."""
+
+    enabled: bool = True
+    port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonConfig:
     """A daemon's config file: where it was read from, the server's ``url`` (None: no server yet, every
     folder's ``remote`` is an address of its own), the folders in order, what to do with shares,
     whether a file locked by someone else is made read-only here while the lock lasts
-    (``lock_makes_readonly``, a top-level key), and the bandwidth limits of each server's transfers
-    (``[defaults] max_upload_rate`` and ``max_download_rate``, in bytes per second; 0: none)."""
+    (``lock_makes_readonly``, a top-level key), the bandwidth limits of each server's transfers
+    (``[defaults] max_upload_rate`` and ``max_download_rate``, in bytes per second; 0: none), and the
+    daemon's page (``[ui]``)."""
 
     path: str
     server_url: str | None
@@ -212,6 +223,7 @@ class DaemonConfig:
     lock_makes_readonly: bool = False
     max_upload_rate: float = 0.0
     max_download_rate: float = 0.0
+    ui: UiConfig = field(default_factory=UiConfig)
 
 
 def daemon_config_path() -> Path:
@@ -232,10 +244,10 @@ def load_daemon_config(path: str | os.PathLike[str]) -> DaemonConfig:
     ``local`` are refused (two loops would fight over one tree)."""
     name = os.fspath(path)
     doc = _read_toml(name)
-    unknown = set(doc) - {"server", "defaults", "folder", "shares", "lock_makes_readonly"}
+    unknown = set(doc) - {"server", "defaults", "folder", "shares", "ui", "lock_makes_readonly"}
     if unknown:
         raise UsageError(f"{name}: unknown table or key {sorted(unknown)[0]!r}",
-                         "use lock_makes_readonly and [server], [defaults], [shares] and [[folder]] tables only")
+                         "use lock_makes_readonly and [server], [defaults], [shares], [ui] and [[folder]] tables only")
     readonly = doc.get("lock_makes_readonly", False)
     if not isinstance(readonly, bool):
         raise UsageError(f"{name}: lock_makes_readonly must be true or false",
@@ -282,7 +294,18 @@ def load_daemon_config(path: str | os.PathLike[str]) -> DaemonConfig:
                 raise UsageError(f"{name}: local in {where} ({folder.local}) is the same as or nested in "
                                  f"{other.local}", "give each folder its own tree")
         folders.append(folder)
-    return DaemonConfig(name, url, tuple(folders), _shares(doc.get("shares", {}), name), readonly, upload, download)
+    return DaemonConfig(name, url, tuple(folders), _shares(doc.get("shares", {}), name), readonly, upload, download,
+                        _ui(doc.get("ui", {}), name))
+
+
+def _ui(raw: Any, name: str) -> UiConfig:
+    table = _table(raw, name, "ui", ("enabled", "port"))
+    enabled, port = table.get("enabled", True), table.get("port", 0)
+    if not isinstance(enabled, bool):
+        raise UsageError(f"{name}: enabled in ui must be true or false", "write e.g. enabled = false")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise UsageError(f"{name}: port in ui must be a TCP port number (0: any free one)", "write e.g. port = 8384")
+    return UiConfig(enabled, port)
 
 
 def _shares(raw: Any, name: str) -> SharesConfig:

@@ -314,3 +314,48 @@ def set_server_url(path: str | os.PathLike[str], url: str) -> str | None:
     expected["server"] = {**(server if isinstance(server, dict) else {}), "url": url}
     write_checked(name, "".join(lines), expected, raw)
     return was if isinstance(was, str) else None
+
+
+_PAUSED = re.compile(r"^\s*paused\s*=")
+_PAUSED_VALUE = re.compile(r"^(\s*paused\s*=\s*)(true|false)\b")
+
+
+def set_paused(path: str | os.PathLike[str], local: str, paused: bool) -> bool:
+    """Set ``paused`` of the ``[[folder]]`` whose ``local`` is ``local`` (absolute) in the config at
+    ``path``; returns whether the file changed (False: it already said so). The table's ``paused = ...``
+    value is replaced, or a line added after the table's last key; the rest stays as it was. :class:`LookupError`
+    when the config has no such folder; :class:`UsageError` when the file does not load or the edit cannot
+    be made safely (``paused`` written another way than one line in the table: edited by hand)."""
+    name = os.fspath(path)
+    config = load_daemon_config(name)
+    index = next((n for n, f in enumerate(config.folders) if f.local == local), None)
+    if index is None:
+        raise LookupError(local)
+    if config.folders[index].paused == paused:
+        return False
+    text = _read(name)
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    headers = [n for n, line in enumerate(lines) if _FOLDER.match(line)]
+    if len(headers) != len(config.folders):
+        raise UsageError(f"cannot edit {name} safely: its [[folder]] tables are not one per header line",
+                         "set paused in the file by hand")
+    start = headers[index]
+    end = next((n for n in range(start + 1, len(lines)) if _HEADER.match(lines[n])), len(lines))
+    found = [n for n in range(start + 1, end) if _PAUSED.match(lines[n])]
+    line = f"paused = {'true' if paused else 'false'}\n"
+    if len(found) > 1:
+        raise UsageError(f"cannot edit {name} safely: paused is set twice in folder {index + 1}",
+                         "fix the file by hand")
+    if found:
+        # The value only: the key's spacing and a comment after it stay.
+        lines[found[0]] = _PAUSED_VALUE.sub(r"\g<1>" + line.split()[-1], lines[found[0]], count=1)
+    else:  # after the table's last key, before the blank and comment lines that lead to the next table
+        at = max((n for n in range(start + 1, end) if lines[n].strip() and not lines[n].lstrip().startswith("#")),
+                 default=start)
+        lines.insert(at + 1, line)
+    expected = _parse(text, name)
+    expected["folder"][index]["paused"] = paused
+    _write_checked(name, "".join(lines), expected)
+    return True

@@ -53,7 +53,8 @@ class FolderEnded(Event):
 @dataclass(frozen=True)
 class FolderSyncing(Event):
     """A run is under way: ``files`` and ``bytes`` are still to copy, done in about ``eta_s`` seconds
-    (None: not known yet). ``full``: a full run rather than the changed folders only."""
+    (None: not known yet), out of ``files_total`` and ``bytes_total`` the run copies (0: not known yet).
+    ``full``: a full run rather than the changed folders only."""
 
     kind: ClassVar[str] = "folder-syncing"
     state: ClassVar[bool] = True  # as often as a run's progress moves: for the status, not for logs
@@ -61,6 +62,8 @@ class FolderSyncing(Event):
     files: int = 0
     bytes: int = 0
     eta_s: float | None = None
+    files_total: int = 0
+    bytes_total: int = 0
 
 
 @dataclass(frozen=True)
@@ -130,3 +133,24 @@ class FolderResumed(Event):
     """A stopped folder was told to go on (``syncline folder resume``)."""
 
     kind: ClassVar[str] = "folder-resumed"
+
+
+@dataclass(frozen=True)
+class UiStarted(Event):
+    """The daemon's page is served on 127.0.0.1:``port`` (``syncline ui`` opens it, logged in)."""
+
+    kind: ClassVar[str] = "ui-started"
+    wording: ClassVar[str] = "settings page on http://127.0.0.1:{port}/ (`syncline ui` opens it)"
+    shown: ClassVar[tuple[str, ...]] = ()
+    port: int
+
+
+@dataclass(frozen=True)
+class UiFailed(Event):
+    """The daemon's page cannot be served (``why``); the folders sync all the same."""
+
+    kind: ClassVar[str] = "ui-failed"
+    wording: ClassVar[str] = "the settings page cannot be served: {why}"
+    trouble: ClassVar[bool] = True
+    shown: ClassVar[tuple[str, ...]] = ()
+    why: str

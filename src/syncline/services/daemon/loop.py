@@ -371,7 +371,7 @@ class FolderLoop:
             if now - last[0] >= PROGRESS_EVERY:
                 last[0] = now
                 files, size, eta = rate.left(files_done, files_total, bytes_done, bytes_total)
-                self.emit(FolderSyncing(full, files, size, eta))
+                self.emit(FolderSyncing(full, files, size, eta, files_total, bytes_total))
 
         started = time.monotonic()
         names = {f: some for f, some in self._names.items() if some is not None}

@@ -30,7 +30,7 @@ from ...engine.state import root_lock
 from ..config import DaemonConfig, FolderConfig, load_daemon_config
 from ..watch.events import EventLog
 from ..watch.sources import SourceFactory
-from .events import ConfigLoaded, ConfigRefused
+from .events import ConfigLoaded, ConfigRefused, UiFailed, UiStarted
 from .feed import FeedSource
 from .loop import FolderLoop, Timing
 from .positions import Positions
@@ -39,6 +39,7 @@ from .requests import RESTART
 from .runner import on_server, remote_address
 from .sharekeeper import ShareKeeper
 from .status import DaemonStatus, StatusWriter, status_path
+from .ui import DaemonView, UiServer
 
 if TYPE_CHECKING:
     from .serverfeed import ServerFeed
@@ -78,6 +79,7 @@ class Daemon:
         self._readonly: ReadOnlyFiles | None = None  # the files made read-only for locks (read at start)
         self._readonly_on = False  # the config's lock_makes_readonly, as the running loops were started
         self.device = ""  # this device's id, read (or made) when the daemon starts
+        self._config: DaemonConfig | None = None  # the config as last loaded
 
     def run(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set, then end every loop. Raises :class:`UsageError` when the config file
@@ -98,17 +100,37 @@ class Daemon:
             self._reload(first=True)
         writer = StatusWriter(self.status, status_path(self.home.parent))
         writer.start()
+        ui = self._serve_ui()
         try:
             while not stop.wait(self.timing.config_every):
                 self._restart_requested()
                 self._reload()
                 self._resume_requested()
         finally:
+            if ui is not None:
+                ui.close()
             self._end(list(self.loops))
             self._keep_shares(None)
             self._close_feeds()
             self.limits.set(0, 0)
             writer.close()
+
+    def _serve_ui(self) -> UiServer | None:
+        """The daemon's page, as the config's ``[ui]`` says at start (on by default): None when off or
+        when its port cannot be had (told by an event: the folders sync all the same)."""
+        (self.home / "ui.json").unlink(missing_ok=True)  # a killed daemon's: its token opens nothing now
+        settings = self._config.ui if self._config is not None else None
+        if settings is not None and not settings.enabled:
+            return None
+        ui = UiServer(DaemonView.of(self.events, self.status, self.config_path, self.home.parent), self.home,
+                      settings.port if settings is not None else 0)
+        try:
+            address = ui.start()
+        except OSError as exc:
+            self.events.publish(UiFailed(f"127.0.0.1:{ui.port}: {exc.strerror or exc}"))
+            return None
+        self.events.publish(UiStarted(address.port))
+        return ui
 
     def _close_feeds(self) -> None:
         for server_feed in self._server_feeds.values():
@@ -140,6 +162,7 @@ class Daemon:
             self.events.publish(ConfigRefused(str(self.config_path), str(exc)))
             return
         self.limits.set(config.max_upload_rate, config.max_download_rate)
+        self._config = config
         running = {local: (loop.folder, loop.address) for local, loop in self.loops.items()}
         readonly_changed = config.lock_makes_readonly != self._readonly_on
         self._readonly_on = config.lock_makes_readonly

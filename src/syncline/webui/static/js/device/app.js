@@ -1,0 +1,113 @@
+// The device's page (served by `syncline daemon` on 127.0.0.1, opened by `syncline ui`): logs in with the
+// token in the URL's fragment, then shows the daemon's status, kept live by its event stream.
+import {ApiError, getJSON, sendJSON, setCsrf} from "../api.js";
+import {announce, fill, h, toast} from "../dom.js";
+import {renderStatus} from "./view.js";
+
+const main = document.getElementById("main");
+const RECENT = 50;
+const state = {status: null, recent: [], busy: new Set(), refreshing: null, again: false};
+
+/** Trades the fragment's token for a session cookie (or reuses the cookie after a reload); the CSRF value. */
+async function logIn() {
+  const token = location.hash.slice(1);
+  if (token) {
+    // Out of the address bar and the history at once: not left for someone looking over a shoulder.
+    history.replaceState(null, "", location.pathname + location.search);
+    return (await sendJSON("POST", "/session", {token})).csrf;
+  }
+  return (await getJSON("/api/session")).csrf;
+}
+
+function loggedOut(err) {
+  fill(main, h("h1", {}, "This page is not logged in"),
+       h("p", {class: "error", role: "alert"}, err instanceof ApiError ? err.text : String(err)),
+       h("p", {}, "Run ", h("code", {}, "syncline ui"), " on this computer: it opens the page logged in. ",
+         "If the daemon is not running, start it with ", h("code", {}, "syncline daemon"), "."));
+}
+
+/** Reads /api/status and draws it; calls made meanwhile are folded into one more read. */
+async function refresh() {
+  if (state.refreshing) { state.again = true; return state.refreshing; }
+  state.refreshing = (async () => {
+    do {
+      state.again = false;
+      try {
+        const status = await getJSON("/api/status");
+        state.status = status;
+        state.recent = status.recent.slice(-RECENT);
+        draw();
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) { loggedOut(err); return; }
+        toast(err instanceof ApiError ? err.text : String(err));
+      }
+    } while (state.again);
+  })();
+  try { await state.refreshing; } finally { state.refreshing = null; }
+}
+
+let timer = 0;
+function soon(ms = 250) {
+  clearTimeout(timer);
+  timer = setTimeout(refresh, ms);
+}
+
+// The control a keyboard user was on keeps the focus across redraws, even one drawn while its folder was
+// briefly gone (a folder's loop restarting after a pause shows it ended, then started).
+let focusKey = "";
+main.addEventListener("focusin", (e) => { focusKey = (e.target.dataset && e.target.dataset.key) || ""; });
+
+function draw() {
+  const lost = document.activeElement === document.body || main.contains(document.activeElement);
+  renderStatus(main, state.status, state.recent, {onPause: setPaused, busy: state.busy});
+  if (focusKey && lost) {
+    const again = main.querySelector(`[data-key="${CSS.escape(focusKey)}"]`);
+    if (again) again.focus();
+  }
+}
+
+async function setPaused(local, paused) {
+  state.busy.add(local);
+  draw();
+  try {
+    await sendJSON("POST", "/api/folders/" + encodeURIComponent(local) + (paused ? "/pause" : "/resume"), {});
+    announce(paused ? `Pausing ${local}` : `Resuming ${local}`);
+  } catch (err) {
+    toast(err instanceof ApiError ? err.text : String(err));
+  } finally {
+    state.busy.delete(local);
+    soon(0);
+  }
+}
+
+function follow() {
+  const stream = new EventSource("/api/events");
+  stream.addEventListener("daemon", (e) => {
+    const event = JSON.parse(e.data);
+    state.recent.push(event);
+    if (state.recent.length > RECENT) state.recent.shift();
+    if (event.trouble) announce(event.message);
+    soon();
+  });
+  stream.addEventListener("state", () => soon(500));
+  stream.addEventListener("reset", () => soon(0));
+  stream.addEventListener("open", () => soon(0));  // after a reconnect: what changed while away
+  stream.addEventListener("error", () => {
+    if (stream.readyState === EventSource.CLOSED) {
+      toast("The daemon's event stream ended: reload the page when the daemon runs again.");
+    }
+  });
+}
+
+async function boot() {
+  try {
+    setCsrf(await logIn());
+  } catch (err) {
+    loggedOut(err);
+    return;
+  }
+  await refresh();
+  follow();
+}
+
+boot();
