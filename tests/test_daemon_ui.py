@@ -23,11 +23,12 @@ from urllib.parse import quote
 import pytest
 
 from syncline.core.errors import UsageError
+from syncline.engine.replicas.remote import Credentials, save_credentials
 from syncline.services.config import load_daemon_config
 from syncline.services.daemon import Daemon, read_status
 from syncline.services.daemon.configfile import set_paused
 from syncline.services.daemon.status import DaemonStatus
-from syncline.services.daemon.ui import DaemonView, UiServer
+from syncline.services.daemon.ui import DaemonView, UiServer, api
 from syncline.services.daemon.ui.server import MAX_BODY, MAX_CONNECTIONS
 from syncline.services.watch.events import EventLog
 from syncline.webui import SECURITY_HEADERS, load_assets
@@ -397,6 +398,20 @@ def test_closing_the_page_joins_every_thread_at_once(tmp_path: Path) -> None:
     assert not (tmp_path / "daemon" / "ui.json").exists()
     stream.close()
     idle.close()
+
+
+def test_the_status_names_the_server_and_the_login_never_the_token(tmp_path: Path) -> None:
+    config = tmp_path / "daemon.toml"
+    config.write_text('[server]\nurl = "https://nas.example:8765"\n')
+    view = DaemonView.of(EventLog(), DaemonStatus(str(config)), config, tmp_path)
+    server = api.status(view)[1]["server"]
+    assert server == {"url": "https://nas.example:8765", "connected": False,
+                      "why": "this device is not logged in: run `syncline connect https://nas.example:8765`"}
+    save_credentials(tmp_path, Credentials("https://nas.example:8765", "slt_secret", "PEM", "server-1"))
+    status, body = api.status(view)
+    assert status == 200 and body["server"] == {"url": "https://nas.example:8765", "connected": True,
+                                                "pinned": True, "why": None}
+    assert "slt_secret" not in json.dumps(body)
 
 
 def test_ui_enabled_false_serves_no_page(tmp_path: Path) -> None:

@@ -4,22 +4,19 @@
 removed when it stops. The token is 32 random bytes (URL-safe base64) made anew at each start: whoever
 can read the file (this user) can open the page; a website or another local user cannot. The page gets
 it in the URL's fragment (``#TOKEN``), which a browser never sends in a request or a ``Referer``, and
-trades it once for a session cookie (``server.py``).
+trades it for a session cookie (``server.py``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from ....core.errors import UsageError
-from ....formats.framing import atomic_file
+from ....engine.replicas.secretfile import read_secret, write_secret
 from ..status import is_running, read_status
-
-MAX_FILE = 4096
 
 
 @dataclass(frozen=True)
@@ -46,12 +43,10 @@ def ui_file(home: Path) -> Path:
 
 
 def write_ui_file(home: Path, address: UiAddress) -> None:
-    """Write ``address`` to ``home/ui.json``: mode 0600 before a byte of the token is in it, then fsynced
-    and renamed into place."""
-    body = json.dumps({"port": address.port, "token": address.token, "pid": address.pid}).encode()
-    with atomic_file(ui_file(home)) as out:
-        os.fchmod(out.fileno(), 0o600)
-        out.write(body)
+    """Write ``address`` to ``home/ui.json`` as a secret: mode 0600 before a byte of the token is in it,
+    fsynced and renamed into place."""
+    write_secret(ui_file(home), json.dumps({"port": address.port, "token": address.token,
+                                            "pid": address.pid}).encode())
 
 
 def read_ui_file(state: Path) -> UiAddress:
@@ -59,21 +54,17 @@ def read_ui_file(state: Path) -> UiAddress:
     when no daemon runs there (its status file tells: the pid alive and a recent heartbeat, the same pid
     as the page's file), it runs without its page, or the file is damaged."""
     path = ui_file(state / "daemon")
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_FILE + 1)
-    except FileNotFoundError:
+    raw = read_secret(path, str(path), "start `syncline daemon` again: it writes the file anew")
+    if raw is None:
         raise UsageError(f"no daemon is running with the state directory {state}",
                          "start it with `syncline daemon` (its page is off when the config says [ui] enabled = "
-                         "false)") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}", "check the file's permissions") from None
+                         "false)")
     try:
         data = json.loads(raw)
         address = UiAddress(data["port"], data["token"], data["pid"])
         if not (isinstance(address.port, int) and 0 < address.port < 65536 and isinstance(address.pid, int)
                 and address.pid > 0 and isinstance(address.token, str) and address.token.isascii()
-                and address.token and len(raw) <= MAX_FILE):
+                and address.token):
             raise ValueError
     except (ValueError, KeyError, TypeError):
         raise UsageError(f"{path} is damaged", "start `syncline daemon` again: it writes the file anew") from None
