@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from ....engine.replicas.remote import load_credentials
 from ...config import DaemonConfig, load_daemon_config
 from ...watch.events import Event, EventLog
 from ..configfile import set_paused
-from ..events import FolderSyncing
+from ..events import FolderEnded, FolderOffline, FolderStarted, FolderStopped, FolderSynced, FolderSyncing
 from ..status import DaemonStatus
 from .dirs import OutsideHome, list_dirs
 
@@ -39,6 +38,9 @@ def event_json(event: Event) -> dict[str, Any]:
             "message": event.message, "trouble": event.trouble, "details": event.details()}
 
 
+_RUN_OVER = (FolderSynced, FolderOffline, FolderStopped, FolderStarted, FolderEnded)
+
+
 class Progress:
     """A subscriber (with state events) keeping each folder's last :class:`FolderSyncing`: the run's
     totals, for a progress bar. Thread-safe; a folder's entry goes when it leaves ``syncing``."""
@@ -51,7 +53,7 @@ class Progress:
         with self._lock:
             if isinstance(event, FolderSyncing):
                 self._last[event.source] = event
-            elif event.seq and event.kind.startswith("folder-"):
+            elif isinstance(event, _RUN_OVER):
                 self._last.pop(event.source, None)
 
     def of(self, local: str) -> dict[str, Any] | None:
@@ -89,8 +91,8 @@ def status(view: DaemonView) -> Reply:
     for folder in snap["folders"]:
         folder["progress"] = view.progress.of(folder["local"]) if folder["state"] == "syncing" else None
     seq = view.events.last_seq
-    recent = deque((event_json(e) for e in view.events.since(max(0, seq - RECENT * 4))), maxlen=RECENT)
-    return 200, {**snap, "server": _server(view), "recent": list(recent), "seq": seq}
+    recent = [event_json(e) for e in view.events.since(max(0, seq - RECENT)) if e.seq <= seq]
+    return 200, {**snap, "server": _server(view), "recent": recent, "seq": seq}
 
 
 def _server(view: DaemonView) -> dict[str, Any]:

@@ -46,10 +46,12 @@ async function refresh() {
   try { await state.refreshing; } finally { state.refreshing = null; }
 }
 
+// One read of the status for a burst of events (a run's progress comes 4 times a second: a timer reset by
+// each would never fire).
 let timer = 0;
 function soon(ms = 250) {
-  clearTimeout(timer);
-  timer = setTimeout(refresh, ms);
+  if (timer) return;
+  timer = setTimeout(() => { timer = 0; refresh(); }, ms);
 }
 
 // The control a keyboard user was on keeps the focus across redraws, even one drawn while its folder was
@@ -91,10 +93,20 @@ function follow() {
   });
   stream.addEventListener("state", () => soon(500));
   stream.addEventListener("reset", () => soon(0));
-  stream.addEventListener("open", () => soon(0));  // after a reconnect: what changed while away
+  let lost = false;
+  stream.addEventListener("open", () => {
+    if (lost) announce("The daemon is back.");
+    lost = false;
+    soon(0);  // after a reconnect: what changed while away
+  });
   stream.addEventListener("error", () => {
+    // CONNECTING: the browser tries again by itself. CLOSED: refused (401: a new start of the daemon has
+    // a new token, and this page's session ended with the old one).
     if (stream.readyState === EventSource.CLOSED) {
-      toast("The daemon's event stream ended: reload the page when the daemon runs again.");
+      loggedOut(new Error("the daemon stopped or started again since this page was opened"));
+    } else if (!lost) {
+      lost = true;
+      toast("The daemon cannot be reached: trying again…");
     }
   });
 }
