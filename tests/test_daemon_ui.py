@@ -5,6 +5,7 @@ the page ending with the daemon."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -26,7 +27,6 @@ from syncline.core.errors import UsageError
 from syncline.engine.replicas.remote import Credentials, save_credentials
 from syncline.services.config import load_daemon_config
 from syncline.services.daemon import Daemon, read_status
-from syncline.services.daemon.configfile import set_paused
 from syncline.services.daemon.status import DaemonStatus
 from syncline.services.daemon.ui import DaemonView, UiServer, api
 from syncline.services.daemon.ui.server import MAX_BODY, MAX_CONNECTIONS
@@ -215,8 +215,12 @@ def test_a_write_needs_the_csrf_header_and_the_same_origin(daemon: Running) -> N
                {"Cookie": cookie, "Sec-Fetch-Site": "same-site", "X-Syncline-CSRF": csrf},
                {"Cookie": cookie, "Origin": "http://evil.example", "X-Syncline-CSRF": csrf},
                {"Cookie": cookie, "X-Syncline-CSRF": csrf}]
+    put = json.dumps({"base_sha": hashlib.sha256(before).hexdigest(),
+                      "edits": [{"op": "set", "table": "", "key": "lock_makes_readonly", "value": True}]}).encode()
     for headers in refused:
         status, _, body = call(daemon.port, "POST", pause_path(daemon), headers, b"{}")
+        assert status == 403 and json.loads(body)["error"]["code"] == "forbidden", headers
+        status, _, body = call(daemon.port, "PUT", "/api/config", headers, put)
         assert status == 403 and json.loads(body)["error"]["code"] == "forbidden", headers
     assert daemon.config.read_bytes() == before
     status, _, _ = call(daemon.port, "POST", pause_path(daemon),
@@ -269,10 +273,46 @@ def test_pause_and_resume_edit_the_config_and_the_daemon_follows(daemon: Running
     assert status == 404
     status, _, body = call(daemon.port, "GET", "/api/config", {"Cookie": cookie})
     config = json.loads(body)
-    assert config["text"] == daemon.config.read_text() and config["error"] is None
-    assert config["base_sha"] == __import__("hashlib").sha256(daemon.config.read_bytes()).hexdigest()
+    assert config["text"] == daemon.config.read_text() and config["problem"] is None
+    assert config["base_sha"] == hashlib.sha256(daemon.config.read_bytes()).hexdigest()
+    assert config["document"]["folder"][0]["paused"] is False
     assert config["settings"]["folders"][0] == {"local": str(daemon.local), "remote": str(daemon.base / "remote"),
                                                "paused": False, "check_every": 3600.0}
+
+
+def test_a_settings_save_keeps_comments_and_never_overwrites_a_change(daemon: Running) -> None:
+    cookie, csrf = log_in(daemon)
+    writes = {"Cookie": cookie, "Sec-Fetch-Site": "same-origin", "X-Syncline-CSRF": csrf}
+    config = json.loads(call(daemon.port, "GET", "/api/config", {"Cookie": cookie})[2])
+    edits = [{"op": "set", "table": "defaults", "key": "check_every", "value": "30m"},
+             {"op": "set", "folder": str(daemon.local), "key": "exclude", "value": ["*.tmp"]}]
+    before = daemon.config.read_bytes()
+    for wrong in [{"base_sha": config["base_sha"], "edits": [{"op": "set", "table": "defaults", "key": "check_every",
+                                                               "value": "soon"}]},
+                  {"base_sha": config["base_sha"], "edits": [{"op": "set", "folder": str(daemon.local),
+                                                              "key": "local", "value": "/elsewhere"}]},
+                  {"base_sha": config["base_sha"]}, {"base_sha": "0" * 64, "edits": edits}]:
+        status, _, body = call(daemon.port, "PUT", "/api/config", writes, json.dumps(wrong).encode())
+        assert status in (400, 409) and daemon.config.read_bytes() == before, body
+    assert json.loads(body)["error"]["code"] == "changed"
+    status, _, _ = call(daemon.port, "PUT", "/api/config", {"Cookie": cookie, "Sec-Fetch-Site": "same-origin"},
+                        json.dumps({"base_sha": config["base_sha"], "edits": edits}).encode())
+    assert status == 403 and daemon.config.read_bytes() == before
+    status, _, body = call(daemon.port, "PUT", "/api/config", writes,
+                           json.dumps({"base_sha": config["base_sha"], "edits": edits}).encode())
+    assert status == 200, body
+    saved = json.loads(body)
+    assert saved["base_sha"] == hashlib.sha256(daemon.config.read_bytes()).hexdigest()
+    text = daemon.config.read_text()
+    assert text == saved["text"] and "# my device\n[[folder]]  # the documents\n" in text
+    loaded = load_daemon_config(daemon.config)
+    assert loaded.folders[0].check_every == 1800.0
+    wait_for(lambda: "config-loaded" in [e["kind"] for e in json.loads(
+        call(daemon.port, "GET", "/api/status", {"Cookie": cookie})[2])["recent"][-3:]])
+    # The page's old version is stale now: a second save made from it is refused.
+    status, _, _ = call(daemon.port, "PUT", "/api/config", writes,
+                        json.dumps({"base_sha": config["base_sha"], "edits": edits[:1]}).encode())
+    assert status == 409 and daemon.config.read_text() == text
 
 
 def test_the_folder_picker_stays_in_home(daemon: Running) -> None:
@@ -438,17 +478,3 @@ def test_bad_ui_settings_are_one_line(tmp_path: Path, table: str, wrong: str) ->
     path.write_text("[ui]\nport = 8384\nenabled = false\n")
     ui = load_daemon_config(path).ui
     assert (ui.enabled, ui.port) == (False, 8384)
-
-
-def test_set_paused_changes_only_the_value(tmp_path: Path) -> None:
-    path = tmp_path / "daemon.toml"
-    text = ('lock_makes_readonly = true\n\n[[folder]]\nlocal = "/a"\nremote = "A"\nexclude = [\n  "*.tmp",\n]\n\n'
-            '# the second\n[[folder]]\nlocal = "/b"\nremote = "B"\npaused   =  true # holiday\n')
-    path.write_text(text)
-    assert set_paused(path, "/a", True)
-    assert path.read_text() == text.replace('  "*.tmp",\n]\n', '  "*.tmp",\n]\npaused = true\n')
-    assert set_paused(path, "/b", False)
-    assert path.read_text().endswith('paused   =  false # holiday\n')
-    assert not set_paused(path, "/b", False)
-    with pytest.raises(LookupError):
-        set_paused(path, "/c", True)

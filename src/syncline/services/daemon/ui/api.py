@@ -1,5 +1,6 @@
-"""The daemon page's JSON: what ``GET /api/status``, ``GET /api/config``, ``GET /api/dirs`` and the
-folders' ``pause`` / ``resume`` answer, apart from HTTP (``server.py`` routes and guards them).
+"""The daemon page's JSON: what ``GET /api/status``, ``GET`` and ``PUT /api/config``, ``GET /api/dirs``
+and the folders' ``pause`` / ``resume`` answer, apart from HTTP (``server.py`` routes and guards them).
+The config file is read and saved through ``configedit`` (comments and order kept, compare-and-swap).
 
 Each function returns ``(status, body)``; an error's body is ``{"error": {"code", "message", "hint"}}``,
 the server's shape, so the page's ``api.js`` reads both alike.
@@ -7,24 +8,23 @@ the server's shape, so the page's ``api.js`` reads both alike.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ....core.errors import SynclineError, UsageError
+from ....core.errors import BusyError, SynclineError, UsageError
 from ....engine.replicas.remote import load_credentials
 from ...config import DaemonConfig, load_daemon_config
 from ...watch.events import Event, EventLog
-from ..configfile import set_paused
+from ..configedit import SetFolderValue, edits_from_json, read_for_edit, save_edits
+from ..configfile import ConfigChanged, sha256
 from ..events import FolderEnded, FolderOffline, FolderStarted, FolderStopped, FolderSynced, FolderSyncing
 from ..status import DaemonStatus
 from .dirs import OutsideHome, list_dirs
 
 Reply = tuple[int, dict[str, Any]]
 RECENT = 50  # events listed as the recent activity
-MAX_CONFIG = 1 << 20  # a config file bigger than this is not shown (the daemon's own loader reads any)
 
 
 def error(status: int, code: str, message: str, hint: str = "") -> Reply:
@@ -112,34 +112,28 @@ def _server(view: DaemonView) -> dict[str, Any]:
 
 
 def config(view: DaemonView) -> Reply:
-    """The config file: ``text``, ``base_sha`` (the SHA-256 of its bytes: what a save says it was made
-    from), ``settings`` (as the daemon reads it; None when it cannot) and ``error`` (why not)."""
-    path = view.config_path
+    """The config file for the settings (``configedit.read_for_edit``): ``text``, ``base_sha`` (the
+    SHA-256 of its bytes: what a save says it was made from), ``document`` (the TOML as JSON), ``problem``
+    (the daemon's one-line error when the file parses but does not load, else null) and ``settings`` (as
+    the daemon reads it; null when it cannot). A file that is not TOML is ``409`` with what to fix."""
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_CONFIG + 1)
-    except FileNotFoundError:
-        raw = b""
-    except OSError as exc:
-        return error(500, "unreadable", f"cannot read {path}: {exc.strerror}", "check the file's permissions")
-    if len(raw) > MAX_CONFIG:
-        return error(413, "too_large", f"{path} is over {MAX_CONFIG} bytes", "edit it by hand")
-    text = raw.decode("utf-8", "replace")
-    out: dict[str, Any] = {"path": str(path), "exists": bool(raw) or path.exists(), "text": text,
-                           "base_sha": hashlib.sha256(raw).hexdigest(), "settings": None, "error": None}
-    if raw:
+        loaded = read_for_edit(view.config_path)
+    except UsageError as exc:
+        return error(409, "config", exc.message, exc.hint)
+    settings = None
+    if loaded.problem is None:
         try:
-            out["settings"] = settings_json(load_daemon_config(path))
-        except UsageError as exc:
-            out["error"] = {"message": exc.message, "hint": exc.hint}
-    else:
-        out["settings"] = settings_json(DaemonConfig(str(path), None, ()))
-    return 200, out
+            settings = settings_json(load_daemon_config(view.config_path) if loaded.text
+                                     else DaemonConfig(str(view.config_path), None, ()))
+        except UsageError:
+            pass  # changed between the two reads: the page reads again at the ConfigLoaded event
+    return 200, {"path": str(view.config_path), "text": loaded.text, "base_sha": loaded.base_sha,
+                 "document": loaded.document, "problem": loaded.problem, "settings": settings}
 
 
 def settings_json(config: DaemonConfig) -> dict[str, Any]:
     """The settings the daemon runs with, as JSON (each folder's ``local`` absolute, as the status names
-    it; ``check_every`` in seconds). The other keys of the file are in ``config``'s ``text``."""
+    it; ``check_every`` in seconds). The other keys of the file are in ``config``'s ``document``."""
     return {"server_url": config.server_url, "lock_makes_readonly": config.lock_makes_readonly,
             "shares": {"accept": config.shares.accept, "dir": config.shares.dir},
             "ui": {"enabled": config.ui.enabled, "port": config.ui.port},
@@ -147,16 +141,60 @@ def settings_json(config: DaemonConfig) -> dict[str, Any]:
                         for f in config.folders]}
 
 
-def pause(view: DaemonView, local: str, paused: bool) -> Reply:
-    """Set the folder's ``paused`` key in the config file; the daemon follows at its next look at the
-    file (within 2 s): the status's ``state`` goes ``paused``, or back to syncing."""
+def save(view: DaemonView, body: Any) -> Reply:
+    """``PUT /api/config {"base_sha", "edits"}`` (``configedit.edits_from_json``): the edits applied to
+    that version of the file and saved, comments and order kept; ``{"base_sha", "text"}`` of the new
+    version. ``409 changed`` when the file is not that version any more (a hand edit is never
+    overwritten: load it again), ``409 busy`` when another save holds it, ``400`` for a bad edit or a
+    result the daemon would refuse; in each case nothing is written. The daemon applies a saved file
+    within 2 s (a ``config-loaded`` event)."""
+    if not isinstance(body, dict) or set(body) != {"base_sha", "edits"} or not isinstance(body["base_sha"], str):
+        return error(400, "bad_request", 'send {"base_sha": "...", "edits": [...]}')
     try:
-        changed = set_paused(view.config_path, local, paused)
-    except LookupError:
-        return error(404, "no_folder", f"the config has no folder {local}", "reload the page")
+        text = save_edits(view.config_path, body["base_sha"], edits_from_json(body["edits"]))
+    except ConfigChanged as exc:
+        return error(409, "changed", "the config file changed since the page read it", exc.hint)
+    except BusyError as exc:
+        return error(409, "busy", exc.message, exc.hint)
     except UsageError as exc:
-        return error(409, "config", exc.message, exc.hint)
-    return 200, {"local": local, "paused": paused, "changed": changed}
+        return error(400, "bad_edit", exc.message, exc.hint)
+    return 200, {"base_sha": sha256(text.encode("utf-8")), "text": text}
+
+
+SAVE_TRIES = 3  # another writer between reading the file and saving it: read again, at most this often
+
+
+def pause(view: DaemonView, local: str, paused: bool) -> Reply:
+    """Set the folder's ``paused`` key in the config file, on the version there now (one key: nothing
+    else of the file is the page's to judge; the save still compares and swaps, so a write meanwhile is
+    read again, never overwritten). The daemon follows within 2 s: the status's ``state`` goes
+    ``paused``, or back to syncing. ``{"local", "paused", "changed"}``; ``404`` for a folder the config
+    does not have."""
+    for _ in range(SAVE_TRIES):
+        try:
+            raw = view.config_path.read_bytes()
+            folders = load_daemon_config(view.config_path).folders
+        except FileNotFoundError:
+            folders = ()
+        except OSError as exc:
+            return error(409, "config", f"cannot read {view.config_path}: {exc.strerror}", "check the file")
+        except UsageError as exc:
+            return error(409, "config", exc.message, exc.hint)
+        folder = next((f for f in folders if f.local == local), None)
+        if folder is None:
+            return error(404, "no_folder", f"the config has no folder {local}", "reload the page")
+        if folder.paused == paused:
+            return 200, {"local": local, "paused": paused, "changed": False}
+        try:
+            save_edits(view.config_path, sha256(raw), [SetFolderValue(local, "paused", paused)])
+        except ConfigChanged:
+            continue
+        except BusyError as exc:
+            return error(409, "busy", exc.message, exc.hint)
+        except UsageError as exc:
+            return error(409, "config", exc.message, exc.hint)
+        return 200, {"local": local, "paused": paused, "changed": True}
+    return error(409, "changed", "the config file keeps changing", "try again")
 
 
 def dirs(asked: str | None) -> Reply:

@@ -15,9 +15,9 @@ Who may use it (docs/webui.md, "The device's page"):
 - ``POST /session {"token"}`` trades the start token (``token.py``) for a session: an ``HttpOnly;
   SameSite=Strict`` cookie holding a session id, and the session's CSRF value in the answer; a wrong
   token is ``403`` and sets nothing;
-- ``/api/...`` needs the cookie (``401`` without); a ``POST`` also needs ``X-Syncline-CSRF`` equal to the
-  session's value and ``Sec-Fetch-Site: same-origin`` (or, without it, an ``Origin`` equal to the host):
-  else ``403``, nothing done. ``POST /session`` needs the same origin too.
+- ``/api/...`` needs the cookie (``401`` without); a write (``POST``, ``PUT``) also needs
+  ``X-Syncline-CSRF`` equal to the session's value and ``Sec-Fetch-Site: same-origin`` (or, without it,
+  an ``Origin`` equal to the host): else ``403``, nothing done. ``POST /session`` needs the same origin too.
 
 Every answer carries :data:`syncline.webui.SECURITY_HEADERS` (the server's).
 """
@@ -153,6 +153,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._guarded("POST")
 
+    def do_PUT(self) -> None:
+        self._guarded("PUT")
+
     def _guarded(self, method: str) -> None:
         try:
             self._handle(method)
@@ -166,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_allowed(self) -> None:
         self._error(405, "method_not_allowed", f"{self.command} is not answered here")
 
-    do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
+    do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
 
     # ------------------------------------------------------------------------------------ routing
 
@@ -196,14 +199,17 @@ class _Handler(BaseHTTPRequestHandler):
         if csrf is None:
             self._error(401, "no_session", "this page is not logged in", "open it with `syncline ui`")
             return
-        if method == "POST":
+        body = b""
+        if method != "GET":
             sent = self.headers.get("X-Syncline-CSRF", "")
             if not hmac.compare_digest(sent.encode(), csrf.encode()) or not self._same_origin():
                 self._error(403, "forbidden", "this request did not come from the daemon's page",
                             "reload the page")
                 return
-            if self._body() is None:
+            read = self._body()
+            if read is None:
                 return
+            body = read
         parts = path.split("/")  # "", "api", ...
         route = (method, *parts[2:3])
         if route == ("GET", "session"):
@@ -212,6 +218,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(*api.status(ui.view))
         elif route == ("GET", "config"):
             self._json(*api.config(ui.view))
+        elif route == ("PUT", "config") and len(parts) == 3:
+            try:
+                sent_json = json.loads(body)
+            except ValueError:
+                self._error(400, "bad_request", "the body is not JSON")
+                return
+            self._json(*api.save(ui.view, sent_json))
         elif route == ("GET", "dirs"):
             asked = parse_qs(query, max_num_fields=8).get("path", [None])[0]
             self._json(*api.dirs(asked))
