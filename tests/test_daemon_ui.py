@@ -154,6 +154,14 @@ def test_the_token_file_is_private_and_names_the_live_page(shared: Running) -> N
         assert headers[name.lower()] == value
 
 
+def test_the_device_page_runs_no_inline_script_or_style() -> None:
+    html = load_assets()["device.html"].body.decode()
+    tags = re.findall(r"<script\b[^>]*>", html)
+    assert tags and all('src="/ui/assets/' in tag for tag in tags)
+    assert not any(body.strip() for body in re.findall(r"<script\b[^>]*>(.*?)</script>", html, re.S))
+    assert not re.search(r"\son[a-z]+\s*=", html) and "<style" not in html and " style=" not in html
+
+
 def test_syncline_ui_print_gives_a_url_that_logs_in(shared: Running) -> None:
     done = subprocess.run([sys.executable, "-m", "syncline", "ui", "--print", "--state", str(shared.state)],
                           capture_output=True, text=True, timeout=DEADLINE, env=shared.env())
