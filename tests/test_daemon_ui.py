@@ -277,6 +277,12 @@ def test_pause_and_resume_edit_the_config_and_the_daemon_follows(daemon: Running
     assert "paused = false\n" in daemon.config.read_text()
     wait_for(lambda: (daemon.base / "remote" / "new.txt").exists())  # synced again
     wait_for(lambda: daemon.folder_state(cookie) == "in sync")
+
+    def told() -> list[Any]:
+        """the run's changes are in the recent events"""
+        recent = json.loads(call(daemon.port, "GET", "/api/status", {"Cookie": cookie})[2])["recent"]
+        return [c for e in recent for c in e.get("changes", [])]
+    assert wait_for(told) == [{"where": "there", "what": "copied", "path": "new.txt"}]
     status, _, body = call(daemon.port, "POST", f"/api/folders/{quote('/not/a/folder', safe='')}/pause", writes, b"{}")
     assert status == 404
     status, _, body = call(daemon.port, "GET", "/api/config", {"Cookie": cookie})

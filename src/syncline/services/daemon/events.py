@@ -80,6 +80,8 @@ class FolderSynced(Event):
     # A partial run's ground: (folder, deep, the children it looked at: None for all), so that an item it
     # covered and did not fail again leaves the list of items not synced. Empty for a full run.
     scope: tuple[tuple[str, bool, tuple[str, ...] | None], ...] = ()
+    # The first of the run's changes (``runner.changes_of``: where, what, path), for a status page; not logged.
+    changes: tuple[tuple[str, str, str], ...] = ()
 
     def covers(self, path: str) -> bool:
         """Whether this run looked at ``path`` (every path for a full run)."""

@@ -53,7 +53,7 @@ from .feed import FeedSource, changed_folders
 from .heal import heal_damaged
 from .positions import Positions
 from .readonly import FolderMasks
-from .runner import Rate, folder_basis, open_sides, run_two_way
+from .runner import Rate, changes_of, folder_basis, open_sides, run_two_way
 
 if TYPE_CHECKING:
     from ...engine.replicas.remote.basis import ChunkBasis
@@ -421,7 +421,7 @@ class FolderLoop:
         errors = sum(1 for p in report.problems if p.error)
         scope = tuple((f, deep, None if f not in names else tuple(sorted(names[f]))) for f, deep in dirs or ())
         self.emit(FolderSynced(full, report.to_a.copied + report.to_b.copied, self._conflicts, errors,
-                               round(time.monotonic() - started, 3), scope))
+                               round(time.monotonic() - started, 3), scope, changes_of(report)))
 
     def _failed(self, why: str) -> None:
         self._due.needs_full = True  # what the failed run left half done is unknown: look at everything

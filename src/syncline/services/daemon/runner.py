@@ -122,3 +122,29 @@ class Rate:
         files, size = max(0, files_total - files_done), max(0, bytes_total - bytes_done)
         eta = round(size * elapsed / bytes_done, 1) if bytes_done > 0 and elapsed > 0 else None
         return files, size, eta
+
+
+CHANGES_TOLD = 20  # a run's changes named in its event (the counts say the rest)
+_TOLD_OPS = {"copy": "copied", "delete": "deleted", "symlink": "linked", "mkdir": "made"}
+
+
+def changes_of(report: TwoWayReport) -> tuple[tuple[str, str, str], ...]:
+    """Up to :data:`CHANGES_TOLD` of the changes ``report``'s run made, as ``(where, what, path)``:
+    ``where`` is ``here`` (this device's folder, side A, was written) or ``there`` (the other side);
+    ``what`` is ``moved`` (``path`` is ``OLD -> NEW``), ``copied``, ``deleted``, ``linked`` or ``made``
+    (a folder). Items that failed are left out (they are told as failures); mode and time changes too."""
+    plan = report.plan
+    if plan is None:
+        return ()
+    failed = {p.path for p in report.problems if p.error}
+    out: list[tuple[str, str, str]] = []
+    for move in plan.moves:
+        out.append(("here" if move.side == "a" else "there", "moved", f"{move.src} -> {move.dst}"))
+    for where, side in (("here", plan.to_a), ("there", plan.to_b)):
+        for action in side.actions:
+            what = _TOLD_OPS.get(action.op)
+            if what is not None and action.path not in failed:
+                out.append((where, what, action.path))
+            if len(out) >= CHANGES_TOLD:
+                return tuple(out[:CHANGES_TOLD])
+    return tuple(out[:CHANGES_TOLD])

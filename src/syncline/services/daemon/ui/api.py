@@ -33,9 +33,13 @@ def error(status: int, code: str, message: str, hint: str = "") -> Reply:
 
 def event_json(event: Event) -> dict[str, Any]:
     """An event as the page gets it: its number (0 for a state event), kind, time, folder, the one-line
-    message the terminal prints, whether it needs a person, and its fields."""
-    return {"seq": event.seq, "kind": event.kind, "time": event.time, "source": event.source,
-            "message": event.message, "trouble": event.trouble, "details": event.details()}
+    message the terminal prints, whether it needs a person, and its fields (those the log shows; a run's
+    ``changes`` too: ``[{"where", "what", "path"}]``)."""
+    out = {"seq": event.seq, "kind": event.kind, "time": event.time, "source": event.source,
+           "message": event.message, "trouble": event.trouble, "details": event.details()}
+    if isinstance(event, FolderSynced) and event.changes:
+        out["changes"] = [{"where": where, "what": what, "path": path} for where, what, path in event.changes]
+    return out
 
 
 _RUN_OVER = (FolderSynced, FolderOffline, FolderStopped, FolderStarted, FolderEnded)

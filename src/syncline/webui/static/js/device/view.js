@@ -81,6 +81,21 @@ function eventLine(event) {
     h("time", {datetime: at.toISOString()}, at.toLocaleTimeString()));
 }
 
+/** The files the recent runs changed, newest first (each run names its first 20). */
+function changeLines(recent) {
+  const lines = [];
+  for (const event of recent.slice().reverse()) {
+    for (const c of event.changes || []) {
+      const at = new Date(event.time * 1000);
+      lines.push(h("li", {},
+        h("span", {}, h("code", {}, c.path)),
+        h("span", {class: "sub"}, `${c.what} ${c.where === "here" ? "on this device" : "on the other side"} · `,
+          h("time", {datetime: at.toISOString()}, at.toLocaleTimeString()))));
+    }
+  }
+  return lines.slice(0, 50);
+}
+
 /** Draws ``status`` (GET /api/status) and the ``recent`` events into ``main``. */
 export function renderStatus(main, status, recent, actions) {
   const folders = status.folders || [];
@@ -95,6 +110,9 @@ export function renderStatus(main, status, recent, actions) {
     folders.length
       ? h("div", {class: "folders"}, folders.map((f) => folderCard(f, actions)))
       : h("p", {class: "note"}, "No folders yet: add one with ", h("code", {}, "syncline folder add LOCAL --remote NAME"), "."),
+    h("h2", {}, "Recent changes"),
+    (changes => changes.length ? h("ul", {class: "events card"}, changes)
+      : h("p", {class: "note"}, "No file changed since the daemon started."))(changeLines(recent)),
     h("h2", {}, "Recent activity"),
     recent.length ? h("ol", {class: "events card", reversed: true}, recent.slice().reverse().map(eventLine))
       : h("p", {class: "note"}, "Nothing yet."),
