@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,6 +330,24 @@ def test_a_settings_save_keeps_comments_and_never_overwrites_a_change(daemon: Ru
     assert status == 409 and daemon.config.read_text() == text
 
 
+def test_a_name_that_is_not_utf8_travels_escaped(daemon: Running) -> None:
+    cookie, _ = log_in(daemon)
+    wait_for(lambda: daemon.folder_state(cookie) == "in sync")
+    last = json.loads(call(daemon.port, "GET", "/api/status", {"Cookie": cookie})[2])["seq"]
+    with open(os.path.join(os.fsencode(daemon.local), b"caf\xe9.txt"), "wb") as out:
+        out.write(b"latin-1 name")
+
+    def told() -> list[Any]:
+        """the run's changes name the file"""
+        status, _, body = call(daemon.port, "GET", "/api/status", {"Cookie": cookie})
+        assert status == 200 and body.isascii()
+        return [c["path"] for e in json.loads(body)["recent"] for c in e.get("changes", [])]
+    assert wait_for(told) == ["caf\udce9.txt"]
+    now = json.loads(call(daemon.port, "GET", "/api/status", {"Cookie": cookie})[2])["seq"]
+    streamed = read_events(daemon.port, cookie, last, now - last)
+    assert any(c["path"] == "caf\udce9.txt" for _, _, e in streamed for c in e.get("changes", []))
+
+
 def test_the_folder_picker_stays_in_home(daemon: Running) -> None:
     cookie, _ = log_in(daemon)
     home, outside = daemon.base / "home", daemon.base / "outside"
@@ -362,8 +381,10 @@ def read_events(port: int, cookie: str, last: int | None, want: int) -> list[tup
     sock.sendall(f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\n{extra}\r\n".encode())
     got: list[tuple[int, str, dict[str, Any]]] = []
     buffer = b""
+    end = time.monotonic() + DEADLINE  # keep-alive comments would keep a recv timeout from ever firing
     with sock:
         while len(got) < want:
+            assert time.monotonic() < end, f"only {len(got)} of {want} events came"
             piece = sock.recv(65536)
             assert piece, "the stream ended"
             buffer += piece

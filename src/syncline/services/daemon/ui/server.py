@@ -324,13 +324,17 @@ class _Handler(BaseHTTPRequestHandler):
                                "Cache-Control": "no-store", "Connection": "close"}.items():
                 self.send_header(key, value)
             self.end_headers()
-            with contextlib.suppress(OSError):
+            try:
                 serve_events(self.wfile.write, ui.view.events, last, ui.closing)
+            except OSError:
+                pass  # the browser went, or the daemon is closing
+            except Exception:  # a bug: the stream ends (the browser reconnects); no error answer mid-stream
+                _log.exception("the daemon's event stream failed")
         finally:
             ui.streams.release()
 
     def _json(self, status: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> None:
-        data = json.dumps(body, ensure_ascii=False, default=str).encode("utf-8", "surrogateescape")
+        data = json.dumps(body, default=str).encode()  # ASCII: a name that is not UTF-8 travels escaped
         self._send(status, data, "application/json", {"Cache-Control": "no-store", **(extra or {})})
 
     def _error(self, status: int, code: str, message: str, hint: str = "") -> None:

@@ -44,7 +44,7 @@ class _Inbox:
 
 
 def frame(event: Event) -> bytes:
-    data = json.dumps(event_json(event), ensure_ascii=False, default=str)
+    data = json.dumps(event_json(event), default=str)  # ASCII: a name that is not UTF-8 travels escaped
     if event.seq:
         return f"id: {event.seq}\nevent: daemon\ndata: {data}\n\n".encode()
     return f"event: state\ndata: {data}\n\n".encode()
