@@ -1,6 +1,6 @@
 """The browser tests' harness: Debian's chromium driven by Playwright, headless, offline.
 
-Fixtures: ``browser`` (one per worker), ``page`` (a fresh context at 1280x800 that refuses every request
+Fixtures: ``browser`` (one per test module), ``page`` (a fresh context at 1280x800 that refuses every request
 to another host and fails the test on a script error or a console error, e.g. a Content-Security-Policy
 violation), ``shoot`` (screenshots at 360 and 1280 px into ``test-artifacts/webui/``, with the overflow
 check at 360 px). Playwright never downloads a browser here: ``SYNCLINE_CHROMIUM`` (default Debian's
@@ -51,8 +51,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("browser"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Per module, not per session: while Playwright's sync API runs, its event loop is the thread's
+    # running loop, and any later test of this worker calling asyncio.run() would fail.
     if not os.access(CHROMIUM, os.X_OK):
         reason = f"no chromium at {CHROMIUM} (apt-get install chromium, or set SYNCLINE_CHROMIUM)"
         if os.environ.get("SYNCLINE_REQUIRE_BROWSER") == "1" or os.environ.get("CI") == "true":
