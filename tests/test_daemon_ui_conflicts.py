@@ -200,3 +200,10 @@ def test_a_file_outside_the_folder_is_never_read(daemon: tuple[Running, str, str
         status, _, body = _get(daemon, "/api/file", folder=str(root), path=path)
         assert (path, status) == (path, expected) and SECRET not in body
         assert json.loads(body)["error"]["message"].count("\n") == 0
+
+
+def test_too_many_query_fields_is_400(daemon: tuple[Running, str, str]) -> None:
+    query = "&".join(f"f{i}=x" for i in range(20))
+    for url in ("/api/file", "/api/conflicts/diff"):
+        status, _, body = call(daemon[0].port, "GET", f"{url}?{query}", {"Cookie": daemon[1]})
+        assert status == 400 and json.loads(body)["error"]["code"] == "bad_request"

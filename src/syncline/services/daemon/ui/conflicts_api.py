@@ -81,15 +81,13 @@ def answer(view: DaemonView, method: str, rest: list[str], query: str, body: byt
         except ValueError:
             return error(400, "bad_request", "the body is not JSON")
         return settle(view, sent)
-    if route == ("GET", "conflicts", "diff"):
-        return diff(view, _query(query))
-    if route == ("GET", "file"):
-        return file(view, _query(query))
+    if route in (("GET", "conflicts", "diff"), ("GET", "file")):
+        try:
+            asked = {k: v[0] for k, v in parse_qs(query, max_num_fields=8).items()}
+        except ValueError:
+            return error(400, "bad_request", "too many query fields", "send folder and path")
+        return diff(view, asked) if route[1] == "conflicts" else file(view, asked)
     return error(404, "not_found", "no such call")
-
-
-def _query(query: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(query, max_num_fields=8).items()}
 
 
 def _folders(view: DaemonView) -> list[FolderConfig] | Reply:

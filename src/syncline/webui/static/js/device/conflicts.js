@@ -42,9 +42,11 @@ function version(folder, c, which) {
             "aria-label": `Open ${what}`}, "Open"));
 }
 
-function diffBox(lines, c) {
+let boxes = 0;
+function diffBox(lines) {
   if (!lines) return null;
-  const id = "d-" + c.copy.digest.slice(0, 16);
+  boxes += 1;
+  const id = `diff-${boxes}`;
   return h("figure", {class: "diff"},
     h("figcaption", {id}, "What differs (", h("span", {class: "del"}, "−"), " current, ",
       h("span", {class: "add"}, "+"), " conflict copy)"),
@@ -132,7 +134,7 @@ export function conflictsSection() {
     return h("li", {class: "card conflict"},
       h("h4", {class: "title"}, h("code", {}, c.original_path)),
       h("div", {class: "versions"}, version(folder.local, c, "original"), version(folder.local, c, "copy")),
-      diffBox(diff, c),
+      diffBox(diff),
       h("div", {class: "actions"},
         c.original ? button("keep_original", "Keep the current file",
           `Keep the current ${name}; the conflict copy goes to the trash`, `Kept the current ${name}.`) : null,
