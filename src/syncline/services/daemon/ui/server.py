@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ....webui import SECURITY_HEADERS, Asset, load_assets
-from . import api
+from . import api, conflicts_api
 from .session import Sessions
 from .stream import serve_events
 from .token import UiAddress, new_token, ui_file, write_ui_file
@@ -230,6 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(*api.dirs(asked))
         elif route == ("GET", "events"):
             self._events()
+        elif parts[2] in conflicts_api.ROUTES:
+            self._answer(conflicts_api.answer(ui.view, method, parts[2:], query, body))
         elif route == ("POST", "folders") and len(parts) == 5 and parts[4] in ("pause", "resume"):
             try:
                 local = unquote(parts[3], errors="strict")
@@ -332,6 +334,24 @@ class _Handler(BaseHTTPRequestHandler):
                 _log.exception("the daemon's event stream failed")
         finally:
             ui.streams.release()
+
+    def _answer(self, answer: api.Reply | conflicts_api.Download) -> None:
+        """A JSON reply (an error closes the connection, as :meth:`_error`), or a file streamed."""
+        if not isinstance(answer, conflicts_api.Download):
+            status, body = answer
+            if status >= 400:
+                self.close_connection = True
+            self._json(status, body, {"Connection": "close"} if status >= 400 else None)
+            return
+        try:
+            self.send_response(200)
+            for key, value in {**SECURITY_HEADERS, **answer.headers, "Content-Length": str(answer.size)}.items():
+                self.send_header(key, value)
+            self.end_headers()
+            if not answer.send(self.wfile.write):
+                self.close_connection = True  # the file shrank while sent: the answer ends short, cut
+        finally:
+            answer.close()
 
     def _json(self, status: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> None:
         data = json.dumps(body, default=str).encode()  # ASCII: a name that is not UTF-8 travels escaped

@@ -2,11 +2,13 @@
 // token in the URL's fragment, then shows the daemon's status, kept live by its event stream.
 import {ApiError, getJSON, sendJSON, setCsrf} from "../api.js";
 import {announce, fill, h, toast} from "../dom.js";
+import {conflictsSection} from "./conflicts.js";
 import {renderStatus} from "./view.js";
 
 const main = document.getElementById("main");
 const RECENT = 50;
 const state = {status: null, recent: [], busy: new Set(), refreshing: null, again: false};
+const conflicts = conflictsSection();
 
 /** Trades the fragment's token for a session cookie (or reuses the cookie after a reload); the CSRF value. */
 async function logIn() {
@@ -62,6 +64,7 @@ main.addEventListener("focusin", (e) => { focusKey = (e.target.dataset && e.targ
 function draw() {
   const lost = document.activeElement === document.body || main.contains(document.activeElement);
   renderStatus(main, state.status, state.recent, {onPause: setPaused, busy: state.busy});
+  conflicts.place(main);
   if (focusKey && lost) {
     const again = main.querySelector(`[data-key="${CSS.escape(focusKey)}"]`);
     if (again) again.focus();
@@ -90,6 +93,7 @@ function follow() {
     if (state.recent.length > RECENT) state.recent.shift();
     if (event.trouble) announce(event.message);
     soon();
+    conflicts.changed();
   });
   stream.addEventListener("state", () => soon(500));
   stream.addEventListener("reset", () => soon(0));
@@ -98,6 +102,7 @@ function follow() {
     if (lost) announce("The daemon is back.");
     lost = false;
     soon(0);  // after a reconnect: what changed while away
+    conflicts.changed();
   });
   stream.addEventListener("error", () => {
     // CONNECTING: the browser tries again by itself. CLOSED: refused (401: a new start of the daemon has
