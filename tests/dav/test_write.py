@@ -250,3 +250,30 @@ def test_store_errors_reach_the_client_as_dav_statuses() -> None:
 
     assert dav_status(WireError("over_quota", "x", "y"))[0] == 507
     assert dav_status(WireError("locked", "x", "y"))[0] == 423
+
+
+def test_a_file_of_more_than_4096_chunks_goes_in_by_put_copy_and_chunks(w: World) -> None:
+    """Past 4,096 chunks a put names its manifest alone: a PUT, a COPY and a chunked upload of such a file
+    (112 MiB of random bytes) each commit it whole (they were refused 413 once)."""
+    import os
+
+    data = os.urandom(112 * 1024 * 1024)
+
+    async def go() -> None:
+        async with dav_client(w) as c:
+            r = await c.put(f"{NEW}/Docs/big.bin", content=data)
+            assert r.status_code == 201, r.text
+            r = await c.request("COPY", f"{NEW}/Docs/big.bin", headers={"Destination": f"{NEW}/Docs/copy.bin"})
+            assert r.status_code == 201, r.text
+            up = "/remote.php/dav/uploads/anna/big-1"
+            assert (await c.request("MKCOL", up)).status_code == 201
+            step = 32 * 1024 * 1024
+            for offset in range(0, len(data), step):
+                assert (await c.put(f"{up}/{offset:015d}", content=data[offset:offset + step])).status_code == 201
+            r = await c.request("MOVE", f"{up}/.file", headers={"Destination": f"{NEW}/Docs/chunked.bin",
+                                                                 "OC-Total-Length": str(len(data))})
+            assert r.status_code == 201, r.text
+
+    run(go())
+    found = tree(w)
+    assert found["big.bin"] == data and found["copy.bin"] == data and found["chunked.bin"] == data

@@ -259,9 +259,7 @@ class ServerFolderReplica:
         try:
             for start in range(0, len(items), MAX_OPS):
                 part = items[start : start + MAX_OPS]
-                ops = [Op(new_op_id(), "put", staged.path, _expect(expect),
-                          OpEntry(staged.mtime_ns, staged.mode, staged.size, staged.digest),
-                          () if staged.manifest else staged.chunks, manifest=staged.manifest)
+                ops = [staged.put_op(_expect(expect))
                        for staged, expect in part if isinstance(staged, ServerStaged) and not staged.discarded]
                 answers = iter(self._apply(ops) if ops else [])
                 for staged, _ in part:

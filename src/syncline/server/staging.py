@@ -20,7 +20,7 @@ from ..core.entry import Entry
 from ..engine.replicas.replica import SourceFile
 from ..formats.wire.limits import MAX_INLINE_CHUNKS, MAX_PACK_BYTES, MAX_PACK_FRAMES
 from ..formats.wire.manifest import manifest_pieces
-from ..formats.wire.ops import ChunkRef
+from ..formats.wire.ops import ChunkRef, Expect, Op, OpEntry, new_op_id
 from .store.folder import FolderStore
 
 READ_BLOCK = 1 << 20
@@ -39,6 +39,12 @@ class ServerStaged:
     on_discard: Callable[[ServerStaged], None]
     discarded: bool = False
     manifest: tuple[ChunkRef, ...] = ()  # past MAX_INLINE_CHUNKS chunks: the manifest the put names
+
+    def put_op(self, expect: Expect | None) -> Op:
+        """The ``put`` item that commits this copy at its path over ``expect``: its chunks inline, or past
+        MAX_INLINE_CHUNKS its manifest alone (the store refuses an item naming both)."""
+        return Op(new_op_id(), "put", self.path, expect, OpEntry(self.mtime_ns, self.mode, self.size, self.digest),
+                  () if self.manifest else self.chunks, manifest=self.manifest)
 
     def discard(self) -> None:
         """Forget the staged copy (its chunks stay until the collector finds them unreferenced)."""

@@ -170,8 +170,7 @@ def _copy_op(src: Place, row: Row, dst: Place, path: str, caller: Caller) -> Op:
         staged = stage_spooled(dst.store, caller.device.id, SERVER_CHUNKER, path, spool, size, whole.digest(),
                                got.mtime_ns, got.mode, lambda _: None)
     dst.store.record_sums(whole.digest(), sha1.digest(), md5.digest())
-    return Op(new_op_id(), "put", path, None, OpEntry(got.mtime_ns, got.mode, size, whole.digest()), staged.chunks,
-              manifest=staged.manifest)
+    return staged.put_op(None)
 
 
 def _why(res: ItemResult, path: str) -> WireError:

@@ -264,9 +264,8 @@ async def finish_put(where: Place, caller: Caller, target: DavPath, now: Now, to
     finally:
         spooled.file.close()
     expect = Expect.of(now.item.row.entry()) if now.item is not None else None
-    op = Op(new_op_id(), "put", target.path, expect, OpEntry(mtime_ns, mode, spooled.size, digest), staged.chunks,
-            manifest=staged.manifest)
-    [r] = await commit(where, caller, [op], tokens, ((digest, spooled.sha1.digest(), spooled.md5.digest()),))
+    sums = ((digest, spooled.sha1.digest(), spooled.md5.digest()),)
+    [r] = await commit(where, caller, [staged.put_op(expect)], tokens, sums)
     r = done_or_raise(r, target.path)
     headers = await written_headers(where, r, instance)
     if mtime is not None:
