@@ -18,9 +18,12 @@ export function filesHref(folder, dir) {
   return "#/f/" + [folder, ...(dir ? dir.split("/") : [])].map(encodeURIComponent).join("/");
 }
 
+// One collator for every comparison (localeCompare with options makes one per call).
+const NAMES = new Intl.Collator(undefined, {numeric: true, sensitivity: "base"});
+
 function byName(a, b) {
   if ((a.kind === "dir") !== (b.kind === "dir")) return a.kind === "dir" ? -1 : 1;
-  return nameOf(a.path).localeCompare(nameOf(b.path), undefined, {numeric: true, sensitivity: "base"});
+  return NAMES.compare(nameOf(a.path), nameOf(b.path));
 }
 
 function crumbs(folder, dir) {
@@ -98,9 +101,23 @@ export async function filesView(main, rest, {signal, session, refresh, ended}) {
                           onclick: () => act(entry)}, "⋯"));
   }
 
+  // A row's element is made once per (entry, lock) and moved after that: "Show more" then costs its own
+  // rows, not every row shown so far.
+  const drawn = new Map();
+
+  function rowOf(entry) {
+    const lock = locks.get(entry.path);
+    const had = drawn.get(entry.path);
+    if (had && had.entry === entry && had.lock === lock) return had.node;
+    const node = row(entry);
+    drawn.set(entry.path, {entry, lock, node});
+    return node;
+  }
+
   function draw() {
     const rows = [...shown.values()].sort(byName);
-    fill(list, rows.map(row));
+    for (const path of drawn.keys()) if (!shown.has(path)) drawn.delete(path);
+    fill(list, rows.map(rowOf));
     list.hidden = rows.length === 0;
     empty.hidden = rows.length !== 0;
     showMore.hidden = !(cursor && cursor.more);
