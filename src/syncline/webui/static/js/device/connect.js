@@ -15,12 +15,13 @@ export function connectCard(server, onDone) {
   const url = h("input", {id: "con-url", type: "url", value: server.url || "", autocomplete: "url",
                           spellcheck: "false", autocapitalize: "none", "aria-describedby": "con-url-hint"});
   const step2 = h("div", {class: "stack", hidden: true});
+  const check = h("button", {type: "button"}, "Check the server");
   const form = h("form", {class: "stack", "aria-label": "Connect to a server", novalidate: true},
     h("div", {class: "field"}, h("label", {for: "con-url"}, "Server address"), url,
       h("p", {class: "hint", id: "con-url-hint"}, "As `syncline serve` printed it, e.g. https://host:8765")),
-    step2, problem);
-  const check = h("button", {type: "button"}, "Check the server");
+    h("div", {class: "actions"}, check), step2, problem);
   let met = null;
+  url.addEventListener("input", () => { met = null; step2.hidden = true; });  // another address: meet it first
 
   check.addEventListener("click", async () => {
     fill(problem);
@@ -39,7 +40,7 @@ export function connectCard(server, onDone) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (!met) return;
+    if (!met) { check.click(); return; }  // Enter in the address: check it
     const password = form.querySelector("#con-password");
     const trusted = form.querySelector("#con-trust");
     fill(problem);
@@ -68,7 +69,7 @@ export function connectCard(server, onDone) {
     connected ? h("p", {}, "This device is logged in.") : server.why ? h("p", {class: "hint"}, server.why) : null,
     h("details", {open: !connected},
       h("summary", {}, connected ? "Connect again, or to another server" : "Connect this device"),
-      form, h("div", {class: "actions"}, check)));
+      form));
 }
 
 function loginFields(met) {
