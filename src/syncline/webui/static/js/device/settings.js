@@ -2,7 +2,8 @@
 // a save sends only the keys a person changed, as edits against that version (PUT /api/config): the
 // daemon keeps the file's comments and order, and refuses (409) when the file changed meanwhile, so a
 // hand edit is never overwritten. After a save the page waits for the daemon's config-loaded or
-// config-refused event (app.js hands every event on as a "daemon-event" on window).
+// config-refused event of the version it saved (its sha is the save's base_sha; app.js hands every event
+// on as a "daemon-event" on window).
 import {ApiError, getJSON, sendJSON} from "../api.js";
 import {confirmDialog} from "../dialogs.js";
 import {announce, fill, h, toast} from "../dom.js";
@@ -143,7 +144,7 @@ async function save(list, what) {
   try {
     const done = await sendJSON("PUT", "/api/config", {base_sha: S.config.base_sha, edits: list});
     S.config.base_sha = done.base_sha;
-    waitApplied(what);
+    waitApplied(what, done.base_sha);
     return true;
   } catch (err) {
     refused(err);
@@ -158,10 +159,10 @@ function setApplied(text, bad) {
   announce(text);
 }
 
-function waitApplied(what) {
+function waitApplied(what, sha) {
   clearTimeout(S.waiting && S.waiting.timer);
   setApplied(`${what}: saved; waiting for the daemon…`);
-  S.waiting = {what, timer: setTimeout(() => {
+  S.waiting = {what, sha, timer: setTimeout(() => {
     S.waiting = null;
     setApplied(`${what}: saved, but the daemon has not said it read the file. Is it running?`, true);
   }, APPLY_WAIT_MS)};
@@ -170,6 +171,7 @@ function waitApplied(what) {
 function onDaemonEvent(event) {
   if (!S.waiting || !S.root) return;
   if (event.kind !== "config-loaded" && event.kind !== "config-refused") return;
+  if (event.sha !== S.waiting.sha) return;  // another version's (read before the save, or a hand edit)
   const {what, timer} = S.waiting;
   clearTimeout(timer);
   S.waiting = null;
