@@ -233,3 +233,19 @@ def test_every_control_labelled_reached_by_tab_and_fits_a_phone(page: Any, devic
                  "Where shared folders go", "Save"):
         assert any(name in r for r in reached), f"Tab never reaches {name!r}: {reached}"
     assert any(r.startswith("Remove the folder") for r in reached)
+
+    # The folder picker by keyboard: focus goes in, Enter opens a folder, Escape cancels, focus comes back.
+    before = device.config.read_bytes()
+    page.get_by_role("button", name="Add a folder…").focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Add a folder")
+    dialog.get_by_role("button", name="Open photos").wait_for()
+    page.wait_for_function("() => document.activeElement.closest('dialog') !== null")
+    assert_labelled(page)
+    assert page.evaluate("() => document.activeElement.getAttribute('aria-label')") == "Open docs"
+    page.keyboard.press("Enter")
+    dialog.locator("#pick-where", has_text="/home/docs").wait_for()
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+    assert page.evaluate("() => document.activeElement.textContent") == "Add a folder…"
+    assert device.config.read_bytes() == before
