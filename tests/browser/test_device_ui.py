@@ -140,6 +140,25 @@ def test_add_a_folder_keeps_the_comments_and_the_daemon_syncs_it(page: Any, devi
         wait_for(arrived)
 
 
+def test_remove_a_folder_asks_and_leaves_its_files(page: Any, device: Device) -> None:
+    (device.home / "docs" / "letter.txt").write_text("dear anna\n")
+    open_settings(page, device)
+    remove = page.get_by_role("button", name=f"Remove the folder {device.home}/docs")
+    remove.click()
+    ask = page.get_by_role("dialog", name="Remove this folder?")
+    assert "files stay" in ask.inner_text()
+    ask.get_by_role("button", name="Cancel").click()
+    assert "[[folder]]" in device.config.read_text(encoding="utf-8")
+    remove.click()
+    page.get_by_role("dialog", name="Remove this folder?").get_by_role("button", name="Remove").click()
+    applied(page, "Removed")
+    text = device.config.read_text(encoding="utf-8")
+    assert "[[folder]]" not in text and text.startswith("# my laptop's syncline settings: keep this comment\n")
+    assert 'check_every = "1h"' in text and "# the house server" in text
+    page.get_by_text("No folders yet.").wait_for()
+    assert (device.home / "docs" / "letter.txt").read_text() == "dear anna\n"
+
+
 def test_pause_and_resume_from_the_settings(page: Any, device: Device) -> None:
     open_settings(page, device)
     paused = page.get_by_label("Paused (nothing of docs is synced)")

@@ -1,6 +1,6 @@
 // "Add a folder": a dialog that walks the folders under the home (GET /api/dirs: a browser cannot hand a
 // page a local path) and names the server folder, made on the server when missing (POST
-// /api/server/folders, as `syncline folder add --create`). A native <dialog>: focus stays in it, Escape
+// /api/server/folders, as `syncline folder add --create`; those there are offered as the name is typed). A native <dialog>: focus stays in it, Escape
 // cancels, focus goes back to the button that opened it.
 import {ApiError, getJSON, query, sendJSON} from "../api.js";
 import {fill, h} from "../dom.js";
@@ -21,7 +21,13 @@ export function pickFolder({connected}) {
   const list = h("ul", {class: "list", "aria-label": "Folders in it"});
   const problem = h("p", {class: "error", role: "alert"});
   const remote = h("input", {id: "pick-remote", autocomplete: "off", spellcheck: "false", autocapitalize: "none",
-                             "aria-describedby": "pick-remote-hint"});
+                             list: "pick-known", "aria-describedby": "pick-remote-hint"});
+  const known = h("datalist", {id: "pick-known"});
+  if (connected) {
+    // The folders already on the server, offered as the person types (a failure leaves just the field).
+    getJSON("/api/server/folders").then((got) => fill(known, got.folders.map((name) => h("option", {value: name}))),
+                                        () => {});
+  }
   const create = h("input", {id: "pick-create", type: "checkbox", checked: connected});
   const up = h("button", {type: "button"}, "Up one level");
   let here = null;
@@ -55,7 +61,7 @@ export function pickFolder({connected}) {
       h("h2", {id: "pick-h"}, "Add a folder"),
       h("p", {class: "hint"}, "Open the folder to sync, then name its folder on the server."),
       where, h("div", {class: "actions"}, up), list,
-      h("div", {class: "field"}, h("label", {for: "pick-remote"}, "Folder on the server"), remote,
+      h("div", {class: "field"}, h("label", {for: "pick-remote"}, "Folder on the server"), remote, known,
         h("p", {class: "hint", id: "pick-remote-hint"}, "Its name on the server, e.g. Documents")),
       h("div", {class: "check"}, create, h("label", {for: "pick-create"}, "Make it on the server if it is not there")),
       problem,
