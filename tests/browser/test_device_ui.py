@@ -192,10 +192,13 @@ def test_a_hand_edit_between_load_and_save_is_never_overwritten(page: Any, devic
     page.get_by_role("button", name="Reload the settings").click()
     page.locator("#toast", has_text="Settings read again from the file").wait_for()  # the form drawn anew
     page.get_by_label("Check every").fill("30m")
+    page.get_by_label("Most files deleted in one run").fill("20")
+    page.get_by_label("Where shared folders go").fill(str(device.home / "Shared"))
     page.get_by_role("button", name="Save").click()
     applied(page, "Settings")
     text = device.config.read_text(encoding="utf-8")
     assert 'check_every = "30m"' in text and text.endswith("# added by hand while the page was open\n")
+    assert "max_delete = 20\n" in text and f'[shares]\ndir = "{device.home}/Shared"' in text
 
 
 def test_a_refused_value_shows_the_daemons_line(page: Any, device: Device) -> None:

@@ -41,9 +41,12 @@ function shown(value, kind) {
   return String(value);
 }
 
+// The keys that take a number as well as a string (seconds, a file count, KiB/s).
+const NUMERIC = new Set(["check_every", "max_delete", "max_upload_rate", "max_download_rate"]);
+
 /** The TOML value for the form's text: null (the key removed: its default) when empty; whole numbers
- * as numbers (the daemon reads "90" in check_every as seconds either way). */
-function parsed(text, kind) {
+ * as numbers for the NUMERIC keys (the daemon reads "90" in check_every as seconds either way). */
+function parsed(text, kind, key) {
   if (kind === "flag") return text;
   if (kind === "list") {
     const items = text.split("\n").map((s) => s.trim()).filter(Boolean);
@@ -51,7 +54,7 @@ function parsed(text, kind) {
   }
   const t = text.trim();
   if (!t) return null;
-  return /^\d{1,15}$/.test(t) ? Number(t) : t;
+  return NUMERIC.has(key) && /^\d{1,15}$/.test(t) ? Number(t) : t;
 }
 
 let ids = 0;
@@ -109,12 +112,12 @@ function edits(form) {
       const folder = (doc.folder || []).find((f) => f.local === where);
       const before = shown(folder ? folder[key] : undefined, kind);
       const now = controlValue(el);
-      if (now !== before) out.push({op: "set", folder: where, key, value: kind === "flag" ? (now || null) : parsed(now, kind)});
+      if (now !== before) out.push({op: "set", folder: where, key, value: kind === "flag" ? (now || null) : parsed(now, kind, key)});
     } else {
       const before = shown(valueOf(doc, table, key), kind);
       const now = controlValue(el);
       if (now !== before && !(key === "accept" && before === "" && now === "ask")) {
-        out.push({op: "set", table, key, value: kind === "flag" ? now : parsed(now, kind)});
+        out.push({op: "set", table, key, value: kind === "flag" ? now : parsed(now, kind, key)});
       }
     }
   }
