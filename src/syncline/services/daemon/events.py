@@ -15,23 +15,29 @@ from ..watch.events import Event
 
 @dataclass(frozen=True)
 class ConfigLoaded(Event):
-    """The config file was read: the daemon now runs ``folders`` folders."""
+    """The config file was read: the daemon now runs ``folders`` folders. ``sha``: the SHA-256 of the
+    bytes read (the settings page waits for the version it saved; not shown in the log)."""
 
     kind: ClassVar[str] = "config-loaded"
     wording: ClassVar[str] = "config loaded"
+    shown: ClassVar[tuple[str, ...] | None] = ("path", "folders")
     path: str
     folders: int
+    sha: str = ""
 
 
 @dataclass(frozen=True)
 class ConfigRefused(Event):
-    """An edit of the config file cannot be used: the folders go on as they were."""
+    """An edit of the config file cannot be used: the folders go on as they were. ``sha``: as
+    :class:`ConfigLoaded`'s ("" when the file could not be read)."""
 
     kind: ClassVar[str] = "config-refused"
     wording: ClassVar[str] = "config not used, folders unchanged"
     trouble: ClassVar[bool] = True
+    shown: ClassVar[tuple[str, ...] | None] = ("path", "why")
     path: str
     why: str
+    sha: str = ""
 
 
 @dataclass(frozen=True)

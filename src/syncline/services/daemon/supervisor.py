@@ -30,6 +30,7 @@ from ...engine.state import root_lock
 from ..config import DaemonConfig, FolderConfig, load_daemon_config
 from ..watch.events import EventLog
 from ..watch.sources import SourceFactory
+from .configfile import sha256
 from .events import ConfigLoaded, ConfigRefused, UiFailed, UiStarted
 from .feed import FeedSource
 from .loop import FolderLoop, Timing
@@ -159,7 +160,7 @@ class Daemon:
         except UsageError as exc:
             if first:
                 raise
-            self.events.publish(ConfigRefused(str(self.config_path), str(exc)))
+            self.events.publish(ConfigRefused(str(self.config_path), str(exc), sha256(raw)))
             return
         self.limits.set(config.max_upload_rate, config.max_download_rate)
         self._config = config
@@ -179,7 +180,7 @@ class Daemon:
             if local not in self.loops:
                 self._start(folder, address, self._feed_for(folder, config.server_url))
         self._keep_shares(config)
-        self.events.publish(ConfigLoaded(str(self.config_path), len(config.folders)))
+        self.events.publish(ConfigLoaded(str(self.config_path), len(config.folders), sha256(raw)))
 
     def _keep_shares(self, config: DaemonConfig | None) -> None:
         """One :class:`~.sharekeeper.ShareKeeper` for the config's server (with this device's credentials

@@ -19,7 +19,16 @@ from ...config import DaemonConfig, load_daemon_config
 from ...watch.events import Event, EventLog
 from ..configedit import SetFolderValue, edits_from_json, read_for_edit, save_edits
 from ..configfile import ConfigChanged, sha256
-from ..events import FolderEnded, FolderOffline, FolderStarted, FolderStopped, FolderSynced, FolderSyncing
+from ..events import (
+    ConfigLoaded,
+    ConfigRefused,
+    FolderEnded,
+    FolderOffline,
+    FolderStarted,
+    FolderStopped,
+    FolderSynced,
+    FolderSyncing,
+)
 from ..status import DaemonStatus
 from .dirs import OutsideHome, list_dirs
 
@@ -34,9 +43,12 @@ def error(status: int, code: str, message: str, hint: str = "") -> Reply:
 def event_json(event: Event) -> dict[str, Any]:
     """An event as the page gets it: its number (0 for a state event), kind, time, folder, the one-line
     message the terminal prints, whether it needs a person, and its fields (those the log shows; a run's
-    ``changes`` too: ``[{"where", "what", "path"}]``)."""
+    ``changes`` too: ``[{"where", "what", "path"}]``; a config event's ``sha``: the SHA-256 of the file's
+    bytes it read, the ``base_sha`` a save answered)."""
     out = {"seq": event.seq, "kind": event.kind, "time": event.time, "source": event.source,
            "message": event.message, "trouble": event.trouble, "details": event.details()}
+    if isinstance(event, ConfigLoaded | ConfigRefused):
+        out["sha"] = event.sha
     if isinstance(event, FolderSynced) and event.changes:
         out["changes"] = [{"where": where, "what": what, "path": path} for where, what, path in event.changes]
     return out

@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ....webui import SECURITY_HEADERS, Asset, load_assets
-from . import api, conflicts_api
+from . import api, conflicts_api, settings_api
 from .session import Sessions
 from .stream import serve_events
 from .token import UiAddress, new_token, ui_file, write_ui_file
@@ -239,6 +239,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(404, "no_folder", "no such folder")
                 return
             self._json(*api.pause(ui.view, local, parts[4] == "pause"))
+        elif parts[2] in settings_api.ROUTES:
+            self._json(*settings_api.handle(ui.view, method, parts, _parsed(body)))
         else:
             self._error(404, "not_found", "no such call")
 
@@ -373,6 +375,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body and self.command != "HEAD":
             self.wfile.write(body)
+
+
+def _parsed(body: bytes) -> object:
+    """A request's JSON body (None when empty or not JSON: the call answers what it lacks)."""
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
 
 
 def cookie_name(port: int) -> str:

@@ -3,6 +3,7 @@
 import {ApiError, getJSON, sendJSON, setCsrf} from "../api.js";
 import {announce, fill, h, toast} from "../dom.js";
 import {conflictsSection} from "./conflicts.js";
+import {mountSettings} from "./settings.js";
 import {renderStatus} from "./view.js";
 
 const main = document.getElementById("main");
@@ -89,6 +90,7 @@ function follow() {
   const stream = new EventSource("/api/events");
   stream.addEventListener("daemon", (e) => {
     const event = JSON.parse(e.data);
+    window.dispatchEvent(new CustomEvent("daemon-event", {detail: event}));  // for the other views
     state.recent.push(event);
     if (state.recent.length > RECENT) state.recent.shift();
     if (event.trouble) announce(event.message);
@@ -123,6 +125,7 @@ async function boot() {
     loggedOut(err);
     return;
   }
+  mountSettings(main);
   await refresh();
   follow();
 }

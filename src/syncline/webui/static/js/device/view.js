@@ -109,7 +109,7 @@ export function renderStatus(main, status, recent, actions) {
     h("h2", {}, "Folders"),
     folders.length
       ? h("div", {class: "folders"}, folders.map((f) => folderCard(f, actions)))
-      : h("p", {class: "note"}, "No folders yet: add one with ", h("code", {}, "syncline folder add LOCAL --remote NAME"), "."),
+      : h("p", {class: "note"}, "No folders yet: add one in Settings, or with ", h("code", {}, "syncline folder add LOCAL --remote NAME"), "."),
     h("h2", {}, "Recent changes"),
     (changes => changes.length ? h("ul", {class: "events card"}, changes)
       : h("p", {class: "note"}, "No file changed since the daemon started."))(changeLines(recent)),
