@@ -21,7 +21,7 @@ import pytest
 
 CHROMIUM = os.environ.get("SYNCLINE_CHROMIUM", "/usr/lib/chromium/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "webui"
-TIMEOUT_MS = 30_000  # a busy machine may be slow; every wait is for a condition
+TIMEOUT_MS = 60_000  # a busy machine may be slow; every wait is for a condition
 WIDTHS = (360, 1280)
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
