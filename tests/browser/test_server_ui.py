@@ -60,6 +60,14 @@ def test_log_in_keyboard_and_a_wrong_password(page: Any, server: Server, shoot: 
     page.get_by_label("Password").press("Enter")
     page.get_by_role("heading", name="Your folders").wait_for()
     shoot("folders-empty")
+    # A top-level folder made from the page (its name checked first), then opened.
+    page.get_by_role("button", name="New folder").click()
+    page.get_by_label("Folder name").fill("bad name/")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_text("Letters, digits").wait_for()
+    page.get_by_label("Folder name").fill("Photos")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_text("This folder is empty.").wait_for()
     assert "syncline=" not in page.evaluate("() => document.cookie"), "the session cookie is HttpOnly"
 
 

@@ -61,8 +61,10 @@ def serve_cmd(data: Path | None, listen: str | None, tls_cert: Path | None, tls_
         if started.admin_password is not None:
             click.echo(f"first start: user {started.admin}, password {started.admin_password}")
             click.echo("  (shown only now: note it, or set another with `syncline user passwd admin`)")
+        address = started.connect_url or started.url
+        click.echo(printable(f"in a browser: {address.rstrip('/')}/ (the web page: files, shares, devices)"))
         user = f" --user {started.admin}" if started.admin_password is not None else " --user NAME"
-        click.echo(printable(f"on a device: syncline connect {started.connect_url or started.url}{user}, "
+        click.echo(printable(f"on a device: syncline connect {address}{user}, "
                              "then syncline folder add DIR --remote NAME --create, then syncline daemon"))
 
     serve(data_dir, listen or DEFAULT_LISTEN, tls, insecure_http=insecure_http, on_ready=ready)

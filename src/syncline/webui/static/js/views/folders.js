@@ -1,6 +1,7 @@
 // The folders the user can reach: their own and the shares they accepted, with what each holds.
-import {getJSON} from "../api.js";
-import {bytes, fill, h} from "../dom.js";
+import {ApiError, folderUrl, getJSON, request} from "../api.js";
+import {askText} from "../dialogs.js";
+import {bytes, fill, h, toast} from "../dom.js";
 import {follow} from "../live.js";
 
 function describe(folder) {
@@ -26,9 +27,24 @@ export async function foldersView(main, _rest, {signal, refresh, ended}) {
                h("span", {class: "sub"}, describe(folder)),
                h("div", {class: "meter", role: "img", "aria-label": `${bytes(folder.bytes)} used`}, meter)));
   });
+  async function newFolder() {
+    const name = await askText({title: "New folder", label: "Folder name", okLabel: "Create",
+                                check: (v) => (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v)
+                                  ? "Letters, digits, “.”, “_” and “-”, at most 64, starting with a letter or digit."
+                                  : folders.some((f) => f.name === v) ? "You have a folder of that name." : "")});
+    if (name === null) return;
+    try {
+      await request("PUT", folderUrl(name));
+      location.hash = "#/f/" + encodeURIComponent(name);
+    } catch (err) {
+      toast(err instanceof ApiError ? err.text : String(err));
+    }
+  }
+
   fill(main, h("h1", {}, "Your folders"),
+       h("div", {class: "actions"}, h("button", {type: "button", onclick: newFolder}, "New folder")),
        folders.length ? h("ul", {class: "list"}, items)
-                      : h("p", {class: "note"}, "No folders yet: a device that syncs a folder makes it here."));
+                      : h("p", {class: "note"}, "No folders yet: make one here, or a device that syncs a folder makes it."));
   follow({folders: folders.map((f) => ({name: f.name, seq: f.seq})), shares: true, signal, onSeq: refresh,
           onShares: refresh, onEnded: ended});
 }
