@@ -366,3 +366,19 @@ def test_every_view_fits_a_phone_and_every_control_is_named(browser: Any, page: 
         root.get_by_text("2.0 GB", exact=False).first.wait_for()
     finally:
         context.close()
+
+
+def test_a_whole_folder_uploads_with_its_tree(page: Any, server: Server, tmp_path: Path) -> None:
+    """"Upload a folder" (the browser's folder picker) brings the folder with its sub-folders and files."""
+    with dav(server) as anna:
+        assert anna.request("MKCOL", "Docs").status_code == 201
+    tree = {"survey/readme.txt": b"read me", "survey/maps/north.txt": b"north", "survey/maps/deep/s\u00fcd.txt": b"sud"}
+    for rel, data in tree.items():
+        (tmp_path / "pick" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "pick" / rel).write_bytes(data)
+    log_in(page, server)
+    page.goto(server.url + "/#/f/Docs")
+    page.get_by_label("Upload a folder").set_input_files(str(tmp_path / "pick" / "survey"))
+    page.get_by_role("link", name="survey").wait_for()
+    with dav(server) as anna:
+        wait_for(lambda: all(anna.get(f"Docs/{rel}").content == data for rel, data in tree.items()))
