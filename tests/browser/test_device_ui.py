@@ -137,7 +137,7 @@ def test_add_a_folder_keeps_the_comments_and_the_daemon_syncs_it(page: Any, devi
         def arrived() -> bool:
             r = http.get("photos/beach.txt")
             return r.status_code == 200 and r.text == "sand and sea\n"
-        wait_for(arrived)
+        wait_for(arrived, 180.0)
 
 
 def test_remove_a_folder_asks_and_leaves_its_files(page: Any, device: Device) -> None:

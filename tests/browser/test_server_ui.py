@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from ..daemonserver import DEADLINE, Device, Server, serving, syncline, wait_for
-from .conftest import Watch, overflow
+from .conftest import TIMEOUT_MS, Watch, overflow
 from .webhelp import BOB, BOB_PASSWORD, assert_labelled, dav, log_in, tab_walk, token_of
 
 Shoot = Callable[[str], None]
@@ -114,6 +114,7 @@ def test_share_with_a_second_user_who_then_sees_it(browser: Any, page: Any, serv
     shoot("sharing")
 
     other = browser.new_context(viewport={"width": 360, "height": 800})
+    other.set_default_timeout(TIMEOUT_MS)
     try:
         bob = other.new_page()
         log_in(bob, server, BOB, BOB_PASSWORD)
@@ -192,6 +193,7 @@ def test_a_read_only_member_is_refused_and_nothing_changes(browser: Any, server:
         assert http.post(f"/v1/shares/{uid}/accept", json={},
                          headers={"Authorization": f"Bearer {bob_token}"}).status_code == 200
     context = browser.new_context(viewport={"width": 360, "height": 800})
+    context.set_default_timeout(TIMEOUT_MS)
     try:
         bob = context.new_page()
         bob.on("console", watch.console)
@@ -351,6 +353,7 @@ def test_every_view_fits_a_phone_and_every_control_is_named(browser: Any, page: 
         reached = [n for n in tab_walk(page) if n]
         assert "Log out" in reached and len(reached) >= 3, (name, reached)
     context = browser.new_context(viewport={"width": 360, "height": 800})
+    context.set_default_timeout(TIMEOUT_MS)
     try:
         root = context.new_page()
         log_in(root, server, "root", "root-long-enough-password")
@@ -363,7 +366,7 @@ def test_every_view_fits_a_phone_and_every_control_is_named(browser: Any, page: 
         root.get_by_role("button", name="Quota of bob").click()
         root.get_by_label("Quota (for example 20GB; empty: none)").fill("2GB")
         root.get_by_role("button", name="Set").click()
-        root.get_by_text("2.0 GB", exact=False).first.wait_for()
+        root.locator("li", has_text="bob").get_by_text("of 2.0 GB").wait_for()
     finally:
         context.close()
 

@@ -162,18 +162,25 @@ function setApplied(text, bad) {
   announce(text);
 }
 
+// The daemon's verdicts on the versions of the file it read lately, by sha: its event may come before
+// the answer to the save that wrote that version (the daemon rereads the file within 2 s).
+const verdicts = new Map();
+
 function waitApplied(what, sha) {
   clearTimeout(S.waiting && S.waiting.timer);
   setApplied(`${what}: saved; waiting for the daemon…`);
+  // Past APPLY_WAIT_MS the page says so, and goes on waiting: a busy daemon's word still counts.
   S.waiting = {what, sha, timer: setTimeout(() => {
-    S.waiting = null;
-    setApplied(`${what}: saved, but the daemon has not said it read the file. Is it running?`, true);
+    setApplied(`${what}: saved, but the daemon has not said yet that it read the file. Is it running?`, true);
   }, APPLY_WAIT_MS)};
+  if (verdicts.has(sha)) onDaemonEvent(verdicts.get(sha));
 }
 
 function onDaemonEvent(event) {
-  if (!S.waiting || !S.root) return;
   if (event.kind !== "config-loaded" && event.kind !== "config-refused") return;
+  verdicts.set(event.sha, event);
+  if (verdicts.size > 16) verdicts.delete(verdicts.keys().next().value);
+  if (!S.waiting || !S.root) return;
   if (event.sha !== S.waiting.sha) return;  // another version's (read before the save, or a hand edit)
   const {what, timer} = S.waiting;
   clearTimeout(timer);
