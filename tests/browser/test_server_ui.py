@@ -199,7 +199,7 @@ def test_a_read_only_member_is_refused_and_nothing_changes(browser: Any, server:
         bob.on("console", watch.console)
         log_in(bob, server, BOB, BOB_PASSWORD)
         bob.goto(server.url + "/#/f/Docs")
-        bob.get_by_text("read only").first.wait_for()
+        bob.get_by_text("Shared with you by anna, read only.").wait_for()  # the folder's view, not the list
         assert bob.get_by_label("Upload files").count() == 0
         assert bob.get_by_role("button", name="New folder").count() == 0
         bob.get_by_role("button", name="Actions for a.txt").click()
