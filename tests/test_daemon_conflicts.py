@@ -36,7 +36,7 @@ from syncline.services.daemon.conflicts import (
 from syncline.services.daemon.textdiff import MAX_WORK, text_diff
 
 from .conftest import write
-from .daemonserver import Device, serving, wait_for
+from .daemonserver import Device, make_conflict, two_devices, wait_for
 
 LINES = 5000  # every seventh line of 5,000 changed: 7 million units of difflib's work, over MAX_WORK
 
@@ -453,52 +453,28 @@ def test_conflict_diff_reads_inside_the_folder(tmp_path: Path) -> None:
 # -- with real daemons ------------------------------------------------------------------------------------------
 
 def test_a_conflict_settled_on_one_device_is_settled_on_the_other(tmp_path: Path) -> None:
-    devices: list[Device] = []
-    with serving(tmp_path / "data") as server:
-        try:
-            for name in ("laptop", "desk"):  # one after the other: see test_daemon_server.py's pair
-                device = Device(tmp_path / name, server, "Shared", name)
-                devices.append(device)
-                device.start()
-                wait_for(lambda d=device: d.state_of() == "in sync", describe=device.status)  # type: ignore[misc]
-            a, b = devices
-            (a.local / "plan.txt").write_text("first\n", encoding="utf-8")
-            wait_for(lambda: _read(b.local / "plan.txt") == "first\n")
-            wait_for(lambda: b.state_of() == "in sync")
-            b.stop()
-            (a.local / "plan.txt").write_text("the laptop's plan\n", encoding="utf-8")
-            (b.local / "plan.txt").write_text("the desk's plan\n", encoding="utf-8")
-            wait_for(lambda: a.state_of() == "in sync" and (a.status() or {}).get("files") == 0)
-            b.start()
+    with two_devices(tmp_path, "Shared") as (_, a, b):
+        make_conflict(a, b, "plan.txt", b"first\n", b"the laptop's plan\n", b"the desk's plan\n")
 
-            def settled(device: Device) -> list[Conflict] | None:
-                """the device holds the name and one conflict copy, and is in sync"""
-                names = sorted(p.name for p in device.local.iterdir() if p.name != ".syncline")
-                found = list_conflicts(device.local)
-                return found if len(names) == 2 and len(found) == 1 and device.state_of() == "in sync" else None
+        def settled(device: Device) -> list[Conflict] | None:
+            """the device holds the name and one conflict copy, and is in sync"""
+            names = sorted(p.name for p in device.local.iterdir() if p.name != ".syncline")
+            found = list_conflicts(device.local)
+            return found if len(names) == 2 and len(found) == 1 and device.state_of() == "in sync" else None
 
-            wait_for(lambda: settled(a) and settled(b), describe=lambda: (_files(a.local), _files(b.local)))
-            (conflict,) = wait_for(lambda: settled(a))
-            kept = (a.local / conflict.path).read_bytes()
-            lost = (a.local / "plan.txt").read_bytes()
-            assert {kept, lost} == {b"the laptop's plan\n", b"the desk's plan\n"}
-            done = resolve(a.local, conflict.path, KEEP_COPY, Seen(conflict.copy, conflict.original))
+        wait_for(lambda: settled(a) and settled(b), describe=lambda: (_files(a.local), _files(b.local)))
+        (conflict,) = wait_for(lambda: settled(a))
+        kept = (a.local / conflict.path).read_bytes()
+        lost = (a.local / "plan.txt").read_bytes()
+        assert {kept, lost} == {b"the laptop's plan\n", b"the desk's plan\n"}
+        done = resolve(a.local, conflict.path, KEEP_COPY, Seen(conflict.copy, conflict.original))
 
-            def only_the_kept(device: Device) -> bool:
-                """the device holds plan.txt with the version kept, and no conflict copy"""
-                return _files(device.local) == {"plan.txt": kept} and list_conflicts(device.local) == []
+        def only_the_kept(device: Device) -> bool:
+            """the device holds plan.txt with the version kept, and no conflict copy"""
+            return _files(device.local) == {"plan.txt": kept} and list_conflicts(device.local) == []
 
-            wait_for(lambda: only_the_kept(b), describe=lambda: (_files(b.local), b.status()))
-            wait_for(lambda: only_the_kept(a), describe=lambda: (_files(a.local), a.status()))
-            # The trash holds the daemon's runs' replaced versions too: look where this one went.
-            assert done.trashed is not None and (a.local / done.trashed).read_bytes() == lost
-        finally:
-            for device in devices:
-                device.stop()
+        wait_for(lambda: only_the_kept(b), describe=lambda: (_files(b.local), b.status()))
+        wait_for(lambda: only_the_kept(a), describe=lambda: (_files(a.local), a.status()))
+        # The trash holds the daemon's runs' replaced versions too: look where this one went.
+        assert done.trashed is not None and (a.local / done.trashed).read_bytes() == lost
 
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError):
-        return None

@@ -17,26 +17,28 @@ import pytest
 from syncline.services.daemon import connect as c
 from syncline.services.daemon import request_restart
 
-from .daemonserver import DEADLINE, PASSWORD, SYNCLINE, USER, Device, Server, journal, serving, syncline, wait_for
+from .daemonserver import (
+    DEADLINE,
+    PASSWORD,
+    SYNCLINE,
+    USER,
+    Device,
+    Server,
+    journal,
+    make_conflict,
+    serving,
+    syncline,
+    two_devices,
+    wait_for,
+)
 
 FOLDER = "Shared"
 
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[Server, Device, Device]]:
-    devices: list[Device] = []
-    with serving(tmp_path / "data", tls=True) as server:
-        try:
-            devices = [Device(tmp_path / name, server, FOLDER, name) for name in ("laptop", "desk")]
-            # One after the other: two first runs at once on a new server folder race to mark it with their
-            # own folder id (the two-way engine's marker is not written conditionally yet).
-            for device in devices:
-                device.start()
-                wait_for(lambda d=device: d.state_of() == "in sync", describe=device.status)  # type: ignore[misc]
-            yield server, devices[0], devices[1]
-        finally:
-            for device in devices:
-                device.stop()
+    with two_devices(tmp_path, FOLDER, tls=True) as devices:
+        yield devices
 
 
 def _text(path: Path) -> str | None:
@@ -79,14 +81,7 @@ def test_a_rename_is_one_move_on_the_server_and_no_upload(pair: tuple[Server, De
 
 def test_a_conflict_keeps_both_versions_on_both_devices(pair: tuple[Server, Device, Device]) -> None:
     _, a, b = pair
-    (a.local / "plan.txt").write_text("first\n", encoding="utf-8")
-    wait_for(lambda: _text(b.local / "plan.txt") == "first\n")
-    wait_for(lambda: b.state_of() == "in sync")
-    b.stop()
-    (a.local / "plan.txt").write_text("the laptop's plan\n", encoding="utf-8")
-    (b.local / "plan.txt").write_text("the desk's plan\n", encoding="utf-8")
-    wait_for(lambda: a.state_of() == "in sync" and (a.status() or {}).get("files") == 0)
-    b.start()
+    make_conflict(a, b, "plan.txt", b"first\n", b"the laptop's plan\n", b"the desk's plan\n")
 
     def versions(device: Device) -> set[str] | None:
         """both versions are in the device's folder"""

@@ -16,7 +16,7 @@ from typing import Any
 from syncline.core.conflicts import conflict_name
 from syncline.services.daemon.conflicts import list_conflicts
 
-from ..daemonserver import Device, serving, wait_for
+from ..daemonserver import Device, make_conflict, two_devices, wait_for
 from .webhelp import assert_labelled, tab_walk
 
 Shoot = Callable[[str], None]
@@ -51,80 +51,62 @@ def _open_page(page: Any, device: Device) -> None:
 
 
 def test_a_conflict_of_two_devices_is_settled_from_the_page(page: Any, shoot: Shoot, tmp_path: Path) -> None:
-    devices: list[Device] = []
-    with serving(tmp_path / "data") as server:
-        try:
-            for name in ("laptop", "desk"):  # one after the other: see test_daemon_server.py's pair
-                device = Device(tmp_path / name, server, "Shared", name)
-                devices.append(device)
-                device.start()
-                wait_for(lambda d=device: d.state_of() == "in sync", describe=device.status)  # type: ignore[misc]
-            a, b = devices
-            (a.local / "plan.txt").write_bytes(b"first\n")
-            wait_for(lambda: (b.local / "plan.txt").read_bytes() == b"first\n", SYNC_S)
-            wait_for(lambda: b.state_of() == "in sync", SYNC_S)
-            b.stop()
-            (a.local / "plan.txt").write_bytes(LAPTOP)
-            (b.local / "plan.txt").write_bytes(DESK)
-            wait_for(lambda: a.state_of() == "in sync" and (a.status() or {}).get("files") == 0)
-            b.start()
-            wait_for(lambda: _settled(a) and _settled(b), SYNC_S, describe=lambda: (_files(a.local), _files(b.local)))
-            (conflict,) = list_conflicts(a.local)
-            current, copy = (a.local / "plan.txt").read_bytes(), (a.local / conflict.path).read_bytes()
-            assert {current, copy} == {LAPTOP, DESK}
+    with two_devices(tmp_path, "Shared") as (_, a, b):
+        make_conflict(a, b, "plan.txt", b"first\n", LAPTOP, DESK, SYNC_S)
+        wait_for(lambda: _settled(a) and _settled(b), SYNC_S, describe=lambda: (_files(a.local), _files(b.local)))
+        (conflict,) = list_conflicts(a.local)
+        current, copy = (a.local / "plan.txt").read_bytes(), (a.local / conflict.path).read_bytes()
+        assert {current, copy} == {LAPTOP, DESK}
 
-            _open_page(page, a)
-            keep_copy = page.get_by_role("button", name="Keep the conflict copy as plan.txt")
-            keep_copy.wait_for()
-            page.get_by_role("heading", name="Conflicts (1)").wait_for()
-            card = page.locator(".conflict")
-            assert conflict.path in card.inner_text() and f"made by {conflict.device}" in card.inner_text()
-            diff = card.locator(".diff pre")
-            diff.wait_for()
-            lines = diff.inner_text().splitlines()
-            assert "-" + current.decode().splitlines()[0] in lines and "+" + copy.decode().splitlines()[0] in lines
-            # Open both versions: each link gives that version's bytes.
-            for label, data in (("Open the current plan.txt", current),
-                                ("Open the conflict copy of plan.txt", copy)):
-                with page.expect_download() as got:
-                    page.get_by_role("link", name=label).click()
-                assert Path(got.value.path()).read_bytes() == data
-            assert_labelled(page)
-            names = tab_walk(page)
-            for name in ("Open the current plan.txt", "Keep the current plan.txt; the conflict copy goes to the trash",
-                         "Keep the conflict copy as plan.txt; the current file goes to the trash"):
-                assert name in names, names
-            shoot("conflict")
+        _open_page(page, a)
+        keep_copy = page.get_by_role("button", name="Keep the conflict copy as plan.txt")
+        keep_copy.wait_for()
+        page.get_by_role("heading", name="Conflicts (1)").wait_for()
+        card = page.locator(".conflict")
+        assert conflict.path in card.inner_text() and f"made by {conflict.device}" in card.inner_text()
+        diff = card.locator(".diff pre")
+        diff.wait_for()
+        lines = diff.inner_text().splitlines()
+        assert "-" + current.decode().splitlines()[0] in lines and "+" + copy.decode().splitlines()[0] in lines
+        # Open both versions: each link gives that version's bytes.
+        for label, data in (("Open the current plan.txt", current),
+                            ("Open the conflict copy of plan.txt", copy)):
+            with page.expect_download() as got:
+                page.get_by_role("link", name=label).click()
+            assert Path(got.value.path()).read_bytes() == data
+        assert_labelled(page)
+        names = tab_walk(page)
+        for name in ("Open the current plan.txt", "Keep the current plan.txt; the conflict copy goes to the trash",
+                     "Keep the conflict copy as plan.txt; the current file goes to the trash"):
+            assert name in names, names
+        shoot("conflict")
 
-            keep_copy.click()
-            page.locator("#toast", has_text="The conflict copy is now plan.txt.").wait_for()
-            page.get_by_text("No conflicts: every file has one version.").wait_for()
-            for device in (a, b):
-                wait_for(lambda d=device: _files(d.local) == {"plan.txt": copy}  # type: ignore[misc]
-                         and list_conflicts(d.local) == [], SYNC_S,
-                         describe=lambda d=device: _files(d.local))  # type: ignore[misc]
+        keep_copy.click()
+        page.locator("#toast", has_text="The conflict copy is now plan.txt.").wait_for()
+        page.get_by_text("No conflicts: every file has one version.").wait_for()
+        for device in (a, b):
+            wait_for(lambda d=device: _files(d.local) == {"plan.txt": copy}  # type: ignore[misc]
+                     and list_conflicts(d.local) == [], SYNC_S,
+                     describe=lambda d=device: _files(d.local))  # type: ignore[misc]
 
-            # A picture conflict, made on the laptop: both pictures side by side.
-            red, blue = _png((200, 30, 30)), _png((30, 30, 200))
-            photo_copy = conflict_name("photo.png", 1_700_000_000 * 10**9, "desk")
-            (a.local / photo_copy).write_bytes(blue)
-            (a.local / "photo.png").write_bytes(red)
-            card = page.locator(".conflict", has_text="photo.png")
-            card.wait_for()
-            pictures = card.get_by_role("img")
-            wait_for(lambda: pictures.count() == 2 and all(
-                pictures.nth(i).evaluate("(img) => img.complete && img.naturalWidth === 24") for i in range(2)))
-            shoot("pictures")
-            # Changed after the page showed it: refused, nothing changed, shown again as it is now.
-            (a.local / photo_copy).write_bytes(blue + b"more")
-            page.get_by_role("button", name=re.compile("^Keep both")).click()
-            page.locator("#toast", has_text="Not done").wait_for()
-            assert (a.local / photo_copy).read_bytes() == blue + b"more" and (a.local / "photo.png").read_bytes() == red
-            card.get_by_text(f"{len(blue) + 4} B").wait_for()
-            page.get_by_role("button", name=re.compile("^Keep both")).click()
-            page.locator("#toast", has_text="Kept both").wait_for()
-            wait_for(lambda: sorted(_files(a.local)) == ["photo (conflict 2023-11-14 2213).png", "photo.png",
-                                                          "plan.txt"], describe=lambda: _files(a.local))
-        finally:
-            for device in devices:
-                device.stop()
+        # A picture conflict, made on the laptop: both pictures side by side.
+        red, blue = _png((200, 30, 30)), _png((30, 30, 200))
+        photo_copy = conflict_name("photo.png", 1_700_000_000 * 10**9, "desk")
+        (a.local / photo_copy).write_bytes(blue)
+        (a.local / "photo.png").write_bytes(red)
+        card = page.locator(".conflict", has_text="photo.png")
+        card.wait_for()
+        pictures = card.get_by_role("img")
+        wait_for(lambda: pictures.count() == 2 and all(
+            pictures.nth(i).evaluate("(img) => img.complete && img.naturalWidth === 24") for i in range(2)))
+        shoot("pictures")
+        # Changed after the page showed it: refused, nothing changed, shown again as it is now.
+        (a.local / photo_copy).write_bytes(blue + b"more")
+        page.get_by_role("button", name=re.compile("^Keep both")).click()
+        page.locator("#toast", has_text="Not done").wait_for()
+        assert (a.local / photo_copy).read_bytes() == blue + b"more" and (a.local / "photo.png").read_bytes() == red
+        card.get_by_text(f"{len(blue) + 4} B").wait_for()
+        page.get_by_role("button", name=re.compile("^Keep both")).click()
+        page.locator("#toast", has_text="Kept both").wait_for()
+        wait_for(lambda: sorted(_files(a.local)) == ["photo (conflict 2023-11-14 2213).png", "photo.png",
+                                                      "plan.txt"], describe=lambda: _files(a.local))

@@ -74,6 +74,18 @@ async def web_login(w: World, user: str = "anna", https: bool = False) -> tuple[
     return f"{name}={token}", dict(r.json())
 
 
+async def make_docs(w: World) -> None:
+    """anna's folder Docs, made by her native device."""
+    async with client(w, Authorization=f"Bearer {w.tokens['anna']}") as c:
+        assert (await c.put("/v1/folders/Docs")).status_code in (201, 200)
+
+
+async def docs_and_login(w: World) -> tuple[str, dict[str, Any]]:
+    """:func:`make_docs`, then anna's web login (its cookie and answer)."""
+    await make_docs(w)
+    return await web_login(w)
+
+
 async def send(w: World, method: str, path: str, headers: dict[str, str], **kw: Any) -> httpx.Response:
     async with client(w, **({"https": True} if headers.pop("_https", None) else {})) as c:
         return await c.request(method, path, headers=headers, **kw)
@@ -213,9 +225,7 @@ def test_csrf_matrix(tmp_path: Path, action: str) -> None:
         w.tokens[f"laptop{n}"] = made.device.id
 
     async def main() -> None:
-        async with client(w, Authorization=f"Bearer {w.tokens['anna']}") as c:
-            assert (await c.put("/v1/folders/Docs")).status_code == 201
-        cookie, body = await web_login(w)
+        cookie, body = await docs_and_login(w)
         _, other = await web_login(w)  # another session's CSRF value is no good for this one
         assert (await send(w, "GET", "/ui/session", {"Cookie": cookie})).status_code == 200  # (seen: written)
         csrfs: dict[str, dict[str, str]] = {"none": {}, "another's": {"X-Syncline-CSRF": other["csrf"]},
@@ -254,9 +264,7 @@ def test_csrf_matrix_actions_did_what_they_say(tmp_path: Path) -> None:
     w = make_world(tmp_path)
 
     async def main() -> None:
-        async with client(w, Authorization=f"Bearer {w.tokens['anna']}") as c:
-            await c.put("/v1/folders/Docs")
-        cookie, body = await web_login(w)
+        cookie, body = await docs_and_login(w)
         ok = {**SAME, "X-Syncline-CSRF": body["csrf"], "Cookie": cookie}
         assert (await _put_folder(w, dict(ok), 1)).status_code == 201
         assert (await _mkdir(w, dict(ok), 1)).json()["results"][0]["done"] is True
@@ -281,9 +289,7 @@ def test_reads_need_only_the_cookie_and_webdav_takes_it(tmp_path: Path) -> None:
     w = make_world(tmp_path)
 
     async def main() -> None:
-        async with client(w, Authorization=f"Bearer {w.tokens['anna']}") as c:
-            await c.put("/v1/folders/Docs")
-        cookie, body = await web_login(w)
+        cookie, body = await docs_and_login(w)
         r = await send(w, "GET", "/v1/whoami", {"Cookie": cookie})
         assert r.status_code == 200 and r.json()["device_id"] == body["device_id"]
         assert [f["name"] for f in (await send(w, "GET", "/v1/folders", {"Cookie": cookie})).json()] == ["Docs"]
@@ -405,8 +411,7 @@ def test_the_21st_login_revokes_the_oldest_session_and_its_streams(tmp_path: Pat
     w = make_world(tmp_path, clock=clock, keepalive_s=30.0)
 
     async def main() -> None:
-        async with client(w, Authorization=f"Bearer {w.tokens['anna']}") as c:
-            await c.put("/v1/folders/Docs")
+        await make_docs(w)
         sessions = []
         for _ in range(20):
             sessions.append(await web_login(w))
@@ -459,9 +464,7 @@ def test_an_expired_sessions_stream_ends_at_its_next_keepalive(tmp_path: Path) -
     w = make_world(tmp_path, clock=clock, keepalive_s=0.05)
 
     async def main() -> None:
-        async with client(w, Authorization=f"Bearer {w.tokens['anna']}") as c:
-            await c.put("/v1/folders/Docs")
-        cookie, _ = await web_login(w)
+        cookie, _ = await docs_and_login(w)
         stream = Stream(w.app, "", "folder=Docs:0", headers=[(b"cookie", cookie.encode())])
         assert await stream.status() == 200
         assert await stream.text() == "retry: 2000\n\n"
