@@ -385,3 +385,28 @@ def test_a_whole_folder_uploads_with_its_tree(page: Any, server: Server, tmp_pat
     page.get_by_role("link", name="survey").wait_for()
     with dav(server) as anna:
         wait_for(lambda: all(anna.get(f"Docs/{rel}").content == data for rel, data in tree.items()))
+
+
+def test_a_folder_dropped_on_the_page_uploads_with_its_tree(page: Any, server: Server, tmp_path: Path) -> None:
+    """Files and a folder dragged from the desktop onto a folder's view: the browser's own drop (Chrome's
+    DevTools input, as the OS hands a drag to chromium), walked into its sub-folders."""
+    with dav(server) as anna:
+        assert anna.request("MKCOL", "Docs").status_code == 201
+    tree = {"survey/readme.txt": b"read me", "survey/maps/north.txt": b"north", "survey/maps/deep/s\u00fcd.txt": b"sud",
+            "loose.txt": b"one file beside"}
+    for rel, data in tree.items():
+        (tmp_path / "desk" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "desk" / rel).write_bytes(data)
+    log_in(page, server)
+    page.goto(server.url + "/#/f/Docs")
+    page.get_by_role("heading", name="Docs").wait_for()
+    cdp = page.context.new_cdp_session(page)
+    box = page.locator("main").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    drag = {"items": [], "dragOperationsMask": 1,  # 1: copy
+            "files": [str(tmp_path / "desk" / "survey"), str(tmp_path / "desk" / "loose.txt")]}
+    for kind in ("dragEnter", "dragOver", "drop"):
+        cdp.send("Input.dispatchDragEvent", {"type": kind, "x": x, "y": y, "data": drag})
+    page.get_by_role("link", name="survey").wait_for()
+    with dav(server) as anna:
+        wait_for(lambda: all(anna.get(f"Docs/{rel}").content == data for rel, data in tree.items()))
