@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from syncline.engine.replicas.remote import load_credentials
+from syncline.engine.replicas.remote import Credentials, load_credentials, save_credentials
 from syncline.services.config import load_daemon_config
+from syncline.services.daemon.account import connected
 from syncline.services.daemon.status import DaemonStatus
 from syncline.services.daemon.ui import DaemonView
 from syncline.services.daemon.ui import settings_api as s
@@ -71,6 +72,7 @@ def test_connect_shows_the_fingerprint_then_logs_in_and_keeps_no_password(tmp_pa
                             {"url": tls_server.url, "fingerprint": met["fingerprint"], "user": USER,
                              "password": PASSWORD, "device": "laptop"})
     assert status == 200 and body["user"] == USER, body
+    body_id = body["device_id"]
     kept = load_credentials(view.state, tls_server.url)
     assert kept is not None and kept.cert_pem is not None
     assert PASSWORD not in json.dumps(body) and kept.token not in json.dumps(body)
@@ -86,6 +88,17 @@ def test_connect_shows_the_fingerprint_then_logs_in_and_keeps_no_password(tmp_pa
     assert status == 200 and "Photos" in listed["folders"]
     status, body = s.handle(view, "POST", path, {"name": "../etc"})
     assert status == 400 and "folder name" in one_line(body)
+
+    # Whom the device is logged in as, asked now; a revoked token says to connect again.
+    who = ["", "api", "server", "whoami"]
+    status, me = s.handle(view, "GET", who, None)
+    assert status == 200 and (me["user"], me["device"], me["device_id"]) == (USER, "laptop", body_id), me
+    assert me["url"] == tls_server.url and isinstance(me["admin"], bool) and kept.token not in json.dumps(me)
+    with connected(view.state, tls_server.url) as client:
+        client.request("DELETE", f"devices/{body_id}", ok=(204,))
+    status, body = s.handle(view, "GET", who, None)
+    assert status == 409 and body["error"]["code"] == "not_connected" and "revoked" in one_line(body), body
+    assert "syncline connect" in body["error"]["hint"]
 
 
 def test_an_unreachable_server_or_a_bad_request_is_one_line(tmp_path: Path) -> None:
@@ -111,6 +124,13 @@ def test_the_server_folders_need_a_server_and_a_login(tmp_path: Path) -> None:
     view = view_of(tmp_path, '[server]\nurl = "https://127.0.0.1:1"\n')
     status, body = s.handle(view, "POST", ["", "api", "server", "folders"], {"name": "Docs"})
     assert status == 409 and body["error"]["code"] == "not_connected", body
-    status, body = s.handle(view, "GET", ["", "api", "server", "folders"], None)
-    assert status == 409
-    one_line(body)
+    for call in ("folders", "whoami"):
+        status, body = s.handle(view, "GET", ["", "api", "server", call], None)
+        assert status == 409 and body["error"]["code"] == "not_connected", body
+        one_line(body)
+    # Logged in to a server that is down: 502, one line that says so.
+    url = f"https://127.0.0.1:{free_port()}"
+    save_credentials(view.state, Credentials(url, "slt_" + "a" * 40, None, "srv"))
+    view.config_path.write_text(f'[server]\nurl = "{url}"\n', encoding="utf-8")
+    status, body = s.handle(view, "GET", ["", "api", "server", "whoami"], None)
+    assert status == 502 and body["error"]["code"] == "unreachable" and one_line(body).startswith("cannot reach")

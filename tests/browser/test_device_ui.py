@@ -218,6 +218,7 @@ def test_connect_from_the_page_never_echoes_the_password(page: Any, device: Devi
     old = load_credentials(device.state, device.server.url)
     assert old is not None
     open_settings(page, device)
+    page.locator("#con-who", has_text=f"Logged in as {USER}").wait_for()  # asked of the server now
     page.get_by_text("Connect again, or to another server").click()
     page.get_by_role("button", name="Check the server").click()
     page.get_by_label("User name").fill(USER)
@@ -234,6 +235,13 @@ def test_connect_from_the_page_never_echoes_the_password(page: Any, device: Devi
     assert all(PASSWORD not in body and new.token not in body and "not the password" not in body for body in sent)
     r = httpx.get(f"{device.server.url}/v1/whoami", headers={"Authorization": f"Bearer {new.token}"}, timeout=DEADLINE)
     assert r.status_code == 200
+    page.locator("#con-who", has_text=f"this device is {r.json()['device']} on the server").wait_for()
+    # The token revoked elsewhere: the card says so the next time it is drawn, with what to do.
+    httpx.delete(f"{device.server.url}/v1/devices/{r.json()['device_id']}",
+                 headers={"Authorization": f"Bearer {new.token}"}, timeout=DEADLINE).raise_for_status()
+    page.get_by_role("button", name="Status").click()
+    page.get_by_role("button", name="Settings").click()
+    page.locator("#con-who", has_text="no longer works").wait_for()
 
 
 def test_every_control_labelled_reached_by_tab_and_fits_a_phone(page: Any, device: Device, shoot: Shoot) -> None:

@@ -138,14 +138,31 @@ def device_of(credentials: Credentials) -> str | None:
         client.close()
 
 
-def whoami(client: Client) -> str:
-    """The id of the device whose token ``client`` sends (``/v1/whoami``); the remote client's errors
-    when it cannot be asked, ``bad_response`` for an answer without one."""
+@dataclass(frozen=True)
+class Who:
+    """Whom a device token names (``/v1/whoami``): the user (an admin?) and the device."""
+
+    user: str
+    admin: bool
+    device_id: str
+    device: str
+
+
+def who_is(client: Client) -> Who:
+    """Whom the token ``client`` sends names; the remote client's errors when it cannot be asked,
+    ``bad_response`` for an answer that is not a whoami's."""
     value = client.call("GET", "whoami")
     try:
-        return text(obj(value, "whoami", RESP).get("device_id"), "device_id", RESP, 128)
+        o = obj(value, "whoami", RESP)
+        return Who(text(o.get("user"), "user", RESP, 64), o.get("admin") is True,
+                   text(o.get("device_id"), "device_id", RESP, 128), text(o.get("device"), "device", RESP, 256))
     except WireError as err:
         raise client.bad(err.message) from None
+
+
+def whoami(client: Client) -> str:
+    """The id of the device whose token ``client`` sends (:func:`who_is`)."""
+    return who_is(client).device_id
 
 
 def default_device_name() -> str:

@@ -1,7 +1,8 @@
-"""The settings' calls that reach past the config file: the server's folders (``GET`` and ``POST
-/api/server/folders``, for a folder added on the page, made on the server as ``syncline folder add
---create`` makes it) and connecting this device to a server (``POST /api/connect/meet`` then ``POST
-/api/connect/login``, as ``syncline connect`` does). ``server.py`` routes them here with the request's
+"""The settings' calls that reach past the config file: whom this device is logged in as (``GET
+/api/server/whoami``), the server's folders (``GET`` and ``POST /api/server/folders``, for a folder added
+on the page, made on the server as ``syncline folder add --create`` makes it) and connecting this
+device to a server (``POST /api/connect/meet`` then ``POST /api/connect/login``, as ``syncline connect``
+does). ``server.py`` routes them here with the request's
 parsed JSON body; each function returns ``(status, body)`` as ``api.py``'s do.
 
 Connecting, on the page as at a terminal: ``meet`` shows the server's certificate fingerprint before
@@ -14,10 +15,11 @@ token never leaves the daemon.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ....core.errors import BusyError, SynclineError, UsageError
-from ....engine.replicas.remote import RESP
+from ....engine.replicas.remote import RESP, Client
 from ....formats.wire import WireError
 from ....formats.wire.fields import lst, obj, text
 from ....formats.wire.trust import same_fingerprint
@@ -27,6 +29,8 @@ from ..configfile import set_server_url
 from ..requests import request_restart
 from .api import DaemonView, Reply, error
 
+T = TypeVar("T")
+
 MAX_FIELD = 4096  # characters of a URL, user name or password
 MAX_FOLDERS = 10_000
 
@@ -34,7 +38,15 @@ MAX_FOLDERS = 10_000
 def handle(view: DaemonView, method: str, parts: list[str], body: Any) -> Reply:
     """The answer to ``method`` on ``/api/PARTS...`` (``parts`` as split by ``server.py``: ``["", "api",
     ...]``), ``404`` for a call it does not know."""
-    route = (method, *parts[2:])
+    try:
+        return _route(view, (method, *parts[2:]), body)
+    except _Refused as refused:
+        return refused.reply
+
+
+def _route(view: DaemonView, route: tuple[str, ...], body: Any) -> Reply:
+    if route == ("GET", "server", "whoami"):
+        return server_whoami(view)
     if route == ("GET", "server", "folders"):
         return server_folders(view)
     if route == ("POST", "server", "folders"):
@@ -63,16 +75,48 @@ def _usage(exc: UsageError, status: int = 400, code: str = "refused") -> Reply:
     return error(status, code, exc.message, exc.hint)
 
 
-def server_folders(view: DaemonView) -> Reply:
-    """``{"url", "folders": [names]}``: the folders this device's user can reach on its server (for the
-    page's "server folder" suggestions). ``409`` with what to do when no server is set or the device is
-    not logged in; ``502`` when the server cannot be asked."""
+class _Refused(Exception):
+    """A call to the server that ended in ``reply`` (an error answer), raised out of :func:`_on_server`."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+
+def _on_server(view: DaemonView, call: Callable[[Client], T]) -> tuple[str, T]:
+    """This device's server URL and ``call(client)``'s answer with the device's credentials. Raises
+    :class:`_Refused`: ``409 no_server`` when no server is set, ``409 not_connected`` when the device must
+    connect again (not logged in, its token revoked), ``502 unreachable`` when the server cannot be
+    reached, ``502 bad_response`` when it refused or answered nonsense, ``400`` for another refusal of
+    ``call``'s own (one line each)."""
     try:
         url = configured_server(view.config_path)
-        with connected(view.state, url) as client:
-            value = client.call("GET", "folders")
     except UsageError as exc:
-        return _usage(exc, 409, "no_server")
+        raise _Refused(_usage(exc, 409, "no_server")) from None
+    try:
+        with connected(view.state, url) as client:
+            return url, call(client)
+    except UsageError as exc:
+        if exc.message.startswith(("this device is not connected", "this device's token")):
+            raise _Refused(_usage(exc, 409, "not_connected")) from None
+        if exc.message.startswith("cannot reach"):
+            raise _Refused(_usage(exc, 502, "unreachable")) from None
+        if exc.message.startswith(url):  # the server's refusal, as ``person_error`` says it
+            raise _Refused(_usage(exc, 502, "bad_response")) from None
+        raise _Refused(_usage(exc)) from None
+
+
+def server_whoami(view: DaemonView) -> Reply:
+    """``{"url", "user", "admin", "device_id", "device"}``: whom this device's token names on its server,
+    asked now (so the page also learns that the token still works); errors as :func:`_on_server`."""
+    url, who = _on_server(view, c.who_is)
+    return 200, {"url": url, "user": who.user, "admin": who.admin, "device_id": who.device_id, "device": who.device}
+
+
+def server_folders(view: DaemonView) -> Reply:
+    """``{"url", "folders": [names]}``: the folders this device's user can reach on its server (for the
+    page's "server folder" suggestions); errors as :func:`_on_server`."""
+    url, value = _on_server(view, lambda client: client.call("GET", "folders"))
     try:
         rows = lst(value, "folders", RESP, MAX_FOLDERS)
         names = sorted(text(obj(row, "folder", RESP).get("name"), "name", RESP, 64) for row in rows)
@@ -85,24 +129,13 @@ def server_folders(view: DaemonView) -> Reply:
 def make_server_folder(view: DaemonView, body: Any) -> Reply:
     """``POST {"name"}``: make the folder ``name`` on this device's server when it is not there (as
     ``syncline folder add --create``); ``{"name", "made"}``. ``400`` for a name that is not a folder
-    name, ``409`` when no server is set or the device is not logged in, ``502`` when the server cannot be
-    reached or refuses (one line each)."""
+    name; other errors as :func:`_on_server`."""
     try:
         name = _field(body, "name")
     except UsageError as exc:
         return _usage(exc)
-    try:
-        url = configured_server(view.config_path)
-    except UsageError as exc:
-        return _usage(exc, 409, "no_server")
     assert name is not None
-    try:
-        with connected(view.state, url) as client:
-            made = ensure_folder(client, name.strip(), create=True)
-    except UsageError as exc:
-        if exc.message.startswith(("this device is not connected", "this device's token")):
-            return _usage(exc, 409, "not_connected")
-        return _usage(exc, 502 if exc.message.startswith(("cannot reach", url)) else 400)
+    _, made = _on_server(view, lambda client: ensure_folder(client, name.strip(), create=True))
     return 200, {"name": name.strip(), "made": made}
 
 

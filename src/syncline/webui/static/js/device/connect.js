@@ -3,7 +3,7 @@
 // certificate fingerprint before anything secret is sent), then, once the person confirms the
 // fingerprint, user and password (POST /api/connect/login). The password field is emptied whatever the
 // answer; the daemon keeps the device's token and never sends it to the page.
-import {ApiError, sendJSON} from "../api.js";
+import {ApiError, getJSON, sendJSON} from "../api.js";
 import {announce, fill, h, toast} from "../dom.js";
 
 function errText(err) { return err instanceof ApiError ? err.text : String(err); }
@@ -66,10 +66,21 @@ export function connectCard(server, onDone) {
   return h("section", {class: "card", "aria-labelledby": "con-h"},
     h("h2", {id: "con-h"}, "Server"),
     server.url ? h("p", {}, h("code", {}, server.url)) : h("p", {class: "note"}, "No server yet."),
-    connected ? h("p", {}, "This device is logged in.") : server.why ? h("p", {class: "hint"}, server.why) : null,
+    connected ? whoLine() : server.why ? h("p", {class: "hint"}, server.why) : null,
     h("details", {open: !connected},
       h("summary", {}, connected ? "Connect again, or to another server" : "Connect this device"),
       form));
+}
+
+/** "Logged in as USER", filled in when the server answers GET /api/server/whoami (asked now: a revoked
+ * token or a server out of reach shows here, with what to do). */
+function whoLine() {
+  const line = h("p", {id: "con-who", role: "status"}, "This device is logged in.");
+  getJSON("/api/server/whoami").then(
+    (who) => fill(line, "Logged in as ", h("strong", {}, who.user), who.admin ? " (an administrator)" : "",
+                  "; this device is ", h("strong", {}, who.device), " on the server."),
+    (err) => { line.className = "error"; fill(line, errText(err)); });
+  return line;
 }
 
 function loginFields(met) {
