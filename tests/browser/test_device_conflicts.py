@@ -17,7 +17,7 @@ from syncline.core.conflicts import conflict_name
 from syncline.services.daemon.conflicts import list_conflicts
 
 from ..daemonserver import Device, make_conflict, two_devices, wait_for
-from .webhelp import assert_labelled, tab_walk
+from .webhelp import assert_labelled, assert_thumb_sized, tab_walk
 
 Shoot = Callable[[str], None]
 LAPTOP, DESK = b"the laptop's plan\nline two\n", b"the desk's plan\nline two\n"
@@ -75,6 +75,7 @@ def test_a_conflict_of_two_devices_is_settled_from_the_page(page: Any, shoot: Sh
                 page.get_by_role("link", name=label).click()
             assert Path(got.value.path()).read_bytes() == data
         assert_labelled(page)
+        assert_thumb_sized(page)
         names = tab_walk(page)
         for name in ("Open the current plan.txt", "Keep the current plan.txt; the conflict copy goes to the trash",
                      "Keep the conflict copy as plan.txt; the current file goes to the trash"):

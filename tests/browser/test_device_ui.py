@@ -23,7 +23,7 @@ from syncline.services.daemon import connect as c
 from syncline.services.daemon.account import connected, ensure_folder
 
 from ..daemonserver import DEADLINE, PASSWORD, USER, Server, serving, wait_for
-from .webhelp import assert_labelled, dav, tab_walk
+from .webhelp import assert_labelled, assert_thumb_sized, dav, tab_walk
 
 Shoot = Callable[[str], None]
 
@@ -250,11 +250,13 @@ def test_every_control_labelled_reached_by_tab_and_fits_a_phone(page: Any, devic
     page.locator(".folder .state", has_text=re.compile("In sync|Syncing|Starting")).wait_for()
     shoot("status")
     assert_labelled(page)
+    assert_thumb_sized(page)
     page.get_by_role("button", name="Settings").click()
     page.get_by_label("Check every").wait_for()
     page.get_by_text("Connect again, or to another server").click()  # the login form, folded when logged in
     shoot("settings")
     assert_labelled(page)
+    assert_thumb_sized(page)
     reached = tab_walk(page, limit=120)
     for name in ("Status", "Settings", "Server address", "Check the server", "Paused (nothing of docs is synced)",
                  "Ignore patterns of docs", "Add a folder…", "Ignore patterns (every folder)", "Check every",
@@ -272,6 +274,7 @@ def test_every_control_labelled_reached_by_tab_and_fits_a_phone(page: Any, devic
     dialog.get_by_role("button", name="Open photos").wait_for()
     page.wait_for_function("() => document.activeElement.closest('dialog') !== null")
     assert_labelled(page)
+    assert_thumb_sized(page)
     assert page.evaluate("() => document.activeElement.getAttribute('aria-label')") == "Open docs"
     page.keyboard.press("Enter")
     dialog.locator("#pick-where", has_text="/home/docs").wait_for()

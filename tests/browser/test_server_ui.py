@@ -12,9 +12,19 @@ from typing import Any
 import httpx
 import pytest
 
-from ..daemonserver import DEADLINE, Device, Server, serving, syncline, wait_for
+from ..daemonserver import DEADLINE, PASSWORD, Device, Server, serving, syncline, wait_for
 from .conftest import TIMEOUT_MS, Watch, overflow
-from .webhelp import BOB, BOB_PASSWORD, assert_labelled, dav, log_in, tab_walk, token_of
+from .webhelp import (
+    BOB,
+    BOB_PASSWORD,
+    assert_labelled,
+    assert_thumb_sized,
+    dav,
+    log_in,
+    small_targets,
+    tab_walk,
+    token_of,
+)
 
 Shoot = Callable[[str], None]
 
@@ -350,6 +360,7 @@ def test_every_view_fits_a_phone_and_every_control_is_named(browser: Any, page: 
         page.get_by_role("heading", name=heading, exact=True).wait_for()
         shoot(name)
         assert_labelled(page)
+        assert_thumb_sized(page)
         reached = [n for n in tab_walk(page) if n]
         assert "Log out" in reached and len(reached) >= 3, (name, reached)
     context = browser.new_context(viewport={"width": 360, "height": 800})
@@ -362,7 +373,7 @@ def test_every_view_fits_a_phone_and_every_control_is_named(browser: Any, page: 
         assert_labelled(root)
         root.get_by_role("button", name="Show as table").click()
         root.get_by_role("rowheader", name="anna").wait_for()
-        assert overflow(root) == []
+        assert overflow(root) == [] and small_targets(root) == [], (overflow(root), small_targets(root))
         root.get_by_role("button", name="Quota of bob").click()
         root.get_by_label("Quota (for example 20GB; empty: none)").fill("2GB")
         root.get_by_role("button", name="Set").click()
@@ -410,3 +421,44 @@ def test_a_folder_dropped_on_the_page_uploads_with_its_tree(page: Any, server: S
     page.get_by_role("link", name="survey").wait_for()
     with dav(server) as anna:
         wait_for(lambda: all(anna.get(f"Docs/{rel}").content == data for rel, data in tree.items()))
+
+
+def test_a_phone_by_touch_alone(browser: Any, server: Server, tmp_path: Path) -> None:
+    """A phone (360 px, touch, no mouse): log in, open a folder, upload a file, rename one through the
+    row's menu, all by taps; every control a finger aims at is at least 44 px either way."""
+    with dav(server) as anna:
+        assert anna.request("MKCOL", "Docs").status_code == 201
+        assert anna.put("Docs/report.txt", content=b"the report").status_code == 201
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8 a phone's photo")
+    context = browser.new_context(viewport={"width": 360, "height": 740}, has_touch=True, is_mobile=True,
+                                  device_scale_factor=2)
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        page.goto(server.url + "/")
+        page.get_by_label("User name").tap()
+        page.keyboard.type("anna")
+        page.get_by_label("Password").tap()
+        page.keyboard.type(PASSWORD)
+        assert small_targets(page) == [], small_targets(page)
+        page.get_by_role("button", name="Log in").tap()
+        page.get_by_role("link", name="Docs").tap()
+        page.get_by_role("button", name="Actions for report.txt").wait_for()
+        assert small_targets(page) == [] and overflow(page) == [], (small_targets(page), overflow(page))
+        with page.expect_file_chooser() as chooser:
+            page.get_by_text("Upload files").tap()
+        chooser.value.set_files(str(tmp_path / "photo.jpg"))
+        page.get_by_role("button", name="Actions for photo.jpg").wait_for()
+        page.get_by_role("button", name="Actions for report.txt").tap()
+        assert small_targets(page) == [], small_targets(page)  # the row's menu
+        page.get_by_role("button", name="Rename", exact=True).tap()
+        page.get_by_label("New name").fill("final report.txt")
+        assert small_targets(page) == [], small_targets(page)  # the question
+        page.get_by_role("dialog").get_by_role("button", name="Rename").tap()
+        page.get_by_role("button", name="Actions for final report.txt").wait_for()
+        with dav(server) as anna:
+            assert anna.get("Docs/final report.txt").content == b"the report"
+            assert anna.get("Docs/photo.jpg").content == b"\xff\xd8 a phone's photo"
+            assert anna.get("Docs/report.txt").status_code == 404
+    finally:
+        context.close()

@@ -71,3 +71,33 @@ def dav(server: Server, user: str = USER, password: str = PASSWORD) -> httpx.Cli
     """A WebDAV client of ``user``'s files (``/remote.php/dav/files/USER/``)."""
     return httpx.Client(base_url=f"{server.url}/remote.php/dav/files/{user}/", auth=(user, password), verify=False,
                         timeout=DEADLINE)
+
+
+# Every control a finger may aim at, with its size in CSS pixels: a check box or radio button with its
+# labels (a tap on either works); links inside running text are exempt (WCAG 2.5.8's "inline" exception:
+# their size is the sentence's).
+TARGETS_JS = """() => [...document.querySelectorAll(
+    'a[href], button, input:not(.visually-hidden), select, textarea, label.button')]
+  .filter((el) => !el.closest('[hidden]') && !el.disabled && el.getClientRects().length
+                  && !(el.tagName === 'A' && el.closest('p')))
+  .map((el) => {
+    const boxes = [el, ...(['checkbox', 'radio'].includes(el.type) ? el.labels : [])]
+      .map((e) => e.getBoundingClientRect());
+    const width = Math.max(...boxes.map((b) => b.right)) - Math.min(...boxes.map((b) => b.left));
+    const height = Math.max(...boxes.map((b) => b.bottom)) - Math.min(...boxes.map((b) => b.top));
+    return {name: (el.getAttribute('aria-label') || el.textContent || el.id || el.tagName).trim(),
+            width: Math.round(width), height: Math.round(height)}; })"""
+
+
+def small_targets(page: Any, least: int = 44) -> list[dict[str, Any]]:
+    """The controls on the page smaller than ``least`` CSS pixels either way (44: the touch size of
+    Apple's and the page's own ``--touch``)."""
+    return [t for t in page.evaluate(TARGETS_JS) if t["width"] < least or t["height"] < least]
+
+
+def assert_thumb_sized(page: Any) -> None:
+    """At a phone's 360 px every control is at least 44 px either way (the page is left at 1280 px)."""
+    page.set_viewport_size({"width": 360, "height": 800})
+    small = small_targets(page)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    assert small == [], f"controls too small for a thumb: {small}"
