@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -321,6 +322,7 @@ def test_an_uploaded_page_never_runs_as_the_site(page: Any, server: Server, tmp_
                         ).status_code == 201
     log_in(page, server)
     page.goto(server.url + "/#/f/Docs")
+    page.get_by_role("button", name="Actions for sub").wait_for()
     with page.expect_download() as got:
         page.get_by_role("link", name="evil.html").click()
     assert got.value.suggested_filename == "evil.html"
@@ -462,3 +464,57 @@ def test_a_phone_by_touch_alone(browser: Any, server: Server, tmp_path: Path) ->
             assert anna.get("Docs/report.txt").status_code == 404
     finally:
         context.close()
+
+
+def test_everyday_actions_new_folder_move_delete_trash_zip_and_a_device_logged_out(page: Any, server: Server,
+                                                                                    tmp_path: Path) -> None:
+    """The rest of a person's day on the page, each checked on the server: a new folder, a file moved into
+    it with the folder picker, a folder deleted and a file of it brought back from the trash, the folder
+    downloaded as a zip, and a lost phone logged out."""
+    with dav(server) as anna:
+        assert anna.request("MKCOL", "Docs").status_code == 201
+        assert anna.request("MKCOL", "Docs/sub").status_code == 201
+        assert anna.put("Docs/a.txt", content=b"file a").status_code == 201
+        assert anna.put("Docs/sub/b.txt", content=b"file b").status_code == 201
+    lost = token_of(server, device="old phone")
+    log_in(page, server)
+    page.goto(server.url + "/#/f/Docs")
+    page.get_by_role("button", name="Actions for a.txt").wait_for()  # the folder's view, not the list's
+    page.get_by_role("button", name="New folder").click()
+    page.get_by_label("Folder name").fill("archive")
+    page.get_by_role("button", name="Create").click()
+    toast(page, "Created archive")
+    page.get_by_role("button", name="Actions for a.txt").click()
+    page.get_by_role("button", name="Move", exact=True).click()
+    picker = page.get_by_role("dialog")
+    picker.get_by_role("button", name="archive").click()
+    picker.get_by_role("button", name="Move here").click()
+    toast(page, "Moved a.txt to archive")
+    page.get_by_role("button", name="Actions for sub").click()
+    page.get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_role("button", name="Delete folder").click()
+    toast(page, "Deleted sub")
+    with dav(server) as anna:
+        assert anna.get("Docs/archive/a.txt").content == b"file a" and anna.get("Docs/a.txt").status_code == 404
+        assert anna.get("Docs/sub/b.txt").status_code == 404
+
+    page.goto(server.url + "/#/trash/Docs")
+    page.get_by_role("button", name="Restore sub/b.txt").click()
+    toast(page, "Restored sub/b.txt")
+    with dav(server) as anna:
+        wait_for(lambda: anna.get("Docs/sub/b.txt").content == b"file b")
+
+    page.goto(server.url + "/#/f/Docs")
+    page.get_by_role("button", name="Actions for sub").wait_for()
+    with page.expect_download() as got:
+        page.get_by_role("link", name="Download as zip").click()
+    with zipfile.ZipFile(got.value.path()) as archive:
+        assert {n: archive.read(n) for n in archive.namelist() if not n.endswith("/")} == {
+            "archive/a.txt": b"file a", "sub/b.txt": b"file b"}
+
+    page.goto(server.url + "/#/devices")
+    page.get_by_role("button", name="Log out old phone").click()
+    page.get_by_role("button", name="Log it out").click()
+    toast(page, "Logged out old phone")
+    r = httpx.get(f"{server.url}/v1/whoami", headers={"Authorization": f"Bearer {lost}"}, timeout=DEADLINE)
+    assert r.status_code == 401
