@@ -10,6 +10,7 @@ import io
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -340,8 +341,13 @@ def serving(w: World) -> Iterator[str]:
         assert not thread.is_alive()
 
 
-def _client(url: str, w: World, user: str) -> httpx.Client:
-    return httpx.Client(base_url=url, timeout=DEADLINE, headers={"Authorization": f"Bearer {w.tokens[user]}"})
+def _client(url: str, w: World, user: str, small_window: bool = False) -> httpx.Client:
+    """``user``'s client of the server at ``url``; ``small_window``: its socket's receive buffer fixed at
+    64 KiB, so a zip it stops reading stays under way whatever the machine lets TCP buffers grow to
+    (autotuning on loopback may take tens of MiB: ``net.ipv4.tcp_rmem``)."""
+    options = [(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)] if small_window else None
+    return httpx.Client(base_url=url, timeout=DEADLINE, headers={"Authorization": f"Bearer {w.tokens[user]}"},
+                        transport=httpx.HTTPTransport(socket_options=options))
 
 
 def _no_zip_left(w: World) -> bool:
@@ -394,7 +400,7 @@ def test_a_client_that_leaves_frees_its_slot(tmp_path: Path) -> None:
     tree = _tree(w)
     for n in range(8):  # 32 MiB: more than the pipe and the sockets' buffers hold
         tree.write(f"f{n}.bin", os.urandom(4 << 20))
-    with serving(w) as url, _client(url, w, "anna") as anna:
+    with serving(w) as url, _client(url, w, "anna", small_window=True) as anna:
         for keep in (0, 3 << 20):
             with anna.stream("GET", "/ui/zip", params={"folder": "Docs"}) as r:
                 assert r.status_code == 200
@@ -417,7 +423,7 @@ def test_a_client_that_takes_nothing_is_given_up(tmp_path: Path, monkeypatch: py
     for n in range(8):
         tree.write(f"f{n}.bin", os.urandom(4 << 20))
     monkeypatch.setattr(zipstream, "STALL_S", 0.5)
-    with serving(w) as url, _client(url, w, "anna") as anna, \
+    with serving(w) as url, _client(url, w, "anna", small_window=True) as anna, \
             anna.stream("GET", "/ui/zip", params={"folder": "Docs"}) as r:
         assert r.status_code == 200
         wait_for(lambda: _no_zip_left(w))  # connected, reading nothing: its slot is free all the same
