@@ -398,7 +398,7 @@ def test_one_zip_a_user_and_two_at_once(tmp_path: Path, monkeypatch: pytest.Monk
 def test_a_client_that_leaves_frees_its_slot(tmp_path: Path) -> None:
     w = _world(tmp_path)
     tree = _tree(w)
-    for n in range(8):  # 32 MiB: more than the pipe and the sockets' buffers hold
+    for n in range(8):  # 32 MiB: more than the pipe and the sockets' buffers hold (a small window)
         tree.write(f"f{n}.bin", os.urandom(4 << 20))
     with serving(w) as url, _client(url, w, "anna", small_window=True) as anna:
         for keep in (0, 3 << 20):
