@@ -4,6 +4,7 @@ and real daemons on 127.0.0.1: the scenarios of issue 16 and the risks of webui-
 from __future__ import annotations
 
 import os
+import random
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -322,7 +323,7 @@ def test_an_uploaded_page_never_runs_as_the_site(page: Any, server: Server, tmp_
                         ).status_code == 201
     log_in(page, server)
     page.goto(server.url + "/#/f/Docs")
-    page.get_by_role("button", name="Actions for sub").wait_for()
+    page.get_by_role("button", name="Actions for evil.html").wait_for()
     with page.expect_download() as got:
         page.get_by_role("link", name="evil.html").click()
     assert got.value.suggested_filename == "evil.html"
@@ -518,3 +519,38 @@ def test_everyday_actions_new_folder_move_delete_trash_zip_and_a_device_logged_o
     toast(page, "Logged out old phone")
     r = httpx.get(f"{server.url}/v1/whoami", headers={"Authorization": f"Bearer {lost}"}, timeout=DEADLINE)
     assert r.status_code == 401
+
+
+PLACE_JS = """async (cases) => {
+  const {place} = await import('/ui/assets/js/dom.js');
+  const out = [];
+  for (const [before, after] of cases) {
+    const nodes = new Map([...new Set([...before, ...after])].map((k) => [k, document.createElement('li')]));
+    for (const [k, n] of nodes) n.dataset.k = k;
+    const list = document.createElement('ul');
+    list.append(...before.map((k) => nodes.get(k)));
+    const kept = new Set(list.children);
+    place(list, after.map((k) => nodes.get(k)));
+    out.push({got: [...list.children].map((n) => n.dataset.k),
+              same: after.every((k) => !before.includes(k) || kept.has(nodes.get(k)))});
+  }
+  return out;
+}"""
+
+
+def test_a_list_is_placed_in_order_whatever_came_before(page: Any, server: Server) -> None:
+    """``place`` (dom.js), which "Show more" and live changes draw with: for lists before and after
+    (appended, removed, moved, reversed, shuffled, emptied), the children end exactly as asked, the same
+    elements kept."""
+    rng = random.Random(16)
+    cases = [("abc", "abcdef"), ("abcdef", "abc"), ("abc", "cab"), ("abcdef", "fedcba"), ("abc", ""),
+             ("", "abc"), ("abcd", "axd"), ("abcd", "dxcb")]
+    for _ in range(40):
+        before = rng.sample("abcdefghijkl", rng.randint(0, 12))
+        after = rng.sample("abcdefghijkl", rng.randint(0, 12))
+        cases.append(("".join(before), "".join(after)))
+    page.goto(server.url + "/")
+    page.get_by_label("User name").wait_for()
+    got = page.evaluate(PLACE_JS, [[list(b), list(a)] for b, a in cases])
+    for (before, after), result in zip(cases, got, strict=True):
+        assert result == {"got": list(after), "same": True}, (before, after, result)

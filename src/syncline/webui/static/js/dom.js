@@ -30,6 +30,19 @@ export function fill(el, ...children) {
   return el;
 }
 
+/** Makes ``el``'s children exactly ``nodes``, in order, touching only what differs: nodes already in
+ * place stay (a page of rows appended to a long list inserts that page alone, and the browser lays out
+ * what changed, not the whole list), others are moved or inserted, the rest removed. */
+export function place(el, nodes) {
+  let at = el.firstChild;
+  for (const node of nodes) {
+    if (node === at) { at = at.nextSibling; continue; }
+    el.insertBefore(node, at);  // moves it when it was elsewhere in el
+  }
+  while (at) { const next = at.nextSibling; at.remove(); at = next; }
+  return el;
+}
+
 /** Says ``text`` to screen readers (the polite live region) without moving focus. */
 export function announce(text) {
   const live = document.getElementById("live");

@@ -3,7 +3,7 @@
 // refuses them anyway).
 import {ApiError, folderUrl, getJSON, query, request, sendJSON} from "../api.js";
 import {askText, choose, confirmDialog} from "../dialogs.js";
-import {bytes, fill, h, toast, when} from "../dom.js";
+import {bytes, fill, h, place, toast, when} from "../dom.js";
 import {
   applyOp, deleteFolder, expectOf, fileUrl, folderEtag, join, listPage, nameOf, nameProblem, nowNs, parentOf,
   rowsOf,
@@ -117,7 +117,7 @@ export async function filesView(main, rest, {signal, session, refresh, ended}) {
   function draw() {
     const rows = [...shown.values()].sort(byName);
     for (const path of drawn.keys()) if (!shown.has(path)) drawn.delete(path);
-    fill(list, rows.map(rowOf));
+    place(list, rows.map(rowOf));
     list.hidden = rows.length === 0;
     empty.hidden = rows.length !== 0;
     showMore.hidden = !(cursor && cursor.more);
