@@ -2,8 +2,8 @@
 /api/server/whoami``), the server's folders (``GET`` and ``POST /api/server/folders``, for a folder added
 on the page, made on the server as ``syncline folder add --create`` makes it) and connecting this
 device to a server (``POST /api/connect/meet`` then ``POST /api/connect/login``, as ``syncline connect``
-does). ``server.py`` routes them here with the request's
-parsed JSON body; each function returns ``(status, body)`` as ``api.py``'s do.
+does). ``server.py`` routes them here with the request's parsed JSON body; each function returns
+``(status, body)`` as ``api.py``'s do.
 
 Connecting, on the page as at a terminal: ``meet`` shows the server's certificate fingerprint before
 anything secret is sent; ``login`` is sent the fingerprint the person confirmed, meets the server again
