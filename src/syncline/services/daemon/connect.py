@@ -161,8 +161,13 @@ def who_is(client: Client) -> Who:
 
 
 def whoami(client: Client) -> str:
-    """The id of the device whose token ``client`` sends (:func:`who_is`)."""
-    return who_is(client).device_id
+    """The id of the device whose token ``client`` sends: only that is read (its feed and its replaced
+    device need no more); errors as :func:`who_is`."""
+    value = client.call("GET", "whoami")
+    try:
+        return text(obj(value, "whoami", RESP).get("device_id"), "device_id", RESP, 128)
+    except WireError as err:
+        raise client.bad(err.message) from None
 
 
 def default_device_name() -> str:
