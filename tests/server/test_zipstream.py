@@ -405,11 +405,14 @@ def test_a_client_that_leaves_frees_its_slot(tmp_path: Path) -> None:
             with anna.stream("GET", "/ui/zip", params={"folder": "Docs"}) as r:
                 assert r.status_code == 200
                 got = 0
-                for piece in r.iter_raw():
+                # Held, not left to the loop: a generator dropped after ``break`` is finalized at once, and
+                # httpx then closes the connection (the client would leave before the check below).
+                pieces = r.iter_raw()
+                for piece in pieces:
                     got += len(piece)
                     if got >= keep:
                         break
-                wait_for(lambda: w.app.state.zips.running() == 1)
+                wait_for(lambda: w.app.state.zips.running() == 1, describe=lambda k=keep, n=got: (k, n))  # type: ignore[misc]
             wait_for(lambda: _no_zip_left(w))  # the worker, blocked on the full pipe, has ended
         whole = anna.get("/ui/zip", params={"folder": "Docs"})
         assert whole.status_code == 200
